@@ -1,0 +1,98 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let hummingbirdTesting = Target.Dependency.product(name: "HummingbirdTesting", package: "hummingbird")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let jwt = Target.Dependency.product(name: "JWTKit", package: "jwt-kit")
+
+/// One service = a library (everything, testable in-process) + a thin executable.
+func service(_ name: String, product: String, extra: [Target.Dependency] = []) -> [Target] {
+    [
+        .target(
+            name: "\(name)Service",
+            dependencies: [
+                "Domain", "Contracts", "Messaging", "ServiceRuntime", "PostgresClient", "KafkaClient", hummingbird, logging,
+            ] + extra,
+            path: "Services/\(name)/Library",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "Passerelle\(name)",
+            dependencies: [.target(name: "\(name)Service"), "ServiceRuntime", argumentParser],
+            path: "Services/\(name)/Main",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "\(name)Tests",
+            dependencies: [.target(name: "\(name)Service"), "TestSupport", hummingbirdTesting],
+            path: "Tests/\(name)Tests",
+            swiftSettings: strict
+        ),
+    ]
+}
+
+let package = Package(
+    name: "passerelle",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "passerelle-intake", targets: ["PasserelleIntake"]),
+        .executable(name: "passerelle-matching", targets: ["PasserelleMatching"]),
+        .executable(name: "passerelle-notification", targets: ["PasserelleNotification"]),
+        .executable(name: "passerelle-evaluation", targets: ["PasserelleEvaluation"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+    ],
+    targets: [
+        // C libraries, each wrapped exactly once below.
+        .systemLibrary(name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+
+        .target(name: "PostgresClient", dependencies: ["CLibPQ", logging, metrics, lifecycle], path: "Shared/PostgresClient", swiftSettings: strict),
+        .target(name: "KafkaClient", dependencies: ["CRdKafka", logging, lifecycle], path: "Shared/KafkaClient", swiftSettings: strict),
+        .target(name: "Domain", path: "Shared/Domain", swiftSettings: strict),
+        .target(name: "Contracts", dependencies: ["Domain"], path: "Shared/Contracts", exclude: ["Schemas"], swiftSettings: strict),
+        .target(name: "Messaging", dependencies: ["Contracts", "PostgresClient", "KafkaClient", logging, metrics, lifecycle], path: "Shared/Messaging", swiftSettings: strict),
+        .target(
+            name: "ServiceRuntime",
+            dependencies: ["Contracts", "Messaging", "PostgresClient", "KafkaClient", hummingbird, logging, metrics, prometheus, lifecycle, argumentParser, jwt],
+            path: "Shared/ServiceRuntime",
+            swiftSettings: strict
+        ),
+
+        .target(name: "TestSupport", dependencies: ["PostgresClient", "KafkaClient", "Contracts", "ServiceRuntime", jwt, logging], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "DomainTests", dependencies: ["Domain"], path: "Tests/DomainTests", swiftSettings: strict),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "TestSupport"], path: "Tests/ContractsTests", swiftSettings: strict),
+        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "TestSupport"], path: "Tests/PostgresClientTests", swiftSettings: strict),
+        .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "TestSupport"], path: "Tests/KafkaClientTests", swiftSettings: strict),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport"], path: "Tests/MessagingTests", swiftSettings: strict),
+        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "TestSupport", hummingbirdTesting], path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["IntakeService", "MatchingService", "NotificationService", "EvaluationService", "TestSupport", hummingbirdTesting],
+            path: "Tests/EndToEndTests",
+            swiftSettings: strict
+        ),
+    ]
+        + service("Intake", product: "passerelle-intake")
+        + service("Matching", product: "passerelle-matching")
+        + service("Notification", product: "passerelle-notification")
+        + service("Evaluation", product: "passerelle-evaluation"),
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,93 @@
+/// Settings shared by producers, consumers and the admin client. The typed fields cover what
+/// Passerelle sets itself; `properties` passes anything else straight to librdkafka
+/// (`security.protocol`, `sasl.mechanisms`, `ssl.ca.location`, …) for managed clusters.
+public struct KafkaConfiguration: Sendable {
+    public var bootstrapServers: String
+    public var clientID: String
+    public var properties: [String: String]
+
+    public init(bootstrapServers: String = "127.0.0.1:9092", clientID: String = "passerelle", properties: [String: String] = [:]) {
+        self.bootstrapServers = bootstrapServers
+        self.clientID = clientID
+        self.properties = properties
+    }
+
+    var baseProperties: [String: String] {
+        var all = ["bootstrap.servers": bootstrapServers, "client.id": clientID, "allow.auto.create.topics": "false"]
+        all.merge(properties) { _, explicit in explicit }
+        return all
+    }
+}
+
+public struct KafkaProducerConfiguration: Sendable {
+    public var kafka: KafkaConfiguration
+    /// How long librdkafka keeps retrying one message before reporting it failed.
+    public var messageTimeoutMilliseconds: Int
+    public var lingerMilliseconds: Int
+
+    public init(kafka: KafkaConfiguration, messageTimeoutMilliseconds: Int = 30_000, lingerMilliseconds: Int = 1) {
+        self.kafka = kafka
+        self.messageTimeoutMilliseconds = messageTimeoutMilliseconds
+        self.lingerMilliseconds = lingerMilliseconds
+    }
+
+    var properties: [String: String] {
+        var all: [String: String] = [
+            "enable.idempotence": "true",
+            "acks": "all",
+            "message.timeout.ms": String(messageTimeoutMilliseconds),
+            "linger.ms": String(lingerMilliseconds),
+        ]
+        all.merge(kafka.baseProperties) { _, explicit in explicit }
+        return all
+    }
+}
+
+public struct KafkaConsumerConfiguration: Sendable {
+    public var kafka: KafkaConfiguration
+    public var groupID: String
+    /// Messages held between librdkafka and the application; when full, the assigned
+    /// partitions are paused until the application catches up.
+    public var bufferCapacity: Int
+    public var maxPollIntervalMilliseconds: Int
+    public var sessionTimeoutMilliseconds: Int
+    /// `earliest` so a new group reads a topic from its start (nothing published before the
+    /// consumer first joined is skipped).
+    public var autoOffsetReset: String
+    public var autoCommitIntervalMilliseconds: Int
+
+    public init(
+        kafka: KafkaConfiguration,
+        groupID: String,
+        bufferCapacity: Int = 256,
+        maxPollIntervalMilliseconds: Int = 30_000,
+        sessionTimeoutMilliseconds: Int = 10_000,
+        autoOffsetReset: String = "earliest",
+        autoCommitIntervalMilliseconds: Int = 1_000
+    ) {
+        self.kafka = kafka
+        self.groupID = groupID
+        self.bufferCapacity = bufferCapacity
+        self.maxPollIntervalMilliseconds = maxPollIntervalMilliseconds
+        self.sessionTimeoutMilliseconds = sessionTimeoutMilliseconds
+        self.autoOffsetReset = autoOffsetReset
+        self.autoCommitIntervalMilliseconds = autoCommitIntervalMilliseconds
+    }
+
+    var properties: [String: String] {
+        var all: [String: String] = [
+            "group.id": groupID,
+            // Offsets are stored only when the application marks a message processed; the
+            // background commit then sends only those ("at least once", never "at most once").
+            "enable.auto.offset.store": "false",
+            "enable.auto.commit": "true",
+            "auto.commit.interval.ms": String(autoCommitIntervalMilliseconds),
+            "auto.offset.reset": autoOffsetReset,
+            "max.poll.interval.ms": String(maxPollIntervalMilliseconds),
+            "session.timeout.ms": String(sessionTimeoutMilliseconds),
+            "enable.partition.eof": "false",
+        ]
+        all.merge(kafka.baseProperties) { _, explicit in explicit }
+        return all
+    }
+}

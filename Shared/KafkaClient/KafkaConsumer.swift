@@ -1,0 +1,365 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// A member of a consumer group.
+///
+/// - A dedicated thread polls librdkafka and serves rebalances; the application pulls
+///   messages from `messages`, an `AsyncSequence` over a bounded buffer. When the buffer is
+///   full the assigned partitions are paused, so memory stays bounded while the thread keeps
+///   polling (and so stays in the group).
+/// - Offsets are at-least-once: nothing is committed until the application calls
+///   `markProcessed`, which stores `offset + 1`; stored offsets are committed in the
+///   background, synchronously when partitions are revoked, and on `close`.
+public final class KafkaConsumer: Sendable {
+    public let messages: KafkaConsumerMessages
+    private let client: RDClient
+    private let buffer: MessageBuffer
+    private let control: LockedState<Control>
+    private let logger: Logger
+
+    private struct Control {
+        var stopRequested = false
+        /// Set (under the lock) just before `rd_kafka_destroy`; no C call may follow it.
+        var destroyed = false
+        var paused = false
+        var assignment: Set<TopicPartition> = []
+        var pendingCommits: [CheckedContinuation<Void, any Error>] = []
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
+        var fatalError: KafkaError?
+    }
+
+    public init(configuration: KafkaConsumerConfiguration, topics: [String], logger: Logger) throws {
+        let buffer = MessageBuffer()
+        let control = LockedState(Control())
+        self.buffer = buffer
+        self.control = control
+        self.logger = logger
+        self.messages = KafkaConsumerMessages(buffer: buffer)
+        let context = RDCallbackContext(logger: logger) { client, error, partitions in
+            Self.rebalance(client: client, error: error, partitions: partitions, buffer: buffer, control: control, logger: logger)
+        }
+        self.client = try RDClient(type: RD_KAFKA_CONSUMER, properties: configuration.properties, context: context) { conf in
+            rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+        }
+        // Route the main queue (logs, errors, rebalances) to the consumer queue we poll.
+        rd_kafka_poll_set_consumer(client.pointer)
+        guard let subscription = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
+            client.destroy()
+            throw KafkaError(kind: .other, message: "could not allocate a partition list", context: "subscribing")
+        }
+        for topic in topics { rd_kafka_topic_partition_list_add(subscription, topic, -1) }
+        let subscribed = rd_kafka_subscribe(client.pointer, subscription)
+        rd_kafka_topic_partition_list_destroy(subscription)
+        if subscribed != RD_KAFKA_RESP_ERR_NO_ERROR {
+            client.destroy()
+            throw KafkaError(subscribed, context: "subscribing to \(topics.joined(separator: ", "))")
+        }
+        let capacity = configuration.bufferCapacity
+        let thread = Thread { [client] in
+            Self.pollLoop(client: client, buffer: buffer, control: control, capacity: capacity, logger: logger)
+        }
+        thread.name = "kafka-consumer-poll"
+        thread.start()
+    }
+
+    /// Partitions currently assigned to this member.
+    public var assignment: Set<TopicPartition> { control.withLock { $0.assignment } }
+
+    /// A fatal librdkafka error that ended this consumer, if any.
+    public var fatalError: KafkaError? { control.withLock { $0.fatalError } }
+
+    /// Records that `message` (and everything before it on its partition) is done. Returns
+    /// false when the partition is no longer assigned here (it was rebalanced away; the new
+    /// owner will see the message again, which idempotent handling absorbs).
+    @discardableResult
+    public func markProcessed(_ message: KafkaMessage) -> Bool {
+        control.withLock { control -> Bool in
+            guard !control.destroyed, let list = rd_kafka_topic_partition_list_new(1) else { return false }
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            guard let entry = rd_kafka_topic_partition_list_add(list, message.topic, message.partition) else { return false }
+            entry.pointee.offset = message.offset + 1  // the next offset to read
+            let error = rd_kafka_offsets_store(client.pointer, list)
+            let entryError = list.pointee.elems[0].err
+            if error != RD_KAFKA_RESP_ERR_NO_ERROR || entryError != RD_KAFKA_RESP_ERR_NO_ERROR {
+                logger.debug("offset not stored; partition no longer assigned", metadata: [
+                    "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
+                ])
+                return false
+            }
+            return true
+        }
+    }
+
+    /// Commits the stored offsets now (on the poll thread) and waits for the broker's answer.
+    public func commit() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let refused = control.withLock { control -> Bool in
+                guard !control.stopRequested else { return true }
+                control.pendingCommits.append(continuation)
+                return false
+            }
+            if refused { continuation.resume(throwing: KafkaError(kind: .closed, message: "the consumer is closing", context: "committing offsets")) }
+        }
+    }
+
+    /// Commits stored offsets, leaves the group and frees the client; `messages` then ends.
+    /// Idempotent, and safe to call from any task.
+    public func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = control.withLock { control -> Bool in
+                control.stopRequested = true
+                if control.destroyed { return true }
+                control.closeWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    // MARK: - Poll thread
+
+    private static func pollLoop(client: RDClient, buffer: MessageBuffer, control: LockedState<Control>, capacity: Int, logger: Logger) {
+        while true {
+            let (stop, commits, paused) = control.withLock { control in
+                defer { control.pendingCommits.removeAll() }
+                return (control.stopRequested, control.pendingCommits, control.paused)
+            }
+            if !commits.isEmpty {
+                let result = commitStored(client)
+                commits.forEach { $0.resume(with: result) }
+            }
+            if stop { break }
+            // Backpressure: pause fetching while the application is behind. librdkafka drops
+            // what it prefetched for paused partitions and refetches from the position on resume.
+            let buffered = buffer.count
+            if buffered >= capacity && !paused {
+                setPaused(true, client: client)
+                control.withLock { $0.paused = true }
+            } else if paused && buffered <= capacity / 2 {
+                setPaused(false, client: client)
+                control.withLock { $0.paused = false }
+            }
+            guard let message = rd_kafka_consumer_poll(client.pointer, 100) else { continue }
+            defer { rd_kafka_message_destroy(message) }
+            let error = message.pointee.err
+            if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+                if error == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                if let fatal = client.fatalError {
+                    logger.critical("Kafka consumer hit a fatal error", metadata: ["error": "\(fatal)"])
+                    control.withLock { $0.fatalError = fatal }
+                    break
+                }
+                logger.warning("Kafka consumer error", metadata: ["error": "\(KafkaError(error, context: "consuming"))"])
+                continue
+            }
+            buffer.append(copy(message))
+        }
+        // librdkafka's termination sequence: close (revokes: final commit, LeaveGroup), then destroy.
+        let closed = rd_kafka_consumer_close(client.pointer)
+        if closed != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("Kafka consumer close reported an error", metadata: ["error": "\(KafkaError(closed, context: "closing"))"])
+        }
+        let (waiters, commits) = control.withLock { control in
+            control.destroyed = true
+            defer { control.closeWaiters.removeAll(); control.pendingCommits.removeAll() }
+            return (control.closeWaiters, control.pendingCommits)
+        }
+        client.destroy()
+        buffer.finish()
+        commits.forEach { $0.resume(throwing: KafkaError(kind: .closed, message: "the consumer closed", context: "committing offsets")) }
+        waiters.forEach { $0.resume() }
+    }
+
+    private static func commitStored(_ client: RDClient) -> Result<Void, any Error> {
+        let error = rd_kafka_commit(client.pointer, nil, 0)
+        if error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET { return .success(()) }
+        return .failure(KafkaError(error, context: "committing offsets"))
+    }
+
+    private static func setPaused(_ paused: Bool, client: RDClient) {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        guard rd_kafka_assignment(client.pointer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        if paused {
+            rd_kafka_pause_partitions(client.pointer, list)
+        } else {
+            rd_kafka_resume_partitions(client.pointer, list)
+        }
+    }
+
+    private static func rebalance(
+        client: OpaquePointer, error: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+        buffer: MessageBuffer, control: LockedState<Control>, logger: Logger
+    ) {
+        let cooperative = rd_kafka_rebalance_protocol(client).map { String(cString: $0) } == "COOPERATIVE"
+        let changed = partitions.map(partitionSet) ?? []
+        switch error {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let failure = rd_kafka_incremental_assign(client, partitions) {
+                    logger.error("incremental assign failed", metadata: ["error": "\(String(cString: rd_kafka_error_string(failure)))"])
+                    rd_kafka_error_destroy(failure)
+                }
+            } else {
+                rd_kafka_assign(client, partitions)
+            }
+            control.withLock {
+                $0.assignment = cooperative ? $0.assignment.union(changed) : changed
+                $0.paused = false  // new assignments start fetching; the loop re-pauses if needed
+            }
+            logger.info("partitions assigned", metadata: ["partitions": "\(changed.sorted())"])
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            // Commit what was processed before giving the partitions away.
+            if rd_kafka_assignment_lost(client) == 0 {
+                let committed = rd_kafka_commit(client, nil, 0)
+                if committed != RD_KAFKA_RESP_ERR_NO_ERROR && committed != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                    logger.warning("commit on revocation failed", metadata: ["error": "\(KafkaError(committed, context: "committing on revocation"))"])
+                }
+            }
+            // Buffered messages of revoked partitions now belong to their next owner.
+            buffer.removeAll { changed.contains(TopicPartition(topic: $0.topic, partition: $0.partition)) }
+            if cooperative {
+                if let failure = rd_kafka_incremental_unassign(client, partitions) {
+                    logger.error("incremental unassign failed", metadata: ["error": "\(String(cString: rd_kafka_error_string(failure)))"])
+                    rd_kafka_error_destroy(failure)
+                }
+            } else {
+                rd_kafka_assign(client, nil)
+            }
+            control.withLock { $0.assignment = cooperative ? $0.assignment.subtracting(changed) : [] }
+            logger.info("partitions revoked", metadata: ["partitions": "\(changed.sorted())"])
+        default:
+            logger.error("rebalance failed", metadata: ["error": "\(KafkaError(error, context: "rebalancing"))"])
+            rd_kafka_assign(client, nil)
+            control.withLock { $0.assignment = [] }
+        }
+    }
+
+    private static func partitionSet(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Set<TopicPartition> {
+        var result: Set<TopicPartition> = []
+        for index in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[index]
+            result.insert(TopicPartition(topic: String(cString: element.topic), partition: element.partition))
+        }
+        return result
+    }
+
+    private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
+        let record = message.pointee
+        let topic = record.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        let key = record.key.map { Array(UnsafeRawBufferPointer(start: $0, count: record.key_len)) }
+        let value = record.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: record.len)) }
+        var headers: [KafkaHeader] = []
+        var headerList: OpaquePointer?
+        if rd_kafka_message_headers(message, &headerList) == RD_KAFKA_RESP_ERR_NO_ERROR, let headerList {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var bytes: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(headerList, index, &name, &bytes, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let headerValue = bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }
+                headers.append(KafkaHeader(key: name.map { String(cString: $0) } ?? "", value: headerValue))
+                index += 1
+            }
+        }
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+        return KafkaMessage(
+            topic: topic, partition: record.partition, offset: record.offset, key: key, value: value, headers: headers,
+            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp)
+    }
+}
+
+private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = { client, error, partitions, opaque in
+    guard let client, let opaque else { return }
+    let context = Unmanaged<RDCallbackContext>.fromOpaque(opaque).takeUnretainedValue()
+    context.rebalance?(client, error, partitions)
+}
+
+/// The messages of a consumer, in the order each partition delivered them. Iterate from one
+/// task; the sequence ends when the consumer closes.
+public struct KafkaConsumerMessages: AsyncSequence, Sendable {
+    public typealias Element = KafkaMessage
+    let buffer: MessageBuffer
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let buffer: MessageBuffer
+        public mutating func next() async -> KafkaMessage? {
+            await buffer.next()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(buffer: buffer) }
+}
+
+/// The hand-off between the poll thread and the application.
+final class MessageBuffer: Sendable {
+    private struct State {
+        var items: [KafkaMessage] = []
+        var head = 0
+        var waiter: CheckedContinuation<KafkaMessage?, Never>?
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+
+    var count: Int { state.withLock { $0.items.count - $0.head } }
+
+    func append(_ message: KafkaMessage) {
+        let waiter = state.withLock { state -> CheckedContinuation<KafkaMessage?, Never>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.items.append(message)
+            return nil
+        }
+        waiter?.resume(returning: message)
+    }
+
+    func removeAll(where predicate: (KafkaMessage) -> Bool) {
+        state.withLock { state in
+            state.items = Array(state.items[state.head...].filter { !predicate($0) })
+            state.head = 0
+        }
+    }
+
+    func finish() {
+        let waiter = state.withLock { state -> CheckedContinuation<KafkaMessage?, Never>? in
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    func next() async -> KafkaMessage? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<KafkaMessage?, Never>) in
+                let immediate = state.withLock { state -> KafkaMessage?? in
+                    if state.head < state.items.count {
+                        let message = state.items[state.head]
+                        state.head += 1
+                        if state.head > 1024 && state.head * 2 > state.items.count {
+                            state.items.removeFirst(state.head)
+                            state.head = 0
+                        }
+                        return .some(message)
+                    }
+                    if state.finished || Task.isCancelled { return .some(nil) }
+                    state.waiter = continuation
+                    return .none
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<KafkaMessage?, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: nil)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import CRdKafka
+
+/// A librdkafka failure with its error code and what we were doing.
+public struct KafkaError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        case configuration
+        case unsupportedLibraryVersion
+        /// Broker unreachable, timed out, or not ready: worth retrying later.
+        case unavailable
+        case messageTimedOut
+        case unknownTopic
+        /// The client can no longer be used; the process should restart it.
+        case fatal
+        case closed
+        case other
+    }
+
+    public var kind: Kind
+    public var code: Int32?
+    public var message: String
+    public var context: String
+
+    public init(kind: Kind, code: Int32? = nil, message: String, context: String) {
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.context = context
+    }
+
+    init(_ code: rd_kafka_resp_err_t, context: String, fatal: Bool = false) {
+        let kind: Kind
+        switch code {
+        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT: kind = .messageTimedOut
+        case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART: kind = .unknownTopic
+        case RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR__TIMED_OUT,
+            RD_KAFKA_RESP_ERR__QUEUE_FULL, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+            kind = .unavailable
+        case RD_KAFKA_RESP_ERR__FATAL: kind = .fatal
+        default: kind = fatal ? .fatal : .other
+        }
+        self.init(kind: kind, code: code.rawValue, message: String(cString: rd_kafka_err2str(code)), context: context)
+    }
+
+    public var description: String {
+        "Kafka \(kind)\(code.map { " [\($0)]" } ?? ""): \(message) while \(context)"
+    }
+}

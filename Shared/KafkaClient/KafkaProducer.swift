@@ -1,0 +1,202 @@
+import CRdKafka
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// An idempotent producer (`enable.idempotence=true`, `acks=all`). `send` returns once the
+/// broker has acknowledged the record: the delivery report, not the enqueue, ends the call.
+///
+/// Delivery reports are served by a dedicated poll thread. As a `Service`, the producer runs
+/// until graceful shutdown, then flushes what is in flight and destroys the client.
+public final class KafkaProducer: Service, Sendable {
+    private let client: RDClient
+    private let logger: Logger
+    private let configuration: KafkaProducerConfiguration
+    private let state = LockedState(State())
+
+    private struct State {
+        var stopRequested = false
+        var closed = false
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    public init(configuration: KafkaProducerConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.client = try RDClient(type: RD_KAFKA_PRODUCER, properties: configuration.properties, context: RDCallbackContext(logger: logger)) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf, deliveryReportCallback)
+        }
+        let thread = Thread { [client, state, logger] in
+            while !state.withLock({ $0.stopRequested }) {
+                rd_kafka_poll(client.pointer, 100)
+            }
+            // Serve the remaining delivery reports, then let go of the client.
+            let remaining = rd_kafka_flush(client.pointer, 10_000)
+            if remaining != RD_KAFKA_RESP_ERR_NO_ERROR {
+                logger.error("producer closed with undelivered messages", metadata: ["in_flight": "\(rd_kafka_outq_len(client.pointer))"])
+                rd_kafka_purge(client.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+                rd_kafka_poll(client.pointer, 0)  // fail the purged messages' continuations
+            }
+            client.destroy()
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.closed = true
+                defer { state.closeWaiters.removeAll() }
+                return state.closeWaiters
+            }
+            waiters.forEach { $0.resume() }
+        }
+        thread.name = "kafka-producer-poll"
+        thread.start()
+    }
+
+    /// Produces one record and waits for its delivery report. A full local queue is
+    /// backpressure: wait and retry until the message timeout.
+    @discardableResult
+    public func send(topic: String, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader] = []) async throws -> KafkaDeliveryReport {
+        let deadline = ContinuousClock.now + .milliseconds(configuration.messageTimeoutMilliseconds)
+        while true {
+            if state.withLock({ $0.stopRequested }) {
+                throw KafkaError(kind: .closed, message: "the producer is shutting down", context: "sending to \(topic)")
+            }
+            do {
+                return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<KafkaDeliveryReport, any Error>) in
+                    let promise = Unmanaged.passRetained(DeliveryPromise(continuation))
+                    let error = produce(topic: topic, key: key, value: value, headers: headers, opaque: promise.toOpaque())
+                    if let error {
+                        promise.release()
+                        continuation.resume(throwing: error)
+                    }
+                }
+            } catch let error as KafkaError where error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+
+    /// Builds the `rd_kafka_vu_t` list for `rd_kafka_produceva` (Swift cannot call the
+    /// variadic `rd_kafka_producev`). Every C string lives until the call returns; librdkafka
+    /// copies key, value (`RD_KAFKA_MSG_F_COPY`) and headers.
+    private func produce(topic: String, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader], opaque: UnsafeMutableRawPointer) -> KafkaError? {
+        let topicName = strdup(topic)
+        let headerNames = headers.map { strdup($0.key) }
+        defer {
+            free(topicName)
+            headerNames.forEach { free($0) }
+        }
+        let keyBytes = key ?? []
+        let valueBytes = value ?? []
+        let headerValues = headers.map { $0.value }
+        return keyBytes.withUnsafeBytes { keyBuffer in
+            valueBytes.withUnsafeBytes { valueBuffer in
+                withHeaderValues(headerValues) { headerPointers in
+                    var list: [rd_kafka_vu_t] = []
+                    list.reserveCapacity(5 + headers.count)
+                    var item = rd_kafka_vu_t()
+                    item.vtype = RD_KAFKA_VTYPE_TOPIC
+                    item.u.cstr = UnsafePointer(topicName)
+                    list.append(item)
+                    item = rd_kafka_vu_t()
+                    item.vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                    item.u.i = RD_KAFKA_MSG_F_COPY
+                    list.append(item)
+                    if key != nil {
+                        item = rd_kafka_vu_t()
+                        item.vtype = RD_KAFKA_VTYPE_KEY
+                        item.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBuffer.baseAddress ?? UnsafeRawPointer(topicName!))
+                        item.u.mem.size = keyBuffer.count
+                        list.append(item)
+                    }
+                    if value != nil {
+                        item = rd_kafka_vu_t()
+                        item.vtype = RD_KAFKA_VTYPE_VALUE
+                        item.u.mem.ptr = UnsafeMutableRawPointer(mutating: valueBuffer.baseAddress ?? UnsafeRawPointer(topicName!))
+                        item.u.mem.size = valueBuffer.count
+                        list.append(item)
+                    }
+                    for (index, name) in headerNames.enumerated() {
+                        item = rd_kafka_vu_t()
+                        item.vtype = RD_KAFKA_VTYPE_HEADER
+                        item.u.header.name = UnsafePointer(name)
+                        item.u.header.val = headerPointers[index].pointer
+                        item.u.header.size = headerPointers[index].size
+                        list.append(item)
+                    }
+                    item = rd_kafka_vu_t()
+                    item.vtype = RD_KAFKA_VTYPE_OPAQUE
+                    item.u.ptr = opaque
+                    list.append(item)
+                    guard let error = rd_kafka_produceva(client.pointer, list, list.count) else { return nil }
+                    defer { rd_kafka_error_destroy(error) }  // the returned error object is ours
+                    let code = rd_kafka_error_code(error)
+                    return KafkaError(code, context: "sending to \(topic)", fatal: rd_kafka_error_is_fatal(error) != 0)
+                }
+            }
+        }
+    }
+
+    /// Succeeds when at least one broker answers a metadata request in time.
+    public func checkBrokerReachable(timeout: Duration = .seconds(2)) async throws {
+        let client = client
+        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let result = await runBlocking("kafka-metadata") { client.fetchBrokerCount(timeoutMilliseconds: milliseconds) }
+        _ = try result.get()
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
+
+    /// Stops the poll thread after flushing; idempotent.
+    public func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let alreadyClosed = state.withLock { state -> Bool in
+                state.stopRequested = true
+                if state.closed { return true }
+                state.closeWaiters.append(continuation)
+                return false
+            }
+            if alreadyClosed { continuation.resume() }
+        }
+    }
+}
+
+/// Carries one `send`'s continuation through librdkafka as the message opaque; resumed exactly
+/// once, by the delivery report callback (or by `send` itself when enqueueing fails).
+private final class DeliveryPromise {
+    let continuation: CheckedContinuation<KafkaDeliveryReport, any Error>
+    init(_ continuation: CheckedContinuation<KafkaDeliveryReport, any Error>) { self.continuation = continuation }
+}
+
+private struct HeaderValuePointer {
+    let pointer: UnsafeRawPointer?
+    let size: Int
+}
+
+/// Pins every header value for the duration of `body`; a `nil` value is sent as a null header.
+private func withHeaderValues<R>(_ values: [[UInt8]?], _ body: ([HeaderValuePointer]) -> R) -> R {
+    let copies: [UnsafeMutableRawPointer?] = values.map { value in
+        guard let value else { return nil }
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(value.count, 1), alignment: 1)
+        value.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(memory), byteCount: $0.count) }
+        return memory
+    }
+    defer { copies.forEach { $0?.deallocate() } }
+    let pointers = zip(values, copies).map { value, copy in
+        HeaderValuePointer(pointer: copy.map { UnsafeRawPointer($0) }, size: value.map { $0.count } ?? -1)
+    }
+    return body(pointers)
+}
+
+private let deliveryReportCallback: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = { _, message, _ in
+    guard let message, let opaque = message.pointee._private else { return }
+    let promise = Unmanaged<DeliveryPromise>.fromOpaque(opaque).takeRetainedValue()
+    let record = message.pointee
+    let topic = record.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+    if record.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+        promise.continuation.resume(returning: KafkaDeliveryReport(topic: topic, partition: record.partition, offset: record.offset))
+    } else {
+        promise.continuation.resume(throwing: KafkaError(record.err, context: "delivering to \(topic)"))
+    }
+}

@@ -1,0 +1,230 @@
+import CLibPQ
+import Dispatch
+import Foundation
+
+/// One libpq connection.
+///
+/// libpq forbids concurrent use of a `PGconn`, and its calls block. Every call on `handle` is
+/// therefore made on `queue`, a serial queue owned by this connection (never on Swift's
+/// cooperative pool), and the pool leases the connection to one task at a time. That
+/// confinement is why the `@unchecked Sendable` below is sound: no two threads ever touch
+/// `handle` at once, and `queue` orders every access.
+public final class PostgresConnection: @unchecked Sendable {
+    let id: Int
+    private let queue: DispatchQueue
+    private var handle: OpaquePointer?
+    /// `PGcancel` is documented as safe to use from another thread; it lets a cancelled task
+    /// interrupt a running statement.
+    private let cancelHandle: OpaquePointer?
+
+    private init(id: Int, queue: DispatchQueue, handle: OpaquePointer) {
+        self.id = id
+        self.queue = queue
+        self.handle = handle
+        self.cancelHandle = PQgetCancel(handle)
+    }
+
+    deinit {
+        if let cancelHandle { PQfreeCancel(cancelHandle) }
+        if let handle { PQfinish(handle) }
+    }
+
+    /// Opens a connection on its own queue. Blocking `PQconnectdbParams` runs there.
+    static func connect(_ configuration: PostgresConfiguration, id: Int) async throws -> PostgresConnection {
+        let queue = DispatchQueue(label: "passerelle.postgres.connection.\(id)")
+        let parameters = configuration.connectionParameters
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                let conn = withKeywordArrays(parameters) { keywords, values in
+                    PQconnectdbParams(keywords, values, 0)
+                }
+                guard let conn else {
+                    continuation.resume(throwing: PostgresError(kind: .connectionUnavailable, message: "libpq could not allocate a connection"))
+                    return
+                }
+                guard PQstatus(conn) == CONNECTION_OK else {
+                    let message = Self.redactedMessage(conn)
+                    PQfinish(conn)  // always, even after a failed connect
+                    continuation.resume(throwing: PostgresError(kind: .connectionUnavailable, message: message, context: "connecting"))
+                    return
+                }
+                continuation.resume(returning: PostgresConnection(id: id, queue: queue, handle: conn))
+            }
+        }
+    }
+
+    /// Runs one parameterised statement (extended protocol, text format).
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await onQueue(cancellable: true) { handle in
+            let result = withParameterArray(query.parameters) { values, count in
+                PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
+            }
+            return try Self.consume(result, connection: handle, context: query.description)
+        }
+    }
+
+    /// Runs a multi-statement script over the simple-query protocol. Only for SQL the code
+    /// itself owns (migrations); anything carrying values goes through `query`.
+    public func runScript(_ sql: String) async throws {
+        try await onQueue(cancellable: true) { handle in
+            _ = try Self.consume(PQexec(handle, sql), connection: handle, context: "running a migration script")
+        }
+    }
+
+    /// Whether the connection can be handed out: open, not inside a transaction, and the server
+    /// has not closed it while it sat idle (a restarted server leaves the socket readable at EOF).
+    func isReusable() async -> Bool {
+        (try? await onQueue(cancellable: false) { handle -> Bool in
+            guard PQstatus(handle) == CONNECTION_OK else { return false }
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, 0) > 0 {
+                // Something arrived while idle: a notice, or the server saying goodbye.
+                if PQconsumeInput(handle) == 0 { return false }
+            }
+            return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+        }) ?? false
+    }
+
+    var isInTransaction: Bool {
+        get async {
+            (try? await onQueue(cancellable: false) { handle in
+                PQtransactionStatus(handle) != PQTRANS_IDLE
+            }) ?? true
+        }
+    }
+
+    func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                if let handle = self.handle { PQfinish(handle) }
+                self.handle = nil
+                continuation.resume()
+            }
+        }
+    }
+
+    // MARK: - Confinement
+
+    private func onQueue<T: Sendable>(cancellable: Bool, _ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+        let run = {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                self.queue.async {
+                    guard let handle = self.handle else {
+                        continuation.resume(throwing: PostgresError(kind: .connectionUnavailable, message: "connection is closed"))
+                        return
+                    }
+                    continuation.resume(with: Result { try body(handle) })
+                }
+            }
+        }
+        guard cancellable, let cancelHandle = CancelHandle(cancelHandle) else { return try await run() }
+        return try await withTaskCancellationHandler(operation: run, onCancel: { cancelHandle.cancel() })
+    }
+
+    /// Turns a `PGresult` into rows or a typed error, and frees it before returning.
+    private static func consume(_ result: OpaquePointer?, connection: OpaquePointer, context: String) throws -> PostgresRows {
+        guard let result else {
+            throw PostgresError(
+                kind: PQstatus(connection) == CONNECTION_BAD ? .connectionUnavailable : .other,
+                message: redactedMessage(connection), context: context)
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return PostgresRows(columns: [], values: [], affectedRows: Int(String(cString: PQcmdTuples(result))) ?? 0)
+        case PGRES_TUPLES_OK:
+            let rowCount = Int(PQntuples(result))
+            let columnCount = Int(PQnfields(result))
+            let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+            var rows: [[String?]] = []
+            rows.reserveCapacity(rowCount)
+            for r in 0..<Int32(rowCount) {
+                var row: [String?] = []
+                row.reserveCapacity(columnCount)
+                for c in 0..<Int32(columnCount) {
+                    if PQgetisnull(result, r, c) == 1 {
+                        row.append(nil)
+                    } else {
+                        row.append(String(cString: PQgetvalue(result, r, c)))
+                    }
+                }
+                rows.append(row)
+            }
+            return PostgresRows(columns: columns, values: rows, affectedRows: rowCount)
+        default:
+            throw error(from: result, connection: connection, context: context)
+        }
+    }
+
+    private static func error(from result: OpaquePointer, connection: OpaquePointer, context: String) -> PostgresError {
+        func field(_ code: UInt8) -> String? {
+            guard let value = PQresultErrorField(result, Int32(code)) else { return nil }
+            return String(cString: value)
+        }
+        guard let state = field(UInt8(ascii: "C")) else {
+            return PostgresError(
+                kind: PQstatus(connection) == CONNECTION_BAD ? .connectionUnavailable : .other,
+                message: redactedMessage(connection), context: context)
+        }
+        return PostgresError(
+            kind: PostgresError.kind(forSQLState: state),
+            sqlState: state,
+            message: field(UInt8(ascii: "M")) ?? "unknown error",
+            detail: field(UInt8(ascii: "D")),
+            constraint: field(UInt8(ascii: "n")),
+            table: field(UInt8(ascii: "t")),
+            column: field(UInt8(ascii: "c")),
+            context: context)
+    }
+
+    /// libpq's connection messages can quote connection parameters; keep only the first line
+    /// and drop anything that looks like a password assignment.
+    private static func redactedMessage(_ connection: OpaquePointer) -> String {
+        let text = String(cString: PQerrorMessage(connection))
+        let firstLine = text.split(separator: "\n").first.map(String.init) ?? "connection failed"
+        return firstLine.contains("password=") ? "connection failed (details withheld)" : firstLine
+    }
+}
+
+/// The cancel object outlives any statement (freed in the connection's deinit).
+private struct CancelHandle: @unchecked Sendable {
+    // PQcancel is explicitly thread-safe in libpq; the pointer is read-only here.
+    let pointer: OpaquePointer
+    init?(_ pointer: OpaquePointer?) {
+        guard let pointer else { return nil }
+        self.pointer = pointer
+    }
+    func cancel() {
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(pointer, &buffer, Int32(buffer.count))
+    }
+}
+
+/// Builds NULL-terminated `const char *const *` keyword and value arrays whose storage lives for
+/// the whole call (never `UnsafePointer(array)`).
+private func withKeywordArrays<R>(_ pairs: [(String, String)], _ body: (UnsafePointer<UnsafePointer<CChar>?>, UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let keys = pairs.map { strdup($0.0) }
+    let values = pairs.map { strdup($0.1) }
+    defer {
+        keys.forEach { free($0) }
+        values.forEach { free($0) }
+    }
+    var keyPointers: [UnsafePointer<CChar>?] = keys.map { UnsafePointer($0) } + [nil]
+    var valuePointers: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
+    return keyPointers.withUnsafeMutableBufferPointer { k in
+        valuePointers.withUnsafeMutableBufferPointer { v in
+            body(UnsafePointer(k.baseAddress!), UnsafePointer(v.baseAddress!))
+        }
+    }
+}
+
+private func withParameterArray<R>(_ parameters: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?, Int32) -> R) -> R {
+    if parameters.isEmpty { return body(nil, 0) }
+    let copies = parameters.map { $0.map { strdup($0) } ?? nil }
+    defer { copies.forEach { free($0) } }
+    var pointers: [UnsafePointer<CChar>?] = copies.map { $0.map { UnsafePointer($0) } }
+    return pointers.withUnsafeMutableBufferPointer { buffer in
+        body(UnsafePointer(buffer.baseAddress!), Int32(parameters.count))
+    }
+}

