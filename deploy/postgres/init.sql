@@ -3,6 +3,7 @@
 -- intake_password, matching_password, notification_password, evaluation_password.
 -- Used by the local stack (deploy/local/stack.sh) and docker compose alike.
 \set ON_ERROR_STOP on
+SET client_min_messages = warning;
 
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON DATABASE :"DBNAME" FROM PUBLIC;
