@@ -47,7 +47,7 @@ public struct PostgresConfiguration: Sendable {
 
     /// The keyword/value pairs handed to `PQconnectdbParams`.
     var connectionParameters: [(String, String)] {
-        var options = ["-c TimeZone=UTC", "-c DateStyle=ISO"]
+        var options = ["-c TimeZone=UTC", "-c DateStyle=ISO", "-c client_min_messages=warning"]
         if let schema { options.append("-c search_path=\(schema)") }
         if let statementTimeoutMilliseconds { options.append("-c statement_timeout=\(statementTimeoutMilliseconds)") }
         var pairs: [(String, String)] = [

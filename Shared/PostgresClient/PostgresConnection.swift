@@ -1,6 +1,7 @@
 import CLibPQ
 import Dispatch
 import Foundation
+import Logging
 
 /// One libpq connection.
 ///
@@ -16,12 +17,16 @@ public final class PostgresConnection: @unchecked Sendable {
     /// `PGcancel` is documented as safe to use from another thread; it lets a cancelled task
     /// interrupt a running statement.
     private let cancelHandle: OpaquePointer?
+    /// Receives the server's notices and warnings; outlives `handle` (freed after `PQfinish`).
+    private let noticeSink: NoticeSink
 
-    private init(id: Int, queue: DispatchQueue, handle: OpaquePointer) {
+    private init(id: Int, queue: DispatchQueue, handle: OpaquePointer, logger: Logger) {
         self.id = id
         self.queue = queue
         self.handle = handle
         self.cancelHandle = PQgetCancel(handle)
+        self.noticeSink = NoticeSink(logger: logger)
+        PQsetNoticeReceiver(handle, noticeReceiver, Unmanaged.passUnretained(noticeSink).toOpaque())
     }
 
     deinit {
@@ -30,7 +35,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Opens a connection on its own queue. Blocking `PQconnectdbParams` runs there.
-    static func connect(_ configuration: PostgresConfiguration, id: Int) async throws -> PostgresConnection {
+    static func connect(_ configuration: PostgresConfiguration, id: Int, logger: Logger) async throws -> PostgresConnection {
         let queue = DispatchQueue(label: "passerelle.postgres.connection.\(id)")
         let parameters = configuration.connectionParameters
         return try await withCheckedThrowingContinuation { continuation in
@@ -48,7 +53,7 @@ public final class PostgresConnection: @unchecked Sendable {
                     continuation.resume(throwing: PostgresError(kind: .connectionUnavailable, message: message, context: "connecting"))
                     return
                 }
-                continuation.resume(returning: PostgresConnection(id: id, queue: queue, handle: conn))
+                continuation.resume(returning: PostgresConnection(id: id, queue: queue, handle: conn, logger: logger))
             }
         }
     }
@@ -78,11 +83,10 @@ public final class PostgresConnection: @unchecked Sendable {
         (try? await onQueue(cancellable: false) { handle -> Bool in
             guard PQstatus(handle) == CONNECTION_OK else { return false }
             var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-            if poll(&descriptor, 1, 0) > 0 {
-                // Something arrived while idle: a notice, or the server saying goodbye.
-                if PQconsumeInput(handle) == 0 { return false }
-            }
-            return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+            // Nothing should arrive on an idle pooled connection; if something did, it is most
+            // likely the server saying goodbye (restart, admin termination). Don't reuse it.
+            if poll(&descriptor, 1, 0) != 0 { return false }
+            return PQtransactionStatus(handle) == PQTRANS_IDLE
         }) ?? false
     }
 
@@ -226,5 +230,25 @@ private func withParameterArray<R>(_ parameters: [String?], _ body: (UnsafePoint
     var pointers: [UnsafePointer<CChar>?] = copies.map { $0.map { UnsafePointer($0) } }
     return pointers.withUnsafeMutableBufferPointer { buffer in
         body(UnsafePointer(buffer.baseAddress!), Int32(parameters.count))
+    }
+}
+
+/// Routes libpq notices (warnings the server sends on a connection) to the service's log
+/// instead of libpq's default of printing them on stderr.
+private final class NoticeSink {
+    let logger: Logger
+    init(logger: Logger) { self.logger = logger }
+}
+
+private let noticeReceiver: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?) -> Void = { context, result in
+    guard let context, let result else { return }
+    let sink = Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue()
+    let severity = PQresultErrorField(result, Int32(UInt8(ascii: "V"))).map { String(cString: $0) } ?? "NOTICE"
+    let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) } ?? ""
+    let metadata: Logger.Metadata = ["source": "postgresql", "severity": "\(severity)"]
+    switch severity {
+    case "WARNING": sink.logger.warning("\(message)", metadata: metadata)
+    case "FATAL", "PANIC", "ERROR": sink.logger.info("\(message)", metadata: metadata)  // also surfaced as a typed error
+    default: sink.logger.debug("\(message)", metadata: metadata)
     }
 }

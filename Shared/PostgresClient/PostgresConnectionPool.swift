@@ -31,6 +31,7 @@ public actor PostgresConnectionPool: Service {
     }
 
     /// Leases a connection for the duration of `body`.
+    @discardableResult
     public nonisolated func withConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await lease()
         do {
@@ -46,6 +47,7 @@ public actor PostgresConnectionPool: Service {
     /// Runs `body` inside a transaction and commits it. Serialization failures and deadlocks
     /// re-run the whole body (so it must not have effects outside the database) up to
     /// `maxAttempts` times with a short randomised backoff.
+    @discardableResult
     public nonisolated func transaction<T: Sendable>(
         isolation: TransactionIsolation = .readCommitted,
         maxAttempts: Int = 5,
@@ -100,7 +102,7 @@ public actor PostgresConnectionPool: Service {
                 openCount += 1
                 nextID += 1
                 do {
-                    return try await PostgresConnection.connect(configuration, id: nextID)
+                    return try await PostgresConnection.connect(configuration, id: nextID, logger: logger)
                 } catch {
                     openCount -= 1
                     // Whoever waits would fail the same way; let them find out now.

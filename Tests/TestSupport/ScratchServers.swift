@@ -57,13 +57,11 @@ public final class ScratchPostgresServer: Sendable {
         }
     }
 
+    /// `system(3)` rather than Foundation's `Process`: the server that pg_ctl leaves running
+    /// would inherit Process's bookkeeping descriptors and keep `waitUntilExit` from returning.
     static func shell(_ command: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ScratchServerError("command failed (\(process.terminationStatus)): \(command)") }
+        let status = system(command + " </dev/null")
+        guard status == 0 else { throw ScratchServerError("command failed (\(status)): \(command)") }
     }
 }
 

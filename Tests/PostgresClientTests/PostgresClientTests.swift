@@ -1,0 +1,233 @@
+import Foundation
+import Synchronization
+import PostgresClient
+import Testing
+import TestSupport
+
+@Suite("PostgreSQL wrapper against a real server", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
+struct PostgresClientTests {
+    let logger = TestEnvironment.logger
+
+    /// A pool on a schema of this test's own, dropped afterwards.
+    func withSchema<T: Sendable>(_ body: @Sendable (PostgresConnectionPool, String) async throws -> T) async throws -> T {
+        let schema = TestEnvironment.uniqueName("pgtest")
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(schema: schema), logger: logger)
+        try await pool.withConnection { try await $0.query("CREATE SCHEMA \(identifier: schema)") }
+        do {
+            let result = try await body(pool, schema)
+            try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
+            await pool.close()
+            return result
+        } catch {
+            _ = try? await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
+            await pool.close()
+            throw error
+        }
+    }
+
+    @Test("values survive a round trip through parameters and typed decoding")
+    func roundTripTypes() async throws {
+        try await withSchema { pool, _ in
+            let id = UUID()
+            let when = Date(timeIntervalSince1970: 1_790_000_000.123456)
+            let tags = ["walking", "a,b", "quote\"d", "back\\slash", "{brace}"]
+            let bytes = Data([0, 1, 2, 254, 255])
+            let text = "Élodie's \"club\"; DROP TABLE x; --"
+            let row = try #require(try await pool.withConnection { connection in
+                try await connection.query("""
+                    SELECT \(id)::uuid AS id, \(when)::timestamptz AS at, \(tags)::text[] AS tags, \(bytes)::bytea AS bytes,
+                           \(text)::text AS text, \(42)::int AS n, \(Int64.max)::bigint AS big, \(true)::boolean AS flag,
+                           \(2.5)::float8 AS ratio, \(String?.none)::text AS missing
+                    """).first
+            })
+            #expect(try row.decode("id", as: UUID.self) == id)
+            let decodedDate = try row.decode("at", as: Date.self)
+            #expect(abs(decodedDate.timeIntervalSince(when)) < 0.000_002)
+            #expect(try row.decode("tags", as: [String].self) == tags)
+            #expect(try row.decode("bytes", as: Data.self) == bytes)
+            #expect(try row.decode("text", as: String.self) == text)
+            #expect(try row.decode("n", as: Int.self) == 42)
+            #expect(try row.decode("big", as: Int64.self) == Int64.max)
+            #expect(try row.decode("flag", as: Bool.self))
+            #expect(try row.decode("ratio", as: Double.self) == 2.5)
+            #expect(try row.decode("missing", as: String?.self) == nil)
+            #expect(throws: PostgresError.self) { try row.decode("missing", as: String.self) }
+        }
+    }
+
+    @Test("constraint failures are typed by SQLSTATE")
+    func typedErrors() async throws {
+        try await withSchema { pool, _ in
+            try await pool.withConnection { connection in
+                try await connection.query("CREATE TABLE parent (id int PRIMARY KEY, size int CHECK (size > 0))")
+                try await connection.query("CREATE TABLE child (parent_id int REFERENCES parent (id))")
+                try await connection.query("INSERT INTO parent VALUES (\(1), \(1))")
+            }
+            let unique = await #expect(throws: PostgresError.self) {
+                try await pool.withConnection { try await $0.query("INSERT INTO parent VALUES (\(1), \(1))") }
+            }
+            #expect(unique?.kind == .uniqueViolation)
+            #expect(unique?.constraint == "parent_pkey")
+            let check = await #expect(throws: PostgresError.self) {
+                try await pool.withConnection { try await $0.query("INSERT INTO parent VALUES (\(2), \(0))") }
+            }
+            #expect(check?.kind == .checkViolation)
+            let foreign = await #expect(throws: PostgresError.self) {
+                try await pool.withConnection { try await $0.query("INSERT INTO child VALUES (\(9))") }
+            }
+            #expect(foreign?.kind == .foreignKeyViolation)
+            let syntax = await #expect(throws: PostgresError.self) {
+                try await pool.withConnection { try await $0.query("SELEC 1") }
+            }
+            #expect(syntax?.sqlState == "42601")
+            // The connection that failed is still usable.
+            let count = try await pool.withConnection { try await $0.query("SELECT count(*) AS n FROM parent").first?.decode("n", as: Int.self) }
+            #expect(count == 1)
+        }
+    }
+
+    @Test("a failed transaction leaves nothing behind")
+    func rollback() async throws {
+        try await withSchema { pool, _ in
+            try await pool.withConnection { try await $0.query("CREATE TABLE item (id int PRIMARY KEY)") }
+            await #expect(throws: PostgresError.self) {
+                try await pool.transaction { connection in
+                    try await connection.query("INSERT INTO item VALUES (\(1))")
+                    try await connection.query("INSERT INTO item VALUES (\(1))")
+                }
+            }
+            let count = try await pool.withConnection { try await $0.query("SELECT count(*) AS n FROM item").first?.decode("n", as: Int.self) }
+            #expect(count == 0)
+        }
+    }
+
+    @Test("serialization failures are retried until one attempt commits")
+    func serializationRetry() async throws {
+        try await withSchema { pool, _ in
+            try await pool.withConnection { connection in
+                try await connection.query("CREATE TABLE counter (id int PRIMARY KEY, value int NOT NULL)")
+                try await connection.query("INSERT INTO counter VALUES (1, 0)")
+            }
+            // Concurrent read-modify-write under SERIALIZABLE: conflicts abort with 40001 and are re-run.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        try await pool.transaction(isolation: .serializable, maxAttempts: 50) { connection in
+                            let value = try await connection.query("SELECT value FROM counter WHERE id = 1").first!.decode("value", as: Int.self)
+                            try await Task.sleep(for: .milliseconds(5))
+                            try await connection.query("UPDATE counter SET value = \(value + 1) WHERE id = 1")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let value = try await pool.withConnection { try await $0.query("SELECT value FROM counter").first?.decode("value", as: Int.self) }
+            #expect(value == 8)
+        }
+    }
+
+    @Test("the pool never opens more connections than its size, and reuses them")
+    func poolBound() async throws {
+        try await withSchema { pool, _ in
+            let backends = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        try await pool.withConnection { connection in
+                            try await connection.query("SELECT pg_backend_pid() AS pid, pg_sleep(0.02)").first!.decode("pid", as: Int.self)
+                        }
+                    }
+                }
+                return try await group.reduce(into: Set<Int>()) { $0.insert($1) }
+            }
+            #expect(backends.count <= pool.configuration.poolSize)
+            #expect(backends.count >= 2, "concurrent callers got more than one connection")
+        }
+    }
+
+    @Test("a cancelled task interrupts its running statement")
+    func cancellation() async throws {
+        try await withSchema { pool, _ in
+            let start = ContinuousClock.now
+            let task = Task { try await pool.withConnection { try await $0.query("SELECT pg_sleep(10)") } }
+            try await Task.sleep(for: .milliseconds(200))
+            task.cancel()
+            let result = await task.result
+            #expect(throws: PostgresError.self) { try result.get() }
+            #expect(ContinuousClock.now - start < .seconds(5))
+        }
+    }
+
+    @Test("migrations apply once under concurrency and refuse a history that differs")
+    func migrations() async throws {
+        let schema = TestEnvironment.uniqueName("migr")
+        let migrations = [
+            Migration(1, "create_referral", "CREATE TABLE referral (id uuid PRIMARY KEY); CREATE TABLE log (n int);"),
+            Migration(2, "add_status", "ALTER TABLE referral ADD COLUMN status text; INSERT INTO log VALUES (2);"),
+        ]
+        // Two independent pools (separate sessions, as two processes would have) race.
+        let pools = (0..<2).map { _ in PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger) }
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for pool in pools {
+                group.addTask { try await SchemaMigrator(schema: schema, migrations: migrations).migrate(pool, logger: logger) }
+            }
+            return try await group.reduce(into: [[Int]]()) { $0.append($1) }
+        }
+        #expect(applied.sorted { $0.count < $1.count } == [[], [1, 2]])
+        let logRows = try await pools[0].withConnection { try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).log").first?.decode("n", as: Int.self) }
+        #expect(logRows == 1)
+
+        let changed = [migrations[0], Migration(2, "add_status", "ALTER TABLE referral ADD COLUMN status varchar(20);")]
+        let mismatch = await #expect(throws: PostgresError.self) {
+            try await SchemaMigrator(schema: schema, migrations: changed).migrate(pools[0], logger: logger)
+        }
+        #expect(mismatch?.kind == .migrationHistoryMismatch)
+        let older = await #expect(throws: PostgresError.self) {
+            try await SchemaMigrator(schema: schema, migrations: [migrations[0]]).migrate(pools[0], logger: logger)
+        }
+        #expect(older?.kind == .migrationHistoryMismatch)
+
+        try await pools[0].withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
+        for pool in pools { await pool.close() }
+    }
+
+    @Test("LISTEN wakes up a waiter when another session notifies")
+    func listenNotify() async throws {
+        let channel = TestEnvironment.uniqueName("chan")
+        let listener = PostgresListener(configuration: TestEnvironment.postgresConfiguration(), channel: channel, logger: logger)
+        listener.start()
+        let counter = WakeUpCounter()
+        let reader = Task { for await _ in listener.wakeUps { counter.count.add(1, ordering: .relaxed) } }
+        // The first wake-up says the listener is connected.
+        #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) >= 1 })
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
+        try await pool.withConnection { try await $0.query("SELECT pg_notify(\(channel), 'x')") }
+        #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) >= 2 })
+        reader.cancel()
+        listener.stop()
+        await pool.close()
+    }
+
+    @Test("the pool recovers by itself after the server restarts, and fails fast while it is down")
+    func recoveryAfterRestart() async throws {
+        let server = try ScratchPostgresServer()
+        defer { server.destroy() }
+        let pool = PostgresConnectionPool(configuration: server.configuration(), logger: logger)
+        try await pool.ping()
+
+        try server.stop()
+        let down = await #expect(throws: PostgresError.self) { try await pool.ping() }
+        #expect(down?.kind == .connectionUnavailable)
+
+        try server.start()
+        try await pool.ping()  // the stale connection is dropped, a new one opened
+
+        try server.restart()
+        // Pooled connections were closed by the server; callers never see that.
+        for _ in 0..<5 { try await pool.ping() }
+        await pool.close()
+    }
+}
+
+final class WakeUpCounter: Sendable {
+    let count = Atomic<Int>(0)
+}
