@@ -1,0 +1,192 @@
+import Domain
+import Foundation
+
+/// Consent flags as events carry them.
+public struct ConsentFlags: Codable, Sendable, Equatable {
+    public var contact: Bool
+    public var shareWithPartners: Bool
+    public var evaluationUse: Bool
+
+    public init(contact: Bool, shareWithPartners: Bool, evaluationUse: Bool) {
+        self.contact = contact
+        self.shareWithPartners = shareWithPartners
+        self.evaluationUse = evaluationUse
+    }
+
+    public init(_ consent: Consent) {
+        self.init(contact: consent.contact, shareWithPartners: consent.shareWithPartners, evaluationUse: consent.evaluationUse)
+    }
+}
+
+public struct GeoPoint: Codable, Sendable, Equatable {
+    public var latitude: Double
+    public var longitude: Double
+
+    public init(latitude: Double, longitude: Double) {
+        self.latitude = latitude
+        self.longitude = longitude
+    }
+}
+
+/// `passerelle.referral.received.v1`: a referral entered the loop. Thin: what matching and
+/// notification need and no more (no name, no contact, no birth date, no address).
+public struct ReferralReceivedV1: EventPayload {
+    public static let eventType = "passerelle.referral.received.v1"
+    public static let topic = TopicName.referrals
+
+    public var referralID: UUID
+    public var referralVersion: Int
+    public var clientID: UUID
+    public var site: String
+    public var referrerID: String
+    public var referrerRole: String
+    public var needs: [String]
+    public var interests: [String]
+    public var supportLevel: String
+    public var priority: String
+    public var preferredLanguage: String
+    /// First three characters of the postal code.
+    public var postalArea: String?
+    public var coordinates: GeoPoint?
+    public var ageBand: String
+    public var accessibilityNeeds: [String]
+    public var preferredChannel: String
+    public var consent: ConsentFlags
+    public var receivedAt: Date
+
+    public var subject: String { referralID.uuidString.lowercased() }
+
+    public init(
+        referralID: UUID, referralVersion: Int, clientID: UUID, site: String, referrerID: String, referrerRole: String,
+        needs: [String], interests: [String], supportLevel: String, priority: String, preferredLanguage: String,
+        postalArea: String?, coordinates: GeoPoint?, ageBand: String, accessibilityNeeds: [String], preferredChannel: String,
+        consent: ConsentFlags, receivedAt: Date
+    ) {
+        self.referralID = referralID
+        self.referralVersion = referralVersion
+        self.clientID = clientID
+        self.site = site
+        self.referrerID = referrerID
+        self.referrerRole = referrerRole
+        self.needs = needs
+        self.interests = interests
+        self.supportLevel = supportLevel
+        self.priority = priority
+        self.preferredLanguage = preferredLanguage
+        self.postalArea = postalArea
+        self.coordinates = coordinates
+        self.ageBand = ageBand
+        self.accessibilityNeeds = accessibilityNeeds
+        self.preferredChannel = preferredChannel
+        self.consent = consent
+        self.receivedAt = receivedAt
+    }
+}
+
+/// `passerelle.referral.status-changed.v1`: one step of the closed loop.
+public struct ReferralStatusChangedV1: EventPayload {
+    public static let eventType = "passerelle.referral.status-changed.v1"
+    public static let topic = TopicName.referrals
+
+    public var referralID: UUID
+    public var referralVersion: Int
+    public var site: String
+    public var from: String
+    public var to: String
+    public var action: String
+    public var actorRole: String
+    public var actorID: String?
+    public var reason: String?
+    public var outcome: String?
+    public var changedAt: Date
+
+    public var subject: String { referralID.uuidString.lowercased() }
+
+    public init(referralID: UUID, referralVersion: Int, site: String, from: String, to: String, action: String, actorRole: String, actorID: String?, reason: String?, outcome: String?, changedAt: Date) {
+        self.referralID = referralID
+        self.referralVersion = referralVersion
+        self.site = site
+        self.from = from
+        self.to = to
+        self.action = action
+        self.actorRole = actorRole
+        self.actorID = actorID
+        self.reason = reason
+        self.outcome = outcome
+        self.changedAt = changedAt
+    }
+}
+
+/// `passerelle.client.consent-changed.v1`, on the referrals topic keyed by each of the
+/// client's referrals, so it is ordered with their other events.
+public struct ClientConsentChangedV1: EventPayload {
+    public static let eventType = "passerelle.client.consent-changed.v1"
+    public static let topic = TopicName.referrals
+
+    public var referralID: UUID
+    public var clientID: UUID
+    public var clientVersion: Int
+    public var consent: ConsentFlags
+    public var changedAt: Date
+
+    public var subject: String { referralID.uuidString.lowercased() }
+
+    public init(referralID: UUID, clientID: UUID, clientVersion: Int, consent: ConsentFlags, changedAt: Date) {
+        self.referralID = referralID
+        self.clientID = clientID
+        self.clientVersion = clientVersion
+        self.consent = consent
+        self.changedAt = changedAt
+    }
+}
+
+/// `passerelle.client.erased.v1`: downstream services drop what they hold about the client's referral.
+public struct ClientErasedV1: EventPayload {
+    public static let eventType = "passerelle.client.erased.v1"
+    public static let topic = TopicName.referrals
+
+    public var referralID: UUID
+    public var clientID: UUID
+    public var erasedAt: Date
+
+    public var subject: String { referralID.uuidString.lowercased() }
+
+    public init(referralID: UUID, clientID: UUID, erasedAt: Date) {
+        self.referralID = referralID
+        self.clientID = clientID
+        self.erasedAt = erasedAt
+    }
+}
+
+/// `passerelle.client.profile.v1` on the compacted clients topic: the latest identity and
+/// contact of a client. Read by notification alone; erased by a tombstone.
+public struct ClientProfileV1: EventPayload {
+    public static let eventType = "passerelle.client.profile.v1"
+    public static let topic = TopicName.clients
+
+    public var clientID: UUID
+    public var clientVersion: Int
+    public var givenName: String
+    public var familyName: String
+    public var phone: String?
+    public var email: String?
+    public var preferredLanguage: String
+    public var preferredChannel: String
+    public var consent: ConsentFlags
+    public var updatedAt: Date
+
+    public var subject: String { clientID.uuidString.lowercased() }
+
+    public init(clientID: UUID, clientVersion: Int, givenName: String, familyName: String, phone: String?, email: String?, preferredLanguage: String, preferredChannel: String, consent: ConsentFlags, updatedAt: Date) {
+        self.clientID = clientID
+        self.clientVersion = clientVersion
+        self.givenName = givenName
+        self.familyName = familyName
+        self.phone = phone
+        self.email = email
+        self.preferredLanguage = preferredLanguage
+        self.preferredChannel = preferredChannel
+        self.consent = consent
+        self.updatedAt = updatedAt
+    }
+}

@@ -1,0 +1,43 @@
+/// Passerelle's topics. The names on the wire get an optional deployment prefix
+/// (`PASSERELLE_TOPIC_PREFIX`); `deploy/kafka/topics.txt` lists the same topics for provisioning.
+public enum TopicName: String, Sendable, CaseIterable {
+    case referrals = "passerelle.referrals.v1"
+    /// Compacted: the latest identity and contact of each client, keyed by client id.
+    case clients = "passerelle.clients.v1"
+    case matching = "passerelle.matching.v1"
+    case notifications = "passerelle.notifications.v1"
+    /// De-identified pathway and outcome events for analysts.
+    case evaluation = "passerelle.evaluation.v1"
+
+    public var partitions: Int { 12 }
+    public var isCompacted: Bool { self == .clients }
+}
+
+/// Topic names as deployed, with the prefix applied.
+public struct TopicNames: Sendable, Equatable {
+    public var prefix: String
+
+    public init(prefix: String = "") { self.prefix = prefix }
+
+    public func name(_ topic: TopicName) -> String { prefix + topic.rawValue }
+
+    /// Where a consumer sends what it cannot process from `topic`.
+    public func deadLetter(_ topic: TopicName) -> String { name(topic) + ".dlq" }
+
+    /// The topic a deployed name refers to, if it is one of ours.
+    public func topic(named name: String) -> TopicName? {
+        guard name.hasPrefix(prefix) else { return nil }
+        return TopicName(rawValue: String(name.dropFirst(prefix.count)))
+    }
+
+    /// Every topic a deployment needs: the five topics and a dead-letter topic for each consumed one.
+    public var provisioning: [(name: String, partitions: Int, configs: [String: String])] {
+        var all = TopicName.allCases.map { topic in
+            (name(topic), topic.partitions, topic.isCompacted ? ["cleanup.policy": "compact"] : [String: String]())
+        }
+        for consumed in [TopicName.referrals, .clients, .matching, .notifications] {
+            all.append((deadLetter(consumed), 1, [:]))
+        }
+        return all
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+
+public enum ContactChannel: String, Codable, Sendable, CaseIterable {
+    case email, sms, phone
+    /// The client asked not to be contacted by Passerelle.
+    case none
+}
+
+public struct ContactDetails: Codable, Sendable, Equatable {
+    public var phone: String?
+    public var email: String?
+
+    public init(phone: String? = nil, email: String? = nil) throws(DomainError) {
+        if let phone, !Self.isPhone(phone) { throw .invalid("phone \"\(phone)\" is not a phone number") }
+        if let email, !Self.isEmail(email) { throw .invalid("email \"\(email)\" is not an e-mail address") }
+        self.phone = phone
+        self.email = email
+    }
+
+    /// E.164-like: optional +, 7 to 15 digits, spaces/dashes/dots/parentheses allowed between.
+    public static func isPhone(_ text: String) -> Bool {
+        let digits = text.filter(\.isNumber)
+        let allowed = text.allSatisfy { $0.isNumber || " -.()+".contains($0) }
+        return allowed && (7...15).contains(digits.count) && (text.firstIndex(of: "+").map { $0 == text.startIndex } ?? true)
+    }
+
+    public static func isEmail(_ text: String) -> Bool {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix(".") else { return false }
+        return text.count <= 254 && !text.contains(where: { $0.isWhitespace })
+    }
+}
+
+/// Optional sociodemographics: collected only with consent, used only for equity analysis.
+public struct Sociodemographics: Codable, Sendable, Equatable {
+    public var gender: String?
+    public var incomeBand: String?
+    public var newcomer: Bool?
+    public var disability: Bool?
+    public var racialOrEthnicGroup: String?
+
+    public init(gender: String? = nil, incomeBand: String? = nil, newcomer: Bool? = nil, disability: Bool? = nil, racialOrEthnicGroup: String? = nil) {
+        self.gender = gender
+        self.incomeBand = incomeBand
+        self.newcomer = newcomer
+        self.disability = disability
+        self.racialOrEthnicGroup = racialOrEthnicGroup
+    }
+}
+
+/// A person referred. Identity and contact stay in intake and travel only on the compacted
+/// clients topic; everything else refers to the client by its pseudonymous `id`.
+public struct Client: Codable, Sendable, Equatable, Identifiable {
+    public var id: UUID
+    public var givenName: String
+    public var familyName: String
+    public var birthDate: CalendarDate
+    public var contact: ContactDetails
+    /// BCP 47 primary language code (`fr`, `en`, …).
+    public var preferredLanguage: String
+    public var postalCode: String?
+    public var coordinates: Coordinates?
+    public var accessibilityNeeds: [String]
+    public var preferredChannel: ContactChannel
+    public var consent: Consent
+    public var sociodemographics: Sociodemographics?
+
+    public init(
+        id: UUID, givenName: String, familyName: String, birthDate: CalendarDate, contact: ContactDetails,
+        preferredLanguage: String, postalCode: String? = nil, coordinates: Coordinates? = nil,
+        accessibilityNeeds: [String] = [], preferredChannel: ContactChannel, consent: Consent,
+        sociodemographics: Sociodemographics? = nil, today: CalendarDate
+    ) throws(DomainError) {
+        guard !givenName.trimmingCharacters(in: .whitespaces).isEmpty else { throw .invalid("given name is empty") }
+        guard !familyName.trimmingCharacters(in: .whitespaces).isEmpty else { throw .invalid("family name is empty") }
+        guard birthDate <= today else { throw .invalid("birth date \(birthDate) is in the future") }
+        guard Language.isValid(preferredLanguage) else { throw .invalid("language \"\(preferredLanguage)\" is not a language code") }
+        if let postalCode, PostalCode.normalised(postalCode) == nil { throw .invalid("postal code \"\(postalCode)\" is not valid") }
+        if preferredChannel == .email && contact.email == nil { throw .invalid("e-mail is the preferred channel but no e-mail address was given") }
+        if preferredChannel == .sms && contact.phone == nil { throw .invalid("SMS is the preferred channel but no phone number was given") }
+        self.id = id
+        self.givenName = givenName
+        self.familyName = familyName
+        self.birthDate = birthDate
+        self.contact = contact
+        self.preferredLanguage = preferredLanguage
+        self.postalCode = postalCode.flatMap(PostalCode.normalised)
+        self.coordinates = coordinates
+        self.accessibilityNeeds = accessibilityNeeds
+        self.preferredChannel = preferredChannel
+        self.consent = consent
+        self.sociodemographics = sociodemographics
+    }
+
+    /// The key of the duplicate-client check: same name, birth date and postal code, normalised.
+    public var identityKey: String {
+        func fold(_ text: String) -> String {
+            text.folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive], locale: nil)
+                .filter { $0.isLetter || $0.isNumber }
+        }
+        return [fold(givenName), fold(familyName), birthDate.description, postalCode ?? ""].joined(separator: "|")
+    }
+}
+
+public enum Language {
+    public static func isValid(_ code: String) -> Bool {
+        (2...3).contains(code.count) && code.unicodeScalars.allSatisfy { ("a"..."z").contains($0) }
+    }
+}
+
+public enum PostalCode {
+    /// Canadian postal codes (`K1A 0B1`) upper-cased with one space; other formats of 3–10
+    /// letters and digits are kept upper-cased.
+    public static func normalised(_ text: String) -> String? {
+        let compact = text.uppercased().filter { !$0.isWhitespace && $0 != "-" }
+        guard (3...10).contains(compact.count), compact.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else { return nil }
+        if compact.count == 6, isCanadian(compact) {
+            return String(compact.prefix(3)) + " " + String(compact.suffix(3))
+        }
+        return compact
+    }
+
+    /// The area used wherever an address would identify someone: the first three characters
+    /// (the forward sortation area in Canada).
+    public static func area(_ text: String) -> String? {
+        normalised(text).map { String($0.prefix(3)) }
+    }
+
+    private static func isCanadian(_ code: String) -> Bool {
+        let chars = Array(code)
+        return chars.enumerated().allSatisfy { index, char in index % 2 == 0 ? char.isLetter : char.isNumber }
+    }
+}
+
+public struct Coordinates: Codable, Sendable, Equatable, Hashable {
+    public var latitude: Double
+    public var longitude: Double
+
+    public init(latitude: Double, longitude: Double) throws(DomainError) {
+        guard (-90...90).contains(latitude), (-180...180).contains(longitude) else {
+            throw .invalid("coordinates \(latitude), \(longitude) are out of range")
+        }
+        self.latitude = latitude
+        self.longitude = longitude
+    }
+
+    /// Great-circle distance in kilometres (haversine).
+    public func distanceKilometres(to other: Coordinates) -> Double {
+        let radius = 6371.0088
+        let lat1 = latitude * .pi / 180, lat2 = other.latitude * .pi / 180
+        let dLat = lat2 - lat1, dLon = (other.longitude - longitude) * .pi / 180
+        let a = sin(dLat / 2) * sin(dLat / 2) + cos(lat1) * cos(lat2) * sin(dLon / 2) * sin(dLon / 2)
+        return 2 * radius * asin(min(1, sqrt(a)))
+    }
+}
+
+/// A date without a time or time zone (birth dates), written `YYYY-MM-DD`.
+public struct CalendarDate: Codable, Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let year: Int
+    public let month: Int
+    public let day: Int
+
+    public init(year: Int, month: Int, day: Int) throws(DomainError) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let components = DateComponents(year: year, month: month, day: day)
+        guard (1...12).contains(month), (1...31).contains(day), year > 1850,
+            let date = calendar.date(from: components),
+            calendar.component(.day, from: date) == day
+        else { throw .invalid("\(year)-\(month)-\(day) is not a calendar date") }
+        self.year = year
+        self.month = month
+        self.day = day
+    }
+
+    public init(_ text: String) throws(DomainError) {
+        let parts = text.split(separator: "-")
+        guard text.count == 10, parts.count == 3, let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else {
+            throw .invalid("\"\(text)\" is not a date (YYYY-MM-DD)")
+        }
+        try self.init(year: y, month: m, day: d)
+    }
+
+    public init(_ date: Date) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day], from: date)
+        year = c.year!
+        month = c.month!
+        day = c.day!
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { try self.init(text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    public var description: String {
+        func pad(_ value: Int, _ width: Int) -> String { String(repeating: "0", count: max(0, width - String(value).count)) + String(value) }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
+    }
+
+    public static func < (lhs: CalendarDate, rhs: CalendarDate) -> Bool {
+        (lhs.year, lhs.month, lhs.day) < (rhs.year, rhs.month, rhs.day)
+    }
+
+    /// Whole years from this date to `date`.
+    public func age(on date: CalendarDate) -> Int {
+        var age = date.year - year
+        if (date.month, date.day) < (month, day) { age -= 1 }
+        return age
+    }
+}
+
+/// What travels instead of a birth date.
+public enum AgeBand: String, Codable, Sendable, CaseIterable {
+    case under18 = "0-17"
+    case from18to24 = "18-24"
+    case from25to44 = "25-44"
+    case from45to64 = "45-64"
+    case from65to74 = "65-74"
+    case from75 = "75+"
+
+    public init(age: Int) {
+        switch age {
+        case ..<18: self = .under18
+        case 18...24: self = .from18to24
+        case 25...44: self = .from25to44
+        case 45...64: self = .from45to64
+        case 65...74: self = .from65to74
+        default: self = .from75
+        }
+    }
+}

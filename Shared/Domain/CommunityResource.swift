@@ -1,0 +1,177 @@
+import Foundation
+
+/// A link worker ("agent de liaison").
+public struct LinkWorker: Codable, Sendable, Equatable, Identifiable {
+    public var id: UUID
+    public var name: String
+    public var site: String
+    public var languages: [String]
+    public var caseloadCapacity: Int
+    public var currentCaseload: Int
+
+    public init(id: UUID, name: String, site: String, languages: [String], caseloadCapacity: Int, currentCaseload: Int = 0) throws(DomainError) {
+        guard caseloadCapacity > 0 else { throw .invalid("caseload capacity must be positive") }
+        guard currentCaseload >= 0 else { throw .invalid("caseload cannot be negative") }
+        guard !languages.isEmpty, languages.allSatisfy(Language.isValid) else { throw .invalid("a link worker speaks at least one language, as language codes") }
+        self.id = id
+        self.name = name
+        self.site = site
+        self.languages = languages
+        self.caseloadCapacity = caseloadCapacity
+        self.currentCaseload = currentCaseload
+    }
+
+    /// How full the caseload is, 0 = empty, 1 = at capacity.
+    public var load: Double { Double(currentCaseload) / Double(caseloadCapacity) }
+}
+
+/// A community resource of the asset inventory, after the Open Referral HSDS service model.
+public struct CommunityResource: Codable, Sendable, Equatable, Identifiable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case internalProgram = "internal-program"
+        case healthChampionGroup = "health-champion-group"
+        case externalPartner = "external-partner"
+    }
+
+    public enum Delivery: String, Codable, Sendable, CaseIterable {
+        case inPerson = "in-person"
+        case virtual
+        case phone
+    }
+
+    public struct Eligibility: Codable, Sendable, Equatable {
+        public var minimumAge: Int?
+        public var maximumAge: Int?
+        /// Postal prefixes served; empty means everywhere.
+        public var areas: [String]
+        public var notes: String?
+
+        public init(minimumAge: Int? = nil, maximumAge: Int? = nil, areas: [String] = [], notes: String? = nil) {
+            self.minimumAge = minimumAge
+            self.maximumAge = maximumAge
+            self.areas = areas
+            self.notes = notes
+        }
+    }
+
+    public struct Capacity: Codable, Sendable, Equatable {
+        public var seats: Int?
+        public var seatsTaken: Int
+        public var waitlistAllowed: Bool
+
+        public init(seats: Int? = nil, seatsTaken: Int = 0, waitlistAllowed: Bool = false) {
+            self.seats = seats
+            self.seatsTaken = seatsTaken
+            self.waitlistAllowed = waitlistAllowed
+        }
+
+        public var hasRoom: Bool { seats.map { seatsTaken < $0 } ?? true }
+    }
+
+    public var id: UUID
+    public var organisation: String
+    public var name: String
+    public var kind: Kind
+    public var categories: [NeedCategory]
+    public var description: String
+    public var languages: [String]
+    public var interpretationAvailable: Bool
+    public var delivery: [Delivery]
+    public var address: String?
+    public var coordinates: Coordinates?
+    /// Free text such as "Tuesdays 10:00–12:00", and the weekdays (1 = Monday) it runs on.
+    public var schedule: String?
+    public var weekdays: [Int]
+    public var eligibility: Eligibility
+    public var cost: String?
+    public var accessibility: [String]
+    public var capacity: Capacity
+    public var tags: [String]
+    public var contact: String?
+    public var active: Bool
+    public var lastVerified: CalendarDate?
+
+    public init(
+        id: UUID, organisation: String, name: String, kind: Kind, categories: [NeedCategory], description: String,
+        languages: [String], interpretationAvailable: Bool = false, delivery: [Delivery], address: String? = nil,
+        coordinates: Coordinates? = nil, schedule: String? = nil, weekdays: [Int] = [], eligibility: Eligibility = Eligibility(),
+        cost: String? = nil, accessibility: [String] = [], capacity: Capacity = Capacity(), tags: [String] = [],
+        contact: String? = nil, active: Bool = true, lastVerified: CalendarDate? = nil
+    ) throws(DomainError) {
+        guard !name.isEmpty else { throw .invalid("a resource needs a name") }
+        guard !categories.isEmpty else { throw .invalid("a resource serves at least one need category") }
+        guard !delivery.isEmpty else { throw .invalid("a resource is delivered in person, virtually or by phone") }
+        guard !delivery.contains(.inPerson) || coordinates != nil || address != nil else { throw .invalid("an in-person resource needs an address or coordinates") }
+        guard weekdays.allSatisfy({ (1...7).contains($0) }) else { throw .invalid("weekdays are 1 (Monday) to 7 (Sunday)") }
+        if let min = eligibility.minimumAge, let max = eligibility.maximumAge, min > max { throw .invalid("minimum age is above maximum age") }
+        self.id = id
+        self.organisation = organisation
+        self.name = name
+        self.kind = kind
+        self.categories = categories
+        self.description = description
+        self.languages = languages
+        self.interpretationAvailable = interpretationAvailable
+        self.delivery = delivery
+        self.address = address
+        self.coordinates = coordinates
+        self.schedule = schedule
+        self.weekdays = weekdays
+        self.eligibility = eligibility
+        self.cost = cost
+        self.accessibility = accessibility
+        self.capacity = capacity
+        self.tags = tags
+        self.contact = contact
+        self.active = active
+        self.lastVerified = lastVerified
+    }
+}
+
+/// One ranked resource proposed for a referral, with the reasons a person can read.
+public struct Match: Codable, Sendable, Equatable {
+    public var resourceID: UUID
+    public var rank: Int
+    public var score: Double
+    public var reasons: [String]
+
+    public init(resourceID: UUID, rank: Int, score: Double, reasons: [String]) {
+        self.resourceID = resourceID
+        self.rank = rank
+        self.score = score
+        self.reasons = reasons
+    }
+}
+
+/// Referral ↔ resource, from proposal to attendance.
+public enum ConnectionStatus: String, Codable, Sendable, CaseIterable {
+    case proposed, accepted, enrolled, attended, dropped, declined
+
+    public var isOpen: Bool { self == .proposed || self == .accepted || self == .enrolled || self == .attended }
+
+    public var allowedNext: [ConnectionStatus] {
+        switch self {
+        case .proposed: return [.accepted, .declined, .dropped]
+        case .accepted: return [.enrolled, .declined, .dropped]
+        case .enrolled: return [.attended, .dropped]
+        case .attended: return [.attended, .dropped]
+        case .dropped, .declined: return []
+        }
+    }
+}
+
+public struct Connection: Codable, Sendable, Equatable, Identifiable {
+    public var id: UUID
+    public var referralID: UUID
+    public var resourceID: UUID
+    public var status: ConnectionStatus
+    public var reason: String?
+
+    public init(id: UUID, referralID: UUID, resourceID: UUID, status: ConnectionStatus = .proposed, reason: String? = nil) {
+        self.id = id
+        self.referralID = referralID
+        self.resourceID = resourceID
+        self.status = status
+        self.reason = reason
+    }
+}
