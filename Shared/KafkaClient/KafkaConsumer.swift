@@ -92,6 +92,13 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Ends `messages` without leaving the group, so the application can finish what it holds,
+    /// mark it processed, then `commit` and `close`. Messages fetched afterwards are dropped
+    /// here and redelivered to whoever consumes the partitions next.
+    public func stopDelivering() {
+        buffer.finish()
+    }
+
     /// Commits the stored offsets now (on the poll thread) and waits for the broker's answer.
     public func commit() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -309,6 +316,7 @@ final class MessageBuffer: Sendable {
 
     func append(_ message: KafkaMessage) {
         let waiter = state.withLock { state -> CheckedContinuation<KafkaMessage?, Never>? in
+            if state.finished { return nil }
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter

@@ -50,34 +50,46 @@ public final class KafkaProducer: Service, Sendable {
         thread.start()
     }
 
-    /// Produces one record and waits for its delivery report. A full local queue is
-    /// backpressure: wait and retry until the message timeout.
+    /// Produces one record and waits for its delivery report.
     @discardableResult
     public func send(topic: String, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader] = []) async throws -> KafkaDeliveryReport {
+        try await send([KafkaRecord(topic: topic, key: key, value: value, headers: headers)])[0].get()
+    }
+
+    /// Enqueues `records` in order (so records of one key stay in order on their partition,
+    /// which the idempotent producer preserves through retries) and waits for every delivery
+    /// report. A full local queue is backpressure: wait and retry the same record until the
+    /// message timeout, never skip ahead.
+    public func send(_ records: [KafkaRecord]) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
+        guard !records.isEmpty else { return [] }
+        let batch = DeliveryBatch(count: records.count)
         let deadline = ContinuousClock.now + .milliseconds(configuration.messageTimeoutMilliseconds)
-        while true {
-            if state.withLock({ $0.stopRequested }) {
-                throw KafkaError(kind: .closed, message: "the producer is shutting down", context: "sending to \(topic)")
-            }
-            do {
-                return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<KafkaDeliveryReport, any Error>) in
-                    let promise = Unmanaged.passRetained(DeliveryPromise(continuation))
-                    let error = produce(topic: topic, key: key, value: value, headers: headers, opaque: promise.toOpaque())
-                    if let error {
-                        promise.release()
-                        continuation.resume(throwing: error)
-                    }
+        for (index, record) in records.enumerated() {
+            while true {
+                if state.withLock({ $0.stopRequested }) {
+                    // Already-enqueued records still get their reports from the final flush.
+                    batch.complete(index, .failure(KafkaError(kind: .closed, message: "the producer is shutting down", context: "sending to \(record.topic)")))
+                    break
                 }
-            } catch let error as KafkaError where error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(5))
+                let slot = Unmanaged.passRetained(DeliverySlot(batch: batch, index: index))
+                guard let error = produce(record, opaque: slot.toOpaque()) else { break }
+                slot.release()
+                if error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(2))
+                    continue
+                }
+                batch.complete(index, .failure(error))
+                break
             }
         }
+        return await batch.results()
     }
 
     /// Builds the `rd_kafka_vu_t` list for `rd_kafka_produceva` (Swift cannot call the
     /// variadic `rd_kafka_producev`). Every C string lives until the call returns; librdkafka
     /// copies key, value (`RD_KAFKA_MSG_F_COPY`) and headers.
-    private func produce(topic: String, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader], opaque: UnsafeMutableRawPointer) -> KafkaError? {
+    private func produce(_ record: KafkaRecord, opaque: UnsafeMutableRawPointer) -> KafkaError? {
+        let (topic, key, value, headers) = (record.topic, record.key, record.value, record.headers)
         let topicName = strdup(topic)
         let headerNames = headers.map { strdup($0.key) }
         defer {
@@ -162,11 +174,67 @@ public final class KafkaProducer: Service, Sendable {
     }
 }
 
-/// Carries one `send`'s continuation through librdkafka as the message opaque; resumed exactly
-/// once, by the delivery report callback (or by `send` itself when enqueueing fails).
-private final class DeliveryPromise {
-    let continuation: CheckedContinuation<KafkaDeliveryReport, any Error>
-    init(_ continuation: CheckedContinuation<KafkaDeliveryReport, any Error>) { self.continuation = continuation }
+/// One record bound for a topic.
+public struct KafkaRecord: Sendable {
+    public var topic: String
+    public var key: [UInt8]?
+    /// `nil` produces a tombstone.
+    public var value: [UInt8]?
+    public var headers: [KafkaHeader]
+
+    public init(topic: String, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader] = []) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+}
+
+/// Collects the delivery reports of one `send`; the caller resumes when the last one arrives.
+private final class DeliveryBatch: Sendable {
+    private struct State {
+        var results: [Result<KafkaDeliveryReport, KafkaError>?]
+        var remaining: Int
+        var waiter: CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], Never>?
+    }
+    private let state: LockedState<State>
+
+    init(count: Int) {
+        state = LockedState(State(results: Array(repeating: nil, count: count), remaining: count))
+    }
+
+    func complete(_ index: Int, _ result: Result<KafkaDeliveryReport, KafkaError>) {
+        let finished = state.withLock { state -> (CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], Never>, [Result<KafkaDeliveryReport, KafkaError>])? in
+            state.results[index] = result
+            state.remaining -= 1
+            guard state.remaining == 0, let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return (waiter, state.results.map { $0! })
+        }
+        if let (waiter, results) = finished { waiter.resume(returning: results) }
+    }
+
+    func results() async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> [Result<KafkaDeliveryReport, KafkaError>]? in
+                if state.remaining == 0 { return state.results.map { $0! } }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+}
+
+/// The message opaque librdkafka hands back in the delivery report: which batch, which record.
+/// Retained while the message is in librdkafka's hands, released by the callback.
+private final class DeliverySlot {
+    let batch: DeliveryBatch
+    let index: Int
+    init(batch: DeliveryBatch, index: Int) {
+        self.batch = batch
+        self.index = index
+    }
 }
 
 private struct HeaderValuePointer {
@@ -191,12 +259,12 @@ private func withHeaderValues<R>(_ values: [[UInt8]?], _ body: ([HeaderValuePoin
 
 private let deliveryReportCallback: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = { _, message, _ in
     guard let message, let opaque = message.pointee._private else { return }
-    let promise = Unmanaged<DeliveryPromise>.fromOpaque(opaque).takeRetainedValue()
+    let slot = Unmanaged<DeliverySlot>.fromOpaque(opaque).takeRetainedValue()
     let record = message.pointee
     let topic = record.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
     if record.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-        promise.continuation.resume(returning: KafkaDeliveryReport(topic: topic, partition: record.partition, offset: record.offset))
+        slot.batch.complete(slot.index, .success(KafkaDeliveryReport(topic: topic, partition: record.partition, offset: record.offset)))
     } else {
-        promise.continuation.resume(throwing: KafkaError(record.err, context: "delivering to \(topic)"))
+        slot.batch.complete(slot.index, .failure(KafkaError(record.err, context: "delivering to \(topic)")))
     }
 }

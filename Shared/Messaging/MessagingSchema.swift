@@ -1,0 +1,46 @@
+import PostgresClient
+
+/// The tables every service's schema has for reliable messaging: the transactional outbox
+/// and the processed-event record of idempotent consumers. Each service lists this migration
+/// first (version 1) and numbers its own from 2.
+public enum MessagingSchema {
+    public static let migration = Migration(1, "messaging_tables", """
+        CREATE TABLE outbox (
+            id bigserial PRIMARY KEY,
+            event_id uuid NOT NULL UNIQUE,
+            event_type text NOT NULL,
+            topic text NOT NULL,
+            record_key text NOT NULL,
+            headers jsonb NOT NULL,
+            -- JSON body; NULL publishes a tombstone (compacted topics).
+            payload text,
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            sent_at timestamptz,
+            attempts integer NOT NULL DEFAULT 0,
+            last_error text
+        );
+        CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
+
+        -- Wakes the relay when a transaction that wrote to the outbox commits (a hint; it also polls).
+        CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify(TG_TABLE_SCHEMA || '_outbox', '');
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+
+        CREATE TABLE processed_events (
+            consumer text NOT NULL,
+            event_id uuid NOT NULL,
+            event_type text NOT NULL,
+            topic text NOT NULL,
+            partition integer NOT NULL,
+            record_offset bigint NOT NULL,
+            processed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            PRIMARY KEY (consumer, event_id)
+        );
+        """)
+
+    /// The LISTEN channel of a schema's outbox.
+    public static func channel(schema: String) -> String { schema + "_outbox" }
+}

@@ -1,0 +1,246 @@
+import Contracts
+import Foundation
+import KafkaClient
+import Logging
+import Messaging
+import PostgresClient
+import ServiceLifecycle
+import Testing
+import TestSupport
+
+/// A schema with the messaging tables and a table the test handler writes to.
+struct MessagingFixture {
+    let schema: String
+    let pool: PostgresConnectionPool
+    let producer: KafkaProducer
+    let topic: String
+    let outbox: Outbox
+    let gate = ReadinessGate()
+    let logger = TestEnvironment.logger
+
+    static func make(partitions: Int = 3) async throws -> MessagingFixture {
+        let schema = TestEnvironment.uniqueName("msg")
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(schema: schema), logger: TestEnvironment.logger)
+        try await SchemaMigrator(schema: schema, migrations: [
+            MessagingSchema.migration,
+            Migration(2, "effects", "CREATE TABLE effect (event_id uuid NOT NULL, referral text NOT NULL)"),
+        ]).migrate(pool, logger: TestEnvironment.logger)
+        let topic = try await TestEnvironment.makeTopic("msg", partitions: partitions)
+        try await KafkaTopicAdmin.createTopics([KafkaTopicSpecification(name: topic + ".dlq", partitions: 1)], configuration: TestEnvironment.kafkaConfiguration, logger: TestEnvironment.logger)
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: TestEnvironment.kafkaConfiguration), logger: TestEnvironment.logger)
+        let fixture = MessagingFixture(schema: schema, pool: pool, producer: producer, topic: topic, outbox: Outbox(topics: TopicNames(), source: "/passerelle/test"))
+        fixture.gate.open()
+        return fixture
+    }
+
+    func appendEvent(referral: UUID, on connection: PostgresConnection) async throws -> CloudEvent {
+        let event = CloudEvent(source: "/passerelle/test", type: "passerelle.test.v1", subject: referral.uuidString, data: Array("{\"n\":1}".utf8))
+        try await outbox.append(event, topic: topic, key: referral.uuidString, on: connection)
+        return event
+    }
+
+    func relay() -> OutboxRelay {
+        OutboxRelay(pool: pool, producer: producer, schema: schema, gate: gate, batchSize: 100, pollInterval: .milliseconds(200), logger: logger)
+    }
+
+    func consumer(group: String, handler: @escaping IdempotentConsumer.Handler = { event, connection in
+        try await connection.query("INSERT INTO effect VALUES (\(event.event.id)::uuid, \(event.event.subject))")
+    }) -> IdempotentConsumer {
+        IdempotentConsumer(
+            name: group, topics: [topic], configuration: TestEnvironment.consumerConfiguration(group: group), pool: pool,
+            producer: producer, gate: gate, maxAttempts: 3, logger: logger, handler: handler)
+    }
+
+    func count(_ sql: PostgresQuery) async throws -> Int {
+        try await pool.withConnection { try await $0.query(sql).first!.decode("n", as: Int.self) }
+    }
+
+    /// Reads every record of `topic` from the beginning with a fresh group, until `expected` arrive or time runs out.
+    func readAll(_ topic: String, expected: Int, timeout: Duration = .seconds(15)) async throws -> [KafkaMessage] {
+        let consumer = try KafkaConsumer(configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("reader")), topics: [topic], logger: logger)
+        let collected = Task {
+            var messages: [KafkaMessage] = []
+            for await message in consumer.messages {
+                messages.append(message)
+                if messages.count >= expected { break }
+            }
+            return messages
+        }
+        let timer = Task { try await Task.sleep(for: timeout); consumer.stopDelivering() }
+        let messages = await collected.value
+        timer.cancel()
+        await consumer.close()
+        return messages
+    }
+
+    func tearDown() async {
+        await producer.close()
+        _ = try? await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
+        await pool.close()
+    }
+}
+
+/// Runs services in a group for the duration of `body`, then shuts them down gracefully.
+func withRunning<T: Sendable>(_ services: [any Service], _ body: @Sendable () async throws -> T) async throws -> T {
+    let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: TestEnvironment.logger))
+    let running = Task { try await group.run() }
+    do {
+        let result = try await body()
+        await group.triggerGracefulShutdown()
+        try await running.value
+        return result
+    } catch {
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+        throw error
+    }
+}
+
+@Suite("Outbox relay and idempotent consumer", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
+struct MessagingTests {
+    @Test("a rolled-back transaction publishes nothing; a committed one is published once, in order per key")
+    func outboxPublishesCommittedOnly() async throws {
+        let fixture = try await MessagingFixture.make()
+        let referral = UUID()
+        await #expect(throws: PostgresError.self) {
+            try await fixture.pool.transaction { connection in
+                _ = try await fixture.appendEvent(referral: UUID(), on: connection)
+                try await connection.query("SELECT 1/0")
+            }
+        }
+        var committed: [UUID] = []
+        for _ in 0..<5 {
+            let event = try await fixture.pool.transaction { try await fixture.appendEvent(referral: referral, on: $0) }
+            committed.append(event.id)
+        }
+        let relay = fixture.relay()
+        try await withRunning([relay]) {
+            let done = try await eventually { try await fixture.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL") == 0 }
+            #expect(done)
+        }
+        let messages = try await fixture.readAll(fixture.topic, expected: 6, timeout: .seconds(6))
+        #expect(messages.count == 5)
+        #expect(messages.compactMap { $0.header("ce_id").flatMap(UUID.init(uuidString:)) } == committed)
+        #expect(Set(messages.map(\.partition)).count == 1)
+        #expect(messages.allSatisfy { $0.header("ce_type") == "passerelle.test.v1" && $0.keyText == referral.uuidString })
+        await fixture.tearDown()
+    }
+
+    @Test("events published twice (relay died before marking them) take effect once")
+    func relayCrashIsAbsorbed() async throws {
+        let fixture = try await MessagingFixture.make()
+        for _ in 0..<10 {
+            try await fixture.pool.transaction { _ = try await fixture.appendEvent(referral: UUID(), on: $0) }
+        }
+        let relay = fixture.relay()
+        // First round "crashes" after the delivery reports; the second publishes the same rows again.
+        let first = try await relay.publishBatch(markAsSent: false)
+        #expect(first.published == 10)
+        let second = try await relay.publishBatch()
+        #expect(second.published == 10)
+        #expect(try await fixture.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL") == 0)
+
+        let group = TestEnvironment.uniqueName("consumer")
+        try await withRunning([fixture.consumer(group: group)]) {
+            let done = try await eventually { try await fixture.count("SELECT count(*) AS n FROM processed_events") == 10 }
+            #expect(done)
+            // Give the duplicates time to arrive and be skipped.
+            try await Task.sleep(for: .seconds(1))
+        }
+        #expect(try await fixture.count("SELECT count(*) AS n FROM effect") == 10)
+        #expect(try await fixture.count("SELECT count(DISTINCT event_id) AS n FROM effect") == 10)
+        let onTopic = try await fixture.readAll(fixture.topic, expected: 20, timeout: .seconds(6))
+        #expect(onTopic.count == 20, "both publications reached the topic")
+        await fixture.tearDown()
+    }
+
+    @Test("transactions that commit out of id order are all published")
+    func commitOrderRace() async throws {
+        let fixture = try await MessagingFixture.make()
+        let relay = fixture.relay()
+        // A takes the lower id first but commits last; the relay runs in between.
+        let aInserted = ReadinessGate()
+        let releaseA = ReadinessGate()
+        let slow = Task {
+            try await fixture.pool.transaction { connection in
+                _ = try await fixture.appendEvent(referral: UUID(), on: connection)
+                aInserted.open()
+                await releaseA.wait()
+            }
+        }
+        await aInserted.wait()
+        try await fixture.pool.transaction { _ = try await fixture.appendEvent(referral: UUID(), on: $0) }
+        let beforeA = try await relay.publishBatch()
+        #expect(beforeA.published == 1)
+        releaseA.open()
+        try await slow.value
+        let afterA = try await relay.publishBatch()
+        #expect(afterA.published == 1, "the lower id that committed later is not skipped")
+        let ids = try await fixture.pool.withConnection { try await $0.query("SELECT id FROM outbox ORDER BY sent_at").map { try $0.decode("id", as: Int.self) } }
+        #expect(ids.count == 2 && ids[0] > ids[1])
+        await fixture.tearDown()
+    }
+
+    @Test("a permanently failing event goes to the dead-letter topic with its error, and the partition moves on")
+    func deadLetter() async throws {
+        let fixture = try await MessagingFixture.make(partitions: 1)
+        let poison = UUID()
+        let healthy = UUID()
+        try await fixture.pool.transaction { connection in
+            _ = try await fixture.appendEvent(referral: poison, on: connection)
+            _ = try await fixture.appendEvent(referral: healthy, on: connection)
+        }
+        // A record that is not a CloudEvent at all.
+        try await fixture.producer.send(topic: fixture.topic, key: Array("garbage".utf8), value: Array("not json".utf8))
+        try await fixture.relay().publishBatch()
+        let group = TestEnvironment.uniqueName("consumer")
+        let consumer = fixture.consumer(group: group) { event, connection in
+            if event.event.subject == poison.uuidString { throw PermanentEventFailure("referral \(poison) cannot be handled") }
+            try await connection.query("INSERT INTO effect VALUES (\(event.event.id)::uuid, \(event.event.subject))")
+        }
+        try await withRunning([consumer]) {
+            let done = try await eventually { try await fixture.count("SELECT count(*) AS n FROM effect") == 1 }
+            #expect(done)
+        }
+        let dead = try await fixture.readAll(fixture.topic + ".dlq", expected: 2)
+        #expect(dead.count == 2)
+        let poisoned = try #require(dead.first { $0.keyText == poison.uuidString })
+        #expect(poisoned.header("dlq_error")?.contains("cannot be handled") == true)
+        #expect(poisoned.header("dlq_consumer") == group)
+        #expect(poisoned.header("dlq_source_topic") == fixture.topic)
+        #expect(poisoned.header("ce_type") == "passerelle.test.v1")
+        let garbage = try #require(dead.first { $0.keyText == "garbage" })
+        #expect(garbage.header("dlq_error")?.contains("ce_") == true)
+        // The failing event's transaction rolled back: no processed record, no effect.
+        #expect(try await fixture.count("SELECT count(*) AS n FROM processed_events") == 1)
+        await fixture.tearDown()
+    }
+
+    @Test("a transient handler failure is retried and applied once")
+    func transientRetry() async throws {
+        let fixture = try await MessagingFixture.make(partitions: 1)
+        try await fixture.pool.transaction { _ = try await fixture.appendEvent(referral: UUID(), on: $0) }
+        try await fixture.relay().publishBatch()
+        let failures = FailureBudget(2)
+        let consumer = fixture.consumer(group: TestEnvironment.uniqueName("consumer")) { event, connection in
+            try await connection.query("INSERT INTO effect VALUES (\(event.event.id)::uuid, \(event.event.subject))")
+            if failures.take() { throw PostgresError(kind: .serializationFailure, message: "simulated conflict") }
+        }
+        try await withRunning([consumer]) {
+            let done = try await eventually { try await fixture.count("SELECT count(*) AS n FROM effect") == 1 }
+            #expect(done)
+        }
+        #expect(failures.remaining == 0)
+        #expect(try await fixture.count("SELECT count(*) AS n FROM effect") == 1)
+        await fixture.tearDown()
+    }
+}
+
+import Synchronization
+
+final class FailureBudget: Sendable {
+    private let left: Mutex<Int>
+    init(_ count: Int) { left = Mutex(count) }
+    func take() -> Bool { left.withLock { if $0 > 0 { $0 -= 1; return true }; return false } }
+    var remaining: Int { left.withLock { $0 } }
+}
