@@ -12,6 +12,7 @@ let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let jwt = Target.Dependency.product(name: "JWTKit", package: "jwt-kit")
 
@@ -71,7 +72,7 @@ let package = Package(
         .target(name: "Messaging", dependencies: ["Contracts", "PostgresClient", "KafkaClient", logging, metrics, lifecycle], path: "Shared/Messaging", swiftSettings: strict),
         .target(
             name: "ServiceRuntime",
-            dependencies: ["Contracts", "Messaging", "PostgresClient", "KafkaClient", hummingbird, logging, metrics, prometheus, lifecycle, argumentParser, jwt],
+            dependencies: ["Contracts", "Messaging", "PostgresClient", "KafkaClient", hummingbird, logging, metrics, prometheus, lifecycle, unixSignals, argumentParser, jwt],
             path: "Shared/ServiceRuntime",
             swiftSettings: strict
         ),

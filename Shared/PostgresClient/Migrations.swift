@@ -38,6 +38,17 @@ public struct SchemaMigrator: Sendable {
         self.migrations = migrations
     }
 
+    /// Versions the code has and the schema has not applied yet (without taking the lock).
+    public func pending(_ pool: PostgresConnectionPool) async throws -> [Int] {
+        let schema = schema
+        let applied: Set<Int> = try await pool.withConnection { connection in
+            let exists = try await connection.query("SELECT to_regclass(\(schema + "._migrations")) IS NOT NULL AS present").first?.decode("present", as: Bool.self) ?? false
+            guard exists else { return [] }
+            return Set(try await connection.query("SELECT version FROM \(identifier: schema)._migrations").map { try $0.decode("version", as: Int.self) })
+        }
+        return migrations.map(\.version).filter { !applied.contains($0) }
+    }
+
     /// Returns the versions applied by this call (empty when already up to date).
     @discardableResult
     public func migrate(_ pool: PostgresConnectionPool, logger: Logger) async throws -> [Int] {

@@ -1,0 +1,65 @@
+import Foundation
+import Hummingbird
+import KafkaClient
+import Messaging
+import PostgresClient
+import Synchronization
+
+/// `/health/live`, `/health/ready` and `/metrics`. Readiness reflects the schema (migrated),
+/// PostgreSQL (answers) and the broker (answers a metadata request); results are cached for a
+/// second so a busy probe cannot load the dependencies.
+public final class HealthRoutes: Sendable {
+    let pool: PostgresConnectionPool
+    let producer: KafkaProducer
+    let gate: ReadinessGate
+    private let cache = Mutex<(at: ContinuousClock.Instant, report: ReadinessReport)?>(nil)
+
+    public init(pool: PostgresConnectionPool, producer: KafkaProducer, gate: ReadinessGate) {
+        self.pool = pool
+        self.producer = producer
+        self.gate = gate
+    }
+
+    public struct ReadinessReport: Codable, Sendable, Equatable {
+        public var ready: Bool
+        public var schema: String
+        public var database: String
+        public var broker: String
+    }
+
+    public func check() async -> ReadinessReport {
+        if let cached = cache.withLock({ $0 }), ContinuousClock.now - cached.at < .seconds(1) { return cached.report }
+        async let database: String = Self.probe { try await pool.ping() }
+        async let broker: String = Self.probe { try await producer.checkBrokerReachable(timeout: .seconds(2)) }
+        let schema = gate.isOpen ? "ok" : "migrating"
+        let (db, kafka) = await (database, broker)
+        let report = ReadinessReport(ready: schema == "ok" && db == "ok" && kafka == "ok", schema: schema, database: db, broker: kafka)
+        cache.withLock { $0 = (ContinuousClock.now, report) }
+        return report
+    }
+
+    private static func probe(_ body: @Sendable () async throws -> Void) async -> String {
+        do {
+            try await body()
+            return "ok"
+        } catch {
+            return "unavailable: \(error)"
+        }
+    }
+
+    public func add<Context: PasserelleContext>(to router: Router<Context>) {
+        router.get("/health/live") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"live\"}")))
+        }
+        router.get("/health/ready") { _, _ in
+            let report = await self.check()
+            let body = try JSONEncoder().encode(report)
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if !report.ready { headers[.retryAfter] = "5" }
+            return Response(status: report.ready ? .ok : .serviceUnavailable, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: Observability.prometheusText())))
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// What every Passerelle request context offers route handlers.
+public protocol PasserelleContext: RequestContext {
+    var identity: Identity? { get set }
+    var requestID: String { get set }
+}
+
+public struct PasserelleRequestContext: PasserelleContext {
+    public var coreContext: CoreRequestContextStorage
+    public var identity: Identity?
+    public var requestID: String = ""
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+    }
+
+    /// Bodies larger than this are refused with 413 before they are read.
+    public var maxUploadSize: Int { 1 << 20 }
+
+    /// The authenticated caller, or 401.
+    public func requireIdentity() throws(ProblemDetails) -> Identity {
+        guard let identity else {
+            throw ProblemDetails(status: .unauthorized, title: "Authentication required", detail: "send a bearer token in the Authorization header")
+        }
+        return identity
+    }
+
+    /// The caller if they hold one of `roles`, or 401/403.
+    public func require(_ roles: Role...) throws(ProblemDetails) -> Identity {
+        let identity = try requireIdentity()
+        guard !identity.roles.isDisjoint(with: roles) else {
+            throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "this needs one of the roles \(roles.map(\.rawValue).joined(separator: ", "))")
+        }
+        return identity
+    }
+}
+
+/// Takes `X-Request-Id` (or makes one), echoes it, and puts it in every log line of the request.
+public struct RequestIDMiddleware<Context: PasserelleContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let supplied = request.headers[.requestID].flatMap { $0.count <= 128 && $0.allSatisfy { $0.isASCII && !$0.isWhitespace } ? $0 : nil }
+        context.requestID = supplied ?? UUID().uuidString.lowercased()
+        context.logger[metadataKey: "request_id"] = "\(context.requestID)"
+        var response = try await next(request, context)
+        response.headers[.requestID] = context.requestID
+        return response
+    }
+}
+
+/// Reads the bearer token, if any; routes decide whether they need one (`require`).
+public struct AuthenticationMiddleware<Context: PasserelleContext>: RouterMiddleware {
+    let verifier: TokenVerifier
+
+    public init(verifier: TokenVerifier) {
+        self.verifier = verifier
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else { return try await next(request, context) }
+        guard header.lowercased().hasPrefix("bearer ") else {
+            throw ProblemDetails(status: .unauthorized, title: "Authentication required", detail: "the Authorization header must be a bearer token")
+        }
+        var context = context
+        context.identity = try await verifier.identity(fromBearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        context.logger[metadataKey: "subject"] = "\(context.identity!.subject)"
+        return try await next(request, context)
+    }
+}
+
+extension HTTPField.Name {
+    public static let requestID = HTTPField.Name("X-Request-Id")!
+    public static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+}

@@ -1,0 +1,127 @@
+import Contracts
+import Foundation
+import Hummingbird
+import KafkaClient
+import Logging
+import Messaging
+import PostgresClient
+import ServiceLifecycle
+import UnixSignals
+
+/// What a Passerelle service is: a name, a schema's migrations, HTTP routes and event consumers.
+/// `ServiceHost` turns it into a running process; tests build the same host in-process.
+public protocol PasserelleService {
+    static var name: String { get }
+    static var defaultPort: Int { get }
+    static var migrations: [Migration] { get }
+    static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws
+    static func consumers(components: ServiceComponents) -> [IdempotentConsumer]
+}
+
+/// The shared parts every service works with.
+public struct ServiceComponents: Sendable {
+    public let settings: ServiceSettings
+    public let pool: PostgresConnectionPool
+    public let producer: KafkaProducer
+    public let outbox: Outbox
+    public let gate: ReadinessGate
+    public let verifier: TokenVerifier
+    public let logger: Logger
+
+    /// Consumer settings for this service's group.
+    public var consumerConfiguration: KafkaConsumerConfiguration {
+        KafkaConsumerConfiguration(kafka: settings.kafka, groupID: settings.consumerGroup)
+    }
+
+    /// An idempotent consumer of `topics` in this service's group, recorded under its group name.
+    public func consumer(topics: [TopicName], handler: @escaping IdempotentConsumer.Handler) -> IdempotentConsumer {
+        IdempotentConsumer(
+            name: settings.consumerGroup, topics: topics.map(settings.topics.name), configuration: consumerConfiguration,
+            pool: pool, producer: producer, gate: gate, logger: logger, handler: handler)
+    }
+}
+
+/// A built service: its components, router and the service group that runs it all.
+public struct ServiceHost: Sendable {
+    public let components: ServiceComponents
+    public let application: Application<RouterResponder<PasserelleRequestContext>>
+    public let group: ServiceGroup
+
+    /// Builds everything without connecting anywhere yet: a service starts (and reports not
+    /// ready) even while PostgreSQL or the broker is down, and recovers when they return.
+    public static func build<S: PasserelleService>(_ service: S.Type, settings: ServiceSettings, logger: Logger) async throws -> ServiceHost {
+        var logger = logger
+        logger[metadataKey: "service"] = "\(S.name)"
+        let pool = PostgresConnectionPool(configuration: settings.postgres, logger: logger)
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: settings.kafka), logger: logger)
+        let gate = ReadinessGate()
+        let components = ServiceComponents(
+            settings: settings, pool: pool, producer: producer,
+            outbox: Outbox(topics: settings.topics, source: "/passerelle/\(S.name)"), gate: gate,
+            verifier: try await TokenVerifier(settings: settings.auth), logger: logger)
+
+        let router = Router(context: PasserelleRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: AuthenticationMiddleware(verifier: components.verifier))
+        HealthRoutes(pool: pool, producer: producer, gate: gate).add(to: router)
+        try await S.addRoutes(to: router, components: components)
+
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.httpHost, port: settings.httpPort), serverName: "passerelle-\(S.name)"),
+            logger: logger)
+        let schema = settings.postgres.schema ?? S.name
+        let migration = SchemaMigrationService(
+            migrator: SchemaMigrator(schema: schema, migrations: S.migrations), pool: pool, gate: gate,
+            apply: settings.migrateOnStart, logger: logger)
+        let relay = OutboxRelay(pool: pool, producer: producer, schema: schema, gate: gate, logger: logger)
+        // Shutdown runs in reverse: HTTP stops first, then consumers, relay, producer (flush), pool.
+        let services: [any Service] = [pool, producer, migration, relay] + S.consumers(components: components) + [application]
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        return ServiceHost(components: components, application: application, group: group)
+    }
+
+    public func run() async throws {
+        try await group.run()
+    }
+}
+
+/// Brings the schema up to date at start (retrying while PostgreSQL is unreachable), or
+/// waits until someone else did, then opens the gate the relay and consumers wait on.
+struct SchemaMigrationService: Service {
+    let migrator: SchemaMigrator
+    let pool: PostgresConnectionPool
+    let gate: ReadinessGate
+    let apply: Bool
+    let logger: Logger
+
+    func run() async throws {
+        var backoff = Duration.milliseconds(200)
+        while !Task.isShuttingDownGracefully {
+            do {
+                if apply {
+                    try await migrator.migrate(pool, logger: logger)
+                    gate.open()
+                    break
+                }
+                let pending = try await migrator.pending(pool)
+                if pending.isEmpty {
+                    gate.open()
+                    break
+                }
+                logger.notice("waiting for migrations to be applied", metadata: ["pending": "\(pending)"])
+            } catch let error as PostgresError where error.kind == .migrationHistoryMismatch {
+                throw error  // a different build migrated this schema: do not run against it
+            } catch {
+                logger.warning("schema not ready; retrying", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+        try? await gracefulShutdown()
+    }
+}

@@ -1,0 +1,123 @@
+import Contracts
+import Foundation
+import KafkaClient
+import Logging
+import PostgresClient
+
+/// Reads configuration from the environment. Secrets may come from `NAME_FILE` (a mounted file)
+/// instead of `NAME`; their values are never logged.
+public struct Environment: Sendable {
+    public var values: [String: String]
+
+    public init(_ values: [String: String] = ProcessInfo.processInfo.environment) {
+        self.values = values
+    }
+
+    public func string(_ name: String, default value: String) -> String {
+        values[name].flatMap { $0.isEmpty ? nil : $0 } ?? value
+    }
+
+    public func optionalString(_ name: String) -> String? {
+        values[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    public func int(_ name: String, default value: Int) throws(ConfigurationError) -> Int {
+        guard let text = optionalString(name) else { return value }
+        guard let number = Int(text) else { throw ConfigurationError(variable: name, problem: "\"\(text)\" is not a whole number") }
+        return number
+    }
+
+    public func secret(_ name: String) throws(ConfigurationError) -> String? {
+        if let path = optionalString(name + "_FILE") {
+            do {
+                return try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            } catch {
+                throw ConfigurationError(variable: name + "_FILE", problem: "cannot read \(path)")
+            }
+        }
+        return optionalString(name)
+    }
+}
+
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var variable: String
+    public var problem: String
+    public var description: String { "configuration \(variable): \(problem)" }
+}
+
+/// Everything one Passerelle service process is configured with. Every variable is listed,
+/// with its default, in `.env.example` at the repository root.
+public struct ServiceSettings: Sendable {
+    public var serviceName: String
+    public var httpHost: String
+    public var httpPort: Int
+    public var postgres: PostgresConfiguration
+    public var kafka: KafkaConfiguration
+    public var topics: TopicNames
+    public var consumerGroup: String
+    public var auth: AuthSettings
+    public var logLevel: Logger.Level
+    /// Apply migrations when the service starts (otherwise run `<executable> migrate`).
+    public var migrateOnStart: Bool
+
+    public init(
+        serviceName: String, httpHost: String = "127.0.0.1", httpPort: Int, postgres: PostgresConfiguration,
+        kafka: KafkaConfiguration, topics: TopicNames = TopicNames(), consumerGroup: String? = nil, auth: AuthSettings,
+        logLevel: Logger.Level = .info, migrateOnStart: Bool = true
+    ) {
+        self.serviceName = serviceName
+        self.httpHost = httpHost
+        self.httpPort = httpPort
+        self.postgres = postgres
+        self.kafka = kafka
+        self.topics = topics
+        self.consumerGroup = consumerGroup ?? "passerelle-\(serviceName)"
+        self.auth = auth
+        self.logLevel = logLevel
+        self.migrateOnStart = migrateOnStart
+    }
+
+    /// Reads `PASSERELLE_*` variables. Defaults suit the local stack (deploy/local/stack.sh).
+    public static func fromEnvironment(service: String, defaultPort: Int, environment: Environment = Environment()) throws -> ServiceSettings {
+        let e = environment
+        let schema = e.string("PASSERELLE_DB_SCHEMA", default: service)
+        guard PostgresConfiguration.isPlainIdentifier(schema) else {
+            throw ConfigurationError(variable: "PASSERELLE_DB_SCHEMA", problem: "must be a lowercase identifier")
+        }
+        let postgres = PostgresConfiguration(
+            host: e.string("PASSERELLE_DB_HOST", default: "127.0.0.1"),
+            port: try e.int("PASSERELLE_DB_PORT", default: 55432),
+            database: e.string("PASSERELLE_DB_NAME", default: "passerelle"),
+            user: e.string("PASSERELLE_DB_USER", default: "passerelle_\(service)"),
+            password: try e.secret("PASSERELLE_DB_PASSWORD") ?? "passerelle_\(service)",
+            schema: schema,
+            applicationName: "passerelle-\(service)",
+            sslMode: e.string("PASSERELLE_DB_SSLMODE", default: "prefer"),
+            sslRootCertificate: e.optionalString("PASSERELLE_DB_SSLROOTCERT"),
+            poolSize: try e.int("PASSERELLE_DB_POOL_SIZE", default: 8))
+        // Anything under PASSERELLE_KAFKA_PROPERTY_<NAME> becomes librdkafka property <name>
+        // (underscores to dots): security.protocol, sasl.mechanisms, ssl.ca.location, …
+        var properties: [String: String] = [:]
+        for (key, value) in e.values where key.hasPrefix("PASSERELLE_KAFKA_PROPERTY_") {
+            properties[key.dropFirst("PASSERELLE_KAFKA_PROPERTY_".count).lowercased().replacingOccurrences(of: "_", with: ".")] = value
+        }
+        if let password = try e.secret("PASSERELLE_KAFKA_SASL_PASSWORD") { properties["sasl.password"] = password }
+        let kafka = KafkaConfiguration(
+            bootstrapServers: e.string("PASSERELLE_KAFKA_BOOTSTRAP", default: "127.0.0.1:59092"),
+            clientID: "passerelle-\(service)", properties: properties)
+        let level = e.string("PASSERELLE_LOG_LEVEL", default: "info")
+        guard let logLevel = Logger.Level(rawValue: level) else {
+            throw ConfigurationError(variable: "PASSERELLE_LOG_LEVEL", problem: "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        return ServiceSettings(
+            serviceName: service,
+            httpHost: e.string("PASSERELLE_HTTP_HOST", default: "127.0.0.1"),
+            httpPort: try e.int("PASSERELLE_HTTP_PORT", default: defaultPort),
+            postgres: postgres, kafka: kafka,
+            topics: TopicNames(prefix: e.string("PASSERELLE_TOPIC_PREFIX", default: "")),
+            consumerGroup: e.optionalString("PASSERELLE_CONSUMER_GROUP"),
+            auth: try AuthSettings.fromEnvironment(e),
+            logLevel: logLevel,
+            migrateOnStart: e.string("PASSERELLE_MIGRATE_ON_START", default: "true") == "true")
+    }
+}
