@@ -77,7 +77,9 @@ public struct Client: Codable, Sendable, Equatable, Identifiable {
         guard Language.isValid(preferredLanguage) else { throw .invalid("language \"\(preferredLanguage)\" is not a language code") }
         if let postalCode, PostalCode.normalised(postalCode) == nil { throw .invalid("postal code \"\(postalCode)\" is not valid") }
         if preferredChannel == .email && contact.email == nil { throw .invalid("e-mail is the preferred channel but no e-mail address was given") }
-        if preferredChannel == .sms && contact.phone == nil { throw .invalid("SMS is the preferred channel but no phone number was given") }
+        if (preferredChannel == .sms || preferredChannel == .phone) && contact.phone == nil {
+            throw .invalid("\(preferredChannel.rawValue) is the preferred channel but no phone number was given")
+        }
         self.id = id
         self.givenName = givenName
         self.familyName = familyName

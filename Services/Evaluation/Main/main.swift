@@ -1,1 +1,4 @@
-print("todo")
+import EvaluationService
+import ServiceRuntime
+
+await ServiceCommand<EvaluationService>.runMain()

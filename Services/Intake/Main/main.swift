@@ -1,1 +1,4 @@
-print("todo")
+import IntakeService
+import ServiceRuntime
+
+await ServiceCommand<IntakeService>.runMain()

@@ -1,1 +1,4 @@
-print("todo")
+import MatchingService
+import ServiceRuntime
+
+await ServiceCommand<MatchingService>.runMain()

@@ -1,1 +1,4 @@
-print("todo")
+import NotificationService
+import ServiceRuntime
+
+await ServiceCommand<NotificationService>.runMain()

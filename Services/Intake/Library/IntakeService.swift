@@ -1,0 +1,79 @@
+import Contracts
+import Domain
+import Foundation
+import Hummingbird
+import Messaging
+import PostgresClient
+import ServiceRuntime
+
+/// Intake: the system of record for referrals and clients, and the only way in for referrers
+/// and EHRs. It consumes nothing; it publishes `referrals` and `clients`.
+public enum IntakeService: PasserelleService {
+    public static let name = "intake"
+    public static let defaultPort = 8081
+    public static var migrations: [Migration] { IntakeMigrations.all }
+
+    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
+        ReferralRoutes(store: ReferralStore(pool: components.pool, outbox: components.outbox)).add(to: router)
+    }
+
+    public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] { [] }
+}
+
+struct ReferralRoutes: Sendable {
+    let store: ReferralStore
+
+    func add(to router: Router<PasserelleRequestContext>) {
+        router.post("/v1/referrals") { request, context in try await submit(request, context) }
+        router.get("/v1/referrals/{id}") { request, context in try await read(request, context) }
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    private func json(_ value: some Encodable, status: HTTPResponse.Status, headers: HTTPFields = [:]) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try Self.encoder.encode(value))))
+    }
+
+    private func submit(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.require(.referrer, .coordinator, .service)
+        let submission = try await request.decode(as: ReferralSubmission.self, context: context)
+        let key = request.headers[.idempotencyKey]
+        if let key, key.isEmpty || key.count > 200 {
+            throw ProblemDetails.validation([.init(pointer: "", detail: "the Idempotency-Key header must be 1 to 200 characters")])
+        }
+        let valid = try submission.validated(referralID: UUID(), clientID: UUID(), now: Date())
+        if actor.has(.referrer) && !actor.hasAny(.coordinator, .service) && valid.referral.referrer.id != actor.subject {
+            throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only send referrals in their own name")
+        }
+        switch try await store.submit(valid, idempotencyKey: key, actor: actor, requestID: context.requestID) {
+        case .created(let view):
+            return try json(view, status: .created, headers: [.location: "/v1/referrals/\(view.id.uuidString.lowercased())"])
+        case .existing(let view):
+            return try json(view, status: .ok, headers: [.location: "/v1/referrals/\(view.id.uuidString.lowercased())"])
+        }
+    }
+
+    private func read(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
+        }
+        let store = store
+        guard let view = try await store.pool.withConnection({ try await store.referral(id: id, on: $0) }),
+            actor.hasAny(.coordinator, .service)
+                || (actor.has(.linkWorker) && actor.site == view.site)
+                || (actor.has(.referrer) && actor.subject == view.referrer.id)
+        else {
+            // The same answer whether it does not exist or is not theirs to see.
+            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
+        }
+        return try json(view, status: .ok)
+    }
+}

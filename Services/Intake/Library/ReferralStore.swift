@@ -1,0 +1,151 @@
+import Contracts
+import Domain
+import Foundation
+import Messaging
+import PostgresClient
+import ServiceRuntime
+
+/// How a referral looks to API clients.
+struct ReferralView: Codable, Sendable, Equatable {
+    var id: UUID
+    var externalId: String?
+    var clientId: UUID
+    var site: String
+    var referrer: Referrer
+    var needs: [String]
+    var interests: [String]
+    var supportLevel: String
+    var priority: String
+    var status: String
+    var version: Int
+    var receivedAt: Date
+    var updatedAt: Date
+}
+
+/// Reads and writes referrals in the `intake` schema; every change writes its events through
+/// the outbox in the same transaction.
+struct ReferralStore: Sendable {
+    let pool: PostgresConnectionPool
+    let outbox: Outbox
+
+    enum Submitted: Sendable {
+        case created(ReferralView)
+        /// The same request seen before (idempotency key or external id): the first result.
+        case existing(ReferralView)
+    }
+
+    func submit(_ valid: ValidReferral, idempotencyKey: String?, actor: Identity, requestID: String) async throws -> Submitted {
+        do {
+            return try await pool.transaction { connection in
+                if let existing = try await findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, on: connection) {
+                    return .existing(existing)
+                }
+                let referral = valid.referral
+                let client = try await upsertClient(valid.client, on: connection)
+                try await connection.query("""
+                    INSERT INTO referral (id, external_id, client_id, referrer_id, referrer_role, referrer_organisation, site, needs,
+                        interests, support_level, priority, notes, screening_answers, status, version, received_at, updated_at)
+                    VALUES (\(referral.id)::uuid, \(referral.externalID), \(client.id)::uuid, \(referral.referrer.id), \(referral.referrer.role.rawValue),
+                        \(referral.referrer.organisation), \(referral.site), \(referral.needs.map(\.code))::text[], \(referral.interests)::text[],
+                        \(referral.supportLevel.rawValue), \(referral.priority.rawValue), \(referral.notes),
+                        \(try PostgresJSON(encoding: referral.screeningAnswers))::jsonb, \(referral.status.rawValue), \(referral.version),
+                        \(referral.receivedAt)::timestamptz, \(referral.receivedAt)::timestamptz)
+                    """)
+                try await connection.query("""
+                    INSERT INTO referral_status_history (referral_id, version, to_status, actor_id, actor_role, request_id)
+                    VALUES (\(referral.id)::uuid, \(referral.version), \(referral.status.rawValue), \(actor.subject), \(actor.roles.map(\.rawValue).sorted().joined(separator: ",")), \(requestID))
+                    """)
+                if let idempotencyKey {
+                    try await connection.query("INSERT INTO idempotency_key (key, referral_id) VALUES (\(idempotencyKey), \(referral.id)::uuid)")
+                }
+                try await outbox.append(Self.receivedEvent(referral, client: client.value), on: connection)
+                if client.isNew {
+                    try await outbox.append(Self.profileEvent(client.value, version: 1, at: referral.receivedAt), on: connection)
+                }
+                return .created(ReferralView(referral))
+            }
+        } catch let error as PostgresError where error.kind == .uniqueViolation && (error.constraint == "idempotency_key_pkey" || error.constraint == "referral_external_id_key") {
+            // A concurrent retry won the race; answer with what it created.
+            let existing = try await pool.withConnection { try await findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, on: $0) }
+            guard let existing else { throw error }
+            return .existing(existing)
+        }
+    }
+
+    private func findExisting(idempotencyKey: String?, externalID: String?, on connection: PostgresConnection) async throws -> ReferralView? {
+        if let idempotencyKey,
+            let row = try await connection.query("SELECT referral_id FROM idempotency_key WHERE key = \(idempotencyKey)").first {
+            return try await referral(id: try row.decode("referral_id"), on: connection)
+        }
+        if let externalID, let row = try await connection.query("SELECT id FROM referral WHERE external_id = \(externalID)").first {
+            return try await referral(id: try row.decode("id"), on: connection)
+        }
+        return nil
+    }
+
+    /// Links the referral to the existing client with the same identity, or creates one.
+    private func upsertClient(_ client: Client, on connection: PostgresConnection) async throws -> (id: UUID, value: Client, isNew: Bool) {
+        let row = try await connection.query("""
+            INSERT INTO client (id, identity_key, given_name, family_name, birth_date, phone, email, preferred_language, postal_code,
+                latitude, longitude, accessibility_needs, preferred_channel, consent_contact, consent_share_with_partners,
+                consent_evaluation_use, sociodemographics)
+            VALUES (\(client.id)::uuid, \(client.identityKey), \(client.givenName), \(client.familyName), \(client.birthDate.description)::date,
+                \(client.contact.phone), \(client.contact.email), \(client.preferredLanguage), \(client.postalCode),
+                \(client.coordinates?.latitude), \(client.coordinates?.longitude), \(client.accessibilityNeeds)::text[],
+                \(client.preferredChannel.rawValue), \(client.consent.contact), \(client.consent.shareWithPartners),
+                \(client.consent.evaluationUse), \(try client.sociodemographics.map { try PostgresJSON(encoding: $0) })::jsonb)
+            ON CONFLICT (identity_key) DO UPDATE SET updated_at = client.updated_at
+            RETURNING id, (xmax = 0) AS inserted
+            """).first!
+        let id: UUID = try row.decode("id")
+        var value = client
+        value.id = id
+        return (id, value, try row.decode("inserted", as: Bool.self))
+    }
+
+    func referral(id: UUID, on connection: PostgresConnection) async throws -> ReferralView? {
+        guard let row = try await connection.query("""
+            SELECT id, external_id, client_id, site, referrer_id, referrer_role, referrer_organisation, needs, interests,
+                   support_level, priority, status, version, received_at, updated_at
+            FROM referral WHERE id = \(id)::uuid
+            """).first else { return nil }
+        return ReferralView(
+            id: try row.decode("id"), externalId: try row.decode("external_id", as: String?.self), clientId: try row.decode("client_id"),
+            site: try row.decode("site"),
+            referrer: Referrer(id: try row.decode("referrer_id"), role: ReferrerRole(rawValue: try row.decode("referrer_role")) ?? .physician,
+                organisation: try row.decode("referrer_organisation", as: String?.self)),
+            needs: try row.decode("needs"), interests: try row.decode("interests"), supportLevel: try row.decode("support_level"),
+            priority: try row.decode("priority"), status: try row.decode("status"), version: try row.decode("version"),
+            receivedAt: try row.decode("received_at"), updatedAt: try row.decode("updated_at"))
+    }
+
+    /// The thin event: ids, codes and flags; no name, contact, birth date or address.
+    static func receivedEvent(_ referral: Referral, client: Client) -> ReferralReceivedV1 {
+        ReferralReceivedV1(
+            referralID: referral.id, referralVersion: referral.version, clientID: client.id, site: referral.site,
+            referrerID: referral.referrer.id, referrerRole: referral.referrer.role.rawValue, needs: referral.needs.map(\.code),
+            interests: referral.interests, supportLevel: referral.supportLevel.rawValue, priority: referral.priority.rawValue,
+            preferredLanguage: client.preferredLanguage, postalArea: client.postalCode.flatMap(PostalCode.area),
+            coordinates: client.coordinates.map { GeoPoint(latitude: $0.latitude, longitude: $0.longitude) },
+            ageBand: AgeBand(age: client.birthDate.age(on: CalendarDate(referral.receivedAt))).rawValue,
+            accessibilityNeeds: client.accessibilityNeeds, preferredChannel: client.preferredChannel.rawValue,
+            consent: ConsentFlags(referral.consent), receivedAt: referral.receivedAt)
+    }
+
+    static func profileEvent(_ client: Client, version: Int, at: Date) -> ClientProfileV1 {
+        ClientProfileV1(
+            clientID: client.id, clientVersion: version, givenName: client.givenName, familyName: client.familyName,
+            phone: client.contact.phone, email: client.contact.email, preferredLanguage: client.preferredLanguage,
+            preferredChannel: client.preferredChannel.rawValue, consent: ConsentFlags(client.consent), updatedAt: at)
+    }
+}
+
+extension ReferralView {
+    init(_ referral: Referral) {
+        self.init(
+            id: referral.id, externalId: referral.externalID, clientId: referral.clientID, site: referral.site, referrer: referral.referrer,
+            needs: referral.needs.map(\.code), interests: referral.interests, supportLevel: referral.supportLevel.rawValue,
+            priority: referral.priority.rawValue, status: referral.status.rawValue, version: referral.version,
+            receivedAt: referral.receivedAt, updatedAt: referral.updatedAt)
+    }
+}

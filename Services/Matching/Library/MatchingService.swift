@@ -1,0 +1,54 @@
+import Contracts
+import Hummingbird
+import Messaging
+import PostgresClient
+import ServiceRuntime
+
+/// Matching: the community resource catalogue, ranked matches and link-worker assignment.
+/// Scales out by adding replicas to its consumer group.
+public enum MatchingService: PasserelleService {
+    public static let name = "matching"
+    public static let defaultPort = 8082
+
+    public static let migrations: [Migration] = [
+        MessagingSchema.migration,
+        Migration(2, "referral_intake", """
+            -- What matching knows of each referral: the thin received event, latest version wins.
+            CREATE TABLE referral_intake (
+                referral_id uuid PRIMARY KEY,
+                referral_version integer NOT NULL,
+                site text NOT NULL,
+                needs text[] NOT NULL,
+                interests text[] NOT NULL,
+                support_level text NOT NULL,
+                priority text NOT NULL,
+                preferred_language text NOT NULL,
+                postal_area text,
+                latitude double precision,
+                longitude double precision,
+                age_band text NOT NULL,
+                received_at timestamptz NOT NULL
+            );
+            """),
+    ]
+
+    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {}
+
+    public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
+        [components.consumer(topics: [.referrals]) { consumed, connection in
+            guard consumed.event.type == ReferralReceivedV1.eventType else { return }  // other types: not ours
+            let referral = try consumed.event.decode(ReferralReceivedV1.self)
+            try await connection.query("""
+                INSERT INTO referral_intake (referral_id, referral_version, site, needs, interests, support_level, priority,
+                    preferred_language, postal_area, latitude, longitude, age_band, received_at)
+                VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.site), \(referral.needs)::text[],
+                    \(referral.interests)::text[], \(referral.supportLevel), \(referral.priority), \(referral.preferredLanguage),
+                    \(referral.postalArea), \(referral.coordinates?.latitude), \(referral.coordinates?.longitude), \(referral.ageBand),
+                    \(referral.receivedAt)::timestamptz)
+                ON CONFLICT (referral_id) DO UPDATE SET referral_version = EXCLUDED.referral_version, needs = EXCLUDED.needs,
+                    interests = EXCLUDED.interests, support_level = EXCLUDED.support_level, priority = EXCLUDED.priority
+                WHERE referral_intake.referral_version < EXCLUDED.referral_version
+                """)
+        }]
+    }
+}
