@@ -88,6 +88,11 @@ public struct ServiceHost: Sendable {
     public func run() async throws {
         try await group.run()
     }
+
+    /// What SIGTERM does: stop taking work, finish in-flight, commit, close.
+    public func shutdown() async {
+        await group.triggerGracefulShutdown()
+    }
 }
 
 /// Brings the schema up to date at start (retrying while PostgreSQL is unreachable), or

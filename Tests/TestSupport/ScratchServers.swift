@@ -70,8 +70,8 @@ public final class ScratchBroker: Sendable {
     public let port: Int
     private let pid: Int32
 
-    public init() throws {
-        port = TestEnvironment.freePort()
+    public init(port: Int = TestEnvironment.freePort()) throws {
+        self.port = port
         let path = Process()
         path.executableURL = URL(fileURLWithPath: "/bin/sh")
         let pipe = Pipe()

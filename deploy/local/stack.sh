@@ -9,12 +9,14 @@
 #   deploy/local/stack.sh env      print the environment the services and tests read
 #   deploy/local/stack.sh restart-postgres | restart-broker   (used by fault tests)
 #
-# Settings (environment): PASSERELLE_LOCAL_DIR (default <repo>/.local), PASSERELLE_PG_PORT
+# Settings (environment): PASSERELLE_LOCAL_DIR (default /var/tmp/passerelle-<hash>), PASSERELLE_PG_PORT
 # (55432), PASSERELLE_KAFKA_PORT (59092), PASSERELLE_PG_OS_USER (postgres).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-dir=${PASSERELLE_LOCAL_DIR:-$root/.local}
+# Outside the checkout by default: the server runs as a non-root user that must be able to
+# reach its data directory, whatever the permissions of the checkout's parents.
+dir=${PASSERELLE_LOCAL_DIR:-/var/tmp/passerelle-$(printf '%s' "$root" | md5sum | cut -c1-8)}
 pg_port=${PASSERELLE_PG_PORT:-55432}
 kafka_port=${PASSERELLE_KAFKA_PORT:-59092}
 os_user=${PASSERELLE_PG_OS_USER:-postgres}
@@ -44,7 +46,7 @@ start_postgres() {
   mkdir -p "$dir/pg/run"
   chown -R "$os_user" "$dir/pg"
   # The data directory's parents must be traversable by the non-root server user.
-  chmod o+x "$dir"
+  chmod 755 "$dir"
   if [ ! -f "$dir/pg/data/PG_VERSION" ]; then
     log "initialising a PostgreSQL cluster in $dir/pg/data"
     printf 'postgres\n' > "$dir/pg/pwfile"; chown "$os_user" "$dir/pg/pwfile"
@@ -120,6 +122,7 @@ case "${1:-}" in
     pg_running && echo "postgres: running on 127.0.0.1:$pg_port" || echo "postgres: stopped"
     kafka_running && echo "kafka: running on 127.0.0.1:$kafka_port" || echo "kafka: stopped" ;;
   env) print_env ;;
+  dir) echo "$dir" ;;
   restart-postgres) as_pg "$pg_bin/pg_ctl" -D "$dir/pg/data" -m fast -w restart >/dev/null ;;
   restart-broker) kafka_running && kill "$(cat "$dir/tansu.pid")"; sleep 0.5; start_kafka ;;
   *) echo "usage: $0 start|stop|clean|status|env|restart-postgres|restart-broker" >&2; exit 2 ;;

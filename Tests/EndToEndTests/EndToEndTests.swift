@@ -1,0 +1,187 @@
+import Contracts
+import EvaluationService
+import Foundation
+import IntakeService
+import KafkaClient
+import Logging
+import MatchingService
+import NotificationService
+import PostgresClient
+import ServiceRuntime
+import Testing
+import TestSupport
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Settings for one service of a test deployment: its own schema, topic prefix and group, so
+/// tests never see each other's data (or a local stack running beside them).
+struct TestDeployment: Sendable {
+    let id = UUID().uuidString.prefix(8).lowercased()
+    var topics: TopicNames { TopicNames(prefix: "e2e-\(id).") }
+    static let secret = "end-to-end-test-secret-with-32-plus-bytes"
+
+    func settings(_ service: String, postgres: PostgresConfiguration? = nil, kafka: String = TestEnvironment.kafkaBootstrap) -> ServiceSettings {
+        var database = postgres ?? TestEnvironment.postgresConfiguration()
+        database.schema = "\(service)_\(id)"
+        database.poolSize = 4
+        database.connectTimeoutSeconds = 2
+        return ServiceSettings(
+            serviceName: service, httpPort: TestEnvironment.freePort(), postgres: database,
+            kafka: KafkaConfiguration(bootstrapServers: kafka, clientID: "e2e-\(service)"),
+            topics: topics, consumerGroup: "e2e-\(id)-\(service)", auth: AuthSettings(hmacSecret: Self.secret), logLevel: .warning)
+    }
+
+    func createTopics() async throws {
+        try await KafkaTopicAdmin.createTopics(
+            topics.provisioning.map { KafkaTopicSpecification(name: $0.name, partitions: 3, configs: $0.configs) },
+            configuration: TestEnvironment.kafkaConfiguration, logger: TestEnvironment.logger)
+    }
+
+    func token(_ role: Role, subject: String = "dr-test", site: String? = nil) async throws -> String {
+        try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret))
+            .sign(AccessClaims(subject: subject, roles: [role], site: site, expires: Date().addingTimeInterval(600)))
+    }
+}
+
+/// Runs built hosts until the body returns, then shuts them down gracefully.
+func running<T: Sendable>(_ hosts: [ServiceHost], _ body: @Sendable () async throws -> T) async throws -> T {
+    let tasks = hosts.map { host in Task { try await host.run() } }
+    defer { tasks.forEach { $0.cancel() } }
+    do {
+        let result = try await body()
+        for host in hosts { await host.shutdown() }
+        for task in tasks { try await task.value }
+        return result
+    } catch {
+        for host in hosts { await host.shutdown() }
+        throw error
+    }
+}
+
+struct HTTPResult: Sendable {
+    var status: Int
+    var body: Data
+    var headers: [String: String]
+}
+
+func http(_ method: String, _ url: String, token: String? = nil, body: Data? = nil, headers: [String: String] = [:]) async throws -> HTTPResult {
+    var request = URLRequest(url: URL(string: url)!)
+    request.httpMethod = method
+    request.httpBody = body
+    request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+    if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+    for (key, value) in headers { request.setValue(value, forHTTPHeaderField: key) }
+    let (data, response) = try await URLSession.shared.data(for: request)
+    let http = response as! HTTPURLResponse
+    var fields: [String: String] = [:]
+    for (key, value) in http.allHeaderFields { fields["\(key)".lowercased()] = "\(value)" }
+    return HTTPResult(status: http.statusCode, body: data, headers: fields)
+}
+
+let sampleReferral = """
+    {"client": {"givenName": "Élodie", "familyName": "Gagnon", "birthDate": "1948-05-12", "contact": {"phone": "+1 613 555 0142"},
+                "preferredLanguage": "fr", "postalCode": "K1Y 4E9", "preferredChannel": "sms"},
+     "referrer": {"id": "dr-test", "role": "physician"}, "site": "ottawa-west-chc", "needs": ["loneliness"],
+     "interests": ["walking"], "supportLevel": "light", "priority": "routine",
+     "consent": {"contact": true, "shareWithPartners": true, "evaluationUse": true}}
+    """
+
+@Suite("The walking skeleton, all four services in one process", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(3)))
+struct EndToEndTests {
+    @Test("a referral posted to intake is recorded once by each of the three other services, in its own schema")
+    func referralFlowsEverywhere() async throws {
+        let deployment = TestDeployment()
+        try await deployment.createTopics()
+        let logger = TestEnvironment.logger
+        let intake = try await ServiceHost.build(IntakeService.self, settings: deployment.settings("intake"), logger: logger)
+        let matching = try await ServiceHost.build(MatchingService.self, settings: deployment.settings("matching"), logger: logger)
+        let notification = try await ServiceHost.build(NotificationService.self, settings: deployment.settings("notification"), logger: logger)
+        let evaluation = try await ServiceHost.build(EvaluationService.self, settings: deployment.settings("evaluation"), logger: logger)
+        let hosts = [intake, matching, notification, evaluation]
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
+
+        try await running(hosts) {
+            for host in hosts {
+                let ready = try await eventually {
+                    (try? await http("GET", "http://127.0.0.1:\(host.components.settings.httpPort)/health/ready").status) == 200
+                }
+                #expect(ready, "\(host.components.settings.serviceName) becomes ready")
+            }
+            let token = try await deployment.token(.referrer)
+            let url = "http://127.0.0.1:\(intake.components.settings.httpPort)/v1/referrals"
+            let created = try await http("POST", url, token: token, body: Data(sampleReferral.utf8), headers: ["Idempotency-Key": "e2e-1"])
+            #expect(created.status == 201)
+            let id = try #require(try JSONSerialization.jsonObject(with: created.body) as? [String: Any])["id"] as! String
+            let retried = try await http("POST", url, token: token, body: Data(sampleReferral.utf8), headers: ["Idempotency-Key": "e2e-1"])
+            #expect(retried.status == 200)
+
+            for (service, table) in [("matching", "referral_intake"), ("notification", "referral_audience"), ("evaluation", "pathway")] {
+                let schema = "\(service)_\(deployment.id)"
+                let arrived = try await eventually {
+                    try await pool.withConnection {
+                        try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).\(identifier: table) WHERE referral_id = \(id)::uuid").first!.decode("n", as: Int.self)
+                    } == 1
+                }
+                #expect(arrived, "\(service) recorded the referral")
+            }
+            // Let any redelivery happen, then check that every effect happened once.
+            try await Task.sleep(for: .seconds(1))
+            for service in ["matching", "notification", "evaluation"] {
+                let processed = try await pool.withConnection {
+                    try await $0.query("SELECT count(*) AS n FROM \(identifier: "\(service)_\(deployment.id)").processed_events").first!.decode("n", as: Int.self)
+                }
+                #expect(processed == 1, "\(service) processed exactly one event")
+            }
+            let outbox = try await pool.withConnection {
+                try await $0.query("SELECT count(*) AS n, count(sent_at) AS sent FROM \(identifier: "intake_\(deployment.id)").outbox").first!
+            }
+            #expect(try outbox.decode("n", as: Int.self) == 2, "referral received + client profile")
+            #expect(try outbox.decode("sent", as: Int.self) == 2)
+        }
+        for service in ["intake", "matching", "notification", "evaluation"] {
+            try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: "\(service)_\(deployment.id)") CASCADE") }
+        }
+        await pool.close()
+    }
+
+    @Test("a service started while PostgreSQL and the broker are down stays up, says not ready, answers 503, and recovers")
+    func startsWithDependenciesDown() async throws {
+        let deployment = TestDeployment()
+        let database = try ScratchPostgresServer()
+        defer { database.destroy() }
+        try database.stop()
+        let brokerPort = TestEnvironment.freePort()
+        let settings = deployment.settings("intake", postgres: database.configuration(), kafka: "127.0.0.1:\(brokerPort)")
+        let intake = try await ServiceHost.build(IntakeService.self, settings: settings, logger: TestEnvironment.logger)
+        let base = "http://127.0.0.1:\(settings.httpPort)"
+        let token = try await deployment.token(.referrer)
+
+        try await running([intake]) {
+            let up = try await eventually { (try? await http("GET", "\(base)/health/live").status) == 200 }
+            #expect(up)
+            let notReady = try await http("GET", "\(base)/health/ready")
+            #expect(notReady.status == 503)
+            let report = try JSONSerialization.jsonObject(with: notReady.body) as? [String: Any]
+            #expect((report?["database"] as? String)?.hasPrefix("unavailable") == true)
+            #expect((report?["broker"] as? String)?.hasPrefix("unavailable") == true)
+            let refused = try await http("POST", "\(base)/v1/referrals", token: token, body: Data(sampleReferral.utf8))
+            #expect(refused.status == 503)
+            #expect(refused.headers["retry-after"] == "5")
+            #expect(refused.headers["content-type"] == "application/problem+json")
+
+            try database.start()
+            let broker = try ScratchBroker(port: brokerPort)
+            defer { broker.stop() }
+            let ready = try await eventually(timeout: .seconds(40)) { (try? await http("GET", "\(base)/health/ready").status) == 200 }
+            #expect(ready, "ready once both are back")
+            // The topics exist now, so a referral goes through.
+            try await KafkaTopicAdmin.createTopics(
+                deployment.topics.provisioning.map { KafkaTopicSpecification(name: $0.name, partitions: 1, configs: $0.configs) },
+                configuration: KafkaConfiguration(bootstrapServers: broker.bootstrap), logger: TestEnvironment.logger)
+            let accepted = try await http("POST", "\(base)/v1/referrals", token: token, body: Data(sampleReferral.utf8))
+            #expect(accepted.status == 201)
+        }
+    }
+}
