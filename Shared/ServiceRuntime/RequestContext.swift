@@ -78,3 +78,12 @@ extension HTTPField.Name {
     public static let requestID = HTTPField.Name("X-Request-Id")!
     public static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 }
+
+extension Request {
+    /// Decodes a JSON body, keeping `DecodingError`s intact so the problem response can point
+    /// at the failing field. Bodies over the context's upload limit are refused with 413.
+    public func decodeJSON<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T {
+        let buffer = try await body.collect(upTo: context.maxUploadSize)
+        return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+    }
+}

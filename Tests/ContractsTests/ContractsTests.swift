@@ -28,8 +28,8 @@ enum Fixture {
 
     static func after(hours: Int) -> Date { time.addingTimeInterval(TimeInterval(hours) * 3_600) }
 
-    static let fullConsent = ConsentFlags(Consent(contact: true, shareWithPartners: true, evaluationUse: true))
-    static let noConsent = ConsentFlags(contact: false, shareWithPartners: false, evaluationUse: false)
+    static let fullConsent = Consent(contact: true, shareWithPartners: true, evaluationUse: true)
+    static let noConsent = Consent(contact: false, shareWithPartners: false, evaluationUse: false)
 }
 
 /// One payload to put through the envelope and the schema checks.
@@ -62,14 +62,14 @@ enum Samples {
 
     static let consentChanged = ClientConsentChangedV1(
         referralID: Fixture.referralID, clientID: Fixture.clientID, clientVersion: 3,
-        consent: ConsentFlags(contact: true, shareWithPartners: false, evaluationUse: true), changedAt: Fixture.after(hours: 24))
+        consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), changedAt: Fixture.after(hours: 24))
 
     static let clientErased = ClientErasedV1(referralID: Fixture.referralID, clientID: Fixture.clientID, erasedAt: Fixture.after(hours: 720))
 
     static let clientProfile = ClientProfileV1(
         clientID: Fixture.clientID, clientVersion: 3, givenName: "Élodie", familyName: "Tremblay", phone: "+1 613 555 0142",
         email: "elodie.tremblay@example.ca", preferredLanguage: "fr", preferredChannel: ContactChannel.sms.rawValue,
-        consent: ConsentFlags(contact: true, shareWithPartners: false, evaluationUse: true), updatedAt: Fixture.after(hours: 24))
+        consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), updatedAt: Fixture.after(hours: 24))
 
     static let referralAssigned = ReferralAssignedV1(
         referralID: Fixture.referralID, referralVersion: 2, linkWorkerID: Fixture.linkWorkerID, site: Fixture.site,

@@ -43,7 +43,7 @@ struct ReferralRoutes: Sendable {
 
     private func submit(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         let actor = try context.require(.referrer, .coordinator, .service)
-        let submission = try await request.decode(as: ReferralSubmission.self, context: context)
+        let submission = try await request.decodeJSON(as: ReferralSubmission.self, context: context)
         let key = request.headers[.idempotencyKey]
         if let key, key.isEmpty || key.count > 200 {
             throw ProblemDetails.validation([.init(pointer: "", detail: "the Idempotency-Key header must be 1 to 200 characters")])

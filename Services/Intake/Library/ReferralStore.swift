@@ -129,14 +129,14 @@ struct ReferralStore: Sendable {
             coordinates: client.coordinates.map { GeoPoint(latitude: $0.latitude, longitude: $0.longitude) },
             ageBand: AgeBand(age: client.birthDate.age(on: CalendarDate(referral.receivedAt))).rawValue,
             accessibilityNeeds: client.accessibilityNeeds, preferredChannel: client.preferredChannel.rawValue,
-            consent: ConsentFlags(referral.consent), receivedAt: referral.receivedAt)
+            consent: referral.consent, receivedAt: referral.receivedAt)
     }
 
     static func profileEvent(_ client: Client, version: Int, at: Date) -> ClientProfileV1 {
         ClientProfileV1(
             clientID: client.id, clientVersion: version, givenName: client.givenName, familyName: client.familyName,
             phone: client.contact.phone, email: client.contact.email, preferredLanguage: client.preferredLanguage,
-            preferredChannel: client.preferredChannel.rawValue, consent: ConsentFlags(client.consent), updatedAt: at)
+            preferredChannel: client.preferredChannel.rawValue, consent: client.consent, updatedAt: at)
     }
 }
 

@@ -1,4 +1,5 @@
 import Contracts
+import Domain
 import Hummingbird
 import Messaging
 import PostgresClient

@@ -1,23 +1,6 @@
 import Domain
 import Foundation
 
-/// Consent flags as events carry them.
-public struct ConsentFlags: Codable, Sendable, Equatable {
-    public var contact: Bool
-    public var shareWithPartners: Bool
-    public var evaluationUse: Bool
-
-    public init(contact: Bool, shareWithPartners: Bool, evaluationUse: Bool) {
-        self.contact = contact
-        self.shareWithPartners = shareWithPartners
-        self.evaluationUse = evaluationUse
-    }
-
-    public init(_ consent: Consent) {
-        self.init(contact: consent.contact, shareWithPartners: consent.shareWithPartners, evaluationUse: consent.evaluationUse)
-    }
-}
-
 public struct GeoPoint: Codable, Sendable, Equatable {
     public var latitude: Double
     public var longitude: Double
@@ -51,7 +34,7 @@ public struct ReferralReceivedV1: EventPayload {
     public var ageBand: String
     public var accessibilityNeeds: [String]
     public var preferredChannel: String
-    public var consent: ConsentFlags
+    public var consent: Consent
     public var receivedAt: Date
 
     public var subject: String { referralID.uuidString.lowercased() }
@@ -60,7 +43,7 @@ public struct ReferralReceivedV1: EventPayload {
         referralID: UUID, referralVersion: Int, clientID: UUID, site: String, referrerID: String, referrerRole: String,
         needs: [String], interests: [String], supportLevel: String, priority: String, preferredLanguage: String,
         postalArea: String?, coordinates: GeoPoint?, ageBand: String, accessibilityNeeds: [String], preferredChannel: String,
-        consent: ConsentFlags, receivedAt: Date
+        consent: Consent, receivedAt: Date
     ) {
         self.referralID = referralID
         self.referralVersion = referralVersion
@@ -126,12 +109,12 @@ public struct ClientConsentChangedV1: EventPayload {
     public var referralID: UUID
     public var clientID: UUID
     public var clientVersion: Int
-    public var consent: ConsentFlags
+    public var consent: Consent
     public var changedAt: Date
 
     public var subject: String { referralID.uuidString.lowercased() }
 
-    public init(referralID: UUID, clientID: UUID, clientVersion: Int, consent: ConsentFlags, changedAt: Date) {
+    public init(referralID: UUID, clientID: UUID, clientVersion: Int, consent: Consent, changedAt: Date) {
         self.referralID = referralID
         self.clientID = clientID
         self.clientVersion = clientVersion
@@ -172,12 +155,12 @@ public struct ClientProfileV1: EventPayload {
     public var email: String?
     public var preferredLanguage: String
     public var preferredChannel: String
-    public var consent: ConsentFlags
+    public var consent: Consent
     public var updatedAt: Date
 
     public var subject: String { clientID.uuidString.lowercased() }
 
-    public init(clientID: UUID, clientVersion: Int, givenName: String, familyName: String, phone: String?, email: String?, preferredLanguage: String, preferredChannel: String, consent: ConsentFlags, updatedAt: Date) {
+    public init(clientID: UUID, clientVersion: Int, givenName: String, familyName: String, phone: String?, email: String?, preferredLanguage: String, preferredChannel: String, consent: Consent, updatedAt: Date) {
         self.clientID = clientID
         self.clientVersion = clientVersion
         self.givenName = givenName

@@ -1,0 +1,153 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KafkaClient
+import HummingbirdTesting
+import PostgresClient
+import ServiceRuntime
+import Testing
+
+/// The HTTP basics every service shares, exercised on a router with one protected route.
+@Suite("Shared HTTP runtime: authentication, roles, problem+json, request ids")
+struct ServiceRuntimeTests {
+    static let secret = "service-runtime-tests-secret-0123456789"
+
+    func application() async throws -> some ApplicationProtocol {
+        let verifier = try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret, issuer: "passerelle-tests"))
+        let router = Router(context: PasserelleRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: AuthenticationMiddleware(verifier: verifier))
+        router.get("/site-data") { _, context -> String in
+            let identity = try context.require(.linkWorker, .coordinator)
+            return "\(identity.subject)@\(identity.site ?? "all")"
+        }
+        router.post("/echo") { request, context -> String in
+            struct Body: Decodable { var name: String; var age: Int }
+            let body = try await request.decodeJSON(as: Body.self, context: context)
+            return body.name
+        }
+        router.get("/database") { _, _ -> String in
+            throw PostgresError(kind: .connectionUnavailable, message: "connection refused")
+        }
+        router.get("/crash") { _, _ -> String in
+            struct Internal: Error {}
+            throw Internal()
+        }
+        return Application(router: router)
+    }
+
+    func token(_ roles: [Role], site: String? = "ottawa-west-chc", expires: TimeInterval = 600, secret: String = secret, issuer: String = "passerelle-tests") async throws -> String {
+        try await TokenVerifier(settings: AuthSettings(hmacSecret: secret))
+            .sign(AccessClaims(subject: "lw-1", roles: roles, site: site, expires: Date().addingTimeInterval(expires), issuer: issuer))
+    }
+
+    func problem(_ response: TestResponse) throws -> [String: Any] {
+        #expect(response.headers[.contentType] == "application/problem+json")
+        return try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any])
+    }
+
+    @Test("a valid token with an allowed role gets through, with its site")
+    func allowed() async throws {
+        let token = try await token([.linkWorker])
+        try await application().test(.router) { client in
+            try await client.execute(uri: "/site-data", method: .get, headers: [.authorization: "Bearer \(token)"]) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "lw-1@ottawa-west-chc")
+            }
+        }
+    }
+
+    @Test("no token is 401, a wrong role is 403, both as problem+json")
+    func refused() async throws {
+        let analyst = try await token([.analyst])
+        try await application().test(.router) { client in
+            try await client.execute(uri: "/site-data", method: .get) { response in
+                #expect(response.status == .unauthorized)
+                let body = try problem(response)
+                #expect(body["status"] as? Int == 401)
+            }
+            try await client.execute(uri: "/site-data", method: .get, headers: [.authorization: "Bearer \(analyst)"]) { response in
+                #expect(response.status == .forbidden)
+                let body = try problem(response)
+                #expect((body["detail"] as? String)?.contains("link-worker") == true)
+            }
+        }
+    }
+
+    @Test("expired, forged, wrong-issuer and malformed tokens are 401")
+    func invalidTokens() async throws {
+        let expired = try await token([.coordinator], expires: -60)
+        let forged = try await token([.coordinator], secret: "another-secret-that-is-long-enough-0000")
+        let otherIssuer = try await token([.coordinator], issuer: "someone-else")
+        try await application().test(.router) { client in
+            for header in ["Bearer \(expired)", "Bearer \(forged)", "Bearer \(otherIssuer)", "Bearer not.a.jwt", "Basic dXNlcjpwYXNz"] {
+                try await client.execute(uri: "/site-data", method: .get, headers: [.authorization: header]) { response in
+                    #expect(response.status == .unauthorized, "\(header.prefix(12))")
+                    _ = try problem(response)
+                }
+            }
+        }
+    }
+
+    @Test("malformed JSON is a 400 that points at the field; the database being down is a 503 with Retry-After")
+    func errorMapping() async throws {
+        try await application().test(.router) { client in
+            try await client.execute(uri: "/echo", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"name": "x", "age": "old"}"#)) { response in
+                #expect(response.status == .badRequest)
+                let body = try problem(response)
+                let errors = try #require(body["errors"] as? [[String: String]])
+                #expect(errors.first?["pointer"] == "/age")
+            }
+            try await client.execute(uri: "/database", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] == "5")
+                _ = try problem(response)
+            }
+            try await client.execute(uri: "/crash", method: .get, headers: [.requestID: "req-123"]) { response in
+                #expect(response.status == .internalServerError)
+                let body = try problem(response)
+                #expect((body["detail"] as? String)?.contains("req-123") == true, "points at the log line, names no internals")
+                #expect(response.headers[.requestID] == "req-123")
+            }
+        }
+    }
+
+    @Test("a request id is made when none is sent")
+    func requestID() async throws {
+        try await application().test(.router) { client in
+            try await client.execute(uri: "/nowhere", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.requestID]?.count == 36)
+            }
+        }
+    }
+
+    @Test("settings come from the environment, secrets from files, and bad values are refused")
+    func settings() throws {
+        let secretFile = NSTemporaryDirectory() + "secret-\(UUID().uuidString)"
+        try "from-a-file-secret-with-more-than-32-bytes\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: secretFile) }
+        let settings = try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
+            "PASSERELLE_DB_PORT": "6543", "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PREFIX": "test.",
+            "PASSERELLE_KAFKA_PROPERTY_SECURITY_PROTOCOL": "SASL_SSL",
+        ]))
+        #expect(settings.postgres.port == 6543)
+        #expect(settings.postgres.user == "passerelle_intake")
+        #expect(settings.postgres.schema == "intake")
+        #expect(settings.auth.hmacSecret == "from-a-file-secret-with-more-than-32-bytes")
+        #expect(settings.topics.name(.referrals) == "test.passerelle.referrals.v1")
+        #expect(settings.kafka.properties["security.protocol"] == "SASL_SSL")
+        #expect(settings.consumerGroup == "passerelle-intake")
+        #expect(throws: ConfigurationError.self) {
+            try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(["PASSERELLE_DB_PORT": "x", "PASSERELLE_ALLOW_DEV_SECRET": "true"]))
+        }
+        #expect(throws: ConfigurationError.self) {
+            try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([:]))
+        }
+        #expect(throws: ConfigurationError.self) {
+            try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(["PASSERELLE_JWT_HS256_SECRET": "short"]))
+        }
+    }
+}
