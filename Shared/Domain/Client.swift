@@ -97,8 +97,10 @@ public struct Client: Codable, Sendable, Equatable, Identifiable {
     /// The key of the duplicate-client check: same name, birth date and postal code, normalised.
     public var identityKey: String {
         func fold(_ text: String) -> String {
-            text.folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive], locale: nil)
-                .filter { $0.isLetter || $0.isNumber }
+            // Decompose, drop the combining marks (é → e), lowercase, keep letters and digits.
+            let scalars = text.decomposedStringWithCompatibilityMapping.unicodeScalars
+                .filter { $0.properties.generalCategory != .nonspacingMark }
+            return String(String.UnicodeScalarView(scalars)).lowercased().filter { $0.isLetter || $0.isNumber }
         }
         return [fold(givenName), fold(familyName), birthDate.description, postalCode ?? ""].joined(separator: "|")
     }

@@ -73,5 +73,24 @@ enum IntakeMigrations {
                 created_at timestamptz NOT NULL DEFAULT now()
             );
             """),
+        auditAndInbox,
     ]
+}
+
+extension IntakeMigrations {
+    static let auditAndInbox = Migration(3, "audit", """
+        -- Who read or changed which referral, when, from which request.
+        CREATE TABLE audit_log (
+            id bigserial PRIMARY KEY,
+            at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            actor_id text NOT NULL,
+            actor_roles text NOT NULL,
+            action text NOT NULL,
+            referral_id uuid,
+            client_id uuid,
+            request_id text
+        );
+        CREATE INDEX audit_log_referral ON audit_log (referral_id, at);
+        CREATE INDEX referral_referrer ON referral (referrer_id, received_at);
+        """)
 }

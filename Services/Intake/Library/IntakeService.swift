@@ -1,6 +1,7 @@
 import Contracts
 import Domain
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Messaging
 import PostgresClient
@@ -25,7 +26,11 @@ struct ReferralRoutes: Sendable {
 
     func add(to router: Router<PasserelleRequestContext>) {
         router.post("/v1/referrals") { request, context in try await submit(request, context) }
+        router.get("/v1/referrals") { request, context in try await list(request, context) }
         router.get("/v1/referrals/{id}") { request, context in try await read(request, context) }
+        router.post("/v1/referrals/{id}/transitions") { request, context in try await transition(request, context) }
+        router.get("/v1/referrals/{id}/audit") { request, context in try await auditTrail(request, context) }
+        router.put("/v1/clients/{id}/consent") { request, context in try await changeConsent(request, context) }
     }
 
     private static let encoder: JSONEncoder = {
@@ -60,20 +65,52 @@ struct ReferralRoutes: Sendable {
         }
     }
 
+    private func id(_ context: PasserelleRequestContext) throws(ProblemDetails) -> UUID {
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw ProblemDetails.notFound }
+        return id
+    }
+
     private func read(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
-        }
+        let id = try id(context)
         let store = store
-        guard let view = try await store.pool.withConnection({ try await store.referral(id: id, on: $0) }),
-            actor.hasAny(.coordinator, .service)
-                || (actor.has(.linkWorker) && actor.site == view.site)
-                || (actor.has(.referrer) && actor.subject == view.referrer.id)
-        else {
-            // The same answer whether it does not exist or is not theirs to see.
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
+        let view = try await store.pool.withConnection { connection -> ReferralView? in
+            guard let view = try await store.referral(id: id, on: connection),
+                actor.hasAny(.coordinator, .service)
+                    || (actor.has(.linkWorker) && actor.site == view.site)
+                    || (actor.has(.referrer) && actor.subject == view.referrer.id)
+            else { return nil }
+            try await store.audit("read", referral: id, actor: actor, requestID: context.requestID, on: connection)
+            return view
         }
+        guard let view else { throw ProblemDetails.notFound }
         return try json(view, status: .ok)
+    }
+
+    private func list(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
+        let parameters = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { first, _ in first })
+        return try json(try await store.inbox(InboxQuery.parse(parameters, actor: actor), actor: actor), status: .ok)
+    }
+
+    private func transition(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
+        let id = try id(context)
+        let body = try await request.decodeJSON(as: TransitionRequest.self, context: context)
+        return try json(try await store.transition(id: id, request: body, actor: actor, requestID: context.requestID), status: .ok)
+    }
+
+    private func auditTrail(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        _ = try context.require(.coordinator)
+        return try json(try await store.auditTrail(referral: try id(context)), status: .ok)
+    }
+
+    private func changeConsent(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.require(.linkWorker, .coordinator, .service)
+        guard let clientID = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
+        }
+        let consent = try await request.decodeJSON(as: ConsentRequest.self, context: context).validated()
+        return try json(try await store.changeConsent(clientID: clientID, to: consent, actor: actor, requestID: context.requestID), status: .ok)
     }
 }

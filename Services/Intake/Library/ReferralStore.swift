@@ -1,6 +1,7 @@
 import Contracts
 import Domain
 import Foundation
+import HTTPTypes
 import Messaging
 import PostgresClient
 import ServiceRuntime
@@ -40,8 +41,9 @@ struct ReferralStore: Sendable {
                 if let existing = try await findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, on: connection) {
                     return .existing(existing)
                 }
-                let referral = valid.referral
                 let client = try await upsertClient(valid.client, on: connection)
+                var referral = valid.referral
+                referral.clientID = client.id  // an existing client keeps its id
                 try await connection.query("""
                     INSERT INTO referral (id, external_id, client_id, referrer_id, referrer_role, referrer_organisation, site, needs,
                         interests, support_level, priority, notes, screening_answers, status, version, received_at, updated_at)
@@ -59,6 +61,7 @@ struct ReferralStore: Sendable {
                     try await connection.query("INSERT INTO idempotency_key (key, referral_id) VALUES (\(idempotencyKey), \(referral.id)::uuid)")
                 }
                 try await outbox.append(Self.receivedEvent(referral, client: client.value), on: connection)
+                try await audit("create", referral: referral.id, client: client.id, actor: actor, requestID: requestID, on: connection)
                 if client.isNew {
                     try await outbox.append(Self.profileEvent(client.value, version: 1, at: referral.receivedAt), on: connection)
                 }
@@ -104,19 +107,11 @@ struct ReferralStore: Sendable {
     }
 
     func referral(id: UUID, on connection: PostgresConnection) async throws -> ReferralView? {
-        guard let row = try await connection.query("""
+        try await connection.query("""
             SELECT id, external_id, client_id, site, referrer_id, referrer_role, referrer_organisation, needs, interests,
                    support_level, priority, status, version, received_at, updated_at
             FROM referral WHERE id = \(id)::uuid
-            """).first else { return nil }
-        return ReferralView(
-            id: try row.decode("id"), externalId: try row.decode("external_id", as: String?.self), clientId: try row.decode("client_id"),
-            site: try row.decode("site"),
-            referrer: Referrer(id: try row.decode("referrer_id"), role: ReferrerRole(rawValue: try row.decode("referrer_role")) ?? .physician,
-                organisation: try row.decode("referrer_organisation", as: String?.self)),
-            needs: try row.decode("needs"), interests: try row.decode("interests"), supportLevel: try row.decode("support_level"),
-            priority: try row.decode("priority"), status: try row.decode("status"), version: try row.decode("version"),
-            receivedAt: try row.decode("received_at"), updatedAt: try row.decode("updated_at"))
+            """).first.map(ReferralView.init(row:))
     }
 
     /// The thin event: ids, codes and flags; no name, contact, birth date or address.
@@ -141,6 +136,17 @@ struct ReferralStore: Sendable {
 }
 
 extension ReferralView {
+    init(row: PostgresRow) throws {
+        self.init(
+            id: try row.decode("id"), externalId: try row.decode("external_id", as: String?.self), clientId: try row.decode("client_id"),
+            site: try row.decode("site"),
+            referrer: Referrer(id: try row.decode("referrer_id"), role: ReferrerRole(rawValue: try row.decode("referrer_role")) ?? .physician,
+                organisation: try row.decode("referrer_organisation", as: String?.self)),
+            needs: try row.decode("needs"), interests: try row.decode("interests"), supportLevel: try row.decode("support_level"),
+            priority: try row.decode("priority"), status: try row.decode("status"), version: try row.decode("version"),
+            receivedAt: try row.decode("received_at"), updatedAt: try row.decode("updated_at"))
+    }
+
     init(_ referral: Referral) {
         self.init(
             id: referral.id, externalId: referral.externalID, clientId: referral.clientID, site: referral.site, referrer: referral.referrer,

@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import HTTPTypes
 import ServiceRuntime
 
 /// The body of `POST /v1/referrals`, decoded loosely so that validation can report every

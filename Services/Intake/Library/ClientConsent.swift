@@ -1,0 +1,79 @@
+import Contracts
+import Domain
+import Foundation
+import HTTPTypes
+import Messaging
+import PostgresClient
+import ServiceRuntime
+
+/// `PUT /v1/clients/{id}/consent`: the client changed what they agree to.
+struct ConsentRequest: Decodable, Sendable {
+    var contact: Bool?
+    var shareWithPartners: Bool?
+    var evaluationUse: Bool?
+
+    func validated() throws(ProblemDetails) -> Consent {
+        var errors: [ProblemDetails.FieldError] = []
+        if contact == nil { errors.append(.init(pointer: "/contact", detail: "is required")) }
+        if shareWithPartners == nil { errors.append(.init(pointer: "/shareWithPartners", detail: "is required")) }
+        if evaluationUse == nil { errors.append(.init(pointer: "/evaluationUse", detail: "is required")) }
+        guard errors.isEmpty, let contact, let shareWithPartners, let evaluationUse else { throw ProblemDetails.validation(errors) }
+        return Consent(contact: contact, shareWithPartners: shareWithPartners, evaluationUse: evaluationUse)
+    }
+}
+
+extension ReferralStore {
+    /// Records the new consent and publishes it: on the clients topic (the profile notification
+    /// reads) and on the referrals topic for each of the client's referrals, in order with them.
+    func changeConsent(clientID: UUID, to consent: Consent, actor: Identity, requestID: String) async throws -> Consent {
+        try await pool.transaction { connection in
+            guard let row = try await connection.query("""
+                UPDATE client SET consent_contact = \(consent.contact), consent_share_with_partners = \(consent.shareWithPartners),
+                    consent_evaluation_use = \(consent.evaluationUse), version = version + 1, updated_at = now()
+                WHERE id = \(clientID)::uuid
+                RETURNING version, given_name, family_name, phone, email, preferred_language, preferred_channel
+                """).first else {
+                throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
+            }
+            let version: Int = try row.decode("version")
+            let now = Date()
+            try await outbox.append(ClientProfileV1(
+                clientID: clientID, clientVersion: version, givenName: try row.decode("given_name"), familyName: try row.decode("family_name"),
+                phone: try row.decode("phone", as: String?.self), email: try row.decode("email", as: String?.self),
+                preferredLanguage: try row.decode("preferred_language"), preferredChannel: try row.decode("preferred_channel"),
+                consent: consent, updatedAt: now), on: connection)
+            // Lock the referrals so their events keep commit order per key.
+            let referrals = try await connection.query("SELECT id FROM referral WHERE client_id = \(clientID)::uuid ORDER BY received_at FOR UPDATE")
+            for referral in referrals {
+                let referralID: UUID = try referral.decode("id")
+                try await outbox.append(ClientConsentChangedV1(referralID: referralID, clientID: clientID, clientVersion: version, consent: consent, changedAt: now), on: connection)
+            }
+            try await audit("consent-change", referral: nil, client: clientID, actor: actor, requestID: requestID, on: connection)
+            return consent
+        }
+    }
+
+    struct AuditEntry: Codable, Sendable {
+        var at: Date
+        var actorId: String
+        var actorRoles: String
+        var action: String
+        var referralId: UUID?
+        var clientId: UUID?
+        var requestId: String?
+    }
+
+    func auditTrail(referral: UUID) async throws -> [AuditEntry] {
+        try await pool.withConnection { connection in
+            try await connection.query("""
+                SELECT at, actor_id, actor_roles, action, referral_id, client_id, request_id FROM audit_log
+                WHERE referral_id = \(referral)::uuid ORDER BY id
+                """).map { row in
+                AuditEntry(
+                    at: try row.decode("at"), actorId: try row.decode("actor_id"), actorRoles: try row.decode("actor_roles"),
+                    action: try row.decode("action"), referralId: try row.decode("referral_id", as: UUID?.self),
+                    clientId: try row.decode("client_id", as: UUID?.self), requestId: try row.decode("request_id", as: String?.self))
+            }
+        }
+    }
+}

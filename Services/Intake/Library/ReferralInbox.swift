@@ -1,0 +1,112 @@
+import Domain
+import Foundation
+import HTTPTypes
+import PostgresClient
+import ServiceRuntime
+
+/// `GET /v1/referrals`: the link worker's inbox, urgent first, then oldest first, in pages.
+struct InboxQuery: Sendable {
+    var site: String?
+    var status: ReferralStatus?
+    var since: Date?
+    var limit: Int
+    var after: InboxCursor?
+}
+
+/// Where a page ended: the sort key of its last referral (stable under concurrent inserts).
+struct InboxCursor: Codable, Sendable, Equatable {
+    var urgency: Int
+    var receivedAt: Date
+    var id: UUID
+
+    var token: String {
+        let data = try! JSONEncoder().encode(self)
+        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    }
+
+    init(urgency: Int, receivedAt: Date, id: UUID) {
+        self.urgency = urgency
+        self.receivedAt = receivedAt
+        self.id = id
+    }
+
+    init?(token: String) {
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let cursor = try? JSONDecoder().decode(InboxCursor.self, from: data) else { return nil }
+        self = cursor
+    }
+}
+
+struct InboxPage: Encodable, Sendable {
+    var items: [ReferralView]
+    var nextCursor: String?
+}
+
+extension InboxQuery {
+    static func parse(_ parameters: [String: String], actor: Identity) throws(ProblemDetails) -> InboxQuery {
+        var errors: [ProblemDetails.FieldError] = []
+        var query = InboxQuery(limit: 50)
+        if let site = parameters["site"] {
+            if Site.isValid(site) { query.site = site } else { errors.append(.init(pointer: "?site", detail: "is not a site code")) }
+        }
+        if let status = parameters["status"] {
+            if let parsed = ReferralStatus(rawValue: status) { query.status = parsed } else {
+                errors.append(.init(pointer: "?status", detail: "must be one of \(ReferralStatus.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+        }
+        if let since = parameters["since"] {
+            if let date = try? Date.ISO8601FormatStyle().parse(since) { query.since = date } else {
+                errors.append(.init(pointer: "?since", detail: "must be an ISO-8601 time such as 2026-01-31T00:00:00Z"))
+            }
+        }
+        if let limit = parameters["limit"] {
+            if let value = Int(limit), (1...200).contains(value) { query.limit = value } else { errors.append(.init(pointer: "?limit", detail: "must be 1 to 200")) }
+        }
+        if let cursor = parameters["cursor"] {
+            if let parsed = InboxCursor(token: cursor) { query.after = parsed } else { errors.append(.init(pointer: "?cursor", detail: "is not a cursor from a previous page")) }
+        }
+        guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
+        // Link workers see their own site only, whatever they ask for.
+        if !actor.hasAny(.coordinator, .service), actor.has(.linkWorker) {
+            guard let own = actor.site else {
+                throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "the token carries no site")
+            }
+            query.site = own
+        }
+        return query
+    }
+}
+
+extension ReferralStore {
+    func inbox(_ query: InboxQuery, actor: Identity) async throws -> InboxPage {
+        // Referrers (without a broader role) see the referrals they sent.
+        let referrer: String? = actor.hasAny(.coordinator, .service, .linkWorker) ? nil : actor.subject
+        let after = query.after
+        let rows = try await pool.withConnection { connection in
+            try await connection.query("""
+                SELECT id, external_id, client_id, site, referrer_id, referrer_role, referrer_organisation, needs, interests,
+                       support_level, priority, status, version, received_at, updated_at,
+                       CASE priority WHEN 'urgent' THEN 0 ELSE 1 END AS urgency
+                FROM referral
+                WHERE (\(query.site)::text IS NULL OR site = \(query.site))
+                  AND (\(query.status?.rawValue)::text IS NULL OR status = \(query.status?.rawValue))
+                  AND (\(query.since)::timestamptz IS NULL OR received_at >= \(query.since)::timestamptz)
+                  AND (\(referrer)::text IS NULL OR referrer_id = \(referrer))
+                  AND (\(after?.urgency)::int IS NULL
+                       OR (CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, received_at, id)
+                          > (\(after?.urgency)::int, \(after?.receivedAt)::timestamptz, \(after?.id)::uuid))
+                ORDER BY urgency, received_at, id
+                LIMIT \(query.limit + 1)
+                """)
+        }
+        var items: [ReferralView] = []
+        var last: InboxCursor?
+        for row in rows.prefix(query.limit) {
+            let view = try ReferralView(row: row)
+            items.append(view)
+            last = InboxCursor(urgency: try row.decode("urgency"), receivedAt: try row.decode("received_at"), id: view.id)
+        }
+        return InboxPage(items: items, nextCursor: rows.count > query.limit ? last?.token : nil)
+    }
+}

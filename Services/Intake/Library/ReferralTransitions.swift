@@ -1,0 +1,103 @@
+import Contracts
+import Domain
+import Foundation
+import HTTPTypes
+import Messaging
+import PostgresClient
+import ServiceRuntime
+
+/// `POST /v1/referrals/{id}/transitions`: one step of the closed loop.
+struct TransitionRequest: Decodable, Sendable {
+    var action: String?
+    var reason: String?
+    var outcome: String?
+}
+
+extension ReferralStore {
+    /// Applies `action` under a row lock, so two concurrent transitions cannot both win: the
+    /// second sees the first's result and is judged against it.
+    func transition(id: UUID, request: TransitionRequest, actor: Identity, requestID: String) async throws -> ReferralView {
+        var errors: [ProblemDetails.FieldError] = []
+        let action = request.action.flatMap(ReferralAction.init(rawValue:))
+        if action == nil {
+            errors.append(.init(pointer: "/action", detail: "must be one of \(ReferralAction.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
+        let reason = request.reason?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
+        let outcome = request.outcome?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
+        if let action, action.requiresReason, reason == nil { errors.append(.init(pointer: "/reason", detail: "is required to \(action.rawValue) a referral")) }
+        if let action, action.requiresOutcome, outcome == nil { errors.append(.init(pointer: "/outcome", detail: "is required to complete a referral")) }
+        if (reason?.count ?? 0) > 1000 { errors.append(.init(pointer: "/reason", detail: "must be at most 1000 characters")) }
+        if (outcome?.count ?? 0) > 1000 { errors.append(.init(pointer: "/outcome", detail: "must be at most 1000 characters")) }
+        guard errors.isEmpty, let action else { throw ProblemDetails.validation(errors) }
+
+        return try await pool.transaction { connection in
+            guard let row = try await connection.query("""
+                SELECT status, status_before_hold, version, site, referrer_id FROM referral WHERE id = \(id)::uuid FOR UPDATE
+                """).first else { throw ProblemDetails.notFound }
+            let site: String = try row.decode("site")
+            let referrerID: String = try row.decode("referrer_id")
+            try Self.authorise(action, actor: actor, site: site, referrerID: referrerID)
+            guard let current = ReferralStatus(rawValue: try row.decode("status")) else {
+                throw PostgresError(kind: .protocolViolation, message: "referral \(id) has an unknown status")
+            }
+            let heldFrom = try row.decode("status_before_hold", as: String?.self).flatMap(ReferralStatus.init(rawValue:))
+            let next: ReferralStatus
+            do {
+                next = try current.applying(action, resumeTo: heldFrom)
+            } catch {
+                throw ProblemDetails(
+                    status: .conflict, title: "Transition not allowed", detail: "\(error)",
+                    extensions: ["allowedActions": current.allowedActions.map(\.rawValue)])
+            }
+            let version = try row.decode("version", as: Int.self) + 1
+            let now = Date()
+            try await connection.query("""
+                UPDATE referral SET status = \(next.rawValue), version = \(version), updated_at = \(now)::timestamptz,
+                    status_before_hold = \(action == .hold ? current.rawValue : nil)
+                WHERE id = \(id)::uuid
+                """)
+            let roles = actor.roles.map(\.rawValue).sorted().joined(separator: ",")
+            try await connection.query("""
+                INSERT INTO referral_status_history (referral_id, version, from_status, to_status, action, actor_id, actor_role, reason, outcome, request_id, changed_at)
+                VALUES (\(id)::uuid, \(version), \(current.rawValue), \(next.rawValue), \(action.rawValue), \(actor.subject), \(roles), \(reason), \(outcome), \(requestID), \(now)::timestamptz)
+                """)
+            try await outbox.append(ReferralStatusChangedV1(
+                referralID: id, referralVersion: version, site: site, from: current.rawValue, to: next.rawValue, action: action.rawValue,
+                actorRole: Self.primaryRole(actor).rawValue, actorID: actor.subject, reason: reason, outcome: outcome, changedAt: now), on: connection)
+            try await audit("transition:\(action.rawValue)", referral: id, actor: actor, requestID: requestID, on: connection)
+            return try await referral(id: id, on: connection)!
+        }
+    }
+
+    /// Link workers act on their site's referrals; referrers may only cancel their own;
+    /// coordinators and services act on any.
+    static func authorise(_ action: ReferralAction, actor: Identity, site: String, referrerID: String) throws(ProblemDetails) {
+        if actor.hasAny(.coordinator, .service) { return }
+        if actor.has(.linkWorker) && actor.site == site { return }
+        if actor.has(.referrer) && actor.subject == referrerID {
+            if action == .cancel { return }
+            throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only cancel a referral")
+        }
+        throw ProblemDetails.notFound
+    }
+
+    static func primaryRole(_ actor: Identity) -> Role {
+        [Role.coordinator, .linkWorker, .referrer, .service, .analyst].first(where: actor.has) ?? .service
+    }
+
+    func audit(_ action: String, referral: UUID?, client: UUID? = nil, actor: Identity, requestID: String, on connection: PostgresConnection) async throws {
+        try await connection.query("""
+            INSERT INTO audit_log (actor_id, actor_roles, action, referral_id, client_id, request_id)
+            VALUES (\(actor.subject), \(actor.roles.map(\.rawValue).sorted().joined(separator: ",")), \(action), \(referral), \(client), \(requestID))
+            """)
+    }
+}
+
+extension ProblemDetails {
+    /// The same answer whether a referral does not exist or is not the caller's to see.
+    static let notFound = ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}

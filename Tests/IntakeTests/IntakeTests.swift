@@ -1,0 +1,351 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import IntakeService
+import KafkaClient
+import Logging
+import Messaging
+import PostgresClient
+import ServiceRuntime
+import Testing
+import TestSupport
+
+/// Intake on a schema and topic prefix of its own; the relay is not running, so the outbox
+/// shows exactly which events each request wrote.
+struct IntakeFixture {
+    static let secret = "intake-tests-secret-0123456789-abcdef"
+    let id: String
+    let host: ServiceHost
+    var schema: String { "intake_\(id)" }
+    var pool: PostgresConnectionPool { host.components.pool }
+
+    static func make() async throws -> IntakeFixture {
+        let id = UUID().uuidString.prefix(8).lowercased()
+        var database = TestEnvironment.postgresConfiguration()
+        database.schema = "intake_\(id)"
+        let settings = ServiceSettings(
+            serviceName: "intake", httpPort: 0, postgres: database,
+            kafka: TestEnvironment.kafkaConfiguration, topics: TopicNames(prefix: "intake-\(id)."),
+            auth: AuthSettings(hmacSecret: secret), logLevel: .warning)
+        let host = try await ServiceHost.build(IntakeService.self, settings: settings, logger: TestEnvironment.logger)
+        try await SchemaMigrator(schema: database.schema!, migrations: IntakeService.migrations).migrate(host.components.pool, logger: TestEnvironment.logger)
+        return IntakeFixture(id: id, host: host)
+    }
+
+    func token(_ role: Role, subject: String = "dr-tremblay", site: String? = nil) async throws -> String {
+        try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret))
+            .sign(AccessClaims(subject: subject, roles: [role], site: site, expires: Date().addingTimeInterval(600)))
+    }
+
+    func count(_ table: String, where condition: String = "true") async throws -> Int {
+        try await pool.withConnection {
+            try await $0.query(PostgresQuery(unsafeSQL: "SELECT count(*) AS n FROM \"\(schema)\".\(table) WHERE \(condition)")).first!.decode("n", as: Int.self)
+        }
+    }
+
+    func events(_ type: String) async throws -> [String] {
+        try await pool.withConnection {
+            try await $0.query(PostgresQuery(unsafeSQL: "SELECT payload FROM \"\(schema)\".outbox WHERE event_type = $1 ORDER BY id", parameters: [type]))
+                .map { try $0.decode("payload", as: String.self) }
+        }
+    }
+
+    func tearDown() async {
+        _ = try? await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
+        await host.components.producer.close()
+        await pool.close()
+    }
+}
+
+func referralBody(given: String = "Élodie", family: String = "Gagnon", postal: String = "K1Y 4E9", site: String = "ottawa-west-chc", priority: String = "routine", externalId: String? = nil, referrer: String = "dr-tremblay") -> ByteBuffer {
+    let external = externalId.map { "\"externalId\": \"\($0)\"," } ?? ""
+    return ByteBuffer(string: """
+        {\(external) "client": {"givenName": "\(given)", "familyName": "\(family)", "birthDate": "1948-05-12", "contact": {"phone": "+1 613 555 0142"},
+                    "preferredLanguage": "fr", "postalCode": "\(postal)", "preferredChannel": "sms"},
+         "referrer": {"id": "\(referrer)", "role": "physician"}, "site": "\(site)", "needs": ["loneliness", "physical-activity"],
+         "interests": ["Walking"], "supportLevel": "light", "priority": "\(priority)",
+         "consent": {"contact": true, "shareWithPartners": false, "evaluationUse": true}}
+        """)
+}
+
+func json(_ response: TestResponse) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any])
+}
+
+extension TestClientProtocol {
+    func post(_ uri: String, token: String, body: ByteBuffer, headers extra: HTTPFields = [:]) async throws -> TestResponse {
+        var headers: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
+        headers.append(contentsOf: extra)
+        return try await execute(uri: uri, method: .post, headers: headers, body: body)
+    }
+
+    func get(_ uri: String, token: String?) async throws -> TestResponse {
+        try await execute(uri: uri, method: .get, headers: token.map { [.authorization: "Bearer \($0)"] } ?? [:])
+    }
+}
+
+@Suite("Intake: referrals, transitions, consent and access", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
+struct IntakeTests {
+    @Test("a referral is stored with a thin received event and a client profile; the right people can read it")
+    func submitAndRead() async throws {
+        let fixture = try await IntakeFixture.make()
+        let referrer = try await fixture.token(.referrer)
+        try await fixture.host.application.test(.router) { client in
+            let created = try await client.post("/v1/referrals", token: referrer, body: referralBody())
+            #expect(created.status == .created)
+            let body = try json(created)
+            let id = try #require(body["id"] as? String)
+            #expect(created.headers[.location] == "/v1/referrals/\(id.lowercased())")
+            #expect(body["status"] as? String == "received")
+            #expect(body["interests"] as? [String] == ["walking"])
+
+            let received = try await fixture.events("passerelle.referral.received.v1")
+            #expect(received.count == 1)
+            for forbidden in ["Élodie", "Gagnon", "1948", "555", "K1Y 4E9"] {
+                #expect(!received[0].contains(forbidden), "the received event carries no \(forbidden)")
+            }
+            #expect(received[0].contains("\"postalArea\":\"K1Y\""))
+            #expect(received[0].contains("\"ageBand\":\"75+\""))
+            #expect(try await fixture.events("passerelle.client.profile.v1").count == 1)
+
+            let readers: [(Role, String, String?, HTTPResponse.Status)] = [
+                (.referrer, "dr-tremblay", nil, .ok), (.referrer, "dr-other", nil, .notFound),
+                (.linkWorker, "lw-1", "ottawa-west-chc", .ok), (.linkWorker, "lw-2", "rural-east", .notFound),
+                (.coordinator, "coord", nil, .ok), (.analyst, "analyst", nil, .forbidden),
+            ]
+            for (role, subject, site, expected) in readers {
+                let response = try await client.get("/v1/referrals/\(id)", token: try await fixture.token(role, subject: subject, site: site))
+                #expect(response.status == expected, "\(role) \(subject)")
+            }
+            #expect(try await client.get("/v1/referrals/\(id)", token: nil).status == .unauthorized)
+            let audit = try await client.get("/v1/referrals/\(id)/audit", token: try await fixture.token(.coordinator, subject: "coord"))
+            #expect(audit.status == .ok)
+            let trail = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: audit.body).utf8)) as? [[String: Any]])
+            #expect(trail.first?["action"] as? String == "create")
+            #expect(trail.filter { $0["action"] as? String == "read" }.count == 3)
+        }
+        await fixture.tearDown()
+    }
+
+    @Test("every invalid field is reported with its pointer, and nothing is stored")
+    func validation() async throws {
+        let fixture = try await IntakeFixture.make()
+        let token = try await fixture.token(.coordinator)
+        let bad = ByteBuffer(string: """
+            {"client": {"givenName": "", "familyName": "X", "birthDate": "2999-02-30", "contact": {"phone": "abc", "email": "nope"},
+                        "preferredLanguage": "french", "postalCode": "??", "preferredChannel": "pigeon"},
+             "referrer": {"id": "dr-x", "role": "wizard"}, "site": "Not A Site", "needs": ["loneliness", "flying"],
+             "supportLevel": "maximal", "priority": "asap", "consent": {"contact": true}}
+            """)
+        try await fixture.host.application.test(.router) { client in
+            let response = try await client.post("/v1/referrals", token: token, body: bad)
+            #expect(response.status == .unprocessableContent)
+            #expect(response.headers[.contentType] == "application/problem+json")
+            let errors = try #require(try json(response)["errors"] as? [[String: String]])
+            let pointers = Set(errors.compactMap { $0["pointer"] })
+            for expected in ["/site", "/needs/1", "/supportLevel", "/priority", "/referrer/role", "/consent/shareWithPartners", "/consent/evaluationUse",
+                             "/client/givenName", "/client/birthDate", "/client/contact/phone", "/client/contact/email", "/client/preferredLanguage",
+                             "/client/postalCode", "/client/preferredChannel"] {
+                #expect(pointers.contains(expected), "reports \(expected)")
+            }
+            let future = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: String(buffer: referralBody()).replacingOccurrences(of: "1948-05-12", with: "2999-01-01")))
+            #expect(future.status == .unprocessableContent)
+            let wrongType = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: #"{"needs": "loneliness"}"#))
+            #expect(wrongType.status == .badRequest)
+            let tooBig = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: "{\"notes\": \"\(String(repeating: "x", count: 2 << 20))\"}"))
+            #expect(tooBig.status == .contentTooLarge)
+        }
+        #expect(try await fixture.count("referral") == 0)
+        #expect(try await fixture.count("client") == 0)
+        #expect(try await fixture.count("outbox") == 0)
+        await fixture.tearDown()
+    }
+
+    @Test("ten concurrent retries with one Idempotency-Key make one referral and one event")
+    func concurrentIdempotency() async throws {
+        let fixture = try await IntakeFixture.make()
+        let token = try await fixture.token(.referrer)
+        try await fixture.host.application.test(.router) { client in
+            let results = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String).self) { group in
+                for _ in 0..<10 {
+                    group.addTask {
+                        let response = try await client.post("/v1/referrals", token: token, body: referralBody(), headers: [.idempotencyKey: "same-request"])
+                        return (response.status, try json(response)["id"] as? String ?? "")
+                    }
+                }
+                return try await group.reduce(into: [(HTTPResponse.Status, String)]()) { $0.append($1) }
+            }
+            #expect(results.filter { $0.0 == .created }.count == 1)
+            #expect(results.filter { $0.0 == .ok }.count == 9)
+            #expect(Set(results.map(\.1)).count == 1, "every answer names the same referral")
+            // The external id deduplicates too.
+            let first = try await client.post("/v1/referrals", token: token, body: referralBody(externalId: "sr-1"))
+            let again = try await client.post("/v1/referrals", token: token, body: referralBody(externalId: "sr-1"))
+            #expect(first.status == .created && again.status == .ok)
+        }
+        #expect(try await fixture.count("referral") == 2)
+        #expect(try await fixture.events("passerelle.referral.received.v1").count == 2)
+        await fixture.tearDown()
+    }
+
+    @Test("a second referral for the same person (case, accents, spacing aside) links to the same client")
+    func duplicateClient() async throws {
+        let fixture = try await IntakeFixture.make()
+        let token = try await fixture.token(.coordinator)
+        try await fixture.host.application.test(.router) { client in
+            let a = try json(try await client.post("/v1/referrals", token: token, body: referralBody()))
+            let b = try json(try await client.post("/v1/referrals", token: token, body: referralBody(given: "elodie", family: "GAGNON", postal: "k1y4e9")))
+            let c = try json(try await client.post("/v1/referrals", token: token, body: referralBody(given: "Eloise")))
+            #expect(a["clientId"] as? String == b["clientId"] as? String)
+            #expect(a["clientId"] as? String != c["clientId"] as? String)
+        }
+        #expect(try await fixture.count("client") == 2)
+        #expect(try await fixture.events("passerelle.client.profile.v1").count == 2)
+        await fixture.tearDown()
+    }
+
+    @Test("the loop: legal transitions advance the version and publish; illegal ones are 409 with the allowed actions")
+    func transitions() async throws {
+        let fixture = try await IntakeFixture.make()
+        let worker = try await fixture.token(.linkWorker, subject: "lw-1", site: "ottawa-west-chc")
+        let elsewhere = try await fixture.token(.linkWorker, subject: "lw-9", site: "rural-east")
+        try await fixture.host.application.test(.router) { client in
+            let id = try json(try await client.post("/v1/referrals", token: try await fixture.token(.referrer), body: referralBody()))["id"] as! String
+            func act(_ action: String, reason: String? = nil, outcome: String? = nil, token: String? = nil) async throws -> TestResponse {
+                var fields = ["\"action\": \"\(action)\""]
+                if let reason { fields.append("\"reason\": \"\(reason)\"") }
+                if let outcome { fields.append("\"outcome\": \"\(outcome)\"") }
+                return try await client.post("/v1/referrals/\(id)/transitions", token: token ?? worker, body: ByteBuffer(string: "{\(fields.joined(separator: ","))}"))
+            }
+            let illegal = try await act("complete", outcome: "x")
+            #expect(illegal.status == .conflict)
+            #expect(try json(illegal)["allowedActions"] as? [String] == ["accept", "hold", "reject", "cancel"])
+            #expect(try await act("accept", token: elsewhere).status == .notFound, "another site's link worker cannot act")
+            #expect(try await act("teleport").status == .unprocessableContent)
+            #expect(try await act("hold").status == .unprocessableContent, "hold needs a reason")
+
+            for (action, expected) in [("accept", "accepted"), ("start", "in-progress")] {
+                let response = try await act(action)
+                #expect(response.status == .ok)
+                #expect(try json(response)["status"] as? String == expected)
+            }
+            #expect(try json(try await act("hold", reason: "client in hospital"))["status"] as? String == "on-hold")
+            #expect(try json(try await act("resume"))["status"] as? String == "in-progress", "resume returns to the held-from status")
+            #expect(try await act("complete").status == .unprocessableContent, "complete needs an outcome")
+            let done = try json(try await act("complete", outcome: "connected to walking club"))
+            #expect(done["status"] as? String == "completed")
+            #expect(done["version"] as? Int == 6)
+            let after = try await act("cancel", reason: "too late")
+            #expect(after.status == .conflict)
+            #expect(try json(after)["allowedActions"] as? [String] == [])
+        }
+        let changes = try await fixture.events("passerelle.referral.status-changed.v1")
+        #expect(changes.count == 5)
+        #expect(changes.last?.contains("\"referralVersion\":6") == true)
+        #expect(changes.last?.contains("\"outcome\":\"connected to walking club\"") == true)
+        #expect(try await fixture.count("referral_status_history") == 6)
+        await fixture.tearDown()
+    }
+
+    @Test("concurrent transitions on one referral cannot both win")
+    func concurrentTransitions() async throws {
+        let fixture = try await IntakeFixture.make()
+        let coordinator = try await fixture.token(.coordinator)
+        try await fixture.host.application.test(.router) { client in
+            let id = try json(try await client.post("/v1/referrals", token: coordinator, body: referralBody()))["id"] as! String
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<10 {
+                    group.addTask {
+                        let body = index % 2 == 0 ? #"{"action": "accept"}"# : #"{"action": "reject", "reason": "not appropriate"}"#
+                        return try await client.post("/v1/referrals/\(id)/transitions", token: coordinator, body: ByteBuffer(string: body)).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            // accept then reject is a legal sequence; after reject nothing is. At most two succeed, never two of the same.
+            #expect(statuses.filter { $0 == .ok }.count >= 1)
+            #expect(statuses.allSatisfy { $0 == .ok || $0 == .conflict })
+        }
+        let changes = try await fixture.events("passerelle.referral.status-changed.v1")
+        let accepts = changes.filter { $0.contains("\"action\":\"accept\"") }.count
+        let rejects = changes.filter { $0.contains("\"action\":\"reject\"") }.count
+        #expect(accepts <= 1 && rejects <= 1 && accepts + rejects >= 1)
+        let versions = try await fixture.pool.withConnection {
+            try await $0.query(PostgresQuery(unsafeSQL: "SELECT version FROM \"\(fixture.schema)\".referral_status_history ORDER BY version")).map { try $0.decode("version", as: Int.self) }
+        }
+        #expect(versions == Array(1...versions.count), "one history row per version, no gaps or doubles")
+        await fixture.tearDown()
+    }
+
+    @Test("a consent change is published to the clients topic and for each of the client's referrals")
+    func consentChange() async throws {
+        let fixture = try await IntakeFixture.make()
+        let coordinator = try await fixture.token(.coordinator)
+        try await KafkaTopicAdmin.createTopics(
+            fixture.host.components.settings.topics.provisioning.map { KafkaTopicSpecification(name: $0.name, partitions: 2, configs: $0.configs) },
+            configuration: TestEnvironment.kafkaConfiguration, logger: TestEnvironment.logger)
+        try await fixture.host.application.test(.router) { client in
+            let first = try json(try await client.post("/v1/referrals", token: coordinator, body: referralBody()))
+            _ = try await client.post("/v1/referrals", token: coordinator, body: referralBody(site: "rural-east"))
+            let clientID = try #require(first["clientId"] as? String)
+            let changed = try await client.execute(
+                uri: "/v1/clients/\(clientID)/consent", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"contact": false, "shareWithPartners": false, "evaluationUse": false}"#))
+            #expect(changed.status == .ok)
+            let incomplete = try await client.execute(
+                uri: "/v1/clients/\(clientID)/consent", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"contact": true}"#))
+            #expect(incomplete.status == .unprocessableContent)
+        }
+        #expect(try await fixture.events("passerelle.client.consent-changed.v1").count == 2)
+        // Through the relay onto the topic.
+        let relay = OutboxRelay(pool: fixture.pool, producer: fixture.host.components.producer, schema: fixture.schema, gate: ReadinessGate(), logger: TestEnvironment.logger)
+        try await relay.publishBatch()
+        let referralsTopic = fixture.host.components.settings.topics.name(.referrals)
+        let consumer = try KafkaConsumer(configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("g")), topics: [referralsTopic], logger: TestEnvironment.logger)
+        var consentEvents = 0
+        var seen = 0
+        for await message in consumer.messages {
+            seen += 1
+            if message.header("ce_type") == "passerelle.client.consent-changed.v1" {
+                consentEvents += 1
+                #expect(String(decoding: message.value ?? [], as: UTF8.self).contains("\"contact\":false"))
+            }
+            if seen == 4 { break }
+        }
+        await consumer.close()
+        #expect(consentEvents == 2)
+        await fixture.tearDown()
+    }
+
+    @Test("the inbox lists urgent referrals first, then the oldest, in pages, scoped to the link worker's site")
+    func inbox() async throws {
+        let fixture = try await IntakeFixture.make()
+        let coordinator = try await fixture.token(.coordinator)
+        try await fixture.host.application.test(.router) { client in
+            var ids: [String: String] = [:]
+            for (name, site, priority) in [("a", "ottawa-west-chc", "routine"), ("b", "ottawa-west-chc", "urgent"), ("c", "rural-east", "urgent"),
+                                           ("d", "ottawa-west-chc", "routine"), ("e", "ottawa-west-chc", "urgent")] {
+                let response = try await client.post("/v1/referrals", token: coordinator, body: referralBody(given: "Client \(name)", site: site, priority: priority))
+                ids[name] = try json(response)["id"] as? String
+            }
+            let worker = try await fixture.token(.linkWorker, subject: "lw-1", site: "ottawa-west-chc")
+            var order: [String] = []
+            var cursor: String?
+            repeat {
+                let uri = "/v1/referrals?site=rural-east&limit=2" + (cursor.map { "&cursor=\($0)" } ?? "")
+                let page = try json(try await client.get(uri, token: worker))
+                order += (page["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                cursor = page["nextCursor"] as? String
+            } while cursor != nil
+            #expect(order == ["b", "e", "a", "d"].map { ids[$0]! }, "urgent first, oldest first; the requested site is replaced by the worker's own")
+            let all = try json(try await client.get("/v1/referrals?status=received&limit=200", token: coordinator))
+            #expect((all["items"] as? [Any])?.count == 5)
+            let bad = try await client.get("/v1/referrals?status=lost&limit=0", token: coordinator)
+            #expect(bad.status == .unprocessableContent)
+        }
+        await fixture.tearDown()
+    }
+}
