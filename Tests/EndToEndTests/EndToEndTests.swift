@@ -139,6 +139,21 @@ struct EndToEndTests {
             }
             #expect(try outbox.decode("n", as: Int.self) == 2, "referral received + client profile")
             #expect(try outbox.decode("sent", as: Int.self) == 2)
+
+            // Erasure reaches every service.
+            let clientID = try #require(try JSONSerialization.jsonObject(with: created.body) as? [String: Any])["clientId"] as! String
+            let coordinator = try await deployment.token(.coordinator, subject: "coord")
+            let erased = try await http("DELETE", "http://127.0.0.1:\(intake.components.settings.httpPort)/v1/clients/\(clientID)", token: coordinator)
+            #expect(erased.status == 204)
+            for (service, table) in [("matching", "referral_intake"), ("notification", "referral_audience"), ("evaluation", "pathway")] {
+                let schema = "\(service)_\(deployment.id)"
+                let gone = try await eventually {
+                    try await pool.withConnection {
+                        try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).\(identifier: table)").first!.decode("n", as: Int.self)
+                    } == 0
+                }
+                #expect(gone, "\(service) dropped the erased client's referral")
+            }
         }
         for service in ["intake", "matching", "notification", "evaluation"] {
             try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: "\(service)_\(deployment.id)") CASCADE") }

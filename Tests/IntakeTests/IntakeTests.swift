@@ -348,4 +348,24 @@ struct IntakeTests {
         }
         await fixture.tearDown()
     }
+
+    @Test("erasing a client deletes them and their referrals, publishes a tombstone and client.erased, and only coordinators may")
+    func erasure() async throws {
+        let fixture = try await IntakeFixture.make()
+        let coordinator = try await fixture.token(.coordinator)
+        try await fixture.host.application.test(.router) { client in
+            let created = try json(try await client.post("/v1/referrals", token: coordinator, body: referralBody()))
+            let clientID = try #require(created["clientId"] as? String)
+            let worker = try await fixture.token(.linkWorker, subject: "lw-1", site: "ottawa-west-chc")
+            #expect(try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(worker)"]).status == .forbidden)
+            #expect(try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(coordinator)"]).status == .noContent)
+            #expect(try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(coordinator)"]).status == .notFound)
+            #expect(try await client.get("/v1/referrals/\(created["id"] as! String)", token: coordinator).status == .notFound)
+        }
+        #expect(try await fixture.count("client") == 0)
+        #expect(try await fixture.count("referral") == 0)
+        #expect(try await fixture.events("passerelle.client.erased.v1").count == 1)
+        #expect(try await fixture.count("outbox", where: "event_type = 'passerelle.tombstone' AND payload IS NULL AND topic LIKE '%passerelle.clients.v1'") == 1)
+        await fixture.tearDown()
+    }
 }

@@ -36,6 +36,11 @@ public enum EvaluationService: PasserelleService {
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
         [components.consumer(topics: [.referrals, .matching, .notifications]) { consumed, connection in
+            if consumed.event.type == ClientErasedV1.eventType {
+                let erased = try consumed.event.decode(ClientErasedV1.self)
+                try await connection.query("DELETE FROM pathway WHERE referral_id = \(erased.referralID)::uuid")
+                return
+            }
             guard consumed.event.type == ReferralReceivedV1.eventType else { return }
             let referral = try consumed.event.decode(ReferralReceivedV1.self)
             try await connection.query("""

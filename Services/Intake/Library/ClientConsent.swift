@@ -77,3 +77,28 @@ extension ReferralStore {
         }
     }
 }
+
+extension ReferralStore {
+    /// `DELETE /v1/clients/{id}`: the client's identity, contact and referrals are deleted here;
+    /// a tombstone removes the profile from the compacted clients topic; `client.erased` tells
+    /// every downstream service to drop what it holds for each referral.
+    func erase(clientID: UUID, actor: Identity, requestID: String) async throws {
+        try await pool.transaction { connection in
+            guard try await !connection.query("SELECT 1 FROM client WHERE id = \(clientID)::uuid FOR UPDATE").isEmpty else {
+                throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
+            }
+            let now = Date()
+            let referrals = try await connection.query("SELECT id FROM referral WHERE client_id = \(clientID)::uuid ORDER BY received_at FOR UPDATE")
+            for referral in referrals {
+                try await outbox.append(ClientErasedV1(referralID: try referral.decode("id"), clientID: clientID, erasedAt: now), on: connection)
+            }
+            try await outbox.appendTombstone(topic: .clients, key: clientID.uuidString.lowercased(), on: connection)
+            // Published profiles must not linger in the outbox either.
+            try await connection.query("""
+                DELETE FROM outbox WHERE event_type = \(ClientProfileV1.eventType) AND record_key = \(clientID.uuidString.lowercased()) AND sent_at IS NOT NULL
+                """)
+            try await connection.query("DELETE FROM client WHERE id = \(clientID)::uuid")  // cascades to referrals and their history
+            try await audit("erase", referral: nil, client: clientID, actor: actor, requestID: requestID, on: connection)
+        }
+    }
+}

@@ -31,6 +31,7 @@ struct ReferralRoutes: Sendable {
         router.post("/v1/referrals/{id}/transitions") { request, context in try await transition(request, context) }
         router.get("/v1/referrals/{id}/audit") { request, context in try await auditTrail(request, context) }
         router.put("/v1/clients/{id}/consent") { request, context in try await changeConsent(request, context) }
+        router.delete("/v1/clients/{id}") { request, context in try await erase(request, context) }
     }
 
     private static let encoder: JSONEncoder = {
@@ -112,5 +113,14 @@ struct ReferralRoutes: Sendable {
         }
         let consent = try await request.decodeJSON(as: ConsentRequest.self, context: context).validated()
         return try json(try await store.changeConsent(clientID: clientID, to: consent, actor: actor, requestID: context.requestID), status: .ok)
+    }
+
+    private func erase(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.require(.coordinator)
+        guard let clientID = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
+        }
+        try await store.erase(clientID: clientID, actor: actor, requestID: context.requestID)
+        return Response(status: .noContent)
     }
 }

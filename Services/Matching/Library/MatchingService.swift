@@ -37,7 +37,12 @@ public enum MatchingService: PasserelleService {
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
         [components.consumer(topics: [.referrals]) { consumed, connection in
-            guard consumed.event.type == ReferralReceivedV1.eventType else { return }  // other types: not ours
+            if consumed.event.type == ClientErasedV1.eventType {
+                let erased = try consumed.event.decode(ClientErasedV1.self)
+                try await connection.query("DELETE FROM referral_intake WHERE referral_id = \(erased.referralID)::uuid")
+                return
+            }
+            guard consumed.event.type == ReferralReceivedV1.eventType else { return }
             let referral = try consumed.event.decode(ReferralReceivedV1.self)
             try await connection.query("""
                 INSERT INTO referral_intake (referral_id, referral_version, site, needs, interests, support_level, priority,

@@ -35,6 +35,11 @@ public enum NotificationService: PasserelleService {
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
         [components.consumer(topics: [.referrals]) { consumed, connection in
+            if consumed.event.type == ClientErasedV1.eventType {
+                let erased = try consumed.event.decode(ClientErasedV1.self)
+                try await connection.query("DELETE FROM referral_audience WHERE referral_id = \(erased.referralID)::uuid")
+                return
+            }
             guard consumed.event.type == ReferralReceivedV1.eventType else { return }
             let referral = try consumed.event.decode(ReferralReceivedV1.self)
             try await connection.query("""
