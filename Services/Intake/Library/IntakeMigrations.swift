@@ -74,6 +74,7 @@ enum IntakeMigrations {
             );
             """),
         auditAndInbox,
+        fhirPatients,
     ]
 }
 
@@ -92,5 +93,16 @@ extension IntakeMigrations {
         );
         CREATE INDEX audit_log_referral ON audit_log (referral_id, at);
         CREATE INDEX referral_referrer ON referral (referrer_id, received_at);
+        """)
+}
+
+extension IntakeMigrations {
+    static let fhirPatients = Migration(4, "fhir_patient", """
+        -- Patients posted before the ServiceRequest that references them.
+        CREATE TABLE fhir_patient (
+            id text PRIMARY KEY,
+            resource jsonb NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
         """)
 }

@@ -15,7 +15,9 @@ public enum IntakeService: PasserelleService {
     public static var migrations: [Migration] { IntakeMigrations.all }
 
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
-        ReferralRoutes(store: ReferralStore(pool: components.pool, outbox: components.outbox)).add(to: router)
+        let store = ReferralStore(pool: components.pool, outbox: components.outbox)
+        ReferralRoutes(store: store).add(to: router)
+        FHIRRoutes(store: store).add(to: router)
     }
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] { [] }

@@ -1,0 +1,188 @@
+import Foundation
+
+/// The slice of HL7 FHIR R4 that referrals arrive in (Gravity Project SDOH Clinical Care IG):
+/// only the elements Passerelle reads. Unknown elements are ignored on decoding.
+enum FHIR {
+    struct Coding: Codable, Sendable, Equatable {
+        var system: String?
+        var code: String?
+        var display: String?
+    }
+
+    struct CodeableConcept: Codable, Sendable, Equatable {
+        var coding: [Coding]?
+        var text: String?
+    }
+
+    struct Reference: Codable, Sendable, Equatable {
+        var reference: String?
+        var display: String?
+    }
+
+    struct Identifier: Codable, Sendable, Equatable {
+        var system: String?
+        var value: String?
+    }
+
+    struct HumanName: Codable, Sendable {
+        var family: String?
+        var given: [String]?
+    }
+
+    struct ContactPoint: Codable, Sendable {
+        var system: String?
+        var value: String?
+        var rank: Int?
+    }
+
+    struct Address: Codable, Sendable {
+        var postalCode: String?
+    }
+
+    struct Communication: Codable, Sendable {
+        var language: CodeableConcept?
+        var preferred: Bool?
+    }
+
+    struct Patient: Codable, Sendable {
+        var resourceType: String
+        var id: String?
+        var name: [HumanName]?
+        var birthDate: String?
+        var telecom: [ContactPoint]?
+        var address: [Address]?
+        var communication: [Communication]?
+    }
+
+    struct ServiceRequest: Codable, Sendable {
+        var resourceType: String
+        var id: String?
+        var identifier: [Identifier]?
+        var status: String?
+        var intent: String?
+        var category: [CodeableConcept]?
+        var code: CodeableConcept?
+        var priority: String?
+        var subject: Reference?
+        var requester: Reference?
+        var performer: [Reference]?
+        var reasonReference: [Reference]?
+        var supportingInfo: [Reference]?
+        var note: [Annotation]?
+    }
+
+    struct Annotation: Codable, Sendable {
+        var text: String?
+    }
+
+    struct Consent: Codable, Sendable {
+        struct Provision: Codable, Sendable {
+            var type: String?
+            var action: [CodeableConcept]?
+            var purpose: [Coding]?
+        }
+        var resourceType: String
+        var status: String?
+        var provision: Provision?
+    }
+
+    struct QuestionnaireResponse: Codable, Sendable {
+        struct Item: Codable, Sendable {
+            var linkId: String?
+            var answer: [Answer]?
+            var item: [Item]?
+        }
+        struct Answer: Codable, Sendable {
+            var valueCoding: Coding?
+            var valueString: String?
+            var valueBoolean: Bool?
+            var valueInteger: Int?
+        }
+        var resourceType: String
+        var item: [Item]?
+    }
+
+    /// A Bundle entry's resource, kept as raw JSON until its type is known.
+    struct Bundle: Decodable, Sendable {
+        struct Entry: Decodable, Sendable {
+            var fullUrl: String?
+            var resource: RawResource?
+        }
+        var resourceType: String
+        var type: String?
+        var entry: [Entry]?
+    }
+
+    struct RawResource: Decodable, Sendable {
+        let resourceType: String
+        let id: String?
+        let json: Data
+
+        init(from decoder: any Decoder) throws {
+            struct Header: Decodable { var resourceType: String; var id: String? }
+            let header = try Header(from: decoder)
+            resourceType = header.resourceType
+            id = header.id
+            json = try JSONEncoder().encode(try AnyJSON(from: decoder))
+        }
+
+        func decode<T: Decodable>(_ type: T.Type) throws -> T {
+            try JSONDecoder().decode(T.self, from: json)
+        }
+    }
+
+    struct Task: Encodable, Sendable {
+        struct Output: Encodable, Sendable {
+            var type: CodeableConcept
+            var valueString: String
+        }
+        var resourceType = "Task"
+        var id: String
+        var status: String
+        var intent = "order"
+        var focus: Reference
+        var `for`: Reference?
+        var owner: Reference?
+        var statusReason: CodeableConcept?
+        var authoredOn: String
+        var lastModified: String
+        var output: [Output]?
+    }
+
+    struct SearchSet<Resource: Encodable & Sendable>: Encodable, Sendable {
+        struct Entry: Encodable, Sendable {
+            var resource: Resource
+        }
+        var resourceType = "Bundle"
+        var type = "searchset"
+        var total: Int
+        var entry: [Entry]
+    }
+}
+
+/// Any JSON value, to carry a resource through unchanged.
+enum AnyJSON: Codable, Sendable {
+    case null, bool(Bool), number(Double), string(String), array([AnyJSON]), object([String: AnyJSON])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([AnyJSON].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: AnyJSON].self)) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Loads the demo referrals (referrals/*.json beside this script) into a running intake through
+# its HTTP API, as a coordinator, with a token signed by intake's `token` subcommand. Each
+# referral is sent with the Idempotency-Key deploy/local/demo.sh uses, so running it twice, or
+# after demo.sh, creates nothing new.
+#
+# It needs nothing but bash: the service image has no curl, so requests go through bash's
+# /dev/tcp (plain HTTP only). The compose job demo-seed runs it inside the intake image
+# (`docker compose --profile demo up demo-seed`); on a host with a local stack:
+#   PASSERELLE_BIN=$(swift build --show-bin-path) PASSERELLE_ALLOW_DEV_SECRET=true deploy/demo/seed.sh
+#
+# Environment:
+#   PASSERELLE_INTAKE_URL  intake's base URL, http://host[:port] (default http://127.0.0.1:8081)
+#   PASSERELLE_BIN         folder holding passerelle-intake (default: found on PATH)
+#   SEED_TOKEN             a bearer token to use instead of signing one
+#   SEED_READY_TIMEOUT     seconds to wait for intake to report ready (default 120)
+#   SEED_REFERRALS_DIR     where the *.json referrals are (default: referrals/ beside this script)
+# The token subcommand reads the same PASSERELLE_JWT_* settings as intake itself.
+set -euo pipefail
+# Content-Length counts bytes; the demo data has accented names.
+export LC_ALL=C
+
+here=$(cd "$(dirname "$0")" && pwd)
+referrals=${SEED_REFERRALS_DIR:-$here/referrals}
+url=${PASSERELLE_INTAKE_URL:-http://127.0.0.1:8081}
+ready_timeout=${SEED_READY_TIMEOUT:-120}
+
+# A peer that hangs up mid-request must fail the write, not kill the script.
+trap '' PIPE
+
+log() { printf '[seed] %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+[[ $url =~ ^http://([^/:]+)(:([0-9]+))?/?$ ]] || die "PASSERELLE_INTAKE_URL must look like http://host:port (got \"$url\")"
+host=${BASH_REMATCH[1]}
+port=${BASH_REMATCH[3]:-80}
+
+# http_request METHOD PATH [BODY_FILE [HEADER...]]: one request on a fresh connection. Sets status,
+# location and body; returns non-zero when no HTTP response came back.
+status='' location='' body=''
+http_request() {
+  local method=$1 path=$2 file=${3:-} line name value length=''
+  shift $(($# < 3 ? $# : 3))
+  status='' location='' body=''
+  { exec 3<>"/dev/tcp/$host/$port"; } 2>/dev/null || return 1
+  {
+    printf '%s %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\n' "$method" "$path" "$host" "$port"
+    for line in "$@"; do printf '%s\r\n' "$line"; done
+    if [[ -n $file ]]; then
+      printf 'Content-Length: %s\r\n\r\n' "$(wc -c <"$file" | tr -d ' ')"
+      cat "$file"
+    else
+      printf '\r\n'
+    fi
+  } >&3 2>/dev/null || { exec 3<&-; return 1; }
+
+  if ! IFS= read -r -t 30 line <&3; then exec 3<&-; return 1; fi
+  line=${line%$'\r'}
+  [[ $line =~ ^HTTP/1\.[01]\ ([0-9]{3}) ]] || { exec 3<&-; return 1; }
+  status=${BASH_REMATCH[1]}
+  # Headers up to the blank line; bash reads a socket byte by byte, so the body stays unread.
+  while IFS= read -r -t 30 line <&3; do
+    line=${line%$'\r'}
+    [[ -n $line ]] || break
+    name=${line%%:*}
+    value=${line#*:}
+    value=${value# }
+    case ${name,,} in
+      content-length) length=$value ;;
+      location) location=$value ;;
+    esac
+  done
+  if [[ -n $length ]]; then
+    body=$(head -c "$length" <&3 || true)
+  else
+    body=$(timeout 10 cat <&3 || true)
+  fi
+  exec 3<&-
+}
+
+log "waiting for intake at $url to be ready"
+deadline=$((SECONDS + ready_timeout))
+until http_request GET /health/ready && [[ $status == 200 ]]; do
+  ((SECONDS < deadline)) || die "intake at $url was not ready within ${ready_timeout}s (last answer: ${status:-none} ${body})"
+  sleep 2
+done
+
+if [[ -n ${SEED_TOKEN:-} ]]; then
+  token=$SEED_TOKEN
+else
+  token=$("${PASSERELLE_BIN:+$PASSERELLE_BIN/}passerelle-intake" token --role coordinator --subject demo-seed) \
+    || die "could not sign a token (is PASSERELLE_JWT_HS256_SECRET set as for intake?)"
+fi
+
+shopt -s nullglob
+files=("$referrals"/*.json)
+((${#files[@]} > 0)) || die "no referrals in $referrals"
+
+created=0 present=0
+for file in "${files[@]}"; do
+  key=demo-$(basename "$file" .json)
+  http_request POST /v1/referrals "$file" "Authorization: Bearer $token" 'Content-Type: application/json' \
+    "Idempotency-Key: $key" || die "no answer from intake at $url for $(basename "$file")"
+  case $status in
+    201) created=$((created + 1)); log "created ${location:-?} from $(basename "$file")" ;;
+    200) present=$((present + 1)); log "already there: ${location:-?} ($(basename "$file"))" ;;
+    *) die "intake answered $status for $(basename "$file"): $body" ;;
+  esac
+done
+log "done: $created created, $present already present"
