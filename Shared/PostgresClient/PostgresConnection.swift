@@ -235,12 +235,12 @@ private func withParameterArray<R>(_ parameters: [String?], _ body: (UnsafePoint
 
 /// Routes libpq notices (warnings the server sends on a connection) to the service's log
 /// instead of libpq's default of printing them on stderr.
-private final class NoticeSink {
+final class NoticeSink: Sendable {
     let logger: Logger
     init(logger: Logger) { self.logger = logger }
 }
 
-private let noticeReceiver: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?) -> Void = { context, result in
+let noticeReceiver: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?) -> Void = { context, result in
     guard let context, let result else { return }
     let sink = Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue()
     let severity = PQresultErrorField(result, Int32(UInt8(ascii: "V"))).map { String(cString: $0) } ?? "NOTICE"

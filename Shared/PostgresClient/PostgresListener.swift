@@ -16,6 +16,8 @@ public final class PostgresListener: Sendable {
     private let configuration: PostgresConfiguration
     private let channel: String
     private let logger: Logger
+    /// Receives the server's notices on the listening connection (e.g. its goodbye on restart).
+    private let noticeSink: NoticeSink
 
     public init(configuration: PostgresConfiguration, channel: String, logger: Logger) {
         precondition(PostgresConfiguration.isPlainIdentifier(channel), "channel must be a plain identifier")
@@ -23,6 +25,7 @@ public final class PostgresListener: Sendable {
         self.configuration = configuration
         self.channel = channel
         self.logger = logger
+        self.noticeSink = NoticeSink(logger: logger)
     }
 
     /// Starts the listening thread. Call `stop()` to end it.
@@ -69,6 +72,7 @@ public final class PostgresListener: Sendable {
             PQfinish(connection)
             return nil
         }
+        PQsetNoticeReceiver(connection, noticeReceiver, Unmanaged.passUnretained(noticeSink).toOpaque())
         let result = PQexec(connection, "LISTEN \"\(channel)\"")
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_COMMAND_OK else {

@@ -34,10 +34,10 @@ public struct ServiceComponents: Sendable {
     }
 
     /// An idempotent consumer of `topics` in this service's group, recorded under its group name.
-    public func consumer(topics: [TopicName], handler: @escaping IdempotentConsumer.Handler) -> IdempotentConsumer {
+    public func consumer(topics: [TopicName], handlers: EventHandlers) -> IdempotentConsumer {
         IdempotentConsumer(
             name: settings.consumerGroup, topics: topics.map(settings.topics.name), configuration: consumerConfiguration,
-            pool: pool, producer: producer, gate: gate, logger: logger, handler: handler)
+            pool: pool, producer: producer, gate: gate, logger: logger, handler: handlers.handler)
     }
 }
 

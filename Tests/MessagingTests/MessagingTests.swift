@@ -236,6 +236,33 @@ struct MessagingTests {
     }
 }
 
+@Suite("Event routing by type", .enabled(if: TestEnvironment.integrationEnabled))
+struct EventHandlersTests {
+    @Test("a registered type reaches its typed handler; unknown types are skipped; an undecodable body fails")
+    func routing() async throws {
+        let seen = FailureBudget(0)
+        var handlers = EventHandlers()
+        handlers.on(ClientErasedV1.self) { erased, consumed, _ in
+            #expect(consumed.event.subject == erased.subject)
+            seen.add()
+        }
+        #expect(handlers.eventTypes == [ClientErasedV1.eventType])
+        let handler = handlers.handler
+        let payload = ClientErasedV1(referralID: UUID(), clientID: UUID(), erasedAt: Date())
+        let known = ConsumedEvent(event: try CloudEvent(payload, source: "/test"), topic: "t", partition: 0, offset: 0, key: nil)
+        let unknown = ConsumedEvent(event: CloudEvent(source: "/test", type: "passerelle.future.v9", subject: "x", data: [0x7B, 0x7D]), topic: "t", partition: 0, offset: 1, key: nil)
+        let broken = ConsumedEvent(event: CloudEvent(source: "/test", type: ClientErasedV1.eventType, subject: "x", data: Array("{}".utf8)), topic: "t", partition: 0, offset: 2, key: nil)
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: TestEnvironment.logger)
+        try await pool.withConnection { connection in
+            try await handler(known, connection)
+            try await handler(unknown, connection)
+            await #expect(throws: DecodingError.self) { try await handler(broken, connection) }
+        }
+        #expect(seen.remaining == 1)
+        await pool.close()
+    }
+}
+
 import Synchronization
 
 final class FailureBudget: Sendable {
@@ -243,4 +270,5 @@ final class FailureBudget: Sendable {
     init(_ count: Int) { left = Mutex(count) }
     func take() -> Bool { left.withLock { if $0 > 0 { $0 -= 1; return true }; return false } }
     var remaining: Int { left.withLock { $0 } }
+    func add() { left.withLock { $0 += 1 } }
 }

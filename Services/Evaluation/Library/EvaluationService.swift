@@ -35,14 +35,8 @@ public enum EvaluationService: PasserelleService {
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {}
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
-        [components.consumer(topics: [.referrals, .matching, .notifications]) { consumed, connection in
-            if consumed.event.type == ClientErasedV1.eventType {
-                let erased = try consumed.event.decode(ClientErasedV1.self)
-                try await connection.query("DELETE FROM pathway WHERE referral_id = \(erased.referralID)::uuid")
-                return
-            }
-            guard consumed.event.type == ReferralReceivedV1.eventType else { return }
-            let referral = try consumed.event.decode(ReferralReceivedV1.self)
+        var handlers = EventHandlers()
+        handlers.on(ReferralReceivedV1.self) { referral, _, connection in
             try await connection.query("""
                 INSERT INTO pathway (referral_id, pathway_version, client_id, site, referrer_role, needs, support_level, priority,
                     status, age_band, area, consent_evaluation_use, received_at)
@@ -51,6 +45,10 @@ public enum EvaluationService: PasserelleService {
                     \(referral.ageBand), \(referral.postalArea), \(referral.consent.evaluationUse), \(referral.receivedAt)::timestamptz)
                 ON CONFLICT (referral_id) DO NOTHING
                 """)
-        }]
+        }
+        handlers.on(ClientErasedV1.self) { erased, _, connection in
+            try await connection.query("DELETE FROM pathway WHERE referral_id = \(erased.referralID)::uuid")
+        }
+        return [components.consumer(topics: [.referrals, .matching, .notifications], handlers: handlers)]
     }
 }

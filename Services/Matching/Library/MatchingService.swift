@@ -36,14 +36,8 @@ public enum MatchingService: PasserelleService {
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {}
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
-        [components.consumer(topics: [.referrals]) { consumed, connection in
-            if consumed.event.type == ClientErasedV1.eventType {
-                let erased = try consumed.event.decode(ClientErasedV1.self)
-                try await connection.query("DELETE FROM referral_intake WHERE referral_id = \(erased.referralID)::uuid")
-                return
-            }
-            guard consumed.event.type == ReferralReceivedV1.eventType else { return }
-            let referral = try consumed.event.decode(ReferralReceivedV1.self)
+        var handlers = EventHandlers()
+        handlers.on(ReferralReceivedV1.self) { referral, _, connection in
             try await connection.query("""
                 INSERT INTO referral_intake (referral_id, referral_version, site, needs, interests, support_level, priority,
                     preferred_language, postal_area, latitude, longitude, age_band, received_at)
@@ -55,6 +49,10 @@ public enum MatchingService: PasserelleService {
                     interests = EXCLUDED.interests, support_level = EXCLUDED.support_level, priority = EXCLUDED.priority
                 WHERE referral_intake.referral_version < EXCLUDED.referral_version
                 """)
-        }]
+        }
+        handlers.on(ClientErasedV1.self) { erased, _, connection in
+            try await connection.query("DELETE FROM referral_intake WHERE referral_id = \(erased.referralID)::uuid")
+        }
+        return [components.consumer(topics: [.referrals], handlers: handlers)]
     }
 }

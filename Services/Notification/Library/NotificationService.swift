@@ -34,14 +34,8 @@ public enum NotificationService: PasserelleService {
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {}
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
-        [components.consumer(topics: [.referrals]) { consumed, connection in
-            if consumed.event.type == ClientErasedV1.eventType {
-                let erased = try consumed.event.decode(ClientErasedV1.self)
-                try await connection.query("DELETE FROM referral_audience WHERE referral_id = \(erased.referralID)::uuid")
-                return
-            }
-            guard consumed.event.type == ReferralReceivedV1.eventType else { return }
-            let referral = try consumed.event.decode(ReferralReceivedV1.self)
+        var handlers = EventHandlers()
+        handlers.on(ReferralReceivedV1.self) { referral, _, connection in
             try await connection.query("""
                 INSERT INTO referral_audience (referral_id, referral_version, client_id, site, referrer_id, priority, preferred_language,
                     preferred_channel, consent_contact, consent_share_with_partners, received_at)
@@ -52,6 +46,10 @@ public enum NotificationService: PasserelleService {
                     consent_contact = EXCLUDED.consent_contact, consent_share_with_partners = EXCLUDED.consent_share_with_partners
                 WHERE referral_audience.referral_version < EXCLUDED.referral_version
                 """)
-        }]
+        }
+        handlers.on(ClientErasedV1.self) { erased, _, connection in
+            try await connection.query("DELETE FROM referral_audience WHERE referral_id = \(erased.referralID)::uuid")
+        }
+        return [components.consumer(topics: [.referrals], handlers: handlers)]
     }
 }
