@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 import PostgresClient
 
 /// RFC 9457 `application/problem+json`. Validation failures list every failing field with its
@@ -80,6 +81,9 @@ public struct ProblemMiddleware<Context: PasserelleContext>: RouterMiddleware {
         } catch let error as DecodingError {
             return try ProblemDetails(status: .badRequest, title: "Malformed JSON", detail: DecodingErrorDescription(error).text,
                 errors: DecodingErrorDescription(error).pointer.map { [.init(pointer: $0, detail: DecodingErrorDescription(error).text)] } ?? [])
+                .response(from: request, context: context)
+        } catch is NIOTooManyBytesError {
+            return try ProblemDetails(status: .contentTooLarge, title: "Body too large", detail: "the request body exceeds \(context.maxUploadSize) bytes")
                 .response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             return try error.response(from: request, context: context)

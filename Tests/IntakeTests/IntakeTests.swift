@@ -156,6 +156,7 @@ struct IntakeTests {
             #expect(wrongType.status == .badRequest)
             let tooBig = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: "{\"notes\": \"\(String(repeating: "x", count: 2 << 20))\"}"))
             #expect(tooBig.status == .contentTooLarge)
+            #expect(tooBig.headers[.contentType] == "application/problem+json")
         }
         #expect(try await fixture.count("referral") == 0)
         #expect(try await fixture.count("client") == 0)
@@ -366,6 +367,42 @@ struct IntakeTests {
         #expect(try await fixture.count("referral") == 0)
         #expect(try await fixture.events("passerelle.client.erased.v1").count == 1)
         #expect(try await fixture.count("outbox", where: "event_type = 'passerelle.tombstone' AND payload IS NULL AND topic LIKE '%passerelle.clients.v1'") == 1)
+        await fixture.tearDown()
+    }
+
+    @Test("the OpenAPI document is served, valid OpenAPI 3.1, and documents every route")
+    func openAPI() async throws {
+        let fixture = try await IntakeFixture.make()
+        let routes = [
+            "GET /openapi.json", "GET /health/live", "GET /health/ready", "GET /metrics", "POST /v1/referrals", "GET /v1/referrals",
+            "GET /v1/referrals/{id}", "POST /v1/referrals/{id}/transitions", "GET /v1/referrals/{id}/audit", "PUT /v1/clients/{id}/consent",
+            "DELETE /v1/clients/{id}", "POST /fhir/r4/Patient", "POST /fhir/r4/ServiceRequest", "POST /fhir/r4/Bundle", "GET /fhir/r4/Task",
+        ]
+        let path = NSTemporaryDirectory() + "intake-openapi-\(fixture.id).json"
+        try await fixture.host.application.test(.router) { client in
+            let response = try await client.get("/openapi.json", token: nil)
+            #expect(response.status == .ok)
+            try String(buffer: response.body).write(toFile: path, atomically: true, encoding: .utf8)
+            // Every documented route answers something other than 404 (so the document and router agree).
+            let token = try await fixture.token(.coordinator)
+            for route in routes {
+                let parts = route.split(separator: " ")
+                let uri = String(parts[1]).replacingOccurrences(of: "{id}", with: UUID().uuidString)
+                let response = try await client.execute(uri: uri, method: HTTPRequest.Method(String(parts[0]))!, headers: [.authorization: "Bearer \(token)"])
+                #expect(response.status != .notFound || uri.contains("/v1/"), "\(route) is routed")
+            }
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", TestEnvironment.repositoryRoot.appendingPathComponent("Tests/IntakeTests/check_openapi.py").path, path] + routes
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
         await fixture.tearDown()
     }
 }

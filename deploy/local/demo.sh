@@ -23,3 +23,24 @@ for file in "$root"/deploy/demo/referrals/*.json; do
     printf '  %-32s %s\n' "$table" "$([ "$(sql "SELECT count(*) FROM $table WHERE referral_id = '$id'")" = 1 ] && echo recorded || echo MISSING)"
   done
 done
+
+# One referral through the loop, as a link worker and an EHR see it.
+first=$(ls "$root"/deploy/demo/referrals/*.json | head -1)
+site=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["site"])' "$first")
+worker=$("$bin/passerelle-intake" token --role link-worker --subject demo-link-worker --site "$site")
+id=$(curl -fsS "$intake/v1/referrals?site=$site&status=received" -H "Authorization: Bearer $worker" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"].lower())')
+printf '\nreferral %s in the inbox of site %s\n' "$id" "$site"
+for body in '{"action": "accept"}' '{"action": "start"}'; do
+  status=$(curl -fsS -X POST "$intake/v1/referrals/$id/transitions" -H "Authorization: Bearer $worker" \
+    -H 'Content-Type: application/json' -d "$body" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"], "version", d["version"])')
+  printf '  %-22s -> %s\n' "$body" "$status"
+done
+
+fhir_id=$(python3 -c 'import uuid; print(uuid.uuid4())')
+sed "s/SERVICE-REQUEST-ID/$fhir_id/" "$root/deploy/demo/fhir-bundle.json" > /tmp/passerelle-demo-bundle.json
+curl -fsS -o /dev/null -X POST "$intake/fhir/r4/Bundle" -H "Authorization: Bearer $token" -H 'Content-Type: application/fhir+json' \
+  --data-binary @/tmp/passerelle-demo-bundle.json
+task=$(curl -fsS "$intake/fhir/r4/Task?focus=ServiceRequest/$fhir_id" -H "Authorization: Bearer $token" \
+  | python3 -c 'import json,sys; t=json.load(sys.stdin)["entry"][0]["resource"]; print(t["status"])')
+printf '\nFHIR ServiceRequest/%s (Gravity food-insecurity) taken in; its Task is %s\n' "$fhir_id" "$task"

@@ -15,9 +15,9 @@ eval "$("$here/stack.sh" env)"
 
 configuration=${PASSERELLE_BUILD:-debug}
 log "building the services ($configuration; the first build takes a few minutes)"
-swift build -c "$configuration" --product passerelle-intake >/dev/null
-swift build -c "$configuration" >/dev/null
-bin=$(swift build -c "$configuration" --show-bin-path)
+mkdir -p "$dir/logs"
+swift build -c "$configuration" > "$dir/logs/build.log" 2>&1 || { tail -40 "$dir/logs/build.log"; log "build failed; see $dir/logs/build.log"; exit 1; }
+bin=$(swift build -c "$configuration" --show-bin-path 2>/dev/null)
 
 export PASSERELLE_ALLOW_DEV_SECRET=${PASSERELLE_ALLOW_DEV_SECRET:-true}
 mkdir -p "$dir/logs" "$dir/run"

@@ -36,6 +36,10 @@ struct ReferralStore: Sendable {
     }
 
     func submit(_ valid: ValidReferral, idempotencyKey: String?, actor: Identity, requestID: String) async throws -> Submitted {
+        // Whichever door it came through (JSON or FHIR), a referrer refers in their own name.
+        if actor.has(.referrer) && !actor.hasAny(.coordinator, .service) && valid.referral.referrer.id != actor.subject {
+            throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only send referrals in their own name")
+        }
         do {
             return try await pool.transaction { connection in
                 if let existing = try await findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, on: connection) {

@@ -1,0 +1,2251 @@
+/// The OpenAPI 3.1 description of intake's HTTP API, served at `/openapi.json`.
+enum IntakeOpenAPI {
+    static let document = #"""
+        {
+          "openapi": "3.1.0",
+          "info": {
+            "title": "Passerelle intake API",
+            "version": "1.0.0",
+            "description": "Intake is Passerelle's system of record for social-prescribing referrals and the clients they concern, and the only way in for referrers and EHRs: it takes referrals as JSON or as FHIR R4 (Gravity Project SDOH), moves them through the closed loop, records consent changes and erasure, and publishes every change as events. Every API call needs a bearer JWT whose roles claim holds referrer, link-worker, coordinator, analyst or service, and whose site claim scopes what link workers see. Errors are RFC 9457 problem+json (OperationOutcome on the FHIR routes). Callers may send X-Request-Id; every response echoes it or the one assigned."
+          },
+          "tags": [
+            {
+              "name": "referrals",
+              "description": "Submitting referrals and following them through the closed loop."
+            },
+            {
+              "name": "clients",
+              "description": "Consent and erasure of the people referred."
+            },
+            {
+              "name": "fhir",
+              "description": "The FHIR R4 door for EHRs."
+            },
+            {
+              "name": "operations",
+              "description": "Health, metrics and this description; no token needed."
+            }
+          ],
+          "security": [
+            {
+              "bearerAuth": []
+            }
+          ],
+          "paths": {
+            "/openapi.json": {
+              "get": {
+                "tags": [
+                  "operations"
+                ],
+                "operationId": "getOpenAPIDocument",
+                "summary": "This document",
+                "description": "Anyone may read this OpenAPI description without a token.",
+                "security": [],
+                "responses": {
+                  "200": {
+                    "description": "The OpenAPI 3.1 description of the intake API.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/health/live": {
+              "get": {
+                "tags": [
+                  "operations"
+                ],
+                "operationId": "getLiveness",
+                "summary": "Liveness",
+                "description": "Anyone (typically the orchestrator's probe) may call it without a token; it answers 200 while the process runs.",
+                "security": [],
+                "responses": {
+                  "200": {
+                    "description": "The process is live.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "required": [
+                            "status"
+                          ],
+                          "properties": {
+                            "status": {
+                              "const": "live"
+                            }
+                          }
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/health/ready": {
+              "get": {
+                "tags": [
+                  "operations"
+                ],
+                "operationId": "getReadiness",
+                "summary": "Readiness",
+                "description": "Anyone (typically the orchestrator's probe) may call it without a token; it reports the schema, database and broker, cached for a second.",
+                "security": [],
+                "responses": {
+                  "200": {
+                    "description": "Ready to serve.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ReadinessReport"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Not ready; the report says which dependency is missing.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ReadinessReport"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/metrics": {
+              "get": {
+                "tags": [
+                  "operations"
+                ],
+                "operationId": "getMetrics",
+                "summary": "Prometheus metrics",
+                "description": "Anyone (typically the Prometheus scraper) may call it without a token.",
+                "security": [],
+                "responses": {
+                  "200": {
+                    "description": "Metrics in the Prometheus text exposition format, version 0.0.4.",
+                    "content": {
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/v1/referrals": {
+              "post": {
+                "tags": [
+                  "referrals"
+                ],
+                "operationId": "submitReferral",
+                "summary": "Submit a referral",
+                "description": "Referrers (in their own name only), coordinators and services may submit a referral; a repeated Idempotency-Key or externalId answers 200 with the referral first created.",
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/IdempotencyKey"
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/ReferralSubmission"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "201": {
+                    "description": "The referral was created.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ReferralView"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Location": {
+                        "$ref": "#/components/headers/Location"
+                      }
+                    }
+                  },
+                  "200": {
+                    "description": "The same request was seen before (same Idempotency-Key or externalId): the referral it created.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ReferralView"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Location": {
+                        "$ref": "#/components/headers/Location"
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/PayloadTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/ValidationFailed"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              },
+              "get": {
+                "tags": [
+                  "referrals"
+                ],
+                "operationId": "listReferrals",
+                "summary": "The referral inbox",
+                "description": "Referrers (their own referrals), link workers (their token's site only), coordinators and services may page through referrals, urgent first, then oldest first.",
+                "parameters": [
+                  {
+                    "name": "site",
+                    "in": "query",
+                    "required": false,
+                    "description": "Only this site's referrals (ignored for link workers, who always see their own site).",
+                    "schema": {
+                      "$ref": "#/components/schemas/SiteCode"
+                    }
+                  },
+                  {
+                    "name": "status",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/ReferralStatus"
+                    }
+                  },
+                  {
+                    "name": "since",
+                    "in": "query",
+                    "required": false,
+                    "description": "Only referrals received at or after this ISO-8601 time.",
+                    "schema": {
+                      "type": "string",
+                      "format": "date-time"
+                    },
+                    "example": "2026-01-31T00:00:00Z"
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "required": false,
+                    "description": "Page size.",
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 200,
+                      "default": 50
+                    }
+                  },
+                  {
+                    "name": "cursor",
+                    "in": "query",
+                    "required": false,
+                    "description": "The nextCursor of the previous page.",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "One page of referrals.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/InboxPage"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/ValidationFailed"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/v1/referrals/{id}": {
+              "parameters": [
+                {
+                  "$ref": "#/components/parameters/ReferralId"
+                }
+              ],
+              "get": {
+                "tags": [
+                  "referrals"
+                ],
+                "operationId": "getReferral",
+                "summary": "Read a referral",
+                "description": "Referrers (their own referrals), link workers (their site's), coordinators and services may read a referral; the read is audited and others get 404.",
+                "responses": {
+                  "200": {
+                    "description": "The referral.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ReferralView"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/v1/referrals/{id}/transitions": {
+              "parameters": [
+                {
+                  "$ref": "#/components/parameters/ReferralId"
+                }
+              ],
+              "post": {
+                "tags": [
+                  "referrals"
+                ],
+                "operationId": "transitionReferral",
+                "summary": "Move a referral through the closed loop",
+                "description": "Link workers (their site's referrals), coordinators and services may apply any action, and referrers may only cancel their own referrals.",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/TransitionRequest"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "The referral after the transition.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ReferralView"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "The action is not allowed from the referral's current status; allowedActions lists those that are.",
+                    "content": {
+                      "application/problem+json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Problem"
+                            },
+                            {
+                              "required": [
+                                "allowedActions"
+                              ]
+                            }
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/PayloadTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/ValidationFailed"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/v1/referrals/{id}/audit": {
+              "parameters": [
+                {
+                  "$ref": "#/components/parameters/ReferralId"
+                }
+              ],
+              "get": {
+                "tags": [
+                  "referrals"
+                ],
+                "operationId": "getReferralAudit",
+                "summary": "A referral's audit trail",
+                "description": "Only coordinators may read who read or changed a referral, oldest first.",
+                "responses": {
+                  "200": {
+                    "description": "The audit entries, oldest first (empty for an unknown referral).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "array",
+                          "items": {
+                            "$ref": "#/components/schemas/AuditEntry"
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/v1/clients/{id}/consent": {
+              "parameters": [
+                {
+                  "$ref": "#/components/parameters/ClientId"
+                }
+              ],
+              "put": {
+                "tags": [
+                  "clients"
+                ],
+                "operationId": "changeClientConsent",
+                "summary": "Change a client's consent",
+                "description": "Link workers, coordinators and services may replace what a client consents to, which is published to every service holding the client's referrals.",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/ConsentRequest"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "The consent now recorded.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Consent"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/PayloadTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/ValidationFailed"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/v1/clients/{id}": {
+              "parameters": [
+                {
+                  "$ref": "#/components/parameters/ClientId"
+                }
+              ],
+              "delete": {
+                "tags": [
+                  "clients"
+                ],
+                "operationId": "eraseClient",
+                "summary": "Erase a client",
+                "description": "Only coordinators may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.",
+                "responses": {
+                  "204": {
+                    "description": "The client and their referrals were erased."
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/fhir/r4/Patient": {
+              "post": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "createFHIRPatient",
+                "summary": "Store a FHIR Patient",
+                "description": "Referrers, coordinators and services may store (or replace, by id) a Patient for a ServiceRequest posted afterwards.",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/fhir+json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/FHIRPatient"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "201": {
+                    "description": "The Patient as stored, with its id; Location is Patient/{id}.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRPatient"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Location": {
+                        "$ref": "#/components/headers/Location"
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/FHIRBadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/PayloadTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/FHIRUnprocessable"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/fhir/r4/ServiceRequest": {
+              "post": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "createFHIRServiceRequest",
+                "summary": "Refer with a FHIR ServiceRequest",
+                "description": "Referrers, coordinators and services may submit a referral as a Gravity SDOH ServiceRequest whose subject is a Patient posted before.",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/fhir+json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/FHIRServiceRequest"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "201": {
+                    "description": "The referral was created; Location is ServiceRequest/{id}.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRServiceRequest"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Location": {
+                        "$ref": "#/components/headers/Location"
+                      }
+                    }
+                  },
+                  "200": {
+                    "description": "A ServiceRequest with this id was taken in before: nothing new was created.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRServiceRequest"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Location": {
+                        "$ref": "#/components/headers/Location"
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/FHIRBadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/PayloadTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/FHIRUnprocessable"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/fhir/r4/Bundle": {
+              "post": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "createFHIRBundle",
+                "summary": "Refer with a FHIR Bundle",
+                "description": "Referrers, coordinators and services may submit a referral as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/fhir+json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/FHIRBundle"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "201": {
+                    "description": "The referral was created; Location is ServiceRequest/{id}.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRBundleResponse"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Location": {
+                        "$ref": "#/components/headers/Location"
+                      }
+                    }
+                  },
+                  "200": {
+                    "description": "The ServiceRequest was taken in before: nothing new was created.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRBundleResponse"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Location": {
+                        "$ref": "#/components/headers/Location"
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/FHIRBadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/PayloadTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/FHIRUnprocessable"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/fhir/r4/Task": {
+              "get": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "searchFHIRTask",
+                "summary": "Follow a referral as a FHIR Task",
+                "description": "Referrers (their own referrals), link workers (their site's), coordinators and services may search the Task that tracks a ServiceRequest; others get an empty searchset.",
+                "parameters": [
+                  {
+                    "name": "focus",
+                    "in": "query",
+                    "required": true,
+                    "description": "ServiceRequest/{id}, the id the ServiceRequest was sent with.",
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^ServiceRequest/.+$"
+                    },
+                    "example": "ServiceRequest/sr-2026-0001"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "A searchset with the referral's Task, or none.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRTaskSearchSet"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/FHIRBadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            }
+          },
+          "components": {
+            "securitySchemes": {
+              "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
+              }
+            },
+            "schemas": {
+              "NeedCategoryCode": {
+                "type": "string",
+                "enum": [
+                  "social-isolation",
+                  "loneliness",
+                  "bereavement",
+                  "mental-wellbeing",
+                  "physical-activity",
+                  "food-security",
+                  "housing",
+                  "income",
+                  "employment",
+                  "legal",
+                  "transportation",
+                  "caregiver-support",
+                  "learning-literacy",
+                  "digital-literacy",
+                  "arts-culture",
+                  "nature",
+                  "newcomer-support",
+                  "substance-use-support",
+                  "parenting",
+                  "childcare",
+                  "utilities",
+                  "personal-safety",
+                  "health-literacy"
+                ],
+                "description": "A need category code from the need code list (NeedCategory.catalogue)."
+              },
+              "SupportLevel": {
+                "type": "string",
+                "enum": [
+                  "signposting",
+                  "light",
+                  "medium",
+                  "holistic"
+                ],
+                "description": "How much support the link worker gives, from pointing to a resource (signposting) to sustained, holistic support."
+              },
+              "ReferralPriority": {
+                "type": "string",
+                "enum": [
+                  "routine",
+                  "urgent"
+                ]
+              },
+              "ReferrerRole": {
+                "type": "string",
+                "enum": [
+                  "physician",
+                  "nurse-practitioner",
+                  "nurse",
+                  "social-worker",
+                  "allied-health",
+                  "self",
+                  "community-partner"
+                ]
+              },
+              "ReferralStatus": {
+                "type": "string",
+                "enum": [
+                  "received",
+                  "accepted",
+                  "in-progress",
+                  "completed",
+                  "rejected",
+                  "cancelled",
+                  "on-hold",
+                  "failed"
+                ],
+                "description": "Where the referral is in the closed loop; aligned with FHIR Task.status."
+              },
+              "ReferralAction": {
+                "type": "string",
+                "enum": [
+                  "accept",
+                  "start",
+                  "hold",
+                  "resume",
+                  "complete",
+                  "reject",
+                  "cancel",
+                  "fail"
+                ]
+              },
+              "ContactChannel": {
+                "type": "string",
+                "enum": [
+                  "email",
+                  "sms",
+                  "phone",
+                  "none"
+                ],
+                "description": "How the client prefers to be contacted; none means not by Passerelle."
+              },
+              "SiteCode": {
+                "type": "string",
+                "pattern": "^[a-z0-9-]{2,64}$",
+                "examples": [
+                  "ottawa-west-chc"
+                ],
+                "description": "A site code: 2 to 64 lowercase letters, digits and dashes."
+              },
+              "Consent": {
+                "type": "object",
+                "description": "What the client agreed to; every message, share and evaluation use is checked against it.",
+                "required": [
+                  "contact",
+                  "shareWithPartners",
+                  "evaluationUse"
+                ],
+                "properties": {
+                  "contact": {
+                    "type": "boolean",
+                    "description": "May Passerelle contact the client at all."
+                  },
+                  "shareWithPartners": {
+                    "type": "boolean",
+                    "description": "May community partners receive the client's first name and contact."
+                  },
+                  "evaluationUse": {
+                    "type": "boolean",
+                    "description": "May de-identified data about the client's pathway be used for evaluation."
+                  }
+                }
+              },
+              "ConsentRequest": {
+                "description": "The body of PUT /v1/clients/{id}/consent: the client's whole consent, every member required.",
+                "allOf": [
+                  {
+                    "$ref": "#/components/schemas/Consent"
+                  }
+                ]
+              },
+              "Contact": {
+                "type": "object",
+                "properties": {
+                  "phone": {
+                    "type": "string",
+                    "description": "7 to 15 digits, optionally starting with +; spaces, dashes, dots and parentheses allowed between.",
+                    "examples": [
+                      "+1 613-555-0100"
+                    ]
+                  },
+                  "email": {
+                    "type": "string",
+                    "format": "email",
+                    "maxLength": 254
+                  }
+                }
+              },
+              "Coordinates": {
+                "type": "object",
+                "required": [
+                  "latitude",
+                  "longitude"
+                ],
+                "properties": {
+                  "latitude": {
+                    "type": "number",
+                    "minimum": -90,
+                    "maximum": 90
+                  },
+                  "longitude": {
+                    "type": "number",
+                    "minimum": -180,
+                    "maximum": 180
+                  }
+                }
+              },
+              "Sociodemographics": {
+                "type": "object",
+                "description": "Optional; collected only with consent to evaluation use and used only for equity analysis.",
+                "properties": {
+                  "gender": {
+                    "type": "string"
+                  },
+                  "incomeBand": {
+                    "type": "string"
+                  },
+                  "newcomer": {
+                    "type": "boolean"
+                  },
+                  "disability": {
+                    "type": "boolean"
+                  },
+                  "racialOrEthnicGroup": {
+                    "type": "string"
+                  }
+                }
+              },
+              "ClientSubmission": {
+                "type": "object",
+                "description": "The person referred. The contact the preferred channel needs is required: an e-mail address for email, a phone number for sms and phone.",
+                "required": [
+                  "givenName",
+                  "familyName",
+                  "birthDate",
+                  "preferredLanguage",
+                  "preferredChannel"
+                ],
+                "properties": {
+                  "givenName": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 100
+                  },
+                  "familyName": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 100
+                  },
+                  "birthDate": {
+                    "type": "string",
+                    "format": "date",
+                    "description": "YYYY-MM-DD, not in the future."
+                  },
+                  "contact": {
+                    "$ref": "#/components/schemas/Contact"
+                  },
+                  "preferredLanguage": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z]{2,3}$",
+                    "description": "A language code such as fr or en (stored lowercased).",
+                    "examples": [
+                      "fr"
+                    ]
+                  },
+                  "postalCode": {
+                    "type": "string",
+                    "description": "A postal code of 3 to 10 letters and digits (spaces and dashes ignored), e.g. K1A 0B1."
+                  },
+                  "coordinates": {
+                    "$ref": "#/components/schemas/Coordinates"
+                  },
+                  "accessibilityNeeds": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "preferredChannel": {
+                    "$ref": "#/components/schemas/ContactChannel"
+                  },
+                  "sociodemographics": {
+                    "$ref": "#/components/schemas/Sociodemographics"
+                  }
+                },
+                "allOf": [
+                  {
+                    "if": {
+                      "required": [
+                        "preferredChannel"
+                      ],
+                      "properties": {
+                        "preferredChannel": {
+                          "const": "email"
+                        }
+                      }
+                    },
+                    "then": {
+                      "required": [
+                        "contact"
+                      ],
+                      "properties": {
+                        "contact": {
+                          "required": [
+                            "email"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  {
+                    "if": {
+                      "required": [
+                        "preferredChannel"
+                      ],
+                      "properties": {
+                        "preferredChannel": {
+                          "enum": [
+                            "sms",
+                            "phone"
+                          ]
+                        }
+                      }
+                    },
+                    "then": {
+                      "required": [
+                        "contact"
+                      ],
+                      "properties": {
+                        "contact": {
+                          "required": [
+                            "phone"
+                          ]
+                        }
+                      }
+                    }
+                  }
+                ]
+              },
+              "ReferrerSubmission": {
+                "type": "object",
+                "required": [
+                  "id",
+                  "role"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 128,
+                    "description": "The referrer's id; a caller with only the referrer role must send their own token subject."
+                  },
+                  "role": {
+                    "$ref": "#/components/schemas/ReferrerRole"
+                  },
+                  "organisation": {
+                    "type": "string",
+                    "maxLength": 200
+                  }
+                }
+              },
+              "ReferralSubmission": {
+                "type": "object",
+                "description": "The body of POST /v1/referrals. Every invalid field is reported at once in the 422 problem's errors, each with its JSON pointer.",
+                "required": [
+                  "client",
+                  "referrer",
+                  "site",
+                  "needs",
+                  "supportLevel",
+                  "consent"
+                ],
+                "properties": {
+                  "externalId": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 128,
+                    "description": "The sender's id for the referral; a second submission with the same externalId answers 200 with the first referral."
+                  },
+                  "client": {
+                    "$ref": "#/components/schemas/ClientSubmission"
+                  },
+                  "referrer": {
+                    "$ref": "#/components/schemas/ReferrerSubmission"
+                  },
+                  "site": {
+                    "$ref": "#/components/schemas/SiteCode"
+                  },
+                  "needs": {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": true,
+                    "items": {
+                      "$ref": "#/components/schemas/NeedCategoryCode"
+                    }
+                  },
+                  "interests": {
+                    "type": "array",
+                    "maxItems": 30,
+                    "items": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 40
+                    },
+                    "description": "Free tags, stored trimmed and lowercased."
+                  },
+                  "supportLevel": {
+                    "$ref": "#/components/schemas/SupportLevel"
+                  },
+                  "priority": {
+                    "$ref": "#/components/schemas/ReferralPriority",
+                    "default": "routine"
+                  },
+                  "consent": {
+                    "$ref": "#/components/schemas/Consent"
+                  },
+                  "notes": {
+                    "type": "string",
+                    "maxLength": 4000
+                  },
+                  "screeningAnswers": {
+                    "type": "object",
+                    "maxProperties": 100,
+                    "propertyNames": {
+                      "minLength": 1,
+                      "maxLength": 64
+                    },
+                    "additionalProperties": {
+                      "type": "string",
+                      "maxLength": 500
+                    },
+                    "description": "Screening answers keyed by question code."
+                  }
+                },
+                "if": {
+                  "required": [
+                    "consent"
+                  ],
+                  "properties": {
+                    "consent": {
+                      "required": [
+                        "evaluationUse"
+                      ],
+                      "properties": {
+                        "evaluationUse": {
+                          "const": false
+                        }
+                      }
+                    }
+                  }
+                },
+                "then": {
+                  "properties": {
+                    "client": {
+                      "not": {
+                        "required": [
+                          "sociodemographics"
+                        ]
+                      }
+                    }
+                  }
+                }
+              },
+              "Referrer": {
+                "type": "object",
+                "required": [
+                  "id",
+                  "role"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string"
+                  },
+                  "role": {
+                    "$ref": "#/components/schemas/ReferrerRole"
+                  },
+                  "organisation": {
+                    "type": "string"
+                  }
+                }
+              },
+              "ReferralView": {
+                "type": "object",
+                "description": "A referral as API clients see it (no client identity or contact). UUIDs are uppercase; times are ISO-8601 in UTC.",
+                "required": [
+                  "id",
+                  "clientId",
+                  "site",
+                  "referrer",
+                  "needs",
+                  "interests",
+                  "supportLevel",
+                  "priority",
+                  "status",
+                  "version",
+                  "receivedAt",
+                  "updatedAt"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+                  },
+                  "externalId": {
+                    "type": "string"
+                  },
+                  "clientId": {
+                    "type": "string",
+                    "format": "uuid",
+                    "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+                  },
+                  "site": {
+                    "$ref": "#/components/schemas/SiteCode"
+                  },
+                  "referrer": {
+                    "$ref": "#/components/schemas/Referrer"
+                  },
+                  "needs": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/NeedCategoryCode"
+                    }
+                  },
+                  "interests": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "supportLevel": {
+                    "$ref": "#/components/schemas/SupportLevel"
+                  },
+                  "priority": {
+                    "$ref": "#/components/schemas/ReferralPriority"
+                  },
+                  "status": {
+                    "$ref": "#/components/schemas/ReferralStatus"
+                  },
+                  "version": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Grows by one with each change."
+                  },
+                  "receivedAt": {
+                    "type": "string",
+                    "format": "date-time",
+                    "examples": [
+                      "2026-01-31T14:05:00Z"
+                    ]
+                  },
+                  "updatedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  }
+                }
+              },
+              "InboxPage": {
+                "type": "object",
+                "description": "One page of referrals, urgent first, then oldest first.",
+                "required": [
+                  "items"
+                ],
+                "properties": {
+                  "items": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/ReferralView"
+                    }
+                  },
+                  "nextCursor": {
+                    "type": "string",
+                    "description": "Pass as the cursor parameter for the next page; absent on the last page."
+                  }
+                }
+              },
+              "TransitionRequest": {
+                "type": "object",
+                "description": "One step of the closed loop. reject, cancel, hold and fail need a reason; complete needs an outcome.",
+                "required": [
+                  "action"
+                ],
+                "properties": {
+                  "action": {
+                    "$ref": "#/components/schemas/ReferralAction"
+                  },
+                  "reason": {
+                    "type": "string",
+                    "maxLength": 1000
+                  },
+                  "outcome": {
+                    "type": "string",
+                    "maxLength": 1000
+                  }
+                },
+                "allOf": [
+                  {
+                    "if": {
+                      "required": [
+                        "action"
+                      ],
+                      "properties": {
+                        "action": {
+                          "enum": [
+                            "reject",
+                            "cancel",
+                            "hold",
+                            "fail"
+                          ]
+                        }
+                      }
+                    },
+                    "then": {
+                      "required": [
+                        "reason"
+                      ],
+                      "properties": {
+                        "reason": {
+                          "minLength": 1
+                        }
+                      }
+                    }
+                  },
+                  {
+                    "if": {
+                      "required": [
+                        "action"
+                      ],
+                      "properties": {
+                        "action": {
+                          "const": "complete"
+                        }
+                      }
+                    },
+                    "then": {
+                      "required": [
+                        "outcome"
+                      ],
+                      "properties": {
+                        "outcome": {
+                          "minLength": 1
+                        }
+                      }
+                    }
+                  }
+                ]
+              },
+              "AuditEntry": {
+                "type": "object",
+                "description": "Who read or changed a referral, and when.",
+                "required": [
+                  "at",
+                  "actorId",
+                  "actorRoles",
+                  "action"
+                ],
+                "properties": {
+                  "at": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "actorId": {
+                    "type": "string",
+                    "description": "The token subject."
+                  },
+                  "actorRoles": {
+                    "type": "string",
+                    "description": "The caller's roles, sorted and comma-separated.",
+                    "examples": [
+                      "coordinator"
+                    ]
+                  },
+                  "action": {
+                    "type": "string",
+                    "description": "create, read, read:fhir-task, or transition:<action>.",
+                    "examples": [
+                      "transition:accept"
+                    ]
+                  },
+                  "referralId": {
+                    "type": "string",
+                    "format": "uuid",
+                    "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+                  },
+                  "clientId": {
+                    "type": "string",
+                    "format": "uuid",
+                    "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+                  },
+                  "requestId": {
+                    "type": "string",
+                    "description": "The X-Request-Id of the request."
+                  }
+                }
+              },
+              "Problem": {
+                "type": "object",
+                "description": "An RFC 9457 problem detail.",
+                "required": [
+                  "type",
+                  "title",
+                  "status",
+                  "instance"
+                ],
+                "properties": {
+                  "type": {
+                    "type": "string",
+                    "format": "uri-reference",
+                    "default": "about:blank",
+                    "examples": [
+                      "https://passerelle.example/problems/validation"
+                    ]
+                  },
+                  "title": {
+                    "type": "string"
+                  },
+                  "status": {
+                    "type": "integer",
+                    "minimum": 400,
+                    "maximum": 599
+                  },
+                  "detail": {
+                    "type": "string"
+                  },
+                  "instance": {
+                    "type": "string",
+                    "description": "The request path."
+                  },
+                  "errors": {
+                    "type": "array",
+                    "description": "Every failing field (validation problems and malformed bodies).",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "pointer",
+                        "detail"
+                      ],
+                      "properties": {
+                        "pointer": {
+                          "type": "string",
+                          "description": "A JSON pointer into the body (/client/birthDate), ?name for a query parameter, or empty for the whole request."
+                        },
+                        "detail": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "allowedActions": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/ReferralAction"
+                    },
+                    "description": "On 409: the actions the referral's current status allows."
+                  }
+                }
+              },
+              "OperationOutcome": {
+                "type": "object",
+                "description": "A FHIR R4 OperationOutcome: how the FHIR routes report failures.",
+                "required": [
+                  "resourceType",
+                  "issue"
+                ],
+                "properties": {
+                  "resourceType": {
+                    "const": "OperationOutcome"
+                  },
+                  "issue": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "severity",
+                        "code",
+                        "diagnostics"
+                      ],
+                      "properties": {
+                        "severity": {
+                          "type": "string",
+                          "enum": [
+                            "fatal",
+                            "error",
+                            "warning",
+                            "information"
+                          ]
+                        },
+                        "code": {
+                          "type": "string",
+                          "description": "A FHIR issue-type code such as invalid, required, structure, not-found, code-invalid, login, forbidden or transient."
+                        },
+                        "diagnostics": {
+                          "type": "string"
+                        },
+                        "expression": {
+                          "type": "array",
+                          "items": {
+                            "type": "string"
+                          },
+                          "description": "Where the problem is, e.g. ServiceRequest.subject."
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "ReadinessReport": {
+                "type": "object",
+                "required": [
+                  "ready",
+                  "schema",
+                  "database",
+                  "broker"
+                ],
+                "properties": {
+                  "ready": {
+                    "type": "boolean"
+                  },
+                  "schema": {
+                    "type": "string",
+                    "enum": [
+                      "ok",
+                      "migrating"
+                    ]
+                  },
+                  "database": {
+                    "type": "string",
+                    "description": "ok, or unavailable: followed by the reason."
+                  },
+                  "broker": {
+                    "type": "string",
+                    "description": "ok, or unavailable: followed by the reason."
+                  }
+                }
+              },
+              "FHIRReference": {
+                "type": "object",
+                "properties": {
+                  "reference": {
+                    "type": "string"
+                  },
+                  "display": {
+                    "type": "string"
+                  }
+                }
+              },
+              "FHIRCoding": {
+                "type": "object",
+                "properties": {
+                  "system": {
+                    "type": "string"
+                  },
+                  "code": {
+                    "type": "string"
+                  },
+                  "display": {
+                    "type": "string"
+                  }
+                }
+              },
+              "FHIRCodeableConcept": {
+                "type": "object",
+                "properties": {
+                  "coding": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/FHIRCoding"
+                    }
+                  },
+                  "text": {
+                    "type": "string"
+                  }
+                }
+              },
+              "FHIRPatient": {
+                "type": "object",
+                "description": "A FHIR R4 Patient; only these elements are read, others are kept as sent.",
+                "required": [
+                  "resourceType"
+                ],
+                "properties": {
+                  "resourceType": {
+                    "const": "Patient"
+                  },
+                  "id": {
+                    "type": "string",
+                    "description": "Assigned (lowercase UUID) when absent."
+                  },
+                  "name": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "family": {
+                          "type": "string"
+                        },
+                        "given": {
+                          "type": "array",
+                          "items": {
+                            "type": "string"
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "birthDate": {
+                    "type": "string",
+                    "format": "date"
+                  },
+                  "telecom": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "system": {
+                          "type": "string",
+                          "examples": [
+                            "phone",
+                            "sms",
+                            "email"
+                          ]
+                        },
+                        "value": {
+                          "type": "string"
+                        },
+                        "rank": {
+                          "type": "integer"
+                        }
+                      }
+                    }
+                  },
+                  "address": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "postalCode": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "communication": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "language": {
+                          "$ref": "#/components/schemas/FHIRCodeableConcept"
+                        },
+                        "preferred": {
+                          "type": "boolean"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "FHIRServiceRequest": {
+                "type": "object",
+                "description": "A Gravity Project SDOH ServiceRequest: active, intent order, at least one Gravity SDOH category, the performer referencing the site (Organization/{site}), and the requester.",
+                "required": [
+                  "resourceType",
+                  "status",
+                  "intent",
+                  "category",
+                  "subject",
+                  "requester",
+                  "performer"
+                ],
+                "properties": {
+                  "resourceType": {
+                    "const": "ServiceRequest"
+                  },
+                  "id": {
+                    "type": "string",
+                    "description": "Kept as the referral's externalId: sending the same id again answers 200 with the first referral."
+                  },
+                  "identifier": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "system": {
+                          "type": "string"
+                        },
+                        "value": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "status": {
+                    "const": "active"
+                  },
+                  "intent": {
+                    "const": "order"
+                  },
+                  "category": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                      "$ref": "#/components/schemas/FHIRCodeableConcept"
+                    },
+                    "description": "Codings in http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes become need categories; other systems are context only."
+                  },
+                  "code": {
+                    "$ref": "#/components/schemas/FHIRCodeableConcept"
+                  },
+                  "priority": {
+                    "type": "string",
+                    "enum": [
+                      "routine",
+                      "urgent",
+                      "asap",
+                      "stat"
+                    ]
+                  },
+                  "subject": {
+                    "$ref": "#/components/schemas/FHIRReference",
+                    "description": "Patient/{id}, or the Patient entry's fullUrl inside a Bundle."
+                  },
+                  "requester": {
+                    "$ref": "#/components/schemas/FHIRReference"
+                  },
+                  "performer": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                      "$ref": "#/components/schemas/FHIRReference"
+                    }
+                  },
+                  "reasonReference": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/FHIRReference"
+                    }
+                  },
+                  "supportingInfo": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/FHIRReference"
+                    }
+                  },
+                  "note": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "text": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "FHIRBundle": {
+                "type": "object",
+                "description": "A transaction or collection Bundle holding exactly one ServiceRequest, its Patient, and optionally a Consent and a QuestionnaireResponse.",
+                "required": [
+                  "resourceType",
+                  "type",
+                  "entry"
+                ],
+                "properties": {
+                  "resourceType": {
+                    "const": "Bundle"
+                  },
+                  "type": {
+                    "type": "string",
+                    "enum": [
+                      "transaction",
+                      "collection"
+                    ]
+                  },
+                  "entry": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "fullUrl": {
+                          "type": "string",
+                          "examples": [
+                            "urn:uuid:0c3a6c8e-2f7b-4d0e-9d1a-5b1f2f6c7e11"
+                          ]
+                        },
+                        "resource": {
+                          "type": "object",
+                          "required": [
+                            "resourceType"
+                          ],
+                          "properties": {
+                            "resourceType": {
+                              "type": "string"
+                            },
+                            "id": {
+                              "type": "string"
+                            }
+                          }
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "FHIRBundleResponse": {
+                "type": "object",
+                "required": [
+                  "resourceType",
+                  "type",
+                  "entry"
+                ],
+                "properties": {
+                  "resourceType": {
+                    "const": "Bundle"
+                  },
+                  "type": {
+                    "type": "string",
+                    "enum": [
+                      "transaction-response",
+                      "batch-response"
+                    ]
+                  },
+                  "entry": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "response"
+                      ],
+                      "properties": {
+                        "response": {
+                          "type": "object",
+                          "required": [
+                            "status"
+                          ],
+                          "properties": {
+                            "status": {
+                              "type": "string",
+                              "enum": [
+                                "201 Created",
+                                "200 OK"
+                              ]
+                            },
+                            "location": {
+                              "type": "string",
+                              "description": "ServiceRequest/{id}, on the ServiceRequest's entry."
+                            }
+                          }
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "FHIRTask": {
+                "type": "object",
+                "required": [
+                  "resourceType",
+                  "id",
+                  "status",
+                  "intent",
+                  "focus",
+                  "authoredOn",
+                  "lastModified"
+                ],
+                "properties": {
+                  "resourceType": {
+                    "const": "Task"
+                  },
+                  "id": {
+                    "type": "string",
+                    "description": "The referral id (lowercase UUID)."
+                  },
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "requested",
+                      "accepted",
+                      "in-progress",
+                      "completed",
+                      "rejected",
+                      "cancelled",
+                      "on-hold",
+                      "failed"
+                    ]
+                  },
+                  "intent": {
+                    "const": "order"
+                  },
+                  "focus": {
+                    "$ref": "#/components/schemas/FHIRReference"
+                  },
+                  "owner": {
+                    "$ref": "#/components/schemas/FHIRReference"
+                  },
+                  "statusReason": {
+                    "$ref": "#/components/schemas/FHIRCodeableConcept"
+                  },
+                  "authoredOn": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "lastModified": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "output": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "type": {
+                          "$ref": "#/components/schemas/FHIRCodeableConcept"
+                        },
+                        "valueString": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "FHIRTaskSearchSet": {
+                "type": "object",
+                "required": [
+                  "resourceType",
+                  "type",
+                  "total",
+                  "entry"
+                ],
+                "properties": {
+                  "resourceType": {
+                    "const": "Bundle"
+                  },
+                  "type": {
+                    "const": "searchset"
+                  },
+                  "total": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 1
+                  },
+                  "entry": {
+                    "type": "array",
+                    "maxItems": 1,
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "resource"
+                      ],
+                      "properties": {
+                        "resource": {
+                          "$ref": "#/components/schemas/FHIRTask"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "responses": {
+              "BadRequest": {
+                "description": "The body is not JSON of the expected shape; errors point at the failing member.",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
+              },
+              "Unauthorized": {
+                "description": "No bearer token, or one that could not be verified.",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
+              },
+              "Forbidden": {
+                "description": "The token carries none of the roles this operation needs, or the role does not allow this use.",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
+              },
+              "NotFound": {
+                "description": "No such resource, or not one the caller may see.",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
+              },
+              "PayloadTooLarge": {
+                "description": "The body is larger than 1 MiB.",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
+              },
+              "ValidationFailed": {
+                "description": "One or more fields failed validation; errors lists each with its pointer.",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
+              },
+              "Unavailable": {
+                "description": "A dependency (the database) is unavailable; retry after the given number of seconds.",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                },
+                "headers": {
+                  "Retry-After": {
+                    "$ref": "#/components/headers/RetryAfter"
+                  }
+                }
+              },
+              "InternalError": {
+                "description": "An unexpected failure; the detail names the request id to look up in the service log.",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
+              },
+              "FHIRBadRequest": {
+                "description": "The body is not valid FHIR JSON, or a required search parameter is missing or malformed.",
+                "content": {
+                  "application/fhir+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/OperationOutcome"
+                    }
+                  }
+                }
+              },
+              "FHIRUnauthorized": {
+                "description": "No bearer token (OperationOutcome), or one that could not be verified (problem+json, answered before the FHIR route runs).",
+                "content": {
+                  "application/fhir+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/OperationOutcome"
+                    }
+                  },
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
+              },
+              "FHIRForbidden": {
+                "description": "The token carries none of the roles this operation needs.",
+                "content": {
+                  "application/fhir+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/OperationOutcome"
+                    }
+                  }
+                }
+              },
+              "FHIRUnprocessable": {
+                "description": "The resource cannot be taken in as a referral; each issue says why and where.",
+                "content": {
+                  "application/fhir+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/OperationOutcome"
+                    }
+                  }
+                }
+              }
+            },
+            "parameters": {
+              "ReferralId": {
+                "name": "id",
+                "in": "path",
+                "required": true,
+                "description": "The referral id (case-insensitive).",
+                "schema": {
+                  "type": "string",
+                  "format": "uuid"
+                }
+              },
+              "ClientId": {
+                "name": "id",
+                "in": "path",
+                "required": true,
+                "description": "The client id (case-insensitive).",
+                "schema": {
+                  "type": "string",
+                  "format": "uuid"
+                }
+              },
+              "IdempotencyKey": {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": false,
+                "description": "Makes a retried submission safe: a repeated key answers 200 with the referral the first request created.",
+                "schema": {
+                  "type": "string",
+                  "minLength": 1,
+                  "maxLength": 200
+                }
+              }
+            },
+            "headers": {
+              "Location": {
+                "description": "Where the created resource lives.",
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "RetryAfter": {
+                "description": "Seconds to wait before retrying.",
+                "schema": {
+                  "type": "integer",
+                  "minimum": 0
+                }
+              }
+            }
+          }
+        }
+    """#
+}
