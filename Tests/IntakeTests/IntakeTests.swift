@@ -120,11 +120,20 @@ struct IntakeTests {
                 #expect(response.status == expected, "\(role) \(subject)")
             }
             #expect(try await client.get("/v1/referrals/\(id)", token: nil).status == .unauthorized)
+
+            // Who may send: referrers in their own name, coordinators, services.
+            for (role, subject, expected) in [(Role.analyst, "an", HTTPResponse.Status.forbidden), (.linkWorker, "lw-1", .forbidden),
+                                              (.referrer, "dr-someone-else", .forbidden), (.service, "ehr", .created)] {
+                let response = try await client.post("/v1/referrals", token: try await fixture.token(role, subject: subject, site: "ottawa-west-chc"), body: referralBody(given: "Other\(subject)"))
+                #expect(response.status == expected, "\(role) sending")
+            }
+            let anonymous = try await client.execute(uri: "/v1/referrals", method: .post, headers: [.contentType: "application/json"], body: referralBody())
+            #expect(anonymous.status == .unauthorized)
             let audit = try await client.get("/v1/referrals/\(id)/audit", token: try await fixture.token(.coordinator, subject: "coord"))
             #expect(audit.status == .ok)
             let trail = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: audit.body).utf8)) as? [[String: Any]])
             #expect(trail.first?["action"] as? String == "create")
-            #expect(trail.filter { $0["action"] as? String == "read" }.count == 3)
+            #expect(trail.filter { $0["action"] as? String == "read" }.count == 3, "every successful read is audited")
         }
         await fixture.tearDown()
     }
