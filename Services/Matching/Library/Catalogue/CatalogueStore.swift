@@ -1,0 +1,125 @@
+import Domain
+import Foundation
+import PostgresClient
+
+/// Community resources and link workers in the `matching` schema.
+struct CatalogueStore: Sendable {
+    let pool: PostgresConnectionPool
+
+    static let resourceColumns = """
+        id, organisation, name, kind, categories, description, languages, interpretation_available, delivery, address,
+        latitude, longitude, schedule, weekdays, minimum_age, maximum_age, areas, eligibility_notes, cost, accessibility,
+        seats, seats_taken, waitlist_allowed, tags, contact, active, last_verified
+        """
+
+    func save(_ resource: CommunityResource, on connection: PostgresConnection) async throws {
+        let r = resource
+        try await connection.query("""
+            INSERT INTO community_resource (id, organisation, name, kind, categories, description, languages, interpretation_available,
+                delivery, address, latitude, longitude, schedule, weekdays, minimum_age, maximum_age, areas, eligibility_notes, cost,
+                accessibility, seats, seats_taken, waitlist_allowed, tags, contact, active, last_verified, updated_at)
+            VALUES (\(r.id)::uuid, \(r.organisation), \(r.name), \(r.kind.rawValue), \(r.categories.map(\.code))::text[], \(r.description),
+                \(r.languages)::text[], \(r.interpretationAvailable), \(r.delivery.map(\.rawValue))::text[], \(r.address),
+                \(r.coordinates?.latitude), \(r.coordinates?.longitude), \(r.schedule), \(r.weekdays)::int[], \(r.eligibility.minimumAge),
+                \(r.eligibility.maximumAge), \(r.eligibility.areas)::text[], \(r.eligibility.notes), \(r.cost), \(r.accessibility)::text[],
+                \(r.capacity.seats), \(r.capacity.seatsTaken), \(r.capacity.waitlistAllowed), \(r.tags)::text[], \(r.contact), \(r.active),
+                \(r.lastVerified?.description)::date, now())
+            ON CONFLICT (id) DO UPDATE SET organisation = EXCLUDED.organisation, name = EXCLUDED.name, kind = EXCLUDED.kind,
+                categories = EXCLUDED.categories, description = EXCLUDED.description, languages = EXCLUDED.languages,
+                interpretation_available = EXCLUDED.interpretation_available, delivery = EXCLUDED.delivery, address = EXCLUDED.address,
+                latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, schedule = EXCLUDED.schedule, weekdays = EXCLUDED.weekdays,
+                minimum_age = EXCLUDED.minimum_age, maximum_age = EXCLUDED.maximum_age, areas = EXCLUDED.areas,
+                eligibility_notes = EXCLUDED.eligibility_notes, cost = EXCLUDED.cost, accessibility = EXCLUDED.accessibility,
+                seats = EXCLUDED.seats, waitlist_allowed = EXCLUDED.waitlist_allowed, tags = EXCLUDED.tags,
+                contact = EXCLUDED.contact, active = EXCLUDED.active, last_verified = EXCLUDED.last_verified, updated_at = now()
+            """)
+    }
+
+    /// Active resources serving any of `needs` (the GIN index makes this a short list).
+    func candidates(for needs: [String], on connection: PostgresConnection) async throws -> [CommunityResource] {
+        try await connection.query(PostgresQuery(
+            unsafeSQL: "SELECT \(Self.resourceColumns) FROM community_resource WHERE active AND categories && $1::text[]",
+            parameters: [needs.postgresText]
+        )).map(Self.resource)
+    }
+
+    func resources(category: String?, language: String?, near: Coordinates?, radiusKilometres: Double?, on connection: PostgresConnection) async throws -> [CommunityResource] {
+        let rows = try await connection.query(PostgresQuery(
+            unsafeSQL: """
+                SELECT \(Self.resourceColumns) FROM community_resource
+                WHERE ($1::text IS NULL OR $1 = ANY (categories)) AND ($2::text IS NULL OR $2 = ANY (languages))
+                ORDER BY name, id LIMIT 500
+                """,
+            parameters: [category, language]))
+        let all = try rows.map(Self.resource)
+        guard let near, let radius = radiusKilometres else { return all }
+        return all.filter { $0.coordinates.map { near.distanceKilometres(to: $0) <= radius } ?? false }
+    }
+
+    func resource(id: UUID, on connection: PostgresConnection) async throws -> CommunityResource? {
+        try await connection.query(PostgresQuery(unsafeSQL: "SELECT \(Self.resourceColumns) FROM community_resource WHERE id = $1::uuid", parameters: [id.postgresText]))
+            .first.map(Self.resource)
+    }
+
+    static func resource(_ row: PostgresRow) throws -> CommunityResource {
+        let latitude = try row.decode("latitude", as: Double?.self), longitude = try row.decode("longitude", as: Double?.self)
+        do {
+            return try CommunityResource(
+                id: try row.decode("id"), organisation: try row.decode("organisation"), name: try row.decode("name"),
+                kind: CommunityResource.Kind(rawValue: try row.decode("kind")) ?? .externalPartner,
+                categories: try row.decode("categories", as: [String].self).compactMap { try? NeedCategory(code: $0) },
+                description: try row.decode("description"), languages: try row.decode("languages"),
+                interpretationAvailable: try row.decode("interpretation_available"),
+                delivery: try row.decode("delivery", as: [String].self).compactMap(CommunityResource.Delivery.init(rawValue:)),
+                address: try row.decode("address", as: String?.self),
+                coordinates: latitude.flatMap { lat in longitude.flatMap { try? Coordinates(latitude: lat, longitude: $0) } },
+                schedule: try row.decode("schedule", as: String?.self), weekdays: try row.decode("weekdays"),
+                eligibility: .init(
+                    minimumAge: try row.decode("minimum_age", as: Int?.self), maximumAge: try row.decode("maximum_age", as: Int?.self),
+                    areas: try row.decode("areas"), notes: try row.decode("eligibility_notes", as: String?.self)),
+                cost: try row.decode("cost", as: String?.self), accessibility: try row.decode("accessibility"),
+                capacity: .init(seats: try row.decode("seats", as: Int?.self), seatsTaken: try row.decode("seats_taken"), waitlistAllowed: try row.decode("waitlist_allowed")),
+                tags: try row.decode("tags"), contact: try row.decode("contact", as: String?.self), active: try row.decode("active"),
+                lastVerified: try row.decode("last_verified", as: String?.self).flatMap { try? CalendarDate($0) })
+        } catch {
+            throw PostgresError(kind: .protocolViolation, message: "stored resource does not satisfy the domain rules: \(error)")
+        }
+    }
+
+    func save(_ worker: LinkWorker, on connection: PostgresConnection) async throws {
+        try await connection.query("""
+            INSERT INTO link_worker (id, name, site, languages, caseload_capacity, current_caseload)
+            VALUES (\(worker.id)::uuid, \(worker.name), \(worker.site), \(worker.languages)::text[], \(worker.caseloadCapacity), \(worker.currentCaseload))
+            ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, site = EXCLUDED.site, languages = EXCLUDED.languages,
+                caseload_capacity = EXCLUDED.caseload_capacity
+            """)
+    }
+
+    /// Picks the link worker for a referral and records it, once: same site; someone who speaks
+    /// the client's language if anyone does; then the lowest caseload relative to capacity;
+    /// ties broken by id. Rows are locked so concurrent replicas count caseloads right.
+    func assign(referral: UUID, site: String, language: String, on connection: PostgresConnection) async throws -> LinkWorker? {
+        if let existing = try await connection.query("SELECT link_worker_id FROM assignment WHERE referral_id = \(referral)::uuid").first {
+            _ = existing
+            return nil  // already assigned by an earlier delivery
+        }
+        let workers = try await connection.query("""
+            SELECT id, name, site, languages, caseload_capacity, current_caseload FROM link_worker
+            WHERE site = \(site) AND active ORDER BY id FOR UPDATE
+            """).map { row in
+            try LinkWorker(
+                id: try row.decode("id"), name: try row.decode("name"), site: try row.decode("site"), languages: try row.decode("languages"),
+                caseloadCapacity: try row.decode("caseload_capacity"), currentCaseload: try row.decode("current_caseload"))
+        }
+        guard let chosen = Self.choose(from: workers, language: language) else { return nil }
+        try await connection.query("INSERT INTO assignment (referral_id, link_worker_id) VALUES (\(referral)::uuid, \(chosen.id)::uuid)")
+        try await connection.query("UPDATE link_worker SET current_caseload = current_caseload + 1 WHERE id = \(chosen.id)::uuid")
+        return chosen
+    }
+
+    static func choose(from workers: [LinkWorker], language: String) -> LinkWorker? {
+        let speakers = workers.filter { $0.languages.contains(language) }
+        let pool = speakers.isEmpty ? workers : speakers
+        return pool.min { ($0.load, $0.id.uuidString) < ($1.load, $1.id.uuidString) }
+    }
+}

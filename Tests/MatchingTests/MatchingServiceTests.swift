@@ -1,0 +1,117 @@
+import Contracts
+import Domain
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import KafkaClient
+import Logging
+import PostgresClient
+import ServiceRuntime
+import Testing
+import TestSupport
+@testable import MatchingService
+
+@Suite("Matching service: catalogue API, matching and assignment against PostgreSQL", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
+struct MatchingServiceTests {
+    static let secret = "matching-tests-secret-0123456789-abcdef"
+
+    func host() async throws -> (ServiceHost, String) {
+        let id = UUID().uuidString.prefix(8).lowercased()
+        var database = TestEnvironment.postgresConfiguration()
+        database.schema = "matching_\(id)"
+        let settings = ServiceSettings(
+            serviceName: "matching", httpPort: 0, postgres: database, kafka: TestEnvironment.kafkaConfiguration,
+            topics: TopicNames(prefix: "matching-\(id)."), auth: AuthSettings(hmacSecret: Self.secret), logLevel: .warning)
+        let host = try await ServiceHost.build(MatchingService.self, settings: settings, logger: TestEnvironment.logger)
+        try await SchemaMigrator(schema: database.schema!, migrations: MatchingService.migrations).migrate(host.components.pool, logger: TestEnvironment.logger)
+        return (host, database.schema!)
+    }
+
+    func token(_ role: Role, site: String? = nil) async throws -> String {
+        try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret)).sign(AccessClaims(subject: "u", roles: [role], site: site, expires: Date().addingTimeInterval(600)))
+    }
+
+    func received(_ referral: UUID = UUID(), needs: [String] = ["loneliness"], site: String = "ottawa-west-chc", language: String = "fr") -> ReferralReceivedV1 {
+        ReferralReceivedV1(
+            referralID: referral, referralVersion: 1, clientID: UUID(), site: site, referrerID: "dr", referrerRole: "physician", needs: needs,
+            interests: ["walking"], supportLevel: "light", priority: "urgent", preferredLanguage: language, postalArea: "K1Y",
+            coordinates: GeoPoint(latitude: 45.40, longitude: -75.72), ageBand: "65-74", accessibilityNeeds: [], preferredChannel: "sms",
+            consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), receivedAt: Date())
+    }
+
+    @Test("resources and link workers are managed through the API; search filters by category, language and distance")
+    func catalogueAPI() async throws {
+        let (host, schema) = try await host()
+        let coordinator = try await token(.coordinator)
+        try await host.application.test(.router) { client in
+            let body = #"{"organisation": "Centre Dalhousie", "name": "Club de marche", "kind": "health-champion-group", "categories": ["physical-activity", "loneliness"], "description": "Marche hebdomadaire", "languages": ["fr", "en"], "interpretationAvailable": false, "delivery": ["in-person"], "coordinates": {"latitude": 45.401, "longitude": -75.721}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seats": 12, "seatsTaken": 0, "waitlistAllowed": true}, "tags": ["walking"], "active": true}"#
+            let created = try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: body))
+            #expect(created.status == .created)
+            let invalid = try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: body.replacingOccurrences(of: #""delivery": ["in-person"], "coordinates": {"latitude": 45.401, "longitude": -75.721},"#, with: #""delivery": ["in-person"],"#)))
+            #expect(invalid.status == .unprocessableContent, "in person without a place")
+            let unknownCategory = try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: body.replacingOccurrences(of: "physical-activity", with: "astrology")))
+            #expect(unknownCategory.status == .badRequest)
+
+            let worker = try await token(.linkWorker, site: "ottawa-west-chc")
+            for (query, expected) in [("category=loneliness", 1), ("category=housing", 0), ("language=so", 0), ("near=45.40,-75.72&radius_km=2", 1), ("near=45.0,-74.0&radius_km=5", 0)] {
+                let response = try await client.execute(uri: "/v1/resources?\(query)", method: .get, headers: [.authorization: "Bearer \(worker)"])
+                #expect(response.status == .ok)
+                let list = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [Any]
+                #expect(list?.count == expected, "\(query)")
+            }
+            #expect(try await client.execute(uri: "/v1/resources?category=nope", method: .get, headers: [.authorization: "Bearer \(worker)"]).status == .unprocessableContent)
+            #expect(try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(worker)"], body: ByteBuffer(string: body)).status == .forbidden)
+
+            let workerBody = #"{"name": "Amélie", "site": "ottawa-west-chc", "languages": ["fr"], "caseloadCapacity": 20}"#
+            let saved = try await client.execute(uri: "/v1/link-workers/\(UUID())", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: workerBody))
+            #expect(saved.status == .ok)
+        }
+        _ = try await host.components.pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
+        await host.components.producer.close()
+    }
+
+    @Test("a referral is matched and assigned once, with events through the outbox; a gap publishes need.unmet")
+    func matchAndAssign() async throws {
+        let (host, schema) = try await host()
+        let pool = host.components.pool
+        let store = CatalogueStore(pool: pool)
+        let french = UUID(), english = UUID()
+        try await pool.withConnection { connection in
+            try await store.save(Catalogue.resource("Club de marche", kind: .healthChampionGroup, categories: ["loneliness", "physical-activity"], tags: ["walking"]), on: connection)
+            try await store.save(Catalogue.resource("Café-causerie", categories: ["loneliness"]), on: connection)
+            try await store.save(try LinkWorker(id: french, name: "Amélie", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 6), on: connection)
+            try await store.save(try LinkWorker(id: english, name: "Sam", site: "ottawa-west-chc", languages: ["en"], caseloadCapacity: 10), on: connection)
+        }
+        let matchmaker = Matchmaker(store: store, outbox: host.components.outbox)
+        let referral = received(needs: ["loneliness", "housing"])
+        // Twice, as a redelivery would: one effect.
+        for _ in 0..<2 {
+            try await pool.transaction { try await matchmaker.receive(referral, on: $0) }
+        }
+        let assignment = try await pool.withConnection { try await $0.query("SELECT link_worker_id FROM assignment").map { try $0.decode("link_worker_id", as: UUID.self) } }
+        #expect(assignment == [french], "the French speaker, despite the heavier caseload")
+        let caseload = try await pool.withConnection { try await $0.query("SELECT current_caseload FROM link_worker WHERE id = \(french)::uuid").first!.decode("current_caseload", as: Int.self) }
+        #expect(caseload == 7)
+        let types = try await pool.withConnection { try await $0.query("SELECT event_type FROM outbox ORDER BY id").map { try $0.decode("event_type", as: String.self) } }
+        #expect(types == [ReferralAssignedV1.eventType, MatchesProposedV1.eventType, NeedUnmetV1.eventType])
+        let unmet = try await pool.withConnection { try await $0.query("SELECT payload FROM outbox WHERE event_type = \(NeedUnmetV1.eventType)").first!.decode("payload", as: String.self) }
+        #expect(unmet.contains("\"categories\":[\"housing\"]"))
+
+        try await host.application.test(.router) { client in
+            let worker = try await token(.linkWorker, site: "ottawa-west-chc")
+            let response = try await client.execute(uri: "/v1/referrals/\(referral.referralID)/matches", method: .get, headers: [.authorization: "Bearer \(worker)"])
+            #expect(response.status == .ok)
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any])
+            let matches = try #require(body["matches"] as? [[String: Any]])
+            #expect(matches.count == 2)
+            #expect((matches.first?["reasons"] as? [String])?.contains("parle français") == true)
+            let elsewhere = try await token(.linkWorker, site: "rural-east")
+            #expect(try await client.execute(uri: "/v1/referrals/\(referral.referralID)/matches", method: .get, headers: [.authorization: "Bearer \(elsewhere)"]).status == .notFound)
+        }
+        _ = try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
+        await host.components.producer.close()
+    }
+}
