@@ -19,6 +19,8 @@ public final class PostgresConnection: @unchecked Sendable {
     private let cancelHandle: OpaquePointer?
     /// Receives the server's notices and warnings; outlives `handle` (freed after `PQfinish`).
     private let noticeSink: NoticeSink
+    /// SQL text → prepared statement name; touched only on `queue`.
+    private var preparedStatements: [String: String] = [:]
 
     private init(id: Int, queue: DispatchQueue, handle: OpaquePointer, logger: Logger) {
         self.id = id
@@ -62,12 +64,34 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
         try await onQueue(cancellable: true) { handle in
-            let result = withParameterArray(query.parameters) { values, count in
-                PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
+            let result: OpaquePointer?
+            if !query.parameters.isEmpty, let name = try self.preparedStatement(for: query, handle: handle) {
+                result = withParameterArray(query.parameters) { values, count in
+                    PQexecPrepared(handle, name, count, values, nil, nil, 0)
+                }
+            } else {
+                result = withParameterArray(query.parameters) { values, count in
+                    PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
+                }
             }
             return try Self.consume(result, connection: handle, context: query.description)
         }
     }
+
+    /// The name of this session's prepared statement for `query`, preparing it the first time:
+    /// parsing and planning once per connection instead of once per call. Prepared statements
+    /// belong to the session, so a new connection starts with an empty cache. Called on `queue`.
+    private func preparedStatement(for query: PostgresQuery, handle: OpaquePointer) throws -> String? {
+        if let name = preparedStatements[query.sql] { return name }
+        guard preparedStatements.count < Self.preparedStatementLimit else { return nil }
+        let name = "passerelle_\(preparedStatements.count)"
+        let result = PQprepare(handle, name, query.sql, Int32(query.parameters.count), nil)
+        _ = try Self.consume(result, connection: handle, context: "preparing \(query.description)")
+        preparedStatements[query.sql] = name
+        return name
+    }
+
+    private static let preparedStatementLimit = 256
 
     /// Runs a multi-statement script over the simple-query protocol. Only for SQL the code
     /// itself owns (migrations); anything carrying values goes through `query`.
