@@ -19,25 +19,40 @@ public struct Outbox: Sendable {
 
     /// Appends a typed event; returns its envelope.
     @discardableResult
-    public func append<Payload: EventPayload>(_ payload: Payload, on connection: PostgresConnection, id: UUID = UUID(), time: Date = Date()) async throws -> CloudEvent {
+    public func append<Payload: EventPayload>(_ payload: Payload, on session: borrowing PostgresSession, id: UUID = UUID(), time: Date = Date()) throws -> CloudEvent {
         let event = try CloudEvent(payload, source: source, id: id, time: time)
-        try await append(event, topic: topics.name(Payload.topic), key: payload.subject, on: connection)
+        try append(event, topic: topics.name(Payload.topic), key: payload.subject, on: session)
         return event
     }
 
     /// Appends a tombstone for `key` on a compacted topic (erasure).
-    public func appendTombstone(topic: TopicName, key: String, on connection: PostgresConnection) async throws {
+    public func appendTombstone(topic: TopicName, key: String, on session: borrowing PostgresSession) throws {
         let event = CloudEvent(source: source, type: "passerelle.tombstone", subject: key, data: nil)
-        try await append(event, topic: topics.name(topic), key: key, on: connection)
+        try append(event, topic: topics.name(topic), key: key, on: session)
     }
 
-    public func append(_ event: CloudEvent, topic: String, key: String, on connection: PostgresConnection) async throws {
+    public func append(_ event: CloudEvent, topic: String, key: String, on session: borrowing PostgresSession) throws {
         let headers = Dictionary(uniqueKeysWithValues: event.headers.map { ($0.key, $0.value) })
         let headerJSON = String(decoding: try JSONEncoder().encode(headers), as: UTF8.self)
         let payload = event.data.map { String(decoding: $0, as: UTF8.self) }
-        try await connection.query("""
+        try session.query("""
             INSERT INTO outbox (event_id, event_type, topic, record_key, headers, payload)
             VALUES (\(event.id)::uuid, \(event.type), \(topic), \(key), \(headerJSON)::jsonb, \(payload))
             """)
+    }
+
+    // The same from async code holding a connection.
+
+    @discardableResult
+    public func append<Payload: EventPayload>(_ payload: Payload, on connection: PostgresConnection, id: UUID = UUID(), time: Date = Date()) async throws -> CloudEvent {
+        try await connection.withSession { try self.append(payload, on: $0, id: id, time: time) }
+    }
+
+    public func appendTombstone(topic: TopicName, key: String, on connection: PostgresConnection) async throws {
+        try await connection.withSession { try self.appendTombstone(topic: topic, key: key, on: $0) }
+    }
+
+    public func append(_ event: CloudEvent, topic: String, key: String, on connection: PostgresConnection) async throws {
+        try await connection.withSession { try self.append(event, topic: topic, key: key, on: $0) }
     }
 }

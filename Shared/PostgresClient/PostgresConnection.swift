@@ -63,19 +63,29 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs one parameterised statement (extended protocol, text format).
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
-        try await onQueue(cancellable: true) { handle in
-            let result: OpaquePointer?
-            if !query.parameters.isEmpty, let name = try self.preparedStatement(for: query, handle: handle) {
-                result = withParameterArray(query.parameters) { values, count in
-                    PQexecPrepared(handle, name, count, values, nil, nil, 0)
-                }
-            } else {
-                result = withParameterArray(query.parameters) { values, count in
-                    PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
-                }
+        try await onQueue(cancellable: true) { handle in try self.execute(query, handle: handle) }
+    }
+
+    /// Runs `body` on the connection's own queue, where it may run any number of statements
+    /// synchronously through the session: one thread hop for the whole unit of work instead of
+    /// one per statement. The body must not block on anything but this connection.
+    public func withSession<T: Sendable>(_ body: @escaping @Sendable (borrowing PostgresSession) throws -> T) async throws -> T {
+        try await onQueue(cancellable: true) { handle in try body(PostgresSession(connection: self, handle: handle)) }
+    }
+
+    /// Executes on `queue` (both `query` and sessions come through here).
+    fileprivate func execute(_ query: PostgresQuery, handle: OpaquePointer) throws -> PostgresRows {
+        let result: OpaquePointer?
+        if !query.parameters.isEmpty, let name = try preparedStatement(for: query, handle: handle) {
+            result = withParameterArray(query.parameters) { values, count in
+                PQexecPrepared(handle, name, count, values, nil, nil, 0)
             }
-            return try Self.consume(result, connection: handle, context: query.description)
+        } else {
+            result = withParameterArray(query.parameters) { values, count in
+                PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
+            }
         }
+        return try Self.consume(result, connection: handle, context: query.description)
     }
 
     /// The name of this session's prepared statement for `query`, preparing it the first time:
@@ -212,6 +222,18 @@ public final class PostgresConnection: @unchecked Sendable {
         let text = String(cString: PQerrorMessage(connection))
         let firstLine = text.split(separator: "\n").first.map(String.init) ?? "connection failed"
         return firstLine.contains("password=") ? "connection failed (details withheld)" : firstLine
+    }
+}
+
+/// A connection as seen from code already running on its queue (see `withSession`). It is
+/// only valid inside that closure and must not escape it.
+public struct PostgresSession: ~Copyable {
+    fileprivate let connection: PostgresConnection
+    fileprivate let handle: OpaquePointer
+
+    @discardableResult
+    public func query(_ query: PostgresQuery) throws -> PostgresRows {
+        try connection.execute(query, handle: handle)
     }
 }
 

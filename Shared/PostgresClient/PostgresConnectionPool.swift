@@ -53,25 +53,56 @@ public actor PostgresConnectionPool: Service {
         maxAttempts: Int = 5,
         _ body: @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        var attempt = 1
-        while true {
-            do {
-                return try await withConnection { connection in
-                    try await connection.query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.rawValue)"))
+        try await retryingTransientFailures(maxAttempts: maxAttempts) {
+            try await withConnection { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.rawValue)"))
+                do {
+                    let result = try await body(connection)
+                    try await connection.query("COMMIT")
+                    return result
+                } catch {
+                    // If ROLLBACK itself fails the connection is broken and `release` drops it.
+                    _ = try? await connection.query("ROLLBACK")
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// The same, with a synchronous body that runs on the connection's own queue: the whole
+    /// transaction costs one thread hop. For hot paths whose work is only SQL.
+    @discardableResult
+    public nonisolated func sessionTransaction<T: Sendable>(
+        isolation: TransactionIsolation = .readCommitted,
+        maxAttempts: Int = 5,
+        _ body: @escaping @Sendable (borrowing PostgresSession) throws -> T
+    ) async throws -> T {
+        try await retryingTransientFailures(maxAttempts: maxAttempts) {
+            try await withConnection { connection in
+                try await connection.withSession { session in
+                    try session.query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.rawValue)"))
                     do {
-                        let result = try await body(connection)
-                        try await connection.query("COMMIT")
+                        let result = try body(session)
+                        try session.query("COMMIT")
                         return result
                     } catch {
-                        // If ROLLBACK itself fails the connection is broken and `release` drops it.
-                        _ = try? await connection.query("ROLLBACK")
+                        _ = try? session.query("ROLLBACK")
                         throw error
                     }
                 }
-            } catch let error as PostgresError where error.isTransientTransactionFailure && attempt < maxAttempts {
-                logger.debug("retrying transaction", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
-                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << attempt))))
-                attempt += 1
+            }
+        }
+    }
+
+    private nonisolated func retryingTransientFailures<T: Sendable>(maxAttempts: Int, _ attempt: @Sendable () async throws -> T) async throws -> T {
+        var number = 1
+        while true {
+            do {
+                return try await attempt()
+            } catch let error as PostgresError where error.isTransientTransactionFailure && number < maxAttempts {
+                logger.debug("retrying transaction", metadata: ["attempt": "\(number)", "error": "\(error)"])
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << number))))
+                number += 1
             }
         }
     }

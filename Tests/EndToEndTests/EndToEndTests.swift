@@ -130,9 +130,9 @@ struct EndToEndTests {
             try await Task.sleep(for: .seconds(1))
             for service in ["matching", "notification", "evaluation"] {
                 let processed = try await pool.withConnection {
-                    try await $0.query("SELECT count(*) AS n FROM \(identifier: "\(service)_\(deployment.id)").processed_events").first!.decode("n", as: Int.self)
+                    try await $0.query("SELECT count(*) AS n FROM \(identifier: "\(service)_\(deployment.id)").processed_events WHERE event_type = 'passerelle.referral.received.v1'").first!.decode("n", as: Int.self)
                 }
-                #expect(processed == 1, "\(service) processed exactly one event")
+                #expect(processed == 1, "\(service) processed the received event exactly once")
             }
             let outbox = try await pool.withConnection {
                 try await $0.query("SELECT count(*) AS n, count(sent_at) AS sent FROM \(identifier: "intake_\(deployment.id)").outbox").first!

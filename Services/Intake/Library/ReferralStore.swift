@@ -41,14 +41,15 @@ struct ReferralStore: Sendable {
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only send referrals in their own name")
         }
         do {
-            return try await pool.transaction { connection in
-                if let existing = try await findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, on: connection) {
+            // The whole unit of work runs on the connection's thread: one hop, not one per statement.
+            return try await pool.sessionTransaction { session in
+                if let existing = try findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, on: session) {
                     return .existing(existing)
                 }
-                let client = try await upsertClient(valid.client, on: connection)
+                let client = try upsertClient(valid.client, on: session)
                 var referral = valid.referral
                 referral.clientID = client.id  // an existing client keeps its id
-                try await connection.query("""
+                try session.query("""
                     INSERT INTO referral (id, external_id, client_id, referrer_id, referrer_role, referrer_organisation, site, needs,
                         interests, support_level, priority, notes, screening_answers, status, version, received_at, updated_at)
                     VALUES (\(referral.id)::uuid, \(referral.externalID), \(client.id)::uuid, \(referral.referrer.id), \(referral.referrer.role.rawValue),
@@ -57,42 +58,44 @@ struct ReferralStore: Sendable {
                         \(try PostgresJSON(encoding: referral.screeningAnswers))::jsonb, \(referral.status.rawValue), \(referral.version),
                         \(referral.receivedAt)::timestamptz, \(referral.receivedAt)::timestamptz)
                     """)
-                try await connection.query("""
+                try session.query("""
                     INSERT INTO referral_status_history (referral_id, version, to_status, actor_id, actor_role, request_id)
                     VALUES (\(referral.id)::uuid, \(referral.version), \(referral.status.rawValue), \(actor.subject), \(actor.roles.map(\.rawValue).sorted().joined(separator: ",")), \(requestID))
                     """)
                 if let idempotencyKey {
-                    try await connection.query("INSERT INTO idempotency_key (key, referral_id) VALUES (\(idempotencyKey), \(referral.id)::uuid)")
+                    try session.query("INSERT INTO idempotency_key (key, referral_id) VALUES (\(idempotencyKey), \(referral.id)::uuid)")
                 }
-                try await outbox.append(Self.receivedEvent(referral, client: client.value), on: connection)
-                try await audit("create", referral: referral.id, client: client.id, actor: actor, requestID: requestID, on: connection)
+                try outbox.append(Self.receivedEvent(referral, client: client.value), on: session)
+                try audit("create", referral: referral.id, client: client.id, actor: actor, requestID: requestID, on: session)
                 if client.isNew {
-                    try await outbox.append(Self.profileEvent(client.value, version: 1, at: referral.receivedAt), on: connection)
+                    try outbox.append(Self.profileEvent(client.value, version: 1, at: referral.receivedAt), on: session)
                 }
                 return .created(ReferralView(referral))
             }
         } catch let error as PostgresError where error.kind == .uniqueViolation && (error.constraint == "idempotency_key_pkey" || error.constraint == "referral_external_id_key") {
             // A concurrent retry won the race; answer with what it created.
-            let existing = try await pool.withConnection { try await findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, on: $0) }
+            let existing = try await pool.withConnection { connection in
+                try await connection.withSession { try findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, on: $0) }
+            }
             guard let existing else { throw error }
             return .existing(existing)
         }
     }
 
-    private func findExisting(idempotencyKey: String?, externalID: String?, on connection: PostgresConnection) async throws -> ReferralView? {
+    private func findExisting(idempotencyKey: String?, externalID: String?, on session: borrowing PostgresSession) throws -> ReferralView? {
         if let idempotencyKey,
-            let row = try await connection.query("SELECT referral_id FROM idempotency_key WHERE key = \(idempotencyKey)").first {
-            return try await referral(id: try row.decode("referral_id"), on: connection)
+            let row = try session.query("SELECT referral_id FROM idempotency_key WHERE key = \(idempotencyKey)").first {
+            return try referral(id: try row.decode("referral_id"), on: session)
         }
-        if let externalID, let row = try await connection.query("SELECT id FROM referral WHERE external_id = \(externalID)").first {
-            return try await referral(id: try row.decode("id"), on: connection)
+        if let externalID, let row = try session.query("SELECT id FROM referral WHERE external_id = \(externalID)").first {
+            return try referral(id: try row.decode("id"), on: session)
         }
         return nil
     }
 
     /// Links the referral to the existing client with the same identity, or creates one.
-    private func upsertClient(_ client: Client, on connection: PostgresConnection) async throws -> (id: UUID, value: Client, isNew: Bool) {
-        let row = try await connection.query("""
+    private func upsertClient(_ client: Client, on session: borrowing PostgresSession) throws -> (id: UUID, value: Client, isNew: Bool) {
+        let row = try session.query("""
             INSERT INTO client (id, identity_key, given_name, family_name, birth_date, phone, email, preferred_language, postal_code,
                 latitude, longitude, accessibility_needs, preferred_channel, consent_contact, consent_share_with_partners,
                 consent_evaluation_use, sociodemographics)
@@ -110,12 +113,16 @@ struct ReferralStore: Sendable {
         return (id, value, try row.decode("inserted", as: Bool.self))
     }
 
-    func referral(id: UUID, on connection: PostgresConnection) async throws -> ReferralView? {
-        try await connection.query("""
+    func referral(id: UUID, on session: borrowing PostgresSession) throws -> ReferralView? {
+        try session.query("""
             SELECT id, external_id, client_id, site, referrer_id, referrer_role, referrer_organisation, needs, interests,
                    support_level, priority, status, version, received_at, updated_at
             FROM referral WHERE id = \(id)::uuid
             """).first.map(ReferralView.init(row:))
+    }
+
+    func referral(id: UUID, on connection: PostgresConnection) async throws -> ReferralView? {
+        try await connection.withSession { try self.referral(id: id, on: $0) }
     }
 
     /// The thin event: ids, codes and flags; no name, contact, birth date or address.

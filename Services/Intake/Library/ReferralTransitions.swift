@@ -85,11 +85,15 @@ extension ReferralStore {
         [Role.coordinator, .linkWorker, .referrer, .service, .analyst].first(where: actor.has) ?? .service
     }
 
-    func audit(_ action: String, referral: UUID?, client: UUID? = nil, actor: Identity, requestID: String, on connection: PostgresConnection) async throws {
-        try await connection.query("""
+    func audit(_ action: String, referral: UUID?, client: UUID? = nil, actor: Identity, requestID: String, on session: borrowing PostgresSession) throws {
+        try session.query("""
             INSERT INTO audit_log (actor_id, actor_roles, action, referral_id, client_id, request_id)
             VALUES (\(actor.subject), \(actor.roles.map(\.rawValue).sorted().joined(separator: ",")), \(action), \(referral), \(client), \(requestID))
             """)
+    }
+
+    func audit(_ action: String, referral: UUID?, client: UUID? = nil, actor: Identity, requestID: String, on connection: PostgresConnection) async throws {
+        try await connection.withSession { try self.audit(action, referral: referral, client: client, actor: actor, requestID: requestID, on: $0) }
     }
 }
 
