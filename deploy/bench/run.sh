@@ -22,5 +22,7 @@ intake=$("$here/intake.sh")
   echo "with the same number of clients against the same PostgreSQL, in the same run. The target is a ratio of at least 0.5."
   echo
   echo "$intake"
+  echo
+  cat "$here/notes.md"
 } > "$out"
 echo "wrote $out"
