@@ -21,6 +21,7 @@ public final class OutboxRelay: Service, Sendable {
     private let listener: PostgresListener
     private let batchSize: Int
     private let pollInterval: Duration
+    private let coalescingDelay: Duration
     private let gate: ReadinessGate
     private let logger: Logger
     private let published: Counter
@@ -28,7 +29,7 @@ public final class OutboxRelay: Service, Sendable {
 
     public init(
         pool: PostgresConnectionPool, producer: KafkaProducer, schema: String, gate: ReadinessGate,
-        batchSize: Int = 500, pollInterval: Duration = .seconds(1), logger: Logger
+        batchSize: Int = 500, pollInterval: Duration = .seconds(1), coalescingDelay: Duration = .milliseconds(5), logger: Logger
     ) {
         self.pool = pool
         self.producer = producer
@@ -36,6 +37,7 @@ public final class OutboxRelay: Service, Sendable {
         self.gate = gate
         self.batchSize = batchSize
         self.pollInterval = pollInterval
+        self.coalescingDelay = coalescingDelay
         self.logger = logger
         self.listener = PostgresListener(configuration: pool.configuration, channel: MessagingSchema.channel(schema: schema), logger: logger)
         self.published = Counter(label: "passerelle_outbox_published_total", dimensions: [("schema", schema)])
@@ -72,8 +74,11 @@ public final class OutboxRelay: Service, Sendable {
                 backoff = min(backoff * 2, .seconds(5))
                 continue
             }
-            // Until a commit notifies us or the poll interval passes, whichever comes first.
+            // Until a commit notifies us or the poll interval passes, whichever comes first; then
+            // let a few more commits land so one round carries them all (under load a round per
+            // commit costs the writers more than the few milliseconds of delay).
             await cancelWhenGracefulShutdown { await signal.wait(timeout: self.pollInterval) }
+            try? await Task.sleep(for: coalescingDelay)
         }
     }
 

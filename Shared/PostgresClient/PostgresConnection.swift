@@ -161,11 +161,12 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Turns a `PGresult` into rows or a typed error, and frees it before returning.
-    private static func consume(_ result: OpaquePointer?, connection: OpaquePointer, context: String) throws -> PostgresRows {
+    /// `context` is only built when something failed (it is on every statement's path).
+    private static func consume(_ result: OpaquePointer?, connection: OpaquePointer, context: @autoclosure () -> String) throws -> PostgresRows {
         guard let result else {
             throw PostgresError(
                 kind: PQstatus(connection) == CONNECTION_BAD ? .connectionUnavailable : .other,
-                message: redactedMessage(connection), context: context)
+                message: redactedMessage(connection), context: context())
         }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
@@ -191,7 +192,7 @@ public final class PostgresConnection: @unchecked Sendable {
             }
             return PostgresRows(columns: columns, values: rows, affectedRows: rowCount)
         default:
-            throw error(from: result, connection: connection, context: context)
+            throw error(from: result, connection: connection, context: context())
         }
     }
 
