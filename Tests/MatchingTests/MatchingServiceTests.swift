@@ -114,4 +114,55 @@ struct MatchingServiceTests {
         _ = try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
         await host.components.producer.close()
     }
+
+    @Test("50 concurrent connection requests for the last 3 seats: exactly 3 succeed; ending a connection frees its seat")
+    func lastSeats() async throws {
+        let (host, schema) = try await host()
+        let pool = host.components.pool
+        let store = CatalogueStore(pool: pool)
+        let resource = Catalogue.resource("Atelier tricot", categories: ["loneliness"], seats: 10, taken: 7)
+        let referral = received()
+        try await pool.withConnection { try await store.save(resource, on: $0) }
+        try await pool.transaction { try await Matchmaker(store: store, outbox: host.components.outbox).receive(referral, on: $0) }
+        let worker = try await token(.linkWorker, site: "ottawa-west-chc")
+        try await host.application.test(.router) { client in
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<50 {
+                    group.addTask {
+                        try await client.execute(
+                            uri: "/v1/referrals/\(referral.referralID)/connections", method: .post,
+                            headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"],
+                            body: ByteBuffer(string: #"{"resourceId": "\#(resource.id)"}"#)).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .created }.count == 3)
+            #expect(statuses.filter { $0 == .conflict }.count == 47)
+
+            let connection = try await pool.withConnection { try await $0.query("SELECT id FROM connection LIMIT 1").first!.decode("id", as: UUID.self) }
+            let patch = { (body: String) in
+                try await client.execute(uri: "/v1/connections/\(connection)", method: .patch,
+                    headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"], body: ByteBuffer(string: body))
+            }
+            #expect(try await patch(#"{"status": "attended"}"#).status == .conflict, "proposed cannot jump to attended")
+            #expect(try await patch(#"{"status": "dropped"}"#).status == .unprocessableContent, "ending needs a reason")
+            #expect(try await patch(#"{"status": "accepted"}"#).status == .ok)
+            #expect(try await patch(#"{"status": "dropped", "reason": "moved away"}"#).status == .ok)
+            let again = try await client.execute(
+                uri: "/v1/referrals/\(referral.referralID)/connections", method: .post,
+                headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"resourceId": "\#(resource.id)"}"#))
+            #expect(again.status == .created, "the freed seat can be taken again")
+        }
+        let taken = try await pool.withConnection { try await $0.query("SELECT seats_taken FROM community_resource").first!.decode("seats_taken", as: Int.self) }
+        #expect(taken == 10)
+        let events = try await pool.withConnection {
+            try await $0.query("SELECT event_type, count(*) AS n FROM outbox GROUP BY event_type").reduce(into: [String: Int]()) { $0[try $1.decode("event_type")] = try $1.decode("n") }
+        }
+        #expect(events[ConnectionProposedV1.eventType] == 4)
+        #expect(events[ConnectionChangedV1.eventType] == 2)
+        _ = try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
+        await host.components.producer.close()
+    }
 }

@@ -67,3 +67,19 @@ enum MatchingMigrations {
         );
         """)
 }
+
+extension MatchingMigrations {
+    static let connections = Migration(4, "connections", """
+        -- Referral ↔ resource, from proposal to attendance; an open connection holds a seat.
+        CREATE TABLE connection (
+            id uuid PRIMARY KEY,
+            referral_id uuid NOT NULL,
+            resource_id uuid NOT NULL REFERENCES community_resource (id),
+            status text NOT NULL,
+            reason text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX connection_referral ON connection (referral_id);
+        """)
+}

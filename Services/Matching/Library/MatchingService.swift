@@ -32,10 +32,12 @@ public enum MatchingService: PasserelleService {
             );
             """),
         MatchingMigrations.catalogue,
+        MatchingMigrations.connections,
     ]
 
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
         CatalogueRoutes(store: CatalogueStore(pool: components.pool)).add(to: router)
+        ConnectionRoutes(pool: components.pool, outbox: components.outbox).add(to: router)
     }
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {

@@ -1,0 +1,106 @@
+import Contracts
+import Domain
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Messaging
+import PostgresClient
+import ServiceRuntime
+
+/// Connecting a client to a resource: `POST /v1/referrals/{id}/connections` reserves a seat,
+/// `PATCH /v1/connections/{id}` moves the connection on and frees the seat when it ends.
+struct ConnectionRoutes: Sendable {
+    let pool: PostgresConnectionPool
+    let outbox: Outbox
+
+    struct ConnectionView: Encodable, Sendable {
+        var id: UUID
+        var referralId: UUID
+        var resourceId: UUID
+        var status: String
+        var reason: String?
+    }
+
+    func add(to router: Router<PasserelleRequestContext>) {
+        router.post("/v1/referrals/{id}/connections") { request, context in try await propose(request, context) }
+        router.patch("/v1/connections/{id}") { request, context in try await change(request, context) }
+    }
+
+    private func json(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(value))))
+    }
+
+    private func propose(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.require(.linkWorker, .coordinator, .service)
+        guard let referral = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
+        }
+        struct Body: Decodable { var resourceId: UUID }
+        let resource = try await request.decodeJSON(as: Body.self, context: context).resourceId
+        let outbox = outbox
+        let view = try await pool.sessionTransaction { session -> ConnectionView in
+            guard let intake = try session.query("SELECT site, referral_version FROM referral_intake WHERE referral_id = \(referral)::uuid").first,
+                try actor.hasAny(.coordinator, .service) || actor.site == intake.decode("site", as: String.self)
+            else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id") }
+            // One conditional UPDATE: the row lock serialises concurrent requests, so seats
+            // taken never exceed seats, across replicas (the CHECK constraint backs it up).
+            guard let seat = try session.query("""
+                UPDATE community_resource SET seats_taken = seats_taken + 1
+                WHERE id = \(resource)::uuid AND active AND (seats IS NULL OR seats_taken < seats)
+                RETURNING kind, categories
+                """).first else {
+                let exists = try !session.query("SELECT 1 FROM community_resource WHERE id = \(resource)::uuid AND active").isEmpty
+                throw exists
+                    ? ProblemDetails(status: .conflict, title: "No seat left", detail: "the resource is full")
+                    : ProblemDetails(status: .notFound, title: "Not found", detail: "no active resource with that id")
+            }
+            let id = UUID()
+            try session.query("INSERT INTO connection (id, referral_id, resource_id, status) VALUES (\(id)::uuid, \(referral)::uuid, \(resource)::uuid, 'proposed')")
+            try outbox.append(ConnectionProposedV1(
+                connectionID: id, referralID: referral, referralVersion: try intake.decode("referral_version"), resourceID: resource,
+                resourceKind: try seat.decode("kind"), categories: try seat.decode("categories"), proposedAt: Date()), on: session)
+            return ConnectionView(id: id, referralId: referral, resourceId: resource, status: ConnectionStatus.proposed.rawValue, reason: nil)
+        }
+        return try json(view, status: .created)
+    }
+
+    private func change(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.require(.linkWorker, .coordinator, .service)
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no connection with that id")
+        }
+        struct Body: Decodable { var status: String; var reason: String? }
+        let body = try await request.decodeJSON(as: Body.self, context: context)
+        guard let next = ConnectionStatus(rawValue: body.status), next != .proposed else {
+            throw ProblemDetails.validation([.init(pointer: "/status", detail: "must be one of accepted, enrolled, attended, dropped, declined")])
+        }
+        if (next == .dropped || next == .declined) && (body.reason ?? "").isEmpty {
+            throw ProblemDetails.validation([.init(pointer: "/reason", detail: "is required when a connection ends")])
+        }
+        let outbox = outbox
+        let view = try await pool.sessionTransaction { session -> ConnectionView in
+            guard let row = try session.query("""
+                SELECT c.referral_id, c.resource_id, c.status, i.site, i.referral_version FROM connection c
+                JOIN referral_intake i ON i.referral_id = c.referral_id WHERE c.id = \(id)::uuid FOR UPDATE OF c
+                """).first,
+                try actor.hasAny(.coordinator, .service) || actor.site == row.decode("site", as: String.self)
+            else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no connection with that id") }
+            let current = ConnectionStatus(rawValue: try row.decode("status")) ?? .dropped
+            guard current.allowedNext.contains(next) else {
+                throw ProblemDetails(status: .conflict, title: "Change not allowed", detail: "a \(current.rawValue) connection cannot become \(next.rawValue)",
+                    extensions: ["allowed": current.allowedNext.map(\.rawValue)])
+            }
+            let resource: UUID = try row.decode("resource_id")
+            let referral: UUID = try row.decode("referral_id")
+            try session.query("UPDATE connection SET status = \(next.rawValue), reason = \(body.reason), updated_at = now() WHERE id = \(id)::uuid")
+            if current.isOpen && !next.isOpen {
+                try session.query("UPDATE community_resource SET seats_taken = greatest(seats_taken - 1, 0) WHERE id = \(resource)::uuid")
+            }
+            try outbox.append(ConnectionChangedV1(
+                connectionID: id, referralID: referral, referralVersion: try row.decode("referral_version"), resourceID: resource,
+                from: current.rawValue, to: next.rawValue, reason: body.reason, changedAt: Date()), on: session)
+            return ConnectionView(id: id, referralId: referral, resourceId: resource, status: next.rawValue, reason: body.reason)
+        }
+        return try json(view, status: .ok)
+    }
+}
