@@ -165,4 +165,57 @@ struct MatchingServiceTests {
         _ = try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
         await host.components.producer.close()
     }
+
+    @Test("a closed referral releases its seats and its link worker's caseload, once")
+    func closingReleases() async throws {
+        let (host, schema) = try await host()
+        let pool = host.components.pool
+        let store = CatalogueStore(pool: pool)
+        let resource = Catalogue.resource("Jardin communautaire", categories: ["loneliness"], seats: 5)
+        let worker = UUID()
+        try await pool.withConnection { connection in
+            try await store.save(resource, on: connection)
+            try await store.save(try LinkWorker(id: worker, name: "Amélie", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 3), on: connection)
+        }
+        let matchmaker = Matchmaker(store: store, outbox: host.components.outbox)
+        let referral = received()
+        try await pool.transaction { try await matchmaker.receive(referral, on: $0) }
+        let token = try await token(.coordinator)
+        try await host.application.test(.router) { client in
+            let created = try await client.execute(
+                uri: "/v1/referrals/\(referral.referralID)/connections", method: .post,
+                headers: [.authorization: "Bearer \(token)", .contentType: "application/json"], body: ByteBuffer(string: #"{"resourceId": "\#(resource.id)"}"#))
+            #expect(created.status == .created)
+        }
+        func state() async throws -> (seats: Int, caseload: Int, status: String) {
+            try await pool.withConnection { connection in
+                let seats = try await connection.query("SELECT seats_taken FROM community_resource").first!.decode("seats_taken", as: Int.self)
+                let caseload = try await connection.query("SELECT current_caseload FROM link_worker").first!.decode("current_caseload", as: Int.self)
+                let status = try await connection.query("SELECT status FROM connection").first!.decode("status", as: String.self)
+                return (seats, caseload, status)
+            }
+        }
+        let before = try await state()
+        #expect(before.seats == 1 && before.caseload == 4 && before.status == "proposed")
+        let completed = ReferralStatusChangedV1(
+            referralID: referral.referralID, referralVersion: 5, site: "ottawa-west-chc", from: "in-progress", to: "completed",
+            action: "complete", actorRole: "link-worker", actorID: "lw", reason: nil, outcome: "connected", changedAt: Date())
+        for change in [completed, completed] {
+            try await pool.transaction { try await matchmaker.statusChanged(change, on: $0) }
+        }
+        var stale = completed
+        stale.referralVersion = 3
+        stale.to = "cancelled"
+        let older = stale
+        try await pool.transaction { try await matchmaker.statusChanged(older, on: $0) }
+        let after = try await state()
+        #expect(after.seats == 0)
+        #expect(after.caseload == 3)
+        #expect(after.status == "dropped")
+        let change = try await pool.withConnection { try await $0.query("SELECT payload FROM outbox WHERE event_type = \(ConnectionChangedV1.eventType)").map { try $0.decode("payload", as: String.self) } }
+        #expect(change.count == 1)
+        #expect(change.first?.contains("\"from\":\"proposed\"") == true)
+        _ = try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
+        await host.components.producer.close()
+    }
 }

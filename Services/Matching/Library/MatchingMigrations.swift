@@ -83,3 +83,10 @@ extension MatchingMigrations {
         CREATE INDEX connection_referral ON connection (referral_id);
         """)
 }
+
+extension MatchingMigrations {
+    static let assignmentRelease = Migration(5, "assignment_release", """
+        -- When the referral closed: its link worker's caseload went down once, at that moment.
+        ALTER TABLE assignment ADD COLUMN released_at timestamptz;
+        """)
+}

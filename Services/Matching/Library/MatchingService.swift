@@ -33,6 +33,7 @@ public enum MatchingService: PasserelleService {
             """),
         MatchingMigrations.catalogue,
         MatchingMigrations.connections,
+        MatchingMigrations.assignmentRelease,
     ]
 
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
@@ -45,6 +46,9 @@ public enum MatchingService: PasserelleService {
         let matchmaker = Matchmaker(store: CatalogueStore(pool: components.pool), outbox: components.outbox)
         handlers.on(ReferralReceivedV1.self) { referral, _, connection in
             try await matchmaker.receive(referral, on: connection)
+        }
+        handlers.on(ReferralStatusChangedV1.self) { change, _, connection in
+            try await matchmaker.statusChanged(change, on: connection)
         }
         handlers.on(ClientErasedV1.self) { erased, _, connection in
             try await connection.query("DELETE FROM referral_match WHERE referral_id = \(erased.referralID)::uuid")

@@ -69,4 +69,38 @@ struct Matchmaker: Sendable {
                 area: referral.postalArea, recordedAt: now), on: connection)
         }
     }
+
+    /// A referral that ends (completed, cancelled, failed, rejected) releases what it held: open
+    /// connections are closed and their seats freed, and the link worker's caseload goes down,
+    /// once. Older versions than the one already applied are ignored.
+    func statusChanged(_ change: ReferralStatusChangedV1, on connection: PostgresConnection) async throws {
+        let outbox = outbox
+        try await connection.withSession { session in
+            let applied = try session.query("""
+                UPDATE referral_intake SET referral_version = \(change.referralVersion)
+                WHERE referral_id = \(change.referralID)::uuid AND referral_version < \(change.referralVersion)
+                """).affectedRows
+            guard applied == 1, let status = ReferralStatus(rawValue: change.to), status.isTerminal else { return }
+            let now = Date()
+            let open = try session.query("""
+                UPDATE connection SET status = 'dropped', reason = \("referral \(change.to)"), updated_at = now()
+                WHERE referral_id = \(change.referralID)::uuid AND status IN ('proposed', 'accepted', 'enrolled', 'attended')
+                RETURNING id, resource_id, (SELECT status FROM connection c2 WHERE c2.id = connection.id) AS previous
+                """)
+            for row in open {
+                let resource: UUID = try row.decode("resource_id")
+                try session.query("UPDATE community_resource SET seats_taken = greatest(seats_taken - 1, 0) WHERE id = \(resource)::uuid")
+                try outbox.append(ConnectionChangedV1(
+                    connectionID: try row.decode("id"), referralID: change.referralID, referralVersion: change.referralVersion,
+                    resourceID: resource, from: try row.decode("previous"), to: ConnectionStatus.dropped.rawValue,
+                    reason: "referral \(change.to)", changedAt: now), on: session)
+            }
+            if let worker = try session.query("""
+                UPDATE assignment SET released_at = now() WHERE referral_id = \(change.referralID)::uuid AND released_at IS NULL
+                RETURNING link_worker_id
+                """).first {
+                try session.query("UPDATE link_worker SET current_caseload = greatest(current_caseload - 1, 0) WHERE id = \(try worker.decode("link_worker_id", as: UUID.self))::uuid")
+            }
+        }
+    }
 }
