@@ -109,6 +109,21 @@ struct EndToEndTests {
                 }
                 #expect(ready, "\(host.components.settings.serviceName) becomes ready")
             }
+            // A link worker and a resource for the referral's site and need.
+            let coordinatorToken = try await deployment.token(.coordinator, subject: "coord")
+            let matchingBase = "http://127.0.0.1:\(matching.components.settings.httpPort)"
+            let workerID = UUID()
+            let savedWorker = try await http("PUT", "\(matchingBase)/v1/link-workers/\(workerID)", token: coordinatorToken,
+                body: Data(#"{"name": "Amélie", "site": "ottawa-west-chc", "languages": ["fr"], "caseloadCapacity": 20}"#.utf8))
+            #expect(savedWorker.status == 200)
+            let savedResource = try await http("POST", "\(matchingBase)/v1/resources", token: coordinatorToken, body: Data(#"""
+                {"organisation": "Centre Dalhousie", "name": "Club de marche", "kind": "health-champion-group", "categories": ["loneliness"],
+                 "description": "", "languages": ["fr"], "interpretationAvailable": false, "delivery": ["in-person"],
+                 "coordinates": {"latitude": 45.40, "longitude": -75.72}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": [],
+                 "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": ["walking"], "active": true}
+                """#.utf8))
+            #expect(savedResource.status == 201)
+
             let token = try await deployment.token(.referrer)
             let url = "http://127.0.0.1:\(intake.components.settings.httpPort)/v1/referrals"
             let created = try await http("POST", url, token: token, body: Data(sampleReferral.utf8), headers: ["Idempotency-Key": "e2e-1"])
@@ -126,6 +141,14 @@ struct EndToEndTests {
                 }
                 #expect(arrived, "\(service) recorded the referral")
             }
+            // Matching assigned the link worker and proposed the resource, with reasons.
+            let matched = try await eventually {
+                let response = try await http("GET", "\(matchingBase)/v1/referrals/\(id)/matches", token: coordinatorToken)
+                guard response.status == 200, let body = try JSONSerialization.jsonObject(with: response.body) as? [String: Any] else { return false }
+                return (body["linkWorkerId"] as? String)?.lowercased() == workerID.uuidString.lowercased() && (body["matches"] as? [Any])?.count == 1
+            }
+            #expect(matched)
+
             // Let any redelivery happen, then check that every effect happened once.
             try await Task.sleep(for: .seconds(1))
             for service in ["matching", "notification", "evaluation"] {
