@@ -30,25 +30,14 @@ public enum EvaluationService: PasserelleService {
                 received_at timestamptz NOT NULL
             );
             """),
+        EvaluationMigrations.pathwayDetail,
     ]
 
-    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {}
+    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
+        OutcomeRoutes(pool: components.pool).add(to: router)
+    }
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
-        var handlers = EventHandlers()
-        handlers.on(ReferralReceivedV1.self) { referral, _, connection in
-            try await connection.query("""
-                INSERT INTO pathway (referral_id, pathway_version, client_id, site, referrer_role, needs, support_level, priority,
-                    status, age_band, area, consent_evaluation_use, received_at)
-                VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.clientID)::uuid, \(referral.site),
-                    \(referral.referrerRole), \(referral.needs)::text[], \(referral.supportLevel), \(referral.priority), 'received',
-                    \(referral.ageBand), \(referral.postalArea), \(referral.consent.evaluationUse), \(referral.receivedAt)::timestamptz)
-                ON CONFLICT (referral_id) DO NOTHING
-                """)
-        }
-        handlers.on(ClientErasedV1.self) { erased, _, connection in
-            try await connection.query("DELETE FROM pathway WHERE referral_id = \(erased.referralID)::uuid")
-        }
-        return [components.consumer(topics: [.referrals, .matching, .notifications], handlers: handlers)]
+        [components.consumer(topics: [.referrals, .matching, .notifications], handlers: PathwayProjection.handlers())]
     }
 }

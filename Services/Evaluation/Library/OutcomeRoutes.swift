@@ -1,0 +1,83 @@
+import Domain
+import Foundation
+import HTTPTypes
+import Hummingbird
+import PostgresClient
+import ServiceRuntime
+
+/// `POST /v1/referrals/{id}/outcomes`: a validated instrument answered at a timepoint, scored
+/// here (never trusted from the client), with the change from baseline when there is one.
+struct OutcomeRoutes: Sendable {
+    let pool: PostgresConnectionPool
+
+    static let timepoints = ["baseline", "follow-up-6w", "follow-up-12w", "closure"]
+
+    struct Body: Decodable, Sendable {
+        var instrument: String?
+        var timepoint: String?
+        var answers: [Int?]?
+    }
+
+    struct Recorded: Encodable, Sendable {
+        var referralId: UUID
+        var instrument: String
+        var timepoint: String
+        var scores: [String: Double]
+        var changeFromBaseline: [String: Double]?
+    }
+
+    func add(to router: Router<PasserelleRequestContext>) {
+        router.post("/v1/referrals/{id}/outcomes") { request, context in try await record(request, context) }
+    }
+
+    private func record(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.require(.linkWorker, .coordinator, .service)
+        guard let referral = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
+        }
+        let body = try await request.decodeJSON(as: Body.self, context: context)
+        var errors: [ProblemDetails.FieldError] = []
+        let instrument = OutcomeInstrument.all.first { $0.code == body.instrument }
+        if instrument == nil { errors.append(.init(pointer: "/instrument", detail: "must be one of \(OutcomeInstrument.all.map(\.code).joined(separator: ", "))")) }
+        if !Self.timepoints.contains(body.timepoint ?? "") { errors.append(.init(pointer: "/timepoint", detail: "must be one of \(Self.timepoints.joined(separator: ", "))")) }
+        if body.answers == nil { errors.append(.init(pointer: "/answers", detail: "is required")) }
+        var scores: [String: Double] = [:]
+        if let instrument, let answers = body.answers {
+            switch instrument.score(answers) {
+            case .success(let scored): scores = scored
+            case .failure(let failure):
+                errors += failure.problems.map { .init(pointer: $0.item.map { "/answers/\($0)" } ?? "/answers", detail: $0.message) }
+            }
+        }
+        guard errors.isEmpty, let instrument, let timepoint = body.timepoint, let answers = body.answers else {
+            throw ProblemDetails.validation(errors)
+        }
+        let scored = scores
+        let json = String(decoding: try JSONEncoder().encode(scored), as: UTF8.self)
+        let recorded = try await pool.sessionTransaction { session -> Recorded in
+            guard let site = try session.query("SELECT site FROM pathway WHERE referral_id = \(referral)::uuid").first?.decode("site", as: String.self),
+                actor.hasAny(.coordinator, .service) || actor.site == site
+            else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id") }
+            let inserted = try session.query("""
+                INSERT INTO outcome_measure (referral_id, instrument, timepoint, answers, scores, recorded_by)
+                VALUES (\(referral)::uuid, \(instrument.code), \(timepoint), \(answers.map { $0! })::int[], \(json)::jsonb, \(actor.subject))
+                ON CONFLICT DO NOTHING
+                """).affectedRows
+            guard inserted == 1 else {
+                throw ProblemDetails(status: .conflict, title: "Already recorded", detail: "\(instrument.code) at \(timepoint) is already recorded for this referral")
+            }
+            var change: [String: Double]?
+            if timepoint != "baseline", let baseline = try session.query("""
+                SELECT scores::text AS scores FROM outcome_measure WHERE referral_id = \(referral)::uuid AND instrument = \(instrument.code) AND timepoint = 'baseline'
+                """).first {
+                let before = try JSONDecoder().decode([String: Double].self, from: Data(try baseline.decode("scores", as: String.self).utf8))
+                change = scored.reduce(into: [:]) { result, entry in
+                    if let old = before[entry.key] { result[entry.key] = ((entry.value - old) * 100).rounded() / 100 }
+                }
+            }
+            return Recorded(referralId: referral, instrument: instrument.code, timepoint: timepoint, scores: scored, changeFromBaseline: change)
+        }
+        return Response(status: .created, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(recorded))))
+    }
+}
