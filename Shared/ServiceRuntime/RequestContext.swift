@@ -87,3 +87,21 @@ extension Request {
         return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
     }
 }
+
+extension Response {
+    /// The JSON every Passerelle API answers with: sorted keys, ISO-8601 dates.
+    public static func json(
+        _ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], contentType: String = "application/json"
+    ) throws -> Response {
+        var headers = headers
+        headers[.contentType] = contentType
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try responseEncoder.encode(value))))
+    }
+}
+
+private let responseEncoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.dateEncodingStrategy = .iso8601
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return encoder
+}()

@@ -15,20 +15,6 @@ import TestSupport
 
 @Suite("Evaluation: pathway projection and outcome measures against PostgreSQL", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct EvaluationTests {
-    static let secret = "evaluation-tests-secret-0123456789-abcd"
-
-    func host() async throws -> (ServiceHost, String) {
-        let id = UUID().uuidString.prefix(8).lowercased()
-        var database = TestEnvironment.postgresConfiguration()
-        database.schema = "evaluation_\(id)"
-        let settings = ServiceSettings(
-            serviceName: "evaluation", httpPort: 0, postgres: database, kafka: TestEnvironment.kafkaConfiguration,
-            topics: TopicNames(prefix: "evaluation-\(id)."), auth: AuthSettings(hmacSecret: Self.secret), logLevel: .warning)
-        let host = try await ServiceHost.build(EvaluationService.self, settings: settings, logger: TestEnvironment.logger)
-        try await SchemaMigrator(schema: database.schema!, migrations: EvaluationService.migrations).migrate(host.components.pool, logger: TestEnvironment.logger)
-        return (host, database.schema!)
-    }
-
     /// Feeds events to the service's own consumer handler, as the consumer would.
     func deliver(_ payloads: [any EventPayload], to host: ServiceHost) async throws {
         for (offset, payload) in payloads.enumerated() {
@@ -45,7 +31,8 @@ struct EvaluationTests {
 
     @Test("a scripted pathway produces the right projection, ignoring a stale status event")
     func pathway() async throws {
-        let (host, schema) = try await host()
+        let test = try await ServiceTestHost.make(EvaluationService.self)
+        let host = test.host
         let referral = UUID()
         let t0 = Date(timeIntervalSince1970: 1_795_000_000)
         func status(_ version: Int, _ from: String, _ to: String, _ action: String, hours: Double, outcome: String? = nil) -> ReferralStatusChangedV1 {
@@ -85,20 +72,19 @@ struct EvaluationTests {
         #expect(try row.decode("closure_outcome", as: String.self) == "connected")
         let unmet = try await host.components.pool.withConnection { try await $0.query("SELECT category FROM unmet_need").map { try $0.decode("category", as: String.self) } }
         #expect(unmet == ["housing"])
-        _ = try await host.components.pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
-        await host.components.producer.close()
+        await test.tearDown()
     }
 
     @Test("outcome measures are validated (every problem listed), scored server-side, and compared with baseline")
     func outcomes() async throws {
-        let (host, schema) = try await host()
+        let test = try await ServiceTestHost.make(EvaluationService.self)
+        let host = test.host
         let referral = UUID()
         try await deliver([ReferralReceivedV1(referralID: referral, referralVersion: 1, clientID: UUID(), site: "ottawa-west-chc", referrerID: "dr",
             referrerRole: "physician", needs: ["loneliness"], interests: [], supportLevel: "light", priority: "routine", preferredLanguage: "en",
             postalArea: nil, coordinates: nil, ageBand: "45-64", accessibilityNeeds: [], preferredChannel: "sms",
             consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), receivedAt: Date())], to: host)
-        let worker = try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret))
-            .sign(AccessClaims(subject: "lw", roles: [.linkWorker], site: "ottawa-west-chc", expires: Date().addingTimeInterval(600)))
+        let worker = try await test.token(.linkWorker, subject: "lw", site: "ottawa-west-chc")
         try await host.application.test(.router) { client in
             func post(_ body: String) async throws -> TestResponse {
                 try await client.execute(uri: "/v1/referrals/\(referral)/outcomes", method: .post,
@@ -123,7 +109,6 @@ struct EvaluationTests {
             #expect(metric?["raw"] == 21)
             #expect(metric?["metric"] == 19.25)
         }
-        _ = try await host.components.pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
-        await host.components.producer.close()
+        await test.tearDown()
     }
 }

@@ -15,28 +15,18 @@ import TestSupport
 /// Intake on a schema and topic prefix of its own; the relay is not running, so the outbox
 /// shows exactly which events each request wrote.
 struct IntakeFixture {
-    static let secret = "intake-tests-secret-0123456789-abcdef"
-    let id: String
-    let host: ServiceHost
-    var schema: String { "intake_\(id)" }
-    var pool: PostgresConnectionPool { host.components.pool }
+    let test: ServiceTestHost
+    var host: ServiceHost { test.host }
+    var schema: String { test.schema }
+    var id: String { String(schema.dropFirst("intake_".count)) }
+    var pool: PostgresConnectionPool { test.pool }
 
     static func make() async throws -> IntakeFixture {
-        let id = UUID().uuidString.prefix(8).lowercased()
-        var database = TestEnvironment.postgresConfiguration()
-        database.schema = "intake_\(id)"
-        let settings = ServiceSettings(
-            serviceName: "intake", httpPort: 0, postgres: database,
-            kafka: TestEnvironment.kafkaConfiguration, topics: TopicNames(prefix: "intake-\(id)."),
-            auth: AuthSettings(hmacSecret: secret), logLevel: .warning)
-        let host = try await ServiceHost.build(IntakeService.self, settings: settings, logger: TestEnvironment.logger)
-        try await SchemaMigrator(schema: database.schema!, migrations: IntakeService.migrations).migrate(host.components.pool, logger: TestEnvironment.logger)
-        return IntakeFixture(id: id, host: host)
+        IntakeFixture(test: try await ServiceTestHost.make(IntakeService.self))
     }
 
     func token(_ role: Role, subject: String = "dr-tremblay", site: String? = nil) async throws -> String {
-        try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret))
-            .sign(AccessClaims(subject: subject, roles: [role], site: site, expires: Date().addingTimeInterval(600)))
+        try await test.token(role, subject: subject, site: site)
     }
 
     func count(_ table: String, where condition: String = "true") async throws -> Int {
@@ -53,9 +43,7 @@ struct IntakeFixture {
     }
 
     func tearDown() async {
-        _ = try? await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
-        await host.components.producer.close()
-        await pool.close()
+        await test.tearDown()
     }
 }
 

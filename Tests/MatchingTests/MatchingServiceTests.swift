@@ -14,24 +14,6 @@ import TestSupport
 
 @Suite("Matching service: catalogue API, matching and assignment against PostgreSQL", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct MatchingServiceTests {
-    static let secret = "matching-tests-secret-0123456789-abcdef"
-
-    func host() async throws -> (ServiceHost, String) {
-        let id = UUID().uuidString.prefix(8).lowercased()
-        var database = TestEnvironment.postgresConfiguration()
-        database.schema = "matching_\(id)"
-        let settings = ServiceSettings(
-            serviceName: "matching", httpPort: 0, postgres: database, kafka: TestEnvironment.kafkaConfiguration,
-            topics: TopicNames(prefix: "matching-\(id)."), auth: AuthSettings(hmacSecret: Self.secret), logLevel: .warning)
-        let host = try await ServiceHost.build(MatchingService.self, settings: settings, logger: TestEnvironment.logger)
-        try await SchemaMigrator(schema: database.schema!, migrations: MatchingService.migrations).migrate(host.components.pool, logger: TestEnvironment.logger)
-        return (host, database.schema!)
-    }
-
-    func token(_ role: Role, site: String? = nil) async throws -> String {
-        try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret)).sign(AccessClaims(subject: "u", roles: [role], site: site, expires: Date().addingTimeInterval(600)))
-    }
-
     func received(_ referral: UUID = UUID(), needs: [String] = ["loneliness"], site: String = "ottawa-west-chc", language: String = "fr") -> ReferralReceivedV1 {
         ReferralReceivedV1(
             referralID: referral, referralVersion: 1, clientID: UUID(), site: site, referrerID: "dr", referrerRole: "physician", needs: needs,
@@ -42,8 +24,9 @@ struct MatchingServiceTests {
 
     @Test("resources and link workers are managed through the API; search filters by category, language and distance")
     func catalogueAPI() async throws {
-        let (host, schema) = try await host()
-        let coordinator = try await token(.coordinator)
+        let test = try await ServiceTestHost.make(MatchingService.self)
+        let host = test.host
+        let coordinator = try await test.token(.coordinator)
         try await host.application.test(.router) { client in
             let body = #"{"organisation": "Centre Dalhousie", "name": "Club de marche", "kind": "health-champion-group", "categories": ["physical-activity", "loneliness"], "description": "Marche hebdomadaire", "languages": ["fr", "en"], "interpretationAvailable": false, "delivery": ["in-person"], "coordinates": {"latitude": 45.401, "longitude": -75.721}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seats": 12, "seatsTaken": 0, "waitlistAllowed": true}, "tags": ["walking"], "active": true}"#
             let created = try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: body))
@@ -55,7 +38,7 @@ struct MatchingServiceTests {
                 body: ByteBuffer(string: body.replacingOccurrences(of: "physical-activity", with: "astrology")))
             #expect(unknownCategory.status == .badRequest)
 
-            let worker = try await token(.linkWorker, site: "ottawa-west-chc")
+            let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")
             for (query, expected) in [("category=loneliness", 1), ("category=housing", 0), ("language=so", 0), ("near=45.40,-75.72&radius_km=2", 1), ("near=45.0,-74.0&radius_km=5", 0)] {
                 let response = try await client.execute(uri: "/v1/resources?\(query)", method: .get, headers: [.authorization: "Bearer \(worker)"])
                 #expect(response.status == .ok)
@@ -69,13 +52,13 @@ struct MatchingServiceTests {
             let saved = try await client.execute(uri: "/v1/link-workers/\(UUID())", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: workerBody))
             #expect(saved.status == .ok)
         }
-        _ = try await host.components.pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
-        await host.components.producer.close()
+        await test.tearDown()
     }
 
     @Test("a referral is matched and assigned once, with events through the outbox; a gap publishes need.unmet")
     func matchAndAssign() async throws {
-        let (host, schema) = try await host()
+        let test = try await ServiceTestHost.make(MatchingService.self)
+        let host = test.host
         let pool = host.components.pool
         let store = CatalogueStore(pool: pool)
         let french = UUID(), english = UUID()
@@ -101,30 +84,30 @@ struct MatchingServiceTests {
         #expect(unmet.contains("\"categories\":[\"housing\"]"))
 
         try await host.application.test(.router) { client in
-            let worker = try await token(.linkWorker, site: "ottawa-west-chc")
+            let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")
             let response = try await client.execute(uri: "/v1/referrals/\(referral.referralID)/matches", method: .get, headers: [.authorization: "Bearer \(worker)"])
             #expect(response.status == .ok)
             let body = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any])
             let matches = try #require(body["matches"] as? [[String: Any]])
             #expect(matches.count == 2)
             #expect((matches.first?["reasons"] as? [String])?.contains("parle français") == true)
-            let elsewhere = try await token(.linkWorker, site: "rural-east")
+            let elsewhere = try await test.token(.linkWorker, site: "rural-east")
             #expect(try await client.execute(uri: "/v1/referrals/\(referral.referralID)/matches", method: .get, headers: [.authorization: "Bearer \(elsewhere)"]).status == .notFound)
         }
-        _ = try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
-        await host.components.producer.close()
+        await test.tearDown()
     }
 
     @Test("50 concurrent connection requests for the last 3 seats: exactly 3 succeed; ending a connection frees its seat")
     func lastSeats() async throws {
-        let (host, schema) = try await host()
+        let test = try await ServiceTestHost.make(MatchingService.self)
+        let host = test.host
         let pool = host.components.pool
         let store = CatalogueStore(pool: pool)
         let resource = Catalogue.resource("Atelier tricot", categories: ["loneliness"], seats: 10, taken: 7)
         let referral = received()
         try await pool.withConnection { try await store.save(resource, on: $0) }
         try await pool.transaction { try await Matchmaker(store: store, outbox: host.components.outbox).receive(referral, on: $0) }
-        let worker = try await token(.linkWorker, site: "ottawa-west-chc")
+        let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")
         try await host.application.test(.router) { client in
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for _ in 0..<50 {
@@ -162,13 +145,13 @@ struct MatchingServiceTests {
         }
         #expect(events[ConnectionProposedV1.eventType] == 4)
         #expect(events[ConnectionChangedV1.eventType] == 2)
-        _ = try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
-        await host.components.producer.close()
+        await test.tearDown()
     }
 
     @Test("a closed referral releases its seats and its link worker's caseload, once")
     func closingReleases() async throws {
-        let (host, schema) = try await host()
+        let test = try await ServiceTestHost.make(MatchingService.self)
+        let host = test.host
         let pool = host.components.pool
         let store = CatalogueStore(pool: pool)
         let resource = Catalogue.resource("Jardin communautaire", categories: ["loneliness"], seats: 5)
@@ -180,7 +163,7 @@ struct MatchingServiceTests {
         let matchmaker = Matchmaker(store: store, outbox: host.components.outbox)
         let referral = received()
         try await pool.transaction { try await matchmaker.receive(referral, on: $0) }
-        let token = try await token(.coordinator)
+        let token = try await test.token(.coordinator)
         try await host.application.test(.router) { client in
             let created = try await client.execute(
                 uri: "/v1/referrals/\(referral.referralID)/connections", method: .post,
@@ -215,7 +198,6 @@ struct MatchingServiceTests {
         let change = try await pool.withConnection { try await $0.query("SELECT payload FROM outbox WHERE event_type = \(ConnectionChangedV1.eventType)").map { try $0.decode("payload", as: String.self) } }
         #expect(change.count == 1)
         #expect(change.first?.contains("\"from\":\"proposed\"") == true)
-        _ = try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
-        await host.components.producer.close()
+        await test.tearDown()
     }
 }

@@ -77,7 +77,6 @@ struct OutcomeRoutes: Sendable {
             }
             return Recorded(referralId: referral, instrument: instrument.code, timepoint: timepoint, scores: scored, changeFromBaseline: change)
         }
-        return Response(status: .created, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(recorded))))
+        return try Response.json(recorded, status: .created)
     }
 }

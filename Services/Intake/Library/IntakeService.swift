@@ -39,19 +39,6 @@ struct ReferralRoutes: Sendable {
         router.delete("/v1/clients/{id}") { request, context in try await erase(request, context) }
     }
 
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
-
-    private func json(_ value: some Encodable, status: HTTPResponse.Status, headers: HTTPFields = [:]) throws -> Response {
-        var headers = headers
-        headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try Self.encoder.encode(value))))
-    }
-
     private func submit(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         let actor = try context.require(.referrer, .coordinator, .service)
         let submission = try await request.decodeJSON(as: ReferralSubmission.self, context: context)
@@ -62,9 +49,9 @@ struct ReferralRoutes: Sendable {
         let valid = try submission.validated(referralID: UUID(), clientID: UUID(), now: Date())
         switch try await store.submit(valid, idempotencyKey: key, actor: actor, requestID: context.requestID) {
         case .created(let view):
-            return try json(view, status: .created, headers: [.location: "/v1/referrals/\(view.id.uuidString.lowercased())"])
+            return try Response.json(view, status: .created, headers: [.location: "/v1/referrals/\(view.id.uuidString.lowercased())"])
         case .existing(let view):
-            return try json(view, status: .ok, headers: [.location: "/v1/referrals/\(view.id.uuidString.lowercased())"])
+            return try Response.json(view, status: .ok, headers: [.location: "/v1/referrals/\(view.id.uuidString.lowercased())"])
         }
     }
 
@@ -87,25 +74,25 @@ struct ReferralRoutes: Sendable {
             return view
         }
         guard let view else { throw ProblemDetails.notFound }
-        return try json(view, status: .ok)
+        return try Response.json(view, status: .ok)
     }
 
     private func list(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
         let parameters = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { first, _ in first })
-        return try json(try await store.inbox(InboxQuery.parse(parameters, actor: actor), actor: actor), status: .ok)
+        return try Response.json(try await store.inbox(InboxQuery.parse(parameters, actor: actor), actor: actor), status: .ok)
     }
 
     private func transition(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
         let id = try id(context)
         let body = try await request.decodeJSON(as: TransitionRequest.self, context: context)
-        return try json(try await store.transition(id: id, request: body, actor: actor, requestID: context.requestID), status: .ok)
+        return try Response.json(try await store.transition(id: id, request: body, actor: actor, requestID: context.requestID), status: .ok)
     }
 
     private func auditTrail(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.require(.coordinator)
-        return try json(try await store.auditTrail(referral: try id(context)), status: .ok)
+        return try Response.json(try await store.auditTrail(referral: try id(context)), status: .ok)
     }
 
     private func changeConsent(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
@@ -114,7 +101,7 @@ struct ReferralRoutes: Sendable {
             throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
         }
         let consent = try await request.decodeJSON(as: ConsentRequest.self, context: context).validated()
-        return try json(try await store.changeConsent(clientID: clientID, to: consent, actor: actor, requestID: context.requestID), status: .ok)
+        return try Response.json(try await store.changeConsent(clientID: clientID, to: consent, actor: actor, requestID: context.requestID), status: .ok)
     }
 
     private func erase(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {

@@ -26,10 +26,6 @@ struct ConnectionRoutes: Sendable {
         router.patch("/v1/connections/{id}") { request, context in try await change(request, context) }
     }
 
-    private func json(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(value))))
-    }
-
     private func propose(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         let actor = try context.require(.linkWorker, .coordinator, .service)
         guard let referral = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
@@ -61,7 +57,7 @@ struct ConnectionRoutes: Sendable {
                 resourceKind: try seat.decode("kind"), categories: try seat.decode("categories"), proposedAt: Date()), on: session)
             return ConnectionView(id: id, referralId: referral, resourceId: resource, status: ConnectionStatus.proposed.rawValue, reason: nil)
         }
-        return try json(view, status: .created)
+        return try Response.json(view, status: .created)
     }
 
     private func change(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
@@ -101,6 +97,6 @@ struct ConnectionRoutes: Sendable {
                 from: current.rawValue, to: next.rawValue, reason: body.reason, changedAt: Date()), on: session)
             return ConnectionView(id: id, referralId: referral, resourceId: resource, status: next.rawValue, reason: body.reason)
         }
-        return try json(view, status: .ok)
+        return try Response.json(view, status: .ok)
     }
 }

@@ -29,9 +29,7 @@ struct FHIRRoutes: Sendable {
     }
 
     private func respond(_ value: some Encodable, status: HTTPResponse.Status, location: String? = nil) throws -> Response {
-        var headers: HTTPFields = [.contentType: "application/fhir+json"]
-        if let location { headers[.location] = location }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(value))))
+        try Response.json(value, status: status, headers: location.map { [.location: $0] } ?? [:], contentType: "application/fhir+json")
     }
 
     private func createPatient(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {

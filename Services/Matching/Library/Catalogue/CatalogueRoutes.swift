@@ -20,17 +20,6 @@ struct CatalogueRoutes: Sendable {
         router.get("/v1/referrals/{id}/matches") { request, context in try await matches(request, context) }
     }
 
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
-
-    private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try Self.encoder.encode(value))))
-    }
-
     private func id(_ context: PasserelleRequestContext) throws(ProblemDetails) -> UUID {
         guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
             throw ProblemDetails(status: .notFound, title: "Not found", detail: "no such id")
@@ -57,14 +46,14 @@ struct CatalogueRoutes: Sendable {
         _ = try context.require(.coordinator, .service)
         let resource = try await resource(request, context, id: UUID())
         try await store.pool.withConnection { try await store.save(resource, on: $0) }
-        return try json(resource, status: .created)
+        return try Response.json(resource, status: .created)
     }
 
     private func replace(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.require(.coordinator, .service)
         let resource = try await resource(request, context, id: try id(context))
         try await store.pool.withConnection { try await store.save(resource, on: $0) }
-        return try json(resource)
+        return try Response.json(resource)
     }
 
     private func deactivate(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
@@ -83,7 +72,7 @@ struct CatalogueRoutes: Sendable {
         guard let resource = try await store.pool.withConnection({ try await store.resource(id: id, on: $0) }) else {
             throw ProblemDetails(status: .notFound, title: "Not found", detail: "no resource with that id")
         }
-        return try json(resource)
+        return try Response.json(resource)
     }
 
     private func search(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
@@ -106,7 +95,7 @@ struct CatalogueRoutes: Sendable {
         let found = try await store.pool.withConnection {
             try await store.resources(category: category, language: language, near: point, radiusKilometres: point == nil ? nil : (radius ?? 10), on: $0)
         }
-        return try json(found)
+        return try Response.json(found)
     }
 
     private func saveLinkWorker(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
@@ -120,7 +109,7 @@ struct CatalogueRoutes: Sendable {
             throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
         }
         try await store.pool.withConnection { try await store.save(worker, on: $0) }
-        return try json(worker)
+        return try Response.json(worker)
     }
 
     private func matches(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
@@ -139,6 +128,6 @@ struct CatalogueRoutes: Sendable {
             return Body(referralId: id, linkWorkerId: worker, matches: listed)
         }
         guard let body else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id") }
-        return try json(body)
+        return try Response.json(body)
     }
 }

@@ -1,0 +1,41 @@
+import Contracts
+import Foundation
+import KafkaClient
+import Logging
+import PostgresClient
+import ServiceRuntime
+
+/// A service built in-process on a schema and topic prefix of its own, migrated, with its
+/// HTTP router ready for `application.test(.router)`; nothing is running yet.
+public struct ServiceTestHost: Sendable {
+    public let host: ServiceHost
+    public let schema: String
+    public let secret: String
+
+    public var pool: PostgresConnectionPool { host.components.pool }
+
+    public static func make<S: PasserelleService>(_ service: S.Type, secret: String = "service-tests-secret-0123456789-abcdef") async throws -> ServiceTestHost {
+        let id = UUID().uuidString.prefix(8).lowercased()
+        var database = TestEnvironment.postgresConfiguration()
+        database.schema = "\(S.name)_\(id)"
+        let settings = ServiceSettings(
+            serviceName: S.name, httpPort: 0, postgres: database, kafka: TestEnvironment.kafkaConfiguration,
+            topics: TopicNames(prefix: "\(S.name)-\(id)."), auth: AuthSettings(hmacSecret: secret), logLevel: .warning)
+        let host = try await ServiceHost.build(S.self, settings: settings, logger: TestEnvironment.logger)
+        try await SchemaMigrator(schema: database.schema!, migrations: S.migrations).migrate(host.components.pool, logger: TestEnvironment.logger)
+        return ServiceTestHost(host: host, schema: database.schema!, secret: secret)
+    }
+
+    /// A bearer token the host accepts.
+    public func token(_ role: Role, subject: String = "tester", site: String? = nil) async throws -> String {
+        try await TokenVerifier(settings: AuthSettings(hmacSecret: secret))
+            .sign(AccessClaims(subject: subject, roles: [role], site: site, expires: Date().addingTimeInterval(600)))
+    }
+
+    /// Drops the schema and closes what the host opened.
+    public func tearDown() async {
+        _ = try? await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: schema) CASCADE") }
+        await host.components.producer.close()
+        await pool.close()
+    }
+}
