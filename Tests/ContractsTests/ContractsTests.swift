@@ -46,7 +46,7 @@ enum Samples {
         referralID: Fixture.referralID, referralVersion: 1, clientID: Fixture.clientID, site: Fixture.site, referrerID: "cpso-104729",
         referrerRole: ReferrerRole.nursePractitioner.rawValue, needs: ["social-isolation", "food-security"], interests: ["gardening", "choir"],
         supportLevel: SupportLevel.medium.rawValue, priority: ReferralPriority.routine.rawValue, preferredLanguage: "fr", postalArea: "K1Y",
-        coordinates: GeoPoint(latitude: 45.4001, longitude: -75.7312), ageBand: AgeBand.from65to74.rawValue, accessibilityNeeds: ["step-free-access"],
+        coordinates: try! Coordinates(latitude: 45.4001, longitude: -75.7312), ageBand: AgeBand.from65to74.rawValue, accessibilityNeeds: ["step-free-access"],
         preferredChannel: ContactChannel.sms.rawValue, consent: Fixture.fullConsent, receivedAt: Fixture.time)
 
     static let referralReceivedMinimal = ReferralReceivedV1(

@@ -18,7 +18,7 @@ struct MatchingServiceTests {
         ReferralReceivedV1(
             referralID: referral, referralVersion: 1, clientID: UUID(), site: site, referrerID: "dr", referrerRole: "physician", needs: needs,
             interests: ["walking"], supportLevel: "light", priority: "urgent", preferredLanguage: language, postalArea: "K1Y",
-            coordinates: GeoPoint(latitude: 45.40, longitude: -75.72), ageBand: "65-74", accessibilityNeeds: [], preferredChannel: "sms",
+            coordinates: try! Coordinates(latitude: 45.40, longitude: -75.72), ageBand: "65-74", accessibilityNeeds: [], preferredChannel: "sms",
             consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), receivedAt: Date())
     }
 

@@ -132,7 +132,7 @@ struct ReferralStore: Sendable {
             referrerID: referral.referrer.id, referrerRole: referral.referrer.role.rawValue, needs: referral.needs.map(\.code),
             interests: referral.interests, supportLevel: referral.supportLevel.rawValue, priority: referral.priority.rawValue,
             preferredLanguage: client.preferredLanguage, postalArea: client.postalCode.flatMap(PostalCode.area),
-            coordinates: client.coordinates.map { GeoPoint(latitude: $0.latitude, longitude: $0.longitude) },
+            coordinates: client.coordinates,
             ageBand: AgeBand(age: client.birthDate.age(on: CalendarDate(referral.receivedAt))).rawValue,
             accessibilityNeeds: client.accessibilityNeeds, preferredChannel: client.preferredChannel.rawValue,
             consent: referral.consent, receivedAt: referral.receivedAt)

@@ -35,7 +35,7 @@ struct Matchmaker: Sendable {
         let now = Date()
         let request = MatchRequest(
             needs: referral.needs, interests: referral.interests, language: referral.preferredLanguage,
-            coordinates: referral.coordinates.flatMap { try? Coordinates(latitude: $0.latitude, longitude: $0.longitude) },
+            coordinates: referral.coordinates,
             postalArea: referral.postalArea, ageBand: AgeBand(rawValue: referral.ageBand), accessibilityNeeds: referral.accessibilityNeeds,
             supportLevel: SupportLevel(rawValue: referral.supportLevel) ?? .light)
         let ranked = ranker.rank(request, candidates: try await store.candidates(for: referral.needs, on: connection))

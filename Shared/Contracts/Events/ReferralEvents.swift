@@ -1,16 +1,6 @@
 import Domain
 import Foundation
 
-public struct GeoPoint: Codable, Sendable, Equatable {
-    public var latitude: Double
-    public var longitude: Double
-
-    public init(latitude: Double, longitude: Double) {
-        self.latitude = latitude
-        self.longitude = longitude
-    }
-}
-
 /// `passerelle.referral.received.v1`: a referral entered the loop. Thin: what matching and
 /// notification need and no more (no name, no contact, no birth date, no address).
 public struct ReferralReceivedV1: EventPayload {
@@ -30,7 +20,7 @@ public struct ReferralReceivedV1: EventPayload {
     public var preferredLanguage: String
     /// First three characters of the postal code.
     public var postalArea: String?
-    public var coordinates: GeoPoint?
+    public var coordinates: Coordinates?
     public var ageBand: String
     public var accessibilityNeeds: [String]
     public var preferredChannel: String
@@ -42,7 +32,7 @@ public struct ReferralReceivedV1: EventPayload {
     public init(
         referralID: UUID, referralVersion: Int, clientID: UUID, site: String, referrerID: String, referrerRole: String,
         needs: [String], interests: [String], supportLevel: String, priority: String, preferredLanguage: String,
-        postalArea: String?, coordinates: GeoPoint?, ageBand: String, accessibilityNeeds: [String], preferredChannel: String,
+        postalArea: String?, coordinates: Coordinates?, ageBand: String, accessibilityNeeds: [String], preferredChannel: String,
         consent: Consent, receivedAt: Date
     ) {
         self.referralID = referralID

@@ -99,8 +99,7 @@ struct CatalogueStore: Sendable {
     /// the client's language if anyone does; then the lowest caseload relative to capacity;
     /// ties broken by id. Rows are locked so concurrent replicas count caseloads right.
     func assign(referral: UUID, site: String, language: String, on connection: PostgresConnection) async throws -> LinkWorker? {
-        if let existing = try await connection.query("SELECT link_worker_id FROM assignment WHERE referral_id = \(referral)::uuid").first {
-            _ = existing
+        guard try await connection.query("SELECT 1 FROM assignment WHERE referral_id = \(referral)::uuid").isEmpty else {
             return nil  // already assigned by an earlier delivery
         }
         let workers = try await connection.query("""
