@@ -120,6 +120,9 @@ struct ServiceRuntimeTests {
             try await client.execute(uri: "/nowhere", method: .get) { response in
                 #expect(response.status == .notFound)
                 #expect(response.headers[.requestID]?.count == 36)
+                // Route checks elsewhere tell an unknown route from a handler's 404 by this.
+                let body = try problem(response)
+                #expect(body["detail"] == nil, "an unknown route's 404 carries no detail")
             }
         }
     }
