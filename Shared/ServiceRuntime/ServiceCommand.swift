@@ -16,7 +16,7 @@ public struct ServiceCommand<S: PasserelleService>: AsyncParsableCommand {
         CommandConfiguration(
             commandName: "passerelle-\(S.name)",
             abstract: "The Passerelle \(S.name) service. Configured by PASSERELLE_* environment variables (see .env.example).",
-            subcommands: [Serve.self, Migrate.self, CreateTopics.self, Token.self],
+            subcommands: [Serve.self, Migrate.self, CreateTopics.self, Token.self] + S.commands,
             defaultSubcommand: Serve.self)
     }
 
@@ -37,11 +37,13 @@ public struct ServiceCommand<S: PasserelleService>: AsyncParsableCommand {
         }
     }
 
-    static func settings() throws -> ServiceSettings {
+    /// The service's settings from the PASSERELLE_* environment (also for `S.commands`).
+    public static func settings() throws -> ServiceSettings {
         try ServiceSettings.fromEnvironment(service: S.name, defaultPort: S.defaultPort)
     }
 
-    static func logger(_ settings: ServiceSettings) -> Logger {
+    /// Bootstraps JSON logging once and returns the service's logger.
+    public static func logger(_ settings: ServiceSettings) -> Logger {
         Observability.bootstrap(logLevel: settings.logLevel)
         var logger = Logger(label: "passerelle.\(S.name)")
         logger.logLevel = settings.logLevel

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Contracts
 import Foundation
 import Hummingbird
@@ -16,6 +17,13 @@ public protocol PasserelleService {
     static var migrations: [Migration] { get }
     static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws
     static func consumers(components: ServiceComponents) -> [IdempotentConsumer]
+    /// Subcommands of this service's executable beyond serve/migrate/create-topics/token
+    /// (imports, rebuilds); each reads the same PASSERELLE_* settings via `ServiceCommand`.
+    static var commands: [any ParsableCommand.Type] { get }
+}
+
+extension PasserelleService {
+    public static var commands: [any ParsableCommand.Type] { [] }
 }
 
 /// The shared parts every service works with.

@@ -1,28 +1,50 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and writes BENCHMARKS.md (machine, date, figures). Needs the local stack
 # (deploy/local/stack.sh start). Everything talks to 127.0.0.1 and stops by itself.
+#
+#   deploy/bench/run.sh                  every suite in deploy/bench/suites/
+#   deploy/bench/run.sh intake matching  only those suites; the others keep their last results
+#   deploy/bench/run.sh --assemble       rewrite BENCHMARKS.md from the stored results only
+#
+# Each suite prints a Markdown section, stored as deploy/bench/results/<suite>.md with the date
+# and machine; a hand-written results/<suite>-notes.md, if any, follows its section.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-"$root/deploy/local/stack.sh" start >/dev/null
-out=$root/BENCHMARKS.md
-intake=$("$here/intake.sh")
+results=$here/results
+mkdir -p "$results"
+
+if [ "${1:-}" != "--assemble" ]; then
+  suites=("$@")
+  if [ ${#suites[@]} -eq 0 ]; then
+    for script in "$here"/suites/*.sh; do suites+=("$(basename "$script" .sh)"); done
+  fi
+  "$root/deploy/local/stack.sh" start >/dev/null
+  (cd "$root" && swift build -c release --scratch-path .build-release >/dev/null)
+  for suite in "${suites[@]}"; do
+    echo "[bench] $suite" >&2
+    section=$("$here/suites/$suite.sh")
+    {
+      echo "$section"
+      echo
+      echo "_Measured on $(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB of memory._"
+    } > "$results/$suite.md"
+  done
+fi
+
 {
   echo "# Benchmarks"
   echo
-  echo "Measured by \`deploy/bench/run.sh\` on $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
-  echo "$(free -g | awk '/Mem:/ {print $2}') GiB of memory, $(. /etc/os-release && echo "$PRETTY_NAME"), PostgreSQL $(psql --version | awk '{print $3}'),"
-  echo "release build of the services. Each figure is the median of ${RUNS:-3} runs of ${DURATION:-10} s, with the spread (min–max)."
-  echo
-  echo "## Intake: POST /v1/referrals vs a plain insert"
-  echo
-  echo "Load from \`wrk\` (deploy/bench/referral.lua: a new client per request). Each accepted referral is one"
-  echo "transaction (client upsert, referral, status history, audit, two outbox rows) plus JWT verification and"
-  echo "validation; the baseline is \`pgbench\` running one single-row INSERT transaction (deploy/bench/pgbench-insert.sql)"
-  echo "with the same number of clients against the same PostgreSQL, in the same run. The target is a ratio of at least 0.5."
-  echo
-  echo "$intake"
-  echo
-  cat "$here/notes.md"
-} > "$out"
-echo "wrote $out"
+  echo "Measured by \`deploy/bench/run.sh\` (one command; \`deploy/bench/run.sh <suite>\` runs one) on"
+  echo "$(. /etc/os-release && echo "$PRETTY_NAME"), PostgreSQL $(psql --version | awk '{print $3}'), release builds of the services."
+  echo "Each figure is a median of several runs with its spread (min–max), and a ratio beside its baseline where"
+  echo "there is one. Each section says when and on what machine it was measured."
+  for section in "$results"/*.md; do
+    case $section in *-notes.md) continue ;; esac
+    echo
+    cat "$section"
+    notes=${section%.md}-notes.md
+    if [ -f "$notes" ]; then echo; cat "$notes"; fi
+  done
+} > "$root/BENCHMARKS.md"
+echo "wrote $root/BENCHMARKS.md" >&2

@@ -2,11 +2,12 @@
 # Intake throughput and latency for POST /v1/referrals at 1, 8 and 32 concurrent clients, next
 # to pgbench's single-insert transactions on the same PostgreSQL in the same run.
 # Each figure is the median of RUNS runs (default 3) of DURATION seconds (default 10), with the
-# spread (min–max). Results are printed as Markdown rows; deploy/bench/run.sh writes them to
-# BENCHMARKS.md. Talks to 127.0.0.1 only.
+# spread (min–max). Prints a Markdown section; deploy/bench/run.sh puts it in BENCHMARKS.md.
+# Talks to 127.0.0.1 only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+root=$(cd "$here/../../.." && pwd)
+bench=$(cd "$here/.." && pwd)
 runs=${RUNS:-3}
 duration=${DURATION:-10}
 port=${PASSERELLE_BENCH_PORT:-18081}
@@ -35,13 +36,22 @@ export PASSERELLE_BENCH_TOKEN=$("$bin/passerelle-intake" token --role service --
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.0f", m}'; }
 spread() { sort -n | awk 'NR==1{min=$1} {max=$1} END {printf "%.0f–%.0f", min, max}'; }
 
+cat <<'EOF'
+## Intake: POST /v1/referrals vs a plain insert
+
+Load from `wrk` (deploy/bench/referral.lua: a new client per request). Each accepted referral is one
+transaction (client upsert, referral, status history, audit, two outbox rows) plus JWT verification and
+validation; the baseline is `pgbench` running one single-row INSERT transaction (deploy/bench/pgbench-insert.sql)
+with the same number of clients against the same PostgreSQL, in the same run. The target is a ratio of at least 0.5.
+
+EOF
 printf '| clients | intake referrals/s (spread) | p50 ms | p99 ms | pgbench insert tps (spread) | ratio |\n'
 printf '|---|---|---|---|---|---|\n'
 for clients in 1 8 32; do
   rates=(); p50s=(); p99s=(); baselines=()
   threads=$(( clients < 2 ? 1 : 2 ))
   for _ in $(seq 1 "$runs"); do
-    line=$(wrk -t"$threads" -c"$clients" -d"${duration}s" --latency -s "$here/referral.lua" "http://127.0.0.1:$port" | grep '^RESULT')
+    line=$(wrk -t"$threads" -c"$clients" -d"${duration}s" --latency -s "$bench/referral.lua" "http://127.0.0.1:$port" | grep '^RESULT')
     requests=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
     non2xx=$(sed -E 's/.*non2xx=([0-9]+).*/\1/' <<<"$line")
     micros=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$line")
@@ -49,7 +59,7 @@ for clients in 1 8 32; do
     rates+=("$(awk -v r="$requests" -v us="$micros" 'BEGIN {printf "%.0f", r / (us / 1e6)}')")
     p50s+=("$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line")")
     p99s+=("$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")")
-    tps=$(pgbench -n -h 127.0.0.1 -p "$PASSERELLE_DB_PORT" -U postgres -c "$clients" -j "$threads" -T "$duration" -f "$here/pgbench-insert.sql" passerelle 2>/dev/null \
+    tps=$(pgbench -n -h 127.0.0.1 -p "$PASSERELLE_DB_PORT" -U postgres -c "$clients" -j "$threads" -T "$duration" -f "$bench/pgbench-insert.sql" passerelle 2>/dev/null \
       | awk '/^tps/ {printf "%.0f", $3}')
     baselines+=("$tps")
   done
