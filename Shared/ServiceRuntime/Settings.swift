@@ -59,11 +59,14 @@ public struct ServiceSettings: Sendable {
     public var logLevel: Logger.Level
     /// Apply migrations when the service starts (otherwise run `<executable> migrate`).
     public var migrateOnStart: Bool
+    /// The variables the settings were read from: a service reads its own settings here
+    /// (e.g. notification's SMTP relay), so tests can hand them in without touching the process.
+    public var environment: Environment
 
     public init(
         serviceName: String, httpHost: String = "127.0.0.1", httpPort: Int, postgres: PostgresConfiguration,
         kafka: KafkaConfiguration, topics: TopicNames = TopicNames(), consumerGroup: String? = nil, auth: AuthSettings,
-        logLevel: Logger.Level = .info, migrateOnStart: Bool = true
+        logLevel: Logger.Level = .info, migrateOnStart: Bool = true, environment: Environment = Environment([:])
     ) {
         self.serviceName = serviceName
         self.httpHost = httpHost
@@ -75,6 +78,7 @@ public struct ServiceSettings: Sendable {
         self.auth = auth
         self.logLevel = logLevel
         self.migrateOnStart = migrateOnStart
+        self.environment = environment
     }
 
     /// Reads `PASSERELLE_*` variables. Defaults suit the local stack (deploy/local/stack.sh).
@@ -118,6 +122,7 @@ public struct ServiceSettings: Sendable {
             consumerGroup: e.optionalString("PASSERELLE_CONSUMER_GROUP"),
             auth: try AuthSettings.fromEnvironment(e),
             logLevel: logLevel,
-            migrateOnStart: e.string("PASSERELLE_MIGRATE_ON_START", default: "true") == "true")
+            migrateOnStart: e.string("PASSERELLE_MIGRATE_ON_START", default: "true") == "true",
+            environment: e)
     }
 }

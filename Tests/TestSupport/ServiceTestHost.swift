@@ -14,13 +14,17 @@ public struct ServiceTestHost: Sendable {
 
     public var pool: PostgresConnectionPool { host.components.pool }
 
-    public static func make<S: PasserelleService>(_ service: S.Type, secret: String = "service-tests-secret-0123456789-abcdef") async throws -> ServiceTestHost {
+    /// `environment` holds service-specific variables (read through `settings.environment`).
+    public static func make<S: PasserelleService>(
+        _ service: S.Type, secret: String = "service-tests-secret-0123456789-abcdef", environment: [String: String] = [:]
+    ) async throws -> ServiceTestHost {
         let id = UUID().uuidString.prefix(8).lowercased()
         var database = TestEnvironment.postgresConfiguration()
         database.schema = "\(S.name)_\(id)"
         let settings = ServiceSettings(
             serviceName: S.name, httpPort: 0, postgres: database, kafka: TestEnvironment.kafkaConfiguration,
-            topics: TopicNames(prefix: "\(S.name)-\(id)."), auth: AuthSettings(hmacSecret: secret), logLevel: .warning)
+            topics: TopicNames(prefix: "\(S.name)-\(id)."), auth: AuthSettings(hmacSecret: secret), logLevel: .warning,
+            environment: Environment(environment))
         let host = try await ServiceHost.build(S.self, settings: settings, logger: TestEnvironment.logger)
         try await SchemaMigrator(schema: database.schema!, migrations: S.migrations).migrate(host.components.pool, logger: TestEnvironment.logger)
         return ServiceTestHost(host: host, schema: database.schema!, secret: secret)
