@@ -17,6 +17,12 @@ let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "sw
 let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let jwt = Target.Dependency.product(name: "JWTKit", package: "jwt-kit")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+let mustache = Target.Dependency.product(name: "Mustache", package: "swift-mustache")
+let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
 
 /// One service = a library (everything, testable in-process) + a thin executable.
 func service(_ name: String, product: String, extra: [Target.Dependency] = []) -> [Target] {
@@ -39,7 +45,7 @@ func service(_ name: String, product: String, extra: [Target.Dependency] = []) -
             name: "\(name)Tests",
             dependencies: [.target(name: "\(name)Service"), "TestSupport", hummingbirdTesting, httpTypes],
             path: "Tests/\(name)Tests",
-            exclude: name == "Intake" ? ["check_openapi.py"] : [],
+            exclude: ["Intake": ["check_openapi.py"], "Notification": ["smtp_sink.py", "http_receiver.py"]][name] ?? [],
             swiftSettings: strict
         ),
     ]
@@ -64,6 +70,10 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C libraries, each wrapped exactly once below.
@@ -99,7 +109,7 @@ let package = Package(
     ]
         + service("Intake", product: "passerelle-intake")
         + service("Matching", product: "passerelle-matching")
-        + service("Notification", product: "passerelle-notification")
+        + service("Notification", product: "passerelle-notification", extra: [crypto, mustache, httpClient, nioCore, nioPosix, nioHTTP1, nioSSL, lifecycle, metrics])
         + service("Evaluation", product: "passerelle-evaluation"),
     swiftLanguageModes: [.v6]
 )

@@ -1,10 +1,12 @@
 import Synchronization
 
 /// A coalescing wake-up: any number of `signal()`s before a `wait` count as one.
-final class WakeUpSignal: Sendable {
+public final class WakeUpSignal: Sendable {
     private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
-    func signal() {
+    public init() {}
+
+    public func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiter else {
                 state.pending = true
@@ -17,7 +19,7 @@ final class WakeUpSignal: Sendable {
     }
 
     /// Returns on a signal, after `timeout`, or when cancelled.
-    func wait(timeout: Duration) async {
+    public func wait(timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForSignal() }
             group.addTask { try? await Task.sleep(for: timeout) }

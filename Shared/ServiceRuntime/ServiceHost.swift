@@ -20,10 +20,14 @@ public protocol PasserelleService {
     /// Subcommands of this service's executable beyond serve/migrate/create-topics/token
     /// (imports, rebuilds); each reads the same PASSERELLE_* settings via `ServiceCommand`.
     static var commands: [any ParsableCommand.Type] { get }
+    /// Long-running work of the service's own (e.g. notification's delivery loop); started
+    /// after the relay and stopped before it.
+    static func backgroundServices(components: ServiceComponents) -> [any Service]
 }
 
 extension PasserelleService {
     public static var commands: [any ParsableCommand.Type] { [] }
+    public static func backgroundServices(components: ServiceComponents) -> [any Service] { [] }
 }
 
 /// The shared parts every service works with.
@@ -84,8 +88,10 @@ public struct ServiceHost: Sendable {
             migrator: SchemaMigrator(schema: schema, migrations: S.migrations), pool: pool, gate: gate,
             apply: settings.migrateOnStart, logger: logger)
         let relay = OutboxRelay(pool: pool, producer: producer, schema: schema, gate: gate, logger: logger)
-        // Shutdown runs in reverse: HTTP stops first, then consumers, relay, producer (flush), pool.
-        let services: [any Service] = [pool, producer, migration, relay] + S.consumers(components: components) + [application]
+        // Shutdown runs in reverse: HTTP stops first, then consumers, the service's own background
+        // work, relay, producer (flush), pool.
+        let services: [any Service] = [pool, producer, migration, relay] + S.backgroundServices(components: components)
+            + S.consumers(components: components) + [application]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

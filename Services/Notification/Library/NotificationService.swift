@@ -1,55 +1,133 @@
 import Contracts
 import Domain
+import Foundation
 import Hummingbird
 import Messaging
 import PostgresClient
+import ServiceLifecycle
 import ServiceRuntime
 
 /// Notification: tells link workers, clients, referrers and partners what they need to know,
-/// in their language, only with consent.
+/// in their language, only with consent, over SMTP, SMS or webhooks.
 public enum NotificationService: PasserelleService {
     public static let name = "notification"
     public static let defaultPort = 8083
 
-    public static let migrations: [Migration] = [
-        MessagingSchema.migration,
-        Migration(2, "referral_audience", """
-            -- Who may be told about each referral, and how: flags only, no contact details.
-            CREATE TABLE referral_audience (
-                referral_id uuid PRIMARY KEY,
-                referral_version integer NOT NULL,
-                client_id uuid NOT NULL,
-                site text NOT NULL,
-                referrer_id text NOT NULL,
-                priority text NOT NULL,
-                preferred_language text NOT NULL,
-                preferred_channel text NOT NULL,
-                consent_contact boolean NOT NULL,
-                consent_share_with_partners boolean NOT NULL,
-                received_at timestamptz NOT NULL
-            );
-            """),
-    ]
+    public static let migrations: [Migration] = [MessagingSchema.migration, NotificationMigrations.audience, NotificationMigrations.delivery]
 
-    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {}
+    /// `addRoutes` runs first when a host is built and fails the build on a bad setting, so the
+    /// later hooks can rely on the settings being valid.
+    static func settings(_ components: ServiceComponents) -> NotificationSettings {
+        (try? NotificationSettings.fromEnvironment(components.settings.environment)) ?? .fallback
+    }
+
+    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
+        let settings = try NotificationSettings.fromEnvironment(components.settings.environment)
+        _ = try DeliveryChannels(settings: settings)
+        NotificationRoutes(pool: components.pool, targets: WebhookTargetPolicy(allowPrivate: settings.allowPrivateWebhookTargets)).add(to: router)
+    }
+
+    public static func backgroundServices(components: ServiceComponents) -> [any Service] {
+        let settings = settings(components)
+        guard let channels = try? DeliveryChannels(settings: settings) else { return [] }
+        return [DeliveryLoop(
+            pool: components.pool, outbox: components.outbox, topics: components.settings.topics, gate: components.gate, settings: settings,
+            channels: channels, schema: components.settings.postgres.schema ?? name, logger: components.logger)]
+    }
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
+        [components.consumer(topics: [.referrals, .clients, .matching], handlers: handlers(planner: NotificationPlanner(settings: settings(components))))]
+    }
+
+    static func handlers(planner: NotificationPlanner) -> EventHandlers {
         var handlers = EventHandlers()
         handlers.on(ReferralReceivedV1.self) { referral, _, connection in
             try await connection.query("""
                 INSERT INTO referral_audience (referral_id, referral_version, client_id, site, referrer_id, priority, preferred_language,
-                    preferred_channel, consent_contact, consent_share_with_partners, received_at)
+                    preferred_channel, consent_contact, consent_share_with_partners, received_at, needs)
                 VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.clientID)::uuid, \(referral.site),
                     \(referral.referrerID), \(referral.priority), \(referral.preferredLanguage), \(referral.preferredChannel),
-                    \(referral.consent.contact), \(referral.consent.shareWithPartners), \(referral.receivedAt)::timestamptz)
+                    \(referral.consent.contact), \(referral.consent.shareWithPartners), \(referral.receivedAt)::timestamptz, \(referral.needs))
                 ON CONFLICT (referral_id) DO UPDATE SET referral_version = EXCLUDED.referral_version,
                     consent_contact = EXCLUDED.consent_contact, consent_share_with_partners = EXCLUDED.consent_share_with_partners
                 WHERE referral_audience.referral_version < EXCLUDED.referral_version
                 """)
+            try await planner.planParked(referralID: referral.referralID, on: connection)
+        }
+        handlers.on(ClientProfileV1.self) { profile, _, connection in
+            try await connection.query("""
+                INSERT INTO client_contact (client_id, client_version, given_name, family_name, phone, email, preferred_language, preferred_channel,
+                    consent_contact, consent_share_with_partners, updated_at)
+                VALUES (\(profile.clientID)::uuid, \(profile.clientVersion), \(profile.givenName), \(profile.familyName), \(profile.phone), \(profile.email),
+                    \(profile.preferredLanguage), \(profile.preferredChannel), \(profile.consent.contact), \(profile.consent.shareWithPartners),
+                    \(profile.updatedAt)::timestamptz)
+                ON CONFLICT (client_id) DO UPDATE SET client_version = EXCLUDED.client_version, given_name = EXCLUDED.given_name,
+                    family_name = EXCLUDED.family_name, phone = EXCLUDED.phone, email = EXCLUDED.email, preferred_language = EXCLUDED.preferred_language,
+                    preferred_channel = EXCLUDED.preferred_channel, consent_contact = EXCLUDED.consent_contact,
+                    consent_share_with_partners = EXCLUDED.consent_share_with_partners, updated_at = EXCLUDED.updated_at
+                WHERE client_contact.client_version < EXCLUDED.client_version
+                """)
+        }
+        // Takes effect for every message not sent yet: sending re-reads consent.
+        handlers.on(ClientConsentChangedV1.self) { change, _, connection in
+            try await connection.query("""
+                UPDATE referral_audience SET consent_contact = \(change.consent.contact), consent_share_with_partners = \(change.consent.shareWithPartners)
+                WHERE client_id = \(change.clientID)::uuid
+                """)
+            try await connection.query("""
+                UPDATE client_contact SET consent_contact = \(change.consent.contact), consent_share_with_partners = \(change.consent.shareWithPartners),
+                    client_version = \(change.clientVersion)
+                WHERE client_id = \(change.clientID)::uuid AND client_version <= \(change.clientVersion)
+                """)
         }
         handlers.on(ClientErasedV1.self) { erased, _, connection in
+            try await connection.query("""
+                UPDATE notification SET address = NULL, facts = '{}'::jsonb,
+                    status = CASE WHEN status IN ('pending', 'deferred', 'sending') THEN 'withheld' ELSE status END,
+                    last_error = CASE WHEN status IN ('pending', 'deferred', 'sending') THEN 'the client was erased' ELSE last_error END, updated_at = now()
+                WHERE referral_id = \(erased.referralID)::uuid
+                """)
             try await connection.query("DELETE FROM referral_audience WHERE referral_id = \(erased.referralID)::uuid")
+            try await connection.query("DELETE FROM client_contact WHERE client_id = \(erased.clientID)::uuid")
+            try await connection.query("DELETE FROM parked_occasion WHERE referral_id = \(erased.referralID)::uuid")
         }
-        return [components.consumer(topics: [.referrals], handlers: handlers)]
+        handlers.on(ReferralAssignedV1.self) { assigned, consumed, connection in
+            try await planner.plan(
+                OccasionRecord(occasion: Occasion.assigned.code, facts: [:], linkWorkerID: assigned.linkWorkerID),
+                referralID: assigned.referralID, sourceEventID: consumed.event.id, at: assigned.assignedAt, on: connection)
+        }
+        handlers.on(ReferralStatusChangedV1.self) { change, consumed, connection in
+            guard let status = ReferralStatus(rawValue: change.to) else { return }
+            var facts: [String: TemplateValue] = ["status": .text(change.to)]
+            if let reason = change.reason { facts["reason"] = .text(reason) }
+            if let outcome = change.outcome { facts["outcome"] = .text(outcome) }
+            try await planner.plan(
+                OccasionRecord(occasion: Occasion.referralStatus(status).code, facts: facts),
+                referralID: change.referralID, sourceEventID: consumed.event.id, at: change.changedAt, on: connection)
+        }
+        handlers.on(ConnectionProposedV1.self) { proposed, consumed, connection in
+            let facts: [String: TemplateValue] = [
+                "resourceName": .text(proposed.resourceName ?? ""), "resourceKind": .text(proposed.resourceKind), "categories": .list(proposed.categories),
+                "address": .text(proposed.address ?? ""), "schedule": .text(proposed.schedule ?? ""), "directions": .text(proposed.address ?? ""),
+            ]
+            try await planner.plan(
+                OccasionRecord(occasion: Occasion.connectionProposed.code, facts: facts, resourceID: proposed.resourceID),
+                referralID: proposed.referralID, sourceEventID: consumed.event.id, at: proposed.proposedAt, on: connection)
+        }
+        handlers.on(ConnectionChangedV1.self) { change, consumed, connection in
+            guard let status = ConnectionStatus(rawValue: change.to) else { return }
+            try await planner.plan(
+                OccasionRecord(occasion: Occasion.connectionStatus(status).code, facts: ["resourceName": .text(change.resourceName ?? "")], resourceID: change.resourceID),
+                referralID: change.referralID, sourceEventID: consumed.event.id, at: change.changedAt, on: connection)
+        }
+        return handlers
     }
+}
+
+extension NotificationSettings {
+    /// Only reached if `addRoutes` did not run first (it validates the real settings).
+    static let fallback = NotificationSettings(
+        defaultLanguage: "fr", defaultTimeZone: TimeZone(identifier: "America/Toronto") ?? .gmt, defaultQuietHours: nil, callWithinDays: 2,
+        retry: RetryPolicy(maxAttempts: 6, baseDelay: .seconds(2), maxDelay: .seconds(600)), concurrency: 16, smtp: nil, sms: nil,
+        allowPrivateWebhookTargets: false)
 }

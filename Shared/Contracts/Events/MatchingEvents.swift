@@ -99,17 +99,27 @@ public struct ConnectionProposedV1: EventPayload {
     public var resourceID: UUID
     public var resourceKind: String
     public var categories: [String]
+    /// What the client is told: the resource's name, where and when (optional; older events lack them).
+    public var resourceName: String?
+    public var address: String?
+    public var schedule: String?
     public var proposedAt: Date
 
     public var subject: String { referralID.uuidString.lowercased() }
 
-    public init(connectionID: UUID, referralID: UUID, referralVersion: Int, resourceID: UUID, resourceKind: String, categories: [String], proposedAt: Date) {
+    public init(
+        connectionID: UUID, referralID: UUID, referralVersion: Int, resourceID: UUID, resourceKind: String, categories: [String],
+        resourceName: String? = nil, address: String? = nil, schedule: String? = nil, proposedAt: Date
+    ) {
         self.connectionID = connectionID
         self.referralID = referralID
         self.referralVersion = referralVersion
         self.resourceID = resourceID
         self.resourceKind = resourceKind
         self.categories = categories
+        self.resourceName = resourceName
+        self.address = address
+        self.schedule = schedule
         self.proposedAt = proposedAt
     }
 }
@@ -126,11 +136,16 @@ public struct ConnectionChangedV1: EventPayload {
     public var from: String
     public var to: String
     public var reason: String?
+    /// The resource's name (optional; older events lack it).
+    public var resourceName: String?
     public var changedAt: Date
 
     public var subject: String { referralID.uuidString.lowercased() }
 
-    public init(connectionID: UUID, referralID: UUID, referralVersion: Int, resourceID: UUID, from: String, to: String, reason: String?, changedAt: Date) {
+    public init(
+        connectionID: UUID, referralID: UUID, referralVersion: Int, resourceID: UUID, from: String, to: String, reason: String?,
+        resourceName: String? = nil, changedAt: Date
+    ) {
         self.connectionID = connectionID
         self.referralID = referralID
         self.referralVersion = referralVersion
@@ -138,6 +153,7 @@ public struct ConnectionChangedV1: EventPayload {
         self.from = from
         self.to = to
         self.reason = reason
+        self.resourceName = resourceName
         self.changedAt = changedAt
     }
 }

@@ -1,0 +1,221 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import PostgresClient
+import ServiceRuntime
+
+/// The notification API: the delivery log for link workers and coordinators; templates,
+/// recipients, webhook targets and site policies for coordinators.
+struct NotificationRoutes: Sendable {
+    let pool: PostgresConnectionPool
+    let targets: WebhookTargetPolicy
+
+    func add(to router: Router<PasserelleRequestContext>) {
+        router.get("/v1/notifications") { request, context in try await log(request, context) }
+        router.get("/v1/templates") { request, context in try await templates(request, context) }
+        router.put("/v1/templates/{key}/{language}/{channel}") { request, context in try await saveTemplate(request, context) }
+        router.put("/v1/recipients/{kind}/{id}") { request, context in try await saveRecipient(request, context) }
+        router.put("/v1/webhook-targets/{id}") { request, context in try await saveTarget(request, context) }
+        router.put("/v1/sites/{site}/policy") { request, context in try await savePolicy(request, context) }
+    }
+
+    struct LogEntry: Codable {
+        var id: UUID
+        var referralId: UUID
+        var recipientKind: String
+        var recipientId: String
+        var template: String
+        var language: String?
+        var channel: String?
+        var status: String
+        var attempts: Int
+        var lastError: String?
+        var createdAt: Date
+        var notBefore: Date
+        var sentAt: Date?
+    }
+
+    /// What was sent to whom, when, how, with status and attempts. Addresses are not shown:
+    /// the log answers "was the loop closed", not "what is their e-mail".
+    private func log(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let identity = try context.require(.linkWorker, .coordinator, .service)
+        guard let referral = request.uri.queryParameters.get("referral").flatMap(UUID.init(uuidString:)) else {
+            throw ProblemDetails.validation([.init(pointer: "/query/referral", detail: "a referral id is required")])
+        }
+        let scopedSite = identity.roles.contains(.coordinator) || identity.roles.contains(.service) ? nil : identity.site
+        if identity.roles == [.linkWorker] && scopedSite == nil {
+            throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a link worker's token must name their site")
+        }
+        let rows = try await pool.withConnection { connection in
+            try await connection.query("""
+                SELECT n.* FROM notification n LEFT JOIN referral_audience a ON a.referral_id = n.referral_id
+                WHERE n.referral_id = \(referral)::uuid AND (\(scopedSite)::text IS NULL OR a.site = \(scopedSite))
+                ORDER BY n.created_at, n.id
+                """)
+        }
+        let entries = try rows.map { row in
+            LogEntry(
+                id: try row.decode("id"), referralId: try row.decode("referral_id"), recipientKind: try row.decode("recipient_kind"),
+                recipientId: try row.decode("recipient_id"), template: try row.decode("template"), language: try row.decode("language", as: String?.self),
+                channel: try row.decode("channel", as: String?.self), status: try row.decode("status"), attempts: try row.decode("attempts"),
+                lastError: try row.decode("last_error", as: String?.self), createdAt: try row.decode("created_at"), notBefore: try row.decode("not_before"),
+                sentAt: try row.decode("sent_at", as: Date?.self))
+        }
+        return try Response.json(["notifications": entries])
+    }
+
+    private func templates(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        _ = try context.require(.coordinator, .service)
+        let rows = try await pool.withConnection { try await $0.query("SELECT * FROM template ORDER BY key, language, channel") }
+        let templates = try rows.map { row in
+            MessageTemplate(
+                key: TemplateKey(rawValue: try row.decode("key")) ?? .referralAssigned, language: try row.decode("language"),
+                channel: TemplateChannel(rawValue: try row.decode("channel")) ?? .text, subject: try row.decode("subject", as: String?.self),
+                body: try row.decode("body"), html: try row.decode("html", as: String?.self))
+        }
+        let variables = Dictionary(uniqueKeysWithValues: TemplateKey.allCases.map { ($0.rawValue, $0.variables.sorted()) })
+        return try Response.json(TemplateList(templates: templates, variables: variables))
+    }
+
+    struct TemplateList: Codable {
+        var templates: [MessageTemplate]
+        /// The variables each template may use.
+        var variables: [String: [String]]
+    }
+
+    struct TemplateBody: Codable {
+        var subject: String?
+        var body: String
+        var html: String?
+    }
+
+    /// Validated on save: the syntax parses, every variable is known, it renders, a text fits.
+    private func saveTemplate(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let identity = try context.require(.coordinator)
+        var errors: [ProblemDetails.FieldError] = []
+        let key = context.parameters.get("key").flatMap(TemplateKey.init(rawValue:))
+        if key == nil { errors.append(.init(pointer: "/path/key", detail: "one of \(TemplateKey.allCases.map(\.rawValue).joined(separator: ", "))")) }
+        let channel = context.parameters.get("channel").flatMap(TemplateChannel.init(rawValue:))
+        if channel == nil { errors.append(.init(pointer: "/path/channel", detail: "one of email, text")) }
+        let language = context.parameters.get("language") ?? ""
+        if !(2...8).contains(language.count) || !language.allSatisfy({ $0.isLetter || $0 == "-" }) {
+            errors.append(.init(pointer: "/path/language", detail: "a language tag such as fr or en"))
+        }
+        guard errors.isEmpty, let key, let channel else { throw ProblemDetails.validation(errors) }
+        let body = try await request.decodeJSON(as: TemplateBody.self, context: context)
+        let template = MessageTemplate(key: key, language: language, channel: channel, subject: body.subject, body: body.body, html: body.html)
+        let problems = template.validate()
+        guard problems.isEmpty else { throw ProblemDetails.validation(problems.map { .init(pointer: $0.pointer, detail: $0.detail) }) }
+        try await pool.withConnection { connection in
+            try await connection.query("""
+                INSERT INTO template (key, language, channel, subject, body, html, updated_by, updated_at)
+                VALUES (\(key.rawValue), \(language), \(channel.rawValue), \(template.subject), \(template.body), \(template.html), \(identity.subject), now())
+                ON CONFLICT (key, language, channel) DO UPDATE SET subject = EXCLUDED.subject, body = EXCLUDED.body, html = EXCLUDED.html,
+                    updated_by = EXCLUDED.updated_by, updated_at = now()
+                """)
+        }
+        return try Response.json(template)
+    }
+
+    struct RecipientBody: Codable {
+        var displayName: String
+        var email: String?
+        var phone: String?
+        var webhookTarget: String?
+        var language: String
+        var channel: String
+    }
+
+    private func saveRecipient(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        _ = try context.require(.coordinator, .service)
+        let kind = context.parameters.get("kind") ?? ""
+        let id = context.parameters.get("id") ?? ""
+        let body = try await request.decodeJSON(as: RecipientBody.self, context: context)
+        var errors: [ProblemDetails.FieldError] = []
+        if !["link-worker", "referrer", "partner"].contains(kind) { errors.append(.init(pointer: "/path/kind", detail: "one of link-worker, referrer, partner")) }
+        if body.displayName.trimmingCharacters(in: .whitespaces).isEmpty { errors.append(.init(pointer: "/displayName", detail: "must not be empty")) }
+        switch DeliveryChannel(rawValue: body.channel) {
+        case .email?: if body.email.map({ $0.contains("@") && !$0.contains(" ") }) != true { errors.append(.init(pointer: "/email", detail: "an e-mail address is needed for the email channel")) }
+        case .sms?: if body.phone.map({ $0.filter(\.isNumber).count >= 7 }) != true { errors.append(.init(pointer: "/phone", detail: "a phone number is needed for the sms channel")) }
+        case .webhook?: if body.webhookTarget == nil { errors.append(.init(pointer: "/webhookTarget", detail: "a webhook target id is needed for the webhook channel")) }
+        case nil: errors.append(.init(pointer: "/channel", detail: "one of email, sms, webhook"))
+        }
+        guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
+        do {
+            try await pool.withConnection { connection in
+                try await connection.query("""
+                    INSERT INTO recipient (kind, id, display_name, email, phone, webhook_target, language, channel)
+                    VALUES (\(kind), \(id), \(body.displayName), \(body.email), \(body.phone), \(body.webhookTarget), \(body.language), \(body.channel))
+                    ON CONFLICT (kind, id) DO UPDATE SET display_name = EXCLUDED.display_name, email = EXCLUDED.email, phone = EXCLUDED.phone,
+                        webhook_target = EXCLUDED.webhook_target, language = EXCLUDED.language, channel = EXCLUDED.channel
+                    """)
+            }
+        } catch let error as PostgresError where error.kind == .foreignKeyViolation {
+            throw ProblemDetails.validation([.init(pointer: "/webhookTarget", detail: "no webhook target with that id")])
+        }
+        return try Response.json(body)
+    }
+
+    struct TargetBody: Codable {
+        var url: String
+        var secret: String
+        var description: String?
+    }
+
+    struct TargetView: Codable {
+        var id: String
+        var url: String
+        var description: String?
+    }
+
+    private func saveTarget(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        _ = try context.require(.coordinator)
+        let id = context.parameters.get("id") ?? ""
+        let body = try await request.decodeJSON(as: TargetBody.self, context: context)
+        var errors: [ProblemDetails.FieldError] = []
+        if let problem = targets.problem(with: body.url) { errors.append(.init(pointer: "/url", detail: problem)) }
+        if body.secret.count < 24 { errors.append(.init(pointer: "/secret", detail: "at least 24 characters (or whsec_<base64>)")) }
+        guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
+        try await pool.withConnection { connection in
+            try await connection.query("""
+                INSERT INTO webhook_target (id, url, secret, description) VALUES (\(id), \(body.url), \(body.secret), \(body.description))
+                ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, secret = EXCLUDED.secret, description = EXCLUDED.description, updated_at = now()
+                """)
+        }
+        // The secret is never echoed back.
+        return try Response.json(TargetView(id: id, url: body.url, description: body.description))
+    }
+
+    struct PolicyBody: Codable {
+        var defaultLanguage: String
+        var timeZone: String
+        /// "HH:MM-HH:MM", or null for none.
+        var quietHours: String?
+    }
+
+    private func savePolicy(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        _ = try context.require(.coordinator)
+        let site = context.parameters.get("site") ?? ""
+        let body = try await request.decodeJSON(as: PolicyBody.self, context: context)
+        var errors: [ProblemDetails.FieldError] = []
+        let zone = TimeZone(identifier: body.timeZone)
+        if zone == nil { errors.append(.init(pointer: "/timeZone", detail: "an IANA time zone such as America/Toronto")) }
+        var quiet: QuietHours?
+        if let text = body.quietHours {
+            quiet = QuietHours(text, timeZone: zone ?? .gmt)
+            if quiet == nil { errors.append(.init(pointer: "/quietHours", detail: "HH:MM-HH:MM, e.g. 20:00-08:00")) }
+        }
+        guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
+        let start = quiet.map { String(format: "%02d:%02d", $0.start / 60, $0.start % 60) }
+        let end = quiet.map { String(format: "%02d:%02d", $0.end / 60, $0.end % 60) }
+        try await pool.withConnection { connection in
+            try await connection.query("""
+                INSERT INTO site_policy (site, default_language, time_zone, quiet_start, quiet_end)
+                VALUES (\(site), \(body.defaultLanguage), \(body.timeZone), \(start)::time, \(end)::time)
+                ON CONFLICT (site) DO UPDATE SET default_language = EXCLUDED.default_language, time_zone = EXCLUDED.time_zone,
+                    quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end
+                """)
+        }
+        return try Response.json(body)
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import ServiceRuntime
+
+/// Notification's own settings, read from `PASSERELLE_NOTIFICATION_*`, `PASSERELLE_SMTP_*` and
+/// `PASSERELLE_SMS_*` (all listed in .env.example).
+public struct NotificationSettings: Sendable {
+    /// Used when a recipient's language has no template and the site has no policy.
+    public var defaultLanguage: String
+    public var defaultTimeZone: TimeZone
+    /// Applied to clients at sites without a policy of their own; nil for none.
+    public var defaultQuietHours: String?
+    /// What the client is told about when the link worker will call.
+    public var callWithinDays: Int
+    public var retry: RetryPolicy
+    /// Deliveries in flight at once per replica.
+    public var concurrency: Int
+    public var smtp: SMTPSettings?
+    public var sms: SMSGatewaySettings?
+    /// Lets webhooks go to private, link-local or metadata addresses (never in production).
+    public var allowPrivateWebhookTargets: Bool
+
+    public static func fromEnvironment(_ e: Environment) throws -> NotificationSettings {
+        let zoneName = e.string("PASSERELLE_NOTIFICATION_TIME_ZONE", default: "America/Toronto")
+        guard let zone = TimeZone(identifier: zoneName) else {
+            throw ConfigurationError(variable: "PASSERELLE_NOTIFICATION_TIME_ZONE", problem: "\"\(zoneName)\" is not a time zone")
+        }
+        let quiet = e.string("PASSERELLE_NOTIFICATION_QUIET_HOURS", default: "20:00-08:00")
+        if quiet != "none", QuietHours(quiet, timeZone: zone) == nil {
+            throw ConfigurationError(variable: "PASSERELLE_NOTIFICATION_QUIET_HOURS", problem: "\"\(quiet)\" is not HH:MM-HH:MM or none")
+        }
+        let retry = RetryPolicy(
+            maxAttempts: try e.int("PASSERELLE_NOTIFICATION_MAX_ATTEMPTS", default: 6),
+            baseDelay: .milliseconds(try e.int("PASSERELLE_NOTIFICATION_RETRY_BASE_MS", default: 2_000)),
+            maxDelay: .milliseconds(try e.int("PASSERELLE_NOTIFICATION_RETRY_MAX_MS", default: 600_000)))
+        guard retry.maxAttempts >= 1 else {
+            throw ConfigurationError(variable: "PASSERELLE_NOTIFICATION_MAX_ATTEMPTS", problem: "must be at least 1")
+        }
+        return NotificationSettings(
+            defaultLanguage: e.string("PASSERELLE_NOTIFICATION_DEFAULT_LANGUAGE", default: "fr"),
+            defaultTimeZone: zone,
+            defaultQuietHours: quiet == "none" ? nil : quiet,
+            callWithinDays: try e.int("PASSERELLE_NOTIFICATION_CALL_WITHIN_DAYS", default: 2),
+            retry: retry,
+            concurrency: max(1, try e.int("PASSERELLE_NOTIFICATION_CONCURRENCY", default: 16)),
+            smtp: try SMTPSettings.fromEnvironment(e),
+            sms: try SMSGatewaySettings.fromEnvironment(e),
+            allowPrivateWebhookTargets: e.string("PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS", default: "false") == "true")
+    }
+}
+
+/// Exponential backoff with jitter: attempt n waits between half and all of base·2^(n-1),
+/// capped, so replicas retrying a flaky gateway do not retry in step.
+public struct RetryPolicy: Sendable, Equatable {
+    public var maxAttempts: Int
+    public var baseDelay: Duration
+    public var maxDelay: Duration
+
+    /// Seconds to wait after the given (1-based) attempt failed.
+    public func delay(afterAttempt attempt: Int) -> TimeInterval {
+        let ceiling = min(maxDelay, baseDelay * (1 << min(max(attempt - 1, 0), 20)))
+        let seconds = Double(ceiling.components.seconds) + Double(ceiling.components.attoseconds) / 1e18
+        return Double.random(in: (seconds / 2)...max(seconds, 0.001))
+    }
+}

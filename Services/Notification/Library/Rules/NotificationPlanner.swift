@@ -1,0 +1,140 @@
+import Contracts
+import Crypto
+import Domain
+import Foundation
+import PostgresClient
+
+extension Occasion {
+    /// A stable text form, for parking an occasion until its referral arrives.
+    var code: String {
+        switch self {
+        case .assigned: return "assigned"
+        case .referralStatus(let status): return "referral-status:\(status.rawValue)"
+        case .connectionProposed: return "connection-proposed"
+        case .connectionStatus(let status): return "connection-status:\(status.rawValue)"
+        }
+    }
+
+    init?(code: String) {
+        let parts = code.split(separator: ":", maxSplits: 1).map(String.init)
+        switch (parts.first, parts.count > 1 ? parts[1] : nil) {
+        case ("assigned", nil): self = .assigned
+        case ("connection-proposed", nil): self = .connectionProposed
+        case ("referral-status", let status?): guard let s = ReferralStatus(rawValue: status) else { return nil }; self = .referralStatus(s)
+        case ("connection-status", let status?): guard let s = ConnectionStatus(rawValue: status) else { return nil }; self = .connectionStatus(s)
+        default: return nil
+        }
+    }
+}
+
+/// An occasion with the facts its templates need, as parked or planned.
+struct OccasionRecord: Codable, Sendable {
+    var occasion: String
+    var facts: [String: TemplateValue]
+    var linkWorkerID: UUID?
+    var resourceID: UUID?
+}
+
+/// A notification's id, derived from (source event, recipient, template): the same event
+/// consumed again yields the same ids, and the insert does nothing.
+public enum NotificationID {
+    public static func derive(sourceEvent: UUID, recipient: String, template: TemplateKey) -> UUID {
+        let digest = Array(SHA256.hash(data: Data("\(sourceEvent.uuidString.lowercased())|\(recipient)|\(template.rawValue)".utf8)))
+        var bytes = Array(digest.prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8: custom, name-based
+        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 9562 variant
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}
+
+/// Turns an occasion into notification rows, inside the consumer's transaction: the rules say
+/// who, consent decides whether, quiet hours decide when. Sending happens later (`DeliveryLoop`).
+struct NotificationPlanner: Sendable {
+    let settings: NotificationSettings
+
+    func plan(_ record: OccasionRecord, referralID: UUID, sourceEventID: UUID, at time: Date, on connection: PostgresConnection) async throws {
+        guard let occasion = Occasion(code: record.occasion) else { return }
+        if let linkWorker = record.linkWorkerID {
+            try await connection.query("UPDATE referral_audience SET link_worker_id = \(linkWorker)::uuid WHERE referral_id = \(referralID)::uuid")
+        }
+        guard let audience = try await connection.query("""
+            SELECT a.client_id, a.site, a.referrer_id, a.link_worker_id, a.priority, a.needs, a.preferred_channel, a.consent_contact,
+                   a.consent_share_with_partners, p.time_zone, p.quiet_start::text AS quiet_start, p.quiet_end::text AS quiet_end
+            FROM referral_audience a LEFT JOIN site_policy p ON p.site = a.site WHERE a.referral_id = \(referralID)::uuid
+            """).first
+        else {
+            // The referral has not reached us yet (another topic); plan when it does.
+            let json = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
+            try await connection.query("""
+                INSERT INTO parked_occasion (source_event_id, referral_id, occasion) VALUES (\(sourceEventID)::uuid, \(referralID)::uuid, \(json)::jsonb)
+                ON CONFLICT (source_event_id) DO NOTHING
+                """)
+            return
+        }
+        var facts = record.facts
+        facts["site"] = .text(try audience.decode("site"))
+        facts["urgent"] = .flag(try audience.decode("priority", as: String.self) == ReferralPriority.urgent.rawValue)
+        facts["priority"] = .text(try audience.decode("priority"))
+        facts["needs"] = .list(try audience.decode("needs"))
+        let factsJSON = String(decoding: try JSONEncoder().encode(facts), as: UTF8.self)
+        let quietHours = try siteQuietHours(audience)
+
+        for rule in NotificationRules.rules(for: occasion) {
+            var status = "pending", reason: String?, notBefore = time
+            let recipientID: String
+            switch rule.recipient {
+            case .client:
+                recipientID = try audience.decode("client_id", as: UUID.self).uuidString.lowercased()
+                if try audience.decode("preferred_channel", as: String.self) == ContactChannel.none.rawValue {
+                    (status, reason) = ("withheld", "the client asked not to be contacted")
+                } else if try !audience.decode("consent_contact", as: Bool.self) {
+                    (status, reason) = ("withheld", "the client did not consent to be contacted")
+                } else if let quietHours {
+                    notBefore = quietHours.earliestDelivery(at: time)
+                    if notBefore > time { status = "deferred" }
+                }
+            case .linkWorker:
+                guard let worker = try audience.decode("link_worker_id", as: UUID?.self) else { continue }
+                recipientID = worker.uuidString.lowercased()
+            case .referrer:
+                recipientID = try audience.decode("referrer_id")
+            case .partner:
+                guard let resource = record.resourceID else { continue }
+                recipientID = resource.uuidString.lowercased()
+                if try !audience.decode("consent_share_with_partners", as: Bool.self) {
+                    (status, reason) = ("withheld", "the client did not consent to sharing with partners")
+                }
+            }
+            let id = NotificationID.derive(sourceEvent: sourceEventID, recipient: "\(rule.recipient.rawValue):\(recipientID)", template: rule.template)
+            try await connection.query("""
+                INSERT INTO notification (id, referral_id, source_event_id, recipient_kind, recipient_id, template, facts, status, not_before,
+                    last_error, created_at, updated_at)
+                VALUES (\(id)::uuid, \(referralID)::uuid, \(sourceEventID)::uuid, \(rule.recipient.rawValue), \(recipientID), \(rule.template.rawValue),
+                    \(factsJSON)::jsonb, \(status), \(notBefore)::timestamptz, \(reason), \(time)::timestamptz, \(time)::timestamptz)
+                ON CONFLICT (id) DO NOTHING
+                """)
+        }
+    }
+
+    /// Plans what arrived before the referral did.
+    func planParked(referralID: UUID, on connection: PostgresConnection) async throws {
+        let parked = try await connection.query("""
+            DELETE FROM parked_occasion WHERE referral_id = \(referralID)::uuid
+            RETURNING source_event_id, occasion::text AS occasion, parked_at
+            """)
+        for row in parked.sorted(by: { (try? $0.decode("parked_at", as: Date.self)) ?? .distantPast < (try? $1.decode("parked_at", as: Date.self)) ?? .distantPast }) {
+            let record = try JSONDecoder().decode(OccasionRecord.self, from: Data(try row.decode("occasion", as: String.self).utf8))
+            try await plan(record, referralID: referralID, sourceEventID: try row.decode("source_event_id"), at: try row.decode("parked_at"), on: connection)
+        }
+    }
+
+    private func siteQuietHours(_ audience: PostgresRow) throws -> QuietHours? {
+        let zone = try audience.decode("time_zone", as: String?.self).flatMap(TimeZone.init(identifier:)) ?? settings.defaultTimeZone
+        if let start = try audience.decode("quiet_start", as: String?.self), let end = try audience.decode("quiet_end", as: String?.self) {
+            return QuietHours("\(start.prefix(5))-\(end.prefix(5))", timeZone: zone)
+        }
+        if try audience.decode("time_zone", as: String?.self) != nil { return nil }  // the site chose no quiet hours
+        return settings.defaultQuietHours.flatMap { QuietHours($0, timeZone: zone) }
+    }
+}

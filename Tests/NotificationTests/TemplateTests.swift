@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+
+@testable import NotificationService
+
+@Suite struct TemplateTests {
+    @Test func everyDefaultTemplateIsValidAndBothLanguagesCoverEveryMessage() {
+        for template in DefaultTemplates.all {
+            #expect(template.validate().isEmpty, "\(template.key.rawValue)/\(template.language)/\(template.channel.rawValue): \(template.validate())")
+        }
+        for key in TemplateKey.allCases {
+            for language in ["fr", "en"] {
+                for channel in TemplateChannel.allCases {
+                    #expect(DefaultTemplates.all.contains { $0.key == key && $0.language == language && $0.channel == channel }, "missing \(key)/\(language)/\(channel)")
+                }
+            }
+        }
+    }
+}
+
+@Suite struct TemplateValidationTests {
+    @Test func validationListsEveryProblem() {
+        let template = MessageTemplate(key: .clientEnrolled, language: "fr", channel: .email, subject: nil, body: "Bonjour {{prenom}}", html: "<p>{{#x}}</p>")
+        let problems = template.validate()
+        #expect(problems.contains { $0.pointer == "/subject" && $0.detail.contains("needs a subject") })
+        #expect(problems.contains { $0.pointer == "/body" && $0.detail.contains("unknown variable \"prenom\"") })
+        #expect(problems.contains { $0.pointer == "/html" && $0.detail.contains("Mustache") })
+    }
+
+    @Test func textIsNotHTMLEscapedButHTMLIs() throws {
+        let template = MessageTemplate(key: .clientEnrolled, language: "en", channel: .email, subject: "{{resourceName}}", body: "{{resourceName}}", html: "<b>{{resourceName}}</b>")
+        let rendered = try template.render(["resourceName": .text("Arts & Crafts <club>")])
+        #expect(rendered.subject == "Arts & Crafts <club>")
+        #expect(rendered.body == "Arts & Crafts <club>")
+        #expect(rendered.html == "<b>Arts &amp; Crafts &lt;club&gt;</b>")
+    }
+
+    @Test func bothLanguagesRender() throws {
+        let variables: [String: TemplateValue] = ["recipientName": .text("Élodie"), "linkWorkerName": .text("Sam"), "callWithinDays": .text("2"), "reference": .text("AB12"), "site": .text("s")]
+        let fr = try #require(DefaultTemplates.all.first { $0.key == .clientReferralAccepted && $0.language == "fr" && $0.channel == .text })
+        let en = try #require(DefaultTemplates.all.first { $0.key == .clientReferralAccepted && $0.language == "en" && $0.channel == .text })
+        #expect(try fr.render(variables).body == "Bonjour Élodie, Sam vous appellera d'ici 2 jours ouvrables.")
+        #expect(try en.render(variables).body == "Hello Élodie, Sam will call you within 2 working days.")
+    }
+}
+
+@Suite struct DeliveryRuleTests {
+    @Test func quietHoursWrapMidnight() throws {
+        let zone = try #require(TimeZone(identifier: "America/Toronto"))
+        let quiet = try #require(QuietHours("20:00-08:00", timeZone: zone))
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let evening = try #require(calendar.date(from: DateComponents(year: 2026, month: 11, day: 23, hour: 21, minute: 30)))
+        let morning = try #require(calendar.date(from: DateComponents(year: 2026, month: 11, day: 24, hour: 8)))
+        #expect(quiet.earliestDelivery(at: evening) == morning)
+        let noon = try #require(calendar.date(from: DateComponents(year: 2026, month: 11, day: 24, hour: 12)))
+        #expect(quiet.earliestDelivery(at: noon) == noon)
+        #expect(QuietHours("25:00-08:00", timeZone: zone) == nil)
+    }
+
+    @Test func notificationIDsAreStablePerEventRecipientAndTemplate() {
+        let event = UUID()
+        let a = NotificationID.derive(sourceEvent: event, recipient: "client:1", template: .clientEnrolled)
+        #expect(a == NotificationID.derive(sourceEvent: event, recipient: "client:1", template: .clientEnrolled))
+        #expect(a != NotificationID.derive(sourceEvent: event, recipient: "referrer:1", template: .clientEnrolled))
+        #expect(a != NotificationID.derive(sourceEvent: UUID(), recipient: "client:1", template: .clientEnrolled))
+    }
+
+    @Test func retryDelaysGrowWithJitterAndACap() {
+        let policy = RetryPolicy(maxAttempts: 5, baseDelay: .seconds(2), maxDelay: .seconds(10))
+        for _ in 0..<50 {
+            #expect((1...2).contains(policy.delay(afterAttempt: 1)))
+            #expect((4...8).contains(policy.delay(afterAttempt: 3)))
+            #expect((5...10).contains(policy.delay(afterAttempt: 9)))
+        }
+    }
+
+    @Test func metadataAndLinkLocalTargetsAreRefused() {
+        let policy = WebhookTargetPolicy(allowPrivate: false)
+        #expect(policy.problem(with: "http://169.254.169.254/latest") != nil)
+        #expect(policy.problem(with: "http://[fe80::1]/hook") != nil)
+        #expect(policy.problem(with: "ftp://example.org/") != nil)
+        #expect(policy.problem(with: "http://127.0.0.1:9/hook") == nil)
+        #expect(WebhookTargetPolicy(allowPrivate: true).problem(with: "http://169.254.169.254/") == nil)
+    }
+
+    @Test func emailIsMIMEWithEncodedHeaders() {
+        let id = UUID()
+        let message = EmailMessage(
+            notificationID: id, domain: "passerelle.local", from: "a@example.org", fromName: "Passerelle", to: "b@example.org",
+            subject: "Orientation acceptée", text: ".leading dot", html: "<p>x</p>", date: Date(timeIntervalSince1970: 0))
+        #expect(message.rendered.contains("Subject: =?UTF-8?B?"))
+        #expect(message.rendered.contains("Message-ID: <\(id.uuidString.lowercased())@passerelle.local>"))
+        #expect(message.rendered.contains("Content-Type: multipart/alternative"))
+        #expect(message.rendered.contains("Date: Thu, 01 Jan 1970 00:00:00 +0000"))
+        #expect(EmailMessage(notificationID: id, domain: "d", from: "a", fromName: "n", to: "b", subject: "s", text: "", html: nil, date: Date())
+            .dotStuffed.components(separatedBy: "\r\n").allSatisfy { !$0.hasPrefix(".") || $0.hasPrefix("..") })
+    }
+}

@@ -1,0 +1,72 @@
+"""A real SMTP server for the notification tests (aiosmtpd): STARTTLS with a throw-away
+certificate, AUTH PLAIN/LOGIN (only over TLS), and mailbox rules that answer like a real relay:
+recipients starting with "invalid" get 550, "busy" get 451. Every accepted message is appended
+to --out as one JSON line. Prints "READY <port> <certificate>" and runs until stdin closes."""
+import argparse, asyncio, email, email.policy, json, os, ssl, subprocess, sys, tempfile, threading
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+
+class Sink:
+    def __init__(self, out):
+        self.out = out
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("invalid"):
+            return "550 5.1.1 no such mailbox"
+        if address.startswith("busy"):
+            return "451 4.3.0 mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        parts = {part.get_content_type(): part.get_content() for part in message.walk() if not part.is_multipart()}
+        record = {
+            "from": envelope.mail_from, "to": envelope.rcpt_tos, "subject": str(message["subject"]),
+            "messageID": message["message-id"], "text": parts.get("text/plain"), "html": parts.get("text/html"),
+            "tls": session.ssl is not None, "authenticated": bool(session.authenticated),
+        }
+        with self.lock, open(self.out, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        return "250 2.0.0 queued"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--user")
+    parser.add_argument("--password")
+    parser.add_argument("--no-tls", action="store_true")
+    args = parser.parse_args()
+
+    tls = None
+    certificate = "-"
+    if not args.no_tls:
+        folder = tempfile.mkdtemp(prefix="passerelle-smtp-")
+        certificate, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate],
+                       check=True, capture_output=True)
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(certificate, key)
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = args.user is not None and auth_data.login.decode() == args.user and auth_data.password.decode() == args.password
+        return AuthResult(success=ok)
+
+    options = dict(hostname="127.0.0.1", port=args.port, tls_context=tls, require_starttls=False)
+    if args.user:
+        options.update(authenticator=authenticate, auth_require_tls=True, auth_required=True)
+    controller = Controller(Sink(args.out), **options)
+    controller.start()
+    print(f"READY {args.port} {certificate}", flush=True)
+    sys.stdin.read()
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()
