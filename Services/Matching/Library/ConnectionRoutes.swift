@@ -43,7 +43,7 @@ struct ConnectionRoutes: Sendable {
             guard let seat = try session.query("""
                 UPDATE community_resource SET seats_taken = seats_taken + 1
                 WHERE id = \(resource)::uuid AND active AND (seats IS NULL OR seats_taken < seats)
-                RETURNING kind, categories
+                RETURNING kind, categories, name, address, schedule
                 """).first else {
                 let exists = try !session.query("SELECT 1 FROM community_resource WHERE id = \(resource)::uuid AND active").isEmpty
                 throw exists
@@ -54,7 +54,8 @@ struct ConnectionRoutes: Sendable {
             try session.query("INSERT INTO connection (id, referral_id, resource_id, status) VALUES (\(id)::uuid, \(referral)::uuid, \(resource)::uuid, 'proposed')")
             try outbox.append(ConnectionProposedV1(
                 connectionID: id, referralID: referral, referralVersion: try intake.decode("referral_version"), resourceID: resource,
-                resourceKind: try seat.decode("kind"), categories: try seat.decode("categories"), proposedAt: Date()), on: session)
+                resourceKind: try seat.decode("kind"), categories: try seat.decode("categories"), resourceName: try seat.decode("name"),
+                address: try seat.decode("address", as: String?.self), schedule: try seat.decode("schedule", as: String?.self), proposedAt: Date()), on: session)
             return ConnectionView(id: id, referralId: referral, resourceId: resource, status: ConnectionStatus.proposed.rawValue, reason: nil)
         }
         return try Response.json(view, status: .created)
@@ -76,8 +77,9 @@ struct ConnectionRoutes: Sendable {
         let outbox = outbox
         let view = try await pool.sessionTransaction { session -> ConnectionView in
             guard let row = try session.query("""
-                SELECT c.referral_id, c.resource_id, c.status, i.site, i.referral_version FROM connection c
-                JOIN referral_intake i ON i.referral_id = c.referral_id WHERE c.id = \(id)::uuid FOR UPDATE OF c
+                SELECT c.referral_id, c.resource_id, c.status, i.site, i.referral_version, r.name AS resource_name FROM connection c
+                JOIN referral_intake i ON i.referral_id = c.referral_id JOIN community_resource r ON r.id = c.resource_id
+                WHERE c.id = \(id)::uuid FOR UPDATE OF c
                 """).first,
                 try actor.hasAny(.coordinator, .service) || actor.site == row.decode("site", as: String.self)
             else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no connection with that id") }
@@ -94,7 +96,7 @@ struct ConnectionRoutes: Sendable {
             }
             try outbox.append(ConnectionChangedV1(
                 connectionID: id, referralID: referral, referralVersion: try row.decode("referral_version"), resourceID: resource,
-                from: current.rawValue, to: next.rawValue, reason: body.reason, changedAt: Date()), on: session)
+                from: current.rawValue, to: next.rawValue, reason: body.reason, resourceName: try row.decode("resource_name"), changedAt: Date()), on: session)
             return ConnectionView(id: id, referralId: referral, resourceId: resource, status: next.rawValue, reason: body.reason)
         }
         return try Response.json(view, status: .ok)
