@@ -17,6 +17,7 @@ let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "sw
 let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let jwt = Target.Dependency.product(name: "JWTKit", package: "jwt-kit")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 
 /// One service = a library (everything, testable in-process) + a thin executable.
 func service(_ name: String, product: String, extra: [Target.Dependency] = []) -> [Target] {
@@ -64,6 +65,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        // Already resolved through jwt-kit; evaluation signs pseudonyms with its HMAC.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C libraries, each wrapped exactly once below.
@@ -100,6 +103,6 @@ let package = Package(
         + service("Intake", product: "passerelle-intake")
         + service("Matching", product: "passerelle-matching")
         + service("Notification", product: "passerelle-notification")
-        + service("Evaluation", product: "passerelle-evaluation"),
+        + service("Evaluation", product: "passerelle-evaluation", extra: [crypto]),
     swiftLanguageModes: [.v6]
 )
