@@ -71,7 +71,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
-        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
+        // Already resolved through jwt-kit; HMAC for pseudonyms and webhook signatures.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
@@ -110,6 +111,6 @@ let package = Package(
         + service("Intake", product: "passerelle-intake")
         + service("Matching", product: "passerelle-matching")
         + service("Notification", product: "passerelle-notification", extra: [crypto, mustache, httpClient, nioCore, nioPosix, nioHTTP1, nioSSL, lifecycle, metrics])
-        + service("Evaluation", product: "passerelle-evaluation"),
+        + service("Evaluation", product: "passerelle-evaluation", extra: [crypto]),
     swiftLanguageModes: [.v6]
 )

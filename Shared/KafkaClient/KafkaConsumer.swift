@@ -30,7 +30,23 @@ public final class KafkaConsumer: Sendable {
         var fatalError: KafkaError?
     }
 
-    public init(configuration: KafkaConsumerConfiguration, topics: [String], logger: Logger) throws {
+    public convenience init(configuration: KafkaConsumerConfiguration, topics: [String], logger: Logger) throws {
+        try self.init(configuration: configuration, source: .subscription(topics), logger: logger)
+    }
+
+    /// A reader of chosen partitions from chosen offsets, outside any group's rebalancing (no
+    /// join to wait for): for replaying topics from their start. `markProcessed` and `commit`
+    /// still work against the configured group id.
+    public convenience init(configuration: KafkaConsumerConfiguration, reading partitions: [TopicPartition: Int64], logger: Logger) throws {
+        try self.init(configuration: configuration, source: .assignment(partitions), logger: logger)
+    }
+
+    private enum Source {
+        case subscription([String])
+        case assignment([TopicPartition: Int64])
+    }
+
+    private init(configuration: KafkaConsumerConfiguration, source: Source, logger: Logger) throws {
         let buffer = MessageBuffer()
         let control = LockedState(Control())
         self.buffer = buffer
@@ -45,16 +61,34 @@ public final class KafkaConsumer: Sendable {
         }
         // Route the main queue (logs, errors, rebalances) to the consumer queue we poll.
         rd_kafka_poll_set_consumer(client.pointer)
-        guard let subscription = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
-            client.destroy()
-            throw KafkaError(kind: .other, message: "could not allocate a partition list", context: "subscribing")
-        }
-        for topic in topics { rd_kafka_topic_partition_list_add(subscription, topic, -1) }
-        let subscribed = rd_kafka_subscribe(client.pointer, subscription)
-        rd_kafka_topic_partition_list_destroy(subscription)
-        if subscribed != RD_KAFKA_RESP_ERR_NO_ERROR {
-            client.destroy()
-            throw KafkaError(subscribed, context: "subscribing to \(topics.joined(separator: ", "))")
+        switch source {
+        case .subscription(let topics):
+            guard let subscription = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
+                client.destroy()
+                throw KafkaError(kind: .other, message: "could not allocate a partition list", context: "subscribing")
+            }
+            for topic in topics { rd_kafka_topic_partition_list_add(subscription, topic, -1) }
+            let subscribed = rd_kafka_subscribe(client.pointer, subscription)
+            rd_kafka_topic_partition_list_destroy(subscription)
+            if subscribed != RD_KAFKA_RESP_ERR_NO_ERROR {
+                client.destroy()
+                throw KafkaError(subscribed, context: "subscribing to \(topics.joined(separator: ", "))")
+            }
+        case .assignment(let partitions):
+            guard let list = rd_kafka_topic_partition_list_new(Int32(partitions.count)) else {
+                client.destroy()
+                throw KafkaError(kind: .other, message: "could not allocate a partition list", context: "assigning partitions")
+            }
+            for (partition, offset) in partitions.sorted(by: { $0.key < $1.key }) {
+                rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)?.pointee.offset = offset
+            }
+            let assigned = rd_kafka_assign(client.pointer, list)
+            rd_kafka_topic_partition_list_destroy(list)
+            if assigned != RD_KAFKA_RESP_ERR_NO_ERROR {
+                client.destroy()
+                throw KafkaError(assigned, context: "assigning \(partitions.count) partitions")
+            }
+            control.withLock { $0.assignment = Set(partitions.keys) }
         }
         let capacity = configuration.bufferCapacity
         let thread = Thread { [client] in

@@ -86,3 +86,73 @@ public enum KafkaTopicAdmin {
         return .success(created)
     }
 }
+
+/// Where each partition of some topics ends now, for readers that replay a topic from its start
+/// and stop at what existed when they began.
+public struct KafkaPartitionOffsets: Sendable, Equatable {
+    /// The first offset still held (the low watermark).
+    public var start: Int64
+    /// The offset the next record will get (the high watermark).
+    public var end: Int64
+
+    public init(start: Int64, end: Int64) {
+        self.start = start
+        self.end = end
+    }
+
+    /// The logical offset "the first record still held", for `KafkaConsumer(reading:)`.
+    public static let beginning = Int64(RD_KAFKA_OFFSET_BEGINNING)
+
+    /// Whether the partition holds no record to read.
+    public var isEmpty: Bool { end <= start }
+}
+
+extension KafkaTopicAdmin {
+    /// The low and high watermarks of every partition of `topics`, asked of the partition
+    /// leaders. Blocking calls run on a dedicated thread.
+    public static func offsets(of topics: [String], configuration: KafkaConfiguration, logger: Logger, timeout: Duration = .seconds(15)) async throws -> [TopicPartition: KafkaPartitionOffsets] {
+        let client = try RDClient(type: RD_KAFKA_PRODUCER, properties: configuration.baseProperties, context: RDCallbackContext(logger: logger))
+        let milliseconds = Int32(timeout.components.seconds * 1000)
+        let result = await runBlocking("kafka-offsets") { () -> Result<[TopicPartition: KafkaPartitionOffsets], KafkaError> in
+            defer { client.destroy() }
+            var offsets: [TopicPartition: KafkaPartitionOffsets] = [:]
+            for topic in topics {
+                switch partitionCount(of: topic, client: client.pointer, timeoutMilliseconds: milliseconds) {
+                case .failure(let error): return .failure(error)
+                case .success(let count):
+                    for partition in 0..<count {
+                        var low: Int64 = 0, high: Int64 = 0
+                        let error = rd_kafka_query_watermark_offsets(client.pointer, topic, partition, &low, &high, milliseconds)
+                        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                            return .failure(KafkaError(error, context: "asking where \(topic)[\(partition)] ends"))
+                        }
+                        offsets[TopicPartition(topic: topic, partition: partition)] = KafkaPartitionOffsets(start: low, end: high)
+                    }
+                }
+            }
+            return .success(offsets)
+        }
+        return try result.get()
+    }
+
+    private static func partitionCount(of topic: String, client: OpaquePointer, timeoutMilliseconds: Int32) -> Result<Int32, KafkaError> {
+        guard let handle = rd_kafka_topic_new(client, topic, nil) else {
+            return .failure(KafkaError(kind: .other, message: "could not make a topic handle", context: "describing topic \(topic)"))
+        }
+        defer { rd_kafka_topic_destroy(handle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let error = rd_kafka_metadata(client, 0, handle, &metadata, timeoutMilliseconds)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            return .failure(KafkaError(error, context: "asking the cluster for the partitions of \(topic)"))
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt == 1 else {
+            return .failure(KafkaError(kind: .other, message: "the cluster described \(metadata.pointee.topic_cnt) topics", context: "describing topic \(topic)"))
+        }
+        let described = metadata.pointee.topics[0]
+        if described.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            return .failure(KafkaError(described.err, context: "describing topic \(topic)"))
+        }
+        return .success(described.partition_cnt)
+    }
+}

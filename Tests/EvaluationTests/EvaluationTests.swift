@@ -15,23 +15,9 @@ import TestSupport
 
 @Suite("Evaluation: pathway projection and outcome measures against PostgreSQL", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct EvaluationTests {
-    /// Feeds events to the service's own consumer handler, as the consumer would.
-    func deliver(_ payloads: [any EventPayload], to host: ServiceHost) async throws {
-        for (offset, payload) in payloads.enumerated() {
-            let event = try CloudEvent(payload, source: "/test", time: Date())
-            let consumed = ConsumedEvent(event: event, topic: "t", partition: 0, offset: Int64(offset), key: event.subject)
-            try await host.components.pool.transaction { connection in
-                try await EvaluationTests.route(consumed, connection)
-            }
-        }
-    }
-
-    /// The same handlers the service's consumer runs.
-    static let route: IdempotentConsumer.Handler = PathwayProjection.handlers().handler
-
     @Test("a scripted pathway produces the right projection, ignoring a stale status event")
     func pathway() async throws {
-        let test = try await ServiceTestHost.make(EvaluationService.self)
+        let test = try await Fixture.host()
         let host = test.host
         let referral = UUID()
         let t0 = Date(timeIntervalSince1970: 1_795_000_000)
@@ -40,7 +26,7 @@ struct EvaluationTests {
                 actorRole: "link-worker", actorID: "lw", reason: nil, outcome: outcome, changedAt: t0.addingTimeInterval(hours * 3600))
         }
         let connection = UUID(), resource = UUID()
-        try await deliver([
+        try await Fixture.deliver([
             ReferralReceivedV1(referralID: referral, referralVersion: 1, clientID: UUID(), site: "ottawa-west-chc", referrerID: "dr", referrerRole: "physician",
                 needs: ["loneliness", "housing"], interests: [], supportLevel: "medium", priority: "routine", preferredLanguage: "fr", postalArea: "K1Y",
                 coordinates: nil, ageBand: "75+", accessibilityNeeds: [], preferredChannel: "sms",
@@ -54,7 +40,7 @@ struct EvaluationTests {
                 reason: nil, changedAt: t0.addingTimeInterval(48 * 3600)),
             status(4, "in-progress", "completed", "complete", hours: 500, outcome: "connected"),
             status(2, "received", "accepted", "accept", hours: 2),  // redelivered out of order
-        ], to: host)
+        ], to: test)
         let row = try #require(try await host.components.pool.withConnection { connection -> PostgresRow? in
             try await connection.query("""
                 SELECT status, pathway_version, extract(epoch FROM first_contact_at - received_at)::int AS contact_seconds,
@@ -77,13 +63,13 @@ struct EvaluationTests {
 
     @Test("outcome measures are validated (every problem listed), scored server-side, and compared with baseline")
     func outcomes() async throws {
-        let test = try await ServiceTestHost.make(EvaluationService.self)
+        let test = try await Fixture.host()
         let host = test.host
         let referral = UUID()
-        try await deliver([ReferralReceivedV1(referralID: referral, referralVersion: 1, clientID: UUID(), site: "ottawa-west-chc", referrerID: "dr",
+        try await Fixture.deliver([ReferralReceivedV1(referralID: referral, referralVersion: 1, clientID: UUID(), site: "ottawa-west-chc", referrerID: "dr",
             referrerRole: "physician", needs: ["loneliness"], interests: [], supportLevel: "light", priority: "routine", preferredLanguage: "en",
             postalArea: nil, coordinates: nil, ageBand: "45-64", accessibilityNeeds: [], preferredChannel: "sms",
-            consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), receivedAt: Date())], to: host)
+            consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), receivedAt: Date())], to: test)
         let worker = try await test.token(.linkWorker, subject: "lw", site: "ottawa-west-chc")
         try await host.application.test(.router) { client in
             func post(_ body: String) async throws -> TestResponse {

@@ -33,4 +33,34 @@ enum EvaluationMigrations {
             PRIMARY KEY (referral_id, instrument, timepoint)
         );
         """)
+
+    static let serviceUse = Migration(4, "service_use", """
+        -- Visits in the six months before and after the referral; NULL is "not known", not zero.
+        CREATE TABLE service_use (
+            referral_id uuid NOT NULL,
+            period text NOT NULL CHECK (period IN ('before', 'after')),
+            primary_care_visits integer CHECK (primary_care_visits >= 0),
+            emergency_visits integer CHECK (emergency_visits >= 0),
+            recorded_by text NOT NULL,
+            recorded_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (referral_id, period)
+        );
+        """)
+
+    /// The pathway as the shared reducer writes it: sociodemographics only while consented,
+    /// the referrer (to count referrers), the connected categories, and when it last changed.
+    static let pathwayRecord = Migration(5, "pathway_record", """
+        ALTER TABLE pathway
+            ALTER COLUMN age_band DROP NOT NULL,
+            ADD COLUMN referrer_id text,
+            ADD COLUMN language text,
+            ADD COLUMN connected_categories text[],
+            ADD COLUMN updated_at timestamptz;
+        UPDATE pathway SET updated_at = received_at,
+            age_band = CASE WHEN consent_evaluation_use THEN age_band END,
+            area = CASE WHEN consent_evaluation_use THEN area END;
+        ALTER TABLE pathway ALTER COLUMN updated_at SET NOT NULL;
+        CREATE INDEX pathway_site_received ON pathway (site, received_at);
+        CREATE INDEX pathway_received ON pathway (received_at);
+        """)
 }

@@ -9,6 +9,7 @@ import ServiceRuntime
 /// here (never trusted from the client), with the change from baseline when there is one.
 struct OutcomeRoutes: Sendable {
     let pool: PostgresConnectionPool
+    let stream: AnalystStream?
 
     static let timepoints = ["baseline", "follow-up-6w", "follow-up-12w", "closure"]
 
@@ -54,8 +55,12 @@ struct OutcomeRoutes: Sendable {
         }
         let scored = scores
         let json = String(decoding: try JSONEncoder().encode(scored), as: UTF8.self)
+        let stream = stream
         let recorded = try await pool.sessionTransaction { session -> Recorded in
-            guard let site = try session.query("SELECT site FROM pathway WHERE referral_id = \(referral)::uuid").first?.decode("site", as: String.self),
+            guard let pathway = try session.query("""
+                    SELECT site, client_id, consent_evaluation_use, now() AS recorded_at FROM pathway WHERE referral_id = \(referral)::uuid FOR SHARE
+                    """).first,
+                case let site = try pathway.decode("site", as: String.self),
                 actor.hasAny(.coordinator, .service) || actor.site == site
             else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id") }
             let inserted = try session.query("""
@@ -74,6 +79,11 @@ struct OutcomeRoutes: Sendable {
                 change = scored.reduce(into: [:]) { result, entry in
                     if let old = before[entry.key] { result[entry.key] = ((entry.value - old) * 100).rounded() / 100 }
                 }
+            }
+            if let stream, try pathway.decode("consent_evaluation_use", as: Bool.self) {
+                try stream.publishOutcome(
+                    referral: referral, client: try pathway.decode("client_id"), site: site, instrument: instrument.code, timepoint: timepoint,
+                    scores: scored, recordedAt: try pathway.decode("recorded_at"), on: session)
             }
             return Recorded(referralId: referral, instrument: instrument.code, timepoint: timepoint, scores: scored, changeFromBaseline: change)
         }

@@ -4,61 +4,115 @@ import Foundation
 import Messaging
 import PostgresClient
 
-/// Keeps one row per referral pathway current from the events of every topic. Status events
-/// older than the version already applied are ignored (redelivery can reorder them).
+/// Keeps one row per referral pathway (and its unmet needs) current from the events of every
+/// topic: load what is held about the referral, apply the event (`ProjectionEvent.apply`, the
+/// same code the rebuild runs), store what changed, and tell analysts when a consenting
+/// client's pathway changed.
 public enum PathwayProjection {
-    public static func handlers() -> EventHandlers {
+    public static func handlers(stream: AnalystStream?) -> EventHandlers {
         var handlers = EventHandlers()
-        handlers.on(ReferralReceivedV1.self) { referral, _, connection in
-            try await connection.query("""
-                INSERT INTO pathway (referral_id, pathway_version, client_id, site, referrer_role, needs, support_level, priority,
-                    status, age_band, area, consent_evaluation_use, received_at)
-                VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.clientID)::uuid, \(referral.site),
-                    \(referral.referrerRole), \(referral.needs)::text[], \(referral.supportLevel), \(referral.priority), 'received',
-                    \(referral.ageBand), \(referral.postalArea), \(referral.consent.evaluationUse), \(referral.receivedAt)::timestamptz)
-                ON CONFLICT (referral_id) DO NOTHING
-                """)
-        }
-        handlers.on(ReferralStatusChangedV1.self) { change, _, connection in
-            let closing = ReferralStatus(rawValue: change.to)?.isTerminal == true
-            try await connection.query("""
-                UPDATE pathway SET status = \(change.to), pathway_version = \(change.referralVersion),
-                    accepted_at = CASE WHEN \(change.to) = 'accepted' THEN coalesce(accepted_at, \(change.changedAt)::timestamptz) ELSE accepted_at END,
-                    first_contact_at = CASE WHEN \(change.to) = 'in-progress' THEN coalesce(first_contact_at, \(change.changedAt)::timestamptz) ELSE first_contact_at END,
-                    closed_at = CASE WHEN \(closing) THEN \(change.changedAt)::timestamptz ELSE closed_at END,
-                    closure_outcome = CASE WHEN \(closing) THEN \(change.outcome) ELSE closure_outcome END,
-                    closure_reason = CASE WHEN \(closing) THEN \(change.reason) ELSE closure_reason END
-                WHERE referral_id = \(change.referralID)::uuid AND pathway_version < \(change.referralVersion)
-                """)
-        }
-        handlers.on(ConnectionProposedV1.self) { proposed, _, connection in
-            try await connection.query("""
-                UPDATE pathway SET connection_count = connection_count + 1, connected_resource_kind = \(proposed.resourceKind)
-                WHERE referral_id = \(proposed.referralID)::uuid
-                """)
-        }
-        handlers.on(ConnectionChangedV1.self) { changed, _, connection in
-            guard changed.to == ConnectionStatus.enrolled.rawValue else { return }
-            try await connection.query("""
-                UPDATE pathway SET connected_at = coalesce(connected_at, \(changed.changedAt)::timestamptz) WHERE referral_id = \(changed.referralID)::uuid
-                """)
-        }
-        handlers.on(NeedUnmetV1.self) { unmet, _, connection in
-            for category in unmet.categories {
-                try await connection.query("""
-                    INSERT INTO unmet_need (referral_id, category, site, area, recorded_at)
-                    VALUES (\(unmet.referralID)::uuid, \(category), \(unmet.site), \(unmet.area), \(unmet.recordedAt)::timestamptz)
-                    ON CONFLICT DO NOTHING
-                    """)
+        let apply: @Sendable (ProjectionEvent, ConsumedEvent, PostgresConnection) async throws -> Void = { event, _, connection in
+            let before = try await load(event.referralID, unmetNeeds: event.touchesUnmetNeeds, on: connection)
+            var after = before
+            event.apply(to: &after)
+            try await store(before: before, after: after, referral: event.referralID, on: connection)
+            if let stream, let pathway = after.pathway, pathway.consentEvaluationUse, pathway != before.pathway {
+                try await stream.publish(pathway, on: connection)
             }
         }
-        handlers.on(ClientConsentChangedV1.self) { change, _, connection in
-            try await connection.query("UPDATE pathway SET consent_evaluation_use = \(change.consent.evaluationUse) WHERE referral_id = \(change.referralID)::uuid")
-        }
-        handlers.on(ClientErasedV1.self) { erased, _, connection in
-            try await connection.query("DELETE FROM outcome_measure WHERE referral_id = \(erased.referralID)::uuid")
-            try await connection.query("DELETE FROM pathway WHERE referral_id = \(erased.referralID)::uuid")
-        }
+        handlers.on(ReferralReceivedV1.self) { try await apply(.received($0), $1, $2) }
+        handlers.on(ReferralStatusChangedV1.self) { try await apply(.statusChanged($0), $1, $2) }
+        handlers.on(ConnectionProposedV1.self) { try await apply(.connectionProposed($0), $1, $2) }
+        handlers.on(ConnectionChangedV1.self) { try await apply(.connectionChanged($0), $1, $2) }
+        handlers.on(NeedUnmetV1.self) { try await apply(.needUnmet($0), $1, $2) }
+        handlers.on(ClientConsentChangedV1.self) { try await apply(.consentChanged($0), $1, $2) }
+        handlers.on(ClientErasedV1.self) { try await apply(.erased($0), $1, $2) }
         return handlers
+    }
+
+    static let selectPathway: PostgresQuery = PostgresQuery(unsafeSQL: """
+        SELECT \(PathwayRecord.columns.joined(separator: ", ")) FROM pathway WHERE referral_id = $1::uuid FOR UPDATE
+        """)
+
+    /// What is held about `referral`, its row locked for the rest of the transaction.
+    static func load(_ referral: UUID, unmetNeeds: Bool, on connection: PostgresConnection) async throws -> PathwayState {
+        var query = selectPathway
+        query.parameters = [referral.postgresText]
+        var state = PathwayState()
+        if let row = try await connection.query(query).first {
+            state.pathway = try PathwayRecord(row: row)
+        }
+        if unmetNeeds {
+            state.unmetNeeds = try await connection.query("""
+                SELECT referral_id, category, site, area, recorded_at FROM unmet_need WHERE referral_id = \(referral)::uuid ORDER BY recorded_at, category
+                """).map { row in
+                UnmetNeedRecord(
+                    referralID: try row.decode("referral_id"), category: try row.decode("category"), site: try row.decode("site"),
+                    area: try row.decode("area", as: String?.self), recordedAt: try row.decode("recorded_at"))
+            }
+        }
+        return state
+    }
+
+    /// Writes what changed between `before` and `after`.
+    static func store(before: PathwayState, after: PathwayState, referral: UUID, on connection: PostgresConnection) async throws {
+        if after.erased {
+            for table in ["pathway", "unmet_need", "outcome_measure", "service_use"] {
+                try await connection.query("DELETE FROM \(identifier: table) WHERE referral_id = \(referral)::uuid")
+            }
+            return
+        }
+        if let pathway = after.pathway, pathway != before.pathway {
+            try await connection.query(upsert(pathway))
+        }
+        let added = after.unmetNeeds.filter { !before.unmetNeeds.contains($0) }
+        if !added.isEmpty {
+            try await connection.query("""
+                INSERT INTO unmet_need SELECT * FROM jsonb_populate_recordset(NULL::unmet_need, \(try ProjectionJSON.encode(added))::jsonb)
+                ON CONFLICT DO NOTHING
+                """)
+        }
+    }
+
+    static func upsert(_ pathway: PathwayRecord) throws -> PostgresQuery {
+        let updates = PathwayRecord.columns.dropFirst().map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        return PostgresQuery(unsafeSQL: """
+            INSERT INTO pathway SELECT * FROM jsonb_populate_record(NULL::pathway, $1::jsonb)
+            ON CONFLICT (referral_id) DO UPDATE SET \(updates)
+            """, parameters: [try ProjectionJSON.encode(pathway)])
+    }
+}
+
+/// The JSON records travel to PostgreSQL in (`jsonb_populate_record[set]`): column-named keys,
+/// ISO-8601 timestamps with microseconds, as `timestamptz` stores them.
+enum ProjectionJSON {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.postgresText)
+        }
+        return encoder
+    }()
+
+    static func encode(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+extension PathwayRecord {
+    init(row: PostgresRow) throws {
+        self.init(
+            referralID: try row.decode("referral_id"), pathwayVersion: try row.decode("pathway_version"), clientID: try row.decode("client_id"),
+            site: try row.decode("site"), referrerID: try row.decode("referrer_id", as: String?.self), referrerRole: try row.decode("referrer_role"),
+            needs: try row.decode("needs"), supportLevel: try row.decode("support_level"), priority: try row.decode("priority"),
+            status: try row.decode("status"), ageBand: try row.decode("age_band", as: String?.self), area: try row.decode("area", as: String?.self),
+            language: try row.decode("language", as: String?.self), consentEvaluationUse: try row.decode("consent_evaluation_use"),
+            receivedAt: try row.decode("received_at"), acceptedAt: try row.decode("accepted_at", as: Date?.self),
+            firstContactAt: try row.decode("first_contact_at", as: Date?.self), connectedAt: try row.decode("connected_at", as: Date?.self),
+            closedAt: try row.decode("closed_at", as: Date?.self), closureOutcome: try row.decode("closure_outcome", as: String?.self),
+            closureReason: try row.decode("closure_reason", as: String?.self), connectionCount: try row.decode("connection_count"),
+            connectedResourceKind: try row.decode("connected_resource_kind", as: String?.self),
+            connectedCategories: try row.decode("connected_categories", as: [String]?.self), updatedAt: try row.decode("updated_at"))
     }
 }

@@ -1,0 +1,198 @@
+import Contracts
+import Domain
+import Foundation
+
+/// One referral pathway as the `pathway` table holds it. Age band, language and area are
+/// sociodemographics: kept only while the client consents to evaluation use.
+public struct PathwayRecord: Codable, Sendable, Equatable {
+    public var referralID: UUID
+    public var pathwayVersion: Int
+    public var clientID: UUID
+    public var site: String
+    public var referrerID: String?
+    public var referrerRole: String
+    public var needs: [String]
+    public var supportLevel: String
+    public var priority: String
+    public var status: String
+    public var ageBand: String?
+    public var area: String?
+    public var language: String?
+    public var consentEvaluationUse: Bool
+    public var receivedAt: Date
+    public var acceptedAt: Date?
+    public var firstContactAt: Date?
+    public var connectedAt: Date?
+    public var closedAt: Date?
+    public var closureOutcome: String?
+    public var closureReason: String?
+    public var connectionCount: Int
+    public var connectedResourceKind: String?
+    public var connectedCategories: [String]?
+    public var updatedAt: Date
+
+    /// Column names: the table's, so a record round-trips through `jsonb_populate_record`.
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case referralID = "referral_id", pathwayVersion = "pathway_version", clientID = "client_id", site
+        case referrerID = "referrer_id", referrerRole = "referrer_role", needs, supportLevel = "support_level", priority, status
+        case ageBand = "age_band", area, language, consentEvaluationUse = "consent_evaluation_use", receivedAt = "received_at"
+        case acceptedAt = "accepted_at", firstContactAt = "first_contact_at", connectedAt = "connected_at", closedAt = "closed_at"
+        case closureOutcome = "closure_outcome", closureReason = "closure_reason", connectionCount = "connection_count"
+        case connectedResourceKind = "connected_resource_kind", connectedCategories = "connected_categories", updatedAt = "updated_at"
+    }
+
+    static let columns = CodingKeys.allCases.map(\.rawValue)
+
+    /// The latest change wins whatever order the topics were read in.
+    mutating func touch(_ time: Date) {
+        updatedAt = max(updatedAt, time)
+    }
+
+    /// Forgets the sociodemographics (consent withdrawn).
+    mutating func withholdSociodemographics() {
+        ageBand = nil
+        area = nil
+        language = nil
+    }
+}
+
+/// A need nobody in the catalogue could meet, by category and area.
+public struct UnmetNeedRecord: Codable, Sendable, Equatable {
+    public var referralID: UUID
+    public var category: String
+    public var site: String
+    public var area: String?
+    public var recordedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case referralID = "referral_id", category, site, area, recordedAt = "recorded_at"
+    }
+}
+
+/// Everything the projection holds about one referral.
+public struct PathwayState: Sendable, Equatable {
+    public var pathway: PathwayRecord?
+    public var unmetNeeds: [UnmetNeedRecord] = []
+    /// Set by an erasure: nothing may be kept, and outcome answers go too. Only a signal to
+    /// whoever stores the state; later events start again from nothing, as on a deleted row.
+    public var erased = false
+
+    public init(pathway: PathwayRecord? = nil, unmetNeeds: [UnmetNeedRecord] = [], erased: Bool = false) {
+        self.pathway = pathway
+        self.unmetNeeds = unmetNeeds
+        self.erased = erased
+    }
+}
+
+/// The events the projection reads, decoded once. Live consumption and the rebuild apply
+/// them with the same `apply`, so a rebuilt projection equals the live one. Fields read from the
+/// matching topic never depend on the order of the referrals topic's events, only on the pathway
+/// being there, which it is: matching acts on referrals it has read, and the rebuild reads the
+/// referrals topic first.
+public enum ProjectionEvent: Sendable {
+    case received(ReferralReceivedV1)
+    case statusChanged(ReferralStatusChangedV1)
+    case connectionProposed(ConnectionProposedV1)
+    case connectionChanged(ConnectionChangedV1)
+    case needUnmet(NeedUnmetV1)
+    case consentChanged(ClientConsentChangedV1)
+    case erased(ClientErasedV1)
+
+    /// The event types read; every other type is skipped.
+    public static let eventTypes: Set<String> = [
+        ReferralReceivedV1.eventType, ReferralStatusChangedV1.eventType, ConnectionProposedV1.eventType, ConnectionChangedV1.eventType,
+        NeedUnmetV1.eventType, ClientConsentChangedV1.eventType, ClientErasedV1.eventType,
+    ]
+
+    /// `nil` for an event type the projection does not read; throws when the body does not
+    /// decode as its type (a permanent failure).
+    public init?(_ event: CloudEvent) throws {
+        switch event.type {
+        case ReferralReceivedV1.eventType: self = .received(try event.decode(ReferralReceivedV1.self))
+        case ReferralStatusChangedV1.eventType: self = .statusChanged(try event.decode(ReferralStatusChangedV1.self))
+        case ConnectionProposedV1.eventType: self = .connectionProposed(try event.decode(ConnectionProposedV1.self))
+        case ConnectionChangedV1.eventType: self = .connectionChanged(try event.decode(ConnectionChangedV1.self))
+        case NeedUnmetV1.eventType: self = .needUnmet(try event.decode(NeedUnmetV1.self))
+        case ClientConsentChangedV1.eventType: self = .consentChanged(try event.decode(ClientConsentChangedV1.self))
+        case ClientErasedV1.eventType: self = .erased(try event.decode(ClientErasedV1.self))
+        default: return nil
+        }
+    }
+
+    public var referralID: UUID {
+        switch self {
+        case .received(let e): e.referralID
+        case .statusChanged(let e): e.referralID
+        case .connectionProposed(let e): e.referralID
+        case .connectionChanged(let e): e.referralID
+        case .needUnmet(let e): e.referralID
+        case .consentChanged(let e): e.referralID
+        case .erased(let e): e.referralID
+        }
+    }
+
+    /// Whether applying needs the referral's unmet needs (the others leave them alone).
+    var touchesUnmetNeeds: Bool {
+        switch self {
+        case .needUnmet, .erased: true
+        default: false
+        }
+    }
+
+    /// Applies the event. Status events older than the version already applied are ignored
+    /// (redelivery can reorder them); events about a pathway not (or no longer) held change nothing.
+    public func apply(to state: inout PathwayState) {
+        switch self {
+        case .received(let referral):
+            guard state.pathway == nil else { return }
+            var record = PathwayRecord(
+                referralID: referral.referralID, pathwayVersion: referral.referralVersion, clientID: referral.clientID, site: referral.site,
+                referrerID: referral.referrerID, referrerRole: referral.referrerRole, needs: referral.needs, supportLevel: referral.supportLevel,
+                priority: referral.priority, status: ReferralStatus.received.rawValue, ageBand: referral.ageBand, area: referral.postalArea,
+                language: referral.preferredLanguage, consentEvaluationUse: referral.consent.evaluationUse, receivedAt: referral.receivedAt,
+                connectionCount: 0, updatedAt: referral.receivedAt)
+            if !referral.consent.evaluationUse { record.withholdSociodemographics() }
+            state.pathway = record
+        case .statusChanged(let change):
+            guard var record = state.pathway, record.pathwayVersion < change.referralVersion else { return }
+            record.status = change.to
+            record.pathwayVersion = change.referralVersion
+            if change.to == ReferralStatus.accepted.rawValue, record.acceptedAt == nil { record.acceptedAt = change.changedAt }
+            if change.to == ReferralStatus.inProgress.rawValue, record.firstContactAt == nil { record.firstContactAt = change.changedAt }
+            if ReferralStatus(rawValue: change.to)?.isTerminal == true {
+                record.closedAt = change.changedAt
+                record.closureOutcome = change.outcome
+                record.closureReason = change.reason
+            }
+            record.touch(change.changedAt)
+            state.pathway = record
+        case .connectionProposed(let proposed):
+            guard var record = state.pathway else { return }
+            record.connectionCount += 1
+            record.connectedResourceKind = proposed.resourceKind
+            record.connectedCategories = proposed.categories
+            record.touch(proposed.proposedAt)
+            state.pathway = record
+        case .connectionChanged(let changed):
+            guard changed.to == ConnectionStatus.enrolled.rawValue, var record = state.pathway, record.connectedAt == nil else { return }
+            record.connectedAt = changed.changedAt
+            record.touch(changed.changedAt)
+            state.pathway = record
+        case .needUnmet(let unmet):
+            // Matching reports unmet needs of referrals it has read, so the pathway is held
+            // unless the client was erased since (then nothing may be kept).
+            guard state.pathway != nil else { return }
+            for category in unmet.categories where !state.unmetNeeds.contains(where: { $0.category == category }) {
+                state.unmetNeeds.append(UnmetNeedRecord(referralID: unmet.referralID, category: category, site: unmet.site, area: unmet.area, recordedAt: unmet.recordedAt))
+            }
+        case .consentChanged(let change):
+            guard var record = state.pathway else { return }
+            record.consentEvaluationUse = change.consent.evaluationUse
+            if !change.consent.evaluationUse { record.withholdSociodemographics() }
+            record.touch(change.changedAt)
+            state.pathway = record
+        case .erased:
+            state = PathwayState(erased: true)
+        }
+    }
+}

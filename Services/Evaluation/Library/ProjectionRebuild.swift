@@ -1,0 +1,222 @@
+import Contracts
+import Foundation
+import KafkaClient
+import Logging
+import Messaging
+import PostgresClient
+import ServiceRuntime
+
+/// Rebuilds the pathway projection from the beginning of the topics and swaps it in.
+///
+/// 1. Note where every partition ends, then read all of it with a fresh consumer group,
+///    applying each event to an in-memory projection with `ProjectionEvent.apply`, the code the
+///    live consumer runs.
+/// 2. In one transaction: lock `processed_events` (the live consumer waits for its next event
+///    and nothing it did is left uncommitted), read on to where the partitions end now, write
+///    the projection into fresh tables, record every event read as processed (so the live
+///    consumer skips those it had not reached yet, and whatever it had applied is included),
+///    apply the side effects of events the live consumer had not reached (erasures, the analyst
+///    stream), and put the fresh tables in place of the old ones.
+///
+/// Outcome measures and service use are recorded here through the API, not derived from
+/// events, so they are kept as they are.
+public struct ProjectionRebuild: Sendable {
+    public struct Summary: Sendable, Equatable {
+        public var events: Int
+        public var skipped: Int
+        public var pathways: Int
+        public var unmetNeeds: Int
+        public var seconds: Double
+        public var eventsPerSecond: Double { seconds > 0 ? Double(events) / seconds : 0 }
+    }
+
+    let settings: ServiceSettings
+    let pool: PostgresConnectionPool
+    let stream: AnalystStream?
+    let logger: Logger
+    /// Rows per bulk insert statement.
+    let batchSize = 2_000
+
+    public init(settings: ServiceSettings, pool: PostgresConnectionPool, logger: Logger) throws {
+        self.settings = settings
+        self.pool = pool
+        self.logger = logger
+        self.stream = try PseudonymKey.configured(in: settings.environment).map {
+            AnalystStream(key: $0, outbox: Outbox(topics: settings.topics, source: "/passerelle/\(EvaluationService.name)"))
+        }
+    }
+
+    /// What was read so far.
+    struct Replay {
+        var states: [UUID: PathwayState] = [:]
+        var erased: Set<UUID> = []
+        /// Every event applied (or skipped as unreadable, which the live consumer dead-letters too).
+        var events: [(id: UUID, type: String, topic: String, partition: Int32, offset: Int64, referral: UUID?)] = []
+        var skipped = 0
+        /// Per partition, the next offset to read.
+        var positions: [TopicPartition: Int64] = [:]
+
+        mutating func apply(_ message: KafkaMessage, logger: Logger) {
+            positions[TopicPartition(topic: message.topic, partition: message.partition)] = message.offset + 1
+            let headers = Dictionary(message.headers.compactMap { header in header.text.map { (header.key, $0) } }, uniquingKeysWith: { _, last in last })
+            let event: CloudEvent
+            do {
+                event = try CloudEvent(headers: headers, data: message.value)
+            } catch {
+                logger.warning("record without a readable envelope skipped", metadata: ["topic": "\(message.topic)", "offset": "\(message.offset)", "error": "\(error)"])
+                skipped += 1
+                return
+            }
+            do {
+                guard let projected = try ProjectionEvent(event) else {
+                    events.append((event.id, event.type, message.topic, message.partition, message.offset, nil))
+                    return
+                }
+                let referral = projected.referralID
+                var state = states[referral] ?? PathwayState()
+                projected.apply(to: &state)
+                if state.erased {
+                    erased.insert(referral)
+                    states[referral] = nil
+                } else {
+                    states[referral] = state
+                }
+                events.append((event.id, event.type, message.topic, message.partition, message.offset, referral))
+            } catch {
+                logger.warning("unreadable event skipped", metadata: ["event_id": "\(event.id)", "event_type": "\(event.type)", "error": "\(error)"])
+                skipped += 1
+            }
+        }
+
+        func reached(_ ends: [TopicPartition: KafkaPartitionOffsets]) -> Bool {
+            ends.allSatisfy { partition, offsets in offsets.isEmpty || (positions[partition] ?? offsets.start) >= offsets.end }
+        }
+    }
+
+    /// The topics in the order they are read: the referrals topic first, so the pathway an
+    /// event of the matching topic is about is always there (as it was when matching produced it).
+    var stages: [[String]] {
+        [[TopicName.referrals], [.matching, .notifications]].map { $0.map(settings.topics.name) }
+    }
+
+    public func run() async throws -> Summary {
+        let started = ContinuousClock.now
+        var consumers: [KafkaConsumer] = []
+        do {
+            // Partitions are assigned, not subscribed: no group to join, nothing committed.
+            let configuration = KafkaConsumerConfiguration(
+                kafka: settings.kafka, groupID: "\(settings.consumerGroup)-rebuild-\(UUID().uuidString.prefix(8).lowercased())", bufferCapacity: 20_000)
+            var replay = Replay()
+            for topics in stages {
+                let partitions = try await KafkaTopicAdmin.offsets(of: topics, configuration: settings.kafka, logger: logger)
+                let consumer = try KafkaConsumer(
+                    configuration: configuration, reading: partitions.mapValues { _ in KafkaPartitionOffsets.beginning }, logger: logger)
+                consumers.append(consumer)
+                try await read(topics, from: consumer, into: &replay)
+            }
+            logger.info("projection replayed; swapping it in", metadata: ["events": "\(replay.events.count)"])
+            let summary = try await swap(replay, consumers: consumers, started: started)
+            for consumer in consumers { await consumer.close() }
+            return summary
+        } catch {
+            for consumer in consumers { await consumer.close() }
+            throw error
+        }
+    }
+
+    /// Reads `topics` up to where their partitions end now.
+    private func read(_ topics: [String], from consumer: KafkaConsumer, into replay: inout Replay) async throws {
+        let ends = try await KafkaTopicAdmin.offsets(of: topics, configuration: settings.kafka, logger: logger)
+        var iterator = consumer.messages.makeAsyncIterator()
+        while !replay.reached(ends) {
+            guard let message = await iterator.next() else {
+                throw ProjectionRebuildError(description: "the consumer of \(topics.joined(separator: ", ")) closed before reaching the end")
+            }
+            replay.apply(message, logger: logger)
+        }
+    }
+
+    private func swap(_ replay: Replay, consumers: [KafkaConsumer], started: ContinuousClock.Instant) async throws -> Summary {
+        // One connection for the whole transaction; reading the rest of the topics happens inside it.
+        try await pool.withConnection { connection in
+            var replay = replay
+            try await connection.query("BEGIN")
+            do {
+                try await connection.query("LOCK TABLE processed_events IN EXCLUSIVE MODE")
+                for (topics, consumer) in zip(stages, consumers) {
+                    try await read(topics, from: consumer, into: &replay)
+                }
+                try await write(replay, on: connection)
+                try await connection.query("COMMIT")
+                let elapsed = (ContinuousClock.now - started).components
+                return Summary(
+                    events: replay.events.count + replay.skipped, skipped: replay.skipped,
+                    pathways: replay.states.values.filter { $0.pathway != nil }.count,
+                    unmetNeeds: replay.states.values.reduce(0) { $0 + $1.unmetNeeds.count },
+                    seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+            } catch {
+                _ = try? await connection.query("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Everything the transaction writes.
+    private func write(_ replay: Replay, on connection: PostgresConnection) async throws {
+        try await connection.query("DROP TABLE IF EXISTS pathway_rebuild, unmet_need_rebuild")
+        try await connection.query("CREATE TABLE pathway_rebuild (LIKE pathway INCLUDING ALL)")
+        try await connection.query("CREATE TABLE unmet_need_rebuild (LIKE unmet_need INCLUDING ALL)")
+        let pathways = replay.states.values.compactMap(\.pathway)
+        for start in stride(from: 0, to: pathways.count, by: batchSize) {
+            let batch = Array(pathways[start..<min(start + batchSize, pathways.count)])
+            try await connection.query("""
+                INSERT INTO pathway_rebuild SELECT * FROM jsonb_populate_recordset(NULL::pathway_rebuild, \(PostgresJSON(try ProjectionJSON.encode(batch)))::jsonb)
+                """)
+        }
+        let unmet = replay.states.values.flatMap(\.unmetNeeds)
+        for start in stride(from: 0, to: unmet.count, by: batchSize) {
+            let batch = Array(unmet[start..<min(start + batchSize, unmet.count)])
+            try await connection.query("""
+                INSERT INTO unmet_need_rebuild SELECT * FROM jsonb_populate_recordset(NULL::unmet_need_rebuild, \(PostgresJSON(try ProjectionJSON.encode(batch)))::jsonb)
+                """)
+        }
+        // Events the live consumer had not reached: recorded as processed here, their effects
+        // beyond the projection applied here too.
+        var unreached: Set<UUID> = []
+        let consumer = settings.consumerGroup
+        for start in stride(from: 0, to: replay.events.count, by: batchSize * 5) {
+            let batch = replay.events[start..<min(start + batchSize * 5, replay.events.count)]
+            let inserted = try await connection.query("""
+                INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
+                SELECT \(consumer), e.id, e.type, e.topic, e.partition, e.record_offset
+                FROM unnest(\(batch.map { $0.id })::uuid[], \(batch.map { $0.type })::text[], \(batch.map { $0.topic })::text[],
+                            \(batch.map { Int($0.partition) })::int[], \(batch.map { $0.offset })::bigint[]) AS e(id, type, topic, partition, record_offset)
+                ON CONFLICT DO NOTHING
+                RETURNING event_id
+                """)
+            unreached.formUnion(try inserted.map { try $0.decode("event_id", as: UUID.self) })
+        }
+        let touched = Set(replay.events.filter { unreached.contains($0.id) }.compactMap { $0.referral })
+        let erased = Array(replay.erased.intersection(touched))
+        if !erased.isEmpty {
+            for table in ["outcome_measure", "service_use"] {
+                try await connection.query("DELETE FROM \(identifier: table) WHERE referral_id = ANY(\(erased)::uuid[])")
+            }
+        }
+        if let stream {
+            for referral in touched.sorted(by: { $0.uuidString < $1.uuidString }) {
+                if let pathway = replay.states[referral]?.pathway, pathway.consentEvaluationUse {
+                    try await stream.publish(pathway, on: connection)
+                }
+            }
+        }
+        try await connection.query("DROP TABLE pathway")
+        try await connection.query("ALTER TABLE pathway_rebuild RENAME TO pathway")
+        try await connection.query("DROP TABLE unmet_need")
+        try await connection.query("ALTER TABLE unmet_need_rebuild RENAME TO unmet_need")
+    }
+}
+
+public struct ProjectionRebuildError: Error, CustomStringConvertible {
+    public var description: String
+}
