@@ -15,21 +15,27 @@ struct CatalogueSnapshot: Sendable {
     /// Resource positions per lower-cased interest tag.
     private let byTag: [String: [Int32]]
 
+    /// What the hot loop reads, as plain values (no reference counting per candidate).
     private struct Entry: Sendable {
         var categories: UInt64
+        var languages: UInt64  // bits of `languageIndex`
         var remote: Bool
         var inPerson: Bool
-        var coordinates: Coordinates?
+        var interpretation: Bool
+        var hasWeekdays: Bool
+        var hasAreas: Bool
+        var hasAccessibility: Bool
+        var kind: CommunityResource.Kind
         var minimumAge: Int?
         var maximumAge: Int?
-        var areas: [String]  // upper-cased
-        var languages: [String]
-        var interpretation: Bool
-        var accessibility: Set<String>  // lower-cased
-        var kind: CommunityResource.Kind
-        var hasWeekdays: Bool
+        var coordinates: Coordinates?
         var id: (UInt64, UInt64)  // for the id tie-break without building strings
     }
+    /// Read only for the few resources that restrict areas or list accessibility features.
+    private let areas: [[String]]  // upper-cased
+    private let accessibility: [Set<String>]  // lower-cased
+    /// Language code → bit; languages beyond 63 share the last bit and are checked by name.
+    private let languageIndex: [String: Int]
 
     static let categoryIndex: [String: Int] = Dictionary(uniqueKeysWithValues: NeedCategory.allCodes.enumerated().map { ($1, $0) })
 
@@ -39,7 +45,10 @@ struct CatalogueSnapshot: Sendable {
         self.resources = active
         var byCategory = Array(repeating: [Int32](), count: NeedCategory.allCodes.count)
         var byTag: [String: [Int32]] = [:]
+        var languageIndex: [String: Int] = [:]
         var entries: [Entry] = []
+        var areas: [[String]] = []
+        var accessibility: [Set<String>] = []
         entries.reserveCapacity(active.count)
         for (position, resource) in active.enumerated() {
             var mask: UInt64 = 0
@@ -49,20 +58,30 @@ struct CatalogueSnapshot: Sendable {
                 byCategory[index].append(Int32(position))
             }
             for tag in Set(resource.tags.map { $0.lowercased() }) { byTag[tag, default: []].append(Int32(position)) }
+            var languages: UInt64 = 0
+            for language in resource.languages {
+                let bit = languageIndex[language] ?? min(languageIndex.count, 63)
+                if languageIndex[language] == nil && languageIndex.count < 63 { languageIndex[language] = bit }
+                languages |= 1 << UInt64(bit)
+            }
             let bytes = resource.id.uuid
             let high = [bytes.0, bytes.1, bytes.2, bytes.3, bytes.4, bytes.5, bytes.6, bytes.7].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             let low = [bytes.8, bytes.9, bytes.10, bytes.11, bytes.12, bytes.13, bytes.14, bytes.15].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             entries.append(Entry(
-                categories: mask, remote: resource.delivery.contains(.virtual) || resource.delivery.contains(.phone),
-                inPerson: resource.delivery.contains(.inPerson), coordinates: resource.coordinates,
-                minimumAge: resource.eligibility.minimumAge, maximumAge: resource.eligibility.maximumAge,
-                areas: resource.eligibility.areas.map { $0.uppercased() }, languages: resource.languages,
-                interpretation: resource.interpretationAvailable, accessibility: Set(resource.accessibility.map { $0.lowercased() }),
-                kind: resource.kind, hasWeekdays: !resource.weekdays.isEmpty, id: (high, low)))
+                categories: mask, languages: languages, remote: resource.delivery.contains(.virtual) || resource.delivery.contains(.phone),
+                inPerson: resource.delivery.contains(.inPerson), interpretation: resource.interpretationAvailable,
+                hasWeekdays: !resource.weekdays.isEmpty, hasAreas: !resource.eligibility.areas.isEmpty, hasAccessibility: !resource.accessibility.isEmpty,
+                kind: resource.kind, minimumAge: resource.eligibility.minimumAge, maximumAge: resource.eligibility.maximumAge,
+                coordinates: resource.coordinates, id: (high, low)))
+            areas.append(resource.eligibility.areas.map { $0.uppercased() })
+            accessibility.append(Set(resource.accessibility.map { $0.lowercased() }))
         }
         self.entries = entries
         self.byCategory = byCategory
         self.byTag = byTag
+        self.areas = areas
+        self.accessibility = accessibility
+        self.languageIndex = languageIndex
     }
 
     /// A resource that passed every filter but capacity, with its score.
@@ -99,6 +118,8 @@ struct CatalogueSnapshot: Sendable {
         let needCount = request.needs.count
         // Request needs counted as `filter` counts them (a repeated need counts twice).
         let needCodes = request.needs.map { Self.categoryIndex[$0] }
+        let languageBit: UInt64 = languageIndex[request.language].map { 1 << UInt64($0) } ?? (languageIndex.count >= 63 ? 1 << 63 : 0)
+        let sharedLanguageBit = languageBit == 1 << 63  // the last bit stands for many languages
 
         var kept: [Candidate] = []  // sorted best first, at most `limit`
         kept.reserveCapacity(limit + 1)
@@ -111,18 +132,23 @@ struct CatalogueSnapshot: Sendable {
             let earlier = needIndices[..<listIndex].reduce(UInt64(0)) { $0 | 1 << UInt64($1) }
             for position32 in byCategory[category] {
                 let position = Int(position32)
-                let entry = entries[position]
+                let entry = entries[position]  // plain values: copying retains nothing
                 if entry.categories & earlier != 0 { continue }
                 // Hard filters, as MatchRanker.isEligibleApartFromCapacity.
                 if request.ageBand != nil {
                     if let minimum = entry.minimumAge, high < minimum { continue }
                     if let maximum = entry.maximumAge, low > maximum { continue }
                 }
-                if !entry.areas.isEmpty {
-                    guard let area, entry.areas.contains(where: { area.hasPrefix($0) || $0.hasPrefix(area) }) else { continue }
+                if entry.hasAreas {
+                    guard let area, areas[position].contains(where: { area.hasPrefix($0) || $0.hasPrefix(area) }) else { continue }
                 }
-                guard entry.interpretation || entry.languages.contains(request.language) else { continue }
-                if !entry.remote, !accessibilityNeeds.isEmpty, !accessibilityNeeds.allSatisfy(entry.accessibility.contains) { continue }
+                if !entry.interpretation {
+                    guard entry.languages & languageBit != 0 else { continue }
+                    if sharedLanguageBit, !resources[position].languages.contains(request.language) { continue }
+                }
+                if !entry.remote, !accessibilityNeeds.isEmpty {
+                    guard entry.hasAccessibility, accessibilityNeeds.allSatisfy(accessibility[position].contains) else { continue }
+                }
 
                 var covered = 0
                 for code in needCodes { if let code, entry.categories & (1 << UInt64(code)) != 0 { covered += 1 } }
