@@ -10,6 +10,17 @@ export PASSERELLE_ALLOW_DEV_SECRET=${PASSERELLE_ALLOW_DEV_SECRET:-true}
 token=$("$bin/passerelle-intake" token --role coordinator --subject demo-coordinator)
 sql() { PGPASSWORD=postgres psql -X -q -h 127.0.0.1 -p "$PASSERELLE_DB_PORT" -U postgres -d passerelle -tAc "$1"; }
 
+# The demo catalogue, an Open Referral HSDS data package (deploy/demo/catalogue/generate.py writes
+# it; importing again updates it), and link workers for the three sites.
+"$bin/passerelle-matching" import-hsds "$root/deploy/demo/catalogue" | tail -1
+sql "INSERT INTO matching.link_worker (id, name, site, languages, caseload_capacity) VALUES
+  ('4c1e0000-0000-4000-8000-000000000001', 'Amélie Roy', 'ottawa-west-chc', '{fr,en}', 25),
+  ('4c1e0000-0000-4000-8000-000000000002', 'Jonathan Beaulieu', 'ottawa-west-chc', '{fr}', 25),
+  ('4c1e0000-0000-4000-8000-000000000003', 'Priya Natarajan', 'ottawa-centretown-chc', '{en,fr}', 25),
+  ('4c1e0000-0000-4000-8000-000000000004', 'Samuel Osei', 'ottawa-centretown-chc', '{en}', 25),
+  ('4c1e0000-0000-4000-8000-000000000005', 'Chantal Lalonde', 'rural-east', '{fr,en}', 20)
+  ON CONFLICT (id) DO NOTHING"
+
 for file in "$root"/deploy/demo/referrals/*.json; do
   response=$(curl -fsS -X POST "$intake/v1/referrals" -H "Authorization: Bearer $token" \
     -H 'Content-Type: application/json' -H "Idempotency-Key: demo-$(basename "$file" .json)" --data-binary @"$file")

@@ -90,3 +90,57 @@ extension MatchingMigrations {
         ALTER TABLE assignment ADD COLUMN released_at timestamptz;
         """)
 }
+
+extension MatchingMigrations {
+    /// Every column a match reads, i.e. all but the seats taken (which change with every
+    /// connection and are checked in the database instead).
+    static let catalogueColumns = """
+        organisation, name, kind, categories, description, languages, interpretation_available, delivery, address, latitude,
+        longitude, schedule, weekdays, minimum_age, maximum_age, areas, eligibility_notes, cost, accessibility, seats,
+        waitlist_allowed, tags, contact, active, last_verified
+        """
+
+    static let catalogueVersion = Migration(6, "catalogue_version_and_sources", """
+        -- Where a resource came from in an Open Referral HSDS directory: a re-import finds it by
+        -- the service id and updates it; an export gives the ids back.
+        CREATE TABLE catalogue_source (
+            resource_id uuid PRIMARY KEY REFERENCES community_resource (id) ON DELETE CASCADE,
+            service_id text NOT NULL UNIQUE,
+            organisation_id text,
+            location_id text
+        );
+
+        -- The catalogue's version, bumped in the transaction of any change to what matching
+        -- reads, and announced on channel catalogue_<schema> at commit: every replica's
+        -- in-memory catalogue compares versions before matching, so it is never stale.
+        CREATE TABLE catalogue_version (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            version bigint NOT NULL
+        );
+        INSERT INTO catalogue_version (version) VALUES (1);
+
+        CREATE FUNCTION catalogue_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            EXECUTE format('UPDATE %I.catalogue_version SET version = version + 1', TG_TABLE_SCHEMA);
+            PERFORM pg_notify('catalogue_' || TG_TABLE_SCHEMA, '');
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER community_resource_changed
+            AFTER INSERT OR DELETE OR TRUNCATE OR UPDATE OF \(catalogueColumns) ON community_resource
+            FOR EACH STATEMENT EXECUTE FUNCTION catalogue_changed();
+
+        -- What a rematch needs of the referral beyond the thin columns above.
+        ALTER TABLE referral_intake ADD COLUMN accessibility_needs text[] NOT NULL DEFAULT '{}';
+
+        -- A rematch request answered once per idempotency key: a retry gets the same answer
+        -- and publishes nothing new.
+        CREATE TABLE rematch (
+            referral_id uuid NOT NULL,
+            idempotency_key text NOT NULL,
+            response jsonb NOT NULL,
+            requested_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (referral_id, idempotency_key)
+        );
+        """)
+}

@@ -34,16 +34,31 @@ public enum MatchingService: PasserelleService {
         MatchingMigrations.catalogue,
         MatchingMigrations.connections,
         MatchingMigrations.assignmentRelease,
+        MatchingMigrations.catalogueVersion,
     ]
 
+    /// Path of the taxonomy mapping file HSDS imports use (default: the built-in mapping).
+    public static let mappingVariable = "PASSERELLE_HSDS_TAXONOMY_MAPPING"
+
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
+        let settings = try MatchingSettings.read(components.settings.environment)
+        let mapping = try TaxonomyMapping.load(path: settings.taxonomyMappingPath)
         CatalogueRoutes(store: CatalogueStore(pool: components.pool)).add(to: router)
+        CatalogueTransferRoutes(transfer: CatalogueTransfer(pool: components.pool, mapping: mapping)).add(to: router)
         ConnectionRoutes(pool: components.pool, outbox: components.outbox).add(to: router)
+        RematchRoutes(pool: components.pool, matchmaker: matchmaker(components, settings)).add(to: router)
+    }
+
+    static func matchmaker(_ components: ServiceComponents, _ settings: MatchingSettings) -> Matchmaker {
+        Matchmaker(
+            store: CatalogueStore(pool: components.pool), outbox: components.outbox, weights: settings.weights,
+            catalogue: CatalogueCache.shared(for: components.pool, logger: components.logger))
     }
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
         var handlers = EventHandlers()
-        let matchmaker = Matchmaker(store: CatalogueStore(pool: components.pool), outbox: components.outbox)
+        // Settings were checked when the routes were added (which fails the start on bad values).
+        let matchmaker = matchmaker(components, (try? MatchingSettings.read(components.settings.environment)) ?? MatchingSettings())
         handlers.on(ReferralReceivedV1.self) { referral, _, connection in
             try await matchmaker.receive(referral, on: connection)
         }

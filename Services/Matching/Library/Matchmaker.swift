@@ -1,6 +1,7 @@
 import Contracts
 import Domain
 import Foundation
+import Logging
 import Messaging
 import PostgresClient
 
@@ -9,19 +10,28 @@ import PostgresClient
 struct Matchmaker: Sendable {
     let store: CatalogueStore
     let outbox: Outbox
-    var ranker = MatchRanker()
+    var ranker: MatchRanker
+    let catalogue: CatalogueCache
+
+    init(store: CatalogueStore, outbox: Outbox, weights: MatchWeights = MatchWeights(), catalogue: CatalogueCache? = nil) {
+        self.store = store
+        self.outbox = outbox
+        self.ranker = MatchRanker(weights: weights)
+        self.catalogue = catalogue ?? CatalogueCache.shared(for: store.pool, logger: Logger(label: "passerelle.matching"))
+    }
 
     /// Records what matching needs of the referral (latest version wins), then matches it.
     func receive(_ referral: ReferralReceivedV1, on connection: PostgresConnection) async throws {
         try await connection.query("""
             INSERT INTO referral_intake (referral_id, referral_version, site, needs, interests, support_level, priority,
-                preferred_language, postal_area, latitude, longitude, age_band, received_at)
+                preferred_language, postal_area, latitude, longitude, age_band, accessibility_needs, received_at)
             VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.site), \(referral.needs)::text[],
                 \(referral.interests)::text[], \(referral.supportLevel), \(referral.priority), \(referral.preferredLanguage),
                 \(referral.postalArea), \(referral.coordinates?.latitude), \(referral.coordinates?.longitude), \(referral.ageBand),
-                \(referral.receivedAt)::timestamptz)
+                \(referral.accessibilityNeeds)::text[], \(referral.receivedAt)::timestamptz)
             ON CONFLICT (referral_id) DO UPDATE SET referral_version = EXCLUDED.referral_version, needs = EXCLUDED.needs,
-                interests = EXCLUDED.interests, support_level = EXCLUDED.support_level, priority = EXCLUDED.priority
+                interests = EXCLUDED.interests, support_level = EXCLUDED.support_level, priority = EXCLUDED.priority,
+                accessibility_needs = EXCLUDED.accessibility_needs
             WHERE referral_intake.referral_version < EXCLUDED.referral_version
             """)
         try await match(referral, on: connection)
@@ -38,26 +48,18 @@ struct Matchmaker: Sendable {
             coordinates: referral.coordinates,
             postalArea: referral.postalArea, ageBand: AgeBand(rawValue: referral.ageBand), accessibilityNeeds: referral.accessibilityNeeds,
             supportLevel: SupportLevel(rawValue: referral.supportLevel) ?? .light)
-        let ranked = ranker.rank(request, candidates: try await store.candidates(for: referral.needs, on: connection))
+        let ranked = try await rank(request, on: connection)
 
         if let worker = try await store.assign(referral: referral.referralID, site: referral.site, language: referral.preferredLanguage, on: connection) {
             try await outbox.append(ReferralAssignedV1(
                 referralID: referral.referralID, referralVersion: referral.referralVersion, linkWorkerID: worker.id, site: referral.site,
                 priority: referral.priority, assignedAt: now), on: connection)
         }
-        for (index, match) in ranked.enumerated() {
-            try await connection.query("""
-                INSERT INTO referral_match (referral_id, rank, resource_id, score, reasons)
-                VALUES (\(referral.referralID)::uuid, \(index + 1), \(match.resource.id)::uuid, \(match.score), \(match.reasons)::text[])
-                """)
-        }
+        try await record(ranked, referral: referral.referralID, on: connection)
         if !ranked.isEmpty {
             try await outbox.append(MatchesProposedV1(
-                referralID: referral.referralID, referralVersion: referral.referralVersion,
-                matches: ranked.enumerated().map { index, match in
-                    ProposedMatch(resourceID: match.resource.id, rank: index + 1, score: match.score, resourceKind: match.resource.kind.rawValue,
-                        categories: match.resource.categories.map(\.code), reasons: match.reasons)
-                }, proposedAt: now), on: connection)
+                referralID: referral.referralID, referralVersion: referral.referralVersion, matches: Self.proposed(ranked), proposedAt: now),
+                on: connection)
         }
         // Needs no eligible resource serves: commissioners see the gaps.
         let served = Set(ranked.flatMap { $0.resource.categories.map(\.code) })
@@ -67,6 +69,56 @@ struct Matchmaker: Sendable {
                 referralID: referral.referralID, referralVersion: referral.referralVersion, site: referral.site, categories: unmet,
                 reason: ranked.isEmpty ? "no eligible community resource" : "no eligible resource among the best matches serves this need",
                 area: referral.postalArea, recordedAt: now), on: connection)
+        }
+    }
+
+    func record(_ ranked: [RankedResource], referral: UUID, on connection: PostgresConnection) async throws {
+        for (index, match) in ranked.enumerated() {
+            try await connection.query("""
+                INSERT INTO referral_match (referral_id, rank, resource_id, score, reasons)
+                VALUES (\(referral)::uuid, \(index + 1), \(match.resource.id)::uuid, \(match.score), \(match.reasons)::text[])
+                """)
+        }
+    }
+
+    static func proposed(_ ranked: [RankedResource]) -> [ProposedMatch] {
+        ranked.enumerated().map { index, match in
+            ProposedMatch(resourceID: match.resource.id, rank: index + 1, score: match.score, resourceKind: match.resource.kind.rawValue,
+                categories: match.resource.categories.map(\.code), reasons: match.reasons)
+        }
+    }
+
+    /// The top N for a request against the in-memory catalogue, with capacity checked in the
+    /// database for the resources kept: seats taken change with every connection, so a
+    /// resource full in the snapshot may have room now and the other way round.
+    func rank(_ request: MatchRequest, on connection: PostgresConnection) async throws -> [RankedResource] {
+        let snapshot = try await catalogue.current(on: connection)
+        let wanted = ranker.weights.topN
+        var limit = wanted + 8
+        while true {
+            let best = snapshot.best(request, ranker: ranker, limit: limit)
+            let limited = best.map { snapshot.resources[$0.position] }.filter { $0.capacity.seats != nil }.map(\.id)
+            var capacity: [UUID: CommunityResource.Capacity] = [:]
+            if !limited.isEmpty {
+                for row in try await connection.query(PostgresQuery(
+                    unsafeSQL: "SELECT id, seats, seats_taken, waitlist_allowed FROM community_resource WHERE id = ANY ($1::uuid[])",
+                    parameters: [limited.postgresText])) {
+                    capacity[try row.decode("id")] = .init(
+                        seats: try row.decode("seats", as: Int?.self), seatsTaken: try row.decode("seats_taken"),
+                        waitlistAllowed: try row.decode("waitlist_allowed"))
+                }
+            }
+            var ranked: [RankedResource] = []
+            for candidate in best {
+                var resource = snapshot.resources[candidate.position]
+                if resource.capacity.seats != nil, let fresh = capacity[resource.id] { resource.capacity = fresh }
+                guard resource.capacity.hasRoom || resource.capacity.waitlistAllowed else { continue }
+                ranked.append(ranker.explain(resource, for: request))
+                if ranked.count == wanted { break }
+            }
+            // Full resources dropped below N while more candidates exist: look further down.
+            if ranked.count == wanted || best.count < limit { return ranked }
+            limit *= 4
         }
     }
 

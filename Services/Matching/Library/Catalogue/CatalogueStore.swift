@@ -13,8 +13,19 @@ struct CatalogueStore: Sendable {
         """
 
     func save(_ resource: CommunityResource, on connection: PostgresConnection) async throws {
+        try await connection.query(Self.upsert(resource))
+    }
+
+    /// The same in a session; true when the resource is new.
+    @discardableResult
+    static func save(_ resource: CommunityResource, on session: borrowing PostgresSession) throws -> Bool {
+        try session.query(Self.upsert(resource)).first?.decode("created", as: Bool.self) ?? false
+    }
+
+    /// Inserts or updates a resource (never its seats taken); returns whether it was new.
+    static func upsert(_ resource: CommunityResource) -> PostgresQuery {
         let r = resource
-        try await connection.query("""
+        return """
             INSERT INTO community_resource (id, organisation, name, kind, categories, description, languages, interpretation_available,
                 delivery, address, latitude, longitude, schedule, weekdays, minimum_age, maximum_age, areas, eligibility_notes, cost,
                 accessibility, seats, seats_taken, waitlist_allowed, tags, contact, active, last_verified, updated_at)
@@ -32,7 +43,8 @@ struct CatalogueStore: Sendable {
                 eligibility_notes = EXCLUDED.eligibility_notes, cost = EXCLUDED.cost, accessibility = EXCLUDED.accessibility,
                 seats = EXCLUDED.seats, waitlist_allowed = EXCLUDED.waitlist_allowed, tags = EXCLUDED.tags,
                 contact = EXCLUDED.contact, active = EXCLUDED.active, last_verified = EXCLUDED.last_verified, updated_at = now()
-            """)
+            RETURNING (xmax = 0) AS created
+            """
     }
 
     /// Active resources serving any of `needs` (the GIN index makes this a short list).

@@ -39,60 +39,89 @@ struct MatchRanker: Sendable {
     var weights = MatchWeights()
 
     func rank(_ request: MatchRequest, candidates: [CommunityResource]) -> [RankedResource] {
-        let french = request.language == "fr"
-        var ranked: [RankedResource] = []
-        for resource in candidates where isEligible(resource, for: request) {
-            var reasons: [String] = []
-            let covered = request.needs.filter { need in resource.categories.contains { $0.code == need } }
-            var score = weights.need * Double(covered.count) / Double(max(1, request.needs.count))
-            for need in covered {
-                let label = (try? NeedCategory(code: need))?.label(request.language) ?? need
-                reasons.append(french ? "répond au besoin : \(label.lowercased())" : "meets the need: \(label.lowercased())")
-            }
-            let tags = Set(resource.tags.map { $0.lowercased() })
-            let shared = request.interests.filter { tags.contains($0.lowercased()) }
-            if !shared.isEmpty {
-                score += weights.interests
-                for interest in shared {
-                    reasons.append(french ? "\(resource.name) correspond à l'intérêt « \(interest) »" : "\(resource.name) matches interest '\(interest)'")
-                }
-            }
-            if resource.languages.contains(request.language) {
-                reasons.append(Self.speaks(request.language, french: french))
-            } else if resource.interpretationAvailable {
-                reasons.append(french ? "interprétation disponible" : "interpretation available")
-            }
-            if let from = request.coordinates, let to = resource.coordinates, resource.delivery.contains(.inPerson) {
-                let kilometres = from.distanceKilometres(to: to)
-                score += weights.distance * max(0, 1 - kilometres / weights.maximumKilometres)
-                reasons.append(Self.distance(kilometres, french: french))
-            } else if resource.delivery.contains(.virtual) || resource.delivery.contains(.phone) {
-                score += weights.distance * 0.5
-                reasons.append(french ? "à distance (en ligne ou par téléphone)" : "remote (online or by phone)")
-            }
-            score += weights.supportLevel * supportFit(request.supportLevel, resource.kind)
-            if request.supportLevel == .holistic || request.supportLevel == .medium, resource.kind != .externalPartner {
-                reasons.append(french ? "programme accompagné" : "facilitated programme")
-            }
-            if !resource.weekdays.isEmpty {
-                score += weights.schedule
-                if let schedule = resource.schedule { reasons.append(schedule) }
-            } else {
-                score += weights.schedule * 0.5
-            }
-            if !resource.capacity.hasRoom {
-                reasons.append(french ? "liste d'attente" : "waitlist")
-            }
-            ranked.append(RankedResource(resource: resource, score: (score * 1000).rounded() / 1000, reasons: reasons))
+        let ranked = candidates.filter { isEligible($0, for: request) }.map { explain($0, for: request) }
+        return Array(ranked.sorted(by: Self.precedes).prefix(weights.topN))
+    }
+
+    /// Higher score first; equal scores by resource id (UUID order = its text's order).
+    static func precedes(_ a: RankedResource, _ b: RankedResource) -> Bool {
+        a.score != b.score ? a.score > b.score : a.resource.id.uuidString < b.resource.id.uuidString
+    }
+
+    /// The score, from what each part of the fit contributes. The one formula both the
+    /// reference ranking and the in-memory catalogue use, so they agree to the last bit.
+    func score(covered: Int, needs: Int, sharesInterest: Bool, kilometres: Double?, remote: Bool, kind: CommunityResource.Kind,
+               supportLevel: SupportLevel, hasWeekdays: Bool) -> Double {
+        var score = weights.need * Double(covered) / Double(max(1, needs))
+        if sharesInterest { score += weights.interests }
+        if let kilometres {
+            score += weights.distance * max(0, 1 - kilometres / weights.maximumKilometres)
+        } else if remote {
+            score += weights.distance * 0.5
         }
-        ranked.sort { $0.score != $1.score ? $0.score > $1.score : $0.resource.id.uuidString < $1.resource.id.uuidString }
-        return Array(ranked.prefix(weights.topN))
+        score += weights.supportLevel * supportFit(supportLevel, kind)
+        score += hasWeekdays ? weights.schedule : weights.schedule * 0.5
+        return (score * 1000).rounded() / 1000
+    }
+
+    /// The score without the distance part, and the most distance can add: what the
+    /// in-memory ranking uses to skip resources that cannot reach the current top N.
+    func distanceFreeScore(covered: Int, needs: Int, sharesInterest: Bool, kind: CommunityResource.Kind, supportLevel: SupportLevel, hasWeekdays: Bool) -> Double {
+        var score = weights.need * Double(covered) / Double(max(1, needs))
+        if sharesInterest { score += weights.interests }
+        score += weights.supportLevel * supportFit(supportLevel, kind)
+        score += hasWeekdays ? weights.schedule : weights.schedule * 0.5
+        return score
+    }
+
+    /// Scores one eligible resource and explains it in the client's language.
+    func explain(_ resource: CommunityResource, for request: MatchRequest) -> RankedResource {
+        let french = request.language == "fr"
+        var reasons: [String] = []
+        let covered = request.needs.filter { need in resource.categories.contains { $0.code == need } }
+        for need in covered {
+            let label = (try? NeedCategory(code: need))?.label(request.language) ?? need
+            reasons.append(french ? "répond au besoin : \(label.lowercased())" : "meets the need: \(label.lowercased())")
+        }
+        let tags = Set(resource.tags.map { $0.lowercased() })
+        let shared = request.interests.filter { tags.contains($0.lowercased()) }
+        for interest in shared {
+            reasons.append(french ? "\(resource.name) correspond à l'intérêt « \(interest) »" : "\(resource.name) matches interest '\(interest)'")
+        }
+        if resource.languages.contains(request.language) {
+            reasons.append(Self.speaks(request.language, french: french))
+        } else if resource.interpretationAvailable {
+            reasons.append(french ? "interprétation disponible" : "interpretation available")
+        }
+        let remote = resource.delivery.contains(.virtual) || resource.delivery.contains(.phone)
+        var kilometres: Double?
+        if let from = request.coordinates, let to = resource.coordinates, resource.delivery.contains(.inPerson) {
+            kilometres = from.distanceKilometres(to: to)
+            reasons.append(Self.distance(kilometres!, french: french))
+        } else if remote {
+            reasons.append(french ? "à distance (en ligne ou par téléphone)" : "remote (online or by phone)")
+        }
+        if request.supportLevel == .holistic || request.supportLevel == .medium, resource.kind != .externalPartner {
+            reasons.append(french ? "programme accompagné" : "facilitated programme")
+        }
+        if !resource.weekdays.isEmpty, let schedule = resource.schedule { reasons.append(schedule) }
+        if !resource.capacity.hasRoom {
+            reasons.append(french ? "liste d'attente" : "waitlist")
+        }
+        let score = score(
+            covered: covered.count, needs: request.needs.count, sharesInterest: !shared.isEmpty, kilometres: kilometres, remote: remote,
+            kind: resource.kind, supportLevel: request.supportLevel, hasWeekdays: !resource.weekdays.isEmpty)
+        return RankedResource(resource: resource, score: score, reasons: reasons)
     }
 
     /// The hard filters: active, serves a need, eligible by age and area, in a language the
     /// client speaks (or with interpretation), reachable given accessibility needs, with room
     /// or a waitlist.
     func isEligible(_ resource: CommunityResource, for request: MatchRequest) -> Bool {
+        isEligibleApartFromCapacity(resource, for: request) && (resource.capacity.hasRoom || resource.capacity.waitlistAllowed)
+    }
+
+    func isEligibleApartFromCapacity(_ resource: CommunityResource, for request: MatchRequest) -> Bool {
         guard resource.active else { return false }
         guard resource.categories.contains(where: { request.needs.contains($0.code) }) else { return false }
         if let band = request.ageBand {
@@ -111,12 +140,12 @@ struct MatchRanker: Sendable {
             let offered = Set(resource.accessibility.map { $0.lowercased() })
             guard request.accessibilityNeeds.allSatisfy({ offered.contains($0.lowercased()) }) else { return false }
         }
-        return resource.capacity.hasRoom || resource.capacity.waitlistAllowed
+        return true
     }
 
     /// Holistic and medium support suit programmes with a facilitator (internal programmes,
     /// Health Champion groups); signposting and light support suit any resource.
-    private func supportFit(_ level: SupportLevel, _ kind: CommunityResource.Kind) -> Double {
+    func supportFit(_ level: SupportLevel, _ kind: CommunityResource.Kind) -> Double {
         switch level {
         case .signposting, .light: return 1
         case .medium, .holistic: return kind == .externalPartner ? 0.3 : 1

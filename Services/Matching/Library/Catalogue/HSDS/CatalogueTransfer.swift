@@ -1,0 +1,76 @@
+import Domain
+import Foundation
+import PostgresClient
+
+/// What an import did: resources created and updated, and every row left out with its reason.
+public struct ImportReport: Codable, Sendable, Equatable {
+    public var created: Int
+    public var updated: Int
+    public var skipped: [ImportIssue]
+}
+
+/// Moves the catalogue in and out as HSDS data packages, against the database.
+public struct CatalogueTransfer: Sendable {
+    let pool: PostgresConnectionPool
+    var mapping: TaxonomyMapping
+
+    public init(pool: PostgresConnectionPool, mapping: TaxonomyMapping) {
+        self.pool = pool
+        self.mapping = mapping
+    }
+
+    /// Reads the package and saves every usable service in one transaction: a re-import updates
+    /// the resources it created (keyed by HSDS service id) and keeps their seats taken.
+    public func importPackage(_ package: HSDSDataPackage, parseIssues: [ImportIssue] = []) async throws -> ImportReport {
+        let (resources, issues) = HSDSReader(mapping: mapping).read(package)
+        let report = try await pool.sessionTransaction { session -> ImportReport in
+            var report = ImportReport(created: 0, updated: 0, skipped: parseIssues + issues)
+            // A service id already used by another resource (say, re-keyed upstream) must not move it.
+            let taken = try session.query(PostgresQuery(
+                unsafeSQL: "SELECT r.id, r.seats_taken, s.service_id FROM community_resource r LEFT JOIN catalogue_source s ON s.resource_id = r.id WHERE r.id = ANY ($1::uuid[])",
+                parameters: [resources.map { $0.resource.id }.postgresText]))
+            var seatsTaken: [UUID: Int] = [:]
+            for row in taken { seatsTaken[try row.decode("id")] = try row.decode("seats_taken") }
+            let rows = Dictionary(package.tables["services"].map { table in
+                table.records.enumerated().compactMap { index, record in table.value("id", in: record).map { ($0, index + 2) } }
+            } ?? [], uniquingKeysWith: { first, _ in first })
+            for entry in resources {
+                var resource = entry.resource
+                let alreadyTaken = seatsTaken[resource.id] ?? 0
+                if let seats = resource.capacity.seats, seats < alreadyTaken {
+                    report.skipped.append(ImportIssue(file: "services.csv", row: rows[entry.serviceID] ?? 0,
+                        reason: "seats \(seats) is below the \(alreadyTaken) seats already taken; the service was not updated"))
+                    continue
+                }
+                resource.capacity.seatsTaken = alreadyTaken
+                if try CatalogueStore.save(resource, on: session) { report.created += 1 } else { report.updated += 1 }
+                try session.query("""
+                    INSERT INTO catalogue_source (resource_id, service_id, organisation_id, location_id)
+                    VALUES (\(resource.id)::uuid, \(entry.serviceID), \(entry.organisationID), \(entry.locationID))
+                    ON CONFLICT (resource_id) DO UPDATE SET service_id = EXCLUDED.service_id, organisation_id = EXCLUDED.organisation_id,
+                        location_id = EXCLUDED.location_id
+                    """)
+            }
+            report.skipped.sort { ($0.file, $0.row) < ($1.file, $1.row) }
+            return report
+        }
+        return report
+    }
+
+    /// The whole catalogue (active or not) as HSDS tables.
+    public func exportPackage() async throws -> HSDSDataPackage {
+        let resources = try await pool.withConnection { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT \(CatalogueStore.resourceColumns.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")),
+                    s.service_id, s.organisation_id, s.location_id
+                FROM community_resource r LEFT JOIN catalogue_source s ON s.resource_id = r.id ORDER BY r.id
+                """)).map { row in
+                let resource = try CatalogueStore.resource(row)
+                return HSDSResource(
+                    resource: resource, serviceID: try row.decode("service_id", as: String?.self) ?? resource.id.uuidString.lowercased(),
+                    organisationID: try row.decode("organisation_id", as: String?.self), locationID: try row.decode("location_id", as: String?.self))
+            }
+        }
+        return HSDSWriter().write(resources)
+    }
+}

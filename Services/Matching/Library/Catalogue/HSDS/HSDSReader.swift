@@ -1,0 +1,344 @@
+import Domain
+import Foundation
+
+/// A community resource read from an HSDS service, with the HSDS ids it came from (re-imports
+/// find it again by them).
+public struct HSDSResource: Sendable, Equatable {
+    public var resource: CommunityResource
+    public var serviceID: String
+    public var organisationID: String?
+    public var locationID: String?
+}
+
+/// Turns HSDS tables into community resources. Real directories are messy: a row that cannot
+/// be used is reported (file, row, reason) and left out while everything else is read.
+///
+/// One resource per service. Columns beyond HSDS 2.0 on services.csv, written by the export
+/// and optional on import: `kind`, `tags` and `delivery` (`;`-separated), `seats`,
+/// `waitlist_allowed`, `schedule` (text shown to people). HSDS 3.0 column names are read too
+/// (`minimum_age`/`maximum_age`, `fees_description`, `assured_date`, `byday`, taxonomy `code`).
+public struct HSDSReader: Sendable {
+    public var mapping: TaxonomyMapping
+
+    public init(mapping: TaxonomyMapping) {
+        self.mapping = mapping
+    }
+
+    /// Rows of one table grouped by a key column, each with its row number.
+    private struct Grouped {
+        var table: CSVTable
+        var rows: [String: [(row: Int, record: [String])]] = [:]
+
+        init(_ table: CSVTable?, by column: String) {
+            self.table = table ?? CSVTable(columns: [])
+            for (index, record) in self.table.records.enumerated() {
+                if let key = self.table.value(column, in: record) { rows[key, default: []].append((index + 2, record)) }
+            }
+        }
+
+        subscript(key: String?) -> [(row: Int, record: [String])] { key.flatMap { rows[$0] } ?? [] }
+    }
+
+    public func read(_ package: HSDSDataPackage) -> (resources: [HSDSResource], issues: [ImportIssue]) {
+        var issues: [ImportIssue] = []
+        guard let services = package.tables["services"] else {
+            return ([], [ImportIssue(file: "services.csv", row: 0, reason: "the package has no services table; nothing was imported")])
+        }
+        let organisations = Grouped(package.tables["organizations"], by: "id")
+        let locations = Grouped(package.tables["locations"], by: "id")
+        let servicesAtLocation = Grouped(package.tables["services_at_location"], by: "service_id")
+        let addresses = Grouped(package.tables["physical_addresses"], by: "location_id")
+        let phonesByService = Grouped(package.tables["phones"], by: "service_id")
+        let phonesByLocation = Grouped(package.tables["phones"], by: "location_id")
+        let languagesByService = Grouped(package.tables["languages"], by: "service_id")
+        let languagesByLocation = Grouped(package.tables["languages"], by: "location_id")
+        let schedulesByService = Grouped(package.tables["regular_schedules"], by: "service_id")
+        let schedulesByLocation = Grouped(package.tables["regular_schedules"], by: "location_id")
+        let eligibility = Grouped(package.tables["eligibility"], by: "service_id")
+        let taxonomy = Grouped(package.tables["taxonomy"], by: "id")
+        let servicesTaxonomy = Grouped(package.tables["services_taxonomy"], by: "service_id")
+        let accessibility = Grouped(package.tables["accessibility_for_disabilities"], by: "location_id")
+        let areas = Grouped(package.tables["service_area"], by: "service_id")
+
+        // Rows that point at a service, location or term that is not in the package.
+        let serviceIDs = Set(services.records.compactMap { services.value("id", in: $0) })
+        for (name, grouped) in [("services_at_location", servicesAtLocation), ("phones", phonesByService), ("languages", languagesByService),
+                                ("regular_schedules", schedulesByService), ("eligibility", eligibility), ("services_taxonomy", servicesTaxonomy),
+                                ("service_area", areas)] {
+            for (service, rows) in grouped.rows where !serviceIDs.contains(service) {
+                for row in rows { issues.append(.init(file: "\(name).csv", row: row.row, reason: "service_id \"\(service)\" is not in services.csv")) }
+            }
+        }
+        for (service, rows) in servicesTaxonomy.rows where serviceIDs.contains(service) {
+            for row in rows {
+                let term = servicesTaxonomy.table.value(["taxonomy_id", "taxonomy_term_id"], in: row.record)
+                if term == nil || taxonomy[term].isEmpty {
+                    issues.append(.init(file: "services_taxonomy.csv", row: row.row, reason: "taxonomy_id \"\(term ?? "")\" is not in taxonomy.csv"))
+                }
+            }
+        }
+
+        var seen: [String: Int] = [:]
+        var resources: [HSDSResource] = []
+        for (index, record) in services.records.enumerated() {
+            let row = index + 2
+            func skip(_ reason: String) { issues.append(.init(file: "services.csv", row: row, reason: reason + "; the service was not imported")) }
+            guard let serviceID = services.value("id", in: record) else { skip("no id"); continue }
+            if let first = seen[serviceID] { skip("id \"\(serviceID)\" repeats row \(first)"); continue }
+            seen[serviceID] = row
+            guard let name = services.value("name", in: record) else { skip("no name"); continue }
+
+            // Organisation.
+            let organisationID = services.value("organization_id", in: record)
+            var organisationName = ""
+            if let organisationID {
+                guard let organisation = organisations[organisationID].first else {
+                    skip("organization_id \"\(organisationID)\" is not in organizations.csv"); continue
+                }
+                organisationName = organisations.table.value("name", in: organisation.record) ?? ""
+            }
+
+            // Need categories from the taxonomy.
+            var termNames: [String] = []
+            var categories: [String] = []
+            for link in servicesTaxonomy[serviceID] {
+                guard let termID = servicesTaxonomy.table.value(["taxonomy_id", "taxonomy_term_id"], in: link.record),
+                    let term = taxonomy[termID].first else { continue }
+                let keys = [termID] + ["code", "name", "term"].compactMap { taxonomy.table.value($0, in: term.record) }
+                termNames.append(taxonomy.table.value(["name", "term", "code"], in: term.record) ?? termID)
+                categories += mapping.categories(forTermKeys: keys).filter { !categories.contains($0) }
+            }
+            guard !categories.isEmpty else {
+                skip(termNames.isEmpty
+                    ? "no taxonomy term (services_taxonomy.csv), so no need category"
+                    : "no taxonomy term maps to a need category (terms: \(termNames.joined(separator: ", "))); add them to the taxonomy mapping")
+                continue
+            }
+
+            // Place: the first location (a resource has one place; others are reported).
+            let placed = servicesAtLocation[serviceID].compactMap { link -> (row: Int, id: String)? in
+                servicesAtLocation.table.value("location_id", in: link.record).map { (link.row, $0) }
+            }
+            var locationID: String?
+            var location: [String]?
+            for link in placed {
+                guard let found = locations[link.id].first else {
+                    issues.append(.init(file: "services_at_location.csv", row: link.row, reason: "location_id \"\(link.id)\" is not in locations.csv"))
+                    continue
+                }
+                if locationID == nil {
+                    (locationID, location) = (link.id, found.record)
+                } else {
+                    issues.append(.init(file: "services_at_location.csv", row: link.row,
+                        reason: "service \"\(serviceID)\" is already placed at location \"\(locationID!)\"; a resource has one place, this one was left out"))
+                }
+            }
+            var coordinates: Coordinates?
+            var virtualLocation = false
+            if let location {
+                let table = locations.table
+                virtualLocation = table.value("location_type", in: location)?.lowercased() == "virtual"
+                if let latitude = table.value("latitude", in: location), let longitude = table.value("longitude", in: location) {
+                    if let lat = Double(latitude), let lon = Double(longitude), let point = try? Coordinates(latitude: lat, longitude: lon) {
+                        coordinates = point
+                    } else {
+                        issues.append(.init(file: "locations.csv", row: locations[locationID].first!.row,
+                            reason: "latitude/longitude \"\(latitude)\", \"\(longitude)\" are not coordinates; the location has none"))
+                    }
+                }
+            }
+            let address = addresses[locationID].first.flatMap { entry -> String? in
+                let table = addresses.table
+                let street = ["address_1", "address_2"].compactMap { table.value($0, in: entry.record) }.joined(separator: ", ")
+                let region = [table.value(["state_province", "region"], in: entry.record), table.value("postal_code", in: entry.record)]
+                    .compactMap { $0 }.joined(separator: " ")
+                let parts = [street, table.value("city", in: entry.record) ?? "", region].filter { !$0.isEmpty }
+                return parts.isEmpty ? nil : parts.joined(separator: ", ")
+            }
+
+            // Contact and delivery.
+            let phone = (phonesByService[serviceID] + phonesByLocation[locationID]).lazy.compactMap { phonesByService.table.value("number", in: $0.record) }.first
+            let email = services.value("email", in: record), url = services.value("url", in: record)
+            var delivery: [CommunityResource.Delivery] = []
+            if let listed = services.value("delivery", in: record) {
+                var unknown: [String] = []
+                for part in Self.list(listed) {
+                    if let mode = CommunityResource.Delivery(rawValue: part.lowercased()) { delivery.append(mode) } else { unknown.append(part) }
+                }
+                guard unknown.isEmpty else { skip("delivery \"\(unknown.joined(separator: ";"))\" is not in-person, virtual or phone"); continue }
+            } else if location != nil {
+                delivery = [virtualLocation ? .virtual : .inPerson]
+            } else if phone != nil {
+                delivery = [.phone]
+            } else if url != nil {
+                delivery = [.virtual]
+            }
+            guard !delivery.isEmpty else { skip("no location, phone or web address: cannot tell how it is delivered"); continue }
+
+            // Languages (codes; common names are understood).
+            var languages: [String] = []
+            for entry in languagesByService[serviceID] + languagesByLocation[locationID] {
+                let table = languagesByService.table
+                guard let text = table.value(["language", "code", "name"], in: entry.record) else { continue }
+                guard let code = Self.languageCode(text) else {
+                    issues.append(.init(file: "languages.csv", row: entry.row, reason: "\"\(text)\" is not a language code or a language name this import knows; left out"))
+                    continue
+                }
+                if !languages.contains(code) { languages.append(code) }
+            }
+            if languages.isEmpty { languages = ["en"] }  // HSDS lists languages other than English
+
+            // Schedule.
+            var weekdays: [Int] = []
+            var times: [String] = []
+            for entry in schedulesByService[serviceID] + schedulesByLocation[locationID] {
+                let table = schedulesByService.table
+                let days = (table.value("weekday", in: entry.record).map { [$0] } ?? table.value("byday", in: entry.record).map(Self.list) ?? [])
+                var parsed: [Int] = []
+                for day in days {
+                    guard let number = Self.weekday(day) else {
+                        issues.append(.init(file: "regular_schedules.csv", row: entry.row, reason: "weekday \"\(day)\" is not a day (1 = Monday … 7, or a name)"))
+                        continue
+                    }
+                    parsed.append(number)
+                }
+                for day in parsed where !weekdays.contains(day) { weekdays.append(day) }
+                if let opens = table.value("opens_at", in: entry.record), let closes = table.value("closes_at", in: entry.record) {
+                    let days = parsed.map { Self.dayNames[$0 - 1] }.joined(separator: ", ")
+                    times.append((days.isEmpty ? "" : days + " ") + Self.clock(opens) + "–" + Self.clock(closes))
+                }
+            }
+            weekdays.sort()
+            // A `schedule` column (the export writes one) is the text, even when empty.
+            let schedule = services.hasColumn("schedule") ? services.value("schedule", in: record)
+                : (times.isEmpty ? (weekdays.isEmpty ? nil : weekdays.map { Self.dayNames[$0 - 1] }.joined(separator: ", ")) : times.joined(separator: "; "))
+
+            // Eligibility: HSDS 3.0 ages on the service, or age columns beside the eligibility text.
+            var minimumAge: Int?, maximumAge: Int?
+            var notes: [String] = []
+            if let text = services.value("eligibility_description", in: record) { notes.append(text) }
+            var badAge: String?
+            func age(_ text: String?) -> Int? {
+                guard let text else { return nil }
+                guard let value = Int(text), (0...130).contains(value) else { badAge = text; return nil }
+                return value
+            }
+            minimumAge = age(services.value("minimum_age", in: record))
+            maximumAge = age(services.value("maximum_age", in: record))
+            for entry in eligibility[serviceID] {
+                if let text = eligibility.table.value("eligibility", in: entry.record) { notes.append(text) }
+                minimumAge = minimumAge ?? age(eligibility.table.value("minimum_age", in: entry.record))
+                maximumAge = maximumAge ?? age(eligibility.table.value("maximum_age", in: entry.record))
+            }
+            if let badAge { skip("age \"\(badAge)\" is not a whole number of years"); continue }
+            let postalAreas = areas[serviceID].compactMap { areas.table.value("service_area", in: $0.record) }.map { $0.uppercased() }
+
+            // Capacity and the columns Passerelle adds.
+            var seats: Int?
+            if let text = services.value("seats", in: record) {
+                guard let value = Int(text), value >= 0 else { skip("seats \"\(text)\" is not a whole number"); continue }
+                seats = value
+            }
+            let waitlist = services.value("waitlist_allowed", in: record).map(Self.isYes) ?? false
+            var kind = CommunityResource.Kind.externalPartner
+            if let text = services.value("kind", in: record) {
+                guard let parsed = CommunityResource.Kind(rawValue: text) else {
+                    skip("kind \"\(text)\" is not internal-program, health-champion-group or external-partner"); continue
+                }
+                kind = parsed
+            }
+            let status = services.value("status", in: record)?.lowercased() ?? "active"
+            guard ["active", "inactive", "defunct", "temporarily closed"].contains(status) else {
+                skip("status \"\(status)\" is not active, inactive, defunct or temporarily closed"); continue
+            }
+            let verified = services.value(["assured_date", "last_verified"], in: record).flatMap { try? CalendarDate(String($0.prefix(10))) }
+            let accessible = accessibility[locationID].compactMap { accessibility.table.value("accessibility", in: $0.record) }
+
+            do {
+                let resource = try CommunityResource(
+                    id: Self.resourceID(serviceID: serviceID), organisation: organisationName, name: name, kind: kind,
+                    categories: categories.map { try NeedCategory(code: $0) }, description: services.value("description", in: record) ?? "",
+                    languages: languages, interpretationAvailable: services.value("interpretation_services", in: record).map(Self.isYes) ?? false,
+                    delivery: delivery, address: address, coordinates: coordinates, schedule: schedule,
+                    weekdays: weekdays,
+                    eligibility: .init(minimumAge: minimumAge, maximumAge: maximumAge, areas: postalAreas, notes: notes.isEmpty ? nil : notes.joined(separator: "; ")),
+                    cost: services.value(["fees_description", "fees"], in: record), accessibility: accessible,
+                    capacity: .init(seats: seats, waitlistAllowed: waitlist), tags: services.value("tags", in: record).map(Self.list) ?? [],
+                    contact: phone ?? email ?? url, active: status == "active", lastVerified: verified)
+                resources.append(HSDSResource(resource: resource, serviceID: serviceID, organisationID: organisationID, locationID: locationID))
+            } catch {
+                skip("\(error)")
+            }
+        }
+        issues.sort { ($0.file, $0.row) < ($1.file, $1.row) }
+        return (resources, issues)
+    }
+
+    // MARK: - Values
+
+    /// The resource id for an HSDS service id: the id itself when it is a UUID (HSDS 3.0),
+    /// otherwise a UUID derived from it, so re-importing finds the same resource.
+    public static func resourceID(serviceID: String) -> UUID {
+        if let uuid = UUID(uuidString: serviceID) { return uuid }
+        // Two 64-bit FNV-1a hashes with different offsets: stable across runs and platforms.
+        func fnv(_ offset: UInt64) -> UInt64 {
+            var hash = offset
+            for byte in "hsds-service:\(serviceID)".utf8 {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x100000001b3
+            }
+            return hash
+        }
+        let high = fnv(0xcbf29ce484222325), low = fnv(0x84222325cbf29ce4)
+        var bytes = withUnsafeBytes(of: high.bigEndian, Array.init) + withUnsafeBytes(of: low.bigEndian, Array.init)
+        bytes[6] = (bytes[6] & 0x0f) | 0x80  // version 8: custom
+        bytes[8] = (bytes[8] & 0x3f) | 0x80  // RFC 4122 variant
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+
+    static func list(_ text: String) -> [String] {
+        text.split(whereSeparator: { $0 == ";" || $0 == "," }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    static func isYes(_ text: String) -> Bool {
+        !["", "no", "none", "false", "0", "n", "non"].contains(text.lowercased().trimmingCharacters(in: .whitespaces))
+    }
+
+    static let dayNames = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+    /// 1 = Monday … 7 = Sunday, from a number or an English/French name or RFC 5545 code.
+    static func weekday(_ text: String) -> Int? {
+        if let number = Int(text) { return (1...7).contains(number) ? number : nil }
+        let names: [[String]] = [
+            ["mo", "mon", "monday", "lundi"], ["tu", "tue", "tuesday", "mardi"], ["we", "wed", "wednesday", "mercredi"],
+            ["th", "thu", "thursday", "jeudi"], ["fr", "fri", "friday", "vendredi"], ["sa", "sat", "saturday", "samedi"],
+            ["su", "sun", "sunday", "dimanche"],
+        ]
+        let lowered = text.lowercased()
+        return names.firstIndex { $0.contains(lowered) }.map { $0 + 1 }
+    }
+
+    /// "10:00:00" → "10:00".
+    static func clock(_ text: String) -> String {
+        let parts = text.split(separator: ":")
+        return parts.count >= 2 ? "\(parts[0]):\(parts[1])" : text
+    }
+
+    static let languageNames: [String: String] = [
+        "english": "en", "anglais": "en", "french": "fr", "français": "fr", "francais": "fr", "spanish": "es", "español": "es",
+        "espagnol": "es", "arabic": "ar", "arabe": "ar", "chinese": "zh", "mandarin": "zh", "cantonese": "zh", "chinois": "zh",
+        "portuguese": "pt", "portugais": "pt", "somali": "so", "persian": "fa", "farsi": "fa", "persan": "fa", "italian": "it",
+        "italien": "it", "german": "de", "allemand": "de", "russian": "ru", "russe": "ru", "vietnamese": "vi", "tagalog": "tl",
+        "punjabi": "pa", "hindi": "hi", "urdu": "ur", "korean": "ko", "japanese": "ja", "polish": "pl", "ukrainian": "uk",
+        "haitian creole": "ht", "créole haïtien": "ht", "tigrinya": "ti", "amharic": "am", "swahili": "sw", "turkish": "tr",
+        "american sign language": "ase", "asl": "ase", "langue des signes québécoise": "fcs", "lsq": "fcs",
+    ]
+
+    static func languageCode(_ text: String) -> String? {
+        let lowered = text.lowercased().trimmingCharacters(in: .whitespaces)
+        if let code = languageNames[lowered] { return code }
+        let primary = String(lowered.split(separator: "-").first ?? "")  // "fr-CA" → "fr"
+        return Language.isValid(primary) ? primary : nil
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PostgresClient
+import ServiceRuntime
+
+/// `passerelle-matching import-hsds <folder>`: loads an Open Referral HSDS data package.
+struct ImportHSDSCommand: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "import-hsds",
+            abstract: "Import an Open Referral HSDS data package (a folder of CSV tables) into the catalogue.",
+            discussion: """
+                Rows that cannot be used are listed (file, row, reason) and the rest is imported; importing the
+                same data again updates the resources it created. Taxonomy terms map to need categories through
+                --mapping, else PASSERELLE_HSDS_TAXONOMY_MAPPING, else the built-in mapping.
+                """)
+    }
+    @Argument(help: "Folder holding services.csv and the other tables.") var folder: String
+    @Option(help: "Taxonomy mapping file (JSON).") var mapping: String?
+    init() {}
+
+    func run() async throws {
+        let settings = try ServiceCommand<MatchingService>.settings()
+        let mapping = try TaxonomyMapping.load(path: mapping ?? settings.environment.optionalString(MatchingService.mappingVariable))
+        let (package, parseIssues) = try HSDSDataPackage.read(folder: URL(fileURLWithPath: folder))
+        guard package.tables["services"] != nil else {
+            throw ValidationError("\(folder) has no services.csv")
+        }
+        let report = try await MatchingService.withMigratedPool(settings) { pool in
+            try await CatalogueTransfer(pool: pool, mapping: mapping).importPackage(package, parseIssues: parseIssues)
+        }
+        for issue in report.skipped { print("skipped \(issue)") }
+        print("imported \(report.created + report.updated) resources (\(report.created) new, \(report.updated) updated); \(report.skipped.count) rows skipped")
+    }
+}
+
+/// `passerelle-matching export-hsds <folder>`: writes the catalogue as an HSDS data package.
+struct ExportHSDSCommand: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: "export-hsds", abstract: "Export the catalogue as an Open Referral HSDS data package that import-hsds reads back.")
+    }
+    @Argument(help: "Folder to write the CSV tables and datapackage.json to.") var folder: String
+    init() {}
+
+    func run() async throws {
+        let settings = try ServiceCommand<MatchingService>.settings()
+        let package = try await MatchingService.withMigratedPool(settings) { try await CatalogueTransfer(pool: $0, mapping: .standard).exportPackage() }
+        try package.write(folder: URL(fileURLWithPath: folder))
+        print("exported \(package.tables["services"]?.records.count ?? 0) resources to \(folder)")
+    }
+}
+
+extension MatchingService {
+    public static var commands: [any ParsableCommand.Type] { [ImportHSDSCommand.self, ExportHSDSCommand.self, BenchMatchCommand.self, BenchFeedCommand.self] }
+
+    /// Runs `body` with a pool on the service's schema, migrated first when the settings say so.
+    static func withMigratedPool<T: Sendable>(_ settings: ServiceSettings, _ body: @Sendable (PostgresConnectionPool) async throws -> T) async throws -> T {
+        let logger = ServiceCommand<MatchingService>.logger(settings)
+        let pool = PostgresConnectionPool(configuration: settings.postgres, logger: logger)
+        do {
+            if settings.migrateOnStart {
+                try await SchemaMigrator(schema: settings.postgres.schema ?? name, migrations: migrations).migrate(pool, logger: logger)
+            }
+            let result = try await body(pool)
+            await pool.close()
+            return result
+        } catch {
+            await pool.close()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Domain
+import Foundation
+
+/// The active catalogue at one version, in memory and indexed by need category, so a match
+/// reads no resource rows: candidates come from the category lists, hard filters run on
+/// precomputed fields, and only resources that can still reach the top N get a distance.
+/// Seats taken are as loaded (they change with every connection); callers check capacity in
+/// the database for the few resources they keep.
+struct CatalogueSnapshot: Sendable {
+    let version: Int64
+    let resources: [CommunityResource]
+    private let entries: [Entry]
+    /// Resource positions per need category (index in `NeedCategory.allCodes`).
+    private let byCategory: [[Int32]]
+    /// Resource positions per lower-cased interest tag.
+    private let byTag: [String: [Int32]]
+
+    /// What the hot loop reads, as plain values (no reference counting per candidate).
+    private struct Entry: Sendable {
+        var categories: UInt64
+        var languages: UInt64  // bits of `languageIndex`
+        var remote: Bool
+        var inPerson: Bool
+        var interpretation: Bool
+        var hasWeekdays: Bool
+        var hasAreas: Bool
+        var hasAccessibility: Bool
+        var kind: CommunityResource.Kind
+        var minimumAge: Int?
+        var maximumAge: Int?
+        var coordinates: Coordinates?
+        var id: (UInt64, UInt64)  // for the id tie-break without building strings
+    }
+    /// Read only for the few resources that restrict areas or list accessibility features.
+    private let areas: [[String]]  // upper-cased
+    private let accessibility: [Set<String>]  // lower-cased
+    /// Language code → bit; languages beyond 63 share the last bit and are checked by name.
+    private let languageIndex: [String: Int]
+
+    static let categoryIndex: [String: Int] = Dictionary(uniqueKeysWithValues: NeedCategory.allCodes.enumerated().map { ($1, $0) })
+
+    init(version: Int64, resources: [CommunityResource]) {
+        self.version = version
+        let active = resources.filter(\.active)
+        self.resources = active
+        var byCategory = Array(repeating: [Int32](), count: NeedCategory.allCodes.count)
+        var byTag: [String: [Int32]] = [:]
+        var languageIndex: [String: Int] = [:]
+        var entries: [Entry] = []
+        var areas: [[String]] = []
+        var accessibility: [Set<String>] = []
+        entries.reserveCapacity(active.count)
+        for (position, resource) in active.enumerated() {
+            var mask: UInt64 = 0
+            for category in resource.categories {
+                guard let index = Self.categoryIndex[category.code] else { continue }
+                mask |= 1 << UInt64(index)
+                byCategory[index].append(Int32(position))
+            }
+            for tag in Set(resource.tags.map { $0.lowercased() }) { byTag[tag, default: []].append(Int32(position)) }
+            var languages: UInt64 = 0
+            for language in resource.languages {
+                let bit = languageIndex[language] ?? min(languageIndex.count, 63)
+                if languageIndex[language] == nil && languageIndex.count < 63 { languageIndex[language] = bit }
+                languages |= 1 << UInt64(bit)
+            }
+            let bytes = resource.id.uuid
+            let high = [bytes.0, bytes.1, bytes.2, bytes.3, bytes.4, bytes.5, bytes.6, bytes.7].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let low = [bytes.8, bytes.9, bytes.10, bytes.11, bytes.12, bytes.13, bytes.14, bytes.15].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            entries.append(Entry(
+                categories: mask, languages: languages, remote: resource.delivery.contains(.virtual) || resource.delivery.contains(.phone),
+                inPerson: resource.delivery.contains(.inPerson), interpretation: resource.interpretationAvailable,
+                hasWeekdays: !resource.weekdays.isEmpty, hasAreas: !resource.eligibility.areas.isEmpty, hasAccessibility: !resource.accessibility.isEmpty,
+                kind: resource.kind, minimumAge: resource.eligibility.minimumAge, maximumAge: resource.eligibility.maximumAge,
+                coordinates: resource.coordinates, id: (high, low)))
+            areas.append(resource.eligibility.areas.map { $0.uppercased() })
+            accessibility.append(Set(resource.accessibility.map { $0.lowercased() }))
+        }
+        self.entries = entries
+        self.byCategory = byCategory
+        self.byTag = byTag
+        self.areas = areas
+        self.accessibility = accessibility
+        self.languageIndex = languageIndex
+    }
+
+    /// A resource that passed every filter but capacity, with its score.
+    struct Candidate: Sendable {
+        var position: Int
+        var score: Double
+    }
+
+    /// The best `limit` resources for the request that pass every hard filter except
+    /// capacity, best first (score, then id), scored exactly as `MatchRanker.explain` does.
+    func best(_ request: MatchRequest, ranker: MatchRanker, limit: Int) -> [Candidate] {
+        let weights = ranker.weights
+        var needMask: UInt64 = 0
+        var needIndices: [Int] = []
+        for need in request.needs {
+            if let index = Self.categoryIndex[need], needMask & (1 << UInt64(index)) == 0 {
+                needMask |= 1 << UInt64(index)
+                needIndices.append(index)
+            }
+        }
+        guard !needIndices.isEmpty, limit > 0 else { return [] }
+        // Resources sharing an interest, as a bit set over positions.
+        var interested = [UInt64](repeating: 0, count: (entries.count + 63) / 64)
+        var anyInterest = false
+        for interest in request.interests {
+            for position in byTag[interest.lowercased()] ?? [] {
+                interested[Int(position) >> 6] |= 1 << UInt64(position & 63)
+                anyInterest = true
+            }
+        }
+        let (low, high) = request.ageBand.map(MatchRanker.ageRange) ?? (0, 130)
+        let area = request.postalArea?.uppercased()
+        let accessibilityNeeds = request.accessibilityNeeds.map { $0.lowercased() }
+        let needCount = request.needs.count
+        // Request needs counted as `filter` counts them (a repeated need counts twice).
+        let needCodes = request.needs.map { Self.categoryIndex[$0] }
+        let languageBit: UInt64 = languageIndex[request.language].map { 1 << UInt64($0) } ?? (languageIndex.count >= 63 ? 1 << 63 : 0)
+        let sharedLanguageBit = languageBit == 1 << 63  // the last bit stands for many languages
+
+        var kept: [Candidate] = []  // sorted best first, at most `limit`
+        kept.reserveCapacity(limit + 1)
+        func precedes(_ a: Candidate, _ b: Candidate) -> Bool {
+            a.score != b.score ? a.score > b.score : entries[a.position].id < entries[b.position].id
+        }
+
+        for (listIndex, category) in needIndices.enumerated() {
+            // A resource in several requested categories is visited in the first list only.
+            let earlier = needIndices[..<listIndex].reduce(UInt64(0)) { $0 | 1 << UInt64($1) }
+            for position32 in byCategory[category] {
+                let position = Int(position32)
+                let entry = entries[position]  // plain values: copying retains nothing
+                if entry.categories & earlier != 0 { continue }
+                // Hard filters, as MatchRanker.isEligibleApartFromCapacity.
+                if request.ageBand != nil {
+                    if let minimum = entry.minimumAge, high < minimum { continue }
+                    if let maximum = entry.maximumAge, low > maximum { continue }
+                }
+                if entry.hasAreas {
+                    guard let area, areas[position].contains(where: { area.hasPrefix($0) || $0.hasPrefix(area) }) else { continue }
+                }
+                if !entry.interpretation {
+                    guard entry.languages & languageBit != 0 else { continue }
+                    if sharedLanguageBit, !resources[position].languages.contains(request.language) { continue }
+                }
+                if !entry.remote, !accessibilityNeeds.isEmpty {
+                    guard entry.hasAccessibility, accessibilityNeeds.allSatisfy(accessibility[position].contains) else { continue }
+                }
+
+                var covered = 0
+                for code in needCodes { if let code, entry.categories & (1 << UInt64(code)) != 0 { covered += 1 } }
+                let sharesInterest = anyInterest && interested[position >> 6] & (1 << UInt64(position & 63)) != 0
+                let hasDistance = request.coordinates != nil && entry.coordinates != nil && entry.inPerson
+                if kept.count == limit, let last = kept.last {
+                    // Skip what cannot reach the kept list even with the best distance (with a
+                    // margin for rounding to thousandths).
+                    let ceiling = ranker.distanceFreeScore(
+                        covered: covered, needs: needCount, sharesInterest: sharesInterest, kind: entry.kind,
+                        supportLevel: request.supportLevel, hasWeekdays: entry.hasWeekdays)
+                        + (hasDistance ? weights.distance : entry.remote ? weights.distance * 0.5 : 0)
+                    if ceiling + 0.001 < last.score { continue }
+                }
+                let kilometres = hasDistance ? request.coordinates!.distanceKilometres(to: entry.coordinates!) : nil
+                let score = ranker.score(
+                    covered: covered, needs: needCount, sharesInterest: sharesInterest, kilometres: kilometres, remote: entry.remote,
+                    kind: entry.kind, supportLevel: request.supportLevel, hasWeekdays: entry.hasWeekdays)
+                let candidate = Candidate(position: position, score: score)
+                if kept.count == limit {
+                    guard precedes(candidate, kept[limit - 1]) else { continue }
+                    kept.removeLast()
+                }
+                var slot = kept.count
+                while slot > 0 && precedes(candidate, kept[slot - 1]) { slot -= 1 }
+                kept.insert(candidate, at: slot)
+            }
+        }
+        return kept
+    }
+}

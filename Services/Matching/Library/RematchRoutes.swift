@@ -1,0 +1,84 @@
+import Contracts
+import Domain
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Messaging
+import PostgresClient
+import ServiceRuntime
+
+/// `POST /v1/referrals/{id}/rematch`: ranks the catalogue again for a referral (after the
+/// catalogue changed), replaces its matches and publishes a new `matches.proposed` through the
+/// outbox. With an `Idempotency-Key` header a retried request gets the first answer and
+/// publishes nothing more.
+struct RematchRoutes: Sendable {
+    let pool: PostgresConnectionPool
+    let matchmaker: Matchmaker
+
+    struct Listed: Codable, Sendable { var rank: Int; var resourceId: UUID; var score: Double; var reasons: [String] }
+    struct Rematched: Codable, Sendable { var referralId: UUID; var referralVersion: Int; var matches: [Listed]; var proposedAt: Date }
+
+    func add(to router: Router<PasserelleRequestContext>) {
+        router.post("/v1/referrals/{id}/rematch") { request, context in try await rematch(request, context) }
+    }
+
+    private func rematch(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.require(.linkWorker, .coordinator, .service)
+        guard let referral = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
+        }
+        let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+        if let key, key.isEmpty || key.count > 200 {
+            throw ProblemDetails.validation([.init(pointer: "Idempotency-Key", detail: "must be 1 to 200 characters")])
+        }
+        let matchmaker = matchmaker
+        let (body, replayed) = try await pool.transaction { connection -> (Rematched, Bool) in
+            // The row lock orders concurrent rematches of one referral.
+            guard let intake = try await connection.query("""
+                SELECT referral_version, site, needs, interests, support_level, preferred_language, postal_area, latitude, longitude,
+                    age_band, accessibility_needs FROM referral_intake WHERE referral_id = \(referral)::uuid FOR UPDATE
+                """).first,
+                try actor.hasAny(.coordinator, .service) || actor.site == intake.decode("site", as: String.self)
+            else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id") }
+            if let key, let stored = try await connection.query(
+                "SELECT response::text AS response FROM rematch WHERE referral_id = \(referral)::uuid AND idempotency_key = \(key)").first {
+                return (try Self.decoder.decode(Rematched.self, from: Data(try stored.decode("response", as: String.self).utf8)), true)
+            }
+            let latitude = try intake.decode("latitude", as: Double?.self), longitude = try intake.decode("longitude", as: Double?.self)
+            let request = MatchRequest(
+                needs: try intake.decode("needs"), interests: try intake.decode("interests"), language: try intake.decode("preferred_language"),
+                coordinates: latitude.flatMap { lat in longitude.flatMap { try? Coordinates(latitude: lat, longitude: $0) } },
+                postalArea: try intake.decode("postal_area", as: String?.self), ageBand: AgeBand(rawValue: try intake.decode("age_band")),
+                accessibilityNeeds: try intake.decode("accessibility_needs"),
+                supportLevel: SupportLevel(rawValue: try intake.decode("support_level")) ?? .light)
+            let ranked = try await matchmaker.rank(request, on: connection)
+            let version: Int = try intake.decode("referral_version")
+            let now = Date()
+            try await connection.query("DELETE FROM referral_match WHERE referral_id = \(referral)::uuid")
+            try await matchmaker.record(ranked, referral: referral, on: connection)
+            try await matchmaker.outbox.append(MatchesProposedV1(
+                referralID: referral, referralVersion: version, matches: Matchmaker.proposed(ranked), proposedAt: now), on: connection)
+            let body = Rematched(
+                referralId: referral, referralVersion: version,
+                matches: ranked.enumerated().map { Listed(rank: $0 + 1, resourceId: $1.resource.id, score: $1.score, reasons: $1.reasons) },
+                proposedAt: now)
+            if let key {
+                let json = String(decoding: try Self.encoder.encode(body), as: UTF8.self)
+                try await connection.query("INSERT INTO rematch (referral_id, idempotency_key, response) VALUES (\(referral)::uuid, \(key), \(json)::jsonb)")
+            }
+            return (body, false)
+        }
+        return try Response.json(body, status: .ok, headers: replayed ? [HTTPField.Name("Idempotent-Replayed")!: "true"] : [:])
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}
