@@ -56,8 +56,9 @@ struct AddressedMessage: Sendable {
                     variables["participantFirstName"] = .text(try client.decode("given_name"))
                     variables["participantPhone"] = .text(try client.decode("phone", as: String?.self) ?? "")
                     variables["participantEmail"] = .text(try client.decode("email", as: String?.self) ?? "")
-                    (channel, address, language, webhook) = try await staffAddress(notification, connection)
-                    variables["recipientName"] = .text(try await staffName(notification, connection))
+                    let staff = try await staffAddress(notification, connection)
+                    (channel, address, language, webhook) = (staff.channel, staff.address, staff.language, staff.webhook)
+                    variables["recipientName"] = .text(staff.name)
                     break
                 }
                 let preferred = try client.decode("preferred_channel", as: String.self)
@@ -74,8 +75,9 @@ struct AddressedMessage: Sendable {
                     (channel, address) = (.sms, phone)
                 }
             case .linkWorker, .referrer:
-                (channel, address, language, webhook) = try await staffAddress(notification, connection)
-                variables["recipientName"] = .text(try await staffName(notification, connection))
+                let staff = try await staffAddress(notification, connection)
+                (channel, address, language, webhook) = (staff.channel, staff.address, staff.language, staff.webhook)
+                variables["recipientName"] = .text(staff.name)
             }
 
             // The recipient's language if the template exists in it, else the site's, else any.
@@ -110,28 +112,25 @@ struct AddressedMessage: Sendable {
         return row
     }
 
-    private static func staffName(_ notification: ClaimedNotification, _ connection: PostgresConnection) async throws -> String {
-        try await staffRow(notification, connection).decode("display_name")
-    }
-
     private static func staffAddress(_ notification: ClaimedNotification, _ connection: PostgresConnection) async throws
-        -> (DeliveryChannel, String, String, (url: String, secret: String)?)
+        -> (channel: DeliveryChannel, address: String, language: String, webhook: (url: String, secret: String)?, name: String)
     {
         let row = try await staffRow(notification, connection)
         let language: String = try row.decode("language")
+        let name: String = try row.decode("display_name")
         guard let channel = DeliveryChannel(rawValue: try row.decode("channel")) else { throw DeliveryError(transient: false, "unknown channel") }
         switch channel {
         case .email:
             guard let email = try row.decode("email", as: String?.self) else { throw DeliveryError(transient: false, "no e-mail address registered") }
-            return (.email, email, language, nil)
+            return (.email, email, language, nil, name)
         case .sms:
             guard let phone = try row.decode("phone", as: String?.self) else { throw DeliveryError(transient: false, "no phone number registered") }
-            return (.sms, phone, language, nil)
+            return (.sms, phone, language, nil, name)
         case .webhook:
             guard let target = try row.decode("webhook_target", as: String?.self), let url = try row.decode("url", as: String?.self) else {
                 throw DeliveryError(transient: false, "no webhook target registered")
             }
-            return (.webhook, target, language, (url, try row.decode("secret")))
+            return (.webhook, target, language, (url, try row.decode("secret")), name)
         }
     }
 }
