@@ -31,23 +31,6 @@ public struct ContactDetails: Codable, Sendable, Equatable {
     }
 }
 
-/// Optional sociodemographics: collected only with consent, used only for equity analysis.
-public struct Sociodemographics: Codable, Sendable, Equatable {
-    public var gender: String?
-    public var incomeBand: String?
-    public var newcomer: Bool?
-    public var disability: Bool?
-    public var racialOrEthnicGroup: String?
-
-    public init(gender: String? = nil, incomeBand: String? = nil, newcomer: Bool? = nil, disability: Bool? = nil, racialOrEthnicGroup: String? = nil) {
-        self.gender = gender
-        self.incomeBand = incomeBand
-        self.newcomer = newcomer
-        self.disability = disability
-        self.racialOrEthnicGroup = racialOrEthnicGroup
-    }
-}
-
 /// A person referred. Identity and contact stay in intake and travel only on the compacted
 /// clients topic; everything else refers to the client by its pseudonymous `id`.
 public struct Client: Codable, Sendable, Equatable, Identifiable {

@@ -330,6 +330,11 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
         public mutating func next() async -> KafkaMessage? {
             await buffer.next()
         }
+
+        /// The next message, or nil when none arrives within `timeout` (or the stream ended).
+        public mutating func next(within timeout: Duration) async -> KafkaMessage? {
+            await buffer.next(within: timeout)
+        }
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(buffer: buffer) }
@@ -341,6 +346,8 @@ final class MessageBuffer: Sendable {
         var items: [KafkaMessage] = []
         var head = 0
         var waiter: CheckedContinuation<KafkaMessage?, Never>?
+        /// Counts waits, so a timeout resumes only the wait it was set for.
+        var wait = 0
         var finished = false
     }
 
@@ -392,6 +399,7 @@ final class MessageBuffer: Sendable {
                     }
                     if state.finished || Task.isCancelled { return .some(nil) }
                     state.waiter = continuation
+                    state.wait += 1
                     return .none
                 }
                 if let immediate { continuation.resume(returning: immediate) }
@@ -403,5 +411,20 @@ final class MessageBuffer: Sendable {
             }
             waiter?.resume(returning: nil)
         }
+    }
+
+    func next(within timeout: Duration) async -> KafkaMessage? {
+        let wait = state.withLock { $0.wait + 1 }  // the number the wait below will take, if it waits
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            let waiter = state.withLock { state -> CheckedContinuation<KafkaMessage?, Never>? in
+                guard state.wait == wait, let waiter = state.waiter else { return nil }
+                state.waiter = nil
+                return waiter
+            }
+            waiter?.resume(returning: nil)
+        }
+        defer { timer.cancel() }
+        return await next()
     }
 }

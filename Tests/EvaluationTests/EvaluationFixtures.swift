@@ -18,13 +18,15 @@ enum Fixture {
 
     static func received(
         _ referral: UUID, client: UUID = UUID(), site: String = site, needs: [String] = ["loneliness"], supportLevel: String = "light",
-        ageBand: String = "75+", language: String = "fr", area: String? = "K1Y", evaluationUse: Bool = true, at time: Date = Date()
+        ageBand: String = "75+", language: String = "fr", area: String? = "K1Y", evaluationUse: Bool = true,
+        sociodemographics: Sociodemographics? = nil, at time: Date = Date()
     ) -> ReferralReceivedV1 {
         ReferralReceivedV1(
             referralID: referral, referralVersion: 1, clientID: client, site: site, referrerID: "dr-\(site)", referrerRole: "physician",
             needs: needs, interests: ["walking"], supportLevel: supportLevel, priority: "routine", preferredLanguage: language, postalArea: area,
             coordinates: nil, ageBand: ageBand, accessibilityNeeds: [], preferredChannel: "sms",
-            consent: Consent(contact: true, shareWithPartners: false, evaluationUse: evaluationUse), receivedAt: time)
+            consent: Consent(contact: true, shareWithPartners: false, evaluationUse: evaluationUse), sociodemographics: sociodemographics,
+            receivedAt: time)
     }
 
     static func status(_ referral: UUID, _ version: Int, _ from: String, _ to: String, at time: Date, reason: String? = nil, outcome: String? = nil) -> ReferralStatusChangedV1 {

@@ -1,4 +1,5 @@
 import Contracts
+import Domain
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -130,6 +131,34 @@ struct ReportTests {
             #expect(try await get("/v1/reports/overview", token: worker).status == .forbidden)
             let period = try rows(try await get("/v1/reports/overview?from=2030-01-01"))
             #expect(period.isEmpty || "\(period.first?["clients"] ?? "")" == "<5")
+        }
+        await test.tearDown()
+    }
+
+    @Test("equity breakdowns read only the sociodemographics clients consented to share")
+    func equity() async throws {
+        let test = try await Fixture.host()
+        var events: [any EventPayload] = []
+        for i in 0..<7 {
+            events.append(Fixture.received(UUID(), sociodemographics: Sociodemographics(gender: .woman, incomeBand: .under20k, newcomer: i < 5), at: Self.t0))
+        }
+        for _ in 0..<5 { events.append(Fixture.received(UUID(), sociodemographics: Sociodemographics(gender: .man, newcomer: false), at: Self.t0)) }
+        for _ in 0..<2 { events.append(Fixture.received(UUID(), at: Self.t0)) }  // answered nothing
+        for _ in 0..<3 {  // answered, but did not consent to evaluation use: nothing is kept
+            events.append(Fixture.received(UUID(), evaluationUse: false, sociodemographics: Sociodemographics(gender: .woman, newcomer: true), at: Self.t0))
+        }
+        try await Fixture.deliver(events, to: test)
+        let analyst = try await test.token(.analyst)
+        try await test.host.application.test(.router) { client in
+            func groups(_ by: String) async throws -> [String: String] {
+                let response = try await client.execute(uri: "/v1/reports/overview?by=\(by)", method: .get, headers: [.authorization: "Bearer \(analyst)"])
+                #expect(response.status == .ok)
+                return Dictionary(uniqueKeysWithValues: try rows(response).map { ($0["group"] as! String, "\($0["clients"]!)") })
+            }
+            let gender = try await groups("gender"), newcomer = try await groups("newcomer"), income = try await groups("income-band")
+            #expect(gender == ["woman": "7", "man": "5", "undisclosed": "5", "all": "17"])
+            #expect(newcomer == ["yes": "5", "no": "7", "undisclosed": "5", "all": "17"])
+            #expect(income == ["under-20k": "7", "undisclosed": "10", "all": "17"])
         }
         await test.tearDown()
     }

@@ -161,6 +161,46 @@ struct IntakeTests {
         await fixture.tearDown()
     }
 
+    @Test("sociodemographics are codes, kept and published for evaluation only with consent, and forgotten when it is withdrawn")
+    func sociodemographics() async throws {
+        let fixture = try await IntakeFixture.make()
+        let token = try await fixture.token(.coordinator)
+        @Sendable func body(given: String, answers: String, evaluationUse: Bool = true) -> ByteBuffer {
+            ByteBuffer(string: String(buffer: referralBody(given: given))
+                .replacingOccurrences(of: #""preferredChannel": "sms"}"#, with: #""preferredChannel": "sms", "sociodemographics": \#(answers)}"#)
+                .replacingOccurrences(of: #""evaluationUse": true"#, with: #""evaluationUse": \#(evaluationUse)"#))
+        }
+        try await fixture.host.application.test(.router) { client in
+            let bad = try await client.post("/v1/referrals", token: token,
+                body: body(given: "Bad", answers: #"{"gender": "female", "incomeBand": "poor", "racialOrEthnicGroup": "martian", "newcomer": true}"#))
+            #expect(bad.status == .unprocessableContent)
+            let pointers = Set(try #require(try json(bad)["errors"] as? [[String: String]]).compactMap { $0["pointer"] })
+            #expect(pointers == ["/client/sociodemographics/gender", "/client/sociodemographics/incomeBand", "/client/sociodemographics/racialOrEthnicGroup"])
+            let unconsented = try await client.post("/v1/referrals", token: token, body: body(given: "Sans", answers: #"{"gender": "woman"}"#, evaluationUse: false))
+            #expect(unconsented.status == .unprocessableContent)
+
+            let created = try await client.post("/v1/referrals", token: token,
+                body: body(given: "Awa", answers: #"{"gender": "woman", "incomeBand": "under-20k", "newcomer": true, "racialOrEthnicGroup": "black"}"#))
+            #expect(created.status == .created)
+            let received = try await fixture.events("passerelle.referral.received.v1")
+            #expect(received.count == 1)
+            let event = try #require(try JSONSerialization.jsonObject(with: Data(received[0].utf8)) as? [String: Any])
+            let answers = try #require(event["sociodemographics"] as? [String: Any])
+            #expect(answers["gender"] as? String == "woman" && answers["incomeBand"] as? String == "under-20k")
+            #expect(answers["newcomer"] as? Bool == true && answers["racialOrEthnicGroup"] as? String == "black")
+
+            let clientID = try #require(try json(created)["clientId"] as? String)
+            #expect(try await fixture.count("client", where: "sociodemographics->>'gender' = 'woman'") == 1)
+            let withdrawn = try await client.execute(
+                uri: "/v1/clients/\(clientID)/consent", method: .put, headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"contact": true, "shareWithPartners": false, "evaluationUse": false}"#))
+            #expect(withdrawn.status == .ok)
+        }
+        #expect(try await fixture.count("client", where: "sociodemographics IS NOT NULL") == 0)
+        #expect(try await fixture.count("referral") == 1)
+        await fixture.tearDown()
+    }
+
     @Test("ten concurrent retries with one Idempotency-Key make one referral and one event")
     func concurrentIdempotency() async throws {
         let fixture = try await IntakeFixture.make()

@@ -372,11 +372,13 @@ struct NotificationTests {
             try await h.deliver(h.received(c) + [h.status(c, "received", "accepted")])
         }
         // A replica claims the batch and dies before sending anything...
-        let claimed = try await h.loop.claim(limit: 10)
+        let batch = try await h.loop.claim(limit: 10)
+        let claimed = batch.claimed
         #expect(claimed.count == 10)
         // ...and another dies after one webhook was accepted, before recording it (the window).
         let referrerNotification = try #require(claimed.first { $0.recipientKind == .referrer })
-        guard case .ready(let message) = try await AddressedMessage.resolve(referrerNotification, settings: h.settings, pool: h.pool) else {
+        let templates = try await h.loop.templateCache.templates(stamp: batch.templatesStamp, pool: h.pool)
+        guard case .ready(let message) = try AddressedMessage.resolve(referrerNotification, templates: templates, settings: h.settings) else {
             Issue.record("not ready"); return
         }
         try await h.loop.channels.send(message, notificationID: referrerNotification.id)

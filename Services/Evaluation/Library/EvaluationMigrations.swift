@@ -63,4 +63,14 @@ enum EvaluationMigrations {
         CREATE INDEX pathway_site_received ON pathway (site, received_at);
         CREATE INDEX pathway_received ON pathway (received_at);
         """)
+
+    /// Sociodemographics for equity analysis, from `referral.received` when consented.
+    static let sociodemographics = Migration(6, "pathway_sociodemographics", """
+        ALTER TABLE pathway
+            ADD COLUMN gender text,
+            ADD COLUMN income_band text,
+            ADD COLUMN newcomer text,
+            ADD COLUMN disability text,
+            ADD COLUMN racial_ethnic_group text;
+        """)
 }

@@ -35,6 +35,7 @@ public enum EvaluationService: PasserelleService {
         EvaluationMigrations.pathwayDetail,
         EvaluationMigrations.serviceUse,
         EvaluationMigrations.pathwayRecord,
+        EvaluationMigrations.sociodemographics,
     ]
 
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {

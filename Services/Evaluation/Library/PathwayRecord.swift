@@ -2,8 +2,8 @@ import Contracts
 import Domain
 import Foundation
 
-/// One referral pathway as the `pathway` table holds it. Age band, language and area are
-/// sociodemographics: kept only while the client consents to evaluation use.
+/// One referral pathway as the `pathway` table holds it. Age band, language, area and the
+/// sociodemographics the client answered are kept only while the client consents to evaluation use.
 public struct PathwayRecord: Codable, Sendable, Equatable {
     public var referralID: UUID
     public var pathwayVersion: Int
@@ -18,6 +18,12 @@ public struct PathwayRecord: Codable, Sendable, Equatable {
     public var ageBand: String?
     public var area: String?
     public var language: String?
+    public var gender: String?
+    public var incomeBand: String?
+    /// `yes` or `no`, as reports group by it.
+    public var newcomer: String?
+    public var disability: String?
+    public var racialOrEthnicGroup: String?
     public var consentEvaluationUse: Bool
     public var receivedAt: Date
     public var acceptedAt: Date?
@@ -35,7 +41,8 @@ public struct PathwayRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case referralID = "referral_id", pathwayVersion = "pathway_version", clientID = "client_id", site
         case referrerID = "referrer_id", referrerRole = "referrer_role", needs, supportLevel = "support_level", priority, status
-        case ageBand = "age_band", area, language, consentEvaluationUse = "consent_evaluation_use", receivedAt = "received_at"
+        case ageBand = "age_band", area, language, gender, incomeBand = "income_band", newcomer, disability
+        case racialOrEthnicGroup = "racial_ethnic_group", consentEvaluationUse = "consent_evaluation_use", receivedAt = "received_at"
         case acceptedAt = "accepted_at", firstContactAt = "first_contact_at", connectedAt = "connected_at", closedAt = "closed_at"
         case closureOutcome = "closure_outcome", closureReason = "closure_reason", connectionCount = "connection_count"
         case connectedResourceKind = "connected_resource_kind", connectedCategories = "connected_categories", updatedAt = "updated_at"
@@ -53,6 +60,20 @@ public struct PathwayRecord: Codable, Sendable, Equatable {
         ageBand = nil
         area = nil
         language = nil
+        gender = nil
+        incomeBand = nil
+        newcomer = nil
+        disability = nil
+        racialOrEthnicGroup = nil
+    }
+
+    mutating func keep(_ answers: Sociodemographics?) {
+        func yesNo(_ flag: Bool?) -> String? { flag.map { $0 ? "yes" : "no" } }
+        gender = answers?.gender?.rawValue
+        incomeBand = answers?.incomeBand?.rawValue
+        newcomer = yesNo(answers?.newcomer)
+        disability = yesNo(answers?.disability)
+        racialOrEthnicGroup = answers?.racialOrEthnicGroup?.rawValue
     }
 }
 
@@ -151,6 +172,7 @@ public enum ProjectionEvent: Sendable {
                 priority: referral.priority, status: ReferralStatus.received.rawValue, ageBand: referral.ageBand, area: referral.postalArea,
                 language: referral.preferredLanguage, consentEvaluationUse: referral.consent.evaluationUse, receivedAt: referral.receivedAt,
                 connectionCount: 0, updatedAt: referral.receivedAt)
+            record.keep(referral.sociodemographics)
             if !referral.consent.evaluationUse { record.withholdSociodemographics() }
             state.pathway = record
         case .statusChanged(let change):

@@ -134,6 +134,12 @@ public struct ProjectionRebuild: Sendable {
             }
             replay.apply(message, logger: logger)
         }
+        // Some brokers report a high watermark short of the last record of a batch (Tansu 0.6
+        // does for a batch of several records); those records come in the same fetch, so read on
+        // until the partitions stay quiet for a moment.
+        while let message = await iterator.next(within: .milliseconds(100)) {
+            replay.apply(message, logger: logger)
+        }
     }
 
     private func swap(_ replay: Replay, consumers: [KafkaConsumer], started: ContinuousClock.Instant) async throws -> Summary {

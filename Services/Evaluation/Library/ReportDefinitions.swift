@@ -11,6 +11,11 @@ public enum ReportDimension: String, Sendable, CaseIterable {
     case site
     case supportLevel = "support-level"
     case referrerRole = "referrer-role"
+    case gender
+    case incomeBand = "income-band"
+    case newcomer
+    case disability
+    case racialOrEthnicGroup = "racial-ethnic-group"
 
     /// SQL over the pathway aliased `p` (NULL when an outer join found none).
     var expression: String {
@@ -21,6 +26,11 @@ public enum ReportDimension: String, Sendable, CaseIterable {
         case .site: "coalesce(p.site, 'undisclosed')"
         case .supportLevel: "coalesce(p.support_level, 'undisclosed')"
         case .referrerRole: "coalesce(p.referrer_role, 'undisclosed')"
+        case .gender: "coalesce(p.gender, 'undisclosed')"
+        case .incomeBand: "coalesce(p.income_band, 'undisclosed')"
+        case .newcomer: "coalesce(p.newcomer, 'undisclosed')"
+        case .disability: "coalesce(p.disability, 'undisclosed')"
+        case .racialOrEthnicGroup: "coalesce(p.racial_ethnic_group, 'undisclosed')"
         }
     }
 }

@@ -29,7 +29,9 @@ extension ReferralStore {
         try await pool.transaction { connection in
             guard let row = try await connection.query("""
                 UPDATE client SET consent_contact = \(consent.contact), consent_share_with_partners = \(consent.shareWithPartners),
-                    consent_evaluation_use = \(consent.evaluationUse), version = version + 1, updated_at = now()
+                    consent_evaluation_use = \(consent.evaluationUse), version = version + 1, updated_at = now(),
+                    -- Sociodemographics are held only while the client consents to evaluation use.
+                    sociodemographics = CASE WHEN \(consent.evaluationUse) THEN sociodemographics END
                 WHERE id = \(clientID)::uuid
                 RETURNING version, given_name, family_name, phone, email, preferred_language, preferred_channel
                 """).first else {

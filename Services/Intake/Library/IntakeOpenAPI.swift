@@ -1011,13 +1011,16 @@ enum IntakeOpenAPI {
               },
               "Sociodemographics": {
                 "type": "object",
-                "description": "Optional; collected only with consent to evaluation use and used only for equity analysis.",
+                "description": "Optional; collected only with consent to evaluation use and used only for equity analysis. Every answer is a code; each list has prefer-not-to-say.",
                 "properties": {
                   "gender": {
-                    "type": "string"
+                    "type": "string",
+                    "enum": ["woman", "man", "non-binary", "two-spirit", "another-gender", "prefer-not-to-say"]
                   },
                   "incomeBand": {
-                    "type": "string"
+                    "type": "string",
+                    "description": "Household income before tax, per year, in Canadian dollars.",
+                    "enum": ["under-20k", "20k-40k", "40k-60k", "60k-100k", "100k-plus", "prefer-not-to-say"]
                   },
                   "newcomer": {
                     "type": "boolean"
@@ -1026,7 +1029,8 @@ enum IntakeOpenAPI {
                     "type": "boolean"
                   },
                   "racialOrEthnicGroup": {
-                    "type": "string"
+                    "type": "string",
+                    "enum": ["first-nations", "metis", "inuit", "black", "east-asian", "south-asian", "southeast-asian", "west-asian-or-arab", "latin-american", "white", "another-group", "prefer-not-to-say"]
                   }
                 }
               },

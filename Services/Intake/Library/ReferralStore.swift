@@ -135,7 +135,7 @@ struct ReferralStore: Sendable {
             coordinates: client.coordinates,
             ageBand: AgeBand(age: client.birthDate.age(on: CalendarDate(referral.receivedAt))).rawValue,
             accessibilityNeeds: client.accessibilityNeeds, preferredChannel: client.preferredChannel.rawValue,
-            consent: referral.consent, receivedAt: referral.receivedAt)
+            consent: referral.consent, sociodemographics: client.sociodemographics, receivedAt: referral.receivedAt)
     }
 
     static func profileEvent(_ client: Client, version: Int, at: Date) -> ClientProfileV1 {

@@ -16,7 +16,14 @@ struct ReferralSubmission: Decodable, Sendable {
         var coordinates: CoordinatesPart?
         var accessibilityNeeds: [String]?
         var preferredChannel: String?
-        var sociodemographics: Sociodemographics?
+        var sociodemographics: SociodemographicsPart?
+    }
+    struct SociodemographicsPart: Decodable, Sendable {
+        var gender: String?
+        var incomeBand: String?
+        var newcomer: Bool?
+        var disability: Bool?
+        var racialOrEthnicGroup: String?
     }
     struct ContactPart: Decodable, Sendable {
         var phone: String?
@@ -152,8 +159,16 @@ extension ReferralSubmission {
             let channel = choice(client.preferredChannel, ContactChannel.self, "/client/preferredChannel")
             if channel == .email && email == nil { fail("/client/contact/email", "is required when the preferred channel is email") }
             if (channel == .sms || channel == .phone) && phone == nil { fail("/client/contact/phone", "is required when the preferred channel is \(channel!.rawValue)") }
-            if client.sociodemographics != nil && consentValue?.evaluationUse == false {
-                fail("/client/sociodemographics", "are collected only with consent to evaluation use")
+            var sociodemographics: Sociodemographics?
+            if let answers = client.sociodemographics {
+                if consentValue?.evaluationUse == false { fail("/client/sociodemographics", "are collected only with consent to evaluation use") }
+                func optionalChoice<E: RawRepresentable & CaseIterable>(_ value: String?, _ type: E.Type, _ field: String) -> E? where E.RawValue == String {
+                    value == nil ? nil : choice(value, type, "/client/sociodemographics/\(field)")
+                }
+                sociodemographics = Sociodemographics(
+                    gender: optionalChoice(answers.gender, Gender.self, "gender"),
+                    incomeBand: optionalChoice(answers.incomeBand, IncomeBand.self, "incomeBand"), newcomer: answers.newcomer,
+                    disability: answers.disability, racialOrEthnicGroup: optionalChoice(answers.racialOrEthnicGroup, PopulationGroup.self, "racialOrEthnicGroup"))
             }
             if errors.isEmpty, let given, let family, let birthDate, let contact, let language, let channel, let consentValue {
                 do {
@@ -161,7 +176,7 @@ extension ReferralSubmission {
                         id: clientID, givenName: given, familyName: family, birthDate: birthDate, contact: contact,
                         preferredLanguage: language, postalCode: client.postalCode, coordinates: coordinates,
                         accessibilityNeeds: client.accessibilityNeeds ?? [], preferredChannel: channel, consent: consentValue,
-                        sociodemographics: client.sociodemographics, today: CalendarDate(now))
+                        sociodemographics: sociodemographics, today: CalendarDate(now))
                 } catch {
                     fail("/client", error.description)
                 }

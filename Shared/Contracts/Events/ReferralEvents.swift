@@ -25,6 +25,8 @@ public struct ReferralReceivedV1: EventPayload {
     public var accessibilityNeeds: [String]
     public var preferredChannel: String
     public var consent: Consent
+    /// Only when the client consented to evaluation use; evaluation keeps it for equity analysis.
+    public var sociodemographics: Sociodemographics?
     public var receivedAt: Date
 
     public var subject: String { referralID.uuidString.lowercased() }
@@ -33,7 +35,7 @@ public struct ReferralReceivedV1: EventPayload {
         referralID: UUID, referralVersion: Int, clientID: UUID, site: String, referrerID: String, referrerRole: String,
         needs: [String], interests: [String], supportLevel: String, priority: String, preferredLanguage: String,
         postalArea: String?, coordinates: Coordinates?, ageBand: String, accessibilityNeeds: [String], preferredChannel: String,
-        consent: Consent, receivedAt: Date
+        consent: Consent, sociodemographics: Sociodemographics? = nil, receivedAt: Date
     ) {
         self.referralID = referralID
         self.referralVersion = referralVersion
@@ -52,6 +54,7 @@ public struct ReferralReceivedV1: EventPayload {
         self.accessibilityNeeds = accessibilityNeeds
         self.preferredChannel = preferredChannel
         self.consent = consent
+        self.sociodemographics = consent.evaluationUse ? sociodemographics : nil
         self.receivedAt = receivedAt
     }
 }

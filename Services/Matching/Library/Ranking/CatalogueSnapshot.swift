@@ -29,7 +29,24 @@ struct CatalogueSnapshot: Sendable {
         var minimumAge: Int?
         var maximumAge: Int?
         var coordinates: Coordinates?
+        /// The point on the unit sphere, for a cheap lower bound of the distance (see `best`).
+        var unit: UnitVector?
         var id: (UInt64, UInt64)  // for the id tie-break without building strings
+    }
+
+    struct UnitVector: Sendable {
+        var x: Double, y: Double, z: Double
+
+        init(_ point: Coordinates) {
+            let latitude = point.latitude * .pi / 180, longitude = point.longitude * .pi / 180
+            (x, y, z) = (cos(latitude) * cos(longitude), cos(latitude) * sin(longitude), sin(latitude))
+        }
+
+        /// Kilometres along the straight chord: never more than along the surface (R·c ≤ 2R·asin(c/2)).
+        func chordKilometres(to other: UnitVector) -> Double {
+            let dx = x - other.x, dy = y - other.y, dz = z - other.z
+            return 6371.0088 * (dx * dx + dy * dy + dz * dz).squareRoot()
+        }
     }
     /// Read only for the few resources that restrict areas or list accessibility features.
     private let areas: [[String]]  // upper-cased
@@ -72,7 +89,7 @@ struct CatalogueSnapshot: Sendable {
                 inPerson: resource.delivery.contains(.inPerson), interpretation: resource.interpretationAvailable,
                 hasWeekdays: !resource.weekdays.isEmpty, hasAreas: !resource.eligibility.areas.isEmpty, hasAccessibility: !resource.accessibility.isEmpty,
                 kind: resource.kind, minimumAge: resource.eligibility.minimumAge, maximumAge: resource.eligibility.maximumAge,
-                coordinates: resource.coordinates, id: (high, low)))
+                coordinates: resource.coordinates, unit: resource.coordinates.map(UnitVector.init), id: (high, low)))
             areas.append(resource.eligibility.areas.map { $0.uppercased() })
             accessibility.append(Set(resource.accessibility.map { $0.lowercased() }))
         }
@@ -120,6 +137,7 @@ struct CatalogueSnapshot: Sendable {
         let needCodes = request.needs.map { Self.categoryIndex[$0] }
         let languageBit: UInt64 = languageIndex[request.language].map { 1 << UInt64($0) } ?? (languageIndex.count >= 63 ? 1 << 63 : 0)
         let sharedLanguageBit = languageBit == 1 << 63  // the last bit stands for many languages
+        let requestUnit = request.coordinates.map(UnitVector.init)
 
         var kept: [Candidate] = []  // sorted best first, at most `limit`
         kept.reserveCapacity(limit + 1)
@@ -157,11 +175,18 @@ struct CatalogueSnapshot: Sendable {
                 if kept.count == limit, let last = kept.last {
                     // Skip what cannot reach the kept list even with the best distance (with a
                     // margin for rounding to thousandths).
-                    let ceiling = ranker.distanceFreeScore(
+                    let base = ranker.distanceFreeScore(
                         covered: covered, needs: needCount, sharesInterest: sharesInterest, kind: entry.kind,
                         supportLevel: request.supportLevel, hasWeekdays: entry.hasWeekdays)
-                        + (hasDistance ? weights.distance : entry.remote ? weights.distance * 0.5 : 0)
+                    let ceiling = base + (hasDistance ? weights.distance : entry.remote ? weights.distance * 0.5 : 0)
                     if ceiling + 0.001 < last.score { continue }
+                    // Most of a large catalogue is too far to reach the list: the chord, a lower
+                    // bound of the distance, rules it out without the trigonometry of the exact one.
+                    if hasDistance, weights.distance > 0, let requestUnit, let unit = entry.unit {
+                        let reachable = weights.maximumKilometres * (1 - (last.score - 0.001 - base) / weights.distance)
+                        // (Beyond the maximum the distance adds nothing, so only a reach short of it prunes.)
+                        if reachable < weights.maximumKilometres, requestUnit.chordKilometres(to: unit) > reachable { continue }
+                    }
                 }
                 let kilometres = hasDistance ? request.coordinates!.distanceKilometres(to: entry.coordinates!) : nil
                 let score = ranker.score(

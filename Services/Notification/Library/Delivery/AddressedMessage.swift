@@ -24,113 +24,189 @@ struct AddressedMessage: Sendable {
         case withheld(String)
     }
 
-    static func resolve(_ notification: ClaimedNotification, settings: NotificationSettings, pool: PostgresConnectionPool) async throws -> Resolution {
-        try await pool.withConnection { connection in
-            guard let audience = try await connection.query("""
-                SELECT a.client_id, a.link_worker_id, p.default_language FROM referral_audience a LEFT JOIN site_policy p ON p.site = a.site
-                WHERE a.referral_id = \(notification.referralID)::uuid
-                """).first
-            else { return .withheld("the referral is no longer known here (erased)") }
-            let clientID: UUID = try audience.decode("client_id")
-            let siteLanguage = try audience.decode("default_language", as: String?.self) ?? settings.defaultLanguage
-            var variables = notification.facts
-            variables["reference"] = .text(String(notification.referralID.uuidString.prefix(8)))
-            variables["callWithinDays"] = .text(String(settings.callWithinDays))
-            if let worker = try audience.decode("link_worker_id", as: UUID?.self),
-               let name = try await connection.query("SELECT display_name FROM recipient WHERE kind = 'link-worker' AND id = \(worker.uuidString.lowercased())").first {
-                variables["linkWorkerName"] = .text(try name.decode("display_name"))
-            }
+    /// Addresses and renders a claimed notification from what the claim read with it.
+    static func resolve(_ notification: ClaimedNotification, templates: TemplateSet, settings: NotificationSettings) throws -> Resolution {
+        guard let audience = notification.audience else { return .withheld("the referral is no longer known here (erased)") }
+        let siteLanguage = audience.siteLanguage ?? settings.defaultLanguage
+        var variables = notification.facts
+        variables["reference"] = .text(String(notification.referralID.uuidString.prefix(8)))
+        variables["callWithinDays"] = .text(String(settings.callWithinDays))
+        if let name = audience.linkWorkerName { variables["linkWorkerName"] = .text(name) }
 
-            let channel: DeliveryChannel, address: String, language: String
-            var webhook: (url: String, secret: String)?
-            switch notification.recipientKind {
-            case .client, .partner:
-                guard let client = try await connection.query("SELECT * FROM client_contact WHERE client_id = \(clientID)::uuid").first else {
-                    throw DeliveryError(transient: true, "the client's contact details have not arrived yet")
-                }
-                if notification.recipientKind == .partner {
-                    guard try client.decode("consent_share_with_partners", as: Bool.self) else {
-                        return .withheld("the client withdrew consent to sharing with partners before sending")
-                    }
-                    // First name and contact only.
-                    variables["participantFirstName"] = .text(try client.decode("given_name"))
-                    variables["participantPhone"] = .text(try client.decode("phone", as: String?.self) ?? "")
-                    variables["participantEmail"] = .text(try client.decode("email", as: String?.self) ?? "")
-                    let staff = try await staffAddress(notification, connection)
-                    (channel, address, language, webhook) = (staff.channel, staff.address, staff.language, staff.webhook)
-                    variables["recipientName"] = .text(staff.name)
-                    break
-                }
-                let preferred = try client.decode("preferred_channel", as: String.self)
-                if preferred == ContactChannel.none.rawValue { return .withheld("the client asked not to be contacted") }
-                guard try client.decode("consent_contact", as: Bool.self) else { return .withheld("the client withdrew consent to be contacted before sending") }
-                variables["recipientName"] = .text(try client.decode("given_name"))
-                language = try client.decode("preferred_language")
-                if preferred == ContactChannel.email.rawValue {
-                    guard let email = try client.decode("email", as: String?.self) else { throw DeliveryError(transient: false, "the client has no e-mail address") }
-                    (channel, address) = (.email, email)
-                } else {
-                    // A phone call is the link worker's job; what we send to a phone is an SMS.
-                    guard let phone = try client.decode("phone", as: String?.self) else { throw DeliveryError(transient: false, "the client has no phone number") }
-                    (channel, address) = (.sms, phone)
-                }
-            case .linkWorker, .referrer:
-                let staff = try await staffAddress(notification, connection)
+        let channel: DeliveryChannel, address: String, language: String
+        var webhook: (url: String, secret: String)?
+        switch notification.recipientKind {
+        case .client, .partner:
+            guard let client = audience.client else { throw DeliveryError(transient: true, "the client's contact details have not arrived yet") }
+            if notification.recipientKind == .partner {
+                guard client.consentShareWithPartners else { return .withheld("the client withdrew consent to sharing with partners before sending") }
+                // First name and contact only.
+                variables["participantFirstName"] = .text(client.givenName)
+                variables["participantPhone"] = .text(client.phone ?? "")
+                variables["participantEmail"] = .text(client.email ?? "")
+                let staff = try staffAddress(notification)
                 (channel, address, language, webhook) = (staff.channel, staff.address, staff.language, staff.webhook)
                 variables["recipientName"] = .text(staff.name)
+                break
             }
-
-            // The recipient's language if the template exists in it, else the site's, else any.
-            let candidates = try await connection.query("""
-                SELECT language, subject, body, html FROM template WHERE key = \(notification.template.rawValue) AND channel = \(channel.templateChannel.rawValue)
-                """)
-            let byLanguage = Dictionary(try candidates.map { (try $0.decode("language", as: String.self), $0) }, uniquingKeysWith: { first, _ in first })
-            guard let chosenLanguage = [language, siteLanguage, settings.defaultLanguage].first(where: { byLanguage[$0] != nil }) ?? byLanguage.keys.sorted().first,
-                  let row = byLanguage[chosenLanguage]
-            else { throw DeliveryError(transient: false, "no \(channel.templateChannel.rawValue) template for \(notification.template.rawValue)") }
-            let template = MessageTemplate(
-                key: notification.template, language: chosenLanguage, channel: channel.templateChannel, subject: try row.decode("subject", as: String?.self),
-                body: try row.decode("body"), html: try row.decode("html", as: String?.self))
-            let rendered: RenderedMessage
-            do {
-                rendered = try template.render(variables)
-            } catch {
-                throw DeliveryError(transient: false, "template \(notification.template.rawValue)/\(chosenLanguage) does not render: \(error)")
+            if client.preferredChannel == ContactChannel.none.rawValue { return .withheld("the client asked not to be contacted") }
+            guard client.consentContact else { return .withheld("the client withdrew consent to be contacted before sending") }
+            variables["recipientName"] = .text(client.givenName)
+            language = client.preferredLanguage
+            if client.preferredChannel == ContactChannel.email.rawValue {
+                guard let email = client.email else { throw DeliveryError(transient: false, "the client has no e-mail address") }
+                (channel, address) = (.email, email)
+            } else {
+                // A phone call is the link worker's job; what we send to a phone is an SMS.
+                guard let phone = client.phone else { throw DeliveryError(transient: false, "the client has no phone number") }
+                (channel, address) = (.sms, phone)
             }
-            return .ready(AddressedMessage(
-                channel: channel, language: chosenLanguage, address: address, webhook: webhook, message: rendered, template: notification.template))
+        case .linkWorker, .referrer:
+            let staff = try staffAddress(notification)
+            (channel, address, language, webhook) = (staff.channel, staff.address, staff.language, staff.webhook)
+            variables["recipientName"] = .text(staff.name)
         }
+
+        // The recipient's language if the template exists in it, else the site's, else any.
+        guard let template = templates.template(notification.template, channel: channel.templateChannel, languages: [language, siteLanguage, settings.defaultLanguage])
+        else { throw DeliveryError(transient: false, "no \(channel.templateChannel.rawValue) template for \(notification.template.rawValue)") }
+        let rendered: RenderedMessage
+        do {
+            rendered = try template.render(variables)
+        } catch {
+            throw DeliveryError(transient: false, "template \(notification.template.rawValue)/\(template.language) does not render: \(error)")
+        }
+        return .ready(AddressedMessage(
+            channel: channel, language: template.language, address: address, webhook: webhook, message: rendered, template: notification.template))
     }
 
-    private static func staffRow(_ notification: ClaimedNotification, _ connection: PostgresConnection) async throws -> PostgresRow {
-        guard let row = try await connection.query("""
-            SELECT r.display_name, r.email, r.phone, r.language, r.channel, r.webhook_target, w.url, w.secret
-            FROM recipient r LEFT JOIN webhook_target w ON w.id = r.webhook_target
-            WHERE r.kind = \(notification.recipientKind.rawValue) AND r.id = \(notification.recipientID)
-            """).first
-        else { throw DeliveryError(transient: false, "no contact is registered for \(notification.recipientKind.rawValue) \(notification.recipientID)") }
-        return row
-    }
-
-    private static func staffAddress(_ notification: ClaimedNotification, _ connection: PostgresConnection) async throws
+    private static func staffAddress(_ notification: ClaimedNotification) throws
         -> (channel: DeliveryChannel, address: String, language: String, webhook: (url: String, secret: String)?, name: String)
     {
-        let row = try await staffRow(notification, connection)
-        let language: String = try row.decode("language")
-        let name: String = try row.decode("display_name")
-        guard let channel = DeliveryChannel(rawValue: try row.decode("channel")) else { throw DeliveryError(transient: false, "unknown channel") }
+        guard let staff = notification.staff else {
+            throw DeliveryError(transient: false, "no contact is registered for \(notification.recipientKind.rawValue) \(notification.recipientID)")
+        }
+        guard let channel = DeliveryChannel(rawValue: staff.channel) else { throw DeliveryError(transient: false, "unknown channel") }
         switch channel {
         case .email:
-            guard let email = try row.decode("email", as: String?.self) else { throw DeliveryError(transient: false, "no e-mail address registered") }
-            return (.email, email, language, nil, name)
+            guard let email = staff.email else { throw DeliveryError(transient: false, "no e-mail address registered") }
+            return (.email, email, staff.language, nil, staff.name)
         case .sms:
-            guard let phone = try row.decode("phone", as: String?.self) else { throw DeliveryError(transient: false, "no phone number registered") }
-            return (.sms, phone, language, nil, name)
+            guard let phone = staff.phone else { throw DeliveryError(transient: false, "no phone number registered") }
+            return (.sms, phone, staff.language, nil, staff.name)
         case .webhook:
-            guard let target = try row.decode("webhook_target", as: String?.self), let url = try row.decode("url", as: String?.self) else {
+            guard let target = staff.webhookTarget, let url = staff.webhookURL, let secret = staff.webhookSecret else {
                 throw DeliveryError(transient: false, "no webhook target registered")
             }
-            return (.webhook, target, language, (url, try row.decode("secret")), name)
+            return (.webhook, target, staff.language, (url, secret), staff.name)
         }
+    }
+}
+
+/// A notification claimed for sending, with what addressing it needs, read in the same statement
+/// that claimed it (so consent and contact are as of the moment of sending).
+struct ClaimedNotification: Sendable {
+    var id: UUID
+    var referralID: UUID
+    var sourceEventID: UUID
+    var recipientKind: RecipientKind
+    var recipientID: String
+    var template: TemplateKey
+    var facts: [String: TemplateValue]
+    var attempts: Int
+    /// Nil once the referral is erased.
+    var audience: Audience?
+    /// The registered link worker, referrer or partner, if any.
+    var staff: StaffContact?
+
+    struct Audience: Sendable {
+        var siteLanguage: String?
+        var linkWorkerName: String?
+        var client: ClientContact?
+    }
+
+    struct ClientContact: Sendable {
+        var givenName: String
+        var phone: String?
+        var email: String?
+        var preferredLanguage: String
+        var preferredChannel: String
+        var consentContact: Bool
+        var consentShareWithPartners: Bool
+    }
+
+    struct StaffContact: Sendable {
+        var name: String
+        var email: String?
+        var phone: String?
+        var language: String
+        var channel: String
+        var webhookTarget: String?
+        var webhookURL: String?
+        var webhookSecret: String?
+    }
+
+    /// Claims up to `limit` due notifications (or ones whose lease ran out) for `lease` seconds,
+    /// and reads with them their audience, the client's contact and the registered recipient;
+    /// also returns the templates' stamp.
+    static func claim(limit: Int, leaseSeconds: Int, on connection: PostgresConnection) async throws -> (claimed: [ClaimedNotification], templatesStamp: String) {
+        let rows = try await connection.query("""
+            WITH claimed AS (
+                UPDATE notification n SET status = 'sending', attempts = n.attempts + 1,
+                    lease_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
+                FROM (SELECT id FROM notification
+                      WHERE (status IN ('pending', 'deferred') AND not_before <= now()) OR (status = 'sending' AND lease_until < now())
+                      ORDER BY not_before LIMIT \(limit) FOR UPDATE SKIP LOCKED) due
+                WHERE n.id = due.id
+                RETURNING n.id, n.referral_id, n.source_event_id, n.recipient_kind, n.recipient_id, n.template, n.facts, n.attempts
+            )
+            SELECT c.id, c.referral_id, c.source_event_id, c.recipient_kind, c.recipient_id, c.template, c.facts::text AS facts, c.attempts,
+                a.referral_id IS NOT NULL AS known, p.default_language AS site_language, lw.display_name AS link_worker_name,
+                cc.client_id IS NOT NULL AS has_client, cc.given_name, cc.phone AS client_phone, cc.email AS client_email,
+                cc.preferred_language AS client_language, cc.preferred_channel AS client_channel, cc.consent_contact, cc.consent_share_with_partners,
+                r.id IS NOT NULL AS has_staff, r.display_name AS staff_name, r.email AS staff_email, r.phone AS staff_phone, r.language AS staff_language,
+                r.channel AS staff_channel, r.webhook_target, w.url AS webhook_url, w.secret AS webhook_secret,
+                (SELECT count(*) || '/' || coalesce(max(updated_at)::text, '') FROM template) AS templates_stamp
+            FROM claimed c
+            LEFT JOIN referral_audience a ON a.referral_id = c.referral_id
+            LEFT JOIN site_policy p ON p.site = a.site
+            LEFT JOIN recipient lw ON lw.kind = 'link-worker' AND lw.id = a.link_worker_id::text
+            LEFT JOIN client_contact cc ON cc.client_id = a.client_id
+            LEFT JOIN recipient r ON r.kind = c.recipient_kind AND r.id = c.recipient_id
+            LEFT JOIN webhook_target w ON w.id = r.webhook_target
+            """)
+        let decoder = JSONDecoder()
+        let claimed = try rows.map { row in
+            var audience: Audience?
+            if try row.decode("known", as: Bool.self) {
+                var client: ClientContact?
+                if try row.decode("has_client", as: Bool.self) {
+                    client = ClientContact(
+                        givenName: try row.decode("given_name"), phone: try row.decode("client_phone", as: String?.self),
+                        email: try row.decode("client_email", as: String?.self), preferredLanguage: try row.decode("client_language"),
+                        preferredChannel: try row.decode("client_channel"), consentContact: try row.decode("consent_contact"),
+                        consentShareWithPartners: try row.decode("consent_share_with_partners"))
+                }
+                audience = Audience(
+                    siteLanguage: try row.decode("site_language", as: String?.self), linkWorkerName: try row.decode("link_worker_name", as: String?.self),
+                    client: client)
+            }
+            var staff: StaffContact?
+            if try row.decode("has_staff", as: Bool.self) {
+                staff = StaffContact(
+                    name: try row.decode("staff_name"), email: try row.decode("staff_email", as: String?.self), phone: try row.decode("staff_phone", as: String?.self),
+                    language: try row.decode("staff_language"), channel: try row.decode("staff_channel"),
+                    webhookTarget: try row.decode("webhook_target", as: String?.self), webhookURL: try row.decode("webhook_url", as: String?.self),
+                    webhookSecret: try row.decode("webhook_secret", as: String?.self))
+            }
+            return ClaimedNotification(
+                id: try row.decode("id"), referralID: try row.decode("referral_id"), sourceEventID: try row.decode("source_event_id"),
+                recipientKind: RecipientKind(rawValue: try row.decode("recipient_kind")) ?? .client, recipientID: try row.decode("recipient_id"),
+                template: TemplateKey(rawValue: try row.decode("template")) ?? .referralAssigned,
+                facts: try decoder.decode([String: TemplateValue].self, from: Data(try row.decode("facts", as: String.self).utf8)),
+                attempts: try row.decode("attempts"), audience: audience, staff: staff)
+        }
+        let stamp = try rows.first?.decode("templates_stamp", as: String.self) ?? ""
+        return (claimed, stamp)
     }
 }

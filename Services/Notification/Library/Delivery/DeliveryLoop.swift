@@ -25,6 +25,7 @@ public struct DeliveryLoop: Service {
     let logger: Logger
     let lease: Duration
     let pollInterval: Duration
+    let templateCache = TemplateCache()
 
     private let sent = Counter(label: "passerelle_notifications_sent_total")
     private let failed = Counter(label: "passerelle_notifications_failed_total")
@@ -84,145 +85,144 @@ public struct DeliveryLoop: Service {
         }
     }
 
-    /// Claims up to `concurrency` due notifications and delivers them in parallel; returns how many.
+    /// Claims up to `concurrency` due notifications, delivers them in parallel and records the
+    /// batch's results in one transaction; returns how many were claimed.
     @discardableResult
     func round() async -> Int {
         let claimed: [ClaimedNotification]
+        let templates: TemplateSet
         do {
-            claimed = try await claim(limit: settings.concurrency)
+            let batch = try await claim(limit: settings.concurrency)
+            claimed = batch.claimed
+            guard !claimed.isEmpty else { return 0 }
+            templates = try await templateCache.templates(stamp: batch.templatesStamp, pool: pool)
         } catch {
             logger.warning("could not claim notifications; retrying", metadata: ["error": "\(error)"])
             try? await Task.sleep(for: .seconds(1))
             return 0
         }
-        await withTaskGroup(of: Void.self) { group in
+        let results = await withTaskGroup(of: DeliveryResult.self) { group in
             for notification in claimed {
-                group.addTask { await self.deliver(notification) }
+                group.addTask { await self.deliver(notification, templates: templates) }
             }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        do {
+            try await record(results)
+        } catch {
+            // The leases expire and a later round sends these again, under the same ids.
+            logger.error("could not record deliveries", metadata: ["notifications": "\(results.count)", "error": "\(error)"])
         }
         return claimed.count
     }
 
-    func claim(limit: Int) async throws -> [ClaimedNotification] {
+    func claim(limit: Int) async throws -> (claimed: [ClaimedNotification], templatesStamp: String) {
         let leaseSeconds = Int(lease.components.seconds)
-        let rows = try await pool.withConnection { connection in
-            try await connection.query("""
-                UPDATE notification n SET status = 'sending', attempts = n.attempts + 1,
-                    lease_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
-                FROM (SELECT id FROM notification
-                      WHERE (status IN ('pending', 'deferred') AND not_before <= now()) OR (status = 'sending' AND lease_until < now())
-                      ORDER BY not_before LIMIT \(limit) FOR UPDATE SKIP LOCKED) due
-                WHERE n.id = due.id
-                RETURNING n.id, n.referral_id, n.source_event_id, n.recipient_kind, n.recipient_id, n.template, n.facts::text AS facts, n.attempts
-                """)
-        }
-        return try rows.map { row in
-            ClaimedNotification(
-                id: try row.decode("id"), referralID: try row.decode("referral_id"), sourceEventID: try row.decode("source_event_id"),
-                recipientKind: RecipientKind(rawValue: try row.decode("recipient_kind")) ?? .client, recipientID: try row.decode("recipient_id"),
-                template: TemplateKey(rawValue: try row.decode("template")) ?? .referralAssigned,
-                facts: try JSONDecoder().decode([String: TemplateValue].self, from: Data(try row.decode("facts", as: String.self).utf8)),
-                attempts: try row.decode("attempts"))
+        return try await pool.withConnection { connection in
+            try await ClaimedNotification.claim(limit: limit, leaseSeconds: leaseSeconds, on: connection)
         }
     }
 
-    func deliver(_ notification: ClaimedNotification) async {
-        let outcome: DeliveryOutcome
+    struct DeliveryResult: Sendable {
+        var notification: ClaimedNotification
+        var outcome: DeliveryOutcome
+        var message: AddressedMessage?
+    }
+
+    func deliver(_ notification: ClaimedNotification, templates: TemplateSet) async -> DeliveryResult {
         var message: AddressedMessage?
         do {
-            switch try await AddressedMessage.resolve(notification, settings: settings, pool: pool) {
+            switch try AddressedMessage.resolve(notification, templates: templates, settings: settings) {
             case .withheld(let reason):
-                outcome = .withheld(reason)
+                return DeliveryResult(notification: notification, outcome: .withheld(reason))
             case .ready(let addressed):
                 message = addressed
                 try await channels.send(addressed, notificationID: notification.id)
-                outcome = .sent
+                return DeliveryResult(notification: notification, outcome: .sent, message: message)
             }
         } catch let error as DeliveryError {
-            outcome = .failed(error)
+            return DeliveryResult(notification: notification, outcome: .failed(error), message: message)
         } catch {
-            outcome = .failed(DeliveryError(transient: true, "\(error)"))
-        }
-        do {
-            try await record(outcome, for: notification, message: message)
-        } catch {
-            // The lease expires and another round picks it up again.
-            logger.error("could not record a delivery", metadata: ["notification": "\(notification.id)", "error": "\(error)"])
+            return DeliveryResult(notification: notification, outcome: .failed(DeliveryError(transient: true, "\(error)")), message: message)
         }
     }
 
-    enum DeliveryOutcome {
+    enum DeliveryOutcome: Sendable {
         case sent
         case withheld(String)
         case failed(DeliveryError)
     }
 
-    private func record(_ outcome: DeliveryOutcome, for notification: ClaimedNotification, message: AddressedMessage?) async throws {
+    /// One transaction (one commit) for a whole batch: each notification's new state and, for
+    /// those sent or given up, its event through the outbox.
+    private func record(_ results: [DeliveryResult]) async throws {
         let outbox = outbox, topics = topics, retry = settings.retry
-        let language = message?.language, channel = message?.channel.rawValue, address = message?.address
         let now = Date()
-        switch outcome {
-        case .sent:
-            try await pool.sessionTransaction { session in
-                try session.query("""
-                    UPDATE notification SET status = 'sent', sent_at = \(now)::timestamptz, updated_at = now(), lease_until = NULL, last_error = NULL,
-                        language = \(language), channel = \(channel), address = \(address)
-                    WHERE id = \(notification.id)::uuid
-                    """)
-                _ = try outbox.append(NotificationSentV1(
-                    notificationID: notification.id, referralID: notification.referralID, sourceEventID: notification.sourceEventID,
-                    recipientKind: notification.recipientKind.rawValue, channel: channel ?? "", template: notification.template.rawValue,
-                    language: language ?? "", attempts: notification.attempts, sentAt: now), on: session)
+        var counts = (sent: 0, failed: 0, retried: 0)
+        for result in results {
+            switch result.outcome {
+            case .sent: counts.sent += 1
+            case .withheld: break
+            case .failed(let error) where error.transient && result.notification.attempts < retry.maxAttempts: counts.retried += 1
+            case .failed: counts.failed += 1
             }
-            sent.increment()
-        case .withheld(let reason):
-            try await pool.withConnection { connection in
-                try await connection.query("""
-                    UPDATE notification SET status = 'withheld', last_error = \(reason), lease_until = NULL, updated_at = now() WHERE id = \(notification.id)::uuid
-                    """)
+        }
+        try await pool.sessionTransaction { session in
+            for result in results {
+                let notification = result.notification
+                let language = result.message?.language, channel = result.message?.channel.rawValue, address = result.message?.address
+                switch result.outcome {
+                case .sent:
+                    try session.query("""
+                        UPDATE notification SET status = 'sent', sent_at = \(now)::timestamptz, updated_at = now(), lease_until = NULL, last_error = NULL,
+                            language = \(language), channel = \(channel), address = \(address)
+                        WHERE id = \(notification.id)::uuid
+                        """)
+                    _ = try outbox.append(NotificationSentV1(
+                        notificationID: notification.id, referralID: notification.referralID, sourceEventID: notification.sourceEventID,
+                        recipientKind: notification.recipientKind.rawValue, channel: channel ?? "", template: notification.template.rawValue,
+                        language: language ?? "", attempts: notification.attempts, sentAt: now), on: session)
+                case .withheld(let reason):
+                    try session.query("""
+                        UPDATE notification SET status = 'withheld', last_error = \(reason), lease_until = NULL, updated_at = now() WHERE id = \(notification.id)::uuid
+                        """)
+                case .failed(let error) where error.transient && notification.attempts < retry.maxAttempts:
+                    let next = now.addingTimeInterval(retry.delay(afterAttempt: notification.attempts))
+                    try session.query("""
+                        UPDATE notification SET status = 'pending', not_before = \(next)::timestamptz, last_error = \(error.detail), lease_until = NULL,
+                            updated_at = now(), language = \(language), channel = \(channel)
+                        WHERE id = \(notification.id)::uuid
+                        """)
+                case .failed(let error):
+                    try session.query("""
+                        UPDATE notification SET status = 'failed', last_error = \(error.detail), lease_until = NULL, updated_at = now(),
+                            language = \(language), channel = \(channel)
+                        WHERE id = \(notification.id)::uuid
+                        """)
+                    let event = try outbox.append(NotificationFailedV1(
+                        notificationID: notification.id, referralID: notification.referralID, sourceEventID: notification.sourceEventID,
+                        recipientKind: notification.recipientKind.rawValue, channel: channel ?? "unresolved", template: notification.template.rawValue,
+                        attempts: notification.attempts, error: error.detail, permanent: !error.transient, failedAt: now), on: session)
+                    // Operators inspect or replay undeliverable notifications from the dead-letter topic
+                    // (a copy of the event under an id of its own; the payload names the notification).
+                    var dead = event
+                    dead.id = UUID()
+                    try outbox.append(dead, topic: topics.deadLetter(.notifications), key: notification.referralID.uuidString.lowercased(), on: session)
+                }
             }
-        case .failed(let error) where error.transient && notification.attempts < retry.maxAttempts:
-            let next = now.addingTimeInterval(retry.delay(afterAttempt: notification.attempts))
-            try await pool.withConnection { connection in
-                try await connection.query("""
-                    UPDATE notification SET status = 'pending', not_before = \(next)::timestamptz, last_error = \(error.detail), lease_until = NULL,
-                        updated_at = now(), language = \(language), channel = \(channel)
-                    WHERE id = \(notification.id)::uuid
-                    """)
+        }
+        sent.increment(by: counts.sent)
+        failed.increment(by: counts.failed)
+        retried.increment(by: counts.retried)
+        for result in results {
+            guard case .failed(let error) = result.outcome else { continue }
+            let notification = result.notification
+            if error.transient && notification.attempts < retry.maxAttempts {
+                logger.info("delivery failed; will retry", metadata: ["notification": "\(notification.id)", "attempt": "\(notification.attempts)", "error": "\(error)"])
+            } else {
+                logger.warning("notification failed", metadata: ["notification": "\(notification.id)", "attempts": "\(notification.attempts)", "error": "\(error)"])
             }
-            retried.increment()
-            logger.info("delivery failed; will retry", metadata: ["notification": "\(notification.id)", "attempt": "\(notification.attempts)", "error": "\(error)"])
-        case .failed(let error):
-            try await pool.sessionTransaction { session in
-                try session.query("""
-                    UPDATE notification SET status = 'failed', last_error = \(error.detail), lease_until = NULL, updated_at = now(),
-                        language = \(language), channel = \(channel)
-                    WHERE id = \(notification.id)::uuid
-                    """)
-                let event = try outbox.append(NotificationFailedV1(
-                    notificationID: notification.id, referralID: notification.referralID, sourceEventID: notification.sourceEventID,
-                    recipientKind: notification.recipientKind.rawValue, channel: channel ?? "unresolved", template: notification.template.rawValue,
-                    attempts: notification.attempts, error: error.detail, permanent: !error.transient, failedAt: now), on: session)
-                // Operators inspect or replay undeliverable notifications from the dead-letter topic
-                // (a copy of the event under an id of its own; the payload names the notification).
-                var dead = event
-                dead.id = UUID()
-                try outbox.append(dead, topic: topics.deadLetter(.notifications), key: notification.referralID.uuidString.lowercased(), on: session)
-            }
-            failed.increment()
-            logger.warning("notification failed", metadata: ["notification": "\(notification.id)", "attempts": "\(notification.attempts)", "error": "\(error)"])
         }
     }
 }
 
-/// A notification claimed for sending.
-struct ClaimedNotification: Sendable {
-    var id: UUID
-    var referralID: UUID
-    var sourceEventID: UUID
-    var recipientKind: RecipientKind
-    var recipientID: String
-    var template: TemplateKey
-    var facts: [String: TemplateValue]
-    var attempts: Int
-}
