@@ -9,16 +9,24 @@ import Foundation
 struct CatalogueSnapshot: Sendable {
     let version: Int64
     let resources: [CommunityResource]
-    private let entries: [Entry]
-    /// Resource positions per need category (index in `NeedCategory.allCodes`).
-    private let byCategory: [[Int32]]
+    /// The resources of each need category (index in `NeedCategory.allCodes`).
+    private let byCategory: [[Entry]]
     /// Resource positions per lower-cased interest tag.
     private let byTag: [String: [Int32]]
 
-    /// What the hot loop reads, as plain values (no reference counting per candidate).
+    /// What the hot loop reads, as plain values (no reference counting per candidate), copied
+    /// into each of the resource's category lists so a match reads its lists front to back:
+    /// at 100,000 resources, random jumps into one shared array cost more than the work.
     private struct Entry: Sendable {
         var categories: UInt64
         var languages: UInt64  // bits of `languageIndex`
+        var id: (UInt64, UInt64)  // for the id tie-break without building strings
+        /// The point on the unit sphere, for a cheap lower bound of the distance (see `best`).
+        var unit: UnitVector
+        var position: Int32
+        var minimumAge: Int16  // -1: none
+        var maximumAge: Int16  // -1: none
+        var hasCoordinates: Bool
         var remote: Bool
         var inPerson: Bool
         var interpretation: Bool
@@ -26,16 +34,15 @@ struct CatalogueSnapshot: Sendable {
         var hasAreas: Bool
         var hasAccessibility: Bool
         var kind: CommunityResource.Kind
-        var minimumAge: Int?
-        var maximumAge: Int?
-        var coordinates: Coordinates?
-        /// The point on the unit sphere, for a cheap lower bound of the distance (see `best`).
-        var unit: UnitVector?
-        var id: (UInt64, UInt64)  // for the id tie-break without building strings
     }
-
     struct UnitVector: Sendable {
         var x: Double, y: Double, z: Double
+
+        static let none = UnitVector(x: 0, y: 0, z: 0)
+
+        init(x: Double, y: Double, z: Double) {
+            (self.x, self.y, self.z) = (x, y, z)
+        }
 
         init(_ point: Coordinates) {
             let latitude = point.latitude * .pi / 180, longitude = point.longitude * .pi / 180
@@ -48,7 +55,9 @@ struct CatalogueSnapshot: Sendable {
             return 6371.0088 * (dx * dx + dy * dy + dz * dz).squareRoot()
         }
     }
-    /// Read only for the few resources that restrict areas or list accessibility features.
+    /// Read only for the few resources that restrict areas, list accessibility features, or
+    /// come close enough to need the exact distance.
+    private let coordinates: [Coordinates?]
     private let areas: [[String]]  // upper-cased
     private let accessibility: [Set<String>]  // lower-cased
     /// Language code → bit; languages beyond 63 share the last bit and are checked by name.
@@ -60,19 +69,20 @@ struct CatalogueSnapshot: Sendable {
         self.version = version
         let active = resources.filter(\.active)
         self.resources = active
-        var byCategory = Array(repeating: [Int32](), count: NeedCategory.allCodes.count)
+        var byCategory = Array(repeating: [Entry](), count: NeedCategory.allCodes.count)
         var byTag: [String: [Int32]] = [:]
         var languageIndex: [String: Int] = [:]
-        var entries: [Entry] = []
+        var coordinates: [Coordinates?] = []
         var areas: [[String]] = []
         var accessibility: [Set<String>] = []
-        entries.reserveCapacity(active.count)
+        coordinates.reserveCapacity(active.count)
         for (position, resource) in active.enumerated() {
             var mask: UInt64 = 0
+            var indices: [Int] = []
             for category in resource.categories {
-                guard let index = Self.categoryIndex[category.code] else { continue }
+                guard let index = Self.categoryIndex[category.code], mask & (1 << UInt64(index)) == 0 else { continue }
                 mask |= 1 << UInt64(index)
-                byCategory[index].append(Int32(position))
+                indices.append(index)
             }
             for tag in Set(resource.tags.map { $0.lowercased() }) { byTag[tag, default: []].append(Int32(position)) }
             var languages: UInt64 = 0
@@ -84,18 +94,24 @@ struct CatalogueSnapshot: Sendable {
             let bytes = resource.id.uuid
             let high = [bytes.0, bytes.1, bytes.2, bytes.3, bytes.4, bytes.5, bytes.6, bytes.7].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             let low = [bytes.8, bytes.9, bytes.10, bytes.11, bytes.12, bytes.13, bytes.14, bytes.15].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            entries.append(Entry(
-                categories: mask, languages: languages, remote: resource.delivery.contains(.virtual) || resource.delivery.contains(.phone),
+            func age(_ years: Int?) -> Int16 { years.map { Int16(clamping: $0) } ?? -1 }
+            let entry = Entry(
+                categories: mask, languages: languages, id: (high, low),
+                unit: resource.coordinates.map(UnitVector.init) ?? .none, position: Int32(position),
+                minimumAge: age(resource.eligibility.minimumAge), maximumAge: age(resource.eligibility.maximumAge),
+                hasCoordinates: resource.coordinates != nil,
+                remote: resource.delivery.contains(.virtual) || resource.delivery.contains(.phone),
                 inPerson: resource.delivery.contains(.inPerson), interpretation: resource.interpretationAvailable,
                 hasWeekdays: !resource.weekdays.isEmpty, hasAreas: !resource.eligibility.areas.isEmpty, hasAccessibility: !resource.accessibility.isEmpty,
-                kind: resource.kind, minimumAge: resource.eligibility.minimumAge, maximumAge: resource.eligibility.maximumAge,
-                coordinates: resource.coordinates, unit: resource.coordinates.map(UnitVector.init), id: (high, low)))
+                kind: resource.kind)
+            for index in indices { byCategory[index].append(entry) }
+            coordinates.append(resource.coordinates)
             areas.append(resource.eligibility.areas.map { $0.uppercased() })
             accessibility.append(Set(resource.accessibility.map { $0.lowercased() }))
         }
-        self.entries = entries
         self.byCategory = byCategory
         self.byTag = byTag
+        self.coordinates = coordinates
         self.areas = areas
         self.accessibility = accessibility
         self.languageIndex = languageIndex
@@ -105,6 +121,7 @@ struct CatalogueSnapshot: Sendable {
     struct Candidate: Sendable {
         var position: Int
         var score: Double
+        fileprivate var id: (UInt64, UInt64)
     }
 
     /// The best `limit` resources for the request that pass every hard filter except
@@ -121,7 +138,7 @@ struct CatalogueSnapshot: Sendable {
         }
         guard !needIndices.isEmpty, limit > 0 else { return [] }
         // Resources sharing an interest, as a bit set over positions.
-        var interested = [UInt64](repeating: 0, count: (entries.count + 63) / 64)
+        var interested = [UInt64](repeating: 0, count: (resources.count + 63) / 64)
         var anyInterest = false
         for interest in request.interests {
             for position in byTag[interest.lowercased()] ?? [] {
@@ -142,20 +159,19 @@ struct CatalogueSnapshot: Sendable {
         var kept: [Candidate] = []  // sorted best first, at most `limit`
         kept.reserveCapacity(limit + 1)
         func precedes(_ a: Candidate, _ b: Candidate) -> Bool {
-            a.score != b.score ? a.score > b.score : entries[a.position].id < entries[b.position].id
+            a.score != b.score ? a.score > b.score : a.id < b.id
         }
 
         for (listIndex, category) in needIndices.enumerated() {
             // A resource in several requested categories is visited in the first list only.
             let earlier = needIndices[..<listIndex].reduce(UInt64(0)) { $0 | 1 << UInt64($1) }
-            for position32 in byCategory[category] {
-                let position = Int(position32)
-                let entry = entries[position]  // plain values: copying retains nothing
+            for entry in byCategory[category] {  // plain values: copying retains nothing
                 if entry.categories & earlier != 0 { continue }
+                let position = Int(entry.position)
                 // Hard filters, as MatchRanker.isEligibleApartFromCapacity.
                 if request.ageBand != nil {
-                    if let minimum = entry.minimumAge, high < minimum { continue }
-                    if let maximum = entry.maximumAge, low > maximum { continue }
+                    if entry.minimumAge >= 0, high < Int(entry.minimumAge) { continue }
+                    if entry.maximumAge >= 0, low > Int(entry.maximumAge) { continue }
                 }
                 if entry.hasAreas {
                     guard let area, areas[position].contains(where: { area.hasPrefix($0) || $0.hasPrefix(area) }) else { continue }
@@ -171,7 +187,7 @@ struct CatalogueSnapshot: Sendable {
                 var covered = 0
                 for code in needCodes { if let code, entry.categories & (1 << UInt64(code)) != 0 { covered += 1 } }
                 let sharesInterest = anyInterest && interested[position >> 6] & (1 << UInt64(position & 63)) != 0
-                let hasDistance = request.coordinates != nil && entry.coordinates != nil && entry.inPerson
+                let hasDistance = request.coordinates != nil && entry.hasCoordinates && entry.inPerson
                 if kept.count == limit, let last = kept.last {
                     // Skip what cannot reach the kept list even with the best distance (with a
                     // margin for rounding to thousandths).
@@ -182,17 +198,18 @@ struct CatalogueSnapshot: Sendable {
                     if ceiling + 0.001 < last.score { continue }
                     // Most of a large catalogue is too far to reach the list: the chord, a lower
                     // bound of the distance, rules it out without the trigonometry of the exact one.
-                    if hasDistance, weights.distance > 0, let requestUnit, let unit = entry.unit {
+                    if hasDistance, weights.distance > 0, let requestUnit {
+                        let unit = entry.unit
                         let reachable = weights.maximumKilometres * (1 - (last.score - 0.001 - base) / weights.distance)
                         // (Beyond the maximum the distance adds nothing, so only a reach short of it prunes.)
                         if reachable < weights.maximumKilometres, requestUnit.chordKilometres(to: unit) > reachable { continue }
                     }
                 }
-                let kilometres = hasDistance ? request.coordinates!.distanceKilometres(to: entry.coordinates!) : nil
+                let kilometres = hasDistance ? request.coordinates!.distanceKilometres(to: coordinates[position]!) : nil
                 let score = ranker.score(
                     covered: covered, needs: needCount, sharesInterest: sharesInterest, kilometres: kilometres, remote: entry.remote,
                     kind: entry.kind, supportLevel: request.supportLevel, hasWeekdays: entry.hasWeekdays)
-                let candidate = Candidate(position: position, score: score)
+                let candidate = Candidate(position: position, score: score, id: entry.id)
                 if kept.count == limit {
                     guard precedes(candidate, kept[limit - 1]) else { continue }
                     kept.removeLast()
