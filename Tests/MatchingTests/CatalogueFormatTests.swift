@@ -72,6 +72,25 @@ struct MatchingSettingsTests {
         #expect(throws: MatchingSettings.Invalid.self) { try MatchingSettings.read(Environment(["PASSERELLE_MATCHING_WEIGHTS": "need=0,interests=0,distance=0,support=0,schedule=0"])) }
     }
 
+    @Test("postal-area centroids are read from a file; unusable rows are reported with their line")
+    func postalAreas() throws {
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/matching/postal-areas.csv").standardized.path
+        let read = try MatchingSettings.read(Environment([PostalAreaCentroids.variable: shipped]))
+        #expect(read.postalAreas["k1y"] == (try Coordinates(latitude: 45.40, longitude: -75.73)))
+        #expect(read.postalAreas["ZZZ"] == nil && read.postalAreas[nil] == nil)
+        let broken = FileManager.default.temporaryDirectory.appendingPathComponent("areas-\(UUID()).csv")
+        try "area,latitude,longitude\nK1Y,45.4,-75.73\nK2P,north,-75.69\nK1S,95,-75.69\n".write(to: broken, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: broken) }
+        do {
+            _ = try MatchingSettings.read(Environment([PostalAreaCentroids.variable: broken.path]))
+            Issue.record("a broken centroid file was accepted")
+        } catch {
+            #expect(error.problems.count == 2)
+            #expect(error.description.contains("line 3") && error.description.contains("line 4"))
+        }
+        #expect(throws: MatchingSettings.Invalid.self) { try MatchingSettings.read(Environment([PostalAreaCentroids.variable: "/nonexistent.csv"])) }
+    }
+
     @Test("the shipped mapping file is the built-in one, and every term maps to known categories")
     func shippedMapping() throws {
         let file = TestEnvironment.repositoryRoot.appendingPathComponent("deploy/hsds/taxonomy-mapping.json")

@@ -135,6 +135,25 @@ struct CatalogueImportTests {
         #expect(HSDSReader(mapping: .standard).read(read).resources == resources)
     }
 
+    @Test("a client referred without coordinates is measured from their postal area's centroid")
+    func postalAreaCentroid() async throws {
+        let test = try await ServiceTestHost.make(MatchingService.self)
+        let pool = test.pool
+        try await pool.withConnection { try await CatalogueStore(pool: pool).save(Catalogue.resource("Café-causerie", categories: ["loneliness"], at: (45.40, -75.72)), on: $0) }
+        var settings = try MatchingSettings.read(test.host.components.settings.environment)
+        settings.postalAreas = PostalAreaCentroids(["K1Y": try Coordinates(latitude: 45.41, longitude: -75.72)])
+        let matchmaker = MatchingService.matchmaker(test.host.components, settings)
+        var unplaced = MatchingServiceTests().received()
+        unplaced.coordinates = nil
+        let referral = unplaced
+        try await pool.transaction { try await matchmaker.receive(referral, on: $0) }
+        let reasons = try await pool.withConnection {
+            try await $0.query("SELECT reasons FROM referral_match WHERE referral_id = \(referral.referralID)::uuid").first?.decode("reasons", as: [String].self)
+        }
+        #expect(reasons?.contains("1,1 km") == true, "distance from the centroid of K1Y: \(reasons ?? [])")
+        await test.tearDown()
+    }
+
     @Test("rematch after a catalogue change publishes new matches once per idempotency key")
     func rematch() async throws {
         let test = try await ServiceTestHost.make(MatchingService.self, environment: ["PASSERELLE_MATCHING_TOP_N": "2"])

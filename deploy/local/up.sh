@@ -20,6 +20,7 @@ swift build -c "$configuration" > "$dir/logs/build.log" 2>&1 || { tail -40 "$dir
 bin=$(swift build -c "$configuration" --show-bin-path 2>/dev/null)
 
 export PASSERELLE_ALLOW_DEV_SECRET=${PASSERELLE_ALLOW_DEV_SECRET:-true}
+export PASSERELLE_MATCHING_POSTAL_AREAS=${PASSERELLE_MATCHING_POSTAL_AREAS:-$root/deploy/matching/postal-areas.csv}
 mkdir -p "$dir/logs" "$dir/run"
 declare -A ports=([intake]=8081 [matching]=8082 [notification]=8083 [evaluation]=8084)
 for service in intake matching notification evaluation; do

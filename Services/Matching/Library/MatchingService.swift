@@ -52,7 +52,7 @@ public enum MatchingService: PasserelleService {
     static func matchmaker(_ components: ServiceComponents, _ settings: MatchingSettings) -> Matchmaker {
         Matchmaker(
             store: CatalogueStore(pool: components.pool), outbox: components.outbox, weights: settings.weights,
-            catalogue: CatalogueCache.shared(for: components.pool, logger: components.logger))
+            postalAreas: settings.postalAreas, catalogue: CatalogueCache.shared(for: components.pool, logger: components.logger))
     }
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {

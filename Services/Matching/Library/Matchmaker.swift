@@ -11,12 +11,18 @@ struct Matchmaker: Sendable {
     let store: CatalogueStore
     let outbox: Outbox
     var ranker: MatchRanker
+    /// Where clients referred without coordinates are measured from.
+    let postalAreas: PostalAreaCentroids
     let catalogue: CatalogueCache
 
-    init(store: CatalogueStore, outbox: Outbox, weights: MatchWeights = MatchWeights(), catalogue: CatalogueCache? = nil) {
+    init(
+        store: CatalogueStore, outbox: Outbox, weights: MatchWeights = MatchWeights(), postalAreas: PostalAreaCentroids = PostalAreaCentroids(),
+        catalogue: CatalogueCache? = nil
+    ) {
         self.store = store
         self.outbox = outbox
         self.ranker = MatchRanker(weights: weights)
+        self.postalAreas = postalAreas
         self.catalogue = catalogue ?? CatalogueCache.shared(for: store.pool, logger: Logger(label: "passerelle.matching"))
     }
 
@@ -45,7 +51,7 @@ struct Matchmaker: Sendable {
         let now = Date()
         let request = MatchRequest(
             needs: referral.needs, interests: referral.interests, language: referral.preferredLanguage,
-            coordinates: referral.coordinates,
+            coordinates: referral.coordinates ?? postalAreas[referral.postalArea],
             postalArea: referral.postalArea, ageBand: AgeBand(rawValue: referral.ageBand), accessibilityNeeds: referral.accessibilityNeeds,
             supportLevel: SupportLevel(rawValue: referral.supportLevel) ?? .light)
         let ranked = try await rank(request, on: connection)

@@ -47,7 +47,8 @@ struct RematchRoutes: Sendable {
             let latitude = try intake.decode("latitude", as: Double?.self), longitude = try intake.decode("longitude", as: Double?.self)
             let request = MatchRequest(
                 needs: try intake.decode("needs"), interests: try intake.decode("interests"), language: try intake.decode("preferred_language"),
-                coordinates: latitude.flatMap { lat in longitude.flatMap { try? Coordinates(latitude: lat, longitude: $0) } },
+                coordinates: try latitude.flatMap { lat in longitude.flatMap { try? Coordinates(latitude: lat, longitude: $0) } }
+                    ?? matchmaker.postalAreas[intake.decode("postal_area", as: String?.self)],
                 postalArea: try intake.decode("postal_area", as: String?.self), ageBand: AgeBand(rawValue: try intake.decode("age_band")),
                 accessibilityNeeds: try intake.decode("accessibility_needs"),
                 supportLevel: SupportLevel(rawValue: try intake.decode("support_level")) ?? .light)

@@ -8,9 +8,11 @@ import ServiceRuntime
 ///     PASSERELLE_MATCHING_TOP_N     resources proposed per referral, 1–50 (default 5)
 ///     PASSERELLE_MATCHING_MAX_KM    beyond this an in-person resource earns no distance score (default 25)
 ///     PASSERELLE_HSDS_TAXONOMY_MAPPING  taxonomy mapping file for HSDS imports (default: built in)
+///     PASSERELLE_MATCHING_POSTAL_AREAS  CSV of postal-area centroids, for clients without coordinates
 struct MatchingSettings: Sendable {
     var weights = MatchWeights()
     var taxonomyMappingPath: String?
+    var postalAreas = PostalAreaCentroids()
 
     static let weightsVariable = "PASSERELLE_MATCHING_WEIGHTS"
     static let topNVariable = "PASSERELLE_MATCHING_TOP_N"
@@ -69,6 +71,11 @@ struct MatchingSettings: Sendable {
             }
         }
         settings.taxonomyMappingPath = environment.optionalString(MatchingService.mappingVariable)
+        if let path = environment.optionalString(PostalAreaCentroids.variable) {
+            let loaded = PostalAreaCentroids.load(path: path)
+            settings.postalAreas = loaded.centroids
+            problems += loaded.problems
+        }
         guard problems.isEmpty else { throw Invalid(problems: problems) }
         return settings
     }
