@@ -8,9 +8,13 @@
 #   deploy/local/stack.sh status
 #   deploy/local/stack.sh env      print the environment the services and tests read
 #   deploy/local/stack.sh restart-postgres | restart-broker   (used by fault tests)
+#   deploy/local/stack.sh stop-postgres    stop PostgreSQL alone, for an outage of chosen length
+#                                          (`start` brings it back; used by fault tests)
 #
 # Settings (environment): PASSERELLE_LOCAL_DIR (default /var/tmp/passerelle-<hash>), PASSERELLE_PG_PORT
-# (55432), PASSERELLE_KAFKA_PORT (59092), PASSERELLE_PG_OS_USER (postgres).
+# (55432), PASSERELLE_KAFKA_PORT (59092), PASSERELLE_PG_OS_USER (postgres), PASSERELLE_TANSU_STORAGE
+# (memory://tansu/, which a broker restart empties; s3://BUCKET/ keeps topics across restarts, with
+# AWS_ENDPOINT, AWS_ALLOW_HTTP and credentials in the environment, which the broker inherits).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -124,6 +128,13 @@ case "${1:-}" in
   env) print_env ;;
   dir) echo "$dir" ;;
   restart-postgres) as_pg "$pg_bin/pg_ctl" -D "$dir/pg/data" -m fast -w restart >/dev/null ;;
-  restart-broker) kafka_running && kill "$(cat "$dir/tansu.pid")"; sleep 0.5; start_kafka ;;
-  *) echo "usage: $0 start|stop|clean|status|env|restart-postgres|restart-broker" >&2; exit 2 ;;
+  stop-postgres) if pg_running; then as_pg "$pg_bin/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null; fi ;;
+  restart-broker)
+    # Wait for the old process to be gone, or start_kafka would find it still running.
+    if kafka_running; then
+      kill "$(cat "$dir/tansu.pid")"
+      for _ in $(seq 1 100); do kafka_running || break; sleep 0.1; done
+    fi
+    start_kafka ;;
+  *) echo "usage: $0 start|stop|clean|status|env|restart-postgres|stop-postgres|restart-broker" >&2; exit 2 ;;
 esac

@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""Fault tests of the whole closed loop: the four service executables against their own
+PostgreSQL and Tansu broker (started here, on ports of their own), a steady stream of referrals
+through intake, a fault injected mid-stream, then a reconciliation of every effect in every
+schema, on every topic and at the link workers' webhook endpoint. See README.md beside this file.
+
+    python3 Tests/FaultTests/run_faults.py --bin .build/debug [--scenario kill,poison]
+
+Exits 0 when every scenario reconciles, 1 when one does not, 2 when the harness could not run."""
+import argparse
+import base64
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import ledger  # noqa: E402
+import topics  # noqa: E402
+from ledger import Findings  # noqa: E402
+from receiver import WebhookReceiver  # noqa: E402
+from services import Fleet, http_status  # noqa: E402
+from stack import Stack  # noqa: E402
+from stream import ReferralStream  # noqa: E402
+from timing import elapsed, log, wait_for, WaitTimeout  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+# The broker scenario comes last: it moves the broker to S3 storage (see Stack.storage).
+SCENARIOS = ["kill", "postgres", "scale", "poison", "broker"]
+
+# Link workers with room for every referral of the run, two per site of the demo catalogue: one
+# whose first language is French, one English.
+LINK_WORKERS = [
+    ("fa000000-0000-4000-8000-000000000001", "ottawa-west-chc", "fr"),
+    ("fa000000-0000-4000-8000-000000000002", "ottawa-west-chc", "en"),
+    ("fa000000-0000-4000-8000-000000000003", "ottawa-centretown-chc", "fr"),
+    ("fa000000-0000-4000-8000-000000000004", "ottawa-centretown-chc", "en"),
+    ("fa000000-0000-4000-8000-000000000005", "rural-east", "fr"),
+    ("fa000000-0000-4000-8000-000000000006", "rural-east", "en"),
+]
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.stack = Stack(ROOT, args.dir, args.pg_port, args.kafka_port, args.s3_port)
+        self.receiver = WebhookReceiver()
+        self.fleet = Fleet(args.bin, self.stack, os.path.join(args.dir, "logs"),
+                           jwt_secret="fault-tests-" + base64.b64encode(os.urandom(24)).decode())
+        self.token = None
+        self.poison_keys = set()
+        self.results = []  # (scenario, Findings, seconds)
+
+    # -- setting up ------------------------------------------------------------------------------
+
+    def start(self):
+        self.stack.start()
+        self.receiver.start()
+        self.fleet.start()
+        self.token = self.fleet.run_command("intake", ["token", "--role", "coordinator", "--subject", "fault-tests", "--minutes", "120"]).strip()
+        self.seed()
+
+    def seed(self):
+        output = self.fleet.run_command("matching", ["import-hsds", os.path.join(ROOT, "deploy/demo/catalogue")])
+        log("catalogue: " + output.strip().splitlines()[-1])
+        values = ", ".join(
+            f"('{worker}', 'Fault worker {index + 1}', '{site}', '{{{language},{'en' if language == 'fr' else 'fr'}}}', 1000000)"
+            for index, (worker, site, language) in enumerate(LINK_WORKERS))
+        self.stack.sql(f"INSERT INTO matching.link_worker (id, name, site, languages, caseload_capacity) VALUES {values} ON CONFLICT (id) DO NOTHING")
+        # The demo catalogue's sites have no other link workers here, so every referral lands on these.
+        notification = self.fleet["notification"].url
+        for worker, _, language in LINK_WORKERS:
+            target = f"faults-{worker[-4:]}"
+            self.put(f"{notification}/v1/webhook-targets/{target}",
+                     {"url": self.receiver.url(f"/webhook/{worker}"), "secret": self.receiver.secret, "description": "fault tests"})
+            self.put(f"{notification}/v1/recipients/link-worker/{worker}",
+                     {"displayName": f"Fault worker {worker[-1]}", "webhookTarget": target, "language": language, "channel": "webhook"})
+        log(f"seeded {len(LINK_WORKERS)} link workers, each told by webhook at {self.receiver.url('/webhook/<id>')}")
+
+    def put(self, url, body):
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), method="PUT", headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            if response.status != 200:
+                raise RuntimeError(f"PUT {url} answered {response.status}")
+
+    def ensure_ready(self, timeout=60):
+        """Before a scenario: every member running and ready (a member that died is restarted)."""
+        for member in self.fleet.all():
+            if member.replica == 1 and not member.running:
+                log(f"  {member.label} was not running (exit {member.process.returncode}); restarting it")
+                member.start()
+        for member in self.fleet.all():
+            if member.running:
+                member.wait_ready(timeout)
+
+    def stop(self):
+        try:
+            self.fleet.stop()
+        finally:
+            try:
+                self.receiver.stop()
+            finally:
+                if not self.args.keep_stack:
+                    self.stack.stop()
+
+    # -- one scenario ------------------------------------------------------------------------------
+
+    def scenario(self, name, rate, inject, lead, tail):
+        started = time.monotonic()
+        log(f"== scenario {name}: referrals at {rate}/s, fault after {lead:.0f}s")
+        findings = Findings()
+        try:
+            self.run_scenario(name, rate, inject, lead, tail, findings)
+        except Exception as error:  # the harness itself stumbled: a failed scenario, the run goes on
+            findings.check("scenario ran to its end", False, f"{type(error).__name__}: {error}")
+            log(f"  scenario {name} stopped by {type(error).__name__}: {error}")
+        self.results.append((name, findings, time.monotonic() - started))
+        log(f"  scenario {name}: {'PASS' if not findings.failed else 'FAIL'} in {time.monotonic() - started:.0f}s")
+
+    def run_scenario(self, name, rate, inject, lead, tail, findings):
+        try:
+            self.ensure_ready()
+        except (WaitTimeout, RuntimeError) as error:
+            findings.check("services ready before the scenario", False, str(error))
+            return
+        stream = ReferralStream(tag=f"faults-{name}", intake_port=self.fleet["intake"].port, token=self.token, rate=rate,
+                                retry_after_cap=self.args.retry_after_cap)
+        stream.start()
+        time.sleep(lead)
+        afterwards = None
+        try:
+            afterwards = inject(stream, findings)
+        except Exception as error:  # the fault itself could not be injected: report, then reconcile anyway
+            findings.check("fault injected", False, f"{type(error).__name__}: {error}")
+        time.sleep(tail)
+        finished = stream.stop(timeout=150)
+        findings.check("the stream stopped (every referral answered or given up)", finished)
+        summary = stream.summary()
+        log(f"  stream: {summary}")
+        quiet, waited, state = ledger.wait_quiet(self.stack, self.receiver, set(stream.accepted.values()), timeout=self.args.quiet_timeout)
+        log(f"  {'quiet' if quiet else 'NOT quiet'} after {waited:.1f}s: {state}")
+        findings.check("every effect in place and the system quiet", quiet, f"after {waited:.0f}s: {state}")
+        if afterwards is not None:
+            afterwards(findings)
+        try:
+            # The last services that were restarted may still be finishing their readiness check.
+            wait_for(lambda: not self.fleet.not_ready(), 30, "every service to be ready")
+        except WaitTimeout:
+            pass
+        reconciled = ledger.reconcile(self.stack, self.receiver, self.fleet, stream, poison_keys=frozenset(self.poison_keys))
+        findings.absorb(reconciled)
+        for key, value in summary.items():
+            findings.note(f"stream {key}", value)
+
+    # -- the faults --------------------------------------------------------------------------------
+
+    def kill_each(self, stream, findings):
+        """SIGKILL every service once, mid-stream, and restart it."""
+        for service in ("intake", "matching", "notification", "evaluation"):
+            member = self.fleet[service]
+            at = stream.sent
+            member.kill()
+            member.start()
+            took = member.wait_ready(60)
+            log(f"  killed {service} (SIGKILL) after {at} referrals; restarted, ready in {took:.1f}s")
+            findings.note(f"{service} ready after restart (s)", round(took, 1))
+            time.sleep(self.args.between_kills)
+
+    def use_persistent_broker(self):
+        """Before the broker scenario: the services stopped, the broker replaced by one on S3
+        storage, the services started again (their groups start on the new, empty topics)."""
+        self.fleet.stop()
+        self.stack.use_persistent_broker()
+        for member in self.fleet.members.values():
+            member.start()
+        for member in self.fleet.members.values():
+            member.wait_ready(90)
+
+    def restart_broker(self, stream, findings):
+        at = stream.sent
+        took = self.stack.restart_broker(crash=self.args.broker_stop == "kill")
+        log(f"  broker stopped ({'SIGKILL' if self.args.broker_stop == 'kill' else 'SIGTERM'}) and started after {at} referrals ({took:.1f}s)")
+        findings.note("broker restart (s)", round(took, 1))
+        started = time.monotonic()
+        wait_for(lambda: not self.fleet.not_ready(), 90, "every service to be ready after the broker restart", interval=0.5)
+        findings.note("services ready after the broker restart (s)", round(time.monotonic() - started, 1))
+
+    def restart_postgres(self, stream, findings):
+        before_503 = stream.summary()["unavailable_503"]
+        at = stream.sent
+        self.stack.stop_postgres()
+        down_at = time.monotonic()
+        log(f"  PostgreSQL stopped after {at} referrals; holding it down {self.args.postgres_outage:.0f}s")
+        ready_states = set()
+        while time.monotonic() - down_at < self.args.postgres_outage:
+            ready_states.add(http_status(self.fleet["intake"].url + "/health/ready"))
+            time.sleep(0.5)
+        self.stack.start_postgres()
+        log(f"  PostgreSQL started again after {time.monotonic() - down_at:.1f}s down")
+        during = stream.summary()["unavailable_503"] - before_503
+        findings.note("503 answers to the stream during the outage", during)
+        findings.note("intake /health/ready during the outage", sorted(str(s) for s in ready_states))
+        findings.check("intake answered 503 while PostgreSQL was down", during > 0, f"{during} answers 503")
+        findings.check("intake reported not ready while PostgreSQL was down", 503 in ready_states, f"saw {sorted(map(str, ready_states))}")
+        started = time.monotonic()
+        wait_for(lambda: not self.fleet.not_ready(), 90, "every service to be ready after PostgreSQL came back", interval=0.5)
+        findings.note("services ready after PostgreSQL came back (s)", round(time.monotonic() - started, 1))
+
+    def scale_matching(self, stream, findings):
+        """1 → 3 → 1: two more matching replicas join the group mid-stream, work, then leave gracefully."""
+        replicas = [self.fleet.add_matching_replica() for _ in range(2)]
+        for replica in replicas:
+            replica.wait_ready(60)
+        log(f"  matching scaled to 3 ({', '.join(r.url for r in replicas)}) after {stream.sent} referrals")
+        time.sleep(self.args.scaled_for)
+        counts = {member.label: member.metric("passerelle_events_processed_total")
+                  for member in [self.fleet["matching"]] + replicas}
+        findings.note("events processed per matching replica while at 3", counts)
+        for replica in replicas:
+            graceful = replica.terminate(30)
+            findings.check(f"{replica.label} stopped gracefully on SIGTERM", graceful)
+        self.fleet.replicas.clear()
+        log(f"  matching back to 1 after {stream.sent} referrals; processed while at 3: {counts}")
+
+    def poison(self, stream, findings):
+        """Records that are no CloudEvent, or a known event type with a body that does not decode,
+        on every consumed topic: each consumer of the topic must move them to <topic>.dlq."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+        def envelope(event_type):
+            return [("ce_specversion", b"1.0"), ("ce_id", str(uuid.uuid4()).encode()), ("ce_source", b"/fault-tests"),
+                    ("ce_type", event_type.encode()), ("ce_subject", b"poison"), ("ce_time", now.encode()),
+                    ("content-type", b"application/json")]
+
+        plan = [
+            # (topic, typed event or None, consumers expected to dead-letter it)
+            (topics.REFERRALS, None, ["matching", "notification", "evaluation"]),
+            (topics.REFERRALS, "passerelle.referral.received.v1", ["matching", "notification", "evaluation"]),
+            (topics.CLIENTS, None, ["notification"]),
+            (topics.CLIENTS, "passerelle.client.profile.v1", ["notification"]),
+            (topics.MATCHING, None, ["notification", "evaluation"]),
+            (topics.MATCHING, "passerelle.referral.assigned.v1", ["notification"]),
+            (topics.NOTIFICATIONS, None, ["evaluation"]),
+        ]
+        records, expected = [], {}
+        for topic, event_type, consumers in plan:
+            key = str(uuid.uuid4())
+            self.poison_keys.add(key)
+            if event_type is None:
+                records.append((topic, key.encode(), b"\x00\xffnot a cloud event", []))
+            else:
+                records.append((topic, key.encode(), json.dumps({"referralId": "not-a-uuid", "unexpected": [1, 2]}).encode(), envelope(event_type)))
+            expected[key] = (topic, event_type or "no envelope", consumers)
+        topics.produce(self.stack.bootstrap, records)
+        log(f"  {len(records)} poison records produced after {stream.sent} referrals")
+
+        def collected():
+            found = {}
+            for records in topics.read_topics(self.stack.bootstrap, ledger.DLQ_TOPICS, idle=1.0).values():
+                for record in records:
+                    if record.key in expected:
+                        found.setdefault(record.key, []).append(record)
+            return found
+
+        def check(findings):
+            self.check_dead_letters(expected, collected, findings)
+        return check
+
+    def check_dead_letters(self, expected, collected, findings):
+        def dead_letters():
+            found = collected()
+            complete = all(
+                all(any(consumer in (r.headers.get("dlq_consumer") or "") for r in found.get(key, [])) for consumer in consumers)
+                for key, (_, _, consumers) in expected.items())
+            return found if complete else None
+
+        try:
+            found = wait_for(dead_letters, 30, "every poison record on its dead-letter topic", interval=1)
+        except WaitTimeout:
+            found = collected()
+        repeats = 0
+        for key, (topic, kind, consumers) in expected.items():
+            got = found.get(key, [])
+            for consumer in consumers:
+                mine = [r for r in got if consumer in (r.headers.get("dlq_consumer") or "")]
+                label = f"{topic} ({kind}) → {topic}.dlq by {consumer}"
+                if not mine:
+                    findings.check(label, False, "not dead-lettered")
+                    continue
+                repeats += len(mine) - 1
+                record = mine[0]
+                problems = []
+                if record.topic != topic + ".dlq":
+                    problems.append(f"on {record.topic}")
+                if not record.headers.get("dlq_error"):
+                    problems.append("no dlq_error header")
+                if record.headers.get("dlq_source_topic") != topic:
+                    problems.append(f"dlq_source_topic {record.headers.get('dlq_source_topic')}")
+                findings.check(label, not problems, "; ".join(problems) or record.headers.get("dlq_error", "")[:100])
+            unexpected = [r.headers.get("dlq_consumer") for r in got if not any(c in (r.headers.get("dlq_consumer") or "") for c in consumers)]
+            if unexpected:
+                findings.note(f"also dead-lettered by ({topic}, {kind})", unexpected)
+        findings.note("poison records dead-lettered more than once by one consumer", repeats)
+        sample = next(iter(found.values()), [None])[0]
+        if sample is not None:
+            findings.note("a dead letter's error", sample.headers.get("dlq_error", "")[:160])
+
+
+# -- reporting -------------------------------------------------------------------------------------
+
+def report(run, total):
+    print("\n" + "=" * 100)
+    print("Fault tests of the closed loop — reconciliation report")
+    print("=" * 100)
+    failures = 0
+    for name, findings, seconds in run.results:
+        failed = findings.failed
+        failures += len(failed)
+        print(f"\n### {name}: {'PASS' if not failed else f'FAIL ({len(failed)} checks)'} — {seconds:.0f}s")
+        for key, value in findings.figures.items():
+            print(f"    {key}: {value}")
+        for check, ok, detail in findings.checks:
+            line = f"  [{'ok' if ok else 'FAIL'}] {check}"
+            if not ok and detail:
+                line += f" — {detail}"
+            print(line)
+    print(f"\n{len(run.results)} scenario(s), {failures} failed check(s), {total:.0f}s in all")
+    return failures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", required=True, help="folder holding the passerelle-* executables")
+    parser.add_argument("--scenario", default=",".join(SCENARIOS), help=f"comma-separated, from {','.join(SCENARIOS)}")
+    parser.add_argument("--dir", default="/var/tmp/passerelle-faults", help="the stack's data and logs (wiped at start)")
+    parser.add_argument("--pg-port", type=int, default=55434)
+    parser.add_argument("--kafka-port", type=int, default=59094)
+    parser.add_argument("--s3-port", type=int, default=59095, help="the local S3 endpoint holding the broker's topics")
+    parser.add_argument("--rate", type=float, default=15.0, help="referrals per second during a scenario")
+    parser.add_argument("--quiet-timeout", type=float, default=120.0, help="longest wait for the loop to settle after a scenario")
+    parser.add_argument("--postgres-outage", type=float, default=5.0, help="seconds PostgreSQL stays down")
+    parser.add_argument("--between-kills", type=float, default=3.0)
+    parser.add_argument("--scaled-for", type=float, default=10.0, help="seconds matching runs with 3 replicas")
+    parser.add_argument("--broker-stop", choices=["term", "kill"], default="kill",
+                        help="how the broker is stopped before it is started again (SIGTERM or SIGKILL)")
+    parser.add_argument("--retry-after-cap", type=float, default=1.0, help="longest Retry-After the stream waits")
+    parser.add_argument("--budget", type=float, default=690.0, help="seconds after which the run stops itself")
+    parser.add_argument("--keep-stack", action="store_true", help="leave PostgreSQL and the broker running at the end")
+    args = parser.parse_args()
+    args.bin = os.path.abspath(args.bin)
+    chosen = [name.strip() for name in args.scenario.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s): {unknown}")
+    for service in ("intake", "matching", "notification", "evaluation"):
+        if not os.access(os.path.join(args.bin, f"passerelle-{service}"), os.X_OK):
+            parser.error(f"{args.bin}/passerelle-{service} is missing")
+
+    run = Run(args)
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupted)
+
+    # The run stops itself: past the budget (plus time to clean up) everything is torn down.
+    def overrun():
+        print(f"[faults] budget of {args.budget:.0f}s exceeded by 60s: stopping everything", file=sys.stderr, flush=True)
+        try:
+            run.stop()
+        finally:
+            os._exit(3)
+    watchdog = threading.Timer(args.budget + 60, overrun)
+    watchdog.daemon = True
+    watchdog.start()
+
+    estimates = {"kill": 110, "broker": 100, "postgres": 70, "scale": 70, "poison": 70}
+    failures = 0
+    try:
+        try:
+            run.start()
+        except Exception as error:
+            print(f"[faults] could not start the stack and services: {error}", file=sys.stderr, flush=True)
+            return 2
+        lead = 4.0
+        plans = {
+            # (fault, seconds the stream runs after it): a few hundred referrals per scenario.
+            "kill": (run.kill_each, 4.0),
+            "broker": (run.restart_broker, 12.0),
+            "postgres": (run.restart_postgres, 8.0),
+            "scale": (run.scale_matching, 6.0),
+            "poison": (run.poison, 14.0),
+        }
+        for name in chosen:
+            if elapsed() + estimates[name] > args.budget:
+                findings = Findings()
+                findings.check("run within the time budget", False, f"not started: {elapsed():.0f}s of {args.budget:.0f}s used")
+                run.results.append((name, findings, 0))
+                continue
+            inject, tail = plans[name]
+            if name == "broker":
+                try:
+                    run.use_persistent_broker()
+                except Exception as error:
+                    findings = Findings()
+                    findings.check("broker moved to persistent storage", False, f"{type(error).__name__}: {error}")
+                    run.results.append((name, findings, 0))
+                    continue
+            run.scenario(name, args.rate, inject, lead, tail)
+    except KeyboardInterrupt as error:
+        print(f"[faults] interrupted: {error}", file=sys.stderr, flush=True)
+        failures += 1
+    finally:
+        total = elapsed()
+        failures += report(run, total) if run.results else 0
+        log(f"logs: {run.fleet.log_dir}")
+        run.stop()
+        watchdog.cancel()
+    return 1 if failures or not run.results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
