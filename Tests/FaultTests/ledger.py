@@ -53,13 +53,14 @@ def explain_absent(stack, findings, schema, event_type, keys):
     """For events missing from a topic, what the producing service's outbox says: a row marked
     sent was acknowledged by the broker (acks=all) before it went missing."""
     if not keys:
-        return
+        return set()
     rows = stack.rows(f"""SELECT record_key, sent_at IS NOT NULL AS acknowledged, attempts, last_error, created_at, sent_at
                           FROM {schema}.outbox WHERE event_type = '{event_type}' AND record_key = ANY ('{{{",".join(sorted(keys))}}}'::text[])""")
     acknowledged = [r for r in rows if r["acknowledged"]]
     findings.note(f"{event_type} missing from the topic: outbox rows", f"{len(rows)} of {len(keys)} exist, {len(acknowledged)} marked sent (acknowledged)")
     for row in acknowledged[:5]:
         findings.note(f"  acknowledged yet absent {row['record_key']}", f"created {row['created_at']}, sent {row['sent_at']}, attempts {row['attempts']}")
+    return {row["record_key"].lower() for row in acknowledged}
 
 
 def progress(stack, receiver, ids):
@@ -143,6 +144,28 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset()):
     wrong = [key for key, identifier in accepted.items() if keyed.get(key) != identifier]
     findings.check("intake: each idempotency key holds the referral the client was given", not wrong, f"keys: {sample(wrong)}")
 
+    # Every topic in one pass: reading waits for the broker to go idle, once.
+    records = topics.read_topics(stack.bootstrap, [topics.REFERRALS, topics.MATCHING, topics.NOTIFICATIONS] + DLQ_TOPICS)
+
+    # -- the referrals topic -------------------------------------------------------------------
+    received = defaultdict(Counter)
+    for record in records[topics.REFERRALS]:
+        if record.event_type == "passerelle.referral.received.v1" and record.key in ids:
+            received[record.key][record.event_id] += 1
+    lost_by_broker = explain_absent(stack, findings, "intake", "passerelle.referral.received.v1", ids - set(received))
+    never_published = ids - set(received) - lost_by_broker
+    findings.check("referrals topic: a referral.received event for every referral", not never_published,
+                   f"missing: {sample(never_published)}")
+    findings.check("referrals topic: one referral.received event per referral",
+                   not [r for r, events in received.items() if len(events) > 1],
+                   f"several: {sample([r for r, events in received.items() if len(events) > 1])}")
+    findings.note("referral.received records delivered more than once",
+                  sum(count - 1 for events in received.values() for count in events.values()))
+
+    # An event the broker acknowledged (the outbox row is marked sent) and then lost cannot have
+    # effects downstream: those referrals fail the broker check below, not the services' checks.
+    ids = ids - lost_by_broker
+
     # -- matching ------------------------------------------------------------------------------
     assignments = {r["referral_id"]: r["link_worker_id"] for r in stack.rows(
         f"SELECT referral_id::text, link_worker_id::text FROM matching.assignment WHERE referral_id = ANY ({array})")}
@@ -157,8 +180,6 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset()):
     findings.check("matching: one ranked list per referral", not gaps, f"ranks out of order: {sample(gaps)}")
     findings.note("referrals with proposed matches", len(matched))
 
-    # Every topic in one pass: reading waits for the broker to go idle, once.
-    records = topics.read_topics(stack.bootstrap, [topics.REFERRALS, topics.MATCHING, topics.NOTIFICATIONS] + DLQ_TOPICS)
     matching_records = records[topics.MATCHING]
     assigned_events = defaultdict(Counter)  # referral -> event id -> records
     assigned_worker = {}
@@ -169,8 +190,10 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset()):
             assigned_worker[record.key] = str(body.get("linkWorkerId") or body.get("linkWorkerID") or "").lower()
     no_event = ids - set(assigned_events)
     twice = [referral for referral, events in assigned_events.items() if len(events) > 1]
-    findings.check("matching topic: a referral.assigned event for every referral", not no_event, f"missing: {sample(no_event)}")
-    explain_absent(stack, findings, "matching", "passerelle.referral.assigned.v1", no_event)
+    assignment_lost_by_broker = explain_absent(stack, findings, "matching", "passerelle.referral.assigned.v1", no_event)
+    lost_by_broker = lost_by_broker | assignment_lost_by_broker
+    findings.check("matching topic: a referral.assigned event for every referral", not (no_event - assignment_lost_by_broker),
+                   f"missing: {sample(no_event - assignment_lost_by_broker)}")
     findings.check("matching topic: one referral.assigned event per referral", not twice, f"several event ids: {sample(twice)}")
     mismatched = [r for r in assignments if r in assigned_worker and assigned_worker[r] and assigned_worker[r] != assignments[r]]
     findings.check("matching topic: the event names the link worker of the assignment", not mismatched, f"{sample(mismatched)}")
@@ -178,13 +201,14 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset()):
                   sum(count - 1 for events in assigned_events.values() for count in events.values()))
 
     # -- notification --------------------------------------------------------------------------
+    told = ids - assignment_lost_by_broker
     notes = stack.rows(f"""SELECT id::text, referral_id::text, recipient_id, template, status, attempts
                            FROM notification.notification WHERE referral_id = ANY ({array}) AND recipient_kind = 'link-worker'""")
     per_referral = defaultdict(list)
     for note in notes:
         per_referral[note["referral_id"]].append(note)
-    findings.check("notification: a link-worker notification for every referral", not (ids - set(per_referral)),
-                   f"none for: {sample(ids - set(per_referral))}")
+    findings.check("notification: a link-worker notification for every referral", not (told - set(per_referral)),
+                   f"none for: {sample(told - set(per_referral))}")
     several = [referral for referral, items in per_referral.items() if len(items) > 1]
     findings.check("notification: one link-worker notification per referral", not several, f"several for: {sample(several)}")
     unsent = [n["id"] for n in notes if n["status"] != "sent"]
@@ -229,19 +253,8 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset()):
     counted = stack.value(f"SELECT count(*) FROM evaluation.pathway WHERE referral_id = ANY ({array})")
     findings.check("evaluation: each pathway counted once", counted == len(ids), f"{counted} rows for {len(ids)} referrals")
 
-    # -- the referrals topic -------------------------------------------------------------------
-    received = defaultdict(Counter)
-    for record in records[topics.REFERRALS]:
-        if record.event_type == "passerelle.referral.received.v1" and record.key in ids:
-            received[record.key][record.event_id] += 1
-    findings.check("referrals topic: a referral.received event for every referral", not (ids - set(received)),
-                   f"missing: {sample(ids - set(received))}")
-    explain_absent(stack, findings, "intake", "passerelle.referral.received.v1", ids - set(received))
-    findings.check("referrals topic: one referral.received event per referral",
-                   not [r for r, events in received.items() if len(events) > 1],
-                   f"several: {sample([r for r, events in received.items() if len(events) > 1])}")
-    findings.note("referral.received records delivered more than once",
-                  sum(count - 1 for events in received.values() for count in events.values()))
+    findings.check("broker: every record it acknowledged is on its topic", not lost_by_broker,
+                   f"acknowledged to the producing relay, then absent: {sample(lost_by_broker)}")
 
     # -- dead letters --------------------------------------------------------------------------
     foreign = []
