@@ -75,13 +75,13 @@ import Testing
         }
     }
 
-    @Test func metadataAndLinkLocalTargetsAreRefused() {
+    @Test func metadataAndLinkLocalTargetsAreRefused() async {
         let policy = WebhookTargetPolicy(allowPrivate: false)
-        #expect(policy.problem(with: "http://169.254.169.254/latest") != nil)
-        #expect(policy.problem(with: "http://[fe80::1]/hook") != nil)
-        #expect(policy.problem(with: "ftp://example.org/") != nil)
-        #expect(policy.problem(with: "http://127.0.0.1:9/hook") == nil)
-        #expect(WebhookTargetPolicy(allowPrivate: true).problem(with: "http://169.254.169.254/") == nil)
+        #expect(await policy.problem(with: "http://169.254.169.254/latest") != nil)
+        #expect(await policy.problem(with: "http://[fe80::1]/hook") != nil)
+        #expect(await policy.problem(with: "ftp://example.org/") != nil)
+        #expect(await policy.problem(with: "http://127.0.0.1:9/hook") == nil)
+        #expect(await WebhookTargetPolicy(allowPrivate: true).problem(with: "http://169.254.169.254/") == nil)
     }
 
     @Test func emailIsMIMEWithEncodedHeaders() {

@@ -173,7 +173,7 @@ struct NotificationRoutes: Sendable {
         let id = context.parameters.get("id") ?? ""
         let body = try await request.decodeJSON(as: TargetBody.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
-        if let problem = targets.problem(with: body.url) { errors.append(.init(pointer: "/url", detail: problem)) }
+        if let problem = await targets.problem(with: body.url) { errors.append(.init(pointer: "/url", detail: problem)) }
         if body.secret.count < 24 { errors.append(.init(pointer: "/secret", detail: "at least 24 characters (or whsec_<base64>)")) }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         try await pool.withConnection { connection in

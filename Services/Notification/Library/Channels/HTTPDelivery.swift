@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import ServiceRuntime
 
 /// Why a delivery did not happen, and whether trying again may help.
@@ -68,12 +69,14 @@ public struct WebhookTargetPolicy: Sendable {
     public init(allowPrivate: Bool) { self.allowPrivate = allowPrivate }
 
     /// nil when acceptable, otherwise why not.
-    public func problem(with urlText: String) -> String? {
+    public func problem(with urlText: String) async -> String? {
         guard let url = URL(string: urlText), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty else {
             return "must be an absolute http or https URL"
         }
         if allowPrivate { return nil }
-        let addresses = Self.resolve(host)
+        // getaddrinfo blocks (it may wait on a DNS server): run it on NIO's blocking-work pool,
+        // never on the cooperative pool the service's tasks share.
+        let addresses = (try? await NIOThreadPool.singleton.runIfActive { Self.resolve(host) }) ?? []
         if addresses.isEmpty { return "host \(host) does not resolve" }
         for address in addresses where Self.isForbidden(address) {
             return "host \(host) resolves to \(address), a link-local or metadata address"
