@@ -331,9 +331,25 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
             await buffer.next()
         }
 
-        /// The next message, or nil when none arrives within `timeout` (or the stream ended).
-        public mutating func next(within timeout: Duration) async -> KafkaMessage? {
-            await buffer.next(within: timeout)
+        /// Reads until every partition of `ends` has been read to its end offset, then on until
+        /// nothing arrives for `quiet`: some brokers report an end short of the last record of a
+        /// batch (Tansu 0.6 does for a batch of several records), and those records come in the
+        /// same fetch. `positions` holds the next offset per partition read so far, so a later
+        /// call picks up where this one stopped. Returns false if the stream ended first.
+        public mutating func read(
+            to ends: [TopicPartition: KafkaPartitionOffsets], positions: inout [TopicPartition: Int64], quiet: Duration = .milliseconds(100),
+            _ body: (KafkaMessage) throws -> Void
+        ) async rethrows -> Bool {
+            func take(_ message: KafkaMessage) throws {
+                positions[TopicPartition(topic: message.topic, partition: message.partition)] = message.offset + 1
+                try body(message)
+            }
+            while !ends.allSatisfy({ [positions] partition, offsets in offsets.isEmpty || (positions[partition] ?? offsets.start) >= offsets.end }) {
+                guard let message = await buffer.next() else { return false }
+                try take(message)
+            }
+            while let message = await buffer.next(timeout: quiet) { try take(message) }
+            return true
         }
     }
 
@@ -385,6 +401,12 @@ final class MessageBuffer: Sendable {
     }
 
     func next() async -> KafkaMessage? {
+        await next(timeout: nil)
+    }
+
+    /// With a timeout, a wait that outlasts it ends with nil. Each wait takes a number under the
+    /// lock, so a timer can only end the wait it was started for.
+    func next(timeout: Duration?) async -> KafkaMessage? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<KafkaMessage?, Never>) in
                 let immediate = state.withLock { state -> KafkaMessage?? in
@@ -400,6 +422,7 @@ final class MessageBuffer: Sendable {
                     if state.finished || Task.isCancelled { return .some(nil) }
                     state.waiter = continuation
                     state.wait += 1
+                    if let timeout { expire(wait: state.wait, after: timeout) }
                     return .none
                 }
                 if let immediate { continuation.resume(returning: immediate) }
@@ -413,9 +436,8 @@ final class MessageBuffer: Sendable {
         }
     }
 
-    func next(within timeout: Duration) async -> KafkaMessage? {
-        let wait = state.withLock { $0.wait + 1 }  // the number the wait below will take, if it waits
-        let timer = Task {
+    private func expire(wait: Int, after timeout: Duration) {
+        Task {
             try await Task.sleep(for: timeout)
             let waiter = state.withLock { state -> CheckedContinuation<KafkaMessage?, Never>? in
                 guard state.wait == wait, let waiter = state.waiter else { return nil }
@@ -424,7 +446,5 @@ final class MessageBuffer: Sendable {
             }
             waiter?.resume(returning: nil)
         }
-        defer { timer.cancel() }
-        return await next()
     }
 }

@@ -76,14 +76,9 @@ struct StreamAndRebuildTests {
                 configuration: KafkaConsumerConfiguration(kafka: settings.kafka, groupID: "scan-\(UUID())"),
                 reading: offsets.mapValues { _ in KafkaPartitionOffsets.beginning }, logger: TestEnvironment.logger)
             var messages: [KafkaMessage] = []
-            var next: [TopicPartition: Int64] = [:]
+            var positions: [TopicPartition: Int64] = [:]
             var iterator = consumer.messages.makeAsyncIterator()
-            while !offsets.allSatisfy({ $0.value.isEmpty || (next[$0.key] ?? $0.value.start) >= $0.value.end }), let message = await iterator.next() {
-                messages.append(message)
-                next[TopicPartition(topic: message.topic, partition: message.partition)] = message.offset + 1
-            }
-            // Past the watermark, as the rebuild does (see ProjectionRebuild.read).
-            while let message = await iterator.next(within: .milliseconds(300)) { messages.append(message) }
+            #expect(await iterator.read(to: offsets, positions: &positions) { messages.append($0) })
             await consumer.close()
             return messages
         }

@@ -57,7 +57,6 @@ public struct ProjectionRebuild: Sendable {
         var positions: [TopicPartition: Int64] = [:]
 
         mutating func apply(_ message: KafkaMessage, logger: Logger) {
-            positions[TopicPartition(topic: message.topic, partition: message.partition)] = message.offset + 1
             let headers = Dictionary(message.headers.compactMap { header in header.text.map { (header.key, $0) } }, uniquingKeysWith: { _, last in last })
             let event: CloudEvent
             do {
@@ -86,10 +85,6 @@ public struct ProjectionRebuild: Sendable {
                 logger.warning("unreadable event skipped", metadata: ["event_id": "\(event.id)", "event_type": "\(event.type)", "error": "\(error)"])
                 skipped += 1
             }
-        }
-
-        func reached(_ ends: [TopicPartition: KafkaPartitionOffsets]) -> Bool {
-            ends.allSatisfy { partition, offsets in offsets.isEmpty || (positions[partition] ?? offsets.start) >= offsets.end }
         }
     }
 
@@ -128,17 +123,12 @@ public struct ProjectionRebuild: Sendable {
     private func read(_ topics: [String], from consumer: KafkaConsumer, into replay: inout Replay) async throws {
         let ends = try await KafkaTopicAdmin.offsets(of: topics, configuration: settings.kafka, logger: logger)
         var iterator = consumer.messages.makeAsyncIterator()
-        while !replay.reached(ends) {
-            guard let message = await iterator.next() else {
-                throw ProjectionRebuildError(description: "the consumer of \(topics.joined(separator: ", ")) closed before reaching the end")
-            }
-            replay.apply(message, logger: logger)
-        }
-        // Some brokers report a high watermark short of the last record of a batch (Tansu 0.6
-        // does for a batch of several records); those records come in the same fetch, so read on
-        // until the partitions stay quiet for a moment.
-        while let message = await iterator.next(within: .milliseconds(100)) {
-            replay.apply(message, logger: logger)
+        var positions = replay.positions
+        let logger = logger
+        let complete = await iterator.read(to: ends, positions: &positions) { replay.apply($0, logger: logger) }
+        replay.positions = positions
+        guard complete else {
+            throw ProjectionRebuildError(description: "the consumer of \(topics.joined(separator: ", ")) closed before reaching the end")
         }
     }
 
