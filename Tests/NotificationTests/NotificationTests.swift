@@ -471,7 +471,17 @@ struct NotificationTests {
                 #expect(response.status == .ok)
                 #expect(!String(buffer: response.body).contains("0123456789abcdef"))
             }
+            // An edit reaches replicas that already hold the templates (this one sent with them above).
+            let edited = #"{"body": "Orientation {{reference}} acceptée par {{linkWorkerName}} (modèle modifié)"}"#
+            try await client.execute(
+                uri: "/v1/templates/referrer-referral-accepted/fr/text", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: edited)
+            ) { #expect($0.status == .ok) }
         }
+        try await h.deliver([h.status(c, "received", "accepted")])
+        try await h.drain()
+        let hook = try #require(try await h.receiver.records().first { $0.path == "/webhook/clinic" })
+        #expect(((hook.body["text"] ?? nil) ?? "").hasSuffix("(modèle modifié)"))
         await h.tearDown()
     }
 }

@@ -153,25 +153,32 @@ public struct DeliveryLoop: Service {
         case failed(DeliveryError)
     }
 
+    /// What becomes of a notification after an attempt.
+    private enum Disposition {
+        case sent, withheld(String), retry(DeliveryError, at: Date), failed(DeliveryError)
+    }
+
+    private func disposition(of result: DeliveryResult, now: Date) -> Disposition {
+        switch result.outcome {
+        case .sent: return .sent
+        case .withheld(let reason): return .withheld(reason)
+        case .failed(let error) where error.transient && result.notification.attempts < settings.retry.maxAttempts:
+            return .retry(error, at: now.addingTimeInterval(settings.retry.delay(afterAttempt: result.notification.attempts)))
+        case .failed(let error): return .failed(error)
+        }
+    }
+
     /// One transaction (one commit) for a whole batch: each notification's new state and, for
     /// those sent or given up, its event through the outbox.
     private func record(_ results: [DeliveryResult]) async throws {
-        let outbox = outbox, topics = topics, retry = settings.retry
+        let outbox = outbox, topics = topics
         let now = Date()
-        var counts = (sent: 0, failed: 0, retried: 0)
-        for result in results {
-            switch result.outcome {
-            case .sent: counts.sent += 1
-            case .withheld: break
-            case .failed(let error) where error.transient && result.notification.attempts < retry.maxAttempts: counts.retried += 1
-            case .failed: counts.failed += 1
-            }
-        }
+        let decided = results.map { ($0, disposition(of: $0, now: now)) }
         try await pool.sessionTransaction { session in
-            for result in results {
+            for (result, disposition) in decided {
                 let notification = result.notification
                 let language = result.message?.language, channel = result.message?.channel.rawValue, address = result.message?.address
-                switch result.outcome {
+                switch disposition {
                 case .sent:
                     try session.query("""
                         UPDATE notification SET status = 'sent', sent_at = \(now)::timestamptz, updated_at = now(), lease_until = NULL, last_error = NULL,
@@ -186,8 +193,7 @@ public struct DeliveryLoop: Service {
                     try session.query("""
                         UPDATE notification SET status = 'withheld', last_error = \(reason), lease_until = NULL, updated_at = now() WHERE id = \(notification.id)::uuid
                         """)
-                case .failed(let error) where error.transient && notification.attempts < retry.maxAttempts:
-                    let next = now.addingTimeInterval(retry.delay(afterAttempt: notification.attempts))
+                case .retry(let error, let next):
                     try session.query("""
                         UPDATE notification SET status = 'pending', not_before = \(next)::timestamptz, last_error = \(error.detail), lease_until = NULL,
                             updated_at = now(), language = \(language), channel = \(channel)
@@ -211,18 +217,18 @@ public struct DeliveryLoop: Service {
                 }
             }
         }
-        sent.increment(by: counts.sent)
-        failed.increment(by: counts.failed)
-        retried.increment(by: counts.retried)
-        for result in results {
-            guard case .failed(let error) = result.outcome else { continue }
-            let notification = result.notification
-            if error.transient && notification.attempts < retry.maxAttempts {
-                logger.info("delivery failed; will retry", metadata: ["notification": "\(notification.id)", "attempt": "\(notification.attempts)", "error": "\(error)"])
-            } else {
-                logger.warning("notification failed", metadata: ["notification": "\(notification.id)", "attempts": "\(notification.attempts)", "error": "\(error)"])
+        for (result, disposition) in decided {
+            let id = "\(result.notification.id)", attempts = "\(result.notification.attempts)"
+            switch disposition {
+            case .sent: sent.increment()
+            case .withheld: break
+            case .retry(let error, _):
+                retried.increment()
+                logger.info("delivery failed; will retry", metadata: ["notification": "\(id)", "attempt": "\(attempts)", "error": "\(error)"])
+            case .failed(let error):
+                failed.increment()
+                logger.warning("notification failed", metadata: ["notification": "\(id)", "attempts": "\(attempts)", "error": "\(error)"])
             }
         }
     }
 }
-
