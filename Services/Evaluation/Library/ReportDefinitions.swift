@@ -17,22 +17,25 @@ public enum ReportDimension: String, Sendable, CaseIterable {
     case disability
     case racialOrEthnicGroup = "racial-ethnic-group"
 
-    /// SQL over the pathway aliased `p` (NULL when an outer join found none).
-    var expression: String {
+    /// The pathway column it reads.
+    var column: String {
         switch self {
-        case .ageBand: "coalesce(p.age_band, 'undisclosed')"
-        case .language: "coalesce(p.language, 'undisclosed')"
-        case .area: "coalesce(p.area, 'undisclosed')"
-        case .site: "coalesce(p.site, 'undisclosed')"
-        case .supportLevel: "coalesce(p.support_level, 'undisclosed')"
-        case .referrerRole: "coalesce(p.referrer_role, 'undisclosed')"
-        case .gender: "coalesce(p.gender, 'undisclosed')"
-        case .incomeBand: "coalesce(p.income_band, 'undisclosed')"
-        case .newcomer: "coalesce(p.newcomer, 'undisclosed')"
-        case .disability: "coalesce(p.disability, 'undisclosed')"
-        case .racialOrEthnicGroup: "coalesce(p.racial_ethnic_group, 'undisclosed')"
+        case .ageBand: "age_band"
+        case .language: "language"
+        case .area: "area"
+        case .site: "site"
+        case .supportLevel: "support_level"
+        case .referrerRole: "referrer_role"
+        case .gender: "gender"
+        case .incomeBand: "income_band"
+        case .newcomer: "newcomer"
+        case .disability: "disability"
+        case .racialOrEthnicGroup: "racial_ethnic_group"
         }
     }
+
+    /// SQL over the pathway aliased `p` (NULL when an outer join found none, or not disclosed).
+    var expression: String { "coalesce(p.\(column), 'undisclosed')" }
 }
 
 /// How a report's SQL is assembled. Every report reads `scope` (the pathways of the chosen site
