@@ -8,7 +8,10 @@ import Synchronization
 /// broker has acknowledged the record: the delivery report, not the enqueue, ends the call.
 ///
 /// Delivery reports are served by a dedicated poll thread. As a `Service`, the producer runs
-/// until graceful shutdown, then flushes what is in flight and destroys the client.
+/// until graceful shutdown, then flushes what is in flight and destroys the client. If
+/// librdkafka declares the producer unusable (a fatal error, e.g. the idempotence sequence lost
+/// by the broker), `run` throws it: every later send would fail, and librdkafka's documented
+/// remedy is a new producer, so the process ends and is restarted with one.
 public final class KafkaProducer: Service, Sendable {
     private let client: RDClient
     private let logger: Logger
@@ -19,6 +22,9 @@ public final class KafkaProducer: Service, Sendable {
         var stopRequested = false
         var closed = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
+        var fatal: KafkaError?
+        var fatalWaiter: CheckedContinuation<KafkaError?, Never>?
+        var fatalWaitCancelled = false
     }
 
     public init(configuration: KafkaProducerConfiguration, logger: Logger) throws {
@@ -30,6 +36,7 @@ public final class KafkaProducer: Service, Sendable {
         let thread = Thread { [client, state, logger] in
             while !state.withLock({ $0.stopRequested }) {
                 rd_kafka_poll(client.pointer, 100)
+                if let fatal = client.fatalError { Self.raise(fatal, state: state, logger: logger) }
             }
             // Serve the remaining delivery reports, then let go of the client.
             let remaining = rd_kafka_flush(client.pointer, 10_000)
@@ -155,9 +162,53 @@ public final class KafkaProducer: Service, Sendable {
         _ = try result.get()
     }
 
+    /// The fatal error that made this producer unusable, if any.
+    public var fatalError: KafkaError? { state.withLock { $0.fatal } }
+
     public func run() async throws {
-        try? await gracefulShutdown()
+        let fatal = await cancelWhenGracefulShutdown { await self.fatalErrorRaised() }
         await close()
+        if let fatal { throw fatal }
+    }
+
+    /// Resumes with the fatal error once there is one, or nil when the waiting task is cancelled.
+    private func fatalErrorRaised() async -> KafkaError? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let immediate = state.withLock { state -> KafkaError?? in
+                    if let fatal = state.fatal { return .some(fatal) }
+                    if state.fatalWaitCancelled || Task.isCancelled { return .some(nil) }
+                    state.fatalWaiter = continuation
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                state.fatalWaitCancelled = true
+                defer { state.fatalWaiter = nil }
+                return state.fatalWaiter
+            }
+            waiter?.resume(returning: nil)
+        }
+    }
+
+    private static func raise(_ fatal: KafkaError, state: LockedState<State>, logger: Logger) {
+        let waiter = state.withLock { state -> CheckedContinuation<KafkaError?, Never>?? in
+            guard state.fatal == nil else { return nil }
+            state.fatal = fatal
+            defer { state.fatalWaiter = nil }
+            return .some(state.fatalWaiter)
+        }
+        guard let waiter else { return }
+        logger.critical("Kafka producer hit a fatal error; it cannot be used any more", metadata: ["error": "\(fatal)"])
+        waiter?.resume(returning: fatal)
+    }
+
+    /// Makes librdkafka raise a fatal error, as a broker that lost the idempotence state would.
+    /// For tests of what the services do then.
+    public func simulateFatalError(reason: String = "simulated fatal error") {
+        _ = rd_kafka_test_fatal_error(client.pointer, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason)
     }
 
     /// Stops the poll thread after flushing; idempotent.

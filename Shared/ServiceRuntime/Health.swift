@@ -6,7 +6,7 @@ import PostgresClient
 import Synchronization
 
 /// `/health/live`, `/health/ready` and `/metrics`. Readiness reflects the schema (migrated),
-/// PostgreSQL (answers) and the broker (answers a metadata request); results are cached for a
+/// PostgreSQL (answers) and the broker (answers a metadata request, and the producer is usable); results are cached for a
 /// second so a busy probe cannot load the dependencies.
 public final class HealthRoutes: Sendable {
     let pool: PostgresConnectionPool
@@ -30,7 +30,11 @@ public final class HealthRoutes: Sendable {
     public func check() async -> ReadinessReport {
         if let cached = cache.withLock({ $0 }), ContinuousClock.now - cached.at < .seconds(1) { return cached.report }
         async let database: String = Self.probe { try await pool.ping() }
-        async let broker: String = Self.probe { try await producer.checkBrokerReachable(timeout: .seconds(2)) }
+        async let broker: String = Self.probe {
+            // A reachable broker does not help a producer librdkafka has declared dead.
+            if let fatal = producer.fatalError { throw fatal }
+            try await producer.checkBrokerReachable(timeout: .seconds(2))
+        }
         let schema = gate.isOpen ? "ok" : "migrating"
         let (db, kafka) = await (database, broker)
         let report = ReadinessReport(ready: schema == "ok" && db == "ok" && kafka == "ok", schema: schema, database: db, broker: kafka)

@@ -222,4 +222,31 @@ struct EndToEndTests {
             #expect(accepted.status == 201)
         }
     }
+
+    @Test("a service whose producer librdkafka declares dead stops saying ready and ends with the fatal error, to be restarted")
+    func fatalProducerEndsTheService() async throws {
+        let deployment = TestDeployment()
+        try await deployment.createTopics()
+        let settings = deployment.settings("intake")
+        let intake = try await ServiceHost.build(IntakeService.self, settings: settings, logger: TestEnvironment.logger)
+        let base = "http://127.0.0.1:\(settings.httpPort)"
+        let run = Task { try await intake.run() }
+        defer { run.cancel() }
+        let ready = try await eventually(timeout: .seconds(30)) { (try? await http("GET", "\(base)/health/ready").status) == 200 }
+        #expect(ready)
+
+        intake.components.producer.simulateFatalError()
+        let ended = try await eventually(timeout: .seconds(10)) { intake.components.producer.fatalError != nil }
+        #expect(ended)
+        let report = await HealthRoutes(pool: intake.components.pool, producer: intake.components.producer, gate: intake.components.gate).check()
+        #expect(!report.ready)
+        #expect(report.broker.contains("fatal"))
+        do {
+            try await run.value
+            Issue.record("the service kept running with a dead producer")
+        } catch let error as KafkaError {
+            #expect(error.kind == .fatal)
+        }
+
+    }
 }
