@@ -39,8 +39,14 @@ public struct PermanentEventFailure: Error, CustomStringConvertible {
 /// event whose id is already recorded, which is skipped. Transient failures (database or broker
 /// unavailable) are retried without limit and never advance the offset; other failures are
 /// retried `maxAttempts` times, then the message goes to `<topic>.dlq` with the error in its
-/// headers and the partition moves on. On graceful shutdown it finishes the event in hand,
+/// headers and the partition moves on. On graceful shutdown it finishes the events in hand,
 /// commits offsets and leaves the group.
+///
+/// Partitions are handled concurrently on `concurrency` lanes, each in order: a message goes to
+/// lane `partition % concurrency`, so one partition's messages never overtake each other, and
+/// the same partition number of every topic shares a lane — events keyed by one referral on
+/// different topics (same key, same partition count) stay in arrival order within a replica.
+/// Handlers that must be ordered across replicas still serialise themselves (row or advisory locks).
 public final class IdempotentConsumer: Service, Sendable {
     public typealias Handler = @Sendable (ConsumedEvent, PostgresConnection) async throws -> Void
 
@@ -51,6 +57,7 @@ public final class IdempotentConsumer: Service, Sendable {
     private let producer: KafkaProducer
     private let gate: ReadinessGate
     private let maxAttempts: Int
+    private let concurrency: Int
     private let handler: Handler
     private let logger: Logger
     private let processed: Counter
@@ -62,8 +69,9 @@ public final class IdempotentConsumer: Service, Sendable {
     ///   - name: the consumer's name in `processed_events` (usually the group id).
     public init(
         name: String, topics: [String], configuration: KafkaConsumerConfiguration, pool: PostgresConnectionPool,
-        producer: KafkaProducer, gate: ReadinessGate, maxAttempts: Int = 5, logger: Logger, handler: @escaping Handler
+        producer: KafkaProducer, gate: ReadinessGate, maxAttempts: Int = 5, concurrency: Int = 1, logger: Logger, handler: @escaping Handler
     ) {
+        precondition(concurrency >= 1, "a consumer needs at least one lane")
         self.name = name
         self.topics = topics
         self.configuration = configuration
@@ -71,6 +79,7 @@ public final class IdempotentConsumer: Service, Sendable {
         self.producer = producer
         self.gate = gate
         self.maxAttempts = maxAttempts
+        self.concurrency = concurrency
         self.handler = handler
         var logger = logger
         logger[metadataKey: "consumer"] = "\(name)"
@@ -84,10 +93,8 @@ public final class IdempotentConsumer: Service, Sendable {
     public func run() async throws {
         guard await gate.wait() else { return }
         let consumer = try KafkaConsumer(configuration: configuration, topics: topics, logger: logger)
-        try await withGracefulShutdownHandler {
-            for await message in consumer.messages {
-                await process(message, consumer: consumer)
-            }
+        await withGracefulShutdownHandler {
+            await dispatch(consumer)
         } onGracefulShutdown: {
             consumer.stopDelivering()
         }
@@ -97,6 +104,34 @@ public final class IdempotentConsumer: Service, Sendable {
         }
         do { try await consumer.commit() } catch { logger.warning("final commit failed", metadata: ["error": "\(error)"]) }
         await consumer.close()
+    }
+
+    /// Hands each message to its lane. A lane holds at most 32 waiting messages; when the lane a
+    /// message is for is full, the dispatcher waits, the consumer's own buffer fills and fetching
+    /// pauses (backpressure). Keys spread evenly over partitions, so lanes fill evenly; one
+    /// partition far behind the others slows the rest only once its lane is full.
+    private func dispatch(_ consumer: KafkaConsumer) async {
+        await withTaskGroup(of: Void.self) { group in
+            var lanes: [(messages: AsyncStream<KafkaMessage>.Continuation, waiting: InFlightLimit)] = []
+            for _ in 0..<concurrency {
+                let (stream, continuation) = AsyncStream.makeStream(of: KafkaMessage.self)
+                let waiting = InFlightLimit(capacity: 32)
+                lanes.append((continuation, waiting))
+                group.addTask {
+                    for await message in stream {
+                        // Once stopping, messages not yet started are left for the next owner.
+                        if !Task.isShuttingDownGracefully { await self.process(message, consumer: consumer) }
+                        waiting.release()
+                    }
+                }
+            }
+            for await message in consumer.messages {
+                let lane = lanes[Int(message.partition) % lanes.count]
+                await lane.waiting.acquire()
+                lane.messages.yield(message)
+            }
+            lanes.forEach { $0.messages.finish() }
+        }
     }
 
     private func process(_ message: KafkaMessage, consumer: KafkaConsumer) async {

@@ -2,6 +2,7 @@ import CLibPQ
 import Dispatch
 import Foundation
 import Logging
+import Synchronization
 
 /// One libpq connection.
 ///
@@ -145,6 +146,7 @@ public final class PostgresConnection: @unchecked Sendable {
     // MARK: - Confinement
 
     private func onQueue<T: Sendable>(cancellable: Bool, _ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+        let statement = StatementCancellation()
         let run = {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 self.queue.async {
@@ -152,12 +154,18 @@ public final class PostgresConnection: @unchecked Sendable {
                         continuation.resume(throwing: PostgresError(kind: .connectionUnavailable, message: "connection is closed"))
                         return
                     }
-                    continuation.resume(with: Result { try body(handle) })
+                    guard statement.start() else {
+                        continuation.resume(throwing: PostgresError(kind: .queryCanceled, message: "cancelled before it was sent"))
+                        return
+                    }
+                    let result = Result { try body(handle) }
+                    statement.finish()
+                    continuation.resume(with: result)
                 }
             }
         }
         guard cancellable, let cancelHandle = CancelHandle(cancelHandle) else { return try await run() }
-        return try await withTaskCancellationHandler(operation: run, onCancel: { cancelHandle.cancel() })
+        return try await withTaskCancellationHandler(operation: run, onCancel: { statement.cancel(using: cancelHandle) })
     }
 
     /// Turns a `PGresult` into rows or a typed error, and frees it before returning.
@@ -249,6 +257,46 @@ private struct CancelHandle: @unchecked Sendable {
     func cancel() {
         var buffer = [CChar](repeating: 0, count: 256)
         _ = PQcancel(pointer, &buffer, Int32(buffer.count))
+    }
+}
+
+/// Where one call on the queue is, for a cancellation that can come at any time: before the call
+/// starts it is simply not made; while it runs the server is asked to cancel it, again every
+/// 100 ms while it still runs, because a request that reaches the server just before the
+/// statement does cancels nothing. Requests stop once the call is over, so they never reach the
+/// next user of the connection.
+private final class StatementCancellation: Sendable {
+    private enum Phase { case waiting, running, cancelled, finished }
+    private let phase = Mutex(Phase.waiting)
+
+    /// False if the call was cancelled before it started.
+    func start() -> Bool {
+        phase.withLock { phase in
+            guard phase == .waiting else { return false }
+            phase = .running
+            return true
+        }
+    }
+
+    func finish() {
+        phase.withLock { $0 = .finished }
+    }
+
+    func cancel(using handle: CancelHandle, attempt: Int = 0) {
+        let running = phase.withLock { phase -> Bool in
+            switch phase {
+            case .waiting:
+                phase = .cancelled
+                return false
+            case .running:
+                handle.cancel()  // under the lock, so it cannot outlive the call
+                return true
+            case .cancelled, .finished:
+                return false
+            }
+        }
+        guard running, attempt < 50 else { return }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(100)) { self.cancel(using: handle, attempt: attempt + 1) }
     }
 }
 

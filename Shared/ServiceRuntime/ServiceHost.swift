@@ -49,7 +49,7 @@ public struct ServiceComponents: Sendable {
     public func consumer(topics: [TopicName], handlers: EventHandlers) -> IdempotentConsumer {
         IdempotentConsumer(
             name: settings.consumerGroup, topics: topics.map(settings.topics.name), configuration: consumerConfiguration,
-            pool: pool, producer: producer, gate: gate, logger: logger, handler: handlers.handler)
+            pool: pool, producer: producer, gate: gate, concurrency: settings.consumerConcurrency, logger: logger, handler: handlers.handler)
     }
 }
 

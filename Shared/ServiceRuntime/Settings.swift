@@ -60,6 +60,8 @@ public struct ServiceSettings: Sendable {
     public var kafka: KafkaConfiguration
     public var topics: TopicNames
     public var consumerGroup: String
+    /// How many partitions the service's consumer handles at once (each in order).
+    public var consumerConcurrency: Int
     public var auth: AuthSettings
     public var logLevel: Logger.Level
     /// Apply migrations when the service starts (otherwise run `<executable> migrate`).
@@ -70,7 +72,7 @@ public struct ServiceSettings: Sendable {
 
     public init(
         serviceName: String, httpHost: String = "127.0.0.1", httpPort: Int, postgres: PostgresConfiguration,
-        kafka: KafkaConfiguration, topics: TopicNames = TopicNames(), consumerGroup: String? = nil, auth: AuthSettings,
+        kafka: KafkaConfiguration, topics: TopicNames = TopicNames(), consumerGroup: String? = nil, consumerConcurrency: Int = 4, auth: AuthSettings,
         logLevel: Logger.Level = .info, migrateOnStart: Bool = true, environment: Environment = Environment([:])
     ) {
         self.serviceName = serviceName
@@ -80,6 +82,7 @@ public struct ServiceSettings: Sendable {
         self.kafka = kafka
         self.topics = topics
         self.consumerGroup = consumerGroup ?? "passerelle-\(serviceName)"
+        self.consumerConcurrency = consumerConcurrency
         self.auth = auth
         self.logLevel = logLevel
         self.migrateOnStart = migrateOnStart
@@ -114,6 +117,10 @@ public struct ServiceSettings: Sendable {
         let kafka = KafkaConfiguration(
             bootstrapServers: e.string("PASSERELLE_KAFKA_BOOTSTRAP", default: "127.0.0.1:59092"),
             clientID: "passerelle-\(service)", properties: properties)
+        let consumerConcurrency = try e.int("PASSERELLE_CONSUMER_CONCURRENCY", default: 4)
+        guard (1...64).contains(consumerConcurrency) else {
+            throw ConfigurationError(variable: "PASSERELLE_CONSUMER_CONCURRENCY", problem: "must be between 1 and 64, not \(consumerConcurrency)")
+        }
         let level = e.string("PASSERELLE_LOG_LEVEL", default: "info")
         guard let logLevel = Logger.Level(rawValue: level) else {
             throw ConfigurationError(variable: "PASSERELLE_LOG_LEVEL", problem: "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -125,6 +132,7 @@ public struct ServiceSettings: Sendable {
             postgres: postgres, kafka: kafka,
             topics: TopicNames(prefix: e.string("PASSERELLE_TOPIC_PREFIX", default: "")),
             consumerGroup: e.optionalString("PASSERELLE_CONSUMER_GROUP"),
+            consumerConcurrency: consumerConcurrency,
             auth: try AuthSettings.fromEnvironment(e),
             logLevel: logLevel,
             migrateOnStart: e.string("PASSERELLE_MIGRATE_ON_START", default: "true") == "true",

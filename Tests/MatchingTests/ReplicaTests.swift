@@ -61,7 +61,7 @@ struct MatchingProcesses {
         process.executableURL = Self.executable
         process.arguments = ["serve"]
         process.environment = environment(port: port)
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = handle
         process.standardError = handle

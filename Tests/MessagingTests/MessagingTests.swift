@@ -43,12 +43,12 @@ struct MessagingFixture {
         OutboxRelay(pool: pool, producer: producer, schema: schema, gate: gate, batchSize: 100, pollInterval: .milliseconds(200), logger: logger)
     }
 
-    func consumer(group: String, handler: @escaping IdempotentConsumer.Handler = { event, connection in
+    func consumer(group: String, concurrency: Int = 1, handler: @escaping IdempotentConsumer.Handler = { event, connection in
         try await connection.query("INSERT INTO effect VALUES (\(event.event.id)::uuid, \(event.event.subject))")
     }) -> IdempotentConsumer {
         IdempotentConsumer(
             name: group, topics: [topic], configuration: TestEnvironment.consumerConfiguration(group: group), pool: pool,
-            producer: producer, gate: gate, maxAttempts: 3, logger: logger, handler: handler)
+            producer: producer, gate: gate, maxAttempts: 3, concurrency: concurrency, logger: logger, handler: handler)
     }
 
     func count(_ sql: PostgresQuery) async throws -> Int {
@@ -213,6 +213,43 @@ struct MessagingTests {
         #expect(garbage.header("dlq_error")?.contains("ce_") == true)
         // The failing event's transaction rolled back: no processed record, no effect.
         #expect(try await fixture.count("SELECT count(*) AS n FROM processed_events") == 1)
+        await fixture.tearDown()
+    }
+
+    @Test("partitions are handled concurrently, each in order: a busy partition does not hold up another")
+    func partitionsInParallel() async throws {
+        let fixture = try await MessagingFixture.make(partitions: 2)
+        let referrals = (0..<20).map { _ in UUID() }
+        try await fixture.pool.transaction { connection in
+            for referral in referrals { _ = try await fixture.appendEvent(referral: referral, on: connection) }
+        }
+        try await fixture.relay().publishBatch()
+        let published = try await fixture.readAll(fixture.topic, expected: referrals.count)
+        #expect(published.count == referrals.count)
+        // The first event of one partition is held until every event of the other one is applied.
+        let held = try #require(published.first { $0.partition == published[0].partition }?.keyText)
+        let others = published.filter { $0.partition != published[0].partition }.compactMap(\.keyText)
+        try #require(!others.isEmpty, "all twenty keys hashed to one partition")
+        let order = Mutex<[Int32: [Int64]]>([:])
+        let waitedForOthers = Mutex(false)
+        let consumer = fixture.consumer(group: TestEnvironment.uniqueName("consumer"), concurrency: 2) { event, connection in
+            if event.event.subject == held {
+                let progressed = try await eventually(timeout: .seconds(10)) {
+                    try await fixture.count("SELECT count(*) AS n FROM effect WHERE referral = ANY(\(others))") == others.count
+                }
+                waitedForOthers.withLock { $0 = progressed }
+            }
+            order.withLock { $0[event.partition, default: []].append(event.offset) }
+            try await connection.query("INSERT INTO effect VALUES (\(event.event.id)::uuid, \(event.event.subject))")
+        }
+        try await withRunning([consumer]) {
+            let done = try await eventually { try await fixture.count("SELECT count(*) AS n FROM effect") == referrals.count }
+            #expect(done)
+        }
+        #expect(waitedForOthers.withLock { $0 }, "the other partition made progress while one was busy")
+        for (partition, offsets) in order.withLock({ $0 }) {
+            #expect(offsets == offsets.sorted() && Set(offsets).count == offsets.count, "partition \(partition) handled in order, once")
+        }
         await fixture.tearDown()
     }
 

@@ -53,7 +53,7 @@ final class SMTPSink: Sendable {
 
     init(user: String? = nil, password: String? = nil) throws {
         file = NSTemporaryDirectory() + "passerelle-smtp-\(UUID().uuidString.prefix(8)).jsonl"
-        FileManager.default.createFile(atPath: file, contents: nil)
+        _ = FileManager.default.createFile(atPath: file, contents: nil)
         var arguments = ["--out", file]
         if let user, let password { arguments += ["--user", user, "--password", password] }
         peer = try TestPeer(script: "smtp_sink.py", arguments: arguments)

@@ -157,6 +157,25 @@ struct PostgresClientTests {
         }
     }
 
+    @Test("a statement whose task is already cancelled is not sent at all")
+    func cancelledBeforeSending() async throws {
+        try await withSchema { pool, _ in
+            try await pool.withConnection { connection in
+                let start = ContinuousClock.now
+                let task = Task {
+                    withUnsafeCurrentTask { $0?.cancel() }
+                    return try await connection.query("SELECT pg_sleep(10)")
+                }
+                let result = await task.result
+                #expect(throws: PostgresError.self) { try result.get() }
+                #expect(ContinuousClock.now - start < .seconds(5))
+                // The connection is still fine for the next statement.
+                let one = try await connection.query("SELECT 1 AS one").first?.decode("one", as: Int.self)
+                #expect(one == 1)
+            }
+        }
+    }
+
     @Test("migrations apply once under concurrency and refuse a history that differs")
     func migrations() async throws {
         let schema = TestEnvironment.uniqueName("migr")

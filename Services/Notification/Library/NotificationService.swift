@@ -42,6 +42,7 @@ public enum NotificationService: PasserelleService {
     static func handlers(planner: NotificationPlanner) -> EventHandlers {
         var handlers = EventHandlers()
         handlers.on(ReferralReceivedV1.self) { referral, _, connection in
+            try await planner.lock(referralID: referral.referralID, on: connection)
             try await connection.query("""
                 INSERT INTO referral_audience (referral_id, referral_version, client_id, site, referrer_id, priority, preferred_language,
                     preferred_channel, consent_contact, consent_share_with_partners, received_at, needs)

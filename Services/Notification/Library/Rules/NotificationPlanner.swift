@@ -53,8 +53,16 @@ public enum NotificationID {
 struct NotificationPlanner: Sendable {
     let settings: NotificationSettings
 
+    /// Serialises, until the transaction ends, everything done for one referral: its arrival
+    /// and its occasions come on different topics, possibly to different lanes or replicas, and
+    /// an occasion parked while the referral is being recorded must not be missed by both.
+    func lock(referralID: UUID, on connection: PostgresConnection) async throws {
+        try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("notification.referral." + referralID.uuidString.lowercased())))")
+    }
+
     func plan(_ record: OccasionRecord, referralID: UUID, sourceEventID: UUID, at time: Date, on connection: PostgresConnection) async throws {
         guard let occasion = Occasion(code: record.occasion) else { return }
+        try await lock(referralID: referralID, on: connection)
         if let linkWorker = record.linkWorkerID {
             try await connection.query("UPDATE referral_audience SET link_worker_id = \(linkWorker)::uuid WHERE referral_id = \(referralID)::uuid")
         }
