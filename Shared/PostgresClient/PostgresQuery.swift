@@ -73,7 +73,7 @@ extension Int32: PostgresEncodable { public var postgresText: String { String(se
 extension Int64: PostgresEncodable { public var postgresText: String { String(self) } }
 extension Double: PostgresEncodable { public var postgresText: String { String(self) } }
 extension Bool: PostgresEncodable { public var postgresText: String { self ? "t" : "f" } }
-extension UUID: PostgresEncodable { public var postgresText: String { uuidString.lowercased() } }
+extension UUID: PostgresEncodable { public var postgresText: String { UUIDText.format(self) } }
 
 extension Date: PostgresEncodable {
     public var postgresText: String { PostgresTimestamp.format(self) }
@@ -82,24 +82,32 @@ extension Date: PostgresEncodable {
 extension Data: PostgresEncodable {
     /// bytea hex format.
     public var postgresText: String {
-        var text = "\\x"
+        var text: [UInt8] = Array("\\x".utf8)
         text.reserveCapacity(2 + count * 2)
         for byte in self {
-            text += String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16)
+            text.append(UUIDText.hexDigits[Int(byte >> 4)])
+            text.append(UUIDText.hexDigits[Int(byte & 0x0F)])
         }
-        return text
+        return String(decoding: text, as: UTF8.self)
     }
 }
 
 extension Array: PostgresEncodable where Element: PostgresEncodable {
     /// An array literal (`{"a","b"}`), every element quoted so commas and braces are data.
+    /// Built byte by byte: this runs for every array parameter, some with thousands of elements.
     public var postgresText: String {
-        let items = map { element -> String in
-            let escaped = element.postgresText.replacingOccurrences(of: "\\", with: "\\\\")
-                .replacingOccurrences(of: "\"", with: "\\\"")
-            return "\"\(escaped)\""
+        var text: [UInt8] = [UInt8(ascii: "{")]
+        for (index, element) in enumerated() {
+            if index > 0 { text.append(UInt8(ascii: ",")) }
+            text.append(UInt8(ascii: "\""))
+            for byte in element.postgresText.utf8 {
+                if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\"") { text.append(UInt8(ascii: "\\")) }
+                text.append(byte)
+            }
+            text.append(UInt8(ascii: "\""))
         }
-        return "{" + items.joined(separator: ",") + "}"
+        text.append(UInt8(ascii: "}"))
+        return String(decoding: text, as: UTF8.self)
     }
 }
 

@@ -65,7 +65,12 @@ extension Int: PostgresDecodable { public init?(postgresText: String) { self.ini
 extension Int32: PostgresDecodable { public init?(postgresText: String) { self.init(postgresText) } }
 extension Int64: PostgresDecodable { public init?(postgresText: String) { self.init(postgresText) } }
 extension Double: PostgresDecodable { public init?(postgresText: String) { self.init(postgresText) } }
-extension UUID: PostgresDecodable { public init?(postgresText: String) { self.init(uuidString: postgresText) } }
+extension UUID: PostgresDecodable {
+    public init?(postgresText: String) {
+        guard let uuid = UUIDText.parse(postgresText) else { return nil }
+        self = uuid
+    }
+}
 extension Bool: PostgresDecodable {
     public init?(postgresText: String) {
         switch postgresText {

@@ -33,11 +33,13 @@ struct PostgresClientTests {
             let tags = ["walking", "a,b", "quote\"d", "back\\slash", "{brace}"]
             let bytes = Data([0, 1, 2, 254, 255])
             let text = "Élodie's \"club\"; DROP TABLE x; --"
+            let ids = [UUID(uuidString: "0A1B2C3D-4E5F-4789-8ABC-DEF012345678")!, UUID()]
             let row = try #require(try await pool.withConnection { connection in
                 try await connection.query("""
                     SELECT \(id)::uuid AS id, \(when)::timestamptz AS at, \(tags)::text[] AS tags, \(bytes)::bytea AS bytes,
                            \(text)::text AS text, \(42)::int AS n, \(Int64.max)::bigint AS big, \(true)::boolean AS flag,
-                           \(2.5)::float8 AS ratio, \(String?.none)::text AS missing
+                           \(2.5)::float8 AS ratio, \(String?.none)::text AS missing,
+                           \(ids)::uuid[] AS ids, \(ids[0])::uuid::text AS id_text, 'not-a-uuid' AS bad_id
                     """).first
             })
             #expect(try row.decode("id", as: UUID.self) == id)
@@ -52,6 +54,9 @@ struct PostgresClientTests {
             #expect(try row.decode("ratio", as: Double.self) == 2.5)
             #expect(try row.decode("missing", as: String?.self) == nil)
             #expect(throws: PostgresError.self) { try row.decode("missing", as: String.self) }
+            #expect(try row.decode("ids", as: [UUID].self) == ids)
+            #expect(try row.decode("id_text", as: String.self) == "0a1b2c3d-4e5f-4789-8abc-def012345678")
+            #expect(throws: PostgresError.self) { try row.decode("bad_id", as: UUID.self) }
         }
     }
 
