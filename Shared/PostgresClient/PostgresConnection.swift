@@ -104,6 +104,51 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private static let preparedStatementLimit = 256
 
+    /// Loads `rows` into `table` with `COPY … FROM STDIN` (text format): for bulk loads, where
+    /// it costs the server a fraction of what the same rows cost as INSERT statements. Runs inside
+    /// whatever transaction the connection is in. Returns the number of rows copied.
+    @discardableResult
+    public func copy(into table: String, columns: [String], rows: PostgresCopyRows) async throws -> Int {
+        for name in [table] + columns {
+            precondition(PostgresConfiguration.isPlainIdentifier(name), "not a plain identifier: \(name)")
+        }
+        let sql = "COPY \"\(table)\" (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) FROM STDIN"
+        let context = "copying into \(table)"
+        return try await onQueue(cancellable: true) { handle in
+            guard let start = PQexec(handle, sql) else {
+                throw PostgresError(kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle), context: context)
+            }
+            guard PQresultStatus(start) == PGRES_COPY_IN else {
+                _ = try Self.consume(start, connection: handle, context: context)
+                throw PostgresError(kind: .other, message: "the server did not start a COPY", context: context)
+            }
+            PQclear(start)
+            // Sent in chunks so libpq never buffers the whole load at once.
+            var sent = true
+            rows.bytes.withUnsafeBufferPointer { buffer in
+                var offset = 0
+                while sent && offset < buffer.count {
+                    let length = min(1 << 20, buffer.count - offset)
+                    sent = buffer.baseAddress!.advanced(by: offset).withMemoryRebound(to: CChar.self, capacity: length) {
+                        PQputCopyData(handle, $0, Int32(length)) == 1
+                    }
+                    offset += length
+                }
+            }
+            // Ending the COPY with an error message makes the server abort it (and report why).
+            _ = sent ? PQputCopyEnd(handle, nil) : PQputCopyEnd(handle, "the client could not send every row")
+            var outcome: Result<Int, any Error> = .success(0)
+            while let result = PQgetResult(handle) {
+                if case .success = outcome {
+                    outcome = Result { try Self.consume(result, connection: handle, context: context).affectedRows }
+                } else {
+                    PQclear(result)
+                }
+            }
+            return try outcome.get()
+        }
+    }
+
     /// Runs a multi-statement script over the simple-query protocol. Only for SQL the code
     /// itself owns (migrations); anything carrying values goes through `query`.
     public func runScript(_ sql: String) async throws {

@@ -60,6 +60,49 @@ struct PostgresClientTests {
         }
     }
 
+    @Test("COPY loads every value as INSERT would, NULLs and escapes included; a failing COPY is a typed error and loads nothing")
+    func copyRows() async throws {
+        try await withSchema { pool, _ in
+            try await pool.withConnection { connection in
+                try await connection.query("CREATE TABLE item (id uuid PRIMARY KEY, label text, tags text[], at timestamptz, n bigint)")
+                let when = Date(timeIntervalSince1970: 1_790_000_000.25)
+                let awkward = "tab\there\nnew line \\ back\\slash \"quoted\" \r end"
+                let tags = ["a,b", "quote\"d", "back\\slash", "tab\t"]
+                let ids = (0..<1_000).map { _ in UUID() }
+                var rows = PostgresCopyRows()
+                rows.append([ids[0], awkward, tags, when, Int64.max])
+                rows.append([ids[1], nil, [String](), nil, nil])
+                for id in ids.dropFirst(2) { rows.append([id, "row", ["x"], when, 1]) }
+                #expect(rows.count == ids.count)
+                let copied = try await connection.copy(into: "item", columns: ["id", "label", "tags", "at", "n"], rows: rows)
+                #expect(copied == ids.count)
+                let first = try #require(try await connection.query("SELECT label, tags, at, n FROM item WHERE id = \(ids[0])::uuid").first)
+                #expect(try first.decode("label", as: String.self) == awkward)
+                #expect(try first.decode("tags", as: [String].self) == tags)
+                #expect(abs(try first.decode("at", as: Date.self).timeIntervalSince(when)) < 0.000_002)
+                #expect(try first.decode("n", as: Int64.self) == Int64.max)
+                let second = try #require(try await connection.query("SELECT label, at, n FROM item WHERE id = \(ids[1])::uuid").first)
+                #expect(try second.decode("label", as: String?.self) == nil)
+                #expect(try second.decode("n", as: Int64?.self) == nil)
+
+                // A duplicate key fails the whole COPY with its SQLSTATE; the connection stays usable.
+                var duplicate = PostgresCopyRows()
+                duplicate.append([UUID(), "new", nil, nil, nil])
+                duplicate.append([ids[5], "again", nil, nil, nil])
+                await #expect(throws: PostgresError.self) {
+                    try await connection.copy(into: "item", columns: ["id", "label", "tags", "at", "n"], rows: duplicate)
+                }
+                do {
+                    try await connection.copy(into: "item", columns: ["id", "label", "tags", "at", "n"], rows: duplicate)
+                } catch let error as PostgresError {
+                    #expect(error.kind == .uniqueViolation)
+                }
+                let count = try await connection.query("SELECT count(*) AS n FROM item").first?.decode("n", as: Int.self)
+                #expect(count == ids.count)
+            }
+        }
+    }
+
     @Test("constraint failures are typed by SQLSTATE")
     func typedErrors() async throws {
         try await withSchema { pool, _ in

@@ -1,6 +1,7 @@
 import Contracts
 import Domain
 import Foundation
+import PostgresClient
 
 /// One referral pathway as the `pathway` table holds it. Age band, language, area and the
 /// sociodemographics the client answered are kept only while the client consents to evaluation use.
@@ -50,6 +51,44 @@ public struct PathwayRecord: Codable, Sendable, Equatable {
 
     static let columns = CodingKeys.allCases.map(\.rawValue)
 
+    /// The values of `columns`, in their order, for a bulk COPY.
+    var columnValues: [(any PostgresEncodable)?] {
+        CodingKeys.allCases.map { key -> (any PostgresEncodable)? in
+            switch key {
+            case .referralID: return referralID
+            case .pathwayVersion: return pathwayVersion
+            case .clientID: return clientID
+            case .site: return site
+            case .referrerID: return referrerID
+            case .referrerRole: return referrerRole
+            case .needs: return needs
+            case .supportLevel: return supportLevel
+            case .priority: return priority
+            case .status: return status
+            case .ageBand: return ageBand
+            case .area: return area
+            case .language: return language
+            case .gender: return gender
+            case .incomeBand: return incomeBand
+            case .newcomer: return newcomer
+            case .disability: return disability
+            case .racialOrEthnicGroup: return racialOrEthnicGroup
+            case .consentEvaluationUse: return consentEvaluationUse
+            case .receivedAt: return receivedAt
+            case .acceptedAt: return acceptedAt
+            case .firstContactAt: return firstContactAt
+            case .connectedAt: return connectedAt
+            case .closedAt: return closedAt
+            case .closureOutcome: return closureOutcome
+            case .closureReason: return closureReason
+            case .connectionCount: return connectionCount
+            case .connectedResourceKind: return connectedResourceKind
+            case .connectedCategories: return connectedCategories
+            case .updatedAt: return updatedAt
+            }
+        }
+    }
+
     /// The latest change wins whatever order the topics were read in.
     mutating func touch(_ time: Date) {
         updatedAt = max(updatedAt, time)
@@ -85,8 +124,23 @@ public struct UnmetNeedRecord: Codable, Sendable, Equatable {
     public var area: String?
     public var recordedAt: Date
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case referralID = "referral_id", category, site, area, recordedAt = "recorded_at"
+    }
+
+    static let columns = CodingKeys.allCases.map(\.rawValue)
+
+    /// The values of `columns`, in their order, for a bulk COPY.
+    var columnValues: [(any PostgresEncodable)?] {
+        CodingKeys.allCases.map { key -> (any PostgresEncodable)? in
+            switch key {
+            case .referralID: return referralID
+            case .category: return category
+            case .site: return site
+            case .area: return area
+            case .recordedAt: return recordedAt
+            }
+        }
     }
 }
 

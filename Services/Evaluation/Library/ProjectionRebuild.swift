@@ -34,8 +34,6 @@ public struct ProjectionRebuild: Sendable {
     let pool: PostgresConnectionPool
     let stream: AnalystStream?
     let logger: Logger
-    /// Rows per bulk insert statement.
-    let batchSize = 2_000
 
     public init(settings: ServiceSettings, pool: PostgresConnectionPool, logger: Logger) throws {
         self.settings = settings
@@ -162,37 +160,32 @@ public struct ProjectionRebuild: Sendable {
         try await connection.query("DROP TABLE IF EXISTS pathway_rebuild, unmet_need_rebuild")
         try await connection.query("CREATE TABLE pathway_rebuild (LIKE pathway INCLUDING ALL)")
         try await connection.query("CREATE TABLE unmet_need_rebuild (LIKE unmet_need INCLUDING ALL)")
-        let pathways = replay.states.values.compactMap(\.pathway)
-        for start in stride(from: 0, to: pathways.count, by: batchSize) {
-            let batch = Array(pathways[start..<min(start + batchSize, pathways.count)])
-            try await connection.query("""
-                INSERT INTO pathway_rebuild SELECT * FROM jsonb_populate_recordset(NULL::pathway_rebuild, \(PostgresJSON(try ProjectionJSON.encode(batch)))::jsonb)
-                """)
+        // Bulk loads go through COPY: the rebuild writes every pathway and every event at once.
+        var pathways = PostgresCopyRows(), unmet = PostgresCopyRows()
+        for state in replay.states.values {
+            if let pathway = state.pathway { pathways.append(pathway.columnValues) }
+            for need in state.unmetNeeds { unmet.append(need.columnValues) }
         }
-        let unmet = replay.states.values.flatMap(\.unmetNeeds)
-        for start in stride(from: 0, to: unmet.count, by: batchSize) {
-            let batch = Array(unmet[start..<min(start + batchSize, unmet.count)])
-            try await connection.query("""
-                INSERT INTO unmet_need_rebuild SELECT * FROM jsonb_populate_recordset(NULL::unmet_need_rebuild, \(PostgresJSON(try ProjectionJSON.encode(batch)))::jsonb)
-                """)
-        }
+        try await connection.copy(into: "pathway_rebuild", columns: PathwayRecord.columns, rows: pathways)
+        try await connection.copy(into: "unmet_need_rebuild", columns: UnmetNeedRecord.columns, rows: unmet)
         // Events the live consumer had not reached: recorded as processed here, their effects
         // beyond the projection applied here too.
-        var unreached: Set<UUID> = []
-        let consumer = settings.consumerGroup
-        for start in stride(from: 0, to: replay.events.count, by: batchSize * 5) {
-            let batch = replay.events[start..<min(start + batchSize * 5, replay.events.count)]
-            let inserted = try await connection.query("""
+        try await connection.query("""
+            CREATE TEMPORARY TABLE replayed_event (event_id uuid, event_type text, topic text, partition int, record_offset bigint, referral_id uuid)
+            ON COMMIT DROP
+            """)
+        var events = PostgresCopyRows()
+        for event in replay.events { events.append([event.id, event.type, event.topic, Int(event.partition), event.offset, event.referral]) }
+        try await connection.copy(into: "replayed_event", columns: ["event_id", "event_type", "topic", "partition", "record_offset", "referral_id"], rows: events)
+        let touched = Set(try await connection.query("""
+            WITH unreached AS (
                 INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
-                SELECT \(consumer), e.id, e.type, e.topic, e.partition, e.record_offset
-                FROM unnest(\(batch.map { $0.id })::uuid[], \(batch.map { $0.type })::text[], \(batch.map { $0.topic })::text[],
-                            \(batch.map { Int($0.partition) })::int[], \(batch.map { $0.offset })::bigint[]) AS e(id, type, topic, partition, record_offset)
+                SELECT \(settings.consumerGroup), event_id, event_type, topic, partition, record_offset FROM replayed_event
                 ON CONFLICT DO NOTHING
                 RETURNING event_id
-                """)
-            unreached.formUnion(try inserted.map { try $0.decode("event_id", as: UUID.self) })
-        }
-        let touched = Set(replay.events.filter { unreached.contains($0.id) }.compactMap { $0.referral })
+            )
+            SELECT DISTINCT r.referral_id FROM replayed_event r JOIN unreached u USING (event_id) WHERE r.referral_id IS NOT NULL
+            """).map { try $0.decode("referral_id", as: UUID.self) })
         let erased = Array(replay.erased.intersection(touched))
         if !erased.isEmpty {
             for table in ["outcome_measure", "service_use"] {
