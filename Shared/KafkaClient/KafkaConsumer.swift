@@ -338,17 +338,17 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
         /// call picks up where this one stopped. Returns false if the stream ended first.
         public mutating func read(
             to ends: [TopicPartition: KafkaPartitionOffsets], positions: inout [TopicPartition: Int64], quiet: Duration = .milliseconds(100),
-            _ body: (KafkaMessage) throws -> Void
+            _ body: (KafkaMessage) async throws -> Void
         ) async rethrows -> Bool {
-            func take(_ message: KafkaMessage) throws {
+            func take(_ message: KafkaMessage) async throws {
                 positions[TopicPartition(topic: message.topic, partition: message.partition)] = message.offset + 1
-                try body(message)
+                try await body(message)
             }
             while !ends.allSatisfy({ [positions] partition, offsets in offsets.isEmpty || (positions[partition] ?? offsets.start) >= offsets.end }) {
                 guard let message = await buffer.next() else { return false }
-                try take(message)
+                try await take(message)
             }
-            while let message = await buffer.next(timeout: quiet) { try take(message) }
+            while let message = await buffer.next(timeout: quiet) { try await take(message) }
             return true
         }
     }

@@ -54,21 +54,52 @@ public struct ProjectionRebuild: Sendable {
         /// Per partition, the next offset to read.
         var positions: [TopicPartition: Int64] = [:]
 
-        mutating func apply(_ message: KafkaMessage, logger: Logger) {
+        /// A message decoded, or why it could not be.
+        enum Decoded: Sendable {
+            case unreadableEnvelope(any Error)
+            case event(CloudEvent, Result<ProjectionEvent?, any Error>)
+        }
+
+        static func decode(_ message: KafkaMessage) -> Decoded {
             let headers = Dictionary(message.headers.compactMap { header in header.text.map { (header.key, $0) } }, uniquingKeysWith: { _, last in last })
-            let event: CloudEvent
             do {
-                event = try CloudEvent(headers: headers, data: message.value)
+                let event = try CloudEvent(headers: headers, data: message.value)
+                return .event(event, Result { try ProjectionEvent(event) })
             } catch {
+                return .unreadableEnvelope(error)
+            }
+        }
+
+        /// Decodes `messages` on every core (decoding is most of the work and independent per
+        /// message), then applies them one by one in the order read.
+        mutating func apply(_ messages: [KafkaMessage], logger: Logger) async {
+            let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, messages.count / 256))
+            let slice = (messages.count + lanes - 1) / lanes
+            let decoded = await withTaskGroup(of: (Int, [Decoded]).self) { group in
+                for lane in 0..<lanes {
+                    let part = messages[min(lane * slice, messages.count)..<min((lane + 1) * slice, messages.count)]
+                    group.addTask { (lane, part.map(Self.decode)) }
+                }
+                var parts = [[Decoded]](repeating: [], count: lanes)
+                for await (lane, part) in group { parts[lane] = part }
+                return parts.flatMap { $0 }
+            }
+            for (message, decoded) in zip(messages, decoded) {
+                apply(decoded, of: message, logger: logger)
+            }
+        }
+
+        mutating func apply(_ decoded: Decoded, of message: KafkaMessage, logger: Logger) {
+            switch decoded {
+            case .unreadableEnvelope(let error):
                 logger.warning("record without a readable envelope skipped", metadata: ["topic": "\(message.topic)", "offset": "\(message.offset)", "error": "\(error)"])
                 skipped += 1
-                return
-            }
-            do {
-                guard let projected = try ProjectionEvent(event) else {
-                    events.append((event.id, event.type, message.topic, message.partition, message.offset, nil))
-                    return
-                }
+            case .event(let event, .failure(let error)):
+                logger.warning("unreadable event skipped", metadata: ["event_id": "\(event.id)", "event_type": "\(event.type)", "error": "\(error)"])
+                skipped += 1
+            case .event(let event, .success(nil)):
+                events.append((event.id, event.type, message.topic, message.partition, message.offset, nil))
+            case .event(let event, .success(let projected?)):
                 let referral = projected.referralID
                 var state = states[referral] ?? PathwayState()
                 projected.apply(to: &state)
@@ -79,9 +110,6 @@ public struct ProjectionRebuild: Sendable {
                     states[referral] = state
                 }
                 events.append((event.id, event.type, message.topic, message.partition, message.offset, referral))
-            } catch {
-                logger.warning("unreadable event skipped", metadata: ["event_id": "\(event.id)", "event_type": "\(event.type)", "error": "\(error)"])
-                skipped += 1
             }
         }
     }
@@ -123,7 +151,16 @@ public struct ProjectionRebuild: Sendable {
         var iterator = consumer.messages.makeAsyncIterator()
         var positions = replay.positions
         let logger = logger
-        let complete = await iterator.read(to: ends, positions: &positions) { replay.apply($0, logger: logger) }
+        var chunk: [KafkaMessage] = []
+        chunk.reserveCapacity(4_096)
+        let complete = await iterator.read(to: ends, positions: &positions) { message in
+            chunk.append(message)
+            if chunk.count == 4_096 {
+                await replay.apply(chunk, logger: logger)
+                chunk.removeAll(keepingCapacity: true)
+            }
+        }
+        await replay.apply(chunk, logger: logger)
         replay.positions = positions
         guard complete else {
             throw ProjectionRebuildError(description: "the consumer of \(topics.joined(separator: ", ")) closed before reaching the end")
