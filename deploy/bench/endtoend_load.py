@@ -69,7 +69,7 @@ def main():
     parser.add_argument("--port", type=int, required=True, help="where the webhooks arrive")
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--senders", type=int, default=128, help="threads sending, each on its own keep-alive connection")
+    parser.add_argument("--senders", type=int, default=256, help="threads sending, each on its own keep-alive connection")
     parser.add_argument("--drain", type=int, default=120, help="seconds to wait for the last webhooks")
     parser.add_argument("--pids", default="", help="name=pid,… of the services whose memory is sampled")
     args = parser.parse_args()
