@@ -297,7 +297,7 @@ class Trace:
         failed, or held back (consent, quiet hours: shown from notification's delivery log)."""
         remaining = set(recipients)
         deadline = time.time() + STEP_TIMEOUT
-        next_log = time.time() + 3
+        next_log = time.time() + 1
         while remaining:
             for data in list(self.sent.values()):
                 key = (data["recipientKind"], data["template"])
@@ -305,8 +305,12 @@ class Trace:
                 if key in remaining and (notification in self.delivered or not self.inbox or "error" in data):
                     remaining.discard(key)
             if remaining and time.time() >= next_log:
-                next_log = time.time() + 3
-                _, log = call("GET", f"{URL['notification']}/v1/notifications?referral={self.referral}", bearer)
+                next_log = time.time() + 2
+                try:
+                    _, log = call("GET", f"{URL['notification']}/v1/notifications?referral={self.referral}", bearer)
+                except TraceError as error:
+                    waiting = ", ".join(f"{template} to the {kind}" for kind, template in sorted(remaining))
+                    raise TraceError(f"waiting for {waiting}, notification's delivery log could not be read: {error}")
                 for entry in log["notifications"]:
                     key = (entry["recipientKind"], entry["template"])
                     if key in remaining and entry["status"] in ("deferred", "withheld"):
@@ -379,7 +383,7 @@ class Trace:
         for stage in after:
             more(f"{'any stage' if stage == 'all' else stage:<20} {str(before.get(stage, 0)):>5} -> {str(after[stage]):<5}{'  (+ this pathway)' if before.get(stage) != after[stage] else ''}")
         if "<5" in after.values():
-            more("<5: fewer than 5 clients, suppressed so that no one can be singled out")
+            more("<5: fewer than 5 clients, or hidden with such a cell so that it cannot be worked out from the total")
         say("trace", "loop closed", f"referral {self.referral}: received to reported in {time.time() - started:.1f}s")
 
     def transition(self, bearer, action, to, outcome=None):
