@@ -3,6 +3,9 @@
 # PostgreSQL and the broker, builds and starts the four services, loads the demo, and leaves
 # everything running, with a local inbox (deploy/local/inbox.py) that catches every message sent.
 # Stop it with deploy/local/down.sh.
+# Settings: PASSERELLE_BUILD (debug, or release), PASSERELLE_INBOX_HTTP_PORT (8090) and
+# PASSERELLE_INBOX_SMTP_PORT (2525) for the inbox; notification's own PASSERELLE_SMS_GATEWAY_URL and
+# PASSERELLE_SMTP_* win over the inbox when set.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
