@@ -70,7 +70,8 @@ def main():
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--senders", type=int, default=256, help="threads sending, each on its own keep-alive connection")
-    parser.add_argument("--drain", type=int, default=120, help="seconds to wait for the last webhooks")
+    parser.add_argument("--stall", type=int, default=30, help="stop waiting for webhooks after this many seconds without one")
+    parser.add_argument("--drain", type=int, default=600, help="seconds to wait for the last webhooks at most")
     parser.add_argument("--pids", default="", help="name=pid,… of the services whose memory is sampled")
     args = parser.parse_args()
 
@@ -137,11 +138,15 @@ def main():
     for thread in senders:
         thread.join()
     last_send = max(sent.values()) if sent else start
+    # A backlog drains at the pace notification keeps: wait while webhooks still arrive.
     deadline = time.time() + args.drain
-    while time.time() < deadline:
+    progress, progress_at = -1, time.time()
+    while time.time() < deadline and time.time() - progress_at < args.stall:
         with lock:
             if all(reference in arrivals for reference in sent):
                 break
+            if len(arrivals) != progress:
+                progress, progress_at = len(arrivals), time.time()
         time.sleep(0.1)
     sampling.set()
     sampler.join()
