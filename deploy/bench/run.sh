@@ -20,7 +20,9 @@ if [ "${1:-}" != "--assemble" ]; then
     for script in "$here"/suites/*.sh; do suites+=("$(basename "$script" .sh)"); done
   fi
   "$root/deploy/local/stack.sh" start >/dev/null
-  (cd "$root" && swift build -c release --scratch-path .build-release >/dev/null)
+  # PASSERELLE_BENCH_BIN: a folder of release executables already built, which the suites that read
+  # it (endtoend) use as they are, instead of building.
+  [ -n "${PASSERELLE_BENCH_BIN:-}" ] || (cd "$root" && swift build -c release --scratch-path .build-release >/dev/null)
   for suite in "${suites[@]}"; do
     echo "[bench] $suite" >&2
     section=$("$here/suites/$suite.sh")

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole system on this machine: installs what is missing, starts
 # PostgreSQL and the broker, builds and starts the four services, loads the demo, and leaves
-# everything running. Stop it with deploy/local/down.sh.
+# everything running, with a local inbox (deploy/local/inbox.py) that catches every message sent.
+# Stop it with deploy/local/down.sh.
+# Settings: PASSERELLE_BUILD (debug, or release), PASSERELLE_INBOX_HTTP_PORT (8090) and
+# PASSERELLE_INBOX_SMTP_PORT (2525) for the inbox; notification's own PASSERELLE_SMS_GATEWAY_URL and
+# PASSERELLE_SMTP_* win over the inbox when set.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -21,7 +25,29 @@ bin=$(swift build -c "$configuration" --show-bin-path 2>/dev/null)
 
 export PASSERELLE_ALLOW_DEV_SECRET=${PASSERELLE_ALLOW_DEV_SECRET:-true}
 export PASSERELLE_MATCHING_POSTAL_AREAS=${PASSERELLE_MATCHING_POSTAL_AREAS:-$root/deploy/matching/postal-areas.csv}
-mkdir -p "$dir/logs" "$dir/run"
+mkdir -p "$dir/logs" "$dir/run" "$dir/inbox"
+
+# Nothing leaves this machine: notification's SMS gateway, SMTP relay and the staff's webhook
+# target (registered by demo.sh) are the local inbox, which keeps every message it catches.
+inbox_http=${PASSERELLE_INBOX_HTTP_PORT:-8090}
+inbox_smtp=${PASSERELLE_INBOX_SMTP_PORT:-2525}
+export PASSERELLE_INBOX_URL=http://127.0.0.1:$inbox_http
+[ -s "$dir/inbox/webhook-secret" ] || (umask 077; printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64)" > "$dir/inbox/webhook-secret")
+export PASSERELLE_SMS_GATEWAY_URL=${PASSERELLE_SMS_GATEWAY_URL:-$PASSERELLE_INBOX_URL/sms}
+export PASSERELLE_SMTP_HOST=${PASSERELLE_SMTP_HOST:-127.0.0.1} PASSERELLE_SMTP_PORT=${PASSERELLE_SMTP_PORT:-$inbox_smtp}
+export PASSERELLE_SMTP_SECURITY=${PASSERELLE_SMTP_SECURITY:-none}
+export PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=${PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS:-true}
+# Evaluation publishes its de-identified stream only with a pseudonym key: a local one, kept.
+[ -s "$dir/evaluation-pseudonym-key" ] || (umask 077; head -c 48 /dev/urandom | base64 | tr -d '\n' > "$dir/evaluation-pseudonym-key")
+export PASSERELLE_EVALUATION_PSEUDONYM_KEY=${PASSERELLE_EVALUATION_PSEUDONYM_KEY:-$(cat "$dir/evaluation-pseudonym-key")}
+if [ -f "$dir/run/inbox.pid" ] && kill -0 "$(cat "$dir/run/inbox.pid")" 2>/dev/null; then
+  log "the local inbox is already running (pid $(cat "$dir/run/inbox.pid"))"
+else
+  nohup python3 "$here/inbox.py" --file "$dir/inbox/messages.jsonl" --http-port "$inbox_http" --smtp-port "$inbox_smtp" \
+    --webhook-secret "$(cat "$dir/inbox/webhook-secret")" >> "$dir/logs/inbox.log" 2>&1 &
+  echo $! > "$dir/run/inbox.pid"
+fi
+
 declare -A ports=([intake]=8081 [matching]=8082 [notification]=8083 [evaluation]=8084)
 for service in intake matching notification evaluation; do
   pidfile="$dir/run/$service.pid"
@@ -45,17 +71,24 @@ log "all four services are ready"
 
 PASSERELLE_BIN=$bin "$here/demo.sh"
 
+openapi=""
+for service in intake matching notification evaluation; do
+  curl -fs -o /dev/null "http://127.0.0.1:${ports[$service]}/openapi.json" && openapi+=" http://127.0.0.1:${ports[$service]}/openapi.json"
+done
 cat <<TEXT
 
 Passerelle is running on this machine.
-  intake        http://127.0.0.1:8081   (POST /v1/referrals, GET /v1/referrals/{id})
-  matching      http://127.0.0.1:8082
-  notification  http://127.0.0.1:8083
-  evaluation    http://127.0.0.1:8084
-  each service: /health/live  /health/ready  /metrics
+  intake        http://127.0.0.1:8081   referrals (POST /v1/referrals, GET /v1/referrals?site=&status=, transitions), FHIR R4 at /fhir/r4
+  matching      http://127.0.0.1:8082   catalogue (/v1/resources, HSDS import/export), matches, connections
+  notification  http://127.0.0.1:8083   delivery log (/v1/notifications?referral=), templates, recipients, site policies
+  evaluation    http://127.0.0.1:8084   outcomes, reports (/v1/reports, e.g. /v1/reports/funnel)
+  OpenAPI      ${openapi:- (none served)}
+  each service  /health/live  /health/ready  /metrics (Prometheus), e.g. http://127.0.0.1:8081/metrics
   PostgreSQL    127.0.0.1:${PASSERELLE_DB_PORT} (database passerelle; schemas intake, matching, notification, evaluation)
-  Kafka         ${PASSERELLE_KAFKA_BOOTSTRAP}
+  Kafka         ${PASSERELLE_KAFKA_BOOTSTRAP} (topics passerelle.{referrals,clients,matching,notifications,evaluation}.v1)
+  messages sent ${PASSERELLE_INBOX_URL}/messages, also $dir/inbox/messages.jsonl (webhooks, SMS, and e-mail on SMTP 127.0.0.1:$inbox_smtp)
   logs          $dir/logs/
   a token       PASSERELLE_ALLOW_DEV_SECRET=true $bin/passerelle-intake token --role referrer --subject dr-tremblay
+  trace again   PASSERELLE_BIN=$bin PASSERELLE_EVALUATION_PSEUDONYM_KEY=\$(cat $dir/evaluation-pseudonym-key) python3 deploy/local/trace.py
 Stop everything with: deploy/local/down.sh   (add --clean to delete the data too)
 TEXT
