@@ -41,6 +41,16 @@ public enum MessagingSchema {
         );
         """)
 
+    /// Drops the trigger that notified the relay from inside each writing transaction: writers
+    /// now ask for the wake-up after their commit (`Outbox.wakeUpChannel`), which keeps
+    /// PostgreSQL from serialising their commits. Each service adds it with its next version.
+    public static func wakeUpsAfterCommit(version: Int) -> Migration {
+        Migration(version, "outbox_wake_ups_after_commit", """
+            DROP TRIGGER IF EXISTS outbox_notify ON outbox;
+            DROP FUNCTION IF EXISTS outbox_notify();
+            """)
+    }
+
     /// The LISTEN channel of a schema's outbox.
     public static func channel(schema: String) -> String { schema + "_outbox" }
 }

@@ -11,10 +11,14 @@ public struct Outbox: Sendable {
     public let topics: TopicNames
     /// The CloudEvents `source` of this service, e.g. `/passerelle/intake`.
     public let source: String
+    /// Notified after a commit that appended events (`MessagingSchema.channel`), so the relay
+    /// publishes at once; nil leaves the relay to its polling.
+    public let wakeUpChannel: String?
 
-    public init(topics: TopicNames, source: String) {
+    public init(topics: TopicNames, source: String, wakeUpChannel: String?) {
         self.topics = topics
         self.source = source
+        self.wakeUpChannel = wakeUpChannel
     }
 
     /// Appends a typed event; returns its envelope.
@@ -39,6 +43,7 @@ public struct Outbox: Sendable {
             INSERT INTO outbox (event_id, event_type, topic, record_key, headers, payload)
             VALUES (\(event.id)::uuid, \(event.type), \(topic), \(key), \(headerJSON)::jsonb, \(payload))
             """)
+        if let wakeUpChannel { session.notifyAfterCommit(wakeUpChannel) }
     }
 
     // The same from async code holding a connection.

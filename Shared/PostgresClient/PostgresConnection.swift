@@ -15,6 +15,8 @@ public final class PostgresConnection: @unchecked Sendable {
     let id: Int
     private let queue: DispatchQueue
     private var handle: OpaquePointer?
+    /// Channels to notify once the current transaction has committed (touched only on `queue`).
+    private var pendingWakeUps: Set<String> = []
     /// `PGcancel` is documented as safe to use from another thread; it lets a cancelled task
     /// interrupt a running statement.
     private let cancelHandle: OpaquePointer?
@@ -147,6 +149,51 @@ public final class PostgresConnection: @unchecked Sendable {
             }
             return try outcome.get()
         }
+    }
+
+    // MARK: - Wake-ups after commit
+
+    /// Asks for `channel` to be notified once the current transaction commits: listeners
+    /// (e.g. an outbox relay) learn that there is work. Sent after the commit, in a
+    /// transaction of its own, rather than by NOTIFY inside the transaction: PostgreSQL
+    /// serialises every committing transaction that has notified, through its WAL flush, which
+    /// caps all writers of the database at one commit per flush.
+    public func notifyAfterCommit(_ channel: String) async throws {
+        precondition(PostgresConfiguration.isPlainIdentifier(channel), "not a plain identifier: \(channel)")
+        try await onQueue(cancellable: false) { _ in self.pendingWakeUps.insert(channel) }
+    }
+
+    /// Sends the wake-ups asked for since the last commit. Losing one costs only latency
+    /// (listeners also poll), so its commit does not wait for the WAL flush.
+    func sendWakeUps() async throws {
+        try await onQueue(cancellable: false) { handle in try self.sendWakeUps(handle: handle) }
+    }
+
+    fileprivate func sendWakeUps(handle: OpaquePointer) throws {
+        guard !pendingWakeUps.isEmpty else { return }
+        let channels = pendingWakeUps.sorted()
+        pendingWakeUps.removeAll()
+        let notifications = channels.map { "NOTIFY \"\($0)\"" }.joined(separator: "; ")
+        _ = try Self.consume(
+            PQexec(handle, "BEGIN; SET LOCAL synchronous_commit TO off; \(notifications); COMMIT"), connection: handle, context: "sending wake-ups")
+    }
+
+    /// Forgets the wake-ups of a transaction that rolled back.
+    func discardWakeUps() async {
+        _ = try? await onQueue(cancellable: false) { _ in self.pendingWakeUps.removeAll() }
+    }
+
+    /// From a session, already on `queue`.
+    fileprivate func addWakeUp(_ channel: String) {
+        pendingWakeUps.insert(channel)
+    }
+
+    fileprivate func discardWakeUps(handle: OpaquePointer) {
+        pendingWakeUps.removeAll()
+    }
+
+    var hasPendingWakeUps: Bool {
+        get async { (try? await onQueue(cancellable: false) { _ in !self.pendingWakeUps.isEmpty }) ?? false }
     }
 
     /// Runs a multi-statement script over the simple-query protocol. Only for SQL the code
@@ -289,6 +336,15 @@ public struct PostgresSession: ~Copyable {
     public func query(_ query: PostgresQuery) throws -> PostgresRows {
         try connection.execute(query, handle: handle)
     }
+
+    /// See `PostgresConnection.notifyAfterCommit`.
+    public func notifyAfterCommit(_ channel: String) {
+        precondition(PostgresConfiguration.isPlainIdentifier(channel), "not a plain identifier: \(channel)")
+        connection.addWakeUp(channel)
+    }
+
+    func sendWakeUps() throws { try connection.sendWakeUps(handle: handle) }
+    func discardWakeUps() { connection.discardWakeUps(handle: handle) }
 }
 
 /// The cancel object outlives any statement (freed in the connection's deinit).

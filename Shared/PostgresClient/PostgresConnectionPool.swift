@@ -59,10 +59,12 @@ public actor PostgresConnectionPool: Service {
                 do {
                     let result = try await body(connection)
                     try await connection.query("COMMIT")
+                    await sendWakeUps(connection)
                     return result
                 } catch {
                     // If ROLLBACK itself fails the connection is broken and `release` drops it.
                     _ = try? await connection.query("ROLLBACK")
+                    await connection.discardWakeUps()
                     throw error
                 }
             }
@@ -84,13 +86,25 @@ public actor PostgresConnectionPool: Service {
                     do {
                         let result = try body(session)
                         try session.query("COMMIT")
+                        do { try session.sendWakeUps() } catch { self.logger.warning("wake-ups not sent; listeners will poll", metadata: ["error": "\(error)"]) }
                         return result
                     } catch {
                         _ = try? session.query("ROLLBACK")
+                        session.discardWakeUps()
                         throw error
                     }
                 }
             }
+        }
+    }
+
+    /// The transaction is committed whatever happens here: a wake-up that fails to go out is
+    /// logged, not thrown, and listeners find the work when they next poll.
+    private nonisolated func sendWakeUps(_ connection: PostgresConnection) async {
+        do {
+            try await connection.sendWakeUps()
+        } catch {
+            logger.warning("wake-ups not sent; listeners will poll", metadata: ["error": "\(error)"])
         }
     }
 
@@ -154,6 +168,8 @@ public actor PostgresConnectionPool: Service {
             await discard(connection)
             return
         }
+        // A transaction committed by hand (BEGIN … COMMIT in `withConnection`) has its wake-ups sent here.
+        if await connection.hasPendingWakeUps { await sendWakeUps(connection) }
         if !waiters.isEmpty {
             waiters.removeFirst().resume(returning: connection)
         } else {

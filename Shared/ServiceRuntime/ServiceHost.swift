@@ -69,7 +69,9 @@ public struct ServiceHost: Sendable {
         let gate = ReadinessGate()
         let components = ServiceComponents(
             settings: settings, pool: pool, producer: producer,
-            outbox: Outbox(topics: settings.topics, source: "/passerelle/\(S.name)"), gate: gate,
+            outbox: Outbox(
+                topics: settings.topics, source: "/passerelle/\(S.name)",
+                wakeUpChannel: MessagingSchema.channel(schema: settings.postgres.schema ?? S.name)), gate: gate,
             verifier: try await TokenVerifier(settings: settings.auth), logger: logger)
 
         let router = Router(context: PasserelleRequestContext.self)

@@ -28,7 +28,7 @@ struct MessagingFixture {
         let topic = try await TestEnvironment.makeTopic("msg", partitions: partitions)
         try await KafkaTopicAdmin.createTopics([KafkaTopicSpecification(name: topic + ".dlq", partitions: 1)], configuration: TestEnvironment.kafkaConfiguration, logger: TestEnvironment.logger)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: TestEnvironment.kafkaConfiguration), logger: TestEnvironment.logger)
-        let fixture = MessagingFixture(schema: schema, pool: pool, producer: producer, topic: topic, outbox: Outbox(topics: TopicNames(), source: "/passerelle/test"))
+        let fixture = MessagingFixture(schema: schema, pool: pool, producer: producer, topic: topic, outbox: Outbox(topics: TopicNames(), source: "/passerelle/test", wakeUpChannel: MessagingSchema.channel(schema: schema)))
         fixture.gate.open()
         return fixture
     }

@@ -274,6 +274,42 @@ struct PostgresClientTests {
         await pool.close()
     }
 
+    @Test("a wake-up asked for in a transaction goes out after it commits, never for one that rolls back")
+    func wakeUpsAfterCommit() async throws {
+        let channel = TestEnvironment.uniqueName("chan")
+        let listener = PostgresListener(configuration: TestEnvironment.postgresConfiguration(), channel: channel, logger: logger)
+        listener.start()
+        let counter = WakeUpCounter()
+        let reader = Task { for await _ in listener.wakeUps { counter.count.add(1, ordering: .relaxed) } }
+        #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) >= 1 })
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
+
+        // Inside the transaction nothing is sent yet; after the commit, once.
+        try await pool.transaction { connection in
+            try await connection.notifyAfterCommit(channel)
+            try await connection.notifyAfterCommit(channel)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(counter.count.load(ordering: .relaxed) == 1, "nothing before the commit")
+        }
+        #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) == 2 })
+
+        // A rolled-back transaction (thrown error) sends nothing, then a session transaction sends one.
+        struct Abandon: Error {}
+        await #expect(throws: Abandon.self) {
+            try await pool.transaction { connection in
+                try await connection.notifyAfterCommit(channel)
+                throw Abandon()
+            }
+        }
+        try await pool.sessionTransaction { session in session.notifyAfterCommit(channel) }
+        #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) >= 3 })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(counter.count.load(ordering: .relaxed) == 3, "the rolled-back transaction sent nothing")
+        reader.cancel()
+        listener.stop()
+        await pool.close()
+    }
+
     @Test("the pool recovers by itself after the server restarts, and fails fast while it is down")
     func recoveryAfterRestart() async throws {
         let server = try ScratchPostgresServer()

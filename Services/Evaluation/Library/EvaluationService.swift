@@ -36,6 +36,7 @@ public enum EvaluationService: PasserelleService {
         EvaluationMigrations.serviceUse,
         EvaluationMigrations.pathwayRecord,
         EvaluationMigrations.sociodemographics,
+        MessagingSchema.wakeUpsAfterCommit(version: 7),
     ]
 
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {

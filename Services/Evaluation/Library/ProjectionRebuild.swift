@@ -40,7 +40,9 @@ public struct ProjectionRebuild: Sendable {
         self.pool = pool
         self.logger = logger
         self.stream = try PseudonymKey.configured(in: settings.environment).map {
-            AnalystStream(key: $0, outbox: Outbox(topics: settings.topics, source: "/passerelle/\(EvaluationService.name)"))
+            AnalystStream(key: $0, outbox: Outbox(
+                topics: settings.topics, source: "/passerelle/\(EvaluationService.name)",
+                wakeUpChannel: MessagingSchema.channel(schema: settings.postgres.schema ?? EvaluationService.name)))
         }
     }
 

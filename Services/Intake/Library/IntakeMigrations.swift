@@ -75,6 +75,7 @@ enum IntakeMigrations {
             """),
         auditAndInbox,
         fhirPatients,
+        MessagingSchema.wakeUpsAfterCommit(version: 5),
     ]
 }
 

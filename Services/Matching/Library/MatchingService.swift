@@ -35,6 +35,7 @@ public enum MatchingService: PasserelleService {
         MatchingMigrations.connections,
         MatchingMigrations.assignmentRelease,
         MatchingMigrations.catalogueVersion,
+        MessagingSchema.wakeUpsAfterCommit(version: 7),
     ]
 
     /// Path of the taxonomy mapping file HSDS imports use (default: the built-in mapping).

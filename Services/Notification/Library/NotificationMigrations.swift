@@ -125,4 +125,11 @@ enum NotificationMigrations {
         END $$;
         CREATE TRIGGER notification_wake AFTER INSERT ON notification FOR EACH STATEMENT EXECUTE FUNCTION notification_wake();
         """)
+
+    /// The planner asks for the delivery loop's wake-up after its commit, as writers of the
+    /// outbox do (`MessagingSchema.wakeUpsAfterCommit`), instead of a trigger notifying inside it.
+    static let wakeUpsAfterCommit = Migration(4, "wake_ups_after_commit", MessagingSchema.wakeUpsAfterCommit(version: 4).sql + """
+        DROP TRIGGER IF EXISTS notification_wake ON notification;
+        DROP FUNCTION IF EXISTS notification_wake();
+        """)
 }

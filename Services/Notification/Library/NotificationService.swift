@@ -13,7 +13,9 @@ public enum NotificationService: PasserelleService {
     public static let name = "notification"
     public static let defaultPort = 8083
 
-    public static let migrations: [Migration] = [MessagingSchema.migration, NotificationMigrations.audience, NotificationMigrations.delivery]
+    public static let migrations: [Migration] = [
+        MessagingSchema.migration, NotificationMigrations.audience, NotificationMigrations.delivery, NotificationMigrations.wakeUpsAfterCommit,
+    ]
 
     /// `addRoutes` runs first when a host is built and fails the build on a bad setting, so the
     /// later hooks can rely on the settings being valid.
@@ -36,7 +38,8 @@ public enum NotificationService: PasserelleService {
     }
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
-        [components.consumer(topics: [.referrals, .clients, .matching], handlers: handlers(planner: NotificationPlanner(settings: settings(components))))]
+        [components.consumer(topics: [.referrals, .clients, .matching], handlers: handlers(planner: NotificationPlanner(
+            settings: settings(components), deliveryWakeUp: DeliveryLoop.wakeUpChannel(schema: components.settings.postgres.schema ?? name))))]
     }
 
     static func handlers(planner: NotificationPlanner) -> EventHandlers {

@@ -47,10 +47,13 @@ public struct DeliveryLoop: Service {
         self.pollInterval = pollInterval
     }
 
+    /// Notified after a commit that planned notifications.
+    static func wakeUpChannel(schema: String) -> String { schema + "_notification" }
+
     public func run() async throws {
         guard await gate.wait() else { return }
         await seedTemplates()
-        let listener = PostgresListener(configuration: pool.configuration, channel: "\(schema)_notification", logger: logger)
+        let listener = PostgresListener(configuration: pool.configuration, channel: Self.wakeUpChannel(schema: schema), logger: logger)
         listener.start()
         defer { listener.stop() }
         let signal = WakeUpSignal()

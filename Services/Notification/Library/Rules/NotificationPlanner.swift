@@ -52,6 +52,8 @@ public enum NotificationID {
 /// who, consent decides whether, quiet hours decide when. Sending happens later (`DeliveryLoop`).
 struct NotificationPlanner: Sendable {
     let settings: NotificationSettings
+    /// The delivery loop's channel, notified once notifications planned here are committed.
+    let deliveryWakeUp: String
 
     /// Serialises, until the transaction ends, everything done for one referral: its arrival
     /// and its occasions come on different topics, possibly to different lanes or replicas, and
@@ -123,6 +125,7 @@ struct NotificationPlanner: Sendable {
                 ON CONFLICT (id) DO NOTHING
                 """)
         }
+        try await connection.notifyAfterCommit(deliveryWakeUp)
     }
 
     /// Plans what arrived before the referral did.
