@@ -59,6 +59,7 @@ let package = Package(
         .executable(name: "passerelle-matching", targets: ["PasserelleMatching"]),
         .executable(name: "passerelle-notification", targets: ["PasserelleNotification"]),
         .executable(name: "passerelle-evaluation", targets: ["PasserelleEvaluation"]),
+        .executable(name: "passerelle-wrapper-bench", targets: ["WrapperBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
@@ -90,6 +91,15 @@ let package = Package(
             name: "ServiceRuntime",
             dependencies: ["Contracts", "Messaging", "PostgresClient", "KafkaClient", hummingbird, httpTypes, nioCore, logging, metrics, prometheus, lifecycle, unixSignals, argumentParser, jwt],
             path: "Shared/ServiceRuntime",
+            swiftSettings: strict
+        ),
+
+        // Throughput of the two wrappers on their own, beside the C programs they wrap
+        // (deploy/bench/suites/wrappers.sh); not part of any service.
+        .executableTarget(
+            name: "WrapperBenchmark",
+            dependencies: ["KafkaClient", "PostgresClient", logging],
+            path: "deploy/bench/WrapperBenchmark",
             swiftSettings: strict
         ),
 

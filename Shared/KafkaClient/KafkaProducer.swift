@@ -78,7 +78,7 @@ public final class KafkaProducer: Service, Sendable {
                     batch.complete(index, .failure(KafkaError(kind: .closed, message: "the producer is shutting down", context: "sending to \(record.topic)")))
                     break
                 }
-                let slot = Unmanaged.passRetained(DeliverySlot(batch: batch, index: index))
+                let slot = Unmanaged.passRetained(DeliverySlot(batch: batch, index: index, topic: record.topic))
                 guard let error = produce(record, opaque: slot.toOpaque()) else { break }
                 slot.release()
                 if error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue && ContinuousClock.now < deadline {
@@ -93,62 +93,65 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     /// Builds the `rd_kafka_vu_t` list for `rd_kafka_produceva` (Swift cannot call the
-    /// variadic `rd_kafka_producev`). Every C string lives until the call returns; librdkafka
-    /// copies key, value (`RD_KAFKA_MSG_F_COPY`) and headers.
+    /// variadic `rd_kafka_producev`) on the stack. Every C string lives until the call returns;
+    /// librdkafka copies key, value (`RD_KAFKA_MSG_F_COPY`) and headers.
     private func produce(_ record: KafkaRecord, opaque: UnsafeMutableRawPointer) -> KafkaError? {
         let (topic, key, value, headers) = (record.topic, record.key, record.value, record.headers)
-        let topicName = strdup(topic)
         let headerNames = headers.map { strdup($0.key) }
-        defer {
-            free(topicName)
-            headerNames.forEach { free($0) }
-        }
+        defer { headerNames.forEach { free($0) } }
         let keyBytes = key ?? []
         let valueBytes = value ?? []
         let headerValues = headers.map { $0.value }
-        return keyBytes.withUnsafeBytes { keyBuffer in
-            valueBytes.withUnsafeBytes { valueBuffer in
-                withHeaderValues(headerValues) { headerPointers in
-                    var list: [rd_kafka_vu_t] = []
-                    list.reserveCapacity(5 + headers.count)
-                    var item = rd_kafka_vu_t()
-                    item.vtype = RD_KAFKA_VTYPE_TOPIC
-                    item.u.cstr = UnsafePointer(topicName)
-                    list.append(item)
-                    item = rd_kafka_vu_t()
-                    item.vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                    item.u.i = RD_KAFKA_MSG_F_COPY
-                    list.append(item)
-                    if key != nil {
-                        item = rd_kafka_vu_t()
-                        item.vtype = RD_KAFKA_VTYPE_KEY
-                        item.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBuffer.baseAddress ?? UnsafeRawPointer(topicName!))
-                        item.u.mem.size = keyBuffer.count
-                        list.append(item)
+        return topic.withCString { topicName in
+            keyBytes.withUnsafeBytes { keyBuffer in
+                valueBytes.withUnsafeBytes { valueBuffer in
+                    withHeaderValues(headerValues) { headerPointers in
+                        withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 5 + headers.count) { list in
+                            var count = 0
+                            func append(_ item: rd_kafka_vu_t) {
+                                list[count] = item
+                                count += 1
+                            }
+                            var item = rd_kafka_vu_t()
+                            item.vtype = RD_KAFKA_VTYPE_TOPIC
+                            item.u.cstr = topicName
+                            append(item)
+                            item = rd_kafka_vu_t()
+                            item.vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                            item.u.i = RD_KAFKA_MSG_F_COPY
+                            append(item)
+                            if key != nil {
+                                item = rd_kafka_vu_t()
+                                item.vtype = RD_KAFKA_VTYPE_KEY
+                                item.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBuffer.baseAddress ?? UnsafeRawPointer(topicName))
+                                item.u.mem.size = keyBuffer.count
+                                append(item)
+                            }
+                            if value != nil {
+                                item = rd_kafka_vu_t()
+                                item.vtype = RD_KAFKA_VTYPE_VALUE
+                                item.u.mem.ptr = UnsafeMutableRawPointer(mutating: valueBuffer.baseAddress ?? UnsafeRawPointer(topicName))
+                                item.u.mem.size = valueBuffer.count
+                                append(item)
+                            }
+                            for (index, name) in headerNames.enumerated() {
+                                item = rd_kafka_vu_t()
+                                item.vtype = RD_KAFKA_VTYPE_HEADER
+                                item.u.header.name = UnsafePointer(name)
+                                item.u.header.val = headerPointers[index].pointer
+                                item.u.header.size = headerPointers[index].size
+                                append(item)
+                            }
+                            item = rd_kafka_vu_t()
+                            item.vtype = RD_KAFKA_VTYPE_OPAQUE
+                            item.u.ptr = opaque
+                            append(item)
+                            guard let error = rd_kafka_produceva(client.pointer, UnsafePointer(list.baseAddress), count) else { return nil }
+                            defer { rd_kafka_error_destroy(error) }  // the returned error object is ours
+                            let code = rd_kafka_error_code(error)
+                            return KafkaError(code, context: "sending to \(topic)", fatal: rd_kafka_error_is_fatal(error) != 0)
+                        }
                     }
-                    if value != nil {
-                        item = rd_kafka_vu_t()
-                        item.vtype = RD_KAFKA_VTYPE_VALUE
-                        item.u.mem.ptr = UnsafeMutableRawPointer(mutating: valueBuffer.baseAddress ?? UnsafeRawPointer(topicName!))
-                        item.u.mem.size = valueBuffer.count
-                        list.append(item)
-                    }
-                    for (index, name) in headerNames.enumerated() {
-                        item = rd_kafka_vu_t()
-                        item.vtype = RD_KAFKA_VTYPE_HEADER
-                        item.u.header.name = UnsafePointer(name)
-                        item.u.header.val = headerPointers[index].pointer
-                        item.u.header.size = headerPointers[index].size
-                        list.append(item)
-                    }
-                    item = rd_kafka_vu_t()
-                    item.vtype = RD_KAFKA_VTYPE_OPAQUE
-                    item.u.ptr = opaque
-                    list.append(item)
-                    guard let error = rd_kafka_produceva(client.pointer, list, list.count) else { return nil }
-                    defer { rd_kafka_error_destroy(error) }  // the returned error object is ours
-                    let code = rd_kafka_error_code(error)
-                    return KafkaError(code, context: "sending to \(topic)", fatal: rd_kafka_error_is_fatal(error) != 0)
                 }
             }
         }
@@ -277,14 +280,17 @@ private final class DeliveryBatch: Sendable {
     }
 }
 
-/// The message opaque librdkafka hands back in the delivery report: which batch, which record.
+/// The message opaque librdkafka hands back in the delivery report: which batch, which record,
+/// and the record's topic (so the report need not copy the name back out of librdkafka).
 /// Retained while the message is in librdkafka's hands, released by the callback.
 private final class DeliverySlot {
     let batch: DeliveryBatch
     let index: Int
-    init(batch: DeliveryBatch, index: Int) {
+    let topic: String
+    init(batch: DeliveryBatch, index: Int, topic: String) {
         self.batch = batch
         self.index = index
+        self.topic = topic
     }
 }
 
@@ -312,10 +318,9 @@ private let deliveryReportCallback: @convention(c) (OpaquePointer?, UnsafePointe
     guard let message, let opaque = message.pointee._private else { return }
     let slot = Unmanaged<DeliverySlot>.fromOpaque(opaque).takeRetainedValue()
     let record = message.pointee
-    let topic = record.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
     if record.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-        slot.batch.complete(slot.index, .success(KafkaDeliveryReport(topic: topic, partition: record.partition, offset: record.offset)))
+        slot.batch.complete(slot.index, .success(KafkaDeliveryReport(topic: slot.topic, partition: record.partition, offset: record.offset)))
     } else {
-        slot.batch.complete(slot.index, .failure(KafkaError(record.err, context: "delivering to \(topic)")))
+        slot.batch.complete(slot.index, .failure(KafkaError(record.err, context: "delivering to \(slot.topic)")))
     }
 }
