@@ -165,10 +165,6 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Sends the wake-ups asked for since the last commit. Losing one costs only latency
     /// (listeners also poll), so its commit does not wait for the WAL flush.
-    func sendWakeUps() async throws {
-        try await onQueue(cancellable: false) { handle in try self.sendWakeUps(handle: handle) }
-    }
-
     fileprivate func sendWakeUps(handle: OpaquePointer) throws {
         guard !pendingWakeUps.isEmpty else { return }
         let channels = pendingWakeUps.sorted()
@@ -192,8 +188,19 @@ public final class PostgresConnection: @unchecked Sendable {
         pendingWakeUps.removeAll()
     }
 
-    var hasPendingWakeUps: Bool {
-        get async { (try? await onQueue(cancellable: false) { _ in !self.pendingWakeUps.isEmpty }) ?? false }
+    /// For the pool, in one hop when the connection comes back: whether it is still inside a
+    /// transaction (then it is dropped), after sending the wake-ups of a transaction committed
+    /// by hand (BEGIN … COMMIT through `query`).
+    func settleForRelease() async -> (inTransaction: Bool, wakeUpError: (any Error)?) {
+        (try? await onQueue(cancellable: false) { handle -> (Bool, (any Error)?) in
+            guard PQtransactionStatus(handle) == PQTRANS_IDLE else { return (true, nil) }
+            do {
+                try self.sendWakeUps(handle: handle)
+                return (false, nil)
+            } catch {
+                return (false, error)
+            }
+        }) ?? (true, nil)
     }
 
     /// Runs a multi-statement script over the simple-query protocol. Only for SQL the code
@@ -215,14 +222,6 @@ public final class PostgresConnection: @unchecked Sendable {
             if poll(&descriptor, 1, 0) != 0 { return false }
             return PQtransactionStatus(handle) == PQTRANS_IDLE
         }) ?? false
-    }
-
-    var isInTransaction: Bool {
-        get async {
-            (try? await onQueue(cancellable: false) { handle in
-                PQtransactionStatus(handle) != PQTRANS_IDLE
-            }) ?? true
-        }
     }
 
     func close() async {

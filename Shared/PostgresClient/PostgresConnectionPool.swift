@@ -59,8 +59,7 @@ public actor PostgresConnectionPool: Service {
                 do {
                     let result = try await body(connection)
                     try await connection.query("COMMIT")
-                    await sendWakeUps(connection)
-                    return result
+                    return result  // its wake-ups go out when the connection is released
                 } catch {
                     // If ROLLBACK itself fails the connection is broken and `release` drops it.
                     _ = try? await connection.query("ROLLBACK")
@@ -95,16 +94,6 @@ public actor PostgresConnectionPool: Service {
                     }
                 }
             }
-        }
-    }
-
-    /// The transaction is committed whatever happens here: a wake-up that fails to go out is
-    /// logged, not thrown, and listeners find the work when they next poll.
-    private nonisolated func sendWakeUps(_ connection: PostgresConnection) async {
-        do {
-            try await connection.sendWakeUps()
-        } catch {
-            logger.warning("wake-ups not sent; listeners will poll", metadata: ["error": "\(error)"])
         }
     }
 
@@ -163,13 +152,12 @@ public actor PostgresConnectionPool: Service {
     }
 
     private func release(_ connection: PostgresConnection) async {
-        let inTransaction = await connection.isInTransaction
+        let (inTransaction, wakeUpError) = await connection.settleForRelease()
+        if let wakeUpError { logger.warning("wake-ups not sent; listeners will poll", metadata: ["error": "\(wakeUpError)"]) }
         if isClosed || inTransaction {
             await discard(connection)
             return
         }
-        // A transaction committed by hand (BEGIN … COMMIT in `withConnection`) has its wake-ups sent here.
-        if await connection.hasPendingWakeUps { await sendWakeUps(connection) }
         if !waiters.isEmpty {
             waiters.removeFirst().resume(returning: connection)
         } else {
