@@ -169,14 +169,15 @@ class Run:
 
     def check_restarts(self, findings):
         """The services that ended on their own since the last scenario and were restarted: each
-        must have ended with an error status (a fatal error it cannot recover from, reported),
-        not a crash by signal nor a silent exit 0, and its outbox must have been published since."""
+        must have ended on a fatal error it reported (a non-zero exit status and a log line saying
+        fatal), not by a signal nor silently, and its outbox must have been published since."""
         restarts = self.fleet.restarts[self.restarts_reported:]
         self.restarts_reported += len(restarts)
         findings.note("services restarted after ending on their own", dict(Counter(r.label for r in restarts)))
         for restart in restarts:
-            findings.check(f"{restart.label} ended on its own with an error status, not a crash", restart.status > 0,
-                           f"ended with {restart.ending} after {restart.ran_for:.0f}s")
+            findings.check(f"{restart.label} ended on its own on a fatal error it reported (error status, log says fatal)",
+                           restart.status > 0 and restart.said_fatal,
+                           f"ended with {restart.ending} after {restart.ran_for:.0f}s; {restart.fatal_line[:200]}")
             outbox = self.stack.rows(f"""SELECT count(*) FILTER (WHERE created_at < to_timestamp({restart.wall})
                                                                 AND sent_at >= to_timestamp({restart.wall})) AS published_after,
                                                 count(*) FILTER (WHERE sent_at IS NULL) AS unpublished
@@ -243,17 +244,20 @@ class Run:
     def scale_matching(self, stream, findings):
         """1 → 3 → 1: two more matching replicas join the group mid-stream, work, then leave gracefully."""
         replicas = [self.fleet.add_matching_replica() for _ in range(2)]
-        for replica in replicas:
-            replica.wait_ready(60)
-        log(f"  matching scaled to 3 ({', '.join(r.url for r in replicas)}) after {stream.sent} referrals")
-        time.sleep(self.args.scaled_for)
-        counts = {member.label: member.metric("passerelle_events_processed_total")
-                  for member in [self.fleet["matching"]] + replicas}
-        findings.note("events processed per matching replica while at 3", counts)
-        for replica in replicas:
-            graceful = replica.terminate(30)
-            findings.check(f"{replica.label} stopped gracefully on SIGTERM", graceful)
-        self.fleet.replicas.clear()
+        try:
+            for replica in replicas:
+                replica.wait_ready(60)
+            log(f"  matching scaled to 3 ({', '.join(r.url for r in replicas)}) after {stream.sent} referrals")
+            time.sleep(self.args.scaled_for)
+            counts = {member.label: member.metric("passerelle_events_processed_total")
+                      for member in [self.fleet["matching"]] + replicas}
+            findings.note("events processed per matching replica while at 3", counts)
+        finally:
+            # Back to one replica whatever happened, so the next scenario starts as it expects.
+            for replica in replicas:
+                graceful = replica.terminate(30)
+                findings.check(f"{replica.label} stopped gracefully on SIGTERM", graceful)
+            self.fleet.replicas.clear()
         log(f"  matching back to 1 after {stream.sent} referrals; processed while at 3: {counts}")
 
     def poison(self, stream, findings):

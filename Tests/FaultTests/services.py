@@ -12,7 +12,9 @@ import urllib.request
 
 from timing import elapsed, log, wait_for
 
-BASE_PORTS = {"intake": 58181, "matching": 58182, "notification": 58183, "evaluation": 58184}
+# Below Linux's ephemeral range (32768–60999): a port in it can be held for minutes as the local
+# end of some other program's connection, and a service restarted on it then fails to bind.
+BASE_PORTS = {"intake": 28181, "matching": 28182, "notification": 28183, "evaluation": 28184}
 
 
 class ServiceProcess:
@@ -63,17 +65,18 @@ class ServiceProcess:
             self.wanted = True
 
     def last_fatal_line(self):
-        """The last line of the current start's log that mentions "fatal", else its last line."""
+        """(whether a line of the current start's log mentions "fatal", the last such line or else
+        the last line)."""
         try:
             with open(self.log_path, errors="replace") as file:
                 file.seek(self.log_offset)
                 lines = [line.strip() for line in file if line.strip()]
         except OSError as error:
-            return f"(log not readable: {error})"
+            return False, f"(log not readable: {error})"
         fatal = [line for line in lines if "fatal" in line.lower()]
         if fatal:
-            return fatal[-1][:400]
-        return "(no line mentions fatal; last line: " + (lines[-1][:300] if lines else "none") + ")"
+            return True, fatal[-1][:400]
+        return False, "(no line mentions fatal; last line: " + (lines[-1][:300] if lines else "none") + ")"
 
     @property
     def running(self):
@@ -142,10 +145,11 @@ def http_status(url, timeout=3):
 class Restart:
     """A service that ended without being asked to, and was started again."""
 
-    def __init__(self, member, status, fatal_line):
+    def __init__(self, member, status, said_fatal, fatal_line):
         self.label = member.label
         self.service = member.service
         self.status = status            # the exit status; negative: the signal that ended it
+        self.said_fatal = said_fatal    # whether its log says "fatal"
         self.fatal_line = fatal_line
         self.at = elapsed()             # seconds into the run
         self.wall = time.time()         # for comparing with the schemas' timestamps
@@ -229,7 +233,7 @@ class Fleet:
                         member.ended_seen = now
                     if member.ended_seen - member.started_at < 10 and now - member.ended_seen < 2:
                         continue
-                    restart = Restart(member, member.process.returncode, member.last_fatal_line())
+                    restart = Restart(member, member.process.returncode, *member.last_fatal_line())
                     self.restarts.append(restart)
                     log(f"  supervisor: {restart.describe()}; starting it again")
                     member.start()
