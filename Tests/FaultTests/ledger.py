@@ -100,7 +100,9 @@ def classify_absent(stack, findings, schema, topic, event_type, missing, identif
     (lost by the broker: the row marked sent, {identifier: BrokerLoss}; the rest: not published)."""
     if not missing:
         return {}, set()
+    started = time.monotonic()
     confirmed = still_absent(stack, topic, event_type, missing, identify)
+    log(f"  {topic} read again for {len(missing)} missing {event_type} in {time.monotonic() - started:.1f}s: {len(confirmed)} still absent")
     if confirmed != missing:
         findings.note(f"{event_type} found only on a second read of the topic", sample(missing - confirmed))
     if not confirmed:
@@ -203,7 +205,9 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset(), broker_ma
     findings.check("intake: each idempotency key holds the referral the client was given", not wrong, f"keys: {sample(wrong)}")
 
     # Every topic in one pass: reading waits for the broker to go idle, once.
+    started = time.monotonic()
     records = topics.read_topics(stack.bootstrap, [topics.REFERRALS, topics.MATCHING, topics.NOTIFICATIONS] + DLQ_TOPICS)
+    log(f"  topics read in {time.monotonic() - started:.1f}s: " + ", ".join(f"{name} {len(got)}" for name, got in records.items() if got))
 
     # -- the referrals topic -------------------------------------------------------------------
     received = defaultdict(Counter)

@@ -398,7 +398,9 @@ def main():
     parser.add_argument("--kafka-port", type=int, default=59094)
     parser.add_argument("--s3-port", type=int, default=59095, help="the local S3 endpoint holding the broker's topics")
     parser.add_argument("--rate", type=float, default=15.0, help="referrals per second during a scenario")
-    parser.add_argument("--quiet-timeout", type=float, default=120.0, help="longest wait for the loop to settle after a scenario")
+    # On S3 storage under load the consumers have needed more than two minutes to catch up after
+    # the broker's restart (they did, a little later); the bound still fails a loop that stays stuck.
+    parser.add_argument("--quiet-timeout", type=float, default=180.0, help="longest wait for the loop to settle after a scenario")
     parser.add_argument("--postgres-outage", type=float, default=5.0, help="seconds PostgreSQL stays down")
     parser.add_argument("--between-kills", type=float, default=3.0)
     parser.add_argument("--scaled-for", type=float, default=10.0, help="seconds matching runs with 3 replicas")
@@ -441,7 +443,7 @@ def main():
     watchdog.daemon = True
     watchdog.start()
 
-    estimates = {"kill": 110, "broker": 150, "postgres": 70, "scale": 70, "poison": 70}
+    estimates = {"kill": 110, "broker": 200, "postgres": 70, "scale": 70, "poison": 70}
     failures = 0
     try:
         try:
