@@ -1,14 +1,20 @@
-"""The four service executables as child processes on 127.0.0.1, started, killed, restarted."""
+"""The four service executables as child processes on 127.0.0.1, started, killed, restarted, and
+supervised as an orchestrator would (docker compose `restart: unless-stopped`, a Kubernetes
+Deployment): a service that ends without being asked to is started again, and every such restart
+is recorded with the exit status and the last log line that says "fatal"."""
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 
-from timing import log, wait_for
+from timing import elapsed, log, wait_for
 
-BASE_PORTS = {"intake": 58181, "matching": 58182, "notification": 58183, "evaluation": 58184}
+# Below Linux's ephemeral range (32768–60999): a port in it can be held for minutes as the local
+# end of some other program's connection, and a service restarted on it then fails to bind.
+BASE_PORTS = {"intake": 28181, "matching": 28182, "notification": 28183, "evaluation": 28184}
 
 
 class ServiceProcess:
@@ -21,6 +27,17 @@ class ServiceProcess:
         self.replica = replica
         self.process = None
         self.starts = 0
+        # Held while the harness starts or stops this process, so the supervisor never restarts
+        # one the harness is stopping on purpose.
+        self.lock = threading.RLock()
+        self.wanted = False      # the harness wants it running: an exit it did not ask for is restarted
+        self.started_at = None   # monotonic
+        self.ended_seen = None   # when the supervisor first saw this start's process ended
+        self.log_offset = 0      # where this start's lines begin in the log file
+
+    @property
+    def log_path(self):
+        return os.path.join(self.fleet.log_dir, f"{self.label}.log")
 
     @property
     def label(self):
@@ -31,15 +48,35 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
-        self.starts += 1
-        path = os.path.join(self.fleet.log_dir, f"{self.label}.log")
-        out = open(path, "a")
-        out.write(f"---- start {self.starts} ----\n")
-        out.flush()
-        env = self.fleet.environment(self.service, self.port)
-        self.process = subprocess.Popen([os.path.join(self.fleet.bin_dir, f"passerelle-{self.service}"), "serve"],
-                                        env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        out.close()
+        with self.lock:
+            self.starts += 1
+            with open(self.log_path, "a") as out:
+                out.write(f"---- start {self.starts} ----\n")
+                out.flush()
+                self.log_offset = out.tell()
+                env = self.fleet.environment(self.service, self.port)
+                # A session of its own: a Ctrl-C at the terminal reaches the harness, which stops
+                # the services itself, and not the services behind its back.
+                self.process = subprocess.Popen([os.path.join(self.fleet.bin_dir, f"passerelle-{self.service}"), "serve"],
+                                                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                start_new_session=True)
+            self.started_at = time.monotonic()
+            self.ended_seen = None
+            self.wanted = True
+
+    def last_fatal_line(self):
+        """(whether a line of the current start's log mentions "fatal", the last such line or else
+        the last line)."""
+        try:
+            with open(self.log_path, errors="replace") as file:
+                file.seek(self.log_offset)
+                lines = [line.strip() for line in file if line.strip()]
+        except OSError as error:
+            return False, f"(log not readable: {error})"
+        fatal = [line for line in lines if "fatal" in line.lower()]
+        if fatal:
+            return True, fatal[-1][:400]
+        return False, "(no line mentions fatal; last line: " + (lines[-1][:300] if lines else "none") + ")"
 
     @property
     def running(self):
@@ -51,7 +88,9 @@ class ServiceProcess:
     def wait_ready(self, timeout=60):
         def check():
             if not self.running:
-                raise RuntimeError(f"{self.label} exited with {self.process.returncode}; see {self.fleet.log_dir}/{self.label}.log")
+                if self.wanted and self.fleet.supervising:
+                    return False  # the supervisor starts it again
+                raise RuntimeError(f"{self.label} exited with {self.process.returncode}; see {self.log_path}")
             return self.ready()
         started = time.monotonic()
         wait_for(check, timeout, f"{self.label} to be ready", interval=0.2)
@@ -59,20 +98,25 @@ class ServiceProcess:
 
     def kill(self):
         """SIGKILL: no shutdown work at all, the crash every guarantee is written against."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
+        with self.lock:
+            self.wanted = False
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
 
     def terminate(self, timeout=30):
         """SIGTERM, the graceful shutdown; returns whether it ended in time (else it is killed)."""
-        if not self.running:
-            return True
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return False
+        with self.lock:
+            self.wanted = False
+            if not self.running:
+                return True
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+                return True
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return False
 
     def metric(self, name):
         """The sum of a Prometheus counter over its labels, from /metrics (None when unreachable)."""
@@ -98,8 +142,29 @@ def http_status(url, timeout=3):
         return None
 
 
+class Restart:
+    """A service that ended without being asked to, and was started again."""
+
+    def __init__(self, member, status, said_fatal, fatal_line):
+        self.label = member.label
+        self.service = member.service
+        self.status = status            # the exit status; negative: the signal that ended it
+        self.said_fatal = said_fatal    # whether its log says "fatal"
+        self.fatal_line = fatal_line
+        self.at = elapsed()             # seconds into the run
+        self.wall = time.time()         # for comparing with the schemas' timestamps
+        self.ran_for = (member.ended_seen or time.monotonic()) - member.started_at
+
+    @property
+    def ending(self):
+        return f"signal {-self.status}" if self.status < 0 else f"exit status {self.status}"
+
+    def describe(self):
+        return f"{self.label} ended after {self.ran_for:.0f}s with {self.ending} at {self.at:.0f}s; last log line saying fatal: {self.fatal_line}"
+
+
 class Fleet:
-    """The services of one run: their settings, processes and logs."""
+    """The services of one run: their settings, processes, logs and supervision."""
 
     def __init__(self, bin_dir, stack, log_dir, jwt_secret):
         self.bin_dir = bin_dir
@@ -108,6 +173,10 @@ class Fleet:
         self.jwt_secret = jwt_secret
         self.members = {name: ServiceProcess(self, name, port) for name, port in BASE_PORTS.items()}
         self.replicas = []
+        self.restarts = []  # Restart, in order
+        self.supervising = False
+        self.closing = threading.Event()
+        self.supervisor = threading.Thread(target=self.supervise, daemon=True, name="supervisor")
 
     def environment(self, service, port):
         env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LD_LIBRARY_PATH", "TZ")}
@@ -145,6 +214,31 @@ class Fleet:
         for member in self.members.values():
             member.wait_ready(90)
         log("services ready: " + ", ".join(f"{m.label} {m.url}" for m in self.members.values()))
+        self.supervising = True
+        self.supervisor.start()
+
+    def supervise(self, interval=0.5):
+        """Restarts every member that ended while the harness wanted it running. One that ends
+        within 10 s of its start waits 2 s before the next, so a service that cannot start does
+        not spin (the waits of the scenario bound how long that goes on)."""
+        while not self.closing.wait(interval):
+            for member in self.all():
+                if not member.lock.acquire(blocking=False):
+                    continue  # the harness is starting or stopping it
+                try:
+                    if not member.wanted or member.process is None or member.process.poll() is None or self.closing.is_set():
+                        continue
+                    now = time.monotonic()
+                    if member.ended_seen is None:
+                        member.ended_seen = now
+                    if member.ended_seen - member.started_at < 10 and now - member.ended_seen < 2:
+                        continue
+                    restart = Restart(member, member.process.returncode, *member.last_fatal_line())
+                    self.restarts.append(restart)
+                    log(f"  supervisor: {restart.describe()}; starting it again")
+                    member.start()
+                finally:
+                    member.lock.release()
 
     def add_matching_replica(self):
         number = len(self.replicas) + 2
@@ -154,12 +248,24 @@ class Fleet:
         return replica
 
     def not_ready(self):
-        return [member.label for member in self.all() if member.running and not member.ready()]
+        """Members that should run and do not answer ready, including one that ended and waits for
+        the supervisor."""
+        return [member.label for member in self.all()
+                if (member.wanted and not member.running) or (member.running and not member.ready())]
 
     def stop(self):
+        """Stops every member (SIGTERM); the supervisor leaves them stopped."""
         for member in self.all():
             if member.running:
                 member.terminate(20)
+
+    def close(self):
+        """At the end of the run: no more restarts, every member stopped."""
+        self.closing.set()
+        if self.supervisor.is_alive():
+            self.supervisor.join(5)
+        self.supervising = False
+        self.stop()
 
     def run_command(self, service, arguments, timeout=120):
         env = self.environment(service, 0)

@@ -3,8 +3,8 @@ on ports and in a directory of their own, the broker storing its topics in a loc
 (moto) so that they survive a broker restart, and psql for reading every schema."""
 import json
 import os
-import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -70,16 +70,19 @@ class Stack:
         log(f"broker now stores its topics in {self.storage} on 127.0.0.1:{self.s3_port}")
 
     def start_s3(self):
-        server = shutil.which("moto_server")
-        if server is None:
-            raise RuntimeError("moto_server not found: run deploy/local/install.sh (pip 'moto[server]')")
-        out = open(os.path.join(self.directory, "s3.log"), "w")
-        self.s3 = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(self.s3_port)], stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+        try:
+            import moto.server  # noqa: F401  (only whether it is there)
+        except ImportError as error:
+            raise RuntimeError(f"moto's server is not installed ({error}): run deploy/local/install.sh (pip 'moto[server]')")
+        with open(os.path.join(self.directory, "s3.log"), "w") as out:
+            # The Python running the harness, so no PATH entry is needed; a session of its own, so
+            # a Ctrl-C reaches the harness, which stops it.
+            self.s3 = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)],
+                                       stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
         def bucket_created():
             if self.s3.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {self.s3.returncode}; see {out.name}")
+                raise RuntimeError(f"the S3 endpoint exited with {self.s3.returncode}; see {self.directory}/s3.log")
             try:
                 request = urllib.request.Request(f"http://127.0.0.1:{self.s3_port}/{self.bucket}", method="PUT")
                 with urllib.request.urlopen(request, timeout=2) as response:

