@@ -83,8 +83,8 @@ cat <<EOF
 **Rebuild.** \`passerelle-evaluation seed-events\` publishes $seeded scripted pathways ($events events on the
 referrals and matching topics, 12 partitions each); \`passerelle-evaluation rebuild\` then reads them all from the
 beginning (partitions assigned, no group to join), applies each event with the live consumer's code to an
-in-memory projection, and in one transaction writes fresh tables (JSON batches of 2,000 rows through
-\`jsonb_populate_recordset\`), records every event as processed and swaps the tables in. The time is the whole
+in-memory projection (decoding chunks of 4,096 records on every core, applying them in order), and in one
+transaction loads fresh tables with COPY, records every event as processed and swaps the tables in. The time is the whole
 command from reading the first record to the commit. Target: at least 20,000 events/s.
 
 | events | seconds (spread) | events/s (spread) |
