@@ -14,18 +14,29 @@ final class InFlightLimit: Sendable {
         state = Mutex(State(available: capacity))
     }
 
+    /// Returns early, without a permit, when the task is cancelled: the lanes that would have
+    /// released one have stopped too.
     func acquire() async {
-        await withCheckedContinuation { continuation in
-            let granted = state.withLock { state -> Bool in
-                if state.available > 0 {
-                    state.available -= 1
-                    return true
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let granted = state.withLock { state -> Bool in
+                    if state.available > 0 {
+                        state.available -= 1
+                        return true
+                    }
+                    if Task.isCancelled { return true }
+                    precondition(state.waiter == nil, "one task acquires")
+                    state.waiter = continuation
+                    return false
                 }
-                precondition(state.waiter == nil, "one task acquires")
-                state.waiter = continuation
-                return false
+                if granted { continuation.resume() }
             }
-            if granted { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
         }
     }
 
