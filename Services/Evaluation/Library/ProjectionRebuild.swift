@@ -27,6 +27,8 @@ public struct ProjectionRebuild: Sendable {
         public var pathways: Int
         public var unmetNeeds: Int
         public var seconds: Double
+        /// Of `seconds`, the part spent reading and applying before the swapping transaction began.
+        public var readingSeconds: Double
         public var eventsPerSecond: Double { seconds > 0 ? Double(events) / seconds : 0 }
     }
 
@@ -137,8 +139,10 @@ public struct ProjectionRebuild: Sendable {
                 consumers.append(consumer)
                 try await read(topics, from: consumer, into: &replay)
             }
-            logger.info("projection replayed; swapping it in", metadata: ["events": "\(replay.events.count)"])
-            let summary = try await swap(replay, consumers: consumers, started: started)
+            let read = ContinuousClock.now - started
+            logger.info("projection replayed; swapping it in", metadata: ["events": "\(replay.events.count)", "seconds": "\(read)"])
+            var summary = try await swap(replay, consumers: consumers, started: started)
+            summary.readingSeconds = read.seconds
             for consumer in consumers { await consumer.close() }
             return summary
         } catch {
@@ -181,12 +185,11 @@ public struct ProjectionRebuild: Sendable {
                 }
                 try await write(replay, on: connection)
                 try await connection.query("COMMIT")
-                let elapsed = (ContinuousClock.now - started).components
                 return Summary(
                     events: replay.events.count + replay.skipped, skipped: replay.skipped,
                     pathways: replay.states.values.filter { $0.pathway != nil }.count,
                     unmetNeeds: replay.states.values.reduce(0) { $0 + $1.unmetNeeds.count },
-                    seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+                    seconds: (ContinuousClock.now - started).seconds, readingSeconds: 0)
             } catch {
                 _ = try? await connection.query("ROLLBACK")
                 throw error
@@ -247,4 +250,11 @@ public struct ProjectionRebuild: Sendable {
 
 public struct ProjectionRebuildError: Error, CustomStringConvertible {
     public var description: String
+}
+
+extension Duration {
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
 }

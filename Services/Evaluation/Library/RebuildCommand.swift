@@ -30,7 +30,8 @@ struct RebuildCommand: AsyncParsableCommand {
             guard pending.isEmpty else { throw ValidationError("the schema \(schema) is missing migrations \(pending): run `passerelle-evaluation migrate` first") }
             let summary = try await ProjectionRebuild(settings: settings, pool: pool, logger: logger).run()
             print("rebuilt \(summary.pathways) pathways and \(summary.unmetNeeds) unmet needs from \(summary.events) events "
-                + "(\(summary.skipped) unreadable) in \(String(format: "%.2f", summary.seconds)) s: \(Int(summary.eventsPerSecond)) events/s")
+                + "(\(summary.skipped) unreadable) in \(String(format: "%.2f", summary.seconds)) s: \(Int(summary.eventsPerSecond)) events/s "
+                + "(reading \(String(format: "%.2f", summary.readingSeconds)) s, swapping in \(String(format: "%.2f", summary.seconds - summary.readingSeconds)) s)")
             await pool.close()
         } catch {
             await pool.close()

@@ -39,11 +39,12 @@ spread() { sort -g | awk 'NR==1{min=$1} {max=$1} END {printf "%.1f–%.1f", min,
 # ---- Rebuild --------------------------------------------------------------------------------
 seed_line=$("$bin/passerelle-evaluation" seed-events --pathways "$seeded")
 events=$(awk '{print $2}' <<<"$seed_line")
-rates=(); times=()
+rates=(); times=(); reading=()
 for _ in $(seq 1 "$runs"); do
   line=$("$bin/passerelle-evaluation" rebuild)
   times+=("$(sed -E 's/.* in ([0-9.]+) s:.*/\1/' <<<"$line")")
-  rates+=("$(sed -E 's/.*: ([0-9]+) events\/s/\1/' <<<"$line")")
+  rates+=("$(sed -E 's/.*: ([0-9]+) events\/s.*/\1/' <<<"$line")")
+  reading+=("$(sed -E 's/.*\(reading ([0-9.]+) s,.*/\1/' <<<"$line")")
 done
 
 # ---- Reports over 100,000 pathways ---------------------------------------------------------
@@ -87,9 +88,9 @@ in-memory projection (decoding chunks of 4,096 records on every core, applying t
 transaction loads fresh tables with COPY, records every event as processed and swaps the tables in. The time is the whole
 command from reading the first record to the commit. Target: at least 20,000 events/s.
 
-| events | seconds (spread) | events/s (spread) |
-|---|---|---|
-| $events | $(printf '%s\n' "${times[@]}" | median) ($(printf '%s\n' "${times[@]}" | spread)) | $(printf '%s\n' "${rates[@]}" | median | awk '{printf "%.0f", $1}') ($(printf '%s\n' "${rates[@]}" | spread)) |
+| events | seconds (spread) | events/s (spread) | of which reading and applying, s (spread) |
+|---|---|---|---|
+| $events | $(printf '%s\n' "${times[@]}" | median) ($(printf '%s\n' "${times[@]}" | spread)) | $(printf '%s\n' "${rates[@]}" | median | awk '{printf "%.0f", $1}') ($(printf '%s\n' "${rates[@]}" | spread)) | $(printf '%s\n' "${reading[@]}" | median) ($(printf '%s\n' "${reading[@]}" | spread)) |
 
 **Reports** over $report_pathways pathways (generated in SQL; 80,000 distinct clients; outcome measures and service
 use for the completed ones): \`GET /v1/reports/<name>\` over HTTP with an analyst token, all sites and the whole
