@@ -394,9 +394,9 @@ def main():
     parser.add_argument("--scenario", default=os.environ.get("PASSERELLE_FAULT_SCENARIOS") or ",".join(SCENARIOS),
                         help=f"comma-separated, from {','.join(SCENARIOS)}, or none (default: PASSERELLE_FAULT_SCENARIOS, else all)")
     parser.add_argument("--dir", default="/var/tmp/passerelle-faults", help="the stack's data and logs (wiped at start)")
-    parser.add_argument("--pg-port", type=int, default=55434)
-    parser.add_argument("--kafka-port", type=int, default=59094)
-    parser.add_argument("--s3-port", type=int, default=59095, help="the local S3 endpoint holding the broker's topics")
+    parser.add_argument("--pg-port", type=int, default=25434)
+    parser.add_argument("--kafka-port", type=int, default=29094)
+    parser.add_argument("--s3-port", type=int, default=29095, help="the local S3 endpoint holding the broker's topics")
     parser.add_argument("--rate", type=float, default=15.0, help="referrals per second during a scenario")
     # On S3 storage under load the consumers have needed more than two minutes to catch up after
     # the broker's restart (they did, a little later); the bound still fails a loop that stays stuck.
