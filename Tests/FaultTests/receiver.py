@@ -31,7 +31,10 @@ class WebhookReceiver:
         self.thread.start()
 
     def stop(self):
-        self.server.shutdown()
+        # shutdown() waits for serve_forever to notice; if it never started (the stack failed
+        # first), that wait would never end.
+        if self.thread.is_alive():
+            self.server.shutdown()
         self.server.server_close()
 
     def snapshot(self):
