@@ -257,15 +257,20 @@ struct PostgresClientTests {
         for pool in pools { await pool.close() }
     }
 
-    @Test("LISTEN wakes up a waiter when another session notifies")
-    func listenNotify() async throws {
-        let channel = TestEnvironment.uniqueName("chan")
+    /// A listener on `channel` counting its wake-ups, once connected (its first wake-up says so).
+    func connectedListener(_ channel: String) async throws -> (PostgresListener, WakeUpCounter, Task<Void, Never>) {
         let listener = PostgresListener(configuration: TestEnvironment.postgresConfiguration(), channel: channel, logger: logger)
         listener.start()
         let counter = WakeUpCounter()
         let reader = Task { for await _ in listener.wakeUps { counter.count.add(1, ordering: .relaxed) } }
-        // The first wake-up says the listener is connected.
         #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) >= 1 })
+        return (listener, counter, reader)
+    }
+
+    @Test("LISTEN wakes up a waiter when another session notifies")
+    func listenNotify() async throws {
+        let channel = TestEnvironment.uniqueName("chan")
+        let (listener, counter, reader) = try await connectedListener(channel)
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
         try await pool.withConnection { try await $0.query("SELECT pg_notify(\(channel), 'x')") }
         #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) >= 2 })
@@ -277,11 +282,7 @@ struct PostgresClientTests {
     @Test("a wake-up asked for in a transaction goes out after it commits, never for one that rolls back")
     func wakeUpsAfterCommit() async throws {
         let channel = TestEnvironment.uniqueName("chan")
-        let listener = PostgresListener(configuration: TestEnvironment.postgresConfiguration(), channel: channel, logger: logger)
-        listener.start()
-        let counter = WakeUpCounter()
-        let reader = Task { for await _ in listener.wakeUps { counter.count.add(1, ordering: .relaxed) } }
-        #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) >= 1 })
+        let (listener, counter, reader) = try await connectedListener(channel)
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
 
         // Inside the transaction nothing is sent yet; after the commit, once.
