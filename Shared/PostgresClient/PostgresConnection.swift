@@ -382,21 +382,25 @@ private final class StatementCancellation: Sendable {
         phase.withLock { $0 = .finished }
     }
 
-    func cancel(using handle: CancelHandle, attempt: Int = 0) {
+    /// Called from the cancelled task's cancellation handler, often on the cooperative pool:
+    /// the cancel requests themselves (PQcancel opens a connection to the server and waits for
+    /// it) are made on a dispatch thread.
+    func cancel(using handle: CancelHandle) {
         let running = phase.withLock { phase -> Bool in
-            switch phase {
-            case .waiting:
-                phase = .cancelled
-                return false
-            case .running:
-                handle.cancel()  // under the lock, so it cannot outlive the call
-                return true
-            case .cancelled, .finished:
-                return false
-            }
+            if phase == .waiting { phase = .cancelled }
+            return phase == .running
+        }
+        if running { DispatchQueue.global().async { self.requestCancel(using: handle, attempt: 0) } }
+    }
+
+    private func requestCancel(using handle: CancelHandle, attempt: Int) {
+        let running = phase.withLock { phase -> Bool in
+            guard phase == .running else { return false }
+            handle.cancel()  // under the lock, so it cannot reach the connection's next statement
+            return true
         }
         guard running, attempt < 50 else { return }
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(100)) { self.cancel(using: handle, attempt: attempt + 1) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(100)) { self.requestCancel(using: handle, attempt: attempt + 1) }
     }
 }
 
