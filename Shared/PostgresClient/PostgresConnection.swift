@@ -176,7 +176,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Forgets the wake-ups of a transaction that rolled back.
     func discardWakeUps() async {
-        _ = try? await onQueue(cancellable: false) { _ in self.pendingWakeUps.removeAll() }
+        _ = try? await onQueue(cancellable: false) { _ in self.discardPendingWakeUps() }
     }
 
     /// From a session, already on `queue`.
@@ -184,7 +184,7 @@ public final class PostgresConnection: @unchecked Sendable {
         pendingWakeUps.insert(channel)
     }
 
-    fileprivate func discardWakeUps(handle: OpaquePointer) {
+    fileprivate func discardPendingWakeUps() {
         pendingWakeUps.removeAll()
     }
 
@@ -342,8 +342,7 @@ public struct PostgresSession: ~Copyable {
         connection.addWakeUp(channel)
     }
 
-    func sendWakeUps() throws { try connection.sendWakeUps(handle: handle) }
-    func discardWakeUps() { connection.discardWakeUps(handle: handle) }
+    func discardWakeUps() { connection.discardPendingWakeUps() }
 }
 
 /// The cancel object outlives any statement (freed in the connection's deinit).

@@ -85,8 +85,7 @@ public actor PostgresConnectionPool: Service {
                     do {
                         let result = try body(session)
                         try session.query("COMMIT")
-                        do { try session.sendWakeUps() } catch { self.logger.warning("wake-ups not sent; listeners will poll", metadata: ["error": "\(error)"]) }
-                        return result
+                        return result  // its wake-ups go out when the connection is released
                     } catch {
                         _ = try? session.query("ROLLBACK")
                         session.discardWakeUps()
