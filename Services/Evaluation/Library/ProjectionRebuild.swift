@@ -141,8 +141,7 @@ public struct ProjectionRebuild: Sendable {
             }
             let read = ContinuousClock.now - started
             logger.info("projection replayed; swapping it in", metadata: ["events": "\(replay.events.count)", "seconds": "\(read)"])
-            var summary = try await swap(replay, consumers: consumers, started: started)
-            summary.readingSeconds = read.seconds
+            let summary = try await swap(replay, consumers: consumers, started: started, reading: read)
             for consumer in consumers { await consumer.close() }
             return summary
         } catch {
@@ -173,7 +172,7 @@ public struct ProjectionRebuild: Sendable {
         }
     }
 
-    private func swap(_ replay: Replay, consumers: [KafkaConsumer], started: ContinuousClock.Instant) async throws -> Summary {
+    private func swap(_ replay: Replay, consumers: [KafkaConsumer], started: ContinuousClock.Instant, reading: Duration) async throws -> Summary {
         // One connection for the whole transaction; reading the rest of the topics happens inside it.
         try await pool.withConnection { connection in
             var replay = replay
@@ -189,7 +188,7 @@ public struct ProjectionRebuild: Sendable {
                     events: replay.events.count + replay.skipped, skipped: replay.skipped,
                     pathways: replay.states.values.filter { $0.pathway != nil }.count,
                     unmetNeeds: replay.states.values.reduce(0) { $0 + $1.unmetNeeds.count },
-                    seconds: (ContinuousClock.now - started).seconds, readingSeconds: 0)
+                    seconds: (ContinuousClock.now - started).seconds, readingSeconds: reading.seconds)
             } catch {
                 _ = try? await connection.query("ROLLBACK")
                 throw error
