@@ -82,10 +82,11 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
 
-        .target(name: "PostgresClient", dependencies: ["CLibPQ", logging, metrics, lifecycle], path: "Shared/PostgresClient", swiftSettings: strict),
+        .target(name: "WireFormats", path: "Shared/WireFormats", swiftSettings: strict),
+        .target(name: "PostgresClient", dependencies: ["CLibPQ", "WireFormats", logging, metrics, lifecycle], path: "Shared/PostgresClient", swiftSettings: strict),
         .target(name: "KafkaClient", dependencies: ["CRdKafka", logging, lifecycle], path: "Shared/KafkaClient", swiftSettings: strict),
         .target(name: "Domain", path: "Shared/Domain", swiftSettings: strict),
-        .target(name: "Contracts", dependencies: ["Domain"], path: "Shared/Contracts", exclude: ["Schemas"], swiftSettings: strict),
+        .target(name: "Contracts", dependencies: ["Domain", "WireFormats"], path: "Shared/Contracts", exclude: ["Schemas"], swiftSettings: strict),
         .target(name: "Messaging", dependencies: ["Contracts", "PostgresClient", "KafkaClient", logging, metrics, lifecycle], path: "Shared/Messaging", swiftSettings: strict),
         .target(
             name: "ServiceRuntime",
@@ -105,6 +106,7 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["PostgresClient", "KafkaClient", "Contracts", "ServiceRuntime", logging], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "DomainTests", dependencies: ["Domain"], path: "Tests/DomainTests", swiftSettings: strict),
+        .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"], path: "Tests/WireFormatsTests", swiftSettings: strict),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts", "Domain"], path: "Tests/ContractsTests", exclude: ["validate_schemas.py"], swiftSettings: strict),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "TestSupport"], path: "Tests/PostgresClientTests", swiftSettings: strict),
         .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "TestSupport"], path: "Tests/KafkaClientTests", swiftSettings: strict),

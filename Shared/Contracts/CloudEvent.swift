@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 
 /// The envelope of every Passerelle event: CloudEvents 1.0 in Kafka binary mode. The context
 /// attributes travel as `ce_*` record headers and the body is the JSON `data`.
@@ -34,7 +35,7 @@ public struct CloudEvent: Sendable, Equatable {
     public var headers: [(key: String, value: String)] {
         [
             ("ce_specversion", Self.specVersion),
-            ("ce_id", id.uuidString.lowercased()),
+            ("ce_id", UUIDText.format(id)),
             ("ce_source", source),
             ("ce_type", type),
             ("ce_subject", subject),
@@ -50,7 +51,7 @@ public struct CloudEvent: Sendable, Equatable {
             return value
         }
         guard try required("ce_specversion") == Self.specVersion else { throw .unsupportedSpecVersion(headers["ce_specversion"] ?? "") }
-        guard let id = UUID(uuidString: try required("ce_id")) else { throw .invalidAttribute("ce_id", headers["ce_id"] ?? "") }
+        guard let id = UUIDText.parse(try required("ce_id")) else { throw .invalidAttribute("ce_id", headers["ce_id"] ?? "") }
         guard let time = EventCoding.parseTimestamp(try required("ce_time")) else { throw .invalidAttribute("ce_time", headers["ce_time"] ?? "") }
         if data != nil, let contentType = headers["content-type"], !contentType.hasPrefix(Self.jsonContentType) {
             throw .invalidAttribute("content-type", contentType)
@@ -125,11 +126,32 @@ public enum EventCoding {
     }
 
     public static func timestamp(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
+        UTCTimestamp.iso8601(date)
     }
 
+    /// An RFC 3339 date-time. The common shapes are read without Foundation's parser (a
+    /// replay reads hundreds of thousands); it still reads whatever else ISO 8601 allows.
     public static func parseTimestamp(_ text: String) -> Date? {
+        if text.utf8.count > 10, let date = UTCTimestamp.parse(text) { return date }
         if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
         return try? Date.ISO8601FormatStyle().parse(text)
+    }
+}
+
+extension KeyedDecodingContainer {
+    // Synthesised `Decodable` conformances in this module pick these over the generic
+    // `decode(_:forKey:)`: Foundation parses a UUID with `sscanf`, the costliest step of
+    // decoding an event. Same errors as Foundation's for a string that is not a UUID.
+    func decode(_ type: UUID.Type, forKey key: Key) throws -> UUID {
+        let text = try decode(String.self, forKey: key)
+        guard let uuid = UUIDText.parse(text) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "Attempted to decode UUID from invalid UUID string.")
+        }
+        return uuid
+    }
+
+    func decodeIfPresent(_ type: UUID.Type, forKey key: Key) throws -> UUID? {
+        guard contains(key), try !decodeNil(forKey: key) else { return nil }
+        return try decode(UUID.self, forKey: key)
     }
 }

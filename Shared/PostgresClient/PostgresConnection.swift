@@ -160,7 +160,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// caps all writers of the database at one commit per flush.
     public func notifyAfterCommit(_ channel: String) async throws {
         precondition(PostgresConfiguration.isPlainIdentifier(channel), "not a plain identifier: \(channel)")
-        try await onQueue(cancellable: false) { _ in self.pendingWakeUps.insert(channel) }
+        try await onQueue(cancellable: false) { _ in _ = self.pendingWakeUps.insert(channel) }
     }
 
     /// Sends the wake-ups asked for since the last commit. Losing one costs only latency

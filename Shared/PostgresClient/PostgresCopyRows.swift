@@ -28,4 +28,10 @@ public struct PostgresCopyRows: Sendable {
         bytes.append(UInt8(ascii: "\n"))
         count += 1
     }
+
+    /// The rows of `other` after these: rows can be formatted in parallel and gathered in order.
+    public mutating func append(contentsOf other: PostgresCopyRows) {
+        bytes.append(contentsOf: other.bytes)
+        count += other.count
+    }
 }

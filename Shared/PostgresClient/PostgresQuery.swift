@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 
 /// A parameterised statement. Interpolated values become `$n` parameters sent separately from
 /// the SQL text, so nothing a user types can change the statement:
@@ -75,8 +76,9 @@ extension Double: PostgresEncodable { public var postgresText: String { String(s
 extension Bool: PostgresEncodable { public var postgresText: String { self ? "t" : "f" } }
 extension UUID: PostgresEncodable { public var postgresText: String { UUIDText.format(self) } }
 
+/// Timestamps travel as ISO text in UTC (every connection sets TimeZone=UTC, DateStyle=ISO).
 extension Date: PostgresEncodable {
-    public var postgresText: String { PostgresTimestamp.format(self) }
+    public var postgresText: String { UTCTimestamp.postgres(self) }
 }
 
 extension Data: PostgresEncodable {

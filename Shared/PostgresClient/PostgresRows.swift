@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 
 /// The rows of one result, copied out of libpq (text format) so the `PGresult` is freed at once.
 public struct PostgresRows: Sendable, Sequence {
@@ -82,7 +83,7 @@ extension Bool: PostgresDecodable {
 }
 extension Date: PostgresDecodable {
     public init?(postgresText: String) {
-        guard let date = PostgresTimestamp.parse(postgresText) else { return nil }
+        guard let date = UTCTimestamp.parse(postgresText) else { return nil }
         self = date
     }
 }
@@ -140,68 +141,3 @@ extension Array: PostgresDecodable where Element: PostgresDecodable {
     }
 }
 
-/// Timestamps travel as ISO text in UTC (every connection sets TimeZone=UTC, DateStyle=ISO).
-enum PostgresTimestamp {
-    static func format(_ date: Date) -> String {
-        // Microsecond precision, which is what timestamptz stores.
-        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
-        let seconds = (micros / 1_000_000).rounded(.down)
-        let fraction = Int(micros - seconds * 1_000_000)
-        let base = Date(timeIntervalSince1970: seconds)
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: base)
-        func pad(_ v: Int?, _ width: Int) -> String {
-            let s = String(v ?? 0)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2)) \(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(fraction, 6))+00"
-    }
-
-    /// Parses `2026-11-23 09:50:30.123456+00` (and `+05:30`, no fraction, or a plain date).
-    static func parse(_ text: String) -> Date? {
-        let utf8 = Array(text.utf8)
-        func number(_ from: Int, _ length: Int) -> Int? {
-            guard from + length <= utf8.count else { return nil }
-            var value = 0
-            for i in from..<(from + length) {
-                let d = utf8[i]
-                guard d >= 48, d <= 57 else { return nil }
-                value = value * 10 + Int(d - 48)
-            }
-            return value
-        }
-        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2) else { return nil }
-        var hour = 0, minute = 0, second = 0
-        var fraction = 0.0
-        var offsetSeconds = 0
-        var i = 10
-        if utf8.count > 10 {
-            guard let h = number(11, 2), let m = number(14, 2), let s = number(17, 2) else { return nil }
-            hour = h; minute = m; second = s
-            i = 19
-            if i < utf8.count, utf8[i] == UInt8(ascii: ".") {
-                var scale = 0.1
-                i += 1
-                while i < utf8.count, utf8[i] >= 48, utf8[i] <= 57 {
-                    fraction += Double(utf8[i] - 48) * scale
-                    scale /= 10
-                    i += 1
-                }
-            }
-            if i < utf8.count {
-                let sign = utf8[i] == UInt8(ascii: "-") ? -1 : 1
-                guard let oh = number(i + 1, 2) else { return nil }
-                var om = 0
-                if i + 3 < utf8.count, utf8[i + 3] == UInt8(ascii: ":"), let parsed = number(i + 4, 2) { om = parsed }
-                offsetSeconds = sign * (oh * 3600 + om * 60)
-            }
-        }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        guard let base = calendar.date(from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second)) else {
-            return nil
-        }
-        return base.addingTimeInterval(fraction - Double(offsetSeconds))
-    }
-}

@@ -1,12 +1,13 @@
 import Foundation
 
-/// UUIDs to and from their text form without Foundation's formatter and parser, which cost
-/// more than the rest of a statement's parameter handling when thousands of ids are sent or read.
-enum UUIDText {
-    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+/// UUIDs to and from their text form without Foundation's formatter and parser (the parser
+/// goes through `sscanf`), which cost more than the rest of a statement's parameters or of an
+/// event's JSON when thousands of ids are sent or read.
+public enum UUIDText {
+    public static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Lowercase, hyphenated: what PostgreSQL prints.
-    static func format(_ uuid: UUID) -> String {
+    public static func format(_ uuid: UUID) -> String {
         withUnsafeBytes(of: uuid.uuid) { bytes in
             String(unsafeUninitializedCapacity: 36) { text in
                 var position = 0
@@ -25,7 +26,7 @@ enum UUIDText {
     }
 
     /// The hyphenated form, in either case; nil for anything else.
-    static func parse(_ text: String) -> UUID? {
+    public static func parse(_ text: String) -> UUID? {
         var text = text
         return text.withUTF8 { utf8 -> UUID? in
             guard utf8.count == 36 else { return nil }
