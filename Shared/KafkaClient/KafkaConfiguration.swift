@@ -46,10 +46,14 @@ public struct KafkaProducerConfiguration: Sendable {
 public struct KafkaConsumerConfiguration: Sendable {
     public var kafka: KafkaConfiguration
     public var groupID: String
-    /// Messages held between librdkafka and the application; when full, the assigned
-    /// partitions are paused until the application catches up.
+    /// Messages held between librdkafka and the application; when full, the poll thread stops
+    /// taking records until the application catches up.
     public var bufferCapacity: Int
     public var maxPollIntervalMilliseconds: Int
+    /// How long the buffer may stay full before the assigned partitions are paused (so the
+    /// member can poll again and stay in the group). Less than `maxPollIntervalMilliseconds`;
+    /// a third of it unless set.
+    public var pauseAfterMilliseconds: Int
     public var sessionTimeoutMilliseconds: Int
     /// `earliest` so a new group reads a topic from its start (nothing published before the
     /// consumer first joined is skipped).
@@ -63,12 +67,14 @@ public struct KafkaConsumerConfiguration: Sendable {
         maxPollIntervalMilliseconds: Int = 30_000,
         sessionTimeoutMilliseconds: Int = 10_000,
         autoOffsetReset: String = "earliest",
-        autoCommitIntervalMilliseconds: Int = 1_000
+        autoCommitIntervalMilliseconds: Int = 1_000,
+        pauseAfterMilliseconds: Int? = nil
     ) {
         self.kafka = kafka
         self.groupID = groupID
         self.bufferCapacity = bufferCapacity
         self.maxPollIntervalMilliseconds = maxPollIntervalMilliseconds
+        self.pauseAfterMilliseconds = min(pauseAfterMilliseconds ?? maxPollIntervalMilliseconds / 3, maxPollIntervalMilliseconds / 2)
         self.sessionTimeoutMilliseconds = sessionTimeoutMilliseconds
         self.autoOffsetReset = autoOffsetReset
         self.autoCommitIntervalMilliseconds = autoCommitIntervalMilliseconds

@@ -7,8 +7,10 @@ import Synchronization
 ///
 /// - A dedicated thread polls librdkafka and serves rebalances; the application pulls
 ///   messages from `messages`, an `AsyncSequence` over a bounded buffer. When the buffer is
-///   full the assigned partitions are paused, so memory stays bounded while the thread keeps
-///   polling (and so stays in the group).
+///   full the thread stops taking records: librdkafka keeps what it prefetched (its own queue
+///   is bounded) and hands it over as soon as there is room. Should the buffer stay full for
+///   `pauseAfterMilliseconds`, the assigned partitions are paused and the thread polls again,
+///   so the member stays in the group however long the application is stuck.
 /// - Offsets are at-least-once: nothing is committed until the application calls
 ///   `markProcessed`, which stores `offset + 1`; stored offsets are committed in the
 ///   background, synchronously when partitions are revoked, and on `close`.
@@ -24,6 +26,8 @@ public final class KafkaConsumer: Sendable {
         /// Set (under the lock) just before `rd_kafka_destroy`; no C call may follow it.
         var destroyed = false
         var paused = false
+        /// Times the partitions were paused for an application stuck with a full buffer.
+        var pauses = 0
         var assignment: Set<TopicPartition> = []
         var pendingCommits: [CheckedContinuation<Void, any Error>] = []
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
@@ -91,8 +95,9 @@ public final class KafkaConsumer: Sendable {
             control.withLock { $0.assignment = Set(partitions.keys) }
         }
         let capacity = configuration.bufferCapacity
+        let pauseAfter = Duration.milliseconds(configuration.pauseAfterMilliseconds)
         let thread = Thread { [client] in
-            Self.pollLoop(client: client, buffer: buffer, control: control, capacity: capacity, logger: logger)
+            Self.pollLoop(client: client, buffer: buffer, control: control, capacity: capacity, pauseAfter: pauseAfter, logger: logger)
         }
         thread.name = "kafka-consumer-poll"
         thread.start()
@@ -100,6 +105,10 @@ public final class KafkaConsumer: Sendable {
 
     /// Partitions currently assigned to this member.
     public var assignment: Set<TopicPartition> { control.withLock { $0.assignment } }
+
+    /// Times the partitions were paused because the application left the buffer full for
+    /// `pauseAfterMilliseconds`.
+    public var pauses: Int { control.withLock { $0.pauses } }
 
     /// A fatal librdkafka error that ended this consumer, if any.
     public var fatalError: KafkaError? { control.withLock { $0.fatalError } }
@@ -161,7 +170,11 @@ public final class KafkaConsumer: Sendable {
 
     // MARK: - Poll thread
 
-    private static func pollLoop(client: RDClient, buffer: MessageBuffer, control: LockedState<Control>, capacity: Int, logger: Logger) {
+    private static func pollLoop(
+        client: RDClient, buffer: MessageBuffer, control: LockedState<Control>, capacity: Int, pauseAfter: Duration, logger: Logger
+    ) {
+        var topicNames = TopicNames()
+        var fullSince: ContinuousClock.Instant?
         while true {
             let (stop, commits, paused) = control.withLock { control in
                 defer { control.pendingCommits.removeAll() }
@@ -172,15 +185,32 @@ public final class KafkaConsumer: Sendable {
                 commits.forEach { $0.resume(with: result) }
             }
             if stop { break }
-            // Backpressure: pause fetching while the application is behind. librdkafka drops
-            // what it prefetched for paused partitions and refetches from the position on resume.
-            let buffered = buffer.count
-            if buffered >= capacity && !paused {
-                setPaused(true, client: client)
-                control.withLock { $0.paused = true }
-            } else if paused && buffered <= capacity / 2 {
-                setPaused(false, client: client)
-                control.withLock { $0.paused = false }
+            // Backpressure. Pausing makes librdkafka drop what it prefetched and fetch it again
+            // on resume, a round trip that left consumers idle between bursts; so a full buffer
+            // first only stops the taking, and pausing is kept for a stall long enough to
+            // threaten the group membership (no poll for max.poll.interval.ms).
+            if buffer.count >= capacity {
+                let now = ContinuousClock.now
+                let since = fullSince ?? now
+                fullSince = since
+                if !paused {
+                    if now - since < pauseAfter {
+                        usleep(1_000)
+                        continue
+                    }
+                    setPaused(true, client: client)
+                    control.withLock {
+                        $0.paused = true
+                        $0.pauses += 1
+                    }
+                    logger.info("partitions paused: the application has not taken a record for a while", metadata: ["seconds": "\(now - since)"])
+                }
+            } else {
+                fullSince = nil
+                if paused {
+                    setPaused(false, client: client)
+                    control.withLock { $0.paused = false }
+                }
             }
             guard let message = rd_kafka_consumer_poll(client.pointer, 100) else { continue }
             defer { rd_kafka_message_destroy(message) }
@@ -195,7 +225,7 @@ public final class KafkaConsumer: Sendable {
                 logger.warning("Kafka consumer error", metadata: ["error": "\(KafkaError(error, context: "consuming"))"])
                 continue
             }
-            buffer.append(copy(message))
+            buffer.append(copy(message, topicNames: &topicNames))
         }
         // librdkafka's termination sequence: close (revokes: final commit, LeaveGroup), then destroy.
         let closed = rd_kafka_consumer_close(client.pointer)
@@ -287,9 +317,24 @@ public final class KafkaConsumer: Sendable {
         return result
     }
 
-    private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
+    /// Topic names by librdkafka topic handle: building a String per record from the C name
+    /// cost a heap allocation each (names are longer than a small string).
+    struct TopicNames {
+        private var names: [OpaquePointer: String] = [:]
+
+        mutating func name(of topic: OpaquePointer) -> String {
+            let cName = rd_kafka_topic_name(topic)!
+            // A handle freed and reused for another topic must not return the old name.
+            if let known = names[topic], known.withCString({ strcmp($0, cName) == 0 }) { return known }
+            let name = String(cString: cName)
+            names[topic] = name
+            return name
+        }
+    }
+
+    private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>, topicNames: inout TopicNames) -> KafkaMessage {
         let record = message.pointee
-        let topic = record.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        let topic = record.rkt.map { topicNames.name(of: $0) } ?? ""
         let key = record.key.map { Array(UnsafeRawBufferPointer(start: $0, count: record.key_len)) }
         let value = record.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: record.len)) }
         var headers: [KafkaHeader] = []
@@ -334,21 +379,31 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
         /// Reads until every partition of `ends` has been read to its end offset, then on until
         /// nothing arrives for `quiet`: some brokers report an end short of the last record of a
         /// batch (Tansu 0.6 does for a batch of several records), and those records come in the
-        /// same fetch. `positions` holds the next offset per partition read so far, so a later
-        /// call picks up where this one stopped. Returns false if the stream ended first.
+        /// same fetch. `body` gets the messages in the order read, in batches of what was
+        /// buffered (at most `batchSize`), so a reader of whole topics pays one hand-off per
+        /// batch rather than per record. `positions` holds the next offset per partition read so
+        /// far, so a later call picks up where this one stopped. Returns false if the stream
+        /// ended first.
         public mutating func read(
             to ends: [TopicPartition: KafkaPartitionOffsets], positions: inout [TopicPartition: Int64], quiet: Duration = .milliseconds(100),
-            _ body: (KafkaMessage) async throws -> Void
+            batchSize: Int = 1_024, _ body: ([KafkaMessage]) async throws -> Void
         ) async rethrows -> Bool {
-            func take(_ message: KafkaMessage) async throws {
-                positions[TopicPartition(topic: message.topic, partition: message.partition)] = message.offset + 1
-                try await body(message)
+            var unfinished = Set(ends.compactMap { partition, offsets in
+                !offsets.isEmpty && (positions[partition] ?? offsets.start) < offsets.end ? partition : nil
+            })
+            func take(_ batch: [KafkaMessage]) async throws {
+                for message in batch {
+                    let partition = TopicPartition(topic: message.topic, partition: message.partition)
+                    positions[partition] = message.offset + 1
+                    if !unfinished.isEmpty, let end = ends[partition]?.end, message.offset + 1 >= end { unfinished.remove(partition) }
+                }
+                try await body(batch)
             }
-            while !ends.allSatisfy({ [positions] partition, offsets in offsets.isEmpty || (positions[partition] ?? offsets.start) >= offsets.end }) {
-                guard let message = await buffer.next() else { return false }
-                try await take(message)
+            while !unfinished.isEmpty {
+                guard let batch = await buffer.next(upTo: batchSize, timeout: nil) else { return false }
+                try await take(batch)
             }
-            while let message = await buffer.next(timeout: quiet) { try await take(message) }
+            while let batch = await buffer.next(upTo: batchSize, timeout: quiet) { try await take(batch) }
             return true
         }
     }
@@ -365,6 +420,24 @@ final class MessageBuffer: Sendable {
         /// Counts waits, so a timeout resumes only the wait it was set for.
         var wait = 0
         var finished = false
+
+        /// Drops what was taken once it is most of the array, so the array does not grow forever
+        /// and is not shifted on every take.
+        mutating func compact() {
+            if head > 1024 && head * 2 > items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+        }
+
+        mutating func pop() -> KafkaMessage? {
+            guard head < items.count else { return nil }
+            defer {
+                head += 1
+                compact()
+            }
+            return items[head]
+        }
     }
 
     private let state = Mutex(State())
@@ -404,21 +477,34 @@ final class MessageBuffer: Sendable {
         await next(timeout: nil)
     }
 
+    /// What is buffered, up to `limit` messages, or the next one to arrive (waiting at most
+    /// `timeout`) with whatever came with it. Nil when the wait times out or the buffer ends.
+    func next(upTo limit: Int, timeout: Duration?) async -> [KafkaMessage]? {
+        if let batch = take(upTo: limit) { return batch }
+        guard let first = await next(timeout: timeout) else { return nil }
+        return [first] + (take(upTo: limit - 1) ?? [])
+    }
+
+    private func take(upTo limit: Int) -> [KafkaMessage]? {
+        state.withLock { state in
+            guard limit > 0, state.head < state.items.count else { return nil }
+            let end = min(state.items.count, state.head + limit)
+            let batch = Array(state.items[state.head..<end])
+            state.head = end
+            state.compact()
+            return batch
+        }
+    }
+
     /// With a timeout, a wait that outlasts it ends with nil. Each wait takes a number under the
     /// lock, so a timer can only end the wait it was started for.
     func next(timeout: Duration?) async -> KafkaMessage? {
-        await withTaskCancellationHandler {
+        // Most calls find a message waiting: no continuation to set up for those.
+        if let message = state.withLock({ $0.pop() }) { return message }
+        return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<KafkaMessage?, Never>) in
                 let immediate = state.withLock { state -> KafkaMessage?? in
-                    if state.head < state.items.count {
-                        let message = state.items[state.head]
-                        state.head += 1
-                        if state.head > 1024 && state.head * 2 > state.items.count {
-                            state.items.removeFirst(state.head)
-                            state.head = 0
-                        }
-                        return .some(message)
-                    }
+                    if let message = state.pop() { return .some(message) }
                     if state.finished || Task.isCancelled { return .some(nil) }
                     state.waiter = continuation
                     state.wait += 1

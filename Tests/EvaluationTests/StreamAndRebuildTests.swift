@@ -1,6 +1,6 @@
 import Contracts
 import Domain
-import EvaluationService
+@testable import EvaluationService
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -78,7 +78,7 @@ struct StreamAndRebuildTests {
             var messages: [KafkaMessage] = []
             var positions: [TopicPartition: Int64] = [:]
             var iterator = consumer.messages.makeAsyncIterator()
-            #expect(await iterator.read(to: offsets, positions: &positions) { messages.append($0) })
+            #expect(await iterator.read(to: offsets, positions: &positions) { messages.append(contentsOf: $0) })
             await consumer.close()
             return messages
         }
@@ -187,4 +187,50 @@ struct StreamAndRebuildTests {
         try await running.value
         await deployment.tearDown()
     }
+
+    @Test("the rebuild records what the live consumer had not reached and catches up with events published while it reads")
+    func rebuildCatchesUp() async throws {
+        let deployment = try await Deployment.make()
+        let (a, b, c) = (UUID(), UUID(), UUID())
+        let t0 = Date(timeIntervalSince1970: 1_795_000_000)
+        // The live consumer is not running: none of these is processed before the rebuild.
+        try await deployment.publish([
+            Fixture.received(a, at: t0),
+            Fixture.status(a, 2, "received", "accepted", at: t0.addingTimeInterval(3_600)),
+            Fixture.received(b, at: t0),
+        ])
+        var rebuild = try ProjectionRebuild(settings: deployment.settings, pool: deployment.pool, logger: TestEnvironment.logger)
+        // Published after the first reading: the swapping transaction must read them and
+        // rewrite the pathways they change in the tables already loaded.
+        rebuild.beforeSwapping = {
+            try await deployment.publish([
+                Fixture.status(a, 3, "accepted", "in-progress", at: t0.addingTimeInterval(7_200)),
+                ClientErasedV1(referralID: b, clientID: UUID(), erasedAt: t0.addingTimeInterval(7_200)),
+                Fixture.received(c, at: t0.addingTimeInterval(7_200)),
+            ])
+        }
+        let summary = try await rebuild.run()
+        #expect(summary.events == 6 && summary.pathways == 2)
+        let statuses = try await deployment.pool.withConnection { connection in
+            try await connection.query("SELECT referral_id, status FROM pathway").map {
+                (try $0.decode("referral_id", as: UUID.self), try $0.decode("status", as: String.self))
+            }
+        }
+        #expect(Dictionary(uniqueKeysWithValues: statuses) == [a: "in-progress", c: "received"])
+        #expect(try await deployment.count("SELECT count(*) AS n FROM processed_events") == 6)
+        // Every pathway the rebuild saw first (consenting clients) went to the analysts.
+        #expect(try await deployment.count("SELECT count(*) AS n FROM outbox") == 2)
+
+        // The live consumer then skips all six and carries on from there.
+        let rebuilt = try await deployment.snapshot()
+        let running = Task { try await deployment.host.run() }
+        try await deployment.publish([Fixture.status(c, 2, "received", "accepted", at: t0.addingTimeInterval(9_000))])
+        try await deployment.processed(7)
+        let after = try await deployment.snapshot()
+        #expect(after.count == rebuilt.count && after.filter { !rebuilt.contains($0) }.count == 1, "only c's pathway changed")
+        await deployment.host.shutdown()
+        try await running.value
+        await deployment.tearDown()
+    }
+
 }

@@ -151,21 +151,29 @@ struct KafkaClientTests {
         await second.close()
     }
 
-    @Test("a full buffer pauses fetching without losing or reordering anything")
-    func backpressure() async throws {
+    /// A slow application: short stalls hold the poll thread; stalls longer than
+    /// `pauseAfterMilliseconds` pause the partitions, which are fetched again on resume.
+    @Test("a full buffer holds, then pauses, fetching without losing or reordering anything", arguments: [
+        (pauseAfterMilliseconds: 10_000, stall: Duration.milliseconds(200)),
+        (pauseAfterMilliseconds: 100, stall: Duration.milliseconds(600)),
+    ])
+    func backpressure(pauseAfterMilliseconds: Int, stall: Duration) async throws {
         let topic = try await TestEnvironment.makeTopic(partitions: 1)
         let producer = try producer()
         for index in 0..<300 {
             try await producer.send(topic: topic, key: nil, value: Array(String(index).utf8))
         }
         await producer.close()
-        let consumer = try KafkaConsumer(configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("g"), bufferCapacity: 8), topics: [topic], logger: logger)
+        let consumer = try KafkaConsumer(
+            configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("g"), bufferCapacity: 8, pauseAfterMilliseconds: pauseAfterMilliseconds),
+            topics: [topic], logger: logger)
         var values: [Int] = []
         for await message in consumer.messages {
             values.append(Int(String(decoding: message.value ?? [], as: UTF8.self))!)
-            if values.count % 50 == 0 { try await Task.sleep(for: .milliseconds(200)) }  // a slow application
+            if values.count % 50 == 0 { try await Task.sleep(for: stall) }
             if values.count == 300 { break }
         }
+        #expect((consumer.pauses > 0) == (stall > .milliseconds(pauseAfterMilliseconds)), "paused \(consumer.pauses) times")
         await consumer.close()
         #expect(values == Array(0..<300))
     }

@@ -60,10 +60,11 @@ public enum TestEnvironment {
 
     /// Consumer settings tests use: short intervals so rebalances finish quickly (the local
     /// broker holds JoinGroup for the rebalance timeout).
-    public static func consumerConfiguration(group: String, bufferCapacity: Int = 256) -> KafkaConsumerConfiguration {
+    public static func consumerConfiguration(group: String, bufferCapacity: Int = 256, pauseAfterMilliseconds: Int? = nil) -> KafkaConsumerConfiguration {
         KafkaConsumerConfiguration(
             kafka: kafkaConfiguration, groupID: group, bufferCapacity: bufferCapacity,
-            maxPollIntervalMilliseconds: 10_000, sessionTimeoutMilliseconds: 6_000, autoCommitIntervalMilliseconds: 200)
+            maxPollIntervalMilliseconds: 10_000, sessionTimeoutMilliseconds: 6_000, autoCommitIntervalMilliseconds: 200,
+            pauseAfterMilliseconds: pauseAfterMilliseconds)
     }
 
     public static func portIsOpen(host: String, port: Int) -> Bool {

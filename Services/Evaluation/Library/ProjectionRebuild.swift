@@ -10,13 +10,16 @@ import ServiceRuntime
 ///
 /// 1. Note where every partition ends, then read all of it with a fresh consumer group,
 ///    applying each event to an in-memory projection with `ProjectionEvent.apply`, the code the
-///    live consumer runs.
-/// 2. In one transaction: lock `processed_events` (the live consumer waits for its next event
-///    and nothing it did is left uncommitted), read on to where the partitions end now, write
-///    the projection into fresh tables, record every event read as processed (so the live
-///    consumer skips those it had not reached yet, and whatever it had applied is included),
-///    apply the side effects of events the live consumer had not reached (erasures, the analyst
-///    stream), and put the fresh tables in place of the old ones.
+///    live consumer runs. Decoding (most of the work, independent per record) runs on every
+///    core ahead of applying, which follows the order read.
+/// 2. Load that projection into fresh tables on one connection while, on another, one
+///    transaction locks `processed_events` (the live consumer waits for its next event and
+///    nothing it did is left uncommitted), reads on to where the partitions end now, records
+///    every event read as processed (so the live consumer skips those it had not reached yet,
+///    and whatever it had applied is included) and applies the side effects of events the live
+///    consumer had not reached (erasures, the analyst stream). Once the tables are loaded, that
+///    transaction rewrites the pathways the last events changed and puts the fresh tables in
+///    place of the old ones. The rebuild therefore needs two connections of its pool.
 ///
 /// Outcome measures and service use are recorded here through the API, not derived from
 /// events, so they are kept as they are.
@@ -36,6 +39,9 @@ public struct ProjectionRebuild: Sendable {
     let pool: PostgresConnectionPool
     let stream: AnalystStream?
     let logger: Logger
+    /// Runs after the first reading, before the swapping transaction: tests publish events
+    /// there to exercise the catching up.
+    var beforeSwapping: (@Sendable () async throws -> Void)?
 
     public init(settings: ServiceSettings, pool: PostgresConnectionPool, logger: Logger) throws {
         self.settings = settings
@@ -48,13 +54,19 @@ public struct ProjectionRebuild: Sendable {
         }
     }
 
+    /// The columns of the temporary table of events read, in the order of their COPY rows.
+    static let replayedEventColumns = ["event_id", "event_type", "topic", "partition", "record_offset", "referral_id"]
+
     /// What was read so far.
     struct Replay {
         var states: [UUID: PathwayState] = [:]
         var erased: Set<UUID> = []
-        /// Every event applied (or skipped as unreadable, which the live consumer dead-letters too).
-        var events: [(id: UUID, type: String, topic: String, partition: Int32, offset: Int64, referral: UUID?)] = []
+        /// Every event applied (or skipped as unreadable, which the live consumer dead-letters
+        /// too), as COPY rows of `replayedEventColumns`.
+        var events = PostgresCopyRows()
         var skipped = 0
+        /// Referrals whose pathway changed since `changed` was last emptied.
+        var changed: Set<UUID> = []
         /// Per partition, the next offset to read.
         var positions: [TopicPartition: Int64] = [:]
 
@@ -62,6 +74,24 @@ public struct ProjectionRebuild: Sendable {
         enum Decoded: Sendable {
             case unreadableEnvelope(any Error)
             case event(CloudEvent, Result<ProjectionEvent?, any Error>)
+        }
+
+        /// A batch of messages decoded, with the COPY rows of the events among them.
+        struct DecodedBatch: Sendable {
+            var messages: [KafkaMessage]
+            var decoded: [Decoded]
+            var rows: PostgresCopyRows
+
+            init(_ messages: [KafkaMessage]) {
+                self.messages = messages
+                decoded = messages.map(Replay.decode)
+                rows = PostgresCopyRows()
+                for (message, decoded) in zip(messages, decoded) {
+                    if case .event(let event, .success(let projected)) = decoded {
+                        rows.append([event.id, event.type, message.topic, Int(message.partition), message.offset, projected?.referralID])
+                    }
+                }
+            }
         }
 
         static func decode(_ message: KafkaMessage) -> Decoded {
@@ -74,47 +104,46 @@ public struct ProjectionRebuild: Sendable {
             }
         }
 
-        /// Decodes `messages` on every core (decoding is most of the work and independent per
-        /// message), then applies them one by one in the order read.
-        mutating func apply(_ messages: [KafkaMessage], logger: Logger) async {
-            let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, messages.count / 256))
-            let slice = (messages.count + lanes - 1) / lanes
-            let decoded = await withTaskGroup(of: (Int, [Decoded]).self) { group in
-                for lane in 0..<lanes {
-                    let part = messages[min(lane * slice, messages.count)..<min((lane + 1) * slice, messages.count)]
-                    group.addTask { (lane, part.map(Self.decode)) }
+        mutating func apply(_ batch: DecodedBatch, logger: Logger) {
+            events.append(contentsOf: batch.rows)
+            for (message, decoded) in zip(batch.messages, batch.decoded) {
+                switch decoded {
+                case .unreadableEnvelope(let error):
+                    logger.warning("record without a readable envelope skipped", metadata: ["topic": "\(message.topic)", "offset": "\(message.offset)", "error": "\(error)"])
+                    skipped += 1
+                case .event(let event, .failure(let error)):
+                    logger.warning("unreadable event skipped", metadata: ["event_id": "\(event.id)", "event_type": "\(event.type)", "error": "\(error)"])
+                    skipped += 1
+                case .event(_, .success(nil)):
+                    break
+                case .event(_, .success(let projected?)):
+                    let referral = projected.referralID
+                    var state = states[referral] ?? PathwayState()
+                    projected.apply(to: &state)
+                    if state.erased {
+                        erased.insert(referral)
+                        states[referral] = nil
+                    } else {
+                        states[referral] = state
+                    }
+                    changed.insert(referral)
                 }
-                var parts = [[Decoded]](repeating: [], count: lanes)
-                for await (lane, part) in group { parts[lane] = part }
-                return parts.flatMap { $0 }
-            }
-            for (message, decoded) in zip(messages, decoded) {
-                apply(decoded, of: message, logger: logger)
             }
         }
 
-        mutating func apply(_ decoded: Decoded, of message: KafkaMessage, logger: Logger) {
-            switch decoded {
-            case .unreadableEnvelope(let error):
-                logger.warning("record without a readable envelope skipped", metadata: ["topic": "\(message.topic)", "offset": "\(message.offset)", "error": "\(error)"])
-                skipped += 1
-            case .event(let event, .failure(let error)):
-                logger.warning("unreadable event skipped", metadata: ["event_id": "\(event.id)", "event_type": "\(event.type)", "error": "\(error)"])
-                skipped += 1
-            case .event(let event, .success(nil)):
-                events.append((event.id, event.type, message.topic, message.partition, message.offset, nil))
-            case .event(let event, .success(let projected?)):
-                let referral = projected.referralID
-                var state = states[referral] ?? PathwayState()
-                projected.apply(to: &state)
-                if state.erased {
-                    erased.insert(referral)
-                    states[referral] = nil
-                } else {
-                    states[referral] = state
-                }
-                events.append((event.id, event.type, message.topic, message.partition, message.offset, referral))
+        /// The projection's rows for `referrals` (all when nil).
+        func rows(of referrals: Set<UUID>? = nil) -> (pathways: PostgresCopyRows, unmetNeeds: PostgresCopyRows) {
+            var pathways = PostgresCopyRows(), unmet = PostgresCopyRows()
+            func add(_ state: PathwayState) {
+                if let pathway = state.pathway { pathways.append(pathway.columnValues) }
+                for need in state.unmetNeeds { unmet.append(need.columnValues) }
             }
+            if let referrals {
+                for referral in referrals { states[referral].map(add) }
+            } else {
+                states.values.forEach(add)
+            }
+            return (pathways, unmet)
         }
     }
 
@@ -141,6 +170,7 @@ public struct ProjectionRebuild: Sendable {
             }
             let read = ContinuousClock.now - started
             logger.info("projection replayed; swapping it in", metadata: ["events": "\(replay.events.count)", "seconds": "\(read)"])
+            try await beforeSwapping?()
             let summary = try await swap(replay, consumers: consumers, started: started, reading: read)
             for consumer in consumers { await consumer.close() }
             return summary
@@ -150,22 +180,25 @@ public struct ProjectionRebuild: Sendable {
         }
     }
 
+    /// Batches decoded ahead of the one being applied: enough to keep every core busy while
+    /// the reading task applies, few enough to bound memory.
+    static let batchesAhead = 4
+
     /// Reads `topics` up to where their partitions end now.
     private func read(_ topics: [String], from consumer: KafkaConsumer, into replay: inout Replay) async throws {
         let ends = try await KafkaTopicAdmin.offsets(of: topics, configuration: settings.kafka, logger: logger)
         var iterator = consumer.messages.makeAsyncIterator()
         var positions = replay.positions
         let logger = logger
-        var chunk: [KafkaMessage] = []
-        chunk.reserveCapacity(4_096)
-        let complete = await iterator.read(to: ends, positions: &positions) { message in
-            chunk.append(message)
-            if chunk.count == 4_096 {
-                await replay.apply(chunk, logger: logger)
-                chunk.removeAll(keepingCapacity: true)
+        // Every batch is awaited below, whatever happens, so none outlives the reading.
+        var decoding: [Task<Replay.DecodedBatch, Never>] = []
+        let complete = await iterator.read(to: ends, positions: &positions) { messages in
+            decoding.append(Task { Replay.DecodedBatch(messages) })
+            if decoding.count > Self.batchesAhead {
+                replay.apply(await decoding.removeFirst().value, logger: logger)
             }
         }
-        await replay.apply(chunk, logger: logger)
+        for batch in decoding { replay.apply(await batch.value, logger: logger) }
         replay.positions = positions
         guard complete else {
             throw ProjectionRebuildError(description: "the consumer of \(topics.joined(separator: ", ")) closed before reaching the end")
@@ -173,55 +206,69 @@ public struct ProjectionRebuild: Sendable {
     }
 
     private func swap(_ replay: Replay, consumers: [KafkaConsumer], started: ContinuousClock.Instant, reading: Duration) async throws -> Summary {
-        // One connection for the whole transaction; reading the rest of the topics happens inside it.
-        try await pool.withConnection { connection in
-            var replay = replay
-            try await connection.query("BEGIN")
-            do {
-                try await connection.query("LOCK TABLE processed_events IN EXCLUSIVE MODE")
-                for (topics, consumer) in zip(stages, consumers) {
-                    try await read(topics, from: consumer, into: &replay)
+        let loading = Task { [pool] in
+            try await pool.withConnection { connection in try await Self.load(replay, on: connection) }
+        }
+        do {
+            // One connection for the whole transaction; reading the rest of the topics happens inside it.
+            let summary = try await pool.withConnection { connection in
+                var replay = replay
+                try await connection.query("BEGIN")
+                do {
+                    try await connection.query("LOCK TABLE processed_events IN EXCLUSIVE MODE")
+                    replay.changed = []
+                    for (topics, consumer) in zip(stages, consumers) {
+                        try await read(topics, from: consumer, into: &replay)
+                    }
+                    try await record(replay, on: connection)
+                    try await loading.value
+                    try await swapIn(replay, on: connection)
+                    try await connection.query("COMMIT")
+                    return Summary(
+                        events: replay.events.count + replay.skipped, skipped: replay.skipped,
+                        pathways: replay.states.values.filter { $0.pathway != nil }.count,
+                        unmetNeeds: replay.states.values.reduce(0) { $0 + $1.unmetNeeds.count },
+                        seconds: (ContinuousClock.now - started).seconds, readingSeconds: reading.seconds)
+                } catch {
+                    _ = try? await connection.query("ROLLBACK")
+                    throw error
                 }
-                try await write(replay, on: connection)
-                try await connection.query("COMMIT")
-                return Summary(
-                    events: replay.events.count + replay.skipped, skipped: replay.skipped,
-                    pathways: replay.states.values.filter { $0.pathway != nil }.count,
-                    unmetNeeds: replay.states.values.reduce(0) { $0 + $1.unmetNeeds.count },
-                    seconds: (ContinuousClock.now - started).seconds, readingSeconds: reading.seconds)
-            } catch {
-                _ = try? await connection.query("ROLLBACK")
-                throw error
             }
+            return summary
+        } catch {
+            // The loading connection goes back to the pool before the failure is reported.
+            _ = await loading.result
+            throw error
         }
     }
 
-    /// Everything the transaction writes.
-    private func write(_ replay: Replay, on connection: PostgresConnection) async throws {
+    /// Fresh tables holding the projection as first read (outside the swapping transaction:
+    /// nothing else uses them until they are swapped in).
+    private static func load(_ replay: Replay, on connection: PostgresConnection) async throws {
         try await connection.query("DROP TABLE IF EXISTS pathway_rebuild, unmet_need_rebuild")
         try await connection.query("CREATE TABLE pathway_rebuild (LIKE pathway INCLUDING ALL)")
         try await connection.query("CREATE TABLE unmet_need_rebuild (LIKE unmet_need INCLUDING ALL)")
-        // Bulk loads go through COPY: the rebuild writes every pathway and every event at once.
-        var pathways = PostgresCopyRows(), unmet = PostgresCopyRows()
-        for state in replay.states.values {
-            if let pathway = state.pathway { pathways.append(pathway.columnValues) }
-            for need in state.unmetNeeds { unmet.append(need.columnValues) }
-        }
-        try await connection.copy(into: "pathway_rebuild", columns: PathwayRecord.columns, rows: pathways)
-        try await connection.copy(into: "unmet_need_rebuild", columns: UnmetNeedRecord.columns, rows: unmet)
-        // Events the live consumer had not reached: recorded as processed here, their effects
-        // beyond the projection applied here too.
+        let rows = replay.rows()
+        try await connection.copy(into: "pathway_rebuild", columns: PathwayRecord.columns, rows: rows.pathways)
+        try await connection.copy(into: "unmet_need_rebuild", columns: UnmetNeedRecord.columns, rows: rows.unmetNeeds)
+    }
+
+    /// Records every event read as processed by the live consumer, and applies the effects
+    /// beyond the projection of those it had not reached.
+    private func record(_ replay: Replay, on connection: PostgresConnection) async throws {
         try await connection.query("""
             CREATE TEMPORARY TABLE replayed_event (event_id uuid, event_type text, topic text, partition int, record_offset bigint, referral_id uuid)
             ON COMMIT DROP
             """)
-        var events = PostgresCopyRows()
-        for event in replay.events { events.append([event.id, event.type, event.topic, Int(event.partition), event.offset, event.referral]) }
-        try await connection.copy(into: "replayed_event", columns: ["event_id", "event_type", "topic", "partition", "record_offset", "referral_id"], rows: events)
+        try await connection.copy(into: "replayed_event", columns: Self.replayedEventColumns, rows: replay.events)
+        try await connection.query("ANALYZE replayed_event")
+        // The live consumer has usually processed most events: filtering those out first (one
+        // hash join) leaves the insert only the rest. ON CONFLICT covers an event read twice.
         let touched = Set(try await connection.query("""
             WITH unreached AS (
                 INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
-                SELECT \(settings.consumerGroup), event_id, event_type, topic, partition, record_offset FROM replayed_event
+                SELECT \(settings.consumerGroup), r.event_id, r.event_type, r.topic, r.partition, r.record_offset FROM replayed_event r
+                WHERE NOT EXISTS (SELECT FROM processed_events p WHERE p.consumer = \(settings.consumerGroup) AND p.event_id = r.event_id)
                 ON CONFLICT DO NOTHING
                 RETURNING event_id
             )
@@ -239,6 +286,19 @@ public struct ProjectionRebuild: Sendable {
                     try await stream.publish(pathway, on: connection)
                 }
             }
+        }
+    }
+
+    /// Rewrites in the loaded tables the pathways changed since they were loaded, then puts
+    /// the tables in place.
+    private func swapIn(_ replay: Replay, on connection: PostgresConnection) async throws {
+        if !replay.changed.isEmpty {
+            let changed = Array(replay.changed)
+            try await connection.query("DELETE FROM pathway_rebuild WHERE referral_id = ANY(\(changed)::uuid[])")
+            try await connection.query("DELETE FROM unmet_need_rebuild WHERE referral_id = ANY(\(changed)::uuid[])")
+            let rows = replay.rows(of: replay.changed)
+            try await connection.copy(into: "pathway_rebuild", columns: PathwayRecord.columns, rows: rows.pathways)
+            try await connection.copy(into: "unmet_need_rebuild", columns: UnmetNeedRecord.columns, rows: rows.unmetNeeds)
         }
         try await connection.query("DROP TABLE pathway")
         try await connection.query("ALTER TABLE pathway_rebuild RENAME TO pathway")

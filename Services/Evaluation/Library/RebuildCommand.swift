@@ -23,7 +23,9 @@ struct RebuildCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try ServiceCommand<EvaluationService>.settings()
         let logger = ServiceCommand<EvaluationService>.logger(settings)
-        let pool = PostgresConnectionPool(configuration: settings.postgres, logger: logger)
+        var database = settings.postgres
+        database.poolSize = max(2, database.poolSize)  // the fresh tables load beside the swapping transaction
+        let pool = PostgresConnectionPool(configuration: database, logger: logger)
         do {
             let schema = settings.postgres.schema ?? EvaluationService.name
             let pending = try await SchemaMigrator(schema: schema, migrations: EvaluationService.migrations).pending(pool)
