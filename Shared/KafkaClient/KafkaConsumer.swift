@@ -237,10 +237,12 @@ public final class KafkaConsumer: Sendable {
             defer { control.closeWaiters.removeAll(); control.pendingCommits.removeAll() }
             return (control.closeWaiters, control.pendingCommits)
         }
-        client.destroy()
         buffer.finish()
         commits.forEach { $0.resume(throwing: KafkaError(kind: .closed, message: "the consumer closed", context: "committing offsets")) }
         waiters.forEach { $0.resume() }
+        // After the waiters: the group was left above, and `rd_kafka_destroy` often waits a
+        // whole second for its broker threads, which nobody needs to wait for.
+        client.destroy()
     }
 
     private static func commitStored(_ client: RDClient) -> Result<Void, any Error> {

@@ -25,9 +25,9 @@ public enum KafkaTopicAdmin {
         let client = try RDClient(type: RD_KAFKA_PRODUCER, properties: configuration.baseProperties, context: RDCallbackContext(logger: logger))
         let milliseconds = Int32(timeout.components.seconds * 1000)
         let result = await runBlocking("kafka-admin") { () -> Result<[String], KafkaError> in
-            defer { client.destroy() }
-            return create(topics, client: client.pointer, timeoutMilliseconds: milliseconds)
+            create(topics, client: client.pointer, timeoutMilliseconds: milliseconds)
         }
+        client.destroyInBackground()
         let created = try result.get()
         if !created.isEmpty { logger.info("created topics", metadata: ["topics": "\(created)"]) }
         return created
@@ -114,7 +114,6 @@ extension KafkaTopicAdmin {
         let client = try RDClient(type: RD_KAFKA_PRODUCER, properties: configuration.baseProperties, context: RDCallbackContext(logger: logger))
         let milliseconds = Int32(timeout.components.seconds * 1000)
         let result = await runBlocking("kafka-offsets") { () -> Result<[TopicPartition: KafkaPartitionOffsets], KafkaError> in
-            defer { client.destroy() }
             var offsets: [TopicPartition: KafkaPartitionOffsets] = [:]
             for topic in topics {
                 switch partitionCount(of: topic, client: client.pointer, timeoutMilliseconds: milliseconds) {
@@ -132,6 +131,7 @@ extension KafkaTopicAdmin {
             }
             return .success(offsets)
         }
+        client.destroyInBackground()
         return try result.get()
     }
 

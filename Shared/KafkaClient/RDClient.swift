@@ -84,6 +84,14 @@ final class RDClient: @unchecked Sendable {
         context.release()
     }
 
+    /// `destroy` on a thread of its own, for short-lived clients whose callers need not wait:
+    /// `rd_kafka_destroy` often waits a whole second for its broker threads to notice.
+    func destroyInBackground() {
+        let thread = Thread { self.destroy() }
+        thread.name = "kafka-destroy"
+        thread.start()
+    }
+
     /// The broker list, asked with a timeout; blocking, so callers run it off the pool.
     func fetchBrokerCount(timeoutMilliseconds: Int32) -> Result<Int, KafkaError> {
         var metadata: UnsafePointer<rd_kafka_metadata>?

@@ -206,24 +206,38 @@ public struct ProjectionRebuild: Sendable {
     }
 
     private func swap(_ replay: Replay, consumers: [KafkaConsumer], started: ContinuousClock.Instant, reading: Duration) async throws -> Summary {
+        let logger = logger
         let loading = Task { [pool] in
+            let started = ContinuousClock.now
             try await pool.withConnection { connection in try await Self.load(replay, on: connection) }
+            logger.debug("fresh tables loaded", metadata: ["seconds": "\((ContinuousClock.now - started).seconds)"])
         }
         do {
             // One connection for the whole transaction; reading the rest of the topics happens inside it.
             let summary = try await pool.withConnection { connection in
                 var replay = replay
+                let acquired = ContinuousClock.now
                 try await connection.query("BEGIN")
                 do {
                     try await connection.query("LOCK TABLE processed_events IN EXCLUSIVE MODE")
+                    let locked = ContinuousClock.now
                     replay.changed = []
                     for (topics, consumer) in zip(stages, consumers) {
                         try await read(topics, from: consumer, into: &replay)
                     }
+                    let caughtUp = ContinuousClock.now
                     try await record(replay, on: connection)
+                    let recorded = ContinuousClock.now
                     try await loading.value
+                    let loaded = ContinuousClock.now
                     try await swapIn(replay, on: connection)
+                    let swapped = ContinuousClock.now
                     try await connection.query("COMMIT")
+                    logger.debug("swapped in", metadata: [
+                        "acquiring_seconds": "\((acquired - started).seconds - reading.seconds)", "locking_seconds": "\((locked - acquired).seconds)",
+                        "catching_up_seconds": "\((caughtUp - locked).seconds)", "recording_seconds": "\((recorded - caughtUp).seconds)", "waited_for_tables_seconds": "\((loaded - recorded).seconds)",
+                        "swapping_seconds": "\((swapped - loaded).seconds)", "commit_seconds": "\((ContinuousClock.now - swapped).seconds)",
+                    ])
                     return Summary(
                         events: replay.events.count + replay.skipped, skipped: replay.skipped,
                         pathways: replay.states.values.filter { $0.pathway != nil }.count,
