@@ -30,19 +30,35 @@ public actor PostgresConnectionPool: Service {
         await close()
     }
 
-    /// Leases a connection for the duration of `body`.
+    /// Leases a connection for the duration of `body`, which runs on the connection's own queue
+    /// (its task executor preference): statements then call libpq without leaving the thread.
+    /// The reuse check of an idle connection and the settling before its release happen in
+    /// that same stay, so a whole lease costs two thread hops whatever it runs.
     @discardableResult
     public nonisolated func withConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let connection = try await lease()
-        do {
-            let result = try await body(connection)
-            await release(connection)
-            return result
-        } catch {
-            await release(connection)
-            throw error
+        while true {
+            let (connection, wasIdle) = try await lease()
+            let outcome = await withTaskExecutorPreference(connection.executor) { () async -> (Result<T, any Error>, Settlement)? in
+                if wasIdle, await !connection.isReusable() { return nil }
+                let result: Result<T, any Error>
+                do {
+                    result = .success(try await body(connection))
+                } catch {
+                    result = .failure(error)
+                }
+                return (result, await connection.settleForRelease())
+            }
+            guard let (result, settlement) = outcome else {
+                logger.info("dropping a stale PostgreSQL connection", metadata: ["connection": "\(connection.id)"])
+                await discard(connection)
+                continue
+            }
+            await release(connection, settlement)
+            return try result.get()
         }
     }
+
+    typealias Settlement = (inTransaction: Bool, wakeUpError: (any Error)?)
 
     /// Runs `body` inside a transaction and commits it. Serialization failures and deadlocks
     /// re-run the whole body (so it must not have effects outside the database) up to
@@ -118,24 +134,20 @@ public actor PostgresConnectionPool: Service {
 
     // MARK: - Leasing
 
-    private func lease() async throws -> PostgresConnection {
+    /// A connection, and whether it sat idle (then the caller checks it before use).
+    private func lease() async throws -> (PostgresConnection, wasIdle: Bool) {
         let start = ContinuousClock.now
         defer { leaseWait.recordNanoseconds((ContinuousClock.now - start).nanoseconds) }
         while true {
             guard !isClosed else {
                 throw PostgresError(kind: .connectionUnavailable, message: "the connection pool is shut down")
             }
-            if let connection = idle.popLast() {
-                if await connection.isReusable() { return connection }
-                logger.info("dropping a stale PostgreSQL connection", metadata: ["connection": "\(connection.id)"])
-                await discard(connection)
-                continue
-            }
+            if let connection = idle.popLast() { return (connection, true) }
             if openCount < configuration.poolSize {
                 openCount += 1
                 nextID += 1
                 do {
-                    return try await PostgresConnection.connect(configuration, id: nextID, logger: logger)
+                    return (try await PostgresConnection.connect(configuration, id: nextID, logger: logger), false)
                 } catch {
                     openCount -= 1
                     // Whoever waits would fail the same way; let them find out now.
@@ -145,13 +157,13 @@ public actor PostgresConnectionPool: Service {
             }
             // `nil` means: a slot was freed, try again.
             if let handedOver = try await withCheckedThrowingContinuation({ waiters.append($0) }) {
-                return handedOver
+                return (handedOver, false)
             }
         }
     }
 
-    private func release(_ connection: PostgresConnection) async {
-        let (inTransaction, wakeUpError) = await connection.settleForRelease()
+    private func release(_ connection: PostgresConnection, _ settlement: Settlement) async {
+        let (inTransaction, wakeUpError) = settlement
         if let wakeUpError { logger.warning("wake-ups not sent; listeners will poll", metadata: ["error": "\(wakeUpError)"]) }
         if isClosed || inTransaction {
             await discard(connection)
