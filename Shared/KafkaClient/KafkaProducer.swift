@@ -17,6 +17,17 @@ public final class KafkaProducer: Service, Sendable {
     private let logger: Logger
     private let configuration: KafkaProducerConfiguration
     private let state = LockedState(State())
+    /// Topic handles by name, made on first use: a record that names its topic makes
+    /// librdkafka look the topic up (lock, hash, reference count) every time. Destroyed with
+    /// the client.
+    private let topicHandles = LockedState(TopicHandles())
+
+    // `@unchecked`: OpaquePointer is not Sendable, but a `rd_kafka_topic_t` may be used from
+    // any thread (librdkafka reference-counts and locks it); these are made and looked up only
+    // under the lock, and destroyed once, by the poll thread, after the final flush.
+    private struct TopicHandles: @unchecked Sendable {
+        var byName: [String: OpaquePointer] = [:]
+    }
 
     private struct State {
         var stopRequested = false
@@ -33,7 +44,7 @@ public final class KafkaProducer: Service, Sendable {
         self.client = try RDClient(type: RD_KAFKA_PRODUCER, properties: configuration.properties, context: RDCallbackContext(logger: logger)) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf, deliveryReportCallback)
         }
-        let thread = Thread { [client, state, logger] in
+        let thread = Thread { [client, state, topicHandles, logger] in
             while !state.withLock({ $0.stopRequested }) {
                 rd_kafka_poll(client.pointer, 100)
                 if let fatal = client.fatalError { Self.raise(fatal, state: state, logger: logger) }
@@ -44,6 +55,10 @@ public final class KafkaProducer: Service, Sendable {
                 logger.error("producer closed with undelivered messages", metadata: ["in_flight": "\(rd_kafka_outq_len(client.pointer))"])
                 rd_kafka_purge(client.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
                 rd_kafka_poll(client.pointer, 0)  // fail the purged messages' continuations
+            }
+            topicHandles.withLock { handles in
+                handles.byName.values.forEach { rd_kafka_topic_destroy($0) }
+                handles.byName.removeAll()
             }
             client.destroy()
             let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
@@ -102,6 +117,13 @@ public final class KafkaProducer: Service, Sendable {
         let keyBytes = key ?? []
         let valueBytes = value ?? []
         let headerValues = headers.map { $0.value }
+        let topicHandle = topicHandles.withLock { handles -> OpaquePointer? in
+            if let known = handles.byName[topic] { return known }
+            // Nil only for a name librdkafka refuses; the record then names its topic and gets that error.
+            let made = rd_kafka_topic_new(client.pointer, topic, nil)
+            if let made { handles.byName[topic] = made }
+            return made
+        }
         return topic.withCString { topicName in
             keyBytes.withUnsafeBytes { keyBuffer in
                 valueBytes.withUnsafeBytes { valueBuffer in
@@ -113,8 +135,13 @@ public final class KafkaProducer: Service, Sendable {
                                 count += 1
                             }
                             var item = rd_kafka_vu_t()
-                            item.vtype = RD_KAFKA_VTYPE_TOPIC
-                            item.u.cstr = topicName
+                            if let topicHandle {
+                                item.vtype = RD_KAFKA_VTYPE_RKT
+                                item.u.rkt = topicHandle
+                            } else {
+                                item.vtype = RD_KAFKA_VTYPE_TOPIC
+                                item.u.cstr = topicName
+                            }
                             append(item)
                             item = rd_kafka_vu_t()
                             item.vtype = RD_KAFKA_VTYPE_MSGFLAGS
