@@ -31,6 +31,8 @@ public final class PostgresConnection: @unchecked Sendable {
     private let noticeSink: NoticeSink
     /// SQL text → prepared statement name; touched only on `queue`.
     private var preparedStatements: [String: String] = [:]
+    /// A BEGIN not sent yet: it goes with the transaction's first statement (touched only on `queue`).
+    private var deferredBegin: String?
 
     private static let queueKey = DispatchSpecificKey<Int>()
     private static let tokens = Atomic<Int>(0)
@@ -90,8 +92,18 @@ public final class PostgresConnection: @unchecked Sendable {
         try await onQueue(cancellable: true) { handle in try body(PostgresSession(connection: self, handle: handle)) }
     }
 
+    /// Starts a transaction with `begin` (a `BEGIN …` statement), sent together with the next
+    /// statement rather than on its own: a round trip saved per transaction.
+    func begin(_ begin: String) async throws {
+        try await onQueue(cancellable: false) { _ in self.deferredBegin = begin }
+    }
+
     /// Executes on `queue` (both `query` and sessions come through here).
     fileprivate func execute(_ query: PostgresQuery, handle: OpaquePointer) throws -> PostgresRows {
+        if let begin = deferredBegin {
+            deferredBegin = nil
+            return try execute(query, after: begin, handle: handle)
+        }
         let result: OpaquePointer?
         if !query.parameters.isEmpty, let name = try preparedStatement(for: query, handle: handle) {
             result = withParameterArray(query.parameters) { values, count in
@@ -120,6 +132,69 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private static let preparedStatementLimit = 256
 
+    /// `begin` and `query` in one round trip, through libpq's pipeline mode: BEGIN, PREPARE if
+    /// the statement is new to this session, the statement, then a sync; every result is read
+    /// before any is looked at, so the connection is left idle whatever failed.
+    private func execute(_ query: PostgresQuery, after begin: String, handle: OpaquePointer) throws -> PostgresRows {
+        guard PQenterPipelineMode(handle) == 1 else {
+            _ = try Self.consume(PQexec(handle, begin), connection: handle, context: begin)
+            return try execute(query, handle: handle)
+        }
+        var commands = 1
+        var sent = PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1
+        var name = query.parameters.isEmpty ? nil : preparedStatements[query.sql]
+        var preparing: String?
+        if sent, !query.parameters.isEmpty, name == nil, preparedStatements.count < Self.preparedStatementLimit {
+            let newName = "passerelle_\(preparedStatements.count)"
+            sent = PQsendPrepare(handle, newName, query.sql, Int32(query.parameters.count), nil) == 1
+            commands += 1
+            (name, preparing) = (newName, newName)
+        }
+        if sent {
+            sent = withParameterArray(query.parameters) { values, count in
+                if let name { return PQsendQueryPrepared(handle, name, count, values, nil, nil, 0) == 1 }
+                return PQsendQueryParams(handle, query.sql, count, nil, values, nil, nil, 0) == 1
+            }
+            commands += 1
+        }
+        sent = sent && PQpipelineSync(handle) == 1
+        // Each command's results end with a null; the sync point answers last.
+        var results: [OpaquePointer?] = []
+        if sent {
+            for _ in 0..<commands {
+                var first: OpaquePointer?
+                while let result = PQgetResult(handle) {
+                    if first == nil { first = result } else { PQclear(result) }
+                }
+                results.append(first)
+            }
+            if let sync = PQgetResult(handle) { PQclear(sync) }
+        }
+        let failure = sent ? nil : PostgresError(
+            kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle), context: begin)
+        PQexitPipelineMode(handle)
+        if let failure {
+            results.forEach { PQclear($0) }
+            throw failure
+        }
+        var remaining = results[...]
+        defer { remaining.forEach { PQclear($0) } }
+        _ = try Self.consume(remaining.popFirst()!, connection: handle, context: begin)
+        if let preparing {
+            _ = try Self.consume(remaining.popFirst()!, connection: handle, context: "preparing \(query.description)")
+            preparedStatements[query.sql] = preparing
+        }
+        return try Self.consume(remaining.popFirst()!, connection: handle, context: query.description)
+    }
+
+    /// Sends a BEGIN still waiting for its first statement, before anything that cannot carry
+    /// it (COPY, scripts). Called on `queue`.
+    private func sendDeferredBegin(handle: OpaquePointer) throws {
+        guard let begin = deferredBegin else { return }
+        deferredBegin = nil
+        _ = try Self.consume(PQexec(handle, begin), connection: handle, context: begin)
+    }
+
     /// Loads `rows` into `table` with `COPY … FROM STDIN` (text format): for bulk loads, where
     /// it costs the server a fraction of what the same rows cost as INSERT statements. Runs inside
     /// whatever transaction the connection is in. Returns the number of rows copied.
@@ -131,6 +206,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let sql = "COPY \"\(table)\" (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) FROM STDIN"
         let context = "copying into \(table)"
         return try await onQueue(cancellable: true) { handle in
+            try self.sendDeferredBegin(handle: handle)
             guard let start = PQexec(handle, sql) else {
                 throw PostgresError(kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle), context: context)
             }
@@ -194,6 +270,11 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// From a session, already on `queue`.
+    fileprivate func deferBegin(_ begin: String) {
+        deferredBegin = begin
+    }
+
+    /// From a session, already on `queue`.
     fileprivate func addWakeUp(_ channel: String) {
         pendingWakeUps.insert(channel)
     }
@@ -207,6 +288,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// by hand (BEGIN … COMMIT through `query`).
     func settleForRelease() async -> (inTransaction: Bool, wakeUpError: (any Error)?) {
         (try? await onQueue(cancellable: false) { handle -> (Bool, (any Error)?) in
+            // A transaction begun without a statement was never opened on the server.
+            self.deferredBegin = nil
             guard PQtransactionStatus(handle) == PQTRANS_IDLE else { return (true, nil) }
             do {
                 try self.sendWakeUps(handle: handle)
@@ -221,6 +304,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// itself owns (migrations); anything carrying values goes through `query`.
     public func runScript(_ sql: String) async throws {
         try await onQueue(cancellable: true) { handle in
+            try self.sendDeferredBegin(handle: handle)
             _ = try Self.consume(PQexec(handle, sql), connection: handle, context: "running a migration script")
         }
     }
@@ -348,6 +432,11 @@ public struct PostgresSession: ~Copyable {
     @discardableResult
     public func query(_ query: PostgresQuery) throws -> PostgresRows {
         try connection.execute(query, handle: handle)
+    }
+
+    /// See `PostgresConnection.begin`.
+    func begin(_ begin: String) {
+        connection.deferBegin(begin)
     }
 
     /// See `PostgresConnection.notifyAfterCommit`.

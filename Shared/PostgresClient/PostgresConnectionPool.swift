@@ -71,7 +71,7 @@ public actor PostgresConnectionPool: Service {
     ) async throws -> T {
         try await retryingTransientFailures(maxAttempts: maxAttempts) {
             try await withConnection { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.rawValue)"))
+                try await connection.begin("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
                 do {
                     let result = try await body(connection)
                     try await connection.query("COMMIT")
@@ -97,7 +97,7 @@ public actor PostgresConnectionPool: Service {
         try await retryingTransientFailures(maxAttempts: maxAttempts) {
             try await withConnection { connection in
                 try await connection.withSession { session in
-                    try session.query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.rawValue)"))
+                    session.begin("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
                     do {
                         let result = try body(session)
                         try session.query("COMMIT")

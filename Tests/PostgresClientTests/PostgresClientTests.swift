@@ -149,6 +149,50 @@ struct PostgresClientTests {
         }
     }
 
+    /// The BEGIN of a transaction goes out with its first statement (one round trip), in
+    /// libpq's pipeline mode: whatever that first statement is, the transaction behaves as if
+    /// BEGIN had been sent alone.
+    @Test("a transaction's BEGIN travels with its first statement, whatever that statement is")
+    func beginWithFirstStatement() async throws {
+        try await withSchema { pool, schema in
+            try await pool.withConnection { try await $0.query("CREATE TABLE \(identifier: schema).note (id int PRIMARY KEY, body text)") }
+            // The isolation level asked for is the transaction's, for both kinds of body.
+            let level = try await pool.transaction(isolation: .serializable) { try await $0.query("SHOW transaction_isolation").first!.decode("transaction_isolation", as: String.self) }
+            #expect(level == "serializable")
+            let sessionLevel = try await pool.sessionTransaction(isolation: .repeatableRead) { try $0.query("SHOW transaction_isolation").first!.decode("transaction_isolation", as: String.self) }
+            #expect(sessionLevel == "repeatable read")
+            // A parameterised first statement new to the connection is prepared in the same pipeline,
+            // and the prepared statement is reused afterwards.
+            for id in 1...3 {
+                try await pool.transaction { try await $0.query("INSERT INTO \(identifier: schema).note (id, body) VALUES (\(id), \("n\(id)"))") }
+            }
+            // A first statement that fails is a typed error; nothing of it stays, and the connection
+            // serves the next transaction.
+            await #expect(throws: PostgresError.self) {
+                try await pool.transaction { try await $0.query("INSERT INTO \(identifier: schema).note (id, body) VALUES (\(1), \("again"))") }
+            }
+            await #expect(throws: PostgresError.self) {
+                try await pool.transaction { try await $0.query("SELEC 1") }
+            }
+            // COPY cannot travel in a pipeline: BEGIN goes ahead of it, and a rollback undoes it.
+            let rows = { var rows = PostgresCopyRows(); rows.append([7, "copied"]); return rows }()
+            await #expect(throws: PostgresError.self) {
+                try await pool.transaction { connection in
+                    try await connection.copy(into: "note", columns: ["id", "body"], rows: rows)
+                    try await connection.query("SELECT 1/0")
+                }
+            }
+            // A transaction with no statement at all leaves nothing pending on its connection: what
+            // the next lease of it writes is committed, as another session sees.
+            try await pool.transaction { _ in }
+            try await pool.withConnection { try await $0.query("INSERT INTO \(identifier: schema).note (id, body) VALUES (\(9), \("after"))") }
+            let other = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(schema: schema), logger: logger)
+            let count = try await other.withConnection { try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).note").first!.decode("n", as: Int.self) }
+            await other.close()
+            #expect(count == 4)
+        }
+    }
+
     @Test("serialization failures are retried until one attempt commits")
     func serializationRetry() async throws {
         try await withSchema { pool, _ in
