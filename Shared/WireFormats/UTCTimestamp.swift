@@ -28,8 +28,9 @@ public enum UTCTimestamp {
 
     private static func format(_ date: Date, fractionDigits: Int, dateTimeSeparator: UInt8, zone: StaticString) -> String {
         let scale = fractionDigits == 3 ? 1_000 : 1_000_000
-        // Truncated, not rounded, to the precision: a formatted instant is never later than the real one.
-        let ticks = Int((date.timeIntervalSince1970 * Double(scale)).rounded(.down))
+        // Rounded to the nearest tick: a value read back from text (…123456) is rarely exact as a
+        // Double (…123455.99…), and truncating it would move it a tick earlier on every round trip.
+        let ticks = Int((date.timeIntervalSince1970 * Double(scale)).rounded())
         let (seconds, fraction) = floorDivision(ticks, scale)
         let (days, secondOfDay) = floorDivision(seconds, 86_400)
         let (year, month, day) = civil(fromDays: days)
