@@ -26,6 +26,9 @@ public final class KafkaConsumer: Sendable {
         /// Set (under the lock) just before `rd_kafka_destroy`; no C call may follow it.
         var destroyed = false
         var paused = false
+        /// Whether the group has given this member its partitions at least once (set at once
+        /// for a reader of chosen partitions).
+        var joined = false
         /// Times the partitions were paused for an application stuck with a full buffer.
         var pauses = 0
         var assignment: Set<TopicPartition> = []
@@ -92,7 +95,10 @@ public final class KafkaConsumer: Sendable {
                 client.destroy()
                 throw KafkaError(assigned, context: "assigning \(partitions.count) partitions")
             }
-            control.withLock { $0.assignment = Set(partitions.keys) }
+            control.withLock {
+                $0.assignment = Set(partitions.keys)
+                $0.joined = true
+            }
         }
         let capacity = configuration.bufferCapacity
         let pauseAfter = Duration.milliseconds(configuration.pauseAfterMilliseconds)
@@ -102,6 +108,11 @@ public final class KafkaConsumer: Sendable {
         thread.name = "kafka-consumer-poll"
         thread.start()
     }
+
+    /// Whether the group has given this member its partitions (possibly none) at least once:
+    /// until then, what is published waits for the first rebalance, which a broker may delay
+    /// by seconds for a new group.
+    public var hasJoinedGroup: Bool { control.withLock { $0.joined } }
 
     /// Partitions currently assigned to this member.
     public var assignment: Set<TopicPartition> { control.withLock { $0.assignment } }
@@ -281,6 +292,7 @@ public final class KafkaConsumer: Sendable {
             control.withLock {
                 $0.assignment = cooperative ? $0.assignment.union(changed) : changed
                 $0.paused = false  // new assignments start fetching; the loop re-pauses if needed
+                $0.joined = true
             }
             logger.info("partitions assigned", metadata: ["partitions": "\(changed.sorted())"])
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:

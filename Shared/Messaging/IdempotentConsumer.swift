@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import PostgresClient
 import ServiceLifecycle
+import Synchronization
 
 /// An event as a handler sees it: the envelope and where it came from.
 public struct ConsumedEvent: Sendable {
@@ -56,6 +57,8 @@ public final class IdempotentConsumer: Service, Sendable {
     private let pool: PostgresConnectionPool
     private let producer: KafkaProducer
     private let gate: ReadinessGate
+    /// The Kafka consumer while `run` runs.
+    private let member = Mutex<KafkaConsumer?>(nil)
     private let maxAttempts: Int
     private let concurrency: Int
     private let handler: Handler
@@ -90,9 +93,15 @@ public final class IdempotentConsumer: Service, Sendable {
         self.latency = Timer(label: "passerelle_event_handling_seconds", dimensions: [("consumer", name)], preferredDisplayUnit: .seconds)
     }
 
+    /// Whether this consumer has been given its partitions by the group since it started:
+    /// part of the service's readiness.
+    public var hasJoinedGroup: Bool { member.withLock { $0?.hasJoinedGroup ?? false } }
+
     public func run() async throws {
         guard await gate.wait() else { return }
         let consumer = try KafkaConsumer(configuration: configuration, topics: topics, logger: logger)
+        member.withLock { $0 = consumer }
+        defer { member.withLock { $0 = nil } }
         await withGracefulShutdownHandler {
             await dispatch(consumer)
         } onGracefulShutdown: {

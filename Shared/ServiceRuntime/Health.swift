@@ -6,18 +6,21 @@ import PostgresClient
 import Synchronization
 
 /// `/health/live`, `/health/ready` and `/metrics`. Readiness reflects the schema (migrated),
-/// PostgreSQL (answers) and the broker (answers a metadata request, and the producer is usable); results are cached for a
-/// second so a busy probe cannot load the dependencies.
+/// PostgreSQL (answers), the broker (answers a metadata request, and the producer is usable)
+/// and the consumers (each has joined its group: before that, events wait); results are
+/// cached for a second so a busy probe cannot load the dependencies.
 public final class HealthRoutes: Sendable {
     let pool: PostgresConnectionPool
     let producer: KafkaProducer
     let gate: ReadinessGate
+    let consumers: [IdempotentConsumer]
     private let cache = Mutex<(at: ContinuousClock.Instant, report: ReadinessReport)?>(nil)
 
-    public init(pool: PostgresConnectionPool, producer: KafkaProducer, gate: ReadinessGate) {
+    public init(pool: PostgresConnectionPool, producer: KafkaProducer, gate: ReadinessGate, consumers: [IdempotentConsumer] = []) {
         self.pool = pool
         self.producer = producer
         self.gate = gate
+        self.consumers = consumers
     }
 
     public struct ReadinessReport: Codable, Sendable, Equatable {
@@ -25,6 +28,7 @@ public final class HealthRoutes: Sendable {
         public var schema: String
         public var database: String
         public var broker: String
+        public var consumers: String
     }
 
     public func check() async -> ReadinessReport {
@@ -36,8 +40,11 @@ public final class HealthRoutes: Sendable {
             try await producer.checkBrokerReachable(timeout: .seconds(2))
         }
         let schema = gate.isOpen ? "ok" : "migrating"
+        let joining = consumers.filter { !$0.hasJoinedGroup }.count
+        let members = joining == 0 ? "ok" : "joining: \(joining) of \(consumers.count) not yet given their partitions"
         let (db, kafka) = await (database, broker)
-        let report = ReadinessReport(ready: schema == "ok" && db == "ok" && kafka == "ok", schema: schema, database: db, broker: kafka)
+        let report = ReadinessReport(
+            ready: schema == "ok" && db == "ok" && kafka == "ok" && members == "ok", schema: schema, database: db, broker: kafka, consumers: members)
         cache.withLock { $0 = (ContinuousClock.now, report) }
         return report
     }

@@ -78,7 +78,8 @@ public struct ServiceHost: Sendable {
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: AuthenticationMiddleware(verifier: components.verifier))
-        HealthRoutes(pool: pool, producer: producer, gate: gate).add(to: router)
+        let consumers = S.consumers(components: components)
+        HealthRoutes(pool: pool, producer: producer, gate: gate, consumers: consumers).add(to: router)
         try await S.addRoutes(to: router, components: components)
 
         let application = Application(
@@ -93,7 +94,7 @@ public struct ServiceHost: Sendable {
         // Shutdown runs in reverse: HTTP stops first, then consumers, the service's own background
         // work, relay, producer (flush), pool.
         let services: [any Service] = [pool, producer, migration, relay] + S.backgroundServices(components: components)
-            + S.consumers(components: components) + [application]
+            + consumers + [application]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

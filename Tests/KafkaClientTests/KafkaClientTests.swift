@@ -83,11 +83,14 @@ struct KafkaClientTests {
         }
 
         let first = try KafkaConsumer(configuration: TestEnvironment.consumerConfiguration(group: group), topics: [topic], logger: logger)
+        // Joining takes the broker's JoinGroup and SyncGroup round trips at least.
+        #expect(!first.hasJoinedGroup)
         let second = try KafkaConsumer(configuration: TestEnvironment.consumerConfiguration(group: group), topics: [topic], logger: logger)
         let split = try await eventually(timeout: .seconds(40)) {
             let a = first.assignment, b = second.assignment
             return a.count + b.count == 4 && !a.isEmpty && !b.isEmpty && a.isDisjoint(with: b)
         }
+        #expect(first.hasJoinedGroup && second.hasJoinedGroup)
         #expect(split, "both members hold partitions: \(first.assignment) / \(second.assignment)")
 
         // The second member processes what it gets, then leaves.
