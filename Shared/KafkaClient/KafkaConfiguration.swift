@@ -61,8 +61,11 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var autoCommitIntervalMilliseconds: Int
     /// How long the broker may hold a fetch that found nothing new. Kafka answers as soon as a
     /// record arrives, but some brokers (Tansu 0.6) hold the fetch for the whole wait, which then
-    /// becomes every event's latency floor: at 500 ms (librdkafka's default) a notification
-    /// took 160 ms at the median under light load, at 20 ms 17 ms.
+    /// becomes every event's latency floor: with librdkafka's 500 ms a notification took 160 ms
+    /// at the median under light load, with 20 ms 17 ms. Every empty fetch costs the broker
+    /// work, though, and one that keeps its topics in object storage reads it each time: at
+    /// 20 ms, Tansu on S3 fell minutes behind after a restart. 100 ms unless set
+    /// (`PASSERELLE_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS` overrides it for a deployment).
     public var fetchWaitMaxMilliseconds: Int
 
     public init(
@@ -74,7 +77,7 @@ public struct KafkaConsumerConfiguration: Sendable {
         autoOffsetReset: String = "earliest",
         autoCommitIntervalMilliseconds: Int = 1_000,
         pauseAfterMilliseconds: Int? = nil,
-        fetchWaitMaxMilliseconds: Int = 20
+        fetchWaitMaxMilliseconds: Int = 100
     ) {
         self.fetchWaitMaxMilliseconds = fetchWaitMaxMilliseconds
         self.kafka = kafka
