@@ -187,9 +187,9 @@ producing until librdkafka's local queue (100000 messages) is full. Target: a ra
 
 **PostgreSQL pool** (libpq): single-row INSERT transactions/s for $duration s per run, each client one
 connection. Passerelle: as many tasks as clients over a pool of as many connections, each running
-\`pool.transaction { INSERT }\` (async body: a thread hop per statement) or
-\`pool.sessionTransaction { INSERT }\` (the services' hot-path form: one hop per transaction); baseline:
-\`pgbench -M prepared\` running BEGIN; the same INSERT; COMMIT. Target: a ratio of at least 0.9.
+\`pool.transaction { INSERT }\` (async body) or \`pool.sessionTransaction { INSERT }\` (synchronous body); either
+way the task runs on the leased connection's thread, and BEGIN travels with the INSERT (two round trips);
+baseline: \`pgbench -M prepared\` running BEGIN; the same INSERT; COMMIT (three). Target: a ratio of at least 0.9.
 
 | clients | pool.transaction tx/s (spread) | ratio | pool.sessionTransaction tx/s (spread) | ratio | pgbench tx/s (spread) |
 |---|---|---|---|---|---|
