@@ -86,7 +86,16 @@ public final class KafkaProducer: Service, Sendable {
         guard !records.isEmpty else { return [] }
         let batch = DeliveryBatch(count: records.count)
         let deadline = ContinuousClock.now + .milliseconds(configuration.messageTimeoutMilliseconds)
+        // A batch is usually for one topic: its handle is looked up once, not per record.
+        var lastTopic: (name: String, handle: OpaquePointer?)?
         for (index, record) in records.enumerated() {
+            let topicHandle: OpaquePointer?
+            if let last = lastTopic, last.name == record.topic {
+                topicHandle = last.handle
+            } else {
+                topicHandle = self.topicHandle(record.topic)
+                lastTopic = (record.topic, topicHandle)
+            }
             while true {
                 if state.withLock({ $0.stopRequested }) {
                     // Already-enqueued records still get their reports from the final flush.
@@ -94,7 +103,7 @@ public final class KafkaProducer: Service, Sendable {
                     break
                 }
                 let slot = Unmanaged.passRetained(DeliverySlot(batch: batch, index: index, topic: record.topic))
-                guard let error = produce(record, opaque: slot.toOpaque()) else { break }
+                guard let error = produce(record, topicHandle: topicHandle, opaque: slot.toOpaque()) else { break }
                 slot.release()
                 if error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue && ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(2))
@@ -107,23 +116,27 @@ public final class KafkaProducer: Service, Sendable {
         return await batch.results()
     }
 
+    /// This producer's handle for `topic`, made on first use. Nil only for a name librdkafka
+    /// refuses; records then name their topic and get that error.
+    private func topicHandle(_ topic: String) -> OpaquePointer? {
+        topicHandles.withLock { handles -> OpaquePointer? in
+            if let known = handles.byName[topic] { return known }
+            let made = rd_kafka_topic_new(client.pointer, topic, nil)
+            if let made { handles.byName[topic] = made }
+            return made
+        }
+    }
+
     /// Builds the `rd_kafka_vu_t` list for `rd_kafka_produceva` (Swift cannot call the
     /// variadic `rd_kafka_producev`) on the stack. Every C string lives until the call returns;
     /// librdkafka copies key, value (`RD_KAFKA_MSG_F_COPY`) and headers.
-    private func produce(_ record: KafkaRecord, opaque: UnsafeMutableRawPointer) -> KafkaError? {
+    private func produce(_ record: KafkaRecord, topicHandle: OpaquePointer?, opaque: UnsafeMutableRawPointer) -> KafkaError? {
         let (topic, key, value, headers) = (record.topic, record.key, record.value, record.headers)
         let headerNames = headers.map { strdup($0.key) }
         defer { headerNames.forEach { free($0) } }
         let keyBytes = key ?? []
         let valueBytes = value ?? []
         let headerValues = headers.map { $0.value }
-        let topicHandle = topicHandles.withLock { handles -> OpaquePointer? in
-            if let known = handles.byName[topic] { return known }
-            // Nil only for a name librdkafka refuses; the record then names its topic and gets that error.
-            let made = rd_kafka_topic_new(client.pointer, topic, nil)
-            if let made { handles.byName[topic] = made }
-            return made
-        }
         return topic.withCString { topicName in
             keyBytes.withUnsafeBytes { keyBuffer in
                 valueBytes.withUnsafeBytes { valueBuffer in
