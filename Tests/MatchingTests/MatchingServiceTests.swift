@@ -97,6 +97,55 @@ struct MatchingServiceTests {
         await test.tearDown()
     }
 
+    /// An assignment locks only the worker it chooses: while another transaction holds the best
+    /// worker (as an assignment being recorded does), the next takes the next best who speaks the
+    /// client's language, never someone who does not; when all of those are held, it waits.
+    @Test("assignments in flight for one site go to different link workers of the client's language instead of queueing")
+    func assignmentsDoNotQueue() async throws {
+        let test = try await ServiceTestHost.make(MatchingService.self)
+        let pool = test.host.components.pool
+        let store = CatalogueStore(pool: pool)
+        let (lightest, next, english) = (UUID(), UUID(), UUID())
+        try await pool.withConnection { connection in
+            try await store.save(try LinkWorker(id: lightest, name: "Amélie", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 1), on: connection)
+            try await store.save(try LinkWorker(id: next, name: "Benoît", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 5), on: connection)
+            try await store.save(try LinkWorker(id: english, name: "Sam", site: "ottawa-west-chc", languages: ["en"], caseloadCapacity: 10), on: connection)
+        }
+        // Another transaction holds the lightest French speaker's row.
+        let holder = PostgresConnectionPool(configuration: pool.configuration, logger: TestEnvironment.logger)
+        let held = AsyncStream.makeStream(of: Void.self)
+        let release = AsyncStream.makeStream(of: Void.self)
+        func hold(_ worker: UUID...) -> Task<Void, any Error> {
+            Task {
+                try await holder.transaction { connection in
+                    for id in worker { try await connection.query("SELECT 1 FROM link_worker WHERE id = \(id)::uuid FOR UPDATE") }
+                    held.continuation.yield()
+                    for await _ in release.stream { break }
+                }
+            }
+        }
+        var holding = hold(lightest)
+        for await _ in held.stream { break }
+        let first = try await pool.transaction { try await store.assign(referral: UUID(), site: "ottawa-west-chc", language: "fr", on: $0) }
+        #expect(first?.id == next, "the next French speaker, not a wait and not the English speaker")
+        release.continuation.yield()
+        try await holding.value
+
+        // Both French speakers held: the assignment waits for the best one.
+        holding = hold(lightest, next)
+        for await _ in held.stream { break }
+        let waiting = Task { try await pool.transaction { try await store.assign(referral: UUID(), site: "ottawa-west-chc", language: "fr", on: $0) } }
+        try await Task.sleep(for: .milliseconds(300))
+        let caseloads = { try await pool.withConnection { try await $0.query("SELECT sum(current_caseload)::int AS n FROM link_worker").first!.decode("n", as: Int.self) } }
+        #expect(try await caseloads() == 7, "nothing assigned while both are held")
+        release.continuation.yield()
+        try await holding.value
+        #expect(try await waiting.value?.id == lightest)
+        #expect(try await caseloads() == 8)
+        await holder.close()
+        await test.tearDown()
+    }
+
     @Test("50 concurrent connection requests for the last 3 seats: exactly 3 succeed; ending a connection frees its seat")
     func lastSeats() async throws {
         let test = try await ServiceTestHost.make(MatchingService.self)

@@ -109,28 +109,53 @@ struct CatalogueStore: Sendable {
 
     /// Picks the link worker for a referral and records it, once: same site; someone who speaks
     /// the client's language if anyone does; then the lowest caseload relative to capacity;
-    /// ties broken by id. Rows are locked so concurrent replicas count caseloads right.
+    /// ties broken by id. Only the chosen worker's row is locked, and its caseload incremented
+    /// under that lock, so counts stay right across replicas; an assignment whose best choice
+    /// another one is recording at that moment takes the next best of the same language, instead
+    /// of every assignment of a site queueing behind one lock on all its workers (which held the
+    /// whole loop to one assignment at a time per site).
     func assign(referral: UUID, site: String, language: String, on connection: PostgresConnection) async throws -> LinkWorker? {
         guard try await connection.query("SELECT 1 FROM assignment WHERE referral_id = \(referral)::uuid").isEmpty else {
             return nil  // already assigned by an earlier delivery
         }
         let workers = try await connection.query("""
             SELECT id, name, site, languages, caseload_capacity, current_caseload FROM link_worker
-            WHERE site = \(site) AND active ORDER BY id FOR UPDATE
+            WHERE site = \(site) AND active
             """).map { row in
             try LinkWorker(
                 id: try row.decode("id"), name: try row.decode("name"), site: try row.decode("site"), languages: try row.decode("languages"),
                 caseloadCapacity: try row.decode("caseload_capacity"), currentCaseload: try row.decode("current_caseload"))
         }
-        guard let chosen = Self.choose(from: workers, language: language) else { return nil }
+        let candidates = Self.candidates(from: workers, language: language)
+        guard let best = candidates.first else { return nil }
+        var chosen: LinkWorker?
+        for candidate in candidates {
+            let free = try await connection.query("SELECT 1 FROM link_worker WHERE id = \(candidate.id)::uuid AND active FOR UPDATE SKIP LOCKED")
+            if !free.isEmpty {
+                chosen = candidate
+                break
+            }
+        }
+        if chosen == nil {
+            // All of them are being assigned to right now: wait for the best one.
+            _ = try await connection.query("SELECT 1 FROM link_worker WHERE id = \(best.id)::uuid FOR UPDATE")
+            chosen = best
+        }
+        guard let chosen else { return nil }
         try await connection.query("INSERT INTO assignment (referral_id, link_worker_id) VALUES (\(referral)::uuid, \(chosen.id)::uuid)")
         try await connection.query("UPDATE link_worker SET current_caseload = current_caseload + 1 WHERE id = \(chosen.id)::uuid")
         return chosen
     }
 
     static func choose(from workers: [LinkWorker], language: String) -> LinkWorker? {
+        candidates(from: workers, language: language).first
+    }
+
+    /// The workers a referral may go to, best first: those who speak the client's language (all
+    /// of them if nobody does), by caseload relative to capacity, then id.
+    static func candidates(from workers: [LinkWorker], language: String) -> [LinkWorker] {
         let speakers = workers.filter { $0.languages.contains(language) }
         let pool = speakers.isEmpty ? workers : speakers
-        return pool.min { ($0.load, $0.id.uuidString) < ($1.load, $1.id.uuidString) }
+        return pool.sorted { ($0.load, $0.id.uuidString) < ($1.load, $1.id.uuidString) }
     }
 }
