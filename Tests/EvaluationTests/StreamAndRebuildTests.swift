@@ -199,6 +199,14 @@ struct StreamAndRebuildTests {
             Fixture.status(a, 2, "received", "accepted", at: t0.addingTimeInterval(3_600)),
             Fixture.received(b, at: t0),
         ])
+        // One connection cannot both load the tables and hold the swap: refused, not deadlocked.
+        var single = deployment.settings.postgres
+        single.poolSize = 1
+        let small = PostgresConnectionPool(configuration: single, logger: TestEnvironment.logger)
+        await #expect(throws: ProjectionRebuildError.self) {
+            try await ProjectionRebuild(settings: deployment.settings, pool: small, logger: TestEnvironment.logger).run()
+        }
+        await small.close()
         var rebuild = try ProjectionRebuild(settings: deployment.settings, pool: deployment.pool, logger: TestEnvironment.logger)
         // Published after the first reading: the swapping transaction must read them and
         // rewrite the pathways they change in the tables already loaded.
