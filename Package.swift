@@ -30,7 +30,7 @@ func service(_ name: String, product: String, extra: [Target.Dependency] = []) -
         .target(
             name: "\(name)Service",
             dependencies: [
-                "Domain", "Contracts", "Messaging", "ServiceRuntime", "PostgresClient", "KafkaClient", hummingbird, httpTypes, logging,
+                "Domain", "Contracts", "Messaging", "ServiceRuntime", "PostgresClient", "KafkaClient", "WireFormats", hummingbird, httpTypes, logging,
             ] + extra,
             path: "Services/\(name)/Library",
             swiftSettings: strict
@@ -87,10 +87,10 @@ let package = Package(
         .target(name: "KafkaClient", dependencies: ["CRdKafka", logging, lifecycle], path: "Shared/KafkaClient", swiftSettings: strict),
         .target(name: "Domain", path: "Shared/Domain", swiftSettings: strict),
         .target(name: "Contracts", dependencies: ["Domain", "WireFormats"], path: "Shared/Contracts", exclude: ["Schemas"], swiftSettings: strict),
-        .target(name: "Messaging", dependencies: ["Contracts", "PostgresClient", "KafkaClient", logging, metrics, lifecycle], path: "Shared/Messaging", swiftSettings: strict),
+        .target(name: "Messaging", dependencies: ["Contracts", "PostgresClient", "KafkaClient", "WireFormats", logging, metrics, lifecycle], path: "Shared/Messaging", swiftSettings: strict),
         .target(
             name: "ServiceRuntime",
-            dependencies: ["Contracts", "Messaging", "PostgresClient", "KafkaClient", hummingbird, httpTypes, nioCore, logging, metrics, prometheus, lifecycle, unixSignals, argumentParser, jwt],
+            dependencies: ["Contracts", "Messaging", "WireFormats", "PostgresClient", "KafkaClient", hummingbird, httpTypes, nioCore, logging, metrics, prometheus, lifecycle, unixSignals, argumentParser, jwt],
             path: "Shared/ServiceRuntime",
             swiftSettings: strict
         ),
@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "TestSupport"], path: "Tests/PostgresClientTests", swiftSettings: strict),
         .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "TestSupport"], path: "Tests/KafkaClientTests", swiftSettings: strict),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", lifecycle], path: "Tests/MessagingTests", swiftSettings: strict),
-        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", hummingbirdTesting], path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
+        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", logging, hummingbirdTesting], path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
         .testTarget(name: "DeploymentTests", path: "Tests/DeploymentTests", exclude: ["check_deployment.py", "README.md"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",

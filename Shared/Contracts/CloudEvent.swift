@@ -17,7 +17,7 @@ public struct CloudEvent: Sendable, Equatable {
     /// JSON bytes; `nil` for a tombstone on a compacted topic.
     public var data: [UInt8]?
 
-    public init(id: UUID = UUID(), source: String, type: String, subject: String, time: Date = Date(), data: [UInt8]?) {
+    public init(id: UUID = UUID.random(), source: String, type: String, subject: String, time: Date = Date(), data: [UInt8]?) {
         self.id = id
         self.source = source
         self.type = type
@@ -27,7 +27,7 @@ public struct CloudEvent: Sendable, Equatable {
     }
 
     /// Builds the envelope of a typed payload.
-    public init<Payload: EventPayload>(_ payload: Payload, source: String, id: UUID = UUID(), time: Date = Date()) throws {
+    public init<Payload: EventPayload>(_ payload: Payload, source: String, id: UUID = UUID.random(), time: Date = Date()) throws {
         self.init(id: id, source: source, type: Payload.eventType, subject: payload.subject, time: time, data: try EventCoding.encode(payload))
     }
 

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import WireFormats
 import PostgresClient
 
 /// Writes events into the outbox inside the caller's transaction, so a state change and its
@@ -23,7 +24,7 @@ public struct Outbox: Sendable {
 
     /// Appends a typed event; returns its envelope.
     @discardableResult
-    public func append<Payload: EventPayload>(_ payload: Payload, on session: borrowing PostgresSession, id: UUID = UUID(), time: Date = Date()) throws -> CloudEvent {
+    public func append<Payload: EventPayload>(_ payload: Payload, on session: borrowing PostgresSession, id: UUID = UUID.random(), time: Date = Date()) throws -> CloudEvent {
         let event = try CloudEvent(payload, source: source, id: id, time: time)
         try append(event, topic: topics.name(Payload.topic), key: payload.subject, on: session)
         return event
@@ -39,7 +40,7 @@ public struct Outbox: Sendable {
         let headers = Dictionary(uniqueKeysWithValues: event.headers.map { ($0.key, $0.value) })
         let headerJSON = String(decoding: try JSONEncoder().encode(headers), as: UTF8.self)
         let payload = event.data.map { String(decoding: $0, as: UTF8.self) }
-        try session.query("""
+        try session.execute("""
             INSERT INTO outbox (event_id, event_type, topic, record_key, headers, payload)
             VALUES (\(event.id)::uuid, \(event.type), \(topic), \(key), \(headerJSON)::jsonb, \(payload))
             """)
@@ -49,7 +50,7 @@ public struct Outbox: Sendable {
     // The same from async code holding a connection.
 
     @discardableResult
-    public func append<Payload: EventPayload>(_ payload: Payload, on connection: PostgresConnection, id: UUID = UUID(), time: Date = Date()) async throws -> CloudEvent {
+    public func append<Payload: EventPayload>(_ payload: Payload, on connection: PostgresConnection, id: UUID = UUID.random(), time: Date = Date()) async throws -> CloudEvent {
         try await connection.withSession { try self.append(payload, on: $0, id: id, time: time) }
     }
 

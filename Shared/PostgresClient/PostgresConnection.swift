@@ -33,6 +33,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private var preparedStatements: [String: String] = [:]
     /// A BEGIN not sent yet: it goes with the transaction's first statement (touched only on `queue`).
     private var deferredBegin: String?
+    /// Statements of the open transaction whose rows nobody needs, not sent yet: they go with
+    /// the next statement that needs an answer (at the latest the COMMIT). Touched only on `queue`.
+    private var heldStatements: [PostgresQuery] = []
 
     private static let queueKey = DispatchSpecificKey<Int>()
     private static let tokens = Atomic<Int>(0)
@@ -98,12 +101,33 @@ public final class PostgresConnection: @unchecked Sendable {
         try await onQueue(cancellable: false) { _ in self.deferredBegin = begin }
     }
 
+    /// Runs a statement whose rows are not needed (an INSERT, an UPDATE). Inside a transaction
+    /// it is held and sent with the next statement that needs an answer, or with the COMMIT: a
+    /// transaction of writes costs one round trip. Its failure is thrown by that statement
+    /// (naming this one), and the transaction fails as it would have. Outside a transaction
+    /// it runs at once.
+    public func execute(_ query: PostgresQuery) async throws {
+        try await onQueue(cancellable: true) { handle in try self.hold(query, handle: handle) }
+    }
+
     /// Executes on `queue` (both `query` and sessions come through here).
     fileprivate func execute(_ query: PostgresQuery, handle: OpaquePointer) throws -> PostgresRows {
-        if let begin = deferredBegin {
-            deferredBegin = nil
-            return try execute(query, after: begin, handle: handle)
+        if deferredBegin != nil || !heldStatements.isEmpty {
+            return try sendWaiting(then: query, handle: handle)
         }
+        return try executeAlone(query, handle: handle)
+    }
+
+    /// On `queue`: holds `query` if a transaction is open (or about to be), else runs it.
+    fileprivate func hold(_ query: PostgresQuery, handle: OpaquePointer) throws {
+        guard deferredBegin != nil || PQtransactionStatus(handle) == PQTRANS_INTRANS else {
+            _ = try execute(query, handle: handle)
+            return
+        }
+        heldStatements.append(query)
+    }
+
+    private func executeAlone(_ query: PostgresQuery, handle: OpaquePointer) throws -> PostgresRows {
         let result: OpaquePointer?
         if !query.parameters.isEmpty, let name = try preparedStatement(for: query, handle: handle) {
             result = withParameterArray(query.parameters) { values, count in
@@ -132,36 +156,64 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private static let preparedStatementLimit = 256
 
-    /// `begin` and `query` in one round trip, through libpq's pipeline mode: BEGIN, PREPARE if
-    /// the statement is new to this session, the statement, then a sync; every result is read
-    /// before any is looked at, so the connection is left idle whatever failed.
-    private func execute(_ query: PostgresQuery, after begin: String, handle: OpaquePointer) throws -> PostgresRows {
+    /// What a pipelined round trip sent, in order: one result comes back for each.
+    private enum PipelinedStep {
+        case begin(String)
+        case prepare(PostgresQuery, name: String)
+        case statement(PostgresQuery)
+    }
+
+    /// Sends what waits (a BEGIN, held statements) and then `query` in one round trip, through
+    /// libpq's pipeline mode: each statement new to the session is prepared on the way, a sync
+    /// ends the batch. Every result is read before any is looked at, so the connection is left
+    /// idle whatever failed; the first failure is thrown, with its statement as context (the
+    /// server skips everything after it up to the sync). Returns `query`'s rows.
+    @discardableResult
+    private func sendWaiting(then query: PostgresQuery?, handle: OpaquePointer) throws -> PostgresRows {
+        let begin = deferredBegin
+        var statements = heldStatements
+        if let query { statements.append(query) }
+        deferredBegin = nil
+        heldStatements.removeAll()
         guard PQenterPipelineMode(handle) == 1 else {
-            _ = try Self.consume(PQexec(handle, begin), connection: handle, context: begin)
-            return try execute(query, handle: handle)
+            if let begin { _ = try Self.consume(PQexec(handle, begin), connection: handle, context: begin) }
+            var rows = PostgresRows(columns: [], values: [], affectedRows: 0)
+            for statement in statements { rows = try executeAlone(statement, handle: handle) }
+            return rows
         }
-        var commands = 1
-        var sent = PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1
-        var name = query.parameters.isEmpty ? nil : preparedStatements[query.sql]
-        var preparing: String?
-        if sent, !query.parameters.isEmpty, name == nil, preparedStatements.count < Self.preparedStatementLimit {
-            let newName = "passerelle_\(preparedStatements.count)"
-            sent = PQsendPrepare(handle, newName, query.sql, Int32(query.parameters.count), nil) == 1
-            commands += 1
-            (name, preparing) = (newName, newName)
+        var steps: [PipelinedStep] = []
+        steps.reserveCapacity(statements.count * 2 + 1)
+        var sent = true
+        if let begin {
+            sent = PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1
+            steps.append(.begin(begin))
         }
-        if sent {
-            sent = withParameterArray(query.parameters) { values, count in
-                if let name { return PQsendQueryPrepared(handle, name, count, values, nil, nil, 0) == 1 }
-                return PQsendQueryParams(handle, query.sql, count, nil, values, nil, nil, 0) == 1
+        var preparing: [String: String] = [:]
+        for statement in statements where sent {
+            var name: String?
+            if !statement.parameters.isEmpty {
+                name = preparedStatements[statement.sql] ?? preparing[statement.sql]
+                if name == nil, preparedStatements.count + preparing.count < Self.preparedStatementLimit {
+                    let newName = "passerelle_\(preparedStatements.count + preparing.count)"
+                    sent = PQsendPrepare(handle, newName, statement.sql, Int32(statement.parameters.count), nil) == 1
+                    steps.append(.prepare(statement, name: newName))
+                    preparing[statement.sql] = newName
+                    name = newName
+                }
             }
-            commands += 1
+            guard sent else { break }
+            sent = withParameterArray(statement.parameters) { values, count in
+                if let name { return PQsendQueryPrepared(handle, name, count, values, nil, nil, 0) == 1 }
+                return PQsendQueryParams(handle, statement.sql, count, nil, values, nil, nil, 0) == 1
+            }
+            steps.append(.statement(statement))
         }
         sent = sent && PQpipelineSync(handle) == 1
         // Each command's results end with a null; the sync point answers last.
         var results: [OpaquePointer?] = []
         if sent {
-            for _ in 0..<commands {
+            results.reserveCapacity(steps.count)
+            for _ in steps {
                 var first: OpaquePointer?
                 while let result = PQgetResult(handle) {
                     if first == nil { first = result } else { PQclear(result) }
@@ -171,28 +223,44 @@ public final class PostgresConnection: @unchecked Sendable {
             if let sync = PQgetResult(handle) { PQclear(sync) }
         }
         let failure = sent ? nil : PostgresError(
-            kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle), context: begin)
+            kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle),
+            context: begin ?? statements.first?.description ?? "pipelined statements")
         PQexitPipelineMode(handle)
         if let failure {
             results.forEach { PQclear($0) }
             throw failure
         }
-        var remaining = results[...]
-        defer { remaining.forEach { PQclear($0) } }
-        _ = try Self.consume(remaining.popFirst()!, connection: handle, context: begin)
-        if let preparing {
-            _ = try Self.consume(remaining.popFirst()!, connection: handle, context: "preparing \(query.description)")
-            preparedStatements[query.sql] = preparing
+        var rows = PostgresRows(columns: [], values: [], affectedRows: 0)
+        var firstFailure: (any Error)?
+        for (step, result) in zip(steps, results) {
+            // After a failure the server answers "aborted" to the rest: only the first one tells why.
+            guard firstFailure == nil else {
+                PQclear(result)
+                continue
+            }
+            do {
+                switch step {
+                case .begin(let sql):
+                    _ = try Self.consume(result, connection: handle, context: sql)
+                case .prepare(let statement, let name):
+                    _ = try Self.consume(result, connection: handle, context: "preparing \(statement.description)")
+                    preparedStatements[statement.sql] = name
+                case .statement(let statement):
+                    rows = try Self.consume(result, connection: handle, context: statement.description)
+                }
+            } catch {
+                firstFailure = error
+            }
         }
-        return try Self.consume(remaining.popFirst()!, connection: handle, context: query.description)
+        if let firstFailure { throw firstFailure }
+        return rows
     }
 
-    /// Sends a BEGIN still waiting for its first statement, before anything that cannot carry
-    /// it (COPY, scripts). Called on `queue`.
-    private func sendDeferredBegin(handle: OpaquePointer) throws {
-        guard let begin = deferredBegin else { return }
-        deferredBegin = nil
-        _ = try Self.consume(PQexec(handle, begin), connection: handle, context: begin)
+    /// Sends a waiting BEGIN and held statements before anything that cannot go in a pipeline
+    /// (COPY, scripts). Called on `queue`.
+    private func sendWaiting(handle: OpaquePointer) throws {
+        guard deferredBegin != nil || !heldStatements.isEmpty else { return }
+        try sendWaiting(then: nil, handle: handle)
     }
 
     /// Loads `rows` into `table` with `COPY … FROM STDIN` (text format): for bulk loads, where
@@ -206,7 +274,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let sql = "COPY \"\(table)\" (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) FROM STDIN"
         let context = "copying into \(table)"
         return try await onQueue(cancellable: true) { handle in
-            try self.sendDeferredBegin(handle: handle)
+            try self.sendWaiting(handle: handle)
             guard let start = PQexec(handle, sql) else {
                 throw PostgresError(kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle), context: context)
             }
@@ -264,9 +332,19 @@ public final class PostgresConnection: @unchecked Sendable {
             PQexec(handle, "BEGIN; SET LOCAL synchronous_commit TO off; \(notifications); COMMIT"), connection: handle, context: "sending wake-ups")
     }
 
-    /// Forgets the wake-ups of a transaction that rolled back.
-    func discardWakeUps() async {
-        _ = try? await onQueue(cancellable: false) { _ in self.discardPendingWakeUps() }
+    /// Ends the current transaction without its effects: held statements and wake-ups are
+    /// dropped, and ROLLBACK goes to the server only if a transaction is open there. A failure
+    /// leaves the connection in a transaction, so the pool drops it.
+    func rollback() async {
+        _ = try? await onQueue(cancellable: false) { handle in try self.rollback(handle: handle) }
+    }
+
+    fileprivate func rollback(handle: OpaquePointer) throws {
+        deferredBegin = nil
+        heldStatements.removeAll()
+        pendingWakeUps.removeAll()
+        guard PQtransactionStatus(handle) != PQTRANS_IDLE else { return }
+        _ = try Self.consume(PQexec(handle, "ROLLBACK"), connection: handle, context: "ROLLBACK")
     }
 
     /// From a session, already on `queue`.
@@ -279,17 +357,15 @@ public final class PostgresConnection: @unchecked Sendable {
         pendingWakeUps.insert(channel)
     }
 
-    fileprivate func discardPendingWakeUps() {
-        pendingWakeUps.removeAll()
-    }
-
     /// For the pool, in one hop when the connection comes back: whether it is still inside a
     /// transaction (then it is dropped), after sending the wake-ups of a transaction committed
     /// by hand (BEGIN … COMMIT through `query`).
     func settleForRelease() async -> (inTransaction: Bool, wakeUpError: (any Error)?) {
         (try? await onQueue(cancellable: false) { handle -> (Bool, (any Error)?) in
-            // A transaction begun without a statement was never opened on the server.
+            // A transaction begun without a statement was never opened on the server; statements
+            // still held belong to a transaction that did not commit.
             self.deferredBegin = nil
+            self.heldStatements.removeAll()
             guard PQtransactionStatus(handle) == PQTRANS_IDLE else { return (true, nil) }
             do {
                 try self.sendWakeUps(handle: handle)
@@ -304,7 +380,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// itself owns (migrations); anything carrying values goes through `query`.
     public func runScript(_ sql: String) async throws {
         try await onQueue(cancellable: true) { handle in
-            try self.sendDeferredBegin(handle: handle)
+            try self.sendWaiting(handle: handle)
             _ = try Self.consume(PQexec(handle, sql), connection: handle, context: "running a migration script")
         }
     }
@@ -434,9 +510,19 @@ public struct PostgresSession: ~Copyable {
         try connection.execute(query, handle: handle)
     }
 
+    /// See `PostgresConnection.execute`.
+    public func execute(_ query: PostgresQuery) throws {
+        try connection.hold(query, handle: handle)
+    }
+
     /// See `PostgresConnection.begin`.
     func begin(_ begin: String) {
         connection.deferBegin(begin)
+    }
+
+    /// See `PostgresConnection.rollback`.
+    func rollback() throws {
+        try connection.rollback(handle: handle)
     }
 
     /// See `PostgresConnection.notifyAfterCommit`.
@@ -445,7 +531,6 @@ public struct PostgresSession: ~Copyable {
         connection.addWakeUp(channel)
     }
 
-    func discardWakeUps() { connection.discardPendingWakeUps() }
 }
 
 /// Runs the jobs of the tasks that prefer it on a connection's queue.

@@ -78,8 +78,7 @@ public actor PostgresConnectionPool: Service {
                     return result  // its wake-ups go out when the connection is released
                 } catch {
                     // If ROLLBACK itself fails the connection is broken and `release` drops it.
-                    _ = try? await connection.query("ROLLBACK")
-                    await connection.discardWakeUps()
+                    await connection.rollback()
                     throw error
                 }
             }
@@ -103,8 +102,8 @@ public actor PostgresConnectionPool: Service {
                         try session.query("COMMIT")
                         return result  // its wake-ups go out when the connection is released
                     } catch {
-                        _ = try? session.query("ROLLBACK")
-                        session.discardWakeUps()
+                        // As above: a connection that could not roll back is dropped.
+                        try? session.rollback()
                         throw error
                     }
                 }

@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -46,7 +47,7 @@ public struct RequestIDMiddleware<Context: PasserelleContext>: RouterMiddleware 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let supplied = request.headers[.requestID].flatMap { $0.count <= 128 && $0.allSatisfy { $0.isASCII && !$0.isWhitespace } ? $0 : nil }
-        context.requestID = supplied ?? UUID().uuidString.lowercased()
+        context.requestID = supplied ?? UUID.random().uuidString.lowercased()
         context.logger[metadataKey: "request_id"] = "\(context.requestID)"
         var response = try await next(request, context)
         response.headers[.requestID] = context.requestID

@@ -123,7 +123,9 @@ struct SchemaMigrationService: Service {
 
     func run() async throws {
         var backoff = Duration.milliseconds(200)
-        while !Task.isShuttingDownGracefully {
+        // A group that stops because another service failed cancels rather than shuts down:
+        // either ends the retries (a cancelled sleep returns at once and would spin).
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 if apply {
                     try await migrator.migrate(pool, logger: logger)

@@ -164,6 +164,7 @@ struct MessagingTests {
         let slow = Task {
             try await fixture.pool.transaction { connection in
                 _ = try await fixture.appendEvent(referral: UUID(), on: connection)
+                _ = try await connection.query("SELECT 1")  // sends the held insert: A has its id now
                 aInserted.open()
                 await releaseA.wait()
             }

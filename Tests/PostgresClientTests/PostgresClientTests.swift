@@ -193,6 +193,70 @@ struct PostgresClientTests {
         }
     }
 
+    @Test("statements whose rows are not needed travel with the next statement that needs an answer")
+    func heldStatements() async throws {
+        try await withSchema { pool, schema in
+            try await pool.withConnection { try await $0.query("CREATE TABLE \(identifier: schema).note (id int PRIMARY KEY, body text)") }
+            let observer = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(schema: schema), logger: logger)
+            defer { Task { await observer.close() } }
+            @Sendable func notes() async throws -> Int {
+                try await observer.withConnection { try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).note").first!.decode("n", as: Int.self) }
+            }
+            // An INSERT that reached the server holds a lock on the table until the transaction ends.
+            @Sendable func locksOnNote() async throws -> Int {
+                try await observer.withConnection {
+                    try await $0.query("""
+                        SELECT count(*) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                        WHERE c.relname = 'note' AND c.relnamespace = \(schema)::regnamespace AND l.pid <> pg_backend_pid()
+                        """).first!.decode("n", as: Int.self)
+                }
+            }
+            let seen = try await pool.transaction { connection in
+                try await connection.execute("INSERT INTO note (id, body) VALUES (\(1), \("one"))")
+                try await connection.execute("INSERT INTO note (id, body) VALUES (\(2), \("two"))")
+                #expect(try await locksOnNote() == 0)
+                // The next statement goes after them, in the same round trip, and sees their rows.
+                let seen = try await connection.query("SELECT count(*) AS n FROM note").first!.decode("n", as: Int.self)
+                #expect(try await locksOnNote() > 0)
+                try await connection.execute("INSERT INTO note (id, body) VALUES (\(3), \("three"))")
+                return seen
+            }
+            #expect(seen == 2)
+            #expect(try await notes() == 3)  // the last one went with the COMMIT
+
+            // A held statement that fails is thrown by the statement that carried it, naming it, and
+            // the whole transaction is undone.
+            let failure = await #expect(throws: PostgresError.self) {
+                try await pool.transaction { connection in
+                    try await connection.execute("INSERT INTO note (id, body) VALUES (\(4), \("four"))")
+                    try await connection.execute("INSERT INTO note (id, body) VALUES (\(1), \("one again"))")
+                    try await connection.execute("INSERT INTO note (id, body) VALUES (\(5), \("five"))")
+                }
+            }
+            #expect(failure?.kind == .uniqueViolation)
+            #expect(failure?.context?.contains("INSERT INTO note") == true)
+            #expect(try await notes() == 3)
+
+            // A transaction that gives up never sends what it held.
+            struct GaveUp: Error {}
+            await #expect(throws: GaveUp.self) {
+                try await pool.sessionTransaction { session in
+                    try session.execute("SELEC 1")
+                    throw GaveUp()
+                }
+            }
+            // Sessions hold the same way; outside a transaction a statement runs at once.
+            try await pool.sessionTransaction { session in
+                try session.execute("INSERT INTO note (id, body) VALUES (\(6), \("six"))")
+                try session.execute("INSERT INTO note (id, body) VALUES (\(7), \("seven"))")
+            }
+            try await pool.withConnection { connection in
+                try await connection.execute("INSERT INTO note (id, body) VALUES (\(8), \("eight"))")
+                #expect(try await notes() == 6)
+            }
+        }
+    }
+
     @Test("serialization failures are retried until one attempt commits")
     func serializationRetry() async throws {
         try await withSchema { pool, _ in

@@ -3,9 +3,12 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import KafkaClient
+import Messaging
+import Logging
 import HummingbirdTesting
 import PostgresClient
 import ServiceRuntime
+import Synchronization
 import Testing
 
 /// The HTTP basics every service shares, exercised on a router with one protected route.
@@ -153,4 +156,56 @@ struct ServiceRuntimeTests {
             try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(["PASSERELLE_JWT_HS256_SECRET": "short"]))
         }
     }
+
+    /// A service with nothing of its own: what every service's host runs.
+    enum Bare: PasserelleService {
+        static let name = "bare"
+        static let defaultPort = 0
+        static let migrations = [Migration(1, "nothing", "SELECT 1")]
+        static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {}
+        static func consumers(components: ServiceComponents) -> [IdempotentConsumer] { [] }
+    }
+
+    @Test("a service that cannot listen stops, even while its schema is still out of reach")
+    func failedStartStops() async throws {
+        // Hold a port so the service's HTTP server cannot bind it.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(listener, raw, length) == 0, listen(listener, 1) == 0, getsockname(listener, raw, &length) == 0 else {
+                    throw POSIXError(.EADDRINUSE)
+                }
+            }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        // Nothing listens on port 1: the schema migration keeps retrying.
+        let settings = ServiceSettings(
+            serviceName: Bare.name, httpPort: port, postgres: PostgresConfiguration(port: 1, schema: "bare", connectTimeoutSeconds: 1),
+            kafka: KafkaConfiguration(bootstrapServers: "127.0.0.1:1"), auth: AuthSettings(hmacSecret: Self.secret), logLevel: .critical)
+        let host = try await ServiceHost.build(Bare.self, settings: settings, logger: Logger(label: "bare"))
+        // The failed bind cancels the group; every service, the retrying migration included, must
+        // end. Unstructured, so that a run that never ends fails the test instead of hanging it.
+        let ended = Mutex<String?>(nil)
+        let running = Task {
+            do {
+                try await host.run()
+                ended.withLock { $0 = "returned" }
+            } catch {
+                ended.withLock { $0 = "failed" }
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ended.withLock({ $0 }) == nil && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        running.cancel()
+        let outcome = ended.withLock { $0 } ?? "still running"
+        #expect(outcome == "failed")
+    }
+
 }

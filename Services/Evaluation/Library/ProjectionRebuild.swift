@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import WireFormats
 import KafkaClient
 import Logging
 import Messaging
@@ -163,7 +164,7 @@ public struct ProjectionRebuild: Sendable {
         do {
             // Partitions are assigned, not subscribed: no group to join, nothing committed.
             let configuration = KafkaConsumerConfiguration(
-                kafka: settings.kafka, groupID: "\(settings.consumerGroup)-rebuild-\(UUID().uuidString.prefix(8).lowercased())", bufferCapacity: 20_000)
+                kafka: settings.kafka, groupID: "\(settings.consumerGroup)-rebuild-\(UUID.random().uuidString.prefix(8).lowercased())", bufferCapacity: 20_000)
             var replay = Replay()
             for topics in stages {
                 let partitions = try await KafkaTopicAdmin.offsets(of: topics, configuration: settings.kafka, logger: logger)

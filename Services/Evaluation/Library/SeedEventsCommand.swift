@@ -2,6 +2,7 @@ import ArgumentParser
 import Contracts
 import Domain
 import Foundation
+import WireFormats
 import KafkaClient
 import ServiceRuntime
 
@@ -40,7 +41,7 @@ struct SeedEventsCommand: AsyncParsableCommand {
             records.removeAll(keepingCapacity: true)
         }
         for i in 0..<pathways {
-            let referral = UUID(), site = sites[i % sites.count]
+            let referral = UUID.random(), site = sites[i % sites.count]
             let start = t0.addingTimeInterval(Double(i) * 60)
             func hours(_ h: Double) -> Date { start.addingTimeInterval(h * 3600) }
             func status(_ version: Int, _ from: String, _ to: String, _ h: Double, outcome: String? = nil) -> ReferralStatusChangedV1 {
@@ -48,14 +49,14 @@ struct SeedEventsCommand: AsyncParsableCommand {
                     actorRole: "link-worker", actorID: "lw-\(i % 40)", reason: nil, outcome: outcome, changedAt: hours(h))
             }
             try add(ReferralReceivedV1(
-                referralID: referral, referralVersion: 1, clientID: UUID(), site: site, referrerID: "dr-\(i % 55)", referrerRole: "physician",
+                referralID: referral, referralVersion: 1, clientID: UUID.random(), site: site, referrerID: "dr-\(i % 55)", referrerRole: "physician",
                 needs: [needs[i % needs.count], needs[(i / 7) % needs.count]], interests: ["walking"], supportLevel: ["light", "medium", "holistic"][i % 3],
                 priority: "routine", preferredLanguage: i % 3 == 0 ? "en" : "fr", postalArea: "K\(i % 9)A", coordinates: nil,
                 ageBand: ageBands[i % ageBands.count], accessibilityNeeds: [], preferredChannel: "sms",
                 consent: Consent(contact: true, shareWithPartners: false, evaluationUse: i % 5 != 0), receivedAt: start))
             try add(status(2, "received", "accepted", 2 + Double(i % 24)))
             try add(status(3, "accepted", "in-progress", 26 + Double(i % 72)))
-            let connection = UUID(), resource = UUID()
+            let connection = UUID.random(), resource = UUID.random()
             try add(ConnectionProposedV1(connectionID: connection, referralID: referral, referralVersion: 3, resourceID: resource,
                 resourceKind: "health-champion-group", categories: [needs[i % needs.count]], proposedAt: hours(100)))
             try add(ConnectionChangedV1(connectionID: connection, referralID: referral, referralVersion: 3, resourceID: resource,

@@ -1,6 +1,7 @@
 import Contracts
 import Domain
 import Foundation
+import WireFormats
 import HTTPTypes
 import Hummingbird
 import Messaging
@@ -46,7 +47,7 @@ struct ReferralRoutes: Sendable {
         if let key, key.isEmpty || key.count > 200 {
             throw ProblemDetails.validation([.init(pointer: "", detail: "the Idempotency-Key header must be 1 to 200 characters")])
         }
-        let valid = try submission.validated(referralID: UUID(), clientID: UUID(), now: Date())
+        let valid = try submission.validated(referralID: UUID.random(), clientID: UUID.random(), now: Date())
         switch try await store.submit(valid, idempotencyKey: key, actor: actor, requestID: context.requestID) {
         case .created(let view):
             return try Response.json(view, status: .created, headers: [.location: "/v1/referrals/\(view.id.uuidString.lowercased())"])

@@ -49,7 +49,7 @@ struct ReferralStore: Sendable {
                 let client = try upsertClient(valid.client, on: session)
                 var referral = valid.referral
                 referral.clientID = client.id  // an existing client keeps its id
-                try session.query("""
+                try session.execute("""
                     INSERT INTO referral (id, external_id, client_id, referrer_id, referrer_role, referrer_organisation, site, needs,
                         interests, support_level, priority, notes, screening_answers, status, version, received_at, updated_at)
                     VALUES (\(referral.id)::uuid, \(referral.externalID), \(client.id)::uuid, \(referral.referrer.id), \(referral.referrer.role.rawValue),
@@ -58,12 +58,12 @@ struct ReferralStore: Sendable {
                         \(try PostgresJSON(encoding: referral.screeningAnswers))::jsonb, \(referral.status.rawValue), \(referral.version),
                         \(referral.receivedAt)::timestamptz, \(referral.receivedAt)::timestamptz)
                     """)
-                try session.query("""
+                try session.execute("""
                     INSERT INTO referral_status_history (referral_id, version, to_status, actor_id, actor_role, request_id)
                     VALUES (\(referral.id)::uuid, \(referral.version), \(referral.status.rawValue), \(actor.subject), \(actor.roles.map(\.rawValue).sorted().joined(separator: ",")), \(requestID))
                     """)
                 if let idempotencyKey {
-                    try session.query("INSERT INTO idempotency_key (key, referral_id) VALUES (\(idempotencyKey), \(referral.id)::uuid)")
+                    try session.execute("INSERT INTO idempotency_key (key, referral_id) VALUES (\(idempotencyKey), \(referral.id)::uuid)")
                 }
                 try outbox.append(Self.receivedEvent(referral, client: client.value), on: session)
                 try audit("create", referral: referral.id, client: client.id, actor: actor, requestID: requestID, on: session)

@@ -51,13 +51,13 @@ extension ReferralStore {
             }
             let version = try row.decode("version", as: Int.self) + 1
             let now = Date()
-            try await connection.query("""
+            try await connection.execute("""
                 UPDATE referral SET status = \(next.rawValue), version = \(version), updated_at = \(now)::timestamptz,
                     status_before_hold = \(action == .hold ? current.rawValue : nil)
                 WHERE id = \(id)::uuid
                 """)
             let roles = actor.roles.map(\.rawValue).sorted().joined(separator: ",")
-            try await connection.query("""
+            try await connection.execute("""
                 INSERT INTO referral_status_history (referral_id, version, from_status, to_status, action, actor_id, actor_role, reason, outcome, request_id, changed_at)
                 VALUES (\(id)::uuid, \(version), \(current.rawValue), \(next.rawValue), \(action.rawValue), \(actor.subject), \(roles), \(reason), \(outcome), \(requestID), \(now)::timestamptz)
                 """)
@@ -86,7 +86,7 @@ extension ReferralStore {
     }
 
     func audit(_ action: String, referral: UUID?, client: UUID? = nil, actor: Identity, requestID: String, on session: borrowing PostgresSession) throws {
-        try session.query("""
+        try session.execute("""
             INSERT INTO audit_log (actor_id, actor_roles, action, referral_id, client_id, request_id)
             VALUES (\(actor.subject), \(actor.roles.map(\.rawValue).sorted().joined(separator: ",")), \(action), \(referral), \(client), \(requestID))
             """)

@@ -5,6 +5,7 @@ import KafkaClient
 import PostgresClient
 import ServiceRuntime
 import Foundation
+import WireFormats
 
 /// `passerelle-matching bench-match`: times ranking one referral against made-up catalogues
 /// of the given sizes, in memory (what a replica does per referral once its catalogue is
@@ -82,7 +83,7 @@ struct BenchFeedCommand: AsyncParsableCommand {
             if resources > 0 {
                 let catalogue = data.resources(resources)
                 let workers = try Self.sites.flatMap { site in
-                    try (1...2).map { try LinkWorker(id: UUID(), name: "\(site) worker \($0)", site: site, languages: ["fr", "en"], caseloadCapacity: 1_000_000) }
+                    try (1...2).map { try LinkWorker(id: UUID.random(), name: "\(site) worker \($0)", site: site, languages: ["fr", "en"], caseloadCapacity: 1_000_000) }
                 }
                 try await pool.sessionTransaction { session in
                     for resource in catalogue { try CatalogueStore.save(resource, on: session) }
@@ -102,9 +103,9 @@ struct BenchFeedCommand: AsyncParsableCommand {
             var records: [KafkaRecord] = []
             for index in 0..<referrals {
                 let request = data.request()
-                let id = UUID()
+                let id = UUID.random()
                 let event = try CloudEvent(ReferralReceivedV1(
-                    referralID: id, referralVersion: 1, clientID: UUID(), site: Self.sites[index % Self.sites.count], referrerID: "bench",
+                    referralID: id, referralVersion: 1, clientID: UUID.random(), site: Self.sites[index % Self.sites.count], referrerID: "bench",
                     referrerRole: "physician", needs: request.needs, interests: request.interests, supportLevel: request.supportLevel.rawValue,
                     priority: "routine", preferredLanguage: request.language, postalArea: request.postalArea, coordinates: request.coordinates,
                     ageBand: request.ageBand?.rawValue ?? "45-64", accessibilityNeeds: request.accessibilityNeeds, preferredChannel: "sms",

@@ -1,6 +1,7 @@
 import Contracts
 import Domain
 import Foundation
+import WireFormats
 import HTTPTypes
 import Hummingbird
 import Messaging
@@ -50,7 +51,7 @@ struct ConnectionRoutes: Sendable {
                     ? ProblemDetails(status: .conflict, title: "No seat left", detail: "the resource is full")
                     : ProblemDetails(status: .notFound, title: "Not found", detail: "no active resource with that id")
             }
-            let id = UUID()
+            let id = UUID.random()
             try session.query("INSERT INTO connection (id, referral_id, resource_id, status) VALUES (\(id)::uuid, \(referral)::uuid, \(resource)::uuid, 'proposed')")
             try outbox.append(ConnectionProposedV1(
                 connectionID: id, referralID: referral, referralVersion: try intake.decode("referral_version"), resourceID: resource,

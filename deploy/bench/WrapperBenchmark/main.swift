@@ -121,11 +121,11 @@ func benchmarkPool(_ arguments: Arguments, logger: Logger) async throws {
     @Sendable func insert() async throws {
         if api == "session" {
             try await pool.sessionTransaction { session in
-                try session.query("INSERT INTO plain_insert (id, payload, created_at) VALUES (gen_random_uuid(), \(payload), now())")
+                try session.execute("INSERT INTO plain_insert (id, payload, created_at) VALUES (gen_random_uuid(), \(payload), now())")
             }
         } else {
             try await pool.transaction { connection in
-                try await connection.query("INSERT INTO plain_insert (id, payload, created_at) VALUES (gen_random_uuid(), \(payload), now())")
+                try await connection.execute("INSERT INTO plain_insert (id, payload, created_at) VALUES (gen_random_uuid(), \(payload), now())")
             }
         }
     }

@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import WireFormats
 import HTTPTypes
 import Hummingbird
 import PostgresClient
@@ -37,7 +38,7 @@ struct FHIRRoutes: Sendable {
         let raw = try await request.decodeJSON(as: FHIR.RawResource.self, context: context)
         guard raw.resourceType == "Patient" else { throw OperationOutcome("expected a Patient, got \(raw.resourceType)", expression: "resourceType") }
         var patient = try raw.decode(FHIR.Patient.self)
-        let id = patient.id ?? UUID().uuidString.lowercased()
+        let id = patient.id ?? UUID.random().uuidString.lowercased()
         patient.id = id
         let json = String(decoding: try JSONEncoder().encode(patient), as: UTF8.self)
         try await store.pool.withConnection { connection in
@@ -114,7 +115,7 @@ struct FHIRRoutes: Sendable {
 
     private func submit(_ inputs: FHIRReferralMapping.Inputs, actor: Identity, context: PasserelleRequestContext) async throws -> (HTTPResponse.Status, ReferralView) {
         let submission = try FHIRReferralMapping.submission(inputs)
-        let valid = try submission.validated(referralID: UUID(), clientID: UUID(), now: Date())
+        let valid = try submission.validated(referralID: UUID.random(), clientID: UUID.random(), now: Date())
         switch try await store.submit(valid, idempotencyKey: nil, actor: actor, requestID: context.requestID) {
         case .created(let view): return (.created, view)
         case .existing(let view): return (.ok, view)

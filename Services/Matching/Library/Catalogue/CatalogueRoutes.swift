@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import WireFormats
 import HTTPTypes
 import Hummingbird
 import PostgresClient
@@ -44,7 +45,7 @@ struct CatalogueRoutes: Sendable {
 
     private func create(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.require(.coordinator, .service)
-        let resource = try await resource(request, context, id: UUID())
+        let resource = try await resource(request, context, id: UUID.random())
         try await store.pool.withConnection { try await store.save(resource, on: $0) }
         return try Response.json(resource, status: .created)
     }

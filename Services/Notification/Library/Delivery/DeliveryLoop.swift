@@ -1,6 +1,7 @@
 import Contracts
 import Domain
 import Foundation
+import WireFormats
 import Logging
 import Messaging
 import Metrics
@@ -215,7 +216,7 @@ public struct DeliveryLoop: Service {
                     // Operators inspect or replay undeliverable notifications from the dead-letter topic
                     // (a copy of the event under an id of its own; the payload names the notification).
                     var dead = event
-                    dead.id = UUID()
+                    dead.id = UUID.random()
                     try outbox.append(dead, topic: topics.deadLetter(.notifications), key: notification.referralID.uuidString.lowercased(), on: session)
                 }
             }
