@@ -28,7 +28,7 @@ struct Matchmaker: Sendable {
 
     /// Records what matching needs of the referral (latest version wins), then matches it.
     func receive(_ referral: ReferralReceivedV1, on connection: PostgresConnection) async throws {
-        try await connection.query("""
+        try await connection.execute("""
             INSERT INTO referral_intake (referral_id, referral_version, site, needs, interests, support_level, priority,
                 preferred_language, postal_area, latitude, longitude, age_band, accessibility_needs, received_at)
             VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.site), \(referral.needs)::text[],
@@ -45,8 +45,10 @@ struct Matchmaker: Sendable {
 
     func match(_ referral: ReferralReceivedV1, on connection: PostgresConnection) async throws {
         // A redelivered or re-sent referral already has its matches; never propose twice.
-        guard try await connection.query("SELECT 1 FROM referral_match WHERE referral_id = \(referral.referralID)::uuid LIMIT 1").isEmpty,
-            try await connection.query("SELECT 1 FROM assignment WHERE referral_id = \(referral.referralID)::uuid").isEmpty
+        guard try await connection.query("""
+            SELECT 1 FROM referral_match WHERE referral_id = \(referral.referralID)::uuid
+            UNION ALL SELECT 1 FROM assignment WHERE referral_id = \(referral.referralID)::uuid LIMIT 1
+            """).isEmpty
         else { return }
         let now = Date()
         let request = MatchRequest(
@@ -80,7 +82,7 @@ struct Matchmaker: Sendable {
 
     func record(_ ranked: [RankedResource], referral: UUID, on connection: PostgresConnection) async throws {
         for (index, match) in ranked.enumerated() {
-            try await connection.query("""
+            try await connection.execute("""
                 INSERT INTO referral_match (referral_id, rank, resource_id, score, reasons)
                 VALUES (\(referral)::uuid, \(index + 1), \(match.resource.id)::uuid, \(match.score), \(match.reasons)::text[])
                 """)
@@ -147,7 +149,7 @@ struct Matchmaker: Sendable {
                 """)
             for row in open {
                 let resource: UUID = try row.decode("resource_id")
-                try session.query("UPDATE community_resource SET seats_taken = greatest(seats_taken - 1, 0) WHERE id = \(resource)::uuid")
+                try session.execute("UPDATE community_resource SET seats_taken = greatest(seats_taken - 1, 0) WHERE id = \(resource)::uuid")
                 try outbox.append(ConnectionChangedV1(
                     connectionID: try row.decode("id"), referralID: change.referralID, referralVersion: change.referralVersion,
                     resourceID: resource, from: try row.decode("previous"), to: ConnectionStatus.dropped.rawValue,
@@ -157,7 +159,7 @@ struct Matchmaker: Sendable {
                 UPDATE assignment SET released_at = now() WHERE referral_id = \(change.referralID)::uuid AND released_at IS NULL
                 RETURNING link_worker_id
                 """).first {
-                try session.query("UPDATE link_worker SET current_caseload = greatest(current_caseload - 1, 0) WHERE id = \(try worker.decode("link_worker_id", as: UUID.self))::uuid")
+                try session.execute("UPDATE link_worker SET current_caseload = greatest(current_caseload - 1, 0) WHERE id = \(try worker.decode("link_worker_id", as: UUID.self))::uuid")
             }
         }
     }

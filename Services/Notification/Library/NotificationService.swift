@@ -46,7 +46,7 @@ public enum NotificationService: PasserelleService {
         var handlers = EventHandlers()
         handlers.on(ReferralReceivedV1.self) { referral, _, connection in
             try await planner.lock(referralID: referral.referralID, on: connection)
-            try await connection.query("""
+            try await connection.execute("""
                 INSERT INTO referral_audience (referral_id, referral_version, client_id, site, referrer_id, priority, preferred_language,
                     preferred_channel, consent_contact, consent_share_with_partners, received_at, needs)
                 VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.clientID)::uuid, \(referral.site),
@@ -59,7 +59,7 @@ public enum NotificationService: PasserelleService {
             try await planner.planParked(referralID: referral.referralID, on: connection)
         }
         handlers.on(ClientProfileV1.self) { profile, _, connection in
-            try await connection.query("""
+            try await connection.execute("""
                 INSERT INTO client_contact (client_id, client_version, given_name, family_name, phone, email, preferred_language, preferred_channel,
                     consent_contact, consent_share_with_partners, updated_at)
                 VALUES (\(profile.clientID)::uuid, \(profile.clientVersion), \(profile.givenName), \(profile.familyName), \(profile.phone), \(profile.email),
@@ -74,26 +74,26 @@ public enum NotificationService: PasserelleService {
         }
         // Takes effect for every message not sent yet: sending re-reads consent.
         handlers.on(ClientConsentChangedV1.self) { change, _, connection in
-            try await connection.query("""
+            try await connection.execute("""
                 UPDATE referral_audience SET consent_contact = \(change.consent.contact), consent_share_with_partners = \(change.consent.shareWithPartners)
                 WHERE client_id = \(change.clientID)::uuid
                 """)
-            try await connection.query("""
+            try await connection.execute("""
                 UPDATE client_contact SET consent_contact = \(change.consent.contact), consent_share_with_partners = \(change.consent.shareWithPartners),
                     client_version = \(change.clientVersion)
                 WHERE client_id = \(change.clientID)::uuid AND client_version <= \(change.clientVersion)
                 """)
         }
         handlers.on(ClientErasedV1.self) { erased, _, connection in
-            try await connection.query("""
+            try await connection.execute("""
                 UPDATE notification SET address = NULL, facts = '{}'::jsonb,
                     status = CASE WHEN status IN ('pending', 'deferred', 'sending') THEN 'withheld' ELSE status END,
                     last_error = CASE WHEN status IN ('pending', 'deferred', 'sending') THEN 'the client was erased' ELSE last_error END, updated_at = now()
                 WHERE referral_id = \(erased.referralID)::uuid
                 """)
-            try await connection.query("DELETE FROM referral_audience WHERE referral_id = \(erased.referralID)::uuid")
-            try await connection.query("DELETE FROM client_contact WHERE client_id = \(erased.clientID)::uuid")
-            try await connection.query("DELETE FROM parked_occasion WHERE referral_id = \(erased.referralID)::uuid")
+            try await connection.execute("DELETE FROM referral_audience WHERE referral_id = \(erased.referralID)::uuid")
+            try await connection.execute("DELETE FROM client_contact WHERE client_id = \(erased.clientID)::uuid")
+            try await connection.execute("DELETE FROM parked_occasion WHERE referral_id = \(erased.referralID)::uuid")
         }
         handlers.on(ReferralAssignedV1.self) { assigned, consumed, connection in
             try await planner.plan(

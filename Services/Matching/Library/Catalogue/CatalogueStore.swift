@@ -113,11 +113,9 @@ struct CatalogueStore: Sendable {
     /// under that lock, so counts stay right across replicas; an assignment whose best choice
     /// another one is recording at that moment takes the next best of the same language, instead
     /// of every assignment of a site queueing behind one lock on all its workers (which held the
-    /// whole loop to one assignment at a time per site).
+    /// whole loop to one assignment at a time per site). The caller has checked, in the same
+    /// transaction, that the referral has no assignment yet.
     func assign(referral: UUID, site: String, language: String, on connection: PostgresConnection) async throws -> LinkWorker? {
-        guard try await connection.query("SELECT 1 FROM assignment WHERE referral_id = \(referral)::uuid").isEmpty else {
-            return nil  // already assigned by an earlier delivery
-        }
         let workers = try await connection.query("""
             SELECT id, name, site, languages, caseload_capacity, current_caseload FROM link_worker
             WHERE site = \(site) AND active
@@ -142,8 +140,9 @@ struct CatalogueStore: Sendable {
             chosen = best
         }
         guard let chosen else { return nil }
-        try await connection.query("INSERT INTO assignment (referral_id, link_worker_id) VALUES (\(referral)::uuid, \(chosen.id)::uuid)")
-        try await connection.query("UPDATE link_worker SET current_caseload = current_caseload + 1 WHERE id = \(chosen.id)::uuid")
+        // Sent with the transaction's next statement; the referral's primary key refuses a second assignment.
+        try await connection.execute("INSERT INTO assignment (referral_id, link_worker_id) VALUES (\(referral)::uuid, \(chosen.id)::uuid)")
+        try await connection.execute("UPDATE link_worker SET current_caseload = current_caseload + 1 WHERE id = \(chosen.id)::uuid")
         return chosen
     }
 

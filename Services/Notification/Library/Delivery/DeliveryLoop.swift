@@ -184,7 +184,7 @@ public struct DeliveryLoop: Service {
                 let language = result.message?.language, channel = result.message?.channel.rawValue, address = result.message?.address
                 switch disposition {
                 case .sent:
-                    try session.query("""
+                    try session.execute("""
                         UPDATE notification SET status = 'sent', sent_at = \(now)::timestamptz, updated_at = now(), lease_until = NULL, last_error = NULL,
                             language = \(language), channel = \(channel), address = \(address)
                         WHERE id = \(notification.id)::uuid
@@ -194,17 +194,17 @@ public struct DeliveryLoop: Service {
                         recipientKind: notification.recipientKind.rawValue, channel: channel ?? "", template: notification.template.rawValue,
                         language: language ?? "", attempts: notification.attempts, sentAt: now), on: session)
                 case .withheld(let reason):
-                    try session.query("""
+                    try session.execute("""
                         UPDATE notification SET status = 'withheld', last_error = \(reason), lease_until = NULL, updated_at = now() WHERE id = \(notification.id)::uuid
                         """)
                 case .retry(let error, let next):
-                    try session.query("""
+                    try session.execute("""
                         UPDATE notification SET status = 'pending', not_before = \(next)::timestamptz, last_error = \(error.detail), lease_until = NULL,
                             updated_at = now(), language = \(language), channel = \(channel)
                         WHERE id = \(notification.id)::uuid
                         """)
                 case .failed(let error):
-                    try session.query("""
+                    try session.execute("""
                         UPDATE notification SET status = 'failed', last_error = \(error.detail), lease_until = NULL, updated_at = now(),
                             language = \(language), channel = \(channel)
                         WHERE id = \(notification.id)::uuid

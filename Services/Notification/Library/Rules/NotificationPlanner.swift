@@ -66,7 +66,7 @@ struct NotificationPlanner: Sendable {
         guard let occasion = Occasion(code: record.occasion) else { return }
         try await lock(referralID: referralID, on: connection)
         if let linkWorker = record.linkWorkerID {
-            try await connection.query("UPDATE referral_audience SET link_worker_id = \(linkWorker)::uuid WHERE referral_id = \(referralID)::uuid")
+            try await connection.execute("UPDATE referral_audience SET link_worker_id = \(linkWorker)::uuid WHERE referral_id = \(referralID)::uuid")
         }
         guard let audience = try await connection.query("""
             SELECT a.client_id, a.site, a.referrer_id, a.link_worker_id, a.priority, a.needs, a.preferred_channel, a.consent_contact,
