@@ -36,6 +36,9 @@ public struct PermanentEventFailure: Error, CustomStringConvertible {
 ///   BEGIN; record the event id in `processed_events` (skip if already there); run the handler
 ///   on the same connection; COMMIT; then mark the Kafka offset processed.
 ///
+/// Events already waiting in a lane share that transaction (see `process(_:consumer:)` for
+/// batches); a batch that fails is undone and its events are handled one by one.
+///
 /// A crash anywhere before the commit redelivers the event; a crash after it redelivers an
 /// event whose id is already recorded, which is skipped. Transient failures (database or broker
 /// unavailable) are retried without limit and never advance the offset; other failures are
@@ -121,56 +124,106 @@ public final class IdempotentConsumer: Service, Sendable {
     /// partition far behind the others slows the rest only once its lane is full.
     private func dispatch(_ consumer: KafkaConsumer) async {
         await withTaskGroup(of: Void.self) { group in
-            var lanes: [(messages: AsyncStream<KafkaMessage>.Continuation, waiting: InFlightLimit)] = []
+            var lanes: [(messages: Lane, waiting: InFlightLimit)] = []
             for _ in 0..<concurrency {
-                let (stream, continuation) = AsyncStream.makeStream(of: KafkaMessage.self)
-                let waiting = InFlightLimit(capacity: 32)
-                lanes.append((continuation, waiting))
+                let lane = Lane()
+                let waiting = InFlightLimit(capacity: Self.laneCapacity)
+                lanes.append((lane, waiting))
                 group.addTask {
-                    for await message in stream {
+                    while let batch = await lane.takeAll() {
                         // Once stopping, messages not yet started are left for the next owner.
-                        if !Task.isShuttingDownGracefully { await self.process(message, consumer: consumer) }
-                        waiting.release()
+                        if !Task.isShuttingDownGracefully { await self.process(batch, consumer: consumer) }
+                        for _ in batch { waiting.release() }
                     }
                 }
             }
             for await message in consumer.messages {
                 let lane = lanes[Int(message.partition) % lanes.count]
                 await lane.waiting.acquire()
-                lane.messages.yield(message)
+                lane.messages.append(message)
             }
             lanes.forEach { $0.messages.finish() }
         }
     }
 
+    static let laneCapacity = 32
+
+    /// The messages waiting in a lane when it is ready for more, handled in one transaction: under
+    /// load one commit (and its WAL flush) serves many events; when idle a batch is one message,
+    /// so nothing waits to fill one. If anything in the batch fails, nothing of it is kept and
+    /// each message is handled alone, with its own retries and dead-lettering.
+    private func process(_ batch: [KafkaMessage], consumer: KafkaConsumer) async {
+        guard batch.count > 1 else {
+            await process(batch[0], consumer: consumer)
+            return
+        }
+        let events = batch.compactMap { message in (try? Self.consumedEvent(message)).map { (message: message, consumed: $0) } }
+        let start = ContinuousClock.now
+        do {
+            let applied = try await pool.transaction(maxAttempts: 1) { connection in
+                var applied: [Bool] = []
+                for (_, consumed) in events { applied.append(try await self.apply(consumed, on: connection)) }
+                return applied
+            }
+            let elapsed = (ContinuousClock.now - start).nanosecondsValue
+            for ((message, consumed), wasApplied) in zip(events, applied) {
+                if wasApplied {
+                    processed.increment()
+                    latency.recordNanoseconds(elapsed)
+                } else {
+                    duplicates.increment()
+                    logger.debug("duplicate event skipped", metadata: ["event_id": "\(consumed.event.id)", "topic": "\(message.topic)"])
+                }
+            }
+        } catch {
+            logger.debug("a batch failed; handling its events one by one", metadata: ["error": "\(error)", "events": "\(events.count)"])
+            for message in batch { await process(message, consumer: consumer) }
+            return
+        }
+        // Messages whose envelope cannot be read go the one-by-one way: to the dead-letter topic.
+        let handled = Set(events.map(\.message.offset))
+        for message in batch {
+            if handled.contains(message.offset) { consumer.markProcessed(message) } else { await process(message, consumer: consumer) }
+        }
+    }
+
+    private static func consumedEvent(_ message: KafkaMessage) throws -> ConsumedEvent {
+        let event = try CloudEvent(
+            headers: Dictionary(message.headers.compactMap { header in header.text.map { (header.key, $0) } }, uniquingKeysWith: { _, last in last }),
+            data: message.value)
+        return ConsumedEvent(event: event, topic: message.topic, partition: message.partition, offset: message.offset, key: message.keyText)
+    }
+
+    /// Records the event as processed and runs the handler, unless it was processed before.
+    private func apply(_ consumed: ConsumedEvent, on connection: PostgresConnection) async throws -> Bool {
+        let event = consumed.event
+        let inserted = try await connection.query("""
+            INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
+            VALUES (\(name), \(event.id)::uuid, \(event.type), \(consumed.topic), \(Int(consumed.partition)), \(consumed.offset))
+            ON CONFLICT DO NOTHING
+            """)
+        guard inserted.affectedRows == 1 else { return false }
+        try await handler(consumed, connection)
+        return true
+    }
+
     private func process(_ message: KafkaMessage, consumer: KafkaConsumer) async {
         var metadata: Logger.Metadata = ["topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)"]
-        let event: CloudEvent
+        let consumed: ConsumedEvent
         do {
-            event = try CloudEvent(headers: Dictionary(message.headers.compactMap { header in header.text.map { (header.key, $0) } }, uniquingKeysWith: { _, last in last }), data: message.value)
+            consumed = try Self.consumedEvent(message)
         } catch {
             await deadLetter(message, error: "\(error)", consumer: consumer, metadata: metadata)
             return
         }
-        metadata["event_id"] = "\(event.id)"
-        metadata["event_type"] = "\(event.type)"
-        let consumed = ConsumedEvent(event: event, topic: message.topic, partition: message.partition, offset: message.offset, key: message.keyText)
+        metadata["event_id"] = "\(consumed.event.id)"
+        metadata["event_type"] = "\(consumed.event.type)"
         var attempt = 0
         var backoff = Duration.milliseconds(50)
         let start = ContinuousClock.now
         while true {
             do {
-                let name = name, handler = handler
-                let applied = try await pool.transaction { connection -> Bool in
-                    let inserted = try await connection.query("""
-                        INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
-                        VALUES (\(name), \(event.id)::uuid, \(event.type), \(message.topic), \(Int(message.partition)), \(message.offset))
-                        ON CONFLICT DO NOTHING
-                        """)
-                    guard inserted.affectedRows == 1 else { return false }
-                    try await handler(consumed, connection)
-                    return true
-                }
+                let applied = try await pool.transaction { connection in try await self.apply(consumed, on: connection) }
                 if applied {
                     processed.increment()
                     latency.recordNanoseconds((ContinuousClock.now - start).nanosecondsValue)
@@ -241,5 +294,57 @@ extension Duration {
     var nanosecondsValue: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// The messages handed to one lane and not taken yet. The dispatcher appends (bounded by the
+/// lane's `InFlightLimit`); the lane takes everything waiting at once.
+final class Lane: Sendable {
+    private struct State {
+        var messages: [KafkaMessage] = []
+        var waiter: CheckedContinuation<Void, Never>?
+        var finished = false
+    }
+    private let state = Mutex(State())
+
+    func append(_ message: KafkaMessage) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.messages.append(message)
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// No more messages: `takeAll` returns what is left, then nil.
+    func finish() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Everything waiting, in order; waits while there is nothing. Nil once finished and empty.
+    func takeAll() async -> [KafkaMessage]? {
+        while true {
+            let taken = state.withLock { state -> [KafkaMessage]?? in
+                if !state.messages.isEmpty {
+                    defer { state.messages.removeAll(keepingCapacity: true) }
+                    return .some(state.messages)
+                }
+                return state.finished ? .some(nil) : nil
+            }
+            if let taken { return taken }
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Bool in
+                    if !state.messages.isEmpty || state.finished { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        }
     }
 }

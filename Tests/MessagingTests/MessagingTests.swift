@@ -182,6 +182,29 @@ struct MessagingTests {
         await fixture.tearDown()
     }
 
+    @Test("events waiting in a lane are applied in one transaction")
+    func batchedTransactions() async throws {
+        let fixture = try await MessagingFixture.make(partitions: 1)
+        try await fixture.pool.withConnection { try await $0.query("CREATE TABLE applied_in (event_id uuid PRIMARY KEY, transaction_id bigint NOT NULL)") }
+        // All on the topic before the consumer starts: they reach its lane together.
+        try await fixture.pool.transaction { connection in
+            for _ in 0..<60 { _ = try await fixture.appendEvent(referral: UUID(), on: connection) }
+        }
+        #expect(try await fixture.relay().publishBatch().published == 60)
+        let consumer = fixture.consumer(group: TestEnvironment.uniqueName("consumer")) { event, connection in
+            try await connection.query("INSERT INTO applied_in VALUES (\(event.event.id)::uuid, txid_current())")
+        }
+        try await withRunning([consumer]) {
+            let done = try await eventually { try await fixture.count("SELECT count(*) AS n FROM applied_in") == 60 }
+            #expect(done)
+        }
+        // Each event once, in far fewer transactions than events (a lane holds 32 at most).
+        #expect(try await fixture.count("SELECT count(*) AS n FROM processed_events") == 60)
+        let transactions = try await fixture.count("SELECT count(DISTINCT transaction_id) AS n FROM applied_in")
+        #expect(transactions < 20, "\(transactions) transactions for 60 events")
+        await fixture.tearDown()
+    }
+
     @Test("a permanently failing event goes to the dead-letter topic with its error, and the partition moves on")
     func deadLetter() async throws {
         let fixture = try await MessagingFixture.make(partitions: 1)
