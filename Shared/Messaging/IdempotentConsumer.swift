@@ -64,6 +64,7 @@ public final class IdempotentConsumer: Service, Sendable {
     private let member = Mutex<KafkaConsumer?>(nil)
     private let maxAttempts: Int
     private let concurrency: Int
+    private let batchesTransactions: Bool
     private let handler: Handler
     private let logger: Logger
     private let processed: Counter
@@ -73,9 +74,12 @@ public final class IdempotentConsumer: Service, Sendable {
 
     /// - Parameters:
     ///   - name: the consumer's name in `processed_events` (usually the group id).
+    ///   - batchesTransactions: whether events waiting together share a transaction. Off for
+    ///     handlers that lock rows other lanes need (a long transaction would hold them).
     public init(
         name: String, topics: [String], configuration: KafkaConsumerConfiguration, pool: PostgresConnectionPool,
-        producer: KafkaProducer, gate: ReadinessGate, maxAttempts: Int = 5, concurrency: Int = 1, logger: Logger, handler: @escaping Handler
+        producer: KafkaProducer, gate: ReadinessGate, maxAttempts: Int = 5, concurrency: Int = 1, batchesTransactions: Bool = true,
+        logger: Logger, handler: @escaping Handler
     ) {
         precondition(concurrency >= 1, "a consumer needs at least one lane")
         self.name = name
@@ -86,6 +90,7 @@ public final class IdempotentConsumer: Service, Sendable {
         self.gate = gate
         self.maxAttempts = maxAttempts
         self.concurrency = concurrency
+        self.batchesTransactions = batchesTransactions
         self.handler = handler
         var logger = logger
         logger[metadataKey: "consumer"] = "\(name)"
@@ -153,8 +158,8 @@ public final class IdempotentConsumer: Service, Sendable {
     /// so nothing waits to fill one. If anything in the batch fails, nothing of it is kept and
     /// each message is handled alone, with its own retries and dead-lettering.
     private func process(_ batch: [KafkaMessage], consumer: KafkaConsumer) async {
-        guard batch.count > 1 else {
-            await process(batch[0], consumer: consumer)
+        guard batch.count > 1, batchesTransactions else {
+            for message in batch { await process(message, consumer: consumer) }
             return
         }
         let events = batch.compactMap { message in (try? Self.consumedEvent(message)).map { (message: message, consumed: $0) } }

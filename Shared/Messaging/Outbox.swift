@@ -16,6 +16,10 @@ public struct Outbox: Sendable {
     /// publishes at once; nil leaves the relay to its polling.
     public let wakeUpChannel: String?
 
+    /// A relay reads the outbox `OutboxRelay.coalescingDelay` (longer) after a wake-up, so one
+    /// wake-up a process sent this recently covers its later commits too.
+    public static let wakeUpWindow = Duration.milliseconds(4)
+
     public init(topics: TopicNames, source: String, wakeUpChannel: String?) {
         self.topics = topics
         self.source = source
@@ -44,7 +48,7 @@ public struct Outbox: Sendable {
             INSERT INTO outbox (event_id, event_type, topic, record_key, headers, payload)
             VALUES (\(event.id)::uuid, \(event.type), \(topic), \(key), \(headerJSON)::jsonb, \(payload))
             """)
-        if let wakeUpChannel { session.notifyAfterCommit(wakeUpChannel) }
+        if let wakeUpChannel { session.notifyAfterCommit(wakeUpChannel, window: Self.wakeUpWindow) }
     }
 
     // The same from async code holding a connection.

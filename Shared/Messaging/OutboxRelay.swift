@@ -37,6 +37,8 @@ public final class OutboxRelay: Service, Sendable {
         self.gate = gate
         self.batchSize = batchSize
         self.pollInterval = pollInterval
+        // Outboxes skip wake-ups within their window of an earlier one, counting on this delay.
+        precondition(coalescingDelay > Outbox.wakeUpWindow, "the relay must wait longer after a wake-up than outboxes' wake-up window")
         self.coalescingDelay = coalescingDelay
         self.logger = logger
         self.listener = PostgresListener(configuration: pool.configuration, channel: MessagingSchema.channel(schema: schema), logger: logger)

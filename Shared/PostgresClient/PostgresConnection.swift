@@ -22,8 +22,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private let token: Int
     let executor: ConnectionExecutor
     private var handle: OpaquePointer?
-    /// Channels to notify once the current transaction has committed (touched only on `queue`).
-    private var pendingWakeUps: Set<String> = []
+    /// Channels to notify once the current transaction has committed, each with the window
+    /// within which one wake-up from this process serves for all (touched only on `queue`).
+    private var pendingWakeUps: [String: Duration] = [:]
     /// `PGcancel` is documented as safe to use from another thread; it lets a cancelled task
     /// interrupt a running statement.
     private let cancelHandle: OpaquePointer?
@@ -316,17 +317,34 @@ public final class PostgresConnection: @unchecked Sendable {
     /// transaction of its own, rather than by NOTIFY inside the transaction: PostgreSQL
     /// serialises every committing transaction that has notified, through its WAL flush, which
     /// caps all writers of the database at one commit per flush.
-    public func notifyAfterCommit(_ channel: String) async throws {
+    ///
+    /// With a `window`, no wake-up is sent if this process sent one on the channel less than
+    /// `window` ago: for listeners that, once woken, wait longer than `window` before reading
+    /// (as the outbox relay does), that earlier wake-up already covers this commit. Under load
+    /// this saves a transaction per commit.
+    public func notifyAfterCommit(_ channel: String, window: Duration = .zero) async throws {
         precondition(PostgresConfiguration.isPlainIdentifier(channel), "not a plain identifier: \(channel)")
-        try await onQueue(cancellable: false) { _ in _ = self.pendingWakeUps.insert(channel) }
+        try await onQueue(cancellable: false) { _ in self.addWakeUp(channel, window: window) }
     }
+
+    /// When this process last sent a wake-up on each channel, from any connection.
+    private static let lastWakeUps = Mutex<[String: ContinuousClock.Instant]>([:])
 
     /// Sends the wake-ups asked for since the last commit. Losing one costs only latency
     /// (listeners also poll), so its commit does not wait for the WAL flush.
     fileprivate func sendWakeUps(handle: OpaquePointer) throws {
         guard !pendingWakeUps.isEmpty else { return }
-        let channels = pendingWakeUps.sorted()
+        let now = ContinuousClock.now
+        // Recorded before sending: the wake-up reaches listeners when it commits, later still.
+        let channels = Self.lastWakeUps.withLock { last in
+            pendingWakeUps.filter { channel, window in
+                if let sent = last[channel], now - sent < window { return false }
+                last[channel] = now
+                return true
+            }.keys.sorted()
+        }
         pendingWakeUps.removeAll()
+        guard !channels.isEmpty else { return }
         let notifications = channels.map { "NOTIFY \"\($0)\"" }.joined(separator: "; ")
         _ = try Self.consume(
             PQexec(handle, "BEGIN; SET LOCAL synchronous_commit TO off; \(notifications); COMMIT"), connection: handle, context: "sending wake-ups")
@@ -353,8 +371,8 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// From a session, already on `queue`.
-    fileprivate func addWakeUp(_ channel: String) {
-        pendingWakeUps.insert(channel)
+    fileprivate func addWakeUp(_ channel: String, window: Duration) {
+        pendingWakeUps[channel] = min(window, pendingWakeUps[channel] ?? window)
     }
 
     /// For the pool, in one hop when the connection comes back: whether it is still inside a
@@ -526,9 +544,9 @@ public struct PostgresSession: ~Copyable {
     }
 
     /// See `PostgresConnection.notifyAfterCommit`.
-    public func notifyAfterCommit(_ channel: String) {
+    public func notifyAfterCommit(_ channel: String, window: Duration = .zero) {
         precondition(PostgresConfiguration.isPlainIdentifier(channel), "not a plain identifier: \(channel)")
-        connection.addWakeUp(channel)
+        connection.addWakeUp(channel, window: window)
     }
 
 }

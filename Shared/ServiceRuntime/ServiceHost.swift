@@ -45,11 +45,13 @@ public struct ServiceComponents: Sendable {
         KafkaConsumerConfiguration(kafka: settings.kafka, groupID: settings.consumerGroup)
     }
 
-    /// An idempotent consumer of `topics` in this service's group, recorded under its group name.
-    public func consumer(topics: [TopicName], handlers: EventHandlers) -> IdempotentConsumer {
+    /// An idempotent consumer of `topics` in this service's group, recorded under its group name
+    /// (see `IdempotentConsumer` for `batchesTransactions`).
+    public func consumer(topics: [TopicName], batchesTransactions: Bool = true, handlers: EventHandlers) -> IdempotentConsumer {
         IdempotentConsumer(
             name: settings.consumerGroup, topics: topics.map(settings.topics.name), configuration: consumerConfiguration,
-            pool: pool, producer: producer, gate: gate, concurrency: settings.consumerConcurrency, logger: logger, handler: handlers.handler)
+            pool: pool, producer: producer, gate: gate, concurrency: settings.consumerConcurrency, batchesTransactions: batchesTransactions,
+            logger: logger, handler: handlers.handler)
     }
 }
 

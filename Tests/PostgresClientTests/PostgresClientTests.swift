@@ -414,6 +414,19 @@ struct PostgresClientTests {
         #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) >= 3 })
         try await Task.sleep(for: .milliseconds(300))
         #expect(counter.count.load(ordering: .relaxed) == 3, "the rolled-back transaction sent nothing")
+
+        // Within a window of the last wake-up this process sent on the channel, commits send none;
+        // without a window, or after it, they do.
+        try await pool.transaction { try await $0.notifyAfterCommit(channel, window: .seconds(60)) }
+        try await pool.transaction { try await $0.notifyAfterCommit(channel, window: .seconds(60)) }
+        try await pool.sessionTransaction { $0.notifyAfterCommit(channel, window: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(counter.count.load(ordering: .relaxed) == 3, "the last wake-up was sent just now")
+        try await pool.transaction { try await $0.notifyAfterCommit(channel) }
+        #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) == 4 })
+        try await Task.sleep(for: .milliseconds(50))
+        try await pool.transaction { try await $0.notifyAfterCommit(channel, window: .milliseconds(20)) }
+        #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) == 5 })
         reader.cancel()
         listener.stop()
         await pool.close()

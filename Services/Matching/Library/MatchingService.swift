@@ -70,6 +70,8 @@ public enum MatchingService: PasserelleService {
             try await connection.query("DELETE FROM referral_match WHERE referral_id = \(erased.referralID)::uuid")
             try await connection.query("DELETE FROM referral_intake WHERE referral_id = \(erased.referralID)::uuid")
         }
-        return [components.consumer(topics: [.referrals], handlers: handlers)]
+        // An assignment locks its link worker's row until commit; sharing one transaction among
+        // many referrals would hold a site's few workers from every other lane (and replica).
+        return [components.consumer(topics: [.referrals], batchesTransactions: false, handlers: handlers)]
     }
 }
