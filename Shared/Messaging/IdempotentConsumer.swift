@@ -162,7 +162,9 @@ public final class IdempotentConsumer: Service, Sendable {
             for message in batch { await process(message, consumer: consumer) }
             return
         }
-        let events = batch.compactMap { message in (try? Self.consumedEvent(message)).map { (message: message, consumed: $0) } }
+        // Positions in the batch: offsets alone repeat across the partitions and topics of a lane.
+        let decoded = batch.map { try? Self.consumedEvent($0) }
+        let events = batch.indices.compactMap { index in decoded[index].map { (message: batch[index], consumed: $0) } }
         let start = ContinuousClock.now
         do {
             let applied = try await pool.transaction(maxAttempts: 1) { connection in
@@ -186,9 +188,8 @@ public final class IdempotentConsumer: Service, Sendable {
             return
         }
         // Messages whose envelope cannot be read go the one-by-one way: to the dead-letter topic.
-        let handled = Set(events.map(\.message.offset))
-        for message in batch {
-            if handled.contains(message.offset) { consumer.markProcessed(message) } else { await process(message, consumer: consumer) }
+        for (message, consumed) in zip(batch, decoded) {
+            if consumed != nil { consumer.markProcessed(message) } else { await process(message, consumer: consumer) }
         }
     }
 

@@ -205,6 +205,32 @@ struct MessagingTests {
         await fixture.tearDown()
     }
 
+    @Test("in a batch from several partitions, each unreadable record goes to the dead-letter topic and every event is applied")
+    func batchWithUnreadableRecords() async throws {
+        // One lane for two partitions: a batch mixes them, and their offsets repeat.
+        let fixture = try await MessagingFixture.make(partitions: 2)
+        // Interleaved, so that both partitions hold unreadable records and events at many offsets.
+        let relay = fixture.relay()
+        for round in 0..<6 {
+            try await fixture.pool.transaction { connection in
+                for _ in 0..<4 { _ = try await fixture.appendEvent(referral: UUID(), on: connection) }
+            }
+            try await relay.publishBatch()
+            for index in 0..<3 {
+                try await fixture.producer.send(topic: fixture.topic, key: Array("garbage-\(round)-\(index)".utf8), value: Array("not json".utf8))
+            }
+        }
+        let consumer = fixture.consumer(group: TestEnvironment.uniqueName("consumer"))
+        try await withRunning([consumer]) {
+            let done = try await eventually { try await fixture.count("SELECT count(*) AS n FROM effect") == 24 }
+            #expect(done)
+        }
+        let dead = try await fixture.readAll(fixture.topic + ".dlq", expected: 18)
+        #expect(Set(dead.compactMap(\.keyText)).count == 18)
+        #expect(try await fixture.count("SELECT count(*) AS n FROM processed_events") == 24)
+        await fixture.tearDown()
+    }
+
     @Test("a permanently failing event goes to the dead-letter topic with its error, and the partition moves on")
     func deadLetter() async throws {
         let fixture = try await MessagingFixture.make(partitions: 1)
