@@ -1,7 +1,7 @@
 import Contracts
 import Foundation
-import WireFormats
 import PostgresClient
+import WireFormats
 
 /// Writes events into the outbox inside the caller's transaction, so a state change and its
 /// event commit (or roll back) together. The relay publishes them afterwards.

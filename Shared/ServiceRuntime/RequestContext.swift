@@ -1,8 +1,8 @@
 import Foundation
-import WireFormats
 import HTTPTypes
 import Hummingbird
 import Logging
+import WireFormats
 
 /// What every Passerelle request context offers route handlers.
 public protocol PasserelleContext: RequestContext {

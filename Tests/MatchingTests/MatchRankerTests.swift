@@ -114,9 +114,9 @@ struct MatchRankerTests {
             try LinkWorker(id: UUID(uuidString: "00000000-0000-0000-0000-0000000000\(id)")!, name: id, site: "s", languages: languages, caseloadCapacity: 10, currentCaseload: load)
         }
         let workers = [try worker("01", ["en"], 0), try worker("02", ["fr", "en"], 5), try worker("03", ["fr"], 5), try worker("04", ["fr"], 7)]
-        #expect(CatalogueStore.choose(from: workers, language: "fr")?.name == "02")
-        #expect(CatalogueStore.choose(from: workers, language: "en")?.name == "01")
-        #expect(CatalogueStore.choose(from: workers, language: "so")?.name == "01", "nobody speaks it: lightest caseload")
-        #expect(CatalogueStore.choose(from: [], language: "fr") == nil)
+        #expect(CatalogueStore.candidates(from: workers, language: "fr").map(\.name) == ["02", "03", "04"], "only speakers, when anyone speaks it")
+        #expect(CatalogueStore.candidates(from: workers, language: "en").first?.name == "01")
+        #expect(CatalogueStore.candidates(from: workers, language: "so").first?.name == "01", "nobody speaks it: lightest caseload")
+        #expect(CatalogueStore.candidates(from: [], language: "fr").isEmpty)
     }
 }

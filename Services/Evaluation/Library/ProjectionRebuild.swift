@@ -1,11 +1,11 @@
 import Contracts
 import Foundation
-import WireFormats
 import KafkaClient
 import Logging
 import Messaging
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// Rebuilds the pathway projection from the beginning of the topics and swaps it in.
 ///

@@ -2,9 +2,9 @@ import ArgumentParser
 import Contracts
 import Domain
 import Foundation
-import WireFormats
 import KafkaClient
 import ServiceRuntime
+import WireFormats
 
 /// `passerelle-evaluation seed-events --pathways N`: publishes N scripted referral pathways
 /// (received, accepted, contacted, connected, most completed; a share without evaluation

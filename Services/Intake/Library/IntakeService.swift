@@ -1,12 +1,12 @@
 import Contracts
 import Domain
 import Foundation
-import WireFormats
 import HTTPTypes
 import Hummingbird
 import Messaging
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// Intake: the system of record for referrals and clients, and the only way in for referrers
 /// and EHRs. It consumes nothing; it publishes `referrals` and `clients`.

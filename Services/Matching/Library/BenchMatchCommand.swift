@@ -1,10 +1,10 @@
 import ArgumentParser
 import Contracts
 import Domain
+import Foundation
 import KafkaClient
 import PostgresClient
 import ServiceRuntime
-import Foundation
 import WireFormats
 
 /// `passerelle-matching bench-match`: times ranking one referral against made-up catalogues

@@ -1,12 +1,12 @@
 import Contracts
 import Domain
 import Foundation
-import WireFormats
 import HTTPTypes
 import Hummingbird
 import Messaging
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// Connecting a client to a resource: `POST /v1/referrals/{id}/connections` reserves a seat,
 /// `PATCH /v1/connections/{id}` moves the connection on and frees the seat when it ends.

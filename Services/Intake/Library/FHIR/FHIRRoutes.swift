@@ -1,10 +1,10 @@
 import Domain
 import Foundation
-import WireFormats
 import HTTPTypes
 import Hummingbird
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// The FHIR R4 door for EHRs: `POST /fhir/r4/Patient`, `/ServiceRequest`, `/Bundle`, and
 /// `GET /fhir/r4/Task?focus=ServiceRequest/{id}` to follow the loop.

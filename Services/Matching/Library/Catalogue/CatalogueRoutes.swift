@@ -1,10 +1,10 @@
 import Domain
 import Foundation
-import WireFormats
 import HTTPTypes
 import Hummingbird
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// The catalogue API: coordinators keep resources and link workers up to date; link workers
 /// search and read matches.

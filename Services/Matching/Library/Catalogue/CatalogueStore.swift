@@ -126,28 +126,20 @@ struct CatalogueStore: Sendable {
         }
         let candidates = Self.candidates(from: workers, language: language)
         guard let best = candidates.first else { return nil }
-        var chosen: LinkWorker?
-        for candidate in candidates {
+        var unlocked: LinkWorker?
+        for candidate in candidates where unlocked == nil {
             let free = try await connection.query("SELECT 1 FROM link_worker WHERE id = \(candidate.id)::uuid AND active FOR UPDATE SKIP LOCKED")
-            if !free.isEmpty {
-                chosen = candidate
-                break
-            }
+            if !free.isEmpty { unlocked = candidate }
         }
-        if chosen == nil {
+        if unlocked == nil {
             // All of them are being assigned to right now: wait for the best one.
-            _ = try await connection.query("SELECT 1 FROM link_worker WHERE id = \(best.id)::uuid FOR UPDATE")
-            chosen = best
+            try await connection.query("SELECT 1 FROM link_worker WHERE id = \(best.id)::uuid FOR UPDATE")
         }
-        guard let chosen else { return nil }
+        let chosen = unlocked ?? best
         // Sent with the transaction's next statement; the referral's primary key refuses a second assignment.
         try await connection.execute("INSERT INTO assignment (referral_id, link_worker_id) VALUES (\(referral)::uuid, \(chosen.id)::uuid)")
         try await connection.execute("UPDATE link_worker SET current_caseload = current_caseload + 1 WHERE id = \(chosen.id)::uuid")
         return chosen
-    }
-
-    static func choose(from workers: [LinkWorker], language: String) -> LinkWorker? {
-        candidates(from: workers, language: language).first
     }
 
     /// The workers a referral may go to, best first: those who speak the client's language (all

@@ -1,12 +1,12 @@
 import Contracts
 import Domain
 import Foundation
-import WireFormats
 import Logging
 import Messaging
 import Metrics
 import PostgresClient
 import ServiceLifecycle
+import WireFormats
 
 /// Sends what is due. Each replica claims due notifications with `FOR UPDATE SKIP LOCKED` and a
 /// lease, sends them, and records the result with its event through the outbox.
