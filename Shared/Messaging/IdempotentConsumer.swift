@@ -168,8 +168,8 @@ public final class IdempotentConsumer: Service, Sendable {
         let start = ContinuousClock.now
         do {
             let applied = try await pool.transaction(maxAttempts: 1) { connection in
-                var applied: [Bool] = []
-                for (_, consumed) in events { applied.append(try await self.apply(consumed, on: connection)) }
+                let applied = try await self.record(events.map(\.consumed), on: connection)
+                for ((_, consumed), isNew) in zip(events, applied) where isNew { try await self.handler(consumed, connection) }
                 return applied
             }
             let elapsed = (ContinuousClock.now - start).nanosecondsValue
@@ -198,6 +198,23 @@ public final class IdempotentConsumer: Service, Sendable {
             headers: Dictionary(message.headers.compactMap { header in header.text.map { (header.key, $0) } }, uniquingKeysWith: { _, last in last }),
             data: message.value)
         return ConsumedEvent(event: event, topic: message.topic, partition: message.partition, offset: message.offset, key: message.keyText)
+    }
+
+    /// Records a batch's events as processed in one statement; for each, whether it is new (an
+    /// event recorded before, or earlier in the same batch, is not).
+    private func record(_ events: [ConsumedEvent], on connection: PostgresConnection) async throws -> [Bool] {
+        let rows = try await connection.query("""
+            INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
+            SELECT \(name), e.id, e.type, e.topic, e.partition, e.record_offset
+            FROM unnest(\(events.map(\.event.id))::uuid[], \(events.map(\.event.type))::text[], \(events.map(\.topic))::text[],
+                        \(events.map { Int($0.partition) })::int[], \(events.map(\.offset))::bigint[]) AS e(id, type, topic, partition, record_offset)
+            ON CONFLICT DO NOTHING
+            RETURNING event_id
+            """)
+        var inserted = Set<UUID>()
+        for row in rows { inserted.insert(try row.decode("event_id")) }
+        // `remove` answers true once per id: a duplicate later in the batch is not new.
+        return events.map { inserted.remove($0.event.id) != nil }
     }
 
     /// Records the event as processed and runs the handler, unless it was processed before.

@@ -313,15 +313,19 @@ public final class PostgresConnection: @unchecked Sendable {
     // MARK: - Wake-ups after commit
 
     /// Asks for `channel` to be notified once the current transaction commits: listeners
-    /// (e.g. an outbox relay) learn that there is work. Sent after the commit, in a
-    /// transaction of its own, rather than by NOTIFY inside the transaction: PostgreSQL
-    /// serialises every committing transaction that has notified, through its WAL flush, which
-    /// caps all writers of the database at one commit per flush.
+    /// (e.g. an outbox relay) learn that there is work. For channels whose work any listener
+    /// can do (a queue in a table: outbox rows, due deliveries).
     ///
-    /// With a `window`, no wake-up is sent if this process sent one on the channel less than
+    /// If this process has a `PostgresListener` on the channel, it is woken directly and
+    /// nothing goes to the server: that listener does the work, as any other would. Otherwise
+    /// a NOTIFY is sent after the commit, in a transaction of its own, rather than inside the
+    /// transaction: PostgreSQL serialises every committing transaction that has notified,
+    /// through its WAL flush, which caps all writers of the database at one commit per flush.
+    /// (Every NOTIFY also wakes every listening session of the database, whatever its channel.)
+    ///
+    /// With a `window`, no NOTIFY is sent if this process sent one on the channel less than
     /// `window` ago: for listeners that, once woken, wait longer than `window` before reading
-    /// (as the outbox relay does), that earlier wake-up already covers this commit. Under load
-    /// this saves a transaction per commit.
+    /// (as the outbox relay does), that earlier wake-up already covers this commit.
     public func notifyAfterCommit(_ channel: String, window: Duration = .zero) async throws {
         precondition(PostgresConfiguration.isPlainIdentifier(channel), "not a plain identifier: \(channel)")
         try await onQueue(cancellable: false) { _ in self.addWakeUp(channel, window: window) }
@@ -330,14 +334,16 @@ public final class PostgresConnection: @unchecked Sendable {
     /// When this process last sent a wake-up on each channel, from any connection.
     private static let lastWakeUps = Mutex<[String: ContinuousClock.Instant]>([:])
 
-    /// Sends the wake-ups asked for since the last commit. Losing one costs only latency
-    /// (listeners also poll), so its commit does not wait for the WAL flush.
+    /// Delivers the wake-ups asked for since the last commit: in process where a listener is
+    /// here, by NOTIFY otherwise. Losing one costs only latency (listeners also poll), so the
+    /// NOTIFY's commit does not wait for the WAL flush.
     fileprivate func sendWakeUps(handle: OpaquePointer) throws {
         guard !pendingWakeUps.isEmpty else { return }
+        let remote = pendingWakeUps.filter { channel, _ in !PostgresListener.wakeInProcess(channel) }
         let now = ContinuousClock.now
         // Recorded before sending: the wake-up reaches listeners when it commits, later still.
         let channels = Self.lastWakeUps.withLock { last in
-            pendingWakeUps.filter { channel, window in
+            remote.filter { channel, window in
                 if let sent = last[channel], now - sent < window { return false }
                 last[channel] = now
                 return true

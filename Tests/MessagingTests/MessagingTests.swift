@@ -205,6 +205,47 @@ struct MessagingTests {
         await fixture.tearDown()
     }
 
+    @Test("a batch holding an event twice, or one processed before, applies each event once")
+    func batchWithDuplicates() async throws {
+        let fixture = try await MessagingFixture.make(partitions: 1)
+        try await fixture.pool.withConnection { try await $0.query("CREATE TABLE applied_in (event_id uuid NOT NULL, transaction_id bigint NOT NULL)") }
+        let events = try await fixture.pool.transaction { connection in
+            var events: [CloudEvent] = []
+            for _ in 0..<20 { events.append(try await fixture.appendEvent(referral: UUID(), on: connection)) }
+            return events
+        }
+        // Published twice (offsets 0–19, then 20–39): a lane's batch of up to 32 holds both copies of some.
+        let relay = fixture.relay()
+        #expect(try await relay.publishBatch(markAsSent: false).published == 20)
+        #expect(try await relay.publishBatch().published == 20)
+        // Three of them were processed by this consumer before.
+        let group = TestEnvironment.uniqueName("consumer")
+        let earlier = [events[0].id, events[7].id, events[19].id]
+        try await fixture.pool.withConnection { connection in
+            for id in earlier {
+                try await connection.query("""
+                    INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
+                    VALUES (\(group), \(id)::uuid, 'passerelle.test.v1', \(fixture.topic), 0, -1)
+                    """)
+            }
+        }
+        let consumer = fixture.consumer(group: group) { event, connection in
+            try await connection.query("INSERT INTO applied_in VALUES (\(event.event.id)::uuid, txid_current())")
+        }
+        try await withRunning([consumer]) {
+            let done = try await eventually { try await fixture.count("SELECT count(*) AS n FROM applied_in") == 17 }
+            #expect(done)
+            // Leave time for a wrongly applied copy to show up.
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        let applied = try await fixture.pool.withConnection { try await $0.query("SELECT event_id FROM applied_in").map { try $0.decode("event_id", as: UUID.self) } }
+        #expect(applied.count == 17)
+        #expect(Set(applied) == Set(events.map(\.id)).subtracting(earlier))
+        #expect(try await fixture.count("SELECT count(DISTINCT transaction_id) AS n FROM applied_in") < 17, "batched")
+        #expect(try await fixture.count("SELECT count(*) AS n FROM processed_events") == 20)
+        await fixture.tearDown()
+    }
+
     @Test("in a batch from several partitions, each unreadable record goes to the dead-letter topic and every event is applied")
     func batchWithUnreadableRecords() async throws {
         // One lane for two partitions: a batch mixes them, and their offsets repeat.

@@ -366,8 +366,8 @@ struct PostgresClientTests {
     }
 
     /// A listener on `channel` counting its wake-ups, once connected (its first wake-up says so).
-    func connectedListener(_ channel: String) async throws -> (PostgresListener, WakeUpCounter, Task<Void, Never>) {
-        let listener = PostgresListener(configuration: TestEnvironment.postgresConfiguration(), channel: channel, logger: logger)
+    func connectedListener(_ channel: String, wokenInProcess: Bool = true) async throws -> (PostgresListener, WakeUpCounter, Task<Void, Never>) {
+        let listener = PostgresListener(configuration: TestEnvironment.postgresConfiguration(), channel: channel, wokenInProcess: wokenInProcess, logger: logger)
         listener.start()
         let counter = WakeUpCounter()
         let reader = Task { for await _ in listener.wakeUps { counter.count.add(1, ordering: .relaxed) } }
@@ -390,7 +390,8 @@ struct PostgresClientTests {
     @Test("a wake-up asked for in a transaction goes out after it commits, never for one that rolls back")
     func wakeUpsAfterCommit() async throws {
         let channel = TestEnvironment.uniqueName("chan")
-        let (listener, counter, reader) = try await connectedListener(channel)
+        // As a listener in another process: only the server's NOTIFY wakes it.
+        let (listener, counter, reader) = try await connectedListener(channel, wokenInProcess: false)
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
 
         // Inside the transaction nothing is sent yet; after the commit, once.
@@ -429,6 +430,43 @@ struct PostgresClientTests {
         #expect(try await eventually(timeout: .seconds(5)) { counter.count.load(ordering: .relaxed) == 5 })
         reader.cancel()
         listener.stop()
+        await pool.close()
+    }
+
+    @Test("a listener in the same process is woken directly after commit, with no NOTIFY through the server")
+    func wakeUpsInProcess() async throws {
+        let channel = TestEnvironment.uniqueName("chan")
+        let (local, localCount, localReader) = try await connectedListener(channel)
+        let (remote, remoteCount, remoteReader) = try await connectedListener(channel, wokenInProcess: false)
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
+
+        try await pool.transaction { connection in
+            try await connection.notifyAfterCommit(channel, window: .seconds(60))
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(localCount.count.load(ordering: .relaxed) == 1, "nothing before the commit")
+        }
+        #expect(try await eventually(timeout: .seconds(5)) { localCount.count.load(ordering: .relaxed) == 2 })
+        // In process, the window does not hold wake-ups back: they cost no transaction.
+        try await pool.sessionTransaction { $0.notifyAfterCommit(channel, window: .seconds(60)) }
+        #expect(try await eventually(timeout: .seconds(5)) { localCount.count.load(ordering: .relaxed) == 3 })
+        struct Abandon: Error {}
+        await #expect(throws: Abandon.self) {
+            try await pool.transaction { connection in
+                try await connection.notifyAfterCommit(channel)
+                throw Abandon()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(localCount.count.load(ordering: .relaxed) == 3, "the rolled-back transaction woke no one")
+        #expect(remoteCount.count.load(ordering: .relaxed) == 1, "no NOTIFY reached the server")
+
+        // Once the local listener stops, the next commit notifies through the server again.
+        local.stop()
+        localReader.cancel()
+        try await pool.transaction { try await $0.notifyAfterCommit(channel) }
+        #expect(try await eventually(timeout: .seconds(5)) { remoteCount.count.load(ordering: .relaxed) == 2 })
+        remoteReader.cancel()
+        remote.stop()
         await pool.close()
     }
 
