@@ -257,6 +257,79 @@ struct PostgresClientTests {
         }
     }
 
+    @Test("units submitted together share a transaction, each seeing the ones before it")
+    func commitGroupShares() async throws {
+        try await withSchema { pool, schema in
+            try await pool.withConnection { connection in
+                try await connection.query("CREATE TABLE \(identifier: schema).tally (n int NOT NULL)")
+                try await connection.query("INSERT INTO \(identifier: schema).tally VALUES (0)")
+                try await connection.query("CREATE TABLE \(identifier: schema).unit (id int PRIMARY KEY, transaction_id bigint NOT NULL)")
+            }
+            let group = PostgresCommitGroup(pool: pool, maxUnits: 16, maxTransactions: 1)
+            let tallies = try await withThrowingTaskGroup(of: Int.self) { tasks in
+                for id in 0..<64 {
+                    tasks.addTask {
+                        try await group.run { session in
+                            try session.execute("INSERT INTO unit VALUES (\(id), txid_current())")
+                            return try session.query("UPDATE tally SET n = n + 1 RETURNING n").first!.decode("n", as: Int.self)
+                        }
+                    }
+                }
+                return try await tasks.reduce(into: [Int]()) { $0.append($1) }
+            }
+            // As if run one after another: every unit saw the tally its predecessors left.
+            #expect(tallies.sorted() == Array(1...64))
+            let transactions = try await pool.withConnection {
+                try await $0.query("SELECT count(DISTINCT transaction_id) AS n FROM unit").first!.decode("n", as: Int.self)
+            }
+            #expect(transactions < 64, "\(transactions) transactions for 64 units")
+        }
+    }
+
+    @Test("a unit that fails in a group fails alone; the others commit once each")
+    func commitGroupIsolatesFailure() async throws {
+        try await withSchema { pool, schema in
+            try await pool.withConnection { connection in
+                try await connection.query("CREATE TABLE \(identifier: schema).unit (id int PRIMARY KEY, transaction_id bigint NOT NULL DEFAULT txid_current())")
+                try await connection.query("INSERT INTO \(identifier: schema).unit (id) VALUES (1000), (2000)")
+            }
+            struct Refused: Error {}
+            let group = PostgresCommitGroup(pool: pool, maxUnits: 16, maxTransactions: 1)
+            // Unit 7 throws; units 1000 and 2000 collide with existing rows, one held (its failure
+            // surfaces at the next unit's statement or the COMMIT), one answered at once.
+            let outcomes = await withTaskGroup(of: (Int, Bool).self) { tasks in
+                for id in Array(0..<40) + [1000, 2000] {
+                    tasks.addTask {
+                        do {
+                            try await group.run { session in
+                                if id == 7 { throw Refused() }
+                                if id == 2000 {
+                                    try session.query("INSERT INTO unit (id) VALUES (\(id))")
+                                } else {
+                                    try session.execute("INSERT INTO unit (id) VALUES (\(id))")
+                                }
+                            }
+                            return (id, true)
+                        } catch {
+                            return (id, false)
+                        }
+                    }
+                }
+                return await tasks.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(outcomes.filter { !$0.value }.keys.sorted() == [7, 1000, 2000])
+            let stored = try await pool.withConnection {
+                try await $0.query("SELECT id FROM unit ORDER BY id").map { try $0.decode("id", as: Int.self) }
+            }
+            #expect(stored == Array(0..<40).filter { $0 != 7 } + [1000, 2000])
+            // The failures were met in groups: after the one-by-one reruns, fewer transactions than units.
+            let transactions = try await pool.withConnection {
+                try await $0.query("SELECT count(DISTINCT transaction_id) AS n FROM unit WHERE id < 40").first!.decode("n", as: Int.self)
+            }
+            #expect(transactions < 39, "\(transactions) transactions for 39 units")
+        }
+    }
+
     @Test("serialization failures are retried until one attempt commits")
     func serializationRetry() async throws {
         try await withSchema { pool, _ in

@@ -16,7 +16,7 @@ public enum IntakeService: PasserelleService {
     public static var migrations: [Migration] { IntakeMigrations.all }
 
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
-        let store = ReferralStore(pool: components.pool, outbox: components.outbox)
+        let store = ReferralStore(pool: components.pool, outbox: components.outbox, submissions: PostgresCommitGroup(pool: components.pool))
         ReferralRoutes(store: store).add(to: router)
         FHIRRoutes(store: store).add(to: router)
     }

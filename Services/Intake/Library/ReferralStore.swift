@@ -28,6 +28,8 @@ struct ReferralView: Codable, Sendable, Equatable {
 struct ReferralStore: Sendable {
     let pool: PostgresConnectionPool
     let outbox: Outbox
+    /// New referrals that arrive together are written in one transaction (group commit).
+    let submissions: PostgresCommitGroup
 
     enum Submitted: Sendable {
         case created(ReferralView)
@@ -41,8 +43,9 @@ struct ReferralStore: Sendable {
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only send referrals in their own name")
         }
         do {
-            // The whole unit of work runs on the connection's thread: one hop, not one per statement.
-            return try await pool.sessionTransaction { session in
+            // The whole unit of work runs on the connection's thread, in a transaction it may share
+            // with referrals submitted at the same moment.
+            return try await submissions.run { session in
                 if let existing = try findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, on: session) {
                     return .existing(existing)
                 }
