@@ -10,7 +10,9 @@ import Synchronization
 /// anything in a group fails (a unit throws, a statement it held fails at the next one, the
 /// COMMIT fails), nothing of the group is kept and each unit runs again in a transaction of its
 /// own, where its own failure, if any, is thrown to its caller alone. Units must therefore have
-/// no effect outside the database, as for any retried transaction.
+/// no effect outside the database, as for any retried transaction. A lost connection is the
+/// exception: every unit of the group gets that error, as a transaction of its own would have
+/// (the COMMIT's outcome may be unknown, so nothing is run again).
 public final class PostgresCommitGroup: Sendable {
     private typealias Unit = @Sendable (borrowing PostgresSession) throws -> any Sendable
 
@@ -95,6 +97,11 @@ public final class PostgresCommitGroup: Sendable {
             do {
                 let results = try await pool.sessionTransaction(maxAttempts: 1) { session in try Self.runAll(units, on: session) }
                 for (waiting, result) in zip(group, results.values) { waiting.continuation.resume(returning: result) }
+                return
+            } catch let error as PostgresError where error.kind == .connectionUnavailable {
+                // The server is out of reach, or the connection broke (perhaps during COMMIT, whose
+                // outcome is then unknown): every unit gets what a transaction of its own would have.
+                for waiting in group { waiting.continuation.resume(throwing: error) }
                 return
             } catch {
                 // Fall through: each unit alone, so that a failure is its own unit's.

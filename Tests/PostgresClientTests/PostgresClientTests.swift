@@ -330,6 +330,39 @@ struct PostgresClientTests {
         }
     }
 
+    @Test("a group whose connection breaks fails every unit of it, and runs none of them again")
+    func commitGroupLostConnection() async throws {
+        try await withSchema { pool, schema in
+            try await pool.withConnection { try await $0.query("CREATE TABLE \(identifier: schema).unit (id int PRIMARY KEY)") }
+            let group = PostgresCommitGroup(pool: pool, maxUnits: 32, maxTransactions: 1)
+            // The first unit keeps the only group transaction busy while the next twenty queue up
+            // behind it, so they share the next one; unit 5 breaks that one's connection.
+            let blocker = Task { try await group.run { session in _ = try session.query("SELECT pg_sleep(0.3)") } }
+            try await Task.sleep(for: .milliseconds(100))
+            let failures = await withTaskGroup(of: PostgresError?.self) { tasks in
+                for id in 0..<20 {
+                    tasks.addTask {
+                        do {
+                            try await group.run { session in
+                                try session.execute("INSERT INTO unit (id) VALUES (\(id))")
+                                if id == 5 { _ = try session.query("SELECT pg_terminate_backend(pg_backend_pid())") }
+                            }
+                            return nil
+                        } catch {
+                            return error as? PostgresError
+                        }
+                    }
+                }
+                return await tasks.reduce(into: [PostgresError?]()) { $0.append($1) }
+            }
+            try await blocker.value
+            #expect(failures.count == 20)
+            #expect(failures.allSatisfy { $0?.kind == .connectionUnavailable }, "\(failures)")
+            let stored = try await pool.withConnection { try await $0.query("SELECT count(*) AS n FROM unit").first!.decode("n", as: Int.self) }
+            #expect(stored == 0, "no unit of the broken group was run again")
+        }
+    }
+
     @Test("serialization failures are retried until one attempt commits")
     func serializationRetry() async throws {
         try await withSchema { pool, _ in
