@@ -68,6 +68,13 @@ public final class OutboxRelay: Service, Sendable {
                 let round = try await publishBatch()
                 backoff = .milliseconds(100)
                 if round.published == batchSize { continue }  // more waiting: go again at once
+                if round.heldElsewhere {
+                    // Another replica's relay is in a round, which may have read the outbox before
+                    // this process's latest commits, and their wake-up reached only this relay:
+                    // try again shortly rather than at the next poll.
+                    try? await Task.sleep(for: coalescingDelay)
+                    continue
+                }
                 if round.failed > 0 { try? await Task.sleep(for: backoff) }
             } catch {
                 failures.increment()
@@ -87,6 +94,8 @@ public final class OutboxRelay: Service, Sendable {
     public struct Round: Sendable, Equatable {
         public var published: Int
         public var failed: Int
+        /// Another relay of the schema held the round's lock: nothing was read.
+        public var heldElsewhere = false
     }
 
     /// One round. With `markAsSent: false` it publishes and then forgets to record it, which is
@@ -96,7 +105,7 @@ public final class OutboxRelay: Service, Sendable {
         let schema = schema, batchSize = batchSize, producer = producer
         return try await pool.transaction { connection in
             let locked = try await connection.query("SELECT pg_try_advisory_xact_lock(hashtext(\("passerelle.outbox." + schema))) AS locked")
-            guard try locked.first?.decode("locked", as: Bool.self) == true else { return Round(published: 0, failed: 0) }
+            guard try locked.first?.decode("locked", as: Bool.self) == true else { return Round(published: 0, failed: 0, heldElsewhere: true) }
             let rows = try await connection.query("""
                 SELECT id, topic, record_key, headers::text AS headers, payload FROM outbox
                 WHERE sent_at IS NULL ORDER BY id LIMIT \(batchSize) FOR UPDATE SKIP LOCKED

@@ -39,8 +39,8 @@ struct MessagingFixture {
         return event
     }
 
-    func relay() -> OutboxRelay {
-        OutboxRelay(pool: pool, producer: producer, schema: schema, gate: gate, batchSize: 100, pollInterval: .milliseconds(200), logger: logger)
+    func relay(pollInterval: Duration = .milliseconds(200)) -> OutboxRelay {
+        OutboxRelay(pool: pool, producer: producer, schema: schema, gate: gate, batchSize: 100, pollInterval: pollInterval, logger: logger)
     }
 
     func consumer(group: String, concurrency: Int = 1, handler: @escaping IdempotentConsumer.Handler = { event, connection in
@@ -179,6 +179,37 @@ struct MessagingTests {
         #expect(afterA.published == 1, "the lower id that committed later is not skipped")
         let ids = try await fixture.pool.withConnection { try await $0.query("SELECT id FROM outbox ORDER BY sent_at").map { try $0.decode("id", as: Int.self) } }
         #expect(ids.count == 2 && ids[0] > ids[1])
+        await fixture.tearDown()
+    }
+
+    @Test("a commit woken while another relay holds the round publishes once that round ends, not at the next poll")
+    func wakeUpWhileAnotherRelayRounds() async throws {
+        let fixture = try await MessagingFixture.make()
+        // Polling alone would take a minute: only the wake-up and the retry can publish in time.
+        let relay = fixture.relay(pollInterval: .seconds(60))
+        try await withRunning([relay]) {
+            try await Task.sleep(for: .milliseconds(300))  // the relay's first round is over
+            // Another replica's relay is in a round: it holds the schema's relay lock.
+            let holding = ReadinessGate(), release = ReadinessGate()
+            let otherRound = Task {
+                try await fixture.pool.transaction { connection in
+                    _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("passerelle.outbox." + fixture.schema)))")
+                    holding.open()
+                    await release.wait()
+                }
+            }
+            await holding.wait()
+            // This process commits; its wake-up reaches only its own relay, which finds the lock taken.
+            try await fixture.pool.transaction { _ = try await fixture.appendEvent(referral: UUID(), on: $0) }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await fixture.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL") == 1)
+            release.open()
+            try await otherRound.value
+            let published = try await eventually(timeout: .seconds(5)) {
+                try await fixture.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL") == 0
+            }
+            #expect(published)
+        }
         await fixture.tearDown()
     }
 

@@ -21,7 +21,9 @@ final class CatalogueCache: Sendable {
         self.pool = pool
         self.logger = logger
         let schema = pool.configuration.schema ?? "matching"
-        listener = listen ? PostgresListener(configuration: pool.configuration, channel: "catalogue_\(schema)", logger: logger) : nil
+        // Every replica must hear of a catalogue change, whichever made it: only through the server.
+        listener = listen
+            ? PostgresListener(configuration: pool.configuration, channel: "catalogue_\(schema)", wokenInProcess: false, logger: logger) : nil
         guard let listener else { return }
         listener.start()
         let wakeUps = listener.wakeUps
