@@ -167,11 +167,7 @@ public final class IdempotentConsumer: Service, Sendable {
         let events = batch.indices.compactMap { index in decoded[index].map { (message: batch[index], consumed: $0) } }
         let start = ContinuousClock.now
         do {
-            let applied = try await pool.transaction(maxAttempts: 1) { connection in
-                let applied = try await self.record(events.map(\.consumed), on: connection)
-                for ((_, consumed), isNew) in zip(events, applied) where isNew { try await self.handler(consumed, connection) }
-                return applied
-            }
+            let applied = try await pool.transaction(maxAttempts: 1) { connection in try await self.apply(events.map(\.consumed), on: connection) }
             let elapsed = (ContinuousClock.now - start).nanosecondsValue
             for ((message, consumed), wasApplied) in zip(events, applied) {
                 if wasApplied {
@@ -200,9 +196,9 @@ public final class IdempotentConsumer: Service, Sendable {
         return ConsumedEvent(event: event, topic: message.topic, partition: message.partition, offset: message.offset, key: message.keyText)
     }
 
-    /// Records a batch's events as processed in one statement; for each, whether it is new (an
-    /// event recorded before, or earlier in the same batch, is not).
-    private func record(_ events: [ConsumedEvent], on connection: PostgresConnection) async throws -> [Bool] {
+    /// Records the events as processed, in one statement, and runs the handler for each that is
+    /// new: not processed before, nor earlier in the same list. Says which were.
+    private func apply(_ events: [ConsumedEvent], on connection: PostgresConnection) async throws -> [Bool] {
         let rows = try await connection.query("""
             INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
             SELECT \(name), e.id, e.type, e.topic, e.partition, e.record_offset
@@ -213,21 +209,10 @@ public final class IdempotentConsumer: Service, Sendable {
             """)
         var inserted = Set<UUID>()
         for row in rows { inserted.insert(try row.decode("event_id")) }
-        // `remove` answers true once per id: a duplicate later in the batch is not new.
-        return events.map { inserted.remove($0.event.id) != nil }
-    }
-
-    /// Records the event as processed and runs the handler, unless it was processed before.
-    private func apply(_ consumed: ConsumedEvent, on connection: PostgresConnection) async throws -> Bool {
-        let event = consumed.event
-        let inserted = try await connection.query("""
-            INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
-            VALUES (\(name), \(event.id)::uuid, \(event.type), \(consumed.topic), \(Int(consumed.partition)), \(consumed.offset))
-            ON CONFLICT DO NOTHING
-            """)
-        guard inserted.affectedRows == 1 else { return false }
-        try await handler(consumed, connection)
-        return true
+        // `remove` answers true once per id: a duplicate later in the list is not new.
+        let isNew = events.map { inserted.remove($0.event.id) != nil }
+        for (consumed, new) in zip(events, isNew) where new { try await handler(consumed, connection) }
+        return isNew
     }
 
     private func process(_ message: KafkaMessage, consumer: KafkaConsumer) async {
@@ -246,7 +231,7 @@ public final class IdempotentConsumer: Service, Sendable {
         let start = ContinuousClock.now
         while true {
             do {
-                let applied = try await pool.transaction { connection in try await self.apply(consumed, on: connection) }
+                let applied = try await pool.transaction { connection in try await self.apply([consumed], on: connection)[0] }
                 if applied {
                     processed.increment()
                     latency.recordNanoseconds((ContinuousClock.now - start).nanosecondsValue)

@@ -63,18 +63,22 @@ public final class OutboxRelay: Service, Sendable {
 
     private func loop(_ signal: WakeUpSignal) async {
         var backoff = Duration.milliseconds(100)
+        var heldBackoff = coalescingDelay
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let round = try await publishBatch()
                 backoff = .milliseconds(100)
-                if round.published == batchSize { continue }  // more waiting: go again at once
                 if round.heldElsewhere {
                     // Another replica's relay is in a round, which may have read the outbox before
-                    // this process's latest commits, and their wake-up reached only this relay:
-                    // try again shortly rather than at the next poll.
-                    try? await Task.sleep(for: coalescingDelay)
+                    // this process's latest commits, and their wake-up reached only this relay: try
+                    // again shortly rather than at the next poll, backing off while that relay stays
+                    // busy (it then runs further rounds itself, which take those rows).
+                    try? await Task.sleep(for: heldBackoff)
+                    heldBackoff = min(heldBackoff * 2, pollInterval)
                     continue
                 }
+                heldBackoff = coalescingDelay
+                if round.published == batchSize { continue }  // more waiting: go again at once
                 if round.failed > 0 { try? await Task.sleep(for: backoff) }
             } catch {
                 failures.increment()

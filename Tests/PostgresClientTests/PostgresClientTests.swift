@@ -257,6 +257,14 @@ struct PostgresClientTests {
         }
     }
 
+    /// Starts a unit that keeps `group`'s transaction busy for 300 ms (a group with one transaction
+    /// at a time), so that units submitted meanwhile queue up and share the next one.
+    func occupy(_ group: PostgresCommitGroup) async throws -> Task<Void, any Error> {
+        let running = Task { try await group.run { session in _ = try session.query("SELECT pg_sleep(0.3)") } }
+        try await Task.sleep(for: .milliseconds(100))
+        return running
+    }
+
     @Test("units submitted together share a transaction, each seeing the ones before it")
     func commitGroupShares() async throws {
         try await withSchema { pool, schema in
@@ -299,8 +307,7 @@ struct PostgresClientTests {
             // it, so they all share the next one. There unit 7 throws, and units 1000 and 2000
             // collide with existing rows, one held (its failure surfaces at the next unit's
             // statement or the COMMIT), one answered at once.
-            let blocker = Task { try await group.run { session in _ = try session.query("SELECT pg_sleep(0.3)") } }
-            try await Task.sleep(for: .milliseconds(100))
+            let blocker = try await occupy(group)
             let outcomes = await withTaskGroup(of: (Int, Bool).self) { tasks in
                 for id in Array(0..<40) + [1000, 2000] {
                     tasks.addTask {
@@ -337,8 +344,7 @@ struct PostgresClientTests {
             let group = PostgresCommitGroup(pool: pool, maxUnits: 32, maxTransactions: 1)
             // The first unit keeps the only group transaction busy while the next twenty queue up
             // behind it, so they share the next one; unit 5 breaks that one's connection.
-            let blocker = Task { try await group.run { session in _ = try session.query("SELECT pg_sleep(0.3)") } }
-            try await Task.sleep(for: .milliseconds(100))
+            let blocker = try await occupy(group)
             let failures = await withTaskGroup(of: PostgresError?.self) { tasks in
                 for id in 0..<20 {
                     tasks.addTask {
