@@ -107,7 +107,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["PostgresClient", "KafkaClient", "Contracts", "ServiceRuntime", logging], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "DomainTests", dependencies: ["Domain"], path: "Tests/DomainTests", swiftSettings: strict),
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"], path: "Tests/WireFormatsTests", swiftSettings: strict),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "Domain"], path: "Tests/ContractsTests", exclude: ["validate_schemas.py"], swiftSettings: strict),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "Domain", "WireFormats"], path: "Tests/ContractsTests", exclude: ["validate_schemas.py"], swiftSettings: strict),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "TestSupport"], path: "Tests/PostgresClientTests", swiftSettings: strict),
         .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "TestSupport"], path: "Tests/KafkaClientTests", swiftSettings: strict),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", lifecycle], path: "Tests/MessagingTests", swiftSettings: strict),

@@ -98,15 +98,8 @@ public protocol EventPayload: Codable, Sendable, Equatable {
 /// The JSON rules of every event: camelCase keys, ISO-8601 UTC timestamps with milliseconds,
 /// sorted keys (stable bytes for tests and signatures).
 public enum EventCoding {
-    public static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(timestamp(date))
-        }
-        return encoder
-    }()
+    /// Writes the same bytes as `JSONEncoder` with these rules, in one pass (see `StreamingJSONEncoder`).
+    public static let encoder = StreamingJSONEncoder(dates: .text { timestamp($0) })
 
     public static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
@@ -122,7 +115,7 @@ public enum EventCoding {
     }()
 
     public static func encode(_ value: some Encodable) throws -> [UInt8] {
-        Array(try encoder.encode(value))
+        try encoder.encode(value)
     }
 
     public static func timestamp(_ date: Date) -> String {

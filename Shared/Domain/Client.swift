@@ -54,8 +54,8 @@ public struct Client: Codable, Sendable, Equatable, Identifiable {
         accessibilityNeeds: [String] = [], preferredChannel: ContactChannel, consent: Consent,
         sociodemographics: Sociodemographics? = nil, today: CalendarDate
     ) throws(DomainError) {
-        guard !givenName.trimmingCharacters(in: .whitespaces).isEmpty else { throw .invalid("given name is empty") }
-        guard !familyName.trimmingCharacters(in: .whitespaces).isEmpty else { throw .invalid("family name is empty") }
+        guard !givenName.trimmingWhitespace(.whitespaces).isEmpty else { throw .invalid("given name is empty") }
+        guard !familyName.trimmingWhitespace(.whitespaces).isEmpty else { throw .invalid("family name is empty") }
         guard birthDate <= today else { throw .invalid("birth date \(birthDate) is in the future") }
         guard Language.isValid(preferredLanguage) else { throw .invalid("language \"\(preferredLanguage)\" is not a language code") }
         if let postalCode, PostalCode.normalised(postalCode) == nil { throw .invalid("postal code \"\(postalCode)\" is not valid") }
@@ -80,6 +80,16 @@ public struct Client: Codable, Sendable, Equatable, Identifiable {
     /// The key of the duplicate-client check: same name, birth date and postal code, normalised.
     public var identityKey: String {
         func fold(_ text: String) -> String {
+            // ASCII (most names) has nothing to decompose: lowercase, keep letters and digits.
+            if text.utf8.allSatisfy({ $0 < 0x80 }) {
+                return String(decoding: text.utf8.compactMap { byte -> UInt8? in
+                    switch byte {
+                    case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte + 32
+                    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): byte
+                    default: nil
+                    }
+                }, as: UTF8.self)
+            }
             // Decompose, drop the combining marks (é → e), lowercase, keep letters and digits.
             let scalars = text.decomposedStringWithCompatibilityMapping.unicodeScalars
                 .filter { $0.properties.generalCategory != .nonspacingMark }
@@ -224,5 +234,16 @@ public enum AgeBand: String, Codable, Sendable, CaseIterable {
         case 65...74: self = .from65to74
         default: self = .from75
         }
+    }
+}
+
+extension String {
+    /// `trimmingCharacters(in:)` for a set of white space (`.whitespaces`,
+    /// `.whitespacesAndNewlines`), without Foundation's character-set work when neither end is
+    /// white space, as in almost every field. Both sets lie within Unicode's White_Space.
+    public func trimmingWhitespace(_ set: CharacterSet = .whitespacesAndNewlines) -> String {
+        guard let first = unicodeScalars.first, let last = unicodeScalars.last else { return self }
+        if !first.properties.isWhitespace && !last.properties.isWhitespace { return self }
+        return trimmingCharacters(in: set)
     }
 }

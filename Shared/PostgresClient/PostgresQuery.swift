@@ -117,15 +117,11 @@ extension Array: PostgresEncodable where Element: PostgresEncodable {
 public struct PostgresJSON: PostgresEncodable {
     public var text: String
     public init(_ text: String) { self.text = text }
-    public init(encoding value: some Encodable, encoder: JSONEncoder = PostgresJSON.encoder) throws {
-        self.text = String(decoding: try encoder.encode(value), as: UTF8.self)
+    public init(encoding value: some Encodable) throws {
+        self.text = String(decoding: try Self.encoder.encode(value), as: UTF8.self)
     }
     public var postgresText: String { text }
 
-    public static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }
+    /// Sorted keys, whole-second ISO-8601 dates (`JSONEncoder`'s `.iso8601`).
+    static let encoder = StreamingJSONEncoder(escapingSlashes: true, dates: .text { $0.formatted(.iso8601) })
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import JWTKit
+import Synchronization
 
 /// Who may do what. Every HTTP API except health (and optionally metrics) needs a bearer token.
 public enum Role: String, Codable, Sendable, CaseIterable {
@@ -98,6 +99,7 @@ public struct AuthSettings: Sendable {
 public struct TokenVerifier: Sendable {
     private let keys: JWTKeyCollection
     private let settings: AuthSettings
+    let verified = VerifiedTokens()
 
     public init(settings: AuthSettings) async throws {
         let keys = JWTKeyCollection()
@@ -112,6 +114,7 @@ public struct TokenVerifier: Sendable {
     }
 
     public func identity(fromBearer token: String) async throws(ProblemDetails) -> Identity {
+        if let identity = verified.identity(for: token, at: Date()) { return identity }
         let claims: AccessClaims
         do {
             claims = try await keys.verify(token, as: AccessClaims.self)
@@ -128,11 +131,53 @@ public struct TokenVerifier: Sendable {
         guard !roles.isEmpty else {
             throw ProblemDetails(status: .forbidden, title: "No role", detail: "the token carries none of the roles \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        return Identity(subject: claims.sub.value, roles: roles, site: claims.site)
+        let identity = Identity(subject: claims.sub.value, roles: roles, site: claims.site)
+        verified.remember(token, as: identity, until: claims.exp.value)
+        return identity
     }
 
     /// Signs a token with the HS256 secret (local demo, tests, service-to-service).
     public func sign(_ claims: AccessClaims) async throws -> String {
         try await keys.sign(claims)
+    }
+}
+
+/// Tokens this process has verified, with the identity each grants, until they expire. A client
+/// sends the same token with every request; checking its signature and decoding its claims every
+/// time was a twentieth of intake's CPU per referral. The keys never change while the process
+/// runs, so the same token always verifies the same way until its `exp`.
+final class VerifiedTokens: Sendable {
+    static let capacity = 1_024
+    private struct Entry {
+        var identity: Identity
+        var expires: Date
+    }
+    private let entries: Mutex<[String: Entry]>
+
+    init() {
+        entries = Mutex([:])
+    }
+
+    func identity(for token: String, at now: Date) -> Identity? {
+        entries.withLock { entries in
+            guard let entry = entries[token] else { return nil }
+            guard now < entry.expires else {
+                entries[token] = nil
+                return nil
+            }
+            return entry.identity
+        }
+    }
+
+    func remember(_ token: String, as identity: Identity, until expires: Date) {
+        entries.withLock { entries in
+            if entries.count >= Self.capacity {
+                let now = Date()
+                entries = entries.filter { now < $0.value.expires }
+                // Still full of live tokens: start again rather than track which was used last.
+                if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            }
+            entries[token] = Entry(identity: identity, expires: expires)
+        }
     }
 }

@@ -100,9 +100,5 @@ extension Response {
     }
 }
 
-private let responseEncoder: JSONEncoder = {
-    let encoder = JSONEncoder()
-    encoder.dateEncodingStrategy = .iso8601
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return encoder
-}()
+/// Sorted keys, unescaped slashes, whole-second ISO-8601 dates (`JSONEncoder`'s `.iso8601`).
+private let responseEncoder = StreamingJSONEncoder(dates: .text { $0.formatted(.iso8601) })

@@ -2,6 +2,7 @@ import Contracts
 import Domain
 import Foundation
 import Testing
+import WireFormats
 
 // MARK: - Fixtures
 
@@ -213,6 +214,16 @@ struct EnvelopeRoundTripTests {
         let read = try CloudEvent(headers: headers, data: event.data)
         #expect(read == event)
         #expect(try read.decode(Payload.self) == payload)
+    }
+
+    @Test("event bodies are the bytes JSONEncoder writes with the same rules", arguments: Samples.all)
+    func bodiesMatchFoundation(sample: Sample) throws {
+        func both<Payload: EventPayload>(_ payload: Payload) throws -> (String, String) {
+            (String(decoding: try EventCoding.encode(payload), as: UTF8.self),
+             String(decoding: try EventCoding.encoder.foundationEncoder.encode(payload), as: UTF8.self))
+        }
+        let (ours, foundation) = try both(sample.payload)
+        #expect(ours == foundation)
     }
 
     @Test("the samples cover every event type of the catalogue")

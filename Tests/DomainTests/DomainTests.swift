@@ -204,9 +204,14 @@ struct ClientTests {
     }
 
     @Test("empty names are rejected")
-    func emptyNames() {
+    func emptyNames() throws {
         #expect(throws: DomainError.self) { try ClientFixture.make(givenName: "  ") }
         #expect(throws: DomainError.self) { try ClientFixture.make(familyName: "") }
+        #expect(throws: DomainError.self) { try ClientFixture.make(givenName: "\t\u{A0}\u{3000}") }
+        #expect(try ClientFixture.make(givenName: " Ana ").givenName == " Ana ")
+        #expect(" \u{2003}a b\n".trimmingWhitespace() == "a b")
+        #expect(" \u{2003}a b\n".trimmingWhitespace(.whitespaces) == "a b\n")
+        #expect("a b".trimmingWhitespace() == "a b")
     }
 
     @Test("the identity key ignores case, accents, spacing and postal-code format")
@@ -215,6 +220,11 @@ struct ClientTests {
         let second = try ClientFixture.make(givenName: " elodie ", familyName: "TREMBLAY COTE", postalCode: "K1A 0B1")
         #expect(first.identityKey == second.identityKey)
         #expect(first.identityKey.hasSuffix("|1958-03-14|K1A 0B1"))
+        // ASCII names take a shorter path to the same key.
+        let ascii = try ClientFixture.make(givenName: "Mary-Ann 2", familyName: "O'Brien", postalCode: "k1a0b1")
+        let accented = try ClientFixture.make(givenName: "máry ánn2", familyName: "ÓBRIEN", postalCode: "K1A 0B1")
+        #expect(ascii.identityKey == accented.identityKey)
+        #expect(ascii.identityKey == "maryann2|obrien|1958-03-14|K1A 0B1")
     }
 
     @Test("the identity key tells different people apart")

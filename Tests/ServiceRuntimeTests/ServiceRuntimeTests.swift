@@ -7,7 +7,7 @@ import Messaging
 import Logging
 import HummingbirdTesting
 import PostgresClient
-import ServiceRuntime
+@testable import ServiceRuntime
 import Synchronization
 import Testing
 
@@ -92,6 +92,33 @@ struct ServiceRuntimeTests {
                 }
             }
         }
+    }
+
+    @Test("a token verified once is taken again until it expires, then no longer")
+    func verifiedTokenExpires() async throws {
+        let token = try await token([.linkWorker], expires: 60)
+        try await application().test(.router) { client in
+            for _ in 0..<3 {
+                try await client.execute(uri: "/site-data", method: .get, headers: [.authorization: "Bearer \(token)"]) { response in
+                    #expect(response.status == .ok)
+                }
+            }
+        }
+        let verifier = try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret, issuer: "passerelle-tests"))
+        let identity = try await verifier.identity(fromBearer: token)
+        let remembered = try #require(verifier.verified.identity(for: token, at: Date()))
+        #expect(remembered == identity)
+        // Past its `exp`, the cache no longer answers for it (and JWT verification refuses it).
+        #expect(verifier.verified.identity(for: token, at: Date().addingTimeInterval(61)) == nil)
+        #expect(verifier.verified.identity(for: token, at: Date()) == nil)
+
+        // A cache full of live tokens makes room and still verifies.
+        let other = Identity(subject: "x", roles: [.analyst], site: nil)
+        for index in 0..<VerifiedTokens.capacity { verifier.verified.remember("t\(index)", as: other, until: Date().addingTimeInterval(60)) }
+        let coordinator = try await self.token([.coordinator])
+        #expect(try await verifier.identity(fromBearer: coordinator).roles == [.coordinator])
+        #expect(verifier.verified.identity(for: "t0", at: Date()) == nil)
+        #expect(verifier.verified.identity(for: coordinator, at: Date())?.roles == [.coordinator])
     }
 
     @Test("malformed JSON is a 400 that points at the field; the database being down is a 503 with Retry-After")

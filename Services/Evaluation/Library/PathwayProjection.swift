@@ -3,6 +3,7 @@ import Domain
 import Foundation
 import Messaging
 import PostgresClient
+import WireFormats
 
 /// Keeps one row per referral pathway (and its unmet needs) current from the events of every
 /// topic: load what is held about the referral, apply the event (`ProjectionEvent.apply`, the
@@ -86,14 +87,7 @@ public enum PathwayProjection {
 /// The JSON records travel to PostgreSQL in (`jsonb_populate_record[set]`): column-named keys,
 /// ISO-8601 timestamps with microseconds, as `timestamptz` stores them.
 enum ProjectionJSON {
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(date.postgresText)
-        }
-        return encoder
-    }()
+    static let encoder = StreamingJSONEncoder(dates: .text { $0.postgresText })
 
     static func encode(_ value: some Encodable) throws -> String {
         String(decoding: try encoder.encode(value), as: UTF8.self)

@@ -73,7 +73,7 @@ extension ReferralSubmission {
             return value
         }
         func text(_ value: String?, _ pointer: String, max: Int, required isRequired: Bool = true) -> String? {
-            guard let value = value?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else {
+            guard let value = value?.trimmingWhitespace(), !value.isEmpty else {
                 if isRequired { fail(pointer, "is required") }
                 return nil
             }
@@ -102,7 +102,7 @@ extension ReferralSubmission {
             if Set(codes).count != codes.count { fail("/needs", "lists a need category twice") }
         }
         let interests = (self.interests ?? []).enumerated().compactMap { index, tag -> String? in
-            let tag = tag.trimmingCharacters(in: .whitespaces).lowercased()
+            let tag = tag.trimmingWhitespace(.whitespaces).lowercased()
             if tag.isEmpty || tag.count > 40 { fail("/interests/\(index)", "must be 1 to 40 characters"); return nil }
             return tag
         }

@@ -22,8 +22,8 @@ extension ReferralStore {
         if action == nil {
             errors.append(.init(pointer: "/action", detail: "must be one of \(ReferralAction.allCases.map(\.rawValue).joined(separator: ", "))"))
         }
-        let reason = request.reason?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
-        let outcome = request.outcome?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
+        let reason = request.reason?.trimmingWhitespace().nilIfEmpty
+        let outcome = request.outcome?.trimmingWhitespace().nilIfEmpty
         if let action, action.requiresReason, reason == nil { errors.append(.init(pointer: "/reason", detail: "is required to \(action.rawValue) a referral")) }
         if let action, action.requiresOutcome, outcome == nil { errors.append(.init(pointer: "/outcome", detail: "is required to complete a referral")) }
         if (reason?.count ?? 0) > 1000 { errors.append(.init(pointer: "/reason", detail: "must be at most 1000 characters")) }

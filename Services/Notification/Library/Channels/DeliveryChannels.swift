@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 
 /// The configured ways out: SMTP for e-mail, the SMS gateway, and partners' webhooks. Every
 /// message carries the notification id (Message-ID, `Idempotency-Key`, `webhook-id`), so a
@@ -50,7 +51,7 @@ public struct DeliveryChannels: Sendable {
     }
 
     private func encode(_ value: some Encodable) throws(DeliveryError) -> Data {
-        do { return try JSONEncoder().encode(value) } catch { throw DeliveryError(transient: false, "could not encode the request: \(error)") }
+        do { return Data(try StreamingJSONEncoder().encode(value)) } catch { throw DeliveryError(transient: false, "could not encode the request: \(error)") }
     }
 }
 

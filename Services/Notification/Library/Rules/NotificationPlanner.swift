@@ -3,6 +3,7 @@ import Crypto
 import Domain
 import Foundation
 import PostgresClient
+import WireFormats
 
 extension Occasion {
     /// A stable text form, for parking an occasion until its referral arrives.
@@ -75,7 +76,7 @@ struct NotificationPlanner: Sendable {
             """).first
         else {
             // The referral has not reached us yet (another topic); plan when it does.
-            let json = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
+            let json = String(decoding: try StreamingJSONEncoder().encode(record), as: UTF8.self)
             try await connection.query("""
                 INSERT INTO parked_occasion (source_event_id, referral_id, occasion) VALUES (\(sourceEventID)::uuid, \(referralID)::uuid, \(json)::jsonb)
                 ON CONFLICT (source_event_id) DO NOTHING
@@ -87,7 +88,7 @@ struct NotificationPlanner: Sendable {
         facts["urgent"] = .flag(try audience.decode("priority", as: String.self) == ReferralPriority.urgent.rawValue)
         facts["priority"] = .text(try audience.decode("priority"))
         facts["needs"] = .list(try audience.decode("needs"))
-        let factsJSON = String(decoding: try JSONEncoder().encode(facts), as: UTF8.self)
+        let factsJSON = String(decoding: try StreamingJSONEncoder().encode(facts), as: UTF8.self)
         let quietHours = try siteQuietHours(audience)
 
         for rule in NotificationRules.rules(for: occasion) {
