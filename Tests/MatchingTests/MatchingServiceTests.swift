@@ -82,6 +82,22 @@ struct MatchingServiceTests {
         #expect(types == [ReferralAssignedV1.eventType, MatchesProposedV1.eventType, NeedUnmetV1.eventType])
         let unmet = try await pool.withConnection { try await $0.query("SELECT payload FROM outbox WHERE event_type = \(NeedUnmetV1.eventType)").first!.decode("payload", as: String.self) }
         #expect(unmet.contains("\"categories\":[\"housing\"]"))
+        // The stored matches are the proposed ones, rank by rank.
+        let proposed = try await pool.withConnection { connection in
+            let payload = try await connection.query("SELECT payload FROM outbox WHERE event_type = \(MatchesProposedV1.eventType)").first!.decode("payload", as: String.self)
+            return try EventCoding.decoder.decode(MatchesProposedV1.self, from: Data(payload.utf8)).matches
+        }
+        let stored = try await pool.withConnection { connection in
+            try await connection.query("SELECT rank, resource_id, score, reasons FROM referral_match WHERE referral_id = \(referral.referralID)::uuid ORDER BY rank").map {
+                ProposedMatch(resourceID: try $0.decode("resource_id"), rank: try $0.decode("rank"), score: try $0.decode("score"), resourceKind: "",
+                    categories: [], reasons: try $0.decode("reasons"))
+            }
+        }
+        #expect(stored.count == 2)
+        #expect(stored.map(\.rank) == proposed.map(\.rank))
+        #expect(stored.map(\.resourceID) == proposed.map(\.resourceID))
+        #expect(stored.map(\.score) == proposed.map(\.score))
+        #expect(stored.map(\.reasons) == proposed.map(\.reasons))
 
         try await host.application.test(.router) { client in
             let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")

@@ -44,11 +44,13 @@ struct Matchmaker: Sendable {
     }
 
     func match(_ referral: ReferralReceivedV1, on connection: PostgresConnection) async throws {
-        // A redelivered or re-sent referral already has its matches; never propose twice.
-        guard try await connection.query("""
-            SELECT 1 FROM referral_match WHERE referral_id = \(referral.referralID)::uuid
-            UNION ALL SELECT 1 FROM assignment WHERE referral_id = \(referral.referralID)::uuid LIMIT 1
-            """).isEmpty
+        // A redelivered or re-sent referral already has its matches; never propose twice. The
+        // catalogue's version comes in the same round trip.
+        guard let state = try await connection.query("""
+            SELECT EXISTS (SELECT 1 FROM referral_match WHERE referral_id = \(referral.referralID)::uuid)
+                OR EXISTS (SELECT 1 FROM assignment WHERE referral_id = \(referral.referralID)::uuid) AS seen,
+                (SELECT version FROM catalogue_version) AS catalogue_version
+            """).first, try !state.decode("seen", as: Bool.self)
         else { return }
         let now = Date()
         let request = MatchRequest(
@@ -56,7 +58,7 @@ struct Matchmaker: Sendable {
             coordinates: referral.coordinates ?? postalAreas[referral.postalArea],
             postalArea: referral.postalArea, ageBand: AgeBand(rawValue: referral.ageBand), accessibilityNeeds: referral.accessibilityNeeds,
             supportLevel: SupportLevel(rawValue: referral.supportLevel) ?? .light)
-        let ranked = try await rank(request, on: connection)
+        let ranked = try await rank(request, catalogueVersion: try state.decode("catalogue_version"), on: connection)
 
         if let worker = try await store.assign(referral: referral.referralID, site: referral.site, language: referral.preferredLanguage, on: connection) {
             try await outbox.append(ReferralAssignedV1(
@@ -80,13 +82,17 @@ struct Matchmaker: Sendable {
         }
     }
 
+    /// One statement for all of a referral's matches (their reasons, arrays of differing
+    /// lengths, travel as JSON).
     func record(_ ranked: [RankedResource], referral: UUID, on connection: PostgresConnection) async throws {
-        for (index, match) in ranked.enumerated() {
-            try await connection.execute("""
-                INSERT INTO referral_match (referral_id, rank, resource_id, score, reasons)
-                VALUES (\(referral)::uuid, \(index + 1), \(match.resource.id)::uuid, \(match.score), \(match.reasons)::text[])
-                """)
-        }
+        guard !ranked.isEmpty else { return }
+        struct Row: Encodable { var rank: Int; var resource: UUID; var score: Double; var reasons: [String] }
+        let rows = ranked.enumerated().map { Row(rank: $0 + 1, resource: $1.resource.id, score: $1.score, reasons: $1.reasons) }
+        try await connection.execute("""
+            INSERT INTO referral_match (referral_id, rank, resource_id, score, reasons)
+            SELECT \(referral)::uuid, m.rank, m.resource, m.score, ARRAY(SELECT jsonb_array_elements_text(m.reasons))
+            FROM jsonb_to_recordset(\(try PostgresJSON(encoding: rows))::jsonb) AS m(rank int, resource uuid, score float8, reasons jsonb)
+            """)
     }
 
     static func proposed(_ ranked: [RankedResource]) -> [ProposedMatch] {
@@ -99,8 +105,13 @@ struct Matchmaker: Sendable {
     /// The top N for a request against the in-memory catalogue, with capacity checked in the
     /// database for the resources kept: seats taken change with every connection, so a
     /// resource full in the snapshot may have room now and the other way round.
-    func rank(_ request: MatchRequest, on connection: PostgresConnection) async throws -> [RankedResource] {
-        let snapshot = try await catalogue.current(on: connection)
+    /// `catalogueVersion`, when the caller read it in this transaction, saves reading it again.
+    func rank(_ request: MatchRequest, catalogueVersion: Int64? = nil, on connection: PostgresConnection) async throws -> [RankedResource] {
+        let snapshot = if let catalogueVersion {
+            try await catalogue.current(version: catalogueVersion, on: connection)
+        } else {
+            try await catalogue.current(on: connection)
+        }
         let wanted = ranker.weights.topN
         var limit = wanted + 8
         while true {

@@ -58,7 +58,11 @@ final class CatalogueCache: Sendable {
 
     /// The catalogue as committed now, read within the caller's transaction.
     func current(on connection: PostgresConnection) async throws -> CatalogueSnapshot {
-        let version = try await Self.version(on: connection)
+        try await current(version: try await Self.version(on: connection), on: connection)
+    }
+
+    /// The same, for a caller that read `catalogue_version` itself in its transaction.
+    func current(version: Int64, on connection: PostgresConnection) async throws -> CatalogueSnapshot {
         if let snapshot = snapshot.withLock({ $0 }), snapshot.version == version { return snapshot }
         let loaded = try await reload()
         if loaded.version >= version { return loaded }

@@ -60,7 +60,8 @@ struct NotificationPlanner: Sendable {
     /// and its occasions come on different topics, possibly to different lanes or replicas, and
     /// an occasion parked while the referral is being recorded must not be missed by both.
     func lock(referralID: UUID, on connection: PostgresConnection) async throws {
-        try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("notification.referral." + referralID.uuidString.lowercased())))")
+        // Sent with the next statement: the lock is held before that one runs.
+        try await connection.execute("SELECT pg_advisory_xact_lock(hashtext(\("notification.referral." + referralID.uuidString.lowercased())))")
     }
 
     func plan(_ record: OccasionRecord, referralID: UUID, sourceEventID: UUID, at time: Date, on connection: PostgresConnection) async throws {
@@ -118,7 +119,7 @@ struct NotificationPlanner: Sendable {
                 }
             }
             let id = NotificationID.derive(sourceEvent: sourceEventID, recipient: "\(rule.recipient.rawValue):\(recipientID)", template: rule.template)
-            try await connection.query("""
+            try await connection.execute("""
                 INSERT INTO notification (id, referral_id, source_event_id, recipient_kind, recipient_id, template, facts, status, not_before,
                     last_error, created_at, updated_at)
                 VALUES (\(id)::uuid, \(referralID)::uuid, \(sourceEventID)::uuid, \(rule.recipient.rawValue), \(recipientID), \(rule.template.rawValue),
