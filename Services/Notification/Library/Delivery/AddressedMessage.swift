@@ -155,7 +155,13 @@ struct ClaimedNotification: Sendable {
                 UPDATE notification n SET status = 'sending', attempts = n.attempts + 1,
                     lease_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
                 FROM (SELECT id FROM notification
-                      WHERE (status IN ('pending', 'deferred') AND not_before <= now()) OR (status = 'sending' AND lease_until < now())
+                      -- A row is only ever claimed once due, so a lease (status 'sending') has
+                      -- not_before <= now() too. Written as the partial index's predicate plus a
+                      -- range, this is an ordered index scan that stops at the limit and lets
+                      -- PostgreSQL mark the entries of sent rows dead; the same condition with an
+                      -- OR was a bitmap scan visiting every row updated since the last vacuum.
+                      WHERE status IN ('pending', 'deferred', 'sending') AND not_before <= now()
+                        AND (status <> 'sending' OR lease_until < now())
                       ORDER BY not_before LIMIT \(limit) FOR UPDATE SKIP LOCKED) due
                 WHERE n.id = due.id
                 RETURNING n.id, n.referral_id, n.source_event_id, n.recipient_kind, n.recipient_id, n.template, n.facts, n.attempts
