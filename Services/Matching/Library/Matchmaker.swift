@@ -47,8 +47,8 @@ struct Matchmaker: Sendable {
         // A redelivered or re-sent referral already has its matches; never propose twice. The
         // catalogue's version comes in the same round trip.
         guard let state = try await connection.query("""
-            SELECT EXISTS (SELECT 1 FROM referral_match WHERE referral_id = \(referral.referralID)::uuid)
-                OR EXISTS (SELECT 1 FROM assignment WHERE referral_id = \(referral.referralID)::uuid) AS seen,
+            SELECT EXISTS (SELECT 1 FROM referral_match WHERE referral_id = \(referral.referralID)::uuid
+                           UNION ALL SELECT 1 FROM assignment WHERE referral_id = \(referral.referralID)::uuid) AS seen,
                 (SELECT version FROM catalogue_version) AS catalogue_version
             """).first, try !state.decode("seen", as: Bool.self)
         else { return }
