@@ -1,4 +1,5 @@
 import Foundation
+import WireFormats
 
 public enum ContactChannel: String, Codable, Sendable, CaseIterable {
     case email, sms, phone
@@ -19,6 +20,21 @@ public struct ContactDetails: Codable, Sendable, Equatable {
 
     /// E.164-like: optional +, 7 to 15 digits, spaces/dashes/dots/parentheses allowed between.
     public static func isPhone(_ text: String) -> Bool {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            // ASCII, as almost every number is: the same rule on bytes.
+            // A "+" only if the number starts with one.
+            let international = text.utf8.first == UInt8(ascii: "+")
+            var digits = 0
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digits += 1
+                case UInt8(ascii: "+") where international: continue
+                case UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "("), UInt8(ascii: ")"): continue
+                default: return false
+                }
+            }
+            return (7...15).contains(digits)
+        }
         let digits = text.filter(\.isNumber)
         let allowed = text.allSatisfy { $0.isNumber || " -.()+".contains($0) }
         return allowed && (7...15).contains(digits.count) && (text.firstIndex(of: "+").map { $0 == text.startIndex } ?? true)
@@ -109,6 +125,11 @@ public enum PostalCode {
     /// Canadian postal codes (`K1A 0B1`) upper-cased with one space; other formats of 3–10
     /// letters and digits are kept upper-cased.
     public static func normalised(_ text: String) -> String? {
+        switch normalisedASCII(text) {
+        case .code(let code): return code
+        case .invalid: return nil
+        case .notASCII: break
+        }
         let compact = text.uppercased().filter { !$0.isWhitespace && $0 != "-" }
         guard (3...10).contains(compact.count), compact.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else { return nil }
         if compact.count == 6, isCanadian(compact) {
@@ -121,6 +142,29 @@ public enum PostalCode {
     /// (the forward sortation area in Canada).
     public static func area(_ text: String) -> String? {
         normalised(text).map { String($0.prefix(3)) }
+    }
+
+    private enum ASCIIReading { case code(String), invalid, notASCII }
+
+    /// The same on bytes, for ASCII text (anything else takes the general path).
+    private static func normalisedASCII(_ text: String) -> ASCIIReading {
+        var compact: [UInt8] = []
+        compact.reserveCapacity(8)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): compact.append(byte - 32)
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): compact.append(byte)
+            case UInt8(ascii: " "), UInt8(ascii: "-"), 0x09...0x0D: continue
+            case 0x80...: return .notASCII
+            default: return .invalid  // ASCII punctuation or control
+            }
+        }
+        guard (3...10).contains(compact.count) else { return .invalid }
+        let isLetter = { (byte: UInt8) in (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) }
+        if compact.count == 6, compact.enumerated().allSatisfy({ $0.offset % 2 == 0 ? isLetter($0.element) : !isLetter($0.element) }) {
+            compact.insert(UInt8(ascii: " "), at: 3)
+        }
+        return .code(String(decoding: compact, as: UTF8.self))
     }
 
     private static func isCanadian(_ code: String) -> Bool {
@@ -158,13 +202,9 @@ public struct CalendarDate: Codable, Sendable, Hashable, Comparable, CustomStrin
     public let day: Int
 
     public init(year: Int, month: Int, day: Int) throws(DomainError) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let components = DateComponents(year: year, month: month, day: day)
-        guard (1...12).contains(month), (1...31).contains(day), year > 1850,
-            let date = calendar.date(from: components),
-            calendar.component(.day, from: date) == day
-        else { throw .invalid("\(year)-\(month)-\(day) is not a calendar date") }
+        guard year > 1850, (1...12).contains(month), (1...Self.days(inMonth: month, of: year)).contains(day) else {
+            throw .invalid("\(year)-\(month)-\(day) is not a calendar date")
+        }
         self.year = year
         self.month = month
         self.day = day
@@ -178,13 +218,19 @@ public struct CalendarDate: Codable, Sendable, Hashable, Comparable, CustomStrin
         try self.init(year: y, month: m, day: d)
     }
 
+    /// The UTC date of an instant.
     public init(_ date: Date) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day], from: date)
-        year = c.year!
-        month = c.month!
-        day = c.day!
+        (year, month, day) = UTCTimestamp.civilDate(date)
+    }
+
+    /// Gregorian months (arithmetic, not `Calendar`: every referral checks a birth date and
+    /// computes an age).
+    static func days(inMonth month: Int, of year: Int) -> Int {
+        switch month {
+        case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -234,16 +280,5 @@ public enum AgeBand: String, Codable, Sendable, CaseIterable {
         case 65...74: self = .from65to74
         default: self = .from75
         }
-    }
-}
-
-extension String {
-    /// `trimmingCharacters(in:)` for a set of white space (`.whitespaces`,
-    /// `.whitespacesAndNewlines`), without Foundation's character-set work when neither end is
-    /// white space, as in almost every field. Both sets lie within Unicode's White_Space.
-    public func trimmingWhitespace(_ set: CharacterSet = .whitespacesAndNewlines) -> String {
-        guard let first = unicodeScalars.first, let last = unicodeScalars.last else { return self }
-        if !first.properties.isWhitespace && !last.properties.isWhitespace { return self }
-        return trimmingCharacters(in: set)
     }
 }

@@ -41,8 +41,7 @@ public struct Outbox: Sendable {
     }
 
     public func append(_ event: CloudEvent, topic: String, key: String, on session: borrowing PostgresSession) throws {
-        let headers = Dictionary(uniqueKeysWithValues: event.headers.map { ($0.key, $0.value) })
-        let headerJSON = String(decoding: try EventCoding.encode(headers), as: UTF8.self)
+        let headerJSON = String(decoding: EventCoding.encoder.encodeObject(event.headers), as: UTF8.self)
         let payload = event.data.map { String(decoding: $0, as: UTF8.self) }
         try session.execute("""
             INSERT INTO outbox (event_id, event_type, topic, record_key, headers, payload)

@@ -69,7 +69,7 @@ public struct AuthenticationMiddleware<Context: PasserelleContext>: RouterMiddle
             throw ProblemDetails(status: .unauthorized, title: "Authentication required", detail: "the Authorization header must be a bearer token")
         }
         var context = context
-        context.identity = try await verifier.identity(fromBearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        context.identity = try await verifier.identity(fromBearer: String(header.dropFirst(7)).trimmingWhitespace(.whitespaces))
         context.logger[metadataKey: "subject"] = "\(context.identity!.subject)"
         return try await next(request, context)
     }

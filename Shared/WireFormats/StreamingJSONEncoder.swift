@@ -37,6 +37,14 @@ public struct StreamingJSONEncoder: Sendable {
         return writer.bytes
     }
 
+    /// An object of string members (record headers, say) without going through `Encodable`:
+    /// what `encode` writes for a `[String: String]` with unique keys.
+    public func encodeObject(_ members: [(key: String, value: String)]) -> [UInt8] {
+        let writer = JSONStreamWriter(escapingSlashes: escapingSlashes, dates: dates)
+        writer.write(members: members.sorted { JSONStreamWriter.precedes($0.key, $1.key) })
+        return writer.bytes
+    }
+
     /// The `JSONEncoder` that writes the same bytes.
     public var foundationEncoder: JSONEncoder {
         let encoder = JSONEncoder()
@@ -175,6 +183,17 @@ final class JSONStreamWriter: Encoder {
         bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
+    func write(members: [(key: String, value: String)]) {
+        bytes.append(UInt8(ascii: "{"))
+        for (index, member) in members.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            write(string: member.key)
+            bytes.append(UInt8(ascii: ":"))
+            write(string: member.value)
+        }
+        bytes.append(UInt8(ascii: "}"))
+    }
+
     func write(raw text: String) {
         bytes.append(contentsOf: text.utf8)
     }
@@ -311,7 +330,7 @@ final class JSONStreamWriter: Encoder {
     }
 
     /// UTF-8 order, compared with `memcmp` where both keys are contiguous (native strings are).
-    private static func precedes(_ left: String, _ right: String) -> Bool {
+    static func precedes(_ left: String, _ right: String) -> Bool {
         let compared = left.utf8.withContiguousStorageIfAvailable { l in
             right.utf8.withContiguousStorageIfAvailable { r in
                 guard let lBase = l.baseAddress, let rBase = r.baseAddress else { return l.count < r.count }

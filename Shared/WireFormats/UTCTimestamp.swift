@@ -24,6 +24,12 @@ public enum UTCTimestamp {
         return text.withUTF8 { parse(utf8: $0) }
     }
 
+    /// The UTC calendar date of an instant.
+    public static func civilDate(_ date: Date) -> (year: Int, month: Int, day: Int) {
+        let (days, _) = floorDivision(Int(date.timeIntervalSince1970.rounded(.down)), 86_400)
+        return civil(fromDays: days)
+    }
+
     // MARK: - Formatting
 
     private static func format(_ date: Date, fractionDigits: Int, dateTimeSeparator: UInt8, zone: StaticString) -> String {

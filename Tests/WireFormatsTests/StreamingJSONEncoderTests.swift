@@ -96,6 +96,18 @@ struct StreamingJSONEncoderTests {
         #expect(try Self.both(Optional<Int>.none).ours == "null")
     }
 
+    @Test("an object of string members is what a [String: String] encodes to")
+    func stringMembers() throws {
+        let members = [("ce_type", "passerelle.referral.received.v1"), ("ce_source", "/passerelle/intake"), ("content-type", "application/json"),
+                       ("ce_id", "a\"b\\c\n"), ("", "empty key"), ("é", "accent")]
+        let dictionary = Dictionary(uniqueKeysWithValues: members)
+        for encoder in [Self.iso8601, StreamingJSONEncoder(escapingSlashes: true)] {
+            #expect(String(decoding: encoder.encodeObject(members.map { (key: $0.0, value: $0.1) }), as: UTF8.self)
+                == String(decoding: try encoder.foundationEncoder.encode(dictionary), as: UTF8.self))
+        }
+        #expect(Self.iso8601.encodeObject([]) == Array("{}".utf8))
+    }
+
     @Test("random strings, keys and numbers come out as JSONEncoder writes them")
     func randomValues() throws {
         var generator = SystemRandomNumberGenerator()

@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import HTTPTypes
 import ServiceRuntime
+import WireFormats
 
 /// The body of `POST /v1/referrals`, decoded loosely so that validation can report every
 /// problem at once (with its JSON pointer) instead of stopping at the first.

@@ -5,6 +5,7 @@ import HTTPTypes
 import Messaging
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// `POST /v1/referrals/{id}/transitions`: one step of the closed loop.
 struct TransitionRequest: Decodable, Sendable {
