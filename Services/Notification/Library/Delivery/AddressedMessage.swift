@@ -74,10 +74,10 @@ struct AddressedMessage: Sendable {
         do {
             rendered = try template.render(variables)
         } catch {
-            throw DeliveryError(transient: false, "template \(notification.template.rawValue)/\(template.language) does not render: \(error)")
+            throw DeliveryError(transient: false, "template \(notification.template.rawValue)/\(template.source.language) does not render: \(error)")
         }
         return .ready(AddressedMessage(
-            channel: channel, language: template.language, address: address, webhook: webhook, message: rendered, template: notification.template))
+            channel: channel, language: template.source.language, address: address, webhook: webhook, message: rendered, template: notification.template))
     }
 
     private static func staffAddress(_ notification: ClaimedNotification) throws

@@ -1,5 +1,6 @@
 import Foundation
 import Mustache
+import WireFormats
 
 /// What a message is about; each has a fixed set of variables a template may use.
 public enum TemplateKey: String, Codable, Sendable, CaseIterable {
@@ -137,14 +138,7 @@ public struct MessageTemplate: Codable, Sendable, Equatable {
 
     /// Renders every part; text parts are not HTML-escaped.
     public func render(_ variables: [String: TemplateValue]) throws -> RenderedMessage {
-        let context = variables.mapValues(\.mustacheValue)
-        func text(_ source: String) throws -> String {
-            try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + source).render(context)
-        }
-        return RenderedMessage(
-            subject: try subject.map { try text($0).trimmingCharacters(in: .whitespacesAndNewlines) },
-            body: try text(body),
-            html: try html.map { try MustacheTemplate(string: $0).render(context) })
+        try CompiledTemplate(self).render(variables)
     }
 
     /// Names used in `{{name}}`, `{{{name}}}`, `{{&name}}` and sections; comments, partials and
@@ -177,4 +171,27 @@ public struct RenderedMessage: Sendable, Equatable {
     public var subject: String?
     public var body: String
     public var html: String?
+}
+
+/// A template with its parts parsed, as the delivery loop keeps them (parsing a part cost more
+/// than rendering it). A part that does not parse fails when rendered, as before it was kept.
+struct CompiledTemplate: Sendable {
+    let source: MessageTemplate
+    private let parts: Result<(subject: MustacheTemplate?, body: MustacheTemplate, html: MustacheTemplate?), any Error>
+
+    init(_ source: MessageTemplate) {
+        self.source = source
+        // Text parts are not HTML-escaped.
+        func text(_ part: String) throws -> MustacheTemplate { try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + part) }
+        parts = Result { (try source.subject.map(text), try text(source.body), try source.html.map { try MustacheTemplate(string: $0) }) }
+    }
+
+    func render(_ variables: [String: TemplateValue]) throws -> RenderedMessage {
+        let parts = try parts.get()
+        let context = variables.mapValues(\.mustacheValue)
+        return RenderedMessage(
+            subject: parts.subject?.render(context).trimmingWhitespace(),
+            body: parts.body.render(context),
+            html: parts.html?.render(context))
+    }
 }

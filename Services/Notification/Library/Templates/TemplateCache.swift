@@ -29,16 +29,18 @@ actor TemplateCache {
 
 /// Templates by message and channel, then language.
 struct TemplateSet: Sendable {
-    private let byKey: [String: [String: MessageTemplate]]
+    private let byKey: [String: [String: CompiledTemplate]]
 
     init(templates: [MessageTemplate]) {
-        var byKey: [String: [String: MessageTemplate]] = [:]
-        for template in templates { byKey["\(template.key.rawValue)/\(template.channel.rawValue)", default: [:]][template.language] = template }
+        var byKey: [String: [String: CompiledTemplate]] = [:]
+        for template in templates {
+            byKey["\(template.key.rawValue)/\(template.channel.rawValue)", default: [:]][template.language] = CompiledTemplate(template)
+        }
         self.byKey = byKey
     }
 
     /// The first of `languages` the message exists in, else any (alphabetically first).
-    func template(_ key: TemplateKey, channel: TemplateChannel, languages: [String]) -> MessageTemplate? {
+    func template(_ key: TemplateKey, channel: TemplateChannel, languages: [String]) -> CompiledTemplate? {
         guard let byLanguage = byKey["\(key.rawValue)/\(channel.rawValue)"] else { return nil }
         if let language = languages.first(where: { byLanguage[$0] != nil }) { return byLanguage[language] }
         return byLanguage.keys.sorted().first.flatMap { byLanguage[$0] }
