@@ -12,6 +12,19 @@ import ServiceRuntime
 import Testing
 import TestSupport
 
+@Suite("Analyst pseudonyms")
+struct PseudonymTests {
+    @Test("a pseudonym is the lowercase hex HMAC-SHA256 of kind:id under the key (checked against Python's hmac)")
+    func hmacReference() throws {
+        let key = try PseudonymKey("analyst-pseudonym-key-for-tests-0123456789")
+        let id = try #require(UUID(uuidString: "5F0C6A52-3B2E-4F8E-9A3D-1C2B3A4D5E6F"))
+        #expect(key.pathway(id) == "9b9c25e75b76eb75e0e4cac2bdc137bfe3cc3ef254347f935bc1be80c44144be")
+        #expect(key.client(id) == "e3cef1055427177fda634de059093b43cb2e849f55292dcd1eeb8fd00066af8f")
+        #expect(key.pathway(id) == key.pathway(id))  // the keyed state is copied, not consumed
+        #expect(throws: PseudonymKeyError.self) { try PseudonymKey("too short") }
+    }
+}
+
 @Suite("Evaluation: the analyst stream and the rebuild, against the broker", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(3)))
 struct StreamAndRebuildTests {
     /// The running service on a schema, topics and consumer group of its own.

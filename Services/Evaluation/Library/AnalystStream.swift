@@ -15,11 +15,13 @@ public struct PseudonymKey: Sendable {
     /// As long as the HMAC's output: a shorter key weakens it.
     public static let minimumBytes = 32
 
-    private let key: SymmetricKey
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+    /// The HMAC with the key already absorbed; each pseudonym continues a copy of it.
+    private let keyed: HMAC<SHA256>
 
     public init(_ secret: String) throws(PseudonymKeyError) {
         guard secret.utf8.count >= Self.minimumBytes else { throw PseudonymKeyError(bytes: secret.utf8.count) }
-        key = SymmetricKey(data: Data(secret.utf8))
+        keyed = HMAC<SHA256>(key: SymmetricKey(data: Data(secret.utf8)))
     }
 
     /// The key from the environment (`NAME` or `NAME_FILE`); `nil` when none is configured.
@@ -31,11 +33,15 @@ public struct PseudonymKey: Sendable {
     /// Lowercase hex HMAC-SHA256 of `kind:id`; the kind keeps a referral's and a client's
     /// pseudonyms apart even if their ids were equal.
     public func pseudonym(_ kind: String, _ id: UUID) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(kind):\(id.uuidString.lowercased())".utf8), using: key)
-        return mac.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        var mac = keyed
+        mac.update(data: Data("\(kind):\(id.uuidString.lowercased())".utf8))
+        var hex: [UInt8] = []
+        hex.reserveCapacity(2 * SHA256.byteCount)
+        for byte in mac.finalize() {
+            hex.append(Self.hexDigits[Int(byte >> 4)])
+            hex.append(Self.hexDigits[Int(byte & 0x0F)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     public func pathway(_ referral: UUID) -> String { pseudonym("referral", referral) }
