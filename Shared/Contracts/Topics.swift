@@ -9,15 +9,24 @@ public enum TopicName: String, Sendable, CaseIterable {
     /// De-identified pathway and outcome events for analysts.
     case evaluation = "passerelle.evaluation.v1"
 
-    public var partitions: Int { 12 }
+    /// Partitions of each event topic unless a deployment sets its own
+    /// (`PASSERELLE_TOPIC_PARTITIONS`). They bound the useful replicas of a consumer group; each
+    /// partition a relay round touches is also a produce request of its own (librdkafka sends one
+    /// per partition, at most five in flight with idempotence). Dead-letter topics have one.
+    public static let defaultPartitions = 12
     public var isCompacted: Bool { self == .clients }
 }
 
 /// Topic names as deployed, with the prefix applied.
 public struct TopicNames: Sendable, Equatable {
     public var prefix: String
+    /// Partitions given to each event topic when it is created (existing topics keep theirs).
+    public var partitions: Int
 
-    public init(prefix: String = "") { self.prefix = prefix }
+    public init(prefix: String = "", partitions: Int = TopicName.defaultPartitions) {
+        self.prefix = prefix
+        self.partitions = partitions
+    }
 
     public func name(_ topic: TopicName) -> String { prefix + topic.rawValue }
 
@@ -33,7 +42,7 @@ public struct TopicNames: Sendable, Equatable {
     /// Every topic a deployment needs: the five topics and a dead-letter topic for each consumed one.
     public var provisioning: [(name: String, partitions: Int, configs: [String: String])] {
         var all = TopicName.allCases.map { topic in
-            (name(topic), topic.partitions, topic.isCompacted ? ["cleanup.policy": "compact"] : [String: String]())
+            (name(topic), partitions, topic.isCompacted ? ["cleanup.policy": "compact"] : [String: String]())
         }
         for consumed in [TopicName.referrals, .clients, .matching, .notifications] {
             all.append((deadLetter(consumed), 1, [:]))

@@ -121,6 +121,10 @@ public struct ServiceSettings: Sendable {
         guard (1...64).contains(consumerConcurrency) else {
             throw ConfigurationError(variable: "PASSERELLE_CONSUMER_CONCURRENCY", problem: "must be between 1 and 64, not \(consumerConcurrency)")
         }
+        let partitions = try e.int("PASSERELLE_TOPIC_PARTITIONS", default: TopicName.defaultPartitions)
+        guard (1...1_000).contains(partitions) else {
+            throw ConfigurationError(variable: "PASSERELLE_TOPIC_PARTITIONS", problem: "must be between 1 and 1000, not \(partitions)")
+        }
         let level = e.string("PASSERELLE_LOG_LEVEL", default: "info")
         guard let logLevel = Logger.Level(rawValue: level) else {
             throw ConfigurationError(variable: "PASSERELLE_LOG_LEVEL", problem: "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -130,7 +134,7 @@ public struct ServiceSettings: Sendable {
             httpHost: e.string("PASSERELLE_HTTP_HOST", default: "127.0.0.1"),
             httpPort: try e.int("PASSERELLE_HTTP_PORT", default: defaultPort),
             postgres: postgres, kafka: kafka,
-            topics: TopicNames(prefix: e.string("PASSERELLE_TOPIC_PREFIX", default: "")),
+            topics: TopicNames(prefix: e.string("PASSERELLE_TOPIC_PREFIX", default: ""), partitions: partitions),
             consumerGroup: e.optionalString("PASSERELLE_CONSUMER_GROUP"),
             consumerConcurrency: consumerConcurrency,
             auth: try AuthSettings.fromEnvironment(e),

@@ -500,4 +500,12 @@ struct TopicFileTests {
         #expect(names.topic(named: "passerelle.clients.v1") == nil)
         #expect(names.provisioning.allSatisfy { $0.name.hasPrefix("staging.") })
     }
+
+    @Test("a deployment's partition count applies to the event topics; dead-letter topics keep one")
+    func partitionCount() {
+        let provisioned = Dictionary(uniqueKeysWithValues: TopicNames(partitions: 4).provisioning.map { ($0.name, $0.partitions) })
+        for topic in TopicName.allCases { #expect(provisioned[TopicNames().name(topic)] == 4) }
+        #expect(provisioned[TopicNames().deadLetter(.referrals)] == 1)
+        #expect(TopicNames().provisioning.first { $0.name == TopicNames().name(.matching) }?.partitions == TopicName.defaultPartitions)
+    }
 }

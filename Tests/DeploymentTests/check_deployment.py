@@ -539,7 +539,7 @@ def topics_names(repo):
 def topics_settings(repo):
     cases, dead_letter, swift = expected_topics(repo)
     listed, problems = topics_file(repo)
-    partitions = re.search(r"var\s+partitions\s*:\s*Int\s*\{\s*(\d+)\s*\}", swift)
+    partitions = re.search(r"defaultPartitions\s*=\s*(\d+)", swift)
     compacted = re.search(r"var\s+isCompacted\s*:\s*Bool\s*\{\s*self\s*==\s*\.(\w+)\s*\}", swift)
     dlq_partitions = re.search(r"deadLetter\(consumed\)\s*,\s*(\d+)", swift)
     if not (partitions and compacted and dlq_partitions):

@@ -19,8 +19,12 @@ struct MatchingProcesses {
     var prefix: String { "replicas-\(id)." }
     var group: String { "passerelle-matching-replicas-\(id)" }
 
+    /// Built beside the test bundle (whatever the build folder), else in the default one.
     static var executable: URL {
-        TestEnvironment.repositoryRoot.appendingPathComponent(".build/debug/passerelle-matching")
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("passerelle-matching")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        return TestEnvironment.repositoryRoot.appendingPathComponent(".build/debug/passerelle-matching")
     }
 
     func environment(port: Int) -> [String: String] {

@@ -173,6 +173,19 @@ struct ServiceRuntimeTests {
         #expect(settings.topics.name(.referrals) == "test.passerelle.referrals.v1")
         #expect(settings.kafka.properties["security.protocol"] == "SASL_SSL")
         #expect(settings.consumerGroup == "passerelle-intake")
+        #expect(settings.topics.partitions == 12)
+        let fewer = try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
+            "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": "4",
+        ]))
+        #expect(fewer.topics.provisioning.filter { $0.partitions == 4 }.count == TopicName.allCases.count)
+        for partitions in ["0", "many"] {
+            let refused = #expect(throws: ConfigurationError.self) {
+                try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
+                    "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": partitions,
+                ]))
+            }
+            #expect(refused?.variable == "PASSERELLE_TOPIC_PARTITIONS")
+        }
         #expect(throws: ConfigurationError.self) {
             try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(["PASSERELLE_DB_PORT": "x", "PASSERELLE_ALLOW_DEV_SECRET": "true"]))
         }

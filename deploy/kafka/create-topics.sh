@@ -11,6 +11,8 @@
 #   BOOTSTRAP_SERVER         broker to talk to (default kafka:9092)
 #   TOPICS_FILE              the list (default: topics.txt beside this script)
 #   PASSERELLE_TOPIC_PREFIX  prefix of every topic name, as the services use it (default none)
+#   PASSERELLE_TOPIC_PARTITIONS  partitions of each event topic, replacing the file's (dead-letter
+#                            topics keep theirs); as the services' create-topics command reads it
 #   REPLICATION_FACTOR       default 1 (a single broker); use 3 on a real cluster
 #   KAFKA_TOPICS             the tool (default /opt/kafka/bin/kafka-topics.sh)
 #   KAFKA_COMMAND_CONFIG     optional client properties file (SASL/TLS) for the tool
@@ -38,6 +40,13 @@ while read -r name partitions configs extra || [ -n "${name:-}" ]; do
     '' | *[!0-9]*) log "$topics_file:$line_number: partition count \"$partitions\" is not a number"; exit 1 ;;
   esac
   [ -z "${extra:-}" ] || { log "$topics_file:$line_number: unexpected text \"$extra\""; exit 1; }
+  case "$name" in
+    *.dlq) ;;
+    *) partitions=${PASSERELLE_TOPIC_PARTITIONS:-$partitions}
+       case "$partitions" in
+         '' | *[!0-9]* | 0) log "PASSERELLE_TOPIC_PARTITIONS \"$partitions\" is not a positive number"; exit 1 ;;
+       esac ;;
+  esac
 
   set -- --bootstrap-server "$bootstrap" --create --if-not-exists --topic "$prefix$name" \
     --partitions "$partitions" --replication-factor "$replication"

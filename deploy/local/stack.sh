@@ -14,7 +14,8 @@
 # Settings (environment): PASSERELLE_LOCAL_DIR (default /var/tmp/passerelle-<hash>), PASSERELLE_PG_PORT
 # (55432), PASSERELLE_KAFKA_PORT (59092), PASSERELLE_PG_OS_USER (postgres), PASSERELLE_TANSU_STORAGE
 # (memory://tansu/, which a broker restart empties; s3://BUCKET/ keeps topics across restarts, with
-# AWS_ENDPOINT, AWS_ALLOW_HTTP and credentials in the environment, which the broker inherits).
+# AWS_ENDPOINT, AWS_ALLOW_HTTP and credentials in the environment, which the broker inherits),
+# PASSERELLE_TOPIC_PARTITIONS (the partitions of each event topic created; deploy/kafka/topics.txt's otherwise).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -89,6 +90,8 @@ start_kafka() {
   while read -r name partitions configs; do
     case "$name" in ''|\#*) continue ;; esac
     grep -qF -- "\"name\":\"$name\"" <<<"$existing" && continue
+    # A deployment's own partition count replaces the event topics' (dead-letter topics keep one).
+    case "$name" in *.dlq) ;; *) partitions=${PASSERELLE_TOPIC_PARTITIONS:-$partitions} ;; esac
     local args=(topic create "$name" --broker "tcp://127.0.0.1:$kafka_port" --partitions "$partitions")
     if [ "$configs" != "-" ]; then
       IFS=',' read -ra pairs <<<"$configs"

@@ -5,7 +5,10 @@
 # Each figure is the median of RUNS runs (default 3) with the spread; every run starts the four
 # services afresh on schemas and a topic prefix of its own, seeded with the demo catalogue and
 # link workers, and drops them at the end. Prints a Markdown section. Talks to 127.0.0.1 only and
-# stops by itself. PASSERELLE_BENCH_BIN may name a folder of release executables to use as they are.
+# stops by itself. PASSERELLE_BENCH_BIN may name a folder of release executables to use as they are;
+# STAGES=1 prints, after each run, how long each stage of the loop took (endtoend-stages.sql).
+# PARTITIONS lists the partition counts of the event topics to measure (default "12"; e.g. "12 4");
+# runs alternate between them, so a drift of the machine touches each.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -13,6 +16,7 @@ bench=$(cd "$here/.." && pwd)
 runs=${RUNS:-3}
 seconds=${DURATION:-20}
 rate=${RATE:-200}
+read -ra partition_counts <<<"${PARTITIONS:-12}"
 eval "$("$root/deploy/local/stack.sh" env)"
 export PGPASSWORD=postgres PGOPTIONS='-c client_min_messages=warning'
 psql_admin=(psql -X -q -h 127.0.0.1 -p "$PASSERELLE_DB_PORT" -U postgres -d passerelle)
@@ -54,6 +58,7 @@ field() { sed -E "s/.*[ ]$1=([0-9.]+)(\/([0-9.]+))?.*/\\$2/" <<<"$3"; }
 
 declare -A values
 for run in $(seq 1 "$runs"); do
+for partitions in "${partition_counts[@]}"; do
   drop_schemas
   prefix="e2e-$(date +%s%N)."
   prefixes+=("$prefix")
@@ -62,12 +67,12 @@ for run in $(seq 1 "$runs"); do
   export PASSERELLE_JWT_HS256_SECRET=benchmark-secret-benchmark-secret-0123 PASSERELLE_NOTIFICATION_QUIET_HOURS=none
   export PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=true PASSERELLE_EVALUATION_PSEUDONYM_KEY=benchmark-pseudonym-key-benchmark-0123456
   export PASSERELLE_MATCHING_POSTAL_AREAS=$root/deploy/matching/postal-areas.csv
-  "$bin/passerelle-intake" create-topics >/dev/null
+  PASSERELLE_TOPIC_PARTITIONS=$partitions "$bin/passerelle-intake" create-topics >/dev/null
   declare -A ports=()
   pid_list=""
   for service in "${services[@]}"; do
     ports[$service]=$(free_port)
-    PASSERELLE_DB_SCHEMA=${service}_e2e PASSERELLE_HTTP_PORT=${ports[$service]} PASSERELLE_CONSUMER_GROUP=e2e-$service-$run \
+    PASSERELLE_DB_SCHEMA=${service}_e2e PASSERELLE_HTTP_PORT=${ports[$service]} PASSERELLE_CONSUMER_GROUP=e2e-$service-$run-$partitions \
       "$bin/passerelle-$service" serve > "/tmp/passerelle-bench-e2e-$service.log" 2>&1 &
     pids+=($!)
     pid_list+="$service=$!,"
@@ -104,15 +109,18 @@ for run in $(seq 1 "$runs"); do
   line=$(python3 "$bench/endtoend_load.py" --intake-port "${ports[intake]}" --token "$referrer" --port "$receiver" \
     --rate "$rate" --seconds "$seconds" --pids "${pid_list%,}" | grep '^RESULT') \
     || { echo "the end-to-end run failed; logs in /tmp/passerelle-bench-e2e-*.log" >&2; exit 1; }
-  echo "[endtoend] run $run: ${line#RESULT }" >&2
+  echo "[endtoend] run $run, $partitions partitions: ${line#RESULT }" >&2
   stop_services
+  # STAGES=1: where each referral's time went, from the timestamps the schemas keep.
+  [ "${STAGES:-0}" = 1 ] && "${psql_admin[@]}" -f "$bench/endtoend-stages.sql" >&2
   for name in sent delivered send_rate delivered_rate p50_ms p99_ms post_p50_ms post_p99_ms lag_ms; do
-    values[$name]+="$(field "$name" 1 "$line") "
+    values[$partitions/$name]+="$(field "$name" 1 "$line") "
   done
   for service in "${services[@]}"; do
-    values[idle_$service]+="$(field "rss_$service" 1 "$line") "
-    values[max_$service]+="$(field "rss_$service" 3 "$line") "
+    values[$partitions/idle_$service]+="$(field "rss_$service" 1 "$line") "
+    values[$partitions/max_$service]+="$(field "rss_$service" 3 "$line") "
   done
+done
 done
 
 figure() { printf '%s (%s)' "$(tr ' ' '\n' <<<"${values[$1]}" | grep . | median)" "$(tr ' ' '\n' <<<"${values[$1]}" | grep . | spread)"; }
@@ -127,21 +135,29 @@ webhook to a local receiver. Referrals are POSTed to intake at a steady $rate/s 
 loop: each request is sent when due, whatever earlier ones are doing); latency runs from the request
 being sent to the webhook arriving: intake's transaction and outbox relay, the broker, matching
 (assignment + ranking, its outbox), the broker again, notification (plan, claim, render, sign, POST).
-Median of $runs runs (spread min–max). Driver: deploy/bench/endtoend_load.py. Targets: p50 < 50 ms,
+Median of $runs runs per partition count (spread min–max). Driver: deploy/bench/endtoend_load.py. Targets: p50 < 50 ms,
 p99 < 250 ms at 200 referrals/s; idle memory < 60 MB per service. The machine's 1-minute load average
 when each run began: $(tr ' ' '\n' <<<"${values[load]}" | grep . | paste -sd' ' | sed 's/ /, /g') (on $(nproc) cores; more than that means
-other work shared the CPU).
+other work shared the CPU). "Partitions" is the partition count of each event topic
+(\`PASSERELLE_TOPIC_PARTITIONS\`; 12 by default); runs alternate between the counts.
 
-| offered /s | sent /s | delivered (of sent) | delivered /s | p50 ms | p99 ms | POST p50 ms | POST p99 ms | send lag p99 ms |
-|---|---|---|---|---|---|---|---|---|
-| $rate | $(figure send_rate) | $(count delivered) of $(count sent) | $(figure delivered_rate) | $(figure p50_ms) | $(figure p99_ms) | $(figure post_p50_ms) | $(figure post_p99_ms) | $(figure lag_ms) |
+| partitions | offered /s | sent /s | delivered (of sent) | delivered /s | p50 ms | p99 ms | POST p50 ms | POST p99 ms | send lag p99 ms |
+|---|---|---|---|---|---|---|---|---|---|
+MD
+for p in "${partition_counts[@]}"; do
+  printf '| %s | %s | %s | %s of %s | %s | %s | %s | %s | %s | %s |\n' "$p" "$rate" "$(figure "$p/send_rate")" "$(count "$p/delivered")" \
+    "$(count "$p/sent")" "$(figure "$p/delivered_rate")" "$(figure "$p/p50_ms")" "$(figure "$p/p99_ms")" "$(figure "$p/post_p50_ms")" \
+    "$(figure "$p/post_p99_ms")" "$(figure "$p/lag_ms")"
+done
+first=${partition_counts[0]}
+cat <<MD
 
-Resident memory (VmRSS, MB): idle is read after start and seeding, before the load; loaded is the
-largest value sampled every 0.25 s during the run and until the last webhook arrived.
+Resident memory (VmRSS, MB; $first partitions): idle is read after start and seeding, before the load;
+loaded is the largest value sampled every 0.25 s during the run and until the last webhook arrived.
 
 | service | idle MB | loaded MB |
 |---|---|---|
 MD
 for service in "${services[@]}"; do
-  printf '| %s | %s | %s |\n' "$service" "$(figure "idle_$service")" "$(figure "max_$service")"
+  printf '| %s | %s | %s |\n' "$service" "$(figure "$first/idle_$service")" "$(figure "$first/max_$service")"
 done
