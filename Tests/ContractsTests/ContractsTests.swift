@@ -100,6 +100,7 @@ enum Samples {
     static let connectionChanged = ConnectionChangedV1(
         connectionID: Fixture.connectionID, referralID: Fixture.referralID, referralVersion: 4, resourceID: Fixture.resourceID,
         from: ConnectionStatus.accepted.rawValue, to: ConnectionStatus.enrolled.rawValue, reason: "joined the Tuesday group",
+        resourceName: "Tuesday walking group", resourceKind: CommunityResource.Kind.healthChampionGroup.rawValue, categories: ["social-isolation"],
         changedAt: Fixture.after(hours: 72))
 
     static let notificationSent = NotificationSentV1(

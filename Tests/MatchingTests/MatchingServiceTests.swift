@@ -210,6 +210,14 @@ struct MatchingServiceTests {
         }
         #expect(events[ConnectionProposedV1.eventType] == 4)
         #expect(events[ConnectionChangedV1.eventType] == 2)
+        // Each change names the resource, its kind and what it is for (the referrer's message says so).
+        let changes = try await pool.withConnection {
+            try await $0.query("SELECT payload FROM outbox WHERE event_type = \(ConnectionChangedV1.eventType)").map {
+                try EventCoding.decoder.decode(ConnectionChangedV1.self, from: Data(try $0.decode("payload", as: String.self).utf8))
+            }
+        }
+        #expect(changes.map(\.to).sorted() == ["accepted", "dropped"])
+        #expect(changes.allSatisfy { $0.resourceName == "Atelier tricot" && $0.resourceKind == resource.kind.rawValue && $0.categories == ["loneliness"] })
         await test.tearDown()
     }
 

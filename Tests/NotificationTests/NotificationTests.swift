@@ -149,7 +149,7 @@ struct Harness {
     func enrolled(_ c: Client) -> ConnectionChangedV1 {
         ConnectionChangedV1(
             connectionID: UUID(), referralID: c.referral, referralVersion: 3, resourceID: Self.resource, from: "accepted", to: "enrolled", reason: nil,
-            resourceName: "Club de marche du parc", changedAt: Date())
+            resourceName: "Club de marche du parc", resourceKind: "health-champion-group", categories: ["loneliness"], changedAt: Date())
     }
 }
 
@@ -200,6 +200,8 @@ struct NotificationTests {
         #expect(hooks.allSatisfy { ($0.body["language"] ?? nil) == "fr" })
         // No more client detail than the referrer has: never the client's contact.
         #expect(hooks.allSatisfy { !(($0.body["text"] ?? nil) ?? "").contains("elodie@example.org") })
+        // The referrer learns what kind of resource the client joined (from the enrolment's event).
+        #expect(hooks.contains { (($0.body["text"] ?? nil) ?? "").hasSuffix("personne reliée à une ressource (health-champion-group).") })
         let sent = try await h.outboxTypes().filter { $0 == NotificationSentV1.eventType }
         #expect(sent.count == 7)
         await h.tearDown()

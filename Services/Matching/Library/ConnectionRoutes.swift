@@ -78,7 +78,8 @@ struct ConnectionRoutes: Sendable {
         let outbox = outbox
         let view = try await pool.sessionTransaction { session -> ConnectionView in
             guard let row = try session.query("""
-                SELECT c.referral_id, c.resource_id, c.status, i.site, i.referral_version, r.name AS resource_name FROM connection c
+                SELECT c.referral_id, c.resource_id, c.status, i.site, i.referral_version, r.name AS resource_name, r.kind AS resource_kind,
+                       r.categories AS resource_categories FROM connection c
                 JOIN referral_intake i ON i.referral_id = c.referral_id JOIN community_resource r ON r.id = c.resource_id
                 WHERE c.id = \(id)::uuid FOR UPDATE OF c
                 """).first,
@@ -97,7 +98,8 @@ struct ConnectionRoutes: Sendable {
             }
             try outbox.append(ConnectionChangedV1(
                 connectionID: id, referralID: referral, referralVersion: try row.decode("referral_version"), resourceID: resource,
-                from: current.rawValue, to: next.rawValue, reason: body.reason, resourceName: try row.decode("resource_name"), changedAt: Date()), on: session)
+                from: current.rawValue, to: next.rawValue, reason: body.reason, resourceName: try row.decode("resource_name"),
+                resourceKind: try row.decode("resource_kind"), categories: try row.decode("resource_categories"), changedAt: Date()), on: session)
             return ConnectionView(id: id, referralId: referral, resourceId: resource, status: next.rawValue, reason: body.reason)
         }
         return try Response.json(view, status: .ok)

@@ -120,8 +120,11 @@ public enum NotificationService: PasserelleService {
         }
         handlers.on(ConnectionChangedV1.self) { change, consumed, connection in
             guard let status = ConnectionStatus(rawValue: change.to) else { return }
+            let facts: [String: TemplateValue] = [
+                "resourceName": .text(change.resourceName ?? ""), "resourceKind": .text(change.resourceKind ?? ""), "categories": .list(change.categories ?? []),
+            ]
             try await planner.plan(
-                OccasionRecord(occasion: Occasion.connectionStatus(status).code, facts: ["resourceName": .text(change.resourceName ?? "")], resourceID: change.resourceID),
+                OccasionRecord(occasion: Occasion.connectionStatus(status).code, facts: facts, resourceID: change.resourceID),
                 referralID: change.referralID, sourceEventID: consumed.event.id, at: change.changedAt, on: connection)
         }
         return handlers

@@ -136,15 +136,17 @@ public struct ConnectionChangedV1: EventPayload {
     public var from: String
     public var to: String
     public var reason: String?
-    /// The resource's name (optional; older events lack it).
+    /// The resource's name, kind and need categories (optional; older events lack them).
     public var resourceName: String?
+    public var resourceKind: String?
+    public var categories: [String]?
     public var changedAt: Date
 
     public var subject: String { referralID.uuidString.lowercased() }
 
     public init(
         connectionID: UUID, referralID: UUID, referralVersion: Int, resourceID: UUID, from: String, to: String, reason: String?,
-        resourceName: String? = nil, changedAt: Date
+        resourceName: String? = nil, resourceKind: String? = nil, categories: [String]? = nil, changedAt: Date
     ) {
         self.connectionID = connectionID
         self.referralID = referralID
@@ -154,6 +156,8 @@ public struct ConnectionChangedV1: EventPayload {
         self.to = to
         self.reason = reason
         self.resourceName = resourceName
+        self.resourceKind = resourceKind
+        self.categories = categories
         self.changedAt = changedAt
     }
 }
