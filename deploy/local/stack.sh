@@ -85,6 +85,9 @@ start_kafka() {
     echo $! > "$dir/tansu.pid"
     wait_port "$kafka_port" "Tansu"
   fi
+  case "${PASSERELLE_TOPIC_PARTITIONS:-1}" in
+    *[!0-9]* | 0) log "PASSERELLE_TOPIC_PARTITIONS \"$PASSERELLE_TOPIC_PARTITIONS\" is not a positive number"; exit 1 ;;
+  esac
   local existing
   existing=$("$tansu" topic list --broker "tcp://127.0.0.1:$kafka_port" 2>/dev/null || true)
   while read -r name partitions configs; do
