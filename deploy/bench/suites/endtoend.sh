@@ -7,16 +7,27 @@
 # link workers, and drops them at the end. Prints a Markdown section. Talks to 127.0.0.1 only and
 # stops by itself. PASSERELLE_BENCH_BIN may name a folder of release executables to use as they are;
 # STAGES=1 prints, after each run, how long each stage of the loop took (endtoend-stages.sql).
-# PARTITIONS lists the partition counts of the event topics to measure (default "12"; e.g. "12 4");
-# runs alternate between them, so a drift of the machine touches each.
+# RATES, PARTITIONS and FETCH_WAITS list what to measure (defaults "$RATE", "12" and "100"): offered
+# referrals/s, the partition count of the event topics, and the consumers' fetch.wait.max.ms (how
+# long the broker may hold a fetch that found nothing). Each run takes every combination in turn,
+# so a drift of the machine touches each.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 bench=$(cd "$here/.." && pwd)
 runs=${RUNS:-3}
 seconds=${DURATION:-20}
-rate=${RATE:-200}
+read -ra rates <<<"${RATES:-${RATE:-200}}"
 read -ra partition_counts <<<"${PARTITIONS:-12}"
+read -ra fetch_waits <<<"${FETCH_WAITS:-100}"
+configurations=()
+for rate in "${rates[@]}"; do for partitions in "${partition_counts[@]}"; do for wait in "${fetch_waits[@]}"; do
+  configurations+=("$partitions/$wait/$rate")
+done; done; done
+# The broker's CPU time so far (ms), to read what idle consumers cost it between two readings
+# (when it runs on this machine).
+broker_pid=$(pgrep -x tansu | head -1 || true)
+broker_cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / hz}' "/proc/$broker_pid/stat"; }
 eval "$("$root/deploy/local/stack.sh" env)"
 export PGPASSWORD=postgres PGOPTIONS='-c client_min_messages=warning'
 psql_admin=(psql -X -q -h 127.0.0.1 -p "$PASSERELLE_DB_PORT" -U postgres -d passerelle)
@@ -58,7 +69,8 @@ field() { sed -E "s/.*[ ]$1=([0-9.]+)(\/([0-9.]+))?.*/\\$2/" <<<"$3"; }
 
 declare -A values
 for run in $(seq 1 "$runs"); do
-for partitions in "${partition_counts[@]}"; do
+for configuration in "${configurations[@]}"; do
+  IFS=/ read -r partitions wait rate <<<"$configuration"
   drop_schemas
   prefix="e2e-$(date +%s%N)."
   prefixes+=("$prefix")
@@ -66,13 +78,13 @@ for partitions in "${partition_counts[@]}"; do
   export PASSERELLE_DB_USER=postgres PASSERELLE_DB_PASSWORD=postgres PASSERELLE_TOPIC_PREFIX=$prefix PASSERELLE_LOG_LEVEL=warning
   export PASSERELLE_JWT_HS256_SECRET=benchmark-secret-benchmark-secret-0123 PASSERELLE_NOTIFICATION_QUIET_HOURS=none
   export PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=true PASSERELLE_EVALUATION_PSEUDONYM_KEY=benchmark-pseudonym-key-benchmark-0123456
-  export PASSERELLE_MATCHING_POSTAL_AREAS=$root/deploy/matching/postal-areas.csv
+  export PASSERELLE_MATCHING_POSTAL_AREAS=$root/deploy/matching/postal-areas.csv PASSERELLE_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS=$wait
   PASSERELLE_TOPIC_PARTITIONS=$partitions "$bin/passerelle-intake" create-topics >/dev/null
   declare -A ports=()
   pid_list=""
   for service in "${services[@]}"; do
     ports[$service]=$(free_port)
-    PASSERELLE_DB_SCHEMA=${service}_e2e PASSERELLE_HTTP_PORT=${ports[$service]} PASSERELLE_CONSUMER_GROUP=e2e-$service-$run-$partitions \
+    PASSERELLE_DB_SCHEMA=${service}_e2e PASSERELLE_HTTP_PORT=${ports[$service]} PASSERELLE_CONSUMER_GROUP=e2e-$service-$run-${configuration//\//-} \
       "$bin/passerelle-$service" serve > "/tmp/passerelle-bench-e2e-$service.log" 2>&1 &
     pids+=($!)
     pid_list+="$service=$!,"
@@ -103,22 +115,26 @@ for partitions in "${partition_counts[@]}"; do
       '{"displayName": "Bench", "webhookTarget": "bench-inbox", "language": "fr", "channel": "webhook"}'
   done < <(python3 -c 'import json,sys; [print(json.dumps(w)) for w in json.load(open(sys.argv[1]))]' "$root/deploy/demo/link-workers.json")
   sleep 2  # let the services settle before idle memory is read
+  # What the four services' idle consumers cost the broker: its CPU over 3 s with no load.
+  if [ -n "$broker_pid" ]; then
+    before=$(broker_cpu_ms); sleep 3; values[$configuration/broker_idle]+="$(awk -v a="$before" -v b="$(broker_cpu_ms)" 'BEGIN {printf "%.1f", (b - a) / 30}') "
+  fi
 
   values[load]+="$(cut -d' ' -f1 /proc/loadavg) "
   referrer=$("$bin/passerelle-intake" token --role referrer --subject bench-referrer --minutes 60)
   line=$(python3 "$bench/endtoend_load.py" --intake-port "${ports[intake]}" --token "$referrer" --port "$receiver" \
     --rate "$rate" --seconds "$seconds" --pids "${pid_list%,}" | grep '^RESULT') \
     || { echo "the end-to-end run failed; logs in /tmp/passerelle-bench-e2e-*.log" >&2; exit 1; }
-  echo "[endtoend] run $run, $partitions partitions: ${line#RESULT }" >&2
+  echo "[endtoend] run $run, $rate/s, $partitions partitions, fetch wait $wait ms: ${line#RESULT }" >&2
   stop_services
   # STAGES=1: where each referral's time went, from the timestamps the schemas keep.
   [ "${STAGES:-0}" = 1 ] && "${psql_admin[@]}" -f "$bench/endtoend-stages.sql" >&2
   for name in sent delivered send_rate delivered_rate p50_ms p99_ms post_p50_ms post_p99_ms lag_ms; do
-    values[$partitions/$name]+="$(field "$name" 1 "$line") "
+    values[$configuration/$name]+="$(field "$name" 1 "$line") "
   done
   for service in "${services[@]}"; do
-    values[$partitions/idle_$service]+="$(field "rss_$service" 1 "$line") "
-    values[$partitions/max_$service]+="$(field "rss_$service" 3 "$line") "
+    values[$configuration/idle_$service]+="$(field "rss_$service" 1 "$line") "
+    values[$configuration/max_$service]+="$(field "rss_$service" 3 "$line") "
   done
 done
 done
@@ -131,33 +147,38 @@ cat <<MD
 
 All four services (release builds) run on this machine with the demo catalogue (~200 resources) and
 the five link workers of the three sites; each link worker is notified of a new referral by a signed
-webhook to a local receiver. Referrals are POSTed to intake at a steady $rate/s for $seconds s (open
+webhook to a local receiver. Referrals are POSTed to intake at a steady rate for $seconds s (open
 loop: each request is sent when due, whatever earlier ones are doing); latency runs from the request
 being sent to the webhook arriving: intake's transaction and outbox relay, the broker, matching
 (assignment + ranking, its outbox), the broker again, notification (plan, claim, render, sign, POST).
-Median of $runs runs per partition count (spread min–max). Driver: deploy/bench/endtoend_load.py. Targets: p50 < 50 ms,
-p99 < 250 ms at 200 referrals/s; idle memory < 60 MB per service. The machine's 1-minute load average
-when each run began: $(tr ' ' '\n' <<<"${values[load]}" | grep . | paste -sd' ' | sed 's/ /, /g') (on $(nproc) cores; more than that means
-other work shared the CPU). "Partitions" is the partition count of each event topic
-(\`PASSERELLE_TOPIC_PARTITIONS\`; 12 by default); runs alternate between the counts.
+Median of $runs runs per row (spread min–max); each run measures every row in turn. Driver:
+deploy/bench/endtoend_load.py. Targets: p50 < 50 ms, p99 < 250 ms at 200 referrals/s; idle memory
+< 60 MB per service. The machine's 1-minute load average when each run began: $(tr ' ' '\n' <<<"${values[load]}" | grep . | paste -sd' ' | sed 's/ /, /g')
+(on $(nproc) cores; more than that means other work shared the CPU). "Partitions" is the partition
+count of each event topic (\`PASSERELLE_TOPIC_PARTITIONS\`; 12 by default); "fetch wait" the consumers'
+\`fetch.wait.max.ms\` (100 by default); "broker idle CPU" what the four services' idle consumers cost
+the broker before the load, in % of one core.
 
-| partitions | offered /s | sent /s | delivered (of sent) | delivered /s | p50 ms | p99 ms | POST p50 ms | POST p99 ms | send lag p99 ms |
-|---|---|---|---|---|---|---|---|---|---|
+| offered /s | partitions | fetch wait ms | sent /s | delivered (of sent) | delivered /s | p50 ms | p99 ms | POST p50 ms | POST p99 ms | send lag p99 ms | broker idle CPU % |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 MD
-for p in "${partition_counts[@]}"; do
-  printf '| %s | %s | %s | %s of %s | %s | %s | %s | %s | %s | %s |\n' "$p" "$rate" "$(figure "$p/send_rate")" "$(count "$p/delivered")" \
-    "$(count "$p/sent")" "$(figure "$p/delivered_rate")" "$(figure "$p/p50_ms")" "$(figure "$p/p99_ms")" "$(figure "$p/post_p50_ms")" \
-    "$(figure "$p/post_p99_ms")" "$(figure "$p/lag_ms")"
+for c in "${configurations[@]}"; do
+  IFS=/ read -r partitions wait rate <<<"$c"
+  printf '| %s | %s | %s | %s | %s of %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$partitions" "$wait" "$(figure "$c/send_rate")" \
+    "$(count "$c/delivered")" "$(count "$c/sent")" "$(figure "$c/delivered_rate")" "$(figure "$c/p50_ms")" "$(figure "$c/p99_ms")" \
+    "$(figure "$c/post_p50_ms")" "$(figure "$c/post_p99_ms")" "$(figure "$c/lag_ms")" "$(figure "$c/broker_idle")"
 done
-first=${partition_counts[0]}
+# Memory under the heaviest load measured with the first partition count and fetch wait.
+memory=${partition_counts[0]}/${fetch_waits[0]}/${rates[-1]}
 cat <<MD
 
-Resident memory (VmRSS, MB; $first partitions): idle is read after start and seeding, before the load;
-loaded is the largest value sampled every 0.25 s during the run and until the last webhook arrived.
+Resident memory (VmRSS, MB; ${rates[-1]}/s, ${partition_counts[0]} partitions, fetch wait ${fetch_waits[0]} ms): idle is read after
+start and seeding, before the load; loaded is the largest value sampled every 0.25 s during the run
+and until the last webhook arrived.
 
 | service | idle MB | loaded MB |
 |---|---|---|
 MD
 for service in "${services[@]}"; do
-  printf '| %s | %s | %s |\n' "$service" "$(figure "$first/idle_$service")" "$(figure "$first/max_$service")"
+  printf '| %s | %s | %s |\n' "$service" "$(figure "$memory/idle_$service")" "$(figure "$memory/max_$service")"
 done
