@@ -7,7 +7,7 @@
 # link workers, and drops them at the end. Prints a Markdown section. Talks to 127.0.0.1 only and
 # stops by itself. PASSERELLE_BENCH_BIN may name a folder of release executables to use as they are;
 # STAGES=1 prints, after each run, how long each stage of the loop took (endtoend-stages.sql).
-# RATES, PARTITIONS and FETCH_WAITS list what to measure (defaults "$RATE", "12" and "100"): offered
+# RATES, PARTITIONS and FETCH_WAITS list what to measure (defaults: RATE or 200, 12 and 100): offered
 # referrals/s, the partition count of the event topics, and the consumers' fetch.wait.max.ms (how
 # long the broker may hold a fetch that found nothing). Each run takes every combination in turn,
 # so a drift of the machine touches each.
@@ -139,7 +139,11 @@ for configuration in "${configurations[@]}"; do
 done
 done
 
-figure() { printf '%s (%s)' "$(tr ' ' '\n' <<<"${values[$1]}" | grep . | median)" "$(tr ' ' '\n' <<<"${values[$1]}" | grep . | spread)"; }
+# A median with its spread, or "–" where nothing was measured (the broker's CPU when it runs elsewhere).
+figure() {
+  [ -n "${values[$1]:-}" ] || { printf '–'; return; }
+  printf '%s (%s)' "$(tr ' ' '\n' <<<"${values[$1]}" | grep . | median)" "$(tr ' ' '\n' <<<"${values[$1]}" | grep . | spread)"
+}
 count() { printf '%s (%s)' "$(tr ' ' '\n' <<<"${values[$1]}" | grep . | median | cut -d. -f1)" "$(tr ' ' '\n' <<<"${values[$1]}" | grep . | spread | sed 's/\.0//g')"; }
 
 cat <<MD
@@ -168,11 +172,12 @@ for c in "${configurations[@]}"; do
     "$(count "$c/delivered")" "$(count "$c/sent")" "$(figure "$c/delivered_rate")" "$(figure "$c/p50_ms")" "$(figure "$c/p99_ms")" \
     "$(figure "$c/post_p50_ms")" "$(figure "$c/post_p99_ms")" "$(figure "$c/lag_ms")" "$(figure "$c/broker_idle")"
 done
-# Memory under the heaviest load measured with the first partition count and fetch wait.
-memory=${partition_counts[0]}/${fetch_waits[0]}/${rates[-1]}
+# Memory under the heaviest load measured, with the first partition count and fetch wait.
+heaviest=$(printf '%s\n' "${rates[@]}" | sort -n | tail -1)
+memory=${partition_counts[0]}/${fetch_waits[0]}/$heaviest
 cat <<MD
 
-Resident memory (VmRSS, MB; ${rates[-1]}/s, ${partition_counts[0]} partitions, fetch wait ${fetch_waits[0]} ms): idle is read after
+Resident memory (VmRSS, MB; $heaviest/s, ${partition_counts[0]} partitions, fetch wait ${fetch_waits[0]} ms): idle is read after
 start and seeding, before the load; loaded is the largest value sampled every 0.25 s during the run
 and until the last webhook arrived.
 
