@@ -60,9 +60,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var autoOffsetReset: String
     public var autoCommitIntervalMilliseconds: Int
     /// How long the broker may hold a fetch that found nothing new. Kafka answers as soon as a
-    /// record arrives, but some brokers (Tansu 0.6) hold the fetch for the whole wait, which then
-    /// becomes every event's latency floor: with librdkafka's 500 ms a notification took 160 ms
-    /// at the median under light load, with 20 ms 17 ms. Every empty fetch costs the broker
+    /// record arrives, but some brokers (Tansu 0.6) do not answer a held fetch early, so the wait
+    /// becomes every event's latency floor (a record waits about a quarter of it at the median):
+    /// with librdkafka's 500 ms a notification took 160 ms at the median under light load, with
+    /// 20 ms 17 ms. Every empty fetch costs the broker
     /// work, though, and one that keeps its topics in object storage reads it each time: at
     /// 20 ms, Tansu on S3 fell minutes behind after a restart. 100 ms unless set
     /// (`PASSERELLE_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS` overrides it for a deployment).

@@ -9,7 +9,7 @@ WITH received AS (
     FROM matching_e2e.outbox WHERE event_type = 'passerelle.referral.assigned.v1'
 ), path AS (
     SELECT r.created_at AS t0, r.sent_at AS t1, mp.processed_at AS t2, a.created_at AS t3, a.sent_at AS t4,
-           np.processed_at AS t5, n.sent_at AS t7
+           np.processed_at AS t5, n.sent_at AS t6
     FROM received r
     JOIN matching_e2e.processed_events mp ON mp.event_id = r.event_id
     JOIN assigned a ON a.referral_id = r.referral_id
@@ -23,8 +23,8 @@ WITH received AS (
         ('matching transaction', 3, t2, t3),
         ('matching outbox relay', 4, t3, t4),
         ('broker → notification consumer', 5, t4, t5),
-        ('notification: planned, claimed, rendered, webhook answered', 6, t5, t7),
-        ('intake commit → webhook answered', 7, t0, t7)
+        ('notification: planned, claimed, rendered, webhook answered', 6, t5, t6),
+        ('intake commit → webhook answered', 7, t0, t6)
     ) AS s(stage, ordinal, start, finish)
 )
 SELECT stage, count(*) AS referrals,
