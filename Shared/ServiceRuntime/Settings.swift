@@ -27,16 +27,31 @@ public struct Environment: Sendable {
         return number
     }
 
+    ///
+    /// A value still holding `.env.example`'s placeholder marker (`change-me`) is refused unless
+    /// `PASSERELLE_ALLOW_DEV_SECRET=true`: a deployment copied from the example must not run on
+    /// secrets that anyone can read in this repository.
     public func secret(_ name: String) throws(ConfigurationError) -> String? {
+        let value: String?
+        var variable = name
         if let path = optionalString(name + "_FILE") {
+            variable = name + "_FILE"
             do {
-                return try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                value = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             } catch {
-                throw ConfigurationError(variable: name + "_FILE", problem: "cannot read \(path)")
+                throw ConfigurationError(variable: variable, problem: "cannot read \(path)")
             }
+        } else {
+            value = optionalString(name)
         }
-        return optionalString(name)
+        if let value, value.lowercased().contains(Self.placeholderMarker), string("PASSERELLE_ALLOW_DEV_SECRET", default: "false") != "true" {
+            throw ConfigurationError(variable: variable, problem: "still holds the placeholder of .env.example; replace it with a secret of your own (e.g. `openssl rand -base64 48`)")
+        }
+        return value
     }
+
+    /// What every placeholder secret of `.env.example` and the Kubernetes example secret contains.
+    public static let placeholderMarker = "change-me"
 }
 
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {

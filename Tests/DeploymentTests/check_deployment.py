@@ -31,7 +31,7 @@ SCHEMA_MEMBER = "compose/config/compose_spec.json"
 SCHEMA_CACHE = os.path.join(tempfile.gettempdir(), "passerelle-compose-spec-1.29.2")
 
 # Jobs that run once and exit; everything else in the compose file runs for good.
-ONE_SHOT = {"kafka-topics", "demo-seed"}
+ONE_SHOT = {"kafka-topics", "demo-seed", "demo-catalogue"}
 DEFAULT_PORTS = {"intake": 8081, "matching": 8082, "notification": 8083, "evaluation": 8084}
 
 
@@ -217,13 +217,18 @@ def dockerfile_instructions(text):
 
 
 def dockerfile_stages(text):
-    """[{'base': image, 'name': alias, 'instructions': [...]}], one per FROM."""
-    stages = []
+    """[{'base': image, 'name': alias, 'instructions': [...]}], one per FROM; a base written as
+    ${ARG} is given the default of the global ARG (the image built when no argument is passed)."""
+    stages, global_args = [], {}
     for keyword, rest in dockerfile_instructions(text):
-        if keyword == "FROM":
+        if keyword == "ARG" and not stages:
+            name, _, default = rest.partition("=")
+            global_args[name.strip()] = default.strip()
+        elif keyword == "FROM":
             words = [w for w in rest.split() if not w.startswith("--")]
             alias = words[2] if len(words) >= 3 and words[1].lower() == "as" else None
-            stages.append({"base": words[0] if words else "", "name": alias, "instructions": []})
+            base = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: global_args.get(m.group(1), m.group(0)), words[0] if words else "")
+            stages.append({"base": base, "name": alias, "instructions": []})
         elif stages:
             stages[-1]["instructions"].append((keyword, rest))
     return stages
@@ -746,6 +751,40 @@ def k8s_config(repo):
     return problems
 
 
+@check("Kubernetes runs the images as the compose test proved them: their user, a read-only root, /tmp writable, SIGTERM's grace")
+def k8s_matches_compose(repo):
+    users = [rest for k, rest in dockerfile_instructions(repo.text("deploy/Dockerfile")) if k == "USER"]
+    uid = int(users[-1].split(":")[0]) if users and users[-1].split(":")[0].isdigit() else None
+    grace = _compose_seconds(repo.compose()["x-passerelle-service"].get("stop_grace_period", "10s"))
+    problems = []
+    for path, deployment in deployments(repo):
+        name = deployment.get("metadata", {}).get("name")
+        pod = deployment.get("spec", {}).get("template", {}).get("spec", {})
+        if int(pod.get("terminationGracePeriodSeconds", 30)) < grace:
+            problems.append(f"{path}: {name} gives less than compose's {grace} s to stop")
+        mounts_of = {v.get("name"): v for v in pod.get("volumes") or []}
+        for container in pod.get("containers") or []:
+            label = f"{path}: {name}/{container.get('name')}"
+            context = {**(pod.get("securityContext") or {}), **(container.get("securityContext") or {})}
+            if uid is not None and context.get("runAsUser") != uid:
+                problems.append(f"{label} runs as {context.get('runAsUser')}, the image's user is {uid}")
+            if context.get("readOnlyRootFilesystem") is not True:
+                problems.append(f"{label} has a writable root file system (compose runs read_only)")
+            if "ALL" not in ((context.get("capabilities") or {}).get("drop") or []):
+                problems.append(f"{label} keeps capabilities (compose drops ALL)")
+            tmp = [m for m in container.get("volumeMounts") or [] if m.get("mountPath") == "/tmp"]
+            if not tmp or "emptyDir" not in (mounts_of.get(tmp[0].get("name")) or {}):
+                problems.append(f"{label} has no writable /tmp (compose mounts a tmpfs)")
+    return problems
+
+
+def _compose_seconds(value):
+    match = re.fullmatch(r"(\d+)(s|m)?", str(value).strip())
+    if not match:
+        raise Failure(f"cannot read the duration {value!r}")
+    return int(match.group(1)) * (60 if match.group(2) == "m" else 1)
+
+
 def matching_deployment(repo):
     for _, deployment in deployments(repo):
         name = deployment.get("metadata", {}).get("name", "")
@@ -828,9 +867,52 @@ def dockerfile_package_lists(repo):
             problems.append(f"the {prefix.rstrip(':')} stage does not copy deploy/packages/{listing}")
         if not any(listing in command for command in installs):
             problems.append(f"the {prefix.rstrip(':')} stage's apt-get install does not read {listing}")
-    for expected in ("swift:6.1-noble", "ubuntu:24.04"):
+    for expected in ("swift:6.3-noble", "ubuntu:24.04"):
         if not any(s["base"] == expected for s in stages):
-            problems.append(f"no stage FROM {expected}")
+            problems.append(f"no stage FROM {expected} by default")
+    return problems
+
+
+@check("the Dockerfile builds with the legacy builder too, and its prebuilt stage precedes the build stage")
+def dockerfile_legacy_builder(repo):
+    # Docker engines without BuildKit (Debian's docker.io, docker-compose 1.x) build every stage
+    # before the target in order, and know no heredocs, cache mounts or --chmod.
+    text = repo.text("deploy/Dockerfile")
+    problems = []
+    if re.search(r"^#\s*syntax=", text, re.M):
+        problems.append("a `# syntax=` line makes the builder pull a frontend image from a registry")
+    for keyword, rest in dockerfile_instructions(text):
+        if keyword in ("RUN", "COPY", "ADD") and re.search(r"--mount=|--chmod=|(?<!<)<<(?!<)", rest):
+            problems.append(f"{keyword} {rest[:60]}... uses BuildKit-only syntax")
+    names = [s["name"] for s in dockerfile_stages(text)]
+    for stage in ("runtime", "prebuilt", "build", "release"):
+        if stage not in names:
+            problems.append(f"no stage named {stage}")
+    if "prebuilt" in names and "build" in names and names.index("prebuilt") > names.index("build"):
+        problems.append("the prebuilt stage comes after the build stage, so building it would compile the sources")
+    if names and names[-1] != "release":
+        problems.append(f"the last stage is {names[-1]!r}, not release")
+    return problems
+
+
+@check("the compose test's override only swaps images and builds, for services the compose file has")
+def compose_test_override(repo):
+    override = yaml.safe_load(repo.text("deploy/compose/test.override.yml"))
+    problems = []
+    allowed = {"image", "build", "healthcheck", "entrypoint", "environment", "command", "env_file"}
+    for name, service in (override.get("services") or {}).items():
+        if name not in repo.compose()["services"]:
+            problems.append(f"{name} is not a service of docker-compose.yml")
+            continue
+        extra = set(service) - allowed
+        if extra:
+            problems.append(f"{name} overrides {', '.join(sorted(extra))}: the test must run what networks run")
+        if not str(service.get("image", "")).startswith(("passerelle-local/", "passerelle-test/")):
+            problems.append(f"{name}: image {service.get('image')!r} is not a local stand-in")
+    public = {"postgres": "postgres:", "kafka": "apache/kafka:", "mailpit": "axllent/mailpit:"}
+    for name, prefix in public.items():
+        if not str(repo.service(name).get("image", "")).startswith(prefix):
+            problems.append(f"docker-compose.yml's {name} is not the public image {prefix}...")
     return problems
 
 
@@ -870,8 +952,10 @@ def dockerfile_contents(repo):
         problems.append("no EXPOSE")
     if not any(k == "ARG" and rest.split("=")[0] == "SERVICE" for k, rest in instructions):
         problems.append("no ARG SERVICE")
-    if not any("--static-swift-stdlib" in rest for k, rest in instructions if k == "RUN"):
-        problems.append("the build does not link the Swift runtime statically")
+    # The build stage runs deploy/prebuilt/build.sh, the same script a host uses for --target prebuilt.
+    if not any("deploy/prebuilt/build.sh" in rest for k, rest in instructions if k == "RUN") \
+            or "--static-swift-stdlib" not in repo.text("deploy/prebuilt/build.sh"):
+        problems.append("the build does not link the Swift runtime statically (deploy/prebuilt/build.sh)")
     return problems
 
 

@@ -197,6 +197,33 @@ struct ServiceRuntimeTests {
         }
     }
 
+    @Test("a secret still holding .env.example's placeholder is refused, by value or from a file, unless in local development")
+    func placeholderSecretsAreRefused() throws {
+        let placeholders = [
+            "PASSERELLE_JWT_HS256_SECRET": "change-me-to-a-random-secret-of-at-least-32-bytes",
+            "PASSERELLE_DB_PASSWORD": "change-me-intake-db-password",
+        ]
+        for (variable, placeholder) in placeholders {
+            let strong = variable == "PASSERELLE_JWT_HS256_SECRET" ? [:] : ["PASSERELLE_JWT_HS256_SECRET": String(repeating: "k", count: 40)]
+            let environment = Environment(strong.merging([variable: placeholder]) { $1 })
+            let refused = #expect(throws: ConfigurationError.self) {
+                try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: environment)
+            }
+            #expect(refused?.variable == variable)
+            #expect(refused?.description.contains(placeholder) == false, "the error must not print the secret")
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("placeholder-\(UUID().uuidString)")
+        try "CHANGE-ME-please\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let fromFile = #expect(throws: ConfigurationError.self) {
+            try Environment(["PASSERELLE_JWT_HS256_SECRET_FILE": file.path]).secret("PASSERELLE_JWT_HS256_SECRET")
+        }
+        #expect(fromFile?.variable == "PASSERELLE_JWT_HS256_SECRET_FILE")
+        let development = Environment(["PASSERELLE_JWT_HS256_SECRET": placeholders["PASSERELLE_JWT_HS256_SECRET"]!, "PASSERELLE_ALLOW_DEV_SECRET": "true"])
+        #expect(try development.secret("PASSERELLE_JWT_HS256_SECRET") == placeholders["PASSERELLE_JWT_HS256_SECRET"])
+        #expect(try Environment(["PASSERELLE_DB_PASSWORD": "a-real-one"]).secret("PASSERELLE_DB_PASSWORD") == "a-real-one")
+    }
+
     /// A service with nothing of its own: what every service's host runs.
     enum Bare: PasserelleService {
         static let name = "bare"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Loads the demo referrals (referrals/*.json beside this script) into a running intake through
-# its HTTP API, as a coordinator, with a token signed by intake's `token` subcommand. Each
-# referral is sent with the Idempotency-Key deploy/local/demo.sh uses, so running it twice, or
-# after demo.sh, creates nothing new.
+# Loads the demo into running services through their HTTP APIs, as a coordinator, with a token
+# signed by intake's `token` subcommand: the link workers of link-workers.json (into matching, and
+# into notification as e-mail recipients, when PASSERELLE_MATCHING_URL and
+# PASSERELLE_NOTIFICATION_URL are set), then the referrals (referrals/*.json beside this script)
+# into intake. Each referral is sent with the Idempotency-Key deploy/local/demo.sh uses, and each
+# link worker is a PUT, so running it twice, or after demo.sh, creates nothing new.
 #
 # It needs nothing but bash: the service image has no curl, so requests go through bash's
 # /dev/tcp (plain HTTP only). The compose job demo-seed runs it inside the intake image
@@ -11,6 +13,9 @@
 #
 # Environment:
 #   PASSERELLE_INTAKE_URL  intake's base URL, http://host[:port] (default http://127.0.0.1:8081)
+#   PASSERELLE_MATCHING_URL, PASSERELLE_NOTIFICATION_URL
+#                          matching's and notification's base URLs; link workers are registered
+#                          only when both are set
 #   PASSERELLE_BIN         folder holding passerelle-intake (default: found on PATH)
 #   SEED_TOKEN             a bearer token to use instead of signing one
 #   SEED_READY_TIMEOUT     seconds to wait for intake to report ready (default 120)
@@ -31,9 +36,14 @@ trap '' PIPE
 log() { printf '[seed] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-[[ $url =~ ^http://([^/:]+)(:([0-9]+))?/?$ ]] || die "PASSERELLE_INTAKE_URL must look like http://host:port (got \"$url\")"
-host=${BASH_REMATCH[1]}
-port=${BASH_REMATCH[3]:-80}
+# use_service URL NAME: the service later requests go to.
+host='' port=''
+use_service() {
+  [[ $1 =~ ^http://([^/:]+)(:([0-9]+))?/?$ ]] || die "$2 must look like http://host:port (got \"$1\")"
+  host=${BASH_REMATCH[1]}
+  port=${BASH_REMATCH[3]:-80}
+}
+use_service "$url" PASSERELLE_INTAKE_URL
 
 # http_request METHOD PATH [BODY_FILE [HEADER...]]: one request on a fresh connection. Sets status,
 # location and body; returns non-zero when no HTTP response came back.
@@ -90,6 +100,37 @@ if [[ -n ${SEED_TOKEN:-} ]]; then
 else
   token=$("${PASSERELLE_BIN:+$PASSERELLE_BIN/}passerelle-intake" token --role coordinator --subject demo-seed) \
     || die "could not sign a token (is PASSERELLE_JWT_HS256_SECRET set as for intake?)"
+fi
+
+# Link workers: one JSON object a line in link-workers.json (bash has no JSON parser, so the
+# file keeps that shape). Matching gets what it stores, notification an e-mail recipient.
+workers_file=${SEED_LINK_WORKERS:-$here/link-workers.json}
+if [[ -n ${PASSERELLE_MATCHING_URL:-} && -n ${PASSERELLE_NOTIFICATION_URL:-} ]]; then
+  body_file=$(mktemp)
+  trap 'rm -f "$body_file"' EXIT
+  field() { [[ $1 =~ \"$2\":\ *(\"([^\"]*)\"|\[\"([^\"]*)\"|([0-9]+)) ]] && printf '%s' "${BASH_REMATCH[2]}${BASH_REMATCH[3]}${BASH_REMATCH[4]}"; }
+  workers=0
+  while IFS= read -r line; do
+    [[ $line == *'"id"'* ]] || continue
+    id=$(field "$line" id) name=$(field "$line" name) site=$(field "$line" site) email=$(field "$line" email)
+    language=$(field "$line" languages) capacity=$(field "$line" caseloadCapacity)
+    languages=$([[ $line =~ \"languages\":\ *(\[[^]]*\]) ]] && printf '%s' "${BASH_REMATCH[1]}")
+    [[ -n $id && -n $name && -n $site && -n $email && -n $language && -n $capacity ]] \
+      || die "$workers_file: a line lacks id, name, site, email, languages or caseloadCapacity: $line"
+    printf '{"name": "%s", "site": "%s", "languages": %s, "caseloadCapacity": %s}' "$name" "$site" "$languages" "$capacity" > "$body_file"
+    use_service "$PASSERELLE_MATCHING_URL" PASSERELLE_MATCHING_URL
+    http_request PUT "/v1/link-workers/$id" "$body_file" "Authorization: Bearer $token" 'Content-Type: application/json' \
+      || die "no answer from matching at $PASSERELLE_MATCHING_URL"
+    [[ $status == 2?? ]] || die "matching answered $status for link worker $name: $body"
+    printf '{"displayName": "%s", "email": "%s", "language": "%s", "channel": "email"}' "$name" "$email" "$language" > "$body_file"
+    use_service "$PASSERELLE_NOTIFICATION_URL" PASSERELLE_NOTIFICATION_URL
+    http_request PUT "/v1/recipients/link-worker/$id" "$body_file" "Authorization: Bearer $token" 'Content-Type: application/json' \
+      || die "no answer from notification at $PASSERELLE_NOTIFICATION_URL"
+    [[ $status == 2?? ]] || die "notification answered $status for link worker $name: $body"
+    workers=$((workers + 1))
+  done < "$workers_file"
+  log "$workers link workers registered in matching and notification (e-mail)"
+  use_service "$url" PASSERELLE_INTAKE_URL
 fi
 
 shopt -s nullglob

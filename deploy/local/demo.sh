@@ -44,7 +44,7 @@ put() {
 "$bin/passerelle-matching" import-hsds "$root/deploy/demo/catalogue" | tail -1
 workers=$(python3 -c 'import json,sys; [print(w["id"], json.dumps(w)) for w in json.load(open(sys.argv[1]))]' "$root/deploy/demo/link-workers.json")
 while read -r id body; do
-  put "$matching/v1/link-workers/$id" "$(python3 -c 'import json,sys; w=json.loads(sys.argv[1]); w.pop("id"); print(json.dumps(w))' "$body")"
+  put "$matching/v1/link-workers/$id" "$(python3 -c 'import json,sys; w=json.loads(sys.argv[1]); w.pop("id"); w.pop("email", None); print(json.dumps(w))' "$body")"
 done <<<"$workers"
 printf 'link workers: %s\n' "$(python3 -c 'import json,sys; print(", ".join(w["name"] + " (" + w["site"] + ")" for w in json.load(open(sys.argv[1]))))' "$root/deploy/demo/link-workers.json")"
 

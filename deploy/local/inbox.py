@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """The local stack's outbox catcher: everything notification sends on this machine lands here
-instead of reaching real people. It listens on 127.0.0.1 only:
+instead of reaching real people. It listens on 127.0.0.1 (--host to change it; the compose test's
+SMTP catcher listens on the container's network):
 
   HTTP  POST /webhooks/<target>   signed webhooks (link workers, referrers, partners); the
                                   Standard Webhooks signature is checked when a secret is given
         POST /sms                 the SMS gateway protocol: JSON {id, to, body}
         GET  /messages            every message caught so far, as JSON lines
+        GET  /api/v1/messages     the e-mail caught so far, shaped as Mailpit's API answers (total,
+                                  messages with ID, To, Subject, Snippet), so a test reads either
+        GET  /readyz              200 once listening, as Mailpit's
   SMTP  any message               e-mail to clients and staff (plain SMTP, no TLS, no login)
 
 Each message is appended as one JSON line to --file, with the notification id it carries
@@ -47,6 +51,16 @@ class Inbox:
             except FileNotFoundError:
                 return ""
 
+    def mailpit_messages(self):
+        """The e-mail caught, newest first, in the shape of Mailpit's GET /api/v1/messages."""
+        mail = [json.loads(line) for line in self.read().splitlines() if line.strip()]
+        mail = [m for m in mail if m.get("channel") == "email"]
+        mail.reverse()
+        return {"total": len(mail), "messages_count": len(mail), "messages": [
+            {"ID": m.get("id") or "", "To": [{"Name": "", "Address": a.strip()} for a in (m.get("to") or "").split(",") if a.strip()],
+             "Subject": m.get("subject") or "", "Snippet": (m.get("text") or "")[:250]}
+            for m in mail]}
+
 
 def webhook_verifier(secret):
     """A Standard Webhooks verifier for the secret, or None when it cannot be checked here."""
@@ -75,9 +89,14 @@ def http_handler(inbox, verifier):
             self.wfile.write(body)
 
         def do_GET(self):
-            if self.path.split("?")[0] != "/messages":
-                return self.reply(404, b'{"error": "not found"}')
-            self.reply(200, inbox.read().encode(), "application/x-ndjson")
+            path = self.path.split("?")[0]
+            if path == "/messages":
+                return self.reply(200, inbox.read().encode(), "application/x-ndjson")
+            if path == "/api/v1/messages":
+                return self.reply(200, json.dumps(inbox.mailpit_messages(), ensure_ascii=False).encode())
+            if path == "/readyz":
+                return self.reply(200, b"", "text/plain")
+            self.reply(404, b'{"error": "not found"}')
 
         def do_POST(self):
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -107,8 +126,8 @@ def http_handler(inbox, verifier):
     return Handler
 
 
-def smtp_sink(inbox, port):
-    """Starts an SMTP server on 127.0.0.1:port (aiosmtpd, which install.sh installs)."""
+def smtp_sink(inbox, host, port):
+    """Starts an SMTP server on host:port (aiosmtpd, which install.sh installs)."""
     from aiosmtpd.controller import Controller
 
     class Handler:
@@ -120,7 +139,7 @@ def smtp_sink(inbox, port):
                          subject=str(message.get("Subject") or ""), text=part.get_content().strip() if part else "")
             return "250 OK"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller = Controller(Handler(), hostname=host, port=port)
     controller.start()
     return controller
 
@@ -128,6 +147,7 @@ def smtp_sink(inbox, port):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file", required=True, help="where caught messages are appended, one JSON line each")
+    parser.add_argument("--host", default="127.0.0.1", help="address both servers listen on")
     parser.add_argument("--http-port", type=int, default=8090)
     parser.add_argument("--smtp-port", type=int, default=8025, help="0 for no SMTP sink")
     parser.add_argument("--webhook-secret", default=os.environ.get("PASSERELLE_INBOX_WEBHOOK_SECRET"),
@@ -135,10 +155,10 @@ def main():
     args = parser.parse_args()
 
     inbox = Inbox(args.file)
-    server = ThreadingHTTPServer(("127.0.0.1", args.http_port), http_handler(inbox, webhook_verifier(args.webhook_secret)))
-    controller = smtp_sink(inbox, args.smtp_port) if args.smtp_port else None
+    server = ThreadingHTTPServer((args.host, args.http_port), http_handler(inbox, webhook_verifier(args.webhook_secret)))
+    controller = smtp_sink(inbox, args.host, args.smtp_port) if args.smtp_port else None
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"[inbox] webhooks and SMS on http://127.0.0.1:{args.http_port}, SMTP on 127.0.0.1:{args.smtp_port}, "
+    print(f"[inbox] webhooks and SMS on http://{args.host}:{args.http_port}, SMTP on {args.host}:{args.smtp_port}, "
           f"messages in {args.file}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()

@@ -3,7 +3,9 @@
 # then runs the whole suite against them (REQUIRE_INTEGRATION=1: a missing server fails the
 # run instead of skipping tests), then the fault tests of the whole loop, which start their own
 # PostgreSQL and broker on other ports (Tests/FaultTests/README.md; PASSERELLE_FAULT_SCENARIOS
-# chooses scenarios, `none` skips them).
+# chooses scenarios, `none` skips them), then the compose deployment test (deploy/compose/test.sh:
+# images built, the stack started in Docker, matching scaled and killed; about 20-30 minutes the
+# first time on two cores, as root; PASSERELLE_COMPOSE_TEST=skip skips it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -15,3 +17,10 @@ export REQUIRE_INTEGRATION=1
 swift build --build-tests
 swift test --skip-build "$@"
 python3 "$root/Tests/FaultTests/run_faults.py" --bin "$(swift build --show-bin-path)"
+if [ "${PASSERELLE_COMPOSE_TEST:-run}" = skip ]; then
+  echo "[test] compose deployment test skipped (PASSERELLE_COMPOSE_TEST=skip)" >&2
+else
+  # The local stack is not needed by the compose test; its two cores are.
+  "$here/stack.sh" stop
+  "$root/deploy/compose/test.sh"
+fi
