@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Messaging
 import PostgresClient
+import ServiceLifecycle
 import ServiceRuntime
 import WireFormats
 
@@ -18,10 +19,17 @@ public enum IntakeService: PasserelleService {
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
         let store = ReferralStore(pool: components.pool, outbox: components.outbox, submissions: PostgresCommitGroup(pool: components.pool))
         ReferralRoutes(store: store).add(to: router)
-        FHIRRoutes(store: store).add(to: router)
+        FHIRRoutes(store: store, settings: try FHIRSettings.fromEnvironment(components.settings.environment)).add(to: router)
     }
 
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] { [] }
+
+    /// Delivers FHIR subscription notifications. Settings were checked when the routes were
+    /// added (a bad one stops the service there).
+    public static func backgroundServices(components: ServiceComponents) -> [any Service] {
+        let settings = (try? FHIRSettings.fromEnvironment(components.settings.environment)) ?? FHIRSettings()
+        return [SubscriptionDelivery(pool: components.pool, gate: components.gate, settings: settings, logger: components.logger)]
+    }
 }
 
 struct ReferralRoutes: Sendable {
