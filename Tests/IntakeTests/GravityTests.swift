@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -365,6 +366,15 @@ struct GravityTests {
             Issue.record("the expected notifications did not arrive")
             return try await receiver.records()
         }
+        /// Runs matching's events through intake's handlers, each in its own transaction.
+        @Sendable func consume(_ payloads: [any EventPayload]) async throws {
+            let route = IntakeService.handlers().handler
+            for (offset, payload) in payloads.enumerated() {
+                let event = try CloudEvent(payload, source: "/passerelle/matching", time: Date())
+                let consumed = ConsumedEvent(event: event, topic: "matching", partition: 0, offset: Int64(offset), key: event.subject)
+                try await fixture.pool.transaction { connection in try await route(consumed, connection) }
+            }
+        }
         let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
         let elsewhere = try await fixture.token(.service, subject: "ehr-rural", site: "rural-east")
         let coordinator = try await fixture.token(.coordinator, subject: "coord")
@@ -403,19 +413,41 @@ struct GravityTests {
             let task = try firstTask(try body(try await get(client, "/fhir/r4/Task?focus=ServiceRequest/\(GravityFixtures.serviceRequestID)", token: ehr)))
             let taskID = try #require(task["id"] as? String)
 
-            // The referral moves through the loop; each step is one Task change.
-            for action in [#"{"action": "accept"}"#, #"{"action": "start"}"#, #"{"action": "complete", "outcome": "Enrolled at the community food bank; first pantry visit done"}"#] {
+            // The referral moves through the loop; each step is one Task change. Matching's
+            // connection events (through intake's own handlers) are changes too.
+            func move(_ action: String) async throws {
                 let moved = try await client.execute(uri: "/v1/referrals/\(taskID)/transitions", method: .post,
                     headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: action))
                 #expect(moved.status == .ok)
             }
-            let received = try await deliver { received in received.filter { $0.path == "/ehr" && $0.type == "event-notification" }.count == 4 }
+            try await move(#"{"action": "accept"}"#)
+            try await move(#"{"action": "start"}"#)
+            let referral = try #require(UUID(uuidString: taskID)), connection = UUID(), resource = UUID()
+            let proposedAt = Date()
+            try await consume([
+                ConnectionProposedV1(
+                    connectionID: connection, referralID: referral, referralVersion: 3, resourceID: resource, resourceKind: "external-partner",
+                    categories: ["food-security"], resourceName: "Banque alimentaire d'Ottawa", proposedAt: proposedAt),
+                ConnectionChangedV1(
+                    connectionID: connection, referralID: referral, referralVersion: 3, resourceID: resource, from: "accepted", to: "enrolled", reason: nil,
+                    resourceName: "Banque alimentaire d'Ottawa", resourceKind: "external-partner", categories: ["food-security"], changedAt: proposedAt.addingTimeInterval(60)),
+                // Redelivered out of order: older than what is known, it changes nothing.
+                ConnectionChangedV1(
+                    connectionID: connection, referralID: referral, referralVersion: 3, resourceID: resource, from: "proposed", to: "accepted", reason: nil,
+                    changedAt: proposedAt.addingTimeInterval(30)),
+                // A referral without a Task is not followed.
+                ConnectionProposedV1(
+                    connectionID: UUID(), referralID: UUID(), referralVersion: 1, resourceID: resource, resourceKind: "external-partner",
+                    categories: ["food-security"], proposedAt: proposedAt),
+            ])
+            try await move(#"{"action": "complete", "outcome": "Enrolled at the community food bank; first pantry visit done"}"#)
+            let received = try await deliver { received in received.filter { $0.path == "/ehr" && $0.type == "event-notification" }.count == 6 }
             let events = received.filter { $0.path == "/ehr" && $0.type == "event-notification" }
-            #expect(events.map { $0.event?.number } == ["1", "2", "3", "4"], "in order, numbered from the subscription's start")
+            #expect(events.map { $0.event?.number } == ["1", "2", "3", "4", "5", "6"], "in order, numbered from the subscription's start")
             #expect(events.allSatisfy { $0.event?.focus == "https://passerelle.example/fhir/r4/Task/\(taskID)" })
             #expect(received.allSatisfy { $0.verified }, "every notification carries a valid Standard Webhooks signature")
             #expect(events.allSatisfy { $0.authorization == "Bearer ehr-hook-token" && $0.contentType == "application/fhir+json" })
-            #expect(Set(events.compactMap(\.id)).count == 4, "one webhook-id per notification")
+            #expect(Set(events.compactMap(\.id)).count == 6, "one webhook-id per notification")
             #expect(received.filter { $0.path == "/other" && $0.type == "event-notification" }.isEmpty, "another site's EHR is told nothing of this Task")
             let first = try #require(events.first)
             #expect(first.body["type"] as? String == "history")
@@ -425,7 +457,10 @@ struct GravityTests {
             let done = try body(try await get(client, "/fhir/r4/Task/\(taskID)", token: ehr))
             #expect(done["status"] as? String == "completed")
             #expect(((done["businessStatus"] as? [String: Any])?["coding"] as? [[String: Any]])?.first?["code"] as? String == "completed")
-            let output = try #require((done["output"] as? [[String: Any]])?.first)
+            let outputs = try #require(done["output"] as? [[String: Any]])
+            #expect(outputs.count == 2, "the connection made, then the outcome")
+            #expect(outputs.first?["valueString"] as? String == "enrolled: Banque alimentaire d'Ottawa (external-partner)")
+            let output = try #require(outputs.last)
             let value = try #require(output["valueCodeableConcept"] as? [String: Any])
             #expect(value["text"] as? String == "Enrolled at the community food bank; first pantry visit done")
             #expect((value["coding"] as? [[String: Any]])?.first?["code"] as? String == "467771000124109", "the service the IG's request asked for")

@@ -77,6 +77,7 @@ enum IntakeMigrations {
         fhirPatients,
         MessagingSchema.wakeUpsAfterCommit(version: 5),
         fhirTasksAndSubscriptions,
+        fhirTaskConnections,
     ]
 }
 
@@ -185,5 +186,21 @@ extension IntakeMigrations {
         );
         CREATE INDEX fhir_subscription_notification_due ON fhir_subscription_notification (subscription_id, created_at)
             WHERE sent_at IS NULL AND given_up_at IS NULL;
+        """)
+}
+
+extension IntakeMigrations {
+    static let fhirTaskConnections = Migration(7, "fhir_task_connections", """
+        -- What matching reports of each connection of a referral that has a Task (its events on the
+        -- matching topic): the Task's output. The newest change of each connection wins.
+        CREATE TABLE fhir_task_connection (
+            connection_id uuid PRIMARY KEY,
+            referral_id uuid NOT NULL REFERENCES fhir_task (referral_id) ON DELETE CASCADE,
+            resource_name text,
+            resource_kind text,
+            state text NOT NULL,
+            changed_at timestamptz NOT NULL
+        );
+        CREATE INDEX fhir_task_connection_referral ON fhir_task_connection (referral_id, changed_at);
         """)
 }

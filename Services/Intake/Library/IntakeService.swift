@@ -10,7 +10,8 @@ import ServiceRuntime
 import WireFormats
 
 /// Intake: the system of record for referrals and clients, and the only way in for referrers
-/// and EHRs. It consumes nothing; it publishes `referrals` and `clients`.
+/// and EHRs. It publishes `referrals` and `clients`; of `matching` it reads only the connection
+/// events, to show EHRs the connections made in their referrals' FHIR Tasks.
 public enum IntakeService: PasserelleService {
     public static let name = "intake"
     public static let defaultPort = 8081
@@ -22,7 +23,33 @@ public enum IntakeService: PasserelleService {
         FHIRRoutes(store: store, settings: try FHIRSettings.fromEnvironment(components.settings.environment)).add(to: router)
     }
 
-    public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] { [] }
+    /// Matching's connection events, for the FHIR Tasks' output (connections made).
+    public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
+        [components.consumer(topics: [.matching], handlers: handlers())]
+    }
+
+    /// Referrals keep coming in while the connection consumer joins its group or waits for the
+    /// matching topic: the Tasks' connection outputs only lag behind.
+    public static var readinessAwaitsConsumers: Bool { false }
+
+    static func handlers() -> EventHandlers {
+        var handlers = EventHandlers()
+        handlers.on(ConnectionProposedV1.self) { event, _, connection in
+            try await connection.withSession {
+                try ReferralTasks.recordConnection(
+                    event.connectionID, referral: event.referralID, state: "proposed", resourceName: event.resourceName,
+                    resourceKind: event.resourceKind, at: event.proposedAt, on: $0)
+            }
+        }
+        handlers.on(ConnectionChangedV1.self) { event, _, connection in
+            try await connection.withSession {
+                try ReferralTasks.recordConnection(
+                    event.connectionID, referral: event.referralID, state: event.to, resourceName: event.resourceName,
+                    resourceKind: event.resourceKind, at: event.changedAt, on: $0)
+            }
+        }
+        return handlers
+    }
 
     /// Delivers FHIR subscription notifications. Settings were checked when the routes were
     /// added (a bad one stops the service there).

@@ -71,6 +71,40 @@ enum ReferralTasks {
         try FHIRSubscriptions.enqueue(taskOf: id, on: session)
     }
 
+    static let outputSystem = "https://passerelle.example/fhir/CodeSystem/task-output"
+
+    /// Records what matching reports of one of the referral's connections (proposed, accepted,
+    /// enrolled, attended, dropped, declined) and, if it is news, moves the Task's version so
+    /// readers and subscribers see the new output. Referrals without a Task are not followed;
+    /// a change older than the one known (redelivery out of order) changes nothing.
+    static func recordConnection(
+        _ connection: UUID, referral: UUID, state: String, resourceName: String?, resourceKind: String?, at time: Date, on session: borrowing PostgresSession
+    ) throws {
+        // The Task's row lock orders this with the referral's own transitions.
+        guard try session.query("SELECT 1 FROM fhir_task WHERE referral_id = \(referral)::uuid FOR UPDATE").first != nil else { return }
+        let changed = try session.query("""
+            INSERT INTO fhir_task_connection (connection_id, referral_id, resource_name, resource_kind, state, changed_at)
+            VALUES (\(connection)::uuid, \(referral)::uuid, \(resourceName), \(resourceKind), \(state), \(time)::timestamptz)
+            ON CONFLICT (connection_id) DO UPDATE SET state = EXCLUDED.state, changed_at = EXCLUDED.changed_at,
+                resource_name = coalesce(EXCLUDED.resource_name, fhir_task_connection.resource_name),
+                resource_kind = coalesce(EXCLUDED.resource_kind, fhir_task_connection.resource_kind)
+            WHERE fhir_task_connection.changed_at < EXCLUDED.changed_at
+               OR (fhir_task_connection.changed_at = EXCLUDED.changed_at AND fhir_task_connection.state = 'proposed')
+            RETURNING connection_id
+            """)
+        guard !changed.isEmpty else { return }
+        try session.execute("UPDATE fhir_task SET version = version + 1, last_modified = now() WHERE referral_id = \(referral)::uuid")
+        try FHIRSubscriptions.enqueue(taskOf: referral, on: session)
+    }
+
+    /// A connection as a Task output: its state and the resource, e.g.
+    /// "enrolled: Club de marche du parc (health-champion-group)".
+    static func connectionOutput(state: String, resourceName: String?, resourceKind: String?) -> FHIR.Task.Output {
+        .init(
+            type: .init(coding: [.init(system: outputSystem, code: "connection", display: "Connection to a community resource")], text: nil),
+            valueString: "\(state): \(resourceName ?? "a community resource")\(resourceKind.map { " (\($0))" } ?? "")")
+    }
+
     /// `businessStatus`: where the referral stands in Passerelle's own words, finer than `status`.
     static func businessStatus(_ status: ReferralStatus) -> (code: String, text: String) {
         switch status {
@@ -111,7 +145,10 @@ enum ReferralTasks {
     static let selectColumns = """
         SELECT t.referral_id, t.service_request_id, t.service_request::text AS service_request, t.patient::text AS patient,
                t.requester::text AS requester, t.submitted_by, t.status, t.business_status, t.business_status_text, t.status_reason,
-               t.outputs::text AS outputs, t.version, t.authored_on, t.last_modified, r.site, r.referrer_id, r.priority, r.client_id
+               t.outputs::text AS outputs, t.version, t.authored_on, t.last_modified, r.site, r.referrer_id, r.priority, r.client_id,
+               (SELECT coalesce(jsonb_agg(jsonb_build_object('state', c.state, 'name', c.resource_name, 'kind', c.resource_kind)
+                                          ORDER BY c.changed_at, c.connection_id), '[]'::jsonb)
+                FROM fhir_task_connection c WHERE c.referral_id = t.referral_id)::text AS connections
         FROM fhir_task t JOIN referral r ON r.id = t.referral_id
         """
 
@@ -127,7 +164,11 @@ enum ReferralTasks {
             let requestID: String = try row.decode("service_request_id")
             let clientID: UUID = try row.decode("client_id")
             let reason = try row.decode("status_reason", as: String?.self)
-            let outputs = try decoded(try row.decode("outputs", as: String.self), as: [FHIR.Task.Output].self) ?? []
+            struct Connection: Decodable { var state: String; var name: String?; var kind: String? }
+            let connections = try decoded(try row.decode("connections", as: String.self), as: [Connection].self) ?? []
+            // Connections made so far, then what the referral's completion produced.
+            let outputs = connections.map { connectionOutput(state: $0.state, resourceName: $0.name, resourceKind: $0.kind) }
+                + (try decoded(try row.decode("outputs", as: String.self), as: [FHIR.Task.Output].self) ?? [])
             let task = FHIR.Task(
                 id: id.uuidString.lowercased(),
                 meta: .init(versionId: String(try row.decode("version", as: Int.self)), lastUpdated: try row.decode("last_modified", as: Date.self).formatted(timestamp), profile: [taskProfile]),
