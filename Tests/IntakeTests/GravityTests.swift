@@ -483,6 +483,59 @@ struct GravityTests {
         await fixture.tearDown()
     }
 
+    @Test("an endpoint that refuses for good puts the subscription in error; what it missed is not retried forever")
+    func failingEndpoint() async throws {
+        let receiver = try SubscriptionReceiver()
+        defer { receiver.stop() }
+        let fixture = try await IntakeFixture.make(environment: ["PASSERELLE_FHIR_ALLOW_PRIVATE_ENDPOINTS": "true"])
+        let settings = try FHIRSettings.fromEnvironment(fixture.host.components.settings.environment)
+        let delivery = SubscriptionDelivery(pool: fixture.pool, gate: ReadinessGate(), settings: settings, logger: TestEnvironment.logger)
+        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        try await fixture.host.application.test(.router) { client in
+            let made = try await post(client, "/fhir/r4/Subscription", """
+                {"resourceType": "Subscription", "status": "requested", "reason": "r", "criteria": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task",
+                 "channel": {"type": "rest-hook", "endpoint": "\(receiver.url("/gone"))",
+                   "extension": [{"url": "https://passerelle.example/fhir/StructureDefinition/webhook-secret", "valueString": "\(receiver.secret)"}]}}
+                """, token: ehr)
+            #expect(made.status == .created)
+            let id = try #require(try body(made)["id"] as? String)
+            var state: [String: Any] = [:]
+            for _ in 0..<100 {
+                await delivery.round()
+                state = try body(try await get(client, "/fhir/r4/Subscription/\(id)", token: ehr))
+                if state["status"] as? String == "error" { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(state["status"] as? String == "error")
+            #expect((state["error"] as? String)?.contains("HTTP 410") == true)
+        }
+        #expect(try await fixture.count("fhir_subscription_notification", where: "given_up_at IS NOT NULL AND attempts = 1") == 1, "a 410 is not retried")
+        #expect(try await fixture.count("fhir_subscription_notification", where: "sent_at IS NULL AND given_up_at IS NULL") == 0)
+        await fixture.tearDown()
+    }
+
+    @Test("erasing the client removes its Task, its ServiceRequest and the Patient posted for it")
+    func erasure() async throws {
+        let fixture = try await IntakeFixture.make()
+        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        let coordinator = try await fixture.token(.coordinator, subject: "coord")
+        try await fixture.host.application.test(.router) { client in
+            #expect(try await post(client, "/fhir/r4/Patient", try GravityFixtures.patient, token: ehr).status == .created)
+            #expect(try await post(client, "/fhir/r4/ServiceRequest", try GravityFixtures.activeRequest, token: ehr).status == .created)
+            let task = try firstTask(try body(try await get(client, "/fhir/r4/Task?focus=ServiceRequest/\(GravityFixtures.serviceRequestID)", token: ehr)))
+            let id = try #require(task["id"] as? String)
+            let referral = try body(try await get(client, "/v1/referrals/\(id)", token: coordinator))
+            let clientID = try #require(referral["clientId"] as? String)
+            let erased = try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(coordinator)"])
+            #expect(erased.status == .noContent)
+            #expect(try await get(client, "/fhir/r4/Task/\(id)", token: coordinator).status == .notFound)
+            #expect(try await get(client, "/fhir/r4/ServiceRequest/\(GravityFixtures.serviceRequestID)", token: coordinator).status == .notFound)
+        }
+        #expect(try await fixture.count("fhir_task") == 0)
+        #expect(try await fixture.count("fhir_patient") == 0)
+        await fixture.tearDown()
+    }
+
     @Test("a subscription must name a public https endpoint (unless the deployment allows others), a secret and the Task topic")
     func subscriptionRefusals() async throws {
         let fixture = try await IntakeFixture.make()

@@ -1,7 +1,7 @@
 """A local FHIR subscription endpoint for intake's tests: an EHR's rest-hook. Every notification
 is verified with the `standardwebhooks` reference library (signature and a 5-minute timestamp
 tolerance) before it is recorded; a bad signature is answered 401 and recorded as refused.
-`?fail=N` makes the first N requests to a path answer 503. GET /records returns what was
+`?fail=N` makes the first N requests to a path answer 503; a path ending in /gone answers 410. GET /records returns what was
 received. Prints "READY <port>" and runs until stdin closes."""
 import argparse, json, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +40,8 @@ def handler_for(secret):
                 attempt = attempts[url.path]
             if attempt <= fail:
                 return self.answer(503, b"try later")
+            if url.path.endswith("/gone"):
+                return self.answer(410, b"gone")
             record = {"path": url.path, "attempt": attempt, "id": self.headers.get("webhook-id"),
                       "contentType": self.headers.get("Content-Type"), "authorization": self.headers.get("Authorization"),
                       "verified": True, "body": json.loads(body)}

@@ -25,7 +25,8 @@ public enum IntakeService: PasserelleService {
 
     /// Matching's connection events, for the FHIR Tasks' output (connections made).
     public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
-        [components.consumer(topics: [.matching], handlers: handlers())]
+        // One event per transaction: a handler locks a Task that the referral's transitions lock too.
+        [components.consumer(topics: [.matching], batchesTransactions: false, handlers: handlers())]
     }
 
     /// Referrals keep coming in while the connection consumer joins its group or waits for the

@@ -32,6 +32,14 @@ enum FHIRSubscriptions {
     /// Queues a notification of the referral's Task for every live subscription whose owner may
     /// read it and whose filters it meets, in the caller's transaction.
     static func enqueue(taskOf referral: UUID, on session: borrowing PostgresSession) throws {
+        // Ordered by id, so concurrent changes lock subscriptions in one order. Most deployments
+        // have few subscriptions or none: then nothing more is read.
+        let subscriptions = try session.query("""
+            SELECT id, owner_subject, owner_roles, owner_site, filters::text AS filters FROM fhir_subscription
+            WHERE status IN ('requested', 'active', 'error') AND topic = \(taskTopic) AND (end_at IS NULL OR end_at > now())
+            ORDER BY id
+            """)
+        guard !subscriptions.isEmpty else { return }
         guard let task = try session.query("""
             SELECT t.status, t.requester->>'reference' AS requester, t.service_request_id, t.submitted_by, r.site, r.referrer_id
             FROM fhir_task t JOIN referral r ON r.id = t.referral_id WHERE t.referral_id = \(referral)::uuid
@@ -43,12 +51,6 @@ enum FHIRSubscriptions {
         ]
         let access = ReferralTasks.Stored(
             task: .placeholder, site: site, referrerID: try task.decode("referrer_id"), submittedBy: try task.decode("submitted_by"), serviceRequest: nil)
-        // Ordered by id, so concurrent changes lock subscriptions in one order.
-        let subscriptions = try session.query("""
-            SELECT id, owner_subject, owner_roles, owner_site, filters::text AS filters FROM fhir_subscription
-            WHERE status IN ('requested', 'active', 'error') AND topic = \(taskTopic) AND (end_at IS NULL OR end_at > now())
-            ORDER BY id
-            """)
         for subscription in subscriptions {
             let owner = Identity(
                 subject: try subscription.decode("owner_subject"),
