@@ -286,6 +286,10 @@ struct GravityTests {
             #expect(bundle.status == .unprocessableContent)
             #expect(try issues(bundle).contains { $0.expression == "Bundle.entry[0].resource.item[0].answer[0].valueCoding.code" && $0.code == "code-invalid" })
 
+            let oversized = try await post(client, "/fhir/r4/ServiceRequest", String(repeating: " ", count: 3 * 1024 * 1024) + "{}", token: ehr)
+            #expect(oversized.status == .contentTooLarge)
+            #expect(try issues(oversized).first?.code == "too-costly")
+
             let notJSON = try await post(client, "/fhir/r4/ServiceRequest", "{\"resourceType\": ", token: ehr)
             #expect(notJSON.status == .badRequest)
             #expect(try issues(notJSON).first?.code == "structure")
@@ -473,6 +477,13 @@ struct GravityTests {
             #expect((done["focus"] as? [String: Any])?["reference"] as? String == (published["focus"] as? [String: Any])?["reference"] as? String)
             #expect((done["for"] as? [String: Any])?["reference"] as? String == (published["for"] as? [String: Any])?["reference"] as? String)
             for element in ["authoredOn", "requester", "owner", "meta"] { #expect(done[element] != nil, "\(element)") }
+
+            // $status counts the events sent since the subscription started.
+            let status = try body(try await get(client, "/fhir/r4/Subscription/\(subscriptionID)/$status", token: ehr))
+            let statusParameters = ((((status["entry"] as? [[String: Any]])?.first?["resource"]) as? [String: Any])?["parameter"] as? [[String: Any]]) ?? []
+            #expect(statusParameters.first { $0["name"] as? String == "events-since-subscription-start" }?["valueString"] as? String == "6")
+            #expect(statusParameters.first { $0["name"] as? String == "status" }?["valueCode"] as? String == "active")
+            #expect(try await get(client, "/fhir/r4/Subscription/\(subscriptionID)/$status", token: elsewhere).status == .notFound)
 
             // Off: nothing more is sent to it.
             let deleted = try await client.execute(uri: "/fhir/r4/Subscription/\(subscriptionID)", method: .delete, headers: [.authorization: "Bearer \(ehr)"])

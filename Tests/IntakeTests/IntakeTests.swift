@@ -415,7 +415,7 @@ struct IntakeTests {
             "GET /v1/referrals/{id}", "POST /v1/referrals/{id}/transitions", "GET /v1/referrals/{id}/audit", "PUT /v1/clients/{id}/consent",
             "DELETE /v1/clients/{id}", "POST /fhir/r4/Patient", "POST /fhir/r4/ServiceRequest", "POST /fhir/r4/Bundle", "GET /fhir/r4/Task",
             "POST /fhir/r4", "GET /fhir/r4/metadata", "GET /fhir/r4/ServiceRequest/{id}", "GET /fhir/r4/Task/{id}", "POST /fhir/r4/Subscription",
-            "GET /fhir/r4/Subscription/{id}", "DELETE /fhir/r4/Subscription/{id}",
+            "GET /fhir/r4/Subscription/{id}", "GET /fhir/r4/Subscription/{id}/$status", "DELETE /fhir/r4/Subscription/{id}",
         ]
         let path = NSTemporaryDirectory() + "intake-openapi-\(fixture.id).json"
         try await fixture.host.application.test(.router) { client in

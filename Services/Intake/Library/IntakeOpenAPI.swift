@@ -1118,6 +1118,73 @@ enum IntakeOpenAPI {
                 }
               }
             },
+            "/fhir/r4/Subscription/{id}/$status": {
+              "get": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "getFHIRSubscriptionStatus",
+                "summary": "The $status of a subscription (R4 backport)",
+                "description": "Its owner or a coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.",
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "description": "The subscription id (UUID).",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The SubscriptionStatus in a searchset Bundle.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "type": "object",
+                          "required": [
+                            "resourceType",
+                            "type",
+                            "entry"
+                          ],
+                          "properties": {
+                            "resourceType": {
+                              "const": "Bundle"
+                            },
+                            "type": {
+                              "const": "searchset"
+                            },
+                            "entry": {
+                              "type": "array",
+                              "items": {
+                                "type": "object"
+                              }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/FHIRNotFound"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
             "/fhir/r4/Task": {
               "get": {
                 "tags": [

@@ -48,10 +48,16 @@ enum CapabilityStatement {
                     resource("Patient", interactions("create"), documentation: "Posted before a ServiceRequest that references it (or sent in the same Bundle)."),
                     resource("Subscription", profile: "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription", interactions("create", "read", "delete"),
                         documentation: "Topic-based (R4 backport), rest-hook, id-only or empty. Notifications are signed the Standard Webhooks way with the secret given in the https://passerelle.example/fhir/StructureDefinition/webhook-secret extension of Subscription.channel.",
-                        extra: ["extension": .array([.object([
+                        extra: [
+                            "operation": .array([.object([
+                                "name": .string("status"),
+                                "definition": .string("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"),
+                            ])]),
+                            "extension": .array([.object([
                             "url": .string("http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical"),
                             "valueCanonical": .string(FHIRSubscriptions.taskTopic),
-                        ])])]),
+                        ])]),
+                        ]),
                 ]),
             ])]),
         ])

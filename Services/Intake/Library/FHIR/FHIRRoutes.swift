@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import PostgresClient
 import ServiceRuntime
 import WireFormats
@@ -26,6 +27,7 @@ struct FHIRRoutes: Sendable {
         let subscriptions = SubscriptionRoutes(store: store, settings: settings)
         router.post("/fhir/r4/Subscription") { request, context in try await fhir { try await subscriptions.create(request, context) } }
         router.get("/fhir/r4/Subscription/{id}") { request, context in try await fhir { try await subscriptions.read(request, context) } }
+        router.get("/fhir/r4/Subscription/{id}/$status") { request, context in try await fhir { try await subscriptions.status(request, context) } }
         router.delete("/fhir/r4/Subscription/{id}") { request, context in try await fhir { try await subscriptions.delete(request, context) } }
     }
 
@@ -267,6 +269,12 @@ func fhir(_ body: () async throws -> Response) async throws -> Response {
         throw OperationOutcome(problem)
     } catch let error as DecodingError {
         throw OperationOutcome(status: .badRequest, code: "structure", "the resource is not valid FHIR JSON: \(FHIRBody.describe(error))")
+    } catch is NIOTooManyBytesError {
+        throw OperationOutcome(status: .contentTooLarge, code: "too-costly", "the request body is larger than this server accepts")
+    } catch let error as PostgresError where error.kind == .connectionUnavailable {
+        var outcome = OperationOutcome(status: .serviceUnavailable, code: "transient", "the database is unavailable: try again shortly")
+        outcome.retryAfter = 5
+        throw outcome
     } catch let error as HTTPError {
         throw OperationOutcome(
             status: error.status, code: error.status == .contentTooLarge ? "too-costly" : "invalid",

@@ -62,6 +62,42 @@ struct SubscriptionRoutes: Sendable {
         return try Response.json(resource, status: .ok, contentType: "application/fhir+json")
     }
 
+    /// `$status`: the subscription's SubscriptionStatus (R4 backport), in a searchset Bundle.
+    func status(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.require(.referrer, .coordinator, .service)
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw OperationOutcome.notFound("Subscription") }
+        let row = try await store.pool.withConnection { connection in
+            try await connection.query("SELECT owner_subject, status, events_since_start, error FROM fhir_subscription WHERE id = \(id)::uuid").first
+        }
+        guard let row else { throw OperationOutcome.notFound("Subscription") }
+        let owner: String = try row.decode("owner_subject")
+        guard actor.has(.coordinator) || owner == actor.subject else { throw OperationOutcome.notFound("Subscription") }
+        let subscriptionURL = "\(settings.baseURL)/Subscription/\(id.uuidString.lowercased())"
+        var parameters: [AnyJSON] = [
+            .object(["name": .string("subscription"), "valueReference": .object(["reference": .string(subscriptionURL)])]),
+            .object(["name": .string("topic"), "valueCanonical": .string(FHIRSubscriptions.taskTopic)]),
+            .object(["name": .string("status"), "valueCode": .string(try row.decode("status"))]),
+            .object(["name": .string("type"), "valueCode": .string("query-status")]),
+            .object(["name": .string("events-since-subscription-start"), "valueString": .string(String(try row.decode("events_since_start", as: Int.self)))]),
+        ]
+        if let error = try row.decode("error", as: String?.self) {
+            parameters.append(.object(["name": .string("error"), "valueCodeableConcept": .object(["text": .string(error)])]))
+        }
+        let bundle: AnyJSON = .object([
+            "resourceType": .string("Bundle"), "type": .string("searchset"), "total": .number(1),
+            "entry": .array([.object([
+                "fullUrl": .string("urn:uuid:\(UUID.random().uuidString.lowercased())"),
+                "resource": .object([
+                    "resourceType": .string("Parameters"),
+                    "meta": .object(["profile": .array([.string(FHIRSubscriptions.statusProfile)])]),
+                    "parameter": .array(parameters),
+                ]),
+                "search": .object(["mode": .string("match")]),
+            ])]),
+        ])
+        return try Response.json(bundle, status: .ok, contentType: "application/fhir+json")
+    }
+
     /// Turns the subscription off and drops what it had not sent yet.
     func delete(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         let actor = try context.require(.referrer, .coordinator, .service)
