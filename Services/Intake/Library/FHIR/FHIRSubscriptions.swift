@@ -49,14 +49,13 @@ enum FHIRSubscriptions {
             "owner": "Organization/\(site)", "requester": try task.decode("requester", as: String?.self) ?? "",
             "status": try task.decode("status"), "code": "fulfill", "focus": "ServiceRequest/\(try task.decode("service_request_id", as: String.self))",
         ]
-        let access = ReferralTasks.Stored(
-            task: .placeholder, site: site, referrerID: try task.decode("referrer_id"), submittedBy: try task.decode("submitted_by"), serviceRequest: nil)
+        let audience = ReferralTasks.Audience(site: site, referrerID: try task.decode("referrer_id"), submittedBy: try task.decode("submitted_by"))
         for subscription in subscriptions {
             let owner = Identity(
                 subject: try subscription.decode("owner_subject"),
                 roles: Set(try subscription.decode("owner_roles", as: [String].self).compactMap(Role.init(rawValue:))),
                 site: try subscription.decode("owner_site", as: String?.self))
-            guard access.isVisible(to: owner) else { continue }
+            guard audience.includes(owner) else { continue }
             let filters = try JSONDecoder().decode([String: [String]].self, from: Data(try subscription.decode("filters", as: String.self).utf8))
             guard filters.allSatisfy({ name, accepted in values[name].map { accepted.contains($0) } ?? false }) else { continue }
             let id: UUID = try subscription.decode("id")
@@ -87,15 +86,6 @@ enum FHIRSubscriptions {
 
     struct FilterProblem: Error {
         var detail: String
-    }
-}
-
-extension FHIR.Task {
-    /// Only for access checks, which read the site and owners and never the Task.
-    static var placeholder: FHIR.Task {
-        FHIR.Task(
-            id: "", meta: .init(), basedOn: [], status: "", statusReason: nil, businessStatus: .init(coding: nil, text: nil), priority: "",
-            code: .init(coding: nil, text: nil), focus: .init(reference: nil), for: nil, authoredOn: "", lastModified: "", requester: nil, owner: nil, output: nil)
     }
 }
 
@@ -207,7 +197,7 @@ struct SubscriptionDelivery: Service {
     let logger: Logger
     var client: HTTPClient = .shared
     var lease: Duration = .seconds(60)
-    var pollInterval: Duration = .milliseconds(250)
+    var pollInterval: Duration = .milliseconds(500)
     var batch = 16
 
     func run() async throws {
@@ -241,6 +231,7 @@ struct SubscriptionDelivery: Service {
             claimed = try await claim()
         } catch {
             logger.warning("could not claim subscription notifications; retrying", metadata: ["error": "\(error)"])
+            try? await Task.sleep(for: .seconds(1))
             return 0
         }
         guard !claimed.isEmpty else { return 0 }

@@ -121,25 +121,32 @@ enum ReferralTasks {
 
     // MARK: reading
 
-    /// A Task with what decides who may see it.
-    struct Stored: Sendable {
-        var task: FHIR.Task
+    /// What decides who may see a referral's Task.
+    struct Audience: Sendable {
         var site: String
         var referrerID: String
         var submittedBy: String
-        var serviceRequest: String?
 
         /// The same rule as intake's other reads, with the site claim a boundary for services
         /// too: coordinators see every Task; a service without a site claim (Passerelle's own)
         /// too; a service with one, its site's Tasks and those it sent; link workers their site's;
         /// referrers theirs.
-        func isVisible(to actor: Identity) -> Bool {
+        func includes(_ actor: Identity) -> Bool {
             if actor.has(.coordinator) { return true }
             if actor.has(.service) && (actor.site == nil || actor.site == site || actor.subject == submittedBy) { return true }
             if actor.has(.linkWorker) && actor.site == site { return true }
             if actor.has(.referrer) && (actor.subject == referrerID || actor.subject == submittedBy) { return true }
             return false
         }
+    }
+
+    /// A Task as stored, with who may see it and the ServiceRequest it follows.
+    struct Stored: Sendable {
+        var task: FHIR.Task
+        var audience: Audience
+        var serviceRequest: String?
+
+        func isVisible(to actor: Identity) -> Bool { audience.includes(actor) }
     }
 
     static let selectColumns = """
@@ -189,7 +196,7 @@ enum ReferralTasks {
                 owner: .init(reference: "Organization/\(site)", display: site),
                 output: outputs.isEmpty ? nil : outputs)
             return Stored(
-                task: task, site: site, referrerID: try row.decode("referrer_id"), submittedBy: try row.decode("submitted_by"),
+                task: task, audience: .init(site: site, referrerID: try row.decode("referrer_id"), submittedBy: try row.decode("submitted_by")),
                 serviceRequest: try row.decode("service_request", as: String?.self))
         }
     }
