@@ -197,6 +197,12 @@ struct GravityTests {
             #expect(try issues(revoked).contains { $0.expression == "ServiceRequest.status" && $0.diagnostics.contains("revoked") })
             let proposal = try await post(client, "/fhir/r4/ServiceRequest", try GravityFixtures.changedRequest { $0["id"] = "sr-proposal"; $0["intent"] = "proposal" }, token: ehr)
             #expect(try issues(proposal).contains { $0.expression == "ServiceRequest.intent" })
+            // The subject asked not to be contacted: the client is recorded without consent to contact.
+            let prohibited = try GravityFixtures.changedRequest {
+                $0["id"] = "sr-no-contact"
+                $0["orderDetail"] = [["coding": [["system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes", "code": "contacting-subject-prohibited"]]]]
+            }
+            #expect(try await post(client, "/fhir/r4/ServiceRequest", prohibited, token: ehr).status == .created)
             // original-order, the IG's other intent, is an order.
             let original = try await post(client, "/fhir/r4/ServiceRequest", try GravityFixtures.changedRequest { $0["id"] = "sr-original"; $0["intent"] = "original-order" }, token: ehr)
             #expect(original.status == .created)
@@ -212,8 +218,10 @@ struct GravityTests {
         #expect(try row.decode("needs", as: [String].self) == ["food-security"])
         #expect(try row.decode("family_name", as: String.self) == "BAXTER", "the name in use now")
         #expect(try row.decode("postal_code", as: String?.self) == "74048", "the address in use now")
-        #expect(try await fixture.count("referral") == 2)
-        #expect(try await fixture.count("fhir_task") == 2)
+        #expect(try await fixture.count("referral") == 3)
+        #expect(try await fixture.count("fhir_task") == 3)
+        let received = try await fixture.events("passerelle.referral.received.v1")
+        #expect(received.filter { $0.contains("\"contact\":false") }.count == 1, "only the request whose subject may not be contacted")
         await fixture.tearDown()
     }
 

@@ -101,6 +101,12 @@ enum FHIRReferralMapping {
             let purposes = (given.provision?.purpose ?? []).compactMap(\.code)
             consent = .init(contact: permit, shareWithPartners: permit && actions.contains("disclose"), evaluationUse: permit && purposes.contains("HRESCH"))
         }
+        // The subject asked not to be contacted about this request (SDOHCC orderDetail, e.g. where
+        // contact may put them at risk): whatever else was consented, Passerelle does not contact them.
+        let contactProhibited = (request.orderDetail ?? []).contains { detail in
+            (detail.coding ?? []).contains { $0.system == gravityCategorySystem && $0.code == "contacting-subject-prohibited" }
+        }
+        if contactProhibited { consent.contact = false }
         var answers: [String: String] = [:]
         func collect(_ items: [FHIR.QuestionnaireResponse.Item]) {
             for item in items {

@@ -81,6 +81,7 @@ enum FHIR {
         var subject: Reference?
         var requester: Reference?
         var performer: [Reference]?
+        var orderDetail: [CodeableConcept]?
         var reasonReference: [Reference]?
         var supportingInfo: [Reference]?
         var note: [Annotation]?
