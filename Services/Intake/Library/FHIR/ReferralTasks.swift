@@ -12,6 +12,8 @@ enum ReferralTasks {
     static let taskCodeSystem = "http://hl7.org/fhir/CodeSystem/task-code"
     static let businessStatusSystem = "https://passerelle.example/fhir/CodeSystem/referral-status"
     static let taskProfile = "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-TaskForReferralManagement"
+    /// The IG's own code system (SDOH categories, `resulting-activity`, …).
+    static let sdohccTemporaryCodes = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
 
     /// What the referral's door knows when it is created.
     struct Draft: Sendable {
@@ -58,7 +60,7 @@ enum ReferralTasks {
         if status == .completed, let outcome {
             let requested = try row.decode("requested_service", as: String?.self).map { try JSONDecoder().decode(FHIR.CodeableConcept.self, from: Data($0.utf8)) }
             outputs.append(.init(
-                type: .init(coding: [.init(system: FHIRReferralMapping.gravityCategorySystem, code: "resulting-activity", display: "Resulting Activity")], text: nil),
+                type: .init(coding: [.init(system: sdohccTemporaryCodes, code: "resulting-activity", display: "Resulting Activity")], text: nil),
                 valueCodeableConcept: .init(coding: requested?.coding, text: outcome)))
         }
         try session.execute("""
