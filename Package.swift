@@ -45,7 +45,7 @@ func service(_ name: String, product: String, extra: [Target.Dependency] = []) -
             name: "\(name)Tests",
             dependencies: [.target(name: "\(name)Service"), "TestSupport", hummingbirdTesting, httpTypes],
             path: "Tests/\(name)Tests",
-            exclude: ["Intake": ["check_openapi.py"], "Notification": ["smtp_sink.py", "http_receiver.py"]][name] ?? [],
+            exclude: ["Intake": ["check_openapi.py", "subscription_receiver.py", "Fixtures"], "Notification": ["smtp_sink.py", "http_receiver.py"]][name] ?? [],
             swiftSettings: strict
         ),
     ]
@@ -120,7 +120,7 @@ let package = Package(
             swiftSettings: strict
         ),
     ]
-        + service("Intake", product: "passerelle-intake")
+        + service("Intake", product: "passerelle-intake", extra: [crypto, httpClient, nioCore, nioPosix, nioHTTP1, lifecycle])
         + service("Matching", product: "passerelle-matching")
         + service("Notification", product: "passerelle-notification", extra: [crypto, mustache, httpClient, nioCore, nioPosix, nioHTTP1, nioSSL, lifecycle, metrics])
         + service("Evaluation", product: "passerelle-evaluation", extra: [crypto]),

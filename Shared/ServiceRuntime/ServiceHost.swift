@@ -23,11 +23,16 @@ public protocol PasserelleService {
     /// Long-running work of the service's own (e.g. notification's delivery loop); started
     /// after the relay and stopped before it.
     static func backgroundServices(components: ServiceComponents) -> [any Service]
+    /// Whether `/health/ready` waits until the service's consumers have joined their groups.
+    /// A service whose HTTP door does not depend on what it consumes says no, so that a rebalance
+    /// or a topic not created yet does not take it out of service.
+    static var readinessAwaitsConsumers: Bool { get }
 }
 
 extension PasserelleService {
     public static var commands: [any ParsableCommand.Type] { [] }
     public static func backgroundServices(components: ServiceComponents) -> [any Service] { [] }
+    public static var readinessAwaitsConsumers: Bool { true }
 }
 
 /// The shared parts every service works with.
@@ -81,7 +86,7 @@ public struct ServiceHost: Sendable {
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: AuthenticationMiddleware(verifier: components.verifier))
         let consumers = S.consumers(components: components)
-        HealthRoutes(pool: pool, producer: producer, gate: gate, consumers: consumers).add(to: router)
+        HealthRoutes(pool: pool, producer: producer, gate: gate, consumers: S.readinessAwaitsConsumers ? consumers : []).add(to: router)
         try await S.addRoutes(to: router, components: components)
 
         let application = Application(

@@ -184,6 +184,72 @@ struct EndToEndTests {
         await pool.close()
     }
 
+    @Test("an EHR's FHIR referral: the connection a link worker makes in matching shows in intake's Task, through the broker")
+    func connectionReachesTheTask() async throws {
+        let deployment = TestDeployment()
+        try await deployment.createTopics()
+        let logger = TestEnvironment.logger
+        let intake = try await ServiceHost.build(IntakeService.self, settings: deployment.settings("intake"), logger: logger)
+        let matching = try await ServiceHost.build(MatchingService.self, settings: deployment.settings("matching"), logger: logger)
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
+        // The Gravity IG's own Patient and active food-insecurity ServiceRequest (no performer).
+        let fixtures = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/IntakeTests/Fixtures/gravity")
+        let patient = try String(contentsOf: fixtures.appendingPathComponent("Patient-pat-53234.json"), encoding: .utf8)
+        let request = try String(contentsOf: fixtures.appendingPathComponent("ServiceRequest-SDOHCC-ServiceRequestActiveFoodPantryApplicationAssistExample.json"), encoding: .utf8)
+        let bundle = #"{"resourceType": "Bundle", "type": "transaction", "entry": [{"fullUrl": "Patient/pat-53234", "resource": \#(patient)}, {"resource": \#(request)}]}"#
+
+        try await running([intake, matching]) {
+            for host in [intake, matching] {
+                let ready = try await eventually { (try? await http("GET", "http://127.0.0.1:\(host.components.settings.httpPort)/health/ready").status) == 200 }
+                #expect(ready, "\(host.components.settings.serviceName) becomes ready")
+            }
+            let coordinator = try await deployment.token(.coordinator, subject: "coord")
+            let matchingBase = "http://127.0.0.1:\(matching.components.settings.httpPort)"
+            let intakeBase = "http://127.0.0.1:\(intake.components.settings.httpPort)"
+            let saved = try await http("POST", "\(matchingBase)/v1/resources", token: coordinator, body: Data(#"""
+                {"organisation": "Banque alimentaire d'Ottawa", "name": "Comptoir alimentaire", "kind": "external-partner", "categories": ["food-security"],
+                 "description": "", "languages": ["fr", "en"], "interpretationAvailable": false, "delivery": ["in-person"],
+                 "coordinates": {"latitude": 45.40, "longitude": -75.72}, "weekdays": [3], "eligibility": {"areas": []}, "accessibility": [],
+                 "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": [], "active": true}
+                """#.utf8))
+            #expect(saved.status == 201)
+            let resourceID = try #require(try JSONSerialization.jsonObject(with: saved.body) as? [String: Any])["id"] as! String
+
+            let ehr = try await deployment.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+            let created = try await http("POST", "\(intakeBase)/fhir/r4", token: ehr, body: Data(bundle.utf8))
+            #expect(created.status == 201, "\(String(decoding: created.body, as: UTF8.self))")
+            let search = try await http("GET", "\(intakeBase)/fhir/r4/Task?focus=ServiceRequest/SDOHCC-ServiceRequestActiveFoodPantryApplicationAssistExample", token: ehr)
+            let entry = try #require(((try JSONSerialization.jsonObject(with: search.body) as? [String: Any])?["entry"] as? [[String: Any]])?.first)
+            let taskID = try #require((entry["resource"] as? [String: Any])?["id"] as? String)
+
+            // Matching has the referral (through the referrals topic); a link worker connects the client.
+            let known = try await eventually {
+                try await pool.withConnection {
+                    try await $0.query("SELECT count(*) AS n FROM \(identifier: "matching_\(deployment.id)").referral_intake WHERE referral_id = \(taskID)::uuid").first!.decode("n", as: Int.self)
+                } == 1
+            }
+            #expect(known)
+            let proposed = try await http("POST", "\(matchingBase)/v1/referrals/\(taskID)/connections", token: coordinator, body: Data(#"{"resourceId": "\#(resourceID)"}"#.utf8))
+            #expect(proposed.status == 201, "\(String(decoding: proposed.body, as: UTF8.self))")
+            let connectionID = try #require(try JSONSerialization.jsonObject(with: proposed.body) as? [String: Any])["id"] as! String
+            for status in ["accepted", "enrolled"] {
+                let moved = try await http("PATCH", "\(matchingBase)/v1/connections/\(connectionID)", token: coordinator, body: Data(#"{"status": "\#(status)"}"#.utf8))
+                #expect(moved.status == 200)
+            }
+            // The connection events come back to intake over the matching topic: the Task shows it.
+            let shown = try await eventually {
+                let task = try await http("GET", "\(intakeBase)/fhir/r4/Task/\(taskID)", token: ehr)
+                let outputs = (try JSONSerialization.jsonObject(with: task.body) as? [String: Any])?["output"] as? [[String: Any]] ?? []
+                return outputs.contains { $0["valueString"] as? String == "enrolled: Comptoir alimentaire (external-partner)" }
+            }
+            #expect(shown, "the Task's output names the connection made")
+        }
+        for service in ["intake", "matching"] {
+            try await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: "\(service)_\(deployment.id)") CASCADE") }
+        }
+        await pool.close()
+    }
+
     @Test("a service started while PostgreSQL and the broker are down stays up, says not ready, answers 503, and recovers")
     func startsWithDependenciesDown() async throws {
         let deployment = TestDeployment()

@@ -42,7 +42,7 @@ enum GravityExamples {
           {"fullUrl": "urn:uuid:5f8a7b8e-1111-4bbb-8ccc-000000000002", "resource": \(serviceRequest), "request": {"method": "POST", "url": "ServiceRequest"}},
           {"resource": {"resourceType": "Consent", "status": "active",
                         "provision": {"type": "permit", "action": [{"coding": [{"code": "disclose"}]}], "purpose": [{"code": "HRESCH"}]}}},
-          {"resource": {"resourceType": "QuestionnaireResponse",
+          {"resource": {"resourceType": "QuestionnaireResponse", "status": "completed",
                         "item": [{"linkId": "/88122-7", "answer": [{"valueCoding": {"code": "LA28397-0"}}]}]}},
           {"resource": {"resourceType": "Condition", "id": "food-insecurity-condition"}}
         ]}
@@ -85,7 +85,7 @@ struct FHIRTests {
             let finished = try #require(((done["entry"] as? [[String: Any]])?.first?["resource"]) as? [String: Any])
             #expect(finished["status"] as? String == "completed")
             let output = try #require((finished["output"] as? [[String: Any]])?.first)
-            #expect(output["valueString"] as? String == "enrolled at the community food bank")
+            #expect((output["valueCodeableConcept"] as? [String: Any])?["text"] as? String == "enrolled at the community food bank")
         }
         let referral = try #require(try await fixture.pool.withConnection { connection -> PostgresRow? in
             try await connection.query("SELECT needs, priority, external_id, site FROM \(identifier: fixture.schema).referral").first
@@ -132,7 +132,8 @@ struct FHIRTests {
                 ("/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(categories: []), "Gravity SDOH category"),
                 ("/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(status: "draft"), "active"),
                 ("/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(subject: "Patient/unknown"), "unknown"),
-                ("/fhir/r4/ServiceRequest", #"{"resourceType": "ServiceRequest", "status": 5}"#, "not valid FHIR"),
+                ("/fhir/r4/ServiceRequest", #"{"resourceType": "ServiceRequest", "status": 5}"#, "ServiceRequest.status: must be a code"),
+                ("/fhir/r4/ServiceRequest", #"{"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/pat-53234"}, "note": [{"text": 5}]}"#, "not valid FHIR"),
                 ("/fhir/r4/Bundle", GravityExamples.bundle(type: "document"), "transaction"),
                 ("/fhir/r4/Bundle", GravityExamples.bundle(serviceRequest: GravityExamples.serviceRequest(subject: "urn:uuid:missing")), "not a Patient"),
             ]

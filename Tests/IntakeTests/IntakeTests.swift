@@ -21,8 +21,8 @@ struct IntakeFixture {
     var id: String { String(schema.dropFirst("intake_".count)) }
     var pool: PostgresConnectionPool { test.pool }
 
-    static func make() async throws -> IntakeFixture {
-        IntakeFixture(test: try await ServiceTestHost.make(IntakeService.self))
+    static func make(environment: [String: String] = [:]) async throws -> IntakeFixture {
+        IntakeFixture(test: try await ServiceTestHost.make(IntakeService.self, environment: environment))
     }
 
     func token(_ role: Role, subject: String = "dr-tremblay", site: String? = nil) async throws -> String {
@@ -414,6 +414,8 @@ struct IntakeTests {
             "GET /openapi.json", "GET /health/live", "GET /health/ready", "GET /metrics", "POST /v1/referrals", "GET /v1/referrals",
             "GET /v1/referrals/{id}", "POST /v1/referrals/{id}/transitions", "GET /v1/referrals/{id}/audit", "PUT /v1/clients/{id}/consent",
             "DELETE /v1/clients/{id}", "POST /fhir/r4/Patient", "POST /fhir/r4/ServiceRequest", "POST /fhir/r4/Bundle", "GET /fhir/r4/Task",
+            "POST /fhir/r4", "GET /fhir/r4/metadata", "GET /fhir/r4/ServiceRequest/{id}", "GET /fhir/r4/Task/{id}", "POST /fhir/r4/Subscription",
+            "GET /fhir/r4/Subscription/{id}", "GET /fhir/r4/Subscription/{id}/$status", "DELETE /fhir/r4/Subscription/{id}",
         ]
         let path = NSTemporaryDirectory() + "intake-openapi-\(fixture.id).json"
         try await fixture.host.application.test(.router) { client in
@@ -426,9 +428,9 @@ struct IntakeTests {
                 let parts = route.split(separator: " ")
                 let uri = String(parts[1]).replacingOccurrences(of: "{id}", with: UUID().uuidString)
                 let response = try await client.execute(uri: uri, method: HTTPRequest.Method(String(parts[0]))!, headers: [.authorization: "Bearer \(token)"])
-                // A handler's 404 ("no referral with that id") names what is missing; the router's
-                // 404 for an unknown route has no detail.
-                let routed = try response.status != .notFound || json(response)["detail"] != nil
+                // A handler's 404 ("no referral with that id") names what is missing, in a problem's
+                // detail or an OperationOutcome; the router's 404 for an unknown route has neither.
+                let routed = try response.status != .notFound || json(response)["detail"] != nil || json(response)["resourceType"] as? String == "OperationOutcome"
                 #expect(routed, "\(route) is routed")
             }
         }

@@ -99,6 +99,12 @@ extension ReferralStore {
             try await connection.query("""
                 DELETE FROM outbox WHERE event_type = \(ClientProfileV1.eventType) AND record_key = \(clientID.uuidString.lowercased()) AND sent_at IS NOT NULL
                 """)
+            // Patients posted for the client's FHIR referrals go too (their Tasks and ServiceRequests
+            // go with the referrals).
+            try await connection.query("""
+                DELETE FROM fhir_patient WHERE 'Patient/' || id IN (
+                    SELECT t.patient->>'reference' FROM fhir_task t JOIN referral r ON r.id = t.referral_id WHERE r.client_id = \(clientID)::uuid)
+                """)
             try await connection.query("DELETE FROM client WHERE id = \(clientID)::uuid")  // cascades to referrals and their history
             try await audit("erase", referral: nil, client: clientID, actor: actor, requestID: requestID, on: connection)
         }

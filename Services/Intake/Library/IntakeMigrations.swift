@@ -76,6 +76,8 @@ enum IntakeMigrations {
         auditAndInbox,
         fhirPatients,
         MessagingSchema.wakeUpsAfterCommit(version: 5),
+        fhirTasksAndSubscriptions,
+        fhirTaskConnections,
     ]
 }
 
@@ -105,5 +107,100 @@ extension IntakeMigrations {
             resource jsonb NOT NULL,
             created_at timestamptz NOT NULL DEFAULT now()
         );
+        """)
+}
+
+extension IntakeMigrations {
+    static let fhirTasksAndSubscriptions = Migration(6, "fhir_tasks_and_subscriptions", """
+        -- The FHIR Task of each referral that names a ServiceRequest (its id is the referral's),
+        -- moved with the referral in the transaction that changes it.
+        CREATE TABLE fhir_task (
+            referral_id uuid PRIMARY KEY REFERENCES referral (id) ON DELETE CASCADE,
+            service_request_id text NOT NULL UNIQUE,
+            service_request jsonb,
+            patient jsonb,
+            requester jsonb NOT NULL,
+            requested_service jsonb,
+            submitted_by text NOT NULL,
+            status text NOT NULL,
+            business_status text NOT NULL,
+            business_status_text text NOT NULL,
+            status_reason text,
+            outputs jsonb NOT NULL DEFAULT '[]',
+            version integer NOT NULL,
+            authored_on timestamptz NOT NULL,
+            last_modified timestamptz NOT NULL
+        );
+
+        -- Referrals received before Tasks existed get theirs, at their current status.
+        INSERT INTO fhir_task (referral_id, service_request_id, requester, submitted_by, status, business_status, business_status_text,
+            status_reason, outputs, version, authored_on, last_modified)
+        SELECT r.id, r.external_id, jsonb_build_object('display', r.referrer_id), r.referrer_id,
+            CASE r.status WHEN 'received' THEN 'requested' ELSE r.status END, r.status, r.status, h.reason,
+            CASE WHEN r.status = 'completed' AND h.outcome IS NOT NULL THEN jsonb_build_array(jsonb_build_object(
+                'type', jsonb_build_object('coding', jsonb_build_array(jsonb_build_object(
+                    'system', 'http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes', 'code', 'resulting-activity'))),
+                'valueCodeableConcept', jsonb_build_object('text', h.outcome))) ELSE '[]'::jsonb END,
+            1, r.received_at, r.updated_at
+        FROM referral r
+        LEFT JOIN LATERAL (SELECT reason, outcome FROM referral_status_history WHERE referral_id = r.id ORDER BY version DESC LIMIT 1) h ON true
+        WHERE r.external_id IS NOT NULL;
+
+        -- Topic-based subscriptions (FHIR R4 backport) with a rest-hook channel. The subscriber's
+        -- identity is kept: it is notified only of Tasks it may read.
+        CREATE TABLE fhir_subscription (
+            id uuid PRIMARY KEY,
+            owner_subject text NOT NULL,
+            owner_roles text[] NOT NULL,
+            owner_site text,
+            topic text NOT NULL,
+            filters jsonb NOT NULL DEFAULT '{}',
+            endpoint text NOT NULL,
+            secret text NOT NULL,
+            headers text[] NOT NULL DEFAULT '{}',
+            content text NOT NULL,
+            reason text NOT NULL,
+            status text NOT NULL,
+            end_at timestamptz,
+            events_since_start bigint NOT NULL DEFAULT 0,
+            error text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );
+
+        -- Notifications to send, written in the transaction of the change they announce
+        -- (outbox-like): claimed with a lease, retried with backoff, each kept once sent.
+        CREATE TABLE fhir_subscription_notification (
+            id uuid PRIMARY KEY,
+            subscription_id uuid NOT NULL REFERENCES fhir_subscription (id) ON DELETE CASCADE,
+            kind text NOT NULL,
+            event_number bigint,
+            focus text,
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            lease_until timestamptz,
+            attempts integer NOT NULL DEFAULT 0,
+            sent_at timestamptz,
+            given_up_at timestamptz,
+            last_error text
+        );
+        CREATE INDEX fhir_subscription_notification_due ON fhir_subscription_notification (subscription_id, created_at)
+            WHERE sent_at IS NULL AND given_up_at IS NULL;
+        """)
+}
+
+extension IntakeMigrations {
+    static let fhirTaskConnections = Migration(7, "fhir_task_connections", """
+        -- What matching reports of each connection of a referral that has a Task (its events on the
+        -- matching topic): the Task's output. The newest change of each connection wins.
+        CREATE TABLE fhir_task_connection (
+            connection_id uuid PRIMARY KEY,
+            referral_id uuid NOT NULL REFERENCES fhir_task (referral_id) ON DELETE CASCADE,
+            resource_name text,
+            resource_kind text,
+            state text NOT NULL,
+            changed_at timestamptz NOT NULL
+        );
+        CREATE INDEX fhir_task_connection_referral ON fhir_task_connection (referral_id, changed_at);
         """)
 }

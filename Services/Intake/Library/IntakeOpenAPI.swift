@@ -778,6 +778,413 @@ enum IntakeOpenAPI {
                 }
               }
             },
+            "/fhir/r4": {
+              "post": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "postFHIRTransaction",
+                "summary": "Refer with a FHIR transaction Bundle at the base",
+                "description": "The same as POST /fhir/r4/Bundle, at the address FHIR clients send transactions to.",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/fhir+json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/FHIRBundle"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "201": {
+                    "description": "The referral was created; Location is ServiceRequest/{id}; the response lists the Task too.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRBundleResponse"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Location": {
+                        "$ref": "#/components/headers/Location"
+                      }
+                    }
+                  },
+                  "200": {
+                    "description": "The ServiceRequest was taken in before: nothing new was created.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRBundleResponse"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Location": {
+                        "$ref": "#/components/headers/Location"
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/FHIRBadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/PayloadTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/FHIRUnprocessable"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/fhir/r4/metadata": {
+              "get": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "getFHIRCapabilityStatement",
+                "summary": "The FHIR CapabilityStatement",
+                "description": "What this FHIR endpoint supports (resources, interactions, search parameters, the subscription topic). Open: no token needed.",
+                "security": [],
+                "responses": {
+                  "200": {
+                    "description": "The CapabilityStatement.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRCapabilityStatement"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  }
+                }
+              }
+            },
+            "/fhir/r4/ServiceRequest/{id}": {
+              "get": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "readFHIRServiceRequest",
+                "summary": "Read a ServiceRequest as it was received",
+                "description": "Coordinators, link workers of its site, the referrer, and services (those with a site claim: their site's or what they sent) may read it; anyone else gets 404.",
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "description": "The ServiceRequest id it was sent with (or was given).",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The ServiceRequest, with its id.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRServiceRequest"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/FHIRNotFound"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/fhir/r4/Task/{id}": {
+              "get": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "readFHIRTask",
+                "summary": "Read the Task of a referral",
+                "description": "The SDOHCC Task For Referral Management intake keeps for the referral: status, businessStatus, statusReason and output follow the referral. The same readers as the ServiceRequest; anyone else gets 404.",
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "description": "The Task id: the referral id (lowercase UUID).",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The Task; ETag is its version.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRTask"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/FHIRNotFound"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/fhir/r4/Subscription": {
+              "post": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "createFHIRSubscription",
+                "summary": "Subscribe to Task changes (R4 backport, rest-hook)",
+                "description": "Referrers, coordinators and services may subscribe to the Gravity Task topic. The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/fhir+json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/FHIRSubscription"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "201": {
+                    "description": "The subscription, status requested, without its secret; Location is Subscription/{id}.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRSubscription"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "Location": {
+                        "$ref": "#/components/headers/Location"
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/FHIRBadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/PayloadTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/FHIRUnprocessable"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/fhir/r4/Subscription/{id}": {
+              "get": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "readFHIRSubscription",
+                "summary": "Read a subscription and its status",
+                "description": "Its owner or a coordinator; anyone else gets 404. The secret is never shown and header values are hidden.",
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "description": "The subscription id (UUID).",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The subscription: requested, active, error (with the last delivery error) or off.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FHIRSubscription"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/FHIRNotFound"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              },
+              "delete": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "deleteFHIRSubscription",
+                "summary": "Turn a subscription off",
+                "description": "Its owner or a coordinator; notifications not yet sent are dropped.",
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "description": "The subscription id (UUID).",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "204": {
+                    "description": "The subscription is off."
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/FHIRNotFound"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
+            "/fhir/r4/Subscription/{id}/$status": {
+              "get": {
+                "tags": [
+                  "fhir"
+                ],
+                "operationId": "getFHIRSubscriptionStatus",
+                "summary": "The $status of a subscription (R4 backport)",
+                "description": "Its owner or a coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.",
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "description": "The subscription id (UUID).",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The SubscriptionStatus in a searchset Bundle.",
+                    "content": {
+                      "application/fhir+json": {
+                        "schema": {
+                          "type": "object",
+                          "required": [
+                            "resourceType",
+                            "type",
+                            "entry"
+                          ],
+                          "properties": {
+                            "resourceType": {
+                              "const": "Bundle"
+                            },
+                            "type": {
+                              "const": "searchset"
+                            },
+                            "entry": {
+                              "type": "array",
+                              "items": {
+                                "type": "object"
+                              }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/FHIRUnauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/FHIRForbidden"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/FHIRNotFound"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/InternalError"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/Unavailable"
+                  }
+                }
+              }
+            },
             "/fhir/r4/Task": {
               "get": {
                 "tags": [
@@ -785,23 +1192,40 @@ enum IntakeOpenAPI {
                 ],
                 "operationId": "searchFHIRTask",
                 "summary": "Follow a referral as a FHIR Task",
-                "description": "Referrers (their own referrals), link workers (their site's), coordinators and services may search the Task that tracks a ServiceRequest; others get an empty searchset.",
+                "description": "Referrers (their own referrals), link workers (their site's), coordinators and services (with a site claim: their site's or what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.",
                 "parameters": [
                   {
                     "name": "focus",
                     "in": "query",
-                    "required": true,
-                    "description": "ServiceRequest/{id}, the id the ServiceRequest was sent with.",
+                    "required": false,
+                    "description": "ServiceRequest/{id} (comma-separated for several).",
                     "schema": {
-                      "type": "string",
-                      "pattern": "^ServiceRequest/.+$"
+                      "type": "string"
                     },
                     "example": "ServiceRequest/sr-2026-0001"
+                  },
+                  {
+                    "name": "based-on",
+                    "in": "query",
+                    "required": false,
+                    "description": "ServiceRequest/{id}: the same Tasks as focus (a referral Task is based on its ServiceRequest).",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "_id",
+                    "in": "query",
+                    "required": false,
+                    "description": "Task ids, comma-separated (at most 100 ids in all).",
+                    "schema": {
+                      "type": "string"
+                    }
                   }
                 ],
                 "responses": {
                   "200": {
-                    "description": "A searchset with the referral's Task, or none.",
+                    "description": "A searchset with the Tasks found that the caller may see.",
                     "content": {
                       "application/fhir+json": {
                         "schema": {
@@ -1606,7 +2030,7 @@ enum IntakeOpenAPI {
                           "items": {
                             "type": "string"
                           },
-                          "description": "Where the problem is, e.g. ServiceRequest.subject."
+                          "description": "The FHIRPath of the element at fault, e.g. ServiceRequest.subject or Bundle.entry[1].resource.category[1].coding[0].code."
                         }
                       }
                     }
@@ -1767,15 +2191,13 @@ enum IntakeOpenAPI {
               },
               "FHIRServiceRequest": {
                 "type": "object",
-                "description": "A Gravity Project SDOH ServiceRequest: active, intent order, at least one Gravity SDOH category, the performer referencing the site (Organization/{site}), and the requester.",
+                "description": "A Gravity Project SDOH ServiceRequest: active, an order (order, original-order, reflex-order, filler-order, instance-order), at least one Gravity SDOH category. The performer, if any, references the receiving site (Organization/{site}); without one the site is the sender's token site claim, else the configured default organization. Without a requester the sender refers in its own name.",
                 "required": [
                   "resourceType",
                   "status",
                   "intent",
                   "category",
-                  "subject",
-                  "requester",
-                  "performer"
+                  "subject"
                 ],
                 "properties": {
                   "resourceType": {
@@ -1965,11 +2387,14 @@ enum IntakeOpenAPI {
               },
               "FHIRTask": {
                 "type": "object",
+                "description": "An SDOHCC Task For Referral Management, owned by Passerelle: one per referral that names a ServiceRequest.",
                 "required": [
                   "resourceType",
                   "id",
                   "status",
+                  "businessStatus",
                   "intent",
+                  "code",
                   "focus",
                   "authoredOn",
                   "lastModified"
@@ -1981,6 +2406,30 @@ enum IntakeOpenAPI {
                   "id": {
                     "type": "string",
                     "description": "The referral id (lowercase UUID)."
+                  },
+                  "meta": {
+                    "type": "object",
+                    "properties": {
+                      "versionId": {
+                        "type": "string"
+                      },
+                      "lastUpdated": {
+                        "type": "string",
+                        "format": "date-time"
+                      },
+                      "profile": {
+                        "type": "array",
+                        "items": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "basedOn": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/FHIRReference"
+                    }
                   },
                   "status": {
                     "type": "string",
@@ -1995,17 +2444,30 @@ enum IntakeOpenAPI {
                       "failed"
                     ]
                   },
+                  "statusReason": {
+                    "$ref": "#/components/schemas/FHIRCodeableConcept"
+                  },
+                  "businessStatus": {
+                    "$ref": "#/components/schemas/FHIRCodeableConcept"
+                  },
                   "intent": {
                     "const": "order"
+                  },
+                  "priority": {
+                    "type": "string",
+                    "enum": [
+                      "routine",
+                      "urgent"
+                    ]
+                  },
+                  "code": {
+                    "$ref": "#/components/schemas/FHIRCodeableConcept"
                   },
                   "focus": {
                     "$ref": "#/components/schemas/FHIRReference"
                   },
-                  "owner": {
+                  "for": {
                     "$ref": "#/components/schemas/FHIRReference"
-                  },
-                  "statusReason": {
-                    "$ref": "#/components/schemas/FHIRCodeableConcept"
                   },
                   "authoredOn": {
                     "type": "string",
@@ -2014,6 +2476,12 @@ enum IntakeOpenAPI {
                   "lastModified": {
                     "type": "string",
                     "format": "date-time"
+                  },
+                  "requester": {
+                    "$ref": "#/components/schemas/FHIRReference"
+                  },
+                  "owner": {
+                    "$ref": "#/components/schemas/FHIRReference"
                   },
                   "output": {
                     "type": "array",
@@ -2025,8 +2493,130 @@ enum IntakeOpenAPI {
                         },
                         "valueString": {
                           "type": "string"
+                        },
+                        "valueCodeableConcept": {
+                          "$ref": "#/components/schemas/FHIRCodeableConcept"
+                        },
+                        "valueReference": {
+                          "$ref": "#/components/schemas/FHIRReference"
                         }
                       }
+                    }
+                  }
+                }
+              },
+              "FHIRSubscription": {
+                "type": "object",
+                "description": "An R4 Subscriptions Backport Subscription to http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task with a rest-hook channel.",
+                "required": [
+                  "resourceType",
+                  "status",
+                  "reason",
+                  "criteria",
+                  "channel"
+                ],
+                "properties": {
+                  "resourceType": {
+                    "const": "Subscription"
+                  },
+                  "id": {
+                    "type": "string"
+                  },
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "requested",
+                      "active",
+                      "error",
+                      "off"
+                    ]
+                  },
+                  "reason": {
+                    "type": "string"
+                  },
+                  "end": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "error": {
+                    "type": "string"
+                  },
+                  "criteria": {
+                    "const": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task"
+                  },
+                  "_criteria": {
+                    "type": "object",
+                    "description": "backport-filter-criteria extensions, e.g. Task?owner=Organization/ottawa-west-chc (filters: owner, requester, status, code, focus)."
+                  },
+                  "channel": {
+                    "type": "object",
+                    "required": [
+                      "type",
+                      "endpoint"
+                    ],
+                    "properties": {
+                      "type": {
+                        "const": "rest-hook"
+                      },
+                      "endpoint": {
+                        "type": "string",
+                        "format": "uri"
+                      },
+                      "payload": {
+                        "type": "string",
+                        "enum": [
+                          "application/fhir+json",
+                          "application/json"
+                        ]
+                      },
+                      "_payload": {
+                        "type": "object",
+                        "description": "backport-payload-content extension: id-only (default) or empty."
+                      },
+                      "header": {
+                        "type": "array",
+                        "maxItems": 10,
+                        "items": {
+                          "type": "string"
+                        }
+                      },
+                      "extension": {
+                        "type": "array",
+                        "description": "https://passerelle.example/fhir/StructureDefinition/webhook-secret (valueString): the Standard Webhooks secret, 24 to 200 characters or whsec_<base64>; required on create, never returned.",
+                        "items": {
+                          "type": "object"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "FHIRCapabilityStatement": {
+                "type": "object",
+                "required": [
+                  "resourceType",
+                  "status",
+                  "kind",
+                  "fhirVersion",
+                  "rest"
+                ],
+                "properties": {
+                  "resourceType": {
+                    "const": "CapabilityStatement"
+                  },
+                  "fhirVersion": {
+                    "const": "4.0.1"
+                  },
+                  "status": {
+                    "type": "string"
+                  },
+                  "kind": {
+                    "type": "string"
+                  },
+                  "rest": {
+                    "type": "array",
+                    "items": {
+                      "type": "object"
                     }
                   }
                 }
@@ -2048,12 +2638,10 @@ enum IntakeOpenAPI {
                   },
                   "total": {
                     "type": "integer",
-                    "minimum": 0,
-                    "maximum": 1
+                    "minimum": 0
                   },
                   "entry": {
                     "type": "array",
-                    "maxItems": 1,
                     "items": {
                       "type": "object",
                       "required": [
@@ -2182,6 +2770,16 @@ enum IntakeOpenAPI {
               },
               "FHIRForbidden": {
                 "description": "The token carries none of the roles this operation needs.",
+                "content": {
+                  "application/fhir+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/OperationOutcome"
+                    }
+                  }
+                }
+              },
+              "FHIRNotFound": {
+                "description": "No such resource, or not one the caller may see (the same answer).",
                 "content": {
                   "application/fhir+json": {
                     "schema": {

@@ -5,11 +5,13 @@ import HTTPTypes
 import Hummingbird
 import Messaging
 import PostgresClient
+import ServiceLifecycle
 import ServiceRuntime
 import WireFormats
 
 /// Intake: the system of record for referrals and clients, and the only way in for referrers
-/// and EHRs. It consumes nothing; it publishes `referrals` and `clients`.
+/// and EHRs. It publishes `referrals` and `clients`; of `matching` it reads only the connection
+/// events, to show EHRs the connections made in their referrals' FHIR Tasks.
 public enum IntakeService: PasserelleService {
     public static let name = "intake"
     public static let defaultPort = 8081
@@ -18,10 +20,44 @@ public enum IntakeService: PasserelleService {
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
         let store = ReferralStore(pool: components.pool, outbox: components.outbox, submissions: PostgresCommitGroup(pool: components.pool))
         ReferralRoutes(store: store).add(to: router)
-        FHIRRoutes(store: store).add(to: router)
+        FHIRRoutes(store: store, settings: try FHIRSettings.fromEnvironment(components.settings.environment)).add(to: router)
     }
 
-    public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] { [] }
+    /// Matching's connection events, for the FHIR Tasks' output (connections made).
+    public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
+        // One event per transaction: a handler locks a Task that the referral's transitions lock too.
+        [components.consumer(topics: [.matching], batchesTransactions: false, handlers: handlers())]
+    }
+
+    /// Referrals keep coming in while the connection consumer joins its group or waits for the
+    /// matching topic: the Tasks' connection outputs only lag behind.
+    public static var readinessAwaitsConsumers: Bool { false }
+
+    static func handlers() -> EventHandlers {
+        var handlers = EventHandlers()
+        handlers.on(ConnectionProposedV1.self) { event, _, connection in
+            try await connection.withSession {
+                try ReferralTasks.recordConnection(
+                    event.connectionID, referral: event.referralID, state: "proposed", resourceName: event.resourceName,
+                    resourceKind: event.resourceKind, at: event.proposedAt, on: $0)
+            }
+        }
+        handlers.on(ConnectionChangedV1.self) { event, _, connection in
+            try await connection.withSession {
+                try ReferralTasks.recordConnection(
+                    event.connectionID, referral: event.referralID, state: event.to, resourceName: event.resourceName,
+                    resourceKind: event.resourceKind, at: event.changedAt, on: $0)
+            }
+        }
+        return handlers
+    }
+
+    /// Delivers FHIR subscription notifications. Settings were checked when the routes were
+    /// added (a bad one stops the service there).
+    public static func backgroundServices(components: ServiceComponents) -> [any Service] {
+        let settings = (try? FHIRSettings.fromEnvironment(components.settings.environment)) ?? FHIRSettings()
+        return [SubscriptionDelivery(pool: components.pool, gate: components.gate, settings: settings, logger: components.logger)]
+    }
 }
 
 struct ReferralRoutes: Sendable {

@@ -37,7 +37,9 @@ struct ReferralStore: Sendable {
         case existing(ReferralView)
     }
 
-    func submit(_ valid: ValidReferral, idempotencyKey: String?, actor: Identity, requestID: String) async throws -> Submitted {
+    /// `task` is what the FHIR door knows of the ServiceRequest; a referral with an external id
+    /// from the JSON door gets its Task too.
+    func submit(_ valid: ValidReferral, idempotencyKey: String?, actor: Identity, requestID: String, task: ReferralTasks.Draft? = nil) async throws -> Submitted {
         // Whichever door it came through (JSON or FHIR), a referrer refers in their own name.
         if actor.has(.referrer) && !actor.hasAny(.coordinator, .service) && valid.referral.referrer.id != actor.subject {
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only send referrals in their own name")
@@ -69,6 +71,13 @@ struct ReferralStore: Sendable {
                     try session.execute("INSERT INTO idempotency_key (key, referral_id) VALUES (\(idempotencyKey), \(referral.id)::uuid)")
                 }
                 try outbox.append(Self.receivedEvent(referral, client: client.value), on: session)
+                if let draft = task ?? referral.externalID.map({ external in
+                    ReferralTasks.Draft(
+                        serviceRequestID: external, serviceRequest: nil, patient: nil,
+                        requester: .init(reference: nil, display: referral.referrer.id), requestedService: nil, submittedBy: actor.subject)
+                }) {
+                    try ReferralTasks.create(draft, referral: referral, on: session)
+                }
                 try audit("create", referral: referral.id, client: client.id, actor: actor, requestID: requestID, on: session)
                 if client.isNew {
                     try outbox.append(Self.profileEvent(client.value, version: 1, at: referral.receivedAt), on: session)

@@ -62,6 +62,8 @@ extension ReferralStore {
                 INSERT INTO referral_status_history (referral_id, version, from_status, to_status, action, actor_id, actor_role, reason, outcome, request_id, changed_at)
                 VALUES (\(id)::uuid, \(version), \(current.rawValue), \(next.rawValue), \(action.rawValue), \(actor.subject), \(roles), \(reason), \(outcome), \(requestID), \(now)::timestamptz)
                 """)
+            // The referral's FHIR Task moves with it, in this transaction.
+            try await connection.withSession { try ReferralTasks.follow(referral: id, to: next, reason: reason, outcome: outcome, at: now, on: $0) }
             try await outbox.append(ReferralStatusChangedV1(
                 referralID: id, referralVersion: version, site: site, from: current.rawValue, to: next.rawValue, action: action.rawValue,
                 actorRole: Self.primaryRole(actor).rawValue, actorID: actor.subject, reason: reason, outcome: outcome, changedAt: now), on: connection)

@@ -16,7 +16,14 @@ enum FHIR {
 
     struct Reference: Codable, Sendable, Equatable {
         var reference: String?
+        var identifier: Identifier?
         var display: String?
+
+        init(reference: String?, identifier: Identifier? = nil, display: String? = nil) {
+            self.reference = reference
+            self.identifier = identifier
+            self.display = display
+        }
     }
 
     struct Identifier: Codable, Sendable, Equatable {
@@ -24,9 +31,16 @@ enum FHIR {
         var value: String?
     }
 
+    struct Period: Codable, Sendable {
+        var start: String?
+        var end: String?
+    }
+
     struct HumanName: Codable, Sendable {
+        var use: String?
         var family: String?
         var given: [String]?
+        var period: Period?
     }
 
     struct ContactPoint: Codable, Sendable {
@@ -37,6 +51,7 @@ enum FHIR {
 
     struct Address: Codable, Sendable {
         var postalCode: String?
+        var period: Period?
     }
 
     struct Communication: Codable, Sendable {
@@ -66,6 +81,7 @@ enum FHIR {
         var subject: Reference?
         var requester: Reference?
         var performer: [Reference]?
+        var orderDetail: [CodeableConcept]?
         var reasonReference: [Reference]?
         var supportingInfo: [Reference]?
         var note: [Annotation]?
@@ -131,26 +147,71 @@ enum FHIR {
         }
     }
 
+    struct Meta: Codable, Sendable {
+        var versionId: String?
+        var lastUpdated: String?
+        var profile: [String]?
+    }
+
+    /// An SDOHCC Task For Referral Management.
     struct Task: Encodable, Sendable {
-        struct Output: Encodable, Sendable {
+        struct Output: Codable, Sendable {
             var type: CodeableConcept
-            var valueString: String
+            var valueString: String?
+            var valueCodeableConcept: CodeableConcept?
+            var valueReference: Reference?
+
+            init(type: CodeableConcept, valueString: String? = nil, valueCodeableConcept: CodeableConcept? = nil, valueReference: Reference? = nil) {
+                self.type = type
+                self.valueString = valueString
+                self.valueCodeableConcept = valueCodeableConcept
+                self.valueReference = valueReference
+            }
         }
         var resourceType = "Task"
         var id: String
+        var meta: Meta
+        var basedOn: [Reference]
         var status: String
+        var statusReason: CodeableConcept?
+        var businessStatus: CodeableConcept
         var intent = "order"
+        var priority: String
+        var code: CodeableConcept
         var focus: Reference
         var `for`: Reference?
-        var owner: Reference?
-        var statusReason: CodeableConcept?
         var authoredOn: String
         var lastModified: String
+        var requester: Reference?
+        var owner: Reference?
         var output: [Output]?
+
+        init(
+            id: String, meta: Meta, basedOn: [Reference], status: String, statusReason: CodeableConcept?, businessStatus: CodeableConcept,
+            priority: String, code: CodeableConcept, focus: Reference, for subject: Reference?, authoredOn: String, lastModified: String,
+            requester: Reference?, owner: Reference?, output: [Output]?
+        ) {
+            self.id = id
+            self.meta = meta
+            self.basedOn = basedOn
+            self.status = status
+            self.statusReason = statusReason
+            self.businessStatus = businessStatus
+            self.priority = priority
+            self.code = code
+            self.focus = focus
+            self.for = subject
+            self.authoredOn = authoredOn
+            self.lastModified = lastModified
+            self.requester = requester
+            self.owner = owner
+            self.output = output
+        }
     }
 
     struct SearchSet<Resource: Encodable & Sendable>: Encodable, Sendable {
         struct Entry: Encodable, Sendable {
+            var fullUrl: String?
             var resource: Resource
         }
         var resourceType = "Bundle"

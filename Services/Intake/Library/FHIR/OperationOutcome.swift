@@ -14,6 +14,8 @@ struct OperationOutcome: Error, HTTPResponseError, Sendable {
 
     var status: HTTPResponse.Status
     var issues: [Issue]
+    /// Seconds, for 503s.
+    var retryAfter: Int?
 
     init(status: HTTPResponse.Status = .unprocessableContent, code: String = "invalid", _ diagnostics: String, expression: String? = nil) {
         self.status = status
@@ -40,6 +42,7 @@ struct OperationOutcome: Error, HTTPResponseError, Sendable {
             ? [Issue(code: code, diagnostics: problem.detail ?? problem.title)]
             : problem.errors.map { Issue(code: code, diagnostics: "\($0.pointer): \($0.detail)", expression: [$0.pointer]) }
         self.init(status: problem.status, issues: issues)
+        retryAfter = problem.retryAfter
     }
 
     private struct Body: Encodable {
@@ -49,6 +52,8 @@ struct OperationOutcome: Error, HTTPResponseError, Sendable {
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = try JSONEncoder().encode(Body(issue: issues))
-        return Response(status: status, headers: [.contentType: "application/fhir+json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        var headers: HTTPFields = [.contentType: "application/fhir+json"]
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
