@@ -228,6 +228,42 @@ struct IntakeTests {
         await fixture.tearDown()
     }
 
+    @Test("another caller's Idempotency-Key is a new request and their externalId a 409 that names nothing of their referral")
+    func requestsBelongToTheirCaller() async throws {
+        let fixture = try await IntakeFixture.make()
+        let west = try await fixture.token(.referrer, subject: "dr-tremblay", site: "ottawa-west-chc")
+        let centre = try await fixture.token(.referrer, subject: "np-okafor", site: "ottawa-centretown-chc")
+        try await fixture.host.application.test(.router) { client in
+            let first = try await client.post("/v1/referrals", token: west, body: referralBody(externalId: "sr-77"), headers: [.idempotencyKey: "1"])
+            #expect(first.status == .created)
+            let firstID = try json(first)["id"] as? String
+            // The same key from someone else: their own referral, not the first caller's.
+            let other = try await client.post(
+                "/v1/referrals", token: centre,
+                body: referralBody(given: "Marcus", family: "Obi", site: "ottawa-centretown-chc", referrer: "np-okafor"), headers: [.idempotencyKey: "1"])
+            #expect(other.status == .created)
+            let otherView = try json(other)
+            #expect(otherView["id"] as? String != firstID)
+            #expect(otherView["site"] as? String == "ottawa-centretown-chc")
+            // The first caller's retry still answers with their referral.
+            let retry = try await client.post("/v1/referrals", token: west, body: referralBody(externalId: "sr-77"), headers: [.idempotencyKey: "1"])
+            #expect(retry.status == .ok)
+            #expect(try json(retry)["id"] as? String == firstID)
+            // Someone else's external id: a conflict that says nothing of the referral.
+            let taken = try await client.post(
+                "/v1/referrals", token: centre,
+                body: referralBody(site: "ottawa-centretown-chc", externalId: "sr-77", referrer: "np-okafor"), headers: [.idempotencyKey: "2"])
+            #expect(taken.status == .conflict)
+            let text = String(buffer: taken.body)
+            for secret in [firstID ?? "-", "ottawa-west-chc", "Gagnon", "received"] {
+                #expect(!text.contains(secret), "the conflict reveals \(secret): \(text)")
+            }
+        }
+        #expect(try await fixture.count("referral") == 2)
+        #expect(try await fixture.count("idempotency_key") == 2)
+        await fixture.tearDown()
+    }
+
     @Test("a second referral for the same person (case, accents, spacing aside) links to the same client")
     func duplicateClient() async throws {
         let fixture = try await IntakeFixture.make()

@@ -78,7 +78,26 @@ enum IntakeMigrations {
         MessagingSchema.wakeUpsAfterCommit(version: 5),
         fhirTasksAndSubscriptions,
         fhirTaskConnections,
+        requestsBelongToTheirCaller,
     ]
+}
+
+extension IntakeMigrations {
+    static let requestsBelongToTheirCaller = Migration(8, "requests_belong_to_their_caller", """
+        -- Who sent each referral (the token's subject): an external id repeated by its sender
+        -- answers with the referral, by anyone else with a conflict that tells nothing of it.
+        ALTER TABLE referral ADD COLUMN submitted_by text;
+        UPDATE referral r SET submitted_by = (
+            SELECT h.actor_id FROM referral_status_history h WHERE h.referral_id = r.id ORDER BY h.version LIMIT 1);
+
+        -- An Idempotency-Key is its caller's own: the same key from another caller is another
+        -- request, never an answer with someone else's referral.
+        ALTER TABLE idempotency_key ADD COLUMN caller text;
+        UPDATE idempotency_key k SET caller = coalesce(r.submitted_by, '') FROM referral r WHERE r.id = k.referral_id;
+        ALTER TABLE idempotency_key ALTER COLUMN caller SET NOT NULL;
+        ALTER TABLE idempotency_key DROP CONSTRAINT idempotency_key_pkey;
+        ALTER TABLE idempotency_key ADD CONSTRAINT idempotency_key_pkey PRIMARY KEY (caller, key);
+        """)
 }
 
 extension IntakeMigrations {

@@ -154,7 +154,7 @@ enum IntakeOpenAPI {
                 ],
                 "operationId": "submitReferral",
                 "summary": "Submit a referral",
-                "description": "Referrers (in their own name only), coordinators and services may submit a referral; a repeated Idempotency-Key or externalId answers 200 with the referral first created.",
+                "description": "Referrers (in their own name only), coordinators and services may submit a referral; the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.",
                 "parameters": [
                   {
                     "$ref": "#/components/parameters/IdempotencyKey"
@@ -209,6 +209,16 @@ enum IntakeOpenAPI {
                   },
                   "403": {
                     "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "description": "The externalId was sent before by another caller.",
+                    "content": {
+                      "application/problem+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Problem"
+                        }
+                      }
+                    }
                   },
                   "413": {
                     "$ref": "#/components/responses/PayloadTooLarge"

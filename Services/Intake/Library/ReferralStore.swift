@@ -48,7 +48,7 @@ struct ReferralStore: Sendable {
             // The whole unit of work runs on the connection's thread, in a transaction it may share
             // with referrals submitted at the same moment.
             return try await submissions.run { session in
-                if let existing = try findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, on: session) {
+                if let existing = try findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, caller: actor.subject, on: session) {
                     return .existing(existing)
                 }
                 let client = try upsertClient(valid.client, on: session)
@@ -56,19 +56,19 @@ struct ReferralStore: Sendable {
                 referral.clientID = client.id  // an existing client keeps its id
                 try session.execute("""
                     INSERT INTO referral (id, external_id, client_id, referrer_id, referrer_role, referrer_organisation, site, needs,
-                        interests, support_level, priority, notes, screening_answers, status, version, received_at, updated_at)
+                        interests, support_level, priority, notes, screening_answers, status, version, received_at, updated_at, submitted_by)
                     VALUES (\(referral.id)::uuid, \(referral.externalID), \(client.id)::uuid, \(referral.referrer.id), \(referral.referrer.role.rawValue),
                         \(referral.referrer.organisation), \(referral.site), \(referral.needs.map(\.code))::text[], \(referral.interests)::text[],
                         \(referral.supportLevel.rawValue), \(referral.priority.rawValue), \(referral.notes),
                         \(try PostgresJSON(encoding: referral.screeningAnswers))::jsonb, \(referral.status.rawValue), \(referral.version),
-                        \(referral.receivedAt)::timestamptz, \(referral.receivedAt)::timestamptz)
+                        \(referral.receivedAt)::timestamptz, \(referral.receivedAt)::timestamptz, \(actor.subject))
                     """)
                 try session.execute("""
                     INSERT INTO referral_status_history (referral_id, version, to_status, actor_id, actor_role, request_id)
                     VALUES (\(referral.id)::uuid, \(referral.version), \(referral.status.rawValue), \(actor.subject), \(actor.roles.map(\.rawValue).sorted().joined(separator: ",")), \(requestID))
                     """)
                 if let idempotencyKey {
-                    try session.execute("INSERT INTO idempotency_key (key, referral_id) VALUES (\(idempotencyKey), \(referral.id)::uuid)")
+                    try session.execute("INSERT INTO idempotency_key (caller, key, referral_id) VALUES (\(actor.subject), \(idempotencyKey), \(referral.id)::uuid)")
                 }
                 try outbox.append(Self.receivedEvent(referral, client: client.value), on: session)
                 if let draft = task ?? referral.externalID.map({ external in
@@ -87,19 +87,25 @@ struct ReferralStore: Sendable {
         } catch let error as PostgresError where error.kind == .uniqueViolation && (error.constraint == "idempotency_key_pkey" || error.constraint == "referral_external_id_key") {
             // A concurrent retry won the race; answer with what it created.
             let existing = try await pool.withConnection { connection in
-                try await connection.withSession { try findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, on: $0) }
+                try await connection.withSession { try findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, caller: actor.subject, on: $0) }
             }
             guard let existing else { throw error }
             return .existing(existing)
         }
     }
 
-    private func findExisting(idempotencyKey: String?, externalID: String?, on session: borrowing PostgresSession) throws -> ReferralView? {
+    /// The referral this caller already created with this key or external id. Another caller's
+    /// key is not looked at; another caller's external id is a conflict that names nothing of
+    /// their referral (not even its site or status).
+    private func findExisting(idempotencyKey: String?, externalID: String?, caller: String, on session: borrowing PostgresSession) throws -> ReferralView? {
         if let idempotencyKey,
-            let row = try session.query("SELECT referral_id FROM idempotency_key WHERE key = \(idempotencyKey)").first {
+            let row = try session.query("SELECT referral_id FROM idempotency_key WHERE caller = \(caller) AND key = \(idempotencyKey)").first {
             return try referral(id: try row.decode("referral_id"), on: session)
         }
-        if let externalID, let row = try session.query("SELECT id FROM referral WHERE external_id = \(externalID)").first {
+        if let externalID, let row = try session.query("SELECT id, submitted_by FROM referral WHERE external_id = \(externalID)").first {
+            guard try row.decode("submitted_by", as: String?.self) == caller else {
+                throw ProblemDetails(status: .conflict, title: "Conflict", detail: "externalId is already in use by another sender")
+            }
             return try referral(id: try row.decode("id"), on: session)
         }
         return nil
