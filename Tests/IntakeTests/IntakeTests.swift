@@ -364,6 +364,17 @@ struct IntakeTests {
             let first = try json(try await client.post("/v1/referrals", token: coordinator, body: referralBody()))
             _ = try await client.post("/v1/referrals", token: coordinator, body: referralBody(site: "rural-east"))
             let clientID = try #require(first["clientId"] as? String)
+            // A link worker elsewhere cannot tell the client exists, let alone change their consent;
+            // one at a site the client was referred to can.
+            let elsewhere = try await fixture.token(.linkWorker, subject: "lw-centre", site: "ottawa-centretown-chc")
+            let local = try await fixture.token(.linkWorker, subject: "lw-rural", site: "rural-east")
+            let body = #"{"contact": true, "shareWithPartners": true, "evaluationUse": true}"#
+            for (token, expected) in [(elsewhere, HTTPResponse.Status.notFound), (local, .ok)] {
+                let answer = try await client.execute(
+                    uri: "/v1/clients/\(clientID)/consent", method: .put, headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                    body: ByteBuffer(string: body))
+                #expect(answer.status == expected)
+            }
             let changed = try await client.execute(
                 uri: "/v1/clients/\(clientID)/consent", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: #"{"contact": false, "shareWithPartners": false, "evaluationUse": false}"#))
@@ -373,24 +384,27 @@ struct IntakeTests {
                 body: ByteBuffer(string: #"{"contact": true}"#))
             #expect(incomplete.status == .unprocessableContent)
         }
-        #expect(try await fixture.events("passerelle.client.consent-changed.v1").count == 2)
+        // Two referrals for each of the two changes that passed (the link worker's, the coordinator's).
+        #expect(try await fixture.events("passerelle.client.consent-changed.v1").count == 4)
         // Through the relay onto the topic.
         let relay = OutboxRelay(pool: fixture.pool, producer: fixture.host.components.producer, schema: fixture.schema, gate: ReadinessGate(), logger: TestEnvironment.logger)
         try await relay.publishBatch()
         let referralsTopic = fixture.host.components.settings.topics.name(.referrals)
         let consumer = try KafkaConsumer(configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("g")), topics: [referralsTopic], logger: TestEnvironment.logger)
         var consentEvents = 0
+        var withdrawn = 0
         var seen = 0
         for await message in consumer.messages {
             seen += 1
             if message.header("ce_type") == "passerelle.client.consent-changed.v1" {
                 consentEvents += 1
-                #expect(String(decoding: message.value ?? [], as: UTF8.self).contains("\"contact\":false"))
+                if String(decoding: message.value ?? [], as: UTF8.self).contains("\"contact\":false") { withdrawn += 1 }
             }
-            if seen == 4 { break }
+            if seen == 6 { break }
         }
         await consumer.close()
-        #expect(consentEvents == 2)
+        #expect(consentEvents == 4)
+        #expect(withdrawn == 2, "the coordinator's change, for each referral")
         await fixture.tearDown()
     }
 

@@ -76,7 +76,8 @@ struct ServiceUseRoutes: Sendable {
     }
 
     private func read(_ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.linkWorker, .coordinator, .service, .analyst)
+        // Analysts see aggregates only: one referral's counts are not theirs to read.
+        let actor = try context.require(.linkWorker, .coordinator, .service)
         let referral = try Self.referralID(context)
         let recorded = try await pool.sessionTransaction { session -> Recorded in
             try Self.requireVisible(referral, to: actor, session)
@@ -96,7 +97,7 @@ struct ServiceUseRoutes: Sendable {
     /// out of reach answer the same.
     static func requireVisible(_ referral: UUID, to actor: Identity, _ session: borrowing PostgresSession) throws {
         guard let site = try session.query("SELECT site FROM pathway WHERE referral_id = \(referral)::uuid").first?.decode("site", as: String.self),
-            actor.hasAny(.coordinator, .service, .analyst) || actor.site == site
+            actor.hasAny(.coordinator, .service) || actor.site == site
         else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id") }
     }
 

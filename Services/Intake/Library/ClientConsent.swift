@@ -27,6 +27,14 @@ extension ReferralStore {
     /// reads) and on the referrals topic for each of the client's referrals, in order with them.
     func changeConsent(clientID: UUID, to consent: Consent, actor: Identity, requestID: String) async throws -> Consent {
         try await pool.transaction { connection in
+            // A link worker reaches only clients referred to their own site; anyone else's
+            // client answers as an unknown one.
+            if !actor.hasAny(.coordinator, .service) {
+                let site = actor.site ?? ""
+                guard try await connection.query("SELECT 1 FROM referral WHERE client_id = \(clientID)::uuid AND site = \(site) LIMIT 1").first != nil else {
+                    throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
+                }
+            }
             guard let row = try await connection.query("""
                 UPDATE client SET consent_contact = \(consent.contact), consent_share_with_partners = \(consent.shareWithPartners),
                     consent_evaluation_use = \(consent.evaluationUse), version = version + 1, updated_at = now(),
