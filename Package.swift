@@ -45,7 +45,7 @@ func service(_ name: String, product: String, extra: [Target.Dependency] = []) -
             name: "\(name)Tests",
             dependencies: [.target(name: "\(name)Service"), "TestSupport", hummingbirdTesting, httpTypes],
             path: "Tests/\(name)Tests",
-            exclude: ["Intake": ["check_openapi.py", "subscription_receiver.py", "Fixtures"], "Notification": ["smtp_sink.py", "http_receiver.py"]][name] ?? [],
+            exclude: ["Intake": ["check_openapi.py", "Fixtures"], "Notification": ["smtp_sink.py"]][name] ?? [],
             swiftSettings: strict
         ),
     ]
@@ -94,6 +94,9 @@ let package = Package(
             path: "Shared/ServiceRuntime",
             swiftSettings: strict
         ),
+        // What intake's FHIR subscriptions and notification's webhooks share: signing, where a
+        // target may point, and the POST with its retry classification.
+        .target(name: "Webhooks", dependencies: [crypto, httpClient, nioCore, nioHTTP1, nioPosix], path: "Shared/Webhooks", swiftSettings: strict),
 
         // Throughput of the two wrappers on their own, beside the C programs they wrap
         // (deploy/bench/suites/wrappers.sh); not part of any service.
@@ -104,7 +107,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .target(name: "TestSupport", dependencies: ["PostgresClient", "KafkaClient", "Contracts", "ServiceRuntime", logging], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(
+            name: "TestSupport", dependencies: ["PostgresClient", "KafkaClient", "Contracts", "ServiceRuntime", logging], path: "Tests/TestSupport",
+            exclude: ["webhook_receiver.py"], swiftSettings: strict),
         .testTarget(name: "DomainTests", dependencies: ["Domain"], path: "Tests/DomainTests", swiftSettings: strict),
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"], path: "Tests/WireFormatsTests", swiftSettings: strict),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts", "Domain", "WireFormats"], path: "Tests/ContractsTests", exclude: ["validate_schemas.py"], swiftSettings: strict),
@@ -112,6 +117,7 @@ let package = Package(
         .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "TestSupport"], path: "Tests/KafkaClientTests", swiftSettings: strict),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", lifecycle], path: "Tests/MessagingTests", swiftSettings: strict),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", logging, hummingbirdTesting], path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "TestSupport"], path: "Tests/WebhooksTests", swiftSettings: strict),
         .testTarget(name: "DeploymentTests", path: "Tests/DeploymentTests", exclude: ["check_deployment.py", "README.md"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
@@ -120,9 +126,9 @@ let package = Package(
             swiftSettings: strict
         ),
     ]
-        + service("Intake", product: "passerelle-intake", extra: [crypto, httpClient, nioCore, nioPosix, nioHTTP1, lifecycle])
+        + service("Intake", product: "passerelle-intake", extra: ["Webhooks", nioCore, lifecycle])
         + service("Matching", product: "passerelle-matching")
-        + service("Notification", product: "passerelle-notification", extra: [crypto, mustache, httpClient, nioCore, nioPosix, nioHTTP1, nioSSL, lifecycle, metrics])
+        + service("Notification", product: "passerelle-notification", extra: ["Webhooks", crypto, mustache, nioCore, nioPosix, nioSSL, lifecycle, metrics])
         + service("Evaluation", product: "passerelle-evaluation", extra: [crypto]),
     swiftLanguageModes: [.v6]
 )

@@ -1,8 +1,5 @@
 import Contracts
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -53,39 +50,8 @@ enum GravityFixtures {
     }
 }
 
-/// The subscription endpoint of an EHR: a Python process verifying each notification's
-/// Standard Webhooks signature with the reference library; it runs until its stdin closes.
-final class SubscriptionReceiver: Sendable {
-    let port: Int
-    let secret: String
-    private let process: Process
-    private let input: Pipe
-
-    init() throws {
-        port = TestEnvironment.freePort()
-        secret = "whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("subscription_receiver.py").path
-        process.arguments = ["python3", script, "--port", String(port), "--secret", secret]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        var line = Data()
-        while let byte = try output.fileHandleForReading.read(upToCount: 1), let first = byte.first, first != UInt8(ascii: "\n") {
-            line.append(first)
-        }
-        guard String(decoding: line, as: UTF8.self).hasPrefix("READY") else {
-            process.terminate()
-            throw ReceiverError(message: "the subscription receiver did not start: \(String(decoding: line, as: UTF8.self))")
-        }
-        self.process = process
-        self.input = input
-    }
-
-    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
-
+/// What the subscription tests read of an EHR's rest-hook endpoint.
+extension WebhookReceiver {
     struct Received {
         var path: String
         var id: String?
@@ -119,7 +85,7 @@ final class SubscriptionReceiver: Sendable {
     }
 
     func records() async throws -> [Received] {
-        let (data, _) = try await URLSession.shared.data(from: URL(string: url("/records"))!)
+        let data = try await receivedJSON()
         let list = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
         return list.map { item in
             Received(
@@ -128,14 +94,6 @@ final class SubscriptionReceiver: Sendable {
                 contentType: item["contentType"] as? String, body: item["body"] as? [String: Any] ?? [:])
         }
     }
-
-    func stop() {
-        try? input.fileHandleForWriting.close()
-        process.terminate()
-        process.waitUntilExit()
-    }
-
-    struct ReceiverError: Error { var message: String }
 }
 
 @Suite("Intake: the Gravity closed loop over FHIR", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(3)))
@@ -359,7 +317,7 @@ struct GravityTests {
 
     @Test("the round trip: ServiceRequest in, Task out, Task completed with its output, each change notified to the EHR's signed rest-hook")
     func roundTrip() async throws {
-        let receiver = try SubscriptionReceiver()
+        let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let fixture = try await IntakeFixture.make(environment: [
             "PASSERELLE_FHIR_ALLOW_PRIVATE_ENDPOINTS": "true", "PASSERELLE_FHIR_BASE_URL": "https://passerelle.example/fhir/r4",
@@ -368,7 +326,7 @@ struct GravityTests {
         let settings = try FHIRSettings.fromEnvironment(fixture.host.components.settings.environment)
         let delivery = SubscriptionDelivery(pool: fixture.pool, gate: ReadinessGate(), settings: settings, logger: TestEnvironment.logger)
         /// Delivers until `until` holds for what the receiver has, or fails after a while.
-        @Sendable func deliver(until: ([SubscriptionReceiver.Received]) -> Bool) async throws -> [SubscriptionReceiver.Received] {
+        @Sendable func deliver(until: ([WebhookReceiver.Received]) -> Bool) async throws -> [WebhookReceiver.Received] {
             for _ in 0..<200 {
                 await delivery.round()
                 let received = try await receiver.records()
@@ -504,7 +462,7 @@ struct GravityTests {
 
     @Test("an endpoint that refuses for good puts the subscription in error; what it missed is not retried forever")
     func failingEndpoint() async throws {
-        let receiver = try SubscriptionReceiver()
+        let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let fixture = try await IntakeFixture.make(environment: ["PASSERELLE_FHIR_ALLOW_PRIVATE_ENDPOINTS": "true"])
         let settings = try FHIRSettings.fromEnvironment(fixture.host.components.settings.environment)

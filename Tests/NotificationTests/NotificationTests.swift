@@ -17,7 +17,7 @@ import TestSupport
 struct Harness {
     let test: ServiceTestHost
     let smtp: SMTPSink
-    let receiver: HTTPReceiver
+    let receiver: WebhookReceiver
     let settings: NotificationSettings
     let loop: DeliveryLoop
     let route: IdempotentConsumer.Handler
@@ -27,7 +27,7 @@ struct Harness {
 
     static func make(quietHours: String = "none", maxAttempts: Int = 3) async throws -> Harness {
         let smtp = try SMTPSink(user: "relay", password: "relay-password")
-        let receiver = try HTTPReceiver()
+        let receiver = try WebhookReceiver(unsigned: ["/sms"])
         let environment = [
             "PASSERELLE_SMTP_HOST": "127.0.0.1", "PASSERELLE_SMTP_PORT": String(smtp.peer.port), "PASSERELLE_SMTP_SECURITY": "required",
             "PASSERELLE_SMTP_TRUST_ROOTS": smtp.certificate, "PASSERELLE_SMTP_USERNAME": "relay", "PASSERELLE_SMTP_PASSWORD": "relay-password",
@@ -68,7 +68,7 @@ struct Harness {
 
     func tearDown() async {
         smtp.peer.stop()
-        receiver.peer.stop()
+        receiver.stop()
         await test.tearDown()
     }
 

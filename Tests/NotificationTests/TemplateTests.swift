@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import NotificationService
+import Webhooks
 
 @Suite struct TemplateTests {
     @Test func everyDefaultTemplateIsValidAndBothLanguagesCoverEveryMessage() {
@@ -76,12 +77,14 @@ import Testing
     }
 
     @Test func metadataAndLinkLocalTargetsAreRefused() async {
-        let policy = WebhookTargetPolicy(allowPrivate: false)
+        let policy = NotificationSettings.fallback.webhookTargets
         #expect(await policy.problem(with: "http://169.254.169.254/latest") != nil)
         #expect(await policy.problem(with: "http://[fe80::1]/hook") != nil)
         #expect(await policy.problem(with: "ftp://example.org/") != nil)
         #expect(await policy.problem(with: "http://127.0.0.1:9/hook") == nil)
-        #expect(await WebhookTargetPolicy(allowPrivate: true).problem(with: "http://169.254.169.254/") == nil)
+        var allowing = NotificationSettings.fallback
+        allowing.allowPrivateWebhookTargets = true
+        #expect(await allowing.webhookTargets.problem(with: "http://169.254.169.254/") == nil)
     }
 
     @Test func emailIsMIMEWithEncodedHeaders() {

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import PostgresClient
 import ServiceRuntime
+import Webhooks
 
 /// The notification API: the delivery log for link workers and coordinators; templates,
 /// recipients, webhook targets and site policies for coordinators.

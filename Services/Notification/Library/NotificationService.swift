@@ -26,7 +26,7 @@ public enum NotificationService: PasserelleService {
     public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
         let settings = try NotificationSettings.fromEnvironment(components.settings.environment)
         _ = try DeliveryChannels(settings: settings)
-        NotificationRoutes(pool: components.pool, targets: WebhookTargetPolicy(allowPrivate: settings.allowPrivateWebhookTargets)).add(to: router)
+        NotificationRoutes(pool: components.pool, targets: settings.webhookTargets).add(to: router)
     }
 
     public static func backgroundServices(components: ServiceComponents) -> [any Service] {

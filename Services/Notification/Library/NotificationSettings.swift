@@ -1,5 +1,6 @@
 import Foundation
 import ServiceRuntime
+import Webhooks
 
 /// Notification's own settings, read from `PASSERELLE_NOTIFICATION_*`, `PASSERELLE_SMTP_*` and
 /// `PASSERELLE_SMS_*` (all listed in .env.example).
@@ -18,6 +19,12 @@ public struct NotificationSettings: Sendable {
     public var sms: SMSGatewaySettings?
     /// Lets webhooks go to private, link-local or metadata addresses (never in production).
     public var allowPrivateWebhookTargets: Bool
+
+    /// Where webhooks may go: coordinators configure the targets, and partners' receivers may
+    /// sit on the organisation's network, so only link-local and metadata addresses are kept out.
+    var webhookTargets: WebhookTargetPolicy {
+        WebhookTargetPolicy(reach: allowPrivateWebhookTargets ? .anywhere : .organisationNetwork)
+    }
 
     public static func fromEnvironment(_ e: Environment) throws -> NotificationSettings {
         let zoneName = e.string("PASSERELLE_NOTIFICATION_TIME_ZONE", default: "America/Toronto")

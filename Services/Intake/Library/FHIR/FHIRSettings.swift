@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import ServiceRuntime
+import Webhooks
 
 /// Intake's FHIR settings, read from `PASSERELLE_FHIR_*` (all listed in .env.example).
 public struct FHIRSettings: Sendable {
@@ -56,6 +57,12 @@ public struct FHIRSettings: Sendable {
             defaultOrganization: organization, baseURL: String(base.reversed().drop { $0 == "/" }.reversed()),
             allowPrivateEndpoints: allow == "true", maxDeliveryAttempts: attempts,
             retryBaseDelay: .milliseconds(baseMilliseconds), retryMaxDelay: .milliseconds(maxMilliseconds))
+    }
+
+    /// Where Subscription endpoints may point: EHRs name them, so only the public internet,
+    /// over https, unless private endpoints are allowed.
+    var endpoints: WebhookTargetPolicy {
+        WebhookTargetPolicy(reach: allowPrivateEndpoints ? .anywhere : .publicInternet)
     }
 
     /// Seconds to wait after the given (1-based) attempt failed: doubling, capped, with jitter so

@@ -1,22 +1,18 @@
-import AsyncHTTPClient
-import Crypto
 import Domain
 import Foundation
 import Logging
 import Messaging
-import NIOCore
-import NIOHTTP1
-import NIOPosix
 import PostgresClient
 import ServiceLifecycle
 import ServiceRuntime
+import Webhooks
 import WireFormats
 
 /// Topic-based subscriptions (FHIR R4 Subscriptions Backport IG) to the Gravity Task topic, for
 /// EHRs that cannot poll: a rest-hook POSTs an `id-only` (or `empty`) notification Bundle each time
 /// a Task they may read is created or changes. Notifications are written in the transaction of
 /// the change (like the outbox), delivered in order per subscription, retried with backoff, and
-/// signed the Standard Webhooks way, as notification's webhooks are.
+/// signed the Standard Webhooks way, as notification's webhooks are (`Webhooks`).
 enum FHIRSubscriptions {
     static let taskTopic = "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task"
     static let serviceRequestTopic = "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Servicerequest"
@@ -89,103 +85,6 @@ enum FHIRSubscriptions {
     }
 }
 
-/// Signs a notification the Standard Webhooks way, as notification's webhooks are:
-/// `webhook-signature` is `v1,` + base64(HMAC-SHA256(secret, "<webhook-id>.<webhook-timestamp>.<body>")),
-/// and a secret written `whsec_<base64>` is the decoded bytes.
-struct NotificationSignature: Sendable {
-    let key: SymmetricKey
-
-    init(secret: String) {
-        if secret.hasPrefix("whsec_"), let bytes = Data(base64Encoded: String(secret.dropFirst(6))) {
-            key = SymmetricKey(data: bytes)
-        } else {
-            key = SymmetricKey(data: Data(secret.utf8))
-        }
-    }
-
-    func sign(id: String, timestamp: Int, body: Data) -> String {
-        var signed = Data("\(id).\(timestamp).".utf8)
-        signed.append(body)
-        return "v1," + Data(HMAC<SHA256>.authenticationCode(for: signed, using: key)).base64EncodedString()
-    }
-
-    /// At least 24 characters, or `whsec_` and base64 of at least 24 bytes.
-    static func isAcceptable(_ secret: String) -> Bool {
-        if secret.hasPrefix("whsec_") { return (Data(base64Encoded: String(secret.dropFirst(6)))?.count ?? 0) >= 24 }
-        return secret.count >= 24
-    }
-}
-
-/// Where notifications may go. EHRs name their endpoints, so an endpoint must not reach the
-/// machine's neighbourhood: unless the deployment allows it, it must be https and resolve to
-/// public addresses only (no loopback, private, shared, link-local or metadata address) —
-/// checked when the subscription is made and again before each delivery.
-struct EndpointPolicy: Sendable {
-    var allowPrivate: Bool
-
-    /// nil when acceptable, otherwise why not.
-    func problem(with urlText: String) async -> String? {
-        guard let url = URL(string: urlText), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty,
-            !urlText.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7f })
-        else { return "must be an absolute http or https URL" }
-        if allowPrivate { return nil }
-        if scheme != "https" { return "must be https" }
-        // getaddrinfo blocks (it may wait on a DNS server): run it on NIO's blocking-work pool.
-        let addresses = (try? await NIOThreadPool.singleton.runIfActive { Self.resolve(host) }) ?? []
-        if addresses.isEmpty { return "host \(host) does not resolve" }
-        for address in addresses where Self.isForbidden(address) {
-            return "host \(host) resolves to \(address), a loopback, private, link-local or metadata address"
-        }
-        return nil
-    }
-
-    static func isForbidden(_ address: String) -> Bool {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, address, &v4) == 1 {
-            let bytes = withUnsafeBytes(of: v4.s_addr) { Array($0) }
-            return isForbiddenIPv4(bytes)
-        }
-        var v6 = in6_addr()
-        guard inet_pton(AF_INET6, address, &v6) == 1 else { return true }
-        let bytes = withUnsafeBytes(of: v6) { Array($0) }
-        if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff { return isForbiddenIPv4(Array(bytes[12..<16])) }  // ::ffff:a.b.c.d
-        if bytes[0..<15].allSatisfy({ $0 == 0 }) { return true }  // :: and ::1
-        if bytes[0] & 0xfe == 0xfc { return true }  // fc00::/7 unique local
-        if bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80 { return true }  // fe80::/10 link-local
-        if bytes[0] == 0xfd && bytes[1] == 0x00 && bytes[2] == 0x0e && bytes[3] == 0xc2 { return true }  // AWS IPv6 metadata
-        return false
-    }
-
-    private static func isForbiddenIPv4(_ b: [UInt8]) -> Bool {
-        switch (b[0], b[1]) {
-        case (0, _), (10, _), (127, _): return true  // this network, private, loopback
-        case (169, 254): return true  // link-local and cloud metadata
-        case (172, 16...31), (192, 168): return true  // private
-        case (100, 64...127): return true  // shared (carrier-grade NAT), includes Alibaba's metadata address
-        case (224...255, _): return true  // multicast, reserved, broadcast
-        default: return false
-        }
-    }
-
-    static func resolve(_ host: String) -> [String] {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
-        defer { freeaddrinfo(first) }
-        var addresses: [String] = []
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
-        while let info = cursor {
-            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-            if getnameinfo(info.pointee.ai_addr, info.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
-                addresses.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-            }
-            cursor = info.pointee.ai_next
-        }
-        return addresses
-    }
-}
-
 /// Sends due subscription notifications: each round claims the oldest pending notification of
 /// each subscription (so one subscription's events arrive in order) with a lease, POSTs them
 /// in parallel, and records each result. A crash between the POST and its record sends it again
@@ -195,7 +94,7 @@ struct SubscriptionDelivery: Service {
     let gate: ReadinessGate
     let settings: FHIRSettings
     let logger: Logger
-    var client: HTTPClient = .shared
+    var http = HTTPDelivery(userAgent: "passerelle-intake")
     var lease: Duration = .seconds(60)
     var pollInterval: Duration = .milliseconds(500)
     var batch = 16
@@ -235,7 +134,7 @@ struct SubscriptionDelivery: Service {
             return 0
         }
         guard !claimed.isEmpty else { return 0 }
-        let results = await withTaskGroup(of: (Claimed, SubscriptionDeliveryError?).self) { group in
+        let results = await withTaskGroup(of: (Claimed, DeliveryError?).self) { group in
             for notification in claimed {
                 group.addTask { (notification, await self.deliver(notification)) }
             }
@@ -279,47 +178,33 @@ struct SubscriptionDelivery: Service {
         }
     }
 
-    func deliver(_ notification: Claimed) async -> SubscriptionDeliveryError? {
-        if notification.status == "off" { return SubscriptionDeliveryError(transient: false, "the subscription is off") }
-        if let problem = await EndpointPolicy(allowPrivate: settings.allowPrivateEndpoints).problem(with: notification.endpoint) {
-            return SubscriptionDeliveryError(transient: false, "endpoint refused: \(problem)")
+    func deliver(_ notification: Claimed) async -> DeliveryError? {
+        if notification.status == "off" { return DeliveryError(transient: false, "the subscription is off") }
+        do {
+            try await settings.endpoints.check(notification.endpoint)
+        } catch {
+            return DeliveryError(transient: false, "endpoint refused: \(error)")
         }
         let body: Data
         do {
             body = try NotificationBundle.encode(notification, baseURL: settings.baseURL)
         } catch {
-            return SubscriptionDeliveryError(transient: false, "could not encode the notification: \(error)")
+            return DeliveryError(transient: false, "could not encode the notification: \(error)")
         }
-        let id = notification.id.uuidString.lowercased()
-        let timestamp = Int(Date().timeIntervalSince1970)
-        var request = HTTPClientRequest(url: notification.endpoint)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/fhir+json")
-        request.headers.add(name: "User-Agent", value: "passerelle-intake")
-        request.headers.add(name: "webhook-id", value: id)
-        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-        request.headers.add(name: "webhook-signature", value: NotificationSignature(secret: notification.secret).sign(id: id, timestamp: timestamp, body: body))
+        var headers = WebhookSignature(secret: notification.secret).headers(id: notification.id.uuidString.lowercased(), body: body)
         for header in notification.headers {
             let parts = header.split(separator: ":", maxSplits: 1)
-            if parts.count == 2 { request.headers.add(name: String(parts[0]).trimmingWhitespace(), value: String(parts[1]).trimmingWhitespace()) }
+            if parts.count == 2 { headers.append((String(parts[0]).trimmingWhitespace(), String(parts[1]).trimmingWhitespace())) }
         }
-        request.body = .bytes(ByteBuffer(bytes: body))
-        let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: .seconds(15))
+            try await http.post(url: notification.endpoint, body: body, contentType: "application/fhir+json", headers: headers)
+            return nil
         } catch {
-            return SubscriptionDeliveryError(transient: true, "POST \(Self.redacted(notification.endpoint)): \(error)")
+            return error
         }
-        let code = Int(response.status.code)
-        // Read (a bounded part of) the answer so the connection can be reused.
-        let answer = (try? await response.body.collect(upTo: 4096)).map { String(buffer: $0) } ?? ""
-        guard (200..<300).contains(code) else {
-            return SubscriptionDeliveryError(transient: code >= 500 || code == 408 || code == 429, "POST \(Self.redacted(notification.endpoint)): HTTP \(code) \(answer.prefix(200))")
-        }
-        return nil
     }
 
-    func record(_ notification: Claimed, failure: SubscriptionDeliveryError?) async throws {
+    func record(_ notification: Claimed, failure: DeliveryError?) async throws {
         let settings = settings
         try await pool.sessionTransaction { session in
             guard let failure else {
@@ -352,23 +237,6 @@ struct SubscriptionDelivery: Service {
         }
         if let failure { logger.warning("subscription notification not delivered", metadata: ["notification": "\(notification.id)", "error": "\(failure.detail)"]) }
     }
-
-    /// The URL without its query (tokens sometimes live there).
-    static func redacted(_ url: String) -> String {
-        String(url.prefix { $0 != "?" })
-    }
-}
-
-struct SubscriptionDeliveryError: Error, Sendable, CustomStringConvertible {
-    var transient: Bool
-    var detail: String
-
-    init(transient: Bool, _ detail: String) {
-        self.transient = transient
-        self.detail = detail
-    }
-
-    var description: String { detail }
 }
 
 /// The R4 backport notification: a `history` Bundle whose first entry is the

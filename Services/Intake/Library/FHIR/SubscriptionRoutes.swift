@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import PostgresClient
 import ServiceRuntime
+import Webhooks
 import WireFormats
 
 /// `POST /fhir/r4/Subscription` (R4 backport, Gravity Task topic, rest-hook), `GET` and `DELETE`
@@ -207,7 +208,11 @@ struct SubscriptionRoutes: Sendable {
                 fail("Subscription.channel.endpoint", "is required for a rest-hook", code: "required")
             } else if endpoint.utf8.count > 2_000 {
                 fail("Subscription.channel.endpoint", "must be at most 2000 bytes", code: "too-long")
-            } else if let problem = await EndpointPolicy(allowPrivate: settings.allowPrivateEndpoints).problem(with: endpoint) {
+            } else if endpoint.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7f }) {
+                // URL percent-encodes spaces and control characters instead of refusing them; an
+                // endpoint holding them is not the one its EHR meant.
+                fail("Subscription.channel.endpoint", WebhookTargetRefusal.notHTTP.description, code: "security")
+            } else if let problem = await settings.endpoints.problem(with: endpoint) {
                 fail("Subscription.channel.endpoint", problem, code: "security")
             }
             if let payload = string(channel["payload"]), payload != "application/fhir+json", payload != "application/json" {
@@ -226,7 +231,7 @@ struct SubscriptionRoutes: Sendable {
                     guard let text = string(header) else { fail(expression, "must be a string", code: "structure"); continue }
                     let parts = text.split(separator: ":", maxSplits: 1)
                     let name = parts.first.map { String($0).trimmingWhitespace() } ?? ""
-                    let reserved = ["content-type", "content-length", "host", "webhook-id", "webhook-timestamp", "webhook-signature", "user-agent"]
+                    let reserved = WebhookSignature.headerNames.union(["content-type", "content-length", "host", "user-agent"])
                     if parts.count != 2 || name.isEmpty || !name.unicodeScalars.allSatisfy({ $0.isASCII && $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" })
                         || text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) || text.utf8.count > 1_000 {
                         fail(expression, "must be a single \"Name: value\" HTTP header", code: "invalid")
@@ -242,7 +247,7 @@ struct SubscriptionRoutes: Sendable {
             secret = secrets.first.flatMap { string($0["valueString"]) } ?? ""
             if secret.isEmpty {
                 fail("Subscription.channel.extension", "a \(FHIRSubscriptions.secretExtension) extension (valueString) is required: the secret notifications are signed with (Standard Webhooks)", code: "required")
-            } else if !NotificationSignature.isAcceptable(secret) || secret.utf8.count > 200 {
+            } else if !WebhookSignature.isStrongEnough(secret) || secret.utf8.count > 200 {
                 fail("Subscription.channel.extension", "the webhook secret must be 24 to 200 characters, or whsec_ and base64 of at least 24 bytes", code: "security")
             }
         } else {

@@ -1,4 +1,5 @@
 import Foundation
+import Webhooks
 import WireFormats
 
 /// The configured ways out: SMTP for e-mail, the SMS gateway, and partners' webhooks. Every
@@ -10,11 +11,11 @@ public struct DeliveryChannels: Sendable {
     let http: HTTPDelivery
     let targets: WebhookTargetPolicy
 
-    public init(settings: NotificationSettings, http: HTTPDelivery = HTTPDelivery()) throws {
+    public init(settings: NotificationSettings, http: HTTPDelivery = HTTPDelivery(userAgent: "passerelle-notification")) throws {
         smtp = try settings.smtp.map(SMTPClient.init(settings:))
         sms = settings.sms
         self.http = http
-        targets = WebhookTargetPolicy(allowPrivate: settings.allowPrivateWebhookTargets)
+        targets = settings.webhookTargets
     }
 
     func send(_ addressed: AddressedMessage, notificationID: UUID) async throws(DeliveryError) {
@@ -42,11 +43,7 @@ public struct DeliveryChannels: Sendable {
             let body = try encode(WebhookPayload(
                 type: "passerelle.notification", id: id, template: addressed.template.rawValue, language: addressed.language,
                 subject: addressed.message.subject, text: addressed.message.body))
-            let timestamp = Int(Date().timeIntervalSince1970)
-            try await http.post(url: webhook.url, body: body, headers: [
-                ("webhook-id", id), ("webhook-timestamp", String(timestamp)),
-                ("webhook-signature", WebhookSignature(secret: webhook.secret).sign(id: id, timestamp: timestamp, body: body)),
-            ])
+            try await http.post(url: webhook.url, body: body, headers: WebhookSignature(secret: webhook.secret).headers(id: id, body: body))
         }
     }
 

@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import PostgresClient
+import Webhooks
 
 /// The ways a message leaves Passerelle.
 public enum DeliveryChannel: String, Codable, Sendable {

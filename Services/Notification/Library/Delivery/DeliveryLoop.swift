@@ -6,6 +6,7 @@ import Messaging
 import Metrics
 import PostgresClient
 import ServiceLifecycle
+import Webhooks
 import WireFormats
 
 /// Sends what is due. Each replica claims due notifications with `FOR UPDATE SKIP LOCKED` and a

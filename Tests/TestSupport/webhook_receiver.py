@@ -1,8 +1,11 @@
-"""A local HTTP receiver for the notification tests: a partner's webhook endpoint and an SMS
-gateway. Webhooks are verified with the `standardwebhooks` reference library (signature and a
-5-minute timestamp tolerance) and a repeated webhook-id is acknowledged but not processed again.
-`?fail=N` makes the first N requests to a path answer 503; `/gone` answers 410.
-GET /records returns what was received. Prints "READY <port>" and runs until stdin closes."""
+"""A local receiver of Passerelle's outbound HTTP for the tests: a partner's webhook endpoint, an
+EHR's FHIR subscription rest-hook, an SMS gateway. Every delivery is verified with the
+`standardwebhooks` reference library (signature and a 5-minute timestamp tolerance) except on
+paths under an `--unsigned` prefix (the SMS gateway, which goes by its Idempotency-Key). A bad
+signature is answered 401 and recorded with "verified": false; a repeated id is acknowledged and
+recorded with "duplicate": true. `?fail=N` makes the first N requests to a path answer 503; a path
+ending in /gone answers 410. GET /records returns what was received. Prints "READY <port>" and
+runs until stdin closes."""
 import argparse, json, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
@@ -10,10 +13,10 @@ from urllib.parse import urlparse, parse_qs
 from standardwebhooks.webhooks import Webhook
 
 lock = threading.Lock()
-records, seen, failures = [], set(), {}
+records, seen, attempts = [], set(), {}
 
 
-def handler_for(secret):
+def handler_for(secret, unsigned):
     webhook = Webhook(secret)
 
     class Handler(BaseHTTPRequestHandler):
@@ -36,27 +39,29 @@ def handler_for(secret):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             fail = int(parse_qs(url.query).get("fail", ["0"])[0])
             with lock:
-                failures[url.path] = failures.get(url.path, 0) + 1
-                attempt = failures[url.path]
+                attempts[url.path] = attempts.get(url.path, 0) + 1
+                attempt = attempts[url.path]
             if attempt <= fail:
                 return self.answer(503, b"try later")
             if url.path.endswith("/gone"):
                 return self.answer(410, b"gone")
-            record = {"path": url.path, "attempt": attempt, "body": json.loads(body)}
-            if url.path.startswith("/webhook"):
+            signed = not any(url.path.startswith(prefix) for prefix in unsigned)
+            record = {"path": url.path, "attempt": attempt, "contentType": self.headers.get("Content-Type"),
+                      "authorization": self.headers.get("Authorization"), "verified": signed, "duplicate": False, "body": json.loads(body),
+                      "id": self.headers.get("webhook-id" if signed else "Idempotency-Key")}
+            if signed:
                 try:
                     webhook.verify(body, dict(self.headers))
                 except Exception as error:  # the library raises WebhookVerificationError
+                    record["verified"] = False
+                    with lock:
+                        records.append(record)
                     return self.answer(401, str(error).encode())
-                record["id"] = self.headers["webhook-id"]
-            else:
-                record["id"] = self.headers.get("Idempotency-Key")
-                record["authorization"] = self.headers.get("Authorization")
             with lock:
                 record["duplicate"] = record["id"] in seen
                 seen.add(record["id"])
                 records.append(record)
-            self.answer(200 if url.path.startswith("/sms") else 204)
+            self.answer(204 if signed else 200)
 
     return Handler
 
@@ -65,8 +70,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--secret", required=True)
+    parser.add_argument("--unsigned", action="append", default=[], metavar="PREFIX", help="paths not signed (an SMS gateway)")
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(args.secret))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(args.secret, args.unsigned))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"READY {args.port}", flush=True)
     sys.stdin.read()
