@@ -4,34 +4,43 @@ import Logging
 import PostgresClient
 import ServiceRuntime
 
-/// `passerelle-matching import-hsds <folder>`: loads an Open Referral HSDS data package.
+/// `passerelle-matching import-hsds <path>`: loads an Open Referral HSDS data package (a folder,
+/// a zip, or an HSDS 3 JSON file of service records).
 struct ImportHSDSCommand: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(
             commandName: "import-hsds",
-            abstract: "Import an Open Referral HSDS data package (a folder of CSV tables) into the catalogue.",
+            abstract: "Import an Open Referral HSDS directory (a folder of CSV tables, a zip data package or HSDS 3 JSON) into the catalogue.",
             discussion: """
-                Rows that cannot be used are listed (file, row, reason) and the rest is imported; importing the
-                same data again updates the resources it created. Taxonomy terms map to need categories through
-                --mapping, else PASSERELLE_HSDS_TAXONOMY_MAPPING, else the built-in mapping.
+                Rows that cannot be used are listed (file, row, reason) and the rest is imported; services without a need
+                category, under a missing organisation or with unreadable languages are imported and listed for review.
+                Importing the same data again updates the resources it created. Taxonomy terms map to need categories
+                through --mapping (files separated by commas), else PASSERELLE_HSDS_TAXONOMY_MAPPING, else the built-in
+                crosswalks (AIRS/211, Open Eligibility).
                 """)
     }
-    @Argument(help: "Folder holding services.csv and the other tables.") var folder: String
-    @Option(help: "Taxonomy mapping file (JSON).") var mapping: String?
+    @Argument(help: "Folder holding services.csv and the other tables, a .zip data package, or a .json file of HSDS 3 service records.") var folder: String
+    @Option(help: "Taxonomy crosswalk files (JSON), separated by commas.") var mapping: String?
     init() {}
 
     func run() async throws {
         let settings = try ServiceCommand<MatchingService>.settings()
         let mapping = try TaxonomyMapping.load(path: mapping ?? settings.environment.optionalString(MatchingService.mappingVariable))
-        let (package, parseIssues) = try HSDSDataPackage.read(folder: URL(fileURLWithPath: folder))
+        let (package, parseIssues) = try HSDSDataPackage.read(path: URL(fileURLWithPath: folder))
         guard package.tables["services"] != nil else {
-            throw ValidationError("\(folder) has no services.csv")
+            throw ValidationError("\(folder) has no services table\(parseIssues.isEmpty ? "" : ": " + parseIssues.map(\.description).joined(separator: "; "))")
         }
         let report = try await MatchingService.withMigratedPool(settings) { pool in
             try await CatalogueTransfer(pool: pool, mapping: mapping).importPackage(package, parseIssues: parseIssues)
         }
         for issue in report.skipped { print("skipped \(issue)") }
-        print("imported \(report.created + report.updated) resources (\(report.created) new, \(report.updated) updated); \(report.skipped.count) rows skipped")
+        for issue in report.needsReview { print("to review \(issue)") }
+        let services = package.tables["services"]?.records.count ?? 0
+        print("""
+            imported \(report.created + report.updated) resources (\(report.created) new, \(report.updated) updated) of \(services) services; \
+            \(report.categorised.count) with a need category, \(report.uncategorised) uncategorised; \(report.skipped.count) rows skipped, \
+            \(report.needsReview.count) to review
+            """)
     }
 }
 
@@ -40,13 +49,18 @@ struct ExportHSDSCommand: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(commandName: "export-hsds", abstract: "Export the catalogue as an Open Referral HSDS data package that import-hsds reads back.")
     }
-    @Argument(help: "Folder to write the CSV tables and datapackage.json to.") var folder: String
+    @Argument(help: "Folder to write the CSV tables and datapackage.json to; a path ending in .zip writes a zip data package, in .json HSDS 3 service records.") var folder: String
     init() {}
 
     func run() async throws {
         let settings = try ServiceCommand<MatchingService>.settings()
         let package = try await MatchingService.withMigratedPool(settings) { try await CatalogueTransfer(pool: $0, mapping: .standard).exportPackage() }
-        try package.write(folder: URL(fileURLWithPath: folder))
+        let destination = URL(fileURLWithPath: folder)
+        switch destination.pathExtension.lowercased() {
+        case "zip": try package.zipped().write(to: destination)
+        case "json": try HSDSServiceRecords.json(package).write(to: destination)
+        default: try package.write(folder: destination)
+        }
         print("exported \(package.tables["services"]?.records.count ?? 0) resources to \(folder)")
     }
 }

@@ -36,11 +36,17 @@ struct CatalogueRoutes: Sendable {
         }
         object["id"] = id.uuidString
         let data = try JSONSerialization.data(withJSONObject: object)
+        let resource: CommunityResource
         do {
-            return try JSONDecoder().decode(CommunityResource.self, from: data).validated()
+            resource = try JSONDecoder().decode(CommunityResource.self, from: data).validated()
         } catch let error as DomainError {
             throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
         }
+        // Only a directory import leaves a resource uncategorised (and flags it for review).
+        guard !resource.categories.isEmpty else {
+            throw ProblemDetails.validation([.init(pointer: "/categories", detail: "must list at least one need category")])
+        }
+        return resource
     }
 
     private func create(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {

@@ -2,11 +2,29 @@ import Domain
 import Foundation
 import PostgresClient
 
-/// What an import did: resources created and updated, and every row left out with its reason.
+/// What an import did: resources created and updated, every row left out with its reason
+/// (`skipped`), every row imported with something to review with its reason (`needsReview`:
+/// uncategorised, placeholder organisation, unread language), and for each service the
+/// crosswalk rules that gave its need categories (`categorised`).
 public struct ImportReport: Codable, Sendable, Equatable {
     public var created: Int
     public var updated: Int
+    public var uncategorised: Int
     public var skipped: [ImportIssue]
+    public var needsReview: [ImportIssue]
+    public var categorised: [CategorisedService]
+
+    public init(created: Int = 0, updated: Int = 0, uncategorised: Int = 0, skipped: [ImportIssue] = [], needsReview: [ImportIssue] = [], categorised: [CategorisedService] = []) {
+        (self.created, self.updated, self.uncategorised, self.skipped, self.needsReview, self.categorised) = (created, updated, uncategorised, skipped, needsReview, categorised)
+    }
+}
+
+/// Which rules placed one service in its need categories.
+public struct CategorisedService: Codable, Sendable, Equatable {
+    public var service: String
+    public var row: Int
+    public var categories: [String]
+    public var rules: [String]
 }
 
 /// Moves the catalogue in and out as HSDS data packages, against the database.
@@ -22,9 +40,10 @@ public struct CatalogueTransfer: Sendable {
     /// Reads the package and saves every usable service in one transaction: a re-import updates
     /// the resources it created (keyed by HSDS service id) and keeps their seats taken.
     public func importPackage(_ package: HSDSDataPackage, parseIssues: [ImportIssue] = []) async throws -> ImportReport {
-        let (resources, issues) = HSDSReader(mapping: mapping).read(package)
+        let reading = HSDSReader(mapping: mapping).read(package)
+        let resources = reading.resources
         let report = try await pool.sessionTransaction { session -> ImportReport in
-            var report = ImportReport(created: 0, updated: 0, skipped: parseIssues + issues)
+            var report = ImportReport(skipped: parseIssues + reading.issues, needsReview: reading.reviewed)
             // A service id already used by another resource (say, re-keyed upstream) must not move it.
             let taken = try session.query(PostgresQuery(
                 unsafeSQL: "SELECT r.id, r.seats_taken, s.service_id FROM community_resource r LEFT JOIN catalogue_source s ON s.resource_id = r.id WHERE r.id = ANY ($1::uuid[])",
@@ -44,14 +63,25 @@ public struct CatalogueTransfer: Sendable {
                 }
                 resource.capacity.seatsTaken = alreadyTaken
                 if try CatalogueStore.save(resource, on: session) { report.created += 1 } else { report.updated += 1 }
+                if resource.categories.isEmpty {
+                    report.uncategorised += 1
+                } else {
+                    report.categorised.append(CategorisedService(
+                        service: entry.serviceID, row: rows[entry.serviceID] ?? 0, categories: resource.categories.map(\.code), rules: entry.taxonomyRules))
+                }
+                // A re-import replaces what the last one left to review.
                 try session.query("""
-                    INSERT INTO catalogue_source (resource_id, service_id, organisation_id, location_id)
-                    VALUES (\(resource.id)::uuid, \(entry.serviceID), \(entry.organisationID), \(entry.locationID))
+                    INSERT INTO catalogue_source (resource_id, service_id, organisation_id, location_id, review, placeholder_organisation,
+                        unread_languages, taxonomy_rules, imported_at)
+                    VALUES (\(resource.id)::uuid, \(entry.serviceID), \(entry.organisationID), \(entry.locationID), \(entry.review)::text[],
+                        \(entry.placeholderOrganisation), \(entry.unreadLanguages)::text[], \(entry.taxonomyRules)::text[], now())
                     ON CONFLICT (resource_id) DO UPDATE SET service_id = EXCLUDED.service_id, organisation_id = EXCLUDED.organisation_id,
-                        location_id = EXCLUDED.location_id
+                        location_id = EXCLUDED.location_id, review = EXCLUDED.review, placeholder_organisation = EXCLUDED.placeholder_organisation,
+                        unread_languages = EXCLUDED.unread_languages, taxonomy_rules = EXCLUDED.taxonomy_rules, imported_at = now()
                     """)
             }
             report.skipped.sort { ($0.file, $0.row) < ($1.file, $1.row) }
+            report.needsReview.sort { ($0.file, $0.row) < ($1.file, $1.row) }
             return report
         }
         return report
@@ -62,13 +92,15 @@ public struct CatalogueTransfer: Sendable {
         let resources = try await pool.withConnection { connection in
             try await connection.query(PostgresQuery(unsafeSQL: """
                 SELECT \(CatalogueStore.resourceColumns.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")),
-                    s.service_id, s.organisation_id, s.location_id
+                    s.service_id, s.organisation_id, s.location_id, coalesce(s.placeholder_organisation, false) AS placeholder_organisation,
+                    coalesce(s.unread_languages, '{}') AS unread_languages
                 FROM community_resource r LEFT JOIN catalogue_source s ON s.resource_id = r.id ORDER BY r.id
                 """)).map { row in
                 let resource = try CatalogueStore.resource(row)
                 return HSDSResource(
                     resource: resource, serviceID: try row.decode("service_id", as: String?.self) ?? resource.id.uuidString.lowercased(),
-                    organisationID: try row.decode("organisation_id", as: String?.self), locationID: try row.decode("location_id", as: String?.self))
+                    organisationID: try row.decode("organisation_id", as: String?.self), locationID: try row.decode("location_id", as: String?.self),
+                    placeholderOrganisation: try row.decode("placeholder_organisation"), unreadLanguages: try row.decode("unread_languages"))
             }
         }
         return HSDSWriter().write(resources)
