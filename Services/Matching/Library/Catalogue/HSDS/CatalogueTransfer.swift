@@ -53,38 +53,79 @@ public struct CatalogueTransfer: Sendable {
             let rows = Dictionary(package.tables["services"].map { table in
                 table.records.enumerated().compactMap { index, record in table.value("id", in: record).map { ($0, index + 2) } }
             } ?? [], uniquingKeysWith: { first, _ in first })
+            var accepted: [HSDSResource] = []
+            accepted.reserveCapacity(resources.count)
             for entry in resources {
-                var resource = entry.resource
-                let alreadyTaken = seatsTaken[resource.id] ?? 0
-                if let seats = resource.capacity.seats, seats < alreadyTaken {
+                var entry = entry
+                let alreadyTaken = seatsTaken[entry.resource.id] ?? 0
+                if let seats = entry.resource.capacity.seats, seats < alreadyTaken {
                     report.skipped.append(ImportIssue(file: "services.csv", row: rows[entry.serviceID] ?? 0,
                         reason: "seats \(seats) is below the \(alreadyTaken) seats already taken; the service was not updated"))
                     continue
                 }
-                resource.capacity.seatsTaken = alreadyTaken
-                if try CatalogueStore.save(resource, on: session) { report.created += 1 } else { report.updated += 1 }
-                if resource.categories.isEmpty {
+                entry.resource.capacity.seatsTaken = alreadyTaken
+                if entry.resource.categories.isEmpty {
                     report.uncategorised += 1
                 } else {
                     report.categorised.append(CategorisedService(
-                        service: entry.serviceID, row: rows[entry.serviceID] ?? 0, categories: resource.categories.map(\.code), rules: entry.taxonomyRules))
+                        service: entry.serviceID, row: rows[entry.serviceID] ?? 0, categories: entry.resource.categories.map(\.code), rules: entry.taxonomyRules))
                 }
+                accepted.append(entry)
+            }
+            // Written in batches, one statement per table each: a directory of 10,000 services
+            // is a few dozen round trips, not 20,000.
+            for start in stride(from: 0, to: accepted.count, by: Self.batchSize) {
+                let batch = Array(accepted[start..<min(start + Self.batchSize, accepted.count)])
+                var created = 0
+                for row in try session.query(PostgresQuery(unsafeSQL: CatalogueStore.batchUpsertSQL, parameters: [try Self.resourcesJSON(batch)])) {
+                    if try row.decode("created", as: Bool.self) { created += 1 }
+                }
+                report.created += created
+                report.updated += batch.count - created
                 // A re-import replaces what the last one left to review.
-                try session.query("""
-                    INSERT INTO catalogue_source (resource_id, service_id, organisation_id, location_id, review, placeholder_organisation,
-                        unread_languages, taxonomy_rules, imported_at)
-                    VALUES (\(resource.id)::uuid, \(entry.serviceID), \(entry.organisationID), \(entry.locationID), \(entry.review)::text[],
-                        \(entry.placeholderOrganisation), \(entry.unreadLanguages)::text[], \(entry.taxonomyRules)::text[], now())
-                    ON CONFLICT (resource_id) DO UPDATE SET service_id = EXCLUDED.service_id, organisation_id = EXCLUDED.organisation_id,
-                        location_id = EXCLUDED.location_id, review = EXCLUDED.review, placeholder_organisation = EXCLUDED.placeholder_organisation,
-                        unread_languages = EXCLUDED.unread_languages, taxonomy_rules = EXCLUDED.taxonomy_rules, imported_at = now()
-                    """)
+                try session.query(PostgresQuery(unsafeSQL: Self.sourcesSQL, parameters: [try Self.sourcesJSON(batch)]))
             }
             report.skipped.sort { ($0.file, $0.row) < ($1.file, $1.row) }
             report.needsReview.sort { ($0.file, $0.row) < ($1.file, $1.row) }
             return report
         }
         return report
+    }
+
+    static let batchSize = 500
+
+    static let sourcesSQL = """
+        INSERT INTO catalogue_source (resource_id, service_id, organisation_id, location_id, review, placeholder_organisation,
+            unread_languages, taxonomy_rules, imported_at)
+        SELECT x.resource_id, x.service_id, x.organisation_id, x.location_id, x.review, x.placeholder_organisation, x.unread_languages,
+            x.taxonomy_rules, now()
+        FROM jsonb_to_recordset($1::jsonb) AS x(resource_id uuid, service_id text, organisation_id text, location_id text, review text[],
+            placeholder_organisation boolean, unread_languages text[], taxonomy_rules text[])
+        ON CONFLICT (resource_id) DO UPDATE SET service_id = EXCLUDED.service_id, organisation_id = EXCLUDED.organisation_id,
+            location_id = EXCLUDED.location_id, review = EXCLUDED.review, placeholder_organisation = EXCLUDED.placeholder_organisation,
+            unread_languages = EXCLUDED.unread_languages, taxonomy_rules = EXCLUDED.taxonomy_rules, imported_at = now()
+        """
+
+    struct SourceRow: Encodable {
+        var resourceId: UUID, serviceId: String, organisationId: String?, locationId: String?, review: [String]
+        var placeholderOrganisation: Bool, unreadLanguages: [String], taxonomyRules: [String]
+    }
+
+    static func json(_ rows: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return String(decoding: try encoder.encode(rows), as: UTF8.self)
+    }
+
+    static func resourcesJSON(_ batch: [HSDSResource]) throws -> String {
+        try json(batch.map { CatalogueStore.Row($0.resource) })
+    }
+
+    static func sourcesJSON(_ batch: [HSDSResource]) throws -> String {
+        try json(batch.map {
+            SourceRow(resourceId: $0.resource.id, serviceId: $0.serviceID, organisationId: $0.organisationID, locationId: $0.locationID, review: $0.review,
+                      placeholderOrganisation: $0.placeholderOrganisation, unreadLanguages: $0.unreadLanguages, taxonomyRules: $0.taxonomyRules)
+        })
     }
 
     /// The whole catalogue (active or not) as HSDS tables.
