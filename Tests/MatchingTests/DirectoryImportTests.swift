@@ -68,6 +68,43 @@ struct DirectoryImportTests {
         await test.tearDown()
     }
 
+    static func report(_ response: TestResponse) throws -> ImportReport {
+        try JSONDecoder().decode(ImportReport.self, from: Data(String(buffer: response.body).utf8))
+    }
+
+    @Test("the API takes and gives zip data packages and HSDS 3 JSON; a malformed upload is refused with its reason")
+    func zipAndJSONOverHTTP() async throws {
+        let test = try await ServiceTestHost.make(MatchingService.self)
+        let coordinator = try await test.token(.coordinator)
+        let json: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/json"]
+        let zip: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/zip"]
+        try await test.host.application.test(.router) { client in
+            let first = try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: json, body: try CatalogueImportTests.body(HSDSSample.tables))
+            #expect(try Self.report(first).created == 6)
+            let before = try await CatalogueImportTests.catalogue(test.pool)
+
+            let zipped = try await client.execute(uri: "/v1/catalogue/export?format=zip", method: .get, headers: json)
+            #expect(zipped.status == .ok && zipped.headers[.contentType] == "application/zip")
+            let back = try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: zip, body: zipped.body)
+            #expect(back.status == .ok)
+            let fromZip = try Self.report(back)
+            #expect(fromZip.updated == 6 && fromZip.created == 0 && fromZip.skipped.isEmpty, "\(fromZip.skipped)")
+
+            let records = try await client.execute(uri: "/v1/catalogue/export?format=hsds-json", method: .get, headers: json)
+            let contents = try #require(try CatalogueImportTests.json(records)["contents"] as? [[String: Any]])
+            #expect(contents.count == 6 && contents.allSatisfy { $0["id"] != nil && $0["name"] != nil })
+            let fromJSON = try Self.report(try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: json, body: records.body))
+            #expect(fromJSON.updated == 6 && fromJSON.skipped.isEmpty, "\(fromJSON.skipped)")
+            #expect(try await CatalogueImportTests.catalogue(test.pool) == before, "zip and JSON round trips change nothing")
+
+            let malformed = try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: zip, body: ByteBuffer(string: "PK\u{3}\u{4}garbage"))
+            #expect(malformed.status == .unprocessableContent && String(buffer: malformed.body).contains("zip"))
+            #expect(try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: json, body: ByteBuffer(string: #"{"contents": "nope"}"#)).status == .unprocessableContent)
+            #expect(try await client.execute(uri: "/v1/catalogue/export?format=xml", method: .get, headers: json).status == .unprocessableContent)
+        }
+        await test.tearDown()
+    }
+
     @Test("coordinators list what imports left to review, page by page; link workers find uncategorised resources by search only")
     func reviewList() async throws {
         let test = try await ServiceTestHost.make(MatchingService.self)
@@ -193,6 +230,21 @@ struct PackageFormatTests {
 
         #expect(throws: HSDSServiceRecords.InvalidDocument.self) { try HSDSServiceRecords.package(json: Data("{\"services\": 3}".utf8)) }
         #expect(throws: HSDSServiceRecords.InvalidDocument.self) { try HSDSServiceRecords.package(json: Data("<html>".utf8)) }
+    }
+
+    @Test("huge fields: a long description is kept whole, a long language value is kept shortened for review")
+    func hugeFields() throws {
+        var tables = HSDSSample.tables
+        let description = String(repeating: "Très long. ", count: 200_000)
+        tables["services.csv"] = "id,organization_id,name,description,url\ns1,o1,Long,\(description),https://example.org\n"
+        tables["languages.csv"] = "id,service_id,language\ng1,s1,\(String(repeating: "blah ", count: 20_000))\n"
+        let (package, issues) = HSDSDataPackage.parse(texts: tables)
+        #expect(issues.isEmpty)
+        let reading = HSDSReader(mapping: .standard).read(package)
+        let long = try #require(reading.resources.first)
+        #expect(long.resource.description == description.trimmingCharacters(in: .whitespaces))
+        #expect(long.unreadLanguages.first?.count == HSDSReader.maximumFreeTextLanguage)
+        #expect(reading.reviewed.contains { $0.file == "languages.csv" && $0.reason.count < 400 })
     }
 
     @Test("hostile packages: paths leaving the folder, links out of it, malformed and oversized zips")
