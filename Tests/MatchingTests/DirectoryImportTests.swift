@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import PostgresClient
 import ServiceRuntime
+import Synchronization
 import Testing
 import TestSupport
 @testable import MatchingService
@@ -66,6 +67,50 @@ struct DirectoryImportTests {
         }
         #expect(snapshot.resources.count == count && snapshot.resources.allSatisfy { !$0.categories.isEmpty })
         await test.tearDown()
+    }
+
+    static func lines(_ issues: [ImportIssue]) -> [String] { issues.map { "\($0.file)|\($0.row)|\($0.reason)" }.sorted() }
+
+    @Test("a streamed import (folders and zips, a batch at a time) gives what the in-memory import gives")
+    func streamingMatchesInMemory() async throws {
+        let memory = try await ServiceTestHost.make(MatchingService.self)
+        let streamed = try await ServiceTestHost.make(MatchingService.self)
+        let sample = PackageFormatTests.temporary("sample")
+        defer { try? FileManager.default.removeItem(at: sample) }
+        try FileManager.default.createDirectory(at: sample, withIntermediateDirectories: true)
+        for (file, text) in HSDSSample.tables { try Data(text.utf8).write(to: sample.appendingPathComponent(file)) }
+        var importer = StreamingImport(pool: streamed.pool, mapping: .standard)
+        importer.servicesPerBatch = 97  // several batches, one of them short
+        for source in [sample, Self.fixture] {
+            let (package, parseIssues) = try HSDSDataPackage.read(folder: source)
+            let report = try await CatalogueTransfer(pool: memory.pool, mapping: .standard).importPackage(package, parseIssues: parseIssues)
+            let parts = Mutex<[ImportReport]>([])
+            let summary = try await importer.run(source) { part in parts.withLock { $0.append(part) } }
+            let all = parts.withLock { $0 }
+            #expect(all.count > 1)
+            #expect(summary.services == package.tables["services"]?.records.count)
+            #expect(summary.created == report.created && summary.updated == report.updated && summary.uncategorised == report.uncategorised)
+            #expect(summary.categorised == report.categorised.count && summary.skipped == report.skipped.count && summary.needsReview == report.needsReview.count)
+            #expect(Self.lines(all.flatMap(\.skipped)) == Self.lines(report.skipped))
+            #expect(Self.lines(all.flatMap(\.needsReview)) == Self.lines(report.needsReview))
+            #expect(all.flatMap(\.categorised).sorted { $0.row < $1.row } == report.categorised.sorted { $0.row < $1.row })
+            #expect(try await CatalogueImportTests.catalogue(streamed.pool) == CatalogueImportTests.catalogue(memory.pool))
+        }
+        // The fixture again, as a zip nested nowhere: every service updated in place.
+        let zip = PackageFormatTests.temporary("fixture.zip")
+        defer { try? FileManager.default.removeItem(at: zip) }
+        try HSDSDataPackage.read(folder: Self.fixture).package.zipped().write(to: zip)
+        let before = try await CatalogueImportTests.catalogue(streamed.pool)
+        let again = try await importer.run(zip) { _ in }
+        #expect(again.created == 0 && again.updated > 900 && again.categorised >= 950)
+        #expect(try await CatalogueImportTests.catalogue(streamed.pool) == before)
+        // A broken table is left out with its reason, the rest imported.
+        try Data("id,name\ns1,\"unclosed\n".utf8).write(to: sample.appendingPathComponent("phones.csv"))
+        let parts = Mutex<[ImportReport]>([])
+        _ = try await importer.run(sample) { part in parts.withLock { $0.append(part) } }
+        #expect(parts.withLock { $0 }.flatMap(\.skipped).contains { $0.file == "phones.csv" && $0.reason.contains("not valid CSV") })
+        await streamed.tearDown()
+        await memory.tearDown()
     }
 
     static func report(_ response: TestResponse) throws -> ImportReport {

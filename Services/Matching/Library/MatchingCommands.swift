@@ -26,7 +26,23 @@ struct ImportHSDSCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try ServiceCommand<MatchingService>.settings()
         let mapping = try TaxonomyMapping.load(path: mapping ?? settings.environment.optionalString(MatchingService.mappingVariable))
-        let (package, parseIssues) = try HSDSDataPackage.read(path: URL(fileURLWithPath: folder))
+        let path = URL(fileURLWithPath: folder)
+        var isFolder: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path.path, isDirectory: &isFolder)
+        if exists && (isFolder.boolValue || path.pathExtension.lowercased() == "zip") {
+            // Folders and zips stream: memory stays bounded whatever the directory's size, and
+            // each part's report is printed as it is done.
+            let summary = try await MatchingService.withMigratedPool(settings) { pool in
+                try await StreamingImport(pool: pool, mapping: mapping).run(path) { report in
+                    for issue in report.skipped { print("skipped \(issue)") }
+                    for issue in report.needsReview { print("to review \(issue)") }
+                }
+            }
+            print(Self.summary(services: summary.services, created: summary.created, updated: summary.updated, categorised: summary.categorised,
+                               uncategorised: summary.uncategorised, skipped: summary.skipped, needsReview: summary.needsReview))
+            return
+        }
+        let (package, parseIssues) = try HSDSDataPackage.read(path: path)
         guard package.tables["services"] != nil else {
             throw ValidationError("\(folder) has no services table\(parseIssues.isEmpty ? "" : ": " + parseIssues.map(\.description).joined(separator: "; "))")
         }
@@ -35,12 +51,16 @@ struct ImportHSDSCommand: AsyncParsableCommand {
         }
         for issue in report.skipped { print("skipped \(issue)") }
         for issue in report.needsReview { print("to review \(issue)") }
-        let services = package.tables["services"]?.records.count ?? 0
-        print("""
-            imported \(report.created + report.updated) resources (\(report.created) new, \(report.updated) updated) of \(services) services; \
-            \(report.categorised.count) with a need category, \(report.uncategorised) uncategorised; \(report.skipped.count) rows skipped, \
-            \(report.needsReview.count) to review
-            """)
+        print(Self.summary(services: package.tables["services"]?.records.count ?? 0, created: report.created, updated: report.updated,
+                           categorised: report.categorised.count, uncategorised: report.uncategorised, skipped: report.skipped.count,
+                           needsReview: report.needsReview.count))
+    }
+
+    static func summary(services: Int, created: Int, updated: Int, categorised: Int, uncategorised: Int, skipped: Int, needsReview: Int) -> String {
+        """
+        imported \(created + updated) resources (\(created) new, \(updated) updated) of \(services) services; \
+        \(categorised) with a need category, \(uncategorised) uncategorised; \(skipped) rows skipped, \(needsReview) to review
+        """
     }
 }
 

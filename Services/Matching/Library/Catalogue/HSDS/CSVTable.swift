@@ -7,11 +7,18 @@ import Foundation
 public struct CSVTable: Sendable, Equatable {
     public var columns: [String]
     public var records: [[String]]
+    /// The file's row number of each record (header = row 1), when records are a selection of
+    /// a larger file; nil when they are the whole file in order.
+    public var rowNumbers: [Int]?
 
-    public init(columns: [String], records: [[String]] = []) {
+    public init(columns: [String], records: [[String]] = [], rowNumbers: [Int]? = nil) {
         self.columns = columns
         self.records = records
+        self.rowNumbers = rowNumbers
     }
+
+    /// The file's row number of the record at `index`.
+    public func rowNumber(_ index: Int) -> Int { rowNumbers?[index] ?? index + 2 }
 
     public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
         /// 1-based line of the file where the problem is.

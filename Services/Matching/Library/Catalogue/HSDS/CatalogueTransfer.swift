@@ -44,52 +44,58 @@ public struct CatalogueTransfer: Sendable {
         let resources = reading.resources
         let report = try await pool.sessionTransaction { session -> ImportReport in
             var report = ImportReport(skipped: parseIssues + reading.issues, needsReview: reading.reviewed)
-            // A service id already used by another resource (say, re-keyed upstream) must not move it.
-            let taken = try session.query(PostgresQuery(
-                unsafeSQL: "SELECT r.id, r.seats_taken, s.service_id FROM community_resource r LEFT JOIN catalogue_source s ON s.resource_id = r.id WHERE r.id = ANY ($1::uuid[])",
-                parameters: [resources.map { $0.resource.id }.postgresText]))
-            var seatsTaken: [UUID: Int] = [:]
-            for row in taken { seatsTaken[try row.decode("id")] = try row.decode("seats_taken") }
             let rows = Dictionary(package.tables["services"].map { table in
-                table.records.enumerated().compactMap { index, record in table.value("id", in: record).map { ($0, index + 2) } }
+                table.records.enumerated().compactMap { index, record in table.value("id", in: record).map { ($0, table.rowNumber(index)) } }
             } ?? [], uniquingKeysWith: { first, _ in first })
-            var accepted: [HSDSResource] = []
-            accepted.reserveCapacity(resources.count)
-            for entry in resources {
-                var entry = entry
-                let alreadyTaken = seatsTaken[entry.resource.id] ?? 0
-                if let seats = entry.resource.capacity.seats, seats < alreadyTaken {
-                    report.skipped.append(ImportIssue(file: "services.csv", row: rows[entry.serviceID] ?? 0,
-                        reason: "seats \(seats) is below the \(alreadyTaken) seats already taken; the service was not updated"))
-                    continue
-                }
-                entry.resource.capacity.seatsTaken = alreadyTaken
-                if entry.resource.categories.isEmpty {
-                    report.uncategorised += 1
-                } else {
-                    report.categorised.append(CategorisedService(
-                        service: entry.serviceID, row: rows[entry.serviceID] ?? 0, categories: entry.resource.categories.map(\.code), rules: entry.taxonomyRules))
-                }
-                accepted.append(entry)
-            }
-            // Written in batches, one statement per table each: a directory of 10,000 services
-            // is a few dozen round trips, not 20,000.
-            for start in stride(from: 0, to: accepted.count, by: Self.batchSize) {
-                let batch = Array(accepted[start..<min(start + Self.batchSize, accepted.count)])
-                var created = 0
-                for row in try session.query(PostgresQuery(unsafeSQL: CatalogueStore.batchUpsertSQL, parameters: [try Self.resourcesJSON(batch)])) {
-                    if try row.decode("created", as: Bool.self) { created += 1 }
-                }
-                report.created += created
-                report.updated += batch.count - created
-                // A re-import replaces what the last one left to review.
-                try session.query(PostgresQuery(unsafeSQL: Self.sourcesSQL, parameters: [try Self.sourcesJSON(batch)]))
-            }
+            try Self.save(resources, rows: rows, into: &report, on: session)
             report.skipped.sort { ($0.file, $0.row) < ($1.file, $1.row) }
             report.needsReview.sort { ($0.file, $0.row) < ($1.file, $1.row) }
             return report
         }
         return report
+    }
+
+    /// Saves read resources (services.csv rows by service id in `rows`) and adds what it did to
+    /// `report`: a re-import updates the resources it created and keeps their seats taken.
+    static func save(_ resources: [HSDSResource], rows: [String: Int], into report: inout ImportReport, on session: borrowing PostgresSession) throws {
+        // A service id already used by another resource (say, re-keyed upstream) must not move it.
+        let taken = try session.query(PostgresQuery(
+            unsafeSQL: "SELECT r.id, r.seats_taken FROM community_resource r WHERE r.id = ANY ($1::uuid[])",
+            parameters: [resources.map { $0.resource.id }.postgresText]))
+        var seatsTaken: [UUID: Int] = [:]
+        for row in taken { seatsTaken[try row.decode("id")] = try row.decode("seats_taken") }
+        var accepted: [HSDSResource] = []
+        accepted.reserveCapacity(resources.count)
+        for entry in resources {
+            var entry = entry
+            let alreadyTaken = seatsTaken[entry.resource.id] ?? 0
+            if let seats = entry.resource.capacity.seats, seats < alreadyTaken {
+                report.skipped.append(ImportIssue(file: "services.csv", row: rows[entry.serviceID] ?? 0,
+                    reason: "seats \(seats) is below the \(alreadyTaken) seats already taken; the service was not updated"))
+                continue
+            }
+            entry.resource.capacity.seatsTaken = alreadyTaken
+            if entry.resource.categories.isEmpty {
+                report.uncategorised += 1
+            } else {
+                report.categorised.append(CategorisedService(
+                    service: entry.serviceID, row: rows[entry.serviceID] ?? 0, categories: entry.resource.categories.map(\.code), rules: entry.taxonomyRules))
+            }
+            accepted.append(entry)
+        }
+        // Written in batches, one statement per table each: a directory of 10,000 services
+        // is a few dozen round trips, not 20,000.
+        for start in stride(from: 0, to: accepted.count, by: batchSize) {
+            let batch = Array(accepted[start..<min(start + batchSize, accepted.count)])
+            var created = 0
+            for row in try session.query(PostgresQuery(unsafeSQL: CatalogueStore.batchUpsertSQL, parameters: [try resourcesJSON(batch)])) {
+                if try row.decode("created", as: Bool.self) { created += 1 }
+            }
+            report.created += created
+            report.updated += batch.count - created
+            // A re-import replaces what the last one left to review.
+            try session.query(PostgresQuery(unsafeSQL: sourcesSQL, parameters: [try sourcesJSON(batch)]))
+        }
     }
 
     static let batchSize = 500

@@ -133,65 +133,74 @@ public struct HSDSDataPackage: Sendable, Equatable {
         return (files, issues)
     }
 
-    /// Reads every `*.csv` of a folder. A datapackage.json, when present, names the files.
-    public static func read(folder: URL) throws(Unreadable) -> (package: HSDSDataPackage, issues: [ImportIssue]) {
+    /// One table file of a package, read a chunk at a time (never more than `limit` bytes).
+    struct TableFile {
+        var name: String
+        var read: (_ limit: Int, _ chunk: (Data) throws -> Void) throws -> Void
+        /// A file on disk holding the table: the folder's own file, or the zip entry inflated
+        /// into `folder` (a streaming import reads it a chunk at a time).
+        func file(in folder: URL, limit: Int) throws -> URL {
+            if let local { return local }
+            let url = folder.appendingPathComponent(UUID().uuidString + ".csv")
+            guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+                throw Unreadable(source: url.path, problem: "cannot be created")
+            }
+            let handle = try FileHandle(forWritingTo: url)
+            defer { try? handle.close() }
+            try read(limit) { try handle.write(contentsOf: $0) }
+            return url
+        }
+        var local: URL?
+    }
+
+    /// The table files of a folder: those its datapackage.json names, else every `*.csv`.
+    static func tableFiles(folder: URL) throws(Unreadable) -> (files: [TableFile], issues: [ImportIssue]) {
         let manager = FileManager.default
-        var files: [String] = []
+        var names: [String] = []
         var issues: [ImportIssue] = []
         let descriptor = folder.appendingPathComponent("datapackage.json")
         if manager.fileExists(atPath: descriptor.path) {
-            (files, issues) = try describedFiles(try contents(of: descriptor), source: descriptor.path)
+            (names, issues) = try describedFiles(try contents(of: descriptor), source: descriptor.path)
         } else {
             do {
-                files = try manager.contentsOfDirectory(atPath: folder.path).filter { $0.lowercased().hasSuffix(".csv") }.sorted()
+                names = try manager.contentsOfDirectory(atPath: folder.path).filter { $0.lowercased().hasSuffix(".csv") }.sorted()
             } catch {
                 throw Unreadable(source: folder.path, problem: "cannot be listed: \(error.localizedDescription)")
             }
         }
         let root = folder.resolvingSymlinksInPath().standardizedFileURL.path
-        var texts: [String: String] = [:]
-        for file in files {
-            let url = folder.appendingPathComponent(file)
+        var files: [TableFile] = []
+        for name in names {
+            let url = folder.appendingPathComponent(name)
             // A symbolic link may still lead out of the folder.
             guard url.resolvingSymlinksInPath().standardizedFileURL.path.hasPrefix(root + "/") else {
-                issues.append(ImportIssue(file: file, row: 0, reason: "leads outside the package folder; not read"))
+                issues.append(ImportIssue(file: name, row: 0, reason: "leads outside the package folder; not read"))
                 continue
             }
             guard manager.fileExists(atPath: url.path) else {
-                issues.append(ImportIssue(file: file, row: 0, reason: "is named by datapackage.json but not in the folder; not read"))
+                issues.append(ImportIssue(file: name, row: 0, reason: "is named by datapackage.json but not in the folder; not read"))
                 continue
             }
-            texts[file] = String(decoding: try contents(of: url), as: UTF8.self)
+            files.append(TableFile(name: name, read: { limit, chunk in
+                let handle: FileHandle
+                do { handle = try FileHandle(forReadingFrom: url) } catch {
+                    throw Unreadable(source: url.path, problem: "cannot be read: \(error.localizedDescription)")
+                }
+                defer { try? handle.close() }
+                var total = 0
+                while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
+                    total += data.count
+                    guard total <= limit else { throw Unreadable(source: url.path, problem: "is over the \(limit) bytes a table may have") }
+                    try chunk(data)
+                }
+            }, local: url))
         }
-        let parsed = parse(texts: texts)
-        return (parsed.package, issues + parsed.issues)
+        return (files, issues)
     }
 
-    /// Reads a zip data package: the tables its datapackage.json names (the shallowest one, the
-    /// package being often zipped inside a folder), else every `*.csv` in it. Nothing is
-    /// written to disk; an entry larger than `maximumTableBytes` once inflated is refused.
-    public static func read(zip: URL) throws(Unreadable) -> (package: HSDSDataPackage, issues: [ImportIssue]) {
-        let archive: Archive
-        do {
-            archive = try Archive(url: zip, accessMode: .read)
-        } catch {
-            throw Unreadable(source: zip.path, problem: "is not a readable zip archive: \(error)")
-        }
-        return try read(archive, source: zip.lastPathComponent)
-    }
-
-    /// The same from the zip's bytes (an upload).
-    public static func read(zipData: Data, source: String, limit: Int = maximumTableBytes) throws(Unreadable) -> (package: HSDSDataPackage, issues: [ImportIssue]) {
-        let archive: Archive
-        do {
-            archive = try Archive(data: zipData, accessMode: .read)
-        } catch {
-            throw Unreadable(source: source, problem: "is not a readable zip archive: \(error)")
-        }
-        return try read(archive, source: source, limit: limit)
-    }
-
-    static func read(_ archive: Archive, source: String, limit: Int = maximumTableBytes) throws(Unreadable) -> (package: HSDSDataPackage, issues: [ImportIssue]) {
+    /// The table files of a zip: those its datapackage.json (the shallowest one, the package
+    /// being often zipped inside a folder) names, else every `*.csv` in it.
+    static func tableFiles(_ archive: Archive, source: String) throws(Unreadable) -> (files: [TableFile], issues: [ImportIssue]) {
         let entries = archive.filter { $0.type == .file }
         let descriptor = entries.filter { ($0.path as NSString).lastPathComponent.lowercased() == "datapackage.json" }
             .min { $0.path.split(separator: "/").count < $1.path.split(separator: "/").count }
@@ -200,7 +209,7 @@ public struct HSDSDataPackage: Sendable, Equatable {
         if let descriptor {
             let base = (descriptor.path as NSString).deletingLastPathComponent
             let files: [String]
-            (files, issues) = try describedFiles(try inflate(descriptor, from: archive, source: source, limit: limit), source: "\(source)/\(descriptor.path)")
+            (files, issues) = try describedFiles(try inflate(descriptor, from: archive, source: source, limit: maximumTableBytes), source: "\(source)/\(descriptor.path)")
             let byPath = Dictionary(entries.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
             for file in files {
                 guard let entry = byPath[base.isEmpty ? file : base + "/" + file] else {
@@ -212,12 +221,80 @@ public struct HSDSDataPackage: Sendable, Equatable {
         } else {
             chosen = entries.filter { $0.path.lowercased().hasSuffix(".csv") && !$0.path.hasPrefix("__MACOSX/") }.map { (($0.path as NSString).lastPathComponent, $0) }
         }
+        let files = chosen.map { name, entry in
+            TableFile(name: name, read: { limit, chunk in
+                guard entry.uncompressedSize <= UInt64(limit) else {
+                    throw Unreadable(source: "\(source)/\(entry.path)", problem: "inflates to \(entry.uncompressedSize) bytes, over the \(limit) a table may have")
+                }
+                var total = 0
+                do {
+                    // The size in the header may lie: count what actually comes out.
+                    _ = try archive.extract(entry, skipCRC32: false) { data in
+                        total += data.count
+                        guard total <= limit else { throw Unreadable(source: "\(source)/\(entry.path)", problem: "inflates past \(limit) bytes") }
+                        try chunk(data)
+                    }
+                } catch let error as Unreadable {
+                    throw error
+                } catch let error as CSVTable.ParseError {
+                    throw error
+                } catch {
+                    throw Unreadable(source: "\(source)/\(entry.path)", problem: "cannot be inflated: \(error)")
+                }
+            }, local: nil)
+        }
+        return (files, issues)
+    }
+
+    /// Reads whole table files into a package (bounded by `limit` per table).
+    static func read(_ files: [TableFile], issues: [ImportIssue], limit: Int) throws(Unreadable) -> (package: HSDSDataPackage, issues: [ImportIssue]) {
         var texts: [String: String] = [:]
-        for (name, entry) in chosen {
-            texts[name] = String(decoding: try inflate(entry, from: archive, source: source, limit: limit), as: UTF8.self)
+        for file in files {
+            var data = Data()
+            do {
+                try file.read(limit) { data.append($0) }
+            } catch let error as Unreadable {
+                throw error
+            } catch {
+                throw Unreadable(source: file.name, problem: "cannot be read: \(error)")
+            }
+            texts[file.name] = String(decoding: data, as: UTF8.self)
         }
         let parsed = parse(texts: texts)
         return (parsed.package, issues + parsed.issues)
+    }
+
+    /// Reads every `*.csv` of a folder. A datapackage.json, when present, names the files.
+    public static func read(folder: URL) throws(Unreadable) -> (package: HSDSDataPackage, issues: [ImportIssue]) {
+        let (files, issues) = try tableFiles(folder: folder)
+        return try read(files, issues: issues, limit: maximumTableBytes)
+    }
+
+    /// Reads a zip data package. Nothing is written to disk; a table larger than
+    /// `maximumTableBytes` once inflated is refused.
+    public static func read(zip: URL) throws(Unreadable) -> (package: HSDSDataPackage, issues: [ImportIssue]) {
+        let (files, issues) = try tableFiles(try archive(zip), source: zip.lastPathComponent)
+        return try read(files, issues: issues, limit: maximumTableBytes)
+    }
+
+    static func archive(_ zip: URL) throws(Unreadable) -> Archive {
+        do {
+            return try Archive(url: zip, accessMode: .read)
+        } catch {
+            throw Unreadable(source: zip.path, problem: "is not a readable zip archive: \(error)")
+        }
+    }
+
+    /// The same from the zip's bytes (an upload).
+    public static func read(zipData: Data, source: String, limit: Int = maximumTableBytes) throws(Unreadable) -> (package: HSDSDataPackage, issues: [ImportIssue]) {
+        let archive: Archive
+        do {
+            archive = try Archive(data: zipData, accessMode: .read)
+        } catch {
+            throw Unreadable(source: source, problem: "is not a readable zip archive: \(error)")
+        }
+        let (files, issues) = try tableFiles(archive, source: source)
+        return try read(files, issues: issues, limit: limit)
     }
 
     static func inflate(_ entry: ZIPFoundation.Entry, from archive: Archive, source: String, limit: Int) throws(Unreadable) -> Data {
@@ -226,7 +303,6 @@ public struct HSDSDataPackage: Sendable, Equatable {
         }
         var data = Data()
         do {
-            // The size in the header may lie: count what actually comes out.
             _ = try archive.extract(entry, skipCRC32: false) { chunk in
                 guard data.count + chunk.count <= limit else { throw Unreadable(source: "\(source)/\(entry.path)", problem: "inflates past \(limit) bytes") }
                 data.append(chunk)

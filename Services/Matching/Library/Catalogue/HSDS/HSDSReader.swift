@@ -40,7 +40,7 @@ public struct HSDSReader: Sendable {
         init(_ table: CSVTable?, by column: String) {
             self.table = table ?? CSVTable(columns: [])
             for (index, record) in self.table.records.enumerated() {
-                if let key = self.table.value(column, in: record) { rows[key, default: []].append((index + 2, record)) }
+                if let key = self.table.value(column, in: record) { rows[key, default: []].append((self.table.rowNumber(index), record)) }
             }
         }
 
@@ -63,7 +63,10 @@ public struct HSDSReader: Sendable {
     /// A language value that names no language is kept as written, up to this many characters.
     static let maximumFreeTextLanguage = 200
 
-    public func read(_ package: HSDSDataPackage) -> Reading {
+    /// `checkingLinks` false leaves out the check that linked rows name a service of the package
+    /// (a batch of a larger directory holds rows of services in other batches; that check is
+    /// made once over the whole directory instead).
+    public func read(_ package: HSDSDataPackage, checkingLinks: Bool = true) -> Reading {
         var issues: [ImportIssue] = []
         var reviewed: [ImportIssue] = []
         guard let services = package.tables["services"] else {
@@ -90,7 +93,7 @@ public struct HSDSReader: Sendable {
         for (name, grouped) in [("services_at_location", servicesAtLocation), ("phones", phonesByService), ("languages", languagesByService),
                                 ("regular_schedules", schedulesByService), ("eligibility", eligibility), ("services_taxonomy", servicesTaxonomy),
                                 ("service_area", areas)] {
-            for (service, rows) in grouped.rows where !serviceIDs.contains(service) {
+            for (service, rows) in grouped.rows where checkingLinks && !serviceIDs.contains(service) {
                 for row in rows { issues.append(.init(file: "\(name).csv", row: row.row, reason: "service_id \"\(service)\" is not in services.csv")) }
             }
         }
@@ -136,7 +139,7 @@ public struct HSDSReader: Sendable {
         var seen: [String: Int] = [:]
         var resources: [HSDSResource] = []
         for (index, record) in services.records.enumerated() {
-            let row = index + 2
+            let row = services.rowNumber(index)
             func skip(_ reason: String) { issues.append(.init(file: "services.csv", row: row, reason: reason + "; the service was not imported")) }
             guard let serviceID = services.value("id", in: record) else { skip("no id"); continue }
             if let first = seen[serviceID] { skip("id \"\(serviceID)\" repeats row \(first)"); continue }
