@@ -24,7 +24,7 @@ public struct StreamingImport: Sendable {
 
     /// Headers wider than this are refused: each column is a staging column.
     static let maximumColumns = 400
-    static let rowsPerInsert = 2_000
+    static let rowsPerInsert = 500
 
     /// Imports the folder or zip at `path`. `emit` receives the report of each part in order
     /// (file issues first, then each batch of services).
@@ -171,7 +171,7 @@ public struct StreamingImport: Sendable {
         var created = false
         var atEnd = false
         while !atEnd {
-            let data = try handle.read(upToCount: 1 << 20) ?? Data()
+            let data = try handle.read(upToCount: 64 << 10) ?? Data()
             atEnd = data.isEmpty
             let emit: ([String]) throws -> Void = { record in
                 if let columns = header {
@@ -200,13 +200,41 @@ public struct StreamingImport: Sendable {
 
     static func insert(_ rows: [[String]], into table: String, columns: [String], on session: borrowing PostgresSession) throws {
         guard !rows.isEmpty else { return }
-        let objects = rows.map { fields -> [String: String] in
-            var object = ["row_number": fields[0]]
-            for index in columns.indices { object["c\(index)"] = fields[index + 1] }
-            return object
+        // Written by hand: a flat array of string fields needs no encoder's machinery.
+        var json: [UInt8] = [UInt8(ascii: "[")]
+        json.reserveCapacity(rows.count * 64)
+        for (number, fields) in rows.enumerated() {
+            if number > 0 { json.append(UInt8(ascii: ",")) }
+            json.append(contentsOf: #"{"row_number":"#.utf8)
+            json.append(contentsOf: fields[0].utf8)
+            for index in columns.indices {
+                json.append(contentsOf: #","c"#.utf8)
+                json.append(contentsOf: String(index).utf8)
+                json.append(contentsOf: #"":""#.utf8)
+                appendEscaped(fields[index + 1], to: &json)
+                json.append(UInt8(ascii: "\""))
+            }
+            json.append(UInt8(ascii: "}"))
         }
-        let json = String(decoding: try JSONEncoder().encode(objects), as: UTF8.self)
-        try session.execute(PostgresQuery(unsafeSQL: "INSERT INTO stage_\(table) SELECT * FROM json_populate_recordset(NULL::stage_\(table), $1::json)", parameters: [json]))
+        json.append(UInt8(ascii: "]"))
+        // Sent now (`query`, not `execute`, which holds statements for the next round trip and
+        // would keep the whole directory in memory until then).
+        try session.query(PostgresQuery(unsafeSQL: "INSERT INTO stage_\(table) SELECT * FROM json_populate_recordset(NULL::stage_\(table), $1::json)",
+                                        parameters: [String(decoding: json, as: UTF8.self)]))
+    }
+
+    /// A JSON string's content: quotes, backslashes and control characters escaped.
+    static func appendEscaped(_ text: String, to json: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0: continue  // PostgreSQL text holds no NUL
+            case 1..<0x20: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
+            default: json.append(byte)
+            }
+        }
     }
 
     static func createTable(_ table: String, _ columns: [String], on session: borrowing PostgresSession) throws {
