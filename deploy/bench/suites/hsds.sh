@@ -2,8 +2,8 @@
 # HSDS import: a generated 211 directory (Tests/MatchingTests/Fixtures/hsds-211/generate.py: AIRS
 # codes across the taxonomy, missing organizations and taxonomy rows, languages as names and
 # sentences) of SIZES services (default 1,000, 10,000 and 20,000), imported by the release
-# executable (`passerelle-matching import-hsds`) into an empty schema, then again (every service
-# updated in place). Reports wall time and the process's peak resident memory (GNU time), the
+# executable (`passerelle-matching import-hsds`, which streams folders: bounded memory) into an
+# empty schema, then again (every service updated in place). Reports wall time and the process's peak resident memory (GNU time), the
 # median of RUNS runs (default 3) with the spread (min–max). Prints a Markdown section;
 # deploy/bench/run.sh stores it. Talks to 127.0.0.1 only, on a schema of its own, removed at the end.
 set -euo pipefail

@@ -11,7 +11,7 @@ import ZIPFoundation
 public struct StreamingImport: Sendable {
     let pool: PostgresConnectionPool
     var mapping: TaxonomyMapping
-    var servicesPerBatch = 1_000
+    var servicesPerBatch = 2_000
 
     public init(pool: PostgresConnectionPool, mapping: TaxonomyMapping) {
         self.pool = pool
@@ -195,6 +195,8 @@ public struct StreamingImport: Sendable {
             pending.removeAll(keepingCapacity: true)
         }
         if !created { try createTable(table, header ?? [], on: session) }
+        // Temporary tables have no statistics until analysed: the batch joins need them.
+        try session.query(PostgresQuery(unsafeSQL: "ANALYZE stage_\(table)"))
         return header ?? []
     }
 
