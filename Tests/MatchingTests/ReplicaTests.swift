@@ -119,6 +119,8 @@ struct ReplicaTests {
             imported 6 resources (6 new, 0 updated) of 9 services; 5 with a need category, 1 uncategorised; 7 rows skipped, 3 to review
             """), "\(imported.output)")
         #expect(imported.output.contains("to review services.csv row 7: uncategorised: no term maps to a need category (terms: Astrology)"))
+        let rules = try processes.run(["import-hsds", folder.path, "--show-rules"])
+        #expect(rules.output.contains(#"categorised services.csv row 2 (s1): social-isolation, physical-activity by Open Eligibility and common directory terms 2.0.0 term "Walking Groups""#), "\(rules.output)")
         let out = try processes.run(["export-hsds", exported.path])
         #expect(out.status == 0 && out.output.contains("exported 6 resources"), "\(out.output)")
         #expect(FileManager.default.fileExists(atPath: exported.appendingPathComponent("datapackage.json").path))

@@ -21,6 +21,7 @@ struct ImportHSDSCommand: AsyncParsableCommand {
     }
     @Argument(help: "Folder holding services.csv and the other tables, a .zip data package, or a .json file of HSDS 3 service records.") var folder: String
     @Option(help: "Taxonomy crosswalk files (JSON), separated by commas.") var mapping: String?
+    @Flag(help: "Also print, for each categorised service, its need categories and the crosswalk rules that gave them.") var showRules = false
     init() {}
 
     func run() async throws {
@@ -33,10 +34,7 @@ struct ImportHSDSCommand: AsyncParsableCommand {
             // Folders and zips stream: memory stays bounded whatever the directory's size, and
             // each part's report is printed as it is done.
             let summary = try await MatchingService.withMigratedPool(settings) { pool in
-                try await StreamingImport(pool: pool, mapping: mapping).run(path) { report in
-                    for issue in report.skipped { print("skipped \(issue)") }
-                    for issue in report.needsReview { print("to review \(issue)") }
-                }
+                try await StreamingImport(pool: pool, mapping: mapping).run(path) { report in Self.printReport(report, rules: showRules) }
             }
             print(Self.summary(services: summary.services, created: summary.created, updated: summary.updated, categorised: summary.categorised,
                                uncategorised: summary.uncategorised, skipped: summary.skipped, needsReview: summary.needsReview))
@@ -49,11 +47,19 @@ struct ImportHSDSCommand: AsyncParsableCommand {
         let report = try await MatchingService.withMigratedPool(settings) { pool in
             try await CatalogueTransfer(pool: pool, mapping: mapping).importPackage(package, parseIssues: parseIssues)
         }
-        for issue in report.skipped { print("skipped \(issue)") }
-        for issue in report.needsReview { print("to review \(issue)") }
+        Self.printReport(report, rules: showRules)
         print(Self.summary(services: package.tables["services"]?.records.count ?? 0, created: report.created, updated: report.updated,
                            categorised: report.categorised.count, uncategorised: report.uncategorised, skipped: report.skipped.count,
                            needsReview: report.needsReview.count))
+    }
+
+    static func printReport(_ report: ImportReport, rules: Bool) {
+        for issue in report.skipped { print("skipped \(issue)") }
+        for issue in report.needsReview { print("to review \(issue)") }
+        guard rules else { return }
+        for service in report.categorised {
+            print("categorised services.csv row \(service.row) (\(service.service)): \(service.categories.joined(separator: ", ")) by \(service.rules.joined(separator: "; "))")
+        }
     }
 
     static func summary(services: Int, created: Int, updated: Int, categorised: Int, uncategorised: Int, skipped: Int, needsReview: Int) -> String {
