@@ -3,7 +3,8 @@ import Foundation
 import ZIPFoundation
 
 /// An Open Referral HSDS data package: CSV tables by name (`services`, `locations`, …), as a
-/// folder of `<table>.csv` files (with an optional datapackage.json) or as texts sent to the API.
+/// folder of `<table>.csv` files (with an optional datapackage.json), a zip of one, texts sent to
+/// the API, or HSDS 3 JSON service records flattened into the same tables (`HSDSServiceRecords`).
 public struct HSDSDataPackage: Sendable, Equatable {
     public var tables: [String: CSVTable]
 

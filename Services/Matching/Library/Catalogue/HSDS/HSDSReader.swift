@@ -18,8 +18,11 @@ public struct HSDSResource: Sendable, Equatable {
     public var review: [String] = []
 }
 
-/// Turns HSDS tables into community resources. Real directories are messy: a row that cannot
-/// be used is reported (file, row, reason) and left out while everything else is read.
+/// Turns HSDS tables into community resources. Real directories are messy, and nothing is
+/// dropped silently: a row that cannot be used is reported (file, row, reason) and left out; a
+/// service that can be imported but has something in doubt is imported and reported for review
+/// — no need category (uncategorised), its organization row missing (a placeholder
+/// organisation), a language value that names no language (kept as written).
 ///
 /// One resource per service. Columns beyond HSDS 2.0 on services.csv, written by the export
 /// and optional on import: `kind`, `tags` and `delivery` (`;`-separated), `seats`,
