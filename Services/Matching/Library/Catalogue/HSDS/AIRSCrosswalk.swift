@@ -7,6 +7,7 @@ extension TaxonomyMapping {
   "taxonomy": "AIRS/211 LA County Taxonomy",
   "version": "1.0.0",
   "updated": "2026-12-06",
+  "review": "Decisions (which need category each branch serves, or none) are Passerelle's and change only through review, with the version raised. Branch codes and names follow the published outline of the AIRS/211 LA County Taxonomy; the taxonomy itself is licensed by 211 LA and is not copied here beyond the codes and names a crosswalk needs. Check codes against a licensed copy when one is at hand: a code missing here falls back to its parent branch.",
   "description": "Crosswalk from the AIRS/211 LA County Taxonomy of Human Services to Passerelle need categories. Every top-level branch (B, D, F, H, J, L, N, P, R, T, Y) and its second-level branches are decided here, with English and French labels; a few deeper codes and term names refine them. A term takes the most specific rule that matches it: a code rule for its own code first, then a rule naming the term (by name or id), then the code rule with the longest prefix of its code. Rules with an empty category list are reviewed decisions that the branch is no need of social prescribing: its services import uncategorised, for review. Target-population codes (Y) describe who is served: they go to eligibility, never to needs. Codes in this file are read only from terms whose code looks like an AIRS code (codePattern).",
   "codePattern": "^[A-Z]{1,2}(-[0-9]{4}(\\.[0-9]{4}(-[0-9]{3}(\\.[0-9]{2})?)?)?)?$",
   "rules": [
