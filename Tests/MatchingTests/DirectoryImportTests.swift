@@ -184,6 +184,14 @@ struct DirectoryImportTests {
             #expect(try await client.execute(uri: "/v1/catalogue/review?after=nope", method: .get, headers: headers).status == .unprocessableContent)
             #expect(try await client.execute(uri: "/v1/catalogue/review", method: .get, headers: [.authorization: "Bearer \(worker)"]).status == .forbidden)
 
+            // A coordinator's edit settles it.
+            let settled = try await client.execute(uri: "/v1/resources/\(orphan.resourceId)", method: .put, headers: headers,
+                body: ByteBuffer(string: #"{"organisation": "Réseau Ouest", "name": "Orphan service", "kind": "external-partner", "categories": ["physical-activity"], "description": "", "languages": ["en"], "interpretationAvailable": false, "delivery": ["virtual"], "weekdays": [], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": [], "contact": "https://example.org/orphan", "active": true}"#))
+            #expect(settled.status == .ok)
+            let remaining = try JSONDecoder().decode(CatalogueTransferRoutes.ReviewPage.self,
+                from: Data(String(buffer: try await client.execute(uri: "/v1/catalogue/review", method: .get, headers: headers).body).utf8))
+            #expect(Set(remaining.resources.map(\.name)) == ["Horoscopes", "Club de marche"])
+
             // Searchable by link workers…
             let search = try await client.execute(uri: "/v1/resources", method: .get, headers: [.authorization: "Bearer \(worker)"])
             #expect(String(buffer: search.body).contains("Horoscopes"))

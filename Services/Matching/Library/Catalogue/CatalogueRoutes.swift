@@ -59,7 +59,14 @@ struct CatalogueRoutes: Sendable {
     private func replace(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.require(.coordinator, .service)
         let resource = try await resource(request, context, id: try id(context))
-        try await store.pool.withConnection { try await store.save(resource, on: $0) }
+        try await store.pool.transaction { connection in
+            try await store.save(resource, on: connection)
+            // A coordinator's edit settles what an import left to review (it has a category and
+            // a named organisation now); the next import of a directory still lacking them flags it again.
+            try await connection.query("""
+                UPDATE catalogue_source SET review = '{}', placeholder_organisation = false WHERE resource_id = \(resource.id)::uuid
+                """)
+        }
         return try Response.json(resource)
     }
 
