@@ -300,6 +300,32 @@ struct PackageFormatTests {
         #expect(reading.reviewed.contains { $0.file == "languages.csv" && $0.reason.count < 400 })
     }
 
+    @Test("the streaming parser reads CSV as the whole-text parser does, a byte at a time or all at once; NUL is dropped")
+    func streamingParser() throws {
+        let texts = Array(HSDSSample.tables.values) + ["\u{FEFF}a,b\r\n\"x\"\"y\",\"1\r\n2\"\r\n\r\nlast,\"\"", "a\n\"open", "a\nb\"c", "a\n\"q\"tail", "a,b\nn\u{0}ul,2\n"]
+        for text in texts {
+            let whole = Result { try CSVTable.parse(text) }
+            for size in [1, 3, 1 << 16] {
+                var parser = CSVStreamParser()
+                var rows: [[String]] = []
+                let bytes = Array(text.utf8)
+                let streamed = Result { () throws -> [[String]] in
+                    for start in stride(from: 0, to: bytes.count, by: size) {
+                        try parser.feed(Data(bytes[start..<min(start + size, bytes.count)])) { rows.append($0) }
+                    }
+                    try parser.finish { rows.append($0) }
+                    return rows
+                }
+                switch (whole, streamed) {
+                case (.success(let expected), .success(let got)): #expect(got == expected, "\(text.prefix(40)) in chunks of \(size)")
+                case (.failure(let expected as CSVTable.ParseError), .failure(let got as CSVTable.ParseError)): #expect(got == expected)
+                default: Issue.record("\(text.prefix(40)): \(whole) against \(streamed)")
+                }
+            }
+        }
+        #expect(try CSVTable.parse("a,b\nn\u{0}ul,2\n") == [["a", "b"], ["nul", "2"]])
+    }
+
     @Test("hostile packages: paths leaving the folder, links out of it, malformed and oversized zips")
     func hostile() throws {
         let folder = Self.temporary("package")

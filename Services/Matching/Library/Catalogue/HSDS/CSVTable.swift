@@ -3,7 +3,7 @@ import Foundation
 /// One CSV table after RFC 4180: a header row naming the columns, then records. Fields may be
 /// quoted ("…"), with "" for a quote and commas or line breaks inside; lines end in CRLF or
 /// LF; a leading UTF-8 byte order mark is dropped. Writing quotes only fields that need it
-/// and ends lines with CRLF, as the RFC says.
+/// and ends lines with CRLF, as the RFC says. NUL characters are dropped (no text column holds one).
 public struct CSVTable: Sendable, Equatable {
     public var columns: [String]
     public var records: [[String]]
@@ -68,6 +68,7 @@ public struct CSVTable: Sendable, Equatable {
         while index < scalars.endIndex {
             let scalar = scalars[index]
             index = scalars.index(after: index)
+            if scalar == "\u{0}" { continue }  // PostgreSQL text holds no NUL
             if quoted {
                 if scalar == "\"" {
                     if index < scalars.endIndex, scalars[index] == "\"" {
