@@ -45,7 +45,7 @@ func service(_ name: String, product: String, extra: [Target.Dependency] = []) -
             name: "\(name)Tests",
             dependencies: [.target(name: "\(name)Service"), "TestSupport", hummingbirdTesting, httpTypes],
             path: "Tests/\(name)Tests",
-            exclude: ["Intake": ["check_openapi.py", "Fixtures"], "Notification": ["smtp_sink.py"]][name] ?? [],
+            exclude: ["Intake": ["check_openapi.py", "Fixtures"], "Notification": ["smtp_sink.py"], "Matching": ["Fixtures"]][name] ?? [],
             swiftSettings: strict
         ),
     ]
@@ -76,6 +76,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // Zipped HSDS data packages.
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
     ],
     targets: [
         // C libraries, each wrapped exactly once below.
@@ -127,7 +129,7 @@ let package = Package(
         ),
     ]
         + service("Intake", product: "passerelle-intake", extra: ["Webhooks", nioCore, lifecycle])
-        + service("Matching", product: "passerelle-matching")
+        + service("Matching", product: "passerelle-matching", extra: [.product(name: "ZIPFoundation", package: "ZIPFoundation")])
         + service("Notification", product: "passerelle-notification", extra: ["Webhooks", crypto, mustache, nioCore, nioPosix, nioSSL, lifecycle, metrics])
         + service("Evaluation", product: "passerelle-evaluation", extra: [crypto]),
     swiftLanguageModes: [.v6]

@@ -72,6 +72,9 @@ public struct CommunityResource: Codable, Sendable, Equatable, Identifiable {
     public var organisation: String
     public var name: String
     public var kind: Kind
+    /// The needs it serves. Empty for a directory's service that no crosswalk rule places (an
+    /// uncategorised resource): link workers find it by search, automatic matching never
+    /// proposes it, and coordinators see it among the resources to review.
     public var categories: [NeedCategory]
     public var description: String
     public var languages: [String]
@@ -99,7 +102,6 @@ public struct CommunityResource: Codable, Sendable, Equatable, Identifiable {
         contact: String? = nil, active: Bool = true, lastVerified: CalendarDate? = nil
     ) throws(DomainError) {
         guard !name.isEmpty else { throw .invalid("a resource needs a name") }
-        guard !categories.isEmpty else { throw .invalid("a resource serves at least one need category") }
         guard !delivery.isEmpty else { throw .invalid("a resource is delivered in person, virtually or by phone") }
         guard !delivery.contains(.inPerson) || coordinates != nil || address != nil else { throw .invalid("an in-person resource needs an address or coordinates") }
         guard weekdays.allSatisfy({ (1...7).contains($0) }) else { throw .invalid("weekdays are 1 (Monday) to 7 (Sunday)") }

@@ -91,27 +91,120 @@ struct MatchingSettingsTests {
         #expect(throws: MatchingSettings.Invalid.self) { try MatchingSettings.read(Environment([PostalAreaCentroids.variable: "/nonexistent.csv"])) }
     }
 
-    @Test("the shipped mapping file is the built-in one, and every term maps to known categories")
+    @Test("the shipped crosswalk files are the built-in ones, and each maps to known categories")
     func shippedMapping() throws {
-        let file = TestEnvironment.repositoryRoot.appendingPathComponent("deploy/hsds/taxonomy-mapping.json")
-        let shipped = try String(contentsOf: file, encoding: .utf8)
-        #expect(shipped.trimmingCharacters(in: .whitespacesAndNewlines) == TaxonomyMapping.defaultJSON.trimmingCharacters(in: .whitespacesAndNewlines))
-        #expect(try TaxonomyMapping.load(path: file.path) == TaxonomyMapping.standard)
-        #expect(TaxonomyMapping.standard.categories(forTermKeys: ["t1", "BD-1800.2000", "Food Pantry"]) == ["food-security"])
-        #expect(TaxonomyMapping.standard.categories(forTermKeys: ["passerelle:loneliness"]) == ["loneliness"])
-        #expect(TaxonomyMapping.standard.categories(forTermKeys: ["Astrology"]).isEmpty)
+        let folder = TestEnvironment.repositoryRoot.appendingPathComponent("deploy/hsds")
+        for (file, embedded) in [("taxonomy-mapping.json", TaxonomyMapping.defaultJSON), ("airs-crosswalk.json", TaxonomyMapping.airsCrosswalkJSON)] {
+            let shipped = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            #expect(shipped.trimmingCharacters(in: .whitespacesAndNewlines) == embedded.trimmingCharacters(in: .whitespacesAndNewlines), "run deploy/hsds/embed.py")
+        }
+        let paths = ["airs-crosswalk.json", "taxonomy-mapping.json"].map { folder.appendingPathComponent($0).path }.joined(separator: ",")
+        #expect(try TaxonomyMapping.load(path: paths) == TaxonomyMapping.standard)
+        #expect(TaxonomyMapping.standard.crosswalks.map(\.version) == ["1.0.0", "2.0.0"])
     }
 
-    @Test("a mapping to unknown categories is refused with each bad term named")
-    func badMapping() {
-        let json = Data(#"{"terms": {"Food": ["food-security", "snacks"], "Tea": []}}"#.utf8)
-        #expect(throws: TaxonomyMapping.InvalidFile.self) { try TaxonomyMapping(json: json, source: "test") }
-        do {
-            _ = try TaxonomyMapping(json: json, source: "test")
-        } catch {
-            #expect(error.problems == ["\"Food\" maps to unknown need category \"snacks\"", "\"Tea\" maps to no category"])
+    @Test("the AIRS crosswalk decides every top-level and second-level branch, with French labels; target populations go to eligibility")
+    func airsCoverage() throws {
+        let airs = TaxonomyMapping.standard.crosswalks[0]
+        let codes = Dictionary(uniqueKeysWithValues: airs.rules.compactMap { rule -> (String, TaxonomyCrosswalk.Rule)? in
+            if case .code(let code) = rule.match { return (code, rule) }
+            return nil
+        })
+        let branches: [String: [String]] = [
+            "B": ["BD", "BH", "BM", "BR", "BT", "BV"], "D": ["DD", "DF", "DM", "DT"], "F": ["FC", "FF", "FJ", "FL", "FN", "FP", "FR", "FT"],
+            "H": ["HD", "HH", "HL"], "J": ["JD", "JP", "JR"], "L": ["LD", "LF", "LH", "LJ", "LL", "LN", "LR", "LT", "LV"], "N": ["ND", "NL", "NS"],
+            "P": ["PB", "PD", "PH", "PL", "PN", "PS", "PV", "PX"], "R": ["RF", "RM", "RP", "RR", "RX"], "T": ["TB", "TC", "TD", "TE", "TH", "TJ", "TN", "TP"],
+            "Y": ["YB", "YC", "YF", "YH", "YK", "YL"],
+        ]
+        for (top, seconds) in branches {
+            for code in [top] + seconds {
+                let rule = try #require(codes[code], "\(code) is decided")
+                #expect(rule.english?.isEmpty == false && rule.french?.isEmpty == false, "\(code) has English and French labels")
+                #expect(rule.eligibility == code.hasPrefix("Y"), "\(code): only target populations go to eligibility")
+            }
         }
+        #expect(codes["BD"]?.categories == ["food-security"] && codes["BH"]?.categories == ["housing"] && codes["NL"]?.categories == ["income"])
+        #expect(codes["PN-8100"]?.categories == ["mental-wellbeing", "loneliness"] && codes["RP"]?.french?.contains("Counselling") == true)
+    }
+
+    @Test("a term takes its most specific rule, and the rule is named")
+    func mostSpecificRule() throws {
+        let resolver = TaxonomyMapping.standard.resolver()
+        let pantry = try #require(resolver.resolve(id: "BD-1800.2000-100", code: nil, name: "Mobile Food Pantries"))
+        #expect(pantry.categories == ["food-security"] && pantry.rule == "AIRS/211 LA County Taxonomy 1.0.0 code BD-1800.2000 (Food Pantries)")
+        #expect(resolver.resolve(id: "x1", code: "BD-9999", name: "Something to eat")?.rule.hasSuffix("code BD (Food)") == true)
+        #expect(resolver.resolve(id: "PN-8100.1000", code: nil, name: nil)?.categories == ["loneliness", "mental-wellbeing"])
+        let seniors = try #require(resolver.resolve(id: "YB-8000", code: nil, name: "Older Adults"))
+        #expect(seniors.targetPopulation && seniors.categories.isEmpty)
+        let information = try #require(resolver.resolve(id: "TJ-3000.8000", code: nil, name: "Information and Referral"))
+        #expect(information.categories.isEmpty && !information.targetPopulation && information.rule.contains("code TJ"))
+        // A term rule wins over any code rule; names match without regard to case or accents.
+        #expect(resolver.resolve(id: "PH-6500.2000", code: nil, name: "telephone reassurance")?.categories == ["loneliness"])
+        #expect(resolver.resolve(id: "t1", code: nil, name: "Food Pantry")?.categories == ["food-security"])
+        #expect(resolver.resolve(id: "passerelle:loneliness", code: nil, name: "loneliness")?.rule == "Passerelle need category loneliness")
+        // "t4" is not an AIRS code, so no "T…" rule applies to it.
+        #expect(resolver.resolve(id: "t4", code: nil, name: "Astrology") == nil)
+        #expect(resolver.resolve(id: "Z-1000", code: nil, name: nil) == nil)
+    }
+
+    @Test("a network's own taxonomy is a file of the same format")
+    func networkTaxonomy() throws {
+        let json = Data(#"""
+            {"format": "passerelle-taxonomy-crosswalk/1", "taxonomy": "Réseau Ouest", "version": "3", "codePattern": "^[0-9]+(\\.[0-9]+)*$",
+             "rules": [{"code": "1", "en": "Food", "fr": "Alimentation", "categories": ["food-security"]},
+                       {"code": "1.2", "en": "Community meals", "fr": "Repas communautaires", "categories": ["food-security", "social-isolation"]},
+                       {"code": "9", "en": "Seniors", "fr": "Aînés", "eligibility": true},
+                       {"term": "Tricot", "categories": ["arts-culture"]}]}
+            """#.utf8)
+        let resolver = try TaxonomyMapping(json: json, source: "network").resolver()
+        #expect(resolver.resolve(id: "a", code: "1.2.7", name: nil)?.rule == "Réseau Ouest 3 code 1.2 (Community meals)")
+        #expect(resolver.resolve(id: "a", code: "1.3", name: nil)?.categories == ["food-security"])
+        #expect(resolver.resolve(id: "a", code: "12", name: nil) == nil, "a level ends at the dot")
+        #expect(resolver.resolve(id: "9.1", code: nil, name: nil)?.targetPopulation == true)
+        #expect(resolver.resolve(id: "b", code: nil, name: "TRICOT")?.categories == ["arts-culture"])
+    }
+
+    @Test("a bad mapping file is refused with each problem named")
+    func badMapping() {
+        func problems(_ text: String) -> [String] {
+            do {
+                _ = try TaxonomyMapping(json: Data(text.utf8), source: "test")
+                return []
+            } catch {
+                return error.problems
+            }
+        }
+        #expect(problems(#"{"terms": {"Food": ["food-security", "snacks"], "Tea": []}}"#) == ["\"Food\" maps to unknown need category \"snacks\"", "\"Tea\" maps to no category"])
+        #expect(problems(#"{"format": "passerelle-taxonomy-crosswalk/1", "codePattern": "^[A-Z]$", "rules": [{"code": "B", "categories": ["food-security"]}, {"code": "BD", "en": "Food", "fr": "Alimentation", "categories": ["snacks"]}, {"term": "Tea"}, {"code": "Y", "en": "Y", "fr": "Y", "eligibility": true, "categories": ["income"]}, {"categories": []}, {"code": "B", "en": "B", "fr": "B", "categories": []}]}"#) == [
+            "rule 1 (code B) needs an English and a French label (en, fr)",
+            "rule 2: code \"BD\" does not fit the file's codePattern",
+            "rule 2 maps to unknown need category \"snacks\"",
+            "rule 3 has no \"categories\" (an empty list records that the branch is no need category)",
+            "rule 4: a target population (eligibility) maps to no need category",
+            "rule 5 names neither one code nor one term",
+            "rule 6 repeats code(\"B\")",
+        ])
+        #expect(problems(#"{"format": "other/2", "codePattern": "([", "rules": []}"#).count == 2)
+        #expect(!problems("[]").isEmpty)
         #expect(throws: TaxonomyMapping.InvalidFile.self) { try TaxonomyMapping.load(path: "/nonexistent/mapping.json") }
+        #expect(throws: TaxonomyMapping.InvalidFile.self) { try TaxonomyMapping.load(path: " , ") }
+    }
+
+    @Test("languages are read against ISO 639 by code or English or French name; sentences are not languages")
+    func languages() throws {
+        #expect(ISO639.code("Creole") == "ht" && ISO639.code("Hebrew") == "he" && ISO639.code("hébreu") == "he")
+        #expect(ISO639.code("fr-CA") == "fr" && ISO639.code("eng") == "en" && ISO639.code("fre") == "fr" && ISO639.code("zh-Hant") == "zh")
+        #expect(ISO639.code("Français") == "fr" && ISO639.code("espagnol") == "es" && ISO639.code("VIETNAMESE") == "vi")
+        #expect(ISO639.code("Spanish (Mexico)") == "es" && ISO639.code("Tigrinya") == "ti" && ISO639.code("Mi'kmaq") == "mic")
+        #expect(ISO639.code("American Sign Language") == "ase" && ISO639.code("Ojibwa") == "oj")
+        #expect(ISO639.codes("English, Spanish") == ["en", "es"] && ISO639.codes("French and Arabic") == ["fr", "ar"])
+        #expect(ISO639.codes("translation services sometimes available") == nil && ISO639.codes("English and some Spanish") == nil)
+        #expect(ISO639.code("") == nil && ISO639.code(String(repeating: "x", count: 100_000)) == nil)
+        // The generated table is the data file.
+        let file = TestEnvironment.repositoryRoot.appendingPathComponent("deploy/hsds/iso639/languages.tsv")
+        let shipped = try String(contentsOf: file, encoding: .utf8)
+        #expect(shipped.trimmingCharacters(in: .newlines) == ISO639.table.trimmingCharacters(in: .newlines), "run deploy/hsds/iso639/generate.py")
+        #expect(ISO639.table.split(separator: "\n").count > 7_000)
     }
 }
 

@@ -1,7 +1,7 @@
 /// A small HSDS 2.0 directory written for the tests, messy on purpose: a service without a
 /// name, one of an unknown organisation, one whose only term maps to nothing, one with seats
-/// "many", a repeated id, a location with bad coordinates, an unknown language, and a
-/// taxonomy link to a service that does not exist.
+/// "many", a repeated id, a location with bad coordinates, a language written as a sentence,
+/// and a taxonomy link to a service that does not exist.
 enum HSDSSample {
     static let tables: [String: String] = [
         "organizations.csv": """
@@ -15,8 +15,8 @@ enum HSDSSample {
             s2,o2,Food bank,"Groceries every week.\r\nBring a bag, please.",,,active,on request,,,,cooking,
             s3,o1,Cercle de deuil,Rencontres en ligne,https://example.org/deuil,,active,,,,internal-program,,
             s4,o1,,No name here,,,active,,,,,,
-            s5,o9,Orphan service,Unknown organisation,,,active,,,,,,
-            s6,o1,Horoscopes,Not a need,,,active,,,,,,
+            s5,o9,Orphan service,Unknown organisation,https://example.org/orphan,,active,,,,,,
+            s6,o1,Horoscopes,Not a need,https://example.org/horoscopes,,active,,,,,,
             s7,o2,Community kitchen,Too vague capacity,,,active,,,,,,many
             s1,o1,Club de marche (copie),Repeated id,,,active,,,,,,
             s8,o2,Legal clinic,"Free advice; ""walk-in"" Thursdays",,legal@example.org,active,,,,,,
@@ -47,7 +47,7 @@ enum HSDSSample {
             id,service_id,location_id,language
             g1,s1,,fr
             g2,s1,,English
-            g3,s1,,Klingon
+            g3,s1,,some volunteers speak a little
             g4,s3,,Français
             g5,s2,,en
             """,

@@ -115,19 +115,33 @@ struct ReplicaTests {
 
         let imported = try processes.run(["import-hsds", folder.path])
         #expect(imported.status == 0, "\(imported.output)")
-        #expect(imported.output.contains("imported 4 resources (4 new, 0 updated); 10 rows skipped"), "\(imported.output)")
-        #expect(imported.output.contains("skipped services.csv row 7: no taxonomy term maps to a need category (terms: Astrology)"))
+        #expect(imported.output.contains("""
+            imported 6 resources (6 new, 0 updated) of 9 services; 5 with a need category, 1 uncategorised; 7 rows skipped, 3 to review
+            """), "\(imported.output)")
+        #expect(imported.output.contains("to review services.csv row 7: uncategorised: no term maps to a need category (terms: Astrology)"))
+        let rules = try processes.run(["import-hsds", folder.path, "--show-rules"])
+        #expect(rules.output.contains(#"categorised services.csv row 2 (s1): social-isolation, physical-activity by Open Eligibility and common directory terms 2.0.0 term "Walking Groups""#), "\(rules.output)")
         let out = try processes.run(["export-hsds", exported.path])
-        #expect(out.status == 0 && out.output.contains("exported 4 resources"), "\(out.output)")
+        #expect(out.status == 0 && out.output.contains("exported 6 resources"), "\(out.output)")
         #expect(FileManager.default.fileExists(atPath: exported.appendingPathComponent("datapackage.json").path))
         let again = try processes.run(["import-hsds", exported.path])
-        #expect(again.output.contains("imported 4 resources (0 new, 4 updated); 0 rows skipped"), "\(again.output)")
+        #expect(again.output.contains("imported 6 resources (0 new, 6 updated) of 6 services; 5 with a need category, 1 uncategorised; 0 rows skipped"), "\(again.output)")
+        // The same as a zip data package and as HSDS 3 JSON.
+        for file in ["catalogue.zip", "services.json"] {
+            let path = folder.appendingPathComponent(file).path
+            let written = try processes.run(["export-hsds", path])
+            #expect(written.status == 0 && FileManager.default.fileExists(atPath: path), "\(written.output)")
+            let read = try processes.run(["import-hsds", path])
+            #expect(read.output.contains("imported 6 resources (0 new, 6 updated) of 6 services; 5 with a need category, 1 uncategorised; 0 rows skipped"), "\(file): \(read.output)")
+        }
+        let notAPackage = try processes.run(["import-hsds", folder.appendingPathComponent("services.csv").path])
+        #expect(notAPackage.status != 0 && notAPackage.output.contains("neither a folder, a zip data package nor an HSDS JSON file"), "\(notAPackage.output)")
         let badMapping = try processes.run(["import-hsds", folder.path, "--mapping", folder.appendingPathComponent("services.csv").path])
         #expect(badMapping.status != 0 && badMapping.output.contains("taxonomy mapping"), "\(badMapping.output)")
 
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(schema: processes.schema), logger: TestEnvironment.logger)
         let count = try await pool.withConnection { try await $0.query("SELECT count(*) AS n FROM community_resource").first!.decode("n", as: Int.self) }
-        #expect(count == 4)
+        #expect(count == 6)
         _ = try? await pool.withConnection { try await $0.query("DROP SCHEMA \(identifier: processes.schema) CASCADE") }
         await pool.close()
     }

@@ -144,3 +144,23 @@ extension MatchingMigrations {
         );
         """)
 }
+
+extension MatchingMigrations {
+    static let catalogueReview = Migration(8, "catalogue_review", """
+        -- A directory's service that no crosswalk rule places imports uncategorised: searchable,
+        -- never a candidate of automatic matching (it is in no category's list).
+        ALTER TABLE community_resource DROP CONSTRAINT community_resource_categories_check;
+        CREATE INDEX community_resource_uncategorised ON community_resource (id) WHERE cardinality(categories) = 0;
+
+        -- What an import left for a coordinator to decide, kept until a later import settles it:
+        -- the reasons, a placeholder organisation, language values that name no ISO 639
+        -- language (as written), and the crosswalk rules that chose the need categories.
+        ALTER TABLE catalogue_source
+            ADD COLUMN review text[] NOT NULL DEFAULT '{}',
+            ADD COLUMN placeholder_organisation boolean NOT NULL DEFAULT false,
+            ADD COLUMN unread_languages text[] NOT NULL DEFAULT '{}',
+            ADD COLUMN taxonomy_rules text[] NOT NULL DEFAULT '{}',
+            ADD COLUMN imported_at timestamptz NOT NULL DEFAULT now();
+        CREATE INDEX catalogue_source_review ON catalogue_source (resource_id) WHERE cardinality(review) > 0;
+        """)
+}

@@ -36,6 +36,7 @@ public enum MatchingService: PasserelleService {
         MatchingMigrations.assignmentRelease,
         MatchingMigrations.catalogueVersion,
         MessagingSchema.wakeUpsAfterCommit(version: 7),
+        MatchingMigrations.catalogueReview,
     ]
 
     /// Path of the taxonomy mapping file HSDS imports use (default: the built-in mapping).

@@ -36,11 +36,17 @@ struct CatalogueRoutes: Sendable {
         }
         object["id"] = id.uuidString
         let data = try JSONSerialization.data(withJSONObject: object)
+        let resource: CommunityResource
         do {
-            return try JSONDecoder().decode(CommunityResource.self, from: data).validated()
+            resource = try JSONDecoder().decode(CommunityResource.self, from: data).validated()
         } catch let error as DomainError {
             throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
         }
+        // Only a directory import leaves a resource uncategorised (and flags it for review).
+        guard !resource.categories.isEmpty else {
+            throw ProblemDetails.validation([.init(pointer: "/categories", detail: "must list at least one need category")])
+        }
+        return resource
     }
 
     private func create(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
@@ -53,7 +59,14 @@ struct CatalogueRoutes: Sendable {
     private func replace(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.require(.coordinator, .service)
         let resource = try await resource(request, context, id: try id(context))
-        try await store.pool.withConnection { try await store.save(resource, on: $0) }
+        try await store.pool.transaction { connection in
+            try await store.save(resource, on: connection)
+            // A coordinator's edit settles what an import left to review (it has a category and
+            // a named organisation now); the next import of a directory still lacking them flags it again.
+            try await connection.query("""
+                UPDATE catalogue_source SET review = '{}', placeholder_organisation = false WHERE resource_id = \(resource.id)::uuid
+                """)
+        }
         return try Response.json(resource)
     }
 

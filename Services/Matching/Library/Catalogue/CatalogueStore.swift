@@ -47,6 +47,50 @@ struct CatalogueStore: Sendable {
             """
     }
 
+    /// The same for many resources at once, given as a JSON array of `row(_:)` objects; returns
+    /// one `created` row per resource.
+    static let batchUpsertSQL = """
+        INSERT INTO community_resource (id, organisation, name, kind, categories, description, languages, interpretation_available,
+            delivery, address, latitude, longitude, schedule, weekdays, minimum_age, maximum_age, areas, eligibility_notes, cost,
+            accessibility, seats, seats_taken, waitlist_allowed, tags, contact, active, last_verified, updated_at)
+        SELECT x.id, x.organisation, x.name, x.kind, x.categories, x.description, x.languages, x.interpretation_available, x.delivery,
+            x.address, x.latitude, x.longitude, x.schedule, x.weekdays, x.minimum_age, x.maximum_age, x.areas, x.eligibility_notes, x.cost,
+            x.accessibility, x.seats, x.seats_taken, x.waitlist_allowed, x.tags, x.contact, x.active, x.last_verified, now()
+        FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, organisation text, name text, kind text, categories text[], description text,
+            languages text[], interpretation_available boolean, delivery text[], address text, latitude double precision,
+            longitude double precision, schedule text, weekdays integer[], minimum_age integer, maximum_age integer, areas text[],
+            eligibility_notes text, cost text, accessibility text[], seats integer, seats_taken integer, waitlist_allowed boolean,
+            tags text[], contact text, active boolean, last_verified date)
+        ON CONFLICT (id) DO UPDATE SET organisation = EXCLUDED.organisation, name = EXCLUDED.name, kind = EXCLUDED.kind,
+            categories = EXCLUDED.categories, description = EXCLUDED.description, languages = EXCLUDED.languages,
+            interpretation_available = EXCLUDED.interpretation_available, delivery = EXCLUDED.delivery, address = EXCLUDED.address,
+            latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, schedule = EXCLUDED.schedule, weekdays = EXCLUDED.weekdays,
+            minimum_age = EXCLUDED.minimum_age, maximum_age = EXCLUDED.maximum_age, areas = EXCLUDED.areas,
+            eligibility_notes = EXCLUDED.eligibility_notes, cost = EXCLUDED.cost, accessibility = EXCLUDED.accessibility,
+            seats = EXCLUDED.seats, waitlist_allowed = EXCLUDED.waitlist_allowed, tags = EXCLUDED.tags,
+            contact = EXCLUDED.contact, active = EXCLUDED.active, last_verified = EXCLUDED.last_verified, updated_at = now()
+        RETURNING (xmax = 0) AS created
+        """
+
+    /// A resource as the JSON object `batchUpsertSQL` reads (keys in snake case; nil left out,
+    /// which the record reads as NULL). Encoded by JSONEncoder: much faster than JSONSerialization.
+    struct Row: Encodable {
+        var id: UUID, organisation: String, name: String, kind: String, categories: [String], description: String
+        var languages: [String], interpretationAvailable: Bool, delivery: [String], address: String?
+        var latitude: Double?, longitude: Double?, schedule: String?, weekdays: [Int], minimumAge: Int?, maximumAge: Int?
+        var areas: [String], eligibilityNotes: String?, cost: String?, accessibility: [String], seats: Int?, seatsTaken: Int
+        var waitlistAllowed: Bool, tags: [String], contact: String?, active: Bool, lastVerified: String?
+
+        init(_ r: CommunityResource) {
+            (id, organisation, name, kind, categories, description) = (r.id, r.organisation, r.name, r.kind.rawValue, r.categories.map(\.code), r.description)
+            (languages, interpretationAvailable, delivery, address) = (r.languages, r.interpretationAvailable, r.delivery.map(\.rawValue), r.address)
+            (latitude, longitude, schedule, weekdays) = (r.coordinates?.latitude, r.coordinates?.longitude, r.schedule, r.weekdays)
+            (minimumAge, maximumAge, areas, eligibilityNotes) = (r.eligibility.minimumAge, r.eligibility.maximumAge, r.eligibility.areas, r.eligibility.notes)
+            (cost, accessibility, seats, seatsTaken, waitlistAllowed) = (r.cost, r.accessibility, r.capacity.seats, r.capacity.seatsTaken, r.capacity.waitlistAllowed)
+            (tags, contact, active, lastVerified) = (r.tags, r.contact, r.active, r.lastVerified?.description)
+        }
+    }
+
     /// Active resources serving any of `needs` (the GIN index makes this a short list).
     func candidates(for needs: [String], on connection: PostgresConnection) async throws -> [CommunityResource] {
         try await connection.query(PostgresQuery(

@@ -105,8 +105,9 @@ final class CatalogueCache: Sendable {
 
     static func load(on connection: PostgresConnection) async throws -> CatalogueSnapshot {
         let version = try await version(on: connection)
+        // Uncategorised resources (imports leave them for review) are never candidates: not even loaded.
         let resources = try await connection.query(PostgresQuery(
-            unsafeSQL: "SELECT \(CatalogueStore.resourceColumns) FROM community_resource WHERE active")).map(CatalogueStore.resource)
+            unsafeSQL: "SELECT \(CatalogueStore.resourceColumns) FROM community_resource WHERE active AND cardinality(categories) > 0")).map(CatalogueStore.resource)
         return CatalogueSnapshot(version: version, resources: resources)
     }
 }

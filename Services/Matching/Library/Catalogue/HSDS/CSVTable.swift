@@ -3,15 +3,22 @@ import Foundation
 /// One CSV table after RFC 4180: a header row naming the columns, then records. Fields may be
 /// quoted ("…"), with "" for a quote and commas or line breaks inside; lines end in CRLF or
 /// LF; a leading UTF-8 byte order mark is dropped. Writing quotes only fields that need it
-/// and ends lines with CRLF, as the RFC says.
+/// and ends lines with CRLF, as the RFC says. NUL characters are dropped (no text column holds one).
 public struct CSVTable: Sendable, Equatable {
     public var columns: [String]
     public var records: [[String]]
+    /// The file's row number of each record (header = row 1), when records are a selection of
+    /// a larger file; nil when they are the whole file in order.
+    public var rowNumbers: [Int]?
 
-    public init(columns: [String], records: [[String]] = []) {
+    public init(columns: [String], records: [[String]] = [], rowNumbers: [Int]? = nil) {
         self.columns = columns
         self.records = records
+        self.rowNumbers = rowNumbers
     }
+
+    /// The file's row number of the record at `index`.
+    public func rowNumber(_ index: Int) -> Int { rowNumbers?[index] ?? index + 2 }
 
     public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
         /// 1-based line of the file where the problem is.
@@ -61,6 +68,7 @@ public struct CSVTable: Sendable, Equatable {
         while index < scalars.endIndex {
             let scalar = scalars[index]
             index = scalars.index(after: index)
+            if scalar == "\u{0}" { continue }  // PostgreSQL text holds no NUL
             if quoted {
                 if scalar == "\"" {
                     if index < scalars.endIndex, scalars[index] == "\"" {

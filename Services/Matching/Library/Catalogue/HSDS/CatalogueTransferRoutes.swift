@@ -2,14 +2,27 @@ import Domain
 import Foundation
 import HTTPTypes
 import Hummingbird
+import PostgresClient
 import ServiceRuntime
 
 /// HSDS import and export over HTTP, for coordinators:
 ///
 ///     POST /v1/catalogue/imports   {"tables": {"services.csv": "<CSV text>", "locations.csv": "…", …}}
-///                                  → 200 {"created": n, "updated": n, "skipped": [{"file", "row", "reason"}]}
+///                                  or HSDS 3 JSON service records ([…] or {"contents": […]})
+///                                  or a zip data package (Content-Type: application/zip)
+///                                  → 200 {"created", "updated", "uncategorised", "skipped": [{"file", "row", "reason"}],
+///                                     "needsReview": [{"file", "row", "reason"}], "categorised": [{"service", "row", "categories", "rules"}]}
 ///     GET  /v1/catalogue/export    → 200 {"tables": {"services.csv": "…", …}} (what the import takes)
 ///     GET  /v1/catalogue/export?table=services → that one table as text/csv
+///     GET  /v1/catalogue/export?format=zip | hsds-json → a zip data package, or HSDS 3 records {"contents": […]}
+///     GET  /v1/catalogue/review?limit=200&after=<resource id>
+///                                  → 200 {"resources": [{"resourceId", "serviceId", "name", "organisation",
+///                                     "uncategorised", "placeholderOrganisation", "unreadLanguages", "reasons"}],
+///                                     "next": "<resource id>" | null}
+///
+/// The review list is what imports left to a coordinator: uncategorised resources (never
+/// proposed by automatic matching until they have a category), placeholder organisations and
+/// language values that name no language, oldest decision first by resource id.
 ///
 /// Table texts are keyed by file name (`services.csv`) or table name (`services`).
 struct CatalogueTransferRoutes: Sendable {
@@ -22,18 +35,31 @@ struct CatalogueTransferRoutes: Sendable {
     func add(to router: Router<PasserelleRequestContext>) {
         router.post("/v1/catalogue/imports") { request, context in try await importTables(request, context) }
         router.get("/v1/catalogue/export") { request, context in try await exportTables(request, context) }
+        router.get("/v1/catalogue/review") { request, context in try await needsReview(request, context) }
     }
 
     private func importTables(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.require(.coordinator, .service)
         let buffer = try await request.body.collect(upTo: Self.maximumImportBytes)
-        let body: Tables
-        do {
-            body = try JSONDecoder().decode(Tables.self, from: Data(buffer.readableBytesView))
-        } catch {
-            throw ProblemDetails.validation([.init(pointer: "/tables", detail: "must be an object mapping table file names (services.csv, …) to CSV text")])
+        let data = Data(buffer.readableBytesView)
+        let package: HSDSDataPackage, parseIssues: [ImportIssue]
+        if request.headers[.contentType]?.lowercased().hasPrefix("application/zip") == true {
+            do {
+                (package, parseIssues) = try HSDSDataPackage.read(zipData: data, source: "upload.zip")
+            } catch {
+                throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
+            }
+        } else if let body = try? JSONDecoder().decode(Tables.self, from: data) {
+            (package, parseIssues) = HSDSDataPackage.parse(texts: body.tables)
+        } else if let object = try? JSONSerialization.jsonObject(with: data), object is [Any] || (object as? [String: Any])?["contents"] != nil {
+            do {
+                (package, parseIssues) = try HSDSServiceRecords.package(json: data)
+            } catch {
+                throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
+            }
+        } else {
+            throw ProblemDetails.validation([.init(pointer: "/tables", detail: "must be an object mapping table file names (services.csv, …) to CSV text, HSDS 3 service records, or a zip (application/zip)")])
         }
-        let (package, parseIssues) = HSDSDataPackage.parse(texts: body.tables)
         guard package.tables["services"] != nil else {
             var errors = [ProblemDetails.FieldError(pointer: "/tables/services.csv", detail: "is required (the services table)")]
             errors += parseIssues.map { .init(pointer: "/tables/\($0.file)", detail: "row \($0.row): \($0.reason)") }
@@ -42,9 +68,69 @@ struct CatalogueTransferRoutes: Sendable {
         return try Response.json(try await transfer.importPackage(package, parseIssues: parseIssues))
     }
 
+    struct ReviewItem: Codable, Sendable {
+        var resourceId: UUID
+        var serviceId: String?
+        var name: String
+        var organisation: String
+        var active: Bool
+        var uncategorised: Bool
+        var placeholderOrganisation: Bool
+        var unreadLanguages: [String]
+        var reasons: [String]
+    }
+    struct ReviewPage: Codable, Sendable {
+        var resources: [ReviewItem]
+        var next: UUID?
+    }
+
+    private func needsReview(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        _ = try context.require(.coordinator, .service)
+        let query = request.uri.queryParameters
+        var errors: [ProblemDetails.FieldError] = []
+        let limit = query.get("limit").map { Int($0) } ?? 200
+        if limit == nil || !(1...1000).contains(limit!) { errors.append(.init(pointer: "?limit", detail: "must be a whole number from 1 to 1000")) }
+        let after = query.get("after").map { UUID(uuidString: $0) }
+        if case .some(nil) = after { errors.append(.init(pointer: "?after", detail: "must be a resource id")) }
+        guard errors.isEmpty, let limit else { throw ProblemDetails.validation(errors) }
+        let items = try await transfer.pool.withConnection { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT r.id, r.name, r.organisation, r.active, cardinality(r.categories) = 0 AS uncategorised, s.service_id,
+                    coalesce(s.placeholder_organisation, false) AS placeholder_organisation, coalesce(s.unread_languages, '{}') AS unread_languages,
+                    coalesce(s.review, '{}') AS review
+                FROM community_resource r LEFT JOIN catalogue_source s ON s.resource_id = r.id
+                WHERE (cardinality(r.categories) = 0 OR cardinality(s.review) > 0) AND ($1::uuid IS NULL OR r.id > $1::uuid)
+                ORDER BY r.id LIMIT $2::int
+                """, parameters: [after.flatMap { $0 }?.postgresText, String(limit + 1)])).map { row in
+                let uncategorised: Bool = try row.decode("uncategorised")
+                var reasons: [String] = try row.decode("review")
+                if uncategorised && !reasons.contains(where: { $0.hasPrefix("uncategorised") }) { reasons.insert("uncategorised: no need category", at: 0) }
+                return ReviewItem(
+                    resourceId: try row.decode("id"), serviceId: try row.decode("service_id", as: String?.self), name: try row.decode("name"),
+                    organisation: try row.decode("organisation"), active: try row.decode("active"), uncategorised: uncategorised,
+                    placeholderOrganisation: try row.decode("placeholder_organisation"), unreadLanguages: try row.decode("unread_languages"),
+                    reasons: reasons)
+            }
+        }
+        let page = ReviewPage(resources: Array(items.prefix(limit)), next: items.count > limit ? items[limit - 1].resourceId : nil)
+        return try Response.json(page)
+    }
+
     private func exportTables(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.require(.coordinator, .service)
+        let format = request.uri.queryParameters.get("format")
+        guard format == nil || format == "zip" || format == "hsds-json" || format == "tables" else {
+            throw ProblemDetails.validation([.init(pointer: "?format", detail: "must be tables, zip or hsds-json")])
+        }
         let package = try await transfer.exportPackage()
+        switch format {
+        case "zip":
+            return Response(status: .ok, headers: [.contentType: "application/zip", .contentDisposition: "attachment; filename=\"catalogue.zip\""],
+                            body: .init(byteBuffer: ByteBuffer(bytes: try package.zipped())))
+        case "hsds-json":
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try HSDSServiceRecords.json(package))))
+        default: break
+        }
         if let name = request.uri.queryParameters.get("table") {
             guard let table = HSDSDataPackage.tableName(forFile: name).flatMap({ package.tables[$0] }) else {
                 throw ProblemDetails.validation([.init(pointer: "?table", detail: "must be one of \(HSDSDataPackage.tableNames.joined(separator: ", "))")])

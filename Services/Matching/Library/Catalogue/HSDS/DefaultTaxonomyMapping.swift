@@ -1,116 +1,546 @@
-/// The built-in taxonomy mapping: the same text as deploy/hsds/taxonomy-mapping.json (a test
-/// keeps them equal), so an image without the deploy folder still has it.
+/// The built-in crosswalk of Open Eligibility and common directory terms: the same text as deploy/hsds/taxonomy-mapping.json
+/// (written by deploy/hsds/embed.py; a test keeps them equal).
 extension TaxonomyMapping {
     static let defaultJSON = #"""
 {
-  "description": "Taxonomy terms of Open Referral HSDS directories mapped to Passerelle need categories. Keys are matched without regard to case against a term's id, its code and its name; a term may map to several categories. Terms named after a need category code (the vocabulary Passerelle exports) map to that category without being listed. Covers Open Eligibility and common 211 (AIRS/211 LA County style) terms.",
-  "terms": {
-    "Food": ["food-security"],
-    "Food Pantry": ["food-security"],
-    "Food Bank": ["food-security"],
-    "Emergency Food": ["food-security"],
-    "Meals": ["food-security"],
-    "Community Meals": ["food-security", "social-isolation"],
-    "Community Kitchen": ["food-security", "social-isolation"],
-    "Nutrition Education": ["food-security", "health-literacy"],
-    "BD-1800": ["food-security"],
-    "BD-1800.2000": ["food-security"],
-    "BD-5000": ["food-security"],
-    "Housing": ["housing"],
-    "Emergency Shelter": ["housing"],
-    "Help Find Housing": ["housing"],
-    "Housing Counseling": ["housing"],
-    "BH-1800": ["housing"],
-    "BH-3000": ["housing"],
-    "Money": ["income"],
-    "Financial Assistance": ["income"],
-    "Government Benefits": ["income"],
-    "Tax Preparation": ["income"],
-    "Financial Education": ["income", "learning-literacy"],
-    "NL-1000": ["income"],
-    "Work": ["employment"],
-    "Employment": ["employment"],
-    "Job Training": ["employment", "learning-literacy"],
-    "Help Find Work": ["employment"],
-    "ND-6500": ["employment"],
-    "Legal": ["legal"],
-    "Legal Aid": ["legal"],
-    "Legal Clinic": ["legal"],
-    "Advocacy & Legal Aid": ["legal"],
-    "FT-3200": ["legal"],
-    "Transit": ["transportation"],
-    "Transportation": ["transportation"],
-    "Medical Transportation": ["transportation"],
-    "BT-4500": ["transportation"],
-    "Care": ["caregiver-support"],
-    "Caregiver Support": ["caregiver-support"],
-    "Respite Care": ["caregiver-support"],
-    "PH-8000.1500": ["caregiver-support"],
-    "Education": ["learning-literacy"],
-    "Adult Education": ["learning-literacy"],
-    "Literacy": ["learning-literacy"],
-    "English as a Second Language": ["learning-literacy", "newcomer-support"],
-    "HH-0500": ["learning-literacy"],
-    "Computer Classes": ["digital-literacy"],
-    "Digital Literacy": ["digital-literacy"],
-    "Computer and Internet Access": ["digital-literacy"],
-    "Arts and Culture": ["arts-culture"],
-    "Arts & Culture": ["arts-culture"],
-    "Museums": ["arts-culture"],
-    "Art Galleries": ["arts-culture"],
-    "Arts and Crafts": ["arts-culture", "social-isolation"],
-    "TC-5500": ["arts-culture"],
-    "Parks": ["nature"],
-    "Community Gardens": ["nature", "food-security"],
-    "Nature": ["nature"],
-    "Gardening": ["nature"],
-    "Recreational Activities": ["physical-activity", "social-isolation"],
-    "Physical Fitness": ["physical-activity"],
-    "Exercise": ["physical-activity"],
-    "Walking Groups": ["physical-activity", "social-isolation"],
-    "Sports": ["physical-activity"],
-    "Social Clubs": ["social-isolation", "loneliness"],
-    "Senior Centers": ["social-isolation", "loneliness"],
-    "Peer Support": ["mental-wellbeing", "loneliness"],
-    "Support Groups": ["mental-wellbeing", "loneliness"],
-    "Friendly Visiting": ["loneliness"],
-    "Telephone Reassurance": ["loneliness"],
-    "PN-8100": ["social-isolation"],
-    "PH-6500.2000": ["loneliness"],
-    "Bereavement": ["bereavement"],
-    "Grief Counseling": ["bereavement"],
-    "Bereavement Support Groups": ["bereavement"],
-    "RP-1400.8000-100": ["bereavement"],
-    "Mental Health Care": ["mental-wellbeing"],
-    "Counseling": ["mental-wellbeing"],
-    "Mental Health Support": ["mental-wellbeing"],
-    "Stress Management": ["mental-wellbeing"],
-    "RP-1400": ["mental-wellbeing"],
-    "Addiction & Recovery": ["substance-use-support"],
-    "Substance Use Treatment": ["substance-use-support"],
-    "Recovery Support Groups": ["substance-use-support"],
-    "RX-8450": ["substance-use-support"],
-    "Parenting Education": ["parenting"],
-    "Parenting": ["parenting"],
-    "Child Care": ["childcare"],
-    "Childcare": ["childcare"],
-    "Daytime Care": ["childcare"],
-    "PH-1250": ["parenting"],
-    "Utilities": ["utilities"],
-    "Help Pay for Utilities": ["utilities"],
-    "Utility Assistance": ["utilities"],
-    "BV-8900": ["utilities"],
-    "Safety": ["personal-safety"],
-    "Domestic Violence Shelters": ["personal-safety", "housing"],
-    "Domestic Violence": ["personal-safety"],
-    "Elder Abuse Prevention": ["personal-safety"],
-    "Health Education": ["health-literacy"],
-    "Health Literacy": ["health-literacy"],
-    "Newcomers": ["newcomer-support"],
-    "Immigrant Services": ["newcomer-support"],
-    "Refugee Services": ["newcomer-support"],
-    "Translation & Interpretation": ["newcomer-support"]
-  }
+  "format": "passerelle-taxonomy-crosswalk/1",
+  "taxonomy": "Open Eligibility and common directory terms",
+  "version": "2.0.0",
+  "updated": "2026-12-06",
+  "description": "Taxonomy terms of Open Referral HSDS directories (the Open Eligibility taxonomy and names common in community directories) mapped to Passerelle need categories. Term rules match a term's name, id or code without regard to case; a term may map to several categories. Terms named after a need category code (the vocabulary Passerelle exports) map to that category without being listed. AIRS/211 codes are in airs-crosswalk.json. A network's own taxonomy is a file of this format, with code rules (matched by prefix) and term rules.",
+  "rules": [
+    {
+      "term": "Food",
+      "categories": [
+        "food-security"
+      ]
+    },
+    {
+      "term": "Food Pantry",
+      "categories": [
+        "food-security"
+      ]
+    },
+    {
+      "term": "Food Bank",
+      "categories": [
+        "food-security"
+      ]
+    },
+    {
+      "term": "Emergency Food",
+      "categories": [
+        "food-security"
+      ]
+    },
+    {
+      "term": "Meals",
+      "categories": [
+        "food-security"
+      ]
+    },
+    {
+      "term": "Community Meals",
+      "categories": [
+        "food-security",
+        "social-isolation"
+      ]
+    },
+    {
+      "term": "Community Kitchen",
+      "categories": [
+        "food-security",
+        "social-isolation"
+      ]
+    },
+    {
+      "term": "Nutrition Education",
+      "categories": [
+        "food-security",
+        "health-literacy"
+      ]
+    },
+    {
+      "term": "Housing",
+      "categories": [
+        "housing"
+      ]
+    },
+    {
+      "term": "Emergency Shelter",
+      "categories": [
+        "housing"
+      ]
+    },
+    {
+      "term": "Help Find Housing",
+      "categories": [
+        "housing"
+      ]
+    },
+    {
+      "term": "Housing Counseling",
+      "categories": [
+        "housing"
+      ]
+    },
+    {
+      "term": "Money",
+      "categories": [
+        "income"
+      ]
+    },
+    {
+      "term": "Financial Assistance",
+      "categories": [
+        "income"
+      ]
+    },
+    {
+      "term": "Government Benefits",
+      "categories": [
+        "income"
+      ]
+    },
+    {
+      "term": "Tax Preparation",
+      "categories": [
+        "income"
+      ]
+    },
+    {
+      "term": "Financial Education",
+      "categories": [
+        "income",
+        "learning-literacy"
+      ]
+    },
+    {
+      "term": "Work",
+      "categories": [
+        "employment"
+      ]
+    },
+    {
+      "term": "Employment",
+      "categories": [
+        "employment"
+      ]
+    },
+    {
+      "term": "Job Training",
+      "categories": [
+        "employment",
+        "learning-literacy"
+      ]
+    },
+    {
+      "term": "Help Find Work",
+      "categories": [
+        "employment"
+      ]
+    },
+    {
+      "term": "Legal",
+      "categories": [
+        "legal"
+      ]
+    },
+    {
+      "term": "Legal Aid",
+      "categories": [
+        "legal"
+      ]
+    },
+    {
+      "term": "Legal Clinic",
+      "categories": [
+        "legal"
+      ]
+    },
+    {
+      "term": "Advocacy & Legal Aid",
+      "categories": [
+        "legal"
+      ]
+    },
+    {
+      "term": "Transit",
+      "categories": [
+        "transportation"
+      ]
+    },
+    {
+      "term": "Transportation",
+      "categories": [
+        "transportation"
+      ]
+    },
+    {
+      "term": "Medical Transportation",
+      "categories": [
+        "transportation"
+      ]
+    },
+    {
+      "term": "Care",
+      "categories": [
+        "caregiver-support"
+      ]
+    },
+    {
+      "term": "Caregiver Support",
+      "categories": [
+        "caregiver-support"
+      ]
+    },
+    {
+      "term": "Respite Care",
+      "categories": [
+        "caregiver-support"
+      ]
+    },
+    {
+      "term": "Education",
+      "categories": [
+        "learning-literacy"
+      ]
+    },
+    {
+      "term": "Adult Education",
+      "categories": [
+        "learning-literacy"
+      ]
+    },
+    {
+      "term": "Literacy",
+      "categories": [
+        "learning-literacy"
+      ]
+    },
+    {
+      "term": "English as a Second Language",
+      "categories": [
+        "learning-literacy",
+        "newcomer-support"
+      ]
+    },
+    {
+      "term": "Computer Classes",
+      "categories": [
+        "digital-literacy"
+      ]
+    },
+    {
+      "term": "Digital Literacy",
+      "categories": [
+        "digital-literacy"
+      ]
+    },
+    {
+      "term": "Computer and Internet Access",
+      "categories": [
+        "digital-literacy"
+      ]
+    },
+    {
+      "term": "Arts and Culture",
+      "categories": [
+        "arts-culture"
+      ]
+    },
+    {
+      "term": "Arts & Culture",
+      "categories": [
+        "arts-culture"
+      ]
+    },
+    {
+      "term": "Museums",
+      "categories": [
+        "arts-culture"
+      ]
+    },
+    {
+      "term": "Art Galleries",
+      "categories": [
+        "arts-culture"
+      ]
+    },
+    {
+      "term": "Arts and Crafts",
+      "categories": [
+        "arts-culture",
+        "social-isolation"
+      ]
+    },
+    {
+      "term": "Parks",
+      "categories": [
+        "nature"
+      ]
+    },
+    {
+      "term": "Community Gardens",
+      "categories": [
+        "nature",
+        "food-security"
+      ]
+    },
+    {
+      "term": "Nature",
+      "categories": [
+        "nature"
+      ]
+    },
+    {
+      "term": "Gardening",
+      "categories": [
+        "nature"
+      ]
+    },
+    {
+      "term": "Recreational Activities",
+      "categories": [
+        "physical-activity",
+        "social-isolation"
+      ]
+    },
+    {
+      "term": "Physical Fitness",
+      "categories": [
+        "physical-activity"
+      ]
+    },
+    {
+      "term": "Exercise",
+      "categories": [
+        "physical-activity"
+      ]
+    },
+    {
+      "term": "Walking Groups",
+      "categories": [
+        "physical-activity",
+        "social-isolation"
+      ]
+    },
+    {
+      "term": "Sports",
+      "categories": [
+        "physical-activity"
+      ]
+    },
+    {
+      "term": "Social Clubs",
+      "categories": [
+        "social-isolation",
+        "loneliness"
+      ]
+    },
+    {
+      "term": "Senior Centers",
+      "categories": [
+        "social-isolation",
+        "loneliness"
+      ]
+    },
+    {
+      "term": "Peer Support",
+      "categories": [
+        "mental-wellbeing",
+        "loneliness"
+      ]
+    },
+    {
+      "term": "Support Groups",
+      "categories": [
+        "mental-wellbeing",
+        "loneliness"
+      ]
+    },
+    {
+      "term": "Friendly Visiting",
+      "categories": [
+        "loneliness"
+      ]
+    },
+    {
+      "term": "Telephone Reassurance",
+      "categories": [
+        "loneliness"
+      ]
+    },
+    {
+      "term": "Bereavement",
+      "categories": [
+        "bereavement"
+      ]
+    },
+    {
+      "term": "Grief Counseling",
+      "categories": [
+        "bereavement"
+      ]
+    },
+    {
+      "term": "Bereavement Support Groups",
+      "categories": [
+        "bereavement"
+      ]
+    },
+    {
+      "term": "Mental Health Care",
+      "categories": [
+        "mental-wellbeing"
+      ]
+    },
+    {
+      "term": "Counseling",
+      "categories": [
+        "mental-wellbeing"
+      ]
+    },
+    {
+      "term": "Mental Health Support",
+      "categories": [
+        "mental-wellbeing"
+      ]
+    },
+    {
+      "term": "Stress Management",
+      "categories": [
+        "mental-wellbeing"
+      ]
+    },
+    {
+      "term": "Addiction & Recovery",
+      "categories": [
+        "substance-use-support"
+      ]
+    },
+    {
+      "term": "Substance Use Treatment",
+      "categories": [
+        "substance-use-support"
+      ]
+    },
+    {
+      "term": "Recovery Support Groups",
+      "categories": [
+        "substance-use-support"
+      ]
+    },
+    {
+      "term": "Parenting Education",
+      "categories": [
+        "parenting"
+      ]
+    },
+    {
+      "term": "Parenting",
+      "categories": [
+        "parenting"
+      ]
+    },
+    {
+      "term": "Child Care",
+      "categories": [
+        "childcare"
+      ]
+    },
+    {
+      "term": "Childcare",
+      "categories": [
+        "childcare"
+      ]
+    },
+    {
+      "term": "Daytime Care",
+      "categories": [
+        "childcare"
+      ]
+    },
+    {
+      "term": "Utilities",
+      "categories": [
+        "utilities"
+      ]
+    },
+    {
+      "term": "Help Pay for Utilities",
+      "categories": [
+        "utilities"
+      ]
+    },
+    {
+      "term": "Utility Assistance",
+      "categories": [
+        "utilities"
+      ]
+    },
+    {
+      "term": "Safety",
+      "categories": [
+        "personal-safety"
+      ]
+    },
+    {
+      "term": "Domestic Violence Shelters",
+      "categories": [
+        "personal-safety",
+        "housing"
+      ]
+    },
+    {
+      "term": "Domestic Violence",
+      "categories": [
+        "personal-safety"
+      ]
+    },
+    {
+      "term": "Elder Abuse Prevention",
+      "categories": [
+        "personal-safety"
+      ]
+    },
+    {
+      "term": "Health Education",
+      "categories": [
+        "health-literacy"
+      ]
+    },
+    {
+      "term": "Health Literacy",
+      "categories": [
+        "health-literacy"
+      ]
+    },
+    {
+      "term": "Newcomers",
+      "categories": [
+        "newcomer-support"
+      ]
+    },
+    {
+      "term": "Immigrant Services",
+      "categories": [
+        "newcomer-support"
+      ]
+    },
+    {
+      "term": "Refugee Services",
+      "categories": [
+        "newcomer-support"
+      ]
+    },
+    {
+      "term": "Translation & Interpretation",
+      "categories": [
+        "newcomer-support"
+      ]
+    }
+  ]
 }
 """#
 }

@@ -8,10 +8,21 @@ public struct HSDSResource: Sendable, Equatable {
     public var serviceID: String
     public var organisationID: String?
     public var locationID: String?
+    /// The organisation row was missing: the resource stands under a placeholder until reviewed.
+    public var placeholderOrganisation = false
+    /// Language values that name no ISO 639 language, kept as written for review.
+    public var unreadLanguages: [String] = []
+    /// The crosswalk rules that gave the need categories (or decided there is none).
+    public var taxonomyRules: [String] = []
+    /// Why a coordinator should look at it (empty when nothing is in doubt).
+    public var review: [String] = []
 }
 
-/// Turns HSDS tables into community resources. Real directories are messy: a row that cannot
-/// be used is reported (file, row, reason) and left out while everything else is read.
+/// Turns HSDS tables into community resources. Real directories are messy, and nothing is
+/// dropped silently: a row that cannot be used is reported (file, row, reason) and left out; a
+/// service that can be imported but has something in doubt is imported and reported for review
+/// — no need category (uncategorised), its organization row missing (a placeholder
+/// organisation), a language value that names no language (kept as written).
 ///
 /// One resource per service. Columns beyond HSDS 2.0 on services.csv, written by the export
 /// and optional on import: `kind`, `tags` and `delivery` (`;`-separated), `seats`,
@@ -32,17 +43,37 @@ public struct HSDSReader: Sendable {
         init(_ table: CSVTable?, by column: String) {
             self.table = table ?? CSVTable(columns: [])
             for (index, record) in self.table.records.enumerated() {
-                if let key = self.table.value(column, in: record) { rows[key, default: []].append((index + 2, record)) }
+                if let key = self.table.value(column, in: record) { rows[key, default: []].append((self.table.rowNumber(index), record)) }
             }
         }
 
         subscript(key: String?) -> [(row: Int, record: [String])] { key.flatMap { rows[$0] } ?? [] }
     }
 
-    public func read(_ package: HSDSDataPackage) -> (resources: [HSDSResource], issues: [ImportIssue]) {
+    /// What a package reads to: the resources, the rows left out (`issues`) and the rows
+    /// imported with something for a coordinator to review (`reviewed`), each with its reason.
+    public struct Reading: Sendable {
+        public var resources: [HSDSResource]
+        public var issues: [ImportIssue]
+        public var reviewed: [ImportIssue]
+    }
+
+    /// How a placeholder organisation is named (people read it in the console).
+    static func placeholderOrganisation(_ id: String?) -> String {
+        id.map { "Organisation à vérifier (\($0.prefix(80)))" } ?? "Organisation à vérifier"
+    }
+
+    /// A language value that names no language is kept as written, up to this many characters.
+    static let maximumFreeTextLanguage = 200
+
+    /// `checkingLinks` false leaves out the check that linked rows name a service of the package
+    /// (a batch of a larger directory holds rows of services in other batches; that check is
+    /// made once over the whole directory instead).
+    public func read(_ package: HSDSDataPackage, checkingLinks: Bool = true) -> Reading {
         var issues: [ImportIssue] = []
+        var reviewed: [ImportIssue] = []
         guard let services = package.tables["services"] else {
-            return ([], [ImportIssue(file: "services.csv", row: 0, reason: "the package has no services table; nothing was imported")])
+            return Reading(resources: [], issues: [ImportIssue(file: "services.csv", row: 0, reason: "the package has no services table; nothing was imported")], reviewed: [])
         }
         let organisations = Grouped(package.tables["organizations"], by: "id")
         let locations = Grouped(package.tables["locations"], by: "id")
@@ -65,15 +96,45 @@ public struct HSDSReader: Sendable {
         for (name, grouped) in [("services_at_location", servicesAtLocation), ("phones", phonesByService), ("languages", languagesByService),
                                 ("regular_schedules", schedulesByService), ("eligibility", eligibility), ("services_taxonomy", servicesTaxonomy),
                                 ("service_area", areas)] {
-            for (service, rows) in grouped.rows where !serviceIDs.contains(service) {
+            for (service, rows) in grouped.rows where checkingLinks && !serviceIDs.contains(service) {
                 for row in rows { issues.append(.init(file: "\(name).csv", row: row.row, reason: "service_id \"\(service)\" is not in services.csv")) }
             }
         }
+        // Each term is resolved once, however many services carry it. A term missing from
+        // taxonomy.csv is still read by its id, which 211 exports make the taxonomy code.
+        let resolver = mapping.resolver()
+        struct ResolvedTerm {
+            var name: String  // code and name, for reasons
+            var label: String  // the name alone, for eligibility notes
+            var resolution: TaxonomyMapping.Resolution?
+            var listed: Bool
+        }
+        var resolvedTerms: [String: ResolvedTerm] = [:]
+        func resolvedTerm(_ id: String, detail: String?) -> ResolvedTerm {
+            if let known = resolvedTerms[id] { return known }
+            let found: ResolvedTerm
+            if let term = taxonomy[id].first {
+                let table = taxonomy.table
+                let code = table.value("code", in: term.record), name = table.value(["name", "term"], in: term.record)
+                found = ResolvedTerm(name: [code, name].compactMap { $0 }.joined(separator: " ").nonEmpty ?? id, label: name ?? code ?? id,
+                                     resolution: resolver.resolve(id: id, code: code, name: name), listed: true)
+            } else {
+                found = ResolvedTerm(name: [id, detail].compactMap { $0 }.joined(separator: " "), label: detail ?? id,
+                                     resolution: resolver.resolve(id: id, code: nil, name: detail), listed: false)
+            }
+            resolvedTerms[id] = found
+            return found
+        }
         for (service, rows) in servicesTaxonomy.rows where serviceIDs.contains(service) {
             for row in rows {
-                let term = servicesTaxonomy.table.value(["taxonomy_id", "taxonomy_term_id"], in: row.record)
-                if term == nil || taxonomy[term].isEmpty {
-                    issues.append(.init(file: "services_taxonomy.csv", row: row.row, reason: "taxonomy_id \"\(term ?? "")\" is not in taxonomy.csv"))
+                guard let term = servicesTaxonomy.table.value(["taxonomy_id", "taxonomy_term_id"], in: row.record) else {
+                    issues.append(.init(file: "services_taxonomy.csv", row: row.row, reason: "no taxonomy_id; the link was left out"))
+                    continue
+                }
+                let resolved = resolvedTerm(term, detail: servicesTaxonomy.table.value("taxonomy_detail", in: row.record))
+                if !resolved.listed {
+                    let outcome = resolved.resolution.map { "read by its id as \($0.rule)" } ?? "and its id matches no crosswalk rule"
+                    reviewed.append(.init(file: "services_taxonomy.csv", row: row.row, reason: "taxonomy_id \"\(term)\" is not in taxonomy.csv, \(outcome)"))
                 }
             }
         }
@@ -81,38 +142,53 @@ public struct HSDSReader: Sendable {
         var seen: [String: Int] = [:]
         var resources: [HSDSResource] = []
         for (index, record) in services.records.enumerated() {
-            let row = index + 2
+            let row = services.rowNumber(index)
             func skip(_ reason: String) { issues.append(.init(file: "services.csv", row: row, reason: reason + "; the service was not imported")) }
             guard let serviceID = services.value("id", in: record) else { skip("no id"); continue }
             if let first = seen[serviceID] { skip("id \"\(serviceID)\" repeats row \(first)"); continue }
             seen[serviceID] = row
             guard let name = services.value("name", in: record) else { skip("no name"); continue }
 
-            // Organisation.
+            var review: [String] = []
+
+            // Organisation: a missing row puts the service under a placeholder, for review.
             let organisationID = services.value("organization_id", in: record)
             var organisationName = ""
-            if let organisationID {
-                guard let organisation = organisations[organisationID].first else {
-                    skip("organization_id \"\(organisationID)\" is not in organizations.csv"); continue
-                }
+            var placeholder = false
+            if let organisationID, let organisation = organisations[organisationID].first {
                 organisationName = organisations.table.value("name", in: organisation.record) ?? ""
+            } else {
+                placeholder = true
+                organisationName = Self.placeholderOrganisation(organisationID)
+                let reason = organisationID.map { "organization_id \"\($0)\" is not in organizations.csv" } ?? "no organization_id"
+                review.append("\(reason): imported under the placeholder organisation \"\(organisationName)\"")
             }
 
-            // Need categories from the taxonomy.
+            // Need categories from the taxonomy: each term's most specific rule.
             var termNames: [String] = []
+            var unmapped: [String] = []
             var categories: [String] = []
+            var populations: [String] = []
+            var rules: [String] = []
             for link in servicesTaxonomy[serviceID] {
-                guard let termID = servicesTaxonomy.table.value(["taxonomy_id", "taxonomy_term_id"], in: link.record),
-                    let term = taxonomy[termID].first else { continue }
-                let keys = [termID] + ["code", "name", "term"].compactMap { taxonomy.table.value($0, in: term.record) }
-                termNames.append(taxonomy.table.value(["name", "term", "code"], in: term.record) ?? termID)
-                categories += mapping.categories(forTermKeys: keys).filter { !categories.contains($0) }
+                guard let termID = servicesTaxonomy.table.value(["taxonomy_id", "taxonomy_term_id"], in: link.record) else { continue }
+                let resolved = resolvedTerm(termID, detail: servicesTaxonomy.table.value("taxonomy_detail", in: link.record))
+                termNames.append(resolved.name)
+                guard let resolution = resolved.resolution else { unmapped.append(resolved.name); continue }
+                if !rules.contains(resolution.rule) { rules.append(resolution.rule) }
+                if resolution.targetPopulation {
+                    if !populations.contains(resolved.label) { populations.append(resolved.label) }
+                } else if resolution.categories.isEmpty {
+                    unmapped.append("\(resolved.name) (\(resolution.rule): no need category)")
+                }
+                categories += resolution.categories.filter { !categories.contains($0) }
             }
-            guard !categories.isEmpty else {
-                skip(termNames.isEmpty
-                    ? "no taxonomy term (services_taxonomy.csv), so no need category"
-                    : "no taxonomy term maps to a need category (terms: \(termNames.joined(separator: ", "))); add them to the taxonomy mapping")
-                continue
+            categories = NeedCategory.allCodes.filter(categories.contains)
+            if categories.isEmpty {
+                let why = termNames.isEmpty ? "no taxonomy term (services_taxonomy.csv)"
+                    : unmapped.isEmpty ? "only target-population terms (\(populations.joined(separator: ", ")))"
+                    : "no term maps to a need category (terms: \(unmapped.joined(separator: "; ")))"
+                review.append("uncategorised: \(why); searchable, never proposed by automatic matching")
             }
 
             // Place: the first location (a resource has one place; others are reported).
@@ -177,15 +253,20 @@ public struct HSDSReader: Sendable {
 
             // Languages (codes; common names are understood).
             var languages: [String] = []
+            var unreadLanguages: [String] = []
             for entry in languagesByService[serviceID] + languagesByLocation[locationID] {
                 let table = languagesByService.table
                 guard let text = table.value(["language", "code", "name"], in: entry.record) else { continue }
-                guard let code = Self.languageCode(text) else {
-                    issues.append(.init(file: "languages.csv", row: entry.row, reason: "\"\(text)\" is not a language code or a language name this import knows; left out"))
+                guard let codes = ISO639.codes(text) else {
+                    let kept = String(text.prefix(Self.maximumFreeTextLanguage))
+                    if !unreadLanguages.contains(kept) { unreadLanguages.append(kept) }
+                    reviewed.append(.init(file: "languages.csv", row: entry.row,
+                        reason: "\"\(kept)\" is no ISO 639 language code or English or French name; kept as free text for review"))
                     continue
                 }
-                if !languages.contains(code) { languages.append(code) }
+                for code in codes where !languages.contains(code) { languages.append(code) }
             }
+            if !unreadLanguages.isEmpty { review.append("languages not read: \(unreadLanguages.map { "\"\($0)\"" }.joined(separator: ", "))") }
             if languages.isEmpty { languages = ["en"] }  // HSDS lists languages other than English
 
             // Schedule.
@@ -217,6 +298,7 @@ public struct HSDSReader: Sendable {
             var minimumAge: Int?, maximumAge: Int?
             var notes: [String] = []
             if let text = services.value("eligibility_description", in: record) { notes.append(text) }
+            if !populations.isEmpty { notes.append("Populations cibles : " + populations.joined(separator: "; ")) }
             var badAge: String?
             func age(_ text: String?) -> Int? {
                 guard let text else { return nil }
@@ -265,13 +347,19 @@ public struct HSDSReader: Sendable {
                     cost: services.value(["fees_description", "fees"], in: record), accessibility: accessible,
                     capacity: .init(seats: seats, waitlistAllowed: waitlist), tags: services.value("tags", in: record).map(Self.list) ?? [],
                     contact: phone ?? email ?? url, active: status == "active", lastVerified: verified)
-                resources.append(HSDSResource(resource: resource, serviceID: serviceID, organisationID: organisationID, locationID: locationID))
+                resources.append(HSDSResource(
+                    resource: resource, serviceID: serviceID, organisationID: organisationID, locationID: locationID,
+                    placeholderOrganisation: placeholder, unreadLanguages: unreadLanguages, taxonomyRules: rules, review: review))
+                for reason in review where !reason.hasPrefix("languages not read") {
+                    reviewed.append(.init(file: "services.csv", row: row, reason: reason))
+                }
             } catch {
                 skip("\(error)")
             }
         }
         issues.sort { ($0.file, $0.row) < ($1.file, $1.row) }
-        return (resources, issues)
+        reviewed.sort { ($0.file, $0.row) < ($1.file, $1.row) }
+        return Reading(resources: resources, issues: issues, reviewed: reviewed)
     }
 
     // MARK: - Values
@@ -324,21 +412,9 @@ public struct HSDSReader: Sendable {
         let parts = text.split(separator: ":")
         return parts.count >= 2 ? "\(parts[0]):\(parts[1])" : text
     }
+}
 
-    static let languageNames: [String: String] = [
-        "english": "en", "anglais": "en", "french": "fr", "français": "fr", "francais": "fr", "spanish": "es", "español": "es",
-        "espagnol": "es", "arabic": "ar", "arabe": "ar", "chinese": "zh", "mandarin": "zh", "cantonese": "zh", "chinois": "zh",
-        "portuguese": "pt", "portugais": "pt", "somali": "so", "persian": "fa", "farsi": "fa", "persan": "fa", "italian": "it",
-        "italien": "it", "german": "de", "allemand": "de", "russian": "ru", "russe": "ru", "vietnamese": "vi", "tagalog": "tl",
-        "punjabi": "pa", "hindi": "hi", "urdu": "ur", "korean": "ko", "japanese": "ja", "polish": "pl", "ukrainian": "uk",
-        "haitian creole": "ht", "créole haïtien": "ht", "tigrinya": "ti", "amharic": "am", "swahili": "sw", "turkish": "tr",
-        "american sign language": "ase", "asl": "ase", "langue des signes québécoise": "fcs", "lsq": "fcs",
-    ]
-
-    static func languageCode(_ text: String) -> String? {
-        let lowered = text.lowercased().trimmingCharacters(in: .whitespaces)
-        if let code = languageNames[lowered] { return code }
-        let primary = String(lowered.split(separator: "-").first ?? "")  // "fr-CA" → "fr"
-        return Language.isValid(primary) ? primary : nil
-    }
+extension String {
+    /// The text, or nil when it is empty.
+    var nonEmpty: String? { isEmpty ? nil : self }
 }

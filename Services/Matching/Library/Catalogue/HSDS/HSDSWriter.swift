@@ -31,8 +31,10 @@ public struct HSDSWriter: Sendable {
         var writtenOrganisations = Set<String>(), writtenLocations = Set<String>(), usedCategories = Set<String>()
         for entry in resources.sorted(by: { $0.serviceID < $1.serviceID }) {
             let r = entry.resource, service = entry.serviceID
-            let organisation = entry.organisationID ?? HSDSReader.resourceID(serviceID: "organisation:\(r.organisation)").uuidString.lowercased()
-            if writtenOrganisations.insert(organisation).inserted {
+            let organisation = entry.placeholderOrganisation ? (entry.organisationID ?? "")
+                : entry.organisationID ?? HSDSReader.resourceID(serviceID: "organisation:\(r.organisation)").uuidString.lowercased()
+            // A placeholder stands for a row the directory lacked: leaving it out keeps it to review on re-import.
+            if !entry.placeholderOrganisation, writtenOrganisations.insert(organisation).inserted {
                 organizations.records.append([organisation, r.organisation, "", "", ""])
             }
             let contact = r.contact ?? ""
@@ -63,7 +65,7 @@ public struct HSDSWriter: Sendable {
             if !phone.isEmpty {
                 phones.records.append(["\(service)-phone", "", service, "", "", "", phone, "", "voice", "", ""])
             }
-            for (index, language) in r.languages.enumerated() {
+            for (index, language) in (r.languages + entry.unreadLanguages).enumerated() {
                 languages.records.append(["\(service)-language-\(index + 1)", service, "", language])
             }
             for day in r.weekdays {
