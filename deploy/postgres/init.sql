@@ -22,6 +22,8 @@ CREATE SCHEMA IF NOT EXISTS notification AUTHORIZATION passerelle_notification;
 CREATE SCHEMA IF NOT EXISTS evaluation AUTHORIZATION passerelle_evaluation;
 
 GRANT CONNECT ON DATABASE :"DBNAME" TO passerelle_intake, passerelle_matching, passerelle_notification, passerelle_evaluation;
+-- Matching streams an Open Referral import through temporary tables dropped at commit.
+GRANT TEMPORARY ON DATABASE :"DBNAME" TO passerelle_matching;
 ALTER ROLE passerelle_intake SET search_path = intake;
 ALTER ROLE passerelle_matching SET search_path = matching;
 ALTER ROLE passerelle_notification SET search_path = notification;
