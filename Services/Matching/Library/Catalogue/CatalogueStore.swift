@@ -13,42 +13,30 @@ struct CatalogueStore: Sendable {
         """
 
     func save(_ resource: CommunityResource, on connection: PostgresConnection) async throws {
-        try await connection.query(Self.upsert(resource))
+        try await connection.query(try Self.upsert([resource]))
     }
 
     /// The same in a session; true when the resource is new.
     @discardableResult
     static func save(_ resource: CommunityResource, on session: borrowing PostgresSession) throws -> Bool {
-        try session.query(Self.upsert(resource)).first?.decode("created", as: Bool.self) ?? false
+        try session.query(try Self.upsert([resource])).first?.decode("created", as: Bool.self) ?? false
     }
 
-    /// Inserts or updates a resource (never its seats taken); returns whether it was new.
-    static func upsert(_ resource: CommunityResource) -> PostgresQuery {
-        let r = resource
-        return """
-            INSERT INTO community_resource (id, organisation, name, kind, categories, description, languages, interpretation_available,
-                delivery, address, latitude, longitude, schedule, weekdays, minimum_age, maximum_age, areas, eligibility_notes, cost,
-                accessibility, seats, seats_taken, waitlist_allowed, tags, contact, active, last_verified, updated_at)
-            VALUES (\(r.id)::uuid, \(r.organisation), \(r.name), \(r.kind.rawValue), \(r.categories.map(\.code))::text[], \(r.description),
-                \(r.languages)::text[], \(r.interpretationAvailable), \(r.delivery.map(\.rawValue))::text[], \(r.address),
-                \(r.coordinates?.latitude), \(r.coordinates?.longitude), \(r.schedule), \(r.weekdays)::int[], \(r.eligibility.minimumAge),
-                \(r.eligibility.maximumAge), \(r.eligibility.areas)::text[], \(r.eligibility.notes), \(r.cost), \(r.accessibility)::text[],
-                \(r.capacity.seats), \(r.capacity.seatsTaken), \(r.capacity.waitlistAllowed), \(r.tags)::text[], \(r.contact), \(r.active),
-                \(r.lastVerified?.description)::date, now())
-            ON CONFLICT (id) DO UPDATE SET organisation = EXCLUDED.organisation, name = EXCLUDED.name, kind = EXCLUDED.kind,
-                categories = EXCLUDED.categories, description = EXCLUDED.description, languages = EXCLUDED.languages,
-                interpretation_available = EXCLUDED.interpretation_available, delivery = EXCLUDED.delivery, address = EXCLUDED.address,
-                latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, schedule = EXCLUDED.schedule, weekdays = EXCLUDED.weekdays,
-                minimum_age = EXCLUDED.minimum_age, maximum_age = EXCLUDED.maximum_age, areas = EXCLUDED.areas,
-                eligibility_notes = EXCLUDED.eligibility_notes, cost = EXCLUDED.cost, accessibility = EXCLUDED.accessibility,
-                seats = EXCLUDED.seats, waitlist_allowed = EXCLUDED.waitlist_allowed, tags = EXCLUDED.tags,
-                contact = EXCLUDED.contact, active = EXCLUDED.active, last_verified = EXCLUDED.last_verified, updated_at = now()
-            RETURNING (xmax = 0) AS created
-            """
+    /// Inserts or updates resources (never their seats taken), one statement whatever their
+    /// number; returns one `created` row per resource.
+    static func upsert(_ resources: [CommunityResource]) throws -> PostgresQuery {
+        PostgresQuery(unsafeSQL: batchUpsertSQL, parameters: [try rowsJSON(resources.map(Row.init))])
     }
 
-    /// The same for many resources at once, given as a JSON array of `row(_:)` objects; returns
-    /// one `created` row per resource.
+    /// Rows as the JSON array `batchUpsertSQL` reads (snake-case keys).
+    static func rowsJSON(_ rows: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return String(decoding: try encoder.encode(rows), as: UTF8.self)
+    }
+
+    /// Inserts or updates the resources given as a JSON array of `Row` objects; returns one
+    /// `created` row per resource.
     static let batchUpsertSQL = """
         INSERT INTO community_resource (id, organisation, name, kind, categories, description, languages, interpretation_available,
             delivery, address, latitude, longitude, schedule, weekdays, minimum_age, maximum_age, areas, eligibility_notes, cost,

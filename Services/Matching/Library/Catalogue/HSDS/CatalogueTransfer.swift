@@ -117,18 +117,12 @@ public struct CatalogueTransfer: Sendable {
         var placeholderOrganisation: Bool, unreadLanguages: [String], taxonomyRules: [String]
     }
 
-    static func json(_ rows: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        return String(decoding: try encoder.encode(rows), as: UTF8.self)
-    }
-
     static func resourcesJSON(_ batch: [HSDSResource]) throws -> String {
-        try json(batch.map { CatalogueStore.Row($0.resource) })
+        try CatalogueStore.rowsJSON(batch.map { CatalogueStore.Row($0.resource) })
     }
 
     static func sourcesJSON(_ batch: [HSDSResource]) throws -> String {
-        try json(batch.map {
+        try CatalogueStore.rowsJSON(batch.map {
             SourceRow(resourceId: $0.resource.id, serviceId: $0.serviceID, organisationId: $0.organisationID, locationId: $0.locationID, review: $0.review,
                       placeholderOrganisation: $0.placeholderOrganisation, unreadLanguages: $0.unreadLanguages, taxonomyRules: $0.taxonomyRules)
         })
