@@ -129,7 +129,7 @@ let package = Package(
         ),
     ]
         + service("Intake", product: "passerelle-intake", extra: ["Webhooks", nioCore, lifecycle])
-        + service("Matching", product: "passerelle-matching", extra: [.product(name: "ZIPFoundation", package: "ZIPFoundation")])
+        + service("Matching", product: "passerelle-matching", extra: [.product(name: "ZIPFoundation", package: "ZIPFoundation"), nioPosix])
         + service("Notification", product: "passerelle-notification", extra: ["Webhooks", crypto, mustache, nioCore, nioPosix, nioSSL, lifecycle, metrics])
         + service("Evaluation", product: "passerelle-evaluation", extra: [crypto]),
     swiftLanguageModes: [.v6]

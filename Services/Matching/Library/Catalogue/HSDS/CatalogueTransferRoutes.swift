@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOPosix
 import PostgresClient
 import ServiceRuntime
 
@@ -41,24 +42,11 @@ struct CatalogueTransferRoutes: Sendable {
     private func importTables(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.require(.coordinator, .service)
         let buffer = try await request.body.collect(upTo: Self.maximumImportBytes)
-        let data = Data(buffer.readableBytesView)
-        let package: HSDSDataPackage, parseIssues: [ImportIssue]
-        if request.headers[.contentType]?.lowercased().hasPrefix("application/zip") == true {
-            do {
-                (package, parseIssues) = try HSDSDataPackage.read(zipData: data, source: "upload.zip")
-            } catch {
-                throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
-            }
-        } else if let body = try? JSONDecoder().decode(Tables.self, from: data) {
-            (package, parseIssues) = HSDSDataPackage.parse(texts: body.tables)
-        } else if let object = try? JSONSerialization.jsonObject(with: data), object is [Any] || (object as? [String: Any])?["contents"] != nil {
-            do {
-                (package, parseIssues) = try HSDSServiceRecords.package(json: data)
-            } catch {
-                throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
-            }
-        } else {
-            throw ProblemDetails.validation([.init(pointer: "/tables", detail: "must be an object mapping table file names (services.csv, …) to CSV text, HSDS 3 service records, or a zip (application/zip)")])
+        let isZip = request.headers[.contentType]?.lowercased().hasPrefix("application/zip") == true
+        // Unzipping and parsing up to 64 MB takes seconds of CPU: not on the cooperative pool,
+        // whose few threads serve every request.
+        let (package, parseIssues) = try await NIOThreadPool.singleton.runIfActive {
+            try Self.parseUpload(Data(buffer.readableBytesView), isZip: isZip)
         }
         guard package.tables["services"] != nil else {
             var errors = [ProblemDetails.FieldError(pointer: "/tables/services.csv", detail: "is required (the services table)")]
@@ -66,6 +54,24 @@ struct CatalogueTransferRoutes: Sendable {
             throw ProblemDetails.validation(errors)
         }
         return try Response.json(try await transfer.importPackage(package, parseIssues: parseIssues))
+    }
+
+    /// An upload as a data package: a zip, `{"tables": {file: CSV text}}`, or HSDS 3 service
+    /// records (`[…]` or `{"contents": […]}`).
+    private static func parseUpload(_ data: Data, isZip: Bool) throws -> (HSDSDataPackage, [ImportIssue]) {
+        do {
+            if isZip { return try HSDSDataPackage.read(zipData: data, source: "upload.zip") }
+            let object = try? JSONSerialization.jsonObject(with: data)
+            if let tables = (object as? [String: Any])?["tables"] as? [String: String] {
+                return HSDSDataPackage.parse(texts: tables)
+            }
+            if object is [Any] || (object as? [String: Any])?["contents"] != nil {
+                return try HSDSServiceRecords.package(json: data)
+            }
+        } catch let error as CustomStringConvertible {
+            throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
+        }
+        throw ProblemDetails.validation([.init(pointer: "/tables", detail: "must be an object mapping table file names (services.csv, …) to CSV text, HSDS 3 service records, or a zip (application/zip)")])
     }
 
     struct ReviewItem: Codable, Sendable {
