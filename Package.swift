@@ -88,7 +88,7 @@ let package = Package(
         .target(name: "PostgresClient", dependencies: ["CLibPQ", "WireFormats", logging, metrics, lifecycle], path: "Shared/PostgresClient", swiftSettings: strict),
         .target(name: "KafkaClient", dependencies: ["CRdKafka", logging, lifecycle], path: "Shared/KafkaClient", swiftSettings: strict),
         .target(name: "Domain", dependencies: ["WireFormats"], path: "Shared/Domain", swiftSettings: strict),
-        .target(name: "Contracts", dependencies: ["Domain", "WireFormats"], path: "Shared/Contracts", exclude: ["Schemas"], swiftSettings: strict),
+        .target(name: "Contracts", dependencies: ["Domain", "WireFormats"], path: "Shared/Contracts", exclude: ["Schemas", "OpenAPI"], swiftSettings: strict),
         .target(name: "Messaging", dependencies: ["Contracts", "PostgresClient", "KafkaClient", "WireFormats", logging, metrics, lifecycle], path: "Shared/Messaging", swiftSettings: strict),
         .target(
             name: "ServiceRuntime",

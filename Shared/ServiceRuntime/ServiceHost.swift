@@ -1,4 +1,5 @@
 import ArgumentParser
+import HTTPTypes
 import Contracts
 import Foundation
 import Hummingbird
@@ -9,30 +10,58 @@ import PostgresClient
 import ServiceLifecycle
 import UnixSignals
 
-/// What a Passerelle service is: a name, a schema's migrations, HTTP routes and event consumers.
+/// What a Passerelle service is: a name, a schema's migrations, an OpenAPI contract, and one
+/// `build` that reads the service's own settings once and returns everything it runs.
 /// `ServiceHost` turns it into a running process; tests build the same host in-process.
 public protocol PasserelleService {
     static var name: String { get }
     static var defaultPort: Int { get }
+    /// The schema's migrations, in order.
     static var migrations: [Migration] { get }
-    static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws
-    static func consumers(components: ServiceComponents) -> [IdempotentConsumer]
+    /// The OpenAPI document served at `/openapi.json`, embedded from `Shared/Contracts/OpenAPI`
+    /// (`Shared/Contracts/OpenAPI/embed.py`); the host checks its routes against it.
+    static var openAPIDocument: String { get }
     /// Subcommands of this service's executable beyond serve/migrate/create-topics/token
     /// (imports, rebuilds); each reads the same PASSERELLE_* settings via `ServiceCommand`.
     static var commands: [any ParsableCommand.Type] { get }
-    /// Long-running work of the service's own (e.g. notification's delivery loop); started
-    /// after the relay and stopped before it.
-    static func backgroundServices(components: ServiceComponents) -> [any Service]
-    /// Whether `/health/ready` waits until the service's consumers have joined their groups.
-    /// A service whose HTTP door does not depend on what it consumes says no, so that a rebalance
-    /// or a topic not created yet does not take it out of service.
-    static var readinessAwaitsConsumers: Bool { get }
+    /// Reads the service's settings (a bad one throws and stops the start) and makes its routes,
+    /// consumers and background work, sharing whatever they share.
+    static func build(_ components: ServiceComponents) async throws -> ServiceParts
 }
 
 extension PasserelleService {
     public static var commands: [any ParsableCommand.Type] { [] }
-    public static func backgroundServices(components: ServiceComponents) -> [any Service] { [] }
-    public static var readinessAwaitsConsumers: Bool { true }
+}
+
+/// Routes of one area of a service (referrals, the catalogue, FHIR…), added to the router once.
+public protocol ServiceRoutes {
+    func add(to router: Router<PasserelleRequestContext>)
+}
+
+/// What a service's `build` returns.
+public struct ServiceParts {
+    public var routes: [any ServiceRoutes]
+    public var consumers: [IdempotentConsumer]
+    /// Long-running work of the service's own (e.g. notification's delivery loop); started
+    /// after the relay and stopped before it.
+    public var background: [any Service]
+    /// Whether `/health/ready` waits until the consumers have joined their groups. A service
+    /// whose HTTP door does not depend on what it consumes says no, so that a rebalance or a
+    /// topic not created yet does not take it out of service.
+    public var readinessAwaitsConsumers: Bool
+    /// Error formats of route families whose clients expect something else than problem+json.
+    public var problemDialects: [ProblemDialect]
+
+    public init(
+        routes: [any ServiceRoutes], consumers: [IdempotentConsumer] = [], background: [any Service] = [],
+        readinessAwaitsConsumers: Bool = true, problemDialects: [ProblemDialect] = []
+    ) {
+        self.routes = routes
+        self.consumers = consumers
+        self.background = background
+        self.readinessAwaitsConsumers = readinessAwaitsConsumers
+        self.problemDialects = problemDialects
+    }
 }
 
 /// The shared parts every service works with.
@@ -81,13 +110,27 @@ public struct ServiceHost: Sendable {
                 wakeUpChannel: MessagingSchema.channel(schema: settings.postgres.schema ?? S.name)), gate: gate,
             verifier: try await TokenVerifier(settings: settings.auth), logger: logger)
 
+        let contract = try ServiceContract(document: S.openAPIDocument)
+        let parts = try await S.build(components)
+
+        // Outermost first: every request gets an id, is counted, and ends as a response
+        // (problems rendered) before authentication and the contract's role check run.
         let router = Router(context: PasserelleRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
-        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: OperationMetricsMiddleware(contract: contract))
+        router.add(middleware: ProblemMiddleware(dialects: parts.problemDialects))
         router.add(middleware: AuthenticationMiddleware(verifier: components.verifier))
-        let consumers = S.consumers(components: components)
-        HealthRoutes(pool: pool, producer: producer, gate: gate, consumers: S.readinessAwaitsConsumers ? consumers : []).add(to: router)
-        try await S.addRoutes(to: router, components: components)
+        router.add(middleware: OperationAuthorizationMiddleware(contract: contract))
+        HealthRoutes(pool: pool, producer: producer, gate: gate, consumers: parts.readinessAwaitsConsumers ? parts.consumers : []).add(to: router)
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: contract.document)))
+        }
+        for routes in parts.routes { routes.add(to: router) }
+        let declared = router.routes.map { (method: $0.method, path: $0.path.description) }
+        let disagreements = contract.mismatches(routes: declared)
+        guard disagreements.isEmpty else { throw ServiceContractError.disagreesWithRoutes(service: S.name, disagreements) }
+        Self.answerUndeclaredMethods(router, declared: declared)
+        let consumers = parts.consumers
 
         let application = Application(
             router: router,
@@ -100,8 +143,7 @@ public struct ServiceHost: Sendable {
         let relay = OutboxRelay(pool: pool, producer: producer, schema: schema, gate: gate, logger: logger)
         // Shutdown runs in reverse: HTTP stops first, then consumers, the service's own background
         // work, relay, producer (flush), pool.
-        let services: [any Service] = [pool, producer, migration, relay] + S.backgroundServices(components: components)
-            + consumers + [application]
+        let services: [any Service] = [pool, producer, migration, relay] + parts.background + consumers + [application]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -111,6 +153,20 @@ public struct ServiceHost: Sendable {
 
     public func run() async throws {
         try await group.run()
+    }
+
+    /// A method the contract does not declare on a path it does is 405 with `Allow` (not the
+    /// router's 404, which would say the path does not exist).
+    static func answerUndeclaredMethods(_ router: Router<PasserelleRequestContext>, declared: [(method: HTTPRequest.Method, path: String)]) {
+        let all: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options, .trace]
+        for (path, routes) in Dictionary(grouping: declared, by: \.path) {
+            let allowed = all.filter { method in routes.contains { $0.method == method } }
+            for method in all where !allowed.contains(method) {
+                router.on(RouterPath(path), method: method) { request, _ -> Response in
+                    throw ProblemDetails.methodNotAllowed(request.method, allow: allowed)
+                }
+            }
+        }
     }
 
     /// What SIGTERM does: stop taking work, finish in-flight, commit, close.

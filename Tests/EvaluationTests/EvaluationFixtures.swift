@@ -1,6 +1,6 @@
 import Contracts
 import Domain
-import EvaluationService
+@testable import EvaluationService
 import Foundation
 import Messaging
 import PostgresClient
@@ -37,7 +37,7 @@ enum Fixture {
 
     /// Feeds events to the projection's handlers in one transaction each, as the consumer would.
     static func deliver(_ payloads: [any EventPayload], to host: ServiceTestHost) async throws {
-        let handler = EvaluationService.projectionHandlers(components: host.host.components).handler
+        let handler = PathwayProjection.handlers(stream: try AnalystStream.configured(host.host.components)).handler
         for (offset, payload) in payloads.enumerated() {
             let event = try CloudEvent(payload, source: "/test", time: Date())
             let consumed = ConsumedEvent(event: event, topic: "t", partition: 0, offset: Int64(offset), key: event.subject)

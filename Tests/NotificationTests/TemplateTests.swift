@@ -1,4 +1,5 @@
 import Foundation
+import ServiceRuntime
 import Testing
 
 @testable import NotificationService
@@ -76,13 +77,14 @@ import Webhooks
         }
     }
 
-    @Test func metadataAndLinkLocalTargetsAreRefused() async {
-        let policy = NotificationSettings.fallback.webhookTargets
+    @Test func metadataAndLinkLocalTargetsAreRefused() async throws {
+        let settings = try NotificationSettings.fromEnvironment(Environment([:]))
+        let policy = settings.webhookTargets
         #expect(await policy.problem(with: "http://169.254.169.254/latest") != nil)
         #expect(await policy.problem(with: "http://[fe80::1]/hook") != nil)
         #expect(await policy.problem(with: "ftp://example.org/") != nil)
         #expect(await policy.problem(with: "http://127.0.0.1:9/hook") == nil)
-        var allowing = NotificationSettings.fallback
+        var allowing = settings
         allowing.allowPrivateWebhookTargets = true
         #expect(await allowing.webhookTargets.problem(with: "http://169.254.169.254/") == nil)
     }

@@ -229,8 +229,8 @@ struct ServiceRuntimeTests {
         static let name = "bare"
         static let defaultPort = 0
         static let migrations = [Migration(1, "nothing", "SELECT 1")]
-        static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {}
-        static func consumers(components: ServiceComponents) -> [IdempotentConsumer] { [] }
+        static let openAPIDocument = thingsDocument(routes: #""/nothing": {}"#)
+        static func build(_ components: ServiceComponents) async throws -> ServiceParts { ServiceParts(routes: []) }
     }
 
     @Test("a service that cannot listen stops, even while its schema is still out of reach")
@@ -276,3 +276,4 @@ struct ServiceRuntimeTests {
     }
 
 }
+

@@ -39,35 +39,16 @@ public enum EvaluationService: PasserelleService {
         MessagingSchema.wakeUpsAfterCommit(version: 7),
     ]
 
-    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
-        // Checked here, before the consumers are built: a key that is too short stops the service.
-        if try AnalystStream.configured(components) == nil {
-            components.logger.warning("no \(PseudonymKey.variable) is configured: nothing is published to the analyst stream")
-        }
-        OutcomeRoutes(pool: components.pool, stream: projectionStream(components)).add(to: router)
-        ServiceUseRoutes(pool: components.pool).add(to: router)
-        ReportRoutes(pool: components.pool).add(to: router)
-    }
-
     public static var commands: [any ParsableCommand.Type] { [RebuildCommand.self, SeedEventsCommand.self] }
 
-    public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
-        [components.consumer(topics: [.referrals, .matching, .notifications], handlers: projectionHandlers(components: components))]
-    }
-
-    /// What the live consumer runs for each event (tests feed events through the same).
-    public static func projectionHandlers(components: ServiceComponents) -> EventHandlers {
-        PathwayProjection.handlers(stream: projectionStream(components))
-    }
-
-    /// The analyst stream, or nil when no key is configured. `addRoutes` has already refused a
-    /// bad key by the time consumers are built, so a failure here is only logged.
-    static func projectionStream(_ components: ServiceComponents) -> AnalystStream? {
-        do {
-            return try AnalystStream.configured(components)
-        } catch {
-            components.logger.critical("analyst stream off: \(error)")
-            return nil
+    public static func build(_ components: ServiceComponents) async throws -> ServiceParts {
+        // A key that is too short stops the start; no key at all only turns the stream off.
+        let stream = try AnalystStream.configured(components)
+        if stream == nil {
+            components.logger.warning("no \(PseudonymKey.variable) is configured: nothing is published to the analyst stream")
         }
+        return ServiceParts(
+            routes: [OutcomeRoutes(pool: components.pool, stream: stream), ServiceUseRoutes(pool: components.pool), ReportRoutes(pool: components.pool)],
+            consumers: [components.consumer(topics: [.referrals, .matching, .notifications], handlers: PathwayProjection.handlers(stream: stream))])
     }
 }

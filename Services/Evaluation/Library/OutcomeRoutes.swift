@@ -7,7 +7,7 @@ import ServiceRuntime
 
 /// `POST /v1/referrals/{id}/outcomes`: a validated instrument answered at a timepoint, scored
 /// here (never trusted from the client), with the change from baseline when there is one.
-struct OutcomeRoutes: Sendable {
+struct OutcomeRoutes: ServiceRoutes, Sendable {
     let pool: PostgresConnectionPool
     let stream: AnalystStream?
 

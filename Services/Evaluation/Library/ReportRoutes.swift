@@ -8,7 +8,7 @@ import ServiceRuntime
 /// `GET /v1/reports/{name}?site=&from=&to=&by=&format=json|csv` for analysts and coordinators:
 /// programme figures for a site (or all) and a period of referral dates, optionally broken down
 /// by an equity dimension, with every small cell suppressed before it leaves the service.
-struct ReportRoutes: Sendable {
+struct ReportRoutes: ServiceRoutes, Sendable {
     let pool: PostgresConnectionPool
     let suppression = SmallCellSuppression()
 

@@ -9,7 +9,7 @@ import ServiceRuntime
 /// care in the six months before the referral and the six months after, for the "fewer repeat
 /// visits" question. Every count is optional (unknown is not zero); a period sent again replaces
 /// the one stored, a period left out keeps what was stored.
-struct ServiceUseRoutes: Sendable {
+struct ServiceUseRoutes: ServiceRoutes, Sendable {
     let pool: PostgresConnectionPool
 
     /// Visits in six months; more than one a day is a typing error, not a client.

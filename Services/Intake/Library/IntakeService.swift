@@ -17,21 +17,20 @@ public enum IntakeService: PasserelleService {
     public static let defaultPort = 8081
     public static var migrations: [Migration] { IntakeMigrations.all }
 
-    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
+    public static func build(_ components: ServiceComponents) async throws -> ServiceParts {
+        let fhir = try FHIRSettings.fromEnvironment(components.settings.environment)
         let store = ReferralStore(pool: components.pool, outbox: components.outbox, submissions: PostgresCommitGroup(pool: components.pool))
-        ReferralRoutes(store: store).add(to: router)
-        FHIRRoutes(store: store, settings: try FHIRSettings.fromEnvironment(components.settings.environment)).add(to: router)
+        return ServiceParts(
+            routes: [ReferralRoutes(store: store), FHIRRoutes(store: store, settings: fhir)],
+            // Matching's connection events, for the FHIR Tasks' output (connections made). One event
+            // per transaction: a handler locks a Task that the referral's transitions lock too.
+            consumers: [components.consumer(topics: [.matching], batchesTransactions: false, handlers: handlers())],
+            background: [SubscriptionDelivery(pool: components.pool, gate: components.gate, settings: fhir, logger: components.logger)],
+            // Referrals keep coming in while the connection consumer joins its group or waits for
+            // the matching topic: the Tasks' connection outputs only lag behind.
+            readinessAwaitsConsumers: false,
+            problemDialects: [ProblemDialect(pathPrefix: "/fhir/") { problem, _ in try OperationOutcome(problem).response() }])
     }
-
-    /// Matching's connection events, for the FHIR Tasks' output (connections made).
-    public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
-        // One event per transaction: a handler locks a Task that the referral's transitions lock too.
-        [components.consumer(topics: [.matching], batchesTransactions: false, handlers: handlers())]
-    }
-
-    /// Referrals keep coming in while the connection consumer joins its group or waits for the
-    /// matching topic: the Tasks' connection outputs only lag behind.
-    public static var readinessAwaitsConsumers: Bool { false }
 
     static func handlers() -> EventHandlers {
         var handlers = EventHandlers()
@@ -51,22 +50,12 @@ public enum IntakeService: PasserelleService {
         }
         return handlers
     }
-
-    /// Delivers FHIR subscription notifications. Settings were checked when the routes were
-    /// added (a bad one stops the service there).
-    public static func backgroundServices(components: ServiceComponents) -> [any Service] {
-        let settings = (try? FHIRSettings.fromEnvironment(components.settings.environment)) ?? FHIRSettings()
-        return [SubscriptionDelivery(pool: components.pool, gate: components.gate, settings: settings, logger: components.logger)]
-    }
 }
 
-struct ReferralRoutes: Sendable {
+struct ReferralRoutes: ServiceRoutes, Sendable {
     let store: ReferralStore
 
     func add(to router: Router<PasserelleRequestContext>) {
-        router.get("/openapi.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: IntakeOpenAPI.document)))
-        }
         router.post("/v1/referrals") { request, context in try await submit(request, context) }
         router.get("/v1/referrals") { request, context in try await list(request, context) }
         router.get("/v1/referrals/{id}") { request, context in try await read(request, context) }

@@ -10,7 +10,7 @@ import WireFormats
 
 /// Connecting a client to a resource: `POST /v1/referrals/{id}/connections` reserves a seat,
 /// `PATCH /v1/connections/{id}` moves the connection on and frees the seat when it ends.
-struct ConnectionRoutes: Sendable {
+struct ConnectionRoutes: ServiceRoutes, Sendable {
     let pool: PostgresConnectionPool
     let outbox: Outbox
 

@@ -42,25 +42,31 @@ public enum MatchingService: PasserelleService {
     /// Path of the taxonomy mapping file HSDS imports use (default: the built-in mapping).
     public static let mappingVariable = "PASSERELLE_HSDS_TAXONOMY_MAPPING"
 
-    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
+    public static func build(_ components: ServiceComponents) async throws -> ServiceParts {
         let settings = try MatchingSettings.read(components.settings.environment)
         let mapping = try TaxonomyMapping.load(path: settings.taxonomyMappingPath)
-        CatalogueRoutes(store: CatalogueStore(pool: components.pool)).add(to: router)
-        CatalogueTransferRoutes(transfer: CatalogueTransfer(pool: components.pool, mapping: mapping)).add(to: router)
-        ConnectionRoutes(pool: components.pool, outbox: components.outbox).add(to: router)
-        RematchRoutes(pool: components.pool, matchmaker: matchmaker(components, settings)).add(to: router)
+        // One catalogue in memory, shared by the API's rematches and the consumer's matches.
+        let matchmaker = matchmaker(components, settings)
+        return ServiceParts(
+            routes: [
+                CatalogueRoutes(store: CatalogueStore(pool: components.pool)),
+                CatalogueTransferRoutes(transfer: CatalogueTransfer(pool: components.pool, mapping: mapping)),
+                ConnectionRoutes(pool: components.pool, outbox: components.outbox),
+                RematchRoutes(pool: components.pool, matchmaker: matchmaker),
+            ],
+            // An assignment locks its link worker's row until commit; sharing one transaction among
+            // many referrals would hold a site's few workers from every other lane (and replica).
+            consumers: [components.consumer(topics: [.referrals], batchesTransactions: false, handlers: handlers(matchmaker))])
     }
 
     static func matchmaker(_ components: ServiceComponents, _ settings: MatchingSettings) -> Matchmaker {
         Matchmaker(
             store: CatalogueStore(pool: components.pool), outbox: components.outbox, weights: settings.weights,
-            postalAreas: settings.postalAreas, catalogue: CatalogueCache.shared(for: components.pool, logger: components.logger))
+            postalAreas: settings.postalAreas, catalogue: CatalogueCache(pool: components.pool, logger: components.logger))
     }
 
-    public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
+    static func handlers(_ matchmaker: Matchmaker) -> EventHandlers {
         var handlers = EventHandlers()
-        // Settings were checked when the routes were added (which fails the start on bad values).
-        let matchmaker = matchmaker(components, (try? MatchingSettings.read(components.settings.environment)) ?? MatchingSettings())
         handlers.on(ReferralReceivedV1.self) { referral, _, connection in
             try await matchmaker.receive(referral, on: connection)
         }
@@ -71,8 +77,6 @@ public enum MatchingService: PasserelleService {
             try await connection.query("DELETE FROM referral_match WHERE referral_id = \(erased.referralID)::uuid")
             try await connection.query("DELETE FROM referral_intake WHERE referral_id = \(erased.referralID)::uuid")
         }
-        // An assignment locks its link worker's row until commit; sharing one transaction among
-        // many referrals would hold a site's few workers from every other lane (and replica).
-        return [components.consumer(topics: [.referrals], batchesTransactions: false, handlers: handlers)]
+        return handlers
     }
 }

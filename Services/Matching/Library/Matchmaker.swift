@@ -23,7 +23,7 @@ struct Matchmaker: Sendable {
         self.outbox = outbox
         self.ranker = MatchRanker(weights: weights)
         self.postalAreas = postalAreas
-        self.catalogue = catalogue ?? CatalogueCache.shared(for: store.pool, logger: Logger(label: "passerelle.matching"))
+        self.catalogue = catalogue ?? CatalogueCache(pool: store.pool, logger: Logger(label: "passerelle.matching"))
     }
 
     /// Records what matching needs of the referral (latest version wins), then matches it.

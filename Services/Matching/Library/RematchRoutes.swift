@@ -11,7 +11,7 @@ import ServiceRuntime
 /// catalogue changed), replaces its matches and publishes a new `matches.proposed` through the
 /// outbox. With an `Idempotency-Key` header a retried request gets the first answer and
 /// publishes nothing more.
-struct RematchRoutes: Sendable {
+struct RematchRoutes: ServiceRoutes, Sendable {
     let pool: PostgresConnectionPool
     let matchmaker: Matchmaker
 

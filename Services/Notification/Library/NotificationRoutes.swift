@@ -7,7 +7,7 @@ import Webhooks
 
 /// The notification API: the delivery log for link workers and coordinators; templates,
 /// recipients, webhook targets and site policies for coordinators.
-struct NotificationRoutes: Sendable {
+struct NotificationRoutes: ServiceRoutes, Sendable {
     let pool: PostgresConnectionPool
     let targets: WebhookTargetPolicy
 

@@ -17,29 +17,17 @@ public enum NotificationService: PasserelleService {
         MessagingSchema.migration, NotificationMigrations.audience, NotificationMigrations.delivery, NotificationMigrations.wakeUpsAfterCommit,
     ]
 
-    /// `addRoutes` runs first when a host is built and fails the build on a bad setting, so the
-    /// later hooks can rely on the settings being valid.
-    static func settings(_ components: ServiceComponents) -> NotificationSettings {
-        (try? NotificationSettings.fromEnvironment(components.settings.environment)) ?? .fallback
-    }
-
-    public static func addRoutes(to router: Router<PasserelleRequestContext>, components: ServiceComponents) async throws {
+    public static func build(_ components: ServiceComponents) async throws -> ServiceParts {
         let settings = try NotificationSettings.fromEnvironment(components.settings.environment)
-        _ = try DeliveryChannels(settings: settings)
-        NotificationRoutes(pool: components.pool, targets: settings.webhookTargets).add(to: router)
-    }
-
-    public static func backgroundServices(components: ServiceComponents) -> [any Service] {
-        let settings = settings(components)
-        guard let channels = try? DeliveryChannels(settings: settings) else { return [] }
-        return [DeliveryLoop(
-            pool: components.pool, outbox: components.outbox, topics: components.settings.topics, gate: components.gate, settings: settings,
-            channels: channels, schema: components.settings.postgres.schema ?? name, logger: components.logger)]
-    }
-
-    public static func consumers(components: ServiceComponents) -> [IdempotentConsumer] {
-        [components.consumer(topics: [.referrals, .clients, .matching], handlers: handlers(planner: NotificationPlanner(
-            settings: settings(components), deliveryWakeUp: DeliveryLoop.wakeUpChannel(schema: components.settings.postgres.schema ?? name))))]
+        let channels = try DeliveryChannels(settings: settings)
+        let schema = components.settings.postgres.schema ?? name
+        let planner = NotificationPlanner(settings: settings, deliveryWakeUp: DeliveryLoop.wakeUpChannel(schema: schema))
+        return ServiceParts(
+            routes: [NotificationRoutes(pool: components.pool, targets: settings.webhookTargets)],
+            consumers: [components.consumer(topics: [.referrals, .clients, .matching], handlers: handlers(planner: planner))],
+            background: [DeliveryLoop(
+                pool: components.pool, outbox: components.outbox, topics: components.settings.topics, gate: components.gate, settings: settings,
+                channels: channels, schema: schema, logger: components.logger)])
     }
 
     static func handlers(planner: NotificationPlanner) -> EventHandlers {
@@ -129,12 +117,4 @@ public enum NotificationService: PasserelleService {
         }
         return handlers
     }
-}
-
-extension NotificationSettings {
-    /// Only reached if `addRoutes` did not run first (it validates the real settings).
-    static let fallback = NotificationSettings(
-        defaultLanguage: "fr", defaultTimeZone: TimeZone(identifier: "America/Toronto") ?? .gmt, defaultQuietHours: nil, callWithinDays: 2,
-        retry: RetryPolicy(maxAttempts: 6, baseDelay: .seconds(2), maxDelay: .seconds(600)), concurrency: 16, smtp: nil, sms: nil,
-        allowPrivateWebhookTargets: false)
 }

@@ -11,7 +11,7 @@ import WireFormats
 /// `Bundle` (or a transaction at the base); `GET ServiceRequest/{id}`, `Task/{id}` and
 /// `Task?focus=|based-on=|_id=` to follow the loop; `Subscription` to be told instead of
 /// polling; `metadata` for the CapabilityStatement.
-struct FHIRRoutes: Sendable {
+struct FHIRRoutes: ServiceRoutes, Sendable {
     let store: ReferralStore
     let settings: FHIRSettings
 

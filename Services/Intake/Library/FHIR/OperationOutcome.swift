@@ -16,6 +16,8 @@ struct OperationOutcome: Error, HTTPResponseError, Sendable {
     var issues: [Issue]
     /// Seconds, for 503s.
     var retryAfter: Int?
+    /// The methods a path answers, for 405s.
+    var allow: [HTTPRequest.Method] = []
 
     init(status: HTTPResponse.Status = .unprocessableContent, code: String = "invalid", _ diagnostics: String, expression: String? = nil) {
         self.status = status
@@ -34,6 +36,7 @@ struct OperationOutcome: Error, HTTPResponseError, Sendable {
         case .unauthorized: code = "login"
         case .forbidden: code = "forbidden"
         case .notFound: code = "not-found"
+        case .methodNotAllowed: code = "not-supported"
         case .conflict: code = "conflict"
         case .serviceUnavailable: code = "transient"
         default: code = "invalid"
@@ -43,6 +46,7 @@ struct OperationOutcome: Error, HTTPResponseError, Sendable {
             : problem.errors.map { Issue(code: code, diagnostics: "\($0.pointer): \($0.detail)", expression: [$0.pointer]) }
         self.init(status: problem.status, issues: issues)
         retryAfter = problem.retryAfter
+        allow = problem.allow
     }
 
     private struct Body: Encodable {
@@ -51,9 +55,14 @@ struct OperationOutcome: Error, HTTPResponseError, Sendable {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
+        try response()
+    }
+
+    func response() throws -> Response {
         let data = try JSONEncoder().encode(Body(issue: issues))
         var headers: HTTPFields = [.contentType: "application/fhir+json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

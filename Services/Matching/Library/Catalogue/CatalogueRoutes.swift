@@ -8,7 +8,7 @@ import WireFormats
 
 /// The catalogue API: coordinators keep resources and link workers up to date; link workers
 /// search and read matches.
-struct CatalogueRoutes: Sendable {
+struct CatalogueRoutes: ServiceRoutes, Sendable {
     let store: CatalogueStore
 
     func add(to router: Router<PasserelleRequestContext>) {

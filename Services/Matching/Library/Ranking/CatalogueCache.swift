@@ -37,22 +37,6 @@ final class CatalogueCache: Sendable {
 
     deinit { listener?.stop() }
 
-    /// One cache per connection pool (so per service instance): the consumer and the API share it.
-    private static let shared = Mutex<[ObjectIdentifier: WeakCache]>([:])
-    private struct WeakCache {
-        weak var cache: CatalogueCache?
-    }
-
-    static func shared(for pool: PostgresConnectionPool, logger: Logger) -> CatalogueCache {
-        shared.withLock { caches in
-            caches = caches.filter { $0.value.cache != nil }
-            if let cache = caches[ObjectIdentifier(pool)]?.cache { return cache }
-            let cache = CatalogueCache(pool: pool, logger: logger)
-            caches[ObjectIdentifier(pool)] = WeakCache(cache: cache)
-            return cache
-        }
-    }
-
     /// The version of the catalogue held in memory, if any.
     var loadedVersion: Int64? { snapshot.withLock { $0?.version } }
 

@@ -26,7 +26,7 @@ import ServiceRuntime
 /// language values that name no language, oldest decision first by resource id.
 ///
 /// Table texts are keyed by file name (`services.csv`) or table name (`services`).
-struct CatalogueTransferRoutes: Sendable {
+struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
     let transfer: CatalogueTransfer
     /// Directories are larger than ordinary requests.
     static let maximumImportBytes = 64 << 20

@@ -8,12 +8,15 @@ import WireFormats
 public protocol PasserelleContext: RequestContext {
     var identity: Identity? { get set }
     var requestID: String { get set }
+    /// The contract's operation the router matched (set by the edge before any handler runs).
+    var operation: ServiceContract.Operation? { get set }
 }
 
 public struct PasserelleRequestContext: PasserelleContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: Identity?
     public var requestID: String = ""
+    public var operation: ServiceContract.Operation?
 
     public init(source: Source) {
         coreContext = .init(source: source)
@@ -21,13 +24,26 @@ public struct PasserelleRequestContext: PasserelleContext {
 
     /// Bodies larger than this are refused with 413 before they are read.
     public var maxUploadSize: Int { 1 << 20 }
+}
 
+extension PasserelleContext {
     /// The authenticated caller, or 401.
     public func requireIdentity() throws(ProblemDetails) -> Identity {
         guard let identity else {
             throw ProblemDetails(status: .unauthorized, title: "Authentication required", detail: "send a bearer token in the Authorization header")
         }
         return identity
+    }
+
+    /// The caller of an operation whose roles the edge has already checked against the contract.
+    public func caller() throws(ProblemDetails) -> Identity {
+        try requireIdentity()
+    }
+
+    /// The UUID in the path parameter `name`; anything else names nothing, so 404.
+    public func pathID(_ name: String = "id") throws(ProblemDetails) -> UUID {
+        guard let id = parameters.get(name).flatMap(UUID.init(uuidString:)) else { throw ProblemDetails.noSuchResource }
+        return id
     }
 
     /// The caller if they hold one of `roles`, or 401/403.
@@ -81,6 +97,16 @@ extension HTTPField.Name {
 }
 
 extension Request {
+    /// The `Idempotency-Key` header, if sent: 1 to 200 visible ASCII characters, or 422.
+    /// Keys are remembered per caller, so one caller's key never finds another's request.
+    public func idempotencyKey() throws(ProblemDetails) -> String? {
+        guard let key = headers[.idempotencyKey] else { return nil }
+        guard (1...200).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace && !$0.isNewline && $0 != "\u{0}" }) else {
+            throw ProblemDetails.validation([.init(pointer: "", detail: "the Idempotency-Key header must be 1 to 200 visible ASCII characters")])
+        }
+        return key
+    }
+
     /// Decodes a JSON body, keeping `DecodingError`s intact so the problem response can point
     /// at the failing field. Bodies over the context's upload limit are refused with 413.
     public func decodeJSON<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T {

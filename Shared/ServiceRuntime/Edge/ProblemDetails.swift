@@ -28,8 +28,12 @@ public struct ProblemDetails: Error, HTTPResponseError, Sendable, Equatable {
     public var extensions: [String: [String]]
     /// Seconds, for 503s.
     public var retryAfter: Int?
+    /// The methods a path does answer, for 405s.
+    public var allow: [HTTPRequest.Method]
 
-    public init(status: HTTPResponse.Status, title: String, detail: String? = nil, type: String? = nil, errors: [FieldError] = [], extensions: [String: [String]] = [:], retryAfter: Int? = nil) {
+    public init(status: HTTPResponse.Status, title: String, detail: String? = nil, type: String? = nil, errors: [FieldError] = [], extensions: [String: [String]] = [:], retryAfter: Int? = nil,
+        allow: [HTTPRequest.Method] = []
+    ) {
         self.status = status
         self.title = title
         self.detail = detail
@@ -37,6 +41,7 @@ public struct ProblemDetails: Error, HTTPResponseError, Sendable, Equatable {
         self.errors = errors
         self.extensions = extensions
         self.retryAfter = retryAfter
+        self.allow = allow
     }
 
     public static func validation(_ errors: [FieldError]) -> ProblemDetails {
@@ -45,6 +50,16 @@ public struct ProblemDetails: Error, HTTPResponseError, Sendable, Equatable {
             detail: "\(errors.count) field\(errors.count == 1 ? "" : "s") failed validation",
             type: "https://passerelle.example/problems/validation", errors: errors)
     }
+
+    /// A path the service has, asked with a method it does not answer there.
+    public static func methodNotAllowed(_ method: HTTPRequest.Method, allow: [HTTPRequest.Method]) -> ProblemDetails {
+        ProblemDetails(
+            status: .methodNotAllowed, title: "Method not allowed",
+            detail: "\(method.rawValue) is not an operation of this path; it answers \(allow.map(\.rawValue).joined(separator: ", "))", allow: allow)
+    }
+
+    /// The one answer for an id that does not exist and one the caller may not see: the two look alike.
+    public static let noSuchResource = ProblemDetails(status: .notFound, title: "Not found", detail: "nothing with that id, or nothing the caller may see")
 
     public static func unavailable(_ what: String) -> ProblemDetails {
         ProblemDetails(status: .serviceUnavailable, title: "Temporarily unavailable", detail: "\(what) is unavailable; retry shortly", retryAfter: 5)
@@ -58,6 +73,7 @@ public struct ProblemDetails: Error, HTTPResponseError, Sendable, Equatable {
         let body = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         var headers: HTTPFields = [.contentType: "application/problem+json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
@@ -66,12 +82,19 @@ public struct ProblemDetails: Error, HTTPResponseError, Sendable, Equatable {
 /// `Retry-After`, body decoding errors into 400, and anything unexpected into a 500 that
 /// names no internals (the details go to the log with the request id).
 public struct ProblemMiddleware<Context: PasserelleContext>: RouterMiddleware {
-    public init() {}
+    let dialects: [ProblemDialect]
+
+    public init(dialects: [ProblemDialect] = []) {
+        self.dialects = dialects
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let problem as ProblemDetails {
+            if let dialect = dialects.first(where: { request.uri.path.hasPrefix($0.pathPrefix) }) {
+                return try dialect.render(problem, request)
+            }
             return try problem.response(from: request, context: context)
         } catch let error as PostgresError where error.kind == .connectionUnavailable {
             context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
@@ -92,6 +115,18 @@ public struct ProblemMiddleware<Context: PasserelleContext>: RouterMiddleware {
             return try ProblemDetails(status: .internalServerError, title: "Internal error", detail: "see the service log for request \(context.requestID)")
                 .response(from: request, context: context)
         }
+    }
+}
+
+/// How a family of routes writes a problem when its clients expect another error format (FHIR's
+/// `OperationOutcome` under `/fhir/`): the edge's own refusals (401, 403, 405) reach them so.
+public struct ProblemDialect: Sendable {
+    public var pathPrefix: String
+    public var render: @Sendable (ProblemDetails, Request) throws -> Response
+
+    public init(pathPrefix: String, render: @escaping @Sendable (ProblemDetails, Request) throws -> Response) {
+        self.pathPrefix = pathPrefix
+        self.render = render
     }
 }
 

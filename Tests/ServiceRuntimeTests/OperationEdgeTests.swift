@@ -1,0 +1,168 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import KafkaClient
+import Logging
+import PostgresClient
+@testable import ServiceRuntime
+import Testing
+
+/// The edge every service's routes run behind: the contract decides roles, undeclared methods
+/// are 405, ids that name nothing are 404, and every operation is counted and timed.
+@Suite("Operation edge: contract roles, 405, path ids, per-operation metrics")
+struct OperationEdgeTests {
+    static let secret = "operation-edge-tests-secret-0123456789"
+
+    /// One operation readable by coordinators; its handler checks nothing itself.
+    enum Things: PasserelleService {
+        static let name = "things"
+        static let defaultPort = 0
+        static let migrations = [Migration(1, "nothing", "SELECT 1")]
+        static let openAPIDocument = thingsDocument(routes: #""/v1/things/{id}": {"get": {"operationId": "getThing", "x-passerelle-roles": ["coordinator"], "responses": {"200": {"description": "a thing"}}}}"#)
+        static func build(_ components: ServiceComponents) async throws -> ServiceParts {
+            ServiceParts(routes: [ThingRoutes()])
+        }
+    }
+
+    /// The same operation under a name of its own, so that no other test's requests count in it
+    /// (the metrics registry is process-wide and tests run in parallel).
+    enum Measured: PasserelleService {
+        static let name = "measured"
+        static let defaultPort = 0
+        static let migrations = [Migration(1, "nothing", "SELECT 1")]
+        static let openAPIDocument = thingsDocument(routes: #""/v1/things/{id}": {"get": {"operationId": "getMeasuredThing", "x-passerelle-roles": ["coordinator"], "responses": {"200": {"description": "a thing"}}}}"#)
+        static func build(_ components: ServiceComponents) async throws -> ServiceParts {
+            ServiceParts(routes: [ThingRoutes()])
+        }
+    }
+
+    /// The same routes, with a document that forgot them.
+    enum Undocumented: PasserelleService {
+        static let name = "undocumented"
+        static let defaultPort = 0
+        static let migrations = [Migration(1, "nothing", "SELECT 1")]
+        static let openAPIDocument = thingsDocument(routes: #""/v1/other": {"get": {"operationId": "getOther", "x-passerelle-roles": ["coordinator"], "responses": {"200": {"description": "other"}}}}"#)
+        static func build(_ components: ServiceComponents) async throws -> ServiceParts {
+            ServiceParts(routes: [ThingRoutes()])
+        }
+    }
+
+    struct ThingRoutes: ServiceRoutes {
+        func add(to router: Router<PasserelleRequestContext>) {
+            router.get("/v1/things/{id}") { _, context -> String in
+                "\(try context.pathID()) for \(try context.caller().subject)"
+            }
+        }
+    }
+
+    static func settings(_ name: String) -> ServiceSettings {
+        ServiceSettings(
+            serviceName: name, httpPort: 0, postgres: PostgresConfiguration(port: 1, schema: name, connectTimeoutSeconds: 1),
+            kafka: KafkaConfiguration(bootstrapServers: "127.0.0.1:1"), auth: AuthSettings(hmacSecret: secret), logLevel: .critical)
+    }
+
+    func token(_ role: Role) async throws -> String {
+        try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret))
+            .sign(AccessClaims(subject: "someone", roles: [role], site: "ottawa-west-chc", expires: Date().addingTimeInterval(600)))
+    }
+
+    @Test("the contract's roles decide: no token 401, another role 403, a listed role reaches the handler")
+    func rolesComeFromTheContract() async throws {
+        let host = try await ServiceHost.build(Things.self, settings: Self.settings("things"), logger: Logger(label: "things"))
+        let id = UUID().uuidString.lowercased()
+        try await host.application.test(.router) { client in
+            #expect(try await client.execute(uri: "/v1/things/\(id)", method: .get).status == .unauthorized)
+            let analyst = try await client.execute(uri: "/v1/things/\(id)", method: .get, headers: [.authorization: "Bearer \(try await token(.analyst))"])
+            #expect(analyst.status == .forbidden)
+            #expect(String(buffer: analyst.body).contains("getThing needs one of the roles coordinator"))
+            let coordinator = try await client.execute(uri: "/v1/things/\(id)", method: .get, headers: [.authorization: "Bearer \(try await token(.coordinator))"])
+            #expect(coordinator.status == .ok)
+            #expect(String(buffer: coordinator.body) == "\(id.uppercased()) for someone")
+        }
+        await host.components.pool.close()
+    }
+
+    @Test("a method the contract does not declare on a known path is 405 with Allow, before any token is asked for")
+    func undeclaredMethodsAre405() async throws {
+        let host = try await ServiceHost.build(Things.self, settings: Self.settings("things"), logger: Logger(label: "things"))
+        try await host.application.test(.router) { client in
+            for method in [HTTPRequest.Method.post, .put, .patch, .delete, .head, .options, .trace] {
+                let response = try await client.execute(uri: "/v1/things/\(UUID())", method: method)
+                #expect(response.status == .methodNotAllowed, "\(method)")
+                #expect(response.headers[.allow] == "GET", "\(method)")
+            }
+            let health = try await client.execute(uri: "/health/live", method: .post)
+            #expect(health.status == .methodNotAllowed)
+            #expect(health.headers[.allow] == "GET")
+            // An unknown path stays 404.
+            #expect(try await client.execute(uri: "/v1/nothing", method: .post).status == .notFound)
+        }
+        await host.components.pool.close()
+    }
+
+    @Test("a path id that is not a UUID names nothing: 404, not 400 or 500")
+    func malformedIDsAre404() async throws {
+        let host = try await ServiceHost.build(Things.self, settings: Self.settings("things"), logger: Logger(label: "things"))
+        let token = try await token(.coordinator)
+        try await host.application.test(.router) { client in
+            for id in ["not-a-uuid", "%00", "1", String(repeating: "a", count: 300)] {
+                let response = try await client.execute(uri: "/v1/things/\(id)", method: .get, headers: [.authorization: "Bearer \(token)"])
+                #expect(response.status == .notFound, "\(id)")
+                #expect(response.headers[.contentType] == "application/problem+json")
+            }
+        }
+        await host.components.pool.close()
+    }
+
+    @Test("a host whose routes and document disagree does not build")
+    func disagreementStopsTheBuild() async throws {
+        let error = await #expect(throws: ServiceContractError.self) {
+            _ = try await ServiceHost.build(Undocumented.self, settings: Self.settings("undocumented"), logger: Logger(label: "undocumented"))
+        }
+        let text = "\(error.map { "\($0)" } ?? "")"
+        #expect(text.contains("GET /v1/things/{id} is routed but not in the OpenAPI document"))
+        #expect(text.contains("GET /v1/other is in the OpenAPI document but not routed"))
+    }
+
+    @Test("a document with a secured operation that names no roles, or an unknown role, is refused")
+    func rolesAreRequired() {
+        #expect(throws: ServiceContractError.self) {
+            try ServiceContract(document: thingsDocument(routes: #""/x": {"get": {"operationId": "x", "responses": {}}}"#))
+        }
+        #expect(throws: ServiceContractError.self) {
+            try ServiceContract(document: thingsDocument(routes: #""/x": {"get": {"operationId": "x", "x-passerelle-roles": ["root"], "responses": {}}}"#))
+        }
+    }
+
+    @Test("every request is counted by operation and status class, and timed")
+    func operationsAreMeasured() async throws {
+        Observability.bootstrap(logLevel: .critical, json: false)
+        let host = try await ServiceHost.build(Measured.self, settings: Self.settings("measured"), logger: Logger(label: "measured"))
+        let token = try await token(.coordinator)
+        try await host.application.test(.router) { client in
+            for _ in 0..<3 { _ = try await client.execute(uri: "/v1/things/\(UUID())", method: .get, headers: [.authorization: "Bearer \(token)"]) }
+            _ = try await client.execute(uri: "/v1/things/\(UUID())", method: .get)
+            _ = try await client.execute(uri: "/v1/unknown/\(UUID())", method: .get)
+        }
+        let text = String(decoding: Observability.prometheusText(), as: UTF8.self)
+        #expect(text.contains(#"passerelle_http_server_requests_total{operation="getMeasuredThing",method="GET",status_class="2xx"} 3"#), "\(text)")
+        #expect(text.contains(#"passerelle_http_server_requests_total{operation="getMeasuredThing",method="GET",status_class="4xx"} 1"#))
+        #expect(text.contains(#"passerelle_http_server_requests_total{operation="unmatched",method="other",status_class="4xx"}"#))
+        #expect(text.contains(#"passerelle_http_server_request_duration_seconds_count{operation="getMeasuredThing",method="GET"} 4"#))
+        await host.components.pool.close()
+    }
+}
+
+/// A contract with the operations every host serves, plus `routes` (JSON members of `paths`).
+func thingsDocument(routes: String) -> String {
+    """
+    {"openapi": "3.1.0", "info": {"title": "things", "version": "1"}, "security": [{"bearerAuth": []}], "paths": {
+      \(routes),
+      "/health/live": {"get": {"operationId": "getLiveness", "security": [], "responses": {"200": {"description": "live"}}}},
+      "/health/ready": {"get": {"operationId": "getReadiness", "security": [], "responses": {"200": {"description": "ready"}}}},
+      "/metrics": {"get": {"operationId": "getMetrics", "security": [], "responses": {"200": {"description": "metrics"}}}},
+      "/openapi.json": {"get": {"operationId": "getOpenAPIDocument", "security": [], "responses": {"200": {"description": "this"}}}}
+    }}
+    """
+}
