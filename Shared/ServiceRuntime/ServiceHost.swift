@@ -158,7 +158,8 @@ public struct ServiceHost: Sendable {
     /// A method the contract does not declare on a path it does is 405 with `Allow` (not the
     /// router's 404, which would say the path does not exist).
     static func answerUndeclaredMethods(_ router: Router<PasserelleRequestContext>, declared: [(method: HTTPRequest.Method, path: String)]) {
-        let all: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options, .trace]
+        // QUERY (the safe method with a body, RFC draft) too: clients and fuzzers send it.
+        let all: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options, .trace, HTTPRequest.Method("QUERY")!]
         for (path, routes) in Dictionary(grouping: declared, by: \.path) {
             let allowed = all.filter { method in routes.contains { $0.method == method } }
             for method in all where !allowed.contains(method) {
