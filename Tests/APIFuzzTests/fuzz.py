@@ -98,8 +98,11 @@ def fuzz(service, args, run_id, report_dir):
             print(f"[fuzz] {service} did not start; see {log_path}", file=sys.stderr)
             return False
         bearer = token(binary, env)
-        command = [
-            "st", "run", f"http://127.0.0.1:{port}/openapi.json",
+        # A service's own settings (e.g. an operation whose rule depends on stored state, with the
+        # reason) live in config/<service>.toml.
+        config = pathlib.Path(__file__).resolve().parent / "config" / f"{service}.toml"
+        command = ["st"] + (["--config-file", str(config)] if config.exists() else []) + [
+            "run", f"http://127.0.0.1:{port}/openapi.json",
             "--checks", "all",
             "--phases", "examples,coverage,fuzzing,stateful",
             "--max-examples", str(args.max_examples),
