@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: installs what is missing, starts PostgreSQL and the broker,
 # then runs the whole suite against them (REQUIRE_INTEGRATION=1: a missing server fails the
-# run instead of skipping tests), then the fault tests of the whole loop, which start their own
+# run instead of skipping tests), then schemathesis against each service's OpenAPI document
+# (Tests/APIFuzzTests), then the fault tests of the whole loop, which start their own
 # PostgreSQL and broker on other ports (Tests/FaultTests/README.md; PASSERELLE_FAULT_SCENARIOS
 # chooses scenarios, `none` skips them), then the compose deployment test (deploy/compose/test.sh:
 # images built, the stack started in Docker, matching scaled and killed; about 20-30 minutes the
