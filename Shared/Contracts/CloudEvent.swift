@@ -99,7 +99,7 @@ public protocol EventPayload: Codable, Sendable, Equatable {
 /// sorted keys (stable bytes for tests and signatures).
 public enum EventCoding {
     /// Writes the same bytes as `JSONEncoder` with these rules, in one pass (see `StreamingJSONEncoder`).
-    public static let encoder = StreamingJSONEncoder(dates: .text { timestamp($0) })
+    public static let encoder = JSONCoding.events.encoder
 
     public static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
@@ -119,15 +119,13 @@ public enum EventCoding {
     }
 
     public static func timestamp(_ date: Date) -> String {
-        UTCTimestamp.iso8601(date)
+        JSONCoding.events.text(date)
     }
 
     /// An RFC 3339 date-time. The common shapes are read without Foundation's parser (a
     /// replay reads hundreds of thousands); it still reads whatever else ISO 8601 allows.
     public static func parseTimestamp(_ text: String) -> Date? {
-        if text.utf8.count > 10, let date = UTCTimestamp.parse(text) { return date }
-        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
-        return try? Date.ISO8601FormatStyle().parse(text)
+        JSONCoding.parseDate(text)
     }
 }
 

@@ -122,6 +122,5 @@ public struct PostgresJSON: PostgresEncodable {
     }
     public var postgresText: String { text }
 
-    /// Sorted keys, whole-second ISO-8601 dates (`JSONEncoder`'s `.iso8601`).
-    static let encoder = StreamingJSONEncoder(escapingSlashes: true, dates: .text { $0.formatted(.iso8601) })
+    static let encoder = JSONCoding.stored.encoder
 }

@@ -4,6 +4,7 @@ import KafkaClient
 import Messaging
 import PostgresClient
 import Synchronization
+import WireFormats
 
 /// `/health/live`, `/health/ready` and `/metrics`. Readiness reflects the schema (migrated),
 /// PostgreSQL (answers), the broker (answers a metadata request, and the producer is usable)
@@ -64,7 +65,7 @@ public final class HealthRoutes: Sendable {
         }
         router.get("/health/ready") { _, _ in
             let report = await self.check()
-            let body = try JSONEncoder().encode(report)
+            let body = try JSONCoding.api.encode(report)
             var headers: HTTPFields = [.contentType: "application/json"]
             if !report.ready { headers[.retryAfter] = "5" }
             return Response(status: report.ready ? .ok : .serviceUnavailable, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))

@@ -111,20 +111,17 @@ extension Request {
     /// at the failing field. Bodies over the context's upload limit are refused with 413.
     public func decodeJSON<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T {
         let buffer = try await body.collect(upTo: context.maxUploadSize)
-        return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        return try JSONCoding.api.decode(T.self, from: Data(buffer.readableBytesView))
     }
 }
 
 extension Response {
-    /// The JSON every Passerelle API answers with: sorted keys, ISO-8601 dates.
+    /// The JSON every Passerelle API answers with (`JSONCoding.api`).
     public static func json(
         _ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], contentType: String = "application/json"
     ) throws -> Response {
         var headers = headers
         headers[.contentType] = contentType
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try responseEncoder.encode(value))))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONCoding.api.encode(value))))
     }
 }
-
-/// Sorted keys, unescaped slashes, whole-second ISO-8601 dates (`JSONEncoder`'s `.iso8601`).
-private let responseEncoder = StreamingJSONEncoder(dates: .text { $0.formatted(.iso8601) })
