@@ -28,6 +28,20 @@ public struct Identity: Sendable, Equatable {
 
     public func has(_ role: Role) -> Bool { roles.contains(role) }
     public func hasAny(_ roles: Role...) -> Bool { !self.roles.isDisjoint(with: roles) }
+
+    /// The one site-scope decision every route makes: may this caller act on something that
+    /// belongs to `site`? Coordinators and the services' own role act network-wide; everyone
+    /// else within the site their token names.
+    public func mayWork(at site: String) -> Bool {
+        guard let sites = sitesInScope else { return true }
+        return sites.contains(site)
+    }
+
+    /// The sites a list may show this caller: nil for every site, empty for none.
+    public var sitesInScope: Set<String>? {
+        if hasAny(.coordinator, .service) { return nil }
+        return site.map { [$0] } ?? []
+    }
 }
 
 /// The claims Passerelle reads: `sub`, `exp`, `roles`, `site`, and `iss`/`aud` when configured.

@@ -166,3 +166,22 @@ func thingsDocument(routes: String) -> String {
     }}
     """
 }
+
+@Suite("Site scope: one decision for every route")
+struct SiteScopeTests {
+    @Test("link workers and referrers act within their own site, coordinators and services network-wide, a token without a site nowhere")
+    func siteScope() {
+        let worker = Identity(subject: "lw", roles: [.linkWorker], site: "ottawa-west-chc")
+        #expect(worker.mayWork(at: "ottawa-west-chc"))
+        #expect(!worker.mayWork(at: "gatineau-clsc"))
+        #expect(worker.sitesInScope == ["ottawa-west-chc"])
+        let siteless = Identity(subject: "lw", roles: [.linkWorker, .referrer], site: nil)
+        #expect(!siteless.mayWork(at: "ottawa-west-chc"))
+        #expect(siteless.sitesInScope == [])
+        for role in [Role.coordinator, .service] {
+            let wide = Identity(subject: "c", roles: [role], site: "ottawa-west-chc")
+            #expect(wide.mayWork(at: "gatineau-clsc"))
+            #expect(wide.sitesInScope == nil)
+        }
+    }
+}
