@@ -23,6 +23,13 @@ let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "as
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
 let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
+let openAPIRuntime = Target.Dependency.product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")
+let openAPIHTTPClient = Target.Dependency.product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client")
+
+/// The generated client of each service's API (Shared/Contracts/OpenAPI/generate-clients.sh).
+let apiClients = ["Intake", "Matching", "Notification", "Evaluation"].map { name in
+    Target.target(name: "\(name)API", dependencies: [openAPIRuntime], path: "Shared/APIClients/\(name)API")
+}
 
 /// One service = a library (everything, testable in-process) + a thin executable.
 func service(_ name: String, product: String, extra: [Target.Dependency] = []) -> [Target] {
@@ -76,6 +83,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // The services' API clients, generated from their OpenAPI documents, and their transport.
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.0"),
+        .package(url: "https://github.com/swift-server/swift-openapi-async-http-client.git", from: "1.5.0"),
         // Zipped HSDS data packages.
         .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
     ],
@@ -123,11 +133,15 @@ let package = Package(
         .testTarget(name: "DeploymentTests", path: "Tests/DeploymentTests", exclude: ["check_deployment.py", "README.md"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["IntakeService", "MatchingService", "NotificationService", "EvaluationService", "TestSupport", hummingbirdTesting],
+            dependencies: [
+                "IntakeService", "MatchingService", "NotificationService", "EvaluationService", "TestSupport", hummingbirdTesting,
+                "IntakeAPI", "MatchingAPI", "NotificationAPI", "EvaluationAPI", openAPIRuntime, openAPIHTTPClient,
+            ],
             path: "Tests/EndToEndTests",
             swiftSettings: strict
         ),
     ]
+        + apiClients
         + service("Intake", product: "passerelle-intake", extra: ["Webhooks", nioCore, lifecycle])
         + service("Matching", product: "passerelle-matching", extra: [.product(name: "ZIPFoundation", package: "ZIPFoundation"), nioPosix])
         + service("Notification", product: "passerelle-notification", extra: ["Webhooks", crypto, mustache, nioCore, nioPosix, nioSSL, lifecycle, metrics])

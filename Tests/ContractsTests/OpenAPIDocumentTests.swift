@@ -13,3 +13,16 @@ struct OpenAPIDocumentTests {
         #expect(status == 0, "\(output)")
     }
 }
+
+/// The API clients in Shared/APIClients are generated from the documents with Apple's
+/// swift-openapi-generator (built from Shared/Contracts/OpenAPI/Generator, a few minutes the
+/// first time); a document changed without regenerating them fails here.
+@Suite("Generated API clients", .timeLimit(.minutes(20)))
+struct GeneratedClientTests {
+    @Test("every committed client is what the generator makes of its service's document")
+    func clientsAreCurrent() throws {
+        let root = try Repository.root()
+        let (status, output) = try SchemaTests.run(["bash", root.appendingPathComponent("Shared/Contracts/OpenAPI/generate-clients.sh").path, "--check"])
+        #expect(status == 0, "\(output.suffix(3000))")
+    }
+}
