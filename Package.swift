@@ -67,6 +67,7 @@ let package = Package(
         .executable(name: "passerelle-notification", targets: ["PasserelleNotification"]),
         .executable(name: "passerelle-evaluation", targets: ["PasserelleEvaluation"]),
         .executable(name: "passerelle-wrapper-bench", targets: ["WrapperBenchmark"]),
+        .executable(name: "passerelle-bench", targets: ["BenchmarkCommands"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
@@ -116,6 +117,14 @@ let package = Package(
             name: "WrapperBenchmark",
             dependencies: ["KafkaClient", "PostgresClient", logging],
             path: "deploy/bench/WrapperBenchmark",
+            swiftSettings: strict
+        ),
+
+        // Synthetic data and in-memory timings for the benchmark suites; not part of any service.
+        .executableTarget(
+            name: "BenchmarkCommands",
+            dependencies: ["MatchingService", "EvaluationService", "ServiceRuntime", "Contracts", "Domain", "KafkaClient", "PostgresClient", "WireFormats", argumentParser],
+            path: "deploy/bench/Commands",
             swiftSettings: strict
         ),
 

@@ -39,7 +39,7 @@ public enum EvaluationService: PasserelleService {
         MessagingSchema.wakeUpsAfterCommit(version: 7),
     ]
 
-    public static var commands: [any ParsableCommand.Type] { [RebuildCommand.self, SeedEventsCommand.self] }
+    public static var commands: [any ParsableCommand.Type] { [RebuildCommand.self] }
 
     public static func build(_ components: ServiceComponents) async throws -> ServiceParts {
         // A key that is too short stops the start; no key at all only turns the stream off.

@@ -92,10 +92,10 @@ struct ExportHSDSCommand: AsyncParsableCommand {
 }
 
 extension MatchingService {
-    public static var commands: [any ParsableCommand.Type] { [ImportHSDSCommand.self, ExportHSDSCommand.self, BenchMatchCommand.self, BenchFeedCommand.self] }
+    public static var commands: [any ParsableCommand.Type] { [ImportHSDSCommand.self, ExportHSDSCommand.self] }
 
     /// Runs `body` with a pool on the service's schema, migrated first when the settings say so.
-    static func withMigratedPool<T: Sendable>(_ settings: ServiceSettings, _ body: @Sendable (PostgresConnectionPool) async throws -> T) async throws -> T {
+    package static func withMigratedPool<T: Sendable>(_ settings: ServiceSettings, _ body: @Sendable (PostgresConnectionPool) async throws -> T) async throws -> T {
         let logger = ServiceCommand<MatchingService>.logger(settings)
         let pool = PostgresConnectionPool(configuration: settings.postgres, logger: logger)
         do {

@@ -15,7 +15,9 @@ export PGPASSWORD=postgres
 psql_admin=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PASSERELLE_DB_PORT" -U postgres -d passerelle)
 
 bin=$(cd "$root" && swift build -c release --scratch-path .build-release --show-bin-path)
-[ -x "$bin/passerelle-evaluation" ] || (cd "$root" && swift build -c release --scratch-path .build-release --product passerelle-evaluation >/dev/null)
+for product in passerelle-evaluation passerelle-bench; do
+  [ -x "$bin/$product" ] || (cd "$root" && swift build -c release --scratch-path .build-release --product "$product" >/dev/null)
+done
 
 schema=evaluation_bench
 prefix="bench-evaluation-$(date +%s)."
@@ -37,7 +39,7 @@ median() { sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1
 spread() { sort -g | awk 'NR==1{min=$1} {max=$1} END {printf "%.1f–%.1f", min, max}'; }
 
 # ---- Rebuild --------------------------------------------------------------------------------
-seed_line=$("$bin/passerelle-evaluation" seed-events --pathways "$seeded")
+seed_line=$("$bin/passerelle-bench" seed-evaluation-events --pathways "$seeded")
 events=$(awk '{print $2}' <<<"$seed_line")
 rates=(); times=(); reading=()
 for _ in $(seq 1 "$runs"); do
@@ -81,7 +83,7 @@ token=$("$bin/passerelle-evaluation" token --role analyst --subject bench --minu
 cat <<EOF
 ## Evaluation: rebuild speed and report latency
 
-**Rebuild.** \`passerelle-evaluation seed-events\` publishes $seeded scripted pathways ($events events on the
+**Rebuild.** \`passerelle-bench seed-evaluation-events\` publishes $seeded scripted pathways ($events events on the
 referrals and matching topics, 12 partitions each); \`passerelle-evaluation rebuild\` then reads them all from the
 beginning (partitions assigned, no group to join), applies each event with the live consumer's code to an
 in-memory projection (batches decoded on every core ahead of the one being applied, in order), then loads

@@ -17,7 +17,9 @@ export PGPASSWORD=postgres
 psql_admin=(psql -X -q -h 127.0.0.1 -p "$PASSERELLE_DB_PORT" -U postgres -d passerelle)
 
 bin=$(cd "$root" && swift build -c release --scratch-path .build-release --show-bin-path)
-[ -x "$bin/passerelle-matching" ] || (cd "$root" && swift build -c release --scratch-path .build-release --product passerelle-matching >/dev/null)
+for product in passerelle-matching passerelle-bench; do
+  [ -x "$bin/$product" ] || (cd "$root" && swift build -c release --scratch-path .build-release --product "$product" >/dev/null)
+done
 
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m}'; }
 spread() { sort -n | awk 'NR==1{min=$1} {max=$1} END {printf "%.1f–%.1f", min, max}'; }
@@ -30,7 +32,7 @@ for _ in $(seq 1 "$runs"); do
     size=$(field resources <<<"$line")
     p50[$size]+="$(field p50_us <<<"$line") "
     p99[$size]+="$(field p99_us <<<"$line") "
-  done < <("$bin/passerelle-matching" bench-match --sizes 1000,10000,100000 --referrals 2000 | grep '^RESULT')
+  done < <("$bin/passerelle-bench" rank --sizes 1000,10000,100000 --referrals 2000 | grep '^RESULT')
 done
 
 # ---- Throughput with one and two replicas -----------------------------------------------------
@@ -55,16 +57,16 @@ for replicas in 1 2; do
     export PASSERELLE_CONSUMER_GROUP="bench-matching-$replicas-$run-$$"
     "$bin/passerelle-matching" migrate >/dev/null
     "$bin/passerelle-matching" create-topics >/dev/null
-    "$bin/passerelle-matching" bench-feed --resources "$catalogue" >/dev/null
+    "$bin/passerelle-bench" feed-matching --resources "$catalogue" >/dev/null
     servers=()
     for replica in $(seq 1 "$replicas"); do
       PASSERELLE_HTTP_PORT=$((18181 + replica)) "$bin/passerelle-matching" serve >> "/tmp/passerelle-bench-matching-$replica.log" 2>&1 &
       servers+=($!)
     done
     # Every replica in the group and handling events before the clock starts.
-    "$bin/passerelle-matching" bench-feed --referrals $((40 * replicas)) --timeout 120 >/dev/null
+    "$bin/passerelle-bench" feed-matching --referrals $((40 * replicas)) --timeout 120 >/dev/null
     sleep 3
-    line=$("$bin/passerelle-matching" bench-feed --referrals "$referrals" --timeout 600 | grep '^RESULT')
+    line=$("$bin/passerelle-bench" feed-matching --referrals "$referrals" --timeout 600 | grep '^RESULT')
     rates[$replicas]+="$(field rate <<<"$line") "
     for pid in "${servers[@]}"; do kill "$pid"; done
     for pid in "${servers[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -75,7 +77,7 @@ done
 cat <<EOF2
 ## Matching: ranking time and referrals matched per second
 
-Ranking one referral (\`passerelle-matching bench-match\`, release build): a made-up catalogue around Ottawa
+Ranking one referral (\`passerelle-bench rank\`, release build): a made-up catalogue around Ottawa
 (1–3 need categories per resource out of 23, languages, ages, areas, accessibility, seats, interests, schedules),
 2,000 made-up referrals per size, timed one by one in memory: category index, hard filters, scoring of what can
 still reach the top 5, reasons for the top 5. The target is p99 < 5 ms at 100,000 resources.

@@ -3,7 +3,7 @@ import Foundation
 import PostgresClient
 
 /// Community resources and link workers in the `matching` schema.
-struct CatalogueStore: Sendable {
+package struct CatalogueStore: Sendable {
     let pool: PostgresConnectionPool
 
     static let resourceColumns = """
@@ -18,7 +18,7 @@ struct CatalogueStore: Sendable {
 
     /// The same in a session; true when the resource is new.
     @discardableResult
-    static func save(_ resource: CommunityResource, on session: borrowing PostgresSession) throws -> Bool {
+    package static func save(_ resource: CommunityResource, on session: borrowing PostgresSession) throws -> Bool {
         try session.query(try Self.upsert([resource])).first?.decode("created", as: Bool.self) ?? false
     }
 

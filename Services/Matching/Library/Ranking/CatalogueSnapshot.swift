@@ -6,9 +6,9 @@ import Foundation
 /// precomputed fields, and only resources that can still reach the top N get a distance.
 /// Seats taken are as loaded (they change with every connection); callers check capacity in
 /// the database for the few resources they keep.
-struct CatalogueSnapshot: Sendable {
+package struct CatalogueSnapshot: Sendable {
     let version: Int64
-    let resources: [CommunityResource]
+    package let resources: [CommunityResource]
     /// The resources of each need category (index in `NeedCategory.allCodes`).
     private let byCategory: [[Entry]]
     /// Resource positions per lower-cased interest tag.
@@ -65,7 +65,7 @@ struct CatalogueSnapshot: Sendable {
 
     static let categoryIndex: [String: Int] = Dictionary(uniqueKeysWithValues: NeedCategory.allCodes.enumerated().map { ($1, $0) })
 
-    init(version: Int64, resources: [CommunityResource]) {
+    package init(version: Int64, resources: [CommunityResource]) {
         self.version = version
         let active = resources.filter(\.active)
         self.resources = active
@@ -118,15 +118,15 @@ struct CatalogueSnapshot: Sendable {
     }
 
     /// A resource that passed every filter but capacity, with its score.
-    struct Candidate: Sendable {
-        var position: Int
+    package struct Candidate: Sendable {
+        package var position: Int
         var score: Double
         fileprivate var id: (UInt64, UInt64)
     }
 
     /// The best `limit` resources for the request that pass every hard filter except
     /// capacity, best first (score, then id), scored exactly as `MatchRanker.explain` does.
-    func best(_ request: MatchRequest, ranker: MatchRanker, limit: Int) -> [Candidate] {
+    package func best(_ request: MatchRequest, ranker: MatchRanker, limit: Int) -> [Candidate] {
         let weights = ranker.weights
         var needMask: UInt64 = 0
         var needIndices: [Int] = []

@@ -2,19 +2,19 @@ import Domain
 import Foundation
 
 /// What the ranker knows of a referral (from the thin received event).
-struct MatchRequest: Sendable {
-    var needs: [String]
-    var interests: [String]
-    var language: String
-    var coordinates: Coordinates?
-    var postalArea: String?
-    var ageBand: AgeBand?
-    var accessibilityNeeds: [String]
-    var supportLevel: SupportLevel
+package struct MatchRequest: Sendable {
+    package var needs: [String]
+    package var interests: [String]
+    package var language: String
+    package var coordinates: Coordinates?
+    package var postalArea: String?
+    package var ageBand: AgeBand?
+    package var accessibilityNeeds: [String]
+    package var supportLevel: SupportLevel
 }
 
 /// How much each part of the fit counts. Defaults sum to 1; deployments tune them.
-struct MatchWeights: Sendable, Equatable {
+package struct MatchWeights: Sendable, Equatable {
     var need = 0.4
     var interests = 0.2
     var distance = 0.2
@@ -22,11 +22,11 @@ struct MatchWeights: Sendable, Equatable {
     var schedule = 0.1
     /// Beyond this distance an in-person resource earns no distance score.
     var maximumKilometres = 25.0
-    var topN = 5
+    package var topN = 5
 }
 
 /// One ranked resource and why, in the client's language.
-struct RankedResource: Sendable, Equatable {
+package struct RankedResource: Sendable, Equatable {
     var resource: CommunityResource
     var score: Double
     var reasons: [String]
@@ -35,8 +35,12 @@ struct RankedResource: Sendable, Equatable {
 /// Filters the catalogue to what the client can actually use, scores the rest, and explains
 /// each score in words a link worker can repeat to the client. Pure and deterministic: equal
 /// scores are ordered by resource id.
-struct MatchRanker: Sendable {
-    var weights = MatchWeights()
+package struct MatchRanker: Sendable {
+    package var weights = MatchWeights()
+
+    package init(weights: MatchWeights = MatchWeights()) {
+        self.weights = weights
+    }
 
     func rank(_ request: MatchRequest, candidates: [CommunityResource]) -> [RankedResource] {
         let ranked = candidates.filter { isEligible($0, for: request) }.map { explain($0, for: request) }
@@ -75,7 +79,7 @@ struct MatchRanker: Sendable {
     }
 
     /// Scores one eligible resource and explains it in the client's language.
-    func explain(_ resource: CommunityResource, for request: MatchRequest) -> RankedResource {
+    package func explain(_ resource: CommunityResource, for request: MatchRequest) -> RankedResource {
         let french = request.language == "fr"
         var reasons: [String] = []
         let covered = request.needs.filter { need in resource.categories.contains { $0.code == need } }

@@ -3,7 +3,7 @@ import Foundation
 
 /// A made-up catalogue and made-up referrals around Ottawa, from a seed: what the matching
 /// benchmark and the ranking tests run on when no real directory is at hand.
-struct SyntheticCatalogue {
+package struct SyntheticCatalogue {
     /// SplitMix64: small, fast, and the same sequence on every platform.
     struct Generator: RandomNumberGenerator {
         var state: UInt64
@@ -25,13 +25,13 @@ struct SyntheticCatalogue {
 
     var generator: Generator
 
-    init(seed: UInt64) {
+    package init(seed: UInt64) {
         generator = Generator(state: seed)
     }
 
     mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &generator) < probability }
 
-    mutating func resources(_ count: Int) -> [CommunityResource] {
+    package mutating func resources(_ count: Int) -> [CommunityResource] {
         (0..<count).map { resource($0) }
     }
 
@@ -66,7 +66,7 @@ struct SyntheticCatalogue {
             tags: (0..<Int.random(in: 0...3, using: &generator)).map { _ in Self.interests.randomElement(using: &generator)! })
     }
 
-    mutating func request() -> MatchRequest {
+    package mutating func request() -> MatchRequest {
         let codes = NeedCategory.allCodes
         let needs = Array(Set((0..<Int.random(in: 1...3, using: &generator)).map { _ in codes.randomElement(using: &generator)! })).sorted()
         return MatchRequest(

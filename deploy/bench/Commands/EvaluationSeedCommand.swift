@@ -1,17 +1,18 @@
 import ArgumentParser
 import Contracts
 import Domain
+import EvaluationService
 import Foundation
 import KafkaClient
 import ServiceRuntime
 import WireFormats
 
-/// `passerelle-evaluation seed-events --pathways N`: publishes N scripted referral pathways
+/// `passerelle-bench seed-evaluation-events --pathways N`: publishes N scripted referral pathways
 /// (received, accepted, contacted, connected, most completed; a share without evaluation
 /// consent, a few unmet needs) to the topics, for benchmarks of the rebuild. Not for deployments.
-struct SeedEventsCommand: AsyncParsableCommand {
+struct EvaluationSeedCommand: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
-        CommandConfiguration(commandName: "seed-events", abstract: "Publish scripted pathways to the topics (benchmarks).", shouldDisplay: false)
+        CommandConfiguration(commandName: "seed-evaluation-events", abstract: "Publish scripted pathways to the topics, for the evaluation rebuild benchmark.")
     }
 
     @Option(help: "Pathways to publish.") var pathways: Int = 10_000

@@ -3,16 +3,17 @@ import Contracts
 import Domain
 import Foundation
 import KafkaClient
+import MatchingService
 import PostgresClient
 import ServiceRuntime
 import WireFormats
 
-/// `passerelle-matching bench-match`: times ranking one referral against made-up catalogues
+/// `passerelle-bench rank`: times ranking one referral against made-up catalogues
 /// of the given sizes, in memory (what a replica does per referral once its catalogue is
 /// loaded; the capacity check and the writes are measured by the throughput benchmark).
-struct BenchMatchCommand: ParsableCommand {
+struct RankCommand: ParsableCommand {
     static var configuration: CommandConfiguration {
-        CommandConfiguration(commandName: "bench-match", abstract: "Time matching one referral against synthetic catalogues (no database needed).")
+        CommandConfiguration(commandName: "rank", abstract: "Time matching one referral against synthetic catalogues (no database needed).")
     }
     @Option(help: "Catalogue sizes, comma-separated.") var sizes: String = "1000,10000,100000"
     @Option(help: "Referrals timed per size.") var referrals: Int = 2000
@@ -58,13 +59,13 @@ struct BenchMatchCommand: ParsableCommand {
     }
 }
 
-/// `passerelle-matching bench-feed`: what the throughput benchmark needs against a running
-/// stack, on the configured schema and topic prefix: `--resources N` loads a made-up catalogue
+/// `passerelle-bench feed-matching`: what matching's throughput benchmark needs against a
+/// running stack, on matching's configured schema and topic prefix (PASSERELLE_* as for the service): `--resources N` loads a made-up catalogue
 /// and link workers for eight sites; `--referrals N` sends N referral.received events and
 /// waits until every one is assigned, then prints the rate.
-struct BenchFeedCommand: AsyncParsableCommand {
+struct MatchingFeedCommand: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
-        CommandConfiguration(commandName: "bench-feed", abstract: "Load a synthetic catalogue or send synthetic referrals and time their matching (benchmarks).")
+        CommandConfiguration(commandName: "feed-matching", abstract: "Load a synthetic catalogue or send synthetic referrals and time their matching (benchmarks).")
     }
     @Option(help: "Synthetic resources to load.") var resources: Int = 0
     @Option(help: "Referrals to send and wait for.") var referrals: Int = 0
