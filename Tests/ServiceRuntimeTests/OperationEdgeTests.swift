@@ -185,3 +185,44 @@ struct SiteScopeTests {
         }
     }
 }
+
+@Suite("Text PostgreSQL cannot store: refused at the edge with a pointer")
+struct StorableTextTests {
+    @Test("a NUL or an unpaired surrogate in a body is a 422 at each field; clean bodies and paired surrogates pass untouched")
+    func bodies() throws {
+        let clean = Data(#"{"name": "Élodie \ud83d\ude00", "path": "a\\u0000b"}"#.utf8)
+        #expect(try StorableText.checked(clean) == clean)
+        let refused = #expect(throws: ProblemDetails.self) {
+            try StorableText.checked(Data(#"{"client": {"givenName": "A\u0000"}, "needs": ["x", "\udc00"], "k\u0000": 1}"#.utf8))
+        }
+        #expect(refused?.status == .unprocessableContent)
+        #expect(Set(refused?.errors.map(\.pointer) ?? []) == ["/client/givenName", "/needs/1", "/k\u{0}"])
+        // Not JSON at all: left to the decoder, which points at it (400).
+        let garbage = Data(#"{"a": "\u0000"#.utf8)
+        #expect(try StorableText.checked(garbage) == garbage)
+    }
+
+    @Test("the fast scan finds every escape worth a full check, in either case")
+    func scan() {
+        #expect(StorableText.mayHoldUnstorableEscape(Data(#""\u0000""#.utf8)))
+        #expect(StorableText.mayHoldUnstorableEscape(Data(#""\uD83D""#.utf8)))
+        #expect(StorableText.mayHoldUnstorableEscape(Data(#""\udfff""#.utf8)))
+        #expect(!StorableText.mayHoldUnstorableEscape(Data(#"{"a": "\u00e9\u2028"}"#.utf8)))
+        #expect(!StorableText.mayHoldUnstorableEscape(Data(#"{"a": "plain"}"#.utf8)))
+    }
+
+    @Test("a NUL in a query parameter is a 422 naming it; in a path parameter, 404")
+    func parameters() async throws {
+        let host = try await ServiceHost.build(OperationEdgeTests.Things.self, settings: OperationEdgeTests.settings("things"), logger: Logger(label: "things"))
+        let token = try await TokenVerifier(settings: AuthSettings(hmacSecret: OperationEdgeTests.secret))
+            .sign(AccessClaims(subject: "someone", roles: [.coordinator], site: nil, expires: Date().addingTimeInterval(600)))
+        try await host.application.test(.router) { client in
+            let query = try await client.execute(uri: "/v1/things/\(UUID())?q=a%00b", method: .get, headers: [.authorization: "Bearer \(token)"])
+            #expect(query.status == .unprocessableContent)
+            #expect(String(buffer: query.body).contains("?q"))
+            let path = try await client.execute(uri: "/v1/things/a%00b", method: .get, headers: [.authorization: "Bearer \(token)"])
+            #expect(path.status == .notFound)
+        }
+        await host.components.pool.close()
+    }
+}

@@ -7,7 +7,7 @@ import Metrics
 /// Decides, from the contract, whether the caller may run the operation the router matched:
 /// no token where one is needed is 401, none of the operation's `x-passerelle-roles` is 403.
 /// Handlers then decide only what the roles cannot (sites, owners). It names the operation in
-/// the context for them and for the logs.
+/// the context for them and for the logs, and refuses parameters no column can store (NUL).
 public struct OperationAuthorizationMiddleware<Context: PasserelleContext>: RouterMiddleware {
     let contract: ServiceContract
 
@@ -31,6 +31,9 @@ public struct OperationAuthorizationMiddleware<Context: PasserelleContext>: Rout
                     detail: "\(operation.id) needs one of the roles \(roles.map(\.rawValue).sorted().joined(separator: ", "))")
             }
         }
+        // A NUL in a path parameter names nothing; in a query parameter it is text no column can hold.
+        if context.parameters.contains(where: { $0.value.contains("\u{0}") }) { throw ProblemDetails.noSuchResource }
+        try StorableText.require(request.uri.queryParameters.map { (pointer: "?\($0.key)", value: String($0.value)) })
         return try await next(request, context)
     }
 }

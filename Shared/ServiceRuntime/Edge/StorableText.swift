@@ -1,0 +1,135 @@
+import Foundation
+import Hummingbird
+
+/// PostgreSQL stores no NUL character in text or jsonb, and JSON's `\uD800`-style escapes can
+/// name a surrogate that has no partner and so no character at all. Both are refused at the edge
+/// as a 422 that points at the field, before anything reaches the database (where they were a 500).
+public enum StorableText {
+    static let detail = "must not contain NUL (U+0000) or an unpaired surrogate"
+
+    /// The field error for a path or query value (`pointer` such as `?language`) that cannot be stored.
+    public static func problem(_ value: String, at pointer: String) -> ProblemDetails.FieldError? {
+        value.unicodeScalars.contains("\u{0}") ? .init(pointer: pointer, detail: detail) : nil
+    }
+
+    /// Refuses path or query values that cannot be stored, all at once.
+    public static func require(_ values: [(pointer: String, value: String?)]) throws(ProblemDetails) {
+        let errors = values.compactMap { entry in entry.value.flatMap { problem($0, at: entry.pointer) } }
+        if !errors.isEmpty { throw ProblemDetails.validation(errors) }
+    }
+
+    /// `data` if it holds no unstorable text; 422 at each field that does; a body that is not
+    /// JSON is left to the caller's decoder, whose error becomes a 400 with a pointer.
+    public static func checked(_ data: Data) throws(ProblemDetails) -> Data {
+        // The common case costs one pass over the bytes: nothing to look for, nothing parsed twice.
+        guard mayHoldUnstorableEscape(data) else { return data }
+        let marked = markingUnpairedSurrogates(data)
+        guard let value = try? JSONSerialization.jsonObject(with: marked, options: [.fragmentsAllowed]) else { return data }
+        let errors = problems(in: value)
+        if !errors.isEmpty { throw ProblemDetails.validation(errors) }
+        return data
+    }
+
+    /// Whether the text has a `\u0000` or a `\uD800`–`\uDFFF` escape anywhere (an escaped
+    /// backslash before `u` may make this a false alarm, which the full check then clears).
+    static func mayHoldUnstorableEscape(_ data: Data) -> Bool {
+        data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Bool in
+            guard bytes.count >= 6 else { return false }
+            var index = 0
+            while index + 5 < bytes.count {
+                if bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] | 0x20 == UInt8(ascii: "u") {
+                    let first = bytes[index + 2], second = bytes[index + 3] | 0x20
+                    if first == UInt8(ascii: "0") && bytes[index + 3] == UInt8(ascii: "0") && bytes[index + 4] == UInt8(ascii: "0")
+                        && bytes[index + 5] == UInt8(ascii: "0") { return true }
+                    if first | 0x20 == UInt8(ascii: "d") && (UInt8(ascii: "8")...UInt8(ascii: "9")).contains(second) { return true }
+                    if first | 0x20 == UInt8(ascii: "d") && (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(second) { return true }
+                }
+                index += 1
+            }
+            return false
+        }
+    }
+
+    /// Every string and object key in a parsed JSON value that holds a NUL, as JSON pointers under `base`.
+    static func problems(in value: Any, at base: String = "") -> [ProblemDetails.FieldError] {
+        var errors: [ProblemDetails.FieldError] = []
+        func walk(_ value: Any, _ pointer: String) {
+            switch value {
+            case let text as String:
+                if text.unicodeScalars.contains("\u{0}") { errors.append(.init(pointer: pointer, detail: detail)) }
+            case let array as [Any]:
+                for (index, element) in array.enumerated() { walk(element, "\(pointer)/\(index)") }
+            case let object as [String: Any]:
+                for (key, element) in object.sorted(by: { $0.key < $1.key }) {
+                    let escaped = key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+                    if key.unicodeScalars.contains("\u{0}") { errors.append(.init(pointer: "\(pointer)/\(escaped)", detail: "a member name " + detail)) }
+                    walk(element, "\(pointer)/\(escaped)")
+                }
+            default: break
+            }
+        }
+        walk(value, base)
+        return errors
+    }
+
+    /// The JSON text with each escape of an unpaired surrogate turned into `\u0000`, so that it
+    /// parses and the NUL check then finds the field (the parser would otherwise refuse the whole
+    /// body without saying where). Text without such escapes comes back unchanged.
+    static func markingUnpairedSurrogates(_ data: Data) -> Data {
+        let bytes = [UInt8](data)
+        var output: [UInt8]?
+        func hex(_ at: Int) -> Int? {
+            guard at + 4 <= bytes.count else { return nil }
+            var value = 0
+            for byte in bytes[at..<at + 4] {
+                guard let digit = Int(String(UnicodeScalar(byte)), radix: 16) else { return nil }
+                value = value * 16 + digit
+            }
+            return value
+        }
+        func escapedUnit(_ at: Int) -> Int? {
+            guard at + 6 <= bytes.count, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") else { return nil }
+            return hex(at + 2)
+        }
+        var inString = false
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if !inString {
+                if byte == UInt8(ascii: "\"") { inString = true }
+                index += 1
+                continue
+            }
+            if byte == UInt8(ascii: "\"") {
+                inString = false
+                index += 1
+            } else if byte == UInt8(ascii: "\\") {
+                guard let unit = escapedUnit(index) else {
+                    index += 2
+                    continue
+                }
+                if (0xD800...0xDBFF).contains(unit), let low = escapedUnit(index + 6), (0xDC00...0xDFFF).contains(low) {
+                    index += 12
+                    continue
+                }
+                if (0xD800...0xDFFF).contains(unit) {
+                    if output == nil { output = bytes }
+                    output!.replaceSubrange(index + 2..<index + 6, with: Array("0000".utf8))
+                }
+                index += 6
+            } else {
+                index += 1
+            }
+        }
+        return output.map { Data($0) } ?? data
+    }
+}
+
+extension Request {
+    /// The JSON body, once it is known to hold nothing PostgreSQL cannot store (422 otherwise).
+    /// Bodies over the context's upload limit are refused with 413.
+    public func storableJSONBody(context: some RequestContext) async throws -> Data {
+        let buffer = try await body.collect(upTo: context.maxUploadSize)
+        return try StorableText.checked(Data(buffer.readableBytesView))
+    }
+}
