@@ -202,6 +202,22 @@ struct StorableTextTests {
         #expect(try StorableText.checked(garbage) == garbage)
     }
 
+    struct Client: Codable {
+        struct Name: Codable { var givenName: String }
+        var client: Name
+        var needs: [String]
+    }
+
+    @Test("decoding checks the members the type reads, at their pointers, and ignores the others whatever they hold")
+    func decoding() throws {
+        let refused = #expect(throws: ProblemDetails.self) {
+            try StorableText.decode(Client.self, from: Data(#"{"client": {"givenName": "A\u0000"}, "needs": ["x", "\udc00"], "extra\u0000": "\u0000"}"#.utf8))
+        }
+        #expect(Set(refused?.errors.map(\.pointer) ?? []) == ["/client/givenName", "/needs/1"])
+        let read = try StorableText.decode(Client.self, from: Data(#"{"client": {"givenName": "Élodie"}, "needs": [], "notes": "a\u0000b"}"#.utf8))
+        #expect(read.client.givenName == "Élodie")
+    }
+
     @Test("the fast scan finds every escape worth a full check, in either case")
     func scan() {
         #expect(StorableText.mayHoldUnstorableEscape(Data(#""\u0000""#.utf8)))

@@ -108,10 +108,11 @@ extension Request {
     }
 
     /// Decodes a JSON body, keeping `DecodingError`s intact so the problem response can point
-    /// at the failing field. Text PostgreSQL cannot store is a 422 at its field; bodies over the
-    /// context's upload limit are 413.
+    /// at the failing field. Text PostgreSQL cannot store, in a member the type reads, is a 422
+    /// at its field; bodies over the context's upload limit are 413.
     public func decodeJSON<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T {
-        try JSONCoding.api.decode(T.self, from: try await storableJSONBody(context: context))
+        let buffer = try await body.collect(upTo: context.maxUploadSize)
+        return try StorableText.decode(T.self, from: Data(buffer.readableBytesView))
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import WireFormats
 
 /// PostgreSQL stores no NUL character in text or jsonb, and JSON's `\uD800`-style escapes can
 /// name a surrogate that has no partner and so no character at all. Both are refused at the edge
@@ -18,8 +19,9 @@ public enum StorableText {
         if !errors.isEmpty { throw ProblemDetails.validation(errors) }
     }
 
-    /// `data` if it holds no unstorable text; 422 at each field that does; a body that is not
-    /// JSON is left to the caller's decoder, whose error becomes a 400 with a pointer.
+    /// `data` if no string or member name anywhere in it holds unstorable text; 422 at each one
+    /// that does; a body that is not JSON is left to the caller's decoder, whose error becomes a
+    /// 400 with a pointer. For uploads whose every member may be stored.
     public static func checked(_ data: Data) throws(ProblemDetails) -> Data {
         // The common case costs one pass over the bytes: nothing to look for, nothing parsed twice.
         guard mayHoldUnstorableEscape(data) else { return data }
@@ -28,6 +30,22 @@ public enum StorableText {
         let errors = problems(in: value)
         if !errors.isEmpty { throw ProblemDetails.validation(errors) }
         return data
+    }
+
+    /// Decodes `data` with `coding`, refusing (422, at its pointer) any text of the decoded value
+    /// PostgreSQL cannot store. Members the type does not read are ignored, whatever they hold:
+    /// an unpaired surrogate becomes a NUL for the decoder, and the value's own JSON is searched.
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data, coding: JSONCoding = .api) throws -> T {
+        guard mayHoldUnstorableEscape(data) else { return try coding.decode(T.self, from: data) }
+        let value = try coding.decode(T.self, from: markingUnpairedSurrogates(data))
+        guard let encodable = value as? any Encodable else {
+            _ = try checked(data)
+            return value
+        }
+        let object = try JSONSerialization.jsonObject(with: Data(try coding.encode(encodable)), options: [.fragmentsAllowed])
+        let errors = problems(in: object)
+        if !errors.isEmpty { throw ProblemDetails.validation(errors) }
+        return value
     }
 
     /// Whether the text has a `\u0000` or a `\uD800`–`\uDFFF` escape anywhere (an escaped
@@ -126,8 +144,8 @@ public enum StorableText {
 }
 
 extension Request {
-    /// The JSON body, once it is known to hold nothing PostgreSQL cannot store (422 otherwise).
-    /// Bodies over the context's upload limit are refused with 413.
+    /// The JSON body, once nothing anywhere in it is text PostgreSQL cannot store (422 otherwise),
+    /// for routes that keep the body as it came. Bodies over the upload limit are 413.
     public func storableJSONBody(context: some RequestContext) async throws -> Data {
         let buffer = try await body.collect(upTo: context.maxUploadSize)
         return try StorableText.checked(Data(buffer.readableBytesView))
