@@ -30,7 +30,7 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
     private func propose(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         let actor = try context.caller()
         let referral = try context.pathID()
-        struct Body: Decodable { var resourceId: UUID }
+        struct Body: Codable { var resourceId: UUID }
         let resource = try await request.decodeStorableJSON(as: Body.self, context: context).resourceId
         let outbox = outbox
         let view = try await pool.sessionTransaction { session -> ConnectionView in
@@ -63,7 +63,7 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
     private func change(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         let actor = try context.caller()
         let id = try context.pathID()
-        struct Body: Decodable { var status: String; var reason: String? }
+        struct Body: Codable { var status: String; var reason: String? }
         let body = try await request.decodeStorableJSON(as: Body.self, context: context)
         guard let next = ConnectionStatus(rawValue: body.status), next != .proposed else {
             throw ProblemDetails.validation([.init(pointer: "/status", detail: "must be one of accepted, enrolled, attended, dropped, declined")])

@@ -95,37 +95,28 @@ enum StorableText {
 }
 
 extension Request {
-    /// The JSON body, once it is known to hold nothing PostgreSQL cannot store (422 otherwise);
-    /// a body that is not JSON is left to the decoder, whose error becomes a 400 with a pointer.
-    func storableJSONBody(context: some RequestContext) async throws -> Data {
+    /// Decodes a JSON body as `decodeJSON` does, refusing with a 422 that points at it any text of
+    /// the value PostgreSQL cannot store. Members the type does not read are ignored, whatever they hold.
+    func decodeStorableJSON<T: Codable>(as type: T.Type, context: some RequestContext) async throws -> T {
         let buffer = try await body.collect(upTo: context.maxUploadSize)
-        return try StorableText.checked(Data(buffer.readableBytesView))
-    }
-
-    /// `decodeJSON`, refusing text PostgreSQL cannot store with a 422 that points at it.
-    func decodeStorableJSON<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T {
-        try JSONDecoder().decode(T.self, from: try await storableJSONBody(context: context))
+        return try StorableText.decode(T.self, from: Data(buffer.readableBytesView))
     }
 }
 
 extension StorableText {
-    /// `data` if it holds no unstorable text; 422 if it does; the decoder's error if it is not JSON.
-    static func checked(_ data: Data) throws -> Data {
-        let marked = markingUnpairedSurrogates(data)
-        guard let value = try? JSONSerialization.jsonObject(with: marked, options: [.fragmentsAllowed]) else {
-            // Not JSON: let the decoder say where (a 400 with a pointer).
-            _ = try JSONDecoder().decode(JSONProbe.self, from: data)
-            return data
-        }
-        let errors = problems(in: value)
-        if !errors.isEmpty { throw ProblemDetails.validation(errors) }
-        return data
+    /// The value, once what it holds is known to be storable: an unpaired surrogate becomes a NUL
+    /// for the decoder, and the value's own JSON (so only the members it has) is searched for NULs.
+    static func decode<T: Codable>(_ type: T.Type, from data: Data) throws -> T {
+        let value = try JSONDecoder().decode(T.self, from: markingUnpairedSurrogates(data))
+        try requireStorable(value)
+        return value
     }
 
-    /// Decodes any JSON value, only to obtain the decoder's description of a malformed body.
-    private struct JSONProbe: Decodable {
-        init(from decoder: any Decoder) throws {
-            _ = try decoder.singleValueContainer()
-        }
+    /// 422 if any string of the value's JSON holds a NUL, at its pointer.
+    static func requireStorable(_ value: some Encodable) throws {
+        let object = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(value), options: [.fragmentsAllowed])
+        let errors = problems(in: object)
+        if !errors.isEmpty { throw ProblemDetails.validation(errors) }
     }
+
 }

@@ -24,7 +24,8 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
     /// Decodes a resource, taking the id from the path (or a new one), and checks the domain rules.
     /// Seats taken are the service's count, not the caller's: whatever a body says is ignored.
     private func resource(_ request: Request, _ context: PasserelleRequestContext, id: UUID) async throws -> CommunityResource {
-        let data = try await request.storableJSONBody(context: context)
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        let data = StorableText.markingUnpairedSurrogates(Data(buffer.readableBytesView))
         guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ProblemDetails(status: .badRequest, title: "Malformed JSON", detail: "expected a JSON object")
         }
@@ -37,7 +38,7 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
         guard let rewritten = try? JSONSerialization.data(withJSONObject: object) else {
             throw ProblemDetails(status: .badRequest, title: "Malformed JSON", detail: "a number is out of range")
         }
-        let resource = try JSONDecoder().decode(CommunityResource.self, from: rewritten)
+        let resource = try StorableText.decode(CommunityResource.self, from: rewritten)
         var errors = ResourceRules.problems(resource)
         do {
             _ = try resource.validated()
@@ -127,7 +128,7 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
     private func saveLinkWorker(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.caller()
         let id = try context.pathID()
-        struct Body: Decodable { var name: String; var site: String; var languages: [String]; var caseloadCapacity: Int }
+        struct Body: Codable { var name: String; var site: String; var languages: [String]; var caseloadCapacity: Int }
         let body = try await request.decodeStorableJSON(as: Body.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         if body.name.isEmpty { errors.append(.init(pointer: "/name", detail: "must not be empty")) }

@@ -707,15 +707,6 @@ extension MatchingService {
          "$ref": "#/components/schemas/ReviewPage"
         }
        }
-      },
-      "links": {
-       "NextPage": {
-        "operationId": "reviewCatalogue",
-        "parameters": {
-         "after": "$response.body#/next"
-        },
-        "description": "The next page."
-       }
       }
      },
      "401": {
@@ -1238,9 +1229,6 @@ extension MatchingService {
       "minimum": -180,
       "maximum": 180
      }
-    },
-    "propertyNames": {
-     "pattern": "^[^\\u0000]*$"
     }
    },
    "ResourceSubmission": {
@@ -1379,9 +1367,6 @@ extension MatchingService {
         ],
         "pattern": "^[^\\u0000]*$"
        }
-      },
-      "propertyNames": {
-       "pattern": "^[^\\u0000]*$"
       }
      },
      "cost": {
@@ -1419,9 +1404,6 @@ extension MatchingService {
        "waitlistAllowed": {
         "type": "boolean"
        }
-      },
-      "propertyNames": {
-       "pattern": "^[^\\u0000]*$"
       }
      },
      "tags": {
@@ -1451,9 +1433,6 @@ extension MatchingService {
        }
       ]
      }
-    },
-    "propertyNames": {
-     "pattern": "^[^\\u0000]*$"
     },
     "anyOf": [
      {
@@ -1665,9 +1644,6 @@ extension MatchingService {
       "minimum": 1,
       "maximum": 2147483647
      }
-    },
-    "propertyNames": {
-     "pattern": "^[^\\u0000]*$"
     }
    },
    "LinkWorker": {
@@ -1812,9 +1788,6 @@ extension MatchingService {
       "format": "uuid",
       "description": "An active resource with a seat left."
      }
-    },
-    "propertyNames": {
-     "pattern": "^[^\\u0000]*$"
     }
    },
    "ConnectionChange": {
@@ -1842,9 +1815,6 @@ extension MatchingService {
       "pattern": "^[^\\u0000]*$",
       "description": "Why; required when the connection ends (dropped, declined)."
      }
-    },
-    "propertyNames": {
-     "pattern": "^[^\\u0000]*$"
     },
     "anyOf": [
      {
@@ -1936,9 +1906,6 @@ extension MatchingService {
        }
       ]
      }
-    },
-    "propertyNames": {
-     "pattern": "^[^\\u0000]*$"
     }
    },
    "HSDSServiceRecords": {

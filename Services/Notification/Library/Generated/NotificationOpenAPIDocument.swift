@@ -737,9 +737,6 @@ extension NotificationService {
       "pattern": "^[^\\u0000]*$",
       "description": "E-mail only, optional."
      }
-    },
-    "propertyNames": {
-     "pattern": "^[^\\u0000]*$"
     }
    },
    "RecipientSubmission": {
@@ -789,9 +786,6 @@ extension NotificationService {
        "webhook"
       ]
      }
-    },
-    "propertyNames": {
-     "pattern": "^[^\\u0000]*$"
     },
     "anyOf": [
      {
@@ -897,9 +891,6 @@ extension NotificationService {
       ],
       "pattern": "^[^\\u0000]*$"
      }
-    },
-    "propertyNames": {
-     "pattern": "^[^\\u0000]*$"
     }
    },
    "WebhookTarget": {
@@ -1393,9 +1384,6 @@ extension NotificationService {
        "20:00-08:00"
       ]
      }
-    },
-    "propertyNames": {
-     "pattern": "^[^\\u0000]*$"
     }
    },
    "SitePolicy": {
