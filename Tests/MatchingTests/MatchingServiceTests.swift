@@ -53,6 +53,8 @@ struct MatchingServiceTests {
             for (changed, pointer) in [
                 (body.replacingOccurrences(of: "Marche hebdomadaire", with: #"Marche\u0000"#), "/description"),
                 (body.replacingOccurrences(of: #""walking""#, with: #""\udc00walking""#), "/tags/0"),
+                // A combining mark first would fuse with the array's delimiters when the tags are read back.
+                (body.replacingOccurrences(of: #""walking""#, with: #""walking", "\u0301marche""#), "/tags/1"),
                 (body.replacingOccurrences(of: #""seats": 12"#, with: #""seats": 99999999999"#), "/capacity/seats"),
                 (body.replacingOccurrences(of: #""latitude": 45.401"#, with: #""latitude": 145.401"#), "/coordinates"),
                 (body.replacingOccurrences(of: #""languages": ["fr", "en"]"#, with: #""languages": ["fr", "French"]"#), "/languages/1"),

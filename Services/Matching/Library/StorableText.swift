@@ -8,17 +8,6 @@ import ServiceRuntime
 enum StorableText {
     static let detail = "must not contain NUL (U+0000) or an unpaired surrogate"
 
-    /// The field error for a path or query value (`pointer` such as `?language`) that cannot be stored.
-    static func problem(_ value: String, at pointer: String) -> ProblemDetails.FieldError? {
-        value.unicodeScalars.contains("\u{0}") ? .init(pointer: pointer, detail: detail) : nil
-    }
-
-    /// Refuses path or query values that cannot be stored, all at once.
-    static func require(_ values: [(pointer: String, value: String?)]) throws(ProblemDetails) {
-        let errors = values.compactMap { entry in entry.value.flatMap { problem($0, at: entry.pointer) } }
-        if !errors.isEmpty { throw ProblemDetails.validation(errors) }
-    }
-
     /// Every string and object key in a parsed JSON value that holds a NUL, as JSON pointers under `base`.
     static func problems(in value: Any, at base: String = "") -> [ProblemDetails.FieldError] {
         var errors: [ProblemDetails.FieldError] = []

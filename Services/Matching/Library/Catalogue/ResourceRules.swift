@@ -32,6 +32,7 @@ enum ResourceRules {
         if let seats = resource.capacity.seats, !(0...largestCount).contains(seats) {
             errors.append(.init(pointer: "/capacity/seats", detail: "must be a whole number from 0 to \(largestCount)"))
         }
+        errors += StoredTextArray.problems(resource).map { .init(pointer: $0, detail: StoredTextArray.detail) }
         return errors
     }
 

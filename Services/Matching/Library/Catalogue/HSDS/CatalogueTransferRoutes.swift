@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import NIOPosix
 import PostgresClient
 import ServiceRuntime
@@ -41,7 +42,13 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
 
     private func importTables(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.caller()
-        let buffer = try await request.body.collect(upTo: Self.maximumImportBytes)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: Self.maximumImportBytes)
+        } catch is NIOTooManyBytesError {
+            // The edge's own answer would name the ordinary request limit, not this one.
+            throw ProblemDetails(status: .contentTooLarge, title: "Body too large", detail: "an upload is at most \(Self.maximumImportBytes >> 20) MiB")
+        }
         let isZip = request.headers[.contentType]?.lowercased().hasPrefix("application/zip") == true
         // Unzipping and parsing up to 64 MB takes seconds of CPU: not on the cooperative pool,
         // whose few threads serve every request.
