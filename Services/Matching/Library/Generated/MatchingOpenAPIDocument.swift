@@ -597,7 +597,7 @@ extension MatchingService {
         "service_area.csv"
        ]
       },
-      "description": "With format=tables: only this table, as text/csv."
+      "description": "With format=tables: only this table, as text/csv (checked, and ignored, with the other formats)."
      }
     ],
     "responses": {

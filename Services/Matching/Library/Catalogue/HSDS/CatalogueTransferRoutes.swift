@@ -148,10 +148,19 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
 
     private func exportTables(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.caller()
-        let format = request.uri.queryParameters.get("format")
-        guard format == nil || format == "zip" || format == "hsds-json" || format == "tables" else {
-            throw ProblemDetails.validation([.init(pointer: "?format", detail: "must be tables, zip or hsds-json")])
+        let query = request.uri.queryParameters
+        var errors: [ProblemDetails.FieldError] = []
+        let format = query.get("format")
+        if !(format == nil || format == "zip" || format == "hsds-json" || format == "tables") {
+            errors.append(.init(pointer: "?format", detail: "must be tables, zip or hsds-json"))
         }
+        // A table's name or its file's (services, services.csv), as the document lists them;
+        // checked whatever the format, though only format=tables uses it.
+        let tableName = query.get("table").map { $0.hasSuffix(".csv") ? String($0.dropLast(4)) : $0 }
+        if let tableName, !HSDSDataPackage.tableNames.contains(tableName) {
+            errors.append(.init(pointer: "?table", detail: "must be one of \(HSDSDataPackage.tableNames.joined(separator: ", ")), or a file name such as services.csv"))
+        }
+        guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         let package = try await transfer.exportPackage()
         switch format {
         case "zip":
@@ -161,12 +170,9 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try HSDSServiceRecords.json(package))))
         default: break
         }
-        if let name = request.uri.queryParameters.get("table") {
-            // A table's name or its file's (services, services.csv), as the document lists them.
-            let tableName = name.hasSuffix(".csv") ? String(name.dropLast(4)) : name
-            guard HSDSDataPackage.tableNames.contains(tableName), let table = package.tables[tableName] else {
-                throw ProblemDetails.validation([.init(pointer: "?table", detail: "must be one of \(HSDSDataPackage.tableNames.joined(separator: ", ")), or a file name such as services.csv")])
-            }
+        if let tableName {
+            // Every table is written, if only with its header.
+            let table = package.tables[tableName] ?? CSVTable(columns: [])
             return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: table.text)))
         }
         return try Response.json(Tables(tables: package.texts))
