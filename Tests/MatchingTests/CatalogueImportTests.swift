@@ -195,6 +195,17 @@ struct CatalogueImportTests {
             let replay = try await rematch("k1")
             #expect(replay.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
             #expect(String(buffer: replay.body) == String(buffer: first.body))
+            // A key is its caller's own: another link worker's "k1" is a new request, not a replay.
+            let colleague = try await test.token(.linkWorker, subject: "colleague", site: "ottawa-west-chc")
+            let theirs = try await client.execute(
+                uri: "/v1/referrals/\(referral.referralID)/rematch", method: .post,
+                headers: [.authorization: "Bearer \(colleague)", HTTPField.Name("Idempotency-Key")!: "k1"])
+            #expect(theirs.status == .ok && theirs.headers[HTTPField.Name("Idempotent-Replayed")!] == nil)
+            let theirReplay = try await client.execute(
+                uri: "/v1/referrals/\(referral.referralID)/rematch", method: .post,
+                headers: [.authorization: "Bearer \(colleague)", HTTPField.Name("Idempotency-Key")!: "k1"])
+            #expect(String(buffer: theirReplay.body) == String(buffer: theirs.body))
+            #expect(try await rematch("not a key").status == .unprocessableContent)
             #expect(try await rematch(nil).status == .ok)
             let listed = try await client.execute(uri: "/v1/referrals/\(referral.referralID)/matches", method: .get, headers: [.authorization: "Bearer \(worker)"])
             #expect((try Self.json(listed)["matches"] as? [[String: Any]])?.count == 2)
@@ -205,7 +216,7 @@ struct CatalogueImportTests {
         let proposed = try await pool.withConnection {
             try await $0.query("SELECT count(*) AS n FROM outbox WHERE event_type = \(MatchesProposedV1.eventType)").first!.decode("n", as: Int.self)
         }
-        #expect(proposed == 3, "the first match, the keyed rematch once, the unkeyed one")
+        #expect(proposed == 4, "the first match, the keyed rematch once, the colleague's keyed one once, the unkeyed one")
         await test.tearDown()
     }
 

@@ -146,6 +146,12 @@ struct DirectoryImportTests {
             #expect(malformed.status == .unprocessableContent && String(buffer: malformed.body).contains("zip"))
             #expect(try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: json, body: ByteBuffer(string: #"{"contents": "nope"}"#)).status == .unprocessableContent)
             #expect(try await client.execute(uri: "/v1/catalogue/export?format=xml", method: .get, headers: json).status == .unprocessableContent)
+            // Text PostgreSQL cannot store is a 422 at its place in the upload, and nothing is written.
+            for upload in [#"{"tables": {"services.csv": "id,name\nnul,a\u0000b"}}"#, #"[{"id": "s1", "name": "Caf\udce9"}]"#] {
+                let refused = try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: json, body: ByteBuffer(string: upload))
+                #expect(refused.status == .unprocessableContent && String(buffer: refused.body).contains("\"pointer\":\"/"), "\(String(buffer: refused.body))")
+            }
+            #expect(try await CatalogueImportTests.catalogue(test.pool) == before)
         }
         await test.tearDown()
     }

@@ -48,6 +48,28 @@ struct MatchingServiceTests {
             #expect(try await client.execute(uri: "/v1/resources?category=nope", method: .get, headers: [.authorization: "Bearer \(worker)"]).status == .unprocessableContent)
             #expect(try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(worker)"], body: ByteBuffer(string: body)).status == .forbidden)
 
+            // Text PostgreSQL cannot store, and numbers its columns cannot hold, are a 422 at their field, never a 500.
+            let json: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/json"]
+            for (changed, pointer) in [
+                (body.replacingOccurrences(of: "Marche hebdomadaire", with: #"Marche\u0000"#), "/description"),
+                (body.replacingOccurrences(of: #""walking""#, with: #""\udc00walking""#), "/tags/0"),
+                // A combining mark first would fuse with the array's delimiters when the tags are read back.
+                (body.replacingOccurrences(of: #""walking""#, with: #""walking", "\u0301marche""#), "/tags/1"),
+                (body.replacingOccurrences(of: #""seats": 12"#, with: #""seats": 99999999999"#), "/capacity/seats"),
+                (body.replacingOccurrences(of: #""latitude": 45.401"#, with: #""latitude": 145.401"#), "/coordinates"),
+                (body.replacingOccurrences(of: #""languages": ["fr", "en"]"#, with: #""languages": ["fr", "French"]"#), "/languages/1"),
+            ] {
+                let refused = try await client.execute(uri: "/v1/resources", method: .post, headers: json, body: ByteBuffer(string: changed))
+                #expect(refused.status == .unprocessableContent && String(buffer: refused.body).contains("\"pointer\":\"\(pointer)\""), "\(String(buffer: refused.body))")
+            }
+            let nul = try await client.execute(uri: "/v1/resources?language=fr%00", method: .get, headers: [.authorization: "Bearer \(coordinator)"])
+            #expect(nul.status == .unprocessableContent)
+            // A PUT writes under its id: 201 the first time, 200 after.
+            let id = UUID()
+            #expect(try await client.execute(uri: "/v1/resources/\(id)", method: .put, headers: json, body: ByteBuffer(string: body)).status == .created)
+            #expect(try await client.execute(uri: "/v1/resources/\(id)", method: .put, headers: json, body: ByteBuffer(string: body)).status == .ok)
+            #expect(try await client.execute(uri: "/v1/resources/not-an-id", method: .get, headers: json).status == .notFound)
+
             let workerBody = #"{"name": "Amélie", "site": "ottawa-west-chc", "languages": ["fr"], "caseloadCapacity": 20}"#
             let saved = try await client.execute(uri: "/v1/link-workers/\(UUID())", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: workerBody))
             #expect(saved.status == .ok)

@@ -473,6 +473,39 @@ struct NotificationTests {
                 #expect(response.status == .ok)
                 #expect(!String(buffer: response.body).contains("0123456789abcdef"))
             }
+            // Text PostgreSQL cannot store is a 422 at its field, in a body or a path, never a 500.
+            for (uri, body, pointer) in [
+                ("/v1/templates/referral-assigned/fr/text", #"{"body": "Orientation {{reference}}\u0000"}"#, "/body"),
+                ("/v1/templates/referral-assigned/fr/text", #"{"body": "Orientation \ud800 {{reference}}"}"#, "/body"),
+                ("/v1/recipients/partner/clinic", #"{"displayName": "Clini\u0000que", "language": "fr", "channel": "sms", "phone": "6135550100"}"#, "/displayName"),
+                ("/v1/recipients/partner/clinic%00", #"{"displayName": "Clinique", "language": "fr", "channel": "sms", "phone": "6135550100"}"#, "/path/id"),
+                ("/v1/sites/ottawa-west-chc/policy", #"{"defaultLanguage": "fr", "timeZone": "America/Toronto\u0000"}"#, "/timeZone"),
+            ] {
+                try await client.execute(uri: uri, method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == .unprocessableContent, "\(uri) \(body)")
+                    #expect(String(buffer: response.body).contains("\"pointer\":\"\(pointer)\""), "\(String(buffer: response.body))")
+                }
+            }
+            // Members the API does not read are ignored, whatever they hold.
+            try await client.execute(
+                uri: "/v1/recipients/partner/clinic", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"displayName": "Clinique", "language": "fr", "channel": "sms", "phone": "6135550100", "x\u0000": ["\ud800"]}"#)
+            ) { #expect($0.status == .ok) }
+            // A recipient's webhook target must be registered first: naming another is 404.
+            let unregistered = #"{"displayName": "Clinique", "language": "fr", "channel": "webhook", "webhookTarget": "nowhere"}"#
+            try await client.execute(
+                uri: "/v1/recipients/partner/clinic-2", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: unregistered)
+            ) { #expect($0.status == .notFound) }
+            let policy = #"{"defaultLanguage": "fr", "timeZone": "America/Toronto", "quietHours": "21:00-07:30"}"#
+            try await client.execute(
+                uri: "/v1/sites/Not%20A%20Site/policy", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: policy)
+            ) { #expect($0.status == .unprocessableContent) }
+            try await client.execute(
+                uri: "/v1/sites/ottawa-west-chc/policy", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: policy.replacingOccurrences(of: "21:00", with: "9:00"))
+            ) { #expect($0.status == .unprocessableContent) }
             // An edit reaches replicas that already hold the templates (this one sent with them above).
             let edited = #"{"body": "Orientation {{reference}} acceptée par {{linkWorkerName}} (modèle modifié)"}"#
             try await client.execute(

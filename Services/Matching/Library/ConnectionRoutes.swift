@@ -28,17 +28,15 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
     }
 
     private func propose(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.linkWorker, .coordinator, .service)
-        guard let referral = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
-        }
-        struct Body: Decodable { var resourceId: UUID }
-        let resource = try await request.decodeJSON(as: Body.self, context: context).resourceId
+        let actor = try context.caller()
+        let referral = try context.pathID()
+        struct Body: Codable { var resourceId: UUID }
+        let resource = try await request.decodeStorableJSON(as: Body.self, context: context).resourceId
         let outbox = outbox
         let view = try await pool.sessionTransaction { session -> ConnectionView in
             guard let intake = try session.query("SELECT site, referral_version FROM referral_intake WHERE referral_id = \(referral)::uuid").first,
                 try actor.hasAny(.coordinator, .service) || actor.site == intake.decode("site", as: String.self)
-            else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id") }
+            else { throw ProblemDetails.noSuchResource }
             // One conditional UPDATE: the row lock serialises concurrent requests, so seats
             // taken never exceed seats, across replicas (the CHECK constraint backs it up).
             guard let seat = try session.query("""
@@ -59,16 +57,14 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
                 address: try seat.decode("address", as: String?.self), schedule: try seat.decode("schedule", as: String?.self), proposedAt: Date()), on: session)
             return ConnectionView(id: id, referralId: referral, resourceId: resource, status: ConnectionStatus.proposed.rawValue, reason: nil)
         }
-        return try Response.json(view, status: .created)
+        return try Response.json(view, status: .created, headers: [.location: "/v1/connections/\(view.id.uuidString.lowercased())"])
     }
 
     private func change(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.linkWorker, .coordinator, .service)
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no connection with that id")
-        }
-        struct Body: Decodable { var status: String; var reason: String? }
-        let body = try await request.decodeJSON(as: Body.self, context: context)
+        let actor = try context.caller()
+        let id = try context.pathID()
+        struct Body: Codable { var status: String; var reason: String? }
+        let body = try await request.decodeStorableJSON(as: Body.self, context: context)
         guard let next = ConnectionStatus(rawValue: body.status), next != .proposed else {
             throw ProblemDetails.validation([.init(pointer: "/status", detail: "must be one of accepted, enrolled, attended, dropped, declined")])
         }
@@ -84,11 +80,11 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
                 WHERE c.id = \(id)::uuid FOR UPDATE OF c
                 """).first,
                 try actor.hasAny(.coordinator, .service) || actor.site == row.decode("site", as: String.self)
-            else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no connection with that id") }
+            else { throw ProblemDetails.noSuchResource }
             let current = ConnectionStatus(rawValue: try row.decode("status")) ?? .dropped
             guard current.allowedNext.contains(next) else {
                 throw ProblemDetails(status: .conflict, title: "Change not allowed", detail: "a \(current.rawValue) connection cannot become \(next.rawValue)",
-                    extensions: ["allowed": current.allowedNext.map(\.rawValue)])
+                    extensions: ["allowedActions": current.allowedNext.map(\.rawValue)])
             }
             let resource: UUID = try row.decode("resource_id")
             let referral: UUID = try row.decode("referral_id")

@@ -164,3 +164,15 @@ extension MatchingMigrations {
         CREATE INDEX catalogue_source_review ON catalogue_source (resource_id) WHERE cardinality(review) > 0;
         """)
 }
+
+extension MatchingMigrations {
+    static let rematchCaller = Migration(9, "rematch_caller", """
+        -- A rematch's idempotency key is its caller's own (the token subject): the same key from
+        -- another caller is another request, never a replay of someone else's answer. Answers kept
+        -- from before have no caller and replay for nobody.
+        ALTER TABLE rematch ADD COLUMN caller text NOT NULL DEFAULT '';
+        ALTER TABLE rematch ALTER COLUMN caller DROP DEFAULT;
+        ALTER TABLE rematch DROP CONSTRAINT rematch_pkey;
+        ALTER TABLE rematch ADD PRIMARY KEY (referral_id, caller, idempotency_key);
+        """)
+}

@@ -37,6 +37,7 @@ public enum MatchingService: PasserelleService {
         MatchingMigrations.catalogueVersion,
         MessagingSchema.wakeUpsAfterCommit(version: 7),
         MatchingMigrations.catalogueReview,
+        MatchingMigrations.rematchCaller,
     ]
 
     /// Path of the taxonomy mapping file HSDS imports use (default: the built-in mapping).

@@ -9,8 +9,8 @@ import ServiceRuntime
 
 /// `POST /v1/referrals/{id}/rematch`: ranks the catalogue again for a referral (after the
 /// catalogue changed), replaces its matches and publishes a new `matches.proposed` through the
-/// outbox. With an `Idempotency-Key` header a retried request gets the first answer and
-/// publishes nothing more.
+/// outbox. With an `Idempotency-Key` header a retried request of the same caller gets the first
+/// answer and publishes nothing more.
 struct RematchRoutes: ServiceRoutes, Sendable {
     let pool: PostgresConnectionPool
     let matchmaker: Matchmaker
@@ -23,14 +23,9 @@ struct RematchRoutes: ServiceRoutes, Sendable {
     }
 
     private func rematch(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.linkWorker, .coordinator, .service)
-        guard let referral = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
-        }
-        let key = request.headers[HTTPField.Name("Idempotency-Key")!]
-        if let key, key.isEmpty || key.count > 200 {
-            throw ProblemDetails.validation([.init(pointer: "Idempotency-Key", detail: "must be 1 to 200 characters")])
-        }
+        let actor = try context.caller()
+        let referral = try context.pathID()
+        let key = try request.idempotencyKey()
         let matchmaker = matchmaker
         let (body, replayed) = try await pool.transaction { connection -> (Rematched, Bool) in
             // The row lock orders concurrent rematches of one referral.
@@ -39,9 +34,12 @@ struct RematchRoutes: ServiceRoutes, Sendable {
                     age_band, accessibility_needs FROM referral_intake WHERE referral_id = \(referral)::uuid FOR UPDATE
                 """).first,
                 try actor.hasAny(.coordinator, .service) || actor.site == intake.decode("site", as: String.self)
-            else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id") }
-            if let key, let stored = try await connection.query(
-                "SELECT response::text AS response FROM rematch WHERE referral_id = \(referral)::uuid AND idempotency_key = \(key)").first {
+            else { throw ProblemDetails.noSuchResource }
+            // Keys are the caller's own: another caller's key never replays someone else's answer.
+            if let key, let stored = try await connection.query("""
+                SELECT response::text AS response FROM rematch
+                WHERE referral_id = \(referral)::uuid AND caller = \(actor.subject) AND idempotency_key = \(key)
+                """).first {
                 return (try Self.decoder.decode(Rematched.self, from: Data(try stored.decode("response", as: String.self).utf8)), true)
             }
             let latitude = try intake.decode("latitude", as: Double?.self), longitude = try intake.decode("longitude", as: Double?.self)
@@ -65,7 +63,9 @@ struct RematchRoutes: ServiceRoutes, Sendable {
                 proposedAt: now)
             if let key {
                 let json = String(decoding: try Self.encoder.encode(body), as: UTF8.self)
-                try await connection.query("INSERT INTO rematch (referral_id, idempotency_key, response) VALUES (\(referral)::uuid, \(key), \(json)::jsonb)")
+                try await connection.query("""
+                    INSERT INTO rematch (referral_id, caller, idempotency_key, response) VALUES (\(referral)::uuid, \(actor.subject), \(key), \(json)::jsonb)
+                    """)
             }
             return (body, false)
         }

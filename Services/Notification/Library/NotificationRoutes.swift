@@ -39,9 +39,9 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
     /// What was sent to whom, when, how, with status and attempts. Addresses are not shown:
     /// the log answers "was the loop closed", not "what is their e-mail".
     private func log(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let identity = try context.require(.linkWorker, .coordinator, .service)
+        let identity = try context.caller()
         guard let referral = request.uri.queryParameters.get("referral").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails.validation([.init(pointer: "/query/referral", detail: "a referral id is required")])
+            throw ProblemDetails.validation([.init(pointer: "?referral", detail: "a referral id is required")])
         }
         let scopedSite = identity.roles.contains(.coordinator) || identity.roles.contains(.service) ? nil : identity.site
         if identity.roles == [.linkWorker] && scopedSite == nil {
@@ -66,7 +66,7 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
     }
 
     private func templates(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.require(.coordinator, .service)
+        _ = try context.caller()
         let rows = try await pool.withConnection { try await $0.query("SELECT * FROM template ORDER BY key, language, channel") }
         let templates = try rows.map { row in
             MessageTemplate(
@@ -92,18 +92,16 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
 
     /// Validated on save: the syntax parses, every variable is known, it renders, a text fits.
     private func saveTemplate(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let identity = try context.require(.coordinator)
+        let identity = try context.caller()
         var errors: [ProblemDetails.FieldError] = []
         let key = context.parameters.get("key").flatMap(TemplateKey.init(rawValue:))
         if key == nil { errors.append(.init(pointer: "/path/key", detail: "one of \(TemplateKey.allCases.map(\.rawValue).joined(separator: ", "))")) }
         let channel = context.parameters.get("channel").flatMap(TemplateChannel.init(rawValue:))
         if channel == nil { errors.append(.init(pointer: "/path/channel", detail: "one of email, text")) }
         let language = context.parameters.get("language") ?? ""
-        if !(2...8).contains(language.count) || !language.allSatisfy({ $0.isLetter || $0 == "-" }) {
-            errors.append(.init(pointer: "/path/language", detail: "a language tag such as fr or en"))
-        }
+        if !ConfigurationRules.isLanguageTag(language) { errors.append(.init(pointer: "/path/language", detail: ConfigurationRules.languageTagDetail)) }
         guard errors.isEmpty, let key, let channel else { throw ProblemDetails.validation(errors) }
-        let body = try await request.decodeJSON(as: TemplateBody.self, context: context)
+        let body = try await request.decodeStorableJSON(as: TemplateBody.self, context: context)
         let template = MessageTemplate(key: key, language: language, channel: channel, subject: body.subject, body: body.body, html: body.html)
         let problems = template.validate()
         guard problems.isEmpty else { throw ProblemDetails.validation(problems.map { .init(pointer: $0.pointer, detail: $0.detail) }) }
@@ -128,16 +126,18 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
     }
 
     private func saveRecipient(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.require(.coordinator, .service)
+        _ = try context.caller()
         let kind = context.parameters.get("kind") ?? ""
-        let id = context.parameters.get("id") ?? ""
-        let body = try await request.decodeJSON(as: RecipientBody.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         if !["link-worker", "referrer", "partner"].contains(kind) { errors.append(.init(pointer: "/path/kind", detail: "one of link-worker, referrer, partner")) }
-        if body.displayName.trimmingCharacters(in: .whitespaces).isEmpty { errors.append(.init(pointer: "/displayName", detail: "must not be empty")) }
+        guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
+        let id = try ConfigurationRules.id(context.parameters.get("id") ?? "", at: "/path/id")
+        let body = try await request.decodeStorableJSON(as: RecipientBody.self, context: context)
+        if ConfigurationRules.isBlank(body.displayName) { errors.append(.init(pointer: "/displayName", detail: "must not be blank")) }
+        if !ConfigurationRules.isLanguageTag(body.language) { errors.append(.init(pointer: "/language", detail: ConfigurationRules.languageTagDetail)) }
         switch DeliveryChannel(rawValue: body.channel) {
-        case .email?: if body.email.map({ $0.contains("@") && !$0.contains(" ") }) != true { errors.append(.init(pointer: "/email", detail: "an e-mail address is needed for the email channel")) }
-        case .sms?: if body.phone.map({ $0.filter(\.isNumber).count >= 7 }) != true { errors.append(.init(pointer: "/phone", detail: "a phone number is needed for the sms channel")) }
+        case .email?: if !(body.email.map(ConfigurationRules.isEmailAddress) ?? false) { errors.append(.init(pointer: "/email", detail: "an e-mail address is needed for the email channel")) }
+        case .sms?: if !(body.phone.map(ConfigurationRules.isPhoneNumber) ?? false) { errors.append(.init(pointer: "/phone", detail: "a phone number of at least 7 digits is needed for the sms channel")) }
         case .webhook?: if body.webhookTarget == nil { errors.append(.init(pointer: "/webhookTarget", detail: "a webhook target id is needed for the webhook channel")) }
         case nil: errors.append(.init(pointer: "/channel", detail: "one of email, sms, webhook"))
         }
@@ -152,7 +152,10 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
                     """)
             }
         } catch let error as PostgresError where error.kind == .foreignKeyViolation {
-            throw ProblemDetails.validation([.init(pointer: "/webhookTarget", detail: "no webhook target with that id")])
+            // The body names a target that is not registered (PUT /v1/webhook-targets/{id} first).
+            throw ProblemDetails(
+                status: .notFound, title: "Not found", detail: "no webhook target with that id",
+                errors: [.init(pointer: "/webhookTarget", detail: "no webhook target with that id")])
         }
         return try Response.json(body)
     }
@@ -170,12 +173,12 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
     }
 
     private func saveTarget(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.require(.coordinator)
-        let id = context.parameters.get("id") ?? ""
-        let body = try await request.decodeJSON(as: TargetBody.self, context: context)
+        _ = try context.caller()
+        let id = try ConfigurationRules.id(context.parameters.get("id") ?? "", at: "/path/id")
+        let body = try await request.decodeStorableJSON(as: TargetBody.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         if let problem = await targets.problem(with: body.url) { errors.append(.init(pointer: "/url", detail: problem)) }
-        if body.secret.count < 24 { errors.append(.init(pointer: "/secret", detail: "at least 24 characters (or whsec_<base64>)")) }
+        if body.secret.unicodeScalars.count < 24 { errors.append(.init(pointer: "/secret", detail: "at least 24 characters (or whsec_<base64>)")) }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         try await pool.withConnection { connection in
             try await connection.query("""
@@ -195,15 +198,19 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
     }
 
     private func savePolicy(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.require(.coordinator)
+        _ = try context.caller()
         let site = context.parameters.get("site") ?? ""
-        let body = try await request.decodeJSON(as: PolicyBody.self, context: context)
+        guard ConfigurationRules.isSiteCode(site) else {
+            throw ProblemDetails.validation([.init(pointer: "/path/site", detail: "a site code: 2 to 64 lowercase letters, digits and dashes")])
+        }
+        let body = try await request.decodeStorableJSON(as: PolicyBody.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
-        let zone = TimeZone(identifier: body.timeZone)
+        if !ConfigurationRules.isLanguageTag(body.defaultLanguage) { errors.append(.init(pointer: "/defaultLanguage", detail: ConfigurationRules.languageTagDetail)) }
+        let zone = ConfigurationRules.timeZone(body.timeZone)
         if zone == nil { errors.append(.init(pointer: "/timeZone", detail: "an IANA time zone such as America/Toronto")) }
         var quiet: QuietHours?
         if let text = body.quietHours {
-            quiet = QuietHours(text, timeZone: zone ?? .gmt)
+            quiet = text.wholeMatch(of: ConfigurationRules.quietHoursPattern) == nil ? nil : QuietHours(text, timeZone: zone ?? .gmt)
             if quiet == nil { errors.append(.init(pointer: "/quietHours", detail: "HH:MM-HH:MM, e.g. 20:00-08:00")) }
         }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }

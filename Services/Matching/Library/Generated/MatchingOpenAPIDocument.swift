@@ -33,22 +33,53 @@ extension MatchingService {
      "service"
     ],
     "summary": "Add a community resource",
+    "description": "Coordinators and services add a resource to the network-wide catalogue; it has at least one need category.",
     "requestBody": {
      "required": true,
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "$ref": "#/components/schemas/ResourceSubmission"
        }
       }
      }
     },
     "responses": {
      "201": {
-      "description": "Done.",
+      "description": "Created.",
+      "headers": {
+       "Location": {
+        "$ref": "#/components/headers/Location"
+       }
+      },
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/Resource"
+        }
+       }
+      },
+      "links": {
+       "GetResource": {
+        "operationId": "getResource",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read it back."
+       },
+       "ReplaceResource": {
+        "operationId": "replaceResource",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Replace it."
+       },
+       "DeactivateResource": {
+        "operationId": "deactivateResource",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Take it out of matching."
        }
       }
      },
@@ -60,6 +91,9 @@ extension MatchingService {
      },
      "403": {
       "$ref": "#/components/responses/Forbidden"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
@@ -80,12 +114,63 @@ extension MatchingService {
      "service"
     ],
     "summary": "Search the catalogue",
+    "description": "Link workers, coordinators and services search the whole catalogue (at most 500 resources, by name).",
+    "parameters": [
+     {
+      "name": "category",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "$ref": "#/components/schemas/NeedCategoryCode"
+      },
+      "description": "Only resources serving this need."
+     },
+     {
+      "name": "language",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "$ref": "#/components/schemas/LanguageCode"
+      },
+      "description": "Only resources in this language."
+     },
+     {
+      "name": "near",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string",
+       "pattern": "^-?(90(\\.0{1,12})?|[1-8]?[0-9](\\.[0-9]{1,12})?),-?(180(\\.0{1,12})?|(1[0-7][0-9]|[1-9]?[0-9])(\\.[0-9]{1,12})?)$",
+       "examples": [
+        "45.4215,-75.6972"
+       ]
+      },
+      "description": "latitude,longitude: only resources with coordinates within radius_km of it."
+     },
+     {
+      "name": "radius_km",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "number",
+       "exclusiveMinimum": 0,
+       "default": 10
+      },
+      "description": "With near: the radius in kilometres."
+     }
+    ],
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "The resources found.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "type": "array",
+         "maxItems": 500,
+         "items": {
+          "$ref": "#/components/schemas/Resource"
+         }
+        }
        }
       }
      },
@@ -94,6 +179,9 @@ extension MatchingService {
      },
      "403": {
       "$ref": "#/components/responses/Forbidden"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
      },
      "503": {
       "$ref": "#/components/responses/Unavailable"
@@ -111,14 +199,17 @@ extension MatchingService {
      "coordinator",
      "service"
     ],
-    "summary": "Replace a community resource",
+    "summary": "Create or replace a community resource",
+    "description": "Coordinators and services write the resource under this id: 201 when it is new, 200 when it replaced one. The edit settles what an import left to review. Seats taken are kept.",
     "parameters": [
      {
       "name": "id",
       "in": "path",
       "required": true,
+      "description": "The resource id (case-insensitive); anything else is 404.",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -127,17 +218,47 @@ extension MatchingService {
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "$ref": "#/components/schemas/ResourceSubmission"
        }
       }
      }
     },
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "Replaced.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/Resource"
+        }
+       }
+      },
+      "links": {
+       "GetResource": {
+        "operationId": "getResource",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read it back."
+       }
+      }
+     },
+     "201": {
+      "description": "Created under this id.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Resource"
+        }
+       }
+      },
+      "links": {
+       "GetResource": {
+        "operationId": "getResource",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read it back."
        }
       }
      },
@@ -152,6 +273,19 @@ extension MatchingService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "409": {
+      "description": "Fewer seats than its connections hold.",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
@@ -172,22 +306,27 @@ extension MatchingService {
      "service"
     ],
     "summary": "Read a community resource",
+    "description": "Link workers, coordinators and services read any resource, active or not.",
     "parameters": [
      {
       "name": "id",
       "in": "path",
       "required": true,
+      "description": "The resource id (case-insensitive); anything else is 404.",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "The resource.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/Resource"
+        }
        }
       }
      },
@@ -217,19 +356,22 @@ extension MatchingService {
      "service"
     ],
     "summary": "Deactivate a community resource",
+    "description": "Coordinators and services take a resource out of matching and connections; it stays readable.",
     "parameters": [
      {
       "name": "id",
       "in": "path",
       "required": true,
+      "description": "The resource id (case-insensitive); anything else is 404.",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
     "responses": {
      "204": {
-      "description": "Done."
+      "description": "Deactivated (or already inactive)."
      },
      "401": {
       "$ref": "#/components/responses/Unauthorized"
@@ -256,14 +398,17 @@ extension MatchingService {
      "coordinator",
      "service"
     ],
-    "summary": "Register or update a link worker",
+    "summary": "Create or replace a link worker",
+    "description": "Coordinators and services write a link worker under this id; the current caseload is the service's count and is kept.",
     "parameters": [
      {
       "name": "id",
       "in": "path",
       "required": true,
+      "description": "The link worker id (case-insensitive); anything else is 404.",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -272,17 +417,19 @@ extension MatchingService {
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "$ref": "#/components/schemas/LinkWorkerSubmission"
        }
       }
      }
     },
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "Saved.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/LinkWorker"
+        }
        }
       }
      },
@@ -297,6 +444,9 @@ extension MatchingService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
@@ -318,22 +468,42 @@ extension MatchingService {
      "service"
     ],
     "summary": "Import an HSDS directory",
+    "description": "Coordinators and services import an Open Referral HSDS directory (up to 64 MiB): a zip data package, HSDS tables as CSV texts, or HSDS 3 service records. Resources are matched by the directory's service id, created or updated; rows that cannot be read are reported, not imported.",
     "requestBody": {
      "required": true,
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "anyOf": [
+         {
+          "$ref": "#/components/schemas/CatalogueTables"
+         },
+         {
+          "$ref": "#/components/schemas/HSDSServiceRecords"
+         },
+         {
+          "$ref": "#/components/schemas/HSDSServicePage"
+         }
+        ]
+       }
+      },
+      "application/zip": {
+       "schema": {
+        "type": "string",
+        "format": "binary",
+        "description": "A zip of the HSDS CSV files (datapackage.json optional)."
        }
       }
      }
     },
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "What was imported, skipped and left to review.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/ImportReport"
+        }
        }
       }
      },
@@ -345,6 +515,16 @@ extension MatchingService {
      },
      "403": {
       "$ref": "#/components/responses/Forbidden"
+     },
+     "413": {
+      "description": "The upload is larger than 64 MiB.",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
      },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
@@ -366,12 +546,106 @@ extension MatchingService {
      "service"
     ],
     "summary": "Export the catalogue as HSDS",
+    "description": "Coordinators and services export the whole catalogue in what the import takes: CSV tables as JSON (default), one table as CSV, a zip data package or HSDS 3 records.",
+    "parameters": [
+     {
+      "name": "format",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string",
+       "enum": [
+        "tables",
+        "zip",
+        "hsds-json"
+       ],
+       "default": "tables"
+      },
+      "description": "tables: {\"tables\": {file: CSV}} (or, with table, that CSV); zip: a data package; hsds-json: {\"contents\": [service records]}."
+     },
+     {
+      "name": "table",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string",
+       "enum": [
+        "organizations",
+        "services",
+        "locations",
+        "services_at_location",
+        "physical_addresses",
+        "phones",
+        "languages",
+        "regular_schedules",
+        "eligibility",
+        "taxonomy",
+        "services_taxonomy",
+        "accessibility_for_disabilities",
+        "service_area",
+        "organizations.csv",
+        "services.csv",
+        "locations.csv",
+        "services_at_location.csv",
+        "physical_addresses.csv",
+        "phones.csv",
+        "languages.csv",
+        "regular_schedules.csv",
+        "eligibility.csv",
+        "taxonomy.csv",
+        "services_taxonomy.csv",
+        "accessibility_for_disabilities.csv",
+        "service_area.csv"
+       ]
+      },
+      "description": "With format=tables: only this table, as text/csv (checked, and ignored, with the other formats)."
+     }
+    ],
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "The catalogue.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "anyOf": [
+          {
+           "type": "object",
+           "required": [
+            "tables"
+           ],
+           "properties": {
+            "tables": {
+             "type": "object",
+             "additionalProperties": {
+              "type": "string"
+             }
+            }
+           }
+          },
+          {
+           "$ref": "#/components/schemas/HSDSServicePage"
+          }
+         ]
+        }
+       },
+       "application/zip": {
+        "schema": {
+         "type": "string",
+         "format": "binary"
+        }
+       },
+       "text/csv": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      },
+      "headers": {
+       "Content-Disposition": {
+        "description": "With format=zip: attachment; filename=\"catalogue.zip\".",
+        "schema": {
+         "type": "string"
+        }
        }
       }
      },
@@ -380,6 +654,9 @@ extension MatchingService {
      },
      "403": {
       "$ref": "#/components/responses/Forbidden"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
      },
      "503": {
       "$ref": "#/components/responses/Unavailable"
@@ -397,13 +674,39 @@ extension MatchingService {
      "coordinator",
      "service"
     ],
-    "summary": "Resources waiting for a category",
+    "summary": "Resources waiting for a coordinator",
+    "description": "Coordinators and services list what imports left to decide: uncategorised resources, placeholder organisations, unread languages; by resource id.",
+    "parameters": [
+     {
+      "name": "limit",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 1000,
+       "default": 200
+      }
+     },
+     {
+      "name": "after",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string",
+       "format": "uuid"
+      },
+      "description": "The previous page's next."
+     }
+    ],
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "One page.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/ReviewPage"
+        }
        }
       }
      },
@@ -412,6 +715,9 @@ extension MatchingService {
      },
      "403": {
       "$ref": "#/components/responses/Forbidden"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
      },
      "503": {
       "$ref": "#/components/responses/Unavailable"
@@ -431,22 +737,27 @@ extension MatchingService {
      "service"
     ],
     "summary": "A referral's ranked matches",
+    "description": "Link workers of the referral's site, coordinators and services read its ranked matches and assigned link worker; a referral matching has not received (or another site's) is 404.",
     "parameters": [
      {
       "name": "id",
       "in": "path",
       "required": true,
+      "description": "The referral id (case-insensitive); anything else is 404.",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "The matches, best first.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/MatchList"
+        }
        }
       }
      },
@@ -477,22 +788,48 @@ extension MatchingService {
      "service"
     ],
     "summary": "Rank a referral's matches again",
+    "description": "Link workers of the referral's site, coordinators and services rank the catalogue again for the referral, replace its matches and publish them. With an Idempotency-Key a retry by the same caller gets the first answer (Idempotent-Replayed: true) and publishes nothing more; keys are the caller's own.",
     "parameters": [
      {
       "name": "id",
       "in": "path",
       "required": true,
+      "description": "The referral id (case-insensitive); anything else is 404.",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
+      }
+     },
+     {
+      "name": "Idempotency-Key",
+      "in": "header",
+      "required": false,
+      "description": "Makes a retried rematch safe: 1 to 200 visible ASCII characters, scoped to the caller.",
+      "schema": {
+       "type": "string",
+       "pattern": "^[!-~]{1,200}$"
       }
      }
     ],
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "The new matches (or, replayed, the first answer).",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/Rematch"
+        }
+       }
+      },
+      "headers": {
+       "Idempotent-Replayed": {
+        "description": "true when this is the stored answer to an earlier request with the key.",
+        "schema": {
+         "type": "string",
+         "enum": [
+          "true"
+         ]
+        }
        }
       }
      },
@@ -504,6 +841,9 @@ extension MatchingService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
      },
      "503": {
       "$ref": "#/components/responses/Unavailable"
@@ -523,13 +863,16 @@ extension MatchingService {
      "service"
     ],
     "summary": "Propose a connection to a resource",
+    "description": "Link workers of the referral's site, coordinators and services connect the referral's client to an active resource, taking a seat. 404 when the referral or the resource is unknown (or the resource inactive); 409 when no seat is left.",
     "parameters": [
      {
       "name": "id",
       "in": "path",
       "required": true,
+      "description": "The referral id (case-insensitive); anything else is 404.",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -538,17 +881,33 @@ extension MatchingService {
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "$ref": "#/components/schemas/ConnectionProposal"
        }
       }
      }
     },
     "responses": {
      "201": {
-      "description": "Done.",
+      "description": "Proposed.",
+      "headers": {
+       "Location": {
+        "$ref": "#/components/headers/Location"
+       }
+      },
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/Connection"
+        }
+       }
+      },
+      "links": {
+       "ChangeConnection": {
+        "operationId": "changeConnection",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Move it on."
        }
       }
      },
@@ -563,6 +922,19 @@ extension MatchingService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "409": {
+      "description": "The resource has no seat left.",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
@@ -585,13 +957,16 @@ extension MatchingService {
      "service"
     ],
     "summary": "Move a connection on",
+    "description": "Link workers of the referral's site, coordinators and services move a connection to its next status; ending it frees its seat. 409 (with allowedActions) when the current status does not allow that step.",
     "parameters": [
      {
       "name": "id",
       "in": "path",
       "required": true,
+      "description": "The connection id (case-insensitive); anything else is 404.",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -600,17 +975,19 @@ extension MatchingService {
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "$ref": "#/components/schemas/ConnectionChange"
        }
       }
      }
     },
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "Changed.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/Connection"
+        }
        }
       }
      },
@@ -625,6 +1002,19 @@ extension MatchingService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "409": {
+      "description": "The connection's status does not allow this change; allowedActions lists what it does.",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
@@ -752,15 +1142,953 @@ extension MatchingService {
   }
  },
  "components": {
-  "securitySchemes": {
-   "bearerAuth": {
-    "type": "http",
-    "scheme": "bearer",
-    "bearerFormat": "JWT",
-    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
-   }
-  },
   "schemas": {
+   "NeedCategoryCode": {
+    "type": "string",
+    "enum": [
+     "social-isolation",
+     "loneliness",
+     "bereavement",
+     "mental-wellbeing",
+     "physical-activity",
+     "food-security",
+     "housing",
+     "income",
+     "employment",
+     "legal",
+     "transportation",
+     "caregiver-support",
+     "learning-literacy",
+     "digital-literacy",
+     "arts-culture",
+     "nature",
+     "newcomer-support",
+     "substance-use-support",
+     "parenting",
+     "childcare",
+     "utilities",
+     "personal-safety",
+     "health-literacy"
+    ],
+    "description": "A need category code."
+   },
+   "LanguageCode": {
+    "type": "string",
+    "pattern": "^[a-z]{2,3}$",
+    "description": "An ISO 639 language code: 2 or 3 lowercase letters.",
+    "examples": [
+     "fr"
+    ]
+   },
+   "SiteCode": {
+    "type": "string",
+    "pattern": "^[a-z0-9-]{2,64}$",
+    "description": "A site code: 2 to 64 lowercase letters, digits and dashes.",
+    "examples": [
+     "ottawa-west-chc"
+    ]
+   },
+   "ResourceKind": {
+    "type": "string",
+    "enum": [
+     "internal-program",
+     "health-champion-group",
+     "external-partner"
+    ]
+   },
+   "Delivery": {
+    "type": "string",
+    "enum": [
+     "in-person",
+     "virtual",
+     "phone"
+    ]
+   },
+   "CalendarDate": {
+    "type": "string",
+    "pattern": "^((185[1-9]|18[6-9][0-9]|19[0-9]{2}|[2-9][0-9]{3})-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|(18(5[26]|[68][048]|[79][26])|(19|[2-9][0-9])(0[48]|[2468][048]|[13579][26])|(2[048]|[3579][26]|[468][048])00)-02-29)$",
+    "description": "A calendar date YYYY-MM-DD after 1850.",
+    "examples": [
+     "2026-11-30"
+    ]
+   },
+   "Coordinates": {
+    "type": "object",
+    "description": "Decimal degrees (WGS 84).",
+    "required": [
+     "latitude",
+     "longitude"
+    ],
+    "properties": {
+     "latitude": {
+      "type": "number",
+      "minimum": -90,
+      "maximum": 90
+     },
+     "longitude": {
+      "type": "number",
+      "minimum": -180,
+      "maximum": 180
+     }
+    }
+   },
+   "ResourceSubmission": {
+    "type": "object",
+    "description": "A community resource as a coordinator writes it. Members not listed are ignored.",
+    "required": [
+     "organisation",
+     "name",
+     "kind",
+     "categories",
+     "description",
+     "languages",
+     "interpretationAvailable",
+     "delivery",
+     "weekdays",
+     "eligibility",
+     "accessibility",
+     "capacity",
+     "tags",
+     "active"
+    ],
+    "properties": {
+     "id": {
+      "description": "Ignored: the id is the path's, or a new one."
+     },
+     "organisation": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$",
+      "description": "The organisation that runs it."
+     },
+     "name": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$",
+      "minLength": 1
+     },
+     "kind": {
+      "$ref": "#/components/schemas/ResourceKind"
+     },
+     "categories": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/NeedCategoryCode"
+      },
+      "minItems": 1,
+      "description": "The needs it serves; at least one (only a directory import leaves a resource uncategorised)."
+     },
+     "description": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
+     },
+     "languages": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/LanguageCode"
+      }
+     },
+     "interpretationAvailable": {
+      "type": "boolean"
+     },
+     "delivery": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/Delivery"
+      },
+      "minItems": 1
+     },
+     "address": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$"
+     },
+     "coordinates": {
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/Coordinates"
+       },
+       {
+        "type": "null"
+       }
+      ]
+     },
+     "schedule": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$",
+      "description": "Free text such as Tuesdays 10:00-12:00."
+     },
+     "weekdays": {
+      "type": "array",
+      "items": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 7
+      },
+      "description": "1 = Monday to 7 = Sunday."
+     },
+     "eligibility": {
+      "type": "object",
+      "required": [
+       "areas"
+      ],
+      "properties": {
+       "minimumAge": {
+        "type": [
+         "integer",
+         "null"
+        ],
+        "minimum": 0,
+        "maximum": 150
+       },
+       "maximumAge": {
+        "type": [
+         "integer",
+         "null"
+        ],
+        "minimum": 0,
+        "maximum": 150,
+        "description": "Not below minimumAge."
+       },
+       "areas": {
+        "type": "array",
+        "items": {
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
+        },
+        "description": "Postal prefixes served; empty means everywhere."
+       },
+       "notes": {
+        "type": [
+         "string",
+         "null"
+        ],
+        "pattern": "^[^\\u0000]*$"
+       }
+      }
+     },
+     "cost": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$"
+     },
+     "accessibility": {
+      "type": "array",
+      "items": {
+       "type": "string",
+       "pattern": "^[^\\u0000]*$"
+      }
+     },
+     "capacity": {
+      "type": "object",
+      "required": [
+       "waitlistAllowed"
+      ],
+      "properties": {
+       "seats": {
+        "type": [
+         "integer",
+         "null"
+        ],
+        "minimum": 0,
+        "maximum": 2147483647,
+        "description": "null: no limit."
+       },
+       "seatsTaken": {
+        "description": "Ignored: the service counts the seats its connections hold."
+       },
+       "waitlistAllowed": {
+        "type": "boolean"
+       }
+      }
+     },
+     "tags": {
+      "type": "array",
+      "items": {
+       "type": "string",
+       "pattern": "^[^\\u0000]*$"
+      }
+     },
+     "contact": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$"
+     },
+     "active": {
+      "type": "boolean"
+     },
+     "lastVerified": {
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/CalendarDate"
+       },
+       {
+        "type": "null"
+       }
+      ]
+     }
+    },
+    "anyOf": [
+     {
+      "properties": {
+       "delivery": {
+        "not": {
+         "contains": {
+          "const": "in-person"
+         }
+        }
+       }
+      }
+     },
+     {
+      "required": [
+       "address"
+      ],
+      "properties": {
+       "address": {
+        "type": "string"
+       }
+      }
+     },
+     {
+      "required": [
+       "coordinates"
+      ],
+      "properties": {
+       "coordinates": {
+        "type": "object"
+       }
+      }
+     }
+    ]
+   },
+   "Resource": {
+    "type": "object",
+    "description": "A community resource of the catalogue (after the Open Referral HSDS service model).",
+    "required": [
+     "id",
+     "organisation",
+     "name",
+     "kind",
+     "categories",
+     "description",
+     "languages",
+     "interpretationAvailable",
+     "delivery",
+     "weekdays",
+     "eligibility",
+     "accessibility",
+     "capacity",
+     "tags",
+     "active"
+    ],
+    "properties": {
+     "id": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "organisation": {
+      "type": "string"
+     },
+     "name": {
+      "type": "string"
+     },
+     "kind": {
+      "$ref": "#/components/schemas/ResourceKind"
+     },
+     "categories": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/NeedCategoryCode"
+      },
+      "description": "Empty for an imported resource no crosswalk rule placed (see /v1/catalogue/review)."
+     },
+     "description": {
+      "type": "string"
+     },
+     "languages": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "interpretationAvailable": {
+      "type": "boolean"
+     },
+     "delivery": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/Delivery"
+      }
+     },
+     "address": {
+      "type": "string"
+     },
+     "coordinates": {
+      "$ref": "#/components/schemas/Coordinates"
+     },
+     "schedule": {
+      "type": "string"
+     },
+     "weekdays": {
+      "type": "array",
+      "items": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 7
+      }
+     },
+     "eligibility": {
+      "type": "object",
+      "required": [
+       "areas"
+      ],
+      "properties": {
+       "minimumAge": {
+        "type": "integer"
+       },
+       "maximumAge": {
+        "type": "integer"
+       },
+       "areas": {
+        "type": "array",
+        "items": {
+         "type": "string"
+        }
+       },
+       "notes": {
+        "type": "string"
+       }
+      }
+     },
+     "cost": {
+      "type": "string"
+     },
+     "accessibility": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "capacity": {
+      "type": "object",
+      "required": [
+       "seatsTaken",
+       "waitlistAllowed"
+      ],
+      "properties": {
+       "seats": {
+        "type": "integer",
+        "minimum": 0
+       },
+       "seatsTaken": {
+        "type": "integer",
+        "minimum": 0
+       },
+       "waitlistAllowed": {
+        "type": "boolean"
+       }
+      }
+     },
+     "tags": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "contact": {
+      "type": "string"
+     },
+     "active": {
+      "type": "boolean"
+     },
+     "lastVerified": {
+      "type": "string",
+      "format": "date"
+     }
+    }
+   },
+   "LinkWorkerSubmission": {
+    "type": "object",
+    "description": "A link worker. Members not listed are ignored.",
+    "required": [
+     "name",
+     "site",
+     "languages",
+     "caseloadCapacity"
+    ],
+    "properties": {
+     "name": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$",
+      "minLength": 1
+     },
+     "site": {
+      "$ref": "#/components/schemas/SiteCode"
+     },
+     "languages": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/LanguageCode"
+      },
+      "minItems": 1
+     },
+     "caseloadCapacity": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 2147483647
+     }
+    }
+   },
+   "LinkWorker": {
+    "type": "object",
+    "required": [
+     "id",
+     "name",
+     "site",
+     "languages",
+     "caseloadCapacity",
+     "currentCaseload"
+    ],
+    "properties": {
+     "id": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "name": {
+      "type": "string"
+     },
+     "site": {
+      "type": "string"
+     },
+     "languages": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "caseloadCapacity": {
+      "type": "integer",
+      "minimum": 1
+     },
+     "currentCaseload": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "Open referrals assigned to them; kept by the service."
+     }
+    }
+   },
+   "RankedMatch": {
+    "type": "object",
+    "required": [
+     "rank",
+     "resourceId",
+     "score",
+     "reasons"
+    ],
+    "properties": {
+     "rank": {
+      "type": "integer",
+      "minimum": 1
+     },
+     "resourceId": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "score": {
+      "type": "number"
+     },
+     "reasons": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      },
+      "description": "Why, in words a person reads (\"speaks French\", \"1.2 km\")."
+     }
+    }
+   },
+   "MatchList": {
+    "type": "object",
+    "required": [
+     "referralId",
+     "matches"
+    ],
+    "properties": {
+     "referralId": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "linkWorkerId": {
+      "type": "string",
+      "format": "uuid",
+      "description": "The assigned link worker, once there is one."
+     },
+     "matches": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/RankedMatch"
+      }
+     }
+    }
+   },
+   "Rematch": {
+    "type": "object",
+    "required": [
+     "referralId",
+     "referralVersion",
+     "matches",
+     "proposedAt"
+    ],
+    "properties": {
+     "referralId": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "referralVersion": {
+      "type": "integer"
+     },
+     "matches": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/RankedMatch"
+      }
+     },
+     "proposedAt": {
+      "type": "string",
+      "format": "date-time"
+     }
+    }
+   },
+   "ConnectionStatus": {
+    "type": "string",
+    "enum": [
+     "proposed",
+     "accepted",
+     "enrolled",
+     "attended",
+     "dropped",
+     "declined"
+    ]
+   },
+   "ConnectionProposal": {
+    "type": "object",
+    "description": "Members not listed are ignored.",
+    "required": [
+     "resourceId"
+    ],
+    "properties": {
+     "resourceId": {
+      "type": "string",
+      "format": "uuid",
+      "description": "An active resource with a seat left."
+     }
+    }
+   },
+   "ConnectionChange": {
+    "type": "object",
+    "description": "The connection's next status. proposed → accepted | declined | dropped; accepted → enrolled | declined | dropped; enrolled → attended | dropped; attended → attended | dropped.",
+    "required": [
+     "status"
+    ],
+    "properties": {
+     "status": {
+      "type": "string",
+      "enum": [
+       "accepted",
+       "enrolled",
+       "attended",
+       "dropped",
+       "declined"
+      ]
+     },
+     "reason": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$",
+      "description": "Why; required when the connection ends (dropped, declined)."
+     }
+    },
+    "anyOf": [
+     {
+      "properties": {
+       "status": {
+        "enum": [
+         "accepted",
+         "enrolled",
+         "attended"
+        ]
+       }
+      }
+     },
+     {
+      "required": [
+       "reason"
+      ],
+      "properties": {
+       "status": {
+        "enum": [
+         "dropped",
+         "declined"
+        ]
+       },
+       "reason": {
+        "type": "string",
+        "minLength": 1
+       }
+      }
+     }
+    ]
+   },
+   "Connection": {
+    "type": "object",
+    "required": [
+     "id",
+     "referralId",
+     "resourceId",
+     "status"
+    ],
+    "properties": {
+     "id": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "referralId": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "resourceId": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "status": {
+      "$ref": "#/components/schemas/ConnectionStatus"
+     },
+     "reason": {
+      "type": "string"
+     }
+    }
+   },
+   "CatalogueTables": {
+    "type": "object",
+    "description": "HSDS tables as CSV texts.",
+    "required": [
+     "tables"
+    ],
+    "properties": {
+     "tables": {
+      "type": "object",
+      "propertyNames": {
+       "pattern": "^[^\\u0000]*$"
+      },
+      "additionalProperties": {
+       "type": "string",
+       "pattern": "^[^\\u0000]*$"
+      },
+      "description": "CSV text by file name (services.csv) or table name (services); the services table is required. Files that are not tables of the import are reported and left out.",
+      "anyOf": [
+       {
+        "required": [
+         "services.csv"
+        ]
+       },
+       {
+        "required": [
+         "services"
+        ]
+       }
+      ]
+     }
+    }
+   },
+   "HSDSServiceRecords": {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+     "type": "object"
+    },
+    "description": "HSDS 3 service records (organization, locations, phones, taxonomy terms nested)."
+   },
+   "HSDSServicePage": {
+    "type": "object",
+    "required": [
+     "contents"
+    ],
+    "properties": {
+     "contents": {
+      "type": "array",
+      "items": {
+       "type": "object"
+      }
+     }
+    },
+    "description": "HSDS 3 service records as an API page."
+   },
+   "ImportIssue": {
+    "type": "object",
+    "required": [
+     "file",
+     "row",
+     "reason"
+    ],
+    "properties": {
+     "file": {
+      "type": "string"
+     },
+     "row": {
+      "type": "integer",
+      "minimum": 0
+     },
+     "reason": {
+      "type": "string"
+     }
+    }
+   },
+   "ImportReport": {
+    "type": "object",
+    "required": [
+     "created",
+     "updated",
+     "uncategorised",
+     "skipped",
+     "needsReview",
+     "categorised"
+    ],
+    "properties": {
+     "created": {
+      "type": "integer",
+      "minimum": 0
+     },
+     "updated": {
+      "type": "integer",
+      "minimum": 0
+     },
+     "uncategorised": {
+      "type": "integer",
+      "minimum": 0
+     },
+     "skipped": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/ImportIssue"
+      }
+     },
+     "needsReview": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/ImportIssue"
+      }
+     },
+     "categorised": {
+      "type": "array",
+      "items": {
+       "type": "object",
+       "required": [
+        "service",
+        "row",
+        "categories",
+        "rules"
+       ],
+       "properties": {
+        "service": {
+         "type": "string"
+        },
+        "row": {
+         "type": "integer"
+        },
+        "categories": {
+         "type": "array",
+         "items": {
+          "type": "string"
+         }
+        },
+        "rules": {
+         "type": "array",
+         "items": {
+          "type": "string"
+         }
+        }
+       }
+      }
+     }
+    }
+   },
+   "ReviewItem": {
+    "type": "object",
+    "required": [
+     "resourceId",
+     "name",
+     "organisation",
+     "active",
+     "uncategorised",
+     "placeholderOrganisation",
+     "unreadLanguages",
+     "reasons"
+    ],
+    "properties": {
+     "resourceId": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "serviceId": {
+      "type": "string"
+     },
+     "name": {
+      "type": "string"
+     },
+     "organisation": {
+      "type": "string"
+     },
+     "active": {
+      "type": "boolean"
+     },
+     "uncategorised": {
+      "type": "boolean"
+     },
+     "placeholderOrganisation": {
+      "type": "boolean"
+     },
+     "unreadLanguages": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "reasons": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "ReviewPage": {
+    "type": "object",
+    "required": [
+     "resources"
+    ],
+    "properties": {
+     "resources": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/ReviewItem"
+      }
+     },
+     "next": {
+      "type": "string",
+      "format": "uuid",
+      "description": "Pass as after= for the next page; absent on the last."
+     }
+    }
+   },
    "Problem": {
     "type": "object",
     "description": "An RFC 9457 problem detail.",
@@ -851,6 +2179,14 @@ extension MatchingService {
       "description": "ok, or unavailable: followed by the reason."
      }
     }
+   }
+  },
+  "securitySchemes": {
+   "bearerAuth": {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
    }
   },
   "responses": {

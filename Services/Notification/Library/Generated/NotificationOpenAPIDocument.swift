@@ -33,13 +33,39 @@ extension NotificationService {
      "coordinator",
      "service"
     ],
-    "summary": "The delivery log",
+    "summary": "The delivery log of a referral",
+    "description": "Link workers (their site's referrals), coordinators and services read what was sent to whom about a referral, when, how, and how it went; no addresses.",
+    "parameters": [
+     {
+      "name": "referral",
+      "in": "query",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "format": "uuid"
+      },
+      "description": "The referral id."
+     }
+    ],
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "The referral's notifications, oldest first (none for a referral this service has not seen).",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "type": "object",
+         "required": [
+          "notifications"
+         ],
+         "properties": {
+          "notifications": {
+           "type": "array",
+           "items": {
+            "$ref": "#/components/schemas/DeliveryEntry"
+           }
+          }
+         }
+        }
        }
       }
      },
@@ -48,6 +74,9 @@ extension NotificationService {
      },
      "403": {
       "$ref": "#/components/responses/Forbidden"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
      },
      "503": {
       "$ref": "#/components/responses/Unavailable"
@@ -66,12 +95,37 @@ extension NotificationService {
      "service"
     ],
     "summary": "Message templates",
+    "description": "Coordinators and services read the stored templates and the variables each key may use.",
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "Templates and variables.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "type": "object",
+         "required": [
+          "templates",
+          "variables"
+         ],
+         "properties": {
+          "templates": {
+           "type": "array",
+           "items": {
+            "$ref": "#/components/schemas/MessageTemplate"
+           }
+          },
+          "variables": {
+           "type": "object",
+           "additionalProperties": {
+            "type": "array",
+            "items": {
+             "type": "string"
+            }
+           },
+           "description": "By template key."
+          }
+         }
+        }
        }
       }
      },
@@ -97,30 +151,34 @@ extension NotificationService {
      "coordinator"
     ],
     "summary": "Save a message template",
+    "description": "Coordinators write the template of a key, language and channel. It is checked before it is saved (422 with each problem): Mustache syntax, only the key's variables, a subject for e-mail and none for text, a text at most 306 characters once rendered.",
     "parameters": [
      {
       "name": "key",
       "in": "path",
       "required": true,
       "schema": {
-       "type": "string"
-      }
+       "$ref": "#/components/schemas/TemplateKey"
+      },
+      "description": "What the message is about."
      },
      {
       "name": "language",
       "in": "path",
       "required": true,
       "schema": {
-       "type": "string"
-      }
+       "$ref": "#/components/schemas/LanguageTag"
+      },
+      "description": "The message's language."
      },
      {
       "name": "channel",
       "in": "path",
       "required": true,
       "schema": {
-       "type": "string"
-      }
+       "$ref": "#/components/schemas/TemplateChannel"
+      },
+      "description": "email or text."
      }
     ],
     "requestBody": {
@@ -128,17 +186,19 @@ extension NotificationService {
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "$ref": "#/components/schemas/TemplateSubmission"
        }
       }
      }
     },
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "Saved.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/MessageTemplate"
+        }
        }
       }
      },
@@ -153,6 +213,9 @@ extension NotificationService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
@@ -173,23 +236,32 @@ extension NotificationService {
      "coordinator",
      "service"
     ],
-    "summary": "Register a staff recipient",
+    "summary": "Register a staff or partner recipient",
+    "description": "Coordinators and services write how a link worker, referrer or partner is reached. A webhookTarget that is not registered is 404.",
     "parameters": [
      {
       "name": "kind",
       "in": "path",
       "required": true,
       "schema": {
-       "type": "string"
-      }
+       "type": "string",
+       "enum": [
+        "link-worker",
+        "referrer",
+        "partner"
+       ]
+      },
+      "description": "Who they are."
      },
      {
       "name": "id",
       "in": "path",
       "required": true,
       "schema": {
-       "type": "string"
-      }
+       "type": "string",
+       "pattern": "^[^\\u0000]{1,200}$"
+      },
+      "description": "Their id: a link worker's id, a referrer's subject, a partner's name."
      }
     ],
     "requestBody": {
@@ -197,17 +269,19 @@ extension NotificationService {
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "$ref": "#/components/schemas/RecipientSubmission"
        }
       }
      }
     },
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "Saved.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/Recipient"
+        }
        }
       }
      },
@@ -222,6 +296,9 @@ extension NotificationService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
@@ -242,14 +319,17 @@ extension NotificationService {
      "coordinator"
     ],
     "summary": "Register a partner webhook",
+    "description": "Coordinators write a webhook target. Its URL must resolve, and not to a link-local or metadata address: checked when it is saved and before each delivery.",
     "parameters": [
      {
       "name": "id",
       "in": "path",
       "required": true,
       "schema": {
-       "type": "string"
-      }
+       "type": "string",
+       "pattern": "^[^\\u0000]{1,200}$"
+      },
+      "description": "The target's id, named by recipients' webhookTarget."
      }
     ],
     "requestBody": {
@@ -257,17 +337,19 @@ extension NotificationService {
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "$ref": "#/components/schemas/WebhookTargetSubmission"
        }
       }
      }
     },
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "Saved (the secret is not echoed).",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/WebhookTarget"
+        }
        }
       }
      },
@@ -282,6 +364,9 @@ extension NotificationService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
@@ -301,15 +386,17 @@ extension NotificationService {
     "x-passerelle-roles": [
      "coordinator"
     ],
-    "summary": "A site's quiet hours and time zone",
+    "summary": "A site's language, time zone and quiet hours",
+    "description": "Coordinators write a site's default language, time zone and quiet hours (clients get no message in them).",
     "parameters": [
      {
       "name": "site",
       "in": "path",
       "required": true,
       "schema": {
-       "type": "string"
-      }
+       "$ref": "#/components/schemas/SiteCode"
+      },
+      "description": "The site."
      }
     ],
     "requestBody": {
@@ -317,17 +404,19 @@ extension NotificationService {
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "$ref": "#/components/schemas/SitePolicySubmission"
        }
       }
      }
     },
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "Saved.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/SitePolicy"
+        }
        }
       }
      },
@@ -342,6 +431,9 @@ extension NotificationService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
@@ -469,15 +561,850 @@ extension NotificationService {
   }
  },
  "components": {
-  "securitySchemes": {
-   "bearerAuth": {
-    "type": "http",
-    "scheme": "bearer",
-    "bearerFormat": "JWT",
-    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
-   }
-  },
   "schemas": {
+   "LanguageTag": {
+    "type": "string",
+    "pattern": "^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$",
+    "description": "A language tag such as fr, en or fr-CA.",
+    "examples": [
+     "fr"
+    ]
+   },
+   "SiteCode": {
+    "type": "string",
+    "pattern": "^[a-z0-9-]{2,64}$",
+    "description": "A site code: 2 to 64 lowercase letters, digits and dashes.",
+    "examples": [
+     "ottawa-west-chc"
+    ]
+   },
+   "TemplateKey": {
+    "type": "string",
+    "enum": [
+     "referral-assigned",
+     "client-referral-accepted",
+     "client-connection-proposed",
+     "client-enrolled",
+     "referrer-referral-accepted",
+     "referrer-connected",
+     "referrer-referral-closed",
+     "partner-participant-enrolled"
+    ],
+    "description": "What a message is about; each has its own variables (see GET /v1/templates)."
+   },
+   "TemplateChannel": {
+    "type": "string",
+    "enum": [
+     "email",
+     "text"
+    ],
+    "description": "email: subject, text and optional HTML; text: one short text for SMS and webhooks."
+   },
+   "DeliveryEntry": {
+    "type": "object",
+    "required": [
+     "id",
+     "referralId",
+     "recipientKind",
+     "recipientId",
+     "template",
+     "status",
+     "attempts",
+     "createdAt",
+     "notBefore"
+    ],
+    "properties": {
+     "id": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "referralId": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "recipientKind": {
+      "type": "string",
+      "enum": [
+       "link-worker",
+       "client",
+       "referrer",
+       "partner"
+      ]
+     },
+     "recipientId": {
+      "type": "string"
+     },
+     "template": {
+      "type": "string"
+     },
+     "language": {
+      "type": "string"
+     },
+     "channel": {
+      "type": "string",
+      "enum": [
+       "email",
+       "sms",
+       "webhook"
+      ]
+     },
+     "status": {
+      "type": "string",
+      "enum": [
+       "pending",
+       "deferred",
+       "sending",
+       "sent",
+       "failed",
+       "withheld"
+      ]
+     },
+     "attempts": {
+      "type": "integer",
+      "minimum": 0
+     },
+     "lastError": {
+      "type": "string"
+     },
+     "createdAt": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "notBefore": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "sentAt": {
+      "type": "string",
+      "format": "date-time"
+     }
+    },
+    "description": "One message to one recipient: what, when, how and how it went; never the address."
+   },
+   "MessageTemplate": {
+    "type": "object",
+    "required": [
+     "key",
+     "language",
+     "channel",
+     "body"
+    ],
+    "properties": {
+     "key": {
+      "$ref": "#/components/schemas/TemplateKey"
+     },
+     "language": {
+      "type": "string"
+     },
+     "channel": {
+      "$ref": "#/components/schemas/TemplateChannel"
+     },
+     "subject": {
+      "type": "string"
+     },
+     "body": {
+      "type": "string"
+     },
+     "html": {
+      "type": "string"
+     }
+    }
+   },
+   "TemplateSubmission": {
+    "type": "object",
+    "description": "A template's parts in Mustache. Checked on save: it parses, uses only its key's variables, and renders. Members not listed are ignored.",
+    "required": [
+     "body"
+    ],
+    "properties": {
+     "subject": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$",
+      "description": "E-mail only, and required there; a text template has none."
+     },
+     "body": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$",
+      "description": "Mustache; only the key's variables; a text renders to at most 306 characters."
+     },
+     "html": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$",
+      "description": "E-mail only, optional."
+     }
+    }
+   },
+   "RecipientSubmission": {
+    "type": "object",
+    "description": "A staff or partner recipient and the channel that reaches them. Members not listed are ignored.",
+    "required": [
+     "displayName",
+     "language",
+     "channel"
+    ],
+    "properties": {
+     "displayName": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r ][^\\u0000]*$",
+      "description": "Not blank."
+     },
+     "email": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$"
+     },
+     "phone": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$"
+     },
+     "webhookTarget": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$",
+      "description": "The id of a registered webhook target."
+     },
+     "language": {
+      "$ref": "#/components/schemas/LanguageTag"
+     },
+     "channel": {
+      "type": "string",
+      "enum": [
+       "email",
+       "sms",
+       "webhook"
+      ]
+     }
+    },
+    "anyOf": [
+     {
+      "required": [
+       "email"
+      ],
+      "properties": {
+       "channel": {
+        "const": "email"
+       },
+       "email": {
+        "type": "string",
+        "pattern": "^[^\\u0000 ]*@[^\\u0000 ]*$"
+       }
+      }
+     },
+     {
+      "required": [
+       "phone"
+      ],
+      "properties": {
+       "channel": {
+        "const": "sms"
+       },
+       "phone": {
+        "type": "string",
+        "pattern": "^([^0-9\\u0000]*[0-9]){7}[^\\u0000]*$"
+       }
+      }
+     },
+     {
+      "required": [
+       "webhookTarget"
+      ],
+      "properties": {
+       "channel": {
+        "const": "webhook"
+       },
+       "webhookTarget": {
+        "type": "string"
+       }
+      }
+     }
+    ]
+   },
+   "Recipient": {
+    "type": "object",
+    "required": [
+     "displayName",
+     "language",
+     "channel"
+    ],
+    "properties": {
+     "displayName": {
+      "type": "string"
+     },
+     "email": {
+      "type": "string"
+     },
+     "phone": {
+      "type": "string"
+     },
+     "webhookTarget": {
+      "type": "string"
+     },
+     "language": {
+      "type": "string"
+     },
+     "channel": {
+      "type": "string",
+      "enum": [
+       "email",
+       "sms",
+       "webhook"
+      ]
+     }
+    }
+   },
+   "WebhookTargetSubmission": {
+    "type": "object",
+    "description": "A partner endpoint. Members not listed are ignored.",
+    "required": [
+     "url",
+     "secret"
+    ],
+    "properties": {
+     "url": {
+      "type": "string",
+      "format": "uri",
+      "pattern": "^[hH][tT][tT][pP][sS]?://[^\\u0000]+$",
+      "description": "An absolute http(s) URL whose host resolves, and not to a link-local or cloud metadata address."
+     },
+     "secret": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$",
+      "minLength": 24,
+      "description": "Signs every delivery; at least 24 characters (or whsec_<base64>). Never shown again."
+     },
+     "description": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$"
+     }
+    }
+   },
+   "WebhookTarget": {
+    "type": "object",
+    "required": [
+     "id",
+     "url"
+    ],
+    "properties": {
+     "id": {
+      "type": "string"
+     },
+     "url": {
+      "type": "string"
+     },
+     "description": {
+      "type": "string"
+     }
+    },
+    "description": "A webhook target; the secret is never shown."
+   },
+   "SitePolicySubmission": {
+    "type": "object",
+    "description": "A site's messaging policy. Members not listed are ignored.",
+    "required": [
+     "defaultLanguage",
+     "timeZone"
+    ],
+    "properties": {
+     "defaultLanguage": {
+      "$ref": "#/components/schemas/LanguageTag"
+     },
+     "timeZone": {
+      "type": "string",
+      "enum": [
+       "Africa/Abidjan",
+       "Africa/Accra",
+       "Africa/Addis_Ababa",
+       "Africa/Algiers",
+       "Africa/Asmara",
+       "Africa/Bamako",
+       "Africa/Bangui",
+       "Africa/Banjul",
+       "Africa/Bissau",
+       "Africa/Blantyre",
+       "Africa/Brazzaville",
+       "Africa/Bujumbura",
+       "Africa/Cairo",
+       "Africa/Casablanca",
+       "Africa/Ceuta",
+       "Africa/Conakry",
+       "Africa/Dakar",
+       "Africa/Dar_es_Salaam",
+       "Africa/Djibouti",
+       "Africa/Douala",
+       "Africa/El_Aaiun",
+       "Africa/Freetown",
+       "Africa/Gaborone",
+       "Africa/Harare",
+       "Africa/Johannesburg",
+       "Africa/Juba",
+       "Africa/Kampala",
+       "Africa/Khartoum",
+       "Africa/Kigali",
+       "Africa/Kinshasa",
+       "Africa/Lagos",
+       "Africa/Libreville",
+       "Africa/Lome",
+       "Africa/Luanda",
+       "Africa/Lubumbashi",
+       "Africa/Lusaka",
+       "Africa/Malabo",
+       "Africa/Maputo",
+       "Africa/Maseru",
+       "Africa/Mbabane",
+       "Africa/Mogadishu",
+       "Africa/Monrovia",
+       "Africa/Nairobi",
+       "Africa/Ndjamena",
+       "Africa/Niamey",
+       "Africa/Nouakchott",
+       "Africa/Ouagadougou",
+       "Africa/Porto-Novo",
+       "Africa/Sao_Tome",
+       "Africa/Tripoli",
+       "Africa/Tunis",
+       "Africa/Windhoek",
+       "America/Adak",
+       "America/Anchorage",
+       "America/Anguilla",
+       "America/Antigua",
+       "America/Araguaina",
+       "America/Argentina/Buenos_Aires",
+       "America/Argentina/Catamarca",
+       "America/Argentina/Cordoba",
+       "America/Argentina/Jujuy",
+       "America/Argentina/La_Rioja",
+       "America/Argentina/Mendoza",
+       "America/Argentina/Rio_Gallegos",
+       "America/Argentina/Salta",
+       "America/Argentina/San_Juan",
+       "America/Argentina/San_Luis",
+       "America/Argentina/Tucuman",
+       "America/Argentina/Ushuaia",
+       "America/Aruba",
+       "America/Asuncion",
+       "America/Atikokan",
+       "America/Bahia",
+       "America/Bahia_Banderas",
+       "America/Barbados",
+       "America/Belem",
+       "America/Belize",
+       "America/Blanc-Sablon",
+       "America/Boa_Vista",
+       "America/Bogota",
+       "America/Boise",
+       "America/Cambridge_Bay",
+       "America/Campo_Grande",
+       "America/Cancun",
+       "America/Caracas",
+       "America/Cayenne",
+       "America/Cayman",
+       "America/Chicago",
+       "America/Chihuahua",
+       "America/Ciudad_Juarez",
+       "America/Costa_Rica",
+       "America/Coyhaique",
+       "America/Creston",
+       "America/Cuiaba",
+       "America/Curacao",
+       "America/Danmarkshavn",
+       "America/Dawson",
+       "America/Dawson_Creek",
+       "America/Denver",
+       "America/Detroit",
+       "America/Dominica",
+       "America/Edmonton",
+       "America/Eirunepe",
+       "America/El_Salvador",
+       "America/Fort_Nelson",
+       "America/Fortaleza",
+       "America/Glace_Bay",
+       "America/Godthab",
+       "America/Goose_Bay",
+       "America/Grand_Turk",
+       "America/Grenada",
+       "America/Guadeloupe",
+       "America/Guatemala",
+       "America/Guayaquil",
+       "America/Guyana",
+       "America/Halifax",
+       "America/Havana",
+       "America/Hermosillo",
+       "America/Indiana/Indianapolis",
+       "America/Indiana/Knox",
+       "America/Indiana/Marengo",
+       "America/Indiana/Petersburg",
+       "America/Indiana/Tell_City",
+       "America/Indiana/Vevay",
+       "America/Indiana/Vincennes",
+       "America/Indiana/Winamac",
+       "America/Inuvik",
+       "America/Iqaluit",
+       "America/Jamaica",
+       "America/Juneau",
+       "America/Kentucky/Louisville",
+       "America/Kentucky/Monticello",
+       "America/Kralendijk",
+       "America/La_Paz",
+       "America/Lima",
+       "America/Los_Angeles",
+       "America/Lower_Princes",
+       "America/Maceio",
+       "America/Managua",
+       "America/Manaus",
+       "America/Marigot",
+       "America/Martinique",
+       "America/Matamoros",
+       "America/Mazatlan",
+       "America/Menominee",
+       "America/Merida",
+       "America/Metlakatla",
+       "America/Mexico_City",
+       "America/Miquelon",
+       "America/Moncton",
+       "America/Monterrey",
+       "America/Montevideo",
+       "America/Montreal",
+       "America/Montserrat",
+       "America/Nassau",
+       "America/New_York",
+       "America/Nipigon",
+       "America/Nome",
+       "America/Noronha",
+       "America/North_Dakota/Beulah",
+       "America/North_Dakota/Center",
+       "America/North_Dakota/New_Salem",
+       "America/Nuuk",
+       "America/Ojinaga",
+       "America/Panama",
+       "America/Pangnirtung",
+       "America/Paramaribo",
+       "America/Phoenix",
+       "America/Port-au-Prince",
+       "America/Port_of_Spain",
+       "America/Porto_Velho",
+       "America/Puerto_Rico",
+       "America/Punta_Arenas",
+       "America/Rainy_River",
+       "America/Rankin_Inlet",
+       "America/Recife",
+       "America/Regina",
+       "America/Resolute",
+       "America/Rio_Branco",
+       "America/Santa_Isabel",
+       "America/Santarem",
+       "America/Santiago",
+       "America/Santo_Domingo",
+       "America/Sao_Paulo",
+       "America/Scoresbysund",
+       "America/Shiprock",
+       "America/Sitka",
+       "America/St_Barthelemy",
+       "America/St_Johns",
+       "America/St_Kitts",
+       "America/St_Lucia",
+       "America/St_Thomas",
+       "America/St_Vincent",
+       "America/Swift_Current",
+       "America/Tegucigalpa",
+       "America/Thule",
+       "America/Thunder_Bay",
+       "America/Tijuana",
+       "America/Toronto",
+       "America/Tortola",
+       "America/Vancouver",
+       "America/Whitehorse",
+       "America/Winnipeg",
+       "America/Yakutat",
+       "America/Yellowknife",
+       "Antarctica/Casey",
+       "Antarctica/Davis",
+       "Antarctica/DumontDUrville",
+       "Antarctica/Macquarie",
+       "Antarctica/Mawson",
+       "Antarctica/McMurdo",
+       "Antarctica/Palmer",
+       "Antarctica/Rothera",
+       "Antarctica/South_Pole",
+       "Antarctica/Syowa",
+       "Antarctica/Troll",
+       "Antarctica/Vostok",
+       "Arctic/Longyearbyen",
+       "Asia/Aden",
+       "Asia/Almaty",
+       "Asia/Amman",
+       "Asia/Anadyr",
+       "Asia/Aqtau",
+       "Asia/Aqtobe",
+       "Asia/Ashgabat",
+       "Asia/Atyrau",
+       "Asia/Baghdad",
+       "Asia/Bahrain",
+       "Asia/Baku",
+       "Asia/Bangkok",
+       "Asia/Barnaul",
+       "Asia/Beirut",
+       "Asia/Bishkek",
+       "Asia/Brunei",
+       "Asia/Calcutta",
+       "Asia/Chita",
+       "Asia/Choibalsan",
+       "Asia/Chongqing",
+       "Asia/Colombo",
+       "Asia/Damascus",
+       "Asia/Dhaka",
+       "Asia/Dili",
+       "Asia/Dubai",
+       "Asia/Dushanbe",
+       "Asia/Famagusta",
+       "Asia/Gaza",
+       "Asia/Harbin",
+       "Asia/Hebron",
+       "Asia/Ho_Chi_Minh",
+       "Asia/Hong_Kong",
+       "Asia/Hovd",
+       "Asia/Irkutsk",
+       "Asia/Jakarta",
+       "Asia/Jayapura",
+       "Asia/Jerusalem",
+       "Asia/Kabul",
+       "Asia/Kamchatka",
+       "Asia/Karachi",
+       "Asia/Kashgar",
+       "Asia/Kathmandu",
+       "Asia/Katmandu",
+       "Asia/Khandyga",
+       "Asia/Krasnoyarsk",
+       "Asia/Kuala_Lumpur",
+       "Asia/Kuching",
+       "Asia/Kuwait",
+       "Asia/Macau",
+       "Asia/Magadan",
+       "Asia/Makassar",
+       "Asia/Manila",
+       "Asia/Muscat",
+       "Asia/Nicosia",
+       "Asia/Novokuznetsk",
+       "Asia/Novosibirsk",
+       "Asia/Omsk",
+       "Asia/Oral",
+       "Asia/Phnom_Penh",
+       "Asia/Pontianak",
+       "Asia/Pyongyang",
+       "Asia/Qatar",
+       "Asia/Qostanay",
+       "Asia/Qyzylorda",
+       "Asia/Rangoon",
+       "Asia/Riyadh",
+       "Asia/Sakhalin",
+       "Asia/Samarkand",
+       "Asia/Seoul",
+       "Asia/Shanghai",
+       "Asia/Singapore",
+       "Asia/Srednekolymsk",
+       "Asia/Taipei",
+       "Asia/Tashkent",
+       "Asia/Tbilisi",
+       "Asia/Tehran",
+       "Asia/Thimphu",
+       "Asia/Tokyo",
+       "Asia/Tomsk",
+       "Asia/Ulaanbaatar",
+       "Asia/Urumqi",
+       "Asia/Ust-Nera",
+       "Asia/Vientiane",
+       "Asia/Vladivostok",
+       "Asia/Yakutsk",
+       "Asia/Yangon",
+       "Asia/Yekaterinburg",
+       "Asia/Yerevan",
+       "Atlantic/Azores",
+       "Atlantic/Bermuda",
+       "Atlantic/Canary",
+       "Atlantic/Cape_Verde",
+       "Atlantic/Faroe",
+       "Atlantic/Madeira",
+       "Atlantic/Reykjavik",
+       "Atlantic/South_Georgia",
+       "Atlantic/St_Helena",
+       "Atlantic/Stanley",
+       "Australia/Adelaide",
+       "Australia/Brisbane",
+       "Australia/Broken_Hill",
+       "Australia/Currie",
+       "Australia/Darwin",
+       "Australia/Eucla",
+       "Australia/Hobart",
+       "Australia/Lindeman",
+       "Australia/Lord_Howe",
+       "Australia/Melbourne",
+       "Australia/Perth",
+       "Australia/Sydney",
+       "Europe/Amsterdam",
+       "Europe/Andorra",
+       "Europe/Astrakhan",
+       "Europe/Athens",
+       "Europe/Belgrade",
+       "Europe/Berlin",
+       "Europe/Bratislava",
+       "Europe/Brussels",
+       "Europe/Bucharest",
+       "Europe/Budapest",
+       "Europe/Busingen",
+       "Europe/Chisinau",
+       "Europe/Copenhagen",
+       "Europe/Dublin",
+       "Europe/Gibraltar",
+       "Europe/Guernsey",
+       "Europe/Helsinki",
+       "Europe/Isle_of_Man",
+       "Europe/Istanbul",
+       "Europe/Jersey",
+       "Europe/Kaliningrad",
+       "Europe/Kiev",
+       "Europe/Kirov",
+       "Europe/Kyiv",
+       "Europe/Lisbon",
+       "Europe/Ljubljana",
+       "Europe/London",
+       "Europe/Luxembourg",
+       "Europe/Madrid",
+       "Europe/Malta",
+       "Europe/Mariehamn",
+       "Europe/Minsk",
+       "Europe/Monaco",
+       "Europe/Moscow",
+       "Europe/Oslo",
+       "Europe/Paris",
+       "Europe/Podgorica",
+       "Europe/Prague",
+       "Europe/Riga",
+       "Europe/Rome",
+       "Europe/Samara",
+       "Europe/San_Marino",
+       "Europe/Sarajevo",
+       "Europe/Saratov",
+       "Europe/Simferopol",
+       "Europe/Skopje",
+       "Europe/Sofia",
+       "Europe/Stockholm",
+       "Europe/Tallinn",
+       "Europe/Tirane",
+       "Europe/Ulyanovsk",
+       "Europe/Uzhgorod",
+       "Europe/Vaduz",
+       "Europe/Vatican",
+       "Europe/Vienna",
+       "Europe/Vilnius",
+       "Europe/Volgograd",
+       "Europe/Warsaw",
+       "Europe/Zagreb",
+       "Europe/Zaporozhye",
+       "Europe/Zurich",
+       "GMT",
+       "Indian/Antananarivo",
+       "Indian/Chagos",
+       "Indian/Christmas",
+       "Indian/Cocos",
+       "Indian/Comoro",
+       "Indian/Kerguelen",
+       "Indian/Mahe",
+       "Indian/Maldives",
+       "Indian/Mauritius",
+       "Indian/Mayotte",
+       "Indian/Reunion",
+       "Pacific/Apia",
+       "Pacific/Auckland",
+       "Pacific/Bougainville",
+       "Pacific/Chatham",
+       "Pacific/Chuuk",
+       "Pacific/Easter",
+       "Pacific/Efate",
+       "Pacific/Enderbury",
+       "Pacific/Fakaofo",
+       "Pacific/Fiji",
+       "Pacific/Funafuti",
+       "Pacific/Galapagos",
+       "Pacific/Gambier",
+       "Pacific/Guadalcanal",
+       "Pacific/Guam",
+       "Pacific/Honolulu",
+       "Pacific/Johnston",
+       "Pacific/Kanton",
+       "Pacific/Kiritimati",
+       "Pacific/Kosrae",
+       "Pacific/Kwajalein",
+       "Pacific/Majuro",
+       "Pacific/Marquesas",
+       "Pacific/Midway",
+       "Pacific/Nauru",
+       "Pacific/Niue",
+       "Pacific/Norfolk",
+       "Pacific/Noumea",
+       "Pacific/Pago_Pago",
+       "Pacific/Palau",
+       "Pacific/Pitcairn",
+       "Pacific/Pohnpei",
+       "Pacific/Ponape",
+       "Pacific/Port_Moresby",
+       "Pacific/Rarotonga",
+       "Pacific/Saipan",
+       "Pacific/Tahiti",
+       "Pacific/Tarawa",
+       "Pacific/Tongatapu",
+       "Pacific/Truk",
+       "Pacific/Wake",
+       "Pacific/Wallis",
+       "UTC"
+      ],
+      "description": "An IANA time zone."
+     },
+     "quietHours": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$",
+      "description": "HH:MM-HH:MM in the site's time zone, when clients get no message; null for none.",
+      "examples": [
+       "20:00-08:00"
+      ]
+     }
+    }
+   },
+   "SitePolicy": {
+    "type": "object",
+    "required": [
+     "defaultLanguage",
+     "timeZone"
+    ],
+    "properties": {
+     "defaultLanguage": {
+      "type": "string"
+     },
+     "timeZone": {
+      "type": "string"
+     },
+     "quietHours": {
+      "type": "string"
+     }
+    }
+   },
    "Problem": {
     "type": "object",
     "description": "An RFC 9457 problem detail.",
@@ -568,6 +1495,14 @@ extension NotificationService {
       "description": "ok, or unavailable: followed by the reason."
      }
     }
+   }
+  },
+  "securitySchemes": {
+   "bearerAuth": {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
    }
   },
   "responses": {

@@ -74,6 +74,15 @@ public struct CatalogueTransfer: Sendable {
                     reason: "seats \(seats) is below the \(alreadyTaken) seats already taken; the service was not updated"))
                 continue
             }
+            // A list that would not read back would break every read of the catalogue.
+            let unreadable = StoredTextArray.problems(entry.resource)
+                + [("/unreadLanguages", entry.unreadLanguages), ("/review", entry.review), ("/taxonomyRules", entry.taxonomyRules)]
+                    .flatMap { pointer, elements in StoredTextArray.unreadable(elements).map { "\(pointer)/\($0)" } }
+            if let first = unreadable.first {
+                report.skipped.append(ImportIssue(file: "services.csv", row: rows[entry.serviceID] ?? 0,
+                    reason: "a value (\(first.split(separator: "/").first ?? "")) \(StoredTextArray.detail); the service was not imported"))
+                continue
+            }
             entry.resource.capacity.seatsTaken = alreadyTaken
             if entry.resource.categories.isEmpty {
                 report.uncategorised += 1

@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import NIOPosix
 import PostgresClient
 import ServiceRuntime
@@ -40,14 +41,23 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
     }
 
     private func importTables(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.require(.coordinator, .service)
-        let buffer = try await request.body.collect(upTo: Self.maximumImportBytes)
+        _ = try context.caller()
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: Self.maximumImportBytes)
+        } catch is NIOTooManyBytesError {
+            // The edge's own answer would name the ordinary request limit, not this one.
+            throw ProblemDetails(status: .contentTooLarge, title: "Body too large", detail: "an upload is at most \(Self.maximumImportBytes >> 20) MiB")
+        }
         let isZip = request.headers[.contentType]?.lowercased().hasPrefix("application/zip") == true
         // Unzipping and parsing up to 64 MB takes seconds of CPU: not on the cooperative pool,
         // whose few threads serve every request.
         let (package, parseIssues) = try await NIOThreadPool.singleton.runIfActive {
             try Self.parseUpload(Data(buffer.readableBytesView), isZip: isZip)
         }
+        // Text PostgreSQL cannot store (a NUL in a cell) is refused before anything is written.
+        let unstorable = Self.unstorableCells(package)
+        guard unstorable.isEmpty else { throw ProblemDetails.validation(unstorable) }
         guard package.tables["services"] != nil else {
             var errors = [ProblemDetails.FieldError(pointer: "/tables/services.csv", detail: "is required (the services table)")]
             errors += parseIssues.map { .init(pointer: "/tables/\($0.file)", detail: "row \($0.row): \($0.reason)") }
@@ -59,9 +69,12 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
     /// An upload as a data package: a zip, `{"tables": {file: CSV text}}`, or HSDS 3 service
     /// records (`[…]` or `{"contents": […]}`).
     private static func parseUpload(_ data: Data, isZip: Bool) throws -> (HSDSDataPackage, [ImportIssue]) {
+        // A NUL or an unpaired surrogate anywhere in the JSON is a 422 at its pointer; a body that
+        // is not JSON, a 400 that says where.
+        let json = isZip ? data : try StorableText.checked(data)
         do {
             if isZip { return try HSDSDataPackage.read(zipData: data, source: "upload.zip") }
-            let object = try? JSONSerialization.jsonObject(with: data)
+            let object = try? JSONSerialization.jsonObject(with: json)
             if let tables = (object as? [String: Any])?["tables"] as? [String: String] {
                 return HSDSDataPackage.parse(texts: tables)
             }
@@ -72,6 +85,17 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
             throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
         }
         throw ProblemDetails.validation([.init(pointer: "/tables", detail: "must be an object mapping table file names (services.csv, …) to CSV text, HSDS 3 service records, or a zip (application/zip)")])
+    }
+
+    /// Each table with a cell holding NUL, at its first such row.
+    private static func unstorableCells(_ package: HSDSDataPackage) -> [ProblemDetails.FieldError] {
+        package.tables.sorted { $0.key < $1.key }.compactMap { name, table in
+            let hasNUL = { (text: String) in text.utf8.contains(0) }
+            if table.columns.contains(where: hasNUL) { return .init(pointer: "/tables/\(name).csv", detail: "row 1: " + StorableText.detail) }
+            guard let index = table.records.firstIndex(where: { $0.contains(where: hasNUL) }) else { return nil }
+            let row = table.rowNumbers?[index] ?? index + 2
+            return .init(pointer: "/tables/\(name).csv", detail: "row \(row): " + StorableText.detail)
+        }
     }
 
     struct ReviewItem: Codable, Sendable {
@@ -91,7 +115,7 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
     }
 
     private func needsReview(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.require(.coordinator, .service)
+        _ = try context.caller()
         let query = request.uri.queryParameters
         var errors: [ProblemDetails.FieldError] = []
         let limit = query.get("limit").map { Int($0) } ?? 200
@@ -123,11 +147,20 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
     }
 
     private func exportTables(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.require(.coordinator, .service)
-        let format = request.uri.queryParameters.get("format")
-        guard format == nil || format == "zip" || format == "hsds-json" || format == "tables" else {
-            throw ProblemDetails.validation([.init(pointer: "?format", detail: "must be tables, zip or hsds-json")])
+        _ = try context.caller()
+        let query = request.uri.queryParameters
+        var errors: [ProblemDetails.FieldError] = []
+        let format = query.get("format")
+        if !(format == nil || format == "zip" || format == "hsds-json" || format == "tables") {
+            errors.append(.init(pointer: "?format", detail: "must be tables, zip or hsds-json"))
         }
+        // A table's name or its file's (services, services.csv), as the document lists them;
+        // checked whatever the format, though only format=tables uses it.
+        let tableName = query.get("table").map { $0.hasSuffix(".csv") ? String($0.dropLast(4)) : $0 }
+        if let tableName, !HSDSDataPackage.tableNames.contains(tableName) {
+            errors.append(.init(pointer: "?table", detail: "must be one of \(HSDSDataPackage.tableNames.joined(separator: ", ")), or a file name such as services.csv"))
+        }
+        guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         let package = try await transfer.exportPackage()
         switch format {
         case "zip":
@@ -137,10 +170,9 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try HSDSServiceRecords.json(package))))
         default: break
         }
-        if let name = request.uri.queryParameters.get("table") {
-            guard let table = HSDSDataPackage.tableName(forFile: name).flatMap({ package.tables[$0] }) else {
-                throw ProblemDetails.validation([.init(pointer: "?table", detail: "must be one of \(HSDSDataPackage.tableNames.joined(separator: ", "))")])
-            }
+        if let tableName {
+            // Every table is written, if only with its header.
+            let table = package.tables[tableName] ?? CSVTable(columns: [])
             return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: table.text)))
         }
         return try Response.json(Tables(tables: package.texts))
