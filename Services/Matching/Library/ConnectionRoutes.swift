@@ -31,7 +31,7 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
         let actor = try context.caller()
         let referral = try context.pathID()
         struct Body: Codable { var resourceId: UUID }
-        let resource = try await request.decodeStorableJSON(as: Body.self, context: context).resourceId
+        let resource = try await request.decodeJSON(as: Body.self, context: context).resourceId
         let outbox = outbox
         let view = try await pool.sessionTransaction { session -> ConnectionView in
             guard let intake = try session.query("SELECT site, referral_version FROM referral_intake WHERE referral_id = \(referral)::uuid").first,
@@ -64,7 +64,7 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
         let actor = try context.caller()
         let id = try context.pathID()
         struct Body: Codable { var status: String; var reason: String? }
-        let body = try await request.decodeStorableJSON(as: Body.self, context: context)
+        let body = try await request.decodeJSON(as: Body.self, context: context)
         guard let next = ConnectionStatus(rawValue: body.status), next != .proposed else {
             throw ProblemDetails.validation([.init(pointer: "/status", detail: "must be one of accepted, enrolled, attended, dropped, declined")])
         }

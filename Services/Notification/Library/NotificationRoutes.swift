@@ -101,7 +101,7 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         let language = context.parameters.get("language") ?? ""
         if !ConfigurationRules.isLanguageTag(language) { errors.append(.init(pointer: "/path/language", detail: ConfigurationRules.languageTagDetail)) }
         guard errors.isEmpty, let key, let channel else { throw ProblemDetails.validation(errors) }
-        let body = try await request.decodeStorableJSON(as: TemplateBody.self, context: context)
+        let body = try await request.decodeJSON(as: TemplateBody.self, context: context)
         let template = MessageTemplate(key: key, language: language, channel: channel, subject: body.subject, body: body.body, html: body.html)
         let problems = template.validate()
         guard problems.isEmpty else { throw ProblemDetails.validation(problems.map { .init(pointer: $0.pointer, detail: $0.detail) }) }
@@ -132,7 +132,7 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         if !["link-worker", "referrer", "partner"].contains(kind) { errors.append(.init(pointer: "/path/kind", detail: "one of link-worker, referrer, partner")) }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         let id = try ConfigurationRules.id(context.parameters.get("id") ?? "", at: "/path/id")
-        let body = try await request.decodeStorableJSON(as: RecipientBody.self, context: context)
+        let body = try await request.decodeJSON(as: RecipientBody.self, context: context)
         if ConfigurationRules.isBlank(body.displayName) { errors.append(.init(pointer: "/displayName", detail: "must not be blank")) }
         if !ConfigurationRules.isLanguageTag(body.language) { errors.append(.init(pointer: "/language", detail: ConfigurationRules.languageTagDetail)) }
         switch DeliveryChannel(rawValue: body.channel) {
@@ -175,7 +175,7 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
     private func saveTarget(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.caller()
         let id = try ConfigurationRules.id(context.parameters.get("id") ?? "", at: "/path/id")
-        let body = try await request.decodeStorableJSON(as: TargetBody.self, context: context)
+        let body = try await request.decodeJSON(as: TargetBody.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         if let problem = await targets.problem(with: body.url) { errors.append(.init(pointer: "/url", detail: problem)) }
         if body.secret.unicodeScalars.count < 24 { errors.append(.init(pointer: "/secret", detail: "at least 24 characters (or whsec_<base64>)")) }
@@ -203,7 +203,7 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         guard ConfigurationRules.isSiteCode(site) else {
             throw ProblemDetails.validation([.init(pointer: "/path/site", detail: "a site code: 2 to 64 lowercase letters, digits and dashes")])
         }
-        let body = try await request.decodeStorableJSON(as: PolicyBody.self, context: context)
+        let body = try await request.decodeJSON(as: PolicyBody.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         if !ConfigurationRules.isLanguageTag(body.defaultLanguage) { errors.append(.init(pointer: "/defaultLanguage", detail: ConfigurationRules.languageTagDetail)) }
         let zone = ConfigurationRules.timeZone(body.timeZone)

@@ -19,6 +19,1025 @@ public import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     public enum Schemas {
+        /// A need category code.
+        ///
+        /// - Remark: Generated from `#/components/schemas/NeedCategoryCode`.
+        @frozen public enum NeedCategoryCode: String, Codable, Hashable, Sendable, CaseIterable {
+            case socialIsolation = "social-isolation"
+            case loneliness = "loneliness"
+            case bereavement = "bereavement"
+            case mentalWellbeing = "mental-wellbeing"
+            case physicalActivity = "physical-activity"
+            case foodSecurity = "food-security"
+            case housing = "housing"
+            case income = "income"
+            case employment = "employment"
+            case legal = "legal"
+            case transportation = "transportation"
+            case caregiverSupport = "caregiver-support"
+            case learningLiteracy = "learning-literacy"
+            case digitalLiteracy = "digital-literacy"
+            case artsCulture = "arts-culture"
+            case nature = "nature"
+            case newcomerSupport = "newcomer-support"
+            case substanceUseSupport = "substance-use-support"
+            case parenting = "parenting"
+            case childcare = "childcare"
+            case utilities = "utilities"
+            case personalSafety = "personal-safety"
+            case healthLiteracy = "health-literacy"
+        }
+        /// An ISO 639 language code: 2 or 3 lowercase letters.
+        ///
+        /// - Remark: Generated from `#/components/schemas/LanguageCode`.
+        public typealias LanguageCode = Swift.String
+        /// A site code: 2 to 64 lowercase letters, digits and dashes.
+        ///
+        /// - Remark: Generated from `#/components/schemas/SiteCode`.
+        public typealias SiteCode = Swift.String
+        /// - Remark: Generated from `#/components/schemas/ResourceKind`.
+        @frozen public enum ResourceKind: String, Codable, Hashable, Sendable, CaseIterable {
+            case internalProgram = "internal-program"
+            case healthChampionGroup = "health-champion-group"
+            case externalPartner = "external-partner"
+        }
+        /// - Remark: Generated from `#/components/schemas/Delivery`.
+        @frozen public enum Delivery: String, Codable, Hashable, Sendable, CaseIterable {
+            case inPerson = "in-person"
+            case virtual = "virtual"
+            case phone = "phone"
+        }
+        /// A calendar date YYYY-MM-DD after 1850.
+        ///
+        /// - Remark: Generated from `#/components/schemas/CalendarDate`.
+        public typealias CalendarDate = Swift.String
+        /// Decimal degrees (WGS 84).
+        ///
+        /// - Remark: Generated from `#/components/schemas/Coordinates`.
+        public struct Coordinates: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Coordinates/latitude`.
+            public var latitude: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/Coordinates/longitude`.
+            public var longitude: Swift.Double
+            /// Creates a new `Coordinates`.
+            ///
+            /// - Parameters:
+            ///   - latitude:
+            ///   - longitude:
+            public init(
+                latitude: Swift.Double,
+                longitude: Swift.Double
+            ) {
+                self.latitude = latitude
+                self.longitude = longitude
+            }
+            public enum CodingKeys: String, CodingKey {
+                case latitude
+                case longitude
+            }
+        }
+        /// A community resource as a coordinator writes it. Members not listed are ignored.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ResourceSubmission`.
+        public struct ResourceSubmission: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ResourceSubmission/value1`.
+            public struct Value1Payload: Codable, Hashable, Sendable {
+                /// Creates a new `Value1Payload`.
+                public init() {}
+            }
+            /// - Remark: Generated from `#/components/schemas/ResourceSubmission/value1`.
+            public var value1: Components.Schemas.ResourceSubmission.Value1Payload?
+            /// - Remark: Generated from `#/components/schemas/ResourceSubmission/value2`.
+            public struct Value2Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/ResourceSubmission/value2/address`.
+                public var address: Swift.String
+                /// Creates a new `Value2Payload`.
+                ///
+                /// - Parameters:
+                ///   - address:
+                public init(address: Swift.String) {
+                    self.address = address
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case address
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/ResourceSubmission/value2`.
+            public var value2: Components.Schemas.ResourceSubmission.Value2Payload?
+            /// - Remark: Generated from `#/components/schemas/ResourceSubmission/value3`.
+            public struct Value3Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/ResourceSubmission/value3/coordinates`.
+                public var coordinates: OpenAPIRuntime.OpenAPIObjectContainer
+                /// Creates a new `Value3Payload`.
+                ///
+                /// - Parameters:
+                ///   - coordinates:
+                public init(coordinates: OpenAPIRuntime.OpenAPIObjectContainer) {
+                    self.coordinates = coordinates
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case coordinates
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/ResourceSubmission/value3`.
+            public var value3: Components.Schemas.ResourceSubmission.Value3Payload?
+            /// Creates a new `ResourceSubmission`.
+            ///
+            /// - Parameters:
+            ///   - value1:
+            ///   - value2:
+            ///   - value3:
+            public init(
+                value1: Components.Schemas.ResourceSubmission.Value1Payload? = nil,
+                value2: Components.Schemas.ResourceSubmission.Value2Payload? = nil,
+                value3: Components.Schemas.ResourceSubmission.Value3Payload? = nil
+            ) {
+                self.value1 = value1
+                self.value2 = value2
+                self.value3 = value3
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                var errors: [any Swift.Error] = []
+                do {
+                    self.value1 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value2 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value3 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                    [
+                        self.value1,
+                        self.value2,
+                        self.value3
+                    ],
+                    type: Self.self,
+                    codingPath: decoder.codingPath,
+                    errors: errors
+                )
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                try self.value1?.encode(to: encoder)
+                try self.value2?.encode(to: encoder)
+                try self.value3?.encode(to: encoder)
+            }
+        }
+        /// A community resource of the catalogue (after the Open Referral HSDS service model).
+        ///
+        /// - Remark: Generated from `#/components/schemas/Resource`.
+        public struct Resource: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Resource/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resource/organisation`.
+            public var organisation: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resource/name`.
+            public var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resource/kind`.
+            public var kind: Components.Schemas.ResourceKind
+            /// Empty for an imported resource no crosswalk rule placed (see /v1/catalogue/review).
+            ///
+            /// - Remark: Generated from `#/components/schemas/Resource/categories`.
+            public var categories: [Components.Schemas.NeedCategoryCode]
+            /// - Remark: Generated from `#/components/schemas/Resource/description`.
+            public var description: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resource/languages`.
+            public var languages: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Resource/interpretationAvailable`.
+            public var interpretationAvailable: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/Resource/delivery`.
+            public var delivery: [Components.Schemas.Delivery]
+            /// - Remark: Generated from `#/components/schemas/Resource/address`.
+            public var address: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Resource/coordinates`.
+            public var coordinates: Components.Schemas.Coordinates?
+            /// - Remark: Generated from `#/components/schemas/Resource/schedule`.
+            public var schedule: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Resource/weekdays`.
+            public var weekdays: [Swift.Int]
+            /// - Remark: Generated from `#/components/schemas/Resource/eligibility`.
+            public struct EligibilityPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/Resource/eligibility/minimumAge`.
+                public var minimumAge: Swift.Int?
+                /// - Remark: Generated from `#/components/schemas/Resource/eligibility/maximumAge`.
+                public var maximumAge: Swift.Int?
+                /// - Remark: Generated from `#/components/schemas/Resource/eligibility/areas`.
+                public var areas: [Swift.String]
+                /// - Remark: Generated from `#/components/schemas/Resource/eligibility/notes`.
+                public var notes: Swift.String?
+                /// Creates a new `EligibilityPayload`.
+                ///
+                /// - Parameters:
+                ///   - minimumAge:
+                ///   - maximumAge:
+                ///   - areas:
+                ///   - notes:
+                public init(
+                    minimumAge: Swift.Int? = nil,
+                    maximumAge: Swift.Int? = nil,
+                    areas: [Swift.String],
+                    notes: Swift.String? = nil
+                ) {
+                    self.minimumAge = minimumAge
+                    self.maximumAge = maximumAge
+                    self.areas = areas
+                    self.notes = notes
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case minimumAge
+                    case maximumAge
+                    case areas
+                    case notes
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Resource/eligibility`.
+            public var eligibility: Components.Schemas.Resource.EligibilityPayload
+            /// - Remark: Generated from `#/components/schemas/Resource/cost`.
+            public var cost: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Resource/accessibility`.
+            public var accessibility: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Resource/capacity`.
+            public struct CapacityPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/Resource/capacity/seats`.
+                public var seats: Swift.Int?
+                /// - Remark: Generated from `#/components/schemas/Resource/capacity/seatsTaken`.
+                public var seatsTaken: Swift.Int
+                /// - Remark: Generated from `#/components/schemas/Resource/capacity/waitlistAllowed`.
+                public var waitlistAllowed: Swift.Bool
+                /// Creates a new `CapacityPayload`.
+                ///
+                /// - Parameters:
+                ///   - seats:
+                ///   - seatsTaken:
+                ///   - waitlistAllowed:
+                public init(
+                    seats: Swift.Int? = nil,
+                    seatsTaken: Swift.Int,
+                    waitlistAllowed: Swift.Bool
+                ) {
+                    self.seats = seats
+                    self.seatsTaken = seatsTaken
+                    self.waitlistAllowed = waitlistAllowed
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case seats
+                    case seatsTaken
+                    case waitlistAllowed
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Resource/capacity`.
+            public var capacity: Components.Schemas.Resource.CapacityPayload
+            /// - Remark: Generated from `#/components/schemas/Resource/tags`.
+            public var tags: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Resource/contact`.
+            public var contact: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Resource/active`.
+            public var active: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/Resource/lastVerified`.
+            public var lastVerified: Swift.String?
+            /// Creates a new `Resource`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - organisation:
+            ///   - name:
+            ///   - kind:
+            ///   - categories: Empty for an imported resource no crosswalk rule placed (see /v1/catalogue/review).
+            ///   - description:
+            ///   - languages:
+            ///   - interpretationAvailable:
+            ///   - delivery:
+            ///   - address:
+            ///   - coordinates:
+            ///   - schedule:
+            ///   - weekdays:
+            ///   - eligibility:
+            ///   - cost:
+            ///   - accessibility:
+            ///   - capacity:
+            ///   - tags:
+            ///   - contact:
+            ///   - active:
+            ///   - lastVerified:
+            public init(
+                id: Swift.String,
+                organisation: Swift.String,
+                name: Swift.String,
+                kind: Components.Schemas.ResourceKind,
+                categories: [Components.Schemas.NeedCategoryCode],
+                description: Swift.String,
+                languages: [Swift.String],
+                interpretationAvailable: Swift.Bool,
+                delivery: [Components.Schemas.Delivery],
+                address: Swift.String? = nil,
+                coordinates: Components.Schemas.Coordinates? = nil,
+                schedule: Swift.String? = nil,
+                weekdays: [Swift.Int],
+                eligibility: Components.Schemas.Resource.EligibilityPayload,
+                cost: Swift.String? = nil,
+                accessibility: [Swift.String],
+                capacity: Components.Schemas.Resource.CapacityPayload,
+                tags: [Swift.String],
+                contact: Swift.String? = nil,
+                active: Swift.Bool,
+                lastVerified: Swift.String? = nil
+            ) {
+                self.id = id
+                self.organisation = organisation
+                self.name = name
+                self.kind = kind
+                self.categories = categories
+                self.description = description
+                self.languages = languages
+                self.interpretationAvailable = interpretationAvailable
+                self.delivery = delivery
+                self.address = address
+                self.coordinates = coordinates
+                self.schedule = schedule
+                self.weekdays = weekdays
+                self.eligibility = eligibility
+                self.cost = cost
+                self.accessibility = accessibility
+                self.capacity = capacity
+                self.tags = tags
+                self.contact = contact
+                self.active = active
+                self.lastVerified = lastVerified
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case organisation
+                case name
+                case kind
+                case categories
+                case description
+                case languages
+                case interpretationAvailable
+                case delivery
+                case address
+                case coordinates
+                case schedule
+                case weekdays
+                case eligibility
+                case cost
+                case accessibility
+                case capacity
+                case tags
+                case contact
+                case active
+                case lastVerified
+            }
+        }
+        /// A link worker. Members not listed are ignored.
+        ///
+        /// - Remark: Generated from `#/components/schemas/LinkWorkerSubmission`.
+        public struct LinkWorkerSubmission: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/LinkWorkerSubmission/name`.
+            public var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/LinkWorkerSubmission/site`.
+            public var site: Components.Schemas.SiteCode
+            /// - Remark: Generated from `#/components/schemas/LinkWorkerSubmission/languages`.
+            public var languages: [Components.Schemas.LanguageCode]
+            /// - Remark: Generated from `#/components/schemas/LinkWorkerSubmission/caseloadCapacity`.
+            public var caseloadCapacity: Swift.Int
+            /// Creates a new `LinkWorkerSubmission`.
+            ///
+            /// - Parameters:
+            ///   - name:
+            ///   - site:
+            ///   - languages:
+            ///   - caseloadCapacity:
+            public init(
+                name: Swift.String,
+                site: Components.Schemas.SiteCode,
+                languages: [Components.Schemas.LanguageCode],
+                caseloadCapacity: Swift.Int
+            ) {
+                self.name = name
+                self.site = site
+                self.languages = languages
+                self.caseloadCapacity = caseloadCapacity
+            }
+            public enum CodingKeys: String, CodingKey {
+                case name
+                case site
+                case languages
+                case caseloadCapacity
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/LinkWorker`.
+        public struct LinkWorker: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/LinkWorker/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/LinkWorker/name`.
+            public var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/LinkWorker/site`.
+            public var site: Swift.String
+            /// - Remark: Generated from `#/components/schemas/LinkWorker/languages`.
+            public var languages: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/LinkWorker/caseloadCapacity`.
+            public var caseloadCapacity: Swift.Int
+            /// Open referrals assigned to them; kept by the service.
+            ///
+            /// - Remark: Generated from `#/components/schemas/LinkWorker/currentCaseload`.
+            public var currentCaseload: Swift.Int
+            /// Creates a new `LinkWorker`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - name:
+            ///   - site:
+            ///   - languages:
+            ///   - caseloadCapacity:
+            ///   - currentCaseload: Open referrals assigned to them; kept by the service.
+            public init(
+                id: Swift.String,
+                name: Swift.String,
+                site: Swift.String,
+                languages: [Swift.String],
+                caseloadCapacity: Swift.Int,
+                currentCaseload: Swift.Int
+            ) {
+                self.id = id
+                self.name = name
+                self.site = site
+                self.languages = languages
+                self.caseloadCapacity = caseloadCapacity
+                self.currentCaseload = currentCaseload
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case name
+                case site
+                case languages
+                case caseloadCapacity
+                case currentCaseload
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RankedMatch`.
+        public struct RankedMatch: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RankedMatch/rank`.
+            public var rank: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/RankedMatch/resourceId`.
+            public var resourceId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/RankedMatch/score`.
+            public var score: Swift.Double
+            /// Why, in words a person reads ("speaks French", "1.2 km").
+            ///
+            /// - Remark: Generated from `#/components/schemas/RankedMatch/reasons`.
+            public var reasons: [Swift.String]
+            /// Creates a new `RankedMatch`.
+            ///
+            /// - Parameters:
+            ///   - rank:
+            ///   - resourceId:
+            ///   - score:
+            ///   - reasons: Why, in words a person reads ("speaks French", "1.2 km").
+            public init(
+                rank: Swift.Int,
+                resourceId: Swift.String,
+                score: Swift.Double,
+                reasons: [Swift.String]
+            ) {
+                self.rank = rank
+                self.resourceId = resourceId
+                self.score = score
+                self.reasons = reasons
+            }
+            public enum CodingKeys: String, CodingKey {
+                case rank
+                case resourceId
+                case score
+                case reasons
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/MatchList`.
+        public struct MatchList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/MatchList/referralId`.
+            public var referralId: Swift.String
+            /// The assigned link worker, once there is one.
+            ///
+            /// - Remark: Generated from `#/components/schemas/MatchList/linkWorkerId`.
+            public var linkWorkerId: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/MatchList/matches`.
+            public var matches: [Components.Schemas.RankedMatch]
+            /// Creates a new `MatchList`.
+            ///
+            /// - Parameters:
+            ///   - referralId:
+            ///   - linkWorkerId: The assigned link worker, once there is one.
+            ///   - matches:
+            public init(
+                referralId: Swift.String,
+                linkWorkerId: Swift.String? = nil,
+                matches: [Components.Schemas.RankedMatch]
+            ) {
+                self.referralId = referralId
+                self.linkWorkerId = linkWorkerId
+                self.matches = matches
+            }
+            public enum CodingKeys: String, CodingKey {
+                case referralId
+                case linkWorkerId
+                case matches
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Rematch`.
+        public struct Rematch: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Rematch/referralId`.
+            public var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Rematch/referralVersion`.
+            public var referralVersion: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Rematch/matches`.
+            public var matches: [Components.Schemas.RankedMatch]
+            /// - Remark: Generated from `#/components/schemas/Rematch/proposedAt`.
+            public var proposedAt: Foundation.Date
+            /// Creates a new `Rematch`.
+            ///
+            /// - Parameters:
+            ///   - referralId:
+            ///   - referralVersion:
+            ///   - matches:
+            ///   - proposedAt:
+            public init(
+                referralId: Swift.String,
+                referralVersion: Swift.Int,
+                matches: [Components.Schemas.RankedMatch],
+                proposedAt: Foundation.Date
+            ) {
+                self.referralId = referralId
+                self.referralVersion = referralVersion
+                self.matches = matches
+                self.proposedAt = proposedAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case referralId
+                case referralVersion
+                case matches
+                case proposedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ConnectionStatus`.
+        @frozen public enum ConnectionStatus: String, Codable, Hashable, Sendable, CaseIterable {
+            case proposed = "proposed"
+            case accepted = "accepted"
+            case enrolled = "enrolled"
+            case attended = "attended"
+            case dropped = "dropped"
+            case declined = "declined"
+        }
+        /// Members not listed are ignored.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ConnectionProposal`.
+        public struct ConnectionProposal: Codable, Hashable, Sendable {
+            /// An active resource with a seat left.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ConnectionProposal/resourceId`.
+            public var resourceId: Swift.String
+            /// Creates a new `ConnectionProposal`.
+            ///
+            /// - Parameters:
+            ///   - resourceId: An active resource with a seat left.
+            public init(resourceId: Swift.String) {
+                self.resourceId = resourceId
+            }
+            public enum CodingKeys: String, CodingKey {
+                case resourceId
+            }
+        }
+        /// The connection's next status. proposed → accepted | declined | dropped; accepted → enrolled | declined | dropped; enrolled → attended | dropped; attended → attended | dropped.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ConnectionChange`.
+        public struct ConnectionChange: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ConnectionChange/value1`.
+            public struct Value1Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/ConnectionChange/value1/status`.
+                public var status: OpenAPIRuntime.OpenAPIValueContainer?
+                /// Creates a new `Value1Payload`.
+                ///
+                /// - Parameters:
+                ///   - status:
+                public init(status: OpenAPIRuntime.OpenAPIValueContainer? = nil) {
+                    self.status = status
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case status
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/ConnectionChange/value1`.
+            public var value1: Components.Schemas.ConnectionChange.Value1Payload?
+            /// - Remark: Generated from `#/components/schemas/ConnectionChange/value2`.
+            public struct Value2Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/ConnectionChange/value2/status`.
+                public var status: OpenAPIRuntime.OpenAPIValueContainer?
+                /// - Remark: Generated from `#/components/schemas/ConnectionChange/value2/reason`.
+                public var reason: Swift.String
+                /// Creates a new `Value2Payload`.
+                ///
+                /// - Parameters:
+                ///   - status:
+                ///   - reason:
+                public init(
+                    status: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                    reason: Swift.String
+                ) {
+                    self.status = status
+                    self.reason = reason
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case status
+                    case reason
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/ConnectionChange/value2`.
+            public var value2: Components.Schemas.ConnectionChange.Value2Payload?
+            /// Creates a new `ConnectionChange`.
+            ///
+            /// - Parameters:
+            ///   - value1:
+            ///   - value2:
+            public init(
+                value1: Components.Schemas.ConnectionChange.Value1Payload? = nil,
+                value2: Components.Schemas.ConnectionChange.Value2Payload? = nil
+            ) {
+                self.value1 = value1
+                self.value2 = value2
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                var errors: [any Swift.Error] = []
+                do {
+                    self.value1 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value2 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                    [
+                        self.value1,
+                        self.value2
+                    ],
+                    type: Self.self,
+                    codingPath: decoder.codingPath,
+                    errors: errors
+                )
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                try self.value1?.encode(to: encoder)
+                try self.value2?.encode(to: encoder)
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Connection`.
+        public struct Connection: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Connection/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Connection/referralId`.
+            public var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Connection/resourceId`.
+            public var resourceId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Connection/status`.
+            public var status: Components.Schemas.ConnectionStatus
+            /// - Remark: Generated from `#/components/schemas/Connection/reason`.
+            public var reason: Swift.String?
+            /// Creates a new `Connection`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - referralId:
+            ///   - resourceId:
+            ///   - status:
+            ///   - reason:
+            public init(
+                id: Swift.String,
+                referralId: Swift.String,
+                resourceId: Swift.String,
+                status: Components.Schemas.ConnectionStatus,
+                reason: Swift.String? = nil
+            ) {
+                self.id = id
+                self.referralId = referralId
+                self.resourceId = resourceId
+                self.status = status
+                self.reason = reason
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case referralId
+                case resourceId
+                case status
+                case reason
+            }
+        }
+        /// HSDS tables as CSV texts.
+        ///
+        /// - Remark: Generated from `#/components/schemas/CatalogueTables`.
+        public struct CatalogueTables: Codable, Hashable, Sendable {
+            /// CSV text by file name (services.csv) or table name (services); the services table is required. Files that are not tables of the import are reported and left out.
+            ///
+            /// - Remark: Generated from `#/components/schemas/CatalogueTables/tables`.
+            public struct TablesPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/CatalogueTables/tables/value1`.
+                public struct Value1Payload: Codable, Hashable, Sendable {
+                    /// Creates a new `Value1Payload`.
+                    public init() {}
+                }
+                /// - Remark: Generated from `#/components/schemas/CatalogueTables/tables/value1`.
+                public var value1: Components.Schemas.CatalogueTables.TablesPayload.Value1Payload?
+                /// - Remark: Generated from `#/components/schemas/CatalogueTables/tables/value2`.
+                public struct Value2Payload: Codable, Hashable, Sendable {
+                    /// Creates a new `Value2Payload`.
+                    public init() {}
+                }
+                /// - Remark: Generated from `#/components/schemas/CatalogueTables/tables/value2`.
+                public var value2: Components.Schemas.CatalogueTables.TablesPayload.Value2Payload?
+                /// Creates a new `TablesPayload`.
+                ///
+                /// - Parameters:
+                ///   - value1:
+                ///   - value2:
+                public init(
+                    value1: Components.Schemas.CatalogueTables.TablesPayload.Value1Payload? = nil,
+                    value2: Components.Schemas.CatalogueTables.TablesPayload.Value2Payload? = nil
+                ) {
+                    self.value1 = value1
+                    self.value2 = value2
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    var errors: [any Swift.Error] = []
+                    do {
+                        self.value1 = try .init(from: decoder)
+                    } catch {
+                        errors.append(error)
+                    }
+                    do {
+                        self.value2 = try .init(from: decoder)
+                    } catch {
+                        errors.append(error)
+                    }
+                    try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                        [
+                            self.value1,
+                            self.value2
+                        ],
+                        type: Self.self,
+                        codingPath: decoder.codingPath,
+                        errors: errors
+                    )
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try self.value1?.encode(to: encoder)
+                    try self.value2?.encode(to: encoder)
+                }
+            }
+            /// CSV text by file name (services.csv) or table name (services); the services table is required. Files that are not tables of the import are reported and left out.
+            ///
+            /// - Remark: Generated from `#/components/schemas/CatalogueTables/tables`.
+            public var tables: Components.Schemas.CatalogueTables.TablesPayload
+            /// Creates a new `CatalogueTables`.
+            ///
+            /// - Parameters:
+            ///   - tables: CSV text by file name (services.csv) or table name (services); the services table is required. Files that are not tables of the import are reported and left out.
+            public init(tables: Components.Schemas.CatalogueTables.TablesPayload) {
+                self.tables = tables
+            }
+            public enum CodingKeys: String, CodingKey {
+                case tables
+            }
+        }
+        /// HSDS 3 service records (organization, locations, phones, taxonomy terms nested).
+        ///
+        /// - Remark: Generated from `#/components/schemas/HSDSServiceRecords`.
+        public typealias HSDSServiceRecords = [OpenAPIRuntime.OpenAPIObjectContainer]
+        /// HSDS 3 service records as an API page.
+        ///
+        /// - Remark: Generated from `#/components/schemas/HSDSServicePage`.
+        public struct HSDSServicePage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/HSDSServicePage/contents`.
+            public var contents: [OpenAPIRuntime.OpenAPIObjectContainer]
+            /// Creates a new `HSDSServicePage`.
+            ///
+            /// - Parameters:
+            ///   - contents:
+            public init(contents: [OpenAPIRuntime.OpenAPIObjectContainer]) {
+                self.contents = contents
+            }
+            public enum CodingKeys: String, CodingKey {
+                case contents
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ImportIssue`.
+        public struct ImportIssue: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ImportIssue/file`.
+            public var file: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ImportIssue/row`.
+            public var row: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ImportIssue/reason`.
+            public var reason: Swift.String
+            /// Creates a new `ImportIssue`.
+            ///
+            /// - Parameters:
+            ///   - file:
+            ///   - row:
+            ///   - reason:
+            public init(
+                file: Swift.String,
+                row: Swift.Int,
+                reason: Swift.String
+            ) {
+                self.file = file
+                self.row = row
+                self.reason = reason
+            }
+            public enum CodingKeys: String, CodingKey {
+                case file
+                case row
+                case reason
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ImportReport`.
+        public struct ImportReport: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ImportReport/created`.
+            public var created: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ImportReport/updated`.
+            public var updated: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ImportReport/uncategorised`.
+            public var uncategorised: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ImportReport/skipped`.
+            public var skipped: [Components.Schemas.ImportIssue]
+            /// - Remark: Generated from `#/components/schemas/ImportReport/needsReview`.
+            public var needsReview: [Components.Schemas.ImportIssue]
+            /// - Remark: Generated from `#/components/schemas/ImportReport/CategorisedPayload`.
+            public struct CategorisedPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/ImportReport/CategorisedPayload/service`.
+                public var service: Swift.String
+                /// - Remark: Generated from `#/components/schemas/ImportReport/CategorisedPayload/row`.
+                public var row: Swift.Int
+                /// - Remark: Generated from `#/components/schemas/ImportReport/CategorisedPayload/categories`.
+                public var categories: [Swift.String]
+                /// - Remark: Generated from `#/components/schemas/ImportReport/CategorisedPayload/rules`.
+                public var rules: [Swift.String]
+                /// Creates a new `CategorisedPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - service:
+                ///   - row:
+                ///   - categories:
+                ///   - rules:
+                public init(
+                    service: Swift.String,
+                    row: Swift.Int,
+                    categories: [Swift.String],
+                    rules: [Swift.String]
+                ) {
+                    self.service = service
+                    self.row = row
+                    self.categories = categories
+                    self.rules = rules
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case service
+                    case row
+                    case categories
+                    case rules
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/ImportReport/categorised`.
+            public typealias CategorisedPayload = [Components.Schemas.ImportReport.CategorisedPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/ImportReport/categorised`.
+            public var categorised: Components.Schemas.ImportReport.CategorisedPayload
+            /// Creates a new `ImportReport`.
+            ///
+            /// - Parameters:
+            ///   - created:
+            ///   - updated:
+            ///   - uncategorised:
+            ///   - skipped:
+            ///   - needsReview:
+            ///   - categorised:
+            public init(
+                created: Swift.Int,
+                updated: Swift.Int,
+                uncategorised: Swift.Int,
+                skipped: [Components.Schemas.ImportIssue],
+                needsReview: [Components.Schemas.ImportIssue],
+                categorised: Components.Schemas.ImportReport.CategorisedPayload
+            ) {
+                self.created = created
+                self.updated = updated
+                self.uncategorised = uncategorised
+                self.skipped = skipped
+                self.needsReview = needsReview
+                self.categorised = categorised
+            }
+            public enum CodingKeys: String, CodingKey {
+                case created
+                case updated
+                case uncategorised
+                case skipped
+                case needsReview
+                case categorised
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ReviewItem`.
+        public struct ReviewItem: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ReviewItem/resourceId`.
+            public var resourceId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ReviewItem/serviceId`.
+            public var serviceId: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/ReviewItem/name`.
+            public var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ReviewItem/organisation`.
+            public var organisation: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ReviewItem/active`.
+            public var active: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/ReviewItem/uncategorised`.
+            public var uncategorised: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/ReviewItem/placeholderOrganisation`.
+            public var placeholderOrganisation: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/ReviewItem/unreadLanguages`.
+            public var unreadLanguages: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/ReviewItem/reasons`.
+            public var reasons: [Swift.String]
+            /// Creates a new `ReviewItem`.
+            ///
+            /// - Parameters:
+            ///   - resourceId:
+            ///   - serviceId:
+            ///   - name:
+            ///   - organisation:
+            ///   - active:
+            ///   - uncategorised:
+            ///   - placeholderOrganisation:
+            ///   - unreadLanguages:
+            ///   - reasons:
+            public init(
+                resourceId: Swift.String,
+                serviceId: Swift.String? = nil,
+                name: Swift.String,
+                organisation: Swift.String,
+                active: Swift.Bool,
+                uncategorised: Swift.Bool,
+                placeholderOrganisation: Swift.Bool,
+                unreadLanguages: [Swift.String],
+                reasons: [Swift.String]
+            ) {
+                self.resourceId = resourceId
+                self.serviceId = serviceId
+                self.name = name
+                self.organisation = organisation
+                self.active = active
+                self.uncategorised = uncategorised
+                self.placeholderOrganisation = placeholderOrganisation
+                self.unreadLanguages = unreadLanguages
+                self.reasons = reasons
+            }
+            public enum CodingKeys: String, CodingKey {
+                case resourceId
+                case serviceId
+                case name
+                case organisation
+                case active
+                case uncategorised
+                case placeholderOrganisation
+                case unreadLanguages
+                case reasons
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ReviewPage`.
+        public struct ReviewPage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ReviewPage/resources`.
+            public var resources: [Components.Schemas.ReviewItem]
+            /// Pass as after= for the next page; absent on the last.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ReviewPage/next`.
+            public var next: Swift.String?
+            /// Creates a new `ReviewPage`.
+            ///
+            /// - Parameters:
+            ///   - resources:
+            ///   - next: Pass as after= for the next page; absent on the last.
+            public init(
+                resources: [Components.Schemas.ReviewItem],
+                next: Swift.String? = nil
+            ) {
+                self.resources = resources
+                self.next = next
+            }
+            public enum CodingKeys: String, CodingKey {
+                case resources
+                case next
+            }
+        }
         /// An RFC 9457 problem detail.
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.

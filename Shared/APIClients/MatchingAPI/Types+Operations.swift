@@ -20,11 +20,51 @@ public import struct Foundation.Date
 public enum Operations {
     /// Search the catalogue
     ///
+    /// Link workers, coordinators and services search the whole catalogue (at most 500 resources, by name).
+    ///
     /// - Remark: HTTP `GET /v1/resources`.
     /// - Remark: Generated from `#/paths//v1/resources/get(searchResources)`.
     public enum SearchResources {
         public static let id: Swift.String = "searchResources"
         public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/resources/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// Only resources serving this need.
+                ///
+                /// - Remark: Generated from `#/paths/v1/resources/GET/query/category`.
+                public var category: Components.Schemas.NeedCategoryCode?
+                /// Only resources in this language.
+                ///
+                /// - Remark: Generated from `#/paths/v1/resources/GET/query/language`.
+                public var language: Components.Schemas.LanguageCode?
+                /// latitude,longitude: only resources with coordinates within radius_km of it.
+                ///
+                /// - Remark: Generated from `#/paths/v1/resources/GET/query/near`.
+                public var near: Swift.String?
+                /// With near: the radius in kilometres.
+                ///
+                /// - Remark: Generated from `#/paths/v1/resources/GET/query/radius_km`.
+                public var radiusKm: Swift.Double?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - category: Only resources serving this need.
+                ///   - language: Only resources in this language.
+                ///   - near: latitude,longitude: only resources with coordinates within radius_km of it.
+                ///   - radiusKm: With near: the radius in kilometres.
+                public init(
+                    category: Components.Schemas.NeedCategoryCode? = nil,
+                    language: Components.Schemas.LanguageCode? = nil,
+                    near: Swift.String? = nil,
+                    radiusKm: Swift.Double? = nil
+                ) {
+                    self.category = category
+                    self.language = language
+                    self.near = near
+                    self.radiusKm = radiusKm
+                }
+            }
+            public var query: Operations.SearchResources.Input.Query
             /// - Remark: Generated from `#/paths/v1/resources/GET/header`.
             public struct Headers: Sendable, Hashable {
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SearchResources.AcceptableContentType>]
@@ -40,8 +80,13 @@ public enum Operations {
             /// Creates a new `Input`.
             ///
             /// - Parameters:
+            ///   - query:
             ///   - headers:
-            public init(headers: Operations.SearchResources.Input.Headers = .init()) {
+            public init(
+                query: Operations.SearchResources.Input.Query = .init(),
+                headers: Operations.SearchResources.Input.Headers = .init()
+            ) {
+                self.query = query
                 self.headers = headers
             }
         }
@@ -50,12 +95,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/resources/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/resources/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json([Components.Schemas.Resource])
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: [Components.Schemas.Resource] {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -74,7 +119,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// The resources found.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/get(searchResources)/responses/200`.
             ///
@@ -143,6 +188,29 @@ public enum Operations {
                     }
                 }
             }
+            /// One or more fields failed validation; errors lists each with its pointer.
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/get(searchResources)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.ValidationFailed)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.ValidationFailed {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// A dependency (the database) is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/get(searchResources)/responses/503`.
@@ -205,6 +273,8 @@ public enum Operations {
     }
     /// Add a community resource
     ///
+    /// Coordinators and services add a resource to the network-wide catalogue; it has at least one need category.
+    ///
     /// - Remark: HTTP `POST /v1/resources`.
     /// - Remark: Generated from `#/paths//v1/resources/post(createResource)`.
     public enum CreateResource {
@@ -225,7 +295,7 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/resources/POST/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/resources/POST/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Components.Schemas.ResourceSubmission)
             }
             public var body: Operations.CreateResource.Input.Body
             /// Creates a new `Input`.
@@ -243,15 +313,31 @@ public enum Operations {
         }
         @frozen public enum Output: Sendable, Hashable {
             public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/resources/POST/responses/201/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Where the created resource lives.
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/resources/POST/responses/201/headers/Location`.
+                    public var location: Components.Headers.Location?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: Where the created resource lives.
+                    public init(location: Components.Headers.Location? = nil) {
+                        self.location = location
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.CreateResource.Output.Created.Headers
                 /// - Remark: Generated from `#/paths/v1/resources/POST/responses/201/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/resources/POST/responses/201/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.Resource)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.Resource {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -265,12 +351,17 @@ public enum Operations {
                 /// Creates a new `Created`.
                 ///
                 /// - Parameters:
+                ///   - headers: Received HTTP response headers
                 ///   - body: Received HTTP response body
-                public init(body: Operations.CreateResource.Output.Created.Body) {
+                public init(
+                    headers: Operations.CreateResource.Output.Created.Headers = .init(),
+                    body: Operations.CreateResource.Output.Created.Body
+                ) {
+                    self.headers = headers
                     self.body = body
                 }
             }
-            /// Done.
+            /// Created.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/post(createResource)/responses/201`.
             ///
@@ -362,6 +453,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The body is larger than 1 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/post(createResource)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// One or more fields failed validation; errors lists each with its pointer.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/post(createResource)/responses/422`.
@@ -447,6 +561,8 @@ public enum Operations {
     }
     /// Read a community resource
     ///
+    /// Link workers, coordinators and services read any resource, active or not.
+    ///
     /// - Remark: HTTP `GET /v1/resources/{id}`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/get(getResource)`.
     public enum GetResource {
@@ -454,12 +570,14 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/resources/{id}/GET/path`.
             public struct Path: Sendable, Hashable {
+                /// The resource id (case-insensitive); anything else is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/resources/{id}/GET/path/id`.
                 public var id: Swift.String
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
+                ///   - id: The resource id (case-insensitive); anything else is 404.
                 public init(id: Swift.String) {
                     self.id = id
                 }
@@ -495,12 +613,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/resources/{id}/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/resources/{id}/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.Resource)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.Resource {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -519,7 +637,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// The resource.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/{id}/get(getResource)/responses/200`.
             ///
@@ -671,7 +789,9 @@ public enum Operations {
             }
         }
     }
-    /// Replace a community resource
+    /// Create or replace a community resource
+    ///
+    /// Coordinators and services write the resource under this id: 201 when it is new, 200 when it replaced one. The edit settles what an import left to review. Seats taken are kept.
     ///
     /// - Remark: HTTP `PUT /v1/resources/{id}`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/put(replaceResource)`.
@@ -680,12 +800,14 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/resources/{id}/PUT/path`.
             public struct Path: Sendable, Hashable {
+                /// The resource id (case-insensitive); anything else is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/resources/{id}/PUT/path/id`.
                 public var id: Swift.String
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
+                ///   - id: The resource id (case-insensitive); anything else is 404.
                 public init(id: Swift.String) {
                     self.id = id
                 }
@@ -706,7 +828,7 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/resources/{id}/PUT/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/resources/{id}/PUT/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Components.Schemas.ResourceSubmission)
             }
             public var body: Operations.ReplaceResource.Input.Body
             /// Creates a new `Input`.
@@ -730,12 +852,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/resources/{id}/PUT/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/resources/{id}/PUT/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.Resource)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.Resource {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -754,7 +876,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// Replaced.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/{id}/put(replaceResource)/responses/200`.
             ///
@@ -772,6 +894,57 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/resources/{id}/PUT/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/resources/{id}/PUT/responses/201/content/application\/json`.
+                    case json(Components.Schemas.Resource)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Resource {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ReplaceResource.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ReplaceResource.Output.Created.Body) {
+                    self.body = body
+                }
+            }
+            /// Created under this id.
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/put(replaceResource)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.ReplaceResource.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.ReplaceResource.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
                             response: self
                         )
                     }
@@ -869,6 +1042,80 @@ public enum Operations {
                     }
                 }
             }
+            public struct Conflict: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/resources/{id}/PUT/responses/409/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/resources/{id}/PUT/responses/409/content/application\/problem+json`.
+                    case applicationProblemJson(Components.Schemas.Problem)
+                    /// The associated value of the enum case if `self` is `.applicationProblemJson`.
+                    ///
+                    /// - Throws: An error if `self` is not `.applicationProblemJson`.
+                    /// - SeeAlso: `.applicationProblemJson`.
+                    public var applicationProblemJson: Components.Schemas.Problem {
+                        get throws {
+                            switch self {
+                            case let .applicationProblemJson(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ReplaceResource.Output.Conflict.Body
+                /// Creates a new `Conflict`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ReplaceResource.Output.Conflict.Body) {
+                    self.body = body
+                }
+            }
+            /// Fewer seats than its connections hold.
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/put(replaceResource)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Operations.ReplaceResource.Output.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Operations.ReplaceResource.Output.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The body is larger than 1 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/put(replaceResource)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// One or more fields failed validation; errors lists each with its pointer.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/{id}/put(replaceResource)/responses/422`.
@@ -954,6 +1201,8 @@ public enum Operations {
     }
     /// Deactivate a community resource
     ///
+    /// Coordinators and services take a resource out of matching and connections; it stays readable.
+    ///
     /// - Remark: HTTP `POST /v1/resources/{id}/deactivate`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/deactivate/post(deactivateResource)`.
     public enum DeactivateResource {
@@ -961,12 +1210,14 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/resources/{id}/deactivate/POST/path`.
             public struct Path: Sendable, Hashable {
+                /// The resource id (case-insensitive); anything else is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/resources/{id}/deactivate/POST/path/id`.
                 public var id: Swift.String
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
+                ///   - id: The resource id (case-insensitive); anything else is 404.
                 public init(id: Swift.String) {
                     self.id = id
                 }
@@ -1002,13 +1253,13 @@ public enum Operations {
                 /// Creates a new `NoContent`.
                 public init() {}
             }
-            /// Done.
+            /// Deactivated (or already inactive).
             ///
             /// - Remark: Generated from `#/paths//v1/resources/{id}/deactivate/post(deactivateResource)/responses/204`.
             ///
             /// HTTP response code: `204 noContent`.
             case noContent(Operations.DeactivateResource.Output.NoContent)
-            /// Done.
+            /// Deactivated (or already inactive).
             ///
             /// - Remark: Generated from `#/paths//v1/resources/{id}/deactivate/post(deactivateResource)/responses/204`.
             ///
@@ -1156,7 +1407,9 @@ public enum Operations {
             }
         }
     }
-    /// Register or update a link worker
+    /// Create or replace a link worker
+    ///
+    /// Coordinators and services write a link worker under this id; the current caseload is the service's count and is kept.
     ///
     /// - Remark: HTTP `PUT /v1/link-workers/{id}`.
     /// - Remark: Generated from `#/paths//v1/link-workers/{id}/put(saveLinkWorker)`.
@@ -1165,12 +1418,14 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/link-workers/{id}/PUT/path`.
             public struct Path: Sendable, Hashable {
+                /// The link worker id (case-insensitive); anything else is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/link-workers/{id}/PUT/path/id`.
                 public var id: Swift.String
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
+                ///   - id: The link worker id (case-insensitive); anything else is 404.
                 public init(id: Swift.String) {
                     self.id = id
                 }
@@ -1191,7 +1446,7 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/link-workers/{id}/PUT/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/link-workers/{id}/PUT/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Components.Schemas.LinkWorkerSubmission)
             }
             public var body: Operations.SaveLinkWorker.Input.Body
             /// Creates a new `Input`.
@@ -1215,12 +1470,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/link-workers/{id}/PUT/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/link-workers/{id}/PUT/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.LinkWorker)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.LinkWorker {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1239,7 +1494,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// Saved.
             ///
             /// - Remark: Generated from `#/paths//v1/link-workers/{id}/put(saveLinkWorker)/responses/200`.
             ///
@@ -1354,6 +1609,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The body is larger than 1 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/link-workers/{id}/put(saveLinkWorker)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// One or more fields failed validation; errors lists each with its pointer.
             ///
             /// - Remark: Generated from `#/paths//v1/link-workers/{id}/put(saveLinkWorker)/responses/422`.
@@ -1439,6 +1717,8 @@ public enum Operations {
     }
     /// Import an HSDS directory
     ///
+    /// Coordinators and services import an Open Referral HSDS directory (up to 64 MiB): a zip data package, HSDS tables as CSV texts, or HSDS 3 service records. Resources are matched by the directory's service id, created or updated; rows that cannot be read are reported, not imported.
+    ///
     /// - Remark: HTTP `POST /v1/catalogue/imports`.
     /// - Remark: Generated from `#/paths//v1/catalogue/imports/post(importCatalogue)`.
     public enum ImportCatalogue {
@@ -1458,8 +1738,69 @@ public enum Operations {
             public var headers: Operations.ImportCatalogue.Input.Headers
             /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/json/value1`.
+                    public var value1: Components.Schemas.CatalogueTables?
+                    /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/json/value2`.
+                    public var value2: Components.Schemas.HSDSServiceRecords?
+                    /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/json/value3`.
+                    public var value3: Components.Schemas.HSDSServicePage?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - value1:
+                    ///   - value2:
+                    ///   - value3:
+                    public init(
+                        value1: Components.Schemas.CatalogueTables? = nil,
+                        value2: Components.Schemas.HSDSServiceRecords? = nil,
+                        value3: Components.Schemas.HSDSServicePage? = nil
+                    ) {
+                        self.value1 = value1
+                        self.value2 = value2
+                        self.value3 = value3
+                    }
+                    public init(from decoder: any Swift.Decoder) throws {
+                        var errors: [any Swift.Error] = []
+                        do {
+                            self.value1 = try .init(from: decoder)
+                        } catch {
+                            errors.append(error)
+                        }
+                        do {
+                            self.value2 = try decoder.decodeFromSingleValueContainer()
+                        } catch {
+                            errors.append(error)
+                        }
+                        do {
+                            self.value3 = try .init(from: decoder)
+                        } catch {
+                            errors.append(error)
+                        }
+                        try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                            [
+                                self.value1,
+                                self.value2,
+                                self.value3
+                            ],
+                            type: Self.self,
+                            codingPath: decoder.codingPath,
+                            errors: errors
+                        )
+                    }
+                    public func encode(to encoder: any Swift.Encoder) throws {
+                        try encoder.encodeFirstNonNilValueToSingleValueContainer([
+                            self.value2
+                        ])
+                        try self.value1?.encode(to: encoder)
+                        try self.value3?.encode(to: encoder)
+                    }
+                }
                 /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Operations.ImportCatalogue.Input.Body.JsonPayload)
+                /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/content/application\/zip`.
+                case applicationZip(OpenAPIRuntime.HTTPBody)
             }
             public var body: Operations.ImportCatalogue.Input.Body
             /// Creates a new `Input`.
@@ -1480,12 +1821,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.ImportReport)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.ImportReport {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1504,7 +1845,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// What was imported, skipped and left to review.
             ///
             /// - Remark: Generated from `#/paths//v1/catalogue/imports/post(importCatalogue)/responses/200`.
             ///
@@ -1596,6 +1937,57 @@ public enum Operations {
                     }
                 }
             }
+            public struct ContentTooLarge: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/responses/413/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/responses/413/content/application\/problem+json`.
+                    case applicationProblemJson(Components.Schemas.Problem)
+                    /// The associated value of the enum case if `self` is `.applicationProblemJson`.
+                    ///
+                    /// - Throws: An error if `self` is not `.applicationProblemJson`.
+                    /// - SeeAlso: `.applicationProblemJson`.
+                    public var applicationProblemJson: Components.Schemas.Problem {
+                        get throws {
+                            switch self {
+                            case let .applicationProblemJson(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ImportCatalogue.Output.ContentTooLarge.Body
+                /// Creates a new `ContentTooLarge`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ImportCatalogue.Output.ContentTooLarge.Body) {
+                    self.body = body
+                }
+            }
+            /// The upload is larger than 64 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/catalogue/imports/post(importCatalogue)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Operations.ImportCatalogue.Output.ContentTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Operations.ImportCatalogue.Output.ContentTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// One or more fields failed validation; errors lists each with its pointer.
             ///
             /// - Remark: Generated from `#/paths//v1/catalogue/imports/post(importCatalogue)/responses/422`.
@@ -1681,11 +2073,72 @@ public enum Operations {
     }
     /// Export the catalogue as HSDS
     ///
+    /// Coordinators and services export the whole catalogue in what the import takes: CSV tables as JSON (default), one table as CSV, a zip data package or HSDS 3 records.
+    ///
     /// - Remark: HTTP `GET /v1/catalogue/export`.
     /// - Remark: Generated from `#/paths//v1/catalogue/export/get(exportCatalogue)`.
     public enum ExportCatalogue {
         public static let id: Swift.String = "exportCatalogue"
         public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/query/format`.
+                @frozen public enum FormatPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case tables = "tables"
+                    case zip = "zip"
+                    case hsdsJson = "hsds-json"
+                }
+                /// tables: {"tables": {file: CSV}} (or, with table, that CSV); zip: a data package; hsds-json: {"contents": [service records]}.
+                ///
+                /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/query/format`.
+                public var format: Operations.ExportCatalogue.Input.Query.FormatPayload?
+                /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/query/table`.
+                @frozen public enum TablePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case organizations = "organizations"
+                    case services = "services"
+                    case locations = "locations"
+                    case servicesAtLocation = "services_at_location"
+                    case physicalAddresses = "physical_addresses"
+                    case phones = "phones"
+                    case languages = "languages"
+                    case regularSchedules = "regular_schedules"
+                    case eligibility = "eligibility"
+                    case taxonomy = "taxonomy"
+                    case servicesTaxonomy = "services_taxonomy"
+                    case accessibilityForDisabilities = "accessibility_for_disabilities"
+                    case serviceArea = "service_area"
+                    case organizations_csv = "organizations.csv"
+                    case services_csv = "services.csv"
+                    case locations_csv = "locations.csv"
+                    case servicesAtLocation_csv = "services_at_location.csv"
+                    case physicalAddresses_csv = "physical_addresses.csv"
+                    case phones_csv = "phones.csv"
+                    case languages_csv = "languages.csv"
+                    case regularSchedules_csv = "regular_schedules.csv"
+                    case eligibility_csv = "eligibility.csv"
+                    case taxonomy_csv = "taxonomy.csv"
+                    case servicesTaxonomy_csv = "services_taxonomy.csv"
+                    case accessibilityForDisabilities_csv = "accessibility_for_disabilities.csv"
+                    case serviceArea_csv = "service_area.csv"
+                }
+                /// With format=tables: only this table, as text/csv (checked, and ignored, with the other formats).
+                ///
+                /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/query/table`.
+                public var table: Operations.ExportCatalogue.Input.Query.TablePayload?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - format: tables: {"tables": {file: CSV}} (or, with table, that CSV); zip: a data package; hsds-json: {"contents": [service records]}.
+                ///   - table: With format=tables: only this table, as text/csv (checked, and ignored, with the other formats).
+                public init(
+                    format: Operations.ExportCatalogue.Input.Query.FormatPayload? = nil,
+                    table: Operations.ExportCatalogue.Input.Query.TablePayload? = nil
+                ) {
+                    self.format = format
+                    self.table = table
+                }
+            }
+            public var query: Operations.ExportCatalogue.Input.Query
             /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/header`.
             public struct Headers: Sendable, Hashable {
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ExportCatalogue.AcceptableContentType>]
@@ -1701,26 +2154,168 @@ public enum Operations {
             /// Creates a new `Input`.
             ///
             /// - Parameters:
+            ///   - query:
             ///   - headers:
-            public init(headers: Operations.ExportCatalogue.Input.Headers = .init()) {
+            public init(
+                query: Operations.ExportCatalogue.Input.Query = .init(),
+                headers: Operations.ExportCatalogue.Input.Headers = .init()
+            ) {
+                self.query = query
                 self.headers = headers
             }
         }
         @frozen public enum Output: Sendable, Hashable {
             public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// With format=zip: attachment; filename="catalogue.zip".
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/headers/Content-Disposition`.
+                    public var contentDisposition: Swift.String?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - contentDisposition: With format=zip: attachment; filename="catalogue.zip".
+                    public init(contentDisposition: Swift.String? = nil) {
+                        self.contentDisposition = contentDisposition
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ExportCatalogue.Output.Ok.Headers
                 /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/json/value1`.
+                        public struct Value1Payload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/json/value1/tables`.
+                            public struct TablesPayload: Codable, Hashable, Sendable {
+                                /// A container of undocumented properties.
+                                public var additionalProperties: [String: Swift.String]
+                                /// Creates a new `TablesPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - additionalProperties: A container of undocumented properties.
+                                public init(additionalProperties: [String: Swift.String] = .init()) {
+                                    self.additionalProperties = additionalProperties
+                                }
+                                public init(from decoder: any Swift.Decoder) throws {
+                                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                                }
+                                public func encode(to encoder: any Swift.Encoder) throws {
+                                    try encoder.encodeAdditionalProperties(additionalProperties)
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/json/value1/tables`.
+                            public var tables: Operations.ExportCatalogue.Output.Ok.Body.JsonPayload.Value1Payload.TablesPayload
+                            /// Creates a new `Value1Payload`.
+                            ///
+                            /// - Parameters:
+                            ///   - tables:
+                            public init(tables: Operations.ExportCatalogue.Output.Ok.Body.JsonPayload.Value1Payload.TablesPayload) {
+                                self.tables = tables
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case tables
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/json/value1`.
+                        public var value1: Operations.ExportCatalogue.Output.Ok.Body.JsonPayload.Value1Payload?
+                        /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/json/value2`.
+                        public var value2: Components.Schemas.HSDSServicePage?
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - value1:
+                        ///   - value2:
+                        public init(
+                            value1: Operations.ExportCatalogue.Output.Ok.Body.JsonPayload.Value1Payload? = nil,
+                            value2: Components.Schemas.HSDSServicePage? = nil
+                        ) {
+                            self.value1 = value1
+                            self.value2 = value2
+                        }
+                        public init(from decoder: any Swift.Decoder) throws {
+                            var errors: [any Swift.Error] = []
+                            do {
+                                self.value1 = try .init(from: decoder)
+                            } catch {
+                                errors.append(error)
+                            }
+                            do {
+                                self.value2 = try .init(from: decoder)
+                            } catch {
+                                errors.append(error)
+                            }
+                            try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                                [
+                                    self.value1,
+                                    self.value2
+                                ],
+                                type: Self.self,
+                                codingPath: decoder.codingPath,
+                                errors: errors
+                            )
+                        }
+                        public func encode(to encoder: any Swift.Encoder) throws {
+                            try self.value1?.encode(to: encoder)
+                            try self.value2?.encode(to: encoder)
+                        }
+                    }
                     /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Operations.ExportCatalogue.Output.Ok.Body.JsonPayload)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Operations.ExportCatalogue.Output.Ok.Body.JsonPayload {
                         get throws {
                             switch self {
                             case let .json(body):
                                 return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "application/json",
+                                    body: self
+                                )
+                            }
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/application\/zip`.
+                    case applicationZip(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.applicationZip`.
+                    ///
+                    /// - Throws: An error if `self` is not `.applicationZip`.
+                    /// - SeeAlso: `.applicationZip`.
+                    public var applicationZip: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .applicationZip(body):
+                                return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "application/zip",
+                                    body: self
+                                )
+                            }
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/text\/csv`.
+                    case csv(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.csv`.
+                    ///
+                    /// - Throws: An error if `self` is not `.csv`.
+                    /// - SeeAlso: `.csv`.
+                    public var csv: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .csv(body):
+                                return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "text/csv",
+                                    body: self
+                                )
                             }
                         }
                     }
@@ -1730,12 +2325,17 @@ public enum Operations {
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
+                ///   - headers: Received HTTP response headers
                 ///   - body: Received HTTP response body
-                public init(body: Operations.ExportCatalogue.Output.Ok.Body) {
+                public init(
+                    headers: Operations.ExportCatalogue.Output.Ok.Headers = .init(),
+                    body: Operations.ExportCatalogue.Output.Ok.Body
+                ) {
+                    self.headers = headers
                     self.body = body
                 }
             }
-            /// Done.
+            /// The catalogue.
             ///
             /// - Remark: Generated from `#/paths//v1/catalogue/export/get(exportCatalogue)/responses/200`.
             ///
@@ -1804,6 +2404,29 @@ public enum Operations {
                     }
                 }
             }
+            /// One or more fields failed validation; errors lists each with its pointer.
+            ///
+            /// - Remark: Generated from `#/paths//v1/catalogue/export/get(exportCatalogue)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.ValidationFailed)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.ValidationFailed {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// A dependency (the database) is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//v1/catalogue/export/get(exportCatalogue)/responses/503`.
@@ -1834,12 +2457,18 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case applicationZip
+            case csv
             case applicationProblemJson
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "application/zip":
+                    self = .applicationZip
+                case "text/csv":
+                    self = .csv
                 case "application/problem+json":
                     self = .applicationProblemJson
                 default:
@@ -1852,6 +2481,10 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .applicationZip:
+                    return "application/zip"
+                case .csv:
+                    return "text/csv"
                 case .applicationProblemJson:
                     return "application/problem+json"
                 }
@@ -1859,18 +2492,44 @@ public enum Operations {
             public static var allCases: [Self] {
                 [
                     .json,
+                    .applicationZip,
+                    .csv,
                     .applicationProblemJson
                 ]
             }
         }
     }
-    /// Resources waiting for a category
+    /// Resources waiting for a coordinator
+    ///
+    /// Coordinators and services list what imports left to decide: uncategorised resources, placeholder organisations, unread languages; by resource id.
     ///
     /// - Remark: HTTP `GET /v1/catalogue/review`.
     /// - Remark: Generated from `#/paths//v1/catalogue/review/get(reviewCatalogue)`.
     public enum ReviewCatalogue {
         public static let id: Swift.String = "reviewCatalogue"
         public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/catalogue/review/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/catalogue/review/GET/query/limit`.
+                public var limit: Swift.Int?
+                /// The previous page's next.
+                ///
+                /// - Remark: Generated from `#/paths/v1/catalogue/review/GET/query/after`.
+                public var after: Swift.String?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - limit:
+                ///   - after: The previous page's next.
+                public init(
+                    limit: Swift.Int? = nil,
+                    after: Swift.String? = nil
+                ) {
+                    self.limit = limit
+                    self.after = after
+                }
+            }
+            public var query: Operations.ReviewCatalogue.Input.Query
             /// - Remark: Generated from `#/paths/v1/catalogue/review/GET/header`.
             public struct Headers: Sendable, Hashable {
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ReviewCatalogue.AcceptableContentType>]
@@ -1886,8 +2545,13 @@ public enum Operations {
             /// Creates a new `Input`.
             ///
             /// - Parameters:
+            ///   - query:
             ///   - headers:
-            public init(headers: Operations.ReviewCatalogue.Input.Headers = .init()) {
+            public init(
+                query: Operations.ReviewCatalogue.Input.Query = .init(),
+                headers: Operations.ReviewCatalogue.Input.Headers = .init()
+            ) {
+                self.query = query
                 self.headers = headers
             }
         }
@@ -1896,12 +2560,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/catalogue/review/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/catalogue/review/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.ReviewPage)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.ReviewPage {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1920,7 +2584,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// One page.
             ///
             /// - Remark: Generated from `#/paths//v1/catalogue/review/get(reviewCatalogue)/responses/200`.
             ///
@@ -1989,6 +2653,29 @@ public enum Operations {
                     }
                 }
             }
+            /// One or more fields failed validation; errors lists each with its pointer.
+            ///
+            /// - Remark: Generated from `#/paths//v1/catalogue/review/get(reviewCatalogue)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.ValidationFailed)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.ValidationFailed {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// A dependency (the database) is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//v1/catalogue/review/get(reviewCatalogue)/responses/503`.
@@ -2051,6 +2738,8 @@ public enum Operations {
     }
     /// A referral's ranked matches
     ///
+    /// Link workers of the referral's site, coordinators and services read its ranked matches and assigned link worker; a referral matching has not received (or another site's) is 404.
+    ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/matches`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/matches/get(getMatches)`.
     public enum GetMatches {
@@ -2058,12 +2747,14 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/referrals/{id}/matches/GET/path`.
             public struct Path: Sendable, Hashable {
+                /// The referral id (case-insensitive); anything else is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/matches/GET/path/id`.
                 public var id: Swift.String
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
+                ///   - id: The referral id (case-insensitive); anything else is 404.
                 public init(id: Swift.String) {
                     self.id = id
                 }
@@ -2099,12 +2790,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/matches/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/referrals/{id}/matches/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.MatchList)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.MatchList {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -2123,7 +2814,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// The matches, best first.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/matches/get(getMatches)/responses/200`.
             ///
@@ -2277,6 +2968,8 @@ public enum Operations {
     }
     /// Rank a referral's matches again
     ///
+    /// Link workers of the referral's site, coordinators and services rank the catalogue again for the referral, replace its matches and publish them. With an Idempotency-Key a retry by the same caller gets the first answer (Idempotent-Replayed: true) and publishes nothing more; keys are the caller's own.
+    ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/rematch`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)`.
     public enum RematchReferral {
@@ -2284,12 +2977,14 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/referrals/{id}/rematch/POST/path`.
             public struct Path: Sendable, Hashable {
+                /// The referral id (case-insensitive); anything else is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/rematch/POST/path/id`.
                 public var id: Swift.String
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
+                ///   - id: The referral id (case-insensitive); anything else is 404.
                 public init(id: Swift.String) {
                     self.id = id
                 }
@@ -2297,12 +2992,21 @@ public enum Operations {
             public var path: Operations.RematchReferral.Input.Path
             /// - Remark: Generated from `#/paths/v1/referrals/{id}/rematch/POST/header`.
             public struct Headers: Sendable, Hashable {
+                /// Makes a retried rematch safe: 1 to 200 visible ASCII characters, scoped to the caller.
+                ///
+                /// - Remark: Generated from `#/paths/v1/referrals/{id}/rematch/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Swift.String?
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RematchReferral.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
+                ///   - idempotencyKey: Makes a retried rematch safe: 1 to 200 visible ASCII characters, scoped to the caller.
                 ///   - accept:
-                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RematchReferral.AcceptableContentType>] = .defaultValues()) {
+                public init(
+                    idempotencyKey: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RematchReferral.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
                     self.accept = accept
                 }
             }
@@ -2322,15 +3026,35 @@ public enum Operations {
         }
         @frozen public enum Output: Sendable, Hashable {
             public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/referrals/{id}/rematch/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/referrals/{id}/rematch/POST/responses/200/headers/Idempotent-Replayed`.
+                    @frozen public enum IdempotentReplayedPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                        case _true = "true"
+                    }
+                    /// true when this is the stored answer to an earlier request with the key.
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/referrals/{id}/rematch/POST/responses/200/headers/Idempotent-Replayed`.
+                    public var idempotentReplayed: Operations.RematchReferral.Output.Ok.Headers.IdempotentReplayedPayload?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - idempotentReplayed: true when this is the stored answer to an earlier request with the key.
+                    public init(idempotentReplayed: Operations.RematchReferral.Output.Ok.Headers.IdempotentReplayedPayload? = nil) {
+                        self.idempotentReplayed = idempotentReplayed
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.RematchReferral.Output.Ok.Headers
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/rematch/POST/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/referrals/{id}/rematch/POST/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.Rematch)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.Rematch {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -2344,12 +3068,17 @@ public enum Operations {
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
+                ///   - headers: Received HTTP response headers
                 ///   - body: Received HTTP response body
-                public init(body: Operations.RematchReferral.Output.Ok.Body) {
+                public init(
+                    headers: Operations.RematchReferral.Output.Ok.Headers = .init(),
+                    body: Operations.RematchReferral.Output.Ok.Body
+                ) {
+                    self.headers = headers
                     self.body = body
                 }
             }
-            /// Done.
+            /// The new matches (or, replayed, the first answer).
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)/responses/200`.
             ///
@@ -2441,6 +3170,29 @@ public enum Operations {
                     }
                 }
             }
+            /// One or more fields failed validation; errors lists each with its pointer.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.ValidationFailed)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.ValidationFailed {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// A dependency (the database) is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)/responses/503`.
@@ -2503,6 +3255,8 @@ public enum Operations {
     }
     /// Propose a connection to a resource
     ///
+    /// Link workers of the referral's site, coordinators and services connect the referral's client to an active resource, taking a seat. 404 when the referral or the resource is unknown (or the resource inactive); 409 when no seat is left.
+    ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/connections`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/post(proposeConnection)`.
     public enum ProposeConnection {
@@ -2510,12 +3264,14 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/referrals/{id}/connections/POST/path`.
             public struct Path: Sendable, Hashable {
+                /// The referral id (case-insensitive); anything else is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/connections/POST/path/id`.
                 public var id: Swift.String
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
+                ///   - id: The referral id (case-insensitive); anything else is 404.
                 public init(id: Swift.String) {
                     self.id = id
                 }
@@ -2536,7 +3292,7 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/referrals/{id}/connections/POST/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/connections/POST/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Components.Schemas.ConnectionProposal)
             }
             public var body: Operations.ProposeConnection.Input.Body
             /// Creates a new `Input`.
@@ -2557,15 +3313,31 @@ public enum Operations {
         }
         @frozen public enum Output: Sendable, Hashable {
             public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/referrals/{id}/connections/POST/responses/201/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Where the created resource lives.
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/referrals/{id}/connections/POST/responses/201/headers/Location`.
+                    public var location: Components.Headers.Location?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: Where the created resource lives.
+                    public init(location: Components.Headers.Location? = nil) {
+                        self.location = location
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ProposeConnection.Output.Created.Headers
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/connections/POST/responses/201/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/referrals/{id}/connections/POST/responses/201/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.Connection)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.Connection {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -2579,12 +3351,17 @@ public enum Operations {
                 /// Creates a new `Created`.
                 ///
                 /// - Parameters:
+                ///   - headers: Received HTTP response headers
                 ///   - body: Received HTTP response body
-                public init(body: Operations.ProposeConnection.Output.Created.Body) {
+                public init(
+                    headers: Operations.ProposeConnection.Output.Created.Headers = .init(),
+                    body: Operations.ProposeConnection.Output.Created.Body
+                ) {
+                    self.headers = headers
                     self.body = body
                 }
             }
-            /// Done.
+            /// Proposed.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/post(proposeConnection)/responses/201`.
             ///
@@ -2699,6 +3476,80 @@ public enum Operations {
                     }
                 }
             }
+            public struct Conflict: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/referrals/{id}/connections/POST/responses/409/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/referrals/{id}/connections/POST/responses/409/content/application\/problem+json`.
+                    case applicationProblemJson(Components.Schemas.Problem)
+                    /// The associated value of the enum case if `self` is `.applicationProblemJson`.
+                    ///
+                    /// - Throws: An error if `self` is not `.applicationProblemJson`.
+                    /// - SeeAlso: `.applicationProblemJson`.
+                    public var applicationProblemJson: Components.Schemas.Problem {
+                        get throws {
+                            switch self {
+                            case let .applicationProblemJson(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ProposeConnection.Output.Conflict.Body
+                /// Creates a new `Conflict`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ProposeConnection.Output.Conflict.Body) {
+                    self.body = body
+                }
+            }
+            /// The resource has no seat left.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/post(proposeConnection)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Operations.ProposeConnection.Output.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Operations.ProposeConnection.Output.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The body is larger than 1 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/post(proposeConnection)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// One or more fields failed validation; errors lists each with its pointer.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/post(proposeConnection)/responses/422`.
@@ -2784,6 +3635,8 @@ public enum Operations {
     }
     /// Move a connection on
     ///
+    /// Link workers of the referral's site, coordinators and services move a connection to its next status; ending it frees its seat. 409 (with allowedActions) when the current status does not allow that step.
+    ///
     /// - Remark: HTTP `PATCH /v1/connections/{id}`.
     /// - Remark: Generated from `#/paths//v1/connections/{id}/patch(changeConnection)`.
     public enum ChangeConnection {
@@ -2791,12 +3644,14 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/connections/{id}/PATCH/path`.
             public struct Path: Sendable, Hashable {
+                /// The connection id (case-insensitive); anything else is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/connections/{id}/PATCH/path/id`.
                 public var id: Swift.String
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
+                ///   - id: The connection id (case-insensitive); anything else is 404.
                 public init(id: Swift.String) {
                     self.id = id
                 }
@@ -2817,7 +3672,7 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/connections/{id}/PATCH/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/connections/{id}/PATCH/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Components.Schemas.ConnectionChange)
             }
             public var body: Operations.ChangeConnection.Input.Body
             /// Creates a new `Input`.
@@ -2841,12 +3696,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/connections/{id}/PATCH/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/connections/{id}/PATCH/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.Connection)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.Connection {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -2865,7 +3720,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// Changed.
             ///
             /// - Remark: Generated from `#/paths//v1/connections/{id}/patch(changeConnection)/responses/200`.
             ///
@@ -2975,6 +3830,80 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Conflict: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/connections/{id}/PATCH/responses/409/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/connections/{id}/PATCH/responses/409/content/application\/problem+json`.
+                    case applicationProblemJson(Components.Schemas.Problem)
+                    /// The associated value of the enum case if `self` is `.applicationProblemJson`.
+                    ///
+                    /// - Throws: An error if `self` is not `.applicationProblemJson`.
+                    /// - SeeAlso: `.applicationProblemJson`.
+                    public var applicationProblemJson: Components.Schemas.Problem {
+                        get throws {
+                            switch self {
+                            case let .applicationProblemJson(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ChangeConnection.Output.Conflict.Body
+                /// Creates a new `Conflict`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ChangeConnection.Output.Conflict.Body) {
+                    self.body = body
+                }
+            }
+            /// The connection's status does not allow this change; allowedActions lists what it does.
+            ///
+            /// - Remark: Generated from `#/paths//v1/connections/{id}/patch(changeConnection)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Operations.ChangeConnection.Output.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Operations.ChangeConnection.Output.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The body is larger than 1 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/connections/{id}/patch(changeConnection)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
                             response: self
                         )
                     }

@@ -20,65 +20,91 @@ public import struct Foundation.Date
 public protocol APIProtocol: Sendable {
     /// Search the catalogue
     ///
+    /// Link workers, coordinators and services search the whole catalogue (at most 500 resources, by name).
+    ///
     /// - Remark: HTTP `GET /v1/resources`.
     /// - Remark: Generated from `#/paths//v1/resources/get(searchResources)`.
     func searchResources(_ input: Operations.SearchResources.Input) async throws -> Operations.SearchResources.Output
     /// Add a community resource
+    ///
+    /// Coordinators and services add a resource to the network-wide catalogue; it has at least one need category.
     ///
     /// - Remark: HTTP `POST /v1/resources`.
     /// - Remark: Generated from `#/paths//v1/resources/post(createResource)`.
     func createResource(_ input: Operations.CreateResource.Input) async throws -> Operations.CreateResource.Output
     /// Read a community resource
     ///
+    /// Link workers, coordinators and services read any resource, active or not.
+    ///
     /// - Remark: HTTP `GET /v1/resources/{id}`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/get(getResource)`.
     func getResource(_ input: Operations.GetResource.Input) async throws -> Operations.GetResource.Output
-    /// Replace a community resource
+    /// Create or replace a community resource
+    ///
+    /// Coordinators and services write the resource under this id: 201 when it is new, 200 when it replaced one. The edit settles what an import left to review. Seats taken are kept.
     ///
     /// - Remark: HTTP `PUT /v1/resources/{id}`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/put(replaceResource)`.
     func replaceResource(_ input: Operations.ReplaceResource.Input) async throws -> Operations.ReplaceResource.Output
     /// Deactivate a community resource
     ///
+    /// Coordinators and services take a resource out of matching and connections; it stays readable.
+    ///
     /// - Remark: HTTP `POST /v1/resources/{id}/deactivate`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/deactivate/post(deactivateResource)`.
     func deactivateResource(_ input: Operations.DeactivateResource.Input) async throws -> Operations.DeactivateResource.Output
-    /// Register or update a link worker
+    /// Create or replace a link worker
+    ///
+    /// Coordinators and services write a link worker under this id; the current caseload is the service's count and is kept.
     ///
     /// - Remark: HTTP `PUT /v1/link-workers/{id}`.
     /// - Remark: Generated from `#/paths//v1/link-workers/{id}/put(saveLinkWorker)`.
     func saveLinkWorker(_ input: Operations.SaveLinkWorker.Input) async throws -> Operations.SaveLinkWorker.Output
     /// Import an HSDS directory
     ///
+    /// Coordinators and services import an Open Referral HSDS directory (up to 64 MiB): a zip data package, HSDS tables as CSV texts, or HSDS 3 service records. Resources are matched by the directory's service id, created or updated; rows that cannot be read are reported, not imported.
+    ///
     /// - Remark: HTTP `POST /v1/catalogue/imports`.
     /// - Remark: Generated from `#/paths//v1/catalogue/imports/post(importCatalogue)`.
     func importCatalogue(_ input: Operations.ImportCatalogue.Input) async throws -> Operations.ImportCatalogue.Output
     /// Export the catalogue as HSDS
     ///
+    /// Coordinators and services export the whole catalogue in what the import takes: CSV tables as JSON (default), one table as CSV, a zip data package or HSDS 3 records.
+    ///
     /// - Remark: HTTP `GET /v1/catalogue/export`.
     /// - Remark: Generated from `#/paths//v1/catalogue/export/get(exportCatalogue)`.
     func exportCatalogue(_ input: Operations.ExportCatalogue.Input) async throws -> Operations.ExportCatalogue.Output
-    /// Resources waiting for a category
+    /// Resources waiting for a coordinator
+    ///
+    /// Coordinators and services list what imports left to decide: uncategorised resources, placeholder organisations, unread languages; by resource id.
     ///
     /// - Remark: HTTP `GET /v1/catalogue/review`.
     /// - Remark: Generated from `#/paths//v1/catalogue/review/get(reviewCatalogue)`.
     func reviewCatalogue(_ input: Operations.ReviewCatalogue.Input) async throws -> Operations.ReviewCatalogue.Output
     /// A referral's ranked matches
     ///
+    /// Link workers of the referral's site, coordinators and services read its ranked matches and assigned link worker; a referral matching has not received (or another site's) is 404.
+    ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/matches`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/matches/get(getMatches)`.
     func getMatches(_ input: Operations.GetMatches.Input) async throws -> Operations.GetMatches.Output
     /// Rank a referral's matches again
+    ///
+    /// Link workers of the referral's site, coordinators and services rank the catalogue again for the referral, replace its matches and publish them. With an Idempotency-Key a retry by the same caller gets the first answer (Idempotent-Replayed: true) and publishes nothing more; keys are the caller's own.
     ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/rematch`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)`.
     func rematchReferral(_ input: Operations.RematchReferral.Input) async throws -> Operations.RematchReferral.Output
     /// Propose a connection to a resource
     ///
+    /// Link workers of the referral's site, coordinators and services connect the referral's client to an active resource, taking a seat. 404 when the referral or the resource is unknown (or the resource inactive); 409 when no seat is left.
+    ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/connections`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/post(proposeConnection)`.
     func proposeConnection(_ input: Operations.ProposeConnection.Input) async throws -> Operations.ProposeConnection.Output
     /// Move a connection on
+    ///
+    /// Link workers of the referral's site, coordinators and services move a connection to its next status; ending it frees its seat. 409 (with allowedActions) when the current status does not allow that step.
     ///
     /// - Remark: HTTP `PATCH /v1/connections/{id}`.
     /// - Remark: Generated from `#/paths//v1/connections/{id}/patch(changeConnection)`.
@@ -117,12 +143,22 @@ public protocol APIProtocol: Sendable {
 extension APIProtocol {
     /// Search the catalogue
     ///
+    /// Link workers, coordinators and services search the whole catalogue (at most 500 resources, by name).
+    ///
     /// - Remark: HTTP `GET /v1/resources`.
     /// - Remark: Generated from `#/paths//v1/resources/get(searchResources)`.
-    public func searchResources(headers: Operations.SearchResources.Input.Headers = .init()) async throws -> Operations.SearchResources.Output {
-        try await searchResources(Operations.SearchResources.Input(headers: headers))
+    public func searchResources(
+        query: Operations.SearchResources.Input.Query = .init(),
+        headers: Operations.SearchResources.Input.Headers = .init()
+    ) async throws -> Operations.SearchResources.Output {
+        try await searchResources(Operations.SearchResources.Input(
+            query: query,
+            headers: headers
+        ))
     }
     /// Add a community resource
+    ///
+    /// Coordinators and services add a resource to the network-wide catalogue; it has at least one need category.
     ///
     /// - Remark: HTTP `POST /v1/resources`.
     /// - Remark: Generated from `#/paths//v1/resources/post(createResource)`.
@@ -137,6 +173,8 @@ extension APIProtocol {
     }
     /// Read a community resource
     ///
+    /// Link workers, coordinators and services read any resource, active or not.
+    ///
     /// - Remark: HTTP `GET /v1/resources/{id}`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/get(getResource)`.
     public func getResource(
@@ -148,7 +186,9 @@ extension APIProtocol {
             headers: headers
         ))
     }
-    /// Replace a community resource
+    /// Create or replace a community resource
+    ///
+    /// Coordinators and services write the resource under this id: 201 when it is new, 200 when it replaced one. The edit settles what an import left to review. Seats taken are kept.
     ///
     /// - Remark: HTTP `PUT /v1/resources/{id}`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/put(replaceResource)`.
@@ -165,6 +205,8 @@ extension APIProtocol {
     }
     /// Deactivate a community resource
     ///
+    /// Coordinators and services take a resource out of matching and connections; it stays readable.
+    ///
     /// - Remark: HTTP `POST /v1/resources/{id}/deactivate`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/deactivate/post(deactivateResource)`.
     public func deactivateResource(
@@ -176,7 +218,9 @@ extension APIProtocol {
             headers: headers
         ))
     }
-    /// Register or update a link worker
+    /// Create or replace a link worker
+    ///
+    /// Coordinators and services write a link worker under this id; the current caseload is the service's count and is kept.
     ///
     /// - Remark: HTTP `PUT /v1/link-workers/{id}`.
     /// - Remark: Generated from `#/paths//v1/link-workers/{id}/put(saveLinkWorker)`.
@@ -193,6 +237,8 @@ extension APIProtocol {
     }
     /// Import an HSDS directory
     ///
+    /// Coordinators and services import an Open Referral HSDS directory (up to 64 MiB): a zip data package, HSDS tables as CSV texts, or HSDS 3 service records. Resources are matched by the directory's service id, created or updated; rows that cannot be read are reported, not imported.
+    ///
     /// - Remark: HTTP `POST /v1/catalogue/imports`.
     /// - Remark: Generated from `#/paths//v1/catalogue/imports/post(importCatalogue)`.
     public func importCatalogue(
@@ -206,19 +252,37 @@ extension APIProtocol {
     }
     /// Export the catalogue as HSDS
     ///
+    /// Coordinators and services export the whole catalogue in what the import takes: CSV tables as JSON (default), one table as CSV, a zip data package or HSDS 3 records.
+    ///
     /// - Remark: HTTP `GET /v1/catalogue/export`.
     /// - Remark: Generated from `#/paths//v1/catalogue/export/get(exportCatalogue)`.
-    public func exportCatalogue(headers: Operations.ExportCatalogue.Input.Headers = .init()) async throws -> Operations.ExportCatalogue.Output {
-        try await exportCatalogue(Operations.ExportCatalogue.Input(headers: headers))
+    public func exportCatalogue(
+        query: Operations.ExportCatalogue.Input.Query = .init(),
+        headers: Operations.ExportCatalogue.Input.Headers = .init()
+    ) async throws -> Operations.ExportCatalogue.Output {
+        try await exportCatalogue(Operations.ExportCatalogue.Input(
+            query: query,
+            headers: headers
+        ))
     }
-    /// Resources waiting for a category
+    /// Resources waiting for a coordinator
+    ///
+    /// Coordinators and services list what imports left to decide: uncategorised resources, placeholder organisations, unread languages; by resource id.
     ///
     /// - Remark: HTTP `GET /v1/catalogue/review`.
     /// - Remark: Generated from `#/paths//v1/catalogue/review/get(reviewCatalogue)`.
-    public func reviewCatalogue(headers: Operations.ReviewCatalogue.Input.Headers = .init()) async throws -> Operations.ReviewCatalogue.Output {
-        try await reviewCatalogue(Operations.ReviewCatalogue.Input(headers: headers))
+    public func reviewCatalogue(
+        query: Operations.ReviewCatalogue.Input.Query = .init(),
+        headers: Operations.ReviewCatalogue.Input.Headers = .init()
+    ) async throws -> Operations.ReviewCatalogue.Output {
+        try await reviewCatalogue(Operations.ReviewCatalogue.Input(
+            query: query,
+            headers: headers
+        ))
     }
     /// A referral's ranked matches
+    ///
+    /// Link workers of the referral's site, coordinators and services read its ranked matches and assigned link worker; a referral matching has not received (or another site's) is 404.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/matches`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/matches/get(getMatches)`.
@@ -233,6 +297,8 @@ extension APIProtocol {
     }
     /// Rank a referral's matches again
     ///
+    /// Link workers of the referral's site, coordinators and services rank the catalogue again for the referral, replace its matches and publish them. With an Idempotency-Key a retry by the same caller gets the first answer (Idempotent-Replayed: true) and publishes nothing more; keys are the caller's own.
+    ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/rematch`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)`.
     public func rematchReferral(
@@ -245,6 +311,8 @@ extension APIProtocol {
         ))
     }
     /// Propose a connection to a resource
+    ///
+    /// Link workers of the referral's site, coordinators and services connect the referral's client to an active resource, taking a seat. 404 when the referral or the resource is unknown (or the resource inactive); 409 when no seat is left.
     ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/connections`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/post(proposeConnection)`.
@@ -260,6 +328,8 @@ extension APIProtocol {
         ))
     }
     /// Move a connection on
+    ///
+    /// Link workers of the referral's site, coordinators and services move a connection to its next status; ending it frees its seat. 409 (with allowedActions) when the current status does not allow that step.
     ///
     /// - Remark: HTTP `PATCH /v1/connections/{id}`.
     /// - Remark: Generated from `#/paths//v1/connections/{id}/patch(changeConnection)`.

@@ -45,7 +45,9 @@ public struct Client: APIProtocol {
     private var converter: Converter {
         client.converter
     }
-    /// The delivery log
+    /// The delivery log of a referral
+    ///
+    /// Link workers (their site's referrals), coordinators and services read what was sent to whom about a referral, when, how, and how it went; no addresses.
     ///
     /// - Remark: HTTP `GET /v1/notifications`.
     /// - Remark: Generated from `#/paths//v1/notifications/get(listNotifications)`.
@@ -63,6 +65,13 @@ public struct Client: APIProtocol {
                     method: .get
                 )
                 suppressMutabilityWarning(&request)
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "referral",
+                    value: input.query.referral
+                )
                 converter.setAcceptHeader(
                     in: &request.headerFields,
                     contentTypes: input.headers.accept
@@ -83,7 +92,7 @@ public struct Client: APIProtocol {
                     switch chosenContentType {
                     case "application/json":
                         body = try await converter.getResponseBodyAsJSON(
-                            OpenAPIRuntime.OpenAPIValueContainer.self,
+                            Operations.ListNotifications.Output.Ok.Body.JsonPayload.self,
                             from: responseBody,
                             transforming: { value in
                                 .json(value)
@@ -137,6 +146,28 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .forbidden(.init(body: body))
+                case 422:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.ValidationFailed.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .unprocessableContent(.init(body: body))
                 case 503:
                     let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
@@ -181,6 +212,8 @@ public struct Client: APIProtocol {
     }
     /// Message templates
     ///
+    /// Coordinators and services read the stored templates and the variables each key may use.
+    ///
     /// - Remark: HTTP `GET /v1/templates`.
     /// - Remark: Generated from `#/paths//v1/templates/get(listTemplates)`.
     public func listTemplates(_ input: Operations.ListTemplates.Input) async throws -> Operations.ListTemplates.Output {
@@ -217,7 +250,7 @@ public struct Client: APIProtocol {
                     switch chosenContentType {
                     case "application/json":
                         body = try await converter.getResponseBodyAsJSON(
-                            OpenAPIRuntime.OpenAPIValueContainer.self,
+                            Operations.ListTemplates.Output.Ok.Body.JsonPayload.self,
                             from: responseBody,
                             transforming: { value in
                                 .json(value)
@@ -315,6 +348,8 @@ public struct Client: APIProtocol {
     }
     /// Save a message template
     ///
+    /// Coordinators write the template of a key, language and channel. It is checked before it is saved (422 with each problem): Mustache syntax, only the key's variables, a subject for e-mail and none for text, a text at most 306 characters once rendered.
+    ///
     /// - Remark: HTTP `PUT /v1/templates/{key}/{language}/{channel}`.
     /// - Remark: Generated from `#/paths//v1/templates/{key}/{language}/{channel}/put(saveTemplate)`.
     public func saveTemplate(_ input: Operations.SaveTemplate.Input) async throws -> Operations.SaveTemplate.Output {
@@ -364,7 +399,7 @@ public struct Client: APIProtocol {
                     switch chosenContentType {
                     case "application/json":
                         body = try await converter.getResponseBodyAsJSON(
-                            OpenAPIRuntime.OpenAPIValueContainer.self,
+                            Components.Schemas.MessageTemplate.self,
                             from: responseBody,
                             transforming: { value in
                                 .json(value)
@@ -462,6 +497,28 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .notFound(.init(body: body))
+                case 413:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.PayloadTooLarge.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .contentTooLarge(.init(body: body))
                 case 422:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
                     let body: Components.Responses.ValidationFailed.Body
@@ -526,7 +583,9 @@ public struct Client: APIProtocol {
             }
         )
     }
-    /// Register a staff recipient
+    /// Register a staff or partner recipient
+    ///
+    /// Coordinators and services write how a link worker, referrer or partner is reached. A webhookTarget that is not registered is 404.
     ///
     /// - Remark: HTTP `PUT /v1/recipients/{kind}/{id}`.
     /// - Remark: Generated from `#/paths//v1/recipients/{kind}/{id}/put(saveRecipient)`.
@@ -576,7 +635,7 @@ public struct Client: APIProtocol {
                     switch chosenContentType {
                     case "application/json":
                         body = try await converter.getResponseBodyAsJSON(
-                            OpenAPIRuntime.OpenAPIValueContainer.self,
+                            Components.Schemas.Recipient.self,
                             from: responseBody,
                             transforming: { value in
                                 .json(value)
@@ -674,6 +733,28 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .notFound(.init(body: body))
+                case 413:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.PayloadTooLarge.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .contentTooLarge(.init(body: body))
                 case 422:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
                     let body: Components.Responses.ValidationFailed.Body
@@ -740,6 +821,8 @@ public struct Client: APIProtocol {
     }
     /// Register a partner webhook
     ///
+    /// Coordinators write a webhook target. Its URL must resolve, and not to a link-local or metadata address: checked when it is saved and before each delivery.
+    ///
     /// - Remark: HTTP `PUT /v1/webhook-targets/{id}`.
     /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)`.
     public func saveWebhookTarget(_ input: Operations.SaveWebhookTarget.Input) async throws -> Operations.SaveWebhookTarget.Output {
@@ -787,7 +870,7 @@ public struct Client: APIProtocol {
                     switch chosenContentType {
                     case "application/json":
                         body = try await converter.getResponseBodyAsJSON(
-                            OpenAPIRuntime.OpenAPIValueContainer.self,
+                            Components.Schemas.WebhookTarget.self,
                             from: responseBody,
                             transforming: { value in
                                 .json(value)
@@ -885,6 +968,28 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .notFound(.init(body: body))
+                case 413:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.PayloadTooLarge.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .contentTooLarge(.init(body: body))
                 case 422:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
                     let body: Components.Responses.ValidationFailed.Body
@@ -949,7 +1054,9 @@ public struct Client: APIProtocol {
             }
         )
     }
-    /// A site's quiet hours and time zone
+    /// A site's language, time zone and quiet hours
+    ///
+    /// Coordinators write a site's default language, time zone and quiet hours (clients get no message in them).
     ///
     /// - Remark: HTTP `PUT /v1/sites/{site}/policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/policy/put(saveSitePolicy)`.
@@ -998,7 +1105,7 @@ public struct Client: APIProtocol {
                     switch chosenContentType {
                     case "application/json":
                         body = try await converter.getResponseBodyAsJSON(
-                            OpenAPIRuntime.OpenAPIValueContainer.self,
+                            Components.Schemas.SitePolicy.self,
                             from: responseBody,
                             transforming: { value in
                                 .json(value)
@@ -1096,6 +1203,28 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .notFound(.init(body: body))
+                case 413:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.PayloadTooLarge.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .contentTooLarge(.init(body: body))
                 case 422:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
                     let body: Components.Responses.ValidationFailed.Body

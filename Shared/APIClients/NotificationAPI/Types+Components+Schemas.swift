@@ -19,6 +19,991 @@ public import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     public enum Schemas {
+        /// A language tag such as fr, en or fr-CA.
+        ///
+        /// - Remark: Generated from `#/components/schemas/LanguageTag`.
+        public typealias LanguageTag = Swift.String
+        /// A site code: 2 to 64 lowercase letters, digits and dashes.
+        ///
+        /// - Remark: Generated from `#/components/schemas/SiteCode`.
+        public typealias SiteCode = Swift.String
+        /// What a message is about; each has its own variables (see GET /v1/templates).
+        ///
+        /// - Remark: Generated from `#/components/schemas/TemplateKey`.
+        @frozen public enum TemplateKey: String, Codable, Hashable, Sendable, CaseIterable {
+            case referralAssigned = "referral-assigned"
+            case clientReferralAccepted = "client-referral-accepted"
+            case clientConnectionProposed = "client-connection-proposed"
+            case clientEnrolled = "client-enrolled"
+            case referrerReferralAccepted = "referrer-referral-accepted"
+            case referrerConnected = "referrer-connected"
+            case referrerReferralClosed = "referrer-referral-closed"
+            case partnerParticipantEnrolled = "partner-participant-enrolled"
+        }
+        /// email: subject, text and optional HTML; text: one short text for SMS and webhooks.
+        ///
+        /// - Remark: Generated from `#/components/schemas/TemplateChannel`.
+        @frozen public enum TemplateChannel: String, Codable, Hashable, Sendable, CaseIterable {
+            case email = "email"
+            case text = "text"
+        }
+        /// One message to one recipient: what, when, how and how it went; never the address.
+        ///
+        /// - Remark: Generated from `#/components/schemas/DeliveryEntry`.
+        public struct DeliveryEntry: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/referralId`.
+            public var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/recipientKind`.
+            @frozen public enum RecipientKindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case linkWorker = "link-worker"
+                case client = "client"
+                case referrer = "referrer"
+                case partner = "partner"
+            }
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/recipientKind`.
+            public var recipientKind: Components.Schemas.DeliveryEntry.RecipientKindPayload
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/recipientId`.
+            public var recipientId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/template`.
+            public var template: Swift.String
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/language`.
+            public var language: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/channel`.
+            @frozen public enum ChannelPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case email = "email"
+                case sms = "sms"
+                case webhook = "webhook"
+            }
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/channel`.
+            public var channel: Components.Schemas.DeliveryEntry.ChannelPayload?
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/status`.
+            @frozen public enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case pending = "pending"
+                case deferred = "deferred"
+                case sending = "sending"
+                case sent = "sent"
+                case failed = "failed"
+                case withheld = "withheld"
+            }
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/status`.
+            public var status: Components.Schemas.DeliveryEntry.StatusPayload
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/attempts`.
+            public var attempts: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/lastError`.
+            public var lastError: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/createdAt`.
+            public var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/notBefore`.
+            public var notBefore: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/DeliveryEntry/sentAt`.
+            public var sentAt: Foundation.Date?
+            /// Creates a new `DeliveryEntry`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - referralId:
+            ///   - recipientKind:
+            ///   - recipientId:
+            ///   - template:
+            ///   - language:
+            ///   - channel:
+            ///   - status:
+            ///   - attempts:
+            ///   - lastError:
+            ///   - createdAt:
+            ///   - notBefore:
+            ///   - sentAt:
+            public init(
+                id: Swift.String,
+                referralId: Swift.String,
+                recipientKind: Components.Schemas.DeliveryEntry.RecipientKindPayload,
+                recipientId: Swift.String,
+                template: Swift.String,
+                language: Swift.String? = nil,
+                channel: Components.Schemas.DeliveryEntry.ChannelPayload? = nil,
+                status: Components.Schemas.DeliveryEntry.StatusPayload,
+                attempts: Swift.Int,
+                lastError: Swift.String? = nil,
+                createdAt: Foundation.Date,
+                notBefore: Foundation.Date,
+                sentAt: Foundation.Date? = nil
+            ) {
+                self.id = id
+                self.referralId = referralId
+                self.recipientKind = recipientKind
+                self.recipientId = recipientId
+                self.template = template
+                self.language = language
+                self.channel = channel
+                self.status = status
+                self.attempts = attempts
+                self.lastError = lastError
+                self.createdAt = createdAt
+                self.notBefore = notBefore
+                self.sentAt = sentAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case referralId
+                case recipientKind
+                case recipientId
+                case template
+                case language
+                case channel
+                case status
+                case attempts
+                case lastError
+                case createdAt
+                case notBefore
+                case sentAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/MessageTemplate`.
+        public struct MessageTemplate: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/MessageTemplate/key`.
+            public var key: Components.Schemas.TemplateKey
+            /// - Remark: Generated from `#/components/schemas/MessageTemplate/language`.
+            public var language: Swift.String
+            /// - Remark: Generated from `#/components/schemas/MessageTemplate/channel`.
+            public var channel: Components.Schemas.TemplateChannel
+            /// - Remark: Generated from `#/components/schemas/MessageTemplate/subject`.
+            public var subject: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/MessageTemplate/body`.
+            public var body: Swift.String
+            /// - Remark: Generated from `#/components/schemas/MessageTemplate/html`.
+            public var html: Swift.String?
+            /// Creates a new `MessageTemplate`.
+            ///
+            /// - Parameters:
+            ///   - key:
+            ///   - language:
+            ///   - channel:
+            ///   - subject:
+            ///   - body:
+            ///   - html:
+            public init(
+                key: Components.Schemas.TemplateKey,
+                language: Swift.String,
+                channel: Components.Schemas.TemplateChannel,
+                subject: Swift.String? = nil,
+                body: Swift.String,
+                html: Swift.String? = nil
+            ) {
+                self.key = key
+                self.language = language
+                self.channel = channel
+                self.subject = subject
+                self.body = body
+                self.html = html
+            }
+            public enum CodingKeys: String, CodingKey {
+                case key
+                case language
+                case channel
+                case subject
+                case body
+                case html
+            }
+        }
+        /// A template's parts in Mustache. Checked on save: it parses, uses only its key's variables, and renders. Members not listed are ignored.
+        ///
+        /// - Remark: Generated from `#/components/schemas/TemplateSubmission`.
+        public struct TemplateSubmission: Codable, Hashable, Sendable {
+            /// E-mail only, and required there; a text template has none.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateSubmission/subject`.
+            public var subject: Swift.String?
+            /// Mustache; only the key's variables; a text renders to at most 306 characters.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateSubmission/body`.
+            public var body: Swift.String
+            /// E-mail only, optional.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateSubmission/html`.
+            public var html: Swift.String?
+            /// Creates a new `TemplateSubmission`.
+            ///
+            /// - Parameters:
+            ///   - subject: E-mail only, and required there; a text template has none.
+            ///   - body: Mustache; only the key's variables; a text renders to at most 306 characters.
+            ///   - html: E-mail only, optional.
+            public init(
+                subject: Swift.String? = nil,
+                body: Swift.String,
+                html: Swift.String? = nil
+            ) {
+                self.subject = subject
+                self.body = body
+                self.html = html
+            }
+            public enum CodingKeys: String, CodingKey {
+                case subject
+                case body
+                case html
+            }
+        }
+        /// A staff or partner recipient and the channel that reaches them. Members not listed are ignored.
+        ///
+        /// - Remark: Generated from `#/components/schemas/RecipientSubmission`.
+        public struct RecipientSubmission: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value1`.
+            public struct Value1Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value1/channel`.
+                public var channel: OpenAPIRuntime.OpenAPIValueContainer?
+                /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value1/email`.
+                public var email: Swift.String
+                /// Creates a new `Value1Payload`.
+                ///
+                /// - Parameters:
+                ///   - channel:
+                ///   - email:
+                public init(
+                    channel: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                    email: Swift.String
+                ) {
+                    self.channel = channel
+                    self.email = email
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case channel
+                    case email
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value1`.
+            public var value1: Components.Schemas.RecipientSubmission.Value1Payload?
+            /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value2`.
+            public struct Value2Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value2/channel`.
+                public var channel: OpenAPIRuntime.OpenAPIValueContainer?
+                /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value2/phone`.
+                public var phone: Swift.String
+                /// Creates a new `Value2Payload`.
+                ///
+                /// - Parameters:
+                ///   - channel:
+                ///   - phone:
+                public init(
+                    channel: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                    phone: Swift.String
+                ) {
+                    self.channel = channel
+                    self.phone = phone
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case channel
+                    case phone
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value2`.
+            public var value2: Components.Schemas.RecipientSubmission.Value2Payload?
+            /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value3`.
+            public struct Value3Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value3/channel`.
+                public var channel: OpenAPIRuntime.OpenAPIValueContainer?
+                /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value3/webhookTarget`.
+                public var webhookTarget: Swift.String
+                /// Creates a new `Value3Payload`.
+                ///
+                /// - Parameters:
+                ///   - channel:
+                ///   - webhookTarget:
+                public init(
+                    channel: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                    webhookTarget: Swift.String
+                ) {
+                    self.channel = channel
+                    self.webhookTarget = webhookTarget
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case channel
+                    case webhookTarget
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/RecipientSubmission/value3`.
+            public var value3: Components.Schemas.RecipientSubmission.Value3Payload?
+            /// Creates a new `RecipientSubmission`.
+            ///
+            /// - Parameters:
+            ///   - value1:
+            ///   - value2:
+            ///   - value3:
+            public init(
+                value1: Components.Schemas.RecipientSubmission.Value1Payload? = nil,
+                value2: Components.Schemas.RecipientSubmission.Value2Payload? = nil,
+                value3: Components.Schemas.RecipientSubmission.Value3Payload? = nil
+            ) {
+                self.value1 = value1
+                self.value2 = value2
+                self.value3 = value3
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                var errors: [any Swift.Error] = []
+                do {
+                    self.value1 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value2 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value3 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                    [
+                        self.value1,
+                        self.value2,
+                        self.value3
+                    ],
+                    type: Self.self,
+                    codingPath: decoder.codingPath,
+                    errors: errors
+                )
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                try self.value1?.encode(to: encoder)
+                try self.value2?.encode(to: encoder)
+                try self.value3?.encode(to: encoder)
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Recipient`.
+        public struct Recipient: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Recipient/displayName`.
+            public var displayName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Recipient/email`.
+            public var email: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Recipient/phone`.
+            public var phone: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Recipient/webhookTarget`.
+            public var webhookTarget: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Recipient/language`.
+            public var language: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Recipient/channel`.
+            @frozen public enum ChannelPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case email = "email"
+                case sms = "sms"
+                case webhook = "webhook"
+            }
+            /// - Remark: Generated from `#/components/schemas/Recipient/channel`.
+            public var channel: Components.Schemas.Recipient.ChannelPayload
+            /// Creates a new `Recipient`.
+            ///
+            /// - Parameters:
+            ///   - displayName:
+            ///   - email:
+            ///   - phone:
+            ///   - webhookTarget:
+            ///   - language:
+            ///   - channel:
+            public init(
+                displayName: Swift.String,
+                email: Swift.String? = nil,
+                phone: Swift.String? = nil,
+                webhookTarget: Swift.String? = nil,
+                language: Swift.String,
+                channel: Components.Schemas.Recipient.ChannelPayload
+            ) {
+                self.displayName = displayName
+                self.email = email
+                self.phone = phone
+                self.webhookTarget = webhookTarget
+                self.language = language
+                self.channel = channel
+            }
+            public enum CodingKeys: String, CodingKey {
+                case displayName
+                case email
+                case phone
+                case webhookTarget
+                case language
+                case channel
+            }
+        }
+        /// A partner endpoint. Members not listed are ignored.
+        ///
+        /// - Remark: Generated from `#/components/schemas/WebhookTargetSubmission`.
+        public struct WebhookTargetSubmission: Codable, Hashable, Sendable {
+            /// An absolute http(s) URL whose host resolves, and not to a link-local or cloud metadata address.
+            ///
+            /// - Remark: Generated from `#/components/schemas/WebhookTargetSubmission/url`.
+            public var url: Swift.String
+            /// Signs every delivery; at least 24 characters (or whsec_<base64>). Never shown again.
+            ///
+            /// - Remark: Generated from `#/components/schemas/WebhookTargetSubmission/secret`.
+            public var secret: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WebhookTargetSubmission/description`.
+            public var description: Swift.String?
+            /// Creates a new `WebhookTargetSubmission`.
+            ///
+            /// - Parameters:
+            ///   - url: An absolute http(s) URL whose host resolves, and not to a link-local or cloud metadata address.
+            ///   - secret: Signs every delivery; at least 24 characters (or whsec_<base64>). Never shown again.
+            ///   - description:
+            public init(
+                url: Swift.String,
+                secret: Swift.String,
+                description: Swift.String? = nil
+            ) {
+                self.url = url
+                self.secret = secret
+                self.description = description
+            }
+            public enum CodingKeys: String, CodingKey {
+                case url
+                case secret
+                case description
+            }
+        }
+        /// A webhook target; the secret is never shown.
+        ///
+        /// - Remark: Generated from `#/components/schemas/WebhookTarget`.
+        public struct WebhookTarget: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WebhookTarget/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WebhookTarget/url`.
+            public var url: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WebhookTarget/description`.
+            public var description: Swift.String?
+            /// Creates a new `WebhookTarget`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - url:
+            ///   - description:
+            public init(
+                id: Swift.String,
+                url: Swift.String,
+                description: Swift.String? = nil
+            ) {
+                self.id = id
+                self.url = url
+                self.description = description
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case url
+                case description
+            }
+        }
+        /// A site's messaging policy. Members not listed are ignored.
+        ///
+        /// - Remark: Generated from `#/components/schemas/SitePolicySubmission`.
+        public struct SitePolicySubmission: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SitePolicySubmission/defaultLanguage`.
+            public var defaultLanguage: Components.Schemas.LanguageTag
+            /// An IANA time zone.
+            ///
+            /// - Remark: Generated from `#/components/schemas/SitePolicySubmission/timeZone`.
+            @frozen public enum TimeZonePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case africaAbidjan = "Africa/Abidjan"
+                case africaAccra = "Africa/Accra"
+                case africaAddisAbaba = "Africa/Addis_Ababa"
+                case africaAlgiers = "Africa/Algiers"
+                case africaAsmara = "Africa/Asmara"
+                case africaBamako = "Africa/Bamako"
+                case africaBangui = "Africa/Bangui"
+                case africaBanjul = "Africa/Banjul"
+                case africaBissau = "Africa/Bissau"
+                case africaBlantyre = "Africa/Blantyre"
+                case africaBrazzaville = "Africa/Brazzaville"
+                case africaBujumbura = "Africa/Bujumbura"
+                case africaCairo = "Africa/Cairo"
+                case africaCasablanca = "Africa/Casablanca"
+                case africaCeuta = "Africa/Ceuta"
+                case africaConakry = "Africa/Conakry"
+                case africaDakar = "Africa/Dakar"
+                case africaDarEsSalaam = "Africa/Dar_es_Salaam"
+                case africaDjibouti = "Africa/Djibouti"
+                case africaDouala = "Africa/Douala"
+                case africaElAaiun = "Africa/El_Aaiun"
+                case africaFreetown = "Africa/Freetown"
+                case africaGaborone = "Africa/Gaborone"
+                case africaHarare = "Africa/Harare"
+                case africaJohannesburg = "Africa/Johannesburg"
+                case africaJuba = "Africa/Juba"
+                case africaKampala = "Africa/Kampala"
+                case africaKhartoum = "Africa/Khartoum"
+                case africaKigali = "Africa/Kigali"
+                case africaKinshasa = "Africa/Kinshasa"
+                case africaLagos = "Africa/Lagos"
+                case africaLibreville = "Africa/Libreville"
+                case africaLome = "Africa/Lome"
+                case africaLuanda = "Africa/Luanda"
+                case africaLubumbashi = "Africa/Lubumbashi"
+                case africaLusaka = "Africa/Lusaka"
+                case africaMalabo = "Africa/Malabo"
+                case africaMaputo = "Africa/Maputo"
+                case africaMaseru = "Africa/Maseru"
+                case africaMbabane = "Africa/Mbabane"
+                case africaMogadishu = "Africa/Mogadishu"
+                case africaMonrovia = "Africa/Monrovia"
+                case africaNairobi = "Africa/Nairobi"
+                case africaNdjamena = "Africa/Ndjamena"
+                case africaNiamey = "Africa/Niamey"
+                case africaNouakchott = "Africa/Nouakchott"
+                case africaOuagadougou = "Africa/Ouagadougou"
+                case africaPortoNovo = "Africa/Porto-Novo"
+                case africaSaoTome = "Africa/Sao_Tome"
+                case africaTripoli = "Africa/Tripoli"
+                case africaTunis = "Africa/Tunis"
+                case africaWindhoek = "Africa/Windhoek"
+                case americaAdak = "America/Adak"
+                case americaAnchorage = "America/Anchorage"
+                case americaAnguilla = "America/Anguilla"
+                case americaAntigua = "America/Antigua"
+                case americaAraguaina = "America/Araguaina"
+                case americaArgentinaBuenosAires = "America/Argentina/Buenos_Aires"
+                case americaArgentinaCatamarca = "America/Argentina/Catamarca"
+                case americaArgentinaCordoba = "America/Argentina/Cordoba"
+                case americaArgentinaJujuy = "America/Argentina/Jujuy"
+                case americaArgentinaLaRioja = "America/Argentina/La_Rioja"
+                case americaArgentinaMendoza = "America/Argentina/Mendoza"
+                case americaArgentinaRioGallegos = "America/Argentina/Rio_Gallegos"
+                case americaArgentinaSalta = "America/Argentina/Salta"
+                case americaArgentinaSanJuan = "America/Argentina/San_Juan"
+                case americaArgentinaSanLuis = "America/Argentina/San_Luis"
+                case americaArgentinaTucuman = "America/Argentina/Tucuman"
+                case americaArgentinaUshuaia = "America/Argentina/Ushuaia"
+                case americaAruba = "America/Aruba"
+                case americaAsuncion = "America/Asuncion"
+                case americaAtikokan = "America/Atikokan"
+                case americaBahia = "America/Bahia"
+                case americaBahiaBanderas = "America/Bahia_Banderas"
+                case americaBarbados = "America/Barbados"
+                case americaBelem = "America/Belem"
+                case americaBelize = "America/Belize"
+                case americaBlancSablon = "America/Blanc-Sablon"
+                case americaBoaVista = "America/Boa_Vista"
+                case americaBogota = "America/Bogota"
+                case americaBoise = "America/Boise"
+                case americaCambridgeBay = "America/Cambridge_Bay"
+                case americaCampoGrande = "America/Campo_Grande"
+                case americaCancun = "America/Cancun"
+                case americaCaracas = "America/Caracas"
+                case americaCayenne = "America/Cayenne"
+                case americaCayman = "America/Cayman"
+                case americaChicago = "America/Chicago"
+                case americaChihuahua = "America/Chihuahua"
+                case americaCiudadJuarez = "America/Ciudad_Juarez"
+                case americaCostaRica = "America/Costa_Rica"
+                case americaCoyhaique = "America/Coyhaique"
+                case americaCreston = "America/Creston"
+                case americaCuiaba = "America/Cuiaba"
+                case americaCuracao = "America/Curacao"
+                case americaDanmarkshavn = "America/Danmarkshavn"
+                case americaDawson = "America/Dawson"
+                case americaDawsonCreek = "America/Dawson_Creek"
+                case americaDenver = "America/Denver"
+                case americaDetroit = "America/Detroit"
+                case americaDominica = "America/Dominica"
+                case americaEdmonton = "America/Edmonton"
+                case americaEirunepe = "America/Eirunepe"
+                case americaElSalvador = "America/El_Salvador"
+                case americaFortNelson = "America/Fort_Nelson"
+                case americaFortaleza = "America/Fortaleza"
+                case americaGlaceBay = "America/Glace_Bay"
+                case americaGodthab = "America/Godthab"
+                case americaGooseBay = "America/Goose_Bay"
+                case americaGrandTurk = "America/Grand_Turk"
+                case americaGrenada = "America/Grenada"
+                case americaGuadeloupe = "America/Guadeloupe"
+                case americaGuatemala = "America/Guatemala"
+                case americaGuayaquil = "America/Guayaquil"
+                case americaGuyana = "America/Guyana"
+                case americaHalifax = "America/Halifax"
+                case americaHavana = "America/Havana"
+                case americaHermosillo = "America/Hermosillo"
+                case americaIndianaIndianapolis = "America/Indiana/Indianapolis"
+                case americaIndianaKnox = "America/Indiana/Knox"
+                case americaIndianaMarengo = "America/Indiana/Marengo"
+                case americaIndianaPetersburg = "America/Indiana/Petersburg"
+                case americaIndianaTellCity = "America/Indiana/Tell_City"
+                case americaIndianaVevay = "America/Indiana/Vevay"
+                case americaIndianaVincennes = "America/Indiana/Vincennes"
+                case americaIndianaWinamac = "America/Indiana/Winamac"
+                case americaInuvik = "America/Inuvik"
+                case americaIqaluit = "America/Iqaluit"
+                case americaJamaica = "America/Jamaica"
+                case americaJuneau = "America/Juneau"
+                case americaKentuckyLouisville = "America/Kentucky/Louisville"
+                case americaKentuckyMonticello = "America/Kentucky/Monticello"
+                case americaKralendijk = "America/Kralendijk"
+                case americaLaPaz = "America/La_Paz"
+                case americaLima = "America/Lima"
+                case americaLosAngeles = "America/Los_Angeles"
+                case americaLowerPrinces = "America/Lower_Princes"
+                case americaMaceio = "America/Maceio"
+                case americaManagua = "America/Managua"
+                case americaManaus = "America/Manaus"
+                case americaMarigot = "America/Marigot"
+                case americaMartinique = "America/Martinique"
+                case americaMatamoros = "America/Matamoros"
+                case americaMazatlan = "America/Mazatlan"
+                case americaMenominee = "America/Menominee"
+                case americaMerida = "America/Merida"
+                case americaMetlakatla = "America/Metlakatla"
+                case americaMexicoCity = "America/Mexico_City"
+                case americaMiquelon = "America/Miquelon"
+                case americaMoncton = "America/Moncton"
+                case americaMonterrey = "America/Monterrey"
+                case americaMontevideo = "America/Montevideo"
+                case americaMontreal = "America/Montreal"
+                case americaMontserrat = "America/Montserrat"
+                case americaNassau = "America/Nassau"
+                case americaNewYork = "America/New_York"
+                case americaNipigon = "America/Nipigon"
+                case americaNome = "America/Nome"
+                case americaNoronha = "America/Noronha"
+                case americaNorthDakotaBeulah = "America/North_Dakota/Beulah"
+                case americaNorthDakotaCenter = "America/North_Dakota/Center"
+                case americaNorthDakotaNewSalem = "America/North_Dakota/New_Salem"
+                case americaNuuk = "America/Nuuk"
+                case americaOjinaga = "America/Ojinaga"
+                case americaPanama = "America/Panama"
+                case americaPangnirtung = "America/Pangnirtung"
+                case americaParamaribo = "America/Paramaribo"
+                case americaPhoenix = "America/Phoenix"
+                case americaPortAuPrince = "America/Port-au-Prince"
+                case americaPortOfSpain = "America/Port_of_Spain"
+                case americaPortoVelho = "America/Porto_Velho"
+                case americaPuertoRico = "America/Puerto_Rico"
+                case americaPuntaArenas = "America/Punta_Arenas"
+                case americaRainyRiver = "America/Rainy_River"
+                case americaRankinInlet = "America/Rankin_Inlet"
+                case americaRecife = "America/Recife"
+                case americaRegina = "America/Regina"
+                case americaResolute = "America/Resolute"
+                case americaRioBranco = "America/Rio_Branco"
+                case americaSantaIsabel = "America/Santa_Isabel"
+                case americaSantarem = "America/Santarem"
+                case americaSantiago = "America/Santiago"
+                case americaSantoDomingo = "America/Santo_Domingo"
+                case americaSaoPaulo = "America/Sao_Paulo"
+                case americaScoresbysund = "America/Scoresbysund"
+                case americaShiprock = "America/Shiprock"
+                case americaSitka = "America/Sitka"
+                case americaStBarthelemy = "America/St_Barthelemy"
+                case americaStJohns = "America/St_Johns"
+                case americaStKitts = "America/St_Kitts"
+                case americaStLucia = "America/St_Lucia"
+                case americaStThomas = "America/St_Thomas"
+                case americaStVincent = "America/St_Vincent"
+                case americaSwiftCurrent = "America/Swift_Current"
+                case americaTegucigalpa = "America/Tegucigalpa"
+                case americaThule = "America/Thule"
+                case americaThunderBay = "America/Thunder_Bay"
+                case americaTijuana = "America/Tijuana"
+                case americaToronto = "America/Toronto"
+                case americaTortola = "America/Tortola"
+                case americaVancouver = "America/Vancouver"
+                case americaWhitehorse = "America/Whitehorse"
+                case americaWinnipeg = "America/Winnipeg"
+                case americaYakutat = "America/Yakutat"
+                case americaYellowknife = "America/Yellowknife"
+                case antarcticaCasey = "Antarctica/Casey"
+                case antarcticaDavis = "Antarctica/Davis"
+                case antarcticaDumontDUrville = "Antarctica/DumontDUrville"
+                case antarcticaMacquarie = "Antarctica/Macquarie"
+                case antarcticaMawson = "Antarctica/Mawson"
+                case antarcticaMcMurdo = "Antarctica/McMurdo"
+                case antarcticaPalmer = "Antarctica/Palmer"
+                case antarcticaRothera = "Antarctica/Rothera"
+                case antarcticaSouthPole = "Antarctica/South_Pole"
+                case antarcticaSyowa = "Antarctica/Syowa"
+                case antarcticaTroll = "Antarctica/Troll"
+                case antarcticaVostok = "Antarctica/Vostok"
+                case arcticLongyearbyen = "Arctic/Longyearbyen"
+                case asiaAden = "Asia/Aden"
+                case asiaAlmaty = "Asia/Almaty"
+                case asiaAmman = "Asia/Amman"
+                case asiaAnadyr = "Asia/Anadyr"
+                case asiaAqtau = "Asia/Aqtau"
+                case asiaAqtobe = "Asia/Aqtobe"
+                case asiaAshgabat = "Asia/Ashgabat"
+                case asiaAtyrau = "Asia/Atyrau"
+                case asiaBaghdad = "Asia/Baghdad"
+                case asiaBahrain = "Asia/Bahrain"
+                case asiaBaku = "Asia/Baku"
+                case asiaBangkok = "Asia/Bangkok"
+                case asiaBarnaul = "Asia/Barnaul"
+                case asiaBeirut = "Asia/Beirut"
+                case asiaBishkek = "Asia/Bishkek"
+                case asiaBrunei = "Asia/Brunei"
+                case asiaCalcutta = "Asia/Calcutta"
+                case asiaChita = "Asia/Chita"
+                case asiaChoibalsan = "Asia/Choibalsan"
+                case asiaChongqing = "Asia/Chongqing"
+                case asiaColombo = "Asia/Colombo"
+                case asiaDamascus = "Asia/Damascus"
+                case asiaDhaka = "Asia/Dhaka"
+                case asiaDili = "Asia/Dili"
+                case asiaDubai = "Asia/Dubai"
+                case asiaDushanbe = "Asia/Dushanbe"
+                case asiaFamagusta = "Asia/Famagusta"
+                case asiaGaza = "Asia/Gaza"
+                case asiaHarbin = "Asia/Harbin"
+                case asiaHebron = "Asia/Hebron"
+                case asiaHoChiMinh = "Asia/Ho_Chi_Minh"
+                case asiaHongKong = "Asia/Hong_Kong"
+                case asiaHovd = "Asia/Hovd"
+                case asiaIrkutsk = "Asia/Irkutsk"
+                case asiaJakarta = "Asia/Jakarta"
+                case asiaJayapura = "Asia/Jayapura"
+                case asiaJerusalem = "Asia/Jerusalem"
+                case asiaKabul = "Asia/Kabul"
+                case asiaKamchatka = "Asia/Kamchatka"
+                case asiaKarachi = "Asia/Karachi"
+                case asiaKashgar = "Asia/Kashgar"
+                case asiaKathmandu = "Asia/Kathmandu"
+                case asiaKatmandu = "Asia/Katmandu"
+                case asiaKhandyga = "Asia/Khandyga"
+                case asiaKrasnoyarsk = "Asia/Krasnoyarsk"
+                case asiaKualaLumpur = "Asia/Kuala_Lumpur"
+                case asiaKuching = "Asia/Kuching"
+                case asiaKuwait = "Asia/Kuwait"
+                case asiaMacau = "Asia/Macau"
+                case asiaMagadan = "Asia/Magadan"
+                case asiaMakassar = "Asia/Makassar"
+                case asiaManila = "Asia/Manila"
+                case asiaMuscat = "Asia/Muscat"
+                case asiaNicosia = "Asia/Nicosia"
+                case asiaNovokuznetsk = "Asia/Novokuznetsk"
+                case asiaNovosibirsk = "Asia/Novosibirsk"
+                case asiaOmsk = "Asia/Omsk"
+                case asiaOral = "Asia/Oral"
+                case asiaPhnomPenh = "Asia/Phnom_Penh"
+                case asiaPontianak = "Asia/Pontianak"
+                case asiaPyongyang = "Asia/Pyongyang"
+                case asiaQatar = "Asia/Qatar"
+                case asiaQostanay = "Asia/Qostanay"
+                case asiaQyzylorda = "Asia/Qyzylorda"
+                case asiaRangoon = "Asia/Rangoon"
+                case asiaRiyadh = "Asia/Riyadh"
+                case asiaSakhalin = "Asia/Sakhalin"
+                case asiaSamarkand = "Asia/Samarkand"
+                case asiaSeoul = "Asia/Seoul"
+                case asiaShanghai = "Asia/Shanghai"
+                case asiaSingapore = "Asia/Singapore"
+                case asiaSrednekolymsk = "Asia/Srednekolymsk"
+                case asiaTaipei = "Asia/Taipei"
+                case asiaTashkent = "Asia/Tashkent"
+                case asiaTbilisi = "Asia/Tbilisi"
+                case asiaTehran = "Asia/Tehran"
+                case asiaThimphu = "Asia/Thimphu"
+                case asiaTokyo = "Asia/Tokyo"
+                case asiaTomsk = "Asia/Tomsk"
+                case asiaUlaanbaatar = "Asia/Ulaanbaatar"
+                case asiaUrumqi = "Asia/Urumqi"
+                case asiaUstNera = "Asia/Ust-Nera"
+                case asiaVientiane = "Asia/Vientiane"
+                case asiaVladivostok = "Asia/Vladivostok"
+                case asiaYakutsk = "Asia/Yakutsk"
+                case asiaYangon = "Asia/Yangon"
+                case asiaYekaterinburg = "Asia/Yekaterinburg"
+                case asiaYerevan = "Asia/Yerevan"
+                case atlanticAzores = "Atlantic/Azores"
+                case atlanticBermuda = "Atlantic/Bermuda"
+                case atlanticCanary = "Atlantic/Canary"
+                case atlanticCapeVerde = "Atlantic/Cape_Verde"
+                case atlanticFaroe = "Atlantic/Faroe"
+                case atlanticMadeira = "Atlantic/Madeira"
+                case atlanticReykjavik = "Atlantic/Reykjavik"
+                case atlanticSouthGeorgia = "Atlantic/South_Georgia"
+                case atlanticStHelena = "Atlantic/St_Helena"
+                case atlanticStanley = "Atlantic/Stanley"
+                case australiaAdelaide = "Australia/Adelaide"
+                case australiaBrisbane = "Australia/Brisbane"
+                case australiaBrokenHill = "Australia/Broken_Hill"
+                case australiaCurrie = "Australia/Currie"
+                case australiaDarwin = "Australia/Darwin"
+                case australiaEucla = "Australia/Eucla"
+                case australiaHobart = "Australia/Hobart"
+                case australiaLindeman = "Australia/Lindeman"
+                case australiaLordHowe = "Australia/Lord_Howe"
+                case australiaMelbourne = "Australia/Melbourne"
+                case australiaPerth = "Australia/Perth"
+                case australiaSydney = "Australia/Sydney"
+                case europeAmsterdam = "Europe/Amsterdam"
+                case europeAndorra = "Europe/Andorra"
+                case europeAstrakhan = "Europe/Astrakhan"
+                case europeAthens = "Europe/Athens"
+                case europeBelgrade = "Europe/Belgrade"
+                case europeBerlin = "Europe/Berlin"
+                case europeBratislava = "Europe/Bratislava"
+                case europeBrussels = "Europe/Brussels"
+                case europeBucharest = "Europe/Bucharest"
+                case europeBudapest = "Europe/Budapest"
+                case europeBusingen = "Europe/Busingen"
+                case europeChisinau = "Europe/Chisinau"
+                case europeCopenhagen = "Europe/Copenhagen"
+                case europeDublin = "Europe/Dublin"
+                case europeGibraltar = "Europe/Gibraltar"
+                case europeGuernsey = "Europe/Guernsey"
+                case europeHelsinki = "Europe/Helsinki"
+                case europeIsleOfMan = "Europe/Isle_of_Man"
+                case europeIstanbul = "Europe/Istanbul"
+                case europeJersey = "Europe/Jersey"
+                case europeKaliningrad = "Europe/Kaliningrad"
+                case europeKiev = "Europe/Kiev"
+                case europeKirov = "Europe/Kirov"
+                case europeKyiv = "Europe/Kyiv"
+                case europeLisbon = "Europe/Lisbon"
+                case europeLjubljana = "Europe/Ljubljana"
+                case europeLondon = "Europe/London"
+                case europeLuxembourg = "Europe/Luxembourg"
+                case europeMadrid = "Europe/Madrid"
+                case europeMalta = "Europe/Malta"
+                case europeMariehamn = "Europe/Mariehamn"
+                case europeMinsk = "Europe/Minsk"
+                case europeMonaco = "Europe/Monaco"
+                case europeMoscow = "Europe/Moscow"
+                case europeOslo = "Europe/Oslo"
+                case europeParis = "Europe/Paris"
+                case europePodgorica = "Europe/Podgorica"
+                case europePrague = "Europe/Prague"
+                case europeRiga = "Europe/Riga"
+                case europeRome = "Europe/Rome"
+                case europeSamara = "Europe/Samara"
+                case europeSanMarino = "Europe/San_Marino"
+                case europeSarajevo = "Europe/Sarajevo"
+                case europeSaratov = "Europe/Saratov"
+                case europeSimferopol = "Europe/Simferopol"
+                case europeSkopje = "Europe/Skopje"
+                case europeSofia = "Europe/Sofia"
+                case europeStockholm = "Europe/Stockholm"
+                case europeTallinn = "Europe/Tallinn"
+                case europeTirane = "Europe/Tirane"
+                case europeUlyanovsk = "Europe/Ulyanovsk"
+                case europeUzhgorod = "Europe/Uzhgorod"
+                case europeVaduz = "Europe/Vaduz"
+                case europeVatican = "Europe/Vatican"
+                case europeVienna = "Europe/Vienna"
+                case europeVilnius = "Europe/Vilnius"
+                case europeVolgograd = "Europe/Volgograd"
+                case europeWarsaw = "Europe/Warsaw"
+                case europeZagreb = "Europe/Zagreb"
+                case europeZaporozhye = "Europe/Zaporozhye"
+                case europeZurich = "Europe/Zurich"
+                case gmt = "GMT"
+                case indianAntananarivo = "Indian/Antananarivo"
+                case indianChagos = "Indian/Chagos"
+                case indianChristmas = "Indian/Christmas"
+                case indianCocos = "Indian/Cocos"
+                case indianComoro = "Indian/Comoro"
+                case indianKerguelen = "Indian/Kerguelen"
+                case indianMahe = "Indian/Mahe"
+                case indianMaldives = "Indian/Maldives"
+                case indianMauritius = "Indian/Mauritius"
+                case indianMayotte = "Indian/Mayotte"
+                case indianReunion = "Indian/Reunion"
+                case pacificApia = "Pacific/Apia"
+                case pacificAuckland = "Pacific/Auckland"
+                case pacificBougainville = "Pacific/Bougainville"
+                case pacificChatham = "Pacific/Chatham"
+                case pacificChuuk = "Pacific/Chuuk"
+                case pacificEaster = "Pacific/Easter"
+                case pacificEfate = "Pacific/Efate"
+                case pacificEnderbury = "Pacific/Enderbury"
+                case pacificFakaofo = "Pacific/Fakaofo"
+                case pacificFiji = "Pacific/Fiji"
+                case pacificFunafuti = "Pacific/Funafuti"
+                case pacificGalapagos = "Pacific/Galapagos"
+                case pacificGambier = "Pacific/Gambier"
+                case pacificGuadalcanal = "Pacific/Guadalcanal"
+                case pacificGuam = "Pacific/Guam"
+                case pacificHonolulu = "Pacific/Honolulu"
+                case pacificJohnston = "Pacific/Johnston"
+                case pacificKanton = "Pacific/Kanton"
+                case pacificKiritimati = "Pacific/Kiritimati"
+                case pacificKosrae = "Pacific/Kosrae"
+                case pacificKwajalein = "Pacific/Kwajalein"
+                case pacificMajuro = "Pacific/Majuro"
+                case pacificMarquesas = "Pacific/Marquesas"
+                case pacificMidway = "Pacific/Midway"
+                case pacificNauru = "Pacific/Nauru"
+                case pacificNiue = "Pacific/Niue"
+                case pacificNorfolk = "Pacific/Norfolk"
+                case pacificNoumea = "Pacific/Noumea"
+                case pacificPagoPago = "Pacific/Pago_Pago"
+                case pacificPalau = "Pacific/Palau"
+                case pacificPitcairn = "Pacific/Pitcairn"
+                case pacificPohnpei = "Pacific/Pohnpei"
+                case pacificPonape = "Pacific/Ponape"
+                case pacificPortMoresby = "Pacific/Port_Moresby"
+                case pacificRarotonga = "Pacific/Rarotonga"
+                case pacificSaipan = "Pacific/Saipan"
+                case pacificTahiti = "Pacific/Tahiti"
+                case pacificTarawa = "Pacific/Tarawa"
+                case pacificTongatapu = "Pacific/Tongatapu"
+                case pacificTruk = "Pacific/Truk"
+                case pacificWake = "Pacific/Wake"
+                case pacificWallis = "Pacific/Wallis"
+                case utc = "UTC"
+            }
+            /// An IANA time zone.
+            ///
+            /// - Remark: Generated from `#/components/schemas/SitePolicySubmission/timeZone`.
+            public var timeZone: Components.Schemas.SitePolicySubmission.TimeZonePayload
+            /// HH:MM-HH:MM in the site's time zone, when clients get no message; null for none.
+            ///
+            /// - Remark: Generated from `#/components/schemas/SitePolicySubmission/quietHours`.
+            public var quietHours: Swift.String?
+            /// Creates a new `SitePolicySubmission`.
+            ///
+            /// - Parameters:
+            ///   - defaultLanguage:
+            ///   - timeZone: An IANA time zone.
+            ///   - quietHours: HH:MM-HH:MM in the site's time zone, when clients get no message; null for none.
+            public init(
+                defaultLanguage: Components.Schemas.LanguageTag,
+                timeZone: Components.Schemas.SitePolicySubmission.TimeZonePayload,
+                quietHours: Swift.String? = nil
+            ) {
+                self.defaultLanguage = defaultLanguage
+                self.timeZone = timeZone
+                self.quietHours = quietHours
+            }
+            public enum CodingKeys: String, CodingKey {
+                case defaultLanguage
+                case timeZone
+                case quietHours
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SitePolicy`.
+        public struct SitePolicy: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SitePolicy/defaultLanguage`.
+            public var defaultLanguage: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SitePolicy/timeZone`.
+            public var timeZone: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SitePolicy/quietHours`.
+            public var quietHours: Swift.String?
+            /// Creates a new `SitePolicy`.
+            ///
+            /// - Parameters:
+            ///   - defaultLanguage:
+            ///   - timeZone:
+            ///   - quietHours:
+            public init(
+                defaultLanguage: Swift.String,
+                timeZone: Swift.String,
+                quietHours: Swift.String? = nil
+            ) {
+                self.defaultLanguage = defaultLanguage
+                self.timeZone = timeZone
+                self.quietHours = quietHours
+            }
+            public enum CodingKeys: String, CodingKey {
+                case defaultLanguage
+                case timeZone
+                case quietHours
+            }
+        }
         /// An RFC 9457 problem detail.
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.

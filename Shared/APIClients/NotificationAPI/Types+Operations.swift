@@ -18,13 +18,30 @@ public import struct Foundation.Data
 public import struct Foundation.Date
 /// API operations, with input and output types, generated from `#/paths` in the OpenAPI document.
 public enum Operations {
-    /// The delivery log
+    /// The delivery log of a referral
+    ///
+    /// Link workers (their site's referrals), coordinators and services read what was sent to whom about a referral, when, how, and how it went; no addresses.
     ///
     /// - Remark: HTTP `GET /v1/notifications`.
     /// - Remark: Generated from `#/paths//v1/notifications/get(listNotifications)`.
     public enum ListNotifications {
         public static let id: Swift.String = "listNotifications"
         public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/notifications/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// The referral id.
+                ///
+                /// - Remark: Generated from `#/paths/v1/notifications/GET/query/referral`.
+                public var referral: Swift.String
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - referral: The referral id.
+                public init(referral: Swift.String) {
+                    self.referral = referral
+                }
+            }
+            public var query: Operations.ListNotifications.Input.Query
             /// - Remark: Generated from `#/paths/v1/notifications/GET/header`.
             public struct Headers: Sendable, Hashable {
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListNotifications.AcceptableContentType>]
@@ -40,8 +57,13 @@ public enum Operations {
             /// Creates a new `Input`.
             ///
             /// - Parameters:
+            ///   - query:
             ///   - headers:
-            public init(headers: Operations.ListNotifications.Input.Headers = .init()) {
+            public init(
+                query: Operations.ListNotifications.Input.Query,
+                headers: Operations.ListNotifications.Input.Headers = .init()
+            ) {
+                self.query = query
                 self.headers = headers
             }
         }
@@ -49,13 +71,28 @@ public enum Operations {
             public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/notifications/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/notifications/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/v1/notifications/GET/responses/200/content/json/notifications`.
+                        public var notifications: [Components.Schemas.DeliveryEntry]
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - notifications:
+                        public init(notifications: [Components.Schemas.DeliveryEntry]) {
+                            self.notifications = notifications
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case notifications
+                        }
+                    }
                     /// - Remark: Generated from `#/paths/v1/notifications/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Operations.ListNotifications.Output.Ok.Body.JsonPayload)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Operations.ListNotifications.Output.Ok.Body.JsonPayload {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -74,7 +111,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// The referral's notifications, oldest first (none for a referral this service has not seen).
             ///
             /// - Remark: Generated from `#/paths//v1/notifications/get(listNotifications)/responses/200`.
             ///
@@ -143,6 +180,29 @@ public enum Operations {
                     }
                 }
             }
+            /// One or more fields failed validation; errors lists each with its pointer.
+            ///
+            /// - Remark: Generated from `#/paths//v1/notifications/get(listNotifications)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.ValidationFailed)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.ValidationFailed {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// A dependency (the database) is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//v1/notifications/get(listNotifications)/responses/503`.
@@ -205,6 +265,8 @@ public enum Operations {
     }
     /// Message templates
     ///
+    /// Coordinators and services read the stored templates and the variables each key may use.
+    ///
     /// - Remark: HTTP `GET /v1/templates`.
     /// - Remark: Generated from `#/paths//v1/templates/get(listTemplates)`.
     public enum ListTemplates {
@@ -234,13 +296,58 @@ public enum Operations {
             public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/templates/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/templates/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/v1/templates/GET/responses/200/content/json/templates`.
+                        public var templates: [Components.Schemas.MessageTemplate]
+                        /// By template key.
+                        ///
+                        /// - Remark: Generated from `#/paths/v1/templates/GET/responses/200/content/json/variables`.
+                        public struct VariablesPayload: Codable, Hashable, Sendable {
+                            /// A container of undocumented properties.
+                            public var additionalProperties: [String: [Swift.String]]
+                            /// Creates a new `VariablesPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - additionalProperties: A container of undocumented properties.
+                            public init(additionalProperties: [String: [Swift.String]] = .init()) {
+                                self.additionalProperties = additionalProperties
+                            }
+                            public init(from decoder: any Swift.Decoder) throws {
+                                additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                            }
+                            public func encode(to encoder: any Swift.Encoder) throws {
+                                try encoder.encodeAdditionalProperties(additionalProperties)
+                            }
+                        }
+                        /// By template key.
+                        ///
+                        /// - Remark: Generated from `#/paths/v1/templates/GET/responses/200/content/json/variables`.
+                        public var variables: Operations.ListTemplates.Output.Ok.Body.JsonPayload.VariablesPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - templates:
+                        ///   - variables: By template key.
+                        public init(
+                            templates: [Components.Schemas.MessageTemplate],
+                            variables: Operations.ListTemplates.Output.Ok.Body.JsonPayload.VariablesPayload
+                        ) {
+                            self.templates = templates
+                            self.variables = variables
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case templates
+                            case variables
+                        }
+                    }
                     /// - Remark: Generated from `#/paths/v1/templates/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Operations.ListTemplates.Output.Ok.Body.JsonPayload)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Operations.ListTemplates.Output.Ok.Body.JsonPayload {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -259,7 +366,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// Templates and variables.
             ///
             /// - Remark: Generated from `#/paths//v1/templates/get(listTemplates)/responses/200`.
             ///
@@ -390,6 +497,8 @@ public enum Operations {
     }
     /// Save a message template
     ///
+    /// Coordinators write the template of a key, language and channel. It is checked before it is saved (422 with each problem): Mustache syntax, only the key's variables, a subject for e-mail and none for text, a text at most 306 characters once rendered.
+    ///
     /// - Remark: HTTP `PUT /v1/templates/{key}/{language}/{channel}`.
     /// - Remark: Generated from `#/paths//v1/templates/{key}/{language}/{channel}/put(saveTemplate)`.
     public enum SaveTemplate {
@@ -397,22 +506,28 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/templates/{key}/{language}/{channel}/PUT/path`.
             public struct Path: Sendable, Hashable {
+                /// What the message is about.
+                ///
                 /// - Remark: Generated from `#/paths/v1/templates/{key}/{language}/{channel}/PUT/path/key`.
-                public var key: Swift.String
+                public var key: Components.Schemas.TemplateKey
+                /// The message's language.
+                ///
                 /// - Remark: Generated from `#/paths/v1/templates/{key}/{language}/{channel}/PUT/path/language`.
-                public var language: Swift.String
+                public var language: Components.Schemas.LanguageTag
+                /// email or text.
+                ///
                 /// - Remark: Generated from `#/paths/v1/templates/{key}/{language}/{channel}/PUT/path/channel`.
-                public var channel: Swift.String
+                public var channel: Components.Schemas.TemplateChannel
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - key:
-                ///   - language:
-                ///   - channel:
+                ///   - key: What the message is about.
+                ///   - language: The message's language.
+                ///   - channel: email or text.
                 public init(
-                    key: Swift.String,
-                    language: Swift.String,
-                    channel: Swift.String
+                    key: Components.Schemas.TemplateKey,
+                    language: Components.Schemas.LanguageTag,
+                    channel: Components.Schemas.TemplateChannel
                 ) {
                     self.key = key
                     self.language = language
@@ -435,7 +550,7 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/templates/{key}/{language}/{channel}/PUT/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/templates/{key}/{language}/{channel}/PUT/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Components.Schemas.TemplateSubmission)
             }
             public var body: Operations.SaveTemplate.Input.Body
             /// Creates a new `Input`.
@@ -459,12 +574,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/templates/{key}/{language}/{channel}/PUT/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/templates/{key}/{language}/{channel}/PUT/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.MessageTemplate)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.MessageTemplate {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -483,7 +598,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// Saved.
             ///
             /// - Remark: Generated from `#/paths//v1/templates/{key}/{language}/{channel}/put(saveTemplate)/responses/200`.
             ///
@@ -598,6 +713,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The body is larger than 1 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/templates/{key}/{language}/{channel}/put(saveTemplate)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// One or more fields failed validation; errors lists each with its pointer.
             ///
             /// - Remark: Generated from `#/paths//v1/templates/{key}/{language}/{channel}/put(saveTemplate)/responses/422`.
@@ -681,7 +819,9 @@ public enum Operations {
             }
         }
     }
-    /// Register a staff recipient
+    /// Register a staff or partner recipient
+    ///
+    /// Coordinators and services write how a link worker, referrer or partner is reached. A webhookTarget that is not registered is 404.
     ///
     /// - Remark: HTTP `PUT /v1/recipients/{kind}/{id}`.
     /// - Remark: Generated from `#/paths//v1/recipients/{kind}/{id}/put(saveRecipient)`.
@@ -691,16 +831,26 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/recipients/{kind}/{id}/PUT/path`.
             public struct Path: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/recipients/{kind}/{id}/PUT/path/kind`.
-                public var kind: Swift.String
+                @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case linkWorker = "link-worker"
+                    case referrer = "referrer"
+                    case partner = "partner"
+                }
+                /// Who they are.
+                ///
+                /// - Remark: Generated from `#/paths/v1/recipients/{kind}/{id}/PUT/path/kind`.
+                public var kind: Operations.SaveRecipient.Input.Path.KindPayload
+                /// Their id: a link worker's id, a referrer's subject, a partner's name.
+                ///
                 /// - Remark: Generated from `#/paths/v1/recipients/{kind}/{id}/PUT/path/id`.
                 public var id: Swift.String
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - kind:
-                ///   - id:
+                ///   - kind: Who they are.
+                ///   - id: Their id: a link worker's id, a referrer's subject, a partner's name.
                 public init(
-                    kind: Swift.String,
+                    kind: Operations.SaveRecipient.Input.Path.KindPayload,
                     id: Swift.String
                 ) {
                     self.kind = kind
@@ -723,7 +873,7 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/recipients/{kind}/{id}/PUT/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/recipients/{kind}/{id}/PUT/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Components.Schemas.RecipientSubmission)
             }
             public var body: Operations.SaveRecipient.Input.Body
             /// Creates a new `Input`.
@@ -747,12 +897,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/recipients/{kind}/{id}/PUT/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/recipients/{kind}/{id}/PUT/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.Recipient)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.Recipient {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -771,7 +921,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// Saved.
             ///
             /// - Remark: Generated from `#/paths//v1/recipients/{kind}/{id}/put(saveRecipient)/responses/200`.
             ///
@@ -886,6 +1036,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The body is larger than 1 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/recipients/{kind}/{id}/put(saveRecipient)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// One or more fields failed validation; errors lists each with its pointer.
             ///
             /// - Remark: Generated from `#/paths//v1/recipients/{kind}/{id}/put(saveRecipient)/responses/422`.
@@ -971,6 +1144,8 @@ public enum Operations {
     }
     /// Register a partner webhook
     ///
+    /// Coordinators write a webhook target. Its URL must resolve, and not to a link-local or metadata address: checked when it is saved and before each delivery.
+    ///
     /// - Remark: HTTP `PUT /v1/webhook-targets/{id}`.
     /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)`.
     public enum SaveWebhookTarget {
@@ -978,12 +1153,14 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/webhook-targets/{id}/PUT/path`.
             public struct Path: Sendable, Hashable {
+                /// The target's id, named by recipients' webhookTarget.
+                ///
                 /// - Remark: Generated from `#/paths/v1/webhook-targets/{id}/PUT/path/id`.
                 public var id: Swift.String
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
+                ///   - id: The target's id, named by recipients' webhookTarget.
                 public init(id: Swift.String) {
                     self.id = id
                 }
@@ -1004,7 +1181,7 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/webhook-targets/{id}/PUT/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/webhook-targets/{id}/PUT/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Components.Schemas.WebhookTargetSubmission)
             }
             public var body: Operations.SaveWebhookTarget.Input.Body
             /// Creates a new `Input`.
@@ -1028,12 +1205,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/webhook-targets/{id}/PUT/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/webhook-targets/{id}/PUT/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.WebhookTarget)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.WebhookTarget {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1052,7 +1229,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// Saved (the secret is not echoed).
             ///
             /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)/responses/200`.
             ///
@@ -1167,6 +1344,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The body is larger than 1 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// One or more fields failed validation; errors lists each with its pointer.
             ///
             /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)/responses/422`.
@@ -1250,7 +1450,9 @@ public enum Operations {
             }
         }
     }
-    /// A site's quiet hours and time zone
+    /// A site's language, time zone and quiet hours
+    ///
+    /// Coordinators write a site's default language, time zone and quiet hours (clients get no message in them).
     ///
     /// - Remark: HTTP `PUT /v1/sites/{site}/policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/policy/put(saveSitePolicy)`.
@@ -1259,13 +1461,15 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/sites/{site}/policy/PUT/path`.
             public struct Path: Sendable, Hashable {
+                /// The site.
+                ///
                 /// - Remark: Generated from `#/paths/v1/sites/{site}/policy/PUT/path/site`.
-                public var site: Swift.String
+                public var site: Components.Schemas.SiteCode
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - site:
-                public init(site: Swift.String) {
+                ///   - site: The site.
+                public init(site: Components.Schemas.SiteCode) {
                     self.site = site
                 }
             }
@@ -1285,7 +1489,7 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/sites/{site}/policy/PUT/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/sites/{site}/policy/PUT/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Components.Schemas.SitePolicySubmission)
             }
             public var body: Operations.SaveSitePolicy.Input.Body
             /// Creates a new `Input`.
@@ -1309,12 +1513,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/sites/{site}/policy/PUT/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/sites/{site}/policy/PUT/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.SitePolicy)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.SitePolicy {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -1333,7 +1537,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// Saved.
             ///
             /// - Remark: Generated from `#/paths//v1/sites/{site}/policy/put(saveSitePolicy)/responses/200`.
             ///
@@ -1443,6 +1647,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The body is larger than 1 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/sites/{site}/policy/put(saveSitePolicy)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
                             response: self
                         )
                     }

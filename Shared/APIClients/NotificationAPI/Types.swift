@@ -18,32 +18,44 @@ public import struct Foundation.Data
 public import struct Foundation.Date
 /// A type that performs HTTP operations defined by the OpenAPI document.
 public protocol APIProtocol: Sendable {
-    /// The delivery log
+    /// The delivery log of a referral
+    ///
+    /// Link workers (their site's referrals), coordinators and services read what was sent to whom about a referral, when, how, and how it went; no addresses.
     ///
     /// - Remark: HTTP `GET /v1/notifications`.
     /// - Remark: Generated from `#/paths//v1/notifications/get(listNotifications)`.
     func listNotifications(_ input: Operations.ListNotifications.Input) async throws -> Operations.ListNotifications.Output
     /// Message templates
     ///
+    /// Coordinators and services read the stored templates and the variables each key may use.
+    ///
     /// - Remark: HTTP `GET /v1/templates`.
     /// - Remark: Generated from `#/paths//v1/templates/get(listTemplates)`.
     func listTemplates(_ input: Operations.ListTemplates.Input) async throws -> Operations.ListTemplates.Output
     /// Save a message template
     ///
+    /// Coordinators write the template of a key, language and channel. It is checked before it is saved (422 with each problem): Mustache syntax, only the key's variables, a subject for e-mail and none for text, a text at most 306 characters once rendered.
+    ///
     /// - Remark: HTTP `PUT /v1/templates/{key}/{language}/{channel}`.
     /// - Remark: Generated from `#/paths//v1/templates/{key}/{language}/{channel}/put(saveTemplate)`.
     func saveTemplate(_ input: Operations.SaveTemplate.Input) async throws -> Operations.SaveTemplate.Output
-    /// Register a staff recipient
+    /// Register a staff or partner recipient
+    ///
+    /// Coordinators and services write how a link worker, referrer or partner is reached. A webhookTarget that is not registered is 404.
     ///
     /// - Remark: HTTP `PUT /v1/recipients/{kind}/{id}`.
     /// - Remark: Generated from `#/paths//v1/recipients/{kind}/{id}/put(saveRecipient)`.
     func saveRecipient(_ input: Operations.SaveRecipient.Input) async throws -> Operations.SaveRecipient.Output
     /// Register a partner webhook
     ///
+    /// Coordinators write a webhook target. Its URL must resolve, and not to a link-local or metadata address: checked when it is saved and before each delivery.
+    ///
     /// - Remark: HTTP `PUT /v1/webhook-targets/{id}`.
     /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)`.
     func saveWebhookTarget(_ input: Operations.SaveWebhookTarget.Input) async throws -> Operations.SaveWebhookTarget.Output
-    /// A site's quiet hours and time zone
+    /// A site's language, time zone and quiet hours
+    ///
+    /// Coordinators write a site's default language, time zone and quiet hours (clients get no message in them).
     ///
     /// - Remark: HTTP `PUT /v1/sites/{site}/policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/policy/put(saveSitePolicy)`.
@@ -80,14 +92,24 @@ public protocol APIProtocol: Sendable {
 
 /// Convenience overloads for operation inputs.
 extension APIProtocol {
-    /// The delivery log
+    /// The delivery log of a referral
+    ///
+    /// Link workers (their site's referrals), coordinators and services read what was sent to whom about a referral, when, how, and how it went; no addresses.
     ///
     /// - Remark: HTTP `GET /v1/notifications`.
     /// - Remark: Generated from `#/paths//v1/notifications/get(listNotifications)`.
-    public func listNotifications(headers: Operations.ListNotifications.Input.Headers = .init()) async throws -> Operations.ListNotifications.Output {
-        try await listNotifications(Operations.ListNotifications.Input(headers: headers))
+    public func listNotifications(
+        query: Operations.ListNotifications.Input.Query,
+        headers: Operations.ListNotifications.Input.Headers = .init()
+    ) async throws -> Operations.ListNotifications.Output {
+        try await listNotifications(Operations.ListNotifications.Input(
+            query: query,
+            headers: headers
+        ))
     }
     /// Message templates
+    ///
+    /// Coordinators and services read the stored templates and the variables each key may use.
     ///
     /// - Remark: HTTP `GET /v1/templates`.
     /// - Remark: Generated from `#/paths//v1/templates/get(listTemplates)`.
@@ -95,6 +117,8 @@ extension APIProtocol {
         try await listTemplates(Operations.ListTemplates.Input(headers: headers))
     }
     /// Save a message template
+    ///
+    /// Coordinators write the template of a key, language and channel. It is checked before it is saved (422 with each problem): Mustache syntax, only the key's variables, a subject for e-mail and none for text, a text at most 306 characters once rendered.
     ///
     /// - Remark: HTTP `PUT /v1/templates/{key}/{language}/{channel}`.
     /// - Remark: Generated from `#/paths//v1/templates/{key}/{language}/{channel}/put(saveTemplate)`.
@@ -109,7 +133,9 @@ extension APIProtocol {
             body: body
         ))
     }
-    /// Register a staff recipient
+    /// Register a staff or partner recipient
+    ///
+    /// Coordinators and services write how a link worker, referrer or partner is reached. A webhookTarget that is not registered is 404.
     ///
     /// - Remark: HTTP `PUT /v1/recipients/{kind}/{id}`.
     /// - Remark: Generated from `#/paths//v1/recipients/{kind}/{id}/put(saveRecipient)`.
@@ -126,6 +152,8 @@ extension APIProtocol {
     }
     /// Register a partner webhook
     ///
+    /// Coordinators write a webhook target. Its URL must resolve, and not to a link-local or metadata address: checked when it is saved and before each delivery.
+    ///
     /// - Remark: HTTP `PUT /v1/webhook-targets/{id}`.
     /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)`.
     public func saveWebhookTarget(
@@ -139,7 +167,9 @@ extension APIProtocol {
             body: body
         ))
     }
-    /// A site's quiet hours and time zone
+    /// A site's language, time zone and quiet hours
+    ///
+    /// Coordinators write a site's default language, time zone and quiet hours (clients get no message in them).
     ///
     /// - Remark: HTTP `PUT /v1/sites/{site}/policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/policy/put(saveSitePolicy)`.

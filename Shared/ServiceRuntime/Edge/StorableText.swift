@@ -6,7 +6,7 @@ import WireFormats
 /// name a surrogate that has no partner and so no character at all. Both are refused at the edge
 /// as a 422 that points at the field, before anything reaches the database (where they were a 500).
 public enum StorableText {
-    static let detail = "must not contain NUL (U+0000) or an unpaired surrogate"
+    public static let detail = "must not contain NUL (U+0000) or an unpaired surrogate"
 
     /// The field error for a path or query value (`pointer` such as `?language`) that cannot be stored.
     public static func problem(_ value: String, at pointer: String) -> ProblemDetails.FieldError? {
@@ -93,7 +93,7 @@ public enum StorableText {
     /// The JSON text with each escape of an unpaired surrogate turned into `\u0000`, so that it
     /// parses and the NUL check then finds the field (the parser would otherwise refuse the whole
     /// body without saying where). Text without such escapes comes back unchanged.
-    static func markingUnpairedSurrogates(_ data: Data) -> Data {
+    public static func markingUnpairedSurrogates(_ data: Data) -> Data {
         let bytes = [UInt8](data)
         var output: [UInt8]?
         func hex(_ at: Int) -> Int? {

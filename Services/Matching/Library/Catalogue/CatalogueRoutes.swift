@@ -129,7 +129,7 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
         _ = try context.caller()
         let id = try context.pathID()
         struct Body: Codable { var name: String; var site: String; var languages: [String]; var caseloadCapacity: Int }
-        let body = try await request.decodeStorableJSON(as: Body.self, context: context)
+        let body = try await request.decodeJSON(as: Body.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         if body.name.isEmpty { errors.append(.init(pointer: "/name", detail: "must not be empty")) }
         if !ResourceRules.isSiteCode(body.site) { errors.append(.init(pointer: "/site", detail: "must be a site code: 2 to 64 lowercase letters, digits and dashes")) }
