@@ -58,6 +58,8 @@ def environment(service, port, run_id):
         "PASSERELLE_MIGRATE_ON_START": "true",
         "PASSERELLE_KAFKA_BOOTSTRAP": os.environ.get("PASSERELLE_KAFKA_BOOTSTRAP", "127.0.0.1:59092"),
         "PASSERELLE_JWT_HS256_SECRET": SECRET,
+        "PASSERELLE_JWT_ISSUER": "passerelle-api-fuzz",
+        "PASSERELLE_JWT_AUDIENCE": "passerelle",
         "PASSERELLE_LOG_LEVEL": "warning",
         "PASSERELLE_EVALUATION_PSEUDONYM_KEY": "api-fuzz-pseudonym-key-0123456789-abcdefgh",
     })
@@ -80,7 +82,9 @@ def wait_ready(port, process, timeout=90):
 
 
 def token(binary, env):
-    arguments = [binary, "token", "--subject", "api-fuzz", "--site", "ottawa-west-chc", "--minutes", "120"]
+    # Development tokens come from deploy/local/token.py: no service executable signs any.
+    signer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "local", "token.py")
+    arguments = [sys.executable, signer, "--i-know-this-is-development", "--subject", "api-fuzz", "--site", "ottawa-west-chc", "--minutes", "120"]
     for role in ROLES:
         arguments += ["--role", role]
     return subprocess.run(arguments, env=env, check=True, capture_output=True, text=True).stdout.strip()

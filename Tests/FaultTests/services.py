@@ -5,6 +5,7 @@ is recorded with the exit status and the last log line that says "fatal"."""
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -189,6 +190,8 @@ class Fleet:
             "PASSERELLE_DB_SSLMODE": "disable",
             "PASSERELLE_KAFKA_BOOTSTRAP": self.stack.bootstrap,
             "PASSERELLE_JWT_HS256_SECRET": self.jwt_secret,
+            "PASSERELLE_JWT_ISSUER": "passerelle-fault-tests",
+            "PASSERELLE_JWT_AUDIENCE": "passerelle",
             "PASSERELLE_LOG_LEVEL": "warning",
             # Short group timeouts, so a killed member's partitions move on within seconds (the
             # broker holds a JoinGroup for the rebalance timeout, max.poll.interval.ms).
@@ -273,4 +276,14 @@ class Fleet:
                                 capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
             raise RuntimeError(f"passerelle-{service} {' '.join(arguments)} failed: {result.stdout[-1000:]} {result.stderr[-1000:]}")
+        return result.stdout
+
+    def token(self, service, arguments, timeout=30):
+        """A development bearer token from deploy/local/token.py, signed with the key `service` runs with."""
+        env = self.environment(service, 0)
+        signer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "local", "token.py")
+        result = subprocess.run([sys.executable, signer, "--i-know-this-is-development"] + arguments, env=env,
+                                capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"token.py {' '.join(arguments)} failed: {result.stderr[-1000:]}")
         return result.stdout

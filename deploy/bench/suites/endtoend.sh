@@ -76,7 +76,7 @@ for configuration in "${configurations[@]}"; do
   prefixes+=("$prefix")
   receiver=$(free_port)
   export PASSERELLE_DB_USER=postgres PASSERELLE_DB_PASSWORD=postgres PASSERELLE_TOPIC_PREFIX=$prefix PASSERELLE_LOG_LEVEL=warning
-  export PASSERELLE_JWT_HS256_SECRET=benchmark-secret-benchmark-secret-0123 PASSERELLE_NOTIFICATION_QUIET_HOURS=none
+  export PASSERELLE_JWT_HS256_SECRET=bench-GKLBEh6xnLPAmjSvE09o1ni2l5SsJJPVJJyIFLCznstmR7Po PASSERELLE_JWT_ISSUER=passerelle-bench PASSERELLE_JWT_AUDIENCE=passerelle PASSERELLE_NOTIFICATION_QUIET_HOURS=none
   export PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=true PASSERELLE_EVALUATION_PSEUDONYM_KEY=benchmark-pseudonym-key-benchmark-0123456
   export PASSERELLE_MATCHING_POSTAL_AREAS=$root/deploy/matching/postal-areas.csv PASSERELLE_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS=$wait
   PASSERELLE_TOPIC_PARTITIONS=$partitions "$bin/passerelle-intake" create-topics >/dev/null
@@ -98,7 +98,7 @@ for configuration in "${configurations[@]}"; do
   # What the demo has: the catalogue and link workers of the three sites, each link worker told
   # of new referrals by webhook (to the receiver the load generator runs).
   PASSERELLE_DB_SCHEMA=matching_e2e "$bin/passerelle-matching" import-hsds "$root/deploy/demo/catalogue" >/dev/null
-  coordinator=$("$bin/passerelle-intake" token --role coordinator --subject bench-coordinator --minutes 60)
+  coordinator=$(python3 "$root/deploy/local/token.py" --i-know-this-is-development --role coordinator --subject bench-coordinator --minutes 60)
   put() {
     local status
     status=$(curl -sS -o /tmp/passerelle-bench-e2e-put.out -w '%{http_code}' -X PUT "$1" -H "Authorization: Bearer $coordinator" \
@@ -121,7 +121,7 @@ for configuration in "${configurations[@]}"; do
   fi
 
   values[load]+="$(cut -d' ' -f1 /proc/loadavg) "
-  referrer=$("$bin/passerelle-intake" token --role referrer --subject bench-referrer --minutes 60)
+  referrer=$(python3 "$root/deploy/local/token.py" --i-know-this-is-development --role referrer --subject bench-referrer --minutes 60)
   line=$(python3 "$bench/endtoend_load.py" --intake-port "${ports[intake]}" --token "$referrer" --port "$receiver" \
     --rate "$rate" --seconds "$seconds" --pids "${pid_list%,}" | grep '^RESULT') \
     || { echo "the end-to-end run failed; logs in /tmp/passerelle-bench-e2e-*.log" >&2; exit 1; }

@@ -23,7 +23,7 @@ schema=evaluation_bench
 prefix="bench-evaluation-$(date +%s)."
 export PASSERELLE_DB_USER=postgres PASSERELLE_DB_PASSWORD=postgres PASSERELLE_DB_SCHEMA=$schema PASSERELLE_DB_POOL_SIZE=4
 export PASSERELLE_HTTP_PORT=$port PASSERELLE_TOPIC_PREFIX=$prefix PASSERELLE_LOG_LEVEL=warning
-export PASSERELLE_JWT_HS256_SECRET=benchmark-secret-benchmark-secret-0123
+export PASSERELLE_JWT_HS256_SECRET=bench-GKLBEh6xnLPAmjSvE09o1ni2l5SsJJPVJJyIFLCznstmR7Po PASSERELLE_JWT_ISSUER=passerelle-bench PASSERELLE_JWT_AUDIENCE=passerelle
 export PASSERELLE_CONSUMER_GROUP=bench-evaluation
 server=
 cleanup() {
@@ -78,7 +78,7 @@ SQL
 "$bin/passerelle-evaluation" serve > /tmp/passerelle-bench-evaluation.log 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-token=$("$bin/passerelle-evaluation" token --role analyst --subject bench --minutes 60)
+token=$(python3 "$root/deploy/local/token.py" --i-know-this-is-development --role analyst --subject bench --minutes 60)
 
 cat <<EOF
 ## Evaluation: rebuild speed and report latency

@@ -25,7 +25,7 @@ spread() { sort -n | awk 'NR==1{min=$1} {max=$1} END {printf "%.1f–%.1f", min,
 schema=hsds_bench
 work=$(mktemp -d)
 export PASSERELLE_DB_USER=postgres PASSERELLE_DB_PASSWORD=postgres PASSERELLE_DB_SCHEMA=$schema
-export PASSERELLE_LOG_LEVEL=warning PASSERELLE_JWT_HS256_SECRET=benchmark-secret-benchmark-secret-0123
+export PASSERELLE_LOG_LEVEL=warning PASSERELLE_JWT_HS256_SECRET=bench-GKLBEh6xnLPAmjSvE09o1ni2l5SsJJPVJJyIFLCznstmR7Po PASSERELLE_JWT_ISSUER=passerelle-bench PASSERELLE_JWT_AUDIENCE=passerelle
 cleanup() {
   rm -rf "$work"
   "${psql_admin[@]}" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null

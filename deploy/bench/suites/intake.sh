@@ -25,13 +25,13 @@ schema=intake_bench
   CREATE TABLE bench.plain_insert (id uuid PRIMARY KEY, payload text, created_at timestamptz);" >/dev/null
 export PASSERELLE_DB_USER=postgres PASSERELLE_DB_PASSWORD=postgres PASSERELLE_DB_SCHEMA=$schema PASSERELLE_DB_POOL_SIZE=${POOL:-16}
 export PASSERELLE_HTTP_PORT=$port PASSERELLE_TOPIC_PREFIX=bench. PASSERELLE_LOG_LEVEL=warning
-export PASSERELLE_JWT_HS256_SECRET=benchmark-secret-benchmark-secret-0123
+export PASSERELLE_JWT_HS256_SECRET=bench-GKLBEh6xnLPAmjSvE09o1ni2l5SsJJPVJJyIFLCznstmR7Po PASSERELLE_JWT_ISSUER=passerelle-bench PASSERELLE_JWT_AUDIENCE=passerelle
 "$bin/passerelle-intake" create-topics >/dev/null
 "$bin/passerelle-intake" serve > /tmp/passerelle-bench-intake.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; "${psql_admin[@]}" -c "DROP SCHEMA IF EXISTS $schema CASCADE; DROP SCHEMA IF EXISTS bench CASCADE" >/dev/null' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-export PASSERELLE_BENCH_TOKEN=$("$bin/passerelle-intake" token --role service --subject bench --minutes 120)
+export PASSERELLE_BENCH_TOKEN=$(python3 "$root/deploy/local/token.py" --i-know-this-is-development --role service --subject bench --minutes 120)
 
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.0f", m}'; }
 spread() { sort -n | awk 'NR==1{min=$1} {max=$1} END {printf "%.0f–%.0f", min, max}'; }

@@ -38,7 +38,7 @@ done
 # ---- Throughput with one and two replicas -----------------------------------------------------
 schema=matching_bench
 export PASSERELLE_DB_USER=postgres PASSERELLE_DB_PASSWORD=postgres PASSERELLE_DB_SCHEMA=$schema PASSERELLE_DB_POOL_SIZE=8
-export PASSERELLE_LOG_LEVEL=warning PASSERELLE_JWT_HS256_SECRET=benchmark-secret-benchmark-secret-0123
+export PASSERELLE_LOG_LEVEL=warning PASSERELLE_JWT_HS256_SECRET=bench-GKLBEh6xnLPAmjSvE09o1ni2l5SsJJPVJJyIFLCznstmR7Po PASSERELLE_JWT_ISSUER=passerelle-bench PASSERELLE_JWT_AUDIENCE=passerelle
 export PASSERELLE_KAFKA_PROPERTY_SESSION_TIMEOUT_MS=6000 PASSERELLE_KAFKA_PROPERTY_MAX_POLL_INTERVAL_MS=10000
 servers=()
 cleanup() {

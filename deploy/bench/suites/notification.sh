@@ -43,7 +43,7 @@ for rate in 200 500; do
     "${psql_admin[@]}" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null
     export PASSERELLE_DB_USER=postgres PASSERELLE_DB_PASSWORD=postgres PASSERELLE_DB_SCHEMA=$schema PASSERELLE_HTTP_PORT=$http
     export PASSERELLE_TOPIC_PREFIX=$prefix PASSERELLE_LOG_LEVEL=warning PASSERELLE_CONSUMER_GROUP=bench-notification-$run-$rate
-    export PASSERELLE_JWT_HS256_SECRET=benchmark-secret-benchmark-secret-0123 PASSERELLE_NOTIFICATION_QUIET_HOURS=none
+    export PASSERELLE_JWT_HS256_SECRET=bench-GKLBEh6xnLPAmjSvE09o1ni2l5SsJJPVJJyIFLCznstmR7Po PASSERELLE_JWT_ISSUER=passerelle-bench PASSERELLE_JWT_AUDIENCE=passerelle PASSERELLE_NOTIFICATION_QUIET_HOURS=none
     export PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=true PASSERELLE_NOTIFICATION_CONCURRENCY=32
     "$bin/passerelle-notification" create-topics >/dev/null
     "$bin/passerelle-notification" serve > /tmp/passerelle-bench-notification.log 2>&1 &
