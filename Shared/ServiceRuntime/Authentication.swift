@@ -44,18 +44,21 @@ public struct Identity: Sendable, Equatable {
     }
 }
 
-/// The claims Passerelle reads: `sub`, `exp`, `roles`, `site`, and `iss`/`aud` when configured.
+/// The claims Passerelle reads: `sub`, `exp`, `iat` when present, `roles`, `site`, and `iss`/`aud`
+/// when configured.
 public struct AccessClaims: JWTPayload, Equatable {
     public var sub: SubjectClaim
     public var exp: ExpirationClaim
+    public var iat: IssuedAtClaim?
     public var roles: [String]
     public var site: String?
     public var iss: IssuerClaim?
     public var aud: AudienceClaim?
 
-    public init(subject: String, roles: [Role], site: String?, expires: Date, issuer: String? = nil, audience: String? = nil) {
+    public init(subject: String, roles: [Role], site: String?, expires: Date, issued: Date = Date(), issuer: String? = nil, audience: String? = nil) {
         self.sub = SubjectClaim(value: subject)
         self.exp = ExpirationClaim(value: expires)
+        self.iat = IssuedAtClaim(value: issued)
         self.roles = roles.map(\.rawValue)
         self.site = site
         self.iss = issuer.map { IssuerClaim(value: $0) }
@@ -74,22 +77,42 @@ public struct AuthSettings: Sendable {
     public var ecdsaPublicKeyPEM: String?
     public var issuer: String?
     public var audience: String?
+    /// The longest a token may be valid for: one whose `exp` lies further ahead, or whose
+    /// `exp - iat` is longer, is refused, so a leaked token (or a key misused to mint
+    /// long-lived ones) does not stay good for days.
+    public var maxLifetime: TimeInterval
 
-    public init(hmacSecret: String? = nil, ecdsaPublicKeyPEM: String? = nil, issuer: String? = nil, audience: String? = nil) {
+    public init(hmacSecret: String? = nil, ecdsaPublicKeyPEM: String? = nil, issuer: String? = nil, audience: String? = nil, maxLifetime: TimeInterval = AuthSettings.defaultMaxLifetime) {
         self.hmacSecret = hmacSecret
         self.ecdsaPublicKeyPEM = ecdsaPublicKeyPEM
         self.issuer = issuer
         self.audience = audience
+        self.maxLifetime = maxLifetime
     }
+
+    /// 12 hours: a working day's shift, after which the identity provider issues a new token.
+    public static let defaultMaxLifetime: TimeInterval = 12 * 3600
 
     /// The well-known secret of the local stack; refused unless `PASSERELLE_ALLOW_DEV_SECRET=true`.
     public static let developmentSecret = "passerelle-local-development-secret-change-me"
 
     static func fromEnvironment(_ e: Environment) throws(ConfigurationError) -> AuthSettings {
+        let minutes = try e.int("PASSERELLE_JWT_MAX_LIFETIME_MINUTES", default: Int(defaultMaxLifetime / 60))
+        guard (1...(7 * 24 * 60)).contains(minutes) else {
+            throw ConfigurationError(variable: "PASSERELLE_JWT_MAX_LIFETIME_MINUTES", problem: "must be between 1 and 10080 (a week), not \(minutes)")
+        }
         var settings = AuthSettings(
             hmacSecret: try e.secret("PASSERELLE_JWT_HS256_SECRET"),
             issuer: e.optionalString("PASSERELLE_JWT_ISSUER"),
-            audience: e.optionalString("PASSERELLE_JWT_AUDIENCE"))
+            audience: e.optionalString("PASSERELLE_JWT_AUDIENCE"),
+            maxLifetime: TimeInterval(minutes * 60))
+        // Outside development a token must name who issued it and whom it is for: otherwise a
+        // token the same identity provider issued for another application would be accepted.
+        if !e.allowsDevelopmentSecrets {
+            for (variable, value) in [("PASSERELLE_JWT_ISSUER", settings.issuer), ("PASSERELLE_JWT_AUDIENCE", settings.audience)] where value == nil {
+                throw ConfigurationError(variable: variable, problem: "is required (or PASSERELLE_ALLOW_DEV_SECRET=true for local runs)")
+            }
+        }
         if let path = e.optionalString("PASSERELLE_JWT_ES256_PUBLIC_KEY_FILE") {
             guard let pem = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ConfigurationError(variable: "PASSERELLE_JWT_ES256_PUBLIC_KEY_FILE", problem: "cannot read \(path)")
@@ -97,7 +120,7 @@ public struct AuthSettings: Sendable {
             settings.ecdsaPublicKeyPEM = pem
         }
         if settings.hmacSecret == nil && settings.ecdsaPublicKeyPEM == nil {
-            guard e.string("PASSERELLE_ALLOW_DEV_SECRET", default: "false") == "true" else {
+            guard e.allowsDevelopmentSecrets else {
                 throw ConfigurationError(variable: "PASSERELLE_JWT_HS256_SECRET", problem: "no token key configured (set it, PASSERELLE_JWT_ES256_PUBLIC_KEY_FILE, or PASSERELLE_ALLOW_DEV_SECRET=true for local runs)")
             }
             settings.hmacSecret = developmentSecret
@@ -141,6 +164,14 @@ public struct TokenVerifier: Sendable {
         if let audience = settings.audience, claims.aud?.value.contains(audience) != true {
             throw ProblemDetails(status: .unauthorized, title: "Invalid token", detail: "the token is not meant for \(audience)")
         }
+        // Checked here, not in `AccessClaims.verify`, which cannot see the settings.
+        let now = Date()
+        if claims.exp.value.timeIntervalSince(now) > settings.maxLifetime {
+            throw ProblemDetails(status: .unauthorized, title: "Invalid token", detail: "the token is valid for longer than the \(Int(settings.maxLifetime / 60)) minutes allowed")
+        }
+        if let issued = claims.iat?.value, claims.exp.value.timeIntervalSince(issued) > settings.maxLifetime {
+            throw ProblemDetails(status: .unauthorized, title: "Invalid token", detail: "the token was issued for longer than the \(Int(settings.maxLifetime / 60)) minutes allowed")
+        }
         let roles = Set(claims.roles.compactMap(Role.init(rawValue:)))
         guard !roles.isEmpty else {
             throw ProblemDetails(status: .forbidden, title: "No role", detail: "the token carries none of the roles \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -150,7 +181,8 @@ public struct TokenVerifier: Sendable {
         return identity
     }
 
-    /// Signs a token with the HS256 secret (local demo, tests, service-to-service).
+    /// Signs a token with the HS256 secret: tests only. No service executable mints tokens (local
+    /// runs use deploy/local/token.py; production tokens come from the identity provider).
     public func sign(_ claims: AccessClaims) async throws -> String {
         try await keys.sign(claims)
     }

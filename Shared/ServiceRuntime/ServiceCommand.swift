@@ -10,13 +10,15 @@ import PostgresClient
 ///     passerelle-<service> [serve]        run the service (default)
 ///     passerelle-<service> migrate        apply this service's migrations and exit
 ///     passerelle-<service> create-topics  create every Passerelle topic that is missing
-///     passerelle-<service> token          sign a bearer token with the configured HS256 secret
+///
+/// No subcommand signs tokens: an executable that can mint them turns anyone who can run it
+/// where the secret is mounted into any role. Local runs sign with deploy/local/token.py.
 public struct ServiceCommand<S: PasserelleService>: AsyncParsableCommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             commandName: "passerelle-\(S.name)",
             abstract: "The Passerelle \(S.name) service. Configured by PASSERELLE_* environment variables (see .env.example).",
-            subcommands: [Serve.self, Migrate.self, CreateTopics.self, Token.self] + S.commands,
+            subcommands: [Serve.self, Migrate.self, CreateTopics.self] + S.commands,
             defaultSubcommand: Serve.self)
     }
 
@@ -89,30 +91,6 @@ public struct ServiceCommand<S: PasserelleService>: AsyncParsableCommand {
             }
             let created = try await KafkaTopicAdmin.createTopics(specifications, configuration: settings.kafka, logger: logger)
             print(created.isEmpty ? "all topics exist" : "created \(created.joined(separator: ", "))")
-        }
-    }
-
-    public struct Token: AsyncParsableCommand {
-        public static var configuration: CommandConfiguration {
-            CommandConfiguration(abstract: "Print a bearer token signed with the configured HS256 secret (local runs and demos).")
-        }
-        @Option(help: "Role: referrer, link-worker, coordinator, analyst or service. Repeat for several.") var role: [String] = []
-        @Option(help: "Subject (user id).") var subject: String
-        @Option(help: "Site the user works at.") var site: String?
-        @Option(help: "Validity in minutes.") var minutes: Int = 60
-        public init() {}
-
-        public func run() async throws {
-            let settings = try ServiceCommand.settings()
-            let roles = try role.map { name -> Role in
-                guard let role = Role(rawValue: name) else { throw ValidationError("unknown role \(name)") }
-                return role
-            }
-            guard settings.auth.hmacSecret != nil else { throw ValidationError("no HS256 secret is configured") }
-            let verifier = try await TokenVerifier(settings: settings.auth)
-            print(try await verifier.sign(AccessClaims(
-                subject: subject, roles: roles, site: site, expires: Date().addingTimeInterval(Double(minutes) * 60),
-                issuer: settings.auth.issuer, audience: settings.auth.audience)))
         }
     }
 }

@@ -30,7 +30,10 @@ public struct Environment: Sendable {
     ///
     /// A value still holding `.env.example`'s placeholder marker (`change-me`) is refused unless
     /// `PASSERELLE_ALLOW_DEV_SECRET=true`: a deployment copied from the example must not run on
-    /// secrets that anyone can read in this repository.
+    /// secrets that anyone can read in this repository. So is a key Passerelle itself keys
+    /// HMACs with (a name ending `_SECRET` or `_KEY`: the token secret, evaluation's pseudonym
+    /// key) that is short or guessable (see `SecretStrength`); passwords and tokens that other
+    /// systems issue (databases, SASL, SMTP, the SMS gateway) are theirs to judge.
     public func secret(_ name: String) throws(ConfigurationError) -> String? {
         let value: String?
         var variable = name
@@ -44,14 +47,67 @@ public struct Environment: Sendable {
         } else {
             value = optionalString(name)
         }
-        if let value, value.lowercased().contains(Self.placeholderMarker), string("PASSERELLE_ALLOW_DEV_SECRET", default: "false") != "true" {
+        guard let value, !allowsDevelopmentSecrets else { return value }
+        if value.lowercased().contains(Self.placeholderMarker) {
             throw ConfigurationError(variable: variable, problem: "still holds the placeholder of .env.example; replace it with a secret of your own (e.g. `openssl rand -base64 48`)")
+        }
+        if name.hasSuffix("_SECRET") || name.hasSuffix("_KEY"), let weakness = SecretStrength(value).weakness {
+            // Never the value itself: only what is wrong with it.
+            throw ConfigurationError(variable: variable, problem: "\(weakness); use a random one (e.g. `openssl rand -base64 48`)")
         }
         return value
     }
 
+    /// `PASSERELLE_ALLOW_DEV_SECRET=true`: local runs, where well-known and weak secrets and tokens
+    /// without issuer or audience are accepted.
+    public var allowsDevelopmentSecrets: Bool {
+        string("PASSERELLE_ALLOW_DEV_SECRET", default: "false") == "true"
+    }
+
     /// What every placeholder secret of `.env.example` and the Kubernetes example secret contains.
     public static let placeholderMarker = "change-me"
+}
+
+/// A conservative estimate of how guessable a secret is, from its text alone. Each character is
+/// counted for at most log2 of the distinct characters the secret uses, and for no more than the
+/// secret's own character frequencies give (Shannon); a secret that repeats itself is counted by
+/// its distinct pairs of adjacent characters. The smallest of these estimates is kept, so a
+/// random secret passes while words, repeats and short alphabets do not.
+public struct SecretStrength: Sendable, Equatable {
+    public static let minimumBytes = 32
+    public static let minimumBits = 128.0
+
+    public let bytes: Int
+    public let estimatedBits: Double
+
+    public init(_ secret: String) {
+        let symbols = Array(secret.unicodeScalars)
+        bytes = secret.utf8.count
+        guard symbols.count > 1 else {
+            estimatedBits = 0
+            return
+        }
+        var counts: [Unicode.Scalar: Int] = [:]
+        for symbol in symbols { counts[symbol, default: 0] += 1 }
+        let perSymbol = log2(Double(counts.count))
+        let length = Double(symbols.count)
+        let shannon = counts.values.reduce(0.0) { sum, count in
+            let p = Double(count) / length
+            return sum - p * log2(p)
+        }
+        var pairs = Set<[Unicode.Scalar]>()
+        for index in symbols.indices.dropLast() { pairs.insert([symbols[index], symbols[index + 1]]) }
+        estimatedBits = min(length * perSymbol, length * shannon, Double(pairs.count + 1) * perSymbol)
+    }
+
+    /// What is wrong with the secret, or nil when it is strong enough.
+    public var weakness: String? {
+        if bytes < Self.minimumBytes { return "is \(bytes) bytes long; it must be at least \(Self.minimumBytes)" }
+        if estimatedBits < Self.minimumBits {
+            return "is too guessable (about \(Int(estimatedBits)) bits by a conservative estimate; at least \(Int(Self.minimumBits)) are required)"
+        }
+        return nil
+    }
 }
 
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {

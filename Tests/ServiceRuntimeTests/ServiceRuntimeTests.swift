@@ -165,7 +165,7 @@ struct ServiceRuntimeTests {
         let settings = try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
             "PASSERELLE_DB_PORT": "6543", "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PREFIX": "test.",
             "PASSERELLE_KAFKA_PROPERTY_SECURITY_PROTOCOL": "SASL_SSL",
-        ]))
+        ].merging(Self.issuedFor) { $1 }))
         #expect(settings.postgres.port == 6543)
         #expect(settings.postgres.user == "passerelle_intake")
         #expect(settings.postgres.schema == "intake")
@@ -176,13 +176,13 @@ struct ServiceRuntimeTests {
         #expect(settings.topics.partitions == 12)
         let fewer = try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
             "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": "4",
-        ]))
+        ].merging(Self.issuedFor) { $1 }))
         #expect(fewer.topics.partitions == 4)
         for partitions in ["0", "many"] {
             let refused = #expect(throws: ConfigurationError.self) {
                 try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
                     "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": partitions,
-                ]))
+                ].merging(Self.issuedFor) { $1 }))
             }
             #expect(refused?.variable == "PASSERELLE_TOPIC_PARTITIONS")
         }
@@ -204,8 +204,8 @@ struct ServiceRuntimeTests {
             "PASSERELLE_DB_PASSWORD": "change-me-intake-db-password",
         ]
         for (variable, placeholder) in placeholders {
-            let strong = variable == "PASSERELLE_JWT_HS256_SECRET" ? [:] : ["PASSERELLE_JWT_HS256_SECRET": String(repeating: "k", count: 40)]
-            let environment = Environment(strong.merging([variable: placeholder]) { $1 })
+            let strong = variable == "PASSERELLE_JWT_HS256_SECRET" ? [:] : ["PASSERELLE_JWT_HS256_SECRET": Self.secret]
+            let environment = Environment(strong.merging([variable: placeholder]) { $1 }.merging(Self.issuedFor) { $1 })
             let refused = #expect(throws: ConfigurationError.self) {
                 try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: environment)
             }
@@ -222,6 +222,87 @@ struct ServiceRuntimeTests {
         let development = Environment(["PASSERELLE_JWT_HS256_SECRET": placeholders["PASSERELLE_JWT_HS256_SECRET"]!, "PASSERELLE_ALLOW_DEV_SECRET": "true"])
         #expect(try development.secret("PASSERELLE_JWT_HS256_SECRET") == placeholders["PASSERELLE_JWT_HS256_SECRET"])
         #expect(try Environment(["PASSERELLE_DB_PASSWORD": "a-real-one"]).secret("PASSERELLE_DB_PASSWORD") == "a-real-one")
+    }
+
+    /// Issuer and audience, required outside local development.
+    static let issuedFor = ["PASSERELLE_JWT_ISSUER": "passerelle-tests", "PASSERELLE_JWT_AUDIENCE": "passerelle"]
+
+    @Test("a token secret or pseudonym key that is short, repetitive or word-like is refused, naming the variable, never printing it")
+    func weakSecretsAreRefused() throws {
+        let weak = [
+            "short-but-random-Zq8",
+            String(repeating: "k", count: 48),
+            "passwordpasswordpasswordpassword",
+            "benchmark-secret-benchmark-secret-0123",
+            "correct-horse-battery-staple-correct-horse",
+            String(repeating: "0123456789abcdef", count: 3),
+        ]
+        for variable in ["PASSERELLE_JWT_HS256_SECRET", "PASSERELLE_EVALUATION_PSEUDONYM_KEY"] {
+            for value in weak {
+                let refused = #expect(throws: ConfigurationError.self, "\(value) for \(variable)") {
+                    try Environment([variable: value]).secret(variable)
+                }
+                #expect(refused?.variable == variable)
+                #expect(refused?.description.contains(value) == false, "the error must not print the secret")
+                // Local development takes any secret.
+                #expect(try Environment([variable: value, "PASSERELLE_ALLOW_DEV_SECRET": "true"]).secret(variable) == value)
+            }
+        }
+        // What `openssl rand -base64 48` and `-hex 32` print pass; so do the tests' own secrets.
+        let random = Data((0..<48).map { _ in UInt8.random(in: 0...255) })
+        for strong in [random.base64EncodedString(), random.prefix(32).map { String(format: "%02x", $0) }.joined(), Self.secret] {
+            #expect(SecretStrength(strong).weakness == nil, "\(strong): \(SecretStrength(strong).estimatedBits) bits")
+            #expect(try Environment(["PASSERELLE_JWT_HS256_SECRET": strong]).secret("PASSERELLE_JWT_HS256_SECRET") == strong)
+        }
+        // Passwords other systems issue are theirs to judge.
+        #expect(try Environment(["PASSERELLE_SMTP_PASSWORD": "hunter2"]).secret("PASSERELLE_SMTP_PASSWORD") == "hunter2")
+        // A weak secret from a file is named by the file's variable.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("weak-\(UUID().uuidString)")
+        try "passwordpasswordpasswordpassword\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let fromFile = #expect(throws: ConfigurationError.self) {
+            try Environment(["PASSERELLE_JWT_HS256_SECRET_FILE": file.path]).secret("PASSERELLE_JWT_HS256_SECRET")
+        }
+        #expect(fromFile?.variable == "PASSERELLE_JWT_HS256_SECRET_FILE")
+    }
+
+    @Test("issuer and audience are required outside development; the token lifetime cap is configurable and bounded")
+    func issuerAudienceAndLifetimeSettings() throws {
+        for missing in Self.issuedFor.keys {
+            var values = Self.issuedFor.merging(["PASSERELLE_JWT_HS256_SECRET": Self.secret]) { $1 }
+            values[missing] = nil
+            let refused = #expect(throws: ConfigurationError.self) {
+                try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(values))
+            }
+            #expect(refused?.variable == missing)
+            values["PASSERELLE_ALLOW_DEV_SECRET"] = "true"
+            #expect(try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(values)).auth.hmacSecret == Self.secret)
+        }
+        let base = Self.issuedFor.merging(["PASSERELLE_JWT_HS256_SECRET": Self.secret]) { $1 }
+        #expect(try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(base)).auth.maxLifetime == 12 * 3600)
+        let shorter = base.merging(["PASSERELLE_JWT_MAX_LIFETIME_MINUTES": "30"]) { $1 }
+        #expect(try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(shorter)).auth.maxLifetime == 1800)
+        for bad in ["0", "100000", "soon"] {
+            let refused = #expect(throws: ConfigurationError.self) {
+                try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(base.merging(["PASSERELLE_JWT_MAX_LIFETIME_MINUTES": bad]) { $1 }))
+            }
+            #expect(refused?.variable == "PASSERELLE_JWT_MAX_LIFETIME_MINUTES")
+        }
+    }
+
+    @Test("a token valid for longer than the cap is a 401, by its exp or by exp - iat")
+    func tokenLifetimeIsCapped() async throws {
+        let settings = AuthSettings(hmacSecret: Self.secret, maxLifetime: 3600)
+        let verifier = try await TokenVerifier(settings: settings)
+        let now = Date()
+        let withinCap = try await verifier.sign(AccessClaims(subject: "s", roles: [.analyst], site: nil, expires: now.addingTimeInterval(3000)))
+        #expect(try await verifier.identity(fromBearer: withinCap).subject == "s")
+        let farExpiry = try await verifier.sign(AccessClaims(subject: "s", roles: [.analyst], site: nil, expires: now.addingTimeInterval(7200)))
+        let issuedLong = try await verifier.sign(AccessClaims(subject: "s", roles: [.analyst], site: nil, expires: now.addingTimeInterval(1800), issued: now.addingTimeInterval(-3 * 3600)))
+        for token in [farExpiry, issuedLong] {
+            let refused = await #expect(throws: ProblemDetails.self) { try await verifier.identity(fromBearer: token) }
+            #expect(refused?.status == .unauthorized)
+        }
     }
 
     /// A service with nothing of its own: what every service's host runs.
