@@ -19,19 +19,57 @@ public struct DeliveryError: Error, Sendable, CustomStringConvertible {
 /// POSTs to a receiver (a webhook endpoint, a gateway), classifying failures so that both
 /// services retry the same ones: 5xx, 408, 429 and network errors may pass later; any other
 /// 4xx will not.
+///
+/// The receiver is someone else's server, so what it answers is not trusted: redirects are not
+/// followed (a 3xx could point inward, past the target check), and its body is neither stored
+/// nor logged (it could echo what an inward service said); only the status and a bounded,
+/// printable reason phrase are kept.
 public struct HTTPDelivery: Sendable {
     let userAgent: String
-    let client: HTTPClient
     let timeout: TimeAmount
 
     /// `userAgent` names the sending service, for the receiver's logs.
-    public init(userAgent: String, client: HTTPClient = .shared, timeout: TimeAmount = .seconds(15)) {
+    public init(userAgent: String, timeout: TimeAmount = .seconds(15)) {
         self.userAgent = userAgent
-        self.client = client
         self.timeout = timeout
     }
 
+    /// POSTs to a target checked by a `WebhookTargetPolicy`, connecting to the address it was
+    /// checked at (the name still goes in Host and as the TLS server name, so certificates are
+    /// checked against it).
+    public func post(to target: CheckedTarget, body: Data, contentType: String = "application/json", headers: [(String, String)]) async throws(DeliveryError) {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        if IPAddress(target.host) == nil {
+            configuration.dnsOverride = [target.host: target.address.description]
+        }
+        // A client per delivery: the address is part of the client's configuration, and a
+        // pooled connection to an earlier answer for the name must not be reused.
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        let result: Result<Void, DeliveryError>
+        do {
+            try await send(target.url, body: body, contentType: contentType, headers: headers, with: client)
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        try? await client.shutdown()
+        try result.get()
+    }
+
+    /// POSTs to a URL without a target policy: its host is looked up once and the connection
+    /// goes to that address, redirects unfollowed. Callers that restrict where calls may go use
+    /// `post(to:)` with the target their policy checked.
     public func post(url: String, body: Data, contentType: String = "application/json", headers: [(String, String)]) async throws(DeliveryError) {
+        let target: CheckedTarget
+        do {
+            target = try await WebhookTargetPolicy(reach: .anywhere).target(url)
+        } catch {
+            throw DeliveryError(transient: error.isTransient, "POST \(Self.redacted(url)): \(error)")
+        }
+        try await post(to: target, body: body, contentType: contentType, headers: headers)
+    }
+
+    private func send(_ url: String, body: Data, contentType: String, headers: [(String, String)], with client: HTTPClient) async throws(DeliveryError) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: contentType)
@@ -45,16 +83,34 @@ public struct HTTPDelivery: Sendable {
             throw DeliveryError(transient: true, "POST \(Self.redacted(url)): \(error)")
         }
         let code = Int(response.status.code)
-        // Read (a bounded part of) the answer so the connection can be reused, and for the log.
-        let answer = (try? await response.body.collect(upTo: 4096)).map { String(buffer: $0) } ?? ""
+        // Drain a bounded part of the answer so the exchange completes; it is not kept.
+        _ = try? await response.body.collect(upTo: 4096)
+        if (300..<400).contains(code) {
+            throw DeliveryError(transient: false, "POST \(Self.redacted(url)): HTTP \(code), a redirect, not followed")
+        }
         guard (200..<300).contains(code) else {
             let transient = code >= 500 || code == 408 || code == 429
-            throw DeliveryError(transient: transient, "POST \(Self.redacted(url)): HTTP \(code) \(answer.prefix(200))")
+            let reason = Self.sanitised(response.status.reasonPhrase)
+            throw DeliveryError(transient: transient, "POST \(Self.redacted(url)): HTTP \(code)" + (reason.isEmpty ? "" : " \(reason)"))
         }
     }
 
     /// The URL without its query (tokens sometimes live there).
     static func redacted(_ url: String) -> String {
         String(url.prefix { $0 != "?" })
+    }
+
+    /// A peer's reason phrase as it may be logged and stored: printable ASCII, at most 64 characters.
+    static func sanitised(_ reason: String) -> String {
+        let printable = reason.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f }
+        return String(String.UnicodeScalarView(printable.prefix(64))).trimmingCharacters(in: .whitespaces)
+    }
+}
+
+extension WebhookTargetRefusal {
+    /// A name that does not resolve may resolve later; a refused address or URL will not change.
+    var isTransient: Bool {
+        if case .unresolvable = self { return true }
+        return false
     }
 }

@@ -73,6 +73,8 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         case (127, _): return .loopback
         case (169, 254): return .linkLocal
         case (100, 64...127): return .sharedAddressSpace
+        case (192, 0) where b[2] == 0: return .reserved  // 192.0.0.0/24, IETF protocol assignments
+        case (198, 18...19): return .private  // 198.18.0.0/15, benchmarking networks inside organisations
         case (224...239, _): return .multicast
         case (240...255, _): return .reserved
         default: return .public
@@ -85,6 +87,9 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         // translates: both are what the IPv4 address is.
         if zeros && b[10] == 0xff && b[11] == 0xff { return scope(ofIPv4: b[12..<16]) }
         if b[0..<12] == [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0] { return scope(ofIPv4: b[12..<16]) }
+        // 6to4 (2002:a.b.c.d::/48) relays to a.b.c.d; 64:ff9b:1::/48 is NAT64 for local use only.
+        if b[0] == 0x20 && b[1] == 0x02 { return scope(ofIPv4: b[2..<6]) }
+        if b[0..<6] == [0, 0x64, 0xff, 0x9b, 0, 0x01] { return .private }
         if b[0..<15].allSatisfy({ $0 == 0 }) {
             switch b[15] {
             case 0: return .unspecified

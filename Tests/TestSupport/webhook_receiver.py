@@ -4,7 +4,9 @@ EHR's FHIR subscription rest-hook, an SMS gateway. Every delivery is verified wi
 paths under an `--unsigned` prefix (the SMS gateway, which goes by its Idempotency-Key). A bad
 signature is answered 401 and recorded with "verified": false; a repeated id is acknowledged and
 recorded with "duplicate": true. `?fail=N` makes the first N requests to a path answer 503; a path
-ending in /gone answers 410. GET /records returns what was received. Prints "READY <port>" and
+ending in /gone answers 410, one ending in /redirect answers 307 to /followed (which a sender
+must not follow), one ending in /leaky answers 500 with a body and a long, unprintable reason
+(which a sender must not keep). GET /records returns what was received. Prints "READY <port>" and
 runs until stdin closes."""
 import argparse, json, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,8 +25,8 @@ def handler_for(secret, unsigned):
         def log_message(self, *args):
             pass
 
-        def answer(self, code, body=b""):
-            self.send_response(code)
+        def answer(self, code, body=b"", reason=None):
+            self.send_response(code, reason)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -45,8 +47,18 @@ def handler_for(secret, unsigned):
                 return self.answer(503, b"try later")
             if url.path.endswith("/gone"):
                 return self.answer(410, b"gone")
+            if url.path.endswith("/redirect") or url.path.endswith("/leaky"):
+                with lock:
+                    records.append({"path": url.path, "attempt": attempt, "host": self.headers.get("Host")})
+                if url.path.endswith("/redirect"):
+                    self.send_response(307)
+                    self.send_header("Location", "/followed")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                return self.answer(500, b"leaked-body: the peer's internals", reason="Broken \x1b[31m" + "x" * 300)
             signed = not any(url.path.startswith(prefix) for prefix in unsigned)
-            record = {"path": url.path, "attempt": attempt, "contentType": self.headers.get("Content-Type"),
+            record = {"path": url.path, "attempt": attempt, "host": self.headers.get("Host"), "contentType": self.headers.get("Content-Type"),
                       "authorization": self.headers.get("Authorization"), "verified": signed, "duplicate": False, "body": json.loads(body),
                       "id": self.headers.get("webhook-id" if signed else "Idempotency-Key")}
             if signed:
