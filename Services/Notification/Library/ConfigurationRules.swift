@@ -39,9 +39,9 @@ enum ConfigurationRules {
         text.unicodeScalars.allSatisfy { [" ", "\t", "\n", "\u{0B}", "\u{0C}", "\r"].contains($0) }
     }
 
-    /// Something `@` something, without spaces: the mail server is the judge of the rest.
+    /// A plain address (see `EmailAddress`): it ends up in SMTP commands and headers.
     static func isEmailAddress(_ text: String) -> Bool {
-        text.unicodeScalars.contains("@") && !text.unicodeScalars.contains(" ")
+        EmailAddress.isValid(text)
     }
 
     /// At least 7 ASCII digits among whatever punctuation the number is written with.

@@ -17,13 +17,15 @@ public struct NotificationSettings: Sendable {
     public var concurrency: Int
     public var smtp: SMTPSettings?
     public var sms: SMSGatewaySettings?
-    /// Lets webhooks go to private, link-local or metadata addresses (never in production).
+    /// Lets webhooks and the SMS gateway go to loopback, private, unique-local, link-local or
+    /// metadata addresses (local runs and tests; never in production).
     public var allowPrivateWebhookTargets: Bool
 
-    /// Where webhooks may go: coordinators configure the targets, and partners' receivers may
-    /// sit on the organisation's network, so only link-local and metadata addresses are kept out.
+    /// Where webhooks and SMS may go: public addresses only, unless the deployment explicitly
+    /// allows private ones. Whoever names a target must not be able to reach, through us, what
+    /// only the network we run in can (its services, the metadata endpoint's credentials).
     var webhookTargets: WebhookTargetPolicy {
-        WebhookTargetPolicy(reach: allowPrivateWebhookTargets ? .anywhere : .organisationNetwork)
+        WebhookTargetPolicy(reach: allowPrivateWebhookTargets ? .anywhere : .publicAddresses)
     }
 
     public static func fromEnvironment(_ e: Environment) throws -> NotificationSettings {
@@ -42,6 +44,13 @@ public struct NotificationSettings: Sendable {
         guard retry.maxAttempts >= 1 else {
             throw ConfigurationError(variable: "PASSERELLE_NOTIFICATION_MAX_ATTEMPTS", problem: "must be at least 1")
         }
+        let allowPrivate = e.string("PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS", default: "false") == "true"
+        let sms = try SMSGatewaySettings.fromEnvironment(e)
+        // A gateway written as an inward address is refused at start, not at the first SMS.
+        if let sms, !allowPrivate, let host = URL(string: sms.url)?.host,
+           let address = IPAddress(host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host), !WebhookReach.publicAddresses.permits(address.scope) {
+            throw ConfigurationError(variable: "PASSERELLE_SMS_GATEWAY_URL", problem: "\(address) is a \(address.scope.rawValue) address; set PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=true to allow it")
+        }
         return NotificationSettings(
             defaultLanguage: e.string("PASSERELLE_NOTIFICATION_DEFAULT_LANGUAGE", default: "fr"),
             defaultTimeZone: zone,
@@ -50,8 +59,8 @@ public struct NotificationSettings: Sendable {
             retry: retry,
             concurrency: max(1, try e.int("PASSERELLE_NOTIFICATION_CONCURRENCY", default: 16)),
             smtp: try SMTPSettings.fromEnvironment(e),
-            sms: try SMSGatewaySettings.fromEnvironment(e),
-            allowPrivateWebhookTargets: e.string("PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS", default: "false") == "true")
+            sms: sms,
+            allowPrivateWebhookTargets: allowPrivate)
     }
 }
 

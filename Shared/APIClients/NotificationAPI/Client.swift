@@ -821,7 +821,7 @@ public struct Client: APIProtocol {
     }
     /// Register a partner webhook
     ///
-    /// Coordinators write a webhook target. Its URL must resolve, and not to a link-local or metadata address: checked when it is saved and before each delivery.
+    /// Coordinators write a webhook target. Its URL must resolve, and only to public addresses unless the deployment allows private targets: checked when it is saved and before each delivery.
     ///
     /// - Remark: HTTP `PUT /v1/webhook-targets/{id}`.
     /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)`.

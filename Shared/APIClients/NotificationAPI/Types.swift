@@ -48,7 +48,7 @@ public protocol APIProtocol: Sendable {
     func saveRecipient(_ input: Operations.SaveRecipient.Input) async throws -> Operations.SaveRecipient.Output
     /// Register a partner webhook
     ///
-    /// Coordinators write a webhook target. Its URL must resolve, and not to a link-local or metadata address: checked when it is saved and before each delivery.
+    /// Coordinators write a webhook target. Its URL must resolve, and only to public addresses unless the deployment allows private targets: checked when it is saved and before each delivery.
     ///
     /// - Remark: HTTP `PUT /v1/webhook-targets/{id}`.
     /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)`.
@@ -152,7 +152,7 @@ extension APIProtocol {
     }
     /// Register a partner webhook
     ///
-    /// Coordinators write a webhook target. Its URL must resolve, and not to a link-local or metadata address: checked when it is saved and before each delivery.
+    /// Coordinators write a webhook target. Its URL must resolve, and only to public addresses unless the deployment allows private targets: checked when it is saved and before each delivery.
     ///
     /// - Remark: HTTP `PUT /v1/webhook-targets/{id}`.
     /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)`.

@@ -33,17 +33,29 @@ public struct DeliveryChannels: Sendable {
             }
         case .sms:
             guard let sms else { throw DeliveryError(transient: false, "no SMS gateway is configured (PASSERELLE_SMS_GATEWAY_URL)") }
+            // The gateway is held to the webhooks' reach: its URL comes from configuration, but a
+            // name it uses may still come to resolve inward.
+            let gateway = try await checked(sms.url, refused: "the SMS gateway")
             let body = try encode(SMSRequest(id: id, to: addressed.address, body: addressed.message.body))
             var headers = [("Idempotency-Key", id)]
             if let token = sms.token { headers.append(("Authorization", "Bearer \(token)")) }
-            try await http.post(url: sms.url, body: body, headers: headers)
+            try await http.post(to: gateway, body: body, headers: headers)
         case .webhook:
             guard let webhook = addressed.webhook else { throw DeliveryError(transient: false, "no webhook target") }
-            if let problem = await targets.problem(with: webhook.url) { throw DeliveryError(transient: false, "webhook target \(addressed.address) refused: \(problem)") }
+            let target = try await checked(webhook.url, refused: "webhook target \(addressed.address)")
             let body = try encode(WebhookPayload(
                 type: "passerelle.notification", id: id, template: addressed.template.rawValue, language: addressed.language,
                 subject: addressed.message.subject, text: addressed.message.body))
-            try await http.post(url: webhook.url, body: body, headers: WebhookSignature(secret: webhook.secret).headers(id: id, body: body))
+            try await http.post(to: target, body: body, headers: WebhookSignature(secret: webhook.secret).headers(id: id, body: body))
+        }
+    }
+
+    /// The URL checked against the reach, with the address the delivery will connect to.
+    private func checked(_ url: String, refused what: String) async throws(DeliveryError) -> CheckedTarget {
+        do {
+            return try await targets.target(url)
+        } catch {
+            throw DeliveryError(transient: false, "\(what) refused: \(error)")
         }
     }
 

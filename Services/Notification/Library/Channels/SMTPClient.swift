@@ -11,7 +11,7 @@ public struct SMTPSettings: Sendable {
         case none
         /// STARTTLS when the server offers it, plain otherwise.
         case opportunistic
-        /// STARTTLS or fail.
+        /// STARTTLS or fail: the default, as mail carries what clients and staff are told.
         case required
     }
 
@@ -29,7 +29,7 @@ public struct SMTPSettings: Sendable {
     public var timeout: Duration
 
     public init(
-        host: String, port: Int, security: Security = .opportunistic, trustRootsFile: String? = nil, username: String? = nil,
+        host: String, port: Int, security: Security = .required, trustRootsFile: String? = nil, username: String? = nil,
         password: String? = nil, from: String, fromName: String = "Passerelle", domain: String = "passerelle.local", timeout: Duration = .seconds(30)
     ) {
         self.host = host
@@ -46,15 +46,20 @@ public struct SMTPSettings: Sendable {
 
     static func fromEnvironment(_ e: Environment) throws -> SMTPSettings? {
         guard let host = e.optionalString("PASSERELLE_SMTP_HOST") else { return nil }
-        let mode = e.string("PASSERELLE_SMTP_SECURITY", default: "opportunistic")
+        // Plain SMTP takes an explicit `none` (a catcher on the same host or network).
+        let mode = e.string("PASSERELLE_SMTP_SECURITY", default: "required")
         guard let security = Security(rawValue: mode) else {
             throw ConfigurationError(variable: "PASSERELLE_SMTP_SECURITY", problem: "\"\(mode)\" is not one of none, opportunistic, required")
+        }
+        let from = e.string("PASSERELLE_SMTP_FROM", default: "no-reply@passerelle.local")
+        guard EmailAddress.isValid(from) else {
+            throw ConfigurationError(variable: "PASSERELLE_SMTP_FROM", problem: "is not a plain e-mail address (one @, no spaces or control characters)")
         }
         return SMTPSettings(
             host: host, port: try e.int("PASSERELLE_SMTP_PORT", default: 587), security: security,
             trustRootsFile: e.optionalString("PASSERELLE_SMTP_TRUST_ROOTS"),
             username: e.optionalString("PASSERELLE_SMTP_USERNAME"), password: try e.secret("PASSERELLE_SMTP_PASSWORD"),
-            from: e.string("PASSERELLE_SMTP_FROM", default: "no-reply@passerelle.local"),
+            from: from,
             fromName: e.string("PASSERELLE_SMTP_FROM_NAME", default: "Passerelle"),
             domain: e.string("PASSERELLE_SMTP_DOMAIN", default: "passerelle.local"),
             timeout: .seconds(try e.int("PASSERELLE_SMTP_TIMEOUT_SECONDS", default: 30)))
@@ -68,7 +73,7 @@ struct SMTPReply: Sendable {
 }
 
 public struct SMTPError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case unreachable, timeout, closed, rejected, tlsUnavailable, authenticationUnavailable }
+    public enum Kind: Sendable { case unreachable, timeout, closed, rejected, tlsUnavailable, authenticationUnavailable, invalidAddress }
     public var kind: Kind
     public var command: String
     public var code: Int?
@@ -79,7 +84,7 @@ public struct SMTPError: Error, Sendable, CustomStringConvertible {
         switch kind {
         case .unreachable, .timeout, .closed: return true
         case .rejected: return (code ?? 500) < 500
-        case .tlsUnavailable, .authenticationUnavailable: return false
+        case .tlsUnavailable, .authenticationUnavailable, .invalidAddress: return false
         }
     }
 
@@ -106,6 +111,11 @@ public struct SMTPClient: Sendable {
     }
 
     public func send(_ message: EmailMessage) async throws(SMTPError) {
+        // Whatever accepted the address, it goes into RCPT TO and To: as it is; a CR or LF in
+        // it would write commands or headers of its own. (Not echoed: it is personal data.)
+        guard EmailAddress.isValid(message.to) else {
+            throw SMTPError(kind: .invalidAddress, command: "RCPT TO", code: nil, message: "the recipient is not a plain e-mail address")
+        }
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)

@@ -319,7 +319,7 @@ extension NotificationService {
      "coordinator"
     ],
     "summary": "Register a partner webhook",
-    "description": "Coordinators write a webhook target. Its URL must resolve, and not to a link-local or metadata address: checked when it is saved and before each delivery.",
+    "description": "Coordinators write a webhook target. Its URL must resolve, and only to public addresses unless the deployment allows private targets: checked when it is saved and before each delivery.",
     "parameters": [
      {
       "name": "id",
