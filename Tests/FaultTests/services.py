@@ -201,6 +201,7 @@ class Fleet:
             "PASSERELLE_NOTIFICATION_QUIET_HOURS": "none",
             "PASSERELLE_NOTIFICATION_RETRY_BASE_MS": "500",
             "PASSERELLE_NOTIFICATION_RETRY_MAX_MS": "5000",
+            "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true",
         })
         return env
 

@@ -35,6 +35,8 @@ struct Harness {
             "PASSERELLE_SMS_GATEWAY_TOKEN": "sms-token", "PASSERELLE_NOTIFICATION_QUIET_HOURS": quietHours,
             "PASSERELLE_NOTIFICATION_MAX_ATTEMPTS": String(maxAttempts), "PASSERELLE_NOTIFICATION_RETRY_BASE_MS": "20",
             "PASSERELLE_NOTIFICATION_RETRY_MAX_MS": "50",
+            // The receiver and the SMS gateway stand-in listen on 127.0.0.1.
+            "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true",
         ]
         let test = try await ServiceTestHost.make(NotificationService.self, environment: environment)
         let settings = try NotificationSettings.fromEnvironment(Environment(environment))

@@ -77,16 +77,72 @@ import Webhooks
         }
     }
 
-    @Test func metadataAndLinkLocalTargetsAreRefused() async throws {
+    @Test func inwardTargetsAreRefusedUnlessAllowed() async throws {
         let settings = try NotificationSettings.fromEnvironment(Environment([:]))
         let policy = settings.webhookTargets
         #expect(await policy.problem(with: "http://169.254.169.254/latest") != nil)
         #expect(await policy.problem(with: "http://[fe80::1]/hook") != nil)
         #expect(await policy.problem(with: "ftp://example.org/") != nil)
-        #expect(await policy.problem(with: "http://127.0.0.1:9/hook") == nil)
+        for url in ["http://127.0.0.1:9/hook", "http://10.0.0.1/hook", "http://[fd12::1]/hook", "http://[::ffff:192.168.0.1]/", "http://100.64.0.1/"] {
+            #expect(await policy.problem(with: url) != nil, "\(url)")
+        }
+        #expect(await policy.problem(with: "http://8.8.8.8/hook") == nil)
         var allowing = settings
         allowing.allowPrivateWebhookTargets = true
-        #expect(await allowing.webhookTargets.problem(with: "http://169.254.169.254/") == nil)
+        #expect(await allowing.webhookTargets.problem(with: "http://127.0.0.1:9/hook") == nil)
+        #expect(await allowing.webhookTargets.problem(with: "http://[fd12::1]/hook") == nil)
+        // Metadata and link-local addresses are never a receiver's.
+        #expect(await allowing.webhookTargets.problem(with: "http://169.254.169.254/") != nil)
+    }
+
+    @Test func anInwardSMSGatewayIsRefusedAtStartUnlessAllowed() throws {
+        for url in ["http://127.0.0.1:8090/sms", "https://[::1]/sms", "http://10.0.0.5/sms", "http://[::ffff:192.168.1.1]/sms"] {
+            let refused = #expect(throws: ConfigurationError.self) {
+                try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMS_GATEWAY_URL": url]))
+            }
+            #expect(refused?.variable == "PASSERELLE_SMS_GATEWAY_URL", "\(url)")
+            let allowed = try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMS_GATEWAY_URL": url, "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true"]))
+            #expect(allowed.sms?.url == url)
+        }
+        #expect(try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMS_GATEWAY_URL": "https://sms.example.org/messages"])).sms != nil)
+        #expect(throws: ConfigurationError.self) {
+            try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMS_GATEWAY_URL": "http://169.254.169.254/", "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true"]))
+        }
+    }
+
+    @Test func smtpRequiresSTARTTLSUnlessToldOtherwise() throws {
+        let relay = try #require(try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMTP_HOST": "smtp.example.org"])).smtp)
+        #expect(relay.security == .required)
+        let catcher = try #require(try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMTP_HOST": "mailpit", "PASSERELLE_SMTP_SECURITY": "none"])).smtp)
+        #expect(catcher.security == .none)
+        let badFrom = #expect(throws: ConfigurationError.self) {
+            try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMTP_HOST": "smtp.example.org", "PASSERELLE_SMTP_FROM": "a@b.org\r\nBcc: x@y.org"]))
+        }
+        #expect(badFrom?.variable == "PASSERELLE_SMTP_FROM")
+    }
+
+    @Test func emailAddressesAreValidatedStrictly() async {
+        for good in ["amelie.roy@ottawa-west-chc.example.org", "a@b.c", "o'neil+staff@example.org", "x_y@sub-domain.example.ca"] {
+            #expect(EmailAddress.isValid(good), "\(good)")
+        }
+        let bad = [
+            "a@b.org\r\nRCPT TO:<x@y.org>", "a@b.org\n", "a\u{0}@b.org", "a\t@b.org", "a b@c.org", "ab.org", "a@@b.org", "a@b@c.org",
+            "@b.org", "a@", ".a@b.org", "a.@b.org", "a..b@c.org", "a@-b.org", "a@b-.org", "a@b..org", "<a@b.org>", "\"a\"@b.org",
+            "a@[127.0.0.1]", "élise@example.org", "a@exämple.org", String(repeating: "a", count: 65) + "@b.org",
+            "a@" + String(repeating: "b", count: 64) + ".org", "a@" + Array(repeating: "bbbbbbbbbb", count: 25).joined(separator: "."),
+        ]
+        for address in bad {
+            #expect(!EmailAddress.isValid(address), "\(address.debugDescription)")
+            #expect(!ConfigurationRules.isEmailAddress(address))
+        }
+        // The SMTP client refuses one however it got there, before connecting anywhere.
+        let client = try? SMTPClient(settings: SMTPSettings(host: "127.0.0.1", port: 9, security: .none, from: "a@example.org"))
+        let message = EmailMessage(
+            notificationID: UUID(), domain: "passerelle.local", from: "a@example.org", fromName: "Passerelle", to: "b@example.org\r\nDATA",
+            subject: "s", text: "t", html: nil, date: Date())
+        await #expect { try await client?.send(message) } throws: { error in
+            (error as? SMTPError).map { $0.kind == .invalidAddress && !$0.isTransient && !$0.description.contains("DATA") } ?? false
+        }
     }
 
     @Test func emailIsMIMEWithEncodedHeaders() {

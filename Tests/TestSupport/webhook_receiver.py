@@ -56,7 +56,7 @@ def handler_for(secret, unsigned):
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                return self.answer(500, b"leaked-body: the peer's internals", reason="Broken \x1b[31m" + "x" * 300)
+                return self.answer(500, b"leaked-body: the peer's internals", reason="Cass\xe9\t" + "x" * 300)
             signed = not any(url.path.startswith(prefix) for prefix in unsigned)
             record = {"path": url.path, "attempt": attempt, "host": self.headers.get("Host"), "contentType": self.headers.get("Content-Type"),
                       "authorization": self.headers.get("Authorization"), "verified": signed, "duplicate": False, "body": json.loads(body),

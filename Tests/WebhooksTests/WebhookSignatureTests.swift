@@ -38,7 +38,7 @@ import TestSupport
             (error as? DeliveryError).map { !$0.transient && $0.detail.contains("HTTP 401") } ?? false
         }
         await #expect { try await http.post(url: receiver.url("/busy?fail=1"), body: body, headers: headers) } throws: { error in
-            (error as? DeliveryError).map { $0.transient && $0.detail == "POST \(receiver.url("/busy")): HTTP 503 try later" } ?? false
+            (error as? DeliveryError).map { $0.transient && $0.detail == "POST \(receiver.url("/busy")): HTTP 503 Service Unavailable" } ?? false
         }
         await #expect { try await http.post(url: receiver.url("/gone"), body: body, headers: headers) } throws: { error in
             (error as? DeliveryError)?.transient == false

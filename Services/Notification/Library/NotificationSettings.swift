@@ -17,15 +17,20 @@ public struct NotificationSettings: Sendable {
     public var concurrency: Int
     public var smtp: SMTPSettings?
     public var sms: SMSGatewaySettings?
-    /// Lets webhooks and the SMS gateway go to loopback, private, unique-local, link-local or
-    /// metadata addresses (local runs and tests; never in production).
+    /// Lets webhooks and the SMS gateway go to loopback, private and unique-local addresses
+    /// (local runs, tests, receivers on the organisation's own network); link-local and metadata
+    /// addresses stay out of reach either way.
     public var allowPrivateWebhookTargets: Bool
 
     /// Where webhooks and SMS may go: public addresses only, unless the deployment explicitly
     /// allows private ones. Whoever names a target must not be able to reach, through us, what
     /// only the network we run in can (its services, the metadata endpoint's credentials).
     var webhookTargets: WebhookTargetPolicy {
-        WebhookTargetPolicy(reach: allowPrivateWebhookTargets ? .anywhere : .publicAddresses)
+        WebhookTargetPolicy(reach: Self.reach(allowingPrivate: allowPrivateWebhookTargets))
+    }
+
+    static func reach(allowingPrivate: Bool) -> WebhookReach {
+        allowingPrivate ? .organisationNetwork : .publicAddresses
     }
 
     public static func fromEnvironment(_ e: Environment) throws -> NotificationSettings {
@@ -47,9 +52,9 @@ public struct NotificationSettings: Sendable {
         let allowPrivate = e.string("PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS", default: "false") == "true"
         let sms = try SMSGatewaySettings.fromEnvironment(e)
         // A gateway written as an inward address is refused at start, not at the first SMS.
-        if let sms, !allowPrivate, let host = URL(string: sms.url)?.host,
-           let address = IPAddress(host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host), !WebhookReach.publicAddresses.permits(address.scope) {
-            throw ConfigurationError(variable: "PASSERELLE_SMS_GATEWAY_URL", problem: "\(address) is a \(address.scope.rawValue) address; set PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=true to allow it")
+        if let sms, let host = URL(string: sms.url)?.host,
+           let address = IPAddress(host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host), !reach(allowingPrivate: allowPrivate).permits(address.scope) {
+            throw ConfigurationError(variable: "PASSERELLE_SMS_GATEWAY_URL", problem: "\(address) is out of reach (\(address.scope.rawValue)); PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=true allows loopback and private addresses")
         }
         return NotificationSettings(
             defaultLanguage: e.string("PASSERELLE_NOTIFICATION_DEFAULT_LANGUAGE", default: "fr"),
