@@ -38,7 +38,8 @@ public struct HTTPDelivery: Sendable {
     /// checked at (the name still goes in Host and as the TLS server name, so certificates are
     /// checked against it).
     public func post(to target: CheckedTarget, body: Data, contentType: String = "application/json", headers: [(String, String)]) async throws(DeliveryError) {
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
         if IPAddress(target.host) == nil {
             configuration.dnsOverride = [target.host: target.address.description]
         }

@@ -96,7 +96,8 @@ public struct WebhookTargetPolicy: Sendable {
         if reach.requiresHTTPS && scheme != "https" { throw .notHTTPS }
         // A bracketed IPv6 literal, whichever way URL gives it.
         let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        let addresses = IPAddress(name).map { [$0] } ?? (await resolve(name))
+        let addresses: [IPAddress]
+        if let literal = IPAddress(name) { addresses = [literal] } else { addresses = await resolve(name) }
         guard let first = addresses.first else { throw .unresolvable(host: host) }
         for address in addresses where !reach.permits(address.scope) {
             throw .outOfReach(host: host, address: address, scope: address.scope, reach: reach)
