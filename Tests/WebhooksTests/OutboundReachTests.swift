@@ -60,7 +60,7 @@ import TestSupport
         let target = try await policy.target(url)
         #expect(target.address == IPAddress("127.0.0.1"))
         #expect(target.host == "gateway.rebinding.invalid")
-        try await HTTPDelivery(userAgent: "passerelle-tests", timeout: .seconds(5))
+        try await HTTPDelivery(userAgent: "passerelle-tests")
             .post(to: target, body: Data(#"{"id": "1", "to": "+15555550100", "body": "hi"}"#.utf8), headers: [])
         #expect(lookups.count.withLock { $0 } == 1, "one lookup, at the check")
         let received = try await records(receiver)
@@ -73,7 +73,7 @@ import TestSupport
         let count = Mutex(0)
     }
 
-    @Test func aNameWithAnyInwardAddressIsRefused() async {
+    @Test func aNameWithAnyInwardAddressIsRefused() async throws {
         let policy = WebhookTargetPolicy(reach: .publicAddresses) { _ in [IPAddress("8.8.8.8")!, IPAddress("::ffff:10.0.0.1")!] }
         await #expect(throws: WebhookTargetRefusal.self) { try await policy.target("http://mixed.example/hook") }
         let publicOnly = WebhookTargetPolicy(reach: .publicAddresses) { _ in [IPAddress("8.8.8.8")!] }
