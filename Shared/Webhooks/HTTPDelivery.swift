@@ -101,7 +101,9 @@ public struct HTTPDelivery: Sendable {
         String(url.prefix { $0 != "?" })
     }
 
-    /// A peer's reason phrase as it may be logged and stored: printable ASCII, at most 64 characters.
+    /// A reason phrase as it may be logged and stored: printable ASCII, at most 64 characters.
+    /// (The client gives the standard phrase of the status today; this keeps a peer's own one,
+    /// should it ever pass through, from carrying control characters or length into logs.)
     static func sanitised(_ reason: String) -> String {
         let printable = reason.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f }
         return String(String.UnicodeScalarView(printable.prefix(64))).trimmingCharacters(in: .whitespaces)
