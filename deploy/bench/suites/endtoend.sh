@@ -77,7 +77,7 @@ for configuration in "${configurations[@]}"; do
   receiver=$(free_port)
   export PASSERELLE_DB_USER=postgres PASSERELLE_DB_PASSWORD=postgres PASSERELLE_TOPIC_PREFIX=$prefix PASSERELLE_LOG_LEVEL=warning
   export PASSERELLE_JWT_HS256_SECRET=bench-GKLBEh6xnLPAmjSvE09o1ni2l5SsJJPVJJyIFLCznstmR7Po PASSERELLE_JWT_ISSUER=passerelle-bench PASSERELLE_JWT_AUDIENCE=passerelle PASSERELLE_NOTIFICATION_QUIET_HOURS=none
-  export PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=true PASSERELLE_EVALUATION_PSEUDONYM_KEY=benchmark-pseudonym-key-benchmark-0123456
+  export PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=true PASSERELLE_EVALUATION_PSEUDONYM_KEY=bench-38zThrzjd5Id2tlRq7sIlppOmp57UexVF1uECSzPSYMzO
   export PASSERELLE_MATCHING_POSTAL_AREAS=$root/deploy/matching/postal-areas.csv PASSERELLE_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS=$wait
   PASSERELLE_TOPIC_PARTITIONS=$partitions "$bin/passerelle-intake" create-topics >/dev/null
   declare -A ports=()
