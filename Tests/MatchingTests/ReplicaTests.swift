@@ -38,6 +38,7 @@ struct MatchingProcesses {
             // Short group timeouts so a killed member's partitions move on quickly.
             "PASSERELLE_KAFKA_PROPERTY_SESSION_TIMEOUT_MS": "6000", "PASSERELLE_KAFKA_PROPERTY_MAX_POLL_INTERVAL_MS": "10000",
             "PASSERELLE_JWT_HS256_SECRET": "replica-tests-secret-0123456789-abcdefgh", "PASSERELLE_HTTP_HOST": "127.0.0.1",
+            "PASSERELLE_JWT_ISSUER": "passerelle-replica-tests", "PASSERELLE_JWT_AUDIENCE": "passerelle",
             "PASSERELLE_HTTP_PORT": String(port), "PASSERELLE_LOG_LEVEL": "warning",
         ]) { $1 }
         return environment
