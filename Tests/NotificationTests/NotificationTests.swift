@@ -44,7 +44,7 @@ struct Harness {
         await loop.seedTemplates()
         let harness = Harness(
             test: test, smtp: smtp, receiver: receiver, settings: settings, loop: loop,
-            route: NotificationService.handlers(planner: NotificationPlanner(settings: settings, deliveryWakeUp: DeliveryLoop.wakeUpChannel(schema: test.schema))).handler)
+            route: NotificationService.eventHandlers(planner: NotificationPlanner(settings: settings, deliveryWakeUp: DeliveryLoop.wakeUpChannel(schema: test.schema))).handler)
         try await harness.directory()
         return harness
     }

@@ -2,6 +2,36 @@ import Messaging
 import PostgresClient
 
 enum MatchingMigrations {
+    /// The schema, in order.
+    static let all: [Migration] = [
+        MessagingSchema.migration,
+        Migration(2, "referral_intake", """
+            -- What matching knows of each referral: the thin received event, latest version wins.
+            CREATE TABLE referral_intake (
+                referral_id uuid PRIMARY KEY,
+                referral_version integer NOT NULL,
+                site text NOT NULL,
+                needs text[] NOT NULL,
+                interests text[] NOT NULL,
+                support_level text NOT NULL,
+                priority text NOT NULL,
+                preferred_language text NOT NULL,
+                postal_area text,
+                latitude double precision,
+                longitude double precision,
+                age_band text NOT NULL,
+                received_at timestamptz NOT NULL
+            );
+            """),
+        catalogue,
+        connections,
+        assignmentRelease,
+        catalogueVersion,
+        MessagingSchema.wakeUpsAfterCommit(version: 7),
+        catalogueReview,
+        rematchCaller,
+    ]
+
     static let catalogue = Migration(3, "catalogue_and_assignment", """
         -- The asset inventory, after the Open Referral HSDS service model.
         CREATE TABLE community_resource (

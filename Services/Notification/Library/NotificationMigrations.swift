@@ -2,6 +2,11 @@ import Messaging
 import PostgresClient
 
 enum NotificationMigrations {
+    /// The schema, in order.
+    static let all: [Migration] = [
+        MessagingSchema.migration, audience, delivery, wakeUpsAfterCommit,
+    ]
+
     /// Who may be told about each referral, and how: flags only, no contact details.
     static let audience = Migration(2, "referral_audience", """
         CREATE TABLE referral_audience (
