@@ -77,7 +77,9 @@ struct WakeUpLoopTests {
             #expect(try await eventually(timeout: .seconds(10)) {
                 gauge("passerelle_outbox_waiting_rows") == 3 && (gauge("passerelle_outbox_oldest_waiting_age_seconds") ?? 0) >= 1
             }, "waiting \(String(describing: gauge("passerelle_outbox_waiting_rows"))), age \(String(describing: gauge("passerelle_outbox_oldest_waiting_age_seconds")))")
-            #expect(try await fixture.count("SELECT count(*) AS n FROM outbox WHERE attempts > 0") == 3, "the relay tried and failed")
+            #expect(try await eventually(timeout: .seconds(10)) {
+                try await fixture.count("SELECT count(*) AS n FROM outbox WHERE attempts > 0") == 3
+            }, "the relay tried and failed")
         }
         await deadProducer.close()
 
