@@ -41,13 +41,13 @@ struct MessageBufferStateTests {
         #expect(buffer.append(1) == .handToWaiter)
         guard case .wait(let second) = buffer.next(orWait: true) else { Issue.record("expected a wait"); return }
         #expect(second != first)
-        let result1 = buffer.expire(wait: first)
-        #expect(!result1, "the first wait's timer fires late: the second wait goes on")
+        let lateTimerEnded = buffer.expire(wait: first)
+        #expect(!lateTimerEnded, "the first wait's timer fires late: the second wait goes on")
         #expect(buffer.waiting == second)
-        let result2 = buffer.expire(wait: second)
-        #expect(result2)
-        let result3 = buffer.expire(wait: second)
-        #expect(!result3, "ended once")
+        let timerEnded = buffer.expire(wait: second)
+        #expect(timerEnded)
+        let endedAgain = buffer.expire(wait: second)
+        #expect(!endedAgain, "ended once")
         #expect(buffer.append(2) == .buffered, "nobody waits any more")
     }
 
@@ -57,10 +57,10 @@ struct MessageBufferStateTests {
         guard case .end = buffer.next(orWait: false) else { Issue.record("a reader that may not wait gets nothing"); return }
         #expect(buffer.waiting == nil)
         guard case .wait = buffer.next(orWait: true) else { Issue.record("expected a wait"); return }
-        let result4 = buffer.cancelWait()
-        #expect(result4)
-        let result5 = buffer.cancelWait()
-        #expect(!result5)
+        let wasWaiting = buffer.cancelWait()
+        #expect(wasWaiting)
+        let stillWaiting = buffer.cancelWait()
+        #expect(!stillWaiting)
         #expect(buffer.append(1) == .buffered)
     }
 
@@ -68,16 +68,16 @@ struct MessageBufferStateTests {
     func finishing() {
         var buffer = MessageBufferState<Int>()
         #expect(buffer.append(1) == .buffered)
-        let result6 = buffer.finish()
-        #expect(!result6, "nobody waited")
+        let readerWoken = buffer.finish()
+        #expect(!readerWoken, "nobody waited")
         #expect(buffer.append(2) == .dropped)
         guard case .message(1) = buffer.next(orWait: true) else { Issue.record("expected 1"); return }
         guard case .end = buffer.next(orWait: true) else { Issue.record("expected the end"); return }
 
         var waited = MessageBufferState<Int>()
         guard case .wait = waited.next(orWait: true) else { Issue.record("expected a wait"); return }
-        let result7 = waited.finish()
-        #expect(result7)
+        let waitingReaderWoken = waited.finish()
+        #expect(waitingReaderWoken)
         #expect(waited.waiting == nil)
     }
 

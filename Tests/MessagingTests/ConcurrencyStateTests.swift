@@ -29,10 +29,10 @@ struct ConcurrencyStateTests {
         #expect(limit.acquire(isCancelled: true) == .cancelled)
         #expect(!limit.hasWaiter)
         #expect(limit.acquire(isCancelled: false) == .wait)
-        let result1 = limit.cancel()
-        #expect(result1)
-        let result2 = limit.cancel()
-        #expect(!result2)
+        let wasWaiting = limit.cancel()
+        #expect(wasWaiting)
+        let stillWaiting = limit.cancel()
+        #expect(!stillWaiting)
         #expect(limit.release() == .freed, "the cancelled waiter took nothing")
         #expect(limit.available == 1)
     }
@@ -72,15 +72,15 @@ struct ConcurrencyStateTests {
         #expect(lane.append(3) == [3], "the waiting taker gets it directly")
         #expect(lane.messages.isEmpty)
         #expect(lane.append(4) == nil)
-        let result3 = lane.finish()
-        #expect(!result3)
+        let takerWoken = lane.finish()
+        #expect(!takerWoken)
         guard case .messages([4]) = lane.take(orWait: true) else { Issue.record("what was left comes out first"); return }
         guard case .finished = lane.take(orWait: true) else { Issue.record("then the lane ends"); return }
 
         var waiting = LaneState<Int>()
         _ = waiting.take(orWait: true)
-        let result4 = waiting.finish()
-        #expect(result4, "the waiting taker is woken to see the end")
+        let waitingTakerWoken = waiting.finish()
+        #expect(waitingTakerWoken, "the waiting taker is woken to see the end")
     }
 
     @Test("messages go to lanes by partition: a partition always to the same lane, partitions spread over all lanes")

@@ -583,6 +583,27 @@ struct PostgresClientTests {
         await pool.close()
     }
 
+    @Test("a lease waiting for a full pool ends when its task is cancelled, and the pool serves the next one")
+    func cancelledLease() async throws {
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(poolSize: 1), logger: logger)
+        let holding = Flag(), release = Flag()
+        let holder = Task {
+            try await pool.withConnection { _ in
+                holding.set()
+                while !release.isSet { try await Task.sleep(for: .milliseconds(10)) }
+            }
+        }
+        #expect(try await eventually(timeout: .seconds(5)) { holding.isSet })
+        let waiting = Task { try await pool.withConnection { try await $0.query("SELECT 1") } }
+        try await Task.sleep(for: .milliseconds(200))
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await waiting.value }
+        release.set()
+        try await holder.value
+        try await pool.ping()  // the cancelled waiter did not take the connection with it
+        await pool.close()
+    }
+
     @Test("the pool recovers by itself after the server restarts, and fails fast while it is down")
     func recoveryAfterRestart() async throws {
         let server = try ScratchPostgresServer()
@@ -623,4 +644,10 @@ final class ChannelWaiters: InProcessWakeUps {
             return true
         }
     }
+}
+
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
 }
