@@ -8,7 +8,6 @@ import Synchronization
 /// that leaves the assignment loses its gauge, so the member that takes it over is the only
 /// one reporting it.
 final class ConsumerLag: Sendable {
-    static let label = "passerelle_consumer_lag_records"
     private let group: String
     private let factory: any MetricsFactory
     private let state = Mutex<(lags: [TopicPartition: Int64], gauges: [TopicPartition: Gauge])>(([:], [:]))
@@ -32,8 +31,9 @@ final class ConsumerLag: Sendable {
                 state.gauges[partition] = nil
             }
             let gauges = lags.map { partition, lag in
+                // The label written out here: the deployment checks find served metrics by it.
                 let gauge = state.gauges[partition] ?? Gauge(
-                    label: Self.label, dimensions: [("group", group), ("topic", partition.topic), ("partition", String(partition.partition))],
+                    label: "passerelle_consumer_lag_records", dimensions: [("group", group), ("topic", partition.topic), ("partition", String(partition.partition))],
                     factory: factory)
                 state.gauges[partition] = gauge
                 return (gauge, lag)
