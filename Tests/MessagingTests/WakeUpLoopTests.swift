@@ -98,3 +98,58 @@ final class StepCounts: Sendable {
     let steps = Atomic<Int>(0)
     let errors = Atomic<Int>(0)
 }
+
+/// The loop's own rules, with PostgreSQL out of reach (its listener keeps retrying): wake-ups
+/// from this process still arrive through the pool's bus. Runs without REQUIRE_INTEGRATION.
+@Suite("Wake-up loop, without a server")
+struct WakeUpLoopRulesTests {
+    @Test("steps at once while more waits, after a delay when asked, on an in-process wake-up, and after a growing backoff on errors")
+    func stepping() async throws {
+        let pool = PostgresConnectionPool(
+            configuration: PostgresConfiguration(port: TestEnvironment.freePort(), connectTimeoutSeconds: 1), logger: TestEnvironment.logger)
+        let channel = TestEnvironment.uniqueName("rules")
+        let counts = StepCounts()
+        let stamps = StepStamps()
+        struct Flaky: Error {}
+        let loop = WakeUpLoop(
+            pool: pool, channel: channel, pollInterval: .seconds(60),
+            errorBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .milliseconds(400)), logger: TestEnvironment.logger)
+        let running = Task {
+            await loop.run {
+                let step = counts.steps.add(1, ordering: .relaxed).newValue
+                stamps.record()
+                switch step {
+                case 1, 2: return .now  // more waiting: no pause
+                case 3: return .after(.milliseconds(300))
+                case 4, 5, 6: throw Flaky()  // 100, 200, 400 ms
+                default: return .afterWakeUp
+                }
+            } onError: { _ in counts.errors.add(1, ordering: .relaxed) }
+        }
+        #expect(try await eventually(timeout: .seconds(5)) { counts.steps.load(ordering: .relaxed) == 7 })
+        let gaps = stamps.gaps
+        #expect(gaps[0] < .milliseconds(250) && gaps[1] < .milliseconds(250), "no pause while more waits: \(gaps)")
+        #expect(gaps[2] >= .milliseconds(300), "\(gaps)")
+        #expect(gaps[3] >= .milliseconds(100) && gaps[4] >= .milliseconds(200) && gaps[5] >= .milliseconds(400), "\(gaps)")
+        #expect(gaps[4] > gaps[3] && gaps[5] > gaps[4], "the backoff grows: \(gaps)")
+        #expect(counts.errors.load(ordering: .relaxed) == 3)
+
+        // Caught up: only a wake-up (the poll is a minute away) makes it step again.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(counts.steps.load(ordering: .relaxed) == 7)
+        #expect(pool.wakeUpBus.wake(channel), "the running loop waits on the bus")
+        #expect(try await eventually(timeout: .seconds(2)) { counts.steps.load(ordering: .relaxed) == 8 })
+        running.cancel()
+        await running.value
+        #expect(!pool.wakeUpBus.wake(channel))
+        await pool.close()
+    }
+}
+
+/// When each step started.
+final class StepStamps: Sendable {
+    private let instants = Mutex<[ContinuousClock.Instant]>([])
+    func record() { instants.withLock { $0.append(.now) } }
+    /// The time between consecutive steps.
+    var gaps: [Duration] { instants.withLock { instants in zip(instants.dropFirst(), instants).map { $0 - $1 } } }
+}
