@@ -325,22 +325,22 @@ public final class PostgresConnection: @unchecked Sendable {
     ///
     /// If something in this process waits on the channel (the pool's `InProcessWakeUps`, e.g. an
     /// outbox relay's wake-up loop), it is woken directly and nothing goes to the server: it does
-    /// the work, as a listener elsewhere would. Otherwise
-    /// a NOTIFY is sent after the commit, in a transaction of its own, rather than inside the
-    /// transaction: PostgreSQL serialises every committing transaction that has notified,
-    /// through its WAL flush, which caps all writers of the database at one commit per flush.
-    /// (Every NOTIFY also wakes every listening session of the database, whatever its channel.)
+    /// the work, as a listener elsewhere would. Otherwise a NOTIFY is sent after the commit, in a
+    /// transaction of its own, rather than inside the transaction: PostgreSQL serialises every
+    /// committing transaction that has notified, through its WAL flush, which caps all writers of
+    /// the database at one commit per flush. (Every NOTIFY also wakes every listening session of
+    /// the database, whatever its channel.)
     ///
-    /// With a `window`, no NOTIFY is sent if a connection of the same pool sent one on the channel less than
-    /// `window` ago: for listeners that, once woken, wait longer than `window` before reading
-    /// (as the outbox relay does), that earlier wake-up already covers this commit.
+    /// With a `window`, no NOTIFY is sent if a connection of the same pool sent one on the channel
+    /// less than `window` ago: for listeners that, once woken, wait longer than `window` before
+    /// reading (as the outbox relay does), that earlier wake-up already covers this commit.
     public func notifyAfterCommit(_ channel: String, window: Duration = .zero) async throws {
         precondition(PostgresConfiguration.isPlainIdentifier(channel), "not a plain identifier: \(channel)")
         try await onQueue(cancellable: false) { _ in self.addWakeUp(channel, window: window) }
     }
 
-    /// Delivers the wake-ups asked for since the last commit: in process where a listener is
-    /// here, by NOTIFY otherwise. Losing one costs only latency (listeners also poll), so the
+    /// Delivers the wake-ups asked for since the last commit: in process where something here
+    /// waits on the channel, by NOTIFY otherwise. Losing one costs only latency (listeners also poll), so the
     /// NOTIFY's commit does not wait for the WAL flush.
     fileprivate func sendWakeUps(handle: OpaquePointer) throws {
         guard !pendingWakeUps.isEmpty else { return }
