@@ -593,7 +593,7 @@ struct PostgresClientTests {
                 while !release.isSet { try await Task.sleep(for: .milliseconds(10)) }
             }
         }
-        #expect(try await eventually(timeout: .seconds(5)) { holding.isSet })
+        try #require(try await eventually(timeout: .seconds(30)) { holding.isSet })
         let waiting = Task { try await pool.withConnection { try await $0.query("SELECT 1") } }
         try await Task.sleep(for: .milliseconds(200))
         waiting.cancel()
