@@ -32,16 +32,19 @@ final class ConsumerLag: Sendable {
             }
             let gauges = lags.map { partition, lag in
                 // The label written out here: the deployment checks find served metrics by it.
-                let gauge = state.gauges[partition] ?? Gauge(
-                    label: "passerelle_consumer_lag_records", dimensions: [("group", group), ("topic", partition.topic), ("partition", String(partition.partition))],
-                    factory: factory)
+                let gauge =
+                    state.gauges[partition]
+                    ?? Gauge(
+                        label: "passerelle_consumer_lag_records",
+                        dimensions: [("group", group), ("topic", partition.topic), ("partition", String(partition.partition))],
+                        factory: factory)
                 state.gauges[partition] = gauge
                 return (gauge, lag)
             }
             return (gauges, removed)
         }
-        removed.forEach { $0.destroy() }
-        gauges.forEach { gauge, lag in gauge.record(lag) }
+        for gauge in removed { gauge.destroy() }
+        for (gauge, lag) in gauges { gauge.record(lag) }
     }
 
     /// The member left the group: its partitions' gauges go.
@@ -50,7 +53,7 @@ final class ConsumerLag: Sendable {
             defer { state = ([:], [:]) }
             return Array(state.gauges.values)
         }
-        gauges.forEach { $0.destroy() }
+        for gauge in gauges { gauge.destroy() }
     }
 
     /// The statistics fields this reads (librdkafka STATISTICS.md, `topics.*.partitions.*`).

@@ -29,7 +29,7 @@ public final class WakeUpBus: InProcessWakeUps {
     /// Signals the waiters on `channel`; false if there are none.
     public func wake(_ channel: String) -> Bool {
         let signals = waiting.withLock { $0[channel].map { Array($0.values) } ?? [] }
-        signals.forEach { $0.signal() }
+        for signal in signals { signal.signal() }
         return !signals.isEmpty
     }
 }

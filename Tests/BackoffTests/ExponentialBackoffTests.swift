@@ -52,7 +52,8 @@ struct ExponentialBackoffTests {
     @Test("half jitter stays between half and all of the delay and reaches both ends")
     func halfJitter() {
         let backoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(5), jitter: .half)
-        var high = HighestGenerator(), low = LowestGenerator()
+        var high = HighestGenerator()
+        var low = LowestGenerator()
         #expect(backoff.delay(afterAttempt: 3, using: &high) == .milliseconds(400))
         #expect(backoff.delay(afterAttempt: 3, using: &low) == .milliseconds(200))
         var seeded = SeededGenerator(state: 42)
@@ -64,7 +65,8 @@ struct ExponentialBackoffTests {
     @Test("full jitter stays between nothing and the delay")
     func fullJitter() {
         var backoff = ExponentialBackoff(initial: .milliseconds(10), maximum: .seconds(1), jitter: .full)
-        var low = LowestGenerator(), high = HighestGenerator()
+        var low = LowestGenerator()
+        var high = HighestGenerator()
         #expect(backoff.delay(afterAttempt: 4, using: &low) == .zero)
         #expect(backoff.delay(afterAttempt: 4, using: &high) == .milliseconds(80))
         var seeded = SeededGenerator(state: 7)

@@ -1,8 +1,8 @@
 import Foundation
 import KafkaClient
 import MetricsTestKit
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Consumer lag against a real broker", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct ConsumerLagTests {

@@ -25,21 +25,33 @@ struct MessageBufferStateTests {
     @Test("a reader that finds nothing waits; the next message goes to it directly, not into the buffer")
     func handOver() {
         var buffer = MessageBufferState<String>()
-        guard case .wait(let first) = buffer.next(orWait: true) else { Issue.record("expected a wait"); return }
+        guard case .wait(let first) = buffer.next(orWait: true) else {
+            Issue.record("expected a wait")
+            return
+        }
         #expect(buffer.waiting == first)
         #expect(buffer.append("a") == .handToWaiter)
         #expect(buffer.count == 0)
         #expect(buffer.waiting == nil)
         #expect(buffer.append("b") == .buffered)
-        guard case .message("b") = buffer.next(orWait: true) else { Issue.record("expected b"); return }
+        guard case .message("b") = buffer.next(orWait: true) else {
+            Issue.record("expected b")
+            return
+        }
     }
 
     @Test("a timer ends only the wait it was set for")
     func timeouts() {
         var buffer = MessageBufferState<Int>()
-        guard case .wait(let first) = buffer.next(orWait: true) else { Issue.record("expected a wait"); return }
+        guard case .wait(let first) = buffer.next(orWait: true) else {
+            Issue.record("expected a wait")
+            return
+        }
         #expect(buffer.append(1) == .handToWaiter)
-        guard case .wait(let second) = buffer.next(orWait: true) else { Issue.record("expected a wait"); return }
+        guard case .wait(let second) = buffer.next(orWait: true) else {
+            Issue.record("expected a wait")
+            return
+        }
         #expect(second != first)
         let lateTimerEnded = buffer.expire(wait: first)
         #expect(!lateTimerEnded, "the first wait's timer fires late: the second wait goes on")
@@ -54,9 +66,15 @@ struct MessageBufferStateTests {
     @Test("a cancelled reader neither waits nor keeps its wait")
     func cancellation() {
         var buffer = MessageBufferState<Int>()
-        guard case .end = buffer.next(orWait: false) else { Issue.record("a reader that may not wait gets nothing"); return }
+        guard case .end = buffer.next(orWait: false) else {
+            Issue.record("a reader that may not wait gets nothing")
+            return
+        }
         #expect(buffer.waiting == nil)
-        guard case .wait = buffer.next(orWait: true) else { Issue.record("expected a wait"); return }
+        guard case .wait = buffer.next(orWait: true) else {
+            Issue.record("expected a wait")
+            return
+        }
         let wasWaiting = buffer.cancelWait()
         #expect(wasWaiting)
         let stillWaiting = buffer.cancelWait()
@@ -71,11 +89,20 @@ struct MessageBufferStateTests {
         let readerWoken = buffer.finish()
         #expect(!readerWoken, "nobody waited")
         #expect(buffer.append(2) == .dropped)
-        guard case .message(1) = buffer.next(orWait: true) else { Issue.record("expected 1"); return }
-        guard case .end = buffer.next(orWait: true) else { Issue.record("expected the end"); return }
+        guard case .message(1) = buffer.next(orWait: true) else {
+            Issue.record("expected 1")
+            return
+        }
+        guard case .end = buffer.next(orWait: true) else {
+            Issue.record("expected the end")
+            return
+        }
 
         var waited = MessageBufferState<Int>()
-        guard case .wait = waited.next(orWait: true) else { Issue.record("expected a wait"); return }
+        guard case .wait = waited.next(orWait: true) else {
+            Issue.record("expected a wait")
+            return
+        }
         let waitingReaderWoken = waited.finish()
         #expect(waitingReaderWoken)
         #expect(waited.waiting == nil)
@@ -104,10 +131,11 @@ struct MessageBufferStateTests {
             """
         let assigned = Set((0...3).map { TopicPartition(topic: "orders", partition: $0) })
         let lags = try ConsumerLag.lags(in: Data(json.utf8), assignment: assigned)
-        #expect(lags == [
-            TopicPartition(topic: "orders", partition: 0): 10, TopicPartition(topic: "orders", partition: 1): 20,
-            TopicPartition(topic: "orders", partition: 2): 26,
-        ])
+        #expect(
+            lags == [
+                TopicPartition(topic: "orders", partition: 0): 10, TopicPartition(topic: "orders", partition: 1): 20,
+                TopicPartition(topic: "orders", partition: 2): 26,
+            ])
         #expect(try ConsumerLag.lags(in: Data(#"{"name": "p", "type": "producer"}"#.utf8), assignment: assigned).isEmpty)
         #expect(throws: DecodingError.self) { try ConsumerLag.lags(in: Data("[]".utf8), assignment: assigned) }
     }
@@ -127,7 +155,9 @@ struct MessageBufferStateTests {
 
         try Array(statistics([0: 2, 1: 7]).utf8).withUnsafeBytes { try lag.record(statistics: $0, assignment: [TopicPartition(topic: "t", partition: 0)]) }
         #expect(try metrics.expectGauge("passerelle_consumer_lag_records", [("group", "matching"), ("topic", "t"), ("partition", "0")]).lastValue == 2)
-        #expect(throws: (any Error).self) { try metrics.expectGauge("passerelle_consumer_lag_records", [("group", "matching"), ("topic", "t"), ("partition", "1")]) }
+        #expect(throws: (any Error).self) {
+            try metrics.expectGauge("passerelle_consumer_lag_records", [("group", "matching"), ("topic", "t"), ("partition", "1")])
+        }
         #expect(lag.lags == [TopicPartition(topic: "t", partition: 0): 2])
         lag.clear()
         #expect(metrics.recorders.isEmpty)

@@ -63,19 +63,34 @@ struct ConcurrencyStateTests {
     @Test("a lane hands out everything waiting at once, in order, and ends once finished and empty")
     func laneBatches() {
         var lane = LaneState<Int>()
-        guard case .wait = lane.take(orWait: false) else { Issue.record("an empty lane has nothing"); return }
+        guard case .wait = lane.take(orWait: false) else {
+            Issue.record("an empty lane has nothing")
+            return
+        }
         #expect(!lane.hasWaiter, "a look without waiting leaves no waiter")
         #expect(lane.append(1) == nil)
         #expect(lane.append(2) == nil)
-        guard case .messages([1, 2]) = lane.take(orWait: true) else { Issue.record("expected [1, 2]"); return }
-        guard case .wait = lane.take(orWait: true) else { Issue.record("expected a wait"); return }
+        guard case .messages([1, 2]) = lane.take(orWait: true) else {
+            Issue.record("expected [1, 2]")
+            return
+        }
+        guard case .wait = lane.take(orWait: true) else {
+            Issue.record("expected a wait")
+            return
+        }
         #expect(lane.append(3) == [3], "the waiting taker gets it directly")
         #expect(lane.messages.isEmpty)
         #expect(lane.append(4) == nil)
         let takerWoken = lane.finish()
         #expect(!takerWoken)
-        guard case .messages([4]) = lane.take(orWait: true) else { Issue.record("what was left comes out first"); return }
-        guard case .finished = lane.take(orWait: true) else { Issue.record("then the lane ends"); return }
+        guard case .messages([4]) = lane.take(orWait: true) else {
+            Issue.record("what was left comes out first")
+            return
+        }
+        guard case .finished = lane.take(orWait: true) else {
+            Issue.record("then the lane ends")
+            return
+        }
 
         var waiting = LaneState<Int>()
         _ = waiting.take(orWait: true)
@@ -92,7 +107,10 @@ struct ConcurrencyStateTests {
         for offset in 0..<10 {
             for partition: Int32 in [0, 1, 2] { _ = lanes[laneIndex(partition: partition, lanes: 2)].append((partition, offset)) }
         }
-        guard case .messages(let first) = lanes[0].take(orWait: false) else { Issue.record("lane 0 is empty"); return }
+        guard case .messages(let first) = lanes[0].take(orWait: false) else {
+            Issue.record("lane 0 is empty")
+            return
+        }
         #expect(first.filter { $0.0 == 0 }.map(\.1) == Array(0..<10))
         #expect(first.filter { $0.0 == 2 }.map(\.1) == Array(0..<10))
         #expect(!first.contains { $0.0 == 1 })
@@ -101,7 +119,8 @@ struct ConcurrencyStateTests {
     @Test("the bus wakes the signals subscribed to a channel, and says when nobody waits")
     func bus() async {
         let bus = WakeUpBus()
-        let signal = WakeUpSignal(), other = WakeUpSignal()
+        let signal = WakeUpSignal()
+        let other = WakeUpSignal()
         #expect(!bus.wake("a"))
         bus.subscribe(signal, to: "a")
         bus.subscribe(other, to: "b")

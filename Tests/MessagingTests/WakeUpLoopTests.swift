@@ -6,8 +6,8 @@ import Messaging
 import MetricsTestKit
 import PostgresClient
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Wake-up loop and outbox backlog against real servers", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct WakeUpLoopTests {
@@ -22,7 +22,8 @@ struct WakeUpLoopTests {
         struct Flaky: Error {}
         // Polling alone would take a minute: only wake-ups make it step within the test.
         let loop = WakeUpLoop(
-            pool: pool, channel: channel, pollInterval: .seconds(60), errorBackoff: ExponentialBackoff(initial: .milliseconds(20), maximum: .milliseconds(100)), logger: logger)
+            pool: pool, channel: channel, pollInterval: .seconds(60), errorBackoff: ExponentialBackoff(initial: .milliseconds(20), maximum: .milliseconds(100)),
+            logger: logger)
         let running = Task {
             await loop.run {
                 let step = counts.steps.add(1, ordering: .relaxed).newValue
@@ -76,12 +77,16 @@ struct WakeUpLoopTests {
 
         try await withRunning([stuck]) {
             for _ in 0..<3 { try await fixture.pool.transaction { _ = try await fixture.appendEvent(referral: UUID(), on: $0) } }
-            #expect(try await eventually(timeout: .seconds(10)) {
-                gauge("passerelle_outbox_waiting_rows") == 3 && (gauge("passerelle_outbox_oldest_waiting_age_seconds") ?? 0) >= 1
-            }, "waiting \(String(describing: gauge("passerelle_outbox_waiting_rows"))), age \(String(describing: gauge("passerelle_outbox_oldest_waiting_age_seconds")))")
-            #expect(try await eventually(timeout: .seconds(10)) {
-                try await fixture.count("SELECT count(*) AS n FROM outbox WHERE attempts > 0") == 3
-            }, "the relay tried and failed")
+            #expect(
+                try await eventually(timeout: .seconds(30)) {
+                    gauge("passerelle_outbox_waiting_rows") == 3 && (gauge("passerelle_outbox_oldest_waiting_age_seconds") ?? 0) >= 1
+                },
+                "waiting \(String(describing: gauge("passerelle_outbox_waiting_rows"))), age \(String(describing: gauge("passerelle_outbox_oldest_waiting_age_seconds")))"
+            )
+            #expect(
+                try await eventually(timeout: .seconds(30)) {
+                    try await fixture.count("SELECT count(*) AS n FROM outbox WHERE attempts > 0") == 3
+                }, "the relay tried and failed")
         }
         await deadProducer.close()
 
@@ -126,7 +131,9 @@ struct WakeUpLoopRulesTests {
                 case 4, 5, 6: throw Flaky()  // 100, 200, 400 ms
                 default: return .afterWakeUp
                 }
-            } onError: { _ in counts.errors.add(1, ordering: .relaxed) }
+            } onError: { _ in
+                counts.errors.add(1, ordering: .relaxed)
+            }
         }
         defer { running.cancel() }  // also when a requirement below fails
         // With no server and the poll a minute away, nothing wakes the loop: reaching step 7 at all
@@ -142,7 +149,7 @@ struct WakeUpLoopRulesTests {
         try await Task.sleep(for: .milliseconds(300))
         #expect(counts.steps.load(ordering: .relaxed) == 7)
         #expect(pool.wakeUpBus.wake(channel), "the running loop waits on the bus")
-        #expect(try await eventually(timeout: .seconds(10)) { counts.steps.load(ordering: .relaxed) == 8 })
+        #expect(try await eventually(timeout: .seconds(30)) { counts.steps.load(ordering: .relaxed) == 8 })
         running.cancel()
         await running.value
         #expect(!pool.wakeUpBus.wake(channel))
