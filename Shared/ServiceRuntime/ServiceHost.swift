@@ -1,4 +1,5 @@
 import ArgumentParser
+import Backoff
 import HTTPTypes
 import Contracts
 import Foundation
@@ -186,7 +187,7 @@ struct SchemaMigrationService: Service {
     let logger: Logger
 
     func run() async throws {
-        var backoff = Duration.milliseconds(200)
+        var backoff = ExponentialBackoff(initial: .milliseconds(200), maximum: .seconds(5))
         // A group that stops because another service failed cancels rather than shuts down:
         // either ends the retries (a cancelled sleep returns at once and would spin).
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -207,8 +208,7 @@ struct SchemaMigrationService: Service {
             } catch {
                 logger.warning("schema not ready; retrying", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
+            try? await Task.sleep(for: backoff.next())
         }
         try? await gracefulShutdown()
     }

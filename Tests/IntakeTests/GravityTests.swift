@@ -491,6 +491,39 @@ struct GravityTests {
         await fixture.tearDown()
     }
 
+    @Test("a queued notification wakes the running delivery loop: it goes out at once, not at the next poll")
+    func deliveryWokenByQueuedNotification() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let fixture = try await IntakeFixture.make(environment: ["PASSERELLE_FHIR_ALLOW_PRIVATE_ENDPOINTS": "true"])
+        let settings = try FHIRSettings.fromEnvironment(fixture.host.components.settings.environment)
+        let gate = ReadinessGate()
+        gate.open()
+        // Polling alone would take a minute: only the wake-up can deliver within the test.
+        let delivery = SubscriptionDelivery(pool: fixture.pool, gate: gate, settings: settings, logger: TestEnvironment.logger, pollInterval: .seconds(60))
+        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        try await fixture.host.application.test(.router) { client in
+            let made = try await post(client, "/fhir/r4/Subscription", """
+                {"resourceType": "Subscription", "status": "requested", "reason": "r", "criteria": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task",
+                 "channel": {"type": "rest-hook", "endpoint": "\(receiver.url("/ehr"))",
+                   "extension": [{"url": "https://passerelle.example/fhir/StructureDefinition/webhook-secret", "valueString": "\(receiver.secret)"}]}}
+                """, token: ehr)
+            #expect(made.status == .created)
+            // The loop's first round, at start, sends the handshake queued with the subscription.
+            let running = Task { try await delivery.run() }
+            #expect(try await eventually(timeout: .seconds(10)) { try await receiver.records().contains { $0.type == "handshake" } })
+            try await Task.sleep(for: .milliseconds(300))  // the loop is waiting again
+
+            let start = ContinuousClock.now
+            #expect(try await post(client, "/fhir/r4/Bundle", try GravityFixtures.transaction(), token: ehr).status == .created)
+            #expect(try await eventually(timeout: .seconds(10)) { try await receiver.records().contains { $0.type == "event-notification" } })
+            #expect(ContinuousClock.now - start < .seconds(10))
+            running.cancel()
+            try await running.value
+        }
+        await fixture.tearDown()
+    }
+
     @Test("erasing the client removes its Task, its ServiceRequest and the Patient posted for it")
     func erasure() async throws {
         let fixture = try await IntakeFixture.make()

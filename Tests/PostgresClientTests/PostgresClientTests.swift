@@ -478,8 +478,8 @@ struct PostgresClientTests {
     }
 
     /// A listener on `channel` counting its wake-ups, once connected (its first wake-up says so).
-    func connectedListener(_ channel: String, wokenInProcess: Bool = true) async throws -> (PostgresListener, WakeUpCounter, Task<Void, Never>) {
-        let listener = PostgresListener(configuration: TestEnvironment.postgresConfiguration(), channel: channel, wokenInProcess: wokenInProcess, logger: logger)
+    func connectedListener(_ channel: String) async throws -> (PostgresListener, WakeUpCounter, Task<Void, Never>) {
+        let listener = PostgresListener(configuration: TestEnvironment.postgresConfiguration(), channel: channel, logger: logger)
         listener.start()
         let counter = WakeUpCounter()
         let reader = Task { for await _ in listener.wakeUps { counter.count.add(1, ordering: .relaxed) } }
@@ -502,8 +502,8 @@ struct PostgresClientTests {
     @Test("a wake-up asked for in a transaction goes out after it commits, never for one that rolls back")
     func wakeUpsAfterCommit() async throws {
         let channel = TestEnvironment.uniqueName("chan")
-        // As a listener in another process: only the server's NOTIFY wakes it.
-        let (listener, counter, reader) = try await connectedListener(channel, wokenInProcess: false)
+        // Nothing in this process takes the pool's wake-ups: only the server's NOTIFY wakes it.
+        let (listener, counter, reader) = try await connectedListener(channel)
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
 
         // Inside the transaction nothing is sent yet; after the commit, once.
@@ -545,22 +545,24 @@ struct PostgresClientTests {
         await pool.close()
     }
 
-    @Test("a listener in the same process is woken directly after commit, with no NOTIFY through the server")
+    @Test("a waiter in the same process is woken directly after commit, with no NOTIFY through the server")
     func wakeUpsInProcess() async throws {
         let channel = TestEnvironment.uniqueName("chan")
-        let (local, localCount, localReader) = try await connectedListener(channel)
-        let (remote, remoteCount, remoteReader) = try await connectedListener(channel, wokenInProcess: false)
+        let (remote, remoteCount, remoteReader) = try await connectedListener(channel)
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
+        let local = pool.inProcessWakeUps { ChannelWaiters() }
+        #expect(pool.inProcessWakeUps { ChannelWaiters() } === local, "one receiver per pool")
+        local.listen(to: channel)
 
         try await pool.transaction { connection in
             try await connection.notifyAfterCommit(channel, window: .seconds(60))
             try await Task.sleep(for: .milliseconds(200))
-            #expect(localCount.count.load(ordering: .relaxed) == 1, "nothing before the commit")
+            #expect(local.wakeUps(channel) == 0, "nothing before the commit")
         }
-        #expect(try await eventually(timeout: .seconds(5)) { localCount.count.load(ordering: .relaxed) == 2 })
+        #expect(local.wakeUps(channel) == 1)
         // In process, the window does not hold wake-ups back: they cost no transaction.
         try await pool.sessionTransaction { $0.notifyAfterCommit(channel, window: .seconds(60)) }
-        #expect(try await eventually(timeout: .seconds(5)) { localCount.count.load(ordering: .relaxed) == 3 })
+        #expect(local.wakeUps(channel) == 2)
         struct Abandon: Error {}
         await #expect(throws: Abandon.self) {
             try await pool.transaction { connection in
@@ -569,16 +571,36 @@ struct PostgresClientTests {
             }
         }
         try await Task.sleep(for: .milliseconds(300))
-        #expect(localCount.count.load(ordering: .relaxed) == 3, "the rolled-back transaction woke no one")
+        #expect(local.wakeUps(channel) == 2, "the rolled-back transaction woke no one")
         #expect(remoteCount.count.load(ordering: .relaxed) == 1, "no NOTIFY reached the server")
 
-        // Once the local listener stops, the next commit notifies through the server again.
-        local.stop()
-        localReader.cancel()
+        // Once nobody here waits on the channel, the next commit notifies through the server again.
+        local.stopListening(to: channel)
         try await pool.transaction { try await $0.notifyAfterCommit(channel) }
         #expect(try await eventually(timeout: .seconds(5)) { remoteCount.count.load(ordering: .relaxed) == 2 })
         remoteReader.cancel()
         remote.stop()
+        await pool.close()
+    }
+
+    @Test("a lease waiting for a full pool ends when its task is cancelled, and the pool serves the next one")
+    func cancelledLease() async throws {
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(poolSize: 1), logger: logger)
+        let holding = Flag(), release = Flag()
+        let holder = Task {
+            try await pool.withConnection { _ in
+                holding.set()
+                while !release.isSet { try await Task.sleep(for: .milliseconds(10)) }
+            }
+        }
+        try #require(try await eventually(timeout: .seconds(30)) { holding.isSet })
+        let waiting = Task { try await pool.withConnection { try await $0.query("SELECT 1") } }
+        try await Task.sleep(for: .milliseconds(200))
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await waiting.value }
+        release.set()
+        try await holder.value
+        try await pool.ping()  // the cancelled waiter did not take the connection with it
         await pool.close()
     }
 
@@ -605,4 +627,27 @@ struct PostgresClientTests {
 
 final class WakeUpCounter: Sendable {
     let count = Atomic<Int>(0)
+}
+
+/// Counts the wake-ups a pool hands over in process, for the channels it listens to.
+final class ChannelWaiters: InProcessWakeUps {
+    private let counts = Mutex<[String: Int]>([:])
+
+    func listen(to channel: String) { counts.withLock { $0[channel] = 0 } }
+    func stopListening(to channel: String) { _ = counts.withLock { $0.removeValue(forKey: channel) } }
+    func wakeUps(_ channel: String) -> Int? { counts.withLock { $0[channel] } }
+
+    func wake(_ channel: String) -> Bool {
+        counts.withLock { counts in
+            guard let count = counts[channel] else { return false }
+            counts[channel] = count + 1
+            return true
+        }
+    }
+}
+
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
 }

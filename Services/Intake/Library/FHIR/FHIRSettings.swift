@@ -1,3 +1,4 @@
+import Backoff
 import Domain
 import Foundation
 import ServiceRuntime
@@ -68,8 +69,6 @@ public struct FHIRSettings: Sendable {
     /// Seconds to wait after the given (1-based) attempt failed: doubling, capped, with jitter so
     /// replicas retrying one endpoint do not retry in step.
     func delay(afterAttempt attempt: Int) -> TimeInterval {
-        let ceiling = min(retryMaxDelay, retryBaseDelay * (1 << min(max(attempt - 1, 0), 20)))
-        let seconds = Double(ceiling.components.seconds) + Double(ceiling.components.attoseconds) / 1e18
-        return Double.random(in: (seconds / 2)...max(seconds, 0.001))
+        ExponentialBackoff(initial: retryBaseDelay, maximum: retryMaxDelay, jitter: .half).delay(afterAttempt: attempt).inSeconds
     }
 }

@@ -62,6 +62,8 @@ enum FHIRSubscriptions {
                 INSERT INTO fhir_subscription_notification (id, subscription_id, kind, event_number, focus)
                 VALUES (\(UUID.random())::uuid, \(id)::uuid, 'event-notification', \(number), \("Task/\(referral.uuidString.lowercased())"))
                 """)
+            // Once committed, the delivery loop takes it at once rather than at its next poll.
+            session.notifyAfterCommit(SubscriptionDelivery.wakeUpChannel(schema: session.schema ?? "intake"))
         }
     }
 
@@ -99,11 +101,15 @@ struct SubscriptionDelivery: Service {
     var pollInterval: Duration = .milliseconds(500)
     var batch = 16
 
+    /// Notified after a commit that queued notifications.
+    static func wakeUpChannel(schema: String) -> String { schema + "_fhir_delivery" }
+
     func run() async throws {
         guard await gate.wait() else { return }
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            if await round() == batch { continue }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pollInterval) }
+        let channel = Self.wakeUpChannel(schema: pool.configuration.schema ?? "intake")
+        // A round handles its own failures (it logs, pauses and claims nothing): it never throws.
+        await WakeUpLoop(pool: pool, channel: channel, pollInterval: pollInterval, logger: logger).run {
+            await round() == batch ? .now : .afterWakeUp
         }
     }
 

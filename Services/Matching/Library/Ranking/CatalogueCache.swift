@@ -23,7 +23,7 @@ final class CatalogueCache: Sendable {
         let schema = pool.configuration.schema ?? "matching"
         // Every replica must hear of a catalogue change, whichever made it: only through the server.
         listener = listen
-            ? PostgresListener(configuration: pool.configuration, channel: "catalogue_\(schema)", wokenInProcess: false, logger: logger) : nil
+            ? PostgresListener(configuration: pool.configuration, channel: "catalogue_\(schema)", logger: logger) : nil
         guard let listener else { return }
         listener.start()
         let wakeUps = listener.wakeUps

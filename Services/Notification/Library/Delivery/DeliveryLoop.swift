@@ -55,21 +55,9 @@ public struct DeliveryLoop: Service {
     public func run() async throws {
         guard await gate.wait() else { return }
         await seedTemplates()
-        let listener = PostgresListener(configuration: pool.configuration, channel: Self.wakeUpChannel(schema: schema), logger: logger)
-        listener.start()
-        defer { listener.stop() }
-        let signal = WakeUpSignal()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { for await _ in listener.wakeUps { signal.signal() } }
-            group.addTask {
-                while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    let claimed = await self.round()
-                    if claimed == settings.concurrency { continue }
-                    await cancelWhenGracefulShutdown { await signal.wait(timeout: self.pollInterval) }
-                }
-            }
-            await group.next()
-            group.cancelAll()
+        // A round handles its own failures (it logs, pauses and claims nothing): it never throws.
+        await WakeUpLoop(pool: pool, channel: Self.wakeUpChannel(schema: schema), pollInterval: pollInterval, logger: logger).run {
+            await self.round() == settings.concurrency ? .now : .afterWakeUp
         }
     }
 
