@@ -162,8 +162,8 @@ struct FHIRValidator {
         }
     }
 
-    /// NUL bytes (PostgreSQL cannot store them, and no FHIR string may hold one) and strings
-    /// longer than anything Passerelle keeps, anywhere in the resource.
+    /// NUL bytes (PostgreSQL cannot store them, and no FHIR string may hold one), nulls (FHIR JSON
+    /// has none) and strings longer than anything Passerelle keeps, anywhere in the resource.
     mutating func scanStrings(_ json: AnyJSON, at path: String) {
         switch json {
         case .string(let text):
@@ -176,6 +176,9 @@ struct FHIRValidator {
                 if key.unicodeScalars.contains("\u{0}") { fail(path, "has an element name with a NUL character", code: "structure"); continue }
                 scanStrings(value, at: "\(path).\(key)")
             }
+        case .null:
+            // FHIR JSON never holds null: an element without a value is left out.
+            fail(path, "is null: FHIR JSON leaves an element without a value out", code: "structure")
         default: break
         }
     }

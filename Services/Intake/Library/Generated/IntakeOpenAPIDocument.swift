@@ -44,7 +44,7 @@ extension IntakeService {
     "description": "Referrers (in their own name only), coordinators and services may submit a referral; the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.",
     "parameters": [
      {
-      "$ref": "#/components/parameters/IdempotencyKey"
+      "$ref": "#/components/parameters/SubmissionIdempotencyKey"
      }
     ],
     "requestBody": {
@@ -179,9 +179,11 @@ extension IntakeService {
       "name": "cursor",
       "in": "query",
       "required": false,
-      "description": "The nextCursor of the previous page.",
+      "description": "The nextCursor of the previous page (opaque; any other value is a 422).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "minLength": 1,
+       "pattern": "^[A-Za-z0-9_-]+={0,2}$"
       }
      }
     ],
@@ -1492,18 +1494,30 @@ extension IntakeService {
     "type": "object",
     "properties": {
      "phone": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^\\+?[-. ()]*([0-9][-. ()]*){7,15}$",
       "description": "7 to 15 digits, optionally starting with +; spaces, dashes, dots and parentheses allowed between.",
       "examples": [
        "+1 613-555-0100"
       ]
      },
      "email": {
-      "type": "string",
-      "format": "email",
-      "maxLength": 254
+      "type": [
+       "string",
+       "null"
+      ],
+      "maxLength": 254,
+      "pattern": "^[^\\u0000@\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+@[^\\u0000@\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000.][^\\u0000@\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*\\.[^\\u0000@\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\u0000@\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000.]$",
+      "description": "An e-mail address: a local part, @, and a domain with a dot (not at either end); no white space.",
+      "examples": [
+       "client@example.org"
+      ]
      }
-    }
+    },
+    "description": "Optional members may be null, which is the same as leaving them out."
    },
    "Coordinates": {
     "type": "object",
@@ -1526,10 +1540,13 @@ extension IntakeService {
    },
    "Sociodemographics": {
     "type": "object",
-    "description": "Optional; collected only with consent to evaluation use and used only for equity analysis. Every answer is a code; each list has prefer-not-to-say.",
+    "description": "Optional; collected only with consent to evaluation use and used only for equity analysis. Every answer is a code; each list has prefer-not-to-say. Optional members may be null, which is the same as leaving them out.",
     "properties": {
      "gender": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "enum": [
        "woman",
        "man",
@@ -1540,7 +1557,10 @@ extension IntakeService {
       ]
      },
      "incomeBand": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "description": "Household income before tax, per year, in Canadian dollars.",
       "enum": [
        "under-20k",
@@ -1552,13 +1572,22 @@ extension IntakeService {
       ]
      },
      "newcomer": {
-      "type": "boolean"
+      "type": [
+       "boolean",
+       "null"
+      ]
      },
      "disability": {
-      "type": "boolean"
+      "type": [
+       "boolean",
+       "null"
+      ]
      },
      "racialOrEthnicGroup": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "enum": [
        "first-nations",
        "metis",
@@ -1578,7 +1607,7 @@ extension IntakeService {
    },
    "ClientSubmission": {
     "type": "object",
-    "description": "The person referred. The contact the preferred channel needs is required: an e-mail address for email, a phone number for sms and phone.",
+    "description": "The person referred. The contact the preferred channel needs is required: an e-mail address for email, a phone number for sms and phone. Optional members may be null, which is the same as leaving them out.",
     "required": [
      "givenName",
      "familyName",
@@ -1590,20 +1619,32 @@ extension IntakeService {
      "givenName": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 100
+      "maxLength": 100,
+      "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+      "description": "Trimmed; at most 100 characters as sent."
      },
      "familyName": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 100
+      "maxLength": 100,
+      "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+      "description": "Trimmed; at most 100 characters as sent."
      },
      "birthDate": {
       "type": "string",
       "format": "date",
-      "description": "YYYY-MM-DD, not in the future."
+      "pattern": "^(185[1-9]|18[6-9][0-9]|19[0-9]{2}|[2-9][0-9]{3})-",
+      "description": "YYYY-MM-DD, after 1850 and not in the future."
      },
      "contact": {
-      "$ref": "#/components/schemas/Contact"
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/Contact"
+       },
+       {
+        "type": "null"
+       }
+      ]
      },
      "preferredLanguage": {
       "type": "string",
@@ -1614,23 +1655,48 @@ extension IntakeService {
       ]
      },
      "postalCode": {
-      "type": "string",
-      "description": "A postal code of 3 to 10 letters and digits (spaces and dashes ignored), e.g. K1A 0B1."
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[-\\t\\n\\u000b\\f\\r ]*([A-Za-z0-9][-\\t\\n\\u000b\\f\\r ]*){3,10}$",
+      "description": "A postal code of 3 to 10 letters and digits (spaces and dashes ignored), e.g. K1A 0B1; stored upper-cased, a Canadian one as A1A 1A1.",
+      "examples": [
+       "K1A 0B1"
+      ]
      },
      "coordinates": {
-      "$ref": "#/components/schemas/Coordinates"
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/Coordinates"
+       },
+       {
+        "type": "null"
+       }
+      ]
      },
      "accessibilityNeeds": {
-      "type": "array",
+      "type": [
+       "array",
+       "null"
+      ],
       "items": {
-       "type": "string"
+       "type": "string",
+       "pattern": "^[^\\u0000]*$"
       }
      },
      "preferredChannel": {
       "$ref": "#/components/schemas/ContactChannel"
      },
      "sociodemographics": {
-      "$ref": "#/components/schemas/Sociodemographics"
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/Sociodemographics"
+       },
+       {
+        "type": "null"
+       }
+      ]
      }
     },
     "allOf": [
@@ -1651,9 +1717,16 @@ extension IntakeService {
        ],
        "properties": {
         "contact": {
+         "type": "object",
          "required": [
           "email"
-         ]
+         ],
+         "properties": {
+          "email": {
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
+          }
+         }
         }
        }
       }
@@ -1678,9 +1751,16 @@ extension IntakeService {
        ],
        "properties": {
         "contact": {
+         "type": "object",
          "required": [
           "phone"
-         ]
+         ],
+         "properties": {
+          "phone": {
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
+          }
+         }
         }
        }
       }
@@ -1698,20 +1778,26 @@ extension IntakeService {
       "type": "string",
       "minLength": 1,
       "maxLength": 128,
-      "description": "The referrer's id; a caller with only the referrer role must send their own token subject."
+      "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+      "description": "The referrer's id (trimmed); a caller with only the referrer role must send their own token subject."
      },
      "role": {
       "$ref": "#/components/schemas/ReferrerRole"
      },
      "organisation": {
-      "type": "string",
-      "maxLength": 200
+      "type": [
+       "string",
+       "null"
+      ],
+      "maxLength": 200,
+      "pattern": "^[^\\u0000]*$"
      }
-    }
+    },
+    "description": "Optional members may be null, which is the same as leaving them out."
    },
    "ReferralSubmission": {
     "type": "object",
-    "description": "The body of POST /v1/referrals. Every invalid field is reported at once in the 422 problem's errors, each with its JSON pointer.",
+    "description": "The body of POST /v1/referrals. Every invalid field is reported at once in the 422 problem's errors, each with its JSON pointer. Optional members may be null, which is the same as leaving them out.",
     "required": [
      "client",
      "referrer",
@@ -1722,10 +1808,14 @@ extension IntakeService {
     ],
     "properties": {
      "externalId": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "minLength": 1,
       "maxLength": 128,
-      "description": "The sender's id for the referral; a second submission with the same externalId answers 200 with the first referral."
+      "description": "The sender's id for the referral; a second submission with the same externalId answers 200 with the first referral.",
+      "pattern": "^[^\\u0000]*$"
      },
      "client": {
       "$ref": "#/components/schemas/ClientSubmission"
@@ -1745,12 +1835,16 @@ extension IntakeService {
       }
      },
      "interests": {
-      "type": "array",
+      "type": [
+       "array",
+       "null"
+      ],
       "maxItems": 30,
       "items": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 40
+       "maxLength": 40,
+       "pattern": "[^\\t \\u00a0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000]"
       },
       "description": "Free tags, stored trimmed and lowercased."
      },
@@ -1758,26 +1852,42 @@ extension IntakeService {
       "$ref": "#/components/schemas/SupportLevel"
      },
      "priority": {
-      "$ref": "#/components/schemas/ReferralPriority",
-      "default": "routine"
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/ReferralPriority",
+        "default": "routine"
+       },
+       {
+        "type": "null"
+       }
+      ]
      },
      "consent": {
       "$ref": "#/components/schemas/Consent"
      },
      "notes": {
-      "type": "string",
-      "maxLength": 4000
+      "type": [
+       "string",
+       "null"
+      ],
+      "maxLength": 4000,
+      "pattern": "^[^\\u0000]*$"
      },
      "screeningAnswers": {
-      "type": "object",
+      "type": [
+       "object",
+       "null"
+      ],
       "maxProperties": 100,
       "propertyNames": {
        "minLength": 1,
-       "maxLength": 64
+       "maxLength": 64,
+       "pattern": "^[^\\u0000]*$"
       },
       "additionalProperties": {
        "type": "string",
-       "maxLength": 500
+       "maxLength": 500,
+       "pattern": "^[^\\u0000]*$"
       },
       "description": "Screening answers keyed by question code."
      }
@@ -1805,7 +1915,12 @@ extension IntakeService {
        "not": {
         "required": [
          "sociodemographics"
-        ]
+        ],
+        "properties": {
+         "sociodemographics": {
+          "type": "object"
+         }
+        }
        }
       }
      }
@@ -1935,12 +2050,22 @@ extension IntakeService {
       "$ref": "#/components/schemas/ReferralAction"
      },
      "reason": {
-      "type": "string",
-      "maxLength": 1000
+      "type": [
+       "string",
+       "null"
+      ],
+      "maxLength": 1000,
+      "description": "Trimmed; null or blank is none.",
+      "pattern": "^[^\\u0000]*$"
      },
      "outcome": {
-      "type": "string",
-      "maxLength": 1000
+      "type": [
+       "string",
+       "null"
+      ],
+      "maxLength": 1000,
+      "description": "Trimmed; null or blank is none.",
+      "pattern": "^[^\\u0000]*$"
      }
     },
     "allOf": [
@@ -1966,7 +2091,8 @@ extension IntakeService {
        ],
        "properties": {
         "reason": {
-         "minLength": 1
+         "type": "string",
+         "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$"
         }
        }
       }
@@ -1988,7 +2114,8 @@ extension IntakeService {
        ],
        "properties": {
         "outcome": {
-         "minLength": 1
+         "type": "string",
+         "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$"
         }
        }
       }
@@ -2097,10 +2224,12 @@ extension IntakeService {
     "type": "object",
     "properties": {
      "reference": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      },
      "display": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      }
     }
    },
@@ -2108,13 +2237,16 @@ extension IntakeService {
     "type": "object",
     "properties": {
      "system": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      },
      "code": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000]([^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000])?$"
      },
      "display": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      }
     }
    },
@@ -2128,15 +2260,18 @@ extension IntakeService {
       }
      },
      "text": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      }
     }
    },
    "FHIRPatient": {
     "type": "object",
-    "description": "A FHIR R4 Patient; only these elements are read, others are kept as sent.",
+    "description": "A FHIR R4 Patient; only these elements are read, others are kept as sent. FHIR JSON has no nulls: leave an element out instead.",
     "required": [
-     "resourceType"
+     "resourceType",
+     "name",
+     "birthDate"
     ],
     "properties": {
      "resourceType": {
@@ -2144,28 +2279,62 @@ extension IntakeService {
      },
      "id": {
       "type": "string",
-      "description": "Assigned (lowercase UUID) when absent."
+      "pattern": "^[A-Za-z0-9.-]{1,64}$",
+      "description": "A FHIR id; assigned (lowercase UUID) when absent."
      },
      "name": {
       "type": "array",
+      "minItems": 1,
       "items": {
        "type": "object",
        "properties": {
+        "use": {
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
+        },
         "family": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         },
         "given": {
          "type": "array",
          "items": {
-          "type": "string"
+          "type": "string",
+          "pattern": "^[^\\u0000]*$"
+         }
+        },
+        "period": {
+         "type": "object",
+         "properties": {
+          "start": {
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
+          },
+          "end": {
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
+          }
+         },
+         "additionalProperties": {
+          "$ref": "#/components/schemas/FHIRJSONValue"
+         },
+         "propertyNames": {
+          "pattern": "^[^\\u0000]*$"
          }
         }
+       },
+       "additionalProperties": {
+        "$ref": "#/components/schemas/FHIRJSONValue"
+       },
+       "propertyNames": {
+        "pattern": "^[^\\u0000]*$"
        }
       }
      },
      "birthDate": {
       "type": "string",
-      "format": "date"
+      "format": "date",
+      "description": "A full date, YYYY-MM-DD: Passerelle tells clients apart by it."
      },
      "telecom": {
       "type": "array",
@@ -2174,19 +2343,41 @@ extension IntakeService {
        "properties": {
         "system": {
          "type": "string",
-         "examples": [
+         "enum": [
           "phone",
+          "fax",
+          "email",
+          "pager",
+          "url",
           "sms",
-          "email"
+          "other"
          ]
         },
         "value": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         },
         "rank": {
          "type": "integer"
         }
-       }
+       },
+       "additionalProperties": {
+        "$ref": "#/components/schemas/FHIRJSONValue"
+       },
+       "propertyNames": {
+        "pattern": "^[^\\u0000]*$"
+       },
+       "if": {
+        "required": [
+         "value"
+        ]
+       },
+       "then": {
+        "required": [
+         "system"
+        ]
+       },
+       "description": "A contact point; one with a value names its system."
       }
      },
      "address": {
@@ -2195,8 +2386,15 @@ extension IntakeService {
        "type": "object",
        "properties": {
         "postalCode": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         }
+       },
+       "additionalProperties": {
+        "$ref": "#/components/schemas/FHIRJSONValue"
+       },
+       "propertyNames": {
+        "pattern": "^[^\\u0000]*$"
        }
       }
      },
@@ -2206,14 +2404,56 @@ extension IntakeService {
        "type": "object",
        "properties": {
         "language": {
-         "$ref": "#/components/schemas/FHIRCodeableConcept"
+         "type": "object",
+         "properties": {
+          "coding": {
+           "type": "array",
+           "items": {
+            "$ref": "#/components/schemas/FHIRLanguageCoding"
+           }
+          },
+          "text": {
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
+          }
+         },
+         "additionalProperties": {
+          "$ref": "#/components/schemas/FHIRJSONValue"
+         },
+         "propertyNames": {
+          "pattern": "^[^\\u0000]*$"
+         }
         },
         "preferred": {
          "type": "boolean"
         }
+       },
+       "required": [
+        "language"
+       ],
+       "additionalProperties": {
+        "$ref": "#/components/schemas/FHIRJSONValue"
+       },
+       "propertyNames": {
+        "pattern": "^[^\\u0000]*$"
        }
       }
+     },
+     "gender": {
+      "type": "string",
+      "enum": [
+       "male",
+       "female",
+       "other",
+       "unknown"
+      ]
      }
+    },
+    "additionalProperties": {
+     "$ref": "#/components/schemas/FHIRJSONValue"
+    },
+    "propertyNames": {
+     "pattern": "^[^\\u0000]*$"
     }
    },
    "FHIRServiceRequest": {
@@ -2232,7 +2472,8 @@ extension IntakeService {
      },
      "id": {
       "type": "string",
-      "description": "Kept as the referral's externalId: sending the same id again answers 200 with the first referral."
+      "description": "Kept as the referral's externalId: sending the same id again answers 200 with the first referral.",
+      "pattern": "^[^\\u0000]*$"
      },
      "identifier": {
       "type": "array",
@@ -2240,10 +2481,12 @@ extension IntakeService {
        "type": "object",
        "properties": {
         "system": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         },
         "value": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         }
        }
       }
@@ -2306,7 +2549,8 @@ extension IntakeService {
        "type": "object",
        "properties": {
         "text": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         }
        }
       }
@@ -2341,7 +2585,8 @@ extension IntakeService {
          "type": "string",
          "examples": [
           "urn:uuid:0c3a6c8e-2f7b-4d0e-9d1a-5b1f2f6c7e11"
-         ]
+         ],
+         "pattern": "^[^\\u0000]*$"
         },
         "resource": {
          "type": "object",
@@ -2350,10 +2595,12 @@ extension IntakeService {
          ],
          "properties": {
           "resourceType": {
-           "type": "string"
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
           },
           "id": {
-           "type": "string"
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
           }
          }
         }
@@ -2547,7 +2794,8 @@ extension IntakeService {
       "const": "Subscription"
      },
      "id": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      },
      "status": {
       "type": "string",
@@ -2559,14 +2807,16 @@ extension IntakeService {
       ]
      },
      "reason": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      },
      "end": {
       "type": "string",
       "format": "date-time"
      },
      "error": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      },
      "criteria": {
       "const": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task"
@@ -2604,7 +2854,8 @@ extension IntakeService {
         "type": "array",
         "maxItems": 10,
         "items": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         }
        },
        "extension": {
@@ -2682,6 +2933,66 @@ extension IntakeService {
       }
      }
     }
+   },
+   "FHIRLanguageCoding": {
+    "type": "object",
+    "description": "A Coding of a language: its code a BCP-47 tag such as fr-CA (urn:ietf:bcp:47).",
+    "properties": {
+     "system": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$",
+      "not": {
+       "enum": [
+        "http://snomed.info/sct",
+        "http://loinc.org"
+       ]
+      }
+     },
+     "code": {
+      "type": "string",
+      "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+     },
+     "display": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
+     }
+    },
+    "additionalProperties": {
+     "$ref": "#/components/schemas/FHIRJSONValue"
+    },
+    "propertyNames": {
+     "pattern": "^[^\\u0000]*$"
+    }
+   },
+   "FHIRJSONValue": {
+    "description": "Any element FHIR JSON may hold: no null, and no NUL character in a string or an element name.",
+    "anyOf": [
+     {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
+     },
+     {
+      "type": "number"
+     },
+     {
+      "type": "boolean"
+     },
+     {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/FHIRJSONValue"
+      }
+     },
+     {
+      "type": "object",
+      "propertyNames": {
+       "pattern": "^[^\\u0000]*$"
+      },
+      "additionalProperties": {
+       "$ref": "#/components/schemas/FHIRJSONValue"
+      }
+     }
+    ]
    },
    "Problem": {
     "type": "object",
@@ -2936,6 +3247,16 @@ extension IntakeService {
     "schema": {
      "type": "string",
      "format": "uuid"
+    }
+   },
+   "SubmissionIdempotencyKey": {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": false,
+    "description": "Makes a retried submission safe: the caller's repeated key answers 200 with the referral the first request created. 1 to 200 visible ASCII characters.",
+    "schema": {
+     "type": "string",
+     "pattern": "^[!-~]{1,200}$"
     }
    },
    "IdempotencyKey": {
