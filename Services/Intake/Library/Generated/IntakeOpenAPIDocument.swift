@@ -71,6 +71,43 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "GetReferral": {
+        "operationId": "getReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the referral."
+       },
+       "TransitionReferral": {
+        "operationId": "transitionReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Move the referral through the loop."
+       },
+       "GetReferralAudit": {
+        "operationId": "getReferralAudit",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Who read or changed the referral."
+       },
+       "ChangeClientConsent": {
+        "operationId": "changeClientConsent",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Change the consent of the referral's client."
+       },
+       "EraseClient": {
+        "operationId": "eraseClient",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Erase the referral's client (and their referrals)."
+       }
       }
      },
      "200": {
@@ -85,6 +122,43 @@ extension IntakeService {
       "headers": {
        "Location": {
         "$ref": "#/components/headers/Location"
+       }
+      },
+      "links": {
+       "GetReferral": {
+        "operationId": "getReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the referral."
+       },
+       "TransitionReferral": {
+        "operationId": "transitionReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Move the referral through the loop."
+       },
+       "GetReferralAudit": {
+        "operationId": "getReferralAudit",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Who read or changed the referral."
+       },
+       "ChangeClientConsent": {
+        "operationId": "changeClientConsent",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Change the consent of the referral's client."
+       },
+       "EraseClient": {
+        "operationId": "eraseClient",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Erase the referral's client (and their referrals)."
        }
       }
      },
@@ -196,6 +270,43 @@ extension IntakeService {
          "$ref": "#/components/schemas/InboxPage"
         }
        }
+      },
+      "links": {
+       "GetReferral": {
+        "operationId": "getReferral",
+        "parameters": {
+         "id": "$response.body#/items/0/id"
+        },
+        "description": "Read the referral."
+       },
+       "TransitionReferral": {
+        "operationId": "transitionReferral",
+        "parameters": {
+         "id": "$response.body#/items/0/id"
+        },
+        "description": "Move the referral through the loop."
+       },
+       "GetReferralAudit": {
+        "operationId": "getReferralAudit",
+        "parameters": {
+         "id": "$response.body#/items/0/id"
+        },
+        "description": "Who read or changed the referral."
+       },
+       "ChangeClientConsent": {
+        "operationId": "changeClientConsent",
+        "parameters": {
+         "id": "$response.body#/items/0/clientId"
+        },
+        "description": "Change the consent of the referral's client."
+       },
+       "EraseClient": {
+        "operationId": "eraseClient",
+        "parameters": {
+         "id": "$response.body#/items/0/clientId"
+        },
+        "description": "Erase the referral's client (and their referrals)."
+       }
       }
      },
      "401": {
@@ -243,6 +354,36 @@ extension IntakeService {
         "schema": {
          "$ref": "#/components/schemas/ReferralView"
         }
+       }
+      },
+      "links": {
+       "TransitionReferral": {
+        "operationId": "transitionReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Move the referral through the loop."
+       },
+       "GetReferralAudit": {
+        "operationId": "getReferralAudit",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Who read or changed the referral."
+       },
+       "ChangeClientConsent": {
+        "operationId": "changeClientConsent",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Change the consent of the referral's client."
+       },
+       "EraseClient": {
+        "operationId": "eraseClient",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Erase the referral's client (and their referrals)."
        }
       }
      },
@@ -301,6 +442,22 @@ extension IntakeService {
         "schema": {
          "$ref": "#/components/schemas/ReferralView"
         }
+       }
+      },
+      "links": {
+       "GetReferral": {
+        "operationId": "getReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the referral."
+       },
+       "GetReferralAudit": {
+        "operationId": "getReferralAudit",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Who read or changed the referral."
        }
       }
      },
@@ -539,6 +696,30 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "ReferPatient": {
+        "operationId": "createFHIRServiceRequest",
+        "description": "Refer the Patient just posted: an active Gravity ServiceRequest whose subject it is.",
+        "requestBody": {
+         "resourceType": "ServiceRequest",
+         "status": "active",
+         "intent": "order",
+         "category": [
+          {
+           "coding": [
+            {
+             "system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes",
+             "code": "food-insecurity"
+            }
+           ]
+          }
+         ],
+         "subject": {
+          "reference": "Patient/{$response.body#/id}"
+         }
+        }
+       }
       }
      },
      "400": {
@@ -551,7 +732,7 @@ extension IntakeService {
       "$ref": "#/components/responses/FHIRForbidden"
      },
      "413": {
-      "$ref": "#/components/responses/PayloadTooLarge"
+      "$ref": "#/components/responses/FHIRPayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/FHIRUnprocessable"
@@ -560,7 +741,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -602,6 +783,22 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "ReadServiceRequest": {
+        "operationId": "readFHIRServiceRequest",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the ServiceRequest as kept."
+       },
+       "SearchTask": {
+        "operationId": "searchFHIRTask",
+        "parameters": {
+         "focus": "ServiceRequest/{$response.body#/id}"
+        },
+        "description": "Find the referral's Task."
+       }
       }
      },
      "200": {
@@ -617,6 +814,22 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "ReadServiceRequest": {
+        "operationId": "readFHIRServiceRequest",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the ServiceRequest as kept."
+       },
+       "SearchTask": {
+        "operationId": "searchFHIRTask",
+        "parameters": {
+         "focus": "ServiceRequest/{$response.body#/id}"
+        },
+        "description": "Find the referral's Task."
+       }
       }
      },
      "400": {
@@ -629,7 +842,7 @@ extension IntakeService {
       "$ref": "#/components/responses/FHIRForbidden"
      },
      "413": {
-      "$ref": "#/components/responses/PayloadTooLarge"
+      "$ref": "#/components/responses/FHIRPayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/FHIRUnprocessable"
@@ -638,7 +851,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -707,7 +920,7 @@ extension IntakeService {
       "$ref": "#/components/responses/FHIRForbidden"
      },
      "413": {
-      "$ref": "#/components/responses/PayloadTooLarge"
+      "$ref": "#/components/responses/FHIRPayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/FHIRUnprocessable"
@@ -716,7 +929,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -785,7 +998,7 @@ extension IntakeService {
       "$ref": "#/components/responses/FHIRForbidden"
      },
      "413": {
-      "$ref": "#/components/responses/PayloadTooLarge"
+      "$ref": "#/components/responses/FHIRPayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/FHIRUnprocessable"
@@ -794,7 +1007,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -846,7 +1059,8 @@ extension IntakeService {
       "required": true,
       "description": "The ServiceRequest id it was sent with (or was given).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "pattern": "^[A-Za-z0-9.-]{1,64}$"
       }
      }
     ],
@@ -858,6 +1072,15 @@ extension IntakeService {
         "schema": {
          "$ref": "#/components/schemas/FHIRServiceRequest"
         }
+       }
+      },
+      "links": {
+       "SearchTask": {
+        "operationId": "searchFHIRTask",
+        "parameters": {
+         "focus": "ServiceRequest/{$response.body#/id}"
+        },
+        "description": "Find the referral's Task."
        }
       }
      },
@@ -874,7 +1097,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -900,7 +1123,8 @@ extension IntakeService {
       "required": true,
       "description": "The Task id: the referral id (lowercase UUID).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -928,7 +1152,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -970,6 +1194,29 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "ReadSubscription": {
+        "operationId": "readFHIRSubscription",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the subscription."
+       },
+       "SubscriptionStatus": {
+        "operationId": "getFHIRSubscriptionStatus",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Its delivery status."
+       },
+       "DeleteSubscription": {
+        "operationId": "deleteFHIRSubscription",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Turn it off."
+       }
       }
      },
      "400": {
@@ -982,7 +1229,7 @@ extension IntakeService {
       "$ref": "#/components/responses/FHIRForbidden"
      },
      "413": {
-      "$ref": "#/components/responses/PayloadTooLarge"
+      "$ref": "#/components/responses/FHIRPayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/FHIRUnprocessable"
@@ -991,7 +1238,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -1016,7 +1263,8 @@ extension IntakeService {
       "required": true,
       "description": "The subscription id (UUID).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -1028,6 +1276,22 @@ extension IntakeService {
         "schema": {
          "$ref": "#/components/schemas/FHIRSubscription"
         }
+       }
+      },
+      "links": {
+       "SubscriptionStatus": {
+        "operationId": "getFHIRSubscriptionStatus",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Its delivery status."
+       },
+       "DeleteSubscription": {
+        "operationId": "deleteFHIRSubscription",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Turn it off."
        }
       }
      },
@@ -1044,7 +1308,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    },
@@ -1067,7 +1331,8 @@ extension IntakeService {
       "required": true,
       "description": "The subscription id (UUID).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -1088,7 +1353,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -1113,7 +1378,8 @@ extension IntakeService {
       "required": true,
       "description": "The subscription id (UUID).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -1160,7 +1426,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -1218,6 +1484,15 @@ extension IntakeService {
          "$ref": "#/components/schemas/FHIRTaskSearchSet"
         }
        }
+      },
+      "links": {
+       "ReadTask": {
+        "operationId": "readFHIRTask",
+        "parameters": {
+         "id": "$response.body#/entry/0/resource/id"
+        },
+        "description": "Read the first Task found."
+       }
       }
      },
      "400": {
@@ -1233,7 +1508,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -3139,6 +3414,31 @@ extension IntakeService {
       "schema": {
        "$ref": "#/components/schemas/OperationOutcome"
       }
+     }
+    }
+   },
+   "FHIRPayloadTooLarge": {
+    "description": "The body is larger than 1 MiB.",
+    "content": {
+     "application/fhir+json": {
+      "schema": {
+       "$ref": "#/components/schemas/OperationOutcome"
+      }
+     }
+    }
+   },
+   "FHIRUnavailable": {
+    "description": "The database is unavailable; retry after the given number of seconds.",
+    "content": {
+     "application/fhir+json": {
+      "schema": {
+       "$ref": "#/components/schemas/OperationOutcome"
+      }
+     }
+    },
+    "headers": {
+     "Retry-After": {
+      "$ref": "#/components/headers/RetryAfter"
      }
     }
    },
