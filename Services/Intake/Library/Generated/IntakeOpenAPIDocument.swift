@@ -2523,7 +2523,48 @@ extension IntakeService {
       "type": "string",
       "pattern": "^[^\\u0000]*$"
      }
-    }
+    },
+    "description": "A Coding. A SNOMED CT code is a concept id (6 to 18 digits, valid Verhoeff check digit); a LOINC code is NNNNN-N with a valid mod-10 check digit (or an LA/LP code).",
+    "allOf": [
+     {
+      "if": {
+       "required": [
+        "system"
+       ],
+       "properties": {
+        "system": {
+         "const": "http://snomed.info/sct"
+        }
+       }
+      },
+      "then": {
+       "properties": {
+        "code": {
+         "pattern": "^[1-9][0-9]{5,17}$"
+        }
+       }
+      }
+     },
+     {
+      "if": {
+       "required": [
+        "system"
+       ],
+       "properties": {
+        "system": {
+         "const": "http://loinc.org"
+        }
+       }
+      },
+      "then": {
+       "properties": {
+        "code": {
+         "pattern": "^(LA|LP)?[0-9]{1,8}-[0-9]$"
+        }
+       }
+      }
+     }
+    ]
    },
    "FHIRCodeableConcept": {
     "type": "object",
@@ -2733,7 +2774,7 @@ extension IntakeService {
    },
    "FHIRServiceRequest": {
     "type": "object",
-    "description": "A Gravity Project SDOH ServiceRequest: active, an order (order, original-order, reflex-order, filler-order, instance-order), at least one Gravity SDOH category. The performer, if any, references the receiving site (Organization/{site}); without one the site is the sender's token site claim, else the configured default organization. Without a requester the sender refers in its own name.",
+    "description": "A Gravity Project SDOH ServiceRequest: active, an order (order, original-order, reflex-order, filler-order, instance-order), at least one Gravity SDOH category. The performer, if any, references the receiving site (Organization/{site}); without one the site is the sender's token site claim, else the configured default organization. Without a requester the sender refers in its own name. No specimen or bodySite (0..0 in the SDOHCC profile).",
     "required": [
      "resourceType",
      "status",
@@ -2747,8 +2788,8 @@ extension IntakeService {
      },
      "id": {
       "type": "string",
-      "description": "Kept as the referral's externalId: sending the same id again answers 200 with the first referral.",
-      "pattern": "^[^\\u0000]*$"
+      "pattern": "^[A-Za-z0-9.-]{1,64}$",
+      "description": "Kept as the referral's externalId: sending the same id again answers 200 with the first referral."
      },
      "identifier": {
       "type": "array",
@@ -2770,18 +2811,138 @@ extension IntakeService {
       "const": "active"
      },
      "intent": {
-      "const": "order"
+      "type": "string",
+      "enum": [
+       "order",
+       "original-order",
+       "reflex-order",
+       "filler-order",
+       "instance-order"
+      ],
+      "description": "An order: Passerelle acts on orders only."
      },
      "category": {
       "type": "array",
       "minItems": 1,
+      "description": "Codings in http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes become need categories; other systems are context only. At least one is required; each must be a category Passerelle maps to a need.",
       "items": {
-       "$ref": "#/components/schemas/FHIRCodeableConcept"
+       "allOf": [
+        {
+         "$ref": "#/components/schemas/FHIRCodeableConcept"
+        },
+        {
+         "properties": {
+          "coding": {
+           "items": {
+            "if": {
+             "required": [
+              "system",
+              "code"
+             ],
+             "properties": {
+              "system": {
+               "const": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
+              }
+             }
+            },
+            "then": {
+             "properties": {
+              "code": {
+               "enum": [
+                "food-insecurity",
+                "housing-instability",
+                "homelessness",
+                "inadequate-housing",
+                "transportation-insecurity",
+                "financial-insecurity",
+                "material-hardship",
+                "educational-attainment",
+                "employment-status",
+                "stress",
+                "social-connection",
+                "intimate-partner-violence",
+                "elder-abuse",
+                "personal-health-literacy",
+                "health-insurance-coverage-status",
+                "medical-cost-burden",
+                "digital-literacy",
+                "digital-access",
+                "utility-insecurity",
+                "incarceration-status",
+                "language-access"
+               ]
+              }
+             }
+            }
+           }
+          }
+         }
+        }
+       ]
       },
-      "description": "Codings in http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes become need categories; other systems are context only."
+      "contains": {
+       "type": "object",
+       "required": [
+        "coding"
+       ],
+       "properties": {
+        "coding": {
+         "type": "array",
+         "contains": {
+          "type": "object",
+          "required": [
+           "system",
+           "code"
+          ],
+          "properties": {
+           "system": {
+            "const": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
+           }
+          }
+         }
+        }
+       }
+      }
      },
      "code": {
-      "$ref": "#/components/schemas/FHIRCodeableConcept"
+      "allOf": [
+       {
+        "$ref": "#/components/schemas/FHIRCodeableConcept"
+       },
+       {
+        "description": "Bound (required) to US Core Procedure Codes: when coded, one coding is SNOMED CT, CPT, HCPCS, LOINC, ICD-10-PCS or CDT.",
+        "properties": {
+         "coding": {
+          "anyOf": [
+           {
+            "maxItems": 0
+           },
+           {
+            "contains": {
+             "type": "object",
+             "required": [
+              "system"
+             ],
+             "properties": {
+              "system": {
+               "enum": [
+                "http://snomed.info/sct",
+                "http://loinc.org",
+                "http://www.ama-assn.org/go/cpt",
+                "urn:oid:2.16.840.1.113883.6.285",
+                "http://www.cms.gov/Medicare/Coding/ICD10",
+                "http://www.ada.org/cdt",
+                "http://ada.org/cdt"
+               ]
+              }
+             }
+            }
+           }
+          ]
+         }
+        }
+       }
+      ]
      },
      "priority": {
       "type": "string",
@@ -2793,17 +2954,80 @@ extension IntakeService {
       ]
      },
      "subject": {
-      "$ref": "#/components/schemas/FHIRReference",
-      "description": "Patient/{id}, or the Patient entry's fullUrl inside a Bundle."
+      "type": "object",
+      "required": [
+       "reference"
+      ],
+      "description": "Patient/{id} of a Patient posted before; inside a Bundle, the Patient entry's fullUrl (urn:uuid:…) or Patient/{id}.",
+      "properties": {
+       "reference": {
+        "type": "string",
+        "pattern": "^(Patient/[A-Za-z0-9.-]{1,64}|urn:uuid:[^\\u0000]+)$"
+       },
+       "display": {
+        "type": "string",
+        "pattern": "^[^\\u0000]*$"
+       }
+      }
      },
      "requester": {
-      "$ref": "#/components/schemas/FHIRReference"
+      "type": "object",
+      "properties": {
+       "reference": {
+        "type": "string",
+        "minLength": 1,
+        "pattern": "^(urn:uuid:[^\\u0000]*|#[^\\u0000]*|([^/\\u0000]*/)*(RelatedPerson|Device|PractitionerRole|Practitioner|Patient|Organization)/[^/\\u0000]+(/_history/[^/\\u0000]+)?)$",
+        "maxLength": 128
+       },
+       "display": {
+        "type": "string",
+        "pattern": "^[^\\u0000]*$"
+       }
+      },
+      "description": "Who asks; becomes the referrer's id (at most 128 characters). Without one the sender refers in its own name."
      },
      "performer": {
       "type": "array",
       "minItems": 1,
+      "description": "The first performer is the receiving site: its reference ends with the site code (Organization/ottawa-west-chc).",
+      "prefixItems": [
+       {
+        "allOf": [
+         {
+          "type": "object",
+          "properties": {
+           "reference": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "^(urn:uuid:[^\\u0000]*|#[^\\u0000]*|([^/\\u0000]*/)*(HealthcareService|Device|RelatedPerson|Patient|Practitioner|PractitionerRole|Organization|CareTeam)/[a-z0-9-]{2,64}(/_history/[^/\\u0000]+)?)$"
+           },
+           "display": {
+            "type": "string",
+            "pattern": "^[^\\u0000]*$"
+           }
+          }
+         },
+         {
+          "required": [
+           "reference"
+          ]
+         }
+        ]
+       }
+      ],
       "items": {
-       "$ref": "#/components/schemas/FHIRReference"
+       "type": "object",
+       "properties": {
+        "reference": {
+         "type": "string",
+         "minLength": 1,
+         "pattern": "^(urn:uuid:[^\\u0000]*|#[^\\u0000]*|([^/\\u0000]*/)*(HealthcareService|Device|RelatedPerson|Patient|Practitioner|PractitionerRole|Organization|CareTeam)/[^/\\u0000]+(/_history/[^/\\u0000]+)?)$"
+        },
+        "display": {
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
+        }
+       }
       }
      },
      "reasonReference": {
@@ -2822,14 +3046,37 @@ extension IntakeService {
       "type": "array",
       "items": {
        "type": "object",
+       "required": [
+        "text"
+       ],
        "properties": {
         "text": {
          "type": "string",
-         "pattern": "^[^\\u0000]*$"
+         "pattern": "^[^\\u0000]*$",
+         "maxLength": 4000
         }
        }
-      }
+      },
+      "description": "Becomes the referral's notes (all texts, a line each, at most 4000 characters)."
+     },
+     "authoredOn": {
+      "type": "string",
+      "pattern": "^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]{1,9})?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$"
      }
+    },
+    "not": {
+     "anyOf": [
+      {
+       "required": [
+        "specimen"
+       ]
+      },
+      {
+       "required": [
+        "bodySite"
+       ]
+      }
+     ]
     }
    },
    "FHIRBundle": {
