@@ -119,6 +119,10 @@ struct FHIRValidator {
         for (index, telecom) in array(fields, "telecom", at: path).enumerated() {
             if let point = object(telecom, at: "\(path).telecom[\(index)]") {
                 code(point, "system", at: "\(path).telecom[\(index)]", required: point["value"] != nil, in: Self.contactSystems)
+                // A positiveInt; anything else would not even decode.
+                if let rank = point["rank"], !Self.isPositiveInt(rank) {
+                    fail("\(path).telecom[\(index)].rank", "must be a positiveInt (1 to 2147483647)")
+                }
             }
         }
         for (index, communication) in array(fields, "communication", at: path).enumerated() {
@@ -311,6 +315,11 @@ struct FHIRValidator {
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
                 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
         }
+    }
+
+    static func isPositiveInt(_ value: AnyJSON) -> Bool {
+        guard case .number(let number) = value else { return false }
+        return number == number.rounded() && (1...2_147_483_647).contains(number)
     }
 
     static func isFullDate(_ text: String) -> Bool {

@@ -2674,7 +2674,10 @@ extension IntakeService {
          "pattern": "^[^\\u0000]*$"
         },
         "rank": {
-         "type": "integer"
+         "type": "integer",
+         "minimum": 1,
+         "maximum": 2147483647,
+         "description": "A positiveInt: 1 is the preferred contact point."
         }
        },
        "additionalProperties": {
