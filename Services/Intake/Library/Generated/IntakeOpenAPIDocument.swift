@@ -2583,7 +2583,7 @@ extension IntakeService {
    },
    "FHIRPatient": {
     "type": "object",
-    "description": "A FHIR R4 Patient; only these elements are read, others are kept as sent. FHIR JSON has no nulls: leave an element out instead.",
+    "description": "A FHIR R4 Patient; only these elements are read and kept (the 201 echoes them), others are dropped. FHIR JSON has no nulls: leave an element out instead.",
     "required": [
      "resourceType",
      "name",
