@@ -162,6 +162,45 @@ struct IntakeTests {
         await fixture.tearDown()
     }
 
+    @Test("text PostgreSQL cannot store (NUL, unpaired surrogates) is a 422 pointing at each field, on the JSON and FHIR doors; an unknown member is ignored")
+    func unstorableText() async throws {
+        let fixture = try await IntakeFixture.make()
+        let token = try await fixture.token(.coordinator)
+        try await fixture.host.application.test(.router) { client in
+            func pointers(_ response: TestResponse) throws -> Set<String> {
+                Set((try json(response)["errors"] as? [[String: String]] ?? []).compactMap { $0["pointer"] })
+            }
+            let base = String(buffer: referralBody())
+            let nul = base.replacingOccurrences(of: #""supportLevel""#, with: #""notes": "a\u0000b", "screeningAnswers": {"q\u0000": "x", "q2": "y\u0000"}, "supportLevel""#)
+            let refusedNul = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: nul))
+            #expect(refusedNul.status == .unprocessableContent)
+            #expect(try pointers(refusedNul) == ["/notes", "/screeningAnswers", "/screeningAnswers/q2"])
+            let lone = base.replacingOccurrences(of: "Élodie", with: #"\ud800x"#)
+            let refusedLone = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: lone))
+            #expect(refusedLone.status == .unprocessableContent)
+            #expect(try pointers(refusedLone) == ["/client/givenName"])
+            // What the API does not read is not stored, NUL or not.
+            let ignored = base.replacingOccurrences(of: #""supportLevel""#, with: #""unknown\u0000": "\u0000", "supportLevel""#)
+            let created = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: ignored))
+            #expect(created.status == .created)
+            let id = try #require(try json(created)["id"] as? String)
+            let transition = try await client.post("/v1/referrals/\(id)/transitions", token: token, body: ByteBuffer(string: #"{"action": "reject", "reason": "no\u0000"}"#))
+            #expect(transition.status == .unprocessableContent)
+            #expect(try pointers(transition) == ["/reason"])
+
+            let patient = #"{"resourceType": "Patient", "name": [{"family": "G\udc00", "given": ["\u0000"]}], "birthDate": "1948-05-12"}"#
+            let fhir = try await client.execute(uri: "/fhir/r4/Patient", method: .post,
+                headers: [.authorization: "Bearer \(token)", .contentType: "application/fhir+json"], body: ByteBuffer(string: patient))
+            #expect(fhir.status == .unprocessableContent)
+            #expect(fhir.headers[.contentType] == "application/fhir+json")
+            let issues = try #require(try json(fhir)["issue"] as? [[String: Any]])
+            #expect(issues.compactMap { ($0["expression"] as? [String])?.first } == ["Patient.name[0].family"])
+        }
+        #expect(try await fixture.count("referral") == 1)
+        #expect(try await fixture.count("fhir_patient") == 0)
+        await fixture.tearDown()
+    }
+
     @Test("sociodemographics are codes, kept and published for evaluation only with consent, and forgotten when it is withdrawn")
     func sociodemographics() async throws {
         let fixture = try await IntakeFixture.make()

@@ -32,10 +32,8 @@ struct OutcomeRoutes: ServiceRoutes, Sendable {
     }
 
     private func record(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.linkWorker, .coordinator, .service)
-        guard let referral = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
-        }
+        let actor = try context.caller()
+        let referral = try context.pathID()
         let body = try await request.decodeJSON(as: Body.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         let instrument = OutcomeInstrument.all.first { $0.code == body.instrument }
@@ -62,7 +60,7 @@ struct OutcomeRoutes: ServiceRoutes, Sendable {
                     """).first,
                 case let site = try pathway.decode("site", as: String.self),
                 actor.hasAny(.coordinator, .service) || actor.site == site
-            else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id") }
+            else { throw ProblemDetails.noSuchResource }
             let inserted = try session.query("""
                 INSERT INTO outcome_measure (referral_id, instrument, timepoint, answers, scores, recorded_by)
                 VALUES (\(referral)::uuid, \(instrument.code), \(timepoint), \(answers.map { $0! })::int[], \(json)::jsonb, \(actor.subject))

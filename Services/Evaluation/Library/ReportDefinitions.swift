@@ -106,7 +106,8 @@ struct ReportDefinition: Sendable {
             source: "FROM scope s WHERE s.status IN ('completed', 'rejected', 'cancelled', 'failed')",
             measures: [
                 ("closed", "count(*)"), ("completed", "count(*) FILTER (WHERE s.status = 'completed')"),
-                ("completionRate", "round(count(*) FILTER (WHERE s.status = 'completed')::numeric / count(*), 4)"),
+                // The grand-total grouping set yields a line even when nothing is closed: no rate then.
+                ("completionRate", "round(count(*) FILTER (WHERE s.status = 'completed')::numeric / nullif(count(*), 0), 4)"),
             ],
             countMeasures: ["closed", "completed"]),
         ReportDefinition(

@@ -32,7 +32,7 @@ extension ReferralStore {
             if !actor.hasAny(.coordinator, .service) {
                 let site = actor.site ?? ""
                 guard try await connection.query("SELECT 1 FROM referral WHERE client_id = \(clientID)::uuid AND site = \(site) LIMIT 1").first != nil else {
-                    throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
+                    throw ProblemDetails.noSuchResource
                 }
             }
             guard let row = try await connection.query("""
@@ -43,7 +43,7 @@ extension ReferralStore {
                 WHERE id = \(clientID)::uuid
                 RETURNING version, given_name, family_name, phone, email, preferred_language, preferred_channel
                 """).first else {
-                throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
+                throw ProblemDetails.noSuchResource
             }
             let version: Int = try row.decode("version")
             let now = Date()
@@ -95,7 +95,7 @@ extension ReferralStore {
     func erase(clientID: UUID, actor: Identity, requestID: String) async throws {
         try await pool.transaction { connection in
             guard try await !connection.query("SELECT 1 FROM client WHERE id = \(clientID)::uuid FOR UPDATE").isEmpty else {
-                throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
+                throw ProblemDetails.noSuchResource
             }
             let now = Date()
             let referrals = try await connection.query("SELECT id FROM referral WHERE client_id = \(clientID)::uuid ORDER BY received_at FOR UPDATE")

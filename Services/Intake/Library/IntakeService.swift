@@ -66,12 +66,9 @@ struct ReferralRoutes: ServiceRoutes, Sendable {
     }
 
     private func submit(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        let submission = try await request.decodeJSON(as: ReferralSubmission.self, context: context)
-        let key = request.headers[.idempotencyKey]
-        if let key, key.isEmpty || key.count > 200 {
-            throw ProblemDetails.validation([.init(pointer: "", detail: "the Idempotency-Key header must be 1 to 200 characters")])
-        }
+        let actor = try context.caller()
+        let key = try request.idempotencyKey()
+        let submission = try await request.decodeStorableJSON(as: ReferralSubmission.self, context: context)
         let valid = try submission.validated(referralID: UUID.random(), clientID: UUID.random(), now: Date())
         switch try await store.submit(valid, idempotencyKey: key, actor: actor, requestID: context.requestID) {
         case .created(let view):
@@ -81,14 +78,9 @@ struct ReferralRoutes: ServiceRoutes, Sendable {
         }
     }
 
-    private func id(_ context: PasserelleRequestContext) throws(ProblemDetails) -> UUID {
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw ProblemDetails.notFound }
-        return id
-    }
-
     private func read(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
-        let id = try id(context)
+        let actor = try context.caller()
+        let id = try context.pathID()
         let store = store
         let view = try await store.pool.withConnection { connection -> ReferralView? in
             guard let view = try await store.referral(id: id, on: connection),
@@ -99,42 +91,37 @@ struct ReferralRoutes: ServiceRoutes, Sendable {
             try await store.audit("read", referral: id, actor: actor, requestID: context.requestID, on: connection)
             return view
         }
-        guard let view else { throw ProblemDetails.notFound }
+        guard let view else { throw ProblemDetails.noSuchResource }
         return try Response.json(view, status: .ok)
     }
 
     private func list(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
+        let actor = try context.caller()
         let parameters = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { first, _ in first })
         return try Response.json(try await store.inbox(InboxQuery.parse(parameters, actor: actor), actor: actor), status: .ok)
     }
 
     private func transition(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
-        let id = try id(context)
-        let body = try await request.decodeJSON(as: TransitionRequest.self, context: context)
+        let actor = try context.caller()
+        let id = try context.pathID()
+        let body = try await request.decodeStorableJSON(as: TransitionRequest.self, context: context)
         return try Response.json(try await store.transition(id: id, request: body, actor: actor, requestID: context.requestID), status: .ok)
     }
 
     private func auditTrail(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.require(.coordinator)
-        return try Response.json(try await store.auditTrail(referral: try id(context)), status: .ok)
+        try Response.json(try await store.auditTrail(referral: try context.pathID()), status: .ok)
     }
 
     private func changeConsent(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.linkWorker, .coordinator, .service)
-        guard let clientID = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
-        }
-        let consent = try await request.decodeJSON(as: ConsentRequest.self, context: context).validated()
+        let actor = try context.caller()
+        let clientID = try context.pathID()
+        let consent = try await request.decodeStorableJSON(as: ConsentRequest.self, context: context).validated()
         return try Response.json(try await store.changeConsent(clientID: clientID, to: consent, actor: actor, requestID: context.requestID), status: .ok)
     }
 
     private func erase(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.coordinator)
-        guard let clientID = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
-        }
+        let actor = try context.caller()
+        let clientID = try context.pathID()
         try await store.erase(clientID: clientID, actor: actor, requestID: context.requestID)
         return Response(status: .noContent)
     }

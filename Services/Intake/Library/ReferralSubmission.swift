@@ -73,12 +73,13 @@ extension ReferralSubmission {
             if value == nil { fail(pointer, "is required") }
             return value
         }
+        // Lengths count code points of the text as sent, as the contract's maxLength does.
         func text(_ value: String?, _ pointer: String, max: Int, required isRequired: Bool = true) -> String? {
+            if let value, value.unicodeScalars.count > max { fail(pointer, "must be at most \(max) characters"); return nil }
             guard let value = value?.trimmingWhitespace(), !value.isEmpty else {
                 if isRequired { fail(pointer, "is required") }
                 return nil
             }
-            if value.count > max { fail(pointer, "must be at most \(max) characters"); return nil }
             return value
         }
         func choice<E: RawRepresentable & CaseIterable>(_ value: String?, _ type: E.Type, _ pointer: String) -> E? where E.RawValue == String {
@@ -90,7 +91,7 @@ extension ReferralSubmission {
             return parsed
         }
 
-        if let externalId, externalId.isEmpty || externalId.count > 128 { fail("/externalId", "must be 1 to 128 characters") }
+        if let externalId, externalId.isEmpty || externalId.unicodeScalars.count > 128 { fail("/externalId", "must be 1 to 128 characters") }
         let site = text(self.site, "/site", max: 64)
         if let site, !Site.isValid(site) { fail("/site", "must be a site code: lowercase letters, digits and dashes") }
 
@@ -103,8 +104,9 @@ extension ReferralSubmission {
             if Set(codes).count != codes.count { fail("/needs", "lists a need category twice") }
         }
         let interests = (self.interests ?? []).enumerated().compactMap { index, tag -> String? in
+            if tag.unicodeScalars.count > 40 { fail("/interests/\(index)", "must be 1 to 40 characters"); return nil }
             let tag = tag.trimmingWhitespace(.whitespaces).lowercased()
-            if tag.isEmpty || tag.count > 40 { fail("/interests/\(index)", "must be 1 to 40 characters"); return nil }
+            if tag.isEmpty { fail("/interests/\(index)", "must be 1 to 40 characters"); return nil }
             return tag
         }
         if interests.count > 30 { fail("/interests", "at most 30 interests") }
@@ -113,7 +115,7 @@ extension ReferralSubmission {
         let notes = text(self.notes, "/notes", max: 4000, required: false)
         if let answers = screeningAnswers {
             if answers.count > 100 { fail("/screeningAnswers", "at most 100 answers") }
-            for (code, answer) in answers where code.isEmpty || code.count > 64 || answer.count > 500 {
+            for (code, answer) in answers where code.isEmpty || code.unicodeScalars.count > 64 || answer.unicodeScalars.count > 500 {
                 fail("/screeningAnswers/\(code)", "question codes are 1 to 64 characters, answers at most 500")
             }
         }

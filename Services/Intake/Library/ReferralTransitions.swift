@@ -34,7 +34,7 @@ extension ReferralStore {
         return try await pool.transaction { connection in
             guard let row = try await connection.query("""
                 SELECT status, status_before_hold, version, site, referrer_id FROM referral WHERE id = \(id)::uuid FOR UPDATE
-                """).first else { throw ProblemDetails.notFound }
+                """).first else { throw ProblemDetails.noSuchResource }
             let site: String = try row.decode("site")
             let referrerID: String = try row.decode("referrer_id")
             try Self.authorise(action, actor: actor, site: site, referrerID: referrerID)
@@ -81,7 +81,7 @@ extension ReferralStore {
             if action == .cancel { return }
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only cancel a referral")
         }
-        throw ProblemDetails.notFound
+        throw ProblemDetails.noSuchResource
     }
 
     static func primaryRole(_ actor: Identity) -> Role {
@@ -98,11 +98,6 @@ extension ReferralStore {
     func audit(_ action: String, referral: UUID?, client: UUID? = nil, actor: Identity, requestID: String, on connection: PostgresConnection) async throws {
         try await connection.withSession { try self.audit(action, referral: referral, client: client, actor: actor, requestID: requestID, on: $0) }
     }
-}
-
-extension ProblemDetails {
-    /// The same answer whether a referral does not exist or is not the caller's to see.
-    static let notFound = ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
 }
 
 extension String {

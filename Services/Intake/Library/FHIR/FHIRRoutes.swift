@@ -34,8 +34,7 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     // MARK: creating referrals
 
     private func createPatient(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.require(.referrer, .coordinator, .service)
-        let (raw, data) = try await FHIRBody.read(request, context: context)
+        let (raw, data) = try await FHIRBody.read(request, context: context, root: "Patient")
         var validator = FHIRValidator()
         try FHIRBody.expect("Patient", raw, at: "Patient")
         validator.scanStrings(raw, at: "Patient")
@@ -55,8 +54,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     }
 
     private func createServiceRequest(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        let (raw, data) = try await FHIRBody.read(request, context: context)
+        let actor = try context.caller()
+        let (raw, data) = try await FHIRBody.read(request, context: context, root: "ServiceRequest")
         try FHIRBody.expect("ServiceRequest", raw, at: "ServiceRequest")
         var validator = FHIRValidator()
         validator.scanStrings(raw, at: "ServiceRequest")
@@ -79,8 +78,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     }
 
     private func createBundle(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        let (raw, data) = try await FHIRBody.read(request, context: context)
+        let actor = try context.caller()
+        let (raw, data) = try await FHIRBody.read(request, context: context, root: "Bundle")
         try FHIRBody.expect("Bundle", raw, at: "Bundle")
         var validator = FHIRValidator()
         validator.scanStrings(raw, at: "Bundle")
@@ -180,8 +179,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     // MARK: reading
 
     private func readTask(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw OperationOutcome.notFound("Task") }
+        let actor = try context.caller()
+        let id = try context.pathID()
         let store = store
         let found = try await store.pool.withConnection { connection -> ReferralTasks.Stored? in
             guard let stored = try await ReferralTasks.task(id: id, on: connection), stored.isVisible(to: actor) else { return nil }
@@ -193,7 +192,7 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     }
 
     private func readServiceRequest(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
+        let actor = try context.caller()
         guard let id = context.parameters.get("id"), FHIRValidator.isID(id) else { throw OperationOutcome.notFound("ServiceRequest") }
         let store = store
         let found = try await store.pool.withConnection { connection -> (UUID, String)? in
@@ -210,7 +209,7 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     /// `Task?focus=ServiceRequest/{id}`, `Task?based-on=…` (the same Tasks: a referral Task is
     /// based on and focused on its ServiceRequest), `Task?_id=a,b`; several are combined with AND.
     private func searchTask(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
+        let actor = try context.caller()
         let query = request.uri.queryParameters
         var requestIDs: Set<String>?
         for name in ["focus", "based-on"] {
@@ -285,9 +284,23 @@ func fhir(_ body: () async throws -> Response) async throws -> Response {
 /// Reading a FHIR request body: JSON first (so that validation sees every element), then the
 /// typed slice Passerelle uses.
 enum FHIRBody {
-    static func read(_ request: Request, context: PasserelleRequestContext) async throws -> (AnyJSON, Data) {
+    /// `root` names the resource expected, for the FHIRPath of what is refused.
+    static func read(_ request: Request, context: PasserelleRequestContext, root: String) async throws -> (AnyJSON, Data) {
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let data = Data(buffer.readableBytesView)
+        // An unpaired surrogate is no text at all: said where it is, not as a body that is not JSON.
+        let unpaired = UnstorableText.findings(in: data).filter(\.unpairedSurrogate)
+        guard unpaired.isEmpty else {
+            throw OperationOutcome(status: .unprocessableContent, issues: unpaired.map { finding in
+                let expression = root + finding.path.map { segment in
+                    switch segment {
+                    case .index(let index): "[\(index)]"
+                    case .member(let name): ".\(name)"
+                    }
+                }.joined()
+                return .init(code: "invalid", diagnostics: "\(expression): \(finding.detail)", expression: [expression])
+            })
+        }
         do {
             return (try JSONDecoder().decode(AnyJSON.self, from: data), data)
         } catch {

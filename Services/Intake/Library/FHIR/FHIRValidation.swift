@@ -119,6 +119,10 @@ struct FHIRValidator {
         for (index, telecom) in array(fields, "telecom", at: path).enumerated() {
             if let point = object(telecom, at: "\(path).telecom[\(index)]") {
                 code(point, "system", at: "\(path).telecom[\(index)]", required: point["value"] != nil, in: Self.contactSystems)
+                // A positiveInt; anything else would not even decode.
+                if let rank = point["rank"], !Self.isPositiveInt(rank) {
+                    fail("\(path).telecom[\(index)].rank", "must be a positiveInt (1 to 2147483647)")
+                }
             }
         }
         for (index, communication) in array(fields, "communication", at: path).enumerated() {
@@ -162,8 +166,8 @@ struct FHIRValidator {
         }
     }
 
-    /// NUL bytes (PostgreSQL cannot store them, and no FHIR string may hold one) and strings
-    /// longer than anything Passerelle keeps, anywhere in the resource.
+    /// NUL bytes (PostgreSQL cannot store them, and no FHIR string may hold one), nulls (FHIR JSON
+    /// has none) and strings longer than anything Passerelle keeps, anywhere in the resource.
     mutating func scanStrings(_ json: AnyJSON, at path: String) {
         switch json {
         case .string(let text):
@@ -176,6 +180,9 @@ struct FHIRValidator {
                 if key.unicodeScalars.contains("\u{0}") { fail(path, "has an element name with a NUL character", code: "structure"); continue }
                 scanStrings(value, at: "\(path).\(key)")
             }
+        case .null:
+            // FHIR JSON never holds null: an element without a value is left out.
+            fail(path, "is null: FHIR JSON leaves an element without a value out", code: "structure")
         default: break
         }
     }
@@ -308,6 +315,11 @@ struct FHIRValidator {
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
                 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
         }
+    }
+
+    static func isPositiveInt(_ value: AnyJSON) -> Bool {
+        guard case .number(let number) = value else { return false }
+        return number == number.rounded() && (1...2_147_483_647).contains(number)
     }
 
     static func isFullDate(_ text: String) -> Bool {

@@ -25,8 +25,8 @@ struct SubscriptionRoutes: Sendable {
     }
 
     func create(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        let (raw, _) = try await FHIRBody.read(request, context: context)
+        let actor = try context.caller()
+        let (raw, _) = try await FHIRBody.read(request, context: context, root: "Subscription")
         try FHIRBody.expect("Subscription", raw, at: "Subscription")
         var validator = FHIRValidator()
         validator.scanStrings(raw, at: "Subscription")
@@ -56,8 +56,8 @@ struct SubscriptionRoutes: Sendable {
     }
 
     func read(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)), let resource = try await load(id, actor: actor) else {
+        let actor = try context.caller()
+        guard let resource = try await load(try context.pathID(), actor: actor) else {
             throw OperationOutcome.notFound("Subscription")
         }
         return try Response.json(resource, status: .ok, contentType: "application/fhir+json")
@@ -65,8 +65,8 @@ struct SubscriptionRoutes: Sendable {
 
     /// `$status`: the subscription's SubscriptionStatus (R4 backport), in a searchset Bundle.
     func status(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw OperationOutcome.notFound("Subscription") }
+        let actor = try context.caller()
+        let id = try context.pathID()
         let row = try await store.pool.withConnection { connection in
             try await connection.query("SELECT owner_subject, status, events_since_start, error FROM fhir_subscription WHERE id = \(id)::uuid").first
         }
@@ -101,8 +101,8 @@ struct SubscriptionRoutes: Sendable {
 
     /// Turns the subscription off and drops what it had not sent yet.
     func delete(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw OperationOutcome.notFound("Subscription") }
+        let actor = try context.caller()
+        let id = try context.pathID()
         let found = try await store.pool.sessionTransaction { session -> Bool in
             guard let row = try session.query("SELECT owner_subject FROM fhir_subscription WHERE id = \(id)::uuid FOR UPDATE").first else { return false }
             let owner: String = try row.decode("owner_subject")
