@@ -338,7 +338,7 @@ struct GravityTests {
         }
         /// Runs matching's events through intake's handlers, each in its own transaction.
         @Sendable func consume(_ payloads: [any EventPayload]) async throws {
-            let route = IntakeService.handlers().handler
+            let route = IntakeService.eventHandlers().handler
             for (offset, payload) in payloads.enumerated() {
                 let event = try CloudEvent(payload, source: "/passerelle/matching", time: Date())
                 let consumed = ConsumedEvent(event: event, topic: "matching", partition: 0, offset: Int64(offset), key: event.subject)

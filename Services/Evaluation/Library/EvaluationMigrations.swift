@@ -1,6 +1,34 @@
+import Messaging
 import PostgresClient
 
 enum EvaluationMigrations {
+    /// The schema, in order.
+    static let all: [Migration] = [
+        MessagingSchema.migration,
+        Migration(2, "pathway", """
+            CREATE TABLE pathway (
+                referral_id uuid PRIMARY KEY,
+                pathway_version integer NOT NULL,
+                client_id uuid NOT NULL,
+                site text NOT NULL,
+                referrer_role text NOT NULL,
+                needs text[] NOT NULL,
+                support_level text NOT NULL,
+                priority text NOT NULL,
+                status text NOT NULL,
+                age_band text NOT NULL,
+                area text,
+                consent_evaluation_use boolean NOT NULL,
+                received_at timestamptz NOT NULL
+            );
+            """),
+        pathwayDetail,
+        serviceUse,
+        pathwayRecord,
+        sociodemographics,
+        MessagingSchema.wakeUpsAfterCommit(version: 7),
+    ]
+
     static let pathwayDetail = Migration(3, "pathway_detail_and_outcomes", """
         ALTER TABLE pathway
             ADD COLUMN accepted_at timestamptz,

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// `POST /v1/referrals/{id}/outcomes`: a validated instrument answered at a timepoint, scored
 /// here (never trusted from the client), with the change from baseline when there is one.
@@ -52,14 +53,14 @@ struct OutcomeRoutes: ServiceRoutes, Sendable {
             throw ProblemDetails.validation(errors)
         }
         let scored = scores
-        let json = String(decoding: try JSONEncoder().encode(scored), as: UTF8.self)
+        let json = try JSONCoding.stored.encodeText(scored)
         let stream = stream
         let recorded = try await pool.sessionTransaction { session -> Recorded in
             guard let pathway = try session.query("""
                     SELECT site, client_id, consent_evaluation_use, now() AS recorded_at FROM pathway WHERE referral_id = \(referral)::uuid FOR SHARE
                     """).first,
                 case let site = try pathway.decode("site", as: String.self),
-                actor.hasAny(.coordinator, .service) || actor.site == site
+                actor.mayWork(at: site)
             else { throw ProblemDetails.noSuchResource }
             let inserted = try session.query("""
                 INSERT INTO outcome_measure (referral_id, instrument, timepoint, answers, scores, recorded_by)
@@ -73,7 +74,7 @@ struct OutcomeRoutes: ServiceRoutes, Sendable {
             if timepoint != "baseline", let baseline = try session.query("""
                 SELECT scores::text AS scores FROM outcome_measure WHERE referral_id = \(referral)::uuid AND instrument = \(instrument.code) AND timepoint = 'baseline'
                 """).first {
-                let before = try JSONDecoder().decode([String: Double].self, from: Data(try baseline.decode("scores", as: String.self).utf8))
+                let before = try JSONCoding.stored.decode([String: Double].self, from: try baseline.decode("scores", as: String.self))
                 change = scored.reduce(into: [:]) { result, entry in
                     if let old = before[entry.key] { result[entry.key] = ((entry.value - old) * 100).rounded() / 100 }
                 }

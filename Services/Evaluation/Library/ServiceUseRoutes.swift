@@ -90,7 +90,7 @@ struct ServiceUseRoutes: ServiceRoutes, Sendable {
     /// out of reach answer the same.
     static func requireVisible(_ referral: UUID, to actor: Identity, _ session: borrowing PostgresSession) throws {
         guard let site = try session.query("SELECT site FROM pathway WHERE referral_id = \(referral)::uuid").first?.decode("site", as: String.self),
-            actor.hasAny(.coordinator, .service) || actor.site == site
+            actor.mayWork(at: site)
         else { throw ProblemDetails.noSuchResource }
     }
 

@@ -75,8 +75,7 @@ extension ReferralStore {
     /// Link workers act on their site's referrals; referrers may only cancel their own;
     /// coordinators and services act on any.
     static func authorise(_ action: ReferralAction, actor: Identity, site: String, referrerID: String) throws(ProblemDetails) {
-        if actor.hasAny(.coordinator, .service) { return }
-        if actor.has(.linkWorker) && actor.site == site { return }
+        if actor.hasAny(.coordinator, .service) || (actor.has(.linkWorker) && actor.mayWork(at: site)) { return }
         if actor.has(.referrer) && actor.subject == referrerID {
             if action == .cancel { return }
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only cancel a referral")

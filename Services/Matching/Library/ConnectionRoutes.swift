@@ -35,7 +35,7 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
         let outbox = outbox
         let view = try await pool.sessionTransaction { session -> ConnectionView in
             guard let intake = try session.query("SELECT site, referral_version FROM referral_intake WHERE referral_id = \(referral)::uuid").first,
-                try actor.hasAny(.coordinator, .service) || actor.site == intake.decode("site", as: String.self)
+                try actor.mayWork(at: intake.decode("site", as: String.self))
             else { throw ProblemDetails.noSuchResource }
             // One conditional UPDATE: the row lock serialises concurrent requests, so seats
             // taken never exceed seats, across replicas (the CHECK constraint backs it up).
@@ -79,7 +79,7 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
                 JOIN referral_intake i ON i.referral_id = c.referral_id JOIN community_resource r ON r.id = c.resource_id
                 WHERE c.id = \(id)::uuid FOR UPDATE OF c
                 """).first,
-                try actor.hasAny(.coordinator, .service) || actor.site == row.decode("site", as: String.self)
+                try actor.mayWork(at: row.decode("site", as: String.self))
             else { throw ProblemDetails.noSuchResource }
             let current = ConnectionStatus(rawValue: try row.decode("status")) ?? .dropped
             guard current.allowedNext.contains(next) else {

@@ -6,6 +6,7 @@ import Hummingbird
 import Messaging
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// `POST /v1/referrals/{id}/rematch`: ranks the catalogue again for a referral (after the
 /// catalogue changed), replaces its matches and publishes a new `matches.proposed` through the
@@ -33,14 +34,14 @@ struct RematchRoutes: ServiceRoutes, Sendable {
                 SELECT referral_version, site, needs, interests, support_level, preferred_language, postal_area, latitude, longitude,
                     age_band, accessibility_needs FROM referral_intake WHERE referral_id = \(referral)::uuid FOR UPDATE
                 """).first,
-                try actor.hasAny(.coordinator, .service) || actor.site == intake.decode("site", as: String.self)
+                try actor.mayWork(at: intake.decode("site", as: String.self))
             else { throw ProblemDetails.noSuchResource }
             // Keys are the caller's own: another caller's key never replays someone else's answer.
             if let key, let stored = try await connection.query("""
                 SELECT response::text AS response FROM rematch
                 WHERE referral_id = \(referral)::uuid AND caller = \(actor.subject) AND idempotency_key = \(key)
                 """).first {
-                return (try Self.decoder.decode(Rematched.self, from: Data(try stored.decode("response", as: String.self).utf8)), true)
+                return (try JSONCoding.stored.decode(Rematched.self, from: try stored.decode("response", as: String.self)), true)
             }
             let latitude = try intake.decode("latitude", as: Double?.self), longitude = try intake.decode("longitude", as: Double?.self)
             let request = MatchRequest(
@@ -62,7 +63,7 @@ struct RematchRoutes: ServiceRoutes, Sendable {
                 matches: ranked.enumerated().map { Listed(rank: $0 + 1, resourceId: $1.resource.id, score: $1.score, reasons: $1.reasons) },
                 proposedAt: now)
             if let key {
-                let json = String(decoding: try Self.encoder.encode(body), as: UTF8.self)
+                let json = try JSONCoding.stored.encodeText(body)
                 try await connection.query("""
                     INSERT INTO rematch (referral_id, caller, idempotency_key, response) VALUES (\(referral)::uuid, \(actor.subject), \(key), \(json)::jsonb)
                     """)
@@ -71,15 +72,4 @@ struct RematchRoutes: ServiceRoutes, Sendable {
         }
         return try Response.json(body, status: .ok, headers: replayed ? [HTTPField.Name("Idempotent-Replayed")!: "true"] : [:])
     }
-
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
 }

@@ -43,10 +43,12 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         guard let referral = request.uri.queryParameters.get("referral").flatMap(UUID.init(uuidString:)) else {
             throw ProblemDetails.validation([.init(pointer: "?referral", detail: "a referral id is required")])
         }
-        let scopedSite = identity.roles.contains(.coordinator) || identity.roles.contains(.service) ? nil : identity.site
-        if identity.roles == [.linkWorker] && scopedSite == nil {
+        // Whoever is bound to a site sees that site's referrals only, whatever other roles they hold.
+        let sites = identity.sitesInScope
+        if let sites, sites.isEmpty {
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a link worker's token must name their site")
         }
+        let scopedSite = sites?.first
         let rows = try await pool.withConnection { connection in
             try await connection.query("""
                 SELECT n.* FROM notification n LEFT JOIN referral_audience a ON a.referral_id = n.referral_id

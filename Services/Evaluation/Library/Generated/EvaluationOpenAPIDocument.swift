@@ -974,17 +974,12 @@ extension EvaluationService {
      }
     },
     "additionalProperties": {
-     "anyOf": [
-      {
-       "type": "string"
-      },
-      {
-       "type": "number"
-      },
-      {
-       "type": "null"
-      }
-     ]
+     "type": [
+      "string",
+      "number",
+      "null"
+     ],
+     "description": "A label (text) or a measure (a number, or null where suppressed or undefined)."
     }
    },
    "ProgrammeReport": {

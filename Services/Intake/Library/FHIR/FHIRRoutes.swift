@@ -288,19 +288,18 @@ enum FHIRBody {
     static func read(_ request: Request, context: PasserelleRequestContext, root: String) async throws -> (AnyJSON, Data) {
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let data = Data(buffer.readableBytesView)
-        // An unpaired surrogate is no text at all: said where it is, not as a body that is not JSON.
-        let unpaired = UnstorableText.findings(in: data).filter(\.unpairedSurrogate)
-        guard unpaired.isEmpty else {
-            throw OperationOutcome(status: .unprocessableContent, issues: unpaired.map { finding in
-                let expression = root + finding.path.map { segment in
-                    switch segment {
-                    case .index(let index): "[\(index)]"
-                    case .member(let name): ".\(name)"
-                    }
+        // An unpaired surrogate is no text at all: said where it is (as FHIRPath), not as a body
+        // that is not JSON. NULs are the validator's to report, with the rest.
+        let marked = StorableText.markingUnpairedSurrogates(data)
+        if marked != data { do { _ = try StorableText.checked(marked) } catch {
+            throw OperationOutcome(status: .unprocessableContent, issues: error.errors.map { field in
+                let expression = root + field.pointer.split(separator: "/").map { segment in
+                    let name = segment.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+                    return Int(name).map { "[\($0)]" } ?? ".\(name)"
                 }.joined()
-                return .init(code: "invalid", diagnostics: "\(expression): \(finding.detail)", expression: [expression])
+                return .init(code: "invalid", diagnostics: "\(expression): \(field.detail)", expression: [expression])
             })
-        }
+        } }
         do {
             return (try JSONDecoder().decode(AnyJSON.self, from: data), data)
         } catch {

@@ -1510,6 +1510,9 @@ extension IntakeService {
      },
      "503": {
       "$ref": "#/components/responses/FHIRUnavailable"
+     },
+     "422": {
+      "$ref": "#/components/responses/FHIRUnprocessable"
      }
     }
    }
@@ -3066,21 +3069,15 @@ extension IntakeService {
      "authoredOn": {
       "type": "string",
       "pattern": "^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]{1,9})?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$"
+     },
+     "specimen": {
+      "not": {},
+      "description": "0..0 in the SDOHCC ServiceRequest profile: a request that has one is refused."
+     },
+     "bodySite": {
+      "not": {},
+      "description": "0..0 in the SDOHCC ServiceRequest profile: a request that has one is refused."
      }
-    },
-    "not": {
-     "anyOf": [
-      {
-       "required": [
-        "specimen"
-       ]
-      },
-      {
-       "required": [
-        "bodySite"
-       ]
-      }
-     ]
     }
    },
    "FHIRBundle": {

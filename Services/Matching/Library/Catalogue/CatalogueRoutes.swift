@@ -162,7 +162,7 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
         struct Body: Encodable { var referralId: UUID; var linkWorkerId: UUID?; var matches: [Listed] }
         let body = try await store.pool.withConnection { connection -> Body? in
             guard let site = try await connection.query("SELECT site FROM referral_intake WHERE referral_id = \(id)::uuid").first?.decode("site", as: String.self),
-                actor.hasAny(.coordinator, .service) || actor.site == site
+                actor.mayWork(at: site)
             else { return nil }
             let worker = try await connection.query("SELECT link_worker_id FROM assignment WHERE referral_id = \(id)::uuid").first?.decode("link_worker_id", as: UUID.self)
             let listed = try await connection.query("SELECT rank, resource_id, score, reasons FROM referral_match WHERE referral_id = \(id)::uuid ORDER BY rank").map {

@@ -77,7 +77,7 @@ struct NotificationPlanner: Sendable {
             """).first
         else {
             // The referral has not reached us yet (another topic); plan when it does.
-            let json = String(decoding: try StreamingJSONEncoder().encode(record), as: UTF8.self)
+            let json = try JSONCoding.stored.encodeText(record)
             try await connection.query("""
                 INSERT INTO parked_occasion (source_event_id, referral_id, occasion) VALUES (\(sourceEventID)::uuid, \(referralID)::uuid, \(json)::jsonb)
                 ON CONFLICT (source_event_id) DO NOTHING
@@ -89,7 +89,7 @@ struct NotificationPlanner: Sendable {
         facts["urgent"] = .flag(try audience.decode("priority", as: String.self) == ReferralPriority.urgent.rawValue)
         facts["priority"] = .text(try audience.decode("priority"))
         facts["needs"] = .list(try audience.decode("needs"))
-        let factsJSON = String(decoding: try StreamingJSONEncoder().encode(facts), as: UTF8.self)
+        let factsJSON = try JSONCoding.stored.encodeText(facts)
         let quietHours = try siteQuietHours(audience)
 
         for rule in NotificationRules.rules(for: occasion) {
@@ -137,7 +137,7 @@ struct NotificationPlanner: Sendable {
             RETURNING source_event_id, occasion::text AS occasion, parked_at
             """)
         for row in parked.sorted(by: { (try? $0.decode("parked_at", as: Date.self)) ?? .distantPast < (try? $1.decode("parked_at", as: Date.self)) ?? .distantPast }) {
-            let record = try JSONDecoder().decode(OccasionRecord.self, from: Data(try row.decode("occasion", as: String.self).utf8))
+            let record = try JSONCoding.stored.decode(OccasionRecord.self, from: try row.decode("occasion", as: String.self))
             try await plan(record, referralID: referralID, sourceEventID: try row.decode("source_event_id"), at: try row.decode("parked_at"), on: connection)
         }
     }

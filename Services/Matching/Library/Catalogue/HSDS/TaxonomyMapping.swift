@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import WireFormats
 
 /// One taxonomy's crosswalk to need categories, as a reviewed, versioned file
 /// (deploy/hsds/airs-crosswalk.json for AIRS/211, deploy/hsds/taxonomy-mapping.json for Open
@@ -93,7 +94,7 @@ public struct TaxonomyCrosswalk: Sendable, Equatable {
         }
         let file: File
         do {
-            file = try JSONDecoder().decode(File.self, from: json)
+            file = try JSONCoding.stored.decode(File.self, from: json)
         } catch {
             throw .init(source: source, problems: ["expected {\"format\": \"passerelle-taxonomy-crosswalk/1\", \"taxonomy\", \"version\", \"rules\": [{\"code\" or \"term\", \"en\", \"fr\", \"categories\" or \"eligibility\"}, …]}: \(error)"])
         }
