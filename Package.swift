@@ -38,7 +38,8 @@ func service(_ name: String, product: String, extra: [Target.Dependency] = []) -
         .target(
             name: "\(name)Service",
             dependencies: [
-                "Domain", "Contracts", "Messaging", "ServiceRuntime", "PostgresClient", "KafkaClient", "WireFormats", "Backoff", hummingbird, httpTypes, logging,
+                "Domain", "Contracts", "Messaging", "ServiceRuntime", "PostgresClient", "KafkaClient", "WireFormats", "Backoff", hummingbird, httpTypes,
+                logging,
             ] + extra,
             path: "Services/\(name)/Library",
             swiftSettings: strict
@@ -99,14 +100,21 @@ let package = Package(
         .target(name: "WireFormats", path: "Shared/WireFormats", swiftSettings: strict),
         // How long to wait before trying again; the one backoff every retry loop uses.
         .target(name: "Backoff", path: "Shared/Backoff", swiftSettings: strict),
-        .target(name: "PostgresClient", dependencies: ["CLibPQ", "WireFormats", "Backoff", logging, metrics, lifecycle], path: "Shared/PostgresClient", swiftSettings: strict),
+        .target(
+            name: "PostgresClient", dependencies: ["CLibPQ", "WireFormats", "Backoff", logging, metrics, lifecycle], path: "Shared/PostgresClient",
+            swiftSettings: strict),
         .target(name: "KafkaClient", dependencies: ["CRdKafka", logging, metrics, lifecycle], path: "Shared/KafkaClient", swiftSettings: strict),
         .target(name: "Domain", dependencies: ["WireFormats"], path: "Shared/Domain", swiftSettings: strict),
         .target(name: "Contracts", dependencies: ["Domain", "WireFormats"], path: "Shared/Contracts", exclude: ["Schemas", "OpenAPI"], swiftSettings: strict),
-        .target(name: "Messaging", dependencies: ["Contracts", "PostgresClient", "KafkaClient", "WireFormats", "Backoff", logging, metrics, lifecycle], path: "Shared/Messaging", swiftSettings: strict),
+        .target(
+            name: "Messaging", dependencies: ["Contracts", "PostgresClient", "KafkaClient", "WireFormats", "Backoff", logging, metrics, lifecycle],
+            path: "Shared/Messaging", swiftSettings: strict),
         .target(
             name: "ServiceRuntime",
-            dependencies: ["Contracts", "Messaging", "WireFormats", "PostgresClient", "KafkaClient", "Backoff", hummingbird, httpTypes, nioCore, logging, metrics, prometheus, lifecycle, unixSignals, argumentParser, jwt],
+            dependencies: [
+                "Contracts", "Messaging", "WireFormats", "PostgresClient", "KafkaClient", "Backoff", hummingbird, httpTypes, nioCore, logging, metrics,
+                prometheus, lifecycle, unixSignals, argumentParser, jwt,
+            ],
             path: "Shared/ServiceRuntime",
             swiftSettings: strict
         ),
@@ -126,7 +134,9 @@ let package = Package(
         // Synthetic data and in-memory timings for the benchmark suites; not part of any service.
         .executableTarget(
             name: "BenchmarkCommands",
-            dependencies: ["MatchingService", "EvaluationService", "ServiceRuntime", "Contracts", "Domain", "KafkaClient", "PostgresClient", "WireFormats", argumentParser],
+            dependencies: [
+                "MatchingService", "EvaluationService", "ServiceRuntime", "Contracts", "Domain", "KafkaClient", "PostgresClient", "WireFormats", argumentParser,
+            ],
             path: "deploy/bench/Commands",
             swiftSettings: strict
         ),
@@ -137,11 +147,19 @@ let package = Package(
         .testTarget(name: "DomainTests", dependencies: ["Domain"], path: "Tests/DomainTests", swiftSettings: strict),
         .testTarget(name: "BackoffTests", dependencies: ["Backoff"], path: "Tests/BackoffTests", swiftSettings: strict),
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"], path: "Tests/WireFormatsTests", swiftSettings: strict),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "Domain", "WireFormats"], path: "Tests/ContractsTests", exclude: ["validate_schemas.py"], swiftSettings: strict),
+        .testTarget(
+            name: "ContractsTests", dependencies: ["Contracts", "Domain", "WireFormats"], path: "Tests/ContractsTests", exclude: ["validate_schemas.py"],
+            swiftSettings: strict),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "TestSupport"], path: "Tests/PostgresClientTests", swiftSettings: strict),
-        .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "TestSupport", metricsTestKit], path: "Tests/KafkaClientTests", swiftSettings: strict),
-        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "Backoff", "TestSupport", lifecycle, metricsTestKit], path: "Tests/MessagingTests", swiftSettings: strict),
-        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", logging, hummingbirdTesting], path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
+        .testTarget(
+            name: "KafkaClientTests", dependencies: ["KafkaClient", "TestSupport", metricsTestKit], path: "Tests/KafkaClientTests", swiftSettings: strict),
+        .testTarget(
+            name: "MessagingTests", dependencies: ["Messaging", "Backoff", "TestSupport", lifecycle, metricsTestKit], path: "Tests/MessagingTests",
+            swiftSettings: strict),
+        .testTarget(
+            name: "ServiceRuntimeTests",
+            dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", logging, hummingbirdTesting],
+            path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "TestSupport"], path: "Tests/WebhooksTests", swiftSettings: strict),
         .testTarget(name: "DeploymentTests", path: "Tests/DeploymentTests", exclude: ["check_deployment.py", "README.md"], swiftSettings: strict),
         .testTarget(

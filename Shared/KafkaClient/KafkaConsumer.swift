@@ -161,9 +161,11 @@ public final class KafkaConsumer: Sendable {
             let error = rd_kafka_offsets_store(client.pointer, list)
             let entryError = list.pointee.elems[0].err
             if error != RD_KAFKA_RESP_ERR_NO_ERROR || entryError != RD_KAFKA_RESP_ERR_NO_ERROR {
-                logger.debug("offset not stored; partition no longer assigned", metadata: [
-                    "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
-                ])
+                logger.debug(
+                    "offset not stored; partition no longer assigned",
+                    metadata: [
+                        "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
+                    ])
                 return false
             }
             return true
@@ -269,7 +271,10 @@ public final class KafkaConsumer: Sendable {
         }
         let (waiters, commits) = control.withLock { control in
             control.destroyed = true
-            defer { control.closeWaiters.removeAll(); control.pendingCommits.removeAll() }
+            defer {
+                control.closeWaiters.removeAll()
+                control.pendingCommits.removeAll()
+            }
             return (control.closeWaiters, control.pendingCommits)
         }
         buffer.finish()
@@ -396,13 +401,16 @@ public final class KafkaConsumer: Sendable {
     }
 }
 
-private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = { client, error, partitions, opaque in
-    guard let client, let opaque else { return }
-    let context = Unmanaged<RDCallbackContext>.fromOpaque(opaque).takeUnretainedValue()
-    context.rebalance?(client, error, partitions)
-}
+private let rebalanceCallback:
+    @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = {
+        client, error, partitions, opaque in
+        guard let client, let opaque else { return }
+        let context = Unmanaged<RDCallbackContext>.fromOpaque(opaque).takeUnretainedValue()
+        context.rebalance?(client, error, partitions)
+    }
 
-private let statisticsCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Int32 = { client, json, length, _ in
+private let statisticsCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Int32 = {
+    client, json, length, _ in
     guard let json, let context = RDCallbackContext.from(client) else { return 0 }
     context.statistics?(UnsafeRawBufferPointer(start: json, count: length))
     return 0  // librdkafka frees the JSON
@@ -432,9 +440,10 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
             to ends: [TopicPartition: KafkaPartitionOffsets], positions: inout [TopicPartition: Int64], quiet: Duration = .milliseconds(100),
             batchSize: Int = 1_024, _ body: ([KafkaMessage]) async throws -> Void
         ) async rethrows -> Bool {
-            var unfinished = Set(ends.compactMap { partition, offsets in
-                !offsets.isEmpty && (positions[partition] ?? offsets.start) < offsets.end ? partition : nil
-            })
+            var unfinished = Set(
+                ends.compactMap { partition, offsets in
+                    !offsets.isEmpty && (positions[partition] ?? offsets.start) < offsets.end ? partition : nil
+                })
             func take(_ batch: [KafkaMessage]) async throws {
                 for message in batch {
                     let partition = TopicPartition(topic: message.topic, partition: message.partition)

@@ -200,7 +200,8 @@ public final class IdempotentConsumer: Service, Sendable {
     /// Records the events as processed, in one statement, and runs the handler for each that is
     /// new: not processed before, nor earlier in the same list. Says which were.
     private func apply(_ events: [ConsumedEvent], on connection: PostgresConnection) async throws -> [Bool] {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
             SELECT \(name), e.id, e.type, e.topic, e.partition, e.record_offset
             FROM unnest(\(events.map(\.event.id))::uuid[], \(events.map(\.event.type))::text[], \(events.map(\.topic))::text[],
@@ -267,14 +268,15 @@ public final class IdempotentConsumer: Service, Sendable {
     /// broker cannot take it, keep trying: the message is never dropped silently.
     private func deadLetter(_ message: KafkaMessage, error: String, consumer: KafkaConsumer, metadata: Logger.Metadata) async {
         logger.error("event sent to the dead-letter topic", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-        let headers = message.headers + [
-            KafkaHeader(key: "dlq_error", text: String(error.prefix(2000))),
-            KafkaHeader(key: "dlq_consumer", text: name),
-            KafkaHeader(key: "dlq_source_topic", text: message.topic),
-            KafkaHeader(key: "dlq_source_partition", text: String(message.partition)),
-            KafkaHeader(key: "dlq_source_offset", text: String(message.offset)),
-            KafkaHeader(key: "dlq_failed_at", text: EventCoding.timestamp(Date())),
-        ]
+        let headers =
+            message.headers + [
+                KafkaHeader(key: "dlq_error", text: String(error.prefix(2000))),
+                KafkaHeader(key: "dlq_consumer", text: name),
+                KafkaHeader(key: "dlq_source_topic", text: message.topic),
+                KafkaHeader(key: "dlq_source_partition", text: String(message.partition)),
+                KafkaHeader(key: "dlq_source_offset", text: String(message.offset)),
+                KafkaHeader(key: "dlq_failed_at", text: EventCoding.timestamp(Date())),
+            ]
         var backoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(5))
         while !Task.isCancelled {
             do {

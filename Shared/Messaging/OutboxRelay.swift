@@ -100,12 +100,14 @@ public final class OutboxRelay: Service, Sendable {
     public func recordBacklog() async throws -> Backlog {
         let backlog = try await pool.withConnection { connection in
             // The oldest found by id through the index of unsent rows, not by reading them all.
-            let row = try await connection.query("""
+            let row = try await connection.query(
+                """
                 SELECT count(*) AS waiting,
                        coalesce(extract(epoch FROM clock_timestamp()
                            - (SELECT created_at FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1)), 0)::float8 AS oldest
                 FROM outbox WHERE sent_at IS NULL
-                """).first
+                """
+            ).first
             let oldest = try row?.decode("oldest", as: Double.self) ?? 0
             return Backlog(waitingRows: try row?.decode("waiting", as: Int.self) ?? 0, oldestWaitingAge: .milliseconds(Int64((oldest * 1_000).rounded())))
         }
@@ -137,11 +139,14 @@ public final class OutboxRelay: Service, Sendable {
     /// exactly what a crash between the two looks like (tests use it).
     @discardableResult
     public func publishBatch(markAsSent: Bool = true) async throws -> Round {
-        let schema = schema, batchSize = batchSize, producer = producer
+        let schema = schema
+        let batchSize = batchSize
+        let producer = producer
         return try await pool.transaction { connection in
             let locked = try await connection.query("SELECT pg_try_advisory_xact_lock(hashtext(\("passerelle.outbox." + schema))) AS locked")
             guard try locked.first?.decode("locked", as: Bool.self) == true else { return Round(published: 0, failed: 0, heldElsewhere: true) }
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT id, topic, record_key, headers::text AS headers, payload FROM outbox
                 WHERE sent_at IS NULL ORDER BY id LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
                 """)
@@ -151,11 +156,12 @@ public final class OutboxRelay: Service, Sendable {
             for row in rows {
                 ids.append(try row.decode("id"))
                 let headers = try JSONDecoder().decode([String: String].self, from: Data(try row.decode("headers", as: String.self).utf8))
-                records.append(KafkaRecord(
-                    topic: try row.decode("topic"),
-                    key: Array(try row.decode("record_key", as: String.self).utf8),
-                    value: try row.decode("payload", as: String?.self).map { Array($0.utf8) },
-                    headers: headers.sorted { $0.key < $1.key }.map { KafkaHeader(key: $0.key, text: $0.value) }))
+                records.append(
+                    KafkaRecord(
+                        topic: try row.decode("topic"),
+                        key: Array(try row.decode("record_key", as: String.self).utf8),
+                        value: try row.decode("payload", as: String?.self).map { Array($0.utf8) },
+                        headers: headers.sorted { $0.key < $1.key }.map { KafkaHeader(key: $0.key, text: $0.value) }))
             }
             let results = try await producer.send(records)
             let published = self.published

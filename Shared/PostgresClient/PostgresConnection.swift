@@ -84,8 +84,9 @@ public final class PostgresConnection: @unchecked Sendable {
                     continuation.resume(throwing: PostgresError(kind: .connectionUnavailable, message: message, context: "connecting"))
                     return
                 }
-                continuation.resume(returning: PostgresConnection(
-                    id: id, schema: configuration.schema, queue: queue, token: token, handle: conn, wakeUps: wakeUps, logger: logger))
+                continuation.resume(
+                    returning: PostgresConnection(
+                        id: id, schema: configuration.schema, queue: queue, token: token, handle: conn, wakeUps: wakeUps, logger: logger))
             }
         }
     }
@@ -230,9 +231,12 @@ public final class PostgresConnection: @unchecked Sendable {
             }
             if let sync = PQgetResult(handle) { PQclear(sync) }
         }
-        let failure = sent ? nil : PostgresError(
-            kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle),
-            context: begin ?? statements.first?.description ?? "pipelined statements")
+        let failure =
+            sent
+            ? nil
+            : PostgresError(
+                kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle),
+                context: begin ?? statements.first?.description ?? "pipelined statements")
         PQexitPipelineMode(handle)
         if let failure {
             results.forEach { PQclear($0) }
@@ -284,7 +288,8 @@ public final class PostgresConnection: @unchecked Sendable {
         return try await onQueue(cancellable: true) { handle in
             try self.sendWaiting(handle: handle)
             guard let start = PQexec(handle, sql) else {
-                throw PostgresError(kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle), context: context)
+                throw PostgresError(
+                    kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle), context: context)
             }
             guard PQresultStatus(start) == PGRES_COPY_IN else {
                 _ = try Self.consume(start, connection: handle, context: context)

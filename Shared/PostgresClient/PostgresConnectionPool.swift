@@ -27,7 +27,8 @@ public actor PostgresConnectionPool: Service {
         self.configuration = configuration
         self.logger = logger
         self.state = ConnectionPoolState(capacity: configuration.poolSize)
-        self.leaseWait = Timer(label: "passerelle_postgres_lease_wait_seconds", dimensions: [("schema", configuration.schema ?? "public")], preferredDisplayUnit: .seconds)
+        self.leaseWait = Timer(
+            label: "passerelle_postgres_lease_wait_seconds", dimensions: [("schema", configuration.schema ?? "public")], preferredDisplayUnit: .seconds)
     }
 
     public func run() async throws {

@@ -98,7 +98,9 @@ public struct AuthSettings: Sendable {
         }
         if settings.hmacSecret == nil && settings.ecdsaPublicKeyPEM == nil {
             guard e.string("PASSERELLE_ALLOW_DEV_SECRET", default: "false") == "true" else {
-                throw ConfigurationError(variable: "PASSERELLE_JWT_HS256_SECRET", problem: "no token key configured (set it, PASSERELLE_JWT_ES256_PUBLIC_KEY_FILE, or PASSERELLE_ALLOW_DEV_SECRET=true for local runs)")
+                throw ConfigurationError(
+                    variable: "PASSERELLE_JWT_HS256_SECRET",
+                    problem: "no token key configured (set it, PASSERELLE_JWT_ES256_PUBLIC_KEY_FILE, or PASSERELLE_ALLOW_DEV_SECRET=true for local runs)")
             }
             settings.hmacSecret = developmentSecret
         }
@@ -143,7 +145,8 @@ public struct TokenVerifier: Sendable {
         }
         let roles = Set(claims.roles.compactMap(Role.init(rawValue:)))
         guard !roles.isEmpty else {
-            throw ProblemDetails(status: .forbidden, title: "No role", detail: "the token carries none of the roles \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ProblemDetails(
+                status: .forbidden, title: "No role", detail: "the token carries none of the roles \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let identity = Identity(subject: claims.sub.value, roles: roles, site: claims.site)
         verified.remember(token, as: identity, until: claims.exp.value)

@@ -78,7 +78,9 @@ public struct ServiceCommand<S: PasserelleService>: AsyncParsableCommand {
     }
 
     public struct CreateTopics: AsyncParsableCommand {
-        public static var configuration: CommandConfiguration { CommandConfiguration(commandName: "create-topics", abstract: "Create every Passerelle topic that does not exist yet.") }
+        public static var configuration: CommandConfiguration {
+            CommandConfiguration(commandName: "create-topics", abstract: "Create every Passerelle topic that does not exist yet.")
+        }
         public init() {}
 
         public func run() async throws {
@@ -110,9 +112,11 @@ public struct ServiceCommand<S: PasserelleService>: AsyncParsableCommand {
             }
             guard settings.auth.hmacSecret != nil else { throw ValidationError("no HS256 secret is configured") }
             let verifier = try await TokenVerifier(settings: settings.auth)
-            print(try await verifier.sign(AccessClaims(
-                subject: subject, roles: roles, site: site, expires: Date().addingTimeInterval(Double(minutes) * 60),
-                issuer: settings.auth.issuer, audience: settings.auth.audience)))
+            print(
+                try await verifier.sign(
+                    AccessClaims(
+                        subject: subject, roles: roles, site: site, expires: Date().addingTimeInterval(Double(minutes) * 60),
+                        issuer: settings.auth.issuer, audience: settings.auth.audience)))
         }
     }
 }

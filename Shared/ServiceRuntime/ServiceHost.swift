@@ -1,8 +1,8 @@
 import ArgumentParser
 import Backoff
-import HTTPTypes
 import Contracts
 import Foundation
+import HTTPTypes
 import Hummingbird
 import KafkaClient
 import Logging
@@ -145,10 +145,11 @@ public struct ServiceHost: Sendable {
         // Shutdown runs in reverse: HTTP stops first, then consumers, the service's own background
         // work, relay, producer (flush), pool.
         let services: [any Service] = [pool, producer, migration, relay] + parts.background + consumers + [application]
-        let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         return ServiceHost(components: components, application: application, group: group)
     }
 

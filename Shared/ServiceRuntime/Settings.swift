@@ -45,7 +45,9 @@ public struct Environment: Sendable {
             value = optionalString(name)
         }
         if let value, value.lowercased().contains(Self.placeholderMarker), string("PASSERELLE_ALLOW_DEV_SECRET", default: "false") != "true" {
-            throw ConfigurationError(variable: variable, problem: "still holds the placeholder of .env.example; replace it with a secret of your own (e.g. `openssl rand -base64 48`)")
+            throw ConfigurationError(
+                variable: variable,
+                problem: "still holds the placeholder of .env.example; replace it with a secret of your own (e.g. `openssl rand -base64 48`)")
         }
         return value
     }
@@ -142,7 +144,8 @@ public struct ServiceSettings: Sendable {
         }
         let level = e.string("PASSERELLE_LOG_LEVEL", default: "info")
         guard let logLevel = Logger.Level(rawValue: level) else {
-            throw ConfigurationError(variable: "PASSERELLE_LOG_LEVEL", problem: "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
+            throw ConfigurationError(
+                variable: "PASSERELLE_LOG_LEVEL", problem: "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
         }
         return ServiceSettings(
             serviceName: service,

@@ -61,7 +61,8 @@ public struct WebhookTargetPolicy: Sendable {
     /// whose host does not resolve or resolves to any address out of reach (every one counts:
     /// the HTTP client may connect to any of them).
     public func check(_ urlText: String) async throws(WebhookTargetRefusal) {
-        guard let url = URL(string: urlText), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty else {
+        guard let url = URL(string: urlText), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty
+        else {
             throw .notHTTP
         }
         if reach == .anywhere { return }

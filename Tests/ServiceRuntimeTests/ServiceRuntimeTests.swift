@@ -2,14 +2,15 @@ import Contracts
 import Foundation
 import HTTPTypes
 import Hummingbird
-import KafkaClient
-import Messaging
-import Logging
 import HummingbirdTesting
+import KafkaClient
+import Logging
+import Messaging
 import PostgresClient
-@testable import ServiceRuntime
 import Synchronization
 import Testing
+
+@testable import ServiceRuntime
 
 /// The HTTP basics every service shares, exercised on a router with one protected route.
 @Suite("Shared HTTP runtime: authentication, roles, problem+json, request ids")
@@ -27,7 +28,10 @@ struct ServiceRuntimeTests {
             return "\(identity.subject)@\(identity.site ?? "all")"
         }
         router.post("/echo") { request, context -> String in
-            struct Body: Decodable { var name: String; var age: Int }
+            struct Body: Decodable {
+                var name: String
+                var age: Int
+            }
             let body = try await request.decodeJSON(as: Body.self, context: context)
             return body.name
         }
@@ -41,7 +45,9 @@ struct ServiceRuntimeTests {
         return Application(router: router)
     }
 
-    func token(_ roles: [Role], site: String? = "ottawa-west-chc", expires: TimeInterval = 600, secret: String = secret, issuer: String = "passerelle-tests") async throws -> String {
+    func token(_ roles: [Role], site: String? = "ottawa-west-chc", expires: TimeInterval = 600, secret: String = secret, issuer: String = "passerelle-tests")
+        async throws -> String
+    {
         try await TokenVerifier(settings: AuthSettings(hmacSecret: secret))
             .sign(AccessClaims(subject: "lw-1", roles: roles, site: site, expires: Date().addingTimeInterval(expires), issuer: issuer))
     }
@@ -124,7 +130,9 @@ struct ServiceRuntimeTests {
     @Test("malformed JSON is a 400 that points at the field; the database being down is a 503 with Retry-After")
     func errorMapping() async throws {
         try await application().test(.router) { client in
-            try await client.execute(uri: "/echo", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"name": "x", "age": "old"}"#)) { response in
+            try await client.execute(
+                uri: "/echo", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"name": "x", "age": "old"}"#)
+            ) { response in
                 #expect(response.status == .badRequest)
                 let body = try problem(response)
                 let errors = try #require(body["errors"] as? [[String: String]])
@@ -162,10 +170,12 @@ struct ServiceRuntimeTests {
         let secretFile = NSTemporaryDirectory() + "secret-\(UUID().uuidString)"
         try "from-a-file-secret-with-more-than-32-bytes\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: secretFile) }
-        let settings = try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
-            "PASSERELLE_DB_PORT": "6543", "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PREFIX": "test.",
-            "PASSERELLE_KAFKA_PROPERTY_SECURITY_PROTOCOL": "SASL_SSL",
-        ]))
+        let settings = try ServiceSettings.fromEnvironment(
+            service: "intake", defaultPort: 8081,
+            environment: Environment([
+                "PASSERELLE_DB_PORT": "6543", "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PREFIX": "test.",
+                "PASSERELLE_KAFKA_PROPERTY_SECURITY_PROTOCOL": "SASL_SSL",
+            ]))
         #expect(settings.postgres.port == 6543)
         #expect(settings.postgres.user == "passerelle_intake")
         #expect(settings.postgres.schema == "intake")
@@ -174,20 +184,25 @@ struct ServiceRuntimeTests {
         #expect(settings.kafka.properties["security.protocol"] == "SASL_SSL")
         #expect(settings.consumerGroup == "passerelle-intake")
         #expect(settings.topics.partitions == 12)
-        let fewer = try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
-            "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": "4",
-        ]))
+        let fewer = try ServiceSettings.fromEnvironment(
+            service: "intake", defaultPort: 8081,
+            environment: Environment([
+                "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": "4",
+            ]))
         #expect(fewer.topics.partitions == 4)
         for partitions in ["0", "many"] {
             let refused = #expect(throws: ConfigurationError.self) {
-                try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
-                    "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": partitions,
-                ]))
+                try ServiceSettings.fromEnvironment(
+                    service: "intake", defaultPort: 8081,
+                    environment: Environment([
+                        "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": partitions,
+                    ]))
             }
             #expect(refused?.variable == "PASSERELLE_TOPIC_PARTITIONS")
         }
         #expect(throws: ConfigurationError.self) {
-            try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(["PASSERELLE_DB_PORT": "x", "PASSERELLE_ALLOW_DEV_SECRET": "true"]))
+            try ServiceSettings.fromEnvironment(
+                service: "intake", defaultPort: 8081, environment: Environment(["PASSERELLE_DB_PORT": "x", "PASSERELLE_ALLOW_DEV_SECRET": "true"]))
         }
         #expect(throws: ConfigurationError.self) {
             try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([:]))
@@ -276,4 +291,3 @@ struct ServiceRuntimeTests {
     }
 
 }
-

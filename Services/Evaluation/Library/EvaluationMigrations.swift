@@ -5,7 +5,9 @@ enum EvaluationMigrations {
     /// The schema, in order.
     static let all: [Migration] = [
         MessagingSchema.migration,
-        Migration(2, "pathway", """
+        Migration(
+            2, "pathway",
+            """
             CREATE TABLE pathway (
                 referral_id uuid PRIMARY KEY,
                 pathway_version integer NOT NULL,
@@ -29,7 +31,9 @@ enum EvaluationMigrations {
         MessagingSchema.wakeUpsAfterCommit(version: 7),
     ]
 
-    static let pathwayDetail = Migration(3, "pathway_detail_and_outcomes", """
+    static let pathwayDetail = Migration(
+        3, "pathway_detail_and_outcomes",
+        """
         ALTER TABLE pathway
             ADD COLUMN accepted_at timestamptz,
             ADD COLUMN first_contact_at timestamptz,
@@ -62,7 +66,9 @@ enum EvaluationMigrations {
         );
         """)
 
-    static let serviceUse = Migration(4, "service_use", """
+    static let serviceUse = Migration(
+        4, "service_use",
+        """
         -- Visits in the six months before and after the referral; NULL is "not known", not zero.
         CREATE TABLE service_use (
             referral_id uuid NOT NULL,
@@ -77,7 +83,9 @@ enum EvaluationMigrations {
 
     /// The pathway as the shared reducer writes it: sociodemographics only while consented,
     /// the referrer (to count referrers), the connected categories, and when it last changed.
-    static let pathwayRecord = Migration(5, "pathway_record", """
+    static let pathwayRecord = Migration(
+        5, "pathway_record",
+        """
         ALTER TABLE pathway
             ALTER COLUMN age_band DROP NOT NULL,
             ADD COLUMN referrer_id text,
@@ -93,7 +101,9 @@ enum EvaluationMigrations {
         """)
 
     /// Sociodemographics for equity analysis, from `referral.received` when consented.
-    static let sociodemographics = Migration(6, "pathway_sociodemographics", """
+    static let sociodemographics = Migration(
+        6, "pathway_sociodemographics",
+        """
         ALTER TABLE pathway
             ADD COLUMN gender text,
             ADD COLUMN income_band text,

@@ -45,7 +45,9 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         let query = request.uri.queryParameters
         let name = context.parameters.get("name") ?? ""
         guard let definition = ReportDefinition.all[name] else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no report named \(name); reports: \(ReportDefinition.all.keys.sorted().joined(separator: ", "))")
+            throw ProblemDetails(
+                status: .notFound, title: "Not found", detail: "no report named \(name); reports: \(ReportDefinition.all.keys.sorted().joined(separator: ", "))"
+            )
         }
         var errors: [ProblemDetails.FieldError] = []
         // A parameter that is sent must be valid, even empty: `by=` names no dimension.
@@ -60,7 +62,8 @@ struct ReportRoutes: ServiceRoutes, Sendable {
             // (0001-01-01T00:00:00+05:00) filters the same as year 1.
             return max(date, .distantPast)
         }
-        let from = date("from"), to = date("to")
+        let from = date("from")
+        let to = date("to")
         if let from, let to, to <= from { errors.append(.init(pointer: "?to", detail: "must be after from")) }
         var dimension: ReportDimension?
         if let by = value("by") {
@@ -101,9 +104,10 @@ struct ReportRoutes: ServiceRoutes, Sendable {
             for measure in definition.measures { measures[measure.name] = try row.decode(measure.name, as: Double?.self) }
             let allGroups = try row.decode("all_groups", as: Bool.self)
             let group = try row.decode("group_name", as: String?.self)
-            lines.append(Line(
-                labels: labels, allItems: allItems, group: allGroups ? "all" : group ?? "undisclosed",
-                clients: try row.decode("clients"), order: try row.decode("item_order", as: Double?.self) ?? 0, measures: measures))
+            lines.append(
+                Line(
+                    labels: labels, allItems: allItems, group: allGroups ? "all" : group ?? "undisclosed",
+                    clients: try row.decode("clients"), order: try row.decode("item_order", as: Double?.self) ?? 0, measures: measures))
         }
         return ProgrammeReport(
             name: definition.name, site: parameters.site, from: parameters.from, to: parameters.to, dimension: parameters.dimension?.rawValue,
@@ -159,8 +163,9 @@ struct ReportRoutes: ServiceRoutes, Sendable {
                 for name in Self.published(definition) {
                     measures[name] = hidden[i][j] ? .suppressed : value(name, line: line, definition: definition)
                 }
-                rows.append(ReportRow(
-                    labels: itemLabels[item]!.labels, group: group, clients: hidden[i][j] ? .suppressed : .count(counts[i][j]), measures: measures))
+                rows.append(
+                    ReportRow(
+                        labels: itemLabels[item]!.labels, group: group, clients: hidden[i][j] ? .suppressed : .count(counts[i][j]), measures: measures))
             }
         }
         return rows
@@ -170,7 +175,9 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         guard let line else { return definition.countMeasures.contains(name) ? .count(0) : .none }
         switch name {
         case "ci95Low", "ci95High":
-            guard let mean = line.measures["meanChange"] ?? nil, let sd = line.measures["sd"] ?? nil, let n = line.measures["n"] ?? nil, n > 1 else { return .none }
+            guard let mean = line.measures["meanChange"] ?? nil, let sd = line.measures["sd"] ?? nil, let n = line.measures["n"] ?? nil, n > 1 else {
+                return .none
+            }
             let margin = StudentT.quantile975(degreesOfFreedom: Int(n) - 1) * sd / n.squareRoot()
             return .number(Self.rounded(name == "ci95Low" ? mean - margin : mean + margin))
         default:

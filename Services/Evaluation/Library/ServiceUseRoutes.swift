@@ -53,7 +53,8 @@ struct ServiceUseRoutes: ServiceRoutes, Sendable {
             }
             for (field, value) in [("primaryCareVisits", counts.primaryCareVisits), ("emergencyVisits", counts.emergencyVisits)] {
                 if let value, !Self.plausibleVisits.contains(value) {
-                    errors.append(.init(pointer: "/\(period)/\(field)", detail: "must be a count of visits in six months, 0 to \(Self.plausibleVisits.upperBound)"))
+                    errors.append(
+                        .init(pointer: "/\(period)/\(field)", detail: "must be a count of visits in six months, 0 to \(Self.plausibleVisits.upperBound)"))
                 }
             }
         }
@@ -63,7 +64,8 @@ struct ServiceUseRoutes: ServiceRoutes, Sendable {
             try Self.requireVisible(referral, to: actor, session)
             for (period, counts) in [("before", body.before), ("after", body.after)] {
                 guard let counts else { continue }
-                try session.query("""
+                try session.query(
+                    """
                     INSERT INTO service_use (referral_id, period, primary_care_visits, emergency_visits, recorded_by)
                     VALUES (\(referral)::uuid, \(period), \(counts.primaryCareVisits), \(counts.emergencyVisits), \(subject))
                     ON CONFLICT (referral_id, period) DO UPDATE SET primary_care_visits = excluded.primary_care_visits,

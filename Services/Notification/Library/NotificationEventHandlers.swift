@@ -12,7 +12,8 @@ extension NotificationService {
         var handlers = EventHandlers()
         handlers.on(ReferralReceivedV1.self) { referral, _, connection in
             try await planner.lock(referralID: referral.referralID, on: connection)
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 INSERT INTO referral_audience (referral_id, referral_version, client_id, site, referrer_id, priority, preferred_language,
                     preferred_channel, consent_contact, consent_share_with_partners, received_at, needs)
                 VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.clientID)::uuid, \(referral.site),
@@ -25,7 +26,8 @@ extension NotificationService {
             try await planner.planParked(referralID: referral.referralID, on: connection)
         }
         handlers.on(ClientProfileV1.self) { profile, _, connection in
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 INSERT INTO client_contact (client_id, client_version, given_name, family_name, phone, email, preferred_language, preferred_channel,
                     consent_contact, consent_share_with_partners, updated_at)
                 VALUES (\(profile.clientID)::uuid, \(profile.clientVersion), \(profile.givenName), \(profile.familyName), \(profile.phone), \(profile.email),
@@ -40,18 +42,21 @@ extension NotificationService {
         }
         // Takes effect for every message not sent yet: sending re-reads consent.
         handlers.on(ClientConsentChangedV1.self) { change, _, connection in
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 UPDATE referral_audience SET consent_contact = \(change.consent.contact), consent_share_with_partners = \(change.consent.shareWithPartners)
                 WHERE client_id = \(change.clientID)::uuid
                 """)
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 UPDATE client_contact SET consent_contact = \(change.consent.contact), consent_share_with_partners = \(change.consent.shareWithPartners),
                     client_version = \(change.clientVersion)
                 WHERE client_id = \(change.clientID)::uuid AND client_version <= \(change.clientVersion)
                 """)
         }
         handlers.on(ClientErasedV1.self) { erased, _, connection in
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 UPDATE notification SET address = NULL, facts = '{}'::jsonb,
                     status = CASE WHEN status IN ('pending', 'deferred', 'sending') THEN 'withheld' ELSE status END,
                     last_error = CASE WHEN status IN ('pending', 'deferred', 'sending') THEN 'the client was erased' ELSE last_error END, updated_at = now()
@@ -87,7 +92,8 @@ extension NotificationService {
         handlers.on(ConnectionChangedV1.self) { change, consumed, connection in
             guard let status = ConnectionStatus(rawValue: change.to) else { return }
             let facts: [String: TemplateValue] = [
-                "resourceName": .text(change.resourceName ?? ""), "resourceKind": .text(change.resourceKind ?? ""), "categories": .list(change.categories ?? []),
+                "resourceName": .text(change.resourceName ?? ""), "resourceKind": .text(change.resourceKind ?? ""),
+                "categories": .list(change.categories ?? []),
             ]
             try await planner.plan(
                 OccasionRecord(occasion: Occasion.connectionStatus(status).code, facts: facts, resourceID: change.resourceID),

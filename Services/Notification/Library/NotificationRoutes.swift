@@ -50,7 +50,8 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         }
         let scopedSite = sites?.first
         let rows = try await pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 SELECT n.* FROM notification n LEFT JOIN referral_audience a ON a.referral_id = n.referral_id
                 WHERE n.referral_id = \(referral)::uuid AND (\(scopedSite)::text IS NULL OR a.site = \(scopedSite))
                 ORDER BY n.created_at, n.id
@@ -108,7 +109,8 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         let problems = template.validate()
         guard problems.isEmpty else { throw ProblemDetails.validation(problems.map { .init(pointer: $0.pointer, detail: $0.detail) }) }
         try await pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO template (key, language, channel, subject, body, html, updated_by, updated_at)
                 VALUES (\(key.rawValue), \(language), \(channel.rawValue), \(template.subject), \(template.body), \(template.html), \(identity.subject), now())
                 ON CONFLICT (key, language, channel) DO UPDATE SET subject = EXCLUDED.subject, body = EXCLUDED.body, html = EXCLUDED.html,
@@ -131,22 +133,32 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         _ = try context.caller()
         let kind = context.parameters.get("kind") ?? ""
         var errors: [ProblemDetails.FieldError] = []
-        if !["link-worker", "referrer", "partner"].contains(kind) { errors.append(.init(pointer: "/path/kind", detail: "one of link-worker, referrer, partner")) }
+        if !["link-worker", "referrer", "partner"].contains(kind) {
+            errors.append(.init(pointer: "/path/kind", detail: "one of link-worker, referrer, partner"))
+        }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         let id = try ConfigurationRules.id(context.parameters.get("id") ?? "", at: "/path/id")
         let body = try await request.decodeJSON(as: RecipientBody.self, context: context)
         if ConfigurationRules.isBlank(body.displayName) { errors.append(.init(pointer: "/displayName", detail: "must not be blank")) }
         if !ConfigurationRules.isLanguageTag(body.language) { errors.append(.init(pointer: "/language", detail: ConfigurationRules.languageTagDetail)) }
         switch DeliveryChannel(rawValue: body.channel) {
-        case .email?: if !(body.email.map(ConfigurationRules.isEmailAddress) ?? false) { errors.append(.init(pointer: "/email", detail: "an e-mail address is needed for the email channel")) }
-        case .sms?: if !(body.phone.map(ConfigurationRules.isPhoneNumber) ?? false) { errors.append(.init(pointer: "/phone", detail: "a phone number of at least 7 digits is needed for the sms channel")) }
-        case .webhook?: if body.webhookTarget == nil { errors.append(.init(pointer: "/webhookTarget", detail: "a webhook target id is needed for the webhook channel")) }
+        case .email?:
+            if !(body.email.map(ConfigurationRules.isEmailAddress) ?? false) {
+                errors.append(.init(pointer: "/email", detail: "an e-mail address is needed for the email channel"))
+            }
+        case .sms?:
+            if !(body.phone.map(ConfigurationRules.isPhoneNumber) ?? false) {
+                errors.append(.init(pointer: "/phone", detail: "a phone number of at least 7 digits is needed for the sms channel"))
+            }
+        case .webhook?:
+            if body.webhookTarget == nil { errors.append(.init(pointer: "/webhookTarget", detail: "a webhook target id is needed for the webhook channel")) }
         case nil: errors.append(.init(pointer: "/channel", detail: "one of email, sms, webhook"))
         }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         do {
             try await pool.withConnection { connection in
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO recipient (kind, id, display_name, email, phone, webhook_target, language, channel)
                     VALUES (\(kind), \(id), \(body.displayName), \(body.email), \(body.phone), \(body.webhookTarget), \(body.language), \(body.channel))
                     ON CONFLICT (kind, id) DO UPDATE SET display_name = EXCLUDED.display_name, email = EXCLUDED.email, phone = EXCLUDED.phone,
@@ -183,7 +195,8 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         if body.secret.unicodeScalars.count < 24 { errors.append(.init(pointer: "/secret", detail: "at least 24 characters (or whsec_<base64>)")) }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         try await pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO webhook_target (id, url, secret, description) VALUES (\(id), \(body.url), \(body.secret), \(body.description))
                 ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, secret = EXCLUDED.secret, description = EXCLUDED.description, updated_at = now()
                 """)
@@ -207,7 +220,9 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         }
         let body = try await request.decodeJSON(as: PolicyBody.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
-        if !ConfigurationRules.isLanguageTag(body.defaultLanguage) { errors.append(.init(pointer: "/defaultLanguage", detail: ConfigurationRules.languageTagDetail)) }
+        if !ConfigurationRules.isLanguageTag(body.defaultLanguage) {
+            errors.append(.init(pointer: "/defaultLanguage", detail: ConfigurationRules.languageTagDetail))
+        }
         let zone = ConfigurationRules.timeZone(body.timeZone)
         if zone == nil { errors.append(.init(pointer: "/timeZone", detail: "an IANA time zone such as America/Toronto")) }
         var quiet: QuietHours?
@@ -219,7 +234,8 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         let start = quiet.map { String(format: "%02d:%02d", $0.start / 60, $0.start % 60) }
         let end = quiet.map { String(format: "%02d:%02d", $0.end / 60, $0.end % 60) }
         try await pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO site_policy (site, default_language, time_zone, quiet_start, quiet_end)
                 VALUES (\(site), \(body.defaultLanguage), \(body.timeZone), \(start)::time, \(end)::time)
                 ON CONFLICT (site) DO UPDATE SET default_language = EXCLUDED.default_language, time_zone = EXCLUDED.time_zone,

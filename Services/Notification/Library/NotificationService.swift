@@ -23,8 +23,10 @@ public enum NotificationService: PasserelleService {
         return ServiceParts(
             routes: [NotificationRoutes(pool: components.pool, targets: settings.webhookTargets)],
             consumers: [components.consumer(topics: [.referrals, .clients, .matching], handlers: eventHandlers(planner: planner))],
-            background: [DeliveryLoop(
-                pool: components.pool, outbox: components.outbox, topics: components.settings.topics, gate: components.gate, settings: settings,
-                channels: channels, schema: schema, logger: components.logger)])
+            background: [
+                DeliveryLoop(
+                    pool: components.pool, outbox: components.outbox, topics: components.settings.topics, gate: components.gate, settings: settings,
+                    channels: channels, schema: schema, logger: components.logger)
+            ])
     }
 }

@@ -84,9 +84,13 @@ public enum StorableText {
             var index = 0
             while index + 5 < bytes.count {
                 if bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] | 0x20 == UInt8(ascii: "u") {
-                    let first = bytes[index + 2], second = bytes[index + 3] | 0x20
+                    let first = bytes[index + 2]
+                    let second = bytes[index + 3] | 0x20
                     if first == UInt8(ascii: "0") && bytes[index + 3] == UInt8(ascii: "0") && bytes[index + 4] == UInt8(ascii: "0")
-                        && bytes[index + 5] == UInt8(ascii: "0") { return true }
+                        && bytes[index + 5] == UInt8(ascii: "0")
+                    {
+                        return true
+                    }
                     if first | 0x20 == UInt8(ascii: "d") && (UInt8(ascii: "8")...UInt8(ascii: "9")).contains(second) { return true }
                     if first | 0x20 == UInt8(ascii: "d") && (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(second) { return true }
                 }

@@ -45,7 +45,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
         patient.id = id
         let json = String(decoding: try JSONEncoder().encode(patient), as: UTF8.self)
         try await store.pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO fhir_patient (id, resource) VALUES (\(id), \(json)::jsonb)
                 ON CONFLICT (id) DO UPDATE SET resource = EXCLUDED.resource
                 """)
@@ -69,7 +70,9 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
             try await connection.query("SELECT resource::text AS resource FROM fhir_patient WHERE id = \(patientID)").first?.decode("resource", as: String.self)
         }
         guard let stored else {
-            throw OperationOutcome(status: .unprocessableContent, code: "not-found", "Patient/\(patientID) is unknown: post it first or send a Bundle", expression: "ServiceRequest.subject")
+            throw OperationOutcome(
+                status: .unprocessableContent, code: "not-found", "Patient/\(patientID) is unknown: post it first or send a Bundle",
+                expression: "ServiceRequest.subject")
         }
         let patient = try JSONDecoder().decode(FHIR.Patient.self, from: Data(stored.utf8))
         let (status, referral, echoed) = try await submit(
@@ -94,7 +97,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
         let entries = bundle.entry ?? []
         func resources(_ type: String) -> [(index: Int, fullUrl: String?, resource: FHIR.RawResource, raw: AnyJSON)] {
             entries.enumerated().compactMap { index, entry in
-                guard let resource = entry.resource, resource.resourceType == type, case .object(let fields) = rawEntries[index], let raw = fields["resource"] else { return nil }
+                guard let resource = entry.resource, resource.resourceType == type, case .object(let fields) = rawEntries[index], let raw = fields["resource"]
+                else { return nil }
                 return (index, entry.fullUrl, resource, raw)
             }
         }
@@ -128,12 +132,17 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
             serviceRequest: serviceRequest, patient: try patientEntry.resource.decode(FHIR.Patient.self),
             consent: try consent.map { try $0.resource.decode(FHIR.Consent.self) },
             questionnaire: try questionnaire.map { try $0.resource.decode(FHIR.QuestionnaireResponse.self) }, paths: paths)
-        let patientReference: FHIR.Reference? = subject.hasPrefix("Patient/") ? .init(reference: subject)
+        let patientReference: FHIR.Reference? =
+            subject.hasPrefix("Patient/")
+            ? .init(reference: subject)
             : patientEntry.resource.id.map { .init(reference: "Patient/\($0)") }
         let (status, referral, _) = try await submit(inputs, raw: requestEntry.raw, patientReference: patientReference, actor: actor, context: context)
         struct Response: Encodable {
             struct Entry: Encodable {
-                struct Result: Encodable { var status: String; var location: String? }
+                struct Result: Encodable {
+                    var status: String
+                    var location: String?
+                }
                 var response: Result
             }
             var resourceType = "Bundle"
@@ -143,7 +152,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
         let label = status == .created ? "201 Created" : "200 OK"
         let location = "ServiceRequest/\(referral.externalId ?? referral.id.uuidString.lowercased())"
         let taskLocation = "Task/\(referral.id.uuidString.lowercased())"
-        let body = Response(type: bundle.type == "transaction" ? "transaction-response" : "batch-response",
+        let body = Response(
+            type: bundle.type == "transaction" ? "transaction-response" : "batch-response",
             entry: entries.map { entry in
                 .init(response: .init(status: label, location: entry.resource?.resourceType == "ServiceRequest" ? location : nil))
             } + [.init(response: .init(status: label, location: taskLocation))])
@@ -168,7 +178,10 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
         let draft = ReferralTasks.Draft(
             serviceRequestID: requestID, serviceRequest: String(decoding: try JSONEncoder().encode(kept), as: UTF8.self),
             patient: patientReference,
-            requester: inputs.serviceRequest.requester ?? .init(reference: nil, identifier: .init(system: "https://passerelle.example/fhir/sid/token-subject", value: actor.subject), display: actor.subject),
+            requester: inputs.serviceRequest.requester
+                ?? .init(
+                    reference: nil, identifier: .init(system: "https://passerelle.example/fhir/sid/token-subject", value: actor.subject), display: actor.subject
+                ),
             requestedService: inputs.serviceRequest.code, submittedBy: actor.subject)
         switch try await store.submit(valid, idempotencyKey: nil, actor: actor, requestID: context.requestID, task: draft) {
         case .created(let view): return (.created, view, kept)
@@ -214,11 +227,12 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
         var requestIDs: Set<String>?
         for name in ["focus", "based-on"] {
             guard let value = query.get(name) else { continue }
-            let ids = Set(value.split(separator: ",").compactMap { reference -> String? in
-                let text = String(reference)
-                guard text.hasPrefix("ServiceRequest/") || !text.contains("/") else { return nil }
-                return FHIRReferralMapping.referenceID(text)
-            })
+            let ids = Set(
+                value.split(separator: ",").compactMap { reference -> String? in
+                    let text = String(reference)
+                    guard text.hasPrefix("ServiceRequest/") || !text.contains("/") else { return nil }
+                    return FHIRReferralMapping.referenceID(text)
+                })
             requestIDs = requestIDs.map { $0.intersection(ids) } ?? ids
         }
         var taskIDs: Set<UUID>?
@@ -226,13 +240,16 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
             taskIDs = Set(value.split(separator: ",").compactMap { UUID(uuidString: String($0)) })
         }
         guard requestIDs != nil || taskIDs != nil else {
-            throw OperationOutcome(status: .badRequest, code: "required", "search by focus=ServiceRequest/{id}, based-on=ServiceRequest/{id} or _id={id}[,{id}]", expression: "Task")
+            throw OperationOutcome(
+                status: .badRequest, code: "required", "search by focus=ServiceRequest/{id}, based-on=ServiceRequest/{id} or _id={id}[,{id}]",
+                expression: "Task")
         }
         if (requestIDs?.count ?? 0) + (taskIDs?.count ?? 0) > 100 {
             throw OperationOutcome(status: .badRequest, code: "too-costly", "at most 100 ids per search", expression: "Task")
         }
         let store = store
-        let requested = requestIDs, tasks = taskIDs
+        let requested = requestIDs
+        let tasks = taskIDs
         let found = try await store.pool.withConnection { connection -> [ReferralTasks.Stored] in
             var candidates: [ReferralTasks.Stored] = []
             if let requested {
@@ -291,15 +308,21 @@ enum FHIRBody {
         // An unpaired surrogate is no text at all: said where it is (as FHIRPath), not as a body
         // that is not JSON. NULs are the validator's to report, with the rest.
         let marked = StorableText.markingUnpairedSurrogates(data)
-        if marked != data { do { _ = try StorableText.checked(marked) } catch {
-            throw OperationOutcome(status: .unprocessableContent, issues: error.errors.map { field in
-                let expression = root + field.pointer.split(separator: "/").map { segment in
-                    let name = segment.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
-                    return Int(name).map { "[\($0)]" } ?? ".\(name)"
-                }.joined()
-                return .init(code: "invalid", diagnostics: "\(expression): \(field.detail)", expression: [expression])
-            })
-        } }
+        if marked != data {
+            do { _ = try StorableText.checked(marked) } catch {
+                throw OperationOutcome(
+                    status: .unprocessableContent,
+                    issues: error.errors.map { field in
+                        let expression =
+                            root
+                            + field.pointer.split(separator: "/").map { segment in
+                                let name = segment.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+                                return Int(name).map { "[\($0)]" } ?? ".\(name)"
+                            }.joined()
+                        return .init(code: "invalid", diagnostics: "\(expression): \(field.detail)", expression: [expression])
+                    })
+            }
+        }
         do {
             return (try JSONDecoder().decode(AnyJSON.self, from: data), data)
         } catch {
@@ -308,7 +331,9 @@ enum FHIRBody {
     }
 
     static func expect(_ type: String, _ raw: AnyJSON, at path: String) throws(OperationOutcome) {
-        guard case .object(let fields) = raw else { throw OperationOutcome(status: .badRequest, code: "structure", "expected a \(type) resource (a JSON object)", expression: path) }
+        guard case .object(let fields) = raw else {
+            throw OperationOutcome(status: .badRequest, code: "structure", "expected a \(type) resource (a JSON object)", expression: path)
+        }
         guard case .string(let found)? = fields["resourceType"], found == type else {
             var found = "a resource without resourceType"
             if case .string(let name)? = fields["resourceType"] { found = name }

@@ -39,10 +39,13 @@ public struct DeliveryChannels: Sendable {
             try await http.post(url: sms.url, body: body, headers: headers)
         case .webhook:
             guard let webhook = addressed.webhook else { throw DeliveryError(transient: false, "no webhook target") }
-            if let problem = await targets.problem(with: webhook.url) { throw DeliveryError(transient: false, "webhook target \(addressed.address) refused: \(problem)") }
-            let body = try encode(WebhookPayload(
-                type: "passerelle.notification", id: id, template: addressed.template.rawValue, language: addressed.language,
-                subject: addressed.message.subject, text: addressed.message.body))
+            if let problem = await targets.problem(with: webhook.url) {
+                throw DeliveryError(transient: false, "webhook target \(addressed.address) refused: \(problem)")
+            }
+            let body = try encode(
+                WebhookPayload(
+                    type: "passerelle.notification", id: id, template: addressed.template.rawValue, language: addressed.language,
+                    subject: addressed.message.subject, text: addressed.message.body))
             try await http.post(url: webhook.url, body: body, headers: WebhookSignature(secret: webhook.secret).headers(id: id, body: body))
         }
     }
