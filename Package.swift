@@ -12,6 +12,7 @@ let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-htt
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let metricsTestKit = Target.Dependency.product(name: "MetricsTestKit", package: "swift-metrics")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
@@ -37,7 +38,8 @@ func service(_ name: String, product: String, extra: [Target.Dependency] = []) -
         .target(
             name: "\(name)Service",
             dependencies: [
-                "Domain", "Contracts", "Messaging", "ServiceRuntime", "PostgresClient", "KafkaClient", "WireFormats", hummingbird, httpTypes, logging,
+                "Domain", "Contracts", "Messaging", "ServiceRuntime", "PostgresClient", "KafkaClient", "WireFormats", "Backoff", hummingbird, httpTypes,
+                logging,
             ] + extra,
             path: "Services/\(name)/Library",
             swiftSettings: strict
@@ -96,14 +98,23 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
 
         .target(name: "WireFormats", path: "Shared/WireFormats", swiftSettings: strict),
-        .target(name: "PostgresClient", dependencies: ["CLibPQ", "WireFormats", logging, metrics, lifecycle], path: "Shared/PostgresClient", swiftSettings: strict),
-        .target(name: "KafkaClient", dependencies: ["CRdKafka", logging, lifecycle], path: "Shared/KafkaClient", swiftSettings: strict),
+        // How long to wait before trying again; the one backoff every retry loop uses.
+        .target(name: "Backoff", path: "Shared/Backoff", swiftSettings: strict),
+        .target(
+            name: "PostgresClient", dependencies: ["CLibPQ", "WireFormats", "Backoff", logging, metrics, lifecycle], path: "Shared/PostgresClient",
+            swiftSettings: strict),
+        .target(name: "KafkaClient", dependencies: ["CRdKafka", logging, metrics, lifecycle], path: "Shared/KafkaClient", swiftSettings: strict),
         .target(name: "Domain", dependencies: ["WireFormats"], path: "Shared/Domain", swiftSettings: strict),
         .target(name: "Contracts", dependencies: ["Domain", "WireFormats"], path: "Shared/Contracts", exclude: ["Schemas", "OpenAPI"], swiftSettings: strict),
-        .target(name: "Messaging", dependencies: ["Contracts", "PostgresClient", "KafkaClient", "WireFormats", logging, metrics, lifecycle], path: "Shared/Messaging", swiftSettings: strict),
+        .target(
+            name: "Messaging", dependencies: ["Contracts", "PostgresClient", "KafkaClient", "WireFormats", "Backoff", logging, metrics, lifecycle],
+            path: "Shared/Messaging", swiftSettings: strict),
         .target(
             name: "ServiceRuntime",
-            dependencies: ["Contracts", "Messaging", "WireFormats", "PostgresClient", "KafkaClient", hummingbird, httpTypes, nioCore, logging, metrics, prometheus, lifecycle, unixSignals, argumentParser, jwt],
+            dependencies: [
+                "Contracts", "Messaging", "WireFormats", "PostgresClient", "KafkaClient", "Backoff", hummingbird, httpTypes, nioCore, logging, metrics,
+                prometheus, lifecycle, unixSignals, argumentParser, jwt,
+            ],
             path: "Shared/ServiceRuntime",
             swiftSettings: strict
         ),
@@ -123,7 +134,9 @@ let package = Package(
         // Synthetic data and in-memory timings for the benchmark suites; not part of any service.
         .executableTarget(
             name: "BenchmarkCommands",
-            dependencies: ["MatchingService", "EvaluationService", "ServiceRuntime", "Contracts", "Domain", "KafkaClient", "PostgresClient", "WireFormats", argumentParser],
+            dependencies: [
+                "MatchingService", "EvaluationService", "ServiceRuntime", "Contracts", "Domain", "KafkaClient", "PostgresClient", "WireFormats", argumentParser,
+            ],
             path: "deploy/bench/Commands",
             swiftSettings: strict
         ),
@@ -132,12 +145,21 @@ let package = Package(
             name: "TestSupport", dependencies: ["PostgresClient", "KafkaClient", "Contracts", "ServiceRuntime", logging], path: "Tests/TestSupport",
             exclude: ["webhook_receiver.py"], swiftSettings: strict),
         .testTarget(name: "DomainTests", dependencies: ["Domain"], path: "Tests/DomainTests", swiftSettings: strict),
+        .testTarget(name: "BackoffTests", dependencies: ["Backoff"], path: "Tests/BackoffTests", swiftSettings: strict),
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"], path: "Tests/WireFormatsTests", swiftSettings: strict),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "Domain", "WireFormats"], path: "Tests/ContractsTests", exclude: ["validate_schemas.py"], swiftSettings: strict),
+        .testTarget(
+            name: "ContractsTests", dependencies: ["Contracts", "Domain", "WireFormats"], path: "Tests/ContractsTests", exclude: ["validate_schemas.py"],
+            swiftSettings: strict),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "TestSupport"], path: "Tests/PostgresClientTests", swiftSettings: strict),
-        .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "TestSupport"], path: "Tests/KafkaClientTests", swiftSettings: strict),
-        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", lifecycle], path: "Tests/MessagingTests", swiftSettings: strict),
-        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", logging, hummingbirdTesting], path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
+        .testTarget(
+            name: "KafkaClientTests", dependencies: ["KafkaClient", "TestSupport", metricsTestKit], path: "Tests/KafkaClientTests", swiftSettings: strict),
+        .testTarget(
+            name: "MessagingTests", dependencies: ["Messaging", "Backoff", "TestSupport", lifecycle, metricsTestKit], path: "Tests/MessagingTests",
+            swiftSettings: strict),
+        .testTarget(
+            name: "ServiceRuntimeTests",
+            dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", logging, hummingbirdTesting],
+            path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "TestSupport"], path: "Tests/WebhooksTests", swiftSettings: strict),
         .testTarget(name: "DeploymentTests", path: "Tests/DeploymentTests", exclude: ["check_deployment.py", "README.md"], swiftSettings: strict),
         .testTarget(

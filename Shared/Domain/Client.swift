@@ -98,13 +98,14 @@ public struct Client: Codable, Sendable, Equatable, Identifiable {
         func fold(_ text: String) -> String {
             // ASCII (most names) has nothing to decompose: lowercase, keep letters and digits.
             if text.utf8.allSatisfy({ $0 < 0x80 }) {
-                return String(decoding: text.utf8.compactMap { byte -> UInt8? in
-                    switch byte {
-                    case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte + 32
-                    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): byte
-                    default: nil
-                    }
-                }, as: UTF8.self)
+                return String(
+                    decoding: text.utf8.compactMap { byte -> UInt8? in
+                        switch byte {
+                        case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte + 32
+                        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): byte
+                        default: nil
+                        }
+                    }, as: UTF8.self)
             }
             // Decompose, drop the combining marks (é → e), lowercase, keep letters and digits.
             let scalars = text.decomposedStringWithCompatibilityMapping.unicodeScalars
@@ -144,7 +145,11 @@ public enum PostalCode {
         normalised(text).map { String($0.prefix(3)) }
     }
 
-    private enum ASCIIReading { case code(String), invalid, notASCII }
+    private enum ASCIIReading {
+        case code(String)
+        case invalid
+        case notASCII
+    }
 
     /// The same on bytes, for ASCII text (anything else takes the general path).
     private static func normalisedASCII(_ text: String) -> ASCIIReading {
@@ -188,8 +193,10 @@ public struct Coordinates: Codable, Sendable, Equatable, Hashable {
     /// Great-circle distance in kilometres (haversine).
     public func distanceKilometres(to other: Coordinates) -> Double {
         let radius = 6371.0088
-        let lat1 = latitude * .pi / 180, lat2 = other.latitude * .pi / 180
-        let dLat = lat2 - lat1, dLon = (other.longitude - longitude) * .pi / 180
+        let lat1 = latitude * .pi / 180
+        let lat2 = other.latitude * .pi / 180
+        let dLat = lat2 - lat1
+        let dLon = (other.longitude - longitude) * .pi / 180
         let a = sin(dLat / 2) * sin(dLat / 2) + cos(lat1) * cos(lat2) * sin(dLon / 2) * sin(dLon / 2)
         return 2 * radius * asin(min(1, sqrt(a)))
     }

@@ -12,7 +12,9 @@ public struct LinkWorker: Codable, Sendable, Equatable, Identifiable {
     public init(id: UUID, name: String, site: String, languages: [String], caseloadCapacity: Int, currentCaseload: Int = 0) throws(DomainError) {
         guard caseloadCapacity > 0 else { throw .invalid("caseload capacity must be positive") }
         guard currentCaseload >= 0 else { throw .invalid("caseload cannot be negative") }
-        guard !languages.isEmpty, languages.allSatisfy(Language.isValid) else { throw .invalid("a link worker speaks at least one language, as language codes") }
+        guard !languages.isEmpty, languages.allSatisfy(Language.isValid) else {
+            throw .invalid("a link worker speaks at least one language, as language codes")
+        }
         self.id = id
         self.name = name
         self.site = site
@@ -103,7 +105,9 @@ public struct CommunityResource: Codable, Sendable, Equatable, Identifiable {
     ) throws(DomainError) {
         guard !name.isEmpty else { throw .invalid("a resource needs a name") }
         guard !delivery.isEmpty else { throw .invalid("a resource is delivered in person, virtually or by phone") }
-        guard !delivery.contains(.inPerson) || coordinates != nil || address != nil else { throw .invalid("an in-person resource needs an address or coordinates") }
+        guard !delivery.contains(.inPerson) || coordinates != nil || address != nil else {
+            throw .invalid("an in-person resource needs an address or coordinates")
+        }
         guard weekdays.allSatisfy({ (1...7).contains($0) }) else { throw .invalid("weekdays are 1 (Monday) to 7 (Sunday)") }
         if let min = eligibility.minimumAge, let max = eligibility.maximumAge, min > max { throw .invalid("minimum age is above maximum age") }
         self.id = id

@@ -46,7 +46,8 @@ public struct OutcomeInstrument: Sendable, Equatable {
                 continue
             }
             if !itemRange.contains(answer) {
-                problems.append(.init(item: index, message: "item \(index + 1) must be between \(itemRange.lowerBound) and \(itemRange.upperBound), got \(answer)"))
+                problems.append(
+                    .init(item: index, message: "item \(index + 1) must be between \(itemRange.lowerBound) and \(itemRange.upperBound), got \(answer)"))
             }
         }
         guard problems.isEmpty else { return .failure(OutcomeValidationError(problems: problems)) }

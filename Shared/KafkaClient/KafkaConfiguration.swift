@@ -68,6 +68,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// 20 ms, Tansu on S3 fell minutes behind after a restart. 100 ms unless set
     /// (`PASSERELLE_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS` overrides it for a deployment).
     public var fetchWaitMaxMilliseconds: Int
+    /// How often librdkafka reports statistics, from which the consumer lag gauges are
+    /// refreshed; 0 turns them off.
+    public var statisticsIntervalMilliseconds: Int
 
     public init(
         kafka: KafkaConfiguration,
@@ -78,8 +81,10 @@ public struct KafkaConsumerConfiguration: Sendable {
         autoOffsetReset: String = "earliest",
         autoCommitIntervalMilliseconds: Int = 1_000,
         pauseAfterMilliseconds: Int? = nil,
-        fetchWaitMaxMilliseconds: Int = 100
+        fetchWaitMaxMilliseconds: Int = 100,
+        statisticsIntervalMilliseconds: Int = 5_000
     ) {
+        self.statisticsIntervalMilliseconds = statisticsIntervalMilliseconds
         self.fetchWaitMaxMilliseconds = fetchWaitMaxMilliseconds
         self.kafka = kafka
         self.groupID = groupID
@@ -104,6 +109,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             "session.timeout.ms": String(sessionTimeoutMilliseconds),
             "enable.partition.eof": "false",
             "fetch.wait.max.ms": String(fetchWaitMaxMilliseconds),
+            "statistics.interval.ms": String(statisticsIntervalMilliseconds),
         ]
         all.merge(kafka.baseProperties) { _, explicit in explicit }
         return all

@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// A member of a consumer group.
@@ -14,10 +15,14 @@ import Synchronization
 /// - Offsets are at-least-once: nothing is committed until the application calls
 ///   `markProcessed`, which stores `offset + 1`; stored offsets are committed in the
 ///   background, synchronously when partitions are revoked, and on `close`.
+/// - The lag of each assigned partition is a gauge, `passerelle_consumer_lag_records` (group,
+///   topic, partition), refreshed from librdkafka's statistics every
+///   `statisticsIntervalMilliseconds`.
 public final class KafkaConsumer: Sendable {
     public let messages: KafkaConsumerMessages
     private let client: RDClient
     private let buffer: MessageBuffer
+    private let consumerLag: ConsumerLag
     private let control: LockedState<Control>
     private let logger: Logger
 
@@ -37,15 +42,20 @@ public final class KafkaConsumer: Sendable {
         var fatalError: KafkaError?
     }
 
-    public convenience init(configuration: KafkaConsumerConfiguration, topics: [String], logger: Logger) throws {
-        try self.init(configuration: configuration, source: .subscription(topics), logger: logger)
+    public convenience init(
+        configuration: KafkaConsumerConfiguration, topics: [String], metrics: any MetricsFactory = MetricsSystem.factory, logger: Logger
+    ) throws {
+        try self.init(configuration: configuration, source: .subscription(topics), metrics: metrics, logger: logger)
     }
 
     /// A reader of chosen partitions from chosen offsets, outside any group's rebalancing (no
     /// join to wait for): for replaying topics from their start. `markProcessed` and `commit`
     /// still work against the configured group id.
-    public convenience init(configuration: KafkaConsumerConfiguration, reading partitions: [TopicPartition: Int64], logger: Logger) throws {
-        try self.init(configuration: configuration, source: .assignment(partitions), logger: logger)
+    public convenience init(
+        configuration: KafkaConsumerConfiguration, reading partitions: [TopicPartition: Int64], metrics: any MetricsFactory = MetricsSystem.factory,
+        logger: Logger
+    ) throws {
+        try self.init(configuration: configuration, source: .assignment(partitions), metrics: metrics, logger: logger)
     }
 
     private enum Source {
@@ -53,18 +63,27 @@ public final class KafkaConsumer: Sendable {
         case assignment([TopicPartition: Int64])
     }
 
-    private init(configuration: KafkaConsumerConfiguration, source: Source, logger: Logger) throws {
+    private init(configuration: KafkaConsumerConfiguration, source: Source, metrics: any MetricsFactory, logger: Logger) throws {
         let buffer = MessageBuffer()
         let control = LockedState(Control())
+        let consumerLag = ConsumerLag(group: configuration.groupID, factory: metrics)
         self.buffer = buffer
         self.control = control
+        self.consumerLag = consumerLag
         self.logger = logger
         self.messages = KafkaConsumerMessages(buffer: buffer)
         let context = RDCallbackContext(logger: logger) { client, error, partitions in
             Self.rebalance(client: client, error: error, partitions: partitions, buffer: buffer, control: control, logger: logger)
+        } statistics: { json in
+            do {
+                try consumerLag.record(statistics: json, assignment: control.withLock { $0.assignment })
+            } catch {
+                logger.warning("could not read librdkafka's statistics; consumer lag not updated", metadata: ["error": "\(error)"])
+            }
         }
         self.client = try RDClient(type: RD_KAFKA_CONSUMER, properties: configuration.properties, context: context) { conf in
             rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+            rd_kafka_conf_set_stats_cb(conf, statisticsCallback)
         }
         // Route the main queue (logs, errors, rebalances) to the consumer queue we poll.
         rd_kafka_poll_set_consumer(client.pointer)
@@ -104,6 +123,7 @@ public final class KafkaConsumer: Sendable {
         let pauseAfter = Duration.milliseconds(configuration.pauseAfterMilliseconds)
         let thread = Thread { [client] in
             Self.pollLoop(client: client, buffer: buffer, control: control, capacity: capacity, pauseAfter: pauseAfter, logger: logger)
+            consumerLag.clear()  // no longer a member: another reports these partitions
         }
         thread.name = "kafka-consumer-poll"
         thread.start()
@@ -121,6 +141,10 @@ public final class KafkaConsumer: Sendable {
     /// `pauseAfterMilliseconds`.
     public var pauses: Int { control.withLock { $0.pauses } }
 
+    /// The lag of each assigned partition as last measured (what the gauges show): records not
+    /// yet marked processed, or not committed, by the group.
+    public var lag: [TopicPartition: Int64] { consumerLag.lags }
+
     /// A fatal librdkafka error that ended this consumer, if any.
     public var fatalError: KafkaError? { control.withLock { $0.fatalError } }
 
@@ -137,9 +161,11 @@ public final class KafkaConsumer: Sendable {
             let error = rd_kafka_offsets_store(client.pointer, list)
             let entryError = list.pointee.elems[0].err
             if error != RD_KAFKA_RESP_ERR_NO_ERROR || entryError != RD_KAFKA_RESP_ERR_NO_ERROR {
-                logger.debug("offset not stored; partition no longer assigned", metadata: [
-                    "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
-                ])
+                logger.debug(
+                    "offset not stored; partition no longer assigned",
+                    metadata: [
+                        "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
+                    ])
                 return false
             }
             return true
@@ -245,7 +271,10 @@ public final class KafkaConsumer: Sendable {
         }
         let (waiters, commits) = control.withLock { control in
             control.destroyed = true
-            defer { control.closeWaiters.removeAll(); control.pendingCommits.removeAll() }
+            defer {
+                control.closeWaiters.removeAll()
+                control.pendingCommits.removeAll()
+            }
             return (control.closeWaiters, control.pendingCommits)
         }
         buffer.finish()
@@ -372,10 +401,19 @@ public final class KafkaConsumer: Sendable {
     }
 }
 
-private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = { client, error, partitions, opaque in
-    guard let client, let opaque else { return }
-    let context = Unmanaged<RDCallbackContext>.fromOpaque(opaque).takeUnretainedValue()
-    context.rebalance?(client, error, partitions)
+private let rebalanceCallback:
+    @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = {
+        client, error, partitions, opaque in
+        guard let client, let opaque else { return }
+        let context = Unmanaged<RDCallbackContext>.fromOpaque(opaque).takeUnretainedValue()
+        context.rebalance?(client, error, partitions)
+    }
+
+private let statisticsCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Int32 = {
+    client, json, length, _ in
+    guard let json, let context = RDCallbackContext.from(client) else { return 0 }
+    context.statistics?(UnsafeRawBufferPointer(start: json, count: length))
+    return 0  // librdkafka frees the JSON
 }
 
 /// The messages of a consumer, in the order each partition delivered them. Iterate from one
@@ -402,9 +440,10 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
             to ends: [TopicPartition: KafkaPartitionOffsets], positions: inout [TopicPartition: Int64], quiet: Duration = .milliseconds(100),
             batchSize: Int = 1_024, _ body: ([KafkaMessage]) async throws -> Void
         ) async rethrows -> Bool {
-            var unfinished = Set(ends.compactMap { partition, offsets in
-                !offsets.isEmpty && (positions[partition] ?? offsets.start) < offsets.end ? partition : nil
-            })
+            var unfinished = Set(
+                ends.compactMap { partition, offsets in
+                    !offsets.isEmpty && (positions[partition] ?? offsets.start) < offsets.end ? partition : nil
+                })
             func take(_ batch: [KafkaMessage]) async throws {
                 for message in batch {
                     let partition = TopicPartition(topic: message.topic, partition: message.partition)
@@ -425,62 +464,29 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(buffer: buffer) }
 }
 
-/// The hand-off between the poll thread and the application.
+/// The hand-off between the poll thread and the application. The rules live in
+/// `MessageBufferState`; this holds the waiting continuation and runs the timers.
 final class MessageBuffer: Sendable {
-    private struct State {
-        var items: [KafkaMessage] = []
-        var head = 0
-        var waiter: CheckedContinuation<KafkaMessage?, Never>?
-        /// Counts waits, so a timeout resumes only the wait it was set for.
-        var wait = 0
-        var finished = false
+    private let state = Mutex<(buffer: MessageBufferState<KafkaMessage>, waiter: CheckedContinuation<KafkaMessage?, Never>?)>((MessageBufferState(), nil))
 
-        /// Drops what was taken once it is most of the array, so the array does not grow forever
-        /// and is not shifted on every take.
-        mutating func compact() {
-            if head > 1024 && head * 2 > items.count {
-                items.removeFirst(head)
-                head = 0
-            }
-        }
-
-        mutating func pop() -> KafkaMessage? {
-            guard head < items.count else { return nil }
-            defer {
-                head += 1
-                compact()
-            }
-            return items[head]
-        }
-    }
-
-    private let state = Mutex(State())
-
-    var count: Int { state.withLock { $0.items.count - $0.head } }
+    var count: Int { state.withLock { $0.buffer.count } }
 
     func append(_ message: KafkaMessage) {
         let waiter = state.withLock { state -> CheckedContinuation<KafkaMessage?, Never>? in
-            if state.finished { return nil }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
-            state.items.append(message)
-            return nil
+            guard state.buffer.append(message) == .handToWaiter else { return nil }
+            defer { state.waiter = nil }
+            return state.waiter
         }
         waiter?.resume(returning: message)
     }
 
     func removeAll(where predicate: (KafkaMessage) -> Bool) {
-        state.withLock { state in
-            state.items = Array(state.items[state.head...].filter { !predicate($0) })
-            state.head = 0
-        }
+        state.withLock { $0.buffer.removeAll(where: predicate) }
     }
 
     func finish() {
         let waiter = state.withLock { state -> CheckedContinuation<KafkaMessage?, Never>? in
-            state.finished = true
+            guard state.buffer.finish() else { return nil }
             defer { state.waiter = nil }
             return state.waiter
         }
@@ -494,41 +500,33 @@ final class MessageBuffer: Sendable {
     /// What is buffered, up to `limit` messages, or the next one to arrive (waiting at most
     /// `timeout`) with whatever came with it. Nil when the wait times out or the buffer ends.
     func next(upTo limit: Int, timeout: Duration?) async -> [KafkaMessage]? {
-        if let batch = take(upTo: limit) { return batch }
+        if let batch = state.withLock({ $0.buffer.take(upTo: limit) }) { return batch }
         guard let first = await next(timeout: timeout) else { return nil }
-        return [first] + (take(upTo: limit - 1) ?? [])
+        return [first] + (state.withLock { $0.buffer.take(upTo: limit - 1) } ?? [])
     }
 
-    private func take(upTo limit: Int) -> [KafkaMessage]? {
-        state.withLock { state in
-            guard limit > 0, state.head < state.items.count else { return nil }
-            let end = min(state.items.count, state.head + limit)
-            let batch = Array(state.items[state.head..<end])
-            state.head = end
-            state.compact()
-            return batch
-        }
-    }
-
-    /// With a timeout, a wait that outlasts it ends with nil. Each wait takes a number under the
-    /// lock, so a timer can only end the wait it was started for.
+    /// With a timeout, a wait that outlasts it ends with nil; the timer can only end the wait it
+    /// was started for.
     func next(timeout: Duration?) async -> KafkaMessage? {
         // Most calls find a message waiting: no continuation to set up for those.
-        if let message = state.withLock({ $0.pop() }) { return message }
+        if case .message(let message) = state.withLock({ $0.buffer.next(orWait: false) }) { return message }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<KafkaMessage?, Never>) in
                 let immediate = state.withLock { state -> KafkaMessage?? in
-                    if let message = state.pop() { return .some(message) }
-                    if state.finished || Task.isCancelled { return .some(nil) }
-                    state.waiter = continuation
-                    state.wait += 1
-                    if let timeout { expire(wait: state.wait, after: timeout) }
-                    return .none
+                    switch state.buffer.next(orWait: !Task.isCancelled) {
+                    case .message(let message): return .some(message)
+                    case .end: return .some(nil)
+                    case .wait(let wait):
+                        state.waiter = continuation
+                        if let timeout { expire(wait, after: timeout) }
+                        return .none
+                    }
                 }
                 if let immediate { continuation.resume(returning: immediate) }
             }
         } onCancel: {
             let waiter = state.withLock { state -> CheckedContinuation<KafkaMessage?, Never>? in
+                guard state.buffer.cancelWait() else { return nil }
                 defer { state.waiter = nil }
                 return state.waiter
             }
@@ -536,15 +534,122 @@ final class MessageBuffer: Sendable {
         }
     }
 
-    private func expire(wait: Int, after timeout: Duration) {
+    private func expire(_ wait: Int, after timeout: Duration) {
         Task {
             try await Task.sleep(for: timeout)
             let waiter = state.withLock { state -> CheckedContinuation<KafkaMessage?, Never>? in
-                guard state.wait == wait, let waiter = state.waiter else { return nil }
-                state.waiter = nil
-                return waiter
+                guard state.buffer.expire(wait: wait) else { return nil }
+                defer { state.waiter = nil }
+                return state.waiter
             }
             waiter?.resume(returning: nil)
         }
     }
 }
+
+/// The messages between the poll thread and the application, apart from any waiting: kept
+/// in arrival order, taken one or a batch at a time, handed straight to a reader that waits,
+/// dropped once finished. Each wait gets a number, so a timer set for one wait can never end
+/// a later one.
+struct MessageBufferState<Message> {
+    private var items: [Message] = []
+    private var head = 0
+    /// The number of the wait in progress, if a reader waits.
+    private(set) var waiting: Int?
+    private var waits = 0
+    private(set) var finished = false
+
+    var count: Int { items.count - head }
+
+    enum Append: Equatable {
+        /// A reader waits: resume it with the message (not buffered).
+        case handToWaiter
+        case buffered
+        /// Finished: the message is dropped (its partition's next owner reads it again).
+        case dropped
+    }
+
+    mutating func append(_ message: Message) -> Append {
+        if finished { return .dropped }
+        if waiting != nil {
+            waiting = nil
+            return .handToWaiter
+        }
+        items.append(message)
+        return .buffered
+    }
+
+    enum Next {
+        case message(Message)
+        /// Nothing for this reader: finished and empty, or it may not wait.
+        case end
+        /// Nothing buffered: the reader now waits, as wait number `n`.
+        case wait(Int)
+    }
+
+    /// The oldest message. With nothing buffered: `.end` if finished or not `orWait` (a
+    /// cancelled reader), otherwise the reader becomes the waiter.
+    mutating func next(orWait: Bool) -> Next {
+        if let message = pop() { return .message(message) }
+        if finished || !orWait { return .end }
+        precondition(waiting == nil, "one task reads the buffer")
+        waits += 1
+        waiting = waits
+        return .wait(waits)
+    }
+
+    /// Up to `limit` buffered messages in order, or nil if none.
+    mutating func take(upTo limit: Int) -> [Message]? {
+        guard limit > 0, head < items.count else { return nil }
+        let end = min(items.count, head + limit)
+        let batch = Array(items[head..<end])
+        head = end
+        compact()
+        return batch
+    }
+
+    /// A timer for wait `wait` went off: true if that wait is still on (resume it with nil).
+    mutating func expire(wait: Int) -> Bool {
+        guard waiting == wait else { return false }
+        waiting = nil
+        return true
+    }
+
+    /// The reader's task was cancelled: true if it was waiting (resume it with nil).
+    mutating func cancelWait() -> Bool {
+        defer { waiting = nil }
+        return waiting != nil
+    }
+
+    /// No more messages: true if a reader waits (resume it with nil).
+    mutating func finish() -> Bool {
+        finished = true
+        return cancelWait()
+    }
+
+    mutating func removeAll(where predicate: (Message) -> Bool) {
+        items = Array(items[head...].filter { !predicate($0) })
+        head = 0
+    }
+
+    private mutating func pop() -> Message? {
+        guard head < items.count else { return nil }
+        defer {
+            head += 1
+            compact()
+        }
+        return items[head]
+    }
+
+    /// Drops what was taken once it is most of the array, so the array does not grow forever
+    /// and is not shifted on every take.
+    private mutating func compact() {
+        if head > 1024 && head * 2 > items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+    }
+}
+
+extension MessageBufferState: Sendable where Message: Sendable {}
+extension MessageBufferState.Next: Sendable where Message: Sendable {}

@@ -21,7 +21,9 @@ public enum KafkaTopicAdmin {
     /// Creates the topics that do not exist yet; existing ones are left as they are.
     /// Returns the names actually created.
     @discardableResult
-    public static func createTopics(_ topics: [KafkaTopicSpecification], configuration: KafkaConfiguration, logger: Logger, timeout: Duration = .seconds(15)) async throws -> [String] {
+    public static func createTopics(_ topics: [KafkaTopicSpecification], configuration: KafkaConfiguration, logger: Logger, timeout: Duration = .seconds(15))
+        async throws -> [String]
+    {
         let client = try RDClient(type: RD_KAFKA_PRODUCER, properties: configuration.baseProperties, context: RDCallbackContext(logger: logger))
         let milliseconds = Int32(timeout.components.seconds * 1000)
         let result = await runBlocking("kafka-admin") { () -> Result<[String], KafkaError> in
@@ -110,7 +112,9 @@ public struct KafkaPartitionOffsets: Sendable, Equatable {
 extension KafkaTopicAdmin {
     /// The low and high watermarks of every partition of `topics`, asked of the partition
     /// leaders. Blocking calls run on a dedicated thread.
-    public static func offsets(of topics: [String], configuration: KafkaConfiguration, logger: Logger, timeout: Duration = .seconds(15)) async throws -> [TopicPartition: KafkaPartitionOffsets] {
+    public static func offsets(of topics: [String], configuration: KafkaConfiguration, logger: Logger, timeout: Duration = .seconds(15)) async throws
+        -> [TopicPartition: KafkaPartitionOffsets]
+    {
         let client = try RDClient(type: RD_KAFKA_PRODUCER, properties: configuration.baseProperties, context: RDCallbackContext(logger: logger))
         let milliseconds = Int32(timeout.components.seconds * 1000)
         let result = await runBlocking("kafka-offsets") { () -> Result<[TopicPartition: KafkaPartitionOffsets], KafkaError> in
@@ -120,7 +124,8 @@ extension KafkaTopicAdmin {
                 case .failure(let error): return .failure(error)
                 case .success(let count):
                     for partition in 0..<count {
-                        var low: Int64 = 0, high: Int64 = 0
+                        var low: Int64 = 0
+                        var high: Int64 = 0
                         let error = rd_kafka_query_watermark_offsets(client.pointer, topic, partition, &low, &high, milliseconds)
                         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
                             return .failure(KafkaError(error, context: "asking where \(topic)[\(partition)] ends"))
@@ -147,7 +152,8 @@ extension KafkaTopicAdmin {
         }
         defer { rd_kafka_metadata_destroy(metadata) }
         guard metadata.pointee.topic_cnt == 1 else {
-            return .failure(KafkaError(kind: .other, message: "the cluster described \(metadata.pointee.topic_cnt) topics", context: "describing topic \(topic)"))
+            return .failure(
+                KafkaError(kind: .other, message: "the cluster described \(metadata.pointee.topic_cnt) topics", context: "describing topic \(topic)"))
         }
         let described = metadata.pointee.topics[0]
         if described.err != RD_KAFKA_RESP_ERR_NO_ERROR {

@@ -33,10 +33,16 @@ final class RDCallbackContext: Sendable {
     let logger: Logger
     /// Set by consumers; runs on the poll thread inside `rd_kafka_consumer_poll`.
     let rebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> Void)?
+    /// Set by consumers; gets librdkafka's statistics JSON, on the poll thread.
+    let statistics: (@Sendable (UnsafeRawBufferPointer) -> Void)?
 
-    init(logger: Logger, rebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> Void)? = nil) {
+    init(
+        logger: Logger, rebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> Void)? = nil,
+        statistics: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
+    ) {
         self.logger = logger
         self.rebalance = rebalance
+        self.statistics = statistics
     }
 
     static func from(_ client: OpaquePointer?) -> RDCallbackContext? {

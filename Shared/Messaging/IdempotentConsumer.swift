@@ -1,3 +1,4 @@
+import Backoff
 import Contracts
 import Foundation
 import KafkaClient
@@ -143,7 +144,7 @@ public final class IdempotentConsumer: Service, Sendable {
                 }
             }
             for await message in consumer.messages {
-                let lane = lanes[Int(message.partition) % lanes.count]
+                let lane = lanes[laneIndex(partition: message.partition, lanes: lanes.count)]
                 await lane.waiting.acquire()
                 lane.messages.append(message)
             }
@@ -199,7 +200,8 @@ public final class IdempotentConsumer: Service, Sendable {
     /// Records the events as processed, in one statement, and runs the handler for each that is
     /// new: not processed before, nor earlier in the same list. Says which were.
     private func apply(_ events: [ConsumedEvent], on connection: PostgresConnection) async throws -> [Bool] {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
             SELECT \(name), e.id, e.type, e.topic, e.partition, e.record_offset
             FROM unnest(\(events.map(\.event.id))::uuid[], \(events.map(\.event.type))::text[], \(events.map(\.topic))::text[],
@@ -227,7 +229,7 @@ public final class IdempotentConsumer: Service, Sendable {
         metadata["event_id"] = "\(consumed.event.id)"
         metadata["event_type"] = "\(consumed.event.type)"
         var attempt = 0
-        var backoff = Duration.milliseconds(50)
+        var backoff = ExponentialBackoff(initial: .milliseconds(50), maximum: .seconds(5))
         let start = ContinuousClock.now
         while true {
             do {
@@ -247,8 +249,7 @@ public final class IdempotentConsumer: Service, Sendable {
                     // let the next owner of the partition do it, if we are stopping).
                     if Task.isShuttingDownGracefully { return }
                     logger.warning("dependency unavailable; will retry event", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(5))
+                    try? await Task.sleep(for: backoff.next())
                     continue
                 }
                 attempt += 1
@@ -258,8 +259,7 @@ public final class IdempotentConsumer: Service, Sendable {
                     return
                 }
                 logger.warning("event handling failed; retrying", metadata: metadata.merging(["error": "\(error)", "attempt": "\(attempt)"]) { $1 })
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
+                try? await Task.sleep(for: backoff.next())
             }
         }
     }
@@ -268,15 +268,16 @@ public final class IdempotentConsumer: Service, Sendable {
     /// broker cannot take it, keep trying: the message is never dropped silently.
     private func deadLetter(_ message: KafkaMessage, error: String, consumer: KafkaConsumer, metadata: Logger.Metadata) async {
         logger.error("event sent to the dead-letter topic", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-        let headers = message.headers + [
-            KafkaHeader(key: "dlq_error", text: String(error.prefix(2000))),
-            KafkaHeader(key: "dlq_consumer", text: name),
-            KafkaHeader(key: "dlq_source_topic", text: message.topic),
-            KafkaHeader(key: "dlq_source_partition", text: String(message.partition)),
-            KafkaHeader(key: "dlq_source_offset", text: String(message.offset)),
-            KafkaHeader(key: "dlq_failed_at", text: EventCoding.timestamp(Date())),
-        ]
-        var backoff = Duration.milliseconds(100)
+        let headers =
+            message.headers + [
+                KafkaHeader(key: "dlq_error", text: String(error.prefix(2000))),
+                KafkaHeader(key: "dlq_consumer", text: name),
+                KafkaHeader(key: "dlq_source_topic", text: message.topic),
+                KafkaHeader(key: "dlq_source_partition", text: String(message.partition)),
+                KafkaHeader(key: "dlq_source_offset", text: String(message.offset)),
+                KafkaHeader(key: "dlq_failed_at", text: EventCoding.timestamp(Date())),
+            ]
+        var backoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(5))
         while !Task.isCancelled {
             do {
                 try await producer.send(topic: message.topic + ".dlq", key: message.key, value: message.value, headers: headers)
@@ -285,8 +286,7 @@ public final class IdempotentConsumer: Service, Sendable {
                 return
             } catch {
                 logger.warning("could not publish to the dead-letter topic; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
+                try? await Task.sleep(for: backoff.next())
             }
         }
     }
@@ -306,53 +306,104 @@ extension Duration {
 }
 
 /// The messages handed to one lane and not taken yet. The dispatcher appends (bounded by the
-/// lane's `InFlightLimit`); the lane takes everything waiting at once.
+/// lane's `InFlightLimit`); the lane takes everything waiting at once. The rules live in
+/// `LaneState`; this holds the waiting continuation.
 final class Lane: Sendable {
-    private struct State {
-        var messages: [KafkaMessage] = []
-        var waiter: CheckedContinuation<Void, Never>?
-        var finished = false
-    }
-    private let state = Mutex(State())
+    private let state = Mutex<(lane: LaneState<KafkaMessage>, waiter: CheckedContinuation<[KafkaMessage]?, Never>?)>((LaneState(), nil))
 
     func append(_ message: KafkaMessage) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.messages.append(message)
-            defer { state.waiter = nil }
-            return state.waiter
+        let handOver = state.withLock { state -> (CheckedContinuation<[KafkaMessage]?, Never>, [KafkaMessage])? in
+            guard let batch = state.lane.append(message), let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return (waiter, batch)
         }
-        waiter?.resume()
+        if let (waiter, batch) = handOver { waiter.resume(returning: batch) }
     }
 
     /// No more messages: `takeAll` returns what is left, then nil.
     func finish() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.finished = true
+        let waiter = state.withLock { state -> CheckedContinuation<[KafkaMessage]?, Never>? in
+            guard state.lane.finish() else { return nil }
             defer { state.waiter = nil }
             return state.waiter
         }
-        waiter?.resume()
+        waiter?.resume(returning: nil)
     }
 
     /// Everything waiting, in order; waits while there is nothing. Nil once finished and empty.
     func takeAll() async -> [KafkaMessage]? {
-        while true {
+        // Under load something is waiting: no continuation to set up for that.
+        switch state.withLock({ $0.lane.take(orWait: false) }) {
+        case .messages(let batch): return batch
+        case .finished: return nil
+        case .wait: break
+        }
+        return await withCheckedContinuation { continuation in
             let taken = state.withLock { state -> [KafkaMessage]?? in
-                if !state.messages.isEmpty {
-                    defer { state.messages.removeAll(keepingCapacity: true) }
-                    return .some(state.messages)
-                }
-                return state.finished ? .some(nil) : nil
-            }
-            if let taken { return taken }
-            await withCheckedContinuation { continuation in
-                let ready = state.withLock { state -> Bool in
-                    if !state.messages.isEmpty || state.finished { return true }
+                switch state.lane.take(orWait: true) {
+                case .messages(let batch): return .some(batch)
+                case .finished: return .some(nil)
+                case .wait:
                     state.waiter = continuation
-                    return false
+                    return nil
                 }
-                if ready { continuation.resume() }
             }
+            if let taken { continuation.resume(returning: taken) }
         }
     }
 }
+
+/// Which lane a message goes to: by partition, so one partition's messages never overtake
+/// each other, and the same partition number of every topic shares a lane.
+func laneIndex(partition: Int32, lanes: Int) -> Int {
+    Int(partition) % lanes
+}
+
+/// A lane's messages apart from any waiting: appended in order, taken all at once, and
+/// handed straight to a taker that waits.
+struct LaneState<Message> {
+    private(set) var messages: [Message] = []
+    private(set) var finished = false
+    private(set) var hasWaiter = false
+
+    enum Taken {
+        /// Everything that was waiting, in order.
+        case messages([Message])
+        /// Finished and empty: the lane ends.
+        case finished
+        /// Nothing yet (with `orWait`, the taker is now the waiter).
+        case wait
+    }
+
+    mutating func take(orWait: Bool) -> Taken {
+        if !messages.isEmpty {
+            defer { messages.removeAll(keepingCapacity: true) }
+            return .messages(messages)
+        }
+        if finished { return .finished }
+        if orWait {
+            precondition(!hasWaiter, "one task takes from a lane")
+            hasWaiter = true
+        }
+        return .wait
+    }
+
+    /// Appends; returns the batch to resume the waiting taker with, if one waits.
+    mutating func append(_ message: Message) -> [Message]? {
+        messages.append(message)
+        guard hasWaiter else { return nil }
+        hasWaiter = false
+        defer { messages.removeAll(keepingCapacity: true) }
+        return messages
+    }
+
+    /// Ends the lane; true if a taker waits (resume it with nothing: the lane is empty).
+    mutating func finish() -> Bool {
+        finished = true
+        defer { hasWaiter = false }
+        return hasWaiter
+    }
+}
+
+extension LaneState: Sendable where Message: Sendable {}
+extension LaneState.Taken: Sendable where Message: Sendable {}

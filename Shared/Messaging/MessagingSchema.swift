@@ -4,7 +4,9 @@ import PostgresClient
 /// and the processed-event record of idempotent consumers. Each service lists this migration
 /// first (version 1) and numbers its own from 2.
 public enum MessagingSchema {
-    public static let migration = Migration(1, "messaging_tables", """
+    public static let migration = Migration(
+        1, "messaging_tables",
+        """
         CREATE TABLE outbox (
             id bigserial PRIMARY KEY,
             event_id uuid NOT NULL UNIQUE,
@@ -45,7 +47,9 @@ public enum MessagingSchema {
     /// now ask for the wake-up after their commit (`Outbox.wakeUpChannel`), which keeps
     /// PostgreSQL from serialising their commits. Each service adds it with its next version.
     public static func wakeUpsAfterCommit(version: Int) -> Migration {
-        Migration(version, "outbox_wake_ups_after_commit", """
+        Migration(
+            version, "outbox_wake_ups_after_commit",
+            """
             DROP TRIGGER IF EXISTS outbox_notify ON outbox;
             DROP FUNCTION IF EXISTS outbox_notify();
             """)

@@ -28,7 +28,9 @@ public struct Outbox: Sendable {
 
     /// Appends a typed event; returns its envelope.
     @discardableResult
-    public func append<Payload: EventPayload>(_ payload: Payload, on session: borrowing PostgresSession, id: UUID = UUID.random(), time: Date = Date()) throws -> CloudEvent {
+    public func append<Payload: EventPayload>(_ payload: Payload, on session: borrowing PostgresSession, id: UUID = UUID.random(), time: Date = Date()) throws
+        -> CloudEvent
+    {
         let event = try CloudEvent(payload, source: source, id: id, time: time)
         try append(event, topic: topics.name(Payload.topic), key: payload.subject, on: session)
         return event
@@ -43,7 +45,8 @@ public struct Outbox: Sendable {
     public func append(_ event: CloudEvent, topic: String, key: String, on session: borrowing PostgresSession) throws {
         let headerJSON = String(decoding: EventCoding.encoder.encodeObject(event.headers), as: UTF8.self)
         let payload = event.data.map { String(decoding: $0, as: UTF8.self) }
-        try session.execute("""
+        try session.execute(
+            """
             INSERT INTO outbox (event_id, event_type, topic, record_key, headers, payload)
             VALUES (\(event.id)::uuid, \(event.type), \(topic), \(key), \(headerJSON)::jsonb, \(payload))
             """)
@@ -53,7 +56,9 @@ public struct Outbox: Sendable {
     // The same from async code holding a connection.
 
     @discardableResult
-    public func append<Payload: EventPayload>(_ payload: Payload, on connection: PostgresConnection, id: UUID = UUID.random(), time: Date = Date()) async throws -> CloudEvent {
+    public func append<Payload: EventPayload>(_ payload: Payload, on connection: PostgresConnection, id: UUID = UUID.random(), time: Date = Date()) async throws
+        -> CloudEvent
+    {
         try await connection.withSession { try self.append(payload, on: $0, id: id, time: time) }
     }
 

@@ -42,7 +42,9 @@ public struct SchemaMigrator: Sendable {
     public func pending(_ pool: PostgresConnectionPool) async throws -> [Int] {
         let schema = schema
         let applied: Set<Int> = try await pool.withConnection { connection in
-            let exists = try await connection.query("SELECT to_regclass(\(schema + "._migrations")) IS NOT NULL AS present").first?.decode("present", as: Bool.self) ?? false
+            let exists =
+                try await connection.query("SELECT to_regclass(\(schema + "._migrations")) IS NOT NULL AS present").first?.decode("present", as: Bool.self)
+                ?? false
             guard exists else { return [] }
             return Set(try await connection.query("SELECT version FROM \(identifier: schema)._migrations").map { try $0.decode("version", as: Int.self) })
         }
@@ -61,7 +63,8 @@ public struct SchemaMigrator: Sendable {
             if try await connection.query("SELECT 1 FROM pg_namespace WHERE nspname = \(schema)").isEmpty {
                 try await connection.query("CREATE SCHEMA \(identifier: schema)")
             }
-            try await connection.query("""
+            try await connection.query(
+                """
                 CREATE TABLE IF NOT EXISTS \(identifier: schema)._migrations (
                     version integer PRIMARY KEY,
                     name text NOT NULL,
@@ -77,7 +80,8 @@ public struct SchemaMigrator: Sendable {
                 guard index < migrations.count, migrations[index].version == version, migrations[index].checksum == checksum else {
                     throw PostgresError(
                         kind: .migrationHistoryMismatch,
-                        message: "schema \(schema) has migration \(version) (\(try row.decode("name", as: String.self))) applied, which differs from this build's migrations; refusing to migrate",
+                        message:
+                            "schema \(schema) has migration \(version) (\(try row.decode("name", as: String.self))) applied, which differs from this build's migrations; refusing to migrate",
                         context: "checking migration history")
                 }
                 index += 1
@@ -91,7 +95,8 @@ public struct SchemaMigrator: Sendable {
                     error.context = "applying migration \(migration.version) \(migration.name) to \(schema)"
                     throw error
                 }
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO \(identifier: schema)._migrations (version, name, checksum)
                     VALUES (\(migration.version), \(migration.name), \(migration.checksum))
                     """)

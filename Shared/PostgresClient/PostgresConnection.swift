@@ -17,6 +17,8 @@ import Synchronization
 /// each used to cost; calls from anywhere else still hop to `queue`.
 public final class PostgresConnection: @unchecked Sendable {
     let id: Int
+    /// The schema of the configuration the connection was opened with (its `search_path`).
+    public let schema: String?
     private let queue: DispatchQueue
     /// Tells `queue` apart from every other connection's, in any pool of the process.
     private let token: Int
@@ -25,6 +27,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Channels to notify once the current transaction has committed, each with the window
     /// within which one wake-up from this process serves for all (touched only on `queue`).
     private var pendingWakeUps: [String: Duration] = [:]
+    /// Where those go once committed: shared by the connections of one pool.
+    private let wakeUps: CommitWakeUps
     /// `PGcancel` is documented as safe to use from another thread; it lets a cancelled task
     /// interrupt a running statement.
     private let cancelHandle: OpaquePointer?
@@ -41,8 +45,10 @@ public final class PostgresConnection: @unchecked Sendable {
     private static let queueKey = DispatchSpecificKey<Int>()
     private static let tokens = Atomic<Int>(0)
 
-    private init(id: Int, queue: DispatchQueue, token: Int, handle: OpaquePointer, logger: Logger) {
+    private init(id: Int, schema: String?, queue: DispatchQueue, token: Int, handle: OpaquePointer, wakeUps: CommitWakeUps, logger: Logger) {
         self.id = id
+        self.schema = schema
+        self.wakeUps = wakeUps
         self.queue = queue
         self.token = token
         self.executor = ConnectionExecutor(queue: queue)
@@ -58,7 +64,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Opens a connection on its own queue. Blocking `PQconnectdbParams` runs there.
-    static func connect(_ configuration: PostgresConfiguration, id: Int, logger: Logger) async throws -> PostgresConnection {
+    static func connect(_ configuration: PostgresConfiguration, id: Int, wakeUps: CommitWakeUps, logger: Logger) async throws -> PostgresConnection {
         let queue = DispatchQueue(label: "passerelle.postgres.connection.\(id)")
         let token = tokens.add(1, ordering: .relaxed).newValue
         queue.setSpecific(key: queueKey, value: token)
@@ -78,7 +84,9 @@ public final class PostgresConnection: @unchecked Sendable {
                     continuation.resume(throwing: PostgresError(kind: .connectionUnavailable, message: message, context: "connecting"))
                     return
                 }
-                continuation.resume(returning: PostgresConnection(id: id, queue: queue, token: token, handle: conn, logger: logger))
+                continuation.resume(
+                    returning: PostgresConnection(
+                        id: id, schema: configuration.schema, queue: queue, token: token, handle: conn, wakeUps: wakeUps, logger: logger))
             }
         }
     }
@@ -223,9 +231,12 @@ public final class PostgresConnection: @unchecked Sendable {
             }
             if let sync = PQgetResult(handle) { PQclear(sync) }
         }
-        let failure = sent ? nil : PostgresError(
-            kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle),
-            context: begin ?? statements.first?.description ?? "pipelined statements")
+        let failure =
+            sent
+            ? nil
+            : PostgresError(
+                kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle),
+                context: begin ?? statements.first?.description ?? "pipelined statements")
         PQexitPipelineMode(handle)
         if let failure {
             results.forEach { PQclear($0) }
@@ -277,7 +288,8 @@ public final class PostgresConnection: @unchecked Sendable {
         return try await onQueue(cancellable: true) { handle in
             try self.sendWaiting(handle: handle)
             guard let start = PQexec(handle, sql) else {
-                throw PostgresError(kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle), context: context)
+                throw PostgresError(
+                    kind: PQstatus(handle) == CONNECTION_BAD ? .connectionUnavailable : .other, message: Self.redactedMessage(handle), context: context)
             }
             guard PQresultStatus(start) == PGRES_COPY_IN else {
                 _ = try Self.consume(start, connection: handle, context: context)
@@ -316,39 +328,28 @@ public final class PostgresConnection: @unchecked Sendable {
     /// (e.g. an outbox relay) learn that there is work. For channels whose work any listener
     /// can do (a queue in a table: outbox rows, due deliveries).
     ///
-    /// If this process has a `PostgresListener` on the channel, it is woken directly and
-    /// nothing goes to the server: that listener does the work, as any other would. Otherwise
-    /// a NOTIFY is sent after the commit, in a transaction of its own, rather than inside the
-    /// transaction: PostgreSQL serialises every committing transaction that has notified,
-    /// through its WAL flush, which caps all writers of the database at one commit per flush.
-    /// (Every NOTIFY also wakes every listening session of the database, whatever its channel.)
+    /// If something in this process waits on the channel (the pool's `InProcessWakeUps`, e.g. an
+    /// outbox relay's wake-up loop), it is woken directly and nothing goes to the server: it does
+    /// the work, as a listener elsewhere would. Otherwise a NOTIFY is sent after the commit, in a
+    /// transaction of its own, rather than inside the transaction: PostgreSQL serialises every
+    /// committing transaction that has notified, through its WAL flush, which caps all writers of
+    /// the database at one commit per flush. (Every NOTIFY also wakes every listening session of
+    /// the database, whatever its channel.)
     ///
-    /// With a `window`, no NOTIFY is sent if this process sent one on the channel less than
-    /// `window` ago: for listeners that, once woken, wait longer than `window` before reading
-    /// (as the outbox relay does), that earlier wake-up already covers this commit.
+    /// With a `window`, no NOTIFY is sent if a connection of the same pool sent one on the channel
+    /// less than `window` ago: for listeners that, once woken, wait longer than `window` before
+    /// reading (as the outbox relay does), that earlier wake-up already covers this commit.
     public func notifyAfterCommit(_ channel: String, window: Duration = .zero) async throws {
         precondition(PostgresConfiguration.isPlainIdentifier(channel), "not a plain identifier: \(channel)")
         try await onQueue(cancellable: false) { _ in self.addWakeUp(channel, window: window) }
     }
 
-    /// When this process last sent a wake-up on each channel, from any connection.
-    private static let lastWakeUps = Mutex<[String: ContinuousClock.Instant]>([:])
-
-    /// Delivers the wake-ups asked for since the last commit: in process where a listener is
-    /// here, by NOTIFY otherwise. Losing one costs only latency (listeners also poll), so the
+    /// Delivers the wake-ups asked for since the last commit: in process where something here
+    /// waits on the channel, by NOTIFY otherwise. Losing one costs only latency (listeners also poll), so the
     /// NOTIFY's commit does not wait for the WAL flush.
     fileprivate func sendWakeUps(handle: OpaquePointer) throws {
         guard !pendingWakeUps.isEmpty else { return }
-        let remote = pendingWakeUps.filter { channel, _ in !PostgresListener.wakeInProcess(channel) }
-        let now = ContinuousClock.now
-        // Recorded before sending: the wake-up reaches listeners when it commits, later still.
-        let channels = Self.lastWakeUps.withLock { last in
-            remote.filter { channel, window in
-                if let sent = last[channel], now - sent < window { return false }
-                last[channel] = now
-                return true
-            }.keys.sorted()
-        }
+        let channels = wakeUps.channelsToNotify(pendingWakeUps)
         pendingWakeUps.removeAll()
         guard !channels.isEmpty else { return }
         let notifications = channels.map { "NOTIFY \"\($0)\"" }.joined(separator: "; ")
@@ -548,6 +549,9 @@ public struct PostgresSession: ~Copyable {
     func rollback() throws {
         try connection.rollback(handle: handle)
     }
+
+    /// The schema of the connection (see `PostgresConnection.schema`).
+    public var schema: String? { connection.schema }
 
     /// See `PostgresConnection.notifyAfterCommit`.
     public func notifyAfterCommit(_ channel: String, window: Duration = .zero) {

@@ -1,3 +1,4 @@
+import Backoff
 import Logging
 import Metrics
 import ServiceLifecycle
@@ -12,17 +13,22 @@ import ServiceLifecycle
 public actor PostgresConnectionPool: Service {
     public nonisolated let configuration: PostgresConfiguration
     private let logger: Logger
-    private var idle: [PostgresConnection] = []
-    private var openCount = 0
+    private var state: ConnectionPoolState<PostgresConnection>
     private var nextID = 0
-    private var waiters: [CheckedContinuation<PostgresConnection?, any Error>] = []
-    private var isClosed = false
+    /// The continuations of the leases `state` has queued, by waiter number: resumed with a
+    /// connection handed over, nil (a slot was freed: try again) or an error.
+    private var waiting: [Int: CheckedContinuation<PostgresConnection?, any Error>] = [:]
+    private var nextWaiter = 0
     private let leaseWait: Timer
+    /// Shared with every connection of the pool: where their commits' wake-ups go.
+    private nonisolated let wakeUps = CommitWakeUps()
 
     public init(configuration: PostgresConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.leaseWait = Timer(label: "passerelle_postgres_lease_wait_seconds", dimensions: [("schema", configuration.schema ?? "public")], preferredDisplayUnit: .seconds)
+        self.state = ConnectionPoolState(capacity: configuration.poolSize)
+        self.leaseWait = Timer(
+            label: "passerelle_postgres_lease_wait_seconds", dimensions: [("schema", configuration.schema ?? "public")], preferredDisplayUnit: .seconds)
     }
 
     public func run() async throws {
@@ -112,14 +118,14 @@ public actor PostgresConnectionPool: Service {
     }
 
     private nonisolated func retryingTransientFailures<T: Sendable>(maxAttempts: Int, _ attempt: @Sendable () async throws -> T) async throws -> T {
-        var number = 1
+        // Randomised in full, so transactions that collided do not collide again in step.
+        var backoff = ExponentialBackoff(initial: .milliseconds(10), maximum: .seconds(1), jitter: .full)
         while true {
             do {
                 return try await attempt()
-            } catch let error as PostgresError where error.isTransientTransactionFailure && number < maxAttempts {
-                logger.debug("retrying transaction", metadata: ["attempt": "\(number)", "error": "\(error)"])
-                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << number))))
-                number += 1
+            } catch let error as PostgresError where error.isTransientTransactionFailure && backoff.failures + 1 < maxAttempts {
+                logger.debug("retrying transaction", metadata: ["attempt": "\(backoff.failures + 1)", "error": "\(error)"])
+                try await Task.sleep(for: backoff.next())
             }
         }
     }
@@ -131,6 +137,12 @@ public actor PostgresConnectionPool: Service {
         }
     }
 
+    /// Where this pool's commits deliver their wake-ups inside the process (see
+    /// `PostgresConnection.notifyAfterCommit`), made by `make` the first time: one per pool.
+    public nonisolated func inProcessWakeUps<Receiver: InProcessWakeUps>(_ make: () -> Receiver) -> Receiver {
+        wakeUps.receiver(make)
+    }
+
     // MARK: - Leasing
 
     /// A connection, and whether it sat idle (then the caller checks it before use).
@@ -138,64 +150,70 @@ public actor PostgresConnectionPool: Service {
         let start = ContinuousClock.now
         defer { leaseWait.recordNanoseconds((ContinuousClock.now - start).nanoseconds) }
         while true {
-            guard !isClosed else {
+            nextWaiter += 1
+            let waiter = nextWaiter
+            switch state.lease(waiter: waiter) {
+            case .refuse:
                 throw PostgresError(kind: .connectionUnavailable, message: "the connection pool is shut down")
-            }
-            if let connection = idle.popLast() { return (connection, true) }
-            if openCount < configuration.poolSize {
-                openCount += 1
+            case .reuse(let connection):
+                return (connection, true)
+            case .open:
                 nextID += 1
                 do {
-                    return (try await PostgresConnection.connect(configuration, id: nextID, logger: logger), false)
+                    return (try await PostgresConnection.connect(configuration, id: nextID, wakeUps: wakeUps, logger: logger), false)
                 } catch {
-                    openCount -= 1
                     // Whoever waits would fail the same way; let them find out now.
-                    failWaiters(with: error)
+                    resume(state.openFailed(), with: .failure(error))
                     throw error
                 }
-            }
-            // `nil` means: a slot was freed, try again.
-            if let handedOver = try await withCheckedThrowingContinuation({ waiters.append($0) }) {
-                return (handedOver, false)
+            case .wait:
+                // `nil` means: a slot was freed, try again.
+                let handedOver = try await withTaskCancellationHandler {
+                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PostgresConnection?, any Error>) in
+                        if Task.isCancelled, state.cancel(waiter: waiter) {
+                            continuation.resume(throwing: CancellationError())
+                        } else {
+                            waiting[waiter] = continuation
+                        }
+                    }
+                } onCancel: {
+                    Task { await self.cancel(waiter: waiter) }
+                }
+                if let handedOver { return (handedOver, false) }
             }
         }
+    }
+
+    private func cancel(waiter: Int) {
+        if state.cancel(waiter: waiter) { resume([waiter], with: .failure(CancellationError())) }
+    }
+
+    private func resume(_ waiters: [Int], with result: Result<PostgresConnection?, any Error>) {
+        for waiter in waiters { waiting.removeValue(forKey: waiter)?.resume(with: result) }
     }
 
     private func release(_ connection: PostgresConnection, _ settlement: Settlement) async {
         let (inTransaction, wakeUpError) = settlement
         if let wakeUpError { logger.warning("wake-ups not sent; listeners will poll", metadata: ["error": "\(wakeUpError)"]) }
-        if isClosed || inTransaction {
-            await discard(connection)
-            return
-        }
-        if !waiters.isEmpty {
-            waiters.removeFirst().resume(returning: connection)
-        } else {
-            idle.append(connection)
+        switch state.release(connection, reusable: !inTransaction) {
+        case .handOver(let connection, let waiter): resume([waiter], with: .success(connection))
+        case .keep: break
+        case .close(let connection, let waiter):
+            await connection.close()
+            if let waiter { resume([waiter], with: .success(nil)) }
         }
     }
 
     private func discard(_ connection: PostgresConnection) async {
-        openCount -= 1
+        let waiter = state.discarded()
         await connection.close()
-        if !waiters.isEmpty { waiters.removeFirst().resume(returning: nil) }
-    }
-
-    private func failWaiters(with error: any Error) {
-        let pending = waiters
-        waiters.removeAll()
-        pending.forEach { $0.resume(throwing: error) }
+        if let waiter { resume([waiter], with: .success(nil)) }
     }
 
     public func close() async {
-        isClosed = true
-        failWaiters(with: PostgresError(kind: .connectionUnavailable, message: "the connection pool is shut down"))
-        let connections = idle
-        idle.removeAll()
-        for connection in connections {
-            openCount -= 1
-            await connection.close()
-        }
+        let (waiters, idle) = state.close()
+        resume(waiters, with: .failure(PostgresError(kind: .connectionUnavailable, message: "the connection pool is shut down")))
+        for connection in idle { await connection.close() }
     }
 }
 

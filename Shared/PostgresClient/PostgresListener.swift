@@ -1,3 +1,4 @@
+import Backoff
 import CLibPQ
 import Foundation
 import Logging
@@ -10,71 +11,47 @@ import Synchronization
 /// connection is down, and are coalesced here (`wakeUps` keeps the newest one). Whoever uses
 /// them still polls. After a reconnect one wake-up is emitted, since anything may have been missed.
 ///
-/// A started listener also takes the wake-ups that transactions of this process ask for on its
-/// channel (`PostgresConnection.notifyAfterCommit`) directly, without a NOTIFY through the server.
+/// It hears only what the server delivers: wake-ups that commits of this process hand over
+/// directly (`PostgresConnection.notifyAfterCommit` with an `InProcessWakeUps` on the pool)
+/// never reach it. Messaging's `WakeUpLoop` waits on both.
 public final class PostgresListener: Sendable {
     public let wakeUps: AsyncStream<Void>
     private let continuation: AsyncStream<Void>.Continuation
     private let stopped = Atomic<Bool>(false)
     private let configuration: PostgresConfiguration
     private let channel: String
-    private let wokenInProcess: Bool
     private let logger: Logger
     /// Receives the server's notices on the listening connection (e.g. its goodbye on restart).
     private let noticeSink: NoticeSink
 
-    /// - Parameter wokenInProcess: whether commits of this process wake it directly. Off, only
-    ///   what the server delivers wakes it, as it would a listener in another process.
-    public init(configuration: PostgresConfiguration, channel: String, wokenInProcess: Bool = true, logger: Logger) {
+    public init(configuration: PostgresConfiguration, channel: String, logger: Logger) {
         precondition(PostgresConfiguration.isPlainIdentifier(channel), "channel must be a plain identifier")
         (wakeUps, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.configuration = configuration
         self.channel = channel
-        self.wokenInProcess = wokenInProcess
         self.logger = logger
         self.noticeSink = NoticeSink(logger: logger)
     }
 
     /// Starts the listening thread. Call `stop()` to end it.
     public func start() {
-        if wokenInProcess {
-            Self.inProcess.withLock { $0[channel, default: [:]][ObjectIdentifier(self)] = continuation }
-        }
         let thread = Thread { [self] in loop() }
         thread.name = "pg-listen-\(channel)"
         thread.start()
     }
 
     public func stop() {
-        if wokenInProcess {
-            Self.inProcess.withLock { listeners in
-                listeners[channel]?[ObjectIdentifier(self)] = nil
-                if listeners[channel]?.isEmpty == true { listeners[channel] = nil }
-            }
-        }
         stopped.store(true, ordering: .relaxed)
     }
 
-    /// The started listeners of this process that take its own wake-ups, by channel.
-    private static let inProcess = Mutex<[String: [ObjectIdentifier: AsyncStream<Void>.Continuation]]>([:])
-
-    /// Wakes this process's listeners on `channel`; false if it has none (then only a NOTIFY
-    /// reaches a listener).
-    static func wakeInProcess(_ channel: String) -> Bool {
-        let listeners = inProcess.withLock { $0[channel].map { Array($0.values) } ?? [] }
-        for listener in listeners { listener.yield() }
-        return !listeners.isEmpty
-    }
-
     private func loop() {
-        var backoff = 0.1
+        var backoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(5))
         while !stopped.load(ordering: .relaxed) {
             guard let connection = connect() else {
-                Thread.sleep(forTimeInterval: backoff)
-                backoff = min(backoff * 2, 5)
+                Thread.sleep(forTimeInterval: backoff.next().inSeconds)
                 continue
             }
-            backoff = 0.1
+            backoff.reset()
             continuation.yield()  // we may have missed notifications while disconnected
             listen(on: connection)
             PQfinish(connection)

@@ -103,7 +103,12 @@ extension Data: PostgresDecodable {
             case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = char - UInt8(ascii: "A") + 10
             default: return nil
             }
-            if let h = high { bytes.append(h << 4 | nibble); high = nil } else { high = nibble }
+            if let h = high {
+                bytes.append(h << 4 | nibble)
+                high = nil
+            } else {
+                high = nibble
+            }
         }
         self = Data(bytes)
     }
@@ -118,7 +123,10 @@ extension Array: PostgresDecodable where Element: PostgresDecodable {
         var wasQuoted = false
         var escaping = false
         let body = postgresText.dropFirst().dropLast()
-        if body.isEmpty { self = []; return }
+        if body.isEmpty {
+            self = []
+            return
+        }
         func flush() -> Bool {
             if !wasQuoted && current == "NULL" { return false }
             guard let element = Element(postgresText: current) else { return false }
@@ -128,10 +136,16 @@ extension Array: PostgresDecodable where Element: PostgresDecodable {
             return true
         }
         for char in body {
-            if escaping { current.append(char); escaping = false; continue }
+            if escaping {
+                current.append(char)
+                escaping = false
+                continue
+            }
             switch char {
             case "\\" where quoted: escaping = true
-            case "\"": quoted.toggle(); wasQuoted = true
+            case "\"":
+                quoted.toggle()
+                wasQuoted = true
             case "," where !quoted: guard flush() else { return nil }
             default: current.append(char)
             }
@@ -140,4 +154,3 @@ extension Array: PostgresDecodable where Element: PostgresDecodable {
         self = result
     }
 }
-

@@ -174,7 +174,8 @@ public struct TokenVerifier: Sendable {
         }
         let roles = Set(claims.roles.compactMap(Role.init(rawValue:)))
         guard !roles.isEmpty else {
-            throw ProblemDetails(status: .forbidden, title: "No role", detail: "the token carries none of the roles \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ProblemDetails(
+                status: .forbidden, title: "No role", detail: "the token carries none of the roles \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let identity = Identity(subject: claims.sub.value, roles: roles, site: claims.site)
         verified.remember(token, as: identity, until: claims.exp.value)

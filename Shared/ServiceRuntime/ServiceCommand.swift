@@ -80,7 +80,9 @@ public struct ServiceCommand<S: PasserelleService>: AsyncParsableCommand {
     }
 
     public struct CreateTopics: AsyncParsableCommand {
-        public static var configuration: CommandConfiguration { CommandConfiguration(commandName: "create-topics", abstract: "Create every Passerelle topic that does not exist yet.") }
+        public static var configuration: CommandConfiguration {
+            CommandConfiguration(commandName: "create-topics", abstract: "Create every Passerelle topic that does not exist yet.")
+        }
         public init() {}
 
         public func run() async throws {

@@ -1,7 +1,8 @@
 import ArgumentParser
-import HTTPTypes
+import Backoff
 import Contracts
 import Foundation
+import HTTPTypes
 import Hummingbird
 import KafkaClient
 import Logging
@@ -144,10 +145,11 @@ public struct ServiceHost: Sendable {
         // Shutdown runs in reverse: HTTP stops first, then consumers, the service's own background
         // work, relay, producer (flush), pool.
         let services: [any Service] = [pool, producer, migration, relay] + parts.background + consumers + [application]
-        let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         return ServiceHost(components: components, application: application, group: group)
     }
 
@@ -186,7 +188,7 @@ struct SchemaMigrationService: Service {
     let logger: Logger
 
     func run() async throws {
-        var backoff = Duration.milliseconds(200)
+        var backoff = ExponentialBackoff(initial: .milliseconds(200), maximum: .seconds(5))
         // A group that stops because another service failed cancels rather than shuts down:
         // either ends the retries (a cancelled sleep returns at once and would spin).
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -207,8 +209,7 @@ struct SchemaMigrationService: Service {
             } catch {
                 logger.warning("schema not ready; retrying", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
+            try? await Task.sleep(for: backoff.next())
         }
         try? await gracefulShutdown()
     }

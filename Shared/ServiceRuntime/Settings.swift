@@ -198,7 +198,8 @@ public struct ServiceSettings: Sendable {
         }
         let level = e.string("PASSERELLE_LOG_LEVEL", default: "info")
         guard let logLevel = Logger.Level(rawValue: level) else {
-            throw ConfigurationError(variable: "PASSERELLE_LOG_LEVEL", problem: "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
+            throw ConfigurationError(
+                variable: "PASSERELLE_LOG_LEVEL", problem: "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
         }
         return ServiceSettings(
             serviceName: service,

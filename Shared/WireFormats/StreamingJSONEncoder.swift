@@ -205,9 +205,13 @@ final class JSONStreamWriter: Encoder {
     func write<F: BinaryFloatingPoint & CustomStringConvertible>(float: F, key: (any CodingKey)?) throws {
         guard float.isFinite else {
             let name = float.isNaN ? "\(F.self).nan" : float < 0 ? "-\(F.self).infinity" : "\(F.self).infinity"
-            throw EncodingError.invalidValue(float, .init(
-                codingPath: codingPath + (key.map { [$0] } ?? []),
-                debugDescription: "Unable to encode \(name) directly in JSON. Use JSONEncoder.NonConformingFloatEncodingStrategy.convertToString to specify how the value should be encoded."))
+            throw EncodingError.invalidValue(
+                float,
+                .init(
+                    codingPath: codingPath + (key.map { [$0] } ?? []),
+                    debugDescription:
+                        "Unable to encode \(name) directly in JSON. Use JSONEncoder.NonConformingFloatEncodingStrategy.convertToString to specify how the value should be encoded."
+                ))
         }
         var text = float.description
         if text.hasSuffix(".0") { text.removeLast(2) }
@@ -218,9 +222,15 @@ final class JSONStreamWriter: Encoder {
 
     /// Opens the container a value's `encode(to:)` asks for, on the frame that value opened.
     private func open(_ kind: Kind) -> Int? {
-        guard let top = frames.last, !top.nested else { needsTree = true; return nil }
+        guard let top = frames.last, !top.nested else {
+            needsTree = true
+            return nil
+        }
         if top.kind == kind && kind == .keyed { return top.serial }  // asked again: the same object
-        guard top.kind == .pending else { needsTree = true; return nil }
+        guard top.kind == .pending else {
+            needsTree = true
+            return nil
+        }
         frames[frames.count - 1].kind = kind
         startContainer(kind, at: frames.count - 1)
         return top.serial
@@ -242,13 +252,22 @@ final class JSONStreamWriter: Encoder {
     /// and counts one more member in it; false if that cannot be done in one pass.
     private func beginMember(of serial: Int) -> Bool {
         guard !needsTree else { return false }
-        guard let index = frames.lastIndex(where: { $0.serial == serial }) else { needsTree = true; return false }
+        guard let index = frames.lastIndex(where: { $0.serial == serial }) else {
+            needsTree = true
+            return false
+        }
         while frames.count - 1 > index {
-            guard frames[frames.count - 1].nested else { needsTree = true; return false }
+            guard frames[frames.count - 1].nested else {
+                needsTree = true
+                return false
+            }
             closeTop()
         }
         if frames[index].kind == .single {
-            guard frames[index].count == 0 else { needsTree = true; return false }
+            guard frames[index].count == 0 else {
+                needsTree = true
+                return false
+            }
         } else if frames[index].count > 0 {
             bytes.append(UInt8(ascii: ","))
         }

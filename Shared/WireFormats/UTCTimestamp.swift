@@ -60,11 +60,19 @@ public enum UTCTimestamp {
                 out[position] = byte
                 position += 1
             }
-            put(year, width: 4); put(UInt8(ascii: "-")); put(month, width: 2); put(UInt8(ascii: "-")); put(day, width: 2)
+            put(year, width: 4)
+            put(UInt8(ascii: "-"))
+            put(month, width: 2)
+            put(UInt8(ascii: "-"))
+            put(day, width: 2)
             put(dateTimeSeparator)
-            put(secondOfDay / 3_600, width: 2); put(UInt8(ascii: ":")); put(secondOfDay / 60 % 60, width: 2); put(UInt8(ascii: ":"))
+            put(secondOfDay / 3_600, width: 2)
+            put(UInt8(ascii: ":"))
+            put(secondOfDay / 60 % 60, width: 2)
+            put(UInt8(ascii: ":"))
             put(secondOfDay % 60, width: 2)
-            put(UInt8(ascii: ".")); put(fraction, width: fractionDigits)
+            put(UInt8(ascii: "."))
+            put(fraction, width: fractionDigits)
             zone.withUTF8Buffer { for byte in $0 { put(byte) } }
             return position
         }
@@ -91,8 +99,8 @@ public enum UTCTimestamp {
             return value
         }
         guard count >= 10, utf8[4] == UInt8(ascii: "-"), utf8[7] == UInt8(ascii: "-"),
-              let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
-              (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day)
+            let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+            (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day)
         else { return nil }
         var secondOfDay = 0
         var fraction = 0.0
@@ -100,15 +108,16 @@ public enum UTCTimestamp {
         var index = 10
         if count > 10 {
             guard utf8[10] == UInt8(ascii: "T") || utf8[10] == UInt8(ascii: " "), count >= 19,
-                  utf8[13] == UInt8(ascii: ":"), utf8[16] == UInt8(ascii: ":"),
-                  let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
-                  hour < 24, minute < 60, second < 60
+                utf8[13] == UInt8(ascii: ":"), utf8[16] == UInt8(ascii: ":"),
+                let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
+                hour < 24, minute < 60, second < 60
             else { return nil }
             secondOfDay = hour * 3_600 + minute * 60 + second
             index = 19
             if index < count, utf8[index] == UInt8(ascii: ".") {
                 index += 1
-                var digits = 0, value = 0
+                var digits = 0
+                var value = 0
                 while index < count, utf8[index] &- UInt8(ascii: "0") <= 9 {
                     // Beyond nanoseconds a Date cannot tell the difference; further digits are read and ignored.
                     if digits < 9 {

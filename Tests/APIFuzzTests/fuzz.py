@@ -67,12 +67,13 @@ def environment(service, port, run_id):
 
 
 def wait_ready(port, process, timeout=90):
+    """Until /health/ready answers 200: migrated, connected, consumers in their groups."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=2) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as response:
                 if response.status == 200:
                     return True
         except OSError:
@@ -96,6 +97,9 @@ def fuzz(service, args, run_id, report_dir):
     env = environment(service, port, run_id)
     log_path = report_dir / f"{service}.log"
     with open(log_path, "w") as log:
+        # As a deployment does (the compose file's create-topics job): the topics exist before any
+        # service publishes to them.
+        subprocess.run([binary, "create-topics"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
         process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         if not wait_ready(port, process):

@@ -220,8 +220,10 @@ struct EnvelopeRoundTripTests {
     @Test("event bodies are the bytes JSONEncoder writes with the same rules", arguments: Samples.all)
     func bodiesMatchFoundation(sample: Sample) throws {
         func both<Payload: EventPayload>(_ payload: Payload) throws -> (String, String) {
-            (String(decoding: try EventCoding.encode(payload), as: UTF8.self),
-             String(decoding: try EventCoding.encoder.foundationEncoder.encode(payload), as: UTF8.self))
+            (
+                String(decoding: try EventCoding.encode(payload), as: UTF8.self),
+                String(decoding: try EventCoding.encoder.foundationEncoder.encode(payload), as: UTF8.self)
+            )
         }
         let (ours, foundation) = try both(sample.payload)
         #expect(ours == foundation)

@@ -77,9 +77,11 @@ class Repo:
         return services[name]
 
     def services(self):
-        """The Passerelle services, from Package.swift's executable products."""
+        """The Passerelle services: Package.swift's passerelle-<name> executables that are built
+        from Services/<Name>/Main (benchmark tools are executables too, but no service)."""
         if "services" not in self._cache:
-            names = re.findall(r'\.executable\(\s*name:\s*"passerelle-([a-z]+)"', self.text("Package.swift"))
+            names = [name for name in re.findall(r'\.executable\(\s*name:\s*"passerelle-([a-z]+)"', self.text("Package.swift"))
+                     if os.path.isdir(self.path("Services", name.capitalize(), "Main"))]
             if not names:
                 raise Failure("Package.swift declares no passerelle-<service> executable")
             self._cache["services"] = names

@@ -13,12 +13,16 @@ struct ReferralStatusTests {
 
     /// The closed loop written out by hand, in the order `allowedActions` gives.
     static let transitions: [ReferralStatus: [Step]] = [
-        .received: [Step(action: .accept, to: .accepted), Step(action: .hold, to: .onHold), Step(action: .reject, to: .rejected), Step(action: .cancel, to: .cancelled)],
+        .received: [
+            Step(action: .accept, to: .accepted), Step(action: .hold, to: .onHold), Step(action: .reject, to: .rejected), Step(action: .cancel, to: .cancelled),
+        ],
         .accepted: [
             Step(action: .start, to: .inProgress), Step(action: .hold, to: .onHold), Step(action: .reject, to: .rejected),
             Step(action: .cancel, to: .cancelled), Step(action: .fail, to: .failed),
         ],
-        .inProgress: [Step(action: .complete, to: .completed), Step(action: .hold, to: .onHold), Step(action: .cancel, to: .cancelled), Step(action: .fail, to: .failed)],
+        .inProgress: [
+            Step(action: .complete, to: .completed), Step(action: .hold, to: .onHold), Step(action: .cancel, to: .cancelled), Step(action: .fail, to: .failed),
+        ],
         .onHold: [Step(action: .resume, to: .accepted), Step(action: .cancel, to: .cancelled), Step(action: .fail, to: .failed)],
         .completed: [],
         .rejected: [],
@@ -26,8 +30,9 @@ struct ReferralStatusTests {
         .failed: [],
     ]
 
-    @Test("every status × action: a legal action gives the expected status, an illegal one says what is allowed",
-          arguments: ReferralStatus.allCases, ReferralAction.allCases)
+    @Test(
+        "every status × action: a legal action gives the expected status, an illegal one says what is allowed",
+        arguments: ReferralStatus.allCases, ReferralAction.allCases)
     func transition(from status: ReferralStatus, action: ReferralAction) throws {
         if let step = Self.transitions[status]?.first(where: { $0.action == action }) {
             #expect(try status.applying(action) == step.to)
@@ -260,8 +265,12 @@ struct CalendarArithmeticTests {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         var generator = SystemRandomNumberGenerator()
-        let instants = (0..<2_000).map { _ in Date(timeIntervalSince1970: Double.random(in: -4_000_000_000...4_000_000_000, using: &generator)) }
-            + [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: -0.5), Date(timeIntervalSince1970: 951_782_399.9), Date(timeIntervalSince1970: 951_782_400)]
+        let instants =
+            (0..<2_000).map { _ in Date(timeIntervalSince1970: Double.random(in: -4_000_000_000...4_000_000_000, using: &generator)) }
+            + [
+                Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: -0.5), Date(timeIntervalSince1970: 951_782_399.9),
+                Date(timeIntervalSince1970: 951_782_400),
+            ]
         for instant in instants {
             let expected = calendar.dateComponents([.year, .month, .day], from: instant)
             let date = CalendarDate(instant)
@@ -304,8 +313,12 @@ struct PostalCodeTests {
 
 @Suite("Contact details")
 struct ContactDetailsTests {
-    @Test("phone numbers that are accepted", arguments: ["+1 613 555 0142", "(613) 555.0142", "613-555-0142", "6135550142", "+33 1 42 68 53 00", "5550142",
-                                                         "+1+613 555 0142", "٦١٣٥٥٥٠١٤٢"])
+    @Test(
+        "phone numbers that are accepted",
+        arguments: [
+            "+1 613 555 0142", "(613) 555.0142", "613-555-0142", "6135550142", "+33 1 42 68 53 00", "5550142",
+            "+1+613 555 0142", "٦١٣٥٥٥٠١٤٢",
+        ])
     func goodPhone(phone: String) throws {
         #expect(ContactDetails.isPhone(phone))
         #expect(try ContactDetails(phone: phone).phone == phone)
@@ -323,8 +336,9 @@ struct ContactDetailsTests {
         #expect(try ContactDetails(email: email).email == email)
     }
 
-    @Test("e-mail addresses that are rejected",
-          arguments: ["elodie", "elodie@", "@example.ca", "elodie@example", "elodie@.example.ca", "elodie@example.ca.", "elo die@example.ca", "a@b@example.ca"])
+    @Test(
+        "e-mail addresses that are rejected",
+        arguments: ["elodie", "elodie@", "@example.ca", "elodie@example", "elodie@.example.ca", "elodie@example.ca.", "elo die@example.ca", "a@b@example.ca"])
     func badEmail(email: String) {
         #expect(!ContactDetails.isEmail(email))
         #expect(throws: DomainError.self) { try ContactDetails(email: email) }
@@ -342,8 +356,9 @@ struct ContactDetailsTests {
 
 @Suite("Calendar dates and ages")
 struct CalendarDateTests {
-    @Test("only real dates in YYYY-MM-DD parse",
-          arguments: ["2023-02-29", "2024-13-01", "2024-00-10", "2024-04-31", "2024-2-29", "24-02-29", "2024/02/29", "1850-01-01", "yesterday", ""])
+    @Test(
+        "only real dates in YYYY-MM-DD parse",
+        arguments: ["2023-02-29", "2024-13-01", "2024-00-10", "2024-04-31", "2024-2-29", "24-02-29", "2024/02/29", "1850-01-01", "yesterday", ""])
     func rejects(text: String) {
         #expect(throws: DomainError.self) { try CalendarDate(text) }
     }

@@ -7,8 +7,8 @@ import IntakeService
 import MatchingService
 import NotificationService
 import ServiceRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// The role half of the access matrix, derived from each service's contract: every operation ×
 /// every role (and no token). A role the operation's `x-passerelle-roles` does not name is 403; one

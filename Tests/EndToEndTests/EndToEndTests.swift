@@ -8,11 +8,11 @@ import MatchingService
 import NotificationService
 import PostgresClient
 import ServiceRuntime
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Settings for one service of a test deployment: its own schema, topic prefix and group, so
@@ -113,15 +113,19 @@ struct EndToEndTests {
             let coordinatorToken = try await deployment.token(.coordinator, subject: "coord")
             let matchingBase = "http://127.0.0.1:\(matching.components.settings.httpPort)"
             let workerID = UUID()
-            let savedWorker = try await http("PUT", "\(matchingBase)/v1/link-workers/\(workerID)", token: coordinatorToken,
+            let savedWorker = try await http(
+                "PUT", "\(matchingBase)/v1/link-workers/\(workerID)", token: coordinatorToken,
                 body: Data(#"{"name": "Amélie", "site": "ottawa-west-chc", "languages": ["fr"], "caseloadCapacity": 20}"#.utf8))
             #expect(savedWorker.status == 200)
-            let savedResource = try await http("POST", "\(matchingBase)/v1/resources", token: coordinatorToken, body: Data(#"""
-                {"organisation": "Centre Dalhousie", "name": "Club de marche", "kind": "health-champion-group", "categories": ["loneliness"],
-                 "description": "", "languages": ["fr"], "interpretationAvailable": false, "delivery": ["in-person"],
-                 "coordinates": {"latitude": 45.40, "longitude": -75.72}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": [],
-                 "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": ["walking"], "active": true}
-                """#.utf8))
+            let savedResource = try await http(
+                "POST", "\(matchingBase)/v1/resources", token: coordinatorToken,
+                body: Data(
+                    #"""
+                    {"organisation": "Centre Dalhousie", "name": "Club de marche", "kind": "health-champion-group", "categories": ["loneliness"],
+                     "description": "", "languages": ["fr"], "interpretationAvailable": false, "delivery": ["in-person"],
+                     "coordinates": {"latitude": 45.40, "longitude": -75.72}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": [],
+                     "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": ["walking"], "active": true}
+                    """#.utf8))
             #expect(savedResource.status == 201)
 
             let token = try await deployment.token(.referrer)
@@ -136,7 +140,8 @@ struct EndToEndTests {
                 let schema = "\(service)_\(deployment.id)"
                 let arrived = try await eventually {
                     try await pool.withConnection {
-                        try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).\(identifier: table) WHERE referral_id = \(id)::uuid").first!.decode("n", as: Int.self)
+                        try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).\(identifier: table) WHERE referral_id = \(id)::uuid").first!
+                            .decode("n", as: Int.self)
                     } == 1
                 }
                 #expect(arrived, "\(service) recorded the referral")
@@ -153,7 +158,9 @@ struct EndToEndTests {
             try await Task.sleep(for: .seconds(1))
             for service in ["matching", "notification", "evaluation"] {
                 let processed = try await pool.withConnection {
-                    try await $0.query("SELECT count(*) AS n FROM \(identifier: "\(service)_\(deployment.id)").processed_events WHERE event_type = 'passerelle.referral.received.v1'").first!.decode("n", as: Int.self)
+                    try await $0.query(
+                        "SELECT count(*) AS n FROM \(identifier: "\(service)_\(deployment.id)").processed_events WHERE event_type = 'passerelle.referral.received.v1'"
+                    ).first!.decode("n", as: Int.self)
                 }
                 #expect(processed == 1, "\(service) processed the received event exactly once")
             }
@@ -195,45 +202,57 @@ struct EndToEndTests {
         // The Gravity IG's own Patient and active food-insecurity ServiceRequest (no performer).
         let fixtures = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/IntakeTests/Fixtures/gravity")
         let patient = try String(contentsOf: fixtures.appendingPathComponent("Patient-pat-53234.json"), encoding: .utf8)
-        let request = try String(contentsOf: fixtures.appendingPathComponent("ServiceRequest-SDOHCC-ServiceRequestActiveFoodPantryApplicationAssistExample.json"), encoding: .utf8)
-        let bundle = #"{"resourceType": "Bundle", "type": "transaction", "entry": [{"fullUrl": "Patient/pat-53234", "resource": \#(patient)}, {"resource": \#(request)}]}"#
+        let request = try String(
+            contentsOf: fixtures.appendingPathComponent("ServiceRequest-SDOHCC-ServiceRequestActiveFoodPantryApplicationAssistExample.json"), encoding: .utf8)
+        let bundle =
+            #"{"resourceType": "Bundle", "type": "transaction", "entry": [{"fullUrl": "Patient/pat-53234", "resource": \#(patient)}, {"resource": \#(request)}]}"#
 
         try await running([intake, matching]) {
             for host in [intake, matching] {
-                let ready = try await eventually { (try? await http("GET", "http://127.0.0.1:\(host.components.settings.httpPort)/health/ready").status) == 200 }
+                let ready = try await eventually {
+                    (try? await http("GET", "http://127.0.0.1:\(host.components.settings.httpPort)/health/ready").status) == 200
+                }
                 #expect(ready, "\(host.components.settings.serviceName) becomes ready")
             }
             let coordinator = try await deployment.token(.coordinator, subject: "coord")
             let matchingBase = "http://127.0.0.1:\(matching.components.settings.httpPort)"
             let intakeBase = "http://127.0.0.1:\(intake.components.settings.httpPort)"
-            let saved = try await http("POST", "\(matchingBase)/v1/resources", token: coordinator, body: Data(#"""
-                {"organisation": "Banque alimentaire d'Ottawa", "name": "Comptoir alimentaire", "kind": "external-partner", "categories": ["food-security"],
-                 "description": "", "languages": ["fr", "en"], "interpretationAvailable": false, "delivery": ["in-person"],
-                 "coordinates": {"latitude": 45.40, "longitude": -75.72}, "weekdays": [3], "eligibility": {"areas": []}, "accessibility": [],
-                 "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": [], "active": true}
-                """#.utf8))
+            let saved = try await http(
+                "POST", "\(matchingBase)/v1/resources", token: coordinator,
+                body: Data(
+                    #"""
+                    {"organisation": "Banque alimentaire d'Ottawa", "name": "Comptoir alimentaire", "kind": "external-partner", "categories": ["food-security"],
+                     "description": "", "languages": ["fr", "en"], "interpretationAvailable": false, "delivery": ["in-person"],
+                     "coordinates": {"latitude": 45.40, "longitude": -75.72}, "weekdays": [3], "eligibility": {"areas": []}, "accessibility": [],
+                     "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": [], "active": true}
+                    """#.utf8))
             #expect(saved.status == 201)
             let resourceID = try #require(try JSONSerialization.jsonObject(with: saved.body) as? [String: Any])["id"] as! String
 
             let ehr = try await deployment.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
             let created = try await http("POST", "\(intakeBase)/fhir/r4", token: ehr, body: Data(bundle.utf8))
             #expect(created.status == 201, "\(String(decoding: created.body, as: UTF8.self))")
-            let search = try await http("GET", "\(intakeBase)/fhir/r4/Task?focus=ServiceRequest/SDOHCC-ServiceRequestActiveFoodPantryApplicationAssistExample", token: ehr)
+            let search = try await http(
+                "GET", "\(intakeBase)/fhir/r4/Task?focus=ServiceRequest/SDOHCC-ServiceRequestActiveFoodPantryApplicationAssistExample", token: ehr)
             let entry = try #require(((try JSONSerialization.jsonObject(with: search.body) as? [String: Any])?["entry"] as? [[String: Any]])?.first)
             let taskID = try #require((entry["resource"] as? [String: Any])?["id"] as? String)
 
             // Matching has the referral (through the referrals topic); a link worker connects the client.
             let known = try await eventually {
                 try await pool.withConnection {
-                    try await $0.query("SELECT count(*) AS n FROM \(identifier: "matching_\(deployment.id)").referral_intake WHERE referral_id = \(taskID)::uuid").first!.decode("n", as: Int.self)
+                    try await $0.query(
+                        "SELECT count(*) AS n FROM \(identifier: "matching_\(deployment.id)").referral_intake WHERE referral_id = \(taskID)::uuid"
+                    ).first!.decode("n", as: Int.self)
                 } == 1
             }
             #expect(known)
-            let proposed = try await http("POST", "\(matchingBase)/v1/referrals/\(taskID)/connections", token: coordinator, body: Data(#"{"resourceId": "\#(resourceID)"}"#.utf8))
+            let proposed = try await http(
+                "POST", "\(matchingBase)/v1/referrals/\(taskID)/connections", token: coordinator, body: Data(#"{"resourceId": "\#(resourceID)"}"#.utf8))
             #expect(proposed.status == 201, "\(String(decoding: proposed.body, as: UTF8.self))")
             let connectionID = try #require(try JSONSerialization.jsonObject(with: proposed.body) as? [String: Any])["id"] as! String
             for status in ["accepted", "enrolled"] {
-                let moved = try await http("PATCH", "\(matchingBase)/v1/connections/\(connectionID)", token: coordinator, body: Data(#"{"status": "\#(status)"}"#.utf8))
+                let moved = try await http(
+                    "PATCH", "\(matchingBase)/v1/connections/\(connectionID)", token: coordinator, body: Data(#"{"status": "\#(status)"}"#.utf8))
                 #expect(moved.status == 200)
             }
             // The connection events come back to intake over the matching topic: the Task shows it.

@@ -1,11 +1,12 @@
 import Contracts
 import Domain
-@testable import EvaluationService
 import Foundation
 import Messaging
 import PostgresClient
 import ServiceRuntime
 import TestSupport
+
+@testable import EvaluationService
 
 /// Scripted events and a host for the evaluation tests.
 enum Fixture {
@@ -29,7 +30,9 @@ enum Fixture {
             receivedAt: time)
     }
 
-    static func status(_ referral: UUID, _ version: Int, _ from: String, _ to: String, at time: Date, reason: String? = nil, outcome: String? = nil) -> ReferralStatusChangedV1 {
+    static func status(_ referral: UUID, _ version: Int, _ from: String, _ to: String, at time: Date, reason: String? = nil, outcome: String? = nil)
+        -> ReferralStatusChangedV1
+    {
         ReferralStatusChangedV1(
             referralID: referral, referralVersion: version, site: site, from: from, to: to, action: to, actorRole: "link-worker", actorID: "lw",
             reason: reason, outcome: outcome, changedAt: time)

@@ -3,8 +3,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import ServiceRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Evaluation: service use before and after a referral", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct ServiceUseTests {
@@ -17,12 +17,14 @@ struct ServiceUseTests {
         let elsewhere = try await test.token(.linkWorker, subject: "lw2", site: "another-site")
         try await test.host.application.test(.router) { client in
             func put(_ body: String, token: String? = nil, id: UUID? = nil) async throws -> TestResponse {
-                try await client.execute(uri: "/v1/referrals/\(id ?? referral)/service-use", method: .put,
+                try await client.execute(
+                    uri: "/v1/referrals/\(id ?? referral)/service-use", method: .put,
                     headers: [.authorization: "Bearer \(token ?? worker)", .contentType: "application/json"], body: ByteBuffer(string: body))
             }
             let invalid = try await put(#"{"before": {"primaryCareVisits": -1, "emergencyVisits": 400}, "after": {}}"#)
             #expect(invalid.status == .unprocessableContent)
-            let errors = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: invalid.body).utf8)) as? [String: Any])["errors"] as? [[String: String]]
+            let errors =
+                try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: invalid.body).utf8)) as? [String: Any])["errors"] as? [[String: String]]
             #expect(Set(errors?.compactMap { $0["pointer"] } ?? []) == ["/before/primaryCareVisits", "/before/emergencyVisits", "/after"])
             #expect(try await put("{}").status == .unprocessableContent)
             #expect(try await put(#"{"before": {"emergencyVisits": 1}}"#, token: elsewhere).status == .notFound)

@@ -1,6 +1,5 @@
 import Contracts
 import Domain
-@testable import EvaluationService
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -9,8 +8,10 @@ import KafkaClient
 import Logging
 import PostgresClient
 import ServiceRuntime
-import Testing
 import TestSupport
+import Testing
+
+@testable import EvaluationService
 
 @Suite("Analyst pseudonyms")
 struct PseudonymTests {
@@ -46,7 +47,8 @@ struct StreamAndRebuildTests {
                 topics.provisioning.map { KafkaTopicSpecification(name: $0.name, partitions: 3, configs: $0.configs) },
                 configuration: TestEnvironment.kafkaConfiguration, logger: TestEnvironment.logger)
             let host = try await ServiceHost.build(EvaluationService.self, settings: settings, logger: TestEnvironment.logger)
-            try await SchemaMigrator(schema: database.schema!, migrations: EvaluationService.migrations).migrate(host.components.pool, logger: TestEnvironment.logger)
+            try await SchemaMigrator(schema: database.schema!, migrations: EvaluationService.migrations).migrate(
+                host.components.pool, logger: TestEnvironment.logger)
             return Deployment(settings: settings, host: host, schema: database.schema!)
         }
 
@@ -119,18 +121,22 @@ struct StreamAndRebuildTests {
             Fixture.received(b, client: clients[b]!, evaluationUse: false, at: t0),
             Fixture.status(b, 2, "received", "accepted", at: at(3)),
             Fixture.received(c, client: clients[c]!, at: t0),
-            ClientConsentChangedV1(referralID: c, clientID: clients[c]!, clientVersion: 2,
+            ClientConsentChangedV1(
+                referralID: c, clientID: clients[c]!, clientVersion: 2,
                 consent: Consent(contact: true, shareWithPartners: false, evaluationUse: false), changedAt: at(1)),
             Fixture.status(c, 2, "received", "accepted", at: at(4)),
             Fixture.received(d, client: clients[d]!, at: t0),
             ClientErasedV1(referralID: d, clientID: clients[d]!, erasedAt: at(5)),
         ])
         try await deployment.processed(10)
-        let connection = UUID(), resource = UUID()
+        let connection = UUID()
+        let resource = UUID()
         try await deployment.publish([
-            ConnectionProposedV1(connectionID: connection, referralID: a, referralVersion: 3, resourceID: resource, resourceKind: "health-champion-group",
+            ConnectionProposedV1(
+                connectionID: connection, referralID: a, referralVersion: 3, resourceID: resource, resourceKind: "health-champion-group",
                 categories: ["loneliness"], proposedAt: at(21)),
-            ConnectionChangedV1(connectionID: connection, referralID: a, referralVersion: 3, resourceID: resource, from: "accepted", to: "enrolled",
+            ConnectionChangedV1(
+                connectionID: connection, referralID: a, referralVersion: 3, resourceID: resource, from: "accepted", to: "enrolled",
                 reason: nil, changedAt: at(48)),
             NeedUnmetV1(referralID: a, referralVersion: 3, site: Fixture.site, categories: ["housing"], reason: "none nearby", area: "K1Y", recordedAt: at(21)),
             NeedUnmetV1(referralID: b, referralVersion: 2, site: Fixture.site, categories: ["income"], reason: "none nearby", area: "K2P", recordedAt: at(21)),
@@ -157,15 +163,18 @@ struct StreamAndRebuildTests {
         // The analyst stream.
         let key = try PseudonymKey(Fixture.pseudonymKey)
         let messages = try await deployment.analystMessages()
-        let identifying = clients.flatMap { [$0.key, $0.value] }.flatMap { [$0.uuidString.lowercased(), $0.uuidString] }
+        let identifying =
+            clients.flatMap { [$0.key, $0.value] }.flatMap { [$0.uuidString.lowercased(), $0.uuidString] }
             + ["dr-\(Fixture.site)", "Marie", "walking club", "none nearby", "sms", "walking"]
         var pathways: [String: [PathwayUpdatedV1]] = [:]
         var outcomes: [OutcomeRecordedV1] = []
         for message in messages {
-            let text = String(decoding: message.value ?? [], as: UTF8.self) + (message.keyText ?? "")
+            let text =
+                String(decoding: message.value ?? [], as: UTF8.self) + (message.keyText ?? "")
                 + message.headers.compactMap(\.text).joined(separator: " ")
             for value in identifying { #expect(!text.contains(value), "\(value) found on the analyst topic") }
-            let event = try CloudEvent(headers: Dictionary(message.headers.compactMap { h in h.text.map { (h.key, $0) } }, uniquingKeysWith: { $1 }), data: message.value)
+            let event = try CloudEvent(
+                headers: Dictionary(message.headers.compactMap { h in h.text.map { (h.key, $0) } }, uniquingKeysWith: { $1 }), data: message.value)
             switch event.type {
             case PathwayUpdatedV1.eventType:
                 let update = try event.decode(PathwayUpdatedV1.self)

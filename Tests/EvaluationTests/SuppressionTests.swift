@@ -1,5 +1,6 @@
-@testable import EvaluationService
 import Testing
+
+@testable import EvaluationService
 
 @Suite("Small-cell suppression")
 struct SuppressionTests {
@@ -39,9 +40,11 @@ struct SuppressionTests {
     @Test("in a grid, complements are found along rows and columns until no line holds one hidden cell")
     func grid() {
         //              75+  45-64  all
-        let counts = [[ 3,   10,    13],   // loneliness
-                      [12,    8,    20],   // housing
-                      [15,   18,    33]]   // all
+        let counts = [
+            [3, 10, 13],  // loneliness
+            [12, 8, 20],  // housing
+            [15, 18, 33],
+        ]  // all
         let hidden = suppression.suppressed(counts)
         #expect(hidden[0][0])
         // The row needs a second hidden cell (10 before the total), the column too (12).

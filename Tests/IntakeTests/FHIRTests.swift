@@ -5,8 +5,8 @@ import HummingbirdTesting
 import IntakeService
 import PostgresClient
 import ServiceRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// Resources shaped after the Gravity Project SDOH Clinical Care IG examples.
 enum GravityExamples {
@@ -18,8 +18,13 @@ enum GravityExamples {
          "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "fr-CA"}]}, "preferred": true}]}
         """
 
-    static func serviceRequest(id: String = "sr-food-1", subject: String = "Patient/pat-53234", categories: [String] = ["food-insecurity"], status: String = "active") -> String {
-        let codings = categories.map { #"{"coding": [{"system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes", "code": "\#($0)"}]}"# }
+    static func serviceRequest(
+        id: String = "sr-food-1", subject: String = "Patient/pat-53234", categories: [String] = ["food-insecurity"], status: String = "active"
+    ) -> String {
+        let codings =
+            categories.map {
+                #"{"coding": [{"system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes", "code": "\#($0)"}]}"#
+            }
             + [#"{"coding": [{"system": "http://snomed.info/sct", "code": "410606002", "display": "Social service procedure"}]}"#]
         return """
             {"resourceType": "ServiceRequest", "id": "\(id)", "status": "\(status)", "intent": "order", "priority": "urgent",
@@ -31,7 +36,9 @@ enum GravityExamples {
             """
     }
 
-    static func bundle(type: String = "transaction", serviceRequest: String = serviceRequest(id: "sr-food-2", subject: "urn:uuid:5f8a7b8e-1111-4bbb-8ccc-000000000001")) -> String {
+    static func bundle(
+        type: String = "transaction", serviceRequest: String = serviceRequest(id: "sr-food-2", subject: "urn:uuid:5f8a7b8e-1111-4bbb-8ccc-000000000001")
+    ) -> String {
         """
         {"resourceType": "Bundle", "type": "\(type)", "entry": [
           {"fullUrl": "urn:uuid:5f8a7b8e-1111-4bbb-8ccc-000000000001",
@@ -53,7 +60,8 @@ enum GravityExamples {
 @Suite("Intake: FHIR R4 ServiceRequest, Patient, Bundle and Task", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct FHIRTests {
     func post(_ client: some TestClientProtocol, _ path: String, _ body: String, token: String) async throws -> TestResponse {
-        try await client.execute(uri: path, method: .post, headers: [.authorization: "Bearer \(token)", .contentType: "application/fhir+json"], body: ByteBuffer(string: body))
+        try await client.execute(
+            uri: path, method: .post, headers: [.authorization: "Bearer \(token)", .contentType: "application/fhir+json"], body: ByteBuffer(string: body))
     }
 
     func body(_ response: TestResponse) throws -> [String: Any] {
@@ -69,9 +77,11 @@ struct FHIRTests {
             let created = try await post(client, "/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(), token: token)
             #expect(created.status == .created)
             #expect(created.headers[.location] == "ServiceRequest/sr-food-1")
-            #expect(try await post(client, "/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(), token: token).status == .ok, "a retry is the same referral")
+            #expect(
+                try await post(client, "/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(), token: token).status == .ok, "a retry is the same referral")
 
-            let task = try body(try await client.execute(uri: "/fhir/r4/Task?focus=ServiceRequest/sr-food-1", method: .get, headers: [.authorization: "Bearer \(token)"]))
+            let task = try body(
+                try await client.execute(uri: "/fhir/r4/Task?focus=ServiceRequest/sr-food-1", method: .get, headers: [.authorization: "Bearer \(token)"]))
             #expect(task["total"] as? Int == 1)
             let resource = try #require(((task["entry"] as? [[String: Any]])?.first?["resource"]) as? [String: Any])
             #expect(resource["status"] as? String == "requested")
@@ -81,15 +91,17 @@ struct FHIRTests {
             for action in [#"{"action": "accept"}"#, #"{"action": "start"}"#, #"{"action": "complete", "outcome": "enrolled at the community food bank"}"#] {
                 #expect(try await post(client, "/v1/referrals/\(referralID)/transitions", action, token: coordinator).status == .ok)
             }
-            let done = try body(try await client.execute(uri: "/fhir/r4/Task?focus=ServiceRequest/sr-food-1", method: .get, headers: [.authorization: "Bearer \(token)"]))
+            let done = try body(
+                try await client.execute(uri: "/fhir/r4/Task?focus=ServiceRequest/sr-food-1", method: .get, headers: [.authorization: "Bearer \(token)"]))
             let finished = try #require(((done["entry"] as? [[String: Any]])?.first?["resource"]) as? [String: Any])
             #expect(finished["status"] as? String == "completed")
             let output = try #require((finished["output"] as? [[String: Any]])?.first)
             #expect((output["valueCodeableConcept"] as? [String: Any])?["text"] as? String == "enrolled at the community food bank")
         }
-        let referral = try #require(try await fixture.pool.withConnection { connection -> PostgresRow? in
-            try await connection.query("SELECT needs, priority, external_id, site FROM \(identifier: fixture.schema).referral").first
-        })
+        let referral = try #require(
+            try await fixture.pool.withConnection { connection -> PostgresRow? in
+                try await connection.query("SELECT needs, priority, external_id, site FROM \(identifier: fixture.schema).referral").first
+            })
         #expect(try referral.decode("needs", as: [String].self) == ["food-security"])
         #expect(try referral.decode("priority", as: String.self) == "urgent")
         #expect(try referral.decode("site", as: String.self) == "ottawa-west-chc")
@@ -111,9 +123,12 @@ struct FHIRTests {
             let result = try body(response)
             #expect(result["type"] as? String == "transaction-response")
         }
-        let row = try #require(try await fixture.pool.withConnection { connection -> PostgresRow? in
-            try await connection.query("SELECT r.needs, r.screening_answers::text AS answers, c.consent_share_with_partners AS share, c.consent_evaluation_use AS evaluation FROM \(identifier: fixture.schema).referral r JOIN \(identifier: fixture.schema).client c ON c.id = r.client_id").first
-        })
+        let row = try #require(
+            try await fixture.pool.withConnection { connection -> PostgresRow? in
+                try await connection.query(
+                    "SELECT r.needs, r.screening_answers::text AS answers, c.consent_share_with_partners AS share, c.consent_evaluation_use AS evaluation FROM \(identifier: fixture.schema).referral r JOIN \(identifier: fixture.schema).client c ON c.id = r.client_id"
+                ).first
+            })
         #expect(try row.decode("needs", as: [String].self) == ["food-security"])
         #expect(try row.decode("answers", as: String.self).contains("LA28397-0"))
         #expect(try row.decode("share", as: Bool.self))
@@ -133,7 +148,11 @@ struct FHIRTests {
                 ("/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(status: "draft"), "active"),
                 ("/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(subject: "Patient/unknown"), "unknown"),
                 ("/fhir/r4/ServiceRequest", #"{"resourceType": "ServiceRequest", "status": 5}"#, "ServiceRequest.status: must be a code"),
-                ("/fhir/r4/ServiceRequest", #"{"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/pat-53234"}, "note": [{"text": 5}]}"#, "not valid FHIR"),
+                (
+                    "/fhir/r4/ServiceRequest",
+                    #"{"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/pat-53234"}, "note": [{"text": 5}]}"#,
+                    "not valid FHIR"
+                ),
                 ("/fhir/r4/Bundle", GravityExamples.bundle(type: "document"), "transaction"),
                 ("/fhir/r4/Bundle", GravityExamples.bundle(serviceRequest: GravityExamples.serviceRequest(subject: "urn:uuid:missing")), "not a Patient"),
             ]

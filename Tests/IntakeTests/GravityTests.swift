@@ -3,13 +3,14 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@testable import IntakeService
 import Logging
 import Messaging
 import PostgresClient
 import ServiceRuntime
-import Testing
 import TestSupport
+import Testing
+
+@testable import IntakeService
 
 /// The Gravity SDOH Clinical Care IG's own example resources (Fixtures/gravity, see its README).
 enum GravityFixtures {
@@ -99,7 +100,8 @@ extension WebhookReceiver {
 @Suite("Intake: the Gravity closed loop over FHIR", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(3)))
 struct GravityTests {
     func post(_ client: some TestClientProtocol, _ path: String, _ body: String, token: String) async throws -> TestResponse {
-        try await client.execute(uri: path, method: .post, headers: [.authorization: "Bearer \(token)", .contentType: "application/fhir+json"], body: ByteBuffer(string: body))
+        try await client.execute(
+            uri: path, method: .post, headers: [.authorization: "Bearer \(token)", .contentType: "application/fhir+json"], body: ByteBuffer(string: body))
     }
 
     func get(_ client: some TestClientProtocol, _ path: String, token: String?) async throws -> TestResponse {
@@ -151,26 +153,53 @@ struct GravityTests {
             let completed = try await post(client, "/fhir/r4/ServiceRequest", try GravityFixtures.completedRequest, token: ehr)
             #expect(completed.status == .unprocessableContent)
             #expect(try issues(completed).contains { $0.expression == "ServiceRequest.status" && $0.diagnostics.contains("completed") })
-            let revoked = try await post(client, "/fhir/r4/ServiceRequest", try GravityFixtures.changedRequest { $0["id"] = "sr-revoked"; $0["status"] = "revoked" }, token: ehr)
+            let revoked = try await post(
+                client, "/fhir/r4/ServiceRequest",
+                try GravityFixtures.changedRequest {
+                    $0["id"] = "sr-revoked"
+                    $0["status"] = "revoked"
+                }, token: ehr)
             #expect(try issues(revoked).contains { $0.expression == "ServiceRequest.status" && $0.diagnostics.contains("revoked") })
-            let proposal = try await post(client, "/fhir/r4/ServiceRequest", try GravityFixtures.changedRequest { $0["id"] = "sr-proposal"; $0["intent"] = "proposal" }, token: ehr)
+            let proposal = try await post(
+                client, "/fhir/r4/ServiceRequest",
+                try GravityFixtures.changedRequest {
+                    $0["id"] = "sr-proposal"
+                    $0["intent"] = "proposal"
+                }, token: ehr)
             #expect(try issues(proposal).contains { $0.expression == "ServiceRequest.intent" })
             // The subject asked not to be contacted: the client is recorded without consent to contact.
             let prohibited = try GravityFixtures.changedRequest {
                 $0["id"] = "sr-no-contact"
-                $0["orderDetail"] = [["coding": [["system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes", "code": "contacting-subject-prohibited"]]]]
+                $0["orderDetail"] = [
+                    [
+                        "coding": [
+                            [
+                                "system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes",
+                                "code": "contacting-subject-prohibited",
+                            ]
+                        ]
+                    ]
+                ]
             }
             #expect(try await post(client, "/fhir/r4/ServiceRequest", prohibited, token: ehr).status == .created)
             // original-order, the IG's other intent, is an order.
-            let original = try await post(client, "/fhir/r4/ServiceRequest", try GravityFixtures.changedRequest { $0["id"] = "sr-original"; $0["intent"] = "original-order" }, token: ehr)
+            let original = try await post(
+                client, "/fhir/r4/ServiceRequest",
+                try GravityFixtures.changedRequest {
+                    $0["id"] = "sr-original"
+                    $0["intent"] = "original-order"
+                }, token: ehr)
             #expect(original.status == .created)
         }
-        let row = try #require(try await fixture.pool.withConnection { connection -> PostgresRow? in
-            try await connection.query("""
-                SELECT r.site, r.referrer_id, r.needs, c.family_name, c.postal_code FROM \(identifier: fixture.schema).referral r
-                JOIN \(identifier: fixture.schema).client c ON c.id = r.client_id WHERE r.external_id = \(GravityFixtures.serviceRequestID)
-                """).first
-        })
+        let row = try #require(
+            try await fixture.pool.withConnection { connection -> PostgresRow? in
+                try await connection.query(
+                    """
+                    SELECT r.site, r.referrer_id, r.needs, c.family_name, c.postal_code FROM \(identifier: fixture.schema).referral r
+                    JOIN \(identifier: fixture.schema).client c ON c.id = r.client_id WHERE r.external_id = \(GravityFixtures.serviceRequestID)
+                    """
+                ).first
+            })
         #expect(try row.decode("site", as: String.self) == "ottawa-west-chc")
         #expect(try row.decode("referrer_id", as: String.self) == "ehr-ottawa")
         #expect(try row.decode("needs", as: [String].self) == ["food-security"])
@@ -213,7 +242,11 @@ struct GravityTests {
                 $0["priority"] = "whenever"
                 $0["category"] = [
                     ["coding": [["system": "http://snomed.info/sct", "code": "410606002"]]],
-                    ["coding": [["system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes", "code": "food-insecurityy"]]],
+                    [
+                        "coding": [
+                            ["system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes", "code": "food-insecurityy"]
+                        ]
+                    ],
                 ]
                 $0["code"] = ["coding": [["system": "http://snomed.info/sct", "code": "467771000124108"]]]
                 $0["requester"] = ["reference": "Location/front-desk"]
@@ -237,17 +270,23 @@ struct GravityTests {
             #expect(found.allSatisfy { !$0.expression.isEmpty })
 
             // Passerelle's own limits, said the FHIR way: a huge note, a birth date it cannot use.
-            let huge = try GravityFixtures.changedRequest { $0["id"] = "sr-huge"; $0["note"] = [["text": String(repeating: "x", count: 50_000)]] }
+            let huge = try GravityFixtures.changedRequest {
+                $0["id"] = "sr-huge"
+                $0["note"] = [["text": String(repeating: "x", count: 50_000)]]
+            }
             let tooLong = try await post(client, "/fhir/r4/ServiceRequest", huge, token: ehr)
             #expect(tooLong.status == .unprocessableContent)
             #expect(try issues(tooLong).contains { $0.expression == "ServiceRequest.note" })
-            let vague = try await post(client, "/fhir/r4/Patient", #"{"resourceType": "Patient", "id": "vague", "name": [{"family": "X"}], "birthDate": "1987"}"#, token: ehr)
+            let vague = try await post(
+                client, "/fhir/r4/Patient", #"{"resourceType": "Patient", "id": "vague", "name": [{"family": "X"}], "birthDate": "1987"}"#, token: ehr)
             #expect(try issues(vague).contains { $0.expression == "Patient.birthDate" })
 
             // In a Bundle the expression names the entry; LOINC answers are checked too.
             let withAnswers = try GravityFixtures.transaction().replacingOccurrences(
                 of: #""type": "transaction", "entry": ["#,
-                with: #""type": "transaction", "entry": [{"resource": {"resourceType": "QuestionnaireResponse", "status": "completed", "item": [{"linkId": "/88122-7", "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "88122-8"}}]}]}},"#)
+                with:
+                    #""type": "transaction", "entry": [{"resource": {"resourceType": "QuestionnaireResponse", "status": "completed", "item": [{"linkId": "/88122-7", "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "88122-8"}}]}]}},"#
+            )
             let bundle = try await post(client, "/fhir/r4/Bundle", withAnswers, token: ehr)
             #expect(bundle.status == .unprocessableContent)
             #expect(try issues(bundle).contains { $0.expression == "Bundle.entry[0].resource.item[0].answer[0].valueCoding.code" && $0.code == "code-invalid" })
@@ -338,7 +377,7 @@ struct GravityTests {
         }
         /// Runs matching's events through intake's handlers, each in its own transaction.
         @Sendable func consume(_ payloads: [any EventPayload]) async throws {
-            let route = IntakeService.handlers().handler
+            let route = IntakeService.eventHandlers().handler
             for (offset, payload) in payloads.enumerated() {
                 let event = try CloudEvent(payload, source: "/passerelle/matching", time: Date())
                 let consumed = ConsumedEvent(event: event, topic: "matching", partition: 0, offset: Int64(offset), key: event.subject)
@@ -350,9 +389,10 @@ struct GravityTests {
         let coordinator = try await fixture.token(.coordinator, subject: "coord")
 
         @Sendable func subscription(endpoint: String, filter: String?) -> String {
-            let criteria = filter.map {
-                #", "_criteria": {"extension": [{"url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria", "valueString": "\#($0)"}]}"#
-            } ?? ""
+            let criteria =
+                filter.map {
+                    #", "_criteria": {"extension": [{"url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria", "valueString": "\#($0)"}]}"#
+                } ?? ""
             return """
                 {"resourceType": "Subscription", "status": "requested", "reason": "Follow our SDOH referrals",
                  "criteria": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task"\(criteria),
@@ -365,12 +405,16 @@ struct GravityTests {
 
         try await fixture.host.application.test(.router) { client in
             // The EHR subscribes to its site's Tasks; another site's EHR subscribes to everything it may see.
-            let made = try await post(client, "/fhir/r4/Subscription", subscription(endpoint: receiver.url("/ehr?fail=2"), filter: "Task?owner=Organization/ottawa-west-chc"), token: ehr)
+            let made = try await post(
+                client, "/fhir/r4/Subscription", subscription(endpoint: receiver.url("/ehr?fail=2"), filter: "Task?owner=Organization/ottawa-west-chc"),
+                token: ehr)
             #expect(made.status == .created, "\(String(buffer: made.body))")
             let subscriptionID = try #require(try body(made)["id"] as? String)
             #expect(try body(made)["status"] as? String == "requested")
             #expect(!String(buffer: made.body).contains(receiver.secret), "the secret is never shown")
-            #expect(try await post(client, "/fhir/r4/Subscription", subscription(endpoint: receiver.url("/other"), filter: nil), token: elsewhere).status == .created)
+            #expect(
+                try await post(client, "/fhir/r4/Subscription", subscription(endpoint: receiver.url("/other"), filter: nil), token: elsewhere).status
+                    == .created)
 
             // Handshakes first (the EHR's endpoint fails twice: retried), then the subscription is active.
             _ = try await deliver { received in received.filter { $0.type == "handshake" }.count == 2 }
@@ -386,13 +430,16 @@ struct GravityTests {
             // The referral moves through the loop; each step is one Task change. Matching's
             // connection events (through intake's own handlers) are changes too.
             func move(_ action: String) async throws {
-                let moved = try await client.execute(uri: "/v1/referrals/\(taskID)/transitions", method: .post,
+                let moved = try await client.execute(
+                    uri: "/v1/referrals/\(taskID)/transitions", method: .post,
                     headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: action))
                 #expect(moved.status == .ok)
             }
             try await move(#"{"action": "accept"}"#)
             try await move(#"{"action": "start"}"#)
-            let referral = try #require(UUID(uuidString: taskID)), connection = UUID(), resource = UUID()
+            let referral = try #require(UUID(uuidString: taskID))
+            let connection = UUID()
+            let resource = UUID()
             let proposedAt = Date()
             try await consume([
                 ConnectionProposedV1(
@@ -400,7 +447,8 @@ struct GravityTests {
                     categories: ["food-security"], resourceName: "Banque alimentaire d'Ottawa", proposedAt: proposedAt),
                 ConnectionChangedV1(
                     connectionID: connection, referralID: referral, referralVersion: 3, resourceID: resource, from: "accepted", to: "enrolled", reason: nil,
-                    resourceName: "Banque alimentaire d'Ottawa", resourceKind: "external-partner", categories: ["food-security"], changedAt: proposedAt.addingTimeInterval(60)),
+                    resourceName: "Banque alimentaire d'Ottawa", resourceKind: "external-partner", categories: ["food-security"],
+                    changedAt: proposedAt.addingTimeInterval(60)),
                 // Redelivered out of order: older than what is known, it changes nothing.
                 ConnectionChangedV1(
                     connectionID: connection, referralID: referral, referralVersion: 3, resourceID: resource, from: "proposed", to: "accepted", reason: nil,
@@ -437,7 +485,9 @@ struct GravityTests {
             // The same shape as the IG's own completed referral Task.
             let published = try GravityFixtures.object("Task-SDOHCC-TaskReferralManagementOrderFulfillmentCompletedExample")
             for element in ["status", "intent"] { #expect(done[element] as? String == published[element] as? String, "\(element)") }
-            func coding(_ concept: Any?) -> String? { ((concept as? [String: Any])?["coding"] as? [[String: Any]])?.first.map { "\($0["system"] ?? "")|\($0["code"] ?? "")" } }
+            func coding(_ concept: Any?) -> String? {
+                ((concept as? [String: Any])?["coding"] as? [[String: Any]])?.first.map { "\($0["system"] ?? "")|\($0["code"] ?? "")" }
+            }
             #expect(coding(done["code"]) == coding(published["code"]))
             #expect(coding(output["type"]) == coding((published["output"] as? [[String: Any]])?.first?["type"]))
             #expect((done["focus"] as? [String: Any])?["reference"] as? String == (published["focus"] as? [String: Any])?["reference"] as? String)
@@ -469,7 +519,9 @@ struct GravityTests {
         let delivery = SubscriptionDelivery(pool: fixture.pool, gate: ReadinessGate(), settings: settings, logger: TestEnvironment.logger)
         let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
         try await fixture.host.application.test(.router) { client in
-            let made = try await post(client, "/fhir/r4/Subscription", """
+            let made = try await post(
+                client, "/fhir/r4/Subscription",
+                """
                 {"resourceType": "Subscription", "status": "requested", "reason": "r", "criteria": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task",
                  "channel": {"type": "rest-hook", "endpoint": "\(receiver.url("/gone"))",
                    "extension": [{"url": "https://passerelle.example/fhir/StructureDefinition/webhook-secret", "valueString": "\(receiver.secret)"}]}}
@@ -488,6 +540,41 @@ struct GravityTests {
         }
         #expect(try await fixture.count("fhir_subscription_notification", where: "given_up_at IS NOT NULL AND attempts = 1") == 1, "a 410 is not retried")
         #expect(try await fixture.count("fhir_subscription_notification", where: "sent_at IS NULL AND given_up_at IS NULL") == 0)
+        await fixture.tearDown()
+    }
+
+    @Test("a queued notification wakes the running delivery loop: it goes out at once, not at the next poll")
+    func deliveryWokenByQueuedNotification() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let fixture = try await IntakeFixture.make(environment: ["PASSERELLE_FHIR_ALLOW_PRIVATE_ENDPOINTS": "true"])
+        let settings = try FHIRSettings.fromEnvironment(fixture.host.components.settings.environment)
+        let gate = ReadinessGate()
+        gate.open()
+        // Polling alone would take a minute: only the wake-up can deliver within the test.
+        let delivery = SubscriptionDelivery(pool: fixture.pool, gate: gate, settings: settings, logger: TestEnvironment.logger, pollInterval: .seconds(60))
+        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        try await fixture.host.application.test(.router) { client in
+            let made = try await post(
+                client, "/fhir/r4/Subscription",
+                """
+                {"resourceType": "Subscription", "status": "requested", "reason": "r", "criteria": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task",
+                 "channel": {"type": "rest-hook", "endpoint": "\(receiver.url("/ehr"))",
+                   "extension": [{"url": "https://passerelle.example/fhir/StructureDefinition/webhook-secret", "valueString": "\(receiver.secret)"}]}}
+                """, token: ehr)
+            #expect(made.status == .created)
+            // The loop's first round, at start, sends the handshake queued with the subscription.
+            let running = Task { try await delivery.run() }
+            #expect(try await eventually(timeout: .seconds(10)) { try await receiver.records().contains { $0.type == "handshake" } })
+            try await Task.sleep(for: .milliseconds(300))  // the loop is waiting again
+
+            let start = ContinuousClock.now
+            #expect(try await post(client, "/fhir/r4/Bundle", try GravityFixtures.transaction(), token: ehr).status == .created)
+            #expect(try await eventually(timeout: .seconds(10)) { try await receiver.records().contains { $0.type == "event-notification" } })
+            #expect(ContinuousClock.now - start < .seconds(10))
+            running.cancel()
+            try await running.value
+        }
         await fixture.tearDown()
     }
 
@@ -517,8 +604,13 @@ struct GravityTests {
     func subscriptionRefusals() async throws {
         let fixture = try await IntakeFixture.make()
         let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
-        @Sendable func subscription(endpoint: String = "https://203.0.113.10/hook", secret: String? = "a-long-enough-secret-of-32-chars!", criteria: String = "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task", filter: String = "Task?status=completed", header: String = "X-Ehr: 1") -> String {
-            let secretExtension = secret.map { #", "extension": [{"url": "https://passerelle.example/fhir/StructureDefinition/webhook-secret", "valueString": "\#($0)"}]"# } ?? ""
+        @Sendable func subscription(
+            endpoint: String = "https://203.0.113.10/hook", secret: String? = "a-long-enough-secret-of-32-chars!",
+            criteria: String = "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task", filter: String = "Task?status=completed",
+            header: String = "X-Ehr: 1"
+        ) -> String {
+            let secretExtension =
+                secret.map { #", "extension": [{"url": "https://passerelle.example/fhir/StructureDefinition/webhook-secret", "valueString": "\#($0)"}]"# } ?? ""
             return """
                 {"resourceType": "Subscription", "status": "requested", "reason": "r", "criteria": "\(criteria)",
                  "_criteria": {"extension": [{"url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria", "valueString": "\(filter)"}]},
@@ -549,7 +641,9 @@ struct GravityTests {
             }
             let analyst = try await fixture.token(.analyst)
             #expect(try await post(client, "/fhir/r4/Subscription", subscription(), token: analyst).status == .forbidden)
-            #expect(try await client.execute(uri: "/fhir/r4/Subscription/\(UUID())", method: .delete, headers: [.authorization: "Bearer \(ehr)"]).status == .notFound)
+            #expect(
+                try await client.execute(uri: "/fhir/r4/Subscription/\(UUID())", method: .delete, headers: [.authorization: "Bearer \(ehr)"]).status
+                    == .notFound)
         }
         #expect(try await fixture.count("fhir_subscription") == 0)
         await fixture.tearDown()

@@ -9,8 +9,8 @@ import Logging
 import Messaging
 import PostgresClient
 import ServiceRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// Intake on a schema and topic prefix of its own; the relay is not running, so the outbox
 /// shows exactly which events each request wrote.
@@ -47,15 +47,19 @@ struct IntakeFixture {
     }
 }
 
-func referralBody(given: String = "Élodie", family: String = "Gagnon", postal: String = "K1Y 4E9", site: String = "ottawa-west-chc", priority: String = "routine", externalId: String? = nil, referrer: String = "dr-tremblay") -> ByteBuffer {
+func referralBody(
+    given: String = "Élodie", family: String = "Gagnon", postal: String = "K1Y 4E9", site: String = "ottawa-west-chc", priority: String = "routine",
+    externalId: String? = nil, referrer: String = "dr-tremblay"
+) -> ByteBuffer {
     let external = externalId.map { "\"externalId\": \"\($0)\"," } ?? ""
-    return ByteBuffer(string: """
-        {\(external) "client": {"givenName": "\(given)", "familyName": "\(family)", "birthDate": "1948-05-12", "contact": {"phone": "+1 613 555 0142"},
-                    "preferredLanguage": "fr", "postalCode": "\(postal)", "preferredChannel": "sms"},
-         "referrer": {"id": "\(referrer)", "role": "physician"}, "site": "\(site)", "needs": ["loneliness", "physical-activity"],
-         "interests": ["Walking"], "supportLevel": "light", "priority": "\(priority)",
-         "consent": {"contact": true, "shareWithPartners": false, "evaluationUse": true}}
-        """)
+    return ByteBuffer(
+        string: """
+            {\(external) "client": {"givenName": "\(given)", "familyName": "\(family)", "birthDate": "1948-05-12", "contact": {"phone": "+1 613 555 0142"},
+                        "preferredLanguage": "fr", "postalCode": "\(postal)", "preferredChannel": "sms"},
+             "referrer": {"id": "\(referrer)", "role": "physician"}, "site": "\(site)", "needs": ["loneliness", "physical-activity"],
+             "interests": ["Walking"], "supportLevel": "light", "priority": "\(priority)",
+             "consent": {"contact": true, "shareWithPartners": false, "evaluationUse": true}}
+            """)
 }
 
 func json(_ response: TestResponse) throws -> [String: Any] {
@@ -111,9 +115,13 @@ struct IntakeTests {
             #expect(try await client.get("/v1/referrals/\(id)", token: nil).status == .unauthorized)
 
             // Who may send: referrers in their own name, coordinators, services.
-            for (role, subject, expected) in [(Role.analyst, "an", HTTPResponse.Status.forbidden), (.linkWorker, "lw-1", .forbidden),
-                                              (.referrer, "dr-someone-else", .forbidden), (.service, "ehr", .created)] {
-                let response = try await client.post("/v1/referrals", token: try await fixture.token(role, subject: subject, site: "ottawa-west-chc"), body: referralBody(given: "Other\(subject)"))
+            for (role, subject, expected) in [
+                (Role.analyst, "an", HTTPResponse.Status.forbidden), (.linkWorker, "lw-1", .forbidden),
+                (.referrer, "dr-someone-else", .forbidden), (.service, "ehr", .created),
+            ] {
+                let response = try await client.post(
+                    "/v1/referrals", token: try await fixture.token(role, subject: subject, site: "ottawa-west-chc"),
+                    body: referralBody(given: "Other\(subject)"))
                 #expect(response.status == expected, "\(role) sending")
             }
             let anonymous = try await client.execute(uri: "/v1/referrals", method: .post, headers: [.contentType: "application/json"], body: referralBody())
@@ -131,28 +139,34 @@ struct IntakeTests {
     func validation() async throws {
         let fixture = try await IntakeFixture.make()
         let token = try await fixture.token(.coordinator)
-        let bad = ByteBuffer(string: """
-            {"client": {"givenName": "", "familyName": "X", "birthDate": "2999-02-30", "contact": {"phone": "abc", "email": "nope"},
-                        "preferredLanguage": "french", "postalCode": "??", "preferredChannel": "pigeon"},
-             "referrer": {"id": "dr-x", "role": "wizard"}, "site": "Not A Site", "needs": ["loneliness", "flying"],
-             "supportLevel": "maximal", "priority": "asap", "consent": {"contact": true}}
-            """)
+        let bad = ByteBuffer(
+            string: """
+                {"client": {"givenName": "", "familyName": "X", "birthDate": "2999-02-30", "contact": {"phone": "abc", "email": "nope"},
+                            "preferredLanguage": "french", "postalCode": "??", "preferredChannel": "pigeon"},
+                 "referrer": {"id": "dr-x", "role": "wizard"}, "site": "Not A Site", "needs": ["loneliness", "flying"],
+                 "supportLevel": "maximal", "priority": "asap", "consent": {"contact": true}}
+                """)
         try await fixture.host.application.test(.router) { client in
             let response = try await client.post("/v1/referrals", token: token, body: bad)
             #expect(response.status == .unprocessableContent)
             #expect(response.headers[.contentType] == "application/problem+json")
             let errors = try #require(try json(response)["errors"] as? [[String: String]])
             let pointers = Set(errors.compactMap { $0["pointer"] })
-            for expected in ["/site", "/needs/1", "/supportLevel", "/priority", "/referrer/role", "/consent/shareWithPartners", "/consent/evaluationUse",
-                             "/client/givenName", "/client/birthDate", "/client/contact/phone", "/client/contact/email", "/client/preferredLanguage",
-                             "/client/postalCode", "/client/preferredChannel"] {
+            for expected in [
+                "/site", "/needs/1", "/supportLevel", "/priority", "/referrer/role", "/consent/shareWithPartners", "/consent/evaluationUse",
+                "/client/givenName", "/client/birthDate", "/client/contact/phone", "/client/contact/email", "/client/preferredLanguage",
+                "/client/postalCode", "/client/preferredChannel",
+            ] {
                 #expect(pointers.contains(expected), "reports \(expected)")
             }
-            let future = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: String(buffer: referralBody()).replacingOccurrences(of: "1948-05-12", with: "2999-01-01")))
+            let future = try await client.post(
+                "/v1/referrals", token: token,
+                body: ByteBuffer(string: String(buffer: referralBody()).replacingOccurrences(of: "1948-05-12", with: "2999-01-01")))
             #expect(future.status == .unprocessableContent)
             let wrongType = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: #"{"needs": "loneliness"}"#))
             #expect(wrongType.status == .badRequest)
-            let tooBig = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: "{\"notes\": \"\(String(repeating: "x", count: 2 << 20))\"}"))
+            let tooBig = try await client.post(
+                "/v1/referrals", token: token, body: ByteBuffer(string: "{\"notes\": \"\(String(repeating: "x", count: 2 << 20))\"}"))
             #expect(tooBig.status == .contentTooLarge)
             #expect(tooBig.headers[.contentType] == "application/problem+json")
         }
@@ -162,25 +176,72 @@ struct IntakeTests {
         await fixture.tearDown()
     }
 
+    @Test("text PostgreSQL cannot store (NUL, unpaired surrogates) is a 422 pointing at each field, on the JSON and FHIR doors; an unknown member is ignored")
+    func unstorableText() async throws {
+        let fixture = try await IntakeFixture.make()
+        let token = try await fixture.token(.coordinator)
+        try await fixture.host.application.test(.router) { client in
+            func pointers(_ response: TestResponse) throws -> Set<String> {
+                Set((try json(response)["errors"] as? [[String: String]] ?? []).compactMap { $0["pointer"] })
+            }
+            let base = String(buffer: referralBody())
+            let nul = base.replacingOccurrences(
+                of: #""supportLevel""#, with: #""notes": "a\u0000b", "screeningAnswers": {"q\u0000": "x", "q2": "y\u0000"}, "supportLevel""#)
+            let refusedNul = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: nul))
+            #expect(refusedNul.status == .unprocessableContent)
+            #expect(try pointers(refusedNul) == ["/notes", "/screeningAnswers", "/screeningAnswers/q2"])
+            let lone = base.replacingOccurrences(of: "Élodie", with: #"\ud800x"#)
+            let refusedLone = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: lone))
+            #expect(refusedLone.status == .unprocessableContent)
+            #expect(try pointers(refusedLone) == ["/client/givenName"])
+            // What the API does not read is not stored, NUL or not.
+            let ignored = base.replacingOccurrences(of: #""supportLevel""#, with: #""unknown\u0000": "\u0000", "supportLevel""#)
+            let created = try await client.post("/v1/referrals", token: token, body: ByteBuffer(string: ignored))
+            #expect(created.status == .created)
+            let id = try #require(try json(created)["id"] as? String)
+            let transition = try await client.post(
+                "/v1/referrals/\(id)/transitions", token: token, body: ByteBuffer(string: #"{"action": "reject", "reason": "no\u0000"}"#))
+            #expect(transition.status == .unprocessableContent)
+            #expect(try pointers(transition) == ["/reason"])
+
+            let patient = #"{"resourceType": "Patient", "name": [{"family": "G\udc00", "given": ["\u0000"]}], "birthDate": "1948-05-12"}"#
+            let fhir = try await client.execute(
+                uri: "/fhir/r4/Patient", method: .post,
+                headers: [.authorization: "Bearer \(token)", .contentType: "application/fhir+json"], body: ByteBuffer(string: patient))
+            #expect(fhir.status == .unprocessableContent)
+            #expect(fhir.headers[.contentType] == "application/fhir+json")
+            let issues = try #require(try json(fhir)["issue"] as? [[String: Any]])
+            // Both refused at once: the unpaired surrogate, and the NUL beside it.
+            #expect(Set(issues.compactMap { ($0["expression"] as? [String])?.first }) == ["Patient.name[0].family", "Patient.name[0].given[0]"])
+        }
+        #expect(try await fixture.count("referral") == 1)
+        #expect(try await fixture.count("fhir_patient") == 0)
+        await fixture.tearDown()
+    }
+
     @Test("sociodemographics are codes, kept and published for evaluation only with consent, and forgotten when it is withdrawn")
     func sociodemographics() async throws {
         let fixture = try await IntakeFixture.make()
         let token = try await fixture.token(.coordinator)
         @Sendable func body(given: String, answers: String, evaluationUse: Bool = true) -> ByteBuffer {
-            ByteBuffer(string: String(buffer: referralBody(given: given))
-                .replacingOccurrences(of: #""preferredChannel": "sms"}"#, with: #""preferredChannel": "sms", "sociodemographics": \#(answers)}"#)
-                .replacingOccurrences(of: #""evaluationUse": true"#, with: #""evaluationUse": \#(evaluationUse)"#))
+            ByteBuffer(
+                string: String(buffer: referralBody(given: given))
+                    .replacingOccurrences(of: #""preferredChannel": "sms"}"#, with: #""preferredChannel": "sms", "sociodemographics": \#(answers)}"#)
+                    .replacingOccurrences(of: #""evaluationUse": true"#, with: #""evaluationUse": \#(evaluationUse)"#))
         }
         try await fixture.host.application.test(.router) { client in
-            let bad = try await client.post("/v1/referrals", token: token,
+            let bad = try await client.post(
+                "/v1/referrals", token: token,
                 body: body(given: "Bad", answers: #"{"gender": "female", "incomeBand": "poor", "racialOrEthnicGroup": "martian", "newcomer": true}"#))
             #expect(bad.status == .unprocessableContent)
             let pointers = Set(try #require(try json(bad)["errors"] as? [[String: String]]).compactMap { $0["pointer"] })
             #expect(pointers == ["/client/sociodemographics/gender", "/client/sociodemographics/incomeBand", "/client/sociodemographics/racialOrEthnicGroup"])
-            let unconsented = try await client.post("/v1/referrals", token: token, body: body(given: "Sans", answers: #"{"gender": "woman"}"#, evaluationUse: false))
+            let unconsented = try await client.post(
+                "/v1/referrals", token: token, body: body(given: "Sans", answers: #"{"gender": "woman"}"#, evaluationUse: false))
             #expect(unconsented.status == .unprocessableContent)
 
-            let created = try await client.post("/v1/referrals", token: token,
+            let created = try await client.post(
+                "/v1/referrals", token: token,
                 body: body(given: "Awa", answers: #"{"gender": "woman", "incomeBand": "under-20k", "newcomer": true, "racialOrEthnicGroup": "black"}"#))
             #expect(created.status == .created)
             let received = try await fixture.events("passerelle.referral.received.v1")
@@ -292,7 +353,8 @@ struct IntakeTests {
                 var fields = ["\"action\": \"\(action)\""]
                 if let reason { fields.append("\"reason\": \"\(reason)\"") }
                 if let outcome { fields.append("\"outcome\": \"\(outcome)\"") }
-                return try await client.post("/v1/referrals/\(id)/transitions", token: token ?? worker, body: ByteBuffer(string: "{\(fields.joined(separator: ","))}"))
+                return try await client.post(
+                    "/v1/referrals/\(id)/transitions", token: token ?? worker, body: ByteBuffer(string: "{\(fields.joined(separator: ","))}"))
             }
             let illegal = try await act("complete", outcome: "x")
             #expect(illegal.status == .conflict)
@@ -348,7 +410,9 @@ struct IntakeTests {
         let rejects = changes.filter { $0.contains("\"action\":\"reject\"") }.count
         #expect(accepts <= 1 && rejects <= 1 && accepts + rejects >= 1)
         let versions = try await fixture.pool.withConnection {
-            try await $0.query(PostgresQuery(unsafeSQL: "SELECT version FROM \"\(fixture.schema)\".referral_status_history ORDER BY version")).map { try $0.decode("version", as: Int.self) }
+            try await $0.query(PostgresQuery(unsafeSQL: "SELECT version FROM \"\(fixture.schema)\".referral_status_history ORDER BY version")).map {
+                try $0.decode("version", as: Int.self)
+            }
         }
         #expect(versions == Array(1...versions.count), "one history row per version, no gaps or doubles")
         await fixture.tearDown()
@@ -388,10 +452,13 @@ struct IntakeTests {
         // Two referrals for each of the two changes that passed (the link worker's, the coordinator's).
         #expect(try await fixture.events("passerelle.client.consent-changed.v1").count == 4)
         // Through the relay onto the topic.
-        let relay = OutboxRelay(pool: fixture.pool, producer: fixture.host.components.producer, schema: fixture.schema, gate: ReadinessGate(), logger: TestEnvironment.logger)
+        let relay = OutboxRelay(
+            pool: fixture.pool, producer: fixture.host.components.producer, schema: fixture.schema, gate: ReadinessGate(), logger: TestEnvironment.logger)
         try await relay.publishBatch()
         let referralsTopic = fixture.host.components.settings.topics.name(.referrals)
-        let consumer = try KafkaConsumer(configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("g")), topics: [referralsTopic], logger: TestEnvironment.logger)
+        let consumer = try KafkaConsumer(
+            configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("g")), topics: [referralsTopic],
+            logger: TestEnvironment.logger)
         var consentEvents = 0
         var withdrawn = 0
         var seen = 0
@@ -415,9 +482,12 @@ struct IntakeTests {
         let coordinator = try await fixture.token(.coordinator)
         try await fixture.host.application.test(.router) { client in
             var ids: [String: String] = [:]
-            for (name, site, priority) in [("a", "ottawa-west-chc", "routine"), ("b", "ottawa-west-chc", "urgent"), ("c", "rural-east", "urgent"),
-                                           ("d", "ottawa-west-chc", "routine"), ("e", "ottawa-west-chc", "urgent")] {
-                let response = try await client.post("/v1/referrals", token: coordinator, body: referralBody(given: "Client \(name)", site: site, priority: priority))
+            for (name, site, priority) in [
+                ("a", "ottawa-west-chc", "routine"), ("b", "ottawa-west-chc", "urgent"), ("c", "rural-east", "urgent"),
+                ("d", "ottawa-west-chc", "routine"), ("e", "ottawa-west-chc", "urgent"),
+            ] {
+                let response = try await client.post(
+                    "/v1/referrals", token: coordinator, body: referralBody(given: "Client \(name)", site: site, priority: priority))
                 ids[name] = try json(response)["id"] as? String
             }
             let worker = try await fixture.token(.linkWorker, subject: "lw-1", site: "ottawa-west-chc")
@@ -446,15 +516,21 @@ struct IntakeTests {
             let created = try json(try await client.post("/v1/referrals", token: coordinator, body: referralBody()))
             let clientID = try #require(created["clientId"] as? String)
             let worker = try await fixture.token(.linkWorker, subject: "lw-1", site: "ottawa-west-chc")
-            #expect(try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(worker)"]).status == .forbidden)
-            #expect(try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(coordinator)"]).status == .noContent)
-            #expect(try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(coordinator)"]).status == .notFound)
+            #expect(
+                try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(worker)"]).status == .forbidden)
+            #expect(
+                try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(coordinator)"]).status
+                    == .noContent)
+            #expect(
+                try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(coordinator)"]).status
+                    == .notFound)
             #expect(try await client.get("/v1/referrals/\(created["id"] as! String)", token: coordinator).status == .notFound)
         }
         #expect(try await fixture.count("client") == 0)
         #expect(try await fixture.count("referral") == 0)
         #expect(try await fixture.events("passerelle.client.erased.v1").count == 1)
-        #expect(try await fixture.count("outbox", where: "event_type = 'passerelle.tombstone' AND payload IS NULL AND topic LIKE '%passerelle.clients.v1'") == 1)
+        #expect(
+            try await fixture.count("outbox", where: "event_type = 'passerelle.tombstone' AND payload IS NULL AND topic LIKE '%passerelle.clients.v1'") == 1)
         await fixture.tearDown()
     }
 
@@ -481,7 +557,8 @@ struct IntakeTests {
                 let response = try await client.execute(uri: uri, method: HTTPRequest.Method(String(parts[0]))!, headers: [.authorization: "Bearer \(token)"])
                 // A handler's 404 ("no referral with that id") names what is missing, in a problem's
                 // detail or an OperationOutcome; the router's 404 for an unknown route has neither.
-                let routed = try response.status != .notFound || json(response)["detail"] != nil || json(response)["resourceType"] as? String == "OperationOutcome"
+                let routed =
+                    try response.status != .notFound || json(response)["detail"] != nil || json(response)["resourceType"] as? String == "OperationOutcome"
                 #expect(routed, "\(route) is routed")
             }
         }

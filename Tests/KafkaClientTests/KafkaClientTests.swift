@@ -1,7 +1,7 @@
 import Foundation
 import KafkaClient
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Kafka wrapper against a real broker", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct KafkaClientTests {
@@ -25,7 +25,8 @@ struct KafkaClientTests {
         #expect(tombstone.offset == 1)
         await producer.close()
 
-        let consumer = try KafkaConsumer(configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("g")), topics: [topic], logger: logger)
+        let consumer = try KafkaConsumer(
+            configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("g")), topics: [topic], logger: logger)
         var iterator = consumer.messages.makeAsyncIterator()
         let first = try #require(await iterator.next())
         #expect(first.keyText == "referral-1")
@@ -56,7 +57,8 @@ struct KafkaClientTests {
         }
         await producer.close()
 
-        let consumer = try KafkaConsumer(configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("g")), topics: [topic], logger: logger)
+        let consumer = try KafkaConsumer(
+            configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("g")), topics: [topic], logger: logger)
         var seen: [String: [Int]] = [:]
         var partitionsByKey: [String: Set<Int32>] = [:]
         for await message in consumer.messages {
@@ -87,7 +89,8 @@ struct KafkaClientTests {
         #expect(!first.hasJoinedGroup)
         let second = try KafkaConsumer(configuration: TestEnvironment.consumerConfiguration(group: group), topics: [topic], logger: logger)
         let split = try await eventually(timeout: .seconds(40)) {
-            let a = first.assignment, b = second.assignment
+            let a = first.assignment
+            let b = second.assignment
             return a.count + b.count == 4 && !a.isEmpty && !b.isEmpty && a.isDisjoint(with: b)
         }
         #expect(first.hasJoinedGroup && second.hasJoinedGroup)
@@ -156,10 +159,12 @@ struct KafkaClientTests {
 
     /// A slow application: short stalls hold the poll thread; stalls longer than
     /// `pauseAfterMilliseconds` pause the partitions, which are fetched again on resume.
-    @Test("a full buffer holds, then pauses, fetching without losing or reordering anything", arguments: [
-        (pauseAfterMilliseconds: 10_000, stall: Duration.milliseconds(200)),
-        (pauseAfterMilliseconds: 100, stall: Duration.milliseconds(600)),
-    ])
+    @Test(
+        "a full buffer holds, then pauses, fetching without losing or reordering anything",
+        arguments: [
+            (pauseAfterMilliseconds: 10_000, stall: Duration.milliseconds(200)),
+            (pauseAfterMilliseconds: 100, stall: Duration.milliseconds(600)),
+        ])
     func backpressure(pauseAfterMilliseconds: Int, stall: Duration) async throws {
         let topic = try await TestEnvironment.makeTopic(partitions: 1)
         let producer = try producer()
@@ -168,7 +173,8 @@ struct KafkaClientTests {
         }
         await producer.close()
         let consumer = try KafkaConsumer(
-            configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("g"), bufferCapacity: 8, pauseAfterMilliseconds: pauseAfterMilliseconds),
+            configuration: TestEnvironment.consumerConfiguration(
+                group: TestEnvironment.uniqueName("g"), bufferCapacity: 8, pauseAfterMilliseconds: pauseAfterMilliseconds),
             topics: [topic], logger: logger)
         var values: [Int] = []
         for await message in consumer.messages {

@@ -1,8 +1,9 @@
 import Domain
 import Foundation
 import ServiceRuntime
-import Testing
 import TestSupport
+import Testing
+
 @testable import MatchingService
 
 @Suite("CSV after RFC 4180")
@@ -38,7 +39,8 @@ struct CSVTableTests {
 
     @Test("writing quotes what needs it, ends lines with CRLF, and reads back the same")
     func writing() throws {
-        let table = CSVTable(columns: ["id", "text"], records: [["1", "a, b"], ["2", "line\nbreak"], ["3", "\"quoted\""], ["4", " padded "], ["5", "plain"]])
+        let table = CSVTable(
+            columns: ["id", "text"], records: [["1", "a, b"], ["2", "line\nbreak"], ["3", "\"quoted\""], ["4", " padded "], ["5", "plain"]])
         let text = table.text
         #expect(text.hasPrefix("id,text\r\n1,\"a, b\"\r\n"))
         #expect(text.contains("3,\"\"\"quoted\"\"\"\r\n"))
@@ -51,15 +53,17 @@ struct CSVTableTests {
 struct MatchingSettingsTests {
     @Test("weights, top N and distance are read and checked, every problem reported at once")
     func settings() throws {
-        let read = try MatchingSettings.read(Environment([
-            "PASSERELLE_MATCHING_WEIGHTS": "need=0.5, distance=0.3,schedule=0", "PASSERELLE_MATCHING_TOP_N": "3", "PASSERELLE_MATCHING_MAX_KM": "10",
-        ]))
+        let read = try MatchingSettings.read(
+            Environment([
+                "PASSERELLE_MATCHING_WEIGHTS": "need=0.5, distance=0.3,schedule=0", "PASSERELLE_MATCHING_TOP_N": "3", "PASSERELLE_MATCHING_MAX_KM": "10",
+            ]))
         #expect(read.weights == MatchWeights(need: 0.5, interests: 0.2, distance: 0.3, supportLevel: 0.1, schedule: 0, maximumKilometres: 10, topN: 3))
         #expect(try MatchingSettings.read(Environment([:])).weights == MatchWeights())
         do {
-            _ = try MatchingSettings.read(Environment([
-                "PASSERELLE_MATCHING_WEIGHTS": "need=-1,colour=2,distance", "PASSERELLE_MATCHING_TOP_N": "0", "PASSERELLE_MATCHING_MAX_KM": "far",
-            ]))
+            _ = try MatchingSettings.read(
+                Environment([
+                    "PASSERELLE_MATCHING_WEIGHTS": "need=-1,colour=2,distance", "PASSERELLE_MATCHING_TOP_N": "0", "PASSERELLE_MATCHING_MAX_KM": "far",
+                ]))
             Issue.record("invalid settings were accepted")
         } catch {
             #expect(error.problems.count == 5)
@@ -69,12 +73,15 @@ struct MatchingSettingsTests {
             #expect(error.description.contains("PASSERELLE_MATCHING_TOP_N: \"0\" is not a whole number from 1 to 50"))
             #expect(error.description.contains("PASSERELLE_MATCHING_MAX_KM"))
         }
-        #expect(throws: MatchingSettings.Invalid.self) { try MatchingSettings.read(Environment(["PASSERELLE_MATCHING_WEIGHTS": "need=0,interests=0,distance=0,support=0,schedule=0"])) }
+        #expect(throws: MatchingSettings.Invalid.self) {
+            try MatchingSettings.read(Environment(["PASSERELLE_MATCHING_WEIGHTS": "need=0,interests=0,distance=0,support=0,schedule=0"]))
+        }
     }
 
     @Test("postal-area centroids are read from a file; unusable rows are reported with their line")
     func postalAreas() throws {
-        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/matching/postal-areas.csv").standardized.path
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/matching/postal-areas.csv").standardized
+            .path
         let read = try MatchingSettings.read(Environment([PostalAreaCentroids.variable: shipped]))
         #expect(read.postalAreas["k1y"] == (try Coordinates(latitude: 45.40, longitude: -75.73)))
         #expect(read.postalAreas["ZZZ"] == nil && read.postalAreas[nil] == nil)
@@ -96,7 +103,8 @@ struct MatchingSettingsTests {
         let folder = TestEnvironment.repositoryRoot.appendingPathComponent("deploy/hsds")
         for (file, embedded) in [("taxonomy-mapping.json", TaxonomyMapping.defaultJSON), ("airs-crosswalk.json", TaxonomyMapping.airsCrosswalkJSON)] {
             let shipped = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
-            #expect(shipped.trimmingCharacters(in: .whitespacesAndNewlines) == embedded.trimmingCharacters(in: .whitespacesAndNewlines), "run deploy/hsds/embed.py")
+            #expect(
+                shipped.trimmingCharacters(in: .whitespacesAndNewlines) == embedded.trimmingCharacters(in: .whitespacesAndNewlines), "run deploy/hsds/embed.py")
         }
         let paths = ["airs-crosswalk.json", "taxonomy-mapping.json"].map { folder.appendingPathComponent($0).path }.joined(separator: ",")
         #expect(try TaxonomyMapping.load(path: paths) == TaxonomyMapping.standard)
@@ -106,10 +114,11 @@ struct MatchingSettingsTests {
     @Test("the AIRS crosswalk decides every top-level and second-level branch, with French labels; target populations go to eligibility")
     func airsCoverage() throws {
         let airs = TaxonomyMapping.standard.crosswalks[0]
-        let codes = Dictionary(uniqueKeysWithValues: airs.rules.compactMap { rule -> (String, TaxonomyCrosswalk.Rule)? in
-            if case .code(let code) = rule.match { return (code, rule) }
-            return nil
-        })
+        let codes = Dictionary(
+            uniqueKeysWithValues: airs.rules.compactMap { rule -> (String, TaxonomyCrosswalk.Rule)? in
+                if case .code(let code) = rule.match { return (code, rule) }
+                return nil
+            })
         let branches: [String: [String]] = [
             "B": ["BD", "BH", "BM", "BR", "BT", "BV"], "D": ["DD", "DF", "DM", "DT"], "F": ["FC", "FF", "FJ", "FL", "FN", "FP", "FR", "FT"],
             "H": ["HD", "HH", "HL"], "J": ["JD", "JP", "JR"], "L": ["LD", "LF", "LH", "LJ", "LL", "LN", "LR", "LT", "LV"], "N": ["ND", "NL", "NS"],
@@ -149,7 +158,8 @@ struct MatchingSettingsTests {
 
     @Test("a network's own taxonomy is a file of the same format")
     func networkTaxonomy() throws {
-        let json = Data(#"""
+        let json = Data(
+            #"""
             {"format": "passerelle-taxonomy-crosswalk/1", "taxonomy": "Réseau Ouest", "version": "3", "codePattern": "^[0-9]+(\\.[0-9]+)*$",
              "rules": [{"code": "1", "en": "Food", "fr": "Alimentation", "categories": ["food-security"]},
                        {"code": "1.2", "en": "Community meals", "fr": "Repas communautaires", "categories": ["food-security", "social-isolation"]},
@@ -174,16 +184,22 @@ struct MatchingSettingsTests {
                 return error.problems
             }
         }
-        #expect(problems(#"{"terms": {"Food": ["food-security", "snacks"], "Tea": []}}"#) == ["\"Food\" maps to unknown need category \"snacks\"", "\"Tea\" maps to no category"])
-        #expect(problems(#"{"format": "passerelle-taxonomy-crosswalk/1", "codePattern": "^[A-Z]$", "rules": [{"code": "B", "categories": ["food-security"]}, {"code": "BD", "en": "Food", "fr": "Alimentation", "categories": ["snacks"]}, {"term": "Tea"}, {"code": "Y", "en": "Y", "fr": "Y", "eligibility": true, "categories": ["income"]}, {"categories": []}, {"code": "B", "en": "B", "fr": "B", "categories": []}]}"#) == [
-            "rule 1 (code B) needs an English and a French label (en, fr)",
-            "rule 2: code \"BD\" does not fit the file's codePattern",
-            "rule 2 maps to unknown need category \"snacks\"",
-            "rule 3 has no \"categories\" (an empty list records that the branch is no need category)",
-            "rule 4: a target population (eligibility) maps to no need category",
-            "rule 5 names neither one code nor one term",
-            "rule 6 repeats code(\"B\")",
-        ])
+        #expect(
+            problems(#"{"terms": {"Food": ["food-security", "snacks"], "Tea": []}}"#) == [
+                "\"Food\" maps to unknown need category \"snacks\"", "\"Tea\" maps to no category",
+            ])
+        #expect(
+            problems(
+                #"{"format": "passerelle-taxonomy-crosswalk/1", "codePattern": "^[A-Z]$", "rules": [{"code": "B", "categories": ["food-security"]}, {"code": "BD", "en": "Food", "fr": "Alimentation", "categories": ["snacks"]}, {"term": "Tea"}, {"code": "Y", "en": "Y", "fr": "Y", "eligibility": true, "categories": ["income"]}, {"categories": []}, {"code": "B", "en": "B", "fr": "B", "categories": []}]}"#
+            ) == [
+                "rule 1 (code B) needs an English and a French label (en, fr)",
+                "rule 2: code \"BD\" does not fit the file's codePattern",
+                "rule 2 maps to unknown need category \"snacks\"",
+                "rule 3 has no \"categories\" (an empty list records that the branch is no need category)",
+                "rule 4: a target population (eligibility) maps to no need category",
+                "rule 5 names neither one code nor one term",
+                "rule 6 repeats code(\"B\")",
+            ])
         #expect(problems(#"{"format": "other/2", "codePattern": "([", "rules": []}"#).count == 2)
         #expect(!problems("[]").isEmpty)
         #expect(throws: TaxonomyMapping.InvalidFile.self) { try TaxonomyMapping.load(path: "/nonexistent/mapping.json") }

@@ -7,11 +7,14 @@ import HummingbirdTesting
 import Logging
 import PostgresClient
 import ServiceRuntime
-import Testing
 import TestSupport
+import Testing
+
 @testable import MatchingService
 
-@Suite("HSDS import and export, rematch and the in-memory catalogue, against PostgreSQL", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
+@Suite(
+    "HSDS import and export, rematch and the in-memory catalogue, against PostgreSQL", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2))
+)
 struct CatalogueImportTests {
     static func json(_ response: TestResponse) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any])
@@ -24,9 +27,12 @@ struct CatalogueImportTests {
     /// The catalogue as rows of text, without the timestamps, for comparing two catalogues.
     static func catalogue(_ pool: PostgresConnectionPool) async throws -> [String] {
         try await pool.withConnection { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT row_to_json(r)::text AS line FROM (SELECT \(CatalogueStore.resourceColumns) FROM community_resource ORDER BY id) r
-                """)).map { try $0.decode("line", as: String.self) }
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT row_to_json(r)::text AS line FROM (SELECT \(CatalogueStore.resourceColumns) FROM community_resource ORDER BY id) r
+                        """)
+            ).map { try $0.decode("line", as: String.self) }
         }
     }
 
@@ -42,10 +48,11 @@ struct CatalogueImportTests {
             let report = try JSONDecoder().decode(ImportReport.self, from: Data(String(buffer: first.body).utf8))
             #expect(report.created == 6 && report.updated == 0 && report.uncategorised == 1)
             let skipped = Set(report.skipped.map { "\($0.file):\($0.row)" })
-            #expect(skipped == [
-                "locations.csv:4", "regular_schedules.csv:4", "services.csv:5", "services.csv:8", "services.csv:9", "services_at_location.csv:5",
-                "services_taxonomy.csv:7",
-            ], "\(report.skipped)")
+            #expect(
+                skipped == [
+                    "locations.csv:4", "regular_schedules.csv:4", "services.csv:5", "services.csv:8", "services.csv:9", "services_at_location.csv:5",
+                    "services_taxonomy.csv:7",
+                ], "\(report.skipped)")
             #expect(report.skipped.contains { $0.file == "services.csv" && $0.row == 9 && $0.reason.contains("repeats row 2") })
             // Imported, each with its reason to review: the unknown organisation, the term that
             // maps to nothing, the language written as a sentence.
@@ -107,7 +114,8 @@ struct CatalogueImportTests {
 
             try await copy.host.application.test(.router) { other in
                 let copyToken = try await copy.token(.coordinator)
-                let imported = try await other.execute(uri: "/v1/catalogue/imports", method: .post,
+                let imported = try await other.execute(
+                    uri: "/v1/catalogue/imports", method: .post,
                     headers: [.authorization: "Bearer \(copyToken)", .contentType: "application/json"], body: try Self.body(tables))
                 #expect(try JSONDecoder().decode(ImportReport.self, from: Data(String(buffer: imported.body).utf8)).created == 6)
             }
@@ -116,9 +124,13 @@ struct CatalogueImportTests {
             #expect(try await Self.catalogue(copy.pool) == here)
 
             // Who may, and what is refused.
-            #expect(try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"],
-                body: try Self.body(HSDSSample.tables)).status == .forbidden)
-            let missing = try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: headers, body: try Self.body(["locations.csv": "id\nl1\n"]))
+            #expect(
+                try await client.execute(
+                    uri: "/v1/catalogue/imports", method: .post, headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"],
+                    body: try Self.body(HSDSSample.tables)
+                ).status == .forbidden)
+            let missing = try await client.execute(
+                uri: "/v1/catalogue/imports", method: .post, headers: headers, body: try Self.body(["locations.csv": "id\nl1\n"]))
             #expect(missing.status == .unprocessableContent)
             #expect(String(buffer: missing.body).contains("/tables/services.csv"))
             let broken = try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: headers, body: ByteBuffer(string: #"{"tables": 3}"#))
@@ -131,7 +143,8 @@ struct CatalogueImportTests {
     @Test("folders: export writes CSV files and a datapackage.json that read back to the same tables")
     func folders() async throws {
         let (package, issues) = HSDSDataPackage.parse(texts: HSDSSample.tables.merging(["notes.txt": "hello"]) { $1 })
-        #expect(issues == [ImportIssue(file: "notes.txt", row: 0, reason: "not a table this import reads (\(HSDSDataPackage.tableNames.joined(separator: ", ")))")])
+        #expect(
+            issues == [ImportIssue(file: "notes.txt", row: 0, reason: "not a table this import reads (\(HSDSDataPackage.tableNames.joined(separator: ", ")))")])
         let resources = HSDSReader(mapping: .standard).read(package).resources
         let exported = HSDSWriter().write(resources)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hsds-\(UUID())")
@@ -148,7 +161,9 @@ struct CatalogueImportTests {
     func postalAreaCentroid() async throws {
         let test = try await ServiceTestHost.make(MatchingService.self)
         let pool = test.pool
-        try await pool.withConnection { try await CatalogueStore(pool: pool).save(Catalogue.resource("Café-causerie", categories: ["loneliness"], at: (45.40, -75.72)), on: $0) }
+        try await pool.withConnection {
+            try await CatalogueStore(pool: pool).save(Catalogue.resource("Café-causerie", categories: ["loneliness"], at: (45.40, -75.72)), on: $0)
+        }
         var settings = try MatchingSettings.read(test.host.components.settings.environment)
         settings.postalAreas = PostalAreaCentroids(["K1Y": try Coordinates(latitude: 45.41, longitude: -75.72)])
         let matchmaker = MatchingService.matchmaker(test.host.components, settings)
@@ -157,7 +172,8 @@ struct CatalogueImportTests {
         let referral = unplaced
         try await pool.transaction { try await matchmaker.receive(referral, on: $0) }
         let reasons = try await pool.withConnection {
-            try await $0.query("SELECT reasons FROM referral_match WHERE referral_id = \(referral.referralID)::uuid").first?.decode("reasons", as: [String].self)
+            try await $0.query("SELECT reasons FROM referral_match WHERE referral_id = \(referral.referralID)::uuid").first?.decode(
+                "reasons", as: [String].self)
         }
         #expect(reasons?.contains("1,1 km") == true, "distance from the centroid of K1Y: \(reasons ?? [])")
         await test.tearDown()
@@ -177,8 +193,12 @@ struct CatalogueImportTests {
         let coordinator = try await test.token(.coordinator)
         try await test.host.application.test(.router) { client in
             // A closer walking club arrives in the catalogue through the API.
-            let created = try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
-                body: ByteBuffer(string: #"{"organisation": "CSC", "name": "Club de marche", "kind": "health-champion-group", "categories": ["loneliness"], "description": "", "languages": ["fr"], "interpretationAvailable": false, "delivery": ["in-person"], "coordinates": {"latitude": 45.4005, "longitude": -75.7205}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": ["walking"], "active": true}"#))
+            let created = try await client.execute(
+                uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(
+                    string:
+                        #"{"organisation": "CSC", "name": "Club de marche", "kind": "health-champion-group", "categories": ["loneliness"], "description": "", "languages": ["fr"], "interpretationAvailable": false, "delivery": ["in-person"], "coordinates": {"latitude": 45.4005, "longitude": -75.7205}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": ["walking"], "active": true}"#
+                ))
             #expect(created.status == .created)
             let clubID = try #require(try Self.json(created)["id"] as? String)
             let rematch = { (key: String?) in
@@ -207,11 +227,16 @@ struct CatalogueImportTests {
             #expect(String(buffer: theirReplay.body) == String(buffer: theirs.body))
             #expect(try await rematch("not a key").status == .unprocessableContent)
             #expect(try await rematch(nil).status == .ok)
-            let listed = try await client.execute(uri: "/v1/referrals/\(referral.referralID)/matches", method: .get, headers: [.authorization: "Bearer \(worker)"])
+            let listed = try await client.execute(
+                uri: "/v1/referrals/\(referral.referralID)/matches", method: .get, headers: [.authorization: "Bearer \(worker)"])
             #expect((try Self.json(listed)["matches"] as? [[String: Any]])?.count == 2)
             let elsewhere = try await test.token(.linkWorker, site: "rural-east")
-            #expect(try await client.execute(uri: "/v1/referrals/\(referral.referralID)/rematch", method: .post, headers: [.authorization: "Bearer \(elsewhere)"]).status == .notFound)
-            #expect(try await client.execute(uri: "/v1/referrals/\(UUID())/rematch", method: .post, headers: [.authorization: "Bearer \(coordinator)"]).status == .notFound)
+            #expect(
+                try await client.execute(uri: "/v1/referrals/\(referral.referralID)/rematch", method: .post, headers: [.authorization: "Bearer \(elsewhere)"])
+                    .status == .notFound)
+            #expect(
+                try await client.execute(uri: "/v1/referrals/\(UUID())/rematch", method: .post, headers: [.authorization: "Bearer \(coordinator)"]).status
+                    == .notFound)
         }
         let proposed = try await pool.withConnection {
             try await $0.query("SELECT count(*) AS n FROM outbox WHERE event_type = \(MatchesProposedV1.eventType)").first!.decode("n", as: Int.self)

@@ -7,14 +7,17 @@ import HummingbirdTesting
 import PostgresClient
 import ServiceRuntime
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import MatchingService
 
 /// A 211 directory, imported whole: the generated package beside generate.py in
 /// Fixtures/hsds-211 (AIRS codes across the taxonomy, missing organizations and taxonomy rows,
 /// languages written as names and sentences, services without terms).
-@Suite("211 directories: crosswalk, review and the share categorised, against PostgreSQL", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(3)))
+@Suite(
+    "211 directories: crosswalk, review and the share categorised, against PostgreSQL", .enabled(if: TestEnvironment.integrationEnabled),
+    .timeLimit(.minutes(3)))
 struct DirectoryImportTests {
     static let fixture = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/MatchingTests/Fixtures/hsds-211")
 
@@ -90,7 +93,8 @@ struct DirectoryImportTests {
             #expect(all.count > 1)
             #expect(summary.services == package.tables["services"]?.records.count)
             #expect(summary.created == report.created && summary.updated == report.updated && summary.uncategorised == report.uncategorised)
-            #expect(summary.categorised == report.categorised.count && summary.skipped == report.skipped.count && summary.needsReview == report.needsReview.count)
+            #expect(
+                summary.categorised == report.categorised.count && summary.skipped == report.skipped.count && summary.needsReview == report.needsReview.count)
             #expect(Self.lines(all.flatMap(\.skipped)) == Self.lines(report.skipped))
             #expect(Self.lines(all.flatMap(\.needsReview)) == Self.lines(report.needsReview))
             #expect(all.flatMap(\.categorised).sorted { $0.row < $1.row } == report.categorised.sorted { $0.row < $1.row })
@@ -124,7 +128,8 @@ struct DirectoryImportTests {
         let json: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/json"]
         let zip: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/zip"]
         try await test.host.application.test(.router) { client in
-            let first = try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: json, body: try CatalogueImportTests.body(HSDSSample.tables))
+            let first = try await client.execute(
+                uri: "/v1/catalogue/imports", method: .post, headers: json, body: try CatalogueImportTests.body(HSDSSample.tables))
             #expect(try Self.report(first).created == 6)
             let before = try await CatalogueImportTests.catalogue(test.pool)
 
@@ -144,7 +149,9 @@ struct DirectoryImportTests {
 
             let malformed = try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: zip, body: ByteBuffer(string: "PK\u{3}\u{4}garbage"))
             #expect(malformed.status == .unprocessableContent && String(buffer: malformed.body).contains("zip"))
-            #expect(try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: json, body: ByteBuffer(string: #"{"contents": "nope"}"#)).status == .unprocessableContent)
+            #expect(
+                try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: json, body: ByteBuffer(string: #"{"contents": "nope"}"#)).status
+                    == .unprocessableContent)
             #expect(try await client.execute(uri: "/v1/catalogue/export?format=xml", method: .get, headers: json).status == .unprocessableContent)
             // Text PostgreSQL cannot store is a 422 at its place in the upload, and nothing is written.
             for upload in [#"{"tables": {"services.csv": "id,name\nnul,a\u0000b"}}"#, #"[{"id": "s1", "name": "Caf\udce9"}]"#] {
@@ -163,7 +170,8 @@ struct DirectoryImportTests {
         let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")
         let headers: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/json"]
         try await test.host.application.test(.router) { client in
-            let imported = try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: headers, body: try CatalogueImportTests.body(HSDSSample.tables))
+            let imported = try await client.execute(
+                uri: "/v1/catalogue/imports", method: .post, headers: headers, body: try CatalogueImportTests.body(HSDSSample.tables))
             #expect(imported.status == .ok)
             let review = try await client.execute(uri: "/v1/catalogue/review", method: .get, headers: headers)
             #expect(review.status == .ok)
@@ -180,7 +188,8 @@ struct DirectoryImportTests {
             var after: UUID?
             repeat {
                 let uri = "/v1/catalogue/review?limit=1" + (after.map { "&after=\($0)" } ?? "")
-                let part = try JSONDecoder().decode(CatalogueTransferRoutes.ReviewPage.self,
+                let part = try JSONDecoder().decode(
+                    CatalogueTransferRoutes.ReviewPage.self,
                     from: Data(String(buffer: try await client.execute(uri: uri, method: .get, headers: headers).body).utf8))
                 seen += part.resources.map(\.resourceId)
                 after = part.next
@@ -191,10 +200,15 @@ struct DirectoryImportTests {
             #expect(try await client.execute(uri: "/v1/catalogue/review", method: .get, headers: [.authorization: "Bearer \(worker)"]).status == .forbidden)
 
             // A coordinator's edit settles it.
-            let settled = try await client.execute(uri: "/v1/resources/\(orphan.resourceId)", method: .put, headers: headers,
-                body: ByteBuffer(string: #"{"organisation": "Réseau Ouest", "name": "Orphan service", "kind": "external-partner", "categories": ["physical-activity"], "description": "", "languages": ["en"], "interpretationAvailable": false, "delivery": ["virtual"], "weekdays": [], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": [], "contact": "https://example.org/orphan", "active": true}"#))
+            let settled = try await client.execute(
+                uri: "/v1/resources/\(orphan.resourceId)", method: .put, headers: headers,
+                body: ByteBuffer(
+                    string:
+                        #"{"organisation": "Réseau Ouest", "name": "Orphan service", "kind": "external-partner", "categories": ["physical-activity"], "description": "", "languages": ["en"], "interpretationAvailable": false, "delivery": ["virtual"], "weekdays": [], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": [], "contact": "https://example.org/orphan", "active": true}"#
+                ))
             #expect(settled.status == .ok)
-            let remaining = try JSONDecoder().decode(CatalogueTransferRoutes.ReviewPage.self,
+            let remaining = try JSONDecoder().decode(
+                CatalogueTransferRoutes.ReviewPage.self,
                 from: Data(String(buffer: try await client.execute(uri: "/v1/catalogue/review", method: .get, headers: headers).body).utf8))
             #expect(Set(remaining.resources.map(\.name)) == ["Horoscopes", "Club de marche"])
 
@@ -202,8 +216,12 @@ struct DirectoryImportTests {
             let search = try await client.execute(uri: "/v1/resources", method: .get, headers: [.authorization: "Bearer \(worker)"])
             #expect(String(buffer: search.body).contains("Horoscopes"))
             // …and a resource made by hand still needs a category.
-            let made = try await client.execute(uri: "/v1/resources", method: .post, headers: headers,
-                body: ByteBuffer(string: #"{"organisation": "CSC", "name": "Rien", "kind": "external-partner", "categories": [], "description": "", "languages": ["fr"], "interpretationAvailable": false, "delivery": ["phone"], "weekdays": [], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": [], "active": true}"#))
+            let made = try await client.execute(
+                uri: "/v1/resources", method: .post, headers: headers,
+                body: ByteBuffer(
+                    string:
+                        #"{"organisation": "CSC", "name": "Rien", "kind": "external-partner", "categories": [], "description": "", "languages": ["fr"], "interpretationAvailable": false, "delivery": ["phone"], "weekdays": [], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": [], "active": true}"#
+                ))
             #expect(made.status == .unprocessableContent)
         }
         // Never proposed: a referral for every need gets no uncategorised resource.
@@ -211,7 +229,9 @@ struct DirectoryImportTests {
         let everything = MatchingServiceTests().received(needs: NeedCategory.allCodes)
         try await test.pool.transaction { try await matchmaker.receive(everything, on: $0) }
         let proposed = try await test.pool.withConnection {
-            try await $0.query("SELECT resource_id FROM referral_match WHERE referral_id = \(everything.referralID)::uuid").map { try $0.decode("resource_id", as: UUID.self) }
+            try await $0.query("SELECT resource_id FROM referral_match WHERE referral_id = \(everything.referralID)::uuid").map {
+                try $0.decode("resource_id", as: UUID.self)
+            }
         }
         #expect(!proposed.isEmpty && !proposed.contains(HSDSReader.resourceID(serviceID: "s6")))
         await test.tearDown()
@@ -264,7 +284,8 @@ struct PackageFormatTests {
 
     @Test("HSDS 3 records with nested organization, locations, schedules, phones, languages and taxonomy terms")
     func hsds3Records() throws {
-        let json = Data(#"""
+        let json = Data(
+            #"""
             {"total_items": 2, "contents": [
               {"id": "0b9c4f7e-1d2a-4a8e-9f3c-2f1b7d6e5a40", "name": "Mobile pantry", "description": "Groceries", "status": "active",
                "organization": {"id": "org-a", "name": "Food Network"},
@@ -308,7 +329,10 @@ struct PackageFormatTests {
 
     @Test("the streaming parser reads CSV as the whole-text parser does, a byte at a time or all at once; NUL is dropped")
     func streamingParser() throws {
-        let texts = Array(HSDSSample.tables.values) + ["\u{FEFF}a,b\r\n\"x\"\"y\",\"1\r\n2\"\r\n\r\nlast,\"\"", "a\n\"open", "a\nb\"c", "a\n\"q\"tail", "a,b\nn\u{0}ul,2\n"]
+        let texts =
+            Array(HSDSSample.tables.values) + [
+                "\u{FEFF}a,b\r\n\"x\"\"y\",\"1\r\n2\"\r\n\r\nlast,\"\"", "a\n\"open", "a\nb\"c", "a\n\"q\"tail", "a,b\nn\u{0}ul,2\n",
+            ]
         for text in texts {
             let whole = Result { try CSVTable.parse(text) }
             for size in [1, 3, 1 << 16] {
@@ -339,8 +363,11 @@ struct PackageFormatTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try HSDSSample.tables["services.csv"]!.write(to: folder.appendingPathComponent("services.csv"), atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("phones.csv").path, withDestinationPath: "/etc/passwd")
-        try Data(#"{"resources": [{"path": "services.csv"}, {"path": "../../etc/passwd"}, {"path": "/etc/passwd"}, {"path": "phones.csv"}, {"path": "https://example.org/x.csv"}, {"path": ["a.csv", "b.csv"]}, {"path": "missing.csv"}]}"#.utf8)
-            .write(to: folder.appendingPathComponent("datapackage.json"))
+        try Data(
+            #"{"resources": [{"path": "services.csv"}, {"path": "../../etc/passwd"}, {"path": "/etc/passwd"}, {"path": "phones.csv"}, {"path": "https://example.org/x.csv"}, {"path": ["a.csv", "b.csv"]}, {"path": "missing.csv"}]}"#
+                .utf8
+        )
+        .write(to: folder.appendingPathComponent("datapackage.json"))
         let (package, issues) = try HSDSDataPackage.read(path: folder)
         #expect(Set(package.tables.keys) == ["services"])
         #expect(issues.filter { $0.reason.contains("leaves the package") }.count == 3, "\(issues)")
@@ -357,7 +384,8 @@ struct PackageFormatTests {
         // A zip nested in a folder, whose descriptor points outside it; then a table that inflates past the limit.
         let zip = Self.temporary("nested.zip")
         defer { try? FileManager.default.removeItem(at: zip) }
-        try Self.python("""
+        try Self.python(
+            """
             import sys, zipfile
             with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
                 z.writestr("export/datapackage.json", '{"resources": [{"path": "services.csv"}, {"path": "../secret.csv"}]}')
@@ -366,7 +394,8 @@ struct PackageFormatTests {
             """, [zip.path, HSDSSample.tables["services.csv"]!])
         let nested = try HSDSDataPackage.read(zipData: try Data(contentsOf: zip), source: "nested.zip", limit: 100_000)
         #expect(nested.package.tables["services"]?.records.count == 9 && nested.issues.contains { $0.reason.contains("leaves the package") })
-        try Self.python("""
+        try Self.python(
+            """
             import sys, zipfile
             with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
                 z.writestr("services.csv", "id,name\\n" + "s,x\\n" * 100000)

@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Testing
+
 @testable import MatchingService
 
 /// A crafted catalogue around Ottawa's Hintonburg (45.40, -75.72).
@@ -21,10 +22,13 @@ enum Catalogue {
             accessibility: accessibility, capacity: .init(seats: seats, seatsTaken: taken, waitlistAllowed: waitlist), tags: tags, active: active)
     }
 
-    static func request(needs: [String] = ["loneliness"], interests: [String] = [], language: String = "fr", age: AgeBand = .from65to74,
-                        area: String? = "K1Y", accessibility: [String] = [], support: SupportLevel = .light) -> MatchRequest {
-        MatchRequest(needs: needs, interests: interests, language: language, coordinates: home, postalArea: area, ageBand: age,
-                     accessibilityNeeds: accessibility, supportLevel: support)
+    static func request(
+        needs: [String] = ["loneliness"], interests: [String] = [], language: String = "fr", age: AgeBand = .from65to74,
+        area: String? = "K1Y", accessibility: [String] = [], support: SupportLevel = .light
+    ) -> MatchRequest {
+        MatchRequest(
+            needs: needs, interests: interests, language: language, coordinates: home, postalArea: area, ageBand: age,
+            accessibilityNeeds: accessibility, supportLevel: support)
     }
 }
 
@@ -67,7 +71,8 @@ struct MatchRankerTests {
         #expect(ranked.last?.resource.name == "Café lointain")
         let twins = ranked.filter { $0.resource.name.hasPrefix("Twin") }.map(\.resource.name)
         #expect(twins == ["Twin A", "Twin B"])
-        #expect(ranker.rank(request, candidates: [twinB, twinA]).map(\.resource.name) == ranker.rank(request, candidates: [twinA, twinB]).map(\.resource.name))
+        #expect(
+            ranker.rank(request, candidates: [twinB, twinA]).map(\.resource.name) == ranker.rank(request, candidates: [twinA, twinB]).map(\.resource.name))
     }
 
     @Test("weights change the order: with distance dominant, the nearest wins")
@@ -111,7 +116,9 @@ struct MatchRankerTests {
     @Test("link-worker choice: same language first, then the lightest caseload, then id")
     func linkWorkerChoice() throws {
         func worker(_ id: String, _ languages: [String], _ load: Int) throws -> LinkWorker {
-            try LinkWorker(id: UUID(uuidString: "00000000-0000-0000-0000-0000000000\(id)")!, name: id, site: "s", languages: languages, caseloadCapacity: 10, currentCaseload: load)
+            try LinkWorker(
+                id: UUID(uuidString: "00000000-0000-0000-0000-0000000000\(id)")!, name: id, site: "s", languages: languages, caseloadCapacity: 10,
+                currentCaseload: load)
         }
         let workers = [try worker("01", ["en"], 0), try worker("02", ["fr", "en"], 5), try worker("03", ["fr"], 5), try worker("04", ["fr"], 7)]
         #expect(CatalogueStore.candidates(from: workers, language: "fr").map(\.name) == ["02", "03", "04"], "only speakers, when anyone speaks it")

@@ -8,13 +8,15 @@ import KafkaClient
 import Logging
 import PostgresClient
 import ServiceRuntime
-import Testing
 import TestSupport
+import Testing
+
 @testable import MatchingService
 
 @Suite("Matching service: catalogue API, matching and assignment against PostgreSQL", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct MatchingServiceTests {
-    func received(_ referral: UUID = UUID(), needs: [String] = ["loneliness"], site: String = "ottawa-west-chc", language: String = "fr") -> ReferralReceivedV1 {
+    func received(_ referral: UUID = UUID(), needs: [String] = ["loneliness"], site: String = "ottawa-west-chc", language: String = "fr") -> ReferralReceivedV1
+    {
         ReferralReceivedV1(
             referralID: referral, referralVersion: 1, clientID: UUID(), site: site, referrerID: "dr", referrerRole: "physician", needs: needs,
             interests: ["walking"], supportLevel: "light", priority: "urgent", preferredLanguage: language, postalArea: "K1Y",
@@ -28,25 +30,39 @@ struct MatchingServiceTests {
         let host = test.host
         let coordinator = try await test.token(.coordinator)
         try await host.application.test(.router) { client in
-            let body = #"{"organisation": "Centre Dalhousie", "name": "Club de marche", "kind": "health-champion-group", "categories": ["physical-activity", "loneliness"], "description": "Marche hebdomadaire", "languages": ["fr", "en"], "interpretationAvailable": false, "delivery": ["in-person"], "coordinates": {"latitude": 45.401, "longitude": -75.721}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seats": 12, "seatsTaken": 0, "waitlistAllowed": true}, "tags": ["walking"], "active": true}"#
-            let created = try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: body))
+            let body =
+                #"{"organisation": "Centre Dalhousie", "name": "Club de marche", "kind": "health-champion-group", "categories": ["physical-activity", "loneliness"], "description": "Marche hebdomadaire", "languages": ["fr", "en"], "interpretationAvailable": false, "delivery": ["in-person"], "coordinates": {"latitude": 45.401, "longitude": -75.721}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seats": 12, "seatsTaken": 0, "waitlistAllowed": true}, "tags": ["walking"], "active": true}"#
+            let created = try await client.execute(
+                uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: body))
             #expect(created.status == .created)
-            let invalid = try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
-                body: ByteBuffer(string: body.replacingOccurrences(of: #""delivery": ["in-person"], "coordinates": {"latitude": 45.401, "longitude": -75.721},"#, with: #""delivery": ["in-person"],"#)))
+            let invalid = try await client.execute(
+                uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(
+                    string: body.replacingOccurrences(
+                        of: #""delivery": ["in-person"], "coordinates": {"latitude": 45.401, "longitude": -75.721},"#, with: #""delivery": ["in-person"],"#)))
             #expect(invalid.status == .unprocessableContent, "in person without a place")
-            let unknownCategory = try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+            let unknownCategory = try await client.execute(
+                uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: body.replacingOccurrences(of: "physical-activity", with: "astrology")))
             #expect(unknownCategory.status == .badRequest)
 
             let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")
-            for (query, expected) in [("category=loneliness", 1), ("category=housing", 0), ("language=so", 0), ("near=45.40,-75.72&radius_km=2", 1), ("near=45.0,-74.0&radius_km=5", 0)] {
+            for (query, expected) in [
+                ("category=loneliness", 1), ("category=housing", 0), ("language=so", 0), ("near=45.40,-75.72&radius_km=2", 1),
+                ("near=45.0,-74.0&radius_km=5", 0),
+            ] {
                 let response = try await client.execute(uri: "/v1/resources?\(query)", method: .get, headers: [.authorization: "Bearer \(worker)"])
                 #expect(response.status == .ok)
                 let list = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [Any]
                 #expect(list?.count == expected, "\(query)")
             }
-            #expect(try await client.execute(uri: "/v1/resources?category=nope", method: .get, headers: [.authorization: "Bearer \(worker)"]).status == .unprocessableContent)
-            #expect(try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(worker)"], body: ByteBuffer(string: body)).status == .forbidden)
+            #expect(
+                try await client.execute(uri: "/v1/resources?category=nope", method: .get, headers: [.authorization: "Bearer \(worker)"]).status
+                    == .unprocessableContent)
+            #expect(
+                try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(worker)"], body: ByteBuffer(string: body))
+                    .status == .forbidden)
 
             // Text PostgreSQL cannot store, and numbers its columns cannot hold, are a 422 at their field, never a 500.
             let json: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/json"]
@@ -60,7 +76,9 @@ struct MatchingServiceTests {
                 (body.replacingOccurrences(of: #""languages": ["fr", "en"]"#, with: #""languages": ["fr", "French"]"#), "/languages/1"),
             ] {
                 let refused = try await client.execute(uri: "/v1/resources", method: .post, headers: json, body: ByteBuffer(string: changed))
-                #expect(refused.status == .unprocessableContent && String(buffer: refused.body).contains("\"pointer\":\"\(pointer)\""), "\(String(buffer: refused.body))")
+                #expect(
+                    refused.status == .unprocessableContent && String(buffer: refused.body).contains("\"pointer\":\"\(pointer)\""),
+                    "\(String(buffer: refused.body))")
             }
             let nul = try await client.execute(uri: "/v1/resources?language=fr%00", method: .get, headers: [.authorization: "Bearer \(coordinator)"])
             #expect(nul.status == .unprocessableContent)
@@ -71,7 +89,9 @@ struct MatchingServiceTests {
             #expect(try await client.execute(uri: "/v1/resources/not-an-id", method: .get, headers: json).status == .notFound)
 
             let workerBody = #"{"name": "Amélie", "site": "ottawa-west-chc", "languages": ["fr"], "caseloadCapacity": 20}"#
-            let saved = try await client.execute(uri: "/v1/link-workers/\(UUID())", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: workerBody))
+            let saved = try await client.execute(
+                uri: "/v1/link-workers/\(UUID())", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: workerBody))
             #expect(saved.status == .ok)
         }
         await test.tearDown()
@@ -83,11 +103,16 @@ struct MatchingServiceTests {
         let host = test.host
         let pool = host.components.pool
         let store = CatalogueStore(pool: pool)
-        let french = UUID(), english = UUID()
+        let french = UUID()
+        let english = UUID()
         try await pool.withConnection { connection in
-            try await store.save(Catalogue.resource("Club de marche", kind: .healthChampionGroup, categories: ["loneliness", "physical-activity"], tags: ["walking"]), on: connection)
+            try await store.save(
+                Catalogue.resource("Club de marche", kind: .healthChampionGroup, categories: ["loneliness", "physical-activity"], tags: ["walking"]),
+                on: connection)
             try await store.save(Catalogue.resource("Café-causerie", categories: ["loneliness"]), on: connection)
-            try await store.save(try LinkWorker(id: french, name: "Amélie", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 6), on: connection)
+            try await store.save(
+                try LinkWorker(id: french, name: "Amélie", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 6), on: connection
+            )
             try await store.save(try LinkWorker(id: english, name: "Sam", site: "ottawa-west-chc", languages: ["en"], caseloadCapacity: 10), on: connection)
         }
         let matchmaker = Matchmaker(store: store, outbox: host.components.outbox)
@@ -96,22 +121,34 @@ struct MatchingServiceTests {
         for _ in 0..<2 {
             try await pool.transaction { try await matchmaker.receive(referral, on: $0) }
         }
-        let assignment = try await pool.withConnection { try await $0.query("SELECT link_worker_id FROM assignment").map { try $0.decode("link_worker_id", as: UUID.self) } }
+        let assignment = try await pool.withConnection {
+            try await $0.query("SELECT link_worker_id FROM assignment").map { try $0.decode("link_worker_id", as: UUID.self) }
+        }
         #expect(assignment == [french], "the French speaker, despite the heavier caseload")
-        let caseload = try await pool.withConnection { try await $0.query("SELECT current_caseload FROM link_worker WHERE id = \(french)::uuid").first!.decode("current_caseload", as: Int.self) }
+        let caseload = try await pool.withConnection {
+            try await $0.query("SELECT current_caseload FROM link_worker WHERE id = \(french)::uuid").first!.decode("current_caseload", as: Int.self)
+        }
         #expect(caseload == 7)
-        let types = try await pool.withConnection { try await $0.query("SELECT event_type FROM outbox ORDER BY id").map { try $0.decode("event_type", as: String.self) } }
+        let types = try await pool.withConnection {
+            try await $0.query("SELECT event_type FROM outbox ORDER BY id").map { try $0.decode("event_type", as: String.self) }
+        }
         #expect(types == [ReferralAssignedV1.eventType, MatchesProposedV1.eventType, NeedUnmetV1.eventType])
-        let unmet = try await pool.withConnection { try await $0.query("SELECT payload FROM outbox WHERE event_type = \(NeedUnmetV1.eventType)").first!.decode("payload", as: String.self) }
+        let unmet = try await pool.withConnection {
+            try await $0.query("SELECT payload FROM outbox WHERE event_type = \(NeedUnmetV1.eventType)").first!.decode("payload", as: String.self)
+        }
         #expect(unmet.contains("\"categories\":[\"housing\"]"))
         // The stored matches are the proposed ones, rank by rank.
         let proposed = try await pool.withConnection { connection in
-            let payload = try await connection.query("SELECT payload FROM outbox WHERE event_type = \(MatchesProposedV1.eventType)").first!.decode("payload", as: String.self)
+            let payload = try await connection.query("SELECT payload FROM outbox WHERE event_type = \(MatchesProposedV1.eventType)").first!.decode(
+                "payload", as: String.self)
             return try EventCoding.decoder.decode(MatchesProposedV1.self, from: Data(payload.utf8)).matches
         }
         let stored = try await pool.withConnection { connection in
-            try await connection.query("SELECT rank, resource_id, score, reasons FROM referral_match WHERE referral_id = \(referral.referralID)::uuid ORDER BY rank").map {
-                ProposedMatch(resourceID: try $0.decode("resource_id"), rank: try $0.decode("rank"), score: try $0.decode("score"), resourceKind: "",
+            try await connection.query(
+                "SELECT rank, resource_id, score, reasons FROM referral_match WHERE referral_id = \(referral.referralID)::uuid ORDER BY rank"
+            ).map {
+                ProposedMatch(
+                    resourceID: try $0.decode("resource_id"), rank: try $0.decode("rank"), score: try $0.decode("score"), resourceKind: "",
                     categories: [], reasons: try $0.decode("reasons"))
             }
         }
@@ -123,14 +160,17 @@ struct MatchingServiceTests {
 
         try await host.application.test(.router) { client in
             let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")
-            let response = try await client.execute(uri: "/v1/referrals/\(referral.referralID)/matches", method: .get, headers: [.authorization: "Bearer \(worker)"])
+            let response = try await client.execute(
+                uri: "/v1/referrals/\(referral.referralID)/matches", method: .get, headers: [.authorization: "Bearer \(worker)"])
             #expect(response.status == .ok)
             let body = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any])
             let matches = try #require(body["matches"] as? [[String: Any]])
             #expect(matches.count == 2)
             #expect((matches.first?["reasons"] as? [String])?.contains("parle français") == true)
             let elsewhere = try await test.token(.linkWorker, site: "rural-east")
-            #expect(try await client.execute(uri: "/v1/referrals/\(referral.referralID)/matches", method: .get, headers: [.authorization: "Bearer \(elsewhere)"]).status == .notFound)
+            #expect(
+                try await client.execute(uri: "/v1/referrals/\(referral.referralID)/matches", method: .get, headers: [.authorization: "Bearer \(elsewhere)"])
+                    .status == .notFound)
         }
         await test.tearDown()
     }
@@ -145,8 +185,11 @@ struct MatchingServiceTests {
         let store = CatalogueStore(pool: pool)
         let (lightest, next, english) = (UUID(), UUID(), UUID())
         try await pool.withConnection { connection in
-            try await store.save(try LinkWorker(id: lightest, name: "Amélie", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 1), on: connection)
-            try await store.save(try LinkWorker(id: next, name: "Benoît", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 5), on: connection)
+            try await store.save(
+                try LinkWorker(id: lightest, name: "Amélie", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 1),
+                on: connection)
+            try await store.save(
+                try LinkWorker(id: next, name: "Benoît", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 5), on: connection)
             try await store.save(try LinkWorker(id: english, name: "Sam", site: "ottawa-west-chc", languages: ["en"], caseloadCapacity: 10), on: connection)
         }
         // Another transaction holds the lightest French speaker's row.
@@ -174,7 +217,9 @@ struct MatchingServiceTests {
         for await _ in held.stream { break }
         let waiting = Task { try await pool.transaction { try await store.assign(referral: UUID(), site: "ottawa-west-chc", language: "fr", on: $0) } }
         try await Task.sleep(for: .milliseconds(300))
-        let caseloads = { try await pool.withConnection { try await $0.query("SELECT sum(current_caseload)::int AS n FROM link_worker").first!.decode("n", as: Int.self) } }
+        let caseloads = {
+            try await pool.withConnection { try await $0.query("SELECT sum(current_caseload)::int AS n FROM link_worker").first!.decode("n", as: Int.self) }
+        }
         #expect(try await caseloads() == 7, "nothing assigned while both are held")
         release.continuation.yield()
         try await holding.value
@@ -202,7 +247,8 @@ struct MatchingServiceTests {
                         try await client.execute(
                             uri: "/v1/referrals/\(referral.referralID)/connections", method: .post,
                             headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"],
-                            body: ByteBuffer(string: #"{"resourceId": "\#(resource.id)"}"#)).status
+                            body: ByteBuffer(string: #"{"resourceId": "\#(resource.id)"}"#)
+                        ).status
                     }
                 }
                 return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
@@ -212,7 +258,8 @@ struct MatchingServiceTests {
 
             let connection = try await pool.withConnection { try await $0.query("SELECT id FROM connection LIMIT 1").first!.decode("id", as: UUID.self) }
             let patch = { (body: String) in
-                try await client.execute(uri: "/v1/connections/\(connection)", method: .patch,
+                try await client.execute(
+                    uri: "/v1/connections/\(connection)", method: .patch,
                     headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"], body: ByteBuffer(string: body))
             }
             #expect(try await patch(#"{"status": "attended"}"#).status == .conflict, "proposed cannot jump to attended")
@@ -225,10 +272,14 @@ struct MatchingServiceTests {
                 body: ByteBuffer(string: #"{"resourceId": "\#(resource.id)"}"#))
             #expect(again.status == .created, "the freed seat can be taken again")
         }
-        let taken = try await pool.withConnection { try await $0.query("SELECT seats_taken FROM community_resource").first!.decode("seats_taken", as: Int.self) }
+        let taken = try await pool.withConnection {
+            try await $0.query("SELECT seats_taken FROM community_resource").first!.decode("seats_taken", as: Int.self)
+        }
         #expect(taken == 10)
         let events = try await pool.withConnection {
-            try await $0.query("SELECT event_type, count(*) AS n FROM outbox GROUP BY event_type").reduce(into: [String: Int]()) { $0[try $1.decode("event_type")] = try $1.decode("n") }
+            try await $0.query("SELECT event_type, count(*) AS n FROM outbox GROUP BY event_type").reduce(into: [String: Int]()) {
+                $0[try $1.decode("event_type")] = try $1.decode("n")
+            }
         }
         #expect(events[ConnectionProposedV1.eventType] == 4)
         #expect(events[ConnectionChangedV1.eventType] == 2)
@@ -253,7 +304,9 @@ struct MatchingServiceTests {
         let worker = UUID()
         try await pool.withConnection { connection in
             try await store.save(resource, on: connection)
-            try await store.save(try LinkWorker(id: worker, name: "Amélie", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 3), on: connection)
+            try await store.save(
+                try LinkWorker(id: worker, name: "Amélie", site: "ottawa-west-chc", languages: ["fr"], caseloadCapacity: 10, currentCaseload: 3), on: connection
+            )
         }
         let matchmaker = Matchmaker(store: store, outbox: host.components.outbox)
         let referral = received()
@@ -290,7 +343,11 @@ struct MatchingServiceTests {
         #expect(after.seats == 0)
         #expect(after.caseload == 3)
         #expect(after.status == "dropped")
-        let change = try await pool.withConnection { try await $0.query("SELECT payload FROM outbox WHERE event_type = \(ConnectionChangedV1.eventType)").map { try $0.decode("payload", as: String.self) } }
+        let change = try await pool.withConnection {
+            try await $0.query("SELECT payload FROM outbox WHERE event_type = \(ConnectionChangedV1.eventType)").map {
+                try $0.decode("payload", as: String.self)
+            }
+        }
         #expect(change.count == 1)
         #expect(change.first?.contains("\"from\":\"proposed\"") == true)
         await test.tearDown()

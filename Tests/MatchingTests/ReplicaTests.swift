@@ -4,11 +4,13 @@ import Foundation
 import KafkaClient
 import Logging
 import PostgresClient
-import Testing
 import TestSupport
+import Testing
+
 @testable import MatchingService
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The built `passerelle-matching` executable run as separate processes on a schema, topic
@@ -76,7 +78,8 @@ struct MatchingProcesses {
 
     static func get(_ url: String) async -> String? {
         guard let (data, response) = try? await URLSession.shared.data(from: URL(string: url)!),
-            (response as? HTTPURLResponse)?.statusCode == 200 else { return nil }
+            (response as? HTTPURLResponse)?.statusCode == 200
+        else { return nil }
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -116,24 +119,33 @@ struct ReplicaTests {
 
         let imported = try processes.run(["import-hsds", folder.path])
         #expect(imported.status == 0, "\(imported.output)")
-        #expect(imported.output.contains("""
-            imported 6 resources (6 new, 0 updated) of 9 services; 5 with a need category, 1 uncategorised; 7 rows skipped, 3 to review
-            """), "\(imported.output)")
+        #expect(
+            imported.output.contains(
+                """
+                imported 6 resources (6 new, 0 updated) of 9 services; 5 with a need category, 1 uncategorised; 7 rows skipped, 3 to review
+                """), "\(imported.output)")
         #expect(imported.output.contains("to review services.csv row 7: uncategorised: no term maps to a need category (terms: Astrology)"))
         let rules = try processes.run(["import-hsds", folder.path, "--show-rules"])
-        #expect(rules.output.contains(#"categorised services.csv row 2 (s1): social-isolation, physical-activity by Open Eligibility and common directory terms 2.0.0 term "Walking Groups""#), "\(rules.output)")
+        #expect(
+            rules.output.contains(
+                #"categorised services.csv row 2 (s1): social-isolation, physical-activity by Open Eligibility and common directory terms 2.0.0 term "Walking Groups""#
+            ), "\(rules.output)")
         let out = try processes.run(["export-hsds", exported.path])
         #expect(out.status == 0 && out.output.contains("exported 6 resources"), "\(out.output)")
         #expect(FileManager.default.fileExists(atPath: exported.appendingPathComponent("datapackage.json").path))
         let again = try processes.run(["import-hsds", exported.path])
-        #expect(again.output.contains("imported 6 resources (0 new, 6 updated) of 6 services; 5 with a need category, 1 uncategorised; 0 rows skipped"), "\(again.output)")
+        #expect(
+            again.output.contains("imported 6 resources (0 new, 6 updated) of 6 services; 5 with a need category, 1 uncategorised; 0 rows skipped"),
+            "\(again.output)")
         // The same as a zip data package and as HSDS 3 JSON.
         for file in ["catalogue.zip", "services.json"] {
             let path = folder.appendingPathComponent(file).path
             let written = try processes.run(["export-hsds", path])
             #expect(written.status == 0 && FileManager.default.fileExists(atPath: path), "\(written.output)")
             let read = try processes.run(["import-hsds", path])
-            #expect(read.output.contains("imported 6 resources (0 new, 6 updated) of 6 services; 5 with a need category, 1 uncategorised; 0 rows skipped"), "\(file): \(read.output)")
+            #expect(
+                read.output.contains("imported 6 resources (0 new, 6 updated) of 6 services; 5 with a need category, 1 uncategorised; 0 rows skipped"),
+                "\(file): \(read.output)")
         }
         let notAPackage = try processes.run(["import-hsds", folder.appendingPathComponent("services.csv").path])
         #expect(notAPackage.status != 0 && notAPackage.output.contains("neither a folder, a zip data package nor an HSDS JSON file"), "\(notAPackage.output)")
@@ -151,7 +163,8 @@ struct ReplicaTests {
     func killOneReplica() async throws {
         try #require(Self.built, "build the executable first (swift build)")
         let processes = MatchingProcesses()
-        let total = 240, site = "ottawa-west-chc"
+        let total = 240
+        let site = "ottawa-west-chc"
         #expect(try processes.run(["create-topics"]).status == 0)
         let migrated = try processes.run(["migrate"])
         #expect(migrated.status == 0, "\(migrated.output)")
@@ -160,7 +173,8 @@ struct ReplicaTests {
         let store = CatalogueStore(pool: pool)
         try await pool.withConnection { connection in
             for number in 0..<3 {
-                try await store.save(try LinkWorker(id: UUID(), name: "Worker \(number)", site: site, languages: ["fr", "en"], caseloadCapacity: 10_000), on: connection)
+                try await store.save(
+                    try LinkWorker(id: UUID(), name: "Worker \(number)", site: site, languages: ["fr", "en"], caseloadCapacity: 10_000), on: connection)
             }
             var data = SyntheticCatalogue(seed: 11)
             for resource in data.resources(300) { try await store.save(resource, on: connection) }
@@ -174,7 +188,12 @@ struct ReplicaTests {
         let first = try processes.serve(log: logs.appendingPathComponent("a.log").path)
         let second = try processes.serve(log: logs.appendingPathComponent("b.log").path)
         var running = [first.pid, second.pid]
-        defer { for pid in running { kill(pid, SIGKILL); _ = waitpid(pid, nil, 0) } }
+        defer {
+            for pid in running {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, nil, 0)
+            }
+        }
         for replica in [first, second] {
             let ready = try await eventually(timeout: .seconds(30)) { await MatchingProcesses.get("http://127.0.0.1:\(replica.port)/health/ready") != nil }
             try #require(ready, "replica on port \(replica.port) did not become ready; see \(logs.path)")
@@ -188,14 +207,17 @@ struct ReplicaTests {
             var records: [KafkaRecord] = []
             for index in range {
                 let request = data.request()
-                let event = try CloudEvent(ReferralReceivedV1(
-                    referralID: referrals[index], referralVersion: 1, clientID: UUID(), site: site, referrerID: "dr", referrerRole: "physician",
-                    needs: request.needs, interests: request.interests, supportLevel: request.supportLevel.rawValue, priority: "routine",
-                    preferredLanguage: request.language, postalArea: request.postalArea, coordinates: request.coordinates,
-                    ageBand: request.ageBand!.rawValue, accessibilityNeeds: request.accessibilityNeeds, preferredChannel: "sms",
-                    consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), receivedAt: Date()), source: "/passerelle/intake")
-                records.append(KafkaRecord(topic: topic, key: Array(referrals[index].uuidString.lowercased().utf8), value: event.data,
-                                           headers: event.headers.map { KafkaHeader(key: $0.key, value: Array($0.value.utf8)) }))
+                let event = try CloudEvent(
+                    ReferralReceivedV1(
+                        referralID: referrals[index], referralVersion: 1, clientID: UUID(), site: site, referrerID: "dr", referrerRole: "physician",
+                        needs: request.needs, interests: request.interests, supportLevel: request.supportLevel.rawValue, priority: "routine",
+                        preferredLanguage: request.language, postalArea: request.postalArea, coordinates: request.coordinates,
+                        ageBand: request.ageBand!.rawValue, accessibilityNeeds: request.accessibilityNeeds, preferredChannel: "sms",
+                        consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), receivedAt: Date()), source: "/passerelle/intake")
+                records.append(
+                    KafkaRecord(
+                        topic: topic, key: Array(referrals[index].uuidString.lowercased().utf8), value: event.data,
+                        headers: event.headers.map { KafkaHeader(key: $0.key, value: Array($0.value.utf8)) }))
             }
             for result in try await producer.send(records) { _ = try result.get() }
         }
@@ -208,7 +230,10 @@ struct ReplicaTests {
             try await send(sent..<(sent + 10))
             sent += 10
             let (a, b) = (await MatchingProcesses.processed(port: first.port), await MatchingProcesses.processed(port: second.port))
-            if a >= 5 && b >= 5 { shared = true; break }
+            if a >= 5 && b >= 5 {
+                shared = true
+                break
+            }
             try await Task.sleep(for: .milliseconds(sent < 60 ? 200 : 1000))
         }
         #expect(shared, "both replicas of the group handled referrals")
@@ -245,18 +270,26 @@ struct ReplicaTests {
             for await message in consumer.messages {
                 seen += 1
                 if message.headers.contains(where: { $0.key == "ce_type" && $0.value == Array(ReferralAssignedV1.eventType.utf8) }),
-                    let key = message.key { assigned[String(decoding: key, as: UTF8.self), default: 0] += 1 }
+                    let key = message.key
+                {
+                    assigned[String(decoding: key, as: UTF8.self), default: 0] += 1
+                }
                 if seen >= published && assigned.count == total { break }
             }
             return assigned
         }
-        let timer = Task { try await Task.sleep(for: .seconds(30)); consumer.stopDelivering() }
+        let timer = Task {
+            try await Task.sleep(for: .seconds(30))
+            consumer.stopDelivering()
+        }
         let assigned = await collected.value
         timer.cancel()
         await consumer.close()
         #expect(assigned.count == total, "every assignment published")
         let duplicates = assigned.values.reduce(0) { $0 + $1 - 1 }
-        print("replica kill: \(total) referrals, first replica handled \(handledByFirst) before the kill, \(duplicates) assignment events published twice (redelivery)")
+        print(
+            "replica kill: \(total) referrals, first replica handled \(handledByFirst) before the kill, \(duplicates) assignment events published twice (redelivery)"
+        )
 
         kill(second.pid, SIGTERM)
         #expect(await MatchingProcesses.wait(for: second.pid, timeout: .seconds(20)), "the survivor stops on SIGTERM")

@@ -5,8 +5,9 @@ import Logging
 import Messaging
 import PostgresClient
 import ServiceLifecycle
-import Testing
+import Synchronization
 import TestSupport
+import Testing
 
 /// A schema with the messaging tables and a table the test handler writes to.
 struct MessagingFixture {
@@ -21,14 +22,20 @@ struct MessagingFixture {
     static func make(partitions: Int = 3) async throws -> MessagingFixture {
         let schema = TestEnvironment.uniqueName("msg")
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(schema: schema), logger: TestEnvironment.logger)
-        try await SchemaMigrator(schema: schema, migrations: [
-            MessagingSchema.migration,
-            Migration(2, "effects", "CREATE TABLE effect (event_id uuid NOT NULL, referral text NOT NULL)"),
-        ]).migrate(pool, logger: TestEnvironment.logger)
+        try await SchemaMigrator(
+            schema: schema,
+            migrations: [
+                MessagingSchema.migration,
+                Migration(2, "effects", "CREATE TABLE effect (event_id uuid NOT NULL, referral text NOT NULL)"),
+            ]
+        ).migrate(pool, logger: TestEnvironment.logger)
         let topic = try await TestEnvironment.makeTopic("msg", partitions: partitions)
-        try await KafkaTopicAdmin.createTopics([KafkaTopicSpecification(name: topic + ".dlq", partitions: 1)], configuration: TestEnvironment.kafkaConfiguration, logger: TestEnvironment.logger)
+        try await KafkaTopicAdmin.createTopics(
+            [KafkaTopicSpecification(name: topic + ".dlq", partitions: 1)], configuration: TestEnvironment.kafkaConfiguration, logger: TestEnvironment.logger)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: TestEnvironment.kafkaConfiguration), logger: TestEnvironment.logger)
-        let fixture = MessagingFixture(schema: schema, pool: pool, producer: producer, topic: topic, outbox: Outbox(topics: TopicNames(), source: "/passerelle/test", wakeUpChannel: MessagingSchema.channel(schema: schema)))
+        let fixture = MessagingFixture(
+            schema: schema, pool: pool, producer: producer, topic: topic,
+            outbox: Outbox(topics: TopicNames(), source: "/passerelle/test", wakeUpChannel: MessagingSchema.channel(schema: schema)))
         fixture.gate.open()
         return fixture
     }
@@ -43,9 +50,12 @@ struct MessagingFixture {
         OutboxRelay(pool: pool, producer: producer, schema: schema, gate: gate, batchSize: 100, pollInterval: pollInterval, logger: logger)
     }
 
-    func consumer(group: String, concurrency: Int = 1, handler: @escaping IdempotentConsumer.Handler = { event, connection in
-        try await connection.query("INSERT INTO effect VALUES (\(event.event.id)::uuid, \(event.event.subject))")
-    }) -> IdempotentConsumer {
+    func consumer(
+        group: String, concurrency: Int = 1,
+        handler: @escaping IdempotentConsumer.Handler = { event, connection in
+            try await connection.query("INSERT INTO effect VALUES (\(event.event.id)::uuid, \(event.event.subject))")
+        }
+    ) -> IdempotentConsumer {
         IdempotentConsumer(
             name: group, topics: [topic], configuration: TestEnvironment.consumerConfiguration(group: group), pool: pool,
             producer: producer, gate: gate, maxAttempts: 3, concurrency: concurrency, logger: logger, handler: handler)
@@ -57,7 +67,8 @@ struct MessagingFixture {
 
     /// Reads every record of `topic` from the beginning with a fresh group, until `expected` arrive or time runs out.
     func readAll(_ topic: String, expected: Int, timeout: Duration = .seconds(15)) async throws -> [KafkaMessage] {
-        let consumer = try KafkaConsumer(configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("reader")), topics: [topic], logger: logger)
+        let consumer = try KafkaConsumer(
+            configuration: TestEnvironment.consumerConfiguration(group: TestEnvironment.uniqueName("reader")), topics: [topic], logger: logger)
         let collected = Task {
             var messages: [KafkaMessage] = []
             for await message in consumer.messages {
@@ -66,7 +77,10 @@ struct MessagingFixture {
             }
             return messages
         }
-        let timer = Task { try await Task.sleep(for: timeout); consumer.stopDelivering() }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            consumer.stopDelivering()
+        }
         let messages = await collected.value
         timer.cancel()
         await consumer.close()
@@ -177,7 +191,9 @@ struct MessagingTests {
         try await slow.value
         let afterA = try await relay.publishBatch()
         #expect(afterA.published == 1, "the lower id that committed later is not skipped")
-        let ids = try await fixture.pool.withConnection { try await $0.query("SELECT id FROM outbox ORDER BY sent_at").map { try $0.decode("id", as: Int.self) } }
+        let ids = try await fixture.pool.withConnection {
+            try await $0.query("SELECT id FROM outbox ORDER BY sent_at").map { try $0.decode("id", as: Int.self) }
+        }
         #expect(ids.count == 2 && ids[0] > ids[1])
         await fixture.tearDown()
     }
@@ -190,7 +206,8 @@ struct MessagingTests {
         try await withRunning([relay]) {
             try await Task.sleep(for: .milliseconds(300))  // the relay's first round is over
             // Another replica's relay is in a round: it holds the schema's relay lock.
-            let holding = ReadinessGate(), release = ReadinessGate()
+            let holding = ReadinessGate()
+            let release = ReadinessGate()
             let otherRound = Task {
                 try await fixture.pool.transaction { connection in
                     _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("passerelle.outbox." + fixture.schema)))")
@@ -254,7 +271,8 @@ struct MessagingTests {
         let earlier = [events[0].id, events[7].id, events[19].id]
         try await fixture.pool.withConnection { connection in
             for id in earlier {
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
                     VALUES (\(group), \(id)::uuid, 'passerelle.test.v1', \(fixture.topic), 0, -1)
                     """)
@@ -269,7 +287,9 @@ struct MessagingTests {
             // Leave time for a wrongly applied copy to show up.
             try await Task.sleep(for: .milliseconds(500))
         }
-        let applied = try await fixture.pool.withConnection { try await $0.query("SELECT event_id FROM applied_in").map { try $0.decode("event_id", as: UUID.self) } }
+        let applied = try await fixture.pool.withConnection {
+            try await $0.query("SELECT event_id FROM applied_in").map { try $0.decode("event_id", as: UUID.self) }
+        }
         #expect(applied.count == 17)
         #expect(Set(applied) == Set(events.map(\.id)).subtracting(earlier))
         #expect(try await fixture.count("SELECT count(DISTINCT transaction_id) AS n FROM applied_in") < 17, "batched")
@@ -409,8 +429,11 @@ struct EventHandlersTests {
         let handler = handlers.handler
         let payload = ClientErasedV1(referralID: UUID(), clientID: UUID(), erasedAt: Date())
         let known = ConsumedEvent(event: try CloudEvent(payload, source: "/test"), topic: "t", partition: 0, offset: 0, key: nil)
-        let unknown = ConsumedEvent(event: CloudEvent(source: "/test", type: "passerelle.future.v9", subject: "x", data: [0x7B, 0x7D]), topic: "t", partition: 0, offset: 1, key: nil)
-        let broken = ConsumedEvent(event: CloudEvent(source: "/test", type: ClientErasedV1.eventType, subject: "x", data: Array("{}".utf8)), topic: "t", partition: 0, offset: 2, key: nil)
+        let unknown = ConsumedEvent(
+            event: CloudEvent(source: "/test", type: "passerelle.future.v9", subject: "x", data: [0x7B, 0x7D]), topic: "t", partition: 0, offset: 1, key: nil)
+        let broken = ConsumedEvent(
+            event: CloudEvent(source: "/test", type: ClientErasedV1.eventType, subject: "x", data: Array("{}".utf8)), topic: "t", partition: 0, offset: 2,
+            key: nil)
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: TestEnvironment.logger)
         try await pool.withConnection { connection in
             try await handler(known, connection)
@@ -422,12 +445,18 @@ struct EventHandlersTests {
     }
 }
 
-import Synchronization
-
 final class FailureBudget: Sendable {
     private let left: Mutex<Int>
     init(_ count: Int) { left = Mutex(count) }
-    func take() -> Bool { left.withLock { if $0 > 0 { $0 -= 1; return true }; return false } }
+    func take() -> Bool {
+        left.withLock {
+            if $0 > 0 {
+                $0 -= 1
+                return true
+            }
+            return false
+        }
+    }
     var remaining: Int { left.withLock { $0 } }
     func add() { left.withLock { $0 += 1 } }
 }

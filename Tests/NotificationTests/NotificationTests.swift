@@ -1,14 +1,14 @@
 import Contracts
 import Domain
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import HTTPTypes
 import Messaging
 import PostgresClient
 import ServiceRuntime
-import Testing
 import TestSupport
+import Testing
 
 @testable import NotificationService
 
@@ -46,7 +46,9 @@ struct Harness {
         await loop.seedTemplates()
         let harness = Harness(
             test: test, smtp: smtp, receiver: receiver, settings: settings, loop: loop,
-            route: NotificationService.handlers(planner: NotificationPlanner(settings: settings, deliveryWakeUp: DeliveryLoop.wakeUpChannel(schema: test.schema))).handler)
+            route: NotificationService.eventHandlers(
+                planner: NotificationPlanner(settings: settings, deliveryWakeUp: DeliveryLoop.wakeUpChannel(schema: test.schema))
+            ).handler)
         try await harness.directory()
         return harness
     }
@@ -55,8 +57,10 @@ struct Harness {
     func directory() async throws {
         try await pool.withConnection { connection in
             try await connection.query("INSERT INTO webhook_target (id, url, secret) VALUES ('clinic', \(receiver.url("/webhook/clinic")), \(receiver.secret))")
-            try await connection.query("INSERT INTO webhook_target (id, url, secret) VALUES ('partner', \(receiver.url("/webhook/partner")), \(receiver.secret))")
-            try await connection.query("""
+            try await connection.query(
+                "INSERT INTO webhook_target (id, url, secret) VALUES ('partner', \(receiver.url("/webhook/partner")), \(receiver.secret))")
+            try await connection.query(
+                """
                 INSERT INTO recipient (kind, id, display_name, email, webhook_target, language, channel) VALUES
                 ('link-worker', \(Self.linkWorker.uuidString.lowercased()), 'Sam Lee', 'sam@example.org', NULL, 'en', 'email'),
                 ('referrer', 'dr-tremblay', 'Dre Tremblay', NULL, 'clinic', 'fr', 'webhook'),
@@ -91,25 +95,33 @@ struct Harness {
         for _ in 0..<200 {
             await loop.round()
             let due = try await pool.withConnection {
-                try await $0.query("SELECT count(*)::int AS n FROM notification WHERE status IN ('pending', 'sending') OR (status = 'deferred' AND not_before <= now())").first?.decode("n", as: Int.self)
+                try await $0.query(
+                    "SELECT count(*)::int AS n FROM notification WHERE status IN ('pending', 'sending') OR (status = 'deferred' AND not_before <= now())"
+                ).first?.decode("n", as: Int.self)
             }
             if due == 0 { return }
             try await Task.sleep(for: .milliseconds(20))
         }
     }
 
-    func notifications(_ referral: UUID) async throws -> [(template: String, kind: String, status: String, attempts: Int, language: String?, channel: String?, error: String?)] {
+    func notifications(_ referral: UUID) async throws -> [(
+        template: String, kind: String, status: String, attempts: Int, language: String?, channel: String?, error: String?
+    )] {
         try await pool.withConnection { connection in
             try await connection.query("SELECT * FROM notification WHERE referral_id = \(referral)::uuid ORDER BY template, recipient_kind").map { row in
-                (try row.decode("template"), try row.decode("recipient_kind"), try row.decode("status"), try row.decode("attempts"),
-                 try row.decode("language", as: String?.self), try row.decode("channel", as: String?.self), try row.decode("last_error", as: String?.self))
+                (
+                    try row.decode("template"), try row.decode("recipient_kind"), try row.decode("status"), try row.decode("attempts"),
+                    try row.decode("language", as: String?.self), try row.decode("channel", as: String?.self), try row.decode("last_error", as: String?.self)
+                )
             }
         }
     }
 
     func outboxTypes(topicSuffix: String = "notifications.v1") async throws -> [String] {
         try await pool.withConnection { connection in
-            try await connection.query("SELECT event_type FROM outbox WHERE topic LIKE \("%" + topicSuffix) ORDER BY id").map { try $0.decode("event_type", as: String.self) }
+            try await connection.query("SELECT event_type FROM outbox WHERE topic LIKE \("%" + topicSuffix) ORDER BY id").map {
+                try $0.decode("event_type", as: String.self)
+            }
         }
     }
 
@@ -155,7 +167,9 @@ struct Harness {
     }
 }
 
-@Suite("Notification: rules, templates and delivery over real SMTP and HTTP", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(3)), .serialized)
+@Suite(
+    "Notification: rules, templates and delivery over real SMTP and HTTP", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(3)),
+    .serialized)
 struct NotificationTests {
     @Test("the closed loop tells each party the right thing, in their language, over their channel")
     func closedLoop() async throws {
@@ -194,7 +208,9 @@ struct NotificationTests {
         #expect(clientMail.contains { $0.subject == "Une activité pour vous : Club de marche du parc" && ($0.text ?? "").contains("100 rue Bank") })
         #expect(clientMail.contains { ($0.text ?? "").contains("Sam Lee, agent·e de liaison, vous appellera d'ici 2 jours ouvrables") })
         // The Message-ID is the notification id, so a relay or reader can drop a repeat.
-        let ids = try await h.pool.withConnection { try await $0.query("SELECT id FROM notification WHERE status = 'sent'").map { try $0.decode("id", as: UUID.self) } }
+        let ids = try await h.pool.withConnection {
+            try await $0.query("SELECT id FROM notification WHERE status = 'sent'").map { try $0.decode("id", as: UUID.self) }
+        }
         for message in mail { #expect(ids.contains { message.messageID == "<\($0.uuidString.lowercased())@passerelle.local>" }) }
 
         let hooks = try await h.receiver.records().filter { $0.path == "/webhook/clinic" }
@@ -224,9 +240,11 @@ struct NotificationTests {
             try await h.deliver(h.received(c) + [h.assigned(c), h.status(c, "received", "accepted"), h.enrolled(c)])
         }
         // Withdrawn after the messages were planned, before they were sent.
-        try await h.deliver([ClientConsentChangedV1(
-            referralID: withdrawn.referral, clientID: withdrawn.client, clientVersion: 2,
-            consent: Consent(contact: false, shareWithPartners: false, evaluationUse: false), changedAt: Date())])
+        try await h.deliver([
+            ClientConsentChangedV1(
+                referralID: withdrawn.referral, clientID: withdrawn.client, clientVersion: 2,
+                consent: Consent(contact: false, shareWithPartners: false, evaluationUse: false), changedAt: Date())
+        ])
         try await h.drain()
 
         func status(_ c: Harness.Client, _ template: String) async throws -> String? {
@@ -290,7 +308,8 @@ struct NotificationTests {
         let worker = try #require(try await h.notifications(c.referral).first { $0.kind == "link-worker" })
         #expect(worker.status == "sent")  // staff are not subject to the client's quiet hours
         let wait = try await h.pool.withConnection {
-            try await $0.query("SELECT extract(epoch FROM not_before - now())::int AS s FROM notification WHERE recipient_kind = 'client'").first?.decode("s", as: Int.self)
+            try await $0.query("SELECT extract(epoch FROM not_before - now())::int AS s FROM notification WHERE recipient_kind = 'client'").first?.decode(
+                "s", as: Int.self)
         }
         #expect((3000...7300).contains(wait ?? 0))
         // Time passes: the window ends and the message goes.
@@ -332,7 +351,9 @@ struct NotificationTests {
     @Test("a transient failure on every attempt ends failed after the configured limit")
     func retryLimit() async throws {
         let h = try await Harness.make(maxAttempts: 3)
-        try await h.pool.withConnection { try await $0.query("UPDATE webhook_target SET url = \(h.receiver.url("/webhook/down?fail=100")) WHERE id = 'clinic'") }
+        try await h.pool.withConnection {
+            try await $0.query("UPDATE webhook_target SET url = \(h.receiver.url("/webhook/down?fail=100")) WHERE id = 'clinic'")
+        }
         let c = Harness.Client()
         try await h.deliver(h.received(c) + [h.status(c, "received", "accepted")])
         try await h.drain()
@@ -383,7 +404,8 @@ struct NotificationTests {
         let referrerNotification = try #require(claimed.first { $0.recipientKind == .referrer })
         let templates = try await h.loop.templateCache.templates(stamp: batch.templatesStamp, pool: h.pool)
         guard case .ready(let message) = try AddressedMessage.resolve(referrerNotification, templates: templates, settings: h.settings) else {
-            Issue.record("not ready"); return
+            Issue.record("not ready")
+            return
         }
         try await h.loop.channels.send(message, notificationID: referrerNotification.id)
         try await Task.sleep(for: .milliseconds(1100))  // the lease runs out
@@ -422,11 +444,14 @@ struct NotificationTests {
                 #expect(String(buffer: response.body).contains("\"notifications\":[]"))
             }
             try await client.execute(uri: path, method: .get, headers: [.authorization: "Bearer \(analyst)"]) { #expect($0.status == .forbidden) }
-            try await client.execute(uri: "/v1/notifications", method: .get, headers: [.authorization: "Bearer \(coordinator)"]) { #expect($0.status == .unprocessableContent) }
+            try await client.execute(uri: "/v1/notifications", method: .get, headers: [.authorization: "Bearer \(coordinator)"]) {
+                #expect($0.status == .unprocessableContent)
+            }
 
             let bad = #"{"body": "{{#urgent}}Bonjour {{recipientNom}} {{reference}}"}"#
             try await client.execute(
-                uri: "/v1/templates/referral-assigned/fr/text", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                uri: "/v1/templates/referral-assigned/fr/text", method: .put,
+                headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: bad)
             ) { response in
                 #expect(response.status == .unprocessableContent)
@@ -435,7 +460,8 @@ struct NotificationTests {
             }
             let unknown = #"{"body": "Bonjour {{recipientNom}} {{reference}}"}"#
             try await client.execute(
-                uri: "/v1/templates/referral-assigned/fr/text", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                uri: "/v1/templates/referral-assigned/fr/text", method: .put,
+                headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: unknown)
             ) { response in
                 #expect(response.status == .unprocessableContent)
@@ -443,7 +469,8 @@ struct NotificationTests {
             }
             let long = #"{"body": "\#(String(repeating: "x", count: 300)) {{recipientName}} {{reference}}"}"#
             try await client.execute(
-                uri: "/v1/templates/referral-assigned/fr/text", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                uri: "/v1/templates/referral-assigned/fr/text", method: .put,
+                headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: long)
             ) { response in
                 #expect(response.status == .unprocessableContent)
@@ -455,7 +482,8 @@ struct NotificationTests {
                 body: ByteBuffer(string: good)
             ) { #expect($0.status == .forbidden) }
             try await client.execute(
-                uri: "/v1/templates/referral-assigned/fr/text", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                uri: "/v1/templates/referral-assigned/fr/text", method: .put,
+                headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: good)
             ) { #expect($0.status == .ok) }
 
@@ -479,14 +507,19 @@ struct NotificationTests {
             for (uri, body, pointer) in [
                 ("/v1/templates/referral-assigned/fr/text", #"{"body": "Orientation {{reference}}\u0000"}"#, "/body"),
                 ("/v1/templates/referral-assigned/fr/text", #"{"body": "Orientation \ud800 {{reference}}"}"#, "/body"),
-                ("/v1/recipients/partner/clinic", #"{"displayName": "Clini\u0000que", "language": "fr", "channel": "sms", "phone": "6135550100"}"#, "/displayName"),
+                (
+                    "/v1/recipients/partner/clinic", #"{"displayName": "Clini\u0000que", "language": "fr", "channel": "sms", "phone": "6135550100"}"#,
+                    "/displayName"
+                ),
                 ("/v1/recipients/partner/clinic%00", #"{"displayName": "Clinique", "language": "fr", "channel": "sms", "phone": "6135550100"}"#, "/path/id"),
                 ("/v1/sites/ottawa-west-chc/policy", #"{"defaultLanguage": "fr", "timeZone": "America/Toronto\u0000"}"#, "/timeZone"),
                 // An e-mail address that would write SMTP commands or headers, whatever the channel.
                 ("/v1/recipients/link-worker/lw-crlf", #"{"displayName": "A", "language": "fr", "channel": "email", "email": "a@example.org\r\nRCPT TO:<b@example.org>"}"#, "/email"),
                 ("/v1/recipients/link-worker/lw-crlf", #"{"displayName": "A", "language": "fr", "channel": "sms", "phone": "6135550100", "email": "a@b@example.org"}"#, "/email"),
             ] {
-                try await client.execute(uri: uri, method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: body)) { response in
+                try await client.execute(
+                    uri: uri, method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: body)
+                ) { response in
                     #expect(response.status == .unprocessableContent, "\(uri) \(body)")
                     #expect(String(buffer: response.body).contains("\"pointer\":\"\(pointer)\""), "\(String(buffer: response.body))")
                 }
@@ -514,7 +547,8 @@ struct NotificationTests {
             // An edit reaches replicas that already hold the templates (this one sent with them above).
             let edited = #"{"body": "Orientation {{reference}} acceptée par {{linkWorkerName}} (modèle modifié)"}"#
             try await client.execute(
-                uri: "/v1/templates/referrer-referral-accepted/fr/text", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                uri: "/v1/templates/referrer-referral-accepted/fr/text", method: .put,
+                headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: edited)
             ) { #expect($0.status == .ok) }
         }

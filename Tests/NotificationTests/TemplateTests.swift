@@ -1,9 +1,9 @@
 import Foundation
 import ServiceRuntime
 import Testing
+import Webhooks
 
 @testable import NotificationService
-import Webhooks
 
 @Suite struct TemplateTests {
     @Test func everyDefaultTemplateIsValidAndBothLanguagesCoverEveryMessage() {
@@ -13,7 +13,9 @@ import Webhooks
         for key in TemplateKey.allCases {
             for language in ["fr", "en"] {
                 for channel in TemplateChannel.allCases {
-                    #expect(DefaultTemplates.all.contains { $0.key == key && $0.language == language && $0.channel == channel }, "missing \(key)/\(language)/\(channel)")
+                    #expect(
+                        DefaultTemplates.all.contains { $0.key == key && $0.language == language && $0.channel == channel },
+                        "missing \(key)/\(language)/\(channel)")
                 }
             }
         }
@@ -30,7 +32,8 @@ import Webhooks
     }
 
     @Test func textIsNotHTMLEscapedButHTMLIs() throws {
-        let template = MessageTemplate(key: .clientEnrolled, language: "en", channel: .email, subject: "{{resourceName}}", body: "{{resourceName}}", html: "<b>{{resourceName}}</b>")
+        let template = MessageTemplate(
+            key: .clientEnrolled, language: "en", channel: .email, subject: "{{resourceName}}", body: "{{resourceName}}", html: "<b>{{resourceName}}</b>")
         let rendered = try template.render(["resourceName": .text("Arts & Crafts <club>")])
         #expect(rendered.subject == "Arts & Crafts <club>")
         #expect(rendered.body == "Arts & Crafts <club>")
@@ -38,7 +41,9 @@ import Webhooks
     }
 
     @Test func bothLanguagesRender() throws {
-        let variables: [String: TemplateValue] = ["recipientName": .text("Élodie"), "linkWorkerName": .text("Sam"), "callWithinDays": .text("2"), "reference": .text("AB12"), "site": .text("s")]
+        let variables: [String: TemplateValue] = [
+            "recipientName": .text("Élodie"), "linkWorkerName": .text("Sam"), "callWithinDays": .text("2"), "reference": .text("AB12"), "site": .text("s"),
+        ]
         let fr = try #require(DefaultTemplates.all.first { $0.key == .clientReferralAccepted && $0.language == "fr" && $0.channel == .text })
         let en = try #require(DefaultTemplates.all.first { $0.key == .clientReferralAccepted && $0.language == "en" && $0.channel == .text })
         #expect(try fr.render(variables).body == "Bonjour Élodie, Sam vous appellera d'ici 2 jours ouvrables.")
@@ -154,7 +159,8 @@ import Webhooks
         #expect(message.rendered.contains("Message-ID: <\(id.uuidString.lowercased())@passerelle.local>"))
         #expect(message.rendered.contains("Content-Type: multipart/alternative"))
         #expect(message.rendered.contains("Date: Thu, 01 Jan 1970 00:00:00 +0000"))
-        #expect(EmailMessage(notificationID: id, domain: "d", from: "a", fromName: "n", to: "b", subject: "s", text: "", html: nil, date: Date())
-            .dotStuffed.components(separatedBy: "\r\n").allSatisfy { !$0.hasPrefix(".") || $0.hasPrefix("..") })
+        #expect(
+            EmailMessage(notificationID: id, domain: "d", from: "a", fromName: "n", to: "b", subject: "s", text: "", html: nil, date: Date())
+                .dotStuffed.components(separatedBy: "\r\n").allSatisfy { !$0.hasPrefix(".") || $0.hasPrefix("..") })
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
-import Synchronization
 import PostgresClient
-import Testing
+import Synchronization
 import TestSupport
+import Testing
 
 @Suite("PostgreSQL wrapper against a real server", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct PostgresClientTests {
@@ -34,14 +34,17 @@ struct PostgresClientTests {
             let bytes = Data([0, 1, 2, 254, 255])
             let text = "Élodie's \"club\"; DROP TABLE x; --"
             let ids = [UUID(uuidString: "0A1B2C3D-4E5F-4789-8ABC-DEF012345678")!, UUID()]
-            let row = try #require(try await pool.withConnection { connection in
-                try await connection.query("""
-                    SELECT \(id)::uuid AS id, \(when)::timestamptz AS at, \(tags)::text[] AS tags, \(bytes)::bytea AS bytes,
-                           \(text)::text AS text, \(42)::int AS n, \(Int64.max)::bigint AS big, \(true)::boolean AS flag,
-                           \(2.5)::float8 AS ratio, \(String?.none)::text AS missing,
-                           \(ids)::uuid[] AS ids, \(ids[0])::uuid::text AS id_text, 'not-a-uuid' AS bad_id
-                    """).first
-            })
+            let row = try #require(
+                try await pool.withConnection { connection in
+                    try await connection.query(
+                        """
+                        SELECT \(id)::uuid AS id, \(when)::timestamptz AS at, \(tags)::text[] AS tags, \(bytes)::bytea AS bytes,
+                               \(text)::text AS text, \(42)::int AS n, \(Int64.max)::bigint AS big, \(true)::boolean AS flag,
+                               \(2.5)::float8 AS ratio, \(String?.none)::text AS missing,
+                               \(ids)::uuid[] AS ids, \(ids[0])::uuid::text AS id_text, 'not-a-uuid' AS bad_id
+                        """
+                    ).first
+                })
             #expect(try row.decode("id", as: UUID.self) == id)
             let decodedDate = try row.decode("at", as: Date.self)
             #expect(abs(decodedDate.timeIntervalSince(when)) < 0.000_002)
@@ -157,9 +160,13 @@ struct PostgresClientTests {
         try await withSchema { pool, schema in
             try await pool.withConnection { try await $0.query("CREATE TABLE \(identifier: schema).note (id int PRIMARY KEY, body text)") }
             // The isolation level asked for is the transaction's, for both kinds of body.
-            let level = try await pool.transaction(isolation: .serializable) { try await $0.query("SHOW transaction_isolation").first!.decode("transaction_isolation", as: String.self) }
+            let level = try await pool.transaction(isolation: .serializable) {
+                try await $0.query("SHOW transaction_isolation").first!.decode("transaction_isolation", as: String.self)
+            }
             #expect(level == "serializable")
-            let sessionLevel = try await pool.sessionTransaction(isolation: .repeatableRead) { try $0.query("SHOW transaction_isolation").first!.decode("transaction_isolation", as: String.self) }
+            let sessionLevel = try await pool.sessionTransaction(isolation: .repeatableRead) {
+                try $0.query("SHOW transaction_isolation").first!.decode("transaction_isolation", as: String.self)
+            }
             #expect(sessionLevel == "repeatable read")
             // A parameterised first statement new to the connection is prepared in the same pipeline,
             // and the prepared statement is reused afterwards.
@@ -175,7 +182,11 @@ struct PostgresClientTests {
                 try await pool.transaction { try await $0.query("SELEC 1") }
             }
             // COPY cannot travel in a pipeline: BEGIN goes ahead of it, and a rollback undoes it.
-            let rows = { var rows = PostgresCopyRows(); rows.append([7, "copied"]); return rows }()
+            let rows = {
+                var rows = PostgresCopyRows()
+                rows.append([7, "copied"])
+                return rows
+            }()
             await #expect(throws: PostgresError.self) {
                 try await pool.transaction { connection in
                     try await connection.copy(into: "note", columns: ["id", "body"], rows: rows)
@@ -187,7 +198,9 @@ struct PostgresClientTests {
             try await pool.transaction { _ in }
             try await pool.withConnection { try await $0.query("INSERT INTO \(identifier: schema).note (id, body) VALUES (\(9), \("after"))") }
             let other = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(schema: schema), logger: logger)
-            let count = try await other.withConnection { try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).note").first!.decode("n", as: Int.self) }
+            let count = try await other.withConnection {
+                try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).note").first!.decode("n", as: Int.self)
+            }
             await other.close()
             #expect(count == 4)
         }
@@ -200,15 +213,19 @@ struct PostgresClientTests {
             let observer = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(schema: schema), logger: logger)
             defer { Task { await observer.close() } }
             @Sendable func notes() async throws -> Int {
-                try await observer.withConnection { try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).note").first!.decode("n", as: Int.self) }
+                try await observer.withConnection {
+                    try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).note").first!.decode("n", as: Int.self)
+                }
             }
             // An INSERT that reached the server holds a lock on the table until the transaction ends.
             @Sendable func locksOnNote() async throws -> Int {
                 try await observer.withConnection {
-                    try await $0.query("""
+                    try await $0.query(
+                        """
                         SELECT count(*) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
                         WHERE c.relname = 'note' AND c.relnamespace = \(schema)::regnamespace AND l.pid <> pg_backend_pid()
-                        """).first!.decode("n", as: Int.self)
+                        """
+                    ).first!.decode("n", as: Int.self)
                 }
             }
             let seen = try await pool.transaction { connection in
@@ -460,7 +477,9 @@ struct PostgresClientTests {
             return try await group.reduce(into: [[Int]]()) { $0.append($1) }
         }
         #expect(applied.sorted { $0.count < $1.count } == [[], [1, 2]])
-        let logRows = try await pools[0].withConnection { try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).log").first?.decode("n", as: Int.self) }
+        let logRows = try await pools[0].withConnection {
+            try await $0.query("SELECT count(*) AS n FROM \(identifier: schema).log").first?.decode("n", as: Int.self)
+        }
         #expect(logRows == 1)
 
         let changed = [migrations[0], Migration(2, "add_status", "ALTER TABLE referral ADD COLUMN status varchar(20);")]
@@ -478,8 +497,8 @@ struct PostgresClientTests {
     }
 
     /// A listener on `channel` counting its wake-ups, once connected (its first wake-up says so).
-    func connectedListener(_ channel: String, wokenInProcess: Bool = true) async throws -> (PostgresListener, WakeUpCounter, Task<Void, Never>) {
-        let listener = PostgresListener(configuration: TestEnvironment.postgresConfiguration(), channel: channel, wokenInProcess: wokenInProcess, logger: logger)
+    func connectedListener(_ channel: String) async throws -> (PostgresListener, WakeUpCounter, Task<Void, Never>) {
+        let listener = PostgresListener(configuration: TestEnvironment.postgresConfiguration(), channel: channel, logger: logger)
         listener.start()
         let counter = WakeUpCounter()
         let reader = Task { for await _ in listener.wakeUps { counter.count.add(1, ordering: .relaxed) } }
@@ -502,8 +521,8 @@ struct PostgresClientTests {
     @Test("a wake-up asked for in a transaction goes out after it commits, never for one that rolls back")
     func wakeUpsAfterCommit() async throws {
         let channel = TestEnvironment.uniqueName("chan")
-        // As a listener in another process: only the server's NOTIFY wakes it.
-        let (listener, counter, reader) = try await connectedListener(channel, wokenInProcess: false)
+        // Nothing in this process takes the pool's wake-ups: only the server's NOTIFY wakes it.
+        let (listener, counter, reader) = try await connectedListener(channel)
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
 
         // Inside the transaction nothing is sent yet; after the commit, once.
@@ -545,22 +564,24 @@ struct PostgresClientTests {
         await pool.close()
     }
 
-    @Test("a listener in the same process is woken directly after commit, with no NOTIFY through the server")
+    @Test("a waiter in the same process is woken directly after commit, with no NOTIFY through the server")
     func wakeUpsInProcess() async throws {
         let channel = TestEnvironment.uniqueName("chan")
-        let (local, localCount, localReader) = try await connectedListener(channel)
-        let (remote, remoteCount, remoteReader) = try await connectedListener(channel, wokenInProcess: false)
+        let (remote, remoteCount, remoteReader) = try await connectedListener(channel)
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
+        let local = pool.inProcessWakeUps { ChannelWaiters() }
+        #expect(pool.inProcessWakeUps { ChannelWaiters() } === local, "one receiver per pool")
+        local.listen(to: channel)
 
         try await pool.transaction { connection in
             try await connection.notifyAfterCommit(channel, window: .seconds(60))
             try await Task.sleep(for: .milliseconds(200))
-            #expect(localCount.count.load(ordering: .relaxed) == 1, "nothing before the commit")
+            #expect(local.wakeUps(channel) == 0, "nothing before the commit")
         }
-        #expect(try await eventually(timeout: .seconds(5)) { localCount.count.load(ordering: .relaxed) == 2 })
+        #expect(local.wakeUps(channel) == 1)
         // In process, the window does not hold wake-ups back: they cost no transaction.
         try await pool.sessionTransaction { $0.notifyAfterCommit(channel, window: .seconds(60)) }
-        #expect(try await eventually(timeout: .seconds(5)) { localCount.count.load(ordering: .relaxed) == 3 })
+        #expect(local.wakeUps(channel) == 2)
         struct Abandon: Error {}
         await #expect(throws: Abandon.self) {
             try await pool.transaction { connection in
@@ -569,16 +590,37 @@ struct PostgresClientTests {
             }
         }
         try await Task.sleep(for: .milliseconds(300))
-        #expect(localCount.count.load(ordering: .relaxed) == 3, "the rolled-back transaction woke no one")
+        #expect(local.wakeUps(channel) == 2, "the rolled-back transaction woke no one")
         #expect(remoteCount.count.load(ordering: .relaxed) == 1, "no NOTIFY reached the server")
 
-        // Once the local listener stops, the next commit notifies through the server again.
-        local.stop()
-        localReader.cancel()
+        // Once nobody here waits on the channel, the next commit notifies through the server again.
+        local.stopListening(to: channel)
         try await pool.transaction { try await $0.notifyAfterCommit(channel) }
         #expect(try await eventually(timeout: .seconds(5)) { remoteCount.count.load(ordering: .relaxed) == 2 })
         remoteReader.cancel()
         remote.stop()
+        await pool.close()
+    }
+
+    @Test("a lease waiting for a full pool ends when its task is cancelled, and the pool serves the next one")
+    func cancelledLease() async throws {
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(poolSize: 1), logger: logger)
+        let holding = Flag()
+        let release = Flag()
+        let holder = Task {
+            try await pool.withConnection { _ in
+                holding.set()
+                while !release.isSet { try await Task.sleep(for: .milliseconds(10)) }
+            }
+        }
+        try #require(try await eventually(timeout: .seconds(30)) { holding.isSet })
+        let waiting = Task { try await pool.withConnection { try await $0.query("SELECT 1") } }
+        try await Task.sleep(for: .milliseconds(200))
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await waiting.value }
+        release.set()
+        try await holder.value
+        try await pool.ping()  // the cancelled waiter did not take the connection with it
         await pool.close()
     }
 
@@ -605,4 +647,27 @@ struct PostgresClientTests {
 
 final class WakeUpCounter: Sendable {
     let count = Atomic<Int>(0)
+}
+
+/// Counts the wake-ups a pool hands over in process, for the channels it listens to.
+final class ChannelWaiters: InProcessWakeUps {
+    private let counts = Mutex<[String: Int]>([:])
+
+    func listen(to channel: String) { counts.withLock { $0[channel] = 0 } }
+    func stopListening(to channel: String) { _ = counts.withLock { $0.removeValue(forKey: channel) } }
+    func wakeUps(_ channel: String) -> Int? { counts.withLock { $0[channel] } }
+
+    func wake(_ channel: String) -> Bool {
+        counts.withLock { counts in
+            guard let count = counts[channel] else { return false }
+            counts[channel] = count + 1
+            return true
+        }
+    }
+}
+
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
 }

@@ -2,14 +2,15 @@ import Contracts
 import Foundation
 import HTTPTypes
 import Hummingbird
-import KafkaClient
-import Messaging
-import Logging
 import HummingbirdTesting
+import KafkaClient
+import Logging
+import Messaging
 import PostgresClient
-@testable import ServiceRuntime
 import Synchronization
 import Testing
+
+@testable import ServiceRuntime
 
 /// The HTTP basics every service shares, exercised on a router with one protected route.
 @Suite("Shared HTTP runtime: authentication, roles, problem+json, request ids")
@@ -27,7 +28,10 @@ struct ServiceRuntimeTests {
             return "\(identity.subject)@\(identity.site ?? "all")"
         }
         router.post("/echo") { request, context -> String in
-            struct Body: Decodable { var name: String; var age: Int }
+            struct Body: Decodable {
+                var name: String
+                var age: Int
+            }
             let body = try await request.decodeJSON(as: Body.self, context: context)
             return body.name
         }
@@ -41,7 +45,9 @@ struct ServiceRuntimeTests {
         return Application(router: router)
     }
 
-    func token(_ roles: [Role], site: String? = "ottawa-west-chc", expires: TimeInterval = 600, secret: String = secret, issuer: String = "passerelle-tests") async throws -> String {
+    func token(_ roles: [Role], site: String? = "ottawa-west-chc", expires: TimeInterval = 600, secret: String = secret, issuer: String = "passerelle-tests")
+        async throws -> String
+    {
         try await TokenVerifier(settings: AuthSettings(hmacSecret: secret))
             .sign(AccessClaims(subject: "lw-1", roles: roles, site: site, expires: Date().addingTimeInterval(expires), issuer: issuer))
     }
@@ -124,7 +130,9 @@ struct ServiceRuntimeTests {
     @Test("malformed JSON is a 400 that points at the field; the database being down is a 503 with Retry-After")
     func errorMapping() async throws {
         try await application().test(.router) { client in
-            try await client.execute(uri: "/echo", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"name": "x", "age": "old"}"#)) { response in
+            try await client.execute(
+                uri: "/echo", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"name": "x", "age": "old"}"#)
+            ) { response in
                 #expect(response.status == .badRequest)
                 let body = try problem(response)
                 let errors = try #require(body["errors"] as? [[String: String]])
@@ -187,7 +195,8 @@ struct ServiceRuntimeTests {
             #expect(refused?.variable == "PASSERELLE_TOPIC_PARTITIONS")
         }
         #expect(throws: ConfigurationError.self) {
-            try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(["PASSERELLE_DB_PORT": "x", "PASSERELLE_ALLOW_DEV_SECRET": "true"]))
+            try ServiceSettings.fromEnvironment(
+                service: "intake", defaultPort: 8081, environment: Environment(["PASSERELLE_DB_PORT": "x", "PASSERELLE_ALLOW_DEV_SECRET": "true"]))
         }
         #expect(throws: ConfigurationError.self) {
             try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([:]))
@@ -391,4 +400,3 @@ struct ServiceRuntimeTests {
     }
 
 }
-

@@ -19,12 +19,16 @@ public final class ScratchPostgresServer: Sendable {
         binaries = "/usr/lib/postgresql/\(newest)/bin"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Self.shell("chmod 777 \(directory) && echo postgres > \(directory)/pw")
-        try asServerUser("\(binaries)/initdb -D \(directory)/data -U postgres --pwfile=\(directory)/pw --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >/dev/null")
+        try asServerUser(
+            "\(binaries)/initdb -D \(directory)/data -U postgres --pwfile=\(directory)/pw --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >/dev/null"
+        )
         try start()
     }
 
     public func start() throws {
-        try asServerUser("\(binaries)/pg_ctl -D \(directory)/data -l \(directory)/log -w -t 30 -o '-p \(port) -k \(directory) -c listen_addresses=127.0.0.1' start >/dev/null")
+        try asServerUser(
+            "\(binaries)/pg_ctl -D \(directory)/data -l \(directory)/log -w -t 30 -o '-p \(port) -k \(directory) -c listen_addresses=127.0.0.1' start >/dev/null"
+        )
     }
 
     public func stop() throws {
@@ -83,7 +87,10 @@ public final class ScratchBroker: Sendable {
         guard path.terminationStatus == 0, !binary.isEmpty else { throw ScratchServerError("Tansu is not installed (deploy/local/install.sh)") }
         let broker = Process()
         broker.executableURL = URL(fileURLWithPath: binary)
-        broker.arguments = ["broker", "--listener-url", "tcp://127.0.0.1:\(port)", "--advertised-listener-url", "tcp://127.0.0.1:\(port)", "--storage-engine", "memory://tansu/"]
+        broker.arguments = [
+            "broker", "--listener-url", "tcp://127.0.0.1:\(port)", "--advertised-listener-url", "tcp://127.0.0.1:\(port)", "--storage-engine",
+            "memory://tansu/",
+        ]
         broker.standardOutput = FileHandle.nullDevice
         broker.standardError = FileHandle.nullDevice
         try broker.run()

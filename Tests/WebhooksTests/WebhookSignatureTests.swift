@@ -1,14 +1,16 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import Webhooks
 
 @Suite struct WebhookSignatureTests {
     /// The specification's own example, as its reference libraries test it.
     @Test func signsTheSpecificationsExample() {
         let signature = WebhookSignature(secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-        #expect(signature.sign(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1614265330, body: Data(#"{"test": 2432232314}"#.utf8))
-            == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        #expect(
+            signature.sign(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330, body: Data(#"{"test": 2432232314}"#.utf8))
+                == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
     }
 
     /// A secret not written `whsec_` is its UTF-8 bytes: the value is what the `standardwebhooks`
@@ -16,7 +18,9 @@ import TestSupport
     @Test func aPlainSecretIsItsBytes() {
         let signature = WebhookSignature(secret: "plain-secret-of-thirty-two-chars")
         let body = Data(#"{"type": "passerelle.notification", "text": "Orientation acceptée"}"#.utf8)
-        #expect(signature.sign(id: "0c9a29f7-3166-87a8-80c2-4afff5499f20", timestamp: 1796601600, body: body) == "v1,DKnhY1FZZ2WdHjVBc3jWBaXoLJBFtpLlIbOJwEHPHLY=")
+        #expect(
+            signature.sign(id: "0c9a29f7-3166-87a8-80c2-4afff5499f20", timestamp: 1_796_601_600, body: body)
+                == "v1,DKnhY1FZZ2WdHjVBc3jWBaXoLJBFtpLlIbOJwEHPHLY=")
     }
 
     /// What we send verifies with the reference library at the receiving end (the receiver the

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Webhooks
 
 @Suite struct WebhookTargetTests {
@@ -53,7 +54,10 @@ import Testing
                 try await policy.check(url)
                 Issue.record("\(url) was accepted")
             } catch {
-                guard case .outOfReach(_, _, let found, .publicInternet) = error else { Issue.record("\(url): \(error)"); continue }
+                guard case .outOfReach(_, _, let found, .publicInternet) = error else {
+                    Issue.record("\(url): \(error)")
+                    continue
+                }
                 #expect(found == scope, "\(url)")
             }
         }
@@ -66,7 +70,10 @@ import Testing
         for url in ["http://127.0.0.1:9/hook", "http://10.0.0.1/hook", "http://[fd12::1]/hook", "https://localhost/hook", "http://[::1]/"] {
             #expect(await policy.problem(with: url) == nil, "\(url)")
         }
-        for url in ["http://169.254.169.254/latest", "http://[fe80::1]/hook", "http://[::ffff:169.254.169.254]/", "http://[fd00:ec2::254]/", "http://0.0.0.0/", "http://[::]/"] {
+        for url in [
+            "http://169.254.169.254/latest", "http://[fe80::1]/hook", "http://[::ffff:169.254.169.254]/", "http://[fd00:ec2::254]/", "http://0.0.0.0/",
+            "http://[::]/",
+        ] {
             #expect(await policy.problem(with: url)?.hasSuffix("a link-local or metadata address") == true, "\(url)")
         }
     }

@@ -27,8 +27,9 @@ struct JSONCodingTests {
             #expect(abs(read.at.timeIntervalSince(value.at)) < 1)
             #expect(read.link == "a/b")
         }
-        #expect(try JSONCoding.events.decode(Stamped.self, from: #"{"at":"2026-11-30T00:53:20.250+02:00","link":""}"#).at
-            == Date(timeIntervalSince1970: 1_796_000_000.25 - 7200))
+        #expect(
+            try JSONCoding.events.decode(Stamped.self, from: #"{"at":"2026-11-30T00:53:20.250+02:00","link":""}"#).at
+                == Date(timeIntervalSince1970: 1_796_000_000.25 - 7200))
         #expect(throws: DecodingError.self) { try JSONCoding.api.decode(Stamped.self, from: #"{"at":"yesterday","link":""}"#) }
         #expect(throws: DecodingError.self) { try JSONCoding.api.decode(Stamped.self, from: #"{"at":1796000000,"link":""}"#) }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import WireFormats
 
 @Suite("Streaming JSON encoder")
@@ -15,8 +16,10 @@ struct StreamingJSONEncoderTests {
 
     /// Bytes from both encoders, as text for readable failures.
     static func both<T: Encodable>(_ value: T, _ encoder: StreamingJSONEncoder = iso8601) throws -> (ours: String, foundation: String) {
-        (String(decoding: try encoder.encode(value), as: UTF8.self),
-         String(decoding: try encoder.foundationEncoder.encode(value), as: UTF8.self))
+        (
+            String(decoding: try encoder.encode(value), as: UTF8.self),
+            String(decoding: try encoder.foundationEncoder.encode(value), as: UTF8.self)
+        )
     }
 
     enum Channel: String, Codable { case sms, email }
@@ -43,7 +46,9 @@ struct StreamingJSONEncoderTests {
         var uint16 = UInt16.max
         var uint32 = UInt32.max
         var uint64 = UInt64.max
-        var doubles: [Double] = [0, -0.0, 1, -1.5, 0.1, 1.0 / 3, 45.4001, -75.7312, 1e-7, 1e21, 123_456_789_012_345_680, .pi, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+        var doubles: [Double] = [
+            0, -0.0, 1, -1.5, 0.1, 1.0 / 3, 45.4001, -75.7312, 1e-7, 1e21, 123_456_789_012_345_680, .pi, .leastNonzeroMagnitude, .greatestFiniteMagnitude,
+        ]
         var floats: [Float] = [0, 2.5, 0.1, 3e-9, 16_777_216]
         var when = Date(timeIntervalSince1970: 1_795_000_000.123)
         var dates: [Date] = [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: -1.5)]
@@ -98,12 +103,15 @@ struct StreamingJSONEncoderTests {
 
     @Test("an object of string members is what a [String: String] encodes to")
     func stringMembers() throws {
-        let members = [("ce_type", "passerelle.referral.received.v1"), ("ce_source", "/passerelle/intake"), ("content-type", "application/json"),
-                       ("ce_id", "a\"b\\c\n"), ("", "empty key"), ("é", "accent")]
+        let members = [
+            ("ce_type", "passerelle.referral.received.v1"), ("ce_source", "/passerelle/intake"), ("content-type", "application/json"),
+            ("ce_id", "a\"b\\c\n"), ("", "empty key"), ("é", "accent"),
+        ]
         let dictionary = Dictionary(uniqueKeysWithValues: members)
         for encoder in [Self.iso8601, StreamingJSONEncoder(escapingSlashes: true)] {
-            #expect(String(decoding: encoder.encodeObject(members.map { (key: $0.0, value: $0.1) }), as: UTF8.self)
-                == String(decoding: try encoder.foundationEncoder.encode(dictionary), as: UTF8.self))
+            #expect(
+                String(decoding: encoder.encodeObject(members.map { (key: $0.0, value: $0.1) }), as: UTF8.self)
+                    == String(decoding: try encoder.foundationEncoder.encode(dictionary), as: UTF8.self))
         }
         #expect(Self.iso8601.encodeObject([]) == Array("{}".utf8))
     }
@@ -116,9 +124,10 @@ struct StreamingJSONEncoderTests {
         for _ in 0..<300 {
             var dictionary: [String: [Double]] = [:]
             for _ in 0..<Int.random(in: 0...8, using: &generator) {
-                dictionary[text()] = (0..<Int.random(in: 0...3, using: &generator)).map { _ in
-                    Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &generator))
-                }.filter(\.isFinite) + [Double(Int.random(in: -1_000_000...1_000_000, using: &generator)) / 1000]
+                dictionary[text()] =
+                    (0..<Int.random(in: 0...3, using: &generator)).map { _ in
+                        Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &generator))
+                    }.filter(\.isFinite) + [Double(Int.random(in: -1_000_000...1_000_000, using: &generator)) / 1000]
             }
             let (ours, foundation) = try Self.both(dictionary)
             #expect(ours == foundation)

@@ -8,11 +8,15 @@ struct UTCTimestampTests {
     static let instants: [Date] = {
         var generator = SystemRandomNumberGenerator()
         var dates = (0..<2_000).map { _ in
-            Date(timeIntervalSince1970: Double(Int64.random(in: -2_208_988_800...7_258_118_400, using: &generator)) + Double.random(in: 0..<1, using: &generator))
+            Date(
+                timeIntervalSince1970: Double(Int64.random(in: -2_208_988_800...7_258_118_400, using: &generator)) + Double.random(in: 0..<1, using: &generator)
+            )
         }
         let utc = { (text: String) in try! Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) }
-        dates += ["2000-02-29T23:59:59.999Z", "1900-02-28T00:00:00.000Z", "2024-12-31T23:59:59.500Z", "1970-01-01T00:00:00.000Z",
-                  "1969-12-31T23:59:59.001Z", "2100-03-01T12:00:00.250Z", "2000-12-20T22:49:26.582Z"].map(utc)
+        dates += [
+            "2000-02-29T23:59:59.999Z", "1900-02-28T00:00:00.000Z", "2024-12-31T23:59:59.500Z", "1970-01-01T00:00:00.000Z",
+            "1969-12-31T23:59:59.001Z", "2100-03-01T12:00:00.250Z", "2000-12-20T22:49:26.582Z",
+        ].map(utc)
         return dates
     }()
 
@@ -73,11 +77,13 @@ struct UTCTimestampTests {
         #expect(UTCTimestamp.postgres(Date(timeIntervalSince1970: -0.25)) == "1969-12-31 23:59:59.750000+00")
     }
 
-    @Test("refuses what is not a valid instant", arguments: [
-        "", "2026", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z", "2026-04-31", "2026-11-23T24:00:00Z",
-        "2026-11-23T09:60:00Z", "2026-11-23T09:50:30", "2026-11-23T09:50:30.Z", "2026-11-23T09:50:30Zjunk",
-        "2026-11-23X09:50:30Z", "2026-11-23T09:50:30+5", "20261123T095030Z", "2026-1-23T09:50:30Z", "２０２６-11-23",
-    ])
+    @Test(
+        "refuses what is not a valid instant",
+        arguments: [
+            "", "2026", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z", "2026-04-31", "2026-11-23T24:00:00Z",
+            "2026-11-23T09:60:00Z", "2026-11-23T09:50:30", "2026-11-23T09:50:30.Z", "2026-11-23T09:50:30Zjunk",
+            "2026-11-23X09:50:30Z", "2026-11-23T09:50:30+5", "20261123T095030Z", "2026-1-23T09:50:30Z", "２０２６-11-23",
+        ])
     func refuses(_ text: String) {
         #expect(UTCTimestamp.parse(text) == nil)
     }
@@ -95,10 +101,12 @@ struct UUIDTextTests {
         }
     }
 
-    @Test("refuses what is not a hyphenated UUID", arguments: [
-        "", "not-a-uuid", "0f8fad5b-d9cb-469f-a165-70867728950", "0f8fad5bd9cb469fa16570867728950e",
-        "0f8fad5b-d9cb-469f-a165-70867728950g", "0f8fad5b_d9cb-469f-a165-70867728950e", "{0f8fad5b-d9cb-469f-a165-70867728950e}",
-    ])
+    @Test(
+        "refuses what is not a hyphenated UUID",
+        arguments: [
+            "", "not-a-uuid", "0f8fad5b-d9cb-469f-a165-70867728950", "0f8fad5bd9cb469fa16570867728950e",
+            "0f8fad5b-d9cb-469f-a165-70867728950g", "0f8fad5b_d9cb-469f-a165-70867728950e", "{0f8fad5b-d9cb-469f-a165-70867728950e}",
+        ])
     func refuses(_ text: String) {
         #expect(UUIDText.parse(text) == nil)
     }

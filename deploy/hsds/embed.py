@@ -15,6 +15,7 @@ for source, swift, name, what in FILES:
     json.loads(text)  # refuse to embed a file that is not JSON
     assert '"""#' not in text
     (TARGET / swift).write_text(
+        "// swift-format-ignore-file\n"
         f"/// The built-in crosswalk of {what}: the same text as deploy/hsds/{source}\n"
         "/// (written by deploy/hsds/embed.py; a test keeps them equal).\n"
         "extension TaxonomyMapping {\n"

@@ -96,9 +96,10 @@ public struct AnalystStream: Sendable {
         referral: UUID, client: UUID, site: String, instrument: String, timepoint: String, scores: [String: Double], recordedAt: Date,
         on session: borrowing PostgresSession
     ) throws {
-        try outbox.append(OutcomeRecordedV1(
-            pathway: key.pathway(referral), client: key.client(client), site: site, instrument: instrument, timepoint: timepoint,
-            scores: scores, recordedAt: recordedAt), on: session)
+        try outbox.append(
+            OutcomeRecordedV1(
+                pathway: key.pathway(referral), client: key.client(client), site: site, instrument: instrument, timepoint: timepoint,
+                scores: scores, recordedAt: recordedAt), on: session)
     }
 
     /// The stream of a service's settings. Without a key the stream is off (and the service says

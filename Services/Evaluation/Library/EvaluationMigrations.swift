@@ -1,7 +1,39 @@
+import Messaging
 import PostgresClient
 
 enum EvaluationMigrations {
-    static let pathwayDetail = Migration(3, "pathway_detail_and_outcomes", """
+    /// The schema, in order.
+    static let all: [Migration] = [
+        MessagingSchema.migration,
+        Migration(
+            2, "pathway",
+            """
+            CREATE TABLE pathway (
+                referral_id uuid PRIMARY KEY,
+                pathway_version integer NOT NULL,
+                client_id uuid NOT NULL,
+                site text NOT NULL,
+                referrer_role text NOT NULL,
+                needs text[] NOT NULL,
+                support_level text NOT NULL,
+                priority text NOT NULL,
+                status text NOT NULL,
+                age_band text NOT NULL,
+                area text,
+                consent_evaluation_use boolean NOT NULL,
+                received_at timestamptz NOT NULL
+            );
+            """),
+        pathwayDetail,
+        serviceUse,
+        pathwayRecord,
+        sociodemographics,
+        MessagingSchema.wakeUpsAfterCommit(version: 7),
+    ]
+
+    static let pathwayDetail = Migration(
+        3, "pathway_detail_and_outcomes",
+        """
         ALTER TABLE pathway
             ADD COLUMN accepted_at timestamptz,
             ADD COLUMN first_contact_at timestamptz,
@@ -34,7 +66,9 @@ enum EvaluationMigrations {
         );
         """)
 
-    static let serviceUse = Migration(4, "service_use", """
+    static let serviceUse = Migration(
+        4, "service_use",
+        """
         -- Visits in the six months before and after the referral; NULL is "not known", not zero.
         CREATE TABLE service_use (
             referral_id uuid NOT NULL,
@@ -49,7 +83,9 @@ enum EvaluationMigrations {
 
     /// The pathway as the shared reducer writes it: sociodemographics only while consented,
     /// the referrer (to count referrers), the connected categories, and when it last changed.
-    static let pathwayRecord = Migration(5, "pathway_record", """
+    static let pathwayRecord = Migration(
+        5, "pathway_record",
+        """
         ALTER TABLE pathway
             ALTER COLUMN age_band DROP NOT NULL,
             ADD COLUMN referrer_id text,
@@ -65,7 +101,9 @@ enum EvaluationMigrations {
         """)
 
     /// Sociodemographics for equity analysis, from `referral.received` when consented.
-    static let sociodemographics = Migration(6, "pathway_sociodemographics", """
+    static let sociodemographics = Migration(
+        6, "pathway_sociodemographics",
+        """
         ALTER TABLE pathway
             ADD COLUMN gender text,
             ADD COLUMN income_band text,

@@ -13,31 +13,7 @@ public enum EvaluationService: PasserelleService {
     public static let name = "evaluation"
     public static let defaultPort = 8084
 
-    public static let migrations: [Migration] = [
-        MessagingSchema.migration,
-        Migration(2, "pathway", """
-            CREATE TABLE pathway (
-                referral_id uuid PRIMARY KEY,
-                pathway_version integer NOT NULL,
-                client_id uuid NOT NULL,
-                site text NOT NULL,
-                referrer_role text NOT NULL,
-                needs text[] NOT NULL,
-                support_level text NOT NULL,
-                priority text NOT NULL,
-                status text NOT NULL,
-                age_band text NOT NULL,
-                area text,
-                consent_evaluation_use boolean NOT NULL,
-                received_at timestamptz NOT NULL
-            );
-            """),
-        EvaluationMigrations.pathwayDetail,
-        EvaluationMigrations.serviceUse,
-        EvaluationMigrations.pathwayRecord,
-        EvaluationMigrations.sociodemographics,
-        MessagingSchema.wakeUpsAfterCommit(version: 7),
-    ]
+    public static var migrations: [Migration] { EvaluationMigrations.all }
 
     public static var commands: [any ParsableCommand.Type] { [RebuildCommand.self] }
 
@@ -49,6 +25,6 @@ public enum EvaluationService: PasserelleService {
         }
         return ServiceParts(
             routes: [OutcomeRoutes(pool: components.pool, stream: stream), ServiceUseRoutes(pool: components.pool), ReportRoutes(pool: components.pool)],
-            consumers: [components.consumer(topics: [.referrals, .matching, .notifications], handlers: PathwayProjection.handlers(stream: stream))])
+            consumers: [components.consumer(topics: [.referrals, .matching, .notifications], handlers: eventHandlers(stream: stream))])
     }
 }

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// `POST /v1/referrals/{id}/outcomes`: a validated instrument answered at a timepoint, scored
 /// here (never trusted from the client), with the change from baseline when there is one.
@@ -32,15 +33,17 @@ struct OutcomeRoutes: ServiceRoutes, Sendable {
     }
 
     private func record(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.linkWorker, .coordinator, .service)
-        guard let referral = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
-        }
+        let actor = try context.caller()
+        let referral = try context.pathID()
         let body = try await request.decodeJSON(as: Body.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         let instrument = OutcomeInstrument.all.first { $0.code == body.instrument }
-        if instrument == nil { errors.append(.init(pointer: "/instrument", detail: "must be one of \(OutcomeInstrument.all.map(\.code).joined(separator: ", "))")) }
-        if !Self.timepoints.contains(body.timepoint ?? "") { errors.append(.init(pointer: "/timepoint", detail: "must be one of \(Self.timepoints.joined(separator: ", "))")) }
+        if instrument == nil {
+            errors.append(.init(pointer: "/instrument", detail: "must be one of \(OutcomeInstrument.all.map(\.code).joined(separator: ", "))"))
+        }
+        if !Self.timepoints.contains(body.timepoint ?? "") {
+            errors.append(.init(pointer: "/timepoint", detail: "must be one of \(Self.timepoints.joined(separator: ", "))"))
+        }
         if body.answers == nil { errors.append(.init(pointer: "/answers", detail: "is required")) }
         var scores: [String: Double] = [:]
         if let instrument, let answers = body.answers {
@@ -54,28 +57,38 @@ struct OutcomeRoutes: ServiceRoutes, Sendable {
             throw ProblemDetails.validation(errors)
         }
         let scored = scores
-        let json = String(decoding: try JSONEncoder().encode(scored), as: UTF8.self)
+        let json = try JSONCoding.stored.encodeText(scored)
         let stream = stream
         let recorded = try await pool.sessionTransaction { session -> Recorded in
-            guard let pathway = try session.query("""
+            guard
+                let pathway = try session.query(
+                    """
                     SELECT site, client_id, consent_evaluation_use, now() AS recorded_at FROM pathway WHERE referral_id = \(referral)::uuid FOR SHARE
-                    """).first,
+                    """
+                ).first,
                 case let site = try pathway.decode("site", as: String.self),
-                actor.hasAny(.coordinator, .service) || actor.site == site
-            else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id") }
-            let inserted = try session.query("""
+                actor.mayWork(at: site)
+            else { throw ProblemDetails.noSuchResource }
+            let inserted = try session.query(
+                """
                 INSERT INTO outcome_measure (referral_id, instrument, timepoint, answers, scores, recorded_by)
                 VALUES (\(referral)::uuid, \(instrument.code), \(timepoint), \(answers.map { $0! })::int[], \(json)::jsonb, \(actor.subject))
                 ON CONFLICT DO NOTHING
-                """).affectedRows
+                """
+            ).affectedRows
             guard inserted == 1 else {
-                throw ProblemDetails(status: .conflict, title: "Already recorded", detail: "\(instrument.code) at \(timepoint) is already recorded for this referral")
+                throw ProblemDetails(
+                    status: .conflict, title: "Already recorded", detail: "\(instrument.code) at \(timepoint) is already recorded for this referral")
             }
             var change: [String: Double]?
-            if timepoint != "baseline", let baseline = try session.query("""
-                SELECT scores::text AS scores FROM outcome_measure WHERE referral_id = \(referral)::uuid AND instrument = \(instrument.code) AND timepoint = 'baseline'
-                """).first {
-                let before = try JSONDecoder().decode([String: Double].self, from: Data(try baseline.decode("scores", as: String.self).utf8))
+            if timepoint != "baseline",
+                let baseline = try session.query(
+                    """
+                    SELECT scores::text AS scores FROM outcome_measure WHERE referral_id = \(referral)::uuid AND instrument = \(instrument.code) AND timepoint = 'baseline'
+                    """
+                ).first
+            {
+                let before = try JSONCoding.stored.decode([String: Double].self, from: try baseline.decode("scores", as: String.self))
                 change = scored.reduce(into: [:]) { result, entry in
                     if let old = before[entry.key] { result[entry.key] = ((entry.value - old) * 100).rounded() / 100 }
                 }

@@ -31,9 +31,10 @@ public enum PathwayProjection {
         return handlers
     }
 
-    static let selectPathway: PostgresQuery = PostgresQuery(unsafeSQL: """
-        SELECT \(PathwayRecord.columns.joined(separator: ", ")) FROM pathway WHERE referral_id = $1::uuid FOR UPDATE
-        """)
+    static let selectPathway: PostgresQuery = PostgresQuery(
+        unsafeSQL: """
+            SELECT \(PathwayRecord.columns.joined(separator: ", ")) FROM pathway WHERE referral_id = $1::uuid FOR UPDATE
+            """)
 
     /// What is held about `referral`, its row locked for the rest of the transaction.
     static func load(_ referral: UUID, unmetNeeds: Bool, on connection: PostgresConnection) async throws -> PathwayState {
@@ -44,9 +45,11 @@ public enum PathwayProjection {
             state.pathway = try PathwayRecord(row: row)
         }
         if unmetNeeds {
-            state.unmetNeeds = try await connection.query("""
+            state.unmetNeeds = try await connection.query(
+                """
                 SELECT referral_id, category, site, area, recorded_at FROM unmet_need WHERE referral_id = \(referral)::uuid ORDER BY recorded_at, category
-                """).map { row in
+                """
+            ).map { row in
                 UnmetNeedRecord(
                     referralID: try row.decode("referral_id"), category: try row.decode("category"), site: try row.decode("site"),
                     area: try row.decode("area", as: String?.self), recordedAt: try row.decode("recorded_at"))
@@ -68,7 +71,8 @@ public enum PathwayProjection {
         }
         let added = after.unmetNeeds.filter { !before.unmetNeeds.contains($0) }
         if !added.isEmpty {
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO unmet_need SELECT * FROM jsonb_populate_recordset(NULL::unmet_need, \(try ProjectionJSON.encode(added))::jsonb)
                 ON CONFLICT DO NOTHING
                 """)
@@ -77,10 +81,11 @@ public enum PathwayProjection {
 
     static func upsert(_ pathway: PathwayRecord) throws -> PostgresQuery {
         let updates = PathwayRecord.columns.dropFirst().map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        return PostgresQuery(unsafeSQL: """
-            INSERT INTO pathway SELECT * FROM jsonb_populate_record(NULL::pathway, $1::jsonb)
-            ON CONFLICT (referral_id) DO UPDATE SET \(updates)
-            """, parameters: [try ProjectionJSON.encode(pathway)])
+        return PostgresQuery(
+            unsafeSQL: """
+                INSERT INTO pathway SELECT * FROM jsonb_populate_record(NULL::pathway, $1::jsonb)
+                ON CONFLICT (referral_id) DO UPDATE SET \(updates)
+                """, parameters: [try ProjectionJSON.encode(pathway)])
     }
 }
 

@@ -40,13 +40,32 @@ public struct PathwayRecord: Codable, Sendable, Equatable {
 
     /// Column names: the table's, so a record round-trips through `jsonb_populate_record`.
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case referralID = "referral_id", pathwayVersion = "pathway_version", clientID = "client_id", site
-        case referrerID = "referrer_id", referrerRole = "referrer_role", needs, supportLevel = "support_level", priority, status
-        case ageBand = "age_band", area, language, gender, incomeBand = "income_band", newcomer, disability
-        case racialOrEthnicGroup = "racial_ethnic_group", consentEvaluationUse = "consent_evaluation_use", receivedAt = "received_at"
-        case acceptedAt = "accepted_at", firstContactAt = "first_contact_at", connectedAt = "connected_at", closedAt = "closed_at"
-        case closureOutcome = "closure_outcome", closureReason = "closure_reason", connectionCount = "connection_count"
-        case connectedResourceKind = "connected_resource_kind", connectedCategories = "connected_categories", updatedAt = "updated_at"
+        case referralID = "referral_id"
+        case pathwayVersion = "pathway_version"
+        case clientID = "client_id"
+        case site
+        case referrerID = "referrer_id"
+        case referrerRole = "referrer_role"
+        case needs
+        case supportLevel = "support_level"
+        case priority, status
+        case ageBand = "age_band"
+        case area, language, gender
+        case incomeBand = "income_band"
+        case newcomer, disability
+        case racialOrEthnicGroup = "racial_ethnic_group"
+        case consentEvaluationUse = "consent_evaluation_use"
+        case receivedAt = "received_at"
+        case acceptedAt = "accepted_at"
+        case firstContactAt = "first_contact_at"
+        case connectedAt = "connected_at"
+        case closedAt = "closed_at"
+        case closureOutcome = "closure_outcome"
+        case closureReason = "closure_reason"
+        case connectionCount = "connection_count"
+        case connectedResourceKind = "connected_resource_kind"
+        case connectedCategories = "connected_categories"
+        case updatedAt = "updated_at"
     }
 
     static let columns = CodingKeys.allCases.map(\.rawValue)
@@ -125,7 +144,9 @@ public struct UnmetNeedRecord: Codable, Sendable, Equatable {
     public var recordedAt: Date
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case referralID = "referral_id", category, site, area, recordedAt = "recorded_at"
+        case referralID = "referral_id"
+        case category, site, area
+        case recordedAt = "recorded_at"
     }
 
     static let columns = CodingKeys.allCases.map(\.rawValue)
@@ -259,7 +280,8 @@ public enum ProjectionEvent: Sendable {
             // unless the client was erased since (then nothing may be kept).
             guard state.pathway != nil else { return }
             for category in unmet.categories where !state.unmetNeeds.contains(where: { $0.category == category }) {
-                state.unmetNeeds.append(UnmetNeedRecord(referralID: unmet.referralID, category: category, site: unmet.site, area: unmet.area, recordedAt: unmet.recordedAt))
+                state.unmetNeeds.append(
+                    UnmetNeedRecord(referralID: unmet.referralID, category: category, site: unmet.site, area: unmet.area, recordedAt: unmet.recordedAt))
             }
         case .consentChanged(let change):
             guard var record = state.pathway else { return }

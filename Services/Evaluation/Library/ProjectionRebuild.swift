@@ -49,9 +49,11 @@ public struct ProjectionRebuild: Sendable {
         self.pool = pool
         self.logger = logger
         self.stream = try PseudonymKey.configured(in: settings.environment).map {
-            AnalystStream(key: $0, outbox: Outbox(
-                topics: settings.topics, source: "/passerelle/\(EvaluationService.name)",
-                wakeUpChannel: MessagingSchema.channel(schema: settings.postgres.schema ?? EvaluationService.name)))
+            AnalystStream(
+                key: $0,
+                outbox: Outbox(
+                    topics: settings.topics, source: "/passerelle/\(EvaluationService.name)",
+                    wakeUpChannel: MessagingSchema.channel(schema: settings.postgres.schema ?? EvaluationService.name)))
         }
     }
 
@@ -110,7 +112,9 @@ public struct ProjectionRebuild: Sendable {
             for (message, decoded) in zip(batch.messages, batch.decoded) {
                 switch decoded {
                 case .unreadableEnvelope(let error):
-                    logger.warning("record without a readable envelope skipped", metadata: ["topic": "\(message.topic)", "offset": "\(message.offset)", "error": "\(error)"])
+                    logger.warning(
+                        "record without a readable envelope skipped",
+                        metadata: ["topic": "\(message.topic)", "offset": "\(message.offset)", "error": "\(error)"])
                     skipped += 1
                 case .event(let event, .failure(let error)):
                     logger.warning("unreadable event skipped", metadata: ["event_id": "\(event.id)", "event_type": "\(event.type)", "error": "\(error)"])
@@ -134,7 +138,8 @@ public struct ProjectionRebuild: Sendable {
 
         /// The projection's rows for `referrals` (all when nil).
         func rows(of referrals: Set<UUID>? = nil) -> (pathways: PostgresCopyRows, unmetNeeds: PostgresCopyRows) {
-            var pathways = PostgresCopyRows(), unmet = PostgresCopyRows()
+            var pathways = PostgresCopyRows()
+            var unmet = PostgresCopyRows()
             func add(_ state: PathwayState) {
                 if let pathway = state.pathway { pathways.append(pathway.columnValues) }
                 for need in state.unmetNeeds { unmet.append(need.columnValues) }
@@ -157,7 +162,8 @@ public struct ProjectionRebuild: Sendable {
     public func run() async throws -> Summary {
         // The fresh tables load on one connection while the swap holds another.
         guard pool.configuration.poolSize >= 2 else {
-            throw ProjectionRebuildError(description: "the rebuild needs a pool of at least two connections (PASSERELLE_DB_POOL_SIZE is \(pool.configuration.poolSize))")
+            throw ProjectionRebuildError(
+                description: "the rebuild needs a pool of at least two connections (PASSERELLE_DB_POOL_SIZE is \(pool.configuration.poolSize))")
         }
         let started = ContinuousClock.now
         var consumers: [KafkaConsumer] = []
@@ -280,7 +286,8 @@ public struct ProjectionRebuild: Sendable {
     /// Records every event read as processed by the live consumer, and applies the effects
     /// beyond the projection of those it had not reached.
     private func record(_ replay: Replay, on connection: PostgresConnection) async throws {
-        try await connection.query("""
+        try await connection.query(
+            """
             CREATE TEMPORARY TABLE replayed_event (event_id uuid, event_type text, topic text, partition int, record_offset bigint, referral_id uuid)
             ON COMMIT DROP
             """)
@@ -288,16 +295,19 @@ public struct ProjectionRebuild: Sendable {
         try await connection.query("ANALYZE replayed_event")
         // The live consumer has usually processed most events: filtering those out first (one
         // hash join) leaves the insert only the rest. ON CONFLICT covers an event read twice.
-        let touched = Set(try await connection.query("""
-            WITH unreached AS (
-                INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
-                SELECT \(settings.consumerGroup), r.event_id, r.event_type, r.topic, r.partition, r.record_offset FROM replayed_event r
-                WHERE NOT EXISTS (SELECT FROM processed_events p WHERE p.consumer = \(settings.consumerGroup) AND p.event_id = r.event_id)
-                ON CONFLICT DO NOTHING
-                RETURNING event_id
-            )
-            SELECT DISTINCT r.referral_id FROM replayed_event r JOIN unreached u USING (event_id) WHERE r.referral_id IS NOT NULL
-            """).map { try $0.decode("referral_id", as: UUID.self) })
+        let touched = Set(
+            try await connection.query(
+                """
+                WITH unreached AS (
+                    INSERT INTO processed_events (consumer, event_id, event_type, topic, partition, record_offset)
+                    SELECT \(settings.consumerGroup), r.event_id, r.event_type, r.topic, r.partition, r.record_offset FROM replayed_event r
+                    WHERE NOT EXISTS (SELECT FROM processed_events p WHERE p.consumer = \(settings.consumerGroup) AND p.event_id = r.event_id)
+                    ON CONFLICT DO NOTHING
+                    RETURNING event_id
+                )
+                SELECT DISTINCT r.referral_id FROM replayed_event r JOIN unreached u USING (event_id) WHERE r.referral_id IS NOT NULL
+                """
+            ).map { try $0.decode("referral_id", as: UUID.self) })
         let erased = Array(replay.erased.intersection(touched))
         if !erased.isEmpty {
             for table in ["outcome_measure", "service_use"] {

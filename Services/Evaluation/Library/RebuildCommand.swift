@@ -18,8 +18,6 @@ struct RebuildCommand: AsyncParsableCommand {
                 """)
     }
 
-    init() {}
-
     func run() async throws {
         let settings = try ServiceCommand<EvaluationService>.settings()
         let logger = ServiceCommand<EvaluationService>.logger(settings)
@@ -29,11 +27,15 @@ struct RebuildCommand: AsyncParsableCommand {
         do {
             let schema = settings.postgres.schema ?? EvaluationService.name
             let pending = try await SchemaMigrator(schema: schema, migrations: EvaluationService.migrations).pending(pool)
-            guard pending.isEmpty else { throw ValidationError("the schema \(schema) is missing migrations \(pending): run `passerelle-evaluation migrate` first") }
+            guard pending.isEmpty else {
+                throw ValidationError("the schema \(schema) is missing migrations \(pending): run `passerelle-evaluation migrate` first")
+            }
             let summary = try await ProjectionRebuild(settings: settings, pool: pool, logger: logger).run()
-            print("rebuilt \(summary.pathways) pathways and \(summary.unmetNeeds) unmet needs from \(summary.events) events "
-                + "(\(summary.skipped) unreadable) in \(String(format: "%.2f", summary.seconds)) s: \(Int(summary.eventsPerSecond)) events/s "
-                + "(reading \(String(format: "%.2f", summary.readingSeconds)) s, swapping in \(String(format: "%.2f", summary.seconds - summary.readingSeconds)) s)")
+            print(
+                "rebuilt \(summary.pathways) pathways and \(summary.unmetNeeds) unmet needs from \(summary.events) events "
+                    + "(\(summary.skipped) unreadable) in \(String(format: "%.2f", summary.seconds)) s: \(Int(summary.eventsPerSecond)) events/s "
+                    + "(reading \(String(format: "%.2f", summary.readingSeconds)) s, swapping in \(String(format: "%.2f", summary.seconds - summary.readingSeconds)) s)"
+            )
             await pool.close()
         } catch {
             await pool.close()

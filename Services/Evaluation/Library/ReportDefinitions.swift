@@ -70,114 +70,116 @@ struct ReportDefinition: Sendable {
 
     static let scopeSource = "FROM scope s"
 
-    static let all: [String: ReportDefinition] = Dictionary(uniqueKeysWithValues: [
-        ReportDefinition(
-            name: "overview", kind: .counts, items: [], source: scopeSource,
-            measures: [("referrers", "count(DISTINCT s.referrer_id)"), ("referrals", "count(*)")],
-            countMeasures: ["referrers", "referrals"]),
-        ReportDefinition(
-            name: "needs", kind: .counts, items: [("category", "n.category")],
-            source: "FROM scope s CROSS JOIN LATERAL unnest(s.needs) AS n(category)",
-            measures: [("referrals", "count(DISTINCT s.referral_id)")], countMeasures: ["referrals"]),
-        ReportDefinition(
-            name: "support-levels", kind: .counts, items: [("supportLevel", "s.support_level")],
-            order: "min(array_position(ARRAY['signposting','light','medium','holistic'], s.support_level))",
-            source: scopeSource, measures: [("referrals", "count(*)")], countMeasures: ["referrals"]),
-        ReportDefinition(
-            name: "funnel", kind: .counts, items: [("stage", "f.stage")], order: "min(f.position)",
-            source: """
-                FROM scope s CROSS JOIN LATERAL (VALUES
-                    (1, 'received', true),
-                    (2, 'accepted', s.accepted_at IS NOT NULL),
-                    (3, 'contacted', s.first_contact_at IS NOT NULL),
-                    (4, 'connected', s.connected_at IS NOT NULL),
-                    (5, 'completed', s.status = 'completed'),
-                    (6, 'dropped:rejected', s.status = 'rejected'),
-                    (7, 'dropped:cancelled', s.status = 'cancelled'),
-                    (8, 'dropped:failed', s.status = 'failed'),
-                    (9, 'waiting:on-hold', s.status = 'on-hold'),
-                    (10, 'open', s.status IN ('received', 'accepted', 'in-progress'))
-                ) AS f(position, stage, reached)
-                WHERE f.reached
-                """,
-            measures: [("referrals", "count(DISTINCT s.referral_id)")], countMeasures: ["referrals"]),
-        ReportDefinition(
-            name: "completion", kind: .counts, items: [],
-            source: "FROM scope s WHERE s.status IN ('completed', 'rejected', 'cancelled', 'failed')",
-            measures: [
-                ("closed", "count(*)"), ("completed", "count(*) FILTER (WHERE s.status = 'completed')"),
-                ("completionRate", "round(count(*) FILTER (WHERE s.status = 'completed')::numeric / count(*), 4)"),
-            ],
-            countMeasures: ["closed", "completed"]),
-        ReportDefinition(
-            name: "timings", kind: .statistics, items: [("interval", "t.label")], order: "min(t.position)",
-            source: """
-                FROM scope s CROSS JOIN LATERAL (VALUES
-                    (1, 'to-first-contact', extract(epoch FROM s.first_contact_at - s.received_at) / 3600),
-                    (2, 'to-connection', extract(epoch FROM s.connected_at - s.received_at) / 3600)
-                ) AS t(position, label, hours)
-                WHERE t.hours IS NOT NULL
-                """,
-            measures: [
-                ("n", "count(*)"),
-                ("medianHours", "round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.hours)::numeric, 2)"),
-                ("p90Hours", "round(percentile_cont(0.9) WITHIN GROUP (ORDER BY t.hours)::numeric, 2)"),
-            ],
-            countMeasures: ["n"]),
-        ReportDefinition(
-            name: "outcomes", kind: .statistics, items: [("instrument", "c.instrument"), ("score", "c.score")],
-            extraCommonTables: [
-                // The latest measure after baseline, per pathway and instrument.
-                """
-                latest AS (
-                    SELECT DISTINCT ON (o.referral_id, o.instrument) o.referral_id, o.instrument, o.scores
-                    FROM outcome_measure o JOIN scope s ON s.referral_id = o.referral_id
-                    WHERE o.timepoint <> 'baseline'
-                    ORDER BY o.referral_id, o.instrument, array_position(ARRAY['follow-up-6w', 'follow-up-12w', 'closure'], o.timepoint) DESC
-                )
-                """,
-                """
-                change AS (
-                    SELECT l.referral_id, l.instrument, k.score, (l.scores ->> k.score)::float8 - (b.scores ->> k.score)::float8 AS delta
-                    FROM latest l
-                    JOIN outcome_measure b ON b.referral_id = l.referral_id AND b.instrument = l.instrument AND b.timepoint = 'baseline'
-                    CROSS JOIN LATERAL jsonb_object_keys(l.scores) AS k(score)
-                    WHERE b.scores ? k.score
-                )
-                """,
-            ],
-            source: "FROM change c JOIN scope s ON s.referral_id = c.referral_id",
-            measures: [("n", "count(*)"), ("meanChange", "avg(c.delta)"), ("sd", "stddev_samp(c.delta)")],
-            countMeasures: ["n"]),
-        ReportDefinition(
-            name: "service-use", kind: .statistics, items: [("visits", "m.visits")], order: "min(m.position)",
-            source: """
-                FROM scope s
-                JOIN service_use b ON b.referral_id = s.referral_id AND b.period = 'before'
-                JOIN service_use a ON a.referral_id = s.referral_id AND a.period = 'after'
-                CROSS JOIN LATERAL (VALUES
-                    (1, 'primary-care', b.primary_care_visits, a.primary_care_visits),
-                    (2, 'emergency', b.emergency_visits, a.emergency_visits)
-                ) AS m(position, visits, before, after)
-                WHERE m.before IS NOT NULL AND m.after IS NOT NULL
-                """,
-            measures: [
-                ("n", "count(*)"), ("meanBefore", "avg(m.before)::float8"), ("meanAfter", "avg(m.after)::float8"),
-                ("meanChange", "avg(m.after - m.before)::float8"), ("sd", "stddev_samp(m.after - m.before)::float8"),
-            ],
-            countMeasures: ["n"]),
-        ReportDefinition(
-            name: "unmet-needs", kind: .counts, items: [("category", "u.category"), ("area", "coalesce(u.area, 'unknown')")],
-            source: """
-                FROM unmet_need u LEFT JOIN pathway p ON p.referral_id = u.referral_id
-                CROSS JOIN LATERAL (SELECT {group} AS grp) AS g
-                WHERE ($1::text IS NULL OR u.site = $1::text)
-                  AND ($2::timestamptz IS NULL OR u.recorded_at >= $2::timestamptz)
-                  AND ($3::timestamptz IS NULL OR u.recorded_at < $3::timestamptz)
-                """,
-            clients: "count(DISTINCT coalesce(p.client_id, u.referral_id))",
-            measures: [("referrals", "count(DISTINCT u.referral_id)")], countMeasures: ["referrals"]),
-    ].map { ($0.name, $0) })
+    static let all: [String: ReportDefinition] = Dictionary(
+        uniqueKeysWithValues: [
+            ReportDefinition(
+                name: "overview", kind: .counts, items: [], source: scopeSource,
+                measures: [("referrers", "count(DISTINCT s.referrer_id)"), ("referrals", "count(*)")],
+                countMeasures: ["referrers", "referrals"]),
+            ReportDefinition(
+                name: "needs", kind: .counts, items: [("category", "n.category")],
+                source: "FROM scope s CROSS JOIN LATERAL unnest(s.needs) AS n(category)",
+                measures: [("referrals", "count(DISTINCT s.referral_id)")], countMeasures: ["referrals"]),
+            ReportDefinition(
+                name: "support-levels", kind: .counts, items: [("supportLevel", "s.support_level")],
+                order: "min(array_position(ARRAY['signposting','light','medium','holistic'], s.support_level))",
+                source: scopeSource, measures: [("referrals", "count(*)")], countMeasures: ["referrals"]),
+            ReportDefinition(
+                name: "funnel", kind: .counts, items: [("stage", "f.stage")], order: "min(f.position)",
+                source: """
+                    FROM scope s CROSS JOIN LATERAL (VALUES
+                        (1, 'received', true),
+                        (2, 'accepted', s.accepted_at IS NOT NULL),
+                        (3, 'contacted', s.first_contact_at IS NOT NULL),
+                        (4, 'connected', s.connected_at IS NOT NULL),
+                        (5, 'completed', s.status = 'completed'),
+                        (6, 'dropped:rejected', s.status = 'rejected'),
+                        (7, 'dropped:cancelled', s.status = 'cancelled'),
+                        (8, 'dropped:failed', s.status = 'failed'),
+                        (9, 'waiting:on-hold', s.status = 'on-hold'),
+                        (10, 'open', s.status IN ('received', 'accepted', 'in-progress'))
+                    ) AS f(position, stage, reached)
+                    WHERE f.reached
+                    """,
+                measures: [("referrals", "count(DISTINCT s.referral_id)")], countMeasures: ["referrals"]),
+            ReportDefinition(
+                name: "completion", kind: .counts, items: [],
+                source: "FROM scope s WHERE s.status IN ('completed', 'rejected', 'cancelled', 'failed')",
+                measures: [
+                    ("closed", "count(*)"), ("completed", "count(*) FILTER (WHERE s.status = 'completed')"),
+                    // The grand-total grouping set yields a line even when nothing is closed: no rate then.
+                    ("completionRate", "round(count(*) FILTER (WHERE s.status = 'completed')::numeric / nullif(count(*), 0), 4)"),
+                ],
+                countMeasures: ["closed", "completed"]),
+            ReportDefinition(
+                name: "timings", kind: .statistics, items: [("interval", "t.label")], order: "min(t.position)",
+                source: """
+                    FROM scope s CROSS JOIN LATERAL (VALUES
+                        (1, 'to-first-contact', extract(epoch FROM s.first_contact_at - s.received_at) / 3600),
+                        (2, 'to-connection', extract(epoch FROM s.connected_at - s.received_at) / 3600)
+                    ) AS t(position, label, hours)
+                    WHERE t.hours IS NOT NULL
+                    """,
+                measures: [
+                    ("n", "count(*)"),
+                    ("medianHours", "round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.hours)::numeric, 2)"),
+                    ("p90Hours", "round(percentile_cont(0.9) WITHIN GROUP (ORDER BY t.hours)::numeric, 2)"),
+                ],
+                countMeasures: ["n"]),
+            ReportDefinition(
+                name: "outcomes", kind: .statistics, items: [("instrument", "c.instrument"), ("score", "c.score")],
+                extraCommonTables: [
+                    // The latest measure after baseline, per pathway and instrument.
+                    """
+                    latest AS (
+                        SELECT DISTINCT ON (o.referral_id, o.instrument) o.referral_id, o.instrument, o.scores
+                        FROM outcome_measure o JOIN scope s ON s.referral_id = o.referral_id
+                        WHERE o.timepoint <> 'baseline'
+                        ORDER BY o.referral_id, o.instrument, array_position(ARRAY['follow-up-6w', 'follow-up-12w', 'closure'], o.timepoint) DESC
+                    )
+                    """,
+                    """
+                    change AS (
+                        SELECT l.referral_id, l.instrument, k.score, (l.scores ->> k.score)::float8 - (b.scores ->> k.score)::float8 AS delta
+                        FROM latest l
+                        JOIN outcome_measure b ON b.referral_id = l.referral_id AND b.instrument = l.instrument AND b.timepoint = 'baseline'
+                        CROSS JOIN LATERAL jsonb_object_keys(l.scores) AS k(score)
+                        WHERE b.scores ? k.score
+                    )
+                    """,
+                ],
+                source: "FROM change c JOIN scope s ON s.referral_id = c.referral_id",
+                measures: [("n", "count(*)"), ("meanChange", "avg(c.delta)"), ("sd", "stddev_samp(c.delta)")],
+                countMeasures: ["n"]),
+            ReportDefinition(
+                name: "service-use", kind: .statistics, items: [("visits", "m.visits")], order: "min(m.position)",
+                source: """
+                    FROM scope s
+                    JOIN service_use b ON b.referral_id = s.referral_id AND b.period = 'before'
+                    JOIN service_use a ON a.referral_id = s.referral_id AND a.period = 'after'
+                    CROSS JOIN LATERAL (VALUES
+                        (1, 'primary-care', b.primary_care_visits, a.primary_care_visits),
+                        (2, 'emergency', b.emergency_visits, a.emergency_visits)
+                    ) AS m(position, visits, before, after)
+                    WHERE m.before IS NOT NULL AND m.after IS NOT NULL
+                    """,
+                measures: [
+                    ("n", "count(*)"), ("meanBefore", "avg(m.before)::float8"), ("meanAfter", "avg(m.after)::float8"),
+                    ("meanChange", "avg(m.after - m.before)::float8"), ("sd", "stddev_samp(m.after - m.before)::float8"),
+                ],
+                countMeasures: ["n"]),
+            ReportDefinition(
+                name: "unmet-needs", kind: .counts, items: [("category", "u.category"), ("area", "coalesce(u.area, 'unknown')")],
+                source: """
+                    FROM unmet_need u LEFT JOIN pathway p ON p.referral_id = u.referral_id
+                    CROSS JOIN LATERAL (SELECT {group} AS grp) AS g
+                    WHERE ($1::text IS NULL OR u.site = $1::text)
+                      AND ($2::timestamptz IS NULL OR u.recorded_at >= $2::timestamptz)
+                      AND ($3::timestamptz IS NULL OR u.recorded_at < $3::timestamptz)
+                    """,
+                clients: "count(DISTINCT coalesce(p.client_id, u.referral_id))",
+                measures: [("referrals", "count(DISTINCT u.referral_id)")], countMeasures: ["referrals"]),
+        ].map { ($0.name, $0) })
 
     /// The statement for `dimension` (nil: no breakdown); parameters $1 site, $2 from, $3 to.
     func sql(dimension: ReportDimension?) -> String {
@@ -198,14 +200,17 @@ struct ReportDefinition: Sendable {
         select.append("\(order ?? "0") AS item_order")
         select += measures.map { "\($0.expression) AS \(quoted($0.name))" }
         let groupBy = dimension == nil && items.isEmpty ? "" : "GROUP BY GROUPING SETS (\(grouping))"
-        let commonTables = ["""
-            scope AS (
-                SELECT p.*, \(group) AS grp FROM pathway p
-                WHERE ($1::text IS NULL OR p.site = $1::text)
-                  AND ($2::timestamptz IS NULL OR p.received_at >= $2::timestamptz)
-                  AND ($3::timestamptz IS NULL OR p.received_at < $3::timestamptz)
-            )
-            """] + extraCommonTables
+        let commonTables =
+            [
+                """
+                scope AS (
+                    SELECT p.*, \(group) AS grp FROM pathway p
+                    WHERE ($1::text IS NULL OR p.site = $1::text)
+                      AND ($2::timestamptz IS NULL OR p.received_at >= $2::timestamptz)
+                      AND ($3::timestamptz IS NULL OR p.received_at < $3::timestamptz)
+                )
+                """
+            ] + extraCommonTables
         return """
             WITH \(commonTables.joined(separator: ",\n"))
             SELECT \(select.joined(separator: ", ")), \(dimension == nil ? "'all'" : "grp") AS group_name

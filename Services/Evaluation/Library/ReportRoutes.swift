@@ -1,4 +1,5 @@
 import Contracts
+import Domain
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -22,14 +23,12 @@ struct ReportRoutes: ServiceRoutes, Sendable {
     }
 
     func add(to router: Router<PasserelleRequestContext>) {
-        router.get("/v1/reports") { _, context in
-            _ = try context.require(.analyst, .coordinator)
-            return try Response.json([
+        router.get("/v1/reports") { _, _ in
+            try Response.json([
                 "reports": ReportDefinition.all.keys.sorted(), "dimensions": ReportDimension.allCases.map(\.rawValue),
             ])
         }
         router.get("/v1/reports/{name}") { request, context in
-            _ = try context.require(.analyst, .coordinator)
             let parameters = try Self.parameters(request, context)
             let report = try await run(parameters)
             if parameters.csv {
@@ -46,32 +45,41 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         let query = request.uri.queryParameters
         let name = context.parameters.get("name") ?? ""
         guard let definition = ReportDefinition.all[name] else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no report named \(name); reports: \(ReportDefinition.all.keys.sorted().joined(separator: ", "))")
+            throw ProblemDetails(
+                status: .notFound, title: "Not found", detail: "no report named \(name); reports: \(ReportDefinition.all.keys.sorted().joined(separator: ", "))"
+            )
         }
         var errors: [ProblemDetails.FieldError] = []
+        // A parameter that is sent must be valid, even empty: `by=` names no dimension.
+        func value(_ key: String) -> String? { query[key[...]].map(String.init) }
         func date(_ key: String) -> Date? {
-            guard let text = query[key[...]].map(String.init), !text.isEmpty else { return nil }
-            if let date = EventCoding.parseTimestamp(text) { return date }
-            if let day = try? Date.ISO8601FormatStyle().year().month().day().parse(text) { return day }
-            errors.append(.init(pointer: "/query/\(key)", detail: "must be a date (2026-01-31) or an ISO-8601 timestamp"))
-            return nil
+            guard let text = value(key) else { return nil }
+            guard let date = EventCoding.parseTimestamp(text) ?? (try? Date.ISO8601FormatStyle().year().month().day().parse(text)) else {
+                errors.append(.init(pointer: "?\(key)", detail: "must be a date (2026-01-31) or an RFC 3339 time (2026-01-31T08:00:00Z)"))
+                return nil
+            }
+            // No referral is older than year 1, and PostgreSQL has no year 0: an earlier bound
+            // (0001-01-01T00:00:00+05:00) filters the same as year 1.
+            return max(date, .distantPast)
         }
-        let from = date("from"), to = date("to")
-        if let from, let to, to <= from { errors.append(.init(pointer: "/query/to", detail: "must be after from")) }
+        let from = date("from")
+        let to = date("to")
+        if let from, let to, to <= from { errors.append(.init(pointer: "?to", detail: "must be after from")) }
         var dimension: ReportDimension?
-        if let by = query["by"].map(String.init), !by.isEmpty {
+        if let by = value("by") {
             dimension = ReportDimension(rawValue: by)
             if dimension == nil {
-                errors.append(.init(pointer: "/query/by", detail: "must be one of \(ReportDimension.allCases.map(\.rawValue).joined(separator: ", "))"))
+                errors.append(.init(pointer: "?by", detail: "must be one of \(ReportDimension.allCases.map(\.rawValue).joined(separator: ", "))"))
             }
         }
-        let site = query["site"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        let site = value("site")
+        if let site, !Site.isValid(site) { errors.append(.init(pointer: "?site", detail: "must be a site code: 2 to 64 lowercase letters, digits and dashes")) }
         var csv = request.headers[.accept]?.contains("text/csv") == true
-        switch query["format"].map(String.init) {
-        case nil, "": break
+        switch value("format") {
+        case nil: break
         case "csv": csv = true
         case "json": csv = false
-        default: errors.append(.init(pointer: "/query/format", detail: "must be json or csv"))
+        default: errors.append(.init(pointer: "?format", detail: "must be json or csv"))
         }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         return Parameters(definition: definition, site: site, from: from, to: to, dimension: dimension, csv: csv)
@@ -96,9 +104,10 @@ struct ReportRoutes: ServiceRoutes, Sendable {
             for measure in definition.measures { measures[measure.name] = try row.decode(measure.name, as: Double?.self) }
             let allGroups = try row.decode("all_groups", as: Bool.self)
             let group = try row.decode("group_name", as: String?.self)
-            lines.append(Line(
-                labels: labels, allItems: allItems, group: allGroups ? "all" : group ?? "undisclosed",
-                clients: try row.decode("clients"), order: try row.decode("item_order", as: Double?.self) ?? 0, measures: measures))
+            lines.append(
+                Line(
+                    labels: labels, allItems: allItems, group: allGroups ? "all" : group ?? "undisclosed",
+                    clients: try row.decode("clients"), order: try row.decode("item_order", as: Double?.self) ?? 0, measures: measures))
         }
         return ProgrammeReport(
             name: definition.name, site: parameters.site, from: parameters.from, to: parameters.to, dimension: parameters.dimension?.rawValue,
@@ -154,8 +163,9 @@ struct ReportRoutes: ServiceRoutes, Sendable {
                 for name in Self.published(definition) {
                     measures[name] = hidden[i][j] ? .suppressed : value(name, line: line, definition: definition)
                 }
-                rows.append(ReportRow(
-                    labels: itemLabels[item]!.labels, group: group, clients: hidden[i][j] ? .suppressed : .count(counts[i][j]), measures: measures))
+                rows.append(
+                    ReportRow(
+                        labels: itemLabels[item]!.labels, group: group, clients: hidden[i][j] ? .suppressed : .count(counts[i][j]), measures: measures))
             }
         }
         return rows
@@ -165,7 +175,9 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         guard let line else { return definition.countMeasures.contains(name) ? .count(0) : .none }
         switch name {
         case "ci95Low", "ci95High":
-            guard let mean = line.measures["meanChange"] ?? nil, let sd = line.measures["sd"] ?? nil, let n = line.measures["n"] ?? nil, n > 1 else { return .none }
+            guard let mean = line.measures["meanChange"] ?? nil, let sd = line.measures["sd"] ?? nil, let n = line.measures["n"] ?? nil, n > 1 else {
+                return .none
+            }
             let margin = StudentT.quantile975(degreesOfFreedom: Int(n) - 1) * sd / n.squareRoot()
             return .number(Self.rounded(name == "ci95Low" ? mean - margin : mean + margin))
         default:

@@ -39,8 +39,8 @@ struct ServiceUseRoutes: ServiceRoutes, Sendable {
     }
 
     private func record(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.linkWorker, .coordinator, .service)
-        let referral = try Self.referralID(context)
+        let actor = try context.caller()
+        let referral = try context.pathID()
         let body = try await request.decodeJSON(as: Body.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         if body.before == nil && body.after == nil {
@@ -53,7 +53,8 @@ struct ServiceUseRoutes: ServiceRoutes, Sendable {
             }
             for (field, value) in [("primaryCareVisits", counts.primaryCareVisits), ("emergencyVisits", counts.emergencyVisits)] {
                 if let value, !Self.plausibleVisits.contains(value) {
-                    errors.append(.init(pointer: "/\(period)/\(field)", detail: "must be a count of visits in six months, 0 to \(Self.plausibleVisits.upperBound)"))
+                    errors.append(
+                        .init(pointer: "/\(period)/\(field)", detail: "must be a count of visits in six months, 0 to \(Self.plausibleVisits.upperBound)"))
                 }
             }
         }
@@ -63,7 +64,8 @@ struct ServiceUseRoutes: ServiceRoutes, Sendable {
             try Self.requireVisible(referral, to: actor, session)
             for (period, counts) in [("before", body.before), ("after", body.after)] {
                 guard let counts else { continue }
-                try session.query("""
+                try session.query(
+                    """
                     INSERT INTO service_use (referral_id, period, primary_care_visits, emergency_visits, recorded_by)
                     VALUES (\(referral)::uuid, \(period), \(counts.primaryCareVisits), \(counts.emergencyVisits), \(subject))
                     ON CONFLICT (referral_id, period) DO UPDATE SET primary_care_visits = excluded.primary_care_visits,
@@ -76,9 +78,9 @@ struct ServiceUseRoutes: ServiceRoutes, Sendable {
     }
 
     private func read(_ context: PasserelleRequestContext) async throws -> Response {
-        // Analysts see aggregates only: one referral's counts are not theirs to read.
-        let actor = try context.require(.linkWorker, .coordinator, .service)
-        let referral = try Self.referralID(context)
+        // Analysts see aggregates only: the contract gives them no per-referral operation.
+        let actor = try context.caller()
+        let referral = try context.pathID()
         let recorded = try await pool.sessionTransaction { session -> Recorded in
             try Self.requireVisible(referral, to: actor, session)
             return try Self.load(referral, session)
@@ -86,19 +88,12 @@ struct ServiceUseRoutes: ServiceRoutes, Sendable {
         return try Response.json(recorded)
     }
 
-    static func referralID(_ context: PasserelleRequestContext) throws -> UUID {
-        guard let referral = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
-        }
-        return referral
-    }
-
     /// Link workers reach the referrals of their own site only; an unknown referral and one
     /// out of reach answer the same.
     static func requireVisible(_ referral: UUID, to actor: Identity, _ session: borrowing PostgresSession) throws {
         guard let site = try session.query("SELECT site FROM pathway WHERE referral_id = \(referral)::uuid").first?.decode("site", as: String.self),
-            actor.hasAny(.coordinator, .service) || actor.site == site
-        else { throw ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id") }
+            actor.mayWork(at: site)
+        else { throw ProblemDetails.noSuchResource }
     }
 
     static func load(_ referral: UUID, _ session: borrowing PostgresSession) throws -> Recorded {

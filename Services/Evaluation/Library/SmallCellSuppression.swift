@@ -32,9 +32,11 @@ public struct SmallCellSuppression: Sendable {
                 guard hiddenInLine.count == 1 else { continue }
                 let isTotal: ((Int, Int)) -> Bool = { $0.0 == height - 1 || $0.1 == width - 1 }
                 let candidates = line.filter { !hidden[$0.0][$0.1] }
-                guard let complement = candidates.min(by: { a, b in
-                    (isTotal(a) ? 1 : 0, counts[a.0][a.1]) < (isTotal(b) ? 1 : 0, counts[b.0][b.1])
-                }) else { continue }
+                guard
+                    let complement = candidates.min(by: { a, b in
+                        (isTotal(a) ? 1 : 0, counts[a.0][a.1]) < (isTotal(b) ? 1 : 0, counts[b.0][b.1])
+                    })
+                else { continue }
                 hidden[complement.0][complement.1] = true
                 changed = true
             }

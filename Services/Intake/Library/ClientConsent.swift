@@ -32,31 +32,38 @@ extension ReferralStore {
             if !actor.hasAny(.coordinator, .service) {
                 let site = actor.site ?? ""
                 guard try await connection.query("SELECT 1 FROM referral WHERE client_id = \(clientID)::uuid AND site = \(site) LIMIT 1").first != nil else {
-                    throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
+                    throw ProblemDetails.noSuchResource
                 }
             }
-            guard let row = try await connection.query("""
-                UPDATE client SET consent_contact = \(consent.contact), consent_share_with_partners = \(consent.shareWithPartners),
-                    consent_evaluation_use = \(consent.evaluationUse), version = version + 1, updated_at = now(),
-                    -- Sociodemographics are held only while the client consents to evaluation use.
-                    sociodemographics = CASE WHEN \(consent.evaluationUse) THEN sociodemographics END
-                WHERE id = \(clientID)::uuid
-                RETURNING version, given_name, family_name, phone, email, preferred_language, preferred_channel
-                """).first else {
-                throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
+            guard
+                let row = try await connection.query(
+                    """
+                    UPDATE client SET consent_contact = \(consent.contact), consent_share_with_partners = \(consent.shareWithPartners),
+                        consent_evaluation_use = \(consent.evaluationUse), version = version + 1, updated_at = now(),
+                        -- Sociodemographics are held only while the client consents to evaluation use.
+                        sociodemographics = CASE WHEN \(consent.evaluationUse) THEN sociodemographics END
+                    WHERE id = \(clientID)::uuid
+                    RETURNING version, given_name, family_name, phone, email, preferred_language, preferred_channel
+                    """
+                ).first
+            else {
+                throw ProblemDetails.noSuchResource
             }
             let version: Int = try row.decode("version")
             let now = Date()
-            try await outbox.append(ClientProfileV1(
-                clientID: clientID, clientVersion: version, givenName: try row.decode("given_name"), familyName: try row.decode("family_name"),
-                phone: try row.decode("phone", as: String?.self), email: try row.decode("email", as: String?.self),
-                preferredLanguage: try row.decode("preferred_language"), preferredChannel: try row.decode("preferred_channel"),
-                consent: consent, updatedAt: now), on: connection)
+            try await outbox.append(
+                ClientProfileV1(
+                    clientID: clientID, clientVersion: version, givenName: try row.decode("given_name"), familyName: try row.decode("family_name"),
+                    phone: try row.decode("phone", as: String?.self), email: try row.decode("email", as: String?.self),
+                    preferredLanguage: try row.decode("preferred_language"), preferredChannel: try row.decode("preferred_channel"),
+                    consent: consent, updatedAt: now), on: connection)
             // Lock the referrals so their events keep commit order per key.
             let referrals = try await connection.query("SELECT id FROM referral WHERE client_id = \(clientID)::uuid ORDER BY received_at FOR UPDATE")
             for referral in referrals {
                 let referralID: UUID = try referral.decode("id")
-                try await outbox.append(ClientConsentChangedV1(referralID: referralID, clientID: clientID, clientVersion: version, consent: consent, changedAt: now), on: connection)
+                try await outbox.append(
+                    ClientConsentChangedV1(referralID: referralID, clientID: clientID, clientVersion: version, consent: consent, changedAt: now), on: connection
+                )
             }
             try await audit("consent-change", referral: nil, client: clientID, actor: actor, requestID: requestID, on: connection)
             return consent
@@ -75,10 +82,12 @@ extension ReferralStore {
 
     func auditTrail(referral: UUID) async throws -> [AuditEntry] {
         try await pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 SELECT at, actor_id, actor_roles, action, referral_id, client_id, request_id FROM audit_log
                 WHERE referral_id = \(referral)::uuid ORDER BY id
-                """).map { row in
+                """
+            ).map { row in
                 AuditEntry(
                     at: try row.decode("at"), actorId: try row.decode("actor_id"), actorRoles: try row.decode("actor_roles"),
                     action: try row.decode("action"), referralId: try row.decode("referral_id", as: UUID?.self),
@@ -95,7 +104,7 @@ extension ReferralStore {
     func erase(clientID: UUID, actor: Identity, requestID: String) async throws {
         try await pool.transaction { connection in
             guard try await !connection.query("SELECT 1 FROM client WHERE id = \(clientID)::uuid FOR UPDATE").isEmpty else {
-                throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
+                throw ProblemDetails.noSuchResource
             }
             let now = Date()
             let referrals = try await connection.query("SELECT id FROM referral WHERE client_id = \(clientID)::uuid ORDER BY received_at FOR UPDATE")
@@ -104,12 +113,14 @@ extension ReferralStore {
             }
             try await outbox.appendTombstone(topic: .clients, key: clientID.uuidString.lowercased(), on: connection)
             // Published profiles must not linger in the outbox either.
-            try await connection.query("""
+            try await connection.query(
+                """
                 DELETE FROM outbox WHERE event_type = \(ClientProfileV1.eventType) AND record_key = \(clientID.uuidString.lowercased()) AND sent_at IS NOT NULL
                 """)
             // Patients posted for the client's FHIR referrals go too (their Tasks and ServiceRequests
             // go with the referrals).
-            try await connection.query("""
+            try await connection.query(
+                """
                 DELETE FROM fhir_patient WHERE 'Patient/' || id IN (
                     SELECT t.patient->>'reference' FROM fhir_task t JOIN referral r ON r.id = t.referral_id WHERE r.client_id = \(clientID)::uuid)
                 """)

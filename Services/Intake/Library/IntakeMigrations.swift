@@ -4,7 +4,9 @@ import PostgresClient
 enum IntakeMigrations {
     static let all: [Migration] = [
         MessagingSchema.migration,
-        Migration(2, "clients_and_referrals", """
+        Migration(
+            2, "clients_and_referrals",
+            """
             CREATE TABLE client (
                 id uuid PRIMARY KEY,
                 -- normalised name + birth date + postal code: one client, however often referred
@@ -83,7 +85,9 @@ enum IntakeMigrations {
 }
 
 extension IntakeMigrations {
-    static let requestsBelongToTheirCaller = Migration(8, "requests_belong_to_their_caller", """
+    static let requestsBelongToTheirCaller = Migration(
+        8, "requests_belong_to_their_caller",
+        """
         -- Who sent each referral (the token's subject): an external id repeated by its sender
         -- answers with the referral, by anyone else with a conflict that tells nothing of it.
         ALTER TABLE referral ADD COLUMN submitted_by text;
@@ -101,7 +105,9 @@ extension IntakeMigrations {
 }
 
 extension IntakeMigrations {
-    static let auditAndInbox = Migration(3, "audit", """
+    static let auditAndInbox = Migration(
+        3, "audit",
+        """
         -- Who read or changed which referral, when, from which request.
         CREATE TABLE audit_log (
             id bigserial PRIMARY KEY,
@@ -119,7 +125,9 @@ extension IntakeMigrations {
 }
 
 extension IntakeMigrations {
-    static let fhirPatients = Migration(4, "fhir_patient", """
+    static let fhirPatients = Migration(
+        4, "fhir_patient",
+        """
         -- Patients posted before the ServiceRequest that references them.
         CREATE TABLE fhir_patient (
             id text PRIMARY KEY,
@@ -130,7 +138,9 @@ extension IntakeMigrations {
 }
 
 extension IntakeMigrations {
-    static let fhirTasksAndSubscriptions = Migration(6, "fhir_tasks_and_subscriptions", """
+    static let fhirTasksAndSubscriptions = Migration(
+        6, "fhir_tasks_and_subscriptions",
+        """
         -- The FHIR Task of each referral that names a ServiceRequest (its id is the referral's),
         -- moved with the referral in the transaction that changes it.
         CREATE TABLE fhir_task (
@@ -209,7 +219,9 @@ extension IntakeMigrations {
 }
 
 extension IntakeMigrations {
-    static let fhirTaskConnections = Migration(7, "fhir_task_connections", """
+    static let fhirTaskConnections = Migration(
+        7, "fhir_task_connections",
+        """
         -- What matching reports of each connection of a referral that has a Task (its events on the
         -- matching topic): the Task's output. The newest change of each connection wins.
         CREATE TABLE fhir_task_connection (

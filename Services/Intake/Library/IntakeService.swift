@@ -24,118 +24,11 @@ public enum IntakeService: PasserelleService {
             routes: [ReferralRoutes(store: store), FHIRRoutes(store: store, settings: fhir)],
             // Matching's connection events, for the FHIR Tasks' output (connections made). One event
             // per transaction: a handler locks a Task that the referral's transitions lock too.
-            consumers: [components.consumer(topics: [.matching], batchesTransactions: false, handlers: handlers())],
+            consumers: [components.consumer(topics: [.matching], batchesTransactions: false, handlers: eventHandlers())],
             background: [SubscriptionDelivery(pool: components.pool, gate: components.gate, settings: fhir, logger: components.logger)],
             // Referrals keep coming in while the connection consumer joins its group or waits for
             // the matching topic: the Tasks' connection outputs only lag behind.
             readinessAwaitsConsumers: false,
             problemDialects: [ProblemDialect(pathPrefix: "/fhir/") { problem, _ in try OperationOutcome(problem).response() }])
-    }
-
-    static func handlers() -> EventHandlers {
-        var handlers = EventHandlers()
-        handlers.on(ConnectionProposedV1.self) { event, _, connection in
-            try await connection.withSession {
-                try ReferralTasks.recordConnection(
-                    event.connectionID, referral: event.referralID, state: "proposed", resourceName: event.resourceName,
-                    resourceKind: event.resourceKind, at: event.proposedAt, on: $0)
-            }
-        }
-        handlers.on(ConnectionChangedV1.self) { event, _, connection in
-            try await connection.withSession {
-                try ReferralTasks.recordConnection(
-                    event.connectionID, referral: event.referralID, state: event.to, resourceName: event.resourceName,
-                    resourceKind: event.resourceKind, at: event.changedAt, on: $0)
-            }
-        }
-        return handlers
-    }
-}
-
-struct ReferralRoutes: ServiceRoutes, Sendable {
-    let store: ReferralStore
-
-    func add(to router: Router<PasserelleRequestContext>) {
-        router.post("/v1/referrals") { request, context in try await submit(request, context) }
-        router.get("/v1/referrals") { request, context in try await list(request, context) }
-        router.get("/v1/referrals/{id}") { request, context in try await read(request, context) }
-        router.post("/v1/referrals/{id}/transitions") { request, context in try await transition(request, context) }
-        router.get("/v1/referrals/{id}/audit") { request, context in try await auditTrail(request, context) }
-        router.put("/v1/clients/{id}/consent") { request, context in try await changeConsent(request, context) }
-        router.delete("/v1/clients/{id}") { request, context in try await erase(request, context) }
-    }
-
-    private func submit(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        let submission = try await request.decodeJSON(as: ReferralSubmission.self, context: context)
-        let key = request.headers[.idempotencyKey]
-        if let key, key.isEmpty || key.count > 200 {
-            throw ProblemDetails.validation([.init(pointer: "", detail: "the Idempotency-Key header must be 1 to 200 characters")])
-        }
-        let valid = try submission.validated(referralID: UUID.random(), clientID: UUID.random(), now: Date())
-        switch try await store.submit(valid, idempotencyKey: key, actor: actor, requestID: context.requestID) {
-        case .created(let view):
-            return try Response.json(view, status: .created, headers: [.location: "/v1/referrals/\(view.id.uuidString.lowercased())"])
-        case .existing(let view):
-            return try Response.json(view, status: .ok, headers: [.location: "/v1/referrals/\(view.id.uuidString.lowercased())"])
-        }
-    }
-
-    private func id(_ context: PasserelleRequestContext) throws(ProblemDetails) -> UUID {
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw ProblemDetails.notFound }
-        return id
-    }
-
-    private func read(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
-        let id = try id(context)
-        let store = store
-        let view = try await store.pool.withConnection { connection -> ReferralView? in
-            guard let view = try await store.referral(id: id, on: connection),
-                actor.hasAny(.coordinator, .service)
-                    || (actor.has(.linkWorker) && actor.site == view.site)
-                    || (actor.has(.referrer) && actor.subject == view.referrer.id)
-            else { return nil }
-            try await store.audit("read", referral: id, actor: actor, requestID: context.requestID, on: connection)
-            return view
-        }
-        guard let view else { throw ProblemDetails.notFound }
-        return try Response.json(view, status: .ok)
-    }
-
-    private func list(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
-        let parameters = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { first, _ in first })
-        return try Response.json(try await store.inbox(InboxQuery.parse(parameters, actor: actor), actor: actor), status: .ok)
-    }
-
-    private func transition(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
-        let id = try id(context)
-        let body = try await request.decodeJSON(as: TransitionRequest.self, context: context)
-        return try Response.json(try await store.transition(id: id, request: body, actor: actor, requestID: context.requestID), status: .ok)
-    }
-
-    private func auditTrail(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.require(.coordinator)
-        return try Response.json(try await store.auditTrail(referral: try id(context)), status: .ok)
-    }
-
-    private func changeConsent(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.linkWorker, .coordinator, .service)
-        guard let clientID = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
-        }
-        let consent = try await request.decodeJSON(as: ConsentRequest.self, context: context).validated()
-        return try Response.json(try await store.changeConsent(clientID: clientID, to: consent, actor: actor, requestID: context.requestID), status: .ok)
-    }
-
-    private func erase(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.coordinator)
-        guard let clientID = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ProblemDetails(status: .notFound, title: "Not found", detail: "no client with that id")
-        }
-        try await store.erase(clientID: clientID, actor: actor, requestID: context.requestID)
-        return Response(status: .noContent)
     }
 }

@@ -51,20 +51,32 @@ extension InboxQuery {
             if Site.isValid(site) { query.site = site } else { errors.append(.init(pointer: "?site", detail: "is not a site code")) }
         }
         if let status = parameters["status"] {
-            if let parsed = ReferralStatus(rawValue: status) { query.status = parsed } else {
+            if let parsed = ReferralStatus(rawValue: status) {
+                query.status = parsed
+            } else {
                 errors.append(.init(pointer: "?status", detail: "must be one of \(ReferralStatus.allCases.map(\.rawValue).joined(separator: ", "))"))
             }
         }
         if let since = parameters["since"] {
-            if let date = try? Date.ISO8601FormatStyle().parse(since) { query.since = date } else {
+            if let date = try? Date.ISO8601FormatStyle().parse(since) {
+                query.since = date
+            } else {
                 errors.append(.init(pointer: "?since", detail: "must be an ISO-8601 time such as 2026-01-31T00:00:00Z"))
             }
         }
         if let limit = parameters["limit"] {
-            if let value = Int(limit), (1...200).contains(value) { query.limit = value } else { errors.append(.init(pointer: "?limit", detail: "must be 1 to 200")) }
+            if let value = Int(limit), (1...200).contains(value) {
+                query.limit = value
+            } else {
+                errors.append(.init(pointer: "?limit", detail: "must be 1 to 200"))
+            }
         }
         if let cursor = parameters["cursor"] {
-            if let parsed = InboxCursor(token: cursor) { query.after = parsed } else { errors.append(.init(pointer: "?cursor", detail: "is not a cursor from a previous page")) }
+            if let parsed = InboxCursor(token: cursor) {
+                query.after = parsed
+            } else {
+                errors.append(.init(pointer: "?cursor", detail: "is not a cursor from a previous page"))
+            }
         }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         // Link workers see their own site only, whatever they ask for.
@@ -84,7 +96,8 @@ extension ReferralStore {
         let referrer: String? = actor.hasAny(.coordinator, .service, .linkWorker) ? nil : actor.subject
         let after = query.after
         let rows = try await pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 SELECT id, external_id, client_id, site, referrer_id, referrer_role, referrer_organisation, needs, interests,
                        support_level, priority, status, version, received_at, updated_at,
                        CASE priority WHEN 'urgent' THEN 0 ELSE 1 END AS urgency

@@ -39,7 +39,8 @@ struct ReferralStore: Sendable {
 
     /// `task` is what the FHIR door knows of the ServiceRequest; a referral with an external id
     /// from the JSON door gets its Task too.
-    func submit(_ valid: ValidReferral, idempotencyKey: String?, actor: Identity, requestID: String, task: ReferralTasks.Draft? = nil) async throws -> Submitted {
+    func submit(_ valid: ValidReferral, idempotencyKey: String?, actor: Identity, requestID: String, task: ReferralTasks.Draft? = nil) async throws -> Submitted
+    {
         // Whichever door it came through (JSON or FHIR), a referrer refers in their own name.
         if actor.has(.referrer) && !actor.hasAny(.coordinator, .service) && valid.referral.referrer.id != actor.subject {
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only send referrals in their own name")
@@ -54,7 +55,8 @@ struct ReferralStore: Sendable {
                 let client = try upsertClient(valid.client, on: session)
                 var referral = valid.referral
                 referral.clientID = client.id  // an existing client keeps its id
-                try session.execute("""
+                try session.execute(
+                    """
                     INSERT INTO referral (id, external_id, client_id, referrer_id, referrer_role, referrer_organisation, site, needs,
                         interests, support_level, priority, notes, screening_answers, status, version, received_at, updated_at, submitted_by)
                     VALUES (\(referral.id)::uuid, \(referral.externalID), \(client.id)::uuid, \(referral.referrer.id), \(referral.referrer.role.rawValue),
@@ -63,19 +65,23 @@ struct ReferralStore: Sendable {
                         \(try PostgresJSON(encoding: referral.screeningAnswers))::jsonb, \(referral.status.rawValue), \(referral.version),
                         \(referral.receivedAt)::timestamptz, \(referral.receivedAt)::timestamptz, \(actor.subject))
                     """)
-                try session.execute("""
+                try session.execute(
+                    """
                     INSERT INTO referral_status_history (referral_id, version, to_status, actor_id, actor_role, request_id)
                     VALUES (\(referral.id)::uuid, \(referral.version), \(referral.status.rawValue), \(actor.subject), \(actor.roles.map(\.rawValue).sorted().joined(separator: ",")), \(requestID))
                     """)
                 if let idempotencyKey {
-                    try session.execute("INSERT INTO idempotency_key (caller, key, referral_id) VALUES (\(actor.subject), \(idempotencyKey), \(referral.id)::uuid)")
+                    try session.execute(
+                        "INSERT INTO idempotency_key (caller, key, referral_id) VALUES (\(actor.subject), \(idempotencyKey), \(referral.id)::uuid)")
                 }
                 try outbox.append(Self.receivedEvent(referral, client: client.value), on: session)
-                if let draft = task ?? referral.externalID.map({ external in
-                    ReferralTasks.Draft(
-                        serviceRequestID: external, serviceRequest: nil, patient: nil,
-                        requester: .init(reference: nil, display: referral.referrer.id), requestedService: nil, submittedBy: actor.subject)
-                }) {
+                if let draft = task
+                    ?? referral.externalID.map({ external in
+                        ReferralTasks.Draft(
+                            serviceRequestID: external, serviceRequest: nil, patient: nil,
+                            requester: .init(reference: nil, display: referral.referrer.id), requestedService: nil, submittedBy: actor.subject)
+                    })
+                {
                     try ReferralTasks.create(draft, referral: referral, on: session)
                 }
                 try audit("create", referral: referral.id, client: client.id, actor: actor, requestID: requestID, on: session)
@@ -84,10 +90,14 @@ struct ReferralStore: Sendable {
                 }
                 return .created(ReferralView(referral))
             }
-        } catch let error as PostgresError where error.kind == .uniqueViolation && (error.constraint == "idempotency_key_pkey" || error.constraint == "referral_external_id_key") {
+        } catch let error as PostgresError
+            where error.kind == .uniqueViolation && (error.constraint == "idempotency_key_pkey" || error.constraint == "referral_external_id_key")
+        {
             // A concurrent retry won the race; answer with what it created.
             let existing = try await pool.withConnection { connection in
-                try await connection.withSession { try findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, caller: actor.subject, on: $0) }
+                try await connection.withSession {
+                    try findExisting(idempotencyKey: idempotencyKey, externalID: valid.referral.externalID, caller: actor.subject, on: $0)
+                }
             }
             guard let existing else { throw error }
             return .existing(existing)
@@ -99,7 +109,8 @@ struct ReferralStore: Sendable {
     /// their referral (not even its site or status).
     private func findExisting(idempotencyKey: String?, externalID: String?, caller: String, on session: borrowing PostgresSession) throws -> ReferralView? {
         if let idempotencyKey,
-            let row = try session.query("SELECT referral_id FROM idempotency_key WHERE caller = \(caller) AND key = \(idempotencyKey)").first {
+            let row = try session.query("SELECT referral_id FROM idempotency_key WHERE caller = \(caller) AND key = \(idempotencyKey)").first
+        {
             return try referral(id: try row.decode("referral_id"), on: session)
         }
         if let externalID, let row = try session.query("SELECT id, submitted_by FROM referral WHERE external_id = \(externalID)").first {
@@ -113,7 +124,8 @@ struct ReferralStore: Sendable {
 
     /// Links the referral to the existing client with the same identity, or creates one.
     private func upsertClient(_ client: Client, on session: borrowing PostgresSession) throws -> (id: UUID, value: Client, isNew: Bool) {
-        let row = try session.query("""
+        let row = try session.query(
+            """
             INSERT INTO client (id, identity_key, given_name, family_name, birth_date, phone, email, preferred_language, postal_code,
                 latitude, longitude, accessibility_needs, preferred_channel, consent_contact, consent_share_with_partners,
                 consent_evaluation_use, sociodemographics)
@@ -124,7 +136,8 @@ struct ReferralStore: Sendable {
                 \(client.consent.evaluationUse), \(try client.sociodemographics.map { try PostgresJSON(encoding: $0) })::jsonb)
             ON CONFLICT (identity_key) DO UPDATE SET updated_at = client.updated_at
             RETURNING id, (xmax = 0) AS inserted
-            """).first!
+            """
+        ).first!
         let id: UUID = try row.decode("id")
         var value = client
         value.id = id
@@ -132,11 +145,13 @@ struct ReferralStore: Sendable {
     }
 
     func referral(id: UUID, on session: borrowing PostgresSession) throws -> ReferralView? {
-        try session.query("""
+        try session.query(
+            """
             SELECT id, external_id, client_id, site, referrer_id, referrer_role, referrer_organisation, needs, interests,
                    support_level, priority, status, version, received_at, updated_at
             FROM referral WHERE id = \(id)::uuid
-            """).first.map(ReferralView.init(row:))
+            """
+        ).first.map(ReferralView.init(row:))
     }
 
     func referral(id: UUID, on connection: PostgresConnection) async throws -> ReferralView? {
@@ -169,7 +184,8 @@ extension ReferralView {
         self.init(
             id: try row.decode("id"), externalId: try row.decode("external_id", as: String?.self), clientId: try row.decode("client_id"),
             site: try row.decode("site"),
-            referrer: Referrer(id: try row.decode("referrer_id"), role: ReferrerRole(rawValue: try row.decode("referrer_role")) ?? .physician,
+            referrer: Referrer(
+                id: try row.decode("referrer_id"), role: ReferrerRole(rawValue: try row.decode("referrer_role")) ?? .physician,
                 organisation: try row.decode("referrer_organisation", as: String?.self)),
             needs: try row.decode("needs"), interests: try row.decode("interests"), supportLevel: try row.decode("support_level"),
             priority: try row.decode("priority"), status: try row.decode("status"), version: try row.decode("version"),

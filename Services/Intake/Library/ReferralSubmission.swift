@@ -73,12 +73,16 @@ extension ReferralSubmission {
             if value == nil { fail(pointer, "is required") }
             return value
         }
+        // Lengths count code points of the text as sent, as the contract's maxLength does.
         func text(_ value: String?, _ pointer: String, max: Int, required isRequired: Bool = true) -> String? {
+            if let value, value.unicodeScalars.count > max {
+                fail(pointer, "must be at most \(max) characters")
+                return nil
+            }
             guard let value = value?.trimmingWhitespace(), !value.isEmpty else {
                 if isRequired { fail(pointer, "is required") }
                 return nil
             }
-            if value.count > max { fail(pointer, "must be at most \(max) characters"); return nil }
             return value
         }
         func choice<E: RawRepresentable & CaseIterable>(_ value: String?, _ type: E.Type, _ pointer: String) -> E? where E.RawValue == String {
@@ -90,7 +94,7 @@ extension ReferralSubmission {
             return parsed
         }
 
-        if let externalId, externalId.isEmpty || externalId.count > 128 { fail("/externalId", "must be 1 to 128 characters") }
+        if let externalId, externalId.isEmpty || externalId.unicodeScalars.count > 128 { fail("/externalId", "must be 1 to 128 characters") }
         let site = text(self.site, "/site", max: 64)
         if let site, !Site.isValid(site) { fail("/site", "must be a site code: lowercase letters, digits and dashes") }
 
@@ -98,13 +102,22 @@ extension ReferralSubmission {
         if let codes = required(self.needs, "/needs") {
             if codes.isEmpty { fail("/needs", "must list at least one need category") }
             for (index, code) in codes.enumerated() {
-                do { needs.append(try NeedCategory(code: code)) } catch { fail("/needs/\(index)", "\"\(code)\" is not a need category (see the need code list)") }
+                do { needs.append(try NeedCategory(code: code)) } catch {
+                    fail("/needs/\(index)", "\"\(code)\" is not a need category (see the need code list)")
+                }
             }
             if Set(codes).count != codes.count { fail("/needs", "lists a need category twice") }
         }
         let interests = (self.interests ?? []).enumerated().compactMap { index, tag -> String? in
+            if tag.unicodeScalars.count > 40 {
+                fail("/interests/\(index)", "must be 1 to 40 characters")
+                return nil
+            }
             let tag = tag.trimmingWhitespace(.whitespaces).lowercased()
-            if tag.isEmpty || tag.count > 40 { fail("/interests/\(index)", "must be 1 to 40 characters"); return nil }
+            if tag.isEmpty {
+                fail("/interests/\(index)", "must be 1 to 40 characters")
+                return nil
+            }
             return tag
         }
         if interests.count > 30 { fail("/interests", "at most 30 interests") }
@@ -113,7 +126,7 @@ extension ReferralSubmission {
         let notes = text(self.notes, "/notes", max: 4000, required: false)
         if let answers = screeningAnswers {
             if answers.count > 100 { fail("/screeningAnswers", "at most 100 answers") }
-            for (code, answer) in answers where code.isEmpty || code.count > 64 || answer.count > 500 {
+            for (code, answer) in answers where code.isEmpty || code.unicodeScalars.count > 64 || answer.unicodeScalars.count > 500 {
                 fail("/screeningAnswers/\(code)", "question codes are 1 to 64 characters, answers at most 500")
             }
         }
@@ -146,7 +159,8 @@ extension ReferralSubmission {
                 } catch { fail("/client/birthDate", "must be a date written YYYY-MM-DD") }
             }
             var contact: ContactDetails?
-            let phone = client.contact?.phone, email = client.contact?.email
+            let phone = client.contact?.phone
+            let email = client.contact?.email
             if let phone, !ContactDetails.isPhone(phone) { fail("/client/contact/phone", "is not a phone number") }
             if let email, !ContactDetails.isEmail(email) { fail("/client/contact/email", "is not an e-mail address") }
             contact = try? ContactDetails(phone: phone, email: email)
@@ -155,11 +169,15 @@ extension ReferralSubmission {
             if let postal = client.postalCode, PostalCode.normalised(postal) == nil { fail("/client/postalCode", "is not a postal code") }
             var coordinates: Coordinates?
             if let point = client.coordinates {
-                do { coordinates = try Coordinates(latitude: point.latitude, longitude: point.longitude) } catch { fail("/client/coordinates", "latitude must be within ±90 and longitude within ±180") }
+                do { coordinates = try Coordinates(latitude: point.latitude, longitude: point.longitude) } catch {
+                    fail("/client/coordinates", "latitude must be within ±90 and longitude within ±180")
+                }
             }
             let channel = choice(client.preferredChannel, ContactChannel.self, "/client/preferredChannel")
             if channel == .email && email == nil { fail("/client/contact/email", "is required when the preferred channel is email") }
-            if (channel == .sms || channel == .phone) && phone == nil { fail("/client/contact/phone", "is required when the preferred channel is \(channel!.rawValue)") }
+            if (channel == .sms || channel == .phone) && phone == nil {
+                fail("/client/contact/phone", "is required when the preferred channel is \(channel!.rawValue)")
+            }
             var sociodemographics: Sociodemographics?
             if let answers = client.sociodemographics {
                 if consentValue?.evaluationUse == false { fail("/client/sociodemographics", "are collected only with consent to evaluation use") }
@@ -169,7 +187,8 @@ extension ReferralSubmission {
                 sociodemographics = Sociodemographics(
                     gender: optionalChoice(answers.gender, Gender.self, "gender"),
                     incomeBand: optionalChoice(answers.incomeBand, IncomeBand.self, "incomeBand"), newcomer: answers.newcomer,
-                    disability: answers.disability, racialOrEthnicGroup: optionalChoice(answers.racialOrEthnicGroup, PopulationGroup.self, "racialOrEthnicGroup"))
+                    disability: answers.disability,
+                    racialOrEthnicGroup: optionalChoice(answers.racialOrEthnicGroup, PopulationGroup.self, "racialOrEthnicGroup"))
             }
             if errors.isEmpty, let given, let family, let birthDate, let contact, let language, let channel, let consentValue {
                 do {

@@ -32,9 +32,13 @@ extension ReferralStore {
         guard errors.isEmpty, let action else { throw ProblemDetails.validation(errors) }
 
         return try await pool.transaction { connection in
-            guard let row = try await connection.query("""
-                SELECT status, status_before_hold, version, site, referrer_id FROM referral WHERE id = \(id)::uuid FOR UPDATE
-                """).first else { throw ProblemDetails.notFound }
+            guard
+                let row = try await connection.query(
+                    """
+                    SELECT status, status_before_hold, version, site, referrer_id FROM referral WHERE id = \(id)::uuid FOR UPDATE
+                    """
+                ).first
+            else { throw ProblemDetails.noSuchResource }
             let site: String = try row.decode("site")
             let referrerID: String = try row.decode("referrer_id")
             try Self.authorise(action, actor: actor, site: site, referrerID: referrerID)
@@ -52,21 +56,24 @@ extension ReferralStore {
             }
             let version = try row.decode("version", as: Int.self) + 1
             let now = Date()
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 UPDATE referral SET status = \(next.rawValue), version = \(version), updated_at = \(now)::timestamptz,
                     status_before_hold = \(action == .hold ? current.rawValue : nil)
                 WHERE id = \(id)::uuid
                 """)
             let roles = actor.roles.map(\.rawValue).sorted().joined(separator: ",")
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 INSERT INTO referral_status_history (referral_id, version, from_status, to_status, action, actor_id, actor_role, reason, outcome, request_id, changed_at)
                 VALUES (\(id)::uuid, \(version), \(current.rawValue), \(next.rawValue), \(action.rawValue), \(actor.subject), \(roles), \(reason), \(outcome), \(requestID), \(now)::timestamptz)
                 """)
             // The referral's FHIR Task moves with it, in this transaction.
             try await connection.withSession { try ReferralTasks.follow(referral: id, to: next, reason: reason, outcome: outcome, at: now, on: $0) }
-            try await outbox.append(ReferralStatusChangedV1(
-                referralID: id, referralVersion: version, site: site, from: current.rawValue, to: next.rawValue, action: action.rawValue,
-                actorRole: Self.primaryRole(actor).rawValue, actorID: actor.subject, reason: reason, outcome: outcome, changedAt: now), on: connection)
+            try await outbox.append(
+                ReferralStatusChangedV1(
+                    referralID: id, referralVersion: version, site: site, from: current.rawValue, to: next.rawValue, action: action.rawValue,
+                    actorRole: Self.primaryRole(actor).rawValue, actorID: actor.subject, reason: reason, outcome: outcome, changedAt: now), on: connection)
             try await audit("transition:\(action.rawValue)", referral: id, actor: actor, requestID: requestID, on: connection)
             return try await referral(id: id, on: connection)!
         }
@@ -75,13 +82,12 @@ extension ReferralStore {
     /// Link workers act on their site's referrals; referrers may only cancel their own;
     /// coordinators and services act on any.
     static func authorise(_ action: ReferralAction, actor: Identity, site: String, referrerID: String) throws(ProblemDetails) {
-        if actor.hasAny(.coordinator, .service) { return }
-        if actor.has(.linkWorker) && actor.site == site { return }
+        if actor.hasAny(.coordinator, .service) || (actor.has(.linkWorker) && actor.mayWork(at: site)) { return }
         if actor.has(.referrer) && actor.subject == referrerID {
             if action == .cancel { return }
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only cancel a referral")
         }
-        throw ProblemDetails.notFound
+        throw ProblemDetails.noSuchResource
     }
 
     static func primaryRole(_ actor: Identity) -> Role {
@@ -89,7 +95,8 @@ extension ReferralStore {
     }
 
     func audit(_ action: String, referral: UUID?, client: UUID? = nil, actor: Identity, requestID: String, on session: borrowing PostgresSession) throws {
-        try session.execute("""
+        try session.execute(
+            """
             INSERT INTO audit_log (actor_id, actor_roles, action, referral_id, client_id, request_id)
             VALUES (\(actor.subject), \(actor.roles.map(\.rawValue).sorted().joined(separator: ",")), \(action), \(referral), \(client), \(requestID))
             """)
@@ -98,11 +105,6 @@ extension ReferralStore {
     func audit(_ action: String, referral: UUID?, client: UUID? = nil, actor: Identity, requestID: String, on connection: PostgresConnection) async throws {
         try await connection.withSession { try self.audit(action, referral: referral, client: client, actor: actor, requestID: requestID, on: $0) }
     }
-}
-
-extension ProblemDetails {
-    /// The same answer whether a referral does not exist or is not the caller's to see.
-    static let notFound = ProblemDetails(status: .notFound, title: "Not found", detail: "no referral with that id")
 }
 
 extension String {

@@ -36,8 +36,10 @@ struct ImportHSDSCommand: AsyncParsableCommand {
             let summary = try await MatchingService.withMigratedPool(settings) { pool in
                 try await StreamingImport(pool: pool, mapping: mapping).run(path) { report in Self.printReport(report, rules: showRules) }
             }
-            print(Self.summary(services: summary.services, created: summary.created, updated: summary.updated, categorised: summary.categorised,
-                               uncategorised: summary.uncategorised, skipped: summary.skipped, needsReview: summary.needsReview))
+            print(
+                Self.summary(
+                    services: summary.services, created: summary.created, updated: summary.updated, categorised: summary.categorised,
+                    uncategorised: summary.uncategorised, skipped: summary.skipped, needsReview: summary.needsReview))
             return
         }
         let (package, parseIssues) = try HSDSDataPackage.read(path: path)
@@ -48,9 +50,11 @@ struct ImportHSDSCommand: AsyncParsableCommand {
             try await CatalogueTransfer(pool: pool, mapping: mapping).importPackage(package, parseIssues: parseIssues)
         }
         Self.printReport(report, rules: showRules)
-        print(Self.summary(services: package.tables["services"]?.records.count ?? 0, created: report.created, updated: report.updated,
-                           categorised: report.categorised.count, uncategorised: report.uncategorised, skipped: report.skipped.count,
-                           needsReview: report.needsReview.count))
+        print(
+            Self.summary(
+                services: package.tables["services"]?.records.count ?? 0, created: report.created, updated: report.updated,
+                categorised: report.categorised.count, uncategorised: report.uncategorised, skipped: report.skipped.count,
+                needsReview: report.needsReview.count))
     }
 
     static func printReport(_ report: ImportReport, rules: Bool) {
@@ -58,7 +62,9 @@ struct ImportHSDSCommand: AsyncParsableCommand {
         for issue in report.needsReview { print("to review \(issue)") }
         guard rules else { return }
         for service in report.categorised {
-            print("categorised services.csv row \(service.row) (\(service.service)): \(service.categories.joined(separator: ", ")) by \(service.rules.joined(separator: "; "))")
+            print(
+                "categorised services.csv row \(service.row) (\(service.service)): \(service.categories.joined(separator: ", ")) by \(service.rules.joined(separator: "; "))"
+            )
         }
     }
 
@@ -75,7 +81,8 @@ struct ExportHSDSCommand: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(commandName: "export-hsds", abstract: "Export the catalogue as an Open Referral HSDS data package that import-hsds reads back.")
     }
-    @Argument(help: "Folder to write the CSV tables and datapackage.json to; a path ending in .zip writes a zip data package, in .json HSDS 3 service records.") var folder: String
+    @Argument(help: "Folder to write the CSV tables and datapackage.json to; a path ending in .zip writes a zip data package, in .json HSDS 3 service records.")
+    var folder: String
     init() {}
 
     func run() async throws {
@@ -95,7 +102,9 @@ extension MatchingService {
     public static var commands: [any ParsableCommand.Type] { [ImportHSDSCommand.self, ExportHSDSCommand.self] }
 
     /// Runs `body` with a pool on the service's schema, migrated first when the settings say so.
-    package static func withMigratedPool<T: Sendable>(_ settings: ServiceSettings, _ body: @Sendable (PostgresConnectionPool) async throws -> T) async throws -> T {
+    package static func withMigratedPool<T: Sendable>(_ settings: ServiceSettings, _ body: @Sendable (PostgresConnectionPool) async throws -> T) async throws
+        -> T
+    {
         let logger = ServiceCommand<MatchingService>.logger(settings)
         let pool = PostgresConnectionPool(configuration: settings.postgres, logger: logger)
         do {

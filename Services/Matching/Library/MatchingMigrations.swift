@@ -2,7 +2,41 @@ import Messaging
 import PostgresClient
 
 enum MatchingMigrations {
-    static let catalogue = Migration(3, "catalogue_and_assignment", """
+    /// The schema, in order.
+    static let all: [Migration] = [
+        MessagingSchema.migration,
+        Migration(
+            2, "referral_intake",
+            """
+            -- What matching knows of each referral: the thin received event, latest version wins.
+            CREATE TABLE referral_intake (
+                referral_id uuid PRIMARY KEY,
+                referral_version integer NOT NULL,
+                site text NOT NULL,
+                needs text[] NOT NULL,
+                interests text[] NOT NULL,
+                support_level text NOT NULL,
+                priority text NOT NULL,
+                preferred_language text NOT NULL,
+                postal_area text,
+                latitude double precision,
+                longitude double precision,
+                age_band text NOT NULL,
+                received_at timestamptz NOT NULL
+            );
+            """),
+        catalogue,
+        connections,
+        assignmentRelease,
+        catalogueVersion,
+        MessagingSchema.wakeUpsAfterCommit(version: 7),
+        catalogueReview,
+        rematchCaller,
+    ]
+
+    static let catalogue = Migration(
+        3, "catalogue_and_assignment",
+        """
         -- The asset inventory, after the Open Referral HSDS service model.
         CREATE TABLE community_resource (
             id uuid PRIMARY KEY,
@@ -69,7 +103,9 @@ enum MatchingMigrations {
 }
 
 extension MatchingMigrations {
-    static let connections = Migration(4, "connections", """
+    static let connections = Migration(
+        4, "connections",
+        """
         -- Referral ↔ resource, from proposal to attendance; an open connection holds a seat.
         CREATE TABLE connection (
             id uuid PRIMARY KEY,
@@ -85,7 +121,9 @@ extension MatchingMigrations {
 }
 
 extension MatchingMigrations {
-    static let assignmentRelease = Migration(5, "assignment_release", """
+    static let assignmentRelease = Migration(
+        5, "assignment_release",
+        """
         -- When the referral closed: its link worker's caseload went down once, at that moment.
         ALTER TABLE assignment ADD COLUMN released_at timestamptz;
         """)
@@ -100,7 +138,9 @@ extension MatchingMigrations {
         waitlist_allowed, tags, contact, active, last_verified
         """
 
-    static let catalogueVersion = Migration(6, "catalogue_version_and_sources", """
+    static let catalogueVersion = Migration(
+        6, "catalogue_version_and_sources",
+        """
         -- Where a resource came from in an Open Referral HSDS directory: a re-import finds it by
         -- the service id and updates it; an export gives the ids back.
         CREATE TABLE catalogue_source (
@@ -146,7 +186,9 @@ extension MatchingMigrations {
 }
 
 extension MatchingMigrations {
-    static let catalogueReview = Migration(8, "catalogue_review", """
+    static let catalogueReview = Migration(
+        8, "catalogue_review",
+        """
         -- A directory's service that no crosswalk rule places imports uncategorised: searchable,
         -- never a candidate of automatic matching (it is in no category's list).
         ALTER TABLE community_resource DROP CONSTRAINT community_resource_categories_check;
@@ -166,7 +208,9 @@ extension MatchingMigrations {
 }
 
 extension MatchingMigrations {
-    static let rematchCaller = Migration(9, "rematch_caller", """
+    static let rematchCaller = Migration(
+        9, "rematch_caller",
+        """
         -- A rematch's idempotency key is its caller's own (the token subject): the same key from
         -- another caller is another request, never a replay of someone else's answer. Answers kept
         -- from before have no caller and replay for nobody.

@@ -28,7 +28,8 @@ struct Matchmaker: Sendable {
 
     /// Records what matching needs of the referral (latest version wins), then matches it.
     func receive(_ referral: ReferralReceivedV1, on connection: PostgresConnection) async throws {
-        try await connection.execute("""
+        try await connection.execute(
+            """
             INSERT INTO referral_intake (referral_id, referral_version, site, needs, interests, support_level, priority,
                 preferred_language, postal_area, latitude, longitude, age_band, accessibility_needs, received_at)
             VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.site), \(referral.needs)::text[],
@@ -46,11 +47,14 @@ struct Matchmaker: Sendable {
     func match(_ referral: ReferralReceivedV1, on connection: PostgresConnection) async throws {
         // A redelivered or re-sent referral already has its matches; never propose twice. The
         // catalogue's version comes in the same round trip.
-        guard let state = try await connection.query("""
-            SELECT EXISTS (SELECT 1 FROM referral_match WHERE referral_id = \(referral.referralID)::uuid
-                           UNION ALL SELECT 1 FROM assignment WHERE referral_id = \(referral.referralID)::uuid) AS seen,
-                (SELECT version FROM catalogue_version) AS catalogue_version
-            """).first, try !state.decode("seen", as: Bool.self)
+        guard
+            let state = try await connection.query(
+                """
+                SELECT EXISTS (SELECT 1 FROM referral_match WHERE referral_id = \(referral.referralID)::uuid
+                               UNION ALL SELECT 1 FROM assignment WHERE referral_id = \(referral.referralID)::uuid) AS seen,
+                    (SELECT version FROM catalogue_version) AS catalogue_version
+                """
+            ).first, try !state.decode("seen", as: Bool.self)
         else { return }
         let now = Date()
         let request = MatchRequest(
@@ -61,24 +65,27 @@ struct Matchmaker: Sendable {
         let ranked = try await rank(request, catalogueVersion: try state.decode("catalogue_version"), on: connection)
 
         if let worker = try await store.assign(referral: referral.referralID, site: referral.site, language: referral.preferredLanguage, on: connection) {
-            try await outbox.append(ReferralAssignedV1(
-                referralID: referral.referralID, referralVersion: referral.referralVersion, linkWorkerID: worker.id, site: referral.site,
-                priority: referral.priority, assignedAt: now), on: connection)
+            try await outbox.append(
+                ReferralAssignedV1(
+                    referralID: referral.referralID, referralVersion: referral.referralVersion, linkWorkerID: worker.id, site: referral.site,
+                    priority: referral.priority, assignedAt: now), on: connection)
         }
         try await record(ranked, referral: referral.referralID, on: connection)
         if !ranked.isEmpty {
-            try await outbox.append(MatchesProposedV1(
-                referralID: referral.referralID, referralVersion: referral.referralVersion, matches: Self.proposed(ranked), proposedAt: now),
+            try await outbox.append(
+                MatchesProposedV1(
+                    referralID: referral.referralID, referralVersion: referral.referralVersion, matches: Self.proposed(ranked), proposedAt: now),
                 on: connection)
         }
         // Needs no eligible resource serves: commissioners see the gaps.
         let served = Set(ranked.flatMap { $0.resource.categories.map(\.code) })
         let unmet = referral.needs.filter { !served.contains($0) }
         if !unmet.isEmpty {
-            try await outbox.append(NeedUnmetV1(
-                referralID: referral.referralID, referralVersion: referral.referralVersion, site: referral.site, categories: unmet,
-                reason: ranked.isEmpty ? "no eligible community resource" : "no eligible resource among the best matches serves this need",
-                area: referral.postalArea, recordedAt: now), on: connection)
+            try await outbox.append(
+                NeedUnmetV1(
+                    referralID: referral.referralID, referralVersion: referral.referralVersion, site: referral.site, categories: unmet,
+                    reason: ranked.isEmpty ? "no eligible community resource" : "no eligible resource among the best matches serves this need",
+                    area: referral.postalArea, recordedAt: now), on: connection)
         }
     }
 
@@ -86,9 +93,15 @@ struct Matchmaker: Sendable {
     /// lengths, travel as JSON).
     func record(_ ranked: [RankedResource], referral: UUID, on connection: PostgresConnection) async throws {
         guard !ranked.isEmpty else { return }
-        struct Row: Encodable { var rank: Int; var resource: UUID; var score: Double; var reasons: [String] }
+        struct Row: Encodable {
+            var rank: Int
+            var resource: UUID
+            var score: Double
+            var reasons: [String]
+        }
         let rows = ranked.enumerated().map { Row(rank: $0 + 1, resource: $1.resource.id, score: $1.score, reasons: $1.reasons) }
-        try await connection.execute("""
+        try await connection.execute(
+            """
             INSERT INTO referral_match (referral_id, rank, resource_id, score, reasons)
             SELECT \(referral)::uuid, m.rank, m.resource, m.score, ARRAY(SELECT jsonb_array_elements_text(m.reasons))
             FROM jsonb_to_recordset(\(try PostgresJSON(encoding: rows))::jsonb) AS m(rank int, resource uuid, score float8, reasons jsonb)
@@ -97,7 +110,8 @@ struct Matchmaker: Sendable {
 
     static func proposed(_ ranked: [RankedResource]) -> [ProposedMatch] {
         ranked.enumerated().map { index, match in
-            ProposedMatch(resourceID: match.resource.id, rank: index + 1, score: match.score, resourceKind: match.resource.kind.rawValue,
+            ProposedMatch(
+                resourceID: match.resource.id, rank: index + 1, score: match.score, resourceKind: match.resource.kind.rawValue,
                 categories: match.resource.categories.map(\.code), reasons: match.reasons)
         }
     }
@@ -107,11 +121,12 @@ struct Matchmaker: Sendable {
     /// resource full in the snapshot may have room now and the other way round.
     /// `catalogueVersion`, when the caller read it in this transaction, saves reading it again.
     func rank(_ request: MatchRequest, catalogueVersion: Int64? = nil, on connection: PostgresConnection) async throws -> [RankedResource] {
-        let snapshot = if let catalogueVersion {
-            try await catalogue.current(version: catalogueVersion, on: connection)
-        } else {
-            try await catalogue.current(on: connection)
-        }
+        let snapshot =
+            if let catalogueVersion {
+                try await catalogue.current(version: catalogueVersion, on: connection)
+            } else {
+                try await catalogue.current(on: connection)
+            }
         let wanted = ranker.weights.topN
         var limit = wanted + 8
         while true {
@@ -119,9 +134,11 @@ struct Matchmaker: Sendable {
             let limited = best.map { snapshot.resources[$0.position] }.filter { $0.capacity.seats != nil }.map(\.id)
             var capacity: [UUID: CommunityResource.Capacity] = [:]
             if !limited.isEmpty {
-                for row in try await connection.query(PostgresQuery(
-                    unsafeSQL: "SELECT id, seats, seats_taken, waitlist_allowed FROM community_resource WHERE id = ANY ($1::uuid[])",
-                    parameters: [limited.postgresText])) {
+                for row in try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: "SELECT id, seats, seats_taken, waitlist_allowed FROM community_resource WHERE id = ANY ($1::uuid[])",
+                        parameters: [limited.postgresText]))
+                {
                     capacity[try row.decode("id")] = .init(
                         seats: try row.decode("seats", as: Int?.self), seatsTaken: try row.decode("seats_taken"),
                         waitlistAllowed: try row.decode("waitlist_allowed"))
@@ -147,13 +164,16 @@ struct Matchmaker: Sendable {
     func statusChanged(_ change: ReferralStatusChangedV1, on connection: PostgresConnection) async throws {
         let outbox = outbox
         try await connection.withSession { session in
-            let applied = try session.query("""
+            let applied = try session.query(
+                """
                 UPDATE referral_intake SET referral_version = \(change.referralVersion)
                 WHERE referral_id = \(change.referralID)::uuid AND referral_version < \(change.referralVersion)
-                """).affectedRows
+                """
+            ).affectedRows
             guard applied == 1, let status = ReferralStatus(rawValue: change.to), status.isTerminal else { return }
             let now = Date()
-            let open = try session.query("""
+            let open = try session.query(
+                """
                 UPDATE connection SET status = 'dropped', reason = \("referral \(change.to)"), updated_at = now()
                 WHERE referral_id = \(change.referralID)::uuid AND status IN ('proposed', 'accepted', 'enrolled', 'attended')
                 RETURNING id, resource_id, (SELECT status FROM connection c2 WHERE c2.id = connection.id) AS previous
@@ -161,16 +181,21 @@ struct Matchmaker: Sendable {
             for row in open {
                 let resource: UUID = try row.decode("resource_id")
                 try session.execute("UPDATE community_resource SET seats_taken = greatest(seats_taken - 1, 0) WHERE id = \(resource)::uuid")
-                try outbox.append(ConnectionChangedV1(
-                    connectionID: try row.decode("id"), referralID: change.referralID, referralVersion: change.referralVersion,
-                    resourceID: resource, from: try row.decode("previous"), to: ConnectionStatus.dropped.rawValue,
-                    reason: "referral \(change.to)", changedAt: now), on: session)
+                try outbox.append(
+                    ConnectionChangedV1(
+                        connectionID: try row.decode("id"), referralID: change.referralID, referralVersion: change.referralVersion,
+                        resourceID: resource, from: try row.decode("previous"), to: ConnectionStatus.dropped.rawValue,
+                        reason: "referral \(change.to)", changedAt: now), on: session)
             }
-            if let worker = try session.query("""
+            if let worker = try session.query(
+                """
                 UPDATE assignment SET released_at = now() WHERE referral_id = \(change.referralID)::uuid AND released_at IS NULL
                 RETURNING link_worker_id
-                """).first {
-                try session.execute("UPDATE link_worker SET current_caseload = greatest(current_caseload - 1, 0) WHERE id = \(try worker.decode("link_worker_id", as: UUID.self))::uuid")
+                """
+            ).first {
+                try session.execute(
+                    "UPDATE link_worker SET current_caseload = greatest(current_caseload - 1, 0) WHERE id = \(try worker.decode("link_worker_id", as: UUID.self))::uuid"
+                )
             }
         }
     }

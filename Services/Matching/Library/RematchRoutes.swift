@@ -6,6 +6,7 @@ import Hummingbird
 import Messaging
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// `POST /v1/referrals/{id}/rematch`: ranks the catalogue again for a referral (after the
 /// catalogue changed), replaces its matches and publishes a new `matches.proposed` through the
@@ -15,8 +16,18 @@ struct RematchRoutes: ServiceRoutes, Sendable {
     let pool: PostgresConnectionPool
     let matchmaker: Matchmaker
 
-    struct Listed: Codable, Sendable { var rank: Int; var resourceId: UUID; var score: Double; var reasons: [String] }
-    struct Rematched: Codable, Sendable { var referralId: UUID; var referralVersion: Int; var matches: [Listed]; var proposedAt: Date }
+    struct Listed: Codable, Sendable {
+        var rank: Int
+        var resourceId: UUID
+        var score: Double
+        var reasons: [String]
+    }
+    struct Rematched: Codable, Sendable {
+        var referralId: UUID
+        var referralVersion: Int
+        var matches: [Listed]
+        var proposedAt: Date
+    }
 
     func add(to router: Router<PasserelleRequestContext>) {
         router.post("/v1/referrals/{id}/rematch") { request, context in try await rematch(request, context) }
@@ -29,20 +40,28 @@ struct RematchRoutes: ServiceRoutes, Sendable {
         let matchmaker = matchmaker
         let (body, replayed) = try await pool.transaction { connection -> (Rematched, Bool) in
             // The row lock orders concurrent rematches of one referral.
-            guard let intake = try await connection.query("""
-                SELECT referral_version, site, needs, interests, support_level, preferred_language, postal_area, latitude, longitude,
-                    age_band, accessibility_needs FROM referral_intake WHERE referral_id = \(referral)::uuid FOR UPDATE
-                """).first,
-                try actor.hasAny(.coordinator, .service) || actor.site == intake.decode("site", as: String.self)
+            guard
+                let intake = try await connection.query(
+                    """
+                    SELECT referral_version, site, needs, interests, support_level, preferred_language, postal_area, latitude, longitude,
+                        age_band, accessibility_needs FROM referral_intake WHERE referral_id = \(referral)::uuid FOR UPDATE
+                    """
+                ).first,
+                try actor.mayWork(at: intake.decode("site", as: String.self))
             else { throw ProblemDetails.noSuchResource }
             // Keys are the caller's own: another caller's key never replays someone else's answer.
-            if let key, let stored = try await connection.query("""
-                SELECT response::text AS response FROM rematch
-                WHERE referral_id = \(referral)::uuid AND caller = \(actor.subject) AND idempotency_key = \(key)
-                """).first {
-                return (try Self.decoder.decode(Rematched.self, from: Data(try stored.decode("response", as: String.self).utf8)), true)
+            if let key,
+                let stored = try await connection.query(
+                    """
+                    SELECT response::text AS response FROM rematch
+                    WHERE referral_id = \(referral)::uuid AND caller = \(actor.subject) AND idempotency_key = \(key)
+                    """
+                ).first
+            {
+                return (try JSONCoding.stored.decode(Rematched.self, from: try stored.decode("response", as: String.self)), true)
             }
-            let latitude = try intake.decode("latitude", as: Double?.self), longitude = try intake.decode("longitude", as: Double?.self)
+            let latitude = try intake.decode("latitude", as: Double?.self)
+            let longitude = try intake.decode("longitude", as: Double?.self)
             let request = MatchRequest(
                 needs: try intake.decode("needs"), interests: try intake.decode("interests"), language: try intake.decode("preferred_language"),
                 coordinates: try latitude.flatMap { lat in longitude.flatMap { try? Coordinates(latitude: lat, longitude: $0) } }
@@ -55,15 +74,17 @@ struct RematchRoutes: ServiceRoutes, Sendable {
             let now = Date()
             try await connection.query("DELETE FROM referral_match WHERE referral_id = \(referral)::uuid")
             try await matchmaker.record(ranked, referral: referral, on: connection)
-            try await matchmaker.outbox.append(MatchesProposedV1(
-                referralID: referral, referralVersion: version, matches: Matchmaker.proposed(ranked), proposedAt: now), on: connection)
+            try await matchmaker.outbox.append(
+                MatchesProposedV1(
+                    referralID: referral, referralVersion: version, matches: Matchmaker.proposed(ranked), proposedAt: now), on: connection)
             let body = Rematched(
                 referralId: referral, referralVersion: version,
                 matches: ranked.enumerated().map { Listed(rank: $0 + 1, resourceId: $1.resource.id, score: $1.score, reasons: $1.reasons) },
                 proposedAt: now)
             if let key {
-                let json = String(decoding: try Self.encoder.encode(body), as: UTF8.self)
-                try await connection.query("""
+                let json = try JSONCoding.stored.encodeText(body)
+                try await connection.query(
+                    """
                     INSERT INTO rematch (referral_id, caller, idempotency_key, response) VALUES (\(referral)::uuid, \(actor.subject), \(key), \(json)::jsonb)
                     """)
             }
@@ -71,15 +92,4 @@ struct RematchRoutes: ServiceRoutes, Sendable {
         }
         return try Response.json(body, status: .ok, headers: replayed ? [HTTPField.Name("Idempotent-Replayed")!: "true"] : [:])
     }
-
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
 }

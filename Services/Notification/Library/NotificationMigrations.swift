@@ -2,8 +2,15 @@ import Messaging
 import PostgresClient
 
 enum NotificationMigrations {
+    /// The schema, in order.
+    static let all: [Migration] = [
+        MessagingSchema.migration, audience, delivery, wakeUpsAfterCommit,
+    ]
+
     /// Who may be told about each referral, and how: flags only, no contact details.
-    static let audience = Migration(2, "referral_audience", """
+    static let audience = Migration(
+        2, "referral_audience",
+        """
         CREATE TABLE referral_audience (
             referral_id uuid PRIMARY KEY,
             referral_version integer NOT NULL,
@@ -20,7 +27,9 @@ enum NotificationMigrations {
         """)
 
     /// Contacts, templates, recipients, site policies and the notifications themselves.
-    static let delivery = Migration(3, "delivery", """
+    static let delivery = Migration(
+        3, "delivery",
+        """
         ALTER TABLE referral_audience ADD COLUMN link_worker_id uuid, ADD COLUMN needs text[] NOT NULL DEFAULT '{}';
 
         -- The client's identity and contact, from the compacted clients topic: the only copy of
@@ -128,8 +137,10 @@ enum NotificationMigrations {
 
     /// The planner asks for the delivery loop's wake-up after its commit, as writers of the
     /// outbox do (`MessagingSchema.wakeUpsAfterCommit`), instead of a trigger notifying inside it.
-    static let wakeUpsAfterCommit = Migration(4, "wake_ups_after_commit", MessagingSchema.wakeUpsAfterCommit(version: 4).sql + """
-        DROP TRIGGER IF EXISTS notification_wake ON notification;
-        DROP FUNCTION IF EXISTS notification_wake();
-        """)
+    static let wakeUpsAfterCommit = Migration(
+        4, "wake_ups_after_commit",
+        MessagingSchema.wakeUpsAfterCommit(version: 4).sql + """
+            DROP TRIGGER IF EXISTS notification_wake ON notification;
+            DROP FUNCTION IF EXISTS notification_wake();
+            """)
 }

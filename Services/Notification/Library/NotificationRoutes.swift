@@ -43,12 +43,15 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         guard let referral = request.uri.queryParameters.get("referral").flatMap(UUID.init(uuidString:)) else {
             throw ProblemDetails.validation([.init(pointer: "?referral", detail: "a referral id is required")])
         }
-        let scopedSite = identity.roles.contains(.coordinator) || identity.roles.contains(.service) ? nil : identity.site
-        if identity.roles == [.linkWorker] && scopedSite == nil {
+        // Whoever is bound to a site sees that site's referrals only, whatever other roles they hold.
+        let sites = identity.sitesInScope
+        if let sites, sites.isEmpty {
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a link worker's token must name their site")
         }
+        let scopedSite = sites?.first
         let rows = try await pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 SELECT n.* FROM notification n LEFT JOIN referral_audience a ON a.referral_id = n.referral_id
                 WHERE n.referral_id = \(referral)::uuid AND (\(scopedSite)::text IS NULL OR a.site = \(scopedSite))
                 ORDER BY n.created_at, n.id
@@ -106,7 +109,8 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         let problems = template.validate()
         guard problems.isEmpty else { throw ProblemDetails.validation(problems.map { .init(pointer: $0.pointer, detail: $0.detail) }) }
         try await pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO template (key, language, channel, subject, body, html, updated_by, updated_at)
                 VALUES (\(key.rawValue), \(language), \(channel.rawValue), \(template.subject), \(template.body), \(template.html), \(identity.subject), now())
                 ON CONFLICT (key, language, channel) DO UPDATE SET subject = EXCLUDED.subject, body = EXCLUDED.body, html = EXCLUDED.html,
@@ -129,7 +133,9 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         _ = try context.caller()
         let kind = context.parameters.get("kind") ?? ""
         var errors: [ProblemDetails.FieldError] = []
-        if !["link-worker", "referrer", "partner"].contains(kind) { errors.append(.init(pointer: "/path/kind", detail: "one of link-worker, referrer, partner")) }
+        if !["link-worker", "referrer", "partner"].contains(kind) {
+            errors.append(.init(pointer: "/path/kind", detail: "one of link-worker, referrer, partner"))
+        }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         let id = try ConfigurationRules.id(context.parameters.get("id") ?? "", at: "/path/id")
         let body = try await request.decodeJSON(as: RecipientBody.self, context: context)
@@ -148,7 +154,8 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         do {
             try await pool.withConnection { connection in
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO recipient (kind, id, display_name, email, phone, webhook_target, language, channel)
                     VALUES (\(kind), \(id), \(body.displayName), \(body.email), \(body.phone), \(body.webhookTarget), \(body.language), \(body.channel))
                     ON CONFLICT (kind, id) DO UPDATE SET display_name = EXCLUDED.display_name, email = EXCLUDED.email, phone = EXCLUDED.phone,
@@ -186,7 +193,8 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         if !WebhookSignature.isStrongEnough(body.secret) { errors.append(.init(pointer: "/secret", detail: "at least 24 characters (or whsec_<base64>)")) }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         try await pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO webhook_target (id, url, secret, description) VALUES (\(id), \(body.url), \(body.secret), \(body.description))
                 ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, secret = EXCLUDED.secret, description = EXCLUDED.description, updated_at = now()
                 """)
@@ -210,7 +218,9 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         }
         let body = try await request.decodeJSON(as: PolicyBody.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
-        if !ConfigurationRules.isLanguageTag(body.defaultLanguage) { errors.append(.init(pointer: "/defaultLanguage", detail: ConfigurationRules.languageTagDetail)) }
+        if !ConfigurationRules.isLanguageTag(body.defaultLanguage) {
+            errors.append(.init(pointer: "/defaultLanguage", detail: ConfigurationRules.languageTagDetail))
+        }
         let zone = ConfigurationRules.timeZone(body.timeZone)
         if zone == nil { errors.append(.init(pointer: "/timeZone", detail: "an IANA time zone such as America/Toronto")) }
         var quiet: QuietHours?
@@ -222,7 +232,8 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         let start = quiet.map { String(format: "%02d:%02d", $0.start / 60, $0.start % 60) }
         let end = quiet.map { String(format: "%02d:%02d", $0.end / 60, $0.end % 60) }
         try await pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO site_policy (site, default_language, time_zone, quiet_start, quiet_end)
                 VALUES (\(site), \(body.defaultLanguage), \(body.timeZone), \(start)::time, \(end)::time)
                 ON CONFLICT (site) DO UPDATE SET default_language = EXCLUDED.default_language, time_zone = EXCLUDED.time_zone,

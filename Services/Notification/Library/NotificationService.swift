@@ -13,9 +13,7 @@ public enum NotificationService: PasserelleService {
     public static let name = "notification"
     public static let defaultPort = 8083
 
-    public static let migrations: [Migration] = [
-        MessagingSchema.migration, NotificationMigrations.audience, NotificationMigrations.delivery, NotificationMigrations.wakeUpsAfterCommit,
-    ]
+    public static var migrations: [Migration] { NotificationMigrations.all }
 
     public static func build(_ components: ServiceComponents) async throws -> ServiceParts {
         let settings = try NotificationSettings.fromEnvironment(components.settings.environment)
@@ -24,97 +22,11 @@ public enum NotificationService: PasserelleService {
         let planner = NotificationPlanner(settings: settings, deliveryWakeUp: DeliveryLoop.wakeUpChannel(schema: schema))
         return ServiceParts(
             routes: [NotificationRoutes(pool: components.pool, targets: settings.webhookTargets)],
-            consumers: [components.consumer(topics: [.referrals, .clients, .matching], handlers: handlers(planner: planner))],
-            background: [DeliveryLoop(
-                pool: components.pool, outbox: components.outbox, topics: components.settings.topics, gate: components.gate, settings: settings,
-                channels: channels, schema: schema, logger: components.logger)])
-    }
-
-    static func handlers(planner: NotificationPlanner) -> EventHandlers {
-        var handlers = EventHandlers()
-        handlers.on(ReferralReceivedV1.self) { referral, _, connection in
-            try await planner.lock(referralID: referral.referralID, on: connection)
-            try await connection.execute("""
-                INSERT INTO referral_audience (referral_id, referral_version, client_id, site, referrer_id, priority, preferred_language,
-                    preferred_channel, consent_contact, consent_share_with_partners, received_at, needs)
-                VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.clientID)::uuid, \(referral.site),
-                    \(referral.referrerID), \(referral.priority), \(referral.preferredLanguage), \(referral.preferredChannel),
-                    \(referral.consent.contact), \(referral.consent.shareWithPartners), \(referral.receivedAt)::timestamptz, \(referral.needs))
-                ON CONFLICT (referral_id) DO UPDATE SET referral_version = EXCLUDED.referral_version,
-                    consent_contact = EXCLUDED.consent_contact, consent_share_with_partners = EXCLUDED.consent_share_with_partners
-                WHERE referral_audience.referral_version < EXCLUDED.referral_version
-                """)
-            try await planner.planParked(referralID: referral.referralID, on: connection)
-        }
-        handlers.on(ClientProfileV1.self) { profile, _, connection in
-            try await connection.execute("""
-                INSERT INTO client_contact (client_id, client_version, given_name, family_name, phone, email, preferred_language, preferred_channel,
-                    consent_contact, consent_share_with_partners, updated_at)
-                VALUES (\(profile.clientID)::uuid, \(profile.clientVersion), \(profile.givenName), \(profile.familyName), \(profile.phone), \(profile.email),
-                    \(profile.preferredLanguage), \(profile.preferredChannel), \(profile.consent.contact), \(profile.consent.shareWithPartners),
-                    \(profile.updatedAt)::timestamptz)
-                ON CONFLICT (client_id) DO UPDATE SET client_version = EXCLUDED.client_version, given_name = EXCLUDED.given_name,
-                    family_name = EXCLUDED.family_name, phone = EXCLUDED.phone, email = EXCLUDED.email, preferred_language = EXCLUDED.preferred_language,
-                    preferred_channel = EXCLUDED.preferred_channel, consent_contact = EXCLUDED.consent_contact,
-                    consent_share_with_partners = EXCLUDED.consent_share_with_partners, updated_at = EXCLUDED.updated_at
-                WHERE client_contact.client_version < EXCLUDED.client_version
-                """)
-        }
-        // Takes effect for every message not sent yet: sending re-reads consent.
-        handlers.on(ClientConsentChangedV1.self) { change, _, connection in
-            try await connection.execute("""
-                UPDATE referral_audience SET consent_contact = \(change.consent.contact), consent_share_with_partners = \(change.consent.shareWithPartners)
-                WHERE client_id = \(change.clientID)::uuid
-                """)
-            try await connection.execute("""
-                UPDATE client_contact SET consent_contact = \(change.consent.contact), consent_share_with_partners = \(change.consent.shareWithPartners),
-                    client_version = \(change.clientVersion)
-                WHERE client_id = \(change.clientID)::uuid AND client_version <= \(change.clientVersion)
-                """)
-        }
-        handlers.on(ClientErasedV1.self) { erased, _, connection in
-            try await connection.execute("""
-                UPDATE notification SET address = NULL, facts = '{}'::jsonb,
-                    status = CASE WHEN status IN ('pending', 'deferred', 'sending') THEN 'withheld' ELSE status END,
-                    last_error = CASE WHEN status IN ('pending', 'deferred', 'sending') THEN 'the client was erased' ELSE last_error END, updated_at = now()
-                WHERE referral_id = \(erased.referralID)::uuid
-                """)
-            try await connection.execute("DELETE FROM referral_audience WHERE referral_id = \(erased.referralID)::uuid")
-            try await connection.execute("DELETE FROM client_contact WHERE client_id = \(erased.clientID)::uuid")
-            try await connection.execute("DELETE FROM parked_occasion WHERE referral_id = \(erased.referralID)::uuid")
-        }
-        handlers.on(ReferralAssignedV1.self) { assigned, consumed, connection in
-            try await planner.plan(
-                OccasionRecord(occasion: Occasion.assigned.code, facts: [:], linkWorkerID: assigned.linkWorkerID),
-                referralID: assigned.referralID, sourceEventID: consumed.event.id, at: assigned.assignedAt, on: connection)
-        }
-        handlers.on(ReferralStatusChangedV1.self) { change, consumed, connection in
-            guard let status = ReferralStatus(rawValue: change.to) else { return }
-            var facts: [String: TemplateValue] = ["status": .text(change.to)]
-            if let reason = change.reason { facts["reason"] = .text(reason) }
-            if let outcome = change.outcome { facts["outcome"] = .text(outcome) }
-            try await planner.plan(
-                OccasionRecord(occasion: Occasion.referralStatus(status).code, facts: facts),
-                referralID: change.referralID, sourceEventID: consumed.event.id, at: change.changedAt, on: connection)
-        }
-        handlers.on(ConnectionProposedV1.self) { proposed, consumed, connection in
-            let facts: [String: TemplateValue] = [
-                "resourceName": .text(proposed.resourceName ?? ""), "resourceKind": .text(proposed.resourceKind), "categories": .list(proposed.categories),
-                "address": .text(proposed.address ?? ""), "schedule": .text(proposed.schedule ?? ""), "directions": .text(proposed.address ?? ""),
-            ]
-            try await planner.plan(
-                OccasionRecord(occasion: Occasion.connectionProposed.code, facts: facts, resourceID: proposed.resourceID),
-                referralID: proposed.referralID, sourceEventID: consumed.event.id, at: proposed.proposedAt, on: connection)
-        }
-        handlers.on(ConnectionChangedV1.self) { change, consumed, connection in
-            guard let status = ConnectionStatus(rawValue: change.to) else { return }
-            let facts: [String: TemplateValue] = [
-                "resourceName": .text(change.resourceName ?? ""), "resourceKind": .text(change.resourceKind ?? ""), "categories": .list(change.categories ?? []),
-            ]
-            try await planner.plan(
-                OccasionRecord(occasion: Occasion.connectionStatus(status).code, facts: facts, resourceID: change.resourceID),
-                referralID: change.referralID, sourceEventID: consumed.event.id, at: change.changedAt, on: connection)
-        }
-        return handlers
+            consumers: [components.consumer(topics: [.referrals, .clients, .matching], handlers: eventHandlers(planner: planner))],
+            background: [
+                DeliveryLoop(
+                    pool: components.pool, outbox: components.outbox, topics: components.settings.topics, gate: components.gate, settings: settings,
+                    channels: channels, schema: schema, logger: components.logger)
+            ])
     }
 }

@@ -1,3 +1,4 @@
+import Backoff
 import Foundation
 import ServiceRuntime
 import Webhooks
@@ -78,8 +79,6 @@ public struct RetryPolicy: Sendable, Equatable {
 
     /// Seconds to wait after the given (1-based) attempt failed.
     public func delay(afterAttempt attempt: Int) -> TimeInterval {
-        let ceiling = min(maxDelay, baseDelay * (1 << min(max(attempt - 1, 0), 20)))
-        let seconds = Double(ceiling.components.seconds) + Double(ceiling.components.attoseconds) / 1e18
-        return Double.random(in: (seconds / 2)...max(seconds, 0.001))
+        ExponentialBackoff(initial: baseDelay, maximum: maxDelay, jitter: .half).delay(afterAttempt: attempt).inSeconds
     }
 }

@@ -19,6 +19,10 @@ public import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/parameters` section of the OpenAPI document.
     public enum Parameters {
+        /// The referral id (case-insensitive); one evaluation has not heard of is 404.
+        ///
+        /// - Remark: Generated from `#/components/parameters/PathwayReferralId`.
+        public typealias PathwayReferralId = Swift.String
         /// Makes a retried submission safe: a repeated key answers 200 with the referral the first request created.
         ///
         /// - Remark: Generated from `#/components/parameters/IdempotencyKey`.

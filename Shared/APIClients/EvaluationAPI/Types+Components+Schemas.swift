@@ -19,6 +19,628 @@ public import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     public enum Schemas {
+        /// ons4: ONS personal wellbeing, 4 items 0–10. ucla3: UCLA 3-item loneliness, 3 items 1–3. swemwbs: Short Warwick-Edinburgh Mental Wellbeing Scale, 7 items 1–5.
+        ///
+        /// - Remark: Generated from `#/components/schemas/OutcomeInstrumentCode`.
+        @frozen public enum OutcomeInstrumentCode: String, Codable, Hashable, Sendable, CaseIterable {
+            case ons4 = "ons4"
+            case ucla3 = "ucla3"
+            case swemwbs = "swemwbs"
+        }
+        /// - Remark: Generated from `#/components/schemas/OutcomeTimepoint`.
+        @frozen public enum OutcomeTimepoint: String, Codable, Hashable, Sendable, CaseIterable {
+            case baseline = "baseline"
+            case followUp6w = "follow-up-6w"
+            case followUp12w = "follow-up-12w"
+            case closure = "closure"
+        }
+        /// One instrument answered at one timepoint: every item answered, each in the instrument's range. Every problem is reported at once, each with its pointer (/answers/2).
+        ///
+        /// - Remark: Generated from `#/components/schemas/OutcomeSubmission`.
+        public struct OutcomeSubmission: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/OutcomeSubmission/value1`.
+            public var value1: OpenAPIRuntime.OpenAPIValueContainer
+            /// - Remark: Generated from `#/components/schemas/OutcomeSubmission/value2`.
+            public var value2: OpenAPIRuntime.OpenAPIValueContainer
+            /// - Remark: Generated from `#/components/schemas/OutcomeSubmission/value3`.
+            public var value3: OpenAPIRuntime.OpenAPIValueContainer
+            /// Creates a new `OutcomeSubmission`.
+            ///
+            /// - Parameters:
+            ///   - value1:
+            ///   - value2:
+            ///   - value3:
+            public init(
+                value1: OpenAPIRuntime.OpenAPIValueContainer,
+                value2: OpenAPIRuntime.OpenAPIValueContainer,
+                value3: OpenAPIRuntime.OpenAPIValueContainer
+            ) {
+                self.value1 = value1
+                self.value2 = value2
+                self.value3 = value3
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                self.value1 = try .init(from: decoder)
+                self.value2 = try .init(from: decoder)
+                self.value3 = try .init(from: decoder)
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                try self.value1.encode(to: encoder)
+                try self.value2.encode(to: encoder)
+                try self.value3.encode(to: encoder)
+            }
+        }
+        /// Score name → value: ons4 life-satisfaction, worthwhile, happiness, anxiety; ucla3 total; swemwbs raw and metric.
+        ///
+        /// - Remark: Generated from `#/components/schemas/Scores`.
+        public struct Scores: Codable, Hashable, Sendable {
+            /// A container of undocumented properties.
+            public var additionalProperties: [String: Swift.Double]
+            /// Creates a new `Scores`.
+            ///
+            /// - Parameters:
+            ///   - additionalProperties: A container of undocumented properties.
+            public init(additionalProperties: [String: Swift.Double] = .init()) {
+                self.additionalProperties = additionalProperties
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                try encoder.encodeAdditionalProperties(additionalProperties)
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RecordedOutcome`.
+        public struct RecordedOutcome: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RecordedOutcome/referralId`.
+            public var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/RecordedOutcome/instrument`.
+            public var instrument: Components.Schemas.OutcomeInstrumentCode
+            /// - Remark: Generated from `#/components/schemas/RecordedOutcome/timepoint`.
+            public var timepoint: Components.Schemas.OutcomeTimepoint
+            /// - Remark: Generated from `#/components/schemas/RecordedOutcome/scores`.
+            public var scores: Components.Schemas.Scores
+            /// This measure's scores minus the baseline's, when a baseline of the instrument is recorded (and this is not it).
+            ///
+            /// - Remark: Generated from `#/components/schemas/RecordedOutcome/changeFromBaseline`.
+            public var changeFromBaseline: Components.Schemas.Scores?
+            /// Creates a new `RecordedOutcome`.
+            ///
+            /// - Parameters:
+            ///   - referralId:
+            ///   - instrument:
+            ///   - timepoint:
+            ///   - scores:
+            ///   - changeFromBaseline: This measure's scores minus the baseline's, when a baseline of the instrument is recorded (and this is not it).
+            public init(
+                referralId: Swift.String,
+                instrument: Components.Schemas.OutcomeInstrumentCode,
+                timepoint: Components.Schemas.OutcomeTimepoint,
+                scores: Components.Schemas.Scores,
+                changeFromBaseline: Components.Schemas.Scores? = nil
+            ) {
+                self.referralId = referralId
+                self.instrument = instrument
+                self.timepoint = timepoint
+                self.scores = scores
+                self.changeFromBaseline = changeFromBaseline
+            }
+            public enum CodingKeys: String, CodingKey {
+                case referralId
+                case instrument
+                case timepoint
+                case scores
+                case changeFromBaseline
+            }
+        }
+        /// Visits in the six months; null (or left out) is unknown.
+        ///
+        /// - Remark: Generated from `#/components/schemas/VisitCount`.
+        public typealias VisitCount = Swift.Int
+        /// One period's counts; at least one of them known.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ServiceUseCountsSubmission`.
+        public struct ServiceUseCountsSubmission: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ServiceUseCountsSubmission/value1`.
+            public struct Value1Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/ServiceUseCountsSubmission/value1/primaryCareVisits`.
+                public var primaryCareVisits: Swift.Int
+                /// Creates a new `Value1Payload`.
+                ///
+                /// - Parameters:
+                ///   - primaryCareVisits:
+                public init(primaryCareVisits: Swift.Int) {
+                    self.primaryCareVisits = primaryCareVisits
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case primaryCareVisits
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/ServiceUseCountsSubmission/value1`.
+            public var value1: Components.Schemas.ServiceUseCountsSubmission.Value1Payload?
+            /// - Remark: Generated from `#/components/schemas/ServiceUseCountsSubmission/value2`.
+            public struct Value2Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/ServiceUseCountsSubmission/value2/emergencyVisits`.
+                public var emergencyVisits: Swift.Int
+                /// Creates a new `Value2Payload`.
+                ///
+                /// - Parameters:
+                ///   - emergencyVisits:
+                public init(emergencyVisits: Swift.Int) {
+                    self.emergencyVisits = emergencyVisits
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case emergencyVisits
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/ServiceUseCountsSubmission/value2`.
+            public var value2: Components.Schemas.ServiceUseCountsSubmission.Value2Payload?
+            /// Creates a new `ServiceUseCountsSubmission`.
+            ///
+            /// - Parameters:
+            ///   - value1:
+            ///   - value2:
+            public init(
+                value1: Components.Schemas.ServiceUseCountsSubmission.Value1Payload? = nil,
+                value2: Components.Schemas.ServiceUseCountsSubmission.Value2Payload? = nil
+            ) {
+                self.value1 = value1
+                self.value2 = value2
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                var errors: [any Swift.Error] = []
+                do {
+                    self.value1 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value2 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                    [
+                        self.value1,
+                        self.value2
+                    ],
+                    type: Self.self,
+                    codingPath: decoder.codingPath,
+                    errors: errors
+                )
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                try self.value1?.encode(to: encoder)
+                try self.value2?.encode(to: encoder)
+            }
+        }
+        /// Either period or both; null is the same as leaving a period out.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ServiceUseSubmission`.
+        public struct ServiceUseSubmission: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ServiceUseSubmission/value1`.
+            public struct Value1Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/ServiceUseSubmission/value1/before`.
+                public var before: OpenAPIRuntime.OpenAPIObjectContainer
+                /// Creates a new `Value1Payload`.
+                ///
+                /// - Parameters:
+                ///   - before:
+                public init(before: OpenAPIRuntime.OpenAPIObjectContainer) {
+                    self.before = before
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case before
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/ServiceUseSubmission/value1`.
+            public var value1: Components.Schemas.ServiceUseSubmission.Value1Payload?
+            /// - Remark: Generated from `#/components/schemas/ServiceUseSubmission/value2`.
+            public struct Value2Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/ServiceUseSubmission/value2/after`.
+                public var after: OpenAPIRuntime.OpenAPIObjectContainer
+                /// Creates a new `Value2Payload`.
+                ///
+                /// - Parameters:
+                ///   - after:
+                public init(after: OpenAPIRuntime.OpenAPIObjectContainer) {
+                    self.after = after
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case after
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/ServiceUseSubmission/value2`.
+            public var value2: Components.Schemas.ServiceUseSubmission.Value2Payload?
+            /// Creates a new `ServiceUseSubmission`.
+            ///
+            /// - Parameters:
+            ///   - value1:
+            ///   - value2:
+            public init(
+                value1: Components.Schemas.ServiceUseSubmission.Value1Payload? = nil,
+                value2: Components.Schemas.ServiceUseSubmission.Value2Payload? = nil
+            ) {
+                self.value1 = value1
+                self.value2 = value2
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                var errors: [any Swift.Error] = []
+                do {
+                    self.value1 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value2 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                    [
+                        self.value1,
+                        self.value2
+                    ],
+                    type: Self.self,
+                    codingPath: decoder.codingPath,
+                    errors: errors
+                )
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                try self.value1?.encode(to: encoder)
+                try self.value2?.encode(to: encoder)
+            }
+        }
+        /// Counts of visits (absent: unknown).
+        ///
+        /// - Remark: Generated from `#/components/schemas/ServiceUseCounts`.
+        public struct ServiceUseCounts: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ServiceUseCounts/primaryCareVisits`.
+            public var primaryCareVisits: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/ServiceUseCounts/emergencyVisits`.
+            public var emergencyVisits: Swift.Int?
+            /// Creates a new `ServiceUseCounts`.
+            ///
+            /// - Parameters:
+            ///   - primaryCareVisits:
+            ///   - emergencyVisits:
+            public init(
+                primaryCareVisits: Swift.Int? = nil,
+                emergencyVisits: Swift.Int? = nil
+            ) {
+                self.primaryCareVisits = primaryCareVisits
+                self.emergencyVisits = emergencyVisits
+            }
+            public enum CodingKeys: String, CodingKey {
+                case primaryCareVisits
+                case emergencyVisits
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ServiceUse`.
+        public struct ServiceUse: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ServiceUse/referralId`.
+            public var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ServiceUse/before`.
+            public var before: Components.Schemas.ServiceUseCounts?
+            /// - Remark: Generated from `#/components/schemas/ServiceUse/after`.
+            public var after: Components.Schemas.ServiceUseCounts?
+            /// After minus before, for each count known in both periods.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ServiceUse/change`.
+            public struct ChangePayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/ServiceUse/change/primaryCareVisits`.
+                public var primaryCareVisits: Swift.Int?
+                /// - Remark: Generated from `#/components/schemas/ServiceUse/change/emergencyVisits`.
+                public var emergencyVisits: Swift.Int?
+                /// Creates a new `ChangePayload`.
+                ///
+                /// - Parameters:
+                ///   - primaryCareVisits:
+                ///   - emergencyVisits:
+                public init(
+                    primaryCareVisits: Swift.Int? = nil,
+                    emergencyVisits: Swift.Int? = nil
+                ) {
+                    self.primaryCareVisits = primaryCareVisits
+                    self.emergencyVisits = emergencyVisits
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case primaryCareVisits
+                    case emergencyVisits
+                }
+            }
+            /// After minus before, for each count known in both periods.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ServiceUse/change`.
+            public var change: Components.Schemas.ServiceUse.ChangePayload?
+            /// Creates a new `ServiceUse`.
+            ///
+            /// - Parameters:
+            ///   - referralId:
+            ///   - before:
+            ///   - after:
+            ///   - change: After minus before, for each count known in both periods.
+            public init(
+                referralId: Swift.String,
+                before: Components.Schemas.ServiceUseCounts? = nil,
+                after: Components.Schemas.ServiceUseCounts? = nil,
+                change: Components.Schemas.ServiceUse.ChangePayload? = nil
+            ) {
+                self.referralId = referralId
+                self.before = before
+                self.after = after
+                self.change = change
+            }
+            public enum CodingKeys: String, CodingKey {
+                case referralId
+                case before
+                case after
+                case change
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ReportName`.
+        @frozen public enum ReportName: String, Codable, Hashable, Sendable, CaseIterable {
+            case completion = "completion"
+            case funnel = "funnel"
+            case needs = "needs"
+            case outcomes = "outcomes"
+            case overview = "overview"
+            case serviceUse = "service-use"
+            case supportLevels = "support-levels"
+            case timings = "timings"
+            case unmetNeeds = "unmet-needs"
+        }
+        /// - Remark: Generated from `#/components/schemas/ReportDimension`.
+        @frozen public enum ReportDimension: String, Codable, Hashable, Sendable, CaseIterable {
+            case ageBand = "age-band"
+            case language = "language"
+            case area = "area"
+            case site = "site"
+            case supportLevel = "support-level"
+            case referrerRole = "referrer-role"
+            case gender = "gender"
+            case incomeBand = "income-band"
+            case newcomer = "newcomer"
+            case disability = "disability"
+            case racialEthnicGroup = "racial-ethnic-group"
+        }
+        /// A site code: 2 to 64 lowercase letters, digits and dashes.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ReportSiteCode`.
+        public typealias ReportSiteCode = Swift.String
+        /// A date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ReportBound`.
+        public struct ReportBound: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ReportBound/value1`.
+            public var value1: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/ReportBound/value2`.
+            public var value2: Foundation.Date?
+            /// Creates a new `ReportBound`.
+            ///
+            /// - Parameters:
+            ///   - value1:
+            ///   - value2:
+            public init(
+                value1: Swift.String? = nil,
+                value2: Foundation.Date? = nil
+            ) {
+                self.value1 = value1
+                self.value2 = value2
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                var errors: [any Swift.Error] = []
+                do {
+                    self.value1 = try decoder.decodeFromSingleValueContainer()
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value2 = try decoder.decodeFromSingleValueContainer()
+                } catch {
+                    errors.append(error)
+                }
+                try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                    [
+                        self.value1,
+                        self.value2
+                    ],
+                    type: Self.self,
+                    codingPath: decoder.codingPath,
+                    errors: errors
+                )
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                try encoder.encodeFirstNonNilValueToSingleValueContainer([
+                    self.value1,
+                    self.value2
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ReportCatalogue`.
+        public struct ReportCatalogue: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ReportCatalogue/reports`.
+            public var reports: [Components.Schemas.ReportName]
+            /// - Remark: Generated from `#/components/schemas/ReportCatalogue/dimensions`.
+            public var dimensions: [Components.Schemas.ReportDimension]
+            /// Creates a new `ReportCatalogue`.
+            ///
+            /// - Parameters:
+            ///   - reports:
+            ///   - dimensions:
+            public init(
+                reports: [Components.Schemas.ReportName],
+                dimensions: [Components.Schemas.ReportDimension]
+            ) {
+                self.reports = reports
+                self.dimensions = dimensions
+            }
+            public enum CodingKeys: String, CodingKey {
+                case reports
+                case dimensions
+            }
+        }
+        /// One line: the report's labels (e.g. category, stage), the equity group (all for everyone), the clients it counts, and the report's measures.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ReportRow`.
+        public struct ReportRow: Codable, Hashable, Sendable {
+            /// A value of the dimension, undisclosed, or all.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ReportRow/group`.
+            public var group: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ReportRow/clients`.
+            public struct ClientsPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/ReportRow/clients/value1`.
+                public var value1: Swift.Int?
+                /// - Remark: Generated from `#/components/schemas/ReportRow/clients/value2`.
+                public var value2: OpenAPIRuntime.OpenAPIValueContainer?
+                /// Creates a new `ClientsPayload`.
+                ///
+                /// - Parameters:
+                ///   - value1:
+                ///   - value2:
+                public init(
+                    value1: Swift.Int? = nil,
+                    value2: OpenAPIRuntime.OpenAPIValueContainer? = nil
+                ) {
+                    self.value1 = value1
+                    self.value2 = value2
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    var errors: [any Swift.Error] = []
+                    do {
+                        self.value1 = try decoder.decodeFromSingleValueContainer()
+                    } catch {
+                        errors.append(error)
+                    }
+                    do {
+                        self.value2 = try .init(from: decoder)
+                    } catch {
+                        errors.append(error)
+                    }
+                    try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                        [
+                            self.value1,
+                            self.value2
+                        ],
+                        type: Self.self,
+                        codingPath: decoder.codingPath,
+                        errors: errors
+                    )
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeFirstNonNilValueToSingleValueContainer([
+                        self.value1
+                    ])
+                    try self.value2?.encode(to: encoder)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/ReportRow/clients`.
+            public var clients: Components.Schemas.ReportRow.ClientsPayload
+            /// A container of undocumented properties.
+            public var additionalProperties: [String: Swift.String?]
+            /// Creates a new `ReportRow`.
+            ///
+            /// - Parameters:
+            ///   - group: A value of the dimension, undisclosed, or all.
+            ///   - clients:
+            ///   - additionalProperties: A container of undocumented properties.
+            public init(
+                group: Swift.String,
+                clients: Components.Schemas.ReportRow.ClientsPayload,
+                additionalProperties: [String: Swift.String?] = .init()
+            ) {
+                self.group = group
+                self.clients = clients
+                self.additionalProperties = additionalProperties
+            }
+            public enum CodingKeys: String, CodingKey {
+                case group
+                case clients
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.group = try container.decode(
+                    Swift.String.self,
+                    forKey: .group
+                )
+                self.clients = try container.decode(
+                    Components.Schemas.ReportRow.ClientsPayload.self,
+                    forKey: .clients
+                )
+                additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [
+                    "group",
+                    "clients"
+                ])
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(
+                    self.group,
+                    forKey: .group
+                )
+                try container.encode(
+                    self.clients,
+                    forKey: .clients
+                )
+                try encoder.encodeAdditionalProperties(additionalProperties)
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ProgrammeReport`.
+        public struct ProgrammeReport: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ProgrammeReport/report`.
+            public var report: Components.Schemas.ReportName
+            /// - Remark: Generated from `#/components/schemas/ProgrammeReport/site`.
+            public var site: Components.Schemas.ReportSiteCode?
+            /// - Remark: Generated from `#/components/schemas/ProgrammeReport/from`.
+            public var from: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/ProgrammeReport/to`.
+            public var to: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/ProgrammeReport/by`.
+            public var by: Components.Schemas.ReportDimension?
+            /// Cells counting fewer clients than this are suppressed.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ProgrammeReport/suppressedBelow`.
+            public var suppressedBelow: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ProgrammeReport/rows`.
+            public var rows: [Components.Schemas.ReportRow]
+            /// Creates a new `ProgrammeReport`.
+            ///
+            /// - Parameters:
+            ///   - report:
+            ///   - site:
+            ///   - from:
+            ///   - to:
+            ///   - by:
+            ///   - suppressedBelow: Cells counting fewer clients than this are suppressed.
+            ///   - rows:
+            public init(
+                report: Components.Schemas.ReportName,
+                site: Components.Schemas.ReportSiteCode? = nil,
+                from: Foundation.Date? = nil,
+                to: Foundation.Date? = nil,
+                by: Components.Schemas.ReportDimension? = nil,
+                suppressedBelow: Swift.Int,
+                rows: [Components.Schemas.ReportRow]
+            ) {
+                self.report = report
+                self.site = site
+                self.from = from
+                self.to = to
+                self.by = by
+                self.suppressedBelow = suppressedBelow
+                self.rows = rows
+            }
+            public enum CodingKeys: String, CodingKey {
+                case report
+                case site
+                case from
+                case to
+                case by
+                case suppressedBelow
+                case rows
+            }
+        }
         /// An RFC 9457 problem detail.
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.

@@ -20,6 +20,8 @@ public import struct Foundation.Date
 public enum Operations {
     /// Record an outcome measure
     ///
+    /// Link workers (referrals of their own site), coordinators and services may record a validated instrument answered at a timepoint. The scores are computed here, never taken from the client; a measure after baseline comes back with its change from baseline. Each instrument is recorded once per timepoint: a second one is 409. Clients who consented to evaluation use reach the analyst stream, pseudonymised.
+    ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/outcomes`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/post(recordOutcome)`.
     public enum RecordOutcome {
@@ -27,13 +29,15 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/referrals/{id}/outcomes/POST/path`.
             public struct Path: Sendable, Hashable {
+                /// The referral id (case-insensitive); one evaluation has not heard of is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/outcomes/POST/path/id`.
-                public var id: Swift.String
+                public var id: Components.Parameters.PathwayReferralId
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
-                public init(id: Swift.String) {
+                ///   - id: The referral id (case-insensitive); one evaluation has not heard of is 404.
+                public init(id: Components.Parameters.PathwayReferralId) {
                     self.id = id
                 }
             }
@@ -53,7 +57,7 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/referrals/{id}/outcomes/POST/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/outcomes/POST/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Components.Schemas.OutcomeSubmission)
             }
             public var body: Operations.RecordOutcome.Input.Body
             /// Creates a new `Input`.
@@ -77,12 +81,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/outcomes/POST/responses/201/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/referrals/{id}/outcomes/POST/responses/201/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.RecordedOutcome)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.RecordedOutcome {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -101,7 +105,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// The measure was recorded and scored.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/post(recordOutcome)/responses/201`.
             ///
@@ -216,6 +220,80 @@ public enum Operations {
                     }
                 }
             }
+            public struct Conflict: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/referrals/{id}/outcomes/POST/responses/409/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/referrals/{id}/outcomes/POST/responses/409/content/application\/problem+json`.
+                    case applicationProblemJson(Components.Schemas.Problem)
+                    /// The associated value of the enum case if `self` is `.applicationProblemJson`.
+                    ///
+                    /// - Throws: An error if `self` is not `.applicationProblemJson`.
+                    /// - SeeAlso: `.applicationProblemJson`.
+                    public var applicationProblemJson: Components.Schemas.Problem {
+                        get throws {
+                            switch self {
+                            case let .applicationProblemJson(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.RecordOutcome.Output.Conflict.Body
+                /// Creates a new `Conflict`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.RecordOutcome.Output.Conflict.Body) {
+                    self.body = body
+                }
+            }
+            /// This instrument is already recorded at this timepoint for the referral.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/post(recordOutcome)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Operations.RecordOutcome.Output.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Operations.RecordOutcome.Output.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The body is larger than 1 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/post(recordOutcome)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// One or more fields failed validation; errors lists each with its pointer.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/post(recordOutcome)/responses/422`.
@@ -234,6 +312,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An unexpected failure; the detail names the request id to look up in the service log.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/post(recordOutcome)/responses/500`.
+            ///
+            /// HTTP response code: `500 internalServerError`.
+            case internalServerError(Components.Responses.InternalError)
+            /// The associated value of the enum case if `self` is `.internalServerError`.
+            ///
+            /// - Throws: An error if `self` is not `.internalServerError`.
+            /// - SeeAlso: `.internalServerError`.
+            public var internalServerError: Components.Responses.InternalError {
+                get throws {
+                    switch self {
+                    case let .internalServerError(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "internalServerError",
                             response: self
                         )
                     }
@@ -301,6 +402,8 @@ public enum Operations {
     }
     /// Read service use
     ///
+    /// Link workers (referrals of their own site), coordinators and services may read one referral's service use; analysts see aggregates only (the service-use report).
+    ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/service-use`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/get(getServiceUse)`.
     public enum GetServiceUse {
@@ -308,13 +411,15 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/referrals/{id}/service-use/GET/path`.
             public struct Path: Sendable, Hashable {
+                /// The referral id (case-insensitive); one evaluation has not heard of is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/service-use/GET/path/id`.
-                public var id: Swift.String
+                public var id: Components.Parameters.PathwayReferralId
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
-                public init(id: Swift.String) {
+                ///   - id: The referral id (case-insensitive); one evaluation has not heard of is 404.
+                public init(id: Components.Parameters.PathwayReferralId) {
                     self.id = id
                 }
             }
@@ -349,12 +454,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/service-use/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/referrals/{id}/service-use/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.ServiceUse)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.ServiceUse {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -373,7 +478,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// The periods recorded so far (none yet: only referralId).
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/get(getServiceUse)/responses/200`.
             ///
@@ -465,6 +570,29 @@ public enum Operations {
                     }
                 }
             }
+            /// An unexpected failure; the detail names the request id to look up in the service log.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/get(getServiceUse)/responses/500`.
+            ///
+            /// HTTP response code: `500 internalServerError`.
+            case internalServerError(Components.Responses.InternalError)
+            /// The associated value of the enum case if `self` is `.internalServerError`.
+            ///
+            /// - Throws: An error if `self` is not `.internalServerError`.
+            /// - SeeAlso: `.internalServerError`.
+            public var internalServerError: Components.Responses.InternalError {
+                get throws {
+                    switch self {
+                    case let .internalServerError(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "internalServerError",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// A dependency (the database) is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/get(getServiceUse)/responses/503`.
@@ -527,6 +655,8 @@ public enum Operations {
     }
     /// Record service use
     ///
+    /// Link workers (referrals of their own site), coordinators and services may record how often the client used primary care and emergency care in the six months before the referral and the six months after. A period sent replaces the one stored; a period left out keeps what was stored. A count left out (or null) is unknown, not zero.
+    ///
     /// - Remark: HTTP `PUT /v1/referrals/{id}/service-use`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/put(recordServiceUse)`.
     public enum RecordServiceUse {
@@ -534,13 +664,15 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/referrals/{id}/service-use/PUT/path`.
             public struct Path: Sendable, Hashable {
+                /// The referral id (case-insensitive); one evaluation has not heard of is 404.
+                ///
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/service-use/PUT/path/id`.
-                public var id: Swift.String
+                public var id: Components.Parameters.PathwayReferralId
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - id:
-                public init(id: Swift.String) {
+                ///   - id: The referral id (case-insensitive); one evaluation has not heard of is 404.
+                public init(id: Components.Parameters.PathwayReferralId) {
                     self.id = id
                 }
             }
@@ -560,7 +692,7 @@ public enum Operations {
             /// - Remark: Generated from `#/paths/v1/referrals/{id}/service-use/PUT/requestBody`.
             @frozen public enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/service-use/PUT/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                case json(Components.Schemas.ServiceUseSubmission)
             }
             public var body: Operations.RecordServiceUse.Input.Body
             /// Creates a new `Input`.
@@ -584,12 +716,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/referrals/{id}/service-use/PUT/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/referrals/{id}/service-use/PUT/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.ServiceUse)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.ServiceUse {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -608,7 +740,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// Both periods as now stored, with the change where both are known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/put(recordServiceUse)/responses/200`.
             ///
@@ -723,6 +855,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The body is larger than 1 MiB.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/put(recordServiceUse)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// One or more fields failed validation; errors lists each with its pointer.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/put(recordServiceUse)/responses/422`.
@@ -741,6 +896,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An unexpected failure; the detail names the request id to look up in the service log.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/put(recordServiceUse)/responses/500`.
+            ///
+            /// HTTP response code: `500 internalServerError`.
+            case internalServerError(Components.Responses.InternalError)
+            /// The associated value of the enum case if `self` is `.internalServerError`.
+            ///
+            /// - Throws: An error if `self` is not `.internalServerError`.
+            /// - SeeAlso: `.internalServerError`.
+            public var internalServerError: Components.Responses.InternalError {
+                get throws {
+                    switch self {
+                    case let .internalServerError(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "internalServerError",
                             response: self
                         )
                     }
@@ -808,6 +986,8 @@ public enum Operations {
     }
     /// The reports available
     ///
+    /// Analysts and coordinators may list the report names and the dimensions a report may be broken down by.
+    ///
     /// - Remark: HTTP `GET /v1/reports`.
     /// - Remark: Generated from `#/paths//v1/reports/get(listReports)`.
     public enum ListReports {
@@ -838,12 +1018,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/reports/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/reports/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.ReportCatalogue)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.ReportCatalogue {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -862,7 +1042,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// Report names and dimensions.
             ///
             /// - Remark: Generated from `#/paths//v1/reports/get(listReports)/responses/200`.
             ///
@@ -931,6 +1111,29 @@ public enum Operations {
                     }
                 }
             }
+            /// An unexpected failure; the detail names the request id to look up in the service log.
+            ///
+            /// - Remark: Generated from `#/paths//v1/reports/get(listReports)/responses/500`.
+            ///
+            /// HTTP response code: `500 internalServerError`.
+            case internalServerError(Components.Responses.InternalError)
+            /// The associated value of the enum case if `self` is `.internalServerError`.
+            ///
+            /// - Throws: An error if `self` is not `.internalServerError`.
+            /// - SeeAlso: `.internalServerError`.
+            public var internalServerError: Components.Responses.InternalError {
+                get throws {
+                    switch self {
+                    case let .internalServerError(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "internalServerError",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// A dependency (the database) is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//v1/reports/get(listReports)/responses/503`.
@@ -993,6 +1196,8 @@ public enum Operations {
     }
     /// Run a programme report
     ///
+    /// Analysts and coordinators may run a report over the referrals received in [from, to) at a site (or every site), optionally broken down by a dimension. Every cell counting fewer than suppressedBelow clients, and the cells that would let it be worked out, read "<5". JSON by default; CSV with format=csv or Accept: text/csv.
+    ///
     /// - Remark: HTTP `GET /v1/reports/{name}`.
     /// - Remark: Generated from `#/paths//v1/reports/{name}/get(runReport)`.
     public enum RunReport {
@@ -1000,17 +1205,69 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/path`.
             public struct Path: Sendable, Hashable {
+                /// The report (GET /v1/reports lists them).
+                ///
                 /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/path/name`.
-                public var name: Swift.String
+                public var name: Components.Schemas.ReportName
                 /// Creates a new `Path`.
                 ///
                 /// - Parameters:
-                ///   - name:
-                public init(name: Swift.String) {
+                ///   - name: The report (GET /v1/reports lists them).
+                public init(name: Components.Schemas.ReportName) {
                     self.name = name
                 }
             }
             public var path: Operations.RunReport.Input.Path
+            /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// Only this site's referrals; every site when left out.
+                ///
+                /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/query/site`.
+                public var site: Components.Schemas.ReportSiteCode?
+                /// Referrals received at or after this date (midnight UTC) or time.
+                ///
+                /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/query/from`.
+                public var from: Components.Schemas.ReportBound?
+                /// Referrals received before this date (midnight UTC) or time; must be after from.
+                ///
+                /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/query/to`.
+                public var to: Components.Schemas.ReportBound?
+                /// Break the figures down by this dimension (equity dimensions count clients who did not consent to evaluation use as undisclosed).
+                ///
+                /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/query/by`.
+                public var by: Components.Schemas.ReportDimension?
+                /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/query/format`.
+                @frozen public enum FormatPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case json = "json"
+                    case csv = "csv"
+                }
+                /// json (the default) or csv; overrides Accept.
+                ///
+                /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/query/format`.
+                public var format: Operations.RunReport.Input.Query.FormatPayload?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - site: Only this site's referrals; every site when left out.
+                ///   - from: Referrals received at or after this date (midnight UTC) or time.
+                ///   - to: Referrals received before this date (midnight UTC) or time; must be after from.
+                ///   - by: Break the figures down by this dimension (equity dimensions count clients who did not consent to evaluation use as undisclosed).
+                ///   - format: json (the default) or csv; overrides Accept.
+                public init(
+                    site: Components.Schemas.ReportSiteCode? = nil,
+                    from: Components.Schemas.ReportBound? = nil,
+                    to: Components.Schemas.ReportBound? = nil,
+                    by: Components.Schemas.ReportDimension? = nil,
+                    format: Operations.RunReport.Input.Query.FormatPayload? = nil
+                ) {
+                    self.site = site
+                    self.from = from
+                    self.to = to
+                    self.by = by
+                    self.format = format
+                }
+            }
+            public var query: Operations.RunReport.Input.Query
             /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/header`.
             public struct Headers: Sendable, Hashable {
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RunReport.AcceptableContentType>]
@@ -1027,12 +1284,15 @@ public enum Operations {
             ///
             /// - Parameters:
             ///   - path:
+            ///   - query:
             ///   - headers:
             public init(
                 path: Operations.RunReport.Input.Path,
+                query: Operations.RunReport.Input.Query = .init(),
                 headers: Operations.RunReport.Input.Headers = .init()
             ) {
                 self.path = path
+                self.query = query
                 self.headers = headers
             }
         }
@@ -1041,16 +1301,40 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.ProgrammeReport)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.ProgrammeReport {
                         get throws {
                             switch self {
                             case let .json(body):
                                 return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "application/json",
+                                    body: self
+                                )
+                            }
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/responses/200/content/text\/csv`.
+                    case csv(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.csv`.
+                    ///
+                    /// - Throws: An error if `self` is not `.csv`.
+                    /// - SeeAlso: `.csv`.
+                    public var csv: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .csv(body):
+                                return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "text/csv",
+                                    body: self
+                                )
                             }
                         }
                     }
@@ -1065,7 +1349,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Done.
+            /// The report, small cells suppressed.
             ///
             /// - Remark: Generated from `#/paths//v1/reports/{name}/get(runReport)/responses/200`.
             ///
@@ -1157,6 +1441,52 @@ public enum Operations {
                     }
                 }
             }
+            /// One or more fields failed validation; errors lists each with its pointer.
+            ///
+            /// - Remark: Generated from `#/paths//v1/reports/{name}/get(runReport)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.ValidationFailed)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.ValidationFailed {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An unexpected failure; the detail names the request id to look up in the service log.
+            ///
+            /// - Remark: Generated from `#/paths//v1/reports/{name}/get(runReport)/responses/500`.
+            ///
+            /// HTTP response code: `500 internalServerError`.
+            case internalServerError(Components.Responses.InternalError)
+            /// The associated value of the enum case if `self` is `.internalServerError`.
+            ///
+            /// - Throws: An error if `self` is not `.internalServerError`.
+            /// - SeeAlso: `.internalServerError`.
+            public var internalServerError: Components.Responses.InternalError {
+                get throws {
+                    switch self {
+                    case let .internalServerError(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "internalServerError",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// A dependency (the database) is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//v1/reports/{name}/get(runReport)/responses/503`.
@@ -1187,12 +1517,15 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case csv
             case applicationProblemJson
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/csv":
+                    self = .csv
                 case "application/problem+json":
                     self = .applicationProblemJson
                 default:
@@ -1205,6 +1538,8 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .csv:
+                    return "text/csv"
                 case .applicationProblemJson:
                     return "application/problem+json"
                 }
@@ -1212,6 +1547,7 @@ public enum Operations {
             public static var allCases: [Self] {
                 [
                     .json,
+                    .csv,
                     .applicationProblemJson
                 ]
             }

@@ -20,25 +20,35 @@ public import struct Foundation.Date
 public protocol APIProtocol: Sendable {
     /// Record an outcome measure
     ///
+    /// Link workers (referrals of their own site), coordinators and services may record a validated instrument answered at a timepoint. The scores are computed here, never taken from the client; a measure after baseline comes back with its change from baseline. Each instrument is recorded once per timepoint: a second one is 409. Clients who consented to evaluation use reach the analyst stream, pseudonymised.
+    ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/outcomes`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/post(recordOutcome)`.
     func recordOutcome(_ input: Operations.RecordOutcome.Input) async throws -> Operations.RecordOutcome.Output
     /// Read service use
+    ///
+    /// Link workers (referrals of their own site), coordinators and services may read one referral's service use; analysts see aggregates only (the service-use report).
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/service-use`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/get(getServiceUse)`.
     func getServiceUse(_ input: Operations.GetServiceUse.Input) async throws -> Operations.GetServiceUse.Output
     /// Record service use
     ///
+    /// Link workers (referrals of their own site), coordinators and services may record how often the client used primary care and emergency care in the six months before the referral and the six months after. A period sent replaces the one stored; a period left out keeps what was stored. A count left out (or null) is unknown, not zero.
+    ///
     /// - Remark: HTTP `PUT /v1/referrals/{id}/service-use`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/put(recordServiceUse)`.
     func recordServiceUse(_ input: Operations.RecordServiceUse.Input) async throws -> Operations.RecordServiceUse.Output
     /// The reports available
     ///
+    /// Analysts and coordinators may list the report names and the dimensions a report may be broken down by.
+    ///
     /// - Remark: HTTP `GET /v1/reports`.
     /// - Remark: Generated from `#/paths//v1/reports/get(listReports)`.
     func listReports(_ input: Operations.ListReports.Input) async throws -> Operations.ListReports.Output
     /// Run a programme report
+    ///
+    /// Analysts and coordinators may run a report over the referrals received in [from, to) at a site (or every site), optionally broken down by a dimension. Every cell counting fewer than suppressedBelow clients, and the cells that would let it be worked out, read "<5". JSON by default; CSV with format=csv or Accept: text/csv.
     ///
     /// - Remark: HTTP `GET /v1/reports/{name}`.
     /// - Remark: Generated from `#/paths//v1/reports/{name}/get(runReport)`.
@@ -77,6 +87,8 @@ public protocol APIProtocol: Sendable {
 extension APIProtocol {
     /// Record an outcome measure
     ///
+    /// Link workers (referrals of their own site), coordinators and services may record a validated instrument answered at a timepoint. The scores are computed here, never taken from the client; a measure after baseline comes back with its change from baseline. Each instrument is recorded once per timepoint: a second one is 409. Clients who consented to evaluation use reach the analyst stream, pseudonymised.
+    ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/outcomes`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/post(recordOutcome)`.
     public func recordOutcome(
@@ -92,6 +104,8 @@ extension APIProtocol {
     }
     /// Read service use
     ///
+    /// Link workers (referrals of their own site), coordinators and services may read one referral's service use; analysts see aggregates only (the service-use report).
+    ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/service-use`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/get(getServiceUse)`.
     public func getServiceUse(
@@ -104,6 +118,8 @@ extension APIProtocol {
         ))
     }
     /// Record service use
+    ///
+    /// Link workers (referrals of their own site), coordinators and services may record how often the client used primary care and emergency care in the six months before the referral and the six months after. A period sent replaces the one stored; a period left out keeps what was stored. A count left out (or null) is unknown, not zero.
     ///
     /// - Remark: HTTP `PUT /v1/referrals/{id}/service-use`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/put(recordServiceUse)`.
@@ -120,6 +136,8 @@ extension APIProtocol {
     }
     /// The reports available
     ///
+    /// Analysts and coordinators may list the report names and the dimensions a report may be broken down by.
+    ///
     /// - Remark: HTTP `GET /v1/reports`.
     /// - Remark: Generated from `#/paths//v1/reports/get(listReports)`.
     public func listReports(headers: Operations.ListReports.Input.Headers = .init()) async throws -> Operations.ListReports.Output {
@@ -127,14 +145,18 @@ extension APIProtocol {
     }
     /// Run a programme report
     ///
+    /// Analysts and coordinators may run a report over the referrals received in [from, to) at a site (or every site), optionally broken down by a dimension. Every cell counting fewer than suppressedBelow clients, and the cells that would let it be worked out, read "<5". JSON by default; CSV with format=csv or Accept: text/csv.
+    ///
     /// - Remark: HTTP `GET /v1/reports/{name}`.
     /// - Remark: Generated from `#/paths//v1/reports/{name}/get(runReport)`.
     public func runReport(
         path: Operations.RunReport.Input.Path,
+        query: Operations.RunReport.Input.Query = .init(),
         headers: Operations.RunReport.Input.Headers = .init()
     ) async throws -> Operations.RunReport.Output {
         try await runReport(Operations.RunReport.Input(
             path: path,
+            query: query,
             headers: headers
         ))
     }

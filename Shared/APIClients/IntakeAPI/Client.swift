@@ -1764,20 +1764,20 @@ public struct Client: APIProtocol {
                     return .forbidden(.init(body: body))
                 case 413:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.PayloadTooLarge.Body
+                    let body: Components.Responses.FHIRPayloadTooLarge.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -1829,26 +1829,26 @@ public struct Client: APIProtocol {
                     }
                     return .internalServerError(.init(body: body))
                 case 503:
-                    let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                    let headers: Components.Responses.FHIRUnavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
                         name: "Retry-After",
                         as: Components.Headers.RetryAfter.self
                     ))
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.Unavailable.Body
+                    let body: Components.Responses.FHIRUnavailable.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -2044,20 +2044,20 @@ public struct Client: APIProtocol {
                     return .forbidden(.init(body: body))
                 case 413:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.PayloadTooLarge.Body
+                    let body: Components.Responses.FHIRPayloadTooLarge.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -2109,26 +2109,26 @@ public struct Client: APIProtocol {
                     }
                     return .internalServerError(.init(body: body))
                 case 503:
-                    let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                    let headers: Components.Responses.FHIRUnavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
                         name: "Retry-After",
                         as: Components.Headers.RetryAfter.self
                     ))
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.Unavailable.Body
+                    let body: Components.Responses.FHIRUnavailable.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -2324,20 +2324,20 @@ public struct Client: APIProtocol {
                     return .forbidden(.init(body: body))
                 case 413:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.PayloadTooLarge.Body
+                    let body: Components.Responses.FHIRPayloadTooLarge.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -2389,26 +2389,26 @@ public struct Client: APIProtocol {
                     }
                     return .internalServerError(.init(body: body))
                 case 503:
-                    let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                    let headers: Components.Responses.FHIRUnavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
                         name: "Retry-After",
                         as: Components.Headers.RetryAfter.self
                     ))
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.Unavailable.Body
+                    let body: Components.Responses.FHIRUnavailable.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -2604,20 +2604,20 @@ public struct Client: APIProtocol {
                     return .forbidden(.init(body: body))
                 case 413:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.PayloadTooLarge.Body
+                    let body: Components.Responses.FHIRPayloadTooLarge.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -2669,26 +2669,26 @@ public struct Client: APIProtocol {
                     }
                     return .internalServerError(.init(body: body))
                 case 503:
-                    let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                    let headers: Components.Responses.FHIRUnavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
                         name: "Retry-After",
                         as: Components.Headers.RetryAfter.self
                     ))
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.Unavailable.Body
+                    let body: Components.Responses.FHIRUnavailable.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -2944,26 +2944,26 @@ public struct Client: APIProtocol {
                     }
                     return .internalServerError(.init(body: body))
                 case 503:
-                    let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                    let headers: Components.Responses.FHIRUnavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
                         name: "Retry-After",
                         as: Components.Headers.RetryAfter.self
                     ))
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.Unavailable.Body
+                    let body: Components.Responses.FHIRUnavailable.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -3135,26 +3135,26 @@ public struct Client: APIProtocol {
                     }
                     return .internalServerError(.init(body: body))
                 case 503:
-                    let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                    let headers: Components.Responses.FHIRUnavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
                         name: "Retry-After",
                         as: Components.Headers.RetryAfter.self
                     ))
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.Unavailable.Body
+                    let body: Components.Responses.FHIRUnavailable.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -3320,20 +3320,20 @@ public struct Client: APIProtocol {
                     return .forbidden(.init(body: body))
                 case 413:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.PayloadTooLarge.Body
+                    let body: Components.Responses.FHIRPayloadTooLarge.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -3385,26 +3385,26 @@ public struct Client: APIProtocol {
                     }
                     return .internalServerError(.init(body: body))
                 case 503:
-                    let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                    let headers: Components.Responses.FHIRUnavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
                         name: "Retry-After",
                         as: Components.Headers.RetryAfter.self
                     ))
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.Unavailable.Body
+                    let body: Components.Responses.FHIRUnavailable.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -3576,26 +3576,26 @@ public struct Client: APIProtocol {
                     }
                     return .internalServerError(.init(body: body))
                 case 503:
-                    let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                    let headers: Components.Responses.FHIRUnavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
                         name: "Retry-After",
                         as: Components.Headers.RetryAfter.self
                     ))
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.Unavailable.Body
+                    let body: Components.Responses.FHIRUnavailable.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -3747,26 +3747,26 @@ public struct Client: APIProtocol {
                     }
                     return .internalServerError(.init(body: body))
                 case 503:
-                    let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                    let headers: Components.Responses.FHIRUnavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
                         name: "Retry-After",
                         as: Components.Headers.RetryAfter.self
                     ))
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.Unavailable.Body
+                    let body: Components.Responses.FHIRUnavailable.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -3938,26 +3938,26 @@ public struct Client: APIProtocol {
                     }
                     return .internalServerError(.init(body: body))
                 case 503:
-                    let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                    let headers: Components.Responses.FHIRUnavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
                         name: "Retry-After",
                         as: Components.Headers.RetryAfter.self
                     ))
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.Unavailable.Body
+                    let body: Components.Responses.FHIRUnavailable.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -4148,26 +4148,26 @@ public struct Client: APIProtocol {
                     }
                     return .internalServerError(.init(body: body))
                 case 503:
-                    let headers: Components.Responses.Unavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
+                    let headers: Components.Responses.FHIRUnavailable.Headers = .init(retryAfter: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,
                         name: "Retry-After",
                         as: Components.Headers.RetryAfter.self
                     ))
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
-                    let body: Components.Responses.Unavailable.Body
+                    let body: Components.Responses.FHIRUnavailable.Body
                     let chosenContentType = try converter.bestContentType(
                         received: contentType,
                         options: [
-                            "application/problem+json"
+                            "application/fhir+json"
                         ]
                     )
                     switch chosenContentType {
-                    case "application/problem+json":
+                    case "application/fhir+json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Problem.self,
+                            Components.Schemas.OperationOutcome.self,
                             from: responseBody,
                             transforming: { value in
-                                .applicationProblemJson(value)
+                                .applicationFhirJson(value)
                             }
                         )
                     default:
@@ -4177,6 +4177,28 @@ public struct Client: APIProtocol {
                         headers: headers,
                         body: body
                     ))
+                case 422:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.FHIRUnprocessable.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/fhir+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/fhir+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.OperationOutcome.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationFhirJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .unprocessableContent(.init(body: body))
                 default:
                     return .undocumented(
                         statusCode: response.status.code,

@@ -27,6 +27,10 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/parameters/ClientId`.
         public typealias ClientId = Swift.String
+        /// Makes a retried submission safe: the caller's repeated key answers 200 with the referral the first request created. 1 to 200 visible ASCII characters.
+        ///
+        /// - Remark: Generated from `#/components/parameters/SubmissionIdempotencyKey`.
+        public typealias SubmissionIdempotencyKey = Swift.String
         /// Makes a retried submission safe: a repeated key answers 200 with the referral the first request created.
         ///
         /// - Remark: Generated from `#/components/parameters/IdempotencyKey`.

@@ -183,6 +183,83 @@ extension Components {
                 self.body = body
             }
         }
+        public struct FHIRPayloadTooLarge: Sendable, Hashable {
+            /// - Remark: Generated from `#/components/responses/FHIRPayloadTooLarge/content`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/components/responses/FHIRPayloadTooLarge/content/application\/fhir+json`.
+                case applicationFhirJson(Components.Schemas.OperationOutcome)
+                /// The associated value of the enum case if `self` is `.applicationFhirJson`.
+                ///
+                /// - Throws: An error if `self` is not `.applicationFhirJson`.
+                /// - SeeAlso: `.applicationFhirJson`.
+                public var applicationFhirJson: Components.Schemas.OperationOutcome {
+                    get throws {
+                        switch self {
+                        case let .applicationFhirJson(body):
+                            return body
+                        }
+                    }
+                }
+            }
+            /// Received HTTP response body
+            public var body: Components.Responses.FHIRPayloadTooLarge.Body
+            /// Creates a new `FHIRPayloadTooLarge`.
+            ///
+            /// - Parameters:
+            ///   - body: Received HTTP response body
+            public init(body: Components.Responses.FHIRPayloadTooLarge.Body) {
+                self.body = body
+            }
+        }
+        public struct FHIRUnavailable: Sendable, Hashable {
+            /// - Remark: Generated from `#/components/responses/FHIRUnavailable/headers`.
+            public struct Headers: Sendable, Hashable {
+                /// Seconds to wait before retrying.
+                ///
+                /// - Remark: Generated from `#/components/responses/FHIRUnavailable/headers/Retry-After`.
+                public var retryAfter: Components.Headers.RetryAfter?
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - retryAfter: Seconds to wait before retrying.
+                public init(retryAfter: Components.Headers.RetryAfter? = nil) {
+                    self.retryAfter = retryAfter
+                }
+            }
+            /// Received HTTP response headers
+            public var headers: Components.Responses.FHIRUnavailable.Headers
+            /// - Remark: Generated from `#/components/responses/FHIRUnavailable/content`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/components/responses/FHIRUnavailable/content/application\/fhir+json`.
+                case applicationFhirJson(Components.Schemas.OperationOutcome)
+                /// The associated value of the enum case if `self` is `.applicationFhirJson`.
+                ///
+                /// - Throws: An error if `self` is not `.applicationFhirJson`.
+                /// - SeeAlso: `.applicationFhirJson`.
+                public var applicationFhirJson: Components.Schemas.OperationOutcome {
+                    get throws {
+                        switch self {
+                        case let .applicationFhirJson(body):
+                            return body
+                        }
+                    }
+                }
+            }
+            /// Received HTTP response body
+            public var body: Components.Responses.FHIRUnavailable.Body
+            /// Creates a new `FHIRUnavailable`.
+            ///
+            /// - Parameters:
+            ///   - headers: Received HTTP response headers
+            ///   - body: Received HTTP response body
+            public init(
+                headers: Components.Responses.FHIRUnavailable.Headers = .init(),
+                body: Components.Responses.FHIRUnavailable.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
         public struct BadRequest: Sendable, Hashable {
             /// - Remark: Generated from `#/components/responses/BadRequest/content`.
             @frozen public enum Body: Sendable, Hashable {

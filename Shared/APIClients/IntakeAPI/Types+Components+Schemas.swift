@@ -165,19 +165,23 @@ extension Components {
                 try self.value1.encode(to: encoder)
             }
         }
+        /// Optional members may be null, which is the same as leaving them out.
+        ///
         /// - Remark: Generated from `#/components/schemas/Contact`.
         public struct Contact: Codable, Hashable, Sendable {
             /// 7 to 15 digits, optionally starting with +; spaces, dashes, dots and parentheses allowed between.
             ///
             /// - Remark: Generated from `#/components/schemas/Contact/phone`.
             public var phone: Swift.String?
+            /// An e-mail address: a local part, @, and a domain with a dot (not at either end); no white space.
+            ///
             /// - Remark: Generated from `#/components/schemas/Contact/email`.
             public var email: Swift.String?
             /// Creates a new `Contact`.
             ///
             /// - Parameters:
             ///   - phone: 7 to 15 digits, optionally starting with +; spaces, dashes, dots and parentheses allowed between.
-            ///   - email:
+            ///   - email: An e-mail address: a local part, @, and a domain with a dot (not at either end); no white space.
             public init(
                 phone: Swift.String? = nil,
                 email: Swift.String? = nil
@@ -213,7 +217,7 @@ extension Components {
                 case longitude
             }
         }
-        /// Optional; collected only with consent to evaluation use and used only for equity analysis. Every answer is a code; each list has prefer-not-to-say.
+        /// Optional; collected only with consent to evaluation use and used only for equity analysis. Every answer is a code; each list has prefer-not-to-say. Optional members may be null, which is the same as leaving them out.
         ///
         /// - Remark: Generated from `#/components/schemas/Sociodemographics`.
         public struct Sociodemographics: Codable, Hashable, Sendable {
@@ -293,7 +297,7 @@ extension Components {
                 case racialOrEthnicGroup
             }
         }
-        /// The person referred. The contact the preferred channel needs is required: an e-mail address for email, a phone number for sms and phone.
+        /// The person referred. The contact the preferred channel needs is required: an e-mail address for email, a phone number for sms and phone. Optional members may be null, which is the same as leaving them out.
         ///
         /// - Remark: Generated from `#/components/schemas/ClientSubmission`.
         public struct ClientSubmission: Codable, Hashable, Sendable {
@@ -322,9 +326,11 @@ extension Components {
                 try self.value2.encode(to: encoder)
             }
         }
+        /// Optional members may be null, which is the same as leaving them out.
+        ///
         /// - Remark: Generated from `#/components/schemas/ReferrerSubmission`.
         public struct ReferrerSubmission: Codable, Hashable, Sendable {
-            /// The referrer's id; a caller with only the referrer role must send their own token subject.
+            /// The referrer's id (trimmed); a caller with only the referrer role must send their own token subject.
             ///
             /// - Remark: Generated from `#/components/schemas/ReferrerSubmission/id`.
             public var id: Swift.String
@@ -335,7 +341,7 @@ extension Components {
             /// Creates a new `ReferrerSubmission`.
             ///
             /// - Parameters:
-            ///   - id: The referrer's id; a caller with only the referrer role must send their own token subject.
+            ///   - id: The referrer's id (trimmed); a caller with only the referrer role must send their own token subject.
             ///   - role:
             ///   - organisation:
             public init(
@@ -353,7 +359,7 @@ extension Components {
                 case organisation
             }
         }
-        /// The body of POST /v1/referrals. Every invalid field is reported at once in the 422 problem's errors, each with its JSON pointer.
+        /// The body of POST /v1/referrals. Every invalid field is reported at once in the 422 problem's errors, each with its JSON pointer. Optional members may be null, which is the same as leaving them out.
         ///
         /// - Remark: Generated from `#/components/schemas/ReferralSubmission`.
         public struct ReferralSubmission: Codable, Hashable, Sendable {
@@ -375,8 +381,6 @@ extension Components {
             public var interests: [Swift.String]?
             /// - Remark: Generated from `#/components/schemas/ReferralSubmission/supportLevel`.
             public var supportLevel: Components.Schemas.SupportLevel
-            /// - Remark: Generated from `#/components/schemas/ReferralSubmission/priority`.
-            public var priority: Components.Schemas.ReferralPriority?
             /// - Remark: Generated from `#/components/schemas/ReferralSubmission/consent`.
             public var consent: Components.Schemas.Consent
             /// - Remark: Generated from `#/components/schemas/ReferralSubmission/notes`.
@@ -415,7 +419,6 @@ extension Components {
             ///   - needs:
             ///   - interests: Free tags, stored trimmed and lowercased.
             ///   - supportLevel:
-            ///   - priority:
             ///   - consent:
             ///   - notes:
             ///   - screeningAnswers: Screening answers keyed by question code.
@@ -427,7 +430,6 @@ extension Components {
                 needs: [Components.Schemas.NeedCategoryCode],
                 interests: [Swift.String]? = nil,
                 supportLevel: Components.Schemas.SupportLevel,
-                priority: Components.Schemas.ReferralPriority? = nil,
                 consent: Components.Schemas.Consent,
                 notes: Swift.String? = nil,
                 screeningAnswers: Components.Schemas.ReferralSubmission.ScreeningAnswersPayload? = nil
@@ -439,7 +441,6 @@ extension Components {
                 self.needs = needs
                 self.interests = interests
                 self.supportLevel = supportLevel
-                self.priority = priority
                 self.consent = consent
                 self.notes = notes
                 self.screeningAnswers = screeningAnswers
@@ -452,7 +453,6 @@ extension Components {
                 case needs
                 case interests
                 case supportLevel
-                case priority
                 case consent
                 case notes
                 case screeningAnswers
@@ -795,33 +795,33 @@ extension Components {
                 case display
             }
         }
+        /// A Coding. A SNOMED CT code is a concept id (6 to 18 digits, valid Verhoeff check digit); a LOINC code is NNNNN-N with a valid mod-10 check digit (or an LA/LP code).
+        ///
         /// - Remark: Generated from `#/components/schemas/FHIRCoding`.
         public struct FHIRCoding: Codable, Hashable, Sendable {
-            /// - Remark: Generated from `#/components/schemas/FHIRCoding/system`.
-            public var system: Swift.String?
-            /// - Remark: Generated from `#/components/schemas/FHIRCoding/code`.
-            public var code: Swift.String?
-            /// - Remark: Generated from `#/components/schemas/FHIRCoding/display`.
-            public var display: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/FHIRCoding/value1`.
+            public var value1: OpenAPIRuntime.OpenAPIValueContainer
+            /// - Remark: Generated from `#/components/schemas/FHIRCoding/value2`.
+            public var value2: OpenAPIRuntime.OpenAPIValueContainer
             /// Creates a new `FHIRCoding`.
             ///
             /// - Parameters:
-            ///   - system:
-            ///   - code:
-            ///   - display:
+            ///   - value1:
+            ///   - value2:
             public init(
-                system: Swift.String? = nil,
-                code: Swift.String? = nil,
-                display: Swift.String? = nil
+                value1: OpenAPIRuntime.OpenAPIValueContainer,
+                value2: OpenAPIRuntime.OpenAPIValueContainer
             ) {
-                self.system = system
-                self.code = code
-                self.display = display
+                self.value1 = value1
+                self.value2 = value2
             }
-            public enum CodingKeys: String, CodingKey {
-                case system
-                case code
-                case display
+            public init(from decoder: any Swift.Decoder) throws {
+                self.value1 = try .init(from: decoder)
+                self.value2 = try .init(from: decoder)
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                try self.value1.encode(to: encoder)
+                try self.value2.encode(to: encoder)
             }
         }
         /// - Remark: Generated from `#/components/schemas/FHIRCodeableConcept`.
@@ -847,72 +847,246 @@ extension Components {
                 case text
             }
         }
-        /// A FHIR R4 Patient; only these elements are read, others are kept as sent.
+        /// A FHIR R4 Patient; only these elements are read and kept (the 201 echoes them), others are dropped. FHIR JSON has no nulls: leave an element out instead.
         ///
         /// - Remark: Generated from `#/components/schemas/FHIRPatient`.
         public struct FHIRPatient: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/resourceType`.
             public var resourceType: OpenAPIRuntime.OpenAPIValueContainer
-            /// Assigned (lowercase UUID) when absent.
+            /// A FHIR id; assigned (lowercase UUID) when absent.
             ///
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/id`.
             public var id: Swift.String?
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/NamePayload`.
             public struct NamePayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/FHIRPatient/NamePayload/use`.
+                public var use: Swift.String?
                 /// - Remark: Generated from `#/components/schemas/FHIRPatient/NamePayload/family`.
                 public var family: Swift.String?
                 /// - Remark: Generated from `#/components/schemas/FHIRPatient/NamePayload/given`.
                 public var given: [Swift.String]?
+                /// - Remark: Generated from `#/components/schemas/FHIRPatient/NamePayload/period`.
+                public struct PeriodPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/components/schemas/FHIRPatient/NamePayload/period/start`.
+                    public var start: Swift.String?
+                    /// - Remark: Generated from `#/components/schemas/FHIRPatient/NamePayload/period/end`.
+                    public var end: Swift.String?
+                    /// A container of undocumented properties.
+                    public var additionalProperties: [String: Components.Schemas.FHIRJSONValue]
+                    /// Creates a new `PeriodPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - start:
+                    ///   - end:
+                    ///   - additionalProperties: A container of undocumented properties.
+                    public init(
+                        start: Swift.String? = nil,
+                        end: Swift.String? = nil,
+                        additionalProperties: [String: Components.Schemas.FHIRJSONValue] = .init()
+                    ) {
+                        self.start = start
+                        self.end = end
+                        self.additionalProperties = additionalProperties
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case start
+                        case end
+                    }
+                    public init(from decoder: any Swift.Decoder) throws {
+                        let container = try decoder.container(keyedBy: CodingKeys.self)
+                        self.start = try container.decodeIfPresent(
+                            Swift.String.self,
+                            forKey: .start
+                        )
+                        self.end = try container.decodeIfPresent(
+                            Swift.String.self,
+                            forKey: .end
+                        )
+                        additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [
+                            "start",
+                            "end"
+                        ])
+                    }
+                    public func encode(to encoder: any Swift.Encoder) throws {
+                        var container = encoder.container(keyedBy: CodingKeys.self)
+                        try container.encodeIfPresent(
+                            self.start,
+                            forKey: .start
+                        )
+                        try container.encodeIfPresent(
+                            self.end,
+                            forKey: .end
+                        )
+                        try encoder.encodeAdditionalProperties(additionalProperties)
+                    }
+                }
+                /// - Remark: Generated from `#/components/schemas/FHIRPatient/NamePayload/period`.
+                public var period: Components.Schemas.FHIRPatient.NamePayloadPayload.PeriodPayload?
+                /// A container of undocumented properties.
+                public var additionalProperties: [String: Components.Schemas.FHIRJSONValue]
                 /// Creates a new `NamePayloadPayload`.
                 ///
                 /// - Parameters:
+                ///   - use:
                 ///   - family:
                 ///   - given:
+                ///   - period:
+                ///   - additionalProperties: A container of undocumented properties.
                 public init(
+                    use: Swift.String? = nil,
                     family: Swift.String? = nil,
-                    given: [Swift.String]? = nil
+                    given: [Swift.String]? = nil,
+                    period: Components.Schemas.FHIRPatient.NamePayloadPayload.PeriodPayload? = nil,
+                    additionalProperties: [String: Components.Schemas.FHIRJSONValue] = .init()
                 ) {
+                    self.use = use
                     self.family = family
                     self.given = given
+                    self.period = period
+                    self.additionalProperties = additionalProperties
                 }
                 public enum CodingKeys: String, CodingKey {
+                    case use
                     case family
                     case given
+                    case period
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.use = try container.decodeIfPresent(
+                        Swift.String.self,
+                        forKey: .use
+                    )
+                    self.family = try container.decodeIfPresent(
+                        Swift.String.self,
+                        forKey: .family
+                    )
+                    self.given = try container.decodeIfPresent(
+                        [Swift.String].self,
+                        forKey: .given
+                    )
+                    self.period = try container.decodeIfPresent(
+                        Components.Schemas.FHIRPatient.NamePayloadPayload.PeriodPayload.self,
+                        forKey: .period
+                    )
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [
+                        "use",
+                        "family",
+                        "given",
+                        "period"
+                    ])
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    var container = encoder.container(keyedBy: CodingKeys.self)
+                    try container.encodeIfPresent(
+                        self.use,
+                        forKey: .use
+                    )
+                    try container.encodeIfPresent(
+                        self.family,
+                        forKey: .family
+                    )
+                    try container.encodeIfPresent(
+                        self.given,
+                        forKey: .given
+                    )
+                    try container.encodeIfPresent(
+                        self.period,
+                        forKey: .period
+                    )
+                    try encoder.encodeAdditionalProperties(additionalProperties)
                 }
             }
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/name`.
             public typealias NamePayload = [Components.Schemas.FHIRPatient.NamePayloadPayload]
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/name`.
-            public var name: Components.Schemas.FHIRPatient.NamePayload?
+            public var name: Components.Schemas.FHIRPatient.NamePayload
+            /// A full date, YYYY-MM-DD: Passerelle tells clients apart by it.
+            ///
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/birthDate`.
-            public var birthDate: Swift.String?
+            public var birthDate: Swift.String
+            /// A contact point; one with a value names its system.
+            ///
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/TelecomPayload`.
             public struct TelecomPayloadPayload: Codable, Hashable, Sendable {
                 /// - Remark: Generated from `#/components/schemas/FHIRPatient/TelecomPayload/system`.
-                public var system: Swift.String?
+                @frozen public enum SystemPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case phone = "phone"
+                    case fax = "fax"
+                    case email = "email"
+                    case pager = "pager"
+                    case url = "url"
+                    case sms = "sms"
+                    case other = "other"
+                }
+                /// - Remark: Generated from `#/components/schemas/FHIRPatient/TelecomPayload/system`.
+                public var system: Components.Schemas.FHIRPatient.TelecomPayloadPayload.SystemPayload?
                 /// - Remark: Generated from `#/components/schemas/FHIRPatient/TelecomPayload/value`.
                 public var value: Swift.String?
+                /// A positiveInt: 1 is the preferred contact point.
+                ///
                 /// - Remark: Generated from `#/components/schemas/FHIRPatient/TelecomPayload/rank`.
                 public var rank: Swift.Int?
+                /// A container of undocumented properties.
+                public var additionalProperties: [String: Components.Schemas.FHIRJSONValue]
                 /// Creates a new `TelecomPayloadPayload`.
                 ///
                 /// - Parameters:
                 ///   - system:
                 ///   - value:
-                ///   - rank:
+                ///   - rank: A positiveInt: 1 is the preferred contact point.
+                ///   - additionalProperties: A container of undocumented properties.
                 public init(
-                    system: Swift.String? = nil,
+                    system: Components.Schemas.FHIRPatient.TelecomPayloadPayload.SystemPayload? = nil,
                     value: Swift.String? = nil,
-                    rank: Swift.Int? = nil
+                    rank: Swift.Int? = nil,
+                    additionalProperties: [String: Components.Schemas.FHIRJSONValue] = .init()
                 ) {
                     self.system = system
                     self.value = value
                     self.rank = rank
+                    self.additionalProperties = additionalProperties
                 }
                 public enum CodingKeys: String, CodingKey {
                     case system
                     case value
                     case rank
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.system = try container.decodeIfPresent(
+                        Components.Schemas.FHIRPatient.TelecomPayloadPayload.SystemPayload.self,
+                        forKey: .system
+                    )
+                    self.value = try container.decodeIfPresent(
+                        Swift.String.self,
+                        forKey: .value
+                    )
+                    self.rank = try container.decodeIfPresent(
+                        Swift.Int.self,
+                        forKey: .rank
+                    )
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [
+                        "system",
+                        "value",
+                        "rank"
+                    ])
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    var container = encoder.container(keyedBy: CodingKeys.self)
+                    try container.encodeIfPresent(
+                        self.system,
+                        forKey: .system
+                    )
+                    try container.encodeIfPresent(
+                        self.value,
+                        forKey: .value
+                    )
+                    try container.encodeIfPresent(
+                        self.rank,
+                        forKey: .rank
+                    )
+                    try encoder.encodeAdditionalProperties(additionalProperties)
                 }
             }
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/telecom`.
@@ -923,15 +1097,40 @@ extension Components {
             public struct AddressPayloadPayload: Codable, Hashable, Sendable {
                 /// - Remark: Generated from `#/components/schemas/FHIRPatient/AddressPayload/postalCode`.
                 public var postalCode: Swift.String?
+                /// A container of undocumented properties.
+                public var additionalProperties: [String: Components.Schemas.FHIRJSONValue]
                 /// Creates a new `AddressPayloadPayload`.
                 ///
                 /// - Parameters:
                 ///   - postalCode:
-                public init(postalCode: Swift.String? = nil) {
+                ///   - additionalProperties: A container of undocumented properties.
+                public init(
+                    postalCode: Swift.String? = nil,
+                    additionalProperties: [String: Components.Schemas.FHIRJSONValue] = .init()
+                ) {
                     self.postalCode = postalCode
+                    self.additionalProperties = additionalProperties
                 }
                 public enum CodingKeys: String, CodingKey {
                     case postalCode
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.postalCode = try container.decodeIfPresent(
+                        Swift.String.self,
+                        forKey: .postalCode
+                    )
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [
+                        "postalCode"
+                    ])
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    var container = encoder.container(keyedBy: CodingKeys.self)
+                    try container.encodeIfPresent(
+                        self.postalCode,
+                        forKey: .postalCode
+                    )
+                    try encoder.encodeAdditionalProperties(additionalProperties)
                 }
             }
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/address`.
@@ -941,48 +1140,150 @@ extension Components {
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/CommunicationPayload`.
             public struct CommunicationPayloadPayload: Codable, Hashable, Sendable {
                 /// - Remark: Generated from `#/components/schemas/FHIRPatient/CommunicationPayload/language`.
-                public var language: Components.Schemas.FHIRCodeableConcept?
+                public struct LanguagePayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/components/schemas/FHIRPatient/CommunicationPayload/language/coding`.
+                    public var coding: [Components.Schemas.FHIRLanguageCoding]?
+                    /// - Remark: Generated from `#/components/schemas/FHIRPatient/CommunicationPayload/language/text`.
+                    public var text: Swift.String?
+                    /// A container of undocumented properties.
+                    public var additionalProperties: [String: Components.Schemas.FHIRJSONValue]
+                    /// Creates a new `LanguagePayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - coding:
+                    ///   - text:
+                    ///   - additionalProperties: A container of undocumented properties.
+                    public init(
+                        coding: [Components.Schemas.FHIRLanguageCoding]? = nil,
+                        text: Swift.String? = nil,
+                        additionalProperties: [String: Components.Schemas.FHIRJSONValue] = .init()
+                    ) {
+                        self.coding = coding
+                        self.text = text
+                        self.additionalProperties = additionalProperties
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case coding
+                        case text
+                    }
+                    public init(from decoder: any Swift.Decoder) throws {
+                        let container = try decoder.container(keyedBy: CodingKeys.self)
+                        self.coding = try container.decodeIfPresent(
+                            [Components.Schemas.FHIRLanguageCoding].self,
+                            forKey: .coding
+                        )
+                        self.text = try container.decodeIfPresent(
+                            Swift.String.self,
+                            forKey: .text
+                        )
+                        additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [
+                            "coding",
+                            "text"
+                        ])
+                    }
+                    public func encode(to encoder: any Swift.Encoder) throws {
+                        var container = encoder.container(keyedBy: CodingKeys.self)
+                        try container.encodeIfPresent(
+                            self.coding,
+                            forKey: .coding
+                        )
+                        try container.encodeIfPresent(
+                            self.text,
+                            forKey: .text
+                        )
+                        try encoder.encodeAdditionalProperties(additionalProperties)
+                    }
+                }
+                /// - Remark: Generated from `#/components/schemas/FHIRPatient/CommunicationPayload/language`.
+                public var language: Components.Schemas.FHIRPatient.CommunicationPayloadPayload.LanguagePayload
                 /// - Remark: Generated from `#/components/schemas/FHIRPatient/CommunicationPayload/preferred`.
                 public var preferred: Swift.Bool?
+                /// A container of undocumented properties.
+                public var additionalProperties: [String: Components.Schemas.FHIRJSONValue]
                 /// Creates a new `CommunicationPayloadPayload`.
                 ///
                 /// - Parameters:
                 ///   - language:
                 ///   - preferred:
+                ///   - additionalProperties: A container of undocumented properties.
                 public init(
-                    language: Components.Schemas.FHIRCodeableConcept? = nil,
-                    preferred: Swift.Bool? = nil
+                    language: Components.Schemas.FHIRPatient.CommunicationPayloadPayload.LanguagePayload,
+                    preferred: Swift.Bool? = nil,
+                    additionalProperties: [String: Components.Schemas.FHIRJSONValue] = .init()
                 ) {
                     self.language = language
                     self.preferred = preferred
+                    self.additionalProperties = additionalProperties
                 }
                 public enum CodingKeys: String, CodingKey {
                     case language
                     case preferred
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.language = try container.decode(
+                        Components.Schemas.FHIRPatient.CommunicationPayloadPayload.LanguagePayload.self,
+                        forKey: .language
+                    )
+                    self.preferred = try container.decodeIfPresent(
+                        Swift.Bool.self,
+                        forKey: .preferred
+                    )
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [
+                        "language",
+                        "preferred"
+                    ])
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    var container = encoder.container(keyedBy: CodingKeys.self)
+                    try container.encode(
+                        self.language,
+                        forKey: .language
+                    )
+                    try container.encodeIfPresent(
+                        self.preferred,
+                        forKey: .preferred
+                    )
+                    try encoder.encodeAdditionalProperties(additionalProperties)
                 }
             }
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/communication`.
             public typealias CommunicationPayload = [Components.Schemas.FHIRPatient.CommunicationPayloadPayload]
             /// - Remark: Generated from `#/components/schemas/FHIRPatient/communication`.
             public var communication: Components.Schemas.FHIRPatient.CommunicationPayload?
+            /// - Remark: Generated from `#/components/schemas/FHIRPatient/gender`.
+            @frozen public enum GenderPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case male = "male"
+                case female = "female"
+                case other = "other"
+                case unknown = "unknown"
+            }
+            /// - Remark: Generated from `#/components/schemas/FHIRPatient/gender`.
+            public var gender: Components.Schemas.FHIRPatient.GenderPayload?
+            /// A container of undocumented properties.
+            public var additionalProperties: [String: Components.Schemas.FHIRJSONValue]
             /// Creates a new `FHIRPatient`.
             ///
             /// - Parameters:
             ///   - resourceType:
-            ///   - id: Assigned (lowercase UUID) when absent.
+            ///   - id: A FHIR id; assigned (lowercase UUID) when absent.
             ///   - name:
-            ///   - birthDate:
+            ///   - birthDate: A full date, YYYY-MM-DD: Passerelle tells clients apart by it.
             ///   - telecom:
             ///   - address:
             ///   - communication:
+            ///   - gender:
+            ///   - additionalProperties: A container of undocumented properties.
             public init(
                 resourceType: OpenAPIRuntime.OpenAPIValueContainer,
                 id: Swift.String? = nil,
-                name: Components.Schemas.FHIRPatient.NamePayload? = nil,
-                birthDate: Swift.String? = nil,
+                name: Components.Schemas.FHIRPatient.NamePayload,
+                birthDate: Swift.String,
                 telecom: Components.Schemas.FHIRPatient.TelecomPayload? = nil,
                 address: Components.Schemas.FHIRPatient.AddressPayload? = nil,
-                communication: Components.Schemas.FHIRPatient.CommunicationPayload? = nil
+                communication: Components.Schemas.FHIRPatient.CommunicationPayload? = nil,
+                gender: Components.Schemas.FHIRPatient.GenderPayload? = nil,
+                additionalProperties: [String: Components.Schemas.FHIRJSONValue] = .init()
             ) {
                 self.resourceType = resourceType
                 self.id = id
@@ -991,6 +1292,8 @@ extension Components {
                 self.telecom = telecom
                 self.address = address
                 self.communication = communication
+                self.gender = gender
+                self.additionalProperties = additionalProperties
             }
             public enum CodingKeys: String, CodingKey {
                 case resourceType
@@ -1000,9 +1303,91 @@ extension Components {
                 case telecom
                 case address
                 case communication
+                case gender
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.resourceType = try container.decode(
+                    OpenAPIRuntime.OpenAPIValueContainer.self,
+                    forKey: .resourceType
+                )
+                self.id = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .id
+                )
+                self.name = try container.decode(
+                    Components.Schemas.FHIRPatient.NamePayload.self,
+                    forKey: .name
+                )
+                self.birthDate = try container.decode(
+                    Swift.String.self,
+                    forKey: .birthDate
+                )
+                self.telecom = try container.decodeIfPresent(
+                    Components.Schemas.FHIRPatient.TelecomPayload.self,
+                    forKey: .telecom
+                )
+                self.address = try container.decodeIfPresent(
+                    Components.Schemas.FHIRPatient.AddressPayload.self,
+                    forKey: .address
+                )
+                self.communication = try container.decodeIfPresent(
+                    Components.Schemas.FHIRPatient.CommunicationPayload.self,
+                    forKey: .communication
+                )
+                self.gender = try container.decodeIfPresent(
+                    Components.Schemas.FHIRPatient.GenderPayload.self,
+                    forKey: .gender
+                )
+                additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [
+                    "resourceType",
+                    "id",
+                    "name",
+                    "birthDate",
+                    "telecom",
+                    "address",
+                    "communication",
+                    "gender"
+                ])
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(
+                    self.resourceType,
+                    forKey: .resourceType
+                )
+                try container.encodeIfPresent(
+                    self.id,
+                    forKey: .id
+                )
+                try container.encode(
+                    self.name,
+                    forKey: .name
+                )
+                try container.encode(
+                    self.birthDate,
+                    forKey: .birthDate
+                )
+                try container.encodeIfPresent(
+                    self.telecom,
+                    forKey: .telecom
+                )
+                try container.encodeIfPresent(
+                    self.address,
+                    forKey: .address
+                )
+                try container.encodeIfPresent(
+                    self.communication,
+                    forKey: .communication
+                )
+                try container.encodeIfPresent(
+                    self.gender,
+                    forKey: .gender
+                )
+                try encoder.encodeAdditionalProperties(additionalProperties)
             }
         }
-        /// A Gravity Project SDOH ServiceRequest: active, an order (order, original-order, reflex-order, filler-order, instance-order), at least one Gravity SDOH category. The performer, if any, references the receiving site (Organization/{site}); without one the site is the sender's token site claim, else the configured default organization. Without a requester the sender refers in its own name.
+        /// A Gravity Project SDOH ServiceRequest: active, an order (order, original-order, reflex-order, filler-order, instance-order), at least one Gravity SDOH category. The performer, if any, references the receiving site (Organization/{site}); without one the site is the sender's token site claim, else the configured default organization. Without a requester the sender refers in its own name. No specimen or bodySite (0..0 in the SDOHCC profile).
         ///
         /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest`.
         public struct FHIRServiceRequest: Codable, Hashable, Sendable {
@@ -1041,14 +1426,165 @@ extension Components {
             public var identifier: Components.Schemas.FHIRServiceRequest.IdentifierPayload?
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/status`.
             public var status: OpenAPIRuntime.OpenAPIValueContainer
+            /// An order: Passerelle acts on orders only.
+            ///
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/intent`.
-            public var intent: OpenAPIRuntime.OpenAPIValueContainer
-            /// Codings in http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes become need categories; other systems are context only.
+            @frozen public enum IntentPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case order = "order"
+                case originalOrder = "original-order"
+                case reflexOrder = "reflex-order"
+                case fillerOrder = "filler-order"
+                case instanceOrder = "instance-order"
+            }
+            /// An order: Passerelle acts on orders only.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/intent`.
+            public var intent: Components.Schemas.FHIRServiceRequest.IntentPayload
+            /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/CategoryPayload`.
+            public struct CategoryPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/CategoryPayload/value1`.
+                public var value1: Components.Schemas.FHIRCodeableConcept
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/CategoryPayload/value2`.
+                public struct Value2Payload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/CategoryPayload/value2/coding`.
+                    public var coding: [OpenAPIRuntime.OpenAPIValueContainer]?
+                    /// Creates a new `Value2Payload`.
+                    ///
+                    /// - Parameters:
+                    ///   - coding:
+                    public init(coding: [OpenAPIRuntime.OpenAPIValueContainer]? = nil) {
+                        self.coding = coding
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case coding
+                    }
+                }
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/CategoryPayload/value2`.
+                public var value2: Components.Schemas.FHIRServiceRequest.CategoryPayloadPayload.Value2Payload
+                /// Creates a new `CategoryPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - value1:
+                ///   - value2:
+                public init(
+                    value1: Components.Schemas.FHIRCodeableConcept,
+                    value2: Components.Schemas.FHIRServiceRequest.CategoryPayloadPayload.Value2Payload
+                ) {
+                    self.value1 = value1
+                    self.value2 = value2
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    self.value1 = try .init(from: decoder)
+                    self.value2 = try .init(from: decoder)
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try self.value1.encode(to: encoder)
+                    try self.value2.encode(to: encoder)
+                }
+            }
+            /// Codings in http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes become need categories; other systems are context only. At least one is required; each must be a category Passerelle maps to a need.
             ///
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/category`.
-            public var category: [Components.Schemas.FHIRCodeableConcept]
+            public typealias CategoryPayload = [Components.Schemas.FHIRServiceRequest.CategoryPayloadPayload]
+            /// Codings in http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes become need categories; other systems are context only. At least one is required; each must be a category Passerelle maps to a need.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/category`.
+            public var category: Components.Schemas.FHIRServiceRequest.CategoryPayload
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/code`.
-            public var code: Components.Schemas.FHIRCodeableConcept?
+            public struct CodePayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/code/value1`.
+                public var value1: Components.Schemas.FHIRCodeableConcept
+                /// Bound (required) to US Core Procedure Codes: when coded, one coding is SNOMED CT, CPT, HCPCS, LOINC, ICD-10-PCS or CDT.
+                ///
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/code/value2`.
+                public struct Value2Payload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/code/value2/coding`.
+                    public struct CodingPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/code/value2/coding/value1`.
+                        public var value1: OpenAPIRuntime.OpenAPIArrayContainer?
+                        /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/code/value2/coding/value2`.
+                        public var value2: OpenAPIRuntime.OpenAPIValueContainer?
+                        /// Creates a new `CodingPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - value1:
+                        ///   - value2:
+                        public init(
+                            value1: OpenAPIRuntime.OpenAPIArrayContainer? = nil,
+                            value2: OpenAPIRuntime.OpenAPIValueContainer? = nil
+                        ) {
+                            self.value1 = value1
+                            self.value2 = value2
+                        }
+                        public init(from decoder: any Swift.Decoder) throws {
+                            var errors: [any Swift.Error] = []
+                            do {
+                                self.value1 = try decoder.decodeFromSingleValueContainer()
+                            } catch {
+                                errors.append(error)
+                            }
+                            do {
+                                self.value2 = try .init(from: decoder)
+                            } catch {
+                                errors.append(error)
+                            }
+                            try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                                [
+                                    self.value1,
+                                    self.value2
+                                ],
+                                type: Self.self,
+                                codingPath: decoder.codingPath,
+                                errors: errors
+                            )
+                        }
+                        public func encode(to encoder: any Swift.Encoder) throws {
+                            try encoder.encodeFirstNonNilValueToSingleValueContainer([
+                                self.value1
+                            ])
+                            try self.value2?.encode(to: encoder)
+                        }
+                    }
+                    /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/code/value2/coding`.
+                    public var coding: Components.Schemas.FHIRServiceRequest.CodePayload.Value2Payload.CodingPayload?
+                    /// Creates a new `Value2Payload`.
+                    ///
+                    /// - Parameters:
+                    ///   - coding:
+                    public init(coding: Components.Schemas.FHIRServiceRequest.CodePayload.Value2Payload.CodingPayload? = nil) {
+                        self.coding = coding
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case coding
+                    }
+                }
+                /// Bound (required) to US Core Procedure Codes: when coded, one coding is SNOMED CT, CPT, HCPCS, LOINC, ICD-10-PCS or CDT.
+                ///
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/code/value2`.
+                public var value2: Components.Schemas.FHIRServiceRequest.CodePayload.Value2Payload
+                /// Creates a new `CodePayload`.
+                ///
+                /// - Parameters:
+                ///   - value1:
+                ///   - value2: Bound (required) to US Core Procedure Codes: when coded, one coding is SNOMED CT, CPT, HCPCS, LOINC, ICD-10-PCS or CDT.
+                public init(
+                    value1: Components.Schemas.FHIRCodeableConcept,
+                    value2: Components.Schemas.FHIRServiceRequest.CodePayload.Value2Payload
+                ) {
+                    self.value1 = value1
+                    self.value2 = value2
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    self.value1 = try .init(from: decoder)
+                    self.value2 = try .init(from: decoder)
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try self.value1.encode(to: encoder)
+                    try self.value2.encode(to: encoder)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/code`.
+            public var code: Components.Schemas.FHIRServiceRequest.CodePayload?
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/priority`.
             @frozen public enum PriorityPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case routine = "routine"
@@ -1058,14 +1594,95 @@ extension Components {
             }
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/priority`.
             public var priority: Components.Schemas.FHIRServiceRequest.PriorityPayload?
-            /// Patient/{id}, or the Patient entry's fullUrl inside a Bundle.
+            /// Patient/{id} of a Patient posted before; inside a Bundle, the Patient entry's fullUrl (urn:uuid:…) or Patient/{id}.
             ///
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/subject`.
-            public var subject: Components.Schemas.FHIRReference
+            public struct SubjectPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/subject/reference`.
+                public var reference: Swift.String
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/subject/display`.
+                public var display: Swift.String?
+                /// Creates a new `SubjectPayload`.
+                ///
+                /// - Parameters:
+                ///   - reference:
+                ///   - display:
+                public init(
+                    reference: Swift.String,
+                    display: Swift.String? = nil
+                ) {
+                    self.reference = reference
+                    self.display = display
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case reference
+                    case display
+                }
+            }
+            /// Patient/{id} of a Patient posted before; inside a Bundle, the Patient entry's fullUrl (urn:uuid:…) or Patient/{id}.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/subject`.
+            public var subject: Components.Schemas.FHIRServiceRequest.SubjectPayload
+            /// Who asks; becomes the referrer's id (at most 128 characters). Without one the sender refers in its own name.
+            ///
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/requester`.
-            public var requester: Components.Schemas.FHIRReference?
+            public struct RequesterPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/requester/reference`.
+                public var reference: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/requester/display`.
+                public var display: Swift.String?
+                /// Creates a new `RequesterPayload`.
+                ///
+                /// - Parameters:
+                ///   - reference:
+                ///   - display:
+                public init(
+                    reference: Swift.String? = nil,
+                    display: Swift.String? = nil
+                ) {
+                    self.reference = reference
+                    self.display = display
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case reference
+                    case display
+                }
+            }
+            /// Who asks; becomes the referrer's id (at most 128 characters). Without one the sender refers in its own name.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/requester`.
+            public var requester: Components.Schemas.FHIRServiceRequest.RequesterPayload?
+            /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/PerformerPayload`.
+            public struct PerformerPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/PerformerPayload/reference`.
+                public var reference: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/PerformerPayload/display`.
+                public var display: Swift.String?
+                /// Creates a new `PerformerPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - reference:
+                ///   - display:
+                public init(
+                    reference: Swift.String? = nil,
+                    display: Swift.String? = nil
+                ) {
+                    self.reference = reference
+                    self.display = display
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case reference
+                    case display
+                }
+            }
+            /// The first performer is the receiving site: its reference ends with the site code (Organization/ottawa-west-chc).
+            ///
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/performer`.
-            public var performer: [Components.Schemas.FHIRReference]?
+            public typealias PerformerPayload = [Components.Schemas.FHIRServiceRequest.PerformerPayloadPayload]
+            /// The first performer is the receiving site: its reference ends with the site code (Organization/ottawa-west-chc).
+            ///
+            /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/performer`.
+            public var performer: Components.Schemas.FHIRServiceRequest.PerformerPayload?
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/reasonReference`.
             public var reasonReference: [Components.Schemas.FHIRReference]?
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/supportingInfo`.
@@ -1073,22 +1690,28 @@ extension Components {
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/NotePayload`.
             public struct NotePayloadPayload: Codable, Hashable, Sendable {
                 /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/NotePayload/text`.
-                public var text: Swift.String?
+                public var text: Swift.String
                 /// Creates a new `NotePayloadPayload`.
                 ///
                 /// - Parameters:
                 ///   - text:
-                public init(text: Swift.String? = nil) {
+                public init(text: Swift.String) {
                     self.text = text
                 }
                 public enum CodingKeys: String, CodingKey {
                     case text
                 }
             }
+            /// Becomes the referral's notes (all texts, a line each, at most 4000 characters).
+            ///
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/note`.
             public typealias NotePayload = [Components.Schemas.FHIRServiceRequest.NotePayloadPayload]
+            /// Becomes the referral's notes (all texts, a line each, at most 4000 characters).
+            ///
             /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/note`.
             public var note: Components.Schemas.FHIRServiceRequest.NotePayload?
+            /// - Remark: Generated from `#/components/schemas/FHIRServiceRequest/authoredOn`.
+            public var authoredOn: Swift.String?
             /// Creates a new `FHIRServiceRequest`.
             ///
             /// - Parameters:
@@ -1096,31 +1719,33 @@ extension Components {
             ///   - id: Kept as the referral's externalId: sending the same id again answers 200 with the first referral.
             ///   - identifier:
             ///   - status:
-            ///   - intent:
-            ///   - category: Codings in http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes become need categories; other systems are context only.
+            ///   - intent: An order: Passerelle acts on orders only.
+            ///   - category: Codings in http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes become need categories; other systems are context only. At least one is required; each must be a category Passerelle maps to a need.
             ///   - code:
             ///   - priority:
-            ///   - subject: Patient/{id}, or the Patient entry's fullUrl inside a Bundle.
-            ///   - requester:
-            ///   - performer:
+            ///   - subject: Patient/{id} of a Patient posted before; inside a Bundle, the Patient entry's fullUrl (urn:uuid:…) or Patient/{id}.
+            ///   - requester: Who asks; becomes the referrer's id (at most 128 characters). Without one the sender refers in its own name.
+            ///   - performer: The first performer is the receiving site: its reference ends with the site code (Organization/ottawa-west-chc).
             ///   - reasonReference:
             ///   - supportingInfo:
-            ///   - note:
+            ///   - note: Becomes the referral's notes (all texts, a line each, at most 4000 characters).
+            ///   - authoredOn:
             public init(
                 resourceType: OpenAPIRuntime.OpenAPIValueContainer,
                 id: Swift.String? = nil,
                 identifier: Components.Schemas.FHIRServiceRequest.IdentifierPayload? = nil,
                 status: OpenAPIRuntime.OpenAPIValueContainer,
-                intent: OpenAPIRuntime.OpenAPIValueContainer,
-                category: [Components.Schemas.FHIRCodeableConcept],
-                code: Components.Schemas.FHIRCodeableConcept? = nil,
+                intent: Components.Schemas.FHIRServiceRequest.IntentPayload,
+                category: Components.Schemas.FHIRServiceRequest.CategoryPayload,
+                code: Components.Schemas.FHIRServiceRequest.CodePayload? = nil,
                 priority: Components.Schemas.FHIRServiceRequest.PriorityPayload? = nil,
-                subject: Components.Schemas.FHIRReference,
-                requester: Components.Schemas.FHIRReference? = nil,
-                performer: [Components.Schemas.FHIRReference]? = nil,
+                subject: Components.Schemas.FHIRServiceRequest.SubjectPayload,
+                requester: Components.Schemas.FHIRServiceRequest.RequesterPayload? = nil,
+                performer: Components.Schemas.FHIRServiceRequest.PerformerPayload? = nil,
                 reasonReference: [Components.Schemas.FHIRReference]? = nil,
                 supportingInfo: [Components.Schemas.FHIRReference]? = nil,
-                note: Components.Schemas.FHIRServiceRequest.NotePayload? = nil
+                note: Components.Schemas.FHIRServiceRequest.NotePayload? = nil,
+                authoredOn: Swift.String? = nil
             ) {
                 self.resourceType = resourceType
                 self.id = id
@@ -1136,6 +1761,7 @@ extension Components {
                 self.reasonReference = reasonReference
                 self.supportingInfo = supportingInfo
                 self.note = note
+                self.authoredOn = authoredOn
             }
             public enum CodingKeys: String, CodingKey {
                 case resourceType
@@ -1152,6 +1778,7 @@ extension Components {
                 case reasonReference
                 case supportingInfo
                 case note
+                case authoredOn
             }
         }
         /// A transaction or collection Bundle holding exactly one ServiceRequest, its Patient, and optionally a Consent and a QuestionnaireResponse.
@@ -1741,6 +2368,166 @@ extension Components {
                 case _type = "type"
                 case total
                 case entry
+            }
+        }
+        /// A Coding of a language: its code a BCP-47 tag such as fr-CA (urn:ietf:bcp:47).
+        ///
+        /// - Remark: Generated from `#/components/schemas/FHIRLanguageCoding`.
+        public struct FHIRLanguageCoding: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/FHIRLanguageCoding/code`.
+            public var code: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/FHIRLanguageCoding/display`.
+            public var display: Swift.String?
+            /// A container of undocumented properties.
+            public var additionalProperties: [String: Components.Schemas.FHIRJSONValue]
+            /// Creates a new `FHIRLanguageCoding`.
+            ///
+            /// - Parameters:
+            ///   - code:
+            ///   - display:
+            ///   - additionalProperties: A container of undocumented properties.
+            public init(
+                code: Swift.String? = nil,
+                display: Swift.String? = nil,
+                additionalProperties: [String: Components.Schemas.FHIRJSONValue] = .init()
+            ) {
+                self.code = code
+                self.display = display
+                self.additionalProperties = additionalProperties
+            }
+            public enum CodingKeys: String, CodingKey {
+                case code
+                case display
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.code = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .code
+                )
+                self.display = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .display
+                )
+                additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [
+                    "code",
+                    "display"
+                ])
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encodeIfPresent(
+                    self.code,
+                    forKey: .code
+                )
+                try container.encodeIfPresent(
+                    self.display,
+                    forKey: .display
+                )
+                try encoder.encodeAdditionalProperties(additionalProperties)
+            }
+        }
+        /// Any element FHIR JSON may hold: no null, and no NUL character in a string or an element name.
+        ///
+        /// - Remark: Generated from `#/components/schemas/FHIRJSONValue`.
+        public struct FHIRJSONValue: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/FHIRJSONValue/value1`.
+            public var value1: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/FHIRJSONValue/value2`.
+            public var value2: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/FHIRJSONValue/value3`.
+            public var value3: Swift.Bool?
+            /// - Remark: Generated from `#/components/schemas/FHIRJSONValue/value4`.
+            public var value4: [Components.Schemas.FHIRJSONValue]?
+            /// - Remark: Generated from `#/components/schemas/FHIRJSONValue/value5`.
+            public struct Value5Payload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                public var additionalProperties: [String: Components.Schemas.FHIRJSONValue]
+                /// Creates a new `Value5Payload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                public init(additionalProperties: [String: Components.Schemas.FHIRJSONValue] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/FHIRJSONValue/value5`.
+            public var value5: Components.Schemas.FHIRJSONValue.Value5Payload?
+            /// Creates a new `FHIRJSONValue`.
+            ///
+            /// - Parameters:
+            ///   - value1:
+            ///   - value2:
+            ///   - value3:
+            ///   - value4:
+            ///   - value5:
+            public init(
+                value1: Swift.String? = nil,
+                value2: Swift.Double? = nil,
+                value3: Swift.Bool? = nil,
+                value4: [Components.Schemas.FHIRJSONValue]? = nil,
+                value5: Components.Schemas.FHIRJSONValue.Value5Payload? = nil
+            ) {
+                self.value1 = value1
+                self.value2 = value2
+                self.value3 = value3
+                self.value4 = value4
+                self.value5 = value5
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                var errors: [any Swift.Error] = []
+                do {
+                    self.value1 = try decoder.decodeFromSingleValueContainer()
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value2 = try decoder.decodeFromSingleValueContainer()
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value3 = try decoder.decodeFromSingleValueContainer()
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value4 = try decoder.decodeFromSingleValueContainer()
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value5 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                    [
+                        self.value1,
+                        self.value2,
+                        self.value3,
+                        self.value4,
+                        self.value5
+                    ],
+                    type: Self.self,
+                    codingPath: decoder.codingPath,
+                    errors: errors
+                )
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                try encoder.encodeFirstNonNilValueToSingleValueContainer([
+                    self.value1,
+                    self.value2,
+                    self.value3,
+                    self.value4
+                ])
+                try self.value5?.encode(to: encoder)
             }
         }
         /// An RFC 9457 problem detail.

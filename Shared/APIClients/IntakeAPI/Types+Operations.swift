@@ -43,7 +43,7 @@ public enum Operations {
                 ///
                 /// - Remark: Generated from `#/paths/v1/referrals/GET/query/limit`.
                 public var limit: Swift.Int?
-                /// The nextCursor of the previous page.
+                /// The nextCursor of the previous page (opaque; any other value is a 422).
                 ///
                 /// - Remark: Generated from `#/paths/v1/referrals/GET/query/cursor`.
                 public var cursor: Swift.String?
@@ -54,7 +54,7 @@ public enum Operations {
                 ///   - status:
                 ///   - since: Only referrals received at or after this ISO-8601 time.
                 ///   - limit: Page size.
-                ///   - cursor: The nextCursor of the previous page.
+                ///   - cursor: The nextCursor of the previous page (opaque; any other value is a 422).
                 public init(
                     site: Components.Schemas.SiteCode? = nil,
                     status: Components.Schemas.ReferralStatus? = nil,
@@ -310,18 +310,18 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/referrals/POST/header`.
             public struct Headers: Sendable, Hashable {
-                /// Makes a retried submission safe: a repeated key answers 200 with the referral the first request created.
+                /// Makes a retried submission safe: the caller's repeated key answers 200 with the referral the first request created. 1 to 200 visible ASCII characters.
                 ///
                 /// - Remark: Generated from `#/paths/v1/referrals/POST/header/Idempotency-Key`.
-                public var idempotencyKey: Components.Parameters.IdempotencyKey?
+                public var idempotencyKey: Components.Parameters.SubmissionIdempotencyKey?
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SubmitReferral.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
-                ///   - idempotencyKey: Makes a retried submission safe: a repeated key answers 200 with the referral the first request created.
+                ///   - idempotencyKey: Makes a retried submission safe: the caller's repeated key answers 200 with the referral the first request created. 1 to 200 visible ASCII characters.
                 ///   - accept:
                 public init(
-                    idempotencyKey: Components.Parameters.IdempotencyKey? = nil,
+                    idempotencyKey: Components.Parameters.SubmissionIdempotencyKey? = nil,
                     accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SubmitReferral.AcceptableContentType>] = .defaultValues()
                 ) {
                     self.idempotencyKey = idempotencyKey
@@ -2411,12 +2411,12 @@ public enum Operations {
             /// - Remark: Generated from `#/paths//fhir/r4/Patient/post(createFHIRPatient)/responses/413`.
             ///
             /// HTTP response code: `413 contentTooLarge`.
-            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            case contentTooLarge(Components.Responses.FHIRPayloadTooLarge)
             /// The associated value of the enum case if `self` is `.contentTooLarge`.
             ///
             /// - Throws: An error if `self` is not `.contentTooLarge`.
             /// - SeeAlso: `.contentTooLarge`.
-            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+            public var contentTooLarge: Components.Responses.FHIRPayloadTooLarge {
                 get throws {
                     switch self {
                     case let .contentTooLarge(response):
@@ -2475,17 +2475,17 @@ public enum Operations {
                     }
                 }
             }
-            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            /// The database is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//fhir/r4/Patient/post(createFHIRPatient)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Components.Responses.Unavailable)
+            case serviceUnavailable(Components.Responses.FHIRUnavailable)
             /// The associated value of the enum case if `self` is `.serviceUnavailable`.
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Components.Responses.Unavailable {
+            public var serviceUnavailable: Components.Responses.FHIRUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -2794,12 +2794,12 @@ public enum Operations {
             /// - Remark: Generated from `#/paths//fhir/r4/ServiceRequest/post(createFHIRServiceRequest)/responses/413`.
             ///
             /// HTTP response code: `413 contentTooLarge`.
-            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            case contentTooLarge(Components.Responses.FHIRPayloadTooLarge)
             /// The associated value of the enum case if `self` is `.contentTooLarge`.
             ///
             /// - Throws: An error if `self` is not `.contentTooLarge`.
             /// - SeeAlso: `.contentTooLarge`.
-            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+            public var contentTooLarge: Components.Responses.FHIRPayloadTooLarge {
                 get throws {
                     switch self {
                     case let .contentTooLarge(response):
@@ -2858,17 +2858,17 @@ public enum Operations {
                     }
                 }
             }
-            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            /// The database is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//fhir/r4/ServiceRequest/post(createFHIRServiceRequest)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Components.Responses.Unavailable)
+            case serviceUnavailable(Components.Responses.FHIRUnavailable)
             /// The associated value of the enum case if `self` is `.serviceUnavailable`.
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Components.Responses.Unavailable {
+            public var serviceUnavailable: Components.Responses.FHIRUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -3177,12 +3177,12 @@ public enum Operations {
             /// - Remark: Generated from `#/paths//fhir/r4/Bundle/post(createFHIRBundle)/responses/413`.
             ///
             /// HTTP response code: `413 contentTooLarge`.
-            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            case contentTooLarge(Components.Responses.FHIRPayloadTooLarge)
             /// The associated value of the enum case if `self` is `.contentTooLarge`.
             ///
             /// - Throws: An error if `self` is not `.contentTooLarge`.
             /// - SeeAlso: `.contentTooLarge`.
-            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+            public var contentTooLarge: Components.Responses.FHIRPayloadTooLarge {
                 get throws {
                     switch self {
                     case let .contentTooLarge(response):
@@ -3241,17 +3241,17 @@ public enum Operations {
                     }
                 }
             }
-            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            /// The database is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//fhir/r4/Bundle/post(createFHIRBundle)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Components.Responses.Unavailable)
+            case serviceUnavailable(Components.Responses.FHIRUnavailable)
             /// The associated value of the enum case if `self` is `.serviceUnavailable`.
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Components.Responses.Unavailable {
+            public var serviceUnavailable: Components.Responses.FHIRUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -3560,12 +3560,12 @@ public enum Operations {
             /// - Remark: Generated from `#/paths//fhir/r4/post(postFHIRTransaction)/responses/413`.
             ///
             /// HTTP response code: `413 contentTooLarge`.
-            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            case contentTooLarge(Components.Responses.FHIRPayloadTooLarge)
             /// The associated value of the enum case if `self` is `.contentTooLarge`.
             ///
             /// - Throws: An error if `self` is not `.contentTooLarge`.
             /// - SeeAlso: `.contentTooLarge`.
-            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+            public var contentTooLarge: Components.Responses.FHIRPayloadTooLarge {
                 get throws {
                     switch self {
                     case let .contentTooLarge(response):
@@ -3624,17 +3624,17 @@ public enum Operations {
                     }
                 }
             }
-            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            /// The database is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//fhir/r4/post(postFHIRTransaction)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Components.Responses.Unavailable)
+            case serviceUnavailable(Components.Responses.FHIRUnavailable)
             /// The associated value of the enum case if `self` is `.serviceUnavailable`.
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Components.Responses.Unavailable {
+            public var serviceUnavailable: Components.Responses.FHIRUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -4018,17 +4018,17 @@ public enum Operations {
                     }
                 }
             }
-            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            /// The database is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//fhir/r4/ServiceRequest/{id}/get(readFHIRServiceRequest)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Components.Responses.Unavailable)
+            case serviceUnavailable(Components.Responses.FHIRUnavailable)
             /// The associated value of the enum case if `self` is `.serviceUnavailable`.
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Components.Responses.Unavailable {
+            public var serviceUnavailable: Components.Responses.FHIRUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -4271,17 +4271,17 @@ public enum Operations {
                     }
                 }
             }
-            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            /// The database is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//fhir/r4/Task/{id}/get(readFHIRTask)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Components.Responses.Unavailable)
+            case serviceUnavailable(Components.Responses.FHIRUnavailable)
             /// The associated value of the enum case if `self` is `.serviceUnavailable`.
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Components.Responses.Unavailable {
+            public var serviceUnavailable: Components.Responses.FHIRUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -4518,12 +4518,12 @@ public enum Operations {
             /// - Remark: Generated from `#/paths//fhir/r4/Subscription/post(createFHIRSubscription)/responses/413`.
             ///
             /// HTTP response code: `413 contentTooLarge`.
-            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            case contentTooLarge(Components.Responses.FHIRPayloadTooLarge)
             /// The associated value of the enum case if `self` is `.contentTooLarge`.
             ///
             /// - Throws: An error if `self` is not `.contentTooLarge`.
             /// - SeeAlso: `.contentTooLarge`.
-            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+            public var contentTooLarge: Components.Responses.FHIRPayloadTooLarge {
                 get throws {
                     switch self {
                     case let .contentTooLarge(response):
@@ -4582,17 +4582,17 @@ public enum Operations {
                     }
                 }
             }
-            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            /// The database is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//fhir/r4/Subscription/post(createFHIRSubscription)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Components.Responses.Unavailable)
+            case serviceUnavailable(Components.Responses.FHIRUnavailable)
             /// The associated value of the enum case if `self` is `.serviceUnavailable`.
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Components.Responses.Unavailable {
+            public var serviceUnavailable: Components.Responses.FHIRUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -4835,17 +4835,17 @@ public enum Operations {
                     }
                 }
             }
-            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            /// The database is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/get(readFHIRSubscription)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Components.Responses.Unavailable)
+            case serviceUnavailable(Components.Responses.FHIRUnavailable)
             /// The associated value of the enum case if `self` is `.serviceUnavailable`.
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Components.Responses.Unavailable {
+            public var serviceUnavailable: Components.Responses.FHIRUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -5072,17 +5072,17 @@ public enum Operations {
                     }
                 }
             }
-            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            /// The database is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/delete(deleteFHIRSubscription)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Components.Responses.Unavailable)
+            case serviceUnavailable(Components.Responses.FHIRUnavailable)
             /// The associated value of the enum case if `self` is `.serviceUnavailable`.
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Components.Responses.Unavailable {
+            public var serviceUnavailable: Components.Responses.FHIRUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -5354,17 +5354,17 @@ public enum Operations {
                     }
                 }
             }
-            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            /// The database is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/$status/get(getFHIRSubscriptionStatus)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Components.Responses.Unavailable)
+            case serviceUnavailable(Components.Responses.FHIRUnavailable)
             /// The associated value of the enum case if `self` is `.serviceUnavailable`.
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Components.Responses.Unavailable {
+            public var serviceUnavailable: Components.Responses.FHIRUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -5623,17 +5623,17 @@ public enum Operations {
                     }
                 }
             }
-            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            /// The database is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//fhir/r4/Task/get(searchFHIRTask)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
-            case serviceUnavailable(Components.Responses.Unavailable)
+            case serviceUnavailable(Components.Responses.FHIRUnavailable)
             /// The associated value of the enum case if `self` is `.serviceUnavailable`.
             ///
             /// - Throws: An error if `self` is not `.serviceUnavailable`.
             /// - SeeAlso: `.serviceUnavailable`.
-            public var serviceUnavailable: Components.Responses.Unavailable {
+            public var serviceUnavailable: Components.Responses.FHIRUnavailable {
                 get throws {
                     switch self {
                     case let .serviceUnavailable(response):
@@ -5641,6 +5641,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The resource cannot be taken in as a referral; each issue says why and where.
+            ///
+            /// - Remark: Generated from `#/paths//fhir/r4/Task/get(searchFHIRTask)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.FHIRUnprocessable)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.FHIRUnprocessable {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
                             response: self
                         )
                     }

@@ -18,7 +18,10 @@ public struct NotificationSentV1: EventPayload {
 
     public var subject: String { referralID.uuidString.lowercased() }
 
-    public init(notificationID: UUID, referralID: UUID, sourceEventID: UUID, recipientKind: String, channel: String, template: String, language: String, attempts: Int, sentAt: Date) {
+    public init(
+        notificationID: UUID, referralID: UUID, sourceEventID: UUID, recipientKind: String, channel: String, template: String, language: String, attempts: Int,
+        sentAt: Date
+    ) {
         self.notificationID = notificationID
         self.referralID = referralID
         self.sourceEventID = sourceEventID
@@ -49,7 +52,10 @@ public struct NotificationFailedV1: EventPayload {
 
     public var subject: String { referralID.uuidString.lowercased() }
 
-    public init(notificationID: UUID, referralID: UUID, sourceEventID: UUID, recipientKind: String, channel: String, template: String, attempts: Int, error: String, permanent: Bool, failedAt: Date) {
+    public init(
+        notificationID: UUID, referralID: UUID, sourceEventID: UUID, recipientKind: String, channel: String, template: String, attempts: Int, error: String,
+        permanent: Bool, failedAt: Date
+    ) {
         self.notificationID = notificationID
         self.referralID = referralID
         self.sourceEventID = sourceEventID

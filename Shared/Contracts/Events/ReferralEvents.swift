@@ -78,7 +78,10 @@ public struct ReferralStatusChangedV1: EventPayload {
 
     public var subject: String { referralID.uuidString.lowercased() }
 
-    public init(referralID: UUID, referralVersion: Int, site: String, from: String, to: String, action: String, actorRole: String, actorID: String?, reason: String?, outcome: String?, changedAt: Date) {
+    public init(
+        referralID: UUID, referralVersion: Int, site: String, from: String, to: String, action: String, actorRole: String, actorID: String?, reason: String?,
+        outcome: String?, changedAt: Date
+    ) {
         self.referralID = referralID
         self.referralVersion = referralVersion
         self.site = site
@@ -153,7 +156,10 @@ public struct ClientProfileV1: EventPayload {
 
     public var subject: String { clientID.uuidString.lowercased() }
 
-    public init(clientID: UUID, clientVersion: Int, givenName: String, familyName: String, phone: String?, email: String?, preferredLanguage: String, preferredChannel: String, consent: Consent, updatedAt: Date) {
+    public init(
+        clientID: UUID, clientVersion: Int, givenName: String, familyName: String, phone: String?, email: String?, preferredLanguage: String,
+        preferredChannel: String, consent: Consent, updatedAt: Date
+    ) {
         self.clientID = clientID
         self.clientVersion = clientVersion
         self.givenName = givenName

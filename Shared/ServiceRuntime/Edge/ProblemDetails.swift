@@ -31,7 +31,9 @@ public struct ProblemDetails: Error, HTTPResponseError, Sendable, Equatable {
     /// The methods a path does answer, for 405s.
     public var allow: [HTTPRequest.Method]
 
-    public init(status: HTTPResponse.Status, title: String, detail: String? = nil, type: String? = nil, errors: [FieldError] = [], extensions: [String: [String]] = [:], retryAfter: Int? = nil,
+    public init(
+        status: HTTPResponse.Status, title: String, detail: String? = nil, type: String? = nil, errors: [FieldError] = [], extensions: [String: [String]] = [:],
+        retryAfter: Int? = nil,
         allow: [HTTPRequest.Method] = []
     ) {
         self.status = status
@@ -102,9 +104,11 @@ public struct ProblemMiddleware<Context: PasserelleContext>: RouterMiddleware {
         } catch let error as HTTPError {
             return try ProblemDetails(status: error.status, title: error.status.reasonPhrase, detail: error.body).response(from: request, context: context)
         } catch let error as DecodingError {
-            return try ProblemDetails(status: .badRequest, title: "Malformed JSON", detail: DecodingErrorDescription(error).text,
-                errors: DecodingErrorDescription(error).pointer.map { [.init(pointer: $0, detail: DecodingErrorDescription(error).text)] } ?? [])
-                .response(from: request, context: context)
+            return try ProblemDetails(
+                status: .badRequest, title: "Malformed JSON", detail: DecodingErrorDescription(error).text,
+                errors: DecodingErrorDescription(error).pointer.map { [.init(pointer: $0, detail: DecodingErrorDescription(error).text)] } ?? []
+            )
+            .response(from: request, context: context)
         } catch is NIOTooManyBytesError {
             return try ProblemDetails(status: .contentTooLarge, title: "Body too large", detail: "the request body exceeds \(context.maxUploadSize) bytes")
                 .response(from: request, context: context)

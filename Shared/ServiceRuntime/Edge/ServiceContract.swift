@@ -39,10 +39,11 @@ public struct ServiceContract: Sendable {
                     guard let names = operation["x-passerelle-roles"] as? [String], !names.isEmpty else {
                         throw .unreadable("\(label) needs a token but names no x-passerelle-roles")
                     }
-                    roles = try Set(names.map { name throws(ServiceContractError) -> Role in
-                        guard let role = Role(rawValue: name) else { throw .unreadable("\(label) names an unknown role \(name)") }
-                        return role
-                    })
+                    roles = try Set(
+                        names.map { name throws(ServiceContractError) -> Role in
+                            guard let role = Role(rawValue: name) else { throw .unreadable("\(label) names an unknown role \(name)") }
+                            return role
+                        })
                 }
                 operations.append(Operation(id: id, method: HTTPRequest.Method(name.uppercased())!, path: path, roles: roles))
             }

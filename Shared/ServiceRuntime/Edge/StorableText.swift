@@ -38,14 +38,42 @@ public enum StorableText {
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data, coding: JSONCoding = .api) throws -> T {
         guard mayHoldUnstorableEscape(data) else { return try coding.decode(T.self, from: data) }
         let value = try coding.decode(T.self, from: markingUnpairedSurrogates(data))
-        guard let encodable = value as? any Encodable else {
-            _ = try checked(data)
-            return value
+        let errors: [ProblemDetails.FieldError]
+        if let encodable = value as? any Encodable {
+            // The value's own JSON names its members exactly as the body did.
+            errors = problems(in: try JSONSerialization.jsonObject(with: Data(try coding.encode(encodable)), options: [.fragmentsAllowed]))
+        } else {
+            errors = problems(reflecting: value)
         }
-        let object = try JSONSerialization.jsonObject(with: Data(try coding.encode(encodable)), options: [.fragmentsAllowed])
-        let errors = problems(in: object)
         if !errors.isEmpty { throw ProblemDetails.validation(errors) }
         return value
+    }
+
+    /// The strings of a decoded value that hold a NUL, found by reflection (for types that only
+    /// decode): property names stand for member names, as synthesised `Codable` spells them.
+    static func problems(reflecting value: Any, at pointer: String = "") -> [ProblemDetails.FieldError] {
+        if let text = value as? String {
+            return text.unicodeScalars.contains("\u{0}") ? [.init(pointer: pointer, detail: detail)] : []
+        }
+        let mirror = Mirror(reflecting: value)
+        switch mirror.displayStyle {
+        case .optional:
+            return mirror.children.first.map { problems(reflecting: $0.value, at: pointer) } ?? []
+        case .collection, .set:
+            return mirror.children.enumerated().flatMap { index, child in problems(reflecting: child.value, at: "\(pointer)/\(index)") }
+        case .dictionary:
+            return mirror.children.flatMap { child -> [ProblemDetails.FieldError] in
+                let pair = Mirror(reflecting: child.value).children.map(\.value)
+                guard pair.count == 2, let key = pair[0] as? String else { return [] }
+                if key.unicodeScalars.contains("\u{0}") { return [.init(pointer: pointer, detail: "a member name " + detail)] }
+                let escaped = key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+                return problems(reflecting: pair[1], at: "\(pointer)/\(escaped)")
+            }
+        case .struct, .class:
+            return mirror.children.flatMap { child in child.label.map { problems(reflecting: child.value, at: "\(pointer)/\($0)") } ?? [] }
+        default:
+            return []
+        }
     }
 
     /// Whether the text has a `\u0000` or a `\uD800`–`\uDFFF` escape anywhere (an escaped
@@ -56,9 +84,13 @@ public enum StorableText {
             var index = 0
             while index + 5 < bytes.count {
                 if bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] | 0x20 == UInt8(ascii: "u") {
-                    let first = bytes[index + 2], second = bytes[index + 3] | 0x20
+                    let first = bytes[index + 2]
+                    let second = bytes[index + 3] | 0x20
                     if first == UInt8(ascii: "0") && bytes[index + 3] == UInt8(ascii: "0") && bytes[index + 4] == UInt8(ascii: "0")
-                        && bytes[index + 5] == UInt8(ascii: "0") { return true }
+                        && bytes[index + 5] == UInt8(ascii: "0")
+                    {
+                        return true
+                    }
                     if first | 0x20 == UInt8(ascii: "d") && (UInt8(ascii: "8")...UInt8(ascii: "9")).contains(second) { return true }
                     if first | 0x20 == UInt8(ascii: "d") && (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(second) { return true }
                 }
@@ -80,7 +112,8 @@ public enum StorableText {
             case let object as [String: Any]:
                 for (key, element) in object.sorted(by: { $0.key < $1.key }) {
                     let escaped = key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
-                    if key.unicodeScalars.contains("\u{0}") { errors.append(.init(pointer: "\(pointer)/\(escaped)", detail: "a member name " + detail)) }
+                    // A name holding a NUL cannot be pointed at without one: point at its object.
+                    if key.unicodeScalars.contains("\u{0}") { errors.append(.init(pointer: pointer, detail: "a member name " + detail)) }
                     walk(element, "\(pointer)/\(escaped)")
                 }
             default: break

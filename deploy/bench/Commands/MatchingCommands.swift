@@ -40,8 +40,10 @@ struct RankCommand: ParsableCommand {
             }
             micros.sort()
             func percentile(_ p: Double) -> Double { micros[min(micros.count - 1, Int((Double(micros.count) * p).rounded(.up)) - 1)] }
-            print(String(format: "RESULT resources=%d referrals=%d p50_us=%.1f p99_us=%.1f max_us=%.1f matched=%d",
-                         size, requests.count, percentile(0.5), percentile(0.99), micros.last!, sink))
+            print(
+                String(
+                    format: "RESULT resources=%d referrals=%d p50_us=%.1f p99_us=%.1f max_us=%.1f matched=%d",
+                    size, requests.count, percentile(0.5), percentile(0.99), micros.last!, sink))
         }
     }
 
@@ -65,7 +67,8 @@ struct RankCommand: ParsableCommand {
 /// waits until every one is assigned, then prints the rate.
 struct MatchingFeedCommand: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
-        CommandConfiguration(commandName: "feed-matching", abstract: "Load a synthetic catalogue or send synthetic referrals and time their matching (benchmarks).")
+        CommandConfiguration(
+            commandName: "feed-matching", abstract: "Load a synthetic catalogue or send synthetic referrals and time their matching (benchmarks).")
     }
     @Option(help: "Synthetic resources to load.") var resources: Int = 0
     @Option(help: "Referrals to send and wait for.") var referrals: Int = 0
@@ -78,18 +81,24 @@ struct MatchingFeedCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try ServiceCommand<MatchingService>.settings()
         let logger = ServiceCommand<MatchingService>.logger(settings)
-        let resources = resources, referrals = referrals, seed = seed, timeout = timeout
+        let resources = resources
+        let referrals = referrals
+        let seed = seed
+        let timeout = timeout
         try await MatchingService.withMigratedPool(settings) { pool in
             var data = SyntheticCatalogue(seed: seed)
             if resources > 0 {
                 let catalogue = data.resources(resources)
                 let workers = try Self.sites.flatMap { site in
-                    try (1...2).map { try LinkWorker(id: UUID.random(), name: "\(site) worker \($0)", site: site, languages: ["fr", "en"], caseloadCapacity: 1_000_000) }
+                    try (1...2).map {
+                        try LinkWorker(id: UUID.random(), name: "\(site) worker \($0)", site: site, languages: ["fr", "en"], caseloadCapacity: 1_000_000)
+                    }
                 }
                 try await pool.sessionTransaction { session in
                     for resource in catalogue { try CatalogueStore.save(resource, on: session) }
                     for worker in workers {
-                        try session.query("""
+                        try session.query(
+                            """
                             INSERT INTO link_worker (id, name, site, languages, caseload_capacity) VALUES
                             (\(worker.id)::uuid, \(worker.name), \(worker.site), \(worker.languages)::text[], \(worker.caseloadCapacity))
                             """)
@@ -105,14 +114,17 @@ struct MatchingFeedCommand: AsyncParsableCommand {
             for index in 0..<referrals {
                 let request = data.request()
                 let id = UUID.random()
-                let event = try CloudEvent(ReferralReceivedV1(
-                    referralID: id, referralVersion: 1, clientID: UUID.random(), site: Self.sites[index % Self.sites.count], referrerID: "bench",
-                    referrerRole: "physician", needs: request.needs, interests: request.interests, supportLevel: request.supportLevel.rawValue,
-                    priority: "routine", preferredLanguage: request.language, postalArea: request.postalArea, coordinates: request.coordinates,
-                    ageBand: request.ageBand?.rawValue ?? "45-64", accessibilityNeeds: request.accessibilityNeeds, preferredChannel: "sms",
-                    consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), receivedAt: Date()), source: "/passerelle/bench")
-                records.append(KafkaRecord(topic: topic, key: Array(id.uuidString.lowercased().utf8), value: event.data,
-                                           headers: event.headers.map { KafkaHeader(key: $0.key, value: Array($0.value.utf8)) }))
+                let event = try CloudEvent(
+                    ReferralReceivedV1(
+                        referralID: id, referralVersion: 1, clientID: UUID.random(), site: Self.sites[index % Self.sites.count], referrerID: "bench",
+                        referrerRole: "physician", needs: request.needs, interests: request.interests, supportLevel: request.supportLevel.rawValue,
+                        priority: "routine", preferredLanguage: request.language, postalArea: request.postalArea, coordinates: request.coordinates,
+                        ageBand: request.ageBand?.rawValue ?? "45-64", accessibilityNeeds: request.accessibilityNeeds, preferredChannel: "sms",
+                        consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), receivedAt: Date()), source: "/passerelle/bench")
+                records.append(
+                    KafkaRecord(
+                        topic: topic, key: Array(id.uuidString.lowercased().utf8), value: event.data,
+                        headers: event.headers.map { KafkaHeader(key: $0.key, value: Array($0.value.utf8)) }))
             }
             let start = ContinuousClock.now
             for batch in stride(from: 0, to: records.count, by: 500) {

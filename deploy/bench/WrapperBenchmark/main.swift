@@ -47,7 +47,8 @@ struct Arguments {
 /// rdkafka_performance) sent in batches of `batch` by `senders` concurrent callers of the batch
 /// `send`, as outbox relays do, until `messages` have been acknowledged.
 func benchmarkProducer(_ arguments: Arguments, logger: Logger) async throws {
-    let bootstrap = try arguments.text("bootstrap"), topic = try arguments.text("topic")
+    let bootstrap = try arguments.text("bootstrap")
+    let topic = try arguments.text("topic")
     let messages = try arguments.number("messages", default: 200_000)
     let size = try arguments.number("size", default: 256)
     let batch = try arguments.number("batch", default: 500)
@@ -57,7 +58,8 @@ func benchmarkProducer(_ arguments: Arguments, logger: Logger) async throws {
     let value = (0..<size).map { pattern[$0 % pattern.count] }
 
     let producer = try KafkaProducer(
-        configuration: KafkaProducerConfiguration(kafka: KafkaConfiguration(bootstrapServers: bootstrap, clientID: "passerelle-wrapper-bench"), lingerMilliseconds: linger),
+        configuration: KafkaProducerConfiguration(
+            kafka: KafkaConfiguration(bootstrapServers: bootstrap, clientID: "passerelle-wrapper-bench"), lingerMilliseconds: linger),
         logger: logger)
     // Timed from a new producer to the last acknowledgement, as rdkafka_performance times it.
     let claimed = ClaimedRecords()
@@ -65,7 +67,8 @@ func benchmarkProducer(_ arguments: Arguments, logger: Logger) async throws {
     let (delivered, failed) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
         for _ in 0..<senders {
             group.addTask {
-                var delivered = 0, failed = 0
+                var delivered = 0
+                var failed = 0
                 while true {
                     let first = claimed.count.add(batch, ordering: .relaxed).oldValue
                     guard first < messages else { break }
@@ -83,12 +86,17 @@ func benchmarkProducer(_ arguments: Arguments, logger: Logger) async throws {
                 return (delivered, failed)
             }
         }
-        return try await group.reduce(into: (0, 0)) { $0.0 += $1.0; $0.1 += $1.1 }
+        return try await group.reduce(into: (0, 0)) {
+            $0.0 += $1.0
+            $0.1 += $1.1
+        }
     }
     let elapsed = ContinuousClock.now - start
     await producer.close()
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    print("RESULT benchmark=kafka messages=\(delivered) failed=\(failed) size=\(size) batch=\(batch) senders=\(senders) seconds=\(String(format: "%.3f", seconds)) rate=\(String(format: "%.0f", Double(delivered) / seconds))")
+    print(
+        "RESULT benchmark=kafka messages=\(delivered) failed=\(failed) size=\(size) batch=\(batch) senders=\(senders) seconds=\(String(format: "%.3f", seconds)) rate=\(String(format: "%.0f", Double(delivered) / seconds))"
+    )
     if failed > 0 { throw UsageError(description: "\(failed) records were not delivered") }
 }
 
@@ -153,7 +161,9 @@ func benchmarkPool(_ arguments: Arguments, logger: Logger) async throws {
     let elapsed = ContinuousClock.now - start
     await pool.close()
     let measured = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    print("RESULT benchmark=postgres api=\(api) clients=\(clients) transactions=\(transactions) seconds=\(String(format: "%.3f", measured)) rate=\(String(format: "%.0f", Double(transactions) / measured))")
+    print(
+        "RESULT benchmark=postgres api=\(api) clients=\(clients) transactions=\(transactions) seconds=\(String(format: "%.3f", measured)) rate=\(String(format: "%.0f", Double(transactions) / measured))"
+    )
 }
 
 var logger = Logger(label: "passerelle.wrapper-bench")

@@ -9,7 +9,7 @@ extension EvaluationService {
  "info": {
   "title": "Passerelle evaluation API",
   "version": "1.0.0",
-  "description": "Evaluation projects every referral's pathway, records outcome measures and service use, answers programme reports with small cells suppressed, and publishes the de-identified analyst stream."
+  "description": "Evaluation projects every referral's pathway from the events of intake, matching and notification, records outcome measures (ONS4, UCLA 3-item, SWEMWBS, scored here) and service use, answers programme reports with small cells suppressed, and publishes the de-identified analyst stream. A referral is known here once its referral.received event has been projected: until then (and for a referral of another site, to a link worker) its routes answer 404. Every call needs a bearer JWT; link workers reach the referrals of their token's site only, analysts read aggregate reports only."
  },
  "tags": [
   {
@@ -18,7 +18,7 @@ extension EvaluationService {
   },
   {
    "name": "reports",
-   "description": "Programme reports (aggregates only)."
+   "description": "Programme reports (aggregates only, small cells suppressed)."
   }
  ],
  "paths": {
@@ -34,14 +34,10 @@ extension EvaluationService {
      "service"
     ],
     "summary": "Record an outcome measure",
+    "description": "Link workers (referrals of their own site), coordinators and services may record a validated instrument answered at a timepoint. The scores are computed here, never taken from the client; a measure after baseline comes back with its change from baseline. Each instrument is recorded once per timepoint: a second one is 409. Clients who consented to evaluation use reach the analyst stream, pseudonymised.",
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/PathwayReferralId"
      }
     ],
     "requestBody": {
@@ -49,17 +45,48 @@ extension EvaluationService {
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "$ref": "#/components/schemas/OutcomeSubmission"
+       },
+       "examples": {
+        "ucla3": {
+         "value": {
+          "instrument": "ucla3",
+          "timepoint": "baseline",
+          "answers": [
+           3,
+           2,
+           3
+          ]
+         }
+        }
        }
       }
      }
     },
     "responses": {
      "201": {
-      "description": "Done.",
+      "description": "The measure was recorded and scored.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/RecordedOutcome"
+        }
+       }
+      },
+      "links": {
+       "ReadServiceUse": {
+        "operationId": "getServiceUse",
+        "parameters": {
+         "id": "$response.body#/referralId"
+        },
+        "description": "Read the referral's service use."
+       },
+       "RecordServiceUse": {
+        "operationId": "recordServiceUse",
+        "parameters": {
+         "id": "$response.body#/referralId"
+        },
+        "description": "Record the referral's service use."
        }
       }
      },
@@ -75,8 +102,24 @@ extension EvaluationService {
      "404": {
       "$ref": "#/components/responses/NotFound"
      },
+     "409": {
+      "description": "This instrument is already recorded at this timepoint for the referral.",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      },
      "503": {
       "$ref": "#/components/responses/Unavailable"
@@ -96,14 +139,10 @@ extension EvaluationService {
      "service"
     ],
     "summary": "Record service use",
+    "description": "Link workers (referrals of their own site), coordinators and services may record how often the client used primary care and emergency care in the six months before the referral and the six months after. A period sent replaces the one stored; a period left out keeps what was stored. A count left out (or null) is unknown, not zero.",
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/PathwayReferralId"
      }
     ],
     "requestBody": {
@@ -111,17 +150,45 @@ extension EvaluationService {
      "content": {
       "application/json": {
        "schema": {
-        "type": "object"
+        "$ref": "#/components/schemas/ServiceUseSubmission"
+       },
+       "examples": {
+        "before": {
+         "value": {
+          "before": {
+           "primaryCareVisits": 6,
+           "emergencyVisits": 2
+          }
+         }
+        }
        }
       }
      }
     },
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "Both periods as now stored, with the change where both are known.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/ServiceUse"
+        }
+       }
+      },
+      "links": {
+       "ReadServiceUse": {
+        "operationId": "getServiceUse",
+        "parameters": {
+         "id": "$response.body#/referralId"
+        },
+        "description": "Read the referral's service use."
+       },
+       "RecordOutcome": {
+        "operationId": "recordOutcome",
+        "parameters": {
+         "id": "$response.body#/referralId"
+        },
+        "description": "Record another outcome measure of the same referral."
        }
       }
      },
@@ -137,8 +204,14 @@ extension EvaluationService {
      "404": {
       "$ref": "#/components/responses/NotFound"
      },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
      "422": {
       "$ref": "#/components/responses/ValidationFailed"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      },
      "503": {
       "$ref": "#/components/responses/Unavailable"
@@ -156,22 +229,20 @@ extension EvaluationService {
      "service"
     ],
     "summary": "Read service use",
+    "description": "Link workers (referrals of their own site), coordinators and services may read one referral's service use; analysts see aggregates only (the service-use report).",
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/PathwayReferralId"
      }
     ],
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "The periods recorded so far (none yet: only referralId).",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/ServiceUse"
+        }
        }
       }
      },
@@ -183,6 +254,9 @@ extension EvaluationService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      },
      "503": {
       "$ref": "#/components/responses/Unavailable"
@@ -201,12 +275,24 @@ extension EvaluationService {
      "coordinator"
     ],
     "summary": "The reports available",
+    "description": "Analysts and coordinators may list the report names and the dimensions a report may be broken down by.",
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "Report names and dimensions.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/ReportCatalogue"
+        }
+       }
+      },
+      "links": {
+       "RunReport": {
+        "operationId": "runReport",
+        "parameters": {
+         "name": "$response.body#/reports/0"
+        },
+        "description": "Run the first report listed."
        }
       }
      },
@@ -215,6 +301,9 @@ extension EvaluationService {
      },
      "403": {
       "$ref": "#/components/responses/Forbidden"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      },
      "503": {
       "$ref": "#/components/responses/Unavailable"
@@ -233,22 +322,83 @@ extension EvaluationService {
      "coordinator"
     ],
     "summary": "Run a programme report",
+    "description": "Analysts and coordinators may run a report over the referrals received in [from, to) at a site (or every site), optionally broken down by a dimension. Every cell counting fewer than suppressedBelow clients, and the cells that would let it be worked out, read \"<5\". JSON by default; CSV with format=csv or Accept: text/csv.",
     "parameters": [
      {
       "name": "name",
       "in": "path",
       "required": true,
+      "description": "The report (GET /v1/reports lists them).",
       "schema": {
-       "type": "string"
+       "$ref": "#/components/schemas/ReportName"
+      }
+     },
+     {
+      "name": "site",
+      "in": "query",
+      "required": false,
+      "description": "Only this site's referrals; every site when left out.",
+      "schema": {
+       "$ref": "#/components/schemas/ReportSiteCode"
+      }
+     },
+     {
+      "name": "from",
+      "in": "query",
+      "required": false,
+      "description": "Referrals received at or after this date (midnight UTC) or time.",
+      "schema": {
+       "$ref": "#/components/schemas/ReportBound"
+      },
+      "example": "2026-01-01"
+     },
+     {
+      "name": "to",
+      "in": "query",
+      "required": false,
+      "description": "Referrals received before this date (midnight UTC) or time; must be after from.",
+      "schema": {
+       "$ref": "#/components/schemas/ReportBound"
+      },
+      "example": "2026-04-01"
+     },
+     {
+      "name": "by",
+      "in": "query",
+      "required": false,
+      "description": "Break the figures down by this dimension (equity dimensions count clients who did not consent to evaluation use as undisclosed).",
+      "schema": {
+       "$ref": "#/components/schemas/ReportDimension"
+      }
+     },
+     {
+      "name": "format",
+      "in": "query",
+      "required": false,
+      "description": "json (the default) or csv; overrides Accept.",
+      "schema": {
+       "type": "string",
+       "enum": [
+        "json",
+        "csv"
+       ]
       }
      }
     ],
     "responses": {
      "200": {
-      "description": "Done.",
+      "description": "The report, small cells suppressed.",
       "content": {
        "application/json": {
-        "schema": {}
+        "schema": {
+         "$ref": "#/components/schemas/ProgrammeReport"
+        }
+       },
+       "text/csv": {
+        "schema": {
+         "type": "string",
+         "description": "RFC 4180 CSV: a header line (the report's labels, group, clients, then its measures) and one line per row. Sent with Content-Disposition: attachment."
+        }
        }
       }
      },
@@ -260,6 +410,12 @@ extension EvaluationService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      },
      "503": {
       "$ref": "#/components/responses/Unavailable"
@@ -384,15 +540,486 @@ extension EvaluationService {
   }
  },
  "components": {
-  "securitySchemes": {
-   "bearerAuth": {
-    "type": "http",
-    "scheme": "bearer",
-    "bearerFormat": "JWT",
-    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
+  "parameters": {
+   "PathwayReferralId": {
+    "name": "id",
+    "in": "path",
+    "required": true,
+    "description": "The referral id (case-insensitive); one evaluation has not heard of is 404.",
+    "schema": {
+     "type": "string",
+     "format": "uuid"
+    }
+   },
+   "IdempotencyKey": {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": false,
+    "description": "Makes a retried submission safe: a repeated key answers 200 with the referral the first request created.",
+    "schema": {
+     "type": "string",
+     "minLength": 1,
+     "maxLength": 200
+    }
    }
   },
   "schemas": {
+   "OutcomeInstrumentCode": {
+    "type": "string",
+    "enum": [
+     "ons4",
+     "ucla3",
+     "swemwbs"
+    ],
+    "description": "ons4: ONS personal wellbeing, 4 items 0–10. ucla3: UCLA 3-item loneliness, 3 items 1–3. swemwbs: Short Warwick-Edinburgh Mental Wellbeing Scale, 7 items 1–5."
+   },
+   "OutcomeTimepoint": {
+    "type": "string",
+    "enum": [
+     "baseline",
+     "follow-up-6w",
+     "follow-up-12w",
+     "closure"
+    ]
+   },
+   "OutcomeSubmission": {
+    "type": "object",
+    "description": "One instrument answered at one timepoint: every item answered, each in the instrument's range. Every problem is reported at once, each with its pointer (/answers/2).",
+    "required": [
+     "instrument",
+     "timepoint",
+     "answers"
+    ],
+    "properties": {
+     "instrument": {
+      "$ref": "#/components/schemas/OutcomeInstrumentCode"
+     },
+     "timepoint": {
+      "$ref": "#/components/schemas/OutcomeTimepoint"
+     },
+     "answers": {
+      "type": "array",
+      "description": "The item answers in the instrument's order.",
+      "items": {
+       "type": "integer"
+      }
+     }
+    },
+    "allOf": [
+     {
+      "if": {
+       "required": [
+        "instrument"
+       ],
+       "properties": {
+        "instrument": {
+         "const": "ons4"
+        }
+       }
+      },
+      "then": {
+       "properties": {
+        "answers": {
+         "minItems": 4,
+         "maxItems": 4,
+         "items": {
+          "minimum": 0,
+          "maximum": 10
+         }
+        }
+       }
+      }
+     },
+     {
+      "if": {
+       "required": [
+        "instrument"
+       ],
+       "properties": {
+        "instrument": {
+         "const": "ucla3"
+        }
+       }
+      },
+      "then": {
+       "properties": {
+        "answers": {
+         "minItems": 3,
+         "maxItems": 3,
+         "items": {
+          "minimum": 1,
+          "maximum": 3
+         }
+        }
+       }
+      }
+     },
+     {
+      "if": {
+       "required": [
+        "instrument"
+       ],
+       "properties": {
+        "instrument": {
+         "const": "swemwbs"
+        }
+       }
+      },
+      "then": {
+       "properties": {
+        "answers": {
+         "minItems": 7,
+         "maxItems": 7,
+         "items": {
+          "minimum": 1,
+          "maximum": 5
+         }
+        }
+       }
+      }
+     }
+    ]
+   },
+   "Scores": {
+    "type": "object",
+    "description": "Score name → value: ons4 life-satisfaction, worthwhile, happiness, anxiety; ucla3 total; swemwbs raw and metric.",
+    "additionalProperties": {
+     "type": "number"
+    },
+    "examples": [
+     {
+      "total": 8
+     }
+    ]
+   },
+   "RecordedOutcome": {
+    "type": "object",
+    "required": [
+     "referralId",
+     "instrument",
+     "timepoint",
+     "scores"
+    ],
+    "properties": {
+     "referralId": {
+      "type": "string",
+      "format": "uuid",
+      "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+     },
+     "instrument": {
+      "$ref": "#/components/schemas/OutcomeInstrumentCode"
+     },
+     "timepoint": {
+      "$ref": "#/components/schemas/OutcomeTimepoint"
+     },
+     "scores": {
+      "$ref": "#/components/schemas/Scores"
+     },
+     "changeFromBaseline": {
+      "description": "This measure's scores minus the baseline's, when a baseline of the instrument is recorded (and this is not it).",
+      "$ref": "#/components/schemas/Scores"
+     }
+    }
+   },
+   "VisitCount": {
+    "type": [
+     "integer",
+     "null"
+    ],
+    "minimum": 0,
+    "maximum": 183,
+    "description": "Visits in the six months; null (or left out) is unknown."
+   },
+   "ServiceUseCountsSubmission": {
+    "type": "object",
+    "description": "One period's counts; at least one of them known.",
+    "properties": {
+     "primaryCareVisits": {
+      "$ref": "#/components/schemas/VisitCount"
+     },
+     "emergencyVisits": {
+      "$ref": "#/components/schemas/VisitCount"
+     }
+    },
+    "anyOf": [
+     {
+      "required": [
+       "primaryCareVisits"
+      ],
+      "properties": {
+       "primaryCareVisits": {
+        "type": "integer"
+       }
+      }
+     },
+     {
+      "required": [
+       "emergencyVisits"
+      ],
+      "properties": {
+       "emergencyVisits": {
+        "type": "integer"
+       }
+      }
+     }
+    ]
+   },
+   "ServiceUseSubmission": {
+    "type": "object",
+    "description": "Either period or both; null is the same as leaving a period out.",
+    "properties": {
+     "before": {
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/ServiceUseCountsSubmission"
+       },
+       {
+        "type": "null"
+       }
+      ]
+     },
+     "after": {
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/ServiceUseCountsSubmission"
+       },
+       {
+        "type": "null"
+       }
+      ]
+     }
+    },
+    "anyOf": [
+     {
+      "required": [
+       "before"
+      ],
+      "properties": {
+       "before": {
+        "type": "object"
+       }
+      }
+     },
+     {
+      "required": [
+       "after"
+      ],
+      "properties": {
+       "after": {
+        "type": "object"
+       }
+      }
+     }
+    ]
+   },
+   "ServiceUseCounts": {
+    "type": "object",
+    "description": "Counts of visits (absent: unknown).",
+    "properties": {
+     "primaryCareVisits": {
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 183
+     },
+     "emergencyVisits": {
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 183
+     }
+    }
+   },
+   "ServiceUse": {
+    "type": "object",
+    "required": [
+     "referralId"
+    ],
+    "properties": {
+     "referralId": {
+      "type": "string",
+      "format": "uuid",
+      "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+     },
+     "before": {
+      "$ref": "#/components/schemas/ServiceUseCounts"
+     },
+     "after": {
+      "$ref": "#/components/schemas/ServiceUseCounts"
+     },
+     "change": {
+      "type": "object",
+      "description": "After minus before, for each count known in both periods.",
+      "properties": {
+       "primaryCareVisits": {
+        "type": "integer",
+        "minimum": -183,
+        "maximum": 183
+       },
+       "emergencyVisits": {
+        "type": "integer",
+        "minimum": -183,
+        "maximum": 183
+       }
+      }
+     }
+    }
+   },
+   "ReportName": {
+    "type": "string",
+    "enum": [
+     "completion",
+     "funnel",
+     "needs",
+     "outcomes",
+     "overview",
+     "service-use",
+     "support-levels",
+     "timings",
+     "unmet-needs"
+    ]
+   },
+   "ReportDimension": {
+    "type": "string",
+    "enum": [
+     "age-band",
+     "language",
+     "area",
+     "site",
+     "support-level",
+     "referrer-role",
+     "gender",
+     "income-band",
+     "newcomer",
+     "disability",
+     "racial-ethnic-group"
+    ]
+   },
+   "ReportSiteCode": {
+    "type": "string",
+    "pattern": "^[a-z0-9-]{2,64}$",
+    "description": "A site code: 2 to 64 lowercase letters, digits and dashes.",
+    "examples": [
+     "ottawa-west-chc"
+    ]
+   },
+   "ReportBound": {
+    "description": "A date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time.",
+    "anyOf": [
+     {
+      "type": "string",
+      "format": "date"
+     },
+     {
+      "type": "string",
+      "format": "date-time"
+     }
+    ]
+   },
+   "ReportCatalogue": {
+    "type": "object",
+    "required": [
+     "reports",
+     "dimensions"
+    ],
+    "properties": {
+     "reports": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/ReportName"
+      }
+     },
+     "dimensions": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/ReportDimension"
+      }
+     }
+    }
+   },
+   "ReportValue": {
+    "description": "A count or a number; \"<5\" for a suppressed cell; null when there is nothing to say (e.g. a median of no values).",
+    "anyOf": [
+     {
+      "type": "number"
+     },
+     {
+      "const": "<5"
+     },
+     {
+      "type": "null"
+     }
+    ]
+   },
+   "ReportRow": {
+    "type": "object",
+    "description": "One line: the report's labels (e.g. category, stage), the equity group (all for everyone), the clients it counts, and the report's measures.",
+    "required": [
+     "group",
+     "clients"
+    ],
+    "properties": {
+     "group": {
+      "type": "string",
+      "description": "A value of the dimension, undisclosed, or all."
+     },
+     "clients": {
+      "anyOf": [
+       {
+        "type": "integer",
+        "minimum": 0
+       },
+       {
+        "const": "<5"
+       }
+      ]
+     }
+    },
+    "additionalProperties": {
+     "type": [
+      "string",
+      "number",
+      "null"
+     ],
+     "description": "A label (text) or a measure (a number, or null where suppressed or undefined)."
+    }
+   },
+   "ProgrammeReport": {
+    "type": "object",
+    "required": [
+     "report",
+     "suppressedBelow",
+     "rows"
+    ],
+    "properties": {
+     "report": {
+      "$ref": "#/components/schemas/ReportName"
+     },
+     "site": {
+      "$ref": "#/components/schemas/ReportSiteCode"
+     },
+     "from": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "to": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "by": {
+      "$ref": "#/components/schemas/ReportDimension"
+     },
+     "suppressedBelow": {
+      "type": "integer",
+      "minimum": 1,
+      "description": "Cells counting fewer clients than this are suppressed."
+     },
+     "rows": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/ReportRow"
+      }
+     }
+    }
+   },
    "Problem": {
     "type": "object",
     "description": "An RFC 9457 problem detail.",
@@ -483,6 +1110,14 @@ extension EvaluationService {
       "description": "ok, or unavailable: followed by the reason."
      }
     }
+   }
+  },
+  "securitySchemes": {
+   "bearerAuth": {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
    }
   },
   "responses": {
@@ -584,19 +1219,6 @@ extension EvaluationService {
     "schema": {
      "type": "integer",
      "minimum": 0
-    }
-   }
-  },
-  "parameters": {
-   "IdempotencyKey": {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": false,
-    "description": "Makes a retried submission safe: a repeated key answers 200 with the referral the first request created.",
-    "schema": {
-     "type": "string",
-     "minLength": 1,
-     "maxLength": 200
     }
    }
   }

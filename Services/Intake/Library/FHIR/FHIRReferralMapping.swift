@@ -48,7 +48,8 @@ enum FHIRReferralMapping {
         for (index, category) in (request.category ?? []).enumerated() {
             for (position, coding) in (category.coding ?? []).enumerated() where coding.system == gravityCategorySystem {
                 guard let code = coding.code, let mapped = GravitySDOHCategory.needCategories(for: code) else {
-                    fail("\(path).category[\(index)].coding[\(position)].code",
+                    fail(
+                        "\(path).category[\(index)].coding[\(position)].code",
                         "the Gravity SDOH category \(coding.code ?? "(no code)") has no Passerelle need category", code: "code-invalid")
                     continue
                 }
@@ -63,14 +64,19 @@ enum FHIRReferralMapping {
         if let performer = request.performer?.first {
             let named = performer.reference.flatMap(referenceID) ?? ""
             guard Site.isValid(named) else {
-                fail("\(path).performer[0].reference", "must reference the Passerelle site that receives the referral, e.g. Organization/ottawa-west-chc, not \(performer.reference ?? "nothing")")
+                fail(
+                    "\(path).performer[0].reference",
+                    "must reference the Passerelle site that receives the referral, e.g. Organization/ottawa-west-chc, not \(performer.reference ?? "nothing")")
                 throw OperationOutcome(status: .unprocessableContent, issues: issues)
             }
             site = named
         } else if let own = sender.identity.site ?? sender.defaultOrganization {
             site = own
         } else {
-            fail("\(path).performer", "names no performer, the sender's token carries no site and no default organization is configured: name the receiving site, e.g. Organization/ottawa-west-chc", code: "required")
+            fail(
+                "\(path).performer",
+                "names no performer, the sender's token carries no site and no default organization is configured: name the receiving site, e.g. Organization/ottawa-west-chc",
+                code: "required")
             throw OperationOutcome(status: .unprocessableContent, issues: issues)
         }
         // Without a requester the sender refers in its own name (the IG's examples name none).
@@ -79,19 +85,22 @@ enum FHIRReferralMapping {
 
         let patient = inputs.patient
         // The name and address in use now (no end to their period), else the first given.
-        let name = patient.name?.first { ($0.use == "official" || $0.use == "usual" || $0.use == nil) && $0.period?.end == nil }
+        let name =
+            patient.name?.first { ($0.use == "official" || $0.use == "usual" || $0.use == nil) && $0.period?.end == nil }
             ?? patient.name?.first { $0.period?.end == nil } ?? patient.name?.first
         let address = patient.address?.first { $0.period?.end == nil } ?? patient.address?.first
         let phone = patient.telecom?.first { $0.system == "phone" || $0.system == "sms" }?.value
         let email = patient.telecom?.first { $0.system == "email" }?.value
         let preferred = patient.telecom?.filter { $0.value != nil }.min { ($0.rank ?? .max) < ($1.rank ?? .max) }
-        let channel: String = switch preferred?.system {
-        case "email": "email"
-        case "sms": "sms"
-        case "phone": "phone"
-        default: phone != nil ? "sms" : (email != nil ? "email" : "none")
-        }
-        let language = (patient.communication?.first { $0.preferred == true } ?? patient.communication?.first)?
+        let channel: String =
+            switch preferred?.system {
+            case "email": "email"
+            case "sms": "sms"
+            case "phone": "phone"
+            default: phone != nil ? "sms" : (email != nil ? "email" : "none")
+            }
+        let language =
+            (patient.communication?.first { $0.preferred == true } ?? patient.communication?.first)?
             .language?.coding?.first?.code.map { String($0.prefix { $0 != "-" }).lowercased() } ?? "en"
 
         var consent = ReferralSubmission.ConsentPart(contact: true, shareWithPartners: false, evaluationUse: false)
@@ -111,7 +120,9 @@ enum FHIRReferralMapping {
         func collect(_ items: [FHIR.QuestionnaireResponse.Item]) {
             for item in items {
                 if let linkId = item.linkId, let answer = item.answer?.first {
-                    answers[linkId] = answer.valueCoding?.code ?? answer.valueString ?? answer.valueBoolean.map { $0 ? "true" : "false" } ?? answer.valueInteger.map(String.init)
+                    answers[linkId] =
+                        answer.valueCoding?.code ?? answer.valueString ?? answer.valueBoolean.map { $0 ? "true" : "false" }
+                        ?? answer.valueInteger.map(String.init)
                 }
                 collect(item.item ?? [])
             }
@@ -125,7 +136,8 @@ enum FHIRReferralMapping {
                 givenName: name?.given?.first, familyName: name?.family, birthDate: patient.birthDate,
                 contact: .init(phone: phone, email: email), preferredLanguage: language, postalCode: address?.postalCode,
                 coordinates: nil, accessibilityNeeds: nil, preferredChannel: channel, sociodemographics: nil),
-            referrer: .init(id: requester, role: requester.hasPrefix("RelatedPerson") || requester.hasPrefix("Patient") ? "self" : "physician", organisation: nil),
+            referrer: .init(
+                id: requester, role: requester.hasPrefix("RelatedPerson") || requester.hasPrefix("Patient") ? "self" : "physician", organisation: nil),
             site: site, needs: needs, interests: [], supportLevel: "light", priority: priority, consent: consent,
             notes: request.note?.compactMap(\.text).joined(separator: "\n").nilIfEmpty, screeningAnswers: answers.isEmpty ? nil : answers)
     }
@@ -154,7 +166,8 @@ enum FHIRReferralMapping {
 
     static func expression(forPointer pointer: String, paths: Paths) -> String {
         let segments = pointer.split(separator: "/").map(String.init)
-        let request = paths.serviceRequest, patient = paths.patient
+        let request = paths.serviceRequest
+        let patient = paths.patient
         switch segments.first {
         case "externalId": return "\(request).id"
         case "site": return "\(request).performer"

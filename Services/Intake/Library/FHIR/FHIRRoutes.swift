@@ -34,8 +34,7 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     // MARK: creating referrals
 
     private func createPatient(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.require(.referrer, .coordinator, .service)
-        let (raw, data) = try await FHIRBody.read(request, context: context)
+        let (raw, data) = try await FHIRBody.read(request, context: context, root: "Patient")
         var validator = FHIRValidator()
         try FHIRBody.expect("Patient", raw, at: "Patient")
         validator.scanStrings(raw, at: "Patient")
@@ -46,7 +45,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
         patient.id = id
         let json = String(decoding: try JSONEncoder().encode(patient), as: UTF8.self)
         try await store.pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO fhir_patient (id, resource) VALUES (\(id), \(json)::jsonb)
                 ON CONFLICT (id) DO UPDATE SET resource = EXCLUDED.resource
                 """)
@@ -55,8 +55,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     }
 
     private func createServiceRequest(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        let (raw, data) = try await FHIRBody.read(request, context: context)
+        let actor = try context.caller()
+        let (raw, data) = try await FHIRBody.read(request, context: context, root: "ServiceRequest")
         try FHIRBody.expect("ServiceRequest", raw, at: "ServiceRequest")
         var validator = FHIRValidator()
         validator.scanStrings(raw, at: "ServiceRequest")
@@ -70,7 +70,9 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
             try await connection.query("SELECT resource::text AS resource FROM fhir_patient WHERE id = \(patientID)").first?.decode("resource", as: String.self)
         }
         guard let stored else {
-            throw OperationOutcome(status: .unprocessableContent, code: "not-found", "Patient/\(patientID) is unknown: post it first or send a Bundle", expression: "ServiceRequest.subject")
+            throw OperationOutcome(
+                status: .unprocessableContent, code: "not-found", "Patient/\(patientID) is unknown: post it first or send a Bundle",
+                expression: "ServiceRequest.subject")
         }
         let patient = try JSONDecoder().decode(FHIR.Patient.self, from: Data(stored.utf8))
         let (status, referral, echoed) = try await submit(
@@ -79,8 +81,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     }
 
     private func createBundle(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        let (raw, data) = try await FHIRBody.read(request, context: context)
+        let actor = try context.caller()
+        let (raw, data) = try await FHIRBody.read(request, context: context, root: "Bundle")
         try FHIRBody.expect("Bundle", raw, at: "Bundle")
         var validator = FHIRValidator()
         validator.scanStrings(raw, at: "Bundle")
@@ -95,7 +97,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
         let entries = bundle.entry ?? []
         func resources(_ type: String) -> [(index: Int, fullUrl: String?, resource: FHIR.RawResource, raw: AnyJSON)] {
             entries.enumerated().compactMap { index, entry in
-                guard let resource = entry.resource, resource.resourceType == type, case .object(let fields) = rawEntries[index], let raw = fields["resource"] else { return nil }
+                guard let resource = entry.resource, resource.resourceType == type, case .object(let fields) = rawEntries[index], let raw = fields["resource"]
+                else { return nil }
                 return (index, entry.fullUrl, resource, raw)
             }
         }
@@ -129,12 +132,17 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
             serviceRequest: serviceRequest, patient: try patientEntry.resource.decode(FHIR.Patient.self),
             consent: try consent.map { try $0.resource.decode(FHIR.Consent.self) },
             questionnaire: try questionnaire.map { try $0.resource.decode(FHIR.QuestionnaireResponse.self) }, paths: paths)
-        let patientReference: FHIR.Reference? = subject.hasPrefix("Patient/") ? .init(reference: subject)
+        let patientReference: FHIR.Reference? =
+            subject.hasPrefix("Patient/")
+            ? .init(reference: subject)
             : patientEntry.resource.id.map { .init(reference: "Patient/\($0)") }
         let (status, referral, _) = try await submit(inputs, raw: requestEntry.raw, patientReference: patientReference, actor: actor, context: context)
         struct Response: Encodable {
             struct Entry: Encodable {
-                struct Result: Encodable { var status: String; var location: String? }
+                struct Result: Encodable {
+                    var status: String
+                    var location: String?
+                }
                 var response: Result
             }
             var resourceType = "Bundle"
@@ -144,7 +152,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
         let label = status == .created ? "201 Created" : "200 OK"
         let location = "ServiceRequest/\(referral.externalId ?? referral.id.uuidString.lowercased())"
         let taskLocation = "Task/\(referral.id.uuidString.lowercased())"
-        let body = Response(type: bundle.type == "transaction" ? "transaction-response" : "batch-response",
+        let body = Response(
+            type: bundle.type == "transaction" ? "transaction-response" : "batch-response",
             entry: entries.map { entry in
                 .init(response: .init(status: label, location: entry.resource?.resourceType == "ServiceRequest" ? location : nil))
             } + [.init(response: .init(status: label, location: taskLocation))])
@@ -169,7 +178,10 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
         let draft = ReferralTasks.Draft(
             serviceRequestID: requestID, serviceRequest: String(decoding: try JSONEncoder().encode(kept), as: UTF8.self),
             patient: patientReference,
-            requester: inputs.serviceRequest.requester ?? .init(reference: nil, identifier: .init(system: "https://passerelle.example/fhir/sid/token-subject", value: actor.subject), display: actor.subject),
+            requester: inputs.serviceRequest.requester
+                ?? .init(
+                    reference: nil, identifier: .init(system: "https://passerelle.example/fhir/sid/token-subject", value: actor.subject), display: actor.subject
+                ),
             requestedService: inputs.serviceRequest.code, submittedBy: actor.subject)
         switch try await store.submit(valid, idempotencyKey: nil, actor: actor, requestID: context.requestID, task: draft) {
         case .created(let view): return (.created, view, kept)
@@ -180,8 +192,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     // MARK: reading
 
     private func readTask(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw OperationOutcome.notFound("Task") }
+        let actor = try context.caller()
+        let id = try context.pathID()
         let store = store
         let found = try await store.pool.withConnection { connection -> ReferralTasks.Stored? in
             guard let stored = try await ReferralTasks.task(id: id, on: connection), stored.isVisible(to: actor) else { return nil }
@@ -193,7 +205,7 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     }
 
     private func readServiceRequest(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
+        let actor = try context.caller()
         guard let id = context.parameters.get("id"), FHIRValidator.isID(id) else { throw OperationOutcome.notFound("ServiceRequest") }
         let store = store
         let found = try await store.pool.withConnection { connection -> (UUID, String)? in
@@ -210,16 +222,17 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
     /// `Task?focus=ServiceRequest/{id}`, `Task?based-on=…` (the same Tasks: a referral Task is
     /// based on and focused on its ServiceRequest), `Task?_id=a,b`; several are combined with AND.
     private func searchTask(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .linkWorker, .coordinator, .service)
+        let actor = try context.caller()
         let query = request.uri.queryParameters
         var requestIDs: Set<String>?
         for name in ["focus", "based-on"] {
             guard let value = query.get(name) else { continue }
-            let ids = Set(value.split(separator: ",").compactMap { reference -> String? in
-                let text = String(reference)
-                guard text.hasPrefix("ServiceRequest/") || !text.contains("/") else { return nil }
-                return FHIRReferralMapping.referenceID(text)
-            })
+            let ids = Set(
+                value.split(separator: ",").compactMap { reference -> String? in
+                    let text = String(reference)
+                    guard text.hasPrefix("ServiceRequest/") || !text.contains("/") else { return nil }
+                    return FHIRReferralMapping.referenceID(text)
+                })
             requestIDs = requestIDs.map { $0.intersection(ids) } ?? ids
         }
         var taskIDs: Set<UUID>?
@@ -227,13 +240,16 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
             taskIDs = Set(value.split(separator: ",").compactMap { UUID(uuidString: String($0)) })
         }
         guard requestIDs != nil || taskIDs != nil else {
-            throw OperationOutcome(status: .badRequest, code: "required", "search by focus=ServiceRequest/{id}, based-on=ServiceRequest/{id} or _id={id}[,{id}]", expression: "Task")
+            throw OperationOutcome(
+                status: .badRequest, code: "required", "search by focus=ServiceRequest/{id}, based-on=ServiceRequest/{id} or _id={id}[,{id}]",
+                expression: "Task")
         }
         if (requestIDs?.count ?? 0) + (taskIDs?.count ?? 0) > 100 {
             throw OperationOutcome(status: .badRequest, code: "too-costly", "at most 100 ids per search", expression: "Task")
         }
         let store = store
-        let requested = requestIDs, tasks = taskIDs
+        let requested = requestIDs
+        let tasks = taskIDs
         let found = try await store.pool.withConnection { connection -> [ReferralTasks.Stored] in
             var candidates: [ReferralTasks.Stored] = []
             if let requested {
@@ -285,9 +301,28 @@ func fhir(_ body: () async throws -> Response) async throws -> Response {
 /// Reading a FHIR request body: JSON first (so that validation sees every element), then the
 /// typed slice Passerelle uses.
 enum FHIRBody {
-    static func read(_ request: Request, context: PasserelleRequestContext) async throws -> (AnyJSON, Data) {
+    /// `root` names the resource expected, for the FHIRPath of what is refused.
+    static func read(_ request: Request, context: PasserelleRequestContext, root: String) async throws -> (AnyJSON, Data) {
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let data = Data(buffer.readableBytesView)
+        // An unpaired surrogate is no text at all: said where it is (as FHIRPath), not as a body
+        // that is not JSON. NULs are the validator's to report, with the rest.
+        let marked = StorableText.markingUnpairedSurrogates(data)
+        if marked != data {
+            do { _ = try StorableText.checked(marked) } catch {
+                throw OperationOutcome(
+                    status: .unprocessableContent,
+                    issues: error.errors.map { field in
+                        let expression =
+                            root
+                            + field.pointer.split(separator: "/").map { segment in
+                                let name = segment.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+                                return Int(name).map { "[\($0)]" } ?? ".\(name)"
+                            }.joined()
+                        return .init(code: "invalid", diagnostics: "\(expression): \(field.detail)", expression: [expression])
+                    })
+            }
+        }
         do {
             return (try JSONDecoder().decode(AnyJSON.self, from: data), data)
         } catch {
@@ -296,7 +331,9 @@ enum FHIRBody {
     }
 
     static func expect(_ type: String, _ raw: AnyJSON, at path: String) throws(OperationOutcome) {
-        guard case .object(let fields) = raw else { throw OperationOutcome(status: .badRequest, code: "structure", "expected a \(type) resource (a JSON object)", expression: path) }
+        guard case .object(let fields) = raw else {
+            throw OperationOutcome(status: .badRequest, code: "structure", "expected a \(type) resource (a JSON object)", expression: path)
+        }
         guard case .string(let found)? = fields["resourceType"], found == type else {
             var found = "a resource without resourceType"
             if case .string(let name)? = fields["resourceType"] { found = name }

@@ -1,3 +1,4 @@
+import Backoff
 import Domain
 import Foundation
 import ServiceRuntime
@@ -36,7 +37,8 @@ public struct FHIRSettings: Sendable {
     public static func fromEnvironment(_ e: Environment) throws(ConfigurationError) -> FHIRSettings {
         let organization = e.optionalString("PASSERELLE_FHIR_DEFAULT_ORGANIZATION")
         if let organization, !Site.isValid(organization) {
-            throw ConfigurationError(variable: "PASSERELLE_FHIR_DEFAULT_ORGANIZATION", problem: "\"\(organization)\" is not a site code (lowercase letters, digits and dashes)")
+            throw ConfigurationError(
+                variable: "PASSERELLE_FHIR_DEFAULT_ORGANIZATION", problem: "\"\(organization)\" is not a site code (lowercase letters, digits and dashes)")
         }
         let base = e.string("PASSERELLE_FHIR_BASE_URL", default: "http://localhost:8081/fhir/r4")
         guard let url = URL(string: base), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
@@ -47,7 +49,8 @@ public struct FHIRSettings: Sendable {
         let baseMilliseconds = try e.int("PASSERELLE_FHIR_SUBSCRIPTION_RETRY_BASE_MS", default: 2_000)
         let maxMilliseconds = try e.int("PASSERELLE_FHIR_SUBSCRIPTION_RETRY_MAX_MS", default: 600_000)
         guard baseMilliseconds >= 1, maxMilliseconds >= baseMilliseconds else {
-            throw ConfigurationError(variable: "PASSERELLE_FHIR_SUBSCRIPTION_RETRY_BASE_MS", problem: "must be at least 1 and at most PASSERELLE_FHIR_SUBSCRIPTION_RETRY_MAX_MS")
+            throw ConfigurationError(
+                variable: "PASSERELLE_FHIR_SUBSCRIPTION_RETRY_BASE_MS", problem: "must be at least 1 and at most PASSERELLE_FHIR_SUBSCRIPTION_RETRY_MAX_MS")
         }
         let allow = e.string("PASSERELLE_FHIR_ALLOW_PRIVATE_ENDPOINTS", default: "false")
         guard allow == "true" || allow == "false" else {
@@ -68,8 +71,6 @@ public struct FHIRSettings: Sendable {
     /// Seconds to wait after the given (1-based) attempt failed: doubling, capped, with jitter so
     /// replicas retrying one endpoint do not retry in step.
     func delay(afterAttempt attempt: Int) -> TimeInterval {
-        let ceiling = min(retryMaxDelay, retryBaseDelay * (1 << min(max(attempt - 1, 0), 20)))
-        let seconds = Double(ceiling.components.seconds) + Double(ceiling.components.attoseconds) / 1e18
-        return Double.random(in: (seconds / 2)...max(seconds, 0.001))
+        ExponentialBackoff(initial: retryBaseDelay, maximum: retryMaxDelay, jitter: .half).delay(afterAttempt: attempt).inSeconds
     }
 }

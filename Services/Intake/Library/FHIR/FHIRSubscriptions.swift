@@ -30,16 +30,21 @@ enum FHIRSubscriptions {
     static func enqueue(taskOf referral: UUID, on session: borrowing PostgresSession) throws {
         // Ordered by id, so concurrent changes lock subscriptions in one order. Most deployments
         // have few subscriptions or none: then nothing more is read.
-        let subscriptions = try session.query("""
+        let subscriptions = try session.query(
+            """
             SELECT id, owner_subject, owner_roles, owner_site, filters::text AS filters FROM fhir_subscription
             WHERE status IN ('requested', 'active', 'error') AND topic = \(taskTopic) AND (end_at IS NULL OR end_at > now())
             ORDER BY id
             """)
         guard !subscriptions.isEmpty else { return }
-        guard let task = try session.query("""
-            SELECT t.status, t.requester->>'reference' AS requester, t.service_request_id, t.submitted_by, r.site, r.referrer_id
-            FROM fhir_task t JOIN referral r ON r.id = t.referral_id WHERE t.referral_id = \(referral)::uuid
-            """).first else { return }
+        guard
+            let task = try session.query(
+                """
+                SELECT t.status, t.requester->>'reference' AS requester, t.service_request_id, t.submitted_by, r.site, r.referrer_id
+                FROM fhir_task t JOIN referral r ON r.id = t.referral_id WHERE t.referral_id = \(referral)::uuid
+                """
+            ).first
+        else { return }
         let site: String = try task.decode("site")
         let values: [String: String] = [
             "owner": "Organization/\(site)", "requester": try task.decode("requester", as: String?.self) ?? "",
@@ -55,13 +60,18 @@ enum FHIRSubscriptions {
             let filters = try JSONDecoder().decode([String: [String]].self, from: Data(try subscription.decode("filters", as: String.self).utf8))
             guard filters.allSatisfy({ name, accepted in values[name].map { accepted.contains($0) } ?? false }) else { continue }
             let id: UUID = try subscription.decode("id")
-            let number = try session.query("""
+            let number = try session.query(
+                """
                 UPDATE fhir_subscription SET events_since_start = events_since_start + 1 WHERE id = \(id)::uuid RETURNING events_since_start
-                """).first!.decode("events_since_start", as: Int.self)
-            try session.execute("""
+                """
+            ).first!.decode("events_since_start", as: Int.self)
+            try session.execute(
+                """
                 INSERT INTO fhir_subscription_notification (id, subscription_id, kind, event_number, focus)
                 VALUES (\(UUID.random())::uuid, \(id)::uuid, 'event-notification', \(number), \("Task/\(referral.uuidString.lowercased())"))
                 """)
+            // Once committed, the delivery loop takes it at once rather than at its next poll.
+            session.notifyAfterCommit(SubscriptionDelivery.wakeUpChannel(schema: session.schema ?? "intake"))
         }
     }
 
@@ -99,11 +109,15 @@ struct SubscriptionDelivery: Service {
     var pollInterval: Duration = .milliseconds(500)
     var batch = 16
 
+    /// Notified after a commit that queued notifications.
+    static func wakeUpChannel(schema: String) -> String { schema + "_fhir_delivery" }
+
     func run() async throws {
         guard await gate.wait() else { return }
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            if await round() == batch { continue }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pollInterval) }
+        let channel = Self.wakeUpChannel(schema: pool.configuration.schema ?? "intake")
+        // A round handles its own failures (it logs, pauses and claims nothing): it never throws.
+        await WakeUpLoop(pool: pool, channel: channel, pollInterval: pollInterval, logger: logger).run {
+            await round() == batch ? .now : .afterWakeUp
         }
     }
 
@@ -154,7 +168,8 @@ struct SubscriptionDelivery: Service {
     func claim() async throws -> [Claimed] {
         let leaseSeconds = Int(lease.components.seconds)
         return try await pool.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 WITH heads AS (
                     SELECT DISTINCT ON (subscription_id) id, next_attempt_at, lease_until FROM fhir_subscription_notification
                     WHERE sent_at IS NULL AND given_up_at IS NULL
@@ -167,7 +182,8 @@ struct SubscriptionDelivery: Service {
                 WHERE n.id = due.id AND s.id = n.subscription_id AND (n.lease_until IS NULL OR n.lease_until < now())
                 RETURNING n.id, n.subscription_id, n.kind, n.event_number, n.focus, n.attempts, s.endpoint, s.secret, s.headers, s.content,
                           s.status, s.events_since_start
-                """).map { row in
+                """
+            ).map { row in
                 Claimed(
                     id: try row.decode("id"), subscription: try row.decode("subscription_id"), kind: try row.decode("kind"),
                     eventNumber: try row.decode("event_number", as: Int?.self), focus: try row.decode("focus", as: String?.self),
@@ -208,11 +224,13 @@ struct SubscriptionDelivery: Service {
         let settings = settings
         try await pool.sessionTransaction { session in
             guard let failure else {
-                try session.execute("""
+                try session.execute(
+                    """
                     UPDATE fhir_subscription_notification SET sent_at = now(), lease_until = NULL, last_error = NULL WHERE id = \(notification.id)::uuid
                     """)
                 // A delivered handshake (or any delivery after errors) makes the subscription active.
-                try session.execute("""
+                try session.execute(
+                    """
                     UPDATE fhir_subscription SET status = 'active', error = NULL, updated_at = now()
                     WHERE id = \(notification.subscription)::uuid AND status IN ('requested', 'error')
                     """)
@@ -220,22 +238,27 @@ struct SubscriptionDelivery: Service {
             }
             if failure.transient && notification.attempts < settings.maxDeliveryAttempts {
                 let next = Date().addingTimeInterval(settings.delay(afterAttempt: notification.attempts))
-                try session.execute("""
+                try session.execute(
+                    """
                     UPDATE fhir_subscription_notification SET next_attempt_at = \(next)::timestamptz, lease_until = NULL, last_error = \(failure.detail)
                     WHERE id = \(notification.id)::uuid
                     """)
             } else {
-                try session.execute("""
+                try session.execute(
+                    """
                     UPDATE fhir_subscription_notification SET given_up_at = now(), lease_until = NULL, last_error = \(failure.detail)
                     WHERE id = \(notification.id)::uuid
                     """)
-                try session.execute("""
+                try session.execute(
+                    """
                     UPDATE fhir_subscription SET status = 'error', error = \(failure.detail), updated_at = now()
                     WHERE id = \(notification.subscription)::uuid AND status <> 'off'
                     """)
             }
         }
-        if let failure { logger.warning("subscription notification not delivered", metadata: ["notification": "\(notification.id)", "error": "\(failure.detail)"]) }
+        if let failure {
+            logger.warning("subscription notification not delivered", metadata: ["notification": "\(notification.id)", "error": "\(failure.detail)"])
+        }
     }
 }
 
@@ -261,11 +284,12 @@ enum NotificationBundle {
             ]
             if notification.content == "id-only", let focus = notification.focus {
                 parts.append(.object(["name": .string("focus"), "valueReference": .object(["reference": .string("\(baseURL)/\(focus)")])]))
-                entries.append(.object([
-                    "fullUrl": .string("\(baseURL)/\(focus)"),
-                    "request": .object(["method": .string("PUT"), "url": .string(focus)]),
-                    "response": .object(["status": .string("200")]),
-                ]))
+                entries.append(
+                    .object([
+                        "fullUrl": .string("\(baseURL)/\(focus)"),
+                        "request": .object(["method": .string("PUT"), "url": .string(focus)]),
+                        "response": .object(["status": .string("200")]),
+                    ]))
             }
             parameters.append(.object(["name": .string("notification-event"), "part": .array(parts)]))
         }
@@ -280,14 +304,15 @@ enum NotificationBundle {
             "id": .string(UUID.random().uuidString.lowercased()),
             "type": .string("history"),
             "timestamp": .string(now),
-            "entry": .array([
-                .object([
-                    "fullUrl": .string("urn:uuid:\(notification.id.uuidString.lowercased())"),
-                    "resource": status,
-                    "request": .object(["method": .string("GET"), "url": .string("\(subscriptionURL)/$status")]),
-                    "response": .object(["status": .string("200")]),
-                ])
-            ] + entries),
+            "entry": .array(
+                [
+                    .object([
+                        "fullUrl": .string("urn:uuid:\(notification.id.uuidString.lowercased())"),
+                        "resource": status,
+                        "request": .object(["method": .string("GET"), "url": .string("\(subscriptionURL)/$status")]),
+                        "response": .object(["status": .string("200")]),
+                    ])
+                ] + entries),
         ])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -27,7 +27,9 @@ struct FHIRValidator {
         "incarceration-status", "language-access", "protective-factor",
     ]
     static let requestStatuses: Set<String> = ["draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"]
-    static let requestIntents: Set<String> = ["proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option"]
+    static let requestIntents: Set<String> = [
+        "proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option",
+    ]
     /// The intents that make a ServiceRequest an order someone must fulfil (the IG's examples use
     /// `order` and `original-order`; its referral Task is always an order).
     static let orderIntents: Set<String> = ["order", "original-order", "reflex-order", "filler-order", "instance-order"]
@@ -45,7 +47,9 @@ struct FHIRValidator {
     ]
     /// Types `ServiceRequest.requester` and `.performer` may reference in the SDOHCC profile.
     static let requesterTypes: Set<String> = ["RelatedPerson", "Device", "PractitionerRole", "Practitioner", "Patient", "Organization"]
-    static let performerTypes: Set<String> = ["HealthcareService", "Device", "RelatedPerson", "Patient", "Practitioner", "PractitionerRole", "Organization", "CareTeam"]
+    static let performerTypes: Set<String> = [
+        "HealthcareService", "Device", "RelatedPerson", "Patient", "Practitioner", "PractitionerRole", "Organization", "CareTeam",
+    ]
 
     // MARK: resources
 
@@ -61,7 +65,10 @@ struct FHIRValidator {
             }
         }
         if let intent = code(fields, "intent", at: path, required: true, in: Self.requestIntents), !Self.orderIntents.contains(intent) {
-            fail("\(path).intent", "must be an order (order, original-order, reflex-order, filler-order or instance-order), not \(intent): Passerelle acts on orders only", code: "business-rule")
+            fail(
+                "\(path).intent",
+                "must be an order (order, original-order, reflex-order, filler-order or instance-order), not \(intent): Passerelle acts on orders only",
+                code: "business-rule")
         }
         code(fields, "priority", at: path, required: false, in: Self.requestPriorities)
         let categories = array(fields, "category", at: path)
@@ -73,14 +80,19 @@ struct FHIRValidator {
             codeableConcept(code, at: codePath)
             let codings = codings(of: code)
             if !codings.isEmpty, !codings.contains(where: { Self.procedureCodeSystems.contains($0.system ?? "") }) {
-                fail("\(codePath).coding", "is bound (required) to US Core Procedure Codes: use a SNOMED CT, CPT, HCPCS, LOINC, ICD-10-PCS or CDT code", code: "code-invalid")
+                fail(
+                    "\(codePath).coding", "is bound (required) to US Core Procedure Codes: use a SNOMED CT, CPT, HCPCS, LOINC, ICD-10-PCS or CDT code",
+                    code: "code-invalid")
             }
         }
         for (index, reason) in array(fields, "reasonCode", at: path).enumerated() { codeableConcept(reason, at: "\(path).reasonCode[\(index)]") }
         if fields["subject"] == nil {
             fail("\(path).subject", "is required (1..1): the Patient to refer", code: "required")
         } else if let reference = reference(fields["subject"], at: "\(path).subject"), !(reference.hasPrefix("Patient/") || reference.hasPrefix("urn:uuid:")) {
-            fail("\(path).subject", "must reference a Patient (Passerelle refers people, not \(reference.split(separator: "/").first.map(String.init) ?? reference))", code: "not-supported")
+            fail(
+                "\(path).subject",
+                "must reference a Patient (Passerelle refers people, not \(reference.split(separator: "/").first.map(String.init) ?? reference))",
+                code: "not-supported")
         }
         if let requester = fields["requester"] {
             referenceType(requester, at: "\(path).requester", allowed: Self.requesterTypes)
@@ -119,12 +131,19 @@ struct FHIRValidator {
         for (index, telecom) in array(fields, "telecom", at: path).enumerated() {
             if let point = object(telecom, at: "\(path).telecom[\(index)]") {
                 code(point, "system", at: "\(path).telecom[\(index)]", required: point["value"] != nil, in: Self.contactSystems)
+                // A positiveInt; anything else would not even decode.
+                if let rank = point["rank"], !Self.isPositiveInt(rank) {
+                    fail("\(path).telecom[\(index)].rank", "must be a positiveInt (1 to 2147483647)")
+                }
             }
         }
         for (index, communication) in array(fields, "communication", at: path).enumerated() {
             let languagePath = "\(path).communication[\(index)].language"
             guard let entry = object(communication, at: "\(path).communication[\(index)]") else { continue }
-            guard let language = entry["language"] else { fail(languagePath, "is required (1..1)", code: "required"); continue }
+            guard let language = entry["language"] else {
+                fail(languagePath, "is required (1..1)", code: "required")
+                continue
+            }
             codeableConcept(language, at: languagePath)
             for (position, coding) in codings(of: language).enumerated() {
                 if let code = coding.code, !Self.isLanguageTag(code) {
@@ -162,8 +181,8 @@ struct FHIRValidator {
         }
     }
 
-    /// NUL bytes (PostgreSQL cannot store them, and no FHIR string may hold one) and strings
-    /// longer than anything Passerelle keeps, anywhere in the resource.
+    /// NUL bytes (PostgreSQL cannot store them, and no FHIR string may hold one), nulls (FHIR JSON
+    /// has none) and strings longer than anything Passerelle keeps, anywhere in the resource.
     mutating func scanStrings(_ json: AnyJSON, at path: String) {
         switch json {
         case .string(let text):
@@ -173,9 +192,15 @@ struct FHIRValidator {
             for (index, value) in values.enumerated() { scanStrings(value, at: "\(path)[\(index)]") }
         case .object(let fields):
             for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-                if key.unicodeScalars.contains("\u{0}") { fail(path, "has an element name with a NUL character", code: "structure"); continue }
+                if key.unicodeScalars.contains("\u{0}") {
+                    fail(path, "has an element name with a NUL character", code: "structure")
+                    continue
+                }
                 scanStrings(value, at: "\(path).\(key)")
             }
+        case .null:
+            // FHIR JSON never holds null: an element without a value is left out.
+            fail(path, "is null: FHIR JSON leaves an element without a value out", code: "structure")
         default: break
         }
     }
@@ -241,10 +266,14 @@ struct FHIRValidator {
         var strings: [String: String] = [:]
         for name in ["system", "code"] {
             guard let value = fields[name] else { continue }
-            guard case .string(let text) = value else { fail("\(path).\(name)", "must be a string", code: "structure"); continue }
+            guard case .string(let text) = value else {
+                fail("\(path).\(name)", "must be a string", code: "structure")
+                continue
+            }
             strings[name] = text
         }
-        let system = strings["system"], code = strings["code"]
+        let system = strings["system"]
+        let code = strings["code"]
         if let code, code.isEmpty || code.first!.isWhitespace || code.last!.isWhitespace {
             fail("\(path).code", "must not be empty or start or end with whitespace", code: "code-invalid")
             return
@@ -257,9 +286,13 @@ struct FHIRValidator {
                 fail("\(path).code", "\"\(code)\" is not in the SDOHCC SDOH Category value set", code: "code-invalid")
             }
         case Self.snomed:
-            if !Self.isSNOMEDIdentifier(code) { fail("\(path).code", "\"\(code)\" is not a SNOMED CT concept id (digits with a valid check digit)", code: "code-invalid") }
+            if !Self.isSNOMEDIdentifier(code) {
+                fail("\(path).code", "\"\(code)\" is not a SNOMED CT concept id (digits with a valid check digit)", code: "code-invalid")
+            }
         case Self.loinc:
-            if !Self.isLOINCCode(code) { fail("\(path).code", "\"\(code)\" is not a LOINC code (NNNNN-N with a valid check digit, or an LA/LP code)", code: "code-invalid") }
+            if !Self.isLOINCCode(code) {
+                fail("\(path).code", "\"\(code)\" is not a LOINC code (NNNNN-N with a valid check digit, or an LA/LP code)", code: "code-invalid")
+            }
         default: break
         }
     }
@@ -304,10 +337,16 @@ struct FHIRValidator {
     // MARK: formats
 
     static func isID(_ text: String) -> Bool {
-        (1...64).contains(text.utf8.count) && text.utf8.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-        }
+        (1...64).contains(text.utf8.count)
+            && text.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+            }
+    }
+
+    static func isPositiveInt(_ value: AnyJSON) -> Bool {
+        guard case .number(let number) = value else { return false }
+        return number == number.rounded() && (1...2_147_483_647).contains(number)
     }
 
     static func isFullDate(_ text: String) -> Bool {
@@ -315,7 +354,10 @@ struct FHIRValidator {
     }
 
     static func isDateTime(_ text: String) -> Bool {
-        text.wholeMatch(of: /[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?/) != nil
+        text.wholeMatch(
+            of:
+                /[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?/
+        ) != nil
     }
 
     static func isLanguageTag(_ text: String) -> Bool {

@@ -41,7 +41,8 @@ struct OperationOutcome: Error, HTTPResponseError, Sendable {
         case .serviceUnavailable: code = "transient"
         default: code = "invalid"
         }
-        let issues = problem.errors.isEmpty
+        let issues =
+            problem.errors.isEmpty
             ? [Issue(code: code, diagnostics: problem.detail ?? problem.title)]
             : problem.errors.map { Issue(code: code, diagnostics: "\($0.pointer): \($0.detail)", expression: [$0.pointer]) }
         self.init(status: problem.status, issues: issues)

@@ -34,7 +34,8 @@ enum ReferralTasks {
     /// Writes the Task of a referral just created, in the creating transaction.
     static func create(_ draft: Draft, referral: Referral, on session: borrowing PostgresSession) throws {
         let business = businessStatus(referral.status)
-        try session.execute("""
+        try session.execute(
+            """
             INSERT INTO fhir_task (referral_id, service_request_id, service_request, patient, requester, requested_service, submitted_by,
                 status, business_status, business_status_text, version, authored_on, last_modified)
             VALUES (\(referral.id)::uuid, \(draft.serviceRequestID), \(draft.serviceRequest.map(PostgresJSON.init))::jsonb,
@@ -48,22 +49,30 @@ enum ReferralTasks {
 
     /// Moves the referral's Task (if it has one) to `status`, in the transaction that changed the
     /// referral. The outcome of a completed referral becomes the Task's output.
-    static func follow(referral id: UUID, to status: ReferralStatus, reason: String?, outcome: String?, at time: Date, on session: borrowing PostgresSession) throws {
+    static func follow(referral id: UUID, to status: ReferralStatus, reason: String?, outcome: String?, at time: Date, on session: borrowing PostgresSession)
+        throws
+    {
         let business = businessStatus(status)
         // Rejected, cancelled, on-hold and failed Tasks carry statusReason.text (SDOHCC Task).
         let statusReason = reason ?? (status.needsStatusReason ? business.text : nil)
-        let row = try session.query("""
+        let row = try session.query(
+            """
             SELECT requested_service::text AS requested_service FROM fhir_task WHERE referral_id = \(id)::uuid FOR UPDATE
-            """).first
+            """
+        ).first
         guard let row else { return }
         var outputs: [FHIR.Task.Output] = []
         if status == .completed, let outcome {
-            let requested = try row.decode("requested_service", as: String?.self).map { try JSONDecoder().decode(FHIR.CodeableConcept.self, from: Data($0.utf8)) }
-            outputs.append(.init(
-                type: .init(coding: [.init(system: sdohccTemporaryCodes, code: "resulting-activity", display: "Resulting Activity")], text: nil),
-                valueCodeableConcept: .init(coding: requested?.coding, text: outcome)))
+            let requested = try row.decode("requested_service", as: String?.self).map {
+                try JSONDecoder().decode(FHIR.CodeableConcept.self, from: Data($0.utf8))
+            }
+            outputs.append(
+                .init(
+                    type: .init(coding: [.init(system: sdohccTemporaryCodes, code: "resulting-activity", display: "Resulting Activity")], text: nil),
+                    valueCodeableConcept: .init(coding: requested?.coding, text: outcome)))
         }
-        try session.execute("""
+        try session.execute(
+            """
             UPDATE fhir_task SET status = \(FHIRReferralMapping.taskStatus(status)), business_status = \(business.code),
                 business_status_text = \(business.text), status_reason = \(statusReason),
                 outputs = CASE WHEN \(status == .completed) THEN \(try PostgresJSON(encoding: outputs))::jsonb ELSE outputs END,
@@ -84,7 +93,8 @@ enum ReferralTasks {
     ) throws {
         // The Task's row lock orders this with the referral's own transitions.
         guard try session.query("SELECT 1 FROM fhir_task WHERE referral_id = \(referral)::uuid FOR UPDATE").first != nil else { return }
-        let changed = try session.query("""
+        let changed = try session.query(
+            """
             INSERT INTO fhir_task_connection (connection_id, referral_id, resource_name, resource_kind, state, changed_at)
             VALUES (\(connection)::uuid, \(referral)::uuid, \(resourceName), \(resourceKind), \(state), \(time)::timestamptz)
             ON CONFLICT (connection_id) DO UPDATE SET state = EXCLUDED.state, changed_at = EXCLUDED.changed_at,
@@ -173,14 +183,21 @@ enum ReferralTasks {
             let requestID: String = try row.decode("service_request_id")
             let clientID: UUID = try row.decode("client_id")
             let reason = try row.decode("status_reason", as: String?.self)
-            struct Connection: Decodable { var state: String; var name: String?; var kind: String? }
+            struct Connection: Decodable {
+                var state: String
+                var name: String?
+                var kind: String?
+            }
             let connections = try decoded(try row.decode("connections", as: String.self), as: [Connection].self) ?? []
             // Connections made so far, then what the referral's completion produced.
-            let outputs = connections.map { connectionOutput(state: $0.state, resourceName: $0.name, resourceKind: $0.kind) }
+            let outputs =
+                connections.map { connectionOutput(state: $0.state, resourceName: $0.name, resourceKind: $0.kind) }
                 + (try decoded(try row.decode("outputs", as: String.self), as: [FHIR.Task.Output].self) ?? [])
             let task = FHIR.Task(
                 id: id.uuidString.lowercased(),
-                meta: .init(versionId: String(try row.decode("version", as: Int.self)), lastUpdated: try row.decode("last_modified", as: Date.self).formatted(timestamp), profile: [taskProfile]),
+                meta: .init(
+                    versionId: String(try row.decode("version", as: Int.self)),
+                    lastUpdated: try row.decode("last_modified", as: Date.self).formatted(timestamp), profile: [taskProfile]),
                 basedOn: [.init(reference: "ServiceRequest/\(requestID)")],
                 status: try row.decode("status"),
                 statusReason: reason.map { .init(coding: nil, text: $0) },
@@ -191,7 +208,9 @@ enum ReferralTasks {
                 code: .init(coding: [.init(system: taskCodeSystem, code: "fulfill", display: "Fulfill the focal request")], text: nil),
                 focus: .init(reference: "ServiceRequest/\(requestID)"),
                 for: try decoded(try row.decode("patient", as: String?.self), as: FHIR.Reference.self)
-                    ?? .init(reference: nil, identifier: .init(system: "https://passerelle.example/fhir/sid/client", value: clientID.uuidString.lowercased()), display: nil),
+                    ?? .init(
+                        reference: nil, identifier: .init(system: "https://passerelle.example/fhir/sid/client", value: clientID.uuidString.lowercased()),
+                        display: nil),
                 authoredOn: try row.decode("authored_on", as: Date.self).formatted(timestamp),
                 lastModified: try row.decode("last_modified", as: Date.self).formatted(timestamp),
                 requester: try decoded(try row.decode("requester", as: String.self), as: FHIR.Reference.self),
@@ -204,7 +223,8 @@ enum ReferralTasks {
     }
 
     static func task(id: UUID, on connection: PostgresConnection) async throws -> Stored? {
-        try read(try await connection.query(PostgresQuery(unsafeSQL: selectColumns + " WHERE t.referral_id = $1", parameters: [id.uuidString.lowercased()]))).first
+        try read(try await connection.query(PostgresQuery(unsafeSQL: selectColumns + " WHERE t.referral_id = $1", parameters: [id.uuidString.lowercased()])))
+            .first
     }
 
     static func task(serviceRequest id: String, on connection: PostgresConnection) async throws -> Stored? {
@@ -212,9 +232,11 @@ enum ReferralTasks {
     }
 
     static func tasks(ids: [UUID], on connection: PostgresConnection) async throws -> [Stored] {
-        try read(try await connection.query(PostgresQuery(
-            unsafeSQL: selectColumns + " WHERE t.referral_id = ANY($1::uuid[]) ORDER BY t.authored_on, t.referral_id",
-            parameters: [ids.map { $0.uuidString.lowercased() }.postgresText])))
+        try read(
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: selectColumns + " WHERE t.referral_id = ANY($1::uuid[]) ORDER BY t.authored_on, t.referral_id",
+                    parameters: [ids.map { $0.uuidString.lowercased() }.postgresText])))
     }
 }
 

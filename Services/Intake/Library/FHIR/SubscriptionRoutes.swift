@@ -25,8 +25,8 @@ struct SubscriptionRoutes: Sendable {
     }
 
     func create(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        let (raw, _) = try await FHIRBody.read(request, context: context)
+        let actor = try context.caller()
+        let (raw, _) = try await FHIRBody.read(request, context: context, root: "Subscription")
         try FHIRBody.expect("Subscription", raw, at: "Subscription")
         var validator = FHIRValidator()
         validator.scanStrings(raw, at: "Subscription")
@@ -34,30 +34,37 @@ struct SubscriptionRoutes: Sendable {
         let parsed = try await parse(raw)
         let id = UUID.random()
         try await store.pool.sessionTransaction { session in
-            let count = try session.query("""
+            let count = try session.query(
+                """
                 SELECT count(*) AS n FROM fhir_subscription WHERE owner_subject = \(actor.subject) AND status <> 'off'
-                """).first!.decode("n", as: Int.self)
+                """
+            ).first!.decode("n", as: Int.self)
             guard count < 100 else {
-                throw OperationOutcome(status: .unprocessableContent, code: "too-costly", "at most 100 live subscriptions per sender: delete some first", expression: "Subscription")
+                throw OperationOutcome(
+                    status: .unprocessableContent, code: "too-costly", "at most 100 live subscriptions per sender: delete some first",
+                    expression: "Subscription")
             }
-            try session.execute("""
+            try session.execute(
+                """
                 INSERT INTO fhir_subscription (id, owner_subject, owner_roles, owner_site, topic, filters, endpoint, secret, headers, content, reason, status, end_at)
                 VALUES (\(id)::uuid, \(actor.subject), \(actor.roles.map(\.rawValue).sorted())::text[], \(actor.site), \(FHIRSubscriptions.taskTopic),
                     \(try PostgresJSON(encoding: parsed.filters))::jsonb, \(parsed.endpoint), \(parsed.secret), \(parsed.headers)::text[],
                     \(parsed.content), \(parsed.reason), 'requested', \(parsed.end)::timestamptz)
                 """)
             // The handshake goes first; the subscription is active once it is delivered.
-            try session.execute("""
+            try session.execute(
+                """
                 INSERT INTO fhir_subscription_notification (id, subscription_id, kind) VALUES (\(UUID.random())::uuid, \(id)::uuid, 'handshake')
                 """)
         }
         let resource = try await load(id, actor: actor)!
-        return try Response.json(resource, status: .created, headers: [.location: "Subscription/\(id.uuidString.lowercased())"], contentType: "application/fhir+json")
+        return try Response.json(
+            resource, status: .created, headers: [.location: "Subscription/\(id.uuidString.lowercased())"], contentType: "application/fhir+json")
     }
 
     func read(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)), let resource = try await load(id, actor: actor) else {
+        let actor = try context.caller()
+        guard let resource = try await load(try context.pathID(), actor: actor) else {
             throw OperationOutcome.notFound("Subscription")
         }
         return try Response.json(resource, status: .ok, contentType: "application/fhir+json")
@@ -65,8 +72,8 @@ struct SubscriptionRoutes: Sendable {
 
     /// `$status`: the subscription's SubscriptionStatus (R4 backport), in a searchset Bundle.
     func status(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw OperationOutcome.notFound("Subscription") }
+        let actor = try context.caller()
+        let id = try context.pathID()
         let row = try await store.pool.withConnection { connection in
             try await connection.query("SELECT owner_subject, status, events_since_start, error FROM fhir_subscription WHERE id = \(id)::uuid").first
         }
@@ -86,23 +93,25 @@ struct SubscriptionRoutes: Sendable {
         }
         let bundle: AnyJSON = .object([
             "resourceType": .string("Bundle"), "type": .string("searchset"), "total": .number(1),
-            "entry": .array([.object([
-                "fullUrl": .string("urn:uuid:\(UUID.random().uuidString.lowercased())"),
-                "resource": .object([
-                    "resourceType": .string("Parameters"),
-                    "meta": .object(["profile": .array([.string(FHIRSubscriptions.statusProfile)])]),
-                    "parameter": .array(parameters),
-                ]),
-                "search": .object(["mode": .string("match")]),
-            ])]),
+            "entry": .array([
+                .object([
+                    "fullUrl": .string("urn:uuid:\(UUID.random().uuidString.lowercased())"),
+                    "resource": .object([
+                        "resourceType": .string("Parameters"),
+                        "meta": .object(["profile": .array([.string(FHIRSubscriptions.statusProfile)])]),
+                        "parameter": .array(parameters),
+                    ]),
+                    "search": .object(["mode": .string("match")]),
+                ])
+            ]),
         ])
         return try Response.json(bundle, status: .ok, contentType: "application/fhir+json")
     }
 
     /// Turns the subscription off and drops what it had not sent yet.
     func delete(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.require(.referrer, .coordinator, .service)
-        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw OperationOutcome.notFound("Subscription") }
+        let actor = try context.caller()
+        let id = try context.pathID()
         let found = try await store.pool.sessionTransaction { session -> Bool in
             guard let row = try session.query("SELECT owner_subject FROM fhir_subscription WHERE id = \(id)::uuid FOR UPDATE").first else { return false }
             let owner: String = try row.decode("owner_subject")
@@ -118,10 +127,14 @@ struct SubscriptionRoutes: Sendable {
     /// The subscription as its owner (or a coordinator) sees it, without its secret.
     private func load(_ id: UUID, actor: Identity) async throws -> AnyJSON? {
         try await store.pool.withConnection { connection -> AnyJSON? in
-            guard let row = try await connection.query("""
-                SELECT owner_subject, filters::text AS filters, endpoint, headers, content, reason, status, end_at, error
-                FROM fhir_subscription WHERE id = \(id)::uuid
-                """).first else { return nil }
+            guard
+                let row = try await connection.query(
+                    """
+                    SELECT owner_subject, filters::text AS filters, endpoint, headers, content, reason, status, end_at, error
+                    FROM fhir_subscription WHERE id = \(id)::uuid
+                    """
+                ).first
+            else { return nil }
             let owner: String = try row.decode("owner_subject")
             guard actor.has(.coordinator) || owner == actor.subject else { return nil }
             let filters = try JSONDecoder().decode([String: [String]].self, from: Data(try row.decode("filters", as: String.self).utf8))
@@ -137,16 +150,22 @@ struct SubscriptionRoutes: Sendable {
                     "type": .string("rest-hook"),
                     "endpoint": .string(try row.decode("endpoint")),
                     "payload": .string("application/fhir+json"),
-                    "_payload": .object(["extension": .array([.object([
-                        "url": .string(FHIRSubscriptions.payloadContentExtension), "valueCode": .string(try row.decode("content")),
-                    ])])]),
+                    "_payload": .object([
+                        "extension": .array([
+                            .object([
+                                "url": .string(FHIRSubscriptions.payloadContentExtension), "valueCode": .string(try row.decode("content")),
+                            ])
+                        ])
+                    ]),
                     // Header values may be credentials: only their names are shown.
                     "header": .array(headers.map { .string(String($0.prefix { $0 != ":" }) + ": (hidden)") }),
                 ]),
             ]
             if !filters.isEmpty {
                 let criteria = "Task?" + filters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.joined(separator: ","))" }.joined(separator: "&")
-                fields["_criteria"] = .object(["extension": .array([.object(["url": .string(FHIRSubscriptions.filterCriteriaExtension), "valueString": .string(criteria)])])])
+                fields["_criteria"] = .object([
+                    "extension": .array([.object(["url": .string(FHIRSubscriptions.filterCriteriaExtension), "valueString": .string(criteria)])])
+                ])
             }
             if let end = try row.decode("end_at", as: Date?.self) { fields["end"] = .string(end.formatted(.iso8601)) }
             if let error = try row.decode("error", as: String?.self) { fields["error"] = .string(error) }
@@ -184,24 +203,35 @@ struct SubscriptionRoutes: Sendable {
         if criteria.isEmpty {
             fail("Subscription.criteria", "is required: the topic canonical \(FHIRSubscriptions.taskTopic)", code: "required")
         } else if topic == FHIRSubscriptions.serviceRequestTopic {
-            fail("Subscription.criteria", "the ServiceRequest topic is for fulfillers watching requests; Passerelle offers the Task topic \(FHIRSubscriptions.taskTopic)", code: "not-supported")
+            fail(
+                "Subscription.criteria",
+                "the ServiceRequest topic is for fulfillers watching requests; Passerelle offers the Task topic \(FHIRSubscriptions.taskTopic)",
+                code: "not-supported")
         } else if topic != FHIRSubscriptions.taskTopic {
             fail("Subscription.criteria", "must be the topic \(FHIRSubscriptions.taskTopic), not \(criteria)", code: "not-supported")
         }
         var filters: [String: [String]] = [:]
         for (index, item) in extensions(fields["_criteria"]).enumerated() where string(item["url"]) == FHIRSubscriptions.filterCriteriaExtension {
             let expression = "Subscription.criteria.extension[\(index)].value"
-            guard let value = string(item["valueString"]) else { fail(expression, "must be a valueString such as Task?owner=Organization/ottawa-west-chc", code: "required"); continue }
+            guard let value = string(item["valueString"]) else {
+                fail(expression, "must be a valueString such as Task?owner=Organization/ottawa-west-chc", code: "required")
+                continue
+            }
             switch FHIRSubscriptions.parseFilter(value) {
             case .success(let parsed): filters.merge(parsed) { $0 + $1 }
             case .failure(let problem): fail(expression, problem.detail, code: "not-supported")
             }
         }
 
-        var endpoint = "", secret = "", headers: [String] = [], content = "id-only"
+        var endpoint = ""
+        var secret = ""
+        var headers: [String] = []
+        var content = "id-only"
         if case .object(let channel)? = fields["channel"] {
             if string(channel["type"]) != "rest-hook" {
-                fail("Subscription.channel.type", "must be rest-hook, not \(string(channel["type"]) ?? "missing")", code: string(channel["type"]) == nil ? "required" : "not-supported")
+                fail(
+                    "Subscription.channel.type", "must be rest-hook, not \(string(channel["type"]) ?? "missing")",
+                    code: string(channel["type"]) == nil ? "required" : "not-supported")
             }
             endpoint = string(channel["endpoint"]) ?? ""
             if endpoint.isEmpty {
@@ -222,18 +252,26 @@ struct SubscriptionRoutes: Sendable {
                 switch string(item["valueCode"]) {
                 case "id-only"?: content = "id-only"
                 case "empty"?: content = "empty"
-                case let other: fail("Subscription.channel.payload.extension", "payload content \(other ?? "missing") is not offered: use id-only or empty (then read the Task)", code: "not-supported")
+                case let other:
+                    fail(
+                        "Subscription.channel.payload.extension",
+                        "payload content \(other ?? "missing") is not offered: use id-only or empty (then read the Task)", code: "not-supported")
                 }
             }
             if case .array(let list)? = channel["header"] {
                 for (index, header) in list.enumerated() {
                     let expression = "Subscription.channel.header[\(index)]"
-                    guard let text = string(header) else { fail(expression, "must be a string", code: "structure"); continue }
+                    guard let text = string(header) else {
+                        fail(expression, "must be a string", code: "structure")
+                        continue
+                    }
                     let parts = text.split(separator: ":", maxSplits: 1)
                     let name = parts.first.map { String($0).trimmingWhitespace() } ?? ""
                     let reserved = WebhookSignature.headerNames.union(["content-type", "content-length", "host", "user-agent"])
-                    if parts.count != 2 || name.isEmpty || !name.unicodeScalars.allSatisfy({ $0.isASCII && $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" })
-                        || text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) || text.utf8.count > 1_000 {
+                    if parts.count != 2 || name.isEmpty
+                        || !name.unicodeScalars.allSatisfy({ $0.isASCII && $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" })
+                        || text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) || text.utf8.count > 1_000
+                    {
                         fail(expression, "must be a single \"Name: value\" HTTP header", code: "invalid")
                     } else if reserved.contains(name.lowercased()) {
                         fail(expression, "\(name) is set by Passerelle", code: "invalid")
@@ -246,16 +284,25 @@ struct SubscriptionRoutes: Sendable {
             let secrets = extensions(.object(channel)).filter { string($0["url"]) == FHIRSubscriptions.secretExtension }
             secret = secrets.first.flatMap { string($0["valueString"]) } ?? ""
             if secret.isEmpty {
-                fail("Subscription.channel.extension", "a \(FHIRSubscriptions.secretExtension) extension (valueString) is required: the secret notifications are signed with (Standard Webhooks)", code: "required")
+                fail(
+                    "Subscription.channel.extension",
+                    "a \(FHIRSubscriptions.secretExtension) extension (valueString) is required: the secret notifications are signed with (Standard Webhooks)",
+                    code: "required")
             } else if !WebhookSignature.isStrongEnough(secret) || secret.utf8.count > 200 {
-                fail("Subscription.channel.extension", "the webhook secret must be 24 to 200 characters, or whsec_ and base64 of at least 24 bytes", code: "security")
+                fail(
+                    "Subscription.channel.extension", "the webhook secret must be 24 to 200 characters, or whsec_ and base64 of at least 24 bytes",
+                    code: "security")
             }
         } else {
             fail("Subscription.channel", "is required (1..1)", code: "required")
         }
         var end: Date?
         if let text = string(fields["end"]) {
-            if let date = try? Date.ISO8601FormatStyle().parse(text) { end = date } else { fail("Subscription.end", "must be an instant such as 2027-01-31T00:00:00Z") }
+            if let date = try? Date.ISO8601FormatStyle().parse(text) {
+                end = date
+            } else {
+                fail("Subscription.end", "must be an instant such as 2027-01-31T00:00:00Z")
+            }
         }
         guard issues.isEmpty else { throw OperationOutcome(status: .unprocessableContent, issues: issues) }
         return Parsed(reason: reason, filters: filters, endpoint: endpoint, secret: secret, headers: headers, content: content, end: end)

@@ -45,7 +45,7 @@ extension IntakeService {
     "description": "Referrers (in their own name only), coordinators and services may submit a referral; the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.",
     "parameters": [
      {
-      "$ref": "#/components/parameters/IdempotencyKey"
+      "$ref": "#/components/parameters/SubmissionIdempotencyKey"
      }
     ],
     "requestBody": {
@@ -72,6 +72,43 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "GetReferral": {
+        "operationId": "getReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the referral."
+       },
+       "TransitionReferral": {
+        "operationId": "transitionReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Move the referral through the loop."
+       },
+       "GetReferralAudit": {
+        "operationId": "getReferralAudit",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Who read or changed the referral."
+       },
+       "ChangeClientConsent": {
+        "operationId": "changeClientConsent",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Change the consent of the referral's client."
+       },
+       "EraseClient": {
+        "operationId": "eraseClient",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Erase the referral's client (and their referrals)."
+       }
       }
      },
      "200": {
@@ -86,6 +123,43 @@ extension IntakeService {
       "headers": {
        "Location": {
         "$ref": "#/components/headers/Location"
+       }
+      },
+      "links": {
+       "GetReferral": {
+        "operationId": "getReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the referral."
+       },
+       "TransitionReferral": {
+        "operationId": "transitionReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Move the referral through the loop."
+       },
+       "GetReferralAudit": {
+        "operationId": "getReferralAudit",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Who read or changed the referral."
+       },
+       "ChangeClientConsent": {
+        "operationId": "changeClientConsent",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Change the consent of the referral's client."
+       },
+       "EraseClient": {
+        "operationId": "eraseClient",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Erase the referral's client (and their referrals)."
        }
       }
      },
@@ -180,9 +254,11 @@ extension IntakeService {
       "name": "cursor",
       "in": "query",
       "required": false,
-      "description": "The nextCursor of the previous page.",
+      "description": "The nextCursor of the previous page (opaque; any other value is a 422).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "minLength": 1,
+       "pattern": "^[A-Za-z0-9_-]+={0,2}$"
       }
      }
     ],
@@ -194,6 +270,43 @@ extension IntakeService {
         "schema": {
          "$ref": "#/components/schemas/InboxPage"
         }
+       }
+      },
+      "links": {
+       "GetReferral": {
+        "operationId": "getReferral",
+        "parameters": {
+         "id": "$response.body#/items/0/id"
+        },
+        "description": "Read the referral."
+       },
+       "TransitionReferral": {
+        "operationId": "transitionReferral",
+        "parameters": {
+         "id": "$response.body#/items/0/id"
+        },
+        "description": "Move the referral through the loop."
+       },
+       "GetReferralAudit": {
+        "operationId": "getReferralAudit",
+        "parameters": {
+         "id": "$response.body#/items/0/id"
+        },
+        "description": "Who read or changed the referral."
+       },
+       "ChangeClientConsent": {
+        "operationId": "changeClientConsent",
+        "parameters": {
+         "id": "$response.body#/items/0/clientId"
+        },
+        "description": "Change the consent of the referral's client."
+       },
+       "EraseClient": {
+        "operationId": "eraseClient",
+        "parameters": {
+         "id": "$response.body#/items/0/clientId"
+        },
+        "description": "Erase the referral's client (and their referrals)."
        }
       }
      },
@@ -242,6 +355,36 @@ extension IntakeService {
         "schema": {
          "$ref": "#/components/schemas/ReferralView"
         }
+       }
+      },
+      "links": {
+       "TransitionReferral": {
+        "operationId": "transitionReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Move the referral through the loop."
+       },
+       "GetReferralAudit": {
+        "operationId": "getReferralAudit",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Who read or changed the referral."
+       },
+       "ChangeClientConsent": {
+        "operationId": "changeClientConsent",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Change the consent of the referral's client."
+       },
+       "EraseClient": {
+        "operationId": "eraseClient",
+        "parameters": {
+         "id": "$response.body#/clientId"
+        },
+        "description": "Erase the referral's client (and their referrals)."
        }
       }
      },
@@ -300,6 +443,22 @@ extension IntakeService {
         "schema": {
          "$ref": "#/components/schemas/ReferralView"
         }
+       }
+      },
+      "links": {
+       "GetReferral": {
+        "operationId": "getReferral",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the referral."
+       },
+       "GetReferralAudit": {
+        "operationId": "getReferralAudit",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Who read or changed the referral."
        }
       }
      },
@@ -538,6 +697,30 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "ReferPatient": {
+        "operationId": "createFHIRServiceRequest",
+        "description": "Refer the Patient just posted: an active Gravity ServiceRequest whose subject it is.",
+        "requestBody": {
+         "resourceType": "ServiceRequest",
+         "status": "active",
+         "intent": "order",
+         "category": [
+          {
+           "coding": [
+            {
+             "system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes",
+             "code": "food-insecurity"
+            }
+           ]
+          }
+         ],
+         "subject": {
+          "reference": "Patient/{$response.body#/id}"
+         }
+        }
+       }
       }
      },
      "400": {
@@ -550,7 +733,7 @@ extension IntakeService {
       "$ref": "#/components/responses/FHIRForbidden"
      },
      "413": {
-      "$ref": "#/components/responses/PayloadTooLarge"
+      "$ref": "#/components/responses/FHIRPayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/FHIRUnprocessable"
@@ -559,7 +742,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -601,6 +784,22 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "ReadServiceRequest": {
+        "operationId": "readFHIRServiceRequest",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the ServiceRequest as kept."
+       },
+       "SearchTask": {
+        "operationId": "searchFHIRTask",
+        "parameters": {
+         "focus": "ServiceRequest/{$response.body#/id}"
+        },
+        "description": "Find the referral's Task."
+       }
       }
      },
      "200": {
@@ -616,6 +815,22 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "ReadServiceRequest": {
+        "operationId": "readFHIRServiceRequest",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the ServiceRequest as kept."
+       },
+       "SearchTask": {
+        "operationId": "searchFHIRTask",
+        "parameters": {
+         "focus": "ServiceRequest/{$response.body#/id}"
+        },
+        "description": "Find the referral's Task."
+       }
       }
      },
      "400": {
@@ -628,7 +843,7 @@ extension IntakeService {
       "$ref": "#/components/responses/FHIRForbidden"
      },
      "413": {
-      "$ref": "#/components/responses/PayloadTooLarge"
+      "$ref": "#/components/responses/FHIRPayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/FHIRUnprocessable"
@@ -637,7 +852,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -706,7 +921,7 @@ extension IntakeService {
       "$ref": "#/components/responses/FHIRForbidden"
      },
      "413": {
-      "$ref": "#/components/responses/PayloadTooLarge"
+      "$ref": "#/components/responses/FHIRPayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/FHIRUnprocessable"
@@ -715,7 +930,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -784,7 +999,7 @@ extension IntakeService {
       "$ref": "#/components/responses/FHIRForbidden"
      },
      "413": {
-      "$ref": "#/components/responses/PayloadTooLarge"
+      "$ref": "#/components/responses/FHIRPayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/FHIRUnprocessable"
@@ -793,7 +1008,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -845,7 +1060,8 @@ extension IntakeService {
       "required": true,
       "description": "The ServiceRequest id it was sent with (or was given).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "pattern": "^[A-Za-z0-9.-]{1,64}$"
       }
      }
     ],
@@ -857,6 +1073,15 @@ extension IntakeService {
         "schema": {
          "$ref": "#/components/schemas/FHIRServiceRequest"
         }
+       }
+      },
+      "links": {
+       "SearchTask": {
+        "operationId": "searchFHIRTask",
+        "parameters": {
+         "focus": "ServiceRequest/{$response.body#/id}"
+        },
+        "description": "Find the referral's Task."
        }
       }
      },
@@ -873,7 +1098,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -899,7 +1124,8 @@ extension IntakeService {
       "required": true,
       "description": "The Task id: the referral id (lowercase UUID).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -927,7 +1153,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -969,6 +1195,29 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "ReadSubscription": {
+        "operationId": "readFHIRSubscription",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Read the subscription."
+       },
+       "SubscriptionStatus": {
+        "operationId": "getFHIRSubscriptionStatus",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Its delivery status."
+       },
+       "DeleteSubscription": {
+        "operationId": "deleteFHIRSubscription",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Turn it off."
+       }
       }
      },
      "400": {
@@ -981,7 +1230,7 @@ extension IntakeService {
       "$ref": "#/components/responses/FHIRForbidden"
      },
      "413": {
-      "$ref": "#/components/responses/PayloadTooLarge"
+      "$ref": "#/components/responses/FHIRPayloadTooLarge"
      },
      "422": {
       "$ref": "#/components/responses/FHIRUnprocessable"
@@ -990,7 +1239,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -1015,7 +1264,8 @@ extension IntakeService {
       "required": true,
       "description": "The subscription id (UUID).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -1027,6 +1277,22 @@ extension IntakeService {
         "schema": {
          "$ref": "#/components/schemas/FHIRSubscription"
         }
+       }
+      },
+      "links": {
+       "SubscriptionStatus": {
+        "operationId": "getFHIRSubscriptionStatus",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Its delivery status."
+       },
+       "DeleteSubscription": {
+        "operationId": "deleteFHIRSubscription",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Turn it off."
        }
       }
      },
@@ -1043,7 +1309,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    },
@@ -1066,7 +1332,8 @@ extension IntakeService {
       "required": true,
       "description": "The subscription id (UUID).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -1087,7 +1354,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -1112,7 +1379,8 @@ extension IntakeService {
       "required": true,
       "description": "The subscription id (UUID).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "format": "uuid"
       }
      }
     ],
@@ -1159,7 +1427,7 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
      }
     }
    }
@@ -1217,6 +1485,15 @@ extension IntakeService {
          "$ref": "#/components/schemas/FHIRTaskSearchSet"
         }
        }
+      },
+      "links": {
+       "ReadTask": {
+        "operationId": "readFHIRTask",
+        "parameters": {
+         "id": "$response.body#/entry/0/resource/id"
+        },
+        "description": "Read the first Task found."
+       }
       }
      },
      "400": {
@@ -1232,7 +1509,10 @@ extension IntakeService {
       "$ref": "#/components/responses/InternalError"
      },
      "503": {
-      "$ref": "#/components/responses/Unavailable"
+      "$ref": "#/components/responses/FHIRUnavailable"
+     },
+     "422": {
+      "$ref": "#/components/responses/FHIRUnprocessable"
      }
     }
    }
@@ -1493,18 +1773,30 @@ extension IntakeService {
     "type": "object",
     "properties": {
      "phone": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^\\+?[-. ()]*([0-9][-. ()]*){7,15}$",
       "description": "7 to 15 digits, optionally starting with +; spaces, dashes, dots and parentheses allowed between.",
       "examples": [
        "+1 613-555-0100"
       ]
      },
      "email": {
-      "type": "string",
-      "format": "email",
-      "maxLength": 254
+      "type": [
+       "string",
+       "null"
+      ],
+      "maxLength": 254,
+      "pattern": "^[^\\u0000@\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+@[^\\u0000@\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000.][^\\u0000@\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*\\.[^\\u0000@\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\u0000@\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000.]$",
+      "description": "An e-mail address: a local part, @, and a domain with a dot (not at either end); no white space.",
+      "examples": [
+       "client@example.org"
+      ]
      }
-    }
+    },
+    "description": "Optional members may be null, which is the same as leaving them out."
    },
    "Coordinates": {
     "type": "object",
@@ -1527,10 +1819,13 @@ extension IntakeService {
    },
    "Sociodemographics": {
     "type": "object",
-    "description": "Optional; collected only with consent to evaluation use and used only for equity analysis. Every answer is a code; each list has prefer-not-to-say.",
+    "description": "Optional; collected only with consent to evaluation use and used only for equity analysis. Every answer is a code; each list has prefer-not-to-say. Optional members may be null, which is the same as leaving them out.",
     "properties": {
      "gender": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "enum": [
        "woman",
        "man",
@@ -1541,7 +1836,10 @@ extension IntakeService {
       ]
      },
      "incomeBand": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "description": "Household income before tax, per year, in Canadian dollars.",
       "enum": [
        "under-20k",
@@ -1553,13 +1851,22 @@ extension IntakeService {
       ]
      },
      "newcomer": {
-      "type": "boolean"
+      "type": [
+       "boolean",
+       "null"
+      ]
      },
      "disability": {
-      "type": "boolean"
+      "type": [
+       "boolean",
+       "null"
+      ]
      },
      "racialOrEthnicGroup": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "enum": [
        "first-nations",
        "metis",
@@ -1579,7 +1886,7 @@ extension IntakeService {
    },
    "ClientSubmission": {
     "type": "object",
-    "description": "The person referred. The contact the preferred channel needs is required: an e-mail address for email, a phone number for sms and phone.",
+    "description": "The person referred. The contact the preferred channel needs is required: an e-mail address for email, a phone number for sms and phone. Optional members may be null, which is the same as leaving them out.",
     "required": [
      "givenName",
      "familyName",
@@ -1591,20 +1898,32 @@ extension IntakeService {
      "givenName": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 100
+      "maxLength": 100,
+      "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+      "description": "Trimmed; at most 100 characters as sent."
      },
      "familyName": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 100
+      "maxLength": 100,
+      "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+      "description": "Trimmed; at most 100 characters as sent."
      },
      "birthDate": {
       "type": "string",
       "format": "date",
-      "description": "YYYY-MM-DD, not in the future."
+      "pattern": "^(185[1-9]|18[6-9][0-9]|19[0-9]{2}|[2-9][0-9]{3})-",
+      "description": "YYYY-MM-DD, after 1850 and not in the future."
      },
      "contact": {
-      "$ref": "#/components/schemas/Contact"
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/Contact"
+       },
+       {
+        "type": "null"
+       }
+      ]
      },
      "preferredLanguage": {
       "type": "string",
@@ -1615,23 +1934,48 @@ extension IntakeService {
       ]
      },
      "postalCode": {
-      "type": "string",
-      "description": "A postal code of 3 to 10 letters and digits (spaces and dashes ignored), e.g. K1A 0B1."
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[-\\t\\n\\u000b\\f\\r ]*([A-Za-z0-9][-\\t\\n\\u000b\\f\\r ]*){3,10}$",
+      "description": "A postal code of 3 to 10 letters and digits (spaces and dashes ignored), e.g. K1A 0B1; stored upper-cased, a Canadian one as A1A 1A1.",
+      "examples": [
+       "K1A 0B1"
+      ]
      },
      "coordinates": {
-      "$ref": "#/components/schemas/Coordinates"
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/Coordinates"
+       },
+       {
+        "type": "null"
+       }
+      ]
      },
      "accessibilityNeeds": {
-      "type": "array",
+      "type": [
+       "array",
+       "null"
+      ],
       "items": {
-       "type": "string"
+       "type": "string",
+       "pattern": "^[^\\u0000]*$"
       }
      },
      "preferredChannel": {
       "$ref": "#/components/schemas/ContactChannel"
      },
      "sociodemographics": {
-      "$ref": "#/components/schemas/Sociodemographics"
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/Sociodemographics"
+       },
+       {
+        "type": "null"
+       }
+      ]
      }
     },
     "allOf": [
@@ -1652,9 +1996,16 @@ extension IntakeService {
        ],
        "properties": {
         "contact": {
+         "type": "object",
          "required": [
           "email"
-         ]
+         ],
+         "properties": {
+          "email": {
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
+          }
+         }
         }
        }
       }
@@ -1679,9 +2030,16 @@ extension IntakeService {
        ],
        "properties": {
         "contact": {
+         "type": "object",
          "required": [
           "phone"
-         ]
+         ],
+         "properties": {
+          "phone": {
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
+          }
+         }
         }
        }
       }
@@ -1699,20 +2057,26 @@ extension IntakeService {
       "type": "string",
       "minLength": 1,
       "maxLength": 128,
-      "description": "The referrer's id; a caller with only the referrer role must send their own token subject."
+      "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+      "description": "The referrer's id (trimmed); a caller with only the referrer role must send their own token subject."
      },
      "role": {
       "$ref": "#/components/schemas/ReferrerRole"
      },
      "organisation": {
-      "type": "string",
-      "maxLength": 200
+      "type": [
+       "string",
+       "null"
+      ],
+      "maxLength": 200,
+      "pattern": "^[^\\u0000]*$"
      }
-    }
+    },
+    "description": "Optional members may be null, which is the same as leaving them out."
    },
    "ReferralSubmission": {
     "type": "object",
-    "description": "The body of POST /v1/referrals. Every invalid field is reported at once in the 422 problem's errors, each with its JSON pointer.",
+    "description": "The body of POST /v1/referrals. Every invalid field is reported at once in the 422 problem's errors, each with its JSON pointer. Optional members may be null, which is the same as leaving them out.",
     "required": [
      "client",
      "referrer",
@@ -1723,10 +2087,14 @@ extension IntakeService {
     ],
     "properties": {
      "externalId": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "minLength": 1,
       "maxLength": 128,
-      "description": "The sender's id for the referral; a second submission with the same externalId answers 200 with the first referral."
+      "description": "The sender's id for the referral; a second submission with the same externalId answers 200 with the first referral.",
+      "pattern": "^[^\\u0000]*$"
      },
      "client": {
       "$ref": "#/components/schemas/ClientSubmission"
@@ -1746,12 +2114,16 @@ extension IntakeService {
       }
      },
      "interests": {
-      "type": "array",
+      "type": [
+       "array",
+       "null"
+      ],
       "maxItems": 30,
       "items": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 40
+       "maxLength": 40,
+       "pattern": "[^\\t \\u00a0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000]"
       },
       "description": "Free tags, stored trimmed and lowercased."
      },
@@ -1759,26 +2131,42 @@ extension IntakeService {
       "$ref": "#/components/schemas/SupportLevel"
      },
      "priority": {
-      "$ref": "#/components/schemas/ReferralPriority",
-      "default": "routine"
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/ReferralPriority",
+        "default": "routine"
+       },
+       {
+        "type": "null"
+       }
+      ]
      },
      "consent": {
       "$ref": "#/components/schemas/Consent"
      },
      "notes": {
-      "type": "string",
-      "maxLength": 4000
+      "type": [
+       "string",
+       "null"
+      ],
+      "maxLength": 4000,
+      "pattern": "^[^\\u0000]*$"
      },
      "screeningAnswers": {
-      "type": "object",
+      "type": [
+       "object",
+       "null"
+      ],
       "maxProperties": 100,
       "propertyNames": {
        "minLength": 1,
-       "maxLength": 64
+       "maxLength": 64,
+       "pattern": "^[^\\u0000]*$"
       },
       "additionalProperties": {
        "type": "string",
-       "maxLength": 500
+       "maxLength": 500,
+       "pattern": "^[^\\u0000]*$"
       },
       "description": "Screening answers keyed by question code."
      }
@@ -1806,7 +2194,12 @@ extension IntakeService {
        "not": {
         "required": [
          "sociodemographics"
-        ]
+        ],
+        "properties": {
+         "sociodemographics": {
+          "type": "object"
+         }
+        }
        }
       }
      }
@@ -1936,12 +2329,22 @@ extension IntakeService {
       "$ref": "#/components/schemas/ReferralAction"
      },
      "reason": {
-      "type": "string",
-      "maxLength": 1000
+      "type": [
+       "string",
+       "null"
+      ],
+      "maxLength": 1000,
+      "description": "Trimmed; null or blank is none.",
+      "pattern": "^[^\\u0000]*$"
      },
      "outcome": {
-      "type": "string",
-      "maxLength": 1000
+      "type": [
+       "string",
+       "null"
+      ],
+      "maxLength": 1000,
+      "description": "Trimmed; null or blank is none.",
+      "pattern": "^[^\\u0000]*$"
      }
     },
     "allOf": [
@@ -1967,7 +2370,8 @@ extension IntakeService {
        ],
        "properties": {
         "reason": {
-         "minLength": 1
+         "type": "string",
+         "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$"
         }
        }
       }
@@ -1989,7 +2393,8 @@ extension IntakeService {
        ],
        "properties": {
         "outcome": {
-         "minLength": 1
+         "type": "string",
+         "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$"
         }
        }
       }
@@ -2098,10 +2503,12 @@ extension IntakeService {
     "type": "object",
     "properties": {
      "reference": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      },
      "display": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      }
     }
    },
@@ -2109,15 +2516,59 @@ extension IntakeService {
     "type": "object",
     "properties": {
      "system": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      },
      "code": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000]([^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000])?$"
      },
      "display": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      }
-    }
+    },
+    "description": "A Coding. A SNOMED CT code is a concept id (6 to 18 digits, valid Verhoeff check digit); a LOINC code is NNNNN-N with a valid mod-10 check digit (or an LA/LP code).",
+    "allOf": [
+     {
+      "if": {
+       "required": [
+        "system"
+       ],
+       "properties": {
+        "system": {
+         "const": "http://snomed.info/sct"
+        }
+       }
+      },
+      "then": {
+       "properties": {
+        "code": {
+         "pattern": "^[1-9][0-9]{5,17}$"
+        }
+       }
+      }
+     },
+     {
+      "if": {
+       "required": [
+        "system"
+       ],
+       "properties": {
+        "system": {
+         "const": "http://loinc.org"
+        }
+       }
+      },
+      "then": {
+       "properties": {
+        "code": {
+         "pattern": "^(LA|LP)?[0-9]{1,8}-[0-9]$"
+        }
+       }
+      }
+     }
+    ]
    },
    "FHIRCodeableConcept": {
     "type": "object",
@@ -2129,15 +2580,18 @@ extension IntakeService {
       }
      },
      "text": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      }
     }
    },
    "FHIRPatient": {
     "type": "object",
-    "description": "A FHIR R4 Patient; only these elements are read, others are kept as sent.",
+    "description": "A FHIR R4 Patient; only these elements are read and kept (the 201 echoes them), others are dropped. FHIR JSON has no nulls: leave an element out instead.",
     "required": [
-     "resourceType"
+     "resourceType",
+     "name",
+     "birthDate"
     ],
     "properties": {
      "resourceType": {
@@ -2145,28 +2599,62 @@ extension IntakeService {
      },
      "id": {
       "type": "string",
-      "description": "Assigned (lowercase UUID) when absent."
+      "pattern": "^[A-Za-z0-9.-]{1,64}$",
+      "description": "A FHIR id; assigned (lowercase UUID) when absent."
      },
      "name": {
       "type": "array",
+      "minItems": 1,
       "items": {
        "type": "object",
        "properties": {
+        "use": {
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
+        },
         "family": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         },
         "given": {
          "type": "array",
          "items": {
-          "type": "string"
+          "type": "string",
+          "pattern": "^[^\\u0000]*$"
+         }
+        },
+        "period": {
+         "type": "object",
+         "properties": {
+          "start": {
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
+          },
+          "end": {
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
+          }
+         },
+         "additionalProperties": {
+          "$ref": "#/components/schemas/FHIRJSONValue"
+         },
+         "propertyNames": {
+          "pattern": "^[^\\u0000]*$"
          }
         }
+       },
+       "additionalProperties": {
+        "$ref": "#/components/schemas/FHIRJSONValue"
+       },
+       "propertyNames": {
+        "pattern": "^[^\\u0000]*$"
        }
       }
      },
      "birthDate": {
       "type": "string",
-      "format": "date"
+      "format": "date",
+      "description": "A full date, YYYY-MM-DD: Passerelle tells clients apart by it."
      },
      "telecom": {
       "type": "array",
@@ -2175,19 +2663,44 @@ extension IntakeService {
        "properties": {
         "system": {
          "type": "string",
-         "examples": [
+         "enum": [
           "phone",
+          "fax",
+          "email",
+          "pager",
+          "url",
           "sms",
-          "email"
+          "other"
          ]
         },
         "value": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         },
         "rank": {
-         "type": "integer"
+         "type": "integer",
+         "minimum": 1,
+         "maximum": 2147483647,
+         "description": "A positiveInt: 1 is the preferred contact point."
         }
-       }
+       },
+       "additionalProperties": {
+        "$ref": "#/components/schemas/FHIRJSONValue"
+       },
+       "propertyNames": {
+        "pattern": "^[^\\u0000]*$"
+       },
+       "if": {
+        "required": [
+         "value"
+        ]
+       },
+       "then": {
+        "required": [
+         "system"
+        ]
+       },
+       "description": "A contact point; one with a value names its system."
       }
      },
      "address": {
@@ -2196,8 +2709,15 @@ extension IntakeService {
        "type": "object",
        "properties": {
         "postalCode": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         }
+       },
+       "additionalProperties": {
+        "$ref": "#/components/schemas/FHIRJSONValue"
+       },
+       "propertyNames": {
+        "pattern": "^[^\\u0000]*$"
        }
       }
      },
@@ -2207,19 +2727,61 @@ extension IntakeService {
        "type": "object",
        "properties": {
         "language": {
-         "$ref": "#/components/schemas/FHIRCodeableConcept"
+         "type": "object",
+         "properties": {
+          "coding": {
+           "type": "array",
+           "items": {
+            "$ref": "#/components/schemas/FHIRLanguageCoding"
+           }
+          },
+          "text": {
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
+          }
+         },
+         "additionalProperties": {
+          "$ref": "#/components/schemas/FHIRJSONValue"
+         },
+         "propertyNames": {
+          "pattern": "^[^\\u0000]*$"
+         }
         },
         "preferred": {
          "type": "boolean"
         }
+       },
+       "required": [
+        "language"
+       ],
+       "additionalProperties": {
+        "$ref": "#/components/schemas/FHIRJSONValue"
+       },
+       "propertyNames": {
+        "pattern": "^[^\\u0000]*$"
        }
       }
+     },
+     "gender": {
+      "type": "string",
+      "enum": [
+       "male",
+       "female",
+       "other",
+       "unknown"
+      ]
      }
+    },
+    "additionalProperties": {
+     "$ref": "#/components/schemas/FHIRJSONValue"
+    },
+    "propertyNames": {
+     "pattern": "^[^\\u0000]*$"
     }
    },
    "FHIRServiceRequest": {
     "type": "object",
-    "description": "A Gravity Project SDOH ServiceRequest: active, an order (order, original-order, reflex-order, filler-order, instance-order), at least one Gravity SDOH category. The performer, if any, references the receiving site (Organization/{site}); without one the site is the sender's token site claim, else the configured default organization. Without a requester the sender refers in its own name.",
+    "description": "A Gravity Project SDOH ServiceRequest: active, an order (order, original-order, reflex-order, filler-order, instance-order), at least one Gravity SDOH category. The performer, if any, references the receiving site (Organization/{site}); without one the site is the sender's token site claim, else the configured default organization. Without a requester the sender refers in its own name. No specimen or bodySite (0..0 in the SDOHCC profile).",
     "required": [
      "resourceType",
      "status",
@@ -2233,6 +2795,7 @@ extension IntakeService {
      },
      "id": {
       "type": "string",
+      "pattern": "^[A-Za-z0-9.-]{1,64}$",
       "description": "Kept as the referral's externalId: sending the same id again answers 200 with the first referral."
      },
      "identifier": {
@@ -2241,10 +2804,12 @@ extension IntakeService {
        "type": "object",
        "properties": {
         "system": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         },
         "value": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         }
        }
       }
@@ -2253,18 +2818,138 @@ extension IntakeService {
       "const": "active"
      },
      "intent": {
-      "const": "order"
+      "type": "string",
+      "enum": [
+       "order",
+       "original-order",
+       "reflex-order",
+       "filler-order",
+       "instance-order"
+      ],
+      "description": "An order: Passerelle acts on orders only."
      },
      "category": {
       "type": "array",
       "minItems": 1,
+      "description": "Codings in http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes become need categories; other systems are context only. At least one is required; each must be a category Passerelle maps to a need.",
       "items": {
-       "$ref": "#/components/schemas/FHIRCodeableConcept"
+       "allOf": [
+        {
+         "$ref": "#/components/schemas/FHIRCodeableConcept"
+        },
+        {
+         "properties": {
+          "coding": {
+           "items": {
+            "if": {
+             "required": [
+              "system",
+              "code"
+             ],
+             "properties": {
+              "system": {
+               "const": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
+              }
+             }
+            },
+            "then": {
+             "properties": {
+              "code": {
+               "enum": [
+                "food-insecurity",
+                "housing-instability",
+                "homelessness",
+                "inadequate-housing",
+                "transportation-insecurity",
+                "financial-insecurity",
+                "material-hardship",
+                "educational-attainment",
+                "employment-status",
+                "stress",
+                "social-connection",
+                "intimate-partner-violence",
+                "elder-abuse",
+                "personal-health-literacy",
+                "health-insurance-coverage-status",
+                "medical-cost-burden",
+                "digital-literacy",
+                "digital-access",
+                "utility-insecurity",
+                "incarceration-status",
+                "language-access"
+               ]
+              }
+             }
+            }
+           }
+          }
+         }
+        }
+       ]
       },
-      "description": "Codings in http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes become need categories; other systems are context only."
+      "contains": {
+       "type": "object",
+       "required": [
+        "coding"
+       ],
+       "properties": {
+        "coding": {
+         "type": "array",
+         "contains": {
+          "type": "object",
+          "required": [
+           "system",
+           "code"
+          ],
+          "properties": {
+           "system": {
+            "const": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
+           }
+          }
+         }
+        }
+       }
+      }
      },
      "code": {
-      "$ref": "#/components/schemas/FHIRCodeableConcept"
+      "allOf": [
+       {
+        "$ref": "#/components/schemas/FHIRCodeableConcept"
+       },
+       {
+        "description": "Bound (required) to US Core Procedure Codes: when coded, one coding is SNOMED CT, CPT, HCPCS, LOINC, ICD-10-PCS or CDT.",
+        "properties": {
+         "coding": {
+          "anyOf": [
+           {
+            "maxItems": 0
+           },
+           {
+            "contains": {
+             "type": "object",
+             "required": [
+              "system"
+             ],
+             "properties": {
+              "system": {
+               "enum": [
+                "http://snomed.info/sct",
+                "http://loinc.org",
+                "http://www.ama-assn.org/go/cpt",
+                "urn:oid:2.16.840.1.113883.6.285",
+                "http://www.cms.gov/Medicare/Coding/ICD10",
+                "http://www.ada.org/cdt",
+                "http://ada.org/cdt"
+               ]
+              }
+             }
+            }
+           }
+          ]
+         }
+        }
+       }
+      ]
      },
      "priority": {
       "type": "string",
@@ -2276,17 +2961,80 @@ extension IntakeService {
       ]
      },
      "subject": {
-      "$ref": "#/components/schemas/FHIRReference",
-      "description": "Patient/{id}, or the Patient entry's fullUrl inside a Bundle."
+      "type": "object",
+      "required": [
+       "reference"
+      ],
+      "description": "Patient/{id} of a Patient posted before; inside a Bundle, the Patient entry's fullUrl (urn:uuid:…) or Patient/{id}.",
+      "properties": {
+       "reference": {
+        "type": "string",
+        "pattern": "^(Patient/[A-Za-z0-9.-]{1,64}|urn:uuid:[^\\u0000]+)$"
+       },
+       "display": {
+        "type": "string",
+        "pattern": "^[^\\u0000]*$"
+       }
+      }
      },
      "requester": {
-      "$ref": "#/components/schemas/FHIRReference"
+      "type": "object",
+      "properties": {
+       "reference": {
+        "type": "string",
+        "minLength": 1,
+        "pattern": "^(urn:uuid:[^\\u0000]*|#[^\\u0000]*|([^/\\u0000]*/)*(RelatedPerson|Device|PractitionerRole|Practitioner|Patient|Organization)/[^/\\u0000]+(/_history/[^/\\u0000]+)?)$",
+        "maxLength": 128
+       },
+       "display": {
+        "type": "string",
+        "pattern": "^[^\\u0000]*$"
+       }
+      },
+      "description": "Who asks; becomes the referrer's id (at most 128 characters). Without one the sender refers in its own name."
      },
      "performer": {
       "type": "array",
       "minItems": 1,
+      "description": "The first performer is the receiving site: its reference ends with the site code (Organization/ottawa-west-chc).",
+      "prefixItems": [
+       {
+        "allOf": [
+         {
+          "type": "object",
+          "properties": {
+           "reference": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "^(urn:uuid:[^\\u0000]*|#[^\\u0000]*|([^/\\u0000]*/)*(HealthcareService|Device|RelatedPerson|Patient|Practitioner|PractitionerRole|Organization|CareTeam)/[a-z0-9-]{2,64}(/_history/[^/\\u0000]+)?)$"
+           },
+           "display": {
+            "type": "string",
+            "pattern": "^[^\\u0000]*$"
+           }
+          }
+         },
+         {
+          "required": [
+           "reference"
+          ]
+         }
+        ]
+       }
+      ],
       "items": {
-       "$ref": "#/components/schemas/FHIRReference"
+       "type": "object",
+       "properties": {
+        "reference": {
+         "type": "string",
+         "minLength": 1,
+         "pattern": "^(urn:uuid:[^\\u0000]*|#[^\\u0000]*|([^/\\u0000]*/)*(HealthcareService|Device|RelatedPerson|Patient|Practitioner|PractitionerRole|Organization|CareTeam)/[^/\\u0000]+(/_history/[^/\\u0000]+)?)$"
+        },
+        "display": {
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
+        }
+       }
       }
      },
      "reasonReference": {
@@ -2305,12 +3053,30 @@ extension IntakeService {
       "type": "array",
       "items": {
        "type": "object",
+       "required": [
+        "text"
+       ],
        "properties": {
         "text": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$",
+         "maxLength": 4000
         }
        }
-      }
+      },
+      "description": "Becomes the referral's notes (all texts, a line each, at most 4000 characters)."
+     },
+     "authoredOn": {
+      "type": "string",
+      "pattern": "^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]{1,9})?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$"
+     },
+     "specimen": {
+      "not": {},
+      "description": "0..0 in the SDOHCC ServiceRequest profile: a request that has one is refused."
+     },
+     "bodySite": {
+      "not": {},
+      "description": "0..0 in the SDOHCC ServiceRequest profile: a request that has one is refused."
      }
     }
    },
@@ -2342,7 +3108,8 @@ extension IntakeService {
          "type": "string",
          "examples": [
           "urn:uuid:0c3a6c8e-2f7b-4d0e-9d1a-5b1f2f6c7e11"
-         ]
+         ],
+         "pattern": "^[^\\u0000]*$"
         },
         "resource": {
          "type": "object",
@@ -2351,10 +3118,12 @@ extension IntakeService {
          ],
          "properties": {
           "resourceType": {
-           "type": "string"
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
           },
           "id": {
-           "type": "string"
+           "type": "string",
+           "pattern": "^[^\\u0000]*$"
           }
          }
         }
@@ -2548,7 +3317,8 @@ extension IntakeService {
       "const": "Subscription"
      },
      "id": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      },
      "status": {
       "type": "string",
@@ -2560,14 +3330,16 @@ extension IntakeService {
       ]
      },
      "reason": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      },
      "end": {
       "type": "string",
       "format": "date-time"
      },
      "error": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
      },
      "criteria": {
       "const": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task"
@@ -2605,7 +3377,8 @@ extension IntakeService {
         "type": "array",
         "maxItems": 10,
         "items": {
-         "type": "string"
+         "type": "string",
+         "pattern": "^[^\\u0000]*$"
         }
        },
        "extension": {
@@ -2683,6 +3456,66 @@ extension IntakeService {
       }
      }
     }
+   },
+   "FHIRLanguageCoding": {
+    "type": "object",
+    "description": "A Coding of a language: its code a BCP-47 tag such as fr-CA (urn:ietf:bcp:47).",
+    "properties": {
+     "system": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$",
+      "not": {
+       "enum": [
+        "http://snomed.info/sct",
+        "http://loinc.org"
+       ]
+      }
+     },
+     "code": {
+      "type": "string",
+      "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+     },
+     "display": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
+     }
+    },
+    "additionalProperties": {
+     "$ref": "#/components/schemas/FHIRJSONValue"
+    },
+    "propertyNames": {
+     "pattern": "^[^\\u0000]*$"
+    }
+   },
+   "FHIRJSONValue": {
+    "description": "Any element FHIR JSON may hold: no null, and no NUL character in a string or an element name.",
+    "anyOf": [
+     {
+      "type": "string",
+      "pattern": "^[^\\u0000]*$"
+     },
+     {
+      "type": "number"
+     },
+     {
+      "type": "boolean"
+     },
+     {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/FHIRJSONValue"
+      }
+     },
+     {
+      "type": "object",
+      "propertyNames": {
+       "pattern": "^[^\\u0000]*$"
+      },
+      "additionalProperties": {
+       "$ref": "#/components/schemas/FHIRJSONValue"
+      }
+     }
+    ]
    },
    "Problem": {
     "type": "object",
@@ -2832,6 +3665,31 @@ extension IntakeService {
      }
     }
    },
+   "FHIRPayloadTooLarge": {
+    "description": "The body is larger than 1 MiB.",
+    "content": {
+     "application/fhir+json": {
+      "schema": {
+       "$ref": "#/components/schemas/OperationOutcome"
+      }
+     }
+    }
+   },
+   "FHIRUnavailable": {
+    "description": "The database is unavailable; retry after the given number of seconds.",
+    "content": {
+     "application/fhir+json": {
+      "schema": {
+       "$ref": "#/components/schemas/OperationOutcome"
+      }
+     }
+    },
+    "headers": {
+     "Retry-After": {
+      "$ref": "#/components/headers/RetryAfter"
+     }
+    }
+   },
    "BadRequest": {
     "description": "The body is not JSON of the expected shape; errors point at the failing member.",
     "content": {
@@ -2937,6 +3795,16 @@ extension IntakeService {
     "schema": {
      "type": "string",
      "format": "uuid"
+    }
+   },
+   "SubmissionIdempotencyKey": {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": false,
+    "description": "Makes a retried submission safe: the caller's repeated key answers 200 with the referral the first request created. 1 to 200 visible ASCII characters.",
+    "schema": {
+     "type": "string",
+     "pattern": "^[!-~]{1,200}$"
     }
    },
    "IdempotencyKey": {

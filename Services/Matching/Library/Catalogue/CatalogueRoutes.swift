@@ -70,12 +70,18 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
             }
             // A coordinator's edit settles what an import left to review (it has a category and
             // a named organisation now); the next import of a directory still lacking them flags it again.
-            try session.query("""
+            try session.query(
+                """
                 UPDATE catalogue_source SET review = '{}', placeholder_organisation = false WHERE resource_id = \(resource.id)::uuid
                 """)
-            return (created, try session.query(PostgresQuery(
-                unsafeSQL: "SELECT \(CatalogueStore.resourceColumns) FROM community_resource WHERE id = $1::uuid", parameters: [resource.id.postgresText])
-            ).first.map(CatalogueStore.resource))
+            return (
+                created,
+                try session.query(
+                    PostgresQuery(
+                        unsafeSQL: "SELECT \(CatalogueStore.resourceColumns) FROM community_resource WHERE id = $1::uuid",
+                        parameters: [resource.id.postgresText])
+                ).first.map(CatalogueStore.resource)
+            )
         }
         return try Response.json(stored ?? resource, status: created ? .created : .ok)
     }
@@ -106,10 +112,14 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
         let category = query.get("category")
         if let category, (try? NeedCategory(code: category)) == nil { errors.append(.init(pointer: "?category", detail: "is not a need category")) }
         let language = query.get("language")
-        if let language, !Language.isValid(language) { errors.append(.init(pointer: "?language", detail: "must be a language code (2 or 3 lowercase letters)")) }
+        if let language, !Language.isValid(language) {
+            errors.append(.init(pointer: "?language", detail: "must be a language code (2 or 3 lowercase letters)"))
+        }
         var near: Coordinates?
         if let text = query.get("near") {
-            if let point = ResourceRules.coordinates(text) { near = point } else {
+            if let point = ResourceRules.coordinates(text) {
+                near = point
+            } else {
                 errors.append(.init(pointer: "?near", detail: "must be latitude,longitude in decimal degrees"))
             }
         }
@@ -128,11 +138,18 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
     private func saveLinkWorker(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         _ = try context.caller()
         let id = try context.pathID()
-        struct Body: Codable { var name: String; var site: String; var languages: [String]; var caseloadCapacity: Int }
+        struct Body: Codable {
+            var name: String
+            var site: String
+            var languages: [String]
+            var caseloadCapacity: Int
+        }
         let body = try await request.decodeJSON(as: Body.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         if body.name.isEmpty { errors.append(.init(pointer: "/name", detail: "must not be empty")) }
-        if !ResourceRules.isSiteCode(body.site) { errors.append(.init(pointer: "/site", detail: "must be a site code: 2 to 64 lowercase letters, digits and dashes")) }
+        if !ResourceRules.isSiteCode(body.site) {
+            errors.append(.init(pointer: "/site", detail: "must be a site code: 2 to 64 lowercase letters, digits and dashes"))
+        }
         if body.languages.isEmpty || !body.languages.allSatisfy(Language.isValid) {
             errors.append(.init(pointer: "/languages", detail: "at least one language code (2 or 3 lowercase letters)"))
         }
@@ -149,23 +166,40 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
         // The caseload is the service's count: the answer shows the stored one, not zero.
         let caseload = try await store.pool.withConnection { connection -> Int in
             try await store.save(worker, on: connection)
-            return try await connection.query("SELECT current_caseload FROM link_worker WHERE id = \(id)::uuid").first?.decode("current_caseload", as: Int.self) ?? 0
+            return try await connection.query("SELECT current_caseload FROM link_worker WHERE id = \(id)::uuid").first?.decode("current_caseload", as: Int.self)
+                ?? 0
         }
-        return try Response.json(try LinkWorker(
-            id: id, name: worker.name, site: worker.site, languages: worker.languages, caseloadCapacity: worker.caseloadCapacity, currentCaseload: caseload))
+        return try Response.json(
+            try LinkWorker(
+                id: id, name: worker.name, site: worker.site, languages: worker.languages, caseloadCapacity: worker.caseloadCapacity, currentCaseload: caseload)
+        )
     }
 
     private func matches(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
         let actor = try context.caller()
         let id = try context.pathID()
-        struct Listed: Encodable { var rank: Int; var resourceId: UUID; var score: Double; var reasons: [String] }
-        struct Body: Encodable { var referralId: UUID; var linkWorkerId: UUID?; var matches: [Listed] }
+        struct Listed: Encodable {
+            var rank: Int
+            var resourceId: UUID
+            var score: Double
+            var reasons: [String]
+        }
+        struct Body: Encodable {
+            var referralId: UUID
+            var linkWorkerId: UUID?
+            var matches: [Listed]
+        }
         let body = try await store.pool.withConnection { connection -> Body? in
-            guard let site = try await connection.query("SELECT site FROM referral_intake WHERE referral_id = \(id)::uuid").first?.decode("site", as: String.self),
-                actor.hasAny(.coordinator, .service) || actor.site == site
+            guard
+                let site = try await connection.query("SELECT site FROM referral_intake WHERE referral_id = \(id)::uuid").first?.decode(
+                    "site", as: String.self),
+                actor.mayWork(at: site)
             else { return nil }
-            let worker = try await connection.query("SELECT link_worker_id FROM assignment WHERE referral_id = \(id)::uuid").first?.decode("link_worker_id", as: UUID.self)
-            let listed = try await connection.query("SELECT rank, resource_id, score, reasons FROM referral_match WHERE referral_id = \(id)::uuid ORDER BY rank").map {
+            let worker = try await connection.query("SELECT link_worker_id FROM assignment WHERE referral_id = \(id)::uuid").first?.decode(
+                "link_worker_id", as: UUID.self)
+            let listed = try await connection.query(
+                "SELECT rank, resource_id, score, reasons FROM referral_match WHERE referral_id = \(id)::uuid ORDER BY rank"
+            ).map {
                 Listed(rank: try $0.decode("rank"), resourceId: try $0.decode("resource_id"), score: try $0.decode("score"), reasons: try $0.decode("reasons"))
             }
             return Body(referralId: id, linkWorkerId: worker, matches: listed)

@@ -74,39 +74,49 @@ package struct CatalogueStore: Sendable {
             (languages, interpretationAvailable, delivery, address) = (r.languages, r.interpretationAvailable, r.delivery.map(\.rawValue), r.address)
             (latitude, longitude, schedule, weekdays) = (r.coordinates?.latitude, r.coordinates?.longitude, r.schedule, r.weekdays)
             (minimumAge, maximumAge, areas, eligibilityNotes) = (r.eligibility.minimumAge, r.eligibility.maximumAge, r.eligibility.areas, r.eligibility.notes)
-            (cost, accessibility, seats, seatsTaken, waitlistAllowed) = (r.cost, r.accessibility, r.capacity.seats, r.capacity.seatsTaken, r.capacity.waitlistAllowed)
+            (cost, accessibility, seats, seatsTaken, waitlistAllowed) = (
+                r.cost, r.accessibility, r.capacity.seats, r.capacity.seatsTaken, r.capacity.waitlistAllowed
+            )
             (tags, contact, active, lastVerified) = (r.tags, r.contact, r.active, r.lastVerified?.description)
         }
     }
 
     /// Active resources serving any of `needs` (the GIN index makes this a short list).
     func candidates(for needs: [String], on connection: PostgresConnection) async throws -> [CommunityResource] {
-        try await connection.query(PostgresQuery(
-            unsafeSQL: "SELECT \(Self.resourceColumns) FROM community_resource WHERE active AND categories && $1::text[]",
-            parameters: [needs.postgresText]
-        )).map(Self.resource)
+        try await connection.query(
+            PostgresQuery(
+                unsafeSQL: "SELECT \(Self.resourceColumns) FROM community_resource WHERE active AND categories && $1::text[]",
+                parameters: [needs.postgresText]
+            )
+        ).map(Self.resource)
     }
 
-    func resources(category: String?, language: String?, near: Coordinates?, radiusKilometres: Double?, on connection: PostgresConnection) async throws -> [CommunityResource] {
-        let rows = try await connection.query(PostgresQuery(
-            unsafeSQL: """
-                SELECT \(Self.resourceColumns) FROM community_resource
-                WHERE ($1::text IS NULL OR $1 = ANY (categories)) AND ($2::text IS NULL OR $2 = ANY (languages))
-                ORDER BY name, id LIMIT 500
-                """,
-            parameters: [category, language]))
+    func resources(category: String?, language: String?, near: Coordinates?, radiusKilometres: Double?, on connection: PostgresConnection) async throws
+        -> [CommunityResource]
+    {
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT \(Self.resourceColumns) FROM community_resource
+                    WHERE ($1::text IS NULL OR $1 = ANY (categories)) AND ($2::text IS NULL OR $2 = ANY (languages))
+                    ORDER BY name, id LIMIT 500
+                    """,
+                parameters: [category, language]))
         let all = try rows.map(Self.resource)
         guard let near, let radius = radiusKilometres else { return all }
         return all.filter { $0.coordinates.map { near.distanceKilometres(to: $0) <= radius } ?? false }
     }
 
     func resource(id: UUID, on connection: PostgresConnection) async throws -> CommunityResource? {
-        try await connection.query(PostgresQuery(unsafeSQL: "SELECT \(Self.resourceColumns) FROM community_resource WHERE id = $1::uuid", parameters: [id.postgresText]))
-            .first.map(Self.resource)
+        try await connection.query(
+            PostgresQuery(unsafeSQL: "SELECT \(Self.resourceColumns) FROM community_resource WHERE id = $1::uuid", parameters: [id.postgresText])
+        )
+        .first.map(Self.resource)
     }
 
     static func resource(_ row: PostgresRow) throws -> CommunityResource {
-        let latitude = try row.decode("latitude", as: Double?.self), longitude = try row.decode("longitude", as: Double?.self)
+        let latitude = try row.decode("latitude", as: Double?.self)
+        let longitude = try row.decode("longitude", as: Double?.self)
         do {
             return try CommunityResource(
                 id: try row.decode("id"), organisation: try row.decode("organisation"), name: try row.decode("name"),
@@ -122,7 +132,9 @@ package struct CatalogueStore: Sendable {
                     minimumAge: try row.decode("minimum_age", as: Int?.self), maximumAge: try row.decode("maximum_age", as: Int?.self),
                     areas: try row.decode("areas"), notes: try row.decode("eligibility_notes", as: String?.self)),
                 cost: try row.decode("cost", as: String?.self), accessibility: try row.decode("accessibility"),
-                capacity: .init(seats: try row.decode("seats", as: Int?.self), seatsTaken: try row.decode("seats_taken"), waitlistAllowed: try row.decode("waitlist_allowed")),
+                capacity: .init(
+                    seats: try row.decode("seats", as: Int?.self), seatsTaken: try row.decode("seats_taken"),
+                    waitlistAllowed: try row.decode("waitlist_allowed")),
                 tags: try row.decode("tags"), contact: try row.decode("contact", as: String?.self), active: try row.decode("active"),
                 lastVerified: try row.decode("last_verified", as: String?.self).flatMap { try? CalendarDate($0) })
         } catch {
@@ -131,7 +143,8 @@ package struct CatalogueStore: Sendable {
     }
 
     func save(_ worker: LinkWorker, on connection: PostgresConnection) async throws {
-        try await connection.query("""
+        try await connection.query(
+            """
             INSERT INTO link_worker (id, name, site, languages, caseload_capacity, current_caseload)
             VALUES (\(worker.id)::uuid, \(worker.name), \(worker.site), \(worker.languages)::text[], \(worker.caseloadCapacity), \(worker.currentCaseload))
             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, site = EXCLUDED.site, languages = EXCLUDED.languages,
@@ -148,10 +161,12 @@ package struct CatalogueStore: Sendable {
     /// whole loop to one assignment at a time per site). The caller has checked, in the same
     /// transaction, that the referral has no assignment yet.
     func assign(referral: UUID, site: String, language: String, on connection: PostgresConnection) async throws -> LinkWorker? {
-        let workers = try await connection.query("""
+        let workers = try await connection.query(
+            """
             SELECT id, name, site, languages, caseload_capacity, current_caseload FROM link_worker
             WHERE site = \(site) AND active
-            """).map { row in
+            """
+        ).map { row in
             try LinkWorker(
                 id: try row.decode("id"), name: try row.decode("name"), site: try row.decode("site"), languages: try row.decode("languages"),
                 caseloadCapacity: try row.decode("caseload_capacity"), currentCaseload: try row.decode("current_caseload"))

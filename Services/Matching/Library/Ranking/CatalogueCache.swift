@@ -22,8 +22,9 @@ final class CatalogueCache: Sendable {
         self.logger = logger
         let schema = pool.configuration.schema ?? "matching"
         // Every replica must hear of a catalogue change, whichever made it: only through the server.
-        listener = listen
-            ? PostgresListener(configuration: pool.configuration, channel: "catalogue_\(schema)", wokenInProcess: false, logger: logger) : nil
+        listener =
+            listen
+            ? PostgresListener(configuration: pool.configuration, channel: "catalogue_\(schema)", logger: logger) : nil
         guard let listener else { return }
         listener.start()
         let wakeUps = listener.wakeUps
@@ -90,8 +91,10 @@ final class CatalogueCache: Sendable {
     static func load(on connection: PostgresConnection) async throws -> CatalogueSnapshot {
         let version = try await version(on: connection)
         // Uncategorised resources (imports leave them for review) are never candidates: not even loaded.
-        let resources = try await connection.query(PostgresQuery(
-            unsafeSQL: "SELECT \(CatalogueStore.resourceColumns) FROM community_resource WHERE active AND cardinality(categories) > 0")).map(CatalogueStore.resource)
+        let resources = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: "SELECT \(CatalogueStore.resourceColumns) FROM community_resource WHERE active AND cardinality(categories) > 0")
+        ).map(CatalogueStore.resource)
         return CatalogueSnapshot(version: version, resources: resources)
     }
 }

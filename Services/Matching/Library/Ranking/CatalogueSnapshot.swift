@@ -45,13 +45,16 @@ package struct CatalogueSnapshot: Sendable {
         }
 
         init(_ point: Coordinates) {
-            let latitude = point.latitude * .pi / 180, longitude = point.longitude * .pi / 180
+            let latitude = point.latitude * .pi / 180
+            let longitude = point.longitude * .pi / 180
             (x, y, z) = (cos(latitude) * cos(longitude), cos(latitude) * sin(longitude), sin(latitude))
         }
 
         /// Kilometres along the straight chord: never more than along the surface (R·c ≤ 2R·asin(c/2)).
         func chordKilometres(to other: UnitVector) -> Double {
-            let dx = x - other.x, dy = y - other.y, dz = z - other.z
+            let dx = x - other.x
+            let dy = y - other.y
+            let dz = z - other.z
             return 6371.0088 * (dx * dx + dy * dy + dz * dz).squareRoot()
         }
     }

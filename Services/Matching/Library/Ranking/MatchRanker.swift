@@ -54,8 +54,10 @@ package struct MatchRanker: Sendable {
 
     /// The score, from what each part of the fit contributes. The one formula both the
     /// reference ranking and the in-memory catalogue use, so they agree to the last bit.
-    func score(covered: Int, needs: Int, sharesInterest: Bool, kilometres: Double?, remote: Bool, kind: CommunityResource.Kind,
-               supportLevel: SupportLevel, hasWeekdays: Bool) -> Double {
+    func score(
+        covered: Int, needs: Int, sharesInterest: Bool, kilometres: Double?, remote: Bool, kind: CommunityResource.Kind,
+        supportLevel: SupportLevel, hasWeekdays: Bool
+    ) -> Double {
         var score = weights.need * Double(covered) / Double(max(1, needs))
         if sharesInterest { score += weights.interests }
         if let kilometres {
@@ -70,7 +72,9 @@ package struct MatchRanker: Sendable {
 
     /// The score without the distance part, and the most distance can add: what the
     /// in-memory ranking uses to skip resources that cannot reach the current top N.
-    func distanceFreeScore(covered: Int, needs: Int, sharesInterest: Bool, kind: CommunityResource.Kind, supportLevel: SupportLevel, hasWeekdays: Bool) -> Double {
+    func distanceFreeScore(covered: Int, needs: Int, sharesInterest: Bool, kind: CommunityResource.Kind, supportLevel: SupportLevel, hasWeekdays: Bool)
+        -> Double
+    {
         var score = weights.need * Double(covered) / Double(max(1, needs))
         if sharesInterest { score += weights.interests }
         score += weights.supportLevel * supportFit(supportLevel, kind)

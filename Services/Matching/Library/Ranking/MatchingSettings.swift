@@ -61,12 +61,16 @@ struct MatchingSettings: Sendable {
             }
         }
         if let text = environment.optionalString(topNVariable) {
-            if let number = Int(text), (1...50).contains(number) { settings.weights.topN = number } else {
+            if let number = Int(text), (1...50).contains(number) {
+                settings.weights.topN = number
+            } else {
                 problems.append(problem(topNVariable, "\"\(text)\" is not a whole number from 1 to 50"))
             }
         }
         if let text = environment.optionalString(maximumKilometresVariable) {
-            if let number = Double(text), number.isFinite, number > 0 { settings.weights.maximumKilometres = number } else {
+            if let number = Double(text), number.isFinite, number > 0 {
+                settings.weights.maximumKilometres = number
+            } else {
                 problems.append(problem(maximumKilometresVariable, "\"\(text)\" is not a positive number of kilometres"))
             }
         }

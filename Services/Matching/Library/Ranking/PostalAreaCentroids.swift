@@ -29,7 +29,7 @@ struct PostalAreaCentroids: Sendable {
         for (index, line) in text.split(whereSeparator: \.isNewline).enumerated() where index > 0 {
             let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             guard fields.count == 3, !fields[0].isEmpty, let latitude = Double(fields[1]), let longitude = Double(fields[2]),
-                  let point = try? Coordinates(latitude: latitude, longitude: longitude)
+                let point = try? Coordinates(latitude: latitude, longitude: longitude)
             else {
                 problems.append("\(variable): \(path) line \(index + 1) is not area,latitude,longitude")
                 continue

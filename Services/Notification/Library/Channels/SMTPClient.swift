@@ -262,7 +262,10 @@ final class SMTPCommandHandler: ChannelDuplexHandler {
         } else {
             waiting.append(command.reply)
         }
-        guard let line = command.line else { promise?.succeed(); return }
+        guard let line = command.line else {
+            promise?.succeed()
+            return
+        }
         context.write(wrapOutboundOut(context.channel.allocator.buffer(string: line + "\r\n")), promise: promise)
     }
 

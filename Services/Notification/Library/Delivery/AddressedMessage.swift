@@ -34,7 +34,9 @@ struct AddressedMessage: Sendable {
         variables["callWithinDays"] = .text(String(settings.callWithinDays))
         if let name = audience.linkWorkerName { variables["linkWorkerName"] = .text(name) }
 
-        let channel: DeliveryChannel, address: String, language: String
+        let channel: DeliveryChannel
+        let address: String
+        let language: String
         var webhook: (url: String, secret: String)?
         switch notification.recipientKind {
         case .client, .partner:
@@ -69,7 +71,9 @@ struct AddressedMessage: Sendable {
         }
 
         // The recipient's language if the template exists in it, else the site's, else any.
-        guard let template = templates.template(notification.template, channel: channel.templateChannel, languages: [language, siteLanguage, settings.defaultLanguage])
+        guard
+            let template = templates.template(
+                notification.template, channel: channel.templateChannel, languages: [language, siteLanguage, settings.defaultLanguage])
         else { throw DeliveryError(transient: false, "no \(channel.templateChannel.rawValue) template for \(notification.template.rawValue)") }
         let rendered: RenderedMessage
         do {
@@ -77,8 +81,9 @@ struct AddressedMessage: Sendable {
         } catch {
             throw DeliveryError(transient: false, "template \(notification.template.rawValue)/\(template.source.language) does not render: \(error)")
         }
-        return .ready(AddressedMessage(
-            channel: channel, language: template.source.language, address: address, webhook: webhook, message: rendered, template: notification.template))
+        return .ready(
+            AddressedMessage(
+                channel: channel, language: template.source.language, address: address, webhook: webhook, message: rendered, template: notification.template))
     }
 
     private static func staffAddress(_ notification: ClaimedNotification) throws
@@ -150,8 +155,10 @@ struct ClaimedNotification: Sendable {
     /// Claims up to `limit` due notifications (or ones whose lease ran out) for `lease` seconds,
     /// and reads with them their audience, the client's contact and the registered recipient;
     /// also returns the templates' stamp.
-    static func claim(limit: Int, leaseSeconds: Int, on connection: PostgresConnection) async throws -> (claimed: [ClaimedNotification], templatesStamp: String) {
-        let rows = try await connection.query("""
+    static func claim(limit: Int, leaseSeconds: Int, on connection: PostgresConnection) async throws -> (claimed: [ClaimedNotification], templatesStamp: String)
+    {
+        let rows = try await connection.query(
+            """
             WITH claimed AS (
                 UPDATE notification n SET status = 'sending', attempts = n.attempts + 1,
                     lease_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
@@ -201,7 +208,8 @@ struct ClaimedNotification: Sendable {
             var staff: StaffContact?
             if try row.decode("has_staff", as: Bool.self) {
                 staff = StaffContact(
-                    name: try row.decode("staff_name"), email: try row.decode("staff_email", as: String?.self), phone: try row.decode("staff_phone", as: String?.self),
+                    name: try row.decode("staff_name"), email: try row.decode("staff_email", as: String?.self),
+                    phone: try row.decode("staff_phone", as: String?.self),
                     language: try row.decode("staff_language"), channel: try row.decode("staff_channel"),
                     webhookTarget: try row.decode("webhook_target", as: String?.self), webhookURL: try row.decode("webhook_url", as: String?.self),
                     webhookSecret: try row.decode("webhook_secret", as: String?.self))

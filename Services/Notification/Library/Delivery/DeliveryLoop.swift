@@ -55,21 +55,9 @@ public struct DeliveryLoop: Service {
     public func run() async throws {
         guard await gate.wait() else { return }
         await seedTemplates()
-        let listener = PostgresListener(configuration: pool.configuration, channel: Self.wakeUpChannel(schema: schema), logger: logger)
-        listener.start()
-        defer { listener.stop() }
-        let signal = WakeUpSignal()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { for await _ in listener.wakeUps { signal.signal() } }
-            group.addTask {
-                while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    let claimed = await self.round()
-                    if claimed == settings.concurrency { continue }
-                    await cancelWhenGracefulShutdown { await signal.wait(timeout: self.pollInterval) }
-                }
-            }
-            await group.next()
-            group.cancelAll()
+        // A round handles its own failures (it logs, pauses and claims nothing): it never throws.
+        await WakeUpLoop(pool: pool, channel: Self.wakeUpChannel(schema: schema), pollInterval: pollInterval, logger: logger).run {
+            await self.round() == settings.concurrency ? .now : .afterWakeUp
         }
     }
 
@@ -78,7 +66,8 @@ public struct DeliveryLoop: Service {
         do {
             try await pool.withConnection { connection in
                 for template in DefaultTemplates.all {
-                    try await connection.query("""
+                    try await connection.query(
+                        """
                         INSERT INTO template (key, language, channel, subject, body, html, updated_by)
                         VALUES (\(template.key.rawValue), \(template.language), \(template.channel.rawValue), \(template.subject), \(template.body), \(template.html), 'passerelle')
                         ON CONFLICT DO NOTHING
@@ -160,7 +149,10 @@ public struct DeliveryLoop: Service {
 
     /// What becomes of a notification after an attempt.
     private enum Disposition {
-        case sent, withheld(String), retry(DeliveryError, at: Date), failed(DeliveryError)
+        case sent
+        case withheld(String)
+        case retry(DeliveryError, at: Date)
+        case failed(DeliveryError)
     }
 
     private func disposition(of result: DeliveryResult, now: Date) -> Disposition {
@@ -176,44 +168,53 @@ public struct DeliveryLoop: Service {
     /// One transaction (one commit) for a whole batch: each notification's new state and, for
     /// those sent or given up, its event through the outbox.
     private func record(_ results: [DeliveryResult]) async throws {
-        let outbox = outbox, topics = topics
+        let outbox = outbox
+        let topics = topics
         let now = Date()
         let decided = results.map { ($0, disposition(of: $0, now: now)) }
         try await pool.sessionTransaction { session in
             for (result, disposition) in decided {
                 let notification = result.notification
-                let language = result.message?.language, channel = result.message?.channel.rawValue, address = result.message?.address
+                let language = result.message?.language
+                let channel = result.message?.channel.rawValue
+                let address = result.message?.address
                 switch disposition {
                 case .sent:
-                    try session.execute("""
+                    try session.execute(
+                        """
                         UPDATE notification SET status = 'sent', sent_at = \(now)::timestamptz, updated_at = now(), lease_until = NULL, last_error = NULL,
                             language = \(language), channel = \(channel), address = \(address)
                         WHERE id = \(notification.id)::uuid
                         """)
-                    _ = try outbox.append(NotificationSentV1(
-                        notificationID: notification.id, referralID: notification.referralID, sourceEventID: notification.sourceEventID,
-                        recipientKind: notification.recipientKind.rawValue, channel: channel ?? "", template: notification.template.rawValue,
-                        language: language ?? "", attempts: notification.attempts, sentAt: now), on: session)
+                    _ = try outbox.append(
+                        NotificationSentV1(
+                            notificationID: notification.id, referralID: notification.referralID, sourceEventID: notification.sourceEventID,
+                            recipientKind: notification.recipientKind.rawValue, channel: channel ?? "", template: notification.template.rawValue,
+                            language: language ?? "", attempts: notification.attempts, sentAt: now), on: session)
                 case .withheld(let reason):
-                    try session.execute("""
+                    try session.execute(
+                        """
                         UPDATE notification SET status = 'withheld', last_error = \(reason), lease_until = NULL, updated_at = now() WHERE id = \(notification.id)::uuid
                         """)
                 case .retry(let error, let next):
-                    try session.execute("""
+                    try session.execute(
+                        """
                         UPDATE notification SET status = 'pending', not_before = \(next)::timestamptz, last_error = \(error.detail), lease_until = NULL,
                             updated_at = now(), language = \(language), channel = \(channel)
                         WHERE id = \(notification.id)::uuid
                         """)
                 case .failed(let error):
-                    try session.execute("""
+                    try session.execute(
+                        """
                         UPDATE notification SET status = 'failed', last_error = \(error.detail), lease_until = NULL, updated_at = now(),
                             language = \(language), channel = \(channel)
                         WHERE id = \(notification.id)::uuid
                         """)
-                    let event = try outbox.append(NotificationFailedV1(
-                        notificationID: notification.id, referralID: notification.referralID, sourceEventID: notification.sourceEventID,
-                        recipientKind: notification.recipientKind.rawValue, channel: channel ?? "unresolved", template: notification.template.rawValue,
-                        attempts: notification.attempts, error: error.detail, permanent: !error.transient, failedAt: now), on: session)
+                    let event = try outbox.append(
+                        NotificationFailedV1(
+                            notificationID: notification.id, referralID: notification.referralID, sourceEventID: notification.sourceEventID,
+                            recipientKind: notification.recipientKind.rawValue, channel: channel ?? "unresolved", template: notification.template.rawValue,
+                            attempts: notification.attempts, error: error.detail, permanent: !error.transient, failedAt: now), on: session)
                     // Operators inspect or replay undeliverable notifications from the dead-letter topic
                     // (a copy of the event under an id of its own; the payload names the notification).
                     var dead = event
@@ -223,7 +224,8 @@ public struct DeliveryLoop: Service {
             }
         }
         for (result, disposition) in decided {
-            let id = "\(result.notification.id)", attempts = "\(result.notification.attempts)"
+            let id = "\(result.notification.id)"
+            let attempts = "\(result.notification.attempts)"
             switch disposition {
             case .sent: sent.increment()
             case .withheld: break

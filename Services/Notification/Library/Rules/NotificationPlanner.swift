@@ -21,8 +21,12 @@ extension Occasion {
         switch (parts.first, parts.count > 1 ? parts[1] : nil) {
         case ("assigned", nil): self = .assigned
         case ("connection-proposed", nil): self = .connectionProposed
-        case ("referral-status", let status?): guard let s = ReferralStatus(rawValue: status) else { return nil }; self = .referralStatus(s)
-        case ("connection-status", let status?): guard let s = ConnectionStatus(rawValue: status) else { return nil }; self = .connectionStatus(s)
+        case ("referral-status", let status?):
+            guard let s = ReferralStatus(rawValue: status) else { return nil }
+            self = .referralStatus(s)
+        case ("connection-status", let status?):
+            guard let s = ConnectionStatus(rawValue: status) else { return nil }
+            self = .connectionStatus(s)
         default: return nil
         }
     }
@@ -44,8 +48,11 @@ public enum NotificationID {
         var bytes = Array(digest.prefix(16))
         bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8: custom, name-based
         bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 9562 variant
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
     }
 }
 
@@ -70,15 +77,19 @@ struct NotificationPlanner: Sendable {
         if let linkWorker = record.linkWorkerID {
             try await connection.execute("UPDATE referral_audience SET link_worker_id = \(linkWorker)::uuid WHERE referral_id = \(referralID)::uuid")
         }
-        guard let audience = try await connection.query("""
-            SELECT a.client_id, a.site, a.referrer_id, a.link_worker_id, a.priority, a.needs, a.preferred_channel, a.consent_contact,
-                   a.consent_share_with_partners, p.time_zone, p.quiet_start::text AS quiet_start, p.quiet_end::text AS quiet_end
-            FROM referral_audience a LEFT JOIN site_policy p ON p.site = a.site WHERE a.referral_id = \(referralID)::uuid
-            """).first
+        guard
+            let audience = try await connection.query(
+                """
+                SELECT a.client_id, a.site, a.referrer_id, a.link_worker_id, a.priority, a.needs, a.preferred_channel, a.consent_contact,
+                       a.consent_share_with_partners, p.time_zone, p.quiet_start::text AS quiet_start, p.quiet_end::text AS quiet_end
+                FROM referral_audience a LEFT JOIN site_policy p ON p.site = a.site WHERE a.referral_id = \(referralID)::uuid
+                """
+            ).first
         else {
             // The referral has not reached us yet (another topic); plan when it does.
-            let json = String(decoding: try StreamingJSONEncoder().encode(record), as: UTF8.self)
-            try await connection.query("""
+            let json = try JSONCoding.stored.encodeText(record)
+            try await connection.query(
+                """
                 INSERT INTO parked_occasion (source_event_id, referral_id, occasion) VALUES (\(sourceEventID)::uuid, \(referralID)::uuid, \(json)::jsonb)
                 ON CONFLICT (source_event_id) DO NOTHING
                 """)
@@ -89,11 +100,13 @@ struct NotificationPlanner: Sendable {
         facts["urgent"] = .flag(try audience.decode("priority", as: String.self) == ReferralPriority.urgent.rawValue)
         facts["priority"] = .text(try audience.decode("priority"))
         facts["needs"] = .list(try audience.decode("needs"))
-        let factsJSON = String(decoding: try StreamingJSONEncoder().encode(facts), as: UTF8.self)
+        let factsJSON = try JSONCoding.stored.encodeText(facts)
         let quietHours = try siteQuietHours(audience)
 
         for rule in NotificationRules.rules(for: occasion) {
-            var status = "pending", reason: String?, notBefore = time
+            var status = "pending"
+            var reason: String?
+            var notBefore = time
             let recipientID: String
             switch rule.recipient {
             case .client:
@@ -119,7 +132,8 @@ struct NotificationPlanner: Sendable {
                 }
             }
             let id = NotificationID.derive(sourceEvent: sourceEventID, recipient: "\(rule.recipient.rawValue):\(recipientID)", template: rule.template)
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 INSERT INTO notification (id, referral_id, source_event_id, recipient_kind, recipient_id, template, facts, status, not_before,
                     last_error, created_at, updated_at)
                 VALUES (\(id)::uuid, \(referralID)::uuid, \(sourceEventID)::uuid, \(rule.recipient.rawValue), \(recipientID), \(rule.template.rawValue),
@@ -132,12 +146,15 @@ struct NotificationPlanner: Sendable {
 
     /// Plans what arrived before the referral did.
     func planParked(referralID: UUID, on connection: PostgresConnection) async throws {
-        let parked = try await connection.query("""
+        let parked = try await connection.query(
+            """
             DELETE FROM parked_occasion WHERE referral_id = \(referralID)::uuid
             RETURNING source_event_id, occasion::text AS occasion, parked_at
             """)
-        for row in parked.sorted(by: { (try? $0.decode("parked_at", as: Date.self)) ?? .distantPast < (try? $1.decode("parked_at", as: Date.self)) ?? .distantPast }) {
-            let record = try JSONDecoder().decode(OccasionRecord.self, from: Data(try row.decode("occasion", as: String.self).utf8))
+        for row in parked.sorted(by: {
+            (try? $0.decode("parked_at", as: Date.self)) ?? .distantPast < (try? $1.decode("parked_at", as: Date.self)) ?? .distantPast
+        }) {
+            let record = try JSONCoding.stored.decode(OccasionRecord.self, from: try row.decode("occasion", as: String.self))
             try await plan(record, referralID: referralID, sourceEventID: try row.decode("source_event_id"), at: try row.decode("parked_at"), on: connection)
         }
     }

@@ -36,8 +36,9 @@ public enum NotificationRules {
         // The referrer: the loop back to the clinician.
         NotificationRule(occasion: { $0 == .referralStatus(.accepted) }, recipient: .referrer, template: .referrerReferralAccepted),
         NotificationRule(occasion: { $0 == .connectionStatus(.enrolled) }, recipient: .referrer, template: .referrerConnected),
-        NotificationRule(occasion: { if case .referralStatus(let status) = $0 { return status.isTerminal } else { return false } },
-                         recipient: .referrer, template: .referrerReferralClosed),
+        NotificationRule(
+            occasion: { if case .referralStatus(let status) = $0 { return status.isTerminal } else { return false } },
+            recipient: .referrer, template: .referrerReferralClosed),
         // The community partner or Health Champion lead: a new participant.
         NotificationRule(occasion: { $0 == .connectionStatus(.enrolled) }, recipient: .partner, template: .partnerParticipantEnrolled),
     ]

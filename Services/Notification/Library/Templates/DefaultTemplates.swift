@@ -16,56 +16,93 @@ enum DefaultTemplates {
     }
 
     static let french: [MessageTemplate] = [
-        email(.referralAssigned, "fr", subject: "{{#urgent}}URGENT – {{/urgent}}Nouvelle orientation {{reference}}",
-              body: "Bonjour {{recipientName}},\n\nUne nouvelle orientation ({{reference}}, site {{site}}) vous est confiée{{#urgent}} ; elle est urgente{{/urgent}}.\n\nBesoins : {{#needs}}{{.}} {{/needs}}"),
+        email(
+            .referralAssigned, "fr", subject: "{{#urgent}}URGENT – {{/urgent}}Nouvelle orientation {{reference}}",
+            body:
+                "Bonjour {{recipientName}},\n\nUne nouvelle orientation ({{reference}}, site {{site}}) vous est confiée{{#urgent}} ; elle est urgente{{/urgent}}.\n\nBesoins : {{#needs}}{{.}} {{/needs}}"
+        ),
         text(.referralAssigned, "fr", "{{#urgent}}URGENT : {{/urgent}}nouvelle orientation {{reference}} dans votre file ({{site}})."),
-        email(.clientReferralAccepted, "fr", subject: "Votre orientation est prise en charge",
-              body: "Bonjour {{recipientName}},\n\n{{linkWorkerName}}, agent·e de liaison, vous appellera d'ici {{callWithinDays}} jours ouvrables pour parler de ce qui compte pour vous."),
+        email(
+            .clientReferralAccepted, "fr", subject: "Votre orientation est prise en charge",
+            body:
+                "Bonjour {{recipientName}},\n\n{{linkWorkerName}}, agent·e de liaison, vous appellera d'ici {{callWithinDays}} jours ouvrables pour parler de ce qui compte pour vous."
+        ),
         text(.clientReferralAccepted, "fr", "Bonjour {{recipientName}}, {{linkWorkerName}} vous appellera d'ici {{callWithinDays}} jours ouvrables."),
-        email(.clientConnectionProposed, "fr", subject: "Une activité pour vous : {{resourceName}}",
-              body: "Bonjour {{recipientName}},\n\nNous vous proposons : {{resourceName}}.\n\nOù : {{address}}\n\nQuand : {{schedule}}\n\nComment s'y rendre : {{directions}}"),
+        email(
+            .clientConnectionProposed, "fr", subject: "Une activité pour vous : {{resourceName}}",
+            body:
+                "Bonjour {{recipientName}},\n\nNous vous proposons : {{resourceName}}.\n\nOù : {{address}}\n\nQuand : {{schedule}}\n\nComment s'y rendre : {{directions}}"
+        ),
         text(.clientConnectionProposed, "fr", "Bonjour {{recipientName}}, on vous propose {{resourceName}}. Où : {{address}}. Quand : {{schedule}}."),
-        email(.clientEnrolled, "fr", subject: "Vous êtes inscrit·e : {{resourceName}}",
-              body: "Bonjour {{recipientName}},\n\nVotre inscription à {{resourceName}} est confirmée. À bientôt !"),
+        email(
+            .clientEnrolled, "fr", subject: "Vous êtes inscrit·e : {{resourceName}}",
+            body: "Bonjour {{recipientName}},\n\nVotre inscription à {{resourceName}} est confirmée. À bientôt !"),
         text(.clientEnrolled, "fr", "Bonjour {{recipientName}}, votre inscription à {{resourceName}} est confirmée."),
-        email(.referrerReferralAccepted, "fr", subject: "Orientation {{reference}} acceptée",
-              body: "Bonjour {{recipientName}},\n\nL'orientation {{reference}} a été acceptée par {{linkWorkerName}} ({{site}})."),
+        email(
+            .referrerReferralAccepted, "fr", subject: "Orientation {{reference}} acceptée",
+            body: "Bonjour {{recipientName}},\n\nL'orientation {{reference}} a été acceptée par {{linkWorkerName}} ({{site}})."),
         text(.referrerReferralAccepted, "fr", "Orientation {{reference}} acceptée par {{linkWorkerName}} ({{site}})."),
-        email(.referrerConnected, "fr", subject: "Orientation {{reference}} : personne reliée à une ressource",
-              body: "Bonjour {{recipientName}},\n\nLa personne orientée ({{reference}}) participe maintenant à une ressource communautaire ({{resourceKind}} : {{#categories}}{{.}} {{/categories}})."),
+        email(
+            .referrerConnected, "fr", subject: "Orientation {{reference}} : personne reliée à une ressource",
+            body:
+                "Bonjour {{recipientName}},\n\nLa personne orientée ({{reference}}) participe maintenant à une ressource communautaire ({{resourceKind}} : {{#categories}}{{.}} {{/categories}})."
+        ),
         text(.referrerConnected, "fr", "Orientation {{reference}} : personne reliée à une ressource ({{resourceKind}})."),
-        email(.referrerReferralClosed, "fr", subject: "Orientation {{reference}} fermée : {{status}}",
-              body: "Bonjour {{recipientName}},\n\nL'orientation {{reference}} est fermée ({{status}}).{{#reason}}\n\nMotif : {{reason}}{{/reason}}{{#outcome}}\n\nRésultat : {{outcome}}{{/outcome}}"),
+        email(
+            .referrerReferralClosed, "fr", subject: "Orientation {{reference}} fermée : {{status}}",
+            body:
+                "Bonjour {{recipientName}},\n\nL'orientation {{reference}} est fermée ({{status}}).{{#reason}}\n\nMotif : {{reason}}{{/reason}}{{#outcome}}\n\nRésultat : {{outcome}}{{/outcome}}"
+        ),
         text(.referrerReferralClosed, "fr", "Orientation {{reference}} fermée ({{status}}){{#reason}} : {{reason}}{{/reason}}."),
-        email(.partnerParticipantEnrolled, "fr", subject: "Nouvelle personne inscrite : {{resourceName}}",
-              body: "Bonjour {{recipientName}},\n\n{{participantFirstName}} est inscrit·e à {{resourceName}}.\n\nContact : {{participantPhone}} {{participantEmail}}"),
-        text(.partnerParticipantEnrolled, "fr", "{{participantFirstName}} est inscrit·e à {{resourceName}}. Contact : {{participantPhone}} {{participantEmail}}"),
+        email(
+            .partnerParticipantEnrolled, "fr", subject: "Nouvelle personne inscrite : {{resourceName}}",
+            body:
+                "Bonjour {{recipientName}},\n\n{{participantFirstName}} est inscrit·e à {{resourceName}}.\n\nContact : {{participantPhone}} {{participantEmail}}"
+        ),
+        text(
+            .partnerParticipantEnrolled, "fr", "{{participantFirstName}} est inscrit·e à {{resourceName}}. Contact : {{participantPhone}} {{participantEmail}}"),
     ]
 
     static let english: [MessageTemplate] = [
-        email(.referralAssigned, "en", subject: "{{#urgent}}URGENT – {{/urgent}}New referral {{reference}}",
-              body: "Hello {{recipientName}},\n\nA new referral ({{reference}}, site {{site}}) is assigned to you{{#urgent}}; it is urgent{{/urgent}}.\n\nNeeds: {{#needs}}{{.}} {{/needs}}"),
+        email(
+            .referralAssigned, "en", subject: "{{#urgent}}URGENT – {{/urgent}}New referral {{reference}}",
+            body:
+                "Hello {{recipientName}},\n\nA new referral ({{reference}}, site {{site}}) is assigned to you{{#urgent}}; it is urgent{{/urgent}}.\n\nNeeds: {{#needs}}{{.}} {{/needs}}"
+        ),
         text(.referralAssigned, "en", "{{#urgent}}URGENT: {{/urgent}}new referral {{reference}} in your inbox ({{site}})."),
-        email(.clientReferralAccepted, "en", subject: "Your referral has been picked up",
-              body: "Hello {{recipientName}},\n\n{{linkWorkerName}}, a link worker, will call you within {{callWithinDays}} working days to talk about what matters to you."),
+        email(
+            .clientReferralAccepted, "en", subject: "Your referral has been picked up",
+            body:
+                "Hello {{recipientName}},\n\n{{linkWorkerName}}, a link worker, will call you within {{callWithinDays}} working days to talk about what matters to you."
+        ),
         text(.clientReferralAccepted, "en", "Hello {{recipientName}}, {{linkWorkerName}} will call you within {{callWithinDays}} working days."),
-        email(.clientConnectionProposed, "en", subject: "An activity for you: {{resourceName}}",
-              body: "Hello {{recipientName}},\n\nWe suggest: {{resourceName}}.\n\nWhere: {{address}}\n\nWhen: {{schedule}}\n\nGetting there: {{directions}}"),
+        email(
+            .clientConnectionProposed, "en", subject: "An activity for you: {{resourceName}}",
+            body: "Hello {{recipientName}},\n\nWe suggest: {{resourceName}}.\n\nWhere: {{address}}\n\nWhen: {{schedule}}\n\nGetting there: {{directions}}"),
         text(.clientConnectionProposed, "en", "Hello {{recipientName}}, we suggest {{resourceName}}. Where: {{address}}. When: {{schedule}}."),
-        email(.clientEnrolled, "en", subject: "You are enrolled: {{resourceName}}",
-              body: "Hello {{recipientName}},\n\nYour place at {{resourceName}} is confirmed. See you soon!"),
+        email(
+            .clientEnrolled, "en", subject: "You are enrolled: {{resourceName}}",
+            body: "Hello {{recipientName}},\n\nYour place at {{resourceName}} is confirmed. See you soon!"),
         text(.clientEnrolled, "en", "Hello {{recipientName}}, your place at {{resourceName}} is confirmed."),
-        email(.referrerReferralAccepted, "en", subject: "Referral {{reference}} accepted",
-              body: "Hello {{recipientName}},\n\nReferral {{reference}} was accepted by {{linkWorkerName}} ({{site}})."),
+        email(
+            .referrerReferralAccepted, "en", subject: "Referral {{reference}} accepted",
+            body: "Hello {{recipientName}},\n\nReferral {{reference}} was accepted by {{linkWorkerName}} ({{site}})."),
         text(.referrerReferralAccepted, "en", "Referral {{reference}} accepted by {{linkWorkerName}} ({{site}})."),
-        email(.referrerConnected, "en", subject: "Referral {{reference}}: connected to a resource",
-              body: "Hello {{recipientName}},\n\nThe person you referred ({{reference}}) now takes part in a community resource ({{resourceKind}}: {{#categories}}{{.}} {{/categories}})."),
+        email(
+            .referrerConnected, "en", subject: "Referral {{reference}}: connected to a resource",
+            body:
+                "Hello {{recipientName}},\n\nThe person you referred ({{reference}}) now takes part in a community resource ({{resourceKind}}: {{#categories}}{{.}} {{/categories}})."
+        ),
         text(.referrerConnected, "en", "Referral {{reference}}: connected to a community resource ({{resourceKind}})."),
-        email(.referrerReferralClosed, "en", subject: "Referral {{reference}} closed: {{status}}",
-              body: "Hello {{recipientName}},\n\nReferral {{reference}} is closed ({{status}}).{{#reason}}\n\nReason: {{reason}}{{/reason}}{{#outcome}}\n\nOutcome: {{outcome}}{{/outcome}}"),
+        email(
+            .referrerReferralClosed, "en", subject: "Referral {{reference}} closed: {{status}}",
+            body:
+                "Hello {{recipientName}},\n\nReferral {{reference}} is closed ({{status}}).{{#reason}}\n\nReason: {{reason}}{{/reason}}{{#outcome}}\n\nOutcome: {{outcome}}{{/outcome}}"
+        ),
         text(.referrerReferralClosed, "en", "Referral {{reference}} closed ({{status}}){{#reason}}: {{reason}}{{/reason}}."),
-        email(.partnerParticipantEnrolled, "en", subject: "New participant enrolled: {{resourceName}}",
-              body: "Hello {{recipientName}},\n\n{{participantFirstName}} is enrolled in {{resourceName}}.\n\nContact: {{participantPhone}} {{participantEmail}}"),
+        email(
+            .partnerParticipantEnrolled, "en", subject: "New participant enrolled: {{resourceName}}",
+            body: "Hello {{recipientName}},\n\n{{participantFirstName}} is enrolled in {{resourceName}}.\n\nContact: {{participantPhone}} {{participantEmail}}"),
         text(.partnerParticipantEnrolled, "en", "{{participantFirstName}} is enrolled in {{resourceName}}. Contact: {{participantPhone}} {{participantEmail}}"),
     ]
 }

@@ -57,9 +57,13 @@ public enum TemplateValue: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let flag = try? container.decode(Bool.self) { self = .flag(flag) }
-        else if let list = try? container.decode([String].self) { self = .list(list) }
-        else { self = .text(try container.decode(String.self)) }
+        if let flag = try? container.decode(Bool.self) {
+            self = .flag(flag)
+        } else if let list = try? container.decode([String].self) {
+            self = .list(list)
+        } else {
+            self = .text(try container.decode(String.self))
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -116,22 +120,27 @@ public struct MessageTemplate: Codable, Sendable, Equatable {
                 continue
             }
             for name in Self.variableNames(in: text) where !key.variables.contains(name) && name != "." {
-                problems.append(TemplateProblem(
-                    pointer: part.field,
-                    detail: "unknown variable \"\(name)\"; \(key.rawValue) knows \(key.variables.sorted().joined(separator: ", "))"))
+                problems.append(
+                    TemplateProblem(
+                        pointer: part.field,
+                        detail: "unknown variable \"\(name)\"; \(key.rawValue) knows \(key.variables.sorted().joined(separator: ", "))"))
             }
         }
         switch channel {
         case .email:
-            if (subject ?? "").trimmingCharacters(in: .whitespaces).isEmpty { problems.append(TemplateProblem(pointer: "/subject", detail: "an e-mail needs a subject")) }
+            if (subject ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+                problems.append(TemplateProblem(pointer: "/subject", detail: "an e-mail needs a subject"))
+            }
         case .text:
             if subject != nil { problems.append(TemplateProblem(pointer: "/subject", detail: "a text message has no subject")) }
             if html != nil { problems.append(TemplateProblem(pointer: "/html", detail: "a text message has no HTML part")) }
         }
         if body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { problems.append(TemplateProblem(pointer: "/body", detail: "must not be empty")) }
         if problems.isEmpty, channel == .text, let rendered = try? render(key.sampleVariables), rendered.body.count > Self.maximumTextLength {
-            problems.append(TemplateProblem(
-                pointer: "/body", detail: "renders to \(rendered.body.count) characters with sample values; a text message holds at most \(Self.maximumTextLength)"))
+            problems.append(
+                TemplateProblem(
+                    pointer: "/body",
+                    detail: "renders to \(rendered.body.count) characters with sample values; a text message holds at most \(Self.maximumTextLength)"))
         }
         return problems
     }
@@ -150,7 +159,10 @@ public struct MessageTemplate: Codable, Sendable, Equatable {
             guard let close = rest[open.upperBound...].range(of: "}}") else { break }
             var tag = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
             rest = rest[close.upperBound...]
-            if tag.hasPrefix("{") { tag.removeFirst(); if rest.hasPrefix("}") { rest = rest.dropFirst() } }
+            if tag.hasPrefix("{") {
+                tag.removeFirst()
+                if rest.hasPrefix("}") { rest = rest.dropFirst() }
+            }
             guard let first = tag.first else { continue }
             if "!>%=".contains(first) { continue }
             if "#^/&".contains(first) { tag.removeFirst() }

@@ -1,3 +1,4 @@
+// swift-format-ignore-file
 /// The built-in crosswalk of the AIRS/211 LA County Taxonomy crosswalk: the same text as deploy/hsds/airs-crosswalk.json
 /// (written by deploy/hsds/embed.py; a test keeps them equal).
 extension TaxonomyMapping {

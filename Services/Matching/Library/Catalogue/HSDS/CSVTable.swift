@@ -95,7 +95,9 @@ public struct CSVTable: Sendable, Equatable {
                 endRow()
                 line += 1
             case "\"":
-                guard field.isEmpty, !wasQuoted else { throw ParseError(line: line, problem: "a quote inside an unquoted field (quote the whole field and double the quote)") }
+                guard field.isEmpty, !wasQuoted else {
+                    throw ParseError(line: line, problem: "a quote inside an unquoted field (quote the whole field and double the quote)")
+                }
                 quoted = true
             default:
                 guard !wasQuoted else { throw ParseError(line: line, problem: "text after the closing quote of a field") }
@@ -134,7 +136,8 @@ public struct CSVTable: Sendable, Equatable {
     }
 
     static func escape(_ field: String) -> String {
-        let needsQuotes = field.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
+        let needsQuotes =
+            field.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
             || field.first?.isWhitespace == true || field.last?.isWhitespace == true
         guard needsQuotes else { return field }
         return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""

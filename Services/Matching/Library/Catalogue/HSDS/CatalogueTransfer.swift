@@ -14,8 +14,13 @@ public struct ImportReport: Codable, Sendable, Equatable {
     public var needsReview: [ImportIssue]
     public var categorised: [CategorisedService]
 
-    public init(created: Int = 0, updated: Int = 0, uncategorised: Int = 0, skipped: [ImportIssue] = [], needsReview: [ImportIssue] = [], categorised: [CategorisedService] = []) {
-        (self.created, self.updated, self.uncategorised, self.skipped, self.needsReview, self.categorised) = (created, updated, uncategorised, skipped, needsReview, categorised)
+    public init(
+        created: Int = 0, updated: Int = 0, uncategorised: Int = 0, skipped: [ImportIssue] = [], needsReview: [ImportIssue] = [],
+        categorised: [CategorisedService] = []
+    ) {
+        (self.created, self.updated, self.uncategorised, self.skipped, self.needsReview, self.categorised) = (
+            created, updated, uncategorised, skipped, needsReview, categorised
+        )
     }
 }
 
@@ -44,9 +49,10 @@ public struct CatalogueTransfer: Sendable {
         let resources = reading.resources
         let report = try await pool.sessionTransaction { session -> ImportReport in
             var report = ImportReport(skipped: parseIssues + reading.issues, needsReview: reading.reviewed)
-            let rows = Dictionary(package.tables["services"].map { table in
-                table.records.enumerated().compactMap { index, record in table.value("id", in: record).map { ($0, table.rowNumber(index)) } }
-            } ?? [], uniquingKeysWith: { first, _ in first })
+            let rows = Dictionary(
+                package.tables["services"].map { table in
+                    table.records.enumerated().compactMap { index, record in table.value("id", in: record).map { ($0, table.rowNumber(index)) } }
+                } ?? [], uniquingKeysWith: { first, _ in first })
             try Self.save(resources, rows: rows, into: &report, on: session)
             report.skipped.sort { ($0.file, $0.row) < ($1.file, $1.row) }
             report.needsReview.sort { ($0.file, $0.row) < ($1.file, $1.row) }
@@ -59,9 +65,10 @@ public struct CatalogueTransfer: Sendable {
     /// `report`: a re-import updates the resources it created and keeps their seats taken.
     static func save(_ resources: [HSDSResource], rows: [String: Int], into report: inout ImportReport, on session: borrowing PostgresSession) throws {
         // A service id already used by another resource (say, re-keyed upstream) must not move it.
-        let taken = try session.query(PostgresQuery(
-            unsafeSQL: "SELECT r.id, r.seats_taken FROM community_resource r WHERE r.id = ANY ($1::uuid[])",
-            parameters: [resources.map { $0.resource.id }.postgresText]))
+        let taken = try session.query(
+            PostgresQuery(
+                unsafeSQL: "SELECT r.id, r.seats_taken FROM community_resource r WHERE r.id = ANY ($1::uuid[])",
+                parameters: [resources.map { $0.resource.id }.postgresText]))
         var seatsTaken: [UUID: Int] = [:]
         for row in taken { seatsTaken[try row.decode("id")] = try row.decode("seats_taken") }
         var accepted: [HSDSResource] = []
@@ -70,25 +77,32 @@ public struct CatalogueTransfer: Sendable {
             var entry = entry
             let alreadyTaken = seatsTaken[entry.resource.id] ?? 0
             if let seats = entry.resource.capacity.seats, seats < alreadyTaken {
-                report.skipped.append(ImportIssue(file: "services.csv", row: rows[entry.serviceID] ?? 0,
-                    reason: "seats \(seats) is below the \(alreadyTaken) seats already taken; the service was not updated"))
+                report.skipped.append(
+                    ImportIssue(
+                        file: "services.csv", row: rows[entry.serviceID] ?? 0,
+                        reason: "seats \(seats) is below the \(alreadyTaken) seats already taken; the service was not updated"))
                 continue
             }
             // A list that would not read back would break every read of the catalogue.
-            let unreadable = StoredTextArray.problems(entry.resource)
+            let unreadable =
+                StoredTextArray.problems(entry.resource)
                 + [("/unreadLanguages", entry.unreadLanguages), ("/review", entry.review), ("/taxonomyRules", entry.taxonomyRules)]
-                    .flatMap { pointer, elements in StoredTextArray.unreadable(elements).map { "\(pointer)/\($0)" } }
+                .flatMap { pointer, elements in StoredTextArray.unreadable(elements).map { "\(pointer)/\($0)" } }
             if let first = unreadable.first {
-                report.skipped.append(ImportIssue(file: "services.csv", row: rows[entry.serviceID] ?? 0,
-                    reason: "a value (\(first.split(separator: "/").first ?? "")) \(StoredTextArray.detail); the service was not imported"))
+                report.skipped.append(
+                    ImportIssue(
+                        file: "services.csv", row: rows[entry.serviceID] ?? 0,
+                        reason: "a value (\(first.split(separator: "/").first ?? "")) \(StoredTextArray.detail); the service was not imported"))
                 continue
             }
             entry.resource.capacity.seatsTaken = alreadyTaken
             if entry.resource.categories.isEmpty {
                 report.uncategorised += 1
             } else {
-                report.categorised.append(CategorisedService(
-                    service: entry.serviceID, row: rows[entry.serviceID] ?? 0, categories: entry.resource.categories.map(\.code), rules: entry.taxonomyRules))
+                report.categorised.append(
+                    CategorisedService(
+                        service: entry.serviceID, row: rows[entry.serviceID] ?? 0, categories: entry.resource.categories.map(\.code), rules: entry.taxonomyRules
+                    ))
             }
             accepted.append(entry)
         }
@@ -131,21 +145,26 @@ public struct CatalogueTransfer: Sendable {
     }
 
     static func sourcesJSON(_ batch: [HSDSResource]) throws -> String {
-        try CatalogueStore.rowsJSON(batch.map {
-            SourceRow(resourceId: $0.resource.id, serviceId: $0.serviceID, organisationId: $0.organisationID, locationId: $0.locationID, review: $0.review,
-                      placeholderOrganisation: $0.placeholderOrganisation, unreadLanguages: $0.unreadLanguages, taxonomyRules: $0.taxonomyRules)
-        })
+        try CatalogueStore.rowsJSON(
+            batch.map {
+                SourceRow(
+                    resourceId: $0.resource.id, serviceId: $0.serviceID, organisationId: $0.organisationID, locationId: $0.locationID, review: $0.review,
+                    placeholderOrganisation: $0.placeholderOrganisation, unreadLanguages: $0.unreadLanguages, taxonomyRules: $0.taxonomyRules)
+            })
     }
 
     /// The whole catalogue (active or not) as HSDS tables.
     public func exportPackage() async throws -> HSDSDataPackage {
         let resources = try await pool.withConnection { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT \(CatalogueStore.resourceColumns.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")),
-                    s.service_id, s.organisation_id, s.location_id, coalesce(s.placeholder_organisation, false) AS placeholder_organisation,
-                    coalesce(s.unread_languages, '{}') AS unread_languages
-                FROM community_resource r LEFT JOIN catalogue_source s ON s.resource_id = r.id ORDER BY r.id
-                """)).map { row in
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT \(CatalogueStore.resourceColumns.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")),
+                            s.service_id, s.organisation_id, s.location_id, coalesce(s.placeholder_organisation, false) AS placeholder_organisation,
+                            coalesce(s.unread_languages, '{}') AS unread_languages
+                        FROM community_resource r LEFT JOIN catalogue_source s ON s.resource_id = r.id ORDER BY r.id
+                        """)
+            ).map { row in
                 let resource = try CatalogueStore.resource(row)
                 return HSDSResource(
                     resource: resource, serviceID: try row.decode("service_id", as: String?.self) ?? resource.id.uuidString.lowercased(),

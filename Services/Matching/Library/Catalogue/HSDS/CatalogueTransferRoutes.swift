@@ -84,7 +84,11 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
         } catch let error as CustomStringConvertible {
             throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
         }
-        throw ProblemDetails.validation([.init(pointer: "/tables", detail: "must be an object mapping table file names (services.csv, …) to CSV text, HSDS 3 service records, or a zip (application/zip)")])
+        throw ProblemDetails.validation([
+            .init(
+                pointer: "/tables",
+                detail: "must be an object mapping table file names (services.csv, …) to CSV text, HSDS 3 service records, or a zip (application/zip)")
+        ])
     }
 
     /// Each table with a cell holding NUL, at its first such row.
@@ -124,14 +128,17 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
         if case .some(nil) = after { errors.append(.init(pointer: "?after", detail: "must be a resource id")) }
         guard errors.isEmpty, let limit else { throw ProblemDetails.validation(errors) }
         let items = try await transfer.pool.withConnection { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT r.id, r.name, r.organisation, r.active, cardinality(r.categories) = 0 AS uncategorised, s.service_id,
-                    coalesce(s.placeholder_organisation, false) AS placeholder_organisation, coalesce(s.unread_languages, '{}') AS unread_languages,
-                    coalesce(s.review, '{}') AS review
-                FROM community_resource r LEFT JOIN catalogue_source s ON s.resource_id = r.id
-                WHERE (cardinality(r.categories) = 0 OR cardinality(s.review) > 0) AND ($1::uuid IS NULL OR r.id > $1::uuid)
-                ORDER BY r.id LIMIT $2::int
-                """, parameters: [after.flatMap { $0 }?.postgresText, String(limit + 1)])).map { row in
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT r.id, r.name, r.organisation, r.active, cardinality(r.categories) = 0 AS uncategorised, s.service_id,
+                            coalesce(s.placeholder_organisation, false) AS placeholder_organisation, coalesce(s.unread_languages, '{}') AS unread_languages,
+                            coalesce(s.review, '{}') AS review
+                        FROM community_resource r LEFT JOIN catalogue_source s ON s.resource_id = r.id
+                        WHERE (cardinality(r.categories) = 0 OR cardinality(s.review) > 0) AND ($1::uuid IS NULL OR r.id > $1::uuid)
+                        ORDER BY r.id LIMIT $2::int
+                        """, parameters: [after.flatMap { $0 }?.postgresText, String(limit + 1)])
+            ).map { row in
                 let uncategorised: Bool = try row.decode("uncategorised")
                 var reasons: [String] = try row.decode("review")
                 if uncategorised && !reasons.contains(where: { $0.hasPrefix("uncategorised") }) { reasons.insert("uncategorised: no need category", at: 0) }
@@ -158,16 +165,19 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
         // checked whatever the format, though only format=tables uses it.
         let tableName = query.get("table").map { $0.hasSuffix(".csv") ? String($0.dropLast(4)) : $0 }
         if let tableName, !HSDSDataPackage.tableNames.contains(tableName) {
-            errors.append(.init(pointer: "?table", detail: "must be one of \(HSDSDataPackage.tableNames.joined(separator: ", ")), or a file name such as services.csv"))
+            errors.append(
+                .init(pointer: "?table", detail: "must be one of \(HSDSDataPackage.tableNames.joined(separator: ", ")), or a file name such as services.csv"))
         }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         let package = try await transfer.exportPackage()
         switch format {
         case "zip":
-            return Response(status: .ok, headers: [.contentType: "application/zip", .contentDisposition: "attachment; filename=\"catalogue.zip\""],
-                            body: .init(byteBuffer: ByteBuffer(bytes: try package.zipped())))
+            return Response(
+                status: .ok, headers: [.contentType: "application/zip", .contentDisposition: "attachment; filename=\"catalogue.zip\""],
+                body: .init(byteBuffer: ByteBuffer(bytes: try package.zipped())))
         case "hsds-json":
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try HSDSServiceRecords.json(package))))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try HSDSServiceRecords.json(package))))
         default: break
         }
         if let tableName {

@@ -1,3 +1,4 @@
+// swift-format-ignore-file
 /// The built-in crosswalk of Open Eligibility and common directory terms: the same text as deploy/hsds/taxonomy-mapping.json
 /// (written by deploy/hsds/embed.py; a test keeps them equal).
 extension TaxonomyMapping {

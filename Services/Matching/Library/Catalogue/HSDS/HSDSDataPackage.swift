@@ -73,10 +73,11 @@ public struct HSDSDataPackage: Sendable, Equatable {
             throw Unreadable(source: path.path, problem: "no such file or folder")
         }
         if isFolder.boolValue { return try read(folder: path) }
-        let head = (try? FileHandle(forReadingFrom: path)).flatMap { handle in
-            defer { try? handle.close() }
-            return try? handle.read(upToCount: 4)
-        } ?? Data()
+        let head =
+            (try? FileHandle(forReadingFrom: path)).flatMap { handle in
+                defer { try? handle.close() }
+                return try? handle.read(upToCount: 4)
+            } ?? Data()
         if head == Data([0x50, 0x4b, 0x03, 0x04]) || head == Data([0x50, 0x4b, 0x05, 0x06]) { return try read(zip: path) }
         if path.pathExtension.lowercased() == "json" {
             let data = try contents(of: path)
@@ -118,7 +119,8 @@ public struct HSDSDataPackage: Sendable, Equatable {
         guard let resources = object["resources"] as? [[String: Any]] else {
             throw Unreadable(source: source, problem: "has no \"resources\" list naming the tables")
         }
-        var files: [String] = [], issues: [ImportIssue] = []
+        var files: [String] = []
+        var issues: [ImportIssue] = []
         for (index, resource) in resources.enumerated() {
             guard let path = resource["path"] as? String else {
                 issues.append(ImportIssue(file: "datapackage.json", row: index + 1, reason: "resource \(index + 1) has no single \"path\"; not read"))
@@ -182,19 +184,22 @@ public struct HSDSDataPackage: Sendable, Equatable {
                 issues.append(ImportIssue(file: name, row: 0, reason: "is named by datapackage.json but not in the folder; not read"))
                 continue
             }
-            files.append(TableFile(name: name, read: { limit, chunk in
-                let handle: FileHandle
-                do { handle = try FileHandle(forReadingFrom: url) } catch {
-                    throw Unreadable(source: url.path, problem: "cannot be read: \(error.localizedDescription)")
-                }
-                defer { try? handle.close() }
-                var total = 0
-                while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
-                    total += data.count
-                    guard total <= limit else { throw Unreadable(source: url.path, problem: "is over the \(limit) bytes a table may have") }
-                    try chunk(data)
-                }
-            }, local: url))
+            files.append(
+                TableFile(
+                    name: name,
+                    read: { limit, chunk in
+                        let handle: FileHandle
+                        do { handle = try FileHandle(forReadingFrom: url) } catch {
+                            throw Unreadable(source: url.path, problem: "cannot be read: \(error.localizedDescription)")
+                        }
+                        defer { try? handle.close() }
+                        var total = 0
+                        while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
+                            total += data.count
+                            guard total <= limit else { throw Unreadable(source: url.path, problem: "is over the \(limit) bytes a table may have") }
+                            try chunk(data)
+                        }
+                    }, local: url))
         }
         return (files, issues)
     }
@@ -210,7 +215,8 @@ public struct HSDSDataPackage: Sendable, Equatable {
         if let descriptor {
             let base = (descriptor.path as NSString).deletingLastPathComponent
             let files: [String]
-            (files, issues) = try describedFiles(try inflate(descriptor, from: archive, source: source, limit: maximumTableBytes), source: "\(source)/\(descriptor.path)")
+            (files, issues) = try describedFiles(
+                try inflate(descriptor, from: archive, source: source, limit: maximumTableBytes), source: "\(source)/\(descriptor.path)")
             let byPath = Dictionary(entries.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
             for file in files {
                 guard let entry = byPath[base.isEmpty ? file : base + "/" + file] else {
@@ -220,29 +226,34 @@ public struct HSDSDataPackage: Sendable, Equatable {
                 chosen.append((file, entry))
             }
         } else {
-            chosen = entries.filter { $0.path.lowercased().hasSuffix(".csv") && !$0.path.hasPrefix("__MACOSX/") }.map { (($0.path as NSString).lastPathComponent, $0) }
+            chosen = entries.filter { $0.path.lowercased().hasSuffix(".csv") && !$0.path.hasPrefix("__MACOSX/") }.map {
+                (($0.path as NSString).lastPathComponent, $0)
+            }
         }
         let files = chosen.map { name, entry in
-            TableFile(name: name, read: { limit, chunk in
-                guard entry.uncompressedSize <= UInt64(limit) else {
-                    throw Unreadable(source: "\(source)/\(entry.path)", problem: "inflates to \(entry.uncompressedSize) bytes, over the \(limit) a table may have")
-                }
-                var total = 0
-                do {
-                    // The size in the header may lie: count what actually comes out.
-                    _ = try archive.extract(entry, skipCRC32: false) { data in
-                        total += data.count
-                        guard total <= limit else { throw Unreadable(source: "\(source)/\(entry.path)", problem: "inflates past \(limit) bytes") }
-                        try chunk(data)
+            TableFile(
+                name: name,
+                read: { limit, chunk in
+                    guard entry.uncompressedSize <= UInt64(limit) else {
+                        throw Unreadable(
+                            source: "\(source)/\(entry.path)", problem: "inflates to \(entry.uncompressedSize) bytes, over the \(limit) a table may have")
                     }
-                } catch let error as Unreadable {
-                    throw error
-                } catch let error as CSVTable.ParseError {
-                    throw error
-                } catch {
-                    throw Unreadable(source: "\(source)/\(entry.path)", problem: "cannot be inflated: \(error)")
-                }
-            }, local: nil)
+                    var total = 0
+                    do {
+                        // The size in the header may lie: count what actually comes out.
+                        _ = try archive.extract(entry, skipCRC32: false) { data in
+                            total += data.count
+                            guard total <= limit else { throw Unreadable(source: "\(source)/\(entry.path)", problem: "inflates past \(limit) bytes") }
+                            try chunk(data)
+                        }
+                    } catch let error as Unreadable {
+                        throw error
+                    } catch let error as CSVTable.ParseError {
+                        throw error
+                    } catch {
+                        throw Unreadable(source: "\(source)/\(entry.path)", problem: "cannot be inflated: \(error)")
+                    }
+                }, local: nil)
         }
         return (files, issues)
     }
@@ -287,7 +298,9 @@ public struct HSDSDataPackage: Sendable, Equatable {
     }
 
     /// The same from the zip's bytes (an upload).
-    public static func read(zipData: Data, source: String, limit: Int = maximumTableBytes) throws(Unreadable) -> (package: HSDSDataPackage, issues: [ImportIssue]) {
+    public static func read(zipData: Data, source: String, limit: Int = maximumTableBytes) throws(Unreadable) -> (
+        package: HSDSDataPackage, issues: [ImportIssue]
+    ) {
         let archive: Archive
         do {
             archive = try Archive(data: zipData, accessMode: .read)

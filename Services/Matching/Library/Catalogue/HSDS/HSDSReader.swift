@@ -73,7 +73,9 @@ public struct HSDSReader: Sendable {
         var issues: [ImportIssue] = []
         var reviewed: [ImportIssue] = []
         guard let services = package.tables["services"] else {
-            return Reading(resources: [], issues: [ImportIssue(file: "services.csv", row: 0, reason: "the package has no services table; nothing was imported")], reviewed: [])
+            return Reading(
+                resources: [], issues: [ImportIssue(file: "services.csv", row: 0, reason: "the package has no services table; nothing was imported")],
+                reviewed: [])
         }
         let organisations = Grouped(package.tables["organizations"], by: "id")
         let locations = Grouped(package.tables["locations"], by: "id")
@@ -93,9 +95,11 @@ public struct HSDSReader: Sendable {
 
         // Rows that point at a service, location or term that is not in the package.
         let serviceIDs = Set(services.records.compactMap { services.value("id", in: $0) })
-        for (name, grouped) in [("services_at_location", servicesAtLocation), ("phones", phonesByService), ("languages", languagesByService),
-                                ("regular_schedules", schedulesByService), ("eligibility", eligibility), ("services_taxonomy", servicesTaxonomy),
-                                ("service_area", areas)] {
+        for (name, grouped) in [
+            ("services_at_location", servicesAtLocation), ("phones", phonesByService), ("languages", languagesByService),
+            ("regular_schedules", schedulesByService), ("eligibility", eligibility), ("services_taxonomy", servicesTaxonomy),
+            ("service_area", areas),
+        ] {
             for (service, rows) in grouped.rows where checkingLinks && !serviceIDs.contains(service) {
                 for row in rows { issues.append(.init(file: "\(name).csv", row: row.row, reason: "service_id \"\(service)\" is not in services.csv")) }
             }
@@ -115,12 +119,15 @@ public struct HSDSReader: Sendable {
             let found: ResolvedTerm
             if let term = taxonomy[id].first {
                 let table = taxonomy.table
-                let code = table.value("code", in: term.record), name = table.value(["name", "term"], in: term.record)
-                found = ResolvedTerm(name: [code, name].compactMap { $0 }.joined(separator: " ").nonEmpty ?? id, label: name ?? code ?? id,
-                                     resolution: resolver.resolve(id: id, code: code, name: name), listed: true)
+                let code = table.value("code", in: term.record)
+                let name = table.value(["name", "term"], in: term.record)
+                found = ResolvedTerm(
+                    name: [code, name].compactMap { $0 }.joined(separator: " ").nonEmpty ?? id, label: name ?? code ?? id,
+                    resolution: resolver.resolve(id: id, code: code, name: name), listed: true)
             } else {
-                found = ResolvedTerm(name: [id, detail].compactMap { $0 }.joined(separator: " "), label: detail ?? id,
-                                     resolution: resolver.resolve(id: id, code: nil, name: detail), listed: false)
+                found = ResolvedTerm(
+                    name: [id, detail].compactMap { $0 }.joined(separator: " "), label: detail ?? id,
+                    resolution: resolver.resolve(id: id, code: nil, name: detail), listed: false)
             }
             resolvedTerms[id] = found
             return found
@@ -144,10 +151,19 @@ public struct HSDSReader: Sendable {
         for (index, record) in services.records.enumerated() {
             let row = services.rowNumber(index)
             func skip(_ reason: String) { issues.append(.init(file: "services.csv", row: row, reason: reason + "; the service was not imported")) }
-            guard let serviceID = services.value("id", in: record) else { skip("no id"); continue }
-            if let first = seen[serviceID] { skip("id \"\(serviceID)\" repeats row \(first)"); continue }
+            guard let serviceID = services.value("id", in: record) else {
+                skip("no id")
+                continue
+            }
+            if let first = seen[serviceID] {
+                skip("id \"\(serviceID)\" repeats row \(first)")
+                continue
+            }
             seen[serviceID] = row
-            guard let name = services.value("name", in: record) else { skip("no name"); continue }
+            guard let name = services.value("name", in: record) else {
+                skip("no name")
+                continue
+            }
 
             var review: [String] = []
 
@@ -174,7 +190,10 @@ public struct HSDSReader: Sendable {
                 guard let termID = servicesTaxonomy.table.value(["taxonomy_id", "taxonomy_term_id"], in: link.record) else { continue }
                 let resolved = resolvedTerm(termID, detail: servicesTaxonomy.table.value("taxonomy_detail", in: link.record))
                 termNames.append(resolved.name)
-                guard let resolution = resolved.resolution else { unmapped.append(resolved.name); continue }
+                guard let resolution = resolved.resolution else {
+                    unmapped.append(resolved.name)
+                    continue
+                }
                 if !rules.contains(resolution.rule) { rules.append(resolution.rule) }
                 if resolution.targetPopulation {
                     if !populations.contains(resolved.label) { populations.append(resolved.label) }
@@ -185,9 +204,12 @@ public struct HSDSReader: Sendable {
             }
             categories = NeedCategory.allCodes.filter(categories.contains)
             if categories.isEmpty {
-                let why = termNames.isEmpty ? "no taxonomy term (services_taxonomy.csv)"
-                    : unmapped.isEmpty ? "only target-population terms (\(populations.joined(separator: ", ")))"
-                    : "no term maps to a need category (terms: \(unmapped.joined(separator: "; ")))"
+                let why =
+                    termNames.isEmpty
+                    ? "no taxonomy term (services_taxonomy.csv)"
+                    : unmapped.isEmpty
+                        ? "only target-population terms (\(populations.joined(separator: ", ")))"
+                        : "no term maps to a need category (terms: \(unmapped.joined(separator: "; ")))"
                 review.append("uncategorised: \(why); searchable, never proposed by automatic matching")
             }
 
@@ -205,8 +227,11 @@ public struct HSDSReader: Sendable {
                 if locationID == nil {
                     (locationID, location) = (link.id, found.record)
                 } else {
-                    issues.append(.init(file: "services_at_location.csv", row: link.row,
-                        reason: "service \"\(serviceID)\" is already placed at location \"\(locationID!)\"; a resource has one place, this one was left out"))
+                    issues.append(
+                        .init(
+                            file: "services_at_location.csv", row: link.row,
+                            reason: "service \"\(serviceID)\" is already placed at location \"\(locationID!)\"; a resource has one place, this one was left out"
+                        ))
                 }
             }
             var coordinates: Coordinates?
@@ -218,8 +243,10 @@ public struct HSDSReader: Sendable {
                     if let lat = Double(latitude), let lon = Double(longitude), let point = try? Coordinates(latitude: lat, longitude: lon) {
                         coordinates = point
                     } else {
-                        issues.append(.init(file: "locations.csv", row: locations[locationID].first!.row,
-                            reason: "latitude/longitude \"\(latitude)\", \"\(longitude)\" are not coordinates; the location has none"))
+                        issues.append(
+                            .init(
+                                file: "locations.csv", row: locations[locationID].first!.row,
+                                reason: "latitude/longitude \"\(latitude)\", \"\(longitude)\" are not coordinates; the location has none"))
                     }
                 }
             }
@@ -233,15 +260,20 @@ public struct HSDSReader: Sendable {
             }
 
             // Contact and delivery.
-            let phone = (phonesByService[serviceID] + phonesByLocation[locationID]).lazy.compactMap { phonesByService.table.value("number", in: $0.record) }.first
-            let email = services.value("email", in: record), url = services.value("url", in: record)
+            let phone = (phonesByService[serviceID] + phonesByLocation[locationID]).lazy.compactMap { phonesByService.table.value("number", in: $0.record) }
+                .first
+            let email = services.value("email", in: record)
+            let url = services.value("url", in: record)
             var delivery: [CommunityResource.Delivery] = []
             if let listed = services.value("delivery", in: record) {
                 var unknown: [String] = []
                 for part in Self.list(listed) {
                     if let mode = CommunityResource.Delivery(rawValue: part.lowercased()) { delivery.append(mode) } else { unknown.append(part) }
                 }
-                guard unknown.isEmpty else { skip("delivery \"\(unknown.joined(separator: ";"))\" is not in-person, virtual or phone"); continue }
+                guard unknown.isEmpty else {
+                    skip("delivery \"\(unknown.joined(separator: ";"))\" is not in-person, virtual or phone")
+                    continue
+                }
             } else if location != nil {
                 delivery = [virtualLocation ? .virtual : .inPerson]
             } else if phone != nil {
@@ -249,7 +281,10 @@ public struct HSDSReader: Sendable {
             } else if url != nil {
                 delivery = [.virtual]
             }
-            guard !delivery.isEmpty else { skip("no location, phone or web address: cannot tell how it is delivered"); continue }
+            guard !delivery.isEmpty else {
+                skip("no location, phone or web address: cannot tell how it is delivered")
+                continue
+            }
 
             // Languages (codes; common names are understood).
             var languages: [String] = []
@@ -260,8 +295,10 @@ public struct HSDSReader: Sendable {
                 guard let codes = ISO639.codes(text) else {
                     let kept = String(text.prefix(Self.maximumFreeTextLanguage))
                     if !unreadLanguages.contains(kept) { unreadLanguages.append(kept) }
-                    reviewed.append(.init(file: "languages.csv", row: entry.row,
-                        reason: "\"\(kept)\" is no ISO 639 language code or English or French name; kept as free text for review"))
+                    reviewed.append(
+                        .init(
+                            file: "languages.csv", row: entry.row,
+                            reason: "\"\(kept)\" is no ISO 639 language code or English or French name; kept as free text for review"))
                     continue
                 }
                 for code in codes where !languages.contains(code) { languages.append(code) }
@@ -278,7 +315,8 @@ public struct HSDSReader: Sendable {
                 var parsed: [Int] = []
                 for day in days {
                     guard let number = Self.weekday(day) else {
-                        issues.append(.init(file: "regular_schedules.csv", row: entry.row, reason: "weekday \"\(day)\" is not a day (1 = Monday … 7, or a name)"))
+                        issues.append(
+                            .init(file: "regular_schedules.csv", row: entry.row, reason: "weekday \"\(day)\" is not a day (1 = Monday … 7, or a name)"))
                         continue
                     }
                     parsed.append(number)
@@ -291,18 +329,24 @@ public struct HSDSReader: Sendable {
             }
             weekdays.sort()
             // A `schedule` column (the export writes one) is the text, even when empty.
-            let schedule = services.hasColumn("schedule") ? services.value("schedule", in: record)
+            let schedule =
+                services.hasColumn("schedule")
+                ? services.value("schedule", in: record)
                 : (times.isEmpty ? (weekdays.isEmpty ? nil : weekdays.map { Self.dayNames[$0 - 1] }.joined(separator: ", ")) : times.joined(separator: "; "))
 
             // Eligibility: HSDS 3.0 ages on the service, or age columns beside the eligibility text.
-            var minimumAge: Int?, maximumAge: Int?
+            var minimumAge: Int?
+            var maximumAge: Int?
             var notes: [String] = []
             if let text = services.value("eligibility_description", in: record) { notes.append(text) }
             if !populations.isEmpty { notes.append("Populations cibles : " + populations.joined(separator: "; ")) }
             var badAge: String?
             func age(_ text: String?) -> Int? {
                 guard let text else { return nil }
-                guard let value = Int(text), (0...130).contains(value) else { badAge = text; return nil }
+                guard let value = Int(text), (0...130).contains(value) else {
+                    badAge = text
+                    return nil
+                }
                 return value
             }
             minimumAge = age(services.value("minimum_age", in: record))
@@ -312,26 +356,34 @@ public struct HSDSReader: Sendable {
                 minimumAge = minimumAge ?? age(eligibility.table.value("minimum_age", in: entry.record))
                 maximumAge = maximumAge ?? age(eligibility.table.value("maximum_age", in: entry.record))
             }
-            if let badAge { skip("age \"\(badAge)\" is not a whole number of years"); continue }
+            if let badAge {
+                skip("age \"\(badAge)\" is not a whole number of years")
+                continue
+            }
             let postalAreas = areas[serviceID].compactMap { areas.table.value("service_area", in: $0.record) }.map { $0.uppercased() }
 
             // Capacity and the columns Passerelle adds.
             var seats: Int?
             if let text = services.value("seats", in: record) {
-                guard let value = Int(text), value >= 0 else { skip("seats \"\(text)\" is not a whole number"); continue }
+                guard let value = Int(text), value >= 0 else {
+                    skip("seats \"\(text)\" is not a whole number")
+                    continue
+                }
                 seats = value
             }
             let waitlist = services.value("waitlist_allowed", in: record).map(Self.isYes) ?? false
             var kind = CommunityResource.Kind.externalPartner
             if let text = services.value("kind", in: record) {
                 guard let parsed = CommunityResource.Kind(rawValue: text) else {
-                    skip("kind \"\(text)\" is not internal-program, health-champion-group or external-partner"); continue
+                    skip("kind \"\(text)\" is not internal-program, health-champion-group or external-partner")
+                    continue
                 }
                 kind = parsed
             }
             let status = services.value("status", in: record)?.lowercased() ?? "active"
             guard ["active", "inactive", "defunct", "temporarily closed"].contains(status) else {
-                skip("status \"\(status)\" is not active, inactive, defunct or temporarily closed"); continue
+                skip("status \"\(status)\" is not active, inactive, defunct or temporarily closed")
+                continue
             }
             let verified = services.value(["assured_date", "last_verified"], in: record).flatMap { try? CalendarDate(String($0.prefix(10))) }
             let accessible = accessibility[locationID].compactMap { accessibility.table.value("accessibility", in: $0.record) }
@@ -343,13 +395,15 @@ public struct HSDSReader: Sendable {
                     languages: languages, interpretationAvailable: services.value("interpretation_services", in: record).map(Self.isYes) ?? false,
                     delivery: delivery, address: address, coordinates: coordinates, schedule: schedule,
                     weekdays: weekdays,
-                    eligibility: .init(minimumAge: minimumAge, maximumAge: maximumAge, areas: postalAreas, notes: notes.isEmpty ? nil : notes.joined(separator: "; ")),
+                    eligibility: .init(
+                        minimumAge: minimumAge, maximumAge: maximumAge, areas: postalAreas, notes: notes.isEmpty ? nil : notes.joined(separator: "; ")),
                     cost: services.value(["fees_description", "fees"], in: record), accessibility: accessible,
                     capacity: .init(seats: seats, waitlistAllowed: waitlist), tags: services.value("tags", in: record).map(Self.list) ?? [],
                     contact: phone ?? email ?? url, active: status == "active", lastVerified: verified)
-                resources.append(HSDSResource(
-                    resource: resource, serviceID: serviceID, organisationID: organisationID, locationID: locationID,
-                    placeholderOrganisation: placeholder, unreadLanguages: unreadLanguages, taxonomyRules: rules, review: review))
+                resources.append(
+                    HSDSResource(
+                        resource: resource, serviceID: serviceID, organisationID: organisationID, locationID: locationID,
+                        placeholderOrganisation: placeholder, unreadLanguages: unreadLanguages, taxonomyRules: rules, review: review))
                 for reason in review where !reason.hasPrefix("languages not read") {
                     reviewed.append(.init(file: "services.csv", row: row, reason: reason))
                 }
@@ -373,16 +427,20 @@ public struct HSDSReader: Sendable {
             var hash = offset
             for byte in "hsds-service:\(serviceID)".utf8 {
                 hash ^= UInt64(byte)
-                hash = hash &* 0x100000001b3
+                hash = hash &* 0x100_0000_01b3
             }
             return hash
         }
-        let high = fnv(0xcbf29ce484222325), low = fnv(0x84222325cbf29ce4)
+        let high = fnv(0xcbf2_9ce4_8422_2325)
+        let low = fnv(0x8422_2325_cbf2_9ce4)
         var bytes = withUnsafeBytes(of: high.bigEndian, Array.init) + withUnsafeBytes(of: low.bigEndian, Array.init)
         bytes[6] = (bytes[6] & 0x0f) | 0x80  // version 8: custom
         bytes[8] = (bytes[8] & 0x3f) | 0x80  // RFC 4122 variant
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
     }
 
     static func list(_ text: String) -> [String] {

@@ -101,10 +101,12 @@ public enum HSDSServiceRecords {
                 }
                 for (number, feature) in Self.objects(location["accessibility"]).enumerated() {
                     let fields = Self.scalars(feature)
-                    add("accessibility_for_disabilities", [
-                        "id": fields["id"] ?? "\(locationID)-accessibility-\(number + 1)", "location_id": locationID,
-                        "accessibility": fields["accessibility"] ?? fields["description"] ?? "", "details": fields["details"] ?? "",
-                    ])
+                    add(
+                        "accessibility_for_disabilities",
+                        [
+                            "id": fields["id"] ?? "\(locationID)-accessibility-\(number + 1)", "location_id": locationID,
+                            "accessibility": fields["accessibility"] ?? fields["description"] ?? "", "details": fields["details"] ?? "",
+                        ])
                 }
                 for (number, language) in Self.objects(location["languages"]).enumerated() {
                     addLanguage(language, service: nil, location: locationID, number: number)
@@ -135,16 +137,24 @@ public enum HSDSServiceRecords {
             }
             for (number, area) in Self.objects(service["service_areas"]).enumerated() {
                 let fields = Self.scalars(area)
-                add("service_area", ["id": fields["id"] ?? "\(serviceID)-area-\(number + 1)", "service_id": serviceID,
-                                     "service_area": fields["name"] ?? fields["service_area"] ?? fields["extent"] ?? ""])
+                add(
+                    "service_area",
+                    [
+                        "id": fields["id"] ?? "\(serviceID)-area-\(number + 1)", "service_id": serviceID,
+                        "service_area": fields["name"] ?? fields["service_area"] ?? fields["extent"] ?? "",
+                    ])
             }
         }
 
         mutating func addLanguage(_ language: [String: Any], service: String?, location: String?, number: Int) {
             let fields = Self.scalars(language)
             let owner = service ?? location ?? ""
-            add("languages", ["id": fields["id"] ?? "\(owner)-language-\(number + 1)", "service_id": service ?? "", "location_id": location ?? "",
-                              "language": fields["code"] ?? fields["name"] ?? fields["language"] ?? ""])
+            add(
+                "languages",
+                [
+                    "id": fields["id"] ?? "\(owner)-language-\(number + 1)", "service_id": service ?? "", "location_id": location ?? "",
+                    "language": fields["code"] ?? fields["name"] ?? fields["language"] ?? "",
+                ])
         }
 
         mutating func addSchedule(_ schedule: [String: Any], service: String?, location: String?, number: Int) {
@@ -183,11 +193,17 @@ public enum HSDSServiceRecords {
             for column in table.columns where !leaving.contains(column) { if let value = table.value(column, in: record) { object[column] = value } }
             return object
         }
-        let organisations = rows("organizations", by: "id"), locations = rows("locations", by: "id")
-        let links = rows("services_at_location", by: "service_id"), addresses = rows("physical_addresses", by: "location_id")
-        let accessibility = rows("accessibility_for_disabilities", by: "location_id"), phones = rows("phones", by: "service_id")
-        let languages = rows("languages", by: "service_id"), schedules = rows("regular_schedules", by: "service_id")
-        let terms = rows("taxonomy", by: "id"), serviceTerms = rows("services_taxonomy", by: "service_id"), areas = rows("service_area", by: "service_id")
+        let organisations = rows("organizations", by: "id")
+        let locations = rows("locations", by: "id")
+        let links = rows("services_at_location", by: "service_id")
+        let addresses = rows("physical_addresses", by: "location_id")
+        let accessibility = rows("accessibility_for_disabilities", by: "location_id")
+        let phones = rows("phones", by: "service_id")
+        let languages = rows("languages", by: "service_id")
+        let schedules = rows("regular_schedules", by: "service_id")
+        let terms = rows("taxonomy", by: "id")
+        let serviceTerms = rows("services_taxonomy", by: "service_id")
+        let areas = rows("service_area", by: "service_id")
         let eligibility = rows("eligibility", by: "service_id")
         guard let services = package.tables["services"] else { return [] }
         return services.records.map { record -> [String: Any] in
@@ -196,7 +212,11 @@ public enum HSDSServiceRecords {
             for key in ["tags", "delivery"] { if let list = services.value(key, in: record) { service[key] = HSDSReader.list(list) } }
             if let organisation = services.value("organization_id", in: record) {
                 // A missing organization stays missing (an id alone), to be reviewed again.
-                if let row = organisations.rows[organisation]?.first { service["organization"] = object(organisations.table, row) } else { service["organization_id"] = organisation }
+                if let row = organisations.rows[organisation]?.first {
+                    service["organization"] = object(organisations.table, row)
+                } else {
+                    service["organization_id"] = organisation
+                }
             }
             service["service_at_locations"] = (links.rows[id] ?? []).compactMap { link -> [String: Any]? in
                 guard let locationID = links.table.value("location_id", in: link), let location = locations.rows[locationID]?.first else { return nil }
@@ -205,7 +225,9 @@ public enum HSDSServiceRecords {
                 nested["accessibility"] = (accessibility.rows[locationID] ?? []).map { object(accessibility.table, $0, leaving: ["location_id"]) }
                 return ["id": links.table.value("id", in: link) ?? "\(id)-at-\(locationID)", "location": nested]
             }
-            service["phones"] = (phones.rows[id] ?? []).map { object(phones.table, $0, leaving: ["service_id", "location_id", "organization_id", "contact_id", "service_at_location_id"]) }
+            service["phones"] = (phones.rows[id] ?? []).map {
+                object(phones.table, $0, leaving: ["service_id", "location_id", "organization_id", "contact_id", "service_at_location_id"])
+            }
             service["languages"] = (languages.rows[id] ?? []).map { row -> [String: Any] in
                 ["id": languages.table.value("id", in: row) ?? "", "code": languages.table.value("language", in: row) ?? ""]
             }
@@ -225,7 +247,9 @@ public enum HSDSServiceRecords {
                 ["id": areas.table.value("id", in: row) ?? "", "name": areas.table.value("service_area", in: row) ?? ""]
             }
             let notes = (eligibility.rows[id] ?? []).compactMap { eligibility.table.value("eligibility", in: $0) }
-            if !notes.isEmpty { service["eligibility_description"] = ([service["eligibility_description"] as? String].compactMap { $0 } + notes).joined(separator: "; ") }
+            if !notes.isEmpty {
+                service["eligibility_description"] = ([service["eligibility_description"] as? String].compactMap { $0 } + notes).joined(separator: "; ")
+            }
             return service
         }
     }

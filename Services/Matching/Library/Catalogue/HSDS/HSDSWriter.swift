@@ -16,10 +16,17 @@ public struct HSDSWriter: Sendable {
             "application_process", "wait_time", "fees", "accreditations", "licenses", "eligibility_description", "minimum_age", "maximum_age",
             "assured_date", "kind", "tags", "seats", "waitlist_allowed", "delivery", "schedule",
         ])
-        var locations = CSVTable(columns: ["id", "organization_id", "name", "alternate_name", "description", "transportation", "latitude", "longitude", "location_type"])
+        var locations = CSVTable(columns: [
+            "id", "organization_id", "name", "alternate_name", "description", "transportation", "latitude", "longitude", "location_type",
+        ])
         var servicesAtLocation = CSVTable(columns: ["id", "service_id", "location_id", "description"])
-        var addresses = CSVTable(columns: ["id", "location_id", "attention", "address_1", "address_2", "address_3", "address_4", "city", "region", "state_province", "postal_code", "country"])
-        var phones = CSVTable(columns: ["id", "location_id", "service_id", "organization_id", "contact_id", "service_at_location_id", "number", "extension", "type", "language", "description"])
+        var addresses = CSVTable(columns: [
+            "id", "location_id", "attention", "address_1", "address_2", "address_3", "address_4", "city", "region", "state_province", "postal_code", "country",
+        ])
+        var phones = CSVTable(columns: [
+            "id", "location_id", "service_id", "organization_id", "contact_id", "service_at_location_id", "number", "extension", "type", "language",
+            "description",
+        ])
         var languages = CSVTable(columns: ["id", "service_id", "location_id", "language"])
         var schedules = CSVTable(columns: ["id", "service_id", "location_id", "service_at_location_id", "weekday", "opens_at", "closes_at"])
         var eligibility = CSVTable(columns: ["id", "service_id", "eligibility"])
@@ -28,10 +35,15 @@ public struct HSDSWriter: Sendable {
         var accessibility = CSVTable(columns: ["id", "location_id", "accessibility", "details"])
         var areas = CSVTable(columns: ["id", "service_id", "service_area", "description"])
 
-        var writtenOrganisations = Set<String>(), writtenLocations = Set<String>(), usedCategories = Set<String>()
+        var writtenOrganisations = Set<String>()
+        var writtenLocations = Set<String>()
+        var usedCategories = Set<String>()
         for entry in resources.sorted(by: { $0.serviceID < $1.serviceID }) {
-            let r = entry.resource, service = entry.serviceID
-            let organisation = entry.placeholderOrganisation ? (entry.organisationID ?? "")
+            let r = entry.resource
+            let service = entry.serviceID
+            let organisation =
+                entry.placeholderOrganisation
+                ? (entry.organisationID ?? "")
                 : entry.organisationID ?? HSDSReader.resourceID(serviceID: "organisation:\(r.organisation)").uuidString.lowercased()
             // A placeholder stands for a row the directory lacked: leaving it out keeps it to review on re-import.
             if !entry.placeholderOrganisation, writtenOrganisations.insert(organisation).inserted {

@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import WireFormats
 
 /// One taxonomy's crosswalk to need categories, as a reviewed, versioned file
 /// (deploy/hsds/airs-crosswalk.json for AIRS/211, deploy/hsds/taxonomy-mapping.json for Open
@@ -45,7 +46,8 @@ public struct TaxonomyCrosswalk: Sendable, Equatable {
         self.version = version
         self.codePattern = codePattern
         self.rules = rules
-        var codes: [String: Int] = [:], terms: [String: Int] = [:]
+        var codes: [String: Int] = [:]
+        var terms: [String: Int] = [:]
         for (index, rule) in rules.enumerated() {
             switch rule.match {
             case .code(let code): codes[code.uppercased()] = codes[code.uppercased()] ?? index
@@ -93,9 +95,13 @@ public struct TaxonomyCrosswalk: Sendable, Equatable {
         }
         let file: File
         do {
-            file = try JSONDecoder().decode(File.self, from: json)
+            file = try JSONCoding.stored.decode(File.self, from: json)
         } catch {
-            throw .init(source: source, problems: ["expected {\"format\": \"passerelle-taxonomy-crosswalk/1\", \"taxonomy\", \"version\", \"rules\": [{\"code\" or \"term\", \"en\", \"fr\", \"categories\" or \"eligibility\"}, …]}: \(error)"])
+            throw .init(
+                source: source,
+                problems: [
+                    "expected {\"format\": \"passerelle-taxonomy-crosswalk/1\", \"taxonomy\", \"version\", \"rules\": [{\"code\" or \"term\", \"en\", \"fr\", \"categories\" or \"eligibility\"}, …]}: \(error)"
+                ])
         }
         var problems: [String] = []
         var rules: [Rule] = []
@@ -125,14 +131,17 @@ public struct TaxonomyCrosswalk: Sendable, Equatable {
             switch (rule.code?.trimmingCharacters(in: .whitespaces), rule.term?.trimmingCharacters(in: .whitespaces)) {
             case (let code?, nil) where !code.isEmpty:
                 match = .code(code.uppercased())
-                if rule.en?.isEmpty != false || rule.fr?.isEmpty != false { problems.append("\(name) (code \(code)) needs an English and a French label (en, fr)") }
+                if rule.en?.isEmpty != false || rule.fr?.isEmpty != false {
+                    problems.append("\(name) (code \(code)) needs an English and a French label (en, fr)")
+                }
                 if let shape, (try? shape.wholeMatch(in: code.uppercased())) == nil {
                     problems.append("\(name): code \"\(code)\" does not fit the file's codePattern")
                 }
             case (nil, let term?) where !term.isEmpty:
                 match = .term(term)
             default:
-                problems.append("\(name) names neither one code nor one term"); continue
+                problems.append("\(name) names neither one code nor one term")
+                continue
             }
             if !seen.insert(match).inserted { problems.append("\(name) repeats \(match)") }
             let eligibility = rule.eligibility ?? false
@@ -169,9 +178,13 @@ public struct TaxonomyMapping: Sendable, Equatable {
 
     /// A mapping of plain term rules (tests, small directories).
     public init(terms: [String: [String]]) {
-        self.init(crosswalks: [TaxonomyCrosswalk(taxonomy: "terms", version: "unversioned", codePattern: nil, rules: terms.sorted { $0.key < $1.key }.map {
-            .init(match: .term($0.key), english: nil, french: nil, categories: $0.value, eligibility: false)
-        })])
+        self.init(crosswalks: [
+            TaxonomyCrosswalk(
+                taxonomy: "terms", version: "unversioned", codePattern: nil,
+                rules: terms.sorted { $0.key < $1.key }.map {
+                    .init(match: .term($0.key), english: nil, french: nil, categories: $0.value, eligibility: false)
+                })
+        ])
     }
 
     public init(json: Data, source: String) throws(InvalidFile) {
@@ -237,7 +250,9 @@ public struct TaxonomyMapping: Sendable, Equatable {
             for key in keys {
                 let lowered = key.lowercased()
                 let bare = lowered.hasPrefix("passerelle:") ? String(lowered.dropFirst("passerelle:".count)) : lowered
-                if (try? NeedCategory(code: bare)) != nil { return Resolution(categories: [bare], targetPopulation: false, rule: "Passerelle need category \(bare)") }
+                if (try? NeedCategory(code: bare)) != nil {
+                    return Resolution(categories: [bare], targetPopulation: false, rule: "Passerelle need category \(bare)")
+                }
             }
             var best: (specificity: Int, crosswalk: Int, rule: Int)?
             for (index, crosswalk) in mapping.crosswalks.enumerated() {
@@ -266,7 +281,8 @@ public struct TaxonomyMapping: Sendable, Equatable {
                 }
             }
             guard let best else { return nil }
-            let crosswalk = mapping.crosswalks[best.crosswalk], rule = crosswalk.rules[best.rule]
+            let crosswalk = mapping.crosswalks[best.crosswalk]
+            let rule = crosswalk.rules[best.rule]
             return Resolution(
                 categories: NeedCategory.allCodes.filter(rule.categories.contains), targetPopulation: rule.eligibility,
                 rule: crosswalk.describe(rule))
