@@ -82,7 +82,10 @@ public struct AuthSettings: Sendable {
     /// long-lived ones) does not stay good for days.
     public var maxLifetime: TimeInterval
 
-    public init(hmacSecret: String? = nil, ecdsaPublicKeyPEM: String? = nil, issuer: String? = nil, audience: String? = nil, maxLifetime: TimeInterval = AuthSettings.defaultMaxLifetime) {
+    public init(
+        hmacSecret: String? = nil, ecdsaPublicKeyPEM: String? = nil, issuer: String? = nil, audience: String? = nil,
+        maxLifetime: TimeInterval = AuthSettings.defaultMaxLifetime
+    ) {
         self.hmacSecret = hmacSecret
         self.ecdsaPublicKeyPEM = ecdsaPublicKeyPEM
         self.issuer = issuer
@@ -121,7 +124,9 @@ public struct AuthSettings: Sendable {
         }
         if settings.hmacSecret == nil && settings.ecdsaPublicKeyPEM == nil {
             guard e.allowsDevelopmentSecrets else {
-                throw ConfigurationError(variable: "PASSERELLE_JWT_HS256_SECRET", problem: "no token key configured (set it, PASSERELLE_JWT_ES256_PUBLIC_KEY_FILE, or PASSERELLE_ALLOW_DEV_SECRET=true for local runs)")
+                throw ConfigurationError(
+                    variable: "PASSERELLE_JWT_HS256_SECRET",
+                    problem: "no token key configured (set it, PASSERELLE_JWT_ES256_PUBLIC_KEY_FILE, or PASSERELLE_ALLOW_DEV_SECRET=true for local runs)")
             }
             settings.hmacSecret = developmentSecret
         }
@@ -167,10 +172,14 @@ public struct TokenVerifier: Sendable {
         // Checked here, not in `AccessClaims.verify`, which cannot see the settings.
         let now = Date()
         if claims.exp.value.timeIntervalSince(now) > settings.maxLifetime {
-            throw ProblemDetails(status: .unauthorized, title: "Invalid token", detail: "the token is valid for longer than the \(Int(settings.maxLifetime / 60)) minutes allowed")
+            throw ProblemDetails(
+                status: .unauthorized, title: "Invalid token",
+                detail: "the token is valid for longer than the \(Int(settings.maxLifetime / 60)) minutes allowed")
         }
         if let issued = claims.iat?.value, claims.exp.value.timeIntervalSince(issued) > settings.maxLifetime {
-            throw ProblemDetails(status: .unauthorized, title: "Invalid token", detail: "the token was issued for longer than the \(Int(settings.maxLifetime / 60)) minutes allowed")
+            throw ProblemDetails(
+                status: .unauthorized, title: "Invalid token",
+                detail: "the token was issued for longer than the \(Int(settings.maxLifetime / 60)) minutes allowed")
         }
         let roles = Set(claims.roles.compactMap(Role.init(rawValue:)))
         guard !roles.isEmpty else {

@@ -49,7 +49,9 @@ public struct Environment: Sendable {
         }
         guard let value, !allowsDevelopmentSecrets else { return value }
         if value.lowercased().contains(Self.placeholderMarker) {
-            throw ConfigurationError(variable: variable, problem: "still holds the placeholder of .env.example; replace it with a secret of your own (e.g. `openssl rand -base64 48`)")
+            throw ConfigurationError(
+                variable: variable,
+                problem: "still holds the placeholder of .env.example; replace it with a secret of your own (e.g. `openssl rand -base64 48`)")
         }
         if name.hasSuffix("_SECRET") || name.hasSuffix("_KEY"), let weakness = SecretStrength(value).weakness {
             // Never the value itself: only what is wrong with it.

@@ -90,7 +90,8 @@ public struct WebhookTargetPolicy: Sendable {
 
     /// Checks the URL as `check` does and returns the address to connect to, looked up once.
     public func target(_ urlText: String) async throws(WebhookTargetRefusal) -> CheckedTarget {
-        guard let url = URL(string: urlText), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty else {
+        guard let url = URL(string: urlText), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty
+        else {
             throw .notHTTP
         }
         if reach.requiresHTTPS && scheme != "https" { throw .notHTTPS }

@@ -514,8 +514,14 @@ struct NotificationTests {
                 ("/v1/recipients/partner/clinic%00", #"{"displayName": "Clinique", "language": "fr", "channel": "sms", "phone": "6135550100"}"#, "/path/id"),
                 ("/v1/sites/ottawa-west-chc/policy", #"{"defaultLanguage": "fr", "timeZone": "America/Toronto\u0000"}"#, "/timeZone"),
                 // An e-mail address that would write SMTP commands or headers, whatever the channel.
-                ("/v1/recipients/link-worker/lw-crlf", #"{"displayName": "A", "language": "fr", "channel": "email", "email": "a@example.org\r\nRCPT TO:<b@example.org>"}"#, "/email"),
-                ("/v1/recipients/link-worker/lw-crlf", #"{"displayName": "A", "language": "fr", "channel": "sms", "phone": "6135550100", "email": "a@b@example.org"}"#, "/email"),
+                (
+                    "/v1/recipients/link-worker/lw-crlf",
+                    #"{"displayName": "A", "language": "fr", "channel": "email", "email": "a@example.org\r\nRCPT TO:<b@example.org>"}"#, "/email"
+                ),
+                (
+                    "/v1/recipients/link-worker/lw-crlf",
+                    #"{"displayName": "A", "language": "fr", "channel": "sms", "phone": "6135550100", "email": "a@b@example.org"}"#, "/email"
+                ),
             ] {
                 try await client.execute(
                     uri: uri, method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"], body: ByteBuffer(string: body)

@@ -106,22 +106,26 @@ import Webhooks
                 try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMS_GATEWAY_URL": url]))
             }
             #expect(refused?.variable == "PASSERELLE_SMS_GATEWAY_URL", "\(url)")
-            let allowed = try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMS_GATEWAY_URL": url, "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true"]))
+            let allowed = try NotificationSettings.fromEnvironment(
+                Environment(["PASSERELLE_SMS_GATEWAY_URL": url, "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true"]))
             #expect(allowed.sms?.url == url)
         }
         #expect(try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMS_GATEWAY_URL": "https://sms.example.org/messages"])).sms != nil)
         #expect(throws: ConfigurationError.self) {
-            try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMS_GATEWAY_URL": "http://169.254.169.254/", "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true"]))
+            try NotificationSettings.fromEnvironment(
+                Environment(["PASSERELLE_SMS_GATEWAY_URL": "http://169.254.169.254/", "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true"]))
         }
     }
 
     @Test func smtpRequiresSTARTTLSUnlessToldOtherwise() throws {
         let relay = try #require(try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMTP_HOST": "smtp.example.org"])).smtp)
         #expect(relay.security == .required)
-        let catcher = try #require(try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMTP_HOST": "mailpit", "PASSERELLE_SMTP_SECURITY": "none"])).smtp)
+        let catcher = try #require(
+            try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMTP_HOST": "mailpit", "PASSERELLE_SMTP_SECURITY": "none"])).smtp)
         #expect(catcher.security == .none)
         let badFrom = #expect(throws: ConfigurationError.self) {
-            try NotificationSettings.fromEnvironment(Environment(["PASSERELLE_SMTP_HOST": "smtp.example.org", "PASSERELLE_SMTP_FROM": "a@b.org\r\nBcc: x@y.org"]))
+            try NotificationSettings.fromEnvironment(
+                Environment(["PASSERELLE_SMTP_HOST": "smtp.example.org", "PASSERELLE_SMTP_FROM": "a@b.org\r\nBcc: x@y.org"]))
         }
         #expect(badFrom?.variable == "PASSERELLE_SMTP_FROM")
     }

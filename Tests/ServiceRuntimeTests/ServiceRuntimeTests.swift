@@ -170,10 +170,13 @@ struct ServiceRuntimeTests {
         let secretFile = NSTemporaryDirectory() + "secret-\(UUID().uuidString)"
         try "from-a-file-secret-with-more-than-32-bytes\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: secretFile) }
-        let settings = try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
-            "PASSERELLE_DB_PORT": "6543", "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PREFIX": "test.",
-            "PASSERELLE_KAFKA_PROPERTY_SECURITY_PROTOCOL": "SASL_SSL",
-        ].merging(Self.issuedFor) { $1 }))
+        let settings = try ServiceSettings.fromEnvironment(
+            service: "intake", defaultPort: 8081,
+            environment: Environment(
+                [
+                    "PASSERELLE_DB_PORT": "6543", "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PREFIX": "test.",
+                    "PASSERELLE_KAFKA_PROPERTY_SECURITY_PROTOCOL": "SASL_SSL",
+                ].merging(Self.issuedFor) { $1 }))
         #expect(settings.postgres.port == 6543)
         #expect(settings.postgres.user == "passerelle_intake")
         #expect(settings.postgres.schema == "intake")
@@ -182,15 +185,21 @@ struct ServiceRuntimeTests {
         #expect(settings.kafka.properties["security.protocol"] == "SASL_SSL")
         #expect(settings.consumerGroup == "passerelle-intake")
         #expect(settings.topics.partitions == 12)
-        let fewer = try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
-            "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": "4",
-        ].merging(Self.issuedFor) { $1 }))
+        let fewer = try ServiceSettings.fromEnvironment(
+            service: "intake", defaultPort: 8081,
+            environment: Environment(
+                [
+                    "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": "4",
+                ].merging(Self.issuedFor) { $1 }))
         #expect(fewer.topics.partitions == 4)
         for partitions in ["0", "many"] {
             let refused = #expect(throws: ConfigurationError.self) {
-                try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment([
-                    "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": partitions,
-                ].merging(Self.issuedFor) { $1 }))
+                try ServiceSettings.fromEnvironment(
+                    service: "intake", defaultPort: 8081,
+                    environment: Environment(
+                        [
+                            "PASSERELLE_JWT_HS256_SECRET_FILE": secretFile, "PASSERELLE_TOPIC_PARTITIONS": partitions,
+                        ].merging(Self.issuedFor) { $1 }))
             }
             #expect(refused?.variable == "PASSERELLE_TOPIC_PARTITIONS")
         }
@@ -293,7 +302,8 @@ struct ServiceRuntimeTests {
         #expect(try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(shorter)).auth.maxLifetime == 1800)
         for bad in ["0", "100000", "soon"] {
             let refused = #expect(throws: ConfigurationError.self) {
-                try ServiceSettings.fromEnvironment(service: "intake", defaultPort: 8081, environment: Environment(base.merging(["PASSERELLE_JWT_MAX_LIFETIME_MINUTES": bad]) { $1 }))
+                try ServiceSettings.fromEnvironment(
+                    service: "intake", defaultPort: 8081, environment: Environment(base.merging(["PASSERELLE_JWT_MAX_LIFETIME_MINUTES": bad]) { $1 }))
             }
             #expect(refused?.variable == "PASSERELLE_JWT_MAX_LIFETIME_MINUTES")
         }
@@ -307,7 +317,8 @@ struct ServiceRuntimeTests {
         let withinCap = try await verifier.sign(AccessClaims(subject: "s", roles: [.analyst], site: nil, expires: now.addingTimeInterval(3000)))
         #expect(try await verifier.identity(fromBearer: withinCap).subject == "s")
         let farExpiry = try await verifier.sign(AccessClaims(subject: "s", roles: [.analyst], site: nil, expires: now.addingTimeInterval(7200)))
-        let issuedLong = try await verifier.sign(AccessClaims(subject: "s", roles: [.analyst], site: nil, expires: now.addingTimeInterval(1800), issued: now.addingTimeInterval(-3 * 3600)))
+        let issuedLong = try await verifier.sign(
+            AccessClaims(subject: "s", roles: [.analyst], site: nil, expires: now.addingTimeInterval(1800), issued: now.addingTimeInterval(-3 * 3600)))
         for token in [farExpiry, issuedLong] {
             let refused = await #expect(throws: ProblemDetails.self) { try await verifier.identity(fromBearer: token) }
             #expect(refused?.status == .unauthorized)
@@ -338,7 +349,8 @@ struct ServiceRuntimeTests {
         #expect(refused.status != 0 && refused.output.isEmpty, "refuses without the development switch")
         let signed = try developmentToken(arguments + ["--i-know-this-is-development"], environment: environment)
         #expect(signed.status == 0)
-        let verifier = try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret, issuer: "passerelle-tests", audience: "passerelle", maxLifetime: 3600))
+        let verifier = try await TokenVerifier(
+            settings: AuthSettings(hmacSecret: Self.secret, issuer: "passerelle-tests", audience: "passerelle", maxLifetime: 3600))
         let identity = try await verifier.identity(fromBearer: signed.output)
         #expect(identity == Identity(subject: "lw-9", roles: [.linkWorker, .analyst], site: "ottawa-west-chc"))
         let switched = try developmentToken(arguments, environment: environment.merging(["PASSERELLE_ALLOW_DEV_SECRET": "true"]) { $1 })

@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import Webhooks
 
 /// Outbound calls cannot be turned inward: a receiver's redirect is not followed, its body is not
@@ -55,7 +56,10 @@ import TestSupport
         let policy = WebhookTargetPolicy(reach: .anywhere) { name in
             #expect(name == "gateway.rebinding.invalid")
             // First answer: the test's receiver; any later one: the metadata endpoint.
-            let count = lookups.count.withLock { $0 += 1; return $0 }
+            let count = lookups.count.withLock {
+                $0 += 1
+                return $0
+            }
             return [IPAddress(count == 1 ? "127.0.0.1" : "169.254.169.254")!]
         }
         let url = "http://gateway.rebinding.invalid:\(receiver.peer.port)/sms/send"
@@ -81,10 +85,12 @@ import TestSupport
         let publicOnly = WebhookTargetPolicy(reach: .publicAddresses) { _ in [IPAddress("8.8.8.8")!] }
         // Public addresses over plain http are within this reach (the deployment's own targets).
         #expect(try await publicOnly.target("http://public.example/hook").address == IPAddress("8.8.8.8"))
-        for url in ["http://127.0.0.1/", "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://10.1.2.3/", "http://192.168.1.1/",
-                    "http://172.16.0.1/", "http://[fd00::1]/", "http://[fe80::1]/", "http://169.254.169.254/", "http://0.0.0.0/",
-                    "http://0.1.2.3/", "http://100.64.0.1/", "http://224.0.0.1/", "http://[ff02::1]/", "http://[2002:7f00:1::]/",
-                    "http://[64:ff9b::a9fe:a9fe]/"] {
+        for url in [
+            "http://127.0.0.1/", "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://10.1.2.3/", "http://192.168.1.1/",
+            "http://172.16.0.1/", "http://[fd00::1]/", "http://[fe80::1]/", "http://169.254.169.254/", "http://0.0.0.0/",
+            "http://0.1.2.3/", "http://100.64.0.1/", "http://224.0.0.1/", "http://[ff02::1]/", "http://[2002:7f00:1::]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+        ] {
             #expect(await publicOnly.problem(with: url) != nil, "\(url) must be refused")
         }
     }

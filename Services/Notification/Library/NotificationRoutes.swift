@@ -143,12 +143,17 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         if !ConfigurationRules.isLanguageTag(body.language) { errors.append(.init(pointer: "/language", detail: ConfigurationRules.languageTagDetail)) }
         // Whatever the channel: a stored address may be used later, and ends up in SMTP commands.
         if let email = body.email, !ConfigurationRules.isEmailAddress(email) {
-            errors.append(.init(pointer: "/email", detail: "must be a plain e-mail address: one @, ASCII, no spaces or control characters, at most 254 characters"))
+            errors.append(
+                .init(pointer: "/email", detail: "must be a plain e-mail address: one @, ASCII, no spaces or control characters, at most 254 characters"))
         }
         switch DeliveryChannel(rawValue: body.channel) {
         case .email?: if body.email == nil { errors.append(.init(pointer: "/email", detail: "an e-mail address is needed for the email channel")) }
-        case .sms?: if !(body.phone.map(ConfigurationRules.isPhoneNumber) ?? false) { errors.append(.init(pointer: "/phone", detail: "a phone number of at least 7 digits is needed for the sms channel")) }
-        case .webhook?: if body.webhookTarget == nil { errors.append(.init(pointer: "/webhookTarget", detail: "a webhook target id is needed for the webhook channel")) }
+        case .sms?:
+            if !(body.phone.map(ConfigurationRules.isPhoneNumber) ?? false) {
+                errors.append(.init(pointer: "/phone", detail: "a phone number of at least 7 digits is needed for the sms channel"))
+            }
+        case .webhook?:
+            if body.webhookTarget == nil { errors.append(.init(pointer: "/webhookTarget", detail: "a webhook target id is needed for the webhook channel")) }
         case nil: errors.append(.init(pointer: "/channel", detail: "one of email, sms, webhook"))
         }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }

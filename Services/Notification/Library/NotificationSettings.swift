@@ -54,8 +54,14 @@ public struct NotificationSettings: Sendable {
         let sms = try SMSGatewaySettings.fromEnvironment(e)
         // A gateway written as an inward address is refused at start, not at the first SMS.
         if let sms, let host = URL(string: sms.url)?.host,
-           let address = IPAddress(host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host), !reach(allowingPrivate: allowPrivate).permits(address.scope) {
-            throw ConfigurationError(variable: "PASSERELLE_SMS_GATEWAY_URL", problem: "\(address) is out of reach (\(address.scope.rawValue)); PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=true allows loopback and private addresses")
+            let address = IPAddress(host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host),
+            !reach(allowingPrivate: allowPrivate).permits(address.scope)
+        {
+            throw ConfigurationError(
+                variable: "PASSERELLE_SMS_GATEWAY_URL",
+                problem:
+                    "\(address) is out of reach (\(address.scope.rawValue)); PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS=true allows loopback and private addresses"
+            )
         }
         return NotificationSettings(
             defaultLanguage: e.string("PASSERELLE_NOTIFICATION_DEFAULT_LANGUAGE", default: "fr"),

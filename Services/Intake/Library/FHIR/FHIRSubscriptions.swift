@@ -196,8 +196,10 @@ struct SubscriptionDelivery: Service {
 
     func deliver(_ notification: Claimed) async -> DeliveryError? {
         if notification.status == "off" { return DeliveryError(transient: false, "the subscription is off") }
+        // Looked up once: the POST goes to the address that was checked (no second lookup to rebind).
+        let target: CheckedTarget
         do {
-            try await settings.endpoints.check(notification.endpoint)
+            target = try await settings.endpoints.target(notification.endpoint)
         } catch {
             return DeliveryError(transient: false, "endpoint refused: \(error)")
         }
@@ -213,7 +215,7 @@ struct SubscriptionDelivery: Service {
             if parts.count == 2 { headers.append((String(parts[0]).trimmingWhitespace(), String(parts[1]).trimmingWhitespace())) }
         }
         do {
-            try await http.post(url: notification.endpoint, body: body, contentType: "application/fhir+json", headers: headers)
+            try await http.post(to: target, body: body, contentType: "application/fhir+json", headers: headers)
             return nil
         } catch {
             return error

@@ -43,9 +43,10 @@ public struct DeliveryChannels: Sendable {
         case .webhook:
             guard let webhook = addressed.webhook else { throw DeliveryError(transient: false, "no webhook target") }
             let target = try await checked(webhook.url, refused: "webhook target \(addressed.address)")
-            let body = try encode(WebhookPayload(
-                type: "passerelle.notification", id: id, template: addressed.template.rawValue, language: addressed.language,
-                subject: addressed.message.subject, text: addressed.message.body))
+            let body = try encode(
+                WebhookPayload(
+                    type: "passerelle.notification", id: id, template: addressed.template.rawValue, language: addressed.language,
+                    subject: addressed.message.subject, text: addressed.message.body))
             try await http.post(to: target, body: body, headers: WebhookSignature(secret: webhook.secret).headers(id: id, body: body))
         }
     }
