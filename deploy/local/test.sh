@@ -12,6 +12,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 "$here/install.sh"
+# Unformatted code fails first, before anything is built (deploy/local/format.sh fixes it).
+"$here/format.sh" --check
 "$here/stack.sh" start
 eval "$("$here/stack.sh" env)"
 export REQUIRE_INTEGRATION=1
