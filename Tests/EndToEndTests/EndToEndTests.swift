@@ -1,10 +1,14 @@
 import Contracts
+import EvaluationAPI
 import EvaluationService
 import Foundation
+import IntakeAPI
 import IntakeService
 import KafkaClient
 import Logging
+import MatchingAPI
 import MatchingService
+import NotificationAPI
 import NotificationService
 import PostgresClient
 import ServiceRuntime
@@ -153,6 +157,27 @@ struct EndToEndTests {
                 return (body["linkWorkerId"] as? String)?.lowercased() == workerID.uuidString.lowercased() && (body["matches"] as? [Any])?.count == 1
             }
             #expect(matched)
+
+            // The same state read through the clients generated from the four contracts: every
+            // answer decodes into the documented types (a drifted response would throw here).
+            let clients = try GeneratedClients(
+                ports: (
+                    intake.components.settings.httpPort, matching.components.settings.httpPort, notification.components.settings.httpPort,
+                    evaluation.components.settings.httpPort
+                ), token: coordinatorToken)
+            let view = try await clients.intake.getReferral(path: .init(id: id)).ok.body.json
+            #expect(view.id == id)
+            #expect(view.site == "ottawa-west-chc")
+            let inbox = try await clients.intake.listReferrals(query: .init(site: "ottawa-west-chc")).ok.body.json
+            #expect(inbox.items.contains { $0.id == id })
+            let matches = try await clients.matching.getMatches(path: .init(id: id)).ok.body.json
+            #expect(matches.matches.count == 1)
+            let log = try await clients.notification.listNotifications(query: .init(referral: id)).ok.body.json
+            #expect(log.notifications.allSatisfy { $0.referralId == id })
+            let reports = try await clients.evaluation.listReports().ok.body.json
+            #expect(!reports.reports.isEmpty)
+            let overview = try await clients.evaluation.runReport(path: .init(name: .overview)).ok.body.json
+            #expect(overview.report == .overview)
 
             // Let any redelivery happen, then check that every effect happened once.
             try await Task.sleep(for: .seconds(1))

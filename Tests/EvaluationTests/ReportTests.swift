@@ -1,5 +1,6 @@
 import Contracts
 import Domain
+@testable import EvaluationService
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -173,5 +174,19 @@ struct ReportTests {
             #expect(income == ["under-20k": "7", "undisclosed": "10", "all": "17"])
         }
         await test.tearDown()
+    }
+}
+
+@Suite("Evaluation: a report's format from Accept")
+struct ReportFormatTests {
+    @Test("CSV only when Accept ranks it above JSON; a client taking both gets JSON")
+    func negotiation() {
+        #expect(ReportRoutes.prefersCSV(accept: "text/csv"))
+        #expect(ReportRoutes.prefersCSV(accept: "text/csv, application/json"))
+        #expect(ReportRoutes.prefersCSV(accept: "application/json;q=0.5, text/csv"))
+        #expect(!ReportRoutes.prefersCSV(accept: "application/json, text/csv"))
+        #expect(!ReportRoutes.prefersCSV(accept: "*/*"))
+        #expect(!ReportRoutes.prefersCSV(accept: "text/csv;q=0, application/json"))
+        #expect(!ReportRoutes.prefersCSV(accept: nil))
     }
 }

@@ -74,7 +74,7 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         }
         let site = value("site")
         if let site, !Site.isValid(site) { errors.append(.init(pointer: "?site", detail: "must be a site code: 2 to 64 lowercase letters, digits and dashes")) }
-        var csv = request.headers[.accept]?.contains("text/csv") == true
+        var csv = Self.prefersCSV(accept: request.headers[.accept])
         switch value("format") {
         case nil: break
         case "csv": csv = true
@@ -86,6 +86,19 @@ struct ReportRoutes: ServiceRoutes, Sendable {
     }
 
     /// Runs the report's statement and publishes its result.
+    /// Whether `Accept` ranks text/csv above JSON (by q, then by order): a client that takes
+    /// both, as a generated one does, gets JSON unless it says it prefers CSV.
+    static func prefersCSV(accept: String?) -> Bool {
+        guard let accept else { return false }
+        let ranked = accept.split(separator: ",").enumerated().compactMap { index, part -> (type: String, q: Double, index: Int)? in
+            let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let type = pieces.first, !type.isEmpty else { return nil }
+            let q = pieces.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
+            return (type, q, index)
+        }.sorted { $0.q != $1.q ? $0.q > $1.q : $0.index < $1.index }
+        return ranked.first { ["text/csv", "application/json", "application/*", "*/*"].contains($0.type) && $0.q > 0 }?.type == "text/csv"
+    }
+
     func run(_ parameters: Parameters) async throws -> ProgrammeReport {
         let definition = parameters.definition
         let statement = PostgresQuery(
