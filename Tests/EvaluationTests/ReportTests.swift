@@ -1,6 +1,5 @@
 import Contracts
 import Domain
-@testable import EvaluationService
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -8,6 +7,8 @@ import HummingbirdTesting
 import ServiceRuntime
 import TestSupport
 import Testing
+
+@testable import EvaluationService
 
 @Suite("Evaluation: programme reports with small cells suppressed", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct ReportTests {
