@@ -137,8 +137,8 @@ import Webhooks
         let bad = [
             "a@b.org\r\nRCPT TO:<x@y.org>", "a@b.org\n", "a\u{0}@b.org", "a\t@b.org", "a b@c.org", "ab.org", "a@@b.org", "a@b@c.org",
             "@b.org", "a@", ".a@b.org", "a.@b.org", "a..b@c.org", "a@-b.org", "a@b-.org", "a@b..org", "<a@b.org>", "\"a\"@b.org",
-            "a@[127.0.0.1]", "élise@example.org", "a@exämple.org", String(repeating: "a", count: 65) + "@b.org",
-            "a@" + String(repeating: "b", count: 64) + ".org", "a@" + Array(repeating: "bbbbbbbbbb", count: 25).joined(separator: "."),
+            "a@[127.0.0.1]", "élise@example.org", "a@exämple.org", "a@" + Array(repeating: "bbbbbbbbbb", count: 25).joined(separator: "."),
+            String(repeating: "a", count: 250) + "@b.org",
         ]
         for address in bad {
             #expect(!EmailAddress.isValid(address), "\(address.debugDescription)")

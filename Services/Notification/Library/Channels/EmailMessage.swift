@@ -80,7 +80,8 @@ public struct EmailMessage: Sendable, Equatable {
 }
 
 /// What an e-mail address may be here: a dot-atom local part, one `@`, and a domain of letter,
-/// digit and hyphen labels (RFC 5321's common form), ASCII only, at most 254 characters. An
+/// digit and hyphen labels (RFC 5321's common form), ASCII only, at most 254 characters — the
+/// pattern notification's contract states for it. An
 /// address goes into `RCPT TO:<…>` and the `To:` header as it is, so a CR, LF or any other
 /// control character in it could add commands or headers of the sender's choosing; quoted local
 /// parts and address literals are legal but no staff address needs them.
@@ -91,14 +92,16 @@ enum EmailAddress {
         let scalars = Array(text.unicodeScalars)
         guard (3...maximumLength).contains(scalars.count), scalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7f }) else { return false }
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, (1...64).contains(parts[0].count), (1...253).contains(parts[1].count) else { return false }
+        // RFC 5321's part lengths (64, 253, 63) are left to the relay: the contract's pattern
+        // cannot say them, and an address the relay refuses fails its delivery, said in the log.
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return false }
         let atext = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
         let localAtoms = parts[0].split(separator: ".", omittingEmptySubsequences: false)
         guard localAtoms.allSatisfy({ !$0.isEmpty && $0.allSatisfy(atext.contains) }) else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         let labelCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
         return labels.allSatisfy { label in
-            (1...63).contains(label.count) && label.allSatisfy(labelCharacters.contains) && label.first != "-" && label.last != "-"
+            !label.isEmpty && label.allSatisfy(labelCharacters.contains) && label.first != "-" && label.last != "-"
         }
     }
 }

@@ -759,7 +759,9 @@ extension NotificationService {
        "string",
        "null"
       ],
-      "pattern": "^[^\\u0000]*$"
+      "maxLength": 254,
+      "pattern": "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",
+      "description": "A plain e-mail address: a dot-atom local part, one @, a domain of letter, digit and hyphen labels; ASCII, at most 254 characters."
      },
      "phone": {
       "type": [
@@ -799,7 +801,8 @@ extension NotificationService {
        },
        "email": {
         "type": "string",
-        "pattern": "^[^\\u0000 ]*@[^\\u0000 ]*$"
+        "maxLength": 254,
+        "pattern": "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
        }
       }
      },
