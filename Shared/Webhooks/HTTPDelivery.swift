@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// Why a delivery did not happen, and whether trying again may help.
 public struct DeliveryError: Error, Sendable, CustomStringConvertible {
@@ -27,6 +28,7 @@ public struct DeliveryError: Error, Sendable, CustomStringConvertible {
 public struct HTTPDelivery: Sendable {
     let userAgent: String
     let timeout: TimeAmount
+    let clients = PinnedClients()
 
     /// `userAgent` names the sending service, for the receiver's logs.
     public init(userAgent: String, timeout: TimeAmount = .seconds(15)) {
@@ -38,23 +40,7 @@ public struct HTTPDelivery: Sendable {
     /// checked at (the name still goes in Host and as the TLS server name, so certificates are
     /// checked against it).
     public func post(to target: CheckedTarget, body: Data, contentType: String = "application/json", headers: [(String, String)]) async throws(DeliveryError) {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        if IPAddress(target.host) == nil {
-            configuration.dnsOverride = [target.host: target.address.description]
-        }
-        // A client per delivery: the address is part of the client's configuration, and a
-        // pooled connection to an earlier answer for the name must not be reused.
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-        let result: Result<Void, DeliveryError>
-        do {
-            try await send(target.url, body: body, contentType: contentType, headers: headers, with: client)
-            result = .success(())
-        } catch {
-            result = .failure(error)
-        }
-        try? await client.shutdown()
-        try result.get()
+        try await send(target.url, body: body, contentType: contentType, headers: headers, with: clients.client(for: target))
     }
 
     /// POSTs to a URL without a target policy: its host is looked up once and the connection
@@ -107,6 +93,44 @@ public struct HTTPDelivery: Sendable {
     static func sanitised(_ reason: String) -> String {
         let printable = reason.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f }
         return String(String.UnicodeScalarView(printable.prefix(64))).trimmingCharacters(in: .whitespaces)
+    }
+}
+
+/// One HTTP client per checked (name, address) pair, kept for the next delivery there: the
+/// address is part of a client's configuration, so a pooled connection always goes where the
+/// target was checked to point, and a name that now answers elsewhere gets a client of its own.
+/// (A client per delivery, set up and shut down each time, held deliveries to ~15/s.)
+final class PinnedClients: Sendable {
+    static let capacity = 64
+    private let clients = Mutex<(byKey: [String: HTTPClient], order: [String])>(([:], []))
+
+    func client(for target: CheckedTarget) -> HTTPClient {
+        let key = "\(target.host)|\(target.address)"
+        let (client, evicted) = clients.withLock { state -> (HTTPClient, HTTPClient?) in
+            if let client = state.byKey[key] { return (client, nil) }
+            var configuration = HTTPClient.Configuration()
+            configuration.redirectConfiguration = .disallow
+            if IPAddress(target.host) == nil {
+                configuration.dnsOverride = [target.host: target.address.description]
+            }
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+            state.byKey[key] = client
+            state.order.append(key)
+            var evicted: HTTPClient?
+            if state.order.count > Self.capacity {
+                let oldest = state.order.removeFirst()
+                evicted = state.byKey.removeValue(forKey: oldest)
+            }
+            return (client, evicted)
+        }
+        // Shut down outside the lock; in-flight requests on it finish first.
+        if let evicted { Task { try? await evicted.shutdown() } }
+        return client
+    }
+
+    deinit {
+        // Not `syncShutdown`: the last reference may drop on one of the clients' own threads.
+        for client in clients.withLock({ Array($0.byKey.values) }) { Task { try? await client.shutdown() } }
     }
 }
 
