@@ -192,7 +192,7 @@ public struct TokenVerifier: Sendable {
     }
 
     /// Signs a token with the HS256 secret: tests only. No service executable mints tokens (local
-    /// runs use deploy/local/token.py; production tokens come from the identity provider).
+    /// runs use deploy/local/dev-token.py; production tokens come from the identity provider).
     public func sign(_ claims: AccessClaims) async throws -> String {
         try await keys.sign(claims)
     }

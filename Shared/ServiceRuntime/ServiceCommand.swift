@@ -12,7 +12,7 @@ import PostgresClient
 ///     passerelle-<service> create-topics  create every Passerelle topic that is missing
 ///
 /// No subcommand signs tokens: an executable that can mint them turns anyone who can run it
-/// where the secret is mounted into any role. Local runs sign with deploy/local/token.py.
+/// where the secret is mounted into any role. Local runs sign with deploy/local/dev-token.py.
 public struct ServiceCommand<S: PasserelleService>: AsyncParsableCommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(

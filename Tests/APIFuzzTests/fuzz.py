@@ -83,8 +83,8 @@ def wait_ready(port, process, timeout=90):
 
 
 def token(binary, env):
-    # Development tokens come from deploy/local/token.py: no service executable signs any.
-    signer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "local", "token.py")
+    # Development tokens come from deploy/local/dev-token.py: no service executable signs any.
+    signer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "local", "dev-token.py")
     arguments = [sys.executable, signer, "--i-know-this-is-development", "--subject", "api-fuzz", "--site", "ottawa-west-chc", "--minutes", "120"]
     for role in ROLES:
         arguments += ["--role", role]

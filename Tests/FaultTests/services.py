@@ -280,11 +280,11 @@ class Fleet:
         return result.stdout
 
     def token(self, service, arguments, timeout=30):
-        """A development bearer token from deploy/local/token.py, signed with the key `service` runs with."""
+        """A development bearer token from deploy/local/dev-token.py, signed with the key `service` runs with."""
         env = self.environment(service, 0)
-        signer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "local", "token.py")
+        signer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "local", "dev-token.py")
         result = subprocess.run([sys.executable, signer, "--i-know-this-is-development"] + arguments, env=env,
                                 capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
-            raise RuntimeError(f"token.py {' '.join(arguments)} failed: {result.stderr[-1000:]}")
+            raise RuntimeError(f"dev-token.py {' '.join(arguments)} failed: {result.stderr[-1000:]}")
         return result.stdout

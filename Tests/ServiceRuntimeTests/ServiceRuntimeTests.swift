@@ -325,9 +325,9 @@ struct ServiceRuntimeTests {
         }
     }
 
-    /// deploy/local/token.py, the development signer, with the environment the services read.
+    /// deploy/local/dev-token.py, the development signer, with the environment the services read.
     func developmentToken(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/local/token.py").standardized
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/local/dev-token.py").standardized
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script.path] + arguments
@@ -341,7 +341,7 @@ struct ServiceRuntimeTests {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    @Test("token.py signs what the services verify, with issuer, audience and iat, and only in development")
+    @Test("dev-token.py signs what the services verify, with issuer, audience and iat, and only in development")
     func developmentSignerInteroperates() async throws {
         let environment = Self.issuedFor.merging(["PASSERELLE_JWT_HS256_SECRET": Self.secret]) { $1 }
         let arguments = ["--role", "link-worker", "--role", "analyst", "--subject", "lw-9", "--site", "ottawa-west-chc", "--minutes", "30"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Loads the demo into running services through their HTTP APIs, as a coordinator, with a token
-# signed by deploy/local/token.py (or given as SEED_TOKEN): the link workers of link-workers.json (into matching, and
+# signed by deploy/local/dev-token.py (or given as SEED_TOKEN): the link workers of link-workers.json (into matching, and
 # into notification as e-mail recipients, when PASSERELLE_MATCHING_URL and
 # PASSERELLE_NOTIFICATION_URL are set), then the referrals (referrals/*.json beside this script)
 # into intake. Each referral is sent with the Idempotency-Key deploy/local/demo.sh uses, and each
@@ -9,7 +9,7 @@
 # It needs nothing but bash: the service image has no curl, so requests go through bash's
 # /dev/tcp (plain HTTP only). The compose job demo-seed runs it inside the intake image
 # with SEED_TOKEN from the host, as the image has no Python:
-#   SEED_TOKEN=$(deploy/local/token.py --i-know-this-is-development --role coordinator --subject demo-seed) \
+#   SEED_TOKEN=$(deploy/local/dev-token.py --i-know-this-is-development --role coordinator --subject demo-seed) \
 #     docker compose --profile demo up demo-seed
 # (with .env's PASSERELLE_JWT_* exported in that shell); on a host with a local stack:
 #   PASSERELLE_ALLOW_DEV_SECRET=true deploy/demo/seed.sh
@@ -19,10 +19,10 @@
 #   PASSERELLE_MATCHING_URL, PASSERELLE_NOTIFICATION_URL
 #                          matching's and notification's base URLs; link workers are registered
 #                          only when both are set
-#   SEED_TOKEN             a bearer token to use instead of signing one with token.py
+#   SEED_TOKEN             a bearer token to use instead of signing one with dev-token.py
 #   SEED_READY_TIMEOUT     seconds to wait for intake to report ready (default 120)
 #   SEED_REFERRALS_DIR     where the *.json referrals are (default: referrals/ beside this script)
-# token.py reads the same PASSERELLE_JWT_* settings as intake itself.
+# dev-token.py reads the same PASSERELLE_JWT_* settings as intake itself.
 set -euo pipefail
 # Content-Length counts bytes; the demo data has accented names.
 export LC_ALL=C
@@ -102,9 +102,9 @@ if [[ -n ${SEED_TOKEN:-} ]]; then
 else
   # No service executable signs tokens; the development signer needs Python, which hosts have
   # and the service image has not.
-  signer=$here/../local/token.py
+  signer=$here/../local/dev-token.py
   command -v python3 >/dev/null && [[ -f $signer ]] \
-    || die "no SEED_TOKEN given and no python3 with deploy/local/token.py to sign one"
+    || die "no SEED_TOKEN given and no python3 with deploy/local/dev-token.py to sign one"
   token=$(python3 "$signer" --role coordinator --subject demo-seed) \
     || die "could not sign a token (is PASSERELLE_JWT_HS256_SECRET set as for intake, and PASSERELLE_ALLOW_DEV_SECRET=true?)"
 fi

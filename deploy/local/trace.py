@@ -18,7 +18,7 @@ Environment (defaults suit deploy/local/up.sh):
   PASSERELLE_{INTAKE,MATCHING,NOTIFICATION,EVALUATION}_URL  http://127.0.0.1:8081 ... 8084
   PASSERELLE_KAFKA_BOOTSTRAP   127.0.0.1:59092        PASSERELLE_TOPIC_PREFIX  (none)
   PASSERELLE_INBOX_URL         http://127.0.0.1:8090  (deploy/local/inbox.py; optional)
-  PASSERELLE_JWT_*             as the services read them; tokens are signed by token.py beside this script
+  PASSERELLE_JWT_*             as the services read them; tokens are signed by dev-token.py beside this script
   PASSERELLE_EVALUATION_PSEUDONYM_KEY  evaluation's key, to follow the de-identified pathway
   TRACE_STEP_TIMEOUT           seconds to wait for each step (30)
 """
@@ -82,8 +82,8 @@ def more(text):
 
 
 def token(role, subject, site=None):
-    # Development tokens come from token.py beside this script: no service executable signs any.
-    signer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "token.py")
+    # Development tokens come from dev-token.py beside this script: no service executable signs any.
+    signer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dev-token.py")
     command = [sys.executable, signer, "--role", role, "--subject", subject] + (["--site", site] if site else [])
     environment = {**ENV, "PASSERELLE_ALLOW_DEV_SECRET": ENV.get("PASSERELLE_ALLOW_DEV_SECRET", "true")}
     try:

@@ -78,7 +78,7 @@ SQL
 "$bin/passerelle-evaluation" serve > /tmp/passerelle-bench-evaluation.log 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-token=$(python3 "$root/deploy/local/token.py" --i-know-this-is-development --role analyst --subject bench --minutes 60)
+token=$(python3 "$root/deploy/local/dev-token.py" --i-know-this-is-development --role analyst --subject bench --minutes 60)
 
 cat <<EOF
 ## Evaluation: rebuild speed and report latency

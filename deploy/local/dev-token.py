@@ -5,7 +5,7 @@ the services use. No service executable mints tokens; in production an identity 
 them (ES256, its private key kept outside the services), so this tool refuses to run unless
 PASSERELLE_ALLOW_DEV_SECRET=true or --i-know-this-is-development is given.
 
-    PASSERELLE_ALLOW_DEV_SECRET=true deploy/local/token.py --role coordinator --subject me
+    PASSERELLE_ALLOW_DEV_SECRET=true deploy/local/dev-token.py --role coordinator --subject me
 
 Environment:
   PASSERELLE_JWT_HS256_SECRET (or PASSERELLE_JWT_HS256_SECRET_FILE)
@@ -84,7 +84,7 @@ def main(argv=None):
     try:
         print(token(arguments.subject, arguments.role, arguments.site, arguments.minutes))
     except OSError as error:
-        print(f"token.py: cannot read PASSERELLE_JWT_HS256_SECRET_FILE: {error.strerror}", file=sys.stderr)
+        print(f"dev-token.py: cannot read PASSERELLE_JWT_HS256_SECRET_FILE: {error.strerror}", file=sys.stderr)
         return 1
     return 0
 
