@@ -23,9 +23,5 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/parameters/PathwayReferralId`.
         public typealias PathwayReferralId = Swift.String
-        /// Makes a retried submission safe: a repeated key answers 200 with the referral the first request created.
-        ///
-        /// - Remark: Generated from `#/components/parameters/IdempotencyKey`.
-        public typealias IdempotencyKey = Swift.String
     }
 }

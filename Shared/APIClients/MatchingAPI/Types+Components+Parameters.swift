@@ -18,10 +18,5 @@ public import struct Foundation.Data
 public import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/parameters` section of the OpenAPI document.
-    public enum Parameters {
-        /// Makes a retried submission safe: a repeated key answers 200 with the referral the first request created.
-        ///
-        /// - Remark: Generated from `#/components/parameters/IdempotencyKey`.
-        public typealias IdempotencyKey = Swift.String
-    }
+    public enum Parameters {}
 }

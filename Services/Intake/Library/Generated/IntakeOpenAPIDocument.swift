@@ -3806,17 +3806,6 @@ extension IntakeService {
      "type": "string",
      "pattern": "^[!-~]{1,200}$"
     }
-   },
-   "IdempotencyKey": {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": false,
-    "description": "Makes a retried submission safe: a repeated key answers 200 with the referral the first request created.",
-    "schema": {
-     "type": "string",
-     "minLength": 1,
-     "maxLength": 200
-    }
    }
   },
   "securitySchemes": {

@@ -2290,19 +2290,6 @@ extension MatchingService {
      "minimum": 0
     }
    }
-  },
-  "parameters": {
-   "IdempotencyKey": {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": false,
-    "description": "Makes a retried submission safe: a repeated key answers 200 with the referral the first request created.",
-    "schema": {
-     "type": "string",
-     "minLength": 1,
-     "maxLength": 200
-    }
-   }
   }
  },
  "security": [
