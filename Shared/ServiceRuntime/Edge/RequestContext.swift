@@ -45,15 +45,6 @@ extension PasserelleContext {
         guard let id = parameters.get(name).flatMap(UUID.init(uuidString:)) else { throw ProblemDetails.noSuchResource }
         return id
     }
-
-    /// The caller if they hold one of `roles`, or 401/403.
-    public func require(_ roles: Role...) throws(ProblemDetails) -> Identity {
-        let identity = try requireIdentity()
-        guard !identity.roles.isDisjoint(with: roles) else {
-            throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "this needs one of the roles \(roles.map(\.rawValue).joined(separator: ", "))")
-        }
-        return identity
-    }
 }
 
 /// Takes `X-Request-Id` (or makes one), echoes it, and puts it in every log line of the request.

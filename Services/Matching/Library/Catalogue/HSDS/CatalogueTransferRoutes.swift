@@ -81,7 +81,7 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
             if object is [Any] || (object as? [String: Any])?["contents"] != nil {
                 return try HSDSServiceRecords.package(json: data)
             }
-        } catch let error as CustomStringConvertible {
+        } catch let error as any CustomStringConvertible {
             throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
         }
         throw ProblemDetails.validation([
