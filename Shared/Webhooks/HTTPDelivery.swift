@@ -102,6 +102,7 @@ public struct HTTPDelivery: Sendable {
 /// (A client per delivery, set up and shut down each time, held deliveries to ~15/s.)
 final class PinnedClients: Sendable {
     static let capacity = 64
+    static let evictionGrace = Duration.seconds(60)
     private let clients = Mutex<(byKey: [String: HTTPClient], order: [String])>(([:], []))
 
     func client(for target: CheckedTarget) -> HTTPClient {
@@ -123,8 +124,14 @@ final class PinnedClients: Sendable {
             }
             return (client, evicted)
         }
-        // Shut down outside the lock; in-flight requests on it finish first.
-        if let evicted { Task { try? await evicted.shutdown() } }
+        // Shut down outside the lock, and only after a grace longer than any delivery's timeout:
+        // a delivery that took the client just before it was evicted may still be using it.
+        if let evicted {
+            Task {
+                try? await Task.sleep(for: Self.evictionGrace)
+                try? await evicted.shutdown()
+            }
+        }
         return client
     }
 
