@@ -48,6 +48,13 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
 
         /// An identifier (schema, table) that we control, double-quoted. Refuses anything but
         /// plain lowercase identifiers rather than trying to escape arbitrary text.
+        /// A piece of SQL written once and used in several statements (a column list, say).
+        /// Fragments carry no parameters, so the statement's numbering stays its own.
+        public mutating func appendInterpolation(fragment: PostgresQuery) {
+            precondition(fragment.parameters.isEmpty, "a fragment carries no parameters: \(fragment.sql)")
+            sql += fragment.sql
+        }
+
         public mutating func appendInterpolation(identifier: String) {
             precondition(PostgresConfiguration.isPlainIdentifier(identifier), "not a plain identifier: \(identifier)")
             sql += "\"\(identifier)\""

@@ -136,6 +136,23 @@ enum Samples {
         timepoint: "follow-up", scores: ["life-satisfaction": 7, "worthwhile": 8, "happiness": 6, "anxiety": 3],
         recordedAt: Fixture.after(hours: 720))
 
+    static let contactLogged = ContactLoggedV1(
+        referralID: Fixture.referralID, referralVersion: 3, site: Fixture.site, contactID: Fixture.connectionID, mode: .inPerson, party: .client,
+        reached: true, minutes: 45, occurredAt: Fixture.after(hours: 26))
+
+    static let goalSet = GoalSetV1(
+        referralID: Fixture.referralID, referralVersion: 4, site: Fixture.site, goalID: Fixture.resourceID,
+        lifeDomain: try! LifeDomain(code: "social-connection"), progress: .notStarted, setAt: Fixture.after(hours: 27))
+
+    static let goalReviewed = GoalReviewedV1(
+        referralID: Fixture.referralID, referralVersion: 5, site: Fixture.site, goalID: Fixture.resourceID,
+        lifeDomain: try! LifeDomain(code: "social-connection"), previousProgress: .notStarted, progress: .partlyAchieved,
+        reviewedAt: Fixture.after(hours: 1008))
+
+    static let referralOverdue = ReferralOverdueV1(
+        referralID: Fixture.referralID, referralVersion: 6, site: Fixture.site, ownerID: "lw-amina", step: "follow-up-6w", level: .escalated,
+        dueAt: Fixture.after(hours: 1008), raisedAt: Fixture.after(hours: 1080))
+
     static let all: [Sample] = [
         Sample(name: "referral received, every optional set", payload: referralReceived),
         Sample(name: "referral received, no optionals", payload: referralReceivedMinimal),
@@ -154,6 +171,10 @@ enum Samples {
         Sample(name: "pathway updated, no optionals", payload: pathwayUpdatedMinimal),
         Sample(name: "SWEMWBS outcome recorded", payload: swemwbsRecorded),
         Sample(name: "ONS4 outcome recorded", payload: ons4Recorded),
+        Sample(name: "contact logged", payload: contactLogged),
+        Sample(name: "goal set", payload: goalSet),
+        Sample(name: "goal reviewed", payload: goalReviewed),
+        Sample(name: "referral overdue", payload: referralOverdue),
     ]
 }
 

@@ -81,6 +81,8 @@ enum IntakeMigrations {
         fhirTasksAndSubscriptions,
         fhirTaskConnections,
         requestsBelongToTheirCaller,
+        casework,
+        followUpClocks,
     ]
 }
 
@@ -233,5 +235,117 @@ extension IntakeMigrations {
             changed_at timestamptz NOT NULL
         );
         CREATE INDEX fhir_task_connection_referral ON fhir_task_connection (referral_id, changed_at);
+        """)
+}
+
+extension IntakeMigrations {
+    static let casework = Migration(
+        9, "casework",
+        """
+        -- A link worker's casework, kept with the referral it belongs to (erasing the client
+        -- deletes the referral, and this with it). Personal data: never copied onto a topic;
+        -- events carry only the codes, counts and minutes.
+        CREATE TABLE casework_contact (
+            id uuid PRIMARY KEY,
+            referral_id uuid NOT NULL REFERENCES referral (id) ON DELETE CASCADE,
+            occurred_at timestamptz NOT NULL,
+            mode text NOT NULL,
+            party text NOT NULL,
+            reached boolean NOT NULL,
+            minutes integer NOT NULL CHECK (minutes BETWEEN 0 AND 600),
+            note text,
+            author_id text NOT NULL,
+            -- A retried request with the same key logs the contact once (per caller and referral).
+            idempotency_key text,
+            logged_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            UNIQUE (referral_id, author_id, idempotency_key)
+        );
+        CREATE INDEX casework_contact_referral ON casework_contact (referral_id, occurred_at);
+
+        -- "What matters to me", in the client's words.
+        CREATE TABLE casework_plan (
+            referral_id uuid PRIMARY KEY REFERENCES referral (id) ON DELETE CASCADE,
+            what_matters text NOT NULL,
+            updated_by text NOT NULL,
+            updated_at timestamptz NOT NULL
+        );
+
+        CREATE TABLE casework_goal (
+            id uuid PRIMARY KEY,
+            referral_id uuid NOT NULL REFERENCES referral (id) ON DELETE CASCADE,
+            life_domain text NOT NULL,
+            description text NOT NULL,
+            progress text NOT NULL,
+            set_by text NOT NULL,
+            set_at timestamptz NOT NULL,
+            reviewed_at timestamptz,
+            idempotency_key text,
+            UNIQUE (referral_id, set_by, idempotency_key)
+        );
+        CREATE INDEX casework_goal_referral ON casework_goal (referral_id, set_at);
+
+        CREATE TABLE casework_goal_review (
+            id bigserial PRIMARY KEY,
+            goal_id uuid NOT NULL REFERENCES casework_goal (id) ON DELETE CASCADE,
+            previous_progress text NOT NULL,
+            progress text NOT NULL,
+            note text,
+            reviewed_by text NOT NULL,
+            reviewed_at timestamptz NOT NULL
+        );
+
+        -- Private notes: the site's link workers and coordinators read them, no one else.
+        CREATE TABLE casework_note (
+            id uuid PRIMARY KEY,
+            referral_id uuid NOT NULL REFERENCES referral (id) ON DELETE CASCADE,
+            body text NOT NULL,
+            author_id text NOT NULL,
+            written_at timestamptz NOT NULL,
+            idempotency_key text,
+            UNIQUE (referral_id, author_id, idempotency_key)
+        );
+        CREATE INDEX casework_note_referral ON casework_note (referral_id, written_at);
+        """)
+}
+
+extension IntakeMigrations {
+    static let followUpClocks = Migration(
+        10, "follow_up_clocks",
+        """
+        -- The link worker who accepted a referral: their caseload.
+        ALTER TABLE referral ADD COLUMN owner_id text;
+        UPDATE referral r SET owner_id = (
+            SELECT h.actor_id FROM referral_status_history h WHERE h.referral_id = r.id AND h.action = 'accept' ORDER BY h.version DESC LIMIT 1);
+        CREATE INDEX referral_owner ON referral (owner_id) WHERE owner_id IS NOT NULL;
+
+        -- A site's clocks; sites without a row use the standard policy.
+        CREATE TABLE follow_up_policy (
+            site text PRIMARY KEY,
+            first_contact_working_days integer NOT NULL,
+            follow_up_weeks integer[] NOT NULL,
+            max_hold_days integer NOT NULL,
+            escalate_after_working_days integer NOT NULL,
+            holidays text NOT NULL,
+            time_zone text NOT NULL,
+            updated_by text NOT NULL,
+            updated_at timestamptz NOT NULL
+        );
+
+        -- Each step a referral waits for, with its due and escalation times. The follow-up clock
+        -- raises a step once when it falls due (overdue_at) and once when it is escalated
+        -- (escalated_at); a step met or closed raises nothing more.
+        CREATE TABLE follow_up_step (
+            referral_id uuid NOT NULL REFERENCES referral (id) ON DELETE CASCADE,
+            step text NOT NULL,
+            opened_at timestamptz NOT NULL,
+            due_at timestamptz NOT NULL,
+            escalate_at timestamptz NOT NULL,
+            met_at timestamptz,
+            closed_at timestamptz,
+            overdue_at timestamptz,
+            escalated_at timestamptz,
+            PRIMARY KEY (referral_id, step)
+        );
+        CREATE INDEX follow_up_step_due ON follow_up_step (due_at) WHERE met_at IS NULL AND closed_at IS NULL AND escalated_at IS NULL;
         """)
 }

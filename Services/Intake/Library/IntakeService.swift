@@ -19,13 +19,22 @@ public enum IntakeService: PasserelleService {
 
     public static func build(_ components: ServiceComponents) async throws -> ServiceParts {
         let fhir = try FHIRSettings.fromEnvironment(components.settings.environment)
+        let followUpInterval = try components.settings.environment.int("PASSERELLE_FOLLOW_UP_INTERVAL_SECONDS", default: 60)
         let store = ReferralStore(pool: components.pool, outbox: components.outbox, submissions: PostgresCommitGroup(pool: components.pool))
         return ServiceParts(
-            routes: [ReferralRoutes(store: store), FHIRRoutes(store: store, settings: fhir)],
+            routes: [
+                ReferralRoutes(store: store), CaseworkRoutes(store: CaseworkStore(referrals: store)), FollowUpRoutes(pool: components.pool),
+                FHIRRoutes(store: store, settings: fhir),
+            ],
             // Matching's connection events, for the FHIR Tasks' output (connections made). One event
             // per transaction: a handler locks a Task that the referral's transitions lock too.
             consumers: [components.consumer(topics: [.matching], batchesTransactions: false, handlers: eventHandlers())],
-            background: [SubscriptionDelivery(pool: components.pool, gate: components.gate, settings: fhir, logger: components.logger)],
+            background: [
+                SubscriptionDelivery(pool: components.pool, gate: components.gate, settings: fhir, logger: components.logger),
+                FollowUpClock(
+                    pool: components.pool, outbox: components.outbox, gate: components.gate, logger: components.logger,
+                    interval: .seconds(max(1, followUpInterval))),
+            ],
             // Referrals keep coming in while the connection consumer joins its group or waits for
             // the matching topic: the Tasks' connection outputs only lag behind.
             readinessAwaitsConsumers: false,

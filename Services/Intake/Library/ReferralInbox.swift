@@ -9,6 +9,8 @@ struct InboxQuery: Sendable {
     var site: String?
     var status: ReferralStatus?
     var since: Date?
+    /// The link worker who accepted the referrals; `owner=me` is the caller.
+    var owner: String?
     var limit: Int
     var after: InboxCursor?
 }
@@ -64,6 +66,15 @@ extension InboxQuery {
                 errors.append(.init(pointer: "?since", detail: "must be an ISO-8601 time such as 2026-01-31T00:00:00Z"))
             }
         }
+        if let owner = parameters["owner"] {
+            if owner == "me" {
+                query.owner = actor.subject
+            } else if (1...200).contains(owner.unicodeScalars.count), owner.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) {
+                query.owner = owner
+            } else {
+                errors.append(.init(pointer: "?owner", detail: "must be me or a staff id of 1 to 200 visible ASCII characters"))
+            }
+        }
         if let limit = parameters["limit"] {
             if let value = Int(limit), (1...200).contains(value) {
                 query.limit = value
@@ -98,14 +109,13 @@ extension ReferralStore {
         let rows = try await pool.withConnection { connection in
             try await connection.query(
                 """
-                SELECT id, external_id, client_id, site, referrer_id, referrer_role, referrer_organisation, needs, interests,
-                       support_level, priority, status, version, received_at, updated_at,
-                       CASE priority WHEN 'urgent' THEN 0 ELSE 1 END AS urgency
-                FROM referral
+                SELECT \(fragment: ReferralView.columns), CASE priority WHEN 'urgent' THEN 0 ELSE 1 END AS urgency
+                FROM referral r
                 WHERE (\(query.site)::text IS NULL OR site = \(query.site))
                   AND (\(query.status?.rawValue)::text IS NULL OR status = \(query.status?.rawValue))
                   AND (\(query.since)::timestamptz IS NULL OR received_at >= \(query.since)::timestamptz)
                   AND (\(referrer)::text IS NULL OR referrer_id = \(referrer))
+                  AND (\(query.owner)::text IS NULL OR owner_id = \(query.owner))
                   AND (\(after?.urgency)::int IS NULL
                        OR (CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, received_at, id)
                           > (\(after?.urgency)::int, \(after?.receivedAt)::timestamptz, \(after?.id)::uuid))

@@ -21,6 +21,24 @@ struct ReferralView: Codable, Sendable, Equatable {
     var version: Int
     var receivedAt: Date
     var updatedAt: Date
+    /// The link worker who accepted it.
+    var ownerId: String?
+    /// The earliest follow-up step it waits for.
+    var nextStep: DueStep?
+
+    struct DueStep: Codable, Sendable, Equatable {
+        var step: String
+        var dueAt: Date
+        var overdue: Bool
+    }
+
+    /// The columns `init(row:)` reads, for every query that lists referrals.
+    static let columns: PostgresQuery = """
+        r.id, r.external_id, r.client_id, r.site, r.referrer_id, r.referrer_role, r.referrer_organisation, r.needs, r.interests,
+        r.support_level, r.priority, r.status, r.version, r.received_at, r.updated_at, r.owner_id,
+        (SELECT s.step FROM follow_up_step s WHERE s.referral_id = r.id AND s.met_at IS NULL AND s.closed_at IS NULL ORDER BY s.due_at LIMIT 1) AS next_step,
+        (SELECT s.due_at FROM follow_up_step s WHERE s.referral_id = r.id AND s.met_at IS NULL AND s.closed_at IS NULL ORDER BY s.due_at LIMIT 1) AS next_due_at
+        """
 }
 
 /// Reads and writes referrals in the `intake` schema; every change writes its events through
@@ -147,9 +165,7 @@ struct ReferralStore: Sendable {
     func referral(id: UUID, on session: borrowing PostgresSession) throws -> ReferralView? {
         try session.query(
             """
-            SELECT id, external_id, client_id, site, referrer_id, referrer_role, referrer_organisation, needs, interests,
-                   support_level, priority, status, version, received_at, updated_at
-            FROM referral WHERE id = \(id)::uuid
+            SELECT \(fragment: ReferralView.columns) FROM referral r WHERE r.id = \(id)::uuid
             """
         ).first.map(ReferralView.init(row:))
     }
@@ -189,7 +205,11 @@ extension ReferralView {
                 organisation: try row.decode("referrer_organisation", as: String?.self)),
             needs: try row.decode("needs"), interests: try row.decode("interests"), supportLevel: try row.decode("support_level"),
             priority: try row.decode("priority"), status: try row.decode("status"), version: try row.decode("version"),
-            receivedAt: try row.decode("received_at"), updatedAt: try row.decode("updated_at"))
+            receivedAt: try row.decode("received_at"), updatedAt: try row.decode("updated_at"), ownerId: try row.decode("owner_id", as: String?.self),
+            nextStep: try row.decode("next_step", as: String?.self).map { step in
+                let due: Date = try row.decode("next_due_at")
+                return DueStep(step: step, dueAt: due, overdue: due <= Date())
+            })
     }
 
     init(_ referral: Referral) {
@@ -197,6 +217,6 @@ extension ReferralView {
             id: referral.id, externalId: referral.externalID, clientId: referral.clientID, site: referral.site, referrer: referral.referrer,
             needs: referral.needs.map(\.code), interests: referral.interests, supportLevel: referral.supportLevel.rawValue,
             priority: referral.priority.rawValue, status: referral.status.rawValue, version: referral.version,
-            receivedAt: referral.receivedAt, updatedAt: referral.updatedAt)
+            receivedAt: referral.receivedAt, updatedAt: referral.updatedAt, ownerId: nil, nextStep: nil)
     }
 }

@@ -59,9 +59,12 @@ extension ReferralStore {
             try await connection.execute(
                 """
                 UPDATE referral SET status = \(next.rawValue), version = \(version), updated_at = \(now)::timestamptz,
-                    status_before_hold = \(action == .hold ? current.rawValue : nil)
+                    status_before_hold = \(action == .hold ? current.rawValue : nil),
+                    -- Whoever accepts a referral owns it: it is on their caseload from then on.
+                    owner_id = CASE WHEN \(action == .accept) THEN \(actor.subject) ELSE owner_id END
                 WHERE id = \(id)::uuid
                 """)
+            try await connection.withSession { try FollowUpSteps.follow(action, to: next, referral: id, site: site, at: now, on: $0) }
             let roles = actor.roles.map(\.rawValue).sorted().joined(separator: ",")
             try await connection.execute(
                 """

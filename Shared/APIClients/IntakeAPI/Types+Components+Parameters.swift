@@ -31,5 +31,17 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/parameters/SubmissionIdempotencyKey`.
         public typealias SubmissionIdempotencyKey = Swift.String
+        /// A goal of the referral (UUID).
+        ///
+        /// - Remark: Generated from `#/components/parameters/GoalId`.
+        public typealias GoalId = Swift.String
+        /// Makes a retried request safe: the same caller's repeated key on the same referral answers 200 with what the first request created. 1 to 200 visible ASCII characters.
+        ///
+        /// - Remark: Generated from `#/components/parameters/CaseworkIdempotencyKey`.
+        public typealias CaseworkIdempotencyKey = Swift.String
+        /// A site the caller works at; any other answers 404.
+        ///
+        /// - Remark: Generated from `#/components/parameters/SiteCodePath`.
+        public typealias SiteCodePath = Components.Schemas.SiteCode
     }
 }

@@ -519,6 +519,12 @@ extension Components {
             public var receivedAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/ReferralView/updatedAt`.
             public var updatedAt: Foundation.Date
+            /// The staff id of the link worker who accepted the referral: it is on their caseload.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ReferralView/ownerId`.
+            public var ownerId: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/ReferralView/nextStep`.
+            public var nextStep: Components.Schemas.DueStep?
             /// Creates a new `ReferralView`.
             ///
             /// - Parameters:
@@ -535,6 +541,8 @@ extension Components {
             ///   - version: Grows by one with each change.
             ///   - receivedAt:
             ///   - updatedAt:
+            ///   - ownerId: The staff id of the link worker who accepted the referral: it is on their caseload.
+            ///   - nextStep:
             public init(
                 id: Swift.String,
                 externalId: Swift.String? = nil,
@@ -548,7 +556,9 @@ extension Components {
                 status: Components.Schemas.ReferralStatus,
                 version: Swift.Int,
                 receivedAt: Foundation.Date,
-                updatedAt: Foundation.Date
+                updatedAt: Foundation.Date,
+                ownerId: Swift.String? = nil,
+                nextStep: Components.Schemas.DueStep? = nil
             ) {
                 self.id = id
                 self.externalId = externalId
@@ -563,6 +573,8 @@ extension Components {
                 self.version = version
                 self.receivedAt = receivedAt
                 self.updatedAt = updatedAt
+                self.ownerId = ownerId
+                self.nextStep = nextStep
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -578,6 +590,8 @@ extension Components {
                 case version
                 case receivedAt
                 case updatedAt
+                case ownerId
+                case nextStep
             }
         }
         /// One page of referrals, urgent first, then oldest first.
@@ -2528,6 +2542,595 @@ extension Components {
                     self.value4
                 ])
                 try self.value5?.encode(to: encoder)
+            }
+        }
+        /// How the contact happened: text is SMS, e-mail or a messaging app.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ContactMode`.
+        @frozen public enum ContactMode: String, Codable, Hashable, Sendable, CaseIterable {
+            case phone = "phone"
+            case inPerson = "in-person"
+            case video = "video"
+            case text = "text"
+        }
+        /// Who the link worker was in contact with.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ContactParty`.
+        @frozen public enum ContactParty: String, Codable, Hashable, Sendable, CaseIterable {
+            case client = "client"
+            case caregiver = "caregiver"
+            case referrer = "referrer"
+            case partner = "partner"
+            case other = "other"
+        }
+        /// Where a goal sits in the client's life (a fixed list, so goal attainment can be reported per domain).
+        ///
+        /// - Remark: Generated from `#/components/schemas/LifeDomain`.
+        @frozen public enum LifeDomain: String, Codable, Hashable, Sendable, CaseIterable {
+            case socialConnection = "social-connection"
+            case mentalWellbeing = "mental-wellbeing"
+            case physicalHealth = "physical-health"
+            case money = "money"
+            case housing = "housing"
+            case workLearning = "work-learning"
+            case leisureCreativity = "leisure-creativity"
+            case dailyLiving = "daily-living"
+            case caring = "caring"
+            case safety = "safety"
+        }
+        /// How far a goal has come, as agreed with the client.
+        ///
+        /// - Remark: Generated from `#/components/schemas/GoalProgress`.
+        @frozen public enum GoalProgress: String, Codable, Hashable, Sendable, CaseIterable {
+            case notStarted = "not-started"
+            case started = "started"
+            case partlyAchieved = "partly-achieved"
+            case achieved = "achieved"
+            case noLongerRelevant = "no-longer-relevant"
+        }
+        /// A contact with, or an attempt to reach, someone about the referral. Attempts that reached no one count too (reached false).
+        ///
+        /// - Remark: Generated from `#/components/schemas/ContactRequest`.
+        public struct ContactRequest: Codable, Hashable, Sendable {
+            /// When it happened; now when absent. Not in the future (5 minutes' tolerance) and not before the referral was received: a 422 at /occurredAt.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ContactRequest/occurredAt`.
+            public var occurredAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/ContactRequest/mode`.
+            public var mode: Components.Schemas.ContactMode
+            /// client when absent.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ContactRequest/party`.
+            public var party: Components.Schemas.ContactParty?
+            /// - Remark: Generated from `#/components/schemas/ContactRequest/reached`.
+            public var reached: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/ContactRequest/minutes`.
+            public var minutes: Swift.Int
+            /// A short note; stays in intake, never on a topic. Trimmed; blank is none.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ContactRequest/note`.
+            public var note: Swift.String?
+            /// Creates a new `ContactRequest`.
+            ///
+            /// - Parameters:
+            ///   - occurredAt: When it happened; now when absent. Not in the future (5 minutes' tolerance) and not before the referral was received: a 422 at /occurredAt.
+            ///   - mode:
+            ///   - party: client when absent.
+            ///   - reached:
+            ///   - minutes:
+            ///   - note: A short note; stays in intake, never on a topic. Trimmed; blank is none.
+            public init(
+                occurredAt: Foundation.Date? = nil,
+                mode: Components.Schemas.ContactMode,
+                party: Components.Schemas.ContactParty? = nil,
+                reached: Swift.Bool,
+                minutes: Swift.Int,
+                note: Swift.String? = nil
+            ) {
+                self.occurredAt = occurredAt
+                self.mode = mode
+                self.party = party
+                self.reached = reached
+                self.minutes = minutes
+                self.note = note
+            }
+            public enum CodingKeys: String, CodingKey {
+                case occurredAt
+                case mode
+                case party
+                case reached
+                case minutes
+                case note
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ContactView`.
+        public struct ContactView: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ContactView/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ContactView/referralId`.
+            public var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ContactView/occurredAt`.
+            public var occurredAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/ContactView/mode`.
+            public var mode: Components.Schemas.ContactMode
+            /// - Remark: Generated from `#/components/schemas/ContactView/party`.
+            public var party: Components.Schemas.ContactParty
+            /// - Remark: Generated from `#/components/schemas/ContactView/reached`.
+            public var reached: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/ContactView/minutes`.
+            public var minutes: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ContactView/note`.
+            public var note: Swift.String?
+            /// The token subject of who logged it.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ContactView/authorId`.
+            public var authorId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ContactView/loggedAt`.
+            public var loggedAt: Foundation.Date
+            /// Creates a new `ContactView`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - referralId:
+            ///   - occurredAt:
+            ///   - mode:
+            ///   - party:
+            ///   - reached:
+            ///   - minutes:
+            ///   - note:
+            ///   - authorId: The token subject of who logged it.
+            ///   - loggedAt:
+            public init(
+                id: Swift.String,
+                referralId: Swift.String,
+                occurredAt: Foundation.Date,
+                mode: Components.Schemas.ContactMode,
+                party: Components.Schemas.ContactParty,
+                reached: Swift.Bool,
+                minutes: Swift.Int,
+                note: Swift.String? = nil,
+                authorId: Swift.String,
+                loggedAt: Foundation.Date
+            ) {
+                self.id = id
+                self.referralId = referralId
+                self.occurredAt = occurredAt
+                self.mode = mode
+                self.party = party
+                self.reached = reached
+                self.minutes = minutes
+                self.note = note
+                self.authorId = authorId
+                self.loggedAt = loggedAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case referralId
+                case occurredAt
+                case mode
+                case party
+                case reached
+                case minutes
+                case note
+                case authorId
+                case loggedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/PlanRequest`.
+        public struct PlanRequest: Codable, Hashable, Sendable {
+            /// What matters to the client, in their words. Trimmed; must not be blank.
+            ///
+            /// - Remark: Generated from `#/components/schemas/PlanRequest/whatMatters`.
+            public var whatMatters: Swift.String
+            /// Creates a new `PlanRequest`.
+            ///
+            /// - Parameters:
+            ///   - whatMatters: What matters to the client, in their words. Trimmed; must not be blank.
+            public init(whatMatters: Swift.String) {
+                self.whatMatters = whatMatters
+            }
+            public enum CodingKeys: String, CodingKey {
+                case whatMatters
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/GoalRequest`.
+        public struct GoalRequest: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/GoalRequest/lifeDomain`.
+            public var lifeDomain: Components.Schemas.LifeDomain
+            /// The goal, as agreed with the client. Trimmed; must not be blank.
+            ///
+            /// - Remark: Generated from `#/components/schemas/GoalRequest/description`.
+            public var description: Swift.String
+            /// not-started when absent.
+            ///
+            /// - Remark: Generated from `#/components/schemas/GoalRequest/progress`.
+            public var progress: Components.Schemas.GoalProgress?
+            /// Creates a new `GoalRequest`.
+            ///
+            /// - Parameters:
+            ///   - lifeDomain:
+            ///   - description: The goal, as agreed with the client. Trimmed; must not be blank.
+            ///   - progress: not-started when absent.
+            public init(
+                lifeDomain: Components.Schemas.LifeDomain,
+                description: Swift.String,
+                progress: Components.Schemas.GoalProgress? = nil
+            ) {
+                self.lifeDomain = lifeDomain
+                self.description = description
+                self.progress = progress
+            }
+            public enum CodingKeys: String, CodingKey {
+                case lifeDomain
+                case description
+                case progress
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/GoalReviewRequest`.
+        public struct GoalReviewRequest: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/GoalReviewRequest/progress`.
+            public var progress: Components.Schemas.GoalProgress
+            /// What was said at the review. Trimmed; blank is none.
+            ///
+            /// - Remark: Generated from `#/components/schemas/GoalReviewRequest/note`.
+            public var note: Swift.String?
+            /// Creates a new `GoalReviewRequest`.
+            ///
+            /// - Parameters:
+            ///   - progress:
+            ///   - note: What was said at the review. Trimmed; blank is none.
+            public init(
+                progress: Components.Schemas.GoalProgress,
+                note: Swift.String? = nil
+            ) {
+                self.progress = progress
+                self.note = note
+            }
+            public enum CodingKeys: String, CodingKey {
+                case progress
+                case note
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/GoalView`.
+        public struct GoalView: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/GoalView/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/GoalView/referralId`.
+            public var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/GoalView/lifeDomain`.
+            public var lifeDomain: Components.Schemas.LifeDomain
+            /// - Remark: Generated from `#/components/schemas/GoalView/description`.
+            public var description: Swift.String
+            /// - Remark: Generated from `#/components/schemas/GoalView/progress`.
+            public var progress: Components.Schemas.GoalProgress
+            /// - Remark: Generated from `#/components/schemas/GoalView/setBy`.
+            public var setBy: Swift.String
+            /// - Remark: Generated from `#/components/schemas/GoalView/setAt`.
+            public var setAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/GoalView/reviewedAt`.
+            public var reviewedAt: Foundation.Date?
+            /// Creates a new `GoalView`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - referralId:
+            ///   - lifeDomain:
+            ///   - description:
+            ///   - progress:
+            ///   - setBy:
+            ///   - setAt:
+            ///   - reviewedAt:
+            public init(
+                id: Swift.String,
+                referralId: Swift.String,
+                lifeDomain: Components.Schemas.LifeDomain,
+                description: Swift.String,
+                progress: Components.Schemas.GoalProgress,
+                setBy: Swift.String,
+                setAt: Foundation.Date,
+                reviewedAt: Foundation.Date? = nil
+            ) {
+                self.id = id
+                self.referralId = referralId
+                self.lifeDomain = lifeDomain
+                self.description = description
+                self.progress = progress
+                self.setBy = setBy
+                self.setAt = setAt
+                self.reviewedAt = reviewedAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case referralId
+                case lifeDomain
+                case description
+                case progress
+                case setBy
+                case setAt
+                case reviewedAt
+            }
+        }
+        /// The plan agreed with the client: what matters to them (absent until written) and the goals, oldest first.
+        ///
+        /// - Remark: Generated from `#/components/schemas/PlanView`.
+        public struct PlanView: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/PlanView/referralId`.
+            public var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/PlanView/whatMatters`.
+            public var whatMatters: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/PlanView/updatedBy`.
+            public var updatedBy: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/PlanView/updatedAt`.
+            public var updatedAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/PlanView/goals`.
+            public var goals: [Components.Schemas.GoalView]
+            /// Creates a new `PlanView`.
+            ///
+            /// - Parameters:
+            ///   - referralId:
+            ///   - whatMatters:
+            ///   - updatedBy:
+            ///   - updatedAt:
+            ///   - goals:
+            public init(
+                referralId: Swift.String,
+                whatMatters: Swift.String? = nil,
+                updatedBy: Swift.String? = nil,
+                updatedAt: Foundation.Date? = nil,
+                goals: [Components.Schemas.GoalView]
+            ) {
+                self.referralId = referralId
+                self.whatMatters = whatMatters
+                self.updatedBy = updatedBy
+                self.updatedAt = updatedAt
+                self.goals = goals
+            }
+            public enum CodingKeys: String, CodingKey {
+                case referralId
+                case whatMatters
+                case updatedBy
+                case updatedAt
+                case goals
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/NoteRequest`.
+        public struct NoteRequest: Codable, Hashable, Sendable {
+            /// A private note about the casework. Trimmed; must not be blank.
+            ///
+            /// - Remark: Generated from `#/components/schemas/NoteRequest/body`.
+            public var body: Swift.String
+            /// Creates a new `NoteRequest`.
+            ///
+            /// - Parameters:
+            ///   - body: A private note about the casework. Trimmed; must not be blank.
+            public init(body: Swift.String) {
+                self.body = body
+            }
+            public enum CodingKeys: String, CodingKey {
+                case body
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/NoteView`.
+        public struct NoteView: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/NoteView/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/NoteView/referralId`.
+            public var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/NoteView/body`.
+            public var body: Swift.String
+            /// - Remark: Generated from `#/components/schemas/NoteView/authorId`.
+            public var authorId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/NoteView/writtenAt`.
+            public var writtenAt: Foundation.Date
+            /// Creates a new `NoteView`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - referralId:
+            ///   - body:
+            ///   - authorId:
+            ///   - writtenAt:
+            public init(
+                id: Swift.String,
+                referralId: Swift.String,
+                body: Swift.String,
+                authorId: Swift.String,
+                writtenAt: Foundation.Date
+            ) {
+                self.id = id
+                self.referralId = referralId
+                self.body = body
+                self.authorId = authorId
+                self.writtenAt = writtenAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case referralId
+                case body
+                case authorId
+                case writtenAt
+            }
+        }
+        /// The earliest follow-up step the referral waits for.
+        ///
+        /// - Remark: Generated from `#/components/schemas/DueStep`.
+        public struct DueStep: Codable, Hashable, Sendable {
+            /// first-contact, follow-up-<weeks>w or hold-review.
+            ///
+            /// - Remark: Generated from `#/components/schemas/DueStep/step`.
+            public var step: Swift.String
+            /// - Remark: Generated from `#/components/schemas/DueStep/dueAt`.
+            public var dueAt: Foundation.Date
+            /// The due time has passed.
+            ///
+            /// - Remark: Generated from `#/components/schemas/DueStep/overdue`.
+            public var overdue: Swift.Bool
+            /// Creates a new `DueStep`.
+            ///
+            /// - Parameters:
+            ///   - step: first-contact, follow-up-<weeks>w or hold-review.
+            ///   - dueAt:
+            ///   - overdue: The due time has passed.
+            public init(
+                step: Swift.String,
+                dueAt: Foundation.Date,
+                overdue: Swift.Bool
+            ) {
+                self.step = step
+                self.dueAt = dueAt
+                self.overdue = overdue
+            }
+            public enum CodingKeys: String, CodingKey {
+                case step
+                case dueAt
+                case overdue
+            }
+        }
+        /// A site's follow-up clocks. Working days skip weekends and the holiday rule's days (ontario: Ontario's statutory holidays, a weekend one observed on the next working day).
+        ///
+        /// - Remark: Generated from `#/components/schemas/FollowUpPolicy`.
+        public struct FollowUpPolicy: Codable, Hashable, Sendable {
+            /// First contact due this many working days after a link worker accepts the referral.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/firstContactWorkingDays`.
+            public var firstContactWorkingDays: Swift.Int
+            /// Follow-ups due this many weeks after the work starts, in increasing order; none when absent.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/followUpWeeks`.
+            public var followUpWeeks: [Swift.Int]?
+            /// Days a referral may stay on hold before its review is due.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/maxHoldDays`.
+            public var maxHoldDays: Swift.Int
+            /// Working days after a step fell due at which the site's coordinator is told.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/escalateAfterWorkingDays`.
+            public var escalateAfterWorkingDays: Swift.Int
+            /// ontario when absent.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/holidays`.
+            @frozen public enum HolidaysPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case ontario = "ontario"
+                case none = "none"
+            }
+            /// ontario when absent.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/holidays`.
+            public var holidays: Components.Schemas.FollowUpPolicy.HolidaysPayload?
+            /// America/Toronto when absent.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/timeZone`.
+            @frozen public enum TimeZonePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case americaStJohns = "America/St_Johns"
+                case americaHalifax = "America/Halifax"
+                case americaMoncton = "America/Moncton"
+                case americaToronto = "America/Toronto"
+                case americaWinnipeg = "America/Winnipeg"
+                case americaRegina = "America/Regina"
+                case americaEdmonton = "America/Edmonton"
+                case americaVancouver = "America/Vancouver"
+                case americaWhitehorse = "America/Whitehorse"
+                case americaYellowknife = "America/Yellowknife"
+                case americaIqaluit = "America/Iqaluit"
+            }
+            /// America/Toronto when absent.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/timeZone`.
+            public var timeZone: Components.Schemas.FollowUpPolicy.TimeZonePayload?
+            /// Creates a new `FollowUpPolicy`.
+            ///
+            /// - Parameters:
+            ///   - firstContactWorkingDays: First contact due this many working days after a link worker accepts the referral.
+            ///   - followUpWeeks: Follow-ups due this many weeks after the work starts, in increasing order; none when absent.
+            ///   - maxHoldDays: Days a referral may stay on hold before its review is due.
+            ///   - escalateAfterWorkingDays: Working days after a step fell due at which the site's coordinator is told.
+            ///   - holidays: ontario when absent.
+            ///   - timeZone: America/Toronto when absent.
+            public init(
+                firstContactWorkingDays: Swift.Int,
+                followUpWeeks: [Swift.Int]? = nil,
+                maxHoldDays: Swift.Int,
+                escalateAfterWorkingDays: Swift.Int,
+                holidays: Components.Schemas.FollowUpPolicy.HolidaysPayload? = nil,
+                timeZone: Components.Schemas.FollowUpPolicy.TimeZonePayload? = nil
+            ) {
+                self.firstContactWorkingDays = firstContactWorkingDays
+                self.followUpWeeks = followUpWeeks
+                self.maxHoldDays = maxHoldDays
+                self.escalateAfterWorkingDays = escalateAfterWorkingDays
+                self.holidays = holidays
+                self.timeZone = timeZone
+            }
+            public enum CodingKeys: String, CodingKey {
+                case firstContactWorkingDays
+                case followUpWeeks
+                case maxHoldDays
+                case escalateAfterWorkingDays
+                case holidays
+                case timeZone
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/FollowUpPolicyView`.
+        public struct FollowUpPolicyView: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicyView/site`.
+            public var site: Components.Schemas.SiteCode
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicyView/policy`.
+            public struct PolicyPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/FollowUpPolicyView/policy/value1`.
+                public var value1: Components.Schemas.FollowUpPolicy
+                /// - Remark: Generated from `#/components/schemas/FollowUpPolicyView/policy/value2`.
+                public struct Value2Payload: Codable, Hashable, Sendable {
+                    /// Creates a new `Value2Payload`.
+                    public init() {}
+                }
+                /// - Remark: Generated from `#/components/schemas/FollowUpPolicyView/policy/value2`.
+                public var value2: Components.Schemas.FollowUpPolicyView.PolicyPayload.Value2Payload
+                /// Creates a new `PolicyPayload`.
+                ///
+                /// - Parameters:
+                ///   - value1:
+                ///   - value2:
+                public init(
+                    value1: Components.Schemas.FollowUpPolicy,
+                    value2: Components.Schemas.FollowUpPolicyView.PolicyPayload.Value2Payload
+                ) {
+                    self.value1 = value1
+                    self.value2 = value2
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    self.value1 = try .init(from: decoder)
+                    self.value2 = try .init(from: decoder)
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try self.value1.encode(to: encoder)
+                    try self.value2.encode(to: encoder)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicyView/policy`.
+            public var policy: Components.Schemas.FollowUpPolicyView.PolicyPayload
+            /// False while the site uses the standard policy.
+            ///
+            /// - Remark: Generated from `#/components/schemas/FollowUpPolicyView/custom`.
+            public var custom: Swift.Bool
+            /// Creates a new `FollowUpPolicyView`.
+            ///
+            /// - Parameters:
+            ///   - site:
+            ///   - policy:
+            ///   - custom: False while the site uses the standard policy.
+            public init(
+                site: Components.Schemas.SiteCode,
+                policy: Components.Schemas.FollowUpPolicyView.PolicyPayload,
+                custom: Swift.Bool
+            ) {
+                self.site = site
+                self.policy = policy
+                self.custom = custom
+            }
+            public enum CodingKeys: String, CodingKey {
+                case site
+                case policy
+                case custom
             }
         }
         /// An RFC 9457 problem detail.

@@ -53,6 +53,76 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/referrals/{id}/audit`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/audit/get(getReferralAudit)`.
     func getReferralAudit(_ input: Operations.GetReferralAudit.Input) async throws -> Operations.GetReferralAudit.Output
+    /// A referral's contact log
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Oldest first.
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/contacts`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/contacts/get(listContacts)`.
+    func listContacts(_ input: Operations.ListContacts.Input) async throws -> Operations.ListContacts.Output
+    /// Log a contact or an attempt
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only (accepted, in progress, on hold). Publishes contact.logged with the mode, party, minutes and whether the person was reached; the note stays here.
+    ///
+    /// - Remark: HTTP `POST /v1/referrals/{id}/contacts`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/contacts/post(logContact)`.
+    func logContact(_ input: Operations.LogContact.Input) async throws -> Operations.LogContact.Output
+    /// The plan agreed with the client
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404.
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/plan`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/plan/get(getPlan)`.
+    func getPlan(_ input: Operations.GetPlan.Input) async throws -> Operations.GetPlan.Output
+    /// Write what matters to the client
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only. Never published.
+    ///
+    /// - Remark: HTTP `PUT /v1/referrals/{id}/plan`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/plan/put(writePlan)`.
+    func writePlan(_ input: Operations.WritePlan.Input) async throws -> Operations.WritePlan.Output
+    /// Agree a goal with the client
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only. Publishes goal.set with the life domain and progress; the goal's words stay here.
+    ///
+    /// - Remark: HTTP `POST /v1/referrals/{id}/goals`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/goals/post(setGoal)`.
+    func setGoal(_ input: Operations.SetGoal.Input) async throws -> Operations.SetGoal.Output
+    /// Review a goal's progress with the client
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only; a goal of another referral answers 404. Publishes goal.reviewed with the progress before and after.
+    ///
+    /// - Remark: HTTP `POST /v1/referrals/{id}/goals/{goalId}/reviews`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/goals/{goalId}/reviews/post(reviewGoal)`.
+    func reviewGoal(_ input: Operations.ReviewGoal.Input) async throws -> Operations.ReviewGoal.Output
+    /// A referral's private notes
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Each read is audited.
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/notes`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/notes/get(listNotes)`.
+    func listNotes(_ input: Operations.ListNotes.Input) async throws -> Operations.ListNotes.Output
+    /// Write a private note
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Whatever the referral's status. Never published.
+    ///
+    /// - Remark: HTTP `POST /v1/referrals/{id}/notes`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/notes/post(writeNote)`.
+    func writeNote(_ input: Operations.WriteNote.Input) async throws -> Operations.WriteNote.Output
+    /// A site's follow-up clocks
+    ///
+    /// The site's link workers and coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.
+    ///
+    /// - Remark: HTTP `GET /v1/sites/{site}/follow-up-policy`.
+    /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/get(getFollowUpPolicy)`.
+    func getFollowUpPolicy(_ input: Operations.GetFollowUpPolicy.Input) async throws -> Operations.GetFollowUpPolicy.Output
+    /// Set a site's follow-up clocks
+    ///
+    /// The site's coordinators. Applies to steps opened from now on; steps already open keep their times.
+    ///
+    /// - Remark: HTTP `PUT /v1/sites/{site}/follow-up-policy`.
+    /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/put(setFollowUpPolicy)`.
+    func setFollowUpPolicy(_ input: Operations.SetFollowUpPolicy.Input) async throws -> Operations.SetFollowUpPolicy.Output
     /// Change a client's consent
     ///
     /// Link workers, coordinators and services may replace what a client consents to, which is published to every service holding the client's referrals.
@@ -258,6 +328,168 @@ extension APIProtocol {
         try await getReferralAudit(Operations.GetReferralAudit.Input(
             path: path,
             headers: headers
+        ))
+    }
+    /// A referral's contact log
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Oldest first.
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/contacts`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/contacts/get(listContacts)`.
+    public func listContacts(
+        path: Operations.ListContacts.Input.Path,
+        headers: Operations.ListContacts.Input.Headers = .init()
+    ) async throws -> Operations.ListContacts.Output {
+        try await listContacts(Operations.ListContacts.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Log a contact or an attempt
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only (accepted, in progress, on hold). Publishes contact.logged with the mode, party, minutes and whether the person was reached; the note stays here.
+    ///
+    /// - Remark: HTTP `POST /v1/referrals/{id}/contacts`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/contacts/post(logContact)`.
+    public func logContact(
+        path: Operations.LogContact.Input.Path,
+        headers: Operations.LogContact.Input.Headers = .init(),
+        body: Operations.LogContact.Input.Body
+    ) async throws -> Operations.LogContact.Output {
+        try await logContact(Operations.LogContact.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The plan agreed with the client
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404.
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/plan`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/plan/get(getPlan)`.
+    public func getPlan(
+        path: Operations.GetPlan.Input.Path,
+        headers: Operations.GetPlan.Input.Headers = .init()
+    ) async throws -> Operations.GetPlan.Output {
+        try await getPlan(Operations.GetPlan.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Write what matters to the client
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only. Never published.
+    ///
+    /// - Remark: HTTP `PUT /v1/referrals/{id}/plan`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/plan/put(writePlan)`.
+    public func writePlan(
+        path: Operations.WritePlan.Input.Path,
+        headers: Operations.WritePlan.Input.Headers = .init(),
+        body: Operations.WritePlan.Input.Body
+    ) async throws -> Operations.WritePlan.Output {
+        try await writePlan(Operations.WritePlan.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Agree a goal with the client
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only. Publishes goal.set with the life domain and progress; the goal's words stay here.
+    ///
+    /// - Remark: HTTP `POST /v1/referrals/{id}/goals`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/goals/post(setGoal)`.
+    public func setGoal(
+        path: Operations.SetGoal.Input.Path,
+        headers: Operations.SetGoal.Input.Headers = .init(),
+        body: Operations.SetGoal.Input.Body
+    ) async throws -> Operations.SetGoal.Output {
+        try await setGoal(Operations.SetGoal.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Review a goal's progress with the client
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only; a goal of another referral answers 404. Publishes goal.reviewed with the progress before and after.
+    ///
+    /// - Remark: HTTP `POST /v1/referrals/{id}/goals/{goalId}/reviews`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/goals/{goalId}/reviews/post(reviewGoal)`.
+    public func reviewGoal(
+        path: Operations.ReviewGoal.Input.Path,
+        headers: Operations.ReviewGoal.Input.Headers = .init(),
+        body: Operations.ReviewGoal.Input.Body
+    ) async throws -> Operations.ReviewGoal.Output {
+        try await reviewGoal(Operations.ReviewGoal.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// A referral's private notes
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Each read is audited.
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/notes`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/notes/get(listNotes)`.
+    public func listNotes(
+        path: Operations.ListNotes.Input.Path,
+        headers: Operations.ListNotes.Input.Headers = .init()
+    ) async throws -> Operations.ListNotes.Output {
+        try await listNotes(Operations.ListNotes.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Write a private note
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Whatever the referral's status. Never published.
+    ///
+    /// - Remark: HTTP `POST /v1/referrals/{id}/notes`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/notes/post(writeNote)`.
+    public func writeNote(
+        path: Operations.WriteNote.Input.Path,
+        headers: Operations.WriteNote.Input.Headers = .init(),
+        body: Operations.WriteNote.Input.Body
+    ) async throws -> Operations.WriteNote.Output {
+        try await writeNote(Operations.WriteNote.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// A site's follow-up clocks
+    ///
+    /// The site's link workers and coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.
+    ///
+    /// - Remark: HTTP `GET /v1/sites/{site}/follow-up-policy`.
+    /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/get(getFollowUpPolicy)`.
+    public func getFollowUpPolicy(
+        path: Operations.GetFollowUpPolicy.Input.Path,
+        headers: Operations.GetFollowUpPolicy.Input.Headers = .init()
+    ) async throws -> Operations.GetFollowUpPolicy.Output {
+        try await getFollowUpPolicy(Operations.GetFollowUpPolicy.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Set a site's follow-up clocks
+    ///
+    /// The site's coordinators. Applies to steps opened from now on; steps already open keep their times.
+    ///
+    /// - Remark: HTTP `PUT /v1/sites/{site}/follow-up-policy`.
+    /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/put(setFollowUpPolicy)`.
+    public func setFollowUpPolicy(
+        path: Operations.SetFollowUpPolicy.Input.Path,
+        headers: Operations.SetFollowUpPolicy.Input.Headers = .init(),
+        body: Operations.SetFollowUpPolicy.Input.Body
+    ) async throws -> Operations.SetFollowUpPolicy.Output {
+        try await setFollowUpPolicy(Operations.SetFollowUpPolicy.Input(
+            path: path,
+            headers: headers,
+            body: body
         ))
     }
     /// Change a client's consent

@@ -92,6 +92,6 @@ public enum EventCatalogue {
         ReferralReceivedV1.self, ReferralStatusChangedV1.self, ClientConsentChangedV1.self, ClientErasedV1.self,
         ClientProfileV1.self, ReferralAssignedV1.self, MatchesProposedV1.self, NeedUnmetV1.self,
         ConnectionProposedV1.self, ConnectionChangedV1.self, NotificationSentV1.self, NotificationFailedV1.self,
-        PathwayUpdatedV1.self, OutcomeRecordedV1.self,
+        PathwayUpdatedV1.self, OutcomeRecordedV1.self, ContactLoggedV1.self, GoalSetV1.self, GoalReviewedV1.self, ReferralOverdueV1.self,
     ]
 }

@@ -21,6 +21,10 @@ extension IntakeService {
    "description": "Consent and erasure of the people referred."
   },
   {
+   "name": "casework",
+   "description": "A link worker's contacts, plan, goals and private notes for a referral."
+  },
+  {
    "name": "fhir",
    "description": "The FHIR R4 door for EHRs."
   },
@@ -259,6 +263,16 @@ extension IntakeService {
        "type": "string",
        "minLength": 1,
        "pattern": "^[A-Za-z0-9_-]+={0,2}$"
+      }
+     },
+     {
+      "name": "owner",
+      "in": "query",
+      "required": false,
+      "description": "Only referrals accepted by this link worker (a staff id); me is the caller: their caseload.",
+      "schema": {
+       "type": "string",
+       "pattern": "^[!-~]{1,200}$"
       }
      }
     ],
@@ -546,6 +560,675 @@ extension IntakeService {
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   }
+  },
+  "/v1/referrals/{id}/contacts": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/ReferralId"
+    }
+   ],
+   "post": {
+    "tags": [
+     "casework"
+    ],
+    "operationId": "logContact",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator"
+    ],
+    "summary": "Log a contact or an attempt",
+    "description": "Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only (accepted, in progress, on hold). Publishes contact.logged with the mode, party, minutes and whether the person was reached; the note stays here.",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/CaseworkIdempotencyKey"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/ContactRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "201": {
+      "description": "The contact was logged.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ContactView"
+        }
+       }
+      },
+      "headers": {
+       "Location": {
+        "$ref": "#/components/headers/Location"
+       }
+      }
+     },
+     "200": {
+      "description": "The same caller's repeated Idempotency-Key on this referral: what the first request created.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ContactView"
+        }
+       }
+      },
+      "headers": {
+       "Location": {
+        "$ref": "#/components/headers/Location"
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "409": {
+      "description": "The referral is not open for casework (it must be accepted, in progress or on hold).",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   },
+   "get": {
+    "tags": [
+     "casework"
+    ],
+    "operationId": "listContacts",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator"
+    ],
+    "summary": "A referral's contact log",
+    "description": "Link workers and coordinators of the referral's site; anyone else's referral answers 404. Oldest first.",
+    "responses": {
+     "200": {
+      "description": "The contacts, oldest first.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "array",
+         "items": {
+          "$ref": "#/components/schemas/ContactView"
+         }
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   }
+  },
+  "/v1/referrals/{id}/plan": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/ReferralId"
+    }
+   ],
+   "get": {
+    "tags": [
+     "casework"
+    ],
+    "operationId": "getPlan",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator"
+    ],
+    "summary": "The plan agreed with the client",
+    "description": "Link workers and coordinators of the referral's site; anyone else's referral answers 404.",
+    "responses": {
+     "200": {
+      "description": "What matters to the client and the goals.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/PlanView"
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   },
+   "put": {
+    "tags": [
+     "casework"
+    ],
+    "operationId": "writePlan",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator"
+    ],
+    "summary": "Write what matters to the client",
+    "description": "Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only. Never published.",
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/PlanRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "The plan after the change.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/PlanView"
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "409": {
+      "description": "The referral is not open for casework (it must be accepted, in progress or on hold).",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   }
+  },
+  "/v1/referrals/{id}/goals": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/ReferralId"
+    }
+   ],
+   "post": {
+    "tags": [
+     "casework"
+    ],
+    "operationId": "setGoal",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator"
+    ],
+    "summary": "Agree a goal with the client",
+    "description": "Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only. Publishes goal.set with the life domain and progress; the goal's words stay here.",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/CaseworkIdempotencyKey"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/GoalRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "201": {
+      "description": "The goal was set.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/GoalView"
+        }
+       }
+      },
+      "headers": {
+       "Location": {
+        "$ref": "#/components/headers/Location"
+       }
+      }
+     },
+     "200": {
+      "description": "The same caller's repeated Idempotency-Key on this referral: what the first request created.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/GoalView"
+        }
+       }
+      },
+      "headers": {
+       "Location": {
+        "$ref": "#/components/headers/Location"
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "409": {
+      "description": "The referral is not open for casework (it must be accepted, in progress or on hold).",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   }
+  },
+  "/v1/referrals/{id}/goals/{goalId}/reviews": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/ReferralId"
+    },
+    {
+     "$ref": "#/components/parameters/GoalId"
+    }
+   ],
+   "post": {
+    "tags": [
+     "casework"
+    ],
+    "operationId": "reviewGoal",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator"
+    ],
+    "summary": "Review a goal's progress with the client",
+    "description": "Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only; a goal of another referral answers 404. Publishes goal.reviewed with the progress before and after.",
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/GoalReviewRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "The goal after the review.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/GoalView"
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "409": {
+      "description": "The referral is not open for casework (it must be accepted, in progress or on hold).",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   }
+  },
+  "/v1/referrals/{id}/notes": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/ReferralId"
+    }
+   ],
+   "post": {
+    "tags": [
+     "casework"
+    ],
+    "operationId": "writeNote",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator"
+    ],
+    "summary": "Write a private note",
+    "description": "Link workers and coordinators of the referral's site; anyone else's referral answers 404. Whatever the referral's status. Never published.",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/CaseworkIdempotencyKey"
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/NoteRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "201": {
+      "description": "The note was written.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/NoteView"
+        }
+       }
+      },
+      "headers": {
+       "Location": {
+        "$ref": "#/components/headers/Location"
+       }
+      }
+     },
+     "200": {
+      "description": "The same caller's repeated Idempotency-Key on this referral: what the first request created.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/NoteView"
+        }
+       }
+      },
+      "headers": {
+       "Location": {
+        "$ref": "#/components/headers/Location"
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   },
+   "get": {
+    "tags": [
+     "casework"
+    ],
+    "operationId": "listNotes",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator"
+    ],
+    "summary": "A referral's private notes",
+    "description": "Link workers and coordinators of the referral's site; anyone else's referral answers 404. Each read is audited.",
+    "responses": {
+     "200": {
+      "description": "The notes, oldest first.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "array",
+         "items": {
+          "$ref": "#/components/schemas/NoteView"
+         }
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   }
+  },
+  "/v1/sites/{site}/follow-up-policy": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/SiteCodePath"
+    }
+   ],
+   "get": {
+    "tags": [
+     "casework"
+    ],
+    "operationId": "getFollowUpPolicy",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator"
+    ],
+    "summary": "A site's follow-up clocks",
+    "description": "The site's link workers and coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.",
+    "responses": {
+     "200": {
+      "description": "The policy in force.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/FollowUpPolicyView"
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   },
+   "put": {
+    "tags": [
+     "casework"
+    ],
+    "operationId": "setFollowUpPolicy",
+    "x-passerelle-roles": [
+     "coordinator"
+    ],
+    "summary": "Set a site's follow-up clocks",
+    "description": "The site's coordinators. Applies to steps opened from now on; steps already open keep their times.",
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/FollowUpPolicy"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "The policy now in force.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/FollowUpPolicyView"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
      },
      "500": {
       "$ref": "#/components/responses/InternalError"
@@ -2296,6 +2979,13 @@ extension IntakeService {
      "updatedAt": {
       "type": "string",
       "format": "date-time"
+     },
+     "ownerId": {
+      "type": "string",
+      "description": "The staff id of the link worker who accepted the referral: it is on their caseload."
+     },
+     "nextStep": {
+      "$ref": "#/components/schemas/DueStep"
      }
     }
    },
@@ -3517,6 +4207,443 @@ extension IntakeService {
      }
     ]
    },
+   "ContactMode": {
+    "type": "string",
+    "enum": [
+     "phone",
+     "in-person",
+     "video",
+     "text"
+    ],
+    "description": "How the contact happened: text is SMS, e-mail or a messaging app."
+   },
+   "ContactParty": {
+    "type": "string",
+    "enum": [
+     "client",
+     "caregiver",
+     "referrer",
+     "partner",
+     "other"
+    ],
+    "description": "Who the link worker was in contact with."
+   },
+   "LifeDomain": {
+    "type": "string",
+    "enum": [
+     "social-connection",
+     "mental-wellbeing",
+     "physical-health",
+     "money",
+     "housing",
+     "work-learning",
+     "leisure-creativity",
+     "daily-living",
+     "caring",
+     "safety"
+    ],
+    "description": "Where a goal sits in the client's life (a fixed list, so goal attainment can be reported per domain)."
+   },
+   "GoalProgress": {
+    "type": "string",
+    "enum": [
+     "not-started",
+     "started",
+     "partly-achieved",
+     "achieved",
+     "no-longer-relevant"
+    ],
+    "description": "How far a goal has come, as agreed with the client."
+   },
+   "ContactRequest": {
+    "type": "object",
+    "description": "A contact with, or an attempt to reach, someone about the referral. Attempts that reached no one count too (reached false).",
+    "required": [
+     "mode",
+     "reached",
+     "minutes"
+    ],
+    "properties": {
+     "occurredAt": {
+      "type": "string",
+      "format": "date-time",
+      "description": "When it happened; now when absent. Not in the future (5 minutes' tolerance) and not before the referral was received: a 422 at /occurredAt."
+     },
+     "mode": {
+      "$ref": "#/components/schemas/ContactMode"
+     },
+     "party": {
+      "$ref": "#/components/schemas/ContactParty",
+      "description": "client when absent."
+     },
+     "reached": {
+      "type": "boolean"
+     },
+     "minutes": {
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 600
+     },
+     "note": {
+      "type": "string",
+      "maxLength": 500,
+      "pattern": "^[^\\u0000]*$",
+      "description": "A short note; stays in intake, never on a topic. Trimmed; blank is none."
+     }
+    }
+   },
+   "ContactView": {
+    "type": "object",
+    "required": [
+     "id",
+     "referralId",
+     "occurredAt",
+     "mode",
+     "party",
+     "reached",
+     "minutes",
+     "authorId",
+     "loggedAt"
+    ],
+    "properties": {
+     "id": {
+      "type": "string",
+      "format": "uuid",
+      "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+     },
+     "referralId": {
+      "type": "string",
+      "format": "uuid",
+      "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+     },
+     "occurredAt": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "mode": {
+      "$ref": "#/components/schemas/ContactMode"
+     },
+     "party": {
+      "$ref": "#/components/schemas/ContactParty"
+     },
+     "reached": {
+      "type": "boolean"
+     },
+     "minutes": {
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 600
+     },
+     "note": {
+      "type": "string"
+     },
+     "authorId": {
+      "type": "string",
+      "description": "The token subject of who logged it."
+     },
+     "loggedAt": {
+      "type": "string",
+      "format": "date-time"
+     }
+    }
+   },
+   "PlanRequest": {
+    "type": "object",
+    "required": [
+     "whatMatters"
+    ],
+    "properties": {
+     "whatMatters": {
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 2000,
+      "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+      "description": "What matters to the client, in their words. Trimmed; must not be blank."
+     }
+    }
+   },
+   "GoalRequest": {
+    "type": "object",
+    "required": [
+     "lifeDomain",
+     "description"
+    ],
+    "properties": {
+     "lifeDomain": {
+      "$ref": "#/components/schemas/LifeDomain"
+     },
+     "description": {
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 500,
+      "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+      "description": "The goal, as agreed with the client. Trimmed; must not be blank."
+     },
+     "progress": {
+      "$ref": "#/components/schemas/GoalProgress",
+      "description": "not-started when absent."
+     }
+    }
+   },
+   "GoalReviewRequest": {
+    "type": "object",
+    "required": [
+     "progress"
+    ],
+    "properties": {
+     "progress": {
+      "$ref": "#/components/schemas/GoalProgress"
+     },
+     "note": {
+      "type": "string",
+      "maxLength": 500,
+      "pattern": "^[^\\u0000]*$",
+      "description": "What was said at the review. Trimmed; blank is none."
+     }
+    }
+   },
+   "GoalView": {
+    "type": "object",
+    "required": [
+     "id",
+     "referralId",
+     "lifeDomain",
+     "description",
+     "progress",
+     "setBy",
+     "setAt"
+    ],
+    "properties": {
+     "id": {
+      "type": "string",
+      "format": "uuid",
+      "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+     },
+     "referralId": {
+      "type": "string",
+      "format": "uuid",
+      "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+     },
+     "lifeDomain": {
+      "$ref": "#/components/schemas/LifeDomain"
+     },
+     "description": {
+      "type": "string"
+     },
+     "progress": {
+      "$ref": "#/components/schemas/GoalProgress"
+     },
+     "setBy": {
+      "type": "string"
+     },
+     "setAt": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "reviewedAt": {
+      "type": "string",
+      "format": "date-time"
+     }
+    }
+   },
+   "PlanView": {
+    "type": "object",
+    "description": "The plan agreed with the client: what matters to them (absent until written) and the goals, oldest first.",
+    "required": [
+     "referralId",
+     "goals"
+    ],
+    "properties": {
+     "referralId": {
+      "type": "string",
+      "format": "uuid",
+      "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+     },
+     "whatMatters": {
+      "type": "string"
+     },
+     "updatedBy": {
+      "type": "string"
+     },
+     "updatedAt": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "goals": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/GoalView"
+      }
+     }
+    }
+   },
+   "NoteRequest": {
+    "type": "object",
+    "required": [
+     "body"
+    ],
+    "properties": {
+     "body": {
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 4000,
+      "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+      "description": "A private note about the casework. Trimmed; must not be blank."
+     }
+    }
+   },
+   "NoteView": {
+    "type": "object",
+    "required": [
+     "id",
+     "referralId",
+     "body",
+     "authorId",
+     "writtenAt"
+    ],
+    "properties": {
+     "id": {
+      "type": "string",
+      "format": "uuid",
+      "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+     },
+     "referralId": {
+      "type": "string",
+      "format": "uuid",
+      "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+     },
+     "body": {
+      "type": "string"
+     },
+     "authorId": {
+      "type": "string"
+     },
+     "writtenAt": {
+      "type": "string",
+      "format": "date-time"
+     }
+    }
+   },
+   "DueStep": {
+    "type": "object",
+    "description": "The earliest follow-up step the referral waits for.",
+    "required": [
+     "step",
+     "dueAt",
+     "overdue"
+    ],
+    "properties": {
+     "step": {
+      "type": "string",
+      "pattern": "^(first-contact|hold-review|follow-up-[1-9][0-9]{0,2}w)$",
+      "description": "first-contact, follow-up-<weeks>w or hold-review."
+     },
+     "dueAt": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "overdue": {
+      "type": "boolean",
+      "description": "The due time has passed."
+     }
+    }
+   },
+   "FollowUpPolicy": {
+    "type": "object",
+    "description": "A site's follow-up clocks. Working days skip weekends and the holiday rule's days (ontario: Ontario's statutory holidays, a weekend one observed on the next working day).",
+    "required": [
+     "firstContactWorkingDays",
+     "maxHoldDays",
+     "escalateAfterWorkingDays"
+    ],
+    "properties": {
+     "firstContactWorkingDays": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 30,
+      "description": "First contact due this many working days after a link worker accepts the referral."
+     },
+     "followUpWeeks": {
+      "type": "array",
+      "maxItems": 4,
+      "uniqueItems": true,
+      "items": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 104
+      },
+      "description": "Follow-ups due this many weeks after the work starts, in increasing order; none when absent."
+     },
+     "maxHoldDays": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 365,
+      "description": "Days a referral may stay on hold before its review is due."
+     },
+     "escalateAfterWorkingDays": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 30,
+      "description": "Working days after a step fell due at which the site's coordinator is told."
+     },
+     "holidays": {
+      "type": "string",
+      "enum": [
+       "ontario",
+       "none"
+      ],
+      "description": "ontario when absent."
+     },
+     "timeZone": {
+      "type": "string",
+      "enum": [
+       "America/St_Johns",
+       "America/Halifax",
+       "America/Moncton",
+       "America/Toronto",
+       "America/Winnipeg",
+       "America/Regina",
+       "America/Edmonton",
+       "America/Vancouver",
+       "America/Whitehorse",
+       "America/Yellowknife",
+       "America/Iqaluit"
+      ],
+      "description": "America/Toronto when absent."
+     }
+    }
+   },
+   "FollowUpPolicyView": {
+    "type": "object",
+    "required": [
+     "site",
+     "policy",
+     "custom"
+    ],
+    "properties": {
+     "site": {
+      "$ref": "#/components/schemas/SiteCode"
+     },
+     "policy": {
+      "allOf": [
+       {
+        "$ref": "#/components/schemas/FollowUpPolicy"
+       },
+       {
+        "required": [
+         "followUpWeeks",
+         "holidays",
+         "timeZone"
+        ]
+       }
+      ]
+     },
+     "custom": {
+      "type": "boolean",
+      "description": "False while the site uses the standard policy."
+     }
+    }
+   },
    "Problem": {
     "type": "object",
     "description": "An RFC 9457 problem detail.",
@@ -3805,6 +4932,35 @@ extension IntakeService {
     "schema": {
      "type": "string",
      "pattern": "^[!-~]{1,200}$"
+    }
+   },
+   "GoalId": {
+    "name": "goalId",
+    "in": "path",
+    "required": true,
+    "description": "A goal of the referral (UUID).",
+    "schema": {
+     "type": "string",
+     "format": "uuid"
+    }
+   },
+   "CaseworkIdempotencyKey": {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": false,
+    "description": "Makes a retried request safe: the same caller's repeated key on the same referral answers 200 with what the first request created. 1 to 200 visible ASCII characters.",
+    "schema": {
+     "type": "string",
+     "pattern": "^[!-~]{1,200}$"
+    }
+   },
+   "SiteCodePath": {
+    "name": "site",
+    "in": "path",
+    "required": true,
+    "description": "A site the caller works at; any other answers 404.",
+    "schema": {
+     "$ref": "#/components/schemas/SiteCode"
     }
    }
   },
