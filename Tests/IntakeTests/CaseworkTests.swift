@@ -186,6 +186,7 @@ struct CaseworkTests {
                 ("contacts", #"{"mode": "phone", "minutes": 1}"#, "/reached"),
                 ("contacts", #"{"mode": "phone", "reached": true, "minutes": 1, "occurredAt": "\#(future)"}"#, "/occurredAt"),
                 ("contacts", #"{"mode": "phone", "reached": true, "minutes": 1, "occurredAt": "2001-01-01T00:00:00Z"}"#, "/occurredAt"),
+                ("contacts", #"{"mode": "phone", "reached": true, "minutes": 1, "occurredAt": null}"#, "/occurredAt"),
                 ("contacts", #"{"mode": "phone", "reached": true, "minutes": 1, "note": "\#(String(repeating: "é", count: 501))"}"#, "/note"),
                 ("contacts", #"{"mode": "phone", "reached": true, "minutes": 1, "note": "a\u0000b"}"#, "/note"),
                 ("goals", #"{"lifeDomain": "astrology", "description": "x"}"#, "/lifeDomain"),

@@ -2598,10 +2598,21 @@ extension Components {
             public var occurredAt: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/ContactRequest/mode`.
             public var mode: Components.Schemas.ContactMode
-            /// client when absent.
+            /// Who the link worker was in contact with; client when absent or null.
             ///
             /// - Remark: Generated from `#/components/schemas/ContactRequest/party`.
-            public var party: Components.Schemas.ContactParty?
+            @frozen public enum PartyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case client = "client"
+                case caregiver = "caregiver"
+                case referrer = "referrer"
+                case partner = "partner"
+                case other = "other"
+                case _empty_ = ""
+            }
+            /// Who the link worker was in contact with; client when absent or null.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ContactRequest/party`.
+            public var party: Components.Schemas.ContactRequest.PartyPayload?
             /// - Remark: Generated from `#/components/schemas/ContactRequest/reached`.
             public var reached: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/ContactRequest/minutes`.
@@ -2615,14 +2626,14 @@ extension Components {
             /// - Parameters:
             ///   - occurredAt: When it happened; now when absent. Not in the future (5 minutes' tolerance) and not before the referral was received: a 422 at /occurredAt.
             ///   - mode:
-            ///   - party: client when absent.
+            ///   - party: Who the link worker was in contact with; client when absent or null.
             ///   - reached:
             ///   - minutes:
             ///   - note: A short note; stays in intake, never on a topic. Trimmed; blank is none.
             public init(
                 occurredAt: Foundation.Date? = nil,
                 mode: Components.Schemas.ContactMode,
-                party: Components.Schemas.ContactParty? = nil,
+                party: Components.Schemas.ContactRequest.PartyPayload? = nil,
                 reached: Swift.Bool,
                 minutes: Swift.Int,
                 note: Swift.String? = nil
@@ -2741,20 +2752,31 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/GoalRequest/description`.
             public var description: Swift.String
-            /// not-started when absent.
+            /// not-started when absent or null.
             ///
             /// - Remark: Generated from `#/components/schemas/GoalRequest/progress`.
-            public var progress: Components.Schemas.GoalProgress?
+            @frozen public enum ProgressPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case notStarted = "not-started"
+                case started = "started"
+                case partlyAchieved = "partly-achieved"
+                case achieved = "achieved"
+                case noLongerRelevant = "no-longer-relevant"
+                case _empty_ = ""
+            }
+            /// not-started when absent or null.
+            ///
+            /// - Remark: Generated from `#/components/schemas/GoalRequest/progress`.
+            public var progress: Components.Schemas.GoalRequest.ProgressPayload?
             /// Creates a new `GoalRequest`.
             ///
             /// - Parameters:
             ///   - lifeDomain:
             ///   - description: The goal, as agreed with the client. Trimmed; must not be blank.
-            ///   - progress: not-started when absent.
+            ///   - progress: not-started when absent or null.
             public init(
                 lifeDomain: Components.Schemas.LifeDomain,
                 description: Swift.String,
-                progress: Components.Schemas.GoalProgress? = nil
+                progress: Components.Schemas.GoalRequest.ProgressPayload? = nil
             ) {
                 self.lifeDomain = lifeDomain
                 self.description = description
@@ -3012,6 +3034,7 @@ extension Components {
             @frozen public enum HolidaysPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case ontario = "ontario"
                 case none = "none"
+                case _empty_ = ""
             }
             /// ontario when absent.
             ///
@@ -3032,6 +3055,7 @@ extension Components {
                 case americaWhitehorse = "America/Whitehorse"
                 case americaYellowknife = "America/Yellowknife"
                 case americaIqaluit = "America/Iqaluit"
+                case _empty_ = ""
             }
             /// America/Toronto when absent.
             ///

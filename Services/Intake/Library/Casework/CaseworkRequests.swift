@@ -25,6 +25,22 @@ struct ContactRequest: Decodable, Sendable {
     var reached: Bool?
     var minutes: Int?
     var note: String?
+    /// The body said `"occurredAt": null`: a date-time or nothing, as the contract says, not
+    /// null taken silently for now.
+    var occurredAtIsNull = false
+
+    private enum CodingKeys: String, CodingKey { case occurredAt, mode, party, reached, minutes, note }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        occurredAtIsNull = try container.contains(.occurredAt) && container.decodeNil(forKey: .occurredAt)
+        occurredAt = occurredAtIsNull ? nil : try container.decodeIfPresent(Date.self, forKey: .occurredAt)
+        mode = try container.decodeIfPresent(String.self, forKey: .mode)
+        party = try container.decodeIfPresent(String.self, forKey: .party)
+        reached = try container.decodeIfPresent(Bool.self, forKey: .reached)
+        minutes = try container.decodeIfPresent(Int.self, forKey: .minutes)
+        note = try container.decodeIfPresent(String.self, forKey: .note)
+    }
 
     struct Valid: Sendable {
         var occurredAt: Date
@@ -47,6 +63,7 @@ struct ContactRequest: Decodable, Sendable {
         } else if minutes == nil {
             errors.append(.init(pointer: "/minutes", detail: "is required"))
         }
+        if occurredAtIsNull { errors.append(.init(pointer: "/occurredAt", detail: "must be a date-time when given")) }
         let occurredAt = self.occurredAt ?? now
         if occurredAt.timeIntervalSince(now) > CaseworkLimits.futureTolerance {
             errors.append(.init(pointer: "/occurredAt", detail: "must not be in the future"))

@@ -112,6 +112,34 @@ extension IntakeService {
          "id": "$response.body#/clientId"
         },
         "description": "Erase the referral's client (and their referrals)."
+       },
+       "LogContact": {
+        "operationId": "logContact",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Log a contact about the referral."
+       },
+       "WritePlan": {
+        "operationId": "writePlan",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Write what matters to the client."
+       },
+       "SetGoal": {
+        "operationId": "setGoal",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Agree a goal with the client."
+       },
+       "WriteNote": {
+        "operationId": "writeNote",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Write a private note."
        }
       }
      },
@@ -164,6 +192,34 @@ extension IntakeService {
          "id": "$response.body#/clientId"
         },
         "description": "Erase the referral's client (and their referrals)."
+       },
+       "LogContact": {
+        "operationId": "logContact",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Log a contact about the referral."
+       },
+       "WritePlan": {
+        "operationId": "writePlan",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Write what matters to the client."
+       },
+       "SetGoal": {
+        "operationId": "setGoal",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Agree a goal with the client."
+       },
+       "WriteNote": {
+        "operationId": "writeNote",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Write a private note."
        }
       }
      },
@@ -473,6 +529,34 @@ extension IntakeService {
          "id": "$response.body#/id"
         },
         "description": "Who read or changed the referral."
+       },
+       "LogContact": {
+        "operationId": "logContact",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Log a contact about the referral."
+       },
+       "SetGoal": {
+        "operationId": "setGoal",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Agree a goal with the client."
+       },
+       "ListContacts": {
+        "operationId": "listContacts",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "The contact log."
+       },
+       "GetPlan": {
+        "operationId": "getPlan",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "The plan."
        }
       }
      },
@@ -616,6 +700,15 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "ListContacts": {
+        "operationId": "listContacts",
+        "parameters": {
+         "id": "$response.body#/referralId"
+        },
+        "description": "The contact log."
+       }
       }
      },
      "200": {
@@ -630,6 +723,15 @@ extension IntakeService {
       "headers": {
        "Location": {
         "$ref": "#/components/headers/Location"
+       }
+      },
+      "links": {
+       "ListContacts": {
+        "operationId": "listContacts",
+        "parameters": {
+         "id": "$response.body#/referralId"
+        },
+        "description": "The contact log."
        }
       }
      },
@@ -872,6 +974,16 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "ReviewGoal": {
+        "operationId": "reviewGoal",
+        "parameters": {
+         "id": "$response.body#/referralId",
+         "goalId": "$response.body#/id"
+        },
+        "description": "Review the goal's progress."
+       }
       }
      },
      "200": {
@@ -886,6 +998,16 @@ extension IntakeService {
       "headers": {
        "Location": {
         "$ref": "#/components/headers/Location"
+       }
+      },
+      "links": {
+       "ReviewGoal": {
+        "operationId": "reviewGoal",
+        "parameters": {
+         "id": "$response.body#/referralId",
+         "goalId": "$response.body#/id"
+        },
+        "description": "Review the goal's progress."
        }
       }
      },
@@ -1050,6 +1172,15 @@ extension IntakeService {
        "Location": {
         "$ref": "#/components/headers/Location"
        }
+      },
+      "links": {
+       "ListNotes": {
+        "operationId": "listNotes",
+        "parameters": {
+         "id": "$response.body#/referralId"
+        },
+        "description": "The notes."
+       }
       }
      },
      "200": {
@@ -1064,6 +1195,15 @@ extension IntakeService {
       "headers": {
        "Location": {
         "$ref": "#/components/headers/Location"
+       }
+      },
+      "links": {
+       "ListNotes": {
+        "operationId": "listNotes",
+        "parameters": {
+         "id": "$response.body#/referralId"
+        },
+        "description": "The notes."
        }
       }
      },
@@ -4273,8 +4413,19 @@ extension IntakeService {
       "$ref": "#/components/schemas/ContactMode"
      },
      "party": {
-      "$ref": "#/components/schemas/ContactParty",
-      "description": "client when absent."
+      "type": [
+       "string",
+       "null"
+      ],
+      "enum": [
+       "client",
+       "caregiver",
+       "referrer",
+       "partner",
+       "other",
+       null
+      ],
+      "description": "Who the link worker was in contact with; client when absent or null."
      },
      "reached": {
       "type": "boolean"
@@ -4285,7 +4436,10 @@ extension IntakeService {
       "maximum": 600
      },
      "note": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "maxLength": 500,
       "pattern": "^[^\\u0000]*$",
       "description": "A short note; stays in intake, never on a topic. Trimmed; blank is none."
@@ -4380,8 +4534,19 @@ extension IntakeService {
       "description": "The goal, as agreed with the client. Trimmed; must not be blank."
      },
      "progress": {
-      "$ref": "#/components/schemas/GoalProgress",
-      "description": "not-started when absent."
+      "type": [
+       "string",
+       "null"
+      ],
+      "enum": [
+       "not-started",
+       "started",
+       "partly-achieved",
+       "achieved",
+       "no-longer-relevant",
+       null
+      ],
+      "description": "not-started when absent or null."
      }
     }
    },
@@ -4395,7 +4560,10 @@ extension IntakeService {
       "$ref": "#/components/schemas/GoalProgress"
      },
      "note": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "maxLength": 500,
       "pattern": "^[^\\u0000]*$",
       "description": "What was said at the review. Trimmed; blank is none."
@@ -4564,7 +4732,10 @@ extension IntakeService {
       "description": "First contact due this many working days after a link worker accepts the referral."
      },
      "followUpWeeks": {
-      "type": "array",
+      "type": [
+       "array",
+       "null"
+      ],
       "maxItems": 4,
       "uniqueItems": true,
       "items": {
@@ -4587,15 +4758,22 @@ extension IntakeService {
       "description": "Working days after a step fell due at which the site's coordinator is told."
      },
      "holidays": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "enum": [
        "ontario",
-       "none"
+       "none",
+       null
       ],
       "description": "ontario when absent."
      },
      "timeZone": {
-      "type": "string",
+      "type": [
+       "string",
+       "null"
+      ],
       "enum": [
        "America/St_Johns",
        "America/Halifax",
@@ -4607,7 +4785,8 @@ extension IntakeService {
        "America/Vancouver",
        "America/Whitehorse",
        "America/Yellowknife",
-       "America/Iqaluit"
+       "America/Iqaluit",
+       null
       ],
       "description": "America/Toronto when absent."
      }
