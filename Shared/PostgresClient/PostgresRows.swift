@@ -115,39 +115,43 @@ extension Data: PostgresDecodable {
 }
 extension Array: PostgresDecodable where Element: PostgresDecodable {
     /// One-dimensional array literals such as `{a,"b c",NULL}` (NULL elements are refused).
+    /// Read scalar by scalar, not by Character: an element that begins with a combining mark
+    /// would otherwise merge with the quote or comma before it into one grapheme.
     public init?(postgresText: String) {
-        guard postgresText.first == "{", postgresText.last == "}" else { return nil }
+        let scalars = postgresText.unicodeScalars
+        guard scalars.first == "{", scalars.last == "}" else { return nil }
         var result: [Element] = []
-        var current = ""
+        var current = String.UnicodeScalarView()
         var quoted = false
         var wasQuoted = false
         var escaping = false
-        let body = postgresText.dropFirst().dropLast()
+        let body = scalars.dropFirst().dropLast()
         if body.isEmpty {
             self = []
             return
         }
         func flush() -> Bool {
-            if !wasQuoted && current == "NULL" { return false }
-            guard let element = Element(postgresText: current) else { return false }
+            let text = String(current)
+            if !wasQuoted && text == "NULL" { return false }
+            guard let element = Element(postgresText: text) else { return false }
             result.append(element)
-            current = ""
+            current = String.UnicodeScalarView()
             wasQuoted = false
             return true
         }
-        for char in body {
+        for scalar in body {
             if escaping {
-                current.append(char)
+                current.append(scalar)
                 escaping = false
                 continue
             }
-            switch char {
+            switch scalar {
             case "\\" where quoted: escaping = true
             case "\"":
                 quoted.toggle()
                 wasQuoted = true
             case "," where !quoted: guard flush() else { return nil }
-            default: current.append(char)
+            default: current.append(scalar)
             }
         }
         guard flush() else { return nil }
