@@ -31,6 +31,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ledger  # noqa: E402
+import services  # noqa: E402
 from run_faults import ROOT, Run  # noqa: E402
 from stream import ReferralStream  # noqa: E402
 from timing import log  # noqa: E402
@@ -96,12 +97,16 @@ def main():
     parser.add_argument("--pg-port", type=int, default=25444)
     parser.add_argument("--kafka-port", type=int, default=29104)
     parser.add_argument("--s3-port", type=int, default=29105)
+    parser.add_argument("--service-port", type=int, default=28191, help="intake's port; the other services take the next three")
     parser.add_argument("--quiet-timeout", type=float, default=300.0)
     parser.add_argument("--retry-after-cap", type=float, default=1.0)
     parser.add_argument("--report", default=os.path.join(ROOT, "Tests/FaultTests/results/soak.md"))
     parser.add_argument("--keep-stack", action="store_true")
     args = parser.parse_args()
     args.bin = os.path.abspath(args.bin)
+    # Ports of its own, so a soak and the fault tests can run on one machine.
+    for offset, service in enumerate(("intake", "matching", "notification", "evaluation")):
+        services.BASE_PORTS[service] = args.service_port + offset
     run = Run(args)
 
     def interrupted(signum, frame):
