@@ -27,7 +27,7 @@ export PASSERELLE_EVALUATION_URL=${PASSERELLE_EVALUATION_URL:-http://127.0.0.1:8
 export PASSERELLE_INBOX_URL=${PASSERELLE_INBOX_URL:-http://127.0.0.1:8090}
 intake=$PASSERELLE_INTAKE_URL matching=$PASSERELLE_MATCHING_URL notification=$PASSERELLE_NOTIFICATION_URL
 export PASSERELLE_ALLOW_DEV_SECRET=${PASSERELLE_ALLOW_DEV_SECRET:-true}
-token=$(python3 "$here/dev-token.py" --role coordinator --subject demo-coordinator)
+token=$(python3 "$here/dev-token.py" --role network-coordinator --subject demo-coordinator)
 sql() { PGPASSWORD=postgres psql -X -q -h 127.0.0.1 -p "$PASSERELLE_DB_PORT" -U postgres -d passerelle -tAc "$1"; }
 # put URL JSON: an idempotent write as the coordinator; fails with the service's answer.
 answer_file=$(mktemp)

@@ -81,7 +81,25 @@ enum IntakeMigrations {
         fhirTasksAndSubscriptions,
         fhirTaskConnections,
         requestsBelongToTheirCaller,
+        ownersAndSites,
     ]
+}
+
+extension IntakeMigrations {
+    static let ownersAndSites = Migration(
+        9, "owners_and_sites",
+        """
+        -- A Patient belongs to whoever posted it: one EHR's Patient/123 is not another's, and
+        -- neither can overwrite or reference the other's. Patients posted before owners were kept
+        -- belong to no caller (the EHR posts them again with its next referral).
+        ALTER TABLE fhir_patient ADD COLUMN owner text NOT NULL DEFAULT '';
+        ALTER TABLE fhir_patient ALTER COLUMN owner DROP DEFAULT;
+        ALTER TABLE fhir_patient DROP CONSTRAINT fhir_patient_pkey;
+        ALTER TABLE fhir_patient ADD PRIMARY KEY (owner, id);
+        -- A subscriber may hold several sites; its notifications are bounded by all of them.
+        ALTER TABLE fhir_subscription ADD COLUMN owner_sites text[] NOT NULL DEFAULT '{}';
+        UPDATE fhir_subscription SET owner_sites = ARRAY[owner_site] WHERE owner_site IS NOT NULL;
+        """)
 }
 
 extension IntakeMigrations {

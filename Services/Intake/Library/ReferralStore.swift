@@ -41,9 +41,13 @@ struct ReferralStore: Sendable {
     /// from the JSON door gets its Task too.
     func submit(_ valid: ValidReferral, idempotencyKey: String?, actor: Identity, requestID: String, task: ReferralTasks.Draft? = nil) async throws -> Submitted
     {
-        // Whichever door it came through (JSON or FHIR), a referrer refers in their own name.
-        if actor.has(.referrer) && !actor.hasAny(.coordinator, .service) && valid.referral.referrer.id != actor.subject {
+        // Whichever door it came through (JSON or FHIR), a referrer refers in their own name, and
+        // nobody refers to a site their token does not name.
+        if actor.has(.referrer) && !actor.hasAny(.coordinator, .networkCoordinator, .service, .ehrIntegration) && valid.referral.referrer.id != actor.subject {
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only send referrals in their own name")
+        }
+        guard actor.mayWork(at: valid.referral.site) else {
+            throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "the token does not name the site \(valid.referral.site)")
         }
         do {
             // The whole unit of work runs on the connection's thread, in a transaction it may share

@@ -39,10 +39,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Submit a referral",
-    "description": "Referrers (in their own name only), coordinators and services may submit a referral; the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.",
+    "description": "Referrers (in their own name only), coordinators and services may submit a referral to a site their token names (403 otherwise); the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.",
     "parameters": [
      {
       "$ref": "#/components/parameters/SubmissionIdempotencyKey"
@@ -205,16 +206,17 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "The referral inbox",
-    "description": "Referrers (their own referrals), link workers (their token's site only), coordinators and services may page through referrals, urgent first, then oldest first.",
+    "description": "Referrers (their own referrals), link workers, coordinators and services see the referrals of their token's sites (every site for a network coordinator), and may page through them, urgent first, then oldest first.",
     "parameters": [
      {
       "name": "site",
       "in": "query",
       "required": false,
-      "description": "Only this site's referrals (ignored for link workers, who always see their own site).",
+      "description": "Only this site's referrals (within the token's sites: another site gives an empty page).",
       "schema": {
        "$ref": "#/components/schemas/SiteCode"
       }
@@ -343,10 +345,11 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Read a referral",
-    "description": "Referrers (their own referrals), link workers (their site's), coordinators and services may read a referral; the read is audited and others get 404.",
+    "description": "Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral; the read is audited and others get 404.",
     "responses": {
      "200": {
       "description": "The referral.",
@@ -421,10 +424,11 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Move a referral through the closed loop",
-    "description": "Link workers (their site's referrals), coordinators and services may apply any action, and referrers may only cancel their own referrals.",
+    "description": "Within their token's sites link workers, coordinators and services may apply any action, and referrers may only cancel their own referrals; another site's referral is 404.",
     "requestBody": {
      "required": true,
      "content": {
@@ -520,10 +524,11 @@ extension IntakeService {
     ],
     "operationId": "getReferralAudit",
     "x-passerelle-roles": [
-     "coordinator"
+     "coordinator",
+     "network-coordinator"
     ],
     "summary": "A referral's audit trail",
-    "description": "Only coordinators may read who read or changed a referral, oldest first.",
+    "description": "Only coordinators (of the referral's site) may read who read or changed a referral, oldest first.",
     "responses": {
      "200": {
       "description": "The audit entries, oldest first (empty for an unknown referral).",
@@ -570,10 +575,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Change a client's consent",
-    "description": "Link workers, coordinators and services may replace what a client consents to, which is published to every service holding the client's referrals.",
+    "description": "Link workers, coordinators and services may replace what a client referred to one of their token's sites consents to (another client is 404), which is published to every service holding the client's referrals.",
     "requestBody": {
      "required": true,
      "content": {
@@ -634,10 +640,11 @@ extension IntakeService {
     ],
     "operationId": "eraseClient",
     "x-passerelle-roles": [
-     "coordinator"
+     "coordinator",
+     "network-coordinator"
     ],
     "summary": "Erase a client",
-    "description": "Only coordinators may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.",
+    "description": "Only coordinators (of a site the client was referred to) may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.",
     "responses": {
      "204": {
       "description": "The client and their referrals were erased."
@@ -669,10 +676,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Store a FHIR Patient",
-    "description": "Referrers, coordinators and services may store (or replace, by id) a Patient for a ServiceRequest posted afterwards.",
+    "description": "EHR integrations, referrers and coordinators may store (or replace, by id) a Patient of their own for a ServiceRequest posted afterwards: Patients are kept per sender, so another sender's same id is neither replaced nor reachable.",
     "requestBody": {
      "required": true,
      "content": {
@@ -756,10 +764,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Refer with a FHIR ServiceRequest",
-    "description": "Referrers, coordinators and services may submit a referral as a Gravity SDOH ServiceRequest whose subject is a Patient posted before.",
+    "description": "EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as a Gravity SDOH ServiceRequest whose subject is a Patient they posted before.",
     "requestBody": {
      "required": true,
      "content": {
@@ -866,10 +875,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Refer with a FHIR Bundle",
-    "description": "Referrers, coordinators and services may submit a referral as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.",
+    "description": "EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.",
     "requestBody": {
      "required": true,
      "content": {
@@ -944,7 +954,8 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Refer with a FHIR transaction Bundle at the base",
     "description": "The same as POST /fhir/r4/Bundle, at the address FHIR clients send transactions to.",
@@ -1049,10 +1060,11 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Read a ServiceRequest as it was received",
-    "description": "Coordinators, link workers of its site, the referrer, and services (those with a site claim: their site's or what they sent) may read it; anyone else gets 404.",
+    "description": "Within their token's sites coordinators, link workers, the referrer and the EHR integration that sent it may read it; anyone else gets 404.",
     "parameters": [
      {
       "name": "id",
@@ -1113,7 +1125,8 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Read the Task of a referral",
     "description": "The SDOHCC Task For Referral Management intake keeps for the referral: status, businessStatus, statusReason and output follow the referral. The same readers as the ServiceRequest; anyone else gets 404.",
@@ -1167,10 +1180,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Subscribe to Task changes (R4 backport, rest-hook)",
-    "description": "Referrers, coordinators and services may subscribe to the Gravity Task topic. The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.",
+    "description": "EHR integrations, referrers and coordinators may subscribe to the Gravity Task topic (notified of the Tasks they may read). The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.",
     "requestBody": {
      "required": true,
      "content": {
@@ -1253,10 +1267,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Read a subscription and its status",
-    "description": "Its owner or a coordinator; anyone else gets 404. The secret is never shown and header values are hidden.",
+    "description": "Its owner or a network coordinator; anyone else gets 404. The secret is never shown and header values are hidden.",
     "parameters": [
      {
       "name": "id",
@@ -1321,10 +1336,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Turn a subscription off",
-    "description": "Its owner or a coordinator; notifications not yet sent are dropped.",
+    "description": "Its owner or a network coordinator; notifications not yet sent are dropped.",
     "parameters": [
      {
       "name": "id",
@@ -1368,10 +1384,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "The $status of a subscription (R4 backport)",
-    "description": "Its owner or a coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.",
+    "description": "Its owner or a network coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.",
     "parameters": [
      {
       "name": "id",
@@ -1442,10 +1459,11 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Follow a referral as a FHIR Task",
-    "description": "Referrers (their own referrals), link workers (their site's), coordinators and services (with a site claim: their site's or what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.",
+    "description": "Within their token's sites referrers (their own referrals), link workers, coordinators and EHR integrations (what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.",
     "parameters": [
      {
       "name": "focus",
@@ -3383,7 +3401,7 @@ extension IntakeService {
        },
        "extension": {
         "type": "array",
-        "description": "https://passerelle.example/fhir/StructureDefinition/webhook-secret (valueString): the Standard Webhooks secret, 24 to 200 characters or whsec_<base64>; required on create, never returned.",
+        "description": "https://passerelle.example/fhir/StructureDefinition/webhook-secret (valueString): the Standard Webhooks secret, 32 to 200 characters and not guessable, or whsec_<base64 of at least 24 random bytes>; required on create, never returned.",
         "items": {
          "type": "object"
         }
@@ -3813,7 +3831,7 @@ extension IntakeService {
     "type": "http",
     "scheme": "bearer",
     "bearerFormat": "JWT",
-    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
+    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, network-coordinator, analyst, service, ehr-integration) and the caller's sites (site, or a sites array): every role but network-coordinator is bounded by them."
    }
   },
   "headers": {
