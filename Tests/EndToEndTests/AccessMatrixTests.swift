@@ -238,13 +238,17 @@ struct AccessScopeMatrixTests {
         },
         "getReferral": Probe(rule: .siteAndOwner(owners: [.referrer], denied: 404)) { f, _ in Call(method: "GET", path: "/v1/referrals/\(f.referral)") },
         "transitionReferral": Probe(rule: .siteAndOwner(owners: [.referrer], denied: 404)) { f, _ in
-            Call(method: "POST", path: "/v1/referrals/\(try await f.freshReferral().referral)/transitions", body: #"{"action": "cancel", "reason": "matrix"}"#)
+            let fresh = try await f.freshReferral()
+            return Call(method: "POST", path: "/v1/referrals/\(fresh.referral)/transitions", body: #"{"action": "cancel", "reason": "matrix"}"#)
         },
         "getReferralAudit": Probe(rule: .site(denied: 404)) { f, _ in Call(method: "GET", path: "/v1/referrals/\(f.referral)/audit") },
         "changeClientConsent": Probe(rule: .site(denied: 404)) { f, _ in
             Call(method: "PUT", path: "/v1/clients/\(f.client)/consent", body: #"{"contact": true, "shareWithPartners": true, "evaluationUse": true}"#)
         },
-        "eraseClient": Probe(rule: .site(denied: 404)) { f, _ in Call(method: "DELETE", path: "/v1/clients/\(try await f.freshReferral().client)") },
+        "eraseClient": Probe(rule: .site(denied: 404)) { f, _ in
+            let fresh = try await f.freshReferral()
+            return Call(method: "DELETE", path: "/v1/clients/\(fresh.client)")
+        },
         // intake: FHIR
         "createFHIRPatient": Probe(rule: .shared) { _, _ in
             Call(method: "POST", path: "/fhir/r4/Patient", body: patient.replacingOccurrences(of: patientID, with: "pat-\(UUID().uuidString.prefix(8))"))
@@ -269,14 +273,16 @@ struct AccessScopeMatrixTests {
         "readFHIRSubscription": Probe(rule: .owner(denied: 404)) { f, _ in Call(method: "GET", path: "/fhir/r4/Subscription/\(f.subscription)") },
         "getFHIRSubscriptionStatus": Probe(rule: .owner(denied: 404)) { f, _ in Call(method: "GET", path: "/fhir/r4/Subscription/\(f.subscription)/$status") },
         "deleteFHIRSubscription": Probe(rule: .owner(denied: 404)) { f, _ in
-            Call(method: "DELETE", path: "/fhir/r4/Subscription/\(try await f.freshSubscription())")
+            let fresh = try await f.freshSubscription()
+            return Call(method: "DELETE", path: "/fhir/r4/Subscription/\(fresh)")
         },
         // matching: the shared catalogue, then what belongs to a referral's site
         "createResource": Probe(rule: .shared) { _, _ in Call(method: "POST", path: "/v1/resources", body: resource) },
         "searchResources": Probe(rule: .shared) { _, _ in Call(method: "GET", path: "/v1/resources") },
         "getResource": Probe(rule: .shared) { f, _ in Call(method: "GET", path: "/v1/resources/\(f.resource)") },
         "replaceResource": Probe(rule: .shared) { f, _ in Call(method: "PUT", path: "/v1/resources/\(f.resource)", body: resource) },
-        "deactivateResource": Probe(rule: .shared) { _, _ in Call(method: "POST", path: "/v1/resources/\(UUID())/deactivate") },
+        // The last of matching's operations by path: nothing probed after it needs the resource active.
+        "deactivateResource": Probe(rule: .shared) { f, _ in Call(method: "POST", path: "/v1/resources/\(f.resource)/deactivate") },
         "importCatalogue": Probe(rule: .shared) { _, _ in Call(method: "POST", path: "/v1/catalogue/imports", body: "{}") },
         "exportCatalogue": Probe(rule: .shared) { _, _ in Call(method: "GET", path: "/v1/catalogue/export") },
         "reviewCatalogue": Probe(rule: .shared) { _, _ in Call(method: "GET", path: "/v1/catalogue/review") },
@@ -296,8 +302,8 @@ struct AccessScopeMatrixTests {
             Call(method: "GET", path: "/v1/notifications?referral=\(f.referral)", shows: contains(f.referral))
         },
         "listTemplates": Probe(rule: .shared) { _, _ in Call(method: "GET", path: "/v1/templates") },
-        "saveTemplate": Probe(rule: .shared) { _, _ in Call(method: "PUT", path: "/v1/templates/assigned/fr/text", body: #"{"body": "Bonjour"}"#) },
-        "saveRecipient": Probe(rule: .shared) { _, _ in Call(method: "PUT", path: "/v1/recipients/coordinator/matrix", body: "{}") },
+        "saveTemplate": Probe(rule: .shared) { _, _ in Call(method: "PUT", path: "/v1/templates/referral-assigned/fr/text", body: #"{"body": "Bonjour"}"#) },
+        "saveRecipient": Probe(rule: .shared) { _, _ in Call(method: "PUT", path: "/v1/recipients/referrer/matrix", body: "{}") },
         "saveWebhookTarget": Probe(rule: .shared) { _, _ in Call(method: "PUT", path: "/v1/webhook-targets/matrix", body: "{}") },
         "saveSitePolicy": Probe(rule: .site(denied: 404)) { _, _ in
             Call(method: "PUT", path: "/v1/sites/\(site)/policy", body: #"{"defaultLanguage": "fr", "timeZone": "America/Toronto", "quietHours": null}"#)
@@ -334,6 +340,7 @@ struct AccessScopeMatrixTests {
             contracts.append((name, try ServiceContract(document: type.openAPIDocument)))
         }
         let urls = bases
+        let documents = contracts
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(), logger: logger)
         let ready = hosts
 
@@ -416,7 +423,7 @@ struct AccessScopeMatrixTests {
 
             // Every secured operation has a probe: a new route cannot skip the matrix.
             var probed = 0
-            for (service, contract) in contracts {
+            for (service, contract) in documents {
                 for operation in contract.operations {
                     guard let roles = operation.roles else { continue }
                     guard let probe = Self.probes[operation.id] else {
@@ -457,13 +464,14 @@ struct AccessScopeMatrixTests {
                 "POST", "\(urls["intake"]!)/v1/referrals", token: strangerToken, body: Data(Self.referralBody(referrer: Self.stranger, given: "Autre").utf8),
                 headers: ["Idempotency-Key": "k-1"])
             #expect(sameKey.status == 201, "another caller's key makes a referral of their own")
-            #expect(try created(first, "first")["id"] as? String != (try JSONSerialization.jsonObject(with: sameKey.body) as? [String: Any])?["id"] as? String)
+            let firstID = try #require(try created(first, "first")["id"] as? String)
+            let otherID = try #require((try JSONSerialization.jsonObject(with: sameKey.body) as? [String: Any])?["id"] as? String)
+            #expect(firstID != otherID)
             let sameExternal = try await http(
                 "POST", "\(urls["intake"]!)/v1/referrals", token: strangerToken,
                 body: Data(Self.referralBody(referrer: Self.stranger, given: "Externe", externalID: "ehr-matrix-1").utf8))
             #expect(sameExternal.status == 409)
             let conflict = String(decoding: sameExternal.body, as: UTF8.self)
-            let firstID = try created(first, "first")["id"] as! String
             for secret in [firstID, Self.owner, "received", "Clé"] { #expect(!conflict.contains(secret), "the conflict says nothing of \(secret)") }
 
             // Hostile: a token whose sites array is empty reaches no site.

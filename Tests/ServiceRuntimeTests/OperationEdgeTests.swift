@@ -86,7 +86,7 @@ struct OperationEdgeTests {
             #expect(analyst.status == .forbidden)
             #expect(String(buffer: analyst.body).contains("getThing needs one of the roles coordinator"))
             let coordinator = try await client.execute(
-                uri: "/v1/things/\(id)", method: .get, headers: [.authorization: "Bearer \(try await token(.networkCoordinator))"])
+                uri: "/v1/things/\(id)", method: .get, headers: [.authorization: "Bearer \(try await token(.coordinator))"])
             #expect(coordinator.status == .ok)
             #expect(String(buffer: coordinator.body) == "\(id.uppercased()) for someone")
         }
@@ -114,7 +114,7 @@ struct OperationEdgeTests {
     @Test("a path id that is not a UUID names nothing: 404, not 400 or 500")
     func malformedIDsAre404() async throws {
         let host = try await ServiceHost.build(Things.self, settings: Self.settings("things"), logger: Logger(label: "things"))
-        let token = try await token(.networkCoordinator)
+        let token = try await token(.coordinator)
         try await host.application.test(.router) { client in
             for id in ["not-a-uuid", "%00", "1", String(repeating: "a", count: 300)] {
                 let response = try await client.execute(uri: "/v1/things/\(id)", method: .get, headers: [.authorization: "Bearer \(token)"])
@@ -149,7 +149,7 @@ struct OperationEdgeTests {
     func operationsAreMeasured() async throws {
         Observability.bootstrap(logLevel: .critical, json: false)
         let host = try await ServiceHost.build(Measured.self, settings: Self.settings("measured"), logger: Logger(label: "measured"))
-        let token = try await token(.networkCoordinator)
+        let token = try await token(.coordinator)
         try await host.application.test(.router) { client in
             for _ in 0..<3 { _ = try await client.execute(uri: "/v1/things/\(UUID())", method: .get, headers: [.authorization: "Bearer \(token)"]) }
             _ = try await client.execute(uri: "/v1/things/\(UUID())", method: .get)
@@ -286,7 +286,7 @@ struct StorableTextTests {
     func parameters() async throws {
         let host = try await ServiceHost.build(OperationEdgeTests.Things.self, settings: OperationEdgeTests.settings("things"), logger: Logger(label: "things"))
         let token = try await TokenVerifier(settings: AuthSettings(hmacSecret: OperationEdgeTests.secret))
-            .sign(AccessClaims(subject: "someone", roles: [.networkCoordinator], site: nil, expires: Date().addingTimeInterval(600)))
+            .sign(AccessClaims(subject: "someone", roles: [.coordinator], site: nil, expires: Date().addingTimeInterval(600)))
         try await host.application.test(.router) { client in
             let query = try await client.execute(uri: "/v1/things/\(UUID())?q=a%00b", method: .get, headers: [.authorization: "Bearer \(token)"])
             #expect(query.status == .unprocessableContent)

@@ -148,6 +148,14 @@ struct ReferralStore: Sendable {
         return (id, value, try row.decode("inserted", as: Bool.self))
     }
 
+    /// Who reads a referral: nobody another site's; within their sites link workers,
+    /// coordinators and services any, referrers their own.
+    static func mayRead(_ view: ReferralView, actor: Identity) -> Bool {
+        guard actor.mayWork(at: view.site) else { return false }
+        if actor.hasAny(.coordinator, .networkCoordinator, .service, .linkWorker) { return true }
+        return actor.has(.referrer) && actor.subject == view.referrer.id
+    }
+
     func referral(id: UUID, on session: borrowing PostgresSession) throws -> ReferralView? {
         try session.query(
             """
