@@ -145,6 +145,8 @@ struct GravityTests {
 
             // Without a performer and without a site claim, nothing says where it goes.
             let siteless = try await fixture.token(.ehrIntegration, subject: "ehr-siteless", site: nil)
+            // Its own Patient (another sender's is not its to reference).
+            #expect(try await post(client, "/fhir/r4/Patient", try GravityFixtures.patient, token: siteless).status == .created)
             let refused = try await post(client, "/fhir/r4/ServiceRequest", try GravityFixtures.changedRequest { $0["id"] = "sr-siteless" }, token: siteless)
             #expect(refused.status == .unprocessableContent)
             #expect(try issues(refused).contains { $0.expression == "ServiceRequest.performer" && $0.code == "required" })

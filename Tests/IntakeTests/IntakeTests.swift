@@ -135,7 +135,7 @@ struct IntakeTests {
             #expect(audit.status == .ok)
             let trail = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: audit.body).utf8)) as? [[String: Any]])
             #expect(trail.first?["action"] as? String == "create")
-            #expect(trail.filter { $0["action"] as? String == "read" }.count == 3, "every successful read is audited")
+            #expect(trail.filter { $0["action"] as? String == "read" }.count == 4, "every successful read is audited")
         }
         await fixture.tearDown()
     }
@@ -481,7 +481,7 @@ struct IntakeTests {
         await fixture.tearDown()
     }
 
-    @Test("the inbox lists urgent referrals first, then the oldest, in pages, scoped to the link worker's site")
+    @Test("the inbox lists urgent referrals first, then the oldest, in pages, scoped to the sites of the link worker's token")
     func inbox() async throws {
         let fixture = try await IntakeFixture.make()
         let coordinator = try await fixture.token(.networkCoordinator)
@@ -499,12 +499,15 @@ struct IntakeTests {
             var order: [String] = []
             var cursor: String?
             repeat {
-                let uri = "/v1/referrals?site=rural-east&limit=2" + (cursor.map { "&cursor=\($0)" } ?? "")
+                let uri = "/v1/referrals?limit=2" + (cursor.map { "&cursor=\($0)" } ?? "")
                 let page = try json(try await client.get(uri, token: worker))
                 order += (page["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
                 cursor = page["nextCursor"] as? String
             } while cursor != nil
-            #expect(order == ["b", "e", "a", "d"].map { ids[$0]! }, "urgent first, oldest first; the requested site is replaced by the worker's own")
+            #expect(order == ["b", "e", "a", "d"].map { ids[$0]! }, "urgent first, oldest first; the worker's own site only")
+            // Asking for another site shows none of it.
+            let elsewhere = try json(try await client.get("/v1/referrals?site=rural-east&limit=200", token: worker))
+            #expect((elsewhere["items"] as? [Any])?.isEmpty == true)
             let all = try json(try await client.get("/v1/referrals?status=received&limit=200", token: coordinator))
             #expect((all["items"] as? [Any])?.count == 5)
             let bad = try await client.get("/v1/referrals?status=lost&limit=0", token: coordinator)
