@@ -214,7 +214,7 @@ struct GravityTests {
         await fixture.tearDown()
     }
 
-    @Test("a configured default organization receives requests whose sender names several sites (so none in particular); a transaction Bundle of the IG's examples is one referral")
+    @Test("the default organization receives requests whose sender names several sites; a transaction Bundle of the IG's examples is one referral")
     func defaultOrganizationAndBundle() async throws {
         let fixture = try await IntakeFixture.make(environment: ["PASSERELLE_FHIR_DEFAULT_ORGANIZATION": "rural-east"])
         let ehr = try await fixture.token(.ehrIntegration, subject: "ehr-network", sites: ["rural-east", "ottawa-west-chc"])
