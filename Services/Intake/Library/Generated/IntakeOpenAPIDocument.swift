@@ -1471,7 +1471,8 @@ extension IntakeService {
       "required": false,
       "description": "ServiceRequest/{id} (comma-separated for several).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "pattern": "^[^\\u0000]*$"
       },
       "example": "ServiceRequest/sr-2026-0001"
      },
@@ -1481,7 +1482,8 @@ extension IntakeService {
       "required": false,
       "description": "ServiceRequest/{id}: the same Tasks as focus (a referral Task is based on its ServiceRequest).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "pattern": "^[^\\u0000]*$"
       }
      },
      {
@@ -1490,7 +1492,8 @@ extension IntakeService {
       "required": false,
       "description": "Task ids, comma-separated (at most 100 ids in all).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "pattern": "^[^\\u0000]*$"
       }
      }
     ],
