@@ -102,9 +102,11 @@ PASSERELLE_BIN=$bin python3 "$here/trace.py" --close "${ids[@]}"
 
 fhir_id=$(python3 -c 'import uuid; print(uuid.uuid4())')
 sed "s/SERVICE-REQUEST-ID/$fhir_id/" "$root/deploy/demo/fhir-bundle.json" > /tmp/passerelle-demo-bundle.json
-curl -fsS -o /dev/null -X POST "$intake/fhir/r4/Bundle" -H "Authorization: Bearer $token" -H 'Content-Type: application/fhir+json' \
+# As an EHR sends it: its own role, for the site it sends to; it reads back only what it sent.
+ehr=$(python3 "$here/dev-token.py" --role ehr-integration --subject demo-ehr --site ottawa-centretown-chc)
+curl -fsS -o /dev/null -X POST "$intake/fhir/r4/Bundle" -H "Authorization: Bearer $ehr" -H 'Content-Type: application/fhir+json' \
   --data-binary @/tmp/passerelle-demo-bundle.json
-task=$(curl -fsS "$intake/fhir/r4/Task?focus=ServiceRequest/$fhir_id" -H "Authorization: Bearer $token" \
+task=$(curl -fsS "$intake/fhir/r4/Task?focus=ServiceRequest/$fhir_id" -H "Authorization: Bearer $ehr" \
   | python3 -c 'import json,sys; t=json.load(sys.stdin)["entry"][0]["resource"]; print(t["status"])')
 printf '\nFHIR ServiceRequest/%s (Gravity food-insecurity) taken in; its Task is %s\n' "$fhir_id" "$task"
 
