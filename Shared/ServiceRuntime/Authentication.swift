@@ -4,34 +4,57 @@ import JWTKit
 import Synchronization
 
 /// Who may do what. Every HTTP API except health (and optionally metrics) needs a bearer token.
+/// Every role but `network-coordinator` is bounded by the sites its token names.
 public enum Role: String, Codable, Sendable, CaseIterable {
     case referrer
     case linkWorker = "link-worker"
+    /// Coordinates the sites its token names (`site` or `sites`).
     case coordinator
+    /// Coordinates the whole network: the one role no site bounds, and the one that edits what
+    /// every site shares (templates, recipients, webhook targets).
+    case networkCoordinator = "network-coordinator"
     case analyst
-    /// Another Passerelle service or an integration.
+    /// Another Passerelle service, calling for the sites its token names; not for integrations.
     case service
+    /// An EHR sending referrals (FHIR) for the organisation or site its token names; it sees
+    /// only what it sent.
+    case ehrIntegration = "ehr-integration"
+
+    /// Whether the role acts on every site; a token holding one names no site.
+    public var isNetworkWide: Bool { self == .networkCoordinator }
 }
 
 /// The caller, from a verified token.
 public struct Identity: Sendable, Equatable {
     public var subject: String
     public var roles: Set<Role>
-    /// The site the caller works at; scopes what link workers see.
-    public var site: String?
+    /// The sites the token names (`site` and `sites`); what every role but a network-wide one
+    /// is bounded by. Empty: no site at all, so nothing site-bound is reachable.
+    public var sites: Set<String>
 
-    public init(subject: String, roles: Set<Role>, site: String?) {
+    public init(subject: String, roles: Set<Role>, sites: Set<String>) {
         self.subject = subject
         self.roles = roles
-        self.site = site
+        self.sites = sites
+    }
+
+    public init(subject: String, roles: Set<Role>, site: String?) {
+        self.init(subject: subject, roles: roles, sites: site.map { [$0] } ?? [])
     }
 
     public func has(_ role: Role) -> Bool { roles.contains(role) }
     public func hasAny(_ roles: Role...) -> Bool { !self.roles.isDisjoint(with: roles) }
 
+    /// Whether the caller holds a role no site bounds.
+    public var isNetworkWide: Bool { roles.contains(where: \.isNetworkWide) }
+
+    /// The one site the token names, when it names exactly one (where a single site is implied,
+    /// e.g. a FHIR referral without a performer).
+    public var site: String? { sites.count == 1 ? sites.first : nil }
+
     /// The one site-scope decision every route makes: may this caller act on something that
-    /// belongs to `site`? Coordinators and the services' own role act network-wide; everyone
-    /// else within the site their token names.
+    /// belongs to `site`? A network-wide role acts everywhere; everyone else (coordinators and
+    /// services included) within the sites their token names.
     public func mayWork(at site: String) -> Bool {
         guard let sites = sitesInScope else { return true }
         return sites.contains(site)
@@ -39,28 +62,52 @@ public struct Identity: Sendable, Equatable {
 
     /// The sites a list may show this caller: nil for every site, empty for none.
     public var sitesInScope: Set<String>? {
-        if hasAny(.coordinator, .service) { return nil }
-        return site.map { [$0] } ?? []
+        isNetworkWide ? nil : sites
     }
 }
 
-/// The claims Passerelle reads: `sub`, `exp`, `iat` when present, `roles`, `site`, and `iss`/`aud`
-/// when configured.
+extension Identity {
+    /// The identity a verified token's claims grant. Roles Passerelle does not know are ignored;
+    /// none known is 403. A token naming a site and a network-wide role contradicts itself (is it
+    /// bounded or not?) and is refused rather than guessed at; an empty `sites` is no site.
+    public init(claims: AccessClaims) throws(ProblemDetails) {
+        let roles = Set(claims.roles.compactMap(Role.init(rawValue:)))
+        guard !roles.isEmpty else {
+            throw ProblemDetails(
+                status: .forbidden, title: "No role", detail: "the token carries none of the roles \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let sites = Set((claims.sites ?? []) + (claims.site.map { [$0] } ?? []))
+        if roles.contains(where: \.isNetworkWide), !sites.isEmpty {
+            throw ProblemDetails(
+                status: .forbidden, title: "Contradictory token",
+                detail: "a token with a network-wide role (\(roles.filter(\.isNetworkWide).map(\.rawValue).sorted().joined(separator: ", "))) names no site")
+        }
+        self.init(subject: claims.sub.value, roles: roles, sites: sites)
+    }
+}
+
+/// The claims Passerelle reads: `sub`, `exp`, `iat` when present, `roles`, `site` (one) and/or
+/// `sites` (several), and `iss`/`aud` when configured.
 public struct AccessClaims: JWTPayload, Equatable {
     public var sub: SubjectClaim
     public var exp: ExpirationClaim
     public var iat: IssuedAtClaim?
     public var roles: [String]
     public var site: String?
+    public var sites: [String]?
     public var iss: IssuerClaim?
     public var aud: AudienceClaim?
 
-    public init(subject: String, roles: [Role], site: String?, expires: Date, issued: Date = Date(), issuer: String? = nil, audience: String? = nil) {
+    public init(
+        subject: String, roles: [Role], site: String?, sites: [String]? = nil, expires: Date, issued: Date = Date(), issuer: String? = nil,
+        audience: String? = nil
+    ) {
         self.sub = SubjectClaim(value: subject)
         self.exp = ExpirationClaim(value: expires)
         self.iat = IssuedAtClaim(value: issued)
         self.roles = roles.map(\.rawValue)
         self.site = site
+        self.sites = sites
         self.iss = issuer.map { IssuerClaim(value: $0) }
         self.aud = audience.map { AudienceClaim(value: [$0]) }
     }
@@ -181,12 +228,7 @@ public struct TokenVerifier: Sendable {
                 status: .unauthorized, title: "Invalid token",
                 detail: "the token was issued for longer than the \(Int(settings.maxLifetime / 60)) minutes allowed")
         }
-        let roles = Set(claims.roles.compactMap(Role.init(rawValue:)))
-        guard !roles.isEmpty else {
-            throw ProblemDetails(
-                status: .forbidden, title: "No role", detail: "the token carries none of the roles \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        let identity = Identity(subject: claims.sub.value, roles: roles, site: claims.site)
+        let identity = try Identity(claims: claims)
         verified.remember(token, as: identity, until: claims.exp.value)
         return identity
     }

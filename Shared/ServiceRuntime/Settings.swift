@@ -102,6 +102,14 @@ public struct SecretStrength: Sendable, Equatable {
         estimatedBits = min(length * perSymbol, length * shannon, Double(pairs.count + 1) * perSymbol)
     }
 
+    /// A secret a caller gives through an API to have what is sent to them signed (a webhook
+    /// target's, a FHIR subscription's), held to the same rule as the services' own: whoever
+    /// guesses it can forge deliveries. A Standard Webhooks key (`whsec_<base64>`) is judged by its
+    /// base64 text, which is as long and as varied as the random bytes it encodes.
+    public init(signingSecret secret: String) {
+        self.init(secret.hasPrefix("whsec_") ? String(secret.dropFirst(6)) : secret)
+    }
+
     /// What is wrong with the secret, or nil when it is strong enough.
     public var weakness: String? {
         if bytes < Self.minimumBytes { return "is \(bytes) bytes long; it must be at least \(Self.minimumBytes)" }

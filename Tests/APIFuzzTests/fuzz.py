@@ -26,7 +26,10 @@ import urllib.request
 import uuid
 
 SERVICES = ["intake", "matching", "notification", "evaluation"]
-ROLES = ["referrer", "link-worker", "coordinator", "analyst", "service"]
+# Every role at once, network-wide (so no site claim: the services refuse a network-wide role with
+# one), so that no operation is refused for its role and every schema-valid request reaches its
+# handler. Site and owner scoping are the access matrix's to test (Tests/EndToEndTests).
+ROLES = ["referrer", "link-worker", "coordinator", "network-coordinator", "analyst", "service", "ehr-integration"]
 SECRET = "api-fuzz-tests-secret-0123456789-abcdefgh"
 
 
@@ -62,6 +65,8 @@ def environment(service, port, run_id):
         "PASSERELLE_JWT_AUDIENCE": "passerelle",
         "PASSERELLE_LOG_LEVEL": "warning",
         "PASSERELLE_EVALUATION_PSEUDONYM_KEY": "api-fuzz-pseudonym-key-0123456789-abcdefgh",
+        # A ServiceRequest without performer from a sender whose token names no site goes here.
+        "PASSERELLE_FHIR_DEFAULT_ORGANIZATION": "ottawa-west-chc",
     })
     return env
 
@@ -85,7 +90,7 @@ def wait_ready(port, process, timeout=90):
 def token(binary, env):
     # Development tokens come from deploy/local/dev-token.py: no service executable signs any.
     signer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "local", "dev-token.py")
-    arguments = [sys.executable, signer, "--i-know-this-is-development", "--subject", "api-fuzz", "--site", "ottawa-west-chc", "--minutes", "120"]
+    arguments = [sys.executable, signer, "--i-know-this-is-development", "--subject", "api-fuzz", "--minutes", "120"]
     for role in ROLES:
         arguments += ["--role", role]
     return subprocess.run(arguments, env=env, check=True, capture_output=True, text=True).stdout.strip()

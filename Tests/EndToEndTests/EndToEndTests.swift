@@ -43,9 +43,10 @@ struct TestDeployment: Sendable {
             configuration: TestEnvironment.kafkaConfiguration, logger: TestEnvironment.logger)
     }
 
-    func token(_ role: Role, subject: String = "dr-test", site: String? = nil) async throws -> String {
+    /// As `ServiceTestHost.token`: bounded by `site` (the fixtures' unless told) unless the role is network-wide.
+    func token(_ role: Role, subject: String = "dr-test", site: String? = ServiceTestHost.fixtureSite) async throws -> String {
         try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret))
-            .sign(AccessClaims(subject: subject, roles: [role], site: site, expires: Date().addingTimeInterval(600)))
+            .sign(AccessClaims(subject: subject, roles: [role], site: role.isNetworkWide ? nil : site, expires: Date().addingTimeInterval(600)))
     }
 }
 
@@ -114,7 +115,7 @@ struct EndToEndTests {
                 #expect(ready, "\(host.components.settings.serviceName) becomes ready")
             }
             // A link worker and a resource for the referral's site and need.
-            let coordinatorToken = try await deployment.token(.coordinator, subject: "coord")
+            let coordinatorToken = try await deployment.token(.networkCoordinator, subject: "coord")
             let matchingBase = "http://127.0.0.1:\(matching.components.settings.httpPort)"
             let workerID = UUID()
             let savedWorker = try await http(
@@ -197,7 +198,7 @@ struct EndToEndTests {
 
             // Erasure reaches every service.
             let clientID = try #require(try JSONSerialization.jsonObject(with: created.body) as? [String: Any])["clientId"] as! String
-            let coordinator = try await deployment.token(.coordinator, subject: "coord")
+            let coordinator = try await deployment.token(.networkCoordinator, subject: "coord")
             let erased = try await http("DELETE", "http://127.0.0.1:\(intake.components.settings.httpPort)/v1/clients/\(clientID)", token: coordinator)
             #expect(erased.status == 204)
             for (service, table) in [("matching", "referral_intake"), ("notification", "referral_audience"), ("evaluation", "pathway")] {
@@ -239,7 +240,7 @@ struct EndToEndTests {
                 }
                 #expect(ready, "\(host.components.settings.serviceName) becomes ready")
             }
-            let coordinator = try await deployment.token(.coordinator, subject: "coord")
+            let coordinator = try await deployment.token(.networkCoordinator, subject: "coord")
             let matchingBase = "http://127.0.0.1:\(matching.components.settings.httpPort)"
             let intakeBase = "http://127.0.0.1:\(intake.components.settings.httpPort)"
             let saved = try await http(
@@ -254,7 +255,7 @@ struct EndToEndTests {
             #expect(saved.status == 201)
             let resourceID = try #require(try JSONSerialization.jsonObject(with: saved.body) as? [String: Any])["id"] as! String
 
-            let ehr = try await deployment.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+            let ehr = try await deployment.token(.ehrIntegration, subject: "ehr-ottawa", site: "ottawa-west-chc")
             let created = try await http("POST", "\(intakeBase)/fhir/r4", token: ehr, body: Data(bundle.utf8))
             #expect(created.status == 201, "\(String(decoding: created.body, as: UTF8.self))")
             let search = try await http(

@@ -56,7 +56,7 @@ struct ReportTests {
         let (events, walkers) = Self.script()
         try await Fixture.deliver(events, to: test)
         let analyst = try await test.token(.analyst)
-        let coordinator = try await test.token(.coordinator)
+        let coordinator = try await test.token(.networkCoordinator)
         try await test.host.application.test(.router) { client in
             func get(_ uri: String, token: String? = nil, accept: String? = nil) async throws -> TestResponse {
                 var headers: HTTPFields = [.authorization: "Bearer \(token ?? analyst)"]

@@ -36,7 +36,7 @@ struct ServiceUseTests {
             let body = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: both.body).utf8)) as? [String: Any])
             #expect((body["before"] as? [String: Int]) == ["primaryCareVisits": 6, "emergencyVisits": 3])
             #expect((body["change"] as? [String: Int]) == ["primaryCareVisits": -4])
-            let coordinator = try await test.token(.coordinator)
+            let coordinator = try await test.token(.networkCoordinator)
             let read = try await client.execute(uri: "/v1/referrals/\(referral)/service-use", method: .get, headers: [.authorization: "Bearer \(coordinator)"])
             #expect(read.status == .ok)
             // Analysts see aggregates only, never one referral's counts.

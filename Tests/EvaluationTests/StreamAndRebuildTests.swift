@@ -147,7 +147,7 @@ struct StreamAndRebuildTests {
 
         let secret = "stream-tests-secret-0123456789-abcdef-0123"
         let coordinator = try await TokenVerifier(settings: AuthSettings(hmacSecret: secret))
-            .sign(AccessClaims(subject: "coordinator", roles: [.coordinator], site: nil, expires: Date().addingTimeInterval(600)))
+            .sign(AccessClaims(subject: "coordinator", roles: [.networkCoordinator], site: nil, expires: Date().addingTimeInterval(600)))
         try await host.application.test(.router) { client in
             for (referral, timepoint) in [(a, "baseline"), (a, "follow-up-6w"), (b, "baseline")] {
                 let response = try await client.execute(

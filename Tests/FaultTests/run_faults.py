@@ -68,7 +68,7 @@ class Run:
         self.stack.start()
         self.receiver.start()
         self.fleet.start()
-        self.token = self.fleet.token("intake", ["--role", "coordinator", "--subject", "fault-tests", "--minutes", "120"]).strip()
+        self.token = self.fleet.token("intake", ["--role", "network-coordinator", "--subject", "fault-tests", "--minutes", "120"]).strip()
         self.seed()
 
     def seed(self):

@@ -71,7 +71,7 @@ struct FHIRTests {
     @Test("a Patient then a ServiceRequest become a referral with the mapped needs; the Task follows the loop")
     func serviceRequestWithPatient() async throws {
         let fixture = try await IntakeFixture.make()
-        let token = try await fixture.token(.service, subject: "ehr-connector")
+        let token = try await fixture.token(.ehrIntegration, subject: "ehr-connector")
         try await fixture.host.application.test(.router) { client in
             #expect(try await post(client, "/fhir/r4/Patient", GravityExamples.patient, token: token).status == .created)
             let created = try await post(client, "/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(), token: token)
@@ -87,7 +87,7 @@ struct FHIRTests {
             #expect(resource["status"] as? String == "requested")
             let referralID = try #require(resource["id"] as? String)
 
-            let coordinator = try await fixture.token(.coordinator, subject: "coord")
+            let coordinator = try await fixture.token(.networkCoordinator, subject: "coord")
             for action in [#"{"action": "accept"}"#, #"{"action": "start"}"#, #"{"action": "complete", "outcome": "enrolled at the community food bank"}"#] {
                 #expect(try await post(client, "/v1/referrals/\(referralID)/transitions", action, token: coordinator).status == .ok)
             }
@@ -113,10 +113,47 @@ struct FHIRTests {
         await fixture.tearDown()
     }
 
+    @Test(
+        "a Patient belongs to its sender: another sender's same id neither overwrites it nor can be referenced; another sender's ServiceRequest id is a 409 that says nothing"
+    )
+    func patientsBelongToTheirSender() async throws {
+        let fixture = try await IntakeFixture.make()
+        let ours = try await fixture.token(.ehrIntegration, subject: "ehr-ottawa")
+        let theirs = try await fixture.token(.ehrIntegration, subject: "ehr-intruder")
+        let otherSite = try await fixture.token(.ehrIntegration, subject: "ehr-rural", site: "rural-east")
+        try await fixture.host.application.test(.router) { client in
+            #expect(try await post(client, "/fhir/r4/Patient", GravityExamples.patient, token: ours).status == .created)
+            // The intruder posts its own Patient under the same id: it is theirs, ours is untouched.
+            let impostor = GravityExamples.patient.replacingOccurrences(of: "Tremblay", with: "Intrus")
+            #expect(try await post(client, "/fhir/r4/Patient", impostor, token: theirs).status == .created)
+            // Referencing Patient/pat-53234 refers the sender's own Patient: ours is Tremblay.
+            #expect(try await post(client, "/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(), token: ours).status == .created)
+            // A sender with no Patient of that id cannot reference ours.
+            let unknown = try await post(client, "/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(id: "sr-rural"), token: otherSite)
+            #expect(unknown.status == .unprocessableContent)
+            #expect(String(buffer: unknown.body).contains("is unknown"))
+            // Another sender's ServiceRequest id: a conflict that names nothing of the referral.
+            let taken = try await post(client, "/fhir/r4/ServiceRequest", GravityExamples.serviceRequest(), token: theirs)
+            #expect(taken.status == .conflict)
+            let text = String(buffer: taken.body)
+            #expect(!text.contains("ottawa-west-chc") && !text.contains("Tremblay") && !text.contains("requested"), "\(text)")
+        }
+        let families = try await fixture.pool.withConnection { connection in
+            try await connection.query("SELECT owner, resource->'name'->0->>'family' AS family FROM \(identifier: fixture.schema).fhir_patient ORDER BY owner")
+                .map { "\(try $0.decode("owner", as: String.self))=\(try $0.decode("family", as: String.self))" }
+        }
+        #expect(families == ["ehr-intruder=Intrus", "ehr-ottawa=Tremblay"])
+        let client = try await fixture.pool.withConnection {
+            try await $0.query("SELECT family_name FROM \(identifier: fixture.schema).client").map { try $0.decode("family_name", as: String.self) }
+        }
+        #expect(client == ["Tremblay"])
+        await fixture.tearDown()
+    }
+
     @Test("a transaction Bundle with its Patient, Consent and QuestionnaireResponse maps to one referral")
     func bundle() async throws {
         let fixture = try await IntakeFixture.make()
-        let token = try await fixture.token(.service, subject: "ehr-connector")
+        let token = try await fixture.token(.ehrIntegration, subject: "ehr-connector")
         try await fixture.host.application.test(.router) { client in
             let response = try await post(client, "/fhir/r4/Bundle", GravityExamples.bundle(), token: token)
             #expect(response.status == .created)
@@ -139,7 +176,7 @@ struct FHIRTests {
     @Test("unmappable or malformed FHIR is refused with an OperationOutcome, and nothing is stored")
     func refusals() async throws {
         let fixture = try await IntakeFixture.make()
-        let token = try await fixture.token(.service, subject: "ehr-connector")
+        let token = try await fixture.token(.ehrIntegration, subject: "ehr-connector")
         try await fixture.host.application.test(.router) { client in
             _ = try await post(client, "/fhir/r4/Patient", GravityExamples.patient, token: token)
             let cases: [(String, String, String)] = [

@@ -127,7 +127,7 @@ struct GravityTests {
     @Test("the IG's active ServiceRequest, which names no performer or requester, goes to the sender's site; a Task follows it")
     func serviceRequestWithoutPerformer() async throws {
         let fixture = try await IntakeFixture.make()
-        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        let ehr = try await fixture.token(.ehrIntegration, subject: "ehr-ottawa", site: "ottawa-west-chc")
         try await fixture.host.application.test(.router) { client in
             #expect(try await post(client, "/fhir/r4/Patient", try GravityFixtures.patient, token: ehr).status == .created)
             let created = try await post(client, "/fhir/r4/ServiceRequest", try GravityFixtures.activeRequest, token: ehr)
@@ -144,7 +144,9 @@ struct GravityTests {
             #expect(((task["requester"] as? [String: Any])?["identifier"] as? [String: Any])?["value"] as? String == "ehr-ottawa", "no requester: the sender")
 
             // Without a performer and without a site claim, nothing says where it goes.
-            let siteless = try await fixture.token(.service, subject: "ehr-siteless")
+            let siteless = try await fixture.token(.ehrIntegration, subject: "ehr-siteless", site: nil)
+            // Its own Patient (another sender's is not its to reference).
+            #expect(try await post(client, "/fhir/r4/Patient", try GravityFixtures.patient, token: siteless).status == .created)
             let refused = try await post(client, "/fhir/r4/ServiceRequest", try GravityFixtures.changedRequest { $0["id"] = "sr-siteless" }, token: siteless)
             #expect(refused.status == .unprocessableContent)
             #expect(try issues(refused).contains { $0.expression == "ServiceRequest.performer" && $0.code == "required" })
@@ -212,10 +214,10 @@ struct GravityTests {
         await fixture.tearDown()
     }
 
-    @Test("a configured default organization receives requests whose sender has no site; a transaction Bundle of the IG's examples is one referral")
+    @Test("the default organization receives requests whose sender names several sites; a transaction Bundle of the IG's examples is one referral")
     func defaultOrganizationAndBundle() async throws {
         let fixture = try await IntakeFixture.make(environment: ["PASSERELLE_FHIR_DEFAULT_ORGANIZATION": "rural-east"])
-        let ehr = try await fixture.token(.service, subject: "ehr-network")
+        let ehr = try await fixture.token(.ehrIntegration, subject: "ehr-network", sites: ["rural-east", "ottawa-west-chc"])
         try await fixture.host.application.test(.router) { client in
             let response = try await post(client, "/fhir/r4", try GravityFixtures.transaction(), token: ehr)
             #expect(response.status == .created, "\(String(buffer: response.body))")
@@ -234,7 +236,7 @@ struct GravityTests {
     @Test("every problem in a resource is one issue with its FHIRPath; nothing is stored")
     func validation() async throws {
         let fixture = try await IntakeFixture.make()
-        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        let ehr = try await fixture.token(.ehrIntegration, subject: "ehr-ottawa", site: "ottawa-west-chc")
         try await fixture.host.application.test(.router) { client in
             #expect(try await post(client, "/fhir/r4/Patient", try GravityFixtures.patient, token: ehr).status == .created)
             let broken = try GravityFixtures.changedRequest {
@@ -308,16 +310,19 @@ struct GravityTests {
     @Test("Task and ServiceRequest reads are scoped like intake's other reads: what the caller may not see is 404; metadata is open")
     func scopedReads() async throws {
         let fixture = try await IntakeFixture.make()
-        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        let ehr = try await fixture.token(.ehrIntegration, subject: "ehr-ottawa", site: "ottawa-west-chc")
         try await fixture.host.application.test(.router) { client in
             #expect(try await post(client, "/fhir/r4/Bundle", try GravityFixtures.transaction(), token: ehr).status == .created)
             let task = try firstTask(try body(try await get(client, "/fhir/r4/Task?based-on=ServiceRequest/\(GravityFixtures.serviceRequestID)", token: ehr)))
             let id = try #require(task["id"] as? String)
 
             let readers: [(Role, String, String?, HTTPResponse.Status)] = [
-                (.service, "ehr-ottawa", "ottawa-west-chc", .ok), (.service, "ehr-rural", "rural-east", .notFound),
+                (.ehrIntegration, "ehr-ottawa", "ottawa-west-chc", .ok), (.ehrIntegration, "ehr-rural", "rural-east", .notFound),
+                (.ehrIntegration, "ehr-other-owner", "ottawa-west-chc", .notFound),
                 (.linkWorker, "lw-1", "ottawa-west-chc", .ok), (.linkWorker, "lw-2", "rural-east", .notFound),
-                (.referrer, "dr-other", nil, .notFound), (.coordinator, "coord", nil, .ok), (.analyst, "analyst", nil, .forbidden),
+                (.referrer, "dr-other", "ottawa-west-chc", .notFound), (.coordinator, "coord", "ottawa-west-chc", .ok),
+                (.coordinator, "coord-rural", "rural-east", .notFound), (.networkCoordinator, "coord-network", nil, .ok),
+                (.analyst, "analyst", "ottawa-west-chc", .forbidden),
             ]
             for (role, subject, site, expected) in readers {
                 let token = try await fixture.token(role, subject: subject, site: site)
@@ -384,9 +389,9 @@ struct GravityTests {
                 try await fixture.pool.transaction { connection in try await route(consumed, connection) }
             }
         }
-        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
-        let elsewhere = try await fixture.token(.service, subject: "ehr-rural", site: "rural-east")
-        let coordinator = try await fixture.token(.coordinator, subject: "coord")
+        let ehr = try await fixture.token(.ehrIntegration, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        let elsewhere = try await fixture.token(.ehrIntegration, subject: "ehr-rural", site: "rural-east")
+        let coordinator = try await fixture.token(.networkCoordinator, subject: "coord")
 
         @Sendable func subscription(endpoint: String, filter: String?) -> String {
             let criteria =
@@ -517,7 +522,7 @@ struct GravityTests {
         let fixture = try await IntakeFixture.make(environment: ["PASSERELLE_FHIR_ALLOW_PRIVATE_ENDPOINTS": "true"])
         let settings = try FHIRSettings.fromEnvironment(fixture.host.components.settings.environment)
         let delivery = SubscriptionDelivery(pool: fixture.pool, gate: ReadinessGate(), settings: settings, logger: TestEnvironment.logger)
-        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        let ehr = try await fixture.token(.ehrIntegration, subject: "ehr-ottawa", site: "ottawa-west-chc")
         try await fixture.host.application.test(.router) { client in
             let made = try await post(
                 client, "/fhir/r4/Subscription",
@@ -553,7 +558,7 @@ struct GravityTests {
         gate.open()
         // Polling alone would take a minute: only the wake-up can deliver within the test.
         let delivery = SubscriptionDelivery(pool: fixture.pool, gate: gate, settings: settings, logger: TestEnvironment.logger, pollInterval: .seconds(60))
-        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        let ehr = try await fixture.token(.ehrIntegration, subject: "ehr-ottawa", site: "ottawa-west-chc")
         try await fixture.host.application.test(.router) { client in
             let made = try await post(
                 client, "/fhir/r4/Subscription",
@@ -581,8 +586,8 @@ struct GravityTests {
     @Test("erasing the client removes its Task, its ServiceRequest and the Patient posted for it")
     func erasure() async throws {
         let fixture = try await IntakeFixture.make()
-        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
-        let coordinator = try await fixture.token(.coordinator, subject: "coord")
+        let ehr = try await fixture.token(.ehrIntegration, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        let coordinator = try await fixture.token(.networkCoordinator, subject: "coord")
         try await fixture.host.application.test(.router) { client in
             #expect(try await post(client, "/fhir/r4/Patient", try GravityFixtures.patient, token: ehr).status == .created)
             #expect(try await post(client, "/fhir/r4/ServiceRequest", try GravityFixtures.activeRequest, token: ehr).status == .created)
@@ -603,9 +608,9 @@ struct GravityTests {
     @Test("a subscription must name a public https endpoint (unless the deployment allows others), a secret and the Task topic")
     func subscriptionRefusals() async throws {
         let fixture = try await IntakeFixture.make()
-        let ehr = try await fixture.token(.service, subject: "ehr-ottawa", site: "ottawa-west-chc")
+        let ehr = try await fixture.token(.ehrIntegration, subject: "ehr-ottawa", site: "ottawa-west-chc")
         @Sendable func subscription(
-            endpoint: String = "https://203.0.113.10/hook", secret: String? = "a-long-enough-secret-of-32-chars!",
+            endpoint: String = "https://203.0.113.10/hook", secret: String? = "Zq7vL2mX9tRw4KpB8nYc3HsJ6dFg1ATe",
             criteria: String = "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task", filter: String = "Task?status=completed",
             header: String = "X-Ehr: 1"
         ) -> String {
@@ -628,6 +633,10 @@ struct GravityTests {
                 (subscription(endpoint: "ftp://ehr.example.org/hook"), "Subscription.channel.endpoint", "security"),
                 (subscription(secret: nil), "Subscription.channel.extension", "required"),
                 (subscription(secret: "short"), "Subscription.channel.extension", "security"),
+                // Long enough, but guessable: as weak as a short one.
+                (subscription(secret: String(repeating: "a", count: 40)), "Subscription.channel.extension", "security"),
+                (subscription(secret: "0123456789abcdef0123456789abcdef"), "Subscription.channel.extension", "security"),
+                (subscription(secret: "whsec_" + Data(count: 32).base64EncodedString()), "Subscription.channel.extension", "security"),
                 (subscription(criteria: "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Servicerequest"), "Subscription.criteria", "not-supported"),
                 (subscription(filter: "Task?patient=Patient/pat-53234"), "Subscription.criteria.extension[0].value", "not-supported"),
                 (subscription(header: "X-Evil: 1\\r\\nX-Injected: 2"), "Subscription.channel.header[0]", "invalid"),

@@ -25,8 +25,8 @@ struct IntakeFixture {
         IntakeFixture(test: try await ServiceTestHost.make(IntakeService.self, environment: environment))
     }
 
-    func token(_ role: Role, subject: String = "dr-tremblay", site: String? = nil) async throws -> String {
-        try await test.token(role, subject: subject, site: site)
+    func token(_ role: Role, subject: String = "dr-tremblay", site: String? = ServiceTestHost.fixtureSite, sites: [String]? = nil) async throws -> String {
+        try await test.token(role, subject: subject, site: site, sites: sites)
     }
 
     func count(_ table: String, where condition: String = "true") async throws -> Int {
@@ -104,9 +104,12 @@ struct IntakeTests {
             #expect(try await fixture.events("passerelle.client.profile.v1").count == 1)
 
             let readers: [(Role, String, String?, HTTPResponse.Status)] = [
-                (.referrer, "dr-tremblay", nil, .ok), (.referrer, "dr-other", nil, .notFound),
+                (.referrer, "dr-tremblay", "ottawa-west-chc", .ok), (.referrer, "dr-other", "ottawa-west-chc", .notFound),
+                (.referrer, "dr-tremblay", "rural-east", .notFound),
                 (.linkWorker, "lw-1", "ottawa-west-chc", .ok), (.linkWorker, "lw-2", "rural-east", .notFound),
-                (.coordinator, "coord", nil, .ok), (.analyst, "analyst", nil, .forbidden),
+                (.coordinator, "coord", "ottawa-west-chc", .ok), (.coordinator, "coord-rural", "rural-east", .notFound),
+                (.coordinator, "coord-siteless", nil, .notFound), (.networkCoordinator, "coord-network", nil, .ok),
+                (.analyst, "analyst", "ottawa-west-chc", .forbidden),
             ]
             for (role, subject, site, expected) in readers {
                 let response = try await client.get("/v1/referrals/\(id)", token: try await fixture.token(role, subject: subject, site: site))
@@ -114,23 +117,25 @@ struct IntakeTests {
             }
             #expect(try await client.get("/v1/referrals/\(id)", token: nil).status == .unauthorized)
 
-            // Who may send: referrers in their own name, coordinators, services.
-            for (role, subject, expected) in [
-                (Role.analyst, "an", HTTPResponse.Status.forbidden), (.linkWorker, "lw-1", .forbidden),
-                (.referrer, "dr-someone-else", .forbidden), (.service, "ehr", .created),
-            ] {
+            // Who may send: referrers in their own name, coordinators, services; each to their own sites.
+            for (role, subject, site, expected) in [
+                (Role.analyst, "an", "ottawa-west-chc", HTTPResponse.Status.forbidden), (.linkWorker, "lw-1", "ottawa-west-chc", .forbidden),
+                (.referrer, "dr-someone-else", "ottawa-west-chc", .forbidden), (.service, "svc", "ottawa-west-chc", .created),
+                (.service, "svc-rural", "rural-east", .forbidden), (.coordinator, "coord-rural", "rural-east", .forbidden),
+                (.ehrIntegration, "ehr", "ottawa-west-chc", .forbidden),
+            ] as [(Role, String, String, HTTPResponse.Status)] {
                 let response = try await client.post(
-                    "/v1/referrals", token: try await fixture.token(role, subject: subject, site: "ottawa-west-chc"),
+                    "/v1/referrals", token: try await fixture.token(role, subject: subject, site: site),
                     body: referralBody(given: "Other\(subject)"))
                 #expect(response.status == expected, "\(role) sending")
             }
             let anonymous = try await client.execute(uri: "/v1/referrals", method: .post, headers: [.contentType: "application/json"], body: referralBody())
             #expect(anonymous.status == .unauthorized)
-            let audit = try await client.get("/v1/referrals/\(id)/audit", token: try await fixture.token(.coordinator, subject: "coord"))
+            let audit = try await client.get("/v1/referrals/\(id)/audit", token: try await fixture.token(.networkCoordinator, subject: "coord"))
             #expect(audit.status == .ok)
             let trail = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: audit.body).utf8)) as? [[String: Any]])
             #expect(trail.first?["action"] as? String == "create")
-            #expect(trail.filter { $0["action"] as? String == "read" }.count == 3, "every successful read is audited")
+            #expect(trail.filter { $0["action"] as? String == "read" }.count == 4, "every successful read is audited")
         }
         await fixture.tearDown()
     }
@@ -138,7 +143,7 @@ struct IntakeTests {
     @Test("every invalid field is reported with its pointer, and nothing is stored")
     func validation() async throws {
         let fixture = try await IntakeFixture.make()
-        let token = try await fixture.token(.coordinator)
+        let token = try await fixture.token(.networkCoordinator)
         let bad = ByteBuffer(
             string: """
                 {"client": {"givenName": "", "familyName": "X", "birthDate": "2999-02-30", "contact": {"phone": "abc", "email": "nope"},
@@ -179,7 +184,7 @@ struct IntakeTests {
     @Test("text PostgreSQL cannot store (NUL, unpaired surrogates) is a 422 pointing at each field, on the JSON and FHIR doors; an unknown member is ignored")
     func unstorableText() async throws {
         let fixture = try await IntakeFixture.make()
-        let token = try await fixture.token(.coordinator)
+        let token = try await fixture.token(.networkCoordinator)
         try await fixture.host.application.test(.router) { client in
             func pointers(_ response: TestResponse) throws -> Set<String> {
                 Set((try json(response)["errors"] as? [[String: String]] ?? []).compactMap { $0["pointer"] })
@@ -222,7 +227,7 @@ struct IntakeTests {
     @Test("sociodemographics are codes, kept and published for evaluation only with consent, and forgotten when it is withdrawn")
     func sociodemographics() async throws {
         let fixture = try await IntakeFixture.make()
-        let token = try await fixture.token(.coordinator)
+        let token = try await fixture.token(.networkCoordinator)
         @Sendable func body(given: String, answers: String, evaluationUse: Bool = true) -> ByteBuffer {
             ByteBuffer(
                 string: String(buffer: referralBody(given: given))
@@ -329,7 +334,7 @@ struct IntakeTests {
     @Test("a second referral for the same person (case, accents, spacing aside) links to the same client")
     func duplicateClient() async throws {
         let fixture = try await IntakeFixture.make()
-        let token = try await fixture.token(.coordinator)
+        let token = try await fixture.token(.networkCoordinator)
         try await fixture.host.application.test(.router) { client in
             let a = try json(try await client.post("/v1/referrals", token: token, body: referralBody()))
             let b = try json(try await client.post("/v1/referrals", token: token, body: referralBody(given: "elodie", family: "GAGNON", postal: "k1y4e9")))
@@ -389,7 +394,7 @@ struct IntakeTests {
     @Test("concurrent transitions on one referral cannot both win")
     func concurrentTransitions() async throws {
         let fixture = try await IntakeFixture.make()
-        let coordinator = try await fixture.token(.coordinator)
+        let coordinator = try await fixture.token(.networkCoordinator)
         try await fixture.host.application.test(.router) { client in
             let id = try json(try await client.post("/v1/referrals", token: coordinator, body: referralBody()))["id"] as! String
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
@@ -421,7 +426,7 @@ struct IntakeTests {
     @Test("a consent change is published to the clients topic and for each of the client's referrals")
     func consentChange() async throws {
         let fixture = try await IntakeFixture.make()
-        let coordinator = try await fixture.token(.coordinator)
+        let coordinator = try await fixture.token(.networkCoordinator)
         try await KafkaTopicAdmin.createTopics(
             fixture.host.components.settings.topics.provisioning.map { KafkaTopicSpecification(name: $0.name, partitions: 2, configs: $0.configs) },
             configuration: TestEnvironment.kafkaConfiguration, logger: TestEnvironment.logger)
@@ -476,10 +481,10 @@ struct IntakeTests {
         await fixture.tearDown()
     }
 
-    @Test("the inbox lists urgent referrals first, then the oldest, in pages, scoped to the link worker's site")
+    @Test("the inbox lists urgent referrals first, then the oldest, in pages, scoped to the sites of the link worker's token")
     func inbox() async throws {
         let fixture = try await IntakeFixture.make()
-        let coordinator = try await fixture.token(.coordinator)
+        let coordinator = try await fixture.token(.networkCoordinator)
         try await fixture.host.application.test(.router) { client in
             var ids: [String: String] = [:]
             for (name, site, priority) in [
@@ -494,12 +499,15 @@ struct IntakeTests {
             var order: [String] = []
             var cursor: String?
             repeat {
-                let uri = "/v1/referrals?site=rural-east&limit=2" + (cursor.map { "&cursor=\($0)" } ?? "")
+                let uri = "/v1/referrals?limit=2" + (cursor.map { "&cursor=\($0)" } ?? "")
                 let page = try json(try await client.get(uri, token: worker))
                 order += (page["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
                 cursor = page["nextCursor"] as? String
             } while cursor != nil
-            #expect(order == ["b", "e", "a", "d"].map { ids[$0]! }, "urgent first, oldest first; the requested site is replaced by the worker's own")
+            #expect(order == ["b", "e", "a", "d"].map { ids[$0]! }, "urgent first, oldest first; the worker's own site only")
+            // Asking for another site shows none of it.
+            let elsewhere = try json(try await client.get("/v1/referrals?site=rural-east&limit=200", token: worker))
+            #expect((elsewhere["items"] as? [Any])?.isEmpty == true)
             let all = try json(try await client.get("/v1/referrals?status=received&limit=200", token: coordinator))
             #expect((all["items"] as? [Any])?.count == 5)
             let bad = try await client.get("/v1/referrals?status=lost&limit=0", token: coordinator)
@@ -511,7 +519,7 @@ struct IntakeTests {
     @Test("erasing a client deletes them and their referrals, publishes a tombstone and client.erased, and only coordinators may")
     func erasure() async throws {
         let fixture = try await IntakeFixture.make()
-        let coordinator = try await fixture.token(.coordinator)
+        let coordinator = try await fixture.token(.networkCoordinator)
         try await fixture.host.application.test(.router) { client in
             let created = try json(try await client.post("/v1/referrals", token: coordinator, body: referralBody()))
             let clientID = try #require(created["clientId"] as? String)
@@ -550,7 +558,7 @@ struct IntakeTests {
             #expect(response.status == .ok)
             try String(buffer: response.body).write(toFile: path, atomically: true, encoding: .utf8)
             // Every documented route reaches a handler (so the document and the router agree).
-            let token = try await fixture.token(.coordinator)
+            let token = try await fixture.token(.networkCoordinator)
             for route in routes {
                 let parts = route.split(separator: " ")
                 let uri = String(parts[1]).replacingOccurrences(of: "{id}", with: UUID().uuidString)

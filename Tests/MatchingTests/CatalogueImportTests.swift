@@ -40,7 +40,7 @@ struct CatalogueImportTests {
     func importAndRoundTrip() async throws {
         let test = try await ServiceTestHost.make(MatchingService.self)
         let copy = try await ServiceTestHost.make(MatchingService.self)
-        let coordinator = try await test.token(.coordinator)
+        let coordinator = try await test.token(.networkCoordinator)
         let headers: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/json"]
         try await test.host.application.test(.router) { client in
             let first = try await client.execute(uri: "/v1/catalogue/imports", method: .post, headers: headers, body: try Self.body(HSDSSample.tables))
@@ -113,7 +113,7 @@ struct CatalogueImportTests {
             #expect(try await client.execute(uri: "/v1/catalogue/export?table=nope", method: .get, headers: headers).status == .unprocessableContent)
 
             try await copy.host.application.test(.router) { other in
-                let copyToken = try await copy.token(.coordinator)
+                let copyToken = try await copy.token(.networkCoordinator)
                 let imported = try await other.execute(
                     uri: "/v1/catalogue/imports", method: .post,
                     headers: [.authorization: "Bearer \(copyToken)", .contentType: "application/json"], body: try Self.body(tables))
@@ -190,7 +190,7 @@ struct CatalogueImportTests {
         try await pool.transaction { try await matchmaker.receive(referral, on: $0) }
 
         let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")
-        let coordinator = try await test.token(.coordinator)
+        let coordinator = try await test.token(.networkCoordinator)
         try await test.host.application.test(.router) { client in
             // A closer walking club arrives in the catalogue through the API.
             let created = try await client.execute(

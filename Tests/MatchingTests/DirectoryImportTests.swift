@@ -124,7 +124,7 @@ struct DirectoryImportTests {
     @Test("the API takes and gives zip data packages and HSDS 3 JSON; a malformed upload is refused with its reason")
     func zipAndJSONOverHTTP() async throws {
         let test = try await ServiceTestHost.make(MatchingService.self)
-        let coordinator = try await test.token(.coordinator)
+        let coordinator = try await test.token(.networkCoordinator)
         let json: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/json"]
         let zip: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/zip"]
         try await test.host.application.test(.router) { client in
@@ -166,7 +166,7 @@ struct DirectoryImportTests {
     @Test("coordinators list what imports left to review, page by page; link workers find uncategorised resources by search only")
     func reviewList() async throws {
         let test = try await ServiceTestHost.make(MatchingService.self)
-        let coordinator = try await test.token(.coordinator)
+        let coordinator = try await test.token(.networkCoordinator)
         let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")
         let headers: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/json"]
         try await test.host.application.test(.router) { client in

@@ -28,7 +28,7 @@ struct MatchingServiceTests {
     func catalogueAPI() async throws {
         let test = try await ServiceTestHost.make(MatchingService.self)
         let host = test.host
-        let coordinator = try await test.token(.coordinator)
+        let coordinator = try await test.token(.networkCoordinator)
         try await host.application.test(.router) { client in
             let body =
                 #"{"organisation": "Centre Dalhousie", "name": "Club de marche", "kind": "health-champion-group", "categories": ["physical-activity", "loneliness"], "description": "Marche hebdomadaire", "languages": ["fr", "en"], "interpretationAvailable": false, "delivery": ["in-person"], "coordinates": {"latitude": 45.401, "longitude": -75.721}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seats": 12, "seatsTaken": 0, "waitlistAllowed": true}, "tags": ["walking"], "active": true}"#
@@ -311,7 +311,7 @@ struct MatchingServiceTests {
         let matchmaker = Matchmaker(store: store, outbox: host.components.outbox)
         let referral = received()
         try await pool.transaction { try await matchmaker.receive(referral, on: $0) }
-        let token = try await test.token(.coordinator)
+        let token = try await test.token(.networkCoordinator)
         try await host.application.test(.router) { client in
             let created = try await client.execute(
                 uri: "/v1/referrals/\(referral.referralID)/connections", method: .post,

@@ -429,7 +429,7 @@ struct NotificationTests {
         let c = Harness.Client()
         try await h.deliver(h.received(c) + [h.assigned(c)])
         try await h.drain()
-        let coordinator = try await h.test.token(.coordinator)
+        let coordinator = try await h.test.token(.networkCoordinator)
         let worker = try await h.test.token(.linkWorker, site: Harness.site)
         let elsewhere = try await h.test.token(.linkWorker, site: "rural-chc")
         let analyst = try await h.test.token(.analyst)
@@ -487,7 +487,7 @@ struct NotificationTests {
                 body: ByteBuffer(string: good)
             ) { #expect($0.status == .ok) }
 
-            let metadata = #"{"url": "http://169.254.169.254/latest/meta-data", "secret": "0123456789abcdef0123456789"}"#
+            let metadata = #"{"url": "http://169.254.169.254/latest/meta-data", "secret": "Zq7vL2mX9tRw4KpB8nYc3HsJ6dFg1ATe"}"#
             try await client.execute(
                 uri: "/v1/webhook-targets/evil", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: metadata)
@@ -495,13 +495,25 @@ struct NotificationTests {
                 #expect(response.status == .unprocessableContent)
                 #expect(String(buffer: response.body).contains("link-local or metadata"))
             }
-            let ok = #"{"url": "\#(h.receiver.url("/webhook/new"))", "secret": "0123456789abcdef0123456789"}"#
+            let ok = #"{"url": "\#(h.receiver.url("/webhook/new"))", "secret": "Zq7vL2mX9tRw4KpB8nYc3HsJ6dFg1ATe"}"#
             try await client.execute(
                 uri: "/v1/webhook-targets/new", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: ok)
             ) { response in
                 #expect(response.status == .ok)
-                #expect(!String(buffer: response.body).contains("0123456789abcdef"))
+                #expect(!String(buffer: response.body).contains("Zq7vL2mX9tRw4KpB8nYc3HsJ6dFg1ATe"))
+            }
+            // Long enough but guessable is as weak as short: whoever guesses it forges deliveries.
+            for weak in ["0123456789abcdef0123456789abcdef", String(repeating: "ab", count: 20), "whsec_" + Data(count: 32).base64EncodedString()] {
+                let body = #"{"url": "\#(h.receiver.url("/webhook/new"))", "secret": "\#(weak)"}"#
+                try await client.execute(
+                    uri: "/v1/webhook-targets/weak", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                    body: ByteBuffer(string: body)
+                ) { response in
+                    #expect(response.status == .unprocessableContent, "\(weak)")
+                    #expect(String(buffer: response.body).contains("/secret"))
+                    #expect(!String(buffer: response.body).contains(weak), "the refusal does not echo the secret")
+                }
             }
             // Text PostgreSQL cannot store is a 422 at its field, in a body or a path, never a 500.
             for (uri, body, pointer) in [

@@ -73,7 +73,7 @@ struct OperationEdgeTests {
 
     func token(_ role: Role) async throws -> String {
         try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret))
-            .sign(AccessClaims(subject: "someone", roles: [role], site: "ottawa-west-chc", expires: Date().addingTimeInterval(600)))
+            .sign(AccessClaims(subject: "someone", roles: [role], site: role.isNetworkWide ? nil : "ottawa-west-chc", expires: Date().addingTimeInterval(600)))
     }
 
     @Test("the contract's roles decide: no token 401, another role 403, a listed role reaches the handler")
@@ -179,19 +179,56 @@ func thingsDocument(routes: String) -> String {
 
 @Suite("Site scope: one decision for every route")
 struct SiteScopeTests {
-    @Test("link workers and referrers act within their own site, coordinators and services network-wide, a token without a site nowhere")
+    @Test("every role acts within the sites its token names, coordinators and services too; only a network-wide role everywhere")
     func siteScope() {
-        let worker = Identity(subject: "lw", roles: [.linkWorker], site: "ottawa-west-chc")
-        #expect(worker.mayWork(at: "ottawa-west-chc"))
-        #expect(!worker.mayWork(at: "gatineau-clsc"))
-        #expect(worker.sitesInScope == ["ottawa-west-chc"])
-        let siteless = Identity(subject: "lw", roles: [.linkWorker, .referrer], site: nil)
-        #expect(!siteless.mayWork(at: "ottawa-west-chc"))
-        #expect(siteless.sitesInScope == [])
-        for role in [Role.coordinator, .service] {
-            let wide = Identity(subject: "c", roles: [role], site: "ottawa-west-chc")
-            #expect(wide.mayWork(at: "gatineau-clsc"))
-            #expect(wide.sitesInScope == nil)
+        for role in Role.allCases where !role.isNetworkWide {
+            let bound = Identity(subject: "x", roles: [role], site: "ottawa-west-chc")
+            #expect(bound.mayWork(at: "ottawa-west-chc"), "\(role)")
+            #expect(!bound.mayWork(at: "gatineau-clsc"), "\(role)")
+            #expect(bound.sitesInScope == ["ottawa-west-chc"], "\(role)")
+            let siteless = Identity(subject: "x", roles: [role], site: nil)
+            #expect(!siteless.mayWork(at: "ottawa-west-chc"), "\(role)")
+            #expect(siteless.sitesInScope == [], "\(role)")
+        }
+        let several = Identity(subject: "c", roles: [.coordinator], sites: ["ottawa-west-chc", "gatineau-clsc"])
+        #expect(several.mayWork(at: "gatineau-clsc") && several.mayWork(at: "ottawa-west-chc") && !several.mayWork(at: "rural-east"))
+        #expect(several.site == nil, "several sites imply none in particular")
+        let network = Identity(subject: "n", roles: [.networkCoordinator], sites: [])
+        #expect(network.mayWork(at: "rural-east"))
+        #expect(network.sitesInScope == nil)
+        #expect(Role.allCases.filter(\.isNetworkWide) == [.networkCoordinator])
+    }
+
+    static let secret = "site-scope-tests-secret-0123456789-abcdef"
+
+    func identity(_ claims: AccessClaims) async throws -> Identity {
+        let verifier = try await TokenVerifier(settings: AuthSettings(hmacSecret: Self.secret))
+        return try await verifier.identity(fromBearer: try await verifier.sign(claims))
+    }
+
+    @Test("site and sites claims: one, several, both, an empty array; a network-wide role with a site is refused")
+    func claims() async throws {
+        let expires = Date().addingTimeInterval(600)
+        #expect(try await identity(AccessClaims(subject: "c", roles: [.coordinator], site: "a-site", expires: expires)).sites == ["a-site"])
+        let several = try await identity(AccessClaims(subject: "c", roles: [.coordinator], site: nil, sites: ["a-site", "b-site"], expires: expires))
+        #expect(several.sites == ["a-site", "b-site"])
+        let both = try await identity(AccessClaims(subject: "c", roles: [.coordinator], site: "a-site", sites: ["b-site"], expires: expires))
+        #expect(both.sites == ["a-site", "b-site"])
+        // An empty array is no site at all, not every site.
+        let empty = try await identity(AccessClaims(subject: "c", roles: [.coordinator, .service], site: nil, sites: [], expires: expires))
+        #expect(empty.sitesInScope == [])
+        #expect(!empty.mayWork(at: "a-site"))
+        let network = try await identity(AccessClaims(subject: "n", roles: [.networkCoordinator], site: nil, expires: expires))
+        #expect(network.sitesInScope == nil)
+        // Bounded or not? The token contradicts itself, whichever claim names the site.
+        for (site, sites) in [("a-site", nil), (nil, ["a-site"])] as [(String?, [String]?)] {
+            do {
+                _ = try await identity(AccessClaims(subject: "n", roles: [.networkCoordinator, .linkWorker], site: site, sites: sites, expires: expires))
+                Issue.record("a network-wide role with a site was accepted")
+            } catch let problem as ProblemDetails {
+                #expect(problem.status == .forbidden)
+                #expect(problem.detail?.contains("network-wide") == true)
+            }
         }
     }
 }

@@ -30,10 +30,18 @@ public struct ServiceTestHost: Sendable {
         return ServiceTestHost(host: host, schema: database.schema!, secret: secret)
     }
 
-    /// A bearer token the host accepts.
-    public func token(_ role: Role, subject: String = "tester", site: String? = nil) async throws -> String {
+    /// The site the fixtures refer to, and the one a token names unless told otherwise.
+    public static let fixtureSite = "ottawa-west-chc"
+
+    /// A bearer token the host accepts. Every role but a network-wide one is bounded by sites:
+    /// `site` (the fixtures' unless told; nil for none) or `sites` (several, or an empty array).
+    /// A network-wide role names none (a token that does is refused: test that with `AccessClaims`).
+    public func token(_ role: Role, subject: String = "tester", site: String? = fixtureSite, sites: [String]? = nil) async throws -> String {
         try await TokenVerifier(settings: AuthSettings(hmacSecret: secret))
-            .sign(AccessClaims(subject: subject, roles: [role], site: site, expires: Date().addingTimeInterval(600)))
+            .sign(
+                AccessClaims(
+                    subject: subject, roles: [role], site: role.isNetworkWide || sites != nil ? nil : site, sites: role.isNetworkWide ? nil : sites,
+                    expires: Date().addingTimeInterval(600)))
     }
 
     /// Drops the schema and closes what the host opened.

@@ -127,7 +127,7 @@ intake_url=http://127.0.0.1:$INTAKE_PORT
 mail_url=http://127.0.0.1:$MAILPIT_UI_PORT
 sql() { "${compose[@]}" exec -T postgres psql -X -q -U postgres -d "${PASSERELLE_DB_NAME:-passerelle}" -tA -c "$1"; }
 # No service executable signs tokens: the development signer runs here, with .env's PASSERELLE_JWT_*.
-token=$(python3 "$root/deploy/local/dev-token.py" --i-know-this-is-development --role coordinator --subject compose-test)
+token=$(python3 "$root/deploy/local/dev-token.py" --i-know-this-is-development --role network-coordinator --subject compose-test)
 [ -n "$token" ] || die "deploy/local/dev-token.py did not sign a token"
 export SEED_TOKEN=$token
 # in_container CONTAINER PORT METHOD PATH [ASCII BODY]: an HTTP request from inside a container

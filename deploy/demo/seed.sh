@@ -9,7 +9,7 @@
 # It needs nothing but bash: the service image has no curl, so requests go through bash's
 # /dev/tcp (plain HTTP only). The compose job demo-seed runs it inside the intake image
 # with SEED_TOKEN from the host, as the image has no Python:
-#   SEED_TOKEN=$(deploy/local/dev-token.py --i-know-this-is-development --role coordinator --subject demo-seed) \
+#   SEED_TOKEN=$(deploy/local/dev-token.py --i-know-this-is-development --role network-coordinator --subject demo-seed) \
 #     docker compose --profile demo up demo-seed
 # (with .env's PASSERELLE_JWT_* exported in that shell); on a host with a local stack:
 #   PASSERELLE_ALLOW_DEV_SECRET=true deploy/demo/seed.sh
@@ -105,7 +105,7 @@ else
   signer=$here/../local/dev-token.py
   command -v python3 >/dev/null && [[ -f $signer ]] \
     || die "no SEED_TOKEN given and no python3 with deploy/local/dev-token.py to sign one"
-  token=$(python3 "$signer" --role coordinator --subject demo-seed) \
+  token=$(python3 "$signer" --role network-coordinator --subject demo-seed) \
     || die "could not sign a token (is PASSERELLE_JWT_HS256_SECRET set as for intake, and PASSERELLE_ALLOW_DEV_SECRET=true?)"
 fi
 

@@ -27,7 +27,7 @@ export PASSERELLE_EVALUATION_URL=${PASSERELLE_EVALUATION_URL:-http://127.0.0.1:8
 export PASSERELLE_INBOX_URL=${PASSERELLE_INBOX_URL:-http://127.0.0.1:8090}
 intake=$PASSERELLE_INTAKE_URL matching=$PASSERELLE_MATCHING_URL notification=$PASSERELLE_NOTIFICATION_URL
 export PASSERELLE_ALLOW_DEV_SECRET=${PASSERELLE_ALLOW_DEV_SECRET:-true}
-token=$(python3 "$here/dev-token.py" --role coordinator --subject demo-coordinator)
+token=$(python3 "$here/dev-token.py" --role network-coordinator --subject demo-coordinator)
 sql() { PGPASSWORD=postgres psql -X -q -h 127.0.0.1 -p "$PASSERELLE_DB_PORT" -U postgres -d passerelle -tAc "$1"; }
 # put URL JSON: an idempotent write as the coordinator; fails with the service's answer.
 answer_file=$(mktemp)
@@ -102,9 +102,11 @@ PASSERELLE_BIN=$bin python3 "$here/trace.py" --close "${ids[@]}"
 
 fhir_id=$(python3 -c 'import uuid; print(uuid.uuid4())')
 sed "s/SERVICE-REQUEST-ID/$fhir_id/" "$root/deploy/demo/fhir-bundle.json" > /tmp/passerelle-demo-bundle.json
-curl -fsS -o /dev/null -X POST "$intake/fhir/r4/Bundle" -H "Authorization: Bearer $token" -H 'Content-Type: application/fhir+json' \
+# As an EHR sends it: its own role, for the site it sends to; it reads back only what it sent.
+ehr=$(python3 "$here/dev-token.py" --role ehr-integration --subject demo-ehr --site ottawa-centretown-chc)
+curl -fsS -o /dev/null -X POST "$intake/fhir/r4/Bundle" -H "Authorization: Bearer $ehr" -H 'Content-Type: application/fhir+json' \
   --data-binary @/tmp/passerelle-demo-bundle.json
-task=$(curl -fsS "$intake/fhir/r4/Task?focus=ServiceRequest/$fhir_id" -H "Authorization: Bearer $token" \
+task=$(curl -fsS "$intake/fhir/r4/Task?focus=ServiceRequest/$fhir_id" -H "Authorization: Bearer $ehr" \
   | python3 -c 'import json,sys; t=json.load(sys.stdin)["entry"][0]["resource"]; print(t["status"])')
 printf '\nFHIR ServiceRequest/%s (Gravity food-insecurity) taken in; its Task is %s\n' "$fhir_id" "$task"
 

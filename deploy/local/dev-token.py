@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """Signs a bearer token for local runs, demos, tests and benchmarks: HS256 over the claims the
-services read (sub, roles, site, iat, exp, iss, aud), with the same PASSERELLE_JWT_* environment
+services read (sub, roles, site or sites, iat, exp, iss, aud), with the same PASSERELLE_JWT_* environment
 the services use. No service executable mints tokens; in production an identity provider signs
 them (ES256, its private key kept outside the services), so this tool refuses to run unless
 PASSERELLE_ALLOW_DEV_SECRET=true or --i-know-this-is-development is given.
 
-    PASSERELLE_ALLOW_DEV_SECRET=true deploy/local/dev-token.py --role coordinator --subject me
+    PASSERELLE_ALLOW_DEV_SECRET=true deploy/local/dev-token.py --role coordinator --subject me --site ottawa-west-chc
+    PASSERELLE_ALLOW_DEV_SECRET=true deploy/local/dev-token.py --role network-coordinator --subject me
+
+Every role but network-coordinator is bounded by the sites the token names: one --site gives the
+`site` claim, several give a `sites` array. A network-wide role names no site (the services refuse
+such a token), so --site with --role network-coordinator is refused here too.
 
 Environment:
   PASSERELLE_JWT_HS256_SECRET (or PASSERELLE_JWT_HS256_SECRET_FILE)
@@ -26,7 +31,8 @@ import time
 # The services' well-known development secret (AuthSettings.developmentSecret), which they accept
 # only with PASSERELLE_ALLOW_DEV_SECRET=true.
 DEVELOPMENT_SECRET = "passerelle-local-development-secret-change-me"
-ROLES = ("referrer", "link-worker", "coordinator", "analyst", "service")
+ROLES = ("referrer", "link-worker", "coordinator", "network-coordinator", "analyst", "service", "ehr-integration")
+NETWORK_WIDE = ("network-coordinator",)
 
 
 def b64url(data):
@@ -49,13 +55,16 @@ def sign(claims, secret):
     return f"{header}.{payload}.{b64url(signature)}"
 
 
-def token(subject, roles, site=None, minutes=60, environ=None, now=None):
-    """The signed token, for Python callers (tests, the trace) that import this module."""
+def token(subject, roles, site=None, minutes=60, environ=None, now=None, sites=None):
+    """The signed token, for Python callers (tests, the trace) that import this module. `site`
+    gives the one-site claim, `sites` (a list, possibly empty) the several-site one."""
     environ = os.environ if environ is None else environ
     issued = int(time.time() if now is None else now)
     claims = {"sub": subject, "roles": list(roles), "iat": issued, "exp": issued + int(minutes * 60)}
     if site:
         claims["site"] = site
+    if sites is not None:
+        claims["sites"] = list(sites)
     if environ.get("PASSERELLE_JWT_ISSUER"):
         claims["iss"] = environ["PASSERELLE_JWT_ISSUER"]
     if environ.get("PASSERELLE_JWT_AUDIENCE"):
@@ -68,7 +77,8 @@ def main(argv=None):
     parser.add_argument("--role", action="append", default=[], choices=ROLES,
                         help="a role; repeat for several")
     parser.add_argument("--subject", required=True, help="the sub claim (user id)")
-    parser.add_argument("--site", help="the site the user works at")
+    parser.add_argument("--site", action="append", default=[],
+                        help="a site the caller works at (or sends for); repeat for several")
     parser.add_argument("--minutes", type=int, default=60,
                         help="validity (default 60; the services refuse more than PASSERELLE_JWT_MAX_LIFETIME_MINUTES)")
     parser.add_argument("--i-know-this-is-development", dest="development", action="store_true",
@@ -81,8 +91,12 @@ def main(argv=None):
         parser.error("give at least one --role")
     if arguments.minutes < 1:
         parser.error("--minutes must be at least 1")
+    if arguments.site and any(role in NETWORK_WIDE for role in arguments.role):
+        parser.error("a network-wide role names no site: drop --site")
+    site = arguments.site[0] if len(arguments.site) == 1 else None
+    sites = arguments.site if len(arguments.site) > 1 else None
     try:
-        print(token(arguments.subject, arguments.role, arguments.site, arguments.minutes))
+        print(token(arguments.subject, arguments.role, site, arguments.minutes, sites=sites))
     except OSError as error:
         print(f"dev-token.py: cannot read PASSERELLE_JWT_HS256_SECRET_FILE: {error.strerror}", file=sys.stderr)
         return 1

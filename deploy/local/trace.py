@@ -329,9 +329,9 @@ class Trace:
 
     def run(self):
         site = REFERRAL["site"]
-        referrer = token("referrer", REFERRER)
+        referrer = token("referrer", REFERRER, site)
         worker = token("link-worker", "trace-link-worker", site)
-        analyst = token("analyst", "trace-analyst")
+        analyst = token("analyst", "trace-analyst", site)
         self.bearer = worker
         if not self.inbox:
             say("inbox", "not running", f"nothing answers at {INBOX}: deliveries are shown from the topics only")
@@ -412,7 +412,7 @@ class Trace:
 
 
 def report(analyst):
-    """The funnel for all sites: stage -> clients (a number, or "<5" when suppressed)."""
+    """The funnel of the analyst's site: stage -> clients (a number, or "<5" when suppressed)."""
     _, body = call("GET", f"{URL['evaluation']}/v1/reports/funnel", analyst)
     return {row["stage"]: row["referrals"] for row in body["rows"] if row.get("group") == "all"}
 
@@ -429,7 +429,7 @@ def close_loops(referrals):
     """Takes each referral through the loop as its site's link worker would, quietly, so the
     evaluation reports have closed pathways to show: accept, start, baseline UCLA-3, connect to
     the best match, enrol, complete, closure UCLA-3. Referrals already past `received` are left."""
-    coordinator = token("coordinator", "demo-coordinator")
+    coordinator = token("network-coordinator", "demo-coordinator")
     for index, referral in enumerate(referrals):
         referral = referral.lower()
         _, view = call("GET", f"{URL['intake']}/v1/referrals/{referral}", coordinator)

@@ -88,7 +88,7 @@ Passerelle is running on this machine.
   Kafka         ${PASSERELLE_KAFKA_BOOTSTRAP} (topics passerelle.{referrals,clients,matching,notifications,evaluation}.v1)
   messages sent ${PASSERELLE_INBOX_URL}/messages, also $dir/inbox/messages.jsonl (webhooks, SMS, and e-mail on SMTP 127.0.0.1:$inbox_smtp)
   logs          $dir/logs/
-  a token       PASSERELLE_ALLOW_DEV_SECRET=true deploy/local/dev-token.py --role referrer --subject dr-tremblay
+  a token       PASSERELLE_ALLOW_DEV_SECRET=true deploy/local/dev-token.py --role referrer --subject dr-tremblay --site ottawa-west-chc
   trace again   PASSERELLE_EVALUATION_PSEUDONYM_KEY=\$(cat $dir/evaluation-pseudonym-key) python3 deploy/local/trace.py
 Stop everything with: deploy/local/down.sh   (add --clean to delete the data too)
 TEXT

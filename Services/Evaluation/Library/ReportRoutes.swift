@@ -29,7 +29,7 @@ struct ReportRoutes: ServiceRoutes, Sendable {
             ])
         }
         router.get("/v1/reports/{name}") { request, context in
-            let parameters = try Self.parameters(request, context)
+            let parameters = try Self.parameters(request, context).scoped(to: try context.caller())
             let report = try await run(parameters)
             if parameters.csv {
                 var headers = HTTPFields()
@@ -220,4 +220,26 @@ enum StudentT {
 
 extension HTTPField.Name {
     static let contentDisposition = HTTPField.Name("Content-Disposition")!
+}
+
+extension ReportRoutes.Parameters {
+    /// Sites bound analysts and coordinators too: one site's figures for a caller whose token
+    /// names it; the whole network only for a network-wide role. A token naming one site reports
+    /// on it by default; one naming several says which.
+    func scoped(to actor: Identity) throws(ProblemDetails) -> Self {
+        guard let sites = actor.sitesInScope else { return self }
+        var scoped = self
+        if let site {
+            guard sites.contains(site) else {
+                throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "the token does not name the site \(site)")
+            }
+        } else if sites.count == 1 {
+            scoped.site = sites.first
+        } else {
+            throw ProblemDetails(
+                status: .forbidden, title: "Forbidden",
+                detail: sites.isEmpty ? "the token names no site" : "name one of the token's sites: ?site=\(sites.sorted().joined(separator: "|"))")
+        }
+        return scoped
+    }
 }

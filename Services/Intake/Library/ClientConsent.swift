@@ -27,14 +27,7 @@ extension ReferralStore {
     /// reads) and on the referrals topic for each of the client's referrals, in order with them.
     func changeConsent(clientID: UUID, to consent: Consent, actor: Identity, requestID: String) async throws -> Consent {
         try await pool.transaction { connection in
-            // A link worker reaches only clients referred to their own site; anyone else's
-            // client answers as an unknown one.
-            if !actor.hasAny(.coordinator, .service) {
-                let site = actor.site ?? ""
-                guard try await connection.query("SELECT 1 FROM referral WHERE client_id = \(clientID)::uuid AND site = \(site) LIMIT 1").first != nil else {
-                    throw ProblemDetails.noSuchResource
-                }
-            }
+            try await Self.requireReach(clientID, actor: actor, on: connection)
             guard
                 let row = try await connection.query(
                     """
@@ -106,6 +99,7 @@ extension ReferralStore {
             guard try await !connection.query("SELECT 1 FROM client WHERE id = \(clientID)::uuid FOR UPDATE").isEmpty else {
                 throw ProblemDetails.noSuchResource
             }
+            try await Self.requireReach(clientID, actor: actor, on: connection)
             let now = Date()
             let referrals = try await connection.query("SELECT id FROM referral WHERE client_id = \(clientID)::uuid ORDER BY received_at FOR UPDATE")
             for referral in referrals {
@@ -121,11 +115,20 @@ extension ReferralStore {
             // go with the referrals).
             try await connection.query(
                 """
-                DELETE FROM fhir_patient WHERE 'Patient/' || id IN (
-                    SELECT t.patient->>'reference' FROM fhir_task t JOIN referral r ON r.id = t.referral_id WHERE r.client_id = \(clientID)::uuid)
+                DELETE FROM fhir_patient p USING fhir_task t JOIN referral r ON r.id = t.referral_id
+                WHERE r.client_id = \(clientID)::uuid AND p.owner = t.submitted_by AND 'Patient/' || p.id = t.patient->>'reference'
                 """)
             try await connection.query("DELETE FROM client WHERE id = \(clientID)::uuid")  // cascades to referrals and their history
             try await audit("erase", referral: nil, client: clientID, actor: actor, requestID: requestID, on: connection)
         }
+    }
+
+    /// A client is within reach of a caller bounded by sites when one of its referrals is at one
+    /// of them; anyone else's client answers as an unknown one.
+    static func requireReach(_ clientID: UUID, actor: Identity, on connection: PostgresConnection) async throws {
+        guard let sites = actor.sitesInScope else { return }
+        let reached = try await connection.query(
+            "SELECT 1 FROM referral WHERE client_id = \(clientID)::uuid AND site = ANY(\(sites.sorted())::text[]) LIMIT 1")
+        guard reached.first != nil else { throw ProblemDetails.noSuchResource }
     }
 }

@@ -81,9 +81,27 @@ enum IntakeMigrations {
         fhirTasksAndSubscriptions,
         fhirTaskConnections,
         requestsBelongToTheirCaller,
+        ownersAndSites,
         casework,
         followUpClocks,
     ]
+}
+
+extension IntakeMigrations {
+    static let ownersAndSites = Migration(
+        9, "owners_and_sites",
+        """
+        -- A Patient belongs to whoever posted it: one EHR's Patient/123 is not another's, and
+        -- neither can overwrite or reference the other's. Patients posted before owners were kept
+        -- belong to no caller (the EHR posts them again with its next referral).
+        ALTER TABLE fhir_patient ADD COLUMN owner text NOT NULL DEFAULT '';
+        ALTER TABLE fhir_patient ALTER COLUMN owner DROP DEFAULT;
+        ALTER TABLE fhir_patient DROP CONSTRAINT fhir_patient_pkey;
+        ALTER TABLE fhir_patient ADD PRIMARY KEY (owner, id);
+        -- A subscriber may hold several sites; its notifications are bounded by all of them.
+        ALTER TABLE fhir_subscription ADD COLUMN owner_sites text[] NOT NULL DEFAULT '{}';
+        UPDATE fhir_subscription SET owner_sites = ARRAY[owner_site] WHERE owner_site IS NOT NULL;
+        """)
 }
 
 extension IntakeMigrations {
@@ -240,7 +258,7 @@ extension IntakeMigrations {
 
 extension IntakeMigrations {
     static let casework = Migration(
-        9, "casework",
+        10, "casework",
         """
         -- A link worker's casework, kept with the referral it belongs to (erasing the client
         -- deletes the referral, and this with it). Personal data: never copied onto a topic;
@@ -310,7 +328,7 @@ extension IntakeMigrations {
 
 extension IntakeMigrations {
     static let followUpClocks = Migration(
-        10, "follow_up_clocks",
+        11, "follow_up_clocks",
         """
         -- The link worker who accepted a referral: their caseload.
         ALTER TABLE referral ADD COLUMN owner_id text;

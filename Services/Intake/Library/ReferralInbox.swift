@@ -7,6 +7,8 @@ import ServiceRuntime
 /// `GET /v1/referrals`: the link worker's inbox, urgent first, then oldest first, in pages.
 struct InboxQuery: Sendable {
     var site: String?
+    /// The sites the caller may see (nil: every site).
+    var sites: [String]?
     var status: ReferralStatus?
     var since: Date?
     /// The link worker who accepted the referrals; `owner=me` is the caller.
@@ -90,13 +92,8 @@ extension InboxQuery {
             }
         }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
-        // Link workers see their own site only, whatever they ask for.
-        if !actor.hasAny(.coordinator, .service), actor.has(.linkWorker) {
-            guard let own = actor.site else {
-                throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "the token carries no site")
-            }
-            query.site = own
-        }
+        // Everyone but a network-wide role sees the sites their token names, whatever they ask for.
+        query.sites = actor.sitesInScope.map { $0.sorted() }
         return query
     }
 }
@@ -104,7 +101,7 @@ extension InboxQuery {
 extension ReferralStore {
     func inbox(_ query: InboxQuery, actor: Identity) async throws -> InboxPage {
         // Referrers (without a broader role) see the referrals they sent.
-        let referrer: String? = actor.hasAny(.coordinator, .service, .linkWorker) ? nil : actor.subject
+        let referrer: String? = actor.hasAny(.coordinator, .networkCoordinator, .service, .linkWorker) ? nil : actor.subject
         let after = query.after
         let rows = try await pool.withConnection { connection in
             try await connection.query(
@@ -112,6 +109,7 @@ extension ReferralStore {
                 SELECT \(fragment: ReferralView.columns), CASE priority WHEN 'urgent' THEN 0 ELSE 1 END AS urgency
                 FROM referral r
                 WHERE (\(query.site)::text IS NULL OR site = \(query.site))
+                  AND (\(query.sites)::text[] IS NULL OR site = ANY(\(query.sites)::text[]))
                   AND (\(query.status?.rawValue)::text IS NULL OR status = \(query.status?.rawValue))
                   AND (\(query.since)::timestamptz IS NULL OR received_at >= \(query.since)::timestamptz)
                   AND (\(referrer)::text IS NULL OR referrer_id = \(referrer))

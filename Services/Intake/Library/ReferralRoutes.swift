@@ -41,11 +41,7 @@ struct ReferralRoutes: ServiceRoutes, Sendable {
         let id = try context.pathID()
         let store = store
         let view = try await store.pool.withConnection { connection -> ReferralView? in
-            guard let view = try await store.referral(id: id, on: connection),
-                actor.hasAny(.coordinator, .service)
-                    || (actor.has(.linkWorker) && actor.mayWork(at: view.site))
-                    || (actor.has(.referrer) && actor.subject == view.referrer.id)
-            else { return nil }
+            guard let view = try await store.referral(id: id, on: connection), ReferralStore.mayRead(view, actor: actor) else { return nil }
             try await store.audit("read", referral: id, actor: actor, requestID: context.requestID, on: connection)
             return view
         }
@@ -67,7 +63,12 @@ struct ReferralRoutes: ServiceRoutes, Sendable {
     }
 
     private func auditTrail(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        try Response.json(try await store.auditTrail(referral: try context.pathID()), status: .ok)
+        let actor = try context.caller()
+        let id = try context.pathID()
+        // Another site's referral answers as an unknown one.
+        let site = try await store.pool.withConnection { try await store.referral(id: id, on: $0)?.site }
+        guard let site, actor.mayWork(at: site) else { throw ProblemDetails.noSuchResource }
+        return try Response.json(try await store.auditTrail(referral: id), status: .ok)
     }
 
     private func changeConsent(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {

@@ -59,9 +59,13 @@ struct ReferralStore: Sendable {
     /// from the JSON door gets its Task too.
     func submit(_ valid: ValidReferral, idempotencyKey: String?, actor: Identity, requestID: String, task: ReferralTasks.Draft? = nil) async throws -> Submitted
     {
-        // Whichever door it came through (JSON or FHIR), a referrer refers in their own name.
-        if actor.has(.referrer) && !actor.hasAny(.coordinator, .service) && valid.referral.referrer.id != actor.subject {
+        // Whichever door it came through (JSON or FHIR), a referrer refers in their own name, and
+        // nobody refers to a site their token does not name.
+        if actor.has(.referrer) && !actor.hasAny(.coordinator, .networkCoordinator, .service, .ehrIntegration) && valid.referral.referrer.id != actor.subject {
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only send referrals in their own name")
+        }
+        guard actor.mayWork(at: valid.referral.site) else {
+            throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "the token does not name the site \(valid.referral.site)")
         }
         do {
             // The whole unit of work runs on the connection's thread, in a transaction it may share
@@ -160,6 +164,14 @@ struct ReferralStore: Sendable {
         var value = client
         value.id = id
         return (id, value, try row.decode("inserted", as: Bool.self))
+    }
+
+    /// Who reads a referral: nobody another site's; within their sites link workers,
+    /// coordinators and services any, referrers their own.
+    static func mayRead(_ view: ReferralView, actor: Identity) -> Bool {
+        guard actor.mayWork(at: view.site) else { return false }
+        if actor.hasAny(.coordinator, .networkCoordinator, .service, .linkWorker) { return true }
+        return actor.has(.referrer) && actor.subject == view.referrer.id
     }
 
     func referral(id: UUID, on session: borrowing PostgresSession) throws -> ReferralView? {

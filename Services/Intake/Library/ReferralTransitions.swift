@@ -82,10 +82,11 @@ extension ReferralStore {
         }
     }
 
-    /// Link workers act on their site's referrals; referrers may only cancel their own;
-    /// coordinators and services act on any.
+    /// Nobody reaches another site's referral; within their sites link workers, coordinators
+    /// and services act on any, referrers may only cancel their own.
     static func authorise(_ action: ReferralAction, actor: Identity, site: String, referrerID: String) throws(ProblemDetails) {
-        if actor.hasAny(.coordinator, .service) || (actor.has(.linkWorker) && actor.mayWork(at: site)) { return }
+        guard actor.mayWork(at: site) else { throw ProblemDetails.noSuchResource }
+        if actor.hasAny(.coordinator, .networkCoordinator, .service, .linkWorker) { return }
         if actor.has(.referrer) && actor.subject == referrerID {
             if action == .cancel { return }
             throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a referrer can only cancel a referral")
@@ -94,7 +95,7 @@ extension ReferralStore {
     }
 
     static func primaryRole(_ actor: Identity) -> Role {
-        [Role.coordinator, .linkWorker, .referrer, .service, .analyst].first(where: actor.has) ?? .service
+        [Role.coordinator, .networkCoordinator, .linkWorker, .referrer, .ehrIntegration, .service, .analyst].first(where: actor.has) ?? .service
     }
 
     func audit(_ action: String, referral: UUID?, client: UUID? = nil, actor: Identity, requestID: String, on session: borrowing PostgresSession) throws {

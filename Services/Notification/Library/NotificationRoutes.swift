@@ -43,17 +43,14 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         guard let referral = request.uri.queryParameters.get("referral").flatMap(UUID.init(uuidString:)) else {
             throw ProblemDetails.validation([.init(pointer: "?referral", detail: "a referral id is required")])
         }
-        // Whoever is bound to a site sees that site's referrals only, whatever other roles they hold.
-        let sites = identity.sitesInScope
-        if let sites, sites.isEmpty {
-            throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "a link worker's token must name their site")
-        }
-        let scopedSite = sites?.first
+        // Every role but a network-wide one sees the log of its own sites' referrals only; another
+        // site's referral has an empty log, as an unknown one does.
+        let sites = identity.sitesInScope?.sorted()
         let rows = try await pool.withConnection { connection in
             try await connection.query(
                 """
                 SELECT n.* FROM notification n LEFT JOIN referral_audience a ON a.referral_id = n.referral_id
-                WHERE n.referral_id = \(referral)::uuid AND (\(scopedSite)::text IS NULL OR a.site = \(scopedSite))
+                WHERE n.referral_id = \(referral)::uuid AND (\(sites)::text[] IS NULL OR a.site = ANY(\(sites)::text[]))
                 ORDER BY n.created_at, n.id
                 """)
         }
@@ -195,7 +192,11 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         var errors: [ProblemDetails.FieldError] = []
         if let problem = await targets.problem(with: body.url) { errors.append(.init(pointer: "/url", detail: problem)) }
         // As intake's subscriptions: a `whsec_` secret counts by its decoded key, not its text.
-        if !WebhookSignature.isStrongEnough(body.secret) { errors.append(.init(pointer: "/secret", detail: "at least 24 characters (or whsec_<base64>)")) }
+        if !WebhookSignature.isStrongEnough(body.secret) {
+            errors.append(.init(pointer: "/secret", detail: "at least 32 characters (or whsec_<base64>)"))
+        } else if let weakness = SecretStrength(signingSecret: body.secret).weakness {
+            errors.append(.init(pointer: "/secret", detail: "\(weakness); use a random one (e.g. `openssl rand -base64 32`)"))
+        }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         try await pool.withConnection { connection in
             try await connection.query(
@@ -216,11 +217,13 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
     }
 
     private func savePolicy(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
+        let actor = try context.caller()
         let site = context.parameters.get("site") ?? ""
         guard ConfigurationRules.isSiteCode(site) else {
             throw ProblemDetails.validation([.init(pointer: "/path/site", detail: "a site code: 2 to 64 lowercase letters, digits and dashes")])
         }
+        // A coordinator sets the policy of the sites their token names; another site is unknown to them.
+        guard actor.mayWork(at: site) else { throw ProblemDetails.noSuchResource }
         let body = try await request.decodeJSON(as: PolicyBody.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         if !ConfigurationRules.isLanguageTag(body.defaultLanguage) {

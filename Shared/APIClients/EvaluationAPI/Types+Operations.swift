@@ -20,7 +20,7 @@ public import struct Foundation.Date
 public enum Operations {
     /// Record an outcome measure
     ///
-    /// Link workers (referrals of their own site), coordinators and services may record a validated instrument answered at a timepoint. The scores are computed here, never taken from the client; a measure after baseline comes back with its change from baseline. Each instrument is recorded once per timepoint: a second one is 409. Clients who consented to evaluation use reach the analyst stream, pseudonymised.
+    /// Link workers, coordinators and services (referrals of their token's sites; every site for a network coordinator) may record a validated instrument answered at a timepoint. The scores are computed here, never taken from the client; a measure after baseline comes back with its change from baseline. Each instrument is recorded once per timepoint: a second one is 409. Clients who consented to evaluation use reach the analyst stream, pseudonymised.
     ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/outcomes`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/post(recordOutcome)`.
@@ -402,7 +402,7 @@ public enum Operations {
     }
     /// Read service use
     ///
-    /// Link workers (referrals of their own site), coordinators and services may read one referral's service use; analysts see aggregates only (the service-use report).
+    /// Link workers, coordinators and services (referrals of their token's sites; every site for a network coordinator) may read one referral's service use; analysts see aggregates only (the service-use report).
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/service-use`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/get(getServiceUse)`.
@@ -655,7 +655,7 @@ public enum Operations {
     }
     /// Record service use
     ///
-    /// Link workers (referrals of their own site), coordinators and services may record how often the client used primary care and emergency care in the six months before the referral and the six months after. A period sent replaces the one stored; a period left out keeps what was stored. A count left out (or null) is unknown, not zero.
+    /// Link workers, coordinators and services (referrals of their token's sites; every site for a network coordinator) may record how often the client used primary care and emergency care in the six months before the referral and the six months after. A period sent replaces the one stored; a period left out keeps what was stored. A count left out (or null) is unknown, not zero.
     ///
     /// - Remark: HTTP `PUT /v1/referrals/{id}/service-use`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/put(recordServiceUse)`.
@@ -1196,7 +1196,7 @@ public enum Operations {
     }
     /// Run a programme report
     ///
-    /// Analysts and coordinators may run a report over the referrals received in [from, to) at a site (or every site), optionally broken down by a dimension. Every cell counting fewer than suppressedBelow clients, and the cells that would let it be worked out, read "<5". JSON by default; CSV with format=csv or Accept: text/csv.
+    /// Analysts and coordinators may run a report over the referrals received in [from, to) at one of their token's sites (the only one by default; every site only for a network coordinator), optionally broken down by a dimension. Every cell counting fewer than suppressedBelow clients, and the cells that would let it be worked out, read "<5". JSON by default; CSV with format=csv or Accept: text/csv.
     ///
     /// - Remark: HTTP `GET /v1/reports/{name}`.
     /// - Remark: Generated from `#/paths//v1/reports/{name}/get(runReport)`.

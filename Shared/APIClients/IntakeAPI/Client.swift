@@ -47,7 +47,7 @@ public struct Client: APIProtocol {
     }
     /// The referral inbox
     ///
-    /// Referrers (their own referrals), link workers (their token's site only), coordinators and services may page through referrals, urgent first, then oldest first.
+    /// Referrers (their own referrals), link workers, coordinators and services see the referrals of their token's sites (every site for a network coordinator), and may page through them, urgent first, then oldest first.
     ///
     /// - Remark: HTTP `GET /v1/referrals`.
     /// - Remark: Generated from `#/paths//v1/referrals/get(listReferrals)`.
@@ -269,7 +269,7 @@ public struct Client: APIProtocol {
     }
     /// Submit a referral
     ///
-    /// Referrers (in their own name only), coordinators and services may submit a referral; the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.
+    /// Referrers (in their own name only), coordinators and services may submit a referral to a site their token names (403 otherwise); the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.
     ///
     /// - Remark: HTTP `POST /v1/referrals`.
     /// - Remark: Generated from `#/paths//v1/referrals/post(submitReferral)`.
@@ -567,7 +567,7 @@ public struct Client: APIProtocol {
     }
     /// Read a referral
     ///
-    /// Referrers (their own referrals), link workers (their site's), coordinators and services may read a referral; the read is audited and others get 404.
+    /// Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral; the read is audited and others get 404.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/get(getReferral)`.
@@ -749,7 +749,7 @@ public struct Client: APIProtocol {
     }
     /// Move a referral through the closed loop
     ///
-    /// Link workers (their site's referrals), coordinators and services may apply any action, and referrers may only cancel their own referrals.
+    /// Within their token's sites link workers, coordinators and services may apply any action, and referrers may only cancel their own referrals; another site's referral is 404.
     ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/transitions`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/transitions/post(transitionReferral)`.
@@ -1028,7 +1028,7 @@ public struct Client: APIProtocol {
     }
     /// A referral's audit trail
     ///
-    /// Only coordinators may read who read or changed a referral, oldest first.
+    /// Only coordinators (of the referral's site) may read who read or changed a referral, oldest first.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/audit`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/audit/get(getReferralAudit)`.
@@ -3259,7 +3259,7 @@ public struct Client: APIProtocol {
     }
     /// A site's follow-up clocks
     ///
-    /// The site's link workers and coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.
+    /// The site's link workers and coordinators, and network coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.
     ///
     /// - Remark: HTTP `GET /v1/sites/{site}/follow-up-policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/get(getFollowUpPolicy)`.
@@ -3441,7 +3441,7 @@ public struct Client: APIProtocol {
     }
     /// Set a site's follow-up clocks
     ///
-    /// The site's coordinators. Applies to steps opened from now on; steps already open keep their times.
+    /// The site's coordinators and network coordinators. Applies to steps opened from now on; steps already open keep their times.
     ///
     /// - Remark: HTTP `PUT /v1/sites/{site}/follow-up-policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/put(setFollowUpPolicy)`.
@@ -3698,7 +3698,7 @@ public struct Client: APIProtocol {
     }
     /// Change a client's consent
     ///
-    /// Link workers, coordinators and services may replace what a client consents to, which is published to every service holding the client's referrals.
+    /// Link workers, coordinators and services may replace what a client referred to one of their token's sites consents to (another client is 404), which is published to every service holding the client's referrals.
     ///
     /// - Remark: HTTP `PUT /v1/clients/{id}/consent`.
     /// - Remark: Generated from `#/paths//v1/clients/{id}/consent/put(changeClientConsent)`.
@@ -3955,7 +3955,7 @@ public struct Client: APIProtocol {
     }
     /// Erase a client
     ///
-    /// Only coordinators may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.
+    /// Only coordinators (of a site the client was referred to) may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.
     ///
     /// - Remark: HTTP `DELETE /v1/clients/{id}`.
     /// - Remark: Generated from `#/paths//v1/clients/{id}/delete(eraseClient)`.
@@ -4117,7 +4117,7 @@ public struct Client: APIProtocol {
     }
     /// Store a FHIR Patient
     ///
-    /// Referrers, coordinators and services may store (or replace, by id) a Patient for a ServiceRequest posted afterwards.
+    /// EHR integrations, referrers and coordinators may store (or replace, by id) a Patient of their own for a ServiceRequest posted afterwards: Patients are kept per sender, so another sender's same id is neither replaced nor reachable.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Patient`.
     /// - Remark: Generated from `#/paths//fhir/r4/Patient/post(createFHIRPatient)`.
@@ -4367,7 +4367,7 @@ public struct Client: APIProtocol {
     }
     /// Refer with a FHIR ServiceRequest
     ///
-    /// Referrers, coordinators and services may submit a referral as a Gravity SDOH ServiceRequest whose subject is a Patient posted before.
+    /// EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as a Gravity SDOH ServiceRequest whose subject is a Patient they posted before.
     ///
     /// - Remark: HTTP `POST /fhir/r4/ServiceRequest`.
     /// - Remark: Generated from `#/paths//fhir/r4/ServiceRequest/post(createFHIRServiceRequest)`.
@@ -4647,7 +4647,7 @@ public struct Client: APIProtocol {
     }
     /// Refer with a FHIR Bundle
     ///
-    /// Referrers, coordinators and services may submit a referral as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.
+    /// EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Bundle`.
     /// - Remark: Generated from `#/paths//fhir/r4/Bundle/post(createFHIRBundle)`.
@@ -5291,7 +5291,7 @@ public struct Client: APIProtocol {
     }
     /// Read a ServiceRequest as it was received
     ///
-    /// Coordinators, link workers of its site, the referrer, and services (those with a site claim: their site's or what they sent) may read it; anyone else gets 404.
+    /// Within their token's sites coordinators, link workers, the referrer and the EHR integration that sent it may read it; anyone else gets 404.
     ///
     /// - Remark: HTTP `GET /fhir/r4/ServiceRequest/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/ServiceRequest/{id}/get(readFHIRServiceRequest)`.
@@ -5673,7 +5673,7 @@ public struct Client: APIProtocol {
     }
     /// Subscribe to Task changes (R4 backport, rest-hook)
     ///
-    /// Referrers, coordinators and services may subscribe to the Gravity Task topic. The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.
+    /// EHR integrations, referrers and coordinators may subscribe to the Gravity Task topic (notified of the Tasks they may read). The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Subscription`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/post(createFHIRSubscription)`.
@@ -5923,7 +5923,7 @@ public struct Client: APIProtocol {
     }
     /// Read a subscription and its status
     ///
-    /// Its owner or a coordinator; anyone else gets 404. The secret is never shown and header values are hidden.
+    /// Its owner or a network coordinator; anyone else gets 404. The secret is never shown and header values are hidden.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Subscription/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/get(readFHIRSubscription)`.
@@ -6114,7 +6114,7 @@ public struct Client: APIProtocol {
     }
     /// Turn a subscription off
     ///
-    /// Its owner or a coordinator; notifications not yet sent are dropped.
+    /// Its owner or a network coordinator; notifications not yet sent are dropped.
     ///
     /// - Remark: HTTP `DELETE /fhir/r4/Subscription/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/delete(deleteFHIRSubscription)`.
@@ -6285,7 +6285,7 @@ public struct Client: APIProtocol {
     }
     /// The $status of a subscription (R4 backport)
     ///
-    /// Its owner or a coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.
+    /// Its owner or a network coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Subscription/{id}/$status`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/$status/get(getFHIRSubscriptionStatus)`.
@@ -6476,7 +6476,7 @@ public struct Client: APIProtocol {
     }
     /// Follow a referral as a FHIR Task
     ///
-    /// Referrers (their own referrals), link workers (their site's), coordinators and services (with a site claim: their site's or what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.
+    /// Within their token's sites referrers (their own referrals), link workers, coordinators and EHR integrations (what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Task`.
     /// - Remark: Generated from `#/paths//fhir/r4/Task/get(searchFHIRTask)`.

@@ -2207,7 +2207,7 @@ extension Components {
                 public var _payload: OpenAPIRuntime.OpenAPIObjectContainer?
                 /// - Remark: Generated from `#/components/schemas/FHIRSubscription/channel/header`.
                 public var header: [Swift.String]?
-                /// https://passerelle.example/fhir/StructureDefinition/webhook-secret (valueString): the Standard Webhooks secret, 24 to 200 characters or whsec_<base64>; required on create, never returned.
+                /// https://passerelle.example/fhir/StructureDefinition/webhook-secret (valueString): the Standard Webhooks secret, 32 to 200 characters and not guessable, or whsec_<base64 of at least 24 random bytes>; required on create, never returned.
                 ///
                 /// - Remark: Generated from `#/components/schemas/FHIRSubscription/channel/extension`.
                 public var _extension: [OpenAPIRuntime.OpenAPIObjectContainer]?
@@ -2219,7 +2219,7 @@ extension Components {
                 ///   - payload:
                 ///   - _payload: backport-payload-content extension: id-only (default) or empty.
                 ///   - header:
-                ///   - _extension: https://passerelle.example/fhir/StructureDefinition/webhook-secret (valueString): the Standard Webhooks secret, 24 to 200 characters or whsec_<base64>; required on create, never returned.
+                ///   - _extension: https://passerelle.example/fhir/StructureDefinition/webhook-secret (valueString): the Standard Webhooks secret, 32 to 200 characters and not guessable, or whsec_<base64 of at least 24 random bytes>; required on create, never returned.
                 public init(
                     _type: OpenAPIRuntime.OpenAPIValueContainer,
                     endpoint: Swift.String,

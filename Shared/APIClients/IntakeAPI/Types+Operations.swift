@@ -20,7 +20,7 @@ public import struct Foundation.Date
 public enum Operations {
     /// The referral inbox
     ///
-    /// Referrers (their own referrals), link workers (their token's site only), coordinators and services may page through referrals, urgent first, then oldest first.
+    /// Referrers (their own referrals), link workers, coordinators and services see the referrals of their token's sites (every site for a network coordinator), and may page through them, urgent first, then oldest first.
     ///
     /// - Remark: HTTP `GET /v1/referrals`.
     /// - Remark: Generated from `#/paths//v1/referrals/get(listReferrals)`.
@@ -29,7 +29,7 @@ public enum Operations {
         public struct Input: Sendable, Hashable {
             /// - Remark: Generated from `#/paths/v1/referrals/GET/query`.
             public struct Query: Sendable, Hashable {
-                /// Only this site's referrals (ignored for link workers, who always see their own site).
+                /// Only this site's referrals (within the token's sites: another site gives an empty page).
                 ///
                 /// - Remark: Generated from `#/paths/v1/referrals/GET/query/site`.
                 public var site: Components.Schemas.SiteCode?
@@ -54,7 +54,7 @@ public enum Operations {
                 /// Creates a new `Query`.
                 ///
                 /// - Parameters:
-                ///   - site: Only this site's referrals (ignored for link workers, who always see their own site).
+                ///   - site: Only this site's referrals (within the token's sites: another site gives an empty page).
                 ///   - status:
                 ///   - since: Only referrals received at or after this ISO-8601 time.
                 ///   - limit: Page size.
@@ -308,7 +308,7 @@ public enum Operations {
     }
     /// Submit a referral
     ///
-    /// Referrers (in their own name only), coordinators and services may submit a referral; the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.
+    /// Referrers (in their own name only), coordinators and services may submit a referral to a site their token names (403 otherwise); the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.
     ///
     /// - Remark: HTTP `POST /v1/referrals`.
     /// - Remark: Generated from `#/paths//v1/referrals/post(submitReferral)`.
@@ -751,7 +751,7 @@ public enum Operations {
     }
     /// Read a referral
     ///
-    /// Referrers (their own referrals), link workers (their site's), coordinators and services may read a referral; the read is audited and others get 404.
+    /// Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral; the read is audited and others get 404.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/get(getReferral)`.
@@ -1004,7 +1004,7 @@ public enum Operations {
     }
     /// Move a referral through the closed loop
     ///
-    /// Link workers (their site's referrals), coordinators and services may apply any action, and referrers may only cancel their own referrals.
+    /// Within their token's sites link workers, coordinators and services may apply any action, and referrers may only cancel their own referrals; another site's referral is 404.
     ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/transitions`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/transitions/post(transitionReferral)`.
@@ -1418,7 +1418,7 @@ public enum Operations {
     }
     /// A referral's audit trail
     ///
-    /// Only coordinators may read who read or changed a referral, oldest first.
+    /// Only coordinators (of the referral's site) may read who read or changed a referral, oldest first.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/audit`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/audit/get(getReferralAudit)`.
@@ -4604,7 +4604,7 @@ public enum Operations {
     }
     /// A site's follow-up clocks
     ///
-    /// The site's link workers and coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.
+    /// The site's link workers and coordinators, and network coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.
     ///
     /// - Remark: HTTP `GET /v1/sites/{site}/follow-up-policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/get(getFollowUpPolicy)`.
@@ -4857,7 +4857,7 @@ public enum Operations {
     }
     /// Set a site's follow-up clocks
     ///
-    /// The site's coordinators. Applies to steps opened from now on; steps already open keep their times.
+    /// The site's coordinators and network coordinators. Applies to steps opened from now on; steps already open keep their times.
     ///
     /// - Remark: HTTP `PUT /v1/sites/{site}/follow-up-policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/put(setFollowUpPolicy)`.
@@ -5188,7 +5188,7 @@ public enum Operations {
     }
     /// Change a client's consent
     ///
-    /// Link workers, coordinators and services may replace what a client consents to, which is published to every service holding the client's referrals.
+    /// Link workers, coordinators and services may replace what a client referred to one of their token's sites consents to (another client is 404), which is published to every service holding the client's referrals.
     ///
     /// - Remark: HTTP `PUT /v1/clients/{id}/consent`.
     /// - Remark: Generated from `#/paths//v1/clients/{id}/consent/put(changeClientConsent)`.
@@ -5519,7 +5519,7 @@ public enum Operations {
     }
     /// Erase a client
     ///
-    /// Only coordinators may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.
+    /// Only coordinators (of a site the client was referred to) may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.
     ///
     /// - Remark: HTTP `DELETE /v1/clients/{id}`.
     /// - Remark: Generated from `#/paths//v1/clients/{id}/delete(eraseClient)`.
@@ -5750,7 +5750,7 @@ public enum Operations {
     }
     /// Store a FHIR Patient
     ///
-    /// Referrers, coordinators and services may store (or replace, by id) a Patient for a ServiceRequest posted afterwards.
+    /// EHR integrations, referrers and coordinators may store (or replace, by id) a Patient of their own for a ServiceRequest posted afterwards: Patients are kept per sender, so another sender's same id is neither replaced nor reachable.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Patient`.
     /// - Remark: Generated from `#/paths//fhir/r4/Patient/post(createFHIRPatient)`.
@@ -6061,7 +6061,7 @@ public enum Operations {
     }
     /// Refer with a FHIR ServiceRequest
     ///
-    /// Referrers, coordinators and services may submit a referral as a Gravity SDOH ServiceRequest whose subject is a Patient posted before.
+    /// EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as a Gravity SDOH ServiceRequest whose subject is a Patient they posted before.
     ///
     /// - Remark: HTTP `POST /fhir/r4/ServiceRequest`.
     /// - Remark: Generated from `#/paths//fhir/r4/ServiceRequest/post(createFHIRServiceRequest)`.
@@ -6444,7 +6444,7 @@ public enum Operations {
     }
     /// Refer with a FHIR Bundle
     ///
-    /// Referrers, coordinators and services may submit a referral as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.
+    /// EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Bundle`.
     /// - Remark: Generated from `#/paths//fhir/r4/Bundle/post(createFHIRBundle)`.
@@ -7351,7 +7351,7 @@ public enum Operations {
     }
     /// Read a ServiceRequest as it was received
     ///
-    /// Coordinators, link workers of its site, the referrer, and services (those with a site claim: their site's or what they sent) may read it; anyone else gets 404.
+    /// Within their token's sites coordinators, link workers, the referrer and the EHR integration that sent it may read it; anyone else gets 404.
     ///
     /// - Remark: HTTP `GET /fhir/r4/ServiceRequest/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/ServiceRequest/{id}/get(readFHIRServiceRequest)`.
@@ -7857,7 +7857,7 @@ public enum Operations {
     }
     /// Subscribe to Task changes (R4 backport, rest-hook)
     ///
-    /// Referrers, coordinators and services may subscribe to the Gravity Task topic. The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.
+    /// EHR integrations, referrers and coordinators may subscribe to the Gravity Task topic (notified of the Tasks they may read). The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Subscription`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/post(createFHIRSubscription)`.
@@ -8168,7 +8168,7 @@ public enum Operations {
     }
     /// Read a subscription and its status
     ///
-    /// Its owner or a coordinator; anyone else gets 404. The secret is never shown and header values are hidden.
+    /// Its owner or a network coordinator; anyone else gets 404. The secret is never shown and header values are hidden.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Subscription/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/get(readFHIRSubscription)`.
@@ -8421,7 +8421,7 @@ public enum Operations {
     }
     /// Turn a subscription off
     ///
-    /// Its owner or a coordinator; notifications not yet sent are dropped.
+    /// Its owner or a network coordinator; notifications not yet sent are dropped.
     ///
     /// - Remark: HTTP `DELETE /fhir/r4/Subscription/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/delete(deleteFHIRSubscription)`.
@@ -8658,7 +8658,7 @@ public enum Operations {
     }
     /// The $status of a subscription (R4 backport)
     ///
-    /// Its owner or a coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.
+    /// Its owner or a network coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Subscription/{id}/$status`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/$status/get(getFHIRSubscriptionStatus)`.
@@ -8940,7 +8940,7 @@ public enum Operations {
     }
     /// Follow a referral as a FHIR Task
     ///
-    /// Referrers (their own referrals), link workers (their site's), coordinators and services (with a site claim: their site's or what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.
+    /// Within their token's sites referrers (their own referrals), link workers, coordinators and EHR integrations (what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Task`.
     /// - Remark: Generated from `#/paths//fhir/r4/Task/get(searchFHIRTask)`.

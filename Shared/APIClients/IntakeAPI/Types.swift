@@ -20,35 +20,35 @@ public import struct Foundation.Date
 public protocol APIProtocol: Sendable {
     /// The referral inbox
     ///
-    /// Referrers (their own referrals), link workers (their token's site only), coordinators and services may page through referrals, urgent first, then oldest first.
+    /// Referrers (their own referrals), link workers, coordinators and services see the referrals of their token's sites (every site for a network coordinator), and may page through them, urgent first, then oldest first.
     ///
     /// - Remark: HTTP `GET /v1/referrals`.
     /// - Remark: Generated from `#/paths//v1/referrals/get(listReferrals)`.
     func listReferrals(_ input: Operations.ListReferrals.Input) async throws -> Operations.ListReferrals.Output
     /// Submit a referral
     ///
-    /// Referrers (in their own name only), coordinators and services may submit a referral; the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.
+    /// Referrers (in their own name only), coordinators and services may submit a referral to a site their token names (403 otherwise); the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.
     ///
     /// - Remark: HTTP `POST /v1/referrals`.
     /// - Remark: Generated from `#/paths//v1/referrals/post(submitReferral)`.
     func submitReferral(_ input: Operations.SubmitReferral.Input) async throws -> Operations.SubmitReferral.Output
     /// Read a referral
     ///
-    /// Referrers (their own referrals), link workers (their site's), coordinators and services may read a referral; the read is audited and others get 404.
+    /// Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral; the read is audited and others get 404.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/get(getReferral)`.
     func getReferral(_ input: Operations.GetReferral.Input) async throws -> Operations.GetReferral.Output
     /// Move a referral through the closed loop
     ///
-    /// Link workers (their site's referrals), coordinators and services may apply any action, and referrers may only cancel their own referrals.
+    /// Within their token's sites link workers, coordinators and services may apply any action, and referrers may only cancel their own referrals; another site's referral is 404.
     ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/transitions`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/transitions/post(transitionReferral)`.
     func transitionReferral(_ input: Operations.TransitionReferral.Input) async throws -> Operations.TransitionReferral.Output
     /// A referral's audit trail
     ///
-    /// Only coordinators may read who read or changed a referral, oldest first.
+    /// Only coordinators (of the referral's site) may read who read or changed a referral, oldest first.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/audit`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/audit/get(getReferralAudit)`.
@@ -111,49 +111,49 @@ public protocol APIProtocol: Sendable {
     func writeNote(_ input: Operations.WriteNote.Input) async throws -> Operations.WriteNote.Output
     /// A site's follow-up clocks
     ///
-    /// The site's link workers and coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.
+    /// The site's link workers and coordinators, and network coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.
     ///
     /// - Remark: HTTP `GET /v1/sites/{site}/follow-up-policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/get(getFollowUpPolicy)`.
     func getFollowUpPolicy(_ input: Operations.GetFollowUpPolicy.Input) async throws -> Operations.GetFollowUpPolicy.Output
     /// Set a site's follow-up clocks
     ///
-    /// The site's coordinators. Applies to steps opened from now on; steps already open keep their times.
+    /// The site's coordinators and network coordinators. Applies to steps opened from now on; steps already open keep their times.
     ///
     /// - Remark: HTTP `PUT /v1/sites/{site}/follow-up-policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/put(setFollowUpPolicy)`.
     func setFollowUpPolicy(_ input: Operations.SetFollowUpPolicy.Input) async throws -> Operations.SetFollowUpPolicy.Output
     /// Change a client's consent
     ///
-    /// Link workers, coordinators and services may replace what a client consents to, which is published to every service holding the client's referrals.
+    /// Link workers, coordinators and services may replace what a client referred to one of their token's sites consents to (another client is 404), which is published to every service holding the client's referrals.
     ///
     /// - Remark: HTTP `PUT /v1/clients/{id}/consent`.
     /// - Remark: Generated from `#/paths//v1/clients/{id}/consent/put(changeClientConsent)`.
     func changeClientConsent(_ input: Operations.ChangeClientConsent.Input) async throws -> Operations.ChangeClientConsent.Output
     /// Erase a client
     ///
-    /// Only coordinators may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.
+    /// Only coordinators (of a site the client was referred to) may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.
     ///
     /// - Remark: HTTP `DELETE /v1/clients/{id}`.
     /// - Remark: Generated from `#/paths//v1/clients/{id}/delete(eraseClient)`.
     func eraseClient(_ input: Operations.EraseClient.Input) async throws -> Operations.EraseClient.Output
     /// Store a FHIR Patient
     ///
-    /// Referrers, coordinators and services may store (or replace, by id) a Patient for a ServiceRequest posted afterwards.
+    /// EHR integrations, referrers and coordinators may store (or replace, by id) a Patient of their own for a ServiceRequest posted afterwards: Patients are kept per sender, so another sender's same id is neither replaced nor reachable.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Patient`.
     /// - Remark: Generated from `#/paths//fhir/r4/Patient/post(createFHIRPatient)`.
     func createFHIRPatient(_ input: Operations.CreateFHIRPatient.Input) async throws -> Operations.CreateFHIRPatient.Output
     /// Refer with a FHIR ServiceRequest
     ///
-    /// Referrers, coordinators and services may submit a referral as a Gravity SDOH ServiceRequest whose subject is a Patient posted before.
+    /// EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as a Gravity SDOH ServiceRequest whose subject is a Patient they posted before.
     ///
     /// - Remark: HTTP `POST /fhir/r4/ServiceRequest`.
     /// - Remark: Generated from `#/paths//fhir/r4/ServiceRequest/post(createFHIRServiceRequest)`.
     func createFHIRServiceRequest(_ input: Operations.CreateFHIRServiceRequest.Input) async throws -> Operations.CreateFHIRServiceRequest.Output
     /// Refer with a FHIR Bundle
     ///
-    /// Referrers, coordinators and services may submit a referral as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.
+    /// EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Bundle`.
     /// - Remark: Generated from `#/paths//fhir/r4/Bundle/post(createFHIRBundle)`.
@@ -174,7 +174,7 @@ public protocol APIProtocol: Sendable {
     func getFHIRCapabilityStatement(_ input: Operations.GetFHIRCapabilityStatement.Input) async throws -> Operations.GetFHIRCapabilityStatement.Output
     /// Read a ServiceRequest as it was received
     ///
-    /// Coordinators, link workers of its site, the referrer, and services (those with a site claim: their site's or what they sent) may read it; anyone else gets 404.
+    /// Within their token's sites coordinators, link workers, the referrer and the EHR integration that sent it may read it; anyone else gets 404.
     ///
     /// - Remark: HTTP `GET /fhir/r4/ServiceRequest/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/ServiceRequest/{id}/get(readFHIRServiceRequest)`.
@@ -188,35 +188,35 @@ public protocol APIProtocol: Sendable {
     func readFHIRTask(_ input: Operations.ReadFHIRTask.Input) async throws -> Operations.ReadFHIRTask.Output
     /// Subscribe to Task changes (R4 backport, rest-hook)
     ///
-    /// Referrers, coordinators and services may subscribe to the Gravity Task topic. The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.
+    /// EHR integrations, referrers and coordinators may subscribe to the Gravity Task topic (notified of the Tasks they may read). The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Subscription`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/post(createFHIRSubscription)`.
     func createFHIRSubscription(_ input: Operations.CreateFHIRSubscription.Input) async throws -> Operations.CreateFHIRSubscription.Output
     /// Read a subscription and its status
     ///
-    /// Its owner or a coordinator; anyone else gets 404. The secret is never shown and header values are hidden.
+    /// Its owner or a network coordinator; anyone else gets 404. The secret is never shown and header values are hidden.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Subscription/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/get(readFHIRSubscription)`.
     func readFHIRSubscription(_ input: Operations.ReadFHIRSubscription.Input) async throws -> Operations.ReadFHIRSubscription.Output
     /// Turn a subscription off
     ///
-    /// Its owner or a coordinator; notifications not yet sent are dropped.
+    /// Its owner or a network coordinator; notifications not yet sent are dropped.
     ///
     /// - Remark: HTTP `DELETE /fhir/r4/Subscription/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/delete(deleteFHIRSubscription)`.
     func deleteFHIRSubscription(_ input: Operations.DeleteFHIRSubscription.Input) async throws -> Operations.DeleteFHIRSubscription.Output
     /// The $status of a subscription (R4 backport)
     ///
-    /// Its owner or a coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.
+    /// Its owner or a network coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Subscription/{id}/$status`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/$status/get(getFHIRSubscriptionStatus)`.
     func getFHIRSubscriptionStatus(_ input: Operations.GetFHIRSubscriptionStatus.Input) async throws -> Operations.GetFHIRSubscriptionStatus.Output
     /// Follow a referral as a FHIR Task
     ///
-    /// Referrers (their own referrals), link workers (their site's), coordinators and services (with a site claim: their site's or what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.
+    /// Within their token's sites referrers (their own referrals), link workers, coordinators and EHR integrations (what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Task`.
     /// - Remark: Generated from `#/paths//fhir/r4/Task/get(searchFHIRTask)`.
@@ -255,7 +255,7 @@ public protocol APIProtocol: Sendable {
 extension APIProtocol {
     /// The referral inbox
     ///
-    /// Referrers (their own referrals), link workers (their token's site only), coordinators and services may page through referrals, urgent first, then oldest first.
+    /// Referrers (their own referrals), link workers, coordinators and services see the referrals of their token's sites (every site for a network coordinator), and may page through them, urgent first, then oldest first.
     ///
     /// - Remark: HTTP `GET /v1/referrals`.
     /// - Remark: Generated from `#/paths//v1/referrals/get(listReferrals)`.
@@ -270,7 +270,7 @@ extension APIProtocol {
     }
     /// Submit a referral
     ///
-    /// Referrers (in their own name only), coordinators and services may submit a referral; the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.
+    /// Referrers (in their own name only), coordinators and services may submit a referral to a site their token names (403 otherwise); the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.
     ///
     /// - Remark: HTTP `POST /v1/referrals`.
     /// - Remark: Generated from `#/paths//v1/referrals/post(submitReferral)`.
@@ -285,7 +285,7 @@ extension APIProtocol {
     }
     /// Read a referral
     ///
-    /// Referrers (their own referrals), link workers (their site's), coordinators and services may read a referral; the read is audited and others get 404.
+    /// Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral; the read is audited and others get 404.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/get(getReferral)`.
@@ -300,7 +300,7 @@ extension APIProtocol {
     }
     /// Move a referral through the closed loop
     ///
-    /// Link workers (their site's referrals), coordinators and services may apply any action, and referrers may only cancel their own referrals.
+    /// Within their token's sites link workers, coordinators and services may apply any action, and referrers may only cancel their own referrals; another site's referral is 404.
     ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/transitions`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/transitions/post(transitionReferral)`.
@@ -317,7 +317,7 @@ extension APIProtocol {
     }
     /// A referral's audit trail
     ///
-    /// Only coordinators may read who read or changed a referral, oldest first.
+    /// Only coordinators (of the referral's site) may read who read or changed a referral, oldest first.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/audit`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/audit/get(getReferralAudit)`.
@@ -462,7 +462,7 @@ extension APIProtocol {
     }
     /// A site's follow-up clocks
     ///
-    /// The site's link workers and coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.
+    /// The site's link workers and coordinators, and network coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.
     ///
     /// - Remark: HTTP `GET /v1/sites/{site}/follow-up-policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/get(getFollowUpPolicy)`.
@@ -477,7 +477,7 @@ extension APIProtocol {
     }
     /// Set a site's follow-up clocks
     ///
-    /// The site's coordinators. Applies to steps opened from now on; steps already open keep their times.
+    /// The site's coordinators and network coordinators. Applies to steps opened from now on; steps already open keep their times.
     ///
     /// - Remark: HTTP `PUT /v1/sites/{site}/follow-up-policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/put(setFollowUpPolicy)`.
@@ -494,7 +494,7 @@ extension APIProtocol {
     }
     /// Change a client's consent
     ///
-    /// Link workers, coordinators and services may replace what a client consents to, which is published to every service holding the client's referrals.
+    /// Link workers, coordinators and services may replace what a client referred to one of their token's sites consents to (another client is 404), which is published to every service holding the client's referrals.
     ///
     /// - Remark: HTTP `PUT /v1/clients/{id}/consent`.
     /// - Remark: Generated from `#/paths//v1/clients/{id}/consent/put(changeClientConsent)`.
@@ -511,7 +511,7 @@ extension APIProtocol {
     }
     /// Erase a client
     ///
-    /// Only coordinators may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.
+    /// Only coordinators (of a site the client was referred to) may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.
     ///
     /// - Remark: HTTP `DELETE /v1/clients/{id}`.
     /// - Remark: Generated from `#/paths//v1/clients/{id}/delete(eraseClient)`.
@@ -526,7 +526,7 @@ extension APIProtocol {
     }
     /// Store a FHIR Patient
     ///
-    /// Referrers, coordinators and services may store (or replace, by id) a Patient for a ServiceRequest posted afterwards.
+    /// EHR integrations, referrers and coordinators may store (or replace, by id) a Patient of their own for a ServiceRequest posted afterwards: Patients are kept per sender, so another sender's same id is neither replaced nor reachable.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Patient`.
     /// - Remark: Generated from `#/paths//fhir/r4/Patient/post(createFHIRPatient)`.
@@ -541,7 +541,7 @@ extension APIProtocol {
     }
     /// Refer with a FHIR ServiceRequest
     ///
-    /// Referrers, coordinators and services may submit a referral as a Gravity SDOH ServiceRequest whose subject is a Patient posted before.
+    /// EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as a Gravity SDOH ServiceRequest whose subject is a Patient they posted before.
     ///
     /// - Remark: HTTP `POST /fhir/r4/ServiceRequest`.
     /// - Remark: Generated from `#/paths//fhir/r4/ServiceRequest/post(createFHIRServiceRequest)`.
@@ -556,7 +556,7 @@ extension APIProtocol {
     }
     /// Refer with a FHIR Bundle
     ///
-    /// Referrers, coordinators and services may submit a referral as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.
+    /// EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Bundle`.
     /// - Remark: Generated from `#/paths//fhir/r4/Bundle/post(createFHIRBundle)`.
@@ -595,7 +595,7 @@ extension APIProtocol {
     }
     /// Read a ServiceRequest as it was received
     ///
-    /// Coordinators, link workers of its site, the referrer, and services (those with a site claim: their site's or what they sent) may read it; anyone else gets 404.
+    /// Within their token's sites coordinators, link workers, the referrer and the EHR integration that sent it may read it; anyone else gets 404.
     ///
     /// - Remark: HTTP `GET /fhir/r4/ServiceRequest/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/ServiceRequest/{id}/get(readFHIRServiceRequest)`.
@@ -625,7 +625,7 @@ extension APIProtocol {
     }
     /// Subscribe to Task changes (R4 backport, rest-hook)
     ///
-    /// Referrers, coordinators and services may subscribe to the Gravity Task topic. The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.
+    /// EHR integrations, referrers and coordinators may subscribe to the Gravity Task topic (notified of the Tasks they may read). The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.
     ///
     /// - Remark: HTTP `POST /fhir/r4/Subscription`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/post(createFHIRSubscription)`.
@@ -640,7 +640,7 @@ extension APIProtocol {
     }
     /// Read a subscription and its status
     ///
-    /// Its owner or a coordinator; anyone else gets 404. The secret is never shown and header values are hidden.
+    /// Its owner or a network coordinator; anyone else gets 404. The secret is never shown and header values are hidden.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Subscription/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/get(readFHIRSubscription)`.
@@ -655,7 +655,7 @@ extension APIProtocol {
     }
     /// Turn a subscription off
     ///
-    /// Its owner or a coordinator; notifications not yet sent are dropped.
+    /// Its owner or a network coordinator; notifications not yet sent are dropped.
     ///
     /// - Remark: HTTP `DELETE /fhir/r4/Subscription/{id}`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/delete(deleteFHIRSubscription)`.
@@ -670,7 +670,7 @@ extension APIProtocol {
     }
     /// The $status of a subscription (R4 backport)
     ///
-    /// Its owner or a coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.
+    /// Its owner or a network coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Subscription/{id}/$status`.
     /// - Remark: Generated from `#/paths//fhir/r4/Subscription/{id}/$status/get(getFHIRSubscriptionStatus)`.
@@ -685,7 +685,7 @@ extension APIProtocol {
     }
     /// Follow a referral as a FHIR Task
     ///
-    /// Referrers (their own referrals), link workers (their site's), coordinators and services (with a site claim: their site's or what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.
+    /// Within their token's sites referrers (their own referrals), link workers, coordinators and EHR integrations (what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.
     ///
     /// - Remark: HTTP `GET /fhir/r4/Task`.
     /// - Remark: Generated from `#/paths//fhir/r4/Task/get(searchFHIRTask)`.

@@ -20,7 +20,7 @@ public import struct Foundation.Date
 public enum Operations {
     /// Search the catalogue
     ///
-    /// Link workers, coordinators and services search the whole catalogue (at most 500 resources, by name).
+    /// Link workers, coordinators and services of any site search the whole (shared) catalogue (at most 500 resources, by name).
     ///
     /// - Remark: HTTP `GET /v1/resources`.
     /// - Remark: Generated from `#/paths//v1/resources/get(searchResources)`.
@@ -273,7 +273,7 @@ public enum Operations {
     }
     /// Add a community resource
     ///
-    /// Coordinators and services add a resource to the network-wide catalogue; it has at least one need category.
+    /// Network coordinators add a resource to the network-wide catalogue every site shares; it has at least one need category.
     ///
     /// - Remark: HTTP `POST /v1/resources`.
     /// - Remark: Generated from `#/paths//v1/resources/post(createResource)`.
@@ -561,7 +561,7 @@ public enum Operations {
     }
     /// Read a community resource
     ///
-    /// Link workers, coordinators and services read any resource, active or not.
+    /// Link workers, coordinators and services of any site read any resource of the shared catalogue, active or not.
     ///
     /// - Remark: HTTP `GET /v1/resources/{id}`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/get(getResource)`.
@@ -791,7 +791,7 @@ public enum Operations {
     }
     /// Create or replace a community resource
     ///
-    /// Coordinators and services write the resource under this id: 201 when it is new, 200 when it replaced one. The edit settles what an import left to review. Seats taken are kept.
+    /// Network coordinators write the resource under this id: 201 when it is new, 200 when it replaced one. The edit settles what an import left to review. Seats taken are kept.
     ///
     /// - Remark: HTTP `PUT /v1/resources/{id}`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/put(replaceResource)`.
@@ -1201,7 +1201,7 @@ public enum Operations {
     }
     /// Deactivate a community resource
     ///
-    /// Coordinators and services take a resource out of matching and connections; it stays readable.
+    /// Network coordinators take a resource out of matching and connections; it stays readable.
     ///
     /// - Remark: HTTP `POST /v1/resources/{id}/deactivate`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/deactivate/post(deactivateResource)`.
@@ -1409,7 +1409,7 @@ public enum Operations {
     }
     /// Create or replace a link worker
     ///
-    /// Coordinators and services write a link worker under this id; the current caseload is the service's count and is kept.
+    /// Coordinators and services write a link worker of one of their token's sites under this id (another site is 403; another site's worker is 404); the current caseload is the service's count and is kept.
     ///
     /// - Remark: HTTP `PUT /v1/link-workers/{id}`.
     /// - Remark: Generated from `#/paths//v1/link-workers/{id}/put(saveLinkWorker)`.
@@ -1717,7 +1717,7 @@ public enum Operations {
     }
     /// Import an HSDS directory
     ///
-    /// Coordinators and services import an Open Referral HSDS directory (up to 64 MiB): a zip data package, HSDS tables as CSV texts, or HSDS 3 service records. Resources are matched by the directory's service id, created or updated; rows that cannot be read are reported, not imported.
+    /// Network coordinators import an Open Referral HSDS directory (up to 64 MiB): a zip data package, HSDS tables as CSV texts, or HSDS 3 service records. Resources are matched by the directory's service id, created or updated; rows that cannot be read are reported, not imported.
     ///
     /// - Remark: HTTP `POST /v1/catalogue/imports`.
     /// - Remark: Generated from `#/paths//v1/catalogue/imports/post(importCatalogue)`.
@@ -2738,7 +2738,7 @@ public enum Operations {
     }
     /// A referral's ranked matches
     ///
-    /// Link workers of the referral's site, coordinators and services read its ranked matches and assigned link worker; a referral matching has not received (or another site's) is 404.
+    /// Link workers, coordinators and services of the referral's site read its ranked matches and assigned link worker; a referral matching has not received (or another site's) is 404.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}/matches`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/matches/get(getMatches)`.
@@ -2968,7 +2968,7 @@ public enum Operations {
     }
     /// Rank a referral's matches again
     ///
-    /// Link workers of the referral's site, coordinators and services rank the catalogue again for the referral, replace its matches and publish them. With an Idempotency-Key a retry by the same caller gets the first answer (Idempotent-Replayed: true) and publishes nothing more; keys are the caller's own.
+    /// Link workers, coordinators and services of the referral's site rank the catalogue again for the referral, replace its matches and publish them. With an Idempotency-Key a retry by the same caller gets the first answer (Idempotent-Replayed: true) and publishes nothing more; keys are the caller's own.
     ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/rematch`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)`.
@@ -3255,7 +3255,7 @@ public enum Operations {
     }
     /// Propose a connection to a resource
     ///
-    /// Link workers of the referral's site, coordinators and services connect the referral's client to an active resource, taking a seat. 404 when the referral or the resource is unknown (or the resource inactive); 409 when no seat is left.
+    /// Link workers, coordinators and services of the referral's site connect the referral's client to an active resource, taking a seat. 404 when the referral or the resource is unknown (or the resource inactive); 409 when no seat is left.
     ///
     /// - Remark: HTTP `POST /v1/referrals/{id}/connections`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/post(proposeConnection)`.
@@ -3635,7 +3635,7 @@ public enum Operations {
     }
     /// Move a connection on
     ///
-    /// Link workers of the referral's site, coordinators and services move a connection to its next status; ending it frees its seat. 409 (with allowedActions) when the current status does not allow that step.
+    /// Link workers, coordinators and services of the referral's site move a connection to its next status; ending it frees its seat. 409 (with allowedActions) when the current status does not allow that step.
     ///
     /// - Remark: HTTP `PATCH /v1/connections/{id}`.
     /// - Remark: Generated from `#/paths//v1/connections/{id}/patch(changeConnection)`.

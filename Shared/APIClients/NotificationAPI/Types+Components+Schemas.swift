@@ -433,7 +433,7 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/WebhookTargetSubmission/url`.
             public var url: Swift.String
-            /// Signs every delivery; at least 24 characters (or whsec_<base64>). Never shown again.
+            /// Signs every delivery; at least 32 characters and not guessable (at least 128 bits by a conservative estimate), or whsec_<base64 of at least 24 random bytes). Never shown again.
             ///
             /// - Remark: Generated from `#/components/schemas/WebhookTargetSubmission/secret`.
             public var secret: Swift.String
@@ -443,7 +443,7 @@ extension Components {
             ///
             /// - Parameters:
             ///   - url: An absolute http(s) URL whose host resolves, and not to a link-local or cloud metadata address.
-            ///   - secret: Signs every delivery; at least 24 characters (or whsec_<base64>). Never shown again.
+            ///   - secret: Signs every delivery; at least 32 characters and not guessable (at least 128 bits by a conservative estimate), or whsec_<base64 of at least 24 random bytes). Never shown again.
             ///   - description:
             public init(
                 url: Swift.String,

@@ -20,7 +20,7 @@ public import struct Foundation.Date
 public enum Operations {
     /// The delivery log of a referral
     ///
-    /// Link workers (their site's referrals), coordinators and services read what was sent to whom about a referral, when, how, and how it went; no addresses.
+    /// Link workers, coordinators and services read, for the referrals of their token's sites (every site for a network coordinator; another site's log is empty), what was sent to whom about a referral, when, how, and how it went; no addresses.
     ///
     /// - Remark: HTTP `GET /v1/notifications`.
     /// - Remark: Generated from `#/paths//v1/notifications/get(listNotifications)`.
@@ -497,7 +497,7 @@ public enum Operations {
     }
     /// Save a message template
     ///
-    /// Coordinators write the template of a key, language and channel. It is checked before it is saved (422 with each problem): Mustache syntax, only the key's variables, a subject for e-mail and none for text, a text at most 306 characters once rendered.
+    /// Network coordinators write the template (shared by every site) of a key, language and channel. It is checked before it is saved (422 with each problem): Mustache syntax, only the key's variables, a subject for e-mail and none for text, a text at most 306 characters once rendered.
     ///
     /// - Remark: HTTP `PUT /v1/templates/{key}/{language}/{channel}`.
     /// - Remark: Generated from `#/paths//v1/templates/{key}/{language}/{channel}/put(saveTemplate)`.
@@ -821,7 +821,7 @@ public enum Operations {
     }
     /// Register a staff or partner recipient
     ///
-    /// Coordinators and services write how a link worker, referrer or partner is reached. A webhookTarget that is not registered is 404.
+    /// Network coordinators write how a link worker, referrer or partner is reached. A webhookTarget that is not registered is 404.
     ///
     /// - Remark: HTTP `PUT /v1/recipients/{kind}/{id}`.
     /// - Remark: Generated from `#/paths//v1/recipients/{kind}/{id}/put(saveRecipient)`.
@@ -1144,7 +1144,7 @@ public enum Operations {
     }
     /// Register a partner webhook
     ///
-    /// Coordinators write a webhook target. Its URL must resolve, and only to public addresses unless the deployment allows private targets: checked when it is saved and before each delivery.
+    /// Network coordinators write a webhook target. Its URL must resolve, and only to public addresses unless the deployment allows private targets: checked when it is saved and before each delivery.
     ///
     /// - Remark: HTTP `PUT /v1/webhook-targets/{id}`.
     /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)`.
@@ -1452,7 +1452,7 @@ public enum Operations {
     }
     /// A site's language, time zone and quiet hours
     ///
-    /// Coordinators write a site's default language, time zone and quiet hours (clients get no message in them).
+    /// Coordinators of the site write its default language, time zone and quiet hours (another site is 404) (clients get no message in them).
     ///
     /// - Remark: HTTP `PUT /v1/sites/{site}/policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/policy/put(saveSitePolicy)`.

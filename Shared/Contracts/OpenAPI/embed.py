@@ -19,7 +19,7 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 SERVICES = {"intake": "Intake", "matching": "Matching", "notification": "Notification", "evaluation": "Evaluation"}
-ROLES = {"referrer", "link-worker", "coordinator", "analyst", "service"}
+ROLES = {"referrer", "link-worker", "coordinator", "network-coordinator", "analyst", "service", "ehr-integration"}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 

@@ -98,7 +98,7 @@ for configuration in "${configurations[@]}"; do
   # What the demo has: the catalogue and link workers of the three sites, each link worker told
   # of new referrals by webhook (to the receiver the load generator runs).
   PASSERELLE_DB_SCHEMA=matching_e2e "$bin/passerelle-matching" import-hsds "$root/deploy/demo/catalogue" >/dev/null
-  coordinator=$(python3 "$root/deploy/local/dev-token.py" --i-know-this-is-development --role coordinator --subject bench-coordinator --minutes 60)
+  coordinator=$(python3 "$root/deploy/local/dev-token.py" --i-know-this-is-development --role network-coordinator --subject bench-coordinator --minutes 60)
   put() {
     local status
     status=$(curl -sS -o /tmp/passerelle-bench-e2e-put.out -w '%{http_code}' -X PUT "$1" -H "Authorization: Bearer $coordinator" \
@@ -121,7 +121,8 @@ for configuration in "${configurations[@]}"; do
   fi
 
   values[load]+="$(cut -d' ' -f1 /proc/loadavg) "
-  referrer=$(python3 "$root/deploy/local/dev-token.py" --i-know-this-is-development --role referrer --subject bench-referrer --minutes 60)
+  referrer=$(python3 "$root/deploy/local/dev-token.py" --i-know-this-is-development --role referrer --subject bench-referrer \
+    --site ottawa-west-chc --site ottawa-centretown-chc --site rural-east --minutes 60)
   line=$(python3 "$bench/endtoend_load.py" --intake-port "${ports[intake]}" --token "$referrer" --port "$receiver" \
     --rate "$rate" --seconds "$seconds" --pids "${pid_list%,}" | grep '^RESULT') \
     || { echo "the end-to-end run failed; logs in /tmp/passerelle-bench-e2e-*.log" >&2; exit 1; }

@@ -78,7 +78,8 @@ SQL
 "$bin/passerelle-evaluation" serve > /tmp/passerelle-bench-evaluation.log 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-token=$(python3 "$root/deploy/local/dev-token.py" --i-know-this-is-development --role analyst --subject bench --minutes 60)
+# All sites at once: only a network-wide role reports on the whole network (an analyst's token is bounded by its sites).
+token=$(python3 "$root/deploy/local/dev-token.py" --i-know-this-is-development --role network-coordinator --subject bench --minutes 60)
 
 cat <<EOF
 ## Evaluation: rebuild speed and report latency
@@ -98,7 +99,7 @@ events/s.
 | $events | $(printf '%s\n' "${times[@]}" | median) ($(printf '%s\n' "${times[@]}" | spread)) | $(printf '%s\n' "${rates[@]}" | median | awk '{printf "%.0f", $1}') ($(printf '%s\n' "${rates[@]}" | spread)) | $(printf '%s\n' "${reading[@]}" | median) ($(printf '%s\n' "${reading[@]}" | spread)) |
 
 **Reports** over $report_pathways pathways (generated in SQL; 80,000 distinct clients; outcome measures and service
-use for the completed ones): \`GET /v1/reports/<name>\` over HTTP with an analyst token, all sites and the whole
+use for the completed ones): \`GET /v1/reports/<name>\` over HTTP with a network coordinator's token, all sites and the whole
 period, without and with a breakdown by age band; milliseconds per request, $runs requests each after one warm-up.
 
 | report | ms (spread) | by age band, ms (spread) |

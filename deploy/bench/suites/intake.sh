@@ -31,7 +31,7 @@ export PASSERELLE_JWT_HS256_SECRET=bench-GKLBEh6xnLPAmjSvE09o1ni2l5SsJJPVJJyIFLC
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; "${psql_admin[@]}" -c "DROP SCHEMA IF EXISTS $schema CASCADE; DROP SCHEMA IF EXISTS bench CASCADE" >/dev/null' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-export PASSERELLE_BENCH_TOKEN=$(python3 "$root/deploy/local/dev-token.py" --i-know-this-is-development --role service --subject bench --minutes 120)
+export PASSERELLE_BENCH_TOKEN=$(python3 "$root/deploy/local/dev-token.py" --i-know-this-is-development --role service --subject bench --site bench-site --minutes 120)
 
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.0f", m}'; }
 spread() { sort -n | awk 'NR==1{min=$1} {max=$1} END {printf "%.0f–%.0f", min, max}'; }

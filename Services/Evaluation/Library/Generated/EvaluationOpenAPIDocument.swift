@@ -31,10 +31,11 @@ extension EvaluationService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Record an outcome measure",
-    "description": "Link workers (referrals of their own site), coordinators and services may record a validated instrument answered at a timepoint. The scores are computed here, never taken from the client; a measure after baseline comes back with its change from baseline. Each instrument is recorded once per timepoint: a second one is 409. Clients who consented to evaluation use reach the analyst stream, pseudonymised.",
+    "description": "Link workers, coordinators and services (referrals of their token's sites; every site for a network coordinator) may record a validated instrument answered at a timepoint. The scores are computed here, never taken from the client; a measure after baseline comes back with its change from baseline. Each instrument is recorded once per timepoint: a second one is 409. Clients who consented to evaluation use reach the analyst stream, pseudonymised.",
     "parameters": [
      {
       "$ref": "#/components/parameters/PathwayReferralId"
@@ -136,10 +137,11 @@ extension EvaluationService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Record service use",
-    "description": "Link workers (referrals of their own site), coordinators and services may record how often the client used primary care and emergency care in the six months before the referral and the six months after. A period sent replaces the one stored; a period left out keeps what was stored. A count left out (or null) is unknown, not zero.",
+    "description": "Link workers, coordinators and services (referrals of their token's sites; every site for a network coordinator) may record how often the client used primary care and emergency care in the six months before the referral and the six months after. A period sent replaces the one stored; a period left out keeps what was stored. A count left out (or null) is unknown, not zero.",
     "parameters": [
      {
       "$ref": "#/components/parameters/PathwayReferralId"
@@ -226,10 +228,11 @@ extension EvaluationService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Read service use",
-    "description": "Link workers (referrals of their own site), coordinators and services may read one referral's service use; analysts see aggregates only (the service-use report).",
+    "description": "Link workers, coordinators and services (referrals of their token's sites; every site for a network coordinator) may read one referral's service use; analysts see aggregates only (the service-use report).",
     "parameters": [
      {
       "$ref": "#/components/parameters/PathwayReferralId"
@@ -271,8 +274,9 @@ extension EvaluationService {
     ],
     "operationId": "listReports",
     "x-passerelle-roles": [
-     "analyst",
-     "coordinator"
+     "coordinator",
+     "network-coordinator",
+     "analyst"
     ],
     "summary": "The reports available",
     "description": "Analysts and coordinators may list the report names and the dimensions a report may be broken down by.",
@@ -318,11 +322,12 @@ extension EvaluationService {
     ],
     "operationId": "runReport",
     "x-passerelle-roles": [
-     "analyst",
-     "coordinator"
+     "coordinator",
+     "network-coordinator",
+     "analyst"
     ],
     "summary": "Run a programme report",
-    "description": "Analysts and coordinators may run a report over the referrals received in [from, to) at a site (or every site), optionally broken down by a dimension. Every cell counting fewer than suppressedBelow clients, and the cells that would let it be worked out, read \"<5\". JSON by default; CSV with format=csv or Accept: text/csv.",
+    "description": "Analysts and coordinators may run a report over the referrals received in [from, to) at one of their token's sites (the only one by default; every site only for a network coordinator), optionally broken down by a dimension. Every cell counting fewer than suppressedBelow clients, and the cells that would let it be worked out, read \"<5\". JSON by default; CSV with format=csv or Accept: text/csv.",
     "parameters": [
      {
       "name": "name",
@@ -1106,7 +1111,7 @@ extension EvaluationService {
     "type": "http",
     "scheme": "bearer",
     "bearerFormat": "JWT",
-    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
+    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, network-coordinator, analyst, service, ehr-integration) and the caller's sites (site, or a sites array): every role but network-coordinator is bounded by them."
    }
   },
   "responses": {

@@ -33,7 +33,10 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
 
     // MARK: creating referrals
 
+    /// A Patient is kept for whoever posted it: posting the same id again replaces the sender's
+    /// own, never another sender's (theirs stays as it is, unseen).
     private func createPatient(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.caller()
         let (raw, data) = try await FHIRBody.read(request, context: context, root: "Patient")
         var validator = FHIRValidator()
         try FHIRBody.expect("Patient", raw, at: "Patient")
@@ -47,8 +50,8 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
         try await store.pool.withConnection { connection in
             try await connection.query(
                 """
-                INSERT INTO fhir_patient (id, resource) VALUES (\(id), \(json)::jsonb)
-                ON CONFLICT (id) DO UPDATE SET resource = EXCLUDED.resource
+                INSERT INTO fhir_patient (owner, id, resource) VALUES (\(actor.subject), \(id), \(json)::jsonb)
+                ON CONFLICT (owner, id) DO UPDATE SET resource = EXCLUDED.resource
                 """)
         }
         return try respond(patient, status: .created, location: "Patient/\(id)")
@@ -67,7 +70,9 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
             throw OperationOutcome("subject must reference a Patient posted before (Patient/{id})", expression: "ServiceRequest.subject")
         }
         let stored = try await store.pool.withConnection { connection in
-            try await connection.query("SELECT resource::text AS resource FROM fhir_patient WHERE id = \(patientID)").first?.decode("resource", as: String.self)
+            // Only the sender's own Patients: another sender's answers as an unknown one.
+            try await connection.query("SELECT resource::text AS resource FROM fhir_patient WHERE owner = \(actor.subject) AND id = \(patientID)").first?
+                .decode("resource", as: String.self)
         }
         guard let stored else {
             throw OperationOutcome(

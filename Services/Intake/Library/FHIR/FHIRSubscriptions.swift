@@ -32,7 +32,7 @@ enum FHIRSubscriptions {
         // have few subscriptions or none: then nothing more is read.
         let subscriptions = try session.query(
             """
-            SELECT id, owner_subject, owner_roles, owner_site, filters::text AS filters FROM fhir_subscription
+            SELECT id, owner_subject, owner_roles, owner_sites, filters::text AS filters FROM fhir_subscription
             WHERE status IN ('requested', 'active', 'error') AND topic = \(taskTopic) AND (end_at IS NULL OR end_at > now())
             ORDER BY id
             """)
@@ -55,7 +55,7 @@ enum FHIRSubscriptions {
             let owner = Identity(
                 subject: try subscription.decode("owner_subject"),
                 roles: Set(try subscription.decode("owner_roles", as: [String].self).compactMap(Role.init(rawValue:))),
-                site: try subscription.decode("owner_site", as: String?.self))
+                sites: Set(try subscription.decode("owner_sites", as: [String].self)))
             guard audience.includes(owner) else { continue }
             let filters = try JSONDecoder().decode([String: [String]].self, from: Data(try subscription.decode("filters", as: String.self).utf8))
             guard filters.allSatisfy({ name, accepted in values[name].map { accepted.contains($0) } ?? false }) else { continue }

@@ -139,14 +139,13 @@ enum ReferralTasks {
         var referrerID: String
         var submittedBy: String
 
-        /// The same rule as intake's other reads, with the site claim a boundary for services
-        /// too: coordinators see every Task; a service without a site claim (Passerelle's own)
-        /// too; a service with one, its site's Tasks and those it sent; link workers their site's;
-        /// referrers theirs.
+        /// The same rule as intake's other reads: nobody sees another site's Task; within their
+        /// sites coordinators, link workers and services see every Task, an EHR integration the
+        /// Tasks it sent, referrers theirs.
         func includes(_ actor: Identity) -> Bool {
-            if actor.has(.coordinator) { return true }
-            if actor.has(.service) && (actor.site == nil || actor.site == site || actor.subject == submittedBy) { return true }
-            if actor.has(.linkWorker) && actor.site == site { return true }
+            guard actor.mayWork(at: site) else { return false }
+            if actor.hasAny(.coordinator, .networkCoordinator, .linkWorker, .service) { return true }
+            if actor.has(.ehrIntegration) && actor.subject == submittedBy { return true }
             if actor.has(.referrer) && (actor.subject == referrerID || actor.subject == submittedBy) { return true }
             return false
         }

@@ -46,8 +46,9 @@ struct SubscriptionRoutes: Sendable {
             }
             try session.execute(
                 """
-                INSERT INTO fhir_subscription (id, owner_subject, owner_roles, owner_site, topic, filters, endpoint, secret, headers, content, reason, status, end_at)
-                VALUES (\(id)::uuid, \(actor.subject), \(actor.roles.map(\.rawValue).sorted())::text[], \(actor.site), \(FHIRSubscriptions.taskTopic),
+                INSERT INTO fhir_subscription (id, owner_subject, owner_roles, owner_site, owner_sites, topic, filters, endpoint, secret, headers, content, reason, status, end_at)
+                VALUES (\(id)::uuid, \(actor.subject), \(actor.roles.map(\.rawValue).sorted())::text[], \(actor.site),
+                    \(actor.sites.sorted())::text[], \(FHIRSubscriptions.taskTopic),
                     \(try PostgresJSON(encoding: parsed.filters))::jsonb, \(parsed.endpoint), \(parsed.secret), \(parsed.headers)::text[],
                     \(parsed.content), \(parsed.reason), 'requested', \(parsed.end)::timestamptz)
                 """)
@@ -79,7 +80,7 @@ struct SubscriptionRoutes: Sendable {
         }
         guard let row else { throw OperationOutcome.notFound("Subscription") }
         let owner: String = try row.decode("owner_subject")
-        guard actor.has(.coordinator) || owner == actor.subject else { throw OperationOutcome.notFound("Subscription") }
+        guard actor.isNetworkWide || owner == actor.subject else { throw OperationOutcome.notFound("Subscription") }
         let subscriptionURL = "\(settings.baseURL)/Subscription/\(id.uuidString.lowercased())"
         var parameters: [AnyJSON] = [
             .object(["name": .string("subscription"), "valueReference": .object(["reference": .string(subscriptionURL)])]),
@@ -115,7 +116,7 @@ struct SubscriptionRoutes: Sendable {
         let found = try await store.pool.sessionTransaction { session -> Bool in
             guard let row = try session.query("SELECT owner_subject FROM fhir_subscription WHERE id = \(id)::uuid FOR UPDATE").first else { return false }
             let owner: String = try row.decode("owner_subject")
-            guard actor.has(.coordinator) || owner == actor.subject else { return false }
+            guard actor.isNetworkWide || owner == actor.subject else { return false }
             try session.execute("UPDATE fhir_subscription SET status = 'off', updated_at = now() WHERE id = \(id)::uuid")
             try session.execute("DELETE FROM fhir_subscription_notification WHERE subscription_id = \(id)::uuid AND sent_at IS NULL")
             return true
@@ -136,7 +137,7 @@ struct SubscriptionRoutes: Sendable {
                 ).first
             else { return nil }
             let owner: String = try row.decode("owner_subject")
-            guard actor.has(.coordinator) || owner == actor.subject else { return nil }
+            guard actor.isNetworkWide || owner == actor.subject else { return nil }
             let filters = try JSONDecoder().decode([String: [String]].self, from: Data(try row.decode("filters", as: String.self).utf8))
             let headers: [String] = try row.decode("headers")
             var fields: [String: AnyJSON] = [
@@ -290,8 +291,11 @@ struct SubscriptionRoutes: Sendable {
                     code: "required")
             } else if !WebhookSignature.isStrongEnough(secret) || secret.utf8.count > 200 {
                 fail(
-                    "Subscription.channel.extension", "the webhook secret must be 24 to 200 characters, or whsec_ and base64 of at least 24 bytes",
+                    "Subscription.channel.extension", "the webhook secret must be 32 to 200 characters, or whsec_ and base64 of at least 24 bytes",
                     code: "security")
+            } else if let weakness = SecretStrength(signingSecret: secret).weakness {
+                // As the services' own secrets: whoever guesses it can forge notifications.
+                fail("Subscription.channel.extension", "the webhook secret \(weakness); use a random one (e.g. `openssl rand -base64 32`)", code: "security")
             }
         } else {
             fail("Subscription.channel", "is required (1..1)", code: "required")

@@ -43,10 +43,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Submit a referral",
-    "description": "Referrers (in their own name only), coordinators and services may submit a referral; the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.",
+    "description": "Referrers (in their own name only), coordinators and services may submit a referral to a site their token names (403 otherwise); the caller's own repeated Idempotency-Key or externalId answers 200 with the referral it first created. Keys are per caller: another caller's key is a new request, and another caller's externalId is a 409 that names nothing of their referral.",
     "parameters": [
      {
       "$ref": "#/components/parameters/SubmissionIdempotencyKey"
@@ -265,16 +266,17 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "The referral inbox",
-    "description": "Referrers (their own referrals), link workers (their token's site only), coordinators and services may page through referrals, urgent first, then oldest first.",
+    "description": "Referrers (their own referrals), link workers, coordinators and services see the referrals of their token's sites (every site for a network coordinator), and may page through them, urgent first, then oldest first.",
     "parameters": [
      {
       "name": "site",
       "in": "query",
       "required": false,
-      "description": "Only this site's referrals (ignored for link workers, who always see their own site).",
+      "description": "Only this site's referrals (within the token's sites: another site gives an empty page).",
       "schema": {
        "$ref": "#/components/schemas/SiteCode"
       }
@@ -413,10 +415,11 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Read a referral",
-    "description": "Referrers (their own referrals), link workers (their site's), coordinators and services may read a referral; the read is audited and others get 404.",
+    "description": "Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral; the read is audited and others get 404.",
     "responses": {
      "200": {
       "description": "The referral.",
@@ -491,10 +494,11 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Move a referral through the closed loop",
-    "description": "Link workers (their site's referrals), coordinators and services may apply any action, and referrers may only cancel their own referrals.",
+    "description": "Within their token's sites link workers, coordinators and services may apply any action, and referrers may only cancel their own referrals; another site's referral is 404.",
     "requestBody": {
      "required": true,
      "content": {
@@ -618,10 +622,11 @@ extension IntakeService {
     ],
     "operationId": "getReferralAudit",
     "x-passerelle-roles": [
-     "coordinator"
+     "coordinator",
+     "network-coordinator"
     ],
     "summary": "A referral's audit trail",
-    "description": "Only coordinators may read who read or changed a referral, oldest first.",
+    "description": "Only coordinators (of the referral's site) may read who read or changed a referral, oldest first.",
     "responses": {
      "200": {
       "description": "The audit entries, oldest first (empty for an unknown referral).",
@@ -1289,10 +1294,11 @@ extension IntakeService {
     "operationId": "getFollowUpPolicy",
     "x-passerelle-roles": [
      "link-worker",
-     "coordinator"
+     "coordinator",
+     "network-coordinator"
     ],
     "summary": "A site's follow-up clocks",
-    "description": "The site's link workers and coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.",
+    "description": "The site's link workers and coordinators, and network coordinators; the standard policy (first contact within 2 working days, follow-ups at 6 and 12 weeks, 30 days on hold, escalation after 3 working days, Ontario's holidays) until a coordinator sets one.",
     "responses": {
      "200": {
       "description": "The policy in force.",
@@ -1327,10 +1333,11 @@ extension IntakeService {
     ],
     "operationId": "setFollowUpPolicy",
     "x-passerelle-roles": [
-     "coordinator"
+     "coordinator",
+     "network-coordinator"
     ],
     "summary": "Set a site's follow-up clocks",
-    "description": "The site's coordinators. Applies to steps opened from now on; steps already open keep their times.",
+    "description": "The site's coordinators and network coordinators. Applies to steps opened from now on; steps already open keep their times.",
     "requestBody": {
      "required": true,
      "content": {
@@ -1393,10 +1400,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Change a client's consent",
-    "description": "Link workers, coordinators and services may replace what a client consents to, which is published to every service holding the client's referrals.",
+    "description": "Link workers, coordinators and services may replace what a client referred to one of their token's sites consents to (another client is 404), which is published to every service holding the client's referrals.",
     "requestBody": {
      "required": true,
      "content": {
@@ -1457,10 +1465,11 @@ extension IntakeService {
     ],
     "operationId": "eraseClient",
     "x-passerelle-roles": [
-     "coordinator"
+     "coordinator",
+     "network-coordinator"
     ],
     "summary": "Erase a client",
-    "description": "Only coordinators may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.",
+    "description": "Only coordinators (of a site the client was referred to) may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.",
     "responses": {
      "204": {
       "description": "The client and their referrals were erased."
@@ -1492,10 +1501,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Store a FHIR Patient",
-    "description": "Referrers, coordinators and services may store (or replace, by id) a Patient for a ServiceRequest posted afterwards.",
+    "description": "EHR integrations, referrers and coordinators may store (or replace, by id) a Patient of their own for a ServiceRequest posted afterwards: Patients are kept per sender, so another sender's same id is neither replaced nor reachable.",
     "requestBody": {
      "required": true,
      "content": {
@@ -1579,10 +1589,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Refer with a FHIR ServiceRequest",
-    "description": "Referrers, coordinators and services may submit a referral as a Gravity SDOH ServiceRequest whose subject is a Patient posted before.",
+    "description": "EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as a Gravity SDOH ServiceRequest whose subject is a Patient they posted before.",
     "requestBody": {
      "required": true,
      "content": {
@@ -1689,10 +1700,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Refer with a FHIR Bundle",
-    "description": "Referrers, coordinators and services may submit a referral as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.",
+    "description": "EHR integrations, referrers and coordinators may submit a referral, to a site their token names, as one Bundle holding the ServiceRequest, its Patient and optionally a Consent and a QuestionnaireResponse.",
     "requestBody": {
      "required": true,
      "content": {
@@ -1767,7 +1779,8 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Refer with a FHIR transaction Bundle at the base",
     "description": "The same as POST /fhir/r4/Bundle, at the address FHIR clients send transactions to.",
@@ -1872,10 +1885,11 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Read a ServiceRequest as it was received",
-    "description": "Coordinators, link workers of its site, the referrer, and services (those with a site claim: their site's or what they sent) may read it; anyone else gets 404.",
+    "description": "Within their token's sites coordinators, link workers, the referrer and the EHR integration that sent it may read it; anyone else gets 404.",
     "parameters": [
      {
       "name": "id",
@@ -1936,7 +1950,8 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Read the Task of a referral",
     "description": "The SDOHCC Task For Referral Management intake keeps for the referral: status, businessStatus, statusReason and output follow the referral. The same readers as the ServiceRequest; anyone else gets 404.",
@@ -1990,10 +2005,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Subscribe to Task changes (R4 backport, rest-hook)",
-    "description": "Referrers, coordinators and services may subscribe to the Gravity Task topic. The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.",
+    "description": "EHR integrations, referrers and coordinators may subscribe to the Gravity Task topic (notified of the Tasks they may read). The endpoint must be https and resolve to public addresses unless the deployment allows others. A handshake is sent first; the subscription is active once it is delivered. Notifications (id-only or empty) are signed the Standard Webhooks way with the secret given in the webhook-secret extension, and sent only about Tasks the subscriber may read.",
     "requestBody": {
      "required": true,
      "content": {
@@ -2076,10 +2092,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Read a subscription and its status",
-    "description": "Its owner or a coordinator; anyone else gets 404. The secret is never shown and header values are hidden.",
+    "description": "Its owner or a network coordinator; anyone else gets 404. The secret is never shown and header values are hidden.",
     "parameters": [
      {
       "name": "id",
@@ -2144,10 +2161,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Turn a subscription off",
-    "description": "Its owner or a coordinator; notifications not yet sent are dropped.",
+    "description": "Its owner or a network coordinator; notifications not yet sent are dropped.",
     "parameters": [
      {
       "name": "id",
@@ -2191,10 +2209,11 @@ extension IntakeService {
     "x-passerelle-roles": [
      "referrer",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "The $status of a subscription (R4 backport)",
-    "description": "Its owner or a coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.",
+    "description": "Its owner or a network coordinator; anyone else gets 404. A searchset Bundle holding the SubscriptionStatus (a Parameters resource): status, events since the subscription started, the last delivery error.",
     "parameters": [
      {
       "name": "id",
@@ -2265,10 +2284,11 @@ extension IntakeService {
      "referrer",
      "link-worker",
      "coordinator",
-     "service"
+     "network-coordinator",
+     "ehr-integration"
     ],
     "summary": "Follow a referral as a FHIR Task",
-    "description": "Referrers (their own referrals), link workers (their site's), coordinators and services (with a site claim: their site's or what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.",
+    "description": "Within their token's sites referrers (their own referrals), link workers, coordinators and EHR integrations (what they sent) may search Tasks by focus, based-on or _id (at least one; combined with AND); Tasks the caller may not see are left out.",
     "parameters": [
      {
       "name": "focus",
@@ -2276,7 +2296,8 @@ extension IntakeService {
       "required": false,
       "description": "ServiceRequest/{id} (comma-separated for several).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "pattern": "^[^\\u0000]*$"
       },
       "example": "ServiceRequest/sr-2026-0001"
      },
@@ -2286,7 +2307,8 @@ extension IntakeService {
       "required": false,
       "description": "ServiceRequest/{id}: the same Tasks as focus (a referral Task is based on its ServiceRequest).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "pattern": "^[^\\u0000]*$"
       }
      },
      {
@@ -2295,7 +2317,8 @@ extension IntakeService {
       "required": false,
       "description": "Task ids, comma-separated (at most 100 ids in all).",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "pattern": "^[^\\u0000]*$"
       }
      }
     ],
@@ -4213,7 +4236,7 @@ extension IntakeService {
        },
        "extension": {
         "type": "array",
-        "description": "https://passerelle.example/fhir/StructureDefinition/webhook-secret (valueString): the Standard Webhooks secret, 24 to 200 characters or whsec_<base64>; required on create, never returned.",
+        "description": "https://passerelle.example/fhir/StructureDefinition/webhook-secret (valueString): the Standard Webhooks secret, 32 to 200 characters and not guessable, or whsec_<base64 of at least 24 random bytes>; required on create, never returned.",
         "items": {
          "type": "object"
         }
@@ -5148,7 +5171,7 @@ extension IntakeService {
     "type": "http",
     "scheme": "bearer",
     "bearerFormat": "JWT",
-    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
+    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, network-coordinator, analyst, service, ehr-integration) and the caller's sites (site, or a sites array): every role but network-coordinator is bounded by them."
    }
   },
   "headers": {

@@ -136,7 +136,7 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
     }
 
     private func saveLinkWorker(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
+        let actor = try context.caller()
         let id = try context.pathID()
         struct Body: Codable {
             var name: String
@@ -163,8 +163,19 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
         } catch {
             throw ProblemDetails.validation([.init(pointer: "", detail: error.description)])
         }
+        // Workers are saved at the caller's own sites only; another site's worker (moved here or
+        // not) answers as an unknown one.
+        guard actor.mayWork(at: body.site) else {
+            throw ProblemDetails(status: .forbidden, title: "Forbidden", detail: "the token does not name the site \(body.site)")
+        }
         // The caseload is the service's count: the answer shows the stored one, not zero.
-        let caseload = try await store.pool.withConnection { connection -> Int in
+        let caseload = try await store.pool.transaction { connection -> Int in
+            if let current = try await connection.query("SELECT site FROM link_worker WHERE id = \(id)::uuid FOR UPDATE").first?.decode(
+                "site", as: String.self),
+                !actor.mayWork(at: current)
+            {
+                throw ProblemDetails.noSuchResource
+            }
             try await store.save(worker, on: connection)
             return try await connection.query("SELECT current_caseload FROM link_worker WHERE id = \(id)::uuid").first?.decode("current_caseload", as: Int.self)
                 ?? 0

@@ -29,11 +29,10 @@ extension MatchingService {
     ],
     "operationId": "createResource",
     "x-passerelle-roles": [
-     "coordinator",
-     "service"
+     "network-coordinator"
     ],
     "summary": "Add a community resource",
-    "description": "Coordinators and services add a resource to the network-wide catalogue; it has at least one need category.",
+    "description": "Network coordinators add a resource to the network-wide catalogue every site shares; it has at least one need category.",
     "requestBody": {
      "required": true,
      "content": {
@@ -111,10 +110,11 @@ extension MatchingService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Search the catalogue",
-    "description": "Link workers, coordinators and services search the whole catalogue (at most 500 resources, by name).",
+    "description": "Link workers, coordinators and services of any site search the whole (shared) catalogue (at most 500 resources, by name).",
     "parameters": [
      {
       "name": "category",
@@ -196,11 +196,10 @@ extension MatchingService {
     ],
     "operationId": "replaceResource",
     "x-passerelle-roles": [
-     "coordinator",
-     "service"
+     "network-coordinator"
     ],
     "summary": "Create or replace a community resource",
-    "description": "Coordinators and services write the resource under this id: 201 when it is new, 200 when it replaced one. The edit settles what an import left to review. Seats taken are kept.",
+    "description": "Network coordinators write the resource under this id: 201 when it is new, 200 when it replaced one. The edit settles what an import left to review. Seats taken are kept.",
     "parameters": [
      {
       "name": "id",
@@ -303,10 +302,11 @@ extension MatchingService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Read a community resource",
-    "description": "Link workers, coordinators and services read any resource, active or not.",
+    "description": "Link workers, coordinators and services of any site read any resource of the shared catalogue, active or not.",
     "parameters": [
      {
       "name": "id",
@@ -352,11 +352,10 @@ extension MatchingService {
     ],
     "operationId": "deactivateResource",
     "x-passerelle-roles": [
-     "coordinator",
-     "service"
+     "network-coordinator"
     ],
     "summary": "Deactivate a community resource",
-    "description": "Coordinators and services take a resource out of matching and connections; it stays readable.",
+    "description": "Network coordinators take a resource out of matching and connections; it stays readable.",
     "parameters": [
      {
       "name": "id",
@@ -396,10 +395,11 @@ extension MatchingService {
     "operationId": "saveLinkWorker",
     "x-passerelle-roles": [
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Create or replace a link worker",
-    "description": "Coordinators and services write a link worker under this id; the current caseload is the service's count and is kept.",
+    "description": "Coordinators and services write a link worker of one of their token's sites under this id (another site is 403; another site's worker is 404); the current caseload is the service's count and is kept.",
     "parameters": [
      {
       "name": "id",
@@ -464,11 +464,10 @@ extension MatchingService {
     ],
     "operationId": "importCatalogue",
     "x-passerelle-roles": [
-     "coordinator",
-     "service"
+     "network-coordinator"
     ],
     "summary": "Import an HSDS directory",
-    "description": "Coordinators and services import an Open Referral HSDS directory (up to 64 MiB): a zip data package, HSDS tables as CSV texts, or HSDS 3 service records. Resources are matched by the directory's service id, created or updated; rows that cannot be read are reported, not imported.",
+    "description": "Network coordinators import an Open Referral HSDS directory (up to 64 MiB): a zip data package, HSDS tables as CSV texts, or HSDS 3 service records. Resources are matched by the directory's service id, created or updated; rows that cannot be read are reported, not imported.",
     "requestBody": {
      "required": true,
      "content": {
@@ -543,6 +542,7 @@ extension MatchingService {
     "operationId": "exportCatalogue",
     "x-passerelle-roles": [
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Export the catalogue as HSDS",
@@ -672,6 +672,7 @@ extension MatchingService {
     "operationId": "reviewCatalogue",
     "x-passerelle-roles": [
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Resources waiting for a coordinator",
@@ -734,10 +735,11 @@ extension MatchingService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "A referral's ranked matches",
-    "description": "Link workers of the referral's site, coordinators and services read its ranked matches and assigned link worker; a referral matching has not received (or another site's) is 404.",
+    "description": "Link workers, coordinators and services of the referral's site read its ranked matches and assigned link worker; a referral matching has not received (or another site's) is 404.",
     "parameters": [
      {
       "name": "id",
@@ -785,10 +787,11 @@ extension MatchingService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Rank a referral's matches again",
-    "description": "Link workers of the referral's site, coordinators and services rank the catalogue again for the referral, replace its matches and publish them. With an Idempotency-Key a retry by the same caller gets the first answer (Idempotent-Replayed: true) and publishes nothing more; keys are the caller's own.",
+    "description": "Link workers, coordinators and services of the referral's site rank the catalogue again for the referral, replace its matches and publish them. With an Idempotency-Key a retry by the same caller gets the first answer (Idempotent-Replayed: true) and publishes nothing more; keys are the caller's own.",
     "parameters": [
      {
       "name": "id",
@@ -860,10 +863,11 @@ extension MatchingService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Propose a connection to a resource",
-    "description": "Link workers of the referral's site, coordinators and services connect the referral's client to an active resource, taking a seat. 404 when the referral or the resource is unknown (or the resource inactive); 409 when no seat is left.",
+    "description": "Link workers, coordinators and services of the referral's site connect the referral's client to an active resource, taking a seat. 404 when the referral or the resource is unknown (or the resource inactive); 409 when no seat is left.",
     "parameters": [
      {
       "name": "id",
@@ -954,10 +958,11 @@ extension MatchingService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Move a connection on",
-    "description": "Link workers of the referral's site, coordinators and services move a connection to its next status; ending it frees its seat. 409 (with allowedActions) when the current status does not allow that step.",
+    "description": "Link workers, coordinators and services of the referral's site move a connection to its next status; ending it frees its seat. 409 (with allowedActions) when the current status does not allow that step.",
     "parameters": [
      {
       "name": "id",
@@ -2186,7 +2191,7 @@ extension MatchingService {
     "type": "http",
     "scheme": "bearer",
     "bearerFormat": "JWT",
-    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
+    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, network-coordinator, analyst, service, ehr-integration) and the caller's sites (site, or a sites array): every role but network-coordinator is bounded by them."
    }
   },
   "responses": {

@@ -31,10 +31,11 @@ extension NotificationService {
     "x-passerelle-roles": [
      "link-worker",
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "The delivery log of a referral",
-    "description": "Link workers (their site's referrals), coordinators and services read what was sent to whom about a referral, when, how, and how it went; no addresses.",
+    "description": "Link workers, coordinators and services read, for the referrals of their token's sites (every site for a network coordinator; another site's log is empty), what was sent to whom about a referral, when, how, and how it went; no addresses.",
     "parameters": [
      {
       "name": "referral",
@@ -92,6 +93,7 @@ extension NotificationService {
     "operationId": "listTemplates",
     "x-passerelle-roles": [
      "coordinator",
+     "network-coordinator",
      "service"
     ],
     "summary": "Message templates",
@@ -148,10 +150,10 @@ extension NotificationService {
     ],
     "operationId": "saveTemplate",
     "x-passerelle-roles": [
-     "coordinator"
+     "network-coordinator"
     ],
     "summary": "Save a message template",
-    "description": "Coordinators write the template of a key, language and channel. It is checked before it is saved (422 with each problem): Mustache syntax, only the key's variables, a subject for e-mail and none for text, a text at most 306 characters once rendered.",
+    "description": "Network coordinators write the template (shared by every site) of a key, language and channel. It is checked before it is saved (422 with each problem): Mustache syntax, only the key's variables, a subject for e-mail and none for text, a text at most 306 characters once rendered.",
     "parameters": [
      {
       "name": "key",
@@ -233,11 +235,10 @@ extension NotificationService {
     ],
     "operationId": "saveRecipient",
     "x-passerelle-roles": [
-     "coordinator",
-     "service"
+     "network-coordinator"
     ],
     "summary": "Register a staff or partner recipient",
-    "description": "Coordinators and services write how a link worker, referrer or partner is reached. A webhookTarget that is not registered is 404.",
+    "description": "Network coordinators write how a link worker, referrer or partner is reached. A webhookTarget that is not registered is 404.",
     "parameters": [
      {
       "name": "kind",
@@ -316,10 +317,10 @@ extension NotificationService {
     ],
     "operationId": "saveWebhookTarget",
     "x-passerelle-roles": [
-     "coordinator"
+     "network-coordinator"
     ],
     "summary": "Register a partner webhook",
-    "description": "Coordinators write a webhook target. Its URL must resolve, and only to public addresses unless the deployment allows private targets: checked when it is saved and before each delivery.",
+    "description": "Network coordinators write a webhook target. Its URL must resolve, and only to public addresses unless the deployment allows private targets: checked when it is saved and before each delivery.",
     "parameters": [
      {
       "name": "id",
@@ -384,10 +385,11 @@ extension NotificationService {
     ],
     "operationId": "saveSitePolicy",
     "x-passerelle-roles": [
-     "coordinator"
+     "coordinator",
+     "network-coordinator"
     ],
     "summary": "A site's language, time zone and quiet hours",
-    "description": "Coordinators write a site's default language, time zone and quiet hours (clients get no message in them).",
+    "description": "Coordinators of the site write its default language, time zone and quiet hours (another site is 404) (clients get no message in them).",
     "parameters": [
      {
       "name": "site",
@@ -885,8 +887,8 @@ extension NotificationService {
      "secret": {
       "type": "string",
       "pattern": "^[^\\u0000]*$",
-      "minLength": 24,
-      "description": "Signs every delivery; at least 24 characters (or whsec_<base64>). Never shown again."
+      "minLength": 32,
+      "description": "Signs every delivery; at least 32 characters and not guessable (at least 128 bits by a conservative estimate), or whsec_<base64 of at least 24 random bytes). Never shown again."
      },
      "description": {
       "type": [
@@ -1505,7 +1507,7 @@ extension NotificationService {
     "type": "http",
     "scheme": "bearer",
     "bearerFormat": "JWT",
-    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, analyst, service) and, for link workers, site."
+    "description": "An HS256 or ES256 JWT with sub, exp, roles (referrer, link-worker, coordinator, network-coordinator, analyst, service, ehr-integration) and the caller's sites (site, or a sites array): every role but network-coordinator is bounded by them."
    }
   },
   "responses": {
