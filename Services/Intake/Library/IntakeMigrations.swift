@@ -81,7 +81,21 @@ enum IntakeMigrations {
         fhirTasksAndSubscriptions,
         fhirTaskConnections,
         requestsBelongToTheirCaller,
+        patientsBelongToTheirClient,
     ]
+}
+
+extension IntakeMigrations {
+    static let patientsBelongToTheirClient = Migration(
+        9, "patients_belong_to_their_client",
+        """
+        -- Whom each posted Patient describes, so erasing the client erases it: the client its
+        -- ServiceRequest was recorded for, and the identity it names (found even if no referral
+        -- ever named it).
+        ALTER TABLE fhir_patient ADD COLUMN client_id uuid REFERENCES client (id) ON DELETE CASCADE, ADD COLUMN identity_key text;
+        CREATE INDEX fhir_patient_client ON fhir_patient (client_id);
+        CREATE INDEX fhir_patient_identity ON fhir_patient (identity_key);
+        """)
 }
 
 extension IntakeMigrations {
