@@ -133,30 +133,7 @@ struct ReferralStore: Sendable {
     /// details follow the newest referral, consent and preferences stay the client's own. Says
     /// the client as recorded now, and the version of a profile to publish when it changed.
     private func upsertClient(_ client: Client, on session: borrowing PostgresSession) throws -> (id: UUID, value: Client, changedVersion: Int?) {
-        if let row = try session.query(
-            """
-            SELECT id, given_name, family_name, birth_date::text AS birth_date, phone, email, preferred_language, postal_code, latitude, longitude,
-                accessibility_needs, preferred_channel, consent_contact, consent_share_with_partners, consent_evaluation_use,
-                sociodemographics::text AS sociodemographics, version
-            FROM client WHERE identity_key = \(client.identityKey) FOR UPDATE
-            """
-        ).first {
-            let recorded = try Self.client(row)
-            let merged = recorded.referredAgain(with: client)
-            guard merged != recorded else { return (recorded.id, recorded, nil) }
-            let version = try session.query(
-                """
-                UPDATE client SET phone = \(merged.contact.phone), email = \(merged.contact.email), postal_code = \(merged.postalCode),
-                    latitude = \(merged.coordinates?.latitude), longitude = \(merged.coordinates?.longitude),
-                    accessibility_needs = \(merged.accessibilityNeeds)::text[],
-                    sociodemographics = \(try merged.sociodemographics.map { try PostgresJSON(encoding: $0) })::jsonb,
-                    version = version + 1, updated_at = now()
-                WHERE id = \(recorded.id)::uuid
-                RETURNING version
-                """
-            ).first!.decode("version", as: Int.self)
-            return (merged.id, merged, version)
-        }
+        // A new person (the common case) is one statement.
         let inserted = try session.query(
             """
             INSERT INTO client (id, identity_key, given_name, family_name, birth_date, phone, email, preferred_language, postal_code,
@@ -171,8 +148,35 @@ struct ReferralStore: Sendable {
             RETURNING id
             """)
         if !inserted.isEmpty { return (client.id, client, 1) }
-        // Someone else's transaction recorded the same person first: referred again, then.
-        return try upsertClient(client, on: session)
+        // Known (here or in a transaction that committed meanwhile): referred again.
+        guard
+            let row = try session.query(
+                """
+                SELECT id, given_name, family_name, birth_date::text AS birth_date, phone, email, preferred_language, postal_code, latitude, longitude,
+                    accessibility_needs, preferred_channel, consent_contact, consent_share_with_partners, consent_evaluation_use,
+                    sociodemographics::text AS sociodemographics
+                FROM client WHERE identity_key = \(client.identityKey) FOR UPDATE
+                """
+            ).first
+        else {
+            // Erased between the two statements: record the person anew.
+            return try upsertClient(client, on: session)
+        }
+        let recorded = try Self.client(row)
+        let merged = recorded.referredAgain(with: client)
+        guard merged != recorded else { return (recorded.id, recorded, nil) }
+        let version = try session.query(
+            """
+            UPDATE client SET phone = \(merged.contact.phone), email = \(merged.contact.email), postal_code = \(merged.postalCode),
+                latitude = \(merged.coordinates?.latitude), longitude = \(merged.coordinates?.longitude),
+                accessibility_needs = \(merged.accessibilityNeeds)::text[],
+                sociodemographics = \(try merged.sociodemographics.map { try PostgresJSON(encoding: $0) })::jsonb,
+                version = version + 1, updated_at = now()
+            WHERE id = \(recorded.id)::uuid
+            RETURNING version
+            """
+        ).first!.decode("version", as: Int.self)
+        return (merged.id, merged, version)
     }
 
     /// A client as recorded.
