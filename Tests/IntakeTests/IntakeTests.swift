@@ -566,6 +566,14 @@ struct IntakeTests {
         try await fixture.host.application.test(.router) { client in
             let created = try json(try await client.post("/v1/referrals", token: coordinator, body: referralBody()))
             let clientID = try #require(created["clientId"] as? String)
+            // An EHR posted her Patient (with her street address) for a request it never sent.
+            let patient = ByteBuffer(
+                string: """
+                    {"resourceType": "Patient", "id": "pat-unsent", "name": [{"family": "Gagnon", "given": ["Élodie"]}], "birthDate": "1948-05-12",
+                     "address": [{"line": ["77 rue Wellington"], "postalCode": "K1Y 4E9"}]}
+                    """)
+            #expect(try await client.post("/fhir/r4/Patient", token: coordinator, body: patient).status == .created)
+            #expect(try await fixture.count("fhir_patient") == 1)
             let worker = try await fixture.token(.linkWorker, subject: "lw-1", site: "ottawa-west-chc")
             #expect(
                 try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(worker)"]).status == .forbidden)
@@ -579,6 +587,7 @@ struct IntakeTests {
         }
         #expect(try await fixture.count("client") == 0)
         #expect(try await fixture.count("referral") == 0)
+        #expect(try await fixture.count("fhir_patient") == 0, "the Patient naming her identity went with her")
         #expect(try await fixture.events("passerelle.client.erased.v1").count == 1)
         #expect(
             try await fixture.count("outbox", where: "event_type = 'passerelle.tombstone' AND payload IS NULL AND topic LIKE '%passerelle.clients.v1'") == 1)
