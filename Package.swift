@@ -107,7 +107,7 @@ let package = Package(
         .target(name: "Domain", dependencies: ["WireFormats"], path: "Shared/Domain", swiftSettings: strict),
         .target(name: "Contracts", dependencies: ["Domain", "WireFormats"], path: "Shared/Contracts", exclude: ["Schemas", "OpenAPI"], swiftSettings: strict),
         .target(
-            name: "Messaging", dependencies: ["Contracts", "PostgresClient", "KafkaClient", "WireFormats", "Backoff", logging, metrics, lifecycle],
+            name: "Messaging", dependencies: ["Domain", "Contracts", "PostgresClient", "KafkaClient", "WireFormats", "Backoff", logging, metrics, lifecycle],
             path: "Shared/Messaging", swiftSettings: strict),
         .target(
             name: "ServiceRuntime",

@@ -59,6 +59,32 @@ public struct CloudEvent: Sendable, Equatable {
         self.init(id: id, source: try required("ce_source"), type: try required("ce_type"), subject: try required("ce_subject"), time: time, data: data)
     }
 
+    /// The `type` of a tombstone: on the compacted clients topic it erases the client whose id
+    /// is the key (and the subject).
+    public static let tombstoneType = "passerelle.tombstone"
+
+    /// The envelope of a tombstone written without CloudEvents headers (by a tool rather than
+    /// an outbox): its id is derived from where it sits, so a redelivery is recognised.
+    public static func tombstone(key: String, topic: String, partition: Int32, offset: Int64, time: Date) -> CloudEvent {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        // Two FNV-1a hashes of the position fill the 16 bytes; a version-8 (custom) UUID.
+        for (half, seed) in [(0, UInt64(0xcbf2_9ce4_8422_2325)), (8, UInt64(0x8422_2325_cbf2_9ce4))] {
+            var hash = seed
+            for byte in "\(topic)/\(partition)/\(offset)".utf8 {
+                hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+            }
+            for index in 0..<8 { bytes[half + index] = UInt8(truncatingIfNeeded: hash >> (8 * UInt64(index))) }
+        }
+        bytes[6] = (bytes[6] & 0x0f) | 0x80
+        bytes[8] = (bytes[8] & 0x3f) | 0x80
+        let id = UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13],
+                bytes[14], bytes[15]
+            ))
+        return CloudEvent(id: id, source: "kafka:\(topic)", type: tombstoneType, subject: key, time: time, data: nil)
+    }
+
     /// Decodes `data` as the payload its `type` names.
     public func decode<Payload: EventPayload>(_ type: Payload.Type) throws -> Payload {
         guard self.type == Payload.eventType else { throw EnvelopeError.unexpectedType(self.type, expected: Payload.eventType) }

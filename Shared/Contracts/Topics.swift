@@ -15,6 +15,33 @@ public enum TopicName: String, Sendable, CaseIterable {
     /// per partition, at most five in flight with idempotence). Dead-letter topics have one.
     public static let defaultPartitions = 12
     public var isCompacted: Bool { self == .clients }
+
+    /// How long records are kept, stated on every topic rather than left to the broker's default
+    /// (a week on Kafka, unbounded on some brokers), so the personal data map can name a bound.
+    /// Retention deletes whole segments: a record is gone within `retention.ms + segment.ms`.
+    /// The clients topic keeps each client's latest profile while the client is known; an
+    /// erased client's profiles are compacted away within `max.compaction.lag.ms` of the
+    /// tombstone, and the tombstone itself `delete.retention.ms` later (docs/DATA-MAP.md).
+    public var configs: [String: String] {
+        switch self {
+        case .clients:
+            return [
+                "cleanup.policy": "compact", "retention.ms": "-1", "max.compaction.lag.ms": String(Self.day),
+                "delete.retention.ms": String(Self.day), "segment.ms": String(Self.hour),
+            ]
+        case .evaluation:
+            // De-identified; kept for year-on-year reports.
+            return ["retention.ms": String(400 * Self.day), "segment.ms": String(Self.day)]
+        case .referrals, .matching, .notifications:
+            return Self.eventRetention
+        }
+    }
+
+    /// Event and dead-letter topics: two weeks, enough for a consumer down over a long weekend
+    /// to catch up, and a bound on how long thin events outlive an erasure.
+    public static let eventRetention = ["retention.ms": String(14 * day), "segment.ms": String(day)]
+    static let hour = 3_600_000
+    static let day = 24 * hour
 }
 
 /// Topic names as deployed, with the prefix applied.
@@ -42,10 +69,10 @@ public struct TopicNames: Sendable, Equatable {
     /// Every topic a deployment needs: the five topics and a dead-letter topic for each consumed one.
     public var provisioning: [(name: String, partitions: Int, configs: [String: String])] {
         var all = TopicName.allCases.map { topic in
-            (name(topic), partitions, topic.isCompacted ? ["cleanup.policy": "compact"] : [String: String]())
+            (name(topic), partitions, topic.configs)
         }
         for consumed in [TopicName.referrals, .clients, .matching, .notifications] {
-            all.append((deadLetter(consumed), 1, [:]))
+            all.append((deadLetter(consumed), 1, TopicName.eventRetention))
         }
         return all
     }

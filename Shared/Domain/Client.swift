@@ -47,6 +47,31 @@ public struct ContactDetails: Codable, Sendable, Equatable {
     }
 }
 
+/// Takes contact details out of text that is kept or published: delivery errors (an SMTP relay
+/// quotes the refused address back, an SMS gateway the number) and dead-letter errors (a
+/// database error may quote the value it refused). E-mail addresses become `<address>`, runs of
+/// seven or more digits (phone numbers, however written) `<number>`, and each of the `known`
+/// addresses (the recipient's own, in whatever form it was written) `<recipient>`.
+public enum ContactRedaction {
+    public static func redact(_ text: String, known: [String] = []) -> String {
+        var text = text
+        for address in known where address.count >= 3 {
+            text = text.replacingOccurrences(of: address, with: "<recipient>", options: .caseInsensitive)
+        }
+        text = text.replacing(emailAddress, with: "<address>")
+        text = text.replacing(phoneNumber) { match in
+            match.output.filter(\.isNumber).count >= 7 ? Substring("<number>") : match.output
+        }
+        return text
+    }
+
+    // Built per use: a `Regex` is not `Sendable`, and these are cheap next to a delivery.
+    private static var emailAddress: Regex<Substring> { /[^\s<>"'(),;:\[\]]+@[^\s<>"'(),;:\[\]]+/ }
+    /// Digits with spaces, dashes, slashes or parentheses between (not dots: an IP address or a
+    /// version is no phone number, and a number written with dots is the recipient's own).
+    private static var phoneNumber: Regex<Substring> { /\+?\(?\d[\d \-()\/]{5,}\d/ }
+}
+
 /// A person referred. Identity and contact stay in intake and travel only on the compacted
 /// clients topic; everything else refers to the client by its pseudonymous `id`.
 public struct Client: Codable, Sendable, Equatable, Identifiable {
@@ -93,8 +118,40 @@ public struct Client: Codable, Sendable, Equatable, Identifiable {
         self.sociodemographics = sociodemographics
     }
 
+    /// The client as recorded, referred again (same identity key): what the new referral brings
+    /// of contact details and location replaces what is recorded (the referrer has just seen
+    /// the client, and keeping a stale address would send messages to it), while the client's
+    /// own decisions — consent, preferred channel and language — stand as recorded: a referral
+    /// form's defaults (the FHIR door assumes no sharing, no evaluation use, English) must not
+    /// undo them. Consent changes only by `PUT /v1/clients/{id}/consent`. Sociodemographics
+    /// newly given are taken only while the recorded consent allows evaluation use.
+    public func referredAgain(with submitted: Client) -> Client {
+        var merged = self
+        if let phone = submitted.contact.phone { merged.contact.phone = phone }
+        if let email = submitted.contact.email { merged.contact.email = email }
+        if let postalCode = submitted.postalCode { merged.postalCode = postalCode }
+        if let coordinates = submitted.coordinates { merged.coordinates = coordinates }
+        if !submitted.accessibilityNeeds.isEmpty { merged.accessibilityNeeds = submitted.accessibilityNeeds }
+        if let answers = submitted.sociodemographics, consent.evaluationUse { merged.sociodemographics = answers }
+        return merged
+    }
+
+    /// The consent a referral of this (recorded) client carries. The client's decisions on
+    /// sharing with partners and evaluation use stand whatever the new referral's form says
+    /// (its defaults must not undo them); a referral may only narrow contact for itself (an EHR's
+    /// "do not contact the subject about this request", where contact may put them at risk).
+    public func consent(forReferralSubmitted submitted: Consent) -> Consent {
+        Consent(contact: consent.contact && submitted.contact, shareWithPartners: consent.shareWithPartners, evaluationUse: consent.evaluationUse)
+    }
+
     /// The key of the duplicate-client check: same name, birth date and postal code, normalised.
     public var identityKey: String {
+        Self.identityKey(givenName: givenName, familyName: familyName, birthDate: birthDate, postalCode: postalCode)
+    }
+
+    /// The same key for a person described elsewhere (a FHIR Patient), so what was posted about
+    /// a client is found again when they are erased. `postalCode` as given; it is normalised here.
+    public static func identityKey(givenName: String, familyName: String, birthDate: CalendarDate, postalCode: String?) -> String {
         func fold(_ text: String) -> String {
             // ASCII (most names) has nothing to decompose: lowercase, keep letters and digits.
             if text.utf8.allSatisfy({ $0 < 0x80 }) {
@@ -112,7 +169,7 @@ public struct Client: Codable, Sendable, Equatable, Identifiable {
                 .filter { $0.properties.generalCategory != .nonspacingMark }
             return String(String.UnicodeScalarView(scalars)).lowercased().filter { $0.isLetter || $0.isNumber }
         }
-        return [fold(givenName), fold(familyName), birthDate.description, postalCode ?? ""].joined(separator: "|")
+        return [fold(givenName), fold(familyName), birthDate.description, postalCode.flatMap(PostalCode.normalised) ?? ""].joined(separator: "|")
     }
 }
 
@@ -188,6 +245,16 @@ public struct Coordinates: Codable, Sendable, Equatable, Hashable {
         }
         self.latitude = latitude
         self.longitude = longitude
+    }
+
+    /// The centre of the 0.01° cell holding this point (about 1.1 km north–south, 0.8 km
+    /// east–west at Ottawa's latitude): what leaves intake of a client's location. Distances to
+    /// community resources stay right to the kilometre; an address cannot be read back.
+    public var gridCell: Coordinates {
+        func snap(_ value: Double) -> Double { (value * 100).rounded() / 100 }
+        var cell = self
+        (cell.latitude, cell.longitude) = (snap(latitude), snap(longitude))
+        return cell
     }
 
     /// Great-circle distance in kilometres (haversine).
@@ -287,5 +354,22 @@ public enum AgeBand: String, Codable, Sendable, CaseIterable {
         case 65...74: self = .from65to74
         default: self = .from75
         }
+    }
+}
+
+/// What may travel on a topic in place of text a person wrote: a code (lowercase letters, digits
+/// and single dashes, at most 64 characters) is passed on; anything else is free text about a
+/// person, which stays in the schema where it was written and does not travel at all.
+public enum EventCode {
+    public static func code(_ text: String?) -> String? {
+        guard let text, isCode(text) else { return nil }
+        return text
+    }
+
+    public static func isCode(_ text: String) -> Bool {
+        (1...64).contains(text.utf8.count) && !text.hasPrefix("-") && !text.hasSuffix("-") && !text.contains("--")
+            && text.utf8.allSatisfy {
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-")
+            }
     }
 }

@@ -17,6 +17,15 @@ public struct EventHandlers: Sendable {
         }
     }
 
+    /// A tombstone on a compacted topic: `key` is the record key (the client id on the clients
+    /// topic). Tombstones have no body; without this handler they are skipped like any type
+    /// nobody registered.
+    public mutating func onTombstone(_ handler: @escaping @Sendable (_ key: String, ConsumedEvent, PostgresConnection) async throws -> Void) {
+        routes[CloudEvent.tombstoneType] = { consumed, connection in
+            try await handler(consumed.key ?? consumed.event.subject, consumed, connection)
+        }
+    }
+
     /// The event types handled, for logs and tests.
     public var eventTypes: Set<String> { Set(routes.keys) }
 

@@ -1,5 +1,6 @@
 import Backoff
 import Contracts
+import Domain
 import Foundation
 import KafkaClient
 import Logging
@@ -67,6 +68,8 @@ public final class IdempotentConsumer: Service, Sendable {
     private let concurrency: Int
     private let batchesTransactions: Bool
     private let handler: Handler
+    /// Topics whose bodies are personal data: never copied to a dead-letter topic.
+    private let personalDataTopics: Set<String>
     private let logger: Logger
     private let processed: Counter
     private let duplicates: Counter
@@ -80,7 +83,7 @@ public final class IdempotentConsumer: Service, Sendable {
     public init(
         name: String, topics: [String], configuration: KafkaConsumerConfiguration, pool: PostgresConnectionPool,
         producer: KafkaProducer, gate: ReadinessGate, maxAttempts: Int = 5, concurrency: Int = 1, batchesTransactions: Bool = true,
-        logger: Logger, handler: @escaping Handler
+        personalDataTopics: Set<String> = [], logger: Logger, handler: @escaping Handler
     ) {
         precondition(concurrency >= 1, "a consumer needs at least one lane")
         self.name = name
@@ -93,6 +96,7 @@ public final class IdempotentConsumer: Service, Sendable {
         self.concurrency = concurrency
         self.batchesTransactions = batchesTransactions
         self.handler = handler
+        self.personalDataTopics = personalDataTopics
         var logger = logger
         logger[metadataKey: "consumer"] = "\(name)"
         self.logger = logger
@@ -191,9 +195,16 @@ public final class IdempotentConsumer: Service, Sendable {
     }
 
     private static func consumedEvent(_ message: KafkaMessage) throws -> ConsumedEvent {
-        let event = try CloudEvent(
-            headers: Dictionary(message.headers.compactMap { header in header.text.map { (header.key, $0) } }, uniquingKeysWith: { _, last in last }),
-            data: message.value)
+        let headers = Dictionary(message.headers.compactMap { header in header.text.map { (header.key, $0) } }, uniquingKeysWith: { _, last in last })
+        // A tombstone is an erasure, not a poison message, with or without an envelope.
+        let event: CloudEvent
+        if message.value == nil, headers["ce_id"] == nil, let key = message.keyText {
+            event = CloudEvent.tombstone(
+                key: key, topic: message.topic, partition: message.partition, offset: message.offset,
+                time: message.timestampMilliseconds.map { Date(timeIntervalSince1970: Double($0) / 1000) } ?? Date())
+        } else {
+            event = try CloudEvent(headers: headers, data: message.value)
+        }
         return ConsumedEvent(event: event, topic: message.topic, partition: message.partition, offset: message.offset, key: message.keyText)
     }
 
@@ -265,11 +276,18 @@ public final class IdempotentConsumer: Service, Sendable {
     }
 
     /// Copies the message to `<topic>.dlq` with the failure attached, then moves on. If the
-    /// broker cannot take it, keep trying: the message is never dropped silently.
+    /// broker cannot take it, keep trying: the message is never dropped silently. From a topic
+    /// that carries personal data (the clients topic) only the identifiers travel: the key and
+    /// the envelope's headers, not the body, and the error with contact details redacted (a
+    /// database error may quote the value it refused); the record stays on its own topic,
+    /// where erasure reaches it.
     private func deadLetter(_ message: KafkaMessage, error: String, consumer: KafkaConsumer, metadata: Logger.Metadata) async {
+        let personal = personalDataTopics.contains(message.topic)
+        let error = personal ? ContactRedaction.redact(error) : error
         logger.error("event sent to the dead-letter topic", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        let value = personal ? nil : message.value
         let headers =
-            message.headers + [
+            message.headers + (personal ? [KafkaHeader(key: "dlq_body", text: "withheld: personal data stays on \(message.topic)")] : []) + [
                 KafkaHeader(key: "dlq_error", text: String(error.prefix(2000))),
                 KafkaHeader(key: "dlq_consumer", text: name),
                 KafkaHeader(key: "dlq_source_topic", text: message.topic),
@@ -280,7 +298,7 @@ public final class IdempotentConsumer: Service, Sendable {
         var backoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(5))
         while !Task.isCancelled {
             do {
-                try await producer.send(topic: message.topic + ".dlq", key: message.key, value: message.value, headers: headers)
+                try await producer.send(topic: message.topic + ".dlq", key: message.key, value: value, headers: headers)
                 deadLettered.increment()
                 consumer.markProcessed(message)
                 return

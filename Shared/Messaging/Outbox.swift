@@ -38,7 +38,7 @@ public struct Outbox: Sendable {
 
     /// Appends a tombstone for `key` on a compacted topic (erasure).
     public func appendTombstone(topic: TopicName, key: String, on session: borrowing PostgresSession) throws {
-        let event = CloudEvent(source: source, type: "passerelle.tombstone", subject: key, data: nil)
+        let event = CloudEvent(source: source, type: CloudEvent.tombstoneType, subject: key, data: nil)
         try append(event, topic: topics.name(topic), key: key, on: session)
     }
 

@@ -86,7 +86,7 @@ public struct ServiceComponents: Sendable {
         IdempotentConsumer(
             name: settings.consumerGroup, topics: topics.map(settings.topics.name), configuration: consumerConfiguration,
             pool: pool, producer: producer, gate: gate, concurrency: settings.consumerConcurrency, batchesTransactions: batchesTransactions,
-            logger: logger, handler: handlers.handler)
+            personalDataTopics: [settings.topics.name(.clients)], logger: logger, handler: handlers.handler)
     }
 }
 

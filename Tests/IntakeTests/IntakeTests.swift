@@ -347,6 +347,54 @@ struct IntakeTests {
         await fixture.tearDown()
     }
 
+    @Test("a known client referred again keeps the consent they gave; newer contact details replace stale ones and are published")
+    func consentFollowsThePerson() async throws {
+        let fixture = try await IntakeFixture.make()
+        let token = try await fixture.token(.coordinator)
+        @Sendable func body(phone: String, consent: String, coordinates: String = "") -> ByteBuffer {
+            ByteBuffer(
+                string: """
+                    {"client": {"givenName": "Élodie", "familyName": "Gagnon", "birthDate": "1948-05-12", "contact": {"phone": "\(phone)"},
+                                "preferredLanguage": "fr", "postalCode": "K1Y 4E9", "preferredChannel": "sms" \(coordinates)},
+                     "referrer": {"id": "dr-tremblay", "role": "physician"}, "site": "ottawa-west-chc", "needs": ["loneliness"],
+                     "supportLevel": "light", "priority": "routine", "consent": \(consent)}
+                    """)
+        }
+        try await fixture.host.application.test(.router) { client in
+            let first = try json(
+                try await client.post(
+                    "/v1/referrals", token: token,
+                    body: body(phone: "+1 613 555 0142", consent: #"{"contact": true, "shareWithPartners": true, "evaluationUse": true}"#)))
+            // The second form says no to everything but contact (a form's defaults) and brings a new number.
+            let second = try json(
+                try await client.post(
+                    "/v1/referrals", token: token,
+                    body: body(
+                        phone: "+1 613 555 0199", consent: #"{"contact": true, "shareWithPartners": false, "evaluationUse": false}"#,
+                        coordinates: #", "coordinates": {"latitude": 45.40712, "longitude": -75.71358}"#)))
+            #expect(first["clientId"] as? String == second["clientId"] as? String)
+            // Seen again with nothing new: no new profile.
+            _ = try await client.post(
+                "/v1/referrals", token: token,
+                body: body(phone: "+1 613 555 0199", consent: #"{"contact": false, "shareWithPartners": false, "evaluationUse": false}"#))
+        }
+        #expect(
+            try await fixture.count("client", where: "consent_share_with_partners AND consent_evaluation_use AND consent_contact AND phone = '+1 613 555 0199'")
+                == 1)
+        let profiles = try await fixture.events("passerelle.client.profile.v1")
+        #expect(profiles.count == 2, "the first, and the one the new number made")
+        #expect(profiles.last?.contains("\"clientVersion\":2") == true && profiles.last?.contains("555 0199") == true)
+        #expect(profiles.last?.contains("\"shareWithPartners\":true") == true)
+        let received = try await fixture.events("passerelle.referral.received.v1")
+        #expect(received.count == 3)
+        #expect(
+            received.allSatisfy { $0.contains("\"shareWithPartners\":true") && $0.contains("\"evaluationUse\":true") },
+            "every referral carries the recorded consent")
+        // The location leaves intake on the 0.01° grid only.
+        #expect(received[1].contains("45.41") && !received.contains { $0.contains("45.407") || $0.contains("75.713") })
+        await fixture.tearDown()
+    }
+
     @Test("the loop: legal transitions advance the version and publish; illegal ones are 409 with the allowed actions")
     func transitions() async throws {
         let fixture = try await IntakeFixture.make()
@@ -386,8 +434,11 @@ struct IntakeTests {
         let changes = try await fixture.events("passerelle.referral.status-changed.v1")
         #expect(changes.count == 5)
         #expect(changes.last?.contains("\"referralVersion\":6") == true)
-        #expect(changes.last?.contains("\"outcome\":\"connected to walking club\"") == true)
+        // Words a person wrote stay in intake; the event says only that there was an outcome.
+        #expect(changes.last?.contains("\"outcome\"") == false)
+        #expect(!changes.contains { $0.contains("walking club") || $0.contains("hospital") })
         #expect(try await fixture.count("referral_status_history") == 6)
+        #expect(try await fixture.count("referral_status_history", where: "outcome = 'connected to walking club'") == 1)
         await fixture.tearDown()
     }
 
@@ -523,6 +574,14 @@ struct IntakeTests {
         try await fixture.host.application.test(.router) { client in
             let created = try json(try await client.post("/v1/referrals", token: coordinator, body: referralBody()))
             let clientID = try #require(created["clientId"] as? String)
+            // An EHR posted her Patient (with her street address) for a request it never sent.
+            let patient = ByteBuffer(
+                string: """
+                    {"resourceType": "Patient", "id": "pat-unsent", "name": [{"family": "Gagnon", "given": ["Élodie"]}], "birthDate": "1948-05-12",
+                     "address": [{"line": ["77 rue Wellington"], "postalCode": "K1Y 4E9"}]}
+                    """)
+            #expect(try await client.post("/fhir/r4/Patient", token: coordinator, body: patient).status == .created)
+            #expect(try await fixture.count("fhir_patient") == 1)
             let worker = try await fixture.token(.linkWorker, subject: "lw-1", site: "ottawa-west-chc")
             #expect(
                 try await client.execute(uri: "/v1/clients/\(clientID)", method: .delete, headers: [.authorization: "Bearer \(worker)"]).status == .forbidden)
@@ -536,6 +595,7 @@ struct IntakeTests {
         }
         #expect(try await fixture.count("client") == 0)
         #expect(try await fixture.count("referral") == 0)
+        #expect(try await fixture.count("fhir_patient") == 0, "the Patient naming her identity went with her")
         #expect(try await fixture.events("passerelle.client.erased.v1").count == 1)
         #expect(
             try await fixture.count("outbox", where: "event_type = 'passerelle.tombstone' AND payload IS NULL AND topic LIKE '%passerelle.clients.v1'") == 1)

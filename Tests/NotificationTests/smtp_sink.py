@@ -1,6 +1,7 @@
 """A real SMTP server for the notification tests (aiosmtpd): STARTTLS with a throw-away
 certificate, AUTH PLAIN/LOGIN (only over TLS), and mailbox rules that answer like a real relay:
-recipients starting with "invalid" get 550, "busy" get 451. Every accepted message is appended
+recipients starting with "invalid" get 550 quoting the address back (as Postfix and Exchange do),
+"busy" get 451. Every accepted message is appended
 to --out as one JSON line. Prints "READY <port> <certificate>" and runs until stdin closes."""
 import argparse, asyncio, email, email.policy, json, os, ssl, subprocess, sys, tempfile, threading
 
@@ -15,7 +16,7 @@ class Sink:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("invalid"):
-            return "550 5.1.1 no such mailbox"
+            return f"550 5.1.1 <{address}>: Recipient address rejected: no such mailbox"
         if address.startswith("busy"):
             return "451 4.3.0 mailbox busy, try later"
         envelope.rcpt_tos.append(address)

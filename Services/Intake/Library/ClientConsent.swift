@@ -106,17 +106,22 @@ extension ReferralStore {
                 try await outbox.append(ClientErasedV1(referralID: try referral.decode("id"), clientID: clientID, erasedAt: now), on: connection)
             }
             try await outbox.appendTombstone(topic: .clients, key: clientID.uuidString.lowercased(), on: connection)
-            // Published profiles must not linger in the outbox either.
+            // Profiles must not linger in the outbox either, published or not: the tombstone,
+            // appended after them, supersedes them on the topic anyway.
             try await connection.query(
                 """
-                DELETE FROM outbox WHERE event_type = \(ClientProfileV1.eventType) AND record_key = \(clientID.uuidString.lowercased()) AND sent_at IS NOT NULL
+                DELETE FROM outbox WHERE event_type = \(ClientProfileV1.eventType) AND record_key = \(clientID.uuidString.lowercased())
                 """)
-            // Patients posted for the client's FHIR referrals go too (their Tasks and ServiceRequests
-            // go with the referrals).
+            // Patients posted for the client go too: those their FHIR referrals named, those linked
+            // to them, and any posted with their identity that no referral named (their Tasks and
+            // ServiceRequests go with the referrals).
             try await connection.query(
                 """
-                DELETE FROM fhir_patient p USING fhir_task t JOIN referral r ON r.id = t.referral_id
-                WHERE r.client_id = \(clientID)::uuid AND p.owner = t.submitted_by AND 'Patient/' || p.id = t.patient->>'reference'
+                DELETE FROM fhir_patient p WHERE p.client_id = \(clientID)::uuid
+                    OR p.identity_key = (SELECT identity_key FROM client WHERE id = \(clientID)::uuid)
+                    OR EXISTS (
+                        SELECT 1 FROM fhir_task t JOIN referral r ON r.id = t.referral_id
+                        WHERE r.client_id = \(clientID)::uuid AND p.owner = t.submitted_by AND 'Patient/' || p.id = t.patient->>'reference')
                 """)
             try await connection.query("DELETE FROM client WHERE id = \(clientID)::uuid")  // cascades to referrals and their history
             try await audit("erase", referral: nil, client: clientID, actor: actor, requestID: requestID, on: connection)

@@ -84,6 +84,7 @@ enum IntakeMigrations {
         ownersAndSites,
         casework,
         followUpClocks,
+        patientsBelongToTheirClient,
     ]
 }
 
@@ -101,6 +102,19 @@ extension IntakeMigrations {
         -- A subscriber may hold several sites; its notifications are bounded by all of them.
         ALTER TABLE fhir_subscription ADD COLUMN owner_sites text[] NOT NULL DEFAULT '{}';
         UPDATE fhir_subscription SET owner_sites = ARRAY[owner_site] WHERE owner_site IS NOT NULL;
+        """)
+}
+
+extension IntakeMigrations {
+    static let patientsBelongToTheirClient = Migration(
+        12, "patients_belong_to_their_client",
+        """
+        -- Whom each posted Patient describes, so erasing the client erases it: the client its
+        -- ServiceRequest was recorded for, and the identity it names (found even if no referral
+        -- ever named it).
+        ALTER TABLE fhir_patient ADD COLUMN client_id uuid REFERENCES client (id) ON DELETE CASCADE, ADD COLUMN identity_key text;
+        CREATE INDEX fhir_patient_client ON fhir_patient (client_id);
+        CREATE INDEX fhir_patient_identity ON fhir_patient (identity_key);
         """)
 }
 

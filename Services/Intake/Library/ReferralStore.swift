@@ -5,6 +5,7 @@ import HTTPTypes
 import Messaging
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// How a referral looks to API clients.
 struct ReferralView: Codable, Sendable, Equatable {
@@ -105,10 +106,17 @@ struct ReferralStore: Sendable {
                     })
                 {
                     try ReferralTasks.create(draft, referral: referral, on: session)
+                    // The Patient posted for it is the client's: erasing the client erases it.
+                    if let reference = draft.patient?.reference, reference.hasPrefix("Patient/") {
+                        try session.execute(
+                            "UPDATE fhir_patient SET client_id = \(client.id)::uuid WHERE owner = \(draft.submittedBy) AND id = \(String(reference.dropFirst(8)))"
+                        )
+                    }
                 }
                 try audit("create", referral: referral.id, client: client.id, actor: actor, requestID: requestID, on: session)
-                if client.isNew {
-                    try outbox.append(Self.profileEvent(client.value, version: 1, at: referral.receivedAt), on: session)
+                // A new client, or a known one whose contact details the referral changed.
+                if let version = client.changedVersion {
+                    try outbox.append(Self.profileEvent(client.value, version: version, at: referral.receivedAt), on: session)
                 }
                 return .created(ReferralView(referral))
             }
@@ -144,9 +152,13 @@ struct ReferralStore: Sendable {
         return nil
     }
 
-    /// Links the referral to the existing client with the same identity, or creates one.
-    private func upsertClient(_ client: Client, on session: borrowing PostgresSession) throws -> (id: UUID, value: Client, isNew: Bool) {
-        let row = try session.query(
+    /// Links the referral to the client with the same identity, or records a new one. A known
+    /// client referred again is updated by one rule, `Client.referredAgain(with:)`: contact
+    /// details follow the newest referral, consent and preferences stay the client's own. Says
+    /// the client as recorded now, and the version of a profile to publish when it changed.
+    private func upsertClient(_ client: Client, on session: borrowing PostgresSession) throws -> (id: UUID, value: Client, changedVersion: Int?) {
+        // A new person (the common case) is one statement.
+        let inserted = try session.query(
             """
             INSERT INTO client (id, identity_key, given_name, family_name, birth_date, phone, email, preferred_language, postal_code,
                 latitude, longitude, accessibility_needs, preferred_channel, consent_contact, consent_share_with_partners,
@@ -156,14 +168,60 @@ struct ReferralStore: Sendable {
                 \(client.coordinates?.latitude), \(client.coordinates?.longitude), \(client.accessibilityNeeds)::text[],
                 \(client.preferredChannel.rawValue), \(client.consent.contact), \(client.consent.shareWithPartners),
                 \(client.consent.evaluationUse), \(try client.sociodemographics.map { try PostgresJSON(encoding: $0) })::jsonb)
-            ON CONFLICT (identity_key) DO UPDATE SET updated_at = client.updated_at
-            RETURNING id, (xmax = 0) AS inserted
+            ON CONFLICT (identity_key) DO NOTHING
+            RETURNING id
+            """)
+        if !inserted.isEmpty { return (client.id, client, 1) }
+        // Known (here or in a transaction that committed meanwhile): referred again.
+        guard
+            let row = try session.query(
+                """
+                SELECT id, given_name, family_name, birth_date::text AS birth_date, phone, email, preferred_language, postal_code, latitude, longitude,
+                    accessibility_needs, preferred_channel, consent_contact, consent_share_with_partners, consent_evaluation_use,
+                    sociodemographics::text AS sociodemographics
+                FROM client WHERE identity_key = \(client.identityKey) FOR UPDATE
+                """
+            ).first
+        else {
+            // Erased between the two statements: record the person anew.
+            return try upsertClient(client, on: session)
+        }
+        let recorded = try Self.client(row)
+        let merged = recorded.referredAgain(with: client)
+        guard merged != recorded else { return (recorded.id, recorded, nil) }
+        let version = try session.query(
             """
-        ).first!
-        let id: UUID = try row.decode("id")
-        var value = client
-        value.id = id
-        return (id, value, try row.decode("inserted", as: Bool.self))
+            UPDATE client SET phone = \(merged.contact.phone), email = \(merged.contact.email), postal_code = \(merged.postalCode),
+                latitude = \(merged.coordinates?.latitude), longitude = \(merged.coordinates?.longitude),
+                accessibility_needs = \(merged.accessibilityNeeds)::text[],
+                sociodemographics = \(try merged.sociodemographics.map { try PostgresJSON(encoding: $0) })::jsonb,
+                version = version + 1, updated_at = now()
+            WHERE id = \(recorded.id)::uuid
+            RETURNING version
+            """
+        ).first!.decode("version", as: Int.self)
+        return (merged.id, merged, version)
+    }
+
+    /// A client as recorded.
+    static func client(_ row: PostgresRow) throws -> Client {
+        var coordinates: Coordinates?
+        if let latitude = try row.decode("latitude", as: Double?.self), let longitude = try row.decode("longitude", as: Double?.self) {
+            coordinates = try Coordinates(latitude: latitude, longitude: longitude)
+        }
+        let channel: String = try row.decode("preferred_channel")
+        return try Client(
+            id: try row.decode("id"), givenName: try row.decode("given_name"), familyName: try row.decode("family_name"),
+            birthDate: try CalendarDate(try row.decode("birth_date", as: String.self)),
+            contact: try ContactDetails(phone: try row.decode("phone", as: String?.self), email: try row.decode("email", as: String?.self)),
+            preferredLanguage: try row.decode("preferred_language"), postalCode: try row.decode("postal_code", as: String?.self),
+            coordinates: coordinates, accessibilityNeeds: try row.decode("accessibility_needs"),
+            preferredChannel: ContactChannel(rawValue: channel) ?? ContactChannel.none,
+            consent: Consent(
+                contact: try row.decode("consent_contact"), shareWithPartners: try row.decode("consent_share_with_partners"),
+                evaluationUse: try row.decode("consent_evaluation_use")),
+            sociodemographics: try row.decode("sociodemographics", as: String?.self).map { try JSONCoding.stored.decode(Sociodemographics.self, from: $0) },
+            today: CalendarDate(Date()))
     }
 
     /// Who reads a referral: nobody another site's; within their sites link workers,
@@ -186,7 +244,8 @@ struct ReferralStore: Sendable {
         try await connection.withSession { try self.referral(id: id, on: $0) }
     }
 
-    /// The thin event: ids, codes and flags; no name, contact, birth date or address.
+    /// The thin event: ids, codes and flags; no name, contact, birth date or address. The consent
+    /// is the client's as recorded (`Client.consent(forReferralSubmitted:)`).
     static func receivedEvent(_ referral: Referral, client: Client) -> ReferralReceivedV1 {
         ReferralReceivedV1(
             referralID: referral.id, referralVersion: referral.version, clientID: client.id, site: referral.site,
@@ -196,7 +255,7 @@ struct ReferralStore: Sendable {
             coordinates: client.coordinates,
             ageBand: AgeBand(age: client.birthDate.age(on: CalendarDate(referral.receivedAt))).rawValue,
             accessibilityNeeds: client.accessibilityNeeds, preferredChannel: client.preferredChannel.rawValue,
-            consent: referral.consent, sociodemographics: client.sociodemographics, receivedAt: referral.receivedAt)
+            consent: client.consent(forReferralSubmitted: referral.consent), sociodemographics: client.sociodemographics, receivedAt: referral.receivedAt)
     }
 
     static func profileEvent(_ client: Client, version: Int, at: Date) -> ClientProfileV1 {

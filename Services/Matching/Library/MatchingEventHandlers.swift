@@ -4,7 +4,7 @@ import PostgresClient
 
 extension MatchingService {
     /// What each consumed event does: a received referral is matched and assigned, a status
-    /// change may release its seats and caseload, an erased client's referral is forgotten.
+    /// change may release its seats and caseload, an erased client's referral releases what it held and is forgotten.
     static func eventHandlers(_ matchmaker: Matchmaker) -> EventHandlers {
         var handlers = EventHandlers()
         handlers.on(ReferralReceivedV1.self) { referral, _, connection in
@@ -14,8 +14,7 @@ extension MatchingService {
             try await matchmaker.statusChanged(change, on: connection)
         }
         handlers.on(ClientErasedV1.self) { erased, _, connection in
-            try await connection.query("DELETE FROM referral_match WHERE referral_id = \(erased.referralID)::uuid")
-            try await connection.query("DELETE FROM referral_intake WHERE referral_id = \(erased.referralID)::uuid")
+            try await matchmaker.erase(erased, on: connection)
         }
         return handlers
     }

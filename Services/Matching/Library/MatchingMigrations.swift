@@ -32,6 +32,7 @@ enum MatchingMigrations {
         MessagingSchema.wakeUpsAfterCommit(version: 7),
         catalogueReview,
         rematchCaller,
+        erasedReferrals,
     ]
 
     static let catalogue = Migration(
@@ -218,5 +219,18 @@ extension MatchingMigrations {
         ALTER TABLE rematch ALTER COLUMN caller DROP DEFAULT;
         ALTER TABLE rematch DROP CONSTRAINT rematch_pkey;
         ALTER TABLE rematch ADD PRIMARY KEY (referral_id, caller, idempotency_key);
+        """)
+}
+
+extension MatchingMigrations {
+    static let erasedReferrals = Migration(
+        10, "erased_referrals",
+        """
+        -- Referrals whose client was erased: ids only. A received event for one of them (a
+        -- redelivery, a replay of the topic from its beginning) is not recorded again.
+        CREATE TABLE erased_referral (
+            referral_id uuid PRIMARY KEY,
+            erased_at timestamptz NOT NULL
+        );
         """)
 }

@@ -28,6 +28,8 @@ struct Matchmaker: Sendable {
 
     /// Records what matching needs of the referral (latest version wins), then matches it.
     func receive(_ referral: ReferralReceivedV1, on connection: PostgresConnection) async throws {
+        // An erased client's referral, seen again (a redelivery, a replay), stays forgotten.
+        guard try await connection.query("SELECT 1 FROM erased_referral WHERE referral_id = \(referral.referralID)::uuid").isEmpty else { return }
         try await connection.execute(
             """
             INSERT INTO referral_intake (referral_id, referral_version, site, needs, interests, support_level, priority,
@@ -172,30 +174,59 @@ struct Matchmaker: Sendable {
             ).affectedRows
             guard applied == 1, let status = ReferralStatus(rawValue: change.to), status.isTerminal else { return }
             let now = Date()
-            let open = try session.query(
-                """
-                UPDATE connection SET status = 'dropped', reason = \("referral \(change.to)"), updated_at = now()
-                WHERE referral_id = \(change.referralID)::uuid AND status IN ('proposed', 'accepted', 'enrolled', 'attended')
-                RETURNING id, resource_id, (SELECT status FROM connection c2 WHERE c2.id = connection.id) AS previous
-                """)
-            for row in open {
-                let resource: UUID = try row.decode("resource_id")
-                try session.execute("UPDATE community_resource SET seats_taken = greatest(seats_taken - 1, 0) WHERE id = \(resource)::uuid")
+            let reason = "referral-\(change.to)"
+            for closed in try Self.release(change.referralID, reason: reason, on: session) {
                 try outbox.append(
                     ConnectionChangedV1(
-                        connectionID: try row.decode("id"), referralID: change.referralID, referralVersion: change.referralVersion,
-                        resourceID: resource, from: try row.decode("previous"), to: ConnectionStatus.dropped.rawValue,
-                        reason: "referral \(change.to)", changedAt: now), on: session)
+                        connectionID: closed.id, referralID: change.referralID, referralVersion: change.referralVersion,
+                        resourceID: closed.resource, from: closed.previous, to: ConnectionStatus.dropped.rawValue,
+                        reason: reason, changedAt: now), on: session)
             }
-            if let worker = try session.query(
+        }
+    }
+
+    /// Frees what a referral holds, once: its open connections are closed and their seats
+    /// given back, and its link worker's caseload goes down. Says which connections it closed.
+    static func release(_ referralID: UUID, reason: String, on session: borrowing PostgresSession) throws -> [(id: UUID, resource: UUID, previous: String)] {
+        let open = try session.query(
+            """
+            UPDATE connection SET status = 'dropped', reason = \(reason), updated_at = now()
+            WHERE referral_id = \(referralID)::uuid AND status IN ('proposed', 'accepted', 'enrolled', 'attended')
+            RETURNING id, resource_id, (SELECT status FROM connection c2 WHERE c2.id = connection.id) AS previous
+            """)
+        var closed: [(id: UUID, resource: UUID, previous: String)] = []
+        for row in open {
+            let resource: UUID = try row.decode("resource_id")
+            try session.execute("UPDATE community_resource SET seats_taken = greatest(seats_taken - 1, 0) WHERE id = \(resource)::uuid")
+            closed.append((try row.decode("id"), resource, try row.decode("previous")))
+        }
+        if let worker = try session.query(
+            """
+            UPDATE assignment SET released_at = now() WHERE referral_id = \(referralID)::uuid AND released_at IS NULL
+            RETURNING link_worker_id
+            """
+        ).first {
+            try session.execute(
+                "UPDATE link_worker SET current_caseload = greatest(current_caseload - 1, 0) WHERE id = \(try worker.decode("link_worker_id", as: UUID.self))::uuid"
+            )
+        }
+        return closed
+    }
+
+    /// The client of `erased` was erased: the referral gives back its seats and caseload, then
+    /// everything kept about it goes (connections with the reasons written for them, matches,
+    /// assignment, rematch answers), leaving only its id as erased. Nothing is published: the
+    /// other services hear of the erasure from intake.
+    func erase(_ erased: ClientErasedV1, on connection: PostgresConnection) async throws {
+        try await connection.withSession { session in
+            try session.execute(
                 """
-                UPDATE assignment SET released_at = now() WHERE referral_id = \(change.referralID)::uuid AND released_at IS NULL
-                RETURNING link_worker_id
-                """
-            ).first {
-                try session.execute(
-                    "UPDATE link_worker SET current_caseload = greatest(current_caseload - 1, 0) WHERE id = \(try worker.decode("link_worker_id", as: UUID.self))::uuid"
-                )
+                INSERT INTO erased_referral (referral_id, erased_at) VALUES (\(erased.referralID)::uuid, \(erased.erasedAt)::timestamptz)
+                ON CONFLICT (referral_id) DO NOTHING
+                """)
+            _ = try Self.release(erased.referralID, reason: "client-erased", on: session)
+            for table in ["connection", "referral_match", "assignment", "rematch", "referral_intake"] {
+                try session.execute("DELETE FROM \(identifier: table) WHERE referral_id = \(erased.referralID)::uuid")
             }
         }
     }

@@ -12,13 +12,15 @@ extension NotificationService {
         var handlers = EventHandlers()
         handlers.on(ReferralReceivedV1.self) { referral, _, connection in
             try await planner.lock(referralID: referral.referralID, on: connection)
+            // Nothing is kept for an erased client (a replay of the topic from its beginning).
             try await connection.execute(
                 """
                 INSERT INTO referral_audience (referral_id, referral_version, client_id, site, referrer_id, priority, preferred_language,
                     preferred_channel, consent_contact, consent_share_with_partners, received_at, needs)
-                VALUES (\(referral.referralID)::uuid, \(referral.referralVersion), \(referral.clientID)::uuid, \(referral.site),
+                SELECT \(referral.referralID)::uuid, \(referral.referralVersion), \(referral.clientID)::uuid, \(referral.site),
                     \(referral.referrerID), \(referral.priority), \(referral.preferredLanguage), \(referral.preferredChannel),
-                    \(referral.consent.contact), \(referral.consent.shareWithPartners), \(referral.receivedAt)::timestamptz, \(referral.needs))
+                    \(referral.consent.contact), \(referral.consent.shareWithPartners), \(referral.receivedAt)::timestamptz, \(referral.needs)
+                WHERE NOT EXISTS (SELECT 1 FROM erased_client WHERE client_id = \(referral.clientID)::uuid)
                 ON CONFLICT (referral_id) DO UPDATE SET referral_version = EXCLUDED.referral_version,
                     consent_contact = EXCLUDED.consent_contact, consent_share_with_partners = EXCLUDED.consent_share_with_partners
                 WHERE referral_audience.referral_version < EXCLUDED.referral_version
@@ -30,9 +32,11 @@ extension NotificationService {
                 """
                 INSERT INTO client_contact (client_id, client_version, given_name, family_name, phone, email, preferred_language, preferred_channel,
                     consent_contact, consent_share_with_partners, updated_at)
-                VALUES (\(profile.clientID)::uuid, \(profile.clientVersion), \(profile.givenName), \(profile.familyName), \(profile.phone), \(profile.email),
+                SELECT \(profile.clientID)::uuid, \(profile.clientVersion), \(profile.givenName), \(profile.familyName), \(profile.phone), \(profile.email),
                     \(profile.preferredLanguage), \(profile.preferredChannel), \(profile.consent.contact), \(profile.consent.shareWithPartners),
-                    \(profile.updatedAt)::timestamptz)
+                    \(profile.updatedAt)::timestamptz
+                -- A profile handled after the erasure (another topic, another lane) stays out.
+                WHERE NOT EXISTS (SELECT 1 FROM erased_client WHERE client_id = \(profile.clientID)::uuid)
                 ON CONFLICT (client_id) DO UPDATE SET client_version = EXCLUDED.client_version, given_name = EXCLUDED.given_name,
                     family_name = EXCLUDED.family_name, phone = EXCLUDED.phone, email = EXCLUDED.email, preferred_language = EXCLUDED.preferred_language,
                     preferred_channel = EXCLUDED.preferred_channel, consent_contact = EXCLUDED.consent_contact,
@@ -63,8 +67,14 @@ extension NotificationService {
                 WHERE referral_id = \(erased.referralID)::uuid
                 """)
             try await connection.execute("DELETE FROM referral_audience WHERE referral_id = \(erased.referralID)::uuid")
-            try await connection.execute("DELETE FROM client_contact WHERE client_id = \(erased.clientID)::uuid")
             try await connection.execute("DELETE FROM parked_occasion WHERE referral_id = \(erased.referralID)::uuid")
+            try await forget(client: erased.clientID, at: erased.erasedAt, on: connection)
+        }
+        // The profile's tombstone on the clients topic erases the contact details even if the
+        // referrals' erasure events are behind (or lost to a replay that starts later).
+        handlers.onTombstone { key, consumed, connection in
+            guard let clientID = UUID(uuidString: key) else { throw PermanentEventFailure("a tombstone whose key \(key.prefix(40)) is not a client id") }
+            try await forget(client: clientID, at: consumed.event.time, on: connection)
         }
         handlers.on(ReferralAssignedV1.self) { assigned, consumed, connection in
             try await planner.plan(
@@ -74,6 +84,7 @@ extension NotificationService {
         handlers.on(ReferralStatusChangedV1.self) { change, consumed, connection in
             guard let status = ReferralStatus(rawValue: change.to) else { return }
             var facts: [String: TemplateValue] = ["status": .text(change.to)]
+            // Codes only: words a person wrote stay in intake and never arrive here.
             if let reason = change.reason { facts["reason"] = .text(reason) }
             if let outcome = change.outcome { facts["outcome"] = .text(outcome) }
             try await planner.plan(
@@ -100,5 +111,12 @@ extension NotificationService {
                 referralID: change.referralID, sourceEventID: consumed.event.id, at: change.changedAt, on: connection)
         }
         return handlers
+    }
+
+    /// The client's contact details go and the client is remembered as erased, by id only.
+    static func forget(client: UUID, at time: Date, on connection: PostgresConnection) async throws {
+        try await connection.execute(
+            "INSERT INTO erased_client (client_id, erased_at) VALUES (\(client)::uuid, \(time)::timestamptz) ON CONFLICT (client_id) DO NOTHING")
+        try await connection.execute("DELETE FROM client_contact WHERE client_id = \(client)::uuid")
     }
 }

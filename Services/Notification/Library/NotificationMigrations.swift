@@ -4,8 +4,20 @@ import PostgresClient
 enum NotificationMigrations {
     /// The schema, in order.
     static let all: [Migration] = [
-        MessagingSchema.migration, audience, delivery, wakeUpsAfterCommit,
+        MessagingSchema.migration, audience, delivery, wakeUpsAfterCommit, erasedClients,
     ]
+
+    /// Clients erased, by id only: a profile that arrives after the erasure (the clients topic
+    /// and the referrals topic are not ordered with each other) or a replay must not bring
+    /// their contact details back.
+    static let erasedClients = Migration(
+        5, "erased_clients",
+        """
+        CREATE TABLE erased_client (
+            client_id uuid PRIMARY KEY,
+            erased_at timestamptz NOT NULL
+        );
+        """)
 
     /// Who may be told about each referral, and how: flags only, no contact details.
     static let audience = Migration(

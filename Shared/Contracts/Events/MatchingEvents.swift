@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// `passerelle.referral.assigned.v1`: a link worker owns the referral's follow-up.
@@ -135,6 +136,8 @@ public struct ConnectionChangedV1: EventPayload {
     public var resourceID: UUID
     public var from: String
     public var to: String
+    /// A code (`EventCode`); absent when a link worker wrote the reason in words (the words stay
+    /// in matching's schema).
     public var reason: String?
     /// The resource's name, kind and need categories (optional; older events lack them).
     public var resourceName: String?
@@ -154,7 +157,7 @@ public struct ConnectionChangedV1: EventPayload {
         self.resourceID = resourceID
         self.from = from
         self.to = to
-        self.reason = reason
+        self.reason = EventCode.code(reason)
         self.resourceName = resourceName
         self.resourceKind = resourceKind
         self.categories = categories

@@ -20,10 +20,15 @@ public struct ReferralReceivedV1: EventPayload {
     public var preferredLanguage: String
     /// First three characters of the postal code.
     public var postalArea: String?
+    /// The client's location snapped to a 0.01° grid (`Coordinates.gridCell`, about 1 km): enough
+    /// to rank resources by distance, never an address.
     public var coordinates: Coordinates?
     public var ageBand: String
+    /// Codes only (`wheelchair-access`, …); what the referrer wrote in words stays in intake.
     public var accessibilityNeeds: [String]
     public var preferredChannel: String
+    /// The client's consent as recorded (a second referral does not reset it; it may only narrow
+    /// contact for itself).
     public var consent: Consent
     /// Only when the client consented to evaluation use; evaluation keeps it for equity analysis.
     public var sociodemographics: Sociodemographics?
@@ -49,9 +54,10 @@ public struct ReferralReceivedV1: EventPayload {
         self.priority = priority
         self.preferredLanguage = preferredLanguage
         self.postalArea = postalArea
-        self.coordinates = coordinates
+        // Enforced here, so no caller can publish more than the contract allows.
+        self.coordinates = coordinates?.gridCell
         self.ageBand = ageBand
-        self.accessibilityNeeds = accessibilityNeeds
+        self.accessibilityNeeds = accessibilityNeeds.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter(EventCode.isCode)
         self.preferredChannel = preferredChannel
         self.consent = consent
         self.sociodemographics = consent.evaluationUse ? sociodemographics : nil
@@ -72,6 +78,8 @@ public struct ReferralStatusChangedV1: EventPayload {
     public var action: String
     public var actorRole: String
     public var actorID: String?
+    /// A code (`EventCode`): the reason or outcome when it was given as one; absent when a
+    /// person wrote it in words (the words stay in intake's history).
     public var reason: String?
     public var outcome: String?
     public var changedAt: Date
@@ -90,8 +98,8 @@ public struct ReferralStatusChangedV1: EventPayload {
         self.action = action
         self.actorRole = actorRole
         self.actorID = actorID
-        self.reason = reason
-        self.outcome = outcome
+        self.reason = EventCode.code(reason)
+        self.outcome = EventCode.code(outcome)
         self.changedAt = changedAt
     }
 }

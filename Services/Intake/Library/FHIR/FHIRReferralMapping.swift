@@ -84,11 +84,7 @@ enum FHIRReferralMapping {
         guard issues.isEmpty else { throw OperationOutcome(status: .unprocessableContent, issues: issues) }
 
         let patient = inputs.patient
-        // The name and address in use now (no end to their period), else the first given.
-        let name =
-            patient.name?.first { ($0.use == "official" || $0.use == "usual" || $0.use == nil) && $0.period?.end == nil }
-            ?? patient.name?.first { $0.period?.end == nil } ?? patient.name?.first
-        let address = patient.address?.first { $0.period?.end == nil } ?? patient.address?.first
+        let (name, address) = current(patient)
         let phone = patient.telecom?.first { $0.system == "phone" || $0.system == "sms" }?.value
         let email = patient.telecom?.first { $0.system == "email" }?.value
         let preferred = patient.telecom?.filter { $0.value != nil }.min { ($0.rank ?? .max) < ($1.rank ?? .max) }
@@ -140,6 +136,21 @@ enum FHIRReferralMapping {
                 id: requester, role: requester.hasPrefix("RelatedPerson") || requester.hasPrefix("Patient") ? "self" : "physician", organisation: nil),
             site: site, needs: needs, interests: [], supportLevel: "light", priority: priority, consent: consent,
             notes: request.note?.compactMap(\.text).joined(separator: "\n").nilIfEmpty, screeningAnswers: answers.isEmpty ? nil : answers)
+    }
+
+    /// The name and address in use now (no end to their period), else the first given.
+    static func current(_ patient: FHIR.Patient) -> (name: FHIR.HumanName?, address: FHIR.Address?) {
+        let name =
+            patient.name?.first { ($0.use == "official" || $0.use == "usual" || $0.use == nil) && $0.period?.end == nil }
+            ?? patient.name?.first { $0.period?.end == nil } ?? patient.name?.first
+        return (name, patient.address?.first { $0.period?.end == nil } ?? patient.address?.first)
+    }
+
+    /// The client identity a Patient names (as a referral of it would record it), if it names one.
+    static func identityKey(of patient: FHIR.Patient) -> String? {
+        let (name, address) = current(patient)
+        guard let given = name?.given?.first, let family = name?.family, let birth = patient.birthDate, let date = try? CalendarDate(birth) else { return nil }
+        return Client.identityKey(givenName: given, familyName: family, birthDate: date, postalCode: address?.postalCode)
     }
 
     /// The same failures the JSON door reports with pointers into a referral, said as FHIRPath

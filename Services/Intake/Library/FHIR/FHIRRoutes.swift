@@ -47,11 +47,12 @@ struct FHIRRoutes: ServiceRoutes, Sendable {
         let id = patient.id ?? UUID.random().uuidString.lowercased()
         patient.id = id
         let json = String(decoding: try JSONEncoder().encode(patient), as: UTF8.self)
+        let identity = FHIRReferralMapping.identityKey(of: patient)
         try await store.pool.withConnection { connection in
             try await connection.query(
                 """
-                INSERT INTO fhir_patient (owner, id, resource) VALUES (\(actor.subject), \(id), \(json)::jsonb)
-                ON CONFLICT (owner, id) DO UPDATE SET resource = EXCLUDED.resource
+                INSERT INTO fhir_patient (owner, id, resource, identity_key) VALUES (\(actor.subject), \(id), \(json)::jsonb, \(identity))
+                ON CONFLICT (owner, id) DO UPDATE SET resource = EXCLUDED.resource, identity_key = EXCLUDED.identity_key
                 """)
         }
         return try respond(patient, status: .created, location: "Patient/\(id)")

@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 import Webhooks
 import WireFormats
@@ -18,7 +19,18 @@ public struct DeliveryChannels: Sendable {
         targets = settings.webhookTargets
     }
 
+    /// Sends, and says why not without naming the recipient: what a relay or gateway answers
+    /// often quotes the address or number back, and the error is stored, published and logged.
     func send(_ addressed: AddressedMessage, notificationID: UUID) async throws(DeliveryError) {
+        do {
+            try await attempt(addressed, notificationID: notificationID)
+        } catch {
+            throw DeliveryError(
+                transient: error.transient, ContactRedaction.redact(error.detail, known: addressed.channel == .webhook ? [] : [addressed.address]))
+        }
+    }
+
+    private func attempt(_ addressed: AddressedMessage, notificationID: UUID) async throws(DeliveryError) {
         let id = notificationID.uuidString.lowercased()
         switch addressed.channel {
         case .email:

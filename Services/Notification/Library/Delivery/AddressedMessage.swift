@@ -41,12 +41,12 @@ struct AddressedMessage: Sendable {
         switch notification.recipientKind {
         case .client, .partner:
             guard let client = audience.client else { throw DeliveryError(transient: true, "the client's contact details have not arrived yet") }
+            // What the recipient may know of the client: one rule per kind (`Disclosure`).
+            switch Disclosure.about(client, to: notification.recipientKind) {
+            case .withhold(let reason): return .withheld(reason)
+            case .disclose(let personal): variables.merge(personal) { _, disclosed in disclosed }
+            }
             if notification.recipientKind == .partner {
-                guard client.consentShareWithPartners else { return .withheld("the client withdrew consent to sharing with partners before sending") }
-                // First name and contact only.
-                variables["participantFirstName"] = .text(client.givenName)
-                variables["participantPhone"] = .text(client.phone ?? "")
-                variables["participantEmail"] = .text(client.email ?? "")
                 let staff = try staffAddress(notification)
                 (channel, address, language, webhook) = (staff.channel, staff.address, staff.language, staff.webhook)
                 variables["recipientName"] = .text(staff.name)
@@ -54,7 +54,6 @@ struct AddressedMessage: Sendable {
             }
             if client.preferredChannel == ContactChannel.none.rawValue { return .withheld("the client asked not to be contacted") }
             guard client.consentContact else { return .withheld("the client withdrew consent to be contacted before sending") }
-            variables["recipientName"] = .text(client.givenName)
             language = client.preferredLanguage
             if client.preferredChannel == ContactChannel.email.rawValue {
                 guard let email = client.email else { throw DeliveryError(transient: false, "the client has no e-mail address") }
