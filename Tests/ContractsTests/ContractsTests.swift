@@ -136,6 +136,8 @@ enum Samples {
         timepoint: "follow-up", scores: ["life-satisfaction": 7, "worthwhile": 8, "happiness": 6, "anxiety": 3],
         recordedAt: Fixture.after(hours: 720))
 
+    static let pathwayRetracted = PathwayRetractedV1(pathway: Fixture.pathway)
+
     static let all: [Sample] = [
         Sample(name: "referral received, every optional set", payload: referralReceived),
         Sample(name: "referral received, no optionals", payload: referralReceivedMinimal),
@@ -154,6 +156,7 @@ enum Samples {
         Sample(name: "pathway updated, no optionals", payload: pathwayUpdatedMinimal),
         Sample(name: "SWEMWBS outcome recorded", payload: swemwbsRecorded),
         Sample(name: "ONS4 outcome recorded", payload: ons4Recorded),
+        Sample(name: "pathway retracted", payload: pathwayRetracted),
     ]
 }
 
@@ -244,6 +247,7 @@ struct EnvelopeRoundTripTests {
         }
         #expect(PathwayUpdatedV1.topic == .evaluation)
         #expect(OutcomeRecordedV1.topic == .evaluation)
+        #expect(PathwayRetractedV1.topic == .evaluation)
         #expect(ClientProfileV1.topic == .clients)
         #expect(ReferralReceivedV1.topic == .referrals)
     }

@@ -923,7 +923,7 @@ public struct Client: APIProtocol {
     }
     /// Run a programme report
     ///
-    /// Analysts and coordinators may run a report over the referrals received in [from, to) at a site (or every site), optionally broken down by a dimension. Every cell counting fewer than suppressedBelow clients, and the cells that would let it be worked out, read "<5". JSON by default; CSV with format=csv or Accept: text/csv.
+    /// Analysts and coordinators may run a report over the referrals received in whole calendar months of the network's time zone (PASSERELLE_NETWORK_TIME_ZONE, America/Toronto by default) at a site (or every site), optionally broken down by a dimension. The period is snapped, never refused for where it falls: from back to the first of its month, to on to the first of the next month unless it is one already, and the end no later than the start of the current month (only months that are over are reported; a period with none left answers no rows). The from and to of the answer are the period counted. Small cells are suppressed by one rule on the cells of each site and month, the same in every report that shows them: a count of 1 to suppressedBelow - 1 clients reads "<5", and so do the cells that would let it be worked out from totals, other groups, other reports, other sites or other months (a figure over several months or sites is shown only when it is shown for each of them; a closure count or rate only when every count it is made of is). Zero is shown. Counts over several months add each month's clients. JSON by default; CSV with format=csv or Accept: text/csv.
     ///
     /// - Remark: HTTP `GET /v1/reports/{name}`.
     /// - Remark: Generated from `#/paths//v1/reports/{name}/get(runReport)`.
