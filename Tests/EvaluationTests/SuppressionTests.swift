@@ -76,6 +76,20 @@ struct SuppressionTests {
         #expect(groups == [[true, false, true, false]])
     }
 
+    @Test("a hidden margin hides its whole row or column, zeros included")
+    func hiddenMarginHidesItsLine() {
+        //              yes  no  all
+        let counts = [
+            [0, 3, 3],  // dropped:failed
+            [7, 9, 16],  // open
+            [7, 12, 19],  // all
+        ]
+        let hidden = suppression.suppressed(counts, hasTotalsRow: true, partitions: [[0, 1]])
+        // 3 is small and 16 protects it in the report without a breakdown, so both rows go, the
+        // zero too: shown, it would tie the hidden total to the one cell left beside it.
+        #expect(hidden == [[true, true, true], [true, true, true], [false, false, false]])
+    }
+
     @Test("an item that counts everyone repeats the group totals' pattern")
     func wholeItems() {
         let counts = [[3, 9, 12], [1, 6, 7], [3, 9, 12]]
