@@ -53,7 +53,9 @@ struct DifferencingTests {
     static let races = ["undisclosed", "black", "white"]
     static let disabilities = ["undisclosed", "yes", "no"]
     static let incomes = ["undisclosed", "under-20k", "20k-40k"]
-    static let dimensions: [(name: String, values: [String])] = [("racial-ethnic-group", races), ("disability", disabilities), ("income-band", incomes)]
+    static let dimensions: [(name: String, values: [String])] = [
+        ("racial-ethnic-group", races), ("disability", disabilities), ("income-band", incomes), ("site", sites),
+    ]
 
     /// One kind of pathway: the coordinates a published figure can tell apart.
     struct Kind: Hashable {
@@ -66,6 +68,7 @@ struct DifferencingTests {
             switch dimension {
             case "racial-ethnic-group": races[race]
             case "disability": disabilities[disability]
+            case "site": sites[site]
             default: incomes[income]
             }
         }
