@@ -153,6 +153,8 @@ enum Samples {
         referralID: Fixture.referralID, referralVersion: 6, site: Fixture.site, ownerID: "lw-amina", step: "follow-up-6w", level: .escalated,
         dueAt: Fixture.after(hours: 1008), raisedAt: Fixture.after(hours: 1080))
 
+    static let pathwayRetracted = PathwayRetractedV1(pathway: Fixture.pathway)
+
     static let all: [Sample] = [
         Sample(name: "referral received, every optional set", payload: referralReceived),
         Sample(name: "referral received, no optionals", payload: referralReceivedMinimal),
@@ -175,6 +177,8 @@ enum Samples {
         Sample(name: "goal set", payload: goalSet),
         Sample(name: "goal reviewed", payload: goalReviewed),
         Sample(name: "referral overdue", payload: referralOverdue),
+
+        Sample(name: "pathway retracted", payload: pathwayRetracted),
     ]
 }
 
@@ -265,6 +269,7 @@ struct EnvelopeRoundTripTests {
         }
         #expect(PathwayUpdatedV1.topic == .evaluation)
         #expect(OutcomeRecordedV1.topic == .evaluation)
+        #expect(PathwayRetractedV1.topic == .evaluation)
         #expect(ClientProfileV1.topic == .clients)
         #expect(ReferralReceivedV1.topic == .referrals)
     }

@@ -168,6 +168,7 @@ struct StreamAndRebuildTests {
             + ["dr-\(Fixture.site)", "Marie", "walking club", "none nearby", "sms", "walking"]
         var pathways: [String: [PathwayUpdatedV1]] = [:]
         var outcomes: [OutcomeRecordedV1] = []
+        var retracted: [String] = []
         for message in messages {
             let text =
                 String(decoding: message.value ?? [], as: UTF8.self) + (message.keyText ?? "")
@@ -180,6 +181,7 @@ struct StreamAndRebuildTests {
                 let update = try event.decode(PathwayUpdatedV1.self)
                 pathways[update.pathway, default: []].append(update)
             case OutcomeRecordedV1.eventType: outcomes.append(try event.decode(OutcomeRecordedV1.self))
+            case PathwayRetractedV1.eventType: retracted.append(try event.decode(PathwayRetractedV1.self).pathway)
             default: Issue.record("unexpected \(event.type) on the analyst topic")
             }
         }
@@ -190,7 +192,15 @@ struct StreamAndRebuildTests {
         let last = try #require(pathways[key.pathway(a)]?.max { $0.updatedAt < $1.updatedAt })
         #expect(last.status == "completed")
         #expect(last.client == key.client(clients[a]!))
-        #expect(last.ageBand == "75+" && last.area == "K1Y" && last.connectionCount == 1)
+        // The only consenting client of their age band at the site: area, language and age band stay home.
+        #expect(last.ageBand == nil && last.area == nil && last.language == nil && last.connectionCount == 1)
+        // Every time is the start of its week: Monday 16 November 2026, 00:00 in Toronto.
+        let week = Date(timeIntervalSince1970: 1_794_805_200)
+        let closingWeek = week.addingTimeInterval(14 * 86_400)
+        #expect(
+            [last.receivedAt, last.acceptedAt, last.firstContactAt, last.connectedAt, last.closedAt, last.updatedAt]
+                == [week, week, week, week, closingWeek, closingWeek])
+        #expect(retracted == [key.pathway(d)], "the erased client's pathway was not retracted")
         #expect(last.closureOutcome == nil, "free text travelled as a closure outcome")
         #expect(outcomes.count == 2 && outcomes.allSatisfy { $0.pathway == key.pathway(a) })
 
@@ -249,7 +259,9 @@ struct StreamAndRebuildTests {
         #expect(Dictionary(uniqueKeysWithValues: statuses) == [a: "in-progress", c: "received"])
         #expect(try await deployment.count("SELECT count(*) AS n FROM processed_events") == 6)
         // Every pathway the rebuild saw first (consenting clients) went to the analysts.
-        #expect(try await deployment.count("SELECT count(*) AS n FROM outbox") == 2)
+        // …and b, erased while the rebuild read, was retracted.
+        #expect(try await deployment.count("SELECT count(*) AS n FROM outbox") == 3)
+        #expect(try await deployment.count("SELECT count(*) AS n FROM outbox WHERE event_type = 'passerelle.pathway.retracted.v1'") == 1)
 
         // The live consumer then skips all six and carries on from there.
         let rebuilt = try await deployment.snapshot()

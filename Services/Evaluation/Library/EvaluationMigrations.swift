@@ -29,7 +29,16 @@ enum EvaluationMigrations {
         pathwayRecord,
         sociodemographics,
         MessagingSchema.wakeUpsAfterCommit(version: 7),
+        quasiIdentifiers,
     ]
+
+    /// How many consenting clients share a pathway's site, age band, language and area is
+    /// counted each time it reaches the analyst stream.
+    static let quasiIdentifiers = Migration(
+        8, "pathway_quasi_identifiers",
+        """
+        CREATE INDEX pathway_quasi_identifiers ON pathway (site, age_band, language, area) INCLUDE (client_id) WHERE consent_evaluation_use;
+        """)
 
     static let pathwayDetail = Migration(
         3, "pathway_detail_and_outcomes",

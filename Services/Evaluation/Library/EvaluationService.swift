@@ -24,7 +24,10 @@ public enum EvaluationService: PasserelleService {
             components.logger.warning("no \(PseudonymKey.variable) is configured: nothing is published to the analyst stream")
         }
         return ServiceParts(
-            routes: [OutcomeRoutes(pool: components.pool, stream: stream), ServiceUseRoutes(pool: components.pool), ReportRoutes(pool: components.pool)],
+            routes: [
+                OutcomeRoutes(pool: components.pool, stream: stream), ServiceUseRoutes(pool: components.pool),
+                ReportRoutes(pool: components.pool, zone: try ReportWindow.zone(in: components.settings.environment)),
+            ],
             consumers: [components.consumer(topics: [.referrals, .matching, .notifications], handlers: eventHandlers(stream: stream))])
     }
 }

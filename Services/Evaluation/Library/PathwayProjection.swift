@@ -20,6 +20,10 @@ public enum PathwayProjection {
             if let stream, let pathway = after.pathway, pathway.consentEvaluationUse, pathway != before.pathway {
                 try await stream.publish(pathway, on: connection)
             }
+            // Whatever reached the analysts about an erased client's pathway is retracted.
+            if let stream, after.erased, before.pathway != nil {
+                try await stream.retract(event.referralID, on: connection)
+            }
         }
         handlers.on(ReferralReceivedV1.self) { try await apply(.received($0), $1, $2) }
         handlers.on(ReferralStatusChangedV1.self) { try await apply(.statusChanged($0), $1, $2) }

@@ -48,12 +48,14 @@ public struct ProjectionRebuild: Sendable {
         self.settings = settings
         self.pool = pool
         self.logger = logger
+        let zone = try ReportWindow.zone(in: settings.environment)
         self.stream = try PseudonymKey.configured(in: settings.environment).map {
             AnalystStream(
                 key: $0,
                 outbox: Outbox(
                     topics: settings.topics, source: "/passerelle/\(EvaluationService.name)",
-                    wakeUpChannel: MessagingSchema.channel(schema: settings.postgres.schema ?? EvaluationService.name)))
+                    wakeUpChannel: MessagingSchema.channel(schema: settings.postgres.schema ?? EvaluationService.name)),
+                zone: zone)
         }
     }
 
@@ -315,6 +317,9 @@ public struct ProjectionRebuild: Sendable {
             }
         }
         if let stream {
+            for referral in erased.sorted(by: { $0.uuidString < $1.uuidString }) {
+                try await stream.retract(referral, on: connection)
+            }
             for referral in touched.sorted(by: { $0.uuidString < $1.uuidString }) {
                 if let pathway = replay.states[referral]?.pathway, pathway.consentEvaluationUse {
                     try await stream.publish(pathway, on: connection)

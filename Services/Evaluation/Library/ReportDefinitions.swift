@@ -67,8 +67,33 @@ struct ReportDefinition: Sendable {
     var measures: [(name: String, expression: String)]
     /// Measures that are whole counts.
     var countMeasures: Set<String> = []
+    /// Items (by label) that add up to the population the report counts: complementary
+    /// suppression runs along them (see `SmallCellSuppression`).
+    var partitions: [[String]] = []
+    /// Items that count the whole population: shown and hidden as the group totals are.
+    var wholeItems: Set<String> = []
+    /// Where the report's cells come from.
+    var cells: Cells = .own
+    /// The site and calendar month (`YYYY-MM` in the network's time zone, `$4`) of a source row:
+    /// the atoms every figure adds up.
+    var atomSite = "s.site"
+    var atomMonth = "s.month"
+
+    enum Cells: Sendable {
+        /// Its own statement's counts, suppressed as its own table.
+        case own
+        /// Counts and suppression of funnel cells (`item → stage`), statistics of its own: the
+        /// timings count exactly the pathways the funnel's stages count.
+        case funnelStages([String: String])
+        /// Sums of funnel cells: closures (every closing stage) and completions.
+        case completion
+    }
 
     static let scopeSource = "FROM scope s"
+    /// The funnel, whose cells the timings and completion reports count (defined just below).
+    static var funnel: ReportDefinition { all["funnel"]! }
+    /// The funnel's closing stages.
+    static let funnelEnds = ["completed", "dropped:rejected", "dropped:cancelled", "dropped:failed"]
 
     static let all: [String: ReportDefinition] = Dictionary(
         uniqueKeysWithValues: [
@@ -83,7 +108,8 @@ struct ReportDefinition: Sendable {
             ReportDefinition(
                 name: "support-levels", kind: .counts, items: [("supportLevel", "s.support_level")],
                 order: "min(array_position(ARRAY['signposting','light','medium','holistic'], s.support_level))",
-                source: scopeSource, measures: [("referrals", "count(*)")], countMeasures: ["referrals"]),
+                source: scopeSource, measures: [("referrals", "count(*)")], countMeasures: ["referrals"],
+                partitions: [["signposting", "light", "medium", "holistic"]]),
             ReportDefinition(
                 name: "funnel", kind: .counts, items: [("stage", "f.stage")], order: "min(f.position)",
                 source: """
@@ -101,16 +127,14 @@ struct ReportDefinition: Sendable {
                     ) AS f(position, stage, reached)
                     WHERE f.reached
                     """,
-                measures: [("referrals", "count(DISTINCT s.referral_id)")], countMeasures: ["referrals"]),
+                measures: [("referrals", "count(DISTINCT s.referral_id)")], countMeasures: ["referrals"],
+                // Every pathway is in exactly one of the final stages.
+                partitions: [funnelEnds + ["waiting:on-hold", "open"]], wholeItems: ["received"]),
+            // Made of funnel cells, so it cannot tell what the funnel hides.
             ReportDefinition(
-                name: "completion", kind: .counts, items: [],
-                source: "FROM scope s WHERE s.status IN ('completed', 'rejected', 'cancelled', 'failed')",
-                measures: [
-                    ("closed", "count(*)"), ("completed", "count(*) FILTER (WHERE s.status = 'completed')"),
-                    // The grand-total grouping set yields a line even when nothing is closed: no rate then.
-                    ("completionRate", "round(count(*) FILTER (WHERE s.status = 'completed')::numeric / nullif(count(*), 0), 4)"),
-                ],
-                countMeasures: ["closed", "completed"]),
+                name: "completion", kind: .counts, items: [], source: scopeSource,
+                measures: [("closed", "count(*)"), ("completed", "count(*)"), ("completionRate", "NULL::float8")],
+                countMeasures: ["closed", "completed"], cells: .completion),
             ReportDefinition(
                 name: "timings", kind: .statistics, items: [("interval", "t.label")], order: "min(t.position)",
                 source: """
@@ -125,7 +149,7 @@ struct ReportDefinition: Sendable {
                     ("medianHours", "round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.hours)::numeric, 2)"),
                     ("p90Hours", "round(percentile_cont(0.9) WITHIN GROUP (ORDER BY t.hours)::numeric, 2)"),
                 ],
-                countMeasures: ["n"]),
+                countMeasures: ["n"], cells: .funnelStages(["to-first-contact": "contacted", "to-connection": "connected"])),
             ReportDefinition(
                 name: "outcomes", kind: .statistics, items: [("instrument", "c.instrument"), ("score", "c.score")],
                 extraCommonTables: [
@@ -178,13 +202,17 @@ struct ReportDefinition: Sendable {
                       AND ($3::timestamptz IS NULL OR u.recorded_at < $3::timestamptz)
                     """,
                 clients: "count(DISTINCT coalesce(p.client_id, u.referral_id))",
-                measures: [("referrals", "count(DISTINCT u.referral_id)")], countMeasures: ["referrals"]),
+                measures: [("referrals", "count(DISTINCT u.referral_id)")], countMeasures: ["referrals"],
+                atomSite: "u.site", atomMonth: "to_char(u.recorded_at AT TIME ZONE $4::text, 'YYYY-MM')"),
         ].map { ($0.name, $0) })
 
-    /// The statement for `dimension` (nil: no breakdown); parameters $1 site, $2 from, $3 to.
-    func sql(dimension: ReportDimension?) -> String {
+    /// The statement for `dimension` (nil: no breakdown); parameters $1 site, $2 from, $3 to,
+    /// $4 the network's time zone. With `atoms`, every line is of one site and month, and only
+    /// the counts are computed.
+    func sql(dimension: ReportDimension?, atoms: Bool = false) -> String {
         let group = dimension?.expression ?? "'all'"
         let itemExpressions = items.map { $0.expression }
+        let atomExpressions = atoms ? [atomSite, atomMonth] : []
         var sets: [[String]] = []
         if dimension != nil {
             sets.append(itemExpressions + ["grp"])
@@ -192,19 +220,20 @@ struct ReportDefinition: Sendable {
         }
         if !items.isEmpty { sets.append(itemExpressions) }
         if kind == .counts || items.isEmpty { sets.append([]) }
-        let grouping = sets.map { "(" + $0.joined(separator: ", ") + ")" }.joined(separator: ", ")
-        var select = items.map { "\($0.expression) AS \(quoted($0.name))" }
+        let grouping = sets.map { "(" + (atomExpressions + $0).joined(separator: ", ") + ")" }.joined(separator: ", ")
+        var select = atoms ? ["\(atomSite) AS atom_site", "\(atomMonth) AS atom_month"] : []
+        select += items.map { "\($0.expression) AS \(quoted($0.name))" }
         select.append(dimension == nil ? "true AS all_groups" : "GROUPING(grp) = 1 AS all_groups")
         select.append(items.isEmpty ? "true AS all_items" : "GROUPING(\(items[0].expression)) = 1 AS all_items")
         select.append("\(clients) AS clients")
         select.append("\(order ?? "0") AS item_order")
-        select += measures.map { "\($0.expression) AS \(quoted($0.name))" }
-        let groupBy = dimension == nil && items.isEmpty ? "" : "GROUP BY GROUPING SETS (\(grouping))"
+        select += measures.filter { !atoms || countMeasures.contains($0.name) }.map { "\($0.expression) AS \(quoted($0.name))" }
+        let groupBy = dimension == nil && items.isEmpty && !atoms ? "" : "GROUP BY GROUPING SETS (\(grouping))"
         let commonTables =
             [
                 """
                 scope AS (
-                    SELECT p.*, \(group) AS grp FROM pathway p
+                    SELECT p.*, \(group) AS grp, to_char(p.received_at AT TIME ZONE $4::text, 'YYYY-MM') AS month FROM pathway p
                     WHERE ($1::text IS NULL OR p.site = $1::text)
                       AND ($2::timestamptz IS NULL OR p.received_at >= $2::timestamptz)
                       AND ($3::timestamptz IS NULL OR p.received_at < $3::timestamptz)

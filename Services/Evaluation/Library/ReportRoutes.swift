@@ -7,17 +7,19 @@ import PostgresClient
 import ServiceRuntime
 
 /// `GET /v1/reports/{name}?site=&from=&to=&by=&format=json|csv` for analysts and coordinators:
-/// programme figures for a site (or all) and a period of referral dates, optionally broken down
-/// by an equity dimension, with every small cell suppressed before it leaves the service.
+/// programme figures for a site (or all) over whole months of referral dates (`ReportWindow`),
+/// optionally broken down by an equity dimension, with small cells suppressed by one rule on the
+/// cells of each site and month (`SmallCellSuppression`) before anything leaves the service.
 struct ReportRoutes: ServiceRoutes, Sendable {
     let pool: PostgresConnectionPool
+    /// The network's time zone: months start at its midnight.
+    let zone: TimeZone
     let suppression = SmallCellSuppression()
 
     struct Parameters: Sendable {
         var definition: ReportDefinition
         var site: String?
-        var from: Date?
-        var to: Date?
+        var window: ReportWindow
         var dimension: ReportDimension?
         var csv: Bool
     }
@@ -29,7 +31,7 @@ struct ReportRoutes: ServiceRoutes, Sendable {
             ])
         }
         router.get("/v1/reports/{name}") { request, context in
-            let parameters = try Self.parameters(request, context).scoped(to: try context.caller())
+            let parameters = try Self.parameters(request, context, now: Date(), zone: zone).scoped(to: try context.caller())
             let report = try await run(parameters)
             if parameters.csv {
                 var headers = HTTPFields()
@@ -41,7 +43,7 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         }
     }
 
-    static func parameters(_ request: Request, _ context: PasserelleRequestContext) throws -> Parameters {
+    static func parameters(_ request: Request, _ context: PasserelleRequestContext, now: Date, zone: TimeZone) throws -> Parameters {
         let query = request.uri.queryParameters
         let name = context.parameters.get("name") ?? ""
         guard let definition = ReportDefinition.all[name] else {
@@ -54,7 +56,7 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         func value(_ key: String) -> String? { query[key[...]].map(String.init) }
         func date(_ key: String) -> Date? {
             guard let text = value(key) else { return nil }
-            guard let date = EventCoding.parseTimestamp(text) ?? (try? Date.ISO8601FormatStyle().year().month().day().parse(text)) else {
+            guard let date = EventCoding.parseTimestamp(text) ?? (try? Date.ISO8601FormatStyle(timeZone: zone).year().month().day().parse(text)) else {
                 errors.append(.init(pointer: "?\(key)", detail: "must be a date (2026-01-31) or an RFC 3339 time (2026-01-31T08:00:00Z)"))
                 return nil
             }
@@ -82,10 +84,10 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         default: errors.append(.init(pointer: "?format", detail: "must be json or csv"))
         }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
-        return Parameters(definition: definition, site: site, from: from, to: to, dimension: dimension, csv: csv)
+        return Parameters(
+            definition: definition, site: site, window: ReportWindow(from: from, to: to, now: now, zone: zone), dimension: dimension, csv: csv)
     }
 
-    /// Runs the report's statement and publishes its result.
     /// Whether `Accept` ranks text/csv above JSON (by q, then by order): a client that takes
     /// both, as a generated one does, gets JSON unless it says it prefers CSV.
     static func prefersCSV(accept: String?) -> Bool {
@@ -99,36 +101,30 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         return ranked.first { ["text/csv", "application/json", "application/*", "*/*"].contains($0.type) && $0.q > 0 }?.type == "text/csv"
     }
 
+    /// Runs the report over its window and publishes it.
     func run(_ parameters: Parameters) async throws -> ProgrammeReport {
         let definition = parameters.definition
-        let statement = PostgresQuery(
-            unsafeSQL: definition.sql(dimension: parameters.dimension),
-            parameters: [parameters.site, parameters.from?.postgresText, parameters.to?.postgresText])
-        let rows = try await pool.withConnection { try await $0.query(statement) }
-        var lines: [Line] = []
-        for row in rows {
-            var labels: [String: String] = [:]
-            let allItems = try row.decode("all_items", as: Bool.self)
-            for item in definition.items {
-                let label = try row.decode(item.name, as: String?.self)
-                labels[item.name] = allItems ? "all" : label ?? "unknown"
+        var rows: [ReportRow] = []
+        if !parameters.window.isEmpty {
+            switch definition.cells {
+            case .own:
+                let table = try await self.table(definition, parameters)
+                let statistics = definition.kind == .statistics ? try await lines(definition, parameters) : [:]
+                rows = publish(table, definition: definition, statistics: statistics)
+            case .funnelStages(let stages):
+                let funnel = try await table(ReportDefinition.funnel, parameters)
+                let statistics = try await lines(definition, parameters)
+                rows = publish(funnel, stages: stages, definition: definition, statistics: statistics)
+            case .completion:
+                rows = publishCompletion(try await table(ReportDefinition.funnel, parameters))
             }
-            var measures: [String: Double?] = [:]
-            for measure in definition.measures { measures[measure.name] = try row.decode(measure.name, as: Double?.self) }
-            let allGroups = try row.decode("all_groups", as: Bool.self)
-            let group = try row.decode("group_name", as: String?.self)
-            lines.append(
-                Line(
-                    labels: labels, allItems: allItems, group: allGroups ? "all" : group ?? "undisclosed",
-                    clients: try row.decode("clients"), order: try row.decode("item_order", as: Double?.self) ?? 0, measures: measures))
         }
         return ProgrammeReport(
-            name: definition.name, site: parameters.site, from: parameters.from, to: parameters.to, dimension: parameters.dimension?.rawValue,
-            labelNames: definition.items.map(\.name), measureNames: Self.published(definition),
-            rows: publish(lines, definition: definition))
+            name: definition.name, site: parameters.site, from: parameters.window.from, to: parameters.window.to,
+            dimension: parameters.dimension?.rawValue, labelNames: definition.items.map(\.name), measureNames: Self.published(definition), rows: rows)
     }
 
-    /// One result line before suppression.
+    /// One result line: of one site and month (an atom), or of the whole window.
     struct Line {
         var labels: [String: String]
         var allItems: Bool
@@ -137,7 +133,110 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         var order: Double
         var measures: [String: Double?]
 
-        var itemKey: [String] { allItems ? ["\u{10FFFF}"] : labels.sorted { $0.key < $1.key }.map(\.value) }
+        var itemKey: [String] { allItems ? [Self.allKey] : labels.sorted { $0.key < $1.key }.map(\.value) }
+        static let allKey = "\u{10FFFF}"
+    }
+
+    /// A published cell: the sum of its atoms, hidden when any of them is.
+    struct Cell {
+        var hidden = false
+        var clients = 0
+        var counts: [String: Int] = [:]
+    }
+
+    /// A report's cells over the window, items and groups in publishing order (totals last).
+    struct Table {
+        var items: [[String]] = []
+        var labels: [[String]: [String: String]] = [:]
+        var groups: [String] = []
+        var cells: [[String]: [String: Cell]] = [:]
+    }
+
+    private func bindings(_ parameters: Parameters) -> [String?] {
+        [parameters.site, parameters.window.from?.postgresText, parameters.window.to.postgresText, zone.identifier]
+    }
+
+    private func decode(_ rows: PostgresRows, _ definition: ReportDefinition, atoms: Bool) throws -> [(atom: String, line: Line)] {
+        try rows.map { row in
+            var labels: [String: String] = [:]
+            let allItems = try row.decode("all_items", as: Bool.self)
+            for item in definition.items {
+                let label = try row.decode(item.name, as: String?.self)
+                labels[item.name] = allItems ? "all" : label ?? "unknown"
+            }
+            var measures: [String: Double?] = [:]
+            for measure in definition.measures where !atoms || definition.countMeasures.contains(measure.name) {
+                measures[measure.name] = try row.decode(measure.name, as: Double?.self)
+            }
+            let allGroups = try row.decode("all_groups", as: Bool.self)
+            let group = try row.decode("group_name", as: String?.self)
+            var atom = ""
+            if atoms { atom = try row.decode("atom_site", as: String.self) + " " + row.decode("atom_month", as: String.self) }
+            return (
+                atom,
+                Line(
+                    labels: labels, allItems: allItems, group: allGroups ? "all" : group ?? "undisclosed", clients: try row.decode("clients"),
+                    order: try row.decode("item_order", as: Double?.self) ?? 0, measures: measures)
+            )
+        }
+    }
+
+    /// The window's lines (for statistics that do not add up: medians, means), by item and group.
+    private func lines(_ definition: ReportDefinition, _ parameters: Parameters) async throws -> [[String]: [String: Line]] {
+        let statement = PostgresQuery(unsafeSQL: definition.sql(dimension: parameters.dimension), parameters: bindings(parameters))
+        let rows = try await pool.withConnection { try await $0.query(statement) }
+        var lines: [[String]: [String: Line]] = [:]
+        for (_, line) in try decode(rows, definition, atoms: false) { lines[line.itemKey, default: [:]][line.group] = line }
+        return lines
+    }
+
+    /// Counts every atom of the window, suppresses each atom's table, and adds the atoms up.
+    private func table(_ definition: ReportDefinition, _ parameters: Parameters) async throws -> Table {
+        let statement = PostgresQuery(unsafeSQL: definition.sql(dimension: parameters.dimension, atoms: true), parameters: bindings(parameters))
+        let rows = try await pool.withConnection { try await $0.query(statement) }
+        var atoms: [String: [Line]] = [:]
+        var table = Table()
+        var order: [[String]: Double] = [:]
+        var groups: Set<String> = []
+        for (atom, line) in try decode(rows, definition, atoms: true) {
+            atoms[atom, default: []].append(line)
+            order[line.itemKey] = min(order[line.itemKey] ?? .infinity, line.order)
+            table.labels[line.itemKey] = line.labels
+            groups.insert(line.group)
+        }
+        table.groups = groups.subtracting(["all"]).sorted() + (groups.contains("all") ? ["all"] : [])
+        table.items = order.keys.sorted { a, b in
+            if (a == [Line.allKey]) != (b == [Line.allKey]) { return b == [Line.allKey] }
+            return (order[a]!, a.joined(separator: "\u{0}")) < (order[b]!, b.joined(separator: "\u{0}"))
+        }
+        let hasTotalsRow = definition.kind == .counts
+        for (_, lines) in atoms {
+            var byCell: [[String]: [String: Line]] = [:]
+            for line in lines { byCell[line.itemKey, default: [:]][line.group] = line }
+            // Rows and columns in an order that does not depend on the breakdown or the window:
+            // ties between complements then fall the same way in every report.
+            var items = byCell.keys.filter { $0 != [Line.allKey] }.sorted { $0.joined(separator: "\u{0}") < $1.joined(separator: "\u{0}") }
+            if hasTotalsRow { items.append([Line.allKey]) }
+            let atomGroups = Set(lines.map(\.group)).subtracting(["all"]).sorted() + ["all"]
+            let counts = items.map { item in atomGroups.map { byCell[item]?[$0]?.clients ?? 0 } }
+            // Partitions name items by label: the key of an item of one label column.
+            let rowOf = Dictionary(items.enumerated().map { ($1.joined(separator: "\u{0}"), $0) }, uniquingKeysWith: { first, _ in first })
+            let hidden = suppression.suppressed(
+                counts, hasTotalsRow: hasTotalsRow, partitions: definition.partitions.map { $0.compactMap { rowOf[$0] } },
+                wholeItems: Set(definition.wholeItems.compactMap { rowOf[$0] }))
+            for (i, item) in items.enumerated() {
+                for (j, group) in atomGroups.enumerated() {
+                    var cell = table.cells[item]?[group] ?? Cell()
+                    cell.hidden = cell.hidden || hidden[i][j]
+                    if let line = byCell[item]?[group] {
+                        cell.clients += line.clients
+                        for name in definition.countMeasures { cell.counts[name, default: 0] += Int((line.measures[name] ?? nil) ?? 0) }
+                    }
+                    table.cells[item, default: [:]][group] = cell
+                }
+            }
+        }
+        return table
     }
 
     /// Measures as published: a spread becomes a 95% confidence interval of the mean.
@@ -145,47 +244,72 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         definition.measures.map(\.name).flatMap { $0 == "sd" ? ["ci95Low", "ci95High"] : [$0] }
     }
 
-    /// Lays the lines out as grids (items × groups, totals last), suppresses small cells and
-    /// their complements, and turns the rest into published rows.
-    func publish(_ lines: [Line], definition: ReportDefinition) -> [ReportRow] {
-        let groups = Set(lines.map(\.group)).subtracting(["all"]).sorted() + ["all"]
-        var itemOrder: [[String]: Double] = [:]
-        var itemLabels: [[String]: (labels: [String: String], all: Bool)] = [:]
-        for line in lines {
-            itemOrder[line.itemKey] = line.order
-            itemLabels[line.itemKey] = (line.labels, line.allItems)
-        }
-        let items = itemOrder.keys.sorted { a, b in
-            let (allA, allB) = (itemLabels[a]!.all, itemLabels[b]!.all)
-            if allA != allB { return !allA }
-            return (itemOrder[a]!, a.joined(separator: "\u{0}")) < (itemOrder[b]!, b.joined(separator: "\u{0}"))
-        }
-        var byCell: [[String]: [String: Line]] = [:]
-        for line in lines { byCell[line.itemKey, default: [:]][line.group] = line }
-        let counts = items.map { item in groups.map { byCell[item]?[$0]?.clients ?? 0 } }
-        let hidden: [[Bool]]
-        switch definition.kind {
-        case .counts: hidden = suppression.suppressed(counts)
-        case .statistics: hidden = counts.map { suppression.suppressed([$0])[0] }
-        }
-        var rows: [ReportRow] = []
-        for (i, item) in items.enumerated() {
-            for (j, group) in groups.enumerated() {
-                let line = byCell[item]?[group]
-                var measures: [String: ReportValue] = [:]
-                for name in Self.published(definition) {
-                    measures[name] = hidden[i][j] ? .suppressed : value(name, line: line, definition: definition)
-                }
-                rows.append(
-                    ReportRow(
-                        labels: itemLabels[item]!.labels, group: group, clients: hidden[i][j] ? .suppressed : .count(counts[i][j]), measures: measures))
+    /// The rows of a report's own table; statistics that do not add up come from the window's lines.
+    func publish(_ table: Table, definition: ReportDefinition, statistics: [[String]: [String: Line]]) -> [ReportRow] {
+        table.items.flatMap { item in
+            table.groups.map { group in
+                row(
+                    labels: table.labels[item] ?? [:], group: group, cell: table.cells[item]?[group] ?? Cell(), line: statistics[item]?[group],
+                    definition: definition)
             }
         }
-        return rows
     }
 
-    func value(_ name: String, line: Line?, definition: ReportDefinition) -> ReportValue {
-        guard let line else { return definition.countMeasures.contains(name) ? .count(0) : .none }
+    /// The rows of a report whose counts are funnel cells (`item → stage`).
+    func publish(_ funnel: Table, stages: [String: String], definition: ReportDefinition, statistics: [[String]: [String: Line]]) -> [ReportRow] {
+        let item = definition.items[0].name
+        let stage = ReportDefinition.funnel.items[0].name
+        let order = stages.keys.sorted { (statistics[[$0]]?.values.first?.order ?? 0, $0) < (statistics[[$1]]?.values.first?.order ?? 0, $1) }
+        return order.filter { statistics[[$0]] != nil }.flatMap { label in
+            funnel.groups.map { group in
+                let funnelItem = funnel.items.first { funnel.labels[$0]?[stage] == stages[label] }
+                var cell = funnelItem.flatMap { funnel.cells[$0]?[group] } ?? Cell()
+                cell.counts = ["n": cell.counts["referrals"] ?? 0]
+                return row(labels: [item: label], group: group, cell: cell, line: statistics[[label]]?[group], definition: definition)
+            }
+        }
+    }
+
+    /// Closures and completions as sums of funnel cells: shown only when every cell summed is.
+    func publishCompletion(_ funnel: Table) -> [ReportRow] {
+        let stage = ReportDefinition.funnel.items[0].name
+        func cell(_ name: String, _ group: String) -> Cell {
+            funnel.items.first { funnel.labels[$0]?[stage] == name }.flatMap { funnel.cells[$0]?[group] } ?? Cell()
+        }
+        return funnel.groups.map { group in
+            let ends = ReportDefinition.funnelEnds.map { cell($0, group) }
+            let completed = cell("completed", group)
+            let closedHidden = ends.contains { $0.hidden }
+            let closed = ends.reduce(0) { $0 + ($1.counts["referrals"] ?? 0) }
+            let completions = completed.counts["referrals"] ?? 0
+            let rate: ReportValue =
+                closedHidden || completed.hidden
+                ? .suppressed : closed == 0 ? .none : .number((Double(completions) / Double(closed) * 10_000).rounded() / 10_000)
+            return ReportRow(
+                labels: [:], group: group, clients: closedHidden ? .suppressed : .count(ends.reduce(0) { $0 + $1.clients }),
+                measures: [
+                    "closed": closedHidden ? .suppressed : .count(closed), "completed": completed.hidden ? .suppressed : .count(completions),
+                    "completionRate": rate,
+                ])
+        }
+    }
+
+    private func row(labels: [String: String], group: String, cell: Cell, line: Line?, definition: ReportDefinition) -> ReportRow {
+        var measures: [String: ReportValue] = [:]
+        for name in Self.published(definition) {
+            if cell.hidden {
+                measures[name] = .suppressed
+            } else if definition.countMeasures.contains(name) {
+                measures[name] = .count(cell.counts[name] ?? 0)
+            } else {
+                measures[name] = value(name, line: line)
+            }
+        }
+        return ReportRow(labels: labels, group: group, clients: cell.hidden ? .suppressed : .count(cell.clients), measures: measures)
+    }
+
+    func value(_ name: String, line: Line?) -> ReportValue {
+        guard let line else { return .none }
         switch name {
         case "ci95Low", "ci95High":
             guard let mean = line.measures["meanChange"] ?? nil, let sd = line.measures["sd"] ?? nil, let n = line.measures["n"] ?? nil, n > 1 else {
@@ -195,7 +319,7 @@ struct ReportRoutes: ServiceRoutes, Sendable {
             return .number(Self.rounded(name == "ci95Low" ? mean - margin : mean + margin))
         default:
             guard let number = line.measures[name] ?? nil else { return .none }
-            return definition.countMeasures.contains(name) ? .count(Int(number)) : .number(Self.rounded(number))
+            return .number(Self.rounded(number))
         }
     }
 

@@ -408,7 +408,7 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/ReportSiteCode`.
         public typealias ReportSiteCode = Swift.String
-        /// A date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time.
+        /// A date (YYYY-MM-DD, midnight in the network's time zone) or an RFC 3339 time.
         ///
         /// - Remark: Generated from `#/components/schemas/ReportBound`.
         public struct ReportBound: Codable, Hashable, Sendable {
@@ -592,13 +592,17 @@ extension Components {
             public var report: Components.Schemas.ReportName
             /// - Remark: Generated from `#/components/schemas/ProgrammeReport/site`.
             public var site: Components.Schemas.ReportSiteCode?
+            /// The start of the first month counted; left out when every month up to to is.
+            ///
             /// - Remark: Generated from `#/components/schemas/ProgrammeReport/from`.
             public var from: Foundation.Date?
+            /// The start of the month after the last one counted.
+            ///
             /// - Remark: Generated from `#/components/schemas/ProgrammeReport/to`.
             public var to: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/ProgrammeReport/by`.
             public var by: Components.Schemas.ReportDimension?
-            /// Cells counting fewer clients than this are suppressed.
+            /// Cells counting 1 to this minus one clients are suppressed, with the cells that would give them away.
             ///
             /// - Remark: Generated from `#/components/schemas/ProgrammeReport/suppressedBelow`.
             public var suppressedBelow: Swift.Int
@@ -609,10 +613,10 @@ extension Components {
             /// - Parameters:
             ///   - report:
             ///   - site:
-            ///   - from:
-            ///   - to:
+            ///   - from: The start of the first month counted; left out when every month up to to is.
+            ///   - to: The start of the month after the last one counted.
             ///   - by:
-            ///   - suppressedBelow: Cells counting fewer clients than this are suppressed.
+            ///   - suppressedBelow: Cells counting 1 to this minus one clients are suppressed, with the cells that would give them away.
             ///   - rows:
             public init(
                 report: Components.Schemas.ReportName,

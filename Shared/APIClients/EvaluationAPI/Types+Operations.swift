@@ -1196,7 +1196,7 @@ public enum Operations {
     }
     /// Run a programme report
     ///
-    /// Analysts and coordinators may run a report over the referrals received in [from, to) at one of their token's sites (the only one by default; every site only for a network coordinator), optionally broken down by a dimension. Every cell counting fewer than suppressedBelow clients, and the cells that would let it be worked out, read "<5". JSON by default; CSV with format=csv or Accept: text/csv.
+    /// Analysts and coordinators may run a report at one of their token's sites (the only one by default; every site only for a network coordinator) over the referrals received in whole calendar months of the network's time zone (PASSERELLE_NETWORK_TIME_ZONE, America/Toronto by default), optionally broken down by a dimension. The period is snapped, never refused for where it falls: from back to the first of its month, to on to the first of the next month unless it is one already, and the end no later than the start of the current month (only months that are over are reported; a period with none left answers no rows). The from and to of the answer are the period counted. Small cells are suppressed by one rule on the cells of each site and month, the same in every report that shows them: a count of 1 to suppressedBelow - 1 clients reads "<5", and so do the cells that would let it be worked out from totals, other groups, other reports, other sites or other months (a figure over several months or sites is shown only when it is shown for each of them; a closure count or rate only when every count it is made of is). Zero is shown. Counts over several months add each month's clients. JSON by default; CSV with format=csv or Accept: text/csv.
     ///
     /// - Remark: HTTP `GET /v1/reports/{name}`.
     /// - Remark: Generated from `#/paths//v1/reports/{name}/get(runReport)`.
@@ -1224,11 +1224,11 @@ public enum Operations {
                 ///
                 /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/query/site`.
                 public var site: Components.Schemas.ReportSiteCode?
-                /// Referrals received at or after this date (midnight UTC) or time.
+                /// The first month counted: the month of this date (in the network's time zone) or time. Every month up to to when left out.
                 ///
                 /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/query/from`.
                 public var from: Components.Schemas.ReportBound?
-                /// Referrals received before this date (midnight UTC) or time; must be after from.
+                /// The end of the period, exclusive: a date (midnight in the network's time zone) or time, snapped on to the first of the next month unless it is the first of a month; must be after from. Left out, or later than the start of the current month: the start of the current month.
                 ///
                 /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/query/to`.
                 public var to: Components.Schemas.ReportBound?
@@ -1249,8 +1249,8 @@ public enum Operations {
                 ///
                 /// - Parameters:
                 ///   - site: Only this site's referrals; every site when left out.
-                ///   - from: Referrals received at or after this date (midnight UTC) or time.
-                ///   - to: Referrals received before this date (midnight UTC) or time; must be after from.
+                ///   - from: The first month counted: the month of this date (in the network's time zone) or time. Every month up to to when left out.
+                ///   - to: The end of the period, exclusive: a date (midnight in the network's time zone) or time, snapped on to the first of the next month unless it is the first of a month; must be after from. Left out, or later than the start of the current month: the start of the current month.
                 ///   - by: Break the figures down by this dimension (equity dimensions count clients who did not consent to evaluation use as undisclosed).
                 ///   - format: json (the default) or csv; overrides Accept.
                 public init(

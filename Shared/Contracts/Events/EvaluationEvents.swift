@@ -2,7 +2,9 @@ import Foundation
 
 /// `passerelle.pathway.updated.v1` on the analyst topic: one referral pathway, de-identified.
 /// Only for clients who consented to evaluation use. No ids (keyed-HMAC pseudonyms instead),
-/// no names, contacts, birth dates, addresses or free text.
+/// no names, contacts, birth dates, addresses or free text. Every time is the start of its week
+/// (Monday 00:00 in the network's time zone), and the area, language and age band are left out
+/// when too few clients share them (see the evaluation service's `QuasiIdentifiers`).
 public struct PathwayUpdatedV1: EventPayload {
     public static let eventType = "passerelle.pathway.updated.v1"
     public static let topic = TopicName.evaluation
@@ -60,7 +62,8 @@ public struct PathwayUpdatedV1: EventPayload {
     }
 }
 
-/// `passerelle.outcome.recorded.v1` on the analyst topic: a scored outcome measure.
+/// `passerelle.outcome.recorded.v1` on the analyst topic: a scored outcome measure, recorded in
+/// the week `recordedAt` starts.
 public struct OutcomeRecordedV1: EventPayload {
     public static let eventType = "passerelle.outcome.recorded.v1"
     public static let topic = TopicName.evaluation
@@ -86,12 +89,28 @@ public struct OutcomeRecordedV1: EventPayload {
     }
 }
 
+/// `passerelle.pathway.retracted.v1` on the analyst topic: the client was erased; analysts drop
+/// everything they hold under this pathway pseudonym (its updates and outcome measures).
+public struct PathwayRetractedV1: EventPayload {
+    public static let eventType = "passerelle.pathway.retracted.v1"
+    public static let topic = TopicName.evaluation
+
+    public var pathway: String
+
+    public var subject: String { pathway }
+
+    public init(pathway: String) {
+        self.pathway = pathway
+    }
+}
+
 /// Every event type, for schema checks and routing tables.
 public enum EventCatalogue {
     public static let payloadTypes: [any EventPayload.Type] = [
         ReferralReceivedV1.self, ReferralStatusChangedV1.self, ClientConsentChangedV1.self, ClientErasedV1.self,
         ClientProfileV1.self, ReferralAssignedV1.self, MatchesProposedV1.self, NeedUnmetV1.self,
         ConnectionProposedV1.self, ConnectionChangedV1.self, NotificationSentV1.self, NotificationFailedV1.self,
-        PathwayUpdatedV1.self, OutcomeRecordedV1.self, ContactLoggedV1.self, GoalSetV1.self, GoalReviewedV1.self, ReferralOverdueV1.self,
+        PathwayUpdatedV1.self, OutcomeRecordedV1.self, PathwayRetractedV1.self, ContactLoggedV1.self, GoalSetV1.self, GoalReviewedV1.self,
+        ReferralOverdueV1.self,
     ]
 }

@@ -327,7 +327,7 @@ extension EvaluationService {
      "analyst"
     ],
     "summary": "Run a programme report",
-    "description": "Analysts and coordinators may run a report over the referrals received in [from, to) at one of their token's sites (the only one by default; every site only for a network coordinator), optionally broken down by a dimension. Every cell counting fewer than suppressedBelow clients, and the cells that would let it be worked out, read \"<5\". JSON by default; CSV with format=csv or Accept: text/csv.",
+    "description": "Analysts and coordinators may run a report at one of their token's sites (the only one by default; every site only for a network coordinator) over the referrals received in whole calendar months of the network's time zone (PASSERELLE_NETWORK_TIME_ZONE, America/Toronto by default), optionally broken down by a dimension. The period is snapped, never refused for where it falls: from back to the first of its month, to on to the first of the next month unless it is one already, and the end no later than the start of the current month (only months that are over are reported; a period with none left answers no rows). The from and to of the answer are the period counted. Small cells are suppressed by one rule on the cells of each site and month, the same in every report that shows them: a count of 1 to suppressedBelow - 1 clients reads \"<5\", and so do the cells that would let it be worked out from totals, other groups, other reports, other sites or other months (a figure over several months or sites is shown only when it is shown for each of them; a closure count or rate only when every count it is made of is). Zero is shown. Counts over several months add each month's clients. JSON by default; CSV with format=csv or Accept: text/csv.",
     "parameters": [
      {
       "name": "name",
@@ -351,7 +351,7 @@ extension EvaluationService {
       "name": "from",
       "in": "query",
       "required": false,
-      "description": "Referrals received at or after this date (midnight UTC) or time.",
+      "description": "The first month counted: the month of this date (in the network's time zone) or time. Every month up to to when left out.",
       "schema": {
        "$ref": "#/components/schemas/ReportBound"
       },
@@ -361,7 +361,7 @@ extension EvaluationService {
       "name": "to",
       "in": "query",
       "required": false,
-      "description": "Referrals received before this date (midnight UTC) or time; must be after from.",
+      "description": "The end of the period, exclusive: a date (midnight in the network's time zone) or time, snapped on to the first of the next month unless it is the first of a month; must be after from. Left out, or later than the start of the current month: the start of the current month.",
       "schema": {
        "$ref": "#/components/schemas/ReportBound"
       },
@@ -896,7 +896,7 @@ extension EvaluationService {
     ]
    },
    "ReportBound": {
-    "description": "A date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time.",
+    "description": "A date (YYYY-MM-DD, midnight in the network's time zone) or an RFC 3339 time.",
     "anyOf": [
      {
       "type": "string",
@@ -992,11 +992,13 @@ extension EvaluationService {
      },
      "from": {
       "type": "string",
-      "format": "date-time"
+      "format": "date-time",
+      "description": "The start of the first month counted; left out when every month up to to is."
      },
      "to": {
       "type": "string",
-      "format": "date-time"
+      "format": "date-time",
+      "description": "The start of the month after the last one counted."
      },
      "by": {
       "$ref": "#/components/schemas/ReportDimension"
@@ -1004,7 +1006,7 @@ extension EvaluationService {
      "suppressedBelow": {
       "type": "integer",
       "minimum": 1,
-      "description": "Cells counting fewer clients than this are suppressed."
+      "description": "Cells counting 1 to this minus one clients are suppressed, with the cells that would give them away."
      },
      "rows": {
       "type": "array",
