@@ -55,6 +55,18 @@ public enum MessagingSchema {
             """)
     }
 
+    /// What the outbox keeps about each row's publication: the partition and offset of the
+    /// broker's acknowledgement (set from the delivery report, with `sent_at`), so a reader of
+    /// the topic can prove a row published, or prove the broker lost what it acknowledged.
+    /// Each service adds it with its next version.
+    public static func publicationRecord(version: Int) -> Migration {
+        Migration(
+            version, "outbox_publication_record",
+            """
+            ALTER TABLE outbox ADD COLUMN sent_partition integer, ADD COLUMN sent_offset bigint;
+            """)
+    }
+
     /// The LISTEN channel of a schema's outbox.
     public static func channel(schema: String) -> String { schema + "_outbox" }
 }

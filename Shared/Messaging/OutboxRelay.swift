@@ -15,6 +15,8 @@ import ServiceLifecycle
 /// remembers "the last id sent": ids commit out of order, and such a relay silently skips rows.
 ///
 /// A crash after publishing and before marking republishes those rows: consumers deduplicate.
+/// A row marked sent keeps the partition and offset of the broker's acknowledgement
+/// (`sent_partition`, `sent_offset`): the proof of its publication.
 ///
 /// Every `backlogInterval` it also measures what waits (`passerelle_outbox_waiting_rows`,
 /// `passerelle_outbox_oldest_waiting_age_seconds`, by schema): what operators watch to see a
@@ -166,10 +168,15 @@ public final class OutboxRelay: Service, Sendable {
             let results = try await producer.send(records)
             let published = self.published
             var sent: [Int64] = []
+            var partitions: [Int32] = []
+            var offsets: [Int64] = []
             var failed = 0
             for (id, result) in zip(ids, results) {
                 switch result {
-                case .success: sent.append(id)
+                case .success(let report):
+                    sent.append(id)
+                    partitions.append(report.partition)
+                    offsets.append(report.offset)
                 case .failure(let error):
                     failed += 1
                     try await connection.query("UPDATE outbox SET attempts = attempts + 1, last_error = \(error.description) WHERE id = \(id)")
@@ -177,7 +184,13 @@ public final class OutboxRelay: Service, Sendable {
             }
             published.increment(by: sent.count)
             if markAsSent && !sent.isEmpty {
-                try await connection.query("UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id = ANY(\(sent)::bigint[])")
+                // Where the broker acknowledged each row: the proof a topic reader checks.
+                try await connection.query(
+                    """
+                    UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1, sent_partition = acked.partition, sent_offset = acked.record_offset
+                    FROM unnest(\(sent)::bigint[], \(partitions)::integer[], \(offsets)::bigint[]) AS acked(id, partition, record_offset)
+                    WHERE outbox.id = acked.id
+                    """)
             }
             return Round(published: sent.count, failed: failed)
         }

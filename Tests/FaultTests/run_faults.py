@@ -377,8 +377,8 @@ def report(run, total):
                       f"published after it, {restart.outbox['unpublished']} unpublished")
         if findings.broker_lost:
             print(f"  Lost by the broker, not by Passerelle ({len(findings.broker_lost)}): the producing relay's outbox row is "
-                  "marked sent (acks=all acknowledged it), the record is absent from the topic read to its end; "
-                  "the effects that needed it are not expected:")
+                  "marked sent with the partition and offset the broker acknowledged it at (acks=all), and the topic, "
+                  "read to its end, holds nothing or another record there; the effects that needed it are not expected:")
             for topic, count in sorted(Counter(loss.topic + " " + loss.event_type for loss in findings.broker_lost).items()):
                 print(f"    {topic}: {count}")
             for loss in findings.broker_lost:

@@ -29,6 +29,7 @@ enum EvaluationMigrations {
         pathwayRecord,
         sociodemographics,
         MessagingSchema.wakeUpsAfterCommit(version: 7),
+        MessagingSchema.publicationRecord(version: 8),
     ]
 
     static let pathwayDetail = Migration(

@@ -81,6 +81,7 @@ enum IntakeMigrations {
         fhirTasksAndSubscriptions,
         fhirTaskConnections,
         requestsBelongToTheirCaller,
+        MessagingSchema.publicationRecord(version: 9),
     ]
 }
 

@@ -32,6 +32,7 @@ enum MatchingMigrations {
         MessagingSchema.wakeUpsAfterCommit(version: 7),
         catalogueReview,
         rematchCaller,
+        MessagingSchema.publicationRecord(version: 10),
     ]
 
     static let catalogue = Migration(

@@ -4,7 +4,7 @@ import PostgresClient
 enum NotificationMigrations {
     /// The schema, in order.
     static let all: [Migration] = [
-        MessagingSchema.migration, audience, delivery, wakeUpsAfterCommit,
+        MessagingSchema.migration, audience, delivery, wakeUpsAfterCommit, MessagingSchema.publicationRecord(version: 5),
     ]
 
     /// Who may be told about each referral, and how: flags only, no contact details.
