@@ -81,14 +81,27 @@ public final class KafkaProducer: Service, Sendable {
     /// Enqueues `records` in order (so records of one key stay in order on their partition,
     /// which the idempotent producer preserves through retries) and waits for every delivery
     /// report. A full local queue is backpressure: wait and retry the same record until the
-    /// message timeout, never skip ahead.
+    /// message timeout, never skip ahead. When librdkafka refuses a record outright (too
+    /// large, unknown topic), the later records of its topic and key in `records` are not
+    /// enqueued (`heldBehindRefusal`): they would otherwise overtake it.
     public func send(_ records: [KafkaRecord]) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
         guard !records.isEmpty else { return [] }
         let batch = DeliveryBatch(count: records.count)
         let deadline = ContinuousClock.now + .milliseconds(configuration.messageTimeoutMilliseconds)
         // A batch is usually for one topic: its handle is looked up once, not per record.
         var lastTopic: (name: String, handle: OpaquePointer?)?
+        var refusedKeys: Set<RefusedKey> = []
         for (index, record) in records.enumerated() {
+            let recordKey = RefusedKey(topic: record.topic, key: record.key)
+            if record.key != nil && refusedKeys.contains(recordKey) {
+                batch.complete(
+                    index,
+                    .failure(
+                        KafkaError(
+                            kind: .heldBehindRefusal, message: "an earlier record of its key in the same batch was refused",
+                            context: "sending to \(record.topic)")))
+                continue
+            }
             let topicHandle: OpaquePointer?
             if let last = lastTopic, last.name == record.topic {
                 topicHandle = last.handle
@@ -109,6 +122,7 @@ public final class KafkaProducer: Service, Sendable {
                     try await Task.sleep(for: .milliseconds(2))
                     continue
                 }
+                if record.key != nil { refusedKeys.insert(recordKey) }
                 batch.complete(index, .failure(error))
                 break
             }
@@ -306,6 +320,11 @@ public struct KafkaRecord: Sendable {
         self.value = value
         self.headers = headers
     }
+}
+
+private struct RefusedKey: Hashable {
+    let topic: String
+    let key: [UInt8]?
 }
 
 /// Collects the delivery reports of one `send`; the caller resumes when the last one arrives.
