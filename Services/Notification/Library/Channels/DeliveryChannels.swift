@@ -18,7 +18,11 @@ public struct DeliveryChannels: Sendable {
         targets = settings.webhookTargets
     }
 
-    func send(_ addressed: AddressedMessage, notificationID: UUID) async throws(DeliveryError) {
+    /// `deadline`: when the sender must have given up (the end of its lease); read before each
+    /// step, as renewing the lease moves it.
+    func send(
+        _ addressed: AddressedMessage, notificationID: UUID, deadline: (@Sendable () -> ContinuousClock.Instant)? = nil
+    ) async throws(DeliveryError) {
         let id = notificationID.uuidString.lowercased()
         switch addressed.channel {
         case .email:
@@ -27,7 +31,7 @@ public struct DeliveryChannels: Sendable {
                 notificationID: notificationID, domain: smtp.settings.domain, from: smtp.settings.from, fromName: smtp.settings.fromName,
                 to: addressed.address, subject: addressed.message.subject ?? "", text: addressed.message.body, html: addressed.message.html, date: Date())
             do {
-                try await smtp.send(email)
+                try await smtp.send(email, deadline: deadline)
             } catch {
                 throw DeliveryError(transient: error.isTransient, error.description)
             }
