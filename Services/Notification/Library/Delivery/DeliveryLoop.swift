@@ -150,6 +150,7 @@ public struct DeliveryLoop: Service {
                     logger.warning("a delivery lease ran out before it was renewed", metadata: ["renewed": "\(renewed)", "claimed": "\(ids.count)"])
                 }
             } catch {
+                if Task.isCancelled { return }  // the batch was recorded meanwhile
                 logger.warning("could not renew delivery leases", metadata: ["error": "\(error)"])
             }
         }
