@@ -212,7 +212,16 @@ public struct SMTPClient: Sendable {
                 }
             }
         }
-        channel.writeAndFlush(SMTPCommand(line: line, reply: promise), promise: nil)
+        // The timer stops on the event loop the moment the reply is in, so it cannot close the
+        // connection between this reply and the next command; and a command written to a
+        // connection already closed fails instead of waiting for ever.
+        promise.futureResult.whenComplete { _ in
+            timeout?.cancel()
+            watch?.cancel()
+        }
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { promise.fail($0) }
+        channel.writeAndFlush(SMTPCommand(line: line, reply: promise), promise: written)
         do {
             let reply = try await promise.futureResult.get()
             timeout?.cancel()
