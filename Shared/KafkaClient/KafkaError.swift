@@ -9,6 +9,12 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         case unavailable
         case messageTimedOut
         case unknownTopic
+        /// The record itself is refused (too large for `message.max.bytes`, invalid): sending
+        /// it again cannot succeed.
+        case recordRejected
+        /// Not sent because an earlier record of the same key in the same call was refused:
+        /// sending it would have put it ahead of that record.
+        case heldBehindRefusal
         /// The client can no longer be used; the process should restart it.
         case fatal
         case closed
@@ -37,10 +43,15 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
             RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
             kind = .unavailable
         case RD_KAFKA_RESP_ERR__FATAL: kind = .fatal
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_RECORD:
+            kind = .recordRejected
         default: kind = fatal ? .fatal : .other
         }
         self.init(kind: kind, code: code.rawValue, message: String(cString: rd_kafka_err2str(code)), context: context)
     }
+
+    /// Sending the same record again cannot succeed.
+    public var isPermanent: Bool { kind == .recordRejected }
 
     public var description: String {
         "Kafka \(kind)\(code.map { " [\($0)]" } ?? ""): \(message) while \(context)"

@@ -81,14 +81,27 @@ public final class KafkaProducer: Service, Sendable {
     /// Enqueues `records` in order (so records of one key stay in order on their partition,
     /// which the idempotent producer preserves through retries) and waits for every delivery
     /// report. A full local queue is backpressure: wait and retry the same record until the
-    /// message timeout, never skip ahead.
+    /// message timeout, never skip ahead. When librdkafka refuses a record outright (too
+    /// large, unknown topic), the later records of its topic and key in `records` are not
+    /// enqueued (`heldBehindRefusal`): they would otherwise overtake it.
     public func send(_ records: [KafkaRecord]) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
         guard !records.isEmpty else { return [] }
         let batch = DeliveryBatch(count: records.count)
         let deadline = ContinuousClock.now + .milliseconds(configuration.messageTimeoutMilliseconds)
         // A batch is usually for one topic: its handle is looked up once, not per record.
         var lastTopic: (name: String, handle: OpaquePointer?)?
+        var refusedKeys: Set<RefusedKey> = []
         for (index, record) in records.enumerated() {
+            let recordKey = RefusedKey(topic: record.topic, key: record.key)
+            if record.key != nil && refusedKeys.contains(recordKey) {
+                batch.complete(
+                    index,
+                    .failure(
+                        KafkaError(
+                            kind: .heldBehindRefusal, message: "an earlier record of its key in the same batch was refused",
+                            context: "sending to \(record.topic)")))
+                continue
+            }
             let topicHandle: OpaquePointer?
             if let last = lastTopic, last.name == record.topic {
                 topicHandle = last.handle
@@ -109,6 +122,7 @@ public final class KafkaProducer: Service, Sendable {
                     try await Task.sleep(for: .milliseconds(2))
                     continue
                 }
+                if record.key != nil { refusedKeys.insert(recordKey) }
                 batch.complete(index, .failure(error))
                 break
             }
@@ -129,72 +143,96 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Builds the `rd_kafka_vu_t` list for `rd_kafka_produceva` (Swift cannot call the
     /// variadic `rd_kafka_producev`) on the stack. Every C string lives until the call returns;
-    /// librdkafka copies key, value (`RD_KAFKA_MSG_F_COPY`) and headers.
+    /// librdkafka copies key and value (`RD_KAFKA_MSG_F_COPY`).
+    ///
+    /// Headers go in as one list of ours (`RD_KAFKA_VTYPE_HEADERS`), never header by header
+    /// (`RD_KAFKA_VTYPE_HEADER`): with the latter, when the partitioner refuses the message —
+    /// which it does once librdkafka has decided a topic does not exist, about
+    /// `topic.metadata.propagation.max.ms` after the first send — librdkafka frees the list with
+    /// the message and then again on its error path, and the process dies in
+    /// `rd_list_destroy_elems`. A list of ours belongs to librdkafka only when the call succeeds;
+    /// on every failure it is handed back untouched, and freed here once.
     private func produce(_ record: KafkaRecord, topicHandle: OpaquePointer?, opaque: UnsafeMutableRawPointer) -> KafkaError? {
-        let (topic, key, value, headers) = (record.topic, record.key, record.value, record.headers)
-        let headerNames = headers.map { strdup($0.key) }
-        defer { headerNames.forEach { free($0) } }
+        let (topic, key, value) = (record.topic, record.key, record.value)
         let keyBytes = key ?? []
         let valueBytes = value ?? []
-        let headerValues = headers.map { $0.value }
-        return topic.withCString { topicName in
+        var headerList: OpaquePointer?
+        if !record.headers.isEmpty {
+            guard let list = rd_kafka_headers_new(record.headers.count) else {
+                return KafkaError(kind: .other, message: "rd_kafka_headers_new failed", context: "sending to \(topic)")
+            }
+            for header in record.headers {
+                // rd_kafka_header_add copies name and value; a nil value is a null header.
+                let added: rd_kafka_resp_err_t =
+                    if let bytes = header.value {
+                        bytes.withUnsafeBytes { rd_kafka_header_add(list, header.key, -1, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), $0.count) }
+                    } else {
+                        rd_kafka_header_add(list, header.key, -1, nil, -1)
+                    }
+                guard added == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    rd_kafka_headers_destroy(list)
+                    return KafkaError(added, context: "adding header \(header.key) to a record for \(topic)")
+                }
+            }
+            headerList = list
+        }
+        let failure = topic.withCString { topicName in
             keyBytes.withUnsafeBytes { keyBuffer in
                 valueBytes.withUnsafeBytes { valueBuffer in
-                    withHeaderValues(headerValues) { headerPointers in
-                        withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 5 + headers.count) { list in
-                            var count = 0
-                            func append(_ item: rd_kafka_vu_t) {
-                                list[count] = item
-                                count += 1
-                            }
-                            var item = rd_kafka_vu_t()
-                            if let topicHandle {
-                                item.vtype = RD_KAFKA_VTYPE_RKT
-                                item.u.rkt = topicHandle
-                            } else {
-                                item.vtype = RD_KAFKA_VTYPE_TOPIC
-                                item.u.cstr = topicName
-                            }
-                            append(item)
-                            item = rd_kafka_vu_t()
-                            item.vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                            item.u.i = RD_KAFKA_MSG_F_COPY
-                            append(item)
-                            if key != nil {
-                                item = rd_kafka_vu_t()
-                                item.vtype = RD_KAFKA_VTYPE_KEY
-                                item.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBuffer.baseAddress ?? UnsafeRawPointer(topicName))
-                                item.u.mem.size = keyBuffer.count
-                                append(item)
-                            }
-                            if value != nil {
-                                item = rd_kafka_vu_t()
-                                item.vtype = RD_KAFKA_VTYPE_VALUE
-                                item.u.mem.ptr = UnsafeMutableRawPointer(mutating: valueBuffer.baseAddress ?? UnsafeRawPointer(topicName))
-                                item.u.mem.size = valueBuffer.count
-                                append(item)
-                            }
-                            for (index, name) in headerNames.enumerated() {
-                                item = rd_kafka_vu_t()
-                                item.vtype = RD_KAFKA_VTYPE_HEADER
-                                item.u.header.name = UnsafePointer(name)
-                                item.u.header.val = headerPointers[index].pointer
-                                item.u.header.size = headerPointers[index].size
-                                append(item)
-                            }
-                            item = rd_kafka_vu_t()
-                            item.vtype = RD_KAFKA_VTYPE_OPAQUE
-                            item.u.ptr = opaque
-                            append(item)
-                            guard let error = rd_kafka_produceva(client.pointer, UnsafePointer(list.baseAddress), count) else { return nil }
-                            defer { rd_kafka_error_destroy(error) }  // the returned error object is ours
-                            let code = rd_kafka_error_code(error)
-                            return KafkaError(code, context: "sending to \(topic)", fatal: rd_kafka_error_is_fatal(error) != 0)
+                    withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 6) { list in
+                        var count = 0
+                        func append(_ item: rd_kafka_vu_t) {
+                            list[count] = item
+                            count += 1
                         }
+                        var item = rd_kafka_vu_t()
+                        if let topicHandle {
+                            item.vtype = RD_KAFKA_VTYPE_RKT
+                            item.u.rkt = topicHandle
+                        } else {
+                            item.vtype = RD_KAFKA_VTYPE_TOPIC
+                            item.u.cstr = topicName
+                        }
+                        append(item)
+                        item = rd_kafka_vu_t()
+                        item.vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                        item.u.i = RD_KAFKA_MSG_F_COPY
+                        append(item)
+                        if key != nil {
+                            item = rd_kafka_vu_t()
+                            item.vtype = RD_KAFKA_VTYPE_KEY
+                            item.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBuffer.baseAddress ?? UnsafeRawPointer(topicName))
+                            item.u.mem.size = keyBuffer.count
+                            append(item)
+                        }
+                        if value != nil {
+                            item = rd_kafka_vu_t()
+                            item.vtype = RD_KAFKA_VTYPE_VALUE
+                            item.u.mem.ptr = UnsafeMutableRawPointer(mutating: valueBuffer.baseAddress ?? UnsafeRawPointer(topicName))
+                            item.u.mem.size = valueBuffer.count
+                            append(item)
+                        }
+                        if let headerList {
+                            item = rd_kafka_vu_t()
+                            item.vtype = RD_KAFKA_VTYPE_HEADERS
+                            item.u.headers = headerList
+                            append(item)
+                        }
+                        item = rd_kafka_vu_t()
+                        item.vtype = RD_KAFKA_VTYPE_OPAQUE
+                        item.u.ptr = opaque
+                        append(item)
+                        guard let error = rd_kafka_produceva(client.pointer, UnsafePointer(list.baseAddress), count) else { return KafkaError?.none }
+                        defer { rd_kafka_error_destroy(error) }  // the returned error object is ours
+                        let code = rd_kafka_error_code(error)
+                        return KafkaError(code, context: "sending to \(topic)", fatal: rd_kafka_error_is_fatal(error) != 0)
                     }
                 }
             }
         }
+        // Refused: the header list is still ours.
+        if failure != nil, let headerList { rd_kafka_headers_destroy(headerList) }
+        return failure
     }
 
     /// Succeeds when at least one broker answers a metadata request in time.
@@ -284,6 +322,11 @@ public struct KafkaRecord: Sendable {
     }
 }
 
+private struct RefusedKey: Hashable {
+    let topic: String
+    let key: [UInt8]?
+}
+
 /// Collects the delivery reports of one `send`; the caller resumes when the last one arrives.
 private final class DeliveryBatch: Sendable {
     private struct State {
@@ -333,26 +376,6 @@ private final class DeliverySlot {
         self.index = index
         self.topic = topic
     }
-}
-
-private struct HeaderValuePointer {
-    let pointer: UnsafeRawPointer?
-    let size: Int
-}
-
-/// Pins every header value for the duration of `body`; a `nil` value is sent as a null header.
-private func withHeaderValues<R>(_ values: [[UInt8]?], _ body: ([HeaderValuePointer]) -> R) -> R {
-    let copies: [UnsafeMutableRawPointer?] = values.map { value in
-        guard let value else { return nil }
-        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(value.count, 1), alignment: 1)
-        value.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(memory), byteCount: $0.count) }
-        return memory
-    }
-    defer { copies.forEach { $0?.deallocate() } }
-    let pointers = zip(values, copies).map { value, copy in
-        HeaderValuePointer(pointer: copy.map { UnsafeRawPointer($0) }, size: value.map { $0.count } ?? -1)
-    }
-    return body(pointers)
 }
 
 private let deliveryReportCallback: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = { _, message, _ in

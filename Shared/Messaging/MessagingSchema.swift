@@ -55,6 +55,29 @@ public enum MessagingSchema {
             """)
     }
 
+    /// What the outbox keeps about each row's publication: the partition and offset of the
+    /// broker's acknowledgement (set from the delivery report, with `sent_at`), so a reader of
+    /// the topic can prove a row published, or prove the broker lost what it acknowledged; and
+    /// the dead-letter state of rows that can never be published (`dead_lettered_at`, with
+    /// `refusals` counting the refusals that are not mere unavailability); and the indexes the
+    /// relay's purge reads. Each service adds it with its next version.
+    public static func publicationRecord(version: Int) -> Migration {
+        Migration(
+            version, "outbox_publication_record",
+            """
+            ALTER TABLE outbox ADD COLUMN sent_partition integer, ADD COLUMN sent_offset bigint,
+                ADD COLUMN refusals integer NOT NULL DEFAULT 0, ADD COLUMN dead_lettered_at timestamptz;
+            -- The relay reads rows neither sent nor dead-lettered, in id order.
+            DROP INDEX outbox_unsent;
+            CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL AND dead_lettered_at IS NULL;
+            -- A key's later rows follow its dead letter: found by topic and key.
+            CREATE INDEX outbox_dead_letters ON outbox (topic, record_key, id) WHERE dead_lettered_at IS NOT NULL;
+            -- The purge of published rows, oldest first, and of processed events past their horizon.
+            CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+            CREATE INDEX processed_events_processed_at ON processed_events (processed_at);
+            """)
+    }
+
     /// The LISTEN channel of a schema's outbox.
     public static func channel(schema: String) -> String { schema + "_outbox" }
 }

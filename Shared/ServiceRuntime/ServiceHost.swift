@@ -141,7 +141,8 @@ public struct ServiceHost: Sendable {
         let migration = SchemaMigrationService(
             migrator: SchemaMigrator(schema: schema, migrations: S.migrations), pool: pool, gate: gate,
             apply: settings.migrateOnStart, logger: logger)
-        let relay = OutboxRelay(pool: pool, producer: producer, schema: schema, gate: gate, logger: logger)
+        let relay = OutboxRelay(
+            pool: pool, producer: producer, schema: schema, gate: gate, retention: try outboxRetention(settings.environment), logger: logger)
         // Shutdown runs in reverse: HTTP stops first, then consumers, the service's own background
         // work, relay, producer (flush), pool.
         let services: [any Service] = [pool, producer, migration, relay] + parts.background + consumers + [application]
@@ -213,4 +214,18 @@ struct SchemaMigrationService: Service {
         }
         try? await gracefulShutdown()
     }
+}
+
+/// `PASSERELLE_OUTBOX_RETENTION_HOURS` (168) and `PASSERELLE_PROCESSED_EVENTS_RETENTION_HOURS`
+/// (0: kept; see `OutboxRetention.processedEvents` before setting it).
+func outboxRetention(_ environment: Environment) throws(ConfigurationError) -> OutboxRetention {
+    let published = try environment.int("PASSERELLE_OUTBOX_RETENTION_HOURS", default: 168)
+    guard published >= 1 else {
+        throw ConfigurationError(variable: "PASSERELLE_OUTBOX_RETENTION_HOURS", problem: "must be at least 1, not \(published)")
+    }
+    let processed = try environment.int("PASSERELLE_PROCESSED_EVENTS_RETENTION_HOURS", default: 0)
+    guard processed >= 0 else {
+        throw ConfigurationError(variable: "PASSERELLE_PROCESSED_EVENTS_RETENTION_HOURS", problem: "must be 0 (kept) or more, not \(processed)")
+    }
+    return OutboxRetention(published: .seconds(published * 3600), processedEvents: processed == 0 ? nil : .seconds(processed * 3600))
 }

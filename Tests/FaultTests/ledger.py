@@ -7,11 +7,13 @@ Repeated deliveries of one event on a topic, and a webhook delivered twice with 
 webhook-id (the documented window between the HTTP answer and the commit of "sent"), are counted
 and reported without failing.
 
-An event missing from its topic is classified by the producing service's outbox: a row marked
-sent means the broker acknowledged the record (acks=all) and then did not keep it. Such a record
-is lost by the broker, not by Passerelle; where the scenario allows it (the broker on S3 storage,
-see FINDINGS.md) it is reported apart, with its ids, and the effects downstream of it are not
-expected. Any other missing event fails."""
+An event missing from its topic is classified by the producing service's outbox. A row marked
+sent keeps the partition and offset of the broker's acknowledgement (acks=all, from the delivery
+report): if that place on the topic is empty or holds another record, the broker acknowledged the
+record and then did not keep it — lost by the broker, not by Passerelle, reported with those
+offsets; where the scenario allows it (the broker on S3 storage, see FINDINGS.md) it does not
+fail, and the effects downstream of it are not expected. A row marked sent without that proof, a
+row not sent, or no row at all is Passerelle's loss and fails."""
 import json
 import time
 from collections import Counter, defaultdict
@@ -34,14 +36,17 @@ def text_array(ids):
 class BrokerLoss:
     """One record the broker acknowledged to a relay and then did not have."""
 
-    def __init__(self, topic, event_type, identifier, row):
+    def __init__(self, topic, event_type, identifier, row, found_there):
         self.topic = topic
         self.event_type = event_type
-        self.identifier = identifier  # the referral (or notification) it was about
-        self.row = row                # the producing service's outbox row
+        self.identifier = identifier    # the referral (or notification) it was about
+        self.row = row                  # the producing service's outbox row
+        self.found_there = found_there  # the event id the topic holds at the acknowledged offset, or None
 
     def describe(self):
-        return (f"{self.identifier}: event {self.row['event_id']}, outbox row written {self.row['created_at']}, "
+        there = f"event {self.found_there}" if self.found_there else "nothing"
+        return (f"{self.identifier}: event {self.row['event_id']} acknowledged at {self.topic} partition {self.row['sent_partition']} "
+                f"offset {self.row['sent_offset']}, where the topic holds {there}; outbox row written {self.row['created_at']}, "
                 f"marked sent {self.row['sent_at']} after {self.row['attempts']} attempt(s)")
 
 
@@ -89,19 +94,21 @@ OUTBOX_IDENTITY = {
 
 def still_absent(stack, topic, event_type, missing, identify):
     """A second read of `topic` from its start, so that a record a first read did not reach is not
-    taken for a lost one. Returns the identifiers still absent."""
-    found = {identify(record) for record in topics.read_topic(stack.bootstrap, topic, idle=3.0)
-             if record.event_type == event_type}
-    return missing - found
+    taken for a lost one. Returns the identifiers still absent and what the topic holds where:
+    {(partition, offset): event id}."""
+    records = topics.read_topic(stack.bootstrap, topic, idle=3.0)
+    found = {identify(record) for record in records if record.event_type == event_type}
+    return missing - found, {(record.partition, record.offset): record.event_id for record in records}
 
 
 def classify_absent(stack, findings, schema, topic, event_type, missing, identify):
     """Events missing from `topic`, by what the producing service's outbox says. Returns
-    (lost by the broker: the row marked sent, {identifier: BrokerLoss}; the rest: not published)."""
+    (lost by the broker: the row marked sent with the place of its acknowledgement, and that place
+    empty or holding another record, {identifier: BrokerLoss}; the rest: lost by Passerelle)."""
     if not missing:
         return {}, set()
     started = time.monotonic()
-    confirmed = still_absent(stack, topic, event_type, missing, identify)
+    confirmed, places = still_absent(stack, topic, event_type, missing, identify)
     log(f"  {topic} read again for {len(missing)} missing {event_type} in {time.monotonic() - started:.1f}s: {len(confirmed)} still absent")
     if confirmed != missing:
         findings.note(f"{event_type} found only on a second read of the topic", sample(missing - confirmed))
@@ -109,13 +116,28 @@ def classify_absent(stack, findings, schema, topic, event_type, missing, identif
         return {}, set()
     identity = OUTBOX_IDENTITY[event_type]
     rows = stack.rows(f"""SELECT {identity} AS identifier, event_id::text, sent_at IS NOT NULL AS acknowledged, attempts,
-                                 last_error, created_at, sent_at
+                                 last_error, created_at, sent_at, sent_partition, sent_offset
                           FROM {schema}.outbox WHERE event_type = '{event_type}' AND {identity} = ANY ({text_array(confirmed)})""")
-    lost = {row["identifier"]: BrokerLoss(topic, event_type, row["identifier"], row) for row in rows if row["acknowledged"]}
+    lost, unproven = {}, []
+    for row in rows:
+        if not row["acknowledged"]:
+            continue
+        if row["sent_partition"] is None or row["sent_offset"] is None:
+            # Marked sent, yet no acknowledgement recorded: nothing shows the broker ever had it.
+            unproven.append(row["identifier"])
+            continue
+        there = places.get((row["sent_partition"], row["sent_offset"]))
+        if there == row["event_id"].lower():
+            continue  # cannot be: the record is where it was acknowledged (identify() disagrees)
+        lost[row["identifier"]] = BrokerLoss(topic, event_type, row["identifier"], row, there)
     unsent = [row["identifier"] for row in rows if not row["acknowledged"]]
     findings.note(f"{event_type} missing from {topic}",
-                  f"{len(confirmed)}: {len(lost)} marked sent in {schema}.outbox (acknowledged by the broker), "
+                  f"{len(confirmed)}: {len(lost)} acknowledged by the broker at an offset the topic no longer holds them at, "
+                  f"{len(unproven)} marked sent in {schema}.outbox without an acknowledged offset, "
                   f"{len(unsent)} not sent, {len(confirmed) - len(rows)} without an outbox row")
+    if unproven:
+        findings.check(f"{schema}.outbox: every row marked sent records where the broker acknowledged it", False,
+                       f"{event_type} without sent_partition/sent_offset: {sample(unproven)}")
     return lost, confirmed - set(lost)
 
 
@@ -322,12 +344,17 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset(), broker_ma
     counted = stack.value(f"SELECT count(*) FROM evaluation.pathway WHERE referral_id = ANY ({array})")
     findings.check("evaluation: each pathway counted once", counted == len(ids), f"{counted} rows for {len(ids)} referrals")
 
+    # Every row marked sent, of every schema, against the place the broker acknowledged it at:
+    # a record acknowledged and later dropped is the broker's, whether or not its effects arrived.
     losses = list(lost_by_broker.values())
-    findings.note("records lost by the broker (acknowledged, absent from the topic)", len(losses))
+    findings.note("records lost by the broker (acknowledged at an offset, absent from it)", len(losses))
+    if losses:
+        findings.note("records lost by the broker, where", "; ".join(loss.describe() for loss in losses[:10]))
     if broker_may_lose:
         findings.broker_lost.extend(losses)
     else:
-        findings.check("broker: every record it acknowledged is on its topic", not losses,
+        # Memory storage keeps whatever it acknowledged: the budget for its losses is 0 too.
+        findings.check("broker: every record it acknowledged is on its topic, at the offset it gave", not losses,
                        "acknowledged to the producing relay, then absent: " + "; ".join(loss.describe() for loss in losses[:5]))
 
     # -- dead letters --------------------------------------------------------------------------

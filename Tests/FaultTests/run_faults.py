@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -36,7 +37,7 @@ from timing import elapsed, log, wait_for, WaitTimeout  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 # The broker scenario comes last: it moves the broker to S3 storage (see Stack.storage).
-SCENARIOS = ["kill", "postgres", "scale", "poison", "broker"]
+SCENARIOS = ["kill", "unmarked", "postgres", "scale", "poison", "broker"]
 
 # Link workers with room for every referral of the run, two per site of the demo catalogue: one
 # whose first language is French, one English.
@@ -200,6 +201,70 @@ class Run:
             log(f"  killed {service} (SIGKILL) after {at} referrals; restarted, ready in {took:.1f}s")
             findings.note(f"{service} ready after restart (s)", round(took, 1))
             time.sleep(self.args.between_kills)
+
+    def kill_between_ack_and_mark(self, stream, findings):
+        """Intake killed (SIGKILL) after the broker acknowledged a relay batch and before the
+        transaction marking those rows sent committed. A SHARE lock on intake.outbox, held from
+        another session, lets the relay read its batch (FOR UPDATE) and publish it, and stops
+        the UPDATE that marks it sent (intake's own inserts wait too, for those seconds)."""
+        member = self.fleet["intake"]
+        env = dict(os.environ, PGPASSWORD="postgres", PGCONNECT_TIMEOUT="5")
+        marking = """SELECT count(*) FROM pg_stat_activity WHERE application_name = 'passerelle-intake'
+                     AND wait_event_type = 'Lock' AND query LIKE 'UPDATE outbox SET sent_at%'"""
+        at = None
+        # The lock waits for the inserts in progress; their rows are what the relay then
+        # publishes. Should none be caught (the relay had published everything), try again.
+        for attempt in range(5):
+            holder = subprocess.Popen(
+                ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.stack.pg_port), "-U", "postgres", "-d", "passerelle"],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=env)
+            holder.stdin.write("BEGIN; LOCK TABLE intake.outbox IN SHARE MODE; SELECT 1;\n")
+            holder.stdin.flush()
+            try:
+                wait_for(lambda: self.stack.value(marking) > 0, 4, "intake's relay to wait to mark an acknowledged batch sent", interval=0.05)
+                at = stream.sent
+                member.kill()
+                # Its sessions end with it (the server would notice only at its next read).
+                self.stack.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'passerelle-intake'")
+            except WaitTimeout:
+                log(f"  attempt {attempt + 1}: the relay had nothing to publish while the lock was held; again")
+            finally:
+                holder.stdin.write("ROLLBACK;\n")
+                holder.stdin.close()
+                holder.wait(30)
+            if at is not None:
+                break
+            time.sleep(1)
+        if at is None:
+            raise RuntimeError("the relay never waited to mark an acknowledged batch in 5 attempts")
+        member.start()
+        took = member.wait_ready(60)
+        log(f"  intake killed between the broker's acknowledgement and marking the rows sent, after {at} referrals; ready in {took:.1f}s")
+        findings.note("intake ready after restart (s)", round(took, 1))
+
+        def check(findings):
+            """The batch acknowledged before the kill is on the referrals topic twice: once from
+            the batch whose acknowledgement was never recorded, once from the restarted relay,
+            whose acknowledgement the row records. Neither a loss nor a double effect (the
+            reconciliation checks the effects); reported with the offsets."""
+            copies = {}
+            for record in topics.read_topic(self.stack.bootstrap, topics.REFERRALS):
+                if record.event_id:
+                    copies.setdefault(record.event_id, []).append((record.partition, record.offset))
+            twice = {event: places for event, places in copies.items() if len(places) > 1}
+            rows = {row["event_id"]: row for row in self.stack.rows(
+                f"SELECT event_id::text, sent_partition, sent_offset FROM intake.outbox WHERE event_id::text = ANY ({ledger.text_array(twice)})")}
+            recorded_last = [event for event, places in twice.items()
+                             if event in rows and (rows[event]["sent_partition"], rows[event]["sent_offset"]) == max(places)]
+            findings.note("referral events published twice (acknowledged, not marked, republished)", len(twice))
+            if twice:
+                event, places = sorted(twice.items())[0]
+                findings.note("for example", f"event {event} at {places}; its row records {rows.get(event, {}).get('sent_offset')}")
+            findings.check("unmarked: the acknowledged batch was published again after the restart", len(twice) > 0,
+                           "no event on the referrals topic twice")
+            findings.check("unmarked: each such row records its second acknowledgement", len(recorded_last) == len(twice),
+                           f"{len(twice) - len(recorded_last)} rows point elsewhere")
+        return check
 
     def use_persistent_broker(self):
         """Before the broker scenario: the services stopped, the broker replaced by one on S3
@@ -377,8 +442,8 @@ def report(run, total):
                       f"published after it, {restart.outbox['unpublished']} unpublished")
         if findings.broker_lost:
             print(f"  Lost by the broker, not by Passerelle ({len(findings.broker_lost)}): the producing relay's outbox row is "
-                  "marked sent (acks=all acknowledged it), the record is absent from the topic read to its end; "
-                  "the effects that needed it are not expected:")
+                  "marked sent with the partition and offset the broker acknowledged it at (acks=all), and the topic, "
+                  "read to its end, holds nothing or another record there; the effects that needed it are not expected:")
             for topic, count in sorted(Counter(loss.topic + " " + loss.event_type for loss in findings.broker_lost).items()):
                 print(f"    {topic}: {count}")
             for loss in findings.broker_lost:
@@ -443,7 +508,7 @@ def main():
     watchdog.daemon = True
     watchdog.start()
 
-    estimates = {"kill": 110, "broker": 200, "postgres": 70, "scale": 70, "poison": 70}
+    estimates = {"kill": 110, "unmarked": 70, "broker": 200, "postgres": 70, "scale": 70, "poison": 70}
     failures = 0
     try:
         try:
@@ -455,6 +520,7 @@ def main():
         plans = {
             # (fault, seconds the stream runs after it): a few hundred referrals per scenario.
             "kill": (run.kill_each, 4.0),
+            "unmarked": (run.kill_between_ack_and_mark, 6.0),
             "broker": (run.restart_broker, 12.0),
             "postgres": (run.restart_postgres, 8.0),
             "scale": (run.scale_matching, 6.0),

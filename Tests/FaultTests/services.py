@@ -202,6 +202,8 @@ class Fleet:
             "PASSERELLE_NOTIFICATION_RETRY_BASE_MS": "500",
             "PASSERELLE_NOTIFICATION_RETRY_MAX_MS": "5000",
             "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true",
+            # The reconciliation reads the outbox rows back: nothing is purged during a run.
+            "PASSERELLE_OUTBOX_RETENTION_HOURS": "720",
         })
         return env
 

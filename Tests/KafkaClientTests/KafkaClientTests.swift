@@ -208,6 +208,46 @@ struct KafkaClientTests {
         await producer.close()
     }
 
+    /// librdkafka decides a topic does not exist `topic.metadata.propagation.max.ms` after it
+    /// first asked (30 s by default, 1 s here), and from then on refuses records for it at once.
+    /// Records with headers used to crash the process on that refusal (the header list freed
+    /// twice inside librdkafka, `rd_list_destroy_elems`), about 36 s after a relay's first send
+    /// to a topic nobody had created.
+    @Test("records with headers for a topic that does not exist fail, every time, and the producer stays usable")
+    func missingTopicWithHeaders() async throws {
+        var kafka = TestEnvironment.kafkaConfiguration
+        kafka.properties["topic.metadata.propagation.max.ms"] = "1000"
+        kafka.properties["topic.metadata.refresh.interval.ms"] = "500"
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: kafka, messageTimeoutMilliseconds: 5_000), logger: logger)
+        let missing = "test.missing.\(UUID().uuidString.lowercased())"
+        let headers = [KafkaHeader(key: "ce_type", text: "passerelle.test.v1"), KafkaHeader(key: "ce_id", text: "1"), KafkaHeader(key: "empty", value: nil)]
+        var refusals: [KafkaError.Kind] = []
+        let started = ContinuousClock.now
+        // In batches as the relay sends them: the first is refused once the propagation time has
+        // passed, the later ones at once, by the partitioner, as librdkafka has given up on the topic.
+        for _ in 0..<6 {
+            let records = (0..<5).map { index in
+                KafkaRecord(topic: missing, key: Array("referral-\(index)".utf8), value: Array("{}".utf8), headers: headers)
+            }
+            for result in try await producer.send(records) {
+                guard case .failure(let error) = result else {
+                    Issue.record("a record for a topic that does not exist was acknowledged")
+                    continue
+                }
+                refusals.append(error.kind)
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(refusals.count == 30)
+        #expect(ContinuousClock.now - started > .seconds(1), "past the propagation time")
+        #expect(refusals.allSatisfy { $0 == .unknownTopic }, "every refusal says the topic is unknown: \(Set(refusals.map { "\($0)" }))")
+        // The same producer still delivers, headers included, to a topic that exists.
+        let topic = try await TestEnvironment.makeTopic(partitions: 1)
+        let report = try await producer.send(topic: topic, key: Array("k".utf8), value: Array("v".utf8), headers: headers)
+        #expect(report.offset == 0)
+        await producer.close()
+    }
+
     @Test("librdkafka is new enough")
     func libraryVersion() throws {
         try KafkaLibrary.verify(logger: logger)

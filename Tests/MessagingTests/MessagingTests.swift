@@ -27,6 +27,7 @@ struct MessagingFixture {
             migrations: [
                 MessagingSchema.migration,
                 Migration(2, "effects", "CREATE TABLE effect (event_id uuid NOT NULL, referral text NOT NULL)"),
+                MessagingSchema.publicationRecord(version: 3),
             ]
         ).migrate(pool, logger: TestEnvironment.logger)
         let topic = try await TestEnvironment.makeTopic("msg", partitions: partitions)
@@ -137,6 +138,17 @@ struct MessagingTests {
         #expect(messages.compactMap { $0.header("ce_id").flatMap(UUID.init(uuidString:)) } == committed)
         #expect(Set(messages.map(\.partition)).count == 1)
         #expect(messages.allSatisfy { $0.header("ce_type") == "passerelle.test.v1" && $0.keyText == referral.uuidString })
+        // Each row keeps where the broker acknowledged it: exactly where the record is read back.
+        let acknowledged = try await fixture.pool.withConnection { connection in
+            try await connection.query("SELECT event_id, sent_partition, sent_offset FROM outbox WHERE sent_at IS NOT NULL").map { row in
+                (try row.decode("event_id", as: UUID.self), try row.decode("sent_partition", as: Int32.self), try row.decode("sent_offset", as: Int64.self))
+            }
+        }
+        #expect(acknowledged.count == 5)
+        for (eventID, partition, offset) in acknowledged {
+            let record = messages.first { $0.header("ce_id").flatMap(UUID.init(uuidString:)) == eventID }
+            #expect(record?.partition == partition && record?.offset == offset, "event \(eventID) acknowledged at \(partition)/\(offset)")
+        }
         await fixture.tearDown()
     }
 

@@ -6,11 +6,13 @@ final class SMTPSink: Sendable {
     let peer: TestPeer
     let file: String
 
-    init(user: String? = nil, password: String? = nil) throws {
+    /// `replyDelay`: a slow relay, plain SMTP, answering every line that many seconds late.
+    init(user: String? = nil, password: String? = nil, replyDelay: Double? = nil) throws {
         file = NSTemporaryDirectory() + "passerelle-smtp-\(UUID().uuidString.prefix(8)).jsonl"
         _ = FileManager.default.createFile(atPath: file, contents: nil)
         var arguments = ["--out", file]
         if let user, let password { arguments += ["--user", user, "--password", password] }
+        if let replyDelay { arguments += ["--no-tls", "--reply-delay", String(replyDelay)] }
         peer = try TestPeer(script: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("smtp_sink.py"), arguments: arguments)
     }
 
@@ -24,6 +26,8 @@ final class SMTPSink: Sendable {
         var html: String?
         var tls: Bool
         var authenticated: Bool
+        /// From the connection to the message's acceptance.
+        var seconds: Double?
     }
 
     func messages() throws -> [Received] {

@@ -1,12 +1,32 @@
 """A real SMTP server for the notification tests (aiosmtpd): STARTTLS with a throw-away
 certificate, AUTH PLAIN/LOGIN (only over TLS), and mailbox rules that answer like a real relay:
 recipients starting with "invalid" get 550 quoting the address back (as Postfix and Exchange do),
-"busy" get 451. Every accepted message is appended
-to --out as one JSON line. Prints "READY <port> <certificate>" and runs until stdin closes."""
-import argparse, asyncio, email, email.policy, json, os, ssl, subprocess, sys, tempfile, threading
+"busy" get 451. Every accepted message is appended to --out as one JSON line, with how long its
+exchange took. --reply-delay makes it a slow relay: every reply line waits that long. Prints
+"READY <port> <certificate>" and runs until stdin closes."""
+import argparse, asyncio, email, email.policy, json, os, ssl, subprocess, sys, tempfile, threading, time
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult
+
+
+class TimedSMTP(SMTP):
+    """Notes when each connection started; with a delay, answers every line that much later."""
+    reply_delay = 0.0
+
+    def connection_made(self, transport):
+        self.started = time.monotonic()
+        super().connection_made(transport)
+
+    async def push(self, status):
+        if self.reply_delay:
+            await asyncio.sleep(self.reply_delay)
+        await super().push(status)
+
+
+class TimedController(Controller):
+    def factory(self):
+        return TimedSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class Sink:
@@ -29,6 +49,7 @@ class Sink:
             "from": envelope.mail_from, "to": envelope.rcpt_tos, "subject": str(message["subject"]),
             "messageID": message["message-id"], "text": parts.get("text/plain"), "html": parts.get("text/html"),
             "tls": session.ssl is not None, "authenticated": bool(session.authenticated),
+            "seconds": time.monotonic() - getattr(server, "started", time.monotonic()),
         }
         with self.lock, open(self.out, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
@@ -42,7 +63,9 @@ def main():
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--no-tls", action="store_true")
+    parser.add_argument("--reply-delay", type=float, default=0.0)
     args = parser.parse_args()
+    TimedSMTP.reply_delay = args.reply_delay
 
     tls = None
     certificate = "-"
@@ -62,7 +85,7 @@ def main():
     options = dict(hostname="127.0.0.1", port=args.port, tls_context=tls, require_starttls=False)
     if args.user:
         options.update(authenticator=authenticate, auth_require_tls=True, auth_required=True)
-    controller = Controller(Sink(args.out), **options)
+    controller = TimedController(Sink(args.out), **options)
     controller.start()
     print(f"READY {args.port} {certificate}", flush=True)
     sys.stdin.read()

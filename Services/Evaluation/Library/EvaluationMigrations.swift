@@ -30,6 +30,7 @@ enum EvaluationMigrations {
         sociodemographics,
         MessagingSchema.wakeUpsAfterCommit(version: 7),
         quasiIdentifiers,
+        MessagingSchema.publicationRecord(version: 9),
     ]
 
     /// How many consenting clients share a pathway's site, age band, language and area is

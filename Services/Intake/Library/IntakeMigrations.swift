@@ -85,6 +85,7 @@ enum IntakeMigrations {
         casework,
         followUpClocks,
         patientsBelongToTheirClient,
+        MessagingSchema.publicationRecord(version: 13),
     ]
 }
 

@@ -33,6 +33,7 @@ enum MatchingMigrations {
         catalogueReview,
         rematchCaller,
         erasedReferrals,
+        MessagingSchema.publicationRecord(version: 11),
     ]
 
     static let catalogue = Migration(

@@ -4,7 +4,7 @@ import PostgresClient
 enum NotificationMigrations {
     /// The schema, in order.
     static let all: [Migration] = [
-        MessagingSchema.migration, audience, delivery, wakeUpsAfterCommit, erasedClients,
+        MessagingSchema.migration, audience, delivery, wakeUpsAfterCommit, erasedClients, MessagingSchema.publicationRecord(version: 6),
     ]
 
     /// Clients erased, by id only: a profile that arrives after the erasure (the clients topic

@@ -21,16 +21,22 @@ public struct DeliveryChannels: Sendable {
 
     /// Sends, and says why not without naming the recipient: what a relay or gateway answers
     /// often quotes the address or number back, and the error is stored, published and logged.
-    func send(_ addressed: AddressedMessage, notificationID: UUID) async throws(DeliveryError) {
+    /// `deadline`: when the sender must have given up (the end of its lease); read before each
+    /// step, as renewing the lease moves it.
+    func send(
+        _ addressed: AddressedMessage, notificationID: UUID, deadline: (@Sendable () -> ContinuousClock.Instant)? = nil
+    ) async throws(DeliveryError) {
         do {
-            try await attempt(addressed, notificationID: notificationID)
+            try await attempt(addressed, notificationID: notificationID, deadline: deadline)
         } catch {
             throw DeliveryError(
                 transient: error.transient, ContactRedaction.redact(error.detail, known: addressed.channel == .webhook ? [] : [addressed.address]))
         }
     }
 
-    private func attempt(_ addressed: AddressedMessage, notificationID: UUID) async throws(DeliveryError) {
+    private func attempt(
+        _ addressed: AddressedMessage, notificationID: UUID, deadline: (@Sendable () -> ContinuousClock.Instant)?
+    ) async throws(DeliveryError) {
         let id = notificationID.uuidString.lowercased()
         switch addressed.channel {
         case .email:
@@ -39,7 +45,7 @@ public struct DeliveryChannels: Sendable {
                 notificationID: notificationID, domain: smtp.settings.domain, from: smtp.settings.from, fromName: smtp.settings.fromName,
                 to: addressed.address, subject: addressed.message.subject ?? "", text: addressed.message.body, html: addressed.message.html, date: Date())
             do {
-                try await smtp.send(email)
+                try await smtp.send(email, deadline: deadline)
             } catch {
                 throw DeliveryError(transient: error.isTransient, error.description)
             }

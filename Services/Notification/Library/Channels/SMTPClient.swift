@@ -110,16 +110,21 @@ public struct SMTPClient: Sendable {
         }
     }
 
-    public func send(_ message: EmailMessage) async throws(SMTPError) {
+    /// Sends `message` on a connection of its own. Every wait (connecting, each reply) lasts at
+    /// most `settings.timeout` and ends before `deadline` (read at each step): a sender holding
+    /// a lease gives up before another could take the message over.
+    public func send(_ message: EmailMessage, deadline: (@Sendable () -> ContinuousClock.Instant)? = nil) async throws(SMTPError) {
         // Whatever accepted the address, it goes into RCPT TO and To: as it is; a CR or LF in
         // it would write commands or headers of its own. (Not echoed: it is personal data.)
         guard EmailAddress.isValid(message.to) else {
             throw SMTPError(kind: .invalidAddress, command: "RCPT TO", code: nil, message: "the recipient is not a plain e-mail address")
         }
+        let limits = WaitLimits(perStep: settings.timeout, deadline: deadline)
+        let connectLimit = try limits.next("connect")
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connectTimeout(.init(settings.timeout))
+                .connectTimeout(.init(connectLimit))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(SMTPReplyDecoder()), SMTPCommandHandler()])
@@ -130,8 +135,8 @@ public struct SMTPClient: Sendable {
             throw SMTPError(kind: .unreachable, command: "connect", code: nil, message: "\(settings.host):\(settings.port): \(error)")
         }
         do {
-            try await converse(on: channel, message: message)
-            _ = try? await command("QUIT", on: channel)
+            try await converse(on: channel, message: message, limits: limits)
+            _ = try? await command("QUIT", on: channel, limits: limits)
             try? await channel.close()
         } catch {
             try? await channel.close()
@@ -139,14 +144,14 @@ public struct SMTPClient: Sendable {
         }
     }
 
-    private func converse(on channel: any Channel, message: EmailMessage) async throws(SMTPError) {
-        try expect(220, await command(nil, on: channel), "greeting")
-        var capabilities = try expect(250, await command("EHLO \(settings.domain)", on: channel), "EHLO").lines
+    private func converse(on channel: any Channel, message: EmailMessage, limits: WaitLimits) async throws(SMTPError) {
+        try expect(220, await command(nil, on: channel, limits: limits), "greeting")
+        var capabilities = try expect(250, await command("EHLO \(settings.domain)", on: channel, limits: limits), "EHLO").lines
         var secured = false
         if let tlsContext {
             let offered = capabilities.contains { $0.uppercased().hasPrefix("STARTTLS") }
             if offered {
-                try expect(220, await command("STARTTLS", on: channel), "STARTTLS")
+                try expect(220, await command("STARTTLS", on: channel, limits: limits), "STARTTLS")
                 do {
                     let host = settings.host
                     try await channel.eventLoop.submit {
@@ -157,7 +162,7 @@ public struct SMTPClient: Sendable {
                     throw SMTPError(kind: .tlsUnavailable, command: "STARTTLS", code: nil, message: "\(error)")
                 }
                 // RFC 3207: forget what was learnt before TLS and ask again.
-                capabilities = try expect(250, await command("EHLO \(settings.domain)", on: channel), "EHLO").lines
+                capabilities = try expect(250, await command("EHLO \(settings.domain)", on: channel, limits: limits), "EHLO").lines
                 secured = true
             } else if settings.security == .required {
                 throw SMTPError(kind: .tlsUnavailable, command: "EHLO", code: nil, message: "the server does not offer STARTTLS and TLS is required")
@@ -170,34 +175,61 @@ public struct SMTPClient: Sendable {
             let mechanisms = capabilities.first { $0.uppercased().hasPrefix("AUTH") }?.uppercased().split(separator: " ").dropFirst().map(String.init) ?? []
             if mechanisms.contains("PLAIN") {
                 let token = Data("\u{0}\(username)\u{0}\(password)".utf8).base64EncodedString()
-                try expect(235, await command("AUTH PLAIN \(token)", on: channel, redacted: "AUTH PLAIN …"), "AUTH PLAIN")
+                try expect(235, await command("AUTH PLAIN \(token)", on: channel, limits: limits, redacted: "AUTH PLAIN …"), "AUTH PLAIN")
             } else if mechanisms.contains("LOGIN") {
-                try expect(334, await command("AUTH LOGIN", on: channel), "AUTH LOGIN")
-                try expect(334, await command(Data(username.utf8).base64EncodedString(), on: channel, redacted: "…"), "AUTH LOGIN user")
-                try expect(235, await command(Data(password.utf8).base64EncodedString(), on: channel, redacted: "…"), "AUTH LOGIN password")
+                try expect(334, await command("AUTH LOGIN", on: channel, limits: limits), "AUTH LOGIN")
+                try expect(334, await command(Data(username.utf8).base64EncodedString(), on: channel, limits: limits, redacted: "…"), "AUTH LOGIN user")
+                try expect(235, await command(Data(password.utf8).base64EncodedString(), on: channel, limits: limits, redacted: "…"), "AUTH LOGIN password")
             } else {
                 throw SMTPError(kind: .authenticationUnavailable, command: "AUTH", code: nil, message: "server offers \(mechanisms), neither PLAIN nor LOGIN")
             }
         }
-        try expect(250, await command("MAIL FROM:<\(settings.from)>", on: channel), "MAIL FROM")
-        try expect(250, await command("RCPT TO:<\(message.to)>", on: channel), "RCPT TO", accepting: [250, 251])
-        try expect(354, await command("DATA", on: channel), "DATA")
-        try expect(250, await command(message.dotStuffed + ".", on: channel, redacted: "<message>"), "end of data")
+        try expect(250, await command("MAIL FROM:<\(settings.from)>", on: channel, limits: limits), "MAIL FROM")
+        try expect(250, await command("RCPT TO:<\(message.to)>", on: channel, limits: limits), "RCPT TO", accepting: [250, 251])
+        try expect(354, await command("DATA", on: channel, limits: limits), "DATA")
+        try expect(250, await command(message.dotStuffed + ".", on: channel, limits: limits, redacted: "<message>"), "end of data")
     }
 
     /// Writes `line` (nil: only wait, for the greeting) and waits for the reply, closing the
-    /// connection when the server takes longer than the timeout.
-    private func command(_ line: String?, on channel: any Channel, redacted: String? = nil) async throws(SMTPError) -> SMTPReply {
+    /// connection when the server takes longer than the timeout, or than the deadline, which
+    /// renewing the lease may move while the reply is awaited.
+    private func command(_ line: String?, on channel: any Channel, limits: WaitLimits, redacted: String? = nil) async throws(SMTPError) -> SMTPReply {
         let name = redacted ?? line.map { String($0.prefix(20)) } ?? "greeting"
+        let limit = try limits.next(name)
         let promise = channel.eventLoop.makePromise(of: SMTPReply.self)
-        let timeout = channel.eventLoop.scheduleTask(in: .init(settings.timeout)) { channel.close(promise: nil) }
-        channel.writeAndFlush(SMTPCommand(line: line, reply: promise), promise: nil)
+        let timeout: Scheduled<Void>?
+        let watch: RepeatedTask?
+        if limits.deadline == nil {
+            timeout = channel.eventLoop.scheduleTask(in: .init(limit)) { channel.close(promise: nil) }
+            watch = nil
+        } else {
+            let started = ContinuousClock.now
+            timeout = nil
+            watch = channel.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(20), delay: .milliseconds(20)) { task in
+                if limits.expired(since: started) {
+                    channel.close(promise: nil)
+                    task.cancel()
+                }
+            }
+        }
+        // The timer stops on the event loop the moment the reply is in, so it cannot close the
+        // connection between this reply and the next command; and a command written to a
+        // connection already closed fails instead of waiting for ever.
+        promise.futureResult.whenComplete { _ in
+            timeout?.cancel()
+            watch?.cancel()
+        }
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { promise.fail($0) }
+        channel.writeAndFlush(SMTPCommand(line: line, reply: promise), promise: written)
         do {
             let reply = try await promise.futureResult.get()
-            timeout.cancel()
+            timeout?.cancel()
+            watch?.cancel()
             return reply
         } catch {
-            timeout.cancel()
+            timeout?.cancel()
+            watch?.cancel()
             let timedOut = !channel.isActive
             throw SMTPError(kind: timedOut ? .timeout : .closed, command: name, code: nil, message: "\(error)")
         }
@@ -209,6 +241,28 @@ public struct SMTPClient: Sendable {
             throw SMTPError(kind: .rejected, command: command, code: reply.code, message: reply.lines.joined(separator: " "))
         }
         return reply
+    }
+}
+
+/// How long the next wait of an exchange may last: the per-command timeout, cut to what is left
+/// before the deadline.
+struct WaitLimits: Sendable {
+    let perStep: Duration
+    let deadline: (@Sendable () -> ContinuousClock.Instant)?
+
+    func next(_ step: String) throws(SMTPError) -> Duration {
+        guard let deadline else { return perStep }
+        let left = deadline() - ContinuousClock.now
+        guard left > .milliseconds(1) else {
+            throw SMTPError(kind: .timeout, command: step, code: nil, message: "given up: the delivery's lease ends before a reply could come")
+        }
+        return min(perStep, left)
+    }
+
+    /// A wait that began at `started` has lasted the per-command timeout, or the deadline passed.
+    func expired(since started: ContinuousClock.Instant) -> Bool {
+        let now = ContinuousClock.now
+        return now - started >= perStep || (deadline.map { now >= $0() } ?? false)
     }
 }
 

@@ -12,6 +12,12 @@ import WireFormats
 /// Sends what is due. Each replica claims due notifications with `FOR UPDATE SKIP LOCKED` and a
 /// lease, sends them, and records the result with its event through the outbox.
 ///
+/// While a batch is being delivered the worker renews its leases every third of the lease, so
+/// a slow exchange (an SMTP relay may take `PASSERELLE_SMTP_TIMEOUT_SECONDS` per command, and an
+/// exchange has up to ten) never lets the lease run out and another worker start the same
+/// message. Should renewing fail (PostgreSQL out of reach), every SMTP command is bounded by
+/// what is left of the lease (`LeaseHold`), so the exchange is abandoned before it runs out.
+///
 /// The one window that cannot be closed: a crash after the gateway accepted a message and
 /// before `sent` was recorded. The lease then expires and the message is sent again, with the
 /// same Message-ID / `webhook-id` / `Idempotency-Key` (the notification id), so the receiver
@@ -85,6 +91,8 @@ public struct DeliveryLoop: Service {
     func round() async -> Int {
         let claimed: [ClaimedNotification]
         let templates: TemplateSet
+        // Before the claim: the database's lease starts later than this.
+        let hold = LeaseHold(until: ContinuousClock.now + lease)
         do {
             let batch = try await claim(limit: settings.concurrency)
             claimed = batch.claimed
@@ -95,9 +103,11 @@ public struct DeliveryLoop: Service {
             try? await Task.sleep(for: .seconds(1))
             return 0
         }
+        // Renewed until the results are recorded (which ends the leases).
+        let renewal = Task { await self.renewLeases(of: claimed.map(\.id), hold: hold) }
         let results = await withTaskGroup(of: DeliveryResult.self) { group in
             for notification in claimed {
-                group.addTask { await self.deliver(notification, templates: templates) }
+                group.addTask { await self.deliver(notification, templates: templates, hold: hold) }
             }
             return await group.reduce(into: []) { $0.append($1) }
         }
@@ -107,7 +117,43 @@ public struct DeliveryLoop: Service {
             // The leases expire and a later round sends these again, under the same ids.
             logger.error("could not record deliveries", metadata: ["notifications": "\(results.count)", "error": "\(error)"])
         }
+        renewal.cancel()
+        await renewal.value
         return claimed.count
+    }
+
+    /// Extends the leases of `ids` every third of the lease while they are being delivered. A
+    /// lease that already ran out is not taken back (another worker may hold the row now); the
+    /// hold then stops moving and the deliveries stop at its end.
+    func renewLeases(of ids: [UUID], hold: LeaseHold) async {
+        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        while true {
+            do {
+                try await Task.sleep(for: lease / 3)
+            } catch {
+                return  // cancelled: the batch is recorded
+            }
+            let asked = ContinuousClock.now
+            do {
+                let renewed = try await pool.withConnection { connection in
+                    try await connection.query(
+                        """
+                        UPDATE notification SET lease_until = now() + make_interval(secs => \(seconds))
+                        WHERE id = ANY(\(ids)::uuid[]) AND status = 'sending' AND lease_until >= now()
+                        RETURNING id
+                        """
+                    ).count
+                }
+                if renewed == ids.count {
+                    hold.extend(to: asked + lease)
+                } else {
+                    logger.warning("a delivery lease ran out before it was renewed", metadata: ["renewed": "\(renewed)", "claimed": "\(ids.count)"])
+                }
+            } catch {
+                if Task.isCancelled { return }  // the batch was recorded meanwhile
+                logger.warning("could not renew delivery leases", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     func claim(limit: Int) async throws -> (claimed: [ClaimedNotification], templatesStamp: String) {
@@ -123,7 +169,7 @@ public struct DeliveryLoop: Service {
         var message: AddressedMessage?
     }
 
-    func deliver(_ notification: ClaimedNotification, templates: TemplateSet) async -> DeliveryResult {
+    func deliver(_ notification: ClaimedNotification, templates: TemplateSet, hold: LeaseHold? = nil) async -> DeliveryResult {
         var message: AddressedMessage?
         do {
             switch try AddressedMessage.resolve(notification, templates: templates, settings: settings) {
@@ -131,7 +177,11 @@ public struct DeliveryLoop: Service {
                 return DeliveryResult(notification: notification, outcome: .withheld(reason))
             case .ready(let addressed):
                 message = addressed
-                try await channels.send(addressed, notificationID: notification.id)
+                // What is left of the lease, less a tenth for recording the result.
+                let margin = lease / 10
+                var deadline: (@Sendable () -> ContinuousClock.Instant)?
+                if let hold { deadline = { hold.expiresAt - margin } }
+                try await channels.send(addressed, notificationID: notification.id, deadline: deadline)
                 return DeliveryResult(notification: notification, outcome: .sent, message: message)
             }
         } catch let error as DeliveryError {
