@@ -68,6 +68,7 @@ let package = Package(
         .executable(name: "passerelle-matching", targets: ["PasserelleMatching"]),
         .executable(name: "passerelle-notification", targets: ["PasserelleNotification"]),
         .executable(name: "passerelle-evaluation", targets: ["PasserelleEvaluation"]),
+        .executable(name: "passerelle-console", targets: ["PasserelleConsole"]),
         .executable(name: "passerelle-wrapper-bench", targets: ["WrapperBenchmark"]),
         .executable(name: "passerelle-bench", targets: ["BenchmarkCommands"]),
     ],
@@ -113,7 +114,7 @@ let package = Package(
             name: "ServiceRuntime",
             dependencies: [
                 "Contracts", "Messaging", "WireFormats", "PostgresClient", "KafkaClient", "Backoff", hummingbird, httpTypes, nioCore, logging, metrics,
-                prometheus, lifecycle, unixSignals, argumentParser, jwt,
+                prometheus, lifecycle, unixSignals, argumentParser, jwt, httpClient,
             ],
             path: "Shared/ServiceRuntime",
             swiftSettings: strict
@@ -177,5 +178,18 @@ let package = Package(
         + service("Matching", product: "passerelle-matching", extra: [.product(name: "ZIPFoundation", package: "ZIPFoundation"), nioPosix])
         + service("Notification", product: "passerelle-notification", extra: ["Webhooks", crypto, mustache, nioCore, nioPosix, nioSSL, lifecycle, metrics])
         + service("Evaluation", product: "passerelle-evaluation", extra: [crypto]),
+        // The web application for people: no domain data, no broker; it calls the services with
+        // the signed-in user's token through their generated clients.
+        + [
+            .target(
+                name: "ConsoleService",
+                dependencies: [
+                    "ServiceRuntime", "PostgresClient", "Domain", "Backoff", "IntakeAPI", "MatchingAPI", "NotificationAPI", hummingbird, httpTypes, mustache,
+                    crypto, httpClient, openAPIRuntime, openAPIHTTPClient, nioCore, logging, lifecycle, argumentParser,
+                ],
+                path: "Services/Console/Library", swiftSettings: strict),
+            .executableTarget(
+                name: "PasserelleConsole", dependencies: ["ConsoleService", "ServiceRuntime"], path: "Services/Console/Main", swiftSettings: strict),
+        ],
     swiftLanguageModes: [.v6]
 )
