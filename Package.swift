@@ -60,6 +60,19 @@ func service(_ name: String, product: String, extra: [Target.Dependency] = []) -
     ]
 }
 
+/// The web application for people: no domain data, no broker; it calls the services with the
+/// signed-in user's token through their generated clients.
+let console: [Target] = [
+    .target(
+        name: "ConsoleService",
+        dependencies: [
+            "ServiceRuntime", "PostgresClient", "Domain", "Backoff", "IntakeAPI", "MatchingAPI", "NotificationAPI", hummingbird, httpTypes, mustache,
+            crypto, httpClient, openAPIRuntime, openAPIHTTPClient, nioCore, logging, lifecycle, argumentParser,
+        ],
+        path: "Services/Console/Library", swiftSettings: strict),
+    .executableTarget(name: "PasserelleConsole", dependencies: ["ConsoleService", "ServiceRuntime"], path: "Services/Console/Main", swiftSettings: strict),
+]
+
 let package = Package(
     name: "passerelle",
     platforms: [.macOS(.v15)],
@@ -159,7 +172,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ServiceRuntimeTests",
-            dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", logging, hummingbirdTesting],
+            dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", logging, hummingbirdTesting, jwt],
             path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "TestSupport"], path: "Tests/WebhooksTests", swiftSettings: strict),
         .testTarget(name: "DeploymentTests", path: "Tests/DeploymentTests", exclude: ["check_deployment.py", "README.md"], swiftSettings: strict),
@@ -178,18 +191,6 @@ let package = Package(
         + service("Matching", product: "passerelle-matching", extra: [.product(name: "ZIPFoundation", package: "ZIPFoundation"), nioPosix])
         + service("Notification", product: "passerelle-notification", extra: ["Webhooks", crypto, mustache, nioCore, nioPosix, nioSSL, lifecycle, metrics])
         + service("Evaluation", product: "passerelle-evaluation", extra: [crypto]),
-        // The web application for people: no domain data, no broker; it calls the services with
-        // the signed-in user's token through their generated clients.
-        + [
-            .target(
-                name: "ConsoleService",
-                dependencies: [
-                    "ServiceRuntime", "PostgresClient", "Domain", "Backoff", "IntakeAPI", "MatchingAPI", "NotificationAPI", hummingbird, httpTypes, mustache,
-                    crypto, httpClient, openAPIRuntime, openAPIHTTPClient, nioCore, logging, lifecycle, argumentParser,
-                ],
-                path: "Services/Console/Library", swiftSettings: strict),
-            .executableTarget(
-                name: "PasserelleConsole", dependencies: ["ConsoleService", "ServiceRuntime"], path: "Services/Console/Main", swiftSettings: strict),
-        ],
     swiftLanguageModes: [.v6]
 )
+package.targets += console

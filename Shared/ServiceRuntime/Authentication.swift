@@ -163,8 +163,11 @@ public struct TokenVerifier: Sendable {
     public func identity(fromBearer token: String) async throws(ProblemDetails) -> Identity {
         if let identity = verified.identity(for: token, at: Date()) { return identity }
         let claims: AccessClaims
+        // The provider's tokens are checked against its own issuer and audience; the static
+        // ones below are those of the tokens signed with the configured keys.
+        let fromProvider = provider != nil && OpenIDProviderKeys.providerHeader(of: token) != nil
         do {
-            if let provider, OpenIDProviderKeys.providerHeader(of: token) != nil {
+            if let provider, fromProvider {
                 claims = try await provider.verify(token)
             } else {
                 claims = try await keys.verify(token, as: AccessClaims.self)
@@ -174,10 +177,10 @@ public struct TokenVerifier: Sendable {
         } catch {
             throw ProblemDetails(status: .unauthorized, title: "Invalid token", detail: "the bearer token could not be verified: \(error)")
         }
-        if let issuer = settings.issuer, claims.iss?.value != issuer {
+        if !fromProvider, let issuer = settings.issuer, claims.iss?.value != issuer {
             throw ProblemDetails(status: .unauthorized, title: "Invalid token", detail: "the token was not issued by \(issuer)")
         }
-        if let audience = settings.audience, claims.aud?.value.contains(audience) != true {
+        if !fromProvider, let audience = settings.audience, claims.aud?.value.contains(audience) != true {
             throw ProblemDetails(status: .unauthorized, title: "Invalid token", detail: "the token is not meant for \(audience)")
         }
         // Checked here, not in `AccessClaims.verify`, which cannot see the settings.
