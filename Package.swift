@@ -71,6 +71,9 @@ let console: [Target] = [
         ],
         path: "Services/Console/Library", swiftSettings: strict),
     .executableTarget(name: "PasserelleConsole", dependencies: ["ConsoleService", "ServiceRuntime"], path: "Services/Console/Main", swiftSettings: strict),
+    .testTarget(
+        name: "ConsoleTests", dependencies: ["ConsoleService", "TestSupport", "PostgresClient", "Domain", "IntakeAPI"], path: "Tests/ConsoleTests",
+        swiftSettings: strict),
 ]
 
 let package = Package(

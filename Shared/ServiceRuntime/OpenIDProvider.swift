@@ -119,7 +119,8 @@ public actor OpenIDProviderKeys {
     /// The token's claims, mapped to Passerelle's, once its signature, issuer, audience and expiry
     /// are checked.
     public func verify(_ token: String) async throws(OpenIDProviderError) -> AccessClaims {
-        guard let (alg, kid) = Self.providerHeader(of: token) else { throw .invalid("the token is not signed with RS256 or ES256 under a key id") }
+        guard let header = Self.providerHeader(of: token) else { throw .invalid("the token is not signed with RS256 or ES256 under a key id") }
+        let (alg, kid) = (header.alg, header.kid)
         let now = Date()
         if fetched.map({ now.timeIntervalSince($0) > settings.maximumKeyAge }) ?? true {
             try await refresh()
@@ -147,13 +148,13 @@ public actor OpenIDProviderKeys {
         let audiences: [String]
         switch values["aud"] {
         case .string(let one)?: audiences = [one]
-        case .array(let many)?: audiences = many.compactMap { if case .string(let text) = $0 { text } else { nil } }
+        case .array(let many)?: audiences = many.compactMap(\.text)
         default: audiences = []
         }
         guard audiences.contains(settings.audience) else { throw .invalid("the token is not meant for \(settings.audience)") }
         let roles: [String]
         switch ClaimValue.object(values).at(path: settings.rolesClaim) {
-        case .array(let items)?: roles = items.compactMap { if case .string(let text) = $0 { text } else { nil } }
+        case .array(let items)?: roles = items.compactMap(\.text)
         case .string(let text)?: roles = text.split(separator: " ").map(String.init)
         default: roles = []
         }
@@ -191,19 +192,19 @@ public actor OpenIDProviderKeys {
 
     private func fetch() async throws {
         let discovery = try JSONDecoder().decode(Discovery.self, from: try await document(at: settings.discoveryURL))
-        let jwksData = try await document(at: discovery.jwks_uri)
+        let jwksData = try await document(at: discovery.jwksURI)
         let jwks: JWKS
         do {
             jwks = try JSONDecoder().decode(JWKS.self, from: jwksData)
         } catch {
-            throw OpenIDProviderError.unreachable(url: discovery.jwks_uri, problem: "not a JSON Web Key Set: \(error)")
+            throw OpenIDProviderError.unreachable(url: discovery.jwksURI, problem: "not a JSON Web Key Set: \(error)")
         }
         let collection = JWTKeyCollection()
         var kids: [String: String?] = [:]
         for jwk in jwks.keys.prefix(Self.maximumKeys) {
             // Only signing keys of the accepted algorithms; an encryption key or an HMAC secret
             // published by mistake is never used to verify.
-            guard let kid = jwk.keyIdentifier?.string, jwk.keyType == .rsa || jwk.keyType == .ecdsa else { continue }
+            guard let kid = jwk.keyIdentifier?.string, ["RSA", "EC"].contains(jwk.keyType.rawValue) else { continue }
             let algorithm = jwk.algorithm?.rawValue
             if let algorithm, !Self.algorithms.contains(algorithm) { continue }
             try await collection.add(jwk: jwk)
@@ -217,7 +218,12 @@ public actor OpenIDProviderKeys {
 
     private struct Discovery: Decodable {
         var issuer: String
-        var jwks_uri: String
+        var jwksURI: String
+
+        enum CodingKeys: String, CodingKey {
+            case issuer
+            case jwksURI = "jwks_uri"
+        }
     }
 
     private func document(at url: String) async throws -> Data {
@@ -290,6 +296,11 @@ enum ClaimValue: Codable, Sendable, Equatable {
         case .object(let value): try container.encode(value)
         case .null: try container.encodeNil()
         }
+    }
+
+    var text: String? {
+        if case .string(let text) = self { return text }
+        return nil
     }
 
     /// The value at a dotted path (`realm_access.roles`); a claim whose own name holds a dot

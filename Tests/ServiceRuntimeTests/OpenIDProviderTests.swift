@@ -70,9 +70,14 @@ final class LocalProvider: Sendable {
         var aud: [String]
         var exp: Int
         var iat: Int
-        var realm_access: Realm
+        var realmAccess: Realm
         var site: String?
         func verify(using algorithm: some JWTAlgorithm) async throws {}
+
+        enum CodingKeys: String, CodingKey {
+            case iss, sub, aud, exp, iat, site
+            case realmAccess = "realm_access"
+        }
     }
 
     func token(
@@ -82,7 +87,7 @@ final class LocalProvider: Sendable {
         let now = Int(Date().timeIntervalSince1970)
         let claims = KeycloakClaims(
             iss: issuer ?? self.issuer.withLock { $0 }, sub: "amelie.roy", aud: [audience], exp: now + lifetime, iat: now,
-            realm_access: .init(roles: roles), site: site)
+            realmAccess: .init(roles: roles), site: site)
         return try await signers.sign(claims, kid: JWKIdentifier(string: kid))
     }
 }

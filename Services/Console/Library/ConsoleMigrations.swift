@@ -30,6 +30,6 @@ public enum ConsoleMigrations {
                 return_to text NOT NULL,
                 created_at timestamptz NOT NULL DEFAULT now()
             );
-            """),
+            """)
     ]
 }

@@ -28,7 +28,8 @@ struct ConsoleRoutes: Sendable {
                 status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
                 body: .init(byteBuffer: ByteBuffer(string: Pages.stylesheet)))
         }
-        router.get("/health/live") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "live\n"))) }
+        router.get("/health/live") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "live\n")))
+        }
         router.get("/health/ready") { _, _ in
             do {
                 try await sessions.pool.ping()
@@ -86,7 +87,8 @@ struct ConsoleRoutes: Sendable {
             status: status,
             headers: [
                 .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                HTTPField.Name("Content-Security-Policy")!: "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' \(formTargets); frame-ancestors 'none'; base-uri 'none'",
+                HTTPField.Name("Content-Security-Policy")!:
+                    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' \(formTargets); frame-ancestors 'none'; base-uri 'none'",
                 HTTPField.Name("X-Content-Type-Options")!: "nosniff", HTTPField.Name("Referrer-Policy")!: "same-origin",
             ],
             body: .init(byteBuffer: ByteBuffer(string: html)))
@@ -123,7 +125,8 @@ struct ConsoleRoutes: Sendable {
         } catch {
             logger.error("sign-in could not start", metadata: ["error": "\(error)"])
             return message(
-                Translations.text("signInFailed", language), detail: Translations.text("unavailable", language), status: .serviceUnavailable, language: language,
+                Translations.text("signInFailed", language), detail: Translations.text("unavailable", language), status: .serviceUnavailable,
+                language: language,
                 session: nil, signIn: true)
         }
         var response = Response.redirect(to: target, type: .normal)
@@ -150,16 +153,16 @@ struct ConsoleRoutes: Sendable {
         let identity: Identity
         do {
             token = try await signIn.exchange(code: code, verifier: pending.verifier)
-            identity = try await verifier.identity(fromBearer: token.access_token)
+            identity = try await verifier.identity(fromBearer: token.accessToken)
         } catch {
             logger.warning("sign-in refused", metadata: ["error": "\(error)"])
             return failed("\(error)")
         }
-        let claims = Self.displayClaims(of: token.access_token)
-        let expires = Date().addingTimeInterval(TimeInterval(min(token.expires_in ?? 3600, Int(settings.absoluteTimeout))))
+        let claims = Self.displayClaims(of: token.accessToken)
+        let expires = Date().addingTimeInterval(TimeInterval(min(token.expiresIn ?? 3600, Int(settings.absoluteTimeout))))
         let session = ConsoleSession(
             subject: identity.subject, displayName: claims.name ?? identity.subject, site: identity.site, roles: identity.roles.map(\.rawValue).sorted(),
-            accessToken: token.access_token, csrfToken: SessionStore.randomToken())
+            accessToken: token.accessToken, csrfToken: SessionStore.randomToken())
         let id = try await sessions.open(session, tokenExpires: expires)
         var response = Response.redirect(to: pending.returnTo, type: .normal)
         response.setCookie(Cookie(name: sessionCookie, value: id, path: "/", secure: settings.secureCookies, httpOnly: true, sameSite: .lax))
@@ -210,7 +213,9 @@ struct ConsoleRoutes: Sendable {
             return message(Translations.text("signedOut", language), detail: nil, status: .ok, language: language, session: nil, signIn: true)
         }
         guard try await form(request, session: session) != nil else {
-            return message(Translations.text("error", language), detail: Translations.text("expired", language), status: .forbidden, language: language, session: session, signIn: false)
+            return message(
+                Translations.text("error", language), detail: Translations.text("expired", language), status: .forbidden, language: language, session: session,
+                signIn: false)
         }
         try await sessions.close(id: id)
         var response = message(Translations.text("signedOut", language), detail: nil, status: .ok, language: language, session: nil, signIn: true)
@@ -281,13 +286,19 @@ struct ConsoleRoutes: Sendable {
     func referral(id: String, session: ConsoleSession, language: Language, notice: String?, problem: String?, status: HTTPResponse.Status = .ok) async throws
         -> Response
     {
+        // Intake's ids are UUIDs: anything else is no referral, and never part of a URL built here.
+        guard UUID(uuidString: id) != nil else {
+            return message(
+                text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session, signIn: false)
+        }
         let clients = ServiceClients(settings: settings, token: session.accessToken)
         let view: IntakeAPI.Components.Schemas.ReferralView
         do {
             switch try await clients.intake.getReferral(path: .init(id: id)) {
             case .ok(let ok): view = try ok.body.json
-            case .notFound, .unprocessableContent:
-                return message(text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session, signIn: false)
+            case .notFound:
+                return message(
+                    text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session, signIn: false)
             default: return unavailable(IntakeAnswer.unexpected, language, session)
             }
         } catch {
@@ -301,7 +312,9 @@ struct ConsoleRoutes: Sendable {
                 if case .ok(let resource)? = try? await clients.matching.getResource(path: .init(id: match.resourceId)), let found = try? resource.body.json {
                     name = "\(found.name) — \(found.organisation)"
                 }
-                matches.append(["rank": match.rank, "name": name, "score": String(format: "%.2f", match.score), "reasons": match.reasons.joined(separator: "; ")])
+                matches.append([
+                    "rank": match.rank, "name": name, "score": String(format: "%.2f", match.score), "reasons": match.reasons.joined(separator: "; "),
+                ])
             }
         }
         var notifications: [[String: Any]] = []
@@ -329,7 +342,9 @@ struct ConsoleRoutes: Sendable {
         context["hasMatches"] = !matches.isEmpty
         context["notifications"] = notifications
         context["hasNotifications"] = !notifications.isEmpty
-        if let notice, let action = ReferralAction(rawValue: notice) { context["notice"] = text("done", language) + text("action.\(action.rawValue)", language) }
+        if let notice, let action = ReferralAction(rawValue: notice) {
+            context["notice"] = text("done", language) + text("action.\(action.rawValue)", language)
+        }
         if let problem { context["problem"] = problem }
         return page(
             "referral", title: "\(text("referral", language)) \(String(view.id.prefix(8)))", status: status, language: language, session: session,
@@ -341,9 +356,10 @@ struct ConsoleRoutes: Sendable {
     func transition(_ request: Request, id: String) async throws -> Response {
         try await signedIn(request) { session, language in
             guard let fields = try await form(request, session: session) else {
-                return message(text("error", language), detail: text("expired", language), status: .forbidden, language: language, session: session, signIn: false)
+                return message(
+                    text("error", language), detail: text("expired", language), status: .forbidden, language: language, session: session, signIn: false)
             }
-            guard let action = fields["action"].flatMap(ReferralAction.init(rawValue:)) else {
+            guard UUID(uuidString: id) != nil, let action = fields["action"].flatMap(ReferralAction.init(rawValue:)) else {
                 return try await referral(
                     id: id, session: session, language: language, notice: nil, problem: text("error", language), status: .unprocessableContent)
             }

@@ -72,10 +72,12 @@ struct ConsoleMigration: Service {
 
 /// `passerelle-console [serve]` and `passerelle-console migrate`.
 public struct ConsoleCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "passerelle-console",
-        abstract: "The Passerelle console, the web application for people. Configured by PASSERELLE_* environment variables (see .env.example).",
-        subcommands: [Serve.self, Migrate.self], defaultSubcommand: Serve.self)
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "passerelle-console",
+            abstract: "The Passerelle console, the web application for people. Configured by PASSERELLE_* environment variables (see .env.example).",
+            subcommands: [Serve.self, Migrate.self], defaultSubcommand: Serve.self)
+    }
 
     public init() {}
 
@@ -100,7 +102,7 @@ public struct ConsoleCommand: AsyncParsableCommand {
     }
 
     public struct Serve: AsyncParsableCommand {
-        public static let configuration = CommandConfiguration(abstract: "Run the console until SIGTERM or SIGINT.")
+        public static var configuration: CommandConfiguration { CommandConfiguration(abstract: "Run the console until SIGTERM or SIGINT.") }
         public init() {}
 
         public func run() async throws {
@@ -112,7 +114,7 @@ public struct ConsoleCommand: AsyncParsableCommand {
     }
 
     public struct Migrate: AsyncParsableCommand {
-        public static let configuration = CommandConfiguration(abstract: "Apply the sessions schema's migrations and exit.")
+        public static var configuration: CommandConfiguration { CommandConfiguration(abstract: "Apply the sessions schema's migrations and exit.") }
         public init() {}
 
         public func run() async throws {

@@ -57,7 +57,8 @@ public struct ConsoleSettings: Sendable {
         // The services' own reading of the PostgreSQL, token and logging variables.
         let common = try ServiceSettings.fromEnvironment(service: "console", defaultPort: 8085, environment: e)
         guard let provider = common.auth.openIDProvider else {
-            throw ConfigurationError(variable: "PASSERELLE_OIDC_DISCOVERY_URL", problem: "the console signs people in with OpenID Connect; set the provider's issuer")
+            throw ConfigurationError(
+                variable: "PASSERELLE_OIDC_DISCOVERY_URL", problem: "the console signs people in with OpenID Connect; set the provider's issuer")
         }
         _ = provider
         let publicURL = e.string("PASSERELLE_CONSOLE_PUBLIC_URL", default: "http://127.0.0.1:\(common.httpPort)").trimmingCharacters(in: ["/"])

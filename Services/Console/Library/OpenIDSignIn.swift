@@ -21,15 +21,28 @@ public enum SignInError: Error, Sendable, CustomStringConvertible {
 public actor OpenIDSignIn {
     struct Endpoints: Decodable, Sendable {
         var issuer: String
-        var authorization_endpoint: String
-        var token_endpoint: String
-        var end_session_endpoint: String?
+        var authorizationEndpoint: String
+        var tokenEndpoint: String
+        var endSessionEndpoint: String?
+
+        enum CodingKeys: String, CodingKey {
+            case issuer
+            case authorizationEndpoint = "authorization_endpoint"
+            case tokenEndpoint = "token_endpoint"
+            case endSessionEndpoint = "end_session_endpoint"
+        }
     }
 
     struct TokenResponse: Decodable, Sendable {
-        var access_token: String
-        var token_type: String
-        var expires_in: Int?
+        var accessToken: String
+        var tokenType: String
+        var expiresIn: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case accessToken = "access_token"
+            case tokenType = "token_type"
+            case expiresIn = "expires_in"
+        }
     }
 
     let discoveryURL: String
@@ -61,7 +74,7 @@ public actor OpenIDSignIn {
 
     /// Where to send the browser to sign in.
     func authorizationURL(state: String, verifier: String, language: String) async throws(SignInError) -> String {
-        let endpoint = try await discovered().authorization_endpoint
+        let endpoint = try await discovered().authorizationEndpoint
         let challenge = Data(SHA256.hash(data: Data(verifier.utf8))).base64URLEncoded
         var components = URLComponents(string: endpoint) ?? URLComponents()
         components.queryItems =
@@ -76,7 +89,7 @@ public actor OpenIDSignIn {
 
     /// Exchanges the code the provider sent the browser back with for an access token.
     func exchange(code: String, verifier: String) async throws(SignInError) -> TokenResponse {
-        let endpoint = try await discovered().token_endpoint
+        let endpoint = try await discovered().tokenEndpoint
         var form = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirectURI), ("client_id", clientID), ("code_verifier", verifier)]
         if let clientSecret { form.append(("client_secret", clientSecret)) }
         var request = HTTPClientRequest(url: endpoint)

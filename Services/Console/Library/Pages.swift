@@ -56,59 +56,59 @@ struct Pages: Sendable {
 
     static let templates: [String: String] = [
         "layout": """
-            <!doctype html>
-            <html lang="{{lang}}">
-            <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>{{title}} — {{t.app}}</title><link rel="stylesheet" href="/console.css"></head>
-            <body><a class="skip" href="#main">{{t.skip}}</a>
-            <header><a class="app" href="/">{{t.app}}</a>
-            <form method="get" action="/language"><input type="hidden" name="return" value="{{path}}">
-            <label for="language-choice">{{t.language}}</label>
-            <select id="language-choice" name="lang">{{#languages}}<option value="{{code}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/languages}}</select>
-            <button type="submit" class="secondary">{{t.change}}</button></form>
-            {{#user}}<span>{{t.signedInAs}} {{name}}{{#site}} ({{site}}){{/site}}</span>
-            <form method="post" action="/sign-out"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="secondary">{{t.signOut}}</button></form>{{/user}}
-            </header>
-            <main id="main">{{{body}}}</main></body></html>
-            """,
+        <!doctype html>
+        <html lang="{{lang}}">
+        <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{{title}} — {{t.app}}</title><link rel="stylesheet" href="/console.css"></head>
+        <body><a class="skip" href="#main">{{t.skip}}</a>
+        <header><a class="app" href="/">{{t.app}}</a>
+        <form method="get" action="/language"><input type="hidden" name="return" value="{{path}}">
+        <label for="language-choice">{{t.language}}</label>
+        <select id="language-choice" name="lang">{{#languages}}<option value="{{code}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/languages}}</select>
+        <button type="submit" class="secondary">{{t.change}}</button></form>
+        {{#user}}<span>{{t.signedInAs}} {{name}}{{#site}} ({{site}}){{/site}}</span>
+        <form method="post" action="/sign-out"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="secondary">{{t.signOut}}</button></form>{{/user}}
+        </header>
+        <main id="main">{{{body}}}</main></body></html>
+        """,
         "caseload": """
-            <h1>{{t.caseload}}</h1><p>{{t.caseloadIntro}}</p>
-            <h2 id="counts">{{t.counts}}</h2>
-            <ul class="counts" aria-labelledby="counts">{{#counts}}<li>{{label}} : <strong>{{count}}</strong></li>{{/counts}}<li>{{t.total}} : <strong>{{total}}</strong></li></ul>
-            {{#sections}}<h2 id="{{id}}">{{title}}</h2>
-            {{#empty}}<p>{{t.none}}</p>{{/empty}}
-            {{^empty}}<table class="list" aria-labelledby="{{id}}"><thead><tr><th scope="col">{{t.referral}}</th><th scope="col">{{t.priority}}</th><th scope="col">{{t.needs}}</th><th scope="col">{{t.supportLevel}}</th><th scope="col">{{t.status}}</th><th scope="col">{{t.received}}</th></tr></thead><tbody>
-            {{#rows}}<tr><td data-label="{{t.referral}}"><a href="/referrals/{{id}}">{{short}}</a></td><td data-label="{{t.priority}}"{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</td><td data-label="{{t.needs}}">{{needs}}</td><td data-label="{{t.supportLevel}}">{{support}}</td><td data-label="{{t.status}}">{{status}}</td><td data-label="{{t.received}}">{{received}}</td></tr>{{/rows}}
-            </tbody></table>{{/empty}}{{/sections}}
-            """,
+        <h1>{{t.caseload}}</h1><p>{{t.caseloadIntro}}</p>
+        <h2 id="counts">{{t.counts}}</h2>
+        <ul class="counts" aria-labelledby="counts">{{#counts}}<li>{{label}} : <strong>{{count}}</strong></li>{{/counts}}<li>{{t.total}} : <strong>{{total}}</strong></li></ul>
+        {{#sections}}<h2 id="{{id}}">{{title}}</h2>
+        {{#empty}}<p>{{t.none}}</p>{{/empty}}
+        {{^empty}}<table class="list" aria-labelledby="{{id}}"><thead><tr><th scope="col">{{t.referral}}</th><th scope="col">{{t.priority}}</th><th scope="col">{{t.needs}}</th><th scope="col">{{t.supportLevel}}</th><th scope="col">{{t.status}}</th><th scope="col">{{t.received}}</th></tr></thead><tbody>
+        {{#rows}}<tr><td data-label="{{t.referral}}"><a href="/referrals/{{id}}">{{short}}</a></td><td data-label="{{t.priority}}"{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</td><td data-label="{{t.needs}}">{{needs}}</td><td data-label="{{t.supportLevel}}">{{support}}</td><td data-label="{{t.status}}">{{status}}</td><td data-label="{{t.received}}">{{received}}</td></tr>{{/rows}}
+        </tbody></table>{{/empty}}{{/sections}}
+        """,
         "referral": """
-            <p><a href="/">{{t.back}}</a></p>
-            <h1>{{t.referral}} {{short}}</h1>
-            {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
-            {{#problem}}<p class="problem" role="alert">{{problem}}</p>{{/problem}}
-            <h2>{{t.details}}</h2>
-            <dl><dt>{{t.status}}</dt><dd>{{status}}</dd><dt>{{t.priority}}</dt><dd{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</dd>
-            <dt>{{t.needs}}</dt><dd>{{needs}}</dd><dt>{{t.supportLevel}}</dt><dd>{{support}}</dd><dt>{{t.interests}}</dt><dd>{{interests}}</dd>
-            <dt>{{t.site}}</dt><dd>{{site}}</dd><dt>{{t.referrer}}</dt><dd>{{referrer}}</dd><dt>{{t.received}}</dt><dd>{{received}}</dd></dl>
-            <h2>{{t.actions}}</h2>
-            {{^actions}}<p>{{t.noActions}}</p>{{/actions}}
-            <div class="actions">{{#actions}}<form method="post" action="/referrals/{{referralId}}/transitions">
-            <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="action" value="{{action}}">
-            {{#needsReason}}<label for="reason-{{action}}">{{t.reason}}</label><textarea id="reason-{{action}}" name="reason" required maxlength="1000"></textarea>{{/needsReason}}
-            {{#needsOutcome}}<label for="outcome-{{action}}">{{t.outcome}}</label><textarea id="outcome-{{action}}" name="outcome" required maxlength="1000"></textarea>{{/needsOutcome}}
-            <button type="submit" name="submit" value="{{action}}">{{label}}</button></form>{{/actions}}</div>
-            <h2>{{t.matches}}</h2>
-            {{^matches}}<p>{{t.noMatches}}</p>{{/matches}}
-            {{#hasMatches}}<table class="list"><thead><tr><th scope="col">#</th><th scope="col">{{t.matches}}</th><th scope="col">{{t.score}}</th><th scope="col">{{t.reasons}}</th></tr></thead><tbody>
-            {{#matches}}<tr><td data-label="#">{{rank}}</td><td data-label="{{t.matches}}">{{name}}</td><td data-label="{{t.score}}">{{score}}</td><td data-label="{{t.reasons}}">{{reasons}}</td></tr>{{/matches}}</tbody></table>{{/hasMatches}}
-            <h2>{{t.notifications}}</h2>
-            {{^notifications}}<p>{{t.noNotifications}}</p>{{/notifications}}
-            {{#hasNotifications}}<table class="list"><thead><tr><th scope="col">{{t.template}}</th><th scope="col">{{t.channel}}</th><th scope="col">{{t.status}}</th><th scope="col">{{t.sentAt}}</th></tr></thead><tbody>
-            {{#notifications}}<tr><td data-label="{{t.template}}">{{template}}</td><td data-label="{{t.channel}}">{{channel}}</td><td data-label="{{t.status}}">{{status}}</td><td data-label="{{t.sentAt}}">{{sent}}</td></tr>{{/notifications}}</tbody></table>{{/hasNotifications}}
-            """,
+        <p><a href="/">{{t.back}}</a></p>
+        <h1>{{t.referral}} {{short}}</h1>
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        {{#problem}}<p class="problem" role="alert">{{problem}}</p>{{/problem}}
+        <h2>{{t.details}}</h2>
+        <dl><dt>{{t.status}}</dt><dd>{{status}}</dd><dt>{{t.priority}}</dt><dd{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</dd>
+        <dt>{{t.needs}}</dt><dd>{{needs}}</dd><dt>{{t.supportLevel}}</dt><dd>{{support}}</dd><dt>{{t.interests}}</dt><dd>{{interests}}</dd>
+        <dt>{{t.site}}</dt><dd>{{site}}</dd><dt>{{t.referrer}}</dt><dd>{{referrer}}</dd><dt>{{t.received}}</dt><dd>{{received}}</dd></dl>
+        <h2>{{t.actions}}</h2>
+        {{^actions}}<p>{{t.noActions}}</p>{{/actions}}
+        <div class="actions">{{#actions}}<form method="post" action="/referrals/{{referralId}}/transitions">
+        <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="action" value="{{action}}">
+        {{#needsReason}}<label for="reason-{{action}}">{{t.reason}}</label><textarea id="reason-{{action}}" name="reason" required maxlength="1000"></textarea>{{/needsReason}}
+        {{#needsOutcome}}<label for="outcome-{{action}}">{{t.outcome}}</label><textarea id="outcome-{{action}}" name="outcome" required maxlength="1000"></textarea>{{/needsOutcome}}
+        <button type="submit" name="submit" value="{{action}}">{{label}}</button></form>{{/actions}}</div>
+        <h2>{{t.matches}}</h2>
+        {{^matches}}<p>{{t.noMatches}}</p>{{/matches}}
+        {{#hasMatches}}<table class="list"><thead><tr><th scope="col">#</th><th scope="col">{{t.matches}}</th><th scope="col">{{t.score}}</th><th scope="col">{{t.reasons}}</th></tr></thead><tbody>
+        {{#matches}}<tr><td data-label="#">{{rank}}</td><td data-label="{{t.matches}}">{{name}}</td><td data-label="{{t.score}}">{{score}}</td><td data-label="{{t.reasons}}">{{reasons}}</td></tr>{{/matches}}</tbody></table>{{/hasMatches}}
+        <h2>{{t.notifications}}</h2>
+        {{^notifications}}<p>{{t.noNotifications}}</p>{{/notifications}}
+        {{#hasNotifications}}<table class="list"><thead><tr><th scope="col">{{t.template}}</th><th scope="col">{{t.channel}}</th><th scope="col">{{t.status}}</th><th scope="col">{{t.sentAt}}</th></tr></thead><tbody>
+        {{#notifications}}<tr><td data-label="{{t.template}}">{{template}}</td><td data-label="{{t.channel}}">{{channel}}</td><td data-label="{{t.status}}">{{status}}</td><td data-label="{{t.sentAt}}">{{sent}}</td></tr>{{/notifications}}</tbody></table>{{/hasNotifications}}
+        """,
         "message": """
-            <h1>{{heading}}</h1>{{#detail}}<p class="problem" role="alert">{{detail}}</p>{{/detail}}
-            {{#signIn}}<p><a href="/sign-in">{{t.signInAgain}}</a></p>{{/signIn}}{{#back}}<p><a href="/">{{t.back}}</a></p>{{/back}}
-            """,
+        <h1>{{heading}}</h1>{{#detail}}<p class="problem" role="alert">{{detail}}</p>{{/detail}}
+        {{#signIn}}<p><a href="/sign-in">{{t.signInAgain}}</a></p>{{/signIn}}{{#back}}<p><a href="/">{{t.back}}</a></p>{{/back}}
+        """,
     ]
 }

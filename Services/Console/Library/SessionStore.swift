@@ -56,7 +56,7 @@ public struct SessionStore: Sendable {
             ).first
         }
         guard let row else { return nil }
-        return (try row.decode("code_verifier"), try row.decode("return_to"))
+        return (try row.decode("code_verifier", as: String.self), try row.decode("return_to", as: String.self))
     }
 
     /// Opens a session; returns the value for the browser's cookie.
