@@ -67,7 +67,7 @@ let console: [Target] = [
         name: "ConsoleService",
         dependencies: [
             "ServiceRuntime", "PostgresClient", "Domain", "Backoff", "IntakeAPI", "MatchingAPI", "NotificationAPI", hummingbird, httpTypes, mustache,
-            crypto, httpClient, openAPIRuntime, openAPIHTTPClient, nioCore, logging, lifecycle, argumentParser,
+            crypto, httpClient, openAPIRuntime, openAPIHTTPClient, nioCore, nioHTTP1, logging, lifecycle, unixSignals, argumentParser,
         ],
         path: "Services/Console/Library", swiftSettings: strict),
     .executableTarget(name: "PasserelleConsole", dependencies: ["ConsoleService", "ServiceRuntime"], path: "Services/Console/Main", swiftSettings: strict),
@@ -130,7 +130,7 @@ let package = Package(
             name: "ServiceRuntime",
             dependencies: [
                 "Contracts", "Messaging", "WireFormats", "PostgresClient", "KafkaClient", "Backoff", hummingbird, httpTypes, nioCore, logging, metrics,
-                prometheus, lifecycle, unixSignals, argumentParser, jwt, httpClient,
+                prometheus, lifecycle, unixSignals, argumentParser, jwt, httpClient, nioHTTP1,
             ],
             path: "Shared/ServiceRuntime",
             swiftSettings: strict

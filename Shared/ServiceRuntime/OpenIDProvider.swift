@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import JWTKit
 import NIOCore
+import NIOHTTP1
 
 /// The identity provider whose access tokens the services accept (Keycloak, Entra ID, the local
 /// development provider, …): where its discovery document is, the audience its tokens must name,

@@ -6,6 +6,7 @@ import IntakeAPI
 import Logging
 import MatchingAPI
 import NIOCore
+import PostgresClient
 import NotificationAPI
 import ServiceRuntime
 

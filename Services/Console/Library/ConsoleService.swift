@@ -6,6 +6,7 @@ import Logging
 import PostgresClient
 import ServiceLifecycle
 import ServiceRuntime
+import UnixSignals
 
 /// The console: the web application for people. It owns no domain data; it signs people in at
 /// the identity provider and calls the services with their own token. Its schema holds sessions.

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import NIOCore
+import NIOHTTP1
 
 /// Why signing in at the identity provider did not work.
 public enum SignInError: Error, Sendable, CustomStringConvertible {

@@ -4,6 +4,7 @@ import HTTPTypes
 import IntakeAPI
 import MatchingAPI
 import NIOCore
+import NIOHTTP1
 import NotificationAPI
 import OpenAPIAsyncHTTPClient
 import OpenAPIRuntime
