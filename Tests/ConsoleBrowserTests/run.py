@@ -34,7 +34,8 @@ from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SECRET = "console-browser-tests-secret-0123456789-abcdef"
@@ -106,11 +107,12 @@ def wait_ready(url, process, timeout=90):
     return False
 
 
-def referrer_token(site):
-    """An HS256 token from deploy/local/dev-token.py, as the demo's seeding uses."""
+def referrer_token(subject, site):
+    """An HS256 token from deploy/local/dev-token.py, as the demo's seeding uses; a referrer
+    refers in their own name only."""
     sys.path.insert(0, str(ROOT / "deploy" / "local"))
     signer = __import__("dev-token")
-    return signer.token("browser-test-referrer", ["referrer"], site, minutes=60,
+    return signer.token(subject, ["referrer"], site, minutes=60,
                         environ={"PASSERELLE_JWT_HS256_SECRET": SECRET})
 
 
@@ -124,9 +126,12 @@ def submit_referrals(intake_port):
     for body in bodies:
         request = urllib.request.Request(
             f"http://127.0.0.1:{intake_port}/v1/referrals", data=json.dumps(body).encode(), method="POST",
-            headers={"Authorization": f"Bearer {referrer_token(body['site'])}", "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            created.append((json.load(response)["id"], body["site"], body["priority"]))
+            headers={"Authorization": f"Bearer {referrer_token(body['referrer']['id'], body['site'])}", "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                created.append((json.load(response)["id"], body["site"], body["priority"]))
+        except urllib.error.HTTPError as error:
+            raise SystemExit(f"[browser] intake refused a referral: {error.code} {error.read().decode()}")
     return created
 
 
@@ -136,6 +141,14 @@ def axe_check(driver, axe, name, artefacts):
     serious = [v for v in results["violations"] if v.get("impact") in ("serious", "critical")]
     (artefacts / f"axe-{name}.json").write_text(json.dumps(results["violations"], indent=2), encoding="utf-8")
     check(not serious, f"{name}: no serious or critical axe violations ({', '.join(v['id'] for v in serious) or 'none'})")
+
+
+def click_and_wait(driver, element):
+    """Clicks what submits a form or follows a link, and waits for the next page."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def shot(driver, artefacts, name):
@@ -165,12 +178,12 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         shot(driver, artefacts, "01-identity-provider")
         driver.find_element(By.ID, "username").send_keys(LINK_WORKER)
         driver.find_element(By.ID, "password").send_keys("wrong")
-        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
         check("wrong password" in driver.page_source.lower(), "a wrong password is refused")
         driver.find_element(By.ID, "username").clear()
         driver.find_element(By.ID, "username").send_keys(LINK_WORKER)
         driver.find_element(By.ID, "password").send_keys("demo")
-        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
 
         # French (the link worker's language, from her token and the browser's Accept-Language).
         check(driver.current_url.rstrip("/") == console, f"signed in, back at the console ({driver.current_url})")
@@ -196,7 +209,7 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         check(driver.find_element(By.TAG_NAME, "h1").text.startswith("Demande"), "the referral page is in French")
         axe_check(driver, axe, "referral-fr", artefacts)
         shot(driver, artefacts, "03-referral-fr")
-        driver.find_element(By.CSS_SELECTOR, "form[action$='/transitions'] button[value=accept]").click()
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action$='/transitions'] button[value=accept]"))
         notice = driver.find_elements(By.CSS_SELECTOR, ".notice")
         check(bool(notice) and "Accepter" in notice[0].text, "accepting says it is done")
         check("Acceptée" in driver.find_element(By.TAG_NAME, "dl").text, "the referral is now accepted")
@@ -210,7 +223,7 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
 
         # English, chosen with the language form, kept across pages.
         Select(driver.find_element(By.ID, "language-choice")).select_by_value("en")
-        driver.find_element(By.CSS_SELECTOR, "header form[action='/language'] button").click()
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "header form[action='/language'] button"))
         check(driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en", "after choosing English the page is lang=en")
         driver.get(console + "/")
         check(driver.find_element(By.TAG_NAME, "h1").text == "My caseload", "the caseload's heading is English")
@@ -228,7 +241,7 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         driver.get(new_links[0])
         check(driver.find_element(By.TAG_NAME, "h1").text.startswith("Referral"), "the referral page is in English")
         axe_check(driver, axe, "referral-en", artefacts)
-        driver.find_element(By.CSS_SELECTOR, "form[action$='/transitions'] button[value=accept]").click()
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action$='/transitions'] button[value=accept]"))
         check("Accepted" in driver.find_element(By.TAG_NAME, "dl").text, "accepted in English")
         shot(driver, artefacts, "06-referral-accepted-en")
 
@@ -260,7 +273,7 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         check(status == 400, f"a callback whose state this browser did not start is refused (400, got {status})")
 
         # Sign out: the session is gone, the cookie with it.
-        driver.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button").click()
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button"))
         check(driver.find_element(By.TAG_NAME, "h1").text == "You are signed out.", "signed out")
         status, headers, _ = raw_request(console_port, "GET", "/", {"Cookie": cookie})
         check(status in (302, 303), "the old session cookie no longer opens the caseload")
