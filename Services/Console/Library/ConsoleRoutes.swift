@@ -6,8 +6,8 @@ import IntakeAPI
 import Logging
 import MatchingAPI
 import NIOCore
-import PostgresClient
 import NotificationAPI
+import PostgresClient
 import ServiceRuntime
 
 /// The console's pages: sign-in and sign-out, the caseload, a referral and its transitions.

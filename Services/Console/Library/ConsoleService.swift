@@ -37,7 +37,8 @@ public struct ConsoleService: Sendable {
         let migration = ConsoleMigration(pool: pool, schema: settings.postgres.schema ?? name, apply: settings.migrateOnStart, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: pool), .init(service: migration, successTerminationBehavior: .ignore), .init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint],
+                services: [.init(service: pool), .init(service: migration, successTerminationBehavior: .ignore), .init(service: application)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         return ConsoleService(settings: settings, application: application, group: group)
     }
