@@ -283,6 +283,56 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         driver.quit()
 
 
+def identity_provider_checks(idp_url, console_port, intake_port):
+    """The provider as a careless or hostile client would use it: PKCE is required and checked,
+    and the token it signs is one the services accept (roles and site from its claims)."""
+    import base64
+    import hashlib
+    import secrets
+    redirect = f"http://127.0.0.1:{console_port}/auth/callback"
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {"response_type": "code", "client_id": "passerelle-console", "redirect_uri": redirect, "scope": "openid passerelle",
+             "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+    port = int(urllib.parse.urlparse(idp_url).port)
+    without = {k: v for k, v in query.items() if not k.startswith("code_challenge")}
+    status, _, _ = raw_request(port, "GET", "/authorize?" + urllib.parse.urlencode(without))
+    check(status == 400, f"the provider refuses an authorization request without PKCE (400, got {status})")
+    elsewhere = dict(query, redirect_uri="http://evil.example/cb")
+    status, headers, _ = raw_request(port, "GET", "/authorize?" + urllib.parse.urlencode(elsewhere))
+    check(status == 400 and "Location" not in dict(headers), f"the provider never redirects to an unregistered URI (got {status})")
+
+    def code():
+        status, headers, _ = raw_request(port, "POST", "/authorize", {"Content-Type": "application/x-www-form-urlencoded"},
+                                         urllib.parse.urlencode(dict(query, username="chantal.lalonde", password="demo")))
+        location = dict(headers).get("Location", "")
+        return urllib.parse.parse_qs(urllib.parse.urlparse(location).query).get("code", [""])[0]
+
+    def exchange(code, code_verifier):
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect, "client_id": "passerelle-console",
+                "code_verifier": code_verifier}
+        status, _, body = raw_request(port, "POST", "/token", {"Content-Type": "application/x-www-form-urlencoded"}, urllib.parse.urlencode(form))
+        return status, body
+
+    status, _ = exchange(code(), secrets.token_urlsafe(48))
+    check(status == 400, f"a code with the wrong PKCE verifier is refused (400, got {status})")
+    first = code()
+    status, body = exchange(first, verifier)
+    check(status == 200, f"the right verifier gets a token ({status})")
+    token = json.loads(body)["access_token"] if status == 200 else ""
+    status, _ = exchange(first, verifier)
+    check(status == 400, f"a code is good once (400, got {status})")
+    status, _, body = raw_request(intake_port, "GET", "/v1/referrals", {"Authorization": f"Bearer {token}"})
+    sites = {item["site"] for item in json.loads(body).get("items", [])} if status == 200 else set()
+    check(status == 200 and sites == {"rural-east"}, f"intake accepts the provider's token and scopes it to its site ({status}, {sorted(sites)})")
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["site"] = "ottawa-west-chc"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    status, _, _ = raw_request(intake_port, "GET", "/v1/referrals", {"Authorization": f"Bearer {header}.{forged}.{signature}"})
+    check(status == 401, f"a token whose site was changed is refused (401, got {status})")
+
+
 def drop_schemas(run_id):
     user, password = database_credentials()
     statements = "; ".join(f"DROP SCHEMA IF EXISTS browser_{name}_{run_id} CASCADE" for name in SERVICES + ["console"])
@@ -344,6 +394,7 @@ def main():
             return 1
         referrals = submit_referrals(ports["intake"])
         started = time.monotonic()
+        identity_provider_checks(idp_url, console_port, ports["intake"])
         browser_session(console_port, artefacts, pathlib.Path(args.readme_screenshot) if args.readme_screenshot else None, referrals)
         print(f"[browser] {len(FAILURES)} failed checks, {time.monotonic() - started:.1f} s in the browser; artefacts in {artefacts}", file=sys.stderr)
         return 1 if FAILURES else 0

@@ -219,6 +219,10 @@ button{{margin-top:1rem;font-size:1rem;padding:.6rem 1.2rem;background:#0b4f8a;c
             server.get_consent_grant(end_user=None)
         except Exception as error:  # an invalid request is shown, never redirected to an unchecked URI
             return Response(f"invalid authorization request: {html.escape(str(error))}\n", status=400, mimetype="text/plain")
+        # Authlib checks the verifier only when the code is exchanged; a request without an S256
+        # challenge (or with `plain`, which gives the verifier away) is refused here, before sign-in.
+        if not request.values.get("code_challenge") or request.values.get("code_challenge_method") != "S256":
+            return Response("invalid authorization request: PKCE with S256 is required\n", status=400, mimetype="text/plain")
         if request.method == "GET":
             return login_page()
         username = request.form.get("username", "").strip()
