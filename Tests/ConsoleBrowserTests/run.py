@@ -116,13 +116,18 @@ def referrer_token(subject, site):
                         environ={"PASSERELLE_JWT_HS256_SECRET": SECRET})
 
 
-def submit_referrals(intake_port):
-    """The demo's referrals, and an urgent one at the link worker's site."""
+def submit_referrals(intake_port, extra=0):
+    """The demo's referrals, an urgent one at the link worker's site, and `extra` routine ones
+    there (to time the caseload of a busy site)."""
     created = []
     bodies = [json.loads(path.read_text(encoding="utf-8")) for path in sorted((ROOT / "deploy" / "demo" / "referrals").glob("*.json"))]
     urgent = json.loads(json.dumps(bodies[0]))
     urgent["site"], urgent["priority"], urgent["needs"] = SITE, "urgent", ["food-security", "housing"]
     bodies.append(urgent)
+    for _ in range(extra):
+        routine = json.loads(json.dumps(bodies[0]))
+        routine["site"] = SITE
+        bodies.append(routine)
     for body in bodies:
         request = urllib.request.Request(
             f"http://127.0.0.1:{intake_port}/v1/referrals", data=json.dumps(body).encode(), method="POST",
@@ -168,7 +173,9 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1024,1366", "--lang=fr-CA"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
-    driver.set_page_load_timeout(30)
+    driver.set_page_load_timeout(60)
+    # axe-core over a busy caseload takes a while on a loaded machine.
+    driver.set_script_timeout(180)
     axe = Axe(driver)
     console = f"http://127.0.0.1:{console_port}"
     try:
@@ -272,6 +279,15 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         status, _, _ = raw_request(console_port, "GET", "/auth/callback?code=stolen&state=guessed", {"Cookie": cookie})
         check(status == 400, f"a callback whose state this browser did not start is refused (400, got {status})")
 
+        # How long the caseload takes to render (every referral of the site, through intake).
+        timings = []
+        for _ in range(20):
+            started = time.monotonic()
+            status, _, _ = raw_request(console_port, "GET", "/", {"Cookie": cookie})
+            timings.append((time.monotonic() - started) * 1000)
+        timings.sort()
+        print(f"[browser] caseload of {len(mine)} referrals: p50 {timings[9]:.0f} ms, p95 {timings[18]:.0f} ms over 20 requests", file=sys.stderr)
+
         # Sign out: the session is gone, the cookie with it.
         click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button"))
         check(driver.find_element(By.TAG_NAME, "h1").text == "You are signed out.", "signed out")
@@ -346,6 +362,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin", required=True, help="where passerelle-* were built (swift build --show-bin-path)")
     parser.add_argument("--artefacts", default=str(ROOT / "test-artefacts" / "console-browser"))
+    parser.add_argument("--extra-referrals", type=int, default=0, help="routine referrals added at the link worker's site (timing)")
     parser.add_argument("--readme-screenshot", default=None, help="also save the English caseload here (e.g. docs/console-caseload.png)")
     args = parser.parse_args()
     artefacts = pathlib.Path(args.artefacts)
@@ -392,7 +409,7 @@ def main():
         if not wait_ready(f"http://127.0.0.1:{console_port}/health/ready", console):
             print(f"[browser] the console did not start; see {artefacts}/console.log", file=sys.stderr)
             return 1
-        referrals = submit_referrals(ports["intake"])
+        referrals = submit_referrals(ports["intake"], args.extra_referrals)
         started = time.monotonic()
         identity_provider_checks(idp_url, console_port, ports["intake"])
         browser_session(console_port, artefacts, pathlib.Path(args.readme_screenshot) if args.readme_screenshot else None, referrals)
