@@ -228,22 +228,23 @@ struct ConsoleRoutes: Sendable {
 
     func text(_ key: String, _ language: Language) -> String { Translations.text(key, language) }
 
-    func date(_ date: Date, _ language: Language) -> String {
+    /// One per page: making a formatter costs more than formatting a whole caseload's dates.
+    func dateFormatter(_ language: Language) -> DateFormatter {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: language == .fr ? "fr_CA" : "en_CA")
         formatter.timeZone = TimeZone(identifier: "America/Toronto")
         formatter.dateStyle = .medium
         formatter.timeStyle = .short
-        return formatter.string(from: date)
+        return formatter
     }
 
-    func row(_ referral: IntakeAPI.Components.Schemas.ReferralView, _ language: Language) -> [String: Any] {
+    func row(_ referral: IntakeAPI.Components.Schemas.ReferralView, _ language: Language, _ dates: DateFormatter) -> [String: Any] {
         [
             "id": referral.id, "short": String(referral.id.prefix(8)), "urgent": referral.priority == .urgent,
             "priority": text(referral.priority == .urgent ? "urgent" : "routine", language),
             "needs": referral.needs.map { text("need.\($0.rawValue)", language) }.joined(separator: ", "),
             "support": text("support.\(referral.supportLevel.rawValue)", language), "status": text("status.\(referral.status.rawValue)", language),
-            "received": date(referral.receivedAt, language),
+            "received": dates.string(from: referral.receivedAt),
         ]
     }
 
@@ -272,10 +273,11 @@ struct ConsoleRoutes: Sendable {
         let newOnes = items.filter { $0.status == .received }
         let open = items.filter { [.accepted, .inProgress, .onHold].contains($0.status) }
         let closed = items.filter { [.completed, .rejected, .cancelled, .failed].contains($0.status) }
+        let dates = dateFormatter(language)
         let sections: [[String: Any]] = [
-            ["id": "new", "title": text("newAtSite", language), "rows": newOnes.map { row($0, language) }, "empty": newOnes.isEmpty],
-            ["id": "open", "title": text("open", language), "rows": open.map { row($0, language) }, "empty": open.isEmpty],
-            ["id": "closed", "title": text("closed", language), "rows": closed.prefix(50).map { row($0, language) }, "empty": closed.isEmpty],
+            ["id": "new", "title": text("newAtSite", language), "rows": newOnes.map { row($0, language, dates) }, "empty": newOnes.isEmpty],
+            ["id": "open", "title": text("open", language), "rows": open.map { row($0, language, dates) }, "empty": open.isEmpty],
+            ["id": "closed", "title": text("closed", language), "rows": closed.prefix(50).map { row($0, language, dates) }, "empty": closed.isEmpty],
         ]
         let context: [String: Any] = [
             "counts": order.filter { counts[$0] != nil }.map { ["label": text("status.\($0)", language), "count": counts[$0] ?? 0] },
@@ -318,12 +320,13 @@ struct ConsoleRoutes: Sendable {
                 ])
             }
         }
+        let dates = dateFormatter(language)
         var notifications: [[String: Any]] = []
         if case .ok(let ok)? = try? await clients.notification.listNotifications(query: .init(referral: view.id)), let log = try? ok.body.json {
             for entry in log.notifications {
                 notifications.append([
                     "template": entry.template, "channel": entry.channel?.rawValue ?? "—", "status": entry.status.rawValue,
-                    "sent": entry.sentAt.map { date($0, language) } ?? "—",
+                    "sent": entry.sentAt.map { dates.string(from: $0) } ?? "—",
                 ])
             }
         }
@@ -334,7 +337,7 @@ struct ConsoleRoutes: Sendable {
                 "needsOutcome": action.requiresOutcome, "referralId": view.id, "csrf": session.csrfToken,
             ]
         }
-        var context = row(view, language)
+        var context = row(view, language, dates)
         context["interests"] = view.interests.isEmpty ? "—" : view.interests.joined(separator: ", ")
         context["site"] = view.site
         context["referrer"] = [view.referrer.organisation, view.referrer.role.rawValue].compactMap { $0 }.joined(separator: " — ")
