@@ -60,6 +60,22 @@ func service(_ name: String, product: String, extra: [Target.Dependency] = []) -
     ]
 }
 
+/// The web application for people: no domain data, no broker; it calls the services with the
+/// signed-in user's token through their generated clients.
+let console: [Target] = [
+    .target(
+        name: "ConsoleService",
+        dependencies: [
+            "ServiceRuntime", "PostgresClient", "Domain", "Backoff", "IntakeAPI", "MatchingAPI", "NotificationAPI", hummingbird, httpTypes, mustache,
+            crypto, httpClient, openAPIRuntime, openAPIHTTPClient, nioCore, nioHTTP1, logging, lifecycle, unixSignals, argumentParser,
+        ],
+        path: "Services/Console/Library", swiftSettings: strict),
+    .executableTarget(name: "PasserelleConsole", dependencies: ["ConsoleService", "ServiceRuntime"], path: "Services/Console/Main", swiftSettings: strict),
+    .testTarget(
+        name: "ConsoleTests", dependencies: ["ConsoleService", "TestSupport", "PostgresClient", "Domain", "IntakeAPI"], path: "Tests/ConsoleTests",
+        swiftSettings: strict),
+]
+
 let package = Package(
     name: "passerelle",
     platforms: [.macOS(.v15)],
@@ -68,6 +84,7 @@ let package = Package(
         .executable(name: "passerelle-matching", targets: ["PasserelleMatching"]),
         .executable(name: "passerelle-notification", targets: ["PasserelleNotification"]),
         .executable(name: "passerelle-evaluation", targets: ["PasserelleEvaluation"]),
+        .executable(name: "passerelle-console", targets: ["PasserelleConsole"]),
         .executable(name: "passerelle-wrapper-bench", targets: ["WrapperBenchmark"]),
         .executable(name: "passerelle-bench", targets: ["BenchmarkCommands"]),
     ],
@@ -113,7 +130,7 @@ let package = Package(
             name: "ServiceRuntime",
             dependencies: [
                 "Contracts", "Messaging", "WireFormats", "PostgresClient", "KafkaClient", "Backoff", hummingbird, httpTypes, nioCore, logging, metrics,
-                prometheus, lifecycle, unixSignals, argumentParser, jwt,
+                prometheus, lifecycle, unixSignals, argumentParser, jwt, httpClient, nioHTTP1,
             ],
             path: "Shared/ServiceRuntime",
             swiftSettings: strict
@@ -158,7 +175,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ServiceRuntimeTests",
-            dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", logging, hummingbirdTesting],
+            dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", logging, hummingbirdTesting, jwt],
             path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "TestSupport"], path: "Tests/WebhooksTests", swiftSettings: strict),
         .testTarget(name: "DeploymentTests", path: "Tests/DeploymentTests", exclude: ["check_deployment.py", "README.md"], swiftSettings: strict),
@@ -179,3 +196,4 @@ let package = Package(
         + service("Evaluation", product: "passerelle-evaluation", extra: [crypto]),
     swiftLanguageModes: [.v6]
 )
+package.targets += console

@@ -128,6 +128,8 @@ public struct AuthSettings: Sendable {
     /// `exp - iat` is longer, is refused, so a leaked token (or a key misused to mint
     /// long-lived ones) does not stay good for days.
     public var maxLifetime: TimeInterval
+    /// The identity provider whose RS256/ES256 tokens are verified against its published keys.
+    public var openIDProvider: OpenIDProviderSettings?
 
     public init(
         hmacSecret: String? = nil, ecdsaPublicKeyPEM: String? = nil, issuer: String? = nil, audience: String? = nil,
@@ -169,7 +171,8 @@ public struct AuthSettings: Sendable {
             }
             settings.ecdsaPublicKeyPEM = pem
         }
-        if settings.hmacSecret == nil && settings.ecdsaPublicKeyPEM == nil {
+        settings.openIDProvider = try OpenIDProviderSettings.fromEnvironment(e)
+        if settings.hmacSecret == nil && settings.ecdsaPublicKeyPEM == nil && settings.openIDProvider == nil {
             guard e.allowsDevelopmentSecrets else {
                 throw ConfigurationError(
                     variable: "PASSERELLE_JWT_HS256_SECRET",
@@ -188,6 +191,7 @@ public struct AuthSettings: Sendable {
 public struct TokenVerifier: Sendable {
     private let keys: JWTKeyCollection
     private let settings: AuthSettings
+    private let provider: OpenIDProviderKeys?
     let verified = VerifiedTokens()
 
     public init(settings: AuthSettings) async throws {
@@ -200,20 +204,30 @@ public struct TokenVerifier: Sendable {
         }
         self.keys = keys
         self.settings = settings
+        self.provider = settings.openIDProvider.map { OpenIDProviderKeys(settings: $0) }
     }
 
     public func identity(fromBearer token: String) async throws(ProblemDetails) -> Identity {
         if let identity = verified.identity(for: token, at: Date()) { return identity }
         let claims: AccessClaims
+        // The provider's tokens are checked against its own issuer and audience; the static
+        // ones below are those of the tokens signed with the configured keys.
+        let fromProvider = provider != nil && OpenIDProviderKeys.providerHeader(of: token) != nil
         do {
-            claims = try await keys.verify(token, as: AccessClaims.self)
+            if let provider, fromProvider {
+                claims = try await provider.verify(token)
+            } else {
+                claims = try await keys.verify(token, as: AccessClaims.self)
+            }
+        } catch OpenIDProviderError.unreachable(let url, let problem) {
+            throw ProblemDetails(status: .serviceUnavailable, title: "Identity provider unreachable", detail: "\(url): \(problem)", retryAfter: 5)
         } catch {
             throw ProblemDetails(status: .unauthorized, title: "Invalid token", detail: "the bearer token could not be verified: \(error)")
         }
-        if let issuer = settings.issuer, claims.iss?.value != issuer {
+        if !fromProvider, let issuer = settings.issuer, claims.iss?.value != issuer {
             throw ProblemDetails(status: .unauthorized, title: "Invalid token", detail: "the token was not issued by \(issuer)")
         }
-        if let audience = settings.audience, claims.aud?.value.contains(audience) != true {
+        if !fromProvider, let audience = settings.audience, claims.aud?.value.contains(audience) != true {
             throw ProblemDetails(status: .unauthorized, title: "Invalid token", detail: "the token is not meant for \(audience)")
         }
         // Checked here, not in `AccessClaims.verify`, which cannot see the settings.

@@ -78,10 +78,12 @@ class Repo:
 
     def services(self):
         """The Passerelle services: Package.swift's passerelle-<name> executables that are built
-        from Services/<Name>/Main (benchmark tools are executables too, but no service)."""
+        from Services/<Name>/Main (benchmark tools are executables too, but no service). The
+        console is not one of them: a web application with no broker and no topics, it runs beside
+        the development identity provider (deploy/local/up.sh) and is not in compose or Kubernetes yet."""
         if "services" not in self._cache:
             names = [name for name in re.findall(r'\.executable\(\s*name:\s*"passerelle-([a-z]+)"', self.text("Package.swift"))
-                     if os.path.isdir(self.path("Services", name.capitalize(), "Main"))]
+                     if os.path.isdir(self.path("Services", name.capitalize(), "Main")) and name != "console"]
             if not names:
                 raise Failure("Package.swift declares no passerelle-<service> executable")
             self._cache["services"] = names
@@ -592,6 +594,9 @@ def roles_match(repo):
         expected = {f"{default.group(1)}{s}{default.group(2)}" for s in services}
         if expected != {f"passerelle_{s}" for s in services}:
             problems.append(f"Settings.swift's default DB users {sorted(expected)} are not passerelle_<service>")
+    # The console's sessions role, created when the local stack gives it a password.
+    if os.path.isdir(repo.path("Services", "Console", "Main")):
+        expected = expected | {"passerelle_console"}
     if roles != expected:
         problems.append(f"init.sql creates {sorted(roles)}, the services use {sorted(expected)}")
     _, active = repo.env_example()

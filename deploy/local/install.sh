@@ -7,6 +7,8 @@
 #  - Python tools: test validators (jsonschema, PyYAML, openapi-spec-validator), the local inbox's
 #    SMTP server and webhook verifier, the Kafka client of the live trace, the benchmarks and the
 #    fault tests, moto's S3 server for the fault tests' broker, and schemathesis for the API fuzzing
+#  - the development identity provider's library (Authlib, Flask), and for the console's browser
+#    tests Debian's chromium and chromium-driver, Selenium and axe-core (axe-selenium-python)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -75,4 +77,20 @@ python3 -c 'import jsonschema, yaml, openapi_spec_validator, aiosmtpd, standardw
 # The API fuzzer (Tests/APIFuzzTests), pinned so a run is reproducible with its seed.
 [ "$(python3 -c 'import schemathesis; print(schemathesis.__version__)' 2>/dev/null)" = 4.32.5 ] \
   || python3 -m pip install -q --disable-pip-version-check 'schemathesis==4.32.5'
+# The development identity provider (deploy/local/dev-identity-provider.py) and the console's
+# browser tests (Tests/ConsoleBrowserTests), pinned.
+python3 - <<'PY' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check 'authlib==1.9.6' 'flask==3.1.3' 'selenium==4.51.0' 'axe-selenium-python==2.1.6'
+from importlib.metadata import version
+wanted = {"authlib": "1.9.6", "flask": "3.1.3", "selenium": "4.51.0", "axe-selenium-python": "2.1.6"}
+assert all(version(name) == pinned for name, pinned in wanted.items())
+PY
+browser=()
+for p in chromium chromium-driver; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || browser+=("$p")
+done
+if [ ${#browser[@]} -gt 0 ]; then
+  log "installing Debian packages for the browser tests: ${browser[*]}"
+  [ "$apt_updated" = 1 ] || "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${browser[@]}" >/dev/null
+fi
 log "done"

@@ -70,7 +70,7 @@ start_postgres() {
       || "${psql[@]}" -d postgres -c "CREATE DATABASE $name"
   done
   "${psql[@]}" -d "$db" -v intake_password=passerelle_intake -v matching_password=passerelle_matching \
-    -v notification_password=passerelle_notification -v evaluation_password=passerelle_evaluation \
+    -v notification_password=passerelle_notification -v evaluation_password=passerelle_evaluation -v console_password=passerelle_console \
     -f "$root/deploy/postgres/init.sql" >/dev/null
 }
 

@@ -24,6 +24,15 @@ swift build -c "$configuration" > "$dir/logs/build.log" 2>&1 || { tail -40 "$dir
 bin=$(swift build -c "$configuration" --show-bin-path 2>/dev/null)
 
 export PASSERELLE_ALLOW_DEV_SECRET=${PASSERELLE_ALLOW_DEV_SECRET:-true}
+# People sign in at the development identity provider (deploy/local/dev-identity-provider.py);
+# the services verify its RS256 tokens against its published keys, roles and site read where
+# Keycloak puts them. HS256 tokens from dev-token.py keep working beside them.
+idp_port=${PASSERELLE_IDP_PORT:-8180}
+console_port=${PASSERELLE_CONSOLE_PORT:-8085}
+export PASSERELLE_OIDC_DISCOVERY_URL=${PASSERELLE_OIDC_DISCOVERY_URL:-http://127.0.0.1:$idp_port}
+export PASSERELLE_OIDC_AUDIENCE=${PASSERELLE_OIDC_AUDIENCE:-passerelle}
+export PASSERELLE_OIDC_ROLES_CLAIM=${PASSERELLE_OIDC_ROLES_CLAIM:-realm_access.roles}
+export PASSERELLE_OIDC_SITE_CLAIM=${PASSERELLE_OIDC_SITE_CLAIM:-site}
 export PASSERELLE_MATCHING_POSTAL_AREAS=${PASSERELLE_MATCHING_POSTAL_AREAS:-$root/deploy/matching/postal-areas.csv}
 mkdir -p "$dir/logs" "$dir/run" "$dir/inbox"
 
@@ -48,6 +57,14 @@ else
   echo $! > "$dir/run/inbox.pid"
 fi
 
+if [ -f "$dir/run/identity-provider.pid" ] && kill -0 "$(cat "$dir/run/identity-provider.pid")" 2>/dev/null; then
+  log "the development identity provider is already running (pid $(cat "$dir/run/identity-provider.pid"))"
+else
+  nohup python3 "$here/dev-identity-provider.py" --port "$idp_port" --redirect-uri "http://127.0.0.1:$console_port/auth/callback" \
+    >> "$dir/logs/identity-provider.log" 2>&1 &
+  echo $! > "$dir/run/identity-provider.pid"
+fi
+
 declare -A ports=([intake]=8081 [matching]=8082 [notification]=8083 [evaluation]=8084)
 for service in intake matching notification evaluation; do
   pidfile="$dir/run/$service.pid"
@@ -69,6 +86,20 @@ for service in intake matching notification evaluation; do
 done
 log "all four services are ready"
 
+pidfile="$dir/run/console.pid"
+if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  log "console already running (pid $(cat "$pidfile"))"
+else
+  PASSERELLE_HTTP_PORT=$console_port PASSERELLE_CONSOLE_PUBLIC_URL=http://127.0.0.1:$console_port \
+    nohup "$bin/passerelle-console" serve >> "$dir/logs/console.log" 2>&1 &
+  echo $! > "$pidfile"
+fi
+for _ in $(seq 1 120); do
+  curl -fs "http://127.0.0.1:$console_port/health/ready" >/dev/null 2>&1 && curl -fs "$PASSERELLE_OIDC_DISCOVERY_URL/.well-known/openid-configuration" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+curl -fs "http://127.0.0.1:$console_port/health/ready" >/dev/null || { log "the console is not ready; see $dir/logs/console.log"; exit 1; }
+
 PASSERELLE_BIN=$bin "$here/demo.sh"
 
 openapi=""
@@ -78,6 +109,11 @@ done
 cat <<TEXT
 
 Passerelle is running on this machine.
+  console       http://127.0.0.1:$console_port   sign in as a demo user (password: demo) at the development identity provider
+                link workers amelie.roy, jonathan.beaulieu (ottawa-west-chc), priya.natarajan, samuel.osei
+                (ottawa-centretown-chc), chantal.lalonde (rural-east); referrers dr.tremblay, dr.okafor,
+                inf.gagnon; coordinator claire.dubois
+  identity      $PASSERELLE_OIDC_DISCOVERY_URL   development only (RS256 tokens, discovery, JWKS)
   intake        http://127.0.0.1:8081   referrals (POST /v1/referrals, GET /v1/referrals?site=&status=, transitions), FHIR R4 at /fhir/r4
   matching      http://127.0.0.1:8082   catalogue (/v1/resources, HSDS import/export), matches, connections
   notification  http://127.0.0.1:8083   delivery log (/v1/notifications?referral=), templates, recipients, site policies

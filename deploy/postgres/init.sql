@@ -28,3 +28,13 @@ ALTER ROLE passerelle_intake SET search_path = intake;
 ALTER ROLE passerelle_matching SET search_path = matching;
 ALTER ROLE passerelle_notification SET search_path = notification;
 ALTER ROLE passerelle_evaluation SET search_path = evaluation;
+
+-- The console keeps sessions only, in its own schema, when given a password for its role
+-- (the local stack does; a deployment without the console leaves it out).
+\if :{?console_password}
+SELECT 'CREATE ROLE passerelle_console LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'passerelle_console') \gexec
+ALTER ROLE passerelle_console PASSWORD :'console_password';
+CREATE SCHEMA IF NOT EXISTS console AUTHORIZATION passerelle_console;
+GRANT CONNECT ON DATABASE :"DBNAME" TO passerelle_console;
+ALTER ROLE passerelle_console SET search_path = console;
+\endif

@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+import PostgresClient
+import ServiceRuntime
+
+/// Everything the console is configured with (PASSERELLE_CONSOLE_*, the services' addresses, the
+/// identity provider, its own PostgreSQL schema for sessions).
+public struct ConsoleSettings: Sendable {
+    public var httpHost: String
+    public var httpPort: Int
+    /// Where browsers reach the console, e.g. `https://console.example.org`; the sign-in's
+    /// redirect URI is `<publicURL>/auth/callback`.
+    public var publicURL: String
+    public var postgres: PostgresConfiguration
+    /// The services' token verification, with the identity provider the console signs people in at.
+    public var auth: AuthSettings
+    public var clientID: String
+    /// For a confidential client; a public one proves itself with PKCE alone.
+    public var clientSecret: String?
+    public var intakeURL: URL
+    public var matchingURL: URL
+    public var notificationURL: URL
+    /// A session unused for this long ends.
+    public var idleTimeout: TimeInterval
+    /// A session ends this long after sign-in whatever happens (and never after its token).
+    public var absoluteTimeout: TimeInterval
+    public var logLevel: Logger.Level
+    public var migrateOnStart: Bool
+
+    /// Cookies are `Secure` unless the console is reached over plain http (local runs only).
+    public var secureCookies: Bool { publicURL.hasPrefix("https://") }
+    public var redirectURI: String { publicURL + "/auth/callback" }
+
+    public init(
+        httpHost: String = "127.0.0.1", httpPort: Int, publicURL: String, postgres: PostgresConfiguration, auth: AuthSettings, clientID: String,
+        clientSecret: String? = nil, intakeURL: URL, matchingURL: URL, notificationURL: URL, idleTimeout: TimeInterval = 30 * 60,
+        absoluteTimeout: TimeInterval = 8 * 3600, logLevel: Logger.Level = .info, migrateOnStart: Bool = true
+    ) {
+        self.httpHost = httpHost
+        self.httpPort = httpPort
+        self.publicURL = publicURL
+        self.postgres = postgres
+        self.auth = auth
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.intakeURL = intakeURL
+        self.matchingURL = matchingURL
+        self.notificationURL = notificationURL
+        self.idleTimeout = idleTimeout
+        self.absoluteTimeout = absoluteTimeout
+        self.logLevel = logLevel
+        self.migrateOnStart = migrateOnStart
+    }
+
+    public static func fromEnvironment(_ environment: Environment = Environment()) throws -> ConsoleSettings {
+        let e = environment
+        // The services' own reading of the PostgreSQL, token and logging variables.
+        let common = try ServiceSettings.fromEnvironment(service: "console", defaultPort: 8085, environment: e)
+        guard let provider = common.auth.openIDProvider else {
+            throw ConfigurationError(
+                variable: "PASSERELLE_OIDC_DISCOVERY_URL", problem: "the console signs people in with OpenID Connect; set the provider's issuer")
+        }
+        _ = provider
+        let publicURL = e.string("PASSERELLE_CONSOLE_PUBLIC_URL", default: "http://127.0.0.1:\(common.httpPort)").trimmingCharacters(in: ["/"])
+        guard publicURL.hasPrefix("https://") || (publicURL.hasPrefix("http://") && e.allowsDevelopmentSecrets) else {
+            throw ConfigurationError(variable: "PASSERELLE_CONSOLE_PUBLIC_URL", problem: "must be https (http only with PASSERELLE_ALLOW_DEV_SECRET=true)")
+        }
+        func url(_ name: String, _ fallback: String) throws(ConfigurationError) -> URL {
+            let text = e.string(name, default: fallback)
+            guard let url = URL(string: text), url.scheme != nil, url.host != nil else {
+                throw ConfigurationError(variable: name, problem: "\"\(text)\" is not an absolute URL")
+            }
+            return url
+        }
+        let idle = try e.int("PASSERELLE_CONSOLE_IDLE_MINUTES", default: 30)
+        let absolute = try e.int("PASSERELLE_CONSOLE_ABSOLUTE_MINUTES", default: 8 * 60)
+        guard (1...24 * 60).contains(idle), (idle...7 * 24 * 60).contains(absolute) else {
+            throw ConfigurationError(
+                variable: "PASSERELLE_CONSOLE_ABSOLUTE_MINUTES", problem: "idle (1 to 1440) must not be longer than absolute (up to 10080) minutes")
+        }
+        return ConsoleSettings(
+            httpHost: common.httpHost, httpPort: common.httpPort, publicURL: publicURL, postgres: common.postgres, auth: common.auth,
+            clientID: e.string("PASSERELLE_CONSOLE_CLIENT_ID", default: "passerelle-console"),
+            clientSecret: try e.secret("PASSERELLE_CONSOLE_CLIENT_SECRET"),
+            intakeURL: try url("PASSERELLE_INTAKE_URL", "http://127.0.0.1:8081"),
+            matchingURL: try url("PASSERELLE_MATCHING_URL", "http://127.0.0.1:8082"),
+            notificationURL: try url("PASSERELLE_NOTIFICATION_URL", "http://127.0.0.1:8083"),
+            idleTimeout: TimeInterval(idle * 60), absoluteTimeout: TimeInterval(absolute * 60), logLevel: common.logLevel,
+            migrateOnStart: common.migrateOnStart)
+    }
+}

@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+"""The console in a real browser: a link worker signs in at the development identity provider,
+opens the caseload and a referral, accepts it, in French and in English, on a tablet-sized
+window; every page is checked with axe-core (no serious or critical violation).
+
+It starts intake, matching and notification from their built executables (each on a schema and
+topic prefix of its own, on the PostgreSQL and broker of deploy/local/stack.sh env), the
+development identity provider, and the console; the services verify the provider's RS256 tokens
+against its published keys, roles read from `realm_access.roles` as Keycloak puts them.
+
+    run.py --bin "$(swift build --show-bin-path)" [--artefacts test-artefacts/console-browser] [--readme-screenshot docs/console-caseload.png]
+
+Needs Debian's chromium and chromium-driver, Selenium and axe-selenium-python
+(deploy/local/install.sh). Exits 1 on the first failed check; screenshots and logs stay under
+--artefacts.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+from axe_selenium_python import Axe
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SECRET = "console-browser-tests-secret-0123456789-abcdef"
+SERVICES = ["intake", "matching", "notification"]
+LINK_WORKER = "amelie.roy"  # Amélie Roy, ottawa-west-chc, French first
+SITE = "ottawa-west-chc"
+FAILURES = []
+
+
+def check(condition, what):
+    print(f"[browser] {'ok  ' if condition else 'FAIL'} {what}", file=sys.stderr, flush=True)
+    if not condition:
+        FAILURES.append(what)
+    return condition
+
+
+def free_port():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
+
+
+def database_credentials():
+    url = urllib.parse.urlparse(os.environ.get("PASSERELLE_TEST_DB_URL", "postgresql://postgres:postgres@127.0.0.1:55432/passerelle"))
+    return url.username or "postgres", url.password or "postgres"
+
+
+def base_environment(port, schema, run_id, idp_url):
+    user, password = database_credentials()
+    env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LD_LIBRARY_PATH", "TZ")}
+    env.update({
+        "PASSERELLE_HTTP_HOST": "127.0.0.1",
+        "PASSERELLE_HTTP_PORT": str(port),
+        "PASSERELLE_DB_HOST": os.environ.get("PASSERELLE_DB_HOST", "127.0.0.1"),
+        "PASSERELLE_DB_PORT": os.environ.get("PASSERELLE_DB_PORT", "55432"),
+        "PASSERELLE_DB_NAME": os.environ.get("PASSERELLE_DB_NAME", "passerelle"),
+        "PASSERELLE_DB_USER": user,
+        "PASSERELLE_DB_PASSWORD": password,
+        "PASSERELLE_DB_SSLMODE": "disable",
+        "PASSERELLE_DB_SCHEMA": schema,
+        "PASSERELLE_TOPIC_PREFIX": f"browser-{run_id}.",
+        "PASSERELLE_MIGRATE_ON_START": "true",
+        "PASSERELLE_KAFKA_BOOTSTRAP": os.environ.get("PASSERELLE_KAFKA_BOOTSTRAP", "127.0.0.1:59092"),
+        # Local run: the provider is reached over plain http on 127.0.0.1.
+        "PASSERELLE_ALLOW_DEV_SECRET": "true",
+        "PASSERELLE_JWT_HS256_SECRET": SECRET,
+        "PASSERELLE_OIDC_DISCOVERY_URL": idp_url,
+        "PASSERELLE_OIDC_AUDIENCE": "passerelle",
+        "PASSERELLE_OIDC_ROLES_CLAIM": "realm_access.roles",
+        "PASSERELLE_OIDC_SITE_CLAIM": "site",
+        "PASSERELLE_LOG_LEVEL": "warning",
+        "PASSERELLE_MATCHING_POSTAL_AREAS": str(ROOT / "deploy" / "matching" / "postal-areas.csv"),
+    })
+    return env
+
+
+def wait_ready(url, process, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def referrer_token(subject, site):
+    """An HS256 token from deploy/local/dev-token.py, as the demo's seeding uses; a referrer
+    refers in their own name only."""
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    signer = __import__("dev-token")
+    return signer.token(subject, ["referrer"], site, minutes=60,
+                        environ={"PASSERELLE_JWT_HS256_SECRET": SECRET})
+
+
+def submit_referrals(intake_port, extra=0):
+    """The demo's referrals, an urgent one at the link worker's site, and `extra` routine ones
+    there (to time the caseload of a busy site)."""
+    created = []
+    bodies = [json.loads(path.read_text(encoding="utf-8")) for path in sorted((ROOT / "deploy" / "demo" / "referrals").glob("*.json"))]
+    urgent = json.loads(json.dumps(bodies[0]))
+    urgent["site"], urgent["priority"], urgent["needs"] = SITE, "urgent", ["food-security", "housing"]
+    bodies.append(urgent)
+    for _ in range(extra):
+        routine = json.loads(json.dumps(bodies[0]))
+        routine["site"] = SITE
+        bodies.append(routine)
+    for body in bodies:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{intake_port}/v1/referrals", data=json.dumps(body).encode(), method="POST",
+            headers={"Authorization": f"Bearer {referrer_token(body['referrer']['id'], body['site'])}", "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                created.append((json.load(response)["id"], body["site"], body["priority"]))
+        except urllib.error.HTTPError as error:
+            raise SystemExit(f"[browser] intake refused a referral: {error.code} {error.read().decode()}")
+    return created
+
+
+def axe_check(driver, axe, name, artefacts):
+    axe.inject()
+    results = axe.run()
+    serious = [v for v in results["violations"] if v.get("impact") in ("serious", "critical")]
+    (artefacts / f"axe-{name}.json").write_text(json.dumps(results["violations"], indent=2), encoding="utf-8")
+    check(not serious, f"{name}: no serious or critical axe violations ({', '.join(v['id'] for v in serious) or 'none'})")
+
+
+def click_and_wait(driver, element):
+    """Clicks what submits a form or follows a link, and waits for the next page."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def shot(driver, artefacts, name):
+    driver.save_screenshot(str(artefacts / f"{name}.png"))
+
+
+def raw_request(port, method, path, headers=None, body=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    return response.status, response.getheaders(), response.read().decode("utf-8", "replace")
+
+
+def browser_session(console_port, artefacts, readme_screenshot, referrals):
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1024,1366", "--lang=fr-CA"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(60)
+    # axe-core over a busy caseload takes a while on a loaded machine.
+    driver.set_script_timeout(180)
+    axe = Axe(driver)
+    console = f"http://127.0.0.1:{console_port}"
+    try:
+        # Signed out, the console sends the browser to the identity provider.
+        driver.get(console + "/")
+        check("/authorize" in driver.current_url, "signed out, / leads to the identity provider's sign-in")
+        shot(driver, artefacts, "01-identity-provider")
+        driver.find_element(By.ID, "username").send_keys(LINK_WORKER)
+        driver.find_element(By.ID, "password").send_keys("wrong")
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+        check("wrong password" in driver.page_source.lower(), "a wrong password is refused")
+        driver.find_element(By.ID, "username").clear()
+        driver.find_element(By.ID, "username").send_keys(LINK_WORKER)
+        driver.find_element(By.ID, "password").send_keys("demo")
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+
+        # French (the link worker's language, from her token and the browser's Accept-Language).
+        check(driver.current_url.rstrip("/") == console, f"signed in, back at the console ({driver.current_url})")
+        html = driver.find_element(By.TAG_NAME, "html")
+        check(html.get_attribute("lang") == "fr", "the caseload is in French (lang=fr)")
+        check(driver.find_element(By.TAG_NAME, "h1").text == "Ma file de cas", "the caseload's heading is French")
+        cookies = {c["name"]: c for c in driver.get_cookies()}
+        session = cookies.get("passerelle-session")
+        check(session is not None and session.get("httpOnly") and session.get("sameSite") == "Lax",
+              "the session cookie is HttpOnly and SameSite=Lax")
+        mine = [r for r in referrals if r[1] == SITE]
+        others = [r for r in referrals if r[1] != SITE]
+        links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#main table a")]
+        check(len(links) == len(mine), f"the caseload lists the {len(mine)} referrals of her site ({len(links)} shown)")
+        check(not any(other[0] in " ".join(links) for other in others), "no referral of another site is listed")
+        first_row = driver.find_element(By.CSS_SELECTOR, "#main table tbody tr")
+        check("urgent" in (first_row.find_elements(By.TAG_NAME, "td")[1].get_attribute("class") or ""), "the urgent referral comes first")
+        axe_check(driver, axe, "caseload-fr", artefacts)
+        shot(driver, artefacts, "02-caseload-fr")
+
+        # A referral, accepted.
+        driver.get(links[0])
+        check(driver.find_element(By.TAG_NAME, "h1").text.startswith("Demande"), "the referral page is in French")
+        axe_check(driver, axe, "referral-fr", artefacts)
+        shot(driver, artefacts, "03-referral-fr")
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action$='/transitions'] button[value=accept]"))
+        notice = driver.find_elements(By.CSS_SELECTOR, ".notice")
+        check(bool(notice) and "Accepter" in notice[0].text, "accepting says it is done")
+        check("Acceptée" in driver.find_element(By.TAG_NAME, "dl").text, "the referral is now accepted")
+        check(bool(driver.find_elements(By.CSS_SELECTOR, "button[value=start]")), "from accepted, the next step offered is start")
+        check(not driver.find_elements(By.CSS_SELECTOR, "button[value=accept]"), "accept is no longer offered")
+        axe_check(driver, axe, "referral-accepted-fr", artefacts)
+        shot(driver, artefacts, "04-referral-accepted-fr")
+        # Putting on hold needs a reason: the form says so (required) and intake enforces it.
+        hold = driver.find_element(By.CSS_SELECTOR, "textarea[name=reason]")
+        check(hold.get_attribute("required") is not None, "putting on hold asks for a reason")
+
+        # English, chosen with the language form, kept across pages.
+        Select(driver.find_element(By.ID, "language-choice")).select_by_value("en")
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "header form[action='/language'] button"))
+        check(driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en", "after choosing English the page is lang=en")
+        driver.get(console + "/")
+        check(driver.find_element(By.TAG_NAME, "h1").text == "My caseload", "the caseload's heading is English")
+        counts = driver.find_element(By.CSS_SELECTOR, "ul.counts").text
+        check("Accepted : 1" in counts and f"Total : {len(mine)}" in counts, f"the counts by status show the acceptance ({counts!r})")
+        axe_check(driver, axe, "caseload-en", artefacts)
+        shot(driver, artefacts, "05-caseload-en")
+        if readme_screenshot:
+            readme_screenshot.parent.mkdir(parents=True, exist_ok=True)
+            driver.set_window_size(1024, 768)
+            driver.save_screenshot(str(readme_screenshot))
+            driver.set_window_size(1024, 1366)
+        new_links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#new + table a, table[aria-labelledby=new] a")]
+        check(bool(new_links), "a new referral is still waiting")
+        driver.get(new_links[0])
+        check(driver.find_element(By.TAG_NAME, "h1").text.startswith("Referral"), "the referral page is in English")
+        axe_check(driver, axe, "referral-en", artefacts)
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action$='/transitions'] button[value=accept]"))
+        check("Accepted" in driver.find_element(By.TAG_NAME, "dl").text, "accepted in English")
+        shot(driver, artefacts, "06-referral-accepted-en")
+
+        # A referral of another site is not hers: the service says not found, and so does the page.
+        driver.get(f"{console}/referrals/{others[0][0]}")
+        check("does not exist or is not at your site" in driver.page_source, "another site's referral is not shown")
+
+        # A phone-sized window still shows the caseload (the tables become stacked rows).
+        driver.set_window_size(390, 844)
+        driver.get(console + "/")
+        axe_check(driver, axe, "caseload-phone-en", artefacts)
+        shot(driver, artefacts, "07-caseload-phone-en")
+        driver.set_window_size(1024, 1366)
+
+        # The session as a careless or hostile page would use it.
+        cookie = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+        target = urllib.parse.urlparse(new_links[-1]).path
+        status, _, _ = raw_request(console_port, "POST", target + "/transitions",
+                                   {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}, "action=reject&reason=x")
+        check(status == 403, f"a transition without the form's CSRF token is refused (403, got {status})")
+        status, _, _ = raw_request(console_port, "POST", target + "/transitions",
+                                   {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}, "action=reject&reason=x&csrf=forged")
+        check(status == 403, f"a transition with a forged CSRF token is refused (403, got {status})")
+        status, headers, _ = raw_request(console_port, "GET", "/language?lang=en&return=//evil.example/")
+        check(dict(headers).get("Location") == "/", "the language switch does not redirect off the console")
+        status, headers, _ = raw_request(console_port, "GET", "/", {"Cookie": "passerelle-session=made-up"})
+        check(status in (302, 303) and dict(headers).get("Location", "").startswith("/sign-in"), "a made-up session is sent to sign in")
+        status, _, _ = raw_request(console_port, "GET", "/auth/callback?code=stolen&state=guessed", {"Cookie": cookie})
+        check(status == 400, f"a callback whose state this browser did not start is refused (400, got {status})")
+
+        # How long the caseload takes to render (every referral of the site, through intake).
+        timings = []
+        for _ in range(20):
+            started = time.monotonic()
+            status, _, _ = raw_request(console_port, "GET", "/", {"Cookie": cookie})
+            timings.append((time.monotonic() - started) * 1000)
+        timings.sort()
+        print(f"[browser] caseload of {len(mine)} referrals: p50 {timings[9]:.0f} ms, p95 {timings[18]:.0f} ms over 20 requests", file=sys.stderr)
+
+        # Sign out: the session is gone, the cookie with it.
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button"))
+        check(driver.find_element(By.TAG_NAME, "h1").text == "You are signed out.", "signed out")
+        status, headers, _ = raw_request(console_port, "GET", "/", {"Cookie": cookie})
+        check(status in (302, 303), "the old session cookie no longer opens the caseload")
+        driver.get(console + "/")
+        check("/authorize" in driver.current_url, "after signing out, / leads to the identity provider again")
+    finally:
+        driver.quit()
+
+
+def identity_provider_checks(idp_url, console_port, intake_port):
+    """The provider as a careless or hostile client would use it: PKCE is required and checked,
+    and the token it signs is one the services accept (roles and site from its claims)."""
+    import base64
+    import hashlib
+    import secrets
+    redirect = f"http://127.0.0.1:{console_port}/auth/callback"
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {"response_type": "code", "client_id": "passerelle-console", "redirect_uri": redirect, "scope": "openid passerelle",
+             "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+    port = int(urllib.parse.urlparse(idp_url).port)
+    without = {k: v for k, v in query.items() if not k.startswith("code_challenge")}
+    status, _, _ = raw_request(port, "GET", "/authorize?" + urllib.parse.urlencode(without))
+    check(status == 400, f"the provider refuses an authorization request without PKCE (400, got {status})")
+    elsewhere = dict(query, redirect_uri="http://evil.example/cb")
+    status, headers, _ = raw_request(port, "GET", "/authorize?" + urllib.parse.urlencode(elsewhere))
+    check(status == 400 and "Location" not in dict(headers), f"the provider never redirects to an unregistered URI (got {status})")
+
+    def code():
+        status, headers, _ = raw_request(port, "POST", "/authorize", {"Content-Type": "application/x-www-form-urlencoded"},
+                                         urllib.parse.urlencode(dict(query, username="chantal.lalonde", password="demo")))
+        location = dict(headers).get("Location", "")
+        return urllib.parse.parse_qs(urllib.parse.urlparse(location).query).get("code", [""])[0]
+
+    def exchange(code, code_verifier):
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect, "client_id": "passerelle-console",
+                "code_verifier": code_verifier}
+        status, _, body = raw_request(port, "POST", "/token", {"Content-Type": "application/x-www-form-urlencoded"}, urllib.parse.urlencode(form))
+        return status, body
+
+    status, _ = exchange(code(), secrets.token_urlsafe(48))
+    check(status == 400, f"a code with the wrong PKCE verifier is refused (400, got {status})")
+    first = code()
+    status, body = exchange(first, verifier)
+    check(status == 200, f"the right verifier gets a token ({status})")
+    token = json.loads(body)["access_token"] if status == 200 else ""
+    status, _ = exchange(first, verifier)
+    check(status == 400, f"a code is good once (400, got {status})")
+    status, _, body = raw_request(intake_port, "GET", "/v1/referrals", {"Authorization": f"Bearer {token}"})
+    sites = {item["site"] for item in json.loads(body).get("items", [])} if status == 200 else set()
+    check(status == 200 and sites == {"rural-east"}, f"intake accepts the provider's token and scopes it to its site ({status}, {sorted(sites)})")
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["site"] = "ottawa-west-chc"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    status, _, _ = raw_request(intake_port, "GET", "/v1/referrals", {"Authorization": f"Bearer {header}.{forged}.{signature}"})
+    check(status == 401, f"a token whose site was changed is refused (401, got {status})")
+
+
+def drop_schemas(run_id):
+    user, password = database_credentials()
+    statements = "; ".join(f"DROP SCHEMA IF EXISTS browser_{name}_{run_id} CASCADE" for name in SERVICES + ["console"])
+    subprocess.run(
+        ["psql", "-h", os.environ.get("PASSERELLE_DB_HOST", "127.0.0.1"), "-p", os.environ.get("PASSERELLE_DB_PORT", "55432"),
+         "-U", user, "-d", os.environ.get("PASSERELLE_DB_NAME", "passerelle"), "-qc", statements],
+        env=dict(os.environ, PGPASSWORD=password), check=False, capture_output=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bin", required=True, help="where passerelle-* were built (swift build --show-bin-path)")
+    parser.add_argument("--artefacts", default=str(ROOT / "test-artefacts" / "console-browser"))
+    parser.add_argument("--extra-referrals", type=int, default=0, help="routine referrals added at the link worker's site (timing)")
+    parser.add_argument("--readme-screenshot", default=None, help="also save the English caseload here (e.g. docs/console-caseload.png)")
+    args = parser.parse_args()
+    artefacts = pathlib.Path(args.artefacts)
+    artefacts.mkdir(parents=True, exist_ok=True)
+    run_id = uuid.uuid4().hex[:8]
+    processes = []
+    try:
+        console_port, idp_port = free_port(), free_port()
+        idp_url = f"http://127.0.0.1:{idp_port}"
+        idp_log = open(artefacts / "identity-provider.log", "w")
+        idp = subprocess.Popen(
+            [sys.executable, str(ROOT / "deploy" / "local" / "dev-identity-provider.py"), "--port", str(idp_port),
+             "--redirect-uri", f"http://127.0.0.1:{console_port}/auth/callback"],
+            env=dict(os.environ, PASSERELLE_ALLOW_DEV_SECRET="true"), stdout=idp_log, stderr=subprocess.STDOUT)
+        processes.append(idp)
+        ports = {}
+        for service in SERVICES:
+            port = free_port()
+            ports[service] = port
+            env = base_environment(port, f"browser_{service}_{run_id}", run_id, idp_url)
+            env["PASSERELLE_EVALUATION_PSEUDONYM_KEY"] = "browser-pseudonym-key-0123456789-abcdefgh"
+            binary = os.path.join(args.bin, f"passerelle-{service}")
+            log = open(artefacts / f"{service}.log", "w")
+            if service == SERVICES[0]:
+                subprocess.run([binary, "create-topics"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
+            processes.append(subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT))
+        env = base_environment(console_port, f"browser_console_{run_id}", run_id, idp_url)
+        env.update({
+            "PASSERELLE_CONSOLE_PUBLIC_URL": f"http://127.0.0.1:{console_port}",
+            "PASSERELLE_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
+            "PASSERELLE_MATCHING_URL": f"http://127.0.0.1:{ports['matching']}",
+            "PASSERELLE_NOTIFICATION_URL": f"http://127.0.0.1:{ports['notification']}",
+        })
+        console_log = open(artefacts / "console.log", "w")
+        console = subprocess.Popen([os.path.join(args.bin, "passerelle-console"), "serve"], env=env, stdout=console_log, stderr=subprocess.STDOUT)
+        processes.append(console)
+        if not wait_ready(f"{idp_url}/.well-known/openid-configuration", idp):
+            print(f"[browser] the identity provider did not start; see {artefacts}/identity-provider.log", file=sys.stderr)
+            return 1
+        for service, port in ports.items():
+            if not wait_ready(f"http://127.0.0.1:{port}/health/ready", processes[1 + SERVICES.index(service)]):
+                print(f"[browser] {service} did not start; see {artefacts}/{service}.log", file=sys.stderr)
+                return 1
+        if not wait_ready(f"http://127.0.0.1:{console_port}/health/ready", console):
+            print(f"[browser] the console did not start; see {artefacts}/console.log", file=sys.stderr)
+            return 1
+        referrals = submit_referrals(ports["intake"], args.extra_referrals)
+        started = time.monotonic()
+        identity_provider_checks(idp_url, console_port, ports["intake"])
+        browser_session(console_port, artefacts, pathlib.Path(args.readme_screenshot) if args.readme_screenshot else None, referrals)
+        print(f"[browser] {len(FAILURES)} failed checks, {time.monotonic() - started:.1f} s in the browser; artefacts in {artefacts}", file=sys.stderr)
+        return 1 if FAILURES else 0
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        drop_schemas(run_id)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

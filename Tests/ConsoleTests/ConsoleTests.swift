@@ -1,0 +1,131 @@
+import Domain
+import Foundation
+import IntakeAPI
+import PostgresClient
+import Testing
+
+@testable import ConsoleService
+@testable import TestSupport
+
+@Suite("Console: sessions and sign-ins in its own schema", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
+struct ConsoleSessionTests {
+    func store(idle: TimeInterval = 1800, absolute: TimeInterval = 8 * 3600) async throws -> (SessionStore, PostgresConnectionPool, String) {
+        let schema = TestEnvironment.uniqueName("console")
+        let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(schema: schema), logger: TestEnvironment.logger)
+        try await SchemaMigrator(schema: schema, migrations: ConsoleMigrations.all).migrate(pool, logger: TestEnvironment.logger)
+        return (SessionStore(pool: pool, idleTimeout: idle, absoluteTimeout: absolute), pool, schema)
+    }
+
+    func drop(_ pool: PostgresConnectionPool, _ schema: String) async throws {
+        try await pool.withConnection { try await $0.execute("DROP SCHEMA \(identifier: schema) CASCADE") }
+        await pool.close()
+    }
+
+    let person = ConsoleSession(
+        subject: "amelie.roy", displayName: "Amélie Roy", site: "ottawa-west-chc", roles: ["link-worker"], accessToken: "a.b.c", csrfToken: "csrf")
+
+    @Test("A session is found by its cookie, stored only as a hash, and ends when closed")
+    func openAndClose() async throws {
+        let (store, pool, schema) = try await store()
+        let id = try await store.open(person, tokenExpires: Date().addingTimeInterval(600))
+        let found = try #require(try await store.session(id: id))
+        #expect(found.subject == "amelie.roy" && found.site == "ottawa-west-chc" && found.roles == ["link-worker"] && found.csrfToken == "csrf")
+        let stored = try await pool.withConnection { try await $0.query("SELECT id_hash FROM session") }
+        #expect(stored.count == 1)
+        #expect(try stored.first?.decode("id_hash", as: String.self) != id)
+        #expect(try await store.session(id: id + "x") == nil)
+        try await store.close(id: id)
+        #expect(try await store.session(id: id) == nil)
+        try await drop(pool, schema)
+    }
+
+    @Test("Idle too long, older than the absolute limit, or past its token: the session is over")
+    func expiry() async throws {
+        let (store, pool, schema) = try await store(idle: 60, absolute: 3600)
+        let idle = try await store.open(person, tokenExpires: Date().addingTimeInterval(600))
+        let old = try await store.open(person, tokenExpires: Date().addingTimeInterval(600))
+        let expiredToken = try await store.open(person, tokenExpires: Date().addingTimeInterval(-1))
+        try await pool.withConnection { connection in
+            try await connection.execute("UPDATE session SET last_seen_at = now() - interval '61 seconds' WHERE id_hash = \(SessionStore.hash(idle))")
+            try await connection.execute("UPDATE session SET created_at = now() - interval '3601 seconds' WHERE id_hash = \(SessionStore.hash(old))")
+        }
+        #expect(try await store.session(id: idle) == nil)
+        #expect(try await store.session(id: old) == nil)
+        #expect(try await store.session(id: expiredToken) == nil)
+        // Use keeps a session alive: seen 50 s ago, it is still good and seen again now.
+        let active = try await store.open(person, tokenExpires: Date().addingTimeInterval(600))
+        try await pool.withConnection { connection in
+            try await connection.execute("UPDATE session SET last_seen_at = now() - interval '50 seconds' WHERE id_hash = \(SessionStore.hash(active))")
+        }
+        #expect(try await store.session(id: active) != nil)
+        let seen = try await pool.withConnection {
+            try await $0.query("SELECT now() - last_seen_at < interval '5 seconds' AS fresh FROM session WHERE id_hash = \(SessionStore.hash(active))")
+        }
+        #expect(try seen.first?.decode("fresh", as: Bool.self) == true)
+        try await drop(pool, schema)
+    }
+
+    @Test("A sign-in's state is good once, and only for ten minutes")
+    func signInState() async throws {
+        let (store, pool, schema) = try await store()
+        let (state, verifier) = try await store.beginSignIn(returnTo: "/referrals/1")
+        #expect(state != verifier && state.count >= 43)
+        #expect(try await store.finishSignIn(state: "guessed") == nil)
+        let finished = try #require(try await store.finishSignIn(state: state))
+        #expect(finished.verifier == verifier && finished.returnTo == "/referrals/1")
+        #expect(try await store.finishSignIn(state: state) == nil)
+        let (late, _) = try await store.beginSignIn(returnTo: "/")
+        try await pool.withConnection { connection in
+            try await connection.execute("UPDATE pending_sign_in SET created_at = now() - interval '11 minutes'")
+        }
+        #expect(try await store.finishSignIn(state: late) == nil)
+        try await drop(pool, schema)
+    }
+}
+
+@Suite("Console: languages, translations and where it redirects")
+struct ConsolePageTests {
+    @Test("The language: the user's choice, else the browser's best, else French")
+    func language() {
+        #expect(Language.chosen(cookie: "en", acceptLanguage: "fr-CA") == .en)
+        #expect(Language.chosen(cookie: "de", acceptLanguage: "en-CA,en;q=0.9,fr;q=0.8") == .en)
+        #expect(Language.chosen(cookie: nil, acceptLanguage: "de-DE, fr;q=0.5, en;q=0.4") == .fr)
+        #expect(Language.chosen(cookie: nil, acceptLanguage: "de-DE, en;q=0") == .fr)
+        #expect(Language.chosen(cookie: nil, acceptLanguage: nil) == .fr)
+    }
+
+    @Test("Every string a template names, and every status, action, need and support level, is translated in both languages")
+    func translations() throws {
+        var keys = Set<String>()
+        for template in Pages.templates.values {
+            let pattern = try Regex(#"\{\{t\.([A-Za-z_]+)\}\}"#)
+            for match in template.matches(of: pattern) { keys.insert(String(template[match.range].dropFirst(4).dropLast(2))) }
+        }
+        #expect(keys.count > 30)
+        keys.formUnion(ReferralStatus.allCases.map { "status.\($0.rawValue)" })
+        keys.formUnion(ReferralAction.allCases.map { "action.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.NeedCategoryCode.allCases.map { "need.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.SupportLevel.allCases.map { "support.\($0.rawValue)" })
+        for key in keys.sorted() {
+            let entry = Translations.table[key]
+            #expect(entry != nil, "no translation for \(key)")
+            #expect(entry?.fr.isEmpty == false && entry?.en.isEmpty == false, "\(key) is empty in a language")
+        }
+    }
+
+    @Test("Return paths stay on the console")
+    func localPaths() {
+        #expect(ConsoleRoutes.localPath("/referrals/1?done=accept") == "/referrals/1?done=accept")
+        for hostile in ["//evil.example/", "https://evil.example/", "/\\evil.example", "evil", "", nil] as [String?] {
+            #expect(ConsoleRoutes.localPath(hostile) == "/")
+        }
+    }
+
+    @Test("CSRF tokens compare in constant time and exactly")
+    func csrf() {
+        #expect(ConsoleRoutes.constantTimeEqual("abc", "abc"))
+        #expect(!ConsoleRoutes.constantTimeEqual("abc", "abd"))
+        #expect(!ConsoleRoutes.constantTimeEqual("abc", "abcd"))
+        #expect(!ConsoleRoutes.constantTimeEqual("", "a"))
+    }
+}
