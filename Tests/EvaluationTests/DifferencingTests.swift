@@ -187,7 +187,7 @@ struct DifferencingTests {
         let population = Self.population()
         try await Fixture.deliver(population.flatMap(Self.events), to: test)
         let truth = population.reduce(into: [Int](repeating: 0, count: Kind.count)) { $0[$1.index] += 1 }
-        let analyst = try await test.token(.analyst)
+        let analyst = try await test.token(.networkCoordinator)
         /// Every answer: the request's window, site, breakdown and report, and the body.
         typealias Answer = (window: Set<Int>, site: Int?, dimension: String?, report: String, uri: String, body: String)
         let answers = try await test.host.application.test(.router) { client -> [Answer] in

@@ -133,7 +133,7 @@ struct MessagingTests {
             let done = try await eventually { try await fixture.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL") == 0 }
             #expect(done)
         }
-        let messages = try await fixture.readAll(fixture.topic, expected: 6, timeout: .seconds(6))
+        let messages = try await fixture.readAll(fixture.topic, expected: 6, timeout: .seconds(15))
         #expect(messages.count == 5)
         #expect(messages.compactMap { $0.header("ce_id").flatMap(UUID.init(uuidString:)) } == committed)
         #expect(Set(messages.map(\.partition)).count == 1)
@@ -175,7 +175,7 @@ struct MessagingTests {
         }
         #expect(try await fixture.count("SELECT count(*) AS n FROM effect") == 10)
         #expect(try await fixture.count("SELECT count(DISTINCT event_id) AS n FROM effect") == 10)
-        let onTopic = try await fixture.readAll(fixture.topic, expected: 20, timeout: .seconds(6))
+        let onTopic = try await fixture.readAll(fixture.topic, expected: 20, timeout: .seconds(15))
         #expect(onTopic.count == 20, "both publications reached the topic")
         await fixture.tearDown()
     }
