@@ -397,7 +397,8 @@ struct ServiceRuntimeTests {
                 ended.withLock { $0 = "failed" }
             }
         }
-        let deadline = ContinuousClock.now + .seconds(30)
+        // Generous: with the whole suite running on two cores the group can take a while to unwind.
+        let deadline = ContinuousClock.now + .seconds(90)
         while ended.withLock({ $0 }) == nil && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
