@@ -165,7 +165,8 @@ let package = Package(
         .testTarget(name: "BackoffTests", dependencies: ["Backoff"], path: "Tests/BackoffTests", swiftSettings: strict),
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"], path: "Tests/WireFormatsTests", swiftSettings: strict),
         .testTarget(
-            name: "ContractsTests", dependencies: ["Contracts", "Domain", "WireFormats"], path: "Tests/ContractsTests", exclude: ["validate_schemas.py"],
+            name: "ContractsTests", dependencies: ["Contracts", "Domain", "WireFormats", "TestSupport"], path: "Tests/ContractsTests",
+            exclude: ["validate_schemas.py"],
             swiftSettings: strict),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "TestSupport"], path: "Tests/PostgresClientTests", swiftSettings: strict),
         .testTarget(
@@ -175,10 +176,12 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ServiceRuntimeTests",
-            dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", logging, hummingbirdTesting, jwt],
+            dependencies: ["ServiceRuntime", "Contracts", "PostgresClient", "KafkaClient", "Messaging", "TestSupport", logging, hummingbirdTesting, jwt],
             path: "Tests/ServiceRuntimeTests", swiftSettings: strict),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "TestSupport"], path: "Tests/WebhooksTests", swiftSettings: strict),
-        .testTarget(name: "DeploymentTests", path: "Tests/DeploymentTests", exclude: ["check_deployment.py", "README.md"], swiftSettings: strict),
+        .testTarget(
+            name: "DeploymentTests", dependencies: ["TestSupport"], path: "Tests/DeploymentTests", exclude: ["check_deployment.py", "README.md"],
+            swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

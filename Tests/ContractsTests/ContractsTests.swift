@@ -1,6 +1,7 @@
 import Contracts
 import Domain
 import Foundation
+import TestSupport
 import Testing
 import WireFormats
 
@@ -439,7 +440,7 @@ struct SchemaTests {
     }
 
     @Test("every sample body validates against the schema of its event type")
-    func samplesValidate() throws {
+    func samplesValidate() async throws {
         let root = try Repository.root()
         let samples = FileManager.default.temporaryDirectory
             .appendingPathComponent("passerelle-event-samples-\(UUID().uuidString)", isDirectory: true)
@@ -451,7 +452,7 @@ struct SchemaTests {
             try Data(data).write(to: samples.appendingPathComponent("\(sample.eventType).\(index).json"))
         }
 
-        let (status, output) = try Self.run([
+        let (status, output) = try await ChildProcess.run([
             "python3",
             root.appendingPathComponent("Tests/ContractsTests/validate_schemas.py").path,
             root.appendingPathComponent("Shared/Contracts/Schemas").path,
@@ -462,20 +463,6 @@ struct SchemaTests {
 
     static func body<Payload: EventPayload>(of payload: Payload) throws -> [UInt8] {
         try #require(try envelope(payload).data)
-    }
-
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        // Read before waiting so a full pipe cannot block the child.
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }
 

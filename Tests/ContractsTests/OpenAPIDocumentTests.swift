@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The HTTP contracts are files (`Shared/Contracts/OpenAPI`); what each service serves is
@@ -7,9 +8,9 @@ import Testing
 @Suite("OpenAPI documents of the four services")
 struct OpenAPIDocumentTests {
     @Test("every document is valid OpenAPI, names the roles of each operation, and its embedded copy is current")
-    func documentsAreCurrent() throws {
+    func documentsAreCurrent() async throws {
         let root = try Repository.root()
-        let (status, output) = try SchemaTests.run(["python3", root.appendingPathComponent("Shared/Contracts/OpenAPI/embed.py").path, "--check"])
+        let (status, output) = try await ChildProcess.run(["python3", root.appendingPathComponent("Shared/Contracts/OpenAPI/embed.py").path, "--check"])
         #expect(status == 0, "\(output)")
     }
 }
@@ -20,9 +21,9 @@ struct OpenAPIDocumentTests {
 @Suite("Generated API clients", .timeLimit(.minutes(20)))
 struct GeneratedClientTests {
     @Test("every committed client is what the generator makes of its service's document")
-    func clientsAreCurrent() throws {
+    func clientsAreCurrent() async throws {
         let root = try Repository.root()
-        let (status, output) = try SchemaTests.run(["bash", root.appendingPathComponent("Shared/Contracts/OpenAPI/generate-clients.sh").path, "--check"])
+        let (status, output) = try await ChildProcess.run(["bash", root.appendingPathComponent("Shared/Contracts/OpenAPI/generate-clients.sh").path, "--check"])
         #expect(status == 0, "\(output.suffix(3000))")
     }
 }

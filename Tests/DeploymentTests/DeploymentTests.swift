@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The deployment files (compose, Dockerfile, kustomize, .env.example, topic and role lists)
@@ -7,19 +8,11 @@ import Testing
 @Suite("Deployment files")
 struct DeploymentTests {
     @Test("docker-compose.yml, the Dockerfile, Kubernetes manifests and .env.example agree with the code")
-    func deploymentChecks() throws {
+    func deploymentChecks() async throws {
         var root = URL(fileURLWithPath: #filePath)
         while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) { root.deleteLastPathComponent() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", root.appendingPathComponent("Tests/DeploymentTests/check_deployment.py").path, root.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(output)")
+        let (status, output) = try await ChildProcess.run(["python3", root.appendingPathComponent("Tests/DeploymentTests/check_deployment.py").path, root.path])
+        #expect(status == 0, "\(output)")
         #expect(output.contains(" 0 failed"), "\(output)")
     }
 }

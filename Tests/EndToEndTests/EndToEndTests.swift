@@ -298,9 +298,9 @@ struct EndToEndTests {
     @Test("a service started while PostgreSQL and the broker are down stays up, says not ready, answers 503, and recovers")
     func startsWithDependenciesDown() async throws {
         let deployment = TestDeployment()
-        let database = try ScratchPostgresServer()
+        let database = try await ScratchPostgresServer()
         defer { database.destroy() }
-        try database.stop()
+        try await database.stop()
         let brokerPort = TestEnvironment.freePort()
         let settings = deployment.settings("intake", postgres: database.configuration(), kafka: "127.0.0.1:\(brokerPort)")
         let intake = try await ServiceHost.build(IntakeService.self, settings: settings, logger: TestEnvironment.logger)
@@ -320,8 +320,8 @@ struct EndToEndTests {
             #expect(refused.headers["retry-after"] == "5")
             #expect(refused.headers["content-type"] == "application/problem+json")
 
-            try database.start()
-            let broker = try ScratchBroker(port: brokerPort)
+            try await database.start()
+            let broker = try await ScratchBroker(port: brokerPort)
             defer { broker.stop() }
             let ready = try await eventually(timeout: .seconds(40)) { (try? await http("GET", "\(base)/health/ready").status) == 200 }
             #expect(ready, "ready once both are back")

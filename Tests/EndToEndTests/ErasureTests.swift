@@ -99,11 +99,11 @@ struct ErasureTests {
         let deployment = TestDeployment()
         try await deployment.createTopics()
         let logger = TestEnvironment.logger
-        let smtp = try TestPeer(
+        let smtp = try await TestPeer(
             script: TestEnvironment.repositoryRoot.appendingPathComponent("Tests/NotificationTests/smtp_sink.py"),
             arguments: ["--out", NSTemporaryDirectory() + "passerelle-erasure-\(person.run).jsonl", "--no-tls"])
         defer { smtp.stop() }
-        let receiver = try WebhookReceiver(unsigned: ["/sms"])
+        let receiver = try await WebhookReceiver(unsigned: ["/sms"])
         defer { receiver.stop() }
         var notificationSettings = deployment.settings("notification")
         notificationSettings.environment = Environment([

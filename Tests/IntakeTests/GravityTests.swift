@@ -361,7 +361,7 @@ struct GravityTests {
 
     @Test("the round trip: ServiceRequest in, Task out, Task completed with its output, each change notified to the EHR's signed rest-hook")
     func roundTrip() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver()
         defer { receiver.stop() }
         let fixture = try await IntakeFixture.make(environment: [
             "PASSERELLE_FHIR_ALLOW_PRIVATE_ENDPOINTS": "true", "PASSERELLE_FHIR_BASE_URL": "https://passerelle.example/fhir/r4",
@@ -517,7 +517,7 @@ struct GravityTests {
 
     @Test("an endpoint that refuses for good puts the subscription in error; what it missed is not retried forever")
     func failingEndpoint() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver()
         defer { receiver.stop() }
         let fixture = try await IntakeFixture.make(environment: ["PASSERELLE_FHIR_ALLOW_PRIVATE_ENDPOINTS": "true"])
         let settings = try FHIRSettings.fromEnvironment(fixture.host.components.settings.environment)
@@ -550,7 +550,7 @@ struct GravityTests {
 
     @Test("a queued notification wakes the running delivery loop: it goes out at once, not at the next poll")
     func deliveryWokenByQueuedNotification() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver()
         defer { receiver.stop() }
         let fixture = try await IntakeFixture.make(environment: ["PASSERELLE_FHIR_ALLOW_PRIVATE_ENDPOINTS": "true"])
         let settings = try FHIRSettings.fromEnvironment(fixture.host.components.settings.environment)

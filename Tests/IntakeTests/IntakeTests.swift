@@ -631,16 +631,9 @@ struct IntakeTests {
             }
         }
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", TestEnvironment.repositoryRoot.appendingPathComponent("Tests/IntakeTests/check_openapi.py").path, path] + routes
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(output)")
+        let (status, output) = try await ChildProcess.run(
+            ["python3", TestEnvironment.repositoryRoot.appendingPathComponent("Tests/IntakeTests/check_openapi.py").path, path] + routes)
+        #expect(status == 0, "\(output)")
         await fixture.tearDown()
     }
 }

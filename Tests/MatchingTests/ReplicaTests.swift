@@ -47,18 +47,8 @@ struct MatchingProcesses {
     }
 
     /// Runs a subcommand to its end and returns what it printed.
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = Self.executable
-        process.arguments = arguments
-        process.environment = environment(port: 0)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await ChildProcess.run(arguments, executable: Self.executable, environment: environment(port: 0))
     }
 
     /// Starts `serve`; returns its process id and HTTP port.
@@ -117,7 +107,7 @@ struct ReplicaTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         for (file, text) in HSDSSample.tables { try Data(text.utf8).write(to: folder.appendingPathComponent(file)) }
 
-        let imported = try processes.run(["import-hsds", folder.path])
+        let imported = try await processes.run(["import-hsds", folder.path])
         #expect(imported.status == 0, "\(imported.output)")
         #expect(
             imported.output.contains(
@@ -125,31 +115,31 @@ struct ReplicaTests {
                 imported 6 resources (6 new, 0 updated) of 9 services; 5 with a need category, 1 uncategorised; 7 rows skipped, 3 to review
                 """), "\(imported.output)")
         #expect(imported.output.contains("to review services.csv row 7: uncategorised: no term maps to a need category (terms: Astrology)"))
-        let rules = try processes.run(["import-hsds", folder.path, "--show-rules"])
+        let rules = try await processes.run(["import-hsds", folder.path, "--show-rules"])
         #expect(
             rules.output.contains(
                 #"categorised services.csv row 2 (s1): social-isolation, physical-activity by Open Eligibility and common directory terms 2.0.0 term "Walking Groups""#
             ), "\(rules.output)")
-        let out = try processes.run(["export-hsds", exported.path])
+        let out = try await processes.run(["export-hsds", exported.path])
         #expect(out.status == 0 && out.output.contains("exported 6 resources"), "\(out.output)")
         #expect(FileManager.default.fileExists(atPath: exported.appendingPathComponent("datapackage.json").path))
-        let again = try processes.run(["import-hsds", exported.path])
+        let again = try await processes.run(["import-hsds", exported.path])
         #expect(
             again.output.contains("imported 6 resources (0 new, 6 updated) of 6 services; 5 with a need category, 1 uncategorised; 0 rows skipped"),
             "\(again.output)")
         // The same as a zip data package and as HSDS 3 JSON.
         for file in ["catalogue.zip", "services.json"] {
             let path = folder.appendingPathComponent(file).path
-            let written = try processes.run(["export-hsds", path])
+            let written = try await processes.run(["export-hsds", path])
             #expect(written.status == 0 && FileManager.default.fileExists(atPath: path), "\(written.output)")
-            let read = try processes.run(["import-hsds", path])
+            let read = try await processes.run(["import-hsds", path])
             #expect(
                 read.output.contains("imported 6 resources (0 new, 6 updated) of 6 services; 5 with a need category, 1 uncategorised; 0 rows skipped"),
                 "\(file): \(read.output)")
         }
-        let notAPackage = try processes.run(["import-hsds", folder.appendingPathComponent("services.csv").path])
+        let notAPackage = try await processes.run(["import-hsds", folder.appendingPathComponent("services.csv").path])
         #expect(notAPackage.status != 0 && notAPackage.output.contains("neither a folder, a zip data package nor an HSDS JSON file"), "\(notAPackage.output)")
-        let badMapping = try processes.run(["import-hsds", folder.path, "--mapping", folder.appendingPathComponent("services.csv").path])
+        let badMapping = try await processes.run(["import-hsds", folder.path, "--mapping", folder.appendingPathComponent("services.csv").path])
         #expect(badMapping.status != 0 && badMapping.output.contains("taxonomy mapping"), "\(badMapping.output)")
 
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(schema: processes.schema), logger: TestEnvironment.logger)
@@ -165,8 +155,8 @@ struct ReplicaTests {
         let processes = MatchingProcesses()
         let total = 240
         let site = "ottawa-west-chc"
-        #expect(try processes.run(["create-topics"]).status == 0)
-        let migrated = try processes.run(["migrate"])
+        #expect(try await processes.run(["create-topics"]).status == 0)
+        let migrated = try await processes.run(["migrate"])
         #expect(migrated.status == 0, "\(migrated.output)")
 
         let pool = PostgresConnectionPool(configuration: TestEnvironment.postgresConfiguration(schema: processes.schema), logger: TestEnvironment.logger)

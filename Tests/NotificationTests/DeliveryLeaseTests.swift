@@ -15,7 +15,7 @@ struct DeliveryLeaseTests {
     @Test("an exchange longer than the lease keeps it: each message goes out once, never twice at the same time")
     func slowRelay() async throws {
         let h = try await Harness.make()
-        let relay = try SMTPSink(replyDelay: 1.0)
+        let relay = try await SMTPSink(replyDelay: 1.0)
         let environment = Environment([
             "PASSERELLE_SMTP_HOST": "127.0.0.1", "PASSERELLE_SMTP_PORT": String(relay.peer.port), "PASSERELLE_SMTP_SECURITY": "none",
             "PASSERELLE_SMTP_FROM": "passerelle@example.org", "PASSERELLE_SMTP_TIMEOUT_SECONDS": "12",

@@ -28,8 +28,8 @@ struct Harness {
     /// `lease`: long enough by default for an SMTP exchange on a busy machine (a delivery gives up
     /// before its lease ends); short where a test waits for a lease to run out.
     static func make(quietHours: String = "none", maxAttempts: Int = 3, lease: Duration = .seconds(15)) async throws -> Harness {
-        let smtp = try SMTPSink(user: "relay", password: "relay-password")
-        let receiver = try WebhookReceiver(unsigned: ["/sms"])
+        let smtp = try await SMTPSink(user: "relay", password: "relay-password")
+        let receiver = try await WebhookReceiver(unsigned: ["/sms"])
         let environment = [
             "PASSERELLE_SMTP_HOST": "127.0.0.1", "PASSERELLE_SMTP_PORT": String(smtp.peer.port), "PASSERELLE_SMTP_SECURITY": "required",
             "PASSERELLE_SMTP_TRUST_ROOTS": smtp.certificate, "PASSERELLE_SMTP_USERNAME": "relay", "PASSERELLE_SMTP_PASSWORD": "relay-password",

@@ -7,13 +7,14 @@ final class SMTPSink: Sendable {
     let file: String
 
     /// `replyDelay`: a slow relay, plain SMTP, answering every line that many seconds late.
-    init(user: String? = nil, password: String? = nil, replyDelay: Double? = nil) throws {
+    init(user: String? = nil, password: String? = nil, replyDelay: Double? = nil) async throws {
         file = NSTemporaryDirectory() + "passerelle-smtp-\(UUID().uuidString.prefix(8)).jsonl"
         _ = FileManager.default.createFile(atPath: file, contents: nil)
         var arguments = ["--out", file]
         if let user, let password { arguments += ["--user", user, "--password", password] }
         if let replyDelay { arguments += ["--no-tls", "--reply-delay", String(replyDelay)] }
-        peer = try TestPeer(script: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("smtp_sink.py"), arguments: arguments)
+        peer = try await TestPeer(
+            script: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("smtp_sink.py"), arguments: arguments)
     }
 
     var certificate: String { peer.detail }

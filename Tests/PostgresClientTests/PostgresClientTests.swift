@@ -628,19 +628,19 @@ struct PostgresClientTests {
 
     @Test("the pool recovers by itself after the server restarts, and fails fast while it is down")
     func recoveryAfterRestart() async throws {
-        let server = try ScratchPostgresServer()
+        let server = try await ScratchPostgresServer()
         defer { server.destroy() }
         let pool = PostgresConnectionPool(configuration: server.configuration(), logger: logger)
         try await pool.ping()
 
-        try server.stop()
+        try await server.stop()
         let down = await #expect(throws: PostgresError.self) { try await pool.ping() }
         #expect(down?.kind == .connectionUnavailable)
 
-        try server.start()
+        try await server.start()
         try await pool.ping()  // the stale connection is dropped, a new one opened
 
-        try server.restart()
+        try await server.restart()
         // Pooled connections were closed by the server; callers never see that.
         for _ in 0..<5 { try await pool.ping() }
         await pool.close()

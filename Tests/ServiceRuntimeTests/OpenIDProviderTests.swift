@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import JWTKit
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import ServiceRuntime
@@ -22,7 +23,7 @@ final class LocalProvider: Sendable {
     let issuer = Mutex<String>("")
 
     init() async throws {
-        rsa = try Insecure.RSA.PrivateKey(pem: try Self.generatedRSAKey())
+        rsa = try Insecure.RSA.PrivateKey(pem: try await Self.generatedRSAKey())
         let primitives = try rsa.publicKey.getKeyPrimitives()
         let ecParameters = ec.publicKey.parameters!
         published = Mutex([
@@ -35,17 +36,10 @@ final class LocalProvider: Sendable {
     }
 
     /// A 2048-bit RSA key from OpenSSL's command line.
-    static func generatedRSAKey() throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+    static func generatedRSAKey() async throws -> String {
+        try await ChildProcess.run(
+            ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], executable: URL(fileURLWithPath: "/usr/bin/openssl"), errorOutput: .discarded
+        ).output
     }
 
     func application() -> some ApplicationProtocol {

@@ -8,6 +8,7 @@ import Logging
 import Messaging
 import PostgresClient
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import ServiceRuntime
@@ -321,37 +322,30 @@ struct ServiceRuntimeTests {
     }
 
     /// deploy/local/dev-token.py, the development signer, with the environment the services read.
-    func developmentToken(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
+    func developmentToken(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/local/dev-token.py").standardized
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path] + arguments
-        process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"].merging(environment) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        let environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"].merging(environment) { $1 }
+        let (status, output) = try await ChildProcess.run(["python3", script.path] + arguments, environment: environment, errorOutput: .discarded)
+        return (status, output.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     @Test("dev-token.py signs what the services verify, with issuer, audience and iat, and only in development")
     func developmentSignerInteroperates() async throws {
         let environment = Self.issuedFor.merging(["PASSERELLE_JWT_HS256_SECRET": Self.secret]) { $1 }
         let arguments = ["--role", "link-worker", "--role", "analyst", "--subject", "lw-9", "--site", "ottawa-west-chc", "--minutes", "30"]
-        let refused = try developmentToken(arguments, environment: environment)
+        let refused = try await developmentToken(arguments, environment: environment)
         #expect(refused.status != 0 && refused.output.isEmpty, "refuses without the development switch")
-        let signed = try developmentToken(arguments + ["--i-know-this-is-development"], environment: environment)
+        let signed = try await developmentToken(arguments + ["--i-know-this-is-development"], environment: environment)
         #expect(signed.status == 0)
         let verifier = try await TokenVerifier(
             settings: AuthSettings(hmacSecret: Self.secret, issuer: "passerelle-tests", audience: "passerelle", maxLifetime: 3600))
         let identity = try await verifier.identity(fromBearer: signed.output)
         #expect(identity == Identity(subject: "lw-9", roles: [.linkWorker, .analyst], site: "ottawa-west-chc"))
-        let switched = try developmentToken(arguments, environment: environment.merging(["PASSERELLE_ALLOW_DEV_SECRET": "true"]) { $1 })
+        let switched = try await developmentToken(arguments, environment: environment.merging(["PASSERELLE_ALLOW_DEV_SECRET": "true"]) { $1 })
         #expect(switched.status == 0 && !switched.output.isEmpty)
         // Longer than the cap: the services refuse what the tool will still sign.
-        let long = try developmentToken(["--role", "analyst", "--subject", "a", "--minutes", "120", "--i-know-this-is-development"], environment: environment)
+        let long = try await developmentToken(
+            ["--role", "analyst", "--subject", "a", "--minutes", "120", "--i-know-this-is-development"], environment: environment)
         await #expect(throws: ProblemDetails.self) { try await verifier.identity(fromBearer: long.output) }
     }
 

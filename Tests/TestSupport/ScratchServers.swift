@@ -9,7 +9,8 @@ public final class ScratchPostgresServer: Sendable {
     public let directory: String
     private let binaries: String
 
-    public init() throws {
+    /// Makes and starts the server (initdb and pg_ctl run off the cooperative pool).
+    public init() async throws {
         port = TestEnvironment.freePort()
         directory = NSTemporaryDirectory() + "passerelle-pg-\(UUID().uuidString.prefix(8))"
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
@@ -19,29 +20,29 @@ public final class ScratchPostgresServer: Sendable {
         binaries = "/usr/lib/postgresql/\(newest)/bin"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Self.shell("chmod 777 \(directory) && echo postgres > \(directory)/pw")
-        try asServerUser(
+        try await asServerUser(
             "\(binaries)/initdb -D \(directory)/data -U postgres --pwfile=\(directory)/pw --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >/dev/null"
         )
-        try start()
+        try await start()
     }
 
-    public func start() throws {
-        try asServerUser(
+    public func start() async throws {
+        try await asServerUser(
             "\(binaries)/pg_ctl -D \(directory)/data -l \(directory)/log -w -t 30 -o '-p \(port) -k \(directory) -c listen_addresses=127.0.0.1' start >/dev/null"
         )
     }
 
-    public func stop() throws {
-        try asServerUser("\(binaries)/pg_ctl -D \(directory)/data -m fast -w stop >/dev/null")
+    public func stop() async throws {
+        try await asServerUser("\(binaries)/pg_ctl -D \(directory)/data -m fast -w stop >/dev/null")
     }
 
-    public func restart() throws {
-        try asServerUser("\(binaries)/pg_ctl -D \(directory)/data -m fast -w restart >/dev/null")
+    public func restart() async throws {
+        try await asServerUser("\(binaries)/pg_ctl -D \(directory)/data -m fast -w restart >/dev/null")
     }
 
-    /// Stops the server and deletes its files.
+    /// Stops the server and deletes its files (in a `defer`, hence synchronous; a fast stop is brief).
     public func destroy() {
-        try? stop()
+        try? Self.shell(asServerUserCommand("\(binaries)/pg_ctl -D \(directory)/data -m fast -w stop >/dev/null"))
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -53,12 +54,13 @@ public final class ScratchPostgresServer: Sendable {
         return configuration
     }
 
-    private func asServerUser(_ command: String) throws {
-        if getuid() == 0 {
-            try Self.shell("runuser -u postgres -- sh -c \"\(command.replacingOccurrences(of: "\"", with: "\\\""))\"")
-        } else {
-            try Self.shell(command)
-        }
+    private func asServerUser(_ command: String) async throws {
+        let line = asServerUserCommand(command)
+        try await onOwnThread { try Self.shell(line) }
+    }
+
+    private func asServerUserCommand(_ command: String) -> String {
+        getuid() == 0 ? "runuser -u postgres -- sh -c \"\(command.replacingOccurrences(of: "\"", with: "\\\""))\"" : command
     }
 
     /// `system(3)` rather than Foundation's `Process`: the server that pg_ctl leaves running
@@ -74,8 +76,13 @@ public final class ScratchBroker: Sendable {
     public let port: Int
     private let pid: Int32
 
-    public init(port: Int = TestEnvironment.freePort()) throws {
+    public init(port: Int = TestEnvironment.freePort()) async throws {
         self.port = port
+        self.pid = try await onOwnThread { try Self.start(port: port) }
+    }
+
+    /// Starts the broker and waits for its port; returns its process id.
+    private static func start(port: Int) throws -> Int32 {
         let path = Process()
         path.executableURL = URL(fileURLWithPath: "/bin/sh")
         let pipe = Pipe()
@@ -94,10 +101,10 @@ public final class ScratchBroker: Sendable {
         broker.standardOutput = FileHandle.nullDevice
         broker.standardError = FileHandle.nullDevice
         try broker.run()
-        pid = broker.processIdentifier
         for _ in 0..<100 where !TestEnvironment.portIsOpen(host: "127.0.0.1", port: port) {
             Thread.sleep(forTimeInterval: 0.05)
         }
+        return broker.processIdentifier
     }
 
     public var bootstrap: String { "127.0.0.1:\(port)" }

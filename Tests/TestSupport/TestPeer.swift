@@ -13,31 +13,37 @@ public final class TestPeer: Sendable {
     private let process: Process
     private let input: Pipe
 
-    /// Starts `python3 <script> --port <free port> <arguments>` and waits for its READY line.
-    public init(script: URL, arguments: [String]) throws(PeerError) {
-        port = TestEnvironment.freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, "--port", String(port)] + arguments
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        var line = Data()
-        do {
-            try process.run()
-            while let byte = try output.fileHandleForReading.read(upToCount: 1), let first = byte.first, first != UInt8(ascii: "\n") {
-                line.append(first)
+    /// Starts `python3 <script> --port <free port> <arguments>` and waits for its READY line (off
+    /// the cooperative pool: a Python peer takes a second to start on a busy machine).
+    public init(script: URL, arguments: [String]) async throws(PeerError) {
+        let port = TestEnvironment.freePort()
+        let started: Result<(Process, Pipe, String), PeerError> = await onOwnThread {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script.path, "--port", String(port)] + arguments
+            let input = Pipe()
+            let output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            var line = Data()
+            do {
+                try process.run()
+                while let byte = try output.fileHandleForReading.read(upToCount: 1), let first = byte.first, first != UInt8(ascii: "\n") {
+                    line.append(first)
+                }
+            } catch {
+                process.terminate()
+                return .failure(PeerError(message: "\(script.lastPathComponent) did not start: \(error)"))
             }
-        } catch {
-            process.terminate()
-            throw PeerError(message: "\(script.lastPathComponent) did not start: \(error)")
+            let text = String(decoding: line, as: UTF8.self)
+            guard text.hasPrefix("READY") else {
+                process.terminate()
+                return .failure(PeerError(message: "\(script.lastPathComponent) did not start: \(text)"))
+            }
+            return .success((process, input, text))
         }
-        let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("READY") else {
-            process.terminate()
-            throw PeerError(message: "\(script.lastPathComponent) did not start: \(text)")
-        }
+        let (process, input, text) = try started.get()
+        self.port = port
         detail = text.split(separator: " ").dropFirst(2).joined(separator: " ")
         self.process = process
         self.input = input
@@ -68,10 +74,10 @@ public final class WebhookReceiver: Sendable {
     public let secret: String
 
     /// Paths under an `unsigned` prefix are taken without a signature (an SMS gateway).
-    public init(unsigned: [String] = []) throws(TestPeer.PeerError) {
+    public init(unsigned: [String] = []) async throws(TestPeer.PeerError) {
         secret = "whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("webhook_receiver.py")
-        peer = try TestPeer(script: script, arguments: ["--secret", secret] + unsigned.flatMap { ["--unsigned", $0] })
+        peer = try await TestPeer(script: script, arguments: ["--secret", secret] + unsigned.flatMap { ["--unsigned", $0] })
     }
 
     public func url(_ path: String) -> String { "http://127.0.0.1:\(peer.port)\(path)" }

@@ -14,7 +14,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func aRedirectIsNotFollowed() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver()
         defer { receiver.stop() }
         let http = HTTPDelivery(userAgent: "passerelle-tests")
         let body = Data(#"{"type": "passerelle.notification"}"#.utf8)
@@ -28,7 +28,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func thePeersBodyIsNotKeptAndItsReasonIsBoundedAndPrintable() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver()
         defer { receiver.stop() }
         let http = HTTPDelivery(userAgent: "passerelle-tests")
         let failure = await #expect(throws: DeliveryError.self) {
@@ -50,7 +50,7 @@ import Testing
     /// the delivery can only succeed by connecting to the address that was checked.
     @Test(.timeLimit(.minutes(1)))
     func theConnectionGoesToTheCheckedAddress() async throws {
-        let receiver = try WebhookReceiver(unsigned: ["/sms"])
+        let receiver = try await WebhookReceiver(unsigned: ["/sms"])
         defer { receiver.stop() }
         let lookups = Lookups()
         let policy = WebhookTargetPolicy(reach: .anywhere) { name in

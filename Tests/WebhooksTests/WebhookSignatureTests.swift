@@ -28,7 +28,7 @@ import Testing
     /// answers sort into what is worth retrying and what is not.
     @Test(.timeLimit(.minutes(1)))
     func theReferenceLibraryVerifiesWhatWeSend() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver()
         defer { receiver.stop() }
         let http = HTTPDelivery(userAgent: "passerelle-tests")
         let body = Data(#"{"type": "passerelle.notification", "text": "Orientation acceptée"}"#.utf8)
