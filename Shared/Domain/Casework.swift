@@ -24,58 +24,27 @@ public enum ContactParty: String, Codable, Sendable, CaseIterable {
 }
 
 /// Where a goal sits in the client's life. A fixed list so goal attainment can be reported
-/// per domain; labels in both languages for the console and reports.
-public struct LifeDomain: Hashable, Sendable, Codable, CustomStringConvertible {
-    public let code: String
+/// per domain.
+public typealias LifeDomain = Coded<LifeDomains>
 
-    public init(code: String) throws(DomainError) {
-        guard Self.entries[code] != nil else { throw DomainError.invalid("unknown life domain \"\(code)\"") }
-        self.code = code
-    }
+/// The life domain code list.
+public enum LifeDomains: CodeList {
+    public static let name = "life domain"
 
-    public init(from decoder: any Decoder) throws {
-        let code = try decoder.singleValueContainer().decode(String.self)
-        do {
-            try self.init(code: code)
-        } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(code)
-    }
-
-    public var description: String { code }
-
-    public func label(_ language: String) -> String {
-        let entry = Self.entries[code]!
-        return language == "fr" ? entry.french : entry.english
-    }
-
-    public struct Entry: Sendable {
-        public let code: String
-        public let english: String
-        public let french: String
-    }
-
-    public static let catalogue: [Entry] = [
-        Entry(code: "social-connection", english: "Friends, family and community", french: "Amis, famille et communauté"),
-        Entry(code: "mental-wellbeing", english: "Mood and mental wellbeing", french: "Humeur et bien-être mental"),
-        Entry(code: "physical-health", english: "Physical health and activity", french: "Santé physique et activité"),
-        Entry(code: "money", english: "Money and benefits", french: "Argent et prestations"),
-        Entry(code: "housing", english: "Home and housing", french: "Domicile et logement"),
-        Entry(code: "work-learning", english: "Work, volunteering and learning", french: "Travail, bénévolat et apprentissage"),
-        Entry(code: "leisure-creativity", english: "Leisure, arts and creativity", french: "Loisirs, arts et créativité"),
-        Entry(code: "daily-living", english: "Managing daily life", french: "Vie quotidienne"),
-        Entry(code: "caring", english: "Caring for others", french: "Prendre soin d'un proche"),
-        Entry(code: "safety", english: "Feeling safe", french: "Se sentir en sécurité"),
+    public static let catalogue: [CodeListEntry] = [
+        CodeListEntry(code: "social-connection", english: "Friends, family and community", french: "Amis, famille et communauté"),
+        CodeListEntry(code: "mental-wellbeing", english: "Mood and mental wellbeing", french: "Humeur et bien-être mental"),
+        CodeListEntry(code: "physical-health", english: "Physical health and activity", french: "Santé physique et activité"),
+        CodeListEntry(code: "money", english: "Money and benefits", french: "Argent et prestations"),
+        CodeListEntry(code: "housing", english: "Home and housing", french: "Domicile et logement"),
+        CodeListEntry(code: "work-learning", english: "Work, volunteering and learning", french: "Travail, bénévolat et apprentissage"),
+        CodeListEntry(code: "leisure-creativity", english: "Leisure, arts and creativity", french: "Loisirs, arts et créativité"),
+        CodeListEntry(code: "daily-living", english: "Managing daily life", french: "Vie quotidienne"),
+        CodeListEntry(code: "caring", english: "Caring for others", french: "Prendre soin d'un proche"),
+        CodeListEntry(code: "safety", english: "Feeling safe", french: "Se sentir en sécurité"),
     ]
 
-    static let entries: [String: Entry] = Dictionary(uniqueKeysWithValues: catalogue.map { ($0.code, $0) })
-
-    public static var allCodes: [String] { catalogue.map(\.code) }
+    public static let entries = CodeListEntry.index(catalogue)
 }
 
 /// How far a goal has come, as agreed with the client at a review.

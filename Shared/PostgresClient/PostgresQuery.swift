@@ -46,8 +46,6 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             sql += "$\(parameters.count)"
         }
 
-        /// An identifier (schema, table) that we control, double-quoted. Refuses anything but
-        /// plain lowercase identifiers rather than trying to escape arbitrary text.
         /// A piece of SQL written once and used in several statements (a column list, say).
         /// Fragments carry no parameters, so the statement's numbering stays its own.
         public mutating func appendInterpolation(fragment: PostgresQuery) {
@@ -55,6 +53,8 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             sql += fragment.sql
         }
 
+        /// An identifier (schema, table) that we control, double-quoted. Refuses anything but
+        /// plain lowercase identifiers rather than trying to escape arbitrary text.
         public mutating func appendInterpolation(identifier: String) {
             precondition(PostgresConfiguration.isPlainIdentifier(identifier), "not a plain identifier: \(identifier)")
             sql += "\"\(identifier)\""

@@ -107,7 +107,7 @@ extension ReferralStore {
             try await connection.query(
                 """
                 SELECT \(fragment: ReferralView.columns), CASE priority WHEN 'urgent' THEN 0 ELSE 1 END AS urgency
-                FROM referral r
+                FROM \(fragment: ReferralView.source)
                 WHERE (\(query.site)::text IS NULL OR site = \(query.site))
                   AND (\(query.sites)::text[] IS NULL OR site = ANY(\(query.sites)::text[]))
                   AND (\(query.status?.rawValue)::text IS NULL OR status = \(query.status?.rawValue))

@@ -33,12 +33,18 @@ struct ReferralView: Codable, Sendable, Equatable {
         var overdue: Bool
     }
 
-    /// The columns `init(row:)` reads, for every query that lists referrals.
+    /// The columns `init(row:)` reads, for every query that lists referrals `FROM \(fragment: source)`.
     static let columns: PostgresQuery = """
         r.id, r.external_id, r.client_id, r.site, r.referrer_id, r.referrer_role, r.referrer_organisation, r.needs, r.interests,
-        r.support_level, r.priority, r.status, r.version, r.received_at, r.updated_at, r.owner_id,
-        (SELECT s.step FROM follow_up_step s WHERE s.referral_id = r.id AND s.met_at IS NULL AND s.closed_at IS NULL ORDER BY s.due_at LIMIT 1) AS next_step,
-        (SELECT s.due_at FROM follow_up_step s WHERE s.referral_id = r.id AND s.met_at IS NULL AND s.closed_at IS NULL ORDER BY s.due_at LIMIT 1) AS next_due_at
+        r.support_level, r.priority, r.status, r.version, r.received_at, r.updated_at, r.owner_id, next.step AS next_step, next.due_at AS next_due_at
+        """
+
+    /// Referrals (`r`) with the earliest follow-up step each still waits for (`next`).
+    static let source: PostgresQuery = """
+        referral r LEFT JOIN LATERAL (
+            SELECT s.step, s.due_at FROM follow_up_step s
+            WHERE s.referral_id = r.id AND s.met_at IS NULL AND s.closed_at IS NULL ORDER BY s.due_at LIMIT 1
+        ) next ON true
         """
 }
 
@@ -235,7 +241,7 @@ struct ReferralStore: Sendable {
     func referral(id: UUID, on session: borrowing PostgresSession) throws -> ReferralView? {
         try session.query(
             """
-            SELECT \(fragment: ReferralView.columns) FROM referral r WHERE r.id = \(id)::uuid
+            SELECT \(fragment: ReferralView.columns) FROM \(fragment: ReferralView.source) WHERE r.id = \(id)::uuid
             """
         ).first.map(ReferralView.init(row:))
     }

@@ -67,31 +67,14 @@ struct ValidReferral: Sendable {
 extension ReferralSubmission {
     /// Checks every field; returns the referral and client, or every failure with its pointer.
     func validated(referralID: UUID, clientID: UUID, now: Date) throws(ProblemDetails) -> ValidReferral {
-        var errors: [ProblemDetails.FieldError] = []
-        func fail(_ pointer: String, _ detail: String) { errors.append(.init(pointer: pointer, detail: detail)) }
-        func required<T>(_ value: T?, _ pointer: String) -> T? {
-            if value == nil { fail(pointer, "is required") }
-            return value
-        }
-        // Lengths count code points of the text as sent, as the contract's maxLength does.
+        var checks = FieldChecks()
+        func fail(_ pointer: String, _ detail: String) { checks.fail(pointer, detail) }
+        func required<T>(_ value: T?, _ pointer: String) -> T? { checks.required(value, at: pointer) }
         func text(_ value: String?, _ pointer: String, max: Int, required isRequired: Bool = true) -> String? {
-            if let value, value.unicodeScalars.count > max {
-                fail(pointer, "must be at most \(max) characters")
-                return nil
-            }
-            guard let value = value?.trimmingWhitespace(), !value.isEmpty else {
-                if isRequired { fail(pointer, "is required") }
-                return nil
-            }
-            return value
+            checks.text(value, at: pointer, max: max, required: isRequired)
         }
         func choice<E: RawRepresentable & CaseIterable>(_ value: String?, _ type: E.Type, _ pointer: String) -> E? where E.RawValue == String {
-            guard let value = required(value, pointer) else { return nil }
-            guard let parsed = E(rawValue: value) else {
-                fail(pointer, "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
-                return nil
-            }
-            return parsed
+            checks.choice(value, type, at: pointer)
         }
 
         if let externalId, externalId.isEmpty || externalId.unicodeScalars.count > 128 { fail("/externalId", "must be 1 to 128 characters") }
@@ -190,7 +173,7 @@ extension ReferralSubmission {
                     disability: answers.disability,
                     racialOrEthnicGroup: optionalChoice(answers.racialOrEthnicGroup, PopulationGroup.self, "racialOrEthnicGroup"))
             }
-            if errors.isEmpty, let given, let family, let birthDate, let contact, let language, let channel, let consentValue {
+            if checks.errors.isEmpty, let given, let family, let birthDate, let contact, let language, let channel, let consentValue {
                 do {
                     clientValue = try Client(
                         id: clientID, givenName: given, familyName: family, birthDate: birthDate, contact: contact,
@@ -203,8 +186,8 @@ extension ReferralSubmission {
             }
         }
 
-        guard errors.isEmpty, let clientValue, let referrerValue, let site, let supportLevel, let priority, let consentValue else {
-            throw ProblemDetails.validation(errors.isEmpty ? [.init(pointer: "", detail: "the referral is incomplete")] : errors)
+        guard checks.errors.isEmpty, let clientValue, let referrerValue, let site, let supportLevel, let priority, let consentValue else {
+            throw ProblemDetails.validation(checks.errors.isEmpty ? [.init(pointer: "", detail: "the referral is incomplete")] : checks.errors)
         }
         do {
             let referral = try Referral(

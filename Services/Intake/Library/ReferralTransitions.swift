@@ -18,18 +18,18 @@ extension ReferralStore {
     /// Applies `action` under a row lock, so two concurrent transitions cannot both win: the
     /// second sees the first's result and is judged against it.
     func transition(id: UUID, request: TransitionRequest, actor: Identity, requestID: String) async throws -> ReferralView {
-        var errors: [ProblemDetails.FieldError] = []
-        let action = request.action.flatMap(ReferralAction.init(rawValue:))
-        if action == nil {
-            errors.append(.init(pointer: "/action", detail: "must be one of \(ReferralAction.allCases.map(\.rawValue).joined(separator: ", "))"))
+        var checks = FieldChecks()
+        let action = checks.choice(request.action, ReferralAction.self, at: "/action")
+        let reason = checks.text(request.reason, at: "/reason", max: 1000, required: false)
+        let outcome = checks.text(request.outcome, at: "/outcome", max: 1000, required: false)
+        if let action, action.requiresReason, reason == nil, request.reason?.unicodeScalars.count ?? 0 <= 1000 {
+            checks.fail("/reason", "is required to \(action.rawValue) a referral")
         }
-        let reason = request.reason?.trimmingWhitespace().nilIfEmpty
-        let outcome = request.outcome?.trimmingWhitespace().nilIfEmpty
-        if let action, action.requiresReason, reason == nil { errors.append(.init(pointer: "/reason", detail: "is required to \(action.rawValue) a referral")) }
-        if let action, action.requiresOutcome, outcome == nil { errors.append(.init(pointer: "/outcome", detail: "is required to complete a referral")) }
-        if (reason?.count ?? 0) > 1000 { errors.append(.init(pointer: "/reason", detail: "must be at most 1000 characters")) }
-        if (outcome?.count ?? 0) > 1000 { errors.append(.init(pointer: "/outcome", detail: "must be at most 1000 characters")) }
-        guard errors.isEmpty, let action else { throw ProblemDetails.validation(errors) }
+        if let action, action.requiresOutcome, outcome == nil, request.outcome?.unicodeScalars.count ?? 0 <= 1000 {
+            checks.fail("/outcome", "is required to complete a referral")
+        }
+        try checks.check()
+        guard let action else { throw ProblemDetails.validation(checks.errors) }
 
         return try await pool.transaction { connection in
             guard

@@ -52,34 +52,21 @@ struct ContactRequest: Decodable, Sendable {
     }
 
     func validated(now: Date) throws(ProblemDetails) -> Valid {
-        var errors: [ProblemDetails.FieldError] = []
-        let mode = self.mode.flatMap(ContactMode.init(rawValue:))
-        if mode == nil { errors.append(.init(pointer: "/mode", detail: "must be one of \(ContactMode.allCases.map(\.rawValue).joined(separator: ", "))")) }
-        let party = self.party.map(ContactParty.init(rawValue:)) ?? .client
-        if party == nil { errors.append(.init(pointer: "/party", detail: "must be one of \(ContactParty.allCases.map(\.rawValue).joined(separator: ", "))")) }
-        if reached == nil { errors.append(.init(pointer: "/reached", detail: "is required")) }
+        var checks = FieldChecks()
+        let mode = checks.choice(mode, ContactMode.self, at: "/mode")
+        let party = checks.choice(party, ContactParty.self, at: "/party", fallback: .client)
+        let reached = checks.required(reached, at: "/reached")
         if let minutes, !CaseworkLimits.contactMinutes.contains(minutes) {
-            errors.append(.init(pointer: "/minutes", detail: "must be between 0 and \(CaseworkLimits.contactMinutes.upperBound)"))
-        } else if minutes == nil {
-            errors.append(.init(pointer: "/minutes", detail: "is required"))
+            checks.fail("/minutes", "must be between 0 and \(CaseworkLimits.contactMinutes.upperBound)")
         }
-        if occurredAtIsNull { errors.append(.init(pointer: "/occurredAt", detail: "must be a date-time when given")) }
+        let minutes = checks.required(minutes, at: "/minutes")
+        if occurredAtIsNull { checks.fail("/occurredAt", "must be a date-time when given") }
         let occurredAt = self.occurredAt ?? now
-        if occurredAt.timeIntervalSince(now) > CaseworkLimits.futureTolerance {
-            errors.append(.init(pointer: "/occurredAt", detail: "must not be in the future"))
-        }
-        let note = Self.text(note, at: "/note", limit: CaseworkLimits.contactNote, required: false, into: &errors)
-        guard errors.isEmpty, let mode, let party, let reached, let minutes else { throw ProblemDetails.validation(errors) }
+        if occurredAt.timeIntervalSince(now) > CaseworkLimits.futureTolerance { checks.fail("/occurredAt", "must not be in the future") }
+        let note = checks.text(note, at: "/note", max: CaseworkLimits.contactNote, required: false)
+        try checks.check()
+        guard let mode, let party, let reached, let minutes else { throw ProblemDetails.validation(checks.errors) }
         return Valid(occurredAt: occurredAt, mode: mode, party: party, reached: reached, minutes: minutes, note: note)
-    }
-
-    /// Trimmed text; blank is none. `required` makes none an error. The limit counts the text
-    /// as sent, in Unicode scalars, as the contract's `maxLength` does.
-    static func text(_ value: String?, at pointer: String, limit: Int, required: Bool, into errors: inout [ProblemDetails.FieldError]) -> String? {
-        let trimmed = value?.trimmingWhitespace().nilIfEmpty
-        if trimmed == nil, required { errors.append(.init(pointer: pointer, detail: "is required")) }
-        if let value, value.unicodeScalars.count > limit { errors.append(.init(pointer: pointer, detail: "must be at most \(limit) characters")) }
-        return trimmed
     }
 }
 
@@ -87,9 +74,10 @@ struct PlanRequest: Decodable, Sendable {
     var whatMatters: String?
 
     func validated() throws(ProblemDetails) -> String {
-        var errors: [ProblemDetails.FieldError] = []
-        let text = ContactRequest.text(whatMatters, at: "/whatMatters", limit: CaseworkLimits.whatMatters, required: true, into: &errors)
-        guard errors.isEmpty, let text else { throw ProblemDetails.validation(errors) }
+        var checks = FieldChecks()
+        let text = checks.text(whatMatters, at: "/whatMatters", max: CaseworkLimits.whatMatters)
+        try checks.check()
+        guard let text else { throw ProblemDetails.validation(checks.errors) }
         return text
     }
 }
@@ -106,15 +94,13 @@ struct GoalRequest: Decodable, Sendable {
     }
 
     func validated() throws(ProblemDetails) -> Valid {
-        var errors: [ProblemDetails.FieldError] = []
+        var checks = FieldChecks()
         let domain = lifeDomain.flatMap { try? LifeDomain(code: $0) }
-        if domain == nil { errors.append(.init(pointer: "/lifeDomain", detail: "must be one of \(LifeDomain.allCodes.joined(separator: ", "))")) }
-        let text = ContactRequest.text(description, at: "/description", limit: CaseworkLimits.goalDescription, required: true, into: &errors)
-        let progress = self.progress.map(GoalProgress.init(rawValue:)) ?? .notStarted
-        if progress == nil {
-            errors.append(.init(pointer: "/progress", detail: "must be one of \(GoalProgress.allCases.map(\.rawValue).joined(separator: ", "))"))
-        }
-        guard errors.isEmpty, let domain, let text, let progress else { throw ProblemDetails.validation(errors) }
+        if domain == nil { checks.fail("/lifeDomain", "must be one of \(LifeDomain.allCodes.joined(separator: ", "))") }
+        let text = checks.text(description, at: "/description", max: CaseworkLimits.goalDescription)
+        let progress = checks.choice(progress, GoalProgress.self, at: "/progress", fallback: .notStarted)
+        try checks.check()
+        guard let domain, let text, let progress else { throw ProblemDetails.validation(checks.errors) }
         return Valid(lifeDomain: domain, description: text, progress: progress)
     }
 }
@@ -124,13 +110,11 @@ struct GoalReviewRequest: Decodable, Sendable {
     var note: String?
 
     func validated() throws(ProblemDetails) -> (progress: GoalProgress, note: String?) {
-        var errors: [ProblemDetails.FieldError] = []
-        let progress = self.progress.flatMap(GoalProgress.init(rawValue:))
-        if progress == nil {
-            errors.append(.init(pointer: "/progress", detail: "must be one of \(GoalProgress.allCases.map(\.rawValue).joined(separator: ", "))"))
-        }
-        let note = ContactRequest.text(note, at: "/note", limit: CaseworkLimits.reviewNote, required: false, into: &errors)
-        guard errors.isEmpty, let progress else { throw ProblemDetails.validation(errors) }
+        var checks = FieldChecks()
+        let progress = checks.choice(progress, GoalProgress.self, at: "/progress")
+        let note = checks.text(note, at: "/note", max: CaseworkLimits.reviewNote, required: false)
+        try checks.check()
+        guard let progress else { throw ProblemDetails.validation(checks.errors) }
         return (progress, note)
     }
 }
@@ -139,9 +123,10 @@ struct NoteRequest: Decodable, Sendable {
     var body: String?
 
     func validated() throws(ProblemDetails) -> String {
-        var errors: [ProblemDetails.FieldError] = []
-        let text = ContactRequest.text(body, at: "/body", limit: CaseworkLimits.noteBody, required: true, into: &errors)
-        guard errors.isEmpty, let text else { throw ProblemDetails.validation(errors) }
+        var checks = FieldChecks()
+        let text = checks.text(body, at: "/body", max: CaseworkLimits.noteBody)
+        try checks.check()
+        guard let text else { throw ProblemDetails.validation(checks.errors) }
         return text
     }
 }

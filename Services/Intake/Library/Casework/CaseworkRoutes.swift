@@ -31,10 +31,8 @@ struct CaseworkRoutes: ServiceRoutes, Sendable {
         let id = try context.pathID()
         let key = try request.idempotencyKey()
         let contact = try await request.decodeJSON(as: ContactRequest.self, context: context).validated(now: Date())
-        switch try await store.logContact(contact, referral: id, idempotencyKey: key, actor: actor, requestID: context.requestID) {
-        case .created(let view): return try Response.json(view, status: .created, headers: [.location: Self.location(id, "contacts")])
-        case .existing(let view): return try Response.json(view, status: .ok, headers: [.location: Self.location(id, "contacts")])
-        }
+        let recorded = try await store.logContact(contact, referral: id, idempotencyKey: key, actor: actor, requestID: context.requestID)
+        return try Self.response(recorded, location: Self.location(id, "contacts"))
     }
 
     private func writePlan(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
@@ -49,10 +47,8 @@ struct CaseworkRoutes: ServiceRoutes, Sendable {
         let id = try context.pathID()
         let key = try request.idempotencyKey()
         let goal = try await request.decodeJSON(as: GoalRequest.self, context: context).validated()
-        switch try await store.setGoal(goal, referral: id, idempotencyKey: key, actor: actor, requestID: context.requestID) {
-        case .created(let view): return try Response.json(view, status: .created, headers: [.location: Self.location(id, "plan")])
-        case .existing(let view): return try Response.json(view, status: .ok, headers: [.location: Self.location(id, "plan")])
-        }
+        let recorded = try await store.setGoal(goal, referral: id, idempotencyKey: key, actor: actor, requestID: context.requestID)
+        return try Self.response(recorded, location: Self.location(id, "plan"))
     }
 
     private func reviewGoal(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
@@ -69,9 +65,15 @@ struct CaseworkRoutes: ServiceRoutes, Sendable {
         let id = try context.pathID()
         let key = try request.idempotencyKey()
         let body = try await request.decodeJSON(as: NoteRequest.self, context: context).validated()
-        switch try await store.writeNote(body, referral: id, idempotencyKey: key, actor: actor, requestID: context.requestID) {
-        case .created(let view): return try Response.json(view, status: .created, headers: [.location: Self.location(id, "notes")])
-        case .existing(let view): return try Response.json(view, status: .ok, headers: [.location: Self.location(id, "notes")])
+        let recorded = try await store.writeNote(body, referral: id, idempotencyKey: key, actor: actor, requestID: context.requestID)
+        return try Self.response(recorded, location: Self.location(id, "notes"))
+    }
+
+    /// 201 for a new record, 200 for the first result of a retried request.
+    static func response<View: Encodable & Sendable>(_ recorded: CaseworkStore.Recorded<View>, location: String) throws -> Response {
+        switch recorded {
+        case .created(let view): return try Response.json(view, status: .created, headers: [.location: location])
+        case .existing(let view): return try Response.json(view, status: .ok, headers: [.location: location])
         }
     }
 

@@ -94,6 +94,25 @@ struct CaseworkStore: Sendable {
         return referral
     }
 
+    /// A casework record made once per request: a retried request (the same Idempotency-Key from
+    /// the same caller on the same referral) gets the first result, not a second record.
+    enum Recorded<View: Sendable>: Sendable {
+        case created(View)
+        case existing(View)
+    }
+
+    /// What this caller already recorded on this referral under `key` in `table` (whose author
+    /// column is `author`), if anything.
+    private func earlier<View>(
+        _ table: String, author: String, referral id: UUID, key: String?, actor: Identity, on session: borrowing PostgresSession,
+        as view: (PostgresRow) throws -> View
+    ) throws -> View? {
+        guard let key else { return nil }
+        return try session.query(
+            "SELECT * FROM \(identifier: table) WHERE referral_id = \(id)::uuid AND \(identifier: author) = \(actor.subject) AND idempotency_key = \(key)"
+        ).first.map(view)
+    }
+
     /// Moves the referral's version on by one for an event that follows it.
     private func nextVersion(_ id: UUID, after referral: Referral, at now: Date, on session: borrowing PostgresSession) throws -> Int {
         let version = referral.version + 1
@@ -103,22 +122,16 @@ struct CaseworkStore: Sendable {
 
     // MARK: Contacts
 
-    enum Logged: Sendable {
-        case created(ContactView)
-        /// The same Idempotency-Key from the same caller on this referral: the first result.
-        case existing(ContactView)
-    }
-
-    func logContact(_ contact: ContactRequest.Valid, referral id: UUID, idempotencyKey: String?, actor: Identity, requestID: String) async throws -> Logged {
+    func logContact(_ contact: ContactRequest.Valid, referral id: UUID, idempotencyKey: String?, actor: Identity, requestID: String) async throws -> Recorded<
+        ContactView
+    > {
         try await pool.transaction { connection in
             try await connection.withSession { session in
                 let referral = try open(id, actor: actor, on: session)
-                if let idempotencyKey,
-                    let row = try session.query(
-                        "SELECT * FROM casework_contact WHERE referral_id = \(id)::uuid AND author_id = \(actor.subject) AND idempotency_key = \(idempotencyKey)"
-                    ).first
+                if let earlier = try earlier(
+                    "casework_contact", author: "author_id", referral: id, key: idempotencyKey, actor: actor, on: session, as: ContactView.init(row:))
                 {
-                    return .existing(try ContactView(row: row))
+                    return .existing(earlier)
                 }
                 guard contact.occurredAt >= referral.receivedAt.addingTimeInterval(-CaseworkLimits.futureTolerance) else {
                     throw ProblemDetails.validation([.init(pointer: "/occurredAt", detail: "must not be before the referral was received")])
@@ -191,21 +204,14 @@ struct CaseworkStore: Sendable {
         }
     }
 
-    enum GoalSet: Sendable {
-        case created(GoalView)
-        case existing(GoalView)
-    }
-
-    func setGoal(_ goal: GoalRequest.Valid, referral id: UUID, idempotencyKey: String?, actor: Identity, requestID: String) async throws -> GoalSet {
+    func setGoal(_ goal: GoalRequest.Valid, referral id: UUID, idempotencyKey: String?, actor: Identity, requestID: String) async throws -> Recorded<GoalView> {
         try await pool.transaction { connection in
             try await connection.withSession { session in
                 let referral = try open(id, actor: actor, on: session)
-                if let idempotencyKey,
-                    let row = try session.query(
-                        "SELECT * FROM casework_goal WHERE referral_id = \(id)::uuid AND set_by = \(actor.subject) AND idempotency_key = \(idempotencyKey)"
-                    ).first
+                if let earlier = try earlier(
+                    "casework_goal", author: "set_by", referral: id, key: idempotencyKey, actor: actor, on: session, as: GoalView.init(row:))
                 {
-                    return .existing(try GoalView(row: row))
+                    return .existing(earlier)
                 }
                 let now = Date()
                 let version = try nextVersion(id, after: referral, at: now, on: session)
@@ -263,23 +269,16 @@ struct CaseworkStore: Sendable {
 
     // MARK: Notes
 
-    enum NoteWritten: Sendable {
-        case created(NoteView)
-        case existing(NoteView)
-    }
-
     /// Notes may be written whatever the status (why a referral was declined, say), never read
     /// outside the site's casework team; each read is audited.
-    func writeNote(_ body: String, referral id: UUID, idempotencyKey: String?, actor: Identity, requestID: String) async throws -> NoteWritten {
+    func writeNote(_ body: String, referral id: UUID, idempotencyKey: String?, actor: Identity, requestID: String) async throws -> Recorded<NoteView> {
         try await pool.transaction { connection in
             try await connection.withSession { session in
                 _ = try workable(id, actor: actor, forUpdate: true, on: session)
-                if let idempotencyKey,
-                    let row = try session.query(
-                        "SELECT * FROM casework_note WHERE referral_id = \(id)::uuid AND author_id = \(actor.subject) AND idempotency_key = \(idempotencyKey)"
-                    ).first
+                if let earlier = try earlier(
+                    "casework_note", author: "author_id", referral: id, key: idempotencyKey, actor: actor, on: session, as: NoteView.init(row:))
                 {
-                    return .existing(try NoteView(row: row))
+                    return .existing(earlier)
                 }
                 let row = try session.query(
                     """
