@@ -49,15 +49,16 @@ struct IntakeFixture {
 
 func referralBody(
     given: String = "Élodie", family: String = "Gagnon", postal: String = "K1Y 4E9", site: String = "ottawa-west-chc", priority: String = "routine",
-    externalId: String? = nil, referrer: String = "dr-tremblay"
+    externalId: String? = nil, referrer: String = "dr-tremblay", interests: [String] = ["Walking"]
 ) -> ByteBuffer {
     let external = externalId.map { "\"externalId\": \"\($0)\"," } ?? ""
+    let interests = String(decoding: try! JSONEncoder().encode(interests), as: UTF8.self)
     return ByteBuffer(
         string: """
             {\(external) "client": {"givenName": "\(given)", "familyName": "\(family)", "birthDate": "1948-05-12", "contact": {"phone": "+1 613 555 0142"},
                         "preferredLanguage": "fr", "postalCode": "\(postal)", "preferredChannel": "sms"},
              "referrer": {"id": "\(referrer)", "role": "physician"}, "site": "\(site)", "needs": ["loneliness", "physical-activity"],
-             "interests": ["Walking"], "supportLevel": "light", "priority": "\(priority)",
+             "interests": \(interests), "supportLevel": "light", "priority": "\(priority)",
              "consent": {"contact": true, "shareWithPartners": false, "evaluationUse": true}}
             """)
 }
@@ -80,6 +81,23 @@ extension TestClientProtocol {
 
 @Suite("Intake: referrals, transitions, consent and access", .enabled(if: TestEnvironment.integrationEnabled), .timeLimit(.minutes(2)))
 struct IntakeTests {
+    @Test("interests are kept as typed, and only the codes of the interest list travel on the event")
+    func interestsStayAsTyped() async throws {
+        let fixture = try await IntakeFixture.make()
+        let referrer = try await fixture.token(.referrer)
+        try await fixture.host.application.test(.router) { client in
+            let typed = ["Walking", "Board games", "visiting Marc at Maison Bruyère", "walking"]
+            let created = try await client.post("/v1/referrals", token: referrer, body: referralBody(interests: typed))
+            #expect(created.status == .created)
+            #expect(try json(created)["interests"] as? [String] == ["walking", "board games", "visiting marc at maison bruyère", "walking"])
+            let received = try #require(try await fixture.events("passerelle.referral.received.v1").first)
+            let event = try #require(try JSONSerialization.jsonObject(with: Data(received.utf8)) as? [String: Any])
+            #expect(event["interests"] as? [String] == ["walking", "board-games"])
+            #expect(!received.lowercased().contains("marc") && !received.lowercased().contains("bruy"))
+        }
+        await fixture.tearDown()
+    }
+
     @Test("a referral is stored with a thin received event and a client profile; the right people can read it")
     func submitAndRead() async throws {
         let fixture = try await IntakeFixture.make()

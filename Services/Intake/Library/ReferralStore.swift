@@ -250,13 +250,14 @@ struct ReferralStore: Sendable {
         try await connection.withSession { try self.referral(id: id, on: $0) }
     }
 
-    /// The thin event: ids, codes and flags; no name, contact, birth date or address. The consent
+    /// The thin event: ids, codes and flags; no name, contact, birth date or address, and of the
+    /// interests only the codes of the interest list (the words typed stay here). The consent
     /// is the client's as recorded (`Client.consent(forReferralSubmitted:)`).
     static func receivedEvent(_ referral: Referral, client: Client) -> ReferralReceivedV1 {
         ReferralReceivedV1(
             referralID: referral.id, referralVersion: referral.version, clientID: client.id, site: referral.site,
             referrerID: referral.referrer.id, referrerRole: referral.referrer.role.rawValue, needs: referral.needs.map(\.code),
-            interests: referral.interests, supportLevel: referral.supportLevel.rawValue, priority: referral.priority.rawValue,
+            interests: Interests.codes(in: referral.interests), supportLevel: referral.supportLevel.rawValue, priority: referral.priority.rawValue,
             preferredLanguage: client.preferredLanguage, postalArea: client.postalCode.flatMap(PostalCode.area),
             coordinates: client.coordinates,
             ageBand: AgeBand(age: client.birthDate.age(on: CalendarDate(referral.receivedAt))).rawValue,

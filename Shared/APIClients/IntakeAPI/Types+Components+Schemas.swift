@@ -375,7 +375,7 @@ extension Components {
             public var site: Components.Schemas.SiteCode
             /// - Remark: Generated from `#/components/schemas/ReferralSubmission/needs`.
             public var needs: [Components.Schemas.NeedCategoryCode]
-            /// Free tags, stored trimmed and lowercased.
+            /// Free tags, stored trimmed and lowercased and shown as typed to those who may read the referral. Only the tags that are codes of the interest list (Interests.catalogue, e.g. walking, board-games) once normalised travel on the referral.received event to matching; the others stay in intake.
             ///
             /// - Remark: Generated from `#/components/schemas/ReferralSubmission/interests`.
             public var interests: [Swift.String]?
@@ -417,7 +417,7 @@ extension Components {
             ///   - referrer:
             ///   - site:
             ///   - needs:
-            ///   - interests: Free tags, stored trimmed and lowercased.
+            ///   - interests: Free tags, stored trimmed and lowercased and shown as typed to those who may read the referral. Only the tags that are codes of the interest list (Interests.catalogue, e.g. walking, board-games) once normalised travel on the referral.received event to matching; the others stay in intake.
             ///   - supportLevel:
             ///   - consent:
             ///   - notes:

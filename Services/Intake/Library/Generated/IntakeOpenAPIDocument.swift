@@ -2971,7 +2971,7 @@ extension IntakeService {
        "maxLength": 40,
        "pattern": "[^\\t \\u00a0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000]"
       },
-      "description": "Free tags, stored trimmed and lowercased."
+      "description": "Free tags, stored trimmed and lowercased and shown as typed to those who may read the referral. Only the tags that are codes of the interest list (Interests.catalogue, e.g. walking, board-games) once normalised travel on the referral.received event to matching; the others stay in intake."
      },
      "supportLevel": {
       "$ref": "#/components/schemas/SupportLevel"

@@ -11,7 +11,7 @@ package struct CatalogueSnapshot: Sendable {
     package let resources: [CommunityResource]
     /// The resources of each need category (index in `NeedCategory.allCodes`).
     private let byCategory: [[Entry]]
-    /// Resource positions per lower-cased interest tag.
+    /// Resource positions per interest tag, normalised as interest codes are (`Interests.normalised`).
     private let byTag: [String: [Int32]]
 
     /// What the hot loop reads, as plain values (no reference counting per candidate), copied
@@ -87,7 +87,7 @@ package struct CatalogueSnapshot: Sendable {
                 mask |= 1 << UInt64(index)
                 indices.append(index)
             }
-            for tag in Set(resource.tags.map { $0.lowercased() }) { byTag[tag, default: []].append(Int32(position)) }
+            for tag in Set(resource.tags.map(Interests.normalised)) { byTag[tag, default: []].append(Int32(position)) }
             var languages: UInt64 = 0
             for language in resource.languages {
                 let bit = languageIndex[language] ?? min(languageIndex.count, 63)
@@ -144,7 +144,7 @@ package struct CatalogueSnapshot: Sendable {
         var interested = [UInt64](repeating: 0, count: (resources.count + 63) / 64)
         var anyInterest = false
         for interest in request.interests {
-            for position in byTag[interest.lowercased()] ?? [] {
+            for position in byTag[Interests.normalised(interest)] ?? [] {
                 interested[Int(position) >> 6] |= 1 << UInt64(position & 63)
                 anyInterest = true
             }
