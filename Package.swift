@@ -54,7 +54,8 @@ func service(_ name: String, product: String, extra: [Target.Dependency] = []) -
             name: "\(name)Tests",
             dependencies: [.target(name: "\(name)Service"), "TestSupport", hummingbirdTesting, httpTypes],
             path: "Tests/\(name)Tests",
-            exclude: ["Intake": ["check_openapi.py", "Fixtures"], "Notification": ["smtp_sink.py"], "Matching": ["Fixtures"]][name] ?? [],
+            exclude: ["Intake": ["check_openapi.py", "Fixtures"], "Notification": ["smtp_sink.py"], "Matching": ["Fixtures"], "Evaluation": ["bounds.py"]][name]
+                ?? [],
             swiftSettings: strict
         ),
     ]

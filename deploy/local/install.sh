@@ -74,6 +74,8 @@ fi
 python3 -c 'import jsonschema, yaml, openapi_spec_validator, aiosmtpd, standardwebhooks, confluent_kafka, moto.server, flask_cors' 2>/dev/null \
   || python3 -m pip install -q --disable-pip-version-check jsonschema pyyaml openapi-spec-validator aiosmtpd standardwebhooks \
        confluent-kafka 'moto[server]'
+# The linear programmes of evaluation's differencing tests (Tests/EvaluationTests/bounds.py).
+python3 -c 'import scipy' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check 'scipy==1.17.1'
 # The API fuzzer (Tests/APIFuzzTests), pinned so a run is reproducible with its seed.
 [ "$(python3 -c 'import schemathesis; print(schemathesis.__version__)' 2>/dev/null)" = 4.32.5 ] \
   || python3 -m pip install -q --disable-pip-version-check 'schemathesis==4.32.5'
