@@ -10,13 +10,14 @@ from standardwebhooks.webhooks import Webhook
 
 
 class WebhookReceiver:
-    def __init__(self):
+    def __init__(self, host="127.0.0.1"):
+        self.host = host
         self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
         self.lock = threading.Lock()
         self.arrivals = {}   # webhook-id -> number of deliveries that arrived
         self.paths = {}      # webhook-id -> path it came to (the link worker)
         self.rejected = []   # deliveries whose signature did not verify
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
+        self.server = ThreadingHTTPServer((host, 0), self.handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -25,7 +26,7 @@ class WebhookReceiver:
         return self.server.server_address[1]
 
     def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def start(self):
         self.thread.start()

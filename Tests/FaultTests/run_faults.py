@@ -137,7 +137,7 @@ class Run:
         except (WaitTimeout, RuntimeError) as error:
             findings.check("services ready before the scenario", False, str(error))
             return
-        stream = ReferralStream(tag=f"faults-{name}", intake_port=self.fleet["intake"].port, token=self.token, rate=rate,
+        stream = ReferralStream(tag=f"faults-{name}", intake_port=self.fleet["intake"].port, intake_host=self.fleet.host("intake"), token=self.token, rate=rate,
                                 retry_after_cap=self.args.retry_after_cap)
         stream.start()
         time.sleep(lead)

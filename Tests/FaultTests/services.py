@@ -46,7 +46,7 @@ class ServiceProcess:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.fleet.host(self.service)}:{self.port}"
 
     def start(self):
         with self.lock:
@@ -58,7 +58,8 @@ class ServiceProcess:
                 env = self.fleet.environment(self.service, self.port)
                 # A session of its own: a Ctrl-C at the terminal reaches the harness, which stops
                 # the services itself, and not the services behind its back.
-                self.process = subprocess.Popen([os.path.join(self.fleet.bin_dir, f"passerelle-{self.service}"), "serve"],
+                command = self.fleet.command_prefix(self.service) + [os.path.join(self.fleet.bin_dir, f"passerelle-{self.service}"), "serve"]
+                self.process = subprocess.Popen(command,
                                                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                                 start_new_session=True)
             self.started_at = time.monotonic()
@@ -179,12 +180,20 @@ class Fleet:
         self.closing = threading.Event()
         self.supervisor = threading.Thread(target=self.supervise, daemon=True, name="supervisor")
 
+    def host(self, service):
+        """The address a service listens on (the network fault tests give each one of its own)."""
+        return "127.0.0.1"
+
+    def command_prefix(self, service):
+        """What a service's command runs under (`ip netns exec …` in the network fault tests)."""
+        return []
+
     def environment(self, service, port):
         env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LD_LIBRARY_PATH", "TZ")}
         env.update({
-            "PASSERELLE_HTTP_HOST": "127.0.0.1",
+            "PASSERELLE_HTTP_HOST": self.host(service),
             "PASSERELLE_HTTP_PORT": str(port),
-            "PASSERELLE_DB_HOST": "127.0.0.1",
+            "PASSERELLE_DB_HOST": self.stack.pg_host,
             "PASSERELLE_DB_PORT": str(self.stack.pg_port),
             "PASSERELLE_DB_NAME": "passerelle",
             "PASSERELLE_DB_SSLMODE": "disable",

@@ -24,10 +24,15 @@ class Stack:
         # S3 storage loses acknowledged records when producers write one partition concurrently
         # (see FINDINGS.md), which the dead-letter topics and the poison records do.
         self.storage = "memory://tansu/"
+        # Where the servers listen, and the network namespaces they run in (none: this one).
+        self.pg_host = "127.0.0.1"
+        self.kafka_host = "127.0.0.1"
+        self.pg_netns = None
+        self.kafka_netns = None
 
     @property
     def bootstrap(self):
-        return f"127.0.0.1:{self.kafka_port}"
+        return f"{self.kafka_host}:{self.kafka_port}"
 
     def environment(self):
         """What stack.sh and the broker it starts read."""
@@ -42,6 +47,10 @@ class Stack:
             "AWS_ACCESS_KEY_ID": "faults",
             "AWS_SECRET_ACCESS_KEY": "faults",
             "AWS_DEFAULT_REGION": "us-east-1",
+            "PASSERELLE_PG_HOST": self.pg_host,
+            "PASSERELLE_KAFKA_HOST": self.kafka_host,
+            "PASSERELLE_PG_NETNS": self.pg_netns or "",
+            "PASSERELLE_KAFKA_NETNS": self.kafka_netns or "",
         })
         return env
 
@@ -59,7 +68,7 @@ class Stack:
         self.script("clean")
         os.makedirs(self.directory, exist_ok=True)
         self.script("start", timeout=180)
-        log(f"stack ready: PostgreSQL 127.0.0.1:{self.pg_port}, broker {self.bootstrap} ({self.storage}), {self.directory}")
+        log(f"stack ready: PostgreSQL {self.pg_host}:{self.pg_port}, broker {self.bootstrap} ({self.storage}), {self.directory}")
 
     def use_persistent_broker(self):
         """Replaces the broker by one keeping its topics in the local S3 endpoint (a fresh, empty
@@ -126,7 +135,7 @@ class Stack:
     def sql(self, statement, timeout=60):
         env = dict(os.environ, PGPASSWORD="postgres", PGCONNECT_TIMEOUT="5")
         result = subprocess.run(
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "postgres",
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.pg_host, "-p", str(self.pg_port), "-U", "postgres",
              "-d", "passerelle", "-tA", "-f", "-"],
             input=statement, env=env, capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:

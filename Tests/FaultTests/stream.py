@@ -45,8 +45,9 @@ def referral_body(tag, number, rng):
 class ReferralStream:
     """Sends referrals at `rate` per second from `workers` threads until stopped."""
 
-    def __init__(self, tag, intake_port, token, rate=20.0, workers=6, retry_after_cap=1.0, give_up_after=120.0):
+    def __init__(self, tag, intake_port, token, rate=20.0, workers=6, retry_after_cap=1.0, give_up_after=120.0, intake_host="127.0.0.1"):
         self.tag = tag
+        self.host = intake_host
         self.port = intake_port
         self.token = token
         self.rate = rate
@@ -148,7 +149,7 @@ class ReferralStream:
                 return connection
             try:
                 if connection is None:
-                    connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+                    connection = http.client.HTTPConnection(self.host, self.port, timeout=15)
                 connection.request("POST", "/v1/referrals", body=payload, headers=headers)
                 response = connection.getresponse()
                 text = response.read()

@@ -25,6 +25,12 @@ python3 "$root/Tests/APIFuzzTests/fuzz.py" --bin "$(swift build --show-bin-path)
 # and a referral accepted in French and English, axe-core on every page (Tests/ConsoleBrowserTests).
 python3 "$root/Tests/ConsoleBrowserTests/run.py" --bin "$(swift build --show-bin-path)"
 python3 "$root/Tests/FaultTests/run_faults.py" --bin "$(swift build --show-bin-path)"
+# Network namespaces and nftables need root (CI runs as root).
+if [ "$(id -u)" = 0 ] && [ "${PASSERELLE_NET_FAULT_SCENARIOS:-}" != none ]; then
+  python3 "$root/Tests/FaultTests/net_faults.py" --bin "$(swift build --show-bin-path)"
+else
+  echo "[test] network fault tests skipped (they need root; PASSERELLE_NET_FAULT_SCENARIOS=none skips them)" >&2
+fi
 if [ "${PASSERELLE_COMPOSE_TEST:-run}" = skip ]; then
   echo "[test] compose deployment test skipped (PASSERELLE_COMPOSE_TEST=skip)" >&2
 else
