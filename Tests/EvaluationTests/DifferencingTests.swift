@@ -69,6 +69,10 @@ struct DifferencingTests {
         var needs = 0
         /// UCLA-3 at baseline and 12 weeks, and primary-care visits before and after, recorded.
         var measured = false
+        /// Casework: 0 no contact logged, 1 an attempt only, 2 an attempt then a contact that reached the client.
+        var contact = 0
+        /// 0 no goal, 1 a goal set, 2 set then started, 3 set then achieved.
+        var goal = 0
         /// Matching found nothing for its housing need (an unmet need in its month).
         var unmet = false
 
@@ -91,10 +95,12 @@ struct DifferencingTests {
         /// Whether pathways differ in needs, measured outcomes and unmet needs (else: loneliness,
         /// none, none), and in racial group and income band (else: undisclosed).
         var needsAndOutcomes: Bool
+        /// Whether pathways differ in casework: contacts and goals.
+        var casework = false
 
         var kinds: [Kind] {
             var kinds: [Kind] = []
-            let equity = needsAndOutcomes ? [0] : [0, 1, 2]
+            let equity = needsAndOutcomes || casework ? [0] : [0, 1, 2]
             for site in 0..<2 {
                 for month in 0..<2 {
                     for race in equity {
@@ -104,10 +110,15 @@ struct DifferencingTests {
                                     for needs in needsAndOutcomes ? [0, 1, 2] : [0] {
                                         for measured in needsAndOutcomes ? [false, true] : [false] {
                                             for unmet in needsAndOutcomes ? [false, true] : [false] {
-                                                kinds.append(
-                                                    Kind(
-                                                        site: site, month: month, race: race, disability: disability, income: income, progress: progress,
-                                                        needs: needs, measured: measured, unmet: unmet))
+                                                for contact in casework ? [0, 1, 2] : [0] {
+                                                    for goal in casework ? [0, 1, 2, 3] : [0] {
+                                                        kinds.append(
+                                                            Kind(
+                                                                site: site, month: month, race: race, disability: disability, income: income,
+                                                                progress: progress, needs: needs, measured: measured, contact: contact, goal: goal,
+                                                                unmet: unmet))
+                                                    }
+                                                }
                                             }
                                         }
                                     }
@@ -130,6 +141,10 @@ struct DifferencingTests {
             name: "needs-outcomes",
             reports: ["overview", "funnel", "completion", "timings", "support-levels", "needs", "unmet-needs", "outcomes", "service-use"],
             dimensions: DifferencingTests.dimensions.filter { ["disability", "site"].contains($0.name) }, needsAndOutcomes: true)
+        /// Those and the casework reports (contacts, reach, goals), by disability and site.
+        static let casework = Model(
+            name: "casework", reports: ["overview", "funnel", "completion", "timings", "support-levels", "engagement", "dosage"],
+            dimensions: DifferencingTests.dimensions.filter { ["disability", "site"].contains($0.name) }, needsAndOutcomes: false, casework: true)
     }
 
     /// A deterministic population with many small cells: 26 to 40 pathways a site and month.
@@ -148,10 +163,19 @@ struct DifferencingTests {
                     var kind = Kind(
                         site: site, month: month, race: consents ? [0, 1, 2, 2][next(4)] : 0, disability: consents ? [0, 1, 2, 2][next(4)] : 0,
                         income: consents ? [0, 1, 1, 2][next(4)] : 0, progress: progress)
-                    if model.needsAndOutcomes {
+                    if model.needsAndOutcomes || model.casework {
                         (kind.race, kind.income) = (0, 0)
                         // A client who answered only the questions this model leaves out still consents.
                         if consents && kind.disability == 0 { kind.disability = 2 }
+                    }
+                    if model.casework {
+                        // Contacts for pathways that got somewhere (and attempts for some that failed);
+                        // goals only with a client reached.
+                        let reachable = [.contacted, .connectedCompleted, .completed].contains(progress)
+                        kind.contact = reachable ? [1, 2, 2][next(3)] : progress == .failed ? next(2) : 0
+                        kind.goal = kind.contact == 2 ? [0, 1, 1, 2, 3][next(5)] : 0
+                    }
+                    if model.needsAndOutcomes {
                         kind.needs = [0, 0, 1, 2][next(4)]
                         // Outcomes are measured for pathways that got somewhere, not all of them.
                         kind.measured = [.contacted, .connectedCompleted, .completed].contains(progress) && next(3) > 0
@@ -164,7 +188,7 @@ struct DifferencingTests {
         return kinds
     }
 
-    static func events(for kind: Kind, referral: UUID) -> [any EventPayload] {
+    static func events(for kind: Kind, referral: UUID) throws -> [any EventPayload] {
         let t = months[kind.month]
         func at(_ hours: Double) -> Date { t.addingTimeInterval(hours * 3600) }
         let answers =
@@ -202,6 +226,33 @@ struct DifferencingTests {
             if kind.progress != .contacted {
                 events.append(Fixture.status(referral, 4, "in-progress", "completed", at: at(300), outcome: "connected"))
             }
+        }
+        // Casework after the status changes, in the referral's version order.
+        let domain = try LifeDomain(code: "social-connection")
+        if kind.contact > 0 {
+            events.append(
+                ContactLoggedV1(
+                    referralID: referral, referralVersion: 10, site: sites[kind.site], contactID: UUID(), mode: .phone, party: .client, reached: false,
+                    minutes: 2, occurredAt: at(3)))
+        }
+        if kind.contact > 1 {
+            events.append(
+                ContactLoggedV1(
+                    referralID: referral, referralVersion: 11, site: sites[kind.site], contactID: UUID(), mode: .phone, party: .client, reached: true,
+                    minutes: 30, occurredAt: at(4)))
+        }
+        let goal = UUID()
+        if kind.goal > 0 {
+            events.append(
+                GoalSetV1(
+                    referralID: referral, referralVersion: 12, site: sites[kind.site], goalID: goal, lifeDomain: domain, progress: .notStarted,
+                    setAt: at(5)))
+        }
+        if kind.goal > 1 {
+            events.append(
+                GoalReviewedV1(
+                    referralID: referral, referralVersion: 13, site: sites[kind.site], goalID: goal, lifeDomain: domain, previousProgress: .notStarted,
+                    progress: kind.goal == 3 ? .achieved : .started, reviewedAt: at(6)))
         }
         return events
     }
@@ -260,12 +311,15 @@ struct DifferencingTests {
     @Test("nor with the needs, unmet needs, outcomes and service use reports added; the published bounds are the months counted")
     func needsAndOutcomes() async throws { try await check(.needsAndOutcomes) }
 
+    @Test("nor with the casework reports added: engagement (with its shares) and dosage")
+    func casework() async throws { try await check(.casework) }
+
     func check(_ model: Model) async throws {
         let test = try await Fixture.host()
         let kinds = model.kinds
         let indices = Dictionary(uniqueKeysWithValues: kinds.enumerated().map { ($1, $0) })
         let population = Self.population(model).map { (kind: $0, referral: UUID()) }
-        try await Fixture.deliver(population.flatMap { Self.events(for: $0.kind, referral: $0.referral) }, to: test)
+        try await Fixture.deliver(population.flatMap { try Self.events(for: $0.kind, referral: $0.referral) }, to: test)
         // Outcomes and service use, as the API records them (scored: the UCLA-3 total).
         let measured = population.filter(\.kind.measured).map(\.referral)
         try await test.pool.withConnection { connection in
@@ -363,6 +417,36 @@ struct DifferencingTests {
                 case "outcomes", "service-use":
                     kindFigure("clients", \.measured)
                     kindFigure("n", \.measured)
+                case "engagement":
+                    let stage = row["stage"] as? String ?? "?"
+                    let counts: (Kind) -> Bool = { kind in
+                        switch stage {
+                        case "contacted": kind.contact > 0
+                        case "reached": kind.contact > 1
+                        case "goals-set": kind.goal > 0
+                        case "goals-improved": kind.goal > 1
+                        case "goals-achieved": kind.goal == 3
+                        default: true  // received, all
+                        }
+                    }
+                    kindFigure("clients", counts)
+                    kindFigure("referrals", counts)
+                    // A share with the clients referred shown gives its numerator.
+                    switch row["share"] {
+                    case let share as Double:
+                        let received = (body?["rows"] as? [[String: Any]])?.first { $0["stage"] as? String == "received" && $0["group"] as? String == group }
+                        guard let base = received?["clients"] as? Int else {
+                            violations.append("\(uri) group=\(group) stage=\(stage): a share beside a hidden number of clients referred")
+                            continue
+                        }
+                        kindFigure("share", counts)
+                        figures[figures.count - 1].shown = Int((share * Double(base)).rounded())
+                    case let text as String where text == ReportValue.suppressedText: kindFigure("share", counts)
+                    default: break  // none for the clients referred themselves
+                    }
+                case "dosage":
+                    kindFigure("clients") { $0.contact > 0 }
+                    kindFigure("n") { $0.contact > 0 }
                 case "timings":
                     let stage = row["interval"] as? String == "to-connection" ? "connected" : "contacted"
                     figure("clients") { $0.stages.contains(stage) }
