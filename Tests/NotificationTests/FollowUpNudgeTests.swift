@@ -188,6 +188,10 @@ struct FollowUpNudgeTests {
         #expect(try await call(.delete, "\(path)/claire", own).0 == .notFound)
         #expect(try await call(.get, path, own).1 == #"{"coordinators":[]}"#)
         #expect(try await call(.get, "/v1/sites/\(Self.otherSite)/coordinators", other).1.contains("attacker@example.org"))
+        // With no coordinator left at the site, the escalation of another step is logged as reaching no one.
+        try await h.deliver([Self.overdue(c, .escalated, step: "follow-up-6w")])
+        let unheard = try await h.notifications(c.referral).filter { $0.template == "coordinator-follow-up-escalated" && $0.status == "failed" }
+        #expect(unheard.count == 1 && (unheard.first?.error ?? "").contains("no coordinator is registered for site \(Harness.site)"))
         await h.tearDown()
     }
 

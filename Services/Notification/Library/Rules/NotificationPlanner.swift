@@ -162,9 +162,12 @@ struct NotificationPlanner: Sendable {
             case .coordinator:
                 // The coordinators of the referral's own site, as this service recorded it: never
                 // the site an occasion claims.
-                recipientIDs = try await connection.query(
-                    "SELECT id FROM recipient WHERE kind = 'coordinator' AND site = \(try audience.decode("site", as: String.self)) ORDER BY id"
-                ).map { try $0.decode("id", as: String.self) }
+                let site: String = try audience.decode("site")
+                let registered = try await connection.query("SELECT id FROM recipient WHERE kind = 'coordinator' AND site = \(site) ORDER BY id")
+                    .map { try $0.decode("id", as: String.self) }
+                // An escalation that reaches no one is not silent: the delivery log says so.
+                if registered.isEmpty { (status, reason) = ("failed", "no coordinator is registered for site \(site)") }
+                recipientIDs = registered.isEmpty ? ["\(site)/"] : registered
             }
             for recipientID in recipientIDs {
                 let recipient = "\(rule.recipient.rawValue):\(recipientID)"
