@@ -166,6 +166,8 @@ struct AccessScopeMatrixTests {
         var freshReferral: @Sendable () async throws -> (referral: String, client: String)
         /// A new subscription of the owner's.
         var freshSubscription: @Sendable () async throws -> String
+        /// A new coordinator registered as a recipient at the site; returns their id.
+        var freshCoordinator: @Sendable () async throws -> String
     }
 
     struct Probe: Sendable {
@@ -331,6 +333,15 @@ struct AccessScopeMatrixTests {
         "saveSitePolicy": Probe(rule: .site(denied: 404)) { _, _ in
             Call(method: "PUT", path: "/v1/sites/\(site)/policy", body: #"{"defaultLanguage": "fr", "timeZone": "America/Toronto", "quietHours": null}"#)
         },
+        "listSiteCoordinators": Probe(rule: .site(denied: 404)) { _, _ in Call(method: "GET", path: "/v1/sites/\(site)/coordinators") },
+        "saveSiteCoordinator": Probe(rule: .site(denied: 404)) { _, _ in
+            Call(
+                method: "PUT", path: "/v1/sites/\(site)/coordinators/matrix",
+                body: #"{"displayName": "Claire", "email": "claire@example.org", "language": "fr", "channel": "email"}"#)
+        },
+        "removeSiteCoordinator": Probe(rule: .site(denied: 404)) { f, _ in
+            Call(method: "DELETE", path: "/v1/sites/\(site)/coordinators/\(try await f.freshCoordinator())")
+        },
         // evaluation
         "recordOutcome": Probe(rule: .site(denied: 404)) { f, _ in
             Call(method: "POST", path: "/v1/referrals/\(f.referral)/outcomes", body: #"{"instrument": "ucla3", "timepoint": "baseline", "answers": [1, 2, 1]}"#)
@@ -442,7 +453,15 @@ struct AccessScopeMatrixTests {
                         body: Data(Self.referralBody(referrer: Self.owner, given: "Fresh\(UUID().uuidString.prefix(8))").utf8))
                     let body = try #require(try JSONSerialization.jsonObject(with: made.body) as? [String: Any])
                     return (try #require(body["id"] as? String), try #require(body["clientId"] as? String))
-                }, freshSubscription: subscribe)
+                }, freshSubscription: subscribe,
+                freshCoordinator: {
+                    let id = "coord-\(UUID().uuidString.prefix(8).lowercased())"
+                    let made = try await http(
+                        "PUT", "\(urls["notification"]!)/v1/sites/\(Self.site)/coordinators/\(id)", token: network,
+                        body: Data(#"{"displayName": "Claire", "email": "claire@example.org", "language": "fr", "channel": "email"}"#.utf8))
+                    #expect(made.status == 200, "coordinator: \(String(decoding: made.body, as: UTF8.self))")
+                    return id
+                })
 
             // Every secured operation has a probe: a new route cannot skip the matrix.
             var probed = 0

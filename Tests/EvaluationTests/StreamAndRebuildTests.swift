@@ -131,6 +131,7 @@ struct StreamAndRebuildTests {
         try await deployment.processed(10)
         let connection = UUID()
         let resource = UUID()
+        let goal = UUID()
         try await deployment.publish([
             ConnectionProposedV1(
                 connectionID: connection, referralID: a, referralVersion: 3, resourceID: resource, resourceKind: "health-champion-group",
@@ -140,10 +141,29 @@ struct StreamAndRebuildTests {
                 reason: nil, changedAt: at(48)),
             NeedUnmetV1(referralID: a, referralVersion: 3, site: Fixture.site, categories: ["housing"], reason: "none nearby", area: "K1Y", recordedAt: at(21)),
             NeedUnmetV1(referralID: b, referralVersion: 2, site: Fixture.site, categories: ["income"], reason: "none nearby", area: "K2P", recordedAt: at(21)),
+            // Casework: counts and codes for the reports, nothing for the analyst stream; the
+            // erased client's is dropped.
+            ContactLoggedV1(
+                referralID: a, referralVersion: 4, site: Fixture.site, contactID: UUID(), mode: .phone, party: .client, reached: true, minutes: 20,
+                occurredAt: at(22)),
+            GoalSetV1(
+                referralID: a, referralVersion: 5, site: Fixture.site, goalID: goal, lifeDomain: try LifeDomain(code: "social-connection"),
+                progress: .notStarted, setAt: at(23)),
+            GoalReviewedV1(
+                referralID: a, referralVersion: 6, site: Fixture.site, goalID: goal, lifeDomain: try LifeDomain(code: "social-connection"),
+                previousProgress: .notStarted, progress: .achieved, reviewedAt: at(300)),
+            ContactLoggedV1(
+                referralID: b, referralVersion: 3, site: Fixture.site, contactID: UUID(), mode: .inPerson, party: .client, reached: false, minutes: 0,
+                occurredAt: at(22)),
+            ContactLoggedV1(
+                referralID: d, referralVersion: 2, site: Fixture.site, contactID: UUID(), mode: .phone, party: .client, reached: true, minutes: 15,
+                occurredAt: at(22)),
         ])
-        try await deployment.processed(14)
-        try await deployment.publish([Fixture.status(a, 4, "in-progress", "completed", at: at(400), outcome: freeText)])
-        try await deployment.processed(15)
+        try await deployment.processed(19)
+        #expect(try await deployment.count("SELECT count(*) AS n FROM pathway WHERE contacts_logged = 1 AND goal_progress = '{achieved}'") == 1)
+        #expect(try await deployment.count("SELECT count(*) AS n FROM pathway WHERE contacts_logged > 0") == 2)
+        try await deployment.publish([Fixture.status(a, 7, "in-progress", "completed", at: at(400), outcome: freeText)])
+        try await deployment.processed(20)
 
         let secret = "stream-tests-secret-0123456789-abcdef-0123"
         let coordinator = try await TokenVerifier(settings: AuthSettings(hmacSecret: secret))
@@ -209,7 +229,7 @@ struct StreamAndRebuildTests {
         #expect(live.count == 5)  // a, b, c; unmet housing (a), income (b)
         let outbox = try await deployment.count("SELECT count(*) AS n FROM outbox")
         let summary = try await ProjectionRebuild(settings: deployment.settings, pool: deployment.pool, logger: TestEnvironment.logger).run()
-        #expect(summary.events == 15)
+        #expect(summary.events == 20)
         #expect(summary.pathways == 3)
         #expect(try await deployment.snapshot() == live)
         #expect(try await deployment.count("SELECT count(*) AS n FROM outbox") == outbox, "the rebuild republished what analysts already have")

@@ -30,16 +30,7 @@ struct Harness {
     static func make(quietHours: String = "none", maxAttempts: Int = 3, lease: Duration = .seconds(15)) async throws -> Harness {
         let smtp = try await SMTPSink(user: "relay", password: "relay-password")
         let receiver = try await WebhookReceiver(unsigned: ["/sms"])
-        let environment = [
-            "PASSERELLE_SMTP_HOST": "127.0.0.1", "PASSERELLE_SMTP_PORT": String(smtp.peer.port), "PASSERELLE_SMTP_SECURITY": "required",
-            "PASSERELLE_SMTP_TRUST_ROOTS": smtp.certificate, "PASSERELLE_SMTP_USERNAME": "relay", "PASSERELLE_SMTP_PASSWORD": "relay-password",
-            "PASSERELLE_SMTP_FROM": "passerelle@example.org", "PASSERELLE_SMS_GATEWAY_URL": receiver.url("/sms"),
-            "PASSERELLE_SMS_GATEWAY_TOKEN": "sms-token", "PASSERELLE_NOTIFICATION_QUIET_HOURS": quietHours,
-            "PASSERELLE_NOTIFICATION_MAX_ATTEMPTS": String(maxAttempts), "PASSERELLE_NOTIFICATION_RETRY_BASE_MS": "20",
-            "PASSERELLE_NOTIFICATION_RETRY_MAX_MS": "50",
-            // The receiver and the SMS gateway stand-in listen on 127.0.0.1.
-            "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true",
-        ]
+        let environment = Self.environment(smtp: smtp, receiver: receiver, quietHours: quietHours, maxAttempts: maxAttempts)
         let test = try await ServiceTestHost.make(NotificationService.self, environment: environment)
         let settings = try NotificationSettings.fromEnvironment(Environment(environment))
         let loop = DeliveryLoop(
@@ -53,6 +44,20 @@ struct Harness {
             ).handler)
         try await harness.directory()
         return harness
+    }
+
+    /// The service's settings for the SMTP sink and the receiver (webhooks and the SMS gateway).
+    static func environment(smtp: SMTPSink, receiver: WebhookReceiver, quietHours: String = "none", maxAttempts: Int = 3) -> [String: String] {
+        [
+            "PASSERELLE_SMTP_HOST": "127.0.0.1", "PASSERELLE_SMTP_PORT": String(smtp.peer.port), "PASSERELLE_SMTP_SECURITY": "required",
+            "PASSERELLE_SMTP_TRUST_ROOTS": smtp.certificate, "PASSERELLE_SMTP_USERNAME": "relay", "PASSERELLE_SMTP_PASSWORD": "relay-password",
+            "PASSERELLE_SMTP_FROM": "passerelle@example.org", "PASSERELLE_SMS_GATEWAY_URL": receiver.url("/sms"),
+            "PASSERELLE_SMS_GATEWAY_TOKEN": "sms-token", "PASSERELLE_NOTIFICATION_QUIET_HOURS": quietHours,
+            "PASSERELLE_NOTIFICATION_MAX_ATTEMPTS": String(maxAttempts), "PASSERELLE_NOTIFICATION_RETRY_BASE_MS": "20",
+            "PASSERELLE_NOTIFICATION_RETRY_MAX_MS": "50",
+            // The receiver and the SMS gateway stand-in listen on 127.0.0.1.
+            "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true",
+        ]
     }
 
     /// A link worker by e-mail (English), a referrer and a partner by webhook.

@@ -31,7 +31,22 @@ enum EvaluationMigrations {
         MessagingSchema.wakeUpsAfterCommit(version: 7),
         quasiIdentifiers,
         MessagingSchema.publicationRecord(version: 9),
+        casework,
     ]
+
+    /// Casework "dosage" per pathway, from intake's contact and goal events: counts, minutes and
+    /// goal progress codes, nothing a person wrote.
+    static let casework = Migration(
+        10, "pathway_casework",
+        """
+        ALTER TABLE pathway
+            ADD COLUMN contacts_logged integer NOT NULL DEFAULT 0,
+            ADD COLUMN contacts_reached integer NOT NULL DEFAULT 0,
+            ADD COLUMN contact_minutes integer NOT NULL DEFAULT 0,
+            ADD COLUMN goal_ids text[] NOT NULL DEFAULT '{}',
+            ADD COLUMN goal_start_progress text[] NOT NULL DEFAULT '{}',
+            ADD COLUMN goal_progress text[] NOT NULL DEFAULT '{}';
+        """)
 
     /// How many consenting clients share a pathway's site, age band, language and area is
     /// counted each time it reaches the analyst stream.

@@ -17,7 +17,7 @@ public enum PathwayProjection {
             var after = before
             event.apply(to: &after)
             try await store(before: before, after: after, referral: event.referralID, on: connection)
-            if let stream, let pathway = after.pathway, pathway.consentEvaluationUse, pathway != before.pathway {
+            if let stream, event.reachesAnalysts, let pathway = after.pathway, pathway.consentEvaluationUse, pathway != before.pathway {
                 try await stream.publish(pathway, on: connection)
             }
             // Whatever reached the analysts about an erased client's pathway is retracted.
@@ -32,6 +32,9 @@ public enum PathwayProjection {
         handlers.on(NeedUnmetV1.self) { try await apply(.needUnmet($0), $1, $2) }
         handlers.on(ClientConsentChangedV1.self) { try await apply(.consentChanged($0), $1, $2) }
         handlers.on(ClientErasedV1.self) { try await apply(.erased($0), $1, $2) }
+        handlers.on(ContactLoggedV1.self) { try await apply(.contactLogged($0), $1, $2) }
+        handlers.on(GoalSetV1.self) { try await apply(.goalSet($0), $1, $2) }
+        handlers.on(GoalReviewedV1.self) { try await apply(.goalReviewed($0), $1, $2) }
         return handlers
     }
 
@@ -119,6 +122,9 @@ extension PathwayRecord {
             closedAt: try row.decode("closed_at", as: Date?.self), closureOutcome: try row.decode("closure_outcome", as: String?.self),
             closureReason: try row.decode("closure_reason", as: String?.self), connectionCount: try row.decode("connection_count"),
             connectedResourceKind: try row.decode("connected_resource_kind", as: String?.self),
-            connectedCategories: try row.decode("connected_categories", as: [String]?.self), updatedAt: try row.decode("updated_at"))
+            connectedCategories: try row.decode("connected_categories", as: [String]?.self), updatedAt: try row.decode("updated_at"),
+            contactsLogged: try row.decode("contacts_logged"), contactsReached: try row.decode("contacts_reached"),
+            contactMinutes: try row.decode("contact_minutes"), goalIDs: try row.decode("goal_ids"),
+            goalStartProgress: try row.decode("goal_start_progress"), goalProgress: try row.decode("goal_progress"))
     }
 }

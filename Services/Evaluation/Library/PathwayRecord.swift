@@ -37,6 +37,16 @@ public struct PathwayRecord: Codable, Sendable, Equatable {
     public var connectedResourceKind: String?
     public var connectedCategories: [String]?
     public var updatedAt: Date
+    /// Casework "dosage", from intake's thin events (codes, counts and minutes only): contacts
+    /// logged (attempts included), those that reached someone, and their minutes.
+    public var contactsLogged = 0
+    public var contactsReached = 0
+    public var contactMinutes = 0
+    /// The goals agreed with the client, as parallel lists: each goal's id, its progress when it
+    /// was set, and its progress at the latest review (`GoalProgress` codes).
+    public var goalIDs: [String] = []
+    public var goalStartProgress: [String] = []
+    public var goalProgress: [String] = []
 
     /// Column names: the table's, so a record round-trips through `jsonb_populate_record`.
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -66,6 +76,12 @@ public struct PathwayRecord: Codable, Sendable, Equatable {
         case connectedResourceKind = "connected_resource_kind"
         case connectedCategories = "connected_categories"
         case updatedAt = "updated_at"
+        case contactsLogged = "contacts_logged"
+        case contactsReached = "contacts_reached"
+        case contactMinutes = "contact_minutes"
+        case goalIDs = "goal_ids"
+        case goalStartProgress = "goal_start_progress"
+        case goalProgress = "goal_progress"
     }
 
     static let columns = CodingKeys.allCases.map(\.rawValue)
@@ -104,6 +120,12 @@ public struct PathwayRecord: Codable, Sendable, Equatable {
             case .connectedResourceKind: return connectedResourceKind
             case .connectedCategories: return connectedCategories
             case .updatedAt: return updatedAt
+            case .contactsLogged: return contactsLogged
+            case .contactsReached: return contactsReached
+            case .contactMinutes: return contactMinutes
+            case .goalIDs: return goalIDs
+            case .goalStartProgress: return goalStartProgress
+            case .goalProgress: return goalProgress
             }
         }
     }
@@ -123,6 +145,18 @@ public struct PathwayRecord: Codable, Sendable, Equatable {
         newcomer = nil
         disability = nil
         racialOrEthnicGroup = nil
+    }
+
+    /// A goal's progress now; its progress when set is kept from the first time it is seen.
+    mutating func recordGoal(_ id: UUID, start: GoalProgress, now: GoalProgress) {
+        let key = id.uuidString.lowercased()
+        if let index = goalIDs.firstIndex(of: key) {
+            goalProgress[index] = now.rawValue
+        } else {
+            goalIDs.append(key)
+            goalStartProgress.append(start.rawValue)
+            goalProgress.append(now.rawValue)
+        }
     }
 
     mutating func keep(_ answers: Sociodemographics?) {
@@ -193,11 +227,15 @@ public enum ProjectionEvent: Sendable {
     case needUnmet(NeedUnmetV1)
     case consentChanged(ClientConsentChangedV1)
     case erased(ClientErasedV1)
+    case contactLogged(ContactLoggedV1)
+    case goalSet(GoalSetV1)
+    case goalReviewed(GoalReviewedV1)
 
     /// The event types read; every other type is skipped.
     public static let eventTypes: Set<String> = [
         ReferralReceivedV1.eventType, ReferralStatusChangedV1.eventType, ConnectionProposedV1.eventType, ConnectionChangedV1.eventType,
-        NeedUnmetV1.eventType, ClientConsentChangedV1.eventType, ClientErasedV1.eventType,
+        NeedUnmetV1.eventType, ClientConsentChangedV1.eventType, ClientErasedV1.eventType, ContactLoggedV1.eventType, GoalSetV1.eventType,
+        GoalReviewedV1.eventType,
     ]
 
     /// `nil` for an event type the projection does not read; throws when the body does not
@@ -211,6 +249,9 @@ public enum ProjectionEvent: Sendable {
         case NeedUnmetV1.eventType: self = .needUnmet(try event.decode(NeedUnmetV1.self))
         case ClientConsentChangedV1.eventType: self = .consentChanged(try event.decode(ClientConsentChangedV1.self))
         case ClientErasedV1.eventType: self = .erased(try event.decode(ClientErasedV1.self))
+        case ContactLoggedV1.eventType: self = .contactLogged(try event.decode(ContactLoggedV1.self))
+        case GoalSetV1.eventType: self = .goalSet(try event.decode(GoalSetV1.self))
+        case GoalReviewedV1.eventType: self = .goalReviewed(try event.decode(GoalReviewedV1.self))
         default: return nil
         }
     }
@@ -224,6 +265,18 @@ public enum ProjectionEvent: Sendable {
         case .needUnmet(let e): e.referralID
         case .consentChanged(let e): e.referralID
         case .erased(let e): e.referralID
+        case .contactLogged(let e): e.referralID
+        case .goalSet(let e): e.referralID
+        case .goalReviewed(let e): e.referralID
+        }
+    }
+
+    /// Whether the change it makes goes to the analyst stream: casework counts are reported in
+    /// aggregate only, and a contact's time must not move what analysts see of the pathway.
+    var reachesAnalysts: Bool {
+        switch self {
+        case .contactLogged, .goalSet, .goalReviewed: false
+        default: true
         }
     }
 
@@ -291,6 +344,28 @@ public enum ProjectionEvent: Sendable {
             state.pathway = record
         case .erased:
             state = PathwayState(erased: true)
+        // Casework moves the referral's version as status changes do: an event already applied
+        // (a redelivery, a replay) changes nothing; one about a pathway not (or no longer) held,
+        // e.g. an erased client's, is dropped.
+        case .contactLogged(let contact):
+            guard var record = state.pathway, record.pathwayVersion < contact.referralVersion else { return }
+            record.pathwayVersion = contact.referralVersion
+            record.contactsLogged += 1
+            if contact.reached { record.contactsReached += 1 }
+            record.contactMinutes += max(0, contact.minutes)
+            state.pathway = record
+        case .goalSet(let goal):
+            guard var record = state.pathway, record.pathwayVersion < goal.referralVersion else { return }
+            record.pathwayVersion = goal.referralVersion
+            record.recordGoal(goal.goalID, start: goal.progress, now: goal.progress)
+            state.pathway = record
+        case .goalReviewed(let review):
+            guard var record = state.pathway, record.pathwayVersion < review.referralVersion else { return }
+            record.pathwayVersion = review.referralVersion
+            // A goal reviewed but never seen set (set before evaluation read the topic) starts
+            // where the review says it was.
+            record.recordGoal(review.goalID, start: review.previousProgress, now: review.progress)
+            state.pathway = record
         }
     }
 }

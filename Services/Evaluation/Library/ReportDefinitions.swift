@@ -74,6 +74,9 @@ struct ReportDefinition: Sendable {
     var wholeItems: Set<String> = []
     /// Where the report's cells come from.
     var cells: Cells = .own
+    /// The item (by label) a `share` measure divides each line's clients by, in the same group:
+    /// a derived figure, shown only when both cells are.
+    var shareOf: String?
     /// The site and calendar month (`YYYY-MM` in the network's time zone, `$4`) of a source row:
     /// the atoms every figure adds up.
     var atomSite = "s.site"
@@ -192,6 +195,49 @@ struct ReportDefinition: Sendable {
                     ("meanChange", "avg(m.after - m.before)::float8"), ("sd", "stddev_samp(m.after - m.before)::float8"),
                 ],
                 countMeasures: ["n"]),
+            // Casework "dosage" of the pathways with at least one contact logged: contacts
+            // (attempts included), those that reached someone, and minutes, per pathway.
+            ReportDefinition(
+                name: "dosage", kind: .statistics, items: [("measure", "d.measure")], order: "min(d.position)",
+                source: """
+                    FROM scope s CROSS JOIN LATERAL (VALUES
+                        (1, 'contacts', s.contacts_logged::float8),
+                        (2, 'reached-contacts', s.contacts_reached::float8),
+                        (3, 'minutes', s.contact_minutes::float8)
+                    ) AS d(position, measure, amount)
+                    WHERE s.contacts_logged > 0
+                    """,
+                measures: [
+                    ("n", "count(*)"), ("mean", "avg(d.amount)"),
+                    ("median", "round(percentile_cont(0.5) WITHIN GROUP (ORDER BY d.amount)::numeric, 2)"),
+                ],
+                countMeasures: ["n"]),
+            // Who casework reached and what came of their goals: clients referred, contacted
+            // (a contact logged), reached, with a goal set, improved since it was set, achieved;
+            // `total` counts the contacts or goals, `share` is of the clients referred.
+            ReportDefinition(
+                name: "engagement", kind: .counts, items: [("stage", "e.stage")], order: "min(e.position)",
+                source: """
+                    FROM scope s
+                    CROSS JOIN LATERAL (
+                        SELECT count(*)::int AS goals,
+                            count(*) FILTER (WHERE array_position(ARRAY['not-started', 'started', 'partly-achieved', 'achieved'], g.now)
+                                > array_position(ARRAY['not-started', 'started', 'partly-achieved', 'achieved'], g.start))::int AS improved,
+                            count(*) FILTER (WHERE g.now = 'achieved')::int AS achieved
+                        FROM unnest(s.goal_start_progress, s.goal_progress) AS g(start, now)
+                    ) AS gc
+                    CROSS JOIN LATERAL (VALUES
+                        (1, 'received', 1),
+                        (2, 'contacted', s.contacts_logged),
+                        (3, 'reached', s.contacts_reached),
+                        (4, 'goals-set', gc.goals),
+                        (5, 'goals-improved', gc.improved),
+                        (6, 'goals-achieved', gc.achieved)
+                    ) AS e(position, stage, amount)
+                    WHERE e.amount > 0
+                    """,
+                measures: [("referrals", "count(DISTINCT s.referral_id)"), ("total", "sum(e.amount)"), ("share", "NULL::float8")],
+                countMeasures: ["referrals", "total"], wholeItems: ["received"], shareOf: "received"),
             ReportDefinition(
                 name: "unmet-needs", kind: .counts, items: [("category", "u.category"), ("area", "coalesce(u.area, 'unknown')")],
                 source: """

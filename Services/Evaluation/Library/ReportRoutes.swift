@@ -248,11 +248,23 @@ struct ReportRoutes: ServiceRoutes, Sendable {
     func publish(_ table: Table, definition: ReportDefinition, statistics: [[String]: [String: Line]]) -> [ReportRow] {
         table.items.flatMap { item in
             table.groups.map { group in
-                row(
-                    labels: table.labels[item] ?? [:], group: group, cell: table.cells[item]?[group] ?? Cell(), line: statistics[item]?[group],
-                    definition: definition)
+                let cell = table.cells[item]?[group] ?? Cell()
+                var published = row(labels: table.labels[item] ?? [:], group: group, cell: cell, line: statistics[item]?[group], definition: definition)
+                if let base = definition.shareOf {
+                    published.measures["share"] = share(cell, of: table.cells[[base]]?[group], isBase: item == [base] || item == [Line.allKey])
+                }
+                return published
             }
         }
+    }
+
+    /// A line's clients as a share of the base item's in the same group: made of two cells, so
+    /// shown only when both are.
+    func share(_ cell: Cell, of base: Cell?, isBase: Bool) -> ReportValue {
+        guard !isBase, let base else { return .none }
+        if cell.hidden || base.hidden { return .suppressed }
+        guard base.clients > 0 else { return .none }
+        return .number((Double(cell.clients) / Double(base.clients) * 10_000).rounded() / 10_000)
     }
 
     /// The rows of a report whose counts are funnel cells (`item → stage`).

@@ -3,6 +3,7 @@ import Domain
 import Foundation
 import Messaging
 import PostgresClient
+import WireFormats
 
 extension NotificationService {
     /// What each consumed event does: referrals and client profiles are kept as the audience of
@@ -67,6 +68,12 @@ extension NotificationService {
                 WHERE referral_id = \(erased.referralID)::uuid
                 """)
             try await connection.execute("DELETE FROM referral_audience WHERE referral_id = \(erased.referralID)::uuid")
+            // Remembered by id only, so an occasion arriving later is dropped rather than parked.
+            try await connection.execute(
+                """
+                INSERT INTO erased_referral (referral_id, erased_at) VALUES (\(erased.referralID)::uuid, \(erased.erasedAt)::timestamptz)
+                ON CONFLICT (referral_id) DO NOTHING
+                """)
             try await connection.execute("DELETE FROM parked_occasion WHERE referral_id = \(erased.referralID)::uuid")
             try await forget(client: erased.clientID, at: erased.erasedAt, on: connection)
         }
@@ -109,6 +116,16 @@ extension NotificationService {
             try await planner.plan(
                 OccasionRecord(occasion: Occasion.connectionStatus(status).code, facts: facts, resourceID: change.resourceID),
                 referralID: change.referralID, sourceEventID: consumed.event.id, at: change.changedAt, on: connection)
+        }
+        // A follow-up step past its time: the owner is nudged, then the site's coordinators are
+        // told. Once per referral, step and level, whichever event id carries it.
+        handlers.on(ReferralOverdueV1.self) { overdue, consumed, connection in
+            let occasion: Occasion = overdue.level == .overdue ? .followUpOverdue : .followUpEscalated
+            let facts: [String: TemplateValue] = ["step": .text(overdue.step), "dueDate": .text(String(UTCTimestamp.iso8601(overdue.dueAt).prefix(10)))]
+            try await planner.plan(
+                OccasionRecord(
+                    occasion: occasion.code, facts: facts, ownerID: overdue.ownerID, once: "overdue|\(overdue.step)|\(overdue.level.rawValue)"),
+                referralID: overdue.referralID, sourceEventID: consumed.event.id, at: overdue.raisedAt, on: connection)
         }
         return handlers
     }

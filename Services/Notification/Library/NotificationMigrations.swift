@@ -5,7 +5,28 @@ enum NotificationMigrations {
     /// The schema, in order.
     static let all: [Migration] = [
         MessagingSchema.migration, audience, delivery, wakeUpsAfterCommit, erasedClients, MessagingSchema.publicationRecord(version: 6),
+        coordinators,
     ]
+
+    /// Coordinators, registered per site by that site's coordinators: a recipient of kind
+    /// `coordinator` belongs to one site and its id is `<site>/<their id>`, so one site's
+    /// registration can never redirect another site's messages. Erased referrals are remembered
+    /// by id, so an occasion arriving after the erasure is dropped instead of parked for ever.
+    static let coordinators = Migration(
+        7, "site_coordinators",
+        """
+        ALTER TABLE recipient DROP CONSTRAINT recipient_kind_check;
+        ALTER TABLE recipient ADD CONSTRAINT recipient_kind_check CHECK (kind IN ('link-worker', 'referrer', 'partner', 'coordinator'));
+        ALTER TABLE recipient ADD COLUMN site text;
+        ALTER TABLE recipient ADD CONSTRAINT recipient_site_check
+            CHECK ((kind = 'coordinator') = (site IS NOT NULL) AND (site IS NULL OR starts_with(id, site || '/')));
+        CREATE INDEX recipient_site ON recipient (site, id) WHERE site IS NOT NULL;
+
+        CREATE TABLE erased_referral (
+            referral_id uuid PRIMARY KEY,
+            erased_at timestamptz NOT NULL
+        );
+        """)
 
     /// Clients erased, by id only: a profile that arrives after the erasure (the clients topic
     /// and the referrals topic are not ordered with each other) or a replay must not bring

@@ -381,6 +381,8 @@ extension Components {
         /// - Remark: Generated from `#/components/schemas/ReportName`.
         @frozen public enum ReportName: String, Codable, Hashable, Sendable, CaseIterable {
             case completion = "completion"
+            case dosage = "dosage"
+            case engagement = "engagement"
             case funnel = "funnel"
             case needs = "needs"
             case outcomes = "outcomes"

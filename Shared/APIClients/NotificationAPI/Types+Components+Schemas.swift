@@ -39,6 +39,8 @@ extension Components {
             case referrerConnected = "referrer-connected"
             case referrerReferralClosed = "referrer-referral-closed"
             case partnerParticipantEnrolled = "partner-participant-enrolled"
+            case linkWorkerFollowUpOverdue = "link-worker-follow-up-overdue"
+            case coordinatorFollowUpEscalated = "coordinator-follow-up-escalated"
         }
         /// email: subject, text and optional HTML; text: one short text for SMS and webhooks.
         ///
@@ -61,6 +63,7 @@ extension Components {
                 case client = "client"
                 case referrer = "referrer"
                 case partner = "partner"
+                case coordinator = "coordinator"
             }
             /// - Remark: Generated from `#/components/schemas/DeliveryEntry/recipientKind`.
             public var recipientKind: Components.Schemas.DeliveryEntry.RecipientKindPayload
@@ -1002,6 +1005,159 @@ extension Components {
                 case defaultLanguage
                 case timeZone
                 case quietHours
+            }
+        }
+        /// How a coordinator of the site is reached: by e-mail or SMS. Members not listed are ignored.
+        ///
+        /// - Remark: Generated from `#/components/schemas/CoordinatorSubmission`.
+        public struct CoordinatorSubmission: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/CoordinatorSubmission/value1`.
+            public struct Value1Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/CoordinatorSubmission/value1/channel`.
+                public var channel: OpenAPIRuntime.OpenAPIValueContainer?
+                /// - Remark: Generated from `#/components/schemas/CoordinatorSubmission/value1/email`.
+                public var email: Swift.String
+                /// Creates a new `Value1Payload`.
+                ///
+                /// - Parameters:
+                ///   - channel:
+                ///   - email:
+                public init(
+                    channel: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                    email: Swift.String
+                ) {
+                    self.channel = channel
+                    self.email = email
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case channel
+                    case email
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/CoordinatorSubmission/value1`.
+            public var value1: Components.Schemas.CoordinatorSubmission.Value1Payload?
+            /// - Remark: Generated from `#/components/schemas/CoordinatorSubmission/value2`.
+            public struct Value2Payload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/CoordinatorSubmission/value2/channel`.
+                public var channel: OpenAPIRuntime.OpenAPIValueContainer?
+                /// - Remark: Generated from `#/components/schemas/CoordinatorSubmission/value2/phone`.
+                public var phone: Swift.String
+                /// Creates a new `Value2Payload`.
+                ///
+                /// - Parameters:
+                ///   - channel:
+                ///   - phone:
+                public init(
+                    channel: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                    phone: Swift.String
+                ) {
+                    self.channel = channel
+                    self.phone = phone
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case channel
+                    case phone
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/CoordinatorSubmission/value2`.
+            public var value2: Components.Schemas.CoordinatorSubmission.Value2Payload?
+            /// Creates a new `CoordinatorSubmission`.
+            ///
+            /// - Parameters:
+            ///   - value1:
+            ///   - value2:
+            public init(
+                value1: Components.Schemas.CoordinatorSubmission.Value1Payload? = nil,
+                value2: Components.Schemas.CoordinatorSubmission.Value2Payload? = nil
+            ) {
+                self.value1 = value1
+                self.value2 = value2
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                var errors: [any Swift.Error] = []
+                do {
+                    self.value1 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self.value2 = try .init(from: decoder)
+                } catch {
+                    errors.append(error)
+                }
+                try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
+                    [
+                        self.value1,
+                        self.value2
+                    ],
+                    type: Self.self,
+                    codingPath: decoder.codingPath,
+                    errors: errors
+                )
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                try self.value1?.encode(to: encoder)
+                try self.value2?.encode(to: encoder)
+            }
+        }
+        /// A coordinator of a site, as a recipient of escalations.
+        ///
+        /// - Remark: Generated from `#/components/schemas/Coordinator`.
+        public struct Coordinator: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Coordinator/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Coordinator/site`.
+            public var site: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Coordinator/displayName`.
+            public var displayName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Coordinator/email`.
+            public var email: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Coordinator/phone`.
+            public var phone: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Coordinator/language`.
+            public var language: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Coordinator/channel`.
+            @frozen public enum ChannelPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case email = "email"
+                case sms = "sms"
+            }
+            /// - Remark: Generated from `#/components/schemas/Coordinator/channel`.
+            public var channel: Components.Schemas.Coordinator.ChannelPayload
+            /// Creates a new `Coordinator`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - site:
+            ///   - displayName:
+            ///   - email:
+            ///   - phone:
+            ///   - language:
+            ///   - channel:
+            public init(
+                id: Swift.String,
+                site: Swift.String,
+                displayName: Swift.String,
+                email: Swift.String? = nil,
+                phone: Swift.String? = nil,
+                language: Swift.String,
+                channel: Components.Schemas.Coordinator.ChannelPayload
+            ) {
+                self.id = id
+                self.site = site
+                self.displayName = displayName
+                self.email = email
+                self.phone = phone
+                self.language = language
+                self.channel = channel
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case site
+                case displayName
+                case email
+                case phone
+                case language
+                case channel
             }
         }
         /// An RFC 9457 problem detail.

@@ -60,6 +60,27 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `PUT /v1/sites/{site}/policy`.
     /// - Remark: Generated from `#/paths//v1/sites/{site}/policy/put(saveSitePolicy)`.
     func saveSitePolicy(_ input: Operations.SaveSitePolicy.Input) async throws -> Operations.SaveSitePolicy.Output
+    /// A site's coordinators
+    ///
+    /// Coordinators of the site (every site for a network coordinator; another site is 404) read who is told when a follow-up passes its escalation time, and how they are reached.
+    ///
+    /// - Remark: HTTP `GET /v1/sites/{site}/coordinators`.
+    /// - Remark: Generated from `#/paths//v1/sites/{site}/coordinators/get(listSiteCoordinators)`.
+    func listSiteCoordinators(_ input: Operations.ListSiteCoordinators.Input) async throws -> Operations.ListSiteCoordinators.Output
+    /// Register a coordinator of a site
+    ///
+    /// Coordinators of the site (another site is 404) write how a coordinator of that site is reached; escalations of the site's referrals go to every coordinator registered for it. A registration belongs to its site only.
+    ///
+    /// - Remark: HTTP `PUT /v1/sites/{site}/coordinators/{id}`.
+    /// - Remark: Generated from `#/paths//v1/sites/{site}/coordinators/{id}/put(saveSiteCoordinator)`.
+    func saveSiteCoordinator(_ input: Operations.SaveSiteCoordinator.Input) async throws -> Operations.SaveSiteCoordinator.Output
+    /// Remove a coordinator of a site
+    ///
+    /// Coordinators of the site (another site is 404) stop escalations going to a coordinator of that site; one not registered there is 404.
+    ///
+    /// - Remark: HTTP `DELETE /v1/sites/{site}/coordinators/{id}`.
+    /// - Remark: Generated from `#/paths//v1/sites/{site}/coordinators/{id}/delete(removeSiteCoordinator)`.
+    func removeSiteCoordinator(_ input: Operations.RemoveSiteCoordinator.Input) async throws -> Operations.RemoveSiteCoordinator.Output
     /// This document
     ///
     /// Anyone may read this OpenAPI description without a token.
@@ -182,6 +203,53 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// A site's coordinators
+    ///
+    /// Coordinators of the site (every site for a network coordinator; another site is 404) read who is told when a follow-up passes its escalation time, and how they are reached.
+    ///
+    /// - Remark: HTTP `GET /v1/sites/{site}/coordinators`.
+    /// - Remark: Generated from `#/paths//v1/sites/{site}/coordinators/get(listSiteCoordinators)`.
+    public func listSiteCoordinators(
+        path: Operations.ListSiteCoordinators.Input.Path,
+        headers: Operations.ListSiteCoordinators.Input.Headers = .init()
+    ) async throws -> Operations.ListSiteCoordinators.Output {
+        try await listSiteCoordinators(Operations.ListSiteCoordinators.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Register a coordinator of a site
+    ///
+    /// Coordinators of the site (another site is 404) write how a coordinator of that site is reached; escalations of the site's referrals go to every coordinator registered for it. A registration belongs to its site only.
+    ///
+    /// - Remark: HTTP `PUT /v1/sites/{site}/coordinators/{id}`.
+    /// - Remark: Generated from `#/paths//v1/sites/{site}/coordinators/{id}/put(saveSiteCoordinator)`.
+    public func saveSiteCoordinator(
+        path: Operations.SaveSiteCoordinator.Input.Path,
+        headers: Operations.SaveSiteCoordinator.Input.Headers = .init(),
+        body: Operations.SaveSiteCoordinator.Input.Body
+    ) async throws -> Operations.SaveSiteCoordinator.Output {
+        try await saveSiteCoordinator(Operations.SaveSiteCoordinator.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Remove a coordinator of a site
+    ///
+    /// Coordinators of the site (another site is 404) stop escalations going to a coordinator of that site; one not registered there is 404.
+    ///
+    /// - Remark: HTTP `DELETE /v1/sites/{site}/coordinators/{id}`.
+    /// - Remark: Generated from `#/paths//v1/sites/{site}/coordinators/{id}/delete(removeSiteCoordinator)`.
+    public func removeSiteCoordinator(
+        path: Operations.RemoveSiteCoordinator.Input.Path,
+        headers: Operations.RemoveSiteCoordinator.Input.Headers = .init()
+    ) async throws -> Operations.RemoveSiteCoordinator.Output {
+        try await removeSiteCoordinator(Operations.RemoveSiteCoordinator.Input(
+            path: path,
+            headers: headers
         ))
     }
     /// This document

@@ -861,6 +861,8 @@ extension EvaluationService {
     "type": "string",
     "enum": [
      "completion",
+     "dosage",
+     "engagement",
      "funnel",
      "needs",
      "outcomes",

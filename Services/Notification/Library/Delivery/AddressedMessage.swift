@@ -63,7 +63,7 @@ struct AddressedMessage: Sendable {
                 guard let phone = client.phone else { throw DeliveryError(transient: false, "the client has no phone number") }
                 (channel, address) = (.sms, phone)
             }
-        case .linkWorker, .referrer:
+        case .linkWorker, .referrer, .coordinator:
             let staff = try staffAddress(notification)
             (channel, address, language, webhook) = (staff.channel, staff.address, staff.language, staff.webhook)
             variables["recipientName"] = .text(staff.name)

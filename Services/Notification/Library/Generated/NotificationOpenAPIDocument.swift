@@ -9,7 +9,7 @@ extension NotificationService {
  "info": {
   "title": "Passerelle notification API",
   "version": "1.0.0",
-  "description": "Notification tells link workers, clients, referrers and partners what they need to know, in their language and only with consent, by e-mail, SMS or webhook, and keeps a log of every delivery."
+  "description": "Notification tells link workers, coordinators, clients, referrers and partners what they need to know, in their language and only with consent, by e-mail, SMS or webhook, and keeps a log of every delivery."
  },
  "tags": [
   {
@@ -446,6 +446,200 @@ extension NotificationService {
     }
    }
   },
+  "/v1/sites/{site}/coordinators": {
+   "get": {
+    "tags": [
+     "configuration"
+    ],
+    "operationId": "listSiteCoordinators",
+    "x-passerelle-roles": [
+     "coordinator",
+     "network-coordinator"
+    ],
+    "summary": "A site's coordinators",
+    "description": "Coordinators of the site (every site for a network coordinator; another site is 404) read who is told when a follow-up passes its escalation time, and how they are reached.",
+    "parameters": [
+     {
+      "name": "site",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "$ref": "#/components/schemas/SiteCode"
+      },
+      "description": "The site."
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "The site's coordinators, by id.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "coordinators"
+         ],
+         "properties": {
+          "coordinators": {
+           "type": "array",
+           "items": {
+            "$ref": "#/components/schemas/Coordinator"
+           }
+          }
+         }
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   }
+  },
+  "/v1/sites/{site}/coordinators/{id}": {
+   "put": {
+    "tags": [
+     "configuration"
+    ],
+    "operationId": "saveSiteCoordinator",
+    "x-passerelle-roles": [
+     "coordinator",
+     "network-coordinator"
+    ],
+    "summary": "Register a coordinator of a site",
+    "description": "Coordinators of the site (another site is 404) write how a coordinator of that site is reached; escalations of the site's referrals go to every coordinator registered for it. A registration belongs to its site only.",
+    "parameters": [
+     {
+      "name": "site",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "$ref": "#/components/schemas/SiteCode"
+      },
+      "description": "The site."
+     },
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "pattern": "^[^\\u0000]{1,200}$"
+      },
+      "description": "The coordinator's staff id."
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/CoordinatorSubmission"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "Saved.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Coordinator"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   },
+   "delete": {
+    "tags": [
+     "configuration"
+    ],
+    "operationId": "removeSiteCoordinator",
+    "x-passerelle-roles": [
+     "coordinator",
+     "network-coordinator"
+    ],
+    "summary": "Remove a coordinator of a site",
+    "description": "Coordinators of the site (another site is 404) stop escalations going to a coordinator of that site; one not registered there is 404.",
+    "parameters": [
+     {
+      "name": "site",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "$ref": "#/components/schemas/SiteCode"
+      },
+      "description": "The site."
+     },
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "pattern": "^[^\\u0000]{1,200}$"
+      },
+      "description": "The coordinator's staff id."
+     }
+    ],
+    "responses": {
+     "204": {
+      "description": "Removed."
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   }
+  },
   "/openapi.json": {
    "get": {
     "tags": [
@@ -590,7 +784,9 @@ extension NotificationService {
      "referrer-referral-accepted",
      "referrer-connected",
      "referrer-referral-closed",
-     "partner-participant-enrolled"
+     "partner-participant-enrolled",
+     "link-worker-follow-up-overdue",
+     "coordinator-follow-up-escalated"
     ],
     "description": "What a message is about; each has its own variables (see GET /v1/templates)."
    },
@@ -630,7 +826,8 @@ extension NotificationService {
        "link-worker",
        "client",
        "referrer",
-       "partner"
+       "partner",
+       "coordinator"
       ]
      },
      "recipientId": {
@@ -1409,6 +1606,117 @@ extension NotificationService {
       "type": "string"
      }
     }
+   },
+   "CoordinatorSubmission": {
+    "type": "object",
+    "description": "How a coordinator of the site is reached: by e-mail or SMS. Members not listed are ignored.",
+    "required": [
+     "displayName",
+     "language",
+     "channel"
+    ],
+    "properties": {
+     "displayName": {
+      "type": "string",
+      "pattern": "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r ][^\\u0000]*$",
+      "description": "Not blank."
+     },
+     "email": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "maxLength": 254,
+      "pattern": "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",
+      "description": "A plain e-mail address: a dot-atom local part, one @, a domain of letter, digit and hyphen labels; ASCII, at most 254 characters."
+     },
+     "phone": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "pattern": "^[^\\u0000]*$"
+     },
+     "language": {
+      "$ref": "#/components/schemas/LanguageTag"
+     },
+     "channel": {
+      "type": "string",
+      "enum": [
+       "email",
+       "sms"
+      ]
+     }
+    },
+    "anyOf": [
+     {
+      "required": [
+       "email"
+      ],
+      "properties": {
+       "channel": {
+        "const": "email"
+       },
+       "email": {
+        "type": "string",
+        "maxLength": 254,
+        "pattern": "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+       }
+      }
+     },
+     {
+      "required": [
+       "phone"
+      ],
+      "properties": {
+       "channel": {
+        "const": "sms"
+       },
+       "phone": {
+        "type": "string",
+        "pattern": "^([^0-9\\u0000]*[0-9]){7}[^\\u0000]*$"
+       }
+      }
+     }
+    ]
+   },
+   "Coordinator": {
+    "type": "object",
+    "required": [
+     "id",
+     "site",
+     "displayName",
+     "language",
+     "channel"
+    ],
+    "properties": {
+     "id": {
+      "type": "string"
+     },
+     "site": {
+      "type": "string"
+     },
+     "displayName": {
+      "type": "string"
+     },
+     "email": {
+      "type": "string"
+     },
+     "phone": {
+      "type": "string"
+     },
+     "language": {
+      "type": "string"
+     },
+     "channel": {
+      "type": "string",
+      "enum": [
+       "email",
+       "sms"
+      ]
+     }
+    },
+    "description": "A coordinator of a site, as a recipient of escalations."
    },
    "Problem": {
     "type": "object",

@@ -11,6 +11,8 @@ import Domain
 ///   beyond what they sent (they know whom they referred).
 /// - a link worker: the reference; the client's identity is in the console, behind access
 ///   control and the audit log, not in a message that may be forwarded.
+/// - a coordinator (told of a follow-up past its escalation time): the reference, the step and
+///   its due date; never the client's name or contact — they act through the console.
 ///
 /// Templates can only use the variables their message declares (`TemplateKey.variables`); the
 /// variables below are the only ones that carry the client's identity or contact, and a test
@@ -28,6 +30,7 @@ enum Disclosure {
         .partner: ["participantFirstName", "participantPhone", "participantEmail"],
         .referrer: [],
         .linkWorker: [],
+        .coordinator: [],
     ]
 
     /// Every variable that may identify or reach the client, whoever it is for.
@@ -43,7 +46,7 @@ enum Disclosure {
                 "participantFirstName": .text(client.givenName), "participantPhone": .text(client.phone ?? ""),
                 "participantEmail": .text(client.email ?? ""),
             ])
-        case .referrer, .linkWorker:
+        case .referrer, .linkWorker, .coordinator:
             return .disclose([:])
         }
     }

@@ -13,6 +13,8 @@ extension Occasion {
         case .referralStatus(let status): return "referral-status:\(status.rawValue)"
         case .connectionProposed: return "connection-proposed"
         case .connectionStatus(let status): return "connection-status:\(status.rawValue)"
+        case .followUpOverdue: return "follow-up-overdue"
+        case .followUpEscalated: return "follow-up-escalated"
         }
     }
 
@@ -21,6 +23,8 @@ extension Occasion {
         switch (parts.first, parts.count > 1 ? parts[1] : nil) {
         case ("assigned", nil): self = .assigned
         case ("connection-proposed", nil): self = .connectionProposed
+        case ("follow-up-overdue", nil): self = .followUpOverdue
+        case ("follow-up-escalated", nil): self = .followUpEscalated
         case ("referral-status", let status?):
             guard let s = ReferralStatus(rawValue: status) else { return nil }
             self = .referralStatus(s)
@@ -38,6 +42,13 @@ struct OccasionRecord: Codable, Sendable {
     var facts: [String: TemplateValue]
     var linkWorkerID: UUID?
     var resourceID: UUID?
+    /// The link worker the event names as the referral's owner (a staff id), who is told
+    /// rather than the one matching assigned.
+    var ownerID: String?
+    /// What makes the occasion happen once, whatever event carries it (e.g. a follow-up step
+    /// and level): notifications are derived from it instead of the event's id, so the same
+    /// occasion raised again under another event id tells no one twice.
+    var once: String?
 }
 
 /// A notification's id, derived from (source event, recipient, template): the same event
@@ -45,6 +56,16 @@ struct OccasionRecord: Codable, Sendable {
 public enum NotificationID {
     public static func derive(sourceEvent: UUID, recipient: String, template: TemplateKey) -> UUID {
         let digest = Array(SHA256.hash(data: Data("\(sourceEvent.uuidString.lowercased())|\(recipient)|\(template.rawValue)".utf8)))
+        return uuid(digest)
+    }
+
+    /// A notification's id for an occasion that happens once per referral and `once` key.
+    public static func derive(referral: UUID, once: String, recipient: String, template: TemplateKey) -> UUID {
+        let text = "\(referral.uuidString.lowercased())|\(once)|\(recipient)|\(template.rawValue)"
+        return uuid(Array(SHA256.hash(data: Data(text.utf8))))
+    }
+
+    private static func uuid(_ digest: [UInt8]) -> UUID {
         var bytes = Array(digest.prefix(16))
         bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8: custom, name-based
         bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 9562 variant
@@ -86,6 +107,9 @@ struct NotificationPlanner: Sendable {
                 """
             ).first
         else {
+            // An erased referral is told about no more (a late or replayed occasion), and not
+            // parked either: nothing will ever arrive to plan it.
+            if try await connection.query("SELECT 1 FROM erased_referral WHERE referral_id = \(referralID)::uuid").first != nil { return }
             // The referral has not reached us yet (another topic); plan when it does.
             let json = try JSONCoding.stored.encodeText(record)
             try await connection.query(
@@ -107,10 +131,11 @@ struct NotificationPlanner: Sendable {
             var status = "pending"
             var reason: String?
             var notBefore = time
-            let recipientID: String
+            // Usually one recipient; every coordinator of the site for an escalation.
+            let recipientIDs: [String]
             switch rule.recipient {
             case .client:
-                recipientID = try audience.decode("client_id", as: UUID.self).uuidString.lowercased()
+                recipientIDs = [try audience.decode("client_id", as: UUID.self).uuidString.lowercased()]
                 if try audience.decode("preferred_channel", as: String.self) == ContactChannel.none.rawValue {
                     (status, reason) = ("withheld", "the client asked not to be contacted")
                 } else if try !audience.decode("consent_contact", as: Bool.self) {
@@ -120,26 +145,44 @@ struct NotificationPlanner: Sendable {
                     if notBefore > time { status = "deferred" }
                 }
             case .linkWorker:
-                guard let worker = try audience.decode("link_worker_id", as: UUID?.self) else { continue }
-                recipientID = worker.uuidString.lowercased()
+                if let owner = record.ownerID {
+                    recipientIDs = [owner]
+                } else {
+                    guard let worker = try audience.decode("link_worker_id", as: UUID?.self) else { continue }
+                    recipientIDs = [worker.uuidString.lowercased()]
+                }
             case .referrer:
-                recipientID = try audience.decode("referrer_id")
+                recipientIDs = [try audience.decode("referrer_id")]
             case .partner:
                 guard let resource = record.resourceID else { continue }
-                recipientID = resource.uuidString.lowercased()
+                recipientIDs = [resource.uuidString.lowercased()]
                 if try !audience.decode("consent_share_with_partners", as: Bool.self) {
                     (status, reason) = ("withheld", "the client did not consent to sharing with partners")
                 }
+            case .coordinator:
+                // The coordinators of the referral's own site, as this service recorded it: never
+                // the site an occasion claims.
+                let site: String = try audience.decode("site")
+                let registered = try await connection.query("SELECT id FROM recipient WHERE kind = 'coordinator' AND site = \(site) ORDER BY id")
+                    .map { try $0.decode("id", as: String.self) }
+                // An escalation that reaches no one is not silent: the delivery log says so.
+                if registered.isEmpty { (status, reason) = ("failed", "no coordinator is registered for site \(site)") }
+                recipientIDs = registered.isEmpty ? ["\(site)/"] : registered
             }
-            let id = NotificationID.derive(sourceEvent: sourceEventID, recipient: "\(rule.recipient.rawValue):\(recipientID)", template: rule.template)
-            try await connection.execute(
-                """
-                INSERT INTO notification (id, referral_id, source_event_id, recipient_kind, recipient_id, template, facts, status, not_before,
-                    last_error, created_at, updated_at)
-                VALUES (\(id)::uuid, \(referralID)::uuid, \(sourceEventID)::uuid, \(rule.recipient.rawValue), \(recipientID), \(rule.template.rawValue),
-                    \(factsJSON)::jsonb, \(status), \(notBefore)::timestamptz, \(reason), \(time)::timestamptz, \(time)::timestamptz)
-                ON CONFLICT (id) DO NOTHING
-                """)
+            for recipientID in recipientIDs {
+                let recipient = "\(rule.recipient.rawValue):\(recipientID)"
+                let id =
+                    record.once.map { NotificationID.derive(referral: referralID, once: $0, recipient: recipient, template: rule.template) }
+                    ?? NotificationID.derive(sourceEvent: sourceEventID, recipient: recipient, template: rule.template)
+                try await connection.execute(
+                    """
+                    INSERT INTO notification (id, referral_id, source_event_id, recipient_kind, recipient_id, template, facts, status, not_before,
+                        last_error, created_at, updated_at)
+                    VALUES (\(id)::uuid, \(referralID)::uuid, \(sourceEventID)::uuid, \(rule.recipient.rawValue), \(recipientID), \(rule.template.rawValue),
+                        \(factsJSON)::jsonb, \(status), \(notBefore)::timestamptz, \(reason), \(time)::timestamptz, \(time)::timestamptz)
+                    ON CONFLICT (id) DO NOTHING
+                    """)
+            }
         }
         try await connection.notifyAfterCommit(deliveryWakeUp)
     }

@@ -6,6 +6,8 @@ public enum RecipientKind: String, Codable, Sendable, CaseIterable {
     case client
     case referrer
     case partner
+    /// A coordinator of the referral's site (registered per site).
+    case coordinator
 }
 
 /// What happened to a referral, as far as telling people goes.
@@ -14,6 +16,10 @@ public enum Occasion: Sendable, Equatable {
     case referralStatus(ReferralStatus)
     case connectionProposed
     case connectionStatus(ConnectionStatus)
+    /// A follow-up step of the referral passed its time (`referral.overdue`, level overdue).
+    case followUpOverdue
+    /// The same step passed its escalation time (level escalated).
+    case followUpEscalated
 }
 
 /// One rule: on this occasion, tell this recipient with this template.
@@ -41,6 +47,10 @@ public enum NotificationRules {
             recipient: .referrer, template: .referrerReferralClosed),
         // The community partner or Health Champion lead: a new participant.
         NotificationRule(occasion: { $0 == .connectionStatus(.enrolled) }, recipient: .partner, template: .partnerParticipantEnrolled),
+        // Follow-up clocks: the owning link worker is nudged first; past the escalation time the
+        // site's coordinators are told, so a referral nobody follows up does not go unseen.
+        NotificationRule(occasion: { $0 == .followUpOverdue }, recipient: .linkWorker, template: .linkWorkerFollowUpOverdue),
+        NotificationRule(occasion: { $0 == .followUpEscalated }, recipient: .coordinator, template: .coordinatorFollowUpEscalated),
     ]
 
     public static func rules(for occasion: Occasion) -> [NotificationRule] {

@@ -61,6 +61,23 @@ enum DefaultTemplates {
         ),
         text(
             .partnerParticipantEnrolled, "fr", "{{participantFirstName}} est inscrit·e à {{resourceName}}. Contact : {{participantPhone}} {{participantEmail}}"),
+        email(
+            .linkWorkerFollowUpOverdue, "fr", subject: "{{#urgent}}URGENT – {{/urgent}}Suivi en retard : orientation {{reference}}",
+            body:
+                "Bonjour {{recipientName}},\n\nL'étape {{step}} de l'orientation {{reference}} (site {{site}}) était due le {{dueDate}} et n'est pas encore faite.\n\nLe dossier vous attend dans votre file."
+        ),
+        text(
+            .linkWorkerFollowUpOverdue, "fr",
+            "{{#urgent}}URGENT : {{/urgent}}suivi en retard ({{step}}, dû le {{dueDate}}) pour l'orientation {{reference}} ({{site}})."),
+        email(
+            .coordinatorFollowUpEscalated, "fr", subject: "Suivi non fait : orientation {{reference}} ({{site}})",
+            body:
+                "Bonjour {{recipientName}},\n\nL'étape {{step}} de l'orientation {{reference}} (site {{site}}) était due le {{dueDate}} et n'est toujours pas faite{{#linkWorkerName}} ; l'orientation est confiée à {{linkWorkerName}}{{/linkWorkerName}}.{{#urgent}} Elle est urgente.{{/urgent}}\n\nLe dossier est dans la console."
+        ),
+        text(
+            .coordinatorFollowUpEscalated, "fr",
+            "{{#urgent}}URGENT : {{/urgent}}suivi non fait ({{step}}, dû le {{dueDate}}) pour l'orientation {{reference}} ({{site}}){{#linkWorkerName}}, confiée à {{linkWorkerName}}{{/linkWorkerName}}."
+        ),
     ]
 
     static let english: [MessageTemplate] = [
@@ -104,5 +121,22 @@ enum DefaultTemplates {
             .partnerParticipantEnrolled, "en", subject: "New participant enrolled: {{resourceName}}",
             body: "Hello {{recipientName}},\n\n{{participantFirstName}} is enrolled in {{resourceName}}.\n\nContact: {{participantPhone}} {{participantEmail}}"),
         text(.partnerParticipantEnrolled, "en", "{{participantFirstName}} is enrolled in {{resourceName}}. Contact: {{participantPhone}} {{participantEmail}}"),
+        email(
+            .linkWorkerFollowUpOverdue, "en", subject: "{{#urgent}}URGENT – {{/urgent}}Follow-up overdue: referral {{reference}}",
+            body:
+                "Hello {{recipientName}},\n\nStep {{step}} of referral {{reference}} (site {{site}}) was due on {{dueDate}} and is not done yet.\n\nThe referral is waiting in your inbox."
+        ),
+        text(
+            .linkWorkerFollowUpOverdue, "en",
+            "{{#urgent}}URGENT: {{/urgent}}follow-up overdue ({{step}}, due {{dueDate}}) for referral {{reference}} ({{site}})."),
+        email(
+            .coordinatorFollowUpEscalated, "en", subject: "Follow-up not done: referral {{reference}} ({{site}})",
+            body:
+                "Hello {{recipientName}},\n\nStep {{step}} of referral {{reference}} (site {{site}}) was due on {{dueDate}} and is still not done{{#linkWorkerName}}; the referral is with {{linkWorkerName}}{{/linkWorkerName}}.{{#urgent}} It is urgent.{{/urgent}}\n\nThe referral is in the console."
+        ),
+        text(
+            .coordinatorFollowUpEscalated, "en",
+            "{{#urgent}}URGENT: {{/urgent}}follow-up not done ({{step}}, due {{dueDate}}) for referral {{reference}} ({{site}}){{#linkWorkerName}}, with {{linkWorkerName}}{{/linkWorkerName}}."
+        ),
     ]
 }

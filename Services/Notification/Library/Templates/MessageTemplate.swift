@@ -12,6 +12,8 @@ public enum TemplateKey: String, Codable, Sendable, CaseIterable {
     case referrerConnected = "referrer-connected"
     case referrerReferralClosed = "referrer-referral-closed"
     case partnerParticipantEnrolled = "partner-participant-enrolled"
+    case linkWorkerFollowUpOverdue = "link-worker-follow-up-overdue"
+    case coordinatorFollowUpEscalated = "coordinator-follow-up-escalated"
 
     /// The variables a template for this message may refer to (a section over a list uses `.`).
     public var variables: Set<String> {
@@ -25,6 +27,8 @@ public enum TemplateKey: String, Codable, Sendable, CaseIterable {
         case .referrerConnected: return common.union(["resourceKind", "categories"])
         case .referrerReferralClosed: return common.union(["status", "reason", "outcome"])
         case .partnerParticipantEnrolled: return common.union(["participantFirstName", "participantPhone", "participantEmail", "resourceName"])
+        case .linkWorkerFollowUpOverdue: return common.union(["step", "dueDate", "urgent", "priority"])
+        case .coordinatorFollowUpEscalated: return common.union(["step", "dueDate", "urgent", "priority", "linkWorkerName"])
         }
     }
 
