@@ -42,6 +42,8 @@ SECRET = "console-browser-tests-secret-0123456789-abcdef"
 SERVICES = ["intake", "matching", "notification"]
 LINK_WORKER = "amelie.roy"  # Amélie Roy, ottawa-west-chc, French first
 SITE = "ottawa-west-chc"
+PAGE_SIZE = 25  # the caseload's page, ConsoleRoutes.caseloadPageSize
+PAGING_EXTRA = 26  # routine referrals at her site, so that her new ones take two pages
 FAILURES = []
 
 
@@ -157,7 +159,12 @@ def click_and_wait(driver, element):
 
 
 def shot(driver, artefacts, name):
+    """The whole page at the window's width: the window grows to the page's height for it."""
+    width, height = driver.get_window_size()["width"], driver.get_window_size()["height"]
+    full = driver.execute_script("return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
+    driver.set_window_size(width, max(height, min(full + 140, 8000)))
     driver.save_screenshot(str(artefacts / f"{name}.png"))
+    driver.set_window_size(width, height)
 
 
 def raw_request(port, method, path, headers=None, body=None):
@@ -203,11 +210,25 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
               "the session cookie is HttpOnly and SameSite=Lax")
         mine = [r for r in referrals if r[1] == SITE]
         others = [r for r in referrals if r[1] != SITE]
-        links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#main table a")]
-        check(len(links) == len(mine), f"the caseload lists the {len(mine)} referrals of her site ({len(links)} shown)")
-        check(not any(other[0] in " ".join(links) for other in others), "no referral of another site is listed")
-        first_row = driver.find_element(By.CSS_SELECTOR, "#main table tbody tr")
+        check("Aucune" in driver.find_element(By.ID, "mine").find_element(By.XPATH, "..").text, "nothing is hers yet: « Mes demandes » is empty")
+        links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#table-new a")]
+        check(len(links) == min(len(mine), PAGE_SIZE), f"« Nouvelles à mon site » shows one page of her site's {len(mine)} new referrals ({len(links)} shown)")
+        first_row = driver.find_element(By.CSS_SELECTOR, "#table-new tbody tr")
         check("urgent" in (first_row.find_elements(By.TAG_NAME, "td")[1].get_attribute("class") or ""), "the urgent referral comes first")
+        check("Premier contact" not in first_row.text, "a new referral has no step due yet")
+        # The next page, through intake's cursor: every new referral of her site once, no other site's.
+        seen = list(links)
+        pages = 1
+        while driver.find_elements(By.CSS_SELECTOR, "#new ~ a[rel=next]") and pages < 10:
+            click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "#new ~ a[rel=next]"))
+            pages += 1
+            seen += [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#table-new a")]
+        check(pages > 1 and sorted(seen) == sorted({link for link in seen}) and {link.rsplit("/", 1)[1] for link in seen} == {r[0] for r in mine},
+              f"paging through « Nouvelles » shows each of the {len(mine)} referrals once over {pages} pages")
+        check(not any(other[0] in " ".join(seen) for other in others), "no referral of another site is listed")
+        check(bool(driver.find_elements(By.CSS_SELECTOR, "#new ~ a.pager:not([rel])")), "a later page links back to the first")
+        axe_check(driver, axe, "caseload-page-2-fr", artefacts)
+        driver.get(console + "/")
         axe_check(driver, axe, "caseload-fr", artefacts)
         shot(driver, artefacts, "02-caseload-fr")
 
@@ -235,15 +256,29 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         driver.get(console + "/")
         check(driver.find_element(By.TAG_NAME, "h1").text == "My caseload", "the caseload's heading is English")
         counts = driver.find_element(By.CSS_SELECTOR, "ul.counts").text
-        check("Accepted : 1" in counts and f"Total : {len(mine)}" in counts, f"the counts by status show the acceptance ({counts!r})")
+        check("Accepted : 1" in counts and "Total : 1" in counts, f"the counts by status show her one accepted referral ({counts!r})")
+        own = driver.find_elements(By.CSS_SELECTOR, "#table-mine tbody tr")
+        check(len(own) == 1 and "Accepted" in own[0].text and "First contact" in own[0].text and "by" in own[0].text,
+              f"« My referrals » shows it with its next step due, the first contact ({own[0].text if own else 'none'!r})")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#table-new tbody tr")) == min(len(mine) - 1, PAGE_SIZE), "it is no longer among the new ones")
+        Select(driver.find_element(By.ID, "status-filter")).select_by_value("completed")
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.filter button"))
+        check(not driver.find_elements(By.CSS_SELECTOR, "#table-mine tbody tr") and "status=completed" in driver.current_url,
+              "filtered on completed, « My referrals » is empty")
+        check(driver.find_element(By.CSS_SELECTOR, "#status-filter option[selected]").get_attribute("value") == "completed", "the filter keeps its choice")
+        driver.get(console + "/?status=accepted&mine=not*a*cursor")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#table-mine tbody tr")) == 1, "a made-up cursor starts at the first page")
+        driver.get(console + "/")
         axe_check(driver, axe, "caseload-en", artefacts)
         shot(driver, artefacts, "05-caseload-en")
         if readme_screenshot:
             readme_screenshot.parent.mkdir(parents=True, exist_ok=True)
             driver.set_window_size(1024, 768)
+            driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(readme_screenshot))
             driver.set_window_size(1024, 1366)
-        new_links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#new + table a, table[aria-labelledby=new] a")]
+        driver.get(console + "/")
+        new_links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#table-new a")]
         check(bool(new_links), "a new referral is still waiting")
         driver.get(new_links[0])
         check(driver.find_element(By.TAG_NAME, "h1").text.startswith("Referral"), "the referral page is in English")
@@ -251,6 +286,10 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action$='/transitions'] button[value=accept]"))
         check("Accepted" in driver.find_element(By.TAG_NAME, "dl").text, "accepted in English")
         shot(driver, artefacts, "06-referral-accepted-en")
+        driver.get(console + "/")
+        own = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#table-mine tbody tr")]
+        check(len(own) == 2 and all("First contact" in row and "by" in row for row in own),
+              f"both accepted ones show their next step due, the first contact ({own!r})")
 
         # A referral of another site is not hers: the service says not found, and so does the page.
         driver.get(f"{console}/referrals/{others[0][0]}")
@@ -409,7 +448,7 @@ def main():
         if not wait_ready(f"http://127.0.0.1:{console_port}/health/ready", console):
             print(f"[browser] the console did not start; see {artefacts}/console.log", file=sys.stderr)
             return 1
-        referrals = submit_referrals(ports["intake"], args.extra_referrals)
+        referrals = submit_referrals(ports["intake"], PAGING_EXTRA + args.extra_referrals)
         started = time.monotonic()
         identity_provider_checks(idp_url, console_port, ports["intake"])
         browser_session(console_port, artefacts, pathlib.Path(args.readme_screenshot) if args.readme_screenshot else None, referrals)

@@ -106,6 +106,7 @@ struct ConsolePageTests {
         keys.formUnion(ReferralAction.allCases.map { "action.\($0.rawValue)" })
         keys.formUnion(Components.Schemas.NeedCategoryCode.allCases.map { "need.\($0.rawValue)" })
         keys.formUnion(Components.Schemas.SupportLevel.allCases.map { "support.\($0.rawValue)" })
+        keys.formUnion(["step.first-contact", "step.hold-review", "step.follow-up"])
         for key in keys.sorted() {
             let entry = Translations.table[key]
             #expect(entry != nil, "no translation for \(key)")

@@ -43,7 +43,7 @@ struct ConsoleRoutes: Sendable {
         router.get("/sign-in") { request, _ in try await beginSignIn(request) }
         router.get("/auth/callback") { request, _ in try await finishSignIn(request) }
         router.post("/sign-out") { request, _ in try await signOut(request) }
-        router.get("/") { request, _ in try await signedIn(request) { session, language in try await caseload(session, language) } }
+        router.get("/") { request, _ in try await signedIn(request) { session, language in try await caseload(request, session, language) } }
         router.get("/referrals/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
             return try await signedIn(request) { session, language in
@@ -239,51 +239,30 @@ struct ConsoleRoutes: Sendable {
     }
 
     func row(_ referral: IntakeAPI.Components.Schemas.ReferralView, _ language: Language, _ dates: DateFormatter) -> [String: Any] {
-        [
+        var values: [String: Any] = [
             "id": referral.id, "short": String(referral.id.prefix(8)), "urgent": referral.priority == .urgent,
             "priority": text(referral.priority == .urgent ? "urgent" : "routine", language),
             "needs": referral.needs.map { text("need.\($0.rawValue)", language) }.joined(separator: ", "),
             "support": text("support.\(referral.supportLevel.rawValue)", language), "status": text("status.\(referral.status.rawValue)", language),
-            "received": dates.string(from: referral.receivedAt),
+            "received": dates.string(from: referral.receivedAt), "next": referral.nextStep.map { stepLabel($0.step, language) } ?? "—",
+            "overdue": referral.nextStep?.overdue == true,
         ]
+        // Absent rather than empty: Mustache shows a section for an empty string.
+        if let step = referral.nextStep { values["due"] = dates.string(from: step.dueAt) }
+        return values
+    }
+
+    /// first-contact, hold-review or follow-up-<weeks>w, in words.
+    func stepLabel(_ step: String, _ language: Language) -> String {
+        if step.hasPrefix("follow-up-"), step.hasSuffix("w"), let weeks = Int(step.dropFirst("follow-up-".count).dropLast()) {
+            return text("step.follow-up", language).replacingOccurrences(of: "{weeks}", with: "\(weeks)")
+        }
+        return text("step.\(step)", language)
     }
 
     func unavailable(_ error: any Error, _ language: Language, _ session: ConsoleSession) -> Response {
         logger.error("a service call failed", metadata: ["error": "\(error)"])
         return message(text("error", language), detail: text("unavailable", language), status: .badGateway, language: language, session: session, signIn: false)
-    }
-
-    func caseload(_ session: ConsoleSession, _ language: Language) async throws -> Response {
-        let clients = ServiceClients(settings: settings, token: session.accessToken)
-        var items: [IntakeAPI.Components.Schemas.ReferralView] = []
-        do {
-            // The inbox orders urgent first, then oldest; link workers see their own site only.
-            var cursor: String?
-            repeat {
-                let page = try await clients.intake.listReferrals(query: .init(limit: 200, cursor: cursor)).ok.body.json
-                items += page.items
-                cursor = page.nextCursor
-            } while cursor != nil && items.count < 2_000
-        } catch {
-            return unavailable(error, language, session)
-        }
-        var counts: [String: Int] = [:]
-        for item in items { counts[item.status.rawValue, default: 0] += 1 }
-        let order = ReferralStatus.allCases.map(\.rawValue)
-        let newOnes = items.filter { $0.status == .received }
-        let open = items.filter { [.accepted, .inProgress, .onHold].contains($0.status) }
-        let closed = items.filter { [.completed, .rejected, .cancelled, .failed].contains($0.status) }
-        let dates = dateFormatter(language)
-        let sections: [[String: Any]] = [
-            ["id": "new", "title": text("newAtSite", language), "rows": newOnes.map { row($0, language, dates) }, "empty": newOnes.isEmpty],
-            ["id": "open", "title": text("open", language), "rows": open.map { row($0, language, dates) }, "empty": open.isEmpty],
-            ["id": "closed", "title": text("closed", language), "rows": closed.prefix(50).map { row($0, language, dates) }, "empty": closed.isEmpty],
-        ]
-        let context: [String: Any] = [
-            "counts": order.filter { counts[$0] != nil }.map { ["label": text("status.\($0)", language), "count": counts[$0] ?? 0] },
-            "total": items.count, "sections": sections,
-        ]
-        return page("caseload", title: text("caseload", language), language: language, session: session, path: "/", context: context)
     }
 
     func referral(id: String, session: ConsoleSession, language: Language, notice: String?, problem: String?, status: HTTPResponse.Status = .ok) async throws

@@ -42,7 +42,9 @@ struct Pages: Sendable {
         main{max-width:72rem;margin:0 auto;padding:1rem}h1{font-size:1.6rem;margin:.5rem 0 1rem}h2{font-size:1.25rem;margin:1.5rem 0 .5rem}
         table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.5rem;border-bottom:1px solid var(--line);vertical-align:top}
         th{background:var(--soft)}caption{text-align:left;font-weight:600;padding:.25rem 0}
-        .urgent{color:var(--urgent);font-weight:700}.counts{display:flex;flex-wrap:wrap;gap:.5rem;list-style:none;padding:0}
+        .urgent{color:var(--urgent);font-weight:700}.flag{display:inline-block;background:var(--urgent);color:#fff;border-radius:3px;padding:0 .4rem;font-size:.9rem}
+        .due{color:var(--muted);font-size:.9rem}.pager{display:inline-block;margin:.5rem 1rem .5rem 0;padding:.5rem 0;min-height:44px}
+        .filter{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.5rem 0}.filter select{font:inherit;padding:.4rem}.counts{display:flex;flex-wrap:wrap;gap:.5rem;list-style:none;padding:0}
         .counts li{background:var(--soft);border:1px solid var(--line);border-radius:4px;padding:.4rem .7rem}
         .notice{border-left:4px solid var(--ok);background:#eef6ee;padding:.5rem 1rem}.problem{border-left:4px solid var(--urgent);background:#fbeeee;padding:.5rem 1rem}
         .actions{display:grid;grid-template-columns:repeat(auto-fill,minmax(16rem,1fr));gap:1rem}
@@ -75,11 +77,17 @@ struct Pages: Sendable {
         <h1>{{t.caseload}}</h1><p>{{t.caseloadIntro}}</p>
         <h2 id="counts">{{t.counts}}</h2>
         <ul class="counts" aria-labelledby="counts">{{#counts}}<li>{{label}} : <strong>{{count}}</strong></li>{{/counts}}<li>{{t.total}} : <strong>{{total}}</strong></li></ul>
-        {{#sections}}<h2 id="{{id}}">{{title}}</h2>
+        {{#overdue}}<p class="problem">{{t.overdueOnPage}}</p>{{/overdue}}
+        {{#sections}}<section aria-labelledby="{{id}}"><h2 id="{{id}}">{{title}}</h2>
+        {{#filter}}<form method="get" action="/" class="filter"><label for="status-filter">{{t.showStatus}}</label>
+        <select id="status-filter" name="status"><option value="">{{t.allStatuses}}</option>{{#statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/statuses}}</select>
+        <button type="submit" class="secondary">{{t.show}}</button></form>{{/filter}}
         {{#empty}}<p>{{t.none}}</p>{{/empty}}
-        {{^empty}}<table class="list" aria-labelledby="{{id}}"><thead><tr><th scope="col">{{t.referral}}</th><th scope="col">{{t.priority}}</th><th scope="col">{{t.needs}}</th><th scope="col">{{t.supportLevel}}</th><th scope="col">{{t.status}}</th><th scope="col">{{t.received}}</th></tr></thead><tbody>
-        {{#rows}}<tr><td data-label="{{t.referral}}"><a href="/referrals/{{id}}">{{short}}</a></td><td data-label="{{t.priority}}"{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</td><td data-label="{{t.needs}}">{{needs}}</td><td data-label="{{t.supportLevel}}">{{support}}</td><td data-label="{{t.status}}">{{status}}</td><td data-label="{{t.received}}">{{received}}</td></tr>{{/rows}}
-        </tbody></table>{{/empty}}{{/sections}}
+        {{^empty}}<table class="list" id="table-{{id}}" aria-labelledby="{{id}}"><thead><tr><th scope="col">{{t.referral}}</th><th scope="col">{{t.priority}}</th><th scope="col">{{t.needs}}</th><th scope="col">{{t.status}}</th><th scope="col">{{t.nextStep}}</th><th scope="col">{{t.received}}</th></tr></thead><tbody>
+        {{#rows}}<tr{{#overdue}} class="overdue"{{/overdue}}><td data-label="{{t.referral}}"><a href="/referrals/{{id}}">{{short}}</a></td><td data-label="{{t.priority}}"{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</td><td data-label="{{t.needs}}">{{needs}}</td><td data-label="{{t.status}}">{{status}}</td><td data-label="{{t.nextStep}}">{{next}}{{#due}}<br><span class="due">{{t.dueBy}} {{due}}</span>{{/due}}{{#overdue}} <strong class="flag">{{t.overdue}}</strong>{{/overdue}}</td><td data-label="{{t.received}}">{{received}}</td></tr>{{/rows}}
+        </tbody></table>{{/empty}}
+        {{#first}}<a class="pager" href="{{first}}">{{t.firstPage}}</a>{{/first}} {{#next}}<a class="pager" href="{{next}}" rel="next">{{t.nextPage}}</a>{{/next}}
+        </section>{{/sections}}
         """,
         "referral": """
         <p><a href="/">{{t.back}}</a></p>
