@@ -98,7 +98,7 @@ struct ConsolePageTests {
     func translations() throws {
         var keys = Set<String>()
         for template in Pages.templates.values {
-            let pattern = try Regex(#"\{\{t\.([A-Za-z_]+)\}\}"#)
+            let pattern = try Regex(#"\{\{t\.([A-Za-z_.]+)\}\}"#)
             for match in template.matches(of: pattern) { keys.insert(String(template[match.range].dropFirst(4).dropLast(2))) }
         }
         #expect(keys.count > 30)
@@ -106,7 +106,17 @@ struct ConsolePageTests {
         keys.formUnion(ReferralAction.allCases.map { "action.\($0.rawValue)" })
         keys.formUnion(Components.Schemas.NeedCategoryCode.allCases.map { "need.\($0.rawValue)" })
         keys.formUnion(Components.Schemas.SupportLevel.allCases.map { "support.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.ContactMode.allCases.map { "mode.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.ContactParty.allCases.map { "party.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.LifeDomain.allCases.map { "domain.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.GoalProgress.allCases.map { "progress.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.ReferrerRole.allCases.map { "role.\($0.rawValue)" })
         keys.formUnion(["step.first-contact", "step.hold-review", "step.follow-up"])
+        keys.formUnion(["pending", "deferred", "sending", "sent", "failed", "withheld"].map { "notification.\($0)" })
+        keys.formUnion(["link-worker", "client", "referrer", "partner"].map { "recipient.\($0)" })
+        keys.formUnion(["email", "sms", "webhook"].map { "channel.\($0)" })
+        keys.formUnion(["referral", "status", "contact", "plan", "goal", "note", "message"].map { "kind.\($0)" })
+        keys.formUnion(["contact", "plan", "goal", "review", "note", "consent", "consent-without-note"].map { "saved.\($0)" })
         for key in keys.sorted() {
             let entry = Translations.table[key]
             #expect(entry != nil, "no translation for \(key)")

@@ -54,6 +54,7 @@ struct ConsoleRoutes: Sendable {
             let id = context.parameters.get("id") ?? ""
             return try await transition(request, id: id)
         }
+        addCasework(to: router)
     }
 
     // MARK: Language, sessions
@@ -265,75 +266,6 @@ struct ConsoleRoutes: Sendable {
         return message(text("error", language), detail: text("unavailable", language), status: .badGateway, language: language, session: session, signIn: false)
     }
 
-    func referral(id: String, session: ConsoleSession, language: Language, notice: String?, problem: String?, status: HTTPResponse.Status = .ok) async throws
-        -> Response
-    {
-        // Intake's ids are UUIDs: anything else is no referral, and never part of a URL built here.
-        guard UUID(uuidString: id) != nil else {
-            return message(
-                text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session, signIn: false)
-        }
-        let clients = ServiceClients(settings: settings, token: session.accessToken)
-        let view: IntakeAPI.Components.Schemas.ReferralView
-        do {
-            switch try await clients.intake.getReferral(path: .init(id: id)) {
-            case .ok(let ok): view = try ok.body.json
-            case .notFound:
-                return message(
-                    text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session, signIn: false)
-            default: return unavailable(IntakeAnswer.unexpected, language, session)
-            }
-        } catch {
-            return unavailable(error, language, session)
-        }
-        // Matches and notifications are shown when their services answer; the referral is the page.
-        var matches: [[String: Any]] = []
-        if case .ok(let ok)? = try? await clients.matching.getMatches(path: .init(id: view.id)), let list = try? ok.body.json {
-            for match in list.matches.prefix(10) {
-                var name = match.resourceId
-                if case .ok(let resource)? = try? await clients.matching.getResource(path: .init(id: match.resourceId)), let found = try? resource.body.json {
-                    name = "\(found.name) — \(found.organisation)"
-                }
-                matches.append([
-                    "rank": match.rank, "name": name, "score": String(format: "%.2f", match.score), "reasons": match.reasons.joined(separator: "; "),
-                ])
-            }
-        }
-        let dates = dateFormatter(language)
-        var notifications: [[String: Any]] = []
-        if case .ok(let ok)? = try? await clients.notification.listNotifications(query: .init(referral: view.id)), let log = try? ok.body.json {
-            for entry in log.notifications {
-                notifications.append([
-                    "template": entry.template, "channel": entry.channel?.rawValue ?? "—", "status": entry.status.rawValue,
-                    "sent": entry.sentAt.map { dates.string(from: $0) } ?? "—",
-                ])
-            }
-        }
-        let allowed = ReferralStatus(rawValue: view.status.rawValue)?.allowedActions ?? []
-        let actions: [[String: Any]] = allowed.map { action in
-            [
-                "action": action.rawValue, "label": text("action.\(action.rawValue)", language), "needsReason": action.requiresReason,
-                "needsOutcome": action.requiresOutcome, "referralId": view.id, "csrf": session.csrfToken,
-            ]
-        }
-        var context = row(view, language, dates)
-        context["interests"] = view.interests.isEmpty ? "—" : view.interests.joined(separator: ", ")
-        context["site"] = view.site
-        context["referrer"] = [view.referrer.organisation, view.referrer.role.rawValue].compactMap { $0 }.joined(separator: " — ")
-        context["actions"] = actions
-        context["matches"] = matches
-        context["hasMatches"] = !matches.isEmpty
-        context["notifications"] = notifications
-        context["hasNotifications"] = !notifications.isEmpty
-        if let notice, let action = ReferralAction(rawValue: notice) {
-            context["notice"] = text("done", language) + text("action.\(action.rawValue)", language)
-        }
-        if let problem { context["problem"] = problem }
-        return page(
-            "referral", title: "\(text("referral", language)) \(String(view.id.prefix(8)))", status: status, language: language, session: session,
-            path: "/referrals/\(view.id)", context: context)
-    }
-
     enum IntakeAnswer: Error { case unexpected }
 
     func transition(_ request: Request, id: String) async throws -> Response {
@@ -359,11 +291,12 @@ struct ConsoleRoutes: Sendable {
             switch result {
             case .done:
                 // Post/redirect/get: reloading the page does not post the step again.
-                return .redirect(to: "/referrals/\(OpenIDSignIn.formEncoded(id))?done=\(action.rawValue)", type: .normal)
+                return .redirect(to: "/referrals/\(OpenIDSignIn.formEncoded(id))?done=\(action.rawValue)#next", type: .normal)
             case .refused(let status, let detail):
                 return try await referral(
-                    id: id, session: session, language: language, notice: nil, problem: text("refused", language) + detail,
-                    status: HTTPResponse.Status(code: status == 404 ? 404 : 409))
+                    id: id, session: session, language: language, notice: nil, problem: nil,
+                    status: HTTPResponse.Status(code: status == 404 ? 404 : status == 422 ? 422 : 409),
+                    failure: FormFailure(form: "transition", message: text("refused", language) + detail, typed: fields))
             }
         }
     }
