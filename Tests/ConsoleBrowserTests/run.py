@@ -118,6 +118,27 @@ def referrer_token(subject, site):
                         environ={"PASSERELLE_JWT_HS256_SECRET": SECRET})
 
 
+def seed_resources(matching_port):
+    """Two resources for the urgent referral's needs, as a network coordinator enters them; the
+    food bank has a single seat, so a second proposal of it finds it full."""
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    signer = __import__("dev-token")
+    token = signer.token("browser-catalogue", ["network-coordinator"], None, minutes=60, environ={"PASSERELLE_JWT_HS256_SECRET": SECRET})
+    for name, category, seats in (("Banque alimentaire de l'Ouest", "food-security", 1), ("Logement d'abord — accompagnement", "housing", None)):
+        body = {"organisation": "Centre communautaire de l'Ouest", "name": name, "kind": "external-partner", "categories": [category],
+                "description": name, "languages": ["fr", "en"], "interpretationAvailable": False, "delivery": ["in-person"], "weekdays": [2],
+                "address": "1099, rue Maitland, Ottawa", "coordinates": {"latitude": 45.3671, "longitude": -75.7541},
+                "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seats": seats, "waitlistAllowed": False}, "tags": [], "active": True}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{matching_port}/v1/resources", data=json.dumps(body).encode(), method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        except urllib.error.HTTPError as error:
+            raise SystemExit(f"[browser] matching refused a resource: {error.code} {error.read().decode()}")
+
+
 def submit_referrals(intake_port, extra=0):
     """The demo's referrals, an urgent one at the link worker's site, and `extra` routine ones
     there (to time the caseload of a busy site)."""
@@ -300,10 +321,33 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
     for target, body in (("/contacts", "mode=phone&minutes=1&reached=no"), ("/notes", "body=x"), ("/consent", "contact=no&shareWithPartners=no&evaluationUse=no&reason=x")):
         status, _, _ = raw_request(console_port, "POST", path + target, {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}, body)
         check(status == 403, f"{target} without the form's CSRF token is refused (403, got {status})")
-    # The suggested resources have their own page.
+    # The suggested resources have their own page; matching ranks them once it has the referral.
+    deadline = time.monotonic() + 30
     driver.get(referral_url + "/matches")
+    while not driver.find_elements(By.CSS_SELECTOR, "ol.matches li") and time.monotonic() < deadline:
+        time.sleep(1)
+        driver.get(referral_url + "/matches")
     check(driver.find_element(By.TAG_NAME, "h1").text.startswith("Ressources proposées"), "the matches page opens")
+    items = driver.find_elements(By.CSS_SELECTOR, "ol.matches li")
+    names = " ".join(item.text for item in items)
+    check(len(items) == 2 and "Banque alimentaire de l'Ouest" in names and "Logement d'abord" in names,
+          f"both resources for her needs are ranked, with their names ({len(items)} shown)")
+    check(all("Raisons" in item.text for item in items), "each match says why")
     axe_check(driver, axe, "matches-fr", artefacts)
+    food = next(item for item in items if "Banque alimentaire" in item.text)
+    food_id = food.get_attribute("id")
+    click_and_wait(driver, food.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
+    check(notice_text(driver) == "Connexion proposée : Banque alimentaire de l'Ouest — Centre communautaire de l'Ouest"
+          and "Proposée." in driver.find_element(By.ID, food_id).text and not driver.find_element(By.ID, food_id).find_elements(By.TAG_NAME, "form"),
+          f"proposing the food bank records the connection ({notice_text(driver)!r})")
+    shot(driver, artefacts, "11-matches-fr")
+    # Proposed again, its only seat is taken: matching's refusal shows beside it.
+    driver.get(referral_url + "/matches")
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, f"#{food_id} form button[type=submit]"))
+    problem = driver.find_elements(By.CSS_SELECTOR, f"#{food_id} .problem")
+    check(bool(problem) and "Le service a refusé" in problem[0].text and "full" in problem[0].text,
+          f"a second proposal finds the resource full, said next to it ({problem[0].text if problem else 'nothing shown'!r})")
+    axe_check(driver, axe, "matches-refused-fr", artefacts)
     driver.get(referral_url)
 
 
@@ -589,6 +633,7 @@ def main():
         if not wait_ready(f"http://127.0.0.1:{console_port}/health/ready", console):
             print(f"[browser] the console did not start; see {artefacts}/console.log", file=sys.stderr)
             return 1
+        seed_resources(ports["matching"])
         referrals = submit_referrals(ports["intake"], PAGING_EXTRA + args.extra_referrals)
         started = time.monotonic()
         identity_provider_checks(idp_url, console_port, ports["intake"])

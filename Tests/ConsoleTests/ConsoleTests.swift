@@ -116,7 +116,7 @@ struct ConsolePageTests {
         keys.formUnion(["link-worker", "client", "referrer", "partner"].map { "recipient.\($0)" })
         keys.formUnion(["email", "sms", "webhook"].map { "channel.\($0)" })
         keys.formUnion(["referral", "status", "contact", "plan", "goal", "note", "message"].map { "kind.\($0)" })
-        keys.formUnion(["contact", "plan", "goal", "review", "note", "consent", "consent-without-note"].map { "saved.\($0)" })
+        keys.formUnion(["contact", "plan", "goal", "review", "note", "consent", "consent-without-note", "connection"].map { "saved.\($0)" })
         for key in keys.sorted() {
             let entry = Translations.table[key]
             #expect(entry != nil, "no translation for \(key)")

@@ -29,7 +29,12 @@ extension ConsoleRoutes {
         }
         router.get("/referrals/:id/matches") { request, context in
             let id = context.parameters.get("id") ?? ""
-            return try await signedIn(request) { session, language in try await matches(id: id, session: session, language: language) }
+            return try await signedIn(request) { session, language in
+                try await matches(id: id, session: session, language: language, proposed: request.uri.queryParameters.get("proposed").map { String($0) })
+            }
+        }
+        router.post("/referrals/:id/connections") { request, context in
+            try await propose(request, id: context.parameters.get("id") ?? "")
         }
     }
 

@@ -64,7 +64,9 @@ struct Pages: Sendable {
         .notes{list-style:none;padding:0}.notes li{border-bottom:1px solid var(--line);padding:.25rem 0}.notes .body{white-space:pre-wrap;margin:.25rem 0}
         .timeline{list-style:none;padding:0;border-left:3px solid var(--line);margin-left:.5rem}.timeline li{padding:.35rem .75rem;position:relative}
         .timeline .when{color:var(--muted);font-size:.9rem}.timeline .kind{font-weight:700}.timeline .detail{color:var(--muted)}
-        .timeline li.failed .what{color:var(--urgent);font-weight:600}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}
+        .timeline li.failed .what{color:var(--urgent);font-weight:600}
+        .matches{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(20rem,1fr));gap:1rem}
+        .matches article{border:1px solid var(--line);border-radius:6px;padding:.75rem 1rem;height:100%}.matches h2{margin:0 0 .5rem;font-size:1.1rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}
         @media (max-width:40rem){table.list thead{display:none}table.list tr{display:block;border-bottom:1px solid var(--line);padding:.5rem 0}
         table.list td{display:block;border:0;padding:.15rem .5rem}table.list td::before{content:attr(data-label) " : ";font-weight:600}}
         """
@@ -182,9 +184,17 @@ struct Pages: Sendable {
         "matches": """
         <p><a href="/referrals/{{referralId}}">{{t.backToReferral}}</a></p>
         <h1>{{t.matches}} — {{t.referral}} {{short}}</h1>
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        <p>{{t.matchesIntro}}. {{t.proposeHint}}</p>
         {{^hasMatches}}<p>{{t.noMatches}}</p>{{/hasMatches}}
-        {{#hasMatches}}<table class="list"><caption>{{t.matchesIntro}}</caption><thead><tr><th scope="col">#</th><th scope="col">{{t.resource}}</th><th scope="col">{{t.score}}</th><th scope="col">{{t.reasons}}</th></tr></thead><tbody>
-        {{#matches}}<tr><td data-label="#">{{rank}}</td><td data-label="{{t.resource}}">{{name}}</td><td data-label="{{t.score}}">{{score}}</td><td data-label="{{t.reasons}}">{{reasons}}</td></tr>{{/matches}}</tbody></table>{{/hasMatches}}
+        {{#hasMatches}}<ol class="matches">{{#matches}}<li id="resource-{{resourceId}}"><article aria-labelledby="name-{{resourceId}}">
+        <h2 id="name-{{resourceId}}"><span class="rank">{{rank}}.</span> {{name}}</h2>
+        <p><span class="hint">{{t.score}} {{score}}</span><br>{{t.reasons}} : {{reasons}}</p>
+        {{#problem}}<p class="problem" role="alert" id="problem-{{resourceId}}">{{problem}}</p>{{/problem}}
+        {{#proposed}}<p class="notice">{{t.proposed}}</p>{{/proposed}}
+        {{^proposed}}<form method="post" action="/referrals/{{referralId}}/connections#resource-{{resourceId}}"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="resourceId" value="{{resourceId}}">
+        <button type="submit" aria-describedby="name-{{resourceId}}">{{t.propose}}</button></form>{{/proposed}}
+        </article></li>{{/matches}}</ol>{{/hasMatches}}
         """,
         "message": """
         <h1>{{heading}}</h1>{{#detail}}<p class="problem" role="alert">{{detail}}</p>{{/detail}}

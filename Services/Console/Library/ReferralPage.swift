@@ -248,37 +248,87 @@ extension ConsoleRoutes {
             path: "/referrals/\(view.id)", context: context)
     }
 
-    /// The suggested resources for a referral, ranked by matching with its reasons.
-    func matches(id: String, session: ConsoleSession, language: Language) async throws -> Response {
+    /// The suggested resources for a referral, ranked by matching with its reasons, each with a
+    /// form to propose it to the client (a connection, which takes one of its seats).
+    func matches(
+        id: String, session: ConsoleSession, language: Language, proposed: String? = nil, failure: FormFailure? = nil,
+        status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
         guard UUID(uuidString: id) != nil else {
             return message(
                 text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session, signIn: false)
         }
         let clients = ServiceClients(settings: settings, token: session.accessToken)
-        var rows: [[String: Any]] = []
+        var ranked: [MatchingAPI.Components.Schemas.RankedMatch] = []
         do {
             switch try await clients.matching.getMatches(path: .init(id: id)) {
-            case .ok(let ok):
-                for match in try ok.body.json.matches.prefix(10) {
-                    var name = match.resourceId
-                    if case .ok(let resource)? = try? await clients.matching.getResource(path: .init(id: match.resourceId)),
-                        let found = try? resource.body.json
-                    {
-                        name = "\(found.name) — \(found.organisation)"
-                    }
-                    rows.append([
-                        "rank": match.rank, "name": name, "score": String(format: "%.2f", match.score), "reasons": match.reasons.joined(separator: "; "),
-                    ])
-                }
+            case .ok(let ok): ranked = Array(try ok.body.json.matches.prefix(10))
             case .notFound: break
             default: return unavailable(IntakeAnswer.unexpected, language, session)
             }
         } catch {
             return unavailable(error, language, session)
         }
-        let context: [String: Any] = ["referralId": id, "short": String(id.prefix(8)), "matches": rows, "hasMatches": !rows.isEmpty]
+        // The resources' names, in parallel; a resource that cannot be read shows by its id.
+        let names = await withTaskGroup(of: (String, String)?.self) { group in
+            for match in ranked {
+                group.addTask {
+                    guard case .ok(let resource)? = try? await clients.matching.getResource(path: .init(id: match.resourceId)),
+                        let found = try? resource.body.json
+                    else { return nil }
+                    return (match.resourceId, "\(found.name) — \(found.organisation)")
+                }
+            }
+            var names: [String: String] = [:]
+            for await case (let id, let name)? in group { names[id] = name }
+            return names
+        }
+        let rows: [[String: Any]] = ranked.map { match in
+            var row: [String: Any] = [
+                "rank": match.rank, "resourceId": match.resourceId, "name": names[match.resourceId] ?? match.resourceId,
+                "score": String(format: "%.2f", match.score), "reasons": match.reasons.joined(separator: "; "),
+            ]
+            if let failure, failure.typed["resourceId"] == match.resourceId { row["problem"] = failure.message }
+            if proposed == match.resourceId { row["proposed"] = true }
+            return row
+        }
+        var context: [String: Any] = ["referralId": id, "short": String(id.prefix(8)), "matches": rows, "hasMatches": !rows.isEmpty]
+        if let proposed, let name = names[proposed] { context["notice"] = text("saved.connection", language) + name }
         return page(
-            "matches", title: "\(text("matches", language)) — \(String(id.prefix(8)))", language: language, session: session,
+            "matches", title: "\(text("matches", language)) — \(String(id.prefix(8)))", status: status, language: language, session: session,
             path: "/referrals/\(id)/matches", context: context)
+    }
+
+    /// Proposes a resource to the client: matching records the connection and takes a seat.
+    func propose(_ request: Request, id: String) async throws -> Response {
+        try await signedIn(request) { session, language in
+            guard let fields = try await form(request, session: session) else {
+                return message(
+                    text("error", language), detail: text("expired", language), status: .forbidden, language: language, session: session, signIn: false)
+            }
+            guard UUID(uuidString: id) != nil, let resource = fields["resourceId"], UUID(uuidString: resource) != nil else {
+                return message(
+                    text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session,
+                    signIn: false)
+            }
+            let matching = ServiceClients(settings: settings, token: session.accessToken).matching
+            let refused: (status: HTTPResponse.Status, problem: MatchingAPI.Components.Schemas.Problem?)
+            do {
+                switch try await matching.proposeConnection(path: .init(id: id), body: .json(.init(resourceId: resource))) {
+                case .created:
+                    return .redirect(to: "/referrals/\(id)/matches?proposed=\(resource)#resource-\(resource)", type: .normal)
+                case .conflict(let r): refused = (.conflict, try? r.body.applicationProblemJson)
+                case .notFound(let r): refused = (.notFound, try? r.body.applicationProblemJson)
+                case .unprocessableContent(let r): refused = (.unprocessableContent, try? r.body.applicationProblemJson)
+                case .badRequest(let r): refused = (.badRequest, try? r.body.applicationProblemJson)
+                default: return unavailable(IntakeAnswer.unexpected, language, session)
+                }
+            } catch {
+                return unavailable(error, language, session)
+            }
+            let detail = refused.problem?.detail ?? refused.problem?.title ?? "\(refused.status.code)"
+            let failure = FormFailure(form: "connection", message: text("refused", language) + detail, typed: fields)
+            return try await matches(id: id, session: session, language: language, failure: failure, status: refused.status)
+        }
     }
 }

@@ -140,6 +140,13 @@ enum Translations {
         "seeMatches": ("Voir les ressources proposées", "See the suggested resources"),
         "matchesIntro": ("Classées par le service de jumelage, avec ses raisons", "Ranked by the matching service, with its reasons"),
         "resource": ("Ressource", "Resource"),
+        "proposeHint": (
+            "Proposer une ressource la réserve pour la personne : une place est prise.",
+            "Proposing a resource holds it for the person: it takes a seat."
+        ),
+        "propose": ("Proposer à la personne", "Propose to the person"),
+        "proposed": ("Proposée.", "Proposed."),
+        "saved.connection": ("Connexion proposée : ", "Connection proposed: "),
         "field.occurredAt": ("Date et heure", "Date and time"),
         "field.mode": ("Mode", "Mode"),
         "field.minutes": ("Durée (minutes)", "Duration (minutes)"),
