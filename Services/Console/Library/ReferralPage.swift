@@ -242,7 +242,19 @@ extension ConsoleRoutes {
             }
         }
         if let problem { context["pageProblem"] = problem }
-        if let failure, failure.form == "transition" { context["transitionProblem"] = failure.message }
+        if let failure {
+            // A refusal always shows: next to its form, or at the top when that form is not on
+            // the page (the referral closed meanwhile, a goal of another referral).
+            let shown: Bool
+            switch failure.form {
+            case "transition": shown = true
+            case "note", "consent": shown = true
+            case "review": shown = open && (plan?.goals ?? []).contains { $0.id == failure.goalId }
+            default: shown = open
+            }
+            if failure.form == "transition" { context["transitionProblem"] = failure.message }
+            if !shown { context["pageProblem"] = ([failure.message] + failure.errors.map { "\($0.field) : \($0.detail)" }).joined(separator: " — ") }
+        }
         return page(
             "referral", title: "\(text("referral", language)) \(String(view.id.prefix(8)))", status: status, language: language, session: session,
             path: "/referrals/\(view.id)", context: context)
