@@ -306,6 +306,14 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
                                   {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
                                   urllib.parse.urlencode({"csrf": csrf, "progress": "achieved"}))
     check(status == 404 and 'class="problem" role="alert"' in page, f"a review of a goal that is not this referral's is refused, visibly ({status})")
+    # The same note form sent twice (a double click, a resend after a timeout): one note.
+    key = driver.find_element(By.CSS_SELECTOR, "#note-form input[name=key]").get_attribute("value")
+    form = urllib.parse.urlencode({"csrf": csrf, "key": key, "body": "Envoyée deux fois."})
+    for _ in range(2):
+        status, _, _ = raw_request(console_port, "POST", f"{path}/notes", {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}, form)
+        check(status in (302, 303), f"the note form is accepted ({status})")
+    driver.get(referral_url)
+    check(driver.page_source.count("Envoyée deux fois.") == 1, "a note sent twice with its form's key is written once")
     # A reason longer than intake takes (the browser's maxlength bypassed): refused, the text kept.
     long_reason = "Trop long. " * 100
     hold = driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] textarea[name=reason]")
@@ -325,6 +333,7 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
     check(bool(problem) and "Accepte d'être contacté·e" not in (problem[0].text if problem else "x") and "Contact" in problem[0].text
           and driver.find_element(By.ID, "consent-reason").get_attribute("value") == "Ne souhaite plus de messages texte",
           "consent without its answers is refused and the reason is kept")
+    axe_check(driver, axe, "consent-refused-fr", artefacts)
     form = driver.find_element(By.ID, "consent-form")
     for name, value in (("contact", "yes"), ("shareWithPartners", "no"), ("evaluationUse", "yes")):
         form.find_element(By.CSS_SELECTOR, f"input[name={name}][value={value}]").click()
@@ -514,6 +523,9 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         driver.get(console + "/")
         axe_check(driver, axe, "caseload-phone-en", artefacts)
         shot(driver, artefacts, "07-caseload-phone-en")
+        driver.get(links[0])
+        axe_check(driver, axe, "referral-casework-phone-en", artefacts)
+        shot(driver, artefacts, "12-referral-casework-phone-en")
         driver.set_window_size(1024, 1366)
 
         # The session as a careless or hostile page would use it.

@@ -207,8 +207,14 @@ extension ConsoleRoutes {
             event(view.updatedAt, "status", text("timeline.lastChange", language) + text("status.\(view.status.rawValue)", language))
         }
         for entry in audit ?? [] where entry.action.hasPrefix("transition:") {
-            let action = String(entry.action.dropFirst("transition:".count))
-            event(entry.at, "status", text("action.\(action)", language), entry.actorId)
+            // The status the step led to, as the rest of the page names statuses; a resumed
+            // referral returns to a status the audit does not say, so that step is named instead.
+            guard let action = ReferralAction(rawValue: String(entry.action.dropFirst("transition:".count))) else { continue }
+            let reached: [ReferralAction: ReferralStatus] = [
+                .accept: .accepted, .start: .inProgress, .hold: .onHold, .complete: .completed, .reject: .rejected, .cancel: .cancelled, .fail: .failed,
+            ]
+            let what = reached[action].map { text("status.\($0.rawValue)", language) } ?? text("action.\(action.rawValue)", language)
+            event(entry.at, "status", what, entry.actorId)
         }
         for contact in contacts ?? [] {
             let what =
