@@ -42,6 +42,7 @@ SECRET = "console-browser-tests-secret-0123456789-abcdef"
 SERVICES = ["intake", "matching", "notification"]
 LINK_WORKER = "amelie.roy"  # Amélie Roy, ottawa-west-chc, French first
 SITE = "ottawa-west-chc"
+REFERRER = "dr.tremblay"  # Dre Isabelle Tremblay, a referrer at the same site
 PAGE_SIZE = 25  # the caseload's page, ConsoleRoutes.caseloadPageSize
 PAGING_EXTRA = 26  # routine referrals at her site, so that her new ones take two pages
 FAILURES = []
@@ -151,6 +152,10 @@ def submit_referrals(intake_port, extra=0):
         routine = json.loads(json.dumps(bodies[0]))
         routine["site"] = SITE
         bodies.append(routine)
+    # Last, one the development provider's referrer of the site sends in her own name.
+    own = json.loads(json.dumps(bodies[0]))
+    own["site"], own["referrer"]["id"] = SITE, REFERRER
+    bodies.append(own)
     for body in bodies:
         request = urllib.request.Request(
             f"http://127.0.0.1:{intake_port}/v1/referrals", data=json.dumps(body).encode(), method="POST",
@@ -567,6 +572,23 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         check(status in (302, 303), "the old session cookie no longer opens the caseload")
         driver.get(console + "/")
         check("/authorize" in driver.current_url, "after signing out, / leads to the identity provider again")
+
+        # A referrer of the site follows her referral: its status and steps, none of the casework.
+        driver.find_element(By.ID, "username").send_keys(REFERRER)
+        driver.find_element(By.ID, "password").send_keys("demo")
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+        own = f"{console}/referrals/{referrals[-1][0]}"
+        driver.get(own)
+        check(bool(driver.find_elements(By.CSS_SELECTOR, "dl")), f"the referrer opens the referral she sent ({driver.current_url})")
+        check(not driver.find_elements(By.CSS_SELECTOR, "form.casework") and bool(driver.find_elements(By.ID, "timeline")),
+              "a referrer sees the timeline and no casework form")
+        axe_check(driver, axe, "referral-referrer-en", artefacts)
+        cookie = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+        csrf = driver.find_element(By.CSS_SELECTOR, "header input[name=csrf]").get_attribute("value")
+        status, _, page = raw_request(console_port, "POST", urllib.parse.urlparse(own).path + "/notes",
+                                      {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                                      urllib.parse.urlencode({"csrf": csrf, "body": "Une note de la référente."}))
+        check(status == 403 and "The service refused" in page, f"a note posted by a referrer anyway is intake's 403, said as such ({status})")
     finally:
         driver.quit()
 

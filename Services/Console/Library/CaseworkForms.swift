@@ -120,7 +120,7 @@ extension ConsoleRoutes {
                 return try await failed(
                     text("refused", language) + (problem?.detail ?? problem?.title ?? "\(status)"),
                     (problem?.errors ?? []).map { ($0.pointer.hasPrefix("/") ? String($0.pointer.dropFirst()) : $0.pointer, $0.detail) },
-                    status: status == 404 ? .notFound : status == 409 ? .conflict : .unprocessableContent)
+                    status: status == 404 ? .notFound : status == 403 ? .forbidden : status == 409 ? .conflict : .unprocessableContent)
             }
         }
     }
@@ -189,6 +189,7 @@ extension ConsoleRoutes {
         case .badRequest(let r): return .refused(status: 400, problem: try? r.body.applicationProblemJson)
         case .conflict(let r): return .refused(status: 409, problem: try? r.body.applicationProblemJson)
         case .notFound(let r): return .refused(status: 404, problem: try? r.body.applicationProblemJson)
+        case .forbidden(let r): return .refused(status: 403, problem: try? r.body.applicationProblemJson)
         case .contentTooLarge: return .refused(status: 413, problem: nil)
         default: throw IntakeAnswer.unexpected
         }
@@ -201,6 +202,7 @@ extension ConsoleRoutes {
         case .badRequest(let r): return .refused(status: 400, problem: try? r.body.applicationProblemJson)
         case .conflict(let r): return .refused(status: 409, problem: try? r.body.applicationProblemJson)
         case .notFound(let r): return .refused(status: 404, problem: try? r.body.applicationProblemJson)
+        case .forbidden(let r): return .refused(status: 403, problem: try? r.body.applicationProblemJson)
         case .contentTooLarge: return .refused(status: 413, problem: nil)
         default: throw IntakeAnswer.unexpected
         }
@@ -213,6 +215,7 @@ extension ConsoleRoutes {
         case .badRequest(let r): return .refused(status: 400, problem: try? r.body.applicationProblemJson)
         case .conflict(let r): return .refused(status: 409, problem: try? r.body.applicationProblemJson)
         case .notFound(let r): return .refused(status: 404, problem: try? r.body.applicationProblemJson)
+        case .forbidden(let r): return .refused(status: 403, problem: try? r.body.applicationProblemJson)
         case .contentTooLarge: return .refused(status: 413, problem: nil)
         default: throw IntakeAnswer.unexpected
         }
@@ -225,6 +228,7 @@ extension ConsoleRoutes {
         case .badRequest(let r): return .refused(status: 400, problem: try? r.body.applicationProblemJson)
         case .conflict(let r): return .refused(status: 409, problem: try? r.body.applicationProblemJson)
         case .notFound(let r): return .refused(status: 404, problem: try? r.body.applicationProblemJson)
+        case .forbidden(let r): return .refused(status: 403, problem: try? r.body.applicationProblemJson)
         case .contentTooLarge: return .refused(status: 413, problem: nil)
         default: throw IntakeAnswer.unexpected
         }
@@ -236,6 +240,7 @@ extension ConsoleRoutes {
         case .unprocessableContent(let r): return .refused(status: 422, problem: try? r.body.applicationProblemJson)
         case .badRequest(let r): return .refused(status: 400, problem: try? r.body.applicationProblemJson)
         case .notFound(let r): return .refused(status: 404, problem: try? r.body.applicationProblemJson)
+        case .forbidden(let r): return .refused(status: 403, problem: try? r.body.applicationProblemJson)
         case .contentTooLarge: return .refused(status: 413, problem: nil)
         default: throw IntakeAnswer.unexpected
         }
@@ -247,6 +252,7 @@ extension ConsoleRoutes {
         case .unprocessableContent(let r): return .refused(status: 422, problem: try? r.body.applicationProblemJson)
         case .badRequest(let r): return .refused(status: 400, problem: try? r.body.applicationProblemJson)
         case .notFound(let r): return .refused(status: 404, problem: try? r.body.applicationProblemJson)
+        case .forbidden(let r): return .refused(status: 403, problem: try? r.body.applicationProblemJson)
         case .contentTooLarge: return .refused(status: 413, problem: nil)
         default: throw IntakeAnswer.unexpected
         }

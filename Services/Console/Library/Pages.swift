@@ -109,7 +109,7 @@ struct Pages: Sendable {
         <h1>{{t.referral}} {{short}}</h1>
         {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
         {{#pageProblem}}<p class="problem" role="alert">{{pageProblem}}</p>{{/pageProblem}}
-        <nav aria-label="{{t.onThisPage}}" class="toc"><ul><li><a href="#details">{{t.details}}</a></li><li><a href="#next">{{t.actions}}</a></li>{{#open}}<li><a href="#contact">{{t.contacts}}</a></li><li><a href="#plan">{{t.plan}}</a></li>{{/open}}<li><a href="#note">{{t.notes}}</a></li><li><a href="#consent">{{t.consent}}</a></li><li><a href="#timeline">{{t.timeline}}</a></li><li><a href="/referrals/{{referralId}}/matches">{{t.matches}}</a></li></ul></nav>
+        <nav aria-label="{{t.onThisPage}}" class="toc"><ul><li><a href="#details">{{t.details}}</a></li><li><a href="#next">{{t.actions}}</a></li>{{#open}}<li><a href="#contact">{{t.contacts}}</a></li><li><a href="#plan">{{t.plan}}</a></li>{{/open}}{{#casework}}<li><a href="#note">{{t.notes}}</a></li><li><a href="#consent">{{t.consent}}</a></li>{{/casework}}<li><a href="#timeline">{{t.timeline}}</a></li>{{#casework}}<li><a href="/referrals/{{referralId}}/matches">{{t.matches}}</a></li>{{/casework}}</ul></nav>
         <h2 id="details">{{t.details}}</h2>
         <dl><dt>{{t.status}}</dt><dd>{{status}}</dd><dt>{{t.priority}}</dt><dd{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</dd>
         <dt>{{t.needs}}</dt><dd>{{needs}}</dd><dt>{{t.supportLevel}}</dt><dd>{{support}}</dd><dt>{{t.interests}}</dt><dd>{{interests}}</dd>
@@ -162,7 +162,7 @@ struct Pages: Sendable {
         <p><label for="goal-description">{{t.field.description}}</label><textarea id="goal-description" name="description" required maxlength="500"{{#invalid.description}} aria-invalid="true"{{/invalid.description}}{{#problem}} aria-describedby="goal-problem"{{/problem}}>{{description}}</textarea></p>
         <button type="submit">{{t.setGoal}}</button></form>{{/goalForm}}
         {{/open}}
-        <h2 id="note">{{t.notes}}</h2>
+        {{#casework}}<h2 id="note">{{t.notes}}</h2>
         <p class="hint">{{t.notesPrivate}}</p>
         {{#noteForm}}<form method="post" action="/referrals/{{referralId}}/notes#note-form" class="casework" id="note-form"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="key" value="{{key}}">
         {{#problem}}<div class="problem" role="alert" id="note-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
@@ -175,11 +175,11 @@ struct Pages: Sendable {
         <p class="hint">{{t.consentHint}}</p>{{#problem}}<div class="problem" role="alert" id="consent-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
         {{#questions}}<fieldset{{#invalid}} aria-invalid="true"{{/invalid}}><legend>{{label}}</legend><label class="choice"><input type="radio" name="{{name}}" value="yes" required{{#yes}} checked{{/yes}}> {{t.yes}}</label> <label class="choice"><input type="radio" name="{{name}}" value="no"{{#no}} checked{{/no}}> {{t.no}}</label></fieldset>{{/questions}}
         <p><label for="consent-reason">{{t.field.reason}}</label><textarea id="consent-reason" name="reason" required maxlength="1000"{{#invalid.reason}} aria-invalid="true"{{/invalid.reason}}{{#problem}} aria-describedby="consent-problem"{{/problem}}>{{reason}}</textarea></p>
-        <button type="submit">{{t.changeConsent}}</button></form>{{/consentForm}}
+        <button type="submit">{{t.changeConsent}}</button></form>{{/consentForm}}{{/casework}}
         <h2 id="timeline">{{t.timeline}}</h2>
         {{^logAvailable}}<p>{{t.logUnavailable}}</p>{{/logAvailable}}
         <ol class="timeline">{{#timeline}}<li{{#failed}} class="failed"{{/failed}}><span class="when">{{when}}</span> <span class="kind">{{kind}}</span> <span class="what">{{what}}</span>{{#detail}}<br><span class="detail">{{detail}}</span>{{/detail}}</li>{{/timeline}}</ol>
-        <p><a href="/referrals/{{referralId}}/matches">{{t.seeMatches}}</a></p>
+        {{#casework}}<p><a href="/referrals/{{referralId}}/matches">{{t.seeMatches}}</a></p>{{/casework}}
         """,
         "matches": """
         <p><a href="/referrals/{{referralId}}">{{t.backToReferral}}</a></p>

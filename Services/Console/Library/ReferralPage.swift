@@ -121,8 +121,12 @@ extension ConsoleRoutes {
         if let step = view.nextStep {
             context["step"] = ["label": stepLabel(step.step, language), "due": dates.string(from: step.dueAt), "overdue": step.overdue]
         }
-        let open = [.accepted, .inProgress, .onHold].contains(view.status)
+        // Casework is the site's link workers' and coordinators'; a referrer following their
+        // referral sees its status and steps, not the forms intake would refuse them.
+        let casework = session.roles.contains("link-worker") || session.roles.contains("coordinator")
+        let open = casework && [.accepted, .inProgress, .onHold].contains(view.status)
         context["open"] = open
+        context["casework"] = casework
         let allowed = ReferralStatus(rawValue: view.status.rawValue)?.allowedActions ?? []
         context["actions"] = allowed.map { action -> [String: Any] in
             var values: [String: Any] = [
@@ -254,7 +258,7 @@ extension ConsoleRoutes {
             let shown: Bool
             switch failure.form {
             case "transition": shown = true
-            case "note", "consent": shown = true
+            case "note", "consent": shown = casework
             case "review": shown = open && (plan?.goals ?? []).contains { $0.id == failure.goalId }
             default: shown = open
             }
