@@ -43,6 +43,7 @@ SERVICES = ["intake", "matching", "notification"]
 LINK_WORKER = "amelie.roy"  # Amélie Roy, ottawa-west-chc, French first
 SITE = "ottawa-west-chc"
 REFERRER = "dr.tremblay"  # Dre Isabelle Tremblay, a referrer at the same site
+CLIENT_NAME, CLIENT_PHONE = "Amina Hassan", "613-555-0163"  # the urgent referral's client (the first demo referral's)
 PAGE_SIZE = 25  # the caseload's page, ConsoleRoutes.caseloadPageSize
 PAGING_EXTRA = 26  # routine referrals at her site, so that her new ones take two pages
 FAILURES = []
@@ -225,6 +226,10 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
     client, the plan with two goals, a review, a private note, and a consent change."""
     set_value = "arguments[0].value = arguments[1]"
     driver.get(referral_url)
+    identity = driver.find_element(By.CSS_SELECTOR, "dl.client").text
+    phone = driver.find_elements(By.CSS_SELECTOR, "dl.client a[href^='tel:']")
+    check(CLIENT_NAME in identity and bool(phone) and phone[0].get_attribute("href") == "tel:" + "".join(c for c in CLIENT_PHONE if c.isdigit() or c == "+"),
+          f"the page shows who the client is and a number to call ({identity!r})")
     # A first call that reached no one.
     form = driver.find_element(By.ID, "contact-form")
     Select(form.find_element(By.NAME, "mode")).select_by_value("phone")
@@ -330,8 +335,15 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
           f"a hold with a reason intake refuses stays accepted, the reason kept ({problem[0].text if problem else 'nothing shown'!r})")
     driver.get(referral_url)
 
-    # Consent: every answer and a reason; a form sent without all answers is refused, its reason kept.
-    driver.execute_script("document.querySelectorAll('#consent-form [required]').forEach(e => e.removeAttribute('required'))")
+    # Consent: the current answers are chosen (the referral's); every answer and a reason are needed,
+    # and a form sent without its answers is refused, its reason kept.
+    form = driver.find_element(By.ID, "consent-form")
+    check(form.find_element(By.CSS_SELECTOR, "input[name=contact][value=yes]").is_selected()
+          and form.find_element(By.CSS_SELECTOR, "input[name=shareWithPartners][value=no]").is_selected()
+          and form.find_element(By.CSS_SELECTOR, "input[name=evaluationUse][value=yes]").is_selected(),
+          "the consent form starts from the client's current consent")
+    driver.execute_script("document.querySelectorAll('#consent-form [required]').forEach(e => e.removeAttribute('required'));"
+                          "document.querySelectorAll('#consent-form input[type=radio]').forEach(e => e.checked = false)")
     driver.find_element(By.ID, "consent-reason").send_keys("Ne souhaite plus de messages texte")
     submit_form(driver, "consent-form")
     problem = driver.find_elements(By.CSS_SELECTOR, "#consent-problem")
@@ -340,12 +352,14 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
           "consent without its answers is refused and the reason is kept")
     axe_check(driver, axe, "consent-refused-fr", artefacts)
     form = driver.find_element(By.ID, "consent-form")
-    for name, value in (("contact", "yes"), ("shareWithPartners", "no"), ("evaluationUse", "yes")):
+    for name, value in (("contact", "yes"), ("shareWithPartners", "yes"), ("evaluationUse", "no")):
         form.find_element(By.CSS_SELECTOR, f"input[name={name}][value={value}]").click()
     submit_form(driver, "consent-form")
     notes = driver.find_elements(By.CSS_SELECTOR, "#notes li")
     check(notice_text(driver).startswith("Consentement enregistré") and any("Consentement modifié" in n.text and "messages texte" in n.text for n in notes),
           f"the consent change is recorded, its reason in the notes ({notice_text(driver)!r})")
+    identity = driver.find_element(By.CSS_SELECTOR, "dl.client").text
+    check("partage avec les partenaires : Oui" in identity and "évaluation : Non" in identity, f"the client's details show the new consent ({identity!r})")
 
     check(not driver.find_elements(By.CSS_SELECTOR, "p.step"), "an attempt to reach the client meets the first contact")
     # The timeline tells all of it, newest first.
@@ -582,6 +596,7 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         check(bool(driver.find_elements(By.CSS_SELECTOR, "dl")), f"the referrer opens the referral she sent ({driver.current_url})")
         check(not driver.find_elements(By.CSS_SELECTOR, "form.casework") and bool(driver.find_elements(By.ID, "timeline")),
               "a referrer sees the timeline and no casework form")
+        check(not driver.find_elements(By.CSS_SELECTOR, "dl.client"), "a referrer is not shown the client's file")
         axe_check(driver, axe, "referral-referrer-en", artefacts)
         cookie = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
         csrf = driver.find_element(By.CSS_SELECTOR, "header input[name=csrf]").get_attribute("value")

@@ -115,6 +115,7 @@ struct ConsolePageTests {
         keys.formUnion(["pending", "deferred", "sending", "sent", "failed", "withheld"].map { "notification.\($0)" })
         keys.formUnion(["link-worker", "client", "referrer", "partner"].map { "recipient.\($0)" })
         keys.formUnion(["email", "sms", "webhook"].map { "channel.\($0)" })
+        keys.formUnion(Components.Schemas.ContactChannel.allCases.map { "channelPref.\($0.rawValue)" })
         keys.formUnion(["referral", "status", "contact", "plan", "goal", "note", "message"].map { "kind.\($0)" })
         keys.formUnion(["contact", "plan", "goal", "review", "note", "consent", "consent-without-note", "connection"].map { "saved.\($0)" })
         for key in keys.sorted() {

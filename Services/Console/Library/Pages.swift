@@ -109,11 +109,19 @@ struct Pages: Sendable {
         <h1>{{t.referral}} {{short}}</h1>
         {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
         {{#pageProblem}}<p class="problem" role="alert">{{pageProblem}}</p>{{/pageProblem}}
-        <nav aria-label="{{t.onThisPage}}" class="toc"><ul><li><a href="#details">{{t.details}}</a></li><li><a href="#next">{{t.actions}}</a></li>{{#open}}<li><a href="#contact">{{t.contacts}}</a></li><li><a href="#plan">{{t.plan}}</a></li>{{/open}}{{#casework}}<li><a href="#note">{{t.notes}}</a></li><li><a href="#consent">{{t.consent}}</a></li>{{/casework}}<li><a href="#timeline">{{t.timeline}}</a></li>{{#casework}}<li><a href="/referrals/{{referralId}}/matches">{{t.matches}}</a></li>{{/casework}}</ul></nav>
+        <nav aria-label="{{t.onThisPage}}" class="toc"><ul><li><a href="#details">{{t.details}}</a></li>{{#clientIdentity}}<li><a href="#client">{{t.client}}</a></li>{{/clientIdentity}}<li><a href="#next">{{t.actions}}</a></li>{{#open}}<li><a href="#contact">{{t.contacts}}</a></li><li><a href="#plan">{{t.plan}}</a></li>{{/open}}{{#casework}}<li><a href="#note">{{t.notes}}</a></li><li><a href="#consent">{{t.consent}}</a></li>{{/casework}}<li><a href="#timeline">{{t.timeline}}</a></li>{{#casework}}<li><a href="/referrals/{{referralId}}/matches">{{t.matches}}</a></li>{{/casework}}</ul></nav>
         <h2 id="details">{{t.details}}</h2>
         <dl><dt>{{t.status}}</dt><dd>{{status}}</dd><dt>{{t.priority}}</dt><dd{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</dd>
         <dt>{{t.needs}}</dt><dd>{{needs}}</dd><dt>{{t.supportLevel}}</dt><dd>{{support}}</dd><dt>{{t.interests}}</dt><dd>{{interests}}</dd>
         <dt>{{t.clientRef}}</dt><dd>{{client}}</dd><dt>{{t.site}}</dt><dd>{{site}}</dd><dt>{{t.referrer}}</dt><dd>{{referrer}}</dd><dt>{{t.owner}}</dt><dd>{{owner}}</dd><dt>{{t.received}}</dt><dd>{{received}}</dd></dl>
+        {{#clientIdentity}}<h2 id="client">{{t.client}}</h2>
+        <dl class="client"><dt>{{t.clientName}}</dt><dd>{{name}}</dd><dt>{{t.birthDate}}</dt><dd>{{birthDate}}</dd>
+        <dt>{{t.phone}}</dt><dd>{{#phone}}<a href="tel:{{tel}}">{{phone}}</a>{{/phone}}{{^phone}}—{{/phone}}</dd><dt>{{t.email}}</dt><dd>{{#email}}<a href="mailto:{{email}}">{{email}}</a>{{/email}}{{^email}}—{{/email}}</dd>
+        <dt>{{t.preferredLanguage}}</dt><dd>{{language}}</dd><dt>{{t.preferredChannel}}</dt><dd>{{channel}}</dd><dt>{{t.postalCode}}</dt><dd>{{#postalCode}}{{postalCode}}{{/postalCode}}{{^postalCode}}—{{/postalCode}}</dd>
+        <dt>{{t.accessibilityNeeds}}</dt><dd>{{accessibility}}</dd>
+        <dt>{{t.consent}}</dt><dd>{{t.consentContactShort}} : {{consentContact}} · {{t.consentShareShort}} : {{consentShare}} · {{t.consentEvaluationShort}} : {{consentEvaluation}}</dd></dl>
+        <p class="hint">{{t.clientReadAudited}}</p>{{/clientIdentity}}
+        {{#clientUnavailable}}<h2 id="client">{{t.client}}</h2><p>{{t.partUnavailable}}</p>{{/clientUnavailable}}
         <h2 id="next">{{t.actions}}</h2>
         {{#step}}<p class="step">{{t.nextStep}} : <strong>{{label}}</strong>, {{t.dueBy}} {{due}}{{#overdue}} <strong class="flag">{{t.overdue}}</strong>{{/overdue}}</p>{{/step}}
         {{#transitionProblem}}<p class="problem" role="alert" id="transition-problem">{{transitionProblem}}</p>{{/transitionProblem}}
@@ -172,7 +180,7 @@ struct Pages: Sendable {
         {{#hasNotes}}<ul class="notes" id="notes">{{#notes}}<li><p class="hint">{{written}} · {{author}}</p><p class="body">{{body}}</p></li>{{/notes}}</ul>{{/hasNotes}}
         <h2 id="consent">{{t.consent}}</h2>
         {{#consentForm}}<form method="post" action="/referrals/{{referralId}}/consent#consent-form" class="casework" id="consent-form"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="key" value="{{key}}">
-        <p class="hint">{{t.consentHint}}</p>{{#problem}}<div class="problem" role="alert" id="consent-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
+        <p class="hint">{{#known}}{{t.consentKnownHint}}{{/known}}{{^known}}{{t.consentHint}}{{/known}}</p>{{#problem}}<div class="problem" role="alert" id="consent-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
         {{#questions}}<fieldset{{#invalid}} aria-invalid="true"{{/invalid}}><legend>{{label}}</legend><label class="choice"><input type="radio" name="{{name}}" value="yes" required{{#yes}} checked{{/yes}}> {{t.yes}}</label> <label class="choice"><input type="radio" name="{{name}}" value="no"{{#no}} checked{{/no}}> {{t.no}}</label></fieldset>{{/questions}}
         <p><label for="consent-reason">{{t.field.reason}}</label><textarea id="consent-reason" name="reason" required maxlength="1000"{{#invalid.reason}} aria-invalid="true"{{/invalid.reason}}{{#problem}} aria-describedby="consent-problem"{{/problem}}>{{reason}}</textarea></p>
         <button type="submit">{{t.changeConsent}}</button></form>{{/consentForm}}{{/casework}}

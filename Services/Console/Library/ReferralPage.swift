@@ -108,7 +108,14 @@ extension ConsoleRoutes {
             return try? await intake.getReferralAudit(path: .init(id: view.id)).ok.body.json
         }
         async let auditAnswer = readAudit()
-        let (contacts, plan, notes, log, audit) = await (contactsAnswer, planAnswer, notesAnswer, logAnswer, auditAnswer)
+        // Who the client is and how to reach them: for those who do the casework, each read audited.
+        let mayReadClient = session.roles.contains("link-worker") || session.roles.contains("coordinator")
+        @Sendable func readClient() async -> Schemas.ClientView? {
+            guard mayReadClient else { return nil }
+            return try? await intake.readClient(path: .init(id: view.clientId)).ok.body.json
+        }
+        async let clientAnswer = readClient()
+        let (contacts, plan, notes, log, audit, client) = await (contactsAnswer, planAnswer, notesAnswer, logAnswer, auditAnswer, clientAnswer)
 
         let dates = dateFormatter(language)
         var context = row(view, language, dates)
@@ -187,10 +194,39 @@ extension ConsoleRoutes {
         context["hasNotes"] = !(notes ?? []).isEmpty
         context["noteForm"] = formValues("note", failure: failure, defaults: [:], language: language)
 
-        // Consent: intake does not show the current consent, so nothing is pre-chosen: every
-        // answer is given anew, and a form sent half-filled never withdraws a consent by default.
+        if let client {
+            func answer(_ value: Bool) -> String { text(value ? "yes" : "no", language) }
+            var identity: [String: Any] = [
+                "name": "\(client.givenName) \(client.familyName)", "birthDate": client.birthDate,
+                "language": Translations.table["language.\(client.preferredLanguage)"] != nil
+                    ? text("language.\(client.preferredLanguage)", language) : client.preferredLanguage,
+                "channel": text("channelPref.\(client.preferredChannel.rawValue)", language),
+                "accessibility": client.accessibilityNeeds.isEmpty ? "—" : client.accessibilityNeeds.joined(separator: ", "),
+                "consentContact": answer(client.consent.contact), "consentShare": answer(client.consent.shareWithPartners),
+                "consentEvaluation": answer(client.consent.evaluationUse),
+            ]
+            if let phone = client.phone {
+                identity["phone"] = phone
+                identity["tel"] = phone.filter { $0.isNumber || $0 == "+" }
+            }
+            if let email = client.email { identity["email"] = email }
+            if let postalCode = client.postalCode { identity["postalCode"] = postalCode }
+            context["clientIdentity"] = identity
+        } else if mayReadClient {
+            context["clientUnavailable"] = true
+        }
+
+        // Consent: the current answers are chosen when intake showed them; otherwise nothing
+        // is, so that a form sent half-filled never withdraws a consent by default.
         var consentForm = formValues("consent", failure: failure, defaults: [:], language: language)
-        let typedConsent = failure?.form == "consent" ? failure?.typed ?? [:] : [:]
+        var typedConsent = failure?.form == "consent" ? failure?.typed ?? [:] : [:]
+        if failure?.form != "consent", let consent = client?.consent {
+            typedConsent = [
+                "contact": consent.contact ? "yes" : "no", "shareWithPartners": consent.shareWithPartners ? "yes" : "no",
+                "evaluationUse": consent.evaluationUse ? "yes" : "no",
+            ]
+        }
+        consentForm["known"] = client != nil
         consentForm["questions"] = ["contact", "shareWithPartners", "evaluationUse"].map { name -> [String: Any] in
             [
                 "name": name, "label": text("consent.\(name)", language), "yes": typedConsent[name] == "yes", "no": typedConsent[name] == "no",
