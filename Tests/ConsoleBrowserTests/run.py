@@ -324,6 +324,10 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
         check(status in (302, 303), f"the note form is accepted ({status})")
     driver.get(referral_url)
     check(driver.page_source.count("Envoyée deux fois.") == 1, "a note sent twice with its form's key is written once")
+    # A form far larger than any the console sends is refused before it is read.
+    status, _, _ = raw_request(console_port, "POST", f"{path}/notes", {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                               urllib.parse.urlencode({"csrf": csrf, "body": "x" * 100_000}))
+    check(status == 413, f"a 100 kB form is refused as too large (413, got {status})")
     # A reason longer than intake takes (the browser's maxlength bypassed): refused, the text kept.
     long_reason = "Trop long. " * 100
     hold = driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] textarea[name=reason]")
