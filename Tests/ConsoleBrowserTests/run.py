@@ -33,8 +33,8 @@ import uuid
 from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -42,6 +42,10 @@ SECRET = "console-browser-tests-secret-0123456789-abcdef"
 SERVICES = ["intake", "matching", "notification"]
 LINK_WORKER = "amelie.roy"  # Amélie Roy, ottawa-west-chc, French first
 SITE = "ottawa-west-chc"
+REFERRER = "dr.tremblay"  # Dre Isabelle Tremblay, a referrer at the same site
+CLIENT_NAME, CLIENT_PHONE = "Amina Hassan", "613-555-0163"  # the urgent referral's client (the first demo referral's)
+PAGE_SIZE = 25  # the caseload's page, ConsoleRoutes.caseloadPageSize
+PAGING_EXTRA = 26  # routine referrals at her site, so that her new ones take two pages
 FAILURES = []
 
 
@@ -116,6 +120,27 @@ def referrer_token(subject, site):
                         environ={"PASSERELLE_JWT_HS256_SECRET": SECRET})
 
 
+def seed_resources(matching_port):
+    """Two resources for the urgent referral's needs, as a network coordinator enters them; the
+    food bank has a single seat, so a second proposal of it finds it full."""
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    signer = __import__("dev-token")
+    token = signer.token("browser-catalogue", ["network-coordinator"], None, minutes=60, environ={"PASSERELLE_JWT_HS256_SECRET": SECRET})
+    for name, category, seats in (("Banque alimentaire de l'Ouest", "food-security", 1), ("Logement d'abord — accompagnement", "housing", None)):
+        body = {"organisation": "Centre communautaire de l'Ouest", "name": name, "kind": "external-partner", "categories": [category],
+                "description": name, "languages": ["fr", "en"], "interpretationAvailable": False, "delivery": ["in-person"], "weekdays": [2],
+                "address": "1099, rue Maitland, Ottawa", "coordinates": {"latitude": 45.3671, "longitude": -75.7541},
+                "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seats": seats, "waitlistAllowed": False}, "tags": [], "active": True}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{matching_port}/v1/resources", data=json.dumps(body).encode(), method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        except urllib.error.HTTPError as error:
+            raise SystemExit(f"[browser] matching refused a resource: {error.code} {error.read().decode()}")
+
+
 def submit_referrals(intake_port, extra=0):
     """The demo's referrals, an urgent one at the link worker's site, and `extra` routine ones
     there (to time the caseload of a busy site)."""
@@ -128,6 +153,10 @@ def submit_referrals(intake_port, extra=0):
         routine = json.loads(json.dumps(bodies[0]))
         routine["site"] = SITE
         bodies.append(routine)
+    # Last, one the development provider's referrer of the site sends in her own name.
+    own = json.loads(json.dumps(bodies[0]))
+    own["site"], own["referrer"]["id"] = SITE, REFERRER
+    bodies.append(own)
     for body in bodies:
         request = urllib.request.Request(
             f"http://127.0.0.1:{intake_port}/v1/referrals", data=json.dumps(body).encode(), method="POST",
@@ -152,12 +181,27 @@ def click_and_wait(driver, element):
     """Clicks what submits a form or follows a link, and waits for the next page."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+
+    def gone(_):
+        # Chromium may answer for the old page's node with an inspector error instead of a
+        # stale-element one while the next page replaces it: either way the old page is gone.
+        try:
+            page.is_enabled()
+            return False
+        except (StaleElementReferenceException, WebDriverException):
+            return True
+
+    WebDriverWait(driver, 20).until(gone)
     WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def shot(driver, artefacts, name):
+    """The whole page at the window's width: the window grows to the page's height for it."""
+    width, height = driver.get_window_size()["width"], driver.get_window_size()["height"]
+    full = driver.execute_script("return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
+    driver.set_window_size(width, max(height, min(full + 140, 8000)))
     driver.save_screenshot(str(artefacts / f"{name}.png"))
+    driver.set_window_size(width, height)
 
 
 def raw_request(port, method, path, headers=None, body=None):
@@ -165,6 +209,207 @@ def raw_request(port, method, path, headers=None, body=None):
     connection.request(method, path, body=body, headers=headers or {})
     response = connection.getresponse()
     return response.status, response.getheaders(), response.read().decode("utf-8", "replace")
+
+
+def submit_form(driver, form_id):
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]"))
+
+
+def notice_text(driver):
+    notices = driver.find_elements(By.CSS_SELECTOR, ".notice")
+    return notices[0].text if notices else ""
+
+
+def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
+    """The casework of an accepted referral, in French, as a link worker does it after a first
+    call: a failed attempt, a refused form (nothing typed is lost), a contact that reached the
+    client, the plan with two goals, a review, a private note, and a consent change."""
+    set_value = "arguments[0].value = arguments[1]"
+    driver.get(referral_url)
+    identity = driver.find_element(By.CSS_SELECTOR, "dl.client").text
+    phone = driver.find_elements(By.CSS_SELECTOR, "dl.client a[href^='tel:']")
+    check(CLIENT_NAME in identity and bool(phone) and phone[0].get_attribute("href") == "tel:" + "".join(c for c in CLIENT_PHONE if c.isdigit() or c == "+"),
+          f"the page shows who the client is and a number to call ({identity!r})")
+    # A first call that reached no one.
+    form = driver.find_element(By.ID, "contact-form")
+    Select(form.find_element(By.NAME, "mode")).select_by_value("phone")
+    form.find_element(By.NAME, "minutes").clear()
+    form.find_element(By.NAME, "minutes").send_keys("2")
+    form.find_element(By.CSS_SELECTOR, "input[name=reached][value=no]").click()
+    form.find_element(By.NAME, "note").send_keys("Boîte vocale, message laissé")
+    submit_form(driver, "contact-form")
+    check(notice_text(driver) == "Contact noté.", f"a failed attempt is logged ({notice_text(driver)!r})")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#contacts tbody tr")
+    check(len(rows) == 1 and "Non joint·e" in rows[0].text and "Boîte vocale" in rows[0].text, "the contact log shows the attempt, not reached")
+    check("#contact" in driver.current_url or driver.current_url.endswith("done=contact"), "the page comes back at the contact log")
+
+    # A contact dated tomorrow: intake refuses it (422); the form comes back as typed, with intake's words.
+    form = driver.find_element(By.ID, "contact-form")
+    driver.execute_script(set_value, form.find_element(By.NAME, "occurredAt"), "2030-01-15T10:30")
+    Select(form.find_element(By.NAME, "mode")).select_by_value("video")
+    form.find_element(By.NAME, "minutes").clear()
+    form.find_element(By.NAME, "minutes").send_keys("25")
+    form.find_element(By.CSS_SELECTOR, "input[name=reached][value=yes]").click()
+    form.find_element(By.NAME, "note").send_keys("Rendez-vous vidéo")
+    submit_form(driver, "contact-form")
+    problem = driver.find_elements(By.CSS_SELECTOR, "#contact-problem")
+    check(bool(problem) and "Le service a refusé" in problem[0].text and "Date et heure" in problem[0].text,
+          f"a contact in the future is refused, intake's detail next to the form ({problem[0].text if problem else 'no problem shown'!r})")
+    form = driver.find_element(By.ID, "contact-form")
+    check(form.find_element(By.NAME, "note").get_attribute("value") == "Rendez-vous vidéo"
+          and form.find_element(By.NAME, "minutes").get_attribute("value") == "25"
+          and form.find_element(By.NAME, "occurredAt").get_attribute("value") == "2030-01-15T10:30"
+          and Select(form.find_element(By.NAME, "mode")).first_selected_option.get_attribute("value") == "video"
+          and form.find_element(By.CSS_SELECTOR, "input[name=reached][value=yes]").is_selected(),
+          "nothing typed is lost: the refused form shows what was sent")
+    check(form.find_element(By.NAME, "occurredAt").get_attribute("aria-invalid") == "true", "the refused field is marked invalid")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "#contacts tbody tr")) == 1, "the refused contact was not logged")
+    axe_check(driver, axe, "contact-refused-fr", artefacts)
+    shot(driver, artefacts, "08-contact-refused-fr")
+
+    # Corrected (no date: now), it reaches the client.
+    form = driver.find_element(By.ID, "contact-form")
+    driver.execute_script(set_value, form.find_element(By.NAME, "occurredAt"), "")
+    submit_form(driver, "contact-form")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#contacts tbody tr")
+    check(notice_text(driver) == "Contact noté." and len(rows) == 2 and "Joint·e" in rows[0].text and "Vidéo" in rows[0].text,
+          "the corrected contact is logged, newest first")
+
+    # The plan: what matters, two goals, a review.
+    driver.find_element(By.ID, "plan-what").send_keys("Retrouver des gens avec qui marcher, et payer le loyer sans stress.")
+    submit_form(driver, "plan-form")
+    check(notice_text(driver) == "Plan enregistré." and "Retrouver des gens" in driver.find_element(By.ID, "plan-what").get_attribute("value"),
+          "the plan is saved and shown")
+    for domain, words in (("social-connection", "Se joindre au club de marche du mardi"), ("money", "Demander le crédit pour la solidarité")):
+        Select(driver.find_element(By.ID, "goal-domain")).select_by_value(domain)
+        driver.find_element(By.ID, "goal-description").send_keys(words)
+        submit_form(driver, "goal-form")
+        check(notice_text(driver) == "Objectif ajouté.", f"goal « {words} » added")
+    goals = driver.find_elements(By.CSS_SELECTOR, "article.goal")
+    check(len(goals) == 2 and "Liens sociaux" in goals[0].text and "Argent" in goals[1].text, "the plan shows both goals with their life domain")
+    # A goal without its words: the browser asks for them; sent anyway (blank), intake refuses and the choice stays.
+    Select(driver.find_element(By.ID, "goal-domain")).select_by_value("housing")
+    driver.execute_script("arguments[0].removeAttribute('required'); arguments[0].value = '   '", driver.find_element(By.ID, "goal-description"))
+    submit_form(driver, "goal-form")
+    problem = driver.find_elements(By.CSS_SELECTOR, "#goal-problem")
+    check(bool(problem) and Select(driver.find_element(By.ID, "goal-domain")).first_selected_option.get_attribute("value") == "housing",
+          f"a blank goal is refused, the chosen domain kept ({problem[0].text if problem else 'no problem shown'!r})")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "article.goal")) == 2, "the blank goal was not set")
+    review = driver.find_elements(By.CSS_SELECTOR, "article.goal form.review")[0]
+    Select(review.find_element(By.NAME, "progress")).select_by_value("started")
+    review.find_element(By.NAME, "note").send_keys("Est allée une fois, a aimé.")
+    click_and_wait(driver, review.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    goals = driver.find_elements(By.CSS_SELECTOR, "article.goal")
+    check(notice_text(driver) == "Progrès noté." and "Commencé" in goals[0].text and "Pas commencé" in goals[1].text, "the review moves the first goal to started")
+
+    # A private note.
+    driver.find_element(By.ID, "note-body").send_keys("Préfère être appelée le matin. Sa fille l'aide pour les formulaires.")
+    submit_form(driver, "note-form")
+    notes = driver.find_elements(By.CSS_SELECTOR, "#notes li")
+    check(notice_text(driver) == "Note ajoutée." and len(notes) == 1 and "le matin" in notes[0].text, "the private note is written and shown")
+
+    # A review posted for a goal of no such referral: intake says not found, and the page says so.
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+    csrf = driver.find_element(By.CSS_SELECTOR, "#note-form input[name=csrf]").get_attribute("value")
+    path = urllib.parse.urlparse(referral_url).path
+    status, _, page = raw_request(console_port, "POST", f"{path}/goals/{uuid.uuid4()}/reviews",
+                                  {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                                  urllib.parse.urlencode({"csrf": csrf, "progress": "achieved"}))
+    check(status == 404 and 'class="problem" role="alert"' in page, f"a review of a goal that is not this referral's is refused, visibly ({status})")
+    # The same note form sent twice (a double click, a resend after a timeout): one note.
+    key = driver.find_element(By.CSS_SELECTOR, "#note-form input[name=key]").get_attribute("value")
+    form = urllib.parse.urlencode({"csrf": csrf, "key": key, "body": "Envoyée deux fois."})
+    for _ in range(2):
+        status, _, _ = raw_request(console_port, "POST", f"{path}/notes", {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}, form)
+        check(status in (302, 303), f"the note form is accepted ({status})")
+    driver.get(referral_url)
+    check(driver.page_source.count("Envoyée deux fois.") == 1, "a note sent twice with its form's key is written once")
+    # A form far larger than any the console sends is refused before it is read.
+    status, _, _ = raw_request(console_port, "POST", f"{path}/notes", {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                               urllib.parse.urlencode({"csrf": csrf, "body": "x" * 100_000}))
+    check(status == 413, f"a 100 kB form is refused as too large (413, got {status})")
+    # A reason longer than intake takes (the browser's maxlength bypassed): refused, the text kept.
+    long_reason = "Trop long. " * 100
+    hold = driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] textarea[name=reason]")
+    driver.execute_script("arguments[0].removeAttribute('maxlength'); arguments[0].value = arguments[1]", hold, long_reason)
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] button[value=hold]"))
+    problem = driver.find_elements(By.ID, "transition-problem")
+    kept = driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] textarea[name=reason]").get_attribute("value")
+    check(bool(problem) and "Acceptée" in driver.find_element(By.TAG_NAME, "dl").text and kept.strip() == long_reason.strip(),
+          f"a hold with a reason intake refuses stays accepted, the reason kept ({problem[0].text if problem else 'nothing shown'!r})")
+    driver.get(referral_url)
+
+    # Consent: the current answers are chosen (the referral's); every answer and a reason are needed,
+    # and a form sent without its answers is refused, its reason kept.
+    form = driver.find_element(By.ID, "consent-form")
+    check(form.find_element(By.CSS_SELECTOR, "input[name=contact][value=yes]").is_selected()
+          and form.find_element(By.CSS_SELECTOR, "input[name=shareWithPartners][value=no]").is_selected()
+          and form.find_element(By.CSS_SELECTOR, "input[name=evaluationUse][value=yes]").is_selected(),
+          "the consent form starts from the client's current consent")
+    driver.execute_script("document.querySelectorAll('#consent-form [required]').forEach(e => e.removeAttribute('required'));"
+                          "document.querySelectorAll('#consent-form input[type=radio]').forEach(e => e.checked = false)")
+    driver.find_element(By.ID, "consent-reason").send_keys("Ne souhaite plus de messages texte")
+    submit_form(driver, "consent-form")
+    problem = driver.find_elements(By.CSS_SELECTOR, "#consent-problem")
+    check(bool(problem) and "Accepte d'être contacté·e" not in (problem[0].text if problem else "x") and "Contact" in problem[0].text
+          and driver.find_element(By.ID, "consent-reason").get_attribute("value") == "Ne souhaite plus de messages texte",
+          "consent without its answers is refused and the reason is kept")
+    axe_check(driver, axe, "consent-refused-fr", artefacts)
+    form = driver.find_element(By.ID, "consent-form")
+    for name, value in (("contact", "yes"), ("shareWithPartners", "yes"), ("evaluationUse", "no")):
+        form.find_element(By.CSS_SELECTOR, f"input[name={name}][value={value}]").click()
+    submit_form(driver, "consent-form")
+    notes = driver.find_elements(By.CSS_SELECTOR, "#notes li")
+    check(notice_text(driver).startswith("Consentement enregistré") and any("Consentement modifié" in n.text and "messages texte" in n.text for n in notes),
+          f"the consent change is recorded, its reason in the notes ({notice_text(driver)!r})")
+    identity = driver.find_element(By.CSS_SELECTOR, "dl.client").text
+    check("partage avec les partenaires : Oui" in identity and "évaluation : Non" in identity, f"the client's details show the new consent ({identity!r})")
+
+    check(not driver.find_elements(By.CSS_SELECTOR, "p.step"), "an attempt to reach the client meets the first contact")
+    # The timeline tells all of it, newest first.
+    timeline = driver.find_element(By.CSS_SELECTOR, "ol.timeline").text
+    for expected in ("Demande reçue", "Non joint·e", "Objectif fixé : Liens sociaux", "Progrès noté : Commencé", "Note privée ajoutée", "Plan mis à jour"):
+        check(expected in timeline, f"the timeline shows « {expected} »")
+    items = driver.find_elements(By.CSS_SELECTOR, "ol.timeline li")
+    check(bool(items) and "Demande reçue" in items[-1].text, "the timeline starts (at its end) with the referral received")
+    check(bool(driver.find_elements(By.CSS_SELECTOR, "ol.timeline li.failed")), "the failed attempt is marked in the timeline")
+    axe_check(driver, axe, "referral-casework-fr", artefacts)
+    shot(driver, artefacts, "09-referral-casework-fr")
+
+    # Forms from elsewhere: no CSRF token, no casework.
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+    path = urllib.parse.urlparse(referral_url).path
+    for target, body in (("/contacts", "mode=phone&minutes=1&reached=no"), ("/notes", "body=x"), ("/consent", "contact=no&shareWithPartners=no&evaluationUse=no&reason=x")):
+        status, _, _ = raw_request(console_port, "POST", path + target, {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}, body)
+        check(status == 403, f"{target} without the form's CSRF token is refused (403, got {status})")
+    # The suggested resources have their own page; matching ranks them once it has the referral.
+    deadline = time.monotonic() + 30
+    driver.get(referral_url + "/matches")
+    while not driver.find_elements(By.CSS_SELECTOR, "ol.matches li") and time.monotonic() < deadline:
+        time.sleep(1)
+        driver.get(referral_url + "/matches")
+    check(driver.find_element(By.TAG_NAME, "h1").text.startswith("Ressources proposées"), "the matches page opens")
+    items = driver.find_elements(By.CSS_SELECTOR, "ol.matches li")
+    names = " ".join(item.text for item in items)
+    check(len(items) == 2 and "Banque alimentaire de l'Ouest" in names and "Logement d'abord" in names,
+          f"both resources for her needs are ranked, with their names ({len(items)} shown)")
+    check(all("Raisons" in item.text for item in items), "each match says why")
+    axe_check(driver, axe, "matches-fr", artefacts)
+    food = next(item for item in items if "Banque alimentaire" in item.text)
+    food_id = food.get_attribute("id")
+    click_and_wait(driver, food.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
+    check(notice_text(driver) == "Connexion proposée : Banque alimentaire de l'Ouest — Centre communautaire de l'Ouest"
+          and "Proposée." in driver.find_element(By.ID, food_id).text and not driver.find_element(By.ID, food_id).find_elements(By.TAG_NAME, "form"),
+          f"proposing the food bank records the connection ({notice_text(driver)!r})")
+    shot(driver, artefacts, "11-matches-fr")
+    # Proposed again, its only seat is taken: matching's refusal shows beside it.
+    driver.get(referral_url + "/matches")
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, f"#{food_id} form button[type=submit]"))
+    problem = driver.find_elements(By.CSS_SELECTOR, f"#{food_id} .problem")
+    check(bool(problem) and "Le service a refusé" in problem[0].text and "full" in problem[0].text,
+          f"a second proposal finds the resource full, said next to it ({problem[0].text if problem else 'nothing shown'!r})")
+    axe_check(driver, axe, "matches-refused-fr", artefacts)
+    driver.get(referral_url)
 
 
 def browser_session(console_port, artefacts, readme_screenshot, referrals):
@@ -203,11 +448,25 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
               "the session cookie is HttpOnly and SameSite=Lax")
         mine = [r for r in referrals if r[1] == SITE]
         others = [r for r in referrals if r[1] != SITE]
-        links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#main table a")]
-        check(len(links) == len(mine), f"the caseload lists the {len(mine)} referrals of her site ({len(links)} shown)")
-        check(not any(other[0] in " ".join(links) for other in others), "no referral of another site is listed")
-        first_row = driver.find_element(By.CSS_SELECTOR, "#main table tbody tr")
+        check("Aucune" in driver.find_element(By.ID, "mine").find_element(By.XPATH, "..").text, "nothing is hers yet: « Mes demandes » is empty")
+        links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#table-new a")]
+        check(len(links) == min(len(mine), PAGE_SIZE), f"« Nouvelles à mon site » shows one page of her site's {len(mine)} new referrals ({len(links)} shown)")
+        first_row = driver.find_element(By.CSS_SELECTOR, "#table-new tbody tr")
         check("urgent" in (first_row.find_elements(By.TAG_NAME, "td")[1].get_attribute("class") or ""), "the urgent referral comes first")
+        check("Premier contact" not in first_row.text, "a new referral has no step due yet")
+        # The next page, through intake's cursor: every new referral of her site once, no other site's.
+        seen = list(links)
+        pages = 1
+        while driver.find_elements(By.CSS_SELECTOR, "#new ~ a[rel=next]") and pages < 100:
+            click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "#new ~ a[rel=next]"))
+            pages += 1
+            seen += [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#table-new a")]
+        check(pages > 1 and sorted(seen) == sorted({link for link in seen}) and {link.rsplit("/", 1)[1] for link in seen} == {r[0] for r in mine},
+              f"paging through « Nouvelles » shows each of the {len(mine)} referrals once over {pages} pages")
+        check(not any(other[0] in " ".join(seen) for other in others), "no referral of another site is listed")
+        check(bool(driver.find_elements(By.CSS_SELECTOR, "#new ~ a.pager:not([rel])")), "a later page links back to the first")
+        axe_check(driver, axe, "caseload-page-2-fr", artefacts)
+        driver.get(console + "/")
         axe_check(driver, axe, "caseload-fr", artefacts)
         shot(driver, artefacts, "02-caseload-fr")
 
@@ -216,17 +475,20 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         check(driver.find_element(By.TAG_NAME, "h1").text.startswith("Demande"), "the referral page is in French")
         axe_check(driver, axe, "referral-fr", artefacts)
         shot(driver, artefacts, "03-referral-fr")
-        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action$='/transitions'] button[value=accept]"))
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] button[value=accept]"))
         notice = driver.find_elements(By.CSS_SELECTOR, ".notice")
         check(bool(notice) and "Accepter" in notice[0].text, "accepting says it is done")
         check("Acceptée" in driver.find_element(By.TAG_NAME, "dl").text, "the referral is now accepted")
         check(bool(driver.find_elements(By.CSS_SELECTOR, "button[value=start]")), "from accepted, the next step offered is start")
         check(not driver.find_elements(By.CSS_SELECTOR, "button[value=accept]"), "accept is no longer offered")
+        step = driver.find_elements(By.CSS_SELECTOR, "p.step")
+        check(bool(step) and "Premier contact" in step[0].text, "once accepted, the first contact is the step due")
         axe_check(driver, axe, "referral-accepted-fr", artefacts)
         shot(driver, artefacts, "04-referral-accepted-fr")
         # Putting on hold needs a reason: the form says so (required) and intake enforces it.
         hold = driver.find_element(By.CSS_SELECTOR, "textarea[name=reason]")
         check(hold.get_attribute("required") is not None, "putting on hold asks for a reason")
+        casework_walk(driver, axe, console, console_port, artefacts, links[0])
 
         # English, chosen with the language form, kept across pages.
         Select(driver.find_element(By.ID, "language-choice")).select_by_value("en")
@@ -235,22 +497,45 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         driver.get(console + "/")
         check(driver.find_element(By.TAG_NAME, "h1").text == "My caseload", "the caseload's heading is English")
         counts = driver.find_element(By.CSS_SELECTOR, "ul.counts").text
-        check("Accepted : 1" in counts and f"Total : {len(mine)}" in counts, f"the counts by status show the acceptance ({counts!r})")
+        check("Accepted : 1" in counts and "Total : 1" in counts, f"the counts by status show her one accepted referral ({counts!r})")
+        own = driver.find_elements(By.CSS_SELECTOR, "#table-mine tbody tr")
+        check(len(own) == 1 and "Accepted" in own[0].text and "First contact" not in own[0].text and "by" not in own[0].text,
+              f"« My referrals » shows it, its first contact met by the contact log ({own[0].text if own else 'none'!r})")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#table-new tbody tr")) == min(len(mine) - 1, PAGE_SIZE), "it is no longer among the new ones")
+        Select(driver.find_element(By.ID, "status-filter")).select_by_value("completed")
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.filter button"))
+        check(not driver.find_elements(By.CSS_SELECTOR, "#table-mine tbody tr") and "status=completed" in driver.current_url,
+              "filtered on completed, « My referrals » is empty")
+        check(driver.find_element(By.CSS_SELECTOR, "#status-filter option[selected]").get_attribute("value") == "completed", "the filter keeps its choice")
+        driver.get(console + "/?status=accepted&mine=not*a*cursor")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#table-mine tbody tr")) == 1, "a made-up cursor starts at the first page")
+        driver.get(console + "/")
         axe_check(driver, axe, "caseload-en", artefacts)
         shot(driver, artefacts, "05-caseload-en")
         if readme_screenshot:
             readme_screenshot.parent.mkdir(parents=True, exist_ok=True)
             driver.set_window_size(1024, 768)
+            driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(readme_screenshot))
             driver.set_window_size(1024, 1366)
-        new_links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#new + table a, table[aria-labelledby=new] a")]
+        driver.get(links[0])
+        check("Timeline" in driver.page_source and "Contact log, newest first" in driver.page_source and "Social connection" in driver.page_source,
+              "the casework reads in English")
+        axe_check(driver, axe, "referral-casework-en", artefacts)
+        shot(driver, artefacts, "10-referral-casework-en")
+        driver.get(console + "/")
+        new_links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#table-new a")]
         check(bool(new_links), "a new referral is still waiting")
         driver.get(new_links[0])
         check(driver.find_element(By.TAG_NAME, "h1").text.startswith("Referral"), "the referral page is in English")
         axe_check(driver, axe, "referral-en", artefacts)
-        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action$='/transitions'] button[value=accept]"))
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] button[value=accept]"))
         check("Accepted" in driver.find_element(By.TAG_NAME, "dl").text, "accepted in English")
         shot(driver, artefacts, "06-referral-accepted-en")
+        driver.get(console + "/")
+        own = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#table-mine tbody tr")]
+        check(len(own) == 2 and any("First contact" in row and "by" in row for row in own),
+              f"the newly accepted one shows its next step due, the first contact ({own!r})")
 
         # A referral of another site is not hers: the service says not found, and so does the page.
         driver.get(f"{console}/referrals/{others[0][0]}")
@@ -261,6 +546,9 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         driver.get(console + "/")
         axe_check(driver, axe, "caseload-phone-en", artefacts)
         shot(driver, artefacts, "07-caseload-phone-en")
+        driver.get(links[0])
+        axe_check(driver, axe, "referral-casework-phone-en", artefacts)
+        shot(driver, artefacts, "12-referral-casework-phone-en")
         driver.set_window_size(1024, 1366)
 
         # The session as a careless or hostile page would use it.
@@ -287,6 +575,13 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
             timings.append((time.monotonic() - started) * 1000)
         timings.sort()
         print(f"[browser] caseload of {len(mine)} referrals: p50 {timings[9]:.0f} ms, p95 {timings[18]:.0f} ms over 20 requests", file=sys.stderr)
+        timings = []
+        for _ in range(20):
+            started = time.monotonic()
+            status, _, _ = raw_request(console_port, "GET", urllib.parse.urlparse(links[0]).path, {"Cookie": cookie})
+            timings.append((time.monotonic() - started) * 1000)
+        timings.sort()
+        print(f"[browser] referral page with its casework: p50 {timings[9]:.0f} ms, p95 {timings[18]:.0f} ms over 20 requests", file=sys.stderr)
 
         # Sign out: the session is gone, the cookie with it.
         click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button"))
@@ -295,6 +590,24 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         check(status in (302, 303), "the old session cookie no longer opens the caseload")
         driver.get(console + "/")
         check("/authorize" in driver.current_url, "after signing out, / leads to the identity provider again")
+
+        # A referrer of the site follows her referral: its status and steps, none of the casework.
+        driver.find_element(By.ID, "username").send_keys(REFERRER)
+        driver.find_element(By.ID, "password").send_keys("demo")
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+        own = f"{console}/referrals/{referrals[-1][0]}"
+        driver.get(own)
+        check(bool(driver.find_elements(By.CSS_SELECTOR, "dl")), f"the referrer opens the referral she sent ({driver.current_url})")
+        check(not driver.find_elements(By.CSS_SELECTOR, "form.casework") and bool(driver.find_elements(By.ID, "timeline")),
+              "a referrer sees the timeline and no casework form")
+        check(not driver.find_elements(By.CSS_SELECTOR, "dl.client"), "a referrer is not shown the client's file")
+        axe_check(driver, axe, "referral-referrer-en", artefacts)
+        cookie = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+        csrf = driver.find_element(By.CSS_SELECTOR, "header input[name=csrf]").get_attribute("value")
+        status, _, page = raw_request(console_port, "POST", urllib.parse.urlparse(own).path + "/notes",
+                                      {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                                      urllib.parse.urlencode({"csrf": csrf, "body": "Une note de la référente."}))
+        check(status == 403 and "The service refused" in page, f"a note posted by a referrer anyway is intake's 403, said as such ({status})")
     finally:
         driver.quit()
 
@@ -409,7 +722,8 @@ def main():
         if not wait_ready(f"http://127.0.0.1:{console_port}/health/ready", console):
             print(f"[browser] the console did not start; see {artefacts}/console.log", file=sys.stderr)
             return 1
-        referrals = submit_referrals(ports["intake"], args.extra_referrals)
+        seed_resources(ports["matching"])
+        referrals = submit_referrals(ports["intake"], PAGING_EXTRA + args.extra_referrals)
         started = time.monotonic()
         identity_provider_checks(idp_url, console_port, ports["intake"])
         browser_session(console_port, artefacts, pathlib.Path(args.readme_screenshot) if args.readme_screenshot else None, referrals)

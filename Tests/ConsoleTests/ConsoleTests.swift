@@ -98,7 +98,7 @@ struct ConsolePageTests {
     func translations() throws {
         var keys = Set<String>()
         for template in Pages.templates.values {
-            let pattern = try Regex(#"\{\{t\.([A-Za-z_]+)\}\}"#)
+            let pattern = try Regex(#"\{\{t\.([A-Za-z_.]+)\}\}"#)
             for match in template.matches(of: pattern) { keys.insert(String(template[match.range].dropFirst(4).dropLast(2))) }
         }
         #expect(keys.count > 30)
@@ -106,6 +106,18 @@ struct ConsolePageTests {
         keys.formUnion(ReferralAction.allCases.map { "action.\($0.rawValue)" })
         keys.formUnion(Components.Schemas.NeedCategoryCode.allCases.map { "need.\($0.rawValue)" })
         keys.formUnion(Components.Schemas.SupportLevel.allCases.map { "support.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.ContactMode.allCases.map { "mode.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.ContactParty.allCases.map { "party.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.LifeDomain.allCases.map { "domain.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.GoalProgress.allCases.map { "progress.\($0.rawValue)" })
+        keys.formUnion(Components.Schemas.ReferrerRole.allCases.map { "role.\($0.rawValue)" })
+        keys.formUnion(["step.first-contact", "step.hold-review", "step.follow-up"])
+        keys.formUnion(["pending", "deferred", "sending", "sent", "failed", "withheld"].map { "notification.\($0)" })
+        keys.formUnion(["link-worker", "client", "referrer", "partner"].map { "recipient.\($0)" })
+        keys.formUnion(["email", "sms", "webhook"].map { "channel.\($0)" })
+        keys.formUnion(Components.Schemas.ContactChannel.allCases.map { "channelPref.\($0.rawValue)" })
+        keys.formUnion(["referral", "status", "contact", "plan", "goal", "note", "message"].map { "kind.\($0)" })
+        keys.formUnion(["contact", "plan", "goal", "review", "note", "consent", "consent-without-note", "connection"].map { "saved.\($0)" })
         for key in keys.sorted() {
             let entry = Translations.table[key]
             #expect(entry != nil, "no translation for \(key)")
@@ -119,6 +131,44 @@ struct ConsolePageTests {
         for hostile in ["//evil.example/", "https://evil.example/", "/\\evil.example", "evil", "", nil] as [String?] {
             #expect(ConsoleRoutes.localPath(hostile) == "/")
         }
+    }
+
+    @Test("Only intake's cursors page the caseload; anything else starts at the first page")
+    func cursors() {
+        #expect(ConsoleRoutes.cursor("eyJyIjoxfQ==") == "eyJyIjoxfQ==")
+        #expect(ConsoleRoutes.cursor("a-b_c") == "a-b_c")
+        for hostile in ["not*a*cursor", "", "a b", "abc===", "ab/cd", String(repeating: "a", count: 513), nil] as [String?] {
+            #expect(ConsoleRoutes.cursor(hostile) == nil, "\(hostile ?? "nil")")
+        }
+    }
+
+    @Test("A contact's date as typed is the sites' local time (Ontario), daylight saving included")
+    func localDates() throws {
+        let winter = try #require(ConsoleRoutes.localDate("2026-12-07T10:30"))
+        #expect(winter == Date(timeIntervalSince1970: 1_796_657_400))  // 15:30 UTC
+        let summer = try #require(ConsoleRoutes.localDate("2026-07-07T10:30:00"))
+        #expect(summer == Date(timeIntervalSince1970: 1_783_434_600))  // 14:30 UTC
+        for wrong in ["", "2026-12-07", "07/12/2026 10:30", "2026-13-40T99:99", "tomorrow"] { #expect(ConsoleRoutes.localDate(wrong) == nil, "\(wrong)") }
+    }
+
+    @Test("An overdue step is flagged in words, not by colour alone, and an absent one says nothing is due")
+    func overdueRow() throws {
+        let pages = try Pages()
+        let row: [String: Any] = [
+            "id": "r1", "short": "R1", "urgent": false, "priority": "Courante", "needs": "Logement", "status": "Acceptée", "next": "Premier contact",
+            "due": "7 déc.", "overdue": true, "received": "1 déc.",
+        ]
+        let quiet: [String: Any] = [
+            "id": "r2", "short": "R2", "urgent": false, "priority": "Courante", "needs": "Logement", "status": "Reçue", "next": "—", "overdue": false,
+            "received": "1 déc.",
+        ]
+        let html = pages.render(
+            "caseload", title: "t", language: .fr, session: nil, path: "/",
+            context: ["counts": [], "total": 2, "overdue": true, "sections": [["id": "mine", "title": "Mes demandes", "rows": [row, quiet], "empty": false]]])
+        #expect(html.contains("<tr class=\"overdue\">") && html.contains("<strong class=\"flag\">En retard</strong>"))
+        #expect(html.contains("pour le 7 déc."))
+        #expect(html.components(separatedBy: "En retard").count == 2, "only the overdue row is flagged")
+        #expect(html.components(separatedBy: "pour le").count == 2, "a row with no step due shows no due date")
     }
 
     @Test("CSRF tokens compare in constant time and exactly")

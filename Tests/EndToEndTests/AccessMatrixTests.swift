@@ -247,6 +247,7 @@ struct AccessScopeMatrixTests {
         "changeClientConsent": Probe(rule: .site(denied: 404)) { f, _ in
             Call(method: "PUT", path: "/v1/clients/\(f.client)/consent", body: #"{"contact": true, "shareWithPartners": true, "evaluationUse": true}"#)
         },
+        "readClient": Probe(rule: .site(denied: 404)) { f, _ in Call(method: "GET", path: "/v1/clients/\(f.client)") },
         "eraseClient": Probe(rule: .site(denied: 404)) { f, _ in
             let fresh = try await f.freshReferral()
             return Call(method: "DELETE", path: "/v1/clients/\(fresh.client)")

@@ -550,6 +550,36 @@ struct IntakeTests {
         await fixture.tearDown()
     }
 
+    @Test("a client is read by the link workers of a site they were referred to, each read audited, never their sociodemographics")
+    func clientRead() async throws {
+        let fixture = try await IntakeFixture.make()
+        let coordinator = try await fixture.token(.networkCoordinator)
+        try await fixture.host.application.test(.router) { client in
+            let first = try json(try await client.post("/v1/referrals", token: coordinator, body: referralBody(site: "rural-east")))
+            let clientID = try #require(first["clientId"] as? String)
+            let elsewhere = try await fixture.token(.linkWorker, subject: "lw-centre", site: "ottawa-centretown-chc")
+            let local = try await fixture.token(.linkWorker, subject: "lw-rural", site: "rural-east")
+            let referrer = try await fixture.token(.referrer, subject: "dr-tremblay", site: "rural-east")
+            func read(_ token: String, _ id: String = clientID) async throws -> TestResponse {
+                try await client.execute(uri: "/v1/clients/\(id)", method: .get, headers: [.authorization: "Bearer \(token)"])
+            }
+            #expect(try await read(elsewhere).status == .notFound, "another site's link worker cannot tell the client exists")
+            #expect(try await read(local, UUID().uuidString).status == .notFound)
+            #expect(try await read(referrer).status == .forbidden, "a referrer follows the referral, not the client's file")
+            let answer = try await read(local)
+            #expect(answer.status == .ok)
+            let view = try json(answer)
+            #expect(view["givenName"] as? String == "Élodie" && view["familyName"] as? String == "Gagnon")
+            #expect(view["id"] as? String == clientID && view["preferredLanguage"] != nil && view["birthDate"] as? String != nil)
+            #expect((view["consent"] as? [String: Bool])?["contact"] != nil)
+            #expect(view["sociodemographics"] == nil)
+            // Only the read that showed the client is on the trail, with who read it.
+            #expect(try await fixture.count("audit_log", where: "action = 'read:client' AND client_id = '\(clientID)' AND actor_id = 'lw-rural'") == 1)
+            #expect(try await fixture.count("audit_log", where: "action = 'read:client' AND actor_id = 'lw-centre'") == 0)
+        }
+        await fixture.tearDown()
+    }
+
     @Test("the inbox lists urgent referrals first, then the oldest, in pages, scoped to the sites of the link worker's token")
     func inbox() async throws {
         let fixture = try await IntakeFixture.make()

@@ -43,7 +43,7 @@ struct ConsoleRoutes: Sendable {
         router.get("/sign-in") { request, _ in try await beginSignIn(request) }
         router.get("/auth/callback") { request, _ in try await finishSignIn(request) }
         router.post("/sign-out") { request, _ in try await signOut(request) }
-        router.get("/") { request, _ in try await signedIn(request) { session, language in try await caseload(session, language) } }
+        router.get("/") { request, _ in try await signedIn(request) { session, language in try await caseload(request, session, language) } }
         router.get("/referrals/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
             return try await signedIn(request) { session, language in
@@ -54,6 +54,7 @@ struct ConsoleRoutes: Sendable {
             let id = context.parameters.get("id") ?? ""
             return try await transition(request, id: id)
         }
+        addCasework(to: router)
     }
 
     // MARK: Language, sessions
@@ -239,120 +240,30 @@ struct ConsoleRoutes: Sendable {
     }
 
     func row(_ referral: IntakeAPI.Components.Schemas.ReferralView, _ language: Language, _ dates: DateFormatter) -> [String: Any] {
-        [
+        var values: [String: Any] = [
             "id": referral.id, "short": String(referral.id.prefix(8)), "urgent": referral.priority == .urgent,
             "priority": text(referral.priority == .urgent ? "urgent" : "routine", language),
             "needs": referral.needs.map { text("need.\($0.rawValue)", language) }.joined(separator: ", "),
             "support": text("support.\(referral.supportLevel.rawValue)", language), "status": text("status.\(referral.status.rawValue)", language),
-            "received": dates.string(from: referral.receivedAt),
+            "received": dates.string(from: referral.receivedAt), "next": referral.nextStep.map { stepLabel($0.step, language) } ?? "—",
+            "overdue": referral.nextStep?.overdue == true,
         ]
+        // Absent rather than empty: Mustache shows a section for an empty string.
+        if let step = referral.nextStep { values["due"] = dates.string(from: step.dueAt) }
+        return values
+    }
+
+    /// first-contact, hold-review or follow-up-<weeks>w, in words.
+    func stepLabel(_ step: String, _ language: Language) -> String {
+        if step.hasPrefix("follow-up-"), step.hasSuffix("w"), let weeks = Int(step.dropFirst("follow-up-".count).dropLast()) {
+            return text("step.follow-up", language).replacingOccurrences(of: "{weeks}", with: "\(weeks)")
+        }
+        return text("step.\(step)", language)
     }
 
     func unavailable(_ error: any Error, _ language: Language, _ session: ConsoleSession) -> Response {
         logger.error("a service call failed", metadata: ["error": "\(error)"])
         return message(text("error", language), detail: text("unavailable", language), status: .badGateway, language: language, session: session, signIn: false)
-    }
-
-    func caseload(_ session: ConsoleSession, _ language: Language) async throws -> Response {
-        let clients = ServiceClients(settings: settings, token: session.accessToken)
-        var items: [IntakeAPI.Components.Schemas.ReferralView] = []
-        do {
-            // The inbox orders urgent first, then oldest; link workers see their own site only.
-            var cursor: String?
-            repeat {
-                let page = try await clients.intake.listReferrals(query: .init(limit: 200, cursor: cursor)).ok.body.json
-                items += page.items
-                cursor = page.nextCursor
-            } while cursor != nil && items.count < 2_000
-        } catch {
-            return unavailable(error, language, session)
-        }
-        var counts: [String: Int] = [:]
-        for item in items { counts[item.status.rawValue, default: 0] += 1 }
-        let order = ReferralStatus.allCases.map(\.rawValue)
-        let newOnes = items.filter { $0.status == .received }
-        let open = items.filter { [.accepted, .inProgress, .onHold].contains($0.status) }
-        let closed = items.filter { [.completed, .rejected, .cancelled, .failed].contains($0.status) }
-        let dates = dateFormatter(language)
-        let sections: [[String: Any]] = [
-            ["id": "new", "title": text("newAtSite", language), "rows": newOnes.map { row($0, language, dates) }, "empty": newOnes.isEmpty],
-            ["id": "open", "title": text("open", language), "rows": open.map { row($0, language, dates) }, "empty": open.isEmpty],
-            ["id": "closed", "title": text("closed", language), "rows": closed.prefix(50).map { row($0, language, dates) }, "empty": closed.isEmpty],
-        ]
-        let context: [String: Any] = [
-            "counts": order.filter { counts[$0] != nil }.map { ["label": text("status.\($0)", language), "count": counts[$0] ?? 0] },
-            "total": items.count, "sections": sections,
-        ]
-        return page("caseload", title: text("caseload", language), language: language, session: session, path: "/", context: context)
-    }
-
-    func referral(id: String, session: ConsoleSession, language: Language, notice: String?, problem: String?, status: HTTPResponse.Status = .ok) async throws
-        -> Response
-    {
-        // Intake's ids are UUIDs: anything else is no referral, and never part of a URL built here.
-        guard UUID(uuidString: id) != nil else {
-            return message(
-                text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session, signIn: false)
-        }
-        let clients = ServiceClients(settings: settings, token: session.accessToken)
-        let view: IntakeAPI.Components.Schemas.ReferralView
-        do {
-            switch try await clients.intake.getReferral(path: .init(id: id)) {
-            case .ok(let ok): view = try ok.body.json
-            case .notFound:
-                return message(
-                    text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session, signIn: false)
-            default: return unavailable(IntakeAnswer.unexpected, language, session)
-            }
-        } catch {
-            return unavailable(error, language, session)
-        }
-        // Matches and notifications are shown when their services answer; the referral is the page.
-        var matches: [[String: Any]] = []
-        if case .ok(let ok)? = try? await clients.matching.getMatches(path: .init(id: view.id)), let list = try? ok.body.json {
-            for match in list.matches.prefix(10) {
-                var name = match.resourceId
-                if case .ok(let resource)? = try? await clients.matching.getResource(path: .init(id: match.resourceId)), let found = try? resource.body.json {
-                    name = "\(found.name) — \(found.organisation)"
-                }
-                matches.append([
-                    "rank": match.rank, "name": name, "score": String(format: "%.2f", match.score), "reasons": match.reasons.joined(separator: "; "),
-                ])
-            }
-        }
-        let dates = dateFormatter(language)
-        var notifications: [[String: Any]] = []
-        if case .ok(let ok)? = try? await clients.notification.listNotifications(query: .init(referral: view.id)), let log = try? ok.body.json {
-            for entry in log.notifications {
-                notifications.append([
-                    "template": entry.template, "channel": entry.channel?.rawValue ?? "—", "status": entry.status.rawValue,
-                    "sent": entry.sentAt.map { dates.string(from: $0) } ?? "—",
-                ])
-            }
-        }
-        let allowed = ReferralStatus(rawValue: view.status.rawValue)?.allowedActions ?? []
-        let actions: [[String: Any]] = allowed.map { action in
-            [
-                "action": action.rawValue, "label": text("action.\(action.rawValue)", language), "needsReason": action.requiresReason,
-                "needsOutcome": action.requiresOutcome, "referralId": view.id, "csrf": session.csrfToken,
-            ]
-        }
-        var context = row(view, language, dates)
-        context["interests"] = view.interests.isEmpty ? "—" : view.interests.joined(separator: ", ")
-        context["site"] = view.site
-        context["referrer"] = [view.referrer.organisation, view.referrer.role.rawValue].compactMap { $0 }.joined(separator: " — ")
-        context["actions"] = actions
-        context["matches"] = matches
-        context["hasMatches"] = !matches.isEmpty
-        context["notifications"] = notifications
-        context["hasNotifications"] = !notifications.isEmpty
-        if let notice, let action = ReferralAction(rawValue: notice) {
-            context["notice"] = text("done", language) + text("action.\(action.rawValue)", language)
-        }
-        if let problem { context["problem"] = problem }
-        return page(
-            "referral", title: "\(text("referral", language)) \(String(view.id.prefix(8)))", status: status, language: language, session: session,
-            path: "/referrals/\(view.id)", context: context)
     }
 
     enum IntakeAnswer: Error { case unexpected }
@@ -380,11 +291,12 @@ struct ConsoleRoutes: Sendable {
             switch result {
             case .done:
                 // Post/redirect/get: reloading the page does not post the step again.
-                return .redirect(to: "/referrals/\(OpenIDSignIn.formEncoded(id))?done=\(action.rawValue)", type: .normal)
+                return .redirect(to: "/referrals/\(OpenIDSignIn.formEncoded(id))?done=\(action.rawValue)#next", type: .normal)
             case .refused(let status, let detail):
                 return try await referral(
-                    id: id, session: session, language: language, notice: nil, problem: text("refused", language) + detail,
-                    status: HTTPResponse.Status(code: status == 404 ? 404 : 409))
+                    id: id, session: session, language: language, notice: nil, problem: nil,
+                    status: HTTPResponse.Status(code: status == 404 ? 404 : status == 422 ? 422 : 409),
+                    failure: FormFailure(form: "transition", message: text("refused", language) + detail, typed: fields))
             }
         }
     }

@@ -42,14 +42,31 @@ struct Pages: Sendable {
         main{max-width:72rem;margin:0 auto;padding:1rem}h1{font-size:1.6rem;margin:.5rem 0 1rem}h2{font-size:1.25rem;margin:1.5rem 0 .5rem}
         table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.5rem;border-bottom:1px solid var(--line);vertical-align:top}
         th{background:var(--soft)}caption{text-align:left;font-weight:600;padding:.25rem 0}
-        .urgent{color:var(--urgent);font-weight:700}.counts{display:flex;flex-wrap:wrap;gap:.5rem;list-style:none;padding:0}
+        .urgent{color:var(--urgent);font-weight:700}.flag{display:inline-block;background:var(--urgent);color:#fff;border-radius:3px;padding:0 .4rem;font-size:.9rem}
+        .due{color:var(--muted);font-size:.9rem}.pager{display:inline-block;margin:.5rem 1rem .5rem 0;padding:.5rem 0;min-height:44px}
+        .filter{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.5rem 0}.filter select{font:inherit;padding:.4rem}.counts{display:flex;flex-wrap:wrap;gap:.5rem;list-style:none;padding:0}
         .counts li{background:var(--soft);border:1px solid var(--line);border-radius:4px;padding:.4rem .7rem}
         .notice{border-left:4px solid var(--ok);background:#eef6ee;padding:.5rem 1rem}.problem{border-left:4px solid var(--urgent);background:#fbeeee;padding:.5rem 1rem}
         .actions{display:grid;grid-template-columns:repeat(auto-fill,minmax(16rem,1fr));gap:1rem}
         .actions form{border:1px solid var(--line);border-radius:6px;padding:.75rem}.actions label{display:block;font-weight:600;margin:.25rem 0}
         .actions textarea{width:100%;min-height:4rem;font:inherit;padding:.4rem}
         button{font:inherit;padding:.55rem 1rem;border-radius:4px;border:1px solid var(--brand);background:var(--brand);color:var(--brand-ink);cursor:pointer;min-height:44px}
-        button.secondary{background:#fff;color:var(--brand)}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}
+        button.secondary{background:#fff;color:var(--brand)}
+        .toc ul{display:flex;flex-wrap:wrap;gap:.25rem 1rem;list-style:none;padding:0;margin:.5rem 0}.toc a{display:inline-block;padding:.4rem 0}
+        form.casework{border:1px solid var(--line);border-radius:6px;padding:.75rem 1rem;margin:.75rem 0;background:var(--soft)}
+        form.casework h3{margin-top:0}.fields{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:0 1rem}
+        form label{display:block;font-weight:600;margin:.25rem 0}form label.choice{display:inline-flex;gap:.4rem;align-items:center;font-weight:400;min-height:44px;margin-right:1.25rem}
+        form input[type=number],form input[type=datetime-local],form select,form textarea{font:inherit;padding:.45rem;border:1px solid var(--muted);border-radius:4px;max-width:100%}
+        form textarea{width:100%;min-height:4.5rem}fieldset{border:1px solid var(--line);border-radius:4px;margin:.5rem 0;padding:.25rem .75rem}
+        legend{font-weight:600;padding:0 .25rem}[aria-invalid=true]{border:2px solid var(--urgent)!important}
+        .hint{color:var(--muted);font-size:.9rem;display:block}.goals{display:grid;grid-template-columns:repeat(auto-fill,minmax(20rem,1fr));gap:1rem}
+        .goal{border:1px solid var(--line);border-radius:6px;padding:.75rem 1rem}.goal h4{margin:0 0 .25rem;font-size:1.05rem}
+        .notes{list-style:none;padding:0}.notes li{border-bottom:1px solid var(--line);padding:.25rem 0}.notes .body{white-space:pre-wrap;margin:.25rem 0}
+        .timeline{list-style:none;padding:0;border-left:3px solid var(--line);margin-left:.5rem}.timeline li{padding:.35rem .75rem;position:relative}
+        .timeline .when{color:var(--muted);font-size:.9rem}.timeline .kind{font-weight:700}.timeline .detail{color:var(--muted)}
+        .timeline li.failed .what{color:var(--urgent);font-weight:600}
+        .matches{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(20rem,1fr));gap:1rem}
+        .matches article{border:1px solid var(--line);border-radius:6px;padding:.75rem 1rem;height:100%}.matches h2{margin:0 0 .5rem;font-size:1.1rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}
         @media (max-width:40rem){table.list thead{display:none}table.list tr{display:block;border-bottom:1px solid var(--line);padding:.5rem 0}
         table.list td{display:block;border:0;padding:.15rem .5rem}table.list td::before{content:attr(data-label) " : ";font-weight:600}}
         """
@@ -75,36 +92,117 @@ struct Pages: Sendable {
         <h1>{{t.caseload}}</h1><p>{{t.caseloadIntro}}</p>
         <h2 id="counts">{{t.counts}}</h2>
         <ul class="counts" aria-labelledby="counts">{{#counts}}<li>{{label}} : <strong>{{count}}</strong></li>{{/counts}}<li>{{t.total}} : <strong>{{total}}</strong></li></ul>
-        {{#sections}}<h2 id="{{id}}">{{title}}</h2>
+        {{#overdue}}<p class="problem">{{t.overdueOnPage}}</p>{{/overdue}}
+        {{#sections}}<section aria-labelledby="{{id}}"><h2 id="{{id}}">{{title}}</h2>
+        {{#filter}}<form method="get" action="/" class="filter"><label for="status-filter">{{t.showStatus}}</label>
+        <select id="status-filter" name="status"><option value="">{{t.allStatuses}}</option>{{#statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/statuses}}</select>
+        <button type="submit" class="secondary">{{t.show}}</button></form>{{/filter}}
         {{#empty}}<p>{{t.none}}</p>{{/empty}}
-        {{^empty}}<table class="list" aria-labelledby="{{id}}"><thead><tr><th scope="col">{{t.referral}}</th><th scope="col">{{t.priority}}</th><th scope="col">{{t.needs}}</th><th scope="col">{{t.supportLevel}}</th><th scope="col">{{t.status}}</th><th scope="col">{{t.received}}</th></tr></thead><tbody>
-        {{#rows}}<tr><td data-label="{{t.referral}}"><a href="/referrals/{{id}}">{{short}}</a></td><td data-label="{{t.priority}}"{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</td><td data-label="{{t.needs}}">{{needs}}</td><td data-label="{{t.supportLevel}}">{{support}}</td><td data-label="{{t.status}}">{{status}}</td><td data-label="{{t.received}}">{{received}}</td></tr>{{/rows}}
-        </tbody></table>{{/empty}}{{/sections}}
+        {{^empty}}<table class="list" id="table-{{id}}" aria-labelledby="{{id}}"><thead><tr><th scope="col">{{t.referral}}</th><th scope="col">{{t.priority}}</th><th scope="col">{{t.needs}}</th><th scope="col">{{t.status}}</th><th scope="col">{{t.nextStep}}</th><th scope="col">{{t.received}}</th></tr></thead><tbody>
+        {{#rows}}<tr{{#overdue}} class="overdue"{{/overdue}}><td data-label="{{t.referral}}"><a href="/referrals/{{id}}">{{short}}</a></td><td data-label="{{t.priority}}"{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</td><td data-label="{{t.needs}}">{{needs}}</td><td data-label="{{t.status}}">{{status}}</td><td data-label="{{t.nextStep}}">{{next}}{{#due}}<br><span class="due">{{t.dueBy}} {{due}}</span>{{/due}}{{#overdue}} <strong class="flag">{{t.overdue}}</strong>{{/overdue}}</td><td data-label="{{t.received}}">{{received}}</td></tr>{{/rows}}
+        </tbody></table>{{/empty}}
+        {{#first}}<a class="pager" href="{{first}}">{{t.firstPage}}</a>{{/first}} {{#next}}<a class="pager" href="{{next}}" rel="next">{{t.nextPage}}</a>{{/next}}
+        </section>{{/sections}}
         """,
         "referral": """
         <p><a href="/">{{t.back}}</a></p>
         <h1>{{t.referral}} {{short}}</h1>
         {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
-        {{#problem}}<p class="problem" role="alert">{{problem}}</p>{{/problem}}
-        <h2>{{t.details}}</h2>
+        {{#pageProblem}}<p class="problem" role="alert">{{pageProblem}}</p>{{/pageProblem}}
+        <nav aria-label="{{t.onThisPage}}" class="toc"><ul><li><a href="#details">{{t.details}}</a></li>{{#clientIdentity}}<li><a href="#client">{{t.client}}</a></li>{{/clientIdentity}}<li><a href="#next">{{t.actions}}</a></li>{{#open}}<li><a href="#contact">{{t.contacts}}</a></li><li><a href="#plan">{{t.plan}}</a></li>{{/open}}{{#casework}}<li><a href="#note">{{t.notes}}</a></li><li><a href="#consent">{{t.consent}}</a></li>{{/casework}}<li><a href="#timeline">{{t.timeline}}</a></li>{{#casework}}<li><a href="/referrals/{{referralId}}/matches">{{t.matches}}</a></li>{{/casework}}</ul></nav>
+        <h2 id="details">{{t.details}}</h2>
         <dl><dt>{{t.status}}</dt><dd>{{status}}</dd><dt>{{t.priority}}</dt><dd{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</dd>
         <dt>{{t.needs}}</dt><dd>{{needs}}</dd><dt>{{t.supportLevel}}</dt><dd>{{support}}</dd><dt>{{t.interests}}</dt><dd>{{interests}}</dd>
-        <dt>{{t.site}}</dt><dd>{{site}}</dd><dt>{{t.referrer}}</dt><dd>{{referrer}}</dd><dt>{{t.received}}</dt><dd>{{received}}</dd></dl>
-        <h2>{{t.actions}}</h2>
+        <dt>{{t.clientRef}}</dt><dd>{{client}}</dd><dt>{{t.site}}</dt><dd>{{site}}</dd><dt>{{t.referrer}}</dt><dd>{{referrer}}</dd><dt>{{t.owner}}</dt><dd>{{owner}}</dd><dt>{{t.received}}</dt><dd>{{received}}</dd></dl>
+        {{#clientIdentity}}<h2 id="client">{{t.client}}</h2>
+        <dl class="client"><dt>{{t.clientName}}</dt><dd>{{name}}</dd><dt>{{t.birthDate}}</dt><dd>{{birthDate}}</dd>
+        <dt>{{t.phone}}</dt><dd>{{#phone}}<a href="tel:{{tel}}">{{phone}}</a>{{/phone}}{{^phone}}—{{/phone}}</dd><dt>{{t.email}}</dt><dd>{{#email}}<a href="mailto:{{email}}">{{email}}</a>{{/email}}{{^email}}—{{/email}}</dd>
+        <dt>{{t.preferredLanguage}}</dt><dd>{{language}}</dd><dt>{{t.preferredChannel}}</dt><dd>{{channel}}</dd><dt>{{t.postalCode}}</dt><dd>{{#postalCode}}{{postalCode}}{{/postalCode}}{{^postalCode}}—{{/postalCode}}</dd>
+        <dt>{{t.accessibilityNeeds}}</dt><dd>{{accessibility}}</dd>
+        <dt>{{t.consent}}</dt><dd>{{t.consentContactShort}} : {{consentContact}} · {{t.consentShareShort}} : {{consentShare}} · {{t.consentEvaluationShort}} : {{consentEvaluation}}</dd></dl>
+        <p class="hint">{{t.clientReadAudited}}</p>{{/clientIdentity}}
+        {{#clientUnavailable}}<h2 id="client">{{t.client}}</h2><p>{{t.partUnavailable}}</p>{{/clientUnavailable}}
+        <h2 id="next">{{t.actions}}</h2>
+        {{#step}}<p class="step">{{t.nextStep}} : <strong>{{label}}</strong>, {{t.dueBy}} {{due}}{{#overdue}} <strong class="flag">{{t.overdue}}</strong>{{/overdue}}</p>{{/step}}
+        {{#transitionProblem}}<p class="problem" role="alert" id="transition-problem">{{transitionProblem}}</p>{{/transitionProblem}}
         {{^actions}}<p>{{t.noActions}}</p>{{/actions}}
-        <div class="actions">{{#actions}}<form method="post" action="/referrals/{{referralId}}/transitions">
+        <div class="actions">{{#actions}}<form method="post" action="/referrals/{{referralId}}/transitions#next">
         <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="action" value="{{action}}">
-        {{#needsReason}}<label for="reason-{{action}}">{{t.reason}}</label><textarea id="reason-{{action}}" name="reason" required maxlength="1000"></textarea>{{/needsReason}}
-        {{#needsOutcome}}<label for="outcome-{{action}}">{{t.outcome}}</label><textarea id="outcome-{{action}}" name="outcome" required maxlength="1000"></textarea>{{/needsOutcome}}
+        {{#needsReason}}<label for="reason-{{action}}">{{t.reason}}</label><textarea id="reason-{{action}}" name="reason" required maxlength="1000">{{reason}}</textarea>{{/needsReason}}
+        {{#needsOutcome}}<label for="outcome-{{action}}">{{t.outcome}}</label><textarea id="outcome-{{action}}" name="outcome" required maxlength="1000">{{outcome}}</textarea>{{/needsOutcome}}
         <button type="submit" name="submit" value="{{action}}">{{label}}</button></form>{{/actions}}</div>
-        <h2>{{t.matches}}</h2>
-        {{^matches}}<p>{{t.noMatches}}</p>{{/matches}}
-        {{#hasMatches}}<table class="list"><thead><tr><th scope="col">#</th><th scope="col">{{t.matches}}</th><th scope="col">{{t.score}}</th><th scope="col">{{t.reasons}}</th></tr></thead><tbody>
-        {{#matches}}<tr><td data-label="#">{{rank}}</td><td data-label="{{t.matches}}">{{name}}</td><td data-label="{{t.score}}">{{score}}</td><td data-label="{{t.reasons}}">{{reasons}}</td></tr>{{/matches}}</tbody></table>{{/hasMatches}}
-        <h2>{{t.notifications}}</h2>
-        {{^notifications}}<p>{{t.noNotifications}}</p>{{/notifications}}
-        {{#hasNotifications}}<table class="list"><thead><tr><th scope="col">{{t.template}}</th><th scope="col">{{t.channel}}</th><th scope="col">{{t.status}}</th><th scope="col">{{t.sentAt}}</th></tr></thead><tbody>
-        {{#notifications}}<tr><td data-label="{{t.template}}">{{template}}</td><td data-label="{{t.channel}}">{{channel}}</td><td data-label="{{t.status}}">{{status}}</td><td data-label="{{t.sentAt}}">{{sent}}</td></tr>{{/notifications}}</tbody></table>{{/hasNotifications}}
+        {{#open}}
+        <h2 id="contact">{{t.contacts}}</h2>
+        {{#contactForm}}<form method="post" action="/referrals/{{referralId}}/contacts#contact-form" class="casework" id="contact-form">
+        <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="key" value="{{key}}">
+        <h3>{{t.logContact}}</h3>
+        {{#problem}}<div class="problem" role="alert" id="contact-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
+        <div class="fields"><p><label for="contact-when">{{t.field.occurredAt}}</label><input type="datetime-local" id="contact-when" name="occurredAt" value="{{occurredAt}}"{{#invalid.occurredAt}} aria-invalid="true"{{/invalid.occurredAt}}{{#problem}} aria-describedby="contact-problem"{{/problem}}><span class="hint" id="contact-when-hint">{{t.whenHint}}</span></p>
+        <p><label for="contact-mode">{{t.field.mode}}</label><select id="contact-mode" name="mode" required{{#invalid.mode}} aria-invalid="true"{{/invalid.mode}}{{#problem}} aria-describedby="contact-problem"{{/problem}}>{{#modes}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/modes}}</select></p>
+        <p><label for="contact-minutes">{{t.field.minutes}}</label><input type="number" id="contact-minutes" name="minutes" min="0" max="600" step="1" required value="{{minutes}}"{{#invalid.minutes}} aria-invalid="true"{{/invalid.minutes}}{{#problem}} aria-describedby="contact-problem"{{/problem}}></p>
+        <p><label for="contact-party">{{t.field.party}}</label><select id="contact-party" name="party"{{#invalid.party}} aria-invalid="true"{{/invalid.party}}{{#problem}} aria-describedby="contact-problem"{{/problem}}>{{#parties}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/parties}}</select></p></div>
+        <fieldset{{#invalid.reached}} aria-invalid="true"{{/invalid.reached}}><legend>{{t.field.reached}}</legend><label class="choice"><input type="radio" name="reached" value="yes" required{{#reachedYes}} checked{{/reachedYes}}> {{t.reached}}</label> <label class="choice"><input type="radio" name="reached" value="no"{{#reachedNo}} checked{{/reachedNo}}> {{t.notReached}}</label></fieldset>
+        <p><label for="contact-note">{{t.field.note}}</label><textarea id="contact-note" name="note" maxlength="500"{{#invalid.note}} aria-invalid="true"{{/invalid.note}}{{#problem}} aria-describedby="contact-problem"{{/problem}}>{{note}}</textarea></p>
+        <button type="submit">{{t.logContact}}</button></form>{{/contactForm}}
+        {{^hasContacts}}<p>{{t.noContacts}}</p>{{/hasContacts}}{{^contactsAvailable}}<p>{{t.partUnavailable}}</p>{{/contactsAvailable}}
+        {{#hasContacts}}<table class="list" id="contacts"><caption>{{t.contactLog}}</caption><thead><tr><th scope="col">{{t.when}}</th><th scope="col">{{t.field.mode}}</th><th scope="col">{{t.field.party}}</th><th scope="col">{{t.field.reached}}</th><th scope="col">{{t.field.minutes}}</th><th scope="col">{{t.field.note}}</th></tr></thead><tbody>
+        {{#contacts}}<tr><td data-label="{{t.when}}">{{when}}</td><td data-label="{{t.field.mode}}">{{mode}}</td><td data-label="{{t.field.party}}">{{party}}</td><td data-label="{{t.field.reached}}"{{^wasReached}} class="urgent"{{/wasReached}}>{{reached}}</td><td data-label="{{t.field.minutes}}">{{minutes}}</td><td data-label="{{t.field.note}}">{{note}}</td></tr>{{/contacts}}</tbody></table>{{/hasContacts}}
+        <h2 id="plan">{{t.plan}}</h2>
+        {{^planAvailable}}<p>{{t.partUnavailable}}</p>{{/planAvailable}}
+        {{#planForm}}<form method="post" action="/referrals/{{referralId}}/plan#plan-form" class="casework" id="plan-form"><input type="hidden" name="csrf" value="{{csrf}}">
+        <h3>{{t.whatMatters}}</h3>{{#problem}}<div class="problem" role="alert" id="plan-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
+        <p><label for="plan-what">{{t.field.whatMatters}}</label><textarea id="plan-what" name="whatMatters" required maxlength="2000"{{#invalid.whatMatters}} aria-invalid="true"{{/invalid.whatMatters}}{{#problem}} aria-describedby="plan-problem"{{/problem}}>{{whatMatters}}</textarea></p>
+        {{#planUpdated}}<p class="hint">{{t.updated}} {{planUpdated}}</p>{{/planUpdated}}
+        <button type="submit">{{t.savePlan}}</button></form>{{/planForm}}
+        <h3>{{t.goals}}</h3>
+        {{^hasGoals}}<p>{{t.noGoals}}</p>{{/hasGoals}}
+        <div class="goals">{{#goals}}<article class="goal" aria-labelledby="goal-{{id}}"><h4 id="goal-{{id}}">{{domain}}</h4><p>{{description}}</p>
+        <p>{{t.progress}} : <strong>{{progress}}</strong><br><span class="hint">{{t.setOn}} {{set}} · {{t.reviewedOn}} {{reviewed}}</span></p>
+        {{#review}}<form method="post" action="/referrals/{{referralId}}/goals/{{goalId}}/reviews#goal-{{goalId}}" class="review"><input type="hidden" name="csrf" value="{{csrf}}">
+        {{#problem}}<div class="problem" role="alert" id="review-{{goalId}}-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
+        <p><label for="review-progress-{{goalId}}">{{t.field.progress}}</label><select id="review-progress-{{goalId}}" name="progress" required{{#invalid.progress}} aria-invalid="true"{{/invalid.progress}}>{{#progresses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/progresses}}</select></p>
+        <p><label for="review-note-{{goalId}}">{{t.field.reviewNote}}</label><textarea id="review-note-{{goalId}}" name="note" maxlength="500"{{#invalid.note}} aria-invalid="true"{{/invalid.note}}>{{note}}</textarea></p>
+        <button type="submit" class="secondary">{{t.reviewGoal}}</button></form>{{/review}}</article>{{/goals}}</div>
+        {{#goalForm}}<form method="post" action="/referrals/{{referralId}}/goals#goal-form" class="casework" id="goal-form"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="key" value="{{key}}">
+        <h3>{{t.newGoal}}</h3>{{#problem}}<div class="problem" role="alert" id="goal-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
+        <div class="fields"><p><label for="goal-domain">{{t.field.lifeDomain}}</label><select id="goal-domain" name="lifeDomain" required{{#invalid.lifeDomain}} aria-invalid="true"{{/invalid.lifeDomain}}{{#problem}} aria-describedby="goal-problem"{{/problem}}><option value="">{{t.choose}}</option>{{#domains}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/domains}}</select></p>
+        <p><label for="goal-progress">{{t.field.progress}}</label><select id="goal-progress" name="progress"{{#invalid.progress}} aria-invalid="true"{{/invalid.progress}}{{#problem}} aria-describedby="goal-problem"{{/problem}}>{{#progresses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/progresses}}</select></p></div>
+        <p><label for="goal-description">{{t.field.description}}</label><textarea id="goal-description" name="description" required maxlength="500"{{#invalid.description}} aria-invalid="true"{{/invalid.description}}{{#problem}} aria-describedby="goal-problem"{{/problem}}>{{description}}</textarea></p>
+        <button type="submit">{{t.setGoal}}</button></form>{{/goalForm}}
+        {{/open}}
+        {{#casework}}<h2 id="note">{{t.notes}}</h2>
+        <p class="hint">{{t.notesPrivate}}</p>
+        {{#noteForm}}<form method="post" action="/referrals/{{referralId}}/notes#note-form" class="casework" id="note-form"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="key" value="{{key}}">
+        {{#problem}}<div class="problem" role="alert" id="note-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
+        <p><label for="note-body">{{t.field.body}}</label><textarea id="note-body" name="body" required maxlength="4000"{{#invalid.body}} aria-invalid="true"{{/invalid.body}}{{#problem}} aria-describedby="note-problem"{{/problem}}>{{body}}</textarea></p>
+        <button type="submit">{{t.writeNote}}</button></form>{{/noteForm}}
+        {{^notesAvailable}}<p>{{t.partUnavailable}}</p>{{/notesAvailable}}
+        {{#hasNotes}}<ul class="notes" id="notes">{{#notes}}<li><p class="hint">{{written}} · {{author}}</p><p class="body">{{body}}</p></li>{{/notes}}</ul>{{/hasNotes}}
+        <h2 id="consent">{{t.consent}}</h2>
+        {{#consentForm}}<form method="post" action="/referrals/{{referralId}}/consent#consent-form" class="casework" id="consent-form"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="key" value="{{key}}">
+        <p class="hint">{{#known}}{{t.consentKnownHint}}{{/known}}{{^known}}{{t.consentHint}}{{/known}}</p>{{#problem}}<div class="problem" role="alert" id="consent-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
+        {{#questions}}<fieldset{{#invalid}} aria-invalid="true"{{/invalid}}><legend>{{label}}</legend><label class="choice"><input type="radio" name="{{name}}" value="yes" required{{#yes}} checked{{/yes}}> {{t.yes}}</label> <label class="choice"><input type="radio" name="{{name}}" value="no"{{#no}} checked{{/no}}> {{t.no}}</label></fieldset>{{/questions}}
+        <p><label for="consent-reason">{{t.field.reason}}</label><textarea id="consent-reason" name="reason" required maxlength="1000"{{#invalid.reason}} aria-invalid="true"{{/invalid.reason}}{{#problem}} aria-describedby="consent-problem"{{/problem}}>{{reason}}</textarea></p>
+        <button type="submit">{{t.changeConsent}}</button></form>{{/consentForm}}{{/casework}}
+        <h2 id="timeline">{{t.timeline}}</h2>
+        {{^logAvailable}}<p>{{t.logUnavailable}}</p>{{/logAvailable}}
+        <ol class="timeline">{{#timeline}}<li{{#failed}} class="failed"{{/failed}}><span class="when">{{when}}</span> <span class="kind">{{kind}}</span> <span class="what">{{what}}</span>{{#detail}}<br><span class="detail">{{detail}}</span>{{/detail}}</li>{{/timeline}}</ol>
+        {{#casework}}<p><a href="/referrals/{{referralId}}/matches">{{t.seeMatches}}</a></p>{{/casework}}
+        """,
+        "matches": """
+        <p><a href="/referrals/{{referralId}}">{{t.backToReferral}}</a></p>
+        <h1>{{t.matches}} — {{t.referral}} {{short}}</h1>
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        <p>{{t.matchesIntro}}. {{t.proposeHint}}</p>
+        {{^hasMatches}}<p>{{t.noMatches}}</p>{{/hasMatches}}
+        {{#hasMatches}}<ol class="matches">{{#matches}}<li id="resource-{{resourceId}}"><article aria-labelledby="name-{{resourceId}}">
+        <h2 id="name-{{resourceId}}"><span class="rank">{{rank}}.</span> {{name}}</h2>
+        <p><span class="hint">{{t.score}} {{score}}</span><br>{{t.reasons}} : {{reasons}}</p>
+        {{#problem}}<p class="problem" role="alert" id="problem-{{resourceId}}">{{problem}}</p>{{/problem}}
+        {{#proposed}}<p class="notice">{{t.proposed}}</p>{{/proposed}}
+        {{^proposed}}<form method="post" action="/referrals/{{referralId}}/connections#resource-{{resourceId}}"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="resourceId" value="{{resourceId}}">
+        <button type="submit" aria-describedby="name-{{resourceId}}">{{t.propose}}</button></form>{{/proposed}}
+        </article></li>{{/matches}}</ol>{{/hasMatches}}
         """,
         "message": """
         <h1>{{heading}}</h1>{{#detail}}<p class="problem" role="alert">{{detail}}</p>{{/detail}}

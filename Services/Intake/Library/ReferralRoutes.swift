@@ -9,7 +9,7 @@ import ServiceLifecycle
 import ServiceRuntime
 import WireFormats
 
-/// The referral API: submission, the inbox, reads, transitions, audit, consent and erasure.
+/// The referral API: submission, the inbox, reads, transitions, audit, the client's read, consent and erasure.
 struct ReferralRoutes: ServiceRoutes, Sendable {
     let store: ReferralStore
 
@@ -19,6 +19,7 @@ struct ReferralRoutes: ServiceRoutes, Sendable {
         router.get("/v1/referrals/{id}") { request, context in try await read(request, context) }
         router.post("/v1/referrals/{id}/transitions") { request, context in try await transition(request, context) }
         router.get("/v1/referrals/{id}/audit") { request, context in try await auditTrail(request, context) }
+        router.get("/v1/clients/{id}") { request, context in try await readClient(request, context) }
         router.put("/v1/clients/{id}/consent") { request, context in try await changeConsent(request, context) }
         router.delete("/v1/clients/{id}") { request, context in try await erase(request, context) }
     }
@@ -69,6 +70,12 @@ struct ReferralRoutes: ServiceRoutes, Sendable {
         let site = try await store.pool.withConnection { try await store.referral(id: id, on: $0)?.site }
         guard let site, actor.mayWork(at: site) else { throw ProblemDetails.noSuchResource }
         return try Response.json(try await store.auditTrail(referral: id), status: .ok)
+    }
+
+    private func readClient(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.caller()
+        let clientID = try context.pathID()
+        return try Response.json(try await store.client(id: clientID, actor: actor, requestID: context.requestID), status: .ok)
     }
 
     private func changeConsent(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {

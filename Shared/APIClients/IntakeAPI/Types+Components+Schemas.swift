@@ -326,6 +326,87 @@ extension Components {
                 try self.value2.encode(to: encoder)
             }
         }
+        /// A client as link workers and coordinators read them to reach them.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ClientView`.
+        public struct ClientView: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ClientView/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ClientView/givenName`.
+            public var givenName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ClientView/familyName`.
+            public var familyName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ClientView/birthDate`.
+            public var birthDate: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ClientView/phone`.
+            public var phone: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/ClientView/email`.
+            public var email: Swift.String?
+            /// A language code such as fr or en.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ClientView/preferredLanguage`.
+            public var preferredLanguage: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ClientView/preferredChannel`.
+            public var preferredChannel: Components.Schemas.ContactChannel
+            /// - Remark: Generated from `#/components/schemas/ClientView/postalCode`.
+            public var postalCode: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/ClientView/accessibilityNeeds`.
+            public var accessibilityNeeds: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/ClientView/consent`.
+            public var consent: Components.Schemas.Consent
+            /// Creates a new `ClientView`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - givenName:
+            ///   - familyName:
+            ///   - birthDate:
+            ///   - phone:
+            ///   - email:
+            ///   - preferredLanguage: A language code such as fr or en.
+            ///   - preferredChannel:
+            ///   - postalCode:
+            ///   - accessibilityNeeds:
+            ///   - consent:
+            public init(
+                id: Swift.String,
+                givenName: Swift.String,
+                familyName: Swift.String,
+                birthDate: Swift.String,
+                phone: Swift.String? = nil,
+                email: Swift.String? = nil,
+                preferredLanguage: Swift.String,
+                preferredChannel: Components.Schemas.ContactChannel,
+                postalCode: Swift.String? = nil,
+                accessibilityNeeds: [Swift.String],
+                consent: Components.Schemas.Consent
+            ) {
+                self.id = id
+                self.givenName = givenName
+                self.familyName = familyName
+                self.birthDate = birthDate
+                self.phone = phone
+                self.email = email
+                self.preferredLanguage = preferredLanguage
+                self.preferredChannel = preferredChannel
+                self.postalCode = postalCode
+                self.accessibilityNeeds = accessibilityNeeds
+                self.consent = consent
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case givenName
+                case familyName
+                case birthDate
+                case phone
+                case email
+                case preferredLanguage
+                case preferredChannel
+                case postalCode
+                case accessibilityNeeds
+                case consent
+            }
+        }
         /// Optional members may be null, which is the same as leaving them out.
         ///
         /// - Remark: Generated from `#/components/schemas/ReferrerSubmission`.

@@ -130,6 +130,13 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `PUT /v1/clients/{id}/consent`.
     /// - Remark: Generated from `#/paths//v1/clients/{id}/consent/put(changeClientConsent)`.
     func changeClientConsent(_ input: Operations.ChangeClientConsent.Input) async throws -> Operations.ChangeClientConsent.Output
+    /// Read a client
+    ///
+    /// Link workers and coordinators of a site the client was referred to (every site for a network coordinator) read the client's identity, contact, language, accessibility needs and consent, to reach them; another client is 404. Each read is audited (read:client). Sociodemographics are never returned.
+    ///
+    /// - Remark: HTTP `GET /v1/clients/{id}`.
+    /// - Remark: Generated from `#/paths//v1/clients/{id}/get(readClient)`.
+    func readClient(_ input: Operations.ReadClient.Input) async throws -> Operations.ReadClient.Output
     /// Erase a client
     ///
     /// Only coordinators (of a site the client was referred to) may erase a client, deleting their identity, contact and referrals here and telling every downstream service to drop what it holds.
@@ -507,6 +514,21 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// Read a client
+    ///
+    /// Link workers and coordinators of a site the client was referred to (every site for a network coordinator) read the client's identity, contact, language, accessibility needs and consent, to reach them; another client is 404. Each read is audited (read:client). Sociodemographics are never returned.
+    ///
+    /// - Remark: HTTP `GET /v1/clients/{id}`.
+    /// - Remark: Generated from `#/paths//v1/clients/{id}/get(readClient)`.
+    public func readClient(
+        path: Operations.ReadClient.Input.Path,
+        headers: Operations.ReadClient.Input.Headers = .init()
+    ) async throws -> Operations.ReadClient.Output {
+        try await readClient(Operations.ReadClient.Input(
+            path: path,
+            headers: headers
         ))
     }
     /// Erase a client

@@ -1459,6 +1459,46 @@ extension IntakeService {
      "$ref": "#/components/parameters/ClientId"
     }
    ],
+   "get": {
+    "tags": [
+     "clients"
+    ],
+    "operationId": "readClient",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator",
+     "network-coordinator"
+    ],
+    "summary": "Read a client",
+    "description": "Link workers and coordinators of a site the client was referred to (every site for a network coordinator) read the client's identity, contact, language, accessibility needs and consent, to reach them; another client is 404. Each read is audited (read:client). Sociodemographics are never returned.",
+    "responses": {
+     "200": {
+      "description": "The client.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ClientView"
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   },
    "delete": {
     "tags": [
      "clients"
@@ -2891,6 +2931,62 @@ extension IntakeService {
       }
      }
     ]
+   },
+   "ClientView": {
+    "type": "object",
+    "description": "A client as link workers and coordinators read them to reach them.",
+    "required": [
+     "id",
+     "givenName",
+     "familyName",
+     "birthDate",
+     "preferredLanguage",
+     "preferredChannel",
+     "accessibilityNeeds",
+     "consent"
+    ],
+    "properties": {
+     "id": {
+      "type": "string",
+      "format": "uuid",
+      "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+     },
+     "givenName": {
+      "type": "string"
+     },
+     "familyName": {
+      "type": "string"
+     },
+     "birthDate": {
+      "type": "string",
+      "format": "date"
+     },
+     "phone": {
+      "type": "string"
+     },
+     "email": {
+      "type": "string"
+     },
+     "preferredLanguage": {
+      "type": "string",
+      "description": "A language code such as fr or en."
+     },
+     "preferredChannel": {
+      "$ref": "#/components/schemas/ContactChannel"
+     },
+     "postalCode": {
+      "type": "string"
+     },
+     "accessibilityNeeds": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "consent": {
+      "$ref": "#/components/schemas/Consent"
+     }
+    }
    },
    "ReferrerSubmission": {
     "type": "object",
