@@ -145,6 +145,9 @@ enum Samples {
         referralID: Fixture.referralID, referralVersion: 4, site: Fixture.site, goalID: Fixture.resourceID,
         lifeDomain: try! LifeDomain(code: "social-connection"), progress: .notStarted, setAt: Fixture.after(hours: 27))
 
+    static let supportLevelChanged = SupportLevelChangedV1(
+        referralID: Fixture.referralID, referralVersion: 6, site: Fixture.site, from: .light, to: .holistic, changedAt: Fixture.after(hours: 30))
+
     static let goalReviewed = GoalReviewedV1(
         referralID: Fixture.referralID, referralVersion: 5, site: Fixture.site, goalID: Fixture.resourceID,
         lifeDomain: try! LifeDomain(code: "social-connection"), previousProgress: .notStarted, progress: .partlyAchieved,
@@ -163,6 +166,7 @@ enum Samples {
         Sample(name: "client consent changed", payload: consentChanged),
         Sample(name: "client erased", payload: clientErased),
         Sample(name: "client profile", payload: clientProfile),
+        Sample(name: "support level changed", payload: supportLevelChanged),
         Sample(name: "referral assigned", payload: referralAssigned),
         Sample(name: "matches proposed", payload: matchesProposed),
         Sample(name: "need unmet", payload: needUnmet),

@@ -267,6 +267,9 @@ struct AccessScopeMatrixTests {
         "reviewGoal": Probe(rule: .site(denied: 404)) { f, _ in
             Call(method: "POST", path: "/v1/referrals/\(f.referral)/goals/\(UUID())/reviews", body: #"{"progress": "started"}"#)
         },
+        "reviseSupportLevel": Probe(rule: .site(denied: 404)) { f, _ in
+            Call(method: "PUT", path: "/v1/referrals/\(f.referral)/support-level", body: #"{"supportLevel": "holistic", "reason": "matrix"}"#)
+        },
         "writeNote": Probe(rule: .site(denied: 404)) { f, _ in Call(method: "POST", path: "/v1/referrals/\(f.referral)/notes", body: #"{"body": "matrix"}"#) },
         "listNotes": Probe(rule: .site(denied: 404)) { f, _ in Call(method: "GET", path: "/v1/referrals/\(f.referral)/notes") },
         "getFollowUpPolicy": Probe(rule: .site(denied: 404)) { _, _ in Call(method: "GET", path: "/v1/sites/\(site)/follow-up-policy") },

@@ -176,4 +176,29 @@ struct DosageTests {
         #expect(pathway.pathwayVersion == 4)
         #expect(pathway.updatedAt == Self.t0, "casework does not move what analysts see of the pathway")
     }
+
+    @Test("the reducer: a revised support level replaces the referral's, once, in version order")
+    func supportLevel() throws {
+        let referral = UUID()
+        var state = PathwayState()
+        ProjectionEvent.received(Fixture.received(referral, supportLevel: "light", at: Self.t0)).apply(to: &state)
+        let later = Self.t0.addingTimeInterval(3600)
+        for event in [
+            ProjectionEvent.supportLevelChanged(
+                SupportLevelChangedV1(referralID: referral, referralVersion: 3, site: Fixture.site, from: .light, to: .holistic, changedAt: later)),
+            // Older than what was applied: a redelivery out of order.
+            .supportLevelChanged(
+                SupportLevelChangedV1(referralID: referral, referralVersion: 2, site: Fixture.site, from: .light, to: .medium, changedAt: Self.t0)),
+        ] {
+            event.apply(to: &state)
+        }
+        let pathway = try #require(state.pathway)
+        #expect(pathway.supportLevel == "holistic" && pathway.pathwayVersion == 3 && pathway.updatedAt == later)
+        // For a pathway not held (an erased client's), nothing.
+        var empty = PathwayState()
+        ProjectionEvent.supportLevelChanged(
+            SupportLevelChangedV1(referralID: referral, referralVersion: 3, site: Fixture.site, from: .light, to: .holistic, changedAt: later)
+        ).apply(to: &empty)
+        #expect(empty.pathway == nil)
+    }
 }

@@ -219,6 +219,50 @@ struct CaseworkTests {
         await fixture.tearDown()
     }
 
+    @Test("after assessment the support level is revised with a reason: the event carries the two levels, never the words")
+    func supportLevelRevision() async throws {
+        let fixture = try await IntakeFixture.make()
+        try await fixture.host.application.test(.router) { client in
+            let id = try await referral(fixture, client)
+            let worker = try await fixture.token(.linkWorker, subject: "lw-amina", site: Self.site)
+            let path = "/v1/referrals/\(id)/support-level"
+            let revised = try await put(client, path, token: worker, body: #"{"supportLevel": "holistic", "reason": "lives alone since her husband died"}"#)
+            #expect(revised.status == .ok)
+            #expect(try json(revised)["supportLevel"] as? String == "holistic")
+            #expect(try json(revised)["version"] as? Int == 3, "received 1, accepted 2, revised 3")
+            // The same level again: nothing changes, nothing is published.
+            let again = try await put(client, path, token: worker, body: #"{"supportLevel": "holistic", "reason": "checked again"}"#)
+            #expect(again.status == .ok)
+            #expect(try json(again)["version"] as? Int == 3)
+            let events = try await fixture.events("passerelle.referral.support-level-changed.v1")
+            #expect(events.count == 1)
+            #expect(events.first?.contains(#""from":"light""#) == true && events.first?.contains(#""to":"holistic""#) == true)
+            #expect(events.first?.contains("husband") == false)
+            #expect(try await fixture.count("support_level_revision", where: "reason = 'lives alone since her husband died'") == 1)
+
+            // Bad input is a 422 at its field; nothing is changed.
+            let unknown = try await put(client, path, token: worker, body: #"{"supportLevel": "maximal", "reason": "x"}"#)
+            #expect(unknown.status == .unprocessableContent)
+            let blank = try await put(client, path, token: worker, body: #"{"supportLevel": "medium", "reason": "  "}"#)
+            #expect(blank.status == .unprocessableContent)
+            #expect(String(buffer: blank.body).contains("/reason"))
+            let nul = try await put(client, path, token: worker, body: #"{"supportLevel": "medium", "reason": "a\u0000b"}"#)
+            #expect(nul.status == .unprocessableContent)
+            // Another site's link worker, and the referrer, cannot.
+            let stranger = try await fixture.token(.linkWorker, subject: "lw-rural", site: "rural-east")
+            #expect(try await put(client, path, token: stranger, body: #"{"supportLevel": "medium", "reason": "x"}"#).status == .notFound)
+            let referrer = try await fixture.token(.referrer)
+            #expect(try await put(client, path, token: referrer, body: #"{"supportLevel": "medium", "reason": "x"}"#).status == .forbidden)
+            // A referral not yet accepted is not assessed yet.
+            let waiting = try await referral(fixture, client, accept: false, given: "Paul")
+            #expect(
+                try await put(client, "/v1/referrals/\(waiting)/support-level", token: worker, body: #"{"supportLevel": "medium", "reason": "x"}"#).status
+                    == .conflict)
+            #expect(try await fixture.events("passerelle.referral.support-level-changed.v1").count == 1)
+        }
+        await fixture.tearDown()
+    }
+
     @Test("erasing the client takes their casework with them")
     func erasure() async throws {
         let fixture = try await IntakeFixture.make()

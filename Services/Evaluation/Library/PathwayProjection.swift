@@ -35,6 +35,7 @@ public enum PathwayProjection {
         handlers.on(ContactLoggedV1.self) { try await apply(.contactLogged($0), $1, $2) }
         handlers.on(GoalSetV1.self) { try await apply(.goalSet($0), $1, $2) }
         handlers.on(GoalReviewedV1.self) { try await apply(.goalReviewed($0), $1, $2) }
+        handlers.on(SupportLevelChangedV1.self) { try await apply(.supportLevelChanged($0), $1, $2) }
         return handlers
     }
 

@@ -230,12 +230,13 @@ public enum ProjectionEvent: Sendable {
     case contactLogged(ContactLoggedV1)
     case goalSet(GoalSetV1)
     case goalReviewed(GoalReviewedV1)
+    case supportLevelChanged(SupportLevelChangedV1)
 
     /// The event types read; every other type is skipped.
     public static let eventTypes: Set<String> = [
         ReferralReceivedV1.eventType, ReferralStatusChangedV1.eventType, ConnectionProposedV1.eventType, ConnectionChangedV1.eventType,
         NeedUnmetV1.eventType, ClientConsentChangedV1.eventType, ClientErasedV1.eventType, ContactLoggedV1.eventType, GoalSetV1.eventType,
-        GoalReviewedV1.eventType,
+        GoalReviewedV1.eventType, SupportLevelChangedV1.eventType,
     ]
 
     /// `nil` for an event type the projection does not read; throws when the body does not
@@ -252,6 +253,7 @@ public enum ProjectionEvent: Sendable {
         case ContactLoggedV1.eventType: self = .contactLogged(try event.decode(ContactLoggedV1.self))
         case GoalSetV1.eventType: self = .goalSet(try event.decode(GoalSetV1.self))
         case GoalReviewedV1.eventType: self = .goalReviewed(try event.decode(GoalReviewedV1.self))
+        case SupportLevelChangedV1.eventType: self = .supportLevelChanged(try event.decode(SupportLevelChangedV1.self))
         default: return nil
         }
     }
@@ -268,6 +270,7 @@ public enum ProjectionEvent: Sendable {
         case .contactLogged(let e): e.referralID
         case .goalSet(let e): e.referralID
         case .goalReviewed(let e): e.referralID
+        case .supportLevelChanged(let e): e.referralID
         }
     }
 
@@ -365,6 +368,12 @@ public enum ProjectionEvent: Sendable {
             // A goal reviewed but never seen set (set before evaluation read the topic) starts
             // where the review says it was.
             record.recordGoal(review.goalID, start: review.previousProgress, now: review.progress)
+            state.pathway = record
+        case .supportLevelChanged(let change):
+            guard var record = state.pathway, record.pathwayVersion < change.referralVersion else { return }
+            record.pathwayVersion = change.referralVersion
+            record.supportLevel = change.to.rawValue
+            record.touch(change.changedAt)
             state.pathway = record
         }
     }

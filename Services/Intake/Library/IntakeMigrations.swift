@@ -86,6 +86,7 @@ enum IntakeMigrations {
         followUpClocks,
         patientsBelongToTheirClient,
         MessagingSchema.publicationRecord(version: 13),
+        supportLevelRevisions,
     ]
 }
 
@@ -380,5 +381,24 @@ extension IntakeMigrations {
             PRIMARY KEY (referral_id, step)
         );
         CREATE INDEX follow_up_step_due ON follow_up_step (due_at) WHERE met_at IS NULL AND closed_at IS NULL AND escalated_at IS NULL;
+        """)
+}
+
+extension IntakeMigrations {
+    static let supportLevelRevisions = Migration(
+        14, "support_level_revisions",
+        """
+        -- Why a link worker changed a referral's support level after assessing the client: words
+        -- about the person, kept here and deleted with the referral.
+        CREATE TABLE support_level_revision (
+            id bigserial PRIMARY KEY,
+            referral_id uuid NOT NULL REFERENCES referral (id) ON DELETE CASCADE,
+            previous_level text NOT NULL,
+            level text NOT NULL,
+            reason text NOT NULL,
+            revised_by text NOT NULL,
+            revised_at timestamptz NOT NULL
+        );
+        CREATE INDEX support_level_revision_referral ON support_level_revision (referral_id, id);
         """)
 }

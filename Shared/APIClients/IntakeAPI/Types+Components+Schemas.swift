@@ -3238,6 +3238,31 @@ extension Components {
                 case custom
             }
         }
+        /// - Remark: Generated from `#/components/schemas/SupportLevelRevision`.
+        public struct SupportLevelRevision: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SupportLevelRevision/supportLevel`.
+            public var supportLevel: Components.Schemas.SupportLevel
+            /// Why, in words (kept in intake, never published). Trimmed; must not be blank.
+            ///
+            /// - Remark: Generated from `#/components/schemas/SupportLevelRevision/reason`.
+            public var reason: Swift.String
+            /// Creates a new `SupportLevelRevision`.
+            ///
+            /// - Parameters:
+            ///   - supportLevel:
+            ///   - reason: Why, in words (kept in intake, never published). Trimmed; must not be blank.
+            public init(
+                supportLevel: Components.Schemas.SupportLevel,
+                reason: Swift.String
+            ) {
+                self.supportLevel = supportLevel
+                self.reason = reason
+            }
+            public enum CodingKeys: String, CodingKey {
+                case supportLevel
+                case reason
+            }
+        }
         /// An RFC 9457 problem detail.
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.

@@ -81,6 +81,13 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `PUT /v1/referrals/{id}/plan`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/plan/put(writePlan)`.
     func writePlan(_ input: Operations.WritePlan.Input) async throws -> Operations.WritePlan.Output
+    /// Revise the referral's support level after assessment
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only. The new level is published (passerelle.referral.support-level-changed.v1, codes only); the reason stays in intake. The same level again changes nothing.
+    ///
+    /// - Remark: HTTP `PUT /v1/referrals/{id}/support-level`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/support-level/put(reviseSupportLevel)`.
+    func reviseSupportLevel(_ input: Operations.ReviseSupportLevel.Input) async throws -> Operations.ReviseSupportLevel.Output
     /// Agree a goal with the client
     ///
     /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only. Publishes goal.set with the life domain and progress; the goal's words stay here.
@@ -396,6 +403,23 @@ extension APIProtocol {
         body: Operations.WritePlan.Input.Body
     ) async throws -> Operations.WritePlan.Output {
         try await writePlan(Operations.WritePlan.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Revise the referral's support level after assessment
+    ///
+    /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only. The new level is published (passerelle.referral.support-level-changed.v1, codes only); the reason stays in intake. The same level again changes nothing.
+    ///
+    /// - Remark: HTTP `PUT /v1/referrals/{id}/support-level`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/support-level/put(reviseSupportLevel)`.
+    public func reviseSupportLevel(
+        path: Operations.ReviseSupportLevel.Input.Path,
+        headers: Operations.ReviseSupportLevel.Input.Headers = .init(),
+        body: Operations.ReviseSupportLevel.Input.Body
+    ) async throws -> Operations.ReviseSupportLevel.Output {
+        try await reviseSupportLevel(Operations.ReviseSupportLevel.Input(
             path: path,
             headers: headers,
             body: body

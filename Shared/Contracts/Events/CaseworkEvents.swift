@@ -133,3 +133,28 @@ public struct ReferralOverdueV1: EventPayload {
         self.raisedAt = raisedAt
     }
 }
+
+/// `passerelle.referral.support-level-changed.v1`: after assessing the client, a link worker
+/// changed how much support the pathway gets. The reason, in words, stays in intake.
+public struct SupportLevelChangedV1: EventPayload {
+    public static let eventType = "passerelle.referral.support-level-changed.v1"
+    public static let topic = TopicName.referrals
+
+    public var referralID: UUID
+    public var referralVersion: Int
+    public var site: String
+    public var from: SupportLevel
+    public var to: SupportLevel
+    public var changedAt: Date
+
+    public var subject: String { referralID.uuidString.lowercased() }
+
+    public init(referralID: UUID, referralVersion: Int, site: String, from: SupportLevel, to: SupportLevel, changedAt: Date) {
+        self.referralID = referralID
+        self.referralVersion = referralVersion
+        self.site = site
+        self.from = from
+        self.to = to
+        self.changedAt = changedAt
+    }
+}

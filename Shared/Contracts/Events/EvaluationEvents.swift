@@ -111,6 +111,6 @@ public enum EventCatalogue {
         ClientProfileV1.self, ReferralAssignedV1.self, MatchesProposedV1.self, NeedUnmetV1.self,
         ConnectionProposedV1.self, ConnectionChangedV1.self, NotificationSentV1.self, NotificationFailedV1.self,
         PathwayUpdatedV1.self, OutcomeRecordedV1.self, PathwayRetractedV1.self, ContactLoggedV1.self, GoalSetV1.self, GoalReviewedV1.self,
-        ReferralOverdueV1.self,
+        ReferralOverdueV1.self, SupportLevelChangedV1.self,
     ]
 }

@@ -13,6 +13,7 @@ enum CaseworkLimits {
     static let goalDescription = 500
     static let reviewNote = 500
     static let noteBody = 4000
+    static let supportLevelReason = 500
     static let contactMinutes = 0...600
     /// A contact logged as happening later than this ahead of the server's clock is a mistake.
     static let futureTolerance: TimeInterval = 300
@@ -128,5 +129,19 @@ struct NoteRequest: Decodable, Sendable {
         try checks.check()
         guard let text else { throw ProblemDetails.validation(checks.errors) }
         return text
+    }
+}
+
+struct SupportLevelRequest: Decodable, Sendable {
+    var supportLevel: String?
+    var reason: String?
+
+    func validated() throws(ProblemDetails) -> (level: SupportLevel, reason: String) {
+        var checks = FieldChecks()
+        let level = checks.choice(supportLevel, SupportLevel.self, at: "/supportLevel")
+        let reason = checks.text(reason, at: "/reason", max: CaseworkLimits.supportLevelReason)
+        try checks.check()
+        guard let level, let reason else { throw ProblemDetails.validation(checks.errors) }
+        return (level, reason)
     }
 }

@@ -21,6 +21,12 @@ struct CaseworkRoutes: ServiceRoutes, Sendable {
         router.post("/v1/referrals/{id}/goals") { request, context in try await setGoal(request, context) }
         router.post("/v1/referrals/{id}/goals/{goalId}/reviews") { request, context in try await reviewGoal(request, context) }
         router.post("/v1/referrals/{id}/notes") { request, context in try await writeNote(request, context) }
+        router.put("/v1/referrals/{id}/support-level") { request, context in
+            let revision = try await request.decodeJSON(as: SupportLevelRequest.self, context: context).validated()
+            let view = try await store.reviseSupportLevel(
+                revision.level, reason: revision.reason, referral: try context.pathID(), actor: try context.caller(), requestID: context.requestID)
+            return try Response.json(view, status: .ok)
+        }
         router.get("/v1/referrals/{id}/notes") { _, context in
             try Response.json(try await store.notes(referral: try context.pathID(), actor: try context.caller(), requestID: context.requestID), status: .ok)
         }

@@ -267,6 +267,37 @@ struct CaseworkStore: Sendable {
         }
     }
 
+    // MARK: Support level
+
+    /// After assessing the client, the link worker sets how much support the pathway gets. The
+    /// level travels as codes; the reason stays here. The same level again changes nothing.
+    func reviseSupportLevel(_ level: SupportLevel, reason: String, referral id: UUID, actor: Identity, requestID: String) async throws -> ReferralView {
+        try await pool.transaction { connection in
+            try await connection.withSession { session in
+                let referral = try open(id, actor: actor, on: session)
+                let current = try session.query("SELECT support_level FROM referral WHERE id = \(id)::uuid").first!.decode("support_level", as: String.self)
+                if current != level.rawValue {
+                    guard let previous = SupportLevel(rawValue: current) else {
+                        throw PostgresError(kind: .protocolViolation, message: "unknown support level \(current)", table: "referral", column: "support_level")
+                    }
+                    let now = Date()
+                    let version = try nextVersion(id, after: referral, at: now, on: session)
+                    try session.execute("UPDATE referral SET support_level = \(level.rawValue) WHERE id = \(id)::uuid")
+                    try session.execute(
+                        """
+                        INSERT INTO support_level_revision (referral_id, previous_level, level, reason, revised_by, revised_at)
+                        VALUES (\(id)::uuid, \(previous.rawValue), \(level.rawValue), \(reason), \(actor.subject), \(now)::timestamptz)
+                        """)
+                    try outbox.append(
+                        SupportLevelChangedV1(referralID: id, referralVersion: version, site: referral.site, from: previous, to: level, changedAt: now),
+                        on: session)
+                    try referrals.audit("support-level-change", referral: id, actor: actor, requestID: requestID, on: session)
+                }
+                return try referrals.referral(id: id, on: session)!
+            }
+        }
+    }
+
     // MARK: Notes
 
     /// Notes may be written whatever the status (why a referral was declined, say), never read

@@ -933,6 +933,81 @@ extension IntakeService {
     }
    }
   },
+  "/v1/referrals/{id}/support-level": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/ReferralId"
+    }
+   ],
+   "put": {
+    "tags": [
+     "casework"
+    ],
+    "operationId": "reviseSupportLevel",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator"
+    ],
+    "summary": "Revise the referral's support level after assessment",
+    "description": "Link workers and coordinators of the referral's site; anyone else's referral answers 404. Open referrals only. The new level is published (passerelle.referral.support-level-changed.v1, codes only); the reason stays in intake. The same level again changes nothing.",
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/SupportLevelRevision"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "The referral after the change.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ReferralView"
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "409": {
+      "description": "The referral is not open for casework (it must be accepted, in progress or on hold).",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "422": {
+      "$ref": "#/components/responses/ValidationFailed"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   }
+  },
   "/v1/referrals/{id}/goals": {
    "parameters": [
     {
@@ -4939,6 +5014,25 @@ extension IntakeService {
      "custom": {
       "type": "boolean",
       "description": "False while the site uses the standard policy."
+     }
+    }
+   },
+   "SupportLevelRevision": {
+    "type": "object",
+    "required": [
+     "supportLevel",
+     "reason"
+    ],
+    "properties": {
+     "supportLevel": {
+      "$ref": "#/components/schemas/SupportLevel"
+     },
+     "reason": {
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 500,
+      "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
+      "description": "Why, in words (kept in intake, never published). Trimmed; must not be blank."
      }
     }
    },
