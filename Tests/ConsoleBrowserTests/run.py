@@ -458,6 +458,8 @@ def pathway_walk(driver, axe, console_port, artefacts, referral_url):
     check(code == 422 and "dites pourquoi" in body, f"dropping it without a reason is refused before matching ({code})")
     code, _, _ = raw_request(console_port, "POST", action, form_headers, f"csrf={csrf}&status=proposed")
     check(code == 422, f"nothing becomes proposed again ({code})")
+    code, _, body = raw_request(console_port, "POST", action.rsplit("/", 1)[0] + f"/{uuid.uuid4()}", form_headers, f"csrf={csrf}&status=accepted")
+    check(code == 404 and "problem" in body, f"a connection that is not this referral's is not found, and says so ({code})")
     code, _, _ = raw_request(console_port, "POST", action, {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}, "status=attended")
     check(code == 403, f"a change without the form's CSRF token is refused ({code})")
 

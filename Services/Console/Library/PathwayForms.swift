@@ -116,10 +116,19 @@ extension ConsoleRoutes {
             if (next == .dropped || next == .declined) && reason == nil {
                 return try await failed(text("invalid.form", language), [("reason", text("invalid.reason", language))], status: .unprocessableContent)
             }
+            let clients = ServiceClients(settings: settings, token: session.accessToken)
             let answer: ServiceClients.Answer
             do {
-                answer = try await ServiceClients(settings: settings, token: session.accessToken).changeConnection(
-                    connection, status: next.rawValue, reason: reason)
+                // Only a connection of this referral, changed from this referral's page: the page
+                // the browser comes back to is the one whose connection changed.
+                guard case .ok(let listed) = try await clients.matching.listConnections(path: .init(id: id)),
+                    try listed.body.json.connections.contains(where: { $0.id.lowercased() == connection.lowercased() })
+                else {
+                    return message(
+                        text("connections", language), detail: text("notFound", language), status: .notFound, language: language, session: session,
+                        signIn: false)
+                }
+                answer = try await clients.changeConnection(connection, status: next.rawValue, reason: reason)
             } catch {
                 return unavailable(error, language, session)
             }

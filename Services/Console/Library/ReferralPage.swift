@@ -311,7 +311,8 @@ extension ConsoleRoutes {
             let shown: Bool
             switch failure.form {
             case "transition": shown = true
-            case "note", "consent", "connection", "outcome-ucla3", "outcome-ons4": shown = casework
+            case "note", "consent", "outcome-ucla3", "outcome-ons4": shown = casework
+            case "connection": shown = casework && (connections?.connections ?? []).contains { $0.id.lowercased() == failure.goalId }
             case "review": shown = open && (plan?.goals ?? []).contains { $0.id == failure.goalId }
             default: shown = open
             }
