@@ -444,6 +444,9 @@ def pathway_walk(driver, axe, console_port, artefacts, referral_url):
     check(notice_text(driver) == "Connexion mise à jour : Inscrite" and status == "Inscrite", f"then is enrolled ({status!r})")
     offered = sorted(i.get_attribute("value") for i in driver.find_elements(By.CSS_SELECTOR, "#connections-list input[name=status]"))
     check(offered == ["attended", "dropped"], f"an enrolled connection may be attended or dropped, nothing else ({offered})")
+    timeline = [item.text for item in driver.find_elements(By.CSS_SELECTOR, "ol.timeline li")]
+    check(any("Ressource proposée" in item and "Banque alimentaire" in item for item in timeline)
+          and any("Connexion mise à jour : Inscrite" in item for item in timeline), "the timeline shows the proposal and where the connection stands")
     shot(driver, artefacts, "13-connections-fr")
 
     # A form sent from a page that is out of date: matching refuses the step it no longer allows.

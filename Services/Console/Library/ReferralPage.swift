@@ -285,6 +285,16 @@ extension ConsoleRoutes {
             }
         }
         for note in notes ?? [] { event(note.writtenAt, "note", text("timeline.note", language), note.authorId) }
+        // A connection's proposal, and where it stands when it moved on (matching keeps no history).
+        for connection in connections?.connections ?? [] {
+            event(connection.proposedAt, "connection", text("timeline.connectionProposed", language), connection.resourceName)
+            if connection.status != .proposed {
+                event(
+                    connection.updatedAt, "connection", text("saved.connectionChanged", language) + text("connection.\(connection.status.rawValue)", language),
+                    [connection.resourceName, connection.reason].compactMap { $0 }.joined(separator: " — "),
+                    failed: connection.status == .dropped || connection.status == .declined)
+            }
+        }
         for entry in log?.notifications ?? [] {
             let how = entry.channel.map { text("channel.\($0.rawValue)", language) } ?? "—"
             let what = "\(text("notification.\(entry.status.rawValue)", language)) — \(text("recipient.\(entry.recipientKind.rawValue)", language)), \(how)"

@@ -232,6 +232,8 @@ enum Translations {
         "kind.goal": ("Objectif", "Goal"),
         "kind.note": ("Note", "Note"),
         "kind.message": ("Message", "Message"),
+        "kind.connection": ("Ressource", "Resource"),
+        "timeline.connectionProposed": ("Ressource proposée", "Resource proposed"),
         "timeline.received": ("Demande reçue", "Referral received"),
         "timeline.lastChange": ("Dernier changement; statut : ", "Last change; status: "),
         "timeline.plan": ("Plan mis à jour", "Plan updated"),
