@@ -3,7 +3,7 @@
 opens the caseload and a referral, accepts it, in French and in English, on a tablet-sized
 window; every page is checked with axe-core (no serious or critical violation).
 
-It starts intake, matching and notification from their built executables (each on a schema and
+It starts intake, matching, notification and evaluation from their built executables (each on a schema and
 topic prefix of its own, on the PostgreSQL and broker of deploy/local/stack.sh env), the
 development identity provider, and the console; the services verify the provider's RS256 tokens
 against its published keys, roles read from `realm_access.roles` as Keycloak puts them.
@@ -39,7 +39,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SECRET = "console-browser-tests-secret-0123456789-abcdef"
-SERVICES = ["intake", "matching", "notification"]
+SERVICES = ["intake", "matching", "notification", "evaluation"]
 LINK_WORKER = "amelie.roy"  # Amélie Roy, ottawa-west-chc, French first
 SITE = "ottawa-west-chc"
 REFERRER = "dr.tremblay"  # Dre Isabelle Tremblay, a referrer at the same site
@@ -410,6 +410,104 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
           f"a second proposal finds the resource full, said next to it ({problem[0].text if problem else 'nothing shown'!r})")
     axe_check(driver, axe, "matches-refused-fr", artefacts)
     driver.get(referral_url)
+    pathway_walk(driver, axe, console_port, artefacts, referral_url)
+
+
+def connection_change(driver, status):
+    """The button of the food bank's connection that moves it to `status`."""
+    return driver.find_element(By.XPATH, f"//section[@id='connections-list']//input[@name='status'][@value='{status}']/ancestor::form//button")
+
+
+def choose_answers(driver, form_id, timepoint, answers):
+    form = driver.find_element(By.ID, form_id)
+    Select(form.find_element(By.NAME, "timepoint")).select_by_value(timepoint)
+    for number, answer in enumerate(answers, start=1):
+        form.find_element(By.CSS_SELECTOR, f"input[name=item{number}][value='{answer}']").click()
+
+
+def pathway_walk(driver, axe, console_port, artefacts, referral_url):
+    """The proposed food bank followed on the referral page (accepted, then enrolled), and the
+    client's loneliness measured at baseline and at six weeks, in French; what a careless or
+    hostile form sends is refused next to its form with what was typed kept."""
+    connections = driver.find_elements(By.CSS_SELECTOR, "#connections-list li")
+    check(len(connections) == 1 and "Banque alimentaire de l'Ouest" in connections[0].text and "Proposée" in connections[0].text,
+          f"the referral page lists the proposed connection ({connections[0].text if connections else 'none'!r})")
+    offered = sorted(i.get_attribute("value") for i in driver.find_elements(By.CSS_SELECTOR, "#connections-list input[name=status]"))
+    check(offered == ["accepted", "declined", "dropped"], f"a proposed connection may be accepted, declined or dropped ({offered})")
+    check(all(t.get_attribute("required") is not None for t in driver.find_elements(By.CSS_SELECTOR, "#connections-list textarea[name=reason]"))
+          and len(driver.find_elements(By.CSS_SELECTOR, "#connections-list textarea[name=reason]")) == 2, "ending a connection asks why")
+    axe_check(driver, axe, "referral-connections-fr", artefacts)
+    click_and_wait(driver, connection_change(driver, "accepted"))
+    check(notice_text(driver) == "Connexion mise à jour : Acceptée par la personne", f"the client accepts the food bank ({notice_text(driver)!r})")
+    click_and_wait(driver, connection_change(driver, "enrolled"))
+    status = driver.find_element(By.CSS_SELECTOR, "#connections-list .connection-status").text
+    check(notice_text(driver) == "Connexion mise à jour : Inscrite" and status == "Inscrite", f"then is enrolled ({status!r})")
+    offered = sorted(i.get_attribute("value") for i in driver.find_elements(By.CSS_SELECTOR, "#connections-list input[name=status]"))
+    check(offered == ["attended", "dropped"], f"an enrolled connection may be attended or dropped, nothing else ({offered})")
+    timeline = [item.text for item in driver.find_elements(By.CSS_SELECTOR, "ol.timeline li")]
+    check(any("Ressource proposée" in item and "Banque alimentaire" in item for item in timeline)
+          and any("Connexion mise à jour : Inscrite" in item for item in timeline), "the timeline shows the proposal and where the connection stands")
+    shot(driver, artefacts, "13-connections-fr")
+
+    # A form sent from a page that is out of date: matching refuses the step it no longer allows.
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+    csrf = driver.find_element(By.CSS_SELECTOR, "input[name=csrf]").get_attribute("value")
+    action = urllib.parse.urlparse(driver.find_element(By.CSS_SELECTOR, "#connections-list form").get_attribute("action")).path
+    form_headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    code, _, body = raw_request(console_port, "POST", action, form_headers, f"csrf={csrf}&status=accepted")
+    check(code == 409 and "connection-problem-" in body and "cannot become accepted" in body,
+          f"an enrolled connection cannot go back to accepted: matching's 409 shows beside it ({code})")
+    code, _, body = raw_request(console_port, "POST", action, form_headers, f"csrf={csrf}&status=dropped&reason=%20")
+    check(code == 422 and "dites pourquoi" in body, f"dropping it without a reason is refused before matching ({code})")
+    code, _, _ = raw_request(console_port, "POST", action, form_headers, f"csrf={csrf}&status=proposed")
+    check(code == 422, f"nothing becomes proposed again ({code})")
+    code, _, body = raw_request(console_port, "POST", action.rsplit("/", 1)[0] + f"/{uuid.uuid4()}", form_headers, f"csrf={csrf}&status=accepted")
+    check(code == 404 and "problem" in body, f"a connection that is not this referral's is not found, and says so ({code})")
+    code, _, _ = raw_request(console_port, "POST", action, {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}, "status=attended")
+    check(code == 403, f"a change without the form's CSRF token is refused ({code})")
+
+    # The outcome questionnaires, with their published items and scales.
+    ucla = driver.find_element(By.ID, "outcome-ucla3")
+    legends = [legend.text for legend in ucla.find_elements(By.TAG_NAME, "legend")]
+    check(legends == ["1. À quelle fréquence sentez-vous que vous manquez de compagnie ?", "2. À quelle fréquence vous sentez-vous laissé·e de côté ?",
+                      "3. À quelle fréquence vous sentez-vous isolé·e des autres ?"], f"UCLA-3's three items, in French ({legends})")
+    scale = [label.text for label in ucla.find_elements(By.CSS_SELECTOR, "fieldset")[0].find_elements(By.TAG_NAME, "label")]
+    check(scale == ["Presque jamais", "Parfois", "Souvent"], f"each answered hardly ever, some of the time or often ({scale})")
+    ons = driver.find_element(By.ID, "outcome-ons4")
+    check(len(ons.find_elements(By.TAG_NAME, "fieldset")) == 4 and len(ons.find_elements(By.CSS_SELECTOR, "input[name=item4]")) == 11
+          and "0 — pas du tout" in ons.text and "10 — complètement" in ons.text, "ONS4's four items, each 0 (not at all) to 10 (completely)")
+    choose_answers(driver, "outcome-ucla3", "baseline", [3, 2, 3])
+    submit_form(driver, "outcome-ucla3")
+    check(notice_text(driver) == "Réponses enregistrées : Échelle de solitude UCLA en 3 questions, Début de l'accompagnement (référence) — total 8.",
+          f"the baseline UCLA-3 is recorded and scored by evaluation ({notice_text(driver)!r})")
+    # The same timepoint again: evaluation says it is recorded; the form keeps what was chosen.
+    choose_answers(driver, "outcome-ucla3", "baseline", [1, 1, 2])
+    submit_form(driver, "outcome-ucla3")
+    problem = driver.find_elements(By.ID, "outcome-ucla3-problem")
+    form = driver.find_element(By.ID, "outcome-ucla3")
+    kept = [form.find_element(By.CSS_SELECTOR, f"input[name=item{n}][value='{v}']").is_selected() for n, v in ((1, 1), (2, 1), (3, 2))]
+    check(bool(problem) and "déjà enregistré" in problem[0].text and all(kept)
+          and Select(form.find_element(By.NAME, "timepoint")).first_selected_option.get_attribute("value") == "baseline",
+          f"a second baseline is refused (409) next to the form, the answers kept ({problem[0].text if problem else 'nothing shown'!r})")
+    axe_check(driver, axe, "referral-outcome-refused-fr", artefacts)
+    choose_answers(driver, "outcome-ucla3", "follow-up-6w", [2, 1, 2])
+    submit_form(driver, "outcome-ucla3")
+    check(notice_text(driver) == "Réponses enregistrées : Échelle de solitude UCLA en 3 questions, Suivi à 6 semaines — total 5 "
+          "(écart avec la référence : total -3).", f"the six-week UCLA-3 comes back with its change from baseline ({notice_text(driver)!r})")
+    shot(driver, artefacts, "14-outcomes-fr")
+    # Answers a browser would not send: an unanswered item is the console's 422, one out of range evaluation's.
+    path = urllib.parse.urlparse(referral_url).path + "/outcomes"
+    code, _, body = raw_request(console_port, "POST", path, form_headers, f"csrf={csrf}&instrument=ons4&timepoint=baseline&item1=5&item2=5&item3=5")
+    check(code == 422 and "outcome-ons4-problem" in body and 'value="5" required checked' in body, f"ONS4 with an item unanswered is refused, answers kept ({code})")
+    code, _, body = raw_request(console_port, "POST", path, form_headers, f"csrf={csrf}&instrument=ons4&timepoint=baseline&item1=11&item2=5&item3=5&item4=0")
+    check(code == 422 and "item 1 must be between 0 and 10" in body and 'class="item" aria-invalid="true"' in body,
+          f"ONS4 with an answer of 11 is refused by evaluation, the item marked ({code})")
+    code, _, _ = raw_request(console_port, "POST", path, form_headers, f"csrf={csrf}&instrument=swemwbs&timepoint=baseline&item1=1")
+    check(code == 422, f"a questionnaire the console does not offer is refused ({code})")
+    code, _, _ = raw_request(console_port, "POST", path, {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                             "instrument=ucla3&timepoint=closure&item1=1&item2=1&item3=1")
+    check(code == 403, f"an outcome without the form's CSRF token is refused ({code})")
+    driver.get(referral_url)
 
 
 def browser_session(console_port, artefacts, readme_screenshot, referrals):
@@ -521,6 +619,18 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         driver.get(links[0])
         check("Timeline" in driver.page_source and "Contact log, newest first" in driver.page_source and "Social connection" in driver.page_source,
               "the casework reads in English")
+        ucla = driver.find_element(By.ID, "outcome-ucla3").text
+        check("Enrolled" in driver.find_element(By.ID, "connections-list").text
+              and all(words in ucla for words in ("How often do you feel that you lack companionship?", "How often do you feel left out?",
+                                                  "How often do you feel isolated from others?", "Hardly ever", "Some of the time", "Often"))
+              and "Overall, how anxious did you feel yesterday?" in driver.find_element(By.ID, "outcome-ons4").text,
+              "the connections and the questionnaires read in English, with UCLA-3's published wording")
+        choose_answers(driver, "outcome-ucla3", "follow-up-6w", [1, 1, 1])
+        submit_form(driver, "outcome-ucla3")
+        problem = driver.find_elements(By.ID, "outcome-ucla3-problem")
+        check(bool(problem) and "already recorded at this timepoint" in problem[0].text, "the refusal reads in English")
+        axe_check(driver, axe, "referral-outcome-refused-en", artefacts)
+        driver.get(links[0])
         axe_check(driver, axe, "referral-casework-en", artefacts)
         shot(driver, artefacts, "10-referral-casework-en")
         driver.get(console + "/")
@@ -708,6 +818,7 @@ def main():
             "PASSERELLE_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
             "PASSERELLE_MATCHING_URL": f"http://127.0.0.1:{ports['matching']}",
             "PASSERELLE_NOTIFICATION_URL": f"http://127.0.0.1:{ports['notification']}",
+            "PASSERELLE_EVALUATION_URL": f"http://127.0.0.1:{ports['evaluation']}",
         })
         console_log = open(artefacts / "console.log", "w")
         console = subprocess.Popen([os.path.join(args.bin, "passerelle-console"), "serve"], env=env, stdout=console_log, stderr=subprocess.STDOUT)

@@ -320,6 +320,7 @@ struct AccessScopeMatrixTests {
         },
         "getMatches": Probe(rule: .site(denied: 404)) { f, _ in Call(method: "GET", path: "/v1/referrals/\(f.referral)/matches") },
         "rematchReferral": Probe(rule: .site(denied: 404)) { f, _ in Call(method: "POST", path: "/v1/referrals/\(f.referral)/rematch", body: "{}") },
+        "listConnections": Probe(rule: .site(denied: 404)) { f, _ in Call(method: "GET", path: "/v1/referrals/\(f.referral)/connections") },
         "proposeConnection": Probe(rule: .site(denied: 404)) { f, _ in
             Call(method: "POST", path: "/v1/referrals/\(f.referral)/connections", body: #"{"resourceId": "\#(f.resource)"}"#)
         },

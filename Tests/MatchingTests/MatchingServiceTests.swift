@@ -300,6 +300,89 @@ struct MatchingServiceTests {
         await test.tearDown()
     }
 
+    @Test("a referral's connections are listed oldest first with the changes each allows; another site's referral, or none, is 404")
+    func listConnections() async throws {
+        let test = try await ServiceTestHost.make(MatchingService.self)
+        let host = test.host
+        let pool = host.components.pool
+        let store = CatalogueStore(pool: pool)
+        let knitting = Catalogue.resource("Atelier tricot", categories: ["loneliness"], seats: 5)
+        let walking = Catalogue.resource("Club de marche", categories: ["loneliness"])
+        let referral = received()
+        let other = received(site: "kingston-chc")
+        try await pool.withConnection {
+            try await store.save(knitting, on: $0)
+            try await store.save(walking, on: $0)
+        }
+        for event in [referral, other] {
+            try await pool.transaction { try await Matchmaker(store: store, outbox: host.components.outbox).receive(event, on: $0) }
+        }
+        let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")
+        let elsewhere = try await test.token(.linkWorker, site: "kingston-chc")
+        let referrer = try await test.token(.referrer, site: "ottawa-west-chc")
+        struct Listed: Decodable {
+            var id: UUID
+            var resourceId: UUID
+            var resourceName: String
+            var status: String
+            var reason: String?
+            var allowedNext: [String]
+        }
+        struct Listing: Decodable {
+            var referralId: UUID
+            var connections: [Listed]
+        }
+        try await host.application.test(.router) { client in
+            func list(_ id: String, _ token: String) async throws -> (HTTPResponse.Status, Listing?) {
+                let response = try await client.execute(uri: "/v1/referrals/\(id)/connections", method: .get, headers: [.authorization: "Bearer \(token)"])
+                return (response.status, response.status == .ok ? try JSONDecoder().decode(Listing.self, from: Data(String(buffer: response.body).utf8)) : nil)
+            }
+            let (emptyStatus, empty) = try await list(referral.referralID.uuidString, worker)
+            #expect(emptyStatus == .ok && empty?.connections.isEmpty == true && empty?.referralId == referral.referralID)
+            var ids: [UUID] = []
+            for resource in [knitting, walking] {
+                let created = try await client.execute(
+                    uri: "/v1/referrals/\(referral.referralID)/connections", method: .post,
+                    headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"resourceId": "\#(resource.id)"}"#))
+                #expect(created.status == .created)
+                struct Created: Decodable { var id: UUID }
+                ids.append(try JSONDecoder().decode(Created.self, from: Data(String(buffer: created.body).utf8)).id)
+            }
+            for body in [#"{"status": "accepted"}"#, #"{"status": "enrolled"}"#] {
+                let changed = try await client.execute(
+                    uri: "/v1/connections/\(ids[0])", method: .patch, headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"],
+                    body: ByteBuffer(string: body))
+                #expect(changed.status == .ok)
+            }
+            let declined = try await client.execute(
+                uri: "/v1/connections/\(ids[1])", method: .patch, headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"status": "declined", "reason": "trop loin"}"#))
+            #expect(declined.status == .ok)
+
+            // Upper case is the same referral: ids are case-insensitive.
+            let (status, listing) = try await list(referral.referralID.uuidString.uppercased(), worker)
+            #expect(status == .ok)
+            let connections = try #require(listing?.connections)
+            #expect(connections.map(\.id) == ids, "oldest first")
+            #expect(connections.map(\.resourceName) == ["Atelier tricot", "Club de marche"])
+            #expect(connections.map(\.resourceId) == [knitting.id, walking.id])
+            #expect(connections[0].status == "enrolled" && connections[0].allowedNext == ["attended", "dropped"] && connections[0].reason == nil)
+            #expect(connections[1].status == "declined" && connections[1].allowedNext.isEmpty && connections[1].reason == "trop loin")
+
+            // Another site's link worker learns nothing, not even that the referral exists.
+            #expect(try await list(referral.referralID.uuidString, elsewhere).0 == .notFound)
+            #expect(try await list(other.referralID.uuidString, elsewhere).0 == .ok)
+            #expect(try await list(other.referralID.uuidString, worker).0 == .notFound)
+            #expect(try await list(UUID().uuidString, worker).0 == .notFound)
+            #expect(try await list("not-a-referral", worker).0 == .notFound)
+            #expect(try await list(referral.referralID.uuidString, referrer).0 == .forbidden)
+            let anonymous = try await client.execute(uri: "/v1/referrals/\(referral.referralID)/connections", method: .get)
+            #expect(anonymous.status == .unauthorized)
+        }
+        await test.tearDown()
+    }
+
     @Test("a closed referral releases its seats and its link worker's caseload, once")
     func closingReleases() async throws {
         let test = try await ServiceTestHost.make(MatchingService.self)

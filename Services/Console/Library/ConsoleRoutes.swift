@@ -47,7 +47,11 @@ struct ConsoleRoutes: Sendable {
         router.get("/referrals/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
             return try await signedIn(request) { session, language in
-                try await referral(id: id, session: session, language: language, notice: request.uri.queryParameters.get("done"), problem: nil)
+                let parameters = request.uri.queryParameters
+                let query: [String: String] = Dictionary(
+                    ["timepoint", "scores", "change"].compactMap { name in parameters.get(name).map { (name, String($0)) } }, uniquingKeysWith: { a, _ in a })
+                return try await referral(
+                    id: id, session: session, language: language, notice: parameters.get("done").map { String($0) }, problem: nil, query: { query[$0] })
             }
         }
         router.post("/referrals/:id/transitions") { request, context in
@@ -55,6 +59,7 @@ struct ConsoleRoutes: Sendable {
             return try await transition(request, id: id)
         }
         addCasework(to: router)
+        addPathway(to: router)
     }
 
     // MARK: Language, sessions

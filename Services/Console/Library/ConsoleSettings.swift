@@ -20,6 +20,7 @@ public struct ConsoleSettings: Sendable {
     public var intakeURL: URL
     public var matchingURL: URL
     public var notificationURL: URL
+    public var evaluationURL: URL
     /// A session unused for this long ends.
     public var idleTimeout: TimeInterval
     /// A session ends this long after sign-in whatever happens (and never after its token).
@@ -33,7 +34,7 @@ public struct ConsoleSettings: Sendable {
 
     public init(
         httpHost: String = "127.0.0.1", httpPort: Int, publicURL: String, postgres: PostgresConfiguration, auth: AuthSettings, clientID: String,
-        clientSecret: String? = nil, intakeURL: URL, matchingURL: URL, notificationURL: URL, idleTimeout: TimeInterval = 30 * 60,
+        clientSecret: String? = nil, intakeURL: URL, matchingURL: URL, notificationURL: URL, evaluationURL: URL, idleTimeout: TimeInterval = 30 * 60,
         absoluteTimeout: TimeInterval = 8 * 3600, logLevel: Logger.Level = .info, migrateOnStart: Bool = true
     ) {
         self.httpHost = httpHost
@@ -46,6 +47,7 @@ public struct ConsoleSettings: Sendable {
         self.intakeURL = intakeURL
         self.matchingURL = matchingURL
         self.notificationURL = notificationURL
+        self.evaluationURL = evaluationURL
         self.idleTimeout = idleTimeout
         self.absoluteTimeout = absoluteTimeout
         self.logLevel = logLevel
@@ -85,6 +87,7 @@ public struct ConsoleSettings: Sendable {
             intakeURL: try url("PASSERELLE_INTAKE_URL", "http://127.0.0.1:8081"),
             matchingURL: try url("PASSERELLE_MATCHING_URL", "http://127.0.0.1:8082"),
             notificationURL: try url("PASSERELLE_NOTIFICATION_URL", "http://127.0.0.1:8083"),
+            evaluationURL: try url("PASSERELLE_EVALUATION_URL", "http://127.0.0.1:8084"),
             idleTimeout: TimeInterval(idle * 60), absoluteTimeout: TimeInterval(absolute * 60), logLevel: common.logLevel,
             migrateOnStart: common.migrateOnStart)
     }

@@ -65,6 +65,8 @@ struct Pages: Sendable {
         .timeline{list-style:none;padding:0;border-left:3px solid var(--line);margin-left:.5rem}.timeline li{padding:.35rem .75rem;position:relative}
         .timeline .when{color:var(--muted);font-size:.9rem}.timeline .kind{font-weight:700}.timeline .detail{color:var(--muted)}
         .timeline li.failed .what{color:var(--urgent);font-weight:600}
+        .connections{list-style:none;padding:0}.connections article{border:1px solid var(--line);border-radius:6px;padding:.75rem 1rem;margin:.5rem 0}.connections h3{margin:0 0 .25rem;font-size:1.1rem}
+        form.outcome fieldset.item label.choice{margin-right:.75rem}
         .matches{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(20rem,1fr));gap:1rem}
         .matches article{border:1px solid var(--line);border-radius:6px;padding:.75rem 1rem;height:100%}.matches h2{margin:0 0 .5rem;font-size:1.1rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}
         @media (max-width:40rem){table.list thead{display:none}table.list tr{display:block;border-bottom:1px solid var(--line);padding:.5rem 0}
@@ -109,7 +111,7 @@ struct Pages: Sendable {
         <h1>{{t.referral}} {{short}}</h1>
         {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
         {{#pageProblem}}<p class="problem" role="alert">{{pageProblem}}</p>{{/pageProblem}}
-        <nav aria-label="{{t.onThisPage}}" class="toc"><ul><li><a href="#details">{{t.details}}</a></li>{{#clientIdentity}}<li><a href="#client">{{t.client}}</a></li>{{/clientIdentity}}<li><a href="#next">{{t.actions}}</a></li>{{#open}}<li><a href="#contact">{{t.contacts}}</a></li><li><a href="#plan">{{t.plan}}</a></li>{{/open}}{{#casework}}<li><a href="#note">{{t.notes}}</a></li><li><a href="#consent">{{t.consent}}</a></li>{{/casework}}<li><a href="#timeline">{{t.timeline}}</a></li>{{#casework}}<li><a href="/referrals/{{referralId}}/matches">{{t.matches}}</a></li>{{/casework}}</ul></nav>
+        <nav aria-label="{{t.onThisPage}}" class="toc"><ul><li><a href="#details">{{t.details}}</a></li>{{#clientIdentity}}<li><a href="#client">{{t.client}}</a></li>{{/clientIdentity}}<li><a href="#next">{{t.actions}}</a></li>{{#open}}<li><a href="#contact">{{t.contacts}}</a></li><li><a href="#plan">{{t.plan}}</a></li>{{/open}}{{#casework}}<li><a href="#connections">{{t.connections}}</a></li><li><a href="#outcomes">{{t.outcomes}}</a></li><li><a href="#note">{{t.notes}}</a></li><li><a href="#consent">{{t.consent}}</a></li>{{/casework}}<li><a href="#timeline">{{t.timeline}}</a></li>{{#casework}}<li><a href="/referrals/{{referralId}}/matches">{{t.matches}}</a></li>{{/casework}}</ul></nav>
         <h2 id="details">{{t.details}}</h2>
         <dl><dt>{{t.status}}</dt><dd>{{status}}</dd><dt>{{t.priority}}</dt><dd{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</dd>
         <dt>{{t.needs}}</dt><dd>{{needs}}</dd><dt>{{t.supportLevel}}</dt><dd>{{support}}</dd><dt>{{t.interests}}</dt><dd>{{interests}}</dd>
@@ -170,7 +172,26 @@ struct Pages: Sendable {
         <p><label for="goal-description">{{t.field.description}}</label><textarea id="goal-description" name="description" required maxlength="500"{{#invalid.description}} aria-invalid="true"{{/invalid.description}}{{#problem}} aria-describedby="goal-problem"{{/problem}}>{{description}}</textarea></p>
         <button type="submit">{{t.setGoal}}</button></form>{{/goalForm}}
         {{/open}}
-        {{#casework}}<h2 id="note">{{t.notes}}</h2>
+        {{#casework}}<h2 id="connections">{{t.connections}}</h2>
+        <section id="connections-list" aria-labelledby="connections">{{^connectionsAvailable}}<p>{{t.partUnavailable}}</p>{{/connectionsAvailable}}
+        {{#connectionsAvailable}}{{^hasConnections}}<p>{{t.noConnections}} <a href="/referrals/{{referralId}}/matches">{{t.seeMatches}}</a></p>{{/hasConnections}}{{/connectionsAvailable}}
+        {{#hasConnections}}<ul class="connections">{{#connections}}<li id="connection-{{id}}"><article aria-labelledby="connection-name-{{id}}">
+        <h3 id="connection-name-{{id}}">{{name}}</h3>
+        <p>{{t.status}} : <strong class="connection-status">{{status}}</strong>{{#reason}} — {{reason}}{{/reason}}<br><span class="hint">{{t.proposedOn}} {{proposed}} · {{t.updated}} {{updated}}</span></p>
+        {{#problem}}<p class="problem" role="alert" id="connection-problem-{{id}}">{{problem}}</p>{{/problem}}
+        {{#hasChanges}}<div class="actions">{{#changes}}<form method="post" action="/referrals/{{referralId}}/connections/{{connectionId}}#connection-{{connectionId}}"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="status" value="{{status}}">
+        {{#ends}}<label for="connection-reason-{{connectionId}}-{{status}}">{{t.field.reason}}</label><textarea id="connection-reason-{{connectionId}}-{{status}}" name="reason" required maxlength="1000"{{#invalid}} aria-invalid="true"{{/invalid}}>{{reason}}</textarea>{{/ends}}
+        <button type="submit"{{#ends}} class="secondary"{{/ends}} aria-describedby="connection-name-{{connectionId}}">{{label}}</button></form>{{/changes}}</div>{{/hasChanges}}
+        </article></li>{{/connections}}</ul>{{/hasConnections}}</section>
+        <h2 id="outcomes">{{t.outcomes}}</h2>
+        <p class="hint">{{t.outcomesIntro}}</p>
+        {{#outcomeForms}}<form method="post" action="/referrals/{{referralId}}/outcomes#outcome-{{instrument}}" class="casework outcome" id="outcome-{{instrument}}"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="instrument" value="{{instrument}}">
+        <h3>{{title}}</h3>{{#problem}}<div class="problem" role="alert" id="outcome-{{instrument}}-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
+        <p class="hint" id="outcome-{{instrument}}-scale">{{intro}} {{scale}}</p>
+        <p><label for="outcome-{{instrument}}-timepoint">{{t.field.timepoint}}</label><select id="outcome-{{instrument}}-timepoint" name="timepoint" required{{#timepointInvalid}} aria-invalid="true"{{/timepointInvalid}}><option value="">{{t.choose}}</option>{{#timepoints}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/timepoints}}</select></p>
+        {{#items}}<fieldset class="item"{{#invalid}} aria-invalid="true"{{/invalid}} aria-describedby="outcome-{{instrument}}-scale"><legend>{{number}}. {{wording}}</legend>{{#answers}}<label class="choice"><input type="radio" name="{{field}}" value="{{value}}" required{{#checked}} checked{{/checked}}> {{label}}</label> {{/answers}}</fieldset>{{/items}}
+        <button type="submit">{{t.recordOutcome}}</button></form>{{/outcomeForms}}
+        <h2 id="note">{{t.notes}}</h2>
         <p class="hint">{{t.notesPrivate}}</p>
         {{#noteForm}}<form method="post" action="/referrals/{{referralId}}/notes#note-form" class="casework" id="note-form"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="key" value="{{key}}">
         {{#problem}}<div class="problem" role="alert" id="note-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}

@@ -74,7 +74,7 @@ extension ConsoleRoutes {
 
     func referral(
         id: String, session: ConsoleSession, language: Language, notice: String?, problem: String?, status: HTTPResponse.Status = .ok,
-        failure: FormFailure? = nil
+        failure: FormFailure? = nil, query: @Sendable (String) -> String? = { _ in nil }
     ) async throws -> Response {
         // Intake's ids are UUIDs: anything else is no referral, and never part of a URL built here.
         guard UUID(uuidString: id) != nil else {
@@ -115,7 +115,14 @@ extension ConsoleRoutes {
             return try? await intake.readClient(path: .init(id: view.clientId)).ok.body.json
         }
         async let clientAnswer = readClient()
+        // The connections to resources, from matching: only for those who do the casework.
+        @Sendable func readConnections() async -> MatchingAPI.Components.Schemas.ConnectionList? {
+            guard mayReadClient else { return nil }
+            return try? await clients.matching.listConnections(path: .init(id: view.id)).ok.body.json
+        }
+        async let connectionsAnswer = readConnections()
         let (contacts, plan, notes, log, audit, client) = await (contactsAnswer, planAnswer, notesAnswer, logAnswer, auditAnswer, clientAnswer)
+        let connections = await connectionsAnswer
 
         let dates = dateFormatter(language)
         var context = row(view, language, dates)
@@ -187,6 +194,12 @@ extension ConsoleRoutes {
         goalForm["domains"] = options(Schemas.LifeDomain.allCases, "domain", selected: typedGoal?["lifeDomain"], language)
         goalForm["progresses"] = options(Schemas.GoalProgress.allCases, "progress", selected: typedGoal?["progress"] ?? "not-started", language)
         context["goalForm"] = goalForm
+
+        // The pathway: connections with the changes each allows, and the outcome questionnaires.
+        context["connectionsAvailable"] = connections != nil
+        context["connections"] = connectionRows(connections, failure: failure, dates: dates, language: language)
+        context["hasConnections"] = !(connections?.connections ?? []).isEmpty
+        context["outcomeForms"] = Questionnaire.all.map { questionnaireForm($0, failure: failure, language: language) }
 
         // Private notes, newest first.
         context["notesAvailable"] = notes != nil
@@ -272,6 +285,16 @@ extension ConsoleRoutes {
             }
         }
         for note in notes ?? [] { event(note.writtenAt, "note", text("timeline.note", language), note.authorId) }
+        // A connection's proposal, and where it stands when it moved on (matching keeps no history).
+        for connection in connections?.connections ?? [] {
+            event(connection.proposedAt, "connection", text("timeline.connectionProposed", language), connection.resourceName)
+            if connection.status != .proposed {
+                event(
+                    connection.updatedAt, "connection", text("saved.connectionChanged", language) + text("connection.\(connection.status.rawValue)", language),
+                    [connection.resourceName, connection.reason].compactMap { $0 }.joined(separator: " — "),
+                    failed: connection.status == .dropped || connection.status == .declined)
+            }
+        }
         for entry in log?.notifications ?? [] {
             let how = entry.channel.map { text("channel.\($0.rawValue)", language) } ?? "—"
             let what = "\(text("notification.\(entry.status.rawValue)", language)) — \(text("recipient.\(entry.recipientKind.rawValue)", language)), \(how)"
@@ -285,6 +308,10 @@ extension ConsoleRoutes {
                 context["notice"] = text("done", language) + text("action.\(action.rawValue)", language)
             } else if Translations.table["saved.\(notice)"] != nil {
                 context["notice"] = text("saved.\(notice)", language)
+            } else if notice.hasPrefix("connection-"), let next = ConnectionStatus(rawValue: String(notice.dropFirst("connection-".count))) {
+                context["notice"] = text("saved.connectionChanged", language) + text("connection.\(next.rawValue)", language)
+            } else if let recorded = outcomeNotice(notice, query: query, language: language) {
+                context["notice"] = recorded
             }
         }
         if let problem { context["pageProblem"] = problem }
@@ -294,7 +321,8 @@ extension ConsoleRoutes {
             let shown: Bool
             switch failure.form {
             case "transition": shown = true
-            case "note", "consent": shown = casework
+            case "note", "consent", "outcome-ucla3", "outcome-ons4": shown = casework
+            case "connection": shown = casework && (connections?.connections ?? []).contains { $0.id.lowercased() == failure.goalId }
             case "review": shown = open && (plan?.goals ?? []).contains { $0.id == failure.goalId }
             default: shown = open
             }

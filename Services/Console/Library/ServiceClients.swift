@@ -30,6 +30,8 @@ struct ServiceClients {
     let matching: MatchingAPI.Client
     let notification: NotificationAPI.Client
     let intakeURL: URL
+    let matchingURL: URL
+    let evaluationURL: URL
     let token: String
 
     init(settings: ConsoleSettings, token: String) {
@@ -39,6 +41,8 @@ struct ServiceClients {
         matching = MatchingAPI.Client(serverURL: settings.matchingURL, transport: transport, middlewares: middlewares)
         notification = NotificationAPI.Client(serverURL: settings.notificationURL, transport: transport, middlewares: middlewares)
         intakeURL = settings.intakeURL
+        matchingURL = settings.matchingURL
+        evaluationURL = settings.evaluationURL
         self.token = token
     }
 
@@ -55,19 +59,63 @@ struct ServiceClients {
         var body: [String: String] = ["action": action]
         if let reason { body["reason"] = reason }
         if let outcome { body["outcome"] = outcome }
-        var request = HTTPClientRequest(url: intakeURL.appendingPathComponent("v1/referrals/\(id)/transitions").absoluteString)
-        request.method = .POST
+        switch try await send(.POST, intakeURL.appendingPathComponent("v1/referrals/\(id)/transitions"), body) {
+        case .done: return .done
+        case .refused(let status, let problem): return .refused(status: status, detail: problem?.detail ?? problem?.title ?? "status \(status)")
+        }
+    }
+
+    /// A service's refusal, as RFC 9457 problem details with the fields it names.
+    struct Problem: Decodable {
+        struct FieldError: Decodable {
+            var pointer: String
+            var detail: String
+        }
+        var title: String?
+        var detail: String?
+        var errors: [FieldError]?
+    }
+
+    /// What a service answered a request sent as JSON.
+    enum Answer {
+        case done(Data)
+        case refused(status: Int, problem: Problem?)
+    }
+
+    /// Moves a connection on (matching's changeConnection). Sent as JSON directly for the same
+    /// reason as a transition: the body's conditionals (a reason when it ends) come out of the
+    /// generator as opaque halves.
+    func changeConnection(_ id: String, status: String, reason: String?) async throws -> Answer {
+        var body: [String: String] = ["status": status]
+        if let reason { body["reason"] = reason }
+        return try await send(.PATCH, matchingURL.appendingPathComponent("v1/connections/\(id)"), body)
+    }
+
+    /// An instrument answered at a timepoint (evaluation's recordOutcome). Sent as JSON
+    /// directly: the item counts and ranges per instrument are conditionals the generator turns
+    /// into opaque values.
+    func recordOutcome(referral id: String, instrument: String, timepoint: String, answers: [Int]) async throws -> Answer {
+        struct Submission: Encodable {
+            var instrument: String
+            var timepoint: String
+            var answers: [Int]
+        }
+        return try await send(
+            .POST, evaluationURL.appendingPathComponent("v1/referrals/\(id)/outcomes"),
+            Submission(instrument: instrument, timepoint: timepoint, answers: answers))
+    }
+
+    /// Sends `body` as JSON with this user's token: 2xx is done, anything else refused with
+    /// what the service said.
+    func send(_ method: HTTPMethod, _ url: URL, _ body: some Encodable) async throws -> Answer {
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: Array(try JSONEncoder().encode(body))))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        let answer = try await response.body.collect(upTo: 256 * 1024)
-        if response.status == .ok { return .done }
-        struct Problem: Decodable {
-            var title: String?
-            var detail: String?
-        }
-        let problem = try? JSONDecoder().decode(Problem.self, from: Data(answer.readableBytesView))
-        return .refused(status: Int(response.status.code), detail: problem?.detail ?? problem?.title ?? "status \(response.status.code)")
+        let answer = Data(try await response.body.collect(upTo: 256 * 1024).readableBytesView)
+        if (200..<300).contains(response.status.code) { return .done(answer) }
+        return .refused(status: Int(response.status.code), problem: try? JSONDecoder().decode(Problem.self, from: answer))
     }
 }

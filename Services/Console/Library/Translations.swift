@@ -232,6 +232,8 @@ enum Translations {
         "kind.goal": ("Objectif", "Goal"),
         "kind.note": ("Note", "Note"),
         "kind.message": ("Message", "Message"),
+        "kind.connection": ("Ressource", "Resource"),
+        "timeline.connectionProposed": ("Ressource proposée", "Resource proposed"),
         "timeline.received": ("Demande reçue", "Referral received"),
         "timeline.lastChange": ("Dernier changement; statut : ", "Last change; status: "),
         "timeline.plan": ("Plan mis à jour", "Plan updated"),
@@ -301,6 +303,81 @@ enum Translations {
         "need.utilities": ("Services publics (chauffage, électricité)", "Utilities"),
         "need.personal-safety": ("Sécurité personnelle", "Personal safety"),
         "need.health-literacy": ("Littératie en santé", "Health literacy"),
+        "connections": ("Connexions aux ressources", "Connections to resources"),
+        "noConnections": ("Aucune ressource proposée pour l'instant.", "No resource proposed yet."),
+        "proposedOn": ("Proposée le", "Proposed on"),
+        "connection.proposed": ("Proposée", "Proposed"),
+        "connection.accepted": ("Acceptée par la personne", "Accepted by the person"),
+        "connection.enrolled": ("Inscrite", "Enrolled"),
+        "connection.attended": ("A participé", "Attended"),
+        "connection.dropped": ("Abandonnée", "Dropped"),
+        "connection.declined": ("Refusée", "Declined"),
+        "connectionAction.accepted": ("La personne accepte", "The person accepts"),
+        "connectionAction.enrolled": ("Inscrite", "Enrolled"),
+        "connectionAction.attended": ("A participé", "Attended"),
+        "connectionAction.dropped": ("Abandon", "Dropped out"),
+        "connectionAction.declined": ("La personne refuse", "The person declines"),
+        "saved.connectionChanged": ("Connexion mise à jour : ", "Connection updated: "),
+        "outcomes": ("Mesures de résultats", "Outcome measures"),
+        "outcomesIntro": (
+            "Les questionnaires remplis avec la personne, un par moment de mesure; évaluation calcule les scores.",
+            "The questionnaires answered with the person, one per timepoint; evaluation computes the scores."
+        ),
+        "recordOutcome": ("Enregistrer les réponses", "Record the answers"),
+        "field.timepoint": ("Moment de la mesure", "Timepoint"),
+        "field.item1": ("Question 1", "Question 1"),
+        "field.item2": ("Question 2", "Question 2"),
+        "field.item3": ("Question 3", "Question 3"),
+        "field.item4": ("Question 4", "Question 4"),
+        "field.status": ("Changement", "Change"),
+        "timepoint.baseline": ("Début de l'accompagnement (référence)", "Baseline"),
+        "timepoint.follow-up-6w": ("Suivi à 6 semaines", "6-week follow-up"),
+        "timepoint.follow-up-12w": ("Suivi à 12 semaines", "12-week follow-up"),
+        "timepoint.closure": ("Clôture", "Closure"),
+        "instrument.ucla3": ("Échelle de solitude UCLA en 3 questions", "UCLA 3-item loneliness scale"),
+        "instrument.ons4": ("Bien-être personnel (ONS4)", "Personal wellbeing (ONS4)"),
+        "ucla3.intro": (
+            "Les questions suivantes portent sur ce que vous ressentez à propos de différents aspects de votre vie.",
+            "The next questions are about how you feel about different aspects of your life."
+        ),
+        "ucla3.scale": ("Pour chacune, dites à quelle fréquence vous vous sentez ainsi.", "For each one, say how often you feel that way."),
+        "ucla3.item1": ("À quelle fréquence sentez-vous que vous manquez de compagnie ?", "How often do you feel that you lack companionship?"),
+        "ucla3.item2": ("À quelle fréquence vous sentez-vous laissé·e de côté ?", "How often do you feel left out?"),
+        "ucla3.item3": ("À quelle fréquence vous sentez-vous isolé·e des autres ?", "How often do you feel isolated from others?"),
+        "ucla3.answer1": ("Presque jamais", "Hardly ever"),
+        "ucla3.answer2": ("Parfois", "Some of the time"),
+        "ucla3.answer3": ("Souvent", "Often"),
+        "ons4.intro": (
+            "Les questions suivantes portent sur ce que vous ressentez à propos de différents aspects de votre vie.",
+            "The next questions are about how you feel about different aspects of your life."
+        ),
+        "ons4.scale": (
+            "Répondez sur une échelle de 0 à 10, où 0 = pas du tout et 10 = complètement.",
+            "Answer on a scale of 0 to 10, where 0 = not at all and 10 = completely."
+        ),
+        "ons4.item1": (
+            "Dans l'ensemble, à quel point êtes-vous satisfait·e de votre vie ces temps-ci ?", "Overall, how satisfied are you with your life nowadays?"
+        ),
+        "ons4.item2": (
+            "Dans l'ensemble, dans quelle mesure avez-vous le sentiment que les choses que vous faites dans votre vie en valent la peine ?",
+            "Overall, to what extent do you feel that the things you do in your life are worthwhile?"
+        ),
+        "ons4.item3": ("Dans l'ensemble, à quel point vous êtes-vous senti·e heureux·se hier ?", "Overall, how happy did you feel yesterday?"),
+        "ons4.item4": ("Dans l'ensemble, à quel point vous êtes-vous senti·e anxieux·se hier ?", "Overall, how anxious did you feel yesterday?"),
+        "ons4.answer0": ("0 — pas du tout", "0 — not at all"),
+        "ons4.answer10": ("10 — complètement", "10 — completely"),
+        "score.total": ("total", "total"),
+        "score.life-satisfaction": ("satisfaction", "life satisfaction"),
+        "score.worthwhile": ("valeur des choses faites", "worthwhile"),
+        "score.happiness": ("bonheur", "happiness"),
+        "score.anxiety": ("anxiété", "anxiety"),
+        "saved.outcome": ("Réponses enregistrées :", "Answers recorded:"),
+        "outcome.change": ("écart avec la référence :", "change from baseline:"),
+        "outcome.already": (
+            "Ce questionnaire est déjà enregistré à ce moment de mesure; rien n'a été changé.",
+            "This questionnaire is already recorded at this timepoint; nothing was changed."
+        ),
+        "invalid.instrument": ("Questionnaire inconnu; rien n'a été enregistré.", "Unknown questionnaire; nothing was recorded."),
     ]
 
     /// The string for `key`; a key missing from the table shows as itself, so a gap is seen

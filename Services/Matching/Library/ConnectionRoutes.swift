@@ -9,7 +9,8 @@ import ServiceRuntime
 import WireFormats
 
 /// Connecting a client to a resource: `POST /v1/referrals/{id}/connections` reserves a seat,
-/// `PATCH /v1/connections/{id}` moves the connection on and frees the seat when it ends.
+/// `PATCH /v1/connections/{id}` moves the connection on and frees the seat when it ends,
+/// `GET /v1/referrals/{id}/connections` lists them for the referral's casework.
 struct ConnectionRoutes: ServiceRoutes, Sendable {
     let pool: PostgresConnectionPool
     let outbox: Outbox
@@ -23,8 +24,53 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
     }
 
     func add(to router: Router<PasserelleRequestContext>) {
+        router.get("/v1/referrals/{id}/connections") { request, context in try await list(request, context) }
         router.post("/v1/referrals/{id}/connections") { request, context in try await propose(request, context) }
         router.patch("/v1/connections/{id}") { request, context in try await change(request, context) }
+    }
+
+    /// A referral's connections, oldest first, each with what its status may become next; the
+    /// same site rule as its matches (another site's referral is no referral).
+    private func list(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
+        let actor = try context.caller()
+        let referral = try context.pathID()
+        struct Listed: Encodable {
+            var id: UUID
+            var resourceId: UUID
+            var resourceName: String
+            var status: String
+            var reason: String?
+            var allowedNext: [String]
+            var proposedAt: Date
+            var updatedAt: Date
+        }
+        struct Body: Encodable {
+            var referralId: UUID
+            var connections: [Listed]
+        }
+        let body = try await pool.withConnection { connection -> Body? in
+            guard
+                let site = try await connection.query("SELECT site FROM referral_intake WHERE referral_id = \(referral)::uuid").first?.decode(
+                    "site", as: String.self),
+                actor.mayWork(at: site)
+            else { return nil }
+            let listed = try await connection.query(
+                """
+                SELECT c.id, c.resource_id, r.name, c.status, c.reason, c.created_at, c.updated_at FROM connection c
+                JOIN community_resource r ON r.id = c.resource_id WHERE c.referral_id = \(referral)::uuid ORDER BY c.created_at, c.id
+                """
+            ).map { row -> Listed in
+                let status: String = try row.decode("status")
+                return Listed(
+                    id: try row.decode("id"), resourceId: try row.decode("resource_id"), resourceName: try row.decode("name"), status: status,
+                    reason: try row.decode("reason", as: String?.self),
+                    allowedNext: (ConnectionStatus(rawValue: status)?.allowedNext ?? []).map(\.rawValue),
+                    proposedAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
+            }
+            return Body(referralId: referral, connections: listed)
+        }
+        guard let body else { throw ProblemDetails.noSuchResource }
+        return try Response.json(body)
     }
 
     private func propose(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {

@@ -1038,6 +1038,166 @@ extension Components {
                 case next
             }
         }
+        /// A connection as the referral's casework shows it.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ListedConnection`.
+        public struct ListedConnection: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ListedConnection/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ListedConnection/resourceId`.
+            public var resourceId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ListedConnection/resourceName`.
+            public var resourceName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ListedConnection/status`.
+            public var status: Components.Schemas.ConnectionStatus
+            /// Why it ended, when it did.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ListedConnection/reason`.
+            public var reason: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/ListedConnection/AllowedNextPayload`.
+            @frozen public enum AllowedNextPayloadPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case accepted = "accepted"
+                case enrolled = "enrolled"
+                case attended = "attended"
+                case dropped = "dropped"
+                case declined = "declined"
+            }
+            /// The statuses it may change to now (changeConnection); none once it ended.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ListedConnection/allowedNext`.
+            public typealias AllowedNextPayload = [Components.Schemas.ListedConnection.AllowedNextPayloadPayload]
+            /// The statuses it may change to now (changeConnection); none once it ended.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ListedConnection/allowedNext`.
+            public var allowedNext: Components.Schemas.ListedConnection.AllowedNextPayload
+            /// - Remark: Generated from `#/components/schemas/ListedConnection/proposedAt`.
+            public var proposedAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/ListedConnection/updatedAt`.
+            public var updatedAt: Foundation.Date
+            /// Creates a new `ListedConnection`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - resourceId:
+            ///   - resourceName:
+            ///   - status:
+            ///   - reason: Why it ended, when it did.
+            ///   - allowedNext: The statuses it may change to now (changeConnection); none once it ended.
+            ///   - proposedAt:
+            ///   - updatedAt:
+            public init(
+                id: Swift.String,
+                resourceId: Swift.String,
+                resourceName: Swift.String,
+                status: Components.Schemas.ConnectionStatus,
+                reason: Swift.String? = nil,
+                allowedNext: Components.Schemas.ListedConnection.AllowedNextPayload,
+                proposedAt: Foundation.Date,
+                updatedAt: Foundation.Date
+            ) {
+                self.id = id
+                self.resourceId = resourceId
+                self.resourceName = resourceName
+                self.status = status
+                self.reason = reason
+                self.allowedNext = allowedNext
+                self.proposedAt = proposedAt
+                self.updatedAt = updatedAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case resourceId
+                case resourceName
+                case status
+                case reason
+                case allowedNext
+                case proposedAt
+                case updatedAt
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.id = try container.decode(
+                    Swift.String.self,
+                    forKey: .id
+                )
+                self.resourceId = try container.decode(
+                    Swift.String.self,
+                    forKey: .resourceId
+                )
+                self.resourceName = try container.decode(
+                    Swift.String.self,
+                    forKey: .resourceName
+                )
+                self.status = try container.decode(
+                    Components.Schemas.ConnectionStatus.self,
+                    forKey: .status
+                )
+                self.reason = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .reason
+                )
+                self.allowedNext = try container.decode(
+                    Components.Schemas.ListedConnection.AllowedNextPayload.self,
+                    forKey: .allowedNext
+                )
+                self.proposedAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .proposedAt
+                )
+                self.updatedAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .updatedAt
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "id",
+                    "resourceId",
+                    "resourceName",
+                    "status",
+                    "reason",
+                    "allowedNext",
+                    "proposedAt",
+                    "updatedAt"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ConnectionList`.
+        public struct ConnectionList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ConnectionList/referralId`.
+            public var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ConnectionList/connections`.
+            public var connections: [Components.Schemas.ListedConnection]
+            /// Creates a new `ConnectionList`.
+            ///
+            /// - Parameters:
+            ///   - referralId:
+            ///   - connections:
+            public init(
+                referralId: Swift.String,
+                connections: [Components.Schemas.ListedConnection]
+            ) {
+                self.referralId = referralId
+                self.connections = connections
+            }
+            public enum CodingKeys: String, CodingKey {
+                case referralId
+                case connections
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.referralId = try container.decode(
+                    Swift.String.self,
+                    forKey: .referralId
+                )
+                self.connections = try container.decode(
+                    [Components.Schemas.ListedConnection].self,
+                    forKey: .connections
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "referralId",
+                    "connections"
+                ])
+            }
+        }
         /// An RFC 9457 problem detail.
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.

@@ -95,6 +95,13 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/referrals/{id}/rematch`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)`.
     func rematchReferral(_ input: Operations.RematchReferral.Input) async throws -> Operations.RematchReferral.Output
+    /// A referral's connections
+    ///
+    /// Link workers, coordinators and services of the referral's site read the connections proposed for a referral, oldest first, each with the resource's name and the changes its status allows next; a referral matching has not received (or another site's) is 404.
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/connections`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/get(listConnections)`.
+    func listConnections(_ input: Operations.ListConnections.Input) async throws -> Operations.ListConnections.Output
     /// Propose a connection to a resource
     ///
     /// Link workers, coordinators and services of the referral's site connect the referral's client to an active resource, taking a seat. 404 when the referral or the resource is unknown (or the resource inactive); 409 when no seat is left.
@@ -306,6 +313,21 @@ extension APIProtocol {
         headers: Operations.RematchReferral.Input.Headers = .init()
     ) async throws -> Operations.RematchReferral.Output {
         try await rematchReferral(Operations.RematchReferral.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// A referral's connections
+    ///
+    /// Link workers, coordinators and services of the referral's site read the connections proposed for a referral, oldest first, each with the resource's name and the changes its status allows next; a referral matching has not received (or another site's) is 404.
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/connections`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/get(listConnections)`.
+    public func listConnections(
+        path: Operations.ListConnections.Input.Path,
+        headers: Operations.ListConnections.Input.Headers = .init()
+    ) async throws -> Operations.ListConnections.Output {
+        try await listConnections(Operations.ListConnections.Input(
             path: path,
             headers: headers
         ))

@@ -855,6 +855,56 @@ extension MatchingService {
    }
   },
   "/v1/referrals/{id}/connections": {
+   "get": {
+    "tags": [
+     "matching"
+    ],
+    "operationId": "listConnections",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator",
+     "network-coordinator",
+     "service"
+    ],
+    "summary": "A referral's connections",
+    "description": "Link workers, coordinators and services of the referral's site read the connections proposed for a referral, oldest first, each with the resource's name and the changes its status allows next; a referral matching has not received (or another site's) is 404.",
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "description": "The referral id (case-insensitive); anything else is 404.",
+      "schema": {
+       "type": "string",
+       "format": "uuid"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "The connections, oldest first.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ConnectionList"
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   },
    "post": {
     "tags": [
      "matching"
@@ -2091,6 +2141,82 @@ extension MatchingService {
       "type": "string",
       "format": "uuid",
       "description": "Pass as after= for the next page; absent on the last."
+     }
+    }
+   },
+   "ListedConnection": {
+    "type": "object",
+    "description": "A connection as the referral's casework shows it.",
+    "required": [
+     "id",
+     "resourceId",
+     "resourceName",
+     "status",
+     "allowedNext",
+     "proposedAt",
+     "updatedAt"
+    ],
+    "additionalProperties": false,
+    "properties": {
+     "id": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "resourceId": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "resourceName": {
+      "type": "string"
+     },
+     "status": {
+      "$ref": "#/components/schemas/ConnectionStatus"
+     },
+     "reason": {
+      "type": "string",
+      "description": "Why it ended, when it did."
+     },
+     "allowedNext": {
+      "type": "array",
+      "description": "The statuses it may change to now (changeConnection); none once it ended.",
+      "items": {
+       "type": "string",
+       "enum": [
+        "accepted",
+        "enrolled",
+        "attended",
+        "dropped",
+        "declined"
+       ]
+      }
+     },
+     "proposedAt": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "updatedAt": {
+      "type": "string",
+      "format": "date-time"
+     }
+    }
+   },
+   "ConnectionList": {
+    "type": "object",
+    "required": [
+     "referralId",
+     "connections"
+    ],
+    "additionalProperties": false,
+    "properties": {
+     "referralId": {
+      "type": "string",
+      "format": "uuid"
+     },
+     "connections": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/ListedConnection"
+      }
      }
     }
    },

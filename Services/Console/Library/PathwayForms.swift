@@ -1,0 +1,239 @@
+import Domain
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MatchingAPI
+
+/// The referral's pathway on its page: the connections to resources with the changes each allows
+/// (matching), and the outcome questionnaires answered with the client (evaluation). As with the
+/// casework, a refusal shows the form again as it was sent, with the service's words beside it.
+extension ConsoleRoutes {
+    /// The questionnaires the console offers, with their published items and answer scales.
+    struct Questionnaire {
+        var code: String
+        var items: Int
+        var range: ClosedRange<Int>
+
+        static let ucla3 = Questionnaire(code: "ucla3", items: 3, range: 1...3)
+        static let ons4 = Questionnaire(code: "ons4", items: 4, range: 0...10)
+        static let all = [ucla3, ons4]
+        static let timepoints = ["baseline", "follow-up-6w", "follow-up-12w", "closure"]
+
+        static func named(_ code: String?) -> Questionnaire? { all.first { $0.code == code } }
+    }
+
+    func addPathway(to router: Router<BasicRequestContext>) {
+        router.post("/referrals/:id/connections/:connection") { request, context in
+            try await changeConnection(request, id: context.parameters.get("id") ?? "", connection: context.parameters.get("connection") ?? "")
+        }
+        router.post("/referrals/:id/outcomes") { request, context in
+            try await recordOutcome(request, id: context.parameters.get("id") ?? "")
+        }
+    }
+
+    // MARK: The page's part
+
+    /// The connections as the page lists them, each change a form of its own.
+    func connectionRows(_ listed: MatchingAPI.Components.Schemas.ConnectionList?, failure: FormFailure?, dates: DateFormatter, language: Language)
+        -> [[String: Any]]
+    {
+        (listed?.connections ?? []).map { connection in
+            let failed = failure?.form == "connection" && failure?.goalId == connection.id.lowercased() ? failure : nil
+            var row: [String: Any] = [
+                "id": connection.id, "name": connection.resourceName, "status": text("connection.\(connection.status.rawValue)", language),
+                "proposed": dates.string(from: connection.proposedAt), "updated": dates.string(from: connection.updatedAt),
+                "changes": connection.allowedNext.map { next -> [String: Any] in
+                    let ends = next == .dropped || next == .declined
+                    var change: [String: Any] = [
+                        "status": next.rawValue, "label": text("connectionAction.\(next.rawValue)", language), "ends": ends, "connectionId": connection.id,
+                        // Set even when empty: Mustache would otherwise show the connection's own reason.
+                        "reason": "", "invalid": false,
+                    ]
+                    if let failed, failed.typed["status"] == next.rawValue {
+                        change["reason"] = failed.typed["reason"] ?? ""
+                        change["invalid"] = failed.invalidFields.contains("reason")
+                    }
+                    return change
+                },
+                "hasChanges": !connection.allowedNext.isEmpty,
+            ]
+            if let reason = connection.reason, !reason.isEmpty { row["reason"] = reason }
+            if let failed { row["problem"] = failed.message }
+            return row
+        }
+    }
+
+    /// One questionnaire's form: its items in order, each with its answer scale, and what was
+    /// chosen when it was refused.
+    func questionnaireForm(_ questionnaire: Questionnaire, failure: FormFailure?, language: Language) -> [String: Any] {
+        let name = "outcome-\(questionnaire.code)"
+        let failed = failure?.form == name ? failure : nil
+        var form = formValues(name, failure: failure, defaults: [:], language: language)
+        let code = questionnaire.code
+        form["instrument"] = code
+        form["title"] = text("instrument.\(code)", language)
+        form["intro"] = text("\(code).intro", language)
+        form["scale"] = text("\(code).scale", language)
+        form["timepoints"] = Questionnaire.timepoints.map { point -> [String: Any] in
+            ["value": point, "label": text("timepoint.\(point)", language), "selected": failed?.typed["timepoint"] == point]
+        }
+        form["timepointInvalid"] = failed?.invalidFields.contains("timepoint") == true
+        form["items"] = (1...questionnaire.items).map { item -> [String: Any] in
+            let field = "item\(item)"
+            return [
+                "field": field, "number": item, "wording": text("\(code).item\(item)", language),
+                "invalid": failed?.invalidFields.contains(field) == true,
+                "answers": questionnaire.range.map { value -> [String: Any] in
+                    let label = Translations.table["\(code).answer\(value)"] != nil ? text("\(code).answer\(value)", language) : "\(value)"
+                    return ["value": value, "label": label, "checked": failed?.typed[field] == "\(value)"]
+                },
+            ]
+        }
+        return form
+    }
+
+    // MARK: Connections
+
+    func changeConnection(_ request: Request, id: String, connection: String) async throws -> Response {
+        try await signedIn(request) { session, language in
+            guard let fields = try await form(request, session: session) else {
+                return message(
+                    text("error", language), detail: text("expired", language), status: .forbidden, language: language, session: session, signIn: false)
+            }
+            guard UUID(uuidString: id) != nil, UUID(uuidString: connection) != nil else {
+                return message(
+                    text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session,
+                    signIn: false)
+            }
+            func failed(_ message: String, _ errors: [(field: String, detail: String)], status: HTTPResponse.Status) async throws -> Response {
+                let failure = FormFailure(form: "connection", goalId: connection.lowercased(), message: message, errors: errors, typed: fields)
+                return try await referral(id: id, session: session, language: language, notice: nil, problem: nil, status: status, failure: failure)
+            }
+            guard let next = fields["status"].flatMap(ConnectionStatus.init(rawValue:)), next != .proposed else {
+                return try await failed(text("invalid.form", language), [("status", text("invalid.choose", language))], status: .unprocessableContent)
+            }
+            let reason = Self.given(fields, "reason")
+            if (next == .dropped || next == .declined) && reason == nil {
+                return try await failed(text("invalid.form", language), [("reason", text("invalid.reason", language))], status: .unprocessableContent)
+            }
+            let clients = ServiceClients(settings: settings, token: session.accessToken)
+            let answer: ServiceClients.Answer
+            do {
+                // Only a connection of this referral, changed from this referral's page: the page
+                // the browser comes back to is the one whose connection changed.
+                guard case .ok(let listed) = try await clients.matching.listConnections(path: .init(id: id)),
+                    try listed.body.json.connections.contains(where: { $0.id.lowercased() == connection.lowercased() })
+                else {
+                    return message(
+                        text("connections", language), detail: text("notFound", language), status: .notFound, language: language, session: session,
+                        signIn: false)
+                }
+                answer = try await clients.changeConnection(connection, status: next.rawValue, reason: reason)
+            } catch {
+                return unavailable(error, language, session)
+            }
+            switch answer {
+            case .done:
+                return .redirect(to: "/referrals/\(id)?done=connection-\(next.rawValue)#connections", type: .normal)
+            case .refused(let status, let problem):
+                return try await failed(
+                    text("refused", language) + (problem?.detail ?? problem?.title ?? "\(status)"),
+                    (problem?.errors ?? []).map { (String($0.pointer.drop { $0 == "/" }), $0.detail) },
+                    status: status == 404 ? .notFound : status == 409 ? .conflict : .unprocessableContent)
+            }
+        }
+    }
+
+    // MARK: Outcomes
+
+    func recordOutcome(_ request: Request, id: String) async throws -> Response {
+        try await signedIn(request) { session, language in
+            guard let fields = try await form(request, session: session) else {
+                return message(
+                    text("error", language), detail: text("expired", language), status: .forbidden, language: language, session: session, signIn: false)
+            }
+            guard UUID(uuidString: id) != nil else {
+                return message(
+                    text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session,
+                    signIn: false)
+            }
+            guard let questionnaire = Questionnaire.named(fields["instrument"]) else {
+                return try await referral(
+                    id: id, session: session, language: language, notice: nil, problem: text("invalid.instrument", language), status: .unprocessableContent)
+            }
+            func failed(_ message: String, _ errors: [(field: String, detail: String)], status: HTTPResponse.Status) async throws -> Response {
+                let failure = FormFailure(form: "outcome-\(questionnaire.code)", message: message, errors: errors, typed: fields)
+                return try await referral(id: id, session: session, language: language, notice: nil, problem: nil, status: status, failure: failure)
+            }
+            // Every item answered and a timepoint chosen; the ranges are evaluation's to check.
+            var errors: [(field: String, detail: String)] = []
+            let timepoint = fields["timepoint"].flatMap { Questionnaire.timepoints.contains($0) ? $0 : nil }
+            if timepoint == nil { errors.append(("timepoint", text("invalid.choose", language))) }
+            var answers: [Int] = []
+            for item in 1...questionnaire.items {
+                if let answer = Self.given(fields, "item\(item)").flatMap({ Int($0) }) {
+                    answers.append(answer)
+                } else {
+                    errors.append(("item\(item)", text("invalid.choose", language)))
+                }
+            }
+            guard errors.isEmpty, let timepoint else { return try await failed(text("invalid.form", language), errors, status: .unprocessableContent) }
+            let answer: ServiceClients.Answer
+            do {
+                answer = try await ServiceClients(settings: settings, token: session.accessToken).recordOutcome(
+                    referral: id, instrument: questionnaire.code, timepoint: timepoint, answers: answers)
+            } catch {
+                return unavailable(error, language, session)
+            }
+            switch answer {
+            case .done(let body):
+                // What evaluation scored, shown once on the page the browser is sent back to.
+                struct Recorded: Decodable {
+                    var scores: [String: Double]
+                    var changeFromBaseline: [String: Double]?
+                }
+                let recorded = try? JSONDecoder().decode(Recorded.self, from: body)
+                var query = "done=outcome-\(questionnaire.code)&timepoint=\(timepoint)"
+                if let recorded {
+                    query += "&scores=" + Self.scoreList(recorded.scores)
+                    if let change = recorded.changeFromBaseline { query += "&change=" + Self.scoreList(change) }
+                }
+                return .redirect(to: "/referrals/\(id)?\(query)#outcomes", type: .normal)
+            case .refused(let status, let problem):
+                // `/answers/0` is the form's first item.
+                let named = (problem?.errors ?? []).map { error -> (field: String, detail: String) in
+                    let parts = error.pointer.split(separator: "/")
+                    if parts.count == 2, parts[0] == "answers", let index = Int(parts[1]) { return ("item\(index + 1)", error.detail) }
+                    return (String(error.pointer.drop { $0 == "/" }), error.detail)
+                }
+                let said = status == 409 ? text("outcome.already", language) : text("refused", language) + (problem?.detail ?? problem?.title ?? "\(status)")
+                return try await failed(said, named, status: status == 404 ? .notFound : status == 409 ? .conflict : .unprocessableContent)
+            }
+        }
+    }
+
+    /// `total:7` or `life-satisfaction:7,worthwhile:6`: names and numbers only, sorted.
+    static func scoreList(_ scores: [String: Double]) -> String {
+        scores.sorted { $0.key < $1.key }.map { "\($0.key):\(String(format: "%g", $0.value))" }.joined(separator: ",")
+    }
+
+    /// The notice after an outcome was recorded, from the query the redirect carried; anything
+    /// that is not a known score with a number is left out rather than shown.
+    func outcomeNotice(_ notice: String, query: (String) -> String?, language: Language) -> String? {
+        guard notice.hasPrefix("outcome-"), let questionnaire = Questionnaire.named(String(notice.dropFirst("outcome-".count))),
+            let timepoint = query("timepoint").flatMap({ Questionnaire.timepoints.contains($0) ? $0 : nil })
+        else { return nil }
+        func scores(_ list: String?) -> String? {
+            let shown = (list ?? "").split(separator: ",").compactMap { pair -> String? in
+                let parts = pair.split(separator: ":")
+                guard parts.count == 2, let value = Double(parts[1]), Translations.table["score.\(parts[0])"] != nil else { return nil }
+                return "\(text("score.\(parts[0])", language)) \(String(format: "%g", value))"
+            }
+            return shown.isEmpty ? nil : shown.joined(separator: ", ")
+        }
+        var words = "\(text("saved.outcome", language)) \(text("instrument.\(questionnaire.code)", language)), \(text("timepoint.\(timepoint)", language))"
+        if let recorded = scores(query("scores")) { words += " — \(recorded)" }
+        if let change = scores(query("change")) { words += " (\(text("outcome.change", language)) \(change))" }
+        return words + "."
+    }
+}
