@@ -339,6 +339,26 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
           f"a hold with a reason intake refuses stays accepted, the reason kept ({problem[0].text if problem else 'nothing shown'!r})")
     driver.get(referral_url)
 
+    # The support level after assessment: the current level is chosen; a change needs its reason.
+    form = driver.find_element(By.ID, "support-form")
+    current = Select(form.find_element(By.ID, "support-level")).first_selected_option.get_attribute("value")
+    shown = driver.find_element(By.TAG_NAME, "dl").text
+    labels = {"signposting": "Orientation", "light": "Léger", "medium": "Moyen", "holistic": "Global"}
+    check(current in labels and labels[current] in shown, f"the support level form starts from the referral's level ({current!r})")
+    chosen = "medium" if current == "holistic" else "holistic"
+    driver.execute_script("document.querySelectorAll('#support-form [required]').forEach(e => e.removeAttribute('required'))")
+    Select(driver.find_element(By.ID, "support-level")).select_by_value(chosen)
+    submit_form(driver, "support-form")
+    problem = driver.find_elements(By.ID, "support-problem")
+    check(bool(problem) and Select(driver.find_element(By.ID, "support-level")).first_selected_option.get_attribute("value") == chosen,
+          f"a support level without its reason is refused, the level chosen kept ({problem[0].text if problem else 'nothing shown'!r})")
+    driver.find_element(By.ID, "support-reason").send_keys("Vit seule depuis le décès de son mari")
+    submit_form(driver, "support-form")
+    details = driver.find_element(By.TAG_NAME, "dl").text
+    check(notice_text(driver).startswith("Niveau de soutien modifié") and labels[chosen] in details,
+          f"the support level is changed after assessment ({notice_text(driver)!r})")
+    axe_check(driver, axe, "support-changed-fr", artefacts)
+
     # Consent: the current answers are chosen (the referral's); every answer and a reason are needed,
     # and a form sent without its answers is refused, its reason kept.
     form = driver.find_element(By.ID, "consent-form")

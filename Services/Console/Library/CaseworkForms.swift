@@ -14,12 +14,12 @@ extension ConsoleRoutes {
     }
 
     enum CaseworkForm: String {
-        case contact, plan, goal, review, note, consent
+        case contact, plan, goal, review, note, consent, support
     }
 
     func addCasework(to router: Router<BasicRequestContext>) {
-        for form in [CaseworkForm.contact, .plan, .goal, .note, .consent] {
-            let path = form == .consent ? "consent" : form == .plan ? "plan" : "\(form.rawValue)s"
+        for form in [CaseworkForm.contact, .plan, .goal, .note, .consent, .support] {
+            let path = form == .consent ? "consent" : form == .plan ? "plan" : form == .support ? "support-level" : "\(form.rawValue)s"
             router.post(RouterPath("/referrals/:id/\(path)")) { request, context in
                 try await submit(form, request, id: context.parameters.get("id") ?? "", goalId: nil)
             }
@@ -107,6 +107,12 @@ extension ConsoleRoutes {
                 case .note:
                     submission = try await Self.answer(
                         intake.writeNote(path: .init(id: id), headers: .init(idempotencyKey: key), body: .json(.init(body: fields["body"] ?? ""))))
+                case .support:
+                    guard let level = fields["supportLevel"].flatMap(IntakeAPI.Components.Schemas.SupportLevel.init(rawValue:)) else {
+                        return try await failed(text("invalid.form", language), [("supportLevel", text("invalid.choose", language))])
+                    }
+                    submission = try await Self.answer(
+                        intake.reviseSupportLevel(path: .init(id: id), body: .json(.init(supportLevel: level, reason: fields["reason"] ?? ""))))
                 case .consent:
                     return try await changeConsent(fields, id: id, key: key, session: session, language: language, failed: failed)
                 }
@@ -185,6 +191,19 @@ extension ConsoleRoutes {
     static func answer(_ output: IntakeAPI.Operations.LogContact.Output) throws -> Submission {
         switch output {
         case .created, .ok: return .done
+        case .unprocessableContent(let r): return .refused(status: 422, problem: try? r.body.applicationProblemJson)
+        case .badRequest(let r): return .refused(status: 400, problem: try? r.body.applicationProblemJson)
+        case .conflict(let r): return .refused(status: 409, problem: try? r.body.applicationProblemJson)
+        case .notFound(let r): return .refused(status: 404, problem: try? r.body.applicationProblemJson)
+        case .forbidden(let r): return .refused(status: 403, problem: try? r.body.applicationProblemJson)
+        case .contentTooLarge: return .refused(status: 413, problem: nil)
+        default: throw IntakeAnswer.unexpected
+        }
+    }
+
+    static func answer(_ output: IntakeAPI.Operations.ReviseSupportLevel.Output) throws -> Submission {
+        switch output {
+        case .ok: return .done
         case .unprocessableContent(let r): return .refused(status: 422, problem: try? r.body.applicationProblemJson)
         case .badRequest(let r): return .refused(status: 400, problem: try? r.body.applicationProblemJson)
         case .conflict(let r): return .refused(status: 409, problem: try? r.body.applicationProblemJson)

@@ -156,6 +156,11 @@ struct Pages: Sendable {
         <p><label for="plan-what">{{t.field.whatMatters}}</label><textarea id="plan-what" name="whatMatters" required maxlength="2000"{{#invalid.whatMatters}} aria-invalid="true"{{/invalid.whatMatters}}{{#problem}} aria-describedby="plan-problem"{{/problem}}>{{whatMatters}}</textarea></p>
         {{#planUpdated}}<p class="hint">{{t.updated}} {{planUpdated}}</p>{{/planUpdated}}
         <button type="submit">{{t.savePlan}}</button></form>{{/planForm}}
+        {{#supportForm}}<form method="post" action="/referrals/{{referralId}}/support-level#support" class="casework" id="support-form"><input type="hidden" name="csrf" value="{{csrf}}">
+        <h3 id="support">{{t.supportAfterAssessment}}</h3>{{#problem}}<div class="problem" role="alert" id="support-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
+        <p><label for="support-level">{{t.field.supportLevel}}</label><select id="support-level" name="supportLevel" required{{#invalid.supportLevel}} aria-invalid="true"{{/invalid.supportLevel}}>{{#levels}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/levels}}</select></p>
+        <p><label for="support-reason">{{t.field.reason}}</label><textarea id="support-reason" name="reason" required maxlength="500"{{#invalid.reason}} aria-invalid="true"{{/invalid.reason}}{{#problem}} aria-describedby="support-problem"{{/problem}}>{{reason}}</textarea></p>
+        <button type="submit">{{t.changeSupport}}</button></form>{{/supportForm}}
         <h3>{{t.goals}}</h3>
         {{^hasGoals}}<p>{{t.noGoals}}</p>{{/hasGoals}}
         <div class="goals">{{#goals}}<article class="goal" aria-labelledby="goal-{{id}}"><h4 id="goal-{{id}}">{{domain}}</h4><p>{{description}}</p>

@@ -176,6 +176,11 @@ extension ConsoleRoutes {
         context["planAvailable"] = plan != nil
         context["planForm"] = formValues("plan", failure: failure, defaults: ["whatMatters": plan?.whatMatters ?? ""], language: language)
         context["whatMatters"] = plan?.whatMatters ?? ""
+        // The support level, revised after assessing the client, with the reason.
+        var supportForm = formValues("support", failure: failure, defaults: [:], language: language)
+        let typedLevel = failure?.form == "support" ? failure?.typed["supportLevel"] : nil
+        supportForm["levels"] = options(Schemas.SupportLevel.allCases, "support", selected: typedLevel ?? view.supportLevel.rawValue, language)
+        context["supportForm"] = supportForm
         if let updated = plan?.updatedAt { context["planUpdated"] = dates.string(from: updated) }
         context["goals"] = (plan?.goals ?? []).map { goal -> [String: Any] in
             let typed = failure?.form == "review" && failure?.goalId == goal.id ? failure?.typed : nil
