@@ -167,8 +167,9 @@ class Restart:
 class Fleet:
     """The services of one run: their settings, processes, logs and supervision."""
 
-    def __init__(self, bin_dir, stack, log_dir, jwt_secret):
+    def __init__(self, bin_dir, stack, log_dir, jwt_secret, smtp_port=None):
         self.bin_dir = bin_dir
+        self.smtp_port = smtp_port  # the harness's SMTP relay, if any
         self.stack = stack
         self.log_dir = log_dir
         self.jwt_secret = jwt_secret
@@ -204,7 +205,15 @@ class Fleet:
             "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true",
             # The reconciliation reads the outbox rows back: nothing is purged during a run.
             "PASSERELLE_OUTBOX_RETENTION_HOURS": "720",
+            # Short enough that a receiver hanging past it (the peers scenario) costs a round a
+            # few seconds, not fifteen.
+            "PASSERELLE_NOTIFICATION_HTTP_TIMEOUT_SECONDS": "3",
         })
+        if self.smtp_port:
+            env.update({
+                "PASSERELLE_SMTP_HOST": "127.0.0.1", "PASSERELLE_SMTP_PORT": str(self.smtp_port), "PASSERELLE_SMTP_SECURITY": "none",
+                "PASSERELLE_SMTP_FROM": "passerelle@faults.example", "PASSERELLE_SMTP_TIMEOUT_SECONDS": "5",
+            })
         return env
 
     def __getitem__(self, name):
