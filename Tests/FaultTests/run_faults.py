@@ -522,6 +522,8 @@ def main():
     parser.add_argument("--s3-port", type=int, default=29095, help="the local S3 endpoint holding the broker's topics")
     parser.add_argument("--smtp-port", type=int, default=25436, help="the harness's SMTP relay, which notification sends through")
     parser.add_argument("--service-port", type=int, default=28181, help="intake's port; the other services take the next three")
+    parser.add_argument("--replica-port", type=int, default=None,
+                        help="the first extra matching replica's port, the second's the next (default: matching's + 100, + 200)")
     parser.add_argument("--hang", type=float, default=6.0, help="seconds a hanging webhook receiver holds a request (peers)")
     parser.add_argument("--rate", type=float, default=15.0, help="referrals per second during a scenario")
     # On S3 storage under load the consumers have needed more than two minutes to catch up after
@@ -550,6 +552,7 @@ def main():
     chosen = [name for name in SCENARIOS if name in chosen]
     for offset, service in enumerate(("intake", "matching", "notification", "evaluation")):
         services.BASE_PORTS[service] = args.service_port + offset
+    services.REPLICA_PORT = args.replica_port
     for service in ("intake", "matching", "notification", "evaluation"):
         if not os.access(os.path.join(args.bin, f"passerelle-{service}"), os.X_OK):
             parser.error(f"{args.bin}/passerelle-{service} is missing")
