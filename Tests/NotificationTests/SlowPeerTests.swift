@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import PostgresClient
 import ServiceRuntime
 import TestSupport
@@ -184,6 +185,19 @@ struct SlowPeerTests {
             #expect(error.transient)
         }
         #expect(try await attempts(receiver, "/plain/late").isEmpty)
+    }
+
+    @Test("the lease and the HTTP timeout come from the environment; a lease too short to renew is refused")
+    func leaseSettings() throws {
+        let defaults = try NotificationSettings.fromEnvironment(Environment([:]))
+        #expect(defaults.lease == .seconds(60) && defaults.httpTimeout == .seconds(15))
+        let set = try NotificationSettings.fromEnvironment(
+            Environment(["PASSERELLE_NOTIFICATION_LEASE_SECONDS": "20", "PASSERELLE_NOTIFICATION_HTTP_TIMEOUT_SECONDS": "4"]))
+        #expect(set.lease == .seconds(20) && set.httpTimeout == .seconds(4))
+        #expect(try DeliveryChannels(settings: set).http.timeout == .seconds(4))
+        for (variable, value) in [("PASSERELLE_NOTIFICATION_LEASE_SECONDS", "2"), ("PASSERELLE_NOTIFICATION_HTTP_TIMEOUT_SECONDS", "0")] {
+            #expect(throws: ConfigurationError.self) { try NotificationSettings.fromEnvironment(Environment([variable: value])) }
+        }
     }
 
     @Test("an SMTP relay that greylists, refuses after the data, drops the connection or hangs: each message ends sent, resent only after an ambiguous end")
