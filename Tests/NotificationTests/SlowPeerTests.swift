@@ -81,8 +81,10 @@ struct SlowPeerTests {
         let hung = try #require(try await attempts(h.receiver, "/webhook/hang").first)
         #expect(hung.outcome == "hung")
         let closedAfter = try #require(hung.closedAfter, "the sender never hung up")
-        // Not before the claim's lease less its tenth (2.7 s) less the claim's own time; never after.
-        #expect(closedAfter < 3.0 && closedAfter > 0.5, "hung up after \(closedAfter) s")
+        // The exchange may last what is left of the lease less its tenth: at most 2.7 s. The
+        // receiver measures it, plus what a busy machine adds to closing and noticing (seen
+        // 0.4 s with the whole suite on two cores); without the bound it would be the 15 s timeout.
+        #expect(closedAfter < 4.0 && closedAfter > 0.5, "hung up after \(closedAfter) s")
         #expect(took < .seconds(6), "the round took \(took)")
         var referrer = try await row(h, c.referral, kind: "referrer")
         #expect(referrer.status == "pending" && referrer.attempts == 1, "\(referrer)")
@@ -102,7 +104,7 @@ struct SlowPeerTests {
         try await h.deliver(h.received(d) + [h.status(d, "received", "accepted")])
         await h.loop.round()
         let stalled = try #require(try await attempts(h.receiver, "/webhook/stall").first)
-        #expect(stalled.outcome == "stalled" && (stalled.closedAfter ?? 99) < 3.0, "\(stalled)")
+        #expect(stalled.outcome == "stalled" && (stalled.closedAfter ?? 99) < 4.0, "\(stalled)")
         referrer = try await row(h, d.referral, kind: "referrer")
         #expect(referrer.status == "sent" && referrer.attempts == 1, "\(referrer)")
         await h.tearDown()
@@ -245,9 +247,10 @@ struct SlowPeerTests {
             try JSONDecoder().decode(Event.self, from: Data($0.utf8))
         }
         #expect(Set(events.map(\.fault)) == ["flaky", "drop", "refused", "dropdata", "hang"], "\(events.map(\.fault))")
-        // The hanging relay was left after the command timeout (2 s), well inside the lease.
+        // The hanging relay was left after the command timeout (2 s; a busy machine adds a little),
+        // inside the 4 s lease; without the timeout the relay would have held it 60 s.
         let hang = try #require(events.first { $0.fault == "hang" })
-        #expect((hang.closedAfter ?? 99) < 3.0, "hung up after \(hang.closedAfter.map { "\($0) s" } ?? "never")")
+        #expect((hang.closedAfter ?? 99) < 3.5, "hung up after \(hang.closedAfter.map { "\($0) s" } ?? "never")")
         await h.tearDown()
     }
 }
