@@ -141,8 +141,9 @@ def classify_absent(stack, findings, schema, topic, event_type, missing, identif
     return lost, confirmed - set(lost)
 
 
-def progress(stack, receiver, ids):
-    """Where the loop stands for `ids`: one tuple, compared between polls to tell quiet."""
+def progress(stack, receiver, ids, allow_failed=False):
+    """Where the loop stands for `ids`: one tuple, compared between polls to tell quiet.
+    `allow_failed`: a notification failed for good counts as ended (the peers scenario)."""
     array = uuid_array(ids)
     row = stack.rows(f"""
         SELECT
@@ -150,6 +151,7 @@ def progress(stack, receiver, ids):
           (SELECT count(*) FROM matching.assignment WHERE referral_id = ANY ({array})) AS assigned,
           (SELECT count(*) FROM notification.notification WHERE referral_id = ANY ({array}) AND recipient_kind = 'link-worker') AS planned,
           (SELECT count(*) FROM notification.notification WHERE referral_id = ANY ({array}) AND recipient_kind = 'link-worker' AND status = 'sent') AS sent,
+          (SELECT count(*) FROM notification.notification WHERE referral_id = ANY ({array}) AND recipient_kind = 'link-worker' AND status = 'failed') AS failed,
           (SELECT count(*) FROM notification.notification WHERE status IN ('pending', 'deferred', 'sending')) AS undelivered,
           (SELECT count(*) FROM evaluation.pathway WHERE referral_id = ANY ({array})) AS pathways,
           (SELECT count(*) FROM intake.outbox WHERE sent_at IS NULL) + (SELECT count(*) FROM matching.outbox WHERE sent_at IS NULL)
@@ -158,13 +160,17 @@ def progress(stack, receiver, ids):
             + (SELECT count(*) FROM evaluation.processed_events) AS processed
         """)[0]
     notification_ids = [r["id"] for r in stack.rows(
-        f"SELECT id FROM notification.notification WHERE referral_id = ANY ({array}) AND recipient_kind = 'link-worker'")]
+        f"SELECT id FROM notification.notification WHERE referral_id = ANY ({array}) AND recipient_kind = 'link-worker'"
+        + (" AND status = 'sent'" if allow_failed else ""))]
     arrivals, _ = receiver.snapshot()
     row["delivered"] = sum(1 for identifier in notification_ids if arrivals.get(identifier, 0) > 0)
+    if allow_failed:  # ended: sent (and arrived) or failed
+        row["sent"] += row["failed"]
+        row["delivered"] += row["failed"]
     return row
 
 
-def wait_quiet(stack, receiver, ids, timeout, stable_for=3.0, stalled_for=40.0):
+def wait_quiet(stack, receiver, ids, timeout, stable_for=3.0, stalled_for=40.0, allow_failed=False):
     """Waits until every effect is in place and nothing moves for `stable_for` seconds
     ("complete"). Stops early when effects are missing yet nothing is in flight (no unpublished
     outbox row, no notification waiting) and nothing has moved for `stalled_for` seconds
@@ -177,7 +183,7 @@ def wait_quiet(stack, receiver, ids, timeout, stable_for=3.0, stalled_for=40.0):
     reported = time.monotonic()
     while time.monotonic() < deadline:
         try:
-            current = progress(stack, receiver, ids)
+            current = progress(stack, receiver, ids, allow_failed)
         except RuntimeError as error:  # PostgreSQL may still be coming back
             log(f"  progress not readable yet: {error}")
             time.sleep(1)
@@ -198,9 +204,14 @@ def wait_quiet(stack, receiver, ids, timeout, stable_for=3.0, stalled_for=40.0):
     return "timeout", time.monotonic() - started, current
 
 
-def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset(), broker_may_lose=False):
+def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset(), broker_may_lose=False, allow_failed=False,
+              failed_notifications=frozenset()):
     """Every check for the scenario's accepted referrals. `broker_may_lose`: records the broker
-    acknowledged and then lost are reported apart instead of failing (the broker on S3 storage)."""
+    acknowledged and then lost are reported apart instead of failing (the broker on S3 storage).
+    `allow_failed`: a link-worker notification may end failed (peers.py says whether rightly);
+    the checks of arrival and of `notification.sent` then concern the sent ones, and each failed
+    one is expected once on the notifications' dead-letter topic, as are those of earlier
+    scenarios (`failed_notifications`); the scenario's are left in `findings.failed_notifications`."""
     findings = Findings()
     accepted = dict(stream.accepted)
     ids = set(accepted.values())
@@ -297,9 +308,15 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset(), broker_ma
                    f"none for: {sample(told - set(per_referral))}")
     several = [referral for referral, items in per_referral.items() if len(items) > 1]
     findings.check("notification: one link-worker notification per referral", not several, f"several for: {sample(several)}")
-    unsent = [n["id"] for n in notes if n["status"] != "sent"]
-    findings.check("notification: every link-worker notification sent", not unsent,
-                   f"not sent: {sample(unsent)} ({Counter(n['status'] for n in notes if n['status'] != 'sent')})")
+    ended = ("sent", "failed") if allow_failed else ("sent",)
+    unsent = [n["id"] for n in notes if n["status"] not in ended]
+    findings.check("notification: every link-worker notification " + " or ".join(ended), not unsent,
+                   f"not sent: {sample(unsent)} ({Counter(n['status'] for n in notes if n['status'] not in ended)})")
+    failed_here = {n["id"] for n in notes if n["status"] == "failed"} if allow_failed else set()
+    findings.failed_notifications = failed_here
+    if allow_failed:
+        findings.note("link-worker notifications failed", len(failed_here))
+        notes = [n for n in notes if n["status"] == "sent"]
     wrong_worker = [n["id"] for n in notes if assignments.get(n["referral_id"]) and n["recipient_id"].lower() != assignments[n["referral_id"]]]
     findings.check("notification: addressed to the assigned link worker", not wrong_worker, f"{sample(wrong_worker)}")
     findings.note("link-worker notifications needing more than one attempt", sum(1 for n in notes if n["attempts"] > 1))
@@ -359,11 +376,26 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset(), broker_ma
 
     # -- dead letters --------------------------------------------------------------------------
     foreign = []
+    failed_expected = set(failed_notifications) | failed_here
+    dead_notifications = Counter()
     for topic in DLQ_TOPICS:
         for record in records[topic]:
+            if topic == topics.NOTIFICATIONS + ".dlq" and record.event_type == "passerelle.notification.failed.v1":
+                try:
+                    identifier = str(json.loads(record.value).get("notificationID") or "").lower()
+                except ValueError:
+                    identifier = ""
+                if identifier in failed_expected:
+                    dead_notifications[identifier] += 1
+                    continue
             if record.key not in poison_keys:
                 foreign.append(f"{topic}:{record.offset} ({record.headers.get('dlq_consumer')}: {record.headers.get('dlq_error', '')[:120]})")
-    findings.check("dead-letter topics hold only the poison records", not foreign, "; ".join(foreign[:3]))
+    findings.check("dead-letter topics hold only the poison records" + (" and the failed notifications" if failed_expected else ""),
+                   not foreign, "; ".join(foreign[:3]))
+    if failed_here:
+        unlisted = [i for i in failed_here if dead_notifications[i] != 1]
+        findings.check("notifications dead-letter topic: each failed notification once", not unlisted,
+                       f"{sample([(i, dead_notifications[i]) for i in unlisted])}")
 
     # -- everyone back ---------------------------------------------------------------------------
     not_ready = fleet.not_ready()

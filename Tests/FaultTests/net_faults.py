@@ -133,7 +133,7 @@ class NetworkRun(run_faults.Run):
         self.stack.kafka_host, self.stack.kafka_netns = Network.address("broker"), Network.namespace("broker")
         self.receiver.stop()
         self.receiver = WebhookReceiver(host=f"{SUBNET}.1")
-        self.fleet = NamespacedFleet(self.fleet.bin_dir, self.stack, self.fleet.log_dir, self.fleet.jwt_secret)
+        self.fleet = NamespacedFleet(self.fleet.bin_dir, self.stack, self.fleet.log_dir, self.fleet.jwt_secret, smtp_port=args.smtp_port)
 
     def readiness(self, service):
         """(status, body) of a service's /health/ready."""
@@ -213,7 +213,7 @@ def main():
     args = parser.parse_args()
     args.bin = os.path.abspath(args.bin)
     # What run_faults.Run reads and this harness does not change.
-    args.pg_port, args.kafka_port, args.s3_port, args.keep_stack = 25436, 29096, 29097, False
+    args.pg_port, args.kafka_port, args.s3_port, args.smtp_port, args.keep_stack = 25436, 29096, 29097, 25438, False
     chosen = [name.strip() for name in args.scenario.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SCENARIOS]
     if unknown:

@@ -1,9 +1,17 @@
 """The link workers' webhook endpoint: every delivery is verified with the Standard Webhooks
-reference library and recorded by its webhook-id (the notification id), repeats included."""
+reference library and recorded by its webhook-id (the notification id), repeats included.
+
+`faults` (None: none) may make it misbehave: called with the worker's path, it answers None (take
+the delivery), ("hang", seconds) (hold the request without answering, as a stuck receiver does;
+the delivery may or may not have been taken: it is counted as arrived) or ("status", code,
+retry_after) (answer that, with Retry-After when given). Every request is logged in `requests`
+with its webhook-id, when it came, when it was answered or the sender hung up, and how."""
 import base64
 import json
 import os
+import select
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook
@@ -17,6 +25,8 @@ class WebhookReceiver:
         self.arrivals = {}   # webhook-id -> number of deliveries that arrived
         self.paths = {}      # webhook-id -> path it came to (the link worker)
         self.rejected = []   # deliveries whose signature did not verify
+        self.requests = []   # {"id", "path", "came", "ended", "outcome"} of every verified request
+        self.faults = None
         self.server = ThreadingHTTPServer((host, 0), self.handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -68,9 +78,40 @@ class WebhookReceiver:
                         receiver.rejected.append({"path": self.path, "error": str(error)})
                     return self.answer(401, str(error).encode())
                 identifier = self.headers["webhook-id"].lower()
+                path = self.path.split("?", 1)[0]
+                came = time.time()
+                fault = receiver.faults(path) if receiver.faults else None
+                request = {"id": identifier, "path": path, "came": came, "ended": None, "outcome": "204"}
+                if fault is None or fault[0] == "hang":
+                    with receiver.lock:
+                        receiver.arrivals[identifier] = receiver.arrivals.get(identifier, 0) + 1
+                        receiver.paths[identifier] = path
+                if fault is not None and fault[0] == "hang":
+                    request["outcome"] = "hung"
+                    request["sender hung up after"] = self.hang(fault[1])
+                    self.close_connection = True
+                elif fault is not None:
+                    _, code, retry_after = fault
+                    request["outcome"] = str(code)
+                    self.send_response(code)
+                    if retry_after is not None:
+                        self.send_header("Retry-After", str(retry_after))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    self.answer(204)
+                request["ended"] = time.time()
                 with receiver.lock:
-                    receiver.arrivals[identifier] = receiver.arrivals.get(identifier, 0) + 1
-                    receiver.paths[identifier] = self.path
-                self.answer(204)
+                    receiver.requests.append(request)
+
+            def hang(self, seconds):
+                """Holds the request up to `seconds`; returns how long until the sender hung up
+                (None if it did not)."""
+                started = time.monotonic()
+                while time.monotonic() - started < seconds:
+                    readable, _, _ = select.select([self.connection], [], [], 0.05)
+                    if readable and not self.connection.recv(1, 2):  # MSG_PEEK at end of stream: closed
+                        return round(time.monotonic() - started, 2)
+                return None
 
         return Handler

@@ -27,9 +27,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ledger  # noqa: E402
+import peers  # noqa: E402
 import topics  # noqa: E402
 from ledger import Findings  # noqa: E402
 from receiver import WebhookReceiver  # noqa: E402
+from relay import Relay  # noqa: E402
+import services  # noqa: E402
 from services import Fleet, http_status  # noqa: E402
 from stack import Stack  # noqa: E402
 from stream import ReferralStream  # noqa: E402
@@ -37,7 +40,7 @@ from timing import elapsed, log, wait_for, WaitTimeout  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 # The broker scenario comes last: it moves the broker to S3 storage (see Stack.storage).
-SCENARIOS = ["kill", "unmarked", "postgres", "scale", "poison", "broker"]
+SCENARIOS = ["kill", "unmarked", "postgres", "scale", "poison", "peers", "broker"]
 # What the test command runs. `unmarked` runs when named: its fault needs the relay to take a batch
 # while the harness holds a lock, and on a loaded two-core machine it has missed that five times in
 # a row (the scenario then fails without having injected anything; FINDINGS.md).
@@ -60,10 +63,15 @@ class Run:
         self.args = args
         self.stack = Stack(ROOT, args.dir, args.pg_port, args.kafka_port, args.s3_port)
         self.receiver = WebhookReceiver()
+        self.relay = Relay(args.smtp_port)
         self.fleet = Fleet(args.bin, self.stack, os.path.join(args.dir, "logs"),
-                           jwt_secret="fault-tests-" + base64.b64encode(os.urandom(24)).decode())
+                           jwt_secret="fault-tests-" + base64.b64encode(os.urandom(24)).decode(), smtp_port=args.smtp_port)
+        # What the reconciliation reads deliveries from: the receiver, and in `peers` the relay too.
+        self.deliveries = self.receiver
         self.token = None
         self.poison_keys = set()
+        self.failed_notifications = set()  # failed on purpose (peers): expected on the dead-letter topic
+        self.restore = None  # undoes a scenario's changes to the outside world, after its reconciliation
         self.results = []  # (scenario, Findings, seconds)
         self.restarts_reported = 0  # how many of fleet.restarts earlier scenarios took
 
@@ -72,6 +80,7 @@ class Run:
     def start(self):
         self.stack.start()
         self.receiver.start()
+        self.relay.start()
         self.fleet.start()
         self.token = self.fleet.token("intake", ["--role", "network-coordinator", "--subject", "fault-tests", "--minutes", "120"]).strip()
         self.seed()
@@ -113,6 +122,7 @@ class Run:
         finally:
             try:
                 self.receiver.stop()
+                self.relay.stop()
             finally:
                 if not self.args.keep_stack:
                     self.stack.stop()
@@ -128,6 +138,12 @@ class Run:
         except Exception as error:  # the harness itself stumbled: a failed scenario, the run goes on
             findings.check("scenario ran to its end", False, f"{type(error).__name__}: {error}")
             log(f"  scenario {name} stopped by {type(error).__name__}: {error}")
+        if self.restore is not None:
+            restore, self.restore = self.restore, None
+            try:
+                restore()
+            except Exception as error:
+                findings.check("the outside world restored after the scenario", False, f"{type(error).__name__}: {error}")
         self.results.append((name, findings, time.monotonic() - started))
         log(f"  scenario {name}: {'PASS' if not findings.failed else 'FAIL'} in {time.monotonic() - started:.0f}s")
 
@@ -151,7 +167,9 @@ class Run:
         findings.check("the stream stopped (every referral answered or given up)", finished)
         summary = stream.summary()
         log(f"  stream: {summary}")
-        outcome, waited, state = ledger.wait_quiet(self.stack, self.receiver, set(stream.accepted.values()), timeout=self.args.quiet_timeout)
+        allow_failed = name == "peers"
+        outcome, waited, state = ledger.wait_quiet(self.stack, self.deliveries, set(stream.accepted.values()), timeout=self.args.quiet_timeout,
+                                                   allow_failed=allow_failed)
         log(f"  {outcome} after {waited:.1f}s: {state}")
         # "stalled": nothing left to publish or deliver, yet effects are missing; the
         # reconciliation below fails each of them unless the broker lost what it needed.
@@ -165,8 +183,10 @@ class Run:
             wait_for(lambda: not self.fleet.not_ready(), 30, "every service to be ready")
         except WaitTimeout:
             pass
-        reconciled = ledger.reconcile(self.stack, self.receiver, self.fleet, stream, poison_keys=frozenset(self.poison_keys),
-                                      broker_may_lose=name == "broker")
+        reconciled = ledger.reconcile(self.stack, self.deliveries, self.fleet, stream, poison_keys=frozenset(self.poison_keys),
+                                      broker_may_lose=name == "broker", allow_failed=allow_failed,
+                                      failed_notifications=frozenset(self.failed_notifications))
+        self.failed_notifications |= reconciled.failed_notifications
         findings.absorb(reconciled)
         self.check_restarts(findings)
         for key, value in summary.items():
@@ -268,6 +288,40 @@ class Run:
                            "no event on the referrals topic twice")
             findings.check("unmarked: each such row records its second acknowledgement", len(recorded_last) == len(twice),
                            f"{len(twice) - len(recorded_last)} rows point elsewhere")
+        return check
+
+    def slow_peers(self, stream, findings):
+        """The link workers of two sites told by e-mail through the harness's relay (one site's
+        slow, the other's slow and failing), the third site's by webhook at a receiver that hangs
+        past the HTTP timeout or answers 429/503 for some requests. The recipients switch
+        mid-stream; the referrals planned before are sent to the new addresses too (a
+        notification is addressed when it is sent)."""
+        notification = self.fleet["notification"].url
+        modes = {LINK_WORKERS[0][0]: "mixed", LINK_WORKERS[1][0]: "mixed", LINK_WORKERS[2][0]: "slow", LINK_WORKERS[3][0]: "slow"}
+        for worker, _, language in LINK_WORKERS:
+            if worker in modes:
+                self.put(f"{notification}/v1/recipients/link-worker/{worker}",
+                         {"displayName": f"Fault worker {worker[-1]}", "email": f"{modes[worker]}+{worker}@faults.example",
+                          "language": language, "channel": "email"})
+        self.receiver.faults = peers.PeerFaults([w for w, _, _ in LINK_WORKERS if w not in modes], hang_seconds=self.args.hang)
+        self.deliveries = peers.Deliveries(self.receiver, self.relay)
+        log(f"  after {stream.sent} referrals: 2 link workers by a slow, failing relay, 2 by a slow one, 2 by a webhook that may hang "
+            f"{self.args.hang:g}s (HTTP timeout 3 s)")
+
+        def restore():
+            """Back to webhooks for the scenarios that follow."""
+            self.receiver.faults = None
+            self.deliveries = self.receiver
+            for worker, _, language in LINK_WORKERS:
+                if worker in modes:
+                    self.put(f"{notification}/v1/recipients/link-worker/{worker}",
+                             {"displayName": f"Fault worker {worker[-1]}", "webhookTarget": f"faults-{worker[-4:]}",
+                              "language": language, "channel": "webhook"})
+        self.restore = restore
+
+        def check(findings):
+            peers.check(self.stack, self.relay, self.receiver, set(stream.accepted.values()), max_attempts=6, http_timeout=3.0,
+                        findings=findings)
         return check
 
     def use_persistent_broker(self):
@@ -466,6 +520,11 @@ def main():
     parser.add_argument("--pg-port", type=int, default=25434)
     parser.add_argument("--kafka-port", type=int, default=29094)
     parser.add_argument("--s3-port", type=int, default=29095, help="the local S3 endpoint holding the broker's topics")
+    parser.add_argument("--smtp-port", type=int, default=25436, help="the harness's SMTP relay, which notification sends through")
+    parser.add_argument("--service-port", type=int, default=28181, help="intake's port; the other services take the next three")
+    parser.add_argument("--replica-port", type=int, default=None,
+                        help="the first extra matching replica's port, the second's the next (default: matching's + 100, + 200)")
+    parser.add_argument("--hang", type=float, default=6.0, help="seconds a hanging webhook receiver holds a request (peers)")
     parser.add_argument("--rate", type=float, default=15.0, help="referrals per second during a scenario")
     # On S3 storage under load the consumers have needed more than two minutes to catch up after
     # the broker's restart (they did, a little later); the bound still fails a loop that stays stuck.
@@ -491,6 +550,9 @@ def main():
     # In the order of SCENARIOS whatever the order given: broker, which moves the broker to S3
     # storage, must come last.
     chosen = [name for name in SCENARIOS if name in chosen]
+    for offset, service in enumerate(("intake", "matching", "notification", "evaluation")):
+        services.BASE_PORTS[service] = args.service_port + offset
+    services.REPLICA_PORT = args.replica_port
     for service in ("intake", "matching", "notification", "evaluation"):
         if not os.access(os.path.join(args.bin, f"passerelle-{service}"), os.X_OK):
             parser.error(f"{args.bin}/passerelle-{service} is missing")
@@ -512,7 +574,7 @@ def main():
     watchdog.daemon = True
     watchdog.start()
 
-    estimates = {"kill": 110, "unmarked": 70, "broker": 200, "postgres": 70, "scale": 70, "poison": 70}
+    estimates = {"kill": 110, "unmarked": 70, "broker": 200, "postgres": 70, "scale": 70, "poison": 70, "peers": 150}
     failures = 0
     try:
         try:
@@ -529,6 +591,7 @@ def main():
             "postgres": (run.restart_postgres, 8.0),
             "scale": (run.scale_matching, 6.0),
             "poison": (run.poison, 14.0),
+            "peers": (run.slow_peers, 16.0),
         }
         for name in chosen:
             if elapsed() + estimates[name] > args.budget:

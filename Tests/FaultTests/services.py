@@ -16,6 +16,9 @@ from timing import elapsed, log, wait_for
 # Below Linux's ephemeral range (32768–60999): a port in it can be held for minutes as the local
 # end of some other program's connection, and a service restarted on it then fails to bind.
 BASE_PORTS = {"intake": 28181, "matching": 28182, "notification": 28183, "evaluation": 28184}
+# Matching's extra replicas (the scale scenario): the first's port, the next ones following it;
+# None: 100 above matching's for the second replica, 200 for the third.
+REPLICA_PORT = None
 
 
 class ServiceProcess:
@@ -168,8 +171,9 @@ class Restart:
 class Fleet:
     """The services of one run: their settings, processes, logs and supervision."""
 
-    def __init__(self, bin_dir, stack, log_dir, jwt_secret):
+    def __init__(self, bin_dir, stack, log_dir, jwt_secret, smtp_port=None):
         self.bin_dir = bin_dir
+        self.smtp_port = smtp_port  # the harness's SMTP relay, if any
         self.stack = stack
         self.log_dir = log_dir
         self.jwt_secret = jwt_secret
@@ -213,7 +217,18 @@ class Fleet:
             "PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS": "true",
             # The reconciliation reads the outbox rows back: nothing is purged during a run.
             "PASSERELLE_OUTBOX_RETENTION_HOURS": "720",
+            # Short enough that a receiver hanging past it (the peers scenario) costs a round a
+            # few seconds, not fifteen.
+            "PASSERELLE_NOTIFICATION_HTTP_TIMEOUT_SECONDS": "3",
+            # A notification whose sender was killed waits out the lease before another round
+            # takes it: 15 s instead of 60 lets `kill` settle sooner (renewed while sending).
+            "PASSERELLE_NOTIFICATION_LEASE_SECONDS": "15",
         })
+        if self.smtp_port:
+            env.update({
+                "PASSERELLE_SMTP_HOST": "127.0.0.1", "PASSERELLE_SMTP_PORT": str(self.smtp_port), "PASSERELLE_SMTP_SECURITY": "none",
+                "PASSERELLE_SMTP_FROM": "passerelle@faults.example", "PASSERELLE_SMTP_TIMEOUT_SECONDS": "5",
+            })
         return env
 
     def __getitem__(self, name):
@@ -257,7 +272,8 @@ class Fleet:
 
     def add_matching_replica(self):
         number = len(self.replicas) + 2
-        replica = ServiceProcess(self, "matching", BASE_PORTS["matching"] + 100 * (number - 1), replica=number)
+        port = BASE_PORTS["matching"] + 100 * (number - 1) if REPLICA_PORT is None else REPLICA_PORT + number - 2
+        replica = ServiceProcess(self, "matching", port, replica=number)
         self.replicas.append(replica)
         replica.start()
         return replica

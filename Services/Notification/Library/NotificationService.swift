@@ -26,7 +26,7 @@ public enum NotificationService: PasserelleService {
             background: [
                 DeliveryLoop(
                     pool: components.pool, outbox: components.outbox, topics: components.settings.topics, gate: components.gate, settings: settings,
-                    channels: channels, schema: schema, logger: components.logger)
+                    channels: channels, schema: schema, logger: components.logger, lease: settings.lease)
             ])
     }
 }

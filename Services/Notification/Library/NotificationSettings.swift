@@ -16,6 +16,10 @@ public struct NotificationSettings: Sendable {
     public var retry: RetryPolicy
     /// Deliveries in flight at once per replica.
     public var concurrency: Int
+    /// How long a worker holds the notifications it claimed (renewed while it sends them).
+    public var lease: Duration = .seconds(60)
+    /// The longest one HTTP exchange (SMS gateway, webhook) may last; never past the lease.
+    public var httpTimeout: Duration = .seconds(15)
     public var smtp: SMTPSettings?
     public var sms: SMSGatewaySettings?
     /// Lets webhooks and the SMS gateway go to loopback, private and unique-local addresses
@@ -50,6 +54,13 @@ public struct NotificationSettings: Sendable {
         guard retry.maxAttempts >= 1 else {
             throw ConfigurationError(variable: "PASSERELLE_NOTIFICATION_MAX_ATTEMPTS", problem: "must be at least 1")
         }
+        let lease = try e.int("PASSERELLE_NOTIFICATION_LEASE_SECONDS", default: 60)
+        // Under 3 s a renewal (every third of it) would hardly have time to commit.
+        guard lease >= 3 else { throw ConfigurationError(variable: "PASSERELLE_NOTIFICATION_LEASE_SECONDS", problem: "must be at least 3") }
+        let httpTimeout = try e.int("PASSERELLE_NOTIFICATION_HTTP_TIMEOUT_SECONDS", default: 15)
+        guard httpTimeout >= 1 else {
+            throw ConfigurationError(variable: "PASSERELLE_NOTIFICATION_HTTP_TIMEOUT_SECONDS", problem: "must be at least 1")
+        }
         let allowPrivate = e.string("PASSERELLE_NOTIFICATION_ALLOW_PRIVATE_TARGETS", default: "false") == "true"
         let sms = try SMSGatewaySettings.fromEnvironment(e)
         // A gateway written as an inward address is refused at start, not at the first SMS.
@@ -70,6 +81,8 @@ public struct NotificationSettings: Sendable {
             callWithinDays: try e.int("PASSERELLE_NOTIFICATION_CALL_WITHIN_DAYS", default: 2),
             retry: retry,
             concurrency: max(1, try e.int("PASSERELLE_NOTIFICATION_CONCURRENCY", default: 16)),
+            lease: .seconds(lease),
+            httpTimeout: .seconds(httpTimeout),
             smtp: try SMTPSettings.fromEnvironment(e),
             sms: sms,
             allowPrivateWebhookTargets: allowPrivate)

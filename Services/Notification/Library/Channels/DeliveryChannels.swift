@@ -1,5 +1,7 @@
+import Backoff
 import Domain
 import Foundation
+import NIOCore
 import Webhooks
 import WireFormats
 
@@ -12,17 +14,18 @@ public struct DeliveryChannels: Sendable {
     let http: HTTPDelivery
     let targets: WebhookTargetPolicy
 
-    public init(settings: NotificationSettings, http: HTTPDelivery = HTTPDelivery(userAgent: "passerelle-notification")) throws {
+    public init(settings: NotificationSettings, http: HTTPDelivery? = nil) throws {
         smtp = try settings.smtp.map(SMTPClient.init(settings:))
         sms = settings.sms
-        self.http = http
+        self.http = http ?? HTTPDelivery(userAgent: "passerelle-notification", timeout: .nanoseconds(Int64(settings.httpTimeout.inSeconds * 1e9)))
         targets = settings.webhookTargets
     }
 
     /// Sends, and says why not without naming the recipient: what a relay or gateway answers
     /// often quotes the address or number back, and the error is stored, published and logged.
     /// `deadline`: when the sender must have given up (the end of its lease); read before each
-    /// step, as renewing the lease moves it.
+    /// step, as renewing the lease moves it. An HTTP exchange (SMS gateway, webhook) reads it
+    /// once, as it starts: it then lasts at most what was left of the lease, less the margin.
     func send(
         _ addressed: AddressedMessage, notificationID: UUID, deadline: (@Sendable () -> ContinuousClock.Instant)? = nil
     ) async throws(DeliveryError) {
@@ -30,7 +33,8 @@ public struct DeliveryChannels: Sendable {
             try await attempt(addressed, notificationID: notificationID, deadline: deadline)
         } catch {
             throw DeliveryError(
-                transient: error.transient, ContactRedaction.redact(error.detail, known: addressed.channel == .webhook ? [] : [addressed.address]))
+                transient: error.transient, ContactRedaction.redact(error.detail, known: addressed.channel == .webhook ? [] : [addressed.address]),
+                retryAfter: error.retryAfter)
         }
     }
 
@@ -57,7 +61,7 @@ public struct DeliveryChannels: Sendable {
             let body = try encode(SMSRequest(id: id, to: addressed.address, body: addressed.message.body))
             var headers = [("Idempotency-Key", id)]
             if let token = sms.token { headers.append(("Authorization", "Bearer \(token)")) }
-            try await http.post(to: gateway, body: body, headers: headers)
+            try await http.post(to: gateway, body: body, headers: headers, deadline: deadline?())
         case .webhook:
             guard let webhook = addressed.webhook else { throw DeliveryError(transient: false, "no webhook target") }
             let target = try await checked(webhook.url, refused: "webhook target \(addressed.address)")
@@ -65,7 +69,8 @@ public struct DeliveryChannels: Sendable {
                 WebhookPayload(
                     type: "passerelle.notification", id: id, template: addressed.template.rawValue, language: addressed.language,
                     subject: addressed.message.subject, text: addressed.message.body))
-            try await http.post(to: target, body: body, headers: WebhookSignature(secret: webhook.secret).headers(id: id, body: body))
+            try await http.post(
+                to: target, body: body, headers: WebhookSignature(secret: webhook.secret).headers(id: id, body: body), deadline: deadline?())
         }
     }
 

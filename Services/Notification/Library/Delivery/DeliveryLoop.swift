@@ -1,3 +1,4 @@
+import Backoff
 import Contracts
 import Domain
 import Foundation
@@ -15,8 +16,9 @@ import WireFormats
 /// While a batch is being delivered the worker renews its leases every third of the lease, so
 /// a slow exchange (an SMTP relay may take `PASSERELLE_SMTP_TIMEOUT_SECONDS` per command, and an
 /// exchange has up to ten) never lets the lease run out and another worker start the same
-/// message. Should renewing fail (PostgreSQL out of reach), every SMTP command is bounded by
-/// what is left of the lease (`LeaseHold`), so the exchange is abandoned before it runs out.
+/// message. Should renewing fail (PostgreSQL out of reach), every SMTP command, and every HTTP
+/// exchange with the SMS gateway or a webhook, is bounded by what is left of the lease
+/// (`LeaseHold`), so the exchange is abandoned before it runs out.
 ///
 /// The one window that cannot be closed: a crash after the gateway accepted a message and
 /// before `sent` was recorded. The lease then expires and the message is sent again, with the
@@ -210,7 +212,10 @@ public struct DeliveryLoop: Service {
         case .sent: return .sent
         case .withheld(let reason): return .withheld(reason)
         case .failed(let error) where error.transient && result.notification.attempts < settings.retry.maxAttempts:
-            return .retry(error, at: now.addingTimeInterval(settings.retry.delay(afterAttempt: result.notification.attempts)))
+            // A gateway that answered 429/503 with Retry-After is not asked again sooner.
+            var delay = settings.retry.delay(afterAttempt: result.notification.attempts)
+            if let asked = error.retryAfter { delay = max(delay, asked.inSeconds) }
+            return .retry(error, at: now.addingTimeInterval(delay))
         case .failed(let error): return .failed(error)
         }
     }
