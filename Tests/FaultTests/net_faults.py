@@ -133,6 +133,7 @@ class NetworkRun(run_faults.Run):
         self.stack.kafka_host, self.stack.kafka_netns = Network.address("broker"), Network.namespace("broker")
         self.receiver.stop()
         self.receiver = WebhookReceiver(host=f"{SUBNET}.1")
+        self.deliveries = self.receiver
         self.fleet = NamespacedFleet(self.fleet.bin_dir, self.stack, self.fleet.log_dir, self.fleet.jwt_secret, smtp_port=args.smtp_port)
 
     def readiness(self, service):
