@@ -25,7 +25,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import run_faults  # noqa: E402
 from ledger import Findings  # noqa: E402
-from receiver import WebhookReceiver  # noqa: E402
 from services import Fleet  # noqa: E402
 from timing import elapsed, log, wait_for  # noqa: E402
 
@@ -126,15 +125,14 @@ class NamespacedFleet(Fleet):
 
 
 class NetworkRun(run_faults.Run):
+    receiver_host = f"{SUBNET}.1"
+    fleet_class = NamespacedFleet
+
     def __init__(self, args, network):
         super().__init__(args)
         self.network = network
         self.stack.pg_host, self.stack.pg_netns = Network.address("postgres"), Network.namespace("postgres")
         self.stack.kafka_host, self.stack.kafka_netns = Network.address("broker"), Network.namespace("broker")
-        self.receiver.stop()
-        self.receiver = WebhookReceiver(host=f"{SUBNET}.1")
-        self.deliveries = self.receiver
-        self.fleet = NamespacedFleet(self.fleet.bin_dir, self.stack, self.fleet.log_dir, self.fleet.jwt_secret, smtp_port=args.smtp_port)
 
     def readiness(self, service):
         """(status, body) of a service's /health/ready."""

@@ -59,12 +59,16 @@ LINK_WORKERS = [
 
 
 class Run:
+    # What the network fault tests change: where the receiver listens, how services are run.
+    receiver_host = "127.0.0.1"
+    fleet_class = Fleet
+
     def __init__(self, args):
         self.args = args
         self.stack = Stack(ROOT, args.dir, args.pg_port, args.kafka_port, args.s3_port)
-        self.receiver = WebhookReceiver()
+        self.receiver = WebhookReceiver(host=self.receiver_host)
         self.relay = Relay(args.smtp_port)
-        self.fleet = Fleet(args.bin, self.stack, os.path.join(args.dir, "logs"),
+        self.fleet = self.fleet_class(args.bin, self.stack, os.path.join(args.dir, "logs"),
                            jwt_secret="fault-tests-" + base64.b64encode(os.urandom(24)).decode(), smtp_port=args.smtp_port)
         # What the reconciliation reads deliveries from: the receiver, and in `peers` the relay too.
         self.deliveries = self.receiver

@@ -248,6 +248,11 @@ struct CaseworkTests {
             #expect(String(buffer: blank.body).contains("/reason"))
             let nul = try await put(client, path, token: worker, body: #"{"supportLevel": "medium", "reason": "a\u0000b"}"#)
             #expect(nul.status == .unprocessableContent)
+            let long = try await put(client, path, token: worker, body: #"{"supportLevel": "medium", "reason": "\#(String(repeating: "x", count: 501))"}"#)
+            #expect(long.status == .unprocessableContent)
+            let huge = try await put(
+                client, path, token: worker, body: #"{"supportLevel": "medium", "reason": "\#(String(repeating: "x", count: 10_000_000))"}"#)
+            #expect(huge.status == .contentTooLarge)
             // Another site's link worker, and the referrer, cannot.
             let stranger = try await fixture.token(.linkWorker, subject: "lw-rural", site: "rural-east")
             #expect(try await put(client, path, token: stranger, body: #"{"supportLevel": "medium", "reason": "x"}"#).status == .notFound)

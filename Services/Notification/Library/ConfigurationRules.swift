@@ -49,6 +49,33 @@ enum ConfigurationRules {
         text.unicodeScalars.filter { ("0"..."9").contains($0) }.count >= 7
     }
 
+    /// What is wrong with how a person is reached: a name, a language, a valid address whatever
+    /// the channel (a stored address may be used later, and ends up in SMTP commands), and the
+    /// address the channel needs. `channels` are those this kind of recipient may use.
+    static func contactErrors(
+        displayName: String, language: String, email: String?, phone: String?, channel: String, webhookTarget: String?,
+        channels: [DeliveryChannel]
+    ) -> [ProblemDetails.FieldError] {
+        var errors: [ProblemDetails.FieldError] = []
+        if isBlank(displayName) { errors.append(.init(pointer: "/displayName", detail: "must not be blank")) }
+        if !isLanguageTag(language) { errors.append(.init(pointer: "/language", detail: languageTagDetail)) }
+        if let email, !isEmailAddress(email) {
+            errors.append(
+                .init(pointer: "/email", detail: "must be a plain e-mail address: one @, ASCII, no spaces or control characters, at most 254 characters"))
+        }
+        switch DeliveryChannel(rawValue: channel).flatMap({ channels.contains($0) ? $0 : nil }) {
+        case .email?: if email == nil { errors.append(.init(pointer: "/email", detail: "an e-mail address is needed for the email channel")) }
+        case .sms?:
+            if !(phone.map(isPhoneNumber) ?? false) {
+                errors.append(.init(pointer: "/phone", detail: "a phone number of at least 7 digits is needed for the sms channel"))
+            }
+        case .webhook?:
+            if webhookTarget == nil { errors.append(.init(pointer: "/webhookTarget", detail: "a webhook target id is needed for the webhook channel")) }
+        case nil: errors.append(.init(pointer: "/channel", detail: "one of " + channels.map(\.rawValue).joined(separator: ", ")))
+        }
+        return errors
+    }
+
     /// An IANA time zone this machine knows (the document lists them), or UTC.
     static func timeZone(_ name: String) -> TimeZone? {
         guard name == "UTC" || TimeZone.knownTimeZoneIdentifiers.contains(name) else { return nil }

@@ -136,23 +136,9 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         let id = try ConfigurationRules.id(context.parameters.get("id") ?? "", at: "/path/id")
         let body = try await request.decodeJSON(as: RecipientBody.self, context: context)
-        if ConfigurationRules.isBlank(body.displayName) { errors.append(.init(pointer: "/displayName", detail: "must not be blank")) }
-        if !ConfigurationRules.isLanguageTag(body.language) { errors.append(.init(pointer: "/language", detail: ConfigurationRules.languageTagDetail)) }
-        // Whatever the channel: a stored address may be used later, and ends up in SMTP commands.
-        if let email = body.email, !ConfigurationRules.isEmailAddress(email) {
-            errors.append(
-                .init(pointer: "/email", detail: "must be a plain e-mail address: one @, ASCII, no spaces or control characters, at most 254 characters"))
-        }
-        switch DeliveryChannel(rawValue: body.channel) {
-        case .email?: if body.email == nil { errors.append(.init(pointer: "/email", detail: "an e-mail address is needed for the email channel")) }
-        case .sms?:
-            if !(body.phone.map(ConfigurationRules.isPhoneNumber) ?? false) {
-                errors.append(.init(pointer: "/phone", detail: "a phone number of at least 7 digits is needed for the sms channel"))
-            }
-        case .webhook?:
-            if body.webhookTarget == nil { errors.append(.init(pointer: "/webhookTarget", detail: "a webhook target id is needed for the webhook channel")) }
-        case nil: errors.append(.init(pointer: "/channel", detail: "one of email, sms, webhook"))
-        }
+        errors += ConfigurationRules.contactErrors(
+            displayName: body.displayName, language: body.language, email: body.email, phone: body.phone, channel: body.channel,
+            webhookTarget: body.webhookTarget, channels: [.email, .sms, .webhook])
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         do {
             try await pool.withConnection { connection in

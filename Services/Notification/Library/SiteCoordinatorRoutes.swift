@@ -66,22 +66,10 @@ struct SiteCoordinatorRoutes: ServiceRoutes, Sendable {
         let site = try site(context)
         let id = try ConfigurationRules.id(context.parameters.get("id") ?? "", at: "/path/id")
         let body = try await request.decodeJSON(as: CoordinatorBody.self, context: context)
-        var errors: [ProblemDetails.FieldError] = []
-        if ConfigurationRules.isBlank(body.displayName) { errors.append(.init(pointer: "/displayName", detail: "must not be blank")) }
-        if !ConfigurationRules.isLanguageTag(body.language) { errors.append(.init(pointer: "/language", detail: ConfigurationRules.languageTagDetail)) }
-        if let email = body.email, !ConfigurationRules.isEmailAddress(email) {
-            errors.append(
-                .init(pointer: "/email", detail: "must be a plain e-mail address: one @, ASCII, no spaces or control characters, at most 254 characters"))
-        }
         // A person, reached in person: e-mail or SMS (webhook targets are partners' systems).
-        switch DeliveryChannel(rawValue: body.channel) {
-        case .email?: if body.email == nil { errors.append(.init(pointer: "/email", detail: "an e-mail address is needed for the email channel")) }
-        case .sms?:
-            if !(body.phone.map(ConfigurationRules.isPhoneNumber) ?? false) {
-                errors.append(.init(pointer: "/phone", detail: "a phone number of at least 7 digits is needed for the sms channel"))
-            }
-        case .webhook?, nil: errors.append(.init(pointer: "/channel", detail: "one of email, sms"))
-        }
+        let errors = ConfigurationRules.contactErrors(
+            displayName: body.displayName, language: body.language, email: body.email, phone: body.phone, channel: body.channel, webhookTarget: nil,
+            channels: [.email, .sms])
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         let stored = "\(site)/\(id)"
         try await pool.withConnection { connection in
