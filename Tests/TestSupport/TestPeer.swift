@@ -52,11 +52,16 @@ public final class TestPeer: Sendable {
     /// Kills the peer and waits for it. Not with SIGTERM: a child inherits the signal mask of the
     /// thread that spawned it, and a dispatch thread blocks SIGTERM; nor by closing stdin alone: a
     /// process spawned meanwhile (a scratch PostgreSQL) may hold the pipe's other end. Either way
-    /// the wait would never end.
+    /// the wait would never end. Nor with `Process.waitUntilExit`: it spins the calling thread's
+    /// run loop until Foundation notices the exit, and for a peer started on another thread (see
+    /// `init`) it was seen spinning a cooperative thread at full speed for good. SIGKILL ends the
+    /// peer at once; `waitpid` reaps it, or finds Foundation already has (ECHILD).
     public func stop() {
         try? input.fileHandleForWriting.close()
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let pid = process.processIdentifier
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     }
 
     public struct PeerError: Error, CustomStringConvertible {
