@@ -27,7 +27,7 @@ let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
 let openAPIRuntime = Target.Dependency.product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")
 let openAPIHTTPClient = Target.Dependency.product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client")
 
-/// The generated client of each service's API (Shared/Contracts/OpenAPI/generate-clients.sh).
+/// The generated client of each service's API (Shared/Contracts/OpenAPI/generate.sh).
 let apiClients = ["Intake", "Matching", "Notification", "Evaluation"].map { name in
     Target.target(name: "\(name)API", dependencies: [openAPIRuntime], path: "Shared/APIClients/\(name)API")
 }
@@ -39,7 +39,7 @@ func service(_ name: String, product: String, extra: [Target.Dependency] = []) -
             name: "\(name)Service",
             dependencies: [
                 "Domain", "Contracts", "Messaging", "ServiceRuntime", "PostgresClient", "KafkaClient", "WireFormats", "Backoff", hummingbird, httpTypes,
-                logging,
+                logging, openAPIRuntime,
             ] + extra,
             path: "Services/\(name)/Library",
             swiftSettings: strict
@@ -131,7 +131,7 @@ let package = Package(
             name: "ServiceRuntime",
             dependencies: [
                 "Contracts", "Messaging", "WireFormats", "PostgresClient", "KafkaClient", "Backoff", hummingbird, httpTypes, nioCore, logging, metrics,
-                prometheus, lifecycle, unixSignals, argumentParser, jwt, httpClient, nioHTTP1,
+                prometheus, lifecycle, unixSignals, argumentParser, jwt, httpClient, nioHTTP1, openAPIRuntime,
             ],
             path: "Shared/ServiceRuntime",
             swiftSettings: strict

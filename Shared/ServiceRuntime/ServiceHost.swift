@@ -36,7 +36,7 @@ extension PasserelleService {
 
 /// Routes of one area of a service (referrals, the catalogue, FHIR…), added to the router once.
 public protocol ServiceRoutes {
-    func add(to router: Router<PasserelleRequestContext>)
+    func add(to router: Router<PasserelleRequestContext>) throws
 }
 
 /// What a service's `build` returns.
@@ -126,7 +126,7 @@ public struct ServiceHost: Sendable {
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: contract.document)))
         }
-        for routes in parts.routes { routes.add(to: router) }
+        for routes in parts.routes { try routes.add(to: router) }
         let declared = router.routes.map { (method: $0.method, path: $0.path.description) }
         let disagreements = contract.mismatches(routes: declared)
         guard disagreements.isEmpty else { throw ServiceContractError.disagreesWithRoutes(service: S.name, disagreements) }

@@ -93,7 +93,7 @@ struct EvaluationTests {
                     uri: "/v1/referrals/\(referral)/outcomes", method: .post,
                     headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"], body: ByteBuffer(string: body))
             }
-            let invalid = try await post(#"{"instrument": "ucla3", "timepoint": "baseline", "answers": [1, null, 7, 2]}"#)
+            let invalid = try await post(#"{"instrument": "ucla3", "timepoint": "baseline", "answers": [1, 0, 7, 2]}"#)
             #expect(invalid.status == .unprocessableContent)
             let errors =
                 try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: invalid.body).utf8)) as? [String: Any])["errors"] as? [[String: String]]

@@ -451,8 +451,9 @@ struct NotificationTests {
                 #expect(String(buffer: response.body).contains("\"notifications\":[]"))
             }
             try await client.execute(uri: path, method: .get, headers: [.authorization: "Bearer \(analyst)"]) { #expect($0.status == .forbidden) }
+            // The referral is a required parameter: leaving it out is a malformed request.
             try await client.execute(uri: "/v1/notifications", method: .get, headers: [.authorization: "Bearer \(coordinator)"]) {
-                #expect($0.status == .unprocessableContent)
+                #expect($0.status == .badRequest)
             }
 
             let bad = #"{"body": "{{#urgent}}Bonjour {{recipientNom}} {{reference}}"}"#

@@ -25,8 +25,9 @@ public enum EvaluationService: PasserelleService {
         }
         return ServiceParts(
             routes: [
-                OutcomeRoutes(pool: components.pool, stream: stream), ServiceUseRoutes(pool: components.pool),
-                ReportRoutes(pool: components.pool, zone: try ReportWindow.zone(in: components.settings.environment)),
+                EvaluationAPI(
+                    outcomes: OutcomeRoutes(pool: components.pool, stream: stream), serviceUse: ServiceUseRoutes(pool: components.pool),
+                    reports: ReportRoutes(pool: components.pool, zone: try ReportWindow.zone(in: components.settings.environment)))
             ],
             consumers: [components.consumer(topics: [.referrals, .matching, .notifications], handlers: eventHandlers(stream: stream))])
     }

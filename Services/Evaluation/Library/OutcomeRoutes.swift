@@ -8,7 +8,7 @@ import WireFormats
 
 /// `POST /v1/referrals/{id}/outcomes`: a validated instrument answered at a timepoint, scored
 /// here (never trusted from the client), with the change from baseline when there is one.
-struct OutcomeRoutes: ServiceRoutes, Sendable {
+struct OutcomeRoutes: Sendable {
     let pool: PostgresConnectionPool
     let stream: AnalystStream?
 
@@ -20,22 +20,16 @@ struct OutcomeRoutes: ServiceRoutes, Sendable {
         var answers: [Int?]?
     }
 
-    struct Recorded: Encodable, Sendable {
-        var referralId: UUID
-        var instrument: String
-        var timepoint: String
-        var scores: [String: Double]
-        var changeFromBaseline: [String: Double]?
-    }
+    typealias Recorded = Components.Schemas.RecordedOutcome
 
-    func add(to router: Router<PasserelleRequestContext>) {
-        router.post("/v1/referrals/{id}/outcomes") { request, context in try await record(request, context) }
-    }
-
-    private func record(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let referral = try context.pathID()
-        let body = try await request.decodeJSON(as: Body.self, context: context)
+    func record(_ input: Operations.RecordOutcome.Input) async throws -> Operations.RecordOutcome.Output {
+        let actor = try OperationRequest.caller()
+        let referral = try OperationRequest.id(input.path.id)
+        // Scored and checked here: how many answers, and their range, depend on the instrument.
+        let body: Body
+        switch input.body {
+        case .json(let submission): body = try convertJSON(submission, to: Body.self)
+        }
         var errors: [ProblemDetails.FieldError] = []
         let instrument = OutcomeInstrument.all.first { $0.code == body.instrument }
         if instrument == nil {
@@ -98,8 +92,10 @@ struct OutcomeRoutes: ServiceRoutes, Sendable {
                     referral: referral, client: try pathway.decode("client_id"), site: site, instrument: instrument.code, timepoint: timepoint,
                     scores: scored, recordedAt: try pathway.decode("recorded_at"), on: session)
             }
-            return Recorded(referralId: referral, instrument: instrument.code, timepoint: timepoint, scores: scored, changeFromBaseline: change)
+            return Recorded(
+                referralId: referral.uuidString, instrument: instrument.code, timepoint: timepoint,
+                scores: .init(additionalProperties: scored), changeFromBaseline: change.map { .init(additionalProperties: $0) })
         }
-        return try Response.json(recorded, status: .created)
+        return .created(.init(body: .json(recorded)))
     }
 }

@@ -3,6 +3,7 @@ import Domain
 import Foundation
 import HTTPTypes
 import Hummingbird
+import OpenAPIRuntime
 import PostgresClient
 import ServiceRuntime
 
@@ -10,7 +11,7 @@ import ServiceRuntime
 /// programme figures for a site (or all) over whole months of referral dates (`ReportWindow`),
 /// optionally broken down by an equity dimension, with small cells suppressed by one rule on the
 /// cells of each site and month (`SmallCellSuppression`) before anything leaves the service.
-struct ReportRoutes: ServiceRoutes, Sendable {
+struct ReportRoutes: Sendable {
     let pool: PostgresConnectionPool
     /// The network's time zone: months start at its midnight.
     let zone: TimeZone
@@ -24,39 +25,43 @@ struct ReportRoutes: ServiceRoutes, Sendable {
         var csv: Bool
     }
 
-    func add(to router: Router<PasserelleRequestContext>) {
-        router.get("/v1/reports") { _, _ in
-            try Response.json([
-                "reports": ReportDefinition.all.keys.sorted(), "dimensions": ReportDimension.allCases.map(\.rawValue),
-            ])
-        }
-        router.get("/v1/reports/{name}") { request, context in
-            let parameters = try Self.parameters(request, context, now: Date(), zone: zone).scoped(to: try context.caller())
-            let report = try await run(parameters)
-            if parameters.csv {
-                var headers = HTTPFields()
-                headers[.contentType] = "text/csv; charset=utf-8"
-                headers[.contentDisposition] = "attachment; filename=\"\(report.name).csv\""
-                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: report.csv)))
-            }
-            return try Response.json(report.document)
-        }
+    func list() -> Operations.ListReports.Output {
+        .ok(
+            .init(
+                body: .json(
+                    .init(
+                        reports: ReportDefinition.all.keys.sorted(),
+                        dimensions: ReportDimension.allCases.map(\.rawValue)))))
     }
 
-    static func parameters(_ request: Request, _ context: PasserelleRequestContext, now: Date, zone: TimeZone) throws -> Parameters {
-        let query = request.uri.queryParameters
-        let name = context.parameters.get("name") ?? ""
+    func run(_ input: Operations.RunReport.Input) async throws -> Operations.RunReport.Output {
+        let parameters = try Self.parameters(input, now: Date(), zone: zone).scoped(to: try OperationRequest.caller())
+        let report = try await run(parameters)
+        if parameters.csv {
+            return .ok(.init(headers: .init(contentDisposition: "attachment; filename=\"\(report.name).csv\""), body: .csv(HTTPBody(report.csv))))
+        }
+        // Rows are open-ended (each report its own measures): the document is checked against
+        // the contract's type on the way out.
+        return .ok(.init(body: .json(try convertJSON(report.document))))
+    }
+
+    static func parameters(_ input: Operations.RunReport.Input, now: Date, zone: TimeZone) throws -> Parameters {
+        let query = input.query
+        let name = input.path.name
         guard let definition = ReportDefinition.all[name] else {
             throw ProblemDetails(
                 status: .notFound, title: "Not found", detail: "no report named \(name); reports: \(ReportDefinition.all.keys.sorted().joined(separator: ", "))"
             )
         }
         var errors: [ProblemDetails.FieldError] = []
-        // A parameter that is sent must be valid, even empty: `by=` names no dimension.
-        func value(_ key: String) -> String? { query[key[...]].map(String.init) }
-        func date(_ key: String) -> Date? {
-            guard let text = value(key) else { return nil }
-            guard let date = EventCoding.parseTimestamp(text) ?? (try? Date.ISO8601FormatStyle(timeZone: zone).year().month().day().parse(text)) else {
+        func date(_ key: String, _ bound: Components.Schemas.ReportBound?) -> Date? {
+            guard let bound else { return nil }
+            // The generator reads a date-time bound as a date and a calendar day as text.
+            var date = bound.value2
+            if date == nil, let text = bound.value1 {
+                date = EventCoding.parseTimestamp(text) ?? (try? Date.ISO8601FormatStyle(timeZone: zone).year().month().day().parse(text))
+            }
+            guard let date else {
                 errors.append(.init(pointer: "?\(key)", detail: "must be a date (2026-01-31) or an RFC 3339 time (2026-01-31T08:00:00Z)"))
                 return nil
             }
@@ -64,20 +69,20 @@ struct ReportRoutes: ServiceRoutes, Sendable {
             // (0001-01-01T00:00:00+05:00) filters the same as year 1.
             return max(date, .distantPast)
         }
-        let from = date("from")
-        let to = date("to")
+        let from = date("from", query.from)
+        let to = date("to", query.to)
         if let from, let to, to <= from { errors.append(.init(pointer: "?to", detail: "must be after from")) }
         var dimension: ReportDimension?
-        if let by = value("by") {
+        if let by = query.by {
             dimension = ReportDimension(rawValue: by)
             if dimension == nil {
                 errors.append(.init(pointer: "?by", detail: "must be one of \(ReportDimension.allCases.map(\.rawValue).joined(separator: ", "))"))
             }
         }
-        let site = value("site")
+        let site = query.site
         if let site, !Site.isValid(site) { errors.append(.init(pointer: "?site", detail: "must be a site code: 2 to 64 lowercase letters, digits and dashes")) }
-        var csv = Self.prefersCSV(accept: request.headers[.accept])
-        switch value("format") {
+        var csv = Self.prefersCSV(ranked: input.headers.accept.map { (type: $0.contentType.rawValue.lowercased(), q: $0.quality.doubleValue) })
+        switch query.format {
         case nil: break
         case "csv": csv = true
         case "json": csv = false
@@ -92,12 +97,17 @@ struct ReportRoutes: ServiceRoutes, Sendable {
     /// both, as a generated one does, gets JSON unless it says it prefers CSV.
     static func prefersCSV(accept: String?) -> Bool {
         guard let accept else { return false }
-        let ranked = accept.split(separator: ",").enumerated().compactMap { index, part -> (type: String, q: Double, index: Int)? in
-            let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-            guard let type = pieces.first, !type.isEmpty else { return nil }
-            let q = pieces.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
-            return (type, q, index)
-        }.sorted { $0.q != $1.q ? $0.q > $1.q : $0.index < $1.index }
+        return prefersCSV(
+            ranked: accept.split(separator: ",").compactMap { part -> (type: String, q: Double)? in
+                let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                guard let type = pieces.first, !type.isEmpty else { return nil }
+                return (type, pieces.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1)
+            })
+    }
+
+    /// The same, for an `Accept` header already read into types and qualities, in its order.
+    static func prefersCSV(ranked accept: [(type: String, q: Double)]) -> Bool {
+        let ranked = accept.enumerated().sorted { $0.element.q != $1.element.q ? $0.element.q > $1.element.q : $0.offset < $1.offset }.map(\.element)
         return ranked.first { ["text/csv", "application/json", "application/*", "*/*"].contains($0.type) && $0.q > 0 }?.type == "text/csv"
     }
 

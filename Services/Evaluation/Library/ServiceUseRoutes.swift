@@ -9,7 +9,7 @@ import ServiceRuntime
 /// care in the six months before the referral and the six months after, for the "fewer repeat
 /// visits" question. Every count is optional (unknown is not zero); a period sent again replaces
 /// the one stored, a period left out keeps what was stored.
-struct ServiceUseRoutes: ServiceRoutes, Sendable {
+struct ServiceUseRoutes: Sendable {
     let pool: PostgresConnectionPool
 
     /// Visits in six months; more than one a day is a typing error, not a client.
@@ -25,23 +25,16 @@ struct ServiceUseRoutes: ServiceRoutes, Sendable {
         var after: Counts?
     }
 
-    struct Recorded: Encodable, Sendable {
-        var referralId: UUID
-        var before: Counts?
-        var after: Counts?
-        /// After minus before, for each count known at both periods.
-        var change: Counts?
-    }
+    typealias Recorded = Components.Schemas.ServiceUse
 
-    func add(to router: Router<PasserelleRequestContext>) {
-        router.put("/v1/referrals/{id}/service-use") { request, context in try await record(request, context) }
-        router.get("/v1/referrals/{id}/service-use") { _, context in try await read(context) }
-    }
-
-    private func record(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let referral = try context.pathID()
-        let body = try await request.decodeJSON(as: Body.self, context: context)
+    func record(_ input: Operations.RecordServiceUse.Input) async throws -> Operations.RecordServiceUse.Output {
+        let actor = try OperationRequest.caller()
+        let referral = try OperationRequest.id(input.path.id)
+        // Checked here: before, after or both, each with a count.
+        let body: Body
+        switch input.body {
+        case .json(let submission): body = try convertJSON(submission, to: Body.self)
+        }
         var errors: [ProblemDetails.FieldError] = []
         if body.before == nil && body.after == nil {
             errors.append(.init(pointer: "", detail: "give before, after or both"))
@@ -74,18 +67,18 @@ struct ServiceUseRoutes: ServiceRoutes, Sendable {
             }
             return try Self.load(referral, session)
         }
-        return try Response.json(recorded)
+        return .ok(.init(body: .json(recorded)))
     }
 
-    private func read(_ context: PasserelleRequestContext) async throws -> Response {
+    func read(_ input: Operations.GetServiceUse.Input) async throws -> Operations.GetServiceUse.Output {
         // Analysts see aggregates only: the contract gives them no per-referral operation.
-        let actor = try context.caller()
-        let referral = try context.pathID()
+        let actor = try OperationRequest.caller()
+        let referral = try OperationRequest.id(input.path.id)
         let recorded = try await pool.sessionTransaction { session -> Recorded in
             try Self.requireVisible(referral, to: actor, session)
             return try Self.load(referral, session)
         }
-        return try Response.json(recorded)
+        return .ok(.init(body: .json(recorded)))
     }
 
     /// Link workers reach the referrals of their own site only; an unknown referral and one
@@ -102,14 +95,17 @@ struct ServiceUseRoutes: ServiceRoutes, Sendable {
             periods[try row.decode("period", as: String.self)] = Counts(
                 primaryCareVisits: try row.decode("primary_care_visits", as: Int?.self), emergencyVisits: try row.decode("emergency_visits", as: Int?.self))
         }
-        var change: Counts?
+        var change: Recorded.ChangePayload?
         if let before = periods["before"], let after = periods["after"] {
             func difference(_ a: Int?, _ b: Int?) -> Int? { if let a, let b { return b - a } else { return nil } }
-            let computed = Counts(
+            let computed = Recorded.ChangePayload(
                 primaryCareVisits: difference(before.primaryCareVisits, after.primaryCareVisits),
                 emergencyVisits: difference(before.emergencyVisits, after.emergencyVisits))
             if computed.primaryCareVisits != nil || computed.emergencyVisits != nil { change = computed }
         }
-        return Recorded(referralId: referral, before: periods["before"], after: periods["after"], change: change)
+        func counts(_ period: String) -> Components.Schemas.ServiceUseCounts? {
+            periods[period].map { .init(primaryCareVisits: $0.primaryCareVisits, emergencyVisits: $0.emergencyVisits) }
+        }
+        return Recorded(referralId: referral.uuidString, before: counts("before"), after: counts("after"), change: change)
     }
 }

@@ -24,11 +24,8 @@ enum ConfigurationRules {
 
     /// Recipient and webhook target ids (a link worker's id, a referrer's subject, a partner's
     /// name): 1 to 200 characters that PostgreSQL can store.
-    /// The router hands path parameters over as sent, percent-encoded: the id is what they spell.
-    static func id(_ raw: String, at pointer: String) throws(ProblemDetails) -> String {
-        guard let id = raw.removingPercentEncoding else {
-            throw ProblemDetails.validation([.init(pointer: pointer, detail: "is not valid percent-encoded UTF-8")])
-        }
+    /// The generated code hands path parameters over percent-decoded: the id is what they spell.
+    static func id(_ id: String, at pointer: String) throws(ProblemDetails) -> String {
         if let problem = StorableText.problem(id, at: pointer) { throw ProblemDetails.validation([problem]) }
         guard (1...200).contains(id.unicodeScalars.count) else { throw ProblemDetails.validation([.init(pointer: pointer, detail: "1 to 200 characters")]) }
         return id

@@ -1,46 +1,22 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import OpenAPIRuntime
 import PostgresClient
 import ServiceRuntime
 import Webhooks
 
 /// The notification API: the delivery log for link workers and coordinators; templates,
 /// recipients, webhook targets and site policies for coordinators.
-struct NotificationRoutes: ServiceRoutes, Sendable {
+struct NotificationRoutes: Sendable {
     let pool: PostgresConnectionPool
     let targets: WebhookTargetPolicy
 
-    func add(to router: Router<PasserelleRequestContext>) {
-        router.get("/v1/notifications") { request, context in try await log(request, context) }
-        router.get("/v1/templates") { request, context in try await templates(request, context) }
-        router.put("/v1/templates/{key}/{language}/{channel}") { request, context in try await saveTemplate(request, context) }
-        router.put("/v1/recipients/{kind}/{id}") { request, context in try await saveRecipient(request, context) }
-        router.put("/v1/webhook-targets/{id}") { request, context in try await saveTarget(request, context) }
-        router.put("/v1/sites/{site}/policy") { request, context in try await savePolicy(request, context) }
-    }
-
-    struct LogEntry: Codable {
-        var id: UUID
-        var referralId: UUID
-        var recipientKind: String
-        var recipientId: String
-        var template: String
-        var language: String?
-        var channel: String?
-        var status: String
-        var attempts: Int
-        var lastError: String?
-        var createdAt: Date
-        var notBefore: Date
-        var sentAt: Date?
-    }
-
     /// What was sent to whom, when, how, with status and attempts. Addresses are not shown:
     /// the log answers "was the loop closed", not "what is their e-mail".
-    private func log(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let identity = try context.caller()
-        guard let referral = request.uri.queryParameters.get("referral").flatMap(UUID.init(uuidString:)) else {
+    func log(_ input: Operations.ListNotifications.Input) async throws -> Operations.ListNotifications.Output {
+        let identity = try OperationRequest.caller()
+        guard let referral = UUID(uuidString: input.query.referral) else {
             throw ProblemDetails.validation([.init(pointer: "?referral", detail: "a referral id is required")])
         }
         // Every role but a network-wide one sees the log of its own sites' referrals only; another
@@ -55,18 +31,19 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
                 """)
         }
         let entries = try rows.map { row in
-            LogEntry(
-                id: try row.decode("id"), referralId: try row.decode("referral_id"), recipientKind: try row.decode("recipient_kind"),
-                recipientId: try row.decode("recipient_id"), template: try row.decode("template"), language: try row.decode("language", as: String?.self),
-                channel: try row.decode("channel", as: String?.self), status: try row.decode("status"), attempts: try row.decode("attempts"),
-                lastError: try row.decode("last_error", as: String?.self), createdAt: try row.decode("created_at"), notBefore: try row.decode("not_before"),
-                sentAt: try row.decode("sent_at", as: Date?.self))
+            Components.Schemas.DeliveryEntry(
+                id: try row.decode("id", as: UUID.self).uuidString, referralId: try row.decode("referral_id", as: UUID.self).uuidString,
+                recipientKind: try row.decode("recipient_kind"), recipientId: try row.decode("recipient_id"),
+                template: try row.decode("template"), language: try row.decode("language", as: String?.self),
+                channel: try row.decode("channel", as: String?.self), status: try row.decode("status"),
+                attempts: try row.decode("attempts"), lastError: try row.decode("last_error", as: String?.self), createdAt: try row.decode("created_at"),
+                notBefore: try row.decode("not_before"), sentAt: try row.decode("sent_at", as: Date?.self))
         }
-        return try Response.json(["notifications": entries])
+        return .ok(.init(body: .json(.init(notifications: entries))))
     }
 
-    private func templates(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
+    func templates(_ input: Operations.ListTemplates.Input) async throws -> Operations.ListTemplates.Output {
+        _ = try OperationRequest.caller()
         let rows = try await pool.withConnection { try await $0.query("SELECT * FROM template ORDER BY key, language, channel") }
         let templates = try rows.map { row in
             MessageTemplate(
@@ -75,33 +52,30 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
                 body: try row.decode("body"), html: try row.decode("html", as: String?.self))
         }
         let variables = Dictionary(uniqueKeysWithValues: TemplateKey.allCases.map { ($0.rawValue, $0.variables.sorted()) })
-        return try Response.json(TemplateList(templates: templates, variables: variables))
+        return .ok(.init(body: .json(.init(templates: try templates.map(Self.generated), variables: .init(additionalProperties: variables)))))
     }
 
-    struct TemplateList: Codable {
-        var templates: [MessageTemplate]
-        /// The variables each template may use.
-        var variables: [String: [String]]
-    }
-
-    struct TemplateBody: Codable {
-        var subject: String?
-        var body: String
-        var html: String?
+    static func generated(_ template: MessageTemplate) throws -> Components.Schemas.MessageTemplate {
+        Components.Schemas.MessageTemplate(
+            key: template.key.rawValue, language: template.language, channel: template.channel.rawValue,
+            subject: template.subject, body: template.body, html: template.html)
     }
 
     /// Validated on save: the syntax parses, every variable is known, it renders, a text fits.
-    private func saveTemplate(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let identity = try context.caller()
+    func saveTemplate(_ input: Operations.SaveTemplate.Input) async throws -> Operations.SaveTemplate.Output {
+        let identity = try OperationRequest.caller()
         var errors: [ProblemDetails.FieldError] = []
-        let key = context.parameters.get("key").flatMap(TemplateKey.init(rawValue:))
+        let key = TemplateKey(rawValue: input.path.key)
         if key == nil { errors.append(.init(pointer: "/path/key", detail: "one of \(TemplateKey.allCases.map(\.rawValue).joined(separator: ", "))")) }
-        let channel = context.parameters.get("channel").flatMap(TemplateChannel.init(rawValue:))
+        let channel = TemplateChannel(rawValue: input.path.channel)
         if channel == nil { errors.append(.init(pointer: "/path/channel", detail: "one of email, text")) }
-        let language = context.parameters.get("language") ?? ""
+        let language = input.path.language
         if !ConfigurationRules.isLanguageTag(language) { errors.append(.init(pointer: "/path/language", detail: ConfigurationRules.languageTagDetail)) }
         guard errors.isEmpty, let key, let channel else { throw ProblemDetails.validation(errors) }
-        let body = try await request.decodeJSON(as: TemplateBody.self, context: context)
+        let body: Components.Schemas.TemplateSubmission
+        switch input.body {
+        case .json(let submission): body = try OperationRequest.storable(submission)
+        }
         let template = MessageTemplate(key: key, language: language, channel: channel, subject: body.subject, body: body.body, html: body.html)
         let problems = template.validate()
         guard problems.isEmpty else { throw ProblemDetails.validation(problems.map { .init(pointer: $0.pointer, detail: $0.detail) }) }
@@ -114,7 +88,7 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
                     updated_by = EXCLUDED.updated_by, updated_at = now()
                 """)
         }
-        return try Response.json(template)
+        return .ok(.init(body: .json(try Self.generated(template))))
     }
 
     struct RecipientBody: Codable {
@@ -126,17 +100,19 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         var channel: String
     }
 
-    private func saveRecipient(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
-        let kind = context.parameters.get("kind") ?? ""
-        var errors: [ProblemDetails.FieldError] = []
-        if !["link-worker", "referrer", "partner"].contains(kind) {
-            errors.append(.init(pointer: "/path/kind", detail: "one of link-worker, referrer, partner"))
+    func saveRecipient(_ input: Operations.SaveRecipient.Input) async throws -> Operations.SaveRecipient.Output {
+        _ = try OperationRequest.caller()
+        let kind = input.path.kind
+        guard ["link-worker", "referrer", "partner"].contains(kind) else {
+            throw ProblemDetails.validation([.init(pointer: "/path/kind", detail: "one of link-worker, referrer, partner")])
         }
-        guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
-        let id = try ConfigurationRules.id(context.parameters.get("id") ?? "", at: "/path/id")
-        let body = try await request.decodeJSON(as: RecipientBody.self, context: context)
-        errors += ConfigurationRules.contactErrors(
+        let id = try ConfigurationRules.id(input.path.id, at: "/path/id")
+        // Checked here: how the recipient is reached decides which address is required.
+        let body: RecipientBody
+        switch input.body {
+        case .json(let submission): body = try convertJSON(submission, to: RecipientBody.self)
+        }
+        let errors = ConfigurationRules.contactErrors(
             displayName: body.displayName, language: body.language, email: body.email, phone: body.phone, channel: body.channel,
             webhookTarget: body.webhookTarget, channels: [.email, .sms, .webhook])
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
@@ -156,25 +132,16 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
                 status: .notFound, title: "Not found", detail: "no webhook target with that id",
                 errors: [.init(pointer: "/webhookTarget", detail: "no webhook target with that id")])
         }
-        return try Response.json(body)
+        return .ok(.init(body: .json(try convertJSON(body))))
     }
 
-    struct TargetBody: Codable {
-        var url: String
-        var secret: String
-        var description: String?
-    }
-
-    struct TargetView: Codable {
-        var id: String
-        var url: String
-        var description: String?
-    }
-
-    private func saveTarget(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
-        let id = try ConfigurationRules.id(context.parameters.get("id") ?? "", at: "/path/id")
-        let body = try await request.decodeJSON(as: TargetBody.self, context: context)
+    func saveTarget(_ input: Operations.SaveWebhookTarget.Input) async throws -> Operations.SaveWebhookTarget.Output {
+        _ = try OperationRequest.caller()
+        let id = try ConfigurationRules.id(input.path.id, at: "/path/id")
+        let body: Components.Schemas.WebhookTargetSubmission
+        switch input.body {
+        case .json(let submission): body = try OperationRequest.storable(submission)
+        }
         var errors: [ProblemDetails.FieldError] = []
         if let problem = await targets.problem(with: body.url) { errors.append(.init(pointer: "/url", detail: problem)) }
         // As intake's subscriptions: a `whsec_` secret counts by its decoded key, not its text.
@@ -192,7 +159,7 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
                 """)
         }
         // The secret is never echoed back.
-        return try Response.json(TargetView(id: id, url: body.url, description: body.description))
+        return .ok(.init(body: .json(.init(id: id, url: body.url, description: body.description))))
     }
 
     struct PolicyBody: Codable {
@@ -202,15 +169,19 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
         var quietHours: String?
     }
 
-    private func savePolicy(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let site = context.parameters.get("site") ?? ""
+    func savePolicy(_ input: Operations.SaveSitePolicy.Input) async throws -> Operations.SaveSitePolicy.Output {
+        let actor = try OperationRequest.caller()
+        let site = input.path.site
         guard ConfigurationRules.isSiteCode(site) else {
             throw ProblemDetails.validation([.init(pointer: "/path/site", detail: "a site code: 2 to 64 lowercase letters, digits and dashes")])
         }
         // A coordinator sets the policy of the sites their token names; another site is unknown to them.
         guard actor.mayWork(at: site) else { throw ProblemDetails.noSuchResource }
-        let body = try await request.decodeJSON(as: PolicyBody.self, context: context)
+        // Checked here: the language tag, the time zone, the quiet hours.
+        let body: PolicyBody
+        switch input.body {
+        case .json(let submission): body = try convertJSON(submission, to: PolicyBody.self)
+        }
         var errors: [ProblemDetails.FieldError] = []
         if !ConfigurationRules.isLanguageTag(body.defaultLanguage) {
             errors.append(.init(pointer: "/defaultLanguage", detail: ConfigurationRules.languageTagDetail))
@@ -234,6 +205,6 @@ struct NotificationRoutes: ServiceRoutes, Sendable {
                     quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end
                 """)
         }
-        return try Response.json(body)
+        return .ok(.init(body: .json(.init(defaultLanguage: body.defaultLanguage, timeZone: body.timeZone, quietHours: body.quietHours))))
     }
 }

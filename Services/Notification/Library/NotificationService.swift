@@ -21,7 +21,11 @@ public enum NotificationService: PasserelleService {
         let schema = components.settings.postgres.schema ?? name
         let planner = NotificationPlanner(settings: settings, deliveryWakeUp: DeliveryLoop.wakeUpChannel(schema: schema))
         return ServiceParts(
-            routes: [NotificationRoutes(pool: components.pool, targets: settings.webhookTargets), SiteCoordinatorRoutes(pool: components.pool)],
+            routes: [
+                NotificationAPI(
+                    configuration: NotificationRoutes(pool: components.pool, targets: settings.webhookTargets),
+                    coordinators: SiteCoordinatorRoutes(pool: components.pool))
+            ],
             consumers: [components.consumer(topics: [.referrals, .clients, .matching], handlers: eventHandlers(planner: planner))],
             background: [
                 DeliveryLoop(

@@ -495,7 +495,11 @@ extension Components {
                 /// - Remark: Generated from `#/components/schemas/ReportRow/clients/value1`.
                 public var value1: Swift.Int?
                 /// - Remark: Generated from `#/components/schemas/ReportRow/clients/value2`.
-                public var value2: OpenAPIRuntime.OpenAPIValueContainer?
+                @frozen public enum Value2Payload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case _lt_5 = "<5"
+                }
+                /// - Remark: Generated from `#/components/schemas/ReportRow/clients/value2`.
+                public var value2: Components.Schemas.ReportRow.ClientsPayload.Value2Payload?
                 /// Creates a new `ClientsPayload`.
                 ///
                 /// - Parameters:
@@ -503,7 +507,7 @@ extension Components {
                 ///   - value2:
                 public init(
                     value1: Swift.Int? = nil,
-                    value2: OpenAPIRuntime.OpenAPIValueContainer? = nil
+                    value2: Components.Schemas.ReportRow.ClientsPayload.Value2Payload? = nil
                 ) {
                     self.value1 = value1
                     self.value2 = value2
@@ -516,7 +520,7 @@ extension Components {
                         errors.append(error)
                     }
                     do {
-                        self.value2 = try .init(from: decoder)
+                        self.value2 = try decoder.decodeFromSingleValueContainer()
                     } catch {
                         errors.append(error)
                     }
@@ -532,15 +536,15 @@ extension Components {
                 }
                 public func encode(to encoder: any Swift.Encoder) throws {
                     try encoder.encodeFirstNonNilValueToSingleValueContainer([
-                        self.value1
+                        self.value1,
+                        self.value2
                     ])
-                    try self.value2?.encode(to: encoder)
                 }
             }
             /// - Remark: Generated from `#/components/schemas/ReportRow/clients`.
             public var clients: Components.Schemas.ReportRow.ClientsPayload
             /// A container of undocumented properties.
-            public var additionalProperties: [String: Swift.String?]
+            public var additionalProperties: [String: OpenAPIRuntime.OpenAPIValueContainer]
             /// Creates a new `ReportRow`.
             ///
             /// - Parameters:
@@ -550,7 +554,7 @@ extension Components {
             public init(
                 group: Swift.String,
                 clients: Components.Schemas.ReportRow.ClientsPayload,
-                additionalProperties: [String: Swift.String?] = .init()
+                additionalProperties: [String: OpenAPIRuntime.OpenAPIValueContainer] = .init()
             ) {
                 self.group = group
                 self.clients = clients

@@ -128,7 +128,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/post(recordOutcome)/responses/400`.
             ///
@@ -501,6 +501,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/get(getServiceUse)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No bearer token, or one that could not be verified.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/get(getServiceUse)/responses/401`.
@@ -763,7 +786,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/service-use/put(recordServiceUse)/responses/400`.
             ///
@@ -1298,6 +1321,22 @@ public enum Operations {
         }
         @frozen public enum Output: Sendable, Hashable {
             public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// With text/csv: attachment, and the report's name as the file name.
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/responses/200/headers/Content-Disposition`.
+                    public var contentDisposition: Swift.String?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - contentDisposition: With text/csv: attachment, and the report's name as the file name.
+                    public init(contentDisposition: Swift.String? = nil) {
+                        self.contentDisposition = contentDisposition
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.RunReport.Output.Ok.Headers
                 /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/reports/{name}/GET/responses/200/content/application\/json`.
@@ -1344,8 +1383,13 @@ public enum Operations {
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
+                ///   - headers: Received HTTP response headers
                 ///   - body: Received HTTP response body
-                public init(body: Operations.RunReport.Output.Ok.Body) {
+                public init(
+                    headers: Operations.RunReport.Output.Ok.Headers = .init(),
+                    body: Operations.RunReport.Output.Ok.Body
+                ) {
+                    self.headers = headers
                     self.body = body
                 }
             }
@@ -1367,6 +1411,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/reports/{name}/get(runReport)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }

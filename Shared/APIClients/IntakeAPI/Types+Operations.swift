@@ -500,7 +500,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/post(submitReferral)/responses/400`.
             ///
@@ -1195,7 +1195,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/transitions/post(transitionReferral)/responses/400`.
             ///
@@ -2203,7 +2203,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/contacts/post(logContact)/responses/400`.
             ///
@@ -2838,7 +2838,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/plan/put(writePlan)/responses/400`.
             ///
@@ -3220,7 +3220,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/support-level/put(reviseSupportLevel)/responses/400`.
             ///
@@ -3704,7 +3704,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/goals/post(setGoal)/responses/400`.
             ///
@@ -4095,7 +4095,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/goals/{goalId}/reviews/post(reviewGoal)/responses/400`.
             ///
@@ -4832,7 +4832,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/notes/post(writeNote)/responses/400`.
             ///
@@ -5347,7 +5347,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/sites/{site}/follow-up-policy/put(setFollowUpPolicy)/responses/400`.
             ///
@@ -5678,7 +5678,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/clients/{id}/consent/put(changeClientConsent)/responses/400`.
             ///

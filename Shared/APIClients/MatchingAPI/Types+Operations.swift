@@ -384,7 +384,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/post(createResource)/responses/400`.
             ///
@@ -950,7 +950,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/{id}/put(replaceResource)/responses/400`.
             ///
@@ -1517,7 +1517,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/link-workers/{id}/put(saveLinkWorker)/responses/400`.
             ///
@@ -1868,7 +1868,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/catalogue/imports/post(importCatalogue)/responses/400`.
             ///
@@ -3614,7 +3614,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/post(proposeConnection)/responses/400`.
             ///
@@ -3973,7 +3973,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/connections/{id}/patch(changeConnection)/responses/400`.
             ///

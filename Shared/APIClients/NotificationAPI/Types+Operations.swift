@@ -134,6 +134,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/notifications/get(listNotifications)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No bearer token, or one that could not be verified.
             ///
             /// - Remark: Generated from `#/paths//v1/notifications/get(listNotifications)/responses/401`.
@@ -621,7 +644,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/templates/{key}/{language}/{channel}/put(saveTemplate)/responses/400`.
             ///
@@ -944,7 +967,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/recipients/{kind}/{id}/put(saveRecipient)/responses/400`.
             ///
@@ -1252,7 +1275,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/webhook-targets/{id}/put(saveWebhookTarget)/responses/400`.
             ///
@@ -1560,7 +1583,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/sites/{site}/policy/put(saveSitePolicy)/responses/400`.
             ///
@@ -1874,6 +1897,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/sites/{site}/coordinators/get(listSiteCoordinators)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No bearer token, or one that could not be verified.
             ///
             /// - Remark: Generated from `#/paths//v1/sites/{site}/coordinators/get(listSiteCoordinators)/responses/401`.
@@ -2145,7 +2191,7 @@ public enum Operations {
                     }
                 }
             }
-            /// The body is not JSON of the expected shape; errors point at the failing member.
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
             ///
             /// - Remark: Generated from `#/paths//v1/sites/{site}/coordinators/{id}/put(saveSiteCoordinator)/responses/400`.
             ///
@@ -2432,6 +2478,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "noContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/sites/{site}/coordinators/{id}/delete(removeSiteCoordinator)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }

@@ -78,7 +78,13 @@ public enum StorableText {
 
     /// Whether the text has a `\u0000` or a `\uD800`–`\uDFFF` escape anywhere (an escaped
     /// backslash before `u` may make this a false alarm, which the full check then clears).
-    static func mayHoldUnstorableEscape(_ data: Data) -> Bool {
+    /// Refuses a decoded value with 422 at each member holding a NUL, by the value's own JSON.
+    public static func require(encodable value: some Encodable) throws {
+        let errors = problems(in: try JSONSerialization.jsonObject(with: Data(try JSONCoding.api.encode(value)), options: [.fragmentsAllowed]))
+        if !errors.isEmpty { throw ProblemDetails.validation(errors) }
+    }
+
+    public static func mayHoldUnstorableEscape(_ data: Data) -> Bool {
         data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Bool in
             guard bytes.count >= 6 else { return false }
             var index = 0

@@ -249,6 +249,9 @@ extension EvaluationService {
        }
       }
      },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
      "401": {
       "$ref": "#/components/responses/Unauthorized"
      },
@@ -402,10 +405,21 @@ extension EvaluationService {
        "text/csv": {
         "schema": {
          "type": "string",
-         "description": "RFC 4180 CSV: a header line (the report's labels, group, clients, then its measures) and one line per row. Sent with Content-Disposition: attachment."
+         "description": "RFC 4180 CSV: a header line (the report's labels, group, clients, then its measures) and one line per row."
+        }
+       }
+      },
+      "headers": {
+       "Content-Disposition": {
+        "description": "With text/csv: attachment, and the report's name as the file name.",
+        "schema": {
+         "type": "string"
         }
        }
       }
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
       "$ref": "#/components/responses/Unauthorized"
@@ -964,18 +978,14 @@ extension EvaluationService {
         "minimum": 0
        },
        {
+        "type": "string",
         "const": "<5"
        }
       ]
      }
     },
     "additionalProperties": {
-     "type": [
-      "string",
-      "number",
-      "null"
-     ],
-     "description": "A label (text) or a measure (a number, or null where suppressed or undefined)."
+     "description": "A label (text) or a measure (a number, or null where suppressed or undefined). Any JSON value as far as code generators are concerned: their Swift generator cannot type a value that is text, a number or null."
     }
    },
    "ProgrammeReport": {
@@ -1120,7 +1130,7 @@ extension EvaluationService {
   },
   "responses": {
    "BadRequest": {
-    "description": "The body is not JSON of the expected shape; errors point at the failing member.",
+    "description": "The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.",
     "content": {
      "application/problem+json": {
       "schema": {

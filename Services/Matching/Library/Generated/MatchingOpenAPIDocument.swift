@@ -2322,7 +2322,7 @@ extension MatchingService {
   },
   "responses": {
    "BadRequest": {
-    "description": "The body is not JSON of the expected shape; errors point at the failing member.",
+    "description": "The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.",
     "content": {
      "application/problem+json": {
       "schema": {

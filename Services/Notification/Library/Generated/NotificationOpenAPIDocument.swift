@@ -70,6 +70,9 @@ extension NotificationService {
        }
       }
      },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
      "401": {
       "$ref": "#/components/responses/Unauthorized"
      },
@@ -491,6 +494,9 @@ extension NotificationService {
        }
       }
      },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
      "401": {
       "$ref": "#/components/responses/Unauthorized"
      },
@@ -621,6 +627,9 @@ extension NotificationService {
     "responses": {
      "204": {
       "description": "Removed."
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
       "$ref": "#/components/responses/Unauthorized"
@@ -1820,7 +1829,7 @@ extension NotificationService {
   },
   "responses": {
    "BadRequest": {
-    "description": "The body is not JSON of the expected shape; errors point at the failing member.",
+    "description": "The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.",
     "content": {
      "application/problem+json": {
       "schema": {

@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // The OpenAPI code generator, built on its own so that the service packages do not compile it:
-// Shared/Contracts/OpenAPI/generate-clients.sh runs it to (re)write the committed clients.
+// Shared/Contracts/OpenAPI/generate.sh runs it to (re)write the committed clients.
 import PackageDescription
 
 let package = Package(

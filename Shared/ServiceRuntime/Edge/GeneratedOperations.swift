@@ -1,0 +1,154 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import OpenAPIRuntime
+import WireFormats
+
+/// What a generated operation handler knows of its request besides its typed input: who called,
+/// which operation of the contract it is, and the request's logger. The generated code hands a
+/// handler only the operation's input, so the edge lends it the rest for the duration of the
+/// call through a task-local.
+public struct OperationRequest: Sendable {
+    public var identity: Identity?
+    public var operation: ServiceContract.Operation?
+    public var logger: Logger
+    public var requestID: String
+    /// Whether the body holds an escape of text no column can store (NUL, an unpaired surrogate,
+    /// marked as NUL): only then are the members a handler reads looked through (`storable`).
+    public var bodyMayHoldUnstorableText = false
+
+    @TaskLocal public static var current: OperationRequest?
+
+    /// The caller of an operation whose roles the edge has already checked against the contract.
+    public static func caller() throws(ProblemDetails) -> Identity {
+        guard let identity = current?.identity else {
+            throw ProblemDetails(status: .unauthorized, title: "Authentication required", detail: "send a bearer token in the Authorization header")
+        }
+        return identity
+    }
+
+    /// The request's logger (its id, operation and caller in every line).
+    public static var logger: Logger {
+        current?.logger ?? Logger(label: "passerelle.operation")
+    }
+
+    /// The body a handler reads, refused with 422 at each member holding text no column can
+    /// store. Members the handler does not read are not its concern, whatever they hold.
+    public static func storable<Body: Encodable>(_ body: Body) throws -> Body {
+        guard current?.bodyMayHoldUnstorableText == true else { return body }
+        try StorableText.require(encodable: body)
+        return body
+    }
+
+    /// A path parameter that must be a UUID: anything else names nothing, so 404.
+    public static func id(_ text: String) throws(ProblemDetails) -> UUID {
+        guard let id = UUID(uuidString: text) else { throw ProblemDetails.noSuchResource }
+        return id
+    }
+}
+
+/// How the generated code reads and writes what the edge's own coders do (`JSONCoding.api`):
+/// RFC 3339 dates, read in any common shape and written without fractions; compact JSON with
+/// sorted keys and unescaped slashes.
+extension OpenAPIRuntime.Configuration {
+    public static let passerelle = OpenAPIRuntime.Configuration(
+        dateTranscoder: APIDateTranscoder(), jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
+}
+
+struct APIDateTranscoder: DateTranscoder {
+    func encode(_ date: Date) throws -> String { date.formatted(.iso8601) }
+
+    func decode(_ text: String) throws -> Date {
+        guard let date = JSONCoding.parseDate(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "an RFC 3339 date-time, not \(text)"))
+        }
+        return date
+    }
+}
+
+/// Serves a service's generated `APIProtocol` conformance on its router. Each operation is an
+/// ordinary route, so the edge's middleware (request id, metrics, problems, authentication, the
+/// contract's roles) runs first as for any other; then the body is read within the upload limit
+/// and checked for text no column can store, the generated code decodes the typed input, the
+/// handler runs, and its typed output is encoded. Errors leave as the edge renders them.
+public struct GeneratedRouteTransport: ServerTransport {
+    let router: Router<PasserelleRequestContext>
+
+    public init(router: Router<PasserelleRequestContext>) {
+        self.router = router
+    }
+
+    public func register(
+        _ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
+        method: HTTPRequest.Method, path: String
+    ) throws {
+        router.on(RouterPath(path), method: method) { request, context in
+            try await Self.serve(request, context, handler)
+        }
+    }
+
+    static func serve(
+        _ request: Request, _ context: PasserelleRequestContext,
+        _ handler: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> Response {
+        let bytes = try await request.body.collect(upTo: context.maxUploadSize)
+        var data = Data(bytes.readableBytesView)
+        // Unpaired surrogates are marked as NUL so they decode, and are refused where they are read.
+        let unstorable = StorableText.mayHoldUnstorableEscape(data)
+        if unstorable { data = StorableText.markingUnpairedSurrogates(data) }
+        let body = data.isEmpty ? nil : HTTPBody(data)
+        var parameters: [String: Substring] = [:]
+        for (name, value) in context.parameters { parameters[String(name)] = value }
+        let scope = OperationRequest(
+            identity: context.identity, operation: context.operation, logger: context.logger, requestID: context.requestID,
+            bodyMayHoldUnstorableText: unstorable)
+        do {
+            let (head, answer) = try await OperationRequest.$current.withValue(scope) {
+                try await handler(request.head, body, ServerRequestMetadata(pathParameters: parameters))
+            }
+            var buffer = ByteBuffer()
+            if let answer {
+                for try await chunk in answer { buffer.writeBytes(chunk) }
+            }
+            return Response(status: head.status, headers: head.headerFields, body: .init(byteBuffer: buffer))
+        } catch let error as ServerError {
+            throw edgeError(error)
+        }
+    }
+
+    /// What the edge answers for an error the generated code wrapped: the handler's own errors
+    /// (problems, outages) and body decoding errors as they are, so the problem middleware
+    /// renders them like any route's; the runtime's refusals (a missing header, an unsupported
+    /// content type, a malformed parameter) as problems with the runtime's status and account.
+    static func edgeError(_ error: ServerError) -> any Error {
+        if error.underlyingError is DecodingError || error.httpStatus == .internalServerError {
+            return error.underlyingError
+        }
+        return ProblemDetails(status: error.httpStatus, title: error.httpStatus.reasonPhrase, detail: error.causeDescription)
+    }
+}
+
+/// The same JSON read as another type: for a body the generator could only type loosely (a
+/// schema composed with `allOf`/`anyOf` over conditions), read as the handler's own
+/// `Decodable`, and for an answer whose generated type is open-ended (report rows), written from
+/// the service's own value. A value that does not fit is a decoding error, so a drift fails
+/// loudly rather than sending something the contract does not describe.
+public func convertJSON<T: Decodable>(_ value: some Encodable, to type: T.Type = T.self) throws -> T {
+    try JSONCoding.api.decode(T.self, from: Data(try JSONCoding.api.encode(OperationRequest.storable(value))))
+}
+
+/// A value the service chose, as the contract's enumeration names it. A value the contract does
+/// not list is a drift between code and contract: a server error, never sent.
+public func contractValue<Value: RawRepresentable>(_ raw: Value.RawValue) throws(ContractDrift) -> Value {
+    guard let value = Value(rawValue: raw) else { throw ContractDrift(value: "\(raw)", type: "\(Value.self)") }
+    return value
+}
+
+public struct ContractDrift: Error, CustomStringConvertible {
+    public var value: String
+    public var type: String
+
+    public var description: String { "\(value) is not a value of the contract's \(type)" }
+}
