@@ -1,4 +1,5 @@
 import Domain
+import EvaluationAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -121,8 +122,21 @@ extension ConsoleRoutes {
             return try? await clients.matching.listConnections(path: .init(id: view.id)).ok.body.json
         }
         async let connectionsAnswer = readConnections()
+        // The outcomes recorded so far, from evaluation: for the same people.
+        @Sendable func readOutcomes() async -> EvaluationAPI.Components.Schemas.OutcomeList? {
+            guard mayReadClient else { return nil }
+            return try? await clients.evaluation.listOutcomes(path: .init(id: view.id)).ok.body.json
+        }
+        async let outcomesAnswer = readOutcomes()
+        @Sendable func readServiceUse() async -> EvaluationAPI.Components.Schemas.ServiceUse? {
+            guard mayReadClient else { return nil }
+            return try? await clients.evaluation.getServiceUse(path: .init(id: view.id)).ok.body.json
+        }
+        async let serviceUseAnswer = readServiceUse()
         let (contacts, plan, notes, log, audit, client) = await (contactsAnswer, planAnswer, notesAnswer, logAnswer, auditAnswer, clientAnswer)
         let connections = await connectionsAnswer
+        let outcomes = await outcomesAnswer
+        let serviceUse = await serviceUseAnswer
 
         let dates = dateFormatter(language)
         var context = row(view, language, dates)
@@ -205,6 +219,10 @@ extension ConsoleRoutes {
         context["connections"] = connectionRows(connections, failure: failure, dates: dates, language: language)
         context["hasConnections"] = !(connections?.connections ?? []).isEmpty
         context["outcomeForms"] = Questionnaire.all.map { questionnaireForm($0, failure: failure, language: language) }
+        context["outcomesAvailable"] = outcomes != nil
+        context["recordedOutcomes"] = recordedOutcomeRows(outcomes, dates: dates, language: language)
+        context["hasOutcomes"] = !(outcomes?.outcomes ?? []).isEmpty
+        context["serviceUseForm"] = serviceUseForm(serviceUse, failure: failure, language: language)
 
         // Private notes, newest first.
         context["notesAvailable"] = notes != nil
@@ -326,7 +344,7 @@ extension ConsoleRoutes {
             let shown: Bool
             switch failure.form {
             case "transition": shown = true
-            case "note", "consent", "outcome-ucla3", "outcome-ons4": shown = casework
+            case "note", "consent", "outcome-ucla3", "outcome-ons4", "service-use": shown = casework
             case "connection": shown = casework && (connections?.connections ?? []).contains { $0.id.lowercased() == failure.goalId }
             case "review": shown = open && (plan?.goals ?? []).contains { $0.id == failure.goalId }
             default: shown = open
@@ -402,11 +420,16 @@ extension ConsoleRoutes {
                     text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session,
                     signIn: false)
             }
+            // Proposed from the directory: back to the same search, this referral's.
+            let directoryReturn = fields["return"].flatMap { Self.directorySearchQuery($0) }.map { $0.merging(["referral": id]) { _, new in new } }
             let matching = ServiceClients(settings: settings, token: session.accessToken).matching
             let refused: (status: HTTPResponse.Status, problem: MatchingAPI.Components.Schemas.Problem?)
             do {
                 switch try await matching.proposeConnection(path: .init(id: id), body: .json(.init(resourceId: resource))) {
                 case .created:
+                    if let search = directoryReturn {
+                        return .redirect(to: directoryPath(search.merging(["proposed": resource]) { _, new in new }) + "#resource-\(resource)", type: .normal)
+                    }
                     return .redirect(to: "/referrals/\(id)/matches?proposed=\(resource)#resource-\(resource)", type: .normal)
                 case .conflict(let r): refused = (.conflict, try? r.body.applicationProblemJson)
                 case .notFound(let r): refused = (.notFound, try? r.body.applicationProblemJson)
@@ -417,8 +440,13 @@ extension ConsoleRoutes {
             } catch {
                 return unavailable(error, language, session)
             }
-            let detail = refused.problem?.detail ?? refused.problem?.title ?? "\(refused.status.code)"
-            let failure = FormFailure(form: "connection", message: text("refused", language) + detail, typed: fields)
+            let refusal = refusal(
+                status: refused.status.code, detail: refused.problem?.detail, title: refused.problem?.title,
+                errors: (refused.problem?.errors ?? []).map { ($0.pointer, $0.detail) }, about: .proposal, language: language)
+            let failure = FormFailure(form: "connection", message: refusal.message, typed: fields)
+            if let search = directoryReturn {
+                return try await directory(search, session: session, language: language, failure: failure, status: refused.status)
+            }
             return try await matches(id: id, session: session, language: language, failure: failure, status: refused.status)
         }
     }
