@@ -200,10 +200,10 @@ struct ConsoleRoutes: Sendable {
     /// The form's fields, when its CSRF token is the session's.
     func form(_ request: Request, session: ConsoleSession) async throws -> [String: String]? {
         let body = try await request.body.collect(upTo: 64 * 1024)
-        var components = URLComponents()
-        components.percentEncodedQuery = String(buffer: body).replacingOccurrences(of: "+", with: "%20")
+        // Decoded field by field: Foundation's URLComponents traps on a broken percent-encoding,
+        // which would let any form take the console down.
         var fields: [String: String] = [:]
-        for item in components.queryItems ?? [] where fields[item.name] == nil { fields[item.name] = item.value ?? "" }
+        for (name, value) in Self.formFields(String(buffer: body)) where fields[name] == nil { fields[name] = value }
         guard let csrf = fields["csrf"], Self.constantTimeEqual(csrf, session.csrfToken) else { return nil }
         return fields
     }

@@ -33,10 +33,11 @@ extension ConsoleRoutes {
     func addDirectory(to router: Router<BasicRequestContext>) {
         router.get("/directory") { request, _ in
             try await signedIn(request) { session, language in
-                let parameters = request.uri.queryParameters
                 var typed: [String: String] = [:]
-                for name in ["need", "language", "accessibility", "postal", "radius", "open", "referral", "proposed"] {
-                    if let value = parameters.get(name) { typed[name] = String(value.prefix(200)) }
+                for (name, value) in Self.formFields(request.uri.query ?? "") where typed[name] == nil {
+                    if ["need", "language", "accessibility", "postal", "radius", "open", "referral", "proposed"].contains(name) {
+                        typed[name] = String(value.prefix(200))
+                    }
                 }
                 return try await directory(typed, session: session, language: language)
             }
@@ -150,6 +151,11 @@ extension ConsoleRoutes {
                 return page(
                     "directory", title: text("directory", language), status: .unprocessableContent, language: language, session: session,
                     path: directoryPath(typed), context: context)
+            case .forbidden:
+                // The catalogue is searched by those who do the casework; a referrer is told so.
+                return message(
+                    text("directory", language), detail: text("refused", language) + text("refusal.forbidden", language), status: .forbidden,
+                    language: language, session: session, signIn: false)
             default: return unavailable(IntakeAnswer.unexpected, language, session)
             }
         } catch {
@@ -215,6 +221,17 @@ extension ConsoleRoutes {
     func directoryPath(_ typed: [String: String]) -> String {
         let query = typed.sorted { $0.key < $1.key }.filter { !$0.value.isEmpty }.map { "\($0.key)=\(OpenIDSignIn.formEncoded($0.value))" }
         return query.isEmpty ? "/directory" : "/directory?" + query.joined(separator: "&")
+    }
+
+    /// The fields of a form's query (`need=loneliness&postal=k1y+4e9`), `+` a space as browsers
+    /// send it; a field whose percent-encoding is broken is dropped, never trusted half-read.
+    static func formFields(_ query: String) -> [(name: String, value: String)] {
+        query.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decoded(_ part: Substring) -> String? { String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            guard let name = parts.first.flatMap(decoded), let value = parts.count == 2 ? decoded(parts[1]) : "" else { return nil }
+            return (name, value)
+        }
     }
 
     /// The search of a directory path (`/directory?need=…`) a form came back with; nil for any

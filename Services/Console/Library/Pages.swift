@@ -25,7 +25,9 @@ struct Pages: Sendable {
             "languages": Language.allCases.map { ["code": $0.rawValue, "name": $0 == .fr ? "Français" : "English", "selected": $0 == language] },
         ]
         if let session {
-            layout["user"] = ["name": session.displayName, "site": session.site ?? ""]
+            // The directory is for those who search the catalogue (matching's searchResources).
+            let searches = !Set(session.roles).isDisjoint(with: ["link-worker", "coordinator", "network-coordinator"])
+            layout["user"] = ["name": session.displayName, "site": session.site ?? "", "directory": searches]
             layout["csrf"] = session.csrfToken
         }
         return library.render(layout, withTemplate: "layout") ?? ""
@@ -57,7 +59,7 @@ struct Pages: Sendable {
         form.casework{border:1px solid var(--line);border-radius:6px;padding:.75rem 1rem;margin:.75rem 0;background:var(--soft)}
         form.casework h3{margin-top:0}.fields{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:0 1rem}
         form label{display:block;font-weight:600;margin:.25rem 0}form label.choice{display:inline-flex;gap:.4rem;align-items:center;font-weight:400;min-height:44px;margin-right:1.25rem}
-        form input[type=number],form input[type=datetime-local],form select,form textarea{font:inherit;padding:.45rem;border:1px solid var(--muted);border-radius:4px;max-width:100%}
+        form input[type=number],form input[type=datetime-local],form input[type=text],form select,form textarea{font:inherit;padding:.45rem;border:1px solid var(--muted);border-radius:4px;max-width:100%}
         form textarea{width:100%;min-height:4.5rem}fieldset{border:1px solid var(--line);border-radius:4px;margin:.5rem 0;padding:.25rem .75rem}
         legend{font-weight:600;padding:0 .25rem}[aria-invalid=true]{border:2px solid var(--urgent)!important}
         .hint{color:var(--muted);font-size:.9rem;display:block}.goals{display:grid;grid-template-columns:repeat(auto-fill,minmax(20rem,1fr));gap:1rem}
@@ -81,7 +83,7 @@ struct Pages: Sendable {
         <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
         <title>{{title}} — {{t.app}}</title><link rel="stylesheet" href="/console.css"></head>
         <body><a class="skip" href="#main">{{t.skip}}</a>
-        <header><a class="app" href="/">{{t.app}}</a>{{#user}}<nav aria-label="{{t.sections}}" class="sections"><a href="/">{{t.caseload}}</a> <a href="/directory">{{t.directory}}</a></nav>{{/user}}
+        <header><a class="app" href="/">{{t.app}}</a>{{#user}}<nav aria-label="{{t.sections}}" class="sections"><a href="/">{{t.caseload}}</a>{{#directory}} <a href="/directory">{{t.directory}}</a>{{/directory}}</nav>{{/user}}
         <form method="get" action="/language"><input type="hidden" name="return" value="{{path}}">
         <label for="language-choice">{{t.language}}</label>
         <select id="language-choice" name="lang">{{#languages}}<option value="{{code}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/languages}}</select>

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import IntakeAPI
+import Logging
 import MatchingAPI
 import NotificationAPI
 
@@ -133,10 +134,25 @@ extension ConsoleRoutes {
             return try? await clients.evaluation.getServiceUse(path: .init(id: view.id)).ok.body.json
         }
         async let serviceUseAnswer = readServiceUse()
+        // The FHIR Task intake keeps beside the referral: when its status last changed, and the
+        // reason (or the outcome) the change gave. Every reader of the referral may read it; the
+        // full history (who took each step) is the audit's, for coordinators only.
+        @Sendable func readTask() async -> Schemas.FHIRTask? {
+            guard view.status != .received else { return nil }
+            do {
+                return try await intake.readFHIRTask(path: .init(id: view.id)).ok.body.applicationFhirJson
+            } catch {
+                // The page does without the reason; the log says why it had to.
+                logger.warning("the referral's FHIR Task could not be read", metadata: ["referral": "\(view.id)", "error": "\(error)"])
+                return nil
+            }
+        }
+        async let taskAnswer = readTask()
         let (contacts, plan, notes, log, audit, client) = await (contactsAnswer, planAnswer, notesAnswer, logAnswer, auditAnswer, clientAnswer)
         let connections = await connectionsAnswer
         let outcomes = await outcomesAnswer
         let serviceUse = await serviceUseAnswer
+        let task = await taskAnswer
 
         let dates = dateFormatter(language)
         var context = row(view, language, dates)
@@ -279,10 +295,21 @@ extension ConsoleRoutes {
             events.append((at, values))
         }
         event(view.receivedAt, "referral", text("timeline.received", language), context["referrer"] as? String ?? "")
-        if audit == nil, view.updatedAt > view.receivedAt {
-            event(view.updatedAt, "status", text("timeline.lastChange", language) + text("status.\(view.status.rawValue)", language))
+        // Why the referral is where it is: the Task's status reason, or the outcome it closed with.
+        // (The outcome is the resulting activity, the one output with a concept; the
+        // connections are outputs too, as plain strings.)
+        let outcome = (task?.output ?? []).compactMap { $0.valueCodeableConcept?.text }.first
+        let why = task?.statusReason?.text ?? outcome
+        let transitions = (audit ?? []).filter { $0.action.hasPrefix("transition:") }
+        if audit == nil || transitions.isEmpty, view.status != .received {
+            // Without the audit: the status reached, when the Task last changed, by whom when it
+            // is the owner's acceptance, and why.
+            let who = view.status == .accepted ? view.ownerId : nil
+            event(
+                task?.lastModified ?? view.updatedAt, "status", text("timeline.statusNow", language) + text("status.\(view.status.rawValue)", language),
+                [who.map { text("timeline.by", language) + $0 }, why].compactMap { $0 }.joined(separator: " — "))
         }
-        for entry in audit ?? [] where entry.action.hasPrefix("transition:") {
+        for (index, entry) in transitions.enumerated() {
             // The status the step led to, as the rest of the page names statuses; a resumed
             // referral returns to a status the audit does not say, so that step is named instead.
             guard let action = ReferralAction(rawValue: String(entry.action.dropFirst("transition:".count))) else { continue }
@@ -290,7 +317,9 @@ extension ConsoleRoutes {
                 .accept: .accepted, .start: .inProgress, .hold: .onHold, .complete: .completed, .reject: .rejected, .cancel: .cancelled, .fail: .failed,
             ]
             let what = reached[action].map { text("status.\($0.rawValue)", language) } ?? text("action.\(action.rawValue)", language)
-            event(entry.at, "status", what, entry.actorId)
+            // The reason intake keeps is the latest step's only.
+            let latest = index == transitions.count - 1 ? why : nil
+            event(entry.at, "status", what, [text("timeline.by", language) + entry.actorId, latest].compactMap { $0 }.joined(separator: " — "))
         }
         for contact in contacts ?? [] {
             let what =

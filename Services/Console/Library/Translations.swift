@@ -240,6 +240,8 @@ enum Translations {
         "timeline.connectionProposed": ("Ressource proposée", "Resource proposed"),
         "timeline.received": ("Demande reçue", "Referral received"),
         "timeline.lastChange": ("Dernier changement; statut : ", "Last change; status: "),
+        "timeline.statusNow": ("Statut actuel : ", "Current status: "),
+        "timeline.by": ("par ", "by "),
         "timeline.plan": ("Plan mis à jour", "Plan updated"),
         "timeline.goalSet": ("Objectif fixé : ", "Goal set: "),
         "timeline.goalReviewed": ("Progrès noté : ", "Progress recorded: "),
