@@ -620,8 +620,10 @@ def day_walk(driver, axe, console, artefacts, referral_url):
     timeline = driver.find_element(By.CSS_SELECTOR, "ol.timeline").text
     check("Completed" in driver.find_element(By.TAG_NAME, "dl").text and "This referral is closed." in driver.page_source
           and not driver.find_elements(By.CSS_SELECTOR, "p.step"), "the referral is completed, closed, nothing due")
-    check("Current status: Completed" in timeline and "goes twice a week" in timeline,
-          f"the timeline shows the completion with its outcome ({[l for l in timeline.splitlines() if 'Current status' in l]!r})")
+    # A referral sent as JSON has no FHIR Task, where intake gives the reason or outcome to every
+    # reader; the link worker sees the status reached and when (the audit is the coordinators').
+    check("Current status: Completed" in timeline and "Current status: In progress" not in timeline,
+          f"the timeline shows the completion ({[l for l in timeline.splitlines() if 'Current status' in l]!r})")
     axe_check(driver, axe, "referral-completed-en", artefacts)
     shot(driver, artefacts, "19-referral-completed-en")
     driver.get(console + "/")

@@ -134,13 +134,18 @@ extension ConsoleRoutes {
             return try? await clients.evaluation.getServiceUse(path: .init(id: view.id)).ok.body.json
         }
         async let serviceUseAnswer = readServiceUse()
-        // The FHIR Task intake keeps beside the referral: when its status last changed, and the
-        // reason (or the outcome) the change gave. Every reader of the referral may read it; the
-        // full history (who took each step) is the audit's, for coordinators only.
+        // The FHIR Task intake keeps beside a referral sent through FHIR: when its status last
+        // changed, and the reason (or the outcome) the change gave. Every reader of the referral
+        // may read it; the full history (who took each step) is the audit's, for coordinators only.
         @Sendable func readTask() async -> Schemas.FHIRTask? {
             guard view.status != .received else { return nil }
             do {
-                return try await intake.readFHIRTask(path: .init(id: view.id)).ok.body.applicationFhirJson
+                switch try await intake.readFHIRTask(path: .init(id: view.id)) {
+                case .ok(let ok): return try ok.body.applicationFhirJson
+                // A referral sent as JSON has no Task: nothing more to say than its status.
+                case .notFound: return nil
+                default: throw IntakeAnswer.unexpected
+                }
             } catch {
                 // The page does without the reason; the log says why it had to.
                 logger.warning("the referral's FHIR Task could not be read", metadata: ["referral": "\(view.id)", "error": "\(error)"])

@@ -64,7 +64,7 @@ extension ConsoleRoutes {
 
     /// The service's English detail in the user's language when its pattern is known; as the
     /// service wrote it otherwise.
-    func translatedDetail(_ detail: String, _ language: Language) -> String {
+    static func translatedDetail(_ detail: String, _ language: Language) -> String {
         guard language == .fr else { return detail }
         for known in Self.knownDetails {
             guard let regex = try? Regex<AnyRegexOutput>("^" + known.pattern + "$"), let match = detail.wholeMatch(of: regex) else { continue }
@@ -72,7 +72,7 @@ extension ConsoleRoutes {
             for index in stride(from: match.output.count - 1, through: 1, by: -1) {
                 guard let captured = match.output[index].substring.map(String.init) else { continue }
                 let prefix = index - 1 < known.labels.count ? known.labels[index - 1] : nil
-                let shown = prefix.flatMap { Translations.table["\($0)\(captured)"] != nil ? text("\($0)\(captured)", language) : nil } ?? captured
+                let shown = prefix.flatMap { Translations.table["\($0)\(captured)"] != nil ? Translations.text("\($0)\(captured)", language) : nil } ?? captured
                 words = words.replacingOccurrences(of: "$\(index)", with: shown)
             }
             return words
@@ -87,7 +87,7 @@ extension ConsoleRoutes {
         field: (String) -> String? = { _ in nil }
     ) -> Refusal {
         let named = errors.map { error -> (field: String, detail: String) in
-            (field(error.pointer) ?? String(error.pointer.drop { $0 == "/" }), translatedDetail(error.detail, language))
+            (field(error.pointer) ?? String(error.pointer.drop { $0 == "/" }), Self.translatedDetail(error.detail, language))
         }
         let said: String
         switch status {
@@ -95,13 +95,13 @@ extension ConsoleRoutes {
             switch subject {
             case .goal: said = text("refusal.goal404", language)
             case .connection: said = text("refusal.connection404", language)
-            case .proposal: said = detail.map { translatedDetail($0, language) } ?? text("notFound", language)
+            case .proposal: said = detail.map { Self.translatedDetail($0, language) } ?? text("notFound", language)
             default: said = text("notFound", language)
             }
-        case 403: said = text("refusal.forbidden", language) + (detail.map { " (" + translatedDetail($0, language) + ")" } ?? "")
+        case 403: said = text("refusal.forbidden", language) + (detail.map { " (" + Self.translatedDetail($0, language) + ")" } ?? "")
         case 409 where subject == .outcome: said = text("outcome.already", language)
         case 413: said = text("refusal.tooLarge", language)
-        default: said = (detail ?? title).map { translatedDetail($0, language) } ?? "\(status)"
+        default: said = (detail ?? title).map { Self.translatedDetail($0, language) } ?? "\(status)"
         }
         let answered: HTTPResponse.Status =
             switch status {
