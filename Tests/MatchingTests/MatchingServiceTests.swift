@@ -61,6 +61,7 @@ struct MatchingServiceTests {
             }
             for query in [
                 "category=nope", "open_on=0", "open_on=8", "open_on=tuesday", "accessibility=%20%20", "accessibility=" + String(repeating: "x", count: 101),
+                "accessibility=step%00free", "accessibility=step%0Afree",
             ] {
                 let refused = try await client.execute(uri: "/v1/resources?\(query)", method: .get, headers: [.authorization: "Bearer \(worker)"])
                 #expect(refused.status == .unprocessableContent, "\(query)")

@@ -128,8 +128,12 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
             errors.append(.init(pointer: "?radius_km", detail: "must be a positive number"))
         }
         let accessibility = query.get("accessibility")
-        if let accessibility, accessibility.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || accessibility.count > 100 {
-            errors.append(.init(pointer: "?accessibility", detail: "must be an accessibility feature of 1 to 100 characters"))
+        // Free text goes to PostgreSQL as a parameter: no control characters (NUL cannot be stored).
+        if let accessibility,
+            accessibility.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || accessibility.unicodeScalars.count > 100
+                || accessibility.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        {
+            errors.append(.init(pointer: "?accessibility", detail: "must be an accessibility feature of 1 to 100 characters, none of them control characters"))
         }
         let openOn = query.get("open_on").flatMap { Int($0) }
         if query.get("open_on") != nil && !(openOn.map { (1...7).contains($0) } ?? false) {

@@ -166,7 +166,7 @@ extension MatchingService {
        "type": "string",
        "minLength": 1,
        "maxLength": 100,
-       "pattern": "\\S",
+       "pattern": "^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$",
        "examples": [
         "step-free access"
        ]
