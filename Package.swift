@@ -67,8 +67,8 @@ let console: [Target] = [
     .target(
         name: "ConsoleService",
         dependencies: [
-            "ServiceRuntime", "PostgresClient", "Domain", "Backoff", "IntakeAPI", "MatchingAPI", "NotificationAPI", hummingbird, httpTypes, mustache,
-            crypto, httpClient, openAPIRuntime, openAPIHTTPClient, nioCore, nioHTTP1, logging, lifecycle, unixSignals, argumentParser,
+            "ServiceRuntime", "PostgresClient", "Domain", "Backoff", "IntakeAPI", "MatchingAPI", "NotificationAPI", "EvaluationAPI", hummingbird, httpTypes,
+            mustache, crypto, httpClient, openAPIRuntime, openAPIHTTPClient, nioCore, nioHTTP1, logging, lifecycle, unixSignals, argumentParser,
         ],
         path: "Services/Console/Library", swiftSettings: strict),
     .executableTarget(name: "PasserelleConsole", dependencies: ["ConsoleService", "ServiceRuntime"], path: "Services/Console/Main", swiftSettings: strict),

@@ -47,6 +47,7 @@ CLIENT_NAME, CLIENT_PHONE = "Amina Hassan", "613-555-0163"  # the urgent referra
 PAGE_SIZE = 25  # the caseload's page, ConsoleRoutes.caseloadPageSize
 PAGING_EXTRA = 26  # routine referrals at her site, so that her new ones take two pages
 FAILURES = []
+INTAKE_SCHEMA = None  # the run's intake schema, where the day's walk moves a follow-up's clock
 
 
 def check(condition, what):
@@ -131,14 +132,56 @@ def seed_resources(matching_port):
                 "description": name, "languages": ["fr", "en"], "interpretationAvailable": False, "delivery": ["in-person"], "weekdays": [2],
                 "address": "1099, rue Maitland, Ottawa", "coordinates": {"latitude": 45.3671, "longitude": -75.7541},
                 "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seats": seats, "waitlistAllowed": False}, "tags": [], "active": True}
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{matching_port}/v1/resources", data=json.dumps(body).encode(), method="POST",
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=10):
-                pass
-        except urllib.error.HTTPError as error:
-            raise SystemExit(f"[browser] matching refused a resource: {error.code} {error.read().decode()}")
+        post_resource(matching_port, token, body)
+    # For the directory: a café open every day a few streets from K1Y with a single seat, a
+    # reading club twenty kilometres east on Wednesdays, and a closed one that never shows.
+    for name, languages, days, features, coordinates, seats, active in (
+            ("Café-rencontre des aînés", ["fr"], [1, 2, 3, 4, 5, 6, 7], ["Step-free access", "hearing loop"], (45.3990, -75.7320), 1, True),
+            ("Club de lecture de l'Est", ["fr", "en"], [3], ["large print"], (45.4700, -75.4800), None, True),
+            ("Ancien cercle d'amitié", ["fr"], [1, 2, 3, 4, 5, 6, 7], ["step-free access"], (45.4000, -75.7300), None, False)):
+        body = {"organisation": "Réseau des aînés d'Ottawa", "name": name, "kind": "health-champion-group", "categories": ["loneliness", "social-isolation"],
+                "description": f"{name} : un moment pour se retrouver.", "languages": languages, "interpretationAvailable": False, "delivery": ["in-person"],
+                "weekdays": days, "schedule": "10 h – 12 h", "address": "Ottawa", "coordinates": {"latitude": coordinates[0], "longitude": coordinates[1]},
+                "eligibility": {"areas": []}, "accessibility": features, "capacity": {"seats": seats, "waitlistAllowed": False}, "tags": [],
+                "contact": "613-555-0199", "active": active}
+        post_resource(matching_port, token, body)
+
+
+def post_resource(matching_port, token, body):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{matching_port}/v1/resources", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except urllib.error.HTTPError as error:
+        raise SystemExit(f"[browser] matching refused a resource: {error.code} {error.read().decode()}")
+
+
+def set_follow_up_policy(intake_port):
+    """The site's coordinator sets the clocks: a follow-up six weeks after the work starts, told
+    to the coordinator two working days after a step falls due."""
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    signer = __import__("dev-token")
+    token = signer.token("browser-coordinator", ["coordinator"], SITE, minutes=60, environ={"PASSERELLE_JWT_HS256_SECRET": SECRET})
+    body = {"firstContactWorkingDays": 2, "followUpWeeks": [6], "maxHoldDays": 30, "escalateAfterWorkingDays": 2}
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{intake_port}/v1/sites/{SITE}/follow-up-policy", data=json.dumps(body).encode(), method="PUT",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except urllib.error.HTTPError as error:
+        raise SystemExit(f"[browser] intake refused the follow-up policy: {error.code} {error.read().decode()}")
+
+
+def psql(statement):
+    """One statement on the run's own schemas (the services' data as the test set it up)."""
+    user, password = database_credentials()
+    return subprocess.run(
+        ["psql", "-h", os.environ.get("PASSERELLE_DB_HOST", "127.0.0.1"), "-p", os.environ.get("PASSERELLE_DB_PORT", "55432"),
+         "-U", user, "-d", os.environ.get("PASSERELLE_DB_NAME", "passerelle"), "-qAtc", statement],
+        env=dict(os.environ, PGPASSWORD=password), check=True, capture_output=True, text=True).stdout.strip()
 
 
 def submit_referrals(intake_port, extra=0):
@@ -253,8 +296,9 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
     form.find_element(By.NAME, "note").send_keys("Rendez-vous vidéo")
     submit_form(driver, "contact-form")
     problem = driver.find_elements(By.CSS_SELECTOR, "#contact-problem")
-    check(bool(problem) and "Le service a refusé" in problem[0].text and "Date et heure" in problem[0].text,
-          f"a contact in the future is refused, intake's detail next to the form ({problem[0].text if problem else 'no problem shown'!r})")
+    check(bool(problem) and "Le service a refusé" in problem[0].text and "Date et heure : ne peut pas être dans le futur" in problem[0].text
+          and "must not" not in problem[0].text,
+          f"a contact in the future is refused, intake's reason in French next to the form ({problem[0].text if problem else 'no problem shown'!r})")
     form = driver.find_element(By.ID, "contact-form")
     check(form.find_element(By.NAME, "note").get_attribute("value") == "Rendez-vous vidéo"
           and form.find_element(By.NAME, "minutes").get_attribute("value") == "25"
@@ -324,6 +368,12 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
         check(status in (302, 303), f"the note form is accepted ({status})")
     driver.get(referral_url)
     check(driver.page_source.count("Envoyée deux fois.") == 1, "a note sent twice with its form's key is written once")
+    # A form whose percent-encoding is broken is refused, and the console stays up.
+    status, _, _ = raw_request(console_port, "POST", f"{path}/notes", {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                               f"csrf={csrf}&body=%ZZ%E9")
+    check(status == 422, f"a note whose encoding is broken is refused ({status})")
+    status, _, _ = raw_request(console_port, "GET", "/directory?need=%ZZ&postal=%", {"Cookie": cookie})
+    check(status == 200 and raw_request(console_port, "GET", "/health/live")[0] == 200, f"so is a broken search, the console still up ({status})")
     # A form far larger than any the console sends is refused before it is read.
     status, _, _ = raw_request(console_port, "POST", f"{path}/notes", {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
                                urllib.parse.urlencode({"csrf": csrf, "body": "x" * 100_000}))
@@ -426,11 +476,161 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
     driver.get(referral_url + "/matches")
     click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, f"#{food_id} form button[type=submit]"))
     problem = driver.find_elements(By.CSS_SELECTOR, f"#{food_id} .problem")
-    check(bool(problem) and "Le service a refusé" in problem[0].text and "full" in problem[0].text,
+    check(bool(problem) and "Le service a refusé : cette ressource n'a plus de place." in problem[0].text,
           f"a second proposal finds the resource full, said next to it ({problem[0].text if problem else 'nothing shown'!r})")
     axe_check(driver, axe, "matches-refused-fr", artefacts)
     driver.get(referral_url)
     pathway_walk(driver, axe, console_port, artefacts, referral_url)
+    directory_walk(driver, axe, console_port, artefacts, referral_url)
+
+
+def directory_walk(driver, axe, console_port, artefacts, referral_url):
+    """The directory, opened from the referral: the catalogue searched by need, language,
+    accessibility, distance and the day, in French; a resource found proposed for the referral;
+    and what a careless or hostile search sends."""
+    driver.get(referral_url)
+    click_and_wait(driver, driver.find_element(By.ID, "search-directory"))
+    short = urllib.parse.urlparse(referral_url).path.rsplit("/", 1)[1][:8]
+    check(driver.find_element(By.TAG_NAME, "h1").text.startswith("Répertoire des ressources") and short.upper() in driver.find_element(By.TAG_NAME, "h1").text.upper()
+          and not driver.find_elements(By.CSS_SELECTOR, "ol.directory"), "the directory opens for the referral, the form alone until something is asked")
+    axe_check(driver, axe, "directory-fr", artefacts)
+    Select(driver.find_element(By.ID, "directory-need")).select_by_value("loneliness")
+    submit_form(driver, "directory-search")
+    names = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "ol.directory h3")]
+    check(sorted(names) == ["Café-rencontre des aînés", "Club de lecture de l'Est"],
+          f"searched by need, both active resources for loneliness are found, the closed one is not ({names})")
+    check(driver.find_element(By.ID, "directory-count").text == "2 ressources trouvées.", "the count reads in French")
+    club = driver.find_element(By.XPATH, "//ol[contains(@class,'directory')]/li[.//h3[text()=\"Club de lecture de l'Est\"]]").text
+    check("mercredi" in club and "Gros caractères" in club and "Français, Anglais" in club and "Solitude" in club and "En personne" in club,
+          f"a resource reads in French: its day, accessibility, languages, needs, how it is offered ({club!r})")
+    # Near K1Y, within 5 km, step-free, open today: the café only, its distance shown.
+    driver.find_element(By.ID, "directory-postal").send_keys("k1y 4e9")
+    Select(driver.find_element(By.ID, "directory-radius")).select_by_value("5")
+    Select(driver.find_element(By.ID, "directory-accessibility")).select_by_value("step-free access")
+    driver.find_element(By.ID, "directory-open").click()
+    submit_form(driver, "directory-search")
+    items = driver.find_elements(By.CSS_SELECTOR, "ol.directory li")
+    check(len(items) == 1 and "Café-rencontre des aînés" in items[0].text and "Ouvert aujourd'hui" in items[0].text
+          and "0,2 km" in items[0].text and "Accès sans marche, Boucle magnétique" in items[0].text,
+          f"near K1Y within 5 km, step-free and open today: the café, 0,2 km away ({items[0].text if items else 'none'!r})")
+    check(driver.find_element(By.ID, "directory-postal").get_attribute("value") == "k1y 4e9"
+          and driver.find_element(By.ID, "directory-open").is_selected(), "the search keeps what was asked")
+    Select(driver.find_element(By.ID, "directory-language")).select_by_value("en")
+    submit_form(driver, "directory-search")
+    check(not driver.find_elements(By.CSS_SELECTOR, "ol.directory li") and "Aucune ressource" in driver.page_source,
+          "and in English: none (the café is in French only)")
+    Select(driver.find_element(By.ID, "directory-language")).select_by_value("")
+    submit_form(driver, "directory-search")
+    axe_check(driver, axe, "directory-results-fr", artefacts)
+    shot(driver, artefacts, "16-directory-fr")
+    # Proposed for the referral: matching records the connection, the page comes back to the same search.
+    search_url = driver.current_url
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "ol.directory li form button"))
+    item = driver.find_element(By.CSS_SELECTOR, "ol.directory li")
+    check(notice_text(driver).startswith("Connexion proposée : Café-rencontre des aînés") and "Proposée." in item.text
+          and not item.find_elements(By.TAG_NAME, "form") and "postal=k1y" in driver.current_url.lower(),
+          f"the café is proposed for the referral, back at the same search ({notice_text(driver)!r})")
+    # Proposed again from a page opened before: its only seat is taken, matching's 409 in French beside it.
+    driver.get(search_url)
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "ol.directory li form button"))
+    problem = driver.find_elements(By.CSS_SELECTOR, "ol.directory li .problem")
+    check(bool(problem) and problem[0].text == "Le service a refusé : cette ressource n'a plus de place.",
+          f"a second proposal finds the café full, said in French next to it ({problem[0].text if problem else 'nothing shown'!r})")
+    axe_check(driver, axe, "directory-refused-fr", artefacts)
+    driver.get(referral_url)
+    connections = driver.find_element(By.ID, "connections-list").text
+    check("Café-rencontre des aînés" in connections, "the referral's connections list the café proposed from the directory")
+    # Searches a browser would not send, and one an attacker would.
+    for query, field in (("postal=ZZZ", "code postal canadien"), ("postal=H0H%200H0", "pas connu de la console"), ("need=astrology", "Besoin : choisissez"),
+                         ("radius=9999&postal=K1Y", "Distance au plus"), ("accessibility=teleportation", "Accessibilité : choisissez")):
+        driver.get(f"http://127.0.0.1:{console_port}/directory?{query}")
+        problem = driver.find_elements(By.ID, "directory-problem")
+        check(bool(problem) and field in problem[0].text and not driver.find_elements(By.CSS_SELECTOR, "ol.directory"),
+              f"?{query} is refused in French, nothing searched ({problem[0].text if problem else 'nothing shown'!r})")
+    check(driver.find_element(By.ID, "directory-accessibility").get_attribute("aria-invalid") == "true", "the refused field is marked")
+    axe_check(driver, axe, "directory-invalid-fr", artefacts)
+    driver.get(f"http://127.0.0.1:{console_port}/directory?postal=%3Cscript%3Ealert(1)%3C/script%3E")
+    check("<script>alert(1)" not in driver.page_source and driver.find_element(By.ID, "directory-postal").get_attribute("value") == "<script>alert(1)</script>",
+          "a script typed in the search comes back as text")
+    driver.get(f"http://127.0.0.1:{console_port}/directory?need=loneliness&referral=not-a-referral")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "ol.directory li")) == 2 and not driver.find_elements(By.CSS_SELECTOR, "ol.directory form"),
+          "a made-up referral offers nothing to propose")
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+    csrf = driver.find_element(By.CSS_SELECTOR, "header input[name=csrf]").get_attribute("value")
+    path = urllib.parse.urlparse(referral_url).path
+    # A proposal whose way back is another site: it comes back to the matches, never elsewhere.
+    resource = psql(f"SELECT id FROM browser_matching_{INTAKE_SCHEMA.rsplit('_', 1)[1]}.community_resource WHERE name = 'Club de lecture de l''Est'")
+    status, headers, _ = raw_request(console_port, "POST", path + "/connections", {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                                     urllib.parse.urlencode({"csrf": csrf, "resourceId": resource, "return": "//evil.example/directory"}))
+    location = dict(headers).get("Location", "")
+    check(status in (302, 303) and location.startswith(path + "/matches"), f"a proposal sent with a foreign way back returns to the matches ({status} {location})")
+
+
+def day_walk(driver, axe, console, artefacts, referral_url):
+    """The rest of the link worker's day with the referral, in English: the work starts, the
+    six-week follow-up falls due, goes overdue, the link worker is nudged (the message log), and
+    the referral is completed; the timeline shows each status reached with who and why."""
+    referral_id = urllib.parse.urlparse(referral_url).path.rsplit("/", 1)[1]
+    driver.get(console + "/directory?need=loneliness")
+    text = driver.find_element(By.CSS_SELECTOR, "ol.directory").text if driver.find_elements(By.CSS_SELECTOR, "ol.directory") else ""
+    check(driver.find_element(By.TAG_NAME, "h1").text == "Resource directory" and "Step-free access, Hearing loop" in text and "Monday" in text
+          and "Loneliness" in text and "2 resources found." in driver.page_source, "the directory reads in English")
+    axe_check(driver, axe, "directory-en", artefacts)
+    driver.get(referral_url)
+    timeline = driver.find_element(By.CSS_SELECTOR, "ol.timeline").text
+    check(f"Current status: Accepted" in timeline and f"by {LINK_WORKER}" in timeline,
+          f"the timeline says the referral was accepted, and by whom ({timeline.splitlines()[:2]!r})")
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] button[value=start]"))
+    step = driver.find_elements(By.CSS_SELECTOR, "p.step")
+    check("In progress" in driver.find_element(By.TAG_NAME, "dl").text and bool(step) and "6-week follow-up" in step[0].text and "Overdue" not in step[0].text,
+          f"the work starts: the six-week follow-up is the step due, not yet overdue ({step[0].text if step else 'none'!r})")
+    driver.get(console + "/")
+    row = next((r.text for r in driver.find_elements(By.CSS_SELECTOR, "#table-mine tbody tr") if "In progress" in r.text), "")
+    check("6-week follow-up" in row and "Overdue" not in row and not driver.find_elements(By.CSS_SELECTOR, "tr.overdue"),
+          f"the caseload shows the follow-up due, no overdue flag ({row!r})")
+    # Six weeks pass: the step's clock is moved back in the run's own intake schema (the policy's
+    # shortest follow-up is a week); the escalation to the coordinator stays two working days away.
+    moved = psql(f"UPDATE {INTAKE_SCHEMA}.follow_up_step SET opened_at = opened_at - interval '6 weeks 1 minute', "
+                 f"due_at = due_at - interval '6 weeks 1 minute', escalate_at = escalate_at - interval '6 weeks 1 minute' "
+                 f"WHERE referral_id = '{referral_id}'::uuid AND step = 'follow-up-6w' AND met_at IS NULL RETURNING step")
+    check(moved == "follow-up-6w", f"the six-week follow-up's clock is moved six weeks back ({moved!r})")
+    driver.get(console + "/")
+    row = next((r for r in driver.find_elements(By.CSS_SELECTOR, "#table-mine tbody tr") if "In progress" in r.text), None)
+    check(row is not None and "overdue" in (row.get_attribute("class") or "") and "Overdue" in row.text
+          and "At least one of your referrals has an overdue step." in driver.page_source,
+          f"the caseload flags it overdue ({row.text if row else 'none'!r})")
+    axe_check(driver, axe, "caseload-overdue-en", artefacts)
+    shot(driver, artefacts, "17-caseload-overdue-en")
+    # The clock raises referral.overdue; notification nudges the link worker who owns it.
+    deadline = time.monotonic() + 60
+    nudge = []
+    while time.monotonic() < deadline:
+        driver.get(referral_url)
+        nudge = [item.text for item in driver.find_elements(By.CSS_SELECTOR, "ol.timeline li") if "link-worker-follow-up-overdue" in item.text]
+        if nudge:
+            break
+        time.sleep(1)
+    check(len(nudge) == 1 and "link worker" in nudge[0], f"the link worker is nudged once, in the message log ({nudge!r})")
+    step = driver.find_elements(By.CSS_SELECTOR, "p.step")
+    check(bool(step) and "6-week follow-up" in step[0].text and "Overdue" in step[0].text, "the referral page flags the step overdue")
+    shot(driver, artefacts, "18-referral-overdue-en")
+    # Completed: the outcome is required, and it closes the loop.
+    driver.find_element(By.ID, "outcome-complete").send_keys("Connected to the seniors' café; goes twice a week.")
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] button[value=complete]"))
+    timeline = driver.find_element(By.CSS_SELECTOR, "ol.timeline").text
+    check("Completed" in driver.find_element(By.TAG_NAME, "dl").text and "This referral is closed." in driver.page_source
+          and not driver.find_elements(By.CSS_SELECTOR, "p.step"), "the referral is completed, closed, nothing due")
+    # A referral sent as JSON has no FHIR Task, where intake gives the reason or outcome to every
+    # reader; the link worker sees the status reached and when (the audit is the coordinators').
+    check("Current status: Completed" in timeline and "Current status: In progress" not in timeline,
+          f"the timeline shows the completion ({[l for l in timeline.splitlines() if 'Current status' in l]!r})")
+    axe_check(driver, axe, "referral-completed-en", artefacts)
+    shot(driver, artefacts, "19-referral-completed-en")
+    driver.get(console + "/")
+    check(not driver.find_elements(By.CSS_SELECTOR, "tr.overdue") and "At least one of your referrals has an overdue step." not in driver.page_source,
+          "once completed, nothing on the caseload is overdue")
+    counts = driver.find_element(By.CSS_SELECTOR, "ul.counts").text
+    check("Completed : 1" in counts, f"the counts show one completed ({counts!r})")
 
 
 def connection_change(driver, status):
@@ -475,8 +675,8 @@ def pathway_walk(driver, axe, console_port, artefacts, referral_url):
     action = urllib.parse.urlparse(driver.find_element(By.CSS_SELECTOR, "#connections-list form").get_attribute("action")).path
     form_headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
     code, _, body = raw_request(console_port, "POST", action, form_headers, f"csrf={csrf}&status=accepted")
-    check(code == 409 and "connection-problem-" in body and "cannot become accepted" in body,
-          f"an enrolled connection cannot go back to accepted: matching's 409 shows beside it ({code})")
+    check(code == 409 and "connection-problem-" in body and "une connexion « Inscrite » ne peut pas devenir « Acceptée par la personne »" in body,
+          f"an enrolled connection cannot go back to accepted: matching's 409 shows beside it, in French ({code})")
     code, _, body = raw_request(console_port, "POST", action, form_headers, f"csrf={csrf}&status=dropped&reason=%20")
     check(code == 422 and "dites pourquoi" in body, f"dropping it without a reason is refused before matching ({code})")
     code, _, _ = raw_request(console_port, "POST", action, form_headers, f"csrf={csrf}&status=proposed")
@@ -520,14 +720,62 @@ def pathway_walk(driver, axe, console_port, artefacts, referral_url):
     code, _, body = raw_request(console_port, "POST", path, form_headers, f"csrf={csrf}&instrument=ons4&timepoint=baseline&item1=5&item2=5&item3=5")
     check(code == 422 and "outcome-ons4-problem" in body and 'value="5" required checked' in body, f"ONS4 with an item unanswered is refused, answers kept ({code})")
     code, _, body = raw_request(console_port, "POST", path, form_headers, f"csrf={csrf}&instrument=ons4&timepoint=baseline&item1=11&item2=5&item3=5&item4=0")
-    check(code == 422 and "item 1 must be between 0 and 10" in body and 'class="item" aria-invalid="true"' in body,
-          f"ONS4 with an answer of 11 is refused by evaluation, the item marked ({code})")
+    check(code == 422 and "Question 1 : la réponse doit être entre 0 et 10 (reçu : 11)" in body and 'class="item" aria-invalid="true"' in body,
+          f"ONS4 with an answer of 11 is refused by evaluation, in French, the item marked ({code})")
     code, _, _ = raw_request(console_port, "POST", path, form_headers, f"csrf={csrf}&instrument=swemwbs&timepoint=baseline&item1=1")
     check(code == 422, f"a questionnaire the console does not offer is refused ({code})")
     code, _, _ = raw_request(console_port, "POST", path, {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
                              "instrument=ucla3&timepoint=closure&item1=1&item2=1&item3=1")
     check(code == 403, f"an outcome without the form's CSRF token is refused ({code})")
     driver.get(referral_url)
+    outcomes_and_service_use(driver, axe, console_port, artefacts, referral_url, form_headers, csrf)
+
+
+def outcomes_and_service_use(driver, axe, console_port, artefacts, referral_url, form_headers, csrf):
+    """What evaluation recorded, listed back on the referral page; the client's use of care in
+    the six months before and after, with what a careless or hostile form sends."""
+    rows = driver.find_elements(By.CSS_SELECTOR, "#recorded-outcomes tbody tr")
+    texts = [row.text for row in rows]
+    check(len(rows) == 2 and "Début de l'accompagnement" in texts[0] and "total 8" in texts[0] and "—" in texts[0]
+          and "Suivi à 6 semaines" in texts[1] and "total 5" in texts[1] and "total -3" in texts[1],
+          f"the recorded UCLA-3 measures are listed back, baseline then six weeks with its change ({texts})")
+    # Service use: the six months before, then after; an empty box is unknown, not zero.
+    driver.find_element(By.ID, "use-before-primary").send_keys("6")
+    driver.find_element(By.ID, "use-before-emergency").send_keys("2")
+    submit_form(driver, "service-use-form")
+    table = driver.find_element(By.ID, "service-use-table").text if driver.find_elements(By.ID, "service-use-table") else ""
+    check(notice_text(driver) == "Recours aux soins enregistré." and "Soins primaires 6 inconnu —" in table and "Urgences 2 inconnu —" in table,
+          f"the six months before are recorded, after unknown ({table!r})")
+    check(driver.find_element(By.ID, "use-before-primary").get_attribute("value") == "6", "the form starts from what is recorded")
+    driver.find_element(By.ID, "use-after-primary").send_keys("3")
+    submit_form(driver, "service-use-form")
+    table = driver.find_element(By.ID, "service-use-table").text
+    check("Soins primaires 6 3 -3" in table and "Urgences 2 inconnu —" in table,
+          f"the six months after: a change where both are known, none where one is unknown ({table!r})")
+    # 500 visits (the browser's max bypassed): evaluation refuses, in French, the field marked, what was typed kept.
+    driver.execute_script("arguments[0].removeAttribute('max'); arguments[0].value = '500'", driver.find_element(By.ID, "use-after-emergency"))
+    submit_form(driver, "service-use-form")
+    problem = driver.find_elements(By.ID, "service-use-problem")
+    field = driver.find_element(By.ID, "use-after-emergency")
+    check(bool(problem) and "Visites aux urgences (après) : un nombre de visites en six mois, de 0 à 183" in problem[0].text
+          and field.get_attribute("aria-invalid") == "true" and field.get_attribute("value") == "500"
+          and driver.find_element(By.ID, "use-after-primary").get_attribute("value") == "3",
+          f"500 emergency visits are refused by evaluation, said in French at the field, the form as typed ({problem[0].text if problem else 'nothing shown'!r})")
+    axe_check(driver, axe, "service-use-refused-fr", artefacts)
+    path = urllib.parse.urlparse(referral_url).path + "/service-use"
+    code, _, body = raw_request(console_port, "POST", path, form_headers, f"csrf={csrf}&beforePrimary=&afterPrimary=")
+    check(code == 422 and "indiquez au moins un nombre de visites" in body, f"a form with no count is refused before evaluation ({code})")
+    code, _, body = raw_request(console_port, "POST", path, form_headers, f"csrf={csrf}&beforePrimary=six")
+    check(code == 422 and "un nombre entier de visites" in body, f"a count that is not a number is refused ({code})")
+    code, _, _ = raw_request(console_port, "POST", path, {"Cookie": form_headers["Cookie"], "Content-Type": "application/x-www-form-urlencoded"},
+                             "beforePrimary=1")
+    check(code == 403, f"service use without the form's CSRF token is refused ({code})")
+    code, _, body = raw_request(console_port, "POST", f"/referrals/{uuid.uuid4()}/service-use", form_headers, f"csrf={csrf}&beforePrimary=1")
+    check(code == 404 and "existe pas ou n&#39;est pas de votre site" in body, f"service use of a referral evaluation does not know is a French 404 ({code})")
+    driver.get(referral_url)
+    table = driver.find_element(By.ID, "service-use-table").text
+    check("Soins primaires 6 3 -3" in table, "nothing refused changed what was recorded")
+    shot(driver, artefacts, "15-outcomes-service-use-fr")
 
 
 def browser_session(console_port, artefacts, readme_screenshot, referrals):
@@ -713,6 +961,8 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         timings.sort()
         print(f"[browser] referral page with its casework: p50 {timings[9]:.0f} ms, p95 {timings[18]:.0f} ms over 20 requests", file=sys.stderr)
 
+        day_walk(driver, axe, console, artefacts, links[0])
+
         # Sign out: the session is gone, the cookie with it.
         click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button"))
         check(driver.find_element(By.TAG_NAME, "h1").text == "You are signed out.", "signed out")
@@ -731,6 +981,11 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         check(not driver.find_elements(By.CSS_SELECTOR, "form.casework") and bool(driver.find_elements(By.ID, "timeline")),
               "a referrer sees the timeline and no casework form")
         check(not driver.find_elements(By.CSS_SELECTOR, "dl.client"), "a referrer is not shown the client's file")
+        check(not driver.find_elements(By.CSS_SELECTOR, "header a[href='/directory']"), "a referrer is not offered the directory")
+        driver.get(console + "/directory?need=loneliness")
+        check("your role does not allow this" in driver.page_source and not driver.find_elements(By.CSS_SELECTOR, "ol.directory"),
+              "the directory opened by a referrer anyway says matching refused it")
+        driver.get(own)
         axe_check(driver, axe, "referral-referrer-en", artefacts)
         cookie = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
         csrf = driver.find_element(By.CSS_SELECTOR, "header input[name=csrf]").get_attribute("value")
@@ -811,6 +1066,8 @@ def main():
     artefacts = pathlib.Path(args.artefacts)
     artefacts.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:8]
+    global INTAKE_SCHEMA
+    INTAKE_SCHEMA = f"browser_intake_{run_id}"
     processes = []
     try:
         console_port, idp_port = free_port(), free_port()
@@ -827,6 +1084,8 @@ def main():
             ports[service] = port
             env = base_environment(port, f"browser_{service}_{run_id}", run_id, idp_url)
             env["PASSERELLE_EVALUATION_PSEUDONYM_KEY"] = "browser-pseudonym-key-0123456789-abcdefgh"
+            # The follow-up clock looks every second, so an overdue step is raised while the browser waits.
+            env["PASSERELLE_FOLLOW_UP_INTERVAL_SECONDS"] = "1"
             binary = os.path.join(args.bin, f"passerelle-{service}")
             log = open(artefacts / f"{service}.log", "w")
             if service == SERVICES[0]:
@@ -839,6 +1098,7 @@ def main():
             "PASSERELLE_MATCHING_URL": f"http://127.0.0.1:{ports['matching']}",
             "PASSERELLE_NOTIFICATION_URL": f"http://127.0.0.1:{ports['notification']}",
             "PASSERELLE_EVALUATION_URL": f"http://127.0.0.1:{ports['evaluation']}",
+            "PASSERELLE_CONSOLE_POSTAL_AREAS": str(ROOT / "deploy" / "matching" / "postal-areas.csv"),
         })
         console_log = open(artefacts / "console.log", "w")
         console = subprocess.Popen([os.path.join(args.bin, "passerelle-console"), "serve"], env=env, stdout=console_log, stderr=subprocess.STDOUT)
@@ -854,6 +1114,7 @@ def main():
             print(f"[browser] the console did not start; see {artefacts}/console.log", file=sys.stderr)
             return 1
         seed_resources(ports["matching"])
+        set_follow_up_policy(ports["intake"])
         referrals = submit_referrals(ports["intake"], PAGING_EXTRA + args.extra_referrals)
         started = time.monotonic()
         identity_provider_checks(idp_url, console_port, ports["intake"])

@@ -117,7 +117,15 @@ struct ConsolePageTests {
         keys.formUnion(["email", "sms", "webhook"].map { "channel.\($0)" })
         keys.formUnion(Components.Schemas.ContactChannel.allCases.map { "channelPref.\($0.rawValue)" })
         keys.formUnion(["referral", "status", "contact", "plan", "goal", "note", "message"].map { "kind.\($0)" })
-        keys.formUnion(["contact", "plan", "goal", "review", "note", "consent", "consent-without-note", "connection"].map { "saved.\($0)" })
+        keys.formUnion(["contact", "plan", "goal", "review", "note", "consent", "consent-without-note", "connection", "service-use"].map { "saved.\($0)" })
+        keys.formUnion(["in-person", "virtual", "phone"].map { "delivery.\($0)" })
+        keys.formUnion((1...7).map { "weekday.\($0)" })
+        keys.formUnion(ConsoleRoutes.accessibilityFeatures.map { "feature.\($0.replacingOccurrences(of: " ", with: "-"))" })
+        keys.formUnion(ConsoleRoutes.directoryLanguages.map { "language.\($0)" })
+        keys.formUnion(["ucla3", "ons4", "swemwbs"].map { "instrument.\($0)" })
+        keys.formUnion(["total", "life-satisfaction", "worthwhile", "happiness", "anxiety", "raw", "metric"].map { "score.\($0)" })
+        keys.formUnion(["goal404", "connection404", "forbidden", "tooLarge"].map { "refusal.\($0)" })
+        keys.formUnion(["search", "postalCode", "postalArea", "visits", "noPeriod"].map { "invalid.\($0)" })
         for key in keys.sorted() {
             let entry = Translations.table[key]
             #expect(entry != nil, "no translation for \(key)")
@@ -169,6 +177,46 @@ struct ConsolePageTests {
         #expect(html.contains("pour le 7 déc."))
         #expect(html.components(separatedBy: "En retard").count == 2, "only the overdue row is flagged")
         #expect(html.components(separatedBy: "pour le").count == 2, "a row with no step due shows no due date")
+    }
+
+    @Test("A form's fields: + is a space, and a field whose percent-encoding is broken is dropped, not trapped on")
+    func formFields() {
+        let fields = ConsoleRoutes.formFields("need=loneliness&postal=k1y+4e9&broken=%ZZ&latin=%E9&plus=%2B1&empty=&bare")
+        #expect(fields.map(\.name) == ["need", "postal", "plus", "empty", "bare"])
+        #expect(fields.map(\.value) == ["loneliness", "k1y 4e9", "+1", "", ""])
+        #expect(ConsoleRoutes.formFields("").isEmpty)
+    }
+
+    @Test("A proposal from the directory comes back to a directory search only, with only the search's own fields")
+    func directoryReturn() {
+        #expect(
+            ConsoleRoutes.directorySearchQuery("/directory?need=loneliness&postal=K1Y%204E9&csrf=x&referral=y") == ["need": "loneliness", "postal": "K1Y 4E9"])
+        #expect(ConsoleRoutes.directorySearchQuery("/directory") == [:])
+        for elsewhere in ["//evil.example/directory", "/directoryx", "/referrals/1", "https://evil.example/directory?need=x", ""] {
+            #expect(ConsoleRoutes.directorySearchQuery(elsewhere) == nil, "\(elsewhere)")
+        }
+    }
+
+    @Test("Today at the sites is the resources' weekday: 1 is Monday, 7 Sunday, in Ontario's time")
+    func weekday() {
+        #expect(ConsoleRoutes.weekday(Date(timeIntervalSince1970: 1_796_662_800)) == 1)  // Monday 2026-12-07, noon in Toronto
+        #expect(ConsoleRoutes.weekday(Date(timeIntervalSince1970: 1_796_612_400)) == 7)  // 03:00 UTC that Monday is still Sunday evening there
+    }
+
+    @Test("The services' English refusals are said in French where their pattern is known, as sent otherwise")
+    func refusals() {
+        let cases: [(String, String)] = [
+            ("must not be in the future", "ne peut pas être dans le futur"),
+            ("a enrolled connection cannot become accepted", "une connexion « Inscrite » ne peut pas devenir « Acceptée par la personne »."),
+            ("item 1 must be between 0 and 10, got 11", "la réponse doit être entre 0 et 10 (reçu : 11)"),
+            ("cannot complete a referral that is received; allowed: accept, hold", "impossible de « Terminer » une demande au statut « Reçue »."),
+            ("must be a count of visits in six months, 0 to 183", "un nombre de visites en six mois, de 0 à 183"),
+            ("something no one foresaw", "something no one foresaw"),
+        ]
+        for (english, french) in cases {
+            #expect(ConsoleRoutes.translatedDetail(english, .fr) == french, "\(english)")
+            #expect(ConsoleRoutes.translatedDetail(english, .en) == english)
+        }
     }
 
     @Test("CSRF tokens compare in constant time and exactly")

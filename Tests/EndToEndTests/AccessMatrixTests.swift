@@ -351,6 +351,7 @@ struct AccessScopeMatrixTests {
         "recordOutcome": Probe(rule: .site(denied: 404)) { f, _ in
             Call(method: "POST", path: "/v1/referrals/\(f.referral)/outcomes", body: #"{"instrument": "ucla3", "timepoint": "baseline", "answers": [1, 2, 1]}"#)
         },
+        "listOutcomes": Probe(rule: .site(denied: 404)) { f, _ in Call(method: "GET", path: "/v1/referrals/\(f.referral)/outcomes") },
         "recordServiceUse": Probe(rule: .site(denied: 404)) { f, _ in
             Call(method: "PUT", path: "/v1/referrals/\(f.referral)/service-use", body: #"{"before": {"primaryCareVisits": 2}}"#)
         },

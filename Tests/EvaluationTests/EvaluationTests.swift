@@ -116,4 +116,60 @@ struct EvaluationTests {
         }
         await test.tearDown()
     }
+
+    @Test("recorded outcomes are listed back by instrument and timepoint, with their change from baseline, to their site only")
+    func listedOutcomes() async throws {
+        let test = try await Fixture.host()
+        let host = test.host
+        let referral = UUID()
+        try await Fixture.deliver(
+            [
+                ReferralReceivedV1(
+                    referralID: referral, referralVersion: 1, clientID: UUID(), site: "ottawa-west-chc", referrerID: "dr",
+                    referrerRole: "physician", needs: ["loneliness"], interests: [], supportLevel: "light", priority: "routine", preferredLanguage: "fr",
+                    postalArea: nil, coordinates: nil, ageBand: "45-64", accessibilityNeeds: [], preferredChannel: "sms",
+                    consent: Consent(contact: true, shareWithPartners: false, evaluationUse: false), receivedAt: Date())
+            ], to: test)
+        let worker = try await test.token(.linkWorker, subject: "lw", site: "ottawa-west-chc")
+        let elsewhere = try await test.token(.linkWorker, subject: "lw-east", site: "rural-east")
+        try await host.application.test(.router) { client in
+            func list(_ token: String, _ id: UUID = referral) async throws -> TestResponse {
+                try await client.execute(uri: "/v1/referrals/\(id)/outcomes", method: .get, headers: [.authorization: "Bearer \(token)"])
+            }
+            func listed(_ response: TestResponse) throws -> [[String: Any]] {
+                let body = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any])
+                #expect((body["referralId"] as? String) == referral.uuidString)
+                return try #require(body["outcomes"] as? [[String: Any]])
+            }
+            let empty = try await list(worker)
+            #expect(empty.status == .ok)
+            #expect(try listed(empty).isEmpty)
+            // Recorded out of order: the six-week measure before its baseline, ONS4 between them.
+            for body in [
+                #"{"instrument": "ucla3", "timepoint": "follow-up-6w", "answers": [2, 1, 2]}"#,
+                #"{"instrument": "ons4", "timepoint": "closure", "answers": [7, 8, 6, 3]}"#,
+                #"{"instrument": "ucla3", "timepoint": "baseline", "answers": [3, 2, 3]}"#,
+            ] {
+                let recorded = try await client.execute(
+                    uri: "/v1/referrals/\(referral)/outcomes", method: .post,
+                    headers: [.authorization: "Bearer \(worker)", .contentType: "application/json"], body: ByteBuffer(string: body))
+                #expect(recorded.status == .created)
+            }
+            let outcomes = try listed(try await list(worker))
+            #expect(outcomes.map { "\($0["instrument"] ?? "")/\($0["timepoint"] ?? "")" } == ["ons4/closure", "ucla3/baseline", "ucla3/follow-up-6w"])
+            #expect((outcomes[1]["scores"] as? [String: Double])?["total"] == 8)
+            #expect(outcomes[1]["changeFromBaseline"] == nil)
+            #expect((outcomes[2]["scores"] as? [String: Double])?["total"] == 5)
+            #expect((outcomes[2]["changeFromBaseline"] as? [String: Double])?["total"] == -3)
+            // ONS4 has no baseline: no change, only its scores; the answers never come back.
+            #expect(outcomes[0]["changeFromBaseline"] == nil && (outcomes[0]["scores"] as? [String: Double])?["anxiety"] == 3)
+            #expect(outcomes.allSatisfy { $0["answers"] == nil && ($0["recordedBy"] as? String) == "lw" && $0["recordedAt"] is String })
+            // Another site's link worker, and a referral no one has heard of: the same 404.
+            #expect(try await list(elsewhere).status == .notFound)
+            #expect(try await list(worker, UUID()).status == .notFound)
+            let noToken = try await client.execute(uri: "/v1/referrals/\(referral)/outcomes", method: .get)
+            #expect(noToken.status == .unauthorized)
+        }
+        await test.tearDown()
+    }
 }

@@ -25,14 +25,14 @@ struct MatchingServiceTests {
             consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), receivedAt: Date())
     }
 
-    @Test("resources and link workers are managed through the API; search filters by category, language and distance")
+    @Test("resources and link workers are managed through the API; search filters by category, language, distance, accessibility and weekday")
     func catalogueAPI() async throws {
         let test = try await ServiceTestHost.make(MatchingService.self)
         let host = test.host
         let coordinator = try await test.token(.networkCoordinator)
         try await host.application.test(.router) { client in
             let body =
-                #"{"organisation": "Centre Dalhousie", "name": "Club de marche", "kind": "health-champion-group", "categories": ["physical-activity", "loneliness"], "description": "Marche hebdomadaire", "languages": ["fr", "en"], "interpretationAvailable": false, "delivery": ["in-person"], "coordinates": {"latitude": 45.401, "longitude": -75.721}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seats": 12, "seatsTaken": 0, "waitlistAllowed": true}, "tags": ["walking"], "active": true}"#
+                #"{"organisation": "Centre Dalhousie", "name": "Club de marche", "kind": "health-champion-group", "categories": ["physical-activity", "loneliness"], "description": "Marche hebdomadaire", "languages": ["fr", "en"], "interpretationAvailable": false, "delivery": ["in-person"], "coordinates": {"latitude": 45.401, "longitude": -75.721}, "weekdays": [2], "eligibility": {"areas": []}, "accessibility": ["Step-free access"], "capacity": {"seats": 12, "seatsTaken": 0, "waitlistAllowed": true}, "tags": ["walking"], "active": true}"#
             let created = try await client.execute(
                 uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: body))
@@ -51,16 +51,21 @@ struct MatchingServiceTests {
             let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")
             for (query, expected) in [
                 ("category=loneliness", 1), ("category=housing", 0), ("language=so", 0), ("near=45.40,-75.72&radius_km=2", 1),
-                ("near=45.0,-74.0&radius_km=5", 0),
+                ("near=45.0,-74.0&radius_km=5", 0), ("accessibility=step-free%20access", 1), ("accessibility=hearing%20loop", 0), ("open_on=2", 1),
+                ("open_on=3", 0), ("category=loneliness&accessibility=STEP-FREE%20ACCESS&open_on=2", 1),
             ] {
                 let response = try await client.execute(uri: "/v1/resources?\(query)", method: .get, headers: [.authorization: "Bearer \(worker)"])
                 #expect(response.status == .ok)
                 let list = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [Any]
                 #expect(list?.count == expected, "\(query)")
             }
-            #expect(
-                try await client.execute(uri: "/v1/resources?category=nope", method: .get, headers: [.authorization: "Bearer \(worker)"]).status
-                    == .unprocessableContent)
+            for query in [
+                "category=nope", "open_on=0", "open_on=8", "open_on=tuesday", "accessibility=%20%20", "accessibility=" + String(repeating: "x", count: 101),
+                "accessibility=step%00free", "accessibility=step%0Afree",
+            ] {
+                let refused = try await client.execute(uri: "/v1/resources?\(query)", method: .get, headers: [.authorization: "Bearer \(worker)"])
+                #expect(refused.status == .unprocessableContent, "\(query)")
+            }
             #expect(
                 try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(worker)"], body: ByteBuffer(string: body))
                     .status == .forbidden)

@@ -123,10 +123,10 @@ extension ConsoleRoutes {
             case .done:
                 return .redirect(to: "/referrals/\(id)?done=\(kind.rawValue)#\([.goal, .review].contains(kind) ? "plan" : kind.rawValue)", type: .normal)
             case .refused(let status, let problem):
-                return try await failed(
-                    text("refused", language) + (problem?.detail ?? problem?.title ?? "\(status)"),
-                    (problem?.errors ?? []).map { ($0.pointer.hasPrefix("/") ? String($0.pointer.dropFirst()) : $0.pointer, $0.detail) },
-                    status: status == 404 ? .notFound : status == 403 ? .forbidden : status == 409 ? .conflict : .unprocessableContent)
+                let refusal = refusal(
+                    status: status, detail: problem?.detail, title: problem?.title, errors: (problem?.errors ?? []).map { ($0.pointer, $0.detail) },
+                    about: kind == .review ? .goal : .referral, language: language)
+                return try await failed(refusal.message, refusal.errors, status: refusal.status)
             }
         }
     }
@@ -165,9 +165,10 @@ extension ConsoleRoutes {
             let changed = try await Self.answer(
                 intake.changeClientConsent(path: .init(id: view.clientId), body: .json(.init(value1: consent))))
             if case .refused(let status, let problem) = changed {
-                return try await failed(
-                    text("refused", language) + (problem?.detail ?? problem?.title ?? "\(status)"),
-                    (problem?.errors ?? []).map { (String($0.pointer.drop(while: { $0 == "/" })), $0.detail) }, .unprocessableContent)
+                let refusal = refusal(
+                    status: status, detail: problem?.detail, title: problem?.title, errors: (problem?.errors ?? []).map { ($0.pointer, $0.detail) },
+                    about: .consent, language: language)
+                return try await failed(refusal.message, refusal.errors, refusal.status)
             }
             func answer(_ value: Bool) -> String { text(value ? "yes" : "no", language) }
             let note =

@@ -60,6 +60,7 @@ struct ConsoleRoutes: Sendable {
         }
         addCasework(to: router)
         addPathway(to: router)
+        addDirectory(to: router)
     }
 
     // MARK: Language, sessions
@@ -199,10 +200,10 @@ struct ConsoleRoutes: Sendable {
     /// The form's fields, when its CSRF token is the session's.
     func form(_ request: Request, session: ConsoleSession) async throws -> [String: String]? {
         let body = try await request.body.collect(upTo: 64 * 1024)
-        var components = URLComponents()
-        components.percentEncodedQuery = String(buffer: body).replacingOccurrences(of: "+", with: "%20")
+        // Decoded field by field: Foundation's URLComponents traps on a broken percent-encoding,
+        // which would let any form take the console down.
         var fields: [String: String] = [:]
-        for item in components.queryItems ?? [] where fields[item.name] == nil { fields[item.name] = item.value ?? "" }
+        for (name, value) in Self.formFields(String(buffer: body)) where fields[name] == nil { fields[name] = value }
         guard let csrf = fields["csrf"], Self.constantTimeEqual(csrf, session.csrfToken) else { return nil }
         return fields
     }
@@ -286,7 +287,7 @@ struct ConsoleRoutes: Sendable {
             func given(_ name: String) -> String? {
                 fields[name].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap { $0.isEmpty ? nil : $0 }
             }
-            let result: ServiceClients.TransitionResult
+            let result: ServiceClients.Answer
             do {
                 result = try await ServiceClients(settings: settings, token: session.accessToken).transition(
                     referral: id, action: action.rawValue, reason: given("reason"), outcome: given("outcome"))
@@ -297,11 +298,13 @@ struct ConsoleRoutes: Sendable {
             case .done:
                 // Post/redirect/get: reloading the page does not post the step again.
                 return .redirect(to: "/referrals/\(OpenIDSignIn.formEncoded(id))?done=\(action.rawValue)#next", type: .normal)
-            case .refused(let status, let detail):
+            case .refused(let status, let problem):
+                let refusal = refusal(status: status, problem: problem, about: .transition, language: language)
+                // The step's form has no field of its own to mark: what the service named goes with its words.
+                let words = ([refusal.message] + refusal.errors.map { "\(fieldLabel($0.field, language)) : \($0.detail)" }).joined(separator: " — ")
                 return try await referral(
-                    id: id, session: session, language: language, notice: nil, problem: nil,
-                    status: HTTPResponse.Status(code: status == 404 ? 404 : status == 422 ? 422 : 409),
-                    failure: FormFailure(form: "transition", message: text("refused", language) + detail, typed: fields))
+                    id: id, session: session, language: language, notice: nil, problem: nil, status: refusal.status,
+                    failure: FormFailure(form: "transition", message: words, typed: fields))
             }
         }
     }

@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 import Logging
 import PostgresClient
@@ -27,6 +28,10 @@ public struct ConsoleSettings: Sendable {
     public var absoluteTimeout: TimeInterval
     public var logLevel: Logger.Level
     public var migrateOnStart: Bool
+    /// Postal areas (the first three characters of a postal code) and their centroids, for the
+    /// directory's "near a postal code": PASSERELLE_CONSOLE_POSTAL_AREAS, a CSV file
+    /// `area,latitude,longitude` such as deploy/matching/postal-areas.csv. Empty: no distance search.
+    public var postalAreas: [String: Coordinates]
 
     /// Cookies are `Secure` unless the console is reached over plain http (local runs only).
     public var secureCookies: Bool { publicURL.hasPrefix("https://") }
@@ -35,7 +40,8 @@ public struct ConsoleSettings: Sendable {
     public init(
         httpHost: String = "127.0.0.1", httpPort: Int, publicURL: String, postgres: PostgresConfiguration, auth: AuthSettings, clientID: String,
         clientSecret: String? = nil, intakeURL: URL, matchingURL: URL, notificationURL: URL, evaluationURL: URL, idleTimeout: TimeInterval = 30 * 60,
-        absoluteTimeout: TimeInterval = 8 * 3600, logLevel: Logger.Level = .info, migrateOnStart: Bool = true
+        absoluteTimeout: TimeInterval = 8 * 3600, logLevel: Logger.Level = .info, migrateOnStart: Bool = true,
+        postalAreas: [String: Coordinates] = [:]
     ) {
         self.httpHost = httpHost
         self.httpPort = httpPort
@@ -52,6 +58,25 @@ public struct ConsoleSettings: Sendable {
         self.absoluteTimeout = absoluteTimeout
         self.logLevel = logLevel
         self.migrateOnStart = migrateOnStart
+        self.postalAreas = postalAreas
+    }
+
+    /// The centroids of a CSV file `area,latitude,longitude` (a header line first); a row that is
+    /// not one is a configuration error naming its line, never skipped in silence.
+    static func postalAreas(path: String) throws(ConfigurationError) -> [String: Coordinates] {
+        let variable = "PASSERELLE_CONSOLE_POSTAL_AREAS"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError(variable: variable, problem: "cannot read \(path)")
+        }
+        var areas: [String: Coordinates] = [:]
+        for (index, line) in text.split(whereSeparator: \.isNewline).enumerated() where index > 0 {
+            let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard fields.count == 3, fields[0].count == 3, let latitude = Double(fields[1]), let longitude = Double(fields[2]),
+                let point = try? Coordinates(latitude: latitude, longitude: longitude)
+            else { throw ConfigurationError(variable: variable, problem: "\(path) line \(index + 1) is not area,latitude,longitude") }
+            areas[fields[0].uppercased()] = point
+        }
+        return areas
     }
 
     public static func fromEnvironment(_ environment: Environment = Environment()) throws -> ConsoleSettings {
@@ -80,6 +105,8 @@ public struct ConsoleSettings: Sendable {
             throw ConfigurationError(
                 variable: "PASSERELLE_CONSOLE_ABSOLUTE_MINUTES", problem: "idle (1 to 1440) must not be longer than absolute (up to 10080) minutes")
         }
+        var areas: [String: Coordinates] = [:]
+        if let path = e.optionalString("PASSERELLE_CONSOLE_POSTAL_AREAS") { areas = try postalAreas(path: path) }
         return ConsoleSettings(
             httpHost: common.httpHost, httpPort: common.httpPort, publicURL: publicURL, postgres: common.postgres, auth: common.auth,
             clientID: e.string("PASSERELLE_CONSOLE_CLIENT_ID", default: "passerelle-console"),
@@ -89,6 +116,7 @@ public struct ConsoleSettings: Sendable {
             notificationURL: try url("PASSERELLE_NOTIFICATION_URL", "http://127.0.0.1:8083"),
             evaluationURL: try url("PASSERELLE_EVALUATION_URL", "http://127.0.0.1:8084"),
             idleTimeout: TimeInterval(idle * 60), absoluteTimeout: TimeInterval(absolute * 60), logLevel: common.logLevel,
-            migrateOnStart: common.migrateOnStart)
+            migrateOnStart: common.migrateOnStart,
+            postalAreas: areas)
     }
 }

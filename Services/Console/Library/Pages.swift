@@ -25,7 +25,9 @@ struct Pages: Sendable {
             "languages": Language.allCases.map { ["code": $0.rawValue, "name": $0 == .fr ? "Français" : "English", "selected": $0 == language] },
         ]
         if let session {
-            layout["user"] = ["name": session.displayName, "site": session.site ?? ""]
+            // The directory is for those who search the catalogue (matching's searchResources).
+            let searches = !Set(session.roles).isDisjoint(with: ["link-worker", "coordinator", "network-coordinator"])
+            layout["user"] = ["name": session.displayName, "site": session.site ?? "", "directory": searches]
             layout["csrf"] = session.csrfToken
         }
         return library.render(layout, withTemplate: "layout") ?? ""
@@ -37,7 +39,8 @@ struct Pages: Sendable {
         a{color:var(--brand)}:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
         .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem;z-index:2}
         header{background:var(--brand);color:var(--brand-ink);padding:.75rem 1rem;display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;justify-content:space-between}
-        header a,header .app{color:var(--brand-ink);font-weight:700;text-decoration:none}header form{display:inline-flex;gap:.5rem;align-items:center;margin:0}
+        header a,header .app{color:var(--brand-ink);font-weight:700;text-decoration:none}.sections a{display:inline-block;padding:.5rem .25rem;margin-right:.75rem;font-weight:400;text-decoration:underline}
+        .directory .open{color:var(--ok)}header form{display:inline-flex;gap:.5rem;align-items:center;margin:0}
         header label{font-size:.9rem}header select,header button{font-size:.95rem;padding:.3rem .5rem}
         main{max-width:72rem;margin:0 auto;padding:1rem}h1{font-size:1.6rem;margin:.5rem 0 1rem}h2{font-size:1.25rem;margin:1.5rem 0 .5rem}
         table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.5rem;border-bottom:1px solid var(--line);vertical-align:top}
@@ -56,7 +59,7 @@ struct Pages: Sendable {
         form.casework{border:1px solid var(--line);border-radius:6px;padding:.75rem 1rem;margin:.75rem 0;background:var(--soft)}
         form.casework h3{margin-top:0}.fields{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:0 1rem}
         form label{display:block;font-weight:600;margin:.25rem 0}form label.choice{display:inline-flex;gap:.4rem;align-items:center;font-weight:400;min-height:44px;margin-right:1.25rem}
-        form input[type=number],form input[type=datetime-local],form select,form textarea{font:inherit;padding:.45rem;border:1px solid var(--muted);border-radius:4px;max-width:100%}
+        form input[type=number],form input[type=datetime-local],form input[type=text],form select,form textarea{font:inherit;padding:.45rem;border:1px solid var(--muted);border-radius:4px;max-width:100%}
         form textarea{width:100%;min-height:4.5rem}fieldset{border:1px solid var(--line);border-radius:4px;margin:.5rem 0;padding:.25rem .75rem}
         legend{font-weight:600;padding:0 .25rem}[aria-invalid=true]{border:2px solid var(--urgent)!important}
         .hint{color:var(--muted);font-size:.9rem;display:block}.goals{display:grid;grid-template-columns:repeat(auto-fill,minmax(20rem,1fr));gap:1rem}
@@ -80,7 +83,7 @@ struct Pages: Sendable {
         <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
         <title>{{title}} — {{t.app}}</title><link rel="stylesheet" href="/console.css"></head>
         <body><a class="skip" href="#main">{{t.skip}}</a>
-        <header><a class="app" href="/">{{t.app}}</a>
+        <header><a class="app" href="/">{{t.app}}</a>{{#user}}<nav aria-label="{{t.sections}}" class="sections"><a href="/">{{t.caseload}}</a>{{#directory}} <a href="/directory">{{t.directory}}</a>{{/directory}}</nav>{{/user}}
         <form method="get" action="/language"><input type="hidden" name="return" value="{{path}}">
         <label for="language-choice">{{t.language}}</label>
         <select id="language-choice" name="lang">{{#languages}}<option value="{{code}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/languages}}</select>
@@ -111,7 +114,7 @@ struct Pages: Sendable {
         <h1>{{t.referral}} {{short}}</h1>
         {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
         {{#pageProblem}}<p class="problem" role="alert">{{pageProblem}}</p>{{/pageProblem}}
-        <nav aria-label="{{t.onThisPage}}" class="toc"><ul><li><a href="#details">{{t.details}}</a></li>{{#clientIdentity}}<li><a href="#client">{{t.client}}</a></li>{{/clientIdentity}}<li><a href="#next">{{t.actions}}</a></li>{{#open}}<li><a href="#contact">{{t.contacts}}</a></li><li><a href="#plan">{{t.plan}}</a></li>{{/open}}{{#casework}}<li><a href="#connections">{{t.connections}}</a></li><li><a href="#outcomes">{{t.outcomes}}</a></li><li><a href="#note">{{t.notes}}</a></li><li><a href="#consent">{{t.consent}}</a></li>{{/casework}}<li><a href="#timeline">{{t.timeline}}</a></li>{{#casework}}<li><a href="/referrals/{{referralId}}/matches">{{t.matches}}</a></li>{{/casework}}</ul></nav>
+        <nav aria-label="{{t.onThisPage}}" class="toc"><ul><li><a href="#details">{{t.details}}</a></li>{{#clientIdentity}}<li><a href="#client">{{t.client}}</a></li>{{/clientIdentity}}<li><a href="#next">{{t.actions}}</a></li>{{#open}}<li><a href="#contact">{{t.contacts}}</a></li><li><a href="#plan">{{t.plan}}</a></li>{{/open}}{{#casework}}<li><a href="#connections">{{t.connections}}</a></li><li><a href="#outcomes">{{t.outcomes}}</a></li><li><a href="#service-use">{{t.serviceUse}}</a></li><li><a href="#note">{{t.notes}}</a></li><li><a href="#consent">{{t.consent}}</a></li>{{/casework}}<li><a href="#timeline">{{t.timeline}}</a></li>{{#casework}}<li><a href="/referrals/{{referralId}}/matches">{{t.matches}}</a></li><li><a href="/directory?referral={{referralId}}" id="search-directory">{{t.searchDirectory}}</a></li>{{/casework}}</ul></nav>
         <h2 id="details">{{t.details}}</h2>
         <dl><dt>{{t.status}}</dt><dd>{{status}}</dd><dt>{{t.priority}}</dt><dd{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</dd>
         <dt>{{t.needs}}</dt><dd>{{needs}}</dd><dt>{{t.supportLevel}}</dt><dd>{{support}}</dd><dt>{{t.interests}}</dt><dd>{{interests}}</dd>
@@ -189,6 +192,10 @@ struct Pages: Sendable {
         <button type="submit"{{#ends}} class="secondary"{{/ends}} aria-describedby="connection-name-{{connectionId}}">{{label}}</button></form>{{/changes}}</div>{{/hasChanges}}
         </article></li>{{/connections}}</ul>{{/hasConnections}}</section>
         <h2 id="outcomes">{{t.outcomes}}</h2>
+        {{^outcomesAvailable}}<p>{{t.partUnavailable}}</p>{{/outcomesAvailable}}
+        {{#outcomesAvailable}}{{^hasOutcomes}}<p id="no-outcomes">{{t.noOutcomes}}</p>{{/hasOutcomes}}{{/outcomesAvailable}}
+        {{#hasOutcomes}}<table class="list" id="recorded-outcomes"><caption>{{t.recordedOutcomes}}</caption><thead><tr><th scope="col">{{t.instrument}}</th><th scope="col">{{t.field.timepoint}}</th><th scope="col">{{t.score}}</th><th scope="col">{{t.changeFromBaseline}}</th><th scope="col">{{t.when}}</th></tr></thead><tbody>
+        {{#recordedOutcomes}}<tr data-instrument="{{code}}"><td data-label="{{t.instrument}}">{{instrument}}</td><td data-label="{{t.field.timepoint}}">{{timepoint}}</td><td data-label="{{t.score}}">{{scores}}</td><td data-label="{{t.changeFromBaseline}}">{{#change}}{{change}}{{/change}}{{^change}}—{{/change}}</td><td data-label="{{t.when}}">{{recorded}}</td></tr>{{/recordedOutcomes}}</tbody></table>{{/hasOutcomes}}
         <p class="hint">{{t.outcomesIntro}}</p>
         {{#outcomeForms}}<form method="post" action="/referrals/{{referralId}}/outcomes#outcome-{{instrument}}" class="casework outcome" id="outcome-{{instrument}}"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="instrument" value="{{instrument}}">
         <h3>{{title}}</h3>{{#problem}}<div class="problem" role="alert" id="outcome-{{instrument}}-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
@@ -196,6 +203,19 @@ struct Pages: Sendable {
         <p><label for="outcome-{{instrument}}-timepoint">{{t.field.timepoint}}</label><select id="outcome-{{instrument}}-timepoint" name="timepoint" required{{#timepointInvalid}} aria-invalid="true"{{/timepointInvalid}}><option value="">{{t.choose}}</option>{{#timepoints}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/timepoints}}</select></p>
         {{#items}}<fieldset class="item"{{#invalid}} aria-invalid="true"{{/invalid}} aria-describedby="outcome-{{instrument}}-scale"><legend>{{number}}. {{wording}}</legend>{{#answers}}<label class="choice"><input type="radio" name="{{field}}" value="{{value}}" required{{#checked}} checked{{/checked}}> {{label}}</label> {{/answers}}</fieldset>{{/items}}
         <button type="submit">{{t.recordOutcome}}</button></form>{{/outcomeForms}}
+        <h2 id="service-use">{{t.serviceUse}}</h2>
+        {{#serviceUseForm}}{{^available}}<p>{{t.partUnavailable}}</p>{{/available}}
+        {{#recorded}}<table class="list" id="service-use-table"><caption>{{t.serviceUse}}</caption><thead><tr><th scope="col">{{t.visits}}</th><th scope="col">{{t.periodBefore}}</th><th scope="col">{{t.periodAfter}}</th><th scope="col">{{t.difference}}</th></tr></thead><tbody>
+        {{#rows}}<tr><th scope="row">{{label}}</th><td data-label="{{t.periodBefore}}">{{before}}</td><td data-label="{{t.periodAfter}}">{{after}}</td><td data-label="{{t.difference}}">{{change}}</td></tr>{{/rows}}</tbody></table>{{/recorded}}
+        <form method="post" action="/referrals/{{referralId}}/service-use#service-use" class="casework" id="service-use-form"><input type="hidden" name="csrf" value="{{csrf}}">
+        <p class="hint" id="service-use-hint">{{t.serviceUseIntro}}</p>{{#problem}}<div class="problem" role="alert" id="service-use-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
+        <div class="fields"><fieldset><legend>{{t.periodBefore}}</legend>
+        <p><label for="use-before-primary">{{t.field.beforePrimary}}</label><input type="number" id="use-before-primary" name="beforePrimary" min="0" max="183" step="1" value="{{beforePrimary}}"{{#invalid.beforePrimary}} aria-invalid="true"{{/invalid.beforePrimary}} aria-describedby="service-use-hint"></p>
+        <p><label for="use-before-emergency">{{t.field.beforeEmergency}}</label><input type="number" id="use-before-emergency" name="beforeEmergency" min="0" max="183" step="1" value="{{beforeEmergency}}"{{#invalid.beforeEmergency}} aria-invalid="true"{{/invalid.beforeEmergency}} aria-describedby="service-use-hint"></p></fieldset>
+        <fieldset><legend>{{t.periodAfter}}</legend>
+        <p><label for="use-after-primary">{{t.field.afterPrimary}}</label><input type="number" id="use-after-primary" name="afterPrimary" min="0" max="183" step="1" value="{{afterPrimary}}"{{#invalid.afterPrimary}} aria-invalid="true"{{/invalid.afterPrimary}} aria-describedby="service-use-hint"></p>
+        <p><label for="use-after-emergency">{{t.field.afterEmergency}}</label><input type="number" id="use-after-emergency" name="afterEmergency" min="0" max="183" step="1" value="{{afterEmergency}}"{{#invalid.afterEmergency}} aria-invalid="true"{{/invalid.afterEmergency}} aria-describedby="service-use-hint"></p></fieldset></div>
+        <button type="submit">{{t.recordServiceUse}}</button></form>{{/serviceUseForm}}
         <h2 id="note">{{t.notes}}</h2>
         <p class="hint">{{t.notesPrivate}}</p>
         {{#noteForm}}<form method="post" action="/referrals/{{referralId}}/notes#note-form" class="casework" id="note-form"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="key" value="{{key}}">
@@ -229,6 +249,36 @@ struct Pages: Sendable {
         {{^proposed}}<form method="post" action="/referrals/{{referralId}}/connections#resource-{{resourceId}}"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="resourceId" value="{{resourceId}}">
         <button type="submit" aria-describedby="name-{{resourceId}}">{{t.propose}}</button></form>{{/proposed}}
         </article></li>{{/matches}}</ol>{{/hasMatches}}
+        """,
+        "directory": """
+        {{#referral}}<p><a href="/referrals/{{id}}">{{t.backToReferral}}</a></p>{{/referral}}
+        <h1>{{t.directory}}{{#referral}} — {{t.referral}} {{short}}{{/referral}}</h1>
+        <p>{{t.directoryIntro}}</p>{{#hint}}<p class="hint">{{hint}}</p>{{/hint}}
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        <form method="get" action="/directory" class="casework search" id="directory-search" role="search" aria-label="{{t.directory}}">
+        {{#referral}}<input type="hidden" name="referral" value="{{id}}">{{/referral}}
+        {{#problem}}<div class="problem" role="alert" id="directory-problem"><p>{{problem}}</p>{{#hasErrors}}<ul>{{#errors}}<li>{{field}} : {{detail}}</li>{{/errors}}</ul>{{/hasErrors}}</div>{{/problem}}
+        <div class="fields"><p><label for="directory-need">{{t.field.need}}</label><select id="directory-need" name="need"{{#invalid.need}} aria-invalid="true"{{/invalid.need}}><option value="">{{t.anyNeed}}</option>{{#needs}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/needs}}</select></p>
+        <p><label for="directory-language">{{t.field.language}}</label><select id="directory-language" name="language"{{#invalid.language}} aria-invalid="true"{{/invalid.language}}><option value="">{{t.anyLanguage}}</option>{{#languages}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/languages}}</select></p>
+        <p><label for="directory-accessibility">{{t.field.accessibility}}</label><select id="directory-accessibility" name="accessibility"{{#invalid.accessibility}} aria-invalid="true"{{/invalid.accessibility}}><option value="">{{t.anyAccessibility}}</option>{{#features}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/features}}</select></p>
+        <p><label for="directory-postal">{{t.field.postalNear}}</label><input type="text" id="directory-postal" name="postal" value="{{postal}}" maxlength="7" autocomplete="postal-code" aria-describedby="directory-postal-hint"{{#invalid.postal}} aria-invalid="true"{{/invalid.postal}}><span class="hint" id="directory-postal-hint">{{#distanceAvailable}}{{t.postalHint}}{{/distanceAvailable}}{{^distanceAvailable}}{{t.noPostalAreas}}{{/distanceAvailable}}</span></p>
+        <p><label for="directory-radius">{{t.field.radius}}</label><select id="directory-radius" name="radius"{{#invalid.radius}} aria-invalid="true"{{/invalid.radius}}>{{#radii}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/radii}}</select></p></div>
+        <p><label class="choice"><input type="checkbox" name="open" value="1" id="directory-open"{{#openToday}} checked{{/openToday}}> {{t.field.open}}</label></p>
+        <button type="submit">{{t.search}}</button></form>
+        {{#asked}}<h2 id="results">{{t.results}}</h2><p role="status" id="directory-count">{{count}}</p>{{#more}}<p class="hint">{{more}}</p>{{/more}}
+        {{^hasResults}}<p>{{t.noResources}}</p>{{/hasResults}}
+        {{#hasResults}}<ol class="matches directory">{{#results}}<li id="resource-{{id}}"><article aria-labelledby="resource-name-{{id}}">
+        <h3 id="resource-name-{{id}}">{{name}}</h3><p class="hint">{{organisation}}{{#distance}} · <span class="distance">{{distance}}</span>{{/distance}}{{#openToday}} · <strong class="open">{{t.openToday}}</strong>{{/openToday}}</p>
+        <p>{{description}}</p>
+        <dl><dt>{{t.needs}}</dt><dd>{{needs}}</dd><dt>{{t.field.language}}</dt><dd>{{languages}}{{#interpretation}} ({{t.interpretation}}){{/interpretation}}</dd>
+        <dt>{{t.days}}</dt><dd>{{days}}{{#schedule}} — {{schedule}}{{/schedule}}</dd><dt>{{t.delivery}}</dt><dd>{{delivery}}</dd>
+        {{#accessibility}}<dt>{{t.field.accessibility}}</dt><dd>{{accessibility}}</dd>{{/accessibility}}{{#address}}<dt>{{t.address}}</dt><dd>{{address}}</dd>{{/address}}
+        {{#contact}}<dt>{{t.contactInfo}}</dt><dd>{{contact}}</dd>{{/contact}}{{#seats}}<dt>{{t.seats}}</dt><dd>{{seats}}</dd>{{/seats}}</dl>
+        {{#problem}}<p class="problem" role="alert" id="problem-{{id}}">{{problem}}</p>{{/problem}}
+        {{#proposed}}<p class="notice">{{t.proposed}}</p>{{/proposed}}
+        {{#propose}}{{^proposed}}<form method="post" action="/referrals/{{referralId}}/connections"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="resourceId" value="{{resourceId}}"><input type="hidden" name="return" value="{{return}}">
+        <button type="submit" aria-describedby="resource-name-{{resourceId}}">{{t.proposeForReferral}}</button></form>{{/proposed}}{{/propose}}
+        </article></li>{{/results}}</ol>{{/hasResults}}{{/asked}}
         """,
         "message": """
         <h1>{{heading}}</h1>{{#detail}}<p class="problem" role="alert">{{detail}}</p>{{/detail}}

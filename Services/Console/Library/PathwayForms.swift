@@ -1,4 +1,5 @@
 import Domain
+import EvaluationAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -28,6 +29,93 @@ extension ConsoleRoutes {
         }
         router.post("/referrals/:id/outcomes") { request, context in
             try await recordOutcome(request, id: context.parameters.get("id") ?? "")
+        }
+        router.post("/referrals/:id/service-use") { request, context in
+            try await recordServiceUse(request, id: context.parameters.get("id") ?? "")
+        }
+    }
+
+    /// The service-use form's fields and the JSON pointers evaluation names them by.
+    static let serviceUseFields: [(field: String, period: String, count: String)] = [
+        ("beforePrimary", "before", "primaryCareVisits"), ("beforeEmergency", "before", "emergencyVisits"),
+        ("afterPrimary", "after", "primaryCareVisits"), ("afterEmergency", "after", "emergencyVisits"),
+    ]
+
+    /// The service-use form, from what evaluation holds (or what was typed when it was refused),
+    /// with the periods as recorded and their change.
+    func serviceUseForm(_ recorded: EvaluationAPI.Components.Schemas.ServiceUse?, failure: FormFailure?, language: Language) -> [String: Any] {
+        var defaults: [String: String] = [:]
+        for (field, period, count) in Self.serviceUseFields {
+            let counts = period == "before" ? recorded?.before : recorded?.after
+            let value = count == "primaryCareVisits" ? counts?.primaryCareVisits : counts?.emergencyVisits
+            if let value { defaults[field] = "\(value)" }
+        }
+        var form = formValues("service-use", failure: failure, defaults: defaults, language: language)
+        for (field, _, _) in Self.serviceUseFields where form[field] == nil { form[field] = "" }
+        func shown(_ value: Int?) -> String { value.map { "\($0)" } ?? text("unknown", language) }
+        func change(_ value: Int?) -> String { value.map { $0 > 0 ? "+\($0)" : "\($0)" } ?? "—" }
+        form["available"] = recorded != nil
+        form["rows"] = [
+            [
+                "label": text("primaryCare", language), "before": shown(recorded?.before?.primaryCareVisits),
+                "after": shown(recorded?.after?.primaryCareVisits),
+                "change": change(recorded?.change?.primaryCareVisits),
+            ],
+            [
+                "label": text("emergency", language), "before": shown(recorded?.before?.emergencyVisits), "after": shown(recorded?.after?.emergencyVisits),
+                "change": change(recorded?.change?.emergencyVisits),
+            ],
+        ]
+        form["recorded"] = recorded?.before != nil || recorded?.after != nil
+        return form
+    }
+
+    /// Sends the periods filled in: a period left empty is left out (evaluation keeps it), an
+    /// empty box in a period sent is unknown.
+    func recordServiceUse(_ request: Request, id: String) async throws -> Response {
+        try await signedIn(request) { session, language in
+            guard let fields = try await form(request, session: session) else {
+                return message(
+                    text("error", language), detail: text("expired", language), status: .forbidden, language: language, session: session, signIn: false)
+            }
+            guard UUID(uuidString: id) != nil else {
+                return message(
+                    text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session,
+                    signIn: false)
+            }
+            func failed(_ message: String, _ errors: [(field: String, detail: String)], status: HTTPResponse.Status) async throws -> Response {
+                let failure = FormFailure(form: "service-use", message: message, errors: errors, typed: fields)
+                return try await referral(id: id, session: session, language: language, notice: nil, problem: nil, status: status, failure: failure)
+            }
+            var errors: [(field: String, detail: String)] = []
+            var periods: [String: [String: Int]] = [:]
+            for (field, period, count) in Self.serviceUseFields {
+                guard let typed = Self.given(fields, field) else { continue }
+                guard let value = Int(typed) else {
+                    errors.append((field, text("invalid.visits", language)))
+                    continue
+                }
+                // The range is evaluation's to check, and to say.
+                periods[period, default: [:]][count] = value
+            }
+            if errors.isEmpty && periods.isEmpty { errors.append(("beforePrimary", text("invalid.noPeriod", language))) }
+            guard errors.isEmpty else { return try await failed(text("invalid.form", language), errors, status: .unprocessableContent) }
+            let answer: ServiceClients.Answer
+            do {
+                answer = try await ServiceClients(settings: settings, token: session.accessToken).recordServiceUse(referral: id, periods: periods)
+            } catch {
+                return unavailable(error, language, session)
+            }
+            switch answer {
+            case .done:
+                return .redirect(to: "/referrals/\(id)?done=service-use#service-use", type: .normal)
+            case .refused(let status, let problem):
+                // `/before/primaryCareVisits` is the form's beforePrimary.
+                let refusal = refusal(status: status, problem: problem, about: .serviceUse, language: language) { pointer in
+                    Self.serviceUseFields.first { "/\($0.period)/\($0.count)" == pointer }?.field
+                }
+                return try await failed(refusal.message, refusal.errors, status: refusal.status)
+            }
         }
     }
 
@@ -92,6 +180,37 @@ extension ConsoleRoutes {
         return form
     }
 
+    /// The measures evaluation holds, one row each: its scores, and its change from baseline
+    /// (a lower UCLA-3 total is less lonely; a lower ONS4 anxiety is better, the rest higher).
+    func recordedOutcomeRows(_ listed: EvaluationAPI.Components.Schemas.OutcomeList?, dates: DateFormatter, language: Language) -> [[String: Any]] {
+        func scores(_ values: [String: Double]) -> String {
+            values.sorted { $0.key < $1.key }.map { name, value in
+                let label = Translations.table["score.\(name)"] != nil ? text("score.\(name)", language) : name
+                return "\(label) \(Self.number(value, language))"
+            }.joined(separator: ", ")
+        }
+        return (listed?.outcomes ?? []).map { measure in
+            var row: [String: Any] = [
+                "instrument": text("instrument.\(measure.instrument.rawValue)", language), "code": measure.instrument.rawValue,
+                "timepoint": text("timepoint.\(measure.timepoint.rawValue)", language), "scores": scores(measure.scores.additionalProperties),
+                "recorded": dates.string(from: measure.recordedAt), "by": measure.recordedBy,
+            ]
+            if let change = measure.changeFromBaseline?.additionalProperties, !change.isEmpty {
+                row["change"] = change.sorted { $0.key < $1.key }.map { name, value in
+                    let label = Translations.table["score.\(name)"] != nil ? text("score.\(name)", language) : name
+                    return "\(label) \(value > 0 ? "+" : "")\(Self.number(value, language))"
+                }.joined(separator: ", ")
+            }
+            return row
+        }
+    }
+
+    /// 8, 19,25 or 19.25: no trailing zeros, the language's decimal mark.
+    static func number(_ value: Double, _ language: Language) -> String {
+        let text = String(format: "%g", value)
+        return language == .fr ? text.replacingOccurrences(of: ".", with: ",") : text
+    }
+
     // MARK: Connections
 
     func changeConnection(_ request: Request, id: String, connection: String) async throws -> Response {
@@ -136,10 +255,8 @@ extension ConsoleRoutes {
             case .done:
                 return .redirect(to: "/referrals/\(id)?done=connection-\(next.rawValue)#connections", type: .normal)
             case .refused(let status, let problem):
-                return try await failed(
-                    text("refused", language) + (problem?.detail ?? problem?.title ?? "\(status)"),
-                    (problem?.errors ?? []).map { (String($0.pointer.drop { $0 == "/" }), $0.detail) },
-                    status: status == 404 ? .notFound : status == 409 ? .conflict : .unprocessableContent)
+                let refusal = refusal(status: status, problem: problem, about: .connection, language: language)
+                return try await failed(refusal.message, refusal.errors, status: refusal.status)
             }
         }
     }
@@ -201,13 +318,12 @@ extension ConsoleRoutes {
                 return .redirect(to: "/referrals/\(id)?\(query)#outcomes", type: .normal)
             case .refused(let status, let problem):
                 // `/answers/0` is the form's first item.
-                let named = (problem?.errors ?? []).map { error -> (field: String, detail: String) in
-                    let parts = error.pointer.split(separator: "/")
-                    if parts.count == 2, parts[0] == "answers", let index = Int(parts[1]) { return ("item\(index + 1)", error.detail) }
-                    return (String(error.pointer.drop { $0 == "/" }), error.detail)
+                let refusal = refusal(status: status, problem: problem, about: .outcome, language: language) { pointer in
+                    let parts = pointer.split(separator: "/")
+                    guard parts.count == 2, parts[0] == "answers", let index = Int(parts[1]) else { return nil }
+                    return "item\(index + 1)"
                 }
-                let said = status == 409 ? text("outcome.already", language) : text("refused", language) + (problem?.detail ?? problem?.title ?? "\(status)")
-                return try await failed(said, named, status: status == 404 ? .notFound : status == 409 ? .conflict : .unprocessableContent)
+                return try await failed(refusal.message, refusal.errors, status: refusal.status)
             }
         }
     }

@@ -1,8 +1,10 @@
 import Domain
+import EvaluationAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
 import IntakeAPI
+import Logging
 import MatchingAPI
 import NotificationAPI
 
@@ -121,8 +123,41 @@ extension ConsoleRoutes {
             return try? await clients.matching.listConnections(path: .init(id: view.id)).ok.body.json
         }
         async let connectionsAnswer = readConnections()
+        // The outcomes recorded so far, from evaluation: for the same people.
+        @Sendable func readOutcomes() async -> EvaluationAPI.Components.Schemas.OutcomeList? {
+            guard mayReadClient else { return nil }
+            return try? await clients.evaluation.listOutcomes(path: .init(id: view.id)).ok.body.json
+        }
+        async let outcomesAnswer = readOutcomes()
+        @Sendable func readServiceUse() async -> EvaluationAPI.Components.Schemas.ServiceUse? {
+            guard mayReadClient else { return nil }
+            return try? await clients.evaluation.getServiceUse(path: .init(id: view.id)).ok.body.json
+        }
+        async let serviceUseAnswer = readServiceUse()
+        // The FHIR Task intake keeps beside a referral sent through FHIR: when its status last
+        // changed, and the reason (or the outcome) the change gave. Every reader of the referral
+        // may read it; the full history (who took each step) is the audit's, for coordinators only.
+        @Sendable func readTask() async -> Schemas.FHIRTask? {
+            guard view.status != .received else { return nil }
+            do {
+                switch try await intake.readFHIRTask(path: .init(id: view.id)) {
+                case .ok(let ok): return try ok.body.applicationFhirJson
+                // A referral sent as JSON has no Task: nothing more to say than its status.
+                case .notFound: return nil
+                default: throw IntakeAnswer.unexpected
+                }
+            } catch {
+                // The page does without the reason; the log says why it had to.
+                logger.warning("the referral's FHIR Task could not be read", metadata: ["referral": "\(view.id)", "error": "\(error)"])
+                return nil
+            }
+        }
+        async let taskAnswer = readTask()
         let (contacts, plan, notes, log, audit, client) = await (contactsAnswer, planAnswer, notesAnswer, logAnswer, auditAnswer, clientAnswer)
         let connections = await connectionsAnswer
+        let outcomes = await outcomesAnswer
+        let serviceUse = await serviceUseAnswer
+        let task = await taskAnswer
 
         let dates = dateFormatter(language)
         var context = row(view, language, dates)
@@ -205,6 +240,10 @@ extension ConsoleRoutes {
         context["connections"] = connectionRows(connections, failure: failure, dates: dates, language: language)
         context["hasConnections"] = !(connections?.connections ?? []).isEmpty
         context["outcomeForms"] = Questionnaire.all.map { questionnaireForm($0, failure: failure, language: language) }
+        context["outcomesAvailable"] = outcomes != nil
+        context["recordedOutcomes"] = recordedOutcomeRows(outcomes, dates: dates, language: language)
+        context["hasOutcomes"] = !(outcomes?.outcomes ?? []).isEmpty
+        context["serviceUseForm"] = serviceUseForm(serviceUse, failure: failure, language: language)
 
         // Private notes, newest first.
         context["notesAvailable"] = notes != nil
@@ -261,10 +300,21 @@ extension ConsoleRoutes {
             events.append((at, values))
         }
         event(view.receivedAt, "referral", text("timeline.received", language), context["referrer"] as? String ?? "")
-        if audit == nil, view.updatedAt > view.receivedAt {
-            event(view.updatedAt, "status", text("timeline.lastChange", language) + text("status.\(view.status.rawValue)", language))
+        // Why the referral is where it is: the Task's status reason, or the outcome it closed with.
+        // (The outcome is the resulting activity, the one output with a concept; the
+        // connections are outputs too, as plain strings.)
+        let outcome = (task?.output ?? []).compactMap { $0.valueCodeableConcept?.text }.first
+        let why = task?.statusReason?.text ?? outcome
+        let transitions = (audit ?? []).filter { $0.action.hasPrefix("transition:") }
+        if audit == nil || transitions.isEmpty, view.status != .received {
+            // Without the audit: the status reached, when the Task last changed, by whom when it
+            // is the owner's acceptance, and why.
+            let who = view.status == .accepted ? view.ownerId : nil
+            event(
+                task?.lastModified ?? view.updatedAt, "status", text("timeline.statusNow", language) + text("status.\(view.status.rawValue)", language),
+                [who.map { text("timeline.by", language) + $0 }, why].compactMap { $0 }.joined(separator: " — "))
         }
-        for entry in audit ?? [] where entry.action.hasPrefix("transition:") {
+        for (index, entry) in transitions.enumerated() {
             // The status the step led to, as the rest of the page names statuses; a resumed
             // referral returns to a status the audit does not say, so that step is named instead.
             guard let action = ReferralAction(rawValue: String(entry.action.dropFirst("transition:".count))) else { continue }
@@ -272,7 +322,9 @@ extension ConsoleRoutes {
                 .accept: .accepted, .start: .inProgress, .hold: .onHold, .complete: .completed, .reject: .rejected, .cancel: .cancelled, .fail: .failed,
             ]
             let what = reached[action].map { text("status.\($0.rawValue)", language) } ?? text("action.\(action.rawValue)", language)
-            event(entry.at, "status", what, entry.actorId)
+            // The reason intake keeps is the latest step's only.
+            let latest = index == transitions.count - 1 ? why : nil
+            event(entry.at, "status", what, [text("timeline.by", language) + entry.actorId, latest].compactMap { $0 }.joined(separator: " — "))
         }
         for contact in contacts ?? [] {
             let what =
@@ -326,7 +378,7 @@ extension ConsoleRoutes {
             let shown: Bool
             switch failure.form {
             case "transition": shown = true
-            case "note", "consent", "outcome-ucla3", "outcome-ons4": shown = casework
+            case "note", "consent", "outcome-ucla3", "outcome-ons4", "service-use": shown = casework
             case "connection": shown = casework && (connections?.connections ?? []).contains { $0.id.lowercased() == failure.goalId }
             case "review": shown = open && (plan?.goals ?? []).contains { $0.id == failure.goalId }
             default: shown = open
@@ -402,11 +454,16 @@ extension ConsoleRoutes {
                     text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session,
                     signIn: false)
             }
+            // Proposed from the directory: back to the same search, this referral's.
+            let directoryReturn = fields["return"].flatMap { Self.directorySearchQuery($0) }.map { $0.merging(["referral": id]) { _, new in new } }
             let matching = ServiceClients(settings: settings, token: session.accessToken).matching
             let refused: (status: HTTPResponse.Status, problem: MatchingAPI.Components.Schemas.Problem?)
             do {
                 switch try await matching.proposeConnection(path: .init(id: id), body: .json(.init(resourceId: resource))) {
                 case .created:
+                    if let search = directoryReturn {
+                        return .redirect(to: directoryPath(search.merging(["proposed": resource]) { _, new in new }) + "#resource-\(resource)", type: .normal)
+                    }
                     return .redirect(to: "/referrals/\(id)/matches?proposed=\(resource)#resource-\(resource)", type: .normal)
                 case .conflict(let r): refused = (.conflict, try? r.body.applicationProblemJson)
                 case .notFound(let r): refused = (.notFound, try? r.body.applicationProblemJson)
@@ -417,8 +474,13 @@ extension ConsoleRoutes {
             } catch {
                 return unavailable(error, language, session)
             }
-            let detail = refused.problem?.detail ?? refused.problem?.title ?? "\(refused.status.code)"
-            let failure = FormFailure(form: "connection", message: text("refused", language) + detail, typed: fields)
+            let refusal = refusal(
+                status: refused.status.code, detail: refused.problem?.detail, title: refused.problem?.title,
+                errors: (refused.problem?.errors ?? []).map { ($0.pointer, $0.detail) }, about: .proposal, language: language)
+            let failure = FormFailure(form: "connection", message: refusal.message, typed: fields)
+            if let search = directoryReturn {
+                return try await directory(search, session: session, language: language, failure: failure, status: refused.status)
+            }
             return try await matches(id: id, session: session, language: language, failure: failure, status: refused.status)
         }
     }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import EvaluationAPI
 import Foundation
 import HTTPTypes
 import IntakeAPI
@@ -29,6 +30,7 @@ struct ServiceClients {
     let intake: IntakeAPI.Client
     let matching: MatchingAPI.Client
     let notification: NotificationAPI.Client
+    let evaluation: EvaluationAPI.Client
     let intakeURL: URL
     let matchingURL: URL
     let evaluationURL: URL
@@ -40,29 +42,21 @@ struct ServiceClients {
         intake = IntakeAPI.Client(serverURL: settings.intakeURL, transport: transport, middlewares: middlewares)
         matching = MatchingAPI.Client(serverURL: settings.matchingURL, transport: transport, middlewares: middlewares)
         notification = NotificationAPI.Client(serverURL: settings.notificationURL, transport: transport, middlewares: middlewares)
+        evaluation = EvaluationAPI.Client(serverURL: settings.evaluationURL, transport: transport, middlewares: middlewares)
         intakeURL = settings.intakeURL
         matchingURL = settings.matchingURL
         evaluationURL = settings.evaluationURL
         self.token = token
     }
 
-    /// What intake answered a transition: the referral after it, or why not.
-    enum TransitionResult {
-        case done
-        case refused(status: Int, detail: String)
-    }
-
     /// Posts one step of the loop. Sent as JSON directly: the generated type for this body is two
     /// opaque halves of its JSON Schema conditionals (reason/outcome required by action), which
     /// the generator cannot model as one object.
-    func transition(referral id: String, action: String, reason: String?, outcome: String?) async throws -> TransitionResult {
+    func transition(referral id: String, action: String, reason: String?, outcome: String?) async throws -> Answer {
         var body: [String: String] = ["action": action]
         if let reason { body["reason"] = reason }
         if let outcome { body["outcome"] = outcome }
-        switch try await send(.POST, intakeURL.appendingPathComponent("v1/referrals/\(id)/transitions"), body) {
-        case .done: return .done
-        case .refused(let status, let problem): return .refused(status: status, detail: problem?.detail ?? problem?.title ?? "status \(status)")
-        }
+        return try await send(.POST, intakeURL.appendingPathComponent("v1/referrals/\(id)/transitions"), body)
     }
 
     /// A service's refusal, as RFC 9457 problem details with the fields it names.
@@ -103,6 +97,12 @@ struct ServiceClients {
         return try await send(
             .POST, evaluationURL.appendingPathComponent("v1/referrals/\(id)/outcomes"),
             Submission(instrument: instrument, timepoint: timepoint, answers: answers))
+    }
+
+    /// The periods of service use filled in (evaluation's recordServiceUse). Sent as JSON
+    /// directly: "before, after or both" is an anyOf the generator turns into opaque values.
+    func recordServiceUse(referral id: String, periods: [String: [String: Int]]) async throws -> Answer {
+        try await send(.PUT, evaluationURL.appendingPathComponent("v1/referrals/\(id)/service-use"), periods)
     }
 
     /// Sends `body` as JSON with this user's token: 2xx is done, anything else refused with

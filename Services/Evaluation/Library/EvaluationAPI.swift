@@ -18,6 +18,10 @@ struct EvaluationAPI: APIProtocol, ServiceRoutes {
         try await outcomes.record(input)
     }
 
+    func listOutcomes(_ input: Operations.ListOutcomes.Input) async throws -> Operations.ListOutcomes.Output {
+        try await outcomes.list(input)
+    }
+
     func getServiceUse(_ input: Operations.GetServiceUse.Input) async throws -> Operations.GetServiceUse.Output {
         try await serviceUse.read(input)
     }

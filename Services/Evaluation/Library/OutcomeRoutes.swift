@@ -8,6 +8,7 @@ import WireFormats
 
 /// `POST /v1/referrals/{id}/outcomes`: a validated instrument answered at a timepoint, scored
 /// here (never trusted from the client), with the change from baseline when there is one.
+/// `GET` lists them back, scores and changes only, to the same readers as may record them.
 struct OutcomeRoutes: Sendable {
     let pool: PostgresConnectionPool
     let stream: AnalystStream?
@@ -21,6 +22,60 @@ struct OutcomeRoutes: Sendable {
     }
 
     typealias Recorded = Components.Schemas.RecordedOutcome
+
+    /// One measure as listed: the answers stay here.
+    struct Listed: Sendable {
+        var instrument: String
+        var timepoint: String
+        var scores: [String: Double]
+        var changeFromBaseline: [String: Double]?
+        var recordedAt: Date
+        var recordedBy: String
+    }
+
+    /// The same site rule as recording: another site's referral and an unknown one are both 404.
+    func list(_ input: Operations.ListOutcomes.Input) async throws -> Operations.ListOutcomes.Output {
+        let actor = try OperationRequest.caller()
+        let referral = try OperationRequest.id(input.path.id)
+        let outcomes = try await pool.sessionTransaction { session -> [Listed] in
+            try ServiceUseRoutes.requireVisible(referral, to: actor, session)
+            var measures: [Listed] = []
+            for row in try session.query(
+                """
+                SELECT instrument, timepoint, scores::text AS scores, recorded_at, recorded_by FROM outcome_measure
+                WHERE referral_id = \(referral)::uuid ORDER BY instrument,
+                    array_position(ARRAY['baseline', 'follow-up-6w', 'follow-up-12w', 'closure'], timepoint)
+                """)
+            {
+                measures.append(
+                    Listed(
+                        instrument: try row.decode("instrument"), timepoint: try row.decode("timepoint"),
+                        scores: try JSONCoding.stored.decode([String: Double].self, from: try row.decode("scores", as: String.self)),
+                        recordedAt: try row.decode("recorded_at"), recordedBy: try row.decode("recorded_by")))
+            }
+            // The change as recording computes it: this measure's scores minus its instrument's baseline.
+            let baselines = Dictionary(
+                measures.filter { $0.timepoint == "baseline" }.map { ($0.instrument, $0.scores) }, uniquingKeysWith: { first, _ in first })
+            for index in measures.indices where measures[index].timepoint != "baseline" {
+                guard let before = baselines[measures[index].instrument] else { continue }
+                measures[index].changeFromBaseline = measures[index].scores.reduce(into: [:]) { result, entry in
+                    if let old = before[entry.key] { result[entry.key] = ((entry.value - old) * 100).rounded() / 100 }
+                }
+            }
+            return measures
+        }
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        referralId: referral.uuidString,
+                        outcomes: outcomes.map { measure in
+                            .init(
+                                instrument: measure.instrument, timepoint: measure.timepoint, scores: .init(additionalProperties: measure.scores),
+                                changeFromBaseline: measure.changeFromBaseline.map { .init(additionalProperties: $0) }, recordedAt: measure.recordedAt,
+                                recordedBy: measure.recordedBy)
+                        }))))
+    }
 
     func record(_ input: Operations.RecordOutcome.Input) async throws -> Operations.RecordOutcome.Output {
         let actor = try OperationRequest.caller()

@@ -133,6 +133,82 @@ extension Components {
                 case changeFromBaseline
             }
         }
+        /// One instrument as recorded at one timepoint.
+        ///
+        /// - Remark: Generated from `#/components/schemas/OutcomeMeasure`.
+        public struct OutcomeMeasure: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/instrument`.
+            public var instrument: Components.Schemas.OutcomeInstrumentCode
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/timepoint`.
+            public var timepoint: Components.Schemas.OutcomeTimepoint
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/scores`.
+            public var scores: Components.Schemas.Scores
+            /// This measure's scores minus the baseline's, when a baseline of the instrument is recorded (and this is not it).
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/changeFromBaseline`.
+            public var changeFromBaseline: Components.Schemas.Scores?
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/recordedAt`.
+            public var recordedAt: Foundation.Date
+            /// The token subject of who recorded it.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/recordedBy`.
+            public var recordedBy: Swift.String
+            /// Creates a new `OutcomeMeasure`.
+            ///
+            /// - Parameters:
+            ///   - instrument:
+            ///   - timepoint:
+            ///   - scores:
+            ///   - changeFromBaseline: This measure's scores minus the baseline's, when a baseline of the instrument is recorded (and this is not it).
+            ///   - recordedAt:
+            ///   - recordedBy: The token subject of who recorded it.
+            public init(
+                instrument: Components.Schemas.OutcomeInstrumentCode,
+                timepoint: Components.Schemas.OutcomeTimepoint,
+                scores: Components.Schemas.Scores,
+                changeFromBaseline: Components.Schemas.Scores? = nil,
+                recordedAt: Foundation.Date,
+                recordedBy: Swift.String
+            ) {
+                self.instrument = instrument
+                self.timepoint = timepoint
+                self.scores = scores
+                self.changeFromBaseline = changeFromBaseline
+                self.recordedAt = recordedAt
+                self.recordedBy = recordedBy
+            }
+            public enum CodingKeys: String, CodingKey {
+                case instrument
+                case timepoint
+                case scores
+                case changeFromBaseline
+                case recordedAt
+                case recordedBy
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/OutcomeList`.
+        public struct OutcomeList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/OutcomeList/referralId`.
+            public var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/OutcomeList/outcomes`.
+            public var outcomes: [Components.Schemas.OutcomeMeasure]
+            /// Creates a new `OutcomeList`.
+            ///
+            /// - Parameters:
+            ///   - referralId:
+            ///   - outcomes:
+            public init(
+                referralId: Swift.String,
+                outcomes: [Components.Schemas.OutcomeMeasure]
+            ) {
+                self.referralId = referralId
+                self.outcomes = outcomes
+            }
+            public enum CodingKeys: String, CodingKey {
+                case referralId
+                case outcomes
+            }
+        }
         /// Visits in the six months; null (or left out) is unknown.
         ///
         /// - Remark: Generated from `#/components/schemas/VisitCount`.

@@ -18,6 +18,13 @@ public import struct Foundation.Data
 public import struct Foundation.Date
 /// A type that performs HTTP operations defined by the OpenAPI document.
 public protocol APIProtocol: Sendable {
+    /// List a referral's outcome measures
+    ///
+    /// Link workers, coordinators and services (referrals of their token's sites; every site for a network coordinator) may read the measures recorded for one referral, by instrument and then timepoint (baseline, follow-up-6w, follow-up-12w, closure), each with its scores and its change from baseline when a baseline of the instrument is recorded. The answers themselves are not returned; analysts see aggregates only (the outcomes report).
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/outcomes`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/get(listOutcomes)`.
+    func listOutcomes(_ input: Operations.ListOutcomes.Input) async throws -> Operations.ListOutcomes.Output
     /// Record an outcome measure
     ///
     /// Link workers, coordinators and services (referrals of their token's sites; every site for a network coordinator) may record a validated instrument answered at a timepoint. The scores are computed here, never taken from the client; a measure after baseline comes back with its change from baseline. Each instrument is recorded once per timepoint: a second one is 409. Clients who consented to evaluation use reach the analyst stream, pseudonymised.
@@ -85,6 +92,21 @@ public protocol APIProtocol: Sendable {
 
 /// Convenience overloads for operation inputs.
 extension APIProtocol {
+    /// List a referral's outcome measures
+    ///
+    /// Link workers, coordinators and services (referrals of their token's sites; every site for a network coordinator) may read the measures recorded for one referral, by instrument and then timepoint (baseline, follow-up-6w, follow-up-12w, closure), each with its scores and its change from baseline when a baseline of the instrument is recorded. The answers themselves are not returned; analysts see aggregates only (the outcomes report).
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/outcomes`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/outcomes/get(listOutcomes)`.
+    public func listOutcomes(
+        path: Operations.ListOutcomes.Input.Path,
+        headers: Operations.ListOutcomes.Input.Headers = .init()
+    ) async throws -> Operations.ListOutcomes.Output {
+        try await listOutcomes(Operations.ListOutcomes.Input(
+            path: path,
+            headers: headers
+        ))
+    }
     /// Record an outcome measure
     ///
     /// Link workers, coordinators and services (referrals of their token's sites; every site for a network coordinator) may record a validated instrument answered at a timepoint. The scores are computed here, never taken from the client; a measure after baseline comes back with its change from baseline. Each instrument is recorded once per timepoint: a second one is 409. Clients who consented to evaluation use reach the analyst stream, pseudonymised.

@@ -93,6 +93,20 @@ public struct Client: APIProtocol {
                     name: "radius_km",
                     value: input.query.radiusKm
                 )
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "accessibility",
+                    value: input.query.accessibility
+                )
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "open_on",
+                    value: input.query.openOn
+                )
                 converter.setAcceptHeader(
                     in: &request.headerFields,
                     contentTypes: input.headers.accept

@@ -126,6 +126,52 @@ extension EvaluationService {
       "$ref": "#/components/responses/Unavailable"
      }
     }
+   },
+   "get": {
+    "tags": [
+     "pathways"
+    ],
+    "operationId": "listOutcomes",
+    "x-passerelle-roles": [
+     "link-worker",
+     "coordinator",
+     "network-coordinator",
+     "service"
+    ],
+    "summary": "List a referral's outcome measures",
+    "description": "Link workers, coordinators and services (referrals of their token's sites; every site for a network coordinator) may read the measures recorded for one referral, by instrument and then timepoint (baseline, follow-up-6w, follow-up-12w, closure), each with its scores and its change from baseline when a baseline of the instrument is recorded. The answers themselves are not returned; analysts see aggregates only (the outcomes report).",
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/PathwayReferralId"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "The measures recorded so far (none yet: an empty list).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/OutcomeList"
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
    }
   },
   "/v1/referrals/{id}/service-use": {
@@ -726,6 +772,60 @@ extension EvaluationService {
      "changeFromBaseline": {
       "description": "This measure's scores minus the baseline's, when a baseline of the instrument is recorded (and this is not it).",
       "$ref": "#/components/schemas/Scores"
+     }
+    }
+   },
+   "OutcomeMeasure": {
+    "type": "object",
+    "description": "One instrument as recorded at one timepoint.",
+    "required": [
+     "instrument",
+     "timepoint",
+     "scores",
+     "recordedAt",
+     "recordedBy"
+    ],
+    "properties": {
+     "instrument": {
+      "$ref": "#/components/schemas/OutcomeInstrumentCode"
+     },
+     "timepoint": {
+      "$ref": "#/components/schemas/OutcomeTimepoint"
+     },
+     "scores": {
+      "$ref": "#/components/schemas/Scores"
+     },
+     "changeFromBaseline": {
+      "description": "This measure's scores minus the baseline's, when a baseline of the instrument is recorded (and this is not it).",
+      "$ref": "#/components/schemas/Scores"
+     },
+     "recordedAt": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "recordedBy": {
+      "type": "string",
+      "description": "The token subject of who recorded it."
+     }
+    }
+   },
+   "OutcomeList": {
+    "type": "object",
+    "required": [
+     "referralId",
+     "outcomes"
+    ],
+    "properties": {
+     "referralId": {
+      "type": "string",
+      "format": "uuid",
+      "pattern": "^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+     },
+     "outcomes": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/OutcomeMeasure"
+      }
      }
     }
    },

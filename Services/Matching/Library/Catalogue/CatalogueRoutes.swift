@@ -127,10 +127,24 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
         if query.get("radius_km") != nil && !(radius.map { $0.isFinite && $0 > 0 } ?? false) {
             errors.append(.init(pointer: "?radius_km", detail: "must be a positive number"))
         }
+        let accessibility = query.get("accessibility")
+        // Free text goes to PostgreSQL as a parameter: no control characters (NUL cannot be stored).
+        if let accessibility,
+            accessibility.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || accessibility.unicodeScalars.count > 100
+                || accessibility.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        {
+            errors.append(.init(pointer: "?accessibility", detail: "must be an accessibility feature of 1 to 100 characters, none of them control characters"))
+        }
+        let openOn = query.get("open_on").flatMap { Int($0) }
+        if query.get("open_on") != nil && !(openOn.map { (1...7).contains($0) } ?? false) {
+            errors.append(.init(pointer: "?open_on", detail: "must be a day of the week from 1 (Monday) to 7 (Sunday)"))
+        }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         let point = near
         let found = try await store.pool.withConnection {
-            try await store.resources(category: category, language: language, near: point, radiusKilometres: point == nil ? nil : (radius ?? 10), on: $0)
+            try await store.resources(
+                category: category, language: language, accessibility: accessibility, openOn: openOn, near: point,
+                radiusKilometres: point == nil ? nil : (radius ?? 10), on: $0)
         }
         return try Response.json(found)
     }

@@ -91,17 +91,21 @@ package struct CatalogueStore: Sendable {
         ).map(Self.resource)
     }
 
-    func resources(category: String?, language: String?, near: Coordinates?, radiusKilometres: Double?, on connection: PostgresConnection) async throws
-        -> [CommunityResource]
-    {
+    /// An accessibility feature is free text (imports, entry): compared without regard to case, as ranking does.
+    func resources(
+        category: String?, language: String?, accessibility: String? = nil, openOn weekday: Int? = nil, near: Coordinates?, radiusKilometres: Double?,
+        on connection: PostgresConnection
+    ) async throws -> [CommunityResource] {
         let rows = try await connection.query(
             PostgresQuery(
                 unsafeSQL: """
                     SELECT \(Self.resourceColumns) FROM community_resource
                     WHERE ($1::text IS NULL OR $1 = ANY (categories)) AND ($2::text IS NULL OR $2 = ANY (languages))
+                    AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM unnest(accessibility) AS feature WHERE lower(feature) = lower($3)))
+                    AND ($4::int IS NULL OR $4 = ANY (weekdays))
                     ORDER BY name, id LIMIT 500
                     """,
-                parameters: [category, language]))
+                parameters: [category, language, accessibility, weekday.map(String.init)]))
         let all = try rows.map(Self.resource)
         guard let near, let radius = radiusKilometres else { return all }
         return all.filter { $0.coordinates.map { near.distanceKilometres(to: $0) <= radius } ?? false }

@@ -157,6 +157,32 @@ extension MatchingService {
        "default": 10
       },
       "description": "With near: the radius in kilometres."
+     },
+     {
+      "name": "accessibility",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string",
+       "minLength": 1,
+       "maxLength": 100,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$",
+       "examples": [
+        "step-free access"
+       ]
+      },
+      "description": "Only resources offering this accessibility feature (compared without regard to case), e.g. step-free access, hearing loop."
+     },
+     {
+      "name": "open_on",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 7
+      },
+      "description": "Only resources that run on this day of the week (1 = Monday … 7 = Sunday, as their weekdays)."
      }
     ],
     "responses": {

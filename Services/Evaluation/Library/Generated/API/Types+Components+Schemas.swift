@@ -109,6 +109,82 @@ extension Components {
                 case changeFromBaseline
             }
         }
+        /// One instrument as recorded at one timepoint.
+        ///
+        /// - Remark: Generated from `#/components/schemas/OutcomeMeasure`.
+        internal struct OutcomeMeasure: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/instrument`.
+            internal var instrument: Components.Schemas.OutcomeInstrumentCode
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/timepoint`.
+            internal var timepoint: Components.Schemas.OutcomeTimepoint
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/scores`.
+            internal var scores: Components.Schemas.Scores
+            /// This measure's scores minus the baseline's, when a baseline of the instrument is recorded (and this is not it).
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/changeFromBaseline`.
+            internal var changeFromBaseline: Components.Schemas.Scores?
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/recordedAt`.
+            internal var recordedAt: Foundation.Date
+            /// The token subject of who recorded it.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OutcomeMeasure/recordedBy`.
+            internal var recordedBy: Swift.String
+            /// Creates a new `OutcomeMeasure`.
+            ///
+            /// - Parameters:
+            ///   - instrument:
+            ///   - timepoint:
+            ///   - scores:
+            ///   - changeFromBaseline: This measure's scores minus the baseline's, when a baseline of the instrument is recorded (and this is not it).
+            ///   - recordedAt:
+            ///   - recordedBy: The token subject of who recorded it.
+            internal init(
+                instrument: Components.Schemas.OutcomeInstrumentCode,
+                timepoint: Components.Schemas.OutcomeTimepoint,
+                scores: Components.Schemas.Scores,
+                changeFromBaseline: Components.Schemas.Scores? = nil,
+                recordedAt: Foundation.Date,
+                recordedBy: Swift.String
+            ) {
+                self.instrument = instrument
+                self.timepoint = timepoint
+                self.scores = scores
+                self.changeFromBaseline = changeFromBaseline
+                self.recordedAt = recordedAt
+                self.recordedBy = recordedBy
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case instrument
+                case timepoint
+                case scores
+                case changeFromBaseline
+                case recordedAt
+                case recordedBy
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/OutcomeList`.
+        internal struct OutcomeList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/OutcomeList/referralId`.
+            internal var referralId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/OutcomeList/outcomes`.
+            internal var outcomes: [Components.Schemas.OutcomeMeasure]
+            /// Creates a new `OutcomeList`.
+            ///
+            /// - Parameters:
+            ///   - referralId:
+            ///   - outcomes:
+            internal init(
+                referralId: Swift.String,
+                outcomes: [Components.Schemas.OutcomeMeasure]
+            ) {
+                self.referralId = referralId
+                self.outcomes = outcomes
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case referralId
+                case outcomes
+            }
+        }
         /// Visits in the six months; null (or left out) is unknown.
         ///
         /// - Remark: Generated from `#/components/schemas/VisitCount`.

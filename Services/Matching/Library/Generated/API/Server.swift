@@ -231,6 +231,20 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                         explode: true,
                         name: "radius_km",
                         as: Swift.Double.self
+                    ),
+                    accessibility: try converter.getOptionalQueryItemAsURI(
+                        in: request.soar_query,
+                        style: .form,
+                        explode: true,
+                        name: "accessibility",
+                        as: Swift.String.self
+                    ),
+                    openOn: try converter.getOptionalQueryItemAsURI(
+                        in: request.soar_query,
+                        style: .form,
+                        explode: true,
+                        name: "open_on",
+                        as: Swift.Int.self
                     )
                 )
                 let headers: Operations.SearchResources.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))

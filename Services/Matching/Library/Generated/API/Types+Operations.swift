@@ -33,6 +33,14 @@ internal enum Operations {
                 ///
                 /// - Remark: Generated from `#/paths/v1/resources/GET/query/radius_km`.
                 internal var radiusKm: Swift.Double?
+                /// Only resources offering this accessibility feature (compared without regard to case), e.g. step-free access, hearing loop.
+                ///
+                /// - Remark: Generated from `#/paths/v1/resources/GET/query/accessibility`.
+                internal var accessibility: Swift.String?
+                /// Only resources that run on this day of the week (1 = Monday … 7 = Sunday, as their weekdays).
+                ///
+                /// - Remark: Generated from `#/paths/v1/resources/GET/query/open_on`.
+                internal var openOn: Swift.Int?
                 /// Creates a new `Query`.
                 ///
                 /// - Parameters:
@@ -40,16 +48,22 @@ internal enum Operations {
                 ///   - language: Only resources in this language.
                 ///   - near: latitude,longitude: only resources with coordinates within radius_km of it.
                 ///   - radiusKm: With near: the radius in kilometres.
+                ///   - accessibility: Only resources offering this accessibility feature (compared without regard to case), e.g. step-free access, hearing loop.
+                ///   - openOn: Only resources that run on this day of the week (1 = Monday … 7 = Sunday, as their weekdays).
                 internal init(
                     category: Components.Schemas.NeedCategoryCode? = nil,
                     language: Components.Schemas.LanguageCode? = nil,
                     near: Swift.String? = nil,
-                    radiusKm: Swift.Double? = nil
+                    radiusKm: Swift.Double? = nil,
+                    accessibility: Swift.String? = nil,
+                    openOn: Swift.Int? = nil
                 ) {
                     self.category = category
                     self.language = language
                     self.near = near
                     self.radiusKm = radiusKm
+                    self.accessibility = accessibility
+                    self.openOn = openOn
                 }
             }
             internal var query: Operations.SearchResources.Input.Query
