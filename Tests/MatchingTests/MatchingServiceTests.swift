@@ -60,12 +60,16 @@ struct MatchingServiceTests {
                 #expect(list?.count == expected, "\(query)")
             }
             for query in [
-                "category=nope", "open_on=0", "open_on=8", "open_on=tuesday", "accessibility=%20%20", "accessibility=" + String(repeating: "x", count: 101),
+                "category=nope", "open_on=0", "open_on=8", "accessibility=%20%20", "accessibility=" + String(repeating: "x", count: 101),
                 "accessibility=step%00free", "accessibility=step%0Afree",
             ] {
                 let refused = try await client.execute(uri: "/v1/resources?\(query)", method: .get, headers: [.authorization: "Bearer \(worker)"])
                 #expect(refused.status == .unprocessableContent, "\(query)")
             }
+            // Not a number where the contract says integer: a malformed request.
+            #expect(
+                try await client.execute(uri: "/v1/resources?open_on=tuesday", method: .get, headers: [.authorization: "Bearer \(worker)"]).status
+                    == .badRequest)
             #expect(
                 try await client.execute(uri: "/v1/resources", method: .post, headers: [.authorization: "Bearer \(worker)"], body: ByteBuffer(string: body))
                     .status == .forbidden)

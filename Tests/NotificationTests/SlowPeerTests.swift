@@ -85,7 +85,8 @@ struct SlowPeerTests {
         // receiver measures it, plus what a busy machine adds to closing and noticing (seen
         // 0.4 s with the whole suite on two cores); without the bound it would be the 15 s timeout.
         #expect(closedAfter < 4.0 && closedAfter > 0.5, "hung up after \(closedAfter) s")
-        #expect(took < .seconds(6), "the round took \(took)")
+        // Well under the 15 s HTTP timeout it would take unbounded, with room for a busy machine.
+        #expect(took < .seconds(9), "the round took \(took)")
         var referrer = try await row(h, c.referral, kind: "referrer")
         #expect(referrer.status == "pending" && referrer.attempts == 1, "\(referrer)")
         #expect((referrer.error ?? "").contains("/webhook/hang"), "\(referrer.error ?? "")")

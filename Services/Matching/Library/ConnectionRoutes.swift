@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Messaging
+import OpenAPIRuntime
 import PostgresClient
 import ServiceRuntime
 import WireFormats
@@ -11,43 +12,19 @@ import WireFormats
 /// Connecting a client to a resource: `POST /v1/referrals/{id}/connections` reserves a seat,
 /// `PATCH /v1/connections/{id}` moves the connection on and frees the seat when it ends,
 /// `GET /v1/referrals/{id}/connections` lists them for the referral's casework.
-struct ConnectionRoutes: ServiceRoutes, Sendable {
+struct ConnectionRoutes: Sendable {
     let pool: PostgresConnectionPool
     let outbox: Outbox
 
-    struct ConnectionView: Encodable, Sendable {
-        var id: UUID
-        var referralId: UUID
-        var resourceId: UUID
-        var status: String
-        var reason: String?
-    }
-
-    func add(to router: Router<PasserelleRequestContext>) {
-        router.get("/v1/referrals/{id}/connections") { request, context in try await list(request, context) }
-        router.post("/v1/referrals/{id}/connections") { request, context in try await propose(request, context) }
-        router.patch("/v1/connections/{id}") { request, context in try await change(request, context) }
-    }
+    typealias ConnectionView = Components.Schemas.Connection
 
     /// A referral's connections, oldest first, each with what its status may become next; the
     /// same site rule as its matches (another site's referral is no referral).
-    private func list(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let referral = try context.pathID()
-        struct Listed: Encodable {
-            var id: UUID
-            var resourceId: UUID
-            var resourceName: String
-            var status: String
-            var reason: String?
-            var allowedNext: [String]
-            var proposedAt: Date
-            var updatedAt: Date
-        }
-        struct Body: Encodable {
-            var referralId: UUID
-            var connections: [Listed]
-        }
+    func list(_ input: Operations.ListConnections.Input) async throws -> Operations.ListConnections.Output {
+        let actor = try OperationRequest.caller()
+        let referral = try OperationRequest.id(input.path.id)
+        typealias Listed = Components.Schemas.ListedConnection
+        typealias Body = Components.Schemas.ConnectionList
         let body = try await pool.withConnection { connection -> Body? in
             guard
                 let site = try await connection.query("SELECT site FROM referral_intake WHERE referral_id = \(referral)::uuid").first?.decode(
@@ -62,22 +39,29 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
             ).map { row -> Listed in
                 let status: String = try row.decode("status")
                 return Listed(
-                    id: try row.decode("id"), resourceId: try row.decode("resource_id"), resourceName: try row.decode("name"), status: status,
+                    id: try row.decode("id", as: UUID.self).uuidString, resourceId: try row.decode("resource_id", as: UUID.self).uuidString,
+                    resourceName: try row.decode("name"), status: status,
                     reason: try row.decode("reason", as: String?.self),
                     allowedNext: (ConnectionStatus(rawValue: status)?.allowedNext ?? []).map(\.rawValue),
                     proposedAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
             }
-            return Body(referralId: referral, connections: listed)
+            return Body(referralId: referral.uuidString, connections: listed)
         }
         guard let body else { throw ProblemDetails.noSuchResource }
-        return try Response.json(body)
+        return .ok(.init(body: .json(body)))
     }
 
-    private func propose(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let referral = try context.pathID()
-        struct Body: Codable { var resourceId: UUID }
-        let resource = try await request.decodeJSON(as: Body.self, context: context).resourceId
+    func propose(_ input: Operations.ProposeConnection.Input) async throws -> Operations.ProposeConnection.Output {
+        let actor = try OperationRequest.caller()
+        let referral = try OperationRequest.id(input.path.id)
+        let resource: UUID
+        switch input.body {
+        case .json(let proposal):
+            guard let id = UUID(uuidString: proposal.resourceId) else {
+                throw ProblemDetails.validation([.init(pointer: "/resourceId", detail: "must be a resource id (a UUID)")])
+            }
+            resource = id
+        }
         let outbox = outbox
         let view = try await pool.sessionTransaction { session -> ConnectionView in
             guard let intake = try session.query("SELECT site, referral_version FROM referral_intake WHERE referral_id = \(referral)::uuid").first,
@@ -108,19 +92,19 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
                     resourceKind: try seat.decode("kind"), categories: try seat.decode("categories"), resourceName: try seat.decode("name"),
                     address: try seat.decode("address", as: String?.self), schedule: try seat.decode("schedule", as: String?.self), proposedAt: Date()),
                 on: session)
-            return ConnectionView(id: id, referralId: referral, resourceId: resource, status: ConnectionStatus.proposed.rawValue, reason: nil)
+            return ConnectionView(
+                id: id.uuidString, referralId: referral.uuidString, resourceId: resource.uuidString, status: ConnectionStatus.proposed.rawValue, reason: nil)
         }
-        return try Response.json(view, status: .created, headers: [.location: "/v1/connections/\(view.id.uuidString.lowercased())"])
+        return .created(.init(headers: .init(location: "/v1/connections/\(view.id.lowercased())"), body: .json(view)))
     }
 
-    private func change(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let id = try context.pathID()
-        struct Body: Codable {
-            var status: String
-            var reason: String?
+    func change(_ input: Operations.ChangeConnection.Input) async throws -> Operations.ChangeConnection.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        let body: Components.Schemas.ConnectionChange
+        switch input.body {
+        case .json(let change): body = try OperationRequest.storable(change)
         }
-        let body = try await request.decodeJSON(as: Body.self, context: context)
         guard let next = ConnectionStatus(rawValue: body.status), next != .proposed else {
             throw ProblemDetails.validation([.init(pointer: "/status", detail: "must be one of accepted, enrolled, attended, dropped, declined")])
         }
@@ -157,8 +141,9 @@ struct ConnectionRoutes: ServiceRoutes, Sendable {
                     connectionID: id, referralID: referral, referralVersion: try row.decode("referral_version"), resourceID: resource,
                     from: current.rawValue, to: next.rawValue, reason: body.reason, resourceName: try row.decode("resource_name"),
                     resourceKind: try row.decode("resource_kind"), categories: try row.decode("resource_categories"), changedAt: Date()), on: session)
-            return ConnectionView(id: id, referralId: referral, resourceId: resource, status: next.rawValue, reason: body.reason)
+            return ConnectionView(
+                id: id.uuidString, referralId: referral.uuidString, resourceId: resource.uuidString, status: next.rawValue, reason: body.reason)
         }
-        return try Response.json(view, status: .ok)
+        return .ok(.init(body: .json(view)))
     }
 }

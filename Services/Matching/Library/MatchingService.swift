@@ -23,10 +23,11 @@ public enum MatchingService: PasserelleService {
         let matchmaker = matchmaker(components, settings)
         return ServiceParts(
             routes: [
-                CatalogueRoutes(store: CatalogueStore(pool: components.pool)),
-                CatalogueTransferRoutes(transfer: CatalogueTransfer(pool: components.pool, mapping: mapping)),
-                ConnectionRoutes(pool: components.pool, outbox: components.outbox),
-                RematchRoutes(pool: components.pool, matchmaker: matchmaker),
+                MatchingAPI(
+                    catalogue: CatalogueRoutes(store: CatalogueStore(pool: components.pool)),
+                    transfer: CatalogueTransferRoutes(transfer: CatalogueTransfer(pool: components.pool, mapping: mapping)),
+                    rematches: RematchRoutes(pool: components.pool, matchmaker: matchmaker),
+                    connections: ConnectionRoutes(pool: components.pool, outbox: components.outbox))
             ],
             // An assignment locks its link worker's row until commit; sharing one transaction among
             // many referrals would hold a site's few workers from every other lane (and replica).

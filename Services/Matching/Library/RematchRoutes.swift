@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Messaging
+import OpenAPIRuntime
 import PostgresClient
 import ServiceRuntime
 import WireFormats
@@ -12,7 +13,7 @@ import WireFormats
 /// catalogue changed), replaces its matches and publishes a new `matches.proposed` through the
 /// outbox. With an `Idempotency-Key` header a retried request of the same caller gets the first
 /// answer and publishes nothing more.
-struct RematchRoutes: ServiceRoutes, Sendable {
+struct RematchRoutes: Sendable {
     let pool: PostgresConnectionPool
     let matchmaker: Matchmaker
 
@@ -29,14 +30,10 @@ struct RematchRoutes: ServiceRoutes, Sendable {
         var proposedAt: Date
     }
 
-    func add(to router: Router<PasserelleRequestContext>) {
-        router.post("/v1/referrals/{id}/rematch") { request, context in try await rematch(request, context) }
-    }
-
-    private func rematch(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let referral = try context.pathID()
-        let key = try request.idempotencyKey()
+    func rematch(_ input: Operations.RematchReferral.Input) async throws -> Operations.RematchReferral.Output {
+        let actor = try OperationRequest.caller()
+        let referral = try OperationRequest.id(input.path.id)
+        let key = try IdempotencyKey.validated(input.headers.idempotencyKey)
         let matchmaker = matchmaker
         let (body, replayed) = try await pool.transaction { connection -> (Rematched, Bool) in
             // The row lock orders concurrent rematches of one referral.
@@ -90,6 +87,13 @@ struct RematchRoutes: ServiceRoutes, Sendable {
             }
             return (body, false)
         }
-        return try Response.json(body, status: .ok, headers: replayed ? [HTTPField.Name("Idempotent-Replayed")!: "true"] : [:])
+        return .ok(
+            .init(
+                headers: .init(idempotentReplayed: replayed ? "true" : nil),
+                body: .json(
+                    .init(
+                        referralId: body.referralId.uuidString, referralVersion: body.referralVersion,
+                        matches: body.matches.map { .init(rank: $0.rank, resourceId: $0.resourceId.uuidString, score: $0.score, reasons: $0.reasons) },
+                        proposedAt: body.proposedAt))))
     }
 }

@@ -156,6 +156,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/get(searchResources)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No bearer token, or one that could not be verified.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/get(searchResources)/responses/401`.
@@ -669,6 +692,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/get(getResource)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -1293,6 +1339,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "noContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deactivate/post(deactivateResource)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -2372,6 +2441,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/catalogue/export/get(exportCatalogue)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No bearer token, or one that could not be verified.
             ///
             /// - Remark: Generated from `#/paths//v1/catalogue/export/get(exportCatalogue)/responses/401`.
@@ -2621,6 +2713,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/catalogue/review/get(reviewCatalogue)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No bearer token, or one that could not be verified.
             ///
             /// - Remark: Generated from `#/paths//v1/catalogue/review/get(reviewCatalogue)/responses/401`.
@@ -2846,6 +2961,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/matches/get(getMatches)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -3115,6 +3253,29 @@ public enum Operations {
                     }
                 }
             }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No bearer token, or one that could not be verified.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)/responses/401`.
@@ -3363,6 +3524,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/get(listConnections)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }

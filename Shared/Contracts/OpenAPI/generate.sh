@@ -68,6 +68,12 @@ def plain(node):
             if keyword in node and len(others) == 1 and len(node[keyword]) == 2:
                 node.pop(keyword)
                 node.update(others[0])
+        # A choice between shapes (tables or HSDS records) is any JSON to the server: the handler
+        # reads it as the shapes it knows, or refuses it.
+        for keyword in ("anyOf", "oneOf"):
+            if any("$ref" in branch or branch.get("type") == "array" for branch in node.get(keyword, [])):
+                for key in [key for key in node if key not in ("description", "example", "examples")]:
+                    node.pop(key)
         branches = [branch for keyword in ("anyOf", "oneOf", "allOf") for branch in node.get(keyword, [])]
         branches += [node[keyword] for keyword in ("if", "then", "else") if isinstance(node.get(keyword), dict)]
         if branches and (node.get("type") == "object" or "properties" in node or any("properties" in b or "required" in b for b in branches)):

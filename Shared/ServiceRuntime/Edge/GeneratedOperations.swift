@@ -75,25 +75,35 @@ struct APIDateTranscoder: DateTranscoder {
 /// handler runs, and its typed output is encoded. Errors leave as the edge renders them.
 public struct GeneratedRouteTransport: ServerTransport {
     let router: Router<PasserelleRequestContext>
+    /// Bodies larger than the context's limit that a path takes (a catalogue upload), by path.
+    let uploadLimits: [String: Int]
 
-    public init(router: Router<PasserelleRequestContext>) {
+    public init(router: Router<PasserelleRequestContext>, uploadLimits: [String: Int] = [:]) {
         self.router = router
+        self.uploadLimits = uploadLimits
     }
 
     public func register(
         _ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
         method: HTTPRequest.Method, path: String
     ) throws {
+        let limit = uploadLimits[path]
         router.on(RouterPath(path), method: method) { request, context in
-            try await Self.serve(request, context, handler)
+            try await Self.serve(request, context, uploadLimit: limit, handler)
         }
     }
 
     static func serve(
-        _ request: Request, _ context: PasserelleRequestContext,
+        _ request: Request, _ context: PasserelleRequestContext, uploadLimit: Int?,
         _ handler: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> Response {
-        let bytes = try await request.body.collect(upTo: context.maxUploadSize)
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.body.collect(upTo: uploadLimit ?? context.maxUploadSize)
+        } catch is NIOTooManyBytesError where uploadLimit != nil {
+            // The edge's own answer would name the ordinary request limit, not this one.
+            throw ProblemDetails(status: .contentTooLarge, title: "Body too large", detail: "an upload is at most \(uploadLimit! >> 20) MiB")
+        }
         var data = Data(bytes.readableBytesView)
         // Unpaired surrogates are marked as NUL so they decode, and are refused where they are read.
         let unstorable = StorableText.mayHoldUnstorableEscape(data)
@@ -112,7 +122,12 @@ public struct GeneratedRouteTransport: ServerTransport {
             if let answer {
                 for try await chunk in answer { buffer.writeBytes(chunk) }
             }
-            return Response(status: head.status, headers: head.headerFields, body: .init(byteBuffer: buffer))
+            var headers = head.headerFields
+            // Every text Passerelle writes is UTF-8; without the parameter, text/* means Latin-1.
+            if let type = headers[.contentType], type.lowercased().hasPrefix("text/"), !type.lowercased().contains("charset=") {
+                headers[.contentType] = type + "; charset=utf-8"
+            }
+            return Response(status: head.status, headers: headers, body: .init(byteBuffer: buffer))
         } catch let error as ServerError {
             throw edgeError(error)
         }
@@ -123,6 +138,11 @@ public struct GeneratedRouteTransport: ServerTransport {
     /// renders them like any route's; the runtime's refusals (a missing header, an unsupported
     /// content type, a malformed parameter) as problems with the runtime's status and account.
     static func edgeError(_ error: ServerError) -> any Error {
+        if let decoding = error.underlyingError as? DecodingError, error.requestBody == nil {
+            // No body: a parameter was not of its contract's type (the body's errors keep their pointer).
+            let account = DecodingErrorDescription(decoding)
+            return ProblemDetails(status: .badRequest, title: "Malformed parameter", detail: "a parameter is not of its type: \(account.text)")
+        }
         if error.underlyingError is DecodingError || error.httpStatus == .internalServerError {
             return error.underlyingError
         }

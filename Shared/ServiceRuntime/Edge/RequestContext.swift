@@ -87,15 +87,23 @@ extension HTTPField.Name {
     public static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 }
 
-extension Request {
-    /// The `Idempotency-Key` header, if sent: 1 to 200 visible ASCII characters, or 422.
-    /// Keys are remembered per caller, so one caller's key never finds another's request.
-    public func idempotencyKey() throws(ProblemDetails) -> String? {
-        guard let key = headers[.idempotencyKey] else { return nil }
+/// The `Idempotency-Key` a caller sends so a retried request does its work once.
+public enum IdempotencyKey {
+    /// The key, if sent: 1 to 200 visible ASCII characters, or 422.
+    public static func validated(_ key: String?) throws(ProblemDetails) -> String? {
+        guard let key else { return nil }
         guard (1...200).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace && !$0.isNewline && $0 != "\u{0}" }) else {
             throw ProblemDetails.validation([.init(pointer: "", detail: "the Idempotency-Key header must be 1 to 200 visible ASCII characters")])
         }
         return key
+    }
+}
+
+extension Request {
+    /// The `Idempotency-Key` header, if sent: 1 to 200 visible ASCII characters, or 422.
+    /// Keys are remembered per caller, so one caller's key never finds another's request.
+    public func idempotencyKey() throws(ProblemDetails) -> String? {
+        try IdempotencyKey.validated(headers[.idempotencyKey])
     }
 
     /// Decodes a JSON body, keeping `DecodingError`s intact so the problem response can point

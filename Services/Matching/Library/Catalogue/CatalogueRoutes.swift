@@ -2,30 +2,20 @@ import Domain
 import Foundation
 import HTTPTypes
 import Hummingbird
+import OpenAPIRuntime
 import PostgresClient
 import ServiceRuntime
 import WireFormats
 
 /// The catalogue API: coordinators keep resources and link workers up to date; link workers
 /// search and read matches.
-struct CatalogueRoutes: ServiceRoutes, Sendable {
+struct CatalogueRoutes: Sendable {
     let store: CatalogueStore
-
-    func add(to router: Router<PasserelleRequestContext>) {
-        router.post("/v1/resources") { request, context in try await create(request, context) }
-        router.put("/v1/resources/{id}") { request, context in try await replace(request, context) }
-        router.post("/v1/resources/{id}/deactivate") { request, context in try await deactivate(request, context) }
-        router.get("/v1/resources") { request, context in try await search(request, context) }
-        router.get("/v1/resources/{id}") { request, context in try await read(request, context) }
-        router.put("/v1/link-workers/{id}") { request, context in try await saveLinkWorker(request, context) }
-        router.get("/v1/referrals/{id}/matches") { request, context in try await matches(request, context) }
-    }
 
     /// Decodes a resource, taking the id from the path (or a new one), and checks the domain rules.
     /// Seats taken are the service's count, not the caller's: whatever a body says is ignored.
-    private func resource(_ request: Request, _ context: PasserelleRequestContext, id: UUID) async throws -> CommunityResource {
-        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
-        let data = StorableText.markingUnpairedSurrogates(Data(buffer.readableBytesView))
+    private func resource(_ submission: Components.Schemas.ResourceSubmission, id: UUID) throws -> CommunityResource {
+        let data = Data(try JSONCoding.api.encode(submission))
         guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ProblemDetails(status: .badRequest, title: "Malformed JSON", detail: "expected a JSON object")
         }
@@ -49,17 +39,24 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
         return resource
     }
 
-    private func create(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
-        let resource = try await resource(request, context, id: UUID.random())
+    func create(_ input: Operations.CreateResource.Input) async throws -> Operations.CreateResource.Output {
+        _ = try OperationRequest.caller()
+        let resource: CommunityResource
+        switch input.body {
+        case .json(let submission): resource = try self.resource(submission, id: UUID.random())
+        }
         try await store.pool.withConnection { try await store.save(resource, on: $0) }
-        return try Response.json(resource, status: .created, headers: [.location: "/v1/resources/\(resource.id.uuidString.lowercased())"])
+        return .created(.init(headers: .init(location: "/v1/resources/\(resource.id.uuidString.lowercased())"), body: .json(try convertJSON(resource))))
     }
 
     /// Creates the resource under that id if there is none (201), replaces it otherwise (200).
-    private func replace(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
-        let resource = try await resource(request, context, id: try context.pathID())
+    func replace(_ input: Operations.ReplaceResource.Input) async throws -> Operations.ReplaceResource.Output {
+        _ = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        let resource: CommunityResource
+        switch input.body {
+        case .json(let submission): resource = try self.resource(submission, id: id)
+        }
         let (created, stored) = try await store.pool.sessionTransaction { session -> (Bool, CommunityResource?) in
             let created: Bool
             do {
@@ -83,51 +80,52 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
                 ).first.map(CatalogueStore.resource)
             )
         }
-        return try Response.json(stored ?? resource, status: created ? .created : .ok)
+        let answer: Components.Schemas.Resource = try convertJSON(stored ?? resource)
+        return created ? .created(.init(body: .json(answer))) : .ok(.init(body: .json(answer)))
     }
 
-    private func deactivate(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
-        let id = try context.pathID()
+    func deactivate(_ input: Operations.DeactivateResource.Input) async throws -> Operations.DeactivateResource.Output {
+        _ = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
         let updated = try await store.pool.withConnection {
             try await $0.query("UPDATE community_resource SET active = false, updated_at = now() WHERE id = \(id)::uuid").affectedRows
         }
         guard updated == 1 else { throw ProblemDetails.noSuchResource }
-        return Response(status: .noContent)
+        return .noContent(.init())
     }
 
-    private func read(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
-        let id = try context.pathID()
+    func read(_ input: Operations.GetResource.Input) async throws -> Operations.GetResource.Output {
+        _ = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
         guard let resource = try await store.pool.withConnection({ try await store.resource(id: id, on: $0) }) else {
             throw ProblemDetails.noSuchResource
         }
-        return try Response.json(resource)
+        return .ok(.init(body: .json(try convertJSON(resource))))
     }
 
-    private func search(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
-        let query = request.uri.queryParameters
+    func search(_ input: Operations.SearchResources.Input) async throws -> Operations.SearchResources.Output {
+        _ = try OperationRequest.caller()
+        let query = input.query
         var errors: [ProblemDetails.FieldError] = []
-        let category = query.get("category")
+        let category = query.category
         if let category, (try? NeedCategory(code: category)) == nil { errors.append(.init(pointer: "?category", detail: "is not a need category")) }
-        let language = query.get("language")
+        let language = query.language
         if let language, !Language.isValid(language) {
             errors.append(.init(pointer: "?language", detail: "must be a language code (2 or 3 lowercase letters)"))
         }
         var near: Coordinates?
-        if let text = query.get("near") {
+        if let text = query.near {
             if let point = ResourceRules.coordinates(text) {
                 near = point
             } else {
                 errors.append(.init(pointer: "?near", detail: "must be latitude,longitude in decimal degrees"))
             }
         }
-        let radius = query.get("radius_km").flatMap(Double.init)
-        if query.get("radius_km") != nil && !(radius.map { $0.isFinite && $0 > 0 } ?? false) {
+        let radius = query.radiusKm
+        if radius != nil && !(radius.map { $0.isFinite && $0 > 0 } ?? false) {
             errors.append(.init(pointer: "?radius_km", detail: "must be a positive number"))
         }
-        let accessibility = query.get("accessibility")
+        let accessibility = query.accessibility
         // Free text goes to PostgreSQL as a parameter: no control characters (NUL cannot be stored).
         if let accessibility,
             accessibility.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || accessibility.unicodeScalars.count > 100
@@ -135,8 +133,8 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
         {
             errors.append(.init(pointer: "?accessibility", detail: "must be an accessibility feature of 1 to 100 characters, none of them control characters"))
         }
-        let openOn = query.get("open_on").flatMap { Int($0) }
-        if query.get("open_on") != nil && !(openOn.map { (1...7).contains($0) } ?? false) {
+        let openOn = query.openOn
+        if openOn != nil && !(openOn.map { (1...7).contains($0) } ?? false) {
             errors.append(.init(pointer: "?open_on", detail: "must be a day of the week from 1 (Monday) to 7 (Sunday)"))
         }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
@@ -146,19 +144,16 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
                 category: category, language: language, accessibility: accessibility, openOn: openOn, near: point,
                 radiusKilometres: point == nil ? nil : (radius ?? 10), on: $0)
         }
-        return try Response.json(found)
+        return .ok(.init(body: .json(try convertJSON(found))))
     }
 
-    private func saveLinkWorker(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let id = try context.pathID()
-        struct Body: Codable {
-            var name: String
-            var site: String
-            var languages: [String]
-            var caseloadCapacity: Int
+    func saveLinkWorker(_ input: Operations.SaveLinkWorker.Input) async throws -> Operations.SaveLinkWorker.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        let body: Components.Schemas.LinkWorkerSubmission
+        switch input.body {
+        case .json(let submission): body = try OperationRequest.storable(submission)
         }
-        let body = try await request.decodeJSON(as: Body.self, context: context)
         var errors: [ProblemDetails.FieldError] = []
         if body.name.isEmpty { errors.append(.init(pointer: "/name", detail: "must not be empty")) }
         if !ResourceRules.isSiteCode(body.site) {
@@ -194,26 +189,19 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
             return try await connection.query("SELECT current_caseload FROM link_worker WHERE id = \(id)::uuid").first?.decode("current_caseload", as: Int.self)
                 ?? 0
         }
-        return try Response.json(
-            try LinkWorker(
-                id: id, name: worker.name, site: worker.site, languages: worker.languages, caseloadCapacity: worker.caseloadCapacity, currentCaseload: caseload)
-        )
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        id: id.uuidString, name: worker.name, site: worker.site, languages: worker.languages, caseloadCapacity: worker.caseloadCapacity,
+                        currentCaseload: caseload))))
     }
 
-    private func matches(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let id = try context.pathID()
-        struct Listed: Encodable {
-            var rank: Int
-            var resourceId: UUID
-            var score: Double
-            var reasons: [String]
-        }
-        struct Body: Encodable {
-            var referralId: UUID
-            var linkWorkerId: UUID?
-            var matches: [Listed]
-        }
+    func matches(_ input: Operations.GetMatches.Input) async throws -> Operations.GetMatches.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        typealias Listed = Components.Schemas.RankedMatch
+        typealias Body = Components.Schemas.MatchList
         let body = try await store.pool.withConnection { connection -> Body? in
             guard
                 let site = try await connection.query("SELECT site FROM referral_intake WHERE referral_id = \(id)::uuid").first?.decode(
@@ -225,11 +213,13 @@ struct CatalogueRoutes: ServiceRoutes, Sendable {
             let listed = try await connection.query(
                 "SELECT rank, resource_id, score, reasons FROM referral_match WHERE referral_id = \(id)::uuid ORDER BY rank"
             ).map {
-                Listed(rank: try $0.decode("rank"), resourceId: try $0.decode("resource_id"), score: try $0.decode("score"), reasons: try $0.decode("reasons"))
+                Listed(
+                    rank: try $0.decode("rank"), resourceId: try $0.decode("resource_id", as: UUID.self).uuidString, score: try $0.decode("score"),
+                    reasons: try $0.decode("reasons"))
             }
-            return Body(referralId: id, linkWorkerId: worker, matches: listed)
+            return Body(referralId: id.uuidString, linkWorkerId: worker?.uuidString, matches: listed)
         }
         guard let body else { throw ProblemDetails.noSuchResource }
-        return try Response.json(body)
+        return .ok(.init(body: .json(body)))
     }
 }

@@ -4,8 +4,10 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOPosix
+import OpenAPIRuntime
 import PostgresClient
 import ServiceRuntime
+import WireFormats
 
 /// HSDS import and export over HTTP, for coordinators:
 ///
@@ -27,33 +29,30 @@ import ServiceRuntime
 /// language values that name no language, oldest decision first by resource id.
 ///
 /// Table texts are keyed by file name (`services.csv`) or table name (`services`).
-struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
+struct CatalogueTransferRoutes: Sendable {
     let transfer: CatalogueTransfer
     /// Directories are larger than ordinary requests.
     static let maximumImportBytes = 64 << 20
 
     struct Tables: Codable, Sendable { var tables: [String: String] }
 
-    func add(to router: Router<PasserelleRequestContext>) {
-        router.post("/v1/catalogue/imports") { request, context in try await importTables(request, context) }
-        router.get("/v1/catalogue/export") { request, context in try await exportTables(request, context) }
-        router.get("/v1/catalogue/review") { request, context in try await needsReview(request, context) }
-    }
-
-    private func importTables(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: Self.maximumImportBytes)
-        } catch is NIOTooManyBytesError {
-            // The edge's own answer would name the ordinary request limit, not this one.
-            throw ProblemDetails(status: .contentTooLarge, title: "Body too large", detail: "an upload is at most \(Self.maximumImportBytes >> 20) MiB")
+    func importTables(_ input: Operations.ImportCatalogue.Input) async throws -> Operations.ImportCatalogue.Output {
+        _ = try OperationRequest.caller()
+        // The body's size is bounded at the edge (`maximumImportBytes`, MatchingAPI).
+        let data: Data
+        let isZip: Bool
+        switch input.body {
+        case .json(let value):
+            data = Data(try JSONCoding.api.encode(value))
+            isZip = false
+        case .applicationZip(let body):
+            data = try await Data(collecting: body, upTo: Self.maximumImportBytes)
+            isZip = true
         }
-        let isZip = request.headers[.contentType]?.lowercased().hasPrefix("application/zip") == true
         // Unzipping and parsing up to 64 MB takes seconds of CPU: not on the cooperative pool,
         // whose few threads serve every request.
         let (package, parseIssues) = try await NIOThreadPool.singleton.runIfActive {
-            try Self.parseUpload(Data(buffer.readableBytesView), isZip: isZip)
+            try Self.parseUpload(data, isZip: isZip)
         }
         // Text PostgreSQL cannot store (a NUL in a cell) is refused before anything is written.
         let unstorable = Self.unstorableCells(package)
@@ -63,7 +62,7 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
             errors += parseIssues.map { .init(pointer: "/tables/\($0.file)", detail: "row \($0.row): \($0.reason)") }
             throw ProblemDetails.validation(errors)
         }
-        return try Response.json(try await transfer.importPackage(package, parseIssues: parseIssues))
+        return .ok(.init(body: .json(try convertJSON(try await transfer.importPackage(package, parseIssues: parseIssues)))))
     }
 
     /// An upload as a data package: a zip, `{"tables": {file: CSV text}}`, or HSDS 3 service
@@ -118,13 +117,13 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
         var next: UUID?
     }
 
-    private func needsReview(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
-        let query = request.uri.queryParameters
+    func needsReview(_ input: Operations.ReviewCatalogue.Input) async throws -> Operations.ReviewCatalogue.Output {
+        _ = try OperationRequest.caller()
+        let query = input.query
         var errors: [ProblemDetails.FieldError] = []
-        let limit = query.get("limit").map { Int($0) } ?? 200
+        let limit: Int? = query.limit ?? 200
         if limit == nil || !(1...1000).contains(limit!) { errors.append(.init(pointer: "?limit", detail: "must be a whole number from 1 to 1000")) }
-        let after = query.get("after").map { UUID(uuidString: $0) }
+        let after = query.after.map { UUID(uuidString: $0) }
         if case .some(nil) = after { errors.append(.init(pointer: "?after", detail: "must be a resource id")) }
         guard errors.isEmpty, let limit else { throw ProblemDetails.validation(errors) }
         let items = try await transfer.pool.withConnection { connection in
@@ -150,20 +149,20 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
             }
         }
         let page = ReviewPage(resources: Array(items.prefix(limit)), next: items.count > limit ? items[limit - 1].resourceId : nil)
-        return try Response.json(page)
+        return .ok(.init(body: .json(try convertJSON(page))))
     }
 
-    private func exportTables(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        _ = try context.caller()
-        let query = request.uri.queryParameters
+    func exportTables(_ input: Operations.ExportCatalogue.Input) async throws -> Operations.ExportCatalogue.Output {
+        _ = try OperationRequest.caller()
+        let query = input.query
         var errors: [ProblemDetails.FieldError] = []
-        let format = query.get("format")
+        let format = query.format
         if !(format == nil || format == "zip" || format == "hsds-json" || format == "tables") {
             errors.append(.init(pointer: "?format", detail: "must be tables, zip or hsds-json"))
         }
         // A table's name or its file's (services, services.csv), as the document lists them;
         // checked whatever the format, though only format=tables uses it.
-        let tableName = query.get("table").map { $0.hasSuffix(".csv") ? String($0.dropLast(4)) : $0 }
+        let tableName = query.table.map { $0.hasSuffix(".csv") ? String($0.dropLast(4)) : $0 }
         if let tableName, !HSDSDataPackage.tableNames.contains(tableName) {
             errors.append(
                 .init(pointer: "?table", detail: "must be one of \(HSDSDataPackage.tableNames.joined(separator: ", ")), or a file name such as services.csv"))
@@ -172,19 +171,17 @@ struct CatalogueTransferRoutes: ServiceRoutes, Sendable {
         let package = try await transfer.exportPackage()
         switch format {
         case "zip":
-            return Response(
-                status: .ok, headers: [.contentType: "application/zip", .contentDisposition: "attachment; filename=\"catalogue.zip\""],
-                body: .init(byteBuffer: ByteBuffer(bytes: try package.zipped())))
+            return .ok(
+                .init(headers: .init(contentDisposition: "attachment; filename=\"catalogue.zip\""), body: .applicationZip(HTTPBody(try package.zipped()))))
         case "hsds-json":
-            return Response(
-                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try HSDSServiceRecords.json(package))))
+            return .ok(.init(body: .json(try JSONCoding.api.decode(OpenAPIValueContainer.self, from: Data(try HSDSServiceRecords.json(package))))))
         default: break
         }
         if let tableName {
             // Every table is written, if only with its header.
             let table = package.tables[tableName] ?? CSVTable(columns: [])
-            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: table.text)))
+            return .ok(.init(body: .csv(HTTPBody(table.text))))
         }
-        return try Response.json(Tables(tables: package.texts))
+        return .ok(.init(body: .json(try convertJSON(Tables(tables: package.texts)))))
     }
 }

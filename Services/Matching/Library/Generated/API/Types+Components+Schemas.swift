@@ -756,66 +756,6 @@ extension Components {
                 case reason
             }
         }
-        /// HSDS tables as CSV texts.
-        ///
-        /// - Remark: Generated from `#/components/schemas/CatalogueTables`.
-        internal struct CatalogueTables: Codable, Hashable, Sendable {
-            /// CSV text by file name (services.csv) or table name (services); the services table is required. Files that are not tables of the import are reported and left out.
-            ///
-            /// - Remark: Generated from `#/components/schemas/CatalogueTables/tables`.
-            internal struct TablesPayload: Codable, Hashable, Sendable {
-                /// A container of undocumented properties.
-                internal var additionalProperties: [String: Swift.String]
-                /// Creates a new `TablesPayload`.
-                ///
-                /// - Parameters:
-                ///   - additionalProperties: A container of undocumented properties.
-                internal init(additionalProperties: [String: Swift.String] = .init()) {
-                    self.additionalProperties = additionalProperties
-                }
-                internal init(from decoder: any Swift.Decoder) throws {
-                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
-                }
-                internal func encode(to encoder: any Swift.Encoder) throws {
-                    try encoder.encodeAdditionalProperties(additionalProperties)
-                }
-            }
-            /// CSV text by file name (services.csv) or table name (services); the services table is required. Files that are not tables of the import are reported and left out.
-            ///
-            /// - Remark: Generated from `#/components/schemas/CatalogueTables/tables`.
-            internal var tables: Components.Schemas.CatalogueTables.TablesPayload
-            /// Creates a new `CatalogueTables`.
-            ///
-            /// - Parameters:
-            ///   - tables: CSV text by file name (services.csv) or table name (services); the services table is required. Files that are not tables of the import are reported and left out.
-            internal init(tables: Components.Schemas.CatalogueTables.TablesPayload) {
-                self.tables = tables
-            }
-            internal enum CodingKeys: String, CodingKey {
-                case tables
-            }
-        }
-        /// HSDS 3 service records (organization, locations, phones, taxonomy terms nested).
-        ///
-        /// - Remark: Generated from `#/components/schemas/HSDSServiceRecords`.
-        internal typealias HSDSServiceRecords = [OpenAPIRuntime.OpenAPIObjectContainer]
-        /// HSDS 3 service records as an API page.
-        ///
-        /// - Remark: Generated from `#/components/schemas/HSDSServicePage`.
-        internal struct HSDSServicePage: Codable, Hashable, Sendable {
-            /// - Remark: Generated from `#/components/schemas/HSDSServicePage/contents`.
-            internal var contents: [OpenAPIRuntime.OpenAPIObjectContainer]
-            /// Creates a new `HSDSServicePage`.
-            ///
-            /// - Parameters:
-            ///   - contents:
-            internal init(contents: [OpenAPIRuntime.OpenAPIObjectContainer]) {
-                self.contents = contents
-            }
-            internal enum CodingKeys: String, CodingKey {
-                case contents
-            }
-        }
         /// - Remark: Generated from `#/components/schemas/ImportIssue`.
         internal struct ImportIssue: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/ImportIssue/file`.

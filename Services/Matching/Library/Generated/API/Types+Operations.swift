@@ -144,6 +144,29 @@ internal enum Operations {
                     }
                 }
             }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/get(searchResources)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            internal var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No bearer token, or one that could not be verified.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/get(searchResources)/responses/401`.
@@ -657,6 +680,29 @@ internal enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/get(getResource)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            internal var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -1286,6 +1332,29 @@ internal enum Operations {
                     }
                 }
             }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deactivate/post(deactivateResource)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            internal var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No bearer token, or one that could not be verified.
             ///
             /// - Remark: Generated from `#/paths//v1/resources/{id}/deactivate/post(deactivateResource)/responses/401`.
@@ -1740,67 +1809,8 @@ internal enum Operations {
             internal var headers: Operations.ImportCatalogue.Input.Headers
             /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody`.
             internal enum Body: Sendable, Hashable {
-                /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/json`.
-                internal struct JsonPayload: Codable, Hashable, Sendable {
-                    /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/json/value1`.
-                    internal var value1: Components.Schemas.CatalogueTables?
-                    /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/json/value2`.
-                    internal var value2: Components.Schemas.HSDSServiceRecords?
-                    /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/json/value3`.
-                    internal var value3: Components.Schemas.HSDSServicePage?
-                    /// Creates a new `JsonPayload`.
-                    ///
-                    /// - Parameters:
-                    ///   - value1:
-                    ///   - value2:
-                    ///   - value3:
-                    internal init(
-                        value1: Components.Schemas.CatalogueTables? = nil,
-                        value2: Components.Schemas.HSDSServiceRecords? = nil,
-                        value3: Components.Schemas.HSDSServicePage? = nil
-                    ) {
-                        self.value1 = value1
-                        self.value2 = value2
-                        self.value3 = value3
-                    }
-                    internal init(from decoder: any Swift.Decoder) throws {
-                        var errors: [any Swift.Error] = []
-                        do {
-                            self.value1 = try .init(from: decoder)
-                        } catch {
-                            errors.append(error)
-                        }
-                        do {
-                            self.value2 = try decoder.decodeFromSingleValueContainer()
-                        } catch {
-                            errors.append(error)
-                        }
-                        do {
-                            self.value3 = try .init(from: decoder)
-                        } catch {
-                            errors.append(error)
-                        }
-                        try Swift.DecodingError.verifyAtLeastOneSchemaIsNotNil(
-                            [
-                                self.value1,
-                                self.value2,
-                                self.value3
-                            ],
-                            type: Self.self,
-                            codingPath: decoder.codingPath,
-                            errors: errors
-                        )
-                    }
-                    internal func encode(to encoder: any Swift.Encoder) throws {
-                        try encoder.encodeFirstNonNilValueToSingleValueContainer([
-                            self.value2
-                        ])
-                        try self.value1?.encode(to: encoder)
-                        try self.value3?.encode(to: encoder)
-                    }
-                }
                 /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/content/application\/json`.
-                case json(Operations.ImportCatalogue.Input.Body.JsonPayload)
+                case json(OpenAPIRuntime.OpenAPIValueContainer)
                 /// - Remark: Generated from `#/paths/v1/catalogue/imports/POST/requestBody/content/application\/zip`.
                 case applicationZip(OpenAPIRuntime.HTTPBody)
             }
@@ -2151,46 +2161,13 @@ internal enum Operations {
                 internal var headers: Operations.ExportCatalogue.Output.Ok.Headers
                 /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content`.
                 internal enum Body: Sendable, Hashable {
-                    /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/json`.
-                    internal struct JsonPayload: Codable, Hashable, Sendable {
-                        /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/json/tables`.
-                        internal struct TablesPayload: Codable, Hashable, Sendable {
-                            /// A container of undocumented properties.
-                            internal var additionalProperties: [String: Swift.String]
-                            /// Creates a new `TablesPayload`.
-                            ///
-                            /// - Parameters:
-                            ///   - additionalProperties: A container of undocumented properties.
-                            internal init(additionalProperties: [String: Swift.String] = .init()) {
-                                self.additionalProperties = additionalProperties
-                            }
-                            internal init(from decoder: any Swift.Decoder) throws {
-                                additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
-                            }
-                            internal func encode(to encoder: any Swift.Encoder) throws {
-                                try encoder.encodeAdditionalProperties(additionalProperties)
-                            }
-                        }
-                        /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/json/tables`.
-                        internal var tables: Operations.ExportCatalogue.Output.Ok.Body.JsonPayload.TablesPayload?
-                        /// Creates a new `JsonPayload`.
-                        ///
-                        /// - Parameters:
-                        ///   - tables:
-                        internal init(tables: Operations.ExportCatalogue.Output.Ok.Body.JsonPayload.TablesPayload? = nil) {
-                            self.tables = tables
-                        }
-                        internal enum CodingKeys: String, CodingKey {
-                            case tables
-                        }
-                    }
                     /// - Remark: Generated from `#/paths/v1/catalogue/export/GET/responses/200/content/application\/json`.
-                    case json(Operations.ExportCatalogue.Output.Ok.Body.JsonPayload)
+                    case json(OpenAPIRuntime.OpenAPIValueContainer)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: Operations.ExportCatalogue.Output.Ok.Body.JsonPayload {
+                    internal var json: OpenAPIRuntime.OpenAPIValueContainer {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -2275,6 +2252,29 @@ internal enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/catalogue/export/get(exportCatalogue)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            internal var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -2529,6 +2529,29 @@ internal enum Operations {
                     }
                 }
             }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/catalogue/review/get(reviewCatalogue)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            internal var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No bearer token, or one that could not be verified.
             ///
             /// - Remark: Generated from `#/paths//v1/catalogue/review/get(reviewCatalogue)/responses/401`.
@@ -2754,6 +2777,29 @@ internal enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/matches/get(getMatches)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            internal var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -3019,6 +3065,29 @@ internal enum Operations {
                     }
                 }
             }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            internal var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No bearer token, or one that could not be verified.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/rematch/post(rematchReferral)/responses/401`.
@@ -3267,6 +3336,29 @@ internal enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request is malformed: the body is not JSON of the expected shape, or a required parameter is missing or not of its type; errors point at the failing member where known.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/connections/get(listConnections)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            internal var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
