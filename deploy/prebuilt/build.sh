@@ -2,8 +2,8 @@
 # Builds the five executables (the four services and the console) in release mode with the Swift
 # runtime linked in statically and copies them, stripped of debug sections, with
 # swift-backtrace-static (symbolicated crash reports without the toolchain) into OUT (default:
-# this folder). The Dockerfile's build stage
-# runs it; on a host it fills deploy/prebuilt/ for `docker build --target prebuilt`.
+# this folder). The Dockerfile's build stage runs it; on a host it fills deploy/prebuilt/ for
+# `docker build --target prebuilt`.
 #
 # Environment: OUT (destination folder), SCRATCH (SwiftPM build folder, default .build).
 set -euo pipefail
