@@ -33,8 +33,8 @@ public struct OpenIDProviderSettings: Sendable, Equatable {
     }
 
     /// `PASSERELLE_OIDC_DISCOVERY_URL` (the issuer, or its discovery document),
-    /// `PASSERELLE_OIDC_AUDIENCE`, `PASSERELLE_OIDC_ROLES_CLAIM`, `PASSERELLE_OIDC_SITE_CLAIM`;
-    /// nil when no provider is configured.
+    /// `PASSERELLE_OIDC_AUDIENCE`, `PASSERELLE_OIDC_ROLES_CLAIM`, `PASSERELLE_OIDC_SITE_CLAIM`,
+    /// `PASSERELLE_OIDC_ALLOW_HTTP`; nil when no provider is configured.
     static func fromEnvironment(_ e: Environment) throws(ConfigurationError) -> OpenIDProviderSettings? {
         guard var url = e.optionalString("PASSERELLE_OIDC_DISCOVERY_URL") else { return nil }
         let suffix = "/.well-known/openid-configuration"
@@ -42,9 +42,14 @@ public struct OpenIDProviderSettings: Sendable, Equatable {
         guard let parsed = URL(string: url), let scheme = parsed.scheme, parsed.host != nil else {
             throw ConfigurationError(variable: "PASSERELLE_OIDC_DISCOVERY_URL", problem: "\"\(url)\" is not an absolute URL")
         }
-        // Keys fetched in the clear could be replaced on the way; only local runs may do so.
-        guard scheme == "https" || (scheme == "http" && e.allowsDevelopmentSecrets) else {
-            throw ConfigurationError(variable: "PASSERELLE_OIDC_DISCOVERY_URL", problem: "must be https (http only with PASSERELLE_ALLOW_DEV_SECRET=true)")
+        // Keys fetched in the clear could be replaced on the way: only local runs, and a provider
+        // on the services' own private network said to be one (PASSERELLE_OIDC_ALLOW_HTTP=true, as
+        // the compose file's development provider), may be read over http.
+        let httpAllowed = e.allowsDevelopmentSecrets || e.string("PASSERELLE_OIDC_ALLOW_HTTP", default: "false") == "true"
+        guard scheme == "https" || (scheme == "http" && httpAllowed) else {
+            throw ConfigurationError(
+                variable: "PASSERELLE_OIDC_DISCOVERY_URL",
+                problem: "must be https (http only with PASSERELLE_OIDC_ALLOW_HTTP=true or PASSERELLE_ALLOW_DEV_SECRET=true)")
         }
         guard let audience = e.optionalString("PASSERELLE_OIDC_AUDIENCE") else {
             throw ConfigurationError(variable: "PASSERELLE_OIDC_AUDIENCE", problem: "is required with PASSERELLE_OIDC_DISCOVERY_URL")

@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import IntakeAPI
 import PostgresClient
+import ServiceRuntime
 import Testing
 
 @testable import ConsoleService
@@ -131,6 +132,23 @@ struct ConsolePageTests {
             #expect(entry != nil, "no translation for \(key)")
             #expect(entry?.fr.isEmpty == false && entry?.en.isEmpty == false, "\(key) is empty in a language")
         }
+    }
+
+    @Test("The public URL: https with Secure cookies; plain http only when PASSERELLE_CONSOLE_ALLOW_HTTP=true says so")
+    func publicURL() throws {
+        let base = [
+            "PASSERELLE_JWT_HS256_SECRET": "x7Qp2LrV9sKe4TzW1nBy6HdM3cFa8GjU0oRiXlE5vNq", "PASSERELLE_JWT_ISSUER": "i", "PASSERELLE_JWT_AUDIENCE": "a",
+            "PASSERELLE_OIDC_DISCOVERY_URL": "https://id.example.org/realms/p", "PASSERELLE_OIDC_AUDIENCE": "p",
+        ]
+        let https = try ConsoleSettings.fromEnvironment(Environment(base.merging(["PASSERELLE_CONSOLE_PUBLIC_URL": "https://console.example.org/"]) { $1 }))
+        #expect(https.secureCookies && https.redirectURI == "https://console.example.org/auth/callback")
+        let local = base.merging(["PASSERELLE_CONSOLE_PUBLIC_URL": "http://127.0.0.1:8085"]) { $1 }
+        #expect(throws: ConfigurationError.self) { try ConsoleSettings.fromEnvironment(Environment(local)) }
+        #expect(throws: ConfigurationError.self) {
+            try ConsoleSettings.fromEnvironment(Environment(local.merging(["PASSERELLE_CONSOLE_ALLOW_HTTP": "1"]) { $1 }))
+        }
+        let http = try ConsoleSettings.fromEnvironment(Environment(local.merging(["PASSERELLE_CONSOLE_ALLOW_HTTP": "true"]) { $1 }))
+        #expect(!http.secureCookies && http.redirectURI == "http://127.0.0.1:8085/auth/callback")
     }
 
     @Test("Return paths stay on the console")

@@ -79,8 +79,8 @@ class Repo:
     def services(self):
         """The Passerelle services: Package.swift's passerelle-<name> executables that are built
         from Services/<Name>/Main (benchmark tools are executables too, but no service). The
-        console is not one of them: a web application with no broker and no topics, it runs beside
-        the development identity provider (deploy/local/up.sh) and is not in compose or Kubernetes yet."""
+        console is not one of them: a web application with no broker and no topics, whose compose
+        service and Kubernetes manifest deploy/compose/test.sh and this file's own checks cover."""
         if "services" not in self._cache:
             names = [name for name in re.findall(r'\.executable\(\s*name:\s*"passerelle-([a-z]+)"', self.text("Package.swift"))
                      if os.path.isdir(self.path("Services", name.capitalize(), "Main")) and name != "console"]

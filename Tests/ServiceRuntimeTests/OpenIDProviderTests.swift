@@ -218,6 +218,13 @@ struct OpenIDProviderTests {
             try AuthSettings.fromEnvironment(
                 Environment(base.merging(["PASSERELLE_OIDC_DISCOVERY_URL": "http://id.example.org", "PASSERELLE_OIDC_AUDIENCE": "p"]) { $1 }))
         }
+        // A provider on the services' own network may be plain http, only when said so exactly.
+        let onNetwork = base.merging(["PASSERELLE_OIDC_DISCOVERY_URL": "http://identity:8180", "PASSERELLE_OIDC_AUDIENCE": "p"]) { $1 }
+        #expect(throws: ConfigurationError.self) {
+            try AuthSettings.fromEnvironment(Environment(onNetwork.merging(["PASSERELLE_OIDC_ALLOW_HTTP": "yes"]) { $1 }))
+        }
+        let http = try AuthSettings.fromEnvironment(Environment(onNetwork.merging(["PASSERELLE_OIDC_ALLOW_HTTP": "true"]) { $1 }))
+        #expect(http.openIDProvider?.discoveryURL == "http://identity:8180/.well-known/openid-configuration")
         let settings = try AuthSettings.fromEnvironment(
             Environment(
                 base.merging([

@@ -7,6 +7,7 @@
 #   passerelle-local/postgres:15         Debian's PostgreSQL behind an entrypoint like the official image's
 #   passerelle-local/broker:tansu        the Tansu broker (Kafka protocol)
 #   passerelle-local/inbox:latest        an SMTP catcher answering Mailpit's API (deploy/local/inbox.py)
+#   passerelle-local/python:bookworm     Debian's Python with pip, for the development identity provider
 #
 # An image that exists is kept; REBUILD=1 builds them all again. Needs root (debootstrap), a
 # running dockerd, and what deploy/local/install.sh installs (librdkafka in /usr/local, Tansu).
@@ -60,4 +61,5 @@ build passerelle-local/runtime:bookworm runtime.Dockerfile "$rdkafka"
 build passerelle-local/postgres:15 postgres.Dockerfile "$here/local/postgres-entrypoint.sh"
 build passerelle-local/broker:tansu broker.Dockerfile "$tansu"
 build passerelle-local/inbox:latest inbox.Dockerfile "$root/deploy/local/inbox.py"
+build passerelle-local/python:bookworm python.Dockerfile
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^passerelle-local/' | sed 's/^/[local-images] /' >&2

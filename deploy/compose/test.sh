@@ -2,21 +2,30 @@
 # The compose deployment, proven by running it: builds the images, starts docker-compose.yml (with
 # test.override.yml's local stand-ins for the public images), and checks what a network relies on:
 #
-#   1. every service healthy (readiness: PostgreSQL, broker, schema, consumer group);
+#   1. every service healthy (readiness: PostgreSQL, broker, schema, consumer group), the console
+#      and the development identity provider too (profile dev-identity);
 #   2. the demo profile loads (catalogue, link workers, referrals) and each referral's link worker
 #      gets the assignment e-mail, caught by the SMTP catcher;
+#   2b. the console: its sign-in sends the browser to the provider at the host's address, a demo
+#      link worker signs in there (authorization code with PKCE) and sees her site's demo referrals;
+#      the services accept the provider's tokens, read inside the compose network, and refuse one
+#      it did not sign;
 #   3. referrals sent through intake's published port are assigned and notified;
 #   4. `--scale matching=3`: three replicas share the referral partitions, each processes referrals;
 #   5. one matching replica killed (SIGKILL) mid-stream: no referral lost, none assigned twice;
 #   6. what only containers break: read-only root file system, non-root user, time zones, a crash's
-#      symbolicated backtrace, `docker stop` ends a service cleanly (exit 0 within the grace period),
-#      placeholder secrets refused;
+#      symbolicated backtrace, `docker stop` ends a service, the console and the provider cleanly
+#      (exit 0 within the grace period), placeholder secrets refused;
 #   7. `docker-compose down -v`.
 #
 # Run as root on Debian 12 (CI runs it from .ci/run): installs docker.io, docker-compose and
 # debootstrap when missing and starts dockerd if none answers. Everything listens on 127.0.0.1.
 # Environment: COMPOSE_TEST_KEEP=1 leaves the stack running at the end (down -v otherwise);
-# COMPOSE_TEST_REFERRALS (default 120) referrals in each of the scale and kill phases.
+# COMPOSE_TEST_REFERRALS (default 120) referrals in each of the scale and kill phases;
+# COMPOSE_TEST_PROJECT (default passerelle-composetest) and COMPOSE_TEST_TAG (default latest, the
+# tag of the passerelle-test/* images) let two runs share a Docker host, with
+# COMPOSE_TEST_{INTAKE,NOTIFICATION,EVALUATION,MAILPIT,CONSOLE,IDENTITY}_PORT (default 18081,
+# 18083, 18084, 18025, 18085, 18180).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -33,7 +42,9 @@ check() { # check DESCRIPTION COMMAND...: records a failed check without stoppin
 die() { log "FAIL $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (it starts dockerd and runs debootstrap)"
-project=passerelle-composetest
+project=${COMPOSE_TEST_PROJECT:-passerelle-composetest}
+export COMPOSE_TEST_TAG=${COMPOSE_TEST_TAG:-latest}
+tag=$COMPOSE_TEST_TAG
 work=$(mktemp -d /var/tmp/passerelle-composetest.XXXXXX)
 referrals_per_phase=${COMPOSE_TEST_REFERRALS:-120}
 
@@ -61,6 +72,10 @@ phase "local stand-ins for the public images"
 phase "executables (release, static Swift runtime) built on this host"
 SCRATCH=${SCRATCH:-$root/.build} "$root/deploy/prebuilt/build.sh" >"$work/build.log" 2>&1 \
   || { tail -40 "$work/build.log" >&2; die "the release build failed"; }
+# The identity provider's libraries, as wheels for this host's Python (the stand-in's is Debian
+# 12's, the same 3.11), installed in its image without a package index.
+python3 -m pip download -q --disable-pip-version-check -r deploy/identity/requirements.txt -d deploy/identity/wheels \
+  >"$work/wheels.log" 2>&1 || { tail -20 "$work/wheels.log" >&2; die "the identity provider's wheels could not be downloaded"; }
 
 # A .env of fresh secrets, as an operator would write from .env.example.
 secret() { head -c 36 /dev/urandom | base64 | tr -d '/+=' ; }
@@ -75,11 +90,16 @@ sed -e "s|^POSTGRES_PASSWORD=.*|POSTGRES_PASSWORD=$(secret)|" \
     -e "s|^NOTIFICATION_PORT=.*|NOTIFICATION_PORT=${COMPOSE_TEST_NOTIFICATION_PORT:-18083}|" \
     -e "s|^EVALUATION_PORT=.*|EVALUATION_PORT=${COMPOSE_TEST_EVALUATION_PORT:-18084}|" \
     -e "s|^MAILPIT_UI_PORT=.*|MAILPIT_UI_PORT=${COMPOSE_TEST_MAILPIT_PORT:-18025}|" \
+    -e "s|^CONSOLE_DB_PASSWORD=.*|CONSOLE_DB_PASSWORD=$(secret)|" \
+    -e "s|^CONSOLE_PORT=.*|CONSOLE_PORT=${COMPOSE_TEST_CONSOLE_PORT:-18085}|" \
+    -e "s|^IDENTITY_PORT=.*|IDENTITY_PORT=${COMPOSE_TEST_IDENTITY_PORT:-18180}|" \
+    -e "s|^PASSERELLE_CONSOLE_PUBLIC_URL=.*|PASSERELLE_CONSOLE_PUBLIC_URL=http://127.0.0.1:${COMPOSE_TEST_CONSOLE_PORT:-18085}|" \
+    -e "s|^IDENTITY_PUBLIC_URL=.*|IDENTITY_PUBLIC_URL=http://127.0.0.1:${COMPOSE_TEST_IDENTITY_PORT:-18180}|" \
     .env.example > "$work/.env"
 ! grep -qE '^[A-Z_]+=.*change-me' "$work/.env" || die "the test's .env still holds a change-me value"
 set -a; . "$work/.env"; set +a
 export PASSERELLE_ENV_FILE="$work/.env"
-compose=(docker-compose --project-name "$project" --env-file "$work/.env" -f docker-compose.yml -f deploy/compose/test.override.yml)
+compose=(docker-compose --project-name "$project" --env-file "$work/.env" -f docker-compose.yml -f deploy/compose/test.override.yml --profile dev-identity)
 
 cleanup() {
   local status=$?
@@ -97,8 +117,8 @@ trap cleanup EXIT
 
 phase "images (docker-compose build, the Dockerfile's prebuilt target)"
 "${compose[@]}" build >"$work/compose-build.log" 2>&1 || { tail -40 "$work/compose-build.log" >&2; die "docker-compose build failed"; }
-for service in intake matching notification evaluation; do
-  log "image passerelle-test/$service: $(docker image inspect -f '{{.Size}}' "passerelle-test/$service" | awk '{printf "%.0f MB", $1 / 1000000}')"
+for service in intake matching notification evaluation console identity; do
+  log "image passerelle-test/$service:$tag: $(docker image inspect -f '{{.Size}}' "passerelle-test/$service:$tag" | awk '{printf "%.0f MB", $1 / 1000000}')"
 done
 
 # ---- start ----------------------------------------------------------------------------------
@@ -117,7 +137,7 @@ wait_healthy() { # wait_healthy SERVICE COUNT SECONDS
     sleep 2
   done
 }
-for service in postgres kafka mailpit intake matching notification evaluation; do
+for service in postgres kafka mailpit intake matching notification evaluation identity console; do
   wait_healthy "$service" 1 240 || die "$service did not become healthy"
 done
 log "every service is healthy"
@@ -207,6 +227,154 @@ demo_assignments_mailed() {
 check "each demo referral is assigned and its link worker's e-mail is caught" wait_until 90 demo_assignments_mailed
 log "e-mail caught: $(curl -fsS "$mail_url/api/v1/messages" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')"
 
+# ---- the console and the identity provider ------------------------------------------------------
+phase "console: sign-in at the development identity provider, caseload, the provider's tokens"
+console_url=http://127.0.0.1:$CONSOLE_PORT
+check "the console is live and ready on 127.0.0.1:$CONSOLE_PORT" \
+  bash -c "curl -fsS '$console_url/health/live' | grep -qx live && curl -fsS '$console_url/health/ready' | grep -qx ready"
+# The browser goes to the provider's host address; the console found it through the discovery
+# document it read inside the compose network (http://identity:8180).
+sign_in_location=$(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "$console_url/sign-in?return=/")
+log "GET /sign-in: $sign_in_location"
+sends_to_provider() { # the redirect's target: the provider's host address, an S256 challenge, the console's callback
+  python3 - "$sign_in_location" "$IDENTITY_PUBLIC_URL" "$console_url" <<'PY'
+import sys, urllib.parse
+status, _, location = sys.argv[1].partition(" ")
+query = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
+sys.exit(0 if status in ("302", "303") and location.startswith(sys.argv[2] + "/authorize?") and query.get("code_challenge")
+         and query.get("code_challenge_method") == ["S256"] and query.get("redirect_uri") == [sys.argv[3] + "/auth/callback"] else 1)
+PY
+}
+check "the sign-in page redirects the browser to the provider at $IDENTITY_PUBLIC_URL with PKCE (S256)" sends_to_provider
+check "an unsigned visitor of the caseload is sent to sign in" \
+  bash -c "[[ \$(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' '$console_url/') =~ ^30[23]\ $console_url/sign-in ]]"
+west_new=$(sql "SELECT id FROM intake.referral WHERE site = 'ottawa-west-chc' AND status = 'received' ORDER BY id" | paste -sd,)
+west_all=$(sql "SELECT count(*) FROM intake.referral WHERE site = 'ottawa-west-chc'")
+elsewhere=$(sql "SELECT id FROM intake.referral WHERE site <> 'ottawa-west-chc' ORDER BY id" | paste -sd,)
+log "demo referrals at ottawa-west-chc: $west_all, new: ${west_new:-none}"
+# console_session: a demo link worker of ottawa-west-chc signs in as a browser does (console ->
+# provider's sign-in form -> console's callback, which exchanges the code with its PKCE verifier),
+# then opens the caseload; checks it lists exactly her site's new referrals.
+console_session() {
+  python3 - "$console_url" "$IDENTITY_PUBLIC_URL" "$west_new" "$elsewhere" <<'PY'
+import http.client, re, sys, urllib.parse
+console, provider, expected, others = sys.argv[1], sys.argv[2], set(filter(None, sys.argv[3].split(","))), set(filter(None, sys.argv[4].split(",")))
+def request(url, method="GET", headers=None, body=None):
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(method, parts.path + ("?" + parts.query if parts.query else ""), body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.getheaders(), response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+def cookies(headers):
+    return dict(v.split(";", 1)[0].split("=", 1) for k, v in headers if k.lower() == "set-cookie")
+def fail(why):
+    print(why, file=sys.stderr)
+    sys.exit(1)
+status, headers, _ = request(console + "/sign-in?return=/")
+jar, location = cookies(headers), dict(headers).get("Location", "")
+if status not in (302, 303) or not location.startswith(provider + "/authorize?"):
+    fail(f"sign-in: {status} {location}")
+status, _, page = request(location)
+if status != 200 or 'name="password"' not in page:
+    fail(f"the provider's sign-in page: {status}")
+query = urllib.parse.urlsplit(location).query
+status, _, page = request(provider + "/authorize", "POST", {"Content-Type": "application/x-www-form-urlencoded"},
+                          query + "&" + urllib.parse.urlencode({"username": "amelie.roy", "password": "wrong"}))
+if status != 401:
+    fail(f"a wrong password was answered {status}")
+status, headers, page = request(provider + "/authorize", "POST", {"Content-Type": "application/x-www-form-urlencoded"},
+                                query + "&" + urllib.parse.urlencode({"username": "amelie.roy", "password": "demo"}))
+callback = dict(headers).get("Location", "")
+if status not in (302, 303) or not callback.startswith(console + "/auth/callback?"):
+    fail(f"the provider did not send the browser back to the console: {status} {callback} {page[:200]}")
+status, headers, page = request(callback, headers={"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())})
+jar.update(cookies(headers))
+if status not in (302, 303) or not jar.get("passerelle-session"):
+    fail(f"the console opened no session: {status} {page[:300]}")
+session = [v for k, v in headers if k.lower() == "set-cookie" and v.startswith("passerelle-session=")][0]
+if "HttpOnly" not in session or "SameSite=Lax" not in session or "Secure" in session:
+    fail(f"the session cookie over http: {session}")
+status, _, page = request(console + "/", headers={"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items() if v)})
+if status != 200 or "<h1>Ma file de cas</h1>" not in page:
+    fail(f"the caseload: {status} {page[:300]}")
+table = page.split('id="table-new"', 1)[1] if 'id="table-new"' in page else ""
+listed = set(re.findall(r'href="/referrals/([0-9a-fA-F-]{36})"', table.split("</table>", 1)[0]))
+if {i.lower() for i in listed} != {i.lower() for i in expected}:
+    fail(f"the caseload's new referrals {sorted(listed)} are not her site's {sorted(expected)}")
+if any(other.lower() in page.lower() for other in others):
+    fail("the caseload shows a referral of another site")
+print(f"signed in as amelie.roy; the caseload lists her site's {len(listed)} new referrals")
+PY
+}
+check "the demo site has new referrals for the caseload" test -n "$west_new"
+check "a demo link worker signs in at the provider and her caseload lists her site's new demo referrals" console_session
+# provider_tokens: a token from the provider (the code flow again, exchanged from this host at the
+# back channel its discovery document names for this address) opens intake; the same claims
+# signed with another key under the provider's key id, or its own token with a changed claim,
+# do not.
+provider_tokens() {
+  python3 - "$IDENTITY_PUBLIC_URL" "$console_url/auth/callback" "$intake_url" <<'PY'
+import base64, hashlib, http.client, json, secrets, sys, urllib.parse
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+provider, redirect, intake = sys.argv[1], sys.argv[2], sys.argv[3]
+def request(url, method="GET", headers=None, body=None):
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(method, parts.path + ("?" + parts.query if parts.query else ""), body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.getheaders(), response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+def fail(why):
+    print(why, file=sys.stderr)
+    sys.exit(1)
+status, _, body = request(provider + "/.well-known/openid-configuration")
+discovery = json.loads(body)
+if discovery["issuer"] != provider or not discovery["token_endpoint"].startswith(provider):
+    fail(f"the discovery document read from this host: {discovery}")
+verifier = secrets.token_urlsafe(48)
+challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+form = {"response_type": "code", "client_id": "passerelle-console", "redirect_uri": redirect, "scope": "openid passerelle",
+        "state": "compose-test", "code_challenge": challenge, "code_challenge_method": "S256",
+        "username": "amelie.roy", "password": "demo"}
+status, headers, body = request(discovery["authorization_endpoint"], "POST", {"Content-Type": "application/x-www-form-urlencoded"}, urllib.parse.urlencode(form))
+code = urllib.parse.parse_qs(urllib.parse.urlsplit(dict(headers).get("Location", "")).query).get("code", [""])[0]
+if not code:
+    fail(f"no code: {status} {body[:200]}")
+status, _, body = request(discovery["token_endpoint"], "POST", {"Content-Type": "application/x-www-form-urlencoded"}, urllib.parse.urlencode(
+    {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect, "client_id": "passerelle-console", "code_verifier": verifier}))
+if status != 200:
+    fail(f"the token endpoint answered {status}: {body[:200]}")
+token = json.loads(body)["access_token"]
+header_part, claims_part, signature = token.split(".")
+def decoded(part):
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+header, claims = decoded(header_part), decoded(claims_part)
+if claims.get("iss") != provider:
+    fail(f"the token's issuer is {claims.get('iss')}, not {provider}")
+def intake_answers(bearer):
+    return request(intake + "/v1/referrals?limit=1", headers={"Authorization": "Bearer " + bearer})[0]
+answers = {"the provider's token": intake_answers(token)}
+forged = jwt.encode({"alg": "RS256", "kid": header["kid"], "typ": header.get("typ", "at+jwt")}, claims, RSAKey.generate_key(2048))
+answers["its claims signed by another key under the provider's key id"] = intake_answers(forged)
+widened = dict(claims, realm_access={"roles": ["coordinator"]})
+changed = base64.urlsafe_b64encode(json.dumps(widened).encode()).rstrip(b"=").decode()
+answers["its token with the roles changed"] = intake_answers(f"{header_part}.{changed}.{signature}")
+stranger = dict(claims, iss="http://identity:8180")
+answers["a token naming another issuer"] = intake_answers(jwt.encode({"alg": "RS256", "kid": "stranger"}, stranger, RSAKey.generate_key(2048)))
+print("; ".join(f"{what}: {status}" for what, status in answers.items()))
+expected = [200, 401, 401, 401]
+if list(answers.values()) != expected:
+    fail(f"expected {expected}")
+PY
+}
+check "intake accepts the provider's token (keys read at http://identity:8180) and refuses tokens it did not sign" provider_tokens
+
 # ---- referrals through intake's published port ------------------------------------------------
 phase "referrals through intake's published port"
 matching_one=$(containers_of matching | head -1)
@@ -276,19 +444,28 @@ check "the service runs as user 10001" test "$(docker exec "$intake_container" i
 check "time zone data is there (quiet hours in America/Toronto)" docker exec "$(containers_of notification)" test -s /usr/share/zoneinfo/America/Toronto
 # A crash (here a SIGSEGV sent from outside) prints a symbolicated backtrace under the read-only
 # root and the unprivileged user, as compose runs the service.
-crashed=$(docker run -d --read-only --tmpfs /tmp --cap-drop ALL -e PASSERELLE_ALLOW_DEV_SECRET=true passerelle-test/intake serve)
+crashed=$(docker run -d --read-only --tmpfs /tmp --cap-drop ALL -e PASSERELLE_ALLOW_DEV_SECRET=true "passerelle-test/intake:$tag" serve)
 sleep 3
 docker kill -s SEGV "$crashed" >/dev/null
 backtrace_printed() { docker logs "$crashed" 2>&1 | grep -q 'Program crashed' && docker logs "$crashed" 2>&1 | grep -qE '^ +[0-9]+ .* in passerelle-intake'; }
 check "a crash prints a symbolicated backtrace in the container's log" wait_until 30 backtrace_printed
 docker rm -f "$crashed" >/dev/null
-refusal=$(docker run --rm --env-file .env.example passerelle-test/intake serve 2>&1) && refusal="started: $refusal"
+refusal=$(docker run --rm --env-file .env.example "passerelle-test/intake:$tag" serve 2>&1) && refusal="started: $refusal"
 check "a service refuses to start with .env.example's placeholder secrets" grep -q 'placeholder of .env.example' <<<"$refusal"
 stop_started=$SECONDS
 docker stop -t 30 "$intake_container" >/dev/null
 check "docker stop ends intake cleanly (exit 0, $((SECONDS - stop_started)) s)" test "$(docker inspect -f '{{.State.ExitCode}}' "$intake_container")" = 0
 docker start "$intake_container" >/dev/null
 check "intake is healthy again after a restart" wait_healthy intake 1 120
+console_container=$(containers_of console)
+check "the console runs as user 10001 on a read-only root file system" \
+  bash -c "[ \"\$(docker exec $console_container id -u)\" = 10001 ] && ! docker exec $console_container touch /usr/local/bin/x 2>/dev/null"
+for service in console identity; do
+  container=$(containers_of "$service")
+  stop_started=$SECONDS
+  docker stop -t 30 "$container" >/dev/null
+  check "docker stop ends the $service cleanly (exit 0, $((SECONDS - stop_started)) s)" test "$(docker inspect -f '{{.State.ExitCode}}' "$container")" = 0
+done
 
 phase "docker-compose down -v"
 if [ "${COMPOSE_TEST_KEEP:-0}" != 1 ]; then

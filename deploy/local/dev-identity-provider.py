@@ -5,10 +5,17 @@ It signs JWT access tokens (RFC 9068, RS256) for the demo users of the three dem
 the authorization code flow with PKCE (S256 required), and publishes its discovery document and
 its keys (JWKS), as a real identity provider (Keycloak, Entra ID, …) does in production. Its key
 is made afresh at every start and its users are fixed, with one well-known password: it listens
-on 127.0.0.1 only and refuses to run unless PASSERELLE_ALLOW_DEV_SECRET=true.
+on 127.0.0.1 unless told otherwise and refuses to run unless PASSERELLE_ALLOW_DEV_SECRET=true.
 
     PASSERELLE_ALLOW_DEV_SECRET=true deploy/local/dev-identity-provider.py --port 8180 \
         --redirect-uri http://127.0.0.1:8085/auth/callback
+
+Browsers and servers may reach it at different addresses, as in docker-compose.yml: browsers at
+its issuer (--issuer, e.g. http://127.0.0.1:8180 on the host), the console and the services at
+http://identity:8180 inside the compose network. As Keycloak does with a fixed front-end host name
+and a dynamic back channel, its tokens and its discovery document always name the issuer, and the
+browser's endpoints (sign-in, sign-out) are at the issuer, while the endpoints only servers call
+(token, keys) are at the address the discovery document was asked for.
 
 The token carries Keycloak's shape for roles (`realm_access.roles`) and a `site` claim, so the
 services read them with PASSERELLE_OIDC_ROLES_CLAIM=realm_access.roles and
@@ -19,6 +26,7 @@ import hmac
 import html
 import json
 import os
+import signal
 import sys
 import time
 
@@ -169,11 +177,13 @@ def build_app(issuer, client_id, redirect_uris, minutes):
 
     @app.get("/.well-known/openid-configuration")
     def discovery():
+        # The back channel as the caller reached this provider (the issuer when they are one).
+        back_channel = request.host_url.rstrip("/")
         return jsonify({
             "issuer": issuer,
             "authorization_endpoint": issuer + "/authorize",
-            "token_endpoint": issuer + "/token",
-            "jwks_uri": issuer + "/jwks.json",
+            "token_endpoint": back_channel + "/token",
+            "jwks_uri": back_channel + "/jwks.json",
             "end_session_endpoint": issuer + "/logout",
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code"],
@@ -248,6 +258,8 @@ button{{margin-top:1rem;font-size:1rem;padding:.6rem 1.2rem;background:#0b4f8a;c
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Development-only OpenID Connect provider (RS256 JWT access tokens).")
     parser.add_argument("--port", type=int, default=8180)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    parser.add_argument("--issuer", help="where browsers reach it, and its tokens' iss; default http://127.0.0.1:PORT")
     parser.add_argument("--client-id", default="passerelle-console")
     parser.add_argument("--redirect-uri", action="append", default=[],
                         help="a redirect URI the client may use (repeat); default http://127.0.0.1:8085/auth/callback")
@@ -255,10 +267,14 @@ def main(argv=None):
     arguments = parser.parse_args(argv)
     if os.environ.get("PASSERELLE_ALLOW_DEV_SECRET") != "true":
         parser.error("development only: set PASSERELLE_ALLOW_DEV_SECRET=true")
-    issuer = f"http://127.0.0.1:{arguments.port}"
+    issuer = (arguments.issuer or f"http://127.0.0.1:{arguments.port}").rstrip("/")
+    if not issuer.startswith(("http://", "https://")):
+        parser.error(f"--issuer must be an http(s) URL, not {issuer!r}")
     app = build_app(issuer, arguments.client_id, arguments.redirect_uri or ["http://127.0.0.1:8085/auth/callback"], arguments.minutes)
-    print(f"development identity provider at {issuer}", file=sys.stderr, flush=True)
-    app.run(host="127.0.0.1", port=arguments.port, threaded=True)
+    print(f"development identity provider at {issuer}, listening on {arguments.host}:{arguments.port}", file=sys.stderr, flush=True)
+    # As a container's first process nothing ends it on SIGTERM unless it says so.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))
+    app.run(host=arguments.host, port=arguments.port, threaded=True)
 
 
 if __name__ == "__main__":

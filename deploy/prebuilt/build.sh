@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Builds the four service executables in release mode with the Swift runtime linked in statically
-# and copies them, stripped of debug sections, with swift-backtrace-static (symbolicated crash
-# reports without the toolchain) into OUT (default: this folder). The Dockerfile's build stage
-# runs it; on a host it fills deploy/prebuilt/ for `docker build --target prebuilt`.
+# Builds the five executables (the four services and the console) in release mode with the Swift
+# runtime linked in statically and copies them, stripped of debug sections, with
+# swift-backtrace-static (symbolicated crash reports without the toolchain) into OUT (default:
+# this folder). The Dockerfile's build stage runs it; on a host it fills deploy/prebuilt/ for
+# `docker build --target prebuilt`.
 #
 # Environment: OUT (destination folder), SCRATCH (SwiftPM build folder, default .build).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${OUT:-$root/deploy/prebuilt}
 scratch=${SCRATCH:-$root/.build}
-services=(intake matching notification evaluation)
+services=(intake matching notification evaluation console)
 cd "$root"
 # One product at a time (SwiftPM takes one); the later ones reuse the shared modules.
 for service in "${services[@]}"; do

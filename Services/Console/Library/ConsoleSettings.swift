@@ -33,7 +33,8 @@ public struct ConsoleSettings: Sendable {
     /// `area,latitude,longitude` such as deploy/matching/postal-areas.csv. Empty: no distance search.
     public var postalAreas: [String: Coordinates]
 
-    /// Cookies are `Secure` unless the console is reached over plain http (local runs only).
+    /// Cookies are `Secure` unless the console is reached over plain http (local runs, and a single
+    /// host's compose deployment reached on 127.0.0.1 with PASSERELLE_CONSOLE_ALLOW_HTTP=true).
     public var secureCookies: Bool { publicURL.hasPrefix("https://") }
     public var redirectURI: String { publicURL + "/auth/callback" }
 
@@ -89,8 +90,12 @@ public struct ConsoleSettings: Sendable {
         }
         _ = provider
         let publicURL = e.string("PASSERELLE_CONSOLE_PUBLIC_URL", default: "http://127.0.0.1:\(common.httpPort)").trimmingCharacters(in: ["/"])
-        guard publicURL.hasPrefix("https://") || (publicURL.hasPrefix("http://") && e.allowsDevelopmentSecrets) else {
-            throw ConfigurationError(variable: "PASSERELLE_CONSOLE_PUBLIC_URL", problem: "must be https (http only with PASSERELLE_ALLOW_DEV_SECRET=true)")
+        // Over http the session cookie travels in the clear and cannot be Secure: said explicitly.
+        let httpAllowed = e.allowsDevelopmentSecrets || e.string("PASSERELLE_CONSOLE_ALLOW_HTTP", default: "false") == "true"
+        guard publicURL.hasPrefix("https://") || (publicURL.hasPrefix("http://") && httpAllowed) else {
+            throw ConfigurationError(
+                variable: "PASSERELLE_CONSOLE_PUBLIC_URL",
+                problem: "must be https (http only with PASSERELLE_CONSOLE_ALLOW_HTTP=true or PASSERELLE_ALLOW_DEV_SECRET=true)")
         }
         func url(_ name: String, _ fallback: String) throws(ConfigurationError) -> URL {
             let text = e.string(name, default: fallback)
