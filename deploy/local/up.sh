@@ -91,6 +91,7 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   log "console already running (pid $(cat "$pidfile"))"
 else
   PASSERELLE_HTTP_PORT=$console_port PASSERELLE_CONSOLE_PUBLIC_URL=http://127.0.0.1:$console_port \
+    PASSERELLE_CONSOLE_POSTAL_AREAS=${PASSERELLE_CONSOLE_POSTAL_AREAS:-$root/deploy/matching/postal-areas.csv} \
     nohup "$bin/passerelle-console" serve >> "$dir/logs/console.log" 2>&1 &
   echo $! > "$pidfile"
 fi
