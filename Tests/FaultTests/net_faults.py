@@ -213,6 +213,7 @@ def main():
     args.bin = os.path.abspath(args.bin)
     # What run_faults.Run reads and this harness does not change.
     args.pg_port, args.kafka_port, args.s3_port, args.smtp_port, args.keep_stack = 25436, 29096, 29097, 25438, False
+    args.no_pathway, args.pathway_workers = False, 8
     chosen = [name.strip() for name in args.scenario.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SCENARIOS]
     if unknown:

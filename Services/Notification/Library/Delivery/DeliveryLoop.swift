@@ -235,10 +235,13 @@ public struct DeliveryLoop: Service {
                 let address = result.message?.address
                 switch disposition {
                 case .sent:
+                    // A client erased while the message was on its way: the erasure withheld the
+                    // row and cleared its address; the message went, but the address is not
+                    // written back (the row, re-read under its lock, says so).
                     try session.execute(
                         """
                         UPDATE notification SET status = 'sent', sent_at = \(now)::timestamptz, updated_at = now(), lease_until = NULL, last_error = NULL,
-                            language = \(language), channel = \(channel), address = \(address)
+                            language = \(language), channel = \(channel), address = CASE WHEN status = 'withheld' THEN NULL ELSE \(address) END
                         WHERE id = \(notification.id)::uuid
                         """)
                     _ = try outbox.append(
