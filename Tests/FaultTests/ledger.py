@@ -115,7 +115,7 @@ def classify_absent(stack, findings, schema, topic, event_type, missing, identif
     if not confirmed:
         return {}, set()
     identity = identity or OUTBOX_IDENTITY[event_type]
-    rows = stack.rows(f"""SELECT {identity} AS identifier, event_id::text, sent_at IS NOT NULL AS acknowledged, attempts,
+    rows = stack.rows(f"""SELECT {identity} AS identifier, event_id::text, lower(record_key) AS record_key, sent_at IS NOT NULL AS acknowledged, attempts,
                                  last_error, created_at, sent_at, sent_partition, sent_offset
                           FROM {schema}.outbox WHERE event_type = '{event_type}' AND {identity} = ANY ({text_array(confirmed)})""")
     lost, unproven = {}, []
@@ -562,8 +562,17 @@ def reconcile_pathway(stack, receiver, records, driver, key, findings, already_l
         f"""SELECT event_id::text FROM evaluation.outbox WHERE event_type = 'passerelle.pathway.updated.v1'
             AND record_key = ANY ({text_array(pathway_of[r] for r in done)})""")}
     published = set().union(*(updates.get(r, set()) for r in done)) if done else set()
-    findings.check("analyst topic: every pathway.updated written once by evaluation and published", published == written,
-                   f"{len(written - published)} written not on the topic, {len(published - written)} on the topic not written")
+    # Written and not on the topic: the broker's loss if the row records where it was
+    # acknowledged and the topic holds something else there, else Passerelle's.
+    lost, unpublished = classify_absent(stack, findings, "evaluation", topics.EVALUATION, "passerelle.pathway.updated.v1", written - published,
+                                        lambda record: record.event_id, identity="lower(event_id::text)")
+    for identifier, loss in lost.items():
+        losses[f"passerelle.pathway.updated.v1|{identifier}"] = loss
+        excused.add(by_pseudonym.get(loss.row.get("record_key", ""), ""))
+    findings.check("analyst topic: every pathway.updated evaluation wrote is on the topic (none left unpublished)", not unpublished,
+                   f"{len(unpublished)}: {sample(unpublished)}")
+    findings.check("analyst topic: no pathway.updated on the topic that evaluation did not write", not (published - written),
+                   f"{sample(published - written)}")
     never = {r for r in done if not states[r]["evaluationUse"] and r not in changed}
     leaked = [r for r in never if r in updates or found.get(("passerelle.outcome.recorded.v1", r, ""))]
     findings.check("analyst topic: nothing about a client who never consented to evaluation use", not leaked, f"{sample(leaked)}")
@@ -571,7 +580,7 @@ def reconcile_pathway(stack, receiver, records, driver, key, findings, already_l
     after_withdrawal = [r for r in withdrawn if last_status.get(r) == "completed"]
     findings.check("analyst topic: nothing after a client withdrew consent (their completion not published)", not after_withdrawal,
                    f"{sample(after_withdrawal)}")
-    consenting = {r for r in kept if final_consent[r]}
+    consenting = {r for r in kept - excused if final_consent[r]}
     unfinished = [r for r in consenting if last_status.get(r) != "completed"]
     findings.check("analyst topic: each consenting client's pathway last published completed", not unfinished,
                    f"{sample(unfinished)} ({Counter(last_status.get(r) for r in unfinished)})")
@@ -633,6 +642,10 @@ def reconcile_pathway(stack, receiver, records, driver, key, findings, already_l
     unended = [n for n in notes if n["status"] not in ("sent", "withheld")]
     findings.check("notification: each sent or withheld", not unended,
                    f"{len(unended)}: {[(n['id'], n['recipient_kind'], n['status'], (n['last_error'] or '')[:80]) for n in unended[:3]]}")
+    # Every client consents to contact and to sharing with partners: only an erasure withholds.
+    withheld = [n["id"] for n in notes if n["status"] == "withheld" and n["referral_id"] in kept]
+    findings.check("notification: every notification of a referral whose client was not erased sent", not withheld,
+                   f"withheld: {sample(withheld)}")
     arrivals, _ = receiver.snapshot()
     sent = {n["id"] for n in notes if n["status"] == "sent"}
     never = [i for i in sent if arrivals.get(i, 0) == 0]

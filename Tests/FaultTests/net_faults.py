@@ -24,11 +24,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import run_faults  # noqa: E402
+from latency import DelayingRelay  # noqa: E402
 from ledger import Findings  # noqa: E402
 from services import Fleet  # noqa: E402
 from timing import elapsed, log, wait_for  # noqa: E402
 
-SCENARIOS = ["partition-broker", "partition-postgres", "lossy"]
+SCENARIOS = ["partition-broker", "partition-postgres", "lossy", "latency"]
 SUBNET = "10.77.0"
 # The last byte of each member's address; the bridge (this namespace) is .1.
 HOSTS = {"postgres": 2, "broker": 3, "intake": 11, "matching": 12, "notification": 13, "evaluation": 14}
@@ -109,8 +110,21 @@ class Network:
                     "delay", f"{milliseconds}ms", f"{jitter}ms", check=False)
         return result.returncode == 0
 
+    def divert(self, member, upstream, relay):
+        """Sends `member`'s new connections to `upstream` (host, port) through `relay` (host, port)
+        instead, and resets the ones open before (the relay's own upstream connections leave from
+        the bridge, so the rule does not catch them)."""
+        host, port = upstream
+        self.nft(member, "add", "table", "ip", "faults_nat")
+        self.nft(member, "add", "chain", "ip", "faults_nat", "output", "{ type nat hook output priority -100; policy accept; }")
+        self.nft(member, "add", "rule", "ip", "faults_nat", "output", "ip", "daddr", host, "tcp", "dport", str(port),
+                 "dnat", "to", f"{relay[0]}:{relay[1]}")
+        # After the DNAT (priority -100) only the connections opened before still go to `host`.
+        self.nft(member, "add", "rule", "inet", "faults", "output", "ip", "daddr", host, "tcp", "dport", str(port), "reject", "with", "tcp", "reset")
+
     def heal(self, member):
         self.nft(member, "flush", "table", "inet", "faults")
+        sh("ip", "netns", "exec", self.namespace(member), "nft", "delete", "table", "ip", "faults_nat", check=False)
         sh("ip", "netns", "exec", self.namespace(member), "tc", "qdisc", "del", "dev", "eth0", "root", check=False)
 
 
@@ -196,6 +210,37 @@ class NetworkRun(run_faults.Run):
         wait_for(lambda: not self.fleet.not_ready(), 120, "every service to be ready after the lossy period", interval=0.5)
 
 
+    def latency(self, stream, findings):
+        """Every service's traffic to the broker and to PostgreSQL held `--latency` ± `--jitter` ms
+        each way by a relay on the bridge (tc netem cannot be used: this kernel has no sch_netem),
+        for `--latency-for` seconds mid-stream; then the services go back to direct connections."""
+        services = ["intake", "matching", "notification", "evaluation"]
+        broker = (Network.address("broker"), self.stack.kafka_port)
+        postgres = (Network.address("postgres"), self.stack.pg_port)
+        relay = DelayingRelay(f"{SUBNET}.1", [broker, postgres], self.args.latency, self.args.jitter)
+        relay.start()
+        restarts_before = len(self.fleet.restarts)
+        try:
+            for service in services:
+                for upstream in (broker, postgres):
+                    self.network.divert(service, upstream, (f"{SUBNET}.1", relay.ports[upstream]))
+            log(f"  after {stream.sent} referrals: every service reaches the broker and PostgreSQL through a relay holding each chunk "
+                f"{self.args.latency:g} ± {self.args.jitter:g} ms each way, for {self.args.latency_for:.0f}s")
+            time.sleep(self.args.latency_for)
+        finally:
+            for service in services:
+                self.network.heal(service)
+            summary = relay.summary()
+            relay.stop()
+        log(f"  latency removed after {stream.sent} referrals: {summary}")
+        findings.note("latency relay", summary)
+        findings.note("latency added", f"{self.args.latency:g} ± {self.args.jitter:g} ms each way by a delaying TCP relay (no sch_netem in this kernel)")
+        findings.check("the services went through the delaying relay", summary["connections"] > 0 and summary["chunks"] > 0, f"{summary}")
+        wait_for(lambda: not self.fleet.not_ready(), 120, "every service to be ready after the latency", interval=0.5)
+        restarted = [r.label for r in self.fleet.restarts[restarts_before:]]
+        findings.check("recovered without a restart", not restarted, f"restarted: {restarted}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", required=True, help="folder holding the passerelle-* executables")
@@ -206,6 +251,9 @@ def main():
     parser.add_argument("--cut", type=float, default=20.0, help="seconds a service stays cut from the broker (half that from PostgreSQL)")
     parser.add_argument("--loss", type=int, default=5, help="percentage of packets dropped in the lossy scenario")
     parser.add_argument("--lossy-for", type=float, default=20.0)
+    parser.add_argument("--latency", type=float, default=40.0, help="milliseconds the latency scenario holds each chunk, each way")
+    parser.add_argument("--jitter", type=float, default=20.0, help="± milliseconds around --latency")
+    parser.add_argument("--latency-for", type=float, default=20.0)
     parser.add_argument("--quiet-timeout", type=float, default=180.0)
     parser.add_argument("--retry-after-cap", type=float, default=1.0)
     parser.add_argument("--budget", type=float, default=420.0, help="no scenario starts after this; 60 s later the run stops itself")
@@ -249,7 +297,8 @@ def main():
         except Exception as error:
             print(f"[net-faults] could not start the stack and services: {error}", file=sys.stderr, flush=True)
             return 2
-        plans = {"partition-broker": (run.partition_broker, 6.0), "partition-postgres": (run.partition_postgres, 6.0), "lossy": (run.lossy, 4.0)}
+        plans = {"partition-broker": (run.partition_broker, 6.0), "partition-postgres": (run.partition_postgres, 6.0), "lossy": (run.lossy, 4.0),
+                 "latency": (run.latency, 4.0)}
         for name in [name for name in SCENARIOS if name in chosen]:
             if elapsed() + 90 > args.budget:
                 findings = Findings()
