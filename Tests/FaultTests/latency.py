@@ -27,6 +27,7 @@ class DelayingRelay:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="delaying-relay")
         self.servers = []
         self.tasks = set()
+        self.writers = set()        # both ends of every relayed connection
 
     def start(self):
         self.thread.start()
@@ -44,8 +45,13 @@ class DelayingRelay:
         async def close():
             for server in self.servers:
                 server.close()
+            # Reset, not closed: a socket merely closed would wait for the loop's next turn, which
+            # never comes once it stops, and the services would keep a connection nobody answers.
+            for writer in list(self.writers):
+                writer.transport.abort()
             for task in list(self.tasks):
                 task.cancel()
+            await asyncio.sleep(0.2)
         if self.thread.is_alive():
             asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
             self.loop.call_soon_threadsafe(self.loop.stop)
@@ -66,6 +72,7 @@ class DelayingRelay:
             return
         task = asyncio.current_task()
         self.tasks.add(task)
+        self.writers.update((writer, upstream_writer))
         try:
             await asyncio.gather(self.pump(reader, upstream_writer), self.pump(upstream_reader, writer))
         except (OSError, asyncio.CancelledError):
@@ -73,6 +80,7 @@ class DelayingRelay:
         finally:
             self.tasks.discard(task)
             for side in (writer, upstream_writer):
+                self.writers.discard(side)
                 side.close()
 
     async def pump(self, reader, writer):
