@@ -110,9 +110,10 @@ class DelayingRelay:
                     break
                 due = max(last_due, now + max(0.0, self.latency + self.random.uniform(-self.jitter, self.jitter)))
                 last_due = due
-                self.chunks += 1
-                if len(self.delays) < 100000:
-                    self.delays.append(due - now)
+                if self.latency > 0:  # what the window delayed (afterwards it forwards at once)
+                    self.chunks += 1
+                    if len(self.delays) < 100000:
+                        self.delays.append(due - now)
                 await queue.put((due, data))
             await releaser
         finally:
