@@ -656,9 +656,17 @@ def reconcile_pathway(stack, receiver, records, driver, key, findings, already_l
         if record.event_type == "passerelle.notification.sent.v1":
             body = body_of(record)
             told[str(body.get("notificationID") or body.get("notificationId") or "").lower()].add(record.event_id)
-    untold = [i for i in sent if not told.get(i)]
     twice = [i for i in sent if len(told.get(i, ())) > 1]
-    findings.check("notifications topic: a notification.sent event for every sent notification of the pathway", not untold, f"{sample(untold)}")
+
+    def notification_of(record):
+        body = body_of(record)
+        return str(body.get("notificationID") or body.get("notificationId") or "").lower()
+    lost, untold = classify_absent(stack, findings, "notification", topics.NOTIFICATIONS, "passerelle.notification.sent.v1",
+                                   {i for i in sent if not told.get(i)}, notification_of)
+    for identifier, loss in lost.items():
+        losses[f"passerelle.notification.sent.v1|{identifier}"] = loss
+    findings.check("notifications topic: a notification.sent event for every sent notification of the pathway (none left unpublished)",
+                   not untold, f"{sample(untold)}")
     findings.check("notifications topic: one notification.sent event per notification of the pathway", not twice, f"{sample(twice)}")
 
     # -- erased clients gone everywhere ------------------------------------------------------------
