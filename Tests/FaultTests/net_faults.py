@@ -13,6 +13,7 @@ run. See README.md beside this file."""
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -31,7 +32,7 @@ from timing import elapsed, log, wait_for  # noqa: E402
 
 SCENARIOS = ["partition-broker", "partition-postgres", "lossy", "latency"]
 # What the test command runs: `latency` runs when named until the stall it found is explained
-# (FINDINGS.md, 20): with it the loop stops, so it would fail every run without testing more.
+# (FINDINGS.md, 21): with it the loop stops, so it would fail every run without testing more.
 DEFAULT_SCENARIOS = [name for name in SCENARIOS if name != "latency"]
 SUBNET = "10.77.0"
 # The last byte of each member's address; the bridge (this namespace) is .1.
@@ -216,7 +217,7 @@ class NetworkRun(run_faults.Run):
         each way by a relay on the bridge (tc netem cannot be used: this kernel has no sch_netem),
         for `--latency-for` seconds mid-stream. New connections are sent through the relay and each
         service is restarted gracefully (SIGTERM), one after the other, so that all of its
-        connections are; resetting the open ones instead stopped the loop (FINDINGS.md, 20). After
+        connections are; resetting the open ones instead stopped the loop (FINDINGS.md, 21). After
         the window the relay forwards without delay, and it stops after the reconciliation."""
         services = ["intake", "matching", "notification", "evaluation"]
         broker = (Network.address("broker"), self.stack.kafka_port)
@@ -281,6 +282,11 @@ def main():
     if os.geteuid() != 0:
         log("network faults need root (network namespaces and nftables): not run")
         return 2
+    # SIGTERM stops the run as Ctrl-C does, so the services, the stack and the namespaces are
+    # cleaned up (without it the services were left running).
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupted)
     network = Network()
     try:
         network.create()
@@ -323,6 +329,9 @@ def main():
         print(f"[net-faults] interrupted: {error}", file=sys.stderr, flush=True)
         failures += 1
     finally:
+        # The cleanup is not interrupted in its turn.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             if run is not None and run.results:
                 failures += run_faults.report(run, elapsed())

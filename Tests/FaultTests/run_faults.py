@@ -585,7 +585,7 @@ def main():
     parser.add_argument("--broker-stop", choices=["term", "kill"], default="kill",
                         help="how the broker is stopped before it is started again (SIGTERM or SIGKILL)")
     parser.add_argument("--retry-after-cap", type=float, default=1.0, help="longest Retry-After the stream waits")
-    parser.add_argument("--budget", type=float, default=600.0,
+    parser.add_argument("--budget", type=float, default=720.0,
                         help="seconds after which no scenario starts; 60 s later the run stops itself whatever it is doing")
     parser.add_argument("--keep-stack", action="store_true", help="leave PostgreSQL and the broker running at the end")
     parser.add_argument("--no-pathway", action="store_true", help="only submit referrals: drive none through its pathway")
