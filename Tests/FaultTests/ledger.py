@@ -146,7 +146,6 @@ def progress(stack, receiver, ids, allow_failed=False, gone=frozenset(), driven=
     `allow_failed`: a notification failed for good counts as ended (the peers scenario).
     `gone`: referrals whose client was erased (counted as absent from intake, matching and
     evaluation); `driven`: referrals driven through their whole pathway."""
-    array = uuid_array(ids)
     present = uuid_array(set(ids) - set(gone))
     kept = uuid_array(set(driven) - set(gone))
     erased = uuid_array(gone)
@@ -492,9 +491,8 @@ def reconcile_pathway(stack, receiver, records, driver, key, findings, already_l
     consented_at_outcome = {r for r in done if states[r]["evaluationUse"]}
     final_consent = {r: states[r]["evaluationUse"] != (r in changed) for r in done}
     kept = done - erased
-    pseudonyms = {pseudonym(key, "referral", r): r for r in states}
-    by_pseudonym = {p: r for p, r in pseudonyms.items()}
-    pathway_of = {r: p for p, r in pseudonyms.items()}
+    by_pseudonym = {pseudonym(key, "referral", r): r for r in states}
+    pathway_of = {r: p for p, r in by_pseudonym.items()}
 
     # -- on every topic, once ------------------------------------------------------------------
     found = defaultdict(Counter)  # (event type, referral, discriminator) -> event id -> records
