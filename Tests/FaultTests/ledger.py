@@ -122,8 +122,9 @@ def classify_absent(stack, findings, schema, topic, event_type, missing, identif
     for row in rows:
         if not row["acknowledged"]:
             continue
-        if row["sent_partition"] is None or row["sent_offset"] is None:
-            # Marked sent, yet no acknowledgement recorded: nothing shows the broker ever had it.
+        if row["sent_partition"] is None or row["sent_offset"] is None or row["sent_offset"] < 0:
+            # Marked sent, yet no acknowledgement recorded — or one without an offset (-1, which
+            # Tansu on S3 storage has answered): nothing shows where the broker kept it.
             unproven.append(row["identifier"])
             continue
         there = places.get((row["sent_partition"], row["sent_offset"]))
@@ -137,7 +138,7 @@ def classify_absent(stack, findings, schema, topic, event_type, missing, identif
                   f"{len(unsent)} not sent, {len(confirmed) - len(rows)} without an outbox row")
     if unproven:
         findings.check(f"{schema}.outbox: every row marked sent records where the broker acknowledged it", False,
-                       f"{event_type} without sent_partition/sent_offset: {sample(unproven)}")
+                       f"{event_type} without sent_partition/sent_offset, or at offset -1: {sample(unproven)}")
     return lost, confirmed - set(lost)
 
 
