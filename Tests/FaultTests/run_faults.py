@@ -211,7 +211,9 @@ class Run:
         gone, driven = frozenset(), frozenset()
         if driver is not None:
             pathway_started = time.monotonic()
-            finished = driver.finish(timeout=self.args.quiet_timeout)
+            # Room for a step the driver is still retrying when the stream stops (its own bound,
+            # give_up_after, 150 s: a referral the broker lost waits that long for matching).
+            finished = driver.finish(timeout=max(self.args.quiet_timeout, driver.give_up_after + 90))
             findings.check("the pathway driver ended (every referral driven or given up)", finished)
             findings.note("pathway driven to its end after the stream (s)", round(time.monotonic() - pathway_started, 1))
             log(f"  pathway: {driver.summary()}")
