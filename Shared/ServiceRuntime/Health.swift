@@ -34,7 +34,11 @@ public final class HealthRoutes: Sendable {
 
     public func check() async -> ReadinessReport {
         if let cached = cache.withLock({ $0 }), ContinuousClock.now - cached.at < .seconds(1) { return cached.report }
-        async let database: String = Self.probe { try await pool.ping() }
+        // Bounded like the broker's check: with every pooled connection held by a query to a
+        // database cut off without a reset, the ping would wait its turn for as long as the cut
+        // lasts, and readiness would answer nothing instead of naming the database.
+        let pool = pool
+        async let database: String = Self.probe(within: .seconds(2), "the database") { try await pool.ping() }
         async let broker: String = Self.probe {
             // A reachable broker does not help a producer librdkafka has declared dead.
             if let fatal = producer.fatalError { throw fatal }
@@ -48,6 +52,38 @@ public final class HealthRoutes: Sendable {
             ready: schema == "ok" && db == "ok" && kafka == "ok" && members == "ok", schema: schema, database: db, broker: kafka, consumers: members)
         cache.withLock { $0 = (ContinuousClock.now, report) }
         return report
+    }
+
+    /// The probe's answer, or "unavailable" once `limit` has passed without one; the probe is
+    /// left to end on its own (a query on a connection cut off cannot be interrupted).
+    private static func probe(within limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> Void) async -> String {
+        let answer = FirstAnswer()
+        return await withCheckedContinuation { continuation in
+            answer.wait(continuation)
+            let work = Task { answer.give(await probe(body)) }
+            Task {
+                try? await Task.sleep(for: limit)
+                answer.give("unavailable: \(what) did not answer within \(limit)")
+                work.cancel()
+            }
+        }
+    }
+
+    /// Hands the first of two answers to the waiting check; the later one is dropped.
+    private final class FirstAnswer: Sendable {
+        private let waiting = Mutex<CheckedContinuation<String, Never>?>(nil)
+
+        func wait(_ continuation: CheckedContinuation<String, Never>) {
+            waiting.withLock { $0 = continuation }
+        }
+
+        func give(_ text: String) {
+            let continuation = waiting.withLock { waiting -> CheckedContinuation<String, Never>? in
+                defer { waiting = nil }
+                return waiting
+            }
+            continuation?.resume(returning: text)
+        }
     }
 
     private static func probe(_ body: @Sendable () async throws -> Void) async -> String {

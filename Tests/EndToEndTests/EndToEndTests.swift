@@ -334,6 +334,35 @@ struct EndToEndTests {
         }
     }
 
+    @Test("readiness names the database within its bound while every pooled connection is held by a query that does not answer")
+    func readinessBoundedWhenThePoolIsHeld() async throws {
+        let deployment = TestDeployment()
+        try await deployment.createTopics()
+        let settings = deployment.settings("intake")
+        let intake = try await ServiceHost.build(IntakeService.self, settings: settings, logger: TestEnvironment.logger)
+        let run = Task { try await intake.run() }
+        defer { run.cancel() }
+        let pool = intake.components.pool
+        let health = HealthRoutes(pool: pool, producer: intake.components.producer, gate: intake.components.gate)
+        let ready = try await eventually(timeout: .seconds(30)) { await health.check().ready }
+        #expect(ready)
+        // Every connection of the pool held 6 s, as a database cut off without a reset holds them.
+        let holders = (0..<settings.postgres.poolSize).map { _ in
+            Task { try await pool.withConnection { _ = try await $0.query("SELECT pg_sleep(6)") } }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        try await Task.sleep(for: .seconds(1))  // past the one-second cache of the last report
+        let started = ContinuousClock.now
+        let report = await health.check()
+        let took = ContinuousClock.now - started
+        #expect(!report.ready)
+        #expect(report.database.contains("did not answer within"), "\(report.database)")
+        #expect(took < .seconds(4), "answered after \(took)")
+        for holder in holders { _ = try await holder.value }
+        let back = try await eventually(timeout: .seconds(10)) { await health.check().ready }
+        #expect(back, "ready again once the connections are free")
+    }
+
     @Test("a service whose producer librdkafka declares dead stops saying ready and ends with the fatal error, to be restarted")
     func fatalProducerEndsTheService() async throws {
         let deployment = TestDeployment()

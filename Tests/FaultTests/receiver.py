@@ -70,6 +70,8 @@ class WebhookReceiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.path.split("?", 1)[0] == "/sms":
+                    return self.sms(body)
                 try:
                     webhook.verify(body, dict(self.headers))
                     json.loads(body)
@@ -103,6 +105,25 @@ class WebhookReceiver:
                 request["ended"] = time.time()
                 with receiver.lock:
                     receiver.requests.append(request)
+
+            def sms(self, body):
+                """The SMS gateway clients are told through: a JSON {id, to, body} under an
+                Idempotency-Key (the notification id), counted by that id like a webhook."""
+                try:
+                    identifier = json.loads(body)["id"].lower()
+                except (ValueError, KeyError, AttributeError) as error:
+                    with receiver.lock:
+                        receiver.rejected.append({"path": "/sms", "error": f"not an SMS request: {error}"})
+                    return self.answer(400)
+                if (self.headers.get("Idempotency-Key") or "").lower() != identifier:
+                    with receiver.lock:
+                        receiver.rejected.append({"path": "/sms", "error": f"Idempotency-Key {self.headers.get('Idempotency-Key')} is not the id {identifier}"})
+                    return self.answer(400)
+                with receiver.lock:
+                    receiver.arrivals[identifier] = receiver.arrivals.get(identifier, 0) + 1
+                    receiver.paths[identifier] = "/sms"
+                    receiver.requests.append({"id": identifier, "path": "/sms", "came": time.time(), "ended": time.time(), "outcome": "202"})
+                self.answer(202)
 
             def hang(self, seconds):
                 """Holds the request up to `seconds`; returns how long until the sender hung up

@@ -35,6 +35,7 @@ from relay import Relay  # noqa: E402
 import services  # noqa: E402
 from services import Fleet, http_status  # noqa: E402
 from stack import Stack  # noqa: E402
+from pathway import PathwayDriver  # noqa: E402
 from stream import ReferralStream  # noqa: E402
 from timing import elapsed, log, wait_for, WaitTimeout  # noqa: E402
 
@@ -45,6 +46,10 @@ SCENARIOS = ["kill", "unmarked", "postgres", "scale", "poison", "peers", "broker
 # while the harness holds a lock, and on a loaded two-core machine it has missed that five times in
 # a row (the scenario then fails without having injected anything; FINDINGS.md).
 DEFAULT_SCENARIOS = [name for name in SCENARIOS if name != "unmarked"]
+# The scenarios whose referrals are driven through their whole pathway (pathway.py); `poison` and
+# `peers` keep to the referral's arrival, as their faults concern it, and `unmarked`, whose fault
+# waits on the outbox lock, to its own.
+PATHWAY_SCENARIOS = {"kill", "postgres", "scale", "broker", "partition-broker", "partition-postgres", "lossy", "latency"}
 
 # Link workers with room for every referral of the run, two per site of the demo catalogue: one
 # whose first language is French, one English.
@@ -68,8 +73,12 @@ class Run:
         self.stack = Stack(ROOT, args.dir, args.pg_port, args.kafka_port, args.s3_port)
         self.receiver = WebhookReceiver(host=self.receiver_host)
         self.relay = Relay(args.smtp_port)
+        # The analyst stream is on: evaluation publishes pseudonymised pathways under this key,
+        # which the reconciliation uses to find each referral's pathway on the topic.
+        self.pseudonym_key = base64.b64encode(os.urandom(36)).decode()
         self.fleet = self.fleet_class(args.bin, self.stack, os.path.join(args.dir, "logs"),
-                           jwt_secret="fault-tests-" + base64.b64encode(os.urandom(24)).decode(), smtp_port=args.smtp_port)
+                           jwt_secret="fault-tests-" + base64.b64encode(os.urandom(24)).decode(), smtp_port=args.smtp_port,
+                           sms_url=self.receiver.url("/sms"), pseudonym_key=self.pseudonym_key)
         # What the reconciliation reads deliveries from: the receiver, and in `peers` the relay too.
         self.deliveries = self.receiver
         self.token = None
@@ -87,6 +96,10 @@ class Run:
         self.relay.start()
         self.fleet.start()
         self.token = self.fleet.token("intake", ["--role", "network-coordinator", "--subject", "fault-tests", "--minutes", "120"]).strip()
+        sites = [argument for site in sorted({site for _, site, _ in LINK_WORKERS}) for argument in ("--site", site)]
+        # The pathway's roles: a link worker of every site works the referrals, a coordinator erases.
+        self.link_worker_token = self.fleet.token("intake", ["--role", "link-worker", "--subject", "faults-link-worker", "--minutes", "120"] + sites).strip()
+        self.coordinator_token = self.fleet.token("intake", ["--role", "coordinator", "--subject", "faults-coordinator", "--minutes", "120"] + sites).strip()
         self.seed()
 
     def seed(self):
@@ -105,6 +118,20 @@ class Run:
             self.put(f"{notification}/v1/recipients/link-worker/{worker}",
                      {"displayName": f"Fault worker {worker[-1]}", "webhookTarget": target, "language": language, "channel": "webhook"})
         log(f"seeded {len(LINK_WORKERS)} link workers, each told by webhook at {self.receiver.url('/webhook/<id>')}")
+        # The pathway's connections: no resource runs out of seats (a full one answers 409, which
+        # the driver would take for a refusal), and each resource's partner is told by webhook;
+        # clients are told by SMS through the receiver (PASSERELLE_SMS_GATEWAY_URL).
+        self.stack.sql("UPDATE matching.community_resource SET seats = NULL")
+        resources = self.stack.rows("SELECT id::text FROM matching.community_resource WHERE active ORDER BY id")
+        self.put(f"{notification}/v1/webhook-targets/faults-partners",
+                 {"url": self.receiver.url("/webhook/partner"), "secret": self.receiver.secret, "description": "fault tests: partners"})
+        for resource in resources:
+            self.put(f"{notification}/v1/recipients/partner/{resource['id']}",
+                     {"displayName": "Fault partner", "webhookTarget": "faults-partners", "language": "fr", "channel": "webhook"})
+        self.fallback_resources = {site: resources[0]["id"] for _, site, _ in LINK_WORKERS}
+        self.put(f"{notification}/v1/webhook-targets/faults-referrers",
+                 {"url": self.receiver.url("/webhook/referrer"), "secret": self.receiver.secret, "description": "fault tests: referrers"})
+        log(f"{len(resources)} resources without a seat limit, their partners told by webhook; clients told by SMS at {self.receiver.url('/sms')}")
 
     def put(self, url, body):
         request = urllib.request.Request(url, data=json.dumps(body).encode(), method="PUT", headers={
@@ -159,6 +186,16 @@ class Run:
             return
         stream = ReferralStream(tag=f"faults-{name}", intake_port=self.fleet["intake"].port, intake_host=self.fleet.host("intake"), token=self.token, rate=rate,
                                 retry_after_cap=self.args.retry_after_cap)
+        driver = None
+        if name in PATHWAY_SCENARIOS and not self.args.no_pathway:
+            # The referrer of the scenario is told of acceptance, connection and closure.
+            self.put(f"{self.fleet['notification'].url}/v1/recipients/referrer/{stream.tag}",
+                     {"displayName": "Fault referrer", "webhookTarget": "faults-referrers", "language": "fr", "channel": "webhook"})
+            driver = PathwayDriver(stream, {service: (self.fleet.host(service), self.fleet[service].port) for service in self.fleet.members},
+                                   self.link_worker_token, self.coordinator_token, self.fallback_resources, workers=self.args.pathway_workers,
+                                   retry_after_cap=self.args.retry_after_cap)
+            stream.listeners.append(driver.take)
+            driver.start()
         stream.start()
         time.sleep(lead)
         afterwards = None
@@ -171,9 +208,19 @@ class Run:
         findings.check("the stream stopped (every referral answered or given up)", finished)
         summary = stream.summary()
         log(f"  stream: {summary}")
+        gone, driven = frozenset(), frozenset()
+        if driver is not None:
+            pathway_started = time.monotonic()
+            # Room for a step the driver is still retrying when the stream stops (its own bound,
+            # give_up_after, 150 s: a referral the broker lost waits that long for matching).
+            finished = driver.finish(timeout=max(self.args.quiet_timeout, driver.give_up_after + 90))
+            findings.check("the pathway driver ended (every referral driven or given up)", finished)
+            findings.note("pathway driven to its end after the stream (s)", round(time.monotonic() - pathway_started, 1))
+            log(f"  pathway: {driver.summary()}")
+            gone, driven = frozenset(driver.erased()), frozenset(driver.completed())
         allow_failed = name == "peers"
         outcome, waited, state = ledger.wait_quiet(self.stack, self.deliveries, set(stream.accepted.values()), timeout=self.args.quiet_timeout,
-                                                   allow_failed=allow_failed)
+                                                   allow_failed=allow_failed, gone=gone, driven=driven)
         log(f"  {outcome} after {waited:.1f}s: {state}")
         # "stalled": nothing left to publish or deliver, yet effects are missing; the
         # reconciliation below fails each of them unless the broker lost what it needed.
@@ -189,7 +236,8 @@ class Run:
             pass
         reconciled = ledger.reconcile(self.stack, self.deliveries, self.fleet, stream, poison_keys=frozenset(self.poison_keys),
                                       broker_may_lose=name == "broker", allow_failed=allow_failed,
-                                      failed_notifications=frozenset(self.failed_notifications))
+                                      failed_notifications=frozenset(self.failed_notifications), pathway=driver,
+                                      pseudonym_key=self.pseudonym_key)
         self.failed_notifications |= reconciled.failed_notifications
         findings.absorb(reconciled)
         self.check_restarts(findings)
@@ -539,9 +587,11 @@ def main():
     parser.add_argument("--broker-stop", choices=["term", "kill"], default="kill",
                         help="how the broker is stopped before it is started again (SIGTERM or SIGKILL)")
     parser.add_argument("--retry-after-cap", type=float, default=1.0, help="longest Retry-After the stream waits")
-    parser.add_argument("--budget", type=float, default=600.0,
+    parser.add_argument("--budget", type=float, default=720.0,
                         help="seconds after which no scenario starts; 60 s later the run stops itself whatever it is doing")
     parser.add_argument("--keep-stack", action="store_true", help="leave PostgreSQL and the broker running at the end")
+    parser.add_argument("--no-pathway", action="store_true", help="only submit referrals: drive none through its pathway")
+    parser.add_argument("--pathway-workers", type=int, default=8, help="threads driving referrals through their pathway")
     args = parser.parse_args()
     args.bin = os.path.abspath(args.bin)
     chosen = [name.strip() for name in args.scenario.split(",") if name.strip()]
@@ -578,7 +628,7 @@ def main():
     watchdog.daemon = True
     watchdog.start()
 
-    estimates = {"kill": 110, "unmarked": 70, "broker": 200, "postgres": 70, "scale": 70, "poison": 70, "peers": 150}
+    estimates = {"kill": 110, "unmarked": 70, "broker": 240, "postgres": 70, "scale": 70, "poison": 70, "peers": 150}
     failures = 0
     try:
         try:
@@ -591,7 +641,9 @@ def main():
             # (fault, seconds the stream runs after it): a few hundred referrals per scenario.
             "kill": (run.kill_each, 4.0),
             "unmarked": (run.kill_between_ack_and_mark, 6.0),
-            "broker": (run.restart_broker, 12.0),
+            # With the pathway on, evaluation on S3 storage needs two minutes and more to catch up
+            # with five times the events: a shorter tail keeps the scenario within its bound.
+            "broker": (run.restart_broker, 12.0 if args.no_pathway else 6.0),
             "postgres": (run.restart_postgres, 8.0),
             "scale": (run.scale_matching, 6.0),
             "poison": (run.poison, 14.0),

@@ -171,9 +171,12 @@ class Restart:
 class Fleet:
     """The services of one run: their settings, processes, logs and supervision."""
 
-    def __init__(self, bin_dir, stack, log_dir, jwt_secret, smtp_port=None):
+    def __init__(self, bin_dir, stack, log_dir, jwt_secret, smtp_port=None, sms_url=None, pseudonym_key=None):
         self.bin_dir = bin_dir
         self.smtp_port = smtp_port  # the harness's SMTP relay, if any
+        self.sms_url = sms_url  # the SMS gateway clients are told through (the harness's receiver), if any
+        # Evaluation's analyst stream is on with a key (off without one, as in a deployment).
+        self.pseudonym_key = pseudonym_key
         self.stack = stack
         self.log_dir = log_dir
         self.jwt_secret = jwt_secret
@@ -224,6 +227,10 @@ class Fleet:
             # takes it: 15 s instead of 60 lets `kill` settle sooner (renewed while sending).
             "PASSERELLE_NOTIFICATION_LEASE_SECONDS": "15",
         })
+        if self.sms_url:
+            env["PASSERELLE_SMS_GATEWAY_URL"] = self.sms_url
+        if self.pseudonym_key:
+            env["PASSERELLE_EVALUATION_PSEUDONYM_KEY"] = self.pseudonym_key
         if self.smtp_port:
             env.update({
                 "PASSERELLE_SMTP_HOST": "127.0.0.1", "PASSERELLE_SMTP_PORT": str(self.smtp_port), "PASSERELLE_SMTP_SECURITY": "none",

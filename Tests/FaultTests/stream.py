@@ -61,6 +61,10 @@ class ReferralStream:
         self.stopped_at = None
         self.threads = []
         self.accepted = {}       # idempotency key -> referral id (lower case)
+        # referral id -> {"key", "number", "client", "site", "evaluationUse"}: what the pathway driver needs
+        self.details = {}
+        # Called with each referral id once intake has given it (the pathway driver takes it on).
+        self.listeners = []
         self.first_status = {}   # idempotency key -> status of the definitive answer (201 or 200)
         self.unresolved = []     # keys never answered definitively (gave up)
         self.rejected = []       # (key, status, body) answers that are neither success nor retryable
@@ -128,7 +132,8 @@ class ReferralStream:
                 with self.lock:
                     self.skipped += 1  # taken but stopped before it was due: never sent
                 break
-            connection = self.submit(number, referral_body(self.tag, number, rng), connection)
+            body = referral_body(self.tag, number, rng)
+            connection = self.submit(number, body, connection)
         if connection is not None:
             connection.close()
 
@@ -169,10 +174,16 @@ class ReferralStream:
             with self.lock:
                 self.responses[status] += 1
             if status in (200, 201):
-                identifier = json.loads(text)["id"].lower()
+                view = json.loads(text)
+                identifier = view["id"].lower()
                 with self.lock:
                     self.accepted[key] = identifier
                     self.first_status[key] = status
+                    self.details[identifier] = {"key": key, "number": number, "client": view["clientId"].lower(), "site": view["site"],
+                                                "evaluationUse": body["consent"]["evaluationUse"], "phone": body["client"]["contact"]["phone"],
+                                                "givenName": body["client"]["givenName"]}
+                for listener in self.listeners:
+                    listener(identifier)
                 return connection
             if status == 503:
                 if retry_after is None:

@@ -518,6 +518,12 @@ struct IntakeTests {
                 uri: "/v1/clients/\(clientID)/consent", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: #"{"contact": false, "shareWithPartners": false, "evaluationUse": false}"#))
             #expect(changed.status == .ok)
+            // The same consent again (a retry whose answer was lost) changes and publishes nothing.
+            let again = try await client.execute(
+                uri: "/v1/clients/\(clientID)/consent", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"contact": false, "shareWithPartners": false, "evaluationUse": false}"#))
+            #expect(again.status == .ok)
+            #expect(try json(again)["contact"] as? Bool == false)
             let incomplete = try await client.execute(
                 uri: "/v1/clients/\(clientID)/consent", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: #"{"contact": true}"#))

@@ -369,6 +369,27 @@ struct NotificationTests {
         await h.tearDown()
     }
 
+    @Test("a client's message waits for their contact details without spending its attempts, and goes once they arrive")
+    func awaitsContactDetails() async throws {
+        let h = try await Harness.make(maxAttempts: 2)
+        let c = Harness.Client()
+        // The referral and its acceptance, but not the profile (the clients topic's consumer behind).
+        try await h.deliver([h.received(c)[0], h.status(c, "received", "accepted")])
+        for _ in 0..<5 {
+            try await h.pool.withConnection { _ = try await $0.query("UPDATE notification SET not_before = now() WHERE status = 'pending'") }
+            await h.loop.round()
+        }
+        let waiting = try #require(try await h.notifications(c.referral).first { $0.template == "client-referral-accepted" })
+        #expect(waiting.status == "pending" && waiting.attempts == 0, "\(waiting)")
+        #expect((waiting.error ?? "").contains("have not arrived yet"))
+        try await h.deliver([h.received(c)[1]])
+        try await h.pool.withConnection { _ = try await $0.query("UPDATE notification SET not_before = now() WHERE status = 'pending'") }
+        try await h.drain()
+        let sent = try #require(try await h.notifications(c.referral).first { $0.template == "client-referral-accepted" })
+        #expect(sent.status == "sent" && sent.attempts == 1, "\(sent)")
+        await h.tearDown()
+    }
+
     @Test("the same event consumed three times makes one notification and one message")
     func redelivery() async throws {
         let h = try await Harness.make()

@@ -36,11 +36,18 @@ extension ReferralStore {
                         -- Sociodemographics are held only while the client consents to evaluation use.
                         sociodemographics = CASE WHEN \(consent.evaluationUse) THEN sociodemographics END
                     WHERE id = \(clientID)::uuid
+                        AND (consent_contact, consent_share_with_partners, consent_evaluation_use)
+                            IS DISTINCT FROM (\(consent.contact), \(consent.shareWithPartners), \(consent.evaluationUse))
                     RETURNING version, given_name, family_name, phone, email, preferred_language, preferred_channel
                     """
                 ).first
             else {
-                throw ProblemDetails.noSuchResource
+                // The same consent again (a retried request whose answer was lost): nothing changes,
+                // nothing is published a second time.
+                guard try await connection.query("SELECT 1 FROM client WHERE id = \(clientID)::uuid").first != nil else {
+                    throw ProblemDetails.noSuchResource
+                }
+                return consent
             }
             let version: Int = try row.decode("version")
             let now = Date()

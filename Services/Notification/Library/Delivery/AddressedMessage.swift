@@ -23,6 +23,8 @@ struct AddressedMessage: Sendable {
     enum Resolution: Sendable {
         case ready(AddressedMessage)
         case withheld(String)
+        /// Something it needs has not arrived from another topic yet: no attempt was made.
+        case awaiting(String)
     }
 
     /// Addresses and renders a claimed notification from what the claim read with it.
@@ -40,7 +42,7 @@ struct AddressedMessage: Sendable {
         var webhook: (url: String, secret: String)?
         switch notification.recipientKind {
         case .client, .partner:
-            guard let client = audience.client else { throw DeliveryError(transient: true, "the client's contact details have not arrived yet") }
+            guard let client = audience.client else { return .awaiting("the client's contact details have not arrived yet") }
             // What the recipient may know of the client: one rule per kind (`Disclosure`).
             switch Disclosure.about(client, to: notification.recipientKind) {
             case .withhold(let reason): return .withheld(reason)
@@ -119,6 +121,8 @@ struct ClaimedNotification: Sendable {
     var template: TemplateKey
     var facts: [String: TemplateValue]
     var attempts: Int
+    /// When it was planned: how long it may wait for what it needs from other topics.
+    var createdAt: Date
     /// Nil once the referral is erased.
     var audience: Audience?
     /// The registered link worker, referrer or partner, if any.
@@ -171,9 +175,9 @@ struct ClaimedNotification: Sendable {
                         AND (status <> 'sending' OR lease_until < now())
                       ORDER BY not_before LIMIT \(limit) FOR UPDATE SKIP LOCKED) due
                 WHERE n.id = due.id
-                RETURNING n.id, n.referral_id, n.source_event_id, n.recipient_kind, n.recipient_id, n.template, n.facts, n.attempts
+                RETURNING n.id, n.referral_id, n.source_event_id, n.recipient_kind, n.recipient_id, n.template, n.facts, n.attempts, n.created_at
             )
-            SELECT c.id, c.referral_id, c.source_event_id, c.recipient_kind, c.recipient_id, c.template, c.facts::text AS facts, c.attempts,
+            SELECT c.id, c.referral_id, c.source_event_id, c.recipient_kind, c.recipient_id, c.template, c.facts::text AS facts, c.attempts, c.created_at,
                 a.referral_id IS NOT NULL AS known, p.default_language AS site_language, lw.display_name AS link_worker_name,
                 cc.client_id IS NOT NULL AS has_client, cc.given_name, cc.phone AS client_phone, cc.email AS client_email,
                 cc.preferred_language AS client_language, cc.preferred_channel AS client_channel, cc.consent_contact, cc.consent_share_with_partners,
@@ -218,7 +222,7 @@ struct ClaimedNotification: Sendable {
                 recipientKind: RecipientKind(rawValue: try row.decode("recipient_kind")) ?? .client, recipientID: try row.decode("recipient_id"),
                 template: TemplateKey(rawValue: try row.decode("template")) ?? .referralAssigned,
                 facts: try decoder.decode([String: TemplateValue].self, from: Data(try row.decode("facts", as: String.self).utf8)),
-                attempts: try row.decode("attempts"), audience: audience, staff: staff)
+                attempts: try row.decode("attempts"), createdAt: try row.decode("created_at"), audience: audience, staff: staff)
         }
         let stamp = try rows.first?.decode("templates_stamp", as: String.self) ?? ""
         return (claimed, stamp)

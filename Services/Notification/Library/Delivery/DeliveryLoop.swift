@@ -177,6 +177,8 @@ public struct DeliveryLoop: Service {
             switch try AddressedMessage.resolve(notification, templates: templates, settings: settings) {
             case .withheld(let reason):
                 return DeliveryResult(notification: notification, outcome: .withheld(reason))
+            case .awaiting(let reason):
+                return DeliveryResult(notification: notification, outcome: .awaiting(reason))
             case .ready(let addressed):
                 message = addressed
                 // What is left of the lease, less a tenth for recording the result.
@@ -197,7 +199,15 @@ public struct DeliveryLoop: Service {
         case sent
         case withheld(String)
         case failed(DeliveryError)
+        /// Not attempted: what it needs from another topic (the client's contact details) has
+        /// not arrived yet.
+        case awaiting(String)
     }
+
+    /// How long a notification waits for the client's contact details (a consumer of the
+    /// clients topic behind the others, a broker catching up) before it fails. Waiting is no
+    /// delivery attempt: a lag longer than the attempts' backoff must not fail it for good.
+    static let contactDetailsWait: TimeInterval = 24 * 3600
 
     /// What becomes of a notification after an attempt.
     private enum Disposition {
@@ -205,6 +215,8 @@ public struct DeliveryLoop: Service {
         case withheld(String)
         case retry(DeliveryError, at: Date)
         case failed(DeliveryError)
+        /// Again later, the claim's attempt given back.
+        case wait(String, at: Date)
     }
 
     private func disposition(of result: DeliveryResult, now: Date) -> Disposition {
@@ -217,6 +229,14 @@ public struct DeliveryLoop: Service {
             if let asked = error.retryAfter { delay = max(delay, asked.inSeconds) }
             return .retry(error, at: now.addingTimeInterval(delay))
         case .failed(let error): return .failed(error)
+        case .awaiting(let reason):
+            let waited = now.timeIntervalSince(result.notification.createdAt)
+            guard waited < Self.contactDetailsWait else {
+                return .failed(DeliveryError(transient: false, "\(reason) after \(Int(Self.contactDetailsWait / 3600)) hours"))
+            }
+            // Looked at again after a quarter of the time waited so far, within the retry bounds.
+            let delay = min(settings.retry.maxDelay.inSeconds, max(settings.retry.baseDelay.inSeconds, waited / 4))
+            return .wait(reason, at: now.addingTimeInterval(delay))
         }
     }
 
@@ -235,10 +255,13 @@ public struct DeliveryLoop: Service {
                 let address = result.message?.address
                 switch disposition {
                 case .sent:
+                    // A client erased while the message was on its way: the erasure withheld the
+                    // row and cleared its address; the message went, but the address is not
+                    // written back (the row, re-read under its lock, says so).
                     try session.execute(
                         """
                         UPDATE notification SET status = 'sent', sent_at = \(now)::timestamptz, updated_at = now(), lease_until = NULL, last_error = NULL,
-                            language = \(language), channel = \(channel), address = \(address)
+                            language = \(language), channel = \(channel), address = CASE WHEN status = 'withheld' THEN NULL ELSE \(address) END
                         WHERE id = \(notification.id)::uuid
                         """)
                     _ = try outbox.append(
@@ -250,6 +273,13 @@ public struct DeliveryLoop: Service {
                     try session.execute(
                         """
                         UPDATE notification SET status = 'withheld', last_error = \(reason), lease_until = NULL, updated_at = now() WHERE id = \(notification.id)::uuid
+                        """)
+                case .wait(let reason, let next):
+                    try session.execute(
+                        """
+                        UPDATE notification SET status = 'pending', not_before = \(next)::timestamptz, last_error = \(reason), lease_until = NULL,
+                            updated_at = now(), attempts = greatest(attempts - 1, 0)
+                        WHERE id = \(notification.id)::uuid
                         """)
                 case .retry(let error, let next):
                     try session.execute(
@@ -283,7 +313,7 @@ public struct DeliveryLoop: Service {
             let attempts = "\(result.notification.attempts)"
             switch disposition {
             case .sent: sent.increment()
-            case .withheld: break
+            case .withheld, .wait: break
             case .retry(let error, _):
                 retried.increment()
                 logger.info("delivery failed; will retry", metadata: ["notification": "\(id)", "attempt": "\(attempts)", "error": "\(error)"])
