@@ -112,10 +112,22 @@ public struct GeneratedRouteTransport: ServerTransport {
             if let answer {
                 for try await chunk in answer { buffer.writeBytes(chunk) }
             }
-            return Response(status: head.status, headers: head.headerFields, body: .init(byteBuffer: buffer))
+            return Response(status: head.status, headers: Self.plainHeaders(head.headerFields), body: .init(byteBuffer: buffer))
         } catch let error as ServerError {
             throw edgeError(error)
         }
+    }
+
+    /// The answer's headers as the handler set them. The generated code writes a header the
+    /// contract declares (a Location) as a percent-encoded URI component, `/` included; the
+    /// decoding is its exact inverse, so a path reads as a path again.
+    static func plainHeaders(_ fields: HTTPFields) -> HTTPFields {
+        var plain = HTTPFields()
+        for field in fields {
+            let value = field.value.contains("%") ? field.value.removingPercentEncoding ?? field.value : field.value
+            plain.append(HTTPField(name: field.name, value: value))
+        }
+        return plain
     }
 
     /// What the edge answers for an error the generated code wrapped: the handler's own errors
