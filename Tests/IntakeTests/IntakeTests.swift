@@ -620,8 +620,14 @@ struct IntakeTests {
             #expect((elsewhere["items"] as? [Any])?.isEmpty == true)
             let all = try json(try await client.get("/v1/referrals?status=received&limit=200", token: coordinator))
             #expect((all["items"] as? [Any])?.count == 5)
-            let bad = try await client.get("/v1/referrals?status=lost&limit=0", token: coordinator)
+            let bad = try await client.get("/v1/referrals?status=lost&limit=0&cursor=bm90LWEtY3Vyc29y", token: coordinator)
             #expect(bad.status == .unprocessableContent)
+            for pointer in ["?status", "?limit", "?cursor"] {
+                #expect(String(buffer: bad.body).contains(#""pointer":"\#(pointer)""#), "\(pointer)")
+            }
+            // A parameter that is not even of its type is refused as it is read.
+            #expect(try await client.get("/v1/referrals?limit=many", token: coordinator).status == .badRequest)
+            #expect(try await client.get("/v1/referrals?since=yesterday", token: coordinator).status == .badRequest)
         }
         await fixture.tearDown()
     }

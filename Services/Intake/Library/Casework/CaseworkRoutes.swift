@@ -21,21 +21,21 @@ struct CaseworkRoutes: Sendable {
         let contact = try request.validated(now: Date())
         let location = Self.location(id, "contacts")
         switch try await store.logContact(contact, referral: id, idempotencyKey: key, actor: actor, requestID: IntakeAPI.requestID) {
-        case .created(let view): return .created(.init(headers: .init(location: location), body: .json(try convertJSON(view))))
-        case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(try convertJSON(view))))
+        case .created(let view): return .created(.init(headers: .init(location: location), body: .json(view.answer)))
+        case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(view.answer)))
         }
     }
 
     func contacts(_ input: Operations.ListContacts.Input) async throws -> Operations.ListContacts.Output {
         let actor = try OperationRequest.caller()
         let contacts = try await store.contacts(referral: try OperationRequest.id(input.path.id), actor: actor)
-        return .ok(.init(body: .json(try convertJSON(contacts))))
+        return .ok(.init(body: .json(contacts.map(\.answer))))
     }
 
     func plan(_ input: Operations.GetPlan.Input) async throws -> Operations.GetPlan.Output {
         let actor = try OperationRequest.caller()
         let plan = try await store.plan(referral: try OperationRequest.id(input.path.id), actor: actor)
-        return .ok(.init(body: .json(try convertJSON(plan))))
+        return .ok(.init(body: .json(plan.answer)))
     }
 
     func writePlan(_ input: Operations.WritePlan.Input) async throws -> Operations.WritePlan.Output {
@@ -46,7 +46,7 @@ struct CaseworkRoutes: Sendable {
         case .json(let body): request = try convertJSON(body, to: PlanRequest.self)
         }
         let plan = try await store.writePlan(whatMatters: try request.validated(), referral: id, actor: actor, requestID: IntakeAPI.requestID)
-        return .ok(.init(body: .json(try convertJSON(plan))))
+        return .ok(.init(body: .json(plan.answer)))
     }
 
     func setGoal(_ input: Operations.SetGoal.Input) async throws -> Operations.SetGoal.Output {
@@ -60,8 +60,8 @@ struct CaseworkRoutes: Sendable {
         let goal = try request.validated()
         let location = Self.location(id, "plan")
         switch try await store.setGoal(goal, referral: id, idempotencyKey: key, actor: actor, requestID: IntakeAPI.requestID) {
-        case .created(let view): return .created(.init(headers: .init(location: location), body: .json(try convertJSON(view))))
-        case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(try convertJSON(view))))
+        case .created(let view): return .created(.init(headers: .init(location: location), body: .json(view.answer)))
+        case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(view.answer)))
         }
     }
 
@@ -75,7 +75,7 @@ struct CaseworkRoutes: Sendable {
         }
         let review = try request.validated()
         let goal = try await store.reviewGoal(goalID, referral: id, progress: review.progress, note: review.note, actor: actor, requestID: IntakeAPI.requestID)
-        return .ok(.init(body: .json(try convertJSON(goal))))
+        return .ok(.init(body: .json(goal.answer)))
     }
 
     func writeNote(_ input: Operations.WriteNote.Input) async throws -> Operations.WriteNote.Output {
@@ -89,15 +89,15 @@ struct CaseworkRoutes: Sendable {
         let note = try request.validated()
         let location = Self.location(id, "notes")
         switch try await store.writeNote(note, referral: id, idempotencyKey: key, actor: actor, requestID: IntakeAPI.requestID) {
-        case .created(let view): return .created(.init(headers: .init(location: location), body: .json(try convertJSON(view))))
-        case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(try convertJSON(view))))
+        case .created(let view): return .created(.init(headers: .init(location: location), body: .json(view.answer)))
+        case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(view.answer)))
         }
     }
 
     func notes(_ input: Operations.ListNotes.Input) async throws -> Operations.ListNotes.Output {
         let actor = try OperationRequest.caller()
         let notes = try await store.notes(referral: try OperationRequest.id(input.path.id), actor: actor, requestID: IntakeAPI.requestID)
-        return .ok(.init(body: .json(try convertJSON(notes))))
+        return .ok(.init(body: .json(notes.map(\.answer))))
     }
 
     func reviseSupportLevel(_ input: Operations.ReviseSupportLevel.Input) async throws -> Operations.ReviseSupportLevel.Output {
@@ -114,6 +114,35 @@ struct CaseworkRoutes: Sendable {
 
     static func location(_ referral: UUID, _ collection: String) -> String {
         "/v1/referrals/\(referral.uuidString.lowercased())/\(collection)"
+    }
+}
+
+// The casework views as the contract's types.
+extension ContactView {
+    var answer: Components.Schemas.ContactView {
+        .init(
+            id: id.uuidString, referralId: referralId.uuidString, occurredAt: occurredAt, mode: mode, party: party, reached: reached, minutes: minutes,
+            note: note, authorId: authorId, loggedAt: loggedAt)
+    }
+}
+
+extension GoalView {
+    var answer: Components.Schemas.GoalView {
+        .init(
+            id: id.uuidString, referralId: referralId.uuidString, lifeDomain: lifeDomain, description: description, progress: progress, setBy: setBy,
+            setAt: setAt, reviewedAt: reviewedAt)
+    }
+}
+
+extension PlanView {
+    var answer: Components.Schemas.PlanView {
+        .init(referralId: referralId.uuidString, whatMatters: whatMatters, updatedBy: updatedBy, updatedAt: updatedAt, goals: goals.map(\.answer))
+    }
+}
+
+extension NoteView {
+    var answer: Components.Schemas.NoteView {
+        .init(id: id.uuidString, referralId: referralId.uuidString, body: body, authorId: authorId, writtenAt: writtenAt)
     }
 }
 
