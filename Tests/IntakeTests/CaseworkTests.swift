@@ -178,6 +178,16 @@ struct CaseworkTests {
             #expect(try json(theirs)["id"] as? String != json(first)["id"] as? String)
             #expect(try await fixture.count("casework_contact") == 2)
             #expect(try await fixture.events("passerelle.contact.logged.v1").count == 2)
+            // A key is taken as sent, percent signs and all: %00 is three characters, not a NUL,
+            // and names another request than %2500.
+            var keyed: [String] = []
+            for key in ["%00+a,b", "%00+a,b", "%2500+a,b"] {
+                let note = try await client.post(
+                    "/v1/referrals/\(other)/notes", token: worker, body: ByteBuffer(string: #"{"body": "keyed"}"#), headers: [.idempotencyKey: key])
+                #expect(note.status == (keyed.isEmpty || key != "%00+a,b" ? .created : .ok), "\(key)")
+                keyed.append(try #require(try json(note)["id"] as? String))
+            }
+            #expect(keyed[0] == keyed[1] && keyed[1] != keyed[2])
 
             let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600))
             let invalid: [(String, String, String)] = [
@@ -217,7 +227,7 @@ struct CaseworkTests {
                     .status == .notFound)
             #expect(try await fixture.events("passerelle.goal.reviewed.v1").isEmpty)
             #expect(try await fixture.count("casework_contact") == 2)
-            #expect(try await fixture.count("casework_note") == 0)
+            #expect(try await fixture.count("casework_note") == 2, "the two keyed notes, none of the refused ones")
         }
         await fixture.tearDown()
     }

@@ -106,7 +106,7 @@ public struct GeneratedRouteTransport: ServerTransport {
             bodyMayHoldUnstorableText: unstorable)
         do {
             let (head, answer) = try await OperationRequest.$current.withValue(scope) {
-                try await handler(request.head, body, ServerRequestMetadata(pathParameters: parameters))
+                try await handler(Self.uriComponentHeaders(request.head), body, ServerRequestMetadata(pathParameters: parameters))
             }
             var buffer = ByteBuffer()
             if let answer {
@@ -116,6 +116,20 @@ public struct GeneratedRouteTransport: ServerTransport {
         } catch let error as ServerError {
             throw edgeError(error)
         }
+    }
+
+    /// The request as the generated code reads it. It reads a header the contract declares (an
+    /// Idempotency-Key) as a percent-encoded URI component, so a `%` the caller sent is escaped
+    /// first: the handler gets the header exactly as it was sent.
+    static func uriComponentHeaders(_ head: HTTPRequest) -> HTTPRequest {
+        guard head.headerFields.contains(where: { $0.value.contains("%") }) else { return head }
+        var head = head
+        var fields = HTTPFields()
+        for field in head.headerFields {
+            fields.append(HTTPField(name: field.name, value: field.value.replacingOccurrences(of: "%", with: "%25")))
+        }
+        head.headerFields = fields
+        return head
     }
 
     /// The answer's headers as the handler set them. The generated code writes a header the
