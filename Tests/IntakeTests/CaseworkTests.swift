@@ -178,12 +178,21 @@ struct CaseworkTests {
             #expect(try json(theirs)["id"] as? String != json(first)["id"] as? String)
             #expect(try await fixture.count("casework_contact") == 2)
             #expect(try await fixture.events("passerelle.contact.logged.v1").count == 2)
+            // A key is taken as sent, percent signs and all: %00 is three characters, not a NUL,
+            // and names another request than %2500.
+            var keyed: [String] = []
+            for key in ["%00+a,b", "%00+a,b", "%2500+a,b"] {
+                let note = try await client.post(
+                    "/v1/referrals/\(other)/notes", token: worker, body: ByteBuffer(string: #"{"body": "keyed"}"#), headers: [.idempotencyKey: key])
+                #expect(note.status == (keyed.isEmpty || key != "%00+a,b" ? .created : .ok), "\(key)")
+                keyed.append(try #require(try json(note)["id"] as? String))
+            }
+            #expect(keyed[0] == keyed[1] && keyed[1] != keyed[2])
 
             let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600))
             let invalid: [(String, String, String)] = [
                 ("contacts", #"{"mode": "phone", "reached": true, "minutes": 601}"#, "/minutes"),
                 ("contacts", #"{"mode": "pigeon", "reached": true, "minutes": 1}"#, "/mode"),
-                ("contacts", #"{"mode": "phone", "minutes": 1}"#, "/reached"),
                 ("contacts", #"{"mode": "phone", "reached": true, "minutes": 1, "occurredAt": "\#(future)"}"#, "/occurredAt"),
                 ("contacts", #"{"mode": "phone", "reached": true, "minutes": 1, "occurredAt": "2001-01-01T00:00:00Z"}"#, "/occurredAt"),
                 ("contacts", #"{"mode": "phone", "reached": true, "minutes": 1, "occurredAt": null}"#, "/occurredAt"),
@@ -198,6 +207,10 @@ struct CaseworkTests {
                 #expect(response.status == .unprocessableContent, "\(body)")
                 #expect(String(buffer: response.body).contains(#""pointer":"\#(pointer)""#), "\(body): \(String(buffer: response.body))")
             }
+            // A required member missing is refused as the body is read (400 at its pointer).
+            let unreached = try await client.post("/v1/referrals/\(id)/contacts", token: worker, body: ByteBuffer(string: #"{"mode": "phone", "minutes": 1}"#))
+            #expect(unreached.status == .badRequest)
+            #expect(String(buffer: unreached.body).contains(#""pointer":"/reached""#))
             // A 10 MB note is refused before it is read.
             let huge = try await client.post(
                 "/v1/referrals/\(id)/notes", token: worker, body: ByteBuffer(string: #"{"body": "\#(String(repeating: "x", count: 10_000_000))"}"#))
@@ -214,7 +227,7 @@ struct CaseworkTests {
                     .status == .notFound)
             #expect(try await fixture.events("passerelle.goal.reviewed.v1").isEmpty)
             #expect(try await fixture.count("casework_contact") == 2)
-            #expect(try await fixture.count("casework_note") == 0)
+            #expect(try await fixture.count("casework_note") == 2, "the two keyed notes, none of the refused ones")
         }
         await fixture.tearDown()
     }

@@ -167,17 +167,28 @@ struct IntakeTests {
                 {"client": {"givenName": "", "familyName": "X", "birthDate": "2999-02-30", "contact": {"phone": "abc", "email": "nope"},
                             "preferredLanguage": "french", "postalCode": "??", "preferredChannel": "pigeon"},
                  "referrer": {"id": "dr-x", "role": "wizard"}, "site": "Not A Site", "needs": ["loneliness", "flying"],
-                 "supportLevel": "maximal", "priority": "asap", "consent": {"contact": true}}
+                 "supportLevel": "maximal", "priority": "asap", "consent": {"contact": true, "shareWithPartners": true, "evaluationUse": "yes"}}
                 """)
         try await fixture.host.application.test(.router) { client in
-            let response = try await client.post("/v1/referrals", token: token, body: bad)
+            // A member of the wrong JSON type, or a required one missing, is refused as the body is read (400 at its pointer).
+            let unreadable = try await client.post("/v1/referrals", token: token, body: bad)
+            #expect(unreadable.status == .badRequest)
+            #expect(String(buffer: unreadable.body).contains(#""pointer":"/consent/evaluationUse""#))
+            let incomplete = try await client.post(
+                "/v1/referrals", token: token,
+                body: ByteBuffer(string: String(buffer: bad).replacingOccurrences(of: #", "evaluationUse": "yes""#, with: "")))
+            #expect(incomplete.status == .badRequest)
+            #expect(String(buffer: incomplete.body).contains(#""pointer":"/consent/evaluationUse""#))
+            // Every member the service checks itself is reported at once.
+            let response = try await client.post(
+                "/v1/referrals", token: token, body: ByteBuffer(string: String(buffer: bad).replacingOccurrences(of: #""yes""#, with: "true")))
             #expect(response.status == .unprocessableContent)
             #expect(response.headers[.contentType] == "application/problem+json")
             let errors = try #require(try json(response)["errors"] as? [[String: String]])
             let pointers = Set(errors.compactMap { $0["pointer"] })
             for expected in [
-                "/site", "/needs/1", "/supportLevel", "/priority", "/referrer/role", "/consent/shareWithPartners", "/consent/evaluationUse",
-                "/client/givenName", "/client/birthDate", "/client/contact/phone", "/client/contact/email", "/client/preferredLanguage",
+                "/site", "/needs/1", "/supportLevel", "/priority", "/referrer/role", "/client/givenName", "/client/birthDate", "/client/contact/phone",
+                "/client/contact/email", "/client/preferredLanguage",
                 "/client/postalCode", "/client/preferredChannel",
             ] {
                 #expect(pointers.contains(expected), "reports \(expected)")
@@ -527,7 +538,7 @@ struct IntakeTests {
             let incomplete = try await client.execute(
                 uri: "/v1/clients/\(clientID)/consent", method: .put, headers: [.authorization: "Bearer \(coordinator)", .contentType: "application/json"],
                 body: ByteBuffer(string: #"{"contact": true}"#))
-            #expect(incomplete.status == .unprocessableContent)
+            #expect(incomplete.status == .badRequest)
         }
         // Two referrals for each of the two changes that passed (the link worker's, the coordinator's).
         #expect(try await fixture.events("passerelle.client.consent-changed.v1").count == 4)
@@ -615,8 +626,14 @@ struct IntakeTests {
             #expect((elsewhere["items"] as? [Any])?.isEmpty == true)
             let all = try json(try await client.get("/v1/referrals?status=received&limit=200", token: coordinator))
             #expect((all["items"] as? [Any])?.count == 5)
-            let bad = try await client.get("/v1/referrals?status=lost&limit=0", token: coordinator)
+            let bad = try await client.get("/v1/referrals?status=lost&limit=0&cursor=bm90LWEtY3Vyc29y", token: coordinator)
             #expect(bad.status == .unprocessableContent)
+            for pointer in ["?status", "?limit", "?cursor"] {
+                #expect(String(buffer: bad.body).contains(#""pointer":"\#(pointer)""#), "\(pointer)")
+            }
+            // A parameter that is not even of its type is refused as it is read.
+            #expect(try await client.get("/v1/referrals?limit=many", token: coordinator).status == .badRequest)
+            #expect(try await client.get("/v1/referrals?since=yesterday", token: coordinator).status == .badRequest)
         }
         await fixture.tearDown()
     }

@@ -23,7 +23,9 @@ public enum IntakeService: PasserelleService {
         let store = ReferralStore(pool: components.pool, outbox: components.outbox, submissions: PostgresCommitGroup(pool: components.pool))
         return ServiceParts(
             routes: [
-                ReferralRoutes(store: store), CaseworkRoutes(store: CaseworkStore(referrals: store)), FollowUpRoutes(pool: components.pool),
+                IntakeAPI(
+                    referrals: ReferralRoutes(store: store), casework: CaseworkRoutes(store: CaseworkStore(referrals: store)),
+                    followUp: FollowUpRoutes(pool: components.pool)),
                 FHIRRoutes(store: store, settings: fhir),
             ],
             // Matching's connection events, for the FHIR Tasks' output (connections made). One event

@@ -48,27 +48,22 @@ struct InboxPage: Encodable, Sendable {
 }
 
 extension InboxQuery {
-    static func parse(_ parameters: [String: String], actor: Identity) throws(ProblemDetails) -> InboxQuery {
+    static func parse(_ parameters: Operations.ListReferrals.Input.Query, actor: Identity) throws(ProblemDetails) -> InboxQuery {
         var errors: [ProblemDetails.FieldError] = []
         var query = InboxQuery(limit: 50)
-        if let site = parameters["site"] {
+        if let site = parameters.site {
             if Site.isValid(site) { query.site = site } else { errors.append(.init(pointer: "?site", detail: "is not a site code")) }
         }
-        if let status = parameters["status"] {
+        if let status = parameters.status {
             if let parsed = ReferralStatus(rawValue: status) {
                 query.status = parsed
             } else {
                 errors.append(.init(pointer: "?status", detail: "must be one of \(ReferralStatus.allCases.map(\.rawValue).joined(separator: ", "))"))
             }
         }
-        if let since = parameters["since"] {
-            if let date = try? Date.ISO8601FormatStyle().parse(since) {
-                query.since = date
-            } else {
-                errors.append(.init(pointer: "?since", detail: "must be an ISO-8601 time such as 2026-01-31T00:00:00Z"))
-            }
-        }
-        if let owner = parameters["owner"] {
+        // A time that is not one is refused as the parameter is read (400).
+        query.since = parameters.since
+        if let owner = parameters.owner {
             if owner == "me" {
                 query.owner = actor.subject
             } else if (1...200).contains(owner.unicodeScalars.count), owner.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) {
@@ -77,14 +72,14 @@ extension InboxQuery {
                 errors.append(.init(pointer: "?owner", detail: "must be me or a staff id of 1 to 200 visible ASCII characters"))
             }
         }
-        if let limit = parameters["limit"] {
-            if let value = Int(limit), (1...200).contains(value) {
-                query.limit = value
+        if let limit = parameters.limit {
+            if (1...200).contains(limit) {
+                query.limit = limit
             } else {
                 errors.append(.init(pointer: "?limit", detail: "must be 1 to 200"))
             }
         }
-        if let cursor = parameters["cursor"] {
+        if let cursor = parameters.cursor {
             if let parsed = InboxCursor(token: cursor) {
                 query.after = parsed
             } else {

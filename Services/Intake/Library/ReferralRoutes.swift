@@ -1,94 +1,99 @@
 import Contracts
 import Domain
 import Foundation
-import HTTPTypes
-import Hummingbird
-import Messaging
+import OpenAPIRuntime
 import PostgresClient
-import ServiceLifecycle
 import ServiceRuntime
 import WireFormats
 
 /// The referral API: submission, the inbox, reads, transitions, audit, the client's read, consent and erasure.
-struct ReferralRoutes: ServiceRoutes, Sendable {
+struct ReferralRoutes: Sendable {
     let store: ReferralStore
 
-    func add(to router: Router<PasserelleRequestContext>) {
-        router.post("/v1/referrals") { request, context in try await submit(request, context) }
-        router.get("/v1/referrals") { request, context in try await list(request, context) }
-        router.get("/v1/referrals/{id}") { request, context in try await read(request, context) }
-        router.post("/v1/referrals/{id}/transitions") { request, context in try await transition(request, context) }
-        router.get("/v1/referrals/{id}/audit") { request, context in try await auditTrail(request, context) }
-        router.get("/v1/clients/{id}") { request, context in try await readClient(request, context) }
-        router.put("/v1/clients/{id}/consent") { request, context in try await changeConsent(request, context) }
-        router.delete("/v1/clients/{id}") { request, context in try await erase(request, context) }
-    }
-
-    private func submit(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let key = try request.idempotencyKey()
-        let submission = try await request.decodeJSON(as: ReferralSubmission.self, context: context)
+    func submit(_ input: Operations.SubmitReferral.Input) async throws -> Operations.SubmitReferral.Output {
+        let actor = try OperationRequest.caller()
+        let key = try IntakeAPI.idempotencyKey(input.headers.idempotencyKey)
+        // Checked here, member by member, with a 422 at each pointer at fault.
+        let submission: ReferralSubmission
+        switch input.body {
+        case .json(let body): submission = try convertJSON(body, to: ReferralSubmission.self)
+        }
         let valid = try submission.validated(referralID: UUID.random(), clientID: UUID.random(), now: Date())
-        switch try await store.submit(valid, idempotencyKey: key, actor: actor, requestID: context.requestID) {
+        switch try await store.submit(valid, idempotencyKey: key, actor: actor, requestID: IntakeAPI.requestID) {
         case .created(let view):
-            return try Response.json(view, status: .created, headers: [.location: "/v1/referrals/\(view.id.uuidString.lowercased())"])
+            return .created(.init(headers: .init(location: Self.location(view)), body: .json(try convertJSON(view))))
         case .existing(let view):
-            return try Response.json(view, status: .ok, headers: [.location: "/v1/referrals/\(view.id.uuidString.lowercased())"])
+            return .ok(.init(headers: .init(location: Self.location(view)), body: .json(try convertJSON(view))))
         }
     }
 
-    private func read(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let id = try context.pathID()
+    static func location(_ view: ReferralView) -> String {
+        "/v1/referrals/\(view.id.uuidString.lowercased())"
+    }
+
+    func read(_ input: Operations.GetReferral.Input) async throws -> Operations.GetReferral.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
         let store = store
+        let requestID = IntakeAPI.requestID
         let view = try await store.pool.withConnection { connection -> ReferralView? in
             guard let view = try await store.referral(id: id, on: connection), ReferralStore.mayRead(view, actor: actor) else { return nil }
-            try await store.audit("read", referral: id, actor: actor, requestID: context.requestID, on: connection)
+            try await store.audit("read", referral: id, actor: actor, requestID: requestID, on: connection)
             return view
         }
         guard let view else { throw ProblemDetails.noSuchResource }
-        return try Response.json(view, status: .ok)
+        return .ok(.init(body: .json(try convertJSON(view))))
     }
 
-    private func list(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let parameters = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { first, _ in first })
-        return try Response.json(try await store.inbox(InboxQuery.parse(parameters, actor: actor), actor: actor), status: .ok)
+    func list(_ input: Operations.ListReferrals.Input) async throws -> Operations.ListReferrals.Output {
+        let actor = try OperationRequest.caller()
+        let page = try await store.inbox(InboxQuery.parse(input.query, actor: actor), actor: actor)
+        return .ok(.init(body: .json(try convertJSON(page))))
     }
 
-    private func transition(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let id = try context.pathID()
-        let body = try await request.decodeJSON(as: TransitionRequest.self, context: context)
-        return try Response.json(try await store.transition(id: id, request: body, actor: actor, requestID: context.requestID), status: .ok)
+    func transition(_ input: Operations.TransitionReferral.Input) async throws -> Operations.TransitionReferral.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        let request: TransitionRequest
+        switch input.body {
+        case .json(let body): request = try convertJSON(body, to: TransitionRequest.self)
+        }
+        let view = try await store.transition(id: id, request: request, actor: actor, requestID: IntakeAPI.requestID)
+        return .ok(.init(body: .json(try convertJSON(view))))
     }
 
-    private func auditTrail(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let id = try context.pathID()
+    func auditTrail(_ input: Operations.GetReferralAudit.Input) async throws -> Operations.GetReferralAudit.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
         // Another site's referral answers as an unknown one.
         let site = try await store.pool.withConnection { try await store.referral(id: id, on: $0)?.site }
         guard let site, actor.mayWork(at: site) else { throw ProblemDetails.noSuchResource }
-        return try Response.json(try await store.auditTrail(referral: id), status: .ok)
+        return .ok(.init(body: .json(try convertJSON(try await store.auditTrail(referral: id)))))
     }
 
-    private func readClient(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let clientID = try context.pathID()
-        return try Response.json(try await store.client(id: clientID, actor: actor, requestID: context.requestID), status: .ok)
+    func readClient(_ input: Operations.ReadClient.Input) async throws -> Operations.ReadClient.Output {
+        let actor = try OperationRequest.caller()
+        let clientID = try OperationRequest.id(input.path.id)
+        let client = try await store.client(id: clientID, actor: actor, requestID: IntakeAPI.requestID)
+        return .ok(.init(body: .json(try convertJSON(client))))
     }
 
-    private func changeConsent(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let clientID = try context.pathID()
-        let consent = try await request.decodeJSON(as: ConsentRequest.self, context: context).validated()
-        return try Response.json(try await store.changeConsent(clientID: clientID, to: consent, actor: actor, requestID: context.requestID), status: .ok)
+    func changeConsent(_ input: Operations.ChangeClientConsent.Input) async throws -> Operations.ChangeClientConsent.Output {
+        let actor = try OperationRequest.caller()
+        let clientID = try OperationRequest.id(input.path.id)
+        let request: ConsentRequest
+        switch input.body {
+        case .json(let body): request = try convertJSON(body, to: ConsentRequest.self)
+        }
+        let consent = try await store.changeConsent(clientID: clientID, to: try request.validated(), actor: actor, requestID: IntakeAPI.requestID)
+        return .ok(
+            .init(body: .json(.init(contact: consent.contact, shareWithPartners: consent.shareWithPartners, evaluationUse: consent.evaluationUse))))
     }
 
-    private func erase(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let clientID = try context.pathID()
-        try await store.erase(clientID: clientID, actor: actor, requestID: context.requestID)
-        return Response(status: .noContent)
+    func erase(_ input: Operations.EraseClient.Input) async throws -> Operations.EraseClient.Output {
+        let actor = try OperationRequest.caller()
+        let clientID = try OperationRequest.id(input.path.id)
+        try await store.erase(clientID: clientID, actor: actor, requestID: IntakeAPI.requestID)
+        return .noContent(.init())
     }
 }

@@ -85,7 +85,7 @@ def plain(node):
             node["type"] = "object"
             for keyword in ("anyOf", "oneOf", "allOf", "if", "then", "else", "not"):
                 node.pop(keyword, None)
-        if "enum" in node and node.get("type") == "string":
+        if "enum" in node and node.get("type") in ("string", ["string", "null"], ["null", "string"]):
             node.pop("enum")
         for value in node.values():
             plain(value)

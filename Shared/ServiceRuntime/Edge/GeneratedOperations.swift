@@ -116,13 +116,13 @@ public struct GeneratedRouteTransport: ServerTransport {
             bodyMayHoldUnstorableText: unstorable)
         do {
             let (head, answer) = try await OperationRequest.$current.withValue(scope) {
-                try await handler(request.head, body, ServerRequestMetadata(pathParameters: parameters))
+                try await handler(Self.uriComponentHeaders(request.head), body, ServerRequestMetadata(pathParameters: parameters))
             }
             var buffer = ByteBuffer()
             if let answer {
                 for try await chunk in answer { buffer.writeBytes(chunk) }
             }
-            var headers = head.headerFields
+            var headers = Self.plainHeaders(head.headerFields)
             // Every text Passerelle writes is UTF-8; without the parameter, text/* means Latin-1.
             if let type = headers[.contentType], type.lowercased().hasPrefix("text/"), !type.lowercased().contains("charset=") {
                 headers[.contentType] = type + "; charset=utf-8"
@@ -131,6 +131,32 @@ public struct GeneratedRouteTransport: ServerTransport {
         } catch let error as ServerError {
             throw edgeError(error)
         }
+    }
+
+    /// The request as the generated code reads it. It reads a header the contract declares (an
+    /// Idempotency-Key) as a percent-encoded URI component, so a `%` the caller sent is escaped
+    /// first: the handler gets the header exactly as it was sent.
+    static func uriComponentHeaders(_ head: HTTPRequest) -> HTTPRequest {
+        guard head.headerFields.contains(where: { $0.value.contains("%") }) else { return head }
+        var head = head
+        var fields = HTTPFields()
+        for field in head.headerFields {
+            fields.append(HTTPField(name: field.name, value: field.value.replacingOccurrences(of: "%", with: "%25")))
+        }
+        head.headerFields = fields
+        return head
+    }
+
+    /// The answer's headers as the handler set them. The generated code writes a header the
+    /// contract declares (a Location) as a percent-encoded URI component, `/` included; the
+    /// decoding is its exact inverse, so a path reads as a path again.
+    static func plainHeaders(_ fields: HTTPFields) -> HTTPFields {
+        var plain = HTTPFields()
+        for field in fields {
+            let value = field.value.contains("%") ? field.value.removingPercentEncoding ?? field.value : field.value
+            plain.append(HTTPField(name: field.name, value: value))
+        }
+        return plain
     }
 
     /// What the edge answers for an error the generated code wrapped: the handler's own errors

@@ -1,89 +1,165 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
+import OpenAPIRuntime
 import ServiceRuntime
 
 /// The casework API: a referral's contacts, plan and goals, and private notes. Only the link
 /// workers and coordinators of the referral's site reach it (the contract's roles, then
-/// `CaseworkStore`'s site rule); anyone else's referral is an unknown one.
-struct CaseworkRoutes: ServiceRoutes, Sendable {
+/// `CaseworkStore`'s site rule); anyone else's referral is an unknown one. Each body is read as
+/// its request type and checked there, with a 422 at each pointer at fault.
+struct CaseworkRoutes: Sendable {
     let store: CaseworkStore
 
-    func add(to router: Router<PasserelleRequestContext>) {
-        router.post("/v1/referrals/{id}/contacts") { request, context in try await logContact(request, context) }
-        router.get("/v1/referrals/{id}/contacts") { _, context in
-            try Response.json(try await store.contacts(referral: try context.pathID(), actor: try context.caller()), status: .ok)
+    func logContact(_ input: Operations.LogContact.Input) async throws -> Operations.LogContact.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        let key = try IntakeAPI.idempotencyKey(input.headers.idempotencyKey)
+        let request: ContactRequest
+        switch input.body {
+        case .json(let body): request = try convertJSON(body, to: ContactRequest.self)
         }
-        router.get("/v1/referrals/{id}/plan") { _, context in
-            try Response.json(try await store.plan(referral: try context.pathID(), actor: try context.caller()), status: .ok)
-        }
-        router.put("/v1/referrals/{id}/plan") { request, context in try await writePlan(request, context) }
-        router.post("/v1/referrals/{id}/goals") { request, context in try await setGoal(request, context) }
-        router.post("/v1/referrals/{id}/goals/{goalId}/reviews") { request, context in try await reviewGoal(request, context) }
-        router.post("/v1/referrals/{id}/notes") { request, context in try await writeNote(request, context) }
-        router.put("/v1/referrals/{id}/support-level") { request, context in
-            let revision = try await request.decodeJSON(as: SupportLevelRequest.self, context: context).validated()
-            let view = try await store.reviseSupportLevel(
-                revision.level, reason: revision.reason, referral: try context.pathID(), actor: try context.caller(), requestID: context.requestID)
-            return try Response.json(view, status: .ok)
-        }
-        router.get("/v1/referrals/{id}/notes") { _, context in
-            try Response.json(try await store.notes(referral: try context.pathID(), actor: try context.caller(), requestID: context.requestID), status: .ok)
+        let contact = try request.validated(now: Date())
+        let location = Self.location(id, "contacts")
+        switch try await store.logContact(contact, referral: id, idempotencyKey: key, actor: actor, requestID: IntakeAPI.requestID) {
+        case .created(let view): return .created(.init(headers: .init(location: location), body: .json(view.answer)))
+        case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(view.answer)))
         }
     }
 
-    private func logContact(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let id = try context.pathID()
-        let key = try request.idempotencyKey()
-        let contact = try await request.decodeJSON(as: ContactRequest.self, context: context).validated(now: Date())
-        let recorded = try await store.logContact(contact, referral: id, idempotencyKey: key, actor: actor, requestID: context.requestID)
-        return try Self.response(recorded, location: Self.location(id, "contacts"))
+    func contacts(_ input: Operations.ListContacts.Input) async throws -> Operations.ListContacts.Output {
+        let actor = try OperationRequest.caller()
+        let contacts = try await store.contacts(referral: try OperationRequest.id(input.path.id), actor: actor)
+        return .ok(.init(body: .json(contacts.map(\.answer))))
     }
 
-    private func writePlan(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let id = try context.pathID()
-        let whatMatters = try await request.decodeJSON(as: PlanRequest.self, context: context).validated()
-        return try Response.json(try await store.writePlan(whatMatters: whatMatters, referral: id, actor: actor, requestID: context.requestID), status: .ok)
+    func plan(_ input: Operations.GetPlan.Input) async throws -> Operations.GetPlan.Output {
+        let actor = try OperationRequest.caller()
+        let plan = try await store.plan(referral: try OperationRequest.id(input.path.id), actor: actor)
+        return .ok(.init(body: .json(plan.answer)))
     }
 
-    private func setGoal(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let id = try context.pathID()
-        let key = try request.idempotencyKey()
-        let goal = try await request.decodeJSON(as: GoalRequest.self, context: context).validated()
-        let recorded = try await store.setGoal(goal, referral: id, idempotencyKey: key, actor: actor, requestID: context.requestID)
-        return try Self.response(recorded, location: Self.location(id, "plan"))
-    }
-
-    private func reviewGoal(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let id = try context.pathID()
-        let goalID = try context.pathID("goalId")
-        let review = try await request.decodeJSON(as: GoalReviewRequest.self, context: context).validated()
-        let goal = try await store.reviewGoal(goalID, referral: id, progress: review.progress, note: review.note, actor: actor, requestID: context.requestID)
-        return try Response.json(goal, status: .ok)
-    }
-
-    private func writeNote(_ request: Request, _ context: PasserelleRequestContext) async throws -> Response {
-        let actor = try context.caller()
-        let id = try context.pathID()
-        let key = try request.idempotencyKey()
-        let body = try await request.decodeJSON(as: NoteRequest.self, context: context).validated()
-        let recorded = try await store.writeNote(body, referral: id, idempotencyKey: key, actor: actor, requestID: context.requestID)
-        return try Self.response(recorded, location: Self.location(id, "notes"))
-    }
-
-    /// 201 for a new record, 200 for the first result of a retried request.
-    static func response<View: Encodable & Sendable>(_ recorded: CaseworkStore.Recorded<View>, location: String) throws -> Response {
-        switch recorded {
-        case .created(let view): return try Response.json(view, status: .created, headers: [.location: location])
-        case .existing(let view): return try Response.json(view, status: .ok, headers: [.location: location])
+    func writePlan(_ input: Operations.WritePlan.Input) async throws -> Operations.WritePlan.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        let request: PlanRequest
+        switch input.body {
+        case .json(let body): request = try convertJSON(body, to: PlanRequest.self)
         }
+        let plan = try await store.writePlan(whatMatters: try request.validated(), referral: id, actor: actor, requestID: IntakeAPI.requestID)
+        return .ok(.init(body: .json(plan.answer)))
+    }
+
+    func setGoal(_ input: Operations.SetGoal.Input) async throws -> Operations.SetGoal.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        let key = try IntakeAPI.idempotencyKey(input.headers.idempotencyKey)
+        let request: GoalRequest
+        switch input.body {
+        case .json(let body): request = try convertJSON(body, to: GoalRequest.self)
+        }
+        let goal = try request.validated()
+        let location = Self.location(id, "plan")
+        switch try await store.setGoal(goal, referral: id, idempotencyKey: key, actor: actor, requestID: IntakeAPI.requestID) {
+        case .created(let view): return .created(.init(headers: .init(location: location), body: .json(view.answer)))
+        case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(view.answer)))
+        }
+    }
+
+    func reviewGoal(_ input: Operations.ReviewGoal.Input) async throws -> Operations.ReviewGoal.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        let goalID = try OperationRequest.id(input.path.goalId)
+        let request: GoalReviewRequest
+        switch input.body {
+        case .json(let body): request = try convertJSON(body, to: GoalReviewRequest.self)
+        }
+        let review = try request.validated()
+        let goal = try await store.reviewGoal(goalID, referral: id, progress: review.progress, note: review.note, actor: actor, requestID: IntakeAPI.requestID)
+        return .ok(.init(body: .json(goal.answer)))
+    }
+
+    func writeNote(_ input: Operations.WriteNote.Input) async throws -> Operations.WriteNote.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        let key = try IntakeAPI.idempotencyKey(input.headers.idempotencyKey)
+        let request: NoteRequest
+        switch input.body {
+        case .json(let body): request = try convertJSON(body, to: NoteRequest.self)
+        }
+        let note = try request.validated()
+        let location = Self.location(id, "notes")
+        switch try await store.writeNote(note, referral: id, idempotencyKey: key, actor: actor, requestID: IntakeAPI.requestID) {
+        case .created(let view): return .created(.init(headers: .init(location: location), body: .json(view.answer)))
+        case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(view.answer)))
+        }
+    }
+
+    func notes(_ input: Operations.ListNotes.Input) async throws -> Operations.ListNotes.Output {
+        let actor = try OperationRequest.caller()
+        let notes = try await store.notes(referral: try OperationRequest.id(input.path.id), actor: actor, requestID: IntakeAPI.requestID)
+        return .ok(.init(body: .json(notes.map(\.answer))))
+    }
+
+    func reviseSupportLevel(_ input: Operations.ReviseSupportLevel.Input) async throws -> Operations.ReviseSupportLevel.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        let request: SupportLevelRequest
+        switch input.body {
+        case .json(let body): request = try convertJSON(body, to: SupportLevelRequest.self)
+        }
+        let revision = try request.validated()
+        let view = try await store.reviseSupportLevel(revision.level, reason: revision.reason, referral: id, actor: actor, requestID: IntakeAPI.requestID)
+        return .ok(.init(body: .json(try convertJSON(view))))
     }
 
     static func location(_ referral: UUID, _ collection: String) -> String {
         "/v1/referrals/\(referral.uuidString.lowercased())/\(collection)"
+    }
+}
+
+// The casework views as the contract's types.
+extension ContactView {
+    var answer: Components.Schemas.ContactView {
+        .init(
+            id: id.uuidString, referralId: referralId.uuidString, occurredAt: occurredAt, mode: mode, party: party, reached: reached, minutes: minutes,
+            note: note, authorId: authorId, loggedAt: loggedAt)
+    }
+}
+
+extension GoalView {
+    var answer: Components.Schemas.GoalView {
+        .init(
+            id: id.uuidString, referralId: referralId.uuidString, lifeDomain: lifeDomain, description: description, progress: progress, setBy: setBy,
+            setAt: setAt, reviewedAt: reviewedAt)
+    }
+}
+
+extension PlanView {
+    var answer: Components.Schemas.PlanView {
+        .init(referralId: referralId.uuidString, whatMatters: whatMatters, updatedBy: updatedBy, updatedAt: updatedAt, goals: goals.map(\.answer))
+    }
+}
+
+extension NoteView {
+    var answer: Components.Schemas.NoteView {
+        .init(id: id.uuidString, referralId: referralId.uuidString, body: body, authorId: authorId, writtenAt: writtenAt)
+    }
+}
+
+/// `"occurredAt": null` on a contact is refused (422), as the contract says: a date-time or
+/// nothing. The generated body cannot tell null from a missing member, and a missing one means
+/// now, so the body is looked at before it is decoded.
+struct ContactTimeNullCheck: ServerMiddleware {
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        guard operationID == Operations.LogContact.id, let body else { return try await next(request, body, metadata) }
+        // The edge has read the body within the upload limit already; this is that same copy.
+        let data = try await Data(collecting: body, upTo: .max)
+        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["occurredAt"] is NSNull {
+            throw ProblemDetails.validation([.init(pointer: "/occurredAt", detail: "must be a date-time, or left out for now")])
+        }
+        return try await next(request, HTTPBody(data), metadata)
     }
 }

@@ -147,52 +147,17 @@ extension Components {
         /// - Remark: Generated from `#/components/schemas/Sociodemographics`.
         internal struct Sociodemographics: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Sociodemographics/gender`.
-            internal enum GenderPayload: String, Codable, Hashable, Sendable, CaseIterable {
-                case woman = "woman"
-                case man = "man"
-                case nonBinary = "non-binary"
-                case twoSpirit = "two-spirit"
-                case anotherGender = "another-gender"
-                case preferNotToSay = "prefer-not-to-say"
-            }
-            /// - Remark: Generated from `#/components/schemas/Sociodemographics/gender`.
-            internal var gender: Components.Schemas.Sociodemographics.GenderPayload?
+            internal var gender: Swift.String?
             /// Household income before tax, per year, in Canadian dollars.
             ///
             /// - Remark: Generated from `#/components/schemas/Sociodemographics/incomeBand`.
-            internal enum IncomeBandPayload: String, Codable, Hashable, Sendable, CaseIterable {
-                case under20k = "under-20k"
-                case _20k40k = "20k-40k"
-                case _40k60k = "40k-60k"
-                case _60k100k = "60k-100k"
-                case _100kPlus = "100k-plus"
-                case preferNotToSay = "prefer-not-to-say"
-            }
-            /// Household income before tax, per year, in Canadian dollars.
-            ///
-            /// - Remark: Generated from `#/components/schemas/Sociodemographics/incomeBand`.
-            internal var incomeBand: Components.Schemas.Sociodemographics.IncomeBandPayload?
+            internal var incomeBand: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Sociodemographics/newcomer`.
             internal var newcomer: Swift.Bool?
             /// - Remark: Generated from `#/components/schemas/Sociodemographics/disability`.
             internal var disability: Swift.Bool?
             /// - Remark: Generated from `#/components/schemas/Sociodemographics/racialOrEthnicGroup`.
-            internal enum RacialOrEthnicGroupPayload: String, Codable, Hashable, Sendable, CaseIterable {
-                case firstNations = "first-nations"
-                case metis = "metis"
-                case inuit = "inuit"
-                case black = "black"
-                case eastAsian = "east-asian"
-                case southAsian = "south-asian"
-                case southeastAsian = "southeast-asian"
-                case westAsianOrArab = "west-asian-or-arab"
-                case latinAmerican = "latin-american"
-                case white = "white"
-                case anotherGroup = "another-group"
-                case preferNotToSay = "prefer-not-to-say"
-            }
-            /// - Remark: Generated from `#/components/schemas/Sociodemographics/racialOrEthnicGroup`.
-            internal var racialOrEthnicGroup: Components.Schemas.Sociodemographics.RacialOrEthnicGroupPayload?
+            internal var racialOrEthnicGroup: Swift.String?
             /// Creates a new `Sociodemographics`.
             ///
             /// - Parameters:
@@ -202,11 +167,11 @@ extension Components {
             ///   - disability:
             ///   - racialOrEthnicGroup:
             internal init(
-                gender: Components.Schemas.Sociodemographics.GenderPayload? = nil,
-                incomeBand: Components.Schemas.Sociodemographics.IncomeBandPayload? = nil,
+                gender: Swift.String? = nil,
+                incomeBand: Swift.String? = nil,
                 newcomer: Swift.Bool? = nil,
                 disability: Swift.Bool? = nil,
-                racialOrEthnicGroup: Components.Schemas.Sociodemographics.RacialOrEthnicGroupPayload? = nil
+                racialOrEthnicGroup: Swift.String? = nil
             ) {
                 self.gender = gender
                 self.incomeBand = incomeBand
@@ -814,18 +779,7 @@ extension Components {
             /// Who the link worker was in contact with; client when absent or null.
             ///
             /// - Remark: Generated from `#/components/schemas/ContactRequest/party`.
-            internal enum PartyPayload: String, Codable, Hashable, Sendable, CaseIterable {
-                case client = "client"
-                case caregiver = "caregiver"
-                case referrer = "referrer"
-                case partner = "partner"
-                case other = "other"
-                case _empty_ = ""
-            }
-            /// Who the link worker was in contact with; client when absent or null.
-            ///
-            /// - Remark: Generated from `#/components/schemas/ContactRequest/party`.
-            internal var party: Components.Schemas.ContactRequest.PartyPayload?
+            internal var party: Swift.String?
             /// - Remark: Generated from `#/components/schemas/ContactRequest/reached`.
             internal var reached: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/ContactRequest/minutes`.
@@ -846,7 +800,7 @@ extension Components {
             internal init(
                 occurredAt: Foundation.Date? = nil,
                 mode: Components.Schemas.ContactMode,
-                party: Components.Schemas.ContactRequest.PartyPayload? = nil,
+                party: Swift.String? = nil,
                 reached: Swift.Bool,
                 minutes: Swift.Int,
                 note: Swift.String? = nil
@@ -968,18 +922,7 @@ extension Components {
             /// not-started when absent or null.
             ///
             /// - Remark: Generated from `#/components/schemas/GoalRequest/progress`.
-            internal enum ProgressPayload: String, Codable, Hashable, Sendable, CaseIterable {
-                case notStarted = "not-started"
-                case started = "started"
-                case partlyAchieved = "partly-achieved"
-                case achieved = "achieved"
-                case noLongerRelevant = "no-longer-relevant"
-                case _empty_ = ""
-            }
-            /// not-started when absent or null.
-            ///
-            /// - Remark: Generated from `#/components/schemas/GoalRequest/progress`.
-            internal var progress: Components.Schemas.GoalRequest.ProgressPayload?
+            internal var progress: Swift.String?
             /// Creates a new `GoalRequest`.
             ///
             /// - Parameters:
@@ -989,7 +932,7 @@ extension Components {
             internal init(
                 lifeDomain: Components.Schemas.LifeDomain,
                 description: Swift.String,
-                progress: Components.Schemas.GoalRequest.ProgressPayload? = nil
+                progress: Swift.String? = nil
             ) {
                 self.lifeDomain = lifeDomain
                 self.description = description
@@ -1244,36 +1187,11 @@ extension Components {
             /// ontario when absent.
             ///
             /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/holidays`.
-            internal enum HolidaysPayload: String, Codable, Hashable, Sendable, CaseIterable {
-                case ontario = "ontario"
-                case none = "none"
-                case _empty_ = ""
-            }
-            /// ontario when absent.
-            ///
-            /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/holidays`.
-            internal var holidays: Components.Schemas.FollowUpPolicy.HolidaysPayload?
+            internal var holidays: Swift.String?
             /// America/Toronto when absent.
             ///
             /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/timeZone`.
-            internal enum TimeZonePayload: String, Codable, Hashable, Sendable, CaseIterable {
-                case americaStJohns = "America/St_Johns"
-                case americaHalifax = "America/Halifax"
-                case americaMoncton = "America/Moncton"
-                case americaToronto = "America/Toronto"
-                case americaWinnipeg = "America/Winnipeg"
-                case americaRegina = "America/Regina"
-                case americaEdmonton = "America/Edmonton"
-                case americaVancouver = "America/Vancouver"
-                case americaWhitehorse = "America/Whitehorse"
-                case americaYellowknife = "America/Yellowknife"
-                case americaIqaluit = "America/Iqaluit"
-                case _empty_ = ""
-            }
-            /// America/Toronto when absent.
-            ///
-            /// - Remark: Generated from `#/components/schemas/FollowUpPolicy/timeZone`.
-            internal var timeZone: Components.Schemas.FollowUpPolicy.TimeZonePayload?
+            internal var timeZone: Swift.String?
             /// Creates a new `FollowUpPolicy`.
             ///
             /// - Parameters:
@@ -1288,8 +1206,8 @@ extension Components {
                 followUpWeeks: [Swift.Int]? = nil,
                 maxHoldDays: Swift.Int,
                 escalateAfterWorkingDays: Swift.Int,
-                holidays: Components.Schemas.FollowUpPolicy.HolidaysPayload? = nil,
-                timeZone: Components.Schemas.FollowUpPolicy.TimeZonePayload? = nil
+                holidays: Swift.String? = nil,
+                timeZone: Swift.String? = nil
             ) {
                 self.firstContactWorkingDays = firstContactWorkingDays
                 self.followUpWeeks = followUpWeeks
