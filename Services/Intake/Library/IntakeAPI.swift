@@ -18,16 +18,6 @@ struct IntakeAPI: APIProtocol, ServiceRoutes {
     /// The request's id, for the audit trail.
     static var requestID: String { OperationRequest.current?.requestID ?? "" }
 
-    /// The `Idempotency-Key` header, if sent: 1 to 200 visible ASCII characters, or 422. Keys are
-    /// remembered per caller, so one caller's key never finds another's request.
-    static func idempotencyKey(_ key: String?) throws(ProblemDetails) -> String? {
-        guard let key else { return nil }
-        guard (1...200).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace && !$0.isNewline && $0 != "\u{0}" }) else {
-            throw ProblemDetails.validation([.init(pointer: "", detail: "the Idempotency-Key header must be 1 to 200 visible ASCII characters")])
-        }
-        return key
-    }
-
     func listReferrals(_ input: Operations.ListReferrals.Input) async throws -> Operations.ListReferrals.Output {
         try await referrals.list(input)
     }

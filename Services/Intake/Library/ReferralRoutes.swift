@@ -12,7 +12,7 @@ struct ReferralRoutes: Sendable {
 
     func submit(_ input: Operations.SubmitReferral.Input) async throws -> Operations.SubmitReferral.Output {
         let actor = try OperationRequest.caller()
-        let key = try IntakeAPI.idempotencyKey(input.headers.idempotencyKey)
+        let key = try IdempotencyKey.validated(input.headers.idempotencyKey)
         // Checked here, member by member, with a 422 at each pointer at fault.
         let submission: ReferralSubmission
         switch input.body {

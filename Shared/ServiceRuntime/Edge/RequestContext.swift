@@ -89,7 +89,8 @@ extension HTTPField.Name {
 
 /// The `Idempotency-Key` a caller sends so a retried request does its work once.
 public enum IdempotencyKey {
-    /// The key, if sent: 1 to 200 visible ASCII characters, or 422.
+    /// The key, if sent: 1 to 200 visible ASCII characters, or 422. Keys are remembered per
+    /// caller, so one caller's key never finds another's request.
     public static func validated(_ key: String?) throws(ProblemDetails) -> String? {
         guard let key else { return nil }
         guard (1...200).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace && !$0.isNewline && $0 != "\u{0}" }) else {
@@ -100,12 +101,6 @@ public enum IdempotencyKey {
 }
 
 extension Request {
-    /// The `Idempotency-Key` header, if sent: 1 to 200 visible ASCII characters, or 422.
-    /// Keys are remembered per caller, so one caller's key never finds another's request.
-    public func idempotencyKey() throws(ProblemDetails) -> String? {
-        try IdempotencyKey.validated(headers[.idempotencyKey])
-    }
-
     /// Decodes a JSON body, keeping `DecodingError`s intact so the problem response can point
     /// at the failing field. Text PostgreSQL cannot store, in a member the type reads, is a 422
     /// at its field; bodies over the context's upload limit are 413.

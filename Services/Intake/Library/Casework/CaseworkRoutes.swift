@@ -13,7 +13,7 @@ struct CaseworkRoutes: Sendable {
     func logContact(_ input: Operations.LogContact.Input) async throws -> Operations.LogContact.Output {
         let actor = try OperationRequest.caller()
         let id = try OperationRequest.id(input.path.id)
-        let key = try IntakeAPI.idempotencyKey(input.headers.idempotencyKey)
+        let key = try IdempotencyKey.validated(input.headers.idempotencyKey)
         let request: ContactRequest
         switch input.body {
         case .json(let body): request = try convertJSON(body, to: ContactRequest.self)
@@ -52,7 +52,7 @@ struct CaseworkRoutes: Sendable {
     func setGoal(_ input: Operations.SetGoal.Input) async throws -> Operations.SetGoal.Output {
         let actor = try OperationRequest.caller()
         let id = try OperationRequest.id(input.path.id)
-        let key = try IntakeAPI.idempotencyKey(input.headers.idempotencyKey)
+        let key = try IdempotencyKey.validated(input.headers.idempotencyKey)
         let request: GoalRequest
         switch input.body {
         case .json(let body): request = try convertJSON(body, to: GoalRequest.self)
@@ -81,7 +81,7 @@ struct CaseworkRoutes: Sendable {
     func writeNote(_ input: Operations.WriteNote.Input) async throws -> Operations.WriteNote.Output {
         let actor = try OperationRequest.caller()
         let id = try OperationRequest.id(input.path.id)
-        let key = try IntakeAPI.idempotencyKey(input.headers.idempotencyKey)
+        let key = try IdempotencyKey.validated(input.headers.idempotencyKey)
         let request: NoteRequest
         switch input.body {
         case .json(let body): request = try convertJSON(body, to: NoteRequest.self)
