@@ -29,11 +29,6 @@ public struct OperationRequest: Sendable {
         return identity
     }
 
-    /// The request's logger (its id, operation and caller in every line).
-    public static var logger: Logger {
-        current?.logger ?? Logger(label: "passerelle.operation")
-    }
-
     /// The body a handler reads, refused with 422 at each member holding text no column can
     /// store. Members the handler does not read are not its concern, whatever they hold.
     public static func storable<Body: Encodable>(_ body: Body) throws -> Body {
@@ -183,18 +178,4 @@ public struct GeneratedRouteTransport: ServerTransport {
 /// loudly rather than sending something the contract does not describe.
 public func convertJSON<T: Decodable>(_ value: some Encodable, to type: T.Type = T.self) throws -> T {
     try JSONCoding.api.decode(T.self, from: Data(try JSONCoding.api.encode(OperationRequest.storable(value))))
-}
-
-/// A value the service chose, as the contract's enumeration names it. A value the contract does
-/// not list is a drift between code and contract: a server error, never sent.
-public func contractValue<Value: RawRepresentable>(_ raw: Value.RawValue) throws(ContractDrift) -> Value {
-    guard let value = Value(rawValue: raw) else { throw ContractDrift(value: "\(raw)", type: "\(Value.self)") }
-    return value
-}
-
-public struct ContractDrift: Error, CustomStringConvertible {
-    public var value: String
-    public var type: String
-
-    public var description: String { "\(value) is not a value of the contract's \(type)" }
 }

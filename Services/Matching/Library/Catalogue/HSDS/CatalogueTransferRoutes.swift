@@ -39,20 +39,17 @@ struct CatalogueTransferRoutes: Sendable {
     func importTables(_ input: Operations.ImportCatalogue.Input) async throws -> Operations.ImportCatalogue.Output {
         _ = try OperationRequest.caller()
         // The body's size is bounded at the edge (`maximumImportBytes`, MatchingAPI).
-        let data: Data
-        let isZip: Bool
+        let json: OpenAPIValueContainer?
+        let zip: Data?
         switch input.body {
-        case .json(let value):
-            data = Data(try JSONCoding.api.encode(value))
-            isZip = false
-        case .applicationZip(let body):
-            data = try await Data(collecting: body, upTo: Self.maximumImportBytes)
-            isZip = true
+        case .json(let value): (json, zip) = (value, nil)
+        case .applicationZip(let body): (json, zip) = (nil, try await Data(collecting: body, upTo: Self.maximumImportBytes))
         }
         // Unzipping and parsing up to 64 MB takes seconds of CPU: not on the cooperative pool,
         // whose few threads serve every request.
         let (package, parseIssues) = try await NIOThreadPool.singleton.runIfActive {
-            try Self.parseUpload(data, isZip: isZip)
+            // The generated code read the JSON; written back as text for the parsers, here too.
+            try Self.parseUpload(zip ?? Data(try JSONCoding.api.encode(json)), isZip: zip != nil)
         }
         // Text PostgreSQL cannot store (a NUL in a cell) is refused before anything is written.
         let unstorable = Self.unstorableCells(package)
