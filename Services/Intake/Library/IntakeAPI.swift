@@ -12,11 +12,8 @@ struct IntakeAPI: APIProtocol, ServiceRoutes {
     let followUp: FollowUpRoutes
 
     func add(to router: Router<PasserelleRequestContext>) throws {
-        try registerHandlers(on: GeneratedRouteTransport(router: router), configuration: .passerelle, middlewares: [ContactTimeNullCheck()])
+        try registerHandlers(on: GeneratedRouteTransport(router: router), configuration: .passerelle)
     }
-
-    /// The request's id, for the audit trail.
-    static var requestID: String { OperationRequest.current?.requestID ?? "" }
 
     func listReferrals(_ input: Operations.ListReferrals.Input) async throws -> Operations.ListReferrals.Output {
         try await referrals.list(input)

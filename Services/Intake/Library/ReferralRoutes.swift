@@ -19,7 +19,7 @@ struct ReferralRoutes: Sendable {
         case .json(let body): submission = try convertJSON(body, to: ReferralSubmission.self)
         }
         let valid = try submission.validated(referralID: UUID.random(), clientID: UUID.random(), now: Date())
-        switch try await store.submit(valid, idempotencyKey: key, actor: actor, requestID: IntakeAPI.requestID) {
+        switch try await store.submit(valid, idempotencyKey: key, actor: actor, requestID: OperationRequest.requestID) {
         case .created(let view):
             return .created(.init(headers: .init(location: Self.location(view)), body: .json(try convertJSON(view))))
         case .existing(let view):
@@ -35,7 +35,7 @@ struct ReferralRoutes: Sendable {
         let actor = try OperationRequest.caller()
         let id = try OperationRequest.id(input.path.id)
         let store = store
-        let requestID = IntakeAPI.requestID
+        let requestID = OperationRequest.requestID
         let view = try await store.pool.withConnection { connection -> ReferralView? in
             guard let view = try await store.referral(id: id, on: connection), ReferralStore.mayRead(view, actor: actor) else { return nil }
             try await store.audit("read", referral: id, actor: actor, requestID: requestID, on: connection)
@@ -58,7 +58,7 @@ struct ReferralRoutes: Sendable {
         switch input.body {
         case .json(let body): request = try convertJSON(body, to: TransitionRequest.self)
         }
-        let view = try await store.transition(id: id, request: request, actor: actor, requestID: IntakeAPI.requestID)
+        let view = try await store.transition(id: id, request: request, actor: actor, requestID: OperationRequest.requestID)
         return .ok(.init(body: .json(try convertJSON(view))))
     }
 
@@ -74,7 +74,7 @@ struct ReferralRoutes: Sendable {
     func readClient(_ input: Operations.ReadClient.Input) async throws -> Operations.ReadClient.Output {
         let actor = try OperationRequest.caller()
         let clientID = try OperationRequest.id(input.path.id)
-        let client = try await store.client(id: clientID, actor: actor, requestID: IntakeAPI.requestID)
+        let client = try await store.client(id: clientID, actor: actor, requestID: OperationRequest.requestID)
         return .ok(.init(body: .json(try convertJSON(client))))
     }
 
@@ -85,7 +85,7 @@ struct ReferralRoutes: Sendable {
         switch input.body {
         case .json(let body): request = try convertJSON(body, to: ConsentRequest.self)
         }
-        let consent = try await store.changeConsent(clientID: clientID, to: try request.validated(), actor: actor, requestID: IntakeAPI.requestID)
+        let consent = try await store.changeConsent(clientID: clientID, to: try request.validated(), actor: actor, requestID: OperationRequest.requestID)
         return .ok(
             .init(body: .json(.init(contact: consent.contact, shareWithPartners: consent.shareWithPartners, evaluationUse: consent.evaluationUse))))
     }
@@ -93,7 +93,7 @@ struct ReferralRoutes: Sendable {
     func erase(_ input: Operations.EraseClient.Input) async throws -> Operations.EraseClient.Output {
         let actor = try OperationRequest.caller()
         let clientID = try OperationRequest.id(input.path.id)
-        try await store.erase(clientID: clientID, actor: actor, requestID: IntakeAPI.requestID)
+        try await store.erase(clientID: clientID, actor: actor, requestID: OperationRequest.requestID)
         return .noContent(.init())
     }
 }

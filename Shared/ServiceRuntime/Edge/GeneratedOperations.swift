@@ -18,6 +18,9 @@ public struct OperationRequest: Sendable {
     /// Whether the body holds an escape of text no column can store (NUL, an unpaired surrogate,
     /// marked as NUL): only then are the members a handler reads looked through (`storable`).
     public var bodyMayHoldUnstorableText = false
+    /// The body as sent (unpaired surrogates marked), for a handler whose request type tells
+    /// what the generated one cannot: an explicit `null` from a member left out.
+    public var body: Data?
 
     @TaskLocal public static var current: OperationRequest?
 
@@ -35,6 +38,15 @@ public struct OperationRequest: Sendable {
         guard current?.bodyMayHoldUnstorableText == true else { return body }
         try StorableText.require(encodable: body)
         return body
+    }
+
+    /// The request's id, for audit trails.
+    public static var requestID: String { current?.requestID ?? "" }
+
+    /// The body as the handler's own `Decodable` reads it, from the bytes sent; text no column can
+    /// store is a 422 at its member, as with `storable`.
+    public static func body<T: Decodable>(as type: T.Type) throws -> T {
+        try StorableText.decode(T.self, from: current?.body ?? Data("null".utf8))
     }
 
     /// A path parameter that must be a UUID: anything else names nothing, so 404.
@@ -108,7 +120,7 @@ public struct GeneratedRouteTransport: ServerTransport {
         for (name, value) in context.parameters { parameters[String(name)] = value }
         let scope = OperationRequest(
             identity: context.identity, operation: context.operation, logger: context.logger, requestID: context.requestID,
-            bodyMayHoldUnstorableText: unstorable)
+            bodyMayHoldUnstorableText: unstorable, body: data.isEmpty ? nil : data)
         do {
             let (head, answer) = try await OperationRequest.$current.withValue(scope) {
                 try await handler(Self.uriComponentHeaders(request.head), body, ServerRequestMetadata(pathParameters: parameters))

@@ -14,13 +14,12 @@ struct CaseworkRoutes: Sendable {
         let actor = try OperationRequest.caller()
         let id = try OperationRequest.id(input.path.id)
         let key = try IdempotencyKey.validated(input.headers.idempotencyKey)
-        let request: ContactRequest
-        switch input.body {
-        case .json(let body): request = try convertJSON(body, to: ContactRequest.self)
-        }
+        // Read from the bytes sent: `"occurredAt": null` is refused, left out means now, and the
+        // generated type cannot tell the two apart.
+        let request = try OperationRequest.body(as: ContactRequest.self)
         let contact = try request.validated(now: Date())
         let location = Self.location(id, "contacts")
-        switch try await store.logContact(contact, referral: id, idempotencyKey: key, actor: actor, requestID: IntakeAPI.requestID) {
+        switch try await store.logContact(contact, referral: id, idempotencyKey: key, actor: actor, requestID: OperationRequest.requestID) {
         case .created(let view): return .created(.init(headers: .init(location: location), body: .json(view.answer)))
         case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(view.answer)))
         }
@@ -45,7 +44,7 @@ struct CaseworkRoutes: Sendable {
         switch input.body {
         case .json(let body): request = try convertJSON(body, to: PlanRequest.self)
         }
-        let plan = try await store.writePlan(whatMatters: try request.validated(), referral: id, actor: actor, requestID: IntakeAPI.requestID)
+        let plan = try await store.writePlan(whatMatters: try request.validated(), referral: id, actor: actor, requestID: OperationRequest.requestID)
         return .ok(.init(body: .json(plan.answer)))
     }
 
@@ -59,7 +58,7 @@ struct CaseworkRoutes: Sendable {
         }
         let goal = try request.validated()
         let location = Self.location(id, "plan")
-        switch try await store.setGoal(goal, referral: id, idempotencyKey: key, actor: actor, requestID: IntakeAPI.requestID) {
+        switch try await store.setGoal(goal, referral: id, idempotencyKey: key, actor: actor, requestID: OperationRequest.requestID) {
         case .created(let view): return .created(.init(headers: .init(location: location), body: .json(view.answer)))
         case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(view.answer)))
         }
@@ -74,7 +73,8 @@ struct CaseworkRoutes: Sendable {
         case .json(let body): request = try convertJSON(body, to: GoalReviewRequest.self)
         }
         let review = try request.validated()
-        let goal = try await store.reviewGoal(goalID, referral: id, progress: review.progress, note: review.note, actor: actor, requestID: IntakeAPI.requestID)
+        let goal = try await store.reviewGoal(
+            goalID, referral: id, progress: review.progress, note: review.note, actor: actor, requestID: OperationRequest.requestID)
         return .ok(.init(body: .json(goal.answer)))
     }
 
@@ -88,7 +88,7 @@ struct CaseworkRoutes: Sendable {
         }
         let note = try request.validated()
         let location = Self.location(id, "notes")
-        switch try await store.writeNote(note, referral: id, idempotencyKey: key, actor: actor, requestID: IntakeAPI.requestID) {
+        switch try await store.writeNote(note, referral: id, idempotencyKey: key, actor: actor, requestID: OperationRequest.requestID) {
         case .created(let view): return .created(.init(headers: .init(location: location), body: .json(view.answer)))
         case .existing(let view): return .ok(.init(headers: .init(location: location), body: .json(view.answer)))
         }
@@ -96,7 +96,7 @@ struct CaseworkRoutes: Sendable {
 
     func notes(_ input: Operations.ListNotes.Input) async throws -> Operations.ListNotes.Output {
         let actor = try OperationRequest.caller()
-        let notes = try await store.notes(referral: try OperationRequest.id(input.path.id), actor: actor, requestID: IntakeAPI.requestID)
+        let notes = try await store.notes(referral: try OperationRequest.id(input.path.id), actor: actor, requestID: OperationRequest.requestID)
         return .ok(.init(body: .json(notes.map(\.answer))))
     }
 
@@ -108,7 +108,8 @@ struct CaseworkRoutes: Sendable {
         case .json(let body): request = try convertJSON(body, to: SupportLevelRequest.self)
         }
         let revision = try request.validated()
-        let view = try await store.reviseSupportLevel(revision.level, reason: revision.reason, referral: id, actor: actor, requestID: IntakeAPI.requestID)
+        let view = try await store.reviseSupportLevel(
+            revision.level, reason: revision.reason, referral: id, actor: actor, requestID: OperationRequest.requestID)
         return .ok(.init(body: .json(try convertJSON(view))))
     }
 
@@ -143,23 +144,5 @@ extension PlanView {
 extension NoteView {
     var answer: Components.Schemas.NoteView {
         .init(id: id.uuidString, referralId: referralId.uuidString, body: body, authorId: authorId, writtenAt: writtenAt)
-    }
-}
-
-/// `"occurredAt": null` on a contact is refused (422), as the contract says: a date-time or
-/// nothing. The generated body cannot tell null from a missing member, and a missing one means
-/// now, so the body is looked at before it is decoded.
-struct ContactTimeNullCheck: ServerMiddleware {
-    func intercept(
-        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
-        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
-    ) async throws -> (HTTPResponse, HTTPBody?) {
-        guard operationID == Operations.LogContact.id, let body else { return try await next(request, body, metadata) }
-        // The edge has read the body within the upload limit already; this is that same copy.
-        let data = try await Data(collecting: body, upTo: .max)
-        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["occurredAt"] is NSNull {
-            throw ProblemDetails.validation([.init(pointer: "/occurredAt", detail: "must be a date-time, or left out for now")])
-        }
-        return try await next(request, HTTPBody(data), metadata)
     }
 }
