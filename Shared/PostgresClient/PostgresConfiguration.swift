@@ -15,6 +15,11 @@ public struct PostgresConfiguration: Sendable {
     public var connectTimeoutSeconds: Int
     /// Server-side bound on any single statement; a hung query cannot pin a pooled connection forever.
     public var statementTimeoutMilliseconds: Int?
+    /// Server-side bound on a transaction left idle: a session whose client vanished without the
+    /// server seeing it (a proxy or NAT dropping one side) would otherwise keep its transaction and
+    /// row locks until TCP keepalive notices, two hours by default; an outbox relay round's rows
+    /// would stay locked and the outbox stopped without an error.
+    public var idleInTransactionTimeoutMilliseconds: Int?
     public var poolSize: Int
 
     public init(
@@ -29,6 +34,7 @@ public struct PostgresConfiguration: Sendable {
         sslRootCertificate: String? = nil,
         connectTimeoutSeconds: Int = 5,
         statementTimeoutMilliseconds: Int? = 30_000,
+        idleInTransactionTimeoutMilliseconds: Int? = 120_000,
         poolSize: Int = 8
     ) {
         self.host = host
@@ -42,6 +48,7 @@ public struct PostgresConfiguration: Sendable {
         self.sslRootCertificate = sslRootCertificate
         self.connectTimeoutSeconds = connectTimeoutSeconds
         self.statementTimeoutMilliseconds = statementTimeoutMilliseconds
+        self.idleInTransactionTimeoutMilliseconds = idleInTransactionTimeoutMilliseconds
         self.poolSize = poolSize
     }
 
@@ -50,6 +57,9 @@ public struct PostgresConfiguration: Sendable {
         var options = ["-c TimeZone=UTC", "-c DateStyle=ISO", "-c client_min_messages=warning"]
         if let schema { options.append("-c search_path=\(schema)") }
         if let statementTimeoutMilliseconds { options.append("-c statement_timeout=\(statementTimeoutMilliseconds)") }
+        if let idleInTransactionTimeoutMilliseconds {
+            options.append("-c idle_in_transaction_session_timeout=\(idleInTransactionTimeoutMilliseconds)")
+        }
         var pairs: [(String, String)] = [
             ("host", host),
             ("port", String(port)),
@@ -60,6 +70,8 @@ public struct PostgresConfiguration: Sendable {
             ("connect_timeout", String(connectTimeoutSeconds)),
             ("client_encoding", "UTF8"),
             ("options", options.joined(separator: " ")),
+            // The client side's own check: a server gone without a reset is noticed in about a minute.
+            ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3"),
         ]
         if let password { pairs.append(("password", password)) }
         if let sslRootCertificate { pairs.append(("sslrootcert", sslRootCertificate)) }

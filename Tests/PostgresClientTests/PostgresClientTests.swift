@@ -139,6 +139,38 @@ struct PostgresClientTests {
         }
     }
 
+    /// A client that vanished without the server seeing it (a proxy dropping one side) must not
+    /// keep its transaction's row locks for the two hours of TCP keepalive: the server ends a
+    /// transaction left idle past the bound, and its locks with it.
+    @Test("a transaction left idle past its bound is ended by the server, and its row locks freed")
+    func idleTransactionEnded() async throws {
+        try await withSchema { pool, schema in
+            try await pool.withConnection { try await $0.query("CREATE TABLE item (id int PRIMARY KEY)") }
+            try await pool.withConnection { try await $0.query("INSERT INTO item VALUES (\(1))") }
+            let shown = try await pool.withConnection {
+                try await $0.query("SHOW idle_in_transaction_session_timeout").first?.decode("idle_in_transaction_session_timeout", as: String.self)
+            }
+            #expect(shown == "2min")
+            var configuration = TestEnvironment.postgresConfiguration(schema: schema, poolSize: 1)
+            configuration.idleInTransactionTimeoutMilliseconds = 500
+            let idler = PostgresConnectionPool(configuration: configuration, logger: logger)
+            await #expect(throws: PostgresError.self) {
+                try await idler.transaction { connection in
+                    try await connection.query("SELECT id FROM item WHERE id = \(1) FOR UPDATE")
+                    try await Task.sleep(for: .seconds(2))
+                    try await connection.query("SELECT 1")
+                }
+            }
+            await idler.close()
+            // The row is free again: another transaction locks it without waiting.
+            let locked = try await pool.transaction { connection in
+                try await connection.query("SET LOCAL lock_timeout = '1s'")
+                return try await connection.query("SELECT id FROM item WHERE id = \(1) FOR UPDATE NOWAIT").count
+            }
+            #expect(locked == 1)
+        }
+    }
+
     @Test("a failed transaction leaves nothing behind")
     func rollback() async throws {
         try await withSchema { pool, _ in
