@@ -558,6 +558,13 @@ def report(run, total):
                 print(f"    {topic}: {count}")
             for loss in findings.broker_lost:
                 print(f"    - {loss.topic}: {loss.describe()}")
+    if failures:
+        # Again at the end, where a log cut to its head and tail still shows them.
+        print("\nFailed checks:")
+        for name, findings, _ in run.results:
+            for check, ok, detail in findings.checks:
+                if not ok:
+                    print(f"  {name}: {check}" + (f" — {detail}" if detail else ""))
     print(f"\n{len(run.results)} scenario(s), {failures} failed check(s); reported apart: {broker_lost} record(s) lost by "
           f"the broker, {restarts} service restart(s); {total:.0f}s in all")
     return failures
