@@ -571,6 +571,13 @@ extension IntakeService {
          "id": "$response.body#/id"
         },
         "description": "The plan."
+       },
+       "ListStatusHistory": {
+        "operationId": "listStatusHistory",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Each status the referral went through, who and why."
        }
       }
      },
