@@ -43,6 +43,10 @@ SERVICES = ["intake", "matching", "notification", "evaluation"]
 LINK_WORKER = "amelie.roy"  # Amélie Roy, ottawa-west-chc, French first
 SITE = "ottawa-west-chc"
 REFERRER = "dr.tremblay"  # Dre Isabelle Tremblay, a referrer at the same site
+COORDINATOR = "claire.dubois"  # Claire Dubois, the site's coordinator
+# The urgent referral's screening answers, codes as the referrer's form names them.
+SCREENING = {"isolement-1": "Souvent", "vit-seul·e": "Oui, depuis le décès de son mari", "langue": "français; un peu d'anglais"}
+HOLD_REASON = "Hospitalised at the Civic until next week"
 CLIENT_NAME, CLIENT_PHONE = "Amina Hassan", "613-555-0163"  # the urgent referral's client (the first demo referral's)
 PAGE_SIZE = 25  # the caseload's page, ConsoleRoutes.caseloadPageSize
 PAGING_EXTRA = 26  # routine referrals at her site, so that her new ones take two pages
@@ -191,6 +195,7 @@ def submit_referrals(intake_port, extra=0):
     bodies = [json.loads(path.read_text(encoding="utf-8")) for path in sorted((ROOT / "deploy" / "demo" / "referrals").glob("*.json"))]
     urgent = json.loads(json.dumps(bodies[0]))
     urgent["site"], urgent["priority"], urgent["needs"] = SITE, "urgent", ["food-security", "housing"]
+    urgent["screeningAnswers"] = SCREENING
     bodies.append(urgent)
     for _ in range(extra):
         routine = json.loads(json.dumps(bodies[0]))
@@ -566,6 +571,20 @@ def directory_walk(driver, axe, console_port, artefacts, referral_url):
     check(status in (302, 303) and location.startswith(path + "/matches"), f"a proposal sent with a foreign way back returns to the matches ({status} {location})")
 
 
+def check_screening_answers(driver, heading):
+    """The urgent referral's screening answers, each code as sent beside its answer."""
+    shown = driver.find_elements(By.ID, "screening")
+    terms = [(dt.text, dd.text) for dt, dd in zip(driver.find_elements(By.CSS_SELECTOR, "#screening-answers dt"),
+                                                   driver.find_elements(By.CSS_SELECTOR, "#screening-answers dd"))]
+    check(bool(shown) and shown[0].text == heading and sorted(terms) == sorted(SCREENING.items()),
+          f"the screening answers are shown under « {heading} », codes as sent ({terms!r})")
+
+
+def status_steps(driver):
+    """The timeline's status steps (what, then who and why), newest first."""
+    return [item.text for item in driver.find_elements(By.CSS_SELECTOR, "ol.timeline li") if item.find_element(By.CSS_SELECTOR, ".kind").text in ("Status", "Statut")]
+
+
 def day_walk(driver, axe, console, artefacts, referral_url):
     """The rest of the link worker's day with the referral, in English: the work starts, the
     six-week follow-up falls due, goes overdue, the link worker is nudged (the message log), and
@@ -577,9 +596,11 @@ def day_walk(driver, axe, console, artefacts, referral_url):
           and "Loneliness" in text and "2 resources found." in driver.page_source, "the directory reads in English")
     axe_check(driver, axe, "directory-en", artefacts)
     driver.get(referral_url)
-    timeline = driver.find_element(By.CSS_SELECTOR, "ol.timeline").text
-    check(f"Current status: Accepted" in timeline and f"by {LINK_WORKER}" in timeline,
-          f"the timeline says the referral was accepted, and by whom ({timeline.splitlines()[:2]!r})")
+    steps = status_steps(driver)
+    check(len(steps) == 1 and "Received → Accepted" in steps[0] and f"by {LINK_WORKER} (link worker)" in steps[0],
+          f"the timeline says the referral was accepted, and by whom ({steps!r})")
+    check("Support level changed" not in driver.find_element(By.CSS_SELECTOR, "ol.timeline").text,
+          "who changed the support level is the audit trail's, not in a link worker's timeline")
     click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] button[value=start]"))
     step = driver.find_elements(By.CSS_SELECTOR, "p.step")
     check("In progress" in driver.find_element(By.TAG_NAME, "dl").text and bool(step) and "6-week follow-up" in step[0].text and "Overdue" not in step[0].text,
@@ -620,10 +641,11 @@ def day_walk(driver, axe, console, artefacts, referral_url):
     timeline = driver.find_element(By.CSS_SELECTOR, "ol.timeline").text
     check("Completed" in driver.find_element(By.TAG_NAME, "dl").text and "This referral is closed." in driver.page_source
           and not driver.find_elements(By.CSS_SELECTOR, "p.step"), "the referral is completed, closed, nothing due")
-    # A referral sent as JSON has no FHIR Task, where intake gives the reason or outcome to every
-    # reader; the link worker sees the status reached and when (the audit is the coordinators').
-    check("Current status: Completed" in timeline and "Current status: In progress" not in timeline,
-          f"the timeline shows the completion ({[l for l in timeline.splitlines() if 'Current status' in l]!r})")
+    # Every step from intake's status history, newest first, each with who took it and why.
+    steps = status_steps(driver)
+    check(len(steps) == 3 and "In progress → Completed" in steps[0] and "Connected to the seniors' café; goes twice a week." in steps[0]
+          and "Accepted → In progress" in steps[1] and "Received → Accepted" in steps[2] and all(f"by {LINK_WORKER}" in s for s in steps)
+          and "Current status" not in timeline, f"the timeline shows each status step with who and the outcome ({steps!r})")
     axe_check(driver, axe, "referral-completed-en", artefacts)
     shot(driver, artefacts, "19-referral-completed-en")
     driver.get(console + "/")
@@ -839,6 +861,7 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         # A referral, accepted.
         driver.get(links[0])
         check(driver.find_element(By.TAG_NAME, "h1").text.startswith("Demande"), "the referral page is in French")
+        check_screening_answers(driver, "Réponses au dépistage")
         axe_check(driver, axe, "referral-fr", artefacts)
         shot(driver, artefacts, "03-referral-fr")
         click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] button[value=accept]"))
@@ -914,6 +937,18 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
         own = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#table-mine tbody tr")]
         check(len(own) == 2 and any("First contact" in row and "by" in row for row in own),
               f"the newly accepted one shows its next step due, the first contact ({own!r})")
+
+        # On hold, with the reason: the timeline says so, who and why.
+        driver.get(new_links[0])
+        driver.find_element(By.ID, "reason-hold").send_keys(HOLD_REASON)
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action*='/transitions'] button[value=hold]"))
+        steps = status_steps(driver)
+        check("On hold" in driver.find_element(By.TAG_NAME, "dl").text and len(steps) == 2 and "Accepted → On hold" in steps[0]
+              and f"by {LINK_WORKER} (link worker) — {HOLD_REASON}" in steps[0] and "Received → Accepted" in steps[1],
+              f"the link worker sees the hold in the timeline, with who and why ({steps!r})")
+        check("No screening answers were sent with this referral." in driver.page_source, "a referral sent without screening answers says so")
+        axe_check(driver, axe, "referral-on-hold-en", artefacts)
+        shot(driver, artefacts, "20-referral-on-hold-en")
 
         # A referral of another site is not hers: the service says not found, and so does the page.
         driver.get(f"{console}/referrals/{others[0][0]}")
@@ -993,6 +1028,27 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
                                       {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
                                       urllib.parse.urlencode({"csrf": csrf, "body": "Une note de la référente."}))
         check(status == 403 and "The service refused" in page, f"a note posted by a referrer anyway is intake's 403, said as such ({status})")
+        check(not status_steps(driver) and "No screening answers were sent with this referral." in driver.page_source,
+              "the referrer's new referral has no status step yet, and no screening answers")
+
+        # The site's coordinator reads the same history (and the screening answers) as the link worker.
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/sign-out'] button"))
+        driver.get(console + "/")
+        driver.find_element(By.ID, "username").send_keys(COORDINATOR)
+        driver.find_element(By.ID, "password").send_keys("demo")
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+        driver.get(links[0])
+        steps = status_steps(driver)
+        check(len(steps) == 3 and "In progress → Completed" in steps[0] and "Connected to the seniors' café" in steps[0]
+              and all(f"by {LINK_WORKER} (link worker)" in s for s in steps), f"the coordinator sees every status step, who and why ({steps!r})")
+        check_screening_answers(driver, "Screening answers")
+        audited = [item.text for item in driver.find_elements(By.CSS_SELECTOR, "ol.timeline li") if "Support level changed" in item.text]
+        check(len(audited) == 1 and f"by {LINK_WORKER}" in audited[0], f"the audit trail adds who changed the support level, for the coordinator ({audited!r})")
+        driver.get(new_links[0])
+        steps = status_steps(driver)
+        check(len(steps) == 2 and f"{HOLD_REASON}" in steps[0] and "Accepted → On hold" in steps[0], f"and the hold with its reason ({steps!r})")
+        axe_check(driver, axe, "referral-coordinator-en", artefacts)
+        shot(driver, artefacts, "21-referral-coordinator-en")
     finally:
         driver.quit()
 

@@ -118,6 +118,7 @@ struct ConsolePageTests {
         keys.formUnion(["email", "sms", "webhook"].map { "channel.\($0)" })
         keys.formUnion(Components.Schemas.ContactChannel.allCases.map { "channelPref.\($0.rawValue)" })
         keys.formUnion(["referral", "status", "contact", "plan", "goal", "note", "message"].map { "kind.\($0)" })
+        keys.formUnion(Role.allCases.map { "actor.\($0.rawValue)" })
         keys.formUnion(["contact", "plan", "goal", "review", "note", "consent", "consent-without-note", "connection", "service-use"].map { "saved.\($0)" })
         keys.formUnion(["in-person", "virtual", "phone"].map { "delivery.\($0)" })
         keys.formUnion((1...7).map { "weekday.\($0)" })
@@ -149,6 +150,51 @@ struct ConsolePageTests {
         }
         let http = try ConsoleSettings.fromEnvironment(Environment(local.merging(["PASSERELLE_CONSOLE_ALLOW_HTTP": "true"]) { $1 }))
         #expect(!http.secureCookies && http.redirectURI == "http://127.0.0.1:8085/auth/callback")
+    }
+
+    @Test("The timeline's status steps come from intake's history: each transition with the statuses it joined, who took it and why")
+    func statusSteps() throws {
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        let history: [Components.Schemas.StatusStep] = [
+            .init(version: 1, to: .received, at: at, actorId: "dr.tremblay", actorRoles: "referrer"),
+            .init(version: 2, from: .received, to: .accepted, action: .accept, at: at + 60, actorId: "amelie.roy", actorRoles: "link-worker"),
+            .init(
+                version: 3, from: .accepted, to: .onHold, action: .hold, reason: "Hospitalisée — « reprise » en mai", at: at + 120, actorId: "amelie.roy",
+                actorRoles: "link-worker"),
+            .init(version: 4, from: .onHold, to: .accepted, action: .resume, at: at + 180, actorId: "coord.ouest", actorRoles: "coordinator,link-worker"),
+            .init(
+                version: 5, from: .accepted, to: .completed, action: .complete, outcome: "Va au café des aînés", at: at + 240, actorId: "amelie.roy",
+                actorRoles: "link-worker"),
+        ]
+        let french = ConsoleRoutes.statusSteps(history, language: .fr)
+        // The submission is the timeline's « referral received », not a status step.
+        #expect(french.map(\.at) == [at + 60, at + 120, at + 180, at + 240])
+        #expect(french.map(\.what) == ["Reçue → Acceptée", "Acceptée → En attente", "En attente → Acceptée", "Acceptée → Terminée"])
+        #expect(french[0].detail == "par amelie.roy (agent·e de liaison)")
+        #expect(french[1].detail == "par amelie.roy (agent·e de liaison) — Hospitalisée — « reprise » en mai")
+        #expect(french[2].detail == "par coord.ouest (coordination, agent·e de liaison)")
+        #expect(french[3].detail == "par amelie.roy (agent·e de liaison) — Va au café des aînés")
+        let english = ConsoleRoutes.statusSteps(history, language: .en)
+        #expect(english[1].what == "Accepted → On hold" && english[1].detail.hasPrefix("by amelie.roy (link worker) — Hospitalisée"))
+        #expect(ConsoleRoutes.statusSteps([], language: .en).isEmpty)
+    }
+
+    @Test("The referral page lists the screening answers as sent, escaped, or says there are none")
+    func screeningAnswers() throws {
+        let pages = try Pages()
+        let answers = [["code": "isolement-1", "answer": "Souvent <script>alert(1)</script>"], ["code": "社交", "answer": "很少"]]
+        let shown = pages.render(
+            "referral", title: "t", language: .fr, session: nil, path: "/referrals/x",
+            context: ["screeningAnswers": answers, "hasScreeningAnswers": true, "historyAvailable": true, "logAvailable": true])
+        #expect(shown.contains("<h2 id=\"screening\">Réponses au dépistage</h2>"))
+        #expect(
+            shown.contains(
+                "<dl class=\"screening\" id=\"screening-answers\"><dt>isolement-1</dt><dd>Souvent &lt;script&gt;alert(1)&lt;/script&gt;</dd><dt>社交</dt><dd>很少</dd></dl>"
+            ))
+        #expect(!shown.contains("<script>") && !shown.contains("n'est pas disponible"))
+        let none = pages.render("referral", title: "t", language: .en, session: nil, path: "/referrals/x", context: ["hasScreeningAnswers": false])
+        #expect(none.contains("No screening answers were sent with this referral.") && !none.contains("screening-answers"))
+        #expect(none.contains("The status history is not available"))
     }
 
     @Test("Return paths stay on the console")

@@ -243,6 +243,9 @@ struct AccessScopeMatrixTests {
             let fresh = try await f.freshReferral()
             return Call(method: "POST", path: "/v1/referrals/\(fresh.referral)/transitions", body: #"{"action": "cancel", "reason": "matrix"}"#)
         },
+        "listStatusHistory": Probe(rule: .siteAndOwner(owners: [.referrer], denied: 404)) { f, _ in
+            Call(method: "GET", path: "/v1/referrals/\(f.referral)/history")
+        },
         "getReferralAudit": Probe(rule: .site(denied: 404)) { f, _ in Call(method: "GET", path: "/v1/referrals/\(f.referral)/audit") },
         "changeClientConsent": Probe(rule: .site(denied: 404)) { f, _ in
             Call(method: "PUT", path: "/v1/clients/\(f.client)/consent", body: #"{"contact": true, "shareWithPartners": true, "evaluationUse": true}"#)

@@ -167,8 +167,13 @@ struct EndToEndTests {
                     evaluation.components.settings.httpPort
                 ), token: coordinatorToken)
             let view = try await clients.intake.getReferral(path: .init(id: id)).ok.body.json
+            #expect(view.screeningAnswers != nil, "the single read carries the screening answers")
             #expect(view.id == id)
             #expect(view.site == "ottawa-west-chc")
+            let history = try await clients.intake.listStatusHistory(path: .init(id: id)).ok.body.json
+            #expect(history.first?.to == .received && history.first?.from == nil)
+            #expect(history.map(\.version) == Array(1...view.version), "one step per version, in order")
+            #expect(history.last?.to == view.status)
             let inbox = try await clients.intake.listReferrals(query: .init(site: "ottawa-west-chc")).ok.body.json
             #expect(inbox.items.contains { $0.id == id })
             let matches = try await clients.matching.getMatches(path: .init(id: id)).ok.body.json

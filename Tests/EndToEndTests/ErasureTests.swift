@@ -29,6 +29,7 @@ struct ClientIdentity: Sendable {
     let dropReason: String
     let outcome: String
     let note: String
+    let screeningAnswer: String
 
     init() {
         // Letters only: names and streets are checked as names and streets are.
@@ -45,11 +46,15 @@ struct ClientIdentity: Sendable {
         dropReason = "a déménagé chez sa fille à Gatineau \(token)"
         outcome = "se sent moins seule depuis le club \(token)"
         note = "vit seule depuis le décès de son mari \(token)"
+        screeningAnswer = "ne sort plus depuis l'hiver \(token)"
     }
 
     /// What no one else in the database can share: the run's token is in each.
     var unique: Set<String> {
-        ["family name", "phone digits", "phone", "e-mail", "street address", "accessibility note", "hold reason", "drop reason", "outcome", "note"]
+        [
+            "family name", "phone digits", "phone", "e-mail", "street address", "accessibility note", "hold reason", "drop reason", "outcome", "note",
+            "screening answer",
+        ]
     }
 
     /// Every string that identifies her or says something about her, as it would be found.
@@ -58,6 +63,7 @@ struct ClientIdentity: Sendable {
             "family name": familyName, "birth date": birthDate, "phone digits": String(phone.filter(\.isNumber)),
             "phone": phone, "e-mail": email, "street address": street, "latitude": latitude, "longitude": longitude,
             "accessibility note": accessibilityNote, "hold reason": holdReason, "drop reason": dropReason, "outcome": outcome, "note": note,
+            "screening answer": screeningAnswer,
         ]
     }
 }
@@ -180,6 +186,7 @@ struct ErasureTests {
                             "accessibilityNeeds": ["\(person.accessibilityNote)"], "preferredChannel": "email"},
                  "referrer": {"id": "dr-test", "role": "physician"}, "site": "\(site)", "needs": ["loneliness"], "interests": ["walking"],
                  "supportLevel": "light", "priority": "routine", "notes": "\(person.note)",
+                 "screeningAnswers": {"isolement-1": "\(person.screeningAnswer)"},
                  "consent": {"contact": true, "shareWithPartners": true, "evaluationUse": true}}
                 """
             let created = try await http("POST", "\(base(intake))/v1/referrals", token: referrer, body: Data(json.utf8))
@@ -270,6 +277,12 @@ struct ErasureTests {
                 try await count("notification", "notification WHERE status IN ('pending', 'sending', 'deferred')") == 0
             }
             #expect(stillToSend)
+
+            // Before: intake answers her screening answer and the hold's reason to those who may read them.
+            let read = try await http("GET", "\(base(intake))/v1/referrals/\(first)", token: coordinator)
+            #expect(read.status == 200 && String(decoding: read.body, as: UTF8.self).contains(person.screeningAnswer))
+            let history = try await http("GET", "\(base(intake))/v1/referrals/\(second)/history", token: coordinator)
+            #expect(history.status == 200 && String(decoding: history.body, as: UTF8.self).contains(person.holdReason))
 
             // Erased.
             let erased = try await http("DELETE", "\(base(intake))/v1/clients/\(clientID)", token: coordinator)

@@ -678,7 +678,8 @@ struct IntakeTests {
         let fixture = try await IntakeFixture.make()
         let routes = [
             "GET /openapi.json", "GET /health/live", "GET /health/ready", "GET /metrics", "POST /v1/referrals", "GET /v1/referrals",
-            "GET /v1/referrals/{id}", "POST /v1/referrals/{id}/transitions", "GET /v1/referrals/{id}/audit", "PUT /v1/clients/{id}/consent",
+            "GET /v1/referrals/{id}", "POST /v1/referrals/{id}/transitions", "GET /v1/referrals/{id}/history", "GET /v1/referrals/{id}/audit",
+            "PUT /v1/clients/{id}/consent",
             "DELETE /v1/clients/{id}", "POST /fhir/r4/Patient", "POST /fhir/r4/ServiceRequest", "POST /fhir/r4/Bundle", "GET /fhir/r4/Task",
             "POST /fhir/r4", "GET /fhir/r4/metadata", "GET /fhir/r4/ServiceRequest/{id}", "GET /fhir/r4/Task/{id}", "POST /fhir/r4/Subscription",
             "GET /fhir/r4/Subscription/{id}", "GET /fhir/r4/Subscription/{id}/$status", "DELETE /fhir/r4/Subscription/{id}",

@@ -49,7 +49,8 @@ AUDIENCE = "passerelle"
 
 
 def demo_users():
-    """The demo's link workers (deploy/demo/link-workers.json), a referrer per site, a coordinator."""
+    """The demo's link workers (deploy/demo/link-workers.json), a referrer per site, a coordinator
+    (of Ottawa West, where the console's browser test follows a referral)."""
     users = {}
     with open(os.path.join(ROOT, "deploy", "demo", "link-workers.json"), encoding="utf-8") as f:
         for worker in json.load(f):
@@ -59,7 +60,7 @@ def demo_users():
     users["dr.tremblay"] = {"name": "Dre Isabelle Tremblay", "roles": ["referrer"], "site": "ottawa-west-chc", "locale": "fr"}
     users["dr.okafor"] = {"name": "Dr. Daniel Okafor", "roles": ["referrer"], "site": "ottawa-centretown-chc", "locale": "en"}
     users["inf.gagnon"] = {"name": "Louise Gagnon, inf.", "roles": ["referrer"], "site": "rural-east", "locale": "fr"}
-    users["claire.dubois"] = {"name": "Claire Dubois", "roles": ["coordinator"], "site": None, "locale": "fr"}
+    users["claire.dubois"] = {"name": "Claire Dubois", "roles": ["coordinator"], "site": "ottawa-west-chc", "locale": "fr"}
     return users
 
 

@@ -113,7 +113,7 @@ Passerelle is running on this machine.
   console       http://127.0.0.1:$console_port   sign in as a demo user (password: demo) at the development identity provider
                 link workers amelie.roy, jonathan.beaulieu (ottawa-west-chc), priya.natarajan, samuel.osei
                 (ottawa-centretown-chc), chantal.lalonde (rural-east); referrers dr.tremblay, dr.okafor,
-                inf.gagnon; coordinator claire.dubois
+                inf.gagnon; coordinator claire.dubois (ottawa-west-chc)
   identity      $PASSERELLE_OIDC_DISCOVERY_URL   development only (RS256 tokens, discovery, JWKS)
   intake        http://127.0.0.1:8081   referrals (POST /v1/referrals, GET /v1/referrals?site=&status=, transitions), FHIR R4 at /fhir/r4
   matching      http://127.0.0.1:8082   catalogue (/v1/resources, HSDS import/export), matches, connections

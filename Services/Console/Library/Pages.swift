@@ -72,6 +72,7 @@ struct Pages: Sendable {
         form.outcome fieldset.item label.choice{margin-right:.75rem}
         .matches{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(20rem,1fr));gap:1rem}
         .matches article{border:1px solid var(--line);border-radius:6px;padding:.75rem 1rem;height:100%}.matches h2{margin:0 0 .5rem;font-size:1.1rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}
+        dl.screening{grid-template-columns:minmax(0,max-content) minmax(0,1fr)}dl.screening dt,dl.screening dd{overflow-wrap:anywhere}dl.screening dd{white-space:pre-line}
         @media (max-width:40rem){table.list thead{display:none}table.list tr{display:block;border-bottom:1px solid var(--line);padding:.5rem 0}
         table.list td{display:block;border:0;padding:.15rem .5rem}table.list td::before{content:attr(data-label) " : ";font-weight:600}}
         """
@@ -114,11 +115,14 @@ struct Pages: Sendable {
         <h1>{{t.referral}} {{short}}</h1>
         {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
         {{#pageProblem}}<p class="problem" role="alert">{{pageProblem}}</p>{{/pageProblem}}
-        <nav aria-label="{{t.onThisPage}}" class="toc"><ul><li><a href="#details">{{t.details}}</a></li>{{#clientIdentity}}<li><a href="#client">{{t.client}}</a></li>{{/clientIdentity}}<li><a href="#next">{{t.actions}}</a></li>{{#open}}<li><a href="#contact">{{t.contacts}}</a></li><li><a href="#plan">{{t.plan}}</a></li>{{/open}}{{#casework}}<li><a href="#connections">{{t.connections}}</a></li><li><a href="#outcomes">{{t.outcomes}}</a></li><li><a href="#service-use">{{t.serviceUse}}</a></li><li><a href="#note">{{t.notes}}</a></li><li><a href="#consent">{{t.consent}}</a></li>{{/casework}}<li><a href="#timeline">{{t.timeline}}</a></li>{{#casework}}<li><a href="/referrals/{{referralId}}/matches">{{t.matches}}</a></li><li><a href="/directory?referral={{referralId}}" id="search-directory">{{t.searchDirectory}}</a></li>{{/casework}}</ul></nav>
+        <nav aria-label="{{t.onThisPage}}" class="toc"><ul><li><a href="#details">{{t.details}}</a></li><li><a href="#screening">{{t.screeningAnswers}}</a></li>{{#clientIdentity}}<li><a href="#client">{{t.client}}</a></li>{{/clientIdentity}}<li><a href="#next">{{t.actions}}</a></li>{{#open}}<li><a href="#contact">{{t.contacts}}</a></li><li><a href="#plan">{{t.plan}}</a></li>{{/open}}{{#casework}}<li><a href="#connections">{{t.connections}}</a></li><li><a href="#outcomes">{{t.outcomes}}</a></li><li><a href="#service-use">{{t.serviceUse}}</a></li><li><a href="#note">{{t.notes}}</a></li><li><a href="#consent">{{t.consent}}</a></li>{{/casework}}<li><a href="#timeline">{{t.timeline}}</a></li>{{#casework}}<li><a href="/referrals/{{referralId}}/matches">{{t.matches}}</a></li><li><a href="/directory?referral={{referralId}}" id="search-directory">{{t.searchDirectory}}</a></li>{{/casework}}</ul></nav>
         <h2 id="details">{{t.details}}</h2>
         <dl><dt>{{t.status}}</dt><dd>{{status}}</dd><dt>{{t.priority}}</dt><dd{{#urgent}} class="urgent"{{/urgent}}>{{priority}}</dd>
         <dt>{{t.needs}}</dt><dd>{{needs}}</dd><dt>{{t.supportLevel}}</dt><dd>{{support}}</dd><dt>{{t.interests}}</dt><dd>{{interests}}</dd>
         <dt>{{t.clientRef}}</dt><dd>{{client}}</dd><dt>{{t.site}}</dt><dd>{{site}}</dd><dt>{{t.referrer}}</dt><dd>{{referrer}}</dd><dt>{{t.owner}}</dt><dd>{{owner}}</dd><dt>{{t.received}}</dt><dd>{{received}}</dd></dl>
+        <h2 id="screening">{{t.screeningAnswers}}</h2>
+        {{#hasScreeningAnswers}}<dl class="screening" id="screening-answers">{{#screeningAnswers}}<dt>{{code}}</dt><dd>{{answer}}</dd>{{/screeningAnswers}}</dl>{{/hasScreeningAnswers}}
+        {{^hasScreeningAnswers}}<p>{{t.noScreeningAnswers}}</p>{{/hasScreeningAnswers}}
         {{#clientIdentity}}<h2 id="client">{{t.client}}</h2>
         <dl class="client"><dt>{{t.clientName}}</dt><dd>{{name}}</dd><dt>{{t.birthDate}}</dt><dd>{{birthDate}}</dd>
         <dt>{{t.phone}}</dt><dd>{{#phone}}<a href="tel:{{tel}}">{{phone}}</a>{{/phone}}{{^phone}}—{{/phone}}</dd><dt>{{t.email}}</dt><dd>{{#email}}<a href="mailto:{{email}}">{{email}}</a>{{/email}}{{^email}}—{{/email}}</dd>
@@ -231,6 +235,7 @@ struct Pages: Sendable {
         <p><label for="consent-reason">{{t.field.reason}}</label><textarea id="consent-reason" name="reason" required maxlength="1000"{{#invalid.reason}} aria-invalid="true"{{/invalid.reason}}{{#problem}} aria-describedby="consent-problem"{{/problem}}>{{reason}}</textarea></p>
         <button type="submit">{{t.changeConsent}}</button></form>{{/consentForm}}{{/casework}}
         <h2 id="timeline">{{t.timeline}}</h2>
+        {{^historyAvailable}}<p>{{t.historyUnavailable}}</p>{{/historyAvailable}}
         {{^logAvailable}}<p>{{t.logUnavailable}}</p>{{/logAvailable}}
         <ol class="timeline">{{#timeline}}<li{{#failed}} class="failed"{{/failed}}><span class="when">{{when}}</span> <span class="kind">{{kind}}</span> <span class="what">{{what}}</span>{{#detail}}<br><span class="detail">{{detail}}</span>{{/detail}}</li>{{/timeline}}</ol>
         {{#casework}}<p><a href="/referrals/{{referralId}}/matches">{{t.seeMatches}}</a></p>{{/casework}}

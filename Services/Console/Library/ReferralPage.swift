@@ -74,6 +74,20 @@ extension ConsoleRoutes {
         return label == "field.\(name)" ? name : label
     }
 
+    /// The timeline's status steps from intake's history: each transition (the submission is the
+    /// referral received) as the status it left and the one it reached, who took it, and the
+    /// reason or outcome they wrote.
+    static func statusSteps(_ history: [Schemas.StatusStep], language: Language) -> [(at: Date, what: String, detail: String)] {
+        history.compactMap { step in
+            guard step.action != nil else { return nil }
+            let reached = Translations.text("status.\(step.to.rawValue)", language)
+            let what = step.from.map { "\(Translations.text("status.\($0.rawValue)", language)) → \(reached)" } ?? reached
+            let roles = step.actorRoles.split(separator: ",").map { Translations.text("actor.\($0)", language) }.joined(separator: ", ")
+            let who = Translations.text("timeline.by", language) + step.actorId + (roles.isEmpty ? "" : " (\(roles))")
+            return (step.at, what, [who, step.reason, step.outcome].compactMap { $0 }.joined(separator: " — "))
+        }
+    }
+
     func referral(
         id: String, session: ConsoleSession, language: Language, notice: String?, problem: String?, status: HTTPResponse.Status = .ok,
         failure: FormFailure? = nil, query: @Sendable (String) -> String? = { _ in nil }
@@ -86,9 +100,12 @@ extension ConsoleRoutes {
         let clients = ServiceClients(settings: settings, token: session.accessToken)
         let intake = clients.intake
         let view: Schemas.ReferralView
+        let screeningAnswers: [String: String]
         do {
             switch try await intake.getReferral(path: .init(id: id)) {
-            case .ok(let ok): view = try ok.body.json
+            case .ok(let ok):
+                view = try ok.body.json
+                screeningAnswers = view.screeningAnswers?.additionalProperties ?? [:]
             case .notFound:
                 return message(
                     text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session, signIn: false)
@@ -103,7 +120,9 @@ extension ConsoleRoutes {
         async let planAnswer = try? intake.getPlan(path: .init(id: view.id)).ok.body.json
         async let notesAnswer = try? intake.listNotes(path: .init(id: view.id)).ok.body.json
         async let logAnswer = try? clients.notification.listNotifications(query: .init(referral: view.id)).ok.body.json
-        // Only coordinators may read who changed the referral; a link worker's page does without.
+        // Every status step with who took it and why, for everyone who may read the referral.
+        async let historyAnswer = try? intake.listStatusHistory(path: .init(id: view.id)).ok.body.json
+        // Only coordinators may read the audit trail: it adds what the history does not say.
         let mayAudit = session.roles.contains("coordinator") || session.roles.contains("network-coordinator")
         @Sendable func readAudit() async -> [Schemas.AuditEntry]? {
             guard mayAudit else { return nil }
@@ -134,30 +153,11 @@ extension ConsoleRoutes {
             return try? await clients.evaluation.getServiceUse(path: .init(id: view.id)).ok.body.json
         }
         async let serviceUseAnswer = readServiceUse()
-        // The FHIR Task intake keeps beside a referral sent through FHIR: when its status last
-        // changed, and the reason (or the outcome) the change gave. Every reader of the referral
-        // may read it; the full history (who took each step) is the audit's, for coordinators only.
-        @Sendable func readTask() async -> Schemas.FHIRTask? {
-            guard view.status != .received else { return nil }
-            do {
-                switch try await intake.readFHIRTask(path: .init(id: view.id)) {
-                case .ok(let ok): return try ok.body.applicationFhirJson
-                // A referral sent as JSON has no Task: nothing more to say than its status.
-                case .notFound: return nil
-                default: throw IntakeAnswer.unexpected
-                }
-            } catch {
-                // The page does without the reason; the log says why it had to.
-                logger.warning("the referral's FHIR Task could not be read", metadata: ["referral": "\(view.id)", "error": "\(error)"])
-                return nil
-            }
-        }
-        async let taskAnswer = readTask()
         let (contacts, plan, notes, log, audit, client) = await (contactsAnswer, planAnswer, notesAnswer, logAnswer, auditAnswer, clientAnswer)
         let connections = await connectionsAnswer
         let outcomes = await outcomesAnswer
         let serviceUse = await serviceUseAnswer
-        let task = await taskAnswer
+        let history = await historyAnswer
 
         let dates = dateFormatter(language)
         var context = row(view, language, dates)
@@ -167,6 +167,9 @@ extension ConsoleRoutes {
         context["site"] = view.site
         context["referrer"] = [view.referrer.organisation, text("role.\(view.referrer.role.rawValue)", language)].compactMap { $0 }.joined(separator: " — ")
         context["owner"] = view.ownerId ?? "—"
+        // The answers as the referrer sent them, codes as sent, in the order of their codes.
+        context["screeningAnswers"] = screeningAnswers.sorted { $0.key < $1.key }.map { ["code": $0.key, "answer": $0.value] }
+        context["hasScreeningAnswers"] = !screeningAnswers.isEmpty
         if let step = view.nextStep {
             context["step"] = ["label": stepLabel(step.step, language), "due": dates.string(from: step.dueAt), "overdue": step.overdue]
         }
@@ -300,31 +303,17 @@ extension ConsoleRoutes {
             events.append((at, values))
         }
         event(view.receivedAt, "referral", text("timeline.received", language), context["referrer"] as? String ?? "")
-        // Why the referral is where it is: the Task's status reason, or the outcome it closed with.
-        // (The outcome is the resulting activity, the one output with a concept; the
-        // connections are outputs too, as plain strings.)
-        let outcome = (task?.output ?? []).compactMap { $0.valueCodeableConcept?.text }.first
-        let why = task?.statusReason?.text ?? outcome
-        let transitions = (audit ?? []).filter { $0.action.hasPrefix("transition:") }
-        if audit == nil || transitions.isEmpty, view.status != .received {
-            // Without the audit: the status reached, when the Task last changed, by whom when it
-            // is the owner's acceptance, and why.
-            let who = view.status == .accepted ? view.ownerId : nil
-            event(
-                task?.lastModified ?? view.updatedAt, "status", text("timeline.statusNow", language) + text("status.\(view.status.rawValue)", language),
-                [who.map { text("timeline.by", language) + $0 }, why].compactMap { $0 }.joined(separator: " — "))
+        // Each status step from the history, with who took it and why; without the history, the
+        // status reached and when.
+        if let history {
+            for step in Self.statusSteps(history, language: language) { event(step.at, "status", step.what, step.detail) }
+        } else if view.status != .received {
+            event(view.updatedAt, "status", text("timeline.statusNow", language) + text("status.\(view.status.rawValue)", language))
         }
-        for (index, entry) in transitions.enumerated() {
-            // The status the step led to, as the rest of the page names statuses; a resumed
-            // referral returns to a status the audit does not say, so that step is named instead.
-            guard let action = ReferralAction(rawValue: String(entry.action.dropFirst("transition:".count))) else { continue }
-            let reached: [ReferralAction: ReferralStatus] = [
-                .accept: .accepted, .start: .inProgress, .hold: .onHold, .complete: .completed, .reject: .rejected, .cancel: .cancelled, .fail: .failed,
-            ]
-            let what = reached[action].map { text("status.\($0.rawValue)", language) } ?? text("action.\(action.rawValue)", language)
-            // The reason intake keeps is the latest step's only.
-            let latest = index == transitions.count - 1 ? why : nil
-            event(entry.at, "status", what, [text("timeline.by", language) + entry.actorId, latest].compactMap { $0 }.joined(separator: " — "))
+        context["historyAvailable"] = history != nil
+        // What only the audit trail says: who changed the support level, and when.
+        for entry in audit ?? [] where entry.action == "support-level-change" {
+            event(entry.at, "plan", text("timeline.supportChanged", language), text("timeline.by", language) + entry.actorId)
         }
         for contact in contacts ?? [] {
             let what =

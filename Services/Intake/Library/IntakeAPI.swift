@@ -31,6 +31,10 @@ struct IntakeAPI: APIProtocol, ServiceRoutes {
         try await referrals.transition(input)
     }
 
+    func listStatusHistory(_ input: Operations.ListStatusHistory.Input) async throws -> Operations.ListStatusHistory.Output {
+        try await referrals.statusHistory(input)
+    }
+
     func getReferralAudit(_ input: Operations.GetReferralAudit.Input) async throws -> Operations.GetReferralAudit.Output {
         try await referrals.auditTrail(input)
     }

@@ -6,7 +6,7 @@ import PostgresClient
 import ServiceRuntime
 import WireFormats
 
-/// The referral API: submission, the inbox, reads, transitions, audit, the client's read, consent and erasure.
+/// The referral API: submission, the inbox, reads (with the status history), transitions, audit, the client's read, consent and erasure.
 struct ReferralRoutes: Sendable {
     let store: ReferralStore
 
@@ -37,12 +37,30 @@ struct ReferralRoutes: Sendable {
         let store = store
         let requestID = OperationRequest.requestID
         let view = try await store.pool.withConnection { connection -> ReferralView? in
-            guard let view = try await store.referral(id: id, on: connection), ReferralStore.mayRead(view, actor: actor) else { return nil }
+            guard var view = try await store.referral(id: id, on: connection), ReferralStore.mayRead(view, actor: actor) else { return nil }
             try await store.audit("read", referral: id, actor: actor, requestID: requestID, on: connection)
+            // Only this read carries the screening answers (free text about the person).
+            view.screeningAnswers = try await store.screeningAnswers(referral: id, on: connection)
             return view
         }
         guard let view else { throw ProblemDetails.noSuchResource }
         return .ok(.init(body: .json(try convertJSON(view))))
+    }
+
+    /// Who may read the referral may read its status history; the read is audited.
+    func statusHistory(_ input: Operations.ListStatusHistory.Input) async throws -> Operations.ListStatusHistory.Output {
+        let actor = try OperationRequest.caller()
+        let id = try OperationRequest.id(input.path.id)
+        let store = store
+        let requestID = OperationRequest.requestID
+        let steps = try await store.pool.withConnection { connection -> [StatusStep]? in
+            guard let view = try await store.referral(id: id, on: connection), ReferralStore.mayRead(view, actor: actor) else { return nil }
+            try await store.audit("read:history", referral: id, actor: actor, requestID: requestID, on: connection)
+            return try await store.statusHistory(referral: id, on: connection)
+        }
+        // Another site's referral, or another referrer's, answers as an unknown one.
+        guard let steps else { throw ProblemDetails.noSuchResource }
+        return .ok(.init(body: .json(try convertJSON(steps))))
     }
 
     func list(_ input: Operations.ListReferrals.Input) async throws -> Operations.ListReferrals.Output {

@@ -26,6 +26,9 @@ struct ReferralView: Codable, Sendable, Equatable {
     var ownerId: String?
     /// The earliest follow-up step it waits for.
     var nextStep: DueStep?
+    /// Question code → answer, as submitted: set only by the read of one referral
+    /// (`GET /v1/referrals/{id}`), never in lists, the answers of changes, events or logs.
+    var screeningAnswers: [String: String]?
 
     struct DueStep: Codable, Sendable, Equatable {
         var step: String

@@ -606,6 +606,30 @@ extension Components {
             public var ownerId: Swift.String?
             /// - Remark: Generated from `#/components/schemas/ReferralView/nextStep`.
             public var nextStep: Components.Schemas.DueStep?
+            /// The screening answers the referrer sent, keyed by question code, as submitted (empty when none were sent). Only the read of one referral (GET /v1/referrals/{id}) carries them: lists and the answers of changes leave them out.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ReferralView/screeningAnswers`.
+            public struct ScreeningAnswersPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                public var additionalProperties: [String: Swift.String]
+                /// Creates a new `ScreeningAnswersPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                public init(additionalProperties: [String: Swift.String] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// The screening answers the referrer sent, keyed by question code, as submitted (empty when none were sent). Only the read of one referral (GET /v1/referrals/{id}) carries them: lists and the answers of changes leave them out.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ReferralView/screeningAnswers`.
+            public var screeningAnswers: Components.Schemas.ReferralView.ScreeningAnswersPayload?
             /// Creates a new `ReferralView`.
             ///
             /// - Parameters:
@@ -624,6 +648,7 @@ extension Components {
             ///   - updatedAt:
             ///   - ownerId: The staff id of the link worker who accepted the referral: it is on their caseload.
             ///   - nextStep:
+            ///   - screeningAnswers: The screening answers the referrer sent, keyed by question code, as submitted (empty when none were sent). Only the read of one referral (GET /v1/referrals/{id}) carries them: lists and the answers of changes leave them out.
             public init(
                 id: Swift.String,
                 externalId: Swift.String? = nil,
@@ -639,7 +664,8 @@ extension Components {
                 receivedAt: Foundation.Date,
                 updatedAt: Foundation.Date,
                 ownerId: Swift.String? = nil,
-                nextStep: Components.Schemas.DueStep? = nil
+                nextStep: Components.Schemas.DueStep? = nil,
+                screeningAnswers: Components.Schemas.ReferralView.ScreeningAnswersPayload? = nil
             ) {
                 self.id = id
                 self.externalId = externalId
@@ -656,6 +682,7 @@ extension Components {
                 self.updatedAt = updatedAt
                 self.ownerId = ownerId
                 self.nextStep = nextStep
+                self.screeningAnswers = screeningAnswers
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -673,6 +700,7 @@ extension Components {
                 case updatedAt
                 case ownerId
                 case nextStep
+                case screeningAnswers
             }
         }
         /// One page of referrals, urgent first, then oldest first.
@@ -745,7 +773,7 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/AuditEntry/actorRoles`.
             public var actorRoles: Swift.String
-            /// create, read, read:fhir-task, or transition:<action>.
+            /// create, read, read:fhir-task, read:history, or transition:<action>.
             ///
             /// - Remark: Generated from `#/components/schemas/AuditEntry/action`.
             public var action: Swift.String
@@ -763,7 +791,7 @@ extension Components {
             ///   - at:
             ///   - actorId: The token subject.
             ///   - actorRoles: The caller's roles, sorted and comma-separated.
-            ///   - action: create, read, read:fhir-task, or transition:<action>.
+            ///   - action: create, read, read:fhir-task, read:history, or transition:<action>.
             ///   - referralId:
             ///   - clientId:
             ///   - requestId: The X-Request-Id of the request.
@@ -3261,6 +3289,87 @@ extension Components {
             public enum CodingKeys: String, CodingKey {
                 case supportLevel
                 case reason
+            }
+        }
+        /// One step of a referral's status: the submission (no from, no action) or a transition, with who took it and the reason or outcome they gave.
+        ///
+        /// - Remark: Generated from `#/components/schemas/StatusStep`.
+        public struct StatusStep: Codable, Hashable, Sendable {
+            /// The referral's version this step made.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/version`.
+            public var version: Swift.Int
+            /// The status before the step; absent for the submission.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/from`.
+            public var from: Components.Schemas.ReferralStatus?
+            /// - Remark: Generated from `#/components/schemas/StatusStep/to`.
+            public var to: Components.Schemas.ReferralStatus
+            /// Absent for the submission.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/action`.
+            public var action: Components.Schemas.ReferralAction?
+            /// Why, as the person who took the step wrote it (hold, reject, cancel, fail).
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/reason`.
+            public var reason: Swift.String?
+            /// What came of the referral, as written when it was completed.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/outcome`.
+            public var outcome: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/StatusStep/at`.
+            public var at: Foundation.Date
+            /// The staff subject (token subject) who took the step.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/actorId`.
+            public var actorId: Swift.String
+            /// Their token's roles, sorted and comma-separated.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/actorRoles`.
+            public var actorRoles: Swift.String
+            /// Creates a new `StatusStep`.
+            ///
+            /// - Parameters:
+            ///   - version: The referral's version this step made.
+            ///   - from: The status before the step; absent for the submission.
+            ///   - to:
+            ///   - action: Absent for the submission.
+            ///   - reason: Why, as the person who took the step wrote it (hold, reject, cancel, fail).
+            ///   - outcome: What came of the referral, as written when it was completed.
+            ///   - at:
+            ///   - actorId: The staff subject (token subject) who took the step.
+            ///   - actorRoles: Their token's roles, sorted and comma-separated.
+            public init(
+                version: Swift.Int,
+                from: Components.Schemas.ReferralStatus? = nil,
+                to: Components.Schemas.ReferralStatus,
+                action: Components.Schemas.ReferralAction? = nil,
+                reason: Swift.String? = nil,
+                outcome: Swift.String? = nil,
+                at: Foundation.Date,
+                actorId: Swift.String,
+                actorRoles: Swift.String
+            ) {
+                self.version = version
+                self.from = from
+                self.to = to
+                self.action = action
+                self.reason = reason
+                self.outcome = outcome
+                self.at = at
+                self.actorId = actorId
+                self.actorRoles = actorRoles
+            }
+            public enum CodingKeys: String, CodingKey {
+                case version
+                case from
+                case to
+                case action
+                case reason
+                case outcome
+                case at
+                case actorId
+                case actorRoles
             }
         }
         /// An RFC 9457 problem detail.

@@ -774,7 +774,7 @@ public enum Operations {
     }
     /// Read a referral
     ///
-    /// Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral; the read is audited and others get 404.
+    /// Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral, with the screening answers sent with it; the read is audited and others get 404.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/get(getReferral)`.
@@ -850,7 +850,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// The referral.
+            /// The referral, with its screening answers.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/get(getReferral)/responses/200`.
             ///
@@ -1635,6 +1635,259 @@ public enum Operations {
             /// A dependency (the database) is unavailable; retry after the given number of seconds.
             ///
             /// - Remark: Generated from `#/paths//v1/referrals/{id}/audit/get(getReferralAudit)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A referral's status history
+    ///
+    /// Every step of the referral's status, oldest first: the submission, then each transition with who took it and the reason or outcome they gave. Those who may read the referral may read it (referrers their own referrals; within their token's sites link workers and coordinators; network coordinators); the read is audited as read:history and others get 404, as for an unknown referral.
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/history`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/history/get(listStatusHistory)`.
+    public enum ListStatusHistory {
+        public static let id: Swift.String = "listStatusHistory"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/referrals/{id}/history/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// The referral id (case-insensitive).
+                ///
+                /// - Remark: Generated from `#/paths/v1/referrals/{id}/history/GET/path/id`.
+                public var id: Components.Parameters.ReferralId
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id: The referral id (case-insensitive).
+                public init(id: Components.Parameters.ReferralId) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.ListStatusHistory.Input.Path
+            /// - Remark: Generated from `#/paths/v1/referrals/{id}/history/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListStatusHistory.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListStatusHistory.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListStatusHistory.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.ListStatusHistory.Input.Path,
+                headers: Operations.ListStatusHistory.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/referrals/{id}/history/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/referrals/{id}/history/GET/responses/200/content/application\/json`.
+                    case json([Components.Schemas.StatusStep])
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: [Components.Schemas.StatusStep] {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListStatusHistory.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ListStatusHistory.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// The steps, oldest first (by version).
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/history/get(listStatusHistory)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListStatusHistory.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListStatusHistory.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// No bearer token, or one that could not be verified.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/history/get(listStatusHistory)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The token carries none of the roles this operation needs, or the role does not allow this use.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/history/get(listStatusHistory)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// No such resource, or not one the caller may see.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/history/get(listStatusHistory)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An unexpected failure; the detail names the request id to look up in the service log.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/history/get(listStatusHistory)/responses/500`.
+            ///
+            /// HTTP response code: `500 internalServerError`.
+            case internalServerError(Components.Responses.InternalError)
+            /// The associated value of the enum case if `self` is `.internalServerError`.
+            ///
+            /// - Throws: An error if `self` is not `.internalServerError`.
+            /// - SeeAlso: `.internalServerError`.
+            public var internalServerError: Components.Responses.InternalError {
+                get throws {
+                    switch self {
+                    case let .internalServerError(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "internalServerError",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A dependency (the database) is unavailable; retry after the given number of seconds.
+            ///
+            /// - Remark: Generated from `#/paths//v1/referrals/{id}/history/get(listStatusHistory)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
             case serviceUnavailable(Components.Responses.Unavailable)

@@ -34,7 +34,7 @@ public protocol APIProtocol: Sendable {
     func submitReferral(_ input: Operations.SubmitReferral.Input) async throws -> Operations.SubmitReferral.Output
     /// Read a referral
     ///
-    /// Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral; the read is audited and others get 404.
+    /// Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral, with the screening answers sent with it; the read is audited and others get 404.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/get(getReferral)`.
@@ -53,6 +53,13 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/referrals/{id}/audit`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/audit/get(getReferralAudit)`.
     func getReferralAudit(_ input: Operations.GetReferralAudit.Input) async throws -> Operations.GetReferralAudit.Output
+    /// A referral's status history
+    ///
+    /// Every step of the referral's status, oldest first: the submission, then each transition with who took it and the reason or outcome they gave. Those who may read the referral may read it (referrers their own referrals; within their token's sites link workers and coordinators; network coordinators); the read is audited as read:history and others get 404, as for an unknown referral.
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/history`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/history/get(listStatusHistory)`.
+    func listStatusHistory(_ input: Operations.ListStatusHistory.Input) async throws -> Operations.ListStatusHistory.Output
     /// A referral's contact log
     ///
     /// Link workers and coordinators of the referral's site; anyone else's referral answers 404. Oldest first.
@@ -299,7 +306,7 @@ extension APIProtocol {
     }
     /// Read a referral
     ///
-    /// Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral; the read is audited and others get 404.
+    /// Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral, with the screening answers sent with it; the read is audited and others get 404.
     ///
     /// - Remark: HTTP `GET /v1/referrals/{id}`.
     /// - Remark: Generated from `#/paths//v1/referrals/{id}/get(getReferral)`.
@@ -340,6 +347,21 @@ extension APIProtocol {
         headers: Operations.GetReferralAudit.Input.Headers = .init()
     ) async throws -> Operations.GetReferralAudit.Output {
         try await getReferralAudit(Operations.GetReferralAudit.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// A referral's status history
+    ///
+    /// Every step of the referral's status, oldest first: the submission, then each transition with who took it and the reason or outcome they gave. Those who may read the referral may read it (referrers their own referrals; within their token's sites link workers and coordinators; network coordinators); the read is audited as read:history and others get 404, as for an unknown referral.
+    ///
+    /// - Remark: HTTP `GET /v1/referrals/{id}/history`.
+    /// - Remark: Generated from `#/paths//v1/referrals/{id}/history/get(listStatusHistory)`.
+    public func listStatusHistory(
+        path: Operations.ListStatusHistory.Input.Path,
+        headers: Operations.ListStatusHistory.Input.Headers = .init()
+    ) async throws -> Operations.ListStatusHistory.Output {
+        try await listStatusHistory(Operations.ListStatusHistory.Input(
             path: path,
             headers: headers
         ))

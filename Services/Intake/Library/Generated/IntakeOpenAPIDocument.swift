@@ -422,10 +422,10 @@ extension IntakeService {
      "service"
     ],
     "summary": "Read a referral",
-    "description": "Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral; the read is audited and others get 404.",
+    "description": "Within their token's sites referrers (their own referrals), link workers, coordinators and services may read a referral, with the screening answers sent with it; the read is audited and others get 404.",
     "responses": {
      "200": {
-      "description": "The referral.",
+      "description": "The referral, with its screening answers.",
       "content": {
        "application/json": {
         "schema": {
@@ -461,6 +461,13 @@ extension IntakeService {
          "id": "$response.body#/clientId"
         },
         "description": "Erase the referral's client (and their referrals)."
+       },
+       "ListStatusHistory": {
+        "operationId": "listStatusHistory",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Each status the referral went through, who and why."
        }
       }
      },
@@ -564,6 +571,13 @@ extension IntakeService {
          "id": "$response.body#/id"
         },
         "description": "The plan."
+       },
+       "ListStatusHistory": {
+        "operationId": "listStatusHistory",
+        "parameters": {
+         "id": "$response.body#/id"
+        },
+        "description": "Each status the referral went through, who and why."
        }
       }
      },
@@ -639,6 +653,57 @@ extension IntakeService {
          "type": "array",
          "items": {
           "$ref": "#/components/schemas/AuditEntry"
+         }
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/Unavailable"
+     }
+    }
+   }
+  },
+  "/v1/referrals/{id}/history": {
+   "parameters": [
+    {
+     "$ref": "#/components/parameters/ReferralId"
+    }
+   ],
+   "get": {
+    "tags": [
+     "referrals"
+    ],
+    "operationId": "listStatusHistory",
+    "x-passerelle-roles": [
+     "referrer",
+     "link-worker",
+     "coordinator",
+     "network-coordinator"
+    ],
+    "summary": "A referral's status history",
+    "description": "Every step of the referral's status, oldest first: the submission, then each transition with who took it and the reason or outcome they gave. Those who may read the referral may read it (referrers their own referrals; within their token's sites link workers and coordinators; network coordinators); the read is audited as read:history and others get 404, as for an unknown referral.",
+    "responses": {
+     "200": {
+      "description": "The steps, oldest first (by version).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "array",
+         "items": {
+          "$ref": "#/components/schemas/StatusStep"
          }
         }
        }
@@ -3323,6 +3388,25 @@ extension IntakeService {
      },
      "nextStep": {
       "$ref": "#/components/schemas/DueStep"
+     },
+     "screeningAnswers": {
+      "type": "object",
+      "maxProperties": 100,
+      "propertyNames": {
+       "minLength": 1,
+       "maxLength": 64
+      },
+      "additionalProperties": {
+       "type": "string",
+       "maxLength": 500
+      },
+      "description": "The screening answers the referrer sent, keyed by question code, as submitted (empty when none were sent). Only the read of one referral (GET /v1/referrals/{id}) carries them: lists and the answers of changes leave them out.",
+      "examples": [
+       {
+        "ucla-3-1": "souvent",
+        "lives-alone": "oui"
+       }
+      ]
      }
     }
    },
@@ -3455,7 +3539,7 @@ extension IntakeService {
      },
      "action": {
       "type": "string",
-      "description": "create, read, read:fhir-task, or transition:<action>.",
+      "description": "create, read, read:fhir-task, read:history, or transition:<action>.",
       "examples": [
        "transition:accept"
       ]
@@ -5036,6 +5120,60 @@ extension IntakeService {
       "maxLength": 500,
       "pattern": "^[^\\u0000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000][^\\u0000]*$",
       "description": "Why, in words (kept in intake, never published). Trimmed; must not be blank."
+     }
+    }
+   },
+   "StatusStep": {
+    "type": "object",
+    "description": "One step of a referral's status: the submission (no from, no action) or a transition, with who took it and the reason or outcome they gave.",
+    "required": [
+     "version",
+     "to",
+     "at",
+     "actorId",
+     "actorRoles"
+    ],
+    "properties": {
+     "version": {
+      "type": "integer",
+      "minimum": 1,
+      "description": "The referral's version this step made."
+     },
+     "from": {
+      "$ref": "#/components/schemas/ReferralStatus",
+      "description": "The status before the step; absent for the submission."
+     },
+     "to": {
+      "$ref": "#/components/schemas/ReferralStatus"
+     },
+     "action": {
+      "$ref": "#/components/schemas/ReferralAction",
+      "description": "Absent for the submission."
+     },
+     "reason": {
+      "type": "string",
+      "maxLength": 1000,
+      "description": "Why, as the person who took the step wrote it (hold, reject, cancel, fail)."
+     },
+     "outcome": {
+      "type": "string",
+      "maxLength": 1000,
+      "description": "What came of the referral, as written when it was completed."
+     },
+     "at": {
+      "type": "string",
+      "format": "date-time"
+     },
+     "actorId": {
+      "type": "string",
+      "description": "The staff subject (token subject) who took the step."
+     },
+     "actorRoles": {
+      "type": "string",
+      "description": "Their token's roles, sorted and comma-separated.",
+      "examples": [
+       "link-worker"
+      ]
      }
     }
    },

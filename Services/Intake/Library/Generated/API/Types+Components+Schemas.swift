@@ -556,6 +556,30 @@ extension Components {
             internal var ownerId: Swift.String?
             /// - Remark: Generated from `#/components/schemas/ReferralView/nextStep`.
             internal var nextStep: Components.Schemas.DueStep?
+            /// The screening answers the referrer sent, keyed by question code, as submitted (empty when none were sent). Only the read of one referral (GET /v1/referrals/{id}) carries them: lists and the answers of changes leave them out.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ReferralView/screeningAnswers`.
+            internal struct ScreeningAnswersPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                internal var additionalProperties: [String: Swift.String]
+                /// Creates a new `ScreeningAnswersPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                internal init(additionalProperties: [String: Swift.String] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                internal init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                internal func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// The screening answers the referrer sent, keyed by question code, as submitted (empty when none were sent). Only the read of one referral (GET /v1/referrals/{id}) carries them: lists and the answers of changes leave them out.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ReferralView/screeningAnswers`.
+            internal var screeningAnswers: Components.Schemas.ReferralView.ScreeningAnswersPayload?
             /// Creates a new `ReferralView`.
             ///
             /// - Parameters:
@@ -574,6 +598,7 @@ extension Components {
             ///   - updatedAt:
             ///   - ownerId: The staff id of the link worker who accepted the referral: it is on their caseload.
             ///   - nextStep:
+            ///   - screeningAnswers: The screening answers the referrer sent, keyed by question code, as submitted (empty when none were sent). Only the read of one referral (GET /v1/referrals/{id}) carries them: lists and the answers of changes leave them out.
             internal init(
                 id: Swift.String,
                 externalId: Swift.String? = nil,
@@ -589,7 +614,8 @@ extension Components {
                 receivedAt: Foundation.Date,
                 updatedAt: Foundation.Date,
                 ownerId: Swift.String? = nil,
-                nextStep: Components.Schemas.DueStep? = nil
+                nextStep: Components.Schemas.DueStep? = nil,
+                screeningAnswers: Components.Schemas.ReferralView.ScreeningAnswersPayload? = nil
             ) {
                 self.id = id
                 self.externalId = externalId
@@ -606,6 +632,7 @@ extension Components {
                 self.updatedAt = updatedAt
                 self.ownerId = ownerId
                 self.nextStep = nextStep
+                self.screeningAnswers = screeningAnswers
             }
             internal enum CodingKeys: String, CodingKey {
                 case id
@@ -623,6 +650,7 @@ extension Components {
                 case updatedAt
                 case ownerId
                 case nextStep
+                case screeningAnswers
             }
         }
         /// One page of referrals, urgent first, then oldest first.
@@ -701,7 +729,7 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/AuditEntry/actorRoles`.
             internal var actorRoles: Swift.String
-            /// create, read, read:fhir-task, or transition:<action>.
+            /// create, read, read:fhir-task, read:history, or transition:<action>.
             ///
             /// - Remark: Generated from `#/components/schemas/AuditEntry/action`.
             internal var action: Swift.String
@@ -719,7 +747,7 @@ extension Components {
             ///   - at:
             ///   - actorId: The token subject.
             ///   - actorRoles: The caller's roles, sorted and comma-separated.
-            ///   - action: create, read, read:fhir-task, or transition:<action>.
+            ///   - action: create, read, read:fhir-task, read:history, or transition:<action>.
             ///   - referralId:
             ///   - clientId:
             ///   - requestId: The X-Request-Id of the request.
@@ -1279,6 +1307,87 @@ extension Components {
             internal enum CodingKeys: String, CodingKey {
                 case supportLevel
                 case reason
+            }
+        }
+        /// One step of a referral's status: the submission (no from, no action) or a transition, with who took it and the reason or outcome they gave.
+        ///
+        /// - Remark: Generated from `#/components/schemas/StatusStep`.
+        internal struct StatusStep: Codable, Hashable, Sendable {
+            /// The referral's version this step made.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/version`.
+            internal var version: Swift.Int
+            /// The status before the step; absent for the submission.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/from`.
+            internal var from: Components.Schemas.ReferralStatus?
+            /// - Remark: Generated from `#/components/schemas/StatusStep/to`.
+            internal var to: Components.Schemas.ReferralStatus
+            /// Absent for the submission.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/action`.
+            internal var action: Components.Schemas.ReferralAction?
+            /// Why, as the person who took the step wrote it (hold, reject, cancel, fail).
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/reason`.
+            internal var reason: Swift.String?
+            /// What came of the referral, as written when it was completed.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/outcome`.
+            internal var outcome: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/StatusStep/at`.
+            internal var at: Foundation.Date
+            /// The staff subject (token subject) who took the step.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/actorId`.
+            internal var actorId: Swift.String
+            /// Their token's roles, sorted and comma-separated.
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatusStep/actorRoles`.
+            internal var actorRoles: Swift.String
+            /// Creates a new `StatusStep`.
+            ///
+            /// - Parameters:
+            ///   - version: The referral's version this step made.
+            ///   - from: The status before the step; absent for the submission.
+            ///   - to:
+            ///   - action: Absent for the submission.
+            ///   - reason: Why, as the person who took the step wrote it (hold, reject, cancel, fail).
+            ///   - outcome: What came of the referral, as written when it was completed.
+            ///   - at:
+            ///   - actorId: The staff subject (token subject) who took the step.
+            ///   - actorRoles: Their token's roles, sorted and comma-separated.
+            internal init(
+                version: Swift.Int,
+                from: Components.Schemas.ReferralStatus? = nil,
+                to: Components.Schemas.ReferralStatus,
+                action: Components.Schemas.ReferralAction? = nil,
+                reason: Swift.String? = nil,
+                outcome: Swift.String? = nil,
+                at: Foundation.Date,
+                actorId: Swift.String,
+                actorRoles: Swift.String
+            ) {
+                self.version = version
+                self.from = from
+                self.to = to
+                self.action = action
+                self.reason = reason
+                self.outcome = outcome
+                self.at = at
+                self.actorId = actorId
+                self.actorRoles = actorRoles
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case version
+                case from
+                case to
+                case action
+                case reason
+                case outcome
+                case at
+                case actorId
+                case actorRoles
             }
         }
         /// An RFC 9457 problem detail.
