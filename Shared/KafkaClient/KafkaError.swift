@@ -42,7 +42,9 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
             RD_KAFKA_RESP_ERR__QUEUE_FULL, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
             RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
             kind = .unavailable
-        case RD_KAFKA_RESP_ERR__FATAL: kind = .fatal
+        // The broker no longer accepts this producer's id and epoch: every later record would be
+        // refused the same way, whatever it holds, and a new producer (a new id) is the remedy.
+        case RD_KAFKA_RESP_ERR__FATAL, RD_KAFKA_RESP_ERR__FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED: kind = .fatal
         case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_RECORD:
             kind = .recordRejected
         default: kind = fatal ? .fatal : .other

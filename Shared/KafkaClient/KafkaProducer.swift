@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -8,19 +9,39 @@ import Synchronization
 /// broker has acknowledged the record: the delivery report, not the enqueue, ends the call.
 ///
 /// Delivery reports are served by a dedicated poll thread. As a `Service`, the producer runs
-/// until graceful shutdown, then flushes what is in flight and destroys the client. If
-/// librdkafka declares the producer unusable (a fatal error, e.g. the idempotence sequence lost
-/// by the broker), `run` throws it: every later send would fail, and librdkafka's documented
-/// remedy is a new producer, so the process ends and is restarted with one.
+/// until graceful shutdown, then flushes what is in flight and destroys the client.
+///
+/// When the broker stops accepting the producer's identity — librdkafka declares it fatal (the
+/// idempotence sequence lost), or records come back fenced (a broker that fenced the producer
+/// after it bumped its epoch, which librdkafka does not declare fatal) — every later record
+/// would be refused the same way. librdkafka's remedy is a new producer, so this one replaces
+/// its librdkafka client (a new producer id) and goes on: the records refused are failures their
+/// callers retry (the outbox keeps its rows), and the service recovers without a restart. Only
+/// when no new client can be made does `run` throw, so the process ends and is restarted.
 public final class KafkaProducer: Service, Sendable {
-    private let client: RDClient
     private let logger: Logger
     private let configuration: KafkaProducerConfiguration
     private let state = LockedState(State())
-    /// Topic handles by name, made on first use: a record that names its topic makes
-    /// librdkafka look the topic up (lock, hash, reference count) every time. Destroyed with
-    /// the client.
-    private let topicHandles = LockedState(TopicHandles())
+    private let replacements: Counter
+
+    /// One librdkafka producer, its topic handles and its poll thread. Replaced whole when the
+    /// broker no longer accepts it; the one replaced flushes what it still holds and goes.
+    private final class Generation: Sendable {
+        let client: RDClient
+        /// Topic handles by name, made on first use: a record that names its topic makes
+        /// librdkafka look the topic up (lock, hash, reference count) every time. Destroyed
+        /// with the client.
+        let topicHandles = LockedState(TopicHandles())
+        let stopRequested = LockedState(false)
+        let closed = LockedState(Closing())
+
+        init(client: RDClient) { self.client = client }
+
+        struct Closing {
+            var done = false
+            var waiters: [CheckedContinuation<Void, Never>] = []
+        }
+    }
 
     // `@unchecked`: OpaquePointer is not Sendable, but a `rd_kafka_topic_t` may be used from
     // any thread (librdkafka reference-counts and locks it); these are made and looked up only
@@ -30,47 +51,98 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     private struct State {
+        var current: Generation?
+        /// Replaced generations still flushing; `close` waits for them too.
+        var retiring: [ObjectIdentifier: Generation] = [:]
+        var replacedSoFar = 0
         var stopRequested = false
-        var closed = false
-        var closeWaiters: [CheckedContinuation<Void, Never>] = []
         var fatal: KafkaError?
         var fatalWaiter: CheckedContinuation<KafkaError?, Never>?
         var fatalWaitCancelled = false
     }
 
-    public init(configuration: KafkaProducerConfiguration, logger: Logger) throws {
+    public init(configuration: KafkaProducerConfiguration, metrics: any MetricsFactory = MetricsSystem.factory, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        self.client = try RDClient(type: RD_KAFKA_PRODUCER, properties: configuration.properties, context: RDCallbackContext(logger: logger)) { conf in
+        self.replacements = Counter(label: "passerelle_kafka_producer_replacements_total", factory: metrics)
+        let first = try makeGeneration()
+        state.withLock { $0.current = first }
+    }
+
+    private func makeGeneration() throws -> Generation {
+        let client = try RDClient(type: RD_KAFKA_PRODUCER, properties: configuration.properties, context: RDCallbackContext(logger: logger)) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf, deliveryReportCallback)
         }
-        let thread = Thread { [client, state, topicHandles, logger] in
-            while !state.withLock({ $0.stopRequested }) {
-                rd_kafka_poll(client.pointer, 100)
-                if let fatal = client.fatalError { Self.raise(fatal, state: state, logger: logger) }
+        let generation = Generation(client: client)
+        let thread = Thread { [weak self, generation, logger] in
+            while !generation.stopRequested.withLock({ $0 }) {
+                rd_kafka_poll(generation.client.pointer, 100)
+                if let fatal = generation.client.fatalError {
+                    guard let self else { break }
+                    self.replace(generation, because: fatal)
+                }
             }
-            // Serve the remaining delivery reports, then let go of the client.
-            let remaining = rd_kafka_flush(client.pointer, 10_000)
+            // Serve the remaining delivery reports, then let go of the client. A client the
+            // broker no longer accepts gets nothing more delivered: its records fail at once.
+            let fenced = generation.client.fatalError != nil
+            let remaining = rd_kafka_flush(generation.client.pointer, fenced ? 0 : 10_000)
             if remaining != RD_KAFKA_RESP_ERR_NO_ERROR {
-                logger.error("producer closed with undelivered messages", metadata: ["in_flight": "\(rd_kafka_outq_len(client.pointer))"])
-                rd_kafka_purge(client.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
-                rd_kafka_poll(client.pointer, 0)  // fail the purged messages' continuations
+                if !fenced {
+                    logger.error("producer closed with undelivered messages", metadata: ["in_flight": "\(rd_kafka_outq_len(generation.client.pointer))"])
+                }
+                rd_kafka_purge(generation.client.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+                rd_kafka_poll(generation.client.pointer, 0)  // fail the purged messages' continuations
             }
-            topicHandles.withLock { handles in
+            generation.topicHandles.withLock { handles in
                 handles.byName.values.forEach { rd_kafka_topic_destroy($0) }
                 handles.byName.removeAll()
             }
-            client.destroy()
-            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                state.closed = true
-                defer { state.closeWaiters.removeAll() }
-                return state.closeWaiters
+            generation.client.destroy()
+            let waiters = generation.closed.withLock { closing -> [CheckedContinuation<Void, Never>] in
+                closing.done = true
+                defer { closing.waiters.removeAll() }
+                return closing.waiters
             }
             waiters.forEach { $0.resume() }
+            self?.state.withLock { _ = $0.retiring.removeValue(forKey: ObjectIdentifier(generation)) }
         }
         thread.name = "kafka-producer-poll"
         thread.start()
+        return generation
     }
+
+    /// Puts a new librdkafka client in place of `generation`, unless another caller already did
+    /// or the producer is closing. If no new client can be made, the producer is done: `run`
+    /// throws `cause`.
+    private func replace(_ generation: Generation, because cause: KafkaError) {
+        let isCurrent = state.withLock { !$0.stopRequested && $0.current === generation }
+        guard isCurrent else { return }
+        let successor: Generation
+        do {
+            successor = try makeGeneration()
+        } catch {
+            Self.raise(cause, state: state, logger: logger)
+            generation.stopRequested.withLock { $0 = true }
+            return
+        }
+        let installed = state.withLock { state -> Bool in
+            guard !state.stopRequested, state.current === generation else { return false }
+            state.current = successor
+            state.retiring[ObjectIdentifier(generation)] = generation
+            state.replacedSoFar += 1
+            return true
+        }
+        // Lost the race (another caller replaced it, or closing began): the new client goes.
+        (installed ? generation : successor).stopRequested.withLock { $0 = true }
+        guard installed else { return }
+        replacements.increment()
+        logger.warning(
+            "Kafka producer replaced: the broker no longer accepts its producer id; records it refused are retried by their callers",
+            metadata: ["error": "\(cause)"])
+    }
+
+    /// The librdkafka client in use; nil once the producer is closing.
+    private var current: Generation? { state.withLock { $0.stopRequested ? nil : $0.current } }
 
     /// Produces one record and waits for its delivery report.
     @discardableResult
@@ -87,6 +159,7 @@ public final class KafkaProducer: Service, Sendable {
     public func send(_ records: [KafkaRecord]) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
         guard !records.isEmpty else { return [] }
         let batch = DeliveryBatch(count: records.count)
+        let generation = current
         let deadline = ContinuousClock.now + .milliseconds(configuration.messageTimeoutMilliseconds)
         // A batch is usually for one topic: its handle is looked up once, not per record.
         var lastTopic: (name: String, handle: OpaquePointer?)?
@@ -106,17 +179,17 @@ public final class KafkaProducer: Service, Sendable {
             if let last = lastTopic, last.name == record.topic {
                 topicHandle = last.handle
             } else {
-                topicHandle = self.topicHandle(record.topic)
+                topicHandle = Self.topicHandle(record.topic, in: generation)
                 lastTopic = (record.topic, topicHandle)
             }
             while true {
-                if state.withLock({ $0.stopRequested }) {
+                guard let generation else {
                     // Already-enqueued records still get their reports from the final flush.
                     batch.complete(index, .failure(KafkaError(kind: .closed, message: "the producer is shutting down", context: "sending to \(record.topic)")))
                     break
                 }
                 let slot = Unmanaged.passRetained(DeliverySlot(batch: batch, index: index, topic: record.topic))
-                guard let error = produce(record, topicHandle: topicHandle, opaque: slot.toOpaque()) else { break }
+                guard let error = produce(record, client: generation.client, topicHandle: topicHandle, opaque: slot.toOpaque()) else { break }
                 slot.release()
                 if error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue && ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(2))
@@ -127,15 +200,27 @@ public final class KafkaProducer: Service, Sendable {
                 break
             }
         }
-        return await batch.results()
+        let results = await batch.results()
+        // A record refused for the producer's own sake (fenced, its sequence lost) says the
+        // producer is done, even when librdkafka does not declare it fatal (an idempotent
+        // producer fenced by the broker is not): `run` ends with it, and the process is
+        // restarted with a new producer instead of having every later record refused.
+        if let generation {
+            for case .failure(let error) in results where error.kind == .fatal {
+                replace(generation, because: error)
+                break
+            }
+        }
+        return results
     }
 
     /// This producer's handle for `topic`, made on first use. Nil only for a name librdkafka
     /// refuses; records then name their topic and get that error.
-    private func topicHandle(_ topic: String) -> OpaquePointer? {
-        topicHandles.withLock { handles -> OpaquePointer? in
+    private static func topicHandle(_ topic: String, in generation: Generation?) -> OpaquePointer? {
+        guard let generation else { return nil }
+        return generation.topicHandles.withLock { handles -> OpaquePointer? in
             if let known = handles.byName[topic] { return known }
-            let made = rd_kafka_topic_new(client.pointer, topic, nil)
+            let made = rd_kafka_topic_new(generation.client.pointer, topic, nil)
             if let made { handles.byName[topic] = made }
             return made
         }
@@ -152,7 +237,7 @@ public final class KafkaProducer: Service, Sendable {
     /// the message and then again on its error path, and the process dies in
     /// `rd_list_destroy_elems`. A list of ours belongs to librdkafka only when the call succeeds;
     /// on every failure it is handed back untouched, and freed here once.
-    private func produce(_ record: KafkaRecord, topicHandle: OpaquePointer?, opaque: UnsafeMutableRawPointer) -> KafkaError? {
+    private func produce(_ record: KafkaRecord, client: RDClient, topicHandle: OpaquePointer?, opaque: UnsafeMutableRawPointer) -> KafkaError? {
         let (topic, key, value) = (record.topic, record.key, record.value)
         let keyBytes = key ?? []
         let valueBytes = value ?? []
@@ -237,13 +322,16 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Succeeds when at least one broker answers a metadata request in time.
     public func checkBrokerReachable(timeout: Duration = .seconds(2)) async throws {
-        let client = client
+        guard let client = current?.client else {
+            throw KafkaError(kind: .closed, message: "the producer is closed", context: "asking the cluster for metadata")
+        }
         let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let result = await runBlocking("kafka-metadata") { client.fetchBrokerCount(timeoutMilliseconds: milliseconds) }
         _ = try result.get()
     }
 
-    /// The fatal error that made this producer unusable, if any.
+    /// The fatal error that made this producer unusable (no new librdkafka client could
+    /// replace a dead one), if any.
     public var fatalError: KafkaError? { state.withLock { $0.fatal } }
 
     public func run() async throws {
@@ -286,22 +374,33 @@ public final class KafkaProducer: Service, Sendable {
         waiter?.resume(returning: fatal)
     }
 
+    /// How many times the librdkafka client was replaced since the producer was made.
+    public var replacementCount: Int { state.withLock { $0.replacedSoFar } }
+
     /// Makes librdkafka raise a fatal error, as a broker that lost the idempotence state would.
     /// For tests of what the services do then.
     public func simulateFatalError(reason: String = "simulated fatal error") {
+        guard let client = current?.client else { return }
         _ = rd_kafka_test_fatal_error(client.pointer, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason)
     }
 
-    /// Stops the poll thread after flushing; idempotent.
+    /// Stops the poll threads after flushing (the current client's and any replaced one still
+    /// flushing); idempotent.
     public func close() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let alreadyClosed = state.withLock { state -> Bool in
-                state.stopRequested = true
-                if state.closed { return true }
-                state.closeWaiters.append(continuation)
-                return false
+        let generations = state.withLock { state -> [Generation] in
+            state.stopRequested = true
+            return (state.current.map { [$0] } ?? []) + Array(state.retiring.values)
+        }
+        for generation in generations {
+            generation.stopRequested.withLock { $0 = true }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let alreadyClosed = generation.closed.withLock { closing -> Bool in
+                    if closing.done { return true }
+                    closing.waiters.append(continuation)
+                    return false
+                }
+                if alreadyClosed { continuation.resume() }
             }
-            if alreadyClosed { continuation.resume() }
         }
     }
 }

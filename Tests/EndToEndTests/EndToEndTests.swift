@@ -368,8 +368,8 @@ struct EndToEndTests {
         #expect(back, "ready again once the connections are free")
     }
 
-    @Test("a service whose producer librdkafka declares dead stops saying ready and ends with the fatal error, to be restarted")
-    func fatalProducerEndsTheService() async throws {
+    @Test("a service whose producer librdkafka declares dead replaces it and goes on: ready throughout, its outbox published, no restart")
+    func fatalProducerIsReplaced() async throws {
         let deployment = TestDeployment()
         try await deployment.createTopics()
         let settings = deployment.settings("intake")
@@ -379,19 +379,27 @@ struct EndToEndTests {
         defer { run.cancel() }
         let ready = try await eventually(timeout: .seconds(30)) { (try? await http("GET", "\(base)/health/ready").status) == 200 }
         #expect(ready)
+        let producer = intake.components.producer
 
-        intake.components.producer.simulateFatalError()
-        let ended = try await eventually(timeout: .seconds(10)) { intake.components.producer.fatalError != nil }
-        #expect(ended)
-        let report = await HealthRoutes(pool: intake.components.pool, producer: intake.components.producer, gate: intake.components.gate).check()
-        #expect(!report.ready)
-        #expect(report.broker.contains("fatal"))
-        do {
-            try await run.value
-            Issue.record("the service kept running with a dead producer")
-        } catch let error as KafkaError {
-            #expect(error.kind == .fatal)
+        producer.simulateFatalError()
+        let replaced = try await eventually(timeout: .seconds(10)) { producer.replacementCount == 1 }
+        #expect(replaced, "the dead client was replaced")
+        #expect(producer.fatalError == nil)
+        let report = await HealthRoutes(pool: intake.components.pool, producer: producer, gate: intake.components.gate).check()
+        #expect(report.ready, "\(report.broker)")
+
+        // The new client publishes: a referral submitted now has its events sent.
+        let token = try await deployment.token(.referrer, subject: "dr-replaced")
+        let body = AccessScopeMatrixTests.referralBody(referrer: "dr-replaced", given: "Remplacée", site: ServiceTestHost.fixtureSite)
+        let sent = try await http("POST", "\(base)/v1/referrals", token: token, body: Data(body.utf8))
+        #expect(sent.status == 201, "\(String(decoding: sent.body, as: UTF8.self))")
+        let published = try await eventually(timeout: .seconds(30)) {
+            let waiting = try await intake.components.pool.withConnection { connection in
+                try await connection.query("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL").first?.decode("n", as: Int.self)
+            }
+            return waiting == 0
         }
-
+        #expect(published, "every outbox row sent by the new client")
+        #expect(producer.replacementCount == 1)
     }
 }

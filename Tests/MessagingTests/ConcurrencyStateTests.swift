@@ -1,3 +1,4 @@
+import KafkaClient
 import Synchronization
 import Testing
 
@@ -6,6 +7,18 @@ import Testing
 /// The consumer's in-process hand-offs, with no server: these run without REQUIRE_INTEGRATION.
 @Suite("Lanes, in-flight limit and wake-ups, without a server")
 struct ConcurrencyStateTests {
+    @Test("the outbox counts only the record's own refusals towards the dead letter, never a fenced or closed producer's")
+    func refusals() {
+        let fenced = KafkaError(kind: .fatal, code: 90, message: "Broker: Producer fenced", context: "delivering to t")
+        #expect(!OutboxRelay.isRefusal(fenced), "a fenced producer's failures must not dead-letter good records")
+        for kind: KafkaError.Kind in [.unavailable, .messageTimedOut, .closed, .heldBehindRefusal] {
+            #expect(!OutboxRelay.isRefusal(KafkaError(kind: kind, message: "m", context: "c")), "\(kind)")
+        }
+        for kind: KafkaError.Kind in [.recordRejected, .unknownTopic, .other] {
+            #expect(OutboxRelay.isRefusal(KafkaError(kind: kind, message: "m", context: "c")), "\(kind)")
+        }
+    }
+
     @Test("the limit grants its capacity, then makes the acquirer wait; a release hands the permit straight over")
     func limitPermits() {
         var limit = InFlightLimitState(capacity: 2)
