@@ -107,6 +107,7 @@ struct MatchingServiceTests {
                 ),
                 (#"[{"weekday": 2, "opensAt": "09:00\u0000", "closesAt": "12:00"}]"#, "/openingHours/0/opensAt"),
                 (#"[{"weekday": 2, "opensAt": "", "closesAt": "12:00"}]"#, "/openingHours/0/opensAt"),
+                ("null", "/openingHours"),
             ] {
                 let refused = try await client.execute(
                     uri: "/v1/resources", method: .post, headers: json, body: ByteBuffer(string: resource("Mauvais", weekdays: [2], hours: hours)))

@@ -15,6 +15,13 @@ struct CatalogueRoutes: Sendable {
     /// Decodes a resource, taking the id from the path (or a new one), and checks the domain rules.
     /// Seats taken are the service's count, not the caller's: whatever a body says is ignored.
     private func resource(_ submission: Components.Schemas.ResourceSubmission, id: UUID) throws -> CommunityResource {
+        // Opening hours are a list, or left out when unknown; the generated type reads an explicit
+        // null as left out, so the body as sent says which it was.
+        if let sent = OperationRequest.current?.body, let members = try? JSONSerialization.jsonObject(with: sent) as? [String: Any],
+            members["openingHours"] is NSNull
+        {
+            throw ProblemDetails.validation([.init(pointer: "/openingHours", detail: "must be a list of opening hours, or left out when they are unknown")])
+        }
         let data = Data(try JSONCoding.api.encode(submission))
         guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ProblemDetails(status: .badRequest, title: "Malformed JSON", detail: "expected a JSON object")
