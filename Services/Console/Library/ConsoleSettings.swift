@@ -117,8 +117,10 @@ public struct ConsoleSettings: Sendable {
         var areas: [String: Coordinates] = [:]
         if let path = e.optionalString("PASSERELLE_CONSOLE_POSTAL_AREAS") { areas = try postalAreas(path: path) }
         let zoneName = e.string("PASSERELLE_CONSOLE_TIME_ZONE", default: "America/Toronto")
-        // A region's name: TimeZone(identifier:) also takes abbreviations such as EST, which ignore daylight saving.
-        guard zoneName.contains("/") || zoneName == "UTC", let zone = TimeZone(identifier: zoneName) else {
+        // A region's name (Area/Location): TimeZone(identifier:) also takes abbreviations such as
+        // EST, which ignore daylight saving, and reads a name only up to a NUL.
+        guard zoneName == "UTC" || zoneName.wholeMatch(of: /[A-Za-z]+(\/[A-Za-z0-9_+\-]+)+/) != nil, let zone = TimeZone(identifier: zoneName)
+        else {
             throw ConfigurationError(variable: "PASSERELLE_CONSOLE_TIME_ZONE", problem: "\"\(zoneName)\" is not an IANA time zone such as America/Toronto")
         }
         return ConsoleSettings(
