@@ -534,7 +534,9 @@ def directory_walk(driver, axe, console_port, artefacts, referral_url):
     names = sorted(e.text for e in driver.find_elements(By.CSS_SELECTOR, "ol.directory h3"))
     check(names == ["Café-rencontre des aînés", "Marche du quartier"], f"near K1Y and step-free, whatever the hours: the café and the walk ({names})")
     check(not driver.find_element(By.ID, "directory-open").is_selected()
-          and "Ouvert maintenant seulement" in driver.find_element(By.ID, "directory-search").text, "the checkbox reads « Ouvert maintenant seulement »")
+          and "Ouvert maintenant seulement" in driver.find_element(By.ID, "directory-search").text
+          and "ne donne pas les heures" in driver.find_element(By.ID, "directory-open-hint").text,
+          "the checkbox reads « Ouvert maintenant seulement », and says that resources without known hours are left out")
     driver.find_element(By.ID, "directory-open").click()
     submit_form(driver, "directory-search")
     names = sorted(e.text for e in driver.find_elements(By.CSS_SELECTOR, "ol.directory h3"))

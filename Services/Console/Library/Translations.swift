@@ -387,8 +387,8 @@ enum Translations {
         // The directory.
         "directory": ("Répertoire des ressources", "Resource directory"),
         "directoryIntro": (
-            "Les ressources communautaires du réseau, par besoin, langue, accessibilité, distance et jour d'ouverture.",
-            "The network's community resources, by need, language, accessibility, distance and the day they run."
+            "Les ressources communautaires du réseau, par besoin, langue, accessibilité, distance, et celles ouvertes maintenant.",
+            "The network's community resources, by need, language, accessibility, distance, and those open now."
         ),
         "directory.fromReferral": (
             "Pour la demande {short} : choisissez des critères, puis proposez une ressource trouvée.",
@@ -441,6 +441,10 @@ enum Translations {
         "field.openNow": ("Ouvert maintenant seulement", "Open now only"),
         "openNow": ("Ouvert maintenant", "Open now"),
         "hoursToday": ("Heures aujourd'hui", "Hours today"),
+        "openNowHint": (
+            "Selon les heures d'ouverture connues : une ressource dont le répertoire ne donne pas les heures n'apparaît pas.",
+            "By the opening hours known: a resource whose hours the directory does not give is left out."
+        ),
         "feature.step-free-access": ("Accès sans marche", "Step-free access"),
         "feature.accessible-washroom": ("Toilettes accessibles", "Accessible washroom"),
         "feature.hearing-loop": ("Boucle magnétique", "Hearing loop"),
