@@ -116,6 +116,28 @@ struct MatchingServiceTests {
                     "\(hours): \(String(buffer: refused.body))")
             }
             #expect(try await names("open_at=2T09:00") == ["Matin"], "nothing refused was stored")
+
+            // The hours go out in an HSDS export and come back the same from it, past midnight included.
+            let exported = try await client.execute(uri: "/v1/catalogue/export", method: .get, headers: json)
+            let tables = try #require(
+                (try JSONSerialization.jsonObject(with: Data(String(buffer: exported.body).utf8)) as? [String: Any])?["tables"] as? [String: String])
+            #expect(tables["regular_schedules.csv"]?.contains(",5,22:00,02:00") == true, "\(tables["regular_schedules.csv"] ?? "")")
+            let copy = try await ServiceTestHost.make(MatchingService.self)
+            let hoursBefore = try await names("open_at=6T01:00") + names("open_at=2T13:30") + names("open_at=4T07:00")
+            try await copy.host.application.test(.router) { other in
+                let copyToken = try await copy.token(.networkCoordinator)
+                let imported = try await other.execute(
+                    uri: "/v1/catalogue/imports", method: .post, headers: [.authorization: "Bearer \(copyToken)", .contentType: "application/json"],
+                    body: ByteBuffer(bytes: try JSONEncoder().encode(["tables": tables])))
+                #expect(imported.status == .ok, "\(String(buffer: imported.body))")
+                var hoursAfter: [String] = []
+                for moment in ["6T01:00", "2T13:30", "4T07:00"] {
+                    let found = try await other.execute(uri: "/v1/resources?open_at=\(moment)", method: .get, headers: [.authorization: "Bearer \(copyToken)"])
+                    let list = try JSONSerialization.jsonObject(with: Data(String(buffer: found.body).utf8)) as? [[String: Any]] ?? []
+                    hoursAfter += list.compactMap { $0["name"] as? String }.sorted()
+                }
+                #expect(hoursAfter == hoursBefore && hoursBefore == ["Nuit", "Matin", "Jour entier"], "\(hoursAfter)")
+            }
         }
     }
 
