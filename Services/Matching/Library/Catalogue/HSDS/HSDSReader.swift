@@ -28,6 +28,8 @@ public struct HSDSResource: Sendable, Equatable {
 /// and optional on import: `kind`, `tags` and `delivery` (`;`-separated), `seats`,
 /// `waitlist_allowed`, `schedule` (text shown to people). HSDS 3.0 column names are read too
 /// (`minimum_age`/`maximum_age`, `fees_description`, `assured_date`, `byday`, taxonomy `code`).
+/// regular_schedules' days are the weekdays, and their `opens_at`/`closes_at` the opening hours
+/// of each (a time that is none is reported and its hours left out).
 public struct HSDSReader: Sendable {
     public var mapping: TaxonomyMapping
 
