@@ -151,24 +151,6 @@ struct ConsolePageTests {
         #expect(!http.secureCookies && http.redirectURI == "http://127.0.0.1:8085/auth/callback")
     }
 
-    @Test("The sites' time zone: America/Toronto unless PASSERELLE_CONSOLE_TIME_ZONE names another region; an abbreviation or unknown name stops the start")
-    func timeZone() throws {
-        let base = [
-            "PASSERELLE_JWT_HS256_SECRET": "x7Qp2LrV9sKe4TzW1nBy6HdM3cFa8GjU0oRiXlE5vNq", "PASSERELLE_JWT_ISSUER": "i", "PASSERELLE_JWT_AUDIENCE": "a",
-            "PASSERELLE_OIDC_DISCOVERY_URL": "https://id.example.org/realms/p", "PASSERELLE_OIDC_AUDIENCE": "p",
-            "PASSERELLE_CONSOLE_PUBLIC_URL": "https://console.example.org",
-        ]
-        func settings(_ zone: String?) throws -> ConsoleSettings {
-            try ConsoleSettings.fromEnvironment(Environment(zone.map { base.merging(["PASSERELLE_CONSOLE_TIME_ZONE": $0]) { $1 } } ?? base))
-        }
-        #expect(try settings(nil).timeZone.identifier == "America/Toronto")
-        #expect(try settings("").timeZone.identifier == "America/Toronto")
-        #expect(try settings("America/Vancouver").timeZone.identifier == "America/Vancouver")
-        for zone in ["EST", "Mars/Olympus_Mons", "America/Toronto\u{0}", "toronto", "+05:00"] {
-            #expect(throws: ConfigurationError.self, "\(zone)") { try settings(zone) }
-        }
-    }
-
     @Test("Return paths stay on the console")
     func localPaths() {
         #expect(ConsoleRoutes.localPath("/referrals/1?done=accept") == "/referrals/1?done=accept")
@@ -244,6 +226,24 @@ struct ConsolePageTests {
         #expect(vancouver.weekday == 7 && vancouver.time == "19:01")
         let morning = ConsoleRoutes.moment(Date(timeIntervalSince1970: 1_796_662_800 - 3 * 3600 - 55 * 60), in: toronto)
         #expect(morning.weekday == 1 && morning.time == "08:05")  // zero-padded, as matching's open_at asks
+    }
+
+    @Test("The sites' time zone: America/Toronto unless PASSERELLE_CONSOLE_TIME_ZONE names another region; an abbreviation or unknown name stops the start")
+    func timeZone() throws {
+        let base = [
+            "PASSERELLE_JWT_HS256_SECRET": "x7Qp2LrV9sKe4TzW1nBy6HdM3cFa8GjU0oRiXlE5vNq", "PASSERELLE_JWT_ISSUER": "i", "PASSERELLE_JWT_AUDIENCE": "a",
+            "PASSERELLE_OIDC_DISCOVERY_URL": "https://id.example.org/realms/p", "PASSERELLE_OIDC_AUDIENCE": "p",
+            "PASSERELLE_CONSOLE_PUBLIC_URL": "https://console.example.org",
+        ]
+        func settings(_ zone: String?) throws -> ConsoleSettings {
+            try ConsoleSettings.fromEnvironment(Environment(zone.map { base.merging(["PASSERELLE_CONSOLE_TIME_ZONE": $0]) { $1 } } ?? base))
+        }
+        #expect(try settings(nil).timeZone.identifier == "America/Toronto")
+        #expect(try settings("").timeZone.identifier == "America/Toronto")
+        #expect(try settings("America/Vancouver").timeZone.identifier == "America/Vancouver")
+        for zone in ["EST", "Mars/Olympus_Mons", "America/Toronto\u{0}", "toronto", "+05:00"] {
+            #expect(throws: ConfigurationError.self, "\(zone)") { try settings(zone) }
+        }
     }
 
     @Test("The services' English refusals are said in French where their pattern is known, as sent otherwise")
