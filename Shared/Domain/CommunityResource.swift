@@ -70,6 +70,40 @@ public struct CommunityResource: Codable, Sendable, Equatable, Identifiable {
         public var hasRoom: Bool { seats.map { seatsTaken < $0 } ?? true }
     }
 
+    /// When it is open on one day of the week, in the local time of the place: opens at
+    /// `opensAt` and closes at `closesAt` ("HH:MM", 24-hour). A closing time at or before the
+    /// opening time runs past midnight into the next day (the same time: 24 hours).
+    public struct OpeningHours: Codable, Sendable, Equatable {
+        /// 1 = Monday … 7 = Sunday, as `weekdays`.
+        public var weekday: Int
+        public var opensAt: String
+        public var closesAt: String
+
+        public init(weekday: Int, opensAt: String, closesAt: String) {
+            self.weekday = weekday
+            self.opensAt = opensAt
+            self.closesAt = closesAt
+        }
+
+        /// "HH:MM" from 00:00 to 23:59, the only form stored: compared as text, it orders as time.
+        public static func isClock(_ text: String) -> Bool {
+            let digits = Array(text.utf8)
+            guard digits.count == 5, digits[2] == UInt8(ascii: ":"),
+                digits.enumerated().allSatisfy({ $0.offset == 2 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0.element) })
+            else { return false }
+            let hours = Int(digits[0] - UInt8(ascii: "0")) * 10 + Int(digits[1] - UInt8(ascii: "0"))
+            return hours < 24 && digits[3] <= UInt8(ascii: "5")
+        }
+
+        /// Whether these hours hold `time` ("HH:MM") of `weekday`: from the opening time until
+        /// before the closing time, on the day itself or, past midnight, on the next one.
+        public func isOpen(weekday day: Int, at time: String) -> Bool {
+            let overnight = closesAt <= opensAt
+            if weekday == day { return opensAt <= time && (overnight || time < closesAt) }
+            return overnight && weekday % 7 + 1 == day && time < closesAt
+        }
+    }
+
     public var id: UUID
     public var organisation: String
     public var name: String
@@ -87,6 +121,8 @@ public struct CommunityResource: Codable, Sendable, Equatable, Identifiable {
     /// Free text such as "Tuesdays 10:00–12:00", and the weekdays (1 = Monday) it runs on.
     public var schedule: String?
     public var weekdays: [Int]
+    /// Opening hours, when the directory or a coordinator gave them; none means unknown, not closed.
+    public var openingHours: [OpeningHours]
     public var eligibility: Eligibility
     public var cost: String?
     public var accessibility: [String]
@@ -99,8 +135,8 @@ public struct CommunityResource: Codable, Sendable, Equatable, Identifiable {
     public init(
         id: UUID, organisation: String, name: String, kind: Kind, categories: [NeedCategory], description: String,
         languages: [String], interpretationAvailable: Bool = false, delivery: [Delivery], address: String? = nil,
-        coordinates: Coordinates? = nil, schedule: String? = nil, weekdays: [Int] = [], eligibility: Eligibility = Eligibility(),
-        cost: String? = nil, accessibility: [String] = [], capacity: Capacity = Capacity(), tags: [String] = [],
+        coordinates: Coordinates? = nil, schedule: String? = nil, weekdays: [Int] = [], openingHours: [OpeningHours] = [],
+        eligibility: Eligibility = Eligibility(), cost: String? = nil, accessibility: [String] = [], capacity: Capacity = Capacity(), tags: [String] = [],
         contact: String? = nil, active: Bool = true, lastVerified: CalendarDate? = nil
     ) throws(DomainError) {
         guard !name.isEmpty else { throw .invalid("a resource needs a name") }
@@ -109,6 +145,12 @@ public struct CommunityResource: Codable, Sendable, Equatable, Identifiable {
             throw .invalid("an in-person resource needs an address or coordinates")
         }
         guard weekdays.allSatisfy({ (1...7).contains($0) }) else { throw .invalid("weekdays are 1 (Monday) to 7 (Sunday)") }
+        for hours in openingHours {
+            guard (1...7).contains(hours.weekday) else { throw .invalid("opening hours are on a weekday from 1 (Monday) to 7 (Sunday)") }
+            guard OpeningHours.isClock(hours.opensAt), OpeningHours.isClock(hours.closesAt) else {
+                throw .invalid("opening hours open and close at a time from 00:00 to 23:59 (HH:MM)")
+            }
+        }
         if let min = eligibility.minimumAge, let max = eligibility.maximumAge, min > max { throw .invalid("minimum age is above maximum age") }
         self.id = id
         self.organisation = organisation
@@ -123,6 +165,7 @@ public struct CommunityResource: Codable, Sendable, Equatable, Identifiable {
         self.coordinates = coordinates
         self.schedule = schedule
         self.weekdays = weekdays
+        self.openingHours = openingHours
         self.eligibility = eligibility
         self.cost = cost
         self.accessibility = accessibility
@@ -140,7 +183,7 @@ extension CommunityResource {
         try CommunityResource(
             id: id, organisation: organisation, name: name, kind: kind, categories: categories, description: description,
             languages: languages, interpretationAvailable: interpretationAvailable, delivery: delivery, address: address,
-            coordinates: coordinates, schedule: schedule, weekdays: weekdays, eligibility: eligibility, cost: cost,
+            coordinates: coordinates, schedule: schedule, weekdays: weekdays, openingHours: openingHours, eligibility: eligibility, cost: cost,
             accessibility: accessibility, capacity: capacity, tags: tags, contact: contact, active: active, lastVerified: lastVerified)
     }
 }

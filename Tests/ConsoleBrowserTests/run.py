@@ -139,16 +139,41 @@ def seed_resources(matching_port):
         post_resource(matching_port, token, body)
     # For the directory: a café open every day a few streets from K1Y with a single seat, a
     # reading club twenty kilometres east on Wednesdays, and a closed one that never shows.
-    for name, languages, days, features, coordinates, seats, active in (
-            ("Café-rencontre des aînés", ["fr"], [1, 2, 3, 4, 5, 6, 7], ["Step-free access", "hearing loop"], (45.3990, -75.7320), 1, True),
-            ("Club de lecture de l'Est", ["fr", "en"], [3], ["large print"], (45.4700, -75.4800), None, True),
-            ("Ancien cercle d'amitié", ["fr"], [1, 2, 3, 4, 5, 6, 7], ["step-free access"], (45.4000, -75.7300), None, False)):
-        body = {"organisation": "Réseau des aînés d'Ottawa", "name": name, "kind": "health-champion-group", "categories": ["loneliness", "social-isolation"],
+    # The café is open now whenever the test runs (from two hours ago to two hours from now, at
+    # the sites' time, every day); the walk next door only three days from now.
+    now, today = sites_now()
+    opens, closes = f"{(now.hour + 22) % 24:02d}:{now.minute:02d}", f"{(now.hour + 2) % 24:02d}:{now.minute:02d}"
+    CAFE_HOURS.append(f"{opens}–{closes}")
+    around = [{"weekday": day, "opensAt": opens, "closesAt": closes} for day in range(1, 8)]
+    later = (today + 2) % 7 + 1
+    for name, languages, days, features, coordinates, seats, active, hours, categories in (
+            ("Café-rencontre des aînés", ["fr"], [1, 2, 3, 4, 5, 6, 7], ["Step-free access", "hearing loop"], (45.3990, -75.7320), 1, True, around,
+             ["loneliness", "social-isolation"]),
+            ("Club de lecture de l'Est", ["fr", "en"], [3], ["large print"], (45.4700, -75.4800), None, True, [], ["loneliness", "social-isolation"]),
+            ("Ancien cercle d'amitié", ["fr"], [1, 2, 3, 4, 5, 6, 7], ["step-free access"], (45.4000, -75.7300), None, False, around,
+             ["loneliness", "social-isolation"]),
+            ("Marche du quartier", ["fr"], [later], ["step-free access"], (45.3995, -75.7315), None, True,
+             [{"weekday": later, "opensAt": "10:00", "closesAt": "11:00"}], ["physical-activity"])):
+        body = {"organisation": "Réseau des aînés d'Ottawa", "name": name, "kind": "health-champion-group", "categories": categories,
                 "description": f"{name} : un moment pour se retrouver.", "languages": languages, "interpretationAvailable": False, "delivery": ["in-person"],
-                "weekdays": days, "schedule": "10 h – 12 h", "address": "Ottawa", "coordinates": {"latitude": coordinates[0], "longitude": coordinates[1]},
+                "weekdays": days, "openingHours": hours, "schedule": "10 h – 12 h", "address": "Ottawa",
+                "coordinates": {"latitude": coordinates[0], "longitude": coordinates[1]},
                 "eligibility": {"areas": []}, "accessibility": features, "capacity": {"seats": seats, "waitlistAllowed": False}, "tags": [],
                 "contact": "613-555-0199", "active": active}
         post_resource(matching_port, token, body)
+
+
+# The café's hours as set up, for the directory's check.
+CAFE_HOURS = []
+
+
+def sites_now():
+    """Now at the sites (the console's PASSERELLE_CONSOLE_TIME_ZONE, America/Toronto by default),
+    and its day of the week, 1 = Monday … 7 = Sunday."""
+    from zoneinfo import ZoneInfo
+    import datetime
+    now = datetime.datetime.now(ZoneInfo("America/Toronto"))
+    return now, now.isoweekday()
 
 
 def post_resource(matching_port, token, body):
@@ -491,7 +516,7 @@ def casework_walk(driver, axe, console, console_port, artefacts, referral_url):
 
 def directory_walk(driver, axe, console_port, artefacts, referral_url):
     """The directory, opened from the referral: the catalogue searched by need, language,
-    accessibility, distance and the day, in French; a resource found proposed for the referral;
+    accessibility, distance and what is open now, in French; a resource found proposed for the referral;
     and what a careless or hostile search sends."""
     driver.get(referral_url)
     click_and_wait(driver, driver.find_element(By.ID, "search-directory"))
@@ -508,16 +533,37 @@ def directory_walk(driver, axe, console_port, artefacts, referral_url):
     club = driver.find_element(By.XPATH, "//ol[contains(@class,'directory')]/li[.//h3[text()=\"Club de lecture de l'Est\"]]").text
     check("mercredi" in club and "Gros caractères" in club and "Français, Anglais" in club and "Solitude" in club and "En personne" in club,
           f"a resource reads in French: its day, accessibility, languages, needs, how it is offered ({club!r})")
-    # Near K1Y, within 5 km, step-free, open today: the café only, its distance shown.
+    # Near K1Y, within 5 km, step-free, any need: the café and the walk next door; open now
+    # (matching's open_at, the day and time at the sites): the café only.
+    driver.get(f"http://127.0.0.1:{console_port}/directory?postal=k1y+4e9&radius=5&accessibility=step-free+access")
+    names = sorted(e.text for e in driver.find_elements(By.CSS_SELECTOR, "ol.directory h3"))
+    check(names == ["Café-rencontre des aînés", "Marche du quartier"], f"near K1Y and step-free, whatever the hours: the café and the walk ({names})")
+    check(not driver.find_element(By.ID, "directory-open").is_selected()
+          and "Ouvert maintenant seulement" in driver.find_element(By.ID, "directory-search").text
+          and "ne donne pas les heures" in driver.find_element(By.ID, "directory-open-hint").text,
+          "the checkbox reads « Ouvert maintenant seulement », and says that resources without known hours are left out")
+    driver.find_element(By.ID, "directory-open").click()
+    submit_form(driver, "directory-search")
+    names = sorted(e.text for e in driver.find_elements(By.CSS_SELECTOR, "ol.directory h3"))
+    check(names == ["Café-rencontre des aînés"] and "open=1" in driver.current_url,
+          f"open now narrows the list to the café, open at this hour; the walk opens in three days ({names})")
+    hours = driver.find_elements(By.CSS_SELECTOR, "ol.directory li .hours-today")
+    expected = CAFE_HOURS[0]
+    check(bool(hours) and hours[0].text == expected and "Heures aujourd'hui" in driver.find_element(By.CSS_SELECTOR, "ol.directory li").text,
+          f"the café shows today's hours ({hours[0].text if hours else 'none'!r}, expected {expected!r})")
+    driver.get(referral_url)
+    click_and_wait(driver, driver.find_element(By.ID, "search-directory"))
+    Select(driver.find_element(By.ID, "directory-need")).select_by_value("loneliness")
+    # Near K1Y, within 5 km, step-free, loneliness, open now: the café only, its distance shown.
     driver.find_element(By.ID, "directory-postal").send_keys("k1y 4e9")
     Select(driver.find_element(By.ID, "directory-radius")).select_by_value("5")
     Select(driver.find_element(By.ID, "directory-accessibility")).select_by_value("step-free access")
     driver.find_element(By.ID, "directory-open").click()
     submit_form(driver, "directory-search")
     items = driver.find_elements(By.CSS_SELECTOR, "ol.directory li")
-    check(len(items) == 1 and "Café-rencontre des aînés" in items[0].text and "Ouvert aujourd'hui" in items[0].text
+    check(len(items) == 1 and "Café-rencontre des aînés" in items[0].text and "Ouvert maintenant" in items[0].text
           and "0,2 km" in items[0].text and "Accès sans marche, Boucle magnétique" in items[0].text,
-          f"near K1Y within 5 km, step-free and open today: the café, 0,2 km away ({items[0].text if items else 'none'!r})")
+          f"near K1Y within 5 km, step-free and open now: the café, 0,2 km away ({items[0].text if items else 'none'!r})")
     check(driver.find_element(By.ID, "directory-postal").get_attribute("value") == "k1y 4e9"
           and driver.find_element(By.ID, "directory-open").is_selected(), "the search keeps what was asked")
     Select(driver.find_element(By.ID, "directory-language")).select_by_value("en")

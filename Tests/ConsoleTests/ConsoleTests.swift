@@ -261,10 +261,35 @@ struct ConsolePageTests {
         }
     }
 
-    @Test("Today at the sites is the resources' weekday: 1 is Monday, 7 Sunday, in Ontario's time")
-    func weekday() {
-        #expect(ConsoleRoutes.weekday(Date(timeIntervalSince1970: 1_796_662_800)) == 1)  // Monday 2026-12-07, noon in Toronto
-        #expect(ConsoleRoutes.weekday(Date(timeIntervalSince1970: 1_796_612_400)) == 7)  // 03:00 UTC that Monday is still Sunday evening there
+    @Test("Now at the sites is the resources' weekday and 24-hour time: 1 is Monday, 7 Sunday, in the sites' time zone")
+    func moment() {
+        let toronto = TimeZone(identifier: "America/Toronto")!
+        let noon = ConsoleRoutes.moment(Date(timeIntervalSince1970: 1_796_662_800), in: toronto)  // Monday 2026-12-07, noon in Toronto
+        #expect(noon.weekday == 1 && noon.time == "12:00")
+        let evening = ConsoleRoutes.moment(Date(timeIntervalSince1970: 1_796_612_400 + 65), in: toronto)  // 03:01 UTC that Monday
+        #expect(evening.weekday == 7 && evening.time == "22:01")  // still Sunday evening there
+        let vancouver = ConsoleRoutes.moment(Date(timeIntervalSince1970: 1_796_612_400 + 65), in: TimeZone(identifier: "America/Vancouver")!)
+        #expect(vancouver.weekday == 7 && vancouver.time == "19:01")
+        let morning = ConsoleRoutes.moment(Date(timeIntervalSince1970: 1_796_662_800 - 3 * 3600 - 55 * 60), in: toronto)
+        #expect(morning.weekday == 1 && morning.time == "08:05")  // zero-padded, as matching's open_at asks
+    }
+
+    @Test("The sites' time zone: America/Toronto unless PASSERELLE_CONSOLE_TIME_ZONE names another region; an abbreviation or unknown name stops the start")
+    func timeZone() throws {
+        let base = [
+            "PASSERELLE_JWT_HS256_SECRET": "x7Qp2LrV9sKe4TzW1nBy6HdM3cFa8GjU0oRiXlE5vNq", "PASSERELLE_JWT_ISSUER": "i", "PASSERELLE_JWT_AUDIENCE": "a",
+            "PASSERELLE_OIDC_DISCOVERY_URL": "https://id.example.org/realms/p", "PASSERELLE_OIDC_AUDIENCE": "p",
+            "PASSERELLE_CONSOLE_PUBLIC_URL": "https://console.example.org",
+        ]
+        func settings(_ zone: String?) throws -> ConsoleSettings {
+            try ConsoleSettings.fromEnvironment(Environment(zone.map { base.merging(["PASSERELLE_CONSOLE_TIME_ZONE": $0]) { $1 } } ?? base))
+        }
+        #expect(try settings(nil).timeZone.identifier == "America/Toronto")
+        #expect(try settings("").timeZone.identifier == "America/Toronto")
+        #expect(try settings("America/Vancouver").timeZone.identifier == "America/Vancouver")
+        for zone in ["EST", "Mars/Olympus_Mons", "America/Toronto\u{0}", "toronto", "+05:00"] {
+            #expect(throws: ConfigurationError.self, "\(zone)") { try settings(zone) }
+        }
     }
 
     @Test("The services' English refusals are said in French where their pattern is known, as sent otherwise")

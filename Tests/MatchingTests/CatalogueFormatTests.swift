@@ -263,3 +263,39 @@ struct CatalogueSnapshotTests {
         #expect(snapshot.best(Catalogue.request(needs: ["astrology"]), ranker: MatchRanker(), limit: 5).isEmpty)
     }
 }
+
+@Suite("Opening hours")
+struct OpeningHoursTests {
+    @Test("open from the opening time until before the closing time; a closing time at or before the opening runs past midnight")
+    func open() {
+        let morning = CommunityResource.OpeningHours(weekday: 2, opensAt: "09:00", closesAt: "12:00")
+        #expect(morning.isOpen(weekday: 2, at: "09:00") && morning.isOpen(weekday: 2, at: "11:59"))
+        #expect(!morning.isOpen(weekday: 2, at: "08:59") && !morning.isOpen(weekday: 2, at: "12:00") && !morning.isOpen(weekday: 3, at: "10:00"))
+        let sundayNight = CommunityResource.OpeningHours(weekday: 7, opensAt: "22:00", closesAt: "02:00")
+        #expect(sundayNight.isOpen(weekday: 7, at: "23:30") && sundayNight.isOpen(weekday: 1, at: "01:59"))
+        #expect(!sundayNight.isOpen(weekday: 1, at: "02:00") && !sundayNight.isOpen(weekday: 7, at: "01:00") && !sundayNight.isOpen(weekday: 2, at: "01:00"))
+        let untilMidnight = CommunityResource.OpeningHours(weekday: 5, opensAt: "18:00", closesAt: "00:00")
+        #expect(untilMidnight.isOpen(weekday: 5, at: "23:59") && !untilMidnight.isOpen(weekday: 6, at: "00:00"))
+        let allDay = CommunityResource.OpeningHours(weekday: 3, opensAt: "00:00", closesAt: "00:00")
+        #expect(allDay.isOpen(weekday: 3, at: "00:00") && allDay.isOpen(weekday: 3, at: "23:59") && !allDay.isOpen(weekday: 4, at: "00:00"))
+    }
+
+    @Test("times are HH:MM from 00:00 to 23:59; a directory's forms are read into it or reported")
+    func clocks() {
+        for time in ["00:00", "09:05", "23:59"] { #expect(CommunityResource.OpeningHours.isClock(time), "\(time)") }
+        for time in ["24:00", "9:00", "09:5", "09:60", "0900", "09:00:00", "", "ab:cd", "09 00", "２3:00", "-1:00"] {
+            #expect(!CommunityResource.OpeningHours.isClock(time), "\(time)")
+        }
+        for (text, time) in [("9:00", "09:00"), ("09:00:00", "09:00"), ("13:30:00.000", "13:30"), ("10:00:00-05:00", "10:00"), ("24:00", "00:00")] {
+            #expect(HSDSReader.time(text) == time, "\(text)")
+        }
+        for text in ["9h00", "noon", "25:00", "24:30", "09:5", ":30", "9:00 AM", "09:60", "", "１0:00"] {
+            #expect(HSDSReader.time(text) == nil, "\(text)")
+        }
+        #expect(throws: DomainError.self) {
+            try CommunityResource(
+                id: UUID(), organisation: "o", name: "n", kind: .externalPartner, categories: [], description: "", languages: ["fr"], delivery: [.phone],
+                openingHours: [.init(weekday: 2, opensAt: "09:00", closesAt: "24:00")])
+        }
+    }
+}

@@ -73,6 +73,7 @@ struct CatalogueImportTests {
             #expect(walking.categories.map(\.code) == ["social-isolation", "physical-activity"])
             #expect(walking.languages == ["fr", "en"])
             #expect(walking.weekdays == [2] && walking.schedule == "Tue 10:00–11:30")
+            #expect(walking.openingHours == [.init(weekday: 2, opensAt: "10:00", closesAt: "11:30")])
             #expect(walking.eligibility.minimumAge == 55 && walking.eligibility.notes == "Adultes de 55 ans et plus")
             #expect(walking.capacity.seats == 12 && walking.tags == ["walking", "nature"])
             #expect(walking.accessibility == ["step-free access"] && walking.cost == "Gratuit")

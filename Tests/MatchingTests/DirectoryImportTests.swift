@@ -300,6 +300,8 @@ struct PackageFormatTests {
         #expect(pantry.resource.id == UUID(uuidString: "0b9c4f7e-1d2a-4a8e-9f3c-2f1b7d6e5a40"))
         #expect(pantry.resource.organisation == "Food Network" && pantry.resource.categories.map(\.code) == ["food-security"])
         #expect(pantry.resource.languages == ["ht", "fr"] && pantry.resource.weekdays == [2, 4] && pantry.resource.contact == "613-555-0199")
+        #expect(
+            pantry.resource.openingHours == [.init(weekday: 2, opensAt: "09:00", closesAt: "12:00"), .init(weekday: 4, opensAt: "09:00", closesAt: "12:00")])
         #expect(pantry.resource.address == "10 Main St, Ottawa, ON K1A 0B1" && pantry.resource.coordinates?.latitude == 45.4155)
         #expect(pantry.resource.eligibility.notes == "Populations cibles : Older Adults")
         #expect(pantry.taxonomyRules.contains("AIRS/211 LA County Taxonomy 1.0.0 code BD-1800.2000 (Food Pantries)"))

@@ -25,6 +25,122 @@ struct MatchingServiceTests {
             consent: Consent(contact: true, shareWithPartners: false, evaluationUse: true), receivedAt: Date())
     }
 
+    @Test("open_at finds the resources whose opening hours hold that moment: opening time in, closing time out, past midnight into the next day")
+    func openAt() async throws {
+        let test = try await ServiceTestHost.make(MatchingService.self)
+        let coordinator = try await test.token(.networkCoordinator)
+        let worker = try await test.token(.linkWorker, site: "ottawa-west-chc")
+        try await test.host.application.test(.router) { client in
+            let json: HTTPFields = [.authorization: "Bearer \(coordinator)", .contentType: "application/json"]
+            func resource(_ name: String, weekdays: [Int], hours: String?) -> String {
+                #"{"organisation": "CSC", "name": "\#(name)", "kind": "external-partner", "categories": ["loneliness"], "description": "", "languages": ["fr"], "interpretationAvailable": false, "delivery": ["phone"], "weekdays": \#(weekdays), "eligibility": {"areas": []}, "accessibility": [], "capacity": {"seatsTaken": 0, "waitlistAllowed": false}, "tags": [], "active": true\#(hours.map { #", "openingHours": \#($0)"# } ?? "")}"#
+            }
+            func hours(_ rows: [(Int, String, String)]) -> String {
+                "[" + rows.map { #"{"weekday": \#($0.0), "opensAt": "\#($0.1)", "closesAt": "\#($0.2)"}"# }.joined(separator: ", ") + "]"
+            }
+            for body in [
+                resource("Matin", weekdays: [2], hours: hours([(2, "13:00", "17:00"), (2, "09:00", "12:00")])),
+                resource("Soirée", weekdays: [2], hours: hours([(2, "18:00", "21:00")])),
+                resource("Nuit", weekdays: [5], hours: hours([(5, "22:00", "02:00")])),
+                resource("Dimanche soir", weekdays: [7], hours: hours([(7, "20:00", "01:00")])),
+                resource("Jour entier", weekdays: [3], hours: hours([(3, "08:00", "08:00")])),
+                resource("Sans horaire", weekdays: [2, 5], hours: nil),
+                resource("Horaire vide", weekdays: [2], hours: "[]"),
+            ] {
+                let created = try await client.execute(uri: "/v1/resources", method: .post, headers: json, body: ByteBuffer(string: body))
+                #expect(created.status == .created, "\(String(buffer: created.body))")
+            }
+            func names(_ query: String) async throws -> [String] {
+                let response = try await client.execute(uri: "/v1/resources?\(query)", method: .get, headers: [.authorization: "Bearer \(worker)"])
+                #expect(response.status == .ok, "\(query): \(String(buffer: response.body))")
+                let list = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [[String: Any]] ?? []
+                return list.compactMap { $0["name"] as? String }.sorted()
+            }
+            for (query, expected) in [
+                ("open_at=2T09:00", ["Matin"]), ("open_at=2T08:59", []), ("open_at=2T11:59", ["Matin"]), ("open_at=2T12:00", []),
+                ("open_at=2T12:30", []), ("open_at=2T13:00", ["Matin"]), ("open_at=2T20:00", ["Soirée"]), ("open_at=2T21:00", []),
+                ("open_at=5T21:59", []), ("open_at=5T22:00", ["Nuit"]), ("open_at=5T23:59", ["Nuit"]), ("open_at=6T00:00", ["Nuit"]),
+                ("open_at=6T01:59", ["Nuit"]), ("open_at=6T02:00", []), ("open_at=5T01:00", []), ("open_at=4T01:00", ["Jour entier"]),
+                ("open_at=7T23:59", ["Dimanche soir"]), ("open_at=1T00:30", ["Dimanche soir"]), ("open_at=1T01:00", []), ("open_at=7T19:59", []),
+                ("open_at=3T07:59", []), ("open_at=3T08:00", ["Jour entier"]), ("open_at=3T23:00", ["Jour entier"]), ("open_at=4T07:59", ["Jour entier"]),
+                ("open_at=4T08:00", []),
+                // With the other filters: open_on still asks for the resources' weekdays.
+                ("open_on=2&open_at=2T09:00", ["Matin"]), ("open_on=3&open_at=2T09:00", []), ("open_on=6&open_at=6T01:00", []),
+                ("category=loneliness&open_at=2T20:00", ["Soirée"]), ("category=housing&open_at=2T20:00", []),
+                ("open_on=2", ["Horaire vide", "Matin", "Sans horaire", "Soirée"]),
+            ] {
+                #expect(try await names(query) == expected, "\(query)")
+            }
+            // Hours left out are unknown, never open: only a search without open_at finds them.
+            #expect(try await names("open_on=5") == ["Nuit", "Sans horaire"])
+
+            // The answer carries the hours as given; none when none were given.
+            let all = try await client.execute(uri: "/v1/resources", method: .get, headers: [.authorization: "Bearer \(worker)"])
+            let list = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: all.body).utf8)) as? [[String: Any]])
+            let morning = try #require(list.first { $0["name"] as? String == "Matin" })
+            #expect(
+                (morning["openingHours"] as? [[String: Any]])?.map { "\($0["weekday"] ?? "")/\($0["opensAt"] ?? "")/\($0["closesAt"] ?? "")" } == [
+                    "2/13:00/17:00", "2/09:00/12:00",
+                ])
+            #expect((list.first { $0["name"] as? String == "Sans horaire" }?["openingHours"] as? [Any])?.isEmpty == true)
+
+            // Anything but a day 1 to 7, T and a 24-hour HH:MM is refused, naming the parameter.
+            for query in [
+                "open_at=2T24:00", "open_at=2T7:5", "open_at=2T07:5", "open_at=2T7:05", "open_at=2T09:00%00", "open_at=%002T09:00", "open_at=",
+                "open_at=%20", "open_at=09:30", "open_at=2", "open_at=0T09:00", "open_at=8T09:00", "open_at=2t09:00", "open_at=2T09:60",
+                "open_at=2T09:00:00", "open_at=%202T09:00", "open_at=2T09:00%20", "open_at=12T09:00", "open_at=%EF%BC%92T09:00",
+                "open_at=2T%EF%BC%909:00", "open_at=2T-9:00", "open_at=2T+9:00", "open_at=2%20T09:00", "open_at=tuesday%2009:00",
+                "open_on=2&open_at=2T25:00",
+            ] {
+                let refused = try await client.execute(uri: "/v1/resources?\(query)", method: .get, headers: [.authorization: "Bearer \(worker)"])
+                #expect(refused.status == .unprocessableContent, "\(query): \(refused.status)")
+                #expect(String(buffer: refused.body).contains(#""pointer":"?open_at""#), "\(query): \(String(buffer: refused.body))")
+            }
+
+            // Hours a coordinator writes are checked member by member.
+            for (hours, pointer) in [
+                (#"[{"weekday": 2, "opensAt": "9:00", "closesAt": "12:00"}]"#, "/openingHours/0/opensAt"),
+                (#"[{"weekday": 2, "opensAt": "09:00", "closesAt": "24:00"}]"#, "/openingHours/0/closesAt"),
+                (
+                    #"[{"weekday": 2, "opensAt": "09:00", "closesAt": "12:00"}, {"weekday": 8, "opensAt": "09:00", "closesAt": "12:00"}]"#,
+                    "/openingHours/1/weekday"
+                ),
+                (#"[{"weekday": 2, "opensAt": "09:00\u0000", "closesAt": "12:00"}]"#, "/openingHours/0/opensAt"),
+                (#"[{"weekday": 2, "opensAt": "", "closesAt": "12:00"}]"#, "/openingHours/0/opensAt"),
+                ("null", "/openingHours"),
+            ] {
+                let refused = try await client.execute(
+                    uri: "/v1/resources", method: .post, headers: json, body: ByteBuffer(string: resource("Mauvais", weekdays: [2], hours: hours)))
+                #expect(
+                    refused.status == .unprocessableContent && String(buffer: refused.body).contains("\"pointer\":\"\(pointer)\""),
+                    "\(hours): \(String(buffer: refused.body))")
+            }
+            #expect(try await names("open_at=2T09:00") == ["Matin"], "nothing refused was stored")
+
+            // The hours go out in an HSDS export and come back the same from it, past midnight included.
+            let exported = try await client.execute(uri: "/v1/catalogue/export", method: .get, headers: json)
+            let tables = try #require(
+                (try JSONSerialization.jsonObject(with: Data(String(buffer: exported.body).utf8)) as? [String: Any])?["tables"] as? [String: String])
+            #expect(tables["regular_schedules.csv"]?.contains(",5,22:00,02:00") == true, "\(tables["regular_schedules.csv"] ?? "")")
+            let copy = try await ServiceTestHost.make(MatchingService.self)
+            let hoursBefore = try await names("open_at=6T01:00") + names("open_at=2T13:30") + names("open_at=4T07:00")
+            try await copy.host.application.test(.router) { other in
+                let copyToken = try await copy.token(.networkCoordinator)
+                let imported = try await other.execute(
+                    uri: "/v1/catalogue/imports", method: .post, headers: [.authorization: "Bearer \(copyToken)", .contentType: "application/json"],
+                    body: ByteBuffer(bytes: try JSONEncoder().encode(["tables": tables])))
+                #expect(imported.status == .ok, "\(String(buffer: imported.body))")
+                var hoursAfter: [String] = []
+                for moment in ["6T01:00", "2T13:30", "4T07:00"] {
+                    let found = try await other.execute(uri: "/v1/resources?open_at=\(moment)", method: .get, headers: [.authorization: "Bearer \(copyToken)"])
+                    let list = try JSONSerialization.jsonObject(with: Data(String(buffer: found.body).utf8)) as? [[String: Any]] ?? []
+                    hoursAfter += list.compactMap { $0["name"] as? String }.sorted()
+                }
+                #expect(hoursAfter == hoursBefore && hoursBefore == ["Nuit", "Matin", "Jour entier"], "\(hoursAfter)")
+            }
+        }
+    }
+
     @Test("resources and link workers are managed through the API; search filters by category, language, distance, accessibility and weekday")
     func catalogueAPI() async throws {
         let test = try await ServiceTestHost.make(MatchingService.self)

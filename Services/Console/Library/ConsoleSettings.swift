@@ -32,6 +32,9 @@ public struct ConsoleSettings: Sendable {
     /// directory's "near a postal code": PASSERELLE_CONSOLE_POSTAL_AREAS, a CSV file
     /// `area,latitude,longitude` such as deploy/matching/postal-areas.csv. Empty: no distance search.
     public var postalAreas: [String: Coordinates]
+    /// The sites' local time (PASSERELLE_CONSOLE_TIME_ZONE, an IANA zone, America/Toronto unless
+    /// set): the directory's "open now" is this day and time, as resources' opening hours are.
+    public var timeZone: TimeZone
 
     /// Cookies are `Secure` unless the console is reached over plain http (local runs, and a single
     /// host's compose deployment reached on 127.0.0.1 with PASSERELLE_CONSOLE_ALLOW_HTTP=true).
@@ -42,7 +45,7 @@ public struct ConsoleSettings: Sendable {
         httpHost: String = "127.0.0.1", httpPort: Int, publicURL: String, postgres: PostgresConfiguration, auth: AuthSettings, clientID: String,
         clientSecret: String? = nil, intakeURL: URL, matchingURL: URL, notificationURL: URL, evaluationURL: URL, idleTimeout: TimeInterval = 30 * 60,
         absoluteTimeout: TimeInterval = 8 * 3600, logLevel: Logger.Level = .info, migrateOnStart: Bool = true,
-        postalAreas: [String: Coordinates] = [:]
+        postalAreas: [String: Coordinates] = [:], timeZone: TimeZone = TimeZone(identifier: "America/Toronto")!
     ) {
         self.httpHost = httpHost
         self.httpPort = httpPort
@@ -60,6 +63,7 @@ public struct ConsoleSettings: Sendable {
         self.logLevel = logLevel
         self.migrateOnStart = migrateOnStart
         self.postalAreas = postalAreas
+        self.timeZone = timeZone
     }
 
     /// The centroids of a CSV file `area,latitude,longitude` (a header line first); a row that is
@@ -112,6 +116,13 @@ public struct ConsoleSettings: Sendable {
         }
         var areas: [String: Coordinates] = [:]
         if let path = e.optionalString("PASSERELLE_CONSOLE_POSTAL_AREAS") { areas = try postalAreas(path: path) }
+        let zoneName = e.string("PASSERELLE_CONSOLE_TIME_ZONE", default: "America/Toronto")
+        // A region's name (Area/Location): TimeZone(identifier:) also takes abbreviations such as
+        // EST, which ignore daylight saving, and reads a name only up to a NUL.
+        guard zoneName == "UTC" || zoneName.wholeMatch(of: /[A-Za-z]+(\/[A-Za-z0-9_+\-]+)+/) != nil, let zone = TimeZone(identifier: zoneName)
+        else {
+            throw ConfigurationError(variable: "PASSERELLE_CONSOLE_TIME_ZONE", problem: "\"\(zoneName)\" is not an IANA time zone such as America/Toronto")
+        }
         return ConsoleSettings(
             httpHost: common.httpHost, httpPort: common.httpPort, publicURL: publicURL, postgres: common.postgres, auth: common.auth,
             clientID: e.string("PASSERELLE_CONSOLE_CLIENT_ID", default: "passerelle-console"),
@@ -122,6 +133,6 @@ public struct ConsoleSettings: Sendable {
             evaluationURL: try url("PASSERELLE_EVALUATION_URL", "http://127.0.0.1:8084"),
             idleTimeout: TimeInterval(idle * 60), absoluteTimeout: TimeInterval(absolute * 60), logLevel: common.logLevel,
             migrateOnStart: common.migrateOnStart,
-            postalAreas: areas)
+            postalAreas: areas, timeZone: zone)
     }
 }

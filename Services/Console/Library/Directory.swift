@@ -5,7 +5,7 @@ import Hummingbird
 import MatchingAPI
 
 /// The directory: the shared catalogue of community resources searched by need, language,
-/// accessibility, distance from a postal code and the day it runs, through matching's search.
+/// accessibility, distance from a postal code and whether it is open now, through matching's search.
 /// Opened from a referral, each resource found can be proposed for it (a connection).
 extension ConsoleRoutes {
     /// The accessibility features the catalogue names (the demo catalogue's and HSDS imports').
@@ -23,7 +23,8 @@ extension ConsoleRoutes {
         var postalCode: String?
         var near: Coordinates?
         var radius: Double = 10
-        var openToday = false
+        /// Only resources open now: their opening hours hold this moment at the sites.
+        var openNow = false
         var referral: String?
         var errors: [(field: String, detail: String)] = []
         /// The search as typed, to show the form again and to come back to it after a proposal.
@@ -81,16 +82,19 @@ extension ConsoleRoutes {
                 search.errors.append(("postal", text(settings.postalAreas.isEmpty ? "noPostalAreas" : "invalid.postalArea", language)))
             }
         }
-        search.openToday = typed["open"] == "1"
+        search.openNow = typed["open"] == "1"
         if let referral = given("referral"), UUID(uuidString: referral) != nil { search.referral = referral.uppercased() }
         return search
     }
 
-    /// Today's day of the week at the sites, 1 = Monday … 7 = Sunday, as resources give theirs.
-    static func weekday(_ date: Date = Date()) -> Int {
+    /// The moment at the sites as resources' opening hours give theirs: the day of the week,
+    /// 1 = Monday … 7 = Sunday, and the 24-hour time "HH:MM".
+    static func moment(_ date: Date = Date(), in zone: TimeZone) -> (weekday: Int, time: String) {
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        return (calendar.component(.weekday, from: date) + 5) % 7 + 1
+        calendar.timeZone = zone
+        let parts = calendar.dateComponents([.weekday, .hour, .minute], from: date)
+        let (hour, minute) = (parts.hour ?? 0, parts.minute ?? 0)
+        return (((parts.weekday ?? 2) + 5) % 7 + 1, (hour < 10 ? "0" : "") + "\(hour):" + (minute < 10 ? "0" : "") + "\(minute)")
     }
 
     func directory(_ typed: [String: String], session: ConsoleSession, language: Language, failure: FormFailure? = nil, status: HTTPResponse.Status = .ok)
@@ -111,7 +115,7 @@ extension ConsoleRoutes {
         }
         context["radii"] = Self.radii.map { ["value": $0, "label": "\($0) km", "selected": (typed["radius"] ?? "10") == $0] }
         context["postal"] = search.postalCode ?? ""
-        context["openToday"] = search.openToday
+        context["openNow"] = search.openNow
         context["distanceAvailable"] = !settings.postalAreas.isEmpty
         if let referral = search.referral {
             context["referral"] = ["id": referral, "short": String(referral.prefix(8))]
@@ -136,12 +140,13 @@ extension ConsoleRoutes {
             return page("directory", title: text("directory", language), language: language, session: session, path: directoryPath(typed), context: context)
         }
         let clients = ServiceClients(settings: settings, token: session.accessToken)
-        let today = Self.weekday()
+        let now = Self.moment(in: settings.timeZone)
         let found: [MatchingAPI.Components.Schemas.Resource]
         do {
             let query = MatchingAPI.Operations.SearchResources.Input.Query(
                 category: search.need, language: search.language, near: search.near.map { "\($0.latitude),\($0.longitude)" },
-                radiusKm: search.near == nil ? nil : search.radius, accessibility: search.accessibility, openOn: search.openToday ? today : nil)
+                radiusKm: search.near == nil ? nil : search.radius, accessibility: search.accessibility,
+                openAt: search.openNow ? "\(now.weekday)T\(now.time)" : nil)
             switch try await clients.matching.searchResources(query: query) {
             case .ok(let ok): found = try ok.body.json.filter(\.active)
             case .unprocessableContent(let refused):
@@ -178,11 +183,16 @@ extension ConsoleRoutes {
                     separator: ", "),
                 "delivery": resource.delivery.map { text("delivery.\($0.rawValue)", language) }.joined(separator: ", "),
                 "days": resource.weekdays.sorted().map { text("weekday.\($0)", language) }.joined(separator: ", "),
-                "openToday": resource.weekdays.contains(today),
+                "openNow": resource.openingHours.contains {
+                    CommunityResource.OpeningHours(weekday: $0.weekday, opensAt: $0.opensAt, closesAt: $0.closesAt).isOpen(weekday: now.weekday, at: now.time)
+                },
                 "accessibility": resource.accessibility.map { featureLabel($0, language) }.joined(separator: ", "),
                 "interpretation": resource.interpretationAvailable,
             ]
             if let schedule = resource.schedule, !schedule.isEmpty { row["schedule"] = schedule }
+            // Today's hours, as the catalogue gives them; none when it gives none for today.
+            let today = resource.openingHours.filter { $0.weekday == now.weekday }.sorted { $0.opensAt < $1.opensAt }
+            if !today.isEmpty { row["hoursToday"] = today.map { "\($0.opensAt)–\($0.closesAt)" }.joined(separator: ", ") }
             if let address = resource.address, !address.isEmpty { row["address"] = address }
             if let contact = resource.contact, !contact.isEmpty { row["contact"] = contact }
             if let distance {

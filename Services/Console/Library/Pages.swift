@@ -268,15 +268,15 @@ struct Pages: Sendable {
         <p><label for="directory-accessibility">{{t.field.accessibility}}</label><select id="directory-accessibility" name="accessibility"{{#invalid.accessibility}} aria-invalid="true"{{/invalid.accessibility}}><option value="">{{t.anyAccessibility}}</option>{{#features}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/features}}</select></p>
         <p><label for="directory-postal">{{t.field.postalNear}}</label><input type="text" id="directory-postal" name="postal" value="{{postal}}" maxlength="7" autocomplete="postal-code" aria-describedby="directory-postal-hint"{{#invalid.postal}} aria-invalid="true"{{/invalid.postal}}><span class="hint" id="directory-postal-hint">{{#distanceAvailable}}{{t.postalHint}}{{/distanceAvailable}}{{^distanceAvailable}}{{t.noPostalAreas}}{{/distanceAvailable}}</span></p>
         <p><label for="directory-radius">{{t.field.radius}}</label><select id="directory-radius" name="radius"{{#invalid.radius}} aria-invalid="true"{{/invalid.radius}}>{{#radii}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/radii}}</select></p></div>
-        <p><label class="choice"><input type="checkbox" name="open" value="1" id="directory-open"{{#openToday}} checked{{/openToday}}> {{t.field.open}}</label></p>
+        <p><label class="choice"><input type="checkbox" name="open" value="1" id="directory-open" aria-describedby="directory-open-hint"{{#openNow}} checked{{/openNow}}> {{t.field.openNow}}</label> <span class="hint" id="directory-open-hint">{{t.openNowHint}}</span></p>
         <button type="submit">{{t.search}}</button></form>
         {{#asked}}<h2 id="results">{{t.results}}</h2><p role="status" id="directory-count">{{count}}</p>{{#more}}<p class="hint">{{more}}</p>{{/more}}
         {{^hasResults}}<p>{{t.noResources}}</p>{{/hasResults}}
         {{#hasResults}}<ol class="matches directory">{{#results}}<li id="resource-{{id}}"><article aria-labelledby="resource-name-{{id}}">
-        <h3 id="resource-name-{{id}}">{{name}}</h3><p class="hint">{{organisation}}{{#distance}} · <span class="distance">{{distance}}</span>{{/distance}}{{#openToday}} · <strong class="open">{{t.openToday}}</strong>{{/openToday}}</p>
+        <h3 id="resource-name-{{id}}">{{name}}</h3><p class="hint">{{organisation}}{{#distance}} · <span class="distance">{{distance}}</span>{{/distance}}{{#openNow}} · <strong class="open">{{t.openNow}}</strong>{{/openNow}}</p>
         <p>{{description}}</p>
         <dl><dt>{{t.needs}}</dt><dd>{{needs}}</dd><dt>{{t.field.language}}</dt><dd>{{languages}}{{#interpretation}} ({{t.interpretation}}){{/interpretation}}</dd>
-        <dt>{{t.days}}</dt><dd>{{days}}{{#schedule}} — {{schedule}}{{/schedule}}</dd><dt>{{t.delivery}}</dt><dd>{{delivery}}</dd>
+        <dt>{{t.days}}</dt><dd>{{days}}{{#schedule}} — {{schedule}}{{/schedule}}</dd>{{#hoursToday}}<dt>{{t.hoursToday}}</dt><dd class="hours-today">{{hoursToday}}</dd>{{/hoursToday}}<dt>{{t.delivery}}</dt><dd>{{delivery}}</dd>
         {{#accessibility}}<dt>{{t.field.accessibility}}</dt><dd>{{accessibility}}</dd>{{/accessibility}}{{#address}}<dt>{{t.address}}</dt><dd>{{address}}</dd>{{/address}}
         {{#contact}}<dt>{{t.contactInfo}}</dt><dd>{{contact}}</dd>{{/contact}}{{#seats}}<dt>{{t.seats}}</dt><dd>{{seats}}</dd>{{/seats}}</dl>
         {{#problem}}<p class="problem" role="alert" id="problem-{{id}}">{{problem}}</p>{{/problem}}

@@ -401,8 +401,8 @@ enum Translations {
         // The directory.
         "directory": ("Répertoire des ressources", "Resource directory"),
         "directoryIntro": (
-            "Les ressources communautaires du réseau, par besoin, langue, accessibilité, distance et jour d'ouverture.",
-            "The network's community resources, by need, language, accessibility, distance and the day they run."
+            "Les ressources communautaires du réseau, par besoin, langue, accessibilité, distance, et celles ouvertes maintenant.",
+            "The network's community resources, by need, language, accessibility, distance, and those open now."
         ),
         "directory.fromReferral": (
             "Pour la demande {short} : choisissez des critères, puis proposez une ressource trouvée.",
@@ -423,7 +423,6 @@ enum Translations {
         "directory.found": ("{count} ressources trouvées.", "{count} resources found."),
         "directory.found1": ("1 ressource trouvée.", "1 resource found."),
         "directory.more": ("Seules les 100 premières sont montrées : précisez la recherche.", "Only the first 100 are shown: narrow the search."),
-        "openToday": ("Ouvert aujourd'hui", "Open today"),
         "interpretation": ("interprétation offerte", "interpretation available"),
         "days": ("Jours", "Days"),
         "delivery": ("Offert", "Offered"),
@@ -439,7 +438,6 @@ enum Translations {
         "field.accessibility": ("Accessibilité", "Accessibility"),
         "field.postalNear": ("Près du code postal", "Near the postal code"),
         "field.radius": ("Distance au plus", "Distance at most"),
-        "field.open": ("Ouvert aujourd'hui seulement", "Open today only"),
         "invalid.search": ("La recherche a des erreurs; rien n'a été cherché.", "The search has errors; nothing was searched."),
         "invalid.postalCode": ("un code postal canadien, p. ex. K1Y 4E9", "a Canadian postal code, e.g. K1Y 4E9"),
         "invalid.postalArea": ("ce secteur postal n'est pas connu de la console", "this postal area is not known to the console"),
@@ -453,6 +451,14 @@ enum Translations {
         "weekday.5": ("vendredi", "Friday"),
         "weekday.6": ("samedi", "Saturday"),
         "weekday.7": ("dimanche", "Sunday"),
+        // The directory's "open now", at the sites' local time.
+        "field.openNow": ("Ouvert maintenant seulement", "Open now only"),
+        "openNow": ("Ouvert maintenant", "Open now"),
+        "hoursToday": ("Heures aujourd'hui", "Hours today"),
+        "openNowHint": (
+            "Selon les heures d'ouverture connues : une ressource dont le répertoire ne donne pas les heures n'apparaît pas.",
+            "By the opening hours known: a resource whose hours the directory does not give is left out."
+        ),
         "feature.step-free-access": ("Accès sans marche", "Step-free access"),
         "feature.accessible-washroom": ("Toilettes accessibles", "Accessible washroom"),
         "feature.hearing-loop": ("Boucle magnétique", "Hearing loop"),

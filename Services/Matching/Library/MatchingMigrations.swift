@@ -34,6 +34,7 @@ enum MatchingMigrations {
         rematchCaller,
         erasedReferrals,
         MessagingSchema.publicationRecord(version: 11),
+        openingHours,
     ]
 
     static let catalogue = Migration(
@@ -233,5 +234,16 @@ extension MatchingMigrations {
             referral_id uuid PRIMARY KEY,
             erased_at timestamptz NOT NULL
         );
+        """)
+}
+
+extension MatchingMigrations {
+    static let openingHours = Migration(
+        12, "opening_hours",
+        """
+        -- When a resource is open, day by day (objects weekday, opens_at, closes_at as "HH:MM"),
+        -- for a search of what is open at a given moment. Matching does not rank on it: it is
+        -- not among the columns whose change bumps the catalogue's version.
+        ALTER TABLE community_resource ADD COLUMN opening_hours jsonb NOT NULL DEFAULT '[]';
         """)
 }

@@ -107,6 +107,13 @@ public struct Client: APIProtocol {
                     name: "open_on",
                     value: input.query.openOn
                 )
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "open_at",
+                    value: input.query.openAt
+                )
                 converter.setAcceptHeader(
                     in: &request.headerFields,
                     contentTypes: input.headers.accept

@@ -222,6 +222,10 @@ extension Components {
             public var schedule: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Resource/weekdays`.
             public var weekdays: [Swift.Int]
+            /// When it is open, day by day; empty when unknown (not closed).
+            ///
+            /// - Remark: Generated from `#/components/schemas/Resource/openingHours`.
+            public var openingHours: [Components.Schemas.OpeningHours]
             /// - Remark: Generated from `#/components/schemas/Resource/eligibility`.
             public struct EligibilityPayload: Codable, Hashable, Sendable {
                 /// - Remark: Generated from `#/components/schemas/Resource/eligibility/minimumAge`.
@@ -318,6 +322,7 @@ extension Components {
             ///   - coordinates:
             ///   - schedule:
             ///   - weekdays:
+            ///   - openingHours: When it is open, day by day; empty when unknown (not closed).
             ///   - eligibility:
             ///   - cost:
             ///   - accessibility:
@@ -340,6 +345,7 @@ extension Components {
                 coordinates: Components.Schemas.Coordinates? = nil,
                 schedule: Swift.String? = nil,
                 weekdays: [Swift.Int],
+                openingHours: [Components.Schemas.OpeningHours],
                 eligibility: Components.Schemas.Resource.EligibilityPayload,
                 cost: Swift.String? = nil,
                 accessibility: [Swift.String],
@@ -362,6 +368,7 @@ extension Components {
                 self.coordinates = coordinates
                 self.schedule = schedule
                 self.weekdays = weekdays
+                self.openingHours = openingHours
                 self.eligibility = eligibility
                 self.cost = cost
                 self.accessibility = accessibility
@@ -385,6 +392,7 @@ extension Components {
                 case coordinates
                 case schedule
                 case weekdays
+                case openingHours
                 case eligibility
                 case cost
                 case accessibility
@@ -1196,6 +1204,43 @@ extension Components {
                     "referralId",
                     "connections"
                 ])
+            }
+        }
+        /// When a resource is open on one day of the week, in its local time. A closing time at or before the opening time runs past midnight into the next day (the same time: 24 hours).
+        ///
+        /// - Remark: Generated from `#/components/schemas/OpeningHours`.
+        public struct OpeningHours: Codable, Hashable, Sendable {
+            /// 1 = Monday to 7 = Sunday.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OpeningHours/weekday`.
+            public var weekday: Swift.Int
+            /// 24-hour HH:MM, from 00:00 to 23:59.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OpeningHours/opensAt`.
+            public var opensAt: Swift.String
+            /// 24-hour HH:MM, from 00:00 to 23:59; midnight is 00:00.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OpeningHours/closesAt`.
+            public var closesAt: Swift.String
+            /// Creates a new `OpeningHours`.
+            ///
+            /// - Parameters:
+            ///   - weekday: 1 = Monday to 7 = Sunday.
+            ///   - opensAt: 24-hour HH:MM, from 00:00 to 23:59.
+            ///   - closesAt: 24-hour HH:MM, from 00:00 to 23:59; midnight is 00:00.
+            public init(
+                weekday: Swift.Int,
+                opensAt: Swift.String,
+                closesAt: Swift.String
+            ) {
+                self.weekday = weekday
+                self.opensAt = opensAt
+                self.closesAt = closesAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case weekday
+                case opensAt
+                case closesAt
             }
         }
         /// An RFC 9457 problem detail.

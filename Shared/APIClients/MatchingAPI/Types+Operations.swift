@@ -53,6 +53,10 @@ public enum Operations {
                 ///
                 /// - Remark: Generated from `#/paths/v1/resources/GET/query/open_on`.
                 public var openOn: Swift.Int?
+                /// Only resources open at this moment of the week, in their local time: the day (1 = Monday … 7 = Sunday), T, and the 24-hour time HH:MM, e.g. 2T09:30 for Tuesday 9:30. A resource is open when one of its openingHours for that day holds the time (opening time included, closing time not), or the day before's runs past midnight into it. Resources without opening hours are never open at a moment (their hours are unknown) and are left out. Combines with open_on as the other filters do.
+                ///
+                /// - Remark: Generated from `#/paths/v1/resources/GET/query/open_at`.
+                public var openAt: Swift.String?
                 /// Creates a new `Query`.
                 ///
                 /// - Parameters:
@@ -62,13 +66,15 @@ public enum Operations {
                 ///   - radiusKm: With near: the radius in kilometres.
                 ///   - accessibility: Only resources offering this accessibility feature (compared without regard to case), e.g. step-free access, hearing loop.
                 ///   - openOn: Only resources that run on this day of the week (1 = Monday … 7 = Sunday, as their weekdays).
+                ///   - openAt: Only resources open at this moment of the week, in their local time: the day (1 = Monday … 7 = Sunday), T, and the 24-hour time HH:MM, e.g. 2T09:30 for Tuesday 9:30. A resource is open when one of its openingHours for that day holds the time (opening time included, closing time not), or the day before's runs past midnight into it. Resources without opening hours are never open at a moment (their hours are unknown) and are left out. Combines with open_on as the other filters do.
                 public init(
                     category: Components.Schemas.NeedCategoryCode? = nil,
                     language: Components.Schemas.LanguageCode? = nil,
                     near: Swift.String? = nil,
                     radiusKm: Swift.Double? = nil,
                     accessibility: Swift.String? = nil,
-                    openOn: Swift.Int? = nil
+                    openOn: Swift.Int? = nil,
+                    openAt: Swift.String? = nil
                 ) {
                     self.category = category
                     self.language = language
@@ -76,6 +82,7 @@ public enum Operations {
                     self.radiusKm = radiusKm
                     self.accessibility = accessibility
                     self.openOn = openOn
+                    self.openAt = openAt
                 }
             }
             public var query: Operations.SearchResources.Input.Query

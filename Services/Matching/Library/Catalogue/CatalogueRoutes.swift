@@ -15,11 +15,20 @@ struct CatalogueRoutes: Sendable {
     /// Decodes a resource, taking the id from the path (or a new one), and checks the domain rules.
     /// Seats taken are the service's count, not the caller's: whatever a body says is ignored.
     private func resource(_ submission: Components.Schemas.ResourceSubmission, id: UUID) throws -> CommunityResource {
+        // Opening hours are a list, or left out when unknown; the generated type reads an explicit
+        // null as left out, so the body as sent says which it was.
+        if let sent = OperationRequest.current?.body, let members = try? JSONSerialization.jsonObject(with: sent) as? [String: Any],
+            members["openingHours"] is NSNull
+        {
+            throw ProblemDetails.validation([.init(pointer: "/openingHours", detail: "must be a list of opening hours, or left out when they are unknown")])
+        }
         let data = Data(try JSONCoding.api.encode(submission))
         guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ProblemDetails(status: .badRequest, title: "Malformed JSON", detail: "expected a JSON object")
         }
         object["id"] = id.uuidString
+        // Opening hours left out are unknown: none.
+        if object["openingHours"] == nil { object["openingHours"] = [Any]() }
         if var capacity = object["capacity"] as? [String: Any] {
             capacity["seatsTaken"] = 0
             object["capacity"] = capacity
@@ -137,14 +146,35 @@ struct CatalogueRoutes: Sendable {
         if openOn != nil && !(openOn.map { (1...7).contains($0) } ?? false) {
             errors.append(.init(pointer: "?open_on", detail: "must be a day of the week from 1 (Monday) to 7 (Sunday)"))
         }
+        var openAt: CatalogueStore.Moment?
+        if let text = query.openAt {
+            if let moment = Self.moment(text) {
+                openAt = moment
+            } else {
+                errors.append(
+                    .init(
+                        pointer: "?open_at",
+                        detail: "must be a day of the week from 1 (Monday) to 7 (Sunday), T, and a 24-hour time from 00:00 to 23:59, e.g. 2T09:30"))
+            }
+        }
         guard errors.isEmpty else { throw ProblemDetails.validation(errors) }
         let point = near
+        let moment = openAt
         let found = try await store.pool.withConnection {
             try await store.resources(
-                category: category, language: language, accessibility: accessibility, openOn: openOn, near: point,
+                category: category, language: language, accessibility: accessibility, openOn: openOn, openAt: moment, near: point,
                 radiusKilometres: point == nil ? nil : (radius ?? 10), on: $0)
         }
         return .ok(.init(body: .json(try convertJSON(found))))
+    }
+
+    /// "2T09:30": Tuesday at 9:30. Exactly that form (one digit, T, HH:MM), as the contract's pattern.
+    static func moment(_ text: String) -> CatalogueStore.Moment? {
+        let parts = text.split(separator: "T", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].utf8.count == 1, let day = Int(parts[0]), (1...7).contains(day),
+            CommunityResource.OpeningHours.isClock(String(parts[1]))
+        else { return nil }
+        return .init(weekday: day, time: String(parts[1]))
     }
 
     func saveLinkWorker(_ input: Operations.SaveLinkWorker.Input) async throws -> Operations.SaveLinkWorker.Output {

@@ -9,7 +9,7 @@ package struct CatalogueStore: Sendable {
     static let resourceColumns = """
         id, organisation, name, kind, categories, description, languages, interpretation_available, delivery, address,
         latitude, longitude, schedule, weekdays, minimum_age, maximum_age, areas, eligibility_notes, cost, accessibility,
-        seats, seats_taken, waitlist_allowed, tags, contact, active, last_verified
+        seats, seats_taken, waitlist_allowed, tags, contact, active, last_verified, opening_hours
         """
 
     func save(_ resource: CommunityResource, on connection: PostgresConnection) async throws {
@@ -40,15 +40,16 @@ package struct CatalogueStore: Sendable {
     static let batchUpsertSQL = """
         INSERT INTO community_resource (id, organisation, name, kind, categories, description, languages, interpretation_available,
             delivery, address, latitude, longitude, schedule, weekdays, minimum_age, maximum_age, areas, eligibility_notes, cost,
-            accessibility, seats, seats_taken, waitlist_allowed, tags, contact, active, last_verified, updated_at)
+            accessibility, seats, seats_taken, waitlist_allowed, tags, contact, active, last_verified, opening_hours, updated_at)
         SELECT x.id, x.organisation, x.name, x.kind, x.categories, x.description, x.languages, x.interpretation_available, x.delivery,
             x.address, x.latitude, x.longitude, x.schedule, x.weekdays, x.minimum_age, x.maximum_age, x.areas, x.eligibility_notes, x.cost,
-            x.accessibility, x.seats, x.seats_taken, x.waitlist_allowed, x.tags, x.contact, x.active, x.last_verified, now()
+            x.accessibility, x.seats, x.seats_taken, x.waitlist_allowed, x.tags, x.contact, x.active, x.last_verified,
+            coalesce(x.opening_hours, '[]'), now()
         FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, organisation text, name text, kind text, categories text[], description text,
             languages text[], interpretation_available boolean, delivery text[], address text, latitude double precision,
             longitude double precision, schedule text, weekdays integer[], minimum_age integer, maximum_age integer, areas text[],
             eligibility_notes text, cost text, accessibility text[], seats integer, seats_taken integer, waitlist_allowed boolean,
-            tags text[], contact text, active boolean, last_verified date)
+            tags text[], contact text, active boolean, last_verified date, opening_hours jsonb)
         ON CONFLICT (id) DO UPDATE SET organisation = EXCLUDED.organisation, name = EXCLUDED.name, kind = EXCLUDED.kind,
             categories = EXCLUDED.categories, description = EXCLUDED.description, languages = EXCLUDED.languages,
             interpretation_available = EXCLUDED.interpretation_available, delivery = EXCLUDED.delivery, address = EXCLUDED.address,
@@ -56,7 +57,8 @@ package struct CatalogueStore: Sendable {
             minimum_age = EXCLUDED.minimum_age, maximum_age = EXCLUDED.maximum_age, areas = EXCLUDED.areas,
             eligibility_notes = EXCLUDED.eligibility_notes, cost = EXCLUDED.cost, accessibility = EXCLUDED.accessibility,
             seats = EXCLUDED.seats, waitlist_allowed = EXCLUDED.waitlist_allowed, tags = EXCLUDED.tags,
-            contact = EXCLUDED.contact, active = EXCLUDED.active, last_verified = EXCLUDED.last_verified, updated_at = now()
+            contact = EXCLUDED.contact, active = EXCLUDED.active, last_verified = EXCLUDED.last_verified,
+            opening_hours = EXCLUDED.opening_hours, updated_at = now()
         RETURNING (xmax = 0) AS created
         """
 
@@ -68,6 +70,7 @@ package struct CatalogueStore: Sendable {
         var latitude: Double?, longitude: Double?, schedule: String?, weekdays: [Int], minimumAge: Int?, maximumAge: Int?
         var areas: [String], eligibilityNotes: String?, cost: String?, accessibility: [String], seats: Int?, seatsTaken: Int
         var waitlistAllowed: Bool, tags: [String], contact: String?, active: Bool, lastVerified: String?
+        var openingHours: [CommunityResource.OpeningHours]
 
         init(_ r: CommunityResource) {
             (id, organisation, name, kind, categories, description) = (r.id, r.organisation, r.name, r.kind.rawValue, r.categories.map(\.code), r.description)
@@ -77,7 +80,7 @@ package struct CatalogueStore: Sendable {
             (cost, accessibility, seats, seatsTaken, waitlistAllowed) = (
                 r.cost, r.accessibility, r.capacity.seats, r.capacity.seatsTaken, r.capacity.waitlistAllowed
             )
-            (tags, contact, active, lastVerified) = (r.tags, r.contact, r.active, r.lastVerified?.description)
+            (tags, contact, active, lastVerified, openingHours) = (r.tags, r.contact, r.active, r.lastVerified?.description, r.openingHours)
         }
     }
 
@@ -91,10 +94,14 @@ package struct CatalogueStore: Sendable {
         ).map(Self.resource)
     }
 
-    /// An accessibility feature is free text (imports, entry): compared without regard to case, as ranking does.
+    /// An accessibility feature is free text (imports, entry): compared without regard to case,
+    /// as ranking does. `openAt` keeps the resources whose opening hours hold that moment, as
+    /// `CommunityResource.OpeningHours.isOpen` says: on its day from the opening time until
+    /// before the closing time, or past midnight when it closes at or before it opens ("HH:MM"
+    /// compares as time). Resources without opening hours are not open at any moment.
     func resources(
-        category: String?, language: String?, accessibility: String? = nil, openOn weekday: Int? = nil, near: Coordinates?, radiusKilometres: Double?,
-        on connection: PostgresConnection
+        category: String?, language: String?, accessibility: String? = nil, openOn weekday: Int? = nil, openAt: Moment? = nil, near: Coordinates?,
+        radiusKilometres: Double?, on connection: PostgresConnection
     ) async throws -> [CommunityResource] {
         let rows = try await connection.query(
             PostgresQuery(
@@ -103,12 +110,29 @@ package struct CatalogueStore: Sendable {
                     WHERE ($1::text IS NULL OR $1 = ANY (categories)) AND ($2::text IS NULL OR $2 = ANY (languages))
                     AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM unnest(accessibility) AS feature WHERE lower(feature) = lower($3)))
                     AND ($4::int IS NULL OR $4 = ANY (weekdays))
+                    AND ($5::int IS NULL OR EXISTS (
+                        SELECT 1 FROM jsonb_to_recordset(opening_hours) AS h(weekday int, opens_at text, closes_at text)
+                        WHERE (h.weekday = $5 AND h.opens_at <= $6 AND ($6 < h.closes_at OR h.closes_at <= h.opens_at))
+                            OR (h.weekday = ($5 + 5) % 7 + 1 AND h.closes_at <= h.opens_at AND $6 < h.closes_at)))
                     ORDER BY name, id LIMIT 500
                     """,
-                parameters: [category, language, accessibility, weekday.map(String.init)]))
+                parameters: [category, language, accessibility, weekday.map(String.init), openAt.map { String($0.weekday) }, openAt?.time]))
         let all = try rows.map(Self.resource)
         guard let near, let radius = radiusKilometres else { return all }
         return all.filter { $0.coordinates.map { near.distanceKilometres(to: $0) <= radius } ?? false }
+    }
+
+    /// A moment of the week in local time: 1 = Monday … 7 = Sunday, and "HH:MM".
+    struct Moment: Sendable, Equatable {
+        var weekday: Int
+        var time: String
+    }
+
+    /// The stored opening hours (snake-case keys, as `Row` writes them).
+    static func openingHours(_ json: String) throws -> [CommunityResource.OpeningHours] {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode([CommunityResource.OpeningHours].self, from: Data(json.utf8))
     }
 
     func resource(id: UUID, on connection: PostgresConnection) async throws -> CommunityResource? {
@@ -132,6 +156,7 @@ package struct CatalogueStore: Sendable {
                 address: try row.decode("address", as: String?.self),
                 coordinates: latitude.flatMap { lat in longitude.flatMap { try? Coordinates(latitude: lat, longitude: $0) } },
                 schedule: try row.decode("schedule", as: String?.self), weekdays: try row.decode("weekdays"),
+                openingHours: try openingHours(row.decode("opening_hours")),
                 eligibility: .init(
                     minimumAge: try row.decode("minimum_age", as: Int?.self), maximumAge: try row.decode("maximum_age", as: Int?.self),
                     areas: try row.decode("areas"), notes: try row.decode("eligibility_notes", as: String?.self)),

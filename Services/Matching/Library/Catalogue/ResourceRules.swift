@@ -26,6 +26,14 @@ enum ResourceRules {
         for (index, day) in resource.weekdays.enumerated() where !(1...7).contains(day) {
             errors.append(.init(pointer: "/weekdays/\(index)", detail: "must be 1 (Monday) to 7 (Sunday)"))
         }
+        for (index, hours) in resource.openingHours.enumerated() {
+            if !(1...7).contains(hours.weekday) {
+                errors.append(.init(pointer: "/openingHours/\(index)/weekday", detail: "must be 1 (Monday) to 7 (Sunday)"))
+            }
+            for (member, time) in [("opensAt", hours.opensAt), ("closesAt", hours.closesAt)] where !CommunityResource.OpeningHours.isClock(time) {
+                errors.append(.init(pointer: "/openingHours/\(index)/\(member)", detail: "must be a 24-hour time HH:MM from 00:00 to 23:59"))
+            }
+        }
         let eligibility = resource.eligibility
         if let age = eligibility.minimumAge, !ages.contains(age) { errors.append(.init(pointer: "/eligibility/minimumAge", detail: "must be 0 to 150")) }
         if let age = eligibility.maximumAge, !ages.contains(age) { errors.append(.init(pointer: "/eligibility/maximumAge", detail: "must be 0 to 150")) }

@@ -183,6 +183,19 @@ extension MatchingService {
        "maximum": 7
       },
       "description": "Only resources that run on this day of the week (1 = Monday … 7 = Sunday, as their weekdays)."
+     },
+     {
+      "name": "open_at",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string",
+       "pattern": "^[1-7]T([01][0-9]|2[0-3]):[0-5][0-9]$",
+       "examples": [
+        "2T09:30"
+       ]
+      },
+      "description": "Only resources open at this moment of the week, in their local time: the day (1 = Monday … 7 = Sunday), T, and the 24-hour time HH:MM, e.g. 2T09:30 for Tuesday 9:30. A resource is open when one of its openingHours for that day holds the time (opening time included, closing time not), or the day before's runs past midnight into it. Resources without opening hours are never open at a moment (their hours are unknown) and are left out. Combines with open_on as the other filters do."
      }
     ],
     "responses": {
@@ -1435,6 +1448,13 @@ extension MatchingService {
       },
       "description": "1 = Monday to 7 = Sunday."
      },
+     "openingHours": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/OpeningHours"
+      },
+      "description": "When it is open, day by day; left out: unknown. A search with open_at finds only resources with opening hours."
+     },
      "eligibility": {
       "type": "object",
       "required": [
@@ -1588,6 +1608,7 @@ extension MatchingService {
      "interpretationAvailable",
      "delivery",
      "weekdays",
+     "openingHours",
      "eligibility",
      "accessibility",
      "capacity",
@@ -1649,6 +1670,13 @@ extension MatchingService {
        "minimum": 1,
        "maximum": 7
       }
+     },
+     "openingHours": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/OpeningHours"
+      },
+      "description": "When it is open, day by day; empty when unknown (not closed)."
      },
      "eligibility": {
       "type": "object",
@@ -2267,6 +2295,39 @@ extension MatchingService {
       "items": {
        "$ref": "#/components/schemas/ListedConnection"
       }
+     }
+    }
+   },
+   "OpeningHours": {
+    "type": "object",
+    "description": "When a resource is open on one day of the week, in its local time. A closing time at or before the opening time runs past midnight into the next day (the same time: 24 hours).",
+    "required": [
+     "weekday",
+     "opensAt",
+     "closesAt"
+    ],
+    "properties": {
+     "weekday": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 7,
+      "description": "1 = Monday to 7 = Sunday."
+     },
+     "opensAt": {
+      "type": "string",
+      "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+      "examples": [
+       "09:30"
+      ],
+      "description": "24-hour HH:MM, from 00:00 to 23:59."
+     },
+     "closesAt": {
+      "type": "string",
+      "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+      "examples": [
+       "09:30"
+      ],
+      "description": "24-hour HH:MM, from 00:00 to 23:59; midnight is 00:00."
      }
     }
    },

@@ -28,6 +28,8 @@ public struct HSDSResource: Sendable, Equatable {
 /// and optional on import: `kind`, `tags` and `delivery` (`;`-separated), `seats`,
 /// `waitlist_allowed`, `schedule` (text shown to people). HSDS 3.0 column names are read too
 /// (`minimum_age`/`maximum_age`, `fees_description`, `assured_date`, `byday`, taxonomy `code`).
+/// regular_schedules' days are the weekdays, and their `opens_at`/`closes_at` the opening hours
+/// of each (a time that is none is reported and its hours left out).
 public struct HSDSReader: Sendable {
     public var mapping: TaxonomyMapping
 
@@ -308,6 +310,7 @@ public struct HSDSReader: Sendable {
 
             // Schedule.
             var weekdays: [Int] = []
+            var openingHours: [CommunityResource.OpeningHours] = []
             var times: [String] = []
             for entry in schedulesByService[serviceID] + schedulesByLocation[locationID] {
                 let table = schedulesByService.table
@@ -325,9 +328,21 @@ public struct HSDSReader: Sendable {
                 if let opens = table.value("opens_at", in: entry.record), let closes = table.value("closes_at", in: entry.record) {
                     let days = parsed.map { Self.dayNames[$0 - 1] }.joined(separator: ", ")
                     times.append((days.isEmpty ? "" : days + " ") + Self.clock(opens) + "–" + Self.clock(closes))
+                    if let opensAt = Self.time(opens), let closesAt = Self.time(closes) {
+                        for day in parsed {
+                            let hours = CommunityResource.OpeningHours(weekday: day, opensAt: opensAt, closesAt: closesAt)
+                            if !openingHours.contains(hours) { openingHours.append(hours) }
+                        }
+                    } else {
+                        issues.append(
+                            .init(
+                                file: "regular_schedules.csv", row: entry.row,
+                                reason: "opens_at \"\(opens)\" or closes_at \"\(closes)\" is no time of day (HH:MM); the opening hours were left out"))
+                    }
                 }
             }
             weekdays.sort()
+            openingHours.sort { ($0.weekday, $0.opensAt, $0.closesAt) < ($1.weekday, $1.opensAt, $1.closesAt) }
             // A `schedule` column (the export writes one) is the text, even when empty.
             let schedule =
                 services.hasColumn("schedule")
@@ -394,7 +409,7 @@ public struct HSDSReader: Sendable {
                     categories: categories.map { try NeedCategory(code: $0) }, description: services.value("description", in: record) ?? "",
                     languages: languages, interpretationAvailable: services.value("interpretation_services", in: record).map(Self.isYes) ?? false,
                     delivery: delivery, address: address, coordinates: coordinates, schedule: schedule,
-                    weekdays: weekdays,
+                    weekdays: weekdays, openingHours: openingHours,
                     eligibility: .init(
                         minimumAge: minimumAge, maximumAge: maximumAge, areas: postalAreas, notes: notes.isEmpty ? nil : notes.joined(separator: "; ")),
                     cost: services.value(["fees_description", "fees"], in: record), accessibility: accessible,
@@ -463,6 +478,22 @@ public struct HSDSReader: Sendable {
         ]
         let lowered = text.lowercased()
         return names.firstIndex { $0.contains(lowered) }.map { $0 + 1 }
+    }
+
+    /// A time of day as stored ("HH:MM"): "9:00", "09:00:00" and "09:00:00-05:00" (HSDS
+    /// times may carry seconds and an offset, dropped: hours are the place's local time) are
+    /// 09:00; the end of the day, "24:00", is midnight, 00:00. Nil for anything else.
+    static func time(_ text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let clock = trimmed.prefix { $0 != "+" && $0 != "-" && $0 != "Z" }
+        let parts = clock.split(separator: ":", omittingEmptySubsequences: false)
+        guard (2...3).contains(parts.count), (1...2).contains(parts[0].count), parts[1].count == 2,
+            parts.allSatisfy({ $0.allSatisfy { $0 == "." || ("0"..."9").contains($0) } }), !parts[0].contains("."), !parts[1].contains("."),
+            let hours = Int(parts[0]), let minutes = Int(parts[1])
+        else { return nil }
+        if hours == 24 && minutes == 0 { return "00:00" }
+        let time = (hours < 10 ? "0" : "") + "\(hours):" + parts[1]
+        return CommunityResource.OpeningHours.isClock(time) ? time : nil
     }
 
     /// "10:00:00" → "10:00".

@@ -80,7 +80,12 @@ public struct HSDSWriter: Sendable {
             for (index, language) in (r.languages + entry.unreadLanguages).enumerated() {
                 languages.records.append(["\(service)-language-\(index + 1)", service, "", language])
             }
-            for day in r.weekdays {
+            // A row per opening hours, and one without times for a day that has none: the reader
+            // takes the days and the hours back.
+            for (index, hours) in r.openingHours.enumerated() {
+                schedules.records.append(["\(service)-hours-\(index + 1)", service, "", "", String(hours.weekday), hours.opensAt, hours.closesAt])
+            }
+            for day in r.weekdays where !r.openingHours.contains(where: { $0.weekday == day }) {
                 schedules.records.append(["\(service)-schedule-\(day)", service, "", "", String(day), "", ""])
             }
             if let notes = r.eligibility.notes {

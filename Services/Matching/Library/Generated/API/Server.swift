@@ -245,6 +245,13 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                         explode: true,
                         name: "open_on",
                         as: Swift.Int.self
+                    ),
+                    openAt: try converter.getOptionalQueryItemAsURI(
+                        in: request.soar_query,
+                        style: .form,
+                        explode: true,
+                        name: "open_at",
+                        as: Swift.String.self
                     )
                 )
                 let headers: Operations.SearchResources.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))

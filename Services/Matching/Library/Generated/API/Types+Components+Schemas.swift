@@ -92,6 +92,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/ResourceSubmission/weekdays`.
             internal var weekdays: [Swift.Int]
+            /// When it is open, day by day; left out: unknown. A search with open_at finds only resources with opening hours.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ResourceSubmission/openingHours`.
+            internal var openingHours: [Components.Schemas.OpeningHours]?
             /// - Remark: Generated from `#/components/schemas/ResourceSubmission/eligibility`.
             internal struct EligibilityPayload: Codable, Hashable, Sendable {
                 /// - Remark: Generated from `#/components/schemas/ResourceSubmission/eligibility/minimumAge`.
@@ -196,6 +200,7 @@ extension Components {
             ///   - coordinates:
             ///   - schedule: Free text such as Tuesdays 10:00-12:00.
             ///   - weekdays: 1 = Monday to 7 = Sunday.
+            ///   - openingHours: When it is open, day by day; left out: unknown. A search with open_at finds only resources with opening hours.
             ///   - eligibility:
             ///   - cost:
             ///   - accessibility:
@@ -218,6 +223,7 @@ extension Components {
                 coordinates: Components.Schemas.Coordinates? = nil,
                 schedule: Swift.String? = nil,
                 weekdays: [Swift.Int],
+                openingHours: [Components.Schemas.OpeningHours]? = nil,
                 eligibility: Components.Schemas.ResourceSubmission.EligibilityPayload,
                 cost: Swift.String? = nil,
                 accessibility: [Swift.String],
@@ -240,6 +246,7 @@ extension Components {
                 self.coordinates = coordinates
                 self.schedule = schedule
                 self.weekdays = weekdays
+                self.openingHours = openingHours
                 self.eligibility = eligibility
                 self.cost = cost
                 self.accessibility = accessibility
@@ -263,6 +270,7 @@ extension Components {
                 case coordinates
                 case schedule
                 case weekdays
+                case openingHours
                 case eligibility
                 case cost
                 case accessibility
@@ -305,6 +313,10 @@ extension Components {
             internal var schedule: Swift.String?
             /// - Remark: Generated from `#/components/schemas/Resource/weekdays`.
             internal var weekdays: [Swift.Int]
+            /// When it is open, day by day; empty when unknown (not closed).
+            ///
+            /// - Remark: Generated from `#/components/schemas/Resource/openingHours`.
+            internal var openingHours: [Components.Schemas.OpeningHours]
             /// - Remark: Generated from `#/components/schemas/Resource/eligibility`.
             internal struct EligibilityPayload: Codable, Hashable, Sendable {
                 /// - Remark: Generated from `#/components/schemas/Resource/eligibility/minimumAge`.
@@ -401,6 +413,7 @@ extension Components {
             ///   - coordinates:
             ///   - schedule:
             ///   - weekdays:
+            ///   - openingHours: When it is open, day by day; empty when unknown (not closed).
             ///   - eligibility:
             ///   - cost:
             ///   - accessibility:
@@ -423,6 +436,7 @@ extension Components {
                 coordinates: Components.Schemas.Coordinates? = nil,
                 schedule: Swift.String? = nil,
                 weekdays: [Swift.Int],
+                openingHours: [Components.Schemas.OpeningHours],
                 eligibility: Components.Schemas.Resource.EligibilityPayload,
                 cost: Swift.String? = nil,
                 accessibility: [Swift.String],
@@ -445,6 +459,7 @@ extension Components {
                 self.coordinates = coordinates
                 self.schedule = schedule
                 self.weekdays = weekdays
+                self.openingHours = openingHours
                 self.eligibility = eligibility
                 self.cost = cost
                 self.accessibility = accessibility
@@ -468,6 +483,7 @@ extension Components {
                 case coordinates
                 case schedule
                 case weekdays
+                case openingHours
                 case eligibility
                 case cost
                 case accessibility
@@ -1105,6 +1121,43 @@ extension Components {
                     "referralId",
                     "connections"
                 ])
+            }
+        }
+        /// When a resource is open on one day of the week, in its local time. A closing time at or before the opening time runs past midnight into the next day (the same time: 24 hours).
+        ///
+        /// - Remark: Generated from `#/components/schemas/OpeningHours`.
+        internal struct OpeningHours: Codable, Hashable, Sendable {
+            /// 1 = Monday to 7 = Sunday.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OpeningHours/weekday`.
+            internal var weekday: Swift.Int
+            /// 24-hour HH:MM, from 00:00 to 23:59.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OpeningHours/opensAt`.
+            internal var opensAt: Swift.String
+            /// 24-hour HH:MM, from 00:00 to 23:59; midnight is 00:00.
+            ///
+            /// - Remark: Generated from `#/components/schemas/OpeningHours/closesAt`.
+            internal var closesAt: Swift.String
+            /// Creates a new `OpeningHours`.
+            ///
+            /// - Parameters:
+            ///   - weekday: 1 = Monday to 7 = Sunday.
+            ///   - opensAt: 24-hour HH:MM, from 00:00 to 23:59.
+            ///   - closesAt: 24-hour HH:MM, from 00:00 to 23:59; midnight is 00:00.
+            internal init(
+                weekday: Swift.Int,
+                opensAt: Swift.String,
+                closesAt: Swift.String
+            ) {
+                self.weekday = weekday
+                self.opensAt = opensAt
+                self.closesAt = closesAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case weekday
+                case opensAt
+                case closesAt
             }
         }
         /// An RFC 9457 problem detail.
