@@ -14,16 +14,14 @@ struct ReferralRoutes: Sendable {
         let actor = try OperationRequest.caller()
         let key = try IdempotencyKey.validated(input.headers.idempotencyKey)
         // Checked here, member by member, with a 422 at each pointer at fault.
-        let submission: ReferralSubmission
-        switch input.body {
-        case .json(let body): submission = try convertJSON(body, to: ReferralSubmission.self)
-        }
+        // Read once, from the bytes sent (the generated body has checked their types).
+        let submission = try OperationRequest.body(as: ReferralSubmission.self)
         let valid = try submission.validated(referralID: UUID.random(), clientID: UUID.random(), now: Date())
         switch try await store.submit(valid, idempotencyKey: key, actor: actor, requestID: OperationRequest.requestID) {
         case .created(let view):
-            return .created(.init(headers: .init(location: Self.location(view)), body: .json(try convertJSON(view))))
+            return .created(.init(headers: .init(location: Self.location(view)), body: .json(.init(view))))
         case .existing(let view):
-            return .ok(.init(headers: .init(location: Self.location(view)), body: .json(try convertJSON(view))))
+            return .ok(.init(headers: .init(location: Self.location(view)), body: .json(.init(view))))
         }
     }
 
@@ -44,7 +42,7 @@ struct ReferralRoutes: Sendable {
             return view
         }
         guard let view else { throw ProblemDetails.noSuchResource }
-        return .ok(.init(body: .json(try convertJSON(view))))
+        return .ok(.init(body: .json(.init(view))))
     }
 
     /// Who may read the referral may read its status history; the read is audited.
@@ -66,7 +64,7 @@ struct ReferralRoutes: Sendable {
     func list(_ input: Operations.ListReferrals.Input) async throws -> Operations.ListReferrals.Output {
         let actor = try OperationRequest.caller()
         let page = try await store.inbox(InboxQuery.parse(input.query, actor: actor), actor: actor)
-        return .ok(.init(body: .json(try convertJSON(page))))
+        return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.ReferralView.init), nextCursor: page.nextCursor))))
     }
 
     func transition(_ input: Operations.TransitionReferral.Input) async throws -> Operations.TransitionReferral.Output {
@@ -77,7 +75,7 @@ struct ReferralRoutes: Sendable {
         case .json(let body): request = try convertJSON(body, to: TransitionRequest.self)
         }
         let view = try await store.transition(id: id, request: request, actor: actor, requestID: OperationRequest.requestID)
-        return .ok(.init(body: .json(try convertJSON(view))))
+        return .ok(.init(body: .json(.init(view))))
     }
 
     func auditTrail(_ input: Operations.GetReferralAudit.Input) async throws -> Operations.GetReferralAudit.Output {
@@ -113,5 +111,20 @@ struct ReferralRoutes: Sendable {
         let clientID = try OperationRequest.id(input.path.id)
         try await store.erase(clientID: clientID, actor: actor, requestID: OperationRequest.requestID)
         return .noContent(.init())
+    }
+}
+
+extension Components.Schemas.ReferralView {
+    /// The contract's referral, member by member: referrals are intake's most frequent answer
+    /// (every submission, read, transition and inbox page), and a round trip through JSON cost a
+    /// tenth of intake's time per submission.
+    init(_ view: ReferralView) {
+        self.init(
+            id: view.id.uuidString, externalId: view.externalId, clientId: view.clientId.uuidString, site: view.site,
+            referrer: .init(id: view.referrer.id, role: view.referrer.role.rawValue, organisation: view.referrer.organisation),
+            needs: view.needs, interests: view.interests, supportLevel: view.supportLevel, priority: view.priority, status: view.status,
+            version: view.version, receivedAt: view.receivedAt, updatedAt: view.updatedAt, ownerId: view.ownerId,
+            nextStep: view.nextStep.map { .init(step: $0.step, dueAt: $0.dueAt, overdue: $0.overdue) },
+            screeningAnswers: view.screeningAnswers.map { .init(additionalProperties: $0) })
     }
 }
