@@ -268,7 +268,7 @@ def main():
     parser.add_argument("--latency-for", type=float, default=20.0)
     parser.add_argument("--quiet-timeout", type=float, default=180.0)
     parser.add_argument("--retry-after-cap", type=float, default=1.0)
-    parser.add_argument("--budget", type=float, default=420.0, help="no scenario starts after this; 60 s later the run stops itself")
+    parser.add_argument("--budget", type=float, default=600.0, help="no scenario starts after this; 60 s later the run stops itself")
     args = parser.parse_args()
     args.bin = os.path.abspath(args.bin)
     # What run_faults.Run reads and this harness does not change.
