@@ -823,8 +823,7 @@ def swemwbs_walk(driver, axe, console_port, artefacts, referral_url, form_header
     licence = driver.find_elements(By.ID, "outcome-swemwbs-licence")
     check(bool(licence) and licence[0].text == SWEMWBS_TEST_ITEMS["licence"], "the licence line given with the items is shown under the form")
     axe_check(driver, axe, "referral-swemwbs-form-fr", artefacts)
-    driver.execute_script("arguments[0].scrollIntoView()", form)
-    shot(driver, artefacts, "16-swemwbs-form-fr")
+    shot(driver, artefacts, "15b-swemwbs-form-fr")
     # An item left unanswered (the browser's required bypassed): the console's 422, the answers kept.
     path = urllib.parse.urlparse(referral_url).path + "/outcomes"
     code, _, body = raw_request(console_port, "POST", path, form_headers,
@@ -844,7 +843,7 @@ def swemwbs_walk(driver, axe, console_port, artefacts, referral_url, form_header
     check(len(rows) == 1 and "Début de l'accompagnement" in rows[0] and "score métrique 22,35, score brut 25" in rows[0],
           f"the SWEMWBS baseline is listed back with evaluation's scores ({rows})")
     axe_check(driver, axe, "referral-swemwbs-recorded-fr", artefacts)
-    shot(driver, artefacts, "17-swemwbs-recorded-fr")
+    shot(driver, artefacts, "15c-swemwbs-recorded-fr")
 
 
 def outcomes_and_service_use(driver, axe, console_port, artefacts, referral_url, form_headers, csrf):
