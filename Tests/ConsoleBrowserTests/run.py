@@ -50,6 +50,12 @@ HOLD_REASON = "Hospitalised at the Civic until next week"
 CLIENT_NAME, CLIENT_PHONE = "Amina Hassan", "613-555-0163"  # the urgent referral's client (the first demo referral's)
 PAGE_SIZE = 25  # the caseload's page, ConsoleRoutes.caseloadPageSize
 PAGING_EXTRA = 26  # routine referrals at her site, so that her new ones take two pages
+# SWEMWBS's wording is licensed and not shipped: the console is given made-up placeholder items,
+# clearly test text, as a network gives it the licensed ones (PASSERELLE_CONSOLE_SWEMWBS_ITEMS_FILE).
+SWEMWBS_TEST_ITEMS = {
+    "licence": "Texte de test — pas les énoncés sous licence (test text, not the licensed items)",
+    "items": [{"fr": f"[TEST] Énoncé fictif n° {n}, texte de test", "en": f"[TEST] Placeholder statement {n}, test text"} for n in range(1, 8)],
+}
 FAILURES = []
 INTAKE_SCHEMA = None  # the run's intake schema, where the day's walk moves a follow-up's clock
 
@@ -790,13 +796,54 @@ def pathway_walk(driver, axe, console_port, artefacts, referral_url):
     code, _, body = raw_request(console_port, "POST", path, form_headers, f"csrf={csrf}&instrument=ons4&timepoint=baseline&item1=11&item2=5&item3=5&item4=0")
     check(code == 422 and "Question 1 : la réponse doit être entre 0 et 10 (reçu : 11)" in body and 'class="item" aria-invalid="true"' in body,
           f"ONS4 with an answer of 11 is refused by evaluation, in French, the item marked ({code})")
-    code, _, _ = raw_request(console_port, "POST", path, form_headers, f"csrf={csrf}&instrument=swemwbs&timepoint=baseline&item1=1")
-    check(code == 422, f"a questionnaire the console does not offer is refused ({code})")
+    code, _, body = raw_request(console_port, "POST", path, form_headers, f"csrf={csrf}&instrument=k10&timepoint=baseline&item1=1")
+    check(code == 422 and "Questionnaire inconnu" in body, f"a questionnaire the console does not offer is refused ({code})")
     code, _, _ = raw_request(console_port, "POST", path, {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
                              "instrument=ucla3&timepoint=closure&item1=1&item2=1&item3=1")
     check(code == 403, f"an outcome without the form's CSRF token is refused ({code})")
     driver.get(referral_url)
     outcomes_and_service_use(driver, axe, console_port, artefacts, referral_url, form_headers, csrf)
+    swemwbs_walk(driver, axe, console_port, artefacts, referral_url, form_headers, csrf)
+
+
+def swemwbs_walk(driver, axe, console_port, artefacts, referral_url, form_headers, csrf):
+    """SWEMWBS, offered because the console was given an item set (test wording here): seven
+    items each answered 1 to 5, recorded at baseline and scored by evaluation."""
+    driver.get(referral_url)
+    form = driver.find_element(By.ID, "outcome-swemwbs")
+    legends = [legend.text for legend in form.find_elements(By.TAG_NAME, "legend")]
+    check(legends == [f"{n}. [TEST] Énoncé fictif n° {n}, texte de test" for n in range(1, 8)],
+          f"SWEMWBS's seven items as loaded, in French ({legends})")
+    groups = form.find_elements(By.CSS_SELECTOR, "fieldset.item")
+    radios = [(r.get_attribute("name"), r.get_attribute("value")) for g in groups for r in g.find_elements(By.CSS_SELECTOR, "input[type=radio]")]
+    check(len(groups) == 7 and radios == [(f"item{n}", str(v)) for n in range(1, 8) for v in range(1, 6)],
+          f"seven groups of five radios, item1..item7 valued 1 to 5 ({len(groups)} groups, {len(radios)} radios)")
+    scale = [label.text for label in groups[0].find_elements(By.TAG_NAME, "label")]
+    check(scale == ["Jamais", "Rarement", "Parfois", "Souvent", "Tout le temps"], f"each answered none of the time to all of the time ({scale})")
+    licence = driver.find_elements(By.ID, "outcome-swemwbs-licence")
+    check(bool(licence) and licence[0].text == SWEMWBS_TEST_ITEMS["licence"], "the licence line given with the items is shown under the form")
+    axe_check(driver, axe, "referral-swemwbs-form-fr", artefacts)
+    shot(driver, artefacts, "15b-swemwbs-form-fr")
+    # An item left unanswered (the browser's required bypassed): the console's 422, the answers kept.
+    path = urllib.parse.urlparse(referral_url).path + "/outcomes"
+    code, _, body = raw_request(console_port, "POST", path, form_headers,
+                                f"csrf={csrf}&instrument=swemwbs&timepoint=baseline&item1=4&item2=3&item3=4&item4=2&item5=5&item6=3")
+    check(code == 422 and "outcome-swemwbs-problem" in body and 'name="item5" value="5" required checked' in body,
+          f"SWEMWBS with its seventh item unanswered is refused, answers kept ({code})")
+    code, _, body = raw_request(console_port, "POST", path, form_headers,
+                                f"csrf={csrf}&instrument=swemwbs&timepoint=baseline&item1=6&item2=3&item3=4&item4=2&item5=5&item6=3&item7=4")
+    check(code == 422 and "Question 1 : la réponse doit être entre 1 et 5 (reçu : 6)" in body,
+          f"an answer of 6 is refused by evaluation, in French ({code})")
+    # Raw 4+3+4+2+5+3+4 = 25, metric 22.35 by the published conversion table.
+    choose_answers(driver, "outcome-swemwbs", "baseline", [4, 3, 4, 2, 5, 3, 4])
+    submit_form(driver, "outcome-swemwbs")
+    check(notice_text(driver) == "Réponses enregistrées : Bien-être mental de Warwick-Edinburgh, version courte, Début de l'accompagnement (référence) "
+          "— score métrique 22,35, score brut 25.", f"the baseline SWEMWBS is recorded and scored by evaluation ({notice_text(driver)!r})")
+    rows = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#recorded-outcomes tbody tr[data-instrument=swemwbs]")]
+    check(len(rows) == 1 and "Début de l'accompagnement" in rows[0] and "score métrique 22,35, score brut 25" in rows[0],
+          f"the SWEMWBS baseline is listed back with evaluation's scores ({rows})")
+    axe_check(driver, axe, "referral-swemwbs-recorded-fr", artefacts)
+    shot(driver, artefacts, "15c-swemwbs-recorded-fr")
 
 
 def outcomes_and_service_use(driver, axe, console_port, artefacts, referral_url, form_headers, csrf):
@@ -962,6 +1009,10 @@ def browser_session(console_port, artefacts, readme_screenshot, referrals):
                                                   "How often do you feel isolated from others?", "Hardly ever", "Some of the time", "Often"))
               and "Overall, how anxious did you feel yesterday?" in driver.find_element(By.ID, "outcome-ons4").text,
               "the connections and the questionnaires read in English, with UCLA-3's published wording")
+        swemwbs = driver.find_element(By.ID, "outcome-swemwbs").text
+        check(all(f"{n}. [TEST] Placeholder statement {n}, test text" in swemwbs for n in range(1, 8))
+              and "[TEST] Énoncé" not in swemwbs and "None of the time" in swemwbs and "All of the time" in swemwbs,
+              "SWEMWBS's loaded items and its scale read in English")
         choose_answers(driver, "outcome-ucla3", "follow-up-6w", [1, 1, 1])
         submit_form(driver, "outcome-ucla3")
         problem = driver.find_elements(By.ID, "outcome-ucla3-problem")
@@ -1194,6 +1245,8 @@ def main():
                 subprocess.run([binary, "create-topics"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
             processes.append(subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT))
         env = base_environment(console_port, f"browser_console_{run_id}", run_id, idp_url)
+        swemwbs_items = artefacts / "swemwbs-test-items.json"
+        swemwbs_items.write_text(json.dumps(SWEMWBS_TEST_ITEMS, ensure_ascii=False), encoding="utf-8")
         env.update({
             "PASSERELLE_CONSOLE_PUBLIC_URL": f"http://127.0.0.1:{console_port}",
             "PASSERELLE_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
@@ -1201,6 +1254,7 @@ def main():
             "PASSERELLE_NOTIFICATION_URL": f"http://127.0.0.1:{ports['notification']}",
             "PASSERELLE_EVALUATION_URL": f"http://127.0.0.1:{ports['evaluation']}",
             "PASSERELLE_CONSOLE_POSTAL_AREAS": str(ROOT / "deploy" / "matching" / "postal-areas.csv"),
+            "PASSERELLE_CONSOLE_SWEMWBS_ITEMS_FILE": str(swemwbs_items),
         })
         console_log = open(artefacts / "console.log", "w")
         console = subprocess.Popen([os.path.join(args.bin, "passerelle-console"), "serve"], env=env, stdout=console_log, stderr=subprocess.STDOUT)

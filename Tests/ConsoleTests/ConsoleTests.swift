@@ -316,3 +316,145 @@ struct ConsolePageTests {
         #expect(!ConsoleRoutes.constantTimeEqual("", "a"))
     }
 }
+
+@Suite("Console: SWEMWBS, offered only with the items a network loads under its licence")
+struct ConsoleLicensedItemsTests {
+    let variable = "PASSERELLE_CONSOLE_SWEMWBS_ITEMS_FILE"
+    let base = [
+        "PASSERELLE_JWT_HS256_SECRET": "x7Qp2LrV9sKe4TzW1nBy6HdM3cFa8GjU0oRiXlE5vNq", "PASSERELLE_JWT_ISSUER": "i", "PASSERELLE_JWT_AUDIENCE": "a",
+        "PASSERELLE_OIDC_DISCOVERY_URL": "https://id.example.org/realms/p", "PASSERELLE_OIDC_AUDIENCE": "p",
+        "PASSERELLE_CONSOLE_PUBLIC_URL": "https://console.example.org",
+    ]
+
+    /// Placeholder wording for tests, not the licensed items.
+    static func items(_ count: Int = 7) -> [[String: String]] {
+        (1...count).map { ["fr": "Énoncé d'essai \($0) (texte de test)", "en": "Test statement \($0) (test text)"] }
+    }
+
+    /// The file written under a fresh name, and the settings read with it (removed afterwards).
+    func settings(_ json: Any) throws -> ConsoleSettings {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("swemwbs-\(UUID().uuidString).json").path
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try ConsoleSettings.fromEnvironment(Environment(base.merging([variable: path]) { $1 }))
+    }
+
+    func refusal(_ json: Any, _ expected: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try settings(json)
+            Issue.record("the start went on with \(json)", sourceLocation: sourceLocation)
+        } catch let error as ConfigurationError {
+            #expect(error.variable == variable, sourceLocation: sourceLocation)
+            #expect(error.problem.contains(expected), "\(error.problem)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("not a configuration error: \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("A file of seven items in French and English is read, trimmed, with its licence line; without the setting there is none")
+    func good() throws {
+        var items = Self.items()
+        items[2]["en"] = "  Test statement 3 (test text) "
+        let loaded = try #require(try settings(["licence": "Licence d'essai n° 42 — test", "items": items]).swemwbsItems)
+        #expect(loaded.items.count == 7 && loaded.licence == "Licence d'essai n° 42 — test")
+        #expect(loaded.items[0] == .init(fr: "Énoncé d'essai 1 (texte de test)", en: "Test statement 1 (test text)"))
+        #expect(loaded.items[2].en == "Test statement 3 (test text)")
+        #expect(try settings(["items": Self.items()]).swemwbsItems?.licence == nil)
+        #expect(try ConsoleSettings.fromEnvironment(Environment(base)).swemwbsItems == nil)
+        #expect(try ConsoleSettings.fromEnvironment(Environment(base.merging([variable: ""]) { $1 })).swemwbsItems == nil)
+    }
+
+    @Test("Six or eight items, a blank, too long or missing wording, a control character, or not the JSON asked for: the console does not start")
+    func refused() {
+        refusal(["items": Self.items(6)], "has 6 items; the questionnaire has 7")
+        refusal(["items": Self.items(8)], "has 8 items")
+        refusal(["items": [] as [Any]], "has 0 items")
+        var blank = Self.items()
+        blank[3]["fr"] = "   "
+        refusal(["items": blank], "item 4 in French (fr) is blank")
+        var missing = Self.items()
+        missing[6]["en"] = nil
+        refusal(["items": missing], "item 7 in English (en) is missing")
+        var nul = Self.items()
+        nul[0]["en"] = "Test\u{0}statement"
+        refusal(["items": nul], "item 1 in English (en) contains a control character")
+        var newline = Self.items()
+        newline[1]["fr"] = "Énoncé\nd'essai"
+        refusal(["items": newline], "item 2 in French (fr) contains a control character")
+        var long = Self.items()
+        long[4]["fr"] = String(repeating: "é", count: 301)
+        refusal(["items": long], "item 5 in French (fr) is longer than 300 characters")
+        var longest = Self.items()
+        longest[4]["fr"] = String(repeating: "é", count: 300)
+        #expect(throws: Never.self) { try settings(["items": longest]) }
+        refusal(["licence": "", "items": Self.items()], "the licence line is blank")
+        refusal(["licence": "a\u{1B}[31m", "items": Self.items()], "the licence line contains a control character")
+        refusal(["questions": Self.items()], "is not JSON")
+        refusal(Self.items(), "is not JSON")
+        refusal(["items": [["fr": 1, "en": 2]]], "is not JSON")
+    }
+
+    @Test("A file that cannot be read is an error naming the setting and the path")
+    func unreadable() {
+        let path = "/nonexistent/swemwbs-\(UUID().uuidString).json"
+        do {
+            _ = try ConsoleSettings.fromEnvironment(Environment(base.merging([variable: path]) { $1 }))
+            Issue.record("the start went on without the file")
+        } catch let error as ConfigurationError {
+            #expect(error.variable == variable && error.problem == "\(path): cannot be read")
+            #expect("\(error)".contains("PASSERELLE_CONSOLE_SWEMWBS_ITEMS_FILE"))
+        } catch {
+            Issue.record("not a configuration error: \(error)")
+        }
+    }
+
+    @Test("Loaded, SWEMWBS is offered after UCLA-3 and ONS4: seven groups of five radios 1 to 5, its items and scale in each language, the licence line below")
+    func form() throws {
+        let loaded = LicensedItems(
+            items: (1...7).map { .init(fr: "Énoncé d'essai \($0) (texte de test)", en: "Test statement \($0) (test text) <b>") },
+            licence: "Licence d'essai — test")
+        #expect(ConsoleRoutes.Questionnaire.offered(swemwbs: nil).map(\.code) == ["ucla3", "ons4"])
+        let offered = ConsoleRoutes.Questionnaire.offered(swemwbs: loaded)
+        #expect(offered.map(\.code) == ["ucla3", "ons4", "swemwbs"])
+        let swemwbs = try #require(offered.last)
+        #expect(swemwbs.items == 7 && swemwbs.range == 1...5, "the items and range evaluation scores")
+        let pages = try Pages()
+        for (language, item, answers) in [
+            (Language.fr, "Énoncé d'essai", ["Jamais", "Rarement", "Parfois", "Souvent", "Tout le temps"]),
+            (.en, "Test statement", ["None of the time", "Rarely", "Some of the time", "Often", "All of the time"]),
+        ] {
+            let forms = offered.map { ConsoleRoutes.questionnaireForm($0, failure: nil, language: language) }
+            let html = pages.render(
+                "referral", title: "t", language: language, session: nil, path: "/referrals/r",
+                context: ["casework": true, "referralId": "r", "csrf": "c", "outcomeForms": forms, "outcomesAvailable": true])
+            let start = try #require(html.range(of: "<form method=\"post\" action=\"/referrals/r/outcomes#outcome-swemwbs\""))
+            let form = String(html[start.lowerBound...]).components(separatedBy: "</form>")[0]
+            #expect(form.contains("<input type=\"hidden\" name=\"instrument\" value=\"swemwbs\">"))
+            #expect(form.contains("name=\"timepoint\" required") && form.contains("<option value=\"baseline\""))
+            #expect(form.components(separatedBy: "<fieldset class=\"item\"").count == 8, "seven items")
+            #expect(form.components(separatedBy: "<input type=\"radio\"").count == 36, "five answers each")
+            for number in 1...7 {
+                let wording = language == .fr ? "Énoncé d&#39;essai \(number) (texte de test)" : "\(item) \(number) (test text) &lt;b&gt;"
+                #expect(form.contains("<legend>\(number). \(wording)</legend>"), "item \(number) in \(language)")
+                for value in 1...5 {
+                    #expect(form.contains("<input type=\"radio\" name=\"item\(number)\" value=\"\(value)\" required> \(answers[value - 1])</label>"))
+                }
+            }
+            #expect(!form.contains("value=\"0\"") && !form.contains("value=\"6\"") && !form.contains("name=\"item8\""))
+            #expect(form.contains("<p class=\"hint licence\" id=\"outcome-swemwbs-licence\">Licence d&#39;essai — test</p>"))
+            #expect(!html.contains("<b>"), "the loaded wording is escaped")
+            let other = language == .fr ? "Test statement 1" : "Énoncé d&#39;essai 1"
+            #expect(!html.contains(other), "only the page's language")
+            #expect(html.components(separatedBy: "outcome-swemwbs-licence").count == 2 && html.contains("id=\"outcome-ucla3\""))
+        }
+        // A refused SWEMWBS shows again with its problem and the answers as chosen.
+        let failure = FormFailure(
+            form: "outcome-swemwbs", message: "refused", errors: [("item7", "choose")], typed: ["timepoint": "closure", "item1": "4", "item7": ""])
+        let refused = ConsoleRoutes.questionnaireForm(swemwbs, failure: failure, language: .fr)
+        let html = pages.render(
+            "referral", title: "t", language: .fr, session: nil, path: "/referrals/r",
+            context: ["casework": true, "referralId": "r", "csrf": "c", "outcomeForms": [refused], "outcomesAvailable": true])
+        #expect(html.contains("id=\"outcome-swemwbs-problem\"") && html.contains("name=\"item1\" value=\"4\" required checked"))
+        #expect(html.contains("<option value=\"closure\" selected>") && html.contains("<fieldset class=\"item\" aria-invalid=\"true\""))
+    }
+}

@@ -35,6 +35,9 @@ public struct ConsoleSettings: Sendable {
     /// The sites' local time (PASSERELLE_CONSOLE_TIME_ZONE, an IANA zone, America/Toronto unless
     /// set): the directory's "open now" is this day and time, as resources' opening hours are.
     public var timeZone: TimeZone
+    /// SWEMWBS's seven items in French and English, from the file a network holds under its
+    /// licence (PASSERELLE_CONSOLE_SWEMWBS_ITEMS_FILE); nil: the console offers no SWEMWBS form.
+    public var swemwbsItems: LicensedItems?
 
     /// Cookies are `Secure` unless the console is reached over plain http (local runs, and a single
     /// host's compose deployment reached on 127.0.0.1 with PASSERELLE_CONSOLE_ALLOW_HTTP=true).
@@ -45,7 +48,7 @@ public struct ConsoleSettings: Sendable {
         httpHost: String = "127.0.0.1", httpPort: Int, publicURL: String, postgres: PostgresConfiguration, auth: AuthSettings, clientID: String,
         clientSecret: String? = nil, intakeURL: URL, matchingURL: URL, notificationURL: URL, evaluationURL: URL, idleTimeout: TimeInterval = 30 * 60,
         absoluteTimeout: TimeInterval = 8 * 3600, logLevel: Logger.Level = .info, migrateOnStart: Bool = true,
-        postalAreas: [String: Coordinates] = [:], timeZone: TimeZone = TimeZone(identifier: "America/Toronto")!
+        postalAreas: [String: Coordinates] = [:], timeZone: TimeZone = TimeZone(identifier: "America/Toronto")!, swemwbsItems: LicensedItems? = nil
     ) {
         self.httpHost = httpHost
         self.httpPort = httpPort
@@ -64,6 +67,7 @@ public struct ConsoleSettings: Sendable {
         self.migrateOnStart = migrateOnStart
         self.postalAreas = postalAreas
         self.timeZone = timeZone
+        self.swemwbsItems = swemwbsItems
     }
 
     /// The centroids of a CSV file `area,latitude,longitude` (a header line first); a row that is
@@ -123,6 +127,10 @@ public struct ConsoleSettings: Sendable {
         else {
             throw ConfigurationError(variable: "PASSERELLE_CONSOLE_TIME_ZONE", problem: "\"\(zoneName)\" is not an IANA time zone such as America/Toronto")
         }
+        var swemwbs: LicensedItems?
+        if let path = e.optionalString("PASSERELLE_CONSOLE_SWEMWBS_ITEMS_FILE") {
+            swemwbs = try LicensedItems.load(path: path, count: 7, variable: "PASSERELLE_CONSOLE_SWEMWBS_ITEMS_FILE")
+        }
         return ConsoleSettings(
             httpHost: common.httpHost, httpPort: common.httpPort, publicURL: publicURL, postgres: common.postgres, auth: common.auth,
             clientID: e.string("PASSERELLE_CONSOLE_CLIENT_ID", default: "passerelle-console"),
@@ -133,6 +141,6 @@ public struct ConsoleSettings: Sendable {
             evaluationURL: try url("PASSERELLE_EVALUATION_URL", "http://127.0.0.1:8084"),
             idleTimeout: TimeInterval(idle * 60), absoluteTimeout: TimeInterval(absolute * 60), logLevel: common.logLevel,
             migrateOnStart: common.migrateOnStart,
-            postalAreas: areas, timeZone: zone)
+            postalAreas: areas, timeZone: zone, swemwbsItems: swemwbs)
     }
 }

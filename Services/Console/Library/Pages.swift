@@ -206,7 +206,7 @@ struct Pages: Sendable {
         <p class="hint" id="outcome-{{instrument}}-scale">{{intro}} {{scale}}</p>
         <p><label for="outcome-{{instrument}}-timepoint">{{t.field.timepoint}}</label><select id="outcome-{{instrument}}-timepoint" name="timepoint" required{{#timepointInvalid}} aria-invalid="true"{{/timepointInvalid}}><option value="">{{t.choose}}</option>{{#timepoints}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/timepoints}}</select></p>
         {{#items}}<fieldset class="item"{{#invalid}} aria-invalid="true"{{/invalid}} aria-describedby="outcome-{{instrument}}-scale"><legend>{{number}}. {{wording}}</legend>{{#answers}}<label class="choice"><input type="radio" name="{{field}}" value="{{value}}" required{{#checked}} checked{{/checked}}> {{label}}</label> {{/answers}}</fieldset>{{/items}}
-        <button type="submit">{{t.recordOutcome}}</button></form>{{/outcomeForms}}
+        <button type="submit">{{t.recordOutcome}}</button>{{#licence}}<p class="hint licence" id="outcome-{{instrument}}-licence">{{licence}}</p>{{/licence}}</form>{{/outcomeForms}}
         <h2 id="service-use">{{t.serviceUse}}</h2>
         {{#serviceUseForm}}{{^available}}<p>{{t.partUnavailable}}</p>{{/available}}
         {{#recorded}}<table class="list" id="service-use-table"><caption>{{t.serviceUse}}</caption><thead><tr><th scope="col">{{t.visits}}</th><th scope="col">{{t.periodBefore}}</th><th scope="col">{{t.periodAfter}}</th><th scope="col">{{t.difference}}</th></tr></thead><tbody>

@@ -9,19 +9,34 @@ import MatchingAPI
 /// (matching), and the outcome questionnaires answered with the client (evaluation). As with the
 /// casework, a refusal shows the form again as it was sent, with the service's words beside it.
 extension ConsoleRoutes {
-    /// The questionnaires the console offers, with their published items and answer scales.
-    struct Questionnaire {
+    /// The questionnaires the console offers, with their items and answer scales: UCLA-3's and
+    /// ONS4's published wording is in Translations; SWEMWBS's is licensed, so it is offered only
+    /// with the items a network loaded (`licensed`).
+    struct Questionnaire: Sendable {
         var code: String
         var items: Int
         var range: ClosedRange<Int>
+        var licensed: LicensedItems? = nil
 
         static let ucla3 = Questionnaire(code: "ucla3", items: 3, range: 1...3)
         static let ons4 = Questionnaire(code: "ons4", items: 4, range: 0...10)
-        static let all = [ucla3, ons4]
         static let timepoints = ["baseline", "follow-up-6w", "follow-up-12w", "closure"]
 
-        static func named(_ code: String?) -> Questionnaire? { all.first { $0.code == code } }
+        /// UCLA-3 and ONS4, and SWEMWBS when its items are loaded.
+        static func offered(swemwbs: LicensedItems?) -> [Questionnaire] {
+            [ucla3, ons4] + (swemwbs.map { [Questionnaire(code: "swemwbs", items: 7, range: 1...5, licensed: $0)] } ?? [])
+        }
+
+        /// Item `number` (from 1) in `language`: the loaded wording, else the published one.
+        func wording(_ number: Int, _ language: Language) -> String {
+            guard let item = licensed?.items[number - 1] else { return Translations.text("\(code).item\(number)", language) }
+            return language == .fr ? item.fr : item.en
+        }
     }
+
+    var questionnaires: [Questionnaire] { Questionnaire.offered(swemwbs: settings.swemwbsItems) }
+
+    func questionnaire(named code: String?) -> Questionnaire? { questionnaires.first { $0.code == code } }
 
     func addPathway(to router: Router<BasicRequestContext>) {
         router.post("/referrals/:id/connections/:connection") { request, context in
@@ -154,25 +169,32 @@ extension ConsoleRoutes {
     /// One questionnaire's form: its items in order, each with its answer scale, and what was
     /// chosen when it was refused.
     func questionnaireForm(_ questionnaire: Questionnaire, failure: FormFailure?, language: Language) -> [String: Any] {
+        Self.questionnaireForm(questionnaire, failure: failure, language: language)
+    }
+
+    static func questionnaireForm(_ questionnaire: Questionnaire, failure: FormFailure?, language: Language) -> [String: Any] {
         let name = "outcome-\(questionnaire.code)"
         let failed = failure?.form == name ? failure : nil
         var form = formValues(name, failure: failure, defaults: [:], language: language)
         let code = questionnaire.code
+        func text(_ key: String) -> String { Translations.text(key, language) }
         form["instrument"] = code
-        form["title"] = text("instrument.\(code)", language)
-        form["intro"] = text("\(code).intro", language)
-        form["scale"] = text("\(code).scale", language)
+        form["title"] = text("instrument.\(code)")
+        form["intro"] = text("\(code).intro")
+        form["scale"] = text("\(code).scale")
+        // Set even when absent: Mustache would otherwise look for a licence in the page around it.
+        form["licence"] = questionnaire.licensed?.licence ?? ""
         form["timepoints"] = Questionnaire.timepoints.map { point -> [String: Any] in
-            ["value": point, "label": text("timepoint.\(point)", language), "selected": failed?.typed["timepoint"] == point]
+            ["value": point, "label": text("timepoint.\(point)"), "selected": failed?.typed["timepoint"] == point]
         }
         form["timepointInvalid"] = failed?.invalidFields.contains("timepoint") == true
         form["items"] = (1...questionnaire.items).map { item -> [String: Any] in
             let field = "item\(item)"
             return [
-                "field": field, "number": item, "wording": text("\(code).item\(item)", language),
+                "field": field, "number": item, "wording": questionnaire.wording(item, language),
                 "invalid": failed?.invalidFields.contains(field) == true,
                 "answers": questionnaire.range.map { value -> [String: Any] in
-                    let label = Translations.table["\(code).answer\(value)"] != nil ? text("\(code).answer\(value)", language) : "\(value)"
+                    let label = Translations.table["\(code).answer\(value)"] != nil ? text("\(code).answer\(value)") : "\(value)"
                     return ["value": value, "label": label, "checked": failed?.typed[field] == "\(value)"]
                 },
             ]
@@ -274,7 +296,7 @@ extension ConsoleRoutes {
                     text("referral", language), detail: text("notFound", language), status: .notFound, language: language, session: session,
                     signIn: false)
             }
-            guard let questionnaire = Questionnaire.named(fields["instrument"]) else {
+            guard let questionnaire = self.questionnaire(named: fields["instrument"]) else {
                 return try await referral(
                     id: id, session: session, language: language, notice: nil, problem: text("invalid.instrument", language), status: .unprocessableContent)
             }
@@ -336,14 +358,14 @@ extension ConsoleRoutes {
     /// The notice after an outcome was recorded, from the query the redirect carried; anything
     /// that is not a known score with a number is left out rather than shown.
     func outcomeNotice(_ notice: String, query: (String) -> String?, language: Language) -> String? {
-        guard notice.hasPrefix("outcome-"), let questionnaire = Questionnaire.named(String(notice.dropFirst("outcome-".count))),
+        guard notice.hasPrefix("outcome-"), let questionnaire = self.questionnaire(named: String(notice.dropFirst("outcome-".count))),
             let timepoint = query("timepoint").flatMap({ Questionnaire.timepoints.contains($0) ? $0 : nil })
         else { return nil }
         func scores(_ list: String?) -> String? {
             let shown = (list ?? "").split(separator: ",").compactMap { pair -> String? in
                 let parts = pair.split(separator: ":")
                 guard parts.count == 2, let value = Double(parts[1]), Translations.table["score.\(parts[0])"] != nil else { return nil }
-                return "\(text("score.\(parts[0])", language)) \(String(format: "%g", value))"
+                return "\(text("score.\(parts[0])", language)) \(Self.number(value, language))"
             }
             return shown.isEmpty ? nil : shown.joined(separator: ", ")
         }

@@ -53,6 +53,12 @@ extension ConsoleRoutes {
 
     /// The values a form shows: what was typed when this form failed, else `defaults`.
     func formValues(_ name: String, goalId: String? = nil, failure: FormFailure?, defaults: [String: String], language: Language) -> [String: Any] {
+        Self.formValues(name, goalId: goalId, failure: failure, defaults: defaults, language: language)
+    }
+
+    static func formValues(_ name: String, goalId: String? = nil, failure: FormFailure?, defaults: [String: String], language: Language)
+        -> [String: Any]
+    {
         var context: [String: Any] = [:]
         let failed = failure.flatMap { $0.form == name && $0.goalId == goalId ? $0 : nil }
         let values = failed?.typed ?? defaults
@@ -68,9 +74,11 @@ extension ConsoleRoutes {
         return context
     }
 
-    func fieldLabel(_ pointer: String, _ language: Language) -> String {
+    func fieldLabel(_ pointer: String, _ language: Language) -> String { Self.fieldLabel(pointer, language) }
+
+    static func fieldLabel(_ pointer: String, _ language: Language) -> String {
         let name = pointer.split(separator: "/").first.map(String.init) ?? pointer
-        let label = text("field.\(name)", language)
+        let label = Translations.text("field.\(name)", language)
         return label == "field.\(name)" ? name : label
     }
 
@@ -242,7 +250,7 @@ extension ConsoleRoutes {
         context["connectionsAvailable"] = connections != nil
         context["connections"] = connectionRows(connections, failure: failure, dates: dates, language: language)
         context["hasConnections"] = !(connections?.connections ?? []).isEmpty
-        context["outcomeForms"] = Questionnaire.all.map { questionnaireForm($0, failure: failure, language: language) }
+        context["outcomeForms"] = questionnaires.map { questionnaireForm($0, failure: failure, language: language) }
         context["outcomesAvailable"] = outcomes != nil
         context["recordedOutcomes"] = recordedOutcomeRows(outcomes, dates: dates, language: language)
         context["hasOutcomes"] = !(outcomes?.outcomes ?? []).isEmpty
@@ -367,7 +375,7 @@ extension ConsoleRoutes {
             let shown: Bool
             switch failure.form {
             case "transition": shown = true
-            case "note", "consent", "outcome-ucla3", "outcome-ons4", "service-use": shown = casework
+            case "note", "consent", "outcome-ucla3", "outcome-ons4", "outcome-swemwbs", "service-use": shown = casework
             case "connection": shown = casework && (connections?.connections ?? []).contains { $0.id.lowercased() == failure.goalId }
             case "review": shown = open && (plan?.goals ?? []).contains { $0.id == failure.goalId }
             default: shown = open

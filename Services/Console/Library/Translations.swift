@@ -475,6 +475,18 @@ enum Translations {
         "instrument": ("Questionnaire", "Questionnaire"),
         "changeFromBaseline": ("Écart avec la référence", "Change from baseline"),
         "instrument.swemwbs": ("Bien-être mental de Warwick-Edinburgh, version courte", "Short Warwick-Edinburgh Mental Wellbeing Scale"),
+        // SWEMWBS: the items are the network's, loaded under its licence; the intro and the
+        // answer scale (as the contract names it) are the console's.
+        "swemwbs.intro": (
+            "Pour chaque énoncé, choisissez ce qui décrit le mieux ce que la personne a vécu au cours des deux dernières semaines.",
+            "For each statement, choose what best describes the person's experience over the last two weeks."
+        ),
+        "swemwbs.scale": ("Réponses de 1 (jamais) à 5 (tout le temps).", "Answers from 1 (none of the time) to 5 (all of the time)."),
+        "swemwbs.answer1": ("Jamais", "None of the time"),
+        "swemwbs.answer2": ("Rarement", "Rarely"),
+        "swemwbs.answer3": ("Parfois", "Some of the time"),
+        "swemwbs.answer4": ("Souvent", "Often"),
+        "swemwbs.answer5": ("Tout le temps", "All of the time"),
         "score.raw": ("score brut", "raw score"),
         "score.metric": ("score métrique", "metric score"),
         "serviceUse": ("Recours aux soins", "Use of care"),
