@@ -67,7 +67,9 @@ struct SlowPeerTests {
 
     @Test("a webhook receiver that hangs is given up before the lease ends, and tried again; one that stalls after its 200 is left")
     func hangingReceiver() async throws {
-        let lease = Duration.seconds(3)
+        // Long enough that what a busy machine adds (the whole suite runs beside it on two
+        // cores) stays small beside it, and well short of the 15 s HTTP timeout.
+        let lease = Duration.seconds(6)
         let h = try await Harness.make(lease: lease)
         try await h.pool.withConnection {
             try await $0.query("UPDATE webhook_target SET url = \(h.receiver.url("/webhook/hang?hang=30")) WHERE id = 'clinic'")
@@ -81,12 +83,13 @@ struct SlowPeerTests {
         let hung = try #require(try await attempts(h.receiver, "/webhook/hang").first)
         #expect(hung.outcome == "hung")
         let closedAfter = try #require(hung.closedAfter, "the sender never hung up")
-        // The exchange may last what is left of the lease less its tenth: at most 2.7 s. The
-        // receiver measures it, plus what a busy machine adds to closing and noticing (seen
-        // 0.4 s with the whole suite on two cores); without the bound it would be the 15 s timeout.
-        #expect(closedAfter < 4.0 && closedAfter > 0.5, "hung up after \(closedAfter) s")
-        // Well under the 15 s HTTP timeout it would take unbounded, with room for a busy machine.
-        #expect(took < .seconds(9), "the round took \(took)")
+        // The exchange may last what is left of the lease less its tenth: at most 5.4 s. The
+        // receiver measures it, plus what a busy machine adds to closing and noticing (over a
+        // second once, with the whole suite on two cores); without the bound it would be the
+        // 15 s timeout.
+        #expect(closedAfter < 8.0 && closedAfter > 0.5, "hung up after \(closedAfter) s")
+        // Under the 15 s HTTP timeout it would take unbounded, with room for a busy machine.
+        #expect(took < .seconds(12), "the round took \(took)")
         var referrer = try await row(h, c.referral, kind: "referrer")
         #expect(referrer.status == "pending" && referrer.attempts == 1, "\(referrer)")
         #expect((referrer.error ?? "").contains("/webhook/hang"), "\(referrer.error ?? "")")
@@ -105,7 +108,7 @@ struct SlowPeerTests {
         try await h.deliver(h.received(d) + [h.status(d, "received", "accepted")])
         await h.loop.round()
         let stalled = try #require(try await attempts(h.receiver, "/webhook/stall").first)
-        #expect(stalled.outcome == "stalled" && (stalled.closedAfter ?? 99) < 4.0, "\(stalled)")
+        #expect(stalled.outcome == "stalled" && (stalled.closedAfter ?? 99) < 8.0, "\(stalled)")
         referrer = try await row(h, d.referral, kind: "referrer")
         #expect(referrer.status == "sent" && referrer.attempts == 1, "\(referrer)")
         await h.tearDown()
