@@ -358,6 +358,7 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset(), broker_ma
     if repeated:
         findings.note("webhook ids repeated", sample(repeated))
     findings.check("receiver: no delivery failed its signature check", not receiver.rejected, f"{receiver.rejected[:3]}")
+    findings.note("requests whose sender went away before the whole body came (sent again, not deliveries)", len(receiver.interrupted))
 
     def notification_of(record):
         body = json.loads(record.value)

@@ -25,6 +25,7 @@ class WebhookReceiver:
         self.arrivals = {}   # webhook-id -> number of deliveries that arrived
         self.paths = {}      # webhook-id -> path it came to (the link worker)
         self.rejected = []   # deliveries whose signature did not verify
+        self.interrupted = []  # requests whose sender went away before the whole body came
         self.requests = []   # {"id", "path", "came", "ended", "outcome"} of every verified request
         self.faults = None
         self.server = ThreadingHTTPServer((host, 0), self.handler())
@@ -69,7 +70,15 @@ class WebhookReceiver:
                 self.wfile.write(body)
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-request (notification killed while it sent): no
+                    # delivery, nothing to verify; it is sent again under the same id.
+                    with receiver.lock:
+                        receiver.interrupted.append({"path": self.path, "received": len(body), "of": length})
+                    self.close_connection = True
+                    return
                 if self.path.split("?", 1)[0] == "/sms":
                     return self.sms(body)
                 try:
