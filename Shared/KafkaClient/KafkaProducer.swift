@@ -82,12 +82,12 @@ public final class KafkaProducer: Service, Sendable {
                     self.replace(generation, because: fatal)
                 }
             }
-            // Serve the remaining delivery reports, then let go of the client. A client the
-            // broker no longer accepts gets nothing more delivered: its records fail at once.
-            let fenced = generation.client.fatalError != nil
-            let remaining = rd_kafka_flush(generation.client.pointer, fenced ? 0 : 10_000)
+            // Serve the remaining delivery reports, then let go of the client. A client
+            // librdkafka declared fatal gets nothing more delivered: its records fail at once.
+            let dead = generation.client.fatalError != nil
+            let remaining = rd_kafka_flush(generation.client.pointer, dead ? 0 : 10_000)
             if remaining != RD_KAFKA_RESP_ERR_NO_ERROR {
-                if !fenced {
+                if !dead {
                     logger.error("producer closed with undelivered messages", metadata: ["in_flight": "\(rd_kafka_outq_len(generation.client.pointer))"])
                 }
                 rd_kafka_purge(generation.client.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
@@ -201,10 +201,11 @@ public final class KafkaProducer: Service, Sendable {
             }
         }
         let results = await batch.results()
-        // A record refused for the producer's own sake (fenced, its sequence lost) says the
-        // producer is done, even when librdkafka does not declare it fatal (an idempotent
-        // producer fenced by the broker is not): `run` ends with it, and the process is
-        // restarted with a new producer instead of having every later record refused.
+        // A record refused for the producer's own sake (fenced, its sequence lost) says this
+        // librdkafka client is done, even when librdkafka does not declare it fatal (an
+        // idempotent producer fenced by the broker is not): it is replaced by a new one instead
+        // of having every later record refused. Making the client is quick (`rd_kafka_new`
+        // starts its threads and returns; it connects in the background).
         if let generation {
             for case .failure(let error) in results where error.kind == .fatal {
                 replace(generation, because: error)

@@ -130,10 +130,15 @@ package struct CatalogueStore: Sendable {
 
     /// The stored opening hours (snake-case keys, as `Row` writes them).
     static func openingHours(_ json: String) throws -> [CommunityResource.OpeningHours] {
+        try storedRowDecoder.decode([CommunityResource.OpeningHours].self, from: Data(json.utf8))
+    }
+
+    /// One decoder for every row a search reads (up to 500), not one per row.
+    private static let storedRowDecoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try decoder.decode([CommunityResource.OpeningHours].self, from: Data(json.utf8))
-    }
+        return decoder
+    }()
 
     func resource(id: UUID, on connection: PostgresConnection) async throws -> CommunityResource? {
         try await connection.query(
