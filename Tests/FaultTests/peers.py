@@ -65,6 +65,10 @@ class Deliveries:
     def rejected(self):
         return self.receiver.rejected
 
+    @property
+    def interrupted(self):
+        return self.receiver.interrupted
+
     def snapshot(self):
         arrivals, paths = self.receiver.snapshot()
         transactions, _ = self.relay.snapshot()
