@@ -14,8 +14,10 @@ struct ReferralRoutes: Sendable {
         let actor = try OperationRequest.caller()
         let key = try IdempotencyKey.validated(input.headers.idempotencyKey)
         // Checked here, member by member, with a 422 at each pointer at fault.
-        // Read once, from the bytes sent (the generated body has checked their types).
-        let submission = try OperationRequest.body(as: ReferralSubmission.self)
+        let submission: ReferralSubmission
+        switch input.body {
+        case .json(let body): submission = ReferralSubmission(try OperationRequest.storable(body))
+        }
         let valid = try submission.validated(referralID: UUID.random(), clientID: UUID.random(), now: Date())
         switch try await store.submit(valid, idempotencyKey: key, actor: actor, requestID: OperationRequest.requestID) {
         case .created(let view):

@@ -58,6 +58,32 @@ struct ReferralSubmission: Decodable, Sendable {
     var screeningAnswers: [String: String]?
 }
 
+extension ReferralSubmission {
+    /// The body the generated code has decoded (its types checked, unknown members refused),
+    /// member by member: one decode per submission, not a second read of the bytes.
+    init(_ body: Components.Schemas.ReferralSubmission) {
+        let client = body.client
+        self.init(
+            externalId: body.externalId,
+            client: ClientPart(
+                givenName: client.givenName, familyName: client.familyName, birthDate: client.birthDate,
+                contact: client.contact.map { ContactPart(phone: $0.phone, email: $0.email) },
+                preferredLanguage: client.preferredLanguage, postalCode: client.postalCode,
+                coordinates: client.coordinates.map { CoordinatesPart(latitude: $0.latitude, longitude: $0.longitude) },
+                accessibilityNeeds: client.accessibilityNeeds, preferredChannel: client.preferredChannel,
+                sociodemographics: client.sociodemographics.map {
+                    SociodemographicsPart(
+                        gender: $0.gender, incomeBand: $0.incomeBand, newcomer: $0.newcomer, disability: $0.disability,
+                        racialOrEthnicGroup: $0.racialOrEthnicGroup)
+                }),
+            referrer: ReferrerPart(id: body.referrer.id, role: body.referrer.role, organisation: body.referrer.organisation),
+            site: body.site, needs: body.needs, interests: body.interests, supportLevel: body.supportLevel, priority: body.priority,
+            consent: ConsentPart(
+                contact: body.consent.contact, shareWithPartners: body.consent.shareWithPartners, evaluationUse: body.consent.evaluationUse),
+            notes: body.notes, screeningAnswers: body.screeningAnswers?.additionalProperties)
+    }
+}
+
 /// A submission that passed validation.
 struct ValidReferral: Sendable {
     var referral: Referral

@@ -144,7 +144,7 @@ public struct GeneratedRouteTransport: ServerTransport {
     /// Idempotency-Key) as a percent-encoded URI component, so a `%` the caller sent is escaped
     /// first: the handler gets the header exactly as it was sent.
     static func uriComponentHeaders(_ head: HTTPRequest) -> HTTPRequest {
-        guard head.headerFields.contains(where: { $0.value.contains("%") }) else { return head }
+        guard head.headerFields.contains(where: { Self.holdsPercent($0.value) }) else { return head }
         var head = head
         var fields = HTTPFields()
         for field in head.headerFields {
@@ -160,10 +160,16 @@ public struct GeneratedRouteTransport: ServerTransport {
     static func plainHeaders(_ fields: HTTPFields) -> HTTPFields {
         var plain = HTTPFields()
         for field in fields {
-            let value = field.value.contains("%") ? field.value.removingPercentEncoding ?? field.value : field.value
+            let value = Self.holdsPercent(field.value) ? field.value.removingPercentEncoding ?? field.value : field.value
             plain.append(HTTPField(name: field.name, value: value))
         }
         return plain
+    }
+
+    /// A byte scan: Foundation's `contains` on a String goes through a locale-aware search, a
+    /// cost every request paid on every header.
+    static func holdsPercent(_ value: String) -> Bool {
+        value.utf8.contains(UInt8(ascii: "%"))
     }
 
     /// What the edge answers for an error the generated code wrapped: the handler's own errors
