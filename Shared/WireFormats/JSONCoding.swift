@@ -17,9 +17,9 @@ public struct JSONCoding: Sendable {
         self.formatDate = dates
     }
 
-    public static let api = JSONCoding(escapingSlashes: false) { $0.formatted(.iso8601) }
+    public static let api = JSONCoding(escapingSlashes: false) { UTCTimestamp.wholeSeconds($0) }
     public static let events = JSONCoding(escapingSlashes: false) { UTCTimestamp.iso8601($0) }
-    public static let stored = JSONCoding(escapingSlashes: true) { $0.formatted(.iso8601) }
+    public static let stored = JSONCoding(escapingSlashes: true) { UTCTimestamp.wholeSeconds($0) }
 
     public func encode(_ value: some Encodable) throws -> [UInt8] {
         try encoder.encode(value)

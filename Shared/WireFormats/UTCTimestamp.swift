@@ -10,6 +10,12 @@ public enum UTCTimestamp {
         format(date, fractionDigits: 3, dateTimeSeparator: UInt8(ascii: "T"), zone: "Z")
     }
 
+    /// `2026-11-23T09:50:30Z`: whole seconds, as the APIs write dates; the same text as
+    /// `date.formatted(.iso8601)` (the fraction dropped, not rounded), at a fraction of its cost.
+    public static func wholeSeconds(_ date: Date) -> String {
+        format(date, fractionDigits: 0, dateTimeSeparator: UInt8(ascii: "T"), zone: "Z")
+    }
+
     /// `2026-11-23 09:50:30.123456+00`: microseconds, the precision `timestamptz` stores.
     public static func postgres(_ date: Date) -> String {
         format(date, fractionDigits: 6, dateTimeSeparator: UInt8(ascii: " "), zone: "+00")
@@ -33,15 +39,19 @@ public enum UTCTimestamp {
     // MARK: - Formatting
 
     private static func format(_ date: Date, fractionDigits: Int, dateTimeSeparator: UInt8, zone: StaticString) -> String {
-        let scale = fractionDigits == 3 ? 1_000 : 1_000_000
+        let scale = fractionDigits == 0 ? 1 : fractionDigits == 3 ? 1_000 : 1_000_000
         // Rounded to the nearest tick: a value read back from text (…123456) is rarely exact as a
         // Double (…123455.99…), and truncating it would move it a tick earlier on every round trip.
-        let ticks = Int((date.timeIntervalSince1970 * Double(scale)).rounded())
+        // Whole seconds are truncated, as Foundation's ISO 8601 style does.
+        let scaled = date.timeIntervalSince1970 * Double(scale)
+        let ticks = Int(fractionDigits == 0 ? scaled.rounded(.down) : scaled.rounded())
         let (seconds, fraction) = floorDivision(ticks, scale)
         let (days, secondOfDay) = floorDivision(seconds, 86_400)
         let (year, month, day) = civil(fromDays: days)
         // Before year 1 (never a real record's date) the four-digit form does not apply.
-        guard year >= 1 else { return date.formatted(.iso8601) }
+        // Whole seconds must be Foundation's text exactly, and Foundation's calendar is Julian
+        // before the Gregorian reform (1582) and wider after 9999: those years are its to write.
+        guard year >= 1, fractionDigits > 0 || (1583...9999).contains(year) else { return date.formatted(.iso8601) }
         let capacity = 20 + fractionDigits + zone.utf8CodeUnitCount + max(0, String(year).utf8.count - 4)
         return String(unsafeUninitializedCapacity: capacity) { out in
             var position = 0
@@ -71,8 +81,10 @@ public enum UTCTimestamp {
             put(secondOfDay / 60 % 60, width: 2)
             put(UInt8(ascii: ":"))
             put(secondOfDay % 60, width: 2)
-            put(UInt8(ascii: "."))
-            put(fraction, width: fractionDigits)
+            if fractionDigits > 0 {
+                put(UInt8(ascii: "."))
+                put(fraction, width: fractionDigits)
+            }
             zone.withUTF8Buffer { for byte in $0 { put(byte) } }
             return position
         }

@@ -111,6 +111,24 @@ struct OperationEdgeTests {
         await host.components.pool.close()
     }
 
+    @Test("an answer's headers read as the handler set them: percent escapes decoded as Foundation decodes them")
+    func plainHeadersDecodeAsFoundation() {
+        let samples = [
+            "%2Fv1%2Freferrals%2F0b9f", "plain", "100%25", "caf%C3%A9", "%e2%82%AC", "%", "%4", "%zz", "%FF%FE", "a%2", "%2f%2F",
+        ]
+        for sample in samples {
+            #expect(GeneratedRouteTransport.percentDecoded(sample) == sample.removingPercentEncoding, "\(sample)")
+        }
+        var fields = HTTPFields()
+        fields[.location] = "%2Fv1%2Freferrals%2Fx"
+        fields[.contentType] = "application/json"
+        fields[.init("X-Broken")!] = "%zz"
+        let plain = GeneratedRouteTransport.plainHeaders(fields)
+        #expect(plain[.location] == "/v1/referrals/x")
+        #expect(plain[.contentType] == "application/json")
+        #expect(plain[.init("X-Broken")!] == "%zz")
+    }
+
     @Test("a path id that is not a UUID names nothing: 404, not 400 or 500")
     func malformedIDsAre404() async throws {
         let host = try await ServiceHost.build(Things.self, settings: Self.settings("things"), logger: Logger(label: "things"))

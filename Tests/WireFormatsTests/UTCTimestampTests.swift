@@ -33,6 +33,14 @@ struct UTCTimestampTests {
         #expect(UTCTimestamp.iso8601(exact) == "2026-11-23T09:50:30.123Z")
     }
 
+    @Test("writes the APIs' whole-second dates exactly as date.formatted(.iso8601) does, the fraction dropped")
+    func wholeSecondsMatchFoundation() {
+        let edges = [-0.5, 1.9, 0, -86_400.2, 253_402_300_799.9, 253_402_300_800, -62_135_596_800, -62_135_596_801]
+        for date in Self.instants + edges.map(Date.init(timeIntervalSince1970:)) {
+            #expect(UTCTimestamp.wholeSeconds(date) == date.formatted(.iso8601), "for \(date.timeIntervalSince1970)")
+        }
+    }
+
     @Test("an instant read back from PostgreSQL's text is written out the same, however the Double rounds")
     func stableThroughText() throws {
         for text in ["2026-11-23 09:50:30.123456+00", "1999-12-31 23:59:59.999999+00", "2026-01-01 00:00:00.000001+00"] {

@@ -65,7 +65,7 @@ extension OpenAPIRuntime.Configuration {
 }
 
 struct APIDateTranscoder: DateTranscoder {
-    func encode(_ date: Date) throws -> String { date.formatted(.iso8601) }
+    func encode(_ date: Date) throws -> String { JSONCoding.api.text(date) }
 
     func decode(_ text: String) throws -> Date {
         guard let date = JSONCoding.parseDate(text) else {
@@ -158,12 +158,34 @@ public struct GeneratedRouteTransport: ServerTransport {
     /// contract declares (a Location) as a percent-encoded URI component, `/` included; the
     /// decoding is its exact inverse, so a path reads as a path again.
     static func plainHeaders(_ fields: HTTPFields) -> HTTPFields {
-        var plain = HTTPFields()
-        for field in fields {
-            let value = Self.holdsPercent(field.value) ? field.value.removingPercentEncoding ?? field.value : field.value
-            plain.append(HTTPField(name: field.name, value: value))
+        var plain = fields
+        for index in plain.indices where holdsPercent(plain[index].value) {
+            plain[index].value = percentDecoded(plain[index].value) ?? plain[index].value
         }
         return plain
+    }
+
+    /// `%XX` escapes decoded as UTF-8; nil for a malformed escape or bytes that are not UTF-8.
+    static func percentDecoded(_ text: String) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        func hex(_ byte: UInt8?) -> UInt8? {
+            switch byte {
+            case let digit? where (0x30...0x39).contains(digit): digit - 0x30
+            case let letter? where (0x61...0x66).contains(letter | 0x20): (letter | 0x20) - 0x61 + 10  // a-f, A-F
+            default: nil
+            }
+        }
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = hex(iterator.next()), let low = hex(iterator.next()) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     /// A byte scan: Foundation's `contains` on a String goes through a locale-aware search, a
