@@ -430,7 +430,7 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset(), broker_ma
 
     # -- everyone back ---------------------------------------------------------------------------
     not_ready = fleet.not_ready()
-    findings.check("every service ready (/health/ready 200)", not not_ready, f"not ready: {not_ready}")
+    findings.check("every service ready (/health/ready 200)", not not_ready, f"not ready: {fleet.describe_not_ready() if not_ready else []}")
     return findings
 
 

@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 
-from timing import elapsed, log, wait_for
+from timing import WaitTimeout, elapsed, log, wait_for
 
 # Below Linux's ephemeral range (32768–60999): a port in it can be held for minutes as the local
 # end of some other program's connection, and a service restarted on it then fails to bind.
@@ -90,6 +90,16 @@ class ServiceProcess:
     def ready(self):
         return http_status(self.url + "/health/ready") == 200
 
+    def readiness(self):
+        """What /health/ready answers, for a report: its status and body, or why nothing came."""
+        try:
+            with urllib.request.urlopen(self.url + "/health/ready", timeout=3) as response:
+                return f"{response.status} {response.read(600).decode('utf-8', 'replace')}"
+        except urllib.error.HTTPError as error:
+            return f"{error.code} {error.read(600).decode('utf-8', 'replace')}"
+        except OSError as error:
+            return f"no answer ({error})"
+
     def wait_ready(self, timeout=60):
         def check():
             if not self.running:
@@ -98,7 +108,10 @@ class ServiceProcess:
                 raise RuntimeError(f"{self.label} exited with {self.process.returncode}; see {self.log_path}")
             return self.ready()
         started = time.monotonic()
-        wait_for(check, timeout, f"{self.label} to be ready", interval=0.2)
+        try:
+            wait_for(check, timeout, f"{self.label} to be ready", interval=0.2)
+        except WaitTimeout as timeout_error:
+            raise WaitTimeout(f"{timeout_error}; it answers {self.readiness()}") from None
         return time.monotonic() - started
 
     def kill(self):
@@ -289,6 +302,11 @@ class Fleet:
         """Members that should run and do not answer ready, including one that ended and waits for
         the supervisor."""
         return [member.label for member in self.all()
+                if (member.wanted and not member.running) or (member.running and not member.ready())]
+
+    def describe_not_ready(self):
+        """The members not ready, each with what its readiness answers."""
+        return [f"{member.label}: " + (member.readiness() if member.running else "not running") for member in self.all()
                 if (member.wanted and not member.running) or (member.running and not member.ready())]
 
     def stop(self):
