@@ -429,8 +429,8 @@ def reconcile(stack, receiver, fleet, stream, poison_keys=frozenset(), broker_ma
                        f"{sample([(i, dead_notifications[i]) for i in unlisted])}")
 
     # -- everyone back ---------------------------------------------------------------------------
-    not_ready = fleet.not_ready()
-    findings.check("every service ready (/health/ready 200)", not not_ready, f"not ready: {fleet.describe_not_ready() if not_ready else []}")
+    not_ready = fleet.not_ready_readiness()
+    findings.check("every service ready (/health/ready 200)", not not_ready, f"not ready: {not_ready}")
     return findings
 
 

@@ -11,15 +11,12 @@ receiver, the supervision, the reconciliation and its pass rule (nothing lost, n
 run_faults.py's. Exits 0 when every scenario reconciles, 1 when one does not, 2 when it could not
 run. See README.md beside this file."""
 import argparse
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -150,19 +147,6 @@ class NetworkRun(run_faults.Run):
         self.stack.pg_host, self.stack.pg_netns = Network.address("postgres"), Network.namespace("postgres")
         self.stack.kafka_host, self.stack.kafka_netns = Network.address("broker"), Network.namespace("broker")
 
-    def readiness(self, service):
-        """(status, body) of a service's /health/ready."""
-        try:
-            with urllib.request.urlopen(self.fleet[service].url + "/health/ready", timeout=3) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            try:
-                return error.code, json.loads(error.read() or b"{}")
-            except ValueError:
-                return error.code, {}
-        except OSError:
-            return None, {}
-
     def partition(self, service, peer, component, seconds, stream, findings):
         """Cuts `service` from `peer` for `seconds` mid-stream; readiness must name `component`
         while cut, and everything recover without a restart."""
@@ -174,7 +158,7 @@ class NetworkRun(run_faults.Run):
         said = set()
         first_said = None
         while time.monotonic() - cut_at < seconds:
-            status, body = self.readiness(service)
+            status, body = self.fleet[service].readiness()
             if status == 503 and body.get(component, "ok") != "ok":
                 said.add(str(body.get(component)))
                 first_said = first_said or time.monotonic() - cut_at

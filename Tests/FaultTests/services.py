@@ -2,6 +2,7 @@
 supervised as an orchestrator would (docker compose `restart: unless-stopped`, a Kubernetes
 Deployment): a service that ends without being asked to is started again, and every such restart
 is recorded with the exit status and the last log line that says "fatal"."""
+import json
 import os
 import signal
 import subprocess
@@ -91,14 +92,17 @@ class ServiceProcess:
         return http_status(self.url + "/health/ready") == 200
 
     def readiness(self):
-        """What /health/ready answers, for a report: its status and body, or why nothing came."""
+        """(status, body) of /health/ready: the body as JSON ({} if it is not), None when nothing answered."""
         try:
             with urllib.request.urlopen(self.url + "/health/ready", timeout=3) as response:
-                return f"{response.status} {response.read(600).decode('utf-8', 'replace')}"
+                return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
-            return f"{error.code} {error.read(600).decode('utf-8', 'replace')}"
-        except OSError as error:
-            return f"no answer ({error})"
+            try:
+                return error.code, json.loads(error.read() or b"{}")
+            except ValueError:
+                return error.code, {}
+        except OSError:
+            return None, {}
 
     def wait_ready(self, timeout=60):
         def check():
@@ -111,7 +115,7 @@ class ServiceProcess:
         try:
             wait_for(check, timeout, f"{self.label} to be ready", interval=0.2)
         except WaitTimeout as timeout_error:
-            raise WaitTimeout(f"{timeout_error}; it answers {self.readiness()}") from None
+            raise WaitTimeout(f"{timeout_error}; /health/ready answers {self.readiness()}") from None
         return time.monotonic() - started
 
     def kill(self):
@@ -301,13 +305,20 @@ class Fleet:
     def not_ready(self):
         """Members that should run and do not answer ready, including one that ended and waits for
         the supervisor."""
-        return [member.label for member in self.all()
-                if (member.wanted and not member.running) or (member.running and not member.ready())]
+        return [label for label, _ in self.not_ready_readiness()]
 
-    def describe_not_ready(self):
-        """The members not ready, each with what its readiness answers."""
-        return [f"{member.label}: " + (member.readiness() if member.running else "not running") for member in self.all()
-                if (member.wanted and not member.running) or (member.running and not member.ready())]
+    def not_ready_readiness(self):
+        """(label, what /health/ready answers) of each member not ready: one probe each."""
+        found = []
+        for member in self.all():
+            if not member.running:
+                if member.wanted:
+                    found.append((member.label, "not running"))
+                continue
+            status, body = member.readiness()
+            if status != 200:
+                found.append((member.label, (status, body)))
+        return found
 
     def stop(self):
         """Stops every member (SIGTERM); the supervisor leaves them stopped."""

@@ -35,7 +35,12 @@ struct UTCTimestampTests {
 
     @Test("writes the APIs' whole-second dates exactly as date.formatted(.iso8601) does, the fraction dropped")
     func wholeSecondsMatchFoundation() {
-        let edges = [-0.5, 1.9, 0, -86_400.2, 253_402_300_799.9, 253_402_300_800, -62_135_596_800, -62_135_596_801]
+        // Around 1970, the last second of 9999 and the first of 10000, the first of year 1, and the
+        // first second of 1583 and the last of 1582 (the Julian calendar's, which Foundation writes).
+        let edges = [
+            -0.5, 1.9, 0, -86_400.2, 253_402_300_799.9, 253_402_300_800, -62_135_596_800, -62_135_596_801, -12_212_553_600,
+            -12_212_553_601,
+        ]
         for date in Self.instants + edges.map(Date.init(timeIntervalSince1970:)) {
             #expect(UTCTimestamp.wholeSeconds(date) == date.formatted(.iso8601), "for \(date.timeIntervalSince1970)")
         }

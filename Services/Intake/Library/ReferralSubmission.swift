@@ -4,10 +4,11 @@ import HTTPTypes
 import ServiceRuntime
 import WireFormats
 
-/// The body of `POST /v1/referrals`, decoded loosely so that validation can report every
-/// problem at once (with its JSON pointer) instead of stopping at the first.
-struct ReferralSubmission: Decodable, Sendable {
-    struct ClientPart: Decodable, Sendable {
+/// The body of `POST /v1/referrals` (from the JSON door or a FHIR bundle), every member optional
+/// so that validation can report every problem at once (with its JSON pointer) instead of
+/// stopping at the first.
+struct ReferralSubmission: Sendable {
+    struct ClientPart: Sendable {
         var givenName: String?
         var familyName: String?
         var birthDate: String?
@@ -19,27 +20,27 @@ struct ReferralSubmission: Decodable, Sendable {
         var preferredChannel: String?
         var sociodemographics: SociodemographicsPart?
     }
-    struct SociodemographicsPart: Decodable, Sendable {
+    struct SociodemographicsPart: Sendable {
         var gender: String?
         var incomeBand: String?
         var newcomer: Bool?
         var disability: Bool?
         var racialOrEthnicGroup: String?
     }
-    struct ContactPart: Decodable, Sendable {
+    struct ContactPart: Sendable {
         var phone: String?
         var email: String?
     }
-    struct CoordinatesPart: Decodable, Sendable {
+    struct CoordinatesPart: Sendable {
         var latitude: Double
         var longitude: Double
     }
-    struct ReferrerPart: Decodable, Sendable {
+    struct ReferrerPart: Sendable {
         var id: String?
         var role: String?
         var organisation: String?
     }
-    struct ConsentPart: Decodable, Sendable {
+    struct ConsentPart: Sendable {
         var contact: Bool?
         var shareWithPartners: Bool?
         var evaluationUse: Bool?
