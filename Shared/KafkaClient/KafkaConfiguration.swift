@@ -71,6 +71,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// How often librdkafka reports statistics, from which the consumer lag gauges are
     /// refreshed; 0 turns them off.
     public var statisticsIntervalMilliseconds: Int
+    /// How long a member may stay out of its group (not yet joined, or its session lost)
+    /// before it replaces its librdkafka client; derived from the effective timeouts unless set.
+    public var rejoinPatienceMilliseconds: Int?
 
     public init(
         kafka: KafkaConfiguration,
@@ -94,6 +97,17 @@ public struct KafkaConsumerConfiguration: Sendable {
         self.sessionTimeoutMilliseconds = sessionTimeoutMilliseconds
         self.autoOffsetReset = autoOffsetReset
         self.autoCommitIntervalMilliseconds = autoCommitIntervalMilliseconds
+    }
+
+    /// Twice what one join round may take: the rebalance lasts up to `max.poll.interval.ms`
+    /// while the other members finish, and a member that vanished holds it up for
+    /// `session.timeout.ms`; at least 30 s.
+    var rejoinPatience: Duration {
+        if let rejoinPatienceMilliseconds { return .milliseconds(rejoinPatienceMilliseconds) }
+        let effective = properties
+        let poll = effective["max.poll.interval.ms"].flatMap { Int($0) } ?? maxPollIntervalMilliseconds
+        let session = effective["session.timeout.ms"].flatMap { Int($0) } ?? sessionTimeoutMilliseconds
+        return .milliseconds(max(30_000, 2 * (poll + session)))
     }
 
     var properties: [String: String] {

@@ -18,9 +18,14 @@ import Synchronization
 /// - The lag of each assigned partition is a gauge, `passerelle_consumer_lag_records` (group,
 ///   topic, partition), refreshed from librdkafka's statistics every
 ///   `statisticsIntervalMilliseconds`.
+/// - A member is "joined" while the group has given it its partitions; a session lost (no
+///   heartbeat answered within `session.timeout.ms`) counts it out until the group gives it
+///   partitions again. Left out for longer than its `rejoinPatience`, it replaces its
+///   librdkafka client (a new member id, a fresh join), as the producer replaces a fenced one:
+///   after connections to the coordinator were reset mid-join, a member was seen to wait for
+///   minutes without joining again. What it had not committed is redelivered to the next owner.
 public final class KafkaConsumer: Sendable {
     public let messages: KafkaConsumerMessages
-    private let client: RDClient
     private let buffer: MessageBuffer
     private let consumerLag: ConsumerLag
     private let control: LockedState<Control>
@@ -31,9 +36,16 @@ public final class KafkaConsumer: Sendable {
         /// Set (under the lock) just before `rd_kafka_destroy`; no C call may follow it.
         var destroyed = false
         var paused = false
-        /// Whether the group has given this member its partitions at least once (set at once
-        /// for a reader of chosen partitions).
+        /// The librdkafka client, set once made; replaced (on the poll thread) when its group
+        /// membership does not come back.
+        var client: RDClient?
+        /// Whether the group has given this member its partitions and not taken them back with a
+        /// lost session (set at once for a reader of chosen partitions).
         var joined = false
+        /// Since when a subscribed member has been without its group's partitions: from the
+        /// start, a lost session or a failed rebalance until the next assignment.
+        var outOfGroupSince: ContinuousClock.Instant?
+        var replacements = 0
         /// Times the partitions were paused for an application stuck with a full buffer.
         var pauses = 0
         var assignment: Set<TopicPartition> = []
@@ -67,11 +79,49 @@ public final class KafkaConsumer: Sendable {
         let buffer = MessageBuffer()
         let control = LockedState(Control())
         let consumerLag = ConsumerLag(group: configuration.groupID, factory: metrics)
+        let replacements = Counter(label: "passerelle_kafka_consumer_replacements_total", dimensions: [("group", configuration.groupID)], factory: metrics)
         self.buffer = buffer
         self.control = control
         self.consumerLag = consumerLag
         self.logger = logger
         self.messages = KafkaConsumerMessages(buffer: buffer)
+        let client = try Self.makeClient(
+            configuration: configuration, source: source, buffer: buffer, control: control, consumerLag: consumerLag, logger: logger)
+        let rejoin: Rejoin?
+        if case .subscription = source {
+            rejoin = Rejoin(patience: configuration.rejoinPatience, replacements: replacements) {
+                try Self.makeClient(configuration: configuration, source: source, buffer: buffer, control: control, consumerLag: consumerLag, logger: logger)
+            }
+        } else {
+            rejoin = nil
+        }
+        control.withLock {
+            $0.client = client
+            if rejoin != nil { $0.outOfGroupSince = .now }
+        }
+        let capacity = configuration.bufferCapacity
+        let pauseAfter = Duration.milliseconds(configuration.pauseAfterMilliseconds)
+        let thread = Thread {
+            Self.pollLoop(client: client, rejoin: rejoin, buffer: buffer, control: control, capacity: capacity, pauseAfter: pauseAfter, logger: logger)
+            consumerLag.clear()  // no longer a member: another reports these partitions
+        }
+        thread.name = "kafka-consumer-poll"
+        thread.start()
+    }
+
+    /// How a subscribed member gets back into its group when librdkafka does not.
+    private struct Rejoin: Sendable {
+        let patience: Duration
+        let replacements: Counter
+        let makeClient: @Sendable () throws -> RDClient
+    }
+
+    /// A librdkafka consumer, subscribed to (or assigned) `source`, its main queue routed to
+    /// the consumer queue the poll thread polls.
+    private static func makeClient(
+        configuration: KafkaConsumerConfiguration, source: Source, buffer: MessageBuffer, control: LockedState<Control>, consumerLag: ConsumerLag,
+        logger: Logger
+    ) throws -> RDClient {
         let context = RDCallbackContext(logger: logger) { client, error, partitions in
             Self.rebalance(client: client, error: error, partitions: partitions, buffer: buffer, control: control, logger: logger)
         } statistics: { json in
@@ -81,7 +131,7 @@ public final class KafkaConsumer: Sendable {
                 logger.warning("could not read librdkafka's statistics; consumer lag not updated", metadata: ["error": "\(error)"])
             }
         }
-        self.client = try RDClient(type: RD_KAFKA_CONSUMER, properties: configuration.properties, context: context) { conf in
+        let client = try RDClient(type: RD_KAFKA_CONSUMER, properties: configuration.properties, context: context) { conf in
             rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
             rd_kafka_conf_set_stats_cb(conf, statisticsCallback)
         }
@@ -119,20 +169,17 @@ public final class KafkaConsumer: Sendable {
                 $0.joined = true
             }
         }
-        let capacity = configuration.bufferCapacity
-        let pauseAfter = Duration.milliseconds(configuration.pauseAfterMilliseconds)
-        let thread = Thread { [client] in
-            Self.pollLoop(client: client, buffer: buffer, control: control, capacity: capacity, pauseAfter: pauseAfter, logger: logger)
-            consumerLag.clear()  // no longer a member: another reports these partitions
-        }
-        thread.name = "kafka-consumer-poll"
-        thread.start()
+        return client
     }
 
-    /// Whether the group has given this member its partitions (possibly none) at least once:
-    /// until then, what is published waits for the first rebalance, which a broker may delay
-    /// by seconds for a new group.
+    /// Whether the group has given this member its partitions (possibly none), and no lost
+    /// session has taken them back since: until then, what is published waits for a
+    /// rebalance, which a broker may delay by seconds for a new group.
     public var hasJoinedGroup: Bool { control.withLock { $0.joined } }
+
+    /// How many times the librdkafka client was replaced because the member stayed out of its
+    /// group for longer than its patience.
+    public var replacementCount: Int { control.withLock { $0.replacements } }
 
     /// Partitions currently assigned to this member.
     public var assignment: Set<TopicPartition> { control.withLock { $0.assignment } }
@@ -154,7 +201,7 @@ public final class KafkaConsumer: Sendable {
     @discardableResult
     public func markProcessed(_ message: KafkaMessage) -> Bool {
         control.withLock { control -> Bool in
-            guard !control.destroyed, let list = rd_kafka_topic_partition_list_new(1) else { return false }
+            guard !control.destroyed, let client = control.client, let list = rd_kafka_topic_partition_list_new(1) else { return false }
             defer { rd_kafka_topic_partition_list_destroy(list) }
             guard let entry = rd_kafka_topic_partition_list_add(list, message.topic, message.partition) else { return false }
             entry.pointee.offset = message.offset + 1  // the next offset to read
@@ -208,20 +255,27 @@ public final class KafkaConsumer: Sendable {
     // MARK: - Poll thread
 
     private static func pollLoop(
-        client: RDClient, buffer: MessageBuffer, control: LockedState<Control>, capacity: Int, pauseAfter: Duration, logger: Logger
+        client initial: RDClient, rejoin: Rejoin?, buffer: MessageBuffer, control: LockedState<Control>, capacity: Int, pauseAfter: Duration,
+        logger: Logger
     ) {
+        var client = initial
         var topicNames = TopicNames()
         var fullSince: ContinuousClock.Instant?
         while true {
-            let (stop, commits, paused) = control.withLock { control in
+            let (stop, commits, paused, outSince) = control.withLock { control in
                 defer { control.pendingCommits.removeAll() }
-                return (control.stopRequested, control.pendingCommits, control.paused)
+                return (control.stopRequested, control.pendingCommits, control.paused, control.outOfGroupSince)
             }
             if !commits.isEmpty {
                 let result = commitStored(client)
                 commits.forEach { $0.resume(with: result) }
             }
             if stop { break }
+            if let rejoin, let outSince, ContinuousClock.now - outSince >= rejoin.patience {
+                client = replace(client, rejoin: rejoin, buffer: buffer, control: control, outFor: ContinuousClock.now - outSince, logger: logger)
+                topicNames = TopicNames()
+                fullSince = nil
+            }
             // Backpressure. Pausing makes librdkafka drop what it prefetched and fetch it again
             // on resume, a round trip that left consumers idle between bursts; so a full buffer
             // first only stops the taking, and pausing is kept for a stall long enough to
@@ -285,6 +339,40 @@ public final class KafkaConsumer: Sendable {
         client.destroy()
     }
 
+    /// A new librdkafka client in place of one whose member stayed out of its group: the new one
+    /// joins afresh; the old one is destroyed without a consumer close (its session is gone, a
+    /// LeaveGroup or final commit would only wait on the coordinator that did not answer).
+    /// Messages it had fetched are dropped here and redelivered to whoever owns their
+    /// partitions, from the last committed offsets.
+    private static func replace(
+        _ old: RDClient, rejoin: Rejoin, buffer: MessageBuffer, control: LockedState<Control>, outFor: Duration, logger: Logger
+    ) -> RDClient {
+        let fresh: RDClient
+        do {
+            fresh = try rejoin.makeClient()
+        } catch {
+            // Tried again after another round of patience; the old client keeps trying meanwhile.
+            logger.error("could not make a new Kafka consumer client", metadata: ["error": "\(error)"])
+            control.withLock { $0.outOfGroupSince = .now }
+            return old
+        }
+        control.withLock {
+            $0.client = fresh
+            $0.assignment = []
+            $0.paused = false
+            $0.joined = false
+            $0.outOfGroupSince = .now
+            $0.replacements += 1
+        }
+        buffer.removeAll { _ in true }
+        rejoin.replacements.increment()
+        logger.warning(
+            "Kafka consumer client replaced: the member was out of its group for longer than its patience",
+            metadata: ["out_for": "\(outFor)", "patience": "\(rejoin.patience)"])
+        old.destroyInBackground(skippingConsumerClose: true)
+        return fresh
+    }
+
     private static func commitStored(_ client: RDClient) -> Result<Void, any Error> {
         let error = rd_kafka_commit(client.pointer, nil, 0)
         if error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET { return .success(()) }
@@ -322,11 +410,15 @@ public final class KafkaConsumer: Sendable {
                 $0.assignment = cooperative ? $0.assignment.union(changed) : changed
                 $0.paused = false  // new assignments start fetching; the loop re-pauses if needed
                 $0.joined = true
+                $0.outOfGroupSince = nil
             }
             logger.info("partitions assigned", metadata: ["partitions": "\(changed.sorted())"])
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-            // Commit what was processed before giving the partitions away.
-            if rd_kafka_assignment_lost(client) == 0 {
+            // Commit what was processed before giving the partitions away. Lost ones (the
+            // session expired) are no longer this member's to commit, and it is out of the
+            // group until it is given partitions again.
+            let lost = rd_kafka_assignment_lost(client) != 0
+            if !lost {
                 let committed = rd_kafka_commit(client, nil, 0)
                 if committed != RD_KAFKA_RESP_ERR_NO_ERROR && committed != RD_KAFKA_RESP_ERR__NO_OFFSET {
                     logger.warning("commit on revocation failed", metadata: ["error": "\(KafkaError(committed, context: "committing on revocation"))"])
@@ -342,12 +434,26 @@ public final class KafkaConsumer: Sendable {
             } else {
                 rd_kafka_assign(client, nil)
             }
-            control.withLock { $0.assignment = cooperative ? $0.assignment.subtracting(changed) : [] }
-            logger.info("partitions revoked", metadata: ["partitions": "\(changed.sorted())"])
+            control.withLock {
+                $0.assignment = cooperative ? $0.assignment.subtracting(changed) : []
+                if lost {
+                    $0.joined = false
+                    $0.outOfGroupSince = $0.outOfGroupSince ?? .now
+                }
+            }
+            if lost {
+                logger.warning("partitions lost with the group session", metadata: ["partitions": "\(changed.sorted())"])
+            } else {
+                logger.info("partitions revoked", metadata: ["partitions": "\(changed.sorted())"])
+            }
         default:
             logger.error("rebalance failed", metadata: ["error": "\(KafkaError(error, context: "rebalancing"))"])
             rd_kafka_assign(client, nil)
-            control.withLock { $0.assignment = [] }
+            control.withLock {
+                $0.assignment = []
+                $0.joined = false
+                $0.outOfGroupSince = $0.outOfGroupSince ?? .now
+            }
         }
     }
 

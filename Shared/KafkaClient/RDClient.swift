@@ -85,15 +85,22 @@ final class RDClient: @unchecked Sendable {
     }
 
     /// Blocking; call from a dedicated thread once nothing else uses the handle.
-    func destroy() {
-        rd_kafka_destroy(pointer)
+    /// `skippingConsumerClose`: a consumer goes without revoking, committing or leaving its
+    /// group (librdkafka's `RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE`), for one whose group
+    /// session is already gone.
+    func destroy(skippingConsumerClose: Bool = false) {
+        if skippingConsumerClose {
+            rd_kafka_destroy_flags(pointer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+        } else {
+            rd_kafka_destroy(pointer)
+        }
         context.release()
     }
 
-    /// `destroy` on a thread of its own, for short-lived clients whose callers need not wait:
+    /// `destroy` on a thread of its own, for clients whose callers need not wait:
     /// `rd_kafka_destroy` often waits a whole second for its broker threads to notice.
-    func destroyInBackground() {
-        let thread = Thread { self.destroy() }
+    func destroyInBackground(skippingConsumerClose: Bool = false) {
+        let thread = Thread { self.destroy(skippingConsumerClose: skippingConsumerClose) }
         thread.name = "kafka-destroy"
         thread.start()
     }

@@ -106,8 +106,8 @@ public final class IdempotentConsumer: Service, Sendable {
         self.latency = Timer(label: "passerelle_event_handling_seconds", dimensions: [("consumer", name)], preferredDisplayUnit: .seconds)
     }
 
-    /// Whether this consumer has been given its partitions by the group since it started:
-    /// part of the service's readiness.
+    /// Whether this consumer holds its group's partitions (given them, and not since lost them
+    /// with its session): part of the service's readiness.
     public var hasJoinedGroup: Bool { member.withLock { $0?.hasJoinedGroup ?? false } }
 
     public func run() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import KafkaClient
+import Synchronization
 import TestSupport
 import Testing
 
@@ -246,6 +247,56 @@ struct KafkaClientTests {
         let report = try await producer.send(topic: topic, key: Array("k".utf8), value: Array("v".utf8), headers: headers)
         #expect(report.offset == 0)
         await producer.close()
+    }
+
+    /// A member whose group session is lost is out of the group (readiness says "joining")
+    /// until it is given partitions again, and one kept out for longer than its patience makes
+    /// itself a new librdkafka client, which joins and goes on consuming.
+    @Test("a member that lost its session counts as out of the group, replaces its client after its patience, and consumes again")
+    func lostSessionAndReplacement() async throws {
+        let port = TestEnvironment.freePort()
+        var broker: ScratchBroker? = try await ScratchBroker(port: port)
+        defer { broker?.stop() }
+        let kafka = KafkaConfiguration(bootstrapServers: "127.0.0.1:\(port)")
+        let topic = "test.rejoin.\(UUID().uuidString.lowercased())"
+        try await KafkaTopicAdmin.createTopics([KafkaTopicSpecification(name: topic, partitions: 1)], configuration: kafka, logger: logger)
+        var configuration = KafkaConsumerConfiguration(
+            kafka: kafka, groupID: TestEnvironment.uniqueName("g"), maxPollIntervalMilliseconds: 10_000, sessionTimeoutMilliseconds: 6_000,
+            autoCommitIntervalMilliseconds: 200)
+        configuration.rejoinPatienceMilliseconds = 10_000
+        let consumer = try KafkaConsumer(configuration: configuration, topics: [topic], logger: logger)
+        let seen = Mutex<[String]>([])
+        let received = Task {
+            for await message in consumer.messages {
+                seen.withLock { $0.append(String(decoding: message.value ?? [], as: UTF8.self)) }
+                consumer.markProcessed(message)
+            }
+        }
+        defer { received.cancel() }
+        #expect(try await eventually(timeout: .seconds(30)) { consumer.hasJoinedGroup })
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: kafka), logger: logger)
+        try await producer.send(topic: topic, key: Array("k".utf8), value: Array("before".utf8))
+        await producer.close()
+        #expect(try await eventually(timeout: .seconds(20)) { seen.withLock { $0 } == ["before"] })
+
+        // The coordinator goes away: the session expires and the partitions are lost.
+        broker?.stop()
+        broker = nil
+        #expect(try await eventually(timeout: .seconds(30)) { !consumer.hasJoinedGroup }, "out of the group once its session is lost")
+        #expect(consumer.replacementCount == 0)
+        #expect(try await eventually(timeout: .seconds(30)) { consumer.replacementCount >= 1 }, "a new client after its patience")
+        #expect(!consumer.hasJoinedGroup)
+
+        // A broker again (in memory: the topic is made anew): the new client joins and consumes.
+        broker = try await ScratchBroker(port: port)
+        try await KafkaTopicAdmin.createTopics([KafkaTopicSpecification(name: topic, partitions: 1)], configuration: kafka, logger: logger)
+        // A producer of its own: an idempotent one is not known to a broker that started afresh.
+        let again = try KafkaProducer(configuration: KafkaProducerConfiguration(kafka: kafka), logger: logger)
+        try await again.send(topic: topic, key: Array("k".utf8), value: Array("after".utf8))
+        await again.close()
+        #expect(try await eventually(timeout: .seconds(40)) { consumer.hasJoinedGroup }, "joined again")
+        #expect(try await eventually(timeout: .seconds(20)) { seen.withLock { $0 } == ["before", "after"] }, "\(seen.withLock { $0 })")
+        await consumer.close()
     }
 
     @Test("librdkafka is new enough")
