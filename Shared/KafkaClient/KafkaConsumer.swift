@@ -20,10 +20,12 @@ import Synchronization
 ///   `statisticsIntervalMilliseconds`.
 /// - A member is "joined" while the group has given it its partitions; a session lost (no
 ///   heartbeat answered within `session.timeout.ms`) counts it out until the group gives it
-///   partitions again. Left out for longer than its `rejoinPatience`, it replaces its
-///   librdkafka client (a new member id, a fresh join), as the producer replaces a fenced one:
-///   after connections to the coordinator were reset mid-join, a member was seen to wait for
-///   minutes without joining again. What it had not committed is redelivered to the next owner.
+///   partitions again. Left out for longer than its `rejoinPatience`, or holding partitions
+///   whose statistics show records it has not fetched while it fetched nothing for as long
+///   (and the application was taking records), it replaces its librdkafka client (a new
+///   member id, a fresh join), as the producer replaces a fenced one: after connections to the
+///   broker were reset, members were seen to wait for minutes without joining again, and to
+///   hold their partitions without fetching. What it had not committed is redelivered.
 public final class KafkaConsumer: Sendable {
     public let messages: KafkaConsumerMessages
     private let buffer: MessageBuffer
@@ -45,6 +47,8 @@ public final class KafkaConsumer: Sendable {
         /// Since when a subscribed member has been without its group's partitions: from the
         /// start, a lost session or a failed rebalance until the next assignment.
         var outOfGroupSince: ContinuousClock.Instant?
+        /// When the group last gave this member partitions.
+        var assignedAt: ContinuousClock.Instant?
         var replacements = 0
         /// Times the partitions were paused for an application stuck with a full buffer.
         var pauses = 0
@@ -102,7 +106,9 @@ public final class KafkaConsumer: Sendable {
         let capacity = configuration.bufferCapacity
         let pauseAfter = Duration.milliseconds(configuration.pauseAfterMilliseconds)
         let thread = Thread {
-            Self.pollLoop(client: client, rejoin: rejoin, buffer: buffer, control: control, capacity: capacity, pauseAfter: pauseAfter, logger: logger)
+            Self.pollLoop(
+                client: client, rejoin: rejoin, buffer: buffer, control: control, consumerLag: consumerLag, capacity: capacity, pauseAfter: pauseAfter,
+                logger: logger)
             consumerLag.clear()  // no longer a member: another reports these partitions
         }
         thread.name = "kafka-consumer-poll"
@@ -255,26 +261,39 @@ public final class KafkaConsumer: Sendable {
     // MARK: - Poll thread
 
     private static func pollLoop(
-        client initial: RDClient, rejoin: Rejoin?, buffer: MessageBuffer, control: LockedState<Control>, capacity: Int, pauseAfter: Duration,
-        logger: Logger
+        client initial: RDClient, rejoin: Rejoin?, buffer: MessageBuffer, control: LockedState<Control>, consumerLag: ConsumerLag, capacity: Int,
+        pauseAfter: Duration, logger: Logger
     ) {
         var client = initial
         var topicNames = TopicNames()
         var fullSince: ContinuousClock.Instant?
+        // The last time the member handed out a record, was given partitions, or was not
+        // expected to fetch (the application's buffer full).
+        var lastProgress = ContinuousClock.now
         while true {
-            let (stop, commits, paused, outSince) = control.withLock { control in
+            let (stop, commits, paused, outSince, assignedAt) = control.withLock { control in
                 defer { control.pendingCommits.removeAll() }
-                return (control.stopRequested, control.pendingCommits, control.paused, control.outOfGroupSince)
+                return (control.stopRequested, control.pendingCommits, control.paused, control.outOfGroupSince, control.assignedAt)
             }
+            if let assignedAt, assignedAt > lastProgress { lastProgress = assignedAt }
             if !commits.isEmpty {
                 let result = commitStored(client)
                 commits.forEach { $0.resume(with: result) }
             }
             if stop { break }
             if let rejoin, let outSince, ContinuousClock.now - outSince >= rejoin.patience {
-                client = replace(client, rejoin: rejoin, buffer: buffer, control: control, outFor: ContinuousClock.now - outSince, logger: logger)
+                client = replace(
+                    client, rejoin: rejoin, because: "it was out of its group for \(ContinuousClock.now - outSince)", buffer: buffer, control: control,
+                    logger: logger)
                 topicNames = TopicNames()
                 fullSince = nil
+                lastProgress = .now
+            }
+            if let rejoin, outSince == nil, let stalled = fetchStall(since: lastProgress, patience: rejoin.patience, consumerLag: consumerLag) {
+                client = replace(client, rejoin: rejoin, because: stalled, buffer: buffer, control: control, logger: logger)
+                topicNames = TopicNames()
+                fullSince = nil
+                lastProgress = .now
             }
             // Backpressure. Pausing makes librdkafka drop what it prefetched and fetch it again
             // on resume, a round trip that left consumers idle between bursts; so a full buffer
@@ -282,6 +301,7 @@ public final class KafkaConsumer: Sendable {
             // threaten the group membership (no poll for max.poll.interval.ms).
             if buffer.count >= capacity {
                 let now = ContinuousClock.now
+                lastProgress = now  // nothing is fetched for an application that takes nothing
                 let since = fullSince ?? now
                 fullSince = since
                 if !paused {
@@ -317,6 +337,7 @@ public final class KafkaConsumer: Sendable {
                 continue
             }
             buffer.append(copy(message, topicNames: &topicNames))
+            lastProgress = .now
         }
         // librdkafka's termination sequence: close (revokes: final commit, LeaveGroup), then destroy.
         let closed = rd_kafka_consumer_close(client.pointer)
@@ -345,7 +366,7 @@ public final class KafkaConsumer: Sendable {
     /// Messages it had fetched are dropped here and redelivered to whoever owns their
     /// partitions, from the last committed offsets.
     private static func replace(
-        _ old: RDClient, rejoin: Rejoin, buffer: MessageBuffer, control: LockedState<Control>, outFor: Duration, logger: Logger
+        _ old: RDClient, rejoin: Rejoin, because reason: String, buffer: MessageBuffer, control: LockedState<Control>, logger: Logger
     ) -> RDClient {
         let fresh: RDClient
         do {
@@ -366,11 +387,18 @@ public final class KafkaConsumer: Sendable {
         }
         buffer.removeAll { _ in true }
         rejoin.replacements.increment()
-        logger.warning(
-            "Kafka consumer client replaced: the member was out of its group for longer than its patience",
-            metadata: ["out_for": "\(outFor)", "patience": "\(rejoin.patience)"])
+        logger.warning("Kafka consumer client replaced: \(reason)", metadata: ["patience": "\(rejoin.patience)"])
         old.destroyInBackground(skippingConsumerClose: true)
         return fresh
+    }
+
+    /// Why a member holding its partitions counts as stalled, if it does: statistics taken after
+    /// its last progress show records it has not handed out, and it handed out none for
+    /// `patience` while the application was taking records.
+    private static func fetchStall(since lastProgress: ContinuousClock.Instant, patience: Duration, consumerLag: ConsumerLag) -> String? {
+        let now = ContinuousClock.now
+        guard now - lastProgress >= patience, let unseen = consumerLag.unseen, unseen.at > lastProgress, unseen.records > 0 else { return nil }
+        return "it held partitions with \(unseen.records) records it had not fetched, and fetched nothing for \(now - lastProgress)"
     }
 
     private static func commitStored(_ client: RDClient) -> Result<Void, any Error> {
@@ -411,6 +439,7 @@ public final class KafkaConsumer: Sendable {
                 $0.paused = false  // new assignments start fetching; the loop re-pauses if needed
                 $0.joined = true
                 $0.outOfGroupSince = nil
+                $0.assignedAt = .now
             }
             logger.info("partitions assigned", metadata: ["partitions": "\(changed.sorted())"])
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:

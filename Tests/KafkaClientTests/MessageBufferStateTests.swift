@@ -140,6 +140,26 @@ struct MessageBufferStateTests {
         #expect(throws: DecodingError.self) { try ConsumerLag.lags(in: Data("[]".utf8), assignment: assigned) }
     }
 
+    @Test("records not yet fetched: beyond what the application was handed, else what was committed, else from the start; assigned only")
+    func unseenFromStatistics() throws {
+        let json = """
+            {"name": "c#consumer-1", "type": "consumer", "topics": {
+              "orders": {"topic": "orders", "partitions": {
+                "0": {"partition": 0, "hi_offset": 100, "lo_offset": 0, "app_offset": 90, "committed_offset": 60},
+                "1": {"partition": 1, "hi_offset": 50, "lo_offset": 5, "app_offset": -1001, "committed_offset": 45},
+                "2": {"partition": 2, "hi_offset": 30, "lo_offset": 4, "app_offset": -1001, "committed_offset": -1001},
+                "3": {"partition": 3, "hi_offset": -1001, "lo_offset": -1001, "app_offset": -1001},
+                "4": {"partition": 4, "hi_offset": 12, "lo_offset": 0, "app_offset": 12},
+                "5": {"partition": 5, "hi_offset": 900, "lo_offset": 0, "app_offset": 0}}}}}
+            """
+        let assigned = Set((0...4).map { TopicPartition(topic: "orders", partition: $0) })
+        // 10 after what was handed out, 5 after the commit, 26 from the start; nothing where the
+        // end is unknown or reached; partition 5 is not this member's.
+        #expect(try ConsumerLag.measure(in: Data(json.utf8), assignment: assigned).unseen == 41)
+        let caughtUp = Set([TopicPartition(topic: "orders", partition: 4)])
+        #expect(try ConsumerLag.measure(in: Data(json.utf8), assignment: caughtUp).unseen == 0)
+    }
+
     @Test("lag gauges by group, topic and partition; a partition no longer assigned loses its gauge")
     func lagGauges() throws {
         let metrics = TestMetrics()
