@@ -95,9 +95,9 @@ struct SlowPeerTests {
         let closedAfter = try #require(hung.closedAfter, "the sender never hung up")
         // The exchange's end is fixed when it starts, at what is left of the lease less its
         // tenth: at most 2.7 s (a renewal before the send moves the lease, never past 3 s from
-        // then). The slack is for a machine busy with the whole suite; a hang-up near 15 s would
+        // then). The slack (over 9 s) is for a machine busy with the whole suite; one at 15 s would
         // be the HTTP timeout's doing, not the lease's.
-        #expect(closedAfter < 10.0 && closedAfter > 0.5, "hung up after \(closedAfter) s")
+        #expect(closedAfter < 12.0 && closedAfter > 0.5, "hung up after \(closedAfter) s")
         #expect(took < .seconds(20), "the round took \(took)")
         var referrer = try await row(h, c.referral, kind: "referrer")
         #expect(referrer.status == "pending" && referrer.attempts == 1, "\(referrer)")
