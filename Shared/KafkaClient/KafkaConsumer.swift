@@ -41,11 +41,9 @@ public final class KafkaConsumer: Sendable {
         /// The librdkafka client, set once made; replaced (on the poll thread) when its group
         /// membership does not come back.
         var client: RDClient?
-        /// Whether the group has given this member its partitions and not taken them back with a
-        /// lost session (set at once for a reader of chosen partitions).
-        var joined = false
         /// Since when a subscribed member has been without its group's partitions: from the
-        /// start, a lost session or a failed rebalance until the next assignment.
+        /// start, a lost session or a failed rebalance until the next assignment. Never set for
+        /// a reader of chosen partitions, which has no group to join.
         var outOfGroupSince: ContinuousClock.Instant?
         /// When the group last gave this member partitions.
         var assignedAt: ContinuousClock.Instant?
@@ -81,7 +79,9 @@ public final class KafkaConsumer: Sendable {
 
     private init(configuration: KafkaConsumerConfiguration, source: Source, metrics: any MetricsFactory, logger: Logger) throws {
         let buffer = MessageBuffer()
-        let control = LockedState(Control())
+        var initial = Control()
+        if case .subscription = source { initial.outOfGroupSince = .now }
+        let control = LockedState(initial)
         let consumerLag = ConsumerLag(group: configuration.groupID, factory: metrics)
         let replacements = Counter(label: "passerelle_kafka_consumer_replacements_total", dimensions: [("group", configuration.groupID)], factory: metrics)
         self.buffer = buffer
@@ -99,10 +99,7 @@ public final class KafkaConsumer: Sendable {
         } else {
             rejoin = nil
         }
-        control.withLock {
-            $0.client = client
-            if rejoin != nil { $0.outOfGroupSince = .now }
-        }
+        control.withLock { $0.client = client }
         let capacity = configuration.bufferCapacity
         let pauseAfter = Duration.milliseconds(configuration.pauseAfterMilliseconds)
         let thread = Thread {
@@ -170,10 +167,7 @@ public final class KafkaConsumer: Sendable {
                 client.destroy()
                 throw KafkaError(assigned, context: "assigning \(partitions.count) partitions")
             }
-            control.withLock {
-                $0.assignment = Set(partitions.keys)
-                $0.joined = true
-            }
+            control.withLock { $0.assignment = Set(partitions.keys) }
         }
         return client
     }
@@ -181,7 +175,7 @@ public final class KafkaConsumer: Sendable {
     /// Whether the group has given this member its partitions (possibly none), and no lost
     /// session has taken them back since: until then, what is published waits for a
     /// rebalance, which a broker may delay by seconds for a new group.
-    public var hasJoinedGroup: Bool { control.withLock { $0.joined } }
+    public var hasJoinedGroup: Bool { control.withLock { $0.outOfGroupSince == nil } }
 
     /// How many times the librdkafka client was replaced because the member stayed out of its
     /// group for longer than its patience.
@@ -381,7 +375,6 @@ public final class KafkaConsumer: Sendable {
             $0.client = fresh
             $0.assignment = []
             $0.paused = false
-            $0.joined = false
             $0.outOfGroupSince = .now
             $0.replacements += 1
         }
@@ -437,7 +430,6 @@ public final class KafkaConsumer: Sendable {
             control.withLock {
                 $0.assignment = cooperative ? $0.assignment.union(changed) : changed
                 $0.paused = false  // new assignments start fetching; the loop re-pauses if needed
-                $0.joined = true
                 $0.outOfGroupSince = nil
                 $0.assignedAt = .now
             }
@@ -466,7 +458,6 @@ public final class KafkaConsumer: Sendable {
             control.withLock {
                 $0.assignment = cooperative ? $0.assignment.subtracting(changed) : []
                 if lost {
-                    $0.joined = false
                     $0.outOfGroupSince = $0.outOfGroupSince ?? .now
                 }
             }
@@ -480,7 +471,6 @@ public final class KafkaConsumer: Sendable {
             rd_kafka_assign(client, nil)
             control.withLock {
                 $0.assignment = []
-                $0.joined = false
                 $0.outOfGroupSince = $0.outOfGroupSince ?? .now
             }
         }
